@@ -1,0 +1,298 @@
+//! The wire contract of the artifact body (FORMAT.md §2). Types only, no logic.
+//!
+//! Postcard is not self-describing: field order is the byte order, enum variant order is the
+//! discriminant. Append variants at the end; any other change bumps `FORMAT_VERSION`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole artifact body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// Who made the model, from what, when.
+    pub metadata: Metadata,
+    /// What runs on a text.
+    pub pipeline: Pipeline,
+}
+
+/// Artifact metadata, shown by `skedge inspect` and `model.info()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Model name (e.g. the registered MLflow name), may be empty.
+    pub name: String,
+    /// Model version (e.g. the registry version), may be empty.
+    pub version: String,
+    /// skedge version that packed the artifact.
+    pub skedge_version: String,
+    /// scikit-learn version the model was exported from.
+    pub sklearn_version: String,
+    /// Python version of the exporter.
+    pub python_version: String,
+    /// numpy version of the exporter.
+    pub numpy_version: String,
+    /// `unicodedata.unidata_version` of the exporter.
+    pub unicode_version: String,
+    /// Hex sha256 of the exported model file.
+    pub source_sha256: String,
+    /// RFC 3339 export time.
+    pub created: String,
+    /// Numeric precision of the stored parameters.
+    pub precision: Precision,
+    /// Registry provenance (run id, model URI, alias, ...).
+    pub provenance: BTreeMap<String, String>,
+    /// Training metrics of the source run.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Numeric precision mode (FORMAT.md, tolerance per precision mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    /// f64 parameters as fitted: bit-identical to scikit-learn.
+    Exact,
+}
+
+/// `Pipeline`: feature blocks (a `FeatureUnion` when several), transforms, a classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// One block per vectorizer, in union order; columns are concatenated.
+    pub features: Vec<FeatureBlock>,
+    /// Transforms applied to the concatenated row.
+    pub transforms: Vec<Transform>,
+    /// The final estimator.
+    pub classifier: Classifier,
+}
+
+/// One vectorizer and the transformers after it in its branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBlock {
+    /// `build_analyzer()`.
+    pub analyzer: Analyzer,
+    /// How features become columns.
+    pub counts: Counts,
+    /// `binary=True`: every stored count becomes 1.
+    pub binary: bool,
+    /// Transforms applied to this block's row, in order.
+    pub transforms: Vec<Transform>,
+}
+
+/// The analyzer parameters of a scikit-learn vectorizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analyzer {
+    /// `analyzer`.
+    pub kind: AnalyzerKind,
+    /// `ngram_range` (min_n, max_n).
+    pub ngram_range: (u32, u32),
+    /// `lowercase`.
+    pub lowercase: bool,
+    /// `strip_accents`.
+    pub strip_accents: StripAccents,
+    /// `token_pattern` (word analyzer only).
+    pub token_pattern: TokenPattern,
+    /// `get_stop_words()`, sorted; empty for none.
+    pub stop_words: Vec<String>,
+}
+
+/// `analyzer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AnalyzerKind {
+    /// `"word"`.
+    Word,
+    /// `"char"`.
+    Char,
+    /// `"char_wb"`.
+    CharWb,
+}
+
+/// `strip_accents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StripAccents {
+    /// `None`.
+    None,
+    /// `"ascii"`.
+    Ascii,
+    /// `"unicode"`.
+    Unicode,
+}
+
+/// The token patterns skedge implements exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenPattern {
+    /// `(?u)\b\w\w+\b`: runs of two or more word characters.
+    TwoOrMoreWordChars,
+    /// `(?u)\b\w+\b`: runs of one or more word characters.
+    OneOrMoreWordChars,
+}
+
+/// How analyzer features map to columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Counts {
+    /// `vocabulary_`: column i is the i-th term of `terms`.
+    Vocabulary {
+        /// UTF-8 terms concatenated in column order.
+        #[serde(with = "serde_bytes_compat")]
+        terms: Vec<u8>,
+        /// Byte length of each term, in column order.
+        lengths: Vec<u32>,
+    },
+    /// `HashingVectorizer`'s `FeatureHasher`: signed MurmurHash3 x86_32, seed 0, of the UTF-8 feature.
+    Hashing {
+        /// `n_features`.
+        n_features: u32,
+        /// `alternate_sign`.
+        alternate_sign: bool,
+    },
+}
+
+/// A transform of the sparse row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Transform {
+    /// `TfidfTransformer.transform` without its norm.
+    Tfidf {
+        /// `sublinear_tf`: x = log(x) + 1.
+        sublinear_tf: bool,
+        /// `idf_`, absent when `use_idf=False`.
+        idf: Option<Vec<f64>>,
+        /// numpy's log(k) where it differs from the engine's, sorted by k.
+        log_exceptions: Vec<(u32, f64)>,
+    },
+    /// `normalize(X, norm)`.
+    Normalize {
+        /// `norm`.
+        norm: Norm,
+    },
+    /// Multiply by a constant (`FeatureUnion.transformer_weights`).
+    Scale {
+        /// The weight.
+        factor: f64,
+    },
+}
+
+/// `norm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Norm {
+    /// Sum of absolute values.
+    L1,
+    /// Euclidean.
+    L2,
+}
+
+/// The final estimator: a closed set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Classifier {
+    /// Linear models with `coef_`/`intercept_`.
+    Linear(Linear),
+    /// MultinomialNB, ComplementNB, BernoulliNB.
+    NaiveBayes(NaiveBayes),
+    /// `CalibratedClassifierCV(method="sigmoid")`.
+    CalibratedSigmoid(Calibrated),
+}
+
+/// A dense matrix, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    /// Number of rows.
+    pub rows: u32,
+    /// Number of columns.
+    pub cols: u32,
+    /// `rows * cols` values.
+    pub data: Vec<f64>,
+}
+
+/// `classes_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Classes {
+    /// Integer labels.
+    Int(Vec<i64>),
+    /// String labels.
+    Str(Vec<String>),
+}
+
+/// A linear classifier (`LinearClassifierMixin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    /// scikit-learn class name.
+    pub estimator: String,
+    /// `classes_`.
+    pub classes: Classes,
+    /// `coef_`: one row for binary problems, else one per class.
+    pub coef: Matrix,
+    /// `intercept_`, one per row.
+    pub intercept: Vec<f64>,
+    /// How `predict_proba` is computed.
+    pub proba: LinearProba,
+}
+
+/// `predict_proba` of a linear classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinearProba {
+    /// No `predict_proba`.
+    None,
+    /// `_predict_proba_lr`: expit, one-vs-rest normalisation.
+    Logistic,
+    /// `softmax` of the decision (multinomial LogisticRegression).
+    Softmax,
+    /// `SGDClassifier(loss="modified_huber")`.
+    ModifiedHuber,
+}
+
+/// A naive Bayes classifier as a joint log likelihood `x · coef + intercept`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayes {
+    /// scikit-learn class name.
+    pub estimator: String,
+    /// `classes_`.
+    pub classes: Classes,
+    /// One row per class.
+    pub coef: Matrix,
+    /// Added after the dot product when present.
+    pub intercept: Option<Vec<f64>>,
+    /// `BernoulliNB.binarize`.
+    pub binarize: Option<f64>,
+}
+
+/// `CalibratedClassifierCV(method="sigmoid")`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibrated {
+    /// `classes_`.
+    pub classes: Classes,
+    /// `calibrated_classifiers_`.
+    pub members: Vec<CalibratedMember>,
+}
+
+/// One `_CalibratedClassifier`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedMember {
+    /// The fitted base estimator.
+    pub base: Linear,
+    /// `pos_class_indices`: class of each decision column.
+    pub class_indices: Vec<u32>,
+    /// `(a_, b_)` of each `_SigmoidCalibration`.
+    pub calibrators: Vec<(f64, f64)>,
+}
+
+/// Byte strings as one postcard byte sequence (a length and the bytes), not one varint per byte.
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}

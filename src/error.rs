@@ -1,0 +1,121 @@
+//! The one error type of the crate. Every variant has a stable [`Error::code`] that crosses into JS
+//! and the CLI unchanged.
+
+use core::fmt;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong in skedge.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes do not start with the skedge magic.
+    BadMagic,
+    /// The artifact's format version is not one this build reads.
+    UnsupportedFormatVersion {
+        /// Version found in the header.
+        found: u16,
+        /// Version this build reads.
+        supported: u16,
+    },
+    /// Header flags this build does not understand (signatures, encryption from a later version).
+    UnsupportedFlags {
+        /// Flags found in the header.
+        found: u16,
+    },
+    /// The buffer is shorter than the header or the declared body.
+    Truncated {
+        /// Bytes the header declares or requires.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// Bytes after the declared body.
+    TrailingBytes {
+        /// Number of unexpected bytes.
+        extra: u64,
+    },
+    /// The body checksum does not match: the artifact was altered or damaged.
+    ChecksumMismatch {
+        /// Checksum in the header.
+        expected: u64,
+        /// Checksum of the body as read.
+        found: u64,
+    },
+    /// The body does not decode, or decodes to an inconsistent model.
+    Corrupt(String),
+    /// An interchange document (the exporter's JSON) is invalid.
+    Interchange(String),
+    /// The text is larger than [`crate::MAX_TEXT_BYTES`].
+    InputTooLarge {
+        /// Size of the text in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The input is not valid (not a string, malformed JSON line, ...).
+    InvalidInput(String),
+    /// An I/O error in the CLI.
+    Io(String),
+}
+
+impl Error {
+    /// Stable machine-readable code, shared by the CLI, the JS package and the docs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadMagic
+            | Error::Truncated { .. }
+            | Error::TrailingBytes { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::Corrupt(_) => "ARTIFACT_CORRUPT",
+            Error::UnsupportedFormatVersion { .. } | Error::UnsupportedFlags { .. } => {
+                "ARTIFACT_VERSION_UNSUPPORTED"
+            }
+            Error::Interchange(_) => "INTERCHANGE_INVALID",
+            Error::InputTooLarge { .. } => "INPUT_TOO_LARGE",
+            Error::InvalidInput(_) => "INVALID_INPUT",
+            Error::Io(_) => "IO",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadMagic => write!(f, "not a skedge artifact (bad magic bytes)"),
+            Error::UnsupportedFormatVersion { found, supported } => write!(
+                f,
+                "artifact format version {found} is not supported (this build reads version {supported})"
+            ),
+            Error::UnsupportedFlags { found } => {
+                write!(f, "artifact header flags {found:#06x} are not supported by this build")
+            }
+            Error::Truncated { expected, found } => {
+                write!(f, "artifact truncated: expected {expected} bytes, found {found}")
+            }
+            Error::TrailingBytes { extra } => {
+                write!(f, "artifact has {extra} unexpected bytes after its body")
+            }
+            Error::ChecksumMismatch { expected, found } => write!(
+                f,
+                "artifact checksum mismatch (header {expected:016x}, body {found:016x}): the file is damaged or was altered"
+            ),
+            Error::Corrupt(why) => write!(f, "artifact corrupt: {why}"),
+            Error::Interchange(why) => write!(f, "invalid interchange: {why}"),
+            Error::InputTooLarge { bytes, limit } => {
+                write!(f, "input text of {bytes} bytes exceeds the limit of {limit} bytes")
+            }
+            Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
+            Error::Io(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<postcard::Error> for Error {
+    fn from(e: postcard::Error) -> Self {
+        Error::Corrupt(format!("body does not decode: {e}"))
+    }
+}

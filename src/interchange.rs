@@ -1,0 +1,413 @@
+//! The interchange (FORMAT.md §1): the exporter's JSON, and its conversion into the artifact body.
+//! Python describes the fitted pipeline; only this crate writes artifact bytes.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::artifact::schema::{
+    self, AnalyzerKind, Body, Calibrated, CalibratedMember, Classes, Classifier, Counts, FeatureBlock,
+    LinearProba, Matrix, Metadata, Norm, Pipeline, Precision, StripAccents, TokenPattern,
+};
+use crate::error::{Error, Result};
+
+/// The top-level interchange document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interchange {
+    /// Always `"skedge-interchange"`.
+    pub format: String,
+    /// Interchange version, 1.
+    pub version: u32,
+    /// Metadata.
+    pub metadata: IMetadata,
+    /// The pipeline.
+    pub pipeline: IPipeline,
+}
+
+/// Interchange metadata.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IMetadata {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    pub created: String,
+    pub sklearn_version: String,
+    pub python_version: String,
+    pub numpy_version: String,
+    pub unicode_version: String,
+    #[serde(default)]
+    pub source_sha256: String,
+    pub precision: String,
+    #[serde(default)]
+    pub provenance: BTreeMap<String, String>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Interchange pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IPipeline {
+    pub features: Vec<IFeatureBlock>,
+    #[serde(default)]
+    pub transforms: Vec<ITransform>,
+    pub classifier: IClassifier,
+}
+
+/// One vectorizer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IFeatureBlock {
+    pub analyzer: IAnalyzer,
+    pub counts: ICounts,
+    pub binary: bool,
+    #[serde(default)]
+    pub transforms: Vec<ITransform>,
+}
+
+/// Analyzer parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IAnalyzer {
+    pub kind: String,
+    pub ngram_range: (u32, u32),
+    pub lowercase: bool,
+    pub strip_accents: Option<String>,
+    #[serde(default)]
+    pub token_pattern: Option<String>,
+    #[serde(default)]
+    pub stop_words: Vec<String>,
+}
+
+/// Counting.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub enum ICounts {
+    Vocabulary { vocabulary: Vec<String> },
+    Hashing { n_features: u32, alternate_sign: bool },
+}
+
+/// A transform.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub enum ITransform {
+    Tfidf {
+        sublinear_tf: bool,
+        idf: Option<Vec<f64>>,
+        #[serde(default)]
+        log_exceptions: Vec<(u32, f64)>,
+    },
+    Normalize {
+        norm: String,
+    },
+    Scale {
+        factor: f64,
+    },
+}
+
+/// Labels: all integers or all strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+#[allow(missing_docs)]
+pub enum IClasses {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+/// A linear classifier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ILinear {
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub estimator: String,
+    pub classes: IClasses,
+    pub coef: Vec<Vec<f64>>,
+    pub intercept: Vec<f64>,
+    pub proba: String,
+}
+
+/// A calibrated member.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IMember {
+    pub base: ILinear,
+    pub class_indices: Vec<u32>,
+    pub calibrators: Vec<(f64, f64)>,
+}
+
+/// The classifier.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub enum IClassifier {
+    Linear {
+        estimator: String,
+        classes: IClasses,
+        coef: Vec<Vec<f64>>,
+        intercept: Vec<f64>,
+        proba: String,
+    },
+    NaiveBayes {
+        estimator: String,
+        classes: IClasses,
+        coef: Vec<Vec<f64>>,
+        intercept: Option<Vec<f64>>,
+        binarize: Option<f64>,
+    },
+    CalibratedSigmoid {
+        #[serde(default)]
+        estimator: Option<String>,
+        classes: IClasses,
+        members: Vec<IMember>,
+    },
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::Interchange(why.into())
+}
+
+fn classes(c: IClasses) -> Classes {
+    match c {
+        IClasses::Int(v) => Classes::Int(v),
+        IClasses::Str(v) => Classes::Str(v),
+    }
+}
+
+fn matrix(rows: Vec<Vec<f64>>, what: &str) -> Result<Matrix> {
+    let cols = rows.first().map_or(0, Vec::len);
+    if rows.iter().any(|r| r.len() != cols) {
+        return Err(bad(format!("{what} rows have different lengths")));
+    }
+    let n_rows = u32::try_from(rows.len()).map_err(|_| bad(format!("{what} has too many rows")))?;
+    let n_cols = u32::try_from(cols).map_err(|_| bad(format!("{what} has too many columns")))?;
+    Ok(Matrix {
+        rows: n_rows,
+        cols: n_cols,
+        data: rows.into_iter().flatten().collect(),
+    })
+}
+
+fn linear(l: ILinear) -> Result<schema::Linear> {
+    if l.kind.as_deref().is_some_and(|k| k != "linear") {
+        return Err(bad("a calibrated member's base must be a linear classifier"));
+    }
+    linear_parts(l.estimator, l.classes, l.coef, l.intercept, &l.proba)
+}
+
+fn linear_parts(
+    estimator: String,
+    c: IClasses,
+    coef: Vec<Vec<f64>>,
+    intercept: Vec<f64>,
+    proba: &str,
+) -> Result<schema::Linear> {
+    Ok(schema::Linear {
+        estimator,
+        classes: classes(c),
+        coef: matrix(coef, "coef")?,
+        intercept,
+        proba: match proba {
+            "none" => LinearProba::None,
+            "logistic" => LinearProba::Logistic,
+            "softmax" => LinearProba::Softmax,
+            "modified_huber" => LinearProba::ModifiedHuber,
+            other => return Err(bad(format!("unknown proba {other:?}"))),
+        },
+    })
+}
+
+fn transform(t: ITransform) -> Result<schema::Transform> {
+    Ok(match t {
+        ITransform::Tfidf {
+            sublinear_tf,
+            idf,
+            mut log_exceptions,
+        } => {
+            log_exceptions.sort_by_key(|&(k, _)| k);
+            schema::Transform::Tfidf {
+                sublinear_tf,
+                idf,
+                log_exceptions,
+            }
+        }
+        ITransform::Normalize { norm } => schema::Transform::Normalize {
+            norm: match norm.as_str() {
+                "l1" => Norm::L1,
+                "l2" => Norm::L2,
+                other => return Err(bad(format!("norm {other:?} is not supported"))),
+            },
+        },
+        ITransform::Scale { factor } => schema::Transform::Scale { factor },
+    })
+}
+
+/// The token patterns implemented exactly, and the minimum token length each means.
+pub fn token_pattern(pattern: &str) -> Option<TokenPattern> {
+    match pattern {
+        r"(?u)\b\w\w+\b" | r"\b\w\w+\b" | r"\w\w+" => Some(TokenPattern::TwoOrMoreWordChars),
+        r"(?u)\b\w+\b" | r"\b\w+\b" | r"\w+" => Some(TokenPattern::OneOrMoreWordChars),
+        _ => None,
+    }
+}
+
+fn block(b: IFeatureBlock) -> Result<FeatureBlock> {
+    let a = b.analyzer;
+    let kind = match a.kind.as_str() {
+        "word" => AnalyzerKind::Word,
+        "char" => AnalyzerKind::Char,
+        "char_wb" => AnalyzerKind::CharWb,
+        other => return Err(bad(format!("analyzer {other:?} is not supported"))),
+    };
+    let token_pattern = match (kind, a.token_pattern.as_deref()) {
+        (AnalyzerKind::Word, Some(p)) => {
+            token_pattern(p).ok_or_else(|| bad(format!("token_pattern {p:?} is not supported")))?
+        }
+        (AnalyzerKind::Word, None) => return Err(bad("a word analyzer needs a token_pattern")),
+        _ => TokenPattern::TwoOrMoreWordChars,
+    };
+    let mut stop_words = if kind == AnalyzerKind::Word {
+        a.stop_words
+    } else {
+        Vec::new()
+    };
+    stop_words.sort();
+    stop_words.dedup();
+    let counts = match b.counts {
+        ICounts::Vocabulary { vocabulary } => {
+            let lengths = vocabulary
+                .iter()
+                .map(|t| u32::try_from(t.len()).map_err(|_| bad("term too long")))
+                .collect::<Result<Vec<_>>>()?;
+            Counts::Vocabulary {
+                terms: vocabulary.concat().into_bytes(),
+                lengths,
+            }
+        }
+        ICounts::Hashing {
+            n_features,
+            alternate_sign,
+        } => Counts::Hashing {
+            n_features,
+            alternate_sign,
+        },
+    };
+    Ok(FeatureBlock {
+        analyzer: schema::Analyzer {
+            kind,
+            ngram_range: a.ngram_range,
+            lowercase: a.lowercase,
+            strip_accents: match a.strip_accents.as_deref() {
+                None => StripAccents::None,
+                Some("ascii") => StripAccents::Ascii,
+                Some("unicode") => StripAccents::Unicode,
+                Some(other) => return Err(bad(format!("strip_accents {other:?} is not supported"))),
+            },
+            token_pattern,
+            stop_words,
+        },
+        counts,
+        binary: b.binary,
+        transforms: b.transforms.into_iter().map(transform).collect::<Result<_>>()?,
+    })
+}
+
+impl Interchange {
+    /// Parses and converts into an artifact body. `skedge_version` is recorded in the metadata.
+    pub fn into_body(self) -> Result<Body> {
+        if self.format != "skedge-interchange" || self.version != 1 {
+            return Err(bad(format!(
+                "expected format skedge-interchange version 1, found {} version {}",
+                self.format, self.version
+            )));
+        }
+        let m = self.metadata;
+        if m.unicode_version != crate::text::unicode::UNICODE_VERSION {
+            return Err(bad(format!(
+                "the exporter's Python has Unicode {}, this skedge was built with Unicode {} tables: \
+                 export with a Python whose unicodedata.unidata_version is {}",
+                m.unicode_version,
+                crate::text::unicode::UNICODE_VERSION,
+                crate::text::unicode::UNICODE_VERSION
+            )));
+        }
+        let precision = match m.precision.as_str() {
+            "exact" => Precision::Exact,
+            other => return Err(bad(format!("precision {other:?} is not supported"))),
+        };
+        let metadata = Metadata {
+            name: m.name,
+            version: m.version,
+            skedge_version: env!("CARGO_PKG_VERSION").to_string(),
+            sklearn_version: m.sklearn_version,
+            python_version: m.python_version,
+            numpy_version: m.numpy_version,
+            unicode_version: m.unicode_version,
+            source_sha256: m.source_sha256,
+            created: m.created,
+            precision,
+            provenance: m.provenance,
+            metrics: m.metrics,
+        };
+        let p = self.pipeline;
+        let classifier = match p.classifier {
+            IClassifier::Linear {
+                estimator,
+                classes: c,
+                coef,
+                intercept,
+                proba,
+            } => Classifier::Linear(linear_parts(estimator, c, coef, intercept, &proba)?),
+            IClassifier::NaiveBayes {
+                estimator,
+                classes: c,
+                coef,
+                intercept,
+                binarize,
+            } => Classifier::NaiveBayes(schema::NaiveBayes {
+                estimator,
+                classes: classes(c),
+                coef: matrix(coef, "coef")?,
+                intercept,
+                binarize,
+            }),
+            IClassifier::CalibratedSigmoid {
+                classes: c, members, ..
+            } => Classifier::CalibratedSigmoid(Calibrated {
+                classes: classes(c),
+                members: members
+                    .into_iter()
+                    .map(|m| {
+                        Ok(CalibratedMember {
+                            base: linear(m.base)?,
+                            class_indices: m.class_indices,
+                            calibrators: m.calibrators,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
+        };
+        let body = Body {
+            metadata,
+            pipeline: Pipeline {
+                features: p.features.into_iter().map(block).collect::<Result<_>>()?,
+                transforms: p.transforms.into_iter().map(transform).collect::<Result<_>>()?,
+                classifier,
+            },
+        };
+        // Everything the loader checks, checked before any byte is written.
+        crate::TextClassifier::from_body(body.clone())?;
+        Ok(body)
+    }
+}

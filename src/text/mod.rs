@@ -1,0 +1,287 @@
+//! scikit-learn's analyzer (`CountVectorizer.build_analyzer()`), with Python's text semantics.
+//!
+//! preprocess (`lower`, then `strip_accents`) → tokenize (`token_pattern`) → stop words → word
+//! n-grams; or preprocess → white-space normalisation → `char` / `char_wb` n-grams. Features are
+//! handed to a callback as `&str` slices of a scratch buffer, so analysing allocates nothing per
+//! feature.
+
+pub mod unicode;
+#[allow(dead_code)]
+mod unicode_tables;
+
+use crate::artifact::schema::{Analyzer as Params, AnalyzerKind, StripAccents, TokenPattern};
+use crate::error::{Error, Result};
+use unicode::{is_space, is_word};
+
+/// Reusable buffers for one analysis at a time.
+#[derive(Default)]
+pub struct Scratch {
+    lowered: String,
+    stripped: String,
+    normalized: String,
+    ngram: String,
+    spans: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+}
+
+/// A validated analyzer.
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    kind: AnalyzerKind,
+    min_n: usize,
+    max_n: usize,
+    lowercase: bool,
+    strip_accents: StripAccents,
+    min_token_chars: usize,
+    stop_words: Vec<String>,
+}
+
+impl Analyzer {
+    /// Checks the parameters read from an artifact.
+    pub fn new(p: &Params) -> Result<Self> {
+        let (min_n, max_n) = p.ngram_range;
+        if min_n < 1 || min_n > max_n || max_n > 64 {
+            return Err(Error::Corrupt(format!(
+                "ngram_range ({min_n}, {max_n}) is invalid"
+            )));
+        }
+        if !p.stop_words.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Error::Corrupt("stop_words are not sorted and unique".into()));
+        }
+        Ok(Analyzer {
+            kind: p.kind,
+            min_n: min_n as usize,
+            max_n: max_n as usize,
+            lowercase: p.lowercase,
+            strip_accents: p.strip_accents,
+            min_token_chars: match p.token_pattern {
+                TokenPattern::TwoOrMoreWordChars => 2,
+                TokenPattern::OneOrMoreWordChars => 1,
+            },
+            stop_words: p.stop_words.clone(),
+        })
+    }
+
+    /// Calls `emit` with every feature of `doc`, in scikit-learn's order.
+    pub fn for_each_feature(&self, doc: &str, s: &mut Scratch, mut emit: impl FnMut(&str)) {
+        let Scratch {
+            lowered,
+            stripped,
+            normalized,
+            ngram,
+            spans,
+            starts,
+        } = s;
+        let text = preprocess(doc, self.lowercase, self.strip_accents, lowered, stripped);
+        match self.kind {
+            AnalyzerKind::Word => {
+                self.tokens(text, spans);
+                self.word_ngrams(text, spans, ngram, &mut emit);
+            }
+            AnalyzerKind::Char => {
+                let text = normalize_white_spaces(text, normalized);
+                char_ngrams(text, self.min_n, self.max_n, starts, &mut emit);
+            }
+            AnalyzerKind::CharWb => {
+                let text = normalize_white_spaces(text, normalized);
+                self.char_wb_ngrams(text, ngram, starts, &mut emit);
+            }
+        }
+    }
+
+    /// The analyzer's output as owned strings, like `build_analyzer()(doc)`.
+    pub fn analyze(&self, doc: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.for_each_feature(doc, &mut Scratch::default(), |f| out.push(f.to_owned()));
+        out
+    }
+
+    /// Byte spans of the tokens of `text` (`token_pattern.findall`), stop words removed.
+    ///
+    /// `\b\w\w+\b` and `\b\w+\b` match exactly the maximal runs of word characters of at least
+    /// 2 (resp. 1) characters: the pattern is greedy and `\b` forbids starting or ending inside a run.
+    fn tokens(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
+        spans.clear();
+        let mut run: Option<(usize, usize)> = None; // (start byte, chars)
+        for (i, c) in text.char_indices() {
+            if is_word(c) {
+                run = Some(match run {
+                    Some((start, n)) => (start, n + 1),
+                    None => (i, 1),
+                });
+            } else if let Some((start, n)) = run.take() {
+                self.push_token(text, start, i, n, spans);
+            }
+        }
+        if let Some((start, n)) = run {
+            self.push_token(text, start, text.len(), n, spans);
+        }
+    }
+
+    fn push_token(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        chars: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
+        if chars < self.min_token_chars {
+            return;
+        }
+        let token = &text[start..end];
+        if self.stop_words.is_empty()
+            || self
+                .stop_words
+                .binary_search_by(|w| w.as_str().cmp(token))
+                .is_err()
+        {
+            spans.push((start, end));
+        }
+    }
+
+    /// `_word_ngrams`: unigrams first (when min_n == 1), then each n in window order, joined by " ".
+    fn word_ngrams(
+        &self,
+        text: &str,
+        spans: &[(usize, usize)],
+        buf: &mut String,
+        emit: &mut impl FnMut(&str),
+    ) {
+        let mut n = self.min_n;
+        if n == 1 {
+            for &(a, b) in spans {
+                emit(&text[a..b]);
+            }
+            n = 2;
+        }
+        while n <= self.max_n.min(spans.len()) {
+            for window in spans.windows(n) {
+                buf.clear();
+                for (k, &(a, b)) in window.iter().enumerate() {
+                    if k > 0 {
+                        buf.push(' ');
+                    }
+                    buf.push_str(&text[a..b]);
+                }
+                emit(buf);
+            }
+            n += 1;
+        }
+    }
+
+    /// `_char_wb_ngrams`: n-grams inside each white-space separated word padded with one space.
+    fn char_wb_ngrams(
+        &self,
+        text: &str,
+        padded: &mut String,
+        starts: &mut Vec<usize>,
+        emit: &mut impl FnMut(&str),
+    ) {
+        for word in text.split(is_space).filter(|w| !w.is_empty()) {
+            padded.clear();
+            padded.push(' ');
+            padded.push_str(word);
+            padded.push(' ');
+            char_starts(padded, starts);
+            let w_len = starts.len() - 1;
+            for n in self.min_n..=self.max_n {
+                // Python slicing clips: a padded word shorter than n is emitted whole, once.
+                let mut offset = 0;
+                emit(&padded[starts[0]..starts[n.min(w_len)]]);
+                while offset + n < w_len {
+                    offset += 1;
+                    emit(&padded[starts[offset]..starts[offset + n]]);
+                }
+                if offset == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `_preprocess`: `doc.lower()` then the accent function, borrowing `doc` when nothing applies.
+fn preprocess<'a>(
+    doc: &'a str,
+    lowercase: bool,
+    strip: StripAccents,
+    lowered: &'a mut String,
+    stripped: &'a mut String,
+) -> &'a str {
+    let text: &str = if lowercase {
+        lowered.clear();
+        unicode::lower_into(doc, lowered);
+        lowered
+    } else {
+        doc
+    };
+    match strip {
+        StripAccents::None => text,
+        StripAccents::Unicode => {
+            stripped.clear();
+            unicode::strip_accents_unicode_into(text, stripped);
+            stripped
+        }
+        StripAccents::Ascii => {
+            stripped.clear();
+            unicode::strip_accents_ascii_into(text, stripped);
+            stripped
+        }
+    }
+}
+
+/// `re.compile(r"\s\s+").sub(" ", text)`: runs of two or more white spaces become one space;
+/// a single white space (a tab, say) is kept as it is.
+fn normalize_white_spaces<'a>(text: &'a str, out: &'a mut String) -> &'a str {
+    let mut chars = text.chars().peekable();
+    let mut needs = false;
+    while let Some(c) = chars.next() {
+        if is_space(c) && chars.peek().is_some_and(|&d| is_space(d)) {
+            needs = true;
+            break;
+        }
+    }
+    if !needs {
+        return text;
+    }
+    out.clear();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_space(c) && chars.peek().is_some_and(|&d| is_space(d)) {
+            while chars.peek().is_some_and(|&d| is_space(d)) {
+                chars.next();
+            }
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Byte offset of every char of `text`, plus `text.len()`: code-point indexing as Python does.
+fn char_starts(text: &str, starts: &mut Vec<usize>) {
+    starts.clear();
+    starts.extend(text.char_indices().map(|(i, _)| i));
+    starts.push(text.len());
+}
+
+/// `_char_ngrams`: every code-point window of each length, shortest first.
+fn char_ngrams(text: &str, min_n: usize, max_n: usize, starts: &mut Vec<usize>, emit: &mut impl FnMut(&str)) {
+    char_starts(text, starts);
+    let len = starts.len() - 1;
+    let mut n = min_n;
+    if n == 1 {
+        for i in 0..len {
+            emit(&text[starts[i]..starts[i + 1]]);
+        }
+        n = 2;
+    }
+    while n <= max_n.min(len) {
+        for i in 0..=len - n {
+            emit(&text[starts[i]..starts[i + n]]);
+        }
+        n += 1;
+    }
+}
