@@ -1,18 +1,351 @@
-//! TEMPORARY stub (replaced by the generated Python-exact tables).
-#![allow(missing_docs)]
-pub const UNICODE_VERSION: &str = "14.0.0";
+//! Python's Unicode semantics, as scikit-learn's text vectorizers see them.
+//!
+//! Rust's own `char` methods follow whatever Unicode version the toolchain
+//! ships and differ from CPython in details (`\w` includes `No` digits such as
+//! `'²'` in Python, `str.isspace()` includes U+001C..U+001F, `str.lower()` has
+//! its own Final_Sigma rule, ...). Everything here instead reads tables that
+//! `scripts/gen_unicode.py` measured from CPython's `unicodedata` and `str`
+//! methods (see [`UNICODE_VERSION`]); `tests/unicode.rs` checks every code
+//! point against digests of Python's own output.
+
+use super::unicode_tables as t;
+
+/// `unicodedata.unidata_version` of the Python the tables came from, e.g. `"14.0.0"`.
+pub const UNICODE_VERSION: &str = t::UNICODE_VERSION;
+
+/// GREEK CAPITAL LETTER SIGMA, the one char whose `lower()` depends on context.
+const CAPITAL_SIGMA: char = '\u{3A3}';
+/// GREEK SMALL LETTER SIGMA.
+const SMALL_SIGMA: char = '\u{3C3}';
+/// GREEK SMALL LETTER FINAL SIGMA.
+const FINAL_SIGMA: char = '\u{3C2}';
+
+/// First precomposed Hangul syllable (U+AC00).
+const HANGUL_S_BASE: u32 = 0xAC00;
+/// Number of precomposed Hangul syllables.
+const HANGUL_S_COUNT: u32 = 11172;
+/// First leading consonant jamo.
+const HANGUL_L_BASE: u32 = 0x1100;
+/// First vowel jamo.
+const HANGUL_V_BASE: u32 = 0x1161;
+/// One before the first trailing consonant jamo (index 0 means "no trailing").
+const HANGUL_T_BASE: u32 = 0x11A7;
+/// Trailing consonant choices per syllable, including "none".
+const HANGUL_T_COUNT: u32 = 28;
+/// Syllables per leading consonant (vowels × trailing choices).
+const HANGUL_N_COUNT: u32 = 588;
+
+/// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
+#[inline]
 pub fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    let cp = u32::from(c);
+    if cp < 128 {
+        return (t::WORD_ASCII >> cp) & 1 != 0;
+    }
+    in_ranges(t::WORD, cp)
 }
+
+/// Python `str.isspace()`: what `\s`, `str.split()` and re `\s\s+` use.
+#[inline]
 pub fn is_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+    let cp = u32::from(c);
+    if cp < 128 {
+        return (t::SPACE_ASCII >> cp) & 1 != 0;
+    }
+    in_ranges(t::SPACE, cp)
 }
+
+/// Appends Python's `s.lower()` to `out`.
+///
+/// This is the full case mapping (U+0130 becomes `"i\u{307}"`) plus CPython's
+/// `handle_capital_sigma`: U+03A3 becomes final sigma U+03C2 when preceded by
+/// a cased char and not followed by one, skipping case-ignorable chars in
+/// both directions, with "cased" and "case-ignorable" as CPython defines them.
 pub fn lower_into(s: &str, out: &mut String) {
-    out.push_str(&s.to_lowercase())
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        if let Some(tail) = out.get_mut(start..) {
+            tail.make_ascii_lowercase();
+        }
+        return;
+    }
+    out.reserve(s.len());
+    for (i, c) in s.char_indices() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if c == CAPITAL_SIGMA {
+            out.push(if is_final_sigma(s, i) {
+                FINAL_SIGMA
+            } else {
+                SMALL_SIGMA
+            });
+        } else {
+            lower_char_into(c, out);
+        }
+    }
 }
+
+/// Appends scikit-learn's `strip_accents_unicode(s)`: NFKD, then drop the
+/// chars with `unicodedata.combining(c) != 0`.
 pub fn strip_accents_unicode_into(s: &str, out: &mut String) {
-    out.push_str(s)
+    if s.is_ascii() {
+        out.push_str(s);
+        return;
+    }
+    out.reserve(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        match stripped(c) {
+            Stripped::Same => out.push(c),
+            Stripped::Text(text) => out.push_str(text),
+            Stripped::Char(d) => out.push(d),
+            Stripped::Hangul(jamo) => out.extend(jamo.into_iter().flatten()),
+        }
+    }
 }
+
+/// Appends scikit-learn's `strip_accents_ascii(s)`: NFKD, then
+/// `encode('ASCII', 'ignore')`.
 pub fn strip_accents_ascii_into(s: &str, out: &mut String) {
-    out.extend(s.chars().filter(|c| c.is_ascii()))
+    if s.is_ascii() {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        // A non-ASCII char that NFKD leaves alone, a Hangul syllable (jamo
+        // only) and a non-ASCII single-char result contribute nothing.
+        match stripped(c) {
+            Stripped::Text(text) => out.extend(text.chars().filter(char::is_ascii)),
+            Stripped::Char(d) if d.is_ascii() => out.push(d),
+            Stripped::Same | Stripped::Char(_) | Stripped::Hangul(_) => {}
+        }
+    }
+}
+
+/// Whether `cp` lies in one of the sorted, disjoint, inclusive `ranges`.
+#[inline]
+fn in_ranges(ranges: &[(u32, u32)], cp: u32) -> bool {
+    let i = ranges.partition_point(|&(_, last)| last < cp);
+    matches!(ranges.get(i), Some(&(first, _)) if first <= cp)
+}
+
+/// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
+fn is_sigma_cased(c: char) -> bool {
+    in_ranges(t::SIGMA_CASED, u32::from(c))
+}
+
+/// Python's "case-ignorable", as skipped by the Final_Sigma rule.
+fn is_case_ignorable(c: char) -> bool {
+    in_ranges(t::CASE_IGNORABLE, u32::from(c))
+}
+
+/// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:
+/// `\p{cased} \p{case-ignorable}* U+03A3 !(\p{case-ignorable}* \p{cased})`.
+fn is_final_sigma(s: &str, i: usize) -> bool {
+    let before = s.get(..i).unwrap_or_default();
+    let cased_before = before
+        .chars()
+        .rev()
+        .find(|&c| !is_case_ignorable(c))
+        .is_some_and(is_sigma_cased);
+    if !cased_before {
+        return false;
+    }
+    let after = s.get(i + CAPITAL_SIGMA.len_utf8()..).unwrap_or_default();
+    !after
+        .chars()
+        .find(|&c| !is_case_ignorable(c))
+        .is_some_and(is_sigma_cased)
+}
+
+/// Appends `chr(c).lower()` (context-free) for a non-ASCII `c`.
+fn lower_char_into(c: char, out: &mut String) {
+    let cp = u32::from(c);
+    let runs = t::LOWER_RUNS;
+    let i = runs.partition_point(|&(first, ..)| first <= cp);
+    if let Some(&(first, count, stride, delta)) = i.checked_sub(1).and_then(|j| runs.get(j)) {
+        let offset = cp - first;
+        let stride = u32::from(stride);
+        let on_run = offset.checked_rem(stride) == Some(0)
+            && offset.checked_div(stride).is_some_and(|k| k < u32::from(count));
+        if on_run {
+            if let Some(lower) = cp.checked_add_signed(delta).and_then(char::from_u32) {
+                out.push(lower);
+                return;
+            }
+        }
+    }
+    if let Ok(j) = t::LOWER_MULTI.binary_search_by_key(&cp, |&(k, _)| k) {
+        if let Some(&(_, lower)) = t::LOWER_MULTI.get(j) {
+            out.push_str(lower);
+            return;
+        }
+    }
+    out.push(c);
+}
+
+/// What `strip_accents_unicode` turns one char into.
+enum Stripped {
+    /// The char itself.
+    Same,
+    /// A single other char.
+    Char(char),
+    /// Any other string, possibly empty (combining marks).
+    Text(&'static str),
+    /// The jamo of a Hangul syllable (the trailing one may be absent).
+    Hangul([Option<char>; 3]),
+}
+
+/// `strip_accents_unicode(c)` for one char, from the tables.
+fn stripped(c: char) -> Stripped {
+    let cp = u32::from(c);
+    let s_index = cp.wrapping_sub(HANGUL_S_BASE);
+    if s_index < HANGUL_S_COUNT {
+        let l = char::from_u32(HANGUL_L_BASE + s_index / HANGUL_N_COUNT);
+        let v = char::from_u32(HANGUL_V_BASE + (s_index % HANGUL_N_COUNT) / HANGUL_T_COUNT);
+        let t_index = s_index % HANGUL_T_COUNT;
+        let t = if t_index == 0 {
+            None
+        } else {
+            char::from_u32(HANGUL_T_BASE + t_index)
+        };
+        return Stripped::Hangul([l, v, t]);
+    }
+    let Some(&block) = t::STRIP_INDEX.get((cp >> t::STRIP_SHIFT) as usize) else {
+        return Stripped::Same;
+    };
+    let mask = (1u32 << t::STRIP_SHIFT) - 1;
+    let slot = (usize::from(block) << t::STRIP_SHIFT) | (cp & mask) as usize;
+    let id = usize::from(t::STRIP_BLOCKS.get(slot).copied().unwrap_or(0));
+    if id == 0 {
+        return Stripped::Same;
+    }
+    if let Some(&single) = t::STRIP_SINGLE.get(id - 1) {
+        return char::from_u32(single).map_or(Stripped::Same, Stripped::Char);
+    }
+    let k = id - 1 - t::STRIP_SINGLE.len();
+    match (t::STRIP_OFFSETS.get(k), t::STRIP_OFFSETS.get(k + 1)) {
+        (Some(&start), Some(&end)) => t::STRIP_BLOB
+            .get(usize::from(start)..usize::from(end))
+            .map_or(Stripped::Same, Stripped::Text),
+        _ => Stripped::Same,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lower(s: &str) -> String {
+        let mut out = String::new();
+        lower_into(s, &mut out);
+        out
+    }
+
+    fn strip_unicode(s: &str) -> String {
+        let mut out = String::new();
+        strip_accents_unicode_into(s, &mut out);
+        out
+    }
+
+    fn strip_ascii(s: &str) -> String {
+        let mut out = String::new();
+        strip_accents_ascii_into(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn version_is_recorded() {
+        assert_eq!(UNICODE_VERSION, "14.0.0");
+    }
+
+    #[test]
+    fn word_chars() {
+        for c in [
+            '_', 'a', 'Z', '0', '9', 'é', 'ß', 'Ж', '中', '²', '½', '①', 'ª', '٣',
+        ] {
+            assert!(is_word(c), "{c:?} should be a word char");
+        }
+        // U+0301 COMBINING ACUTE ACCENT is Mn: not alphanumeric in Python.
+        for c in [' ', '-', '\'', '.', '\u{301}', '\u{200B}', '\u{200D}', '€', '😀'] {
+            assert!(!is_word(c), "{c:?} should not be a word char");
+        }
+    }
+
+    #[test]
+    fn space_chars() {
+        for c in [
+            ' ', '\t', '\n', '\u{B}', '\u{C}', '\r', '\u{1C}', '\u{1D}', '\u{1E}', '\u{1F}', '\u{85}',
+            '\u{A0}', '\u{1680}', '\u{2009}', '\u{2028}', '\u{202F}', '\u{3000}',
+        ] {
+            assert!(is_space(c), "{c:?} should be space");
+        }
+        for c in ['a', '\u{0}', '\u{200B}', '\u{FEFF}', '\u{180E}', '_'] {
+            assert!(!is_space(c), "{c:?} should not be space");
+        }
+    }
+
+    #[test]
+    fn lower_basic() {
+        assert_eq!(lower("Hello WORLD 123"), "hello world 123");
+        assert_eq!(lower("İ"), "i\u{307}");
+        assert_eq!(lower("İSTANBUL"), "i\u{307}stanbul");
+        assert_eq!(lower("ÀÉÎ ẞ Ω K Å"), "àéî ß ω k å");
+        assert_eq!(lower("ǅ Ⅻ Ⓐ 𐐀"), "ǆ ⅻ ⓐ 𐐨");
+    }
+
+    #[test]
+    fn lower_final_sigma() {
+        assert_eq!(lower("ΟΔΟΣ"), "οδος");
+        assert_eq!(lower("ΟΔΟΣ ΟΔΟΣ."), "οδος οδος.");
+        assert_eq!(lower("Σ"), "σ");
+        assert_eq!(lower("ΣΑ"), "σα");
+        assert_eq!(lower("ΑΣΑ"), "ασα");
+        assert_eq!(lower("ΑΣ\u{AD}Α"), "ασ\u{AD}α");
+        assert_eq!(lower("A\u{301}Σ"), "a\u{301}ς");
+        assert_eq!(lower("AΣb"), "aσb");
+        assert_eq!(lower("ΣΣ"), "σς");
+        assert_eq!(lower("1Σ"), "1σ");
+    }
+
+    #[test]
+    fn strip_unicode_cases() {
+        assert_eq!(strip_unicode("é"), "e");
+        assert_eq!(strip_unicode("cafe\u{301}"), "cafe");
+        assert_eq!(strip_unicode("ﬁ"), "fi");
+        assert_eq!(strip_unicode("Å"), "A");
+        assert_eq!(strip_unicode("한"), "\u{1112}\u{1161}\u{11AB}");
+        assert_eq!(strip_unicode("하"), "\u{1112}\u{1161}");
+        assert_eq!(strip_unicode("①½"), "11\u{2044}2");
+        assert_eq!(strip_unicode("plain ascii"), "plain ascii");
+        assert_eq!(strip_unicode("中"), "中");
+    }
+
+    #[test]
+    fn strip_ascii_cases() {
+        assert_eq!(strip_ascii("Å"), "A");
+        assert_eq!(strip_ascii("naïve café"), "naive cafe");
+        assert_eq!(strip_ascii("ﬁ"), "fi");
+        assert_eq!(strip_ascii("한"), "");
+        assert_eq!(strip_ascii("中 x"), " x");
+        assert_eq!(strip_ascii("Straße"), "Strae");
+    }
+
+    #[test]
+    fn appends_to_existing() {
+        let mut out = String::from(">");
+        lower_into("AB", &mut out);
+        lower_into("ΑΣ", &mut out);
+        strip_accents_unicode_into("é", &mut out);
+        strip_accents_ascii_into("ü", &mut out);
+        assert_eq!(out, ">abαςeu");
+    }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what skedge's scripts need, idempotently: Rust wasm target, pinned wasm-bindgen CLI,
+# the Python virtualenv .venv with pinned packages, npm dev dependencies, and the release CLI.
+# Usage: scripts/setup.sh [--browser]   (--browser also installs Debian's chromium for the tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WASM_BINDGEN_VERSION=0.2.130
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  # --locked fails against this registry mirror; the version pin keeps CLI and crate equal.
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --no-default-features
+fi
+
+PY=${PYTHON:-python3}
+req_hash=$(sha256sum scripts/requirements.txt | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements 2>/dev/null)" != "$req_hash" ]; then
+  say "creating .venv with scripts/requirements.txt"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install --disable-pip-version-check -q -r scripts/requirements.txt
+  echo "$req_hash" > .venv/.requirements
+fi
+
+if [ -f package-lock.json ]; then
+  lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+  if [ "$(cat node_modules/.skedge-lock 2>/dev/null)" != "$lock_hash" ]; then
+    say "installing npm dev dependencies"
+    # onnxruntime-node would download CUDA files at install; nothing else fetches outside npm.
+    ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock_hash" > node_modules/.skedge-lock
+  fi
+fi
+
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+  say "installing Debian's chromium for the browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+say "building the skedge CLI (release)"
+cargo build --release --quiet --bin skedge
+echo "$ROOT/target/release/skedge"

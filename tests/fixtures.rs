@@ -1,0 +1,105 @@
+//! Parity with scikit-learn on the committed fixtures (written by scripts/make_fixtures.py from
+//! scikit-learn itself): tokens, feature values, decision values and labels bit for bit,
+//! probabilities within 1e-12. Each interchange goes through the real encoder and decoder first.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use skedge::artifact::{self, schema::Classes};
+use skedge::interchange::Interchange;
+use skedge::TextClassifier;
+
+const PROBA_TOLERANCE: f64 = 1e-12;
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_f64().expect("a number")).collect())
+        .unwrap_or_default()
+}
+
+fn label(classes: &Classes, i: usize) -> Value {
+    match classes {
+        Classes::Int(v) => Value::from(v[i]),
+        Classes::Str(v) => Value::from(v[i].clone()),
+    }
+}
+
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Checks one case; returns (texts checked, mismatch descriptions).
+fn check_case(interchange: &Path) -> (usize, Vec<String>) {
+    let doc: Interchange = serde_json::from_str(&fs::read_to_string(interchange).unwrap()).unwrap();
+    let bytes = artifact::to_bytes(&doc.into_body().unwrap()).unwrap();
+    let model = TextClassifier::from_bytes(&bytes).unwrap();
+    let expected = interchange.to_str().unwrap().replace(".interchange.json", ".expected.jsonl");
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for line in fs::read_to_string(&expected).unwrap().lines() {
+        let want: Value = serde_json::from_str(line).unwrap();
+        let text = want["text"].as_str().unwrap();
+        n += 1;
+        let short: String = text.chars().take(60).collect();
+        let tokens: Vec<Vec<String>> = serde_json::from_value(want["tokens"].clone()).unwrap();
+        if model.analyze(text) != tokens {
+            bad.push(format!("tokens differ for {short:?}: got {:?}", model.analyze(text)));
+            continue;
+        }
+        let row = model.transform(text).unwrap();
+        let want_row: Vec<(u32, f64)> = serde_json::from_value(want["features"].clone()).unwrap();
+        if row.len() != want_row.len()
+            || row.iter().zip(&want_row).any(|(a, b)| a.0 != b.0 || a.1.to_bits() != b.1.to_bits())
+        {
+            bad.push(format!("features differ for {short:?}"));
+            continue;
+        }
+        let p = model.predict(text).unwrap();
+        if !same_bits(&p.decision, &floats(&want["decision"])) {
+            bad.push(format!(
+                "decision differs for {short:?}: {:?} vs {}",
+                p.decision, want["decision"]
+            ));
+        }
+        if label(model.classes(), p.label) != want["label"] {
+            bad.push(format!("label differs for {short:?}"));
+        }
+        match (&p.proba, want["proba"].is_null()) {
+            (None, true) => {}
+            (Some(got), false) => {
+                let w = floats(&want["proba"]);
+                if got.len() != w.len() || got.iter().zip(&w).any(|(a, b)| (a - b).abs() > PROBA_TOLERANCE) {
+                    bad.push(format!("proba differs for {short:?}: {got:?} vs {w:?}"));
+                }
+            }
+            _ => bad.push(format!("proba presence differs for {short:?}")),
+        }
+    }
+    (n, bad)
+}
+
+#[test]
+fn every_fixture_case_matches_scikit_learn() {
+    let dir = Path::new("tests/fixtures/cases");
+    let mut cases: Vec<_> = fs::read_dir(dir)
+        .expect("tests/fixtures/cases: run scripts/make_fixtures.py")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().ends_with(".interchange.json"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no fixture cases found");
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for case in &cases {
+        let (n, bad) = check_case(case);
+        total += n;
+        let name = case.file_name().unwrap().to_str().unwrap().replace(".interchange.json", "");
+        eprintln!("{name}: {n} texts, {} mismatches", bad.len());
+        for b in bad.iter().take(5) {
+            failures.push(format!("{name}: {b}"));
+        }
+    }
+    eprintln!("{} cases, {total} texts", cases.len());
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
