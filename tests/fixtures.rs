@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 use skedge::artifact::{self, schema::Classes};
 use skedge::interchange::Interchange;
+use skedge::classify::Classifier;
 use skedge::TextClassifier;
 
 const PROBA_TOLERANCE: f64 = 1e-12;
@@ -23,6 +24,10 @@ fn label(classes: &Classes, i: usize) -> Value {
         Classes::Int(v) => Value::from(v[i]),
         Classes::Str(v) => Value::from(v[i].clone()),
     }
+}
+
+fn close(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= PROBA_TOLERANCE)
 }
 
 fn same_bits(a: &[f64], b: &[f64]) -> bool {
@@ -42,8 +47,9 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
         let text = want["text"].as_str().unwrap();
         n += 1;
         let short: String = text.chars().take(60).collect();
-        let tokens: Vec<Vec<String>> = serde_json::from_value(want["tokens"].clone()).unwrap();
-        if model.analyze(text) != tokens {
+        // Long texts carry no token list (fixture size); their features still pin the analyzer.
+        let tokens: Option<Vec<Vec<String>>> = serde_json::from_value(want["tokens"].clone()).unwrap();
+        if tokens.is_some_and(|t| model.analyze(text) != t) {
             bad.push(format!("tokens differ for {short:?}: got {:?}", model.analyze(text)));
             continue;
         }
@@ -56,7 +62,15 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
             continue;
         }
         let p = model.predict(text).unwrap();
-        if !same_bits(&p.decision, &floats(&want["decision"])) {
+        // A calibrated classifier's scores are its probabilities (exp inside): proba tolerance.
+        let calibrated = matches!(model.classifier(), Classifier::CalibratedSigmoid(_));
+        let want_decision = floats(&want["decision"]);
+        let decision_ok = if calibrated {
+            close(&p.decision, &want_decision)
+        } else {
+            same_bits(&p.decision, &want_decision)
+        };
+        if !decision_ok {
             bad.push(format!(
                 "decision differs for {short:?}: {:?} vs {}",
                 p.decision, want["decision"]
@@ -69,7 +83,7 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
             (None, true) => {}
             (Some(got), false) => {
                 let w = floats(&want["proba"]);
-                if got.len() != w.len() || got.iter().zip(&w).any(|(a, b)| (a - b).abs() > PROBA_TOLERANCE) {
+                if !close(got, &w) {
                     bad.push(format!("proba differs for {short:?}: {got:?} vs {w:?}"));
                 }
             }

@@ -1,0 +1,397 @@
+"""Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.
+
+    .venv/bin/python scripts/export.py --joblib model.joblib --out model.skedge \\
+        [--validation val.tsv] [--skedge target/release/skedge] [--ovr-proba] [--name N] [--version V]
+
+Steps, each its own function so other sources (MLflow) and options can be added:
+
+1. `load_model`: the joblib / pickle file and its sha256;
+2. `build_interchange`: `interchange.to_interchange` with the metadata;
+3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
+4. `parity_gate`: `skedge predict ARTIFACT --format jsonl` on the validation texts plus the built-in
+   adversarial set, compared with what scikit-learn computes: labels and decisions bit-identical,
+   probabilities within 1e-12 (FORMAT.md, precision "exact").
+
+The artifact only reaches `--out` when the gate passes. Exit codes: 0 exported; 1 parity mismatch
+(report printed, nothing written); 2 unsupported pipeline (message names the step, nothing
+written); 3 other failure (unreadable model, skedge CLI missing or failing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import interchange as ix  # noqa: E402
+from adversarial import ADVERSARIAL, random_texts  # noqa: E402
+
+PROBA_TOLERANCE = 1e-12
+EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
+
+
+class ExportError(Exception):
+    """A failure that is neither unsupported nor a parity mismatch (exit 3)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. load
+# ---------------------------------------------------------------------------------------------
+
+
+def load_model(path: Path) -> tuple[Any, str]:
+    """The estimator in a joblib or pickle file, and the file's hex sha256."""
+    import joblib
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ExportError(f"cannot read {path}: {err}") from err
+    try:
+        model = joblib.load(path)
+    except Exception as err:  # joblib raises many kinds for a bad file
+        raise ExportError(f"cannot load {path} with joblib: {type(err).__name__}: {err}") from err
+    return model, hashlib.sha256(data).hexdigest()
+
+
+def read_validation(path: Path) -> tuple[list[str], list[str]]:
+    """Texts and labels of a `text<TAB>label` TSV with header, read without quote handling."""
+    texts, labels = [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(rows, None)
+        if header is None or [h.strip() for h in header[:2]] != ["text", "label"]:
+            raise ExportError(f"{path}: expected a header 'text<TAB>label', found {header!r}")
+        for n, row in enumerate(rows, start=2):
+            if len(row) != 2:
+                raise ExportError(f"{path}:{n}: expected 2 tab-separated columns, found {len(row)}")
+            texts.append(row[0])
+            labels.append(row[1])
+    return texts, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. interchange, 3. pack
+# ---------------------------------------------------------------------------------------------
+
+
+def build_interchange(
+    model: Any,
+    *,
+    source_sha256: str,
+    name: str = "",
+    version: str = "",
+    ovr_proba: bool = False,
+    skedge: Path = ix.DEFAULT_SKEDGE,
+    metrics: dict | None = None,
+    provenance: dict | None = None,
+) -> dict:
+    """The interchange of `model` with export metadata (raises `interchange.Unsupported`)."""
+    metadata = {
+        "name": name,
+        "version": version,
+        "source_sha256": source_sha256,
+        "provenance": provenance or {},
+        "metrics": metrics or {},
+    }
+    return ix.to_interchange(model, metadata, ovr_proba=ovr_proba, skedge=skedge)
+
+
+def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, check=False, **kw)
+    except OSError as err:
+        raise ExportError(f"cannot run {cmd[0]}: {err}") from err
+
+
+def pack(interchange: dict, artifact: Path, skedge: Path) -> None:
+    """`skedge pack` the interchange into `artifact` (via a temporary JSON file)."""
+    with tempfile.TemporaryDirectory(prefix="skedge-export-") as tmp:
+        path = Path(tmp) / "interchange.json"
+        path.write_text(ix.dumps_interchange(interchange), encoding="utf-8")
+        proc = _run([str(skedge), "pack", str(path), "-o", str(artifact)])
+    if proc.returncode != 0:
+        raise ExportError(
+            f"skedge pack failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. parity gate
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mismatch:
+    index: int
+    text: str
+    field: str
+    expected: Any
+    got: Any
+
+    def describe(self) -> str:
+        text = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return (
+            f"  text #{self.index} {json.dumps(text, ensure_ascii=True)}: {self.field}\n"
+            f"    scikit-learn: {self.expected!r}\n"
+            f"    skedge:       {self.got!r}"
+        )
+
+
+@dataclass
+class ParityReport:
+    checked: int = 0
+    mismatches: list = field(default_factory=list)
+    max_proba_error: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.checked > 0 and not self.mismatches
+
+    def describe(self, limit: int = 10) -> str:
+        if self.ok:
+            return (
+                f"parity gate passed: {self.checked} texts, labels and decisions bit-identical, "
+                f"max |Δproba| = {self.max_proba_error:.3g}"
+            )
+        lines = [
+            f"parity gate FAILED: {len(self.mismatches)} mismatch(es) over {self.checked} texts; "
+            f"first {min(limit, len(self.mismatches))}:"
+        ]
+        lines += [m.describe() for m in self.mismatches[:limit]]
+        return "\n".join(lines)
+
+
+def _bits_equal(a: float, b: Any) -> bool:
+    if b is None:  # a non-finite value serialised as null
+        return not math.isfinite(a)
+    try:
+        b = float(b)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return np.float64(a).view(np.uint64) == np.float64(b).view(np.uint64)
+
+
+def _close(a: float, b: Any, tol: float) -> tuple[bool, float]:
+    try:
+        b = float(b)
+    except (TypeError, ValueError):
+        return False, math.inf
+    err = abs(a - b)
+    return (err <= tol, err)
+
+
+def skedge_predict(artifact: Path, texts: list, skedge: Path) -> list:
+    """`skedge predict ARTIFACT --format jsonl` on `texts`: one parsed JSON object per text."""
+    with tempfile.TemporaryDirectory(prefix="skedge-parity-") as tmp:
+        inp = Path(tmp) / "input.jsonl"
+        with open(inp, "w", encoding="utf-8", newline="\n") as f:
+            for t in texts:
+                f.write(json.dumps({"text": t}, ensure_ascii=True) + "\n")
+        proc = _run([str(skedge), "predict", str(artifact), "--input", str(inp), "--format", "jsonl"])
+    if proc.returncode != 0:
+        raise ExportError(
+            f"skedge predict failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
+    lines = proc.stdout.decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != len(texts):
+        raise ExportError(f"skedge predict printed {len(lines)} lines for {len(texts)} texts")
+    out = []
+    for n, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ExportError(f"skedge predict line {n + 1} is not JSON: {err}") from err
+    return out
+
+
+def parity_gate(
+    model: Any,
+    artifact: Path,
+    texts: list,
+    skedge: Path = ix.DEFAULT_SKEDGE,
+    *,
+    ovr_proba: bool = False,
+    tolerance: float = PROBA_TOLERANCE,
+) -> ParityReport:
+    """Compare `skedge predict` on `artifact` with scikit-learn's outputs of `model` on `texts`.
+
+    Labels and decisions must be bit-identical, except that a CalibratedClassifierCV's decision
+    is its predict_proba and is held to the probability tolerance; probabilities within
+    `tolerance` (absolute).
+    """
+    ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
+    got = skedge_predict(artifact, texts, skedge)
+    calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
+    report = ParityReport(checked=len(texts))
+
+    def miss(i, what, expected, value):
+        report.mismatches.append(Mismatch(i, texts[i], what, expected, value))
+
+    for i, g in enumerate(got):
+        if "error" in g:
+            miss(i, "error", "a prediction", g["error"])
+            continue
+        label = ref["labels"][i]
+        if g.get("label") != label or type(g.get("label")) is not type(label):
+            miss(i, "label", label, g.get("label"))
+        dec = ref["decision"][i]
+        gdec = g.get("decision")
+        if not isinstance(gdec, list) or len(gdec) != len(dec):
+            miss(i, "decision", dec.tolist(), gdec)
+        else:
+            for j, (a, b) in enumerate(zip(dec.tolist(), gdec)):
+                if calibrated:
+                    ok, err = _close(a, b, tolerance)
+                else:
+                    ok = _bits_equal(a, b)
+                if not ok:
+                    miss(i, f"decision[{j}]", a, b)
+                    break
+        gproba = g.get("proba")
+        if ref["proba"] is None:
+            if gproba is not None:
+                miss(i, "proba", None, gproba)
+        else:
+            pro = ref["proba"][i].tolist()
+            if not isinstance(gproba, list) or len(gproba) != len(pro):
+                miss(i, "proba", pro, gproba)
+            else:
+                for j, (a, b) in enumerate(zip(pro, gproba)):
+                    ok, err = _close(a, b, tolerance)
+                    if math.isfinite(err):
+                        report.max_proba_error = max(report.max_proba_error, err)
+                    if not ok:
+                        miss(i, f"proba[{j}] (|Δ| = {err:.3g} > {tolerance:g})", a, b)
+                        break
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def _accuracy(model: Any, texts: list, labels: list) -> dict:
+    """Validation accuracy when the TSV labels name the model's classes, else nothing."""
+    if not texts:
+        return {}
+    clf = ix.final_classifier(model)
+    names = {str(c) for c in np.asarray(clf.classes_).tolist()}
+    if not set(labels) <= names:
+        return {}
+    predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
+    return {"accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
+
+
+def export(
+    joblib_path: Path,
+    out: Path,
+    *,
+    validation: Path | None = None,
+    skedge: Path = ix.DEFAULT_SKEDGE,
+    ovr_proba: bool = False,
+    name: str = "",
+    version: str = "",
+    interchange_hook: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> int:
+    """The whole export; returns the exit code. `interchange_hook` may edit the interchange
+    before packing (tests use it to tamper with a coefficient)."""
+    out = Path(out)
+    try:
+        model, sha = load_model(joblib_path)
+        texts, labels = read_validation(validation) if validation else ([], [])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ix.OvrProbaWarning)
+            inter = build_interchange(
+                model,
+                source_sha256=sha,
+                name=name or Path(joblib_path).stem,
+                version=version,
+                ovr_proba=ovr_proba,
+                skedge=skedge,
+                provenance={"source": str(joblib_path), "exporter": "scripts/export.py"},
+            )
+            inter["metadata"]["metrics"].update(_accuracy(model, texts, labels))
+        for w in caught:
+            if issubclass(w.category, ix.OvrProbaWarning):
+                log(f"WARNING: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if interchange_hook is not None:
+            interchange_hook(inter)
+        gate_texts = texts + ADVERSARIAL + random_texts()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            pack(inter, tmp, skedge)
+            report = parity_gate(model, tmp, gate_texts, skedge, ovr_proba=ovr_proba)
+            log(report.describe())
+            if not report.ok:
+                log(f"no artifact written; {out} left untouched")
+                return EXIT_MISMATCH
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except ix.Unsupported as err:
+        log(f"error: {err}")
+        return EXIT_UNSUPPORTED
+    except (ExportError, RuntimeError) as err:  # RuntimeError: `skedge ln-table` failed
+        log(f"error: {err}")
+        return EXIT_FAILURE
+    log(f"wrote {out} ({out.stat().st_size} bytes)")
+    return EXIT_OK
+
+
+def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.",
+        epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure.",
+    )
+    parser.add_argument("--joblib", type=Path, required=True, help="the fitted Pipeline (joblib or pickle)")
+    parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge)")
+    parser.add_argument("--validation", type=Path,
+                        help="TSV 'text<TAB>label' with header: texts for the parity gate and accuracy")
+    parser.add_argument("--skedge", type=Path, default=ix.DEFAULT_SKEDGE,
+                        help="the skedge CLI (default target/release/skedge)")
+    parser.add_argument("--ovr-proba", action="store_true",
+                        help="for a LogisticRegression trained one-vs-rest (old pickle): export OvR "
+                             "probabilities, as older scikit-learn versions returned, instead of softmax")
+    parser.add_argument("--name", default="", help="model name (default: the file's stem)")
+    parser.add_argument("--version", default="", help="model version, e.g. a registry version")
+    args = parser.parse_args(argv)
+    return export(
+        args.joblib,
+        args.out,
+        validation=args.validation,
+        skedge=args.skedge,
+        ovr_proba=args.ovr_proba,
+        name=args.name,
+        version=args.version,
+        interchange_hook=interchange_hook,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,992 @@
+"""Fitted scikit-learn text pipeline -> skedge interchange (FORMAT.md, section 1).
+
+`to_interchange(estimator, metadata)` walks a fitted `Pipeline` (also `make_pipeline`, nested
+pipelines, `FeatureUnion` with `transformer_weights` and "drop" members) and returns the interchange
+as a plain dict, ready for `json.dumps`. Anything the Rust engine cannot reproduce bit for bit is
+refused with `Unsupported`, whose message names the step (`pipeline.union.char`), the parameter and
+the value.
+
+Python never writes artifact bytes: `skedge pack` turns this JSON into the artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import platform
+import subprocess
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    HashingVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
+from sklearn.linear_model import (
+    LogisticRegression,
+    Perceptron,
+    RidgeClassifier,
+    SGDClassifier,
+)
+from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import LabelEncoder, Normalizer
+from sklearn.svm import LinearSVC
+
+try:  # deprecated in scikit-learn 1.8, removed in 1.10
+    from sklearn.linear_model import PassiveAggressiveClassifier
+except ImportError:  # pragma: no cover - depends on the installed version
+    PassiveAggressiveClassifier = None
+
+try:
+    from sklearn.frozen import FrozenEstimator
+except ImportError:  # pragma: no cover - scikit-learn < 1.6
+    FrozenEstimator = None
+
+FORMAT_NAME = "skedge-interchange"
+FORMAT_VERSION = 1
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
+
+#: `skedge ln-table` covers log(k) for k = 1..=LN_TABLE_SIZE (FORMAT.md, `log_exceptions`).
+LN_TABLE_SIZE = 1 << 20
+
+#: The token patterns the engine implements (FORMAT.md): 2+ and 1+ word characters.
+ACCEPTED_TOKEN_PATTERNS = (
+    r"(?u)\b\w\w+\b",
+    r"\b\w\w+\b",
+    r"\w\w+",
+    r"(?u)\b\w+\b",
+    r"\b\w+\b",
+    r"\w+",
+)
+
+_COUNT_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.float64))
+_FLOAT64 = np.dtype(np.float64)
+
+_LINEAR_CLASSES = tuple(
+    c
+    for c in (
+        LogisticRegression,
+        LinearSVC,
+        SGDClassifier,
+        RidgeClassifier,
+        Perceptron,
+        PassiveAggressiveClassifier,
+    )
+    if c is not None
+)
+_NB_CLASSES = (MultinomialNB, ComplementNB, BernoulliNB)
+
+_SGD_PROBA = {"log_loss": "logistic", "modified_huber": "modified_huber"}
+
+
+class Unsupported(Exception):
+    """A step, parameter or value the engine cannot reproduce exactly.
+
+    `step_path` is the dotted path of the step (`pipeline.union.char`), `parameter` the constructor
+    parameter or fitted attribute at fault, `value` the offending value and `reason` why.
+    """
+
+    def __init__(self, step_path: str, parameter: str, value: Any, reason: str):
+        self.step_path = step_path
+        self.parameter = parameter
+        self.value = value
+        self.reason = reason
+        super().__init__(
+            f"unsupported: step {step_path!r}, {parameter}={_show(value)}: {reason}"
+        )
+
+
+class OvrProbaWarning(UserWarning):
+    """A LogisticRegression trained one-vs-rest, whose predict_proba changed meaning in sklearn 1.9."""
+
+
+def _show(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _is_exact(obj: Any, cls: Any) -> bool:
+    return cls is not None and type(obj) is cls
+
+
+# ---------------------------------------------------------------------------------------------
+# log_exceptions: numpy's log versus the engine's libm log
+# ---------------------------------------------------------------------------------------------
+
+_LN_CACHE: dict[str, list[list]] = {}
+
+
+def numpy_ln_table(n: int = LN_TABLE_SIZE) -> np.ndarray:
+    """`numpy.log(k)` for k = 1..=n, computed the way `TfidfTransformer` calls it (one array)."""
+    return np.log(np.arange(1, n + 1, dtype=np.float64))
+
+
+def skedge_ln_table(skedge: str | Path = DEFAULT_SKEDGE, n: int = LN_TABLE_SIZE) -> np.ndarray:
+    """Run `skedge ln-table n`: n little-endian f64, libm log(k) for k = 1..=n."""
+    try:
+        proc = subprocess.run(
+            [str(skedge), "ln-table", str(n)], capture_output=True, check=False
+        )
+    except OSError as err:
+        raise RuntimeError(f"cannot run {skedge} ln-table: {err}") from err
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{skedge} ln-table {n} exited {proc.returncode}: "
+            f"{proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
+    if len(proc.stdout) != 8 * n:
+        raise RuntimeError(
+            f"{skedge} ln-table {n} printed {len(proc.stdout)} bytes, expected {8 * n}"
+        )
+    return np.frombuffer(proc.stdout, dtype="<f8").astype(np.float64)
+
+
+def math_ln_table(n: int = LN_TABLE_SIZE) -> np.ndarray:
+    """Fallback for `skedge ln-table`: the C library's scalar log through `math.log`."""
+    return np.array([math.log(k) for k in range(1, n + 1)], dtype=np.float64)
+
+
+def compare_ln_tables(reference: np.ndarray, numpy_values: np.ndarray | None = None) -> list[list]:
+    """[[k, numpy.log(k)], ...] for every k whose bits differ between numpy and `reference`."""
+    n = reference.shape[0]
+    if numpy_values is None:
+        numpy_values = numpy_ln_table(n)
+    diff = np.nonzero(reference.view(np.uint64) != numpy_values.view(np.uint64))[0]
+    return [[int(i) + 1, float(numpy_values[i])] for i in diff]
+
+
+def log_exceptions(skedge: str | Path = DEFAULT_SKEDGE) -> list[list]:
+    """The `log_exceptions` list for this machine, from `skedge ln-table` (cached per CLI path)."""
+    key = f"skedge:{Path(skedge).resolve()}"
+    if key not in _LN_CACHE:
+        _LN_CACHE[key] = compare_ln_tables(skedge_ln_table(skedge))
+    return _LN_CACHE[key]
+
+
+def log_exceptions_math_fallback() -> list[list]:
+    """The `log_exceptions` list against `math.log`, for when the CLI is not built yet."""
+    if "math" not in _LN_CACHE:
+        _LN_CACHE["math"] = compare_ln_tables(math_ln_table())
+    return _LN_CACHE["math"]
+
+
+# ---------------------------------------------------------------------------------------------
+# numeric helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _dense(value: Any) -> np.ndarray:
+    if sp.issparse(value):
+        value = value.toarray()
+    return np.asarray(value)
+
+
+def _floats(value: Any, path: str, name: str) -> np.ndarray:
+    """`value` as a float64 array, refusing NaN and infinities."""
+    arr = _dense(value)
+    if arr.dtype.kind not in "fiub":
+        raise Unsupported(path, name, str(arr.dtype), "expected a numeric array")
+    arr = arr.astype(np.float64, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise Unsupported(
+            path, name, float(arr[where]), f"non-finite value at index {list(where)}"
+        )
+    return arr
+
+
+def _float(value: Any, path: str, name: str) -> float:
+    return float(_floats(np.asarray(value, dtype=np.float64).reshape(()), path, name))
+
+
+def _utf8(text: str, path: str, name: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise Unsupported(path, name, text, "contains a lone surrogate") from err
+    return text
+
+
+def _classes(classes: Any, path: str) -> list:
+    """classes_ as a JSON list: all ints or all strings; bool and float labels are refused."""
+    arr = np.asarray(classes)
+    if arr.ndim != 1:
+        raise Unsupported(path, "classes_", arr.shape, "multi-output / multilabel targets")
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise Unsupported(path, "classes_", "bool", "bool labels are not supported (use ints or strings)")
+    if kind == "f" or kind == "c":
+        raise Unsupported(
+            path, "classes_", str(arr.dtype), "float labels are not supported (use ints or strings)"
+        )
+    if kind in "iu":
+        out = [int(c) for c in arr]
+    elif kind == "U":
+        out = [_utf8(str(c), path, "classes_") for c in arr]
+    elif kind == "O":
+        items = list(arr)
+        if all(isinstance(c, str) for c in items):
+            out = [_utf8(str(c), path, "classes_") for c in items]
+        elif all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in items):
+            out = [int(c) for c in items]
+        else:
+            kinds = sorted({type(c).__name__ for c in items})
+            raise Unsupported(
+                path, "classes_", "/".join(kinds), "labels must be all ints or all strings"
+            )
+    else:
+        raise Unsupported(path, "classes_", str(arr.dtype), "labels must be ints or strings")
+    if len(out) < 2:
+        raise Unsupported(path, "classes_", out, "at least two classes are required")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# features: vectorizers, their branch transforms, unions
+# ---------------------------------------------------------------------------------------------
+
+# What the values reaching the next transform are, for the sublinear_tf rule.
+_COUNTS = "positive integer counts"
+_SIGNED = "signed hashed counts (alternate_sign=True), possibly zero or negative"
+_REAL = "real values"
+
+
+@dataclass
+class _Block:
+    spec: dict
+    vectorizer: Any
+    path: str
+    n_features: int
+    state: str  # what its values are at this point (_COUNTS, _SIGNED, _REAL), for sublinear_tf
+
+
+@dataclass
+class _Stage:
+    """Features produced so far: blocks in union order, plus transforms over their concatenation."""
+
+    blocks: list
+    post: list = field(default_factory=list)
+    post_state: str | None = None  # state of the concatenation once `post` is non-empty
+
+    @property
+    def n_features(self) -> int:
+        return sum(b.n_features for b in self.blocks)
+
+    def state(self) -> str:
+        if self.post:
+            return self.post_state
+        states = {b.state for b in self.blocks}
+        for s in (_REAL, _SIGNED, _COUNTS):
+            if s in states:
+                return s
+        return _COUNTS
+
+
+class _Context:
+    def __init__(self, log_table: Callable[[], list]):
+        self._log_table = log_table
+        self.needs_log: list = []  # tfidf specs with sublinear_tf, whose log_exceptions to fill
+
+    def fill_log_exceptions(self) -> None:
+        """Run the (slow, external) log table only for a pipeline that is otherwise accepted."""
+        if self.needs_log:
+            table = [[int(k), float(v)] for k, v in self._log_table()]
+            for spec in self.needs_log:
+                spec["log_exceptions"] = [list(p) for p in table]
+
+
+def _analyzer_spec(v: Any, path: str) -> dict:
+    if getattr(v, "input", "content") != "content":
+        raise Unsupported(path, "input", v.input, "only input='content' (strings) is supported")
+    if callable(v.analyzer):
+        raise Unsupported(path, "analyzer", v.analyzer, "a callable analyzer cannot be exported")
+    if v.analyzer not in ("word", "char", "char_wb"):
+        raise Unsupported(path, "analyzer", v.analyzer, "expected 'word', 'char' or 'char_wb'")
+    if v.preprocessor is not None:
+        raise Unsupported(path, "preprocessor", v.preprocessor, "a custom preprocessor cannot be exported")
+    strip = v.strip_accents
+    if callable(strip):
+        raise Unsupported(path, "strip_accents", strip, "a callable strip_accents cannot be exported")
+    if not strip:
+        strip = None
+    elif strip not in ("ascii", "unicode"):
+        raise Unsupported(path, "strip_accents", strip, "expected None, 'ascii' or 'unicode'")
+    lo, hi = v.ngram_range
+    if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
+        raise Unsupported(path, "ngram_range", v.ngram_range, "expected integers 1 <= min_n <= max_n")
+    spec: dict = {
+        "kind": v.analyzer,
+        "ngram_range": [int(lo), int(hi)],
+        "lowercase": bool(v.lowercase),
+        "strip_accents": strip,
+    }
+    if v.analyzer == "word":
+        if v.tokenizer is not None:
+            raise Unsupported(path, "tokenizer", v.tokenizer, "a custom tokenizer cannot be exported")
+        if v.token_pattern not in ACCEPTED_TOKEN_PATTERNS:
+            raise Unsupported(
+                path,
+                "token_pattern",
+                v.token_pattern,
+                "only " + ", ".join(ACCEPTED_TOKEN_PATTERNS) + " are implemented",
+            )
+        stop = v.get_stop_words()
+        words = sorted(stop) if stop is not None else []
+        for w in words:
+            if not isinstance(w, str):
+                raise Unsupported(path, "stop_words", w, "stop words must be strings")
+            _utf8(w, path, "stop_words")
+        spec["token_pattern"] = v.token_pattern
+        spec["stop_words"] = words
+    else:
+        # scikit-learn ignores token_pattern, tokenizer and stop_words for char analyzers
+        spec["token_pattern"] = None
+        spec["stop_words"] = []
+    return spec
+
+
+def _vocabulary(v: Any, path: str) -> list:
+    vocab = getattr(v, "vocabulary_", None)
+    if vocab is None:
+        raise Unsupported(path, "vocabulary_", None, "the vectorizer is not fitted")
+    n = len(vocab)
+    terms: list = [None] * n
+    for term, idx in vocab.items():
+        i = int(idx)
+        if not isinstance(term, str):
+            raise Unsupported(path, "vocabulary_", term, "terms must be strings")
+        if not 0 <= i < n or terms[i] is not None:
+            raise Unsupported(
+                path, "vocabulary_", {term: i}, f"not a bijection onto 0..{n - 1}"
+            )
+        terms[i] = _utf8(term, path, "vocabulary_")
+    return terms
+
+
+def _check_dtype(v: Any, path: str, allowed: tuple) -> None:
+    try:
+        dt = np.dtype(v.dtype)
+    except TypeError as err:
+        raise Unsupported(path, "dtype", v.dtype, "not a numpy dtype") from err
+    if dt not in allowed:
+        raise Unsupported(
+            path,
+            "dtype",
+            dt.name,
+            "expected " + " or ".join(d.name for d in allowed),
+        )
+
+
+def _tfidf_spec(sublinear: bool, idf: Any, path: str, ctx: _Context, n_features: int) -> dict:
+    if idf is not None:
+        idf = _floats(idf, path, "idf_")
+        if idf.shape != (n_features,):
+            raise Unsupported(
+                path, "idf_", idf.shape, f"expected {n_features} values, one per input column"
+            )
+        idf = idf.tolist()
+    spec = {"kind": "tfidf", "sublinear_tf": bool(sublinear), "idf": idf, "log_exceptions": []}
+    if sublinear:
+        ctx.needs_log.append(spec)  # filled once the whole pipeline is accepted
+    return spec
+
+
+def _state_after(state: str, t: dict) -> str:
+    kind = t["kind"]
+    if kind == "tfidf":
+        if t["sublinear_tf"] or t["idf"] is not None:
+            return _REAL
+        return state
+    return _REAL  # normalize, scale
+
+
+def _vectorizer(v: Any, path: str, ctx: _Context) -> _Stage:
+    if _is_exact(v, TfidfVectorizer):
+        _check_dtype(v, path, (_FLOAT64,))
+    elif _is_exact(v, CountVectorizer):
+        _check_dtype(v, path, _COUNT_DTYPES)
+    elif _is_exact(v, HashingVectorizer):
+        _check_dtype(v, path, (_FLOAT64,))
+    else:  # pragma: no cover - guarded by the caller
+        raise Unsupported(path, "estimator", type(v).__name__, "not a supported vectorizer")
+    analyzer = _analyzer_spec(v, path)
+
+    if _is_exact(v, HashingVectorizer):
+        n = int(v.n_features)
+        if not 1 <= n <= 2**31 - 1:
+            raise Unsupported(path, "n_features", v.n_features, "expected 1 <= n_features < 2**31")
+        counts = {"kind": "hashing", "n_features": n, "alternate_sign": bool(v.alternate_sign)}
+        state = _SIGNED if (v.alternate_sign and not v.binary) else _COUNTS
+    else:
+        vocabulary = _vocabulary(v, path)
+        n = len(vocabulary)
+        counts = {"kind": "vocabulary", "vocabulary": vocabulary}
+        state = _COUNTS
+
+    block = _Block(
+        spec={"analyzer": analyzer, "counts": counts, "binary": bool(v.binary), "transforms": []},
+        vectorizer=v,
+        path=path,
+        n_features=n,
+        state=state,
+    )
+    stage = _Stage(blocks=[block])
+
+    if _is_exact(v, TfidfVectorizer):
+        tfidf = getattr(v, "_tfidf", None)
+        if tfidf is None:
+            raise Unsupported(path, "_tfidf", None, "the vectorizer is not fitted")
+        # transform() uses the TfidfTransformer built at fit time, so read its parameters
+        _tfidf_transformer(tfidf, path, stage, ctx)
+    elif _is_exact(v, HashingVectorizer) and v.norm is not None:
+        _add_transform(stage, _normalize_spec(v.norm, path), path)
+    return stage
+
+
+def _normalize_spec(norm: Any, path: str) -> dict:
+    if norm not in ("l1", "l2"):
+        raise Unsupported(path, "norm", norm, "only 'l1' and 'l2' norms are supported")
+    return {"kind": "normalize", "norm": norm}
+
+
+def _add_transform(stage: _Stage, t: dict, path: str) -> None:
+    """Append transform `t`: to the block when there is one, else over the concatenation."""
+    if t["kind"] == "tfidf" and t["sublinear_tf"]:
+        state = stage.state()
+        if state != _COUNTS:
+            raise Unsupported(
+                path,
+                "sublinear_tf",
+                True,
+                f"log(tf) needs positive integer counts, but its input is {state} "
+                "(sublinear_tf after a normalize, scale, idf or alternate_sign hashing is refused)",
+            )
+    if len(stage.blocks) == 1 and not stage.post:
+        block = stage.blocks[0]
+        block.spec["transforms"].append(t)
+        block.state = _state_after(block.state, t)
+    else:
+        stage.post_state = _state_after(stage.state(), t)
+        stage.post.append(t)
+
+
+def _tfidf_transformer(t: Any, path: str, stage: _Stage, ctx: _Context) -> None:
+    sublinear = bool(t.sublinear_tf)
+    idf = getattr(t, "idf_", None) if t.use_idf else None
+    if t.use_idf and idf is None:
+        raise Unsupported(path, "idf_", None, "the transformer is not fitted")
+    spec = _tfidf_spec(sublinear, idf, path, ctx, stage.n_features)
+    _add_transform(stage, spec, path)
+    if t.norm is not None:
+        _add_transform(stage, _normalize_spec(t.norm, path), path)
+
+
+def _apply_step(step: Any, path: str, stage: _Stage, ctx: _Context) -> None:
+    """A transform that follows the features: TfidfTransformer, Normalizer or a pipeline of them."""
+    if _is_exact(step, TfidfTransformer):
+        _tfidf_transformer(step, path, stage, ctx)
+    elif _is_exact(step, Normalizer):
+        _add_transform(stage, _normalize_spec(step.norm, path), path)
+    elif _is_exact(step, Pipeline):
+        for name, sub in _pipeline_steps(step):
+            _apply_step(sub, f"{path}.{name}", stage, ctx)
+    else:
+        raise Unsupported(
+            path,
+            "estimator",
+            type(step).__name__,
+            "after a vectorizer only TfidfTransformer and Normalizer(norm='l1'|'l2') are supported",
+        )
+
+
+def _pipeline_steps(pipe: Pipeline) -> list:
+    """(name, estimator) of a Pipeline, skipping None / 'passthrough' steps."""
+    return [
+        (name, est)
+        for name, est in pipe.steps
+        if est is not None and not (isinstance(est, str) and est == "passthrough")
+    ]
+
+
+def _features(step: Any, path: str, ctx: _Context) -> _Stage:
+    """A step that takes raw text: vectorizer, FeatureUnion, or Pipeline starting with one."""
+    if any(_is_exact(step, c) for c in (CountVectorizer, TfidfVectorizer, HashingVectorizer)):
+        return _vectorizer(step, path, ctx)
+    if _is_exact(step, FeatureUnion):
+        return _union(step, path, ctx)
+    if _is_exact(step, Pipeline):
+        steps = _pipeline_steps(step)
+        if not steps:
+            raise Unsupported(path, "steps", [], "an empty pipeline cannot take text")
+        name, first = steps[0]
+        stage = _features(first, f"{path}.{name}", ctx)
+        for name, sub in steps[1:]:
+            _apply_step(sub, f"{path}.{name}", stage, ctx)
+        return stage
+    if isinstance(step, str):
+        raise Unsupported(path, "estimator", step, "raw text cannot pass through")
+    raise Unsupported(
+        path,
+        "estimator",
+        type(step).__name__,
+        "text must enter through CountVectorizer, TfidfVectorizer, HashingVectorizer or a FeatureUnion of them",
+    )
+
+
+def _distribute(stage: _Stage, path: str) -> list:
+    """Blocks of a union branch, with the branch's own post-union transforms pushed into them."""
+    if not stage.post:
+        return stage.blocks
+    offsets = np.cumsum([0] + [b.n_features for b in stage.blocks])
+    for t in stage.post:
+        if t["kind"] == "normalize":
+            raise Unsupported(
+                path,
+                "norm",
+                t["norm"],
+                "a normalize over a FeatureUnion nested inside another FeatureUnion cannot be represented",
+            )
+        for i, block in enumerate(stage.blocks):
+            tb = dict(t)
+            if t["kind"] == "tfidf" and t["idf"] is not None:
+                tb["idf"] = t["idf"][offsets[i] : offsets[i + 1]]
+            block.spec["transforms"].append(tb)
+            block.state = _state_after(block.state, tb)
+    return stage.blocks
+
+
+def _union(union: FeatureUnion, path: str, ctx: _Context) -> _Stage:
+    weights = union.transformer_weights or {}
+    blocks: list = []
+    for name, trans in union.transformer_list:
+        if isinstance(trans, str) and trans == "drop":
+            continue
+        bpath = f"{path}.{name}"
+        if isinstance(trans, str) and trans == "passthrough":
+            raise Unsupported(bpath, "transformer", trans, "raw text cannot pass through a FeatureUnion")
+        branch = _features(trans, bpath, ctx)
+        branch_blocks = _distribute(branch, bpath)
+        weight = weights.get(name)
+        if weight is not None:
+            factor = _float(weight, path, f"transformer_weights[{name!r}]")
+            for block in branch_blocks:
+                block.spec["transforms"].append({"kind": "scale", "factor": factor})
+                block.state = _REAL
+        blocks.extend(branch_blocks)
+    if not blocks:
+        raise Unsupported(path, "transformer_list", "all 'drop'", "a FeatureUnion must keep one member")
+    return _Stage(blocks=blocks)
+
+
+# ---------------------------------------------------------------------------------------------
+# classifiers
+# ---------------------------------------------------------------------------------------------
+
+
+def lr_is_ovr(clf: Any) -> bool:
+    """True for a LogisticRegression trained one-vs-rest (an old pickle) with more than 2 classes."""
+    if not _is_exact(clf, LogisticRegression):
+        return False
+    if len(getattr(clf, "classes_", [])) <= 2:
+        return False
+    multi = clf.__dict__.get("multi_class")
+    if multi == "ovr":
+        return True
+    return getattr(clf, "solver", None) == "liblinear" and multi in (None, "auto", "warn", "deprecated")
+
+
+def _linear(clf: Any, path: str, ovr_proba: bool, n_features: int, warn_ovr: bool = True) -> dict:
+    classes = _classes(clf.classes_, path)
+    if _is_exact(clf, RidgeClassifier):
+        lb = getattr(clf, "_label_binarizer", None)
+        if lb is not None and str(getattr(lb, "y_type_", "")).startswith("multilabel"):
+            raise Unsupported(path, "y_type_", lb.y_type_, "multilabel RidgeClassifier is not supported")
+    coef = _floats(clf.coef_, path, "coef_")
+    if coef.ndim == 1:
+        coef = coef.reshape(1, -1)
+    rows = 1 if len(classes) == 2 else len(classes)
+    if coef.shape != (rows, n_features):
+        raise Unsupported(
+            path, "coef_", coef.shape, f"expected ({rows}, {n_features}) for {len(classes)} classes"
+        )
+    intercept = _floats(clf.intercept_, path, "intercept_")
+    try:
+        intercept = np.broadcast_to(intercept.reshape(-1) if intercept.ndim else intercept, (rows,))
+    except ValueError as err:
+        raise Unsupported(path, "intercept_", intercept.shape, f"expected {rows} values") from err
+
+    proba = "none"
+    name = type(clf).__name__
+    if _is_exact(clf, LogisticRegression):
+        if len(classes) == 2:
+            proba = "logistic"
+        elif lr_is_ovr(clf):
+            if ovr_proba:
+                proba = "logistic"
+                if warn_ovr:
+                    warnings.warn(
+                        f"{path}: this LogisticRegression was trained one-vs-rest; exporting OvR "
+                        "probabilities (expit normalised by the row sum, what older scikit-learn versions "
+                        f"returned), NOT what the installed scikit-learn {sklearn.__version__} "
+                        "predict_proba computes (softmax).",
+                        OvrProbaWarning,
+                        stacklevel=3,
+                    )
+            else:
+                proba = "softmax"
+                if warn_ovr:
+                    warnings.warn(
+                        f"{path}: this LogisticRegression was trained one-vs-rest, but the installed "
+                        f"scikit-learn {sklearn.__version__} computes predict_proba with softmax over "
+                        "its decision; exporting softmax, which differs from the OvR probabilities "
+                        "older versions returned. Pass ovr_proba=True (--ovr-proba) to export those.",
+                        OvrProbaWarning,
+                        stacklevel=3,
+                    )
+        else:
+            proba = "softmax"
+    elif _is_exact(clf, SGDClassifier):
+        proba = _SGD_PROBA.get(clf.loss, "none")
+    return {
+        "kind": "linear",
+        "estimator": name,
+        "classes": classes,
+        "coef": coef.tolist(),
+        "intercept": [float(x) for x in intercept],
+        "proba": proba,
+    }
+
+
+def _naive_bayes(clf: Any, path: str, n_features: int) -> dict:
+    classes = _classes(clf.classes_, path)
+    flp = _dense(clf.feature_log_prob_).astype(np.float64, copy=False)
+    if flp.shape != (len(classes), n_features):
+        raise Unsupported(
+            path, "feature_log_prob_", flp.shape, f"expected ({len(classes)}, {n_features})"
+        )
+    binarize = None
+    if _is_exact(clf, BernoulliNB):
+        # exactly as BernoulliNB._joint_log_likelihood computes them
+        with np.errstate(all="ignore"):
+            neg_prob = np.log(1 - np.exp(clf.feature_log_prob_))
+            coef = clf.feature_log_prob_ - neg_prob
+            intercept = clf.class_log_prior_ + neg_prob.sum(axis=1)
+        if clf.binarize is not None:
+            binarize = _float(clf.binarize, path, "binarize")
+            if binarize < 0:
+                raise Unsupported(path, "binarize", binarize, "sparse input needs binarize >= 0")
+    elif _is_exact(clf, ComplementNB):
+        coef = clf.feature_log_prob_
+        intercept = clf.class_log_prior_ if len(clf.classes_) == 1 else None
+    else:  # MultinomialNB
+        coef = clf.feature_log_prob_
+        intercept = clf.class_log_prior_
+    coef = _floats(coef, path, "coef (feature_log_prob_)")
+    if intercept is not None:
+        intercept = [float(x) for x in _floats(intercept, path, "intercept (class_log_prior_)")]
+    return {
+        "kind": "naive_bayes",
+        "estimator": type(clf).__name__,
+        "classes": classes,
+        "coef": coef.tolist(),
+        "intercept": intercept,
+        "binarize": binarize,
+    }
+
+
+def _calibrated(clf: Any, path: str, n_features: int) -> dict:
+    if clf.method != "sigmoid":
+        raise Unsupported(path, "method", clf.method, "only method='sigmoid' is supported")
+    classes = _classes(clf.classes_, path)
+    members = []
+    for i, member in enumerate(clf.calibrated_classifiers_):
+        mpath = f"{path}.calibrated_classifiers_[{i}]"
+        if getattr(member, "method", "sigmoid") != "sigmoid":
+            raise Unsupported(mpath, "method", member.method, "only method='sigmoid' is supported")
+        base = member.estimator
+        bpath = f"{mpath}.estimator"
+        if FrozenEstimator is not None and _is_exact(base, FrozenEstimator):
+            base = base.estimator
+        if not any(_is_exact(base, c) for c in _LINEAR_CLASSES):
+            raise Unsupported(
+                bpath,
+                "estimator",
+                type(base).__name__,
+                "CalibratedClassifierCV is supported over a linear classifier only "
+                "(" + ", ".join(c.__name__ for c in _LINEAR_CLASSES) + ")",
+            )
+        base_spec = _linear(base, bpath, ovr_proba=False, n_features=n_features, warn_ovr=False)
+        if base_spec["classes"] != classes:
+            raise Unsupported(
+                bpath, "classes_", base_spec["classes"], f"expected all classes {classes} in every member"
+            )
+        member_classes = np.asarray(member.classes)
+        class_indices = LabelEncoder().fit(member_classes).transform(base.classes_)
+        n_cols = 1 if len(classes) == 2 else len(classes)
+        calibrators = []
+        for j, cal in enumerate(member.calibrators):
+            if type(cal).__name__ != "_SigmoidCalibration":
+                raise Unsupported(
+                    f"{mpath}.calibrators[{j}]", "calibrator", type(cal).__name__, "expected a sigmoid calibrator"
+                )
+            calibrators.append(
+                [
+                    _float(cal.a_, f"{mpath}.calibrators[{j}]", "a_"),
+                    _float(cal.b_, f"{mpath}.calibrators[{j}]", "b_"),
+                ]
+            )
+        if len(calibrators) != n_cols:
+            raise Unsupported(
+                mpath, "calibrators", len(calibrators), f"expected {n_cols} (one per decision column)"
+            )
+        members.append(
+            {
+                "base": base_spec,
+                "class_indices": [int(x) for x in class_indices],
+                "calibrators": calibrators,
+            }
+        )
+    if not members:
+        raise Unsupported(path, "calibrated_classifiers_", [], "the calibrator is not fitted")
+    return {
+        "kind": "calibrated_sigmoid",
+        "estimator": "CalibratedClassifierCV",
+        "classes": classes,
+        "members": members,
+    }
+
+
+def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
+    if any(_is_exact(clf, c) for c in _LINEAR_CLASSES):
+        return _linear(clf, path, ovr_proba, n_features)
+    if any(_is_exact(clf, c) for c in _NB_CLASSES):
+        return _naive_bayes(clf, path, n_features)
+    if _is_exact(clf, CalibratedClassifierCV):
+        return _calibrated(clf, path, n_features)
+    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + ["CalibratedClassifierCV"]
+    raise Unsupported(
+        path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(supported)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------------------------
+
+
+def flatten(estimator: Any, path: str = "pipeline") -> list:
+    """[(path, step), ...] of a pipeline with nested Pipelines inlined; the last one is the classifier."""
+    if not _is_exact(estimator, Pipeline):
+        raise Unsupported(
+            path, "estimator", type(estimator).__name__, "expected a fitted sklearn.pipeline.Pipeline"
+        )
+    out = []
+    steps = _pipeline_steps(estimator)
+    for i, (name, step) in enumerate(steps):
+        spath = f"{path}.{name}"
+        if _is_exact(step, Pipeline) and i == len(steps) - 1:
+            out.extend(flatten(step, spath))  # a nested pipeline ending with the classifier
+        else:
+            out.append((spath, step))
+    return out
+
+
+def _walk(estimator: Any, ovr_proba: bool, ctx: _Context) -> tuple[dict, list]:
+    steps = flatten(estimator)
+    if len(steps) < 2:
+        raise Unsupported(
+            "pipeline", "steps", [p for p, _ in steps], "expected a vectorizer first and a classifier last"
+        )
+    (fpath, first), rest = steps[0], steps[1:]
+    stage = _features(first, fpath, ctx)
+    for spath, step in rest[:-1]:
+        _apply_step(step, spath, stage, ctx)
+    cpath, clf = rest[-1]
+    classifier = _classifier(clf, cpath, ovr_proba, stage.n_features)
+    pipeline = {
+        "features": [b.spec for b in stage.blocks],
+        "transforms": stage.post,
+        "classifier": classifier,
+    }
+    return pipeline, stage.blocks
+
+
+def _metadata(metadata: dict) -> dict:
+    md = dict(metadata or {})
+    unknown = set(md) - {
+        "name",
+        "version",
+        "created",
+        "sklearn_version",
+        "python_version",
+        "numpy_version",
+        "unicode_version",
+        "source_sha256",
+        "precision",
+        "provenance",
+        "metrics",
+    }
+    if unknown:
+        raise ValueError(f"unknown metadata keys: {sorted(unknown)}")
+    created = md.get("created") or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = {
+        "name": str(md.get("name", "")),
+        "version": str(md.get("version", "")),
+        "created": created,
+        "sklearn_version": str(md.get("sklearn_version", sklearn.__version__)),
+        "python_version": str(md.get("python_version", platform.python_version())),
+        "numpy_version": str(md.get("numpy_version", np.__version__)),
+        "unicode_version": str(md.get("unicode_version", unicodedata.unidata_version)),
+        "source_sha256": str(md.get("source_sha256", "")),
+        "precision": str(md.get("precision", "exact")),
+        "provenance": {str(k): str(v) for k, v in (md.get("provenance") or {}).items()},
+        "metrics": {},
+    }
+    for k, v in (md.get("metrics") or {}).items():
+        f = float(v)
+        if not math.isfinite(f):
+            raise ValueError(f"metric {k!r} is not finite: {v!r}")
+        out["metrics"][str(k)] = f
+    if out["precision"] != "exact":
+        raise ValueError(f"precision {out['precision']!r}: only 'exact' is defined in format version 1")
+    return out
+
+
+def to_interchange(
+    estimator: Any,
+    metadata: dict,
+    *,
+    ovr_proba: bool = False,
+    skedge: str | Path = DEFAULT_SKEDGE,
+    log_table: Callable[[], list] | None = None,
+) -> dict:
+    """The interchange (FORMAT.md section 1) of a fitted text-classification Pipeline.
+
+    `metadata` fills the `metadata` object; missing keys get defaults (versions of this Python,
+    `created` = now). `log_exceptions` come from `skedge ln-table` at `skedge`, only when a
+    `sublinear_tf` needs them; `log_table` (a callable returning [[k, value], ...]) replaces that.
+    Raises `Unsupported` for anything the engine cannot reproduce exactly.
+    """
+    ctx = _Context(log_table or (lambda: log_exceptions(skedge)))
+    pipeline, _ = _walk(estimator, ovr_proba, ctx)
+    ctx.fill_log_exceptions()
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "metadata": _metadata(metadata),
+        "pipeline": pipeline,
+    }
+
+
+def vectorizers(estimator: Any) -> list:
+    """The vectorizer of each feature block, in block order (for `build_analyzer`)."""
+    ctx = _Context(lambda: [])
+    _, blocks = _walk(estimator, False, ctx)
+    return [b.vectorizer for b in blocks]
+
+
+def final_classifier(estimator: Any) -> Any:
+    """The classifier at the end of the (flattened) pipeline."""
+    return flatten(estimator)[-1][1]
+
+
+def transform_features(estimator: Any, texts: list) -> Any:
+    """The rows fed to the classifier: every flattened step but the last, as `pipeline[:-1]`."""
+    X = texts
+    for _, step in flatten(estimator)[:-1]:
+        X = step.transform(X)
+    return X
+
+
+def has_proba(clf: Any) -> bool:
+    """Whether the classifier's interchange carries probabilities (`proba` != "none")."""
+    if _is_exact(clf, LogisticRegression) or any(_is_exact(clf, c) for c in _NB_CLASSES):
+        return True
+    if _is_exact(clf, CalibratedClassifierCV):
+        return True
+    return _is_exact(clf, SGDClassifier) and clf.loss in _SGD_PROBA
+
+
+def reference_outputs(estimator: Any, texts: list, *, ovr_proba: bool = False) -> dict:
+    """What scikit-learn computes for `texts`, in the shapes the engine reports.
+
+    features: the CSR rows fed to the classifier; decision: 2-D float64 (decision_function for
+    linear models, predict_joint_log_proba for naive Bayes, predict_proba for CalibratedClassifierCV);
+    labels: Python ints or strs; proba: 2-D float64 or None. With `ovr_proba` a one-vs-rest
+    LogisticRegression's proba is the OvR formula (`_predict_proba_lr`), as exported.
+    """
+    clf = final_classifier(estimator)
+    X = transform_features(estimator, list(texts))
+    if not sp.issparse(X):
+        raise TypeError(f"the features fed to the classifier are {type(X).__name__}, expected sparse")
+    X = sp.csr_array(X)
+    if any(_is_exact(clf, c) for c in _NB_CLASSES):
+        decision = clf.predict_joint_log_proba(X)
+    elif _is_exact(clf, CalibratedClassifierCV):
+        decision = clf.predict_proba(X)
+    else:
+        decision = clf.decision_function(X)
+    decision = np.asarray(decision, dtype=np.float64).reshape(len(texts), -1)
+    labels = np.asarray(clf.predict(X)).tolist()
+    proba = None
+    if _is_exact(clf, CalibratedClassifierCV):
+        proba = decision
+    elif has_proba(clf):
+        if ovr_proba and lr_is_ovr(clf):
+            proba = clf._predict_proba_lr(X)
+        else:
+            proba = clf.predict_proba(X)
+        proba = np.asarray(proba, dtype=np.float64)
+    return {"features": X, "decision": decision, "labels": labels, "proba": proba}
+
+
+def dumps_interchange(interchange: dict) -> str:
+    """The interchange as JSON text: objects one key per line, arrays on one line.
+
+    Floats are Python's repr (shortest round trip), as FORMAT.md requires; NaN is refused.
+    """
+
+    def enc(value: Any, indent: int) -> str:
+        if isinstance(value, dict) and value:
+            pad = " " * (indent + 2)
+            items = [
+                f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {enc(v, indent + 2)}"
+                for k, v in value.items()
+            ]
+            return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+        if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            pad = " " * (indent + 2)
+            items = [f"{pad}{enc(v, indent + 2)}" for v in value]
+            return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+
+    return escape_line_separators(enc(interchange, 0)) + "\n"
+
+
+def escape_line_separators(json_text: str) -> str:
+    """Escape U+0085, U+2028 and U+2029 in JSON text (they only occur inside strings there).
+
+    json.dumps(ensure_ascii=False) writes them raw; Python's str.splitlines() and some JSON-lines
+    readers treat them as line breaks. The escaped form decodes to the same string.
+    """
+    return (
+        json_text.replace("\x85", "\\u0085")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )

@@ -1,0 +1,251 @@
+"""Every unsupported step or parameter: exit 2, a message naming step, parameter and value, no output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import REPO, binary_corpus, dump, fit, multiclass_corpus, no_leftovers
+
+import export
+import interchange as ix
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    HashingVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import MaxAbsScaler, Normalizer
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+
+class MyTfidf(TfidfVectorizer):
+    """A subclass: its behaviour may differ, so it is refused."""
+
+
+def _lr():
+    return LogisticRegression(max_iter=3000)
+
+
+def _set(model, **params):
+    model.set_params(**params)
+    return model
+
+
+def _poison(attr, index, value):
+    def apply(model):
+        getattr(model.steps[-1][1], attr)[index] = value
+        return model
+
+    return apply
+
+
+def _poison_idf(model):
+    model.named_steps["tfidftransformer"].idf_[2] = np.inf
+    return model
+
+
+def _bool_labels():
+    texts, labels = binary_corpus()
+    return texts, [bool(y) for y in labels]
+
+
+def _float_labels():
+    texts, labels = binary_corpus()
+    return texts, [float(y) for y in labels]
+
+
+# (id, build, corpus, post-fit edit, step path, parameter, value as it appears in the message)
+REFUSALS = [
+    ("custom preprocessor", lambda: make_pipeline(TfidfVectorizer(preprocessor=str.lower), _lr()),
+     None, None, "pipeline.tfidfvectorizer", "preprocessor", "lower"),
+    ("custom tokenizer", lambda: make_pipeline(CountVectorizer(tokenizer=str.split, token_pattern=None), _lr()),
+     None, None, "pipeline.countvectorizer", "tokenizer", "split"),
+    ("callable analyzer", lambda: make_pipeline(CountVectorizer(analyzer=str.split), _lr()),
+     None, None, "pipeline.countvectorizer", "analyzer", "split"),
+    ("callable strip_accents", lambda: make_pipeline(TfidfVectorizer(strip_accents=str.lower), _lr()),
+     None, None, "pipeline.tfidfvectorizer", "strip_accents", "lower"),
+    ("token_pattern", lambda: make_pipeline(TfidfVectorizer(token_pattern=r"\S+"), _lr()),
+     None, None, "pipeline.tfidfvectorizer", "token_pattern", r"'\\S+'"),
+    ("token_pattern in a union branch",
+     lambda: make_pipeline(FeatureUnion([("word", TfidfVectorizer()),
+                                         ("char", TfidfVectorizer(token_pattern=r"[a-z]+"))]), _lr()),
+     None, None, "pipeline.featureunion.char", "token_pattern", "'[a-z]+'"),
+    ("TfidfVectorizer float32", lambda: make_pipeline(TfidfVectorizer(dtype=np.float32), _lr()),
+     None, None, "pipeline.tfidfvectorizer", "dtype", "float32"),
+    ("HashingVectorizer float32", lambda: make_pipeline(HashingVectorizer(dtype=np.float32), _lr()),
+     None, None, "pipeline.hashingvectorizer", "dtype", "float32"),
+    ("CountVectorizer float32 before TfidfTransformer",
+     lambda: make_pipeline(CountVectorizer(dtype=np.float32), TfidfTransformer(), _lr()),
+     None, None, "pipeline.countvectorizer", "dtype", "float32"),
+    ("CountVectorizer int16", lambda: make_pipeline(CountVectorizer(dtype=np.int16), _lr()),
+     None, None, "pipeline.countvectorizer", "dtype", "int16"),
+    ("Normalizer max", lambda: make_pipeline(CountVectorizer(), Normalizer(norm="max"), _lr()),
+     None, None, "pipeline.normalizer", "norm", "'max'"),
+    ("sublinear_tf after normalize",
+     lambda: make_pipeline(HashingVectorizer(n_features=2**10, alternate_sign=False),
+                           TfidfTransformer(sublinear_tf=True), _lr()),
+     None, None, "pipeline.tfidftransformer", "sublinear_tf", "True"),
+    ("sublinear_tf after idf",
+     lambda: make_pipeline(TfidfVectorizer(norm=None), TfidfTransformer(sublinear_tf=True), _lr()),
+     None, None, "pipeline.tfidftransformer", "sublinear_tf", "True"),
+    ("sublinear_tf after scale",
+     lambda: make_pipeline(
+         FeatureUnion([("word", CountVectorizer()), ("char", CountVectorizer(analyzer="char"))],
+                      transformer_weights={"char": 0.5}),
+         TfidfTransformer(sublinear_tf=True), _lr()),
+     None, None, "pipeline.tfidftransformer", "sublinear_tf", "True"),
+    ("sublinear_tf over signed hashing",
+     lambda: make_pipeline(HashingVectorizer(n_features=2**10, norm=None, alternate_sign=False),
+                           TfidfTransformer(sublinear_tf=True), _lr()),
+     None, lambda m: _set(m, hashingvectorizer__alternate_sign=True),
+     "pipeline.tfidftransformer", "sublinear_tf", "True"),
+    ("input filename", lambda: make_pipeline(CountVectorizer(), _lr()),
+     None, lambda m: _set(m, countvectorizer__input="filename"),
+     "pipeline.countvectorizer", "input", "'filename'"),
+    ("estimator not listed", lambda: make_pipeline(CountVectorizer(), DecisionTreeClassifier(random_state=0)),
+     None, None, "pipeline.decisiontreeclassifier", "estimator", "DecisionTreeClassifier"),
+    ("LogisticRegressionCV (a subclass) is not listed",
+     lambda: make_pipeline(CountVectorizer(), LogisticRegressionCV(cv=2, max_iter=200)),
+     None, None, "pipeline.logisticregressioncv", "estimator", "LogisticRegressionCV"),
+    ("vectorizer subclass", lambda: make_pipeline(MyTfidf(), _lr()),
+     None, None, "pipeline.mytfidf", "estimator", "MyTfidf"),
+    ("transform not listed", lambda: make_pipeline(CountVectorizer(), MaxAbsScaler(), _lr()),
+     None, None, "pipeline.maxabsscaler", "estimator", "MaxAbsScaler"),
+    ("dense reduction", lambda: make_pipeline(TfidfVectorizer(), TruncatedSVD(5, random_state=0), _lr()),
+     None, None, "pipeline.truncatedsvd", "estimator", "TruncatedSVD"),
+    ("calibration isotonic",
+     lambda: make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2)),
+     None, None, "pipeline.calibratedclassifiercv", "method", "'isotonic'"),
+    ("calibration over naive Bayes",
+     lambda: make_pipeline(CountVectorizer(), CalibratedClassifierCV(MultinomialNB(), cv=2)),
+     None, None, "pipeline.calibratedclassifiercv.calibrated_classifiers_[0].estimator", "estimator",
+     "MultinomialNB"),
+    ("non-finite coef", lambda: make_pipeline(CountVectorizer(), _lr()),
+     None, _poison("coef_", (0, 3), np.nan), "pipeline.logisticregression", "coef_", "nan"),
+    ("non-finite idf", lambda: make_pipeline(CountVectorizer(), TfidfTransformer(), _lr()),
+     None, _poison_idf,
+     "pipeline.tfidftransformer", "idf_", "inf"),
+    ("bool labels", lambda: make_pipeline(CountVectorizer(), _lr()),
+     _bool_labels, None, "pipeline.logisticregression", "classes_", "bool"),
+    ("float labels", lambda: make_pipeline(CountVectorizer(), _lr()),
+     _float_labels, None, "pipeline.logisticregression", "classes_", "float64"),
+    ("union passthrough",
+     lambda: Pipeline([("union", FeatureUnion([("raw", "passthrough"), ("word", TfidfVectorizer())])),
+                       ("clf", _lr())]),
+     None, None, "pipeline.union.raw", "transformer", "passthrough"),
+    ("normalize over a nested union",
+     lambda: Pipeline([
+         ("union", FeatureUnion([
+             ("inner", Pipeline([
+                 ("u", FeatureUnion([("w", CountVectorizer()), ("c", CountVectorizer(analyzer="char"))])),
+                 ("n", Normalizer()),
+             ])),
+             ("word", TfidfVectorizer()),
+         ])),
+         ("clf", _lr()),
+     ]),
+     None, None, "pipeline.union.inner", "norm", "'l2'"),
+    ("column transformer",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), 0)]), _lr()),
+     lambda: (np.array(binary_corpus()[0], dtype=object).reshape(-1, 1), binary_corpus()[1]), None,
+     "pipeline.columntransformer", "estimator", "ColumnTransformer"),
+]
+
+
+def _fitted(build, corpus, edit):
+    model = build()
+    union = model.steps[0][1]
+    if isinstance(union, FeatureUnion) and any(t == "passthrough" for _, t in union.transformer_list):
+        return model  # raw text cannot pass through a fit either; the refusal needs no fitting
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        texts, labels = (corpus or binary_corpus)()
+        model.fit(texts, labels)
+    if edit is not None:
+        model = edit(model)
+    return model
+
+
+@pytest.mark.parametrize(
+    "build,corpus,edit,step,parameter,value",
+    [r[1:] for r in REFUSALS],
+    ids=[r[0] for r in REFUSALS],
+)
+def test_refused_with_exit_2_and_no_output(tmp_path, capsys, build, corpus, edit, step, parameter, value):
+    model = _fitted(build, corpus, edit)
+    with pytest.raises(ix.Unsupported) as exc:
+        ix.to_interchange(model, {}, log_table=lambda: [])
+    err = exc.value
+    assert err.step_path == step
+    assert err.parameter == parameter
+    message = str(err)
+    assert step in message and parameter in message and value in message, message
+
+    path = dump(model, tmp_path)
+    out = tmp_path / "model.skedge"
+    code = export.main(["--joblib", str(path), "--out", str(out), "--skedge", str(tmp_path / "no-skedge")])
+    assert code == 2
+    stderr = capsys.readouterr().err
+    assert step in stderr and parameter in stderr and value in stderr, stderr
+    assert not out.exists()
+    assert no_leftovers(tmp_path, {"model.joblib"}) == []
+
+
+def test_char_analyzers_ignore_token_pattern():
+    """scikit-learn ignores token_pattern for char / char_wb: so does the exporter."""
+    for kind in ("char", "char_wb"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "token_pattern will not be used"
+            model = fit(make_pipeline(TfidfVectorizer(analyzer=kind, token_pattern=r"\S+"), _lr()))
+        block = ix.to_interchange(model, {})["pipeline"]["features"][0]
+        assert block["analyzer"]["kind"] == kind
+        assert block["analyzer"]["token_pattern"] is None
+        assert block["analyzer"]["stop_words"] == []
+
+
+def test_accepted_token_patterns():
+    for pattern in ix.ACCEPTED_TOKEN_PATTERNS:
+        model = fit(make_pipeline(CountVectorizer(token_pattern=pattern), _lr()))
+        assert ix.to_interchange(model, {})["pipeline"]["features"][0]["analyzer"]["token_pattern"] == pattern
+
+
+def test_not_a_pipeline_is_refused():
+    with pytest.raises(ix.Unsupported, match="expected a fitted sklearn.pipeline.Pipeline"):
+        ix.to_interchange(LinearSVC().fit(np.eye(4), [0, 1, 0, 1]), {})
+
+
+def test_multiclass_refusal_in_union_names_the_branch():
+    model = make_pipeline(
+        FeatureUnion([("word", TfidfVectorizer()), ("char", CountVectorizer(analyzer="char", dtype=np.float32))]),
+        MultinomialNB(),
+    )
+    fit(model, multiclass_corpus)
+    with pytest.raises(ix.Unsupported) as exc:
+        ix.to_interchange(model, {})
+    assert exc.value.step_path == "pipeline.featureunion.char"
+    assert "dtype='float32'" in str(exc.value)
+
+
+def test_cli_exit_code_2_in_a_subprocess(tmp_path):
+    model = fit(make_pipeline(TfidfVectorizer(token_pattern=r"\S+"), _lr()))
+    path = dump(model, tmp_path)
+    out = tmp_path / "m.skedge"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "export.py"), "--joblib", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "pipeline.tfidfvectorizer" in proc.stderr and "token_pattern" in proc.stderr
+    assert not out.exists()
