@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/export.py --joblib model.joblib --out model.skedge \\
         [--validation val.tsv] [--skedge target/release/skedge] [--ovr-proba] [--name N] [--version V]
+    .venv/bin/python scripts/export.py --model-uri models:/NAME@ALIAS [--tracking-uri URI] \\
+        --out model.skedge [--validation val.tsv] [--dry-run]     # from MLflow: scripts/registry.py
+    .venv/bin/python scripts/export.py --restore models:/NAME/VERSION --out model.skedge
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
@@ -369,7 +372,15 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         description="Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.",
         epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure.",
     )
-    parser.add_argument("--joblib", type=Path, required=True, help="the fitted Pipeline (joblib or pickle)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle)")
+    source.add_argument("--model-uri", metavar="URI",
+                        help="an MLflow model: models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME/VERSION, "
+                             "models:/NAME/latest, models:/m-<id> or runs:/RUN_ID/PATH; the artifact, manifest "
+                             "and parity report are logged to its run under skedge/ and skedge.* tags set")
+    source.add_argument("--restore", metavar="URI",
+                        help="write the artifact published for this MLflow model to --out, byte-identical "
+                             "(checked against its skedge.sha256 tag)")
     parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge)")
     parser.add_argument("--validation", type=Path,
                         help="TSV 'text<TAB>label' with header: texts for the parity gate and accuracy")
@@ -380,7 +391,28 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                              "probabilities, as older scikit-learn versions returned, instead of softmax")
     parser.add_argument("--name", default="", help="model name (default: the file's stem)")
     parser.add_argument("--version", default="", help="model version, e.g. a registry version")
+    parser.add_argument("--tracking-uri",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the embedded "
+                             "sqlite store .work/mlflow/mlflow.db)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --model-uri: export and gate, but write nothing to MLflow")
     args = parser.parse_args(argv)
+    if args.model_uri or args.restore:
+        import registry  # MLflow is imported only on this path
+
+        if args.restore:
+            return registry.restore_main(args.restore, args.out, args.tracking_uri)
+        return registry.export_model_uri(
+            sys.modules[__name__],
+            args.model_uri,
+            args.out,
+            tracking_uri=args.tracking_uri,
+            validation=args.validation,
+            skedge=args.skedge,
+            ovr_proba=args.ovr_proba,
+            dry_run=args.dry_run,
+            interchange_hook=interchange_hook,
+        )
     return export(
         args.joblib,
         args.out,

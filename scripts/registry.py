@@ -1,0 +1,1152 @@
+"""The MLflow side of skedge's exporter: resolve, load, provenance, write back, restore.
+
+`scripts/export.py --model-uri URI` calls three functions of this module:
+
+- `load_from_registry(uri, tracking_uri)` resolves any model URI MLflow 3 resolves
+  (`models:/NAME@ALIAS`, `models:/NAME/STAGE`, `models:/NAME/VERSION`, `models:/NAME/latest`,
+  `models:/m-<id>`, `runs:/RUN_ID/PATH`), downloads the model, refuses what skedge cannot export
+  (no sklearn flavour, another scikit-learn version, custom code or types) and returns a
+  `LoadedModel`: the fitted estimator, the interchange `metadata` (provenance, metrics, sha256 of
+  the model file) and the texts of the logged input example.
+- `write_back(loaded, artifact, manifest, report, ...)` logs the three files to the model's source
+  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model).
+- `restore(uri, out, tracking_uri)` brings a published artifact back, byte for byte, checked
+  against the `skedge.sha256` tag.
+
+`staged_outputs(out)` gives the exporter temporary paths beside `out` that are moved into place
+only when everything (parity gate, write-back) succeeded, so a failure leaves no partial output.
+
+Every failure the user can fix raises `RegistryError` with a message that says what to do.
+mlflow is imported lazily: `export.py --joblib` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import math
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+# Fail fast when the tracking server is down instead of MLflow's default 7 retries with backoff
+# (minutes). Set before mlflow is imported; a user's explicit values win.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import manifest as _manifest  # noqa: E402
+from manifest import manifest_path_for  # noqa: E402
+#: The embedded MLflow of the project's working folder (`.work/` is gitignored).
+DEFAULT_MLFLOW_DIR = REPO_ROOT / ".work" / "mlflow"
+DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
+DEFAULT_ARTIFACTS = DEFAULT_MLFLOW_DIR / "artifacts"
+DEFAULT_TRACKING_URI = f"sqlite:///{DEFAULT_DB}"
+
+#: Where the exporter's files go in the model's source run.
+ARTIFACT_DIR = "skedge"
+#: Model-version tags written back (FORMAT.md's format version, parity verdict, ...).
+TAG_PREFIX = "skedge."
+
+#: Module roots whose types a model file may reference (skops' untrusted types, pickle globals).
+TRUSTED_ROOTS = ("sklearn", "numpy", "scipy")
+
+#: Functions (not classes) that numpy, scipy and the pickle protocol need to rebuild arrays.
+_PICKLE_FUNCTIONS = {
+    ("copyreg", "_reconstructor"),
+    ("_codecs", "encode"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy", "dtype"),
+}
+_PICKLE_BUILTINS = {
+    "set", "frozenset", "slice", "range", "complex", "bytearray", "object",
+    "dict", "list", "tuple", "int", "float", "str", "bytes", "bool",
+}  # fmt: skip
+_PICKLE_OTHER_CLASSES = {("collections", "OrderedDict"), ("collections", "defaultdict")}
+
+
+class RegistryError(Exception):
+    """A problem with the registry or the model that the user can fix; the message says how."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking URI and reachability
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_tracking_uri(flag: str | None = None) -> str:
+    """`--tracking-uri`, else `MLFLOW_TRACKING_URI`, else the embedded sqlite store in `.work/`."""
+    if flag:
+        return flag
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        return env
+    return DEFAULT_TRACKING_URI
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without user, password or query (tokens), fit for provenance and messages."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme in ("http", "https") and (parsed.username or parsed.password or parsed.query):
+        host = parsed.hostname or ""
+        if parsed.port:
+            host = f"{host}:{parsed.port}"
+        return urllib.parse.urlunsplit((parsed.scheme, host, parsed.path, "", ""))
+    return uri
+
+
+def _sqlite_path(tracking_uri: str) -> Path | None:
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri[len("sqlite:///") :])
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Raise `RegistryError` quickly when the tracking store cannot be reached.
+
+    http(s): one `GET /health` with a short timeout (any HTTP answer counts as reachable).
+    sqlite: the database file must exist (MLflow would silently create an empty one).
+    """
+    parsed = urllib.parse.urlsplit(tracking_uri)
+    shown = redact_uri(tracking_uri)
+    if parsed.scheme in ("http", "https"):
+        url = tracking_uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (http/s)
+                resp.read(64)
+        except urllib.error.HTTPError:
+            return  # it answered: reachable (a proxy may not serve /health)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise RegistryError(
+                f"MLflow tracking server {shown} is unreachable ({reason}). Start it "
+                f"(`mlflow server --host 127.0.0.1 ...`), or point --tracking-uri / "
+                f"MLFLOW_TRACKING_URI at a running one."
+            ) from None
+    elif parsed.scheme == "sqlite":
+        path = _sqlite_path(tracking_uri)
+        if path is not None and str(path) not in ("", ":memory:") and not path.exists():
+            hint = (
+                " Run `scripts/train_demo.py` to create the demo registry,"
+                if tracking_uri == DEFAULT_TRACKING_URI
+                else ""
+            )
+            raise RegistryError(
+                f"no MLflow database at {path} (tracking URI {shown}).{hint} or pass "
+                f"--tracking-uri / set MLFLOW_TRACKING_URI."
+            )
+
+
+def _mlflow():
+    try:
+        import mlflow  # noqa: PLC0415 (lazy: mlflow takes seconds to import)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise RegistryError(
+            f"mlflow is not installed in this Python ({sys.executable}): run scripts/setup.sh"
+        ) from err
+    return mlflow
+
+
+@contextlib.contextmanager
+def using(tracking_uri: str) -> Iterator[None]:
+    """Point mlflow's global tracking *and* registry URIs at `tracking_uri` for a block.
+
+    `mlflow.artifacts.download_artifacts(tracking_uri=...)` resolves `models:/` URIs through the
+    global registry URI, which would otherwise default to a `mlflow.db` in the current folder.
+    """
+    mlflow = _mlflow()
+    from mlflow.tracking._model_registry import utils as registry_utils  # noqa: PLC0415
+    from mlflow.tracking._tracking_service import utils as tracking_utils  # noqa: PLC0415
+
+    saved = (
+        getattr(tracking_utils, "_tracking_uri", None),
+        getattr(registry_utils, "_registry_uri", None),
+        {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")},
+    )
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri, env = saved
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def client(tracking_uri: str):
+    """An `MlflowClient` for `tracking_uri` (registry at the same URI)."""
+    mlflow = _mlflow()
+    return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+_CONNECTION_HINTS = (
+    "Max retries exceeded",
+    "Connection refused",
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "Failed to establish",
+    "Name or service not known",
+    "timed out",
+)
+
+
+@contextlib.contextmanager
+def _mlflow_errors(tracking_uri: str, doing: str) -> Iterator[None]:
+    """Turn MLflow's exceptions into `RegistryError`s that say what was being done."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except Exception as err:  # MlflowException, requests errors, sqlalchemy errors
+        text = str(err)
+        shown = redact_uri(tracking_uri)
+        if any(h in text for h in _CONNECTION_HINTS):
+            raise RegistryError(
+                f"MLflow at {shown} became unreachable while {doing}: {text.splitlines()[0][:300]}"
+            ) from None
+        code = getattr(err, "error_code", "")
+        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"{doing}: not found in MLflow at {shown}: {first}") from None
+        raise RegistryError(f"{doing} (MLflow at {shown}): {type(err).__name__}: {first}") from err
+
+
+# ---------------------------------------------------------------------------------------------
+# URI forms
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Resolved:
+    """What a model URI points at. Fields the URI form cannot know are None."""
+
+    uri: str  #: as given
+    tracking_uri: str
+    name: str | None  #: registered model name
+    version: str | None  #: registered model version
+    alias: str | None  #: alias used (`models:/NAME@ALIAS`)
+    stage: str | None  #: stage used (`models:/NAME/STAGE`), as the registry spells it
+    run_id: str | None  #: the source run
+    model_id: str | None  #: MLflow 3 LoggedModel id, `m-...`
+    source: str  #: the model version's source (`models:/m-...` or `runs:/...`), else the URI
+    download_uri: str  #: pinned URI to download (`models:/NAME/VERSION` when registered)
+    logged_name: str | None = None  #: the LoggedModel's name (the `name=` of log_model)
+
+
+_STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+
+
+@dataclasses.dataclass
+class ParsedUri:
+    """A model URI split into its parts (at most one of version, stage, alias, latest)."""
+
+    kind: str  #: "alias" | "stage" | "version" | "latest" | "model_id" | "run"
+    name: str | None = None
+    version: str | None = None
+    stage: str | None = None
+    alias: str | None = None
+    model_id: str | None = None
+    run_id: str | None = None
+    path: str | None = None
+
+
+def parse_model_uri(uri: str) -> ParsedUri:
+    """Split `uri` as MLflow 3 does; raise `RegistryError` naming the accepted forms otherwise."""
+    forms = (
+        "models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME/VERSION, models:/NAME/latest, "
+        "models:/m-<id> or runs:/RUN_ID/PATH"
+    )
+    parsed = urllib.parse.urlparse(uri, allow_fragments=False)
+    path = parsed.path
+    if parsed.scheme == "runs":
+        parts = path.lstrip("/").split("/", 1)
+        if parsed.netloc or len(parts) != 2 or not parts[0] or not parts[1].strip("/"):
+            raise RegistryError(f"not a proper runs:/ URI: {uri!r} (expected runs:/RUN_ID/PATH)")
+        return ParsedUri("run", run_id=parts[0], path=parts[1].strip("/"))
+    if parsed.scheme != "models" or parsed.netloc or not path.startswith("/") or len(path) <= 1:
+        raise RegistryError(f"not a model URI: {uri!r}; accepted forms: {forms}")
+    parts = path.lstrip("/").split("/")
+    if len(parts) > 2 or not parts[0].strip():
+        raise RegistryError(f"not a proper models:/ URI: {uri!r}; accepted forms: {forms}")
+    if len(parts) == 2:
+        name, suffix = parts
+        if not suffix.strip():
+            raise RegistryError(f"not a proper models:/ URI: {uri!r}; accepted forms: {forms}")
+        if suffix.isdigit():
+            return ParsedUri("version", name=name, version=suffix)
+        if suffix.lower() == "latest":
+            return ParsedUri("latest", name=name)
+        return ParsedUri("stage", name=name, stage=suffix)
+    if "@" in parts[0]:
+        name, alias = parts[0].rsplit("@", 1)
+        if not name or not alias.strip():
+            raise RegistryError(f"not a proper models:/ URI: {uri!r}; accepted forms: {forms}")
+        return ParsedUri("alias", name=name, alias=alias)
+    return ParsedUri("model_id", model_id=parts[0])
+
+
+def _model_id_of_source(source: str | None) -> str | None:
+    if source and source.startswith("models:/m-") and "/" not in source[len("models:/") :]:
+        return source[len("models:/") :]
+    return None
+
+
+def _registered_name_list(c) -> str:
+    try:
+        names = sorted(m.name for m in c.search_registered_models(max_results=20))
+    except Exception:  # noqa: BLE001 - only a hint
+        return ""
+    return f" (registered models: {', '.join(names) or 'none'})"
+
+
+def _find_versions(c, run_id: str | None, sources: set[str]) -> list:
+    """Registered versions whose source is one of `sources` (searched by run id)."""
+    if not run_id:
+        return []
+    found = c.search_model_versions(f"run_id = '{run_id}'")
+    return sorted(
+        (mv for mv in found if mv.source in sources),
+        key=lambda mv: (mv.name, int(mv.version)),
+    )
+
+
+def resolve(uri: str, tracking_uri: str) -> Resolved:
+    """Resolve any accepted model URI against the registry at `tracking_uri`."""
+    p = parse_model_uri(uri)
+    c = client(tracking_uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still supported
+        with _mlflow_errors(tracking_uri, f"resolving {uri}"):
+            if p.kind in ("alias", "stage", "version", "latest"):
+                return _resolve_registered(c, p, uri, tracking_uri)
+            if p.kind == "model_id":
+                return _resolve_model_id(c, p, uri, tracking_uri)
+            return _resolve_run(c, p, uri, tracking_uri)
+
+
+def _resolve_registered(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
+    mlflow = _mlflow()
+    try:
+        rm = c.get_registered_model(p.name)
+    except mlflow.exceptions.MlflowException as err:
+        if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(
+                f"no registered model {p.name!r} in MLflow at {redact_uri(tracking_uri)}"
+                f"{_registered_name_list(c)}"
+            ) from None
+        raise
+    stage = None
+    if p.kind == "alias":
+        if p.alias not in (rm.aliases or {}):
+            known = ", ".join(sorted(rm.aliases or {})) or "none"
+            raise RegistryError(
+                f"registered model {p.name!r} has no alias {p.alias!r} (aliases: {known}); set it "
+                f"with MlflowClient().set_registered_model_alias({p.name!r}, {p.alias!r}, VERSION)"
+            )
+        mv = c.get_model_version_by_alias(p.name, p.alias)
+    elif p.kind == "version":
+        try:
+            mv = c.get_model_version(p.name, p.version)
+        except mlflow.exceptions.MlflowException as err:
+            if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                raise RegistryError(
+                    f"registered model {p.name!r} has no version {p.version}"
+                ) from None
+            raise
+    else:
+        if p.kind == "stage":
+            stage = _STAGES.get(p.stage.lower())
+            if stage is None:
+                raise RegistryError(
+                    f"{uri!r}: {p.stage!r} is neither a version number, 'latest', nor a stage "
+                    f"({', '.join(_STAGES.values())})"
+                )
+        latest = c.get_latest_versions(p.name, None if stage is None else [stage])
+        if not latest:
+            where = f" in stage {stage!r}" if stage else ""
+            raise RegistryError(f"registered model {p.name!r} has no version{where}")
+        mv = max(latest, key=lambda v: int(v.version))
+    model_id = getattr(mv, "model_id", None) or _model_id_of_source(mv.source)
+    logged_name = None
+    if model_id:
+        with contextlib.suppress(Exception):
+            logged_name = c.get_logged_model(model_id).name
+    return Resolved(
+        uri=uri,
+        tracking_uri=tracking_uri,
+        name=mv.name,
+        version=str(mv.version),
+        alias=p.alias,
+        stage=stage,
+        run_id=mv.run_id or None,
+        model_id=model_id,
+        source=mv.source,
+        download_uri=f"models:/{mv.name}/{mv.version}",
+        logged_name=logged_name,
+    )
+
+
+def _resolve_model_id(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
+    mlflow = _mlflow()
+    try:
+        lm = c.get_logged_model(p.model_id)
+    except mlflow.exceptions.MlflowException as err:
+        if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"no logged model {p.model_id!r} in MLflow") from None
+        raise
+    versions = _find_versions(c, lm.source_run_id, {f"models:/{lm.model_id}"})
+    mv = versions[-1] if versions else None
+    return Resolved(
+        uri=uri,
+        tracking_uri=tracking_uri,
+        name=mv.name if mv else None,
+        version=str(mv.version) if mv else None,
+        alias=None,
+        stage=None,
+        run_id=lm.source_run_id or None,
+        model_id=lm.model_id,
+        source=f"models:/{lm.model_id}",
+        download_uri=f"models:/{lm.model_id}",
+        logged_name=lm.name,
+    )
+
+
+def _resolve_run(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
+    mlflow = _mlflow()
+    try:
+        run = c.get_run(p.run_id)
+    except mlflow.exceptions.MlflowException as err:
+        if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"no run {p.run_id!r} in MLflow") from None
+        raise
+    # MLflow 3: `runs:/RUN/NAME` names a LoggedModel of the run (log_model(name=NAME)).
+    model_id = None
+    outputs = getattr(run, "outputs", None)
+    for out in getattr(outputs, "model_outputs", None) or []:
+        with contextlib.suppress(Exception):
+            if c.get_logged_model(out.model_id).name == p.path:
+                model_id = out.model_id
+    sources = {uri, f"runs:/{p.run_id}/{p.path}"}
+    if model_id:
+        sources.add(f"models:/{model_id}")
+    versions = _find_versions(c, p.run_id, sources)
+    mv = versions[-1] if versions else None
+    return Resolved(
+        uri=uri,
+        tracking_uri=tracking_uri,
+        name=mv.name if mv else None,
+        version=str(mv.version) if mv else None,
+        alias=None,
+        stage=None,
+        run_id=p.run_id,
+        model_id=model_id,
+        source=mv.source if mv else uri,
+        download_uri=uri,
+        logged_name=p.path if model_id else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the sklearn flavour
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model loaded from MLflow, with everything the exporter records about it."""
+
+    estimator: Any  #: the fitted scikit-learn estimator (sklearn flavour)
+    metadata: dict  #: interchange metadata: name, version, created, sklearn_version, ...
+    input_example_texts: list  #: texts of the logged input example ([] when none)
+    resolved: Resolved
+    model_file: str  #: file name inside the MLflow model (`model.skops`, `model.pkl`)
+    serialization_format: str  #: skops | cloudpickle | pickle
+    sha256: str  #: of the model file
+    metrics: dict  #: the source run's metrics
+    exported_at: str  #: RFC 3339 UTC, also `metadata["created"]`
+
+    @property
+    def provenance(self) -> dict:
+        return self.metadata["provenance"]
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _trusted_type(name: str) -> bool:
+    root = name.split(".", 1)[0]
+    return root in TRUSTED_ROOTS
+
+
+def load_skops(path: str | Path) -> Any:
+    """Load a skops file, trusting only the untrusted types that belong to sklearn/numpy/scipy.
+
+    The trusted-types list recorded in the MLmodel file is ignored on purpose: it comes from the
+    model itself, so it could whitelist anything.
+    """
+    try:
+        import skops.io as sio  # noqa: PLC0415
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise RegistryError("the model is saved with skops, which is not installed") from err
+    try:
+        untrusted = sio.get_untrusted_types(file=str(path))
+    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file
+        raise RegistryError(f"cannot read the skops file {Path(path).name}: {err}") from err
+    refused = sorted(t for t in untrusted if not _trusted_type(t))
+    if refused:
+        raise RegistryError(
+            "the model references types outside scikit-learn, numpy and scipy, which skedge "
+            f"cannot export and will not load: {', '.join(refused)}"
+        )
+    try:
+        return sio.load(str(path), trusted=sorted(untrusted))
+    except Exception as err:  # noqa: BLE001
+        raise RegistryError(f"cannot load the skops file {Path(path).name}: {err}") from err
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Rebuilds only classes of sklearn/numpy/scipy (plus numpy's array helpers and containers).
+
+    pickle and cloudpickle files can run any code while loading; a scikit-learn text pipeline
+    needs none of that. Anything else is refused, by name, before it is called.
+    """
+
+    def __init__(self, file, refused: list):
+        super().__init__(file)
+        self.refused = refused
+
+    def find_class(self, module: str, name: str) -> Any:
+        qual = f"{module}.{name}"
+        if (module, name) in _PICKLE_FUNCTIONS or (module, name) in _PICKLE_OTHER_CLASSES:
+            return super().find_class(module, name)
+        if module == "builtins" and name in _PICKLE_BUILTINS:
+            return super().find_class(module, name)
+        if _trusted_type(module):
+            obj = super().find_class(module, name)
+            if isinstance(obj, type):
+                return obj
+        self.refused.append(qual)
+        raise pickle.UnpicklingError(f"refused global {qual}")
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a pickle or cloudpickle file with `_RestrictedUnpickler`."""
+    refused: list = []
+    data = Path(path).read_bytes()
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data), refused).load()
+    except Exception as err:  # noqa: BLE001
+        if refused:
+            raise RegistryError(
+                "the model references code outside scikit-learn, numpy and scipy classes, which "
+                f"skedge cannot export and will not load: {', '.join(sorted(set(refused)))}"
+            ) from None
+        raise RegistryError(f"cannot unpickle {Path(path).name}: {err}") from err
+
+
+def read_mlmodel(model_dir: str | Path) -> dict:
+    """The MLmodel file of a downloaded model as a dict."""
+    import yaml  # noqa: PLC0415 (a dependency of mlflow)
+
+    path = Path(model_dir) / "MLmodel"
+    if not path.is_file():
+        found = sorted(os.listdir(model_dir))
+        raise RegistryError(f"no MLmodel file in the downloaded model (found: {found})")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise RegistryError("the MLmodel file is not a mapping")
+    return data
+
+
+def check_flavor(mlmodel: dict, uri: str) -> dict:
+    """The sklearn flavour's configuration; refuse pyfunc-only models and custom code."""
+    flavors = mlmodel.get("flavors") or {}
+    conf = flavors.get("sklearn")
+    if conf is None:
+        names = ", ".join(sorted(flavors)) or "none"
+        loader = (flavors.get("python_function") or {}).get("loader_module") or ""
+        what = (
+            f"a custom pyfunc model ({loader})"
+            if loader == "mlflow.pyfunc.model"
+            else f"flavours: {names}"
+        )
+        raise RegistryError(
+            f"{uri} has no 'sklearn' flavour ({what}): skedge exports fitted scikit-learn "
+            "pipelines only; a pyfunc-only model is arbitrary Python code. Log the pipeline "
+            "with mlflow.sklearn.log_model."
+        )
+    if conf.get("code"):
+        raise RegistryError(
+            f"{uri} ships custom code ({conf['code']!r}, logged with code_paths): skedge exports "
+            "scikit-learn's own estimators only"
+        )
+    return conf
+
+
+def check_sklearn_version(recorded: str | None, uri: str) -> None:
+    """Exactness is defined against the scikit-learn that fitted the model: require the same."""
+    import sklearn  # noqa: PLC0415
+
+    installed = sklearn.__version__
+    if not recorded:
+        raise RegistryError(
+            f"{uri}: the MLmodel file does not record the scikit-learn version; skedge needs it "
+            f"to guarantee parity (installed: {installed})"
+        )
+    if str(recorded) != installed:
+        raise RegistryError(
+            f"{uri} was saved with scikit-learn {recorded}, but this environment has "
+            f"scikit-learn {installed}. Parity is only defined against the same version: export "
+            f"from an environment with scikit-learn=={recorded}, or re-train and log the model "
+            f"with {installed}."
+        )
+
+
+def input_example_texts(model_dir: str | Path, mlmodel: dict) -> list:
+    """The texts of the logged input example, [] when there is none or it is not text."""
+    info = mlmodel.get("saved_input_example_info") or {}
+    name = info.get("artifact_path")
+    if not name:
+        return []
+    path = Path(model_dir) / name
+    if not path.is_file():
+        return []
+    import json  # noqa: PLC0415
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return []
+    # ndarray/list: ["a", "b"] or [["a"], ["b"]]; DataFrame: {"columns": [...], "data": [[...]]}
+    # or {"inputs": ...}; a dict of one column {"text": [...]}.
+    if isinstance(data, dict):
+        if "data" in data:
+            data = data["data"]
+        elif "inputs" in data:
+            data = data["inputs"]
+        elif len(data) == 1:
+            data = next(iter(data.values()))
+        else:
+            return []
+    texts: list = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(data)
+    return texts
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel:
+    """Resolve, download and load the sklearn flavour of `uri`; collect provenance and metrics.
+
+    Raises `RegistryError` (unreachable MLflow, unknown name/alias/stage/version, pyfunc-only
+    model, other scikit-learn version, untrusted types). Nothing is written anywhere but a
+    temporary folder, removed before returning.
+    """
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(tracking_uri)
+    resolved = resolve(uri, tracking_uri)
+    mlflow = _mlflow()
+    c = client(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="skedge-mlflow-") as tmp:
+        with _mlflow_errors(tracking_uri, f"downloading {resolved.download_uri}"), using(
+            tracking_uri
+        ):
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=resolved.download_uri, dst_path=tmp, tracking_uri=tracking_uri
+            )
+        mlmodel = read_mlmodel(local)
+        conf = check_flavor(mlmodel, uri)
+        check_sklearn_version(conf.get("sklearn_version"), uri)
+        fmt = conf.get("serialization_format") or "pickle"
+        model_file = conf.get("pickled_model") or ""
+        model_path = (Path(local) / model_file).resolve()
+        if not model_path.is_relative_to(Path(local).resolve()):
+            raise RegistryError(f"{uri}: the model file {model_file!r} lies outside the model")
+        if not model_file or not model_path.is_file():
+            raise RegistryError(
+                f"{uri}: the sklearn flavour's model file {model_file!r} is missing"
+            )
+        if fmt == "skops":
+            estimator = load_skops(model_path)
+        elif fmt in ("pickle", "cloudpickle"):
+            estimator = load_pickle(model_path)
+        else:
+            raise RegistryError(f"{uri}: unknown serialization format {fmt!r}")
+        digest = sha256_file(model_path)
+        examples = input_example_texts(local, mlmodel)
+        if not resolved.model_id and mlmodel.get("model_id"):
+            resolved.model_id = str(mlmodel["model_id"])
+        if not resolved.run_id and mlmodel.get("run_id"):
+            resolved.run_id = str(mlmodel["run_id"])
+    metrics: dict = {}
+    if resolved.run_id:
+        with _mlflow_errors(tracking_uri, f"reading the metrics of run {resolved.run_id}"):
+            metrics = dict(c.get_run(resolved.run_id).data.metrics)
+    exported_at = _now()
+    provenance = {
+        "model_uri": uri,
+        "tracking_uri": redact_uri(tracking_uri),
+        "registered_model": resolved.name,
+        "version": resolved.version,
+        "alias": resolved.alias,
+        "stage": resolved.stage,
+        "run_id": resolved.run_id,
+        "model_id": resolved.model_id,
+        "source_uri": resolved.source,
+        "model_file": model_file,
+        "serialization_format": fmt,
+        "exported_at": exported_at,
+    }
+    provenance = {k: str(v) for k, v in provenance.items() if v not in (None, "")}
+    metadata = {
+        "name": resolved.name or resolved.logged_name or "",
+        "version": resolved.version or "",
+        "created": exported_at,
+        "sklearn_version": str(conf.get("sklearn_version")),
+        "source_sha256": digest,
+        "provenance": provenance,
+        # The artifact stores finite floats only (FORMAT.md); a NaN metric is left out.
+        "metrics": {k: float(v) for k, v in sorted(metrics.items()) if math.isfinite(float(v))},
+    }
+    return LoadedModel(
+        estimator=estimator,
+        metadata=metadata,
+        input_example_texts=examples,
+        resolved=resolved,
+        model_file=model_file,
+        serialization_format=fmt,
+        sha256=digest,
+        metrics=metadata["metrics"],
+        exported_at=exported_at,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Staged outputs: nothing appears at the destination unless everything succeeded
+# ---------------------------------------------------------------------------------------------
+
+
+def report_path_for(artifact: str | Path) -> Path:
+    """`MODEL.skedge` -> `MODEL.parity.json`."""
+    p = Path(artifact)
+    return p.with_name((p.stem if p.suffix == ".skedge" else p.name) + ".parity.json")
+
+
+@dataclasses.dataclass
+class Staging:
+    """Temporary paths with the final file names; `final` maps each to its destination."""
+
+    dir: Path
+    artifact: Path
+    manifest: Path
+    report: Path
+    final: dict
+
+
+@contextlib.contextmanager
+def staged_outputs(out: str | Path) -> Iterator[Staging]:
+    """Yield temporary paths beside `out`; move them into place only if the block succeeds.
+
+    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C) the
+    temporary folder is removed and the destination is left as it was.
+    """
+    out = Path(out)
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    final_manifest = manifest_path_for(out)
+    final_report = report_path_for(out)
+    staging = Staging(
+        dir=tmp,
+        artifact=tmp / out.name,
+        manifest=tmp / final_manifest.name,
+        report=tmp / final_report.name,
+        final={},
+    )
+    staging.final = {
+        staging.artifact: out,
+        staging.manifest: final_manifest,
+        staging.report: final_report,
+    }
+    try:
+        yield staging
+        for src, dst in staging.final.items():
+            if src.exists():
+                os.replace(src, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # deepest first: only the empty folders made here
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Write back and restore
+# ---------------------------------------------------------------------------------------------
+
+
+def parity_tag(parity: dict | None) -> str:
+    """`passed (131 texts, max |Δproba| 0)`-style summary of a parity summary dict."""
+    if not parity:
+        return "not run"
+    verdict = "passed" if parity.get("passed") else "failed"
+    bits = []
+    if parity.get("texts") is not None:
+        bits.append(f"{parity['texts']} texts")
+    if parity.get("mismatches") is not None:
+        bits.append(f"{parity['mismatches']} mismatches")
+    if parity.get("max_proba_diff") is not None:
+        bits.append(f"max |dproba| {parity['max_proba_diff']:.3g}")
+    if parity.get("runtime"):
+        bits.append(str(parity["runtime"]))
+    return f"{verdict} ({', '.join(bits)})" if bits else verdict
+
+
+def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict:
+    """The `skedge.*` tags for the model version (and logged model)."""
+    return {
+        "skedge.sha256": str(manifest["sha256"]),
+        "skedge.format_version": str(manifest["format_version"]),
+        "skedge.parity": parity_tag(manifest.get("parity")),
+        "skedge.exported_at": str(manifest.get("exported_at") or loaded.exported_at),
+        "skedge.artifact_path": f"{ARTIFACT_DIR}/{artifact_name}",
+        "skedge.size": str(manifest["size"]),
+    }
+
+
+def write_back(
+    loaded: LoadedModel,
+    artifact_path: str | Path,
+    manifest_path: str | Path,
+    report_path: str | Path | None,
+    dry_run: bool = False,
+    manifest: dict | None = None,
+) -> dict:
+    """Log the files to the source run under `skedge/`, then tag the model version.
+
+    Files first, tags last: a tag never points at an artifact that is not there. Returns the tags
+    (those that would be written, with `dry_run`).
+    """
+    import json  # noqa: PLC0415
+
+    artifact_path = Path(artifact_path)
+    if manifest is None:
+        manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    tags = skedge_tags(loaded, manifest, artifact_path.name)
+    if dry_run:
+        return tags
+    r = loaded.resolved
+    if not r.run_id:
+        raise RegistryError(
+            f"{r.uri} has no source run to log the artifact to (use --dry-run to export anyway)"
+        )
+    tracking_uri = r.tracking_uri
+    check_reachable(tracking_uri)
+    c = client(tracking_uri)
+    with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
+        for path in (artifact_path, manifest_path, report_path):
+            if path is not None and Path(path).exists():
+                c.log_artifact(r.run_id, str(path), ARTIFACT_DIR)
+    with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
+        if r.name and r.version:
+            for key, value in tags.items():
+                c.set_model_version_tag(r.name, r.version, key, value)
+        if r.model_id:
+            c.set_logged_model_tags(r.model_id, tags)
+    return tags
+
+
+def _skedge_tags_of(c, r: Resolved) -> dict:
+    tags: dict = {}
+    if r.model_id:
+        with contextlib.suppress(Exception):
+            tags.update({k: v for k, v in (c.get_logged_model(r.model_id).tags or {}).items()})
+    if r.name and r.version:
+        tags.update(c.get_model_version(r.name, r.version).tags or {})
+    return {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+
+
+def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
+    """Download the artifact published for `uri` to `out`, byte-identical (sha256-checked).
+
+    The manifest, when it was published, is restored beside it (`MODEL.manifest.json`).
+    Returns {"path", "sha256", "size", "manifest", "tags"}.
+    """
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(tracking_uri)
+    r = resolve(uri, tracking_uri)
+    c = client(tracking_uri)
+    mlflow = _mlflow()
+    with _mlflow_errors(tracking_uri, f"reading the skedge tags of {uri}"):
+        tags = _skedge_tags_of(c, r)
+    expected = tags.get("skedge.sha256")
+    if not expected:
+        who = f"{r.name} version {r.version}" if r.version else uri
+        raise RegistryError(
+            f"{who} has no skedge.sha256 tag: it was never exported with "
+            f"`scripts/export.py --model-uri` (or only with --dry-run)"
+        )
+    if not r.run_id:
+        raise RegistryError(f"{uri} has no source run holding the artifact")
+    rel = tags.get("skedge.artifact_path")
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="skedge-restore-") as tmp:
+        with _mlflow_errors(
+            tracking_uri, f"downloading {ARTIFACT_DIR}/ of run {r.run_id}"
+        ), using(tracking_uri):
+            if not rel:
+                listing = c.list_artifacts(r.run_id, ARTIFACT_DIR)
+                cands = [a.path for a in listing if a.path.endswith(".skedge")]
+                if len(cands) != 1:
+                    raise RegistryError(
+                        f"run {r.run_id} has {len(cands)} artifacts under {ARTIFACT_DIR}/ and no "
+                        "skedge.artifact_path tag says which one to restore"
+                    )
+                rel = cands[0]
+            local = mlflow.artifacts.download_artifacts(
+                run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=tracking_uri
+            )
+            manifest_rel = str(manifest_path_for(rel))
+            manifest_local = None
+            with contextlib.suppress(Exception):
+                manifest_local = mlflow.artifacts.download_artifacts(
+                    run_id=r.run_id,
+                    artifact_path=manifest_rel,
+                    dst_path=tmp,
+                    tracking_uri=tracking_uri,
+                )
+        digest = sha256_file(local)
+        if digest != expected:
+            raise RegistryError(
+                f"the artifact {rel} in run {r.run_id} has sha256 {digest}, but the model "
+                f"version's skedge.sha256 tag says {expected}: it was overwritten or tampered "
+                "with; nothing restored"
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dst_manifest = manifest_path_for(out)
+        moves = [(Path(local), out)]
+        if manifest_local:
+            moves.append((Path(manifest_local), dst_manifest))
+        staged = []
+        try:
+            for src, dst in moves:
+                fd, tmp_dst = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+                os.close(fd)
+                os.chmod(tmp_dst, _manifest.default_mode())
+                shutil.copyfile(src, tmp_dst)
+                staged.append((tmp_dst, dst))
+            for tmp_dst, dst in staged:
+                os.replace(tmp_dst, dst)
+        finally:
+            for tmp_dst, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp_dst)
+    return {
+        "path": str(out),
+        "sha256": digest,
+        "size": out.stat().st_size,
+        "manifest": str(dst_manifest) if manifest_local else None,
+        "tags": tags,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The `--model-uri` and `--restore` commands of scripts/export.py
+# ---------------------------------------------------------------------------------------------
+
+
+class _GateFailed(Exception):
+    pass
+
+
+def _validation_accuracy(estimator: Any, texts: list, labels: list) -> dict:
+    """Accuracy on the `--validation` TSV when its labels name the model's classes."""
+    import numpy as np  # noqa: PLC0415
+
+    classes = {str(c) for c in np.asarray(getattr(estimator, "classes_", [])).tolist()}
+    if not texts or not labels or not set(labels) <= classes:
+        return {}
+    predicted = [str(p) for p in np.asarray(estimator.predict(texts)).tolist()]
+    return {"validation_accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
+
+
+def export_model_uri(
+    ex: Any,
+    uri: str,
+    out: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    validation: str | Path | None = None,
+    skedge: str | Path | None = None,
+    ovr_proba: bool = False,
+    dry_run: bool = False,
+    interchange_hook: Any = None,
+    log: Any = None,
+) -> int:
+    """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow, pack, parity gate,
+    manifest, write back. `ex` is the export module (its `pack`, `parity_gate`, exit codes).
+
+    Returns export.py's exit code: 0 exported, 1 parity mismatch, 2 unsupported, 3 other failure.
+    Nothing is left at `out` (nor its manifest and report) unless every step succeeded.
+    """
+    import interchange as ix  # noqa: PLC0415
+    from adversarial import ADVERSARIAL, random_texts  # noqa: PLC0415
+
+    log = log or (lambda s: print(s, file=sys.stderr))
+    skedge = Path(skedge or ix.DEFAULT_SKEDGE)
+    out = Path(out)
+    try:
+        loaded = load_from_registry(uri, tracking_uri)
+        r = loaded.resolved
+        who = f"{r.name} version {r.version}" if r.version else (r.model_id or uri)
+        log(
+            f"loaded {uri} -> {who} (run {r.run_id}, model {r.model_id}, "
+            f"{loaded.serialization_format}, sha256 {loaded.sha256[:16]}...)"
+        )
+        if validation:
+            texts, labels = ex.read_validation(Path(validation))
+            sources = {"validation": len(texts)}
+        else:
+            texts, labels = list(loaded.input_example_texts), []
+            sources = {"input_example": len(texts)}
+        extra = list(ADVERSARIAL) + list(random_texts())
+        sources["adversarial"] = len(extra)
+        gate_texts = texts + extra
+        # The interchange first: it refuses unsupported estimators before anything calls them
+        # (skops trusts sklearn's tree storage only as far as nobody predicts with it).
+        inter = ix.to_interchange(
+            loaded.estimator, loaded.metadata, ovr_proba=ovr_proba, skedge=skedge
+        )
+        accuracy = _validation_accuracy(loaded.estimator, texts, labels)
+        inter["metadata"]["metrics"].update(accuracy)
+        loaded.metadata["metrics"].update(accuracy)
+        if interchange_hook is not None:
+            interchange_hook(inter)
+        with staged_outputs(out) as st:
+            ex.pack(inter, st.artifact, skedge)
+            report = _manifest.parity_in_chunks(
+                lambda chunk: ex.parity_gate(
+                    loaded.estimator, st.artifact, chunk, skedge, ovr_proba=ovr_proba
+                ),
+                gate_texts,
+            )
+            summary = _manifest.parity_summary(report, runtime=f"native CLI ({skedge.name})")
+            log(report.describe())
+            if not report.ok:
+                raise _GateFailed()
+            _manifest.write_json(
+                st.report, _manifest.parity_report(report, summary=summary, sources=sources)
+            )
+            man = _manifest.build_manifest(st.artifact, parity=summary, skedge=skedge)
+            _manifest.write_json(st.manifest, man)
+            tags = write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man)
+    except _GateFailed:
+        log(f"export refused: nothing written to {out.parent}/ nor to MLflow")
+        return ex.EXIT_MISMATCH
+    except ix.Unsupported as err:
+        log(f"error: {err}")
+        return ex.EXIT_UNSUPPORTED
+    except (RegistryError, ex.ExportError, RuntimeError) as err:
+        log(f"error: {err}")
+        return ex.EXIT_FAILURE
+    log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
+    log(f"wrote {manifest_path_for(out)} and {report_path_for(out)}")
+    if dry_run:
+        log("dry run: nothing written to MLflow; the tags would be:")
+    elif r.run_id:
+        log(f"logged to run {r.run_id} under {ARTIFACT_DIR}/; tags on {who}:")
+    for key, value in tags.items():
+        log(f"  {key} = {value}")
+    return ex.EXIT_OK
+
+
+def restore_main(
+    uri: str, out: str | Path, tracking_uri: str | None = None, log: Any = None
+) -> int:
+    """`export.py --restore URI --out FILE`: exit 0 restored, 3 failure (nothing written)."""
+    log = log or (lambda s: print(s, file=sys.stderr))
+    try:
+        got = restore(uri, out, tracking_uri)
+    except RegistryError as err:
+        log(f"error: {err}")
+        return 3
+    log(f"restored {got['path']} ({got['size']} bytes, sha256 {got['sha256']}) from {uri}")
+    if got["manifest"]:
+        log(f"restored {got['manifest']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for train_demo.py and the tests
+# ---------------------------------------------------------------------------------------------
+
+
+def ensure_experiment(name: str, tracking_uri: str) -> str:
+    """The id of experiment `name`, created if needed; with the embedded store its artifacts go
+    to `.work/mlflow/artifacts` (not `./mlruns` of the current folder)."""
+    c = client(tracking_uri)
+    with _mlflow_errors(tracking_uri, f"creating experiment {name!r}"):
+        exp = c.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if tracking_uri == DEFAULT_TRACKING_URI:
+            DEFAULT_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            location = DEFAULT_ARTIFACTS.as_uri()
+        return c.create_experiment(name, artifact_location=location)
+
+
+def prepare_tracking(tracking_uri: str) -> None:
+    """Create the embedded store's folder (only the default one); check a server is up."""
+    if tracking_uri == DEFAULT_TRACKING_URI:
+        DEFAULT_MLFLOW_DIR.mkdir(parents=True, exist_ok=True)
+        DEFAULT_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    elif not tracking_uri.startswith("sqlite:"):
+        check_reachable(tracking_uri)
+

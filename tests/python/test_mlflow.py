@@ -1,0 +1,745 @@
+"""The MLflow round trip (issue #5) against a real `mlflow server`.
+
+A session fixture starts `mlflow server` on 127.0.0.1 (free port, sqlite backend, temporary artifact
+root, one worker) and registers small real models (UCI Yelp sentences): skops (MLflow 3's default),
+cloudpickle and pickle; one saved "with another scikit-learn"; a pyfunc-only model; one with a
+custom type; one the engine cannot run. The tests then cover every URI form, stages and aliases,
+loading, refusals, the parity gate on a tampered artifact, the write-back (artifacts and tags),
+a byte-identical restore, --dry-run, and an unreachable server (clear error, nothing left behind).
+
+Tests that run the engine skip only when target/release/skedge is missing (CI builds it first).
+Telemetry is off.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "1"
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
+
+import manifest  # noqa: E402
+import registry  # noqa: E402
+import train_demo  # noqa: E402
+
+SKEDGE = ROOT / "target" / "release" / "skedge"
+needs_skedge = pytest.mark.skipif(
+    not SKEDGE.exists(), reason="target/release/skedge is not built (cargo build --release)"
+)
+EXPORT_PY = SCRIPTS / "export.py"
+
+
+def _export_module():
+    import export  # noqa: PLC0415
+
+    return export
+
+
+def _cli_has_model_uri() -> bool:
+    return EXPORT_PY.exists() and "--model-uri" in EXPORT_PY.read_text(encoding="utf-8")
+
+
+needs_cli = pytest.mark.skipif(
+    not _cli_has_model_uri(),
+    reason="scripts/export.py has no --model-uri yet (scripts/export_mlflow.patch not applied)",
+)
+
+
+class Shout(BaseEstimator, TransformerMixin):
+    """A custom transformer: not scikit-learn's, so skedge must refuse it by name."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return [str(x).upper() for x in X]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _yelp() -> tuple[list, list]:
+    texts, labels = train_demo.read_tsv(train_demo.DATA / "uci_yelp.tsv")
+    return texts, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# The server and the models
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed at teardown
+    # No background job runner (a dozen huey consumers on a 2-core machine); telemetry off.
+    env = dict(
+        os.environ,
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
+            "--default-artifact-root", str(base / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                raise RuntimeError(
+                    f"mlflow server exited {proc.returncode}:\n"
+                    + (base / "server.log").read_text(errors="replace")[-3000:]
+                )
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not answer /health within 120 s")
+            time.sleep(0.5)
+        yield {"uri": uri, "base": base, "artifacts": base / "artifacts"}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+
+
+def _register(pipeline, name, uri, texts, **kw):
+    return train_demo.log_and_register(
+        pipeline,
+        name,
+        tracking_uri=uri,
+        example_texts=texts[:6],
+        experiment="skedge-tests",
+        params={"test": name},
+        metrics={"accuracy": 0.5 + len(name) / 100},
+        **kw,
+    )
+
+
+@pytest.fixture(scope="session")
+def models(server):
+    """Register the test models once; returns {key: ids dict + "pipeline"}."""
+    uri = server["uri"]
+    texts, labels = _yelp()
+    xtr, ytr = texts[:800], labels[:800]
+
+    def lr(c=1.0):
+        return make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(C=c, max_iter=500)
+        ).fit(xtr, ytr)
+
+    out = {}
+    p1, p2 = lr(1.0), lr(10.0)
+    out["skops_v1"] = dict(_register(p1, "t_skops", uri, texts, alias="champion"), pipeline=p1)
+    out["skops_v2"] = dict(
+        _register(p2, "t_skops", uri, texts, alias="challenger", stage="Staging"), pipeline=p2
+    )
+    for fmt in ("cloudpickle", "pickle"):
+        p = lr(3.0)
+        out[fmt] = dict(
+            _register(p, f"t_{fmt}", uri, texts, serialization_format=fmt), pipeline=p
+        )
+    p = lr(2.0)
+    out["unregistered"] = dict(
+        _register(p, "t_unregistered", uri, texts, register=False), pipeline=p
+    )
+    p = lr(5.0)
+    out["tamper"] = dict(_register(p, "t_tamper", uri, texts), pipeline=p)
+
+    # Saved "with scikit-learn 1.5.2": the MLmodel file records sklearn.__version__ at save time.
+    real = sklearn.__version__
+    sklearn.__version__ = "1.5.2"
+    try:
+        out["old_sklearn"] = _register(lr(), "t_old_sklearn", uri, texts)
+    finally:
+        sklearn.__version__ = real
+
+    custom = Pipeline(
+        [("shout", Shout()), ("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]
+    ).fit(xtr, ytr)
+    out["custom"] = _register(
+        custom, "t_custom", uri, texts, skops_trusted_types=[f"{Shout.__module__}.Shout"]
+    )
+    forest = make_pipeline(
+        TfidfVectorizer(), RandomForestClassifier(n_estimators=3, random_state=0)
+    ).fit(xtr, ytr)
+    # skops flags sklearn's tree storage; the exporter still loads it (a scikit-learn type) and
+    # then refuses the RandomForestClassifier by name, before anything calls it.
+    out["forest"] = _register(
+        forest, "t_forest", uri, texts, skops_trusted_types=["sklearn.tree._tree.Tree"]
+    )
+
+    import mlflow  # noqa: PLC0415
+
+    with registry.using(uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "add type hints to predict"
+
+        class Echo(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input: list[str], params=None) -> list[str]:
+                return model_input
+
+        exp = registry.ensure_experiment("skedge-tests", uri)
+        with mlflow.start_run(experiment_id=exp):
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=Echo(),
+                registered_model_name="t_pyfunc",
+                pip_requirements=["mlflow"],
+            )
+    out["texts"], out["labels"] = texts, labels
+    return out
+
+
+@pytest.fixture()
+def uri(server):
+    return server["uri"]
+
+
+def _predict(estimator, texts):
+    return np.asarray(estimator.predict(texts)).tolist()
+
+
+def _client(uri):
+    return registry.client(uri)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking URI and URI forms (no server needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tracking_uri_precedence(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    assert registry.resolve_tracking_uri("http://flag:5000") == "http://flag:5000"
+    assert registry.resolve_tracking_uri(None) == "http://127.0.0.1:1"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    default = registry.resolve_tracking_uri(None)
+    assert default == f"sqlite:///{ROOT / '.work' / 'mlflow' / 'mlflow.db'}"
+    assert default.startswith("sqlite:////")  # absolute path
+
+
+@pytest.mark.parametrize(
+    "uri, kind, fields",
+    [
+        ("models:/m@production", "alias", {"name": "m", "alias": "production"}),
+        ("models:/m/Production", "stage", {"name": "m", "stage": "Production"}),
+        ("models:/m/7", "version", {"name": "m", "version": "7"}),
+        ("models:/m/latest", "latest", {"name": "m"}),
+        ("models:/m/LATEST", "latest", {"name": "m"}),
+        ("models:/m-0123abcd", "model_id", {"model_id": "m-0123abcd"}),
+        ("runs:/abc123/model", "run", {"run_id": "abc123", "path": "model"}),
+        ("runs:/abc123/sub/model", "run", {"run_id": "abc123", "path": "sub/model"}),
+    ],
+)
+def test_parse_every_uri_form(uri, kind, fields):
+    p = registry.parse_model_uri(uri)
+    assert p.kind == kind
+    for key, value in fields.items():
+        assert getattr(p, key) == value
+
+
+@pytest.mark.parametrize(
+    "bad", ["model.joblib", "models:/", "models:/a/b/c", "models:/a@", "runs:/abc", "s3://b/k"]
+)
+def test_parse_refuses_other_uris(bad):
+    with pytest.raises(registry.RegistryError, match="URI"):
+        registry.parse_model_uri(bad)
+
+
+def test_redact_uri():
+    assert registry.redact_uri("https://u:secret@h:5000/p?token=x") == "https://h:5000/p"
+    assert registry.redact_uri("sqlite:////x/mlflow.db") == "sqlite:////x/mlflow.db"
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution and loading
+# ---------------------------------------------------------------------------------------------
+
+FORMS = {
+    "alias": ("models:/t_skops@champion", "skops_v1", {"alias": "champion"}),
+    "alias_v2": ("models:/t_skops@challenger", "skops_v2", {"alias": "challenger"}),
+    "stage": ("models:/t_skops/Production", "skops_v1", {"stage": "Production"}),
+    "stage_lowercase": ("models:/t_skops/production", "skops_v1", {"stage": "Production"}),
+    "stage_staging": ("models:/t_skops/Staging", "skops_v2", {"stage": "Staging"}),
+    "version": ("models:/t_skops/1", "skops_v1", {}),
+    "latest": ("models:/t_skops/latest", "skops_v2", {}),
+    "model_id": ("models:/{model_id}", "skops_v1", {}),
+    "run": ("runs:/{run_id}/model", "skops_v1", {}),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_every_uri_form_resolves_and_loads(models, uri, form):
+    template, key, extra = FORMS[form]
+    m = models[key]
+    model_uri = template.format(**m)
+    loaded = registry.load_from_registry(model_uri, uri)
+    r = loaded.resolved
+    assert (r.name, r.version) == ("t_skops", m["version"])
+    assert r.run_id == m["run_id"]
+    assert r.model_id == m["model_id"]
+    for field, value in extra.items():
+        assert getattr(r, field) == value
+    texts = models["texts"][800:900]
+    assert _predict(loaded.estimator, texts) == _predict(m["pipeline"], texts)
+    prov = loaded.provenance
+    assert prov["model_uri"] == model_uri
+    assert prov["registered_model"] == "t_skops" and prov["version"] == m["version"]
+    assert prov["run_id"] == m["run_id"] and prov["model_id"] == m["model_id"]
+    assert prov["source_uri"] == f"models:/{m['model_id']}"
+    assert prov["serialization_format"] == "skops" and prov["model_file"] == "model.skops"
+    assert prov.get("alias") == extra.get("alias") and prov.get("stage") == extra.get("stage")
+    md = loaded.metadata
+    assert md["name"] == "t_skops" and md["version"] == m["version"]
+    assert md["sklearn_version"] == sklearn.__version__
+    assert md["metrics"]["accuracy"] == pytest.approx(0.5 + len("t_skops") / 100)
+    assert len(md["source_sha256"]) == 64 and md["created"] == prov["exported_at"]
+    assert loaded.input_example_texts == models["texts"][:6]
+
+
+def test_sha256_is_of_the_model_file(models, uri, tmp_path):
+    import mlflow  # noqa: PLC0415
+
+    m = models["skops_v1"]
+    with registry.using(uri):
+        local = mlflow.artifacts.download_artifacts(f"models:/{m['model_id']}", dst_path=tmp_path)
+    expected = hashlib.sha256((Path(local) / "model.skops").read_bytes()).hexdigest()
+    assert registry.load_from_registry("models:/t_skops/1", uri).sha256 == expected
+
+
+def test_unregistered_logged_model(models, uri):
+    m = models["unregistered"]
+    for model_uri in (f"models:/{m['model_id']}", f"runs:/{m['run_id']}/model"):
+        loaded = registry.load_from_registry(model_uri, uri)
+        assert loaded.resolved.name is None and loaded.resolved.version is None
+        assert loaded.resolved.model_id == m["model_id"]
+        assert loaded.metadata["name"] == "model"  # the LoggedModel's name
+
+
+@pytest.mark.parametrize("fmt", ["cloudpickle", "pickle"])
+def test_pickle_formats_load(models, uri, fmt):
+    loaded = registry.load_from_registry(f"models:/t_{fmt}@production", uri)
+    assert loaded.serialization_format == fmt and loaded.model_file == "model.pkl"
+    texts = models["texts"][800:900]
+    assert _predict(loaded.estimator, texts) == _predict(models[fmt]["pipeline"], texts)
+
+
+@pytest.mark.parametrize(
+    "model_uri, message",
+    [
+        ("models:/nope@production", r"no registered model 'nope'.*t_skops"),
+        ("models:/t_skops@nope", r"no alias 'nope' \(aliases: challenger, champion\)"),
+        ("models:/t_skops/99", r"no version 99"),
+        ("models:/t_skops/Archived", r"no version in stage 'Archived'"),
+        ("models:/t_skops/Prod", r"neither a version number, 'latest', nor a stage"),
+        ("models:/m-00000000000000000000000000000000", r"no logged model"),
+        ("runs:/00000000000000000000000000000000/model", r"run"),
+    ],
+)
+def test_unknown_names_are_clear(models, uri, model_uri, message):
+    with pytest.raises(registry.RegistryError, match=message):
+        registry.load_from_registry(model_uri, uri)
+
+
+def test_sklearn_version_mismatch(models, uri):
+    with pytest.raises(registry.RegistryError) as err:
+        registry.load_from_registry("models:/t_old_sklearn/1", uri)
+    msg = str(err.value)
+    assert "scikit-learn 1.5.2" in msg and f"scikit-learn {sklearn.__version__}" in msg
+    assert "scikit-learn==1.5.2" in msg
+
+
+def test_pyfunc_only_model_refused(models, uri):
+    with pytest.raises(registry.RegistryError, match=r"no 'sklearn' flavour.*pyfunc"):
+        registry.load_from_registry("models:/t_pyfunc/1", uri)
+
+
+def test_custom_type_refused_by_name(models, uri):
+    with pytest.raises(registry.RegistryError, match=r"outside scikit-learn.*Shout"):
+        registry.load_from_registry("models:/t_custom/1", uri)
+
+
+def test_restricted_unpickler_refuses_foreign_globals(tmp_path):
+    import pickle  # noqa: PLC0415
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(make_pipeline(Shout(), TfidfVectorizer())))
+    with pytest.raises(registry.RegistryError, match=r"Shout"):
+        registry.load_pickle(path)
+    path.write_bytes(pickle.dumps(os.system))  # the classic pickle exploit gadget
+    with pytest.raises(registry.RegistryError, match=r"(posix|os)\.system"):
+        registry.load_pickle(path)
+
+
+def test_pyfunc_signature_takes_raw_text(models, uri, monkeypatch):
+    """The signature from a numpy object array makes pyfunc predict raw strings correctly."""
+    import mlflow  # noqa: PLC0415
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # mlflow >= 3.11 gate
+    texts = ["The food was great!", "Awful service, never again.", "ok"]
+    with registry.using(uri):
+        pyfunc = mlflow.pyfunc.load_model("models:/t_skops/1")
+        got = np.asarray(pyfunc.predict(np.array(texts, dtype=object))).tolist()
+    assert got == _predict(models["skops_v1"]["pipeline"], texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unreachable MLflow
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unreachable_server_fails_fast_and_leaves_nothing(tmp_path):
+    dead = f"http://127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(registry.RegistryError, match=r"unreachable"):
+        registry.load_from_registry("models:/sentiment_model@production", dead)
+    assert time.monotonic() - t0 < 10
+    out = tmp_path / "out" / "m.skedge"
+    logs = []
+    rc = registry.export_model_uri(
+        _export_module(), "models:/sentiment_model@production", out,
+        tracking_uri=dead, log=logs.append,
+    )  # fmt: skip
+    assert rc == 3 and "unreachable" in "\n".join(logs)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    with pytest.raises(registry.RegistryError, match="unreachable"):
+        registry.restore("models:/sentiment_model/1", tmp_path / "r.skedge", dead)
+    assert not (tmp_path / "r.skedge").exists()
+
+
+def test_missing_sqlite_store_is_clear(tmp_path):
+    with pytest.raises(registry.RegistryError, match=r"no MLflow database"):
+        registry.load_from_registry("models:/x/1", f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Export, write-back, restore (the engine is needed from here on)
+# ---------------------------------------------------------------------------------------------
+
+
+def _skedge_artifacts(uri, run_id):
+    return sorted(a.path for a in _client(uri).list_artifacts(run_id, "skedge"))
+
+
+def _tags(uri, name, version):
+    tags = _client(uri).get_model_version(name, version).tags
+    return {k: v for k, v in tags.items() if k.startswith("skedge.")}
+
+
+@pytest.fixture(scope="session")
+def exported(models, server, tmp_path_factory):
+    """models:/t_skops@champion exported once, with write-back."""
+    out = tmp_path_factory.mktemp("export") / "t_skops.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        _export_module(), "models:/t_skops@champion", out,
+        tracking_uri=server["uri"], skedge=SKEDGE, log=logs.append,
+    )  # fmt: skip
+    return {"rc": rc, "out": out, "logs": logs}
+
+
+@needs_skedge
+def test_export_writes_artifact_manifest_and_report(models, exported, uri):
+    assert exported["rc"] == 0, "\n".join(exported["logs"])
+    out = exported["out"]
+    man = json.loads(registry.manifest_path_for(out).read_text())
+    data = out.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    assert man["sha256"] == sha and man["size"] == len(data) and man["file"] == out.name
+    import base64  # noqa: PLC0415
+
+    assert man["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert man["format_version"] == 1 and man["precision"] == "exact"
+    assert man["name"] == "t_skops" and man["version"] == "1"
+    assert man["classes"] == ["negative", "positive"]
+    assert man["parity"]["passed"] is True and man["parity"]["mismatches"] == 0
+    assert man["parity"]["texts"] >= 6 + 100  # input example + adversarial set
+    assert man["provenance"]["alias"] == "champion"
+    assert man["provenance"]["run_id"] == models["skops_v1"]["run_id"]
+    assert man["metrics"]["accuracy"] == pytest.approx(0.57)
+    assert manifest.check(out, man, SKEDGE) == []
+    report = json.loads(registry.report_path_for(out).read_text())
+    assert report["passed"] and report["sources"]["input_example"] == 6
+    assert report["first_mismatches"] == []
+    info = json.loads(
+        subprocess.run([str(SKEDGE), "inspect", str(out)], capture_output=True, check=True).stdout
+    )
+    assert info["source_sha256"] == registry.load_from_registry("models:/t_skops/1", uri).sha256
+    assert info["provenance"]["model_id"] == models["skops_v1"]["model_id"]
+
+
+@needs_skedge
+def test_export_writes_back_artifacts_and_tags(models, exported, uri):
+    assert exported["rc"] == 0, "\n".join(exported["logs"])
+    m = models["skops_v1"]
+    assert _skedge_artifacts(uri, m["run_id"]) == [
+        "skedge/t_skops.manifest.json",
+        "skedge/t_skops.parity.json",
+        "skedge/t_skops.skedge",
+    ]
+    tags = _tags(uri, "t_skops", "1")
+    sha = hashlib.sha256(exported["out"].read_bytes()).hexdigest()
+    assert tags["skedge.sha256"] == sha
+    assert tags["skedge.format_version"] == "1"
+    assert tags["skedge.parity"].startswith("passed (")
+    assert tags["skedge.exported_at"].endswith("Z")
+    assert tags["skedge.artifact_path"] == "skedge/t_skops.skedge"
+    logged = _client(uri).get_logged_model(m["model_id"]).tags
+    assert logged["skedge.sha256"] == sha
+    # the other version is untouched
+    assert _tags(uri, "t_skops", "2") == {}
+
+
+@needs_skedge
+def test_restore_is_byte_identical(models, exported, uri, tmp_path):
+    assert exported["rc"] == 0
+    dst = tmp_path / "restored" / "prod.skedge"
+    got = registry.restore("models:/t_skops/1", dst, uri)
+    assert dst.read_bytes() == exported["out"].read_bytes()
+    assert got["sha256"] == hashlib.sha256(dst.read_bytes()).hexdigest()
+    assert registry.manifest_path_for(dst).read_bytes() == (
+        registry.manifest_path_for(exported["out"]).read_bytes()
+    )
+    # through the alias and the stage too
+    for form in ("models:/t_skops@champion", "models:/t_skops/Production"):
+        other = tmp_path / "again.skedge"
+        registry.restore(form, other, uri)
+        assert other.read_bytes() == exported["out"].read_bytes()
+
+
+def test_restore_of_a_never_exported_version_is_clear(models, uri, tmp_path):
+    with pytest.raises(registry.RegistryError, match=r"no skedge.sha256 tag"):
+        registry.restore("models:/t_skops/2", tmp_path / "x.skedge", uri)
+    assert not (tmp_path / "x.skedge").exists()
+
+
+@needs_skedge
+def test_parity_gate_fails_on_tampered_artifact(models, uri, tmp_path):
+    """A coefficient changed in the interchange: the gate fails, nothing is written anywhere."""
+    ex = _export_module()
+
+    def tamper(inter):
+        coef = inter["pipeline"]["classifier"]["coef"][0]
+        j = max(range(len(coef)), key=lambda k: abs(coef[k]))
+        coef[j] = -coef[j]
+
+    out = tmp_path / "out" / "t.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        ex, "models:/t_tamper@production", out,
+        tracking_uri=uri, skedge=SKEDGE, interchange_hook=tamper, log=logs.append,
+    )  # fmt: skip
+    text = "\n".join(logs)
+    assert rc == ex.EXIT_MISMATCH, text
+    assert "parity gate FAILED" in text and "scikit-learn:" in text and "skedge:" in text
+    assert not out.parent.exists()  # not even the folder it created
+    m = models["tamper"]
+    assert _skedge_artifacts(uri, m["run_id"]) == []
+    assert _tags(uri, "t_tamper", m["version"]) == {}
+
+
+@needs_skedge
+def test_unsupported_model_is_refused_naming_the_step(models, uri, tmp_path):
+    ex = _export_module()
+    out = tmp_path / "f.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        ex, "models:/t_forest/1", out, tracking_uri=uri, skedge=SKEDGE, log=logs.append
+    )
+    assert rc == ex.EXIT_UNSUPPORTED, logs
+    assert "RandomForestClassifier" in "\n".join(logs)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_skedge
+def test_dry_run_writes_nothing_to_mlflow(models, uri, tmp_path):
+    out = tmp_path / "c.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        _export_module(), "models:/t_cloudpickle@production", out,
+        tracking_uri=uri, skedge=SKEDGE, dry_run=True, log=logs.append,
+    )  # fmt: skip
+    assert rc == 0, logs
+    assert out.exists() and registry.manifest_path_for(out).exists()
+    assert "dry run" in "\n".join(logs) and "skedge.sha256 = " in "\n".join(logs)
+    m = models["cloudpickle"]
+    assert _skedge_artifacts(uri, m["run_id"]) == []
+    assert _tags(uri, "t_cloudpickle", m["version"]) == {}
+
+
+@needs_skedge
+def test_failed_write_back_leaves_no_local_output(models, uri, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise registry.RegistryError("MLflow at X became unreachable while logging")
+
+    monkeypatch.setattr(registry, "write_back", boom)
+    out = tmp_path / "p.skedge"
+    rc = registry.export_model_uri(
+        _export_module(), "models:/t_pickle/1", out, tracking_uri=uri, skedge=SKEDGE,
+        log=lambda s: None,
+    )  # fmt: skip
+    assert rc == 3 and list(tmp_path.iterdir()) == []
+
+
+@needs_skedge
+def test_restore_refuses_an_overwritten_artifact(models, uri, tmp_path):
+    """If someone replaces skedge/X.skedge in the run, the sha256 tag catches it."""
+    ex = _export_module()
+    out = tmp_path / "t_pickle.skedge"
+    rc = registry.export_model_uri(
+        ex, "models:/t_pickle/1", out, tracking_uri=uri, skedge=SKEDGE, log=lambda s: None
+    )
+    assert rc == 0
+    fake = tmp_path / "fake" / "t_pickle.skedge"
+    fake.parent.mkdir()
+    fake.write_bytes(out.read_bytes()[:-1] + b"\x00")
+    _client(uri).log_artifact(models["pickle"]["run_id"], str(fake), "skedge")
+    dst = tmp_path / "restored.skedge"
+    with pytest.raises(registry.RegistryError, match=r"overwritten or tampered"):
+        registry.restore("models:/t_pickle/1", dst, uri)
+    assert not dst.exists()
+
+
+@needs_skedge
+def test_validation_tsv_feeds_the_gate(models, uri, tmp_path):
+    tsv = tmp_path / "val.tsv"
+    texts, labels = models["texts"][900:1000], models["labels"][900:1000]
+    with open(tsv, "w", encoding="utf-8", newline="") as f:
+        f.write("text\tlabel\n")
+        for t, y in zip(texts, labels):
+            f.write(f"{t}\t{y}\n")
+    out = tmp_path / "v.skedge"
+    rc = registry.export_model_uri(
+        _export_module(), "models:/t_skops/2", out, tracking_uri=uri, skedge=SKEDGE,
+        validation=tsv, dry_run=True, log=lambda s: None,
+    )  # fmt: skip
+    assert rc == 0
+    report = json.loads(registry.report_path_for(out).read_text())
+    assert report["sources"]["validation"] == 100
+    man = json.loads(registry.manifest_path_for(out).read_text())
+    assert 0.5 < man["metrics"]["validation_accuracy"] <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line (scripts/export.py with the MLflow options)
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_export(*args, env_extra=None):
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, str(EXPORT_PY), *args], capture_output=True, text=True, env=env,
+        timeout=300,
+    )  # fmt: skip
+
+
+@needs_cli
+@needs_skedge
+def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
+    out = tmp_path / "cli" / "m.skedge"
+    proc = _run_export(
+        "--model-uri", "models:/t_skops/Staging", "--out", str(out), "--dry-run",
+        env_extra={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists() and registry.manifest_path_for(out).exists()
+    assert _tags(uri, "t_skops", "2") == {}
+    restored = tmp_path / "r.skedge"
+    proc = _run_export("--restore", "models:/t_skops/1", "--out", str(restored),
+                       "--tracking-uri", uri)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert restored.read_bytes() == exported["out"].read_bytes()
+
+
+@needs_cli
+def test_cli_unreachable(tmp_path):
+    out = tmp_path / "m.skedge"
+    t0 = time.monotonic()
+    proc = _run_export("--model-uri", "models:/x@production", "--out", str(out),
+                       "--tracking-uri", f"http://127.0.0.1:{_free_port()}")  # fmt: skip
+    assert proc.returncode == 3 and "unreachable" in proc.stderr
+    assert time.monotonic() - t0 < 30
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest and progress (no server)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_manifest_check_detects_a_changed_byte(tmp_path):
+    art = tmp_path / "m.skedge"
+    art.write_bytes(b"\x89SKEDGE\n" + bytes(100))
+    sha, integrity, size = manifest.digests(art)
+    man = {"sha256": sha, "integrity": integrity, "size": size, "format_version": 1}
+    assert manifest.check(art, man) == []
+    art.write_bytes(b"\x89SKEDGE\n" + bytes(99) + b"\x01")
+    problems = manifest.check(art, man)
+    assert any("sha256" in p for p in problems) and any("integrity" in p for p in problems)
+
+
+def test_parity_in_chunks_merges_and_shows_progress(capsys):
+    ex = _export_module()
+
+    def gate(chunk):
+        report = ex.ParityReport(checked=len(chunk))
+        for i, t in enumerate(chunk):
+            if t == "bad":
+                report.mismatches.append(ex.Mismatch(i, t, "label", 0, 1))
+        report.max_proba_error = 1e-16
+        return report
+
+    texts = ["ok"] * 2500 + ["bad"] + ["ok"] * 10
+    report = manifest.parity_in_chunks(gate, texts, chunk=1000, progress=True)
+    assert report.checked == len(texts) and [m.index for m in report.mismatches] == [2500]
+    err = capsys.readouterr().err
+    assert "2511/2511 texts" in err and "[" in err
