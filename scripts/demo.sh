@@ -16,7 +16,7 @@ TRACKING="sqlite:///$ROOT/.work/mlflow/mlflow.db"
 OUT=.work/demo/sentiment_model.skedge
 
 say "training the demo model and registering it in MLflow ($TRACKING)"
-.venv/bin/python scripts/train_demo.py --tracking-uri "$TRACKING" 2>&1 |
+.venv/bin/python scripts/train_demo.py --all --tracking-uri "$TRACKING" 2>&1 |
   sed -e '/^$/d' -e '/ INFO mlflow/d' -e '/View run/d' -e '/View experiment/d' \
     -e '/Successfully registered model/d' -e '/Created version/d' -e '/already exists. Creating a new/d'
 
@@ -38,3 +38,16 @@ cat <<EOF
   MLflow UI  .venv/bin/mlflow ui --backend-store-uri $TRACKING --host 127.0.0.1 --port 5000
              then open http://127.0.0.1:5000 (model sentiment_model: skedge.* tags; its run: skedge/ artifacts)
 EOF
+
+for m in sentiment_model_fr sentiment_model_char; do
+  say "exporting models:/$m@production"
+  .venv/bin/python scripts/export.py --model-uri "models:/$m@production" \
+    --tracking-uri "$TRACKING" --out ".work/demo/$m.skedge"
+done
+say "the offline browser demo (www/): npm package, models, service worker"
+scripts/build.sh >/dev/null
+scripts/build_www.sh --models .work/demo >/dev/null
+if [ "${SERVE:-1}" = 1 ]; then
+  say "serving www/ on 127.0.0.1 — open the URL below (Ctrl-C stops; SERVE=0 skips)"
+  exec .venv/bin/python scripts/serve_www.py --port "${PORT:-8000}" --quiet
+fi

@@ -58,6 +58,23 @@ pub enum Error {
     InvalidInput(String),
     /// An I/O error in the CLI.
     Io(String),
+    /// A public key is pinned but the artifact carries no signature (FORMAT.md §3).
+    SignatureMissing,
+    /// The signature does not verify with any pinned public key: signed by another key, or a
+    /// byte of the header or body was changed after signing.
+    SignatureInvalid {
+        /// Number of pinned keys tried.
+        keys: usize,
+    },
+    /// The artifact is encrypted and no decryption key was given.
+    DecryptionKeyMissing,
+    /// A decryption key was given but the artifact is not encrypted: refused, because a plain
+    /// artifact could have been swapped in for the encrypted one by anyone.
+    EncryptionMissing,
+    /// Authenticated decryption failed: wrong key, or the ciphertext, nonce or header changed.
+    DecryptionFailed,
+    /// A key (bytes or key file text) is malformed, of the wrong kind, or unusable.
+    KeyInvalid(String),
 }
 
 impl Error {
@@ -76,6 +93,12 @@ impl Error {
             Error::InputTooLarge { .. } => "INPUT_TOO_LARGE",
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
+            Error::SignatureMissing => "SIGNATURE_MISSING",
+            Error::SignatureInvalid { .. } => "SIGNATURE_INVALID",
+            Error::DecryptionKeyMissing => "DECRYPTION_KEY_MISSING",
+            Error::EncryptionMissing => "ENCRYPTION_MISSING",
+            Error::DecryptionFailed => "DECRYPTION_FAILED",
+            Error::KeyInvalid(_) => "KEY_INVALID",
         }
     }
 }
@@ -108,6 +131,24 @@ impl fmt::Display for Error {
             }
             Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
             Error::Io(why) => write!(f, "{why}"),
+            Error::SignatureMissing => {
+                write!(f, "artifact is not signed, but a public key is pinned: refusing to load it")
+            }
+            Error::SignatureInvalid { keys } => write!(
+                f,
+                "artifact signature does not verify with the {keys} pinned public key(s): \
+                 it was signed with another key or altered after signing"
+            ),
+            Error::DecryptionKeyMissing => write!(f, "artifact is encrypted: a decryption key is needed"),
+            Error::EncryptionMissing => write!(
+                f,
+                "a decryption key was given but the artifact is not encrypted: refusing a plain artifact"
+            ),
+            Error::DecryptionFailed => write!(
+                f,
+                "artifact decryption failed: wrong key, or the artifact was altered after encryption"
+            ),
+            Error::KeyInvalid(why) => write!(f, "invalid key: {why}"),
         }
     }
 }

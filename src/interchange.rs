@@ -46,6 +46,9 @@ pub struct IMetadata {
     pub provenance: BTreeMap<String, String>,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// Drift baseline (FORMAT.md §4), in the JSON shape of a snapshot's `stats`.
+    #[serde(default)]
+    pub baseline: Option<crate::monitor::Stats>,
 }
 
 /// Interchange pipeline.
@@ -359,6 +362,7 @@ impl Interchange {
             precision,
             provenance: m.provenance,
             metrics: m.metrics,
+            baseline: m.baseline.as_ref().map(crate::monitor::Stats::to_baseline),
         };
         let p = self.pipeline;
         let classifier = match p.classifier {
@@ -407,7 +411,11 @@ impl Interchange {
             },
         };
         // Everything the loader checks, checked before any byte is written.
-        crate::TextClassifier::from_body(body.clone())?;
+        let model = crate::TextClassifier::from_body(body.clone())?;
+        if let Some(b) = &body.metadata.baseline {
+            crate::monitor::check_baseline(b, crate::classify::n_classes(model.classes()))
+                .map_err(|e| bad(format!("metadata.baseline: {e}")))?;
+        }
         Ok(body)
     }
 }

@@ -18,10 +18,14 @@
 pub mod artifact;
 pub mod classify;
 pub mod error;
+pub mod explain;
 pub mod interchange;
+pub mod monitor;
 pub mod pipeline;
 pub mod text;
 pub mod vectorize;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use classify::Prediction;
 pub use error::{Error, Result};

@@ -41,9 +41,15 @@ impl std::fmt::Debug for TextClassifier {
 }
 
 impl TextClassifier {
-    /// Loads an artifact: checks the envelope, decodes and validates every shape.
+    /// Loads an artifact: checks the envelope, decodes and validates every shape. Signatures are
+    /// not checked and encrypted artifacts are refused: see [`TextClassifier::from_bytes_with`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::from_body(artifact::from_bytes(bytes)?)
+    }
+
+    /// Loads an artifact with pinned public keys and/or a decryption key (FORMAT.md §3).
+    pub fn from_bytes_with(bytes: &[u8], options: &artifact::LoadOptions) -> Result<Self> {
+        Self::from_body(artifact::from_bytes_with(bytes, options)?)
     }
 
     /// Validates a decoded body.

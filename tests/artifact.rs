@@ -23,6 +23,7 @@ fn tiny() -> Body {
             precision: Precision::Exact,
             provenance: BTreeMap::from([("source".into(), "test".into())]),
             metrics: BTreeMap::from([("accuracy".into(), 0.5)]),
+            baseline: None,
         },
         pipeline: Pipeline {
             features: vec![FeatureBlock {
@@ -112,7 +113,10 @@ fn rejects_bad_magic() {
     let mut b = bytes();
     b[1] = b's';
     assert_eq!(TextClassifier::from_bytes(&b).unwrap_err(), Error::BadMagic);
-    assert_eq!(TextClassifier::from_bytes(b"{\"format\": 1}").unwrap_err().code(), "ARTIFACT_CORRUPT");
+    assert_eq!(
+        TextClassifier::from_bytes(b"{\"format\": 1}").unwrap_err().code(),
+        "ARTIFACT_CORRUPT"
+    );
 }
 
 #[test]
@@ -133,8 +137,11 @@ fn rejects_future_version() {
 #[test]
 fn rejects_unknown_flags() {
     let mut b = bytes();
-    b[10] = 1;
-    assert_eq!(TextClassifier::from_bytes(&b).unwrap_err(), Error::UnsupportedFlags { found: 1 });
+    b[11] = 0x80;
+    assert_eq!(
+        TextClassifier::from_bytes(&b).unwrap_err(),
+        Error::UnsupportedFlags { found: 0x8000 }
+    );
 }
 
 #[test]
@@ -144,14 +151,20 @@ fn rejects_truncated_body_and_trailing_bytes() {
     assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
     let mut longer = b.clone();
     longer.push(0);
-    assert_eq!(TextClassifier::from_bytes(&longer).unwrap_err(), Error::TrailingBytes { extra: 1 });
+    assert_eq!(
+        TextClassifier::from_bytes(&longer).unwrap_err(),
+        Error::TrailingBytes { extra: 1 }
+    );
 }
 
 #[test]
 fn rejects_huge_declared_length_without_allocating() {
     let mut b = bytes();
     b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(TextClassifier::from_bytes(&b).unwrap_err(), Error::Truncated { .. }));
+    assert!(matches!(
+        TextClassifier::from_bytes(&b).unwrap_err(),
+        Error::Truncated { .. }
+    ));
 }
 
 #[test]
@@ -183,10 +196,16 @@ fn every_bit_flip_and_truncation_is_an_error_not_a_panic() {
     for i in 0..b.len() * 8 {
         let mut f = b.clone();
         f[i / 8] ^= 1 << (i % 8);
-        assert!(TextClassifier::from_bytes(&f).is_err(), "bit {i} flipped was accepted");
+        assert!(
+            TextClassifier::from_bytes(&f).is_err(),
+            "bit {i} flipped was accepted"
+        );
     }
     for n in 0..b.len() {
-        assert!(TextClassifier::from_bytes(&b[..n]).is_err(), "truncation to {n} accepted");
+        assert!(
+            TextClassifier::from_bytes(&b[..n]).is_err(),
+            "truncation to {n} accepted"
+        );
     }
 }
 
@@ -209,7 +228,8 @@ fn hostile_resealed_bodies_never_panic() {
 
 #[test]
 fn rejects_inconsistent_models() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Body)>)> = vec![
+    type Tamper = Box<dyn Fn(&mut Body)>;
+    let cases: Vec<(&str, Tamper)> = vec![
         (
             "coef columns",
             Box::new(|b| {
@@ -234,19 +254,51 @@ fn rejects_inconsistent_models() {
                 }
             }),
         ),
-        ("idf", Box::new(|b| b.pipeline.features[0].transforms[0] = Transform::Tfidf { sublinear_tf: false, idf: Some(vec![1.0]), log_exceptions: vec![] })),
-        ("lengths", Box::new(|b| {
-            if let Counts::Vocabulary { lengths, .. } = &mut b.pipeline.features[0].counts {
-                lengths[0] += 1;
-            }
-        })),
-        ("duplicate term", Box::new(|b| {
-            b.pipeline.features[0].counts = Counts::Vocabulary { terms: b"goodgoodbad".to_vec(), lengths: vec![4, 4, 3] };
-        })),
-        ("ngram_range", Box::new(|b| b.pipeline.features[0].analyzer.ngram_range = (2, 1))),
-        ("stop words order", Box::new(|b| b.pipeline.features[0].analyzer.stop_words = vec!["b".into(), "a".into()])),
+        (
+            "idf",
+            Box::new(|b| {
+                b.pipeline.features[0].transforms[0] = Transform::Tfidf {
+                    sublinear_tf: false,
+                    idf: Some(vec![1.0]),
+                    log_exceptions: vec![],
+                }
+            }),
+        ),
+        (
+            "lengths",
+            Box::new(|b| {
+                if let Counts::Vocabulary { lengths, .. } = &mut b.pipeline.features[0].counts {
+                    lengths[0] += 1;
+                }
+            }),
+        ),
+        (
+            "duplicate term",
+            Box::new(|b| {
+                b.pipeline.features[0].counts = Counts::Vocabulary {
+                    terms: b"goodgoodbad".to_vec(),
+                    lengths: vec![4, 4, 3],
+                };
+            }),
+        ),
+        (
+            "ngram_range",
+            Box::new(|b| b.pipeline.features[0].analyzer.ngram_range = (2, 1)),
+        ),
+        (
+            "stop words order",
+            Box::new(|b| b.pipeline.features[0].analyzer.stop_words = vec!["b".into(), "a".into()]),
+        ),
         ("no features", Box::new(|b| b.pipeline.features.clear())),
-        ("hashing n_features", Box::new(|b| b.pipeline.features[0].counts = Counts::Hashing { n_features: 0, alternate_sign: true })),
+        (
+            "hashing n_features",
+            Box::new(|b| {
+                b.pipeline.features[0].counts = Counts::Hashing {
+                    n_features: 0,
+                    alternate_sign: true,
+                }
+            }),
+        ),
     ];
     for (what, tamper) in cases {
         let mut body = tiny();

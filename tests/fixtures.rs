@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use skedge::artifact::{self, schema::Classes};
-use skedge::interchange::Interchange;
 use skedge::classify::Classifier;
+use skedge::interchange::Interchange;
 use skedge::TextClassifier;
 
 const PROBA_TOLERANCE: f64 = 1e-12;
@@ -39,7 +39,10 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
     let doc: Interchange = serde_json::from_str(&fs::read_to_string(interchange).unwrap()).unwrap();
     let bytes = artifact::to_bytes(&doc.into_body().unwrap()).unwrap();
     let model = TextClassifier::from_bytes(&bytes).unwrap();
-    let expected = interchange.to_str().unwrap().replace(".interchange.json", ".expected.jsonl");
+    let expected = interchange
+        .to_str()
+        .unwrap()
+        .replace(".interchange.json", ".expected.jsonl");
     let mut bad = Vec::new();
     let mut n = 0;
     for line in fs::read_to_string(&expected).unwrap().lines() {
@@ -50,13 +53,19 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
         // Long texts carry no token list (fixture size); their features still pin the analyzer.
         let tokens: Option<Vec<Vec<String>>> = serde_json::from_value(want["tokens"].clone()).unwrap();
         if tokens.is_some_and(|t| model.analyze(text) != t) {
-            bad.push(format!("tokens differ for {short:?}: got {:?}", model.analyze(text)));
+            bad.push(format!(
+                "tokens differ for {short:?}: got {:?}",
+                model.analyze(text)
+            ));
             continue;
         }
         let row = model.transform(text).unwrap();
         let want_row: Vec<(u32, f64)> = serde_json::from_value(want["features"].clone()).unwrap();
         if row.len() != want_row.len()
-            || row.iter().zip(&want_row).any(|(a, b)| a.0 != b.0 || a.1.to_bits() != b.1.to_bits())
+            || row
+                .iter()
+                .zip(&want_row)
+                .any(|(a, b)| a.0 != b.0 || a.1.to_bits() != b.1.to_bits())
         {
             bad.push(format!("features differ for {short:?}"));
             continue;
@@ -108,12 +117,22 @@ fn every_fixture_case_matches_scikit_learn() {
     for case in &cases {
         let (n, bad) = check_case(case);
         total += n;
-        let name = case.file_name().unwrap().to_str().unwrap().replace(".interchange.json", "");
+        let name = case
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace(".interchange.json", "");
         eprintln!("{name}: {n} texts, {} mismatches", bad.len());
         for b in bad.iter().take(5) {
             failures.push(format!("{name}: {b}"));
         }
     }
     eprintln!("{} cases, {total} texts", cases.len());
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

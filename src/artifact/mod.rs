@@ -1,14 +1,28 @@
-//! The artifact envelope (FORMAT.md §2): a fixed header, then the postcard body.
+//! The artifact envelope (FORMAT.md §2, §3): a fixed header, the body (postcard, or its
+//! XChaCha20-Poly1305 ciphertext), then an Ed25519 signature when the header says so.
 //!
-//! Reading checks, in order: length of the header, magic, version, flags, declared body length
-//! against the buffer, checksum, then decodes the body. Nothing is allocated before the checksum
-//! has vouched for the body, and postcard never trusts a declared length beyond the bytes left.
+//! The header's first [`AAD_LEN`] bytes (magic, version, flags, body length) are what signature
+//! and encryption authenticate; the checksum covers everything after the header (body and
+//! signature), so even without keys every accidental change is caught.
+//!
+//! Reading checks, in order (FORMAT.md §3, "Reading order"): the keys given; the length of the
+//! header, magic, version, flags; what the loader demands (a pinned key needs a signed artifact, a
+//! decryption key an encrypted one); the declared lengths against the buffer; the signature; the
+//! checksum; decryption; then decodes the body. Nothing is allocated before the declared lengths
+//! have been checked against the buffer; decryption allocates the ciphertext's size, once, and
+//! postcard never trusts a declared length beyond the bytes left.
 
+pub mod crypto;
 pub mod schema;
 
+use std::borrow::Cow;
+use std::fmt;
+
+use sha2::{Digest, Sha512};
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, Result};
+use crypto::{KEY_LEN, NONCE_LEN, SIGNATURE_LEN, TAG_LEN};
 use schema::Body;
 
 /// `\x89SKEDGE\n`: a non-ASCII first byte and a newline catch text-mode transfers.
@@ -17,70 +31,298 @@ pub const MAGIC: [u8; 8] = [0x89, b'S', b'K', b'E', b'D', b'G', b'E', b'\n'];
 pub const FORMAT_VERSION: u16 = 1;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 24;
+/// Header flag: a 64-byte Ed25519 signature of the header (but its checksum) and the body
+/// follows the body.
+pub const FLAG_SIGNED: u16 = 1 << 0;
+/// Header flag: the body is `nonce ‖ XChaCha20-Poly1305 ciphertext ‖ tag`.
+pub const FLAG_ENCRYPTED: u16 = 1 << 1;
+/// Every flag this build understands; any other bit is refused.
+pub const KNOWN_FLAGS: u16 = FLAG_SIGNED | FLAG_ENCRYPTED;
+/// The header bytes that signature and encryption authenticate: magic, version, flags and body
+/// length. The checksum after them is derived from the rest (body and signature).
+pub const AAD_LEN: usize = 16;
 
-/// Encodes a body into artifact bytes.
+/// What a loader pins or holds. `LoadOptions::default()` loads unsigned and signed artifacts
+/// without checking signatures and refuses encrypted ones.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Pinned Ed25519 public keys. When not empty, the artifact must be signed by one of them
+    /// (several keys let a key rotation overlap); unsigned artifacts are refused.
+    pub public_keys: Vec<[u8; KEY_LEN]>,
+    /// XChaCha20-Poly1305 key. When set, the artifact must be encrypted with it; plain
+    /// artifacts are refused.
+    pub decryption_key: Option<[u8; KEY_LEN]>,
+}
+
+impl LoadOptions {
+    /// Pins one more Ed25519 public key.
+    pub fn public_key(mut self, key: [u8; KEY_LEN]) -> Self {
+        self.public_keys.push(key);
+        self
+    }
+
+    /// Sets the decryption key.
+    pub fn decryption_key(mut self, key: [u8; KEY_LEN]) -> Self {
+        self.decryption_key = Some(key);
+        self
+    }
+}
+
+impl fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("public_keys", &self.public_keys.len())
+            .field("decryption_key", &self.decryption_key.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Bytes of the message the signature signs: [`AAD_LEN`] header bytes and a SHA-512.
+pub const SIGNED_MESSAGE_LEN: usize = AAD_LEN + 64;
+
+/// How to write: sign, encrypt, both or neither (the default, byte-identical to format version 1
+/// before signatures existed).
+#[derive(Clone, Default)]
+pub struct SealOptions {
+    /// Ed25519 secret key (32-byte seed) that signs header and body.
+    pub signing_key: Option<[u8; KEY_LEN]>,
+    /// Key and nonce that encrypt the body.
+    pub encryption: Option<Encryption>,
+}
+
+/// An encryption key and the nonce of one artifact.
+#[derive(Clone)]
+pub struct Encryption {
+    /// XChaCha20-Poly1305 key.
+    pub key: [u8; KEY_LEN],
+    /// Must never repeat under one key: the CLI draws 24 random bytes per artifact.
+    pub nonce: [u8; NONCE_LEN],
+}
+
+impl fmt::Debug for SealOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealOptions")
+            .field("signed", &self.signing_key.is_some())
+            .field("encrypted", &self.encryption.is_some())
+            .finish()
+    }
+}
+
+/// Encodes a body into plain artifact bytes (neither signed nor encrypted).
 pub fn to_bytes(body: &Body) -> Result<Vec<u8>> {
+    to_bytes_with(body, &SealOptions::default())
+}
+
+/// Encodes a body into artifact bytes, signed and/or encrypted as `options` say.
+pub fn to_bytes_with(body: &Body, options: &SealOptions) -> Result<Vec<u8>> {
     let encoded = postcard::to_allocvec(body).map_err(|e| Error::Corrupt(format!("encode: {e}")))?;
-    let body_len = u32::try_from(encoded.len())
-        .map_err(|_| Error::Corrupt(format!("body of {} bytes exceeds 4 GiB", encoded.len())))?;
-    let mut out = Vec::with_capacity(HEADER_LEN + encoded.len());
+    seal(&encoded, options)
+}
+
+/// Wraps an encoded body (postcard bytes, not checked) in the envelope: encrypts it with the
+/// header as associated data, signs the header and the stored body, then checksums body and
+/// signature.
+pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
+    let mut flags = 0;
+    if options.signing_key.is_some() {
+        flags |= FLAG_SIGNED;
+    }
+    let stored_len = match options.encryption {
+        Some(_) => {
+            flags |= FLAG_ENCRYPTED;
+            encoded.len() as u64 + (NONCE_LEN + TAG_LEN) as u64
+        }
+        None => encoded.len() as u64,
+    };
+    let body_len = u32::try_from(stored_len)
+        .map_err(|_| Error::Corrupt(format!("body of {stored_len} bytes exceeds 4 GiB")))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + stored_len as usize + SIGNATURE_LEN);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&body_len.to_le_bytes());
-    out.extend_from_slice(&xxh64(&encoded, 0).to_le_bytes());
-    out.extend_from_slice(&encoded);
+    let stored = match &options.encryption {
+        Some(e) => Cow::Owned(crypto::seal(&e.key, &e.nonce, &out[..AAD_LEN], encoded)?),
+        None => Cow::Borrowed(encoded),
+    };
+    out.extend_from_slice(&[0; 8]); // the checksum, once everything after it is known
+    out.extend_from_slice(&stored);
+    if let Some(secret) = &options.signing_key {
+        let signature = crypto::sign(secret, &signed_message(&out[..AAD_LEN], &stored));
+        out.extend_from_slice(&signature);
+    }
+    let checksum = xxh64(&out[HEADER_LEN..], 0);
+    out[AAD_LEN..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
     Ok(out)
 }
 
-/// Checks the envelope and returns the body bytes it vouches for.
-pub fn open(bytes: &[u8]) -> Result<&[u8]> {
+/// What the Ed25519 signature signs (FORMAT.md §3): the header's first [`AAD_LEN`] bytes, then
+/// the SHA-512 of the stored body; 80 bytes, so verifying never copies the body.
+pub fn signed_message(header: &[u8], stored_body: &[u8]) -> [u8; SIGNED_MESSAGE_LEN] {
+    let mut message = [0u8; SIGNED_MESSAGE_LEN];
+    message[..AAD_LEN].copy_from_slice(&header[..AAD_LEN]);
+    message[AAD_LEN..].copy_from_slice(&Sha512::digest(stored_body));
+    message
+}
+
+/// The parts of an artifact, located by [`parse`] (structure only: nothing verified yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// Header flags ([`FLAG_SIGNED`], [`FLAG_ENCRYPTED`]).
+    pub flags: u16,
+    /// The header.
+    pub header: &'a [u8],
+    /// The body as stored (ciphertext when encrypted).
+    pub body: &'a [u8],
+    /// The signature, when signed.
+    pub signature: Option<&'a [u8; SIGNATURE_LEN]>,
+    /// The checksum the header declares for the stored body and the signature.
+    pub checksum: u64,
+    /// Body and signature: what the checksum covers.
+    pub checked: &'a [u8],
+}
+
+impl Envelope<'_> {
+    /// Whether the header says the artifact is signed.
+    pub fn is_signed(&self) -> bool {
+        self.flags & FLAG_SIGNED != 0
+    }
+
+    /// Whether the header says the body is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.flags & FLAG_ENCRYPTED != 0
+    }
+}
+
+/// Locates header, body and signature, checking magic, version, flags and that the declared
+/// lengths match the buffer exactly. Verifies nothing and allocates nothing.
+pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>> {
+    parse_header(bytes, &LoadOptions::default())
+}
+
+fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'a>> {
     let header = bytes.get(..HEADER_LEN).ok_or(Error::Truncated {
         expected: HEADER_LEN as u64,
         found: bytes.len() as u64,
     })?;
-    let (magic, rest) = header.split_at(8);
-    if magic != MAGIC {
+    let field = |at: usize, n: usize| -> u64 {
+        header[at..at + n]
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| acc << 8 | u64::from(b))
+    };
+    if header[..8] != MAGIC {
         return Err(Error::BadMagic);
     }
-    let version = u16::from_le_bytes([rest[0], rest[1]]);
+    let version = field(8, 2) as u16;
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedFormatVersion {
             found: version,
             supported: FORMAT_VERSION,
         });
     }
-    let flags = u16::from_le_bytes([rest[2], rest[3]]);
-    if flags != 0 {
+    let flags = field(10, 2) as u16;
+    if flags & !KNOWN_FLAGS != 0 {
         return Err(Error::UnsupportedFlags { found: flags });
     }
-    let body_len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-    let mut sum = [0u8; 8];
-    sum.copy_from_slice(&rest[8..16]);
-    let expected = u64::from_le_bytes(sum);
-    let body = &bytes[HEADER_LEN..];
-    if body.len() < body_len {
-        return Err(Error::Truncated {
-            expected: (HEADER_LEN + body_len) as u64,
-            found: bytes.len() as u64,
-        });
+    let signed = flags & FLAG_SIGNED != 0;
+    let encrypted = flags & FLAG_ENCRYPTED != 0;
+    if !options.public_keys.is_empty() && !signed {
+        return Err(Error::SignatureMissing);
     }
-    if body.len() > body_len {
+    if options.decryption_key.is_some() && !encrypted {
+        return Err(Error::EncryptionMissing);
+    }
+    let body_len = field(12, 4);
+    let checksum = field(16, 8);
+    let trailer = if signed { SIGNATURE_LEN as u64 } else { 0 };
+    // u64 throughout: on wasm32, HEADER_LEN + a u32 length can overflow usize.
+    let expected = HEADER_LEN as u64 + body_len + trailer;
+    let found = bytes.len() as u64;
+    if found < expected {
+        return Err(Error::Truncated { expected, found });
+    }
+    if found > expected {
         return Err(Error::TrailingBytes {
-            extra: (body.len() - body_len) as u64,
+            extra: found - expected,
         });
     }
-    let found = xxh64(body, 0);
-    if found != expected {
-        return Err(Error::ChecksumMismatch { expected, found });
+    // expected == bytes.len(), so every offset below is in bounds.
+    let (signed_part, signature) = bytes.split_at(HEADER_LEN + body_len as usize);
+    let body = &signed_part[HEADER_LEN..];
+    if encrypted && body.len() < NONCE_LEN + TAG_LEN {
+        return Err(Error::Corrupt(format!(
+            "encrypted body of {} bytes is shorter than its nonce and tag ({} bytes)",
+            body.len(),
+            NONCE_LEN + TAG_LEN
+        )));
     }
-    Ok(body)
+    Ok(Envelope {
+        flags,
+        header,
+        body,
+        signature: signature.try_into().ok(),
+        checksum,
+        checked: &bytes[HEADER_LEN..],
+    })
 }
 
-/// Decodes artifact bytes into the wire body (no validation of the model's consistency).
+/// Checks the envelope and returns the postcard body it vouches for: [`open_with`] without keys
+/// (unsigned or signed accepted without verification, encrypted refused).
+pub fn open(bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
+    open_with(bytes, &LoadOptions::default())
+}
+
+/// Checks the envelope as `options` demand and returns the postcard body: borrowed from `bytes`,
+/// or the decrypted plaintext.
+pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Cow<'a, [u8]>> {
+    for key in &options.public_keys {
+        crypto::check_public_key(key)?;
+    }
+    let envelope = parse_header(bytes, options)?;
+    if envelope.is_encrypted() && options.decryption_key.is_none() {
+        return Err(Error::DecryptionKeyMissing);
+    }
+    if !options.public_keys.is_empty() {
+        let message = signed_message(envelope.header, envelope.body);
+        let verified = envelope.signature.is_some_and(|signature| {
+            options
+                .public_keys
+                .iter()
+                .any(|key| crypto::verify(key, &message, signature))
+        });
+        if !verified {
+            return Err(Error::SignatureInvalid {
+                keys: options.public_keys.len(),
+            });
+        }
+    }
+    let found = xxh64(envelope.checked, 0);
+    if found != envelope.checksum {
+        return Err(Error::ChecksumMismatch {
+            expected: envelope.checksum,
+            found,
+        });
+    }
+    if !envelope.is_encrypted() {
+        return Ok(Cow::Borrowed(envelope.body));
+    }
+    match &options.decryption_key {
+        Some(key) => crypto::open(key, &envelope.header[..AAD_LEN], envelope.body).map(Cow::Owned),
+        None => Err(Error::DecryptionKeyMissing),
+    }
+}
+
+/// Decodes plain artifact bytes into the wire body (no validation of the model's consistency).
 pub fn from_bytes(bytes: &[u8]) -> Result<Body> {
-    let body = open(bytes)?;
-    let (decoded, rest) = postcard::take_from_bytes::<Body>(body)?;
+    from_bytes_with(bytes, &LoadOptions::default())
+}
+
+/// Checks the envelope as `options` demand, then decodes the body (no validation of the model's
+/// consistency: see [`crate::TextClassifier::from_bytes_with`]).
+pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Body> {
+    let body = open_with(bytes, options)?;
+    let (decoded, rest) = postcard::take_from_bytes::<Body>(&body)?;
     if !rest.is_empty() {
         return Err(Error::Corrupt(format!(
             "{} bytes left after the body",

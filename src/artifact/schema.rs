@@ -43,6 +43,37 @@ pub struct Metadata {
     pub provenance: BTreeMap<String, String>,
     /// Training metrics of the source run.
     pub metrics: BTreeMap<String, f64>,
+    /// Drift baseline: the monitoring statistics of the validation texts (FORMAT.md §4).
+    pub baseline: Option<Baseline>,
+}
+
+/// The statistics `skedge::monitor` collects at the edge, computed by the exporter on the
+/// validation texts with the same bins (FORMAT.md §4), for drift comparisons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Number of validation texts.
+    pub count: u64,
+    /// Texts per predicted class, in `classes` order.
+    pub label_counts: Vec<u64>,
+    /// Confidence histogram (`max(predict_proba)`, 10 bins); absent without `predict_proba`.
+    pub confidence: Option<Vec<u64>>,
+    /// Out-of-vocabulary statistics; absent for models without a vocabulary.
+    pub oov: Option<OovCounts>,
+    /// Text length histogram (16 power-of-two bins of characters).
+    pub length: Vec<u64>,
+}
+
+/// Out-of-vocabulary statistics of a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OovCounts {
+    /// Texts per OOV-rate bin (10 bins).
+    pub counts: Vec<u64>,
+    /// Texts without any analyzer feature.
+    pub no_features: u64,
+    /// Analyzer features not in the vocabulary, summed over the texts.
+    pub oov_features: u64,
+    /// Analyzer features, summed over the texts.
+    pub total_features: u64,
 }
 
 /// Numeric precision mode (FORMAT.md, tolerance per precision mode).

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use skedge::artifact::crypto::{self, KeyKind};
 use skedge::artifact::schema::Classes;
+use skedge::artifact::{Encryption, LoadOptions, SealOptions};
 use skedge::interchange::Interchange;
 use skedge::{artifact, Error, Prediction, Result, TextClassifier};
 
@@ -32,6 +34,21 @@ enum Command {
         /// The artifact to write.
         #[arg(short, long)]
         out: PathBuf,
+        /// Sign with this Ed25519 secret key file (from `skedge keygen`).
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+        /// Encrypt the body with this key file (from `skedge keygen --encryption`).
+        #[arg(long, value_name = "FILE")]
+        encrypt_key: Option<PathBuf>,
+    },
+    /// Make a key: an Ed25519 pair NAME.key (secret) + NAME.pub (public) for signing, or with
+    /// --encryption one XChaCha20-Poly1305 key NAME.key. Never overwrites a file.
+    Keygen {
+        /// Path and base name of the key files.
+        name: PathBuf,
+        /// Make an encryption key instead of a signing pair.
+        #[arg(long)]
+        encryption: bool,
     },
     /// Predict one text per input line; one JSON object per line on stdout.
     Predict {
@@ -43,11 +60,15 @@ enum Command {
         /// `text`: one text per line; `jsonl`: one {"text": ...} object per line.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Print the artifact's metadata and pipeline summary as JSON.
     Inspect {
         /// The artifact.
         model: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Compare predictions with expected JSON lines ({"text", "label", "decision", "proba"}).
     Verify {
@@ -59,6 +80,8 @@ enum Command {
         /// Largest accepted |Δproba|.
         #[arg(long, default_value_t = 1e-12)]
         proba_tolerance: f64,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Write `log(k)` for k = 1..=N as little-endian f64 to stdout: the engine's log, which the
     /// exporter compares with numpy's to record the exceptions (FORMAT.md, log_exceptions).
@@ -67,6 +90,104 @@ enum Command {
         /// N.
         n: u32,
     },
+}
+
+/// Keys a loader pins or holds (FORMAT.md §3).
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// Refuse the artifact unless signed by this public key file (NAME.pub); repeat the option
+    /// to accept any of several keys during a rotation.
+    #[arg(long, value_name = "FILE")]
+    public_key: Vec<PathBuf>,
+    /// Decrypt with this key file; plain artifacts are then refused.
+    #[arg(long, value_name = "FILE")]
+    decryption_key: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn options(&self) -> Result<LoadOptions> {
+        let mut options = LoadOptions::default();
+        for path in &self.public_key {
+            options = options.public_key(read_key(path, KeyKind::SigningPublic)?);
+        }
+        if let Some(path) = &self.decryption_key {
+            options = options.decryption_key(read_key(path, KeyKind::Encryption)?);
+        }
+        Ok(options)
+    }
+}
+
+fn read_key(path: &Path, kind: KeyKind) -> Result<[u8; crypto::KEY_LEN]> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    crypto::decode_key(&text, kind).map_err(|e| match e {
+        Error::KeyInvalid(why) => Error::KeyInvalid(format!("{}: {why}", path.display())),
+        e => e,
+    })
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    getrandom::getrandom(&mut buf).map_err(|e| Error::Io(format!("no system randomness: {e}")))?;
+    Ok(buf)
+}
+
+/// Writes a new file, refusing to replace one; secret keys are readable by the owner only.
+fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
+    let mut open = fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = open.open(path).map_err(io_err(path))?;
+    file.write_all(text.as_bytes()).map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+fn keygen(name: &Path, encryption: bool) -> Result<()> {
+    let with_ext = |ext: &str| {
+        let mut p = name.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    let (secret_path, public_path) = (with_ext(".key"), with_ext(".pub"));
+    let targets: &[&Path] = if encryption {
+        &[&secret_path]
+    } else {
+        &[&secret_path, &public_path]
+    };
+    if let Some(existing) = targets.iter().find(|p| p.exists()) {
+        return Err(Error::Io(format!(
+            "{}: already exists, not overwriting a key",
+            existing.display()
+        )));
+    }
+    let secret = random::<{ crypto::KEY_LEN }>()?;
+    if encryption {
+        write_new(
+            &secret_path,
+            &crypto::encode_key(KeyKind::Encryption, &secret),
+            true,
+        )?;
+        eprintln!("skedge: wrote encryption key {} (secret)", secret_path.display());
+    } else {
+        let public = crypto::encode_key(KeyKind::SigningPublic, &crypto::public_key(&secret));
+        write_new(
+            &secret_path,
+            &crypto::encode_key(KeyKind::SigningSecret, &secret),
+            true,
+        )?;
+        write_new(&public_path, &public, false)?;
+        eprintln!(
+            "skedge: wrote {} (secret: keep it where artifacts are packed) and {} (public: pin it where they are loaded)",
+            secret_path.display(),
+            public_path.display()
+        );
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,19 +211,38 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| Error::Io(format!("{}: {e}", path.display()))
 }
 
-fn load(path: &Path) -> Result<(Vec<u8>, TextClassifier)> {
+fn load(path: &Path, keys: &KeyArgs) -> Result<(Vec<u8>, TextClassifier)> {
+    let options = keys.options()?;
     let bytes = fs::read(path).map_err(io_err(path))?;
-    let model = TextClassifier::from_bytes(&bytes)?;
+    let model = TextClassifier::from_bytes_with(&bytes, &options)?;
     Ok((bytes, model))
 }
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Pack { interchange, out } => {
+        Command::Pack {
+            interchange,
+            out,
+            sign_key,
+            encrypt_key,
+        } => {
+            let seal = SealOptions {
+                signing_key: sign_key
+                    .as_deref()
+                    .map(|p| read_key(p, KeyKind::SigningSecret))
+                    .transpose()?,
+                encryption: match encrypt_key.as_deref() {
+                    Some(p) => Some(Encryption {
+                        key: read_key(p, KeyKind::Encryption)?,
+                        nonce: random()?,
+                    }),
+                    None => None,
+                },
+            };
             let text = fs::read_to_string(&interchange).map_err(io_err(&interchange))?;
             let doc: Interchange =
                 serde_json::from_str(&text).map_err(|e| Error::Interchange(e.to_string()))?;
-            let bytes = artifact::to_bytes(&doc.into_body()?)?;
+            let bytes = artifact::to_bytes_with(&doc.into_body()?, &seal)?;
             // Write beside the target, then rename: a failed pack never leaves half a file.
             let tmp = out.with_extension("skedge.tmp");
             fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
@@ -110,8 +250,17 @@ fn run(command: Command) -> Result<ExitCode> {
             eprintln!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Predict { model, input, format } => {
-            let (_, model) = load(&model)?;
+        Command::Keygen { name, encryption } => {
+            keygen(&name, encryption)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict {
+            model,
+            input,
+            format,
+            keys,
+        } => {
+            let (_, model) = load(&model, &keys)?;
             let input = read_input(input.as_deref())?;
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
@@ -135,9 +284,9 @@ fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Inspect { model } => {
-            let (bytes, model) = load(&model)?;
-            let info = inspect(&bytes, &model);
+        Command::Inspect { model, keys } => {
+            let (bytes, model) = load(&model, &keys)?;
+            let info = inspect(&bytes, &model, !keys.public_key.is_empty());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&info).map_err(|e| Error::Io(e.to_string()))?
@@ -148,8 +297,9 @@ fn run(command: Command) -> Result<ExitCode> {
             model,
             expected,
             proba_tolerance,
+            keys,
         } => {
-            let (_, model) = load(&model)?;
+            let (_, model) = load(&model, &keys)?;
             let text = fs::read_to_string(&expected).map_err(io_err(&expected))?;
             let mut checked = 0usize;
             let mut mismatches = Vec::new();
@@ -161,7 +311,12 @@ fn run(command: Command) -> Result<ExitCode> {
                     .ok_or_else(|| Error::InvalidInput(format!("line {}: no \"text\"", n + 1)))?;
                 let got = prediction_json(&model.predict(text)?, model.classes());
                 checked += 1;
-                if let Some(why) = compare(&want, &got, proba_tolerance) {
+                // A calibrated classifier's decision is its probabilities: held to the proba tolerance.
+                let calibrated = matches!(
+                    model.classifier(),
+                    skedge::classify::Classifier::CalibratedSigmoid(_)
+                );
+                if let Some(why) = compare(&want, &got, proba_tolerance, calibrated) {
                     mismatches
                         .push(json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}));
                 }
@@ -245,7 +400,7 @@ fn prediction_json(p: &Prediction, classes: &Classes) -> Value {
 }
 
 /// Labels and decisions must be identical, probabilities within the tolerance.
-fn compare(want: &Value, got: &Value, tol: f64) -> Option<String> {
+fn compare(want: &Value, got: &Value, tol: f64, decision_is_proba: bool) -> Option<String> {
     if want["label"] != got["label"] {
         return Some("label".into());
     }
@@ -254,7 +409,14 @@ fn compare(want: &Value, got: &Value, tol: f64) -> Option<String> {
     };
     if let Some(d) = floats(&want["decision"]) {
         let g = floats(&got["decision"]).unwrap_or_default();
-        if d.len() != g.len() || d.iter().zip(&g).any(|(a, b)| a.to_bits() != b.to_bits()) {
+        let differs = |a: &f64, b: &f64| {
+            if decision_is_proba {
+                (a - b).abs() > tol
+            } else {
+                a.to_bits() != b.to_bits()
+            }
+        };
+        if d.len() != g.len() || d.iter().zip(&g).any(|(a, b)| differs(a, b)) {
             return Some("decision".into());
         }
     }
@@ -267,7 +429,8 @@ fn compare(want: &Value, got: &Value, tol: f64) -> Option<String> {
     }
 }
 
-fn inspect(bytes: &[u8], model: &TextClassifier) -> Value {
+fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Value {
+    let envelope = artifact::parse(bytes).ok();
     let m = model.metadata();
     let sha = Sha256::digest(bytes);
     let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
@@ -280,6 +443,9 @@ fn inspect(bytes: &[u8], model: &TextClassifier) -> Value {
         "version": m.version,
         "format_version": artifact::FORMAT_VERSION,
         "bytes": bytes.len(),
+        "signed": envelope.is_some_and(|e| e.is_signed()),
+        "signature_verified": signature_verified,
+        "encrypted": envelope.is_some_and(|e| e.is_encrypted()),
         "sha256": hex,
         "skedge_version": m.skedge_version,
         "sklearn_version": m.sklearn_version,

@@ -5,6 +5,7 @@
 //! handed to a callback as `&str` slices of a scratch buffer, so analysing allocates nothing per
 //! feature.
 
+pub mod spans;
 pub mod unicode;
 #[allow(dead_code)]
 mod unicode_tables;

@@ -1,0 +1,275 @@
+// The Node side of scripts/bench.py: skedge's npm package (wasm) and onnxruntime-node, measured on
+// the same model and texts. One JSON object on stdout per run; scripts/bench.py runs it under
+// `taskset -c 0` and aggregates.
+//
+//   node scripts/bench_node.mjs cold-skedge PKG_DIR MODEL TEXTS          # one fresh-process sample
+//   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
+//   node scripts/bench_node.mjs cold-ort ORT_PREFIX MODEL.onnx TEXTS
+//   node scripts/bench_node.mjs warm-ort ORT_PREFIX MODEL.onnx TEXTS [QUICK]
+//
+// TEXTS is a file with one text per line. "cold" measures from before the first `import` of the
+// runtime to the first prediction being possible (`ready_ms`), and the first prediction itself
+// (`first_ms`), with `performance.now()`; `process_ms` is node's own start-up before this script ran.
+// Nothing here is imported statically but node's built-ins, so the cold numbers include everything
+// the runtime costs.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const T0 = performance.now();
+const [mode, dir, modelPath, textsPath, quickArg] = process.argv.slice(2);
+const QUICK = quickArg === 'quick';
+
+function readTexts(path) {
+  const raw = readFileSync(path, 'utf8');
+  return raw.split('\n').filter((line, i, all) => line.length > 0 || i < all.length - 1);
+}
+
+/** Nearest-rank quantiles of a list of numbers (any unit). */
+function stats(values) {
+  const v = Float64Array.from(values).sort();
+  const q = (p) => v[Math.min(v.length - 1, Math.round((v.length - 1) * p))];
+  return { n: v.length, min: v[0], p50: q(0.5), p99: q(0.99), max: v[v.length - 1] };
+}
+
+/** `fn()` timed `n` times, in milliseconds. */
+function timeMs(n, fn) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    fn(i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+async function timeMsAsync(n, fn) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+const nsSince = (t) => Number(process.hrtime.bigint() - t);
+
+function labelOf(p) {
+  return typeof p.label === 'bigint' ? Number(p.label) : p.label;
+}
+
+// ---------------------------------------------------------------------------------------------
+// skedge (wasm)
+// ---------------------------------------------------------------------------------------------
+
+async function coldSkedge() {
+  const texts = readTexts(textsPath);
+  const t0 = performance.now();
+  const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  const t1 = performance.now();
+  const bytes = readFileSync(modelPath);
+  const t2 = performance.now();
+  const model = Model.fromBytes(bytes);
+  const t3 = performance.now();
+  model.predict(texts[0]);
+  const t4 = performance.now();
+  return {
+    process_ms: T0, // performance.now() counts from node's time origin (process start)
+    import_ms: t1 - t0, // read .wasm, compile, instantiate, glue
+    read_model_ms: t2 - t1,
+    from_bytes_ms: t3 - t2,
+    ready_ms: t3 - t0,
+    first_ms: t4 - t3,
+    heap_bytes_after_load: process.memoryUsage().arrayBuffers,
+  };
+}
+
+async function warmSkedge() {
+  const texts = readTexts(textsPath);
+  const textBytes = texts.reduce((s, t) => s + Buffer.byteLength(t), 0);
+  const pkg = resolve(dir);
+  const wasmBytes = readFileSync(join(pkg, 'skedge_bg.wasm'));
+  const modelBytes = readFileSync(modelPath);
+  const coreUrl = pathToFileURL(join(pkg, 'core.js')).href;
+  const reps = QUICK ? 5 : 20;
+
+  // In-process re-instantiation: a fresh copy of the glue module (query string), compile,
+  // instantiate, fromBytes. V8 may reuse compiled code for identical bytes within one process,
+  // so the fresh-process "cold" samples are the honest cold start; these show the steady parts.
+  const compile = timeMs(reps, () => new WebAssembly.Module(wasmBytes));
+  const compiled = new WebAssembly.Module(wasmBytes);
+  const instantiate = [];
+  const fromBytesFresh = [];
+  const total = [];
+  for (let i = 0; i < reps; i++) {
+    const core = await import(`${coreUrl}?instance=${i}`);
+    const a = performance.now();
+    core.initSync({ module: wasmBytes });
+    const b = performance.now();
+    const m = core.Model.fromBytes(modelBytes);
+    const c = performance.now();
+    m.free();
+    instantiate.push(b - a);
+    fromBytesFresh.push(c - b);
+    total.push(c - a);
+  }
+  const instantiateOnly = [];
+  for (let i = 0; i < reps; i++) {
+    const core = await import(`${coreUrl}?compiled=${i}`);
+    const a = performance.now();
+    core.initSync({ module: compiled });
+    instantiateOnly.push(performance.now() - a);
+  }
+
+  const { Model } = await import(pathToFileURL(join(pkg, 'node.mjs')).href);
+  const fromBytes = timeMs(QUICK ? 10 : 30, () => Model.fromBytes(modelBytes).free());
+  const model = Model.fromBytes(modelBytes);
+
+  // Single text: every text, `rounds` times, each call timed alone (JS↔wasm crossing included).
+  for (const t of texts.slice(0, 500)) model.predict(t); // warm up (tier-up to TurboFan)
+  const rounds = QUICK ? 2 : Math.max(3, Math.ceil(60000 / texts.length));
+  const single = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const t of texts) {
+      const s = process.hrtime.bigint();
+      model.predict(t);
+      single.push(nsSince(s));
+    }
+  }
+  // predict() in a loop, timed as a whole (no per-call timer).
+  const loop = timeMs(QUICK ? 3 : 10, () => {
+    for (const t of texts) model.predict(t);
+  });
+  const batch = timeMs(QUICK ? 3 : 15, () => model.predictBatch(texts));
+  const labels = model.predictBatch(texts).map(labelOf);
+  return {
+    texts: texts.length,
+    text_bytes: textBytes,
+    compile_ms: stats(compile),
+    instantiate_ms: stats(instantiate),
+    instantiate_precompiled_ms: stats(instantiateOnly),
+    from_bytes_fresh_instance_ms: stats(fromBytesFresh),
+    reinstantiate_total_ms: stats(total),
+    from_bytes_ms: stats(fromBytes),
+    single_ns: stats(single),
+    predict_loop_ms: stats(loop),
+    batch_ms: stats(batch),
+    labels,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// onnxruntime-node
+// ---------------------------------------------------------------------------------------------
+
+const SESSION_OPTIONS = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+};
+
+function loadOrt() {
+  return createRequire(join(resolve(dir), 'package.json'))('onnxruntime-node');
+}
+
+const ortInput = (ort, texts) => ({ input: new ort.Tensor('string', texts, [texts.length, 1]) });
+
+async function coldOrt() {
+  const texts = readTexts(textsPath);
+  const t0 = performance.now();
+  const ort = loadOrt();
+  const t1 = performance.now();
+  const bytes = readFileSync(modelPath);
+  const session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  const t2 = performance.now();
+  await session.run(ortInput(ort, [texts[0]]));
+  const t3 = performance.now();
+  return {
+    process_ms: T0,
+    import_ms: t1 - t0,
+    session_ms: t2 - t1,
+    ready_ms: t2 - t0,
+    first_ms: t3 - t2,
+  };
+}
+
+async function warmOrt() {
+  const texts = readTexts(textsPath);
+  const textBytes = texts.reduce((s, t) => s + Buffer.byteLength(t), 0);
+  const ort = loadOrt();
+  const bytes = readFileSync(modelPath);
+  const create = await timeMsAsync(QUICK ? 3 : 10, () => ort.InferenceSession.create(bytes, SESSION_OPTIONS));
+  const session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  for (const t of texts.slice(0, 200)) await session.run(ortInput(ort, [t]));
+  const single = [];
+  const rounds = QUICK ? 1 : 2;
+  for (let r = 0; r < rounds; r++) {
+    for (const t of texts) {
+      const s = process.hrtime.bigint();
+      await session.run(ortInput(ort, [t]));
+      single.push(nsSince(s));
+    }
+  }
+  // Batches in chunks of 1,000: skl2onnx's TF-IDF output is dense (n_texts × n_terms floats).
+  const chunk = 1000;
+  let labels = [];
+  const batch = await timeMsAsync(QUICK ? 2 : 5, async (i) => {
+    const out = [];
+    for (let k = 0; k < texts.length; k += chunk) {
+      const r = await session.run(ortInput(ort, texts.slice(k, k + chunk)), ['label']);
+      if (i === 0) out.push(...Array.from(r.label.data, Number));
+    }
+    if (i === 0) labels = out;
+  });
+  return {
+    texts: texts.length,
+    text_bytes: textBytes,
+    session_create_ms: stats(create),
+    single_ns: stats(single),
+    batch_ms: stats(batch),
+    labels,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// profile: a steady loop of one operation, for `node --cpu-prof` (scripts/bench.py --profile).
+// `quickArg` is the operation (load | predict | batch); argv[7] an optional .wasm with a name
+// section (wasm-bindgen's output before wasm-opt) so the profile names Rust functions.
+// ---------------------------------------------------------------------------------------------
+
+async function profileSkedge() {
+  const what = quickArg;
+  const wasmPath = process.argv[7] || join(resolve(dir), 'skedge_bg.wasm');
+  const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
+  core.initSync({ module: readFileSync(wasmPath) });
+  const texts = readTexts(textsPath);
+  const bytes = readFileSync(modelPath);
+  const model = core.Model.fromBytes(bytes);
+  const seconds = Number(process.env.SKEDGE_PROFILE_SECONDS || 5);
+  const end = performance.now() + seconds * 1000;
+  let n = 0;
+  while (performance.now() < end) {
+    if (what === 'load') core.Model.fromBytes(bytes).free();
+    else if (what === 'batch') model.predictBatch(texts);
+    else for (const t of texts) model.predict(t);
+    n++;
+  }
+  return { what, wasm: wasmPath, iterations: n, seconds };
+}
+
+const modes = {
+  'cold-skedge': coldSkedge,
+  'warm-skedge': warmSkedge,
+  'cold-ort': coldOrt,
+  'warm-ort': warmOrt,
+  'profile-skedge': profileSkedge,
+};
+if (!modes[mode]) {
+  console.error(`usage: bench_node.mjs ${Object.keys(modes).join('|')} DIR MODEL TEXTS [quick]`);
+  process.exit(2);
+}
+const result = await modes[mode]();
+process.stdout.write(JSON.stringify({ mode, node: process.version, ...result }) + '\n');

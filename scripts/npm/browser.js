@@ -1,0 +1,48 @@
+// Browsers and bundlers (`browser` / `import` conditions): the .wasm is fetched next to this file
+// (`new URL('skedge_bg.wasm', import.meta.url)`, which Vite, webpack 5 and Rollup understand), so
+// initialisation is async: `await init()` once, or `await Model.load(url)`, which initialises.
+import initWasm, { initSync as initWasmSync, Model } from './core.js';
+import { skedgeError } from './errors.js';
+
+let ready = false;
+
+/**
+ * Compiles and instantiates skedge's WebAssembly (once; later calls return at once).
+ * `input`: where the .wasm is (URL, Request, Response, bytes or a WebAssembly.Module); by default
+ * `skedge_bg.wasm` beside this module.
+ */
+export async function init(input) {
+  if (ready) return;
+  try {
+    await initWasm(input === undefined ? undefined : { module_or_path: input });
+  } catch (e) {
+    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+  }
+  ready = true;
+}
+
+/** Instantiates skedge synchronously from the bytes of `skedge_bg.wasm` or a compiled module. */
+export function initSync(module) {
+  if (ready) return;
+  initWasmSync({ module });
+  ready = true;
+}
+
+const fromBytes = Model.fromBytes;
+const load = Model.load;
+Model.fromBytes = function (bytes, options) {
+  if (!ready) {
+    throw skedgeError(
+      'NOT_INITIALIZED',
+      'skedge is not initialized: `await init()` before `Model.fromBytes()` (`Model.load()` initializes by itself)',
+    );
+  }
+  return fromBytes.call(Model, bytes, options);
+};
+Model.load = async function (input, options) {
+  await init();
+  return load.call(Model, input, options);
+};
+
+export { Model };
+export default init;

@@ -1,0 +1,1070 @@
+"""Production metrics back to MLflow: the snapshot collector and the push to MLflow.
+
+    .venv/bin/python scripts/report.py serve --spool DIR --token T [--host 127.0.0.1] [--port 8787]
+    .venv/bin/python scripts/report.py push --spool DIR [--tracking-uri URI] [--artifact M.skedge ...]
+    .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
+
+`serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
+/v1/snapshots` takes one snapshot (FORMAT.md section 4) with the token (`Authorization: Bearer T`,
+or `X-Skedge-Token: T`, or `?token=T` for `navigator.sendBeacon`, which cannot set headers) and
+answers:
+
+    201 stored (after the record is fsync'ed)   400 not JSON / not UTF-8   401 token missing or wrong
+    409 duplicate id (already stored)            413 larger than --max-bytes  415 other content type
+    422 JSON that is not a valid snapshot        404 / 405 other paths and methods
+
+Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
+before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
+is cut on restart). Ids already in the spool or in the push ledger are refused as duplicates, also
+after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
+
+`push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
+window (`--window-seconds`, by window end) and logs each window to MLflow: metrics at step = window
+index and timestamp = window end, in a monitoring run (experiment `skedge-monitoring`) tagged with
+the model's name, version and sha256 and linked to the registered model version (tags both ways);
+PSI of the label, confidence, OOV-rate and length histograms against the artifact's drift baseline
+and the OOV-rate shift; a drift figure (`drift/window-<index>.png`, `drift/latest.png`). Only
+windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A window that receives
+late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
+timestamp + revision ms).
+
+Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
+accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
+MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
+not logged twice. Nothing is ever removed from the spool, so MLflow being down loses nothing: the
+next push catches up.
+
+Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
+`--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
+`--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
+the run too, and push exits 1 after logging everything.
+
+Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
+log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
+
+The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
+from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
+`registry.restore`); it is read with `target/release/skedge-monitor baseline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import fcntl
+import hmac
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+
+from pydantic import (  # noqa: E402
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+
+SNAPSHOT_FORMAT = "skedge-monitor-snapshot"
+SNAPSHOT_VERSION = 1
+CONFIDENCE_BINS = 10
+OOV_BINS = 10
+LENGTH_BINS = 16
+LATENCY_BINS = 16
+MAX_SNAPSHOT_BYTES = 1 << 20
+MAX_CLASSES = 1024
+MAX_NAME_CHARS = 256
+MAX_TEXTS = 64
+MAX_TEXT_CHARS = 1024
+PSI_EPSILON = 1e-4
+U64_MAX = 2**64 - 1
+
+DEFAULT_SKEDGE_MONITOR = REPO_ROOT / "target" / "release" / "skedge-monitor"
+DEFAULT_EXPERIMENT = "skedge-monitoring"
+SEGMENT_PREFIX = "snapshots-"
+LEDGER = "pushed.jsonl"
+
+EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------------------------
+# The snapshot schema (the Rust `skedge::monitor::Snapshot::validate`, in pydantic)
+# ---------------------------------------------------------------------------------------------
+
+U64 = Annotated[StrictInt, Field(ge=0, le=U64_MAX)]
+Name = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ModelRef(_Strict):
+    name: Name
+    version: Name
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Window(_Strict):
+    index: U64
+    start_ms: U64
+    end_ms: U64
+
+
+class OovStats(_Strict):
+    counts: Annotated[list[U64], Field(min_length=OOV_BINS, max_length=OOV_BINS)]
+    no_features: U64
+    oov_features: U64
+    total_features: U64
+
+
+class LatencyStats(_Strict):
+    counts: Annotated[list[U64], Field(min_length=LATENCY_BINS, max_length=LATENCY_BINS)]
+    sum_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    max_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Stats(_Strict):
+    count: U64
+    label_counts: Annotated[list[U64], Field(max_length=MAX_CLASSES)]
+    confidence: Annotated[list[U64], Field(min_length=CONFIDENCE_BINS, max_length=CONFIDENCE_BINS)] | None
+    oov: OovStats | None
+    length: Annotated[list[U64], Field(min_length=LENGTH_BINS, max_length=LENGTH_BINS)]
+    latency: LatencyStats | None = None
+
+    @model_validator(mode="after")
+    def _sums(self) -> "Stats":
+        def total(what: str, values: list, expected: int | None) -> None:
+            s = sum(values)
+            if s > U64_MAX:
+                raise ValueError(f"{what} overflows")
+            if expected is not None and s != expected:
+                raise ValueError(f"{what} adds up to {s}, expected {expected}")
+
+        total("label_counts", self.label_counts, self.count)
+        if self.confidence is not None:
+            total("confidence", self.confidence, self.count)
+        if self.oov is not None:
+            if self.oov.no_features > self.count:
+                raise ValueError("oov.no_features exceeds count")
+            total("oov.counts", self.oov.counts, self.count - self.oov.no_features)
+            if self.oov.oov_features > self.oov.total_features:
+                raise ValueError("oov.oov_features exceeds oov.total_features")
+        total("length", self.length, self.count)
+        if self.latency is not None and sum(self.latency.counts) > self.count:
+            raise ValueError("latency.counts adds up to more than count")
+        return self
+
+
+class Snapshot(_Strict):
+    format: StrictStr
+    version: StrictInt
+    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$")]
+    model: ModelRef
+    window: Window
+    sample_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    seen: U64
+    dropped: U64
+    classes: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_CLASSES)]
+    stats: Stats
+    texts: Annotated[
+        list[Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS)]], Field(max_length=MAX_TEXTS)
+    ]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Snapshot":
+        if self.format != SNAPSHOT_FORMAT or self.version != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"expected format {SNAPSHOT_FORMAT} version {SNAPSHOT_VERSION}, "
+                f"found {self.format!r} version {self.version}"
+            )
+        if self.window.end_ms < self.window.start_ms:
+            raise ValueError("window.end_ms is before window.start_ms")
+        if self.stats.count > self.seen:
+            raise ValueError("stats.count exceeds seen")
+        if len(self.stats.label_counts) != len(self.classes):
+            raise ValueError(
+                f"stats.label_counts has {len(self.stats.label_counts)} entries for "
+                f"{len(self.classes)} classes"
+            )
+        if len(self.texts) > self.stats.count:
+            raise ValueError("more texts than sampled predictions")
+        return self
+
+
+class SnapshotError(Exception):
+    """Why a body is not a snapshot; `status` is the HTTP status the collector answers."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(body: bytes) -> Any:
+    """JSON from UTF-8 bytes, refusing NaN/Infinity, duplicate keys, a BOM and deep nesting."""
+    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if text.startswith("\ufeff"):
+        raise ValueError("a byte order mark is not allowed")
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+
+
+def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Snapshot, dict]:
+    """The validated snapshot and its JSON document; raises `SnapshotError` (400, 413 or 422)."""
+    if len(body) > max_bytes:
+        raise SnapshotError(413, f"snapshot of {len(body)} bytes exceeds the limit of {max_bytes}")
+    try:
+        doc = loads_strict(body)
+    except (ValueError, RecursionError) as err:
+        raise SnapshotError(400, f"not JSON: {err}") from None
+    if not isinstance(doc, dict):
+        raise SnapshotError(422, "a snapshot is a JSON object")
+    try:
+        snap = Snapshot.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "snapshot"
+        raise SnapshotError(422, f"invalid snapshot: {where}: {first.get('msg')}") from None
+    return snap, doc
+
+
+# ---------------------------------------------------------------------------------------------
+# The spool
+# ---------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _segments(spool: Path) -> list[Path]:
+    return sorted(p for p in spool.glob(f"{SEGMENT_PREFIX}*.jsonl") if p.is_file())
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """Complete lines of a file; an unterminated last line (torn write) is left out."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    end = data.rfind(b"\n")
+    for line in data[: end + 1].split(b"\n"):
+        if line.strip():
+            yield line
+
+
+def read_spool(spool: Path) -> list[dict]:
+    """Every stored snapshot document (first occurrence of each id), in arrival order."""
+    seen, out = set(), []
+    for seg in _segments(spool):
+        for line in _lines(seg):
+            try:
+                rec = json.loads(line)
+                snap = rec["snapshot"]
+                sid = snap["id"]
+            except (ValueError, KeyError, TypeError):
+                continue  # not written by the collector; never acknowledged
+            if sid not in seen:
+                seen.add(sid)
+                out.append(snap)
+    return out
+
+
+def read_ledger(spool: Path) -> list[dict]:
+    out = []
+    for line in _lines(spool / LEDGER):
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+def append_durably(path: Path, line: bytes) -> None:
+    """Append one line and fsync it (and the folder when the file is new)."""
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        view = memoryview(line)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _fsync_dir(path.parent)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate an unterminated last line (a write cut by a crash, never acknowledged)."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class Spool:
+    """The collector's side: dedup index, segments, durable appends. One per folder (locked)."""
+
+    def __init__(self, path: Path, segment_bytes: int = 64 << 20):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock_fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SystemExit(f"report.py serve: {self.path} is used by another collector") from None
+        segs = _segments(self.path)
+        for seg in segs:
+            _cut_torn_tail(seg)
+        self.ids = {s["id"] for s in read_spool(self.path)}
+        for entry in read_ledger(self.path):
+            self.ids.update(entry.get("ids", []))
+        self.current = segs[-1] if segs else self._segment(1)
+        self.mutex = threading.Lock()
+
+    def _segment(self, n: int) -> Path:
+        return self.path / f"{SEGMENT_PREFIX}{n:06d}.jsonl"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def store(self, snap: Snapshot, doc: dict) -> bool:
+        """Append the snapshot durably; False when its id is already stored."""
+        record = {"received_ms": int(time.time() * 1000), "snapshot": doc}
+        line = (
+            json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+        ).encode("utf-8")
+        with self.mutex:
+            if snap.id in self.ids:
+                return False
+            if self.current.exists() and self.current.stat().st_size + len(line) > self.segment_bytes:
+                n = int(self.current.stem[len(SEGMENT_PREFIX) :]) + 1
+                self.current = self._segment(n)
+            append_durably(self.current, line)
+            self.ids.add(snap.id)
+            return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# serve
+# ---------------------------------------------------------------------------------------------
+
+
+def _token_of(request: Any) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-skedge-token") or request.query_params.get("token")
+
+
+def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",)):
+    """The Starlette application of the collector."""
+    from starlette.applications import Starlette  # noqa: PLC0415
+    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
+    from starlette.middleware import Middleware  # noqa: PLC0415
+    from starlette.middleware.cors import CORSMiddleware  # noqa: PLC0415
+    from starlette.responses import JSONResponse  # noqa: PLC0415
+    from starlette.routing import Route  # noqa: PLC0415
+
+    expected = token.encode("utf-8")
+
+    def answer(status: int, **body: Any) -> JSONResponse:
+        return JSONResponse(body, status_code=status)
+
+    async def post(request):
+        given = _token_of(request)
+        if not given or not hmac.compare_digest(given.encode("utf-8"), expected):
+            return answer(401, error="missing or wrong token")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "text/plain"):
+            return answer(415, error="send the snapshot as application/json (or text/plain)")
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return answer(400, error="bad Content-Length")
+            if int(length) > max_bytes:
+                return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+        try:
+            snap, doc = parse_snapshot(bytes(body), max_bytes)
+        except SnapshotError as err:
+            return answer(err.status, error=str(err))
+        stored = await run_in_threadpool(spool.store, snap, doc)
+        if not stored:
+            return answer(409, id=snap.id, error="duplicate: this snapshot is already stored")
+        return answer(201, id=snap.id, stored=True)
+
+    async def health(request):
+        return answer(200, ok=True, snapshots=len(spool))
+
+    return Starlette(
+        routes=[
+            Route("/v1/snapshots", post, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(allow_origins),
+                allow_methods=["POST"],
+                allow_headers=["authorization", "content-type", "x-skedge-token"],
+                max_age=600,
+            )
+        ],
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    token = args.token or os.environ.get("SKEDGE_COLLECTOR_TOKEN", "")
+    if not token:
+        print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
+        return EXIT_ERROR
+    spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
+    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]))
+    print(
+        f"report.py serve: http://{args.host}:{args.port}/v1/snapshots -> {spool.path} "
+        f"({len(spool)} snapshots known)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            workers=1,
+            http="h11",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=5,
+            limit_concurrency=256,
+        )
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and drift (the Rust `skedge::monitor` functions, in Python)
+# ---------------------------------------------------------------------------------------------
+
+
+def empty_stats(n_classes: int, confidence: bool, oov: bool) -> dict:
+    return {
+        "count": 0,
+        "label_counts": [0] * n_classes,
+        "confidence": [0] * CONFIDENCE_BINS if confidence else None,
+        "oov": {"counts": [0] * OOV_BINS, "no_features": 0, "oov_features": 0, "total_features": 0}
+        if oov
+        else None,
+        "length": [0] * LENGTH_BINS,
+        "latency": None,
+    }
+
+
+def merge_stats(a: dict, b: dict) -> dict:
+    """The aggregate of two windows' statistics (same classes and kinds)."""
+    add = lambda x, y: [i + j for i, j in zip(x, y)]  # noqa: E731
+    out = {
+        "count": a["count"] + b["count"],
+        "label_counts": add(a["label_counts"], b["label_counts"]),
+        "confidence": add(a["confidence"], b["confidence"])
+        if a.get("confidence") is not None and b.get("confidence") is not None
+        else a.get("confidence") or b.get("confidence"),
+        "oov": None,
+        "length": add(a["length"], b["length"]),
+        "latency": a.get("latency"),
+    }
+    oa, ob = a.get("oov"), b.get("oov")
+    if oa is not None and ob is not None:
+        out["oov"] = {
+            "counts": add(oa["counts"], ob["counts"]),
+            "no_features": oa["no_features"] + ob["no_features"],
+            "oov_features": oa["oov_features"] + ob["oov_features"],
+            "total_features": oa["total_features"] + ob["total_features"],
+        }
+    else:
+        out["oov"] = oa or ob
+    la, lb = a.get("latency"), b.get("latency")
+    if la is not None and lb is not None:
+        out["latency"] = {
+            "counts": add(la["counts"], lb["counts"]),
+            "sum_ms": la["sum_ms"] + lb["sum_ms"],
+            "max_ms": max(la["max_ms"], lb["max_ms"]),
+        }
+    else:
+        out["latency"] = la or lb
+    return out
+
+
+def psi(expected: list | None, actual: list | None) -> float | None:
+    """Population stability index, `sum((a - e) * ln(a / e))` over proportions floored at 1e-4."""
+    if expected is None or actual is None or len(expected) != len(actual) or not expected:
+        return None
+    ne, na = sum(expected), sum(actual)
+    if ne == 0 or na == 0:
+        return None
+    total = 0.0
+    for e, a in zip(expected, actual):
+        pe = max(e / ne, PSI_EPSILON)
+        pa = max(a / na, PSI_EPSILON)
+        total += (pa - pe) * math.log(pa / pe)
+    return total
+
+
+def oov_rate(stats: dict) -> float | None:
+    o = stats.get("oov")
+    if not o or not o["total_features"]:
+        return None
+    return o["oov_features"] / o["total_features"]
+
+
+def drift(baseline: dict, current: dict) -> dict:
+    """Drift of `current` against `baseline`: PSI per histogram and the pooled OOV-rate shift."""
+    b_rate, c_rate = oov_rate(baseline), oov_rate(current)
+    return {
+        "label_psi": psi(baseline["label_counts"], current["label_counts"]),
+        "confidence_psi": psi(baseline.get("confidence"), current.get("confidence")),
+        "oov_psi": psi((baseline.get("oov") or {}).get("counts"), (current.get("oov") or {}).get("counts")),
+        "oov_shift": None if b_rate is None or c_rate is None else c_rate - b_rate,
+        "length_psi": psi(baseline["length"], current["length"]),
+    }
+
+
+@dataclass
+class Thresholds:
+    psi: float = 0.25
+    oov_shift: float = 0.10
+    min_samples: int = 50
+
+    def check(self, d: dict, count: int) -> list[str]:
+        """Readable reasons for an alert (empty: none)."""
+        if count < self.min_samples:
+            return []
+        out = []
+        for key in ("label_psi", "confidence_psi", "oov_psi"):
+            v = d.get(key)
+            if v is not None and v > self.psi:
+                out.append(f"{key} {v:.3f} > {self.psi:g}")
+        v = d.get("oov_shift")
+        if v is not None and v > self.oov_shift:
+            out.append(f"oov_shift {v:+.3f} > {self.oov_shift:g}")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# push
+# ---------------------------------------------------------------------------------------------
+
+
+class PushError(Exception):
+    """MLflow unreachable or failing: nothing lost, push again later (exit 2)."""
+
+
+@dataclass
+class Group:
+    """The snapshots of one model version in one window."""
+
+    name: str
+    version: str
+    sha256: str
+    bucket: int
+    snapshots: list = field(default_factory=list)
+
+    @property
+    def ids(self) -> list:
+        return sorted(s["id"] for s in self.snapshots)
+
+
+def _metric_key(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)[:200] or "_"
+
+
+def _iso(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def aggregate(snaps: list) -> tuple[dict, int, list]:
+    """Merged stats, predictions seen and classes of snapshots of one model."""
+    classes = snaps[0]["classes"]
+    stats = None
+    seen = 0
+    for s in snaps:
+        if s["classes"] != classes:
+            continue  # not the same model after all; refused by the schema only if lengths differ
+        stats = s["stats"] if stats is None else merge_stats(stats, s["stats"])
+        seen += s["seen"]
+    return stats, seen, classes
+
+
+def window_metrics(stats: dict, seen: int, n_snapshots: int, classes: list, d: dict | None) -> dict:
+    """The metrics logged for one window."""
+    m = {"seen": seen, "sampled": stats["count"], "snapshots": n_snapshots}
+    total = stats["count"] or 1
+    for label, c in zip(classes, stats["label_counts"]):
+        m[_metric_key(f"label_share.{label}")] = c / total
+    conf = stats.get("confidence")
+    if conf is not None and stats["count"]:
+        m["confidence_mean"] = sum((i + 0.5) / CONFIDENCE_BINS * c for i, c in enumerate(conf)) / total
+        m["low_confidence_share"] = sum(conf[:6]) / total
+    rate = oov_rate(stats)
+    if rate is not None:
+        m["oov_rate"] = rate
+        m["no_feature_share"] = stats["oov"]["no_features"] / total
+    lat = stats.get("latency")
+    if lat is not None and sum(lat["counts"]):
+        m["latency_mean_ms"] = lat["sum_ms"] / sum(lat["counts"])
+        m["latency_max_ms"] = lat["max_ms"]
+    if d is not None:
+        for key in ("label_psi", "confidence_psi", "oov_psi", "length_psi", "oov_shift"):
+            if d.get(key) is not None:
+                m[f"drift.{key}"] = d[key]
+    return m
+
+
+def read_baseline(artifact: Path, skedge_monitor: Path) -> dict:
+    """{"sha256", "name", "version", "classes", "baseline"} of an artifact."""
+    proc = subprocess.run(
+        [str(skedge_monitor), "baseline", str(artifact)], capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{skedge_monitor} baseline {artifact} failed: "
+            f"{proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
+    return json.loads(proc.stdout)
+
+
+def drift_figure(group: Group, stats: dict, seen: int, classes: list, baseline: dict | None,
+                 d: dict | None, history: dict, window_ms: int, psi_threshold: float = 0.25):  # fmt: skip
+    """Baseline against the window (labels, confidence, OOV rate) and the PSIs per window."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    start = group.bucket * window_ms
+    fig.suptitle(
+        f"{group.name} v{group.version} (sha256 {group.sha256[:12]}…), "
+        f"{_iso(start)} – {_iso(start + window_ms)}: {stats['count']} sampled of {seen}",
+        fontsize=11,
+    )
+
+    def bars(ax, names, base, cur, what, key):
+        x = np.arange(len(names))
+        w = 0.4
+        if base is not None and sum(base):
+            ax.bar(x - w / 2, [b / sum(base) for b in base], w, label="baseline (validation)", color="#9aa5b1")
+        if cur is not None and sum(cur):
+            ax.bar(x + w / 2, [c / sum(cur) for c in cur], w, label="production", color="#d9480f")
+        ax.set_xticks(x, names, rotation=45 if len(names) > 6 else 0, fontsize=8)
+        ax.set_ylabel("share")
+        title = what
+        if d is not None and d.get(key) is not None:
+            title += f" — PSI {d[key]:.3f}"
+        if key == "oov_psi" and d is not None and d.get("oov_shift") is not None:
+            title += f", rate shift {d['oov_shift']:+.3f}"
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+
+    b = baseline or {}
+    bars(axes[0][0], [str(c) for c in classes], b.get("label_counts"), stats["label_counts"],
+         "predicted label", "label_psi")  # fmt: skip
+    edges = [f"{i / 10:.1f}–{(i + 1) / 10:.1f}" for i in range(10)]
+    bars(axes[0][1], edges, b.get("confidence"), stats.get("confidence"), "confidence (max proba)",
+         "confidence_psi")  # fmt: skip
+    bars(axes[1][0], edges, (b.get("oov") or {}).get("counts"), (stats.get("oov") or {}).get("counts"),
+         "out-of-vocabulary rate per text", "oov_psi")  # fmt: skip
+    ax = axes[1][1]
+    import matplotlib.dates as mdates  # noqa: PLC0415
+
+    when = lambda step: _dt.datetime.fromtimestamp((step + 1) * window_ms / 1000, _dt.timezone.utc)  # noqa: E731
+    steps = set()
+    for key in ("label_psi", "confidence_psi", "oov_psi"):
+        series = sorted(history.get(key) or [])
+        if series:
+            steps.update(st for st, _ in series)
+            ax.plot([when(st) for st, _ in series], [max(v, 1e-4) for _, v in series], marker="o", label=key)
+    if steps:
+        pad = _dt.timedelta(milliseconds=window_ms)
+        ax.set_xlim(when(min(steps)) - pad, when(max(steps)) + pad)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    ax.axhline(psi_threshold, color="#c92a2a", linestyle="--", linewidth=0.8, label="alert threshold")
+    ax.set_yscale("log")
+    ax.set_title("PSI per window (window end, UTC)", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class Pusher:
+    def __init__(self, args: argparse.Namespace, log=print):
+        self.spool = Path(args.spool)
+        self.tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
+        self.window_ms = int(args.window_seconds * 1000)
+        self.grace_ms = int(args.grace_seconds * 1000)
+        self.close_all = args.close_all
+        self.experiment = args.experiment
+        self.thresholds = Thresholds(args.psi_threshold, args.oov_shift_threshold, args.min_samples)
+        self.skedge_monitor = Path(args.skedge_monitor)
+        self.plot_dir = Path(args.save_plots) if args.save_plots else None
+        self.log = log
+        self.baselines: dict = {}
+        for a in args.artifact or []:
+            info = read_baseline(Path(a), self.skedge_monitor)
+            self.baselines[info["sha256"]] = info
+        self.client = None
+
+    # -- MLflow ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def mlflow_errors(self, doing: str):
+        try:
+            yield
+        except PushError:
+            raise
+        except registry.RegistryError as err:
+            raise PushError(str(err)) from None
+        except Exception as err:  # MlflowException, requests and sqlalchemy errors
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            raise PushError(
+                f"MLflow at {registry.redact_uri(self.tracking_uri)} failed while {doing}: {first}"
+            ) from err
+
+    def connect(self) -> None:
+        try:
+            registry.check_reachable(self.tracking_uri)
+        except registry.RegistryError as err:
+            raise PushError(str(err)) from None
+        self.client = registry.client(self.tracking_uri)
+        with self.mlflow_errors(f"opening experiment {self.experiment!r}"):
+            self.experiment_id = registry.ensure_experiment(self.experiment, self.tracking_uri)
+
+    def model_version(self, name: str, version: str):
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        if not name or not version:
+            return None
+        with self.mlflow_errors(f"reading model version {name} {version}"):
+            try:
+                return self.client.get_model_version(name, version)
+            except MlflowException as err:
+                if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
+
+    def baseline_for(self, g: Group, mv) -> dict | None:
+        if g.sha256 in self.baselines:
+            return self.baselines[g.sha256]
+        info = None
+        tags = (mv.tags or {}) if mv is not None else {}
+        if tags.get("skedge.sha256") == g.sha256:
+            with tempfile.TemporaryDirectory(prefix="skedge-report-") as tmp:
+                out = Path(tmp) / "model.skedge"
+                with self.mlflow_errors(f"downloading the artifact of {g.name} version {g.version}"):
+                    registry.restore(f"models:/{g.name}/{g.version}", out, self.tracking_uri)
+                info = read_baseline(out, self.skedge_monitor)
+        elif mv is not None and tags.get("skedge.sha256"):
+            self.log(
+                f"warning: {g.name} version {g.version} was exported as sha256 "
+                f"{tags['skedge.sha256'][:12]}..., but the edge runs {g.sha256[:12]}...: "
+                "no baseline (pass --artifact)"
+            )
+        self.baselines[g.sha256] = info
+        return info
+
+    def run_for(self, g: Group, mv) -> str:
+        tags = {
+            "skedge.monitoring": "true",
+            "skedge.model_name": g.name,
+            "skedge.model_version": g.version,
+            "skedge.sha256": g.sha256,
+            "skedge.window_seconds": str(self.window_ms / 1000),
+        }
+        filt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items() if "'" not in v)
+        with self.mlflow_errors(f"finding the monitoring run of {g.name} version {g.version}"):
+            runs = self.client.search_runs([self.experiment_id], filter_string=filt, max_results=5,
+                                           order_by=["attributes.start_time ASC"])  # fmt: skip
+            runs = [r for r in runs if all(r.data.tags.get(k) == v for k, v in tags.items())]
+            if runs:
+                return runs[0].info.run_id
+            if mv is not None:
+                tags["skedge.model_version_run_id"] = mv.run_id or ""
+                if getattr(mv, "model_id", None):
+                    tags["skedge.model_id"] = mv.model_id
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"monitor-{g.name or 'model'}-v{g.version or '?'}-{g.sha256[:8]}",
+                tags=tags,
+            )
+            run_id = run.info.run_id
+            self.client.set_terminated(run_id, "FINISHED")
+            if mv is not None:
+                self.client.set_model_version_tag(g.name, g.version, "skedge.monitoring_run_id", run_id)
+            return run_id
+
+    # -- the push ---------------------------------------------------------------------------
+
+    def groups(self) -> tuple[list, int]:
+        """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
+        snaps = read_spool(self.spool)
+        pushed = set()
+        for entry in read_ledger(self.spool):
+            pushed.update(entry.get("ids", []))
+        by_key: dict = {}
+        for s in snaps:
+            m = s["model"]
+            b = s["window"]["end_ms"] // self.window_ms
+            key = (m["name"], m["version"], m["sha256"], b)
+            g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
+            g.snapshots.append(s)
+        now = int(time.time() * 1000)
+        ready, waiting = [], 0
+        for key in sorted(by_key):
+            g = by_key[key]
+            if all(s["id"] in pushed for s in g.snapshots):
+                continue
+            if not self.close_all and (g.bucket + 1) * self.window_ms + self.grace_ms > now:
+                waiting += 1
+                continue
+            ready.append(g)
+        return ready, waiting
+
+    def push(self) -> int:
+        ready, waiting = self.groups()
+        if waiting:
+            self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
+        if not ready:
+            self.log("nothing to push")
+            return EXIT_OK
+        self.connect()
+        ledger = read_ledger(self.spool)
+        alerts = []
+        for g in ready:
+            alerts += self.push_window(g, ledger)
+        if alerts:
+            self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
+            return EXIT_ALERT
+        return EXIT_OK
+
+    def push_window(self, g: Group, ledger: list) -> list:
+        from mlflow.entities import Metric, RunTag  # noqa: PLC0415
+
+        mv = self.model_version(g.name, g.version)
+        run_id = self.run_for(g, mv)
+        revision = sum(
+            1 for e in ledger
+            if e.get("run_id") == run_id and e.get("bucket") == g.bucket
+        )  # fmt: skip
+        stats, seen, classes = aggregate(g.snapshots)
+        info = self.baseline_for(g, mv)
+        baseline = (info or {}).get("baseline")
+        d = None
+        if baseline is not None and len(baseline["label_counts"]) == len(stats["label_counts"]):
+            d = drift(baseline, stats)
+        elif info is None:
+            self.log(f"note: no drift baseline for {g.name} version {g.version}: drift not computed")
+        reasons = self.thresholds.check(d or {}, stats["count"])
+        metrics = window_metrics(stats, seen, len(g.snapshots), classes, d)
+        metrics["drift_alert"] = 1.0 if reasons else 0.0
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+
+        with self.mlflow_errors(f"reading the metric history of run {run_id}"):
+            logged = [m for m in self.client.get_metric_history(run_id, "sampled") if m.step == g.bucket]
+        entry = {
+            "run_id": run_id,
+            "model": {"name": g.name, "version": g.version, "sha256": g.sha256},
+            "bucket": g.bucket,
+            "window_seconds": self.window_ms / 1000,
+            "revision": revision,
+            "ids": g.ids,
+            "logged_ms": int(time.time() * 1000),
+        }
+        where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
+        message = ""
+        tags = []
+        if reasons:
+            message = f"{where} ({stats['count']} samples): " + "; ".join(reasons)
+            tags.append(RunTag("skedge.drift_alert", message[:5000]))
+        # len(logged) > revision: MLflow has this revision but the ledger line was lost (a crash
+        # in between): log nothing again, finish the rest.
+        if len(logged) <= revision:
+            model_id = getattr(mv, "model_id", None) if mv is not None else None
+            batch = [Metric(k, float(v), ts, g.bucket, model_id=model_id) for k, v in metrics.items()]
+            with self.mlflow_errors(f"logging window {g.bucket} to run {run_id}"):
+                try:
+                    self.client.log_batch(run_id, metrics=batch, tags=tags)
+                except Exception:
+                    if model_id is None:
+                        raise
+                    # a server that cannot link metrics to the logged model: the run only
+                    batch = [Metric(k, float(v), ts, g.bucket) for k, v in metrics.items()]
+                    self.client.log_batch(run_id, metrics=batch, tags=tags)
+        if reasons and mv is not None:
+            with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                self.client.set_model_version_tag(g.name, g.version, "skedge.drift_alert", message[:5000])
+        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        ledger.append(entry)
+        # After the ledger: a figure that fails is only a warning.
+        self.figure(g, run_id, stats, seen, classes, baseline, d)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
+        self.log(
+            f"logged {where} to run {run_id}: {stats['count']} sampled of {seen} seen"
+            + (f", {shown}" if shown else "")
+            + (f" [revision {revision}]" if revision else "")
+        )
+        return [message] if reasons else []
+
+    def figure(self, g: Group, run_id: str, stats: dict, seen: int, classes: list, baseline, d) -> None:
+        history = {}
+        with contextlib.suppress(Exception):
+            for key in ("drift.label_psi", "drift.confidence_psi", "drift.oov_psi", "drift.oov_shift"):
+                latest: dict = {}  # the last revision of each window
+                for m in self.client.get_metric_history(run_id, key):
+                    if m.step not in latest or m.timestamp >= latest[m.step][0]:
+                        latest[m.step] = (m.timestamp, m.value)
+                history[key[6:]] = [(step, v) for step, (_, v) in latest.items()]
+        try:
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+
+            fig = drift_figure(g, stats, seen, classes, baseline, d, history, self.window_ms,
+                               self.thresholds.psi)  # fmt: skip
+            with self.mlflow_errors(f"logging the drift figure to run {run_id}"):
+                self.client.log_figure(run_id, fig, f"drift/window-{g.bucket}.png")
+                self.client.log_figure(run_id, fig, "drift/latest.png")
+            if self.plot_dir is not None:
+                self.plot_dir.mkdir(parents=True, exist_ok=True)
+                fig.savefig(self.plot_dir / f"{g.name}-v{g.version}-window-{g.bucket}.png", dpi=90)
+            plt.close(fig)
+        except PushError as err:
+            self.log(f"warning: {err}")
+
+
+def push(args: argparse.Namespace) -> int:
+    spool = Path(args.spool)
+    if not spool.is_dir():
+        print(f"report.py push: no spool at {spool}", file=sys.stderr)
+        return EXIT_ERROR
+    lock_fd = os.open(spool / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        pusher = Pusher(args, log=lambda s: print(s, file=sys.stderr, flush=True))
+        return pusher.push()
+    except PushError as err:
+        print(f"report.py push: {err}\nnothing was removed from {spool}; push again later", file=sys.stderr)
+        return EXIT_MLFLOW
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"report.py push: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        os.close(lock_fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the snapshot collector")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--spool", required=True, type=Path)
+    s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
+    s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
+    s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
+    s.add_argument("--allow-origin", action="append", help="CORS origin allowed (repeat; default *)")
+
+    p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
+    p.add_argument("--spool", required=True, type=Path)
+    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
+    p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    p.add_argument("--artifact", action="append", type=Path, help="artifact(s) whose baselines to use")
+    p.add_argument("--window-seconds", type=float, default=3600.0)
+    p.add_argument("--grace-seconds", type=float, default=300.0,
+                   help="push a window only this long after it ended")  # fmt: skip
+    p.add_argument("--close-all", action="store_true", help="push open windows too")
+    p.add_argument("--psi-threshold", type=float, default=0.25)
+    p.add_argument("--oov-shift-threshold", type=float, default=0.10)
+    p.add_argument("--min-samples", type=int, default=50,
+                   help="windows with fewer sampled predictions never alert")  # fmt: skip
+    p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
+    p.add_argument("--save-plots", help="also write the drift figures to this folder")
+
+    sub.add_parser("schema", help="print the snapshot JSON Schema")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "push":
+        if args.window_seconds <= 0:
+            parser.error("--window-seconds must be positive")
+        return push(args)
+    print(json.dumps(Snapshot.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+//! Signatures (Ed25519) and encryption (XChaCha20-Poly1305) of the artifact envelope (FORMAT.md §3),
+//! and the text encoding of key files.
+//!
+//! Pure Rust (`ed25519-dalek`, `chacha20poly1305`): the same synchronous code in the CLI, Node,
+//! browsers, Workers and Deno. Nothing here draws random bytes: the caller (the CLI's `keygen` and
+//! `pack`) supplies secret seeds and nonces, so the loader has no randomness dependency at all.
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::error::{Error, Result};
+
+/// Bytes of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Bytes of an XChaCha20-Poly1305 nonce.
+pub const NONCE_LEN: usize = 24;
+/// Bytes of a Poly1305 tag.
+pub const TAG_LEN: usize = 16;
+/// Bytes of every key: Ed25519 secret seed, Ed25519 public key, XChaCha20-Poly1305 key.
+pub const KEY_LEN: usize = 32;
+
+/// What a 32-byte key is for; key files name it so one is never used as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Ed25519 secret key (the RFC 8032 32-byte seed): signs artifacts. Keep it off clients.
+    SigningSecret,
+    /// Ed25519 public key: pinned by loaders to verify signatures. Public by design.
+    SigningPublic,
+    /// XChaCha20-Poly1305 key: encrypts and decrypts artifact bodies. Secret.
+    Encryption,
+}
+
+impl KeyKind {
+    /// The prefix of the key file line, before the 64 lowercase hex digits.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::SigningSecret => "skedge-ed25519-secret:",
+            KeyKind::SigningPublic => "skedge-ed25519-public:",
+            KeyKind::Encryption => "skedge-xchacha20poly1305-key:",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            KeyKind::SigningSecret => "an Ed25519 secret (signing) key",
+            KeyKind::SigningPublic => "an Ed25519 public key",
+            KeyKind::Encryption => "an XChaCha20-Poly1305 encryption key",
+        }
+    }
+
+    const ALL: [KeyKind; 3] = [
+        KeyKind::SigningSecret,
+        KeyKind::SigningPublic,
+        KeyKind::Encryption,
+    ];
+}
+
+/// The key file text: one line, `PREFIX` + 64 lowercase hex digits + `\n`.
+pub fn encode_key(kind: KeyKind, key: &[u8; KEY_LEN]) -> String {
+    let mut s = String::with_capacity(kind.prefix().len() + 2 * KEY_LEN + 1);
+    s.push_str(kind.prefix());
+    for b in key {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s.push('\n');
+    s
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Parses key file text written by [`encode_key`] (surrounding whitespace ignored). A line with
+/// another kind's prefix is refused, so a secret key is never taken for a public one; 64 bare hex
+/// digits (any case) are accepted as the expected kind.
+pub fn decode_key(text: &str, expected: KeyKind) -> Result<[u8; KEY_LEN]> {
+    let text = text.trim();
+    let hex = match text.strip_prefix(expected.prefix()) {
+        Some(hex) => hex,
+        None => {
+            if let Some(other) = KeyKind::ALL.iter().find(|k| text.starts_with(k.prefix())) {
+                return Err(Error::KeyInvalid(format!(
+                    "this is {}, but {} is needed here",
+                    other.describe(),
+                    expected.describe()
+                )));
+            }
+            text
+        }
+    };
+    let digits = hex.as_bytes();
+    if digits.len() != 2 * KEY_LEN {
+        return Err(Error::KeyInvalid(format!(
+            "expected {} as `{}` followed by 64 hex digits, found {} characters",
+            expected.describe(),
+            expected.prefix(),
+            text.chars().count()
+        )));
+    }
+    let mut key = [0u8; KEY_LEN];
+    for (out, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        let hi = hex_digit(pair[0]);
+        let lo = hex_digit(pair[1]);
+        match (hi, lo) {
+            (Some(hi), Some(lo)) => *out = hi << 4 | lo,
+            _ => return Err(Error::KeyInvalid("key text holds a non-hex character".into())),
+        }
+    }
+    Ok(key)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The Ed25519 public key of a secret seed.
+pub fn public_key(secret: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    SigningKey::from_bytes(secret).verifying_key().to_bytes()
+}
+
+/// Checks that 32 bytes are a usable Ed25519 public key: a canonical curve point that is not of
+/// small order (a weak key would accept forged signatures under lax verification).
+pub fn check_public_key(public: &[u8; KEY_LEN]) -> Result<()> {
+    let key = VerifyingKey::from_bytes(public)
+        .map_err(|_| Error::KeyInvalid("not an Ed25519 public key (not a curve point)".into()))?;
+    if key.is_weak() {
+        return Err(Error::KeyInvalid("weak Ed25519 public key (small order)".into()));
+    }
+    Ok(())
+}
+
+/// Ed25519 (RFC 8032, pure) signature of `message`.
+pub fn sign(secret: &[u8; KEY_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    SigningKey::from_bytes(secret).sign(message).to_bytes()
+}
+
+/// Whether `signature` is a valid strict Ed25519 signature of `message` by `public` (canonical
+/// `R` and `S`, no small-order key): `verify_strict` of ed25519-dalek.
+pub fn verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+    match VerifyingKey::from_bytes(public) {
+        Ok(key) => key
+            .verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// XChaCha20-Poly1305 encryption: returns `nonce ‖ ciphertext ‖ tag`, `plaintext.len() + 40` bytes.
+/// The nonce must never repeat under one key (the CLI draws 24 random bytes per artifact).
+pub fn seal(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(plaintext);
+    let tag = XChaCha20Poly1305::new(key.into())
+        .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut out[NONCE_LEN..])
+        .map_err(|_| {
+            Error::Corrupt(format!(
+                "body of {} bytes is too large to encrypt",
+                plaintext.len()
+            ))
+        })?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Authenticated decryption of `nonce ‖ ciphertext ‖ tag`: the plaintext, or
+/// [`Error::DecryptionFailed`] when the key, the associated data or any byte is wrong. The tag is
+/// checked before any plaintext is released; the one allocation is the ciphertext's size.
+pub fn open(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(Error::Truncated {
+            expected: (NONCE_LEN + TAG_LEN) as u64,
+            found: sealed.len() as u64,
+        });
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let mut plaintext = ciphertext.to_vec();
+    XChaCha20Poly1305::new(key.into())
+        .decrypt_in_place_detached(
+            XNonce::from_slice(nonce),
+            aad,
+            &mut plaintext,
+            Tag::from_slice(tag),
+        )
+        .map_err(|_| Error::DecryptionFailed)?;
+    Ok(plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8032_test_vector_1() {
+        // RFC 8032 §7.1, TEST 1 (empty message).
+        let secret = decode_key(
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            KeyKind::SigningSecret,
+        )
+        .unwrap();
+        let public = public_key(&secret);
+        assert_eq!(
+            encode_key(KeyKind::SigningPublic, &public),
+            "skedge-ed25519-public:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\n"
+        );
+        let sig = sign(&secret, b"");
+        let expected = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+        let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, expected);
+        assert!(verify(&public, b"", &sig));
+        assert!(!verify(&public, b"x", &sig));
+    }
+
+    #[test]
+    fn key_text_round_trips_and_kinds_are_not_confused() {
+        let key = [7u8; KEY_LEN];
+        for kind in KeyKind::ALL {
+            let text = encode_key(kind, &key);
+            assert_eq!(decode_key(&text, kind).unwrap(), key);
+            for other in KeyKind::ALL.into_iter().filter(|&k| k != kind) {
+                assert!(matches!(decode_key(&text, other), Err(Error::KeyInvalid(_))));
+            }
+        }
+        assert!(decode_key("abc", KeyKind::Encryption).is_err());
+        assert!(decode_key(&"g".repeat(64), KeyKind::Encryption).is_err());
+        assert!(decode_key(&"é".repeat(32), KeyKind::Encryption).is_err());
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_tamper() {
+        let key = [1u8; KEY_LEN];
+        let sealed = seal(&key, &[2u8; NONCE_LEN], b"aad", b"hello").unwrap();
+        assert_eq!(sealed.len(), 5 + NONCE_LEN + TAG_LEN);
+        assert_eq!(open(&key, b"aad", &sealed).unwrap(), b"hello");
+        assert_eq!(
+            open(&[3u8; KEY_LEN], b"aad", &sealed),
+            Err(Error::DecryptionFailed)
+        );
+        assert_eq!(open(&key, b"aaD", &sealed), Err(Error::DecryptionFailed));
+        for i in 0..sealed.len() {
+            let mut t = sealed.clone();
+            t[i] ^= 1;
+            assert_eq!(open(&key, b"aad", &t), Err(Error::DecryptionFailed));
+        }
+        assert!(matches!(
+            open(&key, b"aad", &sealed[..39]),
+            Err(Error::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn weak_and_invalid_public_keys_are_refused() {
+        // The identity point (small order), and y = 2, which has no x on the curve.
+        let mut identity = [0u8; KEY_LEN];
+        identity[0] = 1;
+        assert!(matches!(check_public_key(&identity), Err(Error::KeyInvalid(_))));
+        let mut off_curve = [0u8; KEY_LEN];
+        off_curve[0] = 2;
+        assert!(matches!(check_public_key(&off_curve), Err(Error::KeyInvalid(_))));
+        assert!(check_public_key(&public_key(&[9; KEY_LEN])).is_ok());
+    }
+}

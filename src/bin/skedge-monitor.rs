@@ -1,0 +1,260 @@
+//! `skedge-monitor`: the native side of `skedge::monitor`, for tests and the monitoring scripts.
+//!
+//! ```text
+//! skedge-monitor simulate MODEL.skedge --input texts.txt [--sample-rate R] [--seed S]
+//!                [--per-snapshot N] [--start-ms T] [--step-ms D] [--time] [--max-texts K]
+//!     predicts every text (one per line, or {"text": ...} per line with --format jsonl) with a
+//!     Monitor, text i at time T + i·D, closing a snapshot every N texts (and at the end); prints
+//!     one snapshot JSON per line
+//! skedge-monitor baseline MODEL.skedge    name, version, sha256, classes and drift baseline as JSON
+//! skedge-monitor drift MODEL.skedge [SNAPSHOTS.jsonl ...]
+//!     aggregates the snapshots (all for this model) and prints their drift against the baseline
+//! skedge-monitor check [SNAPSHOT.json]    validates one snapshot (Snapshot::parse); exit 1 if invalid
+//! ```
+//!
+//! Exit status: 0 success, 1 invalid snapshot, 2 other error.
+
+#[cfg(feature = "cli")]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(feature = "cli"))]
+fn main() {
+    eprintln!("skedge-monitor: built without the `cli` feature");
+    std::process::exit(2);
+}
+
+#[cfg(feature = "cli")]
+mod cli {
+    use std::fs;
+    use std::io::{self, Read, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    use clap::{Parser, Subcommand, ValueEnum};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+    use skedge::monitor::{self, Monitor, MonitorConfig, Snapshot, Stats};
+    use skedge::{Error, Result, TextClassifier};
+
+    #[derive(Parser)]
+    #[command(
+        name = "skedge-monitor",
+        about = "Monitoring snapshots and drift of skedge models"
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum Format {
+        Text,
+        Jsonl,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Predict texts with monitoring on and print the snapshots, one JSON per line.
+        Simulate {
+            model: PathBuf,
+            /// Texts, one per line (default: stdin).
+            #[arg(long)]
+            input: Option<PathBuf>,
+            #[arg(long, value_enum, default_value = "text")]
+            format: Format,
+            #[arg(long, default_value_t = 1.0)]
+            sample_rate: f64,
+            #[arg(long, default_value_t = 0)]
+            seed: u64,
+            /// Texts per snapshot (0: one snapshot at the end).
+            #[arg(long, default_value_t = 0)]
+            per_snapshot: usize,
+            /// Time of the first text, ms since the Unix epoch.
+            #[arg(long, default_value_t = 1_767_225_600_000.0)]
+            start_ms: f64,
+            /// Time between texts, ms.
+            #[arg(long, default_value_t = 10.0)]
+            step_ms: f64,
+            /// Time each prediction (latency histogram).
+            #[arg(long)]
+            time: bool,
+            /// Sampled texts kept per snapshot (opt-in).
+            #[arg(long, default_value_t = 0)]
+            max_texts: usize,
+        },
+        /// Print the model's identity and drift baseline as JSON.
+        Baseline { model: PathBuf },
+        /// Aggregate snapshots (JSON lines) of the model and print their drift against its baseline.
+        Drift { model: PathBuf, snapshots: Vec<PathBuf> },
+        /// Validate one snapshot (default: stdin).
+        Check { snapshot: Option<PathBuf> },
+    }
+
+    pub fn main() -> ExitCode {
+        match run(Cli::parse().command) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("skedge-monitor: error[{}]: {e}", e.code());
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn read(path: Option<&Path>) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        match path {
+            Some(p) => buf = fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?,
+            None => {
+                io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+            }
+        }
+        Ok(buf)
+    }
+
+    fn load(path: &Path) -> Result<(TextClassifier, String)> {
+        let bytes = read(Some(path))?;
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok((TextClassifier::from_bytes(&bytes)?, sha))
+    }
+
+    fn texts(input: &[u8], format: Format) -> Result<Vec<String>> {
+        let text = std::str::from_utf8(input).map_err(|e| Error::InvalidInput(format!("not UTF-8: {e}")))?;
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if lines.last() == Some(&"") {
+            lines.pop();
+        }
+        lines
+            .into_iter()
+            .map(|line| match format {
+                Format::Text => Ok(line.to_string()),
+                Format::Jsonl => {
+                    let v: serde_json::Value = serde_json::from_str(line)
+                        .map_err(|e| Error::InvalidInput(format!("not JSON: {e}")))?;
+                    v.get("text")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::InvalidInput("expected {\"text\": string}".into()))
+                }
+            })
+            .collect()
+    }
+
+    fn print(out: &mut impl Write, line: &str) -> Result<()> {
+        writeln!(out, "{line}").map_err(|e| Error::Io(format!("stdout: {e}")))
+    }
+
+    fn run(command: Command) -> Result<ExitCode> {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        match command {
+            Command::Simulate {
+                model,
+                input,
+                format,
+                sample_rate,
+                seed,
+                per_snapshot,
+                start_ms,
+                step_ms,
+                time,
+                max_texts,
+            } => {
+                let (clf, sha) = load(&model)?;
+                let config = MonitorConfig {
+                    sample_rate,
+                    window_seconds: None,
+                    seed,
+                    max_texts,
+                };
+                let mut mon = Monitor::new(&clf, &sha, config, start_ms)?;
+                let texts = texts(&read(input.as_deref())?, format)?;
+                let mut now = start_ms;
+                for (i, text) in texts.iter().enumerate() {
+                    now = start_ms + i as f64 * step_ms;
+                    let t0 = Instant::now();
+                    let p = clf.predict(text)?;
+                    let latency = time.then(|| t0.elapsed().as_secs_f64() * 1000.0);
+                    mon.record(&clf, text, &p, latency, now);
+                    if per_snapshot > 0 && (i + 1) % per_snapshot == 0 && i + 1 < texts.len() {
+                        print(&mut out, &mon.snapshot(now + step_ms / 2.0).to_json())?;
+                    }
+                }
+                print(&mut out, &mon.snapshot(now + step_ms / 2.0).to_json())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Baseline { model } => {
+                let (clf, sha) = load(&model)?;
+                let m = clf.metadata();
+                let doc = json!({
+                    "name": m.name,
+                    "version": m.version,
+                    "sha256": sha,
+                    "classes": monitor::class_names(clf.classes()),
+                    "baseline": m.baseline.as_ref().map(Stats::from_baseline),
+                });
+                print(&mut out, &doc.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Drift { model, snapshots } => {
+                let (clf, sha) = load(&model)?;
+                let mut total: Option<Stats> = None;
+                let mut n = 0usize;
+                let mut inputs = Vec::new();
+                if snapshots.is_empty() {
+                    inputs.push(read(None)?);
+                }
+                for p in &snapshots {
+                    inputs.push(read(Some(p))?);
+                }
+                for input in &inputs {
+                    for line in input.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let s = Snapshot::parse(line)?;
+                        if s.model.sha256 != sha {
+                            continue;
+                        }
+                        n += 1;
+                        match total.as_mut() {
+                            Some(t) => t.merge(&s.stats)?,
+                            None => total = Some(s.stats),
+                        }
+                    }
+                }
+                let baseline = clf.metadata().baseline.as_ref().map(Stats::from_baseline);
+                let drift = match (&baseline, &total) {
+                    (Some(b), Some(t)) => Some(monitor::drift(b, t)),
+                    _ => None,
+                };
+                let doc = json!({
+                    "snapshots": n,
+                    "stats": total,
+                    "oov_rate": total.as_ref().and_then(Stats::oov_rate),
+                    "baseline_oov_rate": baseline.as_ref().and_then(Stats::oov_rate),
+                    "drift": drift,
+                });
+                print(&mut out, &doc.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Check { snapshot } => match Snapshot::parse(&read(snapshot.as_deref())?) {
+                Ok(s) => {
+                    print(&mut out, &json!({"valid": true, "id": s.id}).to_string())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    print(
+                        &mut out,
+                        &json!({"valid": false, "code": e.code(), "error": e.to_string()}).to_string(),
+                    )?;
+                    Ok(ExitCode::from(1))
+                }
+            },
+        }
+    }
+}

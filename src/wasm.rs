@@ -1,0 +1,834 @@
+//! The JavaScript surface (npm package `skedge`): the one module that knows it runs in JS.
+//!
+//! `Model.fromBytes(bytes, { integrity })`, `await Model.load(url | Request, { integrity,
+//! onProgress })`, `model.predict(text)`, `model.predictBatch(texts)`, `model.explain(text, k)`,
+//! `model.info()`, `model.free()` / `Symbol.dispose`. Results cross as plain objects
+//! (`serde_wasm_bindgen`'s JSON-compatible serializer); labels as a JS number or string, as in
+//! `classes`. Every failure is a real `Error` with `name = "SkedgeError"` and a stable `code`
+//! ([`crate::Error::code`], plus `INTEGRITY_MISMATCH` and `LOAD_FAILED` from here and
+//! `NOT_INITIALIZED` from the package's JS entry points).
+//!
+//! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
+//! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
+
+use std::collections::BTreeMap;
+
+use js_sys::{Array, ArrayBuffer, Function, JsString, Object, Promise, Reflect, Uint8Array};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::artifact::schema::Classes;
+use crate::artifact::FORMAT_VERSION;
+use crate::classify::n_classes;
+use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A label of `classes`: a number for integer classes, else a string. */
+export type Label = number | string;
+
+/** `predict`'s result: the same meaning as a line of `skedge predict`. */
+export interface Prediction {
+  /** The predicted class (an element of `info().classes`). */
+  label: Label;
+  /** `decision_function` flattened: one value for binary linear models (it scores `classes[1]`),
+   * else one per class; naive Bayes: the joint log likelihood; calibrated: the probabilities. */
+  decision: number[];
+  /** `predict_proba`, one per class, or `null` when the estimator has none. */
+  proba: number[] | null;
+}
+
+/** One feature of an explanation. */
+export interface Feature {
+  /** The vocabulary term (hashing vectorizers: the first feature of the text that hashed here). */
+  term: string;
+  /** Every distinct feature behind the column (one for vocabularies; hashing can collide). */
+  terms: string[];
+  /** Column in the row the classifier sees. */
+  column: number;
+  /** Index of the vectorizer (FeatureUnion member). */
+  block: number;
+  /** Value of the column after tf-idf and norms (binarized for BernoulliNB). */
+  value: number;
+  /** Weight of the column in each decision row. */
+  weights: number[];
+  /** `value * weights[r]`: what the feature added to each decision row. */
+  contributions: number[];
+  /** Every occurrence as `[start, end)` in UTF-16 code units of the input (`text.slice(start, end)`). */
+  spans: [number, number][];
+}
+
+/** `explain`'s result: the prediction and the features that moved it most. */
+export interface Explanation extends Prediction {
+  /** Decision row the features are ranked by (the predicted class's, or 0 for one-row models). */
+  row: number;
+  /** Largest `|contribution|` to `row` first. */
+  features: Feature[];
+}
+
+/** Artifact metadata, as `skedge inspect` prints it (camelCase). */
+export interface ModelInfo {
+  name: string;
+  version: string;
+  classes: Label[];
+  estimator: string;
+  nFeatures: number;
+  /** Hex sha256 of the artifact bytes. */
+  sha256: string;
+  /** `sha256-<base64>`: pass it as `integrity` to pin this artifact. */
+  integrity: string;
+  bytes: number;
+  formatVersion: number;
+  skedgeVersion: string;
+  sklearnVersion: string;
+  pythonVersion: string;
+  numpyVersion: string;
+  unicodeVersion: string;
+  sourceSha256: string;
+  created: string;
+  precision: string;
+  metrics: Record<string, number>;
+  provenance: Record<string, string>;
+  /** Largest text accepted, in UTF-8 bytes. */
+  maxTextBytes: number;
+}
+
+export interface FromBytesOptions {
+  /** Subresource-Integrity string `sha256-<base64>` (several space-separated: any may match). */
+  integrity?: string;
+}
+
+export interface LoadProgress {
+  /** Bytes received so far. */
+  loaded: number;
+  /** `Content-Length`, or `null` when unknown (or the response is content-encoded). */
+  total: number | null;
+}
+
+export interface LoadOptions extends FromBytesOptions {
+  /** Called after each chunk of the body. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
+  init?: RequestInit;
+}
+
+/** The stable `code` of a `SkedgeError`. */
+export type SkedgeErrorCode =
+  | "ARTIFACT_CORRUPT"
+  | "ARTIFACT_VERSION_UNSUPPORTED"
+  | "INTEGRITY_MISMATCH"
+  | "NOT_INITIALIZED"
+  | "INPUT_TOO_LARGE"
+  | "INVALID_INPUT"
+  | "LOAD_FAILED"
+  /* signed and encrypted artifacts (FORMAT.md §3) */
+  | "DECRYPTION_KEY_MISSING"
+  | "SIGNATURE_MISSING"
+  | "SIGNATURE_INVALID"
+  | "ENCRYPTION_MISSING"
+  | "DECRYPTION_FAILED"
+  | "KEY_INVALID";
+
+/** Every error skedge throws: `err.name === "SkedgeError"`, `err.code` is stable. */
+export interface SkedgeError extends Error {
+  name: "SkedgeError";
+  code: SkedgeErrorCode;
+  /** `predictBatch`: index of the text that failed. */
+  index?: number;
+}
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A real JS `Error` with `name = "SkedgeError"` and `code`.
+fn error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("SkedgeError");
+    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+fn core_error(e: crate::Error) -> JsValue {
+    error(e.code(), &e.to_string())
+}
+
+fn invalid(message: &str) -> JsValue {
+    error("INVALID_INPUT", message)
+}
+
+fn type_name(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if Array::is_array(v) {
+        "an array".into()
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// The text of a JS value that must be a string, refusing anything else and refusing texts over
+/// the limit before copying them into wasm memory when their length already says so.
+fn text_of(v: &JsValue, what: &str) -> Result<String, JsValue> {
+    let Some(s) = v.dyn_ref::<JsString>() else {
+        return Err(invalid(&format!("{what} must be a string, got {}", type_name(v))));
+    };
+    // Each UTF-16 code unit is at least one UTF-8 byte.
+    let units = s.length() as usize;
+    if units > MAX_TEXT_BYTES {
+        return Err(core_error(crate::Error::InputTooLarge {
+            bytes: units,
+            limit: MAX_TEXT_BYTES,
+        }));
+    }
+    Ok(String::from(s))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error("INVALID_INPUT", &e.to_string()))
+}
+
+/// A label as a JS number (integer classes) or string.
+enum Label<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+impl Serialize for Label<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // JS numbers: integers beyond 2^53 lose precision, as in JSON.parse of the CLI output.
+            Label::Int(v) => s.serialize_f64(*v as f64),
+            Label::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+fn label(classes: &Classes, i: usize) -> Label<'_> {
+    match classes {
+        Classes::Int(v) => Label::Int(v.get(i).copied().unwrap_or_default()),
+        Classes::Str(v) => Label::Str(v.get(i).map_or("", String::as_str)),
+    }
+}
+
+#[derive(Serialize)]
+struct PredictionOut<'a> {
+    label: Label<'a>,
+    decision: &'a [f64],
+    proba: Option<&'a [f64]>,
+}
+
+impl<'a> PredictionOut<'a> {
+    fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
+        PredictionOut {
+            label: label(classes, p.label),
+            decision: &p.decision,
+            proba: p.proba.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FeatureOut<'a> {
+    term: &'a str,
+    terms: &'a [String],
+    column: u32,
+    block: usize,
+    value: f64,
+    weights: &'a [f64],
+    contributions: &'a [f64],
+    spans: &'a [(u32, u32)],
+}
+
+#[derive(Serialize)]
+struct ExplanationOut<'a> {
+    #[serde(flatten)]
+    prediction: PredictionOut<'a>,
+    row: usize,
+    features: Vec<FeatureOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoOut<'a> {
+    name: &'a str,
+    version: &'a str,
+    classes: Vec<Label<'a>>,
+    estimator: &'a str,
+    n_features: u64,
+    sha256: &'a str,
+    integrity: String,
+    bytes: usize,
+    format_version: u16,
+    skedge_version: &'a str,
+    sklearn_version: &'a str,
+    python_version: &'a str,
+    numpy_version: &'a str,
+    unicode_version: &'a str,
+    source_sha256: &'a str,
+    created: &'a str,
+    precision: &'static str,
+    metrics: &'a BTreeMap<String, f64>,
+    provenance: &'a BTreeMap<String, String>,
+    max_text_bytes: usize,
+}
+
+/// A loaded skedge model.
+#[wasm_bindgen]
+pub struct Model {
+    inner: TextClassifier,
+    sha256: [u8; 32],
+    bytes: usize,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads an artifact from its bytes (`Uint8Array`, `ArrayBuffer` or any `ArrayBufferView`),
+    /// checking `options.integrity` (`sha256-<base64>`) first when given.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
+    ) -> Result<Model, JsValue> {
+        let bytes = bytes_of(bytes)?;
+        let integrity = option_string(options.as_ref(), "integrity")?;
+        Model::new(bytes, integrity.as_deref())
+    }
+
+    /// Fetches an artifact (`fetch(input, options.init)`), reporting progress, checks its
+    /// integrity and loads it.
+    pub async fn load(
+        #[wasm_bindgen(unchecked_param_type = "string | URL | Request")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
+    ) -> Result<Model, JsValue> {
+        let integrity = option_string(options.as_ref(), "integrity")?;
+        let on_progress = match options.as_ref().map(|o| Reflect::get(o, &"onProgress".into())) {
+            Some(Ok(f)) if f.is_function() => Some(f.unchecked_into::<Function>()),
+            Some(Ok(f)) if f.is_undefined() || f.is_null() => None,
+            None => None,
+            _ => return Err(invalid("options.onProgress must be a function")),
+        };
+        let init = match options.as_ref().map(|o| Reflect::get(o, &"init".into())) {
+            Some(Ok(v)) => v,
+            _ => JsValue::UNDEFINED,
+        };
+        let bytes = download(&input, &init, on_progress.as_ref()).await?;
+        Model::new(bytes, integrity.as_deref())
+    }
+
+    fn new(bytes: Vec<u8>, integrity: Option<&str>) -> Result<Model, JsValue> {
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(integrity) = integrity {
+            check_integrity(integrity, &sha256)?;
+        }
+        let inner = TextClassifier::from_bytes(&bytes).map_err(core_error)?;
+        Ok(Model {
+            inner,
+            sha256,
+            bytes: bytes.len(),
+        })
+    }
+
+    /// `predict`, `decision_function` and `predict_proba` of one text: `{ label, decision, proba }`.
+    #[wasm_bindgen(unchecked_return_type = "Prediction")]
+    pub fn predict(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let text = text_of(text, "text")?;
+        let p = self.inner.predict(&text).map_err(core_error)?;
+        to_js(&PredictionOut::new(&p, self.inner.classes()))
+    }
+
+    /// `predict` of each text of an array, in order.
+    #[wasm_bindgen(js_name = predictBatch, unchecked_return_type = "Prediction[]")]
+    pub fn predict_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let Some(texts) = texts.dyn_ref::<Array>() else {
+            return Err(invalid(&format!(
+                "texts must be an array of strings, got {}",
+                type_name(texts)
+            )));
+        };
+        let out = Array::new_with_length(texts.length());
+        for (i, t) in texts.iter().enumerate() {
+            // Errors name the failing element: `err.index`.
+            let at = |e: JsValue| {
+                let _ = Reflect::set(&e, &"index".into(), &JsValue::from(i as u32));
+                e
+            };
+            let text = text_of(&t, &format!("texts[{i}]")).map_err(at)?;
+            let p = self
+                .inner
+                .predict(&text)
+                .map_err(|e| at(error(e.code(), &format!("texts[{i}]: {e}"))))?;
+            out.set(i as u32, to_js(&PredictionOut::new(&p, self.inner.classes()))?);
+        }
+        Ok(out.into())
+    }
+
+    /// The prediction and the `k` features (default 10) that moved the predicted class's decision
+    /// most, each with its term, value, weights, contributions and spans in `text`.
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub fn explain(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+        k: Option<u32>,
+    ) -> Result<JsValue, JsValue> {
+        let text = text_of(text, "text")?;
+        let p = self.inner.predict(&text).map_err(core_error)?;
+        let features = self
+            .inner
+            .explain(&text, k.unwrap_or(10) as usize)
+            .map_err(core_error)?;
+        let row = self.inner.explained_row(p.label);
+        to_js(&ExplanationOut {
+            prediction: PredictionOut::new(&p, self.inner.classes()),
+            row,
+            features: features
+                .iter()
+                .map(|c| FeatureOut {
+                    term: c.terms.first().map_or("", String::as_str),
+                    terms: &c.terms,
+                    column: c.column,
+                    block: c.block,
+                    value: c.value,
+                    weights: &c.weights,
+                    contributions: &c.contributions,
+                    spans: &c.spans,
+                })
+                .collect(),
+        })
+    }
+
+    /// Artifact metadata: name, version, classes, sha256, metrics, provenance, ...
+    #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let m = self.inner.metadata();
+        let classes = self.inner.classes();
+        let sha256: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        to_js(&InfoOut {
+            name: &m.name,
+            version: &m.version,
+            classes: (0..n_classes(classes)).map(|i| label(classes, i)).collect(),
+            estimator: self.inner.classifier().estimator(),
+            n_features: self.inner.vectorizers().iter().map(|v| v.n_features()).sum(),
+            sha256: &sha256,
+            integrity: format!("sha256-{}", base64(&self.sha256)),
+            bytes: self.bytes,
+            format_version: FORMAT_VERSION,
+            skedge_version: &m.skedge_version,
+            sklearn_version: &m.sklearn_version,
+            python_version: &m.python_version,
+            numpy_version: &m.numpy_version,
+            unicode_version: &m.unicode_version,
+            source_sha256: &m.source_sha256,
+            created: &m.created,
+            precision: "exact",
+            metrics: &m.metrics,
+            provenance: &m.provenance,
+            max_text_bytes: MAX_TEXT_BYTES,
+        })
+    }
+}
+
+/// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView`.
+fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
+    }
+    if ArrayBuffer::is_view(v) {
+        let get = |k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+        if let Some(buffer) = get("buffer").dyn_ref::<ArrayBuffer>() {
+            let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
+            let len = get("byteLength").as_f64().unwrap_or(0.0) as u32;
+            return Ok(Uint8Array::new_with_byte_offset_and_length(buffer, offset, len).to_vec());
+        }
+    }
+    Err(invalid(&format!(
+        "bytes must be a Uint8Array or an ArrayBuffer, got {}",
+        type_name(v)
+    )))
+}
+
+fn option_string(options: Option<&Object>, key: &str) -> Result<Option<String>, JsValue> {
+    let Some(o) = options else { return Ok(None) };
+    match Reflect::get(o, &key.into()) {
+        Ok(v) if v.is_undefined() || v.is_null() => Ok(None),
+        Ok(v) => match v.as_string() {
+            Some(s) => Ok(Some(s)),
+            None => Err(invalid(&format!(
+                "options.{key} must be a string, got {}",
+                type_name(&v)
+            ))),
+        },
+        Err(_) => Ok(None),
+    }
+}
+
+/// Subresource Integrity: `sha256-<base64>` tokens separated by white space, any of which may
+/// match (`?options` suffixes ignored). Other algorithms are refused rather than ignored.
+fn check_integrity(integrity: &str, sha256: &[u8; 32]) -> Result<(), JsValue> {
+    let mut any = false;
+    for token in integrity.split_ascii_whitespace() {
+        let token = token.split('?').next().unwrap_or_default();
+        let Some(digest) = token.strip_prefix("sha256-").and_then(unbase64) else {
+            return Err(invalid(&format!(
+                "integrity token \"{token}\" is not sha256-<base64 of 32 bytes> (other algorithms are not supported)"
+            )));
+        };
+        any |= digest == sha256[..];
+    }
+    if integrity.trim().is_empty() {
+        return Err(invalid("integrity is empty"));
+    }
+    if !any {
+        return Err(error(
+            "INTEGRITY_MISMATCH",
+            &format!(
+                "artifact integrity mismatch: expected {integrity}, got sha256-{}",
+                base64(sha256)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes base64 (standard or URL alphabet, padding optional); `None` unless 32 bytes result.
+fn unbase64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(32);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    (out.len() == 32).then_some(out)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn fetch(input: &JsValue, init: &JsValue) -> Result<Promise, JsValue>;
+
+    type Response;
+    #[wasm_bindgen(method, getter)]
+    fn ok(this: &Response) -> bool;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &Response) -> u16;
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &Response) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &Response) -> Headers;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &Response) -> Option<ReadableStream>;
+    #[wasm_bindgen(method, js_name = arrayBuffer)]
+    fn array_buffer(this: &Response) -> Promise;
+
+    type Headers;
+    #[wasm_bindgen(method)]
+    fn get(this: &Headers, name: &str) -> Option<String>;
+
+    type ReadableStream;
+    #[wasm_bindgen(method, js_name = getReader)]
+    fn get_reader(this: &ReadableStream) -> Reader;
+
+    type Reader;
+    #[wasm_bindgen(method)]
+    fn read(this: &Reader) -> Promise;
+}
+
+fn load_failed(input: &JsValue, why: &str) -> JsValue {
+    let what = input
+        .as_string()
+        .or_else(|| {
+            Reflect::get(input, &"url".into())
+                .ok()
+                .and_then(|u| u.as_string())
+        })
+        .or_else(|| js_sys::JSON::stringify(input).ok().and_then(|s| s.as_string()))
+        .unwrap_or_default();
+    error("LOAD_FAILED", &format!("could not load {what}: {why}"))
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// `fetch` the body chunk by chunk, calling `on_progress({ loaded, total })` after each.
+async fn download(
+    input: &JsValue,
+    init: &JsValue,
+    on_progress: Option<&Function>,
+) -> Result<Vec<u8>, JsValue> {
+    if input.is_undefined() || input.is_null() {
+        return Err(invalid("load() needs a URL or a Request"));
+    }
+    let fail = |e: JsValue| load_failed(input, &describe(&e));
+    let response: Response = JsFuture::from(fetch(input, init).map_err(fail)?)
+        .await
+        .map_err(fail)?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(load_failed(
+            input,
+            &format!("HTTP {} from {}", response.status(), response.url()),
+        ));
+    }
+    let headers = response.headers();
+    let encoded = headers
+        .get("content-encoding")
+        .is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+    let total = match headers.get("content-length") {
+        Some(n) if !encoded => n.trim().parse::<u64>().ok().map(|n| n as f64),
+        _ => None,
+    };
+    let progress = |loaded: usize| -> Result<(), JsValue> {
+        if let Some(f) = on_progress {
+            let p = Object::new();
+            let _ = Reflect::set(&p, &"loaded".into(), &JsValue::from(loaded as f64));
+            let _ = Reflect::set(&p, &"total".into(), &total.map_or(JsValue::NULL, JsValue::from));
+            f.call1(&JsValue::UNDEFINED, &p)?;
+        }
+        Ok(())
+    };
+    let Some(body) = response.body() else {
+        let buf = JsFuture::from(response.array_buffer()).await.map_err(fail)?;
+        let bytes = Uint8Array::new(&buf).to_vec();
+        progress(bytes.len())?;
+        return Ok(bytes);
+    };
+    let reader = body.get_reader();
+    let mut bytes = Vec::with_capacity(total.map_or(0, |t| t.min(1e9) as usize));
+    progress(0)?;
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
+        if Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+            break;
+        }
+        let value = Reflect::get(&chunk, &"value".into()).map_err(fail)?;
+        let Some(value) = value.dyn_ref::<Uint8Array>() else {
+            return Err(load_failed(input, "the response body is not a byte stream"));
+        };
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        progress(bytes.len())?;
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `wasm-bindgen-test`: the binding itself, in Node and in a browser.
+    use super::*;
+    use crate::artifact::schema::{
+        Analyzer, AnalyzerKind, Body, Classifier, Counts, FeatureBlock, Linear, LinearProba, Matrix,
+        Metadata, Pipeline, Precision, StripAccents, TokenPattern,
+    };
+    use wasm_bindgen_test::*;
+
+    fn artifact() -> Vec<u8> {
+        let terms = ["bad", "good", "not good"];
+        let body = Body {
+            metadata: Metadata {
+                name: "tiny".into(),
+                version: "1".into(),
+                skedge_version: String::new(),
+                sklearn_version: String::new(),
+                python_version: String::new(),
+                numpy_version: String::new(),
+                unicode_version: String::new(),
+                source_sha256: String::new(),
+                created: String::new(),
+                precision: Precision::Exact,
+                provenance: [("run".to_string(), "r1".to_string())].into(),
+                metrics: [("accuracy".to_string(), 0.75)].into(),
+                baseline: None,
+            },
+            pipeline: Pipeline {
+                features: vec![FeatureBlock {
+                    analyzer: Analyzer {
+                        kind: AnalyzerKind::Word,
+                        ngram_range: (1, 2),
+                        lowercase: true,
+                        strip_accents: StripAccents::None,
+                        token_pattern: TokenPattern::TwoOrMoreWordChars,
+                        stop_words: vec![],
+                    },
+                    counts: Counts::Vocabulary {
+                        terms: terms.concat().into_bytes(),
+                        lengths: terms.iter().map(|t| t.len() as u32).collect(),
+                    },
+                    binary: false,
+                    transforms: vec![],
+                }],
+                transforms: vec![],
+                classifier: Classifier::Linear(Linear {
+                    estimator: "LogisticRegression".into(),
+                    classes: Classes::Str(vec!["neg".into(), "pos".into()]),
+                    coef: Matrix {
+                        rows: 1,
+                        cols: 3,
+                        data: vec![-2.0, 1.5, -4.0],
+                    },
+                    intercept: vec![0.25],
+                    proba: LinearProba::Logistic,
+                }),
+            },
+        };
+        crate::artifact::to_bytes(&body).unwrap()
+    }
+
+    fn model() -> Model {
+        Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), None).unwrap()
+    }
+
+    fn get(v: &JsValue, key: &str) -> JsValue {
+        Reflect::get(v, &key.into()).unwrap()
+    }
+
+    fn code(e: JsValue) -> String {
+        assert_eq!(get(&e, "name").as_string().as_deref(), Some("SkedgeError"));
+        assert!(e.is_instance_of::<js_sys::Error>());
+        get(&e, "code").as_string().unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn predicts_plain_objects() {
+        let p = model().predict(&"good, good".into()).unwrap();
+        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
+        let decision: Vec<f64> = serde_wasm_bindgen::from_value(get(&p, "decision")).unwrap();
+        assert_eq!(decision, [2.0 * 1.5 + 0.25]);
+        assert!(Array::is_array(&get(&p, "proba")));
+        assert_eq!(
+            Object::get_prototype_of(&p),
+            Object::get_prototype_of(&Object::new())
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn batch_explain_info() {
+        let m = model();
+        let texts = Array::of2(&"bad".into(), &"not good".into());
+        let out: Array = m.predict_batch(&texts.into()).unwrap().unchecked_into();
+        assert_eq!(out.length(), 2);
+        assert_eq!(get(&out.get(0), "label").as_string().as_deref(), Some("neg"));
+
+        let e = m.explain(&"Not good 😀 GOOD".into(), Some(2)).unwrap();
+        let features: Array = get(&e, "features").unchecked_into();
+        assert_eq!(features.length(), 2);
+        let first = features.get(0);
+        assert_eq!(get(&first, "term").as_string().as_deref(), Some("not good"));
+        let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(&first, "spans")).unwrap();
+        assert_eq!(spans, [(0, 8)]);
+        let second: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(&features.get(1), "spans")).unwrap();
+        assert_eq!(second, [(4, 8), (12, 16)]);
+
+        let info = m.info().unwrap();
+        assert_eq!(get(&info, "name").as_string().as_deref(), Some("tiny"));
+        assert_eq!(get(&get(&info, "metrics"), "accuracy").as_f64(), Some(0.75));
+        let sha = get(&info, "sha256").as_string().unwrap();
+        assert_eq!(sha.len(), 64);
+        let integrity = get(&info, "integrity").as_string().unwrap();
+        let opts = Object::new();
+        Reflect::set(&opts, &"integrity".into(), &integrity.into()).unwrap();
+        assert!(Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts)).is_ok());
+    }
+
+    #[wasm_bindgen_test]
+    fn errors_carry_codes() {
+        let mut bytes = artifact();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let corrupt = Model::from_bytes(&Uint8Array::from(&bytes[..]).into(), None);
+        assert_eq!(code(corrupt.err().unwrap()), "ARTIFACT_CORRUPT");
+
+        let mut bytes = artifact();
+        bytes[8] = 9;
+        let version = Model::from_bytes(&Uint8Array::from(&bytes[..]).into(), None);
+        assert_eq!(code(version.err().unwrap()), "ARTIFACT_VERSION_UNSUPPORTED");
+
+        let opts = Object::new();
+        let wrong = format!("sha256-{}", base64(&[7; 32]));
+        Reflect::set(&opts, &"integrity".into(), &wrong.into()).unwrap();
+        let mismatch = Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts));
+        assert_eq!(code(mismatch.err().unwrap()), "INTEGRITY_MISMATCH");
+
+        let m = model();
+        assert_eq!(code(m.predict(&JsValue::from(42)).unwrap_err()), "INVALID_INPUT");
+        assert_eq!(code(m.predict(&JsValue::NULL).unwrap_err()), "INVALID_INPUT");
+        assert_eq!(code(m.predict_batch(&"x".into()).unwrap_err()), "INVALID_INPUT");
+        let big = "a".repeat(MAX_TEXT_BYTES + 1);
+        assert_eq!(
+            code(m.predict(&big.as_str().into()).unwrap_err()),
+            "INPUT_TOO_LARGE"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn lone_surrogates_become_replacement_characters() {
+        let m = model();
+        let s: JsValue = js_sys::JSON::parse(r#""good \ud800 good""#).unwrap();
+        let e = m.explain(&s, Some(1)).unwrap();
+        let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(
+            &get(&e, "features").unchecked_into::<Array>().get(0),
+            "spans",
+        ))
+        .unwrap();
+        assert_eq!(spans, [(0, 4), (7, 11)]);
+    }
+
+    #[wasm_bindgen_test]
+    fn base64_round_trips() {
+        let d: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(unbase64(&base64(&d)).unwrap(), d);
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert!(unbase64("YWI=").is_none());
+    }
+}

@@ -1,0 +1,154 @@
+// Headless Chromium (playwright-core, /usr/bin/chromium) against the installed package: use
+// before init, parity on every fixture case inside the page, errors, the plain
+// <script type="module"> example page, and a Vite production build of examples/vite.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadCases, assertParity } from './lib/cases.mjs';
+import { serve, launchChromium } from './lib/serve.mjs';
+
+const app = fileURLToPath(new URL('.', import.meta.url));
+const cases = loadCases();
+const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
+const IMPORT_MAP = '<script type="importmap">{"imports":{"skedge":"/node_modules/skedge/browser.js"}}</script>';
+const T = 60_000;
+
+let server;
+let browser;
+let page;
+
+before(async () => {
+  writeFileSync(join(app, 'blank.html'), `<!doctype html><meta charset="utf-8">${IMPORT_MAP}<title>blank</title>`);
+  server = await serve({ '/cases/': process.env.SKEDGE_CASES, '/': app });
+  browser = await launchChromium();
+  page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(T);
+  page.on('pageerror', (e) => console.error(`# page error: ${e.message}`));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function blank() {
+  await page.goto(`${server.url}/blank.html`);
+}
+
+test('chromium: use before init is NOT_INITIALIZED; init() then works', async () => {
+  await blank();
+  const codes = await page.evaluate(async () => {
+    const { Model, init } = await import('skedge');
+    const codeOf = async (fn) => {
+      try { await fn(); return 'no error'; } catch (e) { return e instanceof Error && e.name === 'SkedgeError' ? e.code : String(e); }
+    };
+    const before = await codeOf(() => Model.fromBytes(new Uint8Array(8)));
+    await init();
+    await init(); // idempotent
+    const after = await codeOf(() => Model.fromBytes(new Uint8Array(8)));
+    return { before, after };
+  });
+  assert.deepEqual(codes, { before: 'NOT_INITIALIZED', after: 'ARTIFACT_CORRUPT' });
+});
+
+test('chromium: parity with scikit-learn on every case', async (t) => {
+  await blank();
+  let n = 0;
+  for (const c of cases) {
+    const got = await page.evaluate(async ({ name, texts }) => {
+      const { Model, init } = await import('skedge');
+      await init();
+      const bytes = new Uint8Array(await (await fetch(`/cases/${name}.skedge`)).arrayBuffer());
+      const model = Model.fromBytes(bytes);
+      try {
+        return model.predictBatch(texts);
+      } finally {
+        model.free();
+      }
+    }, { name: c.name, texts: c.expected.map((e) => e.text) });
+    n += assertParity(c, got);
+  }
+  t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in Chromium`);
+});
+
+test('chromium: Model.load streams with progress; error codes', async () => {
+  await blank();
+  const r = await page.evaluate(async ({ name, integrity }) => {
+    const { Model } = await import('skedge');
+    const codeOf = async (fn) => {
+      try { await fn(); return 'no error'; } catch (e) { return e instanceof Error && e.name === 'SkedgeError' ? e.code : String(e); }
+    };
+    const progress = [];
+    const model = await Model.load(`/cases/${name}.skedge`, { integrity, onProgress: (p) => progress.push(p) });
+    const bytes = new Uint8Array(await (await fetch(`/cases/${name}.skedge`)).arrayBuffer());
+    const corrupt = bytes.slice();
+    corrupt[corrupt.length - 1] ^= 1;
+    const out = {
+      last: progress.at(-1),
+      sha256: model.info().sha256,
+      wrongIntegrity: await codeOf(() => Model.load(`/cases/${name}.skedge`, { integrity: 'sha256-' + btoa('z'.repeat(32)) })),
+      missing: await codeOf(() => Model.load('/cases/none.skedge')),
+      corrupt: await codeOf(() => Model.fromBytes(corrupt)),
+      notString: await codeOf(() => model.predict({})),
+      tooLarge: await codeOf(() => model.predict('x'.repeat(16 * 1024 * 1024 + 1))),
+      tenMegabytes: await codeOf(() => model.predict('nice place. '.repeat(850_000))),
+      dispose: typeof model[Symbol.dispose],
+    };
+    model.free();
+    return out;
+  }, { name: wordCase.name, integrity: integrityOf(wordCase) });
+  assert.equal(r.last.loaded, wordCase.bytes.length);
+  assert.equal(r.last.total, wordCase.bytes.length);
+  assert.deepEqual(
+    { wrongIntegrity: r.wrongIntegrity, missing: r.missing, corrupt: r.corrupt, notString: r.notString, tooLarge: r.tooLarge, tenMegabytes: r.tenMegabytes },
+    { wrongIntegrity: 'INTEGRITY_MISMATCH', missing: 'LOAD_FAILED', corrupt: 'ARTIFACT_CORRUPT', notString: 'INVALID_INPUT', tooLarge: 'INPUT_TOO_LARGE', tenMegabytes: 'no error' },
+  );
+  assert.ok(['function', 'undefined'].includes(r.dispose));
+});
+
+function integrityOf(c) {
+  return `sha256-${c.sha256b64}`;
+}
+
+test('examples/page: plain <script type="module"> page classifies and highlights', async () => {
+  const shots = process.env.SKEDGE_TMP;
+  const text = wordCase.expected[3].text;
+  await page.goto(`${server.url}/examples/page/index.html?model=/cases/${wordCase.name}.skedge&integrity=${encodeURIComponent(integrityOf(wordCase))}`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.fill('#text', text);
+  const label = await page.getAttribute('#result', 'data-label');
+  assert.equal(label, String(wordCase.expected[3].label));
+  await page.fill('#text', 'The food was great and the service friendly, but the wait was terrible.');
+  assert.ok((await page.locator('#highlight mark').count()) > 0, 'highlighted features');
+  await page.screenshot({ path: join(shots, 'page.png') });
+  // A wrong integrity string is reported on the page.
+  await page.goto(`${server.url}/examples/page/index.html?model=/cases/${wordCase.name}.skedge&integrity=sha256-${btoa('q'.repeat(32))}`);
+  await page.waitForSelector('#status[data-error]');
+  assert.equal(await page.getAttribute('#status', 'data-error'), 'INTEGRITY_MISMATCH');
+});
+
+test('examples/vite: production build runs in Chromium', async (t) => {
+  const dir = join(app, 'examples', 'vite');
+  copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
+  const vite = join(process.env.SKEDGE_ROOT, 'node_modules', '.bin', 'vite');
+  const r = spawnSync(vite, ['build', '--logLevel', 'warn'], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  assert.equal(r.status, 0, `vite build failed:\n${r.stdout}\n${r.stderr}`);
+  const assets = readdirSync(join(dir, 'dist', 'assets'));
+  assert.ok(assets.some((f) => f.endsWith('.wasm')), `the .wasm is emitted: ${assets}`);
+  assert.ok(assets.some((f) => f.endsWith('.skedge')), `the artifact is emitted: ${assets}`);
+  t.diagnostic(`vite dist/assets: ${assets.join(', ')}`);
+  const dist = await serve({ '/': join(dir, 'dist') });
+  try {
+    await page.goto(`${dist.url}/`);
+    await page.waitForFunction(() => window.skedgeModel !== undefined);
+    const sample = wordCase.expected.slice(0, 40);
+    const got = await page.evaluate((texts) => texts.map((x) => window.skedgeModel.predict(x)), sample.map((e) => e.text));
+    assertParity({ ...wordCase, expected: sample }, got);
+    assert.ok(existsSync(join(dir, 'dist', 'index.html')));
+  } finally {
+    await dist.close();
+  }
+});

@@ -1,0 +1,42 @@
+// Runs in Deno against the installed package (`deno` export condition): predicts every text of
+// every case given on stdin ({ cases: [{ name, artifact, texts }] }) and the error paths, and
+// prints one JSON document for deno.test.mjs to compare with scikit-learn's outputs.
+import { Model } from 'skedge';
+
+const input = JSON.parse(new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()));
+const out = { resolved: import.meta.resolve('skedge'), predictions: {}, codes: {} };
+for (const c of input.cases) {
+  const model = Model.fromBytes(Deno.readFileSync(c.artifact));
+  out.predictions[c.name] = model.predictBatch(c.texts);
+  model.free();
+}
+
+const codeOf = async (fn) => {
+  try {
+    await fn();
+    return 'no error';
+  } catch (e) {
+    return e instanceof Error && e.name === 'SkedgeError' ? e.code : `not a SkedgeError: ${e}`;
+  }
+};
+const good = Deno.readFileSync(input.cases[0].artifact);
+const corrupt = good.slice();
+corrupt[corrupt.length - 3] ^= 0x55;
+const future = good.slice();
+future[8] = 42;
+const model = Model.fromBytes(good);
+const { integrity } = model.info();
+out.codes.corrupt = await codeOf(() => Model.fromBytes(corrupt));
+out.codes.version = await codeOf(() => Model.fromBytes(future));
+out.codes.integrity = await codeOf(() => Model.fromBytes(good, { integrity: `sha256-${btoa('x'.repeat(32))}` }));
+out.codes.integrityOk = await codeOf(() => Model.fromBytes(good, { integrity }));
+out.codes.notString = await codeOf(() => model.predict(12));
+out.codes.tooLarge = await codeOf(() => model.predict('a'.repeat(16 * 1024 * 1024 + 1)));
+out.codes.tenMegabytes = await codeOf(() => model.predict('good food. '.repeat(1e6)));
+if (input.url) {
+  const progress = [];
+  const loaded = await Model.load(input.url, { integrity, onProgress: (p) => progress.push(p.loaded) });
+  out.load = { sha256: loaded.info().sha256, progress: progress.length, last: progress.at(-1) };
+  out.codes.loadIntegrity = await codeOf(() => Model.load(input.url, { integrity: `sha256-${btoa('y'.repeat(32))}` }));
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,26 @@
+// Type-checked by `deno check` in deno.test.mjs: the package's TypeScript types (generated from
+// src/wasm.rs by wasm-bindgen) describe the API the tests exercise. Never run.
+import init, { initSync, Model } from 'skedge';
+import type { Explanation, Feature, Label, LoadProgress, ModelInfo, Prediction, SkedgeError, SkedgeErrorCode } from 'skedge';
+
+await init();
+initSync(new Uint8Array(0));
+const model: Model = Model.fromBytes(new Uint8Array(0));
+Model.fromBytes(new ArrayBuffer(0), { integrity: 'sha256-…' });
+const prediction: Prediction = model.predict('text');
+const label: Label = prediction.label;
+const proba: number[] | null = prediction.proba;
+const batch: Prediction[] = model.predictBatch(['a', 'b']);
+const explanation: Explanation = model.explain('text', 3);
+const feature: Feature = explanation.features[0];
+const [start, end]: [number, number] = feature.spans[0];
+const info: ModelInfo = model.info();
+const loaded: Promise<Model> = Model.load('model.skedge', {
+  integrity: info.integrity,
+  onProgress: (p: LoadProgress) => console.log(p.loaded, p.total ?? 'unknown'),
+});
+const error = new Error() as SkedgeError;
+const code: SkedgeErrorCode = error.code;
+model.free();
+model[Symbol.dispose]();
+console.log(label, proba, batch, start, end, loaded, code, info.maxTextBytes);

@@ -1,0 +1,157 @@
+// The Cloudflare Worker example (examples/worker) under real workerd: `wrangler dev` on 127.0.0.1
+// bundles it with the installed package (export condition `workerd`, .wasm as CompiledWasm, the
+// artifact as a Data module). Health, parity of the bundled model and of every fixture case
+// (served from local R2 through the MODELS binding), error statuses, and a bounded load test.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadCases, assertParity } from './lib/cases.mjs';
+
+const ROOT = process.env.SKEDGE_ROOT;
+const TMP = process.env.SKEDGE_TMP;
+const dir = fileURLToPath(new URL('./examples/worker/', import.meta.url));
+const wrangler = join(ROOT, 'node_modules', '.bin', 'wrangler');
+const env = { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1' };
+const state = join(TMP, 'wrangler-state');
+const cases = loadCases();
+const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
+const LOAD_SECONDS = Number(process.env.SKEDGE_LOAD_SECONDS ?? 10);
+
+let dev;
+let base;
+let log = '';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function post(path, body, raw = false) {
+  const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ? body : JSON.stringify(body) });
+  return { status: r.status, body: await r.json() };
+}
+
+before(async () => {
+  copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
+  // Every case into local R2 (bucket skedge-models), for ?model=<case>.skedge.
+  const list = join(TMP, 'r2-objects.json');
+  writeFileSync(list, JSON.stringify(cases.map((c) => ({ key: `${c.name}.skedge`, file: c.artifact }))));
+  const put = spawnSync(wrangler, ['r2', 'bulk', 'put', 'skedge-models', '--filename', list, '--local', '--persist-to', state],
+    { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(put.status, 0, `wrangler r2 bulk put: ${put.stdout}${put.stderr}`);
+
+  const port = await freePort();
+  const inspector = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  dev = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    '--persist-to', state, '--log-level', 'warn', '--show-interactive-dev-session=false'],
+  { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  dev.stdout.on('data', (d) => (log += d));
+  dev.stderr.on('data', (d) => (log += d));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (dev.exitCode !== null) throw new Error(`wrangler dev exited ${dev.exitCode}:\n${log}`);
+    try {
+      const r = await fetch(`${base}/health`);
+      if (r.ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+});
+
+after(async () => {
+  if (dev && dev.exitCode === null) {
+    // wrangler and the workerd it started share the process group we created.
+    try { process.kill(-dev.pid, 'SIGTERM'); } catch {}
+    const t = setTimeout(() => { try { process.kill(-dev.pid, 'SIGKILL'); } catch {} }, 5000);
+    await new Promise((r) => dev.once('exit', r));
+    clearTimeout(t);
+  }
+});
+
+test('worker: GET /health describes the bundled model', async () => {
+  const r = await fetch(`${base}/health`);
+  const body = await r.json();
+  assert.equal(r.status, 200);
+  assert.equal(body.status, 'ok');
+  assert.equal(body.model.sha256, wordCase.sha256hex);
+});
+
+test('worker: POST /predict equals scikit-learn (bundled Data module)', async () => {
+  const one = await post('/predict', { text: wordCase.expected[0].text });
+  assert.equal(one.status, 200);
+  assertParity({ ...wordCase, expected: wordCase.expected.slice(0, 1) }, [one.body]);
+  const all = await post('/predict', { texts: wordCase.expected.map((e) => e.text) });
+  assert.equal(all.status, 200);
+  assertParity(wordCase, all.body.predictions);
+});
+
+test('worker: parity on every case, from R2 through the MODELS binding', async (t) => {
+  let n = 0;
+  for (const c of cases) {
+    const r = await post(`/predict?model=${c.name}.skedge`, { texts: c.expected.map((e) => e.text) });
+    assert.equal(r.status, 200, `${c.name}: ${JSON.stringify(r.body).slice(0, 300)}`);
+    n += assertParity(c, r.body.predictions);
+  }
+  t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in workerd`);
+});
+
+test('worker: explain and error statuses', async () => {
+  const ex = await post('/predict', { text: 'great food, terrible wait', explain: 3 });
+  assert.equal(ex.status, 200);
+  assert.ok(ex.body.features.length > 0 && ex.body.features[0].spans.length > 0);
+  const cases = [
+    [await post('/predict', '{not json', true), 400, 'INVALID_INPUT'],
+    [await post('/predict', { text: 5 }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { texts: 'abc' }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { nothing: true }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { text: 'x'.repeat(16 * 1024 * 1024 + 1) }), 413, 'INPUT_TOO_LARGE'],
+    [await post('/predict?model=missing.skedge', { text: 'x' }), 404, 'MODEL_NOT_FOUND'],
+  ];
+  for (const [r, status, code] of cases) {
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, code);
+  }
+  const get = await fetch(`${base}/predict`);
+  assert.equal(get.status, 405);
+  await get.body?.cancel();
+});
+
+test(`worker: load test on loopback (${LOAD_SECONDS} s, 10 connections): no errors`, async (t) => {
+  const autocannon = createRequire(join(ROOT, 'package.json'))('autocannon');
+  const result = await autocannon({
+    url: `${base}/predict`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'The food was great and the service friendly, but the wait was terrible.' }),
+    connections: 10,
+    duration: LOAD_SECONDS,
+    timeout: 10,
+  });
+  const summary = {
+    seconds: LOAD_SECONDS,
+    connections: 10,
+    requests: result.requests.total,
+    requestsPerSecond: result.requests.average,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+  };
+  writeFileSync(join(TMP, 'loadtest.json'), JSON.stringify(summary, null, 2));
+  t.diagnostic(`load test: ${summary.requests} requests, ${summary.requestsPerSecond} req/s, p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms, errors ${summary.errors}, non-2xx ${summary.non2xx}`);
+  assert.ok(summary.requests > 0);
+  assert.equal(summary.errors, 0);
+  assert.equal(summary.timeouts, 0);
+  assert.equal(summary.non2xx, 0);
+});

@@ -1,0 +1,559 @@
+// skedge's offline demo: a text box that predicts as you type, with the npm package's browser
+// build (vendor/skedge/, copied by scripts/build_www.sh) and the models listed in
+// models/index.json. No framework, no bundler: this file is the whole app.
+//
+// For tests, #raw holds the last prediction as JSON ({model, chars, label, decision, proba}),
+// numbers at full precision (JSON.stringify writes the shortest round-trip form), and <html> gets
+// data-state="ready" | "error" and data-offline-ready="true" once the service worker controls
+// the page.
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k === 'style') node.style.cssText = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'title' || k === 'scope') node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+};
+
+const WINDOW = 50; // timings: median over the last WINDOW texts
+const MIN_TIMED_MS = 2; // each measurement repeats the call for at least this long
+const EXPLAIN_K = 64; // features asked of explain() for the highlight
+const TABLE_ROWS = 10; // of which the table lists this many
+const HIGHLIGHT_MAX = 20000; // UTF-16 code units highlighted (longer texts: the start)
+
+const ERROR_HINTS = {
+  LOAD_FAILED: 'The engine or the artifact could not be downloaded or started. If you are offline, this page needs one visit online first.',
+  INTEGRITY_MISMATCH: 'The artifact’s bytes do not match the sha256 in its manifest, so skedge refuses to run it.',
+  ARTIFACT_CORRUPT: 'The file is not a valid skedge artifact (truncated, altered, or not an artifact at all).',
+  ARTIFACT_VERSION_UNSUPPORTED: 'The artifact was written in a format version this build of skedge does not read.',
+  INPUT_TOO_LARGE: 'The text is larger than the 16 MiB skedge accepts.',
+  INVALID_INPUT: 'The input is not text skedge can read.',
+  NOT_INITIALIZED: 'The engine was used before it was initialised (a bug in this page).',
+  HTTP: 'The demo’s files could not be fetched from the server.',
+};
+
+const state = {
+  skedge: null,
+  index: null, // models/index.json
+  entry: null, // the selected entry of index.models
+  loaded: new Map(), // id -> { model, manifest, info, loadMs, bytes, fromCache }
+  loadToken: 0,
+  times: { predict: [], explain: [] },
+  lastExamples: new Set(),
+  announceTimer: 0,
+};
+
+// ---------------------------------------------------------------------------------------------
+// formatting
+
+const nf = (digits) => new Intl.NumberFormat('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${nf(1).format(n / 1024)} KiB` : `${nf(2).format(n / 1048576)} MiB`);
+const fmtMs = (ms) => (ms < 10 ? `${nf(2).format(ms)} ms` : ms < 100 ? `${nf(1).format(ms)} ms` : `${Math.round(ms)} ms`);
+const fmtTime = (ms) => (ms < 1 ? `${nf(ms < 0.01 ? 2 : 1).format(ms * 1000)} µs` : fmtMs(ms));
+const fmtSigned = (x, d = 3) => (x > 0 ? '+' : x < 0 ? '−' : '') + nf(d).format(Math.abs(x));
+function fmtPct(p) {
+  if (p > 0 && p < 0.0001) return '<0.01 %';
+  if (p < 1 && p > 0.9999) return '>99.99 %';
+  return `${nf(2).format(p * 100)} %`;
+}
+function fmtNum(x) {
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  return a >= 1e4 || a < 1e-3 ? x.toExponential(2).replace('-', '−') : fmtSigned(x, 3).replace(/^\+/, '');
+}
+const SUP = { '-': '⁻', 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹' };
+const fmtSci = (x) => {
+  if (typeof x !== 'number' || x === 0) return String(x);
+  const [m, e] = x.toExponential(1).split('e');
+  return `${m.replace(/\.0$/, '')} × 10${[...e.replace('+', '')].map((c) => SUP[c]).join('')}`;
+};
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+function fmtDate(iso) {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return iso || '—';
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function className(label) {
+  const names = state.entry && state.entry.class_names;
+  return names && Object.prototype.hasOwnProperty.call(names, String(label)) ? names[String(label)] : String(label);
+}
+const hasName = (label) => className(label) !== String(label);
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+function showError(err, context, retry) {
+  const box = $('error');
+  const code = (err && err.code) || (err && err.name) || 'ERROR';
+  box.replaceChildren(
+    el('p', { class: 'error-h' }, el('strong', { text: context }), ' ', el('code', { class: 'code', text: code })),
+    el('p', { text: (err && err.message) || String(err) }),
+    ERROR_HINTS[code] ? el('p', { class: 'muted', text: ERROR_HINTS[code] }) : null,
+    retry ? el('p', {}, el('button', { type: 'button', class: 'retry', text: 'Try again', onclick: retry })) : null,
+  );
+  box.hidden = false;
+}
+
+function clearResults() {
+  $('verdict').replaceChildren(el('span', { class: 'muted', text: '—' }));
+  $('bars').replaceChildren();
+  $('bars-note').hidden = true;
+  $('kind').textContent = '';
+  $('highlight').replaceChildren();
+  $('terms').tBodies[0].replaceChildren();
+  $('terms').hidden = true;
+  $('terms-note').hidden = true;
+  $('raw').textContent = '';
+}
+const clearError = () => { $('error').hidden = true; };
+
+async function fetchJson(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    const err = new Error(`could not fetch ${url}: ${e.message}`);
+    err.code = 'LOAD_FAILED';
+    throw err;
+  }
+  if (!res.ok) {
+    const err = new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
+    err.code = 'HTTP';
+    throw err;
+  }
+  return res.json();
+}
+
+// ---------------------------------------------------------------------------------------------
+// loading
+
+function setProgress(loaded, total, text) {
+  const bar = $('load-bar');
+  if (total) {
+    bar.max = total;
+    bar.value = Math.min(loaded, total);
+  } else if (loaded === null) {
+    bar.removeAttribute('value'); // indeterminate
+  } else {
+    bar.max = 1;
+    bar.value = loaded;
+  }
+  if (text) $('load-text').textContent = text;
+}
+
+async function selectModel(id) {
+  const entry = state.index.models.find((m) => m.id === id) || state.index.models[0];
+  state.entry = entry;
+  $('model').value = entry.id;
+  if (location.hash !== `#${entry.id}`) history.replaceState(null, '', `#${entry.id}`);
+  $('text').lang = entry.language || '';
+  clearError();
+  renderExamples(entry);
+  const token = ++state.loadToken;
+
+  let slot = state.loaded.get(entry.id);
+  if (!slot) {
+    const load = $('load');
+    load.dataset.state = 'loading';
+    setProgress(null, null, `Loading ${entry.label}…`);
+    $('text').setAttribute('aria-busy', 'true');
+    try {
+      const manifest = await fetchJson(`models/${entry.manifest}`);
+      const url = new URL(`models/${entry.file}`, document.baseURI).href;
+      const t0 = performance.now();
+      let received = 0;
+      const model = await state.skedge.Model.load(url, {
+        integrity: manifest.integrity,
+        onProgress: ({ loaded, total }) => {
+          received = loaded;
+          if (token === state.loadToken) {
+            setProgress(loaded, total, `Loading: ${fmtBytes(loaded)}${total ? ` of ${fmtBytes(total)}` : ''}`);
+          }
+        },
+      });
+      const loadMs = performance.now() - t0;
+      const info = model.info();
+      const fromCache = Boolean(navigator.serviceWorker && navigator.serviceWorker.controller);
+      slot = { model, manifest, info, loadMs, bytes: received || info.bytes, fromCache };
+      state.loaded.set(entry.id, slot);
+    } catch (err) {
+      if (token !== state.loadToken) return;
+      load.dataset.state = 'error';
+      setProgress(0, 1, `Could not load ${entry.label}.`);
+      $('text').removeAttribute('aria-busy');
+      $('text').disabled = true; // no stale predictions from the previous model
+      for (const b of $('examples').querySelectorAll('button')) b.disabled = true;
+      clearResults();
+      showError(err, `Could not load “${entry.label}”`, () => selectModel(entry.id));
+      renderCard(entry, null, null);
+      document.documentElement.dataset.state = 'error';
+      return;
+    }
+  }
+  if (token !== state.loadToken) return; // another model was picked meanwhile
+  const { loadMs, bytes, fromCache } = slot;
+  $('load').dataset.state = 'done';
+  setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
+  $('t-load').textContent = `${fmtMs(loadMs)} · ${fmtBytes(bytes)}${fromCache ? ' · via service worker' : ''}`;
+  $('text').removeAttribute('aria-busy');
+  $('text').disabled = false;
+  state.times.predict = [];
+  state.times.explain = [];
+  if (!slot.warm) { // the first calls of a model pay for lazy compilation and tier-up: not timed
+    const t0 = performance.now();
+    for (let i = 0; i < 200 && performance.now() - t0 < 20; i += 1) {
+      slot.model.predict('warm up the engine');
+      slot.model.explain('warm up the engine', EXPLAIN_K);
+    }
+    slot.warm = true;
+  }
+  renderCard(entry, slot.manifest, slot.info);
+
+  // A text the user wrote stays; an example of the previous model is replaced by one of this one.
+  const text = $('text');
+  if (!text.value || state.lastExamples.has(text.value)) text.value = (entry.examples || [''])[0] || '';
+  state.lastExamples = new Set(entry.examples || []);
+  run();
+  document.documentElement.dataset.state = 'ready';
+  document.documentElement.dataset.model = entry.id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// predicting
+
+function timed(kind, fn) {
+  let reps = 0;
+  let result;
+  const t0 = performance.now();
+  let elapsed;
+  do {
+    result = fn();
+    reps += 1;
+    elapsed = performance.now() - t0;
+  } while (elapsed < MIN_TIMED_MS && reps < 100000);
+  const list = state.times[kind];
+  list.push(elapsed / reps);
+  if (list.length > WINDOW) list.shift();
+  return result;
+}
+
+function renderTimes() {
+  for (const kind of ['predict', 'explain']) {
+    const list = state.times[kind];
+    $(`t-${kind}`).textContent = list.length
+      ? `${fmtTime(median(list))} median · ${list.length} text${list.length === 1 ? '' : 's'}`
+      : '—';
+  }
+}
+
+function run() {
+  const slot = state.loaded.get(state.entry.id);
+  if (!slot) return;
+  const text = $('text').value;
+  let prediction;
+  let explanation;
+  try {
+    prediction = timed('predict', () => slot.model.predict(text));
+    explanation = timed('explain', () => slot.model.explain(text, EXPLAIN_K));
+    clearError();
+  } catch (err) {
+    showError(err, 'Could not predict this text');
+    $('raw').textContent = JSON.stringify({ model: state.entry.id, chars: text.length, error: { code: err.code, message: err.message } }, null, 1);
+    return;
+  }
+  renderPrediction(slot.info, prediction);
+  renderExplanation(slot.info, text, explanation);
+  renderTimes();
+  $('raw').textContent = JSON.stringify(
+    { model: state.entry.id, chars: text.length, label: prediction.label, decision: prediction.decision, proba: prediction.proba },
+    null,
+    1,
+  );
+  clearTimeout(state.announceTimer);
+  state.announceTimer = setTimeout(() => {
+    const p = prediction.proba ? ` with probability ${fmtPct(prediction.proba[slot.info.classes.indexOf(prediction.label)])}` : '';
+    $('announce').textContent = `Predicted ${className(prediction.label)}${p}.`;
+  }, 700);
+}
+
+function renderPrediction(info, p) {
+  const classes = info.classes;
+  const li = classes.indexOf(p.label);
+  const verdict = $('verdict');
+  const conf = p.proba ? fmtPct(p.proba[li]) : null;
+  verdict.replaceChildren(
+    el('span', { class: 'verdict-label', text: className(p.label) }),
+    el('span', { class: 'verdict-sub' },
+      hasName(p.label) ? `class ${p.label}` : null,
+      hasName(p.label) && conf ? ' · ' : null,
+      conf ? `${conf} probability` : null),
+  );
+  $('kind').textContent = p.proba ? 'predict_proba' : 'decision_function (no predict_proba)';
+
+  const bars = $('bars');
+  const note = $('bars-note');
+  if (p.proba) {
+    bars.replaceChildren(...classes.map((c, i) => barRow(c, i === li, p.proba[i], fmtPct(p.proba[i]), String(p.proba[i]))));
+    note.hidden = true;
+  } else {
+    // One decision value for a binary model (it scores classes[1]), else one per class.
+    const rows = p.decision.length === 1 ? [[classes[1], p.decision[0]]] : classes.map((c, i) => [c, p.decision[i]]);
+    const scale = Math.max(1, ...rows.map(([, d]) => Math.abs(d)));
+    bars.replaceChildren(...rows.map(([c, d]) => barRow(c, c === p.label, d / scale, fmtSigned(d, 3), String(d), true)));
+    note.hidden = false;
+    note.textContent = p.decision.length === 1
+      ? `${info.estimator} has no probabilities. Its one decision value scores “${className(classes[1])}”: above 0 predicts it, otherwise “${className(classes[0])}”.`
+      : `${info.estimator} has no probabilities: the class with the largest decision value is predicted.`;
+  }
+}
+
+function barRow(label, top, frac, shown, exact, diverging = false) {
+  const fill = diverging
+    ? el('span', { class: `fill ${frac < 0 ? 'left' : 'right'}`, style: `--w:${Math.abs(frac) * 50}%` })
+    : el('span', { class: 'fill', style: `--w:${Math.max(0, Math.min(1, frac)) * 100}%` });
+  return el('li', { class: `bar${top ? ' predicted' : ''}${diverging ? ' diverging' : ''}` },
+    el('span', { class: 'bar-label' },
+      el('span', { class: 'tick', 'aria-hidden': 'true', text: top ? '✓' : '' }),
+      className(label),
+      top ? el('span', { class: 'visually-hidden', text: ' (predicted)' }) : null),
+    el('span', { class: 'track', 'aria-hidden': 'true' }, fill),
+    el('span', { class: 'bar-value', title: exact, text: shown }));
+}
+
+// +1, or -1 when the decision row scores the other class: a one-row (binary) model's single
+// decision value scores classes[1], so its contributions point away from classes[0].
+function sign(info, e) {
+  return e.features.length && e.features[0].contributions.length === 1 && info.classes.length === 2 && e.label === info.classes[0] ? -1 : 1;
+}
+// Contribution of a feature toward the predicted class.
+const toward = (info, e, f) => sign(info, e) * (f.contributions[e.row] ?? 0);
+
+function renderExplanation(info, text, e) {
+  const box = $('highlight');
+  const tbody = $('terms').tBodies[0];
+  if (!text.trim()) {
+    box.replaceChildren(el('span', { class: 'muted', text: 'Type something to see which words push the prediction.' }));
+    tbody.replaceChildren();
+    $('terms').hidden = true;
+    $('terms-note').hidden = true;
+    return;
+  }
+  // Per UTF-16 code unit: the sum of the contributions of every feature found there.
+  const n = Math.min(text.length, HIGHLIGHT_MAX);
+  const score = new Float64Array(n);
+  for (const f of e.features) {
+    const c = toward(info, e, f);
+    for (const [s, t] of f.spans) for (let i = s; i < Math.min(t, n); i += 1) score[i] += c;
+  }
+  // Spaces stay plain: a word bigram's contribution belongs to its words, not to the gap.
+  for (let i = 0; i < n; i += 1) if (/\s/.test(text[i])) score[i] = 0;
+  let max = 0;
+  for (let i = 0; i < n; i += 1) max = Math.max(max, Math.abs(score[i]));
+  const parts = [];
+  let i = 0;
+  while (i < n) {
+    let j = i + 1;
+    while (j < n && score[j] === score[i]) j += 1;
+    // never split a surrogate pair
+    if (j < n && text.charCodeAt(j) >= 0xdc00 && text.charCodeAt(j) <= 0xdfff) {
+      j += 1;
+      while (j < n && score[j] === score[i]) j += 1;
+    }
+    const piece = text.slice(i, j);
+    const s = score[i];
+    if (s === 0 || max === 0) parts.push(piece);
+    else {
+      const a = 0.14 + 0.66 * (Math.abs(s) / max);
+      parts.push(el('mark', { class: `hl ${s > 0 ? 'pos' : 'neg'}`, style: `--a:${a.toFixed(3)}`, title: `${fmtSigned(s)} ${s > 0 ? 'toward' : 'away from'} ${className(e.label)}` }, piece));
+    }
+    i = j;
+  }
+  if (text.length > n) parts.push(el('span', { class: 'muted', text: ` … (first ${n.toLocaleString('en')} characters shown)` }));
+  box.replaceChildren(...parts);
+
+  const flip = sign(info, e);
+  const rows = e.features.slice(0, TABLE_ROWS).map((f) => {
+    const c = toward(info, e, f);
+    const dir = c > 0 ? 'pos' : 'neg';
+    const term = f.terms.length > 1 ? f.terms.join(' | ') : f.term;
+    return el('tr', {},
+      // Spaces are visible (␣) in character n-grams, whose edges are spaces: ' go', 'od '.
+      el('td', {}, el('code', { class: `term ${dir}`, text: term === term.trim() ? term : term.replace(/ /g, '␣') })),
+      el('td', { class: 'num opt', title: String(f.value), text: fmtNum(f.value) }),
+      el('td', { class: 'num opt', title: String(f.weights[e.row]), text: fmtNum(flip * (f.weights[e.row] ?? 0)) }),
+      el('td', { class: `num eff ${dir}`, title: String(f.contributions[e.row]) },
+        el('span', { 'aria-hidden': 'true', text: c > 0 ? '▲ ' : '▼ ' }),
+        fmtSigned(c), el('span', { class: 'visually-hidden', text: c > 0 ? ' toward' : ' away' })));
+  });
+  tbody.replaceChildren(...rows);
+  $('terms').hidden = rows.length === 0;
+  const note = $('terms-note');
+  note.hidden = flip === 1 || rows.length === 0;
+  note.textContent = `This binary model has one decision value, which scores “${className(info.classes[1])}”; weights and contributions are shown with their signs flipped, toward “${className(e.label)}”. Hover a number for its raw value.`;
+  if (!rows.length) box.append(el('span', { class: 'muted', text: ' — none of these words are in the model’s vocabulary.' }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// the model card
+
+function renderCard(entry, manifest, info) {
+  const dl = $('card');
+  const rows = [];
+  const add = (k, ...v) => rows.push(el('dt', { text: k }), el('dd', {}, ...v));
+  const m = manifest || {};
+  const i = info || {};
+  const ok = (t) => el('span', { class: 'ok' }, el('span', { 'aria-hidden': 'true', text: '✓ ' }), t);
+  const bad = (t) => el('span', { class: 'bad' }, el('span', { 'aria-hidden': 'true', text: '✗ ' }), t);
+
+  add('model', el('strong', { text: m.name || i.name || entry.id }), (m.version || i.version) ? ` · version ${m.version || i.version}` : '');
+  if (entry.description) add('about', entry.description);
+  add('estimator', `${m.estimator || i.estimator || '—'}`, (i.nFeatures || m.n_features) ? ` · ${(i.nFeatures || m.n_features).toLocaleString('en')} features` : '');
+  const classes = i.classes || m.classes || [];
+  add('classes', ...classes.flatMap((c, k) => [k ? ', ' : '', el('span', { text: hasName(c) ? `${className(c)} (${c})` : String(c) })]));
+  const metrics = Object.entries(m.metrics || i.metrics || {});
+  add('training metrics', metrics.length
+    ? el('span', { class: 'metrics' }, ...metrics.map(([k, v]) => el('span', { class: 'metric' }, el('span', { class: 'muted', text: `${k} ` }), typeof v === 'number' ? nf(3).format(v) : String(v))))
+    : el('span', { class: 'muted', text: 'none recorded' }));
+  add('exported', fmtDate(m.exported_at || m.created || i.created));
+  const parity = m.parity;
+  if (parity && parity.passed) {
+    add('parity', ok(`passed: ${parity.texts.toLocaleString('en')} texts, ${parity.mismatches} mismatches`),
+      el('span', { class: 'muted small block', title: `max |Δ proba| = ${parity.max_proba_diff}`, text: `against scikit-learn, ${parity.runtime}; largest probability difference ${fmtSci(parity.max_proba_diff)} (tolerance ${fmtSci(parity.tolerance)})` }));
+  } else if (parity) {
+    add('parity', bad(`failed: ${parity.mismatches} of ${parity.texts} texts differ`));
+  } else {
+    add('parity', el('span', { class: 'muted', text: manifest ? 'not recorded in this manifest' : '—' }));
+  }
+  add('artifact', `${fmtBytes(m.size || i.bytes || 0)} · format v${m.format_version || i.formatVersion || '?'} · precision ${m.precision || i.precision || '?'}`);
+  const sha = m.sha256 || i.sha256;
+  add('sha256', el('code', { class: 'hash', text: sha || '—' }),
+    info && manifest ? (info.sha256 === manifest.sha256 ? el('span', { class: 'block small' }, ok('the loaded bytes match the manifest (integrity checked on load)')) : el('span', { class: 'block small' }, bad(`the loaded artifact has sha256 ${info.sha256}`))) : null);
+  const versions = [
+    ['scikit-learn', m.sklearn_version || i.sklearnVersion], ['numpy', i.numpyVersion], ['Python', i.pythonVersion],
+    ['Unicode', i.unicodeVersion], ['skedge', m.skedge_version || i.skedgeVersion],
+  ].filter(([, v]) => v);
+  if (versions.length) add('exported with', versions.map(([k, v]) => `${k} ${v}`).join(' · '));
+  const prov = Object.entries(m.provenance || i.provenance || {});
+  if (prov.length) {
+    add('provenance', el('details', { class: 'prov' }, el('summary', { text: `${prov.length} field${prov.length > 1 ? 's' : ''}` }),
+      el('dl', { class: 'kv small' }, ...prov.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]))));
+  }
+  dl.replaceChildren(...rows);
+  $('card-source').textContent = manifest ? `models/${entry.manifest}` : 'manifest unavailable';
+}
+
+function renderExamples(entry) {
+  const box = $('examples');
+  const examples = entry.examples || [];
+  box.replaceChildren(...examples.map((t) => el('button', {
+    type: 'button',
+    class: 'chip',
+    lang: entry.language || '',
+    title: t,
+    text: t.length > 48 ? `${t.slice(0, 46).trimEnd()}…` : t,
+    onclick: () => { $('text').value = t; run(); $('text').focus(); },
+  })));
+  $('examples-h').hidden = examples.length === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// offline: the service worker and the network pill
+
+function renderNet(swReady) {
+  const pill = $('net');
+  const online = navigator.onLine;
+  const ready = swReady ?? document.documentElement.dataset.offlineReady === 'true';
+  pill.dataset.mode = !online ? 'offline' : ready ? 'ready' : 'online';
+  pill.textContent = !online
+    ? (ready ? 'Offline — running from the cache' : 'Offline')
+    : ready ? 'Works offline' : ('serviceWorker' in navigator ? 'Online · caching for offline use…' : 'Online (no offline support in this browser)');
+}
+
+async function registerServiceWorker() {
+  renderNet(false);
+  addEventListener('online', () => renderNet());
+  addEventListener('offline', () => renderNet());
+  if (!('serviceWorker' in navigator)) return;
+  let reg;
+  try {
+    reg = await navigator.serviceWorker.register('sw.js', { updateViaCache: 'none' });
+  } catch (err) {
+    $('net').textContent = `Online · offline mode unavailable (${err.message})`;
+    return;
+  }
+  const markReady = () => {
+    if (navigator.serviceWorker.controller) {
+      document.documentElement.dataset.offlineReady = 'true';
+      renderNet(true);
+    }
+  };
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (state.reloading) location.reload();
+    else markReady();
+  });
+  markReady();
+  // An update: the new worker waits until the user asks for it.
+  const offer = (worker) => {
+    $('update').hidden = false;
+    $('update-btn').onclick = () => {
+      state.reloading = true;
+      worker.postMessage({ type: 'SKIP_WAITING' });
+    };
+  };
+  if (reg.waiting && navigator.serviceWorker.controller) offer(reg.waiting);
+  reg.addEventListener('updatefound', () => {
+    const worker = reg.installing;
+    worker.addEventListener('statechange', () => {
+      if (worker.state === 'installed' && navigator.serviceWorker.controller) offer(worker);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  registerServiceWorker();
+  const t0 = performance.now();
+  try {
+    state.skedge = await import('./vendor/skedge/browser.js');
+    await state.skedge.init();
+  } catch (err) {
+    $('load').dataset.state = 'error';
+    setProgress(0, 1, 'The engine did not start.');
+    showError(err.code ? err : Object.assign(err, { code: 'LOAD_FAILED' }), 'Could not start skedge');
+    document.documentElement.dataset.state = 'error';
+    return;
+  }
+  $('t-init').textContent = `${fmtMs(performance.now() - t0)} · WebAssembly compiled`;
+  try {
+    state.index = await fetchJson('models/index.json');
+    if (!state.index.models || !state.index.models.length) throw Object.assign(new Error('models/index.json lists no models'), { code: 'HTTP' });
+  } catch (err) {
+    showError(err, 'Could not list the models');
+    document.documentElement.dataset.state = 'error';
+    return;
+  }
+  const select = $('model');
+  select.replaceChildren(...state.index.models.map((m) => el('option', { value: m.id, text: m.label })));
+  select.disabled = false;
+  select.addEventListener('change', () => selectModel(select.value));
+  $('text').addEventListener('input', run);
+  addEventListener('hashchange', () => {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (id && id !== state.entry.id && state.index.models.some((m) => m.id === id)) selectModel(id);
+  });
+  await selectModel(decodeURIComponent(location.hash.slice(1)));
+}
+
+main();
