@@ -5,8 +5,6 @@
 //! CSR rows are: ascending columns, explicit zeros kept (a hashing collision of +1 and -1 leaves a
 //! stored 0, which `binary=True` turns into 1).
 
-use xxhash_rust::xxh64::xxh64;
-
 use crate::artifact::schema::{Counts as CountsParams, FeatureBlock, Norm, Transform as TransformParams};
 use crate::error::{Error, Result};
 use crate::text::{Analyzer, Scratch};
@@ -15,7 +13,7 @@ use crate::text::{Analyzer, Scratch};
 pub type Row = Vec<(u32, f64)>;
 
 /// `vocabulary_` without one allocation per term: one byte blob, offsets, and an open-addressing
-/// table built at load (xxHash64 of the term, linear probing, load factor ≤ 1/2).
+/// table built at load ([`term_hash`], linear probing, load factor ≤ 1/2).
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     terms: Vec<u8>,
@@ -50,7 +48,7 @@ impl Vocabulary {
         let mask = size - 1;
         for col in 0..n {
             let term = vocab.term(col);
-            let mut i = xxh64(term, 0) as usize & mask;
+            let mut i = term_hash(term) as usize & mask;
             while vocab.table[i] != 0 {
                 if vocab.term(vocab.table[i] as usize - 1) == term {
                     return Err(Error::Corrupt(format!(
@@ -84,7 +82,7 @@ impl Vocabulary {
     pub fn get(&self, term: &str) -> Option<u32> {
         let term = term.as_bytes();
         let mask = self.table.len() - 1;
-        let mut i = xxh64(term, 0) as usize & mask;
+        let mut i = term_hash(term) as usize & mask;
         loop {
             let slot = self.table[i];
             if slot == 0 {
@@ -96,6 +94,29 @@ impl Vocabulary {
             i = (i + 1) & mask;
         }
     }
+}
+
+/// The vocabulary table's hash: FxHash over 8-byte little-endian words, then a final mix so the
+/// low bits (the table index) depend on every byte. Terms are short, so this runs in a few
+/// instructions where a general-purpose hash spends most of its time in setup. Only ever computed
+/// at run time (the table is built at load), so it is not part of the format.
+#[inline]
+pub fn term_hash(term: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = term.len() as u64;
+    let mut words = term.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut b = [0u8; 8];
+        b[..tail.len()].copy_from_slice(tail);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    h ^ (h >> 29) ^ (h >> 47)
 }
 
 /// MurmurHash3 x86_32, as `sklearn.utils.murmurhash3_32(..., positive=False)`.
