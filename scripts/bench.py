@@ -23,7 +23,9 @@ Quoted figures are medians (and p99 for single-text latency) over many repetitio
 shared and noisy: compare ratios, not absolute times.
 
 Writes `.work/bench/results.json` (every raw number) and `.work/bench/results.md` (the tables);
-`--save` also writes `benches/RESULTS.md` with the machine noted.
+`--save` also writes `benches/RESULTS.md` with the machine noted. `--profile` instead profiles skedge's
+load and single predict (V8's sampling profiler for the wasm, callgrind for native) into
+`.work/bench/profile.md` (`--profile --save`: also `benches/PROFILE.md`).
 """
 
 import sys
@@ -1082,8 +1084,10 @@ def main(argv: list | None = None) -> int:
     if args.profile:
         md = profile(m)
         (WORK / "profile.md").write_text(md)
+        if args.save:
+            (ROOT / "benches" / "PROFILE.md").write_text(md)
         print(md)
-        say(f"wrote {WORK / 'profile.md'}")
+        say(f"wrote {WORK / 'profile.md'}" + (" and benches/PROFILE.md" if args.save else ""))
         return 0
     R["model"] = {"source": data["source"], "n_terms": m["n_terms"], "train_texts": m["train_texts"],
                   "accuracy": m["accuracy"], "parity_gate": m["parity_gate"], "labels": m["labels"],

@@ -3,6 +3,7 @@
 # the same model and texts, in one run; writes .work/bench/results.{json,md} (scripts/bench.py).
 #
 #   scripts/bench.sh [--quick] [--bundled] [--save] [--no-build] [--skip wasm,native,cli,sklearn,mlflow,ort,ort-node]
+#   scripts/bench.sh --profile [--save]   # where skedge spends load and predict time (wasm and native)
 #
 # Idempotent set-up first: scripts/setup.sh (toolchain, .venv, npm dev tools, CLI), the benchmark's
 # own pinned Python packages in .venv, onnxruntime-node in .work/bench/node (a prefix of its own, so
