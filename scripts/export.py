@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import baseline  # noqa: E402
 import interchange as ix  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 
@@ -340,6 +341,9 @@ def export(
                 log(f"WARNING: {w.message}")
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if texts:
+            # Drift baseline: the edge monitor's statistics on the validation texts (FORMAT.md §4).
+            inter["metadata"]["baseline"] = baseline.compute_baseline(model, texts, inter)
         if interchange_hook is not None:
             interchange_hook(inter)
         gate_texts = texts + ADVERSARIAL + random_texts()

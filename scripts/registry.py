@@ -52,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
+import baseline  # noqa: E402
 import manifest as _manifest  # noqa: E402
 from manifest import manifest_path_for  # noqa: E402
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
@@ -1066,6 +1067,9 @@ def export_model_uri(
         accuracy = _validation_accuracy(loaded.estimator, texts, labels)
         inter["metadata"]["metrics"].update(accuracy)
         loaded.metadata["metrics"].update(accuracy)
+        if texts:
+            # Drift baseline on the validation texts (or the logged input example).
+            inter["metadata"]["baseline"] = baseline.compute_baseline(loaded.estimator, texts, inter)
         if interchange_hook is not None:
             interchange_hook(inter)
         with staged_outputs(out) as st:

@@ -504,19 +504,6 @@ def serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def empty_stats(n_classes: int, confidence: bool, oov: bool) -> dict:
-    return {
-        "count": 0,
-        "label_counts": [0] * n_classes,
-        "confidence": [0] * CONFIDENCE_BINS if confidence else None,
-        "oov": {"counts": [0] * OOV_BINS, "no_features": 0, "oov_features": 0, "total_features": 0}
-        if oov
-        else None,
-        "length": [0] * LENGTH_BINS,
-        "latency": None,
-    }
-
-
 def merge_stats(a: dict, b: dict) -> dict:
     """The aggregate of two windows' statistics (same classes and kinds)."""
     add = lambda x, y: [i + j for i, j in zip(x, y)]  # noqa: E731

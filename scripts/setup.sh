@@ -48,6 +48,6 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-say "building the skedge CLI (release)"
-cargo build --release --quiet --bin skedge
+say "building the skedge CLIs (release)"
+cargo build --release --quiet --bin skedge --bin skedge-monitor
 echo "$ROOT/target/release/skedge"

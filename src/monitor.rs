@@ -217,6 +217,24 @@ pub struct Drift {
     pub length_psi: Option<f64>,
 }
 
+/// `", got <value>"` in an error message, natively. WebAssembly builds leave the value out:
+/// printing an `f64` links core's float formatting (about 7 KB of gzip), and the JS binding
+/// checks these options first, with the value (formatted by JS) in its own message.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+struct Got(f64);
+
+impl std::fmt::Display for Got {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, ", got {}", self.0)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
 fn invalid(why: impl Into<String>) -> Error {
     Error::InvalidInput(why.into())
 }
@@ -337,16 +355,16 @@ impl Stats {
         {
             return Err(invalid("statistics of different kinds cannot be merged"));
         }
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         add_into(&mut self.label_counts, &other.label_counts);
         if let (Some(a), Some(b)) = (self.confidence.as_mut(), other.confidence.as_ref()) {
             add_into(a, b);
         }
         if let (Some(a), Some(b)) = (self.oov.as_mut(), other.oov.as_ref()) {
             add_into(&mut a.counts, &b.counts);
-            a.no_features += b.no_features;
-            a.oov_features += b.oov_features;
-            a.total_features += b.total_features;
+            a.no_features = a.no_features.saturating_add(b.no_features);
+            a.oov_features = a.oov_features.saturating_add(b.oov_features);
+            a.total_features = a.total_features.saturating_add(b.total_features);
         }
         add_into(&mut self.length, &other.length);
         if let Some(b) = &other.latency {
@@ -459,8 +477,8 @@ pub fn psi(expected: &[u64], actual: &[u64]) -> Option<f64> {
     if expected.len() != actual.len() || expected.is_empty() {
         return None;
     }
-    let ne: u64 = expected.iter().sum();
-    let na: u64 = actual.iter().sum();
+    let ne: u128 = expected.iter().map(|&c| u128::from(c)).sum();
+    let na: u128 = actual.iter().map(|&c| u128::from(c)).sum();
     if ne == 0 || na == 0 {
         return None;
     }
@@ -569,14 +587,15 @@ impl Monitor {
     ) -> Result<Self> {
         if !(0.0..=1.0).contains(&config.sample_rate) {
             return Err(invalid(format!(
-                "sampleRate must be in [0, 1], got {}",
-                config.sample_rate
+                "sampleRate must be in [0, 1]{}",
+                Got(config.sample_rate)
             )));
         }
         if let Some(w) = config.window_seconds {
             if !(w.is_finite() && w >= 0.001) {
                 return Err(invalid(format!(
-                    "windowSeconds must be a number ≥ 0.001, got {w}"
+                    "windowSeconds must be a number ≥ 0.001{}",
+                    Got(w)
                 )));
             }
         }

@@ -1,0 +1,659 @@
+"""Monitoring (issue #6): baseline parity, the snapshot collector and the push to MLflow.
+
+Snapshots are made by the Rust monitor itself (`target/release/skedge-monitor simulate`, built
+here when missing), so the Python side is tested against what the edge really sends:
+
+- `scripts/baseline.py` computes, from scikit-learn's outputs, exactly the statistics the Rust
+  monitor counts (three pipelines: word vocabulary, hashing, char_wb multiclass string labels);
+- the collector's validator and the Rust `Snapshot::parse` agree on valid and broken snapshots;
+- `report.py serve` answers 201/400/401/409/413/415/422 as documented, and loses nothing when it
+  is killed (SIGKILL) and restarted in the middle of a stream;
+- `report.py push` into a real `mlflow server` (127.0.0.1, sqlite, started here): metrics, tags
+  both ways, the drift figure; French text into an English model raises `skedge.drift_alert`, an
+  in-distribution stream does not; pushing twice logs nothing twice (also after a lost ledger
+  line); MLflow down loses nothing and the next push catches up; a late snapshot is a revision.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "1"
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import baseline as bl  # noqa: E402
+import report  # noqa: E402
+from conftest import multiclass_corpus, read_tsv  # noqa: E402
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
+from sklearn.naive_bayes import ComplementNB  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+
+SKEDGE = ROOT / "target" / "release" / "skedge"
+MONITOR = ROOT / "target" / "release" / "skedge-monitor"
+TOKEN = "test-token-4f1c"
+HOUR = 3_600_000
+
+pytestmark = pytest.mark.skipif(
+    not SKEDGE.exists(), reason="target/release/skedge is not built (scripts/setup.sh)"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def monitor_bin() -> Path:
+    """The release skedge-monitor (cargo build: a no-op when it is fresh)."""
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "skedge-monitor"], cwd=ROOT, check=True)
+    return MONITOR
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer {url} within {seconds} s")
+        time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    """Stop a process this test started (its own process group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+class Collector:
+    """`report.py serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, spool: Path, port: int | None = None, max_bytes: int | None = None):
+        self.spool, self.port = spool, port or _free_port()
+        self.max_bytes = max_bytes
+        self.proc = None
+
+    def start(self) -> "Collector":
+        cmd = [sys.executable, str(SCRIPTS / "report.py"), "serve", "--spool", str(self.spool),
+               "--token", TOKEN, "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        if self.max_bytes:
+            cmd += ["--max-bytes", str(self.max_bytes)]
+        self.log = open(self.spool.parent / f"collector-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, "the collector", 60)
+        return self
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+        self.log.close()
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.log.close()
+
+    def post(self, body: bytes, *, token: str | None = TOKEN, ctype="application/json",
+             headers: dict | None = None, chunked=False, path="/v1/snapshots") -> tuple[int, dict]:  # fmt: skip
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = {"Content-Type": ctype} if ctype else {}
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        try:
+            if chunked:
+                def gen():
+                    for i in range(0, len(body), 65536):
+                        yield body[i : i + 65536]
+
+                conn.request("POST", path, body=gen(), headers=h, encode_chunked=True)
+            else:
+                conn.request("POST", path, body=body, headers=h)
+            r = conn.getresponse()
+            data = r.read()
+            try:
+                doc = json.loads(data) if data else {}
+            except ValueError:
+                doc = {"raw": data.decode("utf-8", "replace")}
+            return r.status, doc
+        finally:
+            conn.close()
+
+
+def simulate(monitor_bin: Path, artifact: Path, texts: list, *, seed: int, start_ms: int,
+             rate: float = 1.0, per_snapshot: int = 0, step_ms: float = 10.0) -> list:  # fmt: skip
+    """Snapshots of the Rust monitor over `texts` (JSON documents)."""
+    proc = subprocess.run(
+        [str(monitor_bin), "simulate", str(artifact), "--format", "jsonl", "--sample-rate", str(rate),
+         "--seed", str(seed), "--per-snapshot", str(per_snapshot), "--start-ms", str(start_ms),
+         "--step-ms", str(step_ms), "--time"],  # fmt: skip
+        input="".join(json.dumps({"text": t}) + "\n" for t in texts).encode(),
+        capture_output=True,
+        check=True,
+    )
+    return [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+def _dump(doc: dict) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def _export_joblib(pipeline, texts: list, tmp: Path, name: str, version: str = "1") -> Path:
+    """Export with the drift baseline of `texts` through export.py's interchange hook."""
+    import export  # noqa: PLC0415
+    import joblib  # noqa: PLC0415
+
+    src = tmp / f"{name}.joblib"
+    joblib.dump(pipeline, src)
+    val = tmp / f"{name}.val.tsv"
+    val.write_text("text\tlabel\n" + "".join(f"{t}\t0\n" for t in texts), encoding="utf-8")
+    out = tmp / f"{name}.skedge"
+
+    def hook(inter):
+        inter["metadata"]["baseline"] = bl.compute_baseline(pipeline, texts, inter)
+
+    rc = export.export(src, out, validation=val, name=name, version=version, interchange_hook=hook,
+                       log=lambda s: None)  # fmt: skip
+    assert rc == 0, f"export of {name} failed ({rc})"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# data and models
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def streams():
+    train, ytrain = read_tsv("sst2_train_first2000.tsv")
+    dev, _ = read_tsv("sst2_dev.tsv")
+    french, _ = read_tsv("fr_allocine_tv_test_first300.tsv")
+    return {
+        "train": (train, [int(y) for y in ytrain]),
+        "validation": dev[:400],
+        "english": dev[400:],
+        "french": french,
+    }
+
+
+@pytest.fixture(scope="session")
+def english_pipeline(streams):
+    texts, labels = streams["train"]
+    return make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(texts, labels)
+
+
+@pytest.fixture(scope="session")
+def english_artifact(english_pipeline, streams, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("en")
+    return _export_joblib(english_pipeline, streams["validation"], tmp, "monitor_en")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. baseline parity: scripts/baseline.py == the Rust monitor
+# ---------------------------------------------------------------------------------------------
+
+
+def _pipelines(streams):
+    texts, labels = streams["train"]
+    fr_texts, fr_labels = multiclass_corpus(450)
+    return {
+        "word_tfidf_lr": (make_pipeline(TfidfVectorizer(ngram_range=(1, 2), stop_words="english"),
+                                        LogisticRegression(max_iter=1000)).fit(texts, labels),
+                          streams["validation"]),  # fmt: skip
+        "hashing_sgd_no_proba": (make_pipeline(HashingVectorizer(n_features=2**12), SGDClassifier(random_state=0))
+                                 .fit(texts, labels), streams["validation"]),  # fmt: skip
+        "charwb_cnb_3class_fr": (make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2),
+                                               ComplementNB()).fit(fr_texts, fr_labels),
+                                 fr_texts[:150] + ["", "!!!", "é" * 40000]),  # fmt: skip
+    }
+
+
+def test_baseline_matches_the_rust_monitor(streams, monitor_bin, tmp_path):
+    for name, (pipe, texts) in _pipelines(streams).items():
+        artifact = _export_joblib(pipe, texts, tmp_path, name)
+        info = json.loads(subprocess.run([str(monitor_bin), "baseline", str(artifact)],
+                                         capture_output=True, check=True).stdout)  # fmt: skip
+        stored = info["baseline"]
+        [snap] = simulate(monitor_bin, artifact, texts, seed=1, start_ms=1_767_225_600_000)
+        edge = dict(snap["stats"], latency=None)
+        assert edge == dict(stored, latency=None), name
+        assert stored["count"] == len(texts)
+        if name == "hashing_sgd_no_proba":
+            assert stored["oov"] is None and stored["confidence"] is None
+        else:
+            assert stored["oov"]["total_features"] > 0 and stored["confidence"] is not None
+        if name == "charwb_cnb_3class_fr":
+            assert len(stored["label_counts"]) == 3 and stored["length"][15] == 1
+            assert stored["oov"]["no_features"] >= 1  # the empty text
+
+
+def test_sampling_rate_and_determinism(english_artifact, streams, monitor_bin):
+    texts = streams["english"]
+    a = simulate(monitor_bin, english_artifact, texts, seed=5, rate=0.3, start_ms=1_767_225_600_000)
+    b = simulate(monitor_bin, english_artifact, texts, seed=5, rate=0.3, start_ms=1_767_225_600_000)
+    assert [s["stats"]["label_counts"] for s in a] == [s["stats"]["label_counts"] for s in b]
+    assert a[0]["id"] == b[0]["id"]
+    (s,) = a
+    assert s["seen"] == len(texts) and 0.2 * len(texts) < s["stats"]["count"] < 0.4 * len(texts)
+    assert s["texts"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. the validator: Python == Rust
+# ---------------------------------------------------------------------------------------------
+
+
+def _mutations(good: dict) -> list:
+    import copy  # noqa: PLC0415
+
+    def w(path, value):
+        doc = copy.deepcopy(good)
+        at = doc
+        for p in path[:-1]:
+            at = at[p]
+        if value is KeyError:
+            del at[path[-1]]
+        else:
+            at[path[-1]] = value
+        return doc
+
+    n = len(good["classes"])
+    return [
+        ("ok", good),
+        ("format", w(["format"], "x")),
+        ("version", w(["version"], 2)),
+        ("version as string", w(["version"], "1")),
+        ("id short", w(["id"], "abc")),
+        ("id upper", w(["id"], good["id"].upper())),
+        ("sha", w(["model", "sha256"], "0" * 63)),
+        ("missing seen", w(["seen"], KeyError)),
+        ("negative", w(["seen"], -1)),
+        ("float count", w(["seen"], 1.5)),
+        ("bool count", w(["dropped"], True)),
+        ("too big", w(["seen"], 2**64)),
+        ("seen < count", w(["seen"], 0)),
+        ("rate", w(["sample_rate"], 1.01)),
+        ("rate int ok", w(["sample_rate"], 1)),
+        ("window order", w(["window", "end_ms"], 0)),
+        ("extra field", w(["extra"], 1)),
+        ("extra stats field", w(["stats", "extra"], 1)),
+        ("labels sum", w(["stats", "label_counts"], [0] * n)),
+        ("labels length", w(["stats", "label_counts"], [good["stats"]["count"]] + [0] * n)),
+        ("confidence bins", w(["stats", "confidence"], [0] * 9)),
+        ("confidence null ok", w(["stats", "confidence"], None)),
+        ("oov sum", w(["stats", "oov", "no_features"], 10**6)),
+        ("oov features", w(["stats", "oov", "oov_features"], 10**9)),
+        ("length bins", w(["stats", "length"], [0] * 17)),
+        ("latency missing ok", w(["stats", "latency"], KeyError)),
+        ("latency negative", w(["stats", "latency"], {"counts": [0] * 16, "sum_ms": -1, "max_ms": 0})),
+        ("texts without opt-in ok", w(["texts"], ["a"])),
+        ("text too long", w(["texts"], ["a" * 1025])),
+        ("classes empty", w(["classes"], [])),
+        ("name too long", w(["model", "name"], "n" * 257)),
+        ("not an object", [good]),
+    ]
+
+
+def test_python_validator_agrees_with_rust(english_artifact, streams, monitor_bin):
+    [good] = simulate(monitor_bin, english_artifact, streams["english"][:80], seed=2, start_ms=1_767_225_600_000)
+    cases = _mutations(good) + [("not json", b"{"), ("nan", b'{"seen": NaN}'),
+                                ("duplicate key", _dump(good)[:-1] + b', "seen": 1}')]  # fmt: skip
+    for name, case in cases:
+        body = case if isinstance(case, bytes) else _dump(case)
+        rust = subprocess.run([str(monitor_bin), "check"], input=body, capture_output=True)
+        try:
+            report.parse_snapshot(body)
+            py_ok = True
+        except report.SnapshotError:
+            py_ok = False
+        assert rust.returncode in (0, 1), rust.stderr
+        assert py_ok == (rust.returncode == 0), f"{name}: python {py_ok}, rust {rust.stdout!r}"
+        if name.endswith("ok"):
+            assert py_ok, name
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. the collector
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def snapshots(english_artifact, streams, monitor_bin):
+    return simulate(monitor_bin, english_artifact, streams["english"], seed=11, per_snapshot=4,
+                    start_ms=1_767_225_600_000)  # fmt: skip
+
+
+def test_collector_statuses(snapshots, tmp_path):
+    c = Collector(tmp_path / "spool", max_bytes=32 << 10).start()
+    try:
+        s0 = snapshots[0]
+        assert c.post(_dump(s0), token=None)[0] == 401
+        assert c.post(_dump(s0), token="wrong")[0] == 401
+        assert c.post(_dump(s0), token=None, headers={"X-Skedge-Token": "wrong"})[0] == 401
+        assert c.post(b"{not json")[0] == 400
+        assert c.post(b"\xff\xfe")[0] == 400
+        assert c.post(b'{"seen": NaN}')[0] == 400
+        assert c.post(b"[1, 2]")[0] == 422
+        bad = dict(s0, seen=-1)
+        status, doc = c.post(_dump(bad))
+        assert status == 422 and "seen" in doc["error"]
+        assert c.post(_dump(s0), ctype="application/x-www-form-urlencoded")[0] == 415
+        huge = _dump(dict(s0, texts=["x" * 1000] * 64))  # > 32 KiB
+        assert c.post(huge)[0] == 413
+        assert c.post(huge, chunked=True)[0] == 413  # no Content-Length: counted while reading
+        assert c.post(_dump(s0))[0] == 201
+        status, doc = c.post(_dump(s0))
+        assert status == 409 and doc["id"] == s0["id"]
+        # sendBeacon's form: text/plain and the token in the query
+        assert c.post(_dump(snapshots[1]), token=None, ctype="text/plain",
+                      path=f"/v1/snapshots?token={TOKEN}")[0] == 201  # fmt: skip
+        assert c.post(_dump(snapshots[2]), token=None, headers={"X-Skedge-Token": TOKEN})[0] == 201
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{c.port}/v1/snapshots", timeout=5)
+        assert err.value.code == 405
+        assert c.post(_dump(s0), path="/elsewhere")[0] == 404
+        pre = urllib.request.Request(f"http://127.0.0.1:{c.port}/v1/snapshots", method="OPTIONS",
+                                     headers={"Origin": "http://127.0.0.1:9", "Access-Control-Request-Method": "POST",
+                                              "Access-Control-Request-Headers": "authorization,content-type"})  # fmt: skip
+        with urllib.request.urlopen(pre, timeout=5) as r:
+            assert r.status == 200 and r.headers["access-control-allow-origin"] == "*"
+    finally:
+        c.stop()
+    stored = report.read_spool(tmp_path / "spool")
+    assert [s["id"] for s in stored] == [snapshots[i]["id"] for i in (0, 1, 2)]
+
+
+def test_second_collector_on_a_spool_is_refused(tmp_path):
+    c = Collector(tmp_path / "spool").start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPTS / "report.py"), "serve", "--spool", str(tmp_path / "spool"),
+             "--token", TOKEN, "--port", str(_free_port())],  # fmt: skip
+            capture_output=True, timeout=60, start_new_session=True,
+        )
+        assert proc.returncode != 0 and b"used by another collector" in proc.stderr
+    finally:
+        c.stop()
+
+
+def test_collector_killed_and_restarted_mid_stream_loses_nothing(snapshots, tmp_path):
+    spool = tmp_path / "spool"
+    c = Collector(spool).start()
+    port = c.port
+    delivered, errors, killed_at = {}, [], []
+    done = threading.Event()
+
+    def client():
+        # what monitor.flush does: retry until the collector answers 201 (stored) or 409 (had it)
+        for s in snapshots:
+            for _ in range(600):
+                try:
+                    status, _ = c.post(_dump(s))
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+                if status in (201, 409):
+                    delivered[s["id"]] = status
+                    break
+                errors.append(status)
+                break
+        done.set()
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    # kill -9 twice in the middle of the stream, restart on the same port and spool
+    for _ in range(2):
+        deadline = time.monotonic() + 60
+        target = len(delivered) + len(snapshots) // 4
+        while len(delivered) < target and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.01)
+        killed_at.append(len(delivered))
+        c.kill()
+        time.sleep(0.3)
+        c = Collector(spool, port=port).start()
+    t.join(timeout=300)
+    c.stop()
+    assert done.is_set() and not errors
+    assert all(0 < k < len(snapshots) for k in killed_at), killed_at  # really mid-stream
+    assert set(delivered) == {s["id"] for s in snapshots}
+    stored = report.read_spool(spool)
+    assert sorted(s["id"] for s in stored) == sorted(delivered)
+    # no record twice in the files either
+    lines = [json.loads(x)["snapshot"]["id"] for seg in sorted(spool.glob("snapshots-*.jsonl"))
+             for x in seg.read_bytes().splitlines() if x.strip()]  # fmt: skip
+    assert len(lines) == len(set(lines)) == len(snapshots)
+
+
+def test_torn_last_line_is_cut_on_restart(snapshots, tmp_path):
+    spool = tmp_path / "spool"
+    c = Collector(spool).start()
+    assert c.post(_dump(snapshots[0]))[0] == 201
+    c.stop()
+    [seg] = spool.glob("snapshots-*.jsonl")
+    with open(seg, "ab") as f:
+        f.write(b'{"received_ms": 1, "snapshot": {"id": "torn')  # a write cut by a crash
+    c = Collector(spool).start()
+    try:
+        assert c.post(_dump(snapshots[0]))[0] == 409
+        assert c.post(_dump(snapshots[1]))[0] == 201
+    finally:
+        c.stop()
+    assert [s["id"] for s in report.read_spool(spool)] == [snapshots[0]["id"], snapshots[1]["id"]]
+    assert seg.read_bytes().endswith(b"\n") and b"torn" not in seg.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. push into a real MLflow server
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mlflow-monitor")
+    port = _free_port()
+    log = open(base / "server.log", "wb")  # noqa: SIM115
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1",
+               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # fmt: skip
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
+         "--default-artifact-root", str(base / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],  # fmt: skip
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(uri + "/health", proc, "mlflow server", 180)
+        yield uri
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def registered(mlflow_server, english_pipeline, streams, tmp_path_factory):
+    """monitor_en versions 1 and 2 (the same pipeline), each exported through the registry with
+    its drift baseline and published (artifact + skedge.* tags)."""
+    import export  # noqa: PLC0415
+    import train_demo  # noqa: PLC0415
+
+    tmp = tmp_path_factory.mktemp("registered")
+    val = tmp / "val.tsv"
+    val.write_text("text\tlabel\n" + "".join(f"{t}\t0\n" for t in streams["validation"]), encoding="utf-8")
+    out = {}
+    for v in ("1", "2"):
+        ids = train_demo.log_and_register(
+            english_pipeline, "monitor_en", tracking_uri=mlflow_server,
+            example_texts=streams["validation"][:6], experiment="skedge-monitor-tests", alias=None, stage=None,
+        )  # fmt: skip
+        assert ids["version"] == v
+
+        def hook(inter):
+            inter["metadata"]["baseline"] = bl.compute_baseline(english_pipeline, streams["validation"], inter)
+
+        path = tmp / f"monitor_en_v{v}.skedge"
+        rc = export.main(["--model-uri", f"models:/monitor_en/{v}", "--out", str(path), "--validation", str(val),
+                          "--tracking-uri", mlflow_server], interchange_hook=hook)  # fmt: skip
+        assert rc == 0
+        out[v] = path
+    return out
+
+
+def _push(spool: Path, uri: str, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "report.py"), "push", "--spool", str(spool), "--tracking-uri", uri,
+         "--window-seconds", "3600", "--grace-seconds", "0", *extra],  # fmt: skip
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def _client(uri):
+    import mlflow  # noqa: PLC0415
+
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_push_to_mlflow_drift_idempotency_outage_and_revisions(registered, mlflow_server, streams, monitor_bin,
+                                                                tmp_path):  # fmt: skip
+    uri = mlflow_server
+    spool = tmp_path / "spool"
+    now_hour = int(time.time() * 1000) // HOUR
+    t_window = (now_hour - 5) * HOUR  # a closed window, five hours ago
+    english = simulate(monitor_bin, registered["1"], streams["english"], seed=21, rate=0.5, per_snapshot=60,
+                       start_ms=t_window + 60_000)  # fmt: skip
+    french = simulate(monitor_bin, registered["2"], streams["french"], seed=22, rate=0.5, per_snapshot=60,
+                      start_ms=t_window + 60_000)  # fmt: skip
+    c = Collector(spool).start()
+    try:
+        for s in english + french:
+            assert c.post(_dump(s))[0] == 201
+    finally:
+        c.stop()
+
+    # --- MLflow down: nothing lost, nothing recorded
+    dead = f"http://127.0.0.1:{_free_port()}"
+    segments = {p.name: p.read_bytes() for p in spool.glob("snapshots-*.jsonl")}
+    down = _push(spool, dead)
+    assert down.returncode == 2, down.stderr
+    assert "unreachable" in down.stderr and "nothing was removed" in down.stderr
+    assert {p.name: p.read_bytes() for p in spool.glob("snapshots-*.jsonl")} == segments
+    assert not (spool / "pushed.jsonl").exists()
+    assert len(report.read_spool(spool)) == len(english) + len(french)
+
+    # --- the real push: French into the English model alerts, English does not
+    first = _push(spool, uri, "--save-plots", str(tmp_path / "plots"))
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "DRIFT ALERT" in first.stderr and "monitor_en v2" in first.stderr
+    assert "monitor_en v1" not in first.stderr.split("DRIFT ALERT", 1)[1]
+    client = _client(uri)
+    v1 = client.get_model_version("monitor_en", "1")
+    v2 = client.get_model_version("monitor_en", "2")
+    assert "skedge.drift_alert" not in v1.tags
+    assert "oov_shift" in v2.tags["skedge.drift_alert"]
+    runs = {}
+    for v, mv in (("1", v1), ("2", v2)):
+        run = client.get_run(mv.tags["skedge.monitoring_run_id"])
+        assert run.data.tags["skedge.model_name"] == "monitor_en"
+        assert run.data.tags["skedge.model_version"] == v
+        assert run.data.tags["skedge.sha256"] == english[0]["model"]["sha256"] if v == "1" else True
+        runs[v] = run
+    m1, m2 = runs["1"].data.metrics, runs["2"].data.metrics
+    assert m1["seen"] == len(streams["english"]) and m2["seen"] == len(streams["french"])
+    assert m1["drift_alert"] == 0 and m2["drift_alert"] == 1
+    assert m1["drift.oov_shift"] < 0.05 < 0.5 < m2["drift.oov_shift"]
+    assert m1["drift.label_psi"] < 0.1 and m1["drift.confidence_psi"] < 0.1
+    assert m2["drift.confidence_psi"] > 0.25 and m2["drift.oov_psi"] > 1
+    hist = client.get_metric_history(runs["2"].info.run_id, "drift.oov_shift")
+    assert [(h.step, h.timestamp) for h in hist] == [(t_window // HOUR, t_window + HOUR)]
+    files = {a.path for a in client.list_artifacts(runs["2"].info.run_id, "drift")}
+    assert {"drift/latest.png", f"drift/window-{t_window // HOUR}.png"} <= files
+    assert list((tmp_path / "plots").glob("*.png"))
+    print("\nDRIFT FIGURES", json.dumps({v: {k: r.data.metrics[k] for k in sorted(r.data.metrics)
+                                              if k.startswith("drift.") or k in ("oov_rate", "sampled", "seen")}
+                                          for v, r in runs.items()}, indent=1))  # fmt: skip
+
+    def points():
+        return {v: len(client.get_metric_history(r.info.run_id, "seen")) for v, r in runs.items()}
+
+    # --- idempotent: the same spool again logs nothing
+    assert points() == {"1": 1, "2": 1}
+    again = _push(spool, uri)
+    assert again.returncode == 0 and "nothing to push" in again.stderr, again.stderr
+    assert points() == {"1": 1, "2": 1}
+
+    # --- a lost ledger line (crash between MLflow and the ledger): still nothing logged twice
+    ledger = spool / "pushed.jsonl"
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    ledger.write_bytes(b"".join(lines[:-1]))
+    recovered = _push(spool, uri)
+    assert recovered.returncode in (0, 1), recovered.stderr
+    assert points() == {"1": 1, "2": 1}
+    assert len(ledger.read_bytes().splitlines()) == len(lines)
+
+    # --- new snapshots while MLflow is down, then the next push catches up
+    later = simulate(monitor_bin, registered["1"], streams["english"][:200], seed=23, rate=0.5,
+                     start_ms=t_window + 2 * HOUR + 1000)  # fmt: skip
+    c = Collector(spool).start()
+    try:
+        assert c.post(_dump(later[0]))[0] == 201
+        assert c.post(_dump(english[0]))[0] == 409  # already pushed: still a duplicate
+    finally:
+        c.stop()
+    assert _push(spool, dead).returncode == 2
+    assert points() == {"1": 1, "2": 1}
+    caught_up = _push(spool, uri)
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert points() == {"1": 2, "2": 1}
+
+    # --- a late snapshot for an already pushed window: logged once more as a revision
+    late = simulate(monitor_bin, registered["1"], streams["english"][:50], seed=24, rate=1.0,
+                    start_ms=t_window + 30 * 60_000)  # fmt: skip
+    c = Collector(spool).start()
+    try:
+        assert c.post(_dump(late[0]))[0] == 201
+    finally:
+        c.stop()
+    rev = _push(spool, uri)
+    assert rev.returncode == 0 and "revision 1" in rev.stderr, rev.stderr
+    seen = client.get_metric_history(runs["1"].info.run_id, "seen")
+    at_step = sorted((h.timestamp, h.value) for h in seen if h.step == t_window // HOUR)
+    assert at_step == [(t_window + HOUR, len(streams["english"])), (t_window + HOUR + 1, len(streams["english"]) + 50)]
+    assert _push(spool, uri).returncode == 0
+    assert len(client.get_metric_history(runs["1"].info.run_id, "seen")) == 3
