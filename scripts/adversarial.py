@@ -225,6 +225,15 @@ ADVERSARIAL: list[str] = [
     "—–-",
     "«»“”",
     "()[]{}",
+    # --- from the wide parity hunt (tests/python/test_parity_wide.py) -----------------------------------------
+    "akqlrggi aivlts3m",  # murmurhash3_32(token, 0) == -2**31: HashingVectorizer's abs(INT_MIN) branch
+    "aaaiTBFZ",  # the same hash, mixed case (lowercase=False)
+    "ΑΣ\u200dΒ ΑΣ\ufe0fΒ ΑΣ\U000e0001Β ΑΣ👍🏽 ΑΣ🙂",  # final sigma vs case-ignorables: ZWJ, VS16, tag, skin tone
+    "Α\u0345Σ ΑΣ\u0301 (ΟΔΟΣ) Σ\u0301Σ",  # ... and combining marks
+    "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f #\ufe0f\u20e3 *\ufe0f\u20e3 👩🏽\u200d💻",
+    "Vie\u0323\u0302t Nam NGƯỜI VIỆT Ặ ặ",  # Vietnamese stacked diacritics, decomposed and precomposed
+    "i\u0307\u0300 Į ĄČĘĖ ķļņģ",  # Lithuanian i with dot above and grave, Latvian cedillas
+    "\x80\x9f \U0001fffe \U0010fffe \ufdd0",  # C1 controls, noncharacters
 ] + _long_texts()
 
 

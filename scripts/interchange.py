@@ -72,6 +72,9 @@ ACCEPTED_TOKEN_PATTERNS = (
     r"\w+",
 )
 
+#: Largest `ngram_range` max_n the engine loads (`text::Analyzer::new`).
+MAX_NGRAM = 64
+
 _COUNT_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.float64))
 _FLOAT64 = np.dtype(np.float64)
 
@@ -254,6 +257,8 @@ def _classes(classes: Any, path: str) -> list:
         raise Unsupported(path, "classes_", str(arr.dtype), "labels must be ints or strings")
     if len(out) < 2:
         raise Unsupported(path, "classes_", out, "at least two classes are required")
+    if isinstance(out[0], int) and not all(-(2**63) <= c < 2**63 for c in out):
+        raise Unsupported(path, "classes_", out, "integer labels must fit in a signed 64-bit integer")
     return out
 
 
@@ -330,6 +335,10 @@ def _analyzer_spec(v: Any, path: str) -> dict:
     lo, hi = v.ngram_range
     if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
         raise Unsupported(path, "ngram_range", v.ngram_range, "expected integers 1 <= min_n <= max_n")
+    if hi > MAX_NGRAM:
+        raise Unsupported(
+            path, "ngram_range", v.ngram_range, f"the engine supports n-grams of at most {MAX_NGRAM} tokens/chars"
+        )
     spec: dict = {
         "kind": v.analyzer,
         "ngram_range": [int(lo), int(hi)],
@@ -488,8 +497,10 @@ def _add_transform(stage: _Stage, t: dict, path: str) -> None:
 
 def _tfidf_transformer(t: Any, path: str, stage: _Stage, ctx: _Context) -> None:
     sublinear = bool(t.sublinear_tf)
-    idf = getattr(t, "idf_", None) if t.use_idf else None
-    if t.use_idf and idf is None:
+    # transform() multiplies by idf_ whenever the attribute exists (`hasattr(self, "idf_")`), whatever
+    # use_idf says now: idf_ exists when use_idf was on at fit time (set_params may have changed it).
+    idf = getattr(t, "idf_", None)
+    if idf is None and not hasattr(t, "n_features_in_"):
         raise Unsupported(path, "idf_", None, "the transformer is not fitted")
     spec = _tfidf_spec(sublinear, idf, path, ctx, stage.n_features)
     _add_transform(stage, spec, path)
