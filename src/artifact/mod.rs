@@ -12,6 +12,7 @@
 //! have been checked against the buffer; decryption allocates the ciphertext's size, once, and
 //! postcard never trusts a declared length beyond the bytes left.
 
+pub mod compact;
 pub mod crypto;
 pub mod schema;
 

@@ -158,10 +158,10 @@ pub enum TokenPattern {
 /// How analyzer features map to columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Counts {
-    /// `vocabulary_`: column i is the i-th term of `terms`.
+    /// `vocabulary_`: column i is the i-th term of `terms` (front-coded on the wire).
+    #[serde(with = "super::compact::vocabulary")]
     Vocabulary {
         /// UTF-8 terms concatenated in column order.
-        #[serde(with = "serde_bytes_compat")]
         terms: Vec<u8>,
         /// Byte length of each term, in column order.
         lengths: Vec<u32>,
@@ -182,9 +182,11 @@ pub enum Transform {
     Tfidf {
         /// `sublinear_tf`: x = log(x) + 1.
         sublinear_tf: bool,
-        /// `idf_`, absent when `use_idf=False`.
+        /// `idf_`, absent when `use_idf=False` (distinct values + indices on the wire).
+        #[serde(with = "super::compact::idf")]
         idf: Option<Vec<f64>>,
-        /// numpy's log(k) where it differs from the engine's, sorted by k.
+        /// numpy's log(k) where it differs from the engine's, sorted by k (as deltas on the wire).
+        #[serde(with = "super::compact::log_exceptions")]
         log_exceptions: Vec<(u32, f64)>,
     },
     /// `normalize(X, norm)`.
@@ -226,7 +228,8 @@ pub struct Matrix {
     pub rows: u32,
     /// Number of columns.
     pub cols: u32,
-    /// `rows * cols` values.
+    /// `rows * cols` values (little-endian bytes on the wire).
+    #[serde(with = "super::compact::f64s")]
     pub data: Vec<f64>,
 }
 
@@ -300,30 +303,4 @@ pub struct CalibratedMember {
     pub class_indices: Vec<u32>,
     /// `(a_, b_)` of each `_SigmoidCalibration`.
     pub calibrators: Vec<(f64, f64)>,
-}
-
-/// Byte strings as one postcard byte sequence (a length and the bytes), not one varint per byte.
-mod serde_bytes_compat {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-        }
-        d.deserialize_bytes(V)
-    }
 }
