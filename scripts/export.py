@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -169,8 +170,8 @@ class ParityReport:
     def describe(self, limit: int = 10) -> str:
         if self.ok:
             return (
-                f"parity gate passed: {self.checked} texts, labels and decisions bit-identical, "
-                f"max |Δproba| = {self.max_proba_error:.3g}"
+                f"parity gate passed ({parity_runtime()}): {self.checked} texts, labels and "
+                f"decisions bit-identical, max |Δproba| = {self.max_proba_error:.3g}"
             )
         lines = [
             f"parity gate FAILED: {len(self.mismatches)} mismatch(es) over {self.checked} texts; "
@@ -201,15 +202,40 @@ def _close(a: float, b: Any, tol: float) -> tuple[bool, float]:
     return (err <= tol, err)
 
 
+PKG = Path(__file__).resolve().parent.parent / "pkg"
+
+
+def parity_runtime() -> str:
+    """Where the gate runs the artifact: the shipped WebAssembly package in Node when `pkg/` is
+    built from the current sources (scripts/build.sh) and `node` exists, else the native CLI.
+    `SKEDGE_PARITY_RUNTIME=native` forces the CLI."""
+    wasm = PKG / "skedge_bg.wasm"
+    if os.environ.get("SKEDGE_PARITY_RUNTIME") == "native" or not wasm.exists():
+        return "native CLI"
+    if not shutil.which("node"):
+        return "native CLI"
+    src = Path(__file__).resolve().parent.parent / "src"
+    newest = max((p.stat().st_mtime for p in src.rglob("*.rs")), default=0.0)
+    return "wasm in Node (pkg/)" if wasm.stat().st_mtime >= newest else "native CLI"
+
+
 def skedge_predict(artifact: Path, texts: list, skedge: Path) -> list:
-    """`skedge predict ARTIFACT --format jsonl` on `texts`: one parsed JSON object per text."""
+    """The artifact's predictions on `texts`, one parsed JSON object per text, in the shape of
+    `skedge predict ARTIFACT --format jsonl`, from the runtime `parity_runtime()` picks."""
     with tempfile.TemporaryDirectory(prefix="skedge-parity-") as tmp:
         inp = Path(tmp) / "input.jsonl"
         with open(inp, "w", encoding="utf-8", newline="\n") as f:
             for t in texts:
                 f.write(json.dumps({"text": t}, ensure_ascii=True) + "\n")
-        proc = _run([str(skedge), "predict", str(artifact), "--input", str(inp), "--format", "jsonl"])
-    if proc.returncode != 0:
+        if parity_runtime().startswith("wasm"):
+            node = Path(__file__).resolve().parent / "predict_node.mjs"
+            with open(inp, "rb") as stdin:
+                proc = subprocess.run(
+                    ["node", str(node), str(PKG), str(artifact)], stdin=stdin, capture_output=True
+                )
+        else:
+            proc = _run([str(skedge), "predict", str(artifact), "--input", str(inp), "--format", "jsonl"])
+    if proc.returncode not in (0, 1) or not proc.stdout:
         raise ExportError(
             f"skedge predict failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
         )

@@ -1080,7 +1080,7 @@ def export_model_uri(
                 ),
                 gate_texts,
             )
-            summary = _manifest.parity_summary(report, runtime=f"native CLI ({skedge.name})")
+            summary = _manifest.parity_summary(report, runtime=ex.parity_runtime())
             log(report.describe())
             if not report.ok:
                 raise _GateFailed()

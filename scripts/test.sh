@@ -24,6 +24,7 @@ step() {
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test" cargo test --quiet
+step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
 step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
 step "Python tests (pytest tests/python)" .venv/bin/python -m pytest -q tests/python

@@ -1,0 +1,25 @@
+// The parity gate's WebAssembly runtime: `node scripts/predict_node.mjs PKG_DIR MODEL.skedge`
+// reads {"text": ...} lines on stdin and prints, per line, what `skedge predict --format jsonl`
+// prints — computed by the shipped npm package instead of the native CLI.
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+
+const [pkgDir, artifact] = process.argv.slice(2);
+const { Model } = await import(pathToFileURL(join(resolve(pkgDir), 'node.mjs')).href);
+const model = Model.fromBytes(readFileSync(artifact));
+const lines = readFileSync(0, 'utf8').split('\n');
+if (lines.at(-1) === '') lines.pop();
+const out = [];
+let failed = false;
+for (const line of lines) {
+  try {
+    const { label, decision, proba } = model.predict(JSON.parse(line).text);
+    out.push(JSON.stringify({ label, decision, proba }));
+  } catch (err) {
+    failed = true;
+    out.push(JSON.stringify({ error: { code: err.code ?? 'INVALID_INPUT', message: String(err.message) } }));
+  }
+}
+process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+process.exitCode = failed ? 1 : 0;
