@@ -3,7 +3,7 @@
 #   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI feature);
 #   2. wasm-bindgen 0.2.130 twice from the same .wasm: `web` glue (ESM: browsers, bundlers, Node
 #      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same skedge_bg.wasm;
-#   3. wasm-opt -Oz from npm's binaryen@132 (never Debian's binaryen: it breaks current output);
+#   3. wasm-opt -Oz --converge from npm's binaryen@132 (never Debian's binaryen: it breaks current output);
 #   4. the hand-written entry points of scripts/npm/ and a package.json with `exports` conditions.
 # No model is embedded: artifacts are loaded at run time. Prints the wasm size, raw and gzip.
 # Usage: scripts/build.sh            (then: cd pkg && npm pack)
@@ -36,17 +36,18 @@ fi
 
 say "wasm-opt -Oz"
 rm -rf "$OUT" && mkdir -p "$OUT"
-"$WASM_OPT" -Oz "$WORK/web/skedge_bg.wasm" -o "$OUT/skedge_bg.wasm"
+"$WASM_OPT" -Oz --converge "$WORK/web/skedge_bg.wasm" -o "$OUT/skedge_bg.wasm"
 
 cp "$WORK/web/skedge.js" "$OUT/core.js"
 cp "$WORK/node/skedge.js" "$OUT/core.cjs"
 # Types generated from src/wasm.rs; options parameters are optional (an explicit
 # `unchecked_param_type` drops wasm-bindgen's `?`).
-sed -e 's/options: FromBytesOptions)/options?: FromBytesOptions)/' \
-    -e 's/options: LoadOptions)/options?: LoadOptions)/' \
+sed -e 's/options: \(FromBytesOptions\|LoadOptions\|MonitorOptions\|FlushOptions\))/options?: \1)/' \
     "$WORK/web/skedge.d.ts" > "$OUT/core.d.ts"
-grep -q 'options?: FromBytesOptions' "$OUT/core.d.ts" && grep -q 'options?: LoadOptions' "$OUT/core.d.ts" ||
-  { echo "build: core.d.ts no longer has the expected signatures" >&2; exit 1; }
+for t in FromBytesOptions LoadOptions MonitorOptions FlushOptions; do
+  grep -q "options?: $t)" "$OUT/core.d.ts" ||
+    { echo "build: core.d.ts no longer has the expected signatures ($t)" >&2; exit 1; }
+done
 sed -i 's|@ts-self-types="./skedge.d.ts"|@ts-self-types="./core.d.ts"|' "$OUT/core.js" "$OUT/core.cjs"
 cp scripts/npm/*.js scripts/npm/*.mjs scripts/npm/*.cjs scripts/npm/index.d.ts "$OUT/"
 cp scripts/npm/README.md "$OUT/README.md"

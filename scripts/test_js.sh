@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tests the npm package as users get it: builds pkg/ (scripts/build.sh), `npm pack`s it, installs
 # the tarball into a temporary app, packs every parity fixture (tests/fixtures/cases) with the CLI,
-# and runs, against that install: Node ESM and CJS, Deno, the Cloudflare Worker example under
-# workerd (wrangler dev on 127.0.0.1, plus a bounded load test), a plain <script type="module"> page
+# and runs, against that install: Node ESM and CJS (parity, API, errors, keys, monitoring), Deno, the Cloudflare Worker example under
+# workerd (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key
+# in a secret binding), a plain <script type="module"> page
 # and a Vite build in headless Chromium (playwright-core), the Node example; and the
 # wasm-bindgen-test suite in Node and in Chromium. Servers listen on 127.0.0.1 only and are stopped
 # at the end; the temporary directory is removed unless KEEP=1.
@@ -74,7 +75,8 @@ if want wasm; then
 fi
 
 files=()
-want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs")
+want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs"
+                     "$APP/keys.test.mjs" "$APP/monitor.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
 want worker && files+=("$APP/worker.test.mjs")
 want browser && files+=("$APP/browser.test.mjs")

@@ -11,7 +11,9 @@
 //! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Function, JsString, Object, Promise, Reflect, Uint8Array};
 use serde::Serialize;
@@ -20,9 +22,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
-use crate::artifact::FORMAT_VERSION;
+use crate::artifact::{LoadOptions, FORMAT_VERSION};
 use crate::classify::n_classes;
+use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -96,9 +100,18 @@ export interface ModelInfo {
   maxTextBytes: number;
 }
 
+/** A 32-byte key: the bytes, or its text (the key file line `skedge-…:<64 hex>`, or 64 hex digits). */
+export type Key = Uint8Array | ArrayBuffer | string;
+
 export interface FromBytesOptions {
   /** Subresource-Integrity string `sha256-<base64>` (several space-separated: any may match). */
   integrity?: string;
+  /** Pinned Ed25519 public key(s) (`skedge keygen`'s `.pub`): the artifact must be signed by one
+   * of them, else `SIGNATURE_MISSING` / `SIGNATURE_INVALID`. Several overlap a key rotation. */
+  publicKey?: Key | Key[];
+  /** XChaCha20-Poly1305 key (`skedge keygen --encryption`): the artifact must be encrypted with
+   * it, else `ENCRYPTION_MISSING` / `DECRYPTION_FAILED`. Keep it server-side (a Worker secret). */
+  decryptionKey?: Key;
 }
 
 export interface LoadProgress {
@@ -113,6 +126,75 @@ export interface LoadOptions extends FromBytesOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
   init?: RequestInit;
+}
+
+/** `model.monitor()`'s options (FORMAT.md §4). */
+export interface MonitorOptions {
+  /** Probability that a prediction is sampled, in [0, 1] (default 1). */
+  sampleRate?: number;
+  /** Length of a window in seconds; by default a window lasts until `snapshot()` or `flush()`. */
+  windowSeconds?: number;
+  /** Seed of the sampler (an integer below 2^53, or a bigint below 2^64); by default 64 bits
+   * from `crypto.getRandomValues`. It also makes snapshot ids unique: give each instance its own. */
+  seed?: number | bigint;
+  /** Sampled texts kept per window (at most 64, each cut to 1024 characters). Default 0: no text
+   * ever leaves the device. */
+  maxTexts?: number;
+  /** Time predictions with `performance.now()`. Default: true, except in Cloudflare Workers,
+   * whose timers do not advance during CPU work. */
+  timing?: boolean;
+}
+
+/** `monitor.flush()`'s options. */
+export interface FlushOptions {
+  /** The collector's token, sent as `Authorization: Bearer <token>` (`?token=` with `beacon`). */
+  token?: string;
+  /** Send with `navigator.sendBeacon` (delivered even while the page unloads; a snapshot counts
+   * as sent once the browser queued it). Falls back to `fetch` where there is no sendBeacon. */
+  beacon?: boolean;
+}
+
+/** What `flush()` did. */
+export interface FlushResult {
+  /** Snapshots the collector stored (201), or already had (409). */
+  sent: number;
+  /** Snapshots the collector refused for good (another 4xx): dropped, not retried. */
+  rejected: number;
+  /** Snapshots still queued for the next flush (network errors, 401, 403, 408, 429, 5xx). */
+  pending: number;
+  /** Snapshots dropped since the monitor started because the queue (64) was full. */
+  dropped: number;
+}
+
+/** A monitoring snapshot (FORMAT.md §4), as the collector receives it. */
+export interface Snapshot {
+  format: "skedge-monitor-snapshot";
+  version: 1;
+  id: string;
+  model: { name: string; version: string; sha256: string };
+  window: { index: number; start_ms: number; end_ms: number };
+  sample_rate: number;
+  seen: number;
+  dropped: number;
+  classes: string[];
+  stats: {
+    count: number;
+    label_counts: number[];
+    confidence: number[] | null;
+    oov: { counts: number[]; no_features: number; oov_features: number; total_features: number } | null;
+    length: number[];
+    latency: { counts: number[]; sum_ms: number; max_ms: number } | null;
+  };
+  texts: string[];
+}
+
+/** Drift of the open window against the artifact's baseline (`null` entries: no data). */
+export interface Drift {
+  label_psi: number | null;
+  confidence_psi: number | null;
+  oov_psi: number | null;
+  oov_shift: number | null;
+  length_psi: number | null;
 }
 
 /** The stable `code` of a `SkedgeError`. */
@@ -286,12 +368,21 @@ pub struct Model {
     inner: TextClassifier,
     sha256: [u8; 32],
     bytes: usize,
+    monitor: Option<Rc<RefCell<Live>>>,
+}
+
+/// A monitor and how it times predictions; shared by the `Model` that feeds it and the
+/// `Monitor` handle that flushes it (which outlives neither's borrow across an `await`).
+struct Live {
+    monitor: Monitor,
+    timing: bool,
 }
 
 #[wasm_bindgen]
 impl Model {
     /// Loads an artifact from its bytes (`Uint8Array`, `ArrayBuffer` or any `ArrayBufferView`),
-    /// checking `options.integrity` (`sha256-<base64>`) first when given.
+    /// checking `options.integrity` (`sha256-<base64>`) first when given, then the signature
+    /// (`options.publicKey`) and decrypting (`options.decryptionKey`) as FORMAT.md §3 says.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
@@ -299,7 +390,8 @@ impl Model {
     ) -> Result<Model, JsValue> {
         let bytes = bytes_of(bytes)?;
         let integrity = option_string(options.as_ref(), "integrity")?;
-        Model::new(bytes, integrity.as_deref())
+        let keys = load_options(options.as_ref())?;
+        Model::new(bytes, integrity.as_deref(), &keys)
     }
 
     /// Fetches an artifact (`fetch(input, options.init)`), reporting progress, checks its
@@ -309,6 +401,7 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
         let integrity = option_string(options.as_ref(), "integrity")?;
+        let keys = load_options(options.as_ref())?;
         let on_progress = match options.as_ref().map(|o| Reflect::get(o, &"onProgress".into())) {
             Some(Ok(f)) if f.is_function() => Some(f.unchecked_into::<Function>()),
             Some(Ok(f)) if f.is_undefined() || f.is_null() => None,
@@ -320,20 +413,88 @@ impl Model {
             _ => JsValue::UNDEFINED,
         };
         let bytes = download(&input, &init, on_progress.as_ref()).await?;
-        Model::new(bytes, integrity.as_deref())
+        Model::new(bytes, integrity.as_deref(), &keys)
     }
 
-    fn new(bytes: Vec<u8>, integrity: Option<&str>) -> Result<Model, JsValue> {
+    fn new(bytes: Vec<u8>, integrity: Option<&str>, keys: &LoadOptions) -> Result<Model, JsValue> {
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(integrity) = integrity {
             check_integrity(integrity, &sha256)?;
         }
-        let inner = TextClassifier::from_bytes(&bytes).map_err(core_error)?;
+        let inner = TextClassifier::from_bytes_with(&bytes, keys).map_err(core_error)?;
         Ok(Model {
             inner,
             sha256,
             bytes: bytes.len(),
+            monitor: None,
         })
+    }
+
+    /// `predict` of the core, recorded by the monitor when one is on.
+    fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
+        let Some(live) = &self.monitor else {
+            return self.inner.predict(text);
+        };
+        let timing = live.try_borrow().is_ok_and(|l| l.timing);
+        let t0 = if timing { performance_now().ok() } else { None };
+        let p = self.inner.predict(text)?;
+        let latency = t0.and_then(|t0| Some((performance_now().ok()? - t0).max(0.0)));
+        if let Ok(mut l) = live.try_borrow_mut() {
+            l.monitor
+                .record(&self.inner, text, &p, latency, js_sys::Date::now());
+        }
+        Ok(p)
+    }
+
+    /// Starts monitoring this model's `predict` and `predictBatch` calls (FORMAT.md §4) and
+    /// returns the monitor. A monitor started before stops recording (it can still be flushed).
+    #[wasm_bindgen(unchecked_return_type = "Monitor")]
+    pub fn monitor(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: Option<Object>,
+    ) -> Result<MonitorHandle, JsValue> {
+        let o = options.as_ref();
+        let seed = match option(o, "seed") {
+            None => random_seed(),
+            Some(v) => seed_of(&v)?,
+        };
+        // Checked here too, so the messages show the value (formatted by JS: the core leaves
+        // floats out of its messages in wasm, see `monitor::Got`).
+        let number = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Option<f64>, JsValue> {
+            match option_number(o, key)? {
+                Some(n) if !ok(n) => Err(invalid(&format!(
+                    "options.{key} must be {what}, got {}",
+                    js_number(n)
+                ))),
+                n => Ok(n),
+            }
+        };
+        let sample_rate = number("sampleRate", |n| (0.0..=1.0).contains(&n), "in [0, 1]")?;
+        let window_seconds = number("windowSeconds", |n| n.is_finite() && n >= 0.001, "≥ 0.001")?;
+        let max_texts = number("maxTexts", |n| n >= 0.0 && n.fract() == 0.0, "a count")?;
+        let config = MonitorConfig {
+            sample_rate: sample_rate.unwrap_or(1.0),
+            window_seconds,
+            seed,
+            max_texts: max_texts.map_or(0, |n| n.min(1e9) as usize),
+        };
+        let timing = match option(o, "timing") {
+            None => !in_workers(),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| invalid("options.timing must be a boolean"))?,
+        };
+        let monitor =
+            Monitor::new(&self.inner, &hex(&self.sha256), config, js_sys::Date::now()).map_err(core_error)?;
+        let live = Rc::new(RefCell::new(Live { monitor, timing }));
+        self.monitor = Some(live.clone());
+        Ok(MonitorHandle { live })
+    }
+
+    /// Stops recording predictions (the monitor keeps its snapshots: flush it once more).
+    #[wasm_bindgen(js_name = stopMonitoring)]
+    pub fn stop_monitoring(&mut self) {
+        self.monitor = None;
     }
 
     /// `predict`, `decision_function` and `predict_proba` of one text: `{ label, decision, proba }`.
@@ -343,7 +504,7 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
     ) -> Result<JsValue, JsValue> {
         let text = text_of(text, "text")?;
-        let p = self.inner.predict(&text).map_err(core_error)?;
+        let p = self.predict_text(&text).map_err(core_error)?;
         to_js(&PredictionOut::new(&p, self.inner.classes()))
     }
 
@@ -368,8 +529,7 @@ impl Model {
             };
             let text = text_of(&t, &format!("texts[{i}]")).map_err(at)?;
             let p = self
-                .inner
-                .predict(&text)
+                .predict_text(&text)
                 .map_err(|e| at(error(e.code(), &format!("texts[{i}]: {e}"))))?;
             out.set(i as u32, to_js(&PredictionOut::new(&p, self.inner.classes()))?);
         }
@@ -415,7 +575,7 @@ impl Model {
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m = self.inner.metadata();
         let classes = self.inner.classes();
-        let sha256: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = hex(&self.sha256);
         to_js(&InfoOut {
             name: &m.name,
             version: &m.version,
@@ -475,6 +635,298 @@ fn option_string(options: Option<&Object>, key: &str) -> Result<Option<String>, 
             ))),
         },
         Err(_) => Ok(None),
+    }
+}
+
+/// `options[key]`, `None` when absent, `undefined` or `null`.
+fn option(options: Option<&Object>, key: &str) -> Option<JsValue> {
+    let v = Reflect::get(options?, &key.into()).ok()?;
+    (!v.is_undefined() && !v.is_null()).then_some(v)
+}
+
+fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
+    match option(options, key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) => Ok(Some(n)),
+            None => Err(invalid(&format!(
+                "options.{key} must be a number, got {}",
+                type_name(&v)
+            ))),
+        },
+    }
+}
+
+/// `publicKey` (one key or an array of keys) and `decryptionKey` of the options.
+fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
+    let mut keys = LoadOptions::default();
+    if let Some(v) = option(options, "publicKey") {
+        match v.dyn_ref::<Array>() {
+            Some(list) => {
+                if list.length() == 0 {
+                    return Err(invalid("options.publicKey is an empty array"));
+                }
+                for k in list.iter() {
+                    keys.public_keys
+                        .push(key_of(&k, KeyKind::SigningPublic, "publicKey")?);
+                }
+            }
+            None => keys
+                .public_keys
+                .push(key_of(&v, KeyKind::SigningPublic, "publicKey")?),
+        }
+    }
+    if let Some(v) = option(options, "decryptionKey") {
+        keys.decryption_key = Some(key_of(&v, KeyKind::Encryption, "decryptionKey")?);
+    }
+    Ok(keys)
+}
+
+/// A key from its bytes (`Uint8Array`, `ArrayBuffer`) or its text (`crypto::decode_key`).
+fn key_of(v: &JsValue, kind: KeyKind, what: &str) -> Result<[u8; KEY_LEN], JsValue> {
+    if let Some(text) = v.as_string() {
+        return decode_key(&text, kind).map_err(core_error);
+    }
+    let bytes = if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        a.to_vec()
+    } else if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        Uint8Array::new(b).to_vec()
+    } else {
+        return Err(invalid(&format!(
+            "options.{what} must be a Uint8Array or a string, got {}",
+            type_name(v)
+        )));
+    };
+    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+        core_error(crate::Error::KeyInvalid(format!(
+            "options.{what} must be {KEY_LEN} bytes, got {}",
+            bytes.len()
+        )))
+    })
+}
+
+/// `String(n)` of JS: no float formatting code in the wasm.
+fn js_number(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// A seed: a non-negative integer number below 2^53 or a bigint below 2^64.
+fn seed_of(v: &JsValue) -> Result<u64, JsValue> {
+    if let Some(n) = v.as_f64() {
+        if n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0 {
+            return Ok(n as u64);
+        }
+    } else if v.is_bigint() {
+        if let Ok(n) = u64::try_from(v.clone()) {
+            return Ok(n);
+        }
+    }
+    Err(invalid(
+        "options.seed must be an integer in [0, 2^53) or a bigint in [0, 2^64)",
+    ))
+}
+
+/// 64 bits from `crypto.getRandomValues` (every runtime here has it), else from the clocks.
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    let buf = Uint8Array::new_with_length(8);
+    if get_random_values(&buf).is_ok() {
+        buf.copy_to(&mut bytes);
+        return u64::from_le_bytes(bytes);
+    }
+    js_sys::Date::now().to_bits() ^ performance_now().unwrap_or(0.0).to_bits().rotate_left(32)
+}
+
+/// Cloudflare Workers (`navigator.userAgent === "Cloudflare-Workers"`): timers do not advance
+/// during CPU work there, so a prediction cannot be timed.
+fn in_workers() -> bool {
+    Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"userAgent".into()))
+        .is_ok_and(|ua| ua.as_string().as_deref() == Some("Cloudflare-Workers"))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now, catch)]
+    fn performance_now() -> Result<f64, JsValue>;
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &Uint8Array) -> Result<JsValue, JsValue>;
+}
+
+/// The monitor of a model (`model.monitor()`): sampled statistics of its predictions in windows,
+/// closed into snapshots (FORMAT.md §4) and sent to a collector by `flush`.
+#[wasm_bindgen(js_name = Monitor)]
+pub struct MonitorHandle {
+    live: Rc<RefCell<Live>>,
+}
+
+#[wasm_bindgen(js_class = Monitor)]
+impl MonitorHandle {
+    /// Closes the open window now, queues its snapshot for the next `flush` and returns it.
+    #[wasm_bindgen(unchecked_return_type = "Snapshot")]
+    pub fn snapshot(&self) -> Result<JsValue, JsValue> {
+        let s = self.live.borrow_mut().monitor.snapshot(js_sys::Date::now());
+        to_js(&s)
+    }
+
+    /// Drift of the open window against the artifact's baseline; `null` when the exporter stored
+    /// no baseline.
+    #[wasm_bindgen(unchecked_return_type = "Drift | null")]
+    pub fn drift(&self) -> Result<JsValue, JsValue> {
+        match self.live.borrow().monitor.drift() {
+            Some(d) => to_js(&d),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Snapshots waiting for delivery.
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> u32 {
+        self.live.borrow().monitor.pending().count() as u32
+    }
+
+    /// Snapshots dropped so far because the queue (64) was full.
+    #[wasm_bindgen(getter)]
+    pub fn dropped(&self) -> f64 {
+        self.live.borrow().monitor.dropped() as f64
+    }
+
+    /// Predictions seen in the open window, sampled or not.
+    #[wasm_bindgen(getter)]
+    pub fn seen(&self) -> f64 {
+        self.live.borrow().monitor.seen() as f64
+    }
+
+    /// Closes the open window (when it saw a prediction) and POSTs every queued snapshot, oldest
+    /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`). Snapshots
+    /// that could not be delivered (network error, 401, 403, 408, 429, 5xx) stay queued for the
+    /// next flush, in order, at most 64 (older ones are dropped and counted).
+    #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
+    pub fn flush(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | URL")] endpoint: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FlushOptions")] options: Option<Object>,
+    ) -> Promise {
+        let live = self.live.clone();
+        wasm_bindgen_futures::future_to_promise(flush(live, endpoint, options))
+    }
+}
+
+enum Delivery {
+    Sent,
+    Rejected,
+    Retry,
+}
+
+async fn flush(
+    live: Rc<RefCell<Live>>,
+    endpoint: JsValue,
+    options: Option<Object>,
+) -> Result<JsValue, JsValue> {
+    let url = endpoint
+        .as_string()
+        .or_else(|| {
+            endpoint
+                .is_object()
+                .then(|| Reflect::get(&endpoint, &"href".into()).ok()?.as_string())
+                .flatten()
+        })
+        .ok_or_else(|| invalid("flush() needs the collector's URL"))?;
+    let token = option_string(options.as_ref(), "token")?;
+    let beacon = option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy());
+    let mut batch = {
+        let mut l = live.borrow_mut();
+        let now = js_sys::Date::now();
+        if l.monitor.seen() > 0 {
+            l.monitor.snapshot(now);
+        } else {
+            l.monitor.tick(now);
+        }
+        l.monitor.take_pending()
+    };
+    let (mut sent, mut rejected, mut done) = (0u32, 0u32, 0);
+    for s in &batch {
+        match deliver(&url, token.as_deref(), beacon, s).await {
+            Delivery::Sent => sent += 1,
+            Delivery::Rejected => rejected += 1,
+            Delivery::Retry => break,
+        }
+        done += 1;
+    }
+    let mut l = live.borrow_mut();
+    l.monitor.requeue(batch.split_off(done));
+    let out = Object::new();
+    let set = |k: &str, v: f64| Reflect::set(&out, &k.into(), &JsValue::from(v));
+    set("sent", sent.into())?;
+    set("rejected", rejected.into())?;
+    set("pending", l.monitor.pending().count() as f64)?;
+    set("dropped", l.monitor.dropped() as f64)?;
+    Ok(out.into())
+}
+
+/// POSTs one snapshot as JSON; 201 (stored) and 409 (already stored) are delivered.
+async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> Delivery {
+    let Some(body) = to_js(s).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()) else {
+        return Delivery::Rejected;
+    };
+    if beacon {
+        let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+        let send = Reflect::get(&navigator, &"sendBeacon".into()).unwrap_or_default();
+        if let Some(send) = send.dyn_ref::<Function>() {
+            // sendBeacon cannot set headers: the token goes in the query; a string body is
+            // text/plain, which needs no CORS preflight.
+            let mut target = url.to_owned();
+            if let Some(token) = token {
+                target.push(if url.contains('?') { '&' } else { '?' });
+                target.push_str("token=");
+                target.push_str(&String::from(js_sys::encode_uri_component(token)));
+            }
+            return match send.call2(&navigator, &target.into(), &body) {
+                Ok(queued) if queued.is_truthy() => Delivery::Sent,
+                _ => Delivery::Retry,
+            };
+        }
+    }
+    let headers = Object::new();
+    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    if let Some(token) = token {
+        let _ = Reflect::set(
+            &headers,
+            &"authorization".into(),
+            &format!("Bearer {token}").into(),
+        );
+    }
+    let init = Object::new();
+    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = Reflect::set(&init, &"headers".into(), &headers);
+    let _ = Reflect::set(&init, &"body".into(), &body);
+    let Ok(promise) = fetch(&url.into(), &init) else {
+        return Delivery::Retry;
+    };
+    let Ok(response) = JsFuture::from(promise).await else {
+        return Delivery::Retry;
+    };
+    let response: Response = response.unchecked_into();
+    let status = response.status();
+    // Read the answer, so the connection can be reused (and Workers do not warn).
+    let _ = JsFuture::from(response.array_buffer()).await;
+    match status {
+        200..=299 | 409 => Delivery::Sent,
+        401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry,
+        _ => Delivery::Rejected,
     }
 }
 
@@ -822,6 +1274,79 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(spans, [(0, 4), (7, 11)]);
+    }
+
+    #[wasm_bindgen_test]
+    fn keys_from_text_and_bytes() {
+        let sealed = include_bytes!("../tests/golden/tiny.signed-encrypted.skedge");
+        let public = include_str!("../tests/golden/test-signing.pub");
+        let secret = include_str!("../tests/golden/test-encryption.key");
+        let load = |public: JsValue, key: JsValue| {
+            let opts = Object::new();
+            Reflect::set(&opts, &"publicKey".into(), &public).unwrap();
+            Reflect::set(&opts, &"decryptionKey".into(), &key).unwrap();
+            Model::from_bytes(&Uint8Array::from(&sealed[..]).into(), Some(opts))
+        };
+        let key = decode_key(secret, KeyKind::Encryption).unwrap();
+        let m = load(public.into(), Uint8Array::from(&key[..]).into()).unwrap();
+        let p = m.predict(&"good, good".into()).unwrap();
+        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
+        assert!(load(Array::of1(&public.into()).into(), secret.into()).is_ok());
+        let other = "ab".repeat(32);
+        assert_eq!(
+            code(load(public.into(), other.as_str().into()).err().unwrap()),
+            "DECRYPTION_FAILED"
+        );
+        assert_eq!(
+            code(load(other.as_str().into(), secret.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        assert_eq!(
+            code(load(secret.into(), secret.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        assert_eq!(
+            code(load(JsValue::from(1), secret.into()).err().unwrap()),
+            "INVALID_INPUT"
+        );
+        let short = Uint8Array::new_with_length(31);
+        assert_eq!(
+            code(load(public.into(), short.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        let opts = Object::new();
+        Reflect::set(&opts, &"publicKey".into(), &public.into()).unwrap();
+        let plain = Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts));
+        assert_eq!(code(plain.err().unwrap()), "SIGNATURE_MISSING");
+    }
+
+    #[wasm_bindgen_test]
+    fn monitor_counts_and_snapshots() {
+        let mut m = model();
+        let opts = Object::new();
+        Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
+        let mon = m.monitor(Some(opts)).unwrap();
+        m.predict(&"good".into()).unwrap();
+        m.predict_batch(&Array::of2(&"bad".into(), &"not good".into()).into())
+            .unwrap();
+        assert_eq!(mon.seen(), 3.0);
+        let s = mon.snapshot().unwrap();
+        assert_eq!(get(&get(&s, "stats"), "count").as_f64(), Some(3.0));
+        assert_eq!(
+            get(&s, "format").as_string().as_deref(),
+            Some("skedge-monitor-snapshot")
+        );
+        assert_eq!(mon.pending(), 1);
+        assert!(mon.drift().unwrap().is_null(), "no baseline in this artifact");
+        m.stop_monitoring();
+        m.predict(&"good".into()).unwrap();
+        assert_eq!(mon.seen(), 0.0);
+        let bad = Object::new();
+        Reflect::set(&bad, &"sampleRate".into(), &JsValue::from(1.5)).unwrap();
+        let e = m.monitor(Some(bad)).err().unwrap();
+        assert_eq!(code(e.clone()), "INVALID_INPUT");
+        let message = e.unchecked_into::<js_sys::Error>().message();
+        assert!(String::from(message).contains("got 1.5"));
     }
 
     #[wasm_bindgen_test]

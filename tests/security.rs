@@ -196,7 +196,8 @@ fn layout_is_as_documented() {
     // Signed: header bytes 0..16 and the SHA-512 of the body (any Ed25519 tool can check it).
     let mut message = s[..AAD_LEN].to_vec();
     message.extend_from_slice(&sha2::Sha512::digest(&body));
-    assert_eq!(message[..], artifact::signed_message(&s, &body)[..]);
+    let header: &[u8; HEADER_LEN] = s[..HEADER_LEN].try_into().unwrap();
+    assert_eq!(message[..], artifact::signed_message(header, &body)[..]);
     assert!(crypto::verify(&public(), &message, &sig));
     // The checksum covers body and signature.
     assert_eq!(

@@ -2,6 +2,13 @@
 // source (src/wasm.rs) by wasm-bindgen into core.d.ts.
 export { Model } from './core.js';
 export type {
+  Monitor,
+  Key,
+  MonitorOptions,
+  FlushOptions,
+  FlushResult,
+  Snapshot,
+  Drift,
   Label,
   Prediction,
   Feature,

@@ -137,19 +137,20 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
     };
     let body_len = u32::try_from(stored_len)
         .map_err(|_| Error::Corrupt(format!("body of {stored_len} bytes exceeds 4 GiB")))?;
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[10..12].copy_from_slice(&flags.to_le_bytes());
+    header[12..16].copy_from_slice(&body_len.to_le_bytes());
+    // header[16..24], the checksum, once everything after it is known.
     let mut out = Vec::with_capacity(HEADER_LEN + stored_len as usize + SIGNATURE_LEN);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&body_len.to_le_bytes());
-    let stored = match &options.encryption {
-        Some(e) => Cow::Owned(crypto::seal(&e.key, &e.nonce, &out[..AAD_LEN], encoded)?),
-        None => Cow::Borrowed(encoded),
-    };
-    out.extend_from_slice(&[0; 8]); // the checksum, once everything after it is known
-    out.extend_from_slice(&stored);
+    out.extend_from_slice(&header);
+    match &options.encryption {
+        Some(e) => out.extend_from_slice(&crypto::seal(&e.key, &e.nonce, &header[..AAD_LEN], encoded)?),
+        None => out.extend_from_slice(encoded),
+    }
     if let Some(secret) = &options.signing_key {
-        let signature = crypto::sign(secret, &signed_message(&out[..AAD_LEN], &stored));
+        let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
         out.extend_from_slice(&signature);
     }
     let checksum = xxh64(&out[HEADER_LEN..], 0);
@@ -157,9 +158,10 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// What the Ed25519 signature signs (FORMAT.md §3): the header's first [`AAD_LEN`] bytes, then
-/// the SHA-512 of the stored body; 80 bytes, so verifying never copies the body.
-pub fn signed_message(header: &[u8], stored_body: &[u8]) -> [u8; SIGNED_MESSAGE_LEN] {
+/// What the Ed25519 signature signs (FORMAT.md §3): the header's first [`AAD_LEN`] bytes (its
+/// checksum is left out), then the SHA-512 of the stored body; 80 bytes, so verifying never copies
+/// the body.
+pub fn signed_message(header: &[u8; HEADER_LEN], stored_body: &[u8]) -> [u8; SIGNED_MESSAGE_LEN] {
     let mut message = [0u8; SIGNED_MESSAGE_LEN];
     message[..AAD_LEN].copy_from_slice(&header[..AAD_LEN]);
     message[AAD_LEN..].copy_from_slice(&Sha512::digest(stored_body));
@@ -172,7 +174,7 @@ pub struct Envelope<'a> {
     /// Header flags ([`FLAG_SIGNED`], [`FLAG_ENCRYPTED`]).
     pub flags: u16,
     /// The header.
-    pub header: &'a [u8],
+    pub header: &'a [u8; HEADER_LEN],
     /// The body as stored (ciphertext when encrypted).
     pub body: &'a [u8],
     /// The signature, when signed.
@@ -202,10 +204,14 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>> {
 }
 
 fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'a>> {
-    let header = bytes.get(..HEADER_LEN).ok_or(Error::Truncated {
-        expected: HEADER_LEN as u64,
-        found: bytes.len() as u64,
-    })?;
+    let header: &[u8; HEADER_LEN] =
+        bytes
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Error::Truncated {
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            })?;
     let field = |at: usize, n: usize| -> u64 {
         header[at..at + n]
             .iter()

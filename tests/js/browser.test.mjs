@@ -22,7 +22,7 @@ let page;
 
 before(async () => {
   writeFileSync(join(app, 'blank.html'), `<!doctype html><meta charset="utf-8">${IMPORT_MAP}<title>blank</title>`);
-  server = await serve({ '/cases/': process.env.SKEDGE_CASES, '/': app });
+  server = await serve({ '/cases/': process.env.SKEDGE_CASES, '/golden/': join(process.env.SKEDGE_ROOT, 'tests', 'golden'), '/': app });
   browser = await launchChromium();
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(T);
@@ -107,6 +107,73 @@ test('chromium: Model.load streams with progress; error codes', async () => {
     { wrongIntegrity: 'INTEGRITY_MISMATCH', missing: 'LOAD_FAILED', corrupt: 'ARTIFACT_CORRUPT', notString: 'INVALID_INPUT', tooLarge: 'INPUT_TOO_LARGE', tenMegabytes: 'no error' },
   );
   assert.ok(['function', 'undefined'].includes(r.dispose));
+});
+
+test('chromium: signed and encrypted artifacts, keys as text and bytes; codes', async () => {
+  await blank();
+  const r = await page.evaluate(async () => {
+    const { Model } = await import('skedge');
+    const get = async (f) => new Uint8Array(await (await fetch(`/golden/${f}`)).arrayBuffer());
+    const publicKey = (await (await fetch('/golden/test-signing.pub')).text()).trim();
+    const decryptionKey = (await (await fetch('/golden/test-encryption.key')).text()).trim();
+    const keyBytes = Uint8Array.from(decryptionKey.split(':')[1].match(/../g), (h) => parseInt(h, 16));
+    const codeOf = async (fn) => {
+      try { await fn(); return 'no error'; } catch (e) { return e instanceof Error && e.name === 'SkedgeError' ? e.code : String(e); }
+    };
+    const sealed = await get('tiny.signed-encrypted.skedge');
+    const flipped = sealed.slice();
+    flipped[100] ^= 1;
+    const m = await Model.load('/golden/tiny.signed-encrypted.skedge', { publicKey, decryptionKey });
+    const label = m.predict('good, good').label;
+    m.free();
+    return {
+      label,
+      bytesKey: await codeOf(() => Model.fromBytes(sealed, { publicKey, decryptionKey: keyBytes }).free()),
+      unsigned: await codeOf(async () => Model.fromBytes(await get('tiny.skedge'), { publicKey })),
+      flipped: await codeOf(() => Model.fromBytes(flipped, { publicKey, decryptionKey })),
+      wrongKey: await codeOf(() => Model.fromBytes(sealed, { publicKey, decryptionKey: 'cd'.repeat(32) })),
+      noKey: await codeOf(() => Model.fromBytes(sealed, { publicKey })),
+    };
+  });
+  assert.deepEqual(r, { label: 'pos', bytesKey: 'no error', unsigned: 'SIGNATURE_MISSING', flipped: 'SIGNATURE_INVALID',
+    wrongKey: 'DECRYPTION_FAILED', noKey: 'DECRYPTION_KEY_MISSING' });
+});
+
+test('chromium: monitoring times predictions and flushes with fetch and sendBeacon', async () => {
+  await blank();
+  const hits = [];
+  // A collector on the page's own origin: the route answers 201 and records the requests.
+  await page.route('**/collect**', async (route) => {
+    hits.push({ url: route.request().url(), headers: route.request().headers(), body: route.request().postData() });
+    await route.fulfill({ status: 201, body: '{}' });
+  });
+  try {
+    const r = await page.evaluate(async (name) => {
+      const { Model } = await import('skedge');
+      const model = await Model.load(`/cases/${name}.skedge`);
+      const monitor = model.monitor({ seed: 1 });
+      model.predictBatch(['good food', 'bad service', 'so so']);
+      const snap = monitor.snapshot();
+      model.predict('again');
+      const first = await monitor.flush('/collect', { token: 'tok' });
+      model.predict('and again');
+      const beacon = await monitor.flush('/collect', { token: 't k', beacon: true });
+      model.free();
+      return { snap, first, beacon };
+    }, wordCase.name);
+    assert.equal(r.snap.stats.count, 3);
+    assert.ok(r.snap.stats.latency !== null, 'Chromium times predictions (performance.now)');
+    assert.deepEqual(r.first, { sent: 2, rejected: 0, pending: 0, dropped: 0 });
+    assert.equal(r.beacon.sent, 1);
+    const deadline = Date.now() + 10_000;
+    while (hits.length < 3 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(hits.length, 3);
+    assert.equal(hits[0].headers.authorization, 'Bearer tok');
+    assert.match(hits[2].url, /\/collect\?token=t%20k$/, 'sendBeacon puts the token in the query');
+    assert.equal(JSON.parse(hits[2].body).seen, 1);
+  } finally {
+    await page.unroute('**/collect**');
+  }
 });
 
 function integrityOf(c) {

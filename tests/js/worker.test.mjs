@@ -1,11 +1,13 @@
 // The Cloudflare Worker example (examples/worker) under real workerd: `wrangler dev` on 127.0.0.1
 // bundles it with the installed package (export condition `workerd`, .wasm as CompiledWasm, the
 // artifact as a Data module). Health, parity of the bundled model and of every fixture case
-// (served from local R2 through the MODELS binding), error statuses, and a bounded load test.
+// (served from local R2 through the MODELS binding), error statuses, a bounded load test; then a
+// second instance of the example with a decryption key secret (.dev.vars) and a pinned public key
+// serving the sealed golden artifact and refusing every other one with its code.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -40,43 +42,57 @@ async function post(path, body, raw = false) {
   return { status: r.status, body: await r.json() };
 }
 
-before(async () => {
-  copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
-  // Every case into local R2 (bucket skedge-models), for ?model=<case>.skedge.
-  const list = join(TMP, 'r2-objects.json');
-  writeFileSync(list, JSON.stringify(cases.map((c) => ({ key: `${c.name}.skedge`, file: c.artifact }))));
-  const put = spawnSync(wrangler, ['r2', 'bulk', 'put', 'skedge-models', '--filename', list, '--local', '--persist-to', state],
-    { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+/** Puts `objects` ([{ key, file }]) into the local R2 bucket skedge-models of `persist`. */
+function r2Put(cwd, persist, objects, listFile) {
+  writeFileSync(listFile, JSON.stringify(objects));
+  const put = spawnSync(wrangler, ['r2', 'bulk', 'put', 'skedge-models', '--filename', listFile, '--local', '--persist-to', persist],
+    { cwd, env, encoding: 'utf8', timeout: 120_000 });
   assert.equal(put.status, 0, `wrangler r2 bulk put: ${put.stdout}${put.stderr}`);
+}
 
+/** `wrangler dev` of the Worker in `cwd` on a free port; resolves once `probe` answers. */
+async function startDev(cwd, persist, probe = '/health') {
   const port = await freePort();
   const inspector = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  dev = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', state, '--log-level', 'warn', '--show-interactive-dev-session=false'],
-  { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  dev.stdout.on('data', (d) => (log += d));
-  dev.stderr.on('data', (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const p = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    '--persist-to', persist, '--log-level', 'warn', '--show-interactive-dev-session=false'],
+  { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.on('data', (d) => (log += d));
+  p.stderr.on('data', (d) => (log += d));
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (dev.exitCode !== null) throw new Error(`wrangler dev exited ${dev.exitCode}:\n${log}`);
+    if (p.exitCode !== null) throw new Error(`wrangler dev exited ${p.exitCode}:\n${log}`);
     try {
-      const r = await fetch(`${base}/health`);
+      const r = await fetch(`${url}${probe}`);
+      await r.body?.cancel();
       if (r.ok) break;
     } catch {}
     if (Date.now() > deadline) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+  return { p, url };
+}
+
+async function stopDev(p) {
+  if (p && p.exitCode === null) {
+    // wrangler and the workerd it started share the process group we created.
+    try { process.kill(-p.pid, 'SIGTERM'); } catch {}
+    const t = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }, 5000);
+    await new Promise((r) => p.once('exit', r));
+    clearTimeout(t);
+  }
+}
+
+before(async () => {
+  copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
+  // Every case into local R2 (bucket skedge-models), for ?model=<case>.skedge.
+  r2Put(dir, state, cases.map((c) => ({ key: `${c.name}.skedge`, file: c.artifact })), join(TMP, 'r2-objects.json'));
+  ({ p: dev, url: base } = await startDev(dir, state));
 });
 
 after(async () => {
-  if (dev && dev.exitCode === null) {
-    // wrangler and the workerd it started share the process group we created.
-    try { process.kill(-dev.pid, 'SIGTERM'); } catch {}
-    const t = setTimeout(() => { try { process.kill(-dev.pid, 'SIGKILL'); } catch {} }, 5000);
-    await new Promise((r) => dev.once('exit', r));
-    clearTimeout(t);
-  }
+  await stopDev(dev);
 });
 
 test('worker: GET /health describes the bundled model', async () => {
@@ -154,4 +170,69 @@ test(`worker: load test on loopback (${LOAD_SECONDS} s, 10 connections): no erro
   assert.equal(summary.errors, 0);
   assert.equal(summary.timeouts, 0);
   assert.equal(summary.non2xx, 0);
+});
+
+test('worker: signed and encrypted model, key from a secret binding; refusals carry codes', async (t) => {
+  await stopDev(dev); // one workerd at a time on this machine
+  const golden = join(ROOT, 'tests', 'golden');
+  // A copy of the example (inside the app, so `skedge` resolves), bundling the sealed golden, with
+  // the decryption key as a local secret (.dev.vars) and the public key pinned.
+  const sealedDir = join(dir, '..', 'worker-sealed');
+  mkdirSync(sealedDir, { recursive: true });
+  cpSync(join(dir, 'src'), join(sealedDir, 'src'), { recursive: true });
+  copyFileSync(join(dir, 'wrangler.toml'), join(sealedDir, 'wrangler.toml'));
+  copyFileSync(join(golden, 'tiny.signed-encrypted.skedge'), join(sealedDir, 'model.skedge'));
+  const line = (f) => readFileSync(join(golden, f), 'utf8').trim();
+  writeFileSync(join(sealedDir, '.dev.vars'),
+    `SKEDGE_DECRYPTION_KEY="${line('test-encryption.key')}"\nSKEDGE_PUBLIC_KEY="${line('test-signing.pub')}"\n`);
+
+  // R2 holds what an attacker (or a mistake) could put there.
+  const work = join(TMP, 'sealed-artifacts');
+  mkdirSync(work, { recursive: true });
+  const flipped = new Uint8Array(readFileSync(join(golden, 'tiny.signed-encrypted.skedge')));
+  flipped[flipped.length - 100] ^= 1;
+  writeFileSync(join(work, 'flipped.skedge'), flipped);
+  const skedge = join(ROOT, 'target', 'release', 'skedge');
+  const keygen = spawnSync(skedge, ['keygen', '--encryption', join(work, 'other')], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  const interchange = join(ROOT, 'tests', 'fixtures', 'cases', `${wordCase.name}.interchange.json`);
+  const pack = spawnSync(skedge, ['pack', interchange, '-o', join(work, 'other-key.skedge'),
+    '--sign-key', join(golden, 'test-signing.key'), '--encrypt-key', join(work, 'other.key')], { encoding: 'utf8' });
+  assert.equal(pack.status, 0, pack.stderr);
+  const sealedState = join(TMP, 'wrangler-sealed-state');
+  r2Put(sealedDir, sealedState, [
+    { key: 'plain.skedge', file: join(golden, 'tiny.skedge') },
+    { key: 'signed-only.skedge', file: join(golden, 'tiny.signed.skedge') },
+    { key: 'encrypted-only.skedge', file: join(golden, 'tiny.encrypted.skedge') },
+    { key: 'flipped.skedge', file: join(work, 'flipped.skedge') },
+    { key: 'other-key.skedge', file: join(work, 'other-key.skedge') },
+    { key: 'sealed.skedge', file: join(golden, 'tiny.signed-encrypted.skedge') },
+  ], join(TMP, 'r2-sealed.json'));
+
+  const sealed = await startDev(sealedDir, sealedState);
+  try {
+    base = sealed.url;
+    const health = await (await fetch(`${base}/health`)).json();
+    assert.equal(health.model.name, 'tiny');
+    const ok = await post('/predict', { text: 'good, good' });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.label, 'pos');
+    assert.equal((await post('/predict?model=sealed.skedge', { text: 'bad' })).body.label, 'neg');
+    const refused = {};
+    for (const key of ['plain', 'signed-only', 'encrypted-only', 'flipped', 'other-key']) {
+      const r = await post(`/predict?model=${key}.skedge`, { text: 'good' });
+      assert.equal(r.status, 500, JSON.stringify(r.body));
+      refused[key] = r.body.error.code;
+    }
+    assert.deepEqual(refused, {
+      plain: 'SIGNATURE_MISSING',
+      'signed-only': 'ENCRYPTION_MISSING',
+      'encrypted-only': 'SIGNATURE_MISSING',
+      flipped: 'SIGNATURE_INVALID',
+      'other-key': 'DECRYPTION_FAILED',
+    });
+    t.diagnostic(`workerd refused: ${JSON.stringify(refused)}`);
+  } finally {
+    await stopDev(sealed.p);
+  }
 });

@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use skedge::monitor::Snapshot;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(snapshot) = Snapshot::parse(data) else { return };
+    let Ok(snapshot) = Snapshot::parse(data) else {
+        return;
+    };
     snapshot.validate().expect("parse validates");
     let again = Snapshot::parse(snapshot.to_json().as_bytes()).expect("a parsed snapshot round-trips");
     assert_eq!(again, snapshot);

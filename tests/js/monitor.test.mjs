@@ -1,0 +1,212 @@
+// The monitoring binding (issue #6) in Node, against the installed package: `model.monitor()`,
+// sampling, snapshots (FORMAT.md §4), `flush` to a collector on 127.0.0.1 with its answers
+// (201, 409, 4xx, 5xx, no server) and the bounded retry queue, `stopMonitoring`, option errors.
+// The end to end run with the real collector and MLflow is monitor_e2e.test.mjs.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { Model } from 'skedge';
+import { loadCases } from './lib/cases.mjs';
+
+const cases = loadCases();
+const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
+const texts = wordCase.expected.map((e) => e.text).slice(0, 50);
+
+function code(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.equal(e.name, 'SkedgeError');
+    return e.code;
+  }
+  assert.fail('did not throw');
+}
+
+// A collector double: answers with the next status of `plan` (then 201), records the requests.
+let server;
+let url;
+let plan = [];
+const received = [];
+before(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ headers: req.headers, url: req.url, body: JSON.parse(body) });
+      const status = plan.length ? plan.shift() : 201;
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${server.address().port}/v1/snapshots`;
+});
+after(() => new Promise((r) => server.close(r)));
+
+describe('monitor: statistics', () => {
+  test('every prediction of predict and predictBatch is seen; sampleRate 1 samples all', () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ sampleRate: 1, seed: 7 });
+    for (const t of texts.slice(0, 10)) model.predict(t);
+    model.predictBatch(texts.slice(10));
+    model.explain(texts[0]); // not a served prediction: not counted
+    assert.equal(monitor.seen, texts.length);
+    const s = monitor.snapshot();
+    assert.equal(s.format, 'skedge-monitor-snapshot');
+    assert.equal(s.version, 1);
+    assert.match(s.id, /^[0-9a-f]{32}$/);
+    assert.equal(s.model.sha256, model.info().sha256);
+    assert.equal(s.seen, texts.length);
+    assert.equal(s.stats.count, texts.length);
+    assert.equal(s.stats.label_counts.reduce((a, b) => a + b), texts.length);
+    assert.deepEqual(s.classes, model.info().classes.map(String));
+    assert.equal(s.stats.length.length, 16);
+    assert.ok(s.stats.oov && s.stats.oov.total_features > 0, 'a vocabulary model counts OOV features');
+    assert.ok(s.stats.latency && s.stats.latency.counts.reduce((a, b) => a + b) === texts.length, 'Node times predictions');
+    assert.deepEqual(s.texts, [], 'no text leaves without maxTexts');
+    assert.equal(Object.getPrototypeOf(s), Object.prototype);
+    assert.equal(monitor.seen, 0, 'a new window');
+    assert.equal(monitor.pending, 1, 'snapshot() queues the snapshot');
+    model.free();
+  });
+
+  test('sampling is deterministic per seed; timing and maxTexts options', () => {
+    const counts = [1, 1, 2].map((seed) => {
+      const model = Model.fromBytes(wordCase.bytes);
+      const m = model.monitor({ sampleRate: 0.3, seed, timing: false, maxTexts: 2 });
+      model.predictBatch(texts);
+      const s = m.snapshot();
+      assert.equal(s.seen, texts.length);
+      assert.equal(s.stats.latency, null, 'timing: false');
+      assert.equal(s.texts.length, Math.min(2, s.stats.count));
+      model.free();
+      return s.stats.count;
+    });
+    assert.equal(counts[0], counts[1]);
+    assert.ok(counts.every((c) => c > 0 && c < texts.length), `${counts}`);
+    const big = Model.fromBytes(wordCase.bytes);
+    const m = big.monitor({ seed: 10n ** 19n, sampleRate: 0 });
+    big.predict('x');
+    assert.equal(m.snapshot().stats.count, 0);
+    big.free();
+  });
+
+  test('stopMonitoring: later predictions are not seen; the monitor can still be flushed', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor();
+    model.predict('a');
+    model.stopMonitoring();
+    model.predict('b');
+    assert.equal(monitor.seen, 1);
+    const r = await monitor.flush(url);
+    assert.equal(r.sent, 1);
+    model.free();
+    // and a new monitor replaces the old one
+  });
+
+  test('drift() is null without a baseline in the artifact, else PSI values', () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor();
+    model.predict('good');
+    const d = monitor.drift();
+    assert.ok(d === null || typeof d.oov_shift === 'number' || d.oov_shift === null);
+    model.free();
+  });
+
+  test('windowSeconds closes windows by the clock', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ windowSeconds: 0.01 });
+    model.predict('one');
+    await new Promise((r) => setTimeout(r, 30));
+    model.predict('two'); // notices the end of the first window
+    assert.equal(monitor.pending, 1);
+    assert.equal(monitor.seen, 1);
+    model.free();
+  });
+
+  test('option errors: INVALID_INPUT', () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    for (const o of [{ sampleRate: 2 }, { sampleRate: 'x' }, { windowSeconds: 0 }, { seed: -1 }, { seed: 0.5 },
+      { seed: 2n ** 64n }, { maxTexts: 65 }, { maxTexts: -1 }, { timing: 'yes' }]) {
+      assert.equal(code(() => model.monitor(o)), 'INVALID_INPUT', JSON.stringify(o, (k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+    }
+    model.free();
+  });
+});
+
+describe('monitor: flush', () => {
+  test('POSTs JSON with the bearer token; 201 and 409 are sent', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 3 });
+    model.predictBatch(texts);
+    received.length = 0;
+    plan = [201];
+    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 1, rejected: 0, pending: 0, dropped: 0 });
+    assert.equal(received.length, 1);
+    assert.equal(received[0].headers.authorization, 'Bearer tok');
+    assert.match(received[0].headers['content-type'], /^application\/json/);
+    assert.equal(received[0].body.stats.count, texts.length);
+    // nothing seen since: nothing to send
+    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 0, rejected: 0, pending: 0, dropped: 0 });
+    model.predict('again');
+    plan = [409];
+    assert.equal((await monitor.flush(new URL(url))).sent, 1, '409: the collector has it already');
+    model.free();
+  });
+
+  test('5xx, 429 and network errors keep snapshots for the next flush, in order; 4xx drops', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 4 });
+    model.predict('first');
+    monitor.snapshot();
+    model.predict('second');
+    received.length = 0;
+    plan = [503];
+    assert.deepEqual(await monitor.flush(url), { sent: 0, rejected: 0, pending: 2, dropped: 0 });
+    assert.equal(received.length, 1, 'stops at the first failure');
+    assert.deepEqual(await monitor.flush('http://127.0.0.1:9/nothing-listens-here'), { sent: 0, rejected: 0, pending: 2, dropped: 0 });
+    plan = [201, 429];
+    model.predict('third');
+    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 0, pending: 2, dropped: 0 });
+    received.length = 0;
+    plan = [422, 201];
+    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 1, pending: 0, dropped: 0 });
+    assert.equal(received.length, 2);
+    assert.ok(received[0].body.window.index < received[1].body.window.index, 'oldest first');
+    model.free();
+  });
+
+  test('the queue is bounded: 64 snapshots, older ones dropped and counted', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 5 });
+    for (let i = 0; i < 70; i++) {
+      model.predict(`text ${i}`);
+      monitor.snapshot();
+    }
+    assert.equal(monitor.pending, 64);
+    assert.equal(monitor.dropped, 6);
+    received.length = 0;
+    const r = await monitor.flush(url);
+    assert.deepEqual(r, { sent: 64, rejected: 0, pending: 0, dropped: 6 });
+    assert.equal(received[0].body.window.index, 6, 'the oldest were dropped');
+    assert.equal(received.at(-1).body.dropped, 5, "dropped before that snapshot closed");
+    model.free();
+  });
+
+  test('beacon without navigator.sendBeacon (Node) falls back to fetch', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor();
+    model.predict('x');
+    received.length = 0;
+    assert.equal((await monitor.flush(url, { token: 't', beacon: true })).sent, 1);
+    assert.equal(received[0].headers.authorization, 'Bearer t');
+    model.free();
+  });
+
+  test('a bad endpoint: INVALID_INPUT', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor();
+    await assert.rejects(monitor.flush(42), (e) => e.code === 'INVALID_INPUT');
+    await assert.rejects(monitor.flush(url, { token: 5 }), (e) => e.code === 'INVALID_INPUT');
+    model.free();
+  });
+});
