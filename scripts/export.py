@@ -123,12 +123,34 @@ def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
         raise ExportError(f"cannot run {cmd[0]}: {err}") from err
 
 
+@dataclass
+class Keys:
+    """`--sign-key` / `--encrypt-key` (files written by `skedge keygen`): the artifact is sealed
+    at pack time, and the gate loads it with the public key and the decryption key, as production
+    will."""
+
+    sign_key: Path | None = None
+    public_key: Path | None = None
+    encrypt_key: Path | None = None
+
+    def pack_args(self) -> list:
+        args = ["--sign-key", str(self.sign_key)] if self.sign_key else []
+        return args + (["--encrypt-key", str(self.encrypt_key)] if self.encrypt_key else [])
+
+    def load_args(self) -> list:
+        args = ["--public-key", str(self.public_key)] if self.public_key else []
+        return args + (["--decryption-key", str(self.encrypt_key)] if self.encrypt_key else [])
+
+
+KEYS = Keys()
+
+
 def pack(interchange: dict, artifact: Path, skedge: Path) -> None:
     """`skedge pack` the interchange into `artifact` (via a temporary JSON file)."""
     with tempfile.TemporaryDirectory(prefix="skedge-export-") as tmp:
         path = Path(tmp) / "interchange.json"
         path.write_text(ix.dumps_interchange(interchange), encoding="utf-8")
-        proc = _run([str(skedge), "pack", str(path), "-o", str(artifact)])
+        proc = _run([str(skedge), "pack", str(path), "-o", str(artifact), *KEYS.pack_args()])
     if proc.returncode != 0:
         raise ExportError(
             f"skedge pack failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
@@ -231,10 +253,15 @@ def skedge_predict(artifact: Path, texts: list, skedge: Path) -> list:
             node = Path(__file__).resolve().parent / "predict_node.mjs"
             with open(inp, "rb") as stdin:
                 proc = subprocess.run(
-                    ["node", str(node), str(PKG), str(artifact)], stdin=stdin, capture_output=True
+                    ["node", str(node), str(PKG), str(artifact), *KEYS.load_args()],
+                    stdin=stdin,
+                    capture_output=True,
                 )
         else:
-            proc = _run([str(skedge), "predict", str(artifact), "--input", str(inp), "--format", "jsonl"])
+            proc = _run(
+                [str(skedge), "predict", str(artifact), "--input", str(inp), "--format", "jsonl"]
+                + KEYS.load_args()
+            )
     if proc.returncode not in (0, 1) or not proc.stdout:
         raise ExportError(
             f"skedge predict failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
@@ -426,7 +453,18 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                              "sqlite store .work/mlflow/mlflow.db)")
     parser.add_argument("--dry-run", action="store_true",
                         help="with --model-uri: export and gate, but write nothing to MLflow")
+    parser.add_argument("--sign-key", type=Path,
+                        help="sign the artifact with this Ed25519 secret key (skedge keygen NAME)")
+    parser.add_argument("--public-key", type=Path,
+                        help="the matching public key for the gate (default: the --sign-key file with .pub)")
+    parser.add_argument("--encrypt-key", type=Path,
+                        help="encrypt the body with this key (skedge keygen NAME --encryption)")
     args = parser.parse_args(argv)
+    KEYS.sign_key, KEYS.encrypt_key = args.sign_key, args.encrypt_key
+    KEYS.public_key = args.public_key or (args.sign_key.with_suffix(".pub") if args.sign_key else None)
+    if KEYS.public_key and not KEYS.public_key.exists():
+        print(f"export: public key {KEYS.public_key} not found (give --public-key)", file=sys.stderr)
+        return EXIT_FAILURE
     if args.model_uri or args.restore:
         import registry  # MLflow is imported only on this path
 

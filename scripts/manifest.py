@@ -56,11 +56,18 @@ def digests(path: str | Path) -> tuple[str, str, int]:
     return raw.hex(), "sha256-" + base64.b64encode(raw).decode("ascii"), len(data)
 
 
+def _load_args() -> list:
+    """The exporter's keys (`export.py --sign-key/--encrypt-key`), so sealed artifacts inspect."""
+    export = sys.modules.get("export") or sys.modules.get("__main__")
+    keys = getattr(export, "KEYS", None)
+    return keys.load_args() if keys is not None else []
+
+
 def skedge_inspect(artifact: str | Path, skedge: str | Path = DEFAULT_SKEDGE) -> dict:
     """`skedge inspect ARTIFACT` as a dict (raises RuntimeError with the CLI's message)."""
     try:
         proc = subprocess.run(
-            [str(skedge), "inspect", str(artifact)], capture_output=True, check=False
+            [str(skedge), "inspect", str(artifact), *_load_args()], capture_output=True, check=False
         )
     except OSError as err:
         raise RuntimeError(f"cannot run {skedge} inspect: {err}") from err

@@ -5,9 +5,15 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { join, resolve } from 'node:path';
 
-const [pkgDir, artifact] = process.argv.slice(2);
+const [pkgDir, artifact, ...flags] = process.argv.slice(2);
+const options = {};
+for (let i = 0; i < flags.length; i += 2) {
+  // --public-key FILE / --decryption-key FILE, as the CLI takes them.
+  const key = { '--public-key': 'publicKey', '--decryption-key': 'decryptionKey' }[flags[i]];
+  if (key) options[key] = readFileSync(flags[i + 1], 'utf8').trim();
+}
 const { Model } = await import(pathToFileURL(join(resolve(pkgDir), 'node.mjs')).href);
-const model = Model.fromBytes(readFileSync(artifact));
+const model = Model.fromBytes(readFileSync(artifact), options);
 const lines = readFileSync(0, 'utf8').split('\n');
 if (lines.at(-1) === '') lines.pop();
 const out = [];

@@ -190,6 +190,7 @@ impl Transform {
                             idf.len()
                         )));
                     }
+                    crate::classify::check_finite(idf, "idf")?;
                 }
                 if !log_exceptions.windows(2).all(|w| w[0].0 < w[1].0) {
                     return Err(Error::Corrupt("log_exceptions are not sorted".into()));
@@ -201,7 +202,10 @@ impl Transform {
                 }
             }
             TransformParams::Normalize { norm } => Transform::Normalize(*norm),
-            TransformParams::Scale { factor } => Transform::Scale(*factor),
+            TransformParams::Scale { factor } => {
+                crate::classify::check_finite(&[*factor], "scale factor")?;
+                Transform::Scale(*factor)
+            }
         })
     }
 

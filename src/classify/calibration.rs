@@ -39,6 +39,8 @@ impl CalibratedSigmoid {
                 if m.class_indices.iter().any(|&i| i as usize >= k) {
                     return Err(Error::Corrupt("calibrated class index out of range".into()));
                 }
+                let flat: Vec<f64> = m.calibrators.iter().flat_map(|&(a, b)| [a, b]).collect();
+                super::check_finite(&flat, "calibrators")?;
                 Ok(Member {
                     base: Linear::new(m.base, n_features)?,
                     class_indices: m.class_indices,

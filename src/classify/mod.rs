@@ -118,6 +118,7 @@ impl Dense {
                 m.data.len()
             )));
         }
+        check_finite(&m.data, what)?;
         Ok(Dense {
             rows: m.rows as usize,
             cols: m.cols as usize,
@@ -178,5 +179,14 @@ pub(crate) fn check_len(v: &[f64], rows: usize, what: &str) -> Result<()> {
             v.len()
         )));
     }
-    Ok(())
+    check_finite(v, what)
+}
+
+/// Fitted parameters are finite (the exporter refuses others): a NaN or infinity in an artifact
+/// is damage or an attack, refused at load rather than turned into NaN probabilities.
+pub(crate) fn check_finite(v: &[f64], what: &str) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::Corrupt(format!("{what}[{i}] is not finite"))),
+        None => Ok(()),
+    }
 }
