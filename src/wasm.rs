@@ -366,7 +366,10 @@ struct InfoOut<'a> {
 #[wasm_bindgen]
 pub struct Model {
     inner: TextClassifier,
-    sha256: [u8; 32],
+    /// The artifact, kept so its sha256 is computed only when asked for (`info()`, `monitor()`):
+    /// hashing was half of `fromBytes`.
+    artifact: Vec<u8>,
+    sha256: std::cell::OnceCell<[u8; 32]>,
     bytes: usize,
     monitor: Option<Rc<RefCell<Live>>>,
 }
@@ -417,17 +420,23 @@ impl Model {
     }
 
     fn new(bytes: Vec<u8>, integrity: Option<&str>, keys: &LoadOptions) -> Result<Model, JsValue> {
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let sha256 = std::cell::OnceCell::new();
         if let Some(integrity) = integrity {
-            check_integrity(integrity, &sha256)?;
+            check_integrity(integrity, sha256.get_or_init(|| Sha256::digest(&bytes).into()))?;
         }
         let inner = TextClassifier::from_bytes_with(&bytes, keys).map_err(core_error)?;
         Ok(Model {
             inner,
             sha256,
             bytes: bytes.len(),
+            artifact: bytes,
             monitor: None,
         })
+    }
+
+    /// Sha256 of the artifact bytes, computed on first use.
+    fn digest(&self) -> &[u8; 32] {
+        self.sha256.get_or_init(|| Sha256::digest(&self.artifact).into())
     }
 
     /// `predict` of the core, recorded by the monitor when one is on.
@@ -484,8 +493,8 @@ impl Model {
                 .as_bool()
                 .ok_or_else(|| invalid("options.timing must be a boolean"))?,
         };
-        let monitor =
-            Monitor::new(&self.inner, &hex(&self.sha256), config, js_sys::Date::now()).map_err(core_error)?;
+        let monitor = Monitor::new(&self.inner, &hex(self.digest()), config, js_sys::Date::now())
+            .map_err(core_error)?;
         let live = Rc::new(RefCell::new(Live { monitor, timing }));
         self.monitor = Some(live.clone());
         Ok(MonitorHandle { live })
@@ -575,7 +584,7 @@ impl Model {
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m = self.inner.metadata();
         let classes = self.inner.classes();
-        let sha256 = hex(&self.sha256);
+        let sha256 = hex(self.digest());
         to_js(&InfoOut {
             name: &m.name,
             version: &m.version,
@@ -583,7 +592,7 @@ impl Model {
             estimator: self.inner.classifier().estimator(),
             n_features: self.inner.vectorizers().iter().map(|v| v.n_features()).sum(),
             sha256: &sha256,
-            integrity: format!("sha256-{}", base64(&self.sha256)),
+            integrity: format!("sha256-{}", base64(self.digest())),
             bytes: self.bytes,
             format_version: FORMAT_VERSION,
             skedge_version: &m.skedge_version,
