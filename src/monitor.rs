@@ -915,57 +915,17 @@ impl Snapshot {
 mod tests {
     use super::*;
     use crate::artifact::schema::*;
-    use std::collections::BTreeMap;
 
+    /// The crate's tiny model with "the" as a stop word and no idf.
     fn body(baseline: Option<Baseline>) -> Body {
-        let terms = ["bad", "good", "great"];
-        Body {
-            metadata: Metadata {
-                name: "tiny".into(),
-                version: "1".into(),
-                skedge_version: "0.1.0".into(),
-                sklearn_version: "1.9.1".into(),
-                python_version: "3.11.7".into(),
-                numpy_version: "2.4.6".into(),
-                unicode_version: "14.0.0".into(),
-                source_sha256: String::new(),
-                created: "2000-01-01T00:00:00Z".into(),
-                precision: Precision::Exact,
-                provenance: BTreeMap::new(),
-                metrics: BTreeMap::new(),
-                baseline,
-            },
-            pipeline: Pipeline {
-                features: vec![FeatureBlock {
-                    analyzer: Analyzer {
-                        kind: AnalyzerKind::Word,
-                        ngram_range: (1, 1),
-                        lowercase: true,
-                        strip_accents: StripAccents::None,
-                        token_pattern: TokenPattern::TwoOrMoreWordChars,
-                        stop_words: vec!["the".into()],
-                    },
-                    counts: Counts::Vocabulary {
-                        terms: terms.concat().into_bytes(),
-                        lengths: terms.iter().map(|t| t.len() as u32).collect(),
-                    },
-                    binary: false,
-                    transforms: vec![Transform::Normalize { norm: Norm::L2 }],
-                }],
-                transforms: vec![],
-                classifier: Classifier::Linear(Linear {
-                    estimator: "LogisticRegression".into(),
-                    classes: Classes::Str(vec!["neg".into(), "pos".into()]),
-                    coef: Matrix {
-                        rows: 1,
-                        cols: 3,
-                        data: vec![-2.0, 1.5, 2.5],
-                    },
-                    intercept: vec![0.25],
-                    proba: LinearProba::Logistic,
-                }),
-            },
-        }
+        let mut b = crate::artifact::example::tiny();
+        b.metadata.provenance.clear();
+        b.metadata.metrics.clear();
+        b.metadata.baseline = baseline;
+        let block = &mut b.pipeline.features[0];
+        block.analyzer.stop_words = vec!["the".into()];
+        block.transforms = vec![Transform::Normalize { norm: Norm::L2 }];
+        b
     }
 
     fn model() -> TextClassifier {

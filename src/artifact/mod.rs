@@ -14,6 +14,7 @@
 
 pub mod compact;
 pub mod crypto;
+pub mod example;
 pub mod schema;
 
 use std::borrow::Cow;
