@@ -13,12 +13,14 @@ use crate::text::{Analyzer, Scratch};
 pub type Row = Vec<(u32, f64)>;
 
 /// `vocabulary_` without one allocation per term: one byte blob, offsets, and an open-addressing
-/// table built at load ([`term_hash`], linear probing, load factor ≤ 1/2).
+/// table built at load ([`term_hash`], linear probing, load factor ≤ 1/2). A slot holds the
+/// column + 1 in its low half and the high half of the term's hash in its high half, so a probe
+/// reads the term bytes only when the hash matches: misses (most bigrams) never touch them.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     terms: Vec<u8>,
     offsets: Vec<u32>,
-    table: Vec<u32>,
+    table: Vec<u64>,
 }
 
 impl Vocabulary {
@@ -40,26 +42,27 @@ impl Vocabulary {
         }
         let n = lengths.len();
         let size = (n.max(1) * 2).next_power_of_two();
-        let mut vocab = Vocabulary {
-            terms,
-            offsets,
-            table: vec![0; size],
-        };
+        let mut table = vec![0u64; size];
         let mask = size - 1;
         for col in 0..n {
-            let term = vocab.term(col);
-            let mut i = term_hash(term) as usize & mask;
-            while vocab.table[i] != 0 {
-                if vocab.term(vocab.table[i] as usize - 1) == term {
-                    return Err(Error::Corrupt(format!(
-                        "vocabulary term at column {col} is duplicated"
-                    )));
+            let term = &terms[offsets[col] as usize..offsets[col + 1] as usize];
+            let h = term_hash(term);
+            let tag = h & !0xffff_ffff;
+            let mut i = h as usize & mask;
+            while table[i] != 0 {
+                if table[i] & !0xffff_ffff == tag {
+                    let other = (table[i] as u32 - 1) as usize;
+                    if &terms[offsets[other] as usize..offsets[other + 1] as usize] == term {
+                        return Err(Error::Corrupt(format!(
+                            "vocabulary term at column {col} is duplicated"
+                        )));
+                    }
                 }
                 i = (i + 1) & mask;
             }
-            vocab.table[i] = col as u32 + 1;
+            table[i] = tag | (col as u64 + 1);
         }
-        Ok(vocab)
+        Ok(Vocabulary { terms, offsets, table })
     }
 
     /// Number of columns.
@@ -81,15 +84,20 @@ impl Vocabulary {
     #[inline]
     pub fn get(&self, term: &str) -> Option<u32> {
         let term = term.as_bytes();
+        let h = term_hash(term);
+        let tag = h & !0xffff_ffff;
         let mask = self.table.len() - 1;
-        let mut i = term_hash(term) as usize & mask;
+        let mut i = h as usize & mask;
         loop {
             let slot = self.table[i];
             if slot == 0 {
                 return None;
             }
-            if self.term(slot as usize - 1) == term {
-                return Some(slot - 1);
+            if slot & !0xffff_ffff == tag {
+                let col = slot as u32 - 1;
+                if self.term(col as usize) == term {
+                    return Some(col);
+                }
             }
             i = (i + 1) & mask;
         }
