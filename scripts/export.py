@@ -145,6 +145,20 @@ class Keys:
 KEYS = Keys()
 
 
+@dataclass
+class PrecisionMode:
+    """`--precision` and `--max-label-disagreement`. `exact`: the gate demands bit-identical
+    labels and decisions. `compact`: `skedge pack` rounds the weights to float16; the gate
+    measures the agreement, refuses any changed label beyond `max_label_disagreement` percent of
+    the gate texts (default none), and the agreement is stored in the artifact."""
+
+    name: str = "exact"
+    max_label_disagreement: float = 0.0
+
+
+PRECISION = PrecisionMode()
+
+
 def pack(interchange: dict, artifact: Path, skedge: Path) -> None:
     """`skedge pack` the interchange into `artifact` (via a temporary JSON file)."""
     with tempfile.TemporaryDirectory(prefix="skedge-export-") as tmp:
@@ -184,21 +198,63 @@ class ParityReport:
     checked: int = 0
     mismatches: list = field(default_factory=list)
     max_proba_error: float = 0.0
+    precision: str = "exact"
+    max_decision_error: float = 0.0
+    max_label_disagreement: float = 0.0  # percent of `checked`, compact only
+
+    @property
+    def label_changes(self) -> int:
+        return sum(m.field == "label" for m in self.mismatches)
+
+    @property
+    def allowed_label_changes(self) -> int:
+        if self.precision == "exact":
+            return 0
+        return math.floor(self.checked * self.max_label_disagreement / 100 + 1e-9)
 
     @property
     def ok(self) -> bool:
-        return self.checked > 0 and not self.mismatches
+        if self.checked == 0:
+            return False
+        if self.precision == "exact":
+            return not self.mismatches
+        others = len(self.mismatches) - self.label_changes
+        return others == 0 and self.label_changes <= self.allowed_label_changes
+
+    def agreement(self) -> dict:
+        """`metadata.agreement` of a compact artifact (FORMAT.md)."""
+        return {
+            "texts": self.checked,
+            "label_changes": self.label_changes,
+            "max_abs_decision_diff": self.max_decision_error,
+            "max_abs_proba_diff": self.max_proba_error,
+        }
 
     def describe(self, limit: int = 10) -> str:
-        if self.ok:
+        if self.precision != "exact":
+            agree = 100.0 * (1 - self.label_changes / self.checked) if self.checked else 0.0
+            stats = (
+                f"{self.checked} texts, labels agree on {agree:.2f} % ({self.label_changes} changed, "
+                f"{self.allowed_label_changes} allowed), max |Δdecision| = {self.max_decision_error:.3g}, "
+                f"max |Δproba| = {self.max_proba_error:.3g}"
+            )
+            if self.ok:
+                return f"{self.precision} precision gate passed ({parity_runtime()}): {stats}"
+            lines = [
+                f"{self.precision} precision gate FAILED: {stats}; pass --max-label-disagreement "
+                f"PERCENT to accept changed labels, or use --precision exact; first "
+                f"{min(limit, len(self.mismatches))}:"
+            ]
+        elif self.ok:
             return (
                 f"parity gate passed ({parity_runtime()}): {self.checked} texts, labels and "
                 f"decisions bit-identical, max |Δproba| = {self.max_proba_error:.3g}"
             )
-        lines = [
-            f"parity gate FAILED: {len(self.mismatches)} mismatch(es) over {self.checked} texts; "
-            f"first {min(limit, len(self.mismatches))}:"
-        ]
+        else:
+            lines = [
+                f"parity gate FAILED: {len(self.mismatches)} mismatch(es) over {self.checked} texts; "
+                f"first {min(limit, len(self.mismatches))}:"
+            ]
         lines += [m.describe() for m in self.mismatches[:limit]]
         return "\n".join(lines)
 
@@ -288,17 +344,25 @@ def parity_gate(
     *,
     ovr_proba: bool = False,
     tolerance: float = PROBA_TOLERANCE,
+    precision: PrecisionMode | None = None,
 ) -> ParityReport:
     """Compare `skedge predict` on `artifact` with scikit-learn's outputs of `model` on `texts`.
 
-    Labels and decisions must be bit-identical, except that a CalibratedClassifierCV's decision
-    is its predict_proba and is held to the probability tolerance; probabilities within
-    `tolerance` (absolute).
+    Exact precision: labels and decisions must be bit-identical, except that a
+    CalibratedClassifierCV's decision is its predict_proba and is held to the probability
+    tolerance; probabilities within `tolerance` (absolute). Compact precision: only labels are
+    compared (see `ParityReport.ok`); decision and probability differences are measured.
     """
+    precision = precision or PRECISION
     ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
     got = skedge_predict(artifact, texts, skedge)
     calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
-    report = ParityReport(checked=len(texts))
+    exact = precision.name == "exact"
+    report = ParityReport(
+        checked=len(texts),
+        precision=precision.name,
+        max_label_disagreement=precision.max_label_disagreement,
+    )
 
     def miss(i, what, expected, value):
         report.mismatches.append(Mismatch(i, texts[i], what, expected, value))
@@ -316,6 +380,10 @@ def parity_gate(
             miss(i, "decision", dec.tolist(), gdec)
         else:
             for j, (a, b) in enumerate(zip(dec.tolist(), gdec)):
+                if not exact:
+                    _, err = _close(a, b, math.inf)
+                    report.max_decision_error = max(report.max_decision_error, err)
+                    continue
                 if calibrated:
                     ok, err = _close(a, b, tolerance)
                 else:
@@ -336,10 +404,23 @@ def parity_gate(
                     ok, err = _close(a, b, tolerance)
                     if math.isfinite(err):
                         report.max_proba_error = max(report.max_proba_error, err)
-                    if not ok:
+                    if not ok and exact:
                         miss(i, f"proba[{j}] (|Δ| = {err:.3g} > {tolerance:g})", a, b)
                         break
     return report
+
+
+def record_agreement(inter: dict, report: ParityReport, artifact: Path, skedge: Path, gate: Callable) -> ParityReport:
+    """A passed compact gate: repack `artifact` with the measured agreement in its metadata, and
+    gate the final bytes again (`gate()`): they must predict exactly as the gated ones did."""
+    if report.precision == "exact":
+        return report
+    inter["metadata"]["agreement"] = report.agreement()
+    pack(inter, artifact, skedge)
+    again = gate()
+    if not again.ok or again.agreement() != report.agreement():
+        raise ExportError("the repacked compact artifact does not predict as the gated one did")
+    return again
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,12 +486,18 @@ def export(
         os.close(fd)
         tmp = Path(tmp_name)
         try:
+            inter["metadata"]["precision"] = PRECISION.name
             pack(inter, tmp, skedge)
-            report = parity_gate(model, tmp, gate_texts, skedge, ovr_proba=ovr_proba)
+
+            def gate() -> ParityReport:
+                return parity_gate(model, tmp, gate_texts, skedge, ovr_proba=ovr_proba)
+
+            report = gate()
             log(report.describe())
             if not report.ok:
                 log(f"no artifact written; {out} left untouched")
                 return EXIT_MISMATCH
+            record_agreement(inter, report, tmp, skedge, gate)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -459,7 +546,18 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                         help="the matching public key for the gate (default: the --sign-key file with .pub)")
     parser.add_argument("--encrypt-key", type=Path,
                         help="encrypt the body with this key (skedge keygen NAME --encryption)")
+    parser.add_argument("--precision", choices=ix.PRECISIONS, default="exact",
+                        help="exact (default): bit-identical to scikit-learn; compact: float16 weights, "
+                             "about 40 %% smaller, agreement measured and stored (FORMAT.md)")
+    parser.add_argument("--max-label-disagreement", type=float, default=0.0, metavar="PERCENT",
+                        help="with --precision compact: accept up to this percentage of gate texts "
+                             "whose label differs from scikit-learn's (default 0: refuse any)")
     args = parser.parse_args(argv)
+    if args.max_label_disagreement and args.precision == "exact":
+        parser.error("--max-label-disagreement needs --precision compact: exact never changes a label")
+    if not 0 <= args.max_label_disagreement <= 100:
+        parser.error("--max-label-disagreement is a percentage between 0 and 100")
+    PRECISION.name, PRECISION.max_label_disagreement = args.precision, args.max_label_disagreement
     KEYS.sign_key, KEYS.encrypt_key = args.sign_key, args.encrypt_key
     KEYS.public_key = args.public_key or (args.sign_key.with_suffix(".pub") if args.sign_key else None)
     if KEYS.public_key and not KEYS.public_key.exists():

@@ -838,6 +838,12 @@ def _walk(estimator: Any, ovr_proba: bool, ctx: _Context) -> tuple[dict, list]:
     return pipeline, stage.blocks
 
 
+#: FORMAT.md "Tolerance per precision mode": `exact` is bit-identical to scikit-learn; `compact`
+#: rounds the classifier weights to float16 (done by `skedge pack`) and records the agreement
+#: the exporter measured in `metadata.agreement`.
+PRECISIONS = ("exact", "compact")
+
+
 def _metadata(metadata: dict) -> dict:
     md = dict(metadata or {})
     unknown = set(md) - {
@@ -874,8 +880,8 @@ def _metadata(metadata: dict) -> dict:
         if not math.isfinite(f):
             raise ValueError(f"metric {k!r} is not finite: {v!r}")
         out["metrics"][str(k)] = f
-    if out["precision"] != "exact":
-        raise ValueError(f"precision {out['precision']!r}: only 'exact' is defined in format version 1")
+    if out["precision"] not in PRECISIONS:
+        raise ValueError(f"precision {out['precision']!r}: expected one of {', '.join(PRECISIONS)}")
     return out
 
 

@@ -81,7 +81,7 @@ def skedge_inspect(artifact: str | Path, skedge: str | Path = DEFAULT_SKEDGE) ->
 
 def parity_summary(report: Any, *, runtime: str = "native CLI", tolerance: float = 1e-12) -> dict:
     """The manifest's `parity` object from export.py's `ParityReport`."""
-    return {
+    summary = {
         "passed": bool(report.ok),
         "texts": int(report.checked),
         "mismatches": len(report.mismatches),
@@ -89,6 +89,11 @@ def parity_summary(report: Any, *, runtime: str = "native CLI", tolerance: float
         "tolerance": tolerance,
         "runtime": runtime,
     }
+    if getattr(report, "precision", "exact") != "exact":
+        summary["precision"] = report.precision
+        summary["label_changes"] = int(report.label_changes)
+        summary["max_decision_diff"] = float(report.max_decision_error)
+    return summary
 
 
 def _jsonable(value: Any) -> Any:
@@ -246,6 +251,7 @@ def parity_in_chunks(
                 merged.checked += report.checked
                 merged.mismatches.extend(report.mismatches)
                 merged.max_proba_error = max(merged.max_proba_error, report.max_proba_error)
+                merged.max_decision_error = max(merged.max_decision_error, report.max_decision_error)
             bar.update(min(start + chunk, len(texts)))
     finally:
         bar.close()

@@ -842,6 +842,10 @@ def parity_tag(parity: dict | None) -> str:
         bits.append(f"{parity['texts']} texts")
     if parity.get("mismatches") is not None:
         bits.append(f"{parity['mismatches']} mismatches")
+    if parity.get("precision"):
+        bits.insert(0, f"precision {parity['precision']}")
+    if parity.get("max_decision_diff") is not None:
+        bits.append(f"max |ddecision| {parity['max_decision_diff']:.3g}")
     if parity.get("max_proba_diff") is not None:
         bits.append(f"max |dproba| {parity['max_proba_diff']:.3g}")
     if parity.get("runtime"):
@@ -1072,18 +1076,24 @@ def export_model_uri(
             inter["metadata"]["baseline"] = baseline.compute_baseline(loaded.estimator, texts, inter)
         if interchange_hook is not None:
             interchange_hook(inter)
+        inter["metadata"]["precision"] = ex.PRECISION.name
         with staged_outputs(out) as st:
             ex.pack(inter, st.artifact, skedge)
-            report = _manifest.parity_in_chunks(
-                lambda chunk: ex.parity_gate(
-                    loaded.estimator, st.artifact, chunk, skedge, ovr_proba=ovr_proba
-                ),
-                gate_texts,
-            )
-            summary = _manifest.parity_summary(report, runtime=ex.parity_runtime())
+
+            def gate() -> Any:
+                return _manifest.parity_in_chunks(
+                    lambda chunk: ex.parity_gate(
+                        loaded.estimator, st.artifact, chunk, skedge, ovr_proba=ovr_proba
+                    ),
+                    gate_texts,
+                )
+
+            report = gate()
             log(report.describe())
             if not report.ok:
                 raise _GateFailed()
+            report = ex.record_agreement(inter, report, st.artifact, skedge, gate)
+            summary = _manifest.parity_summary(report, runtime=ex.parity_runtime())
             _manifest.write_json(
                 st.report, _manifest.parity_report(report, summary=summary, sources=sources)
             )

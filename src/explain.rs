@@ -182,6 +182,7 @@ mod tests {
             provenance: Default::default(),
             metrics: Default::default(),
             baseline: None,
+            agreement: None,
         }
     }
 

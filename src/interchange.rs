@@ -49,6 +49,20 @@ pub struct IMetadata {
     /// Drift baseline (FORMAT.md §4), in the JSON shape of a snapshot's `stats`.
     #[serde(default)]
     pub baseline: Option<crate::monitor::Stats>,
+    /// Agreement with scikit-learn measured by the exporter (required for `compact`).
+    #[serde(default)]
+    pub agreement: Option<IAgreement>,
+}
+
+/// `metadata.agreement`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IAgreement {
+    pub texts: u64,
+    pub label_changes: u64,
+    pub max_abs_decision_diff: f64,
+    pub max_abs_proba_diff: f64,
 }
 
 /// Interchange pipeline.
@@ -347,8 +361,19 @@ impl Interchange {
         }
         let precision = match m.precision.as_str() {
             "exact" => Precision::Exact,
-            other => return Err(bad(format!("precision {other:?} is not supported"))),
+            "compact" => Precision::Compact,
+            other => {
+                return Err(bad(format!(
+                    "precision {other:?} is not supported (exact, compact)"
+                )))
+            }
         };
+        let agreement = m.agreement.map(|a| schema::Agreement {
+            texts: a.texts,
+            label_changes: a.label_changes,
+            max_abs_decision_diff: a.max_abs_decision_diff,
+            max_abs_proba_diff: a.max_abs_proba_diff,
+        });
         let metadata = Metadata {
             name: m.name,
             version: m.version,
@@ -363,6 +388,7 @@ impl Interchange {
             provenance: m.provenance,
             metrics: m.metrics,
             baseline: m.baseline.as_ref().map(crate::monitor::Stats::to_baseline),
+            agreement,
         };
         let p = self.pipeline;
         let classifier = match p.classifier {
@@ -402,6 +428,10 @@ impl Interchange {
                     .collect::<Result<_>>()?,
             }),
         };
+        let mut classifier = classifier;
+        if precision == Precision::Compact {
+            round_weights_to_f16(&mut classifier)?;
+        }
         let body = Body {
             metadata,
             pipeline: Pipeline {
@@ -418,4 +448,27 @@ impl Interchange {
         }
         Ok(body)
     }
+}
+
+/// The `compact` precision: every classifier weight becomes the nearest binary16 number (round
+/// to nearest, ties to even). Intercepts, idf and calibration stay exact: they are few or
+/// already deduplicated.
+fn round_weights_to_f16(c: &mut Classifier) -> Result<()> {
+    let matrices: Vec<&mut Matrix> = match c {
+        Classifier::Linear(l) => vec![&mut l.coef],
+        Classifier::NaiveBayes(nb) => vec![&mut nb.coef],
+        Classifier::CalibratedSigmoid(cal) => cal.members.iter_mut().map(|m| &mut m.base.coef).collect(),
+    };
+    for m in matrices {
+        for x in &mut m.data {
+            let h = half::f16::from_f64(*x);
+            if !h.is_finite() {
+                return Err(bad(format!(
+                    "precision compact: weight {x} is outside float16's range (±65504); export with precision exact"
+                )));
+            }
+            *x = h.to_f64();
+        }
+    }
+    Ok(())
 }

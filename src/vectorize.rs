@@ -62,7 +62,11 @@ impl Vocabulary {
             }
             table[i] = tag | (col as u64 + 1);
         }
-        Ok(Vocabulary { terms, offsets, table })
+        Ok(Vocabulary {
+            terms,
+            offsets,
+            table,
+        })
     }
 
     /// Number of columns.

@@ -93,7 +93,15 @@ export interface ModelInfo {
   unicodeVersion: string;
   sourceSha256: string;
   created: string;
+  /** `"exact"` (bit-identical to scikit-learn) or `"compact"` (f16 weights). */
   precision: string;
+  /** For `compact`: agreement with scikit-learn measured by the exporter. */
+  agreement?: {
+    texts: number;
+    labelChanges: number;
+    maxAbsDecisionDiff: number;
+    maxAbsProbaDiff: number;
+  };
   metrics: Record<string, number>;
   provenance: Record<string, string>;
   /** Largest text accepted, in UTF-8 bytes. */
@@ -357,9 +365,20 @@ struct InfoOut<'a> {
     source_sha256: &'a str,
     created: &'a str,
     precision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agreement: Option<AgreementOut>,
     metrics: &'a BTreeMap<String, f64>,
     provenance: &'a BTreeMap<String, String>,
     max_text_bytes: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgreementOut {
+    texts: u64,
+    label_changes: u64,
+    max_abs_decision_diff: f64,
+    max_abs_proba_diff: f64,
 }
 
 /// A loaded skedge model.
@@ -602,7 +621,13 @@ impl Model {
             unicode_version: &m.unicode_version,
             source_sha256: &m.source_sha256,
             created: &m.created,
-            precision: "exact",
+            precision: m.precision.name(),
+            agreement: m.agreement.as_ref().map(|a| AgreementOut {
+                texts: a.texts,
+                label_changes: a.label_changes,
+                max_abs_decision_diff: a.max_abs_decision_diff,
+                max_abs_proba_diff: a.max_abs_proba_diff,
+            }),
             metrics: &m.metrics,
             provenance: &m.provenance,
             max_text_bytes: MAX_TEXT_BYTES,
@@ -1151,6 +1176,7 @@ mod tests {
                 provenance: [("run".to_string(), "r1".to_string())].into(),
                 metrics: [("accuracy".to_string(), 0.75)].into(),
                 baseline: None,
+                agreement: None,
             },
             pipeline: Pipeline {
                 features: vec![FeatureBlock {

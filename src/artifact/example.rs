@@ -23,6 +23,7 @@ pub fn tiny() -> Body {
             provenance: BTreeMap::from([("source".into(), "test".into())]),
             metrics: BTreeMap::from([("accuracy".into(), 0.5)]),
             baseline: None,
+            agreement: None,
         },
         pipeline: Pipeline {
             features: vec![FeatureBlock {

@@ -30,7 +30,7 @@ use schema::Body;
 /// `\x89SKEDGE\n`: a non-ASCII first byte and a newline catch text-mode transfers.
 pub const MAGIC: [u8; 8] = [0x89, b'S', b'K', b'E', b'D', b'G', b'E', b'\n'];
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 24;
 /// Header flag: a 64-byte Ed25519 signature of the header (but its checksum) and the body

@@ -45,6 +45,22 @@ pub struct Metadata {
     pub metrics: BTreeMap<String, f64>,
     /// Drift baseline: the monitoring statistics of the validation texts (FORMAT.md §4).
     pub baseline: Option<Baseline>,
+    /// Agreement with scikit-learn measured by the exporter; present for `Precision::Compact`.
+    pub agreement: Option<Agreement>,
+}
+
+/// How closely a non-exact artifact reproduces scikit-learn, measured by the exporter on its gate
+/// texts (validation, adversarial and random texts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Texts compared.
+    pub texts: u64,
+    /// Texts where the label differs from scikit-learn's.
+    pub label_changes: u64,
+    /// Largest absolute difference of a decision value.
+    pub max_abs_decision_diff: f64,
+    /// Largest absolute difference of a probability (0 without `predict_proba`).
+    pub max_abs_proba_diff: f64,
 }
 
 /// The statistics `skedge::monitor` collects at the edge, computed by the exporter on the
@@ -81,6 +97,19 @@ pub struct OovCounts {
 pub enum Precision {
     /// f64 parameters as fitted: bit-identical to scikit-learn.
     Exact,
+    /// Classifier weights rounded to IEEE binary16 (2 bytes each on the wire); everything else
+    /// exact. Agreement measured by the exporter and recorded in `Metadata::agreement`.
+    Compact,
+}
+
+impl Precision {
+    /// The name used by the exporter, `skedge inspect` and `info()`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Exact => "exact",
+            Precision::Compact => "compact",
+        }
+    }
 }
 
 /// `Pipeline`: feature blocks (a `FeatureUnion` when several), transforms, a classifier.
@@ -228,8 +257,8 @@ pub struct Matrix {
     pub rows: u32,
     /// Number of columns.
     pub cols: u32,
-    /// `rows * cols` values (little-endian bytes on the wire).
-    #[serde(with = "super::compact::f64s")]
+    /// `rows * cols` values (little-endian f64 or, when every value is one, f16 on the wire).
+    #[serde(with = "super::compact::values")]
     pub data: Vec<f64>,
 }
 
