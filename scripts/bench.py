@@ -268,13 +268,23 @@ def prepare_model(data: dict) -> dict:
     if p.returncode != 0:
         raise SystemExit(f"bench: export failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     gate = next((ln for ln in (p.stdout + p.stderr).splitlines() if "parity" in ln), "")
+    compact = mdir / "model.compact.skedge"
+    say("exporting with scripts/export.py --precision compact")
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--joblib", str(jl),
+                        "--out", str(compact), "--validation", str(eval_tsv), "--skedge", str(CLI),
+                        "--name", "bench", "--precision", "compact"],
+                       capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: compact export failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    compact_gate = next((ln for ln in (p.stdout + p.stderr).splitlines() if "precision gate" in ln), "")
 
     sk_labels = [int(v) for v in pipe.predict(texts)]
     return {
         "dir": mdir, "joblib": jl, "pickle": pk, "skedge": sk, "texts_file": texts_file,
         "texts": texts, "labels": sk_labels, "n_terms": len(pipe[0].vocabulary_),
         "train_texts": len(X), "accuracy": float(np.mean(np.array(sk_labels) == np.array(labels))),
-        "parity_gate": gate.strip(), "pipeline": pipe,
+        "parity_gate": gate.strip(), "pipeline": pipe, "skedge_compact": compact,
+        "compact_gate": compact_gate.strip(),
     }
 
 
@@ -363,6 +373,8 @@ def bench_node(m: dict, quick: bool) -> dict:
     say("skedge wasm in Node: fresh processes")
     res["cold"] = cold_samples(one_core() + node + ["cold-skedge", str(PKG), str(m["skedge"]), str(m["texts_file"])],
                                8 if quick else 30)
+    res["cold_core"] = cold_samples(one_core() + node + ["cold-core", str(PKG), str(m["skedge"]), str(m["texts_file"])],
+                                    8 if quick else 30)
     return res
 
 
@@ -612,7 +624,8 @@ def sizes(m: dict, onnx: dict, ml: dict) -> dict:
     say("sizes")
     s = {"artifact": {}, "runtime": {}}
     a = s["artifact"]
-    for key, path in (("skedge", m["skedge"]), ("joblib", m["joblib"]), ("pickle", m["pickle"])):
+    for key, path in (("skedge", m["skedge"]), ("skedge_compact", m["skedge_compact"]), ("joblib", m["joblib"]),
+                      ("pickle", m["pickle"])):
         data = path.read_bytes()
         a[key] = {"bytes": len(data), "gzip": gz(data)}
     if "error" not in onnx and onnx["path"].is_file():
@@ -840,8 +853,14 @@ def targets(R: dict, rows: dict) -> str:
     def row(name, value, ok):
         lines.append(f"| {name} | {value} | {'n/a' if ok is None else ('yes' if ok else '**no**')} |")
 
-    row(f"cold start ≤ 1 ms ({R['model']['n_terms']:,} terms; instantiate + load, fresh Node process)",
-        fmt_time(w.get("cold")), None if w.get("cold") is None else w["cold"] <= 1e-3)
+    core = R.get("skedge_wasm", {}).get("cold_core")
+    if core:
+        total, pre = core["total_ms"]["p50"] / 1e3, core["precompiled_ms"]["p50"] / 1e3
+        row(f"cold start ≤ 1 ms ({R['model']['n_terms']:,} terms; fresh Node process: compile + instantiate + "
+            "`fromBytes` + first prediction)",
+            f"{fmt_time(total)} (compile {core['compile_ms']['p50']:.3g} ms, instantiate "
+            f"{core['instantiate_ms']['p50']:.3g} ms, fromBytes {core['from_bytes_ms']['p50']:.3g} ms, first "
+            f"prediction {core['first_ms']['p50']:.3g} ms; from a compiled module {fmt_time(pre)})", total <= 1e-3)
     if w.get("p50") is not None:
         row("single text p50 ≤ 5 µs (wasm, JS↔wasm crossing included)", fmt_time(w["p50"]), w["p50"] <= 5e-6)
         row("single text p99 ≤ 20 µs", fmt_time(w["p99"]), w["p99"] <= 20e-6)
@@ -853,7 +872,13 @@ def targets(R: dict, rows: dict) -> str:
         row("artifact (exact) ≤ 50 % of the joblib file",
             f"{100 * x:.1f} % ({fmt_bytes(a['skedge']['bytes'])} vs {fmt_bytes(a['joblib']['bytes'])}; "
             f"gzip {fmt_bytes(a['skedge']['gzip'])} vs {fmt_bytes(a['joblib']['gzip'])})", x <= 0.5)
-    row("artifact (compact) ≤ 25 % of the joblib file", "n/a (compact mode not implemented)", None)
+    if "skedge_compact" in a and "joblib" in a:
+        x = a["skedge_compact"]["bytes"] / a["joblib"]["bytes"]
+        agreement = R["model"].get("compact_gate", "")
+        row("artifact (compact) ≤ 25 % of the joblib file",
+            f"{100 * x:.1f} % ({fmt_bytes(a['skedge_compact']['bytes'])}; gzip "
+            f"{fmt_bytes(a['skedge_compact']['gzip'])} = {100 * a['skedge_compact']['gzip'] / a['joblib']['bytes']:.1f} %); "
+            f"{agreement}", x <= 0.25)
     if "skedge_wasm" in rt:
         g = rt["skedge_wasm"]["gzip"]
         row("wasm ≤ 100 KB gzip after wasm-opt",
@@ -1091,7 +1116,7 @@ def main(argv: list | None = None) -> int:
         return 0
     R["model"] = {"source": data["source"], "n_terms": m["n_terms"], "train_texts": m["train_texts"],
                   "accuracy": m["accuracy"], "parity_gate": m["parity_gate"], "labels": m["labels"],
-                  "text_bytes": sum(len(t.encode()) for t in m["texts"]), "skedge": str(m["skedge"])}
+                  "compact_gate": m["compact_gate"], "text_bytes": sum(len(t.encode()) for t in m["texts"]), "skedge": str(m["skedge"])}
     onnx = prepare_onnx(m) if not {"ort", "ort-node"} <= skip else {"error": "skipped"}
     ml = prepare_mlflow(m) if "mlflow" not in skip else {"error": "skipped"}
     try:

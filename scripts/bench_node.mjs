@@ -3,6 +3,7 @@
 // `taskset -c 0` and aggregates.
 //
 //   node scripts/bench_node.mjs cold-skedge PKG_DIR MODEL TEXTS          # one fresh-process sample
+//   node scripts/bench_node.mjs cold-core PKG_DIR MODEL TEXTS            # issue #3's cold start
 //   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
 //   node scripts/bench_node.mjs cold-ort ORT_PREFIX MODEL.onnx TEXTS
 //   node scripts/bench_node.mjs warm-ort ORT_PREFIX MODEL.onnx TEXTS [QUICK]
@@ -83,6 +84,33 @@ async function coldSkedge() {
     ready_ms: t3 - t0,
     first_ms: t4 - t3,
     heap_bytes_after_load: process.memoryUsage().arrayBuffers,
+  };
+}
+
+// Issue #3's definition, in a fresh process: the .wasm and the artifact are bytes in memory and the
+// glue is imported (Node's module loading and file reads are `cold-skedge`'s business); timed are
+// compiling and instantiating the module, `Model.fromBytes`, and the first prediction.
+async function coldCore() {
+  const texts = readTexts(textsPath);
+  const wasm = readFileSync(join(resolve(dir), 'skedge_bg.wasm'));
+  const bytes = readFileSync(modelPath);
+  const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
+  const t0 = performance.now();
+  const module = new WebAssembly.Module(wasm);
+  const t1 = performance.now();
+  core.initSync({ module });
+  const t2 = performance.now();
+  const model = core.Model.fromBytes(bytes);
+  const t3 = performance.now();
+  model.predict(texts[0]);
+  const t4 = performance.now();
+  return {
+    compile_ms: t1 - t0,
+    instantiate_ms: t2 - t1,
+    from_bytes_ms: t3 - t2,
+    first_ms: t4 - t3,
+    total_ms: t4 - t0, // compile + instantiate + load + first prediction
+    precompiled_ms: t4 - t1, // the same from a compiled module (Workers, browsers' code cache)
   };
 }
 
@@ -262,6 +290,7 @@ async function profileSkedge() {
 
 const modes = {
   'cold-skedge': coldSkedge,
+  'cold-core': coldCore,
   'warm-skedge': warmSkedge,
   'cold-ort': coldOrt,
   'warm-ort': warmOrt,

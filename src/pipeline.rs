@@ -69,7 +69,7 @@ impl TextClassifier {
         }
         let transforms = pipeline
             .transforms
-            .iter()
+            .into_iter()
             .map(|t| Transform::new(t, width))
             .collect::<Result<Vec<_>>>()?;
         let classifier = Classifier::new(pipeline.classifier, width)?;

@@ -14,13 +14,14 @@ pub type Row = Vec<(u32, f64)>;
 
 /// `vocabulary_` without one allocation per term: one byte blob, offsets, and an open-addressing
 /// table built at load ([`term_hash`], linear probing, load factor ≤ 1/2). A slot holds the
-/// column + 1 in its low half and the high half of the term's hash in its high half, so a probe
-/// reads the term bytes only when the hash matches: misses (most bigrams) never touch them.
+/// column + 1 in its low `col_bits` and high bits of the term's hash above them, so a probe reads
+/// the term bytes only when those match: misses (most bigrams) never touch them.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     terms: Vec<u8>,
     offsets: Vec<u32>,
-    table: Vec<u64>,
+    table: Vec<u32>,
+    col_mask: u32,
 }
 
 impl Vocabulary {
@@ -41,17 +42,19 @@ impl Vocabulary {
             )));
         }
         let n = lengths.len();
+        let slots = u32::try_from(n + 1).map_err(|_| Error::Corrupt("too many vocabulary terms".into()))?;
+        let col_mask = u32::MAX >> slots.leading_zeros();
         let size = (n.max(1) * 2).next_power_of_two();
-        let mut table = vec![0u64; size];
+        let mut table = vec![0u32; size];
         let mask = size - 1;
         for col in 0..n {
             let term = &terms[offsets[col] as usize..offsets[col + 1] as usize];
             let h = term_hash(term);
-            let tag = h & !0xffff_ffff;
+            let tag = (h >> 32) as u32 & !col_mask;
             let mut i = h as usize & mask;
             while table[i] != 0 {
-                if table[i] & !0xffff_ffff == tag {
-                    let other = (table[i] as u32 - 1) as usize;
+                if table[i] & !col_mask == tag {
+                    let other = ((table[i] & col_mask) - 1) as usize;
                     if &terms[offsets[other] as usize..offsets[other + 1] as usize] == term {
                         return Err(Error::Corrupt(format!(
                             "vocabulary term at column {col} is duplicated"
@@ -60,12 +63,13 @@ impl Vocabulary {
                 }
                 i = (i + 1) & mask;
             }
-            table[i] = tag | (col as u64 + 1);
+            table[i] = tag | (col as u32 + 1);
         }
         Ok(Vocabulary {
             terms,
             offsets,
             table,
+            col_mask,
         })
     }
 
@@ -89,7 +93,7 @@ impl Vocabulary {
     pub fn get(&self, term: &str) -> Option<u32> {
         let term = term.as_bytes();
         let h = term_hash(term);
-        let tag = h & !0xffff_ffff;
+        let tag = (h >> 32) as u32 & !self.col_mask;
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -97,8 +101,8 @@ impl Vocabulary {
             if slot == 0 {
                 return None;
             }
-            if slot & !0xffff_ffff == tag {
-                let col = slot as u32 - 1;
+            if slot & !self.col_mask == tag {
+                let col = (slot & self.col_mask) - 1;
                 if self.term(col as usize) == term {
                     return Some(col);
                 }
@@ -188,14 +192,14 @@ pub enum Transform {
 
 impl Transform {
     /// Checks a transform against the width of the row it applies to.
-    pub fn new(p: &TransformParams, width: u64) -> Result<Self> {
+    pub fn new(p: TransformParams, width: u64) -> Result<Self> {
         Ok(match p {
             TransformParams::Tfidf {
                 sublinear_tf,
                 idf,
                 log_exceptions,
             } => {
-                if let Some(idf) = idf {
+                if let Some(idf) = &idf {
                     if idf.len() as u64 != width {
                         return Err(Error::Corrupt(format!(
                             "idf has {} values for {width} columns",
@@ -208,15 +212,15 @@ impl Transform {
                     return Err(Error::Corrupt("log_exceptions are not sorted".into()));
                 }
                 Transform::Tfidf {
-                    sublinear_tf: *sublinear_tf,
-                    idf: idf.clone(),
-                    log_exceptions: log_exceptions.clone(),
+                    sublinear_tf,
+                    idf,
+                    log_exceptions,
                 }
             }
-            TransformParams::Normalize { norm } => Transform::Normalize(*norm),
+            TransformParams::Normalize { norm } => Transform::Normalize(norm),
             TransformParams::Scale { factor } => {
-                crate::classify::check_finite(&[*factor], "scale factor")?;
-                Transform::Scale(*factor)
+                crate::classify::check_finite(&[factor], "scale factor")?;
+                Transform::Scale(factor)
             }
         })
     }
@@ -325,7 +329,7 @@ impl Vectorizer {
         let width = v.n_features();
         v.transforms = block
             .transforms
-            .iter()
+            .into_iter()
             .map(|t| Transform::new(t, width))
             .collect::<Result<_>>()?;
         Ok(v)

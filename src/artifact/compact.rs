@@ -173,6 +173,8 @@ pub mod idf {
 struct VocabularyWire<'a> {
     /// Number of terms.
     count: u32,
+    /// Bytes of all terms: the decoder reserves the blob once.
+    term_bytes: u32,
     /// Per term: `prefix << 4 | suffix length`, a nibble of 15 meaning "too long, read it next":
     /// then the prefix as one byte and/or the suffix length as a LEB128 varint follow.
     #[serde(borrow)]
@@ -272,6 +274,7 @@ pub mod vocabulary {
         }
         VocabularyWire {
             count: u32::try_from(lengths.len()).map_err(|_| S::Error::custom("too many terms"))?,
+            term_bytes: u32::try_from(terms.len()).map_err(|_| S::Error::custom("too many term bytes"))?,
             lengths: Bytes(packed.into()),
             suffixes: Bytes(suffixes.into()),
         }
@@ -287,11 +290,17 @@ pub mod vocabulary {
         if count > w.lengths.0.len() {
             return Err(D::Error::custom("vocabulary term count exceeds its length bytes"));
         }
+        let term_bytes = w.term_bytes as usize;
+        if term_bytes > 255 * count + suffixes.len() {
+            return Err(D::Error::custom(
+                "vocabulary term bytes exceed what the prefixes can rebuild",
+            ));
+        }
         let mut it = Lengths {
             bytes: &w.lengths.0,
             at: 0,
         };
-        let mut terms = Vec::with_capacity(suffixes.len());
+        let mut terms = Vec::with_capacity(term_bytes);
         let mut lengths = Vec::with_capacity(count);
         let (mut previous_start, mut previous_len, mut at) = (0usize, 0usize, 0usize);
         for _ in 0..count {
@@ -314,7 +323,7 @@ pub mod vocabulary {
             previous_len = terms.len() - start;
             lengths.push(previous_len as u32);
         }
-        if at != suffixes.len() || it.at != w.lengths.0.len() {
+        if at != suffixes.len() || it.at != w.lengths.0.len() || terms.len() != term_bytes {
             return Err(D::Error::custom("vocabulary has unused bytes"));
         }
         Ok((terms, lengths))

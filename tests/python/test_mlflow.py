@@ -497,7 +497,7 @@ def test_export_writes_artifact_manifest_and_report(models, exported, uri):
     import base64  # noqa: PLC0415
 
     assert man["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
-    assert man["format_version"] == 1 and man["precision"] == "exact"
+    assert man["format_version"] == 2 and man["precision"] == "exact"
     assert man["name"] == "t_skops" and man["version"] == "1"
     assert man["classes"] == ["negative", "positive"]
     assert man["parity"]["passed"] is True and man["parity"]["mismatches"] == 0
@@ -528,7 +528,7 @@ def test_export_writes_back_artifacts_and_tags(models, exported, uri):
     tags = _tags(uri, "t_skops", "1")
     sha = hashlib.sha256(exported["out"].read_bytes()).hexdigest()
     assert tags["skedge.sha256"] == sha
-    assert tags["skedge.format_version"] == "1"
+    assert tags["skedge.format_version"] == "2"
     assert tags["skedge.parity"].startswith("passed (")
     assert tags["skedge.exported_at"].endswith("Z")
     assert tags["skedge.artifact_path"] == "skedge/t_skops.skedge"
@@ -720,7 +720,7 @@ def test_manifest_check_detects_a_changed_byte(tmp_path):
     art = tmp_path / "m.skedge"
     art.write_bytes(b"\x89SKEDGE\n" + bytes(100))
     sha, integrity, size = manifest.digests(art)
-    man = {"sha256": sha, "integrity": integrity, "size": size, "format_version": 1}
+    man = {"sha256": sha, "integrity": integrity, "size": size, "format_version": 2}
     assert manifest.check(art, man) == []
     art.write_bytes(b"\x89SKEDGE\n" + bytes(99) + b"\x01")
     problems = manifest.check(art, man)
