@@ -1015,6 +1015,24 @@ def cpuprofile_table(directory: Path, top: int) -> list:
     return [(100 * t / total, n) for n, t in self_us.most_common(top)]
 
 
+def cpuprofile_ms(directory: Path, top: int) -> list:
+    """Self time per function name, in ms per `.cpuprofile` file (one per fresh process), idle
+    time left out, largest first."""
+    from collections import Counter
+
+    self_us: Counter = Counter()
+    files = list(directory.glob("*.cpuprofile"))
+    for f in files:
+        prof = json.loads(f.read_text())
+        nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
+        for sample, delta in zip(prof["samples"], prof["timeDeltas"]):
+            cf = nodes[sample]
+            name = _short(cf["functionName"]) or f"({Path(cf['url']).name or 'native'})"
+            if name != "(idle)":
+                self_us[name] += delta
+    return [(t / 1e3 / max(1, len(files)), n) for n, t in self_us.most_common(top)]
+
+
 def callgrind_table(out: Path, top: int, inclusive: bool) -> tuple[int, list]:
     cmd = ["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", str(out)]
     text = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
@@ -1046,6 +1064,20 @@ def profile(m: dict) -> str:
           f"{len(m['texts']):,} SST-2 sentences. Produced by `scripts/bench.sh --profile`.", ""]
     named = ROOT / "target" / "npm" / "web" / "skedge_bg.wasm"
     wasm = named if named.is_file() else PKG / "skedge_bg.wasm"
+    say("node --cpu-prof: skedge wasm cold start, fresh processes")
+    d = prof / "wasm-cold"
+    runs = 12
+    for _ in range(runs):
+        run_json(one_core() + ["node", "--cpu-prof", f"--cpu-prof-dir={d}", "--cpu-prof-interval", "20",
+                               str(ROOT / "scripts" / "bench_node.mjs"), "cold-core", str(PKG), str(m["skedge"]),
+                               str(m["texts_file"]), "-", str(wasm)])
+    md += ["## wasm in Node: cold start (compile, instantiate, first `fromBytes`, first `predict`)", "",
+           f"Self time in ms per fresh process (V8 sampling profiler, 20 µs, {runs} processes, idle left out; "
+           f"`{wasm.relative_to(ROOT)}`). The first call of each function runs V8's baseline (Liftoff) "
+           "code: the same `fromBytes` takes a fifth of the time once V8 has optimised it.", "",
+           "| ms | function |", "|---:|---|"]
+    md += [f"| {ms:.2f} | `{name}` |" for ms, name in cpuprofile_ms(d, 20)]
+    md.append("")
     for what in ("load", "predict"):
         say(f"node --cpu-prof: skedge wasm {what}")
         d = prof / f"wasm-{what}"

@@ -92,7 +92,7 @@ async function coldSkedge() {
 // compiling and instantiating the module, `Model.fromBytes`, and the first prediction.
 async function coldCore() {
   const texts = readTexts(textsPath);
-  const wasm = readFileSync(join(resolve(dir), 'skedge_bg.wasm'));
+  const wasm = readFileSync(process.argv[7] || join(resolve(dir), 'skedge_bg.wasm'));
   const bytes = readFileSync(modelPath);
   const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
   const t0 = performance.now();

@@ -419,10 +419,18 @@ def test_collector_killed_and_restarted_mid_stream_loses_nothing(snapshots, tmp_
     port = c.port
     delivered, errors, killed_at = {}, [], []
     done = threading.Event()
+    # The client stops at a quarter and at half of the stream until the collector is killed, so
+    # the kills land mid-stream however fast the machine is; it then posts into the dead port.
+    pause_at = {len(snapshots) // 4, len(snapshots) // 2}
+    reached, resume = threading.Event(), threading.Event()
 
     def client():
         # what monitor.flush does: retry until the collector answers 201 (stored) or 409 (had it)
-        for s in snapshots:
+        for i, s in enumerate(snapshots):
+            if i in pause_at:
+                reached.set()
+                resume.wait(120)
+                resume.clear()
             for _ in range(600):
                 try:
                     status, _ = c.post(_dump(s))
@@ -440,12 +448,11 @@ def test_collector_killed_and_restarted_mid_stream_loses_nothing(snapshots, tmp_
     t.start()
     # kill -9 twice in the middle of the stream, restart on the same port and spool
     for _ in range(2):
-        deadline = time.monotonic() + 60
-        target = len(delivered) + len(snapshots) // 4
-        while len(delivered) < target and time.monotonic() < deadline and not done.is_set():
-            time.sleep(0.01)
+        assert reached.wait(120)
+        reached.clear()
         killed_at.append(len(delivered))
         c.kill()
+        resume.set()
         time.sleep(0.3)
         c = Collector(spool, port=port).start()
     t.join(timeout=300)
