@@ -55,7 +55,7 @@ impl Vocabulary {
             while table[i] != 0 {
                 if table[i] & !col_mask == tag {
                     let other = ((table[i] & col_mask) - 1) as usize;
-                    if &terms[offsets[other] as usize..offsets[other + 1] as usize] == term {
+                    if same_bytes(&terms[offsets[other] as usize..offsets[other + 1] as usize], term) {
                         return Err(Error::Corrupt(format!(
                             "vocabulary term at column {col} is duplicated"
                         )));
@@ -103,7 +103,7 @@ impl Vocabulary {
             }
             if slot & !self.col_mask == tag {
                 let col = (slot & self.col_mask) - 1;
-                if self.term(col as usize) == term {
+                if same_bytes(self.term(col as usize), term) {
                     return Some(col);
                 }
             }
@@ -122,17 +122,55 @@ pub fn term_hash(term: &[u8]) -> u64 {
     let mut h = term.len() as u64;
     let mut words = term.chunks_exact(8);
     for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ word(w)).wrapping_mul(K);
     }
     let tail = words.remainder();
     if !tail.is_empty() {
-        let mut b = [0u8; 8];
-        b[..tail.len()].copy_from_slice(tail);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ short_word(tail)).wrapping_mul(K);
     }
     h ^ (h >> 29) ^ (h >> 47)
+}
+
+/// The first 8 bytes as a little-endian word (one unaligned load).
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// Fewer than 8 bytes as a little-endian word, zero-padded: three loads at most, where a
+/// variable-length copy is a call to a byte loop in wasm.
+#[inline]
+fn short_word(mut b: &[u8]) -> u64 {
+    let (mut w, mut shift) = (0u64, 0);
+    if let [x0, x1, x2, x3, rest @ ..] = b {
+        w = u64::from(u32::from_le_bytes([*x0, *x1, *x2, *x3]));
+        (b, shift) = (rest, 32);
+    }
+    if let [x0, x1, rest @ ..] = b {
+        w |= u64::from(u16::from_le_bytes([*x0, *x1])) << shift;
+        (b, shift) = (rest, shift + 16);
+    }
+    if let [x0, ..] = b {
+        w |= u64::from(*x0) << shift;
+    }
+    w
+}
+
+/// `a == b` a word at a time: terms are a dozen bytes, and `memcmp` is a byte loop in wasm.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    short_word(a8.remainder()) == short_word(b8.remainder())
 }
 
 /// MurmurHash3 x86_32, as `sklearn.utils.murmurhash3_32(..., positive=False)`.
@@ -402,5 +440,28 @@ impl Vectorizer {
         for t in &self.transforms {
             t.apply(block, offset);
         }
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let base: Vec<u8> = (1..=21).collect();
+        for n in 0..=20 {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            assert!(!same_bytes(a, &base[..n + 1]), "a prefix is not equal");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(a, &b), "n={n} i={i}");
+                assert_ne!(term_hash(a), term_hash(&b), "n={n} i={i}");
+            }
+        }
+        assert_eq!(short_word(&[1, 2, 3, 4, 5, 6, 7]), 0x0007_0605_0403_0201);
+        assert_eq!(short_word(&[]), 0);
     }
 }

@@ -35,12 +35,19 @@ const HANGUL_T_COUNT: u32 = 28;
 /// Syllables per leading consonant (vowels × trailing choices).
 const HANGUL_N_COUNT: u32 = 588;
 
+/// Bit `cp` (< 128) of a 128-bit set, with 64-bit shifts: a u128 shift is a libcall in wasm.
+#[inline]
+fn ascii_bit(set: u128, cp: u32) -> bool {
+    let half = if cp < 64 { set as u64 } else { (set >> 64) as u64 };
+    (half >> (cp & 63)) & 1 != 0
+}
+
 /// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
 #[inline]
 pub fn is_word(c: char) -> bool {
     let cp = u32::from(c);
     if cp < 128 {
-        return (t::WORD_ASCII >> cp) & 1 != 0;
+        return ascii_bit(t::WORD_ASCII, cp);
     }
     in_ranges(t::WORD, cp)
 }
@@ -50,7 +57,7 @@ pub fn is_word(c: char) -> bool {
 pub fn is_space(c: char) -> bool {
     let cp = u32::from(c);
     if cp < 128 {
-        return (t::SPACE_ASCII >> cp) & 1 != 0;
+        return ascii_bit(t::SPACE_ASCII, cp);
     }
     in_ranges(t::SPACE, cp)
 }
