@@ -45,9 +45,26 @@ impl Vocabulary {
         let slots = u32::try_from(n + 1).map_err(|_| Error::Corrupt("too many vocabulary terms".into()))?;
         let col_mask = u32::MAX >> slots.leading_zeros();
         let size = (n.max(1) * 2).next_power_of_two();
-        let mut table = vec![0u32; size];
-        let mask = size - 1;
-        for col in 0..n {
+        let mut vocab = Vocabulary {
+            terms,
+            offsets,
+            table: vec![0u32; size],
+            col_mask,
+        };
+        // In chunks, each a call: V8 runs a wasm function's first calls in baseline code and
+        // switches to optimised code only between calls, so one long loop would stay slow.
+        for start in (0..n).step_by(2048) {
+            vocab.insert(start..n.min(start + 2048))?;
+        }
+        Ok(vocab)
+    }
+
+    #[inline(never)]
+    fn insert(&mut self, cols: std::ops::Range<usize>) -> Result<()> {
+        let mask = self.table.len() - 1;
+        let col_mask = self.col_mask;
+        let (terms, offsets, table) = (&self.terms, &self.offsets, &mut self.table);
+        for col in cols {
             let term = &terms[offsets[col] as usize..offsets[col + 1] as usize];
             let h = term_hash(term);
             let tag = (h >> 32) as u32 & !col_mask;
@@ -65,12 +82,7 @@ impl Vocabulary {
             }
             table[i] = tag | (col as u32 + 1);
         }
-        Ok(Vocabulary {
-            terms,
-            offsets,
-            table,
-            col_mask,
-        })
+        Ok(())
     }
 
     /// Number of columns.
