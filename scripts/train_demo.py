@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/train_demo.py [--tracking-uri URI] [--all] [--serialization skops]
 
-Data: tests/data/demo/ (real labelled sentences, see its SOURCES.md). The English model
+Data: tests/data/ (real labelled sentences, see its SOURCES.md). The English model
 `sentiment_model` is `TfidfVectorizer(word 1-2 grams, sublinear_tf) + LogisticRegression`, trained
 on the UCI Amazon/IMDb/Yelp sentences with a seeded stratified 80/20 split; accuracy and F1 on the
 held-out 20% are logged. With `--all` also `sentiment_model_fr` (Allociné TV reviews, accents
@@ -40,7 +40,7 @@ from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
-DATA = registry.REPO_ROOT / "tests" / "data" / "demo"
+DATA = registry.REPO_ROOT / "tests" / "data"
 EXPERIMENT = "skedge-demo"
 LABELS = {"0": "negative", "1": "positive"}
 SEED = 20260101
@@ -66,10 +66,12 @@ def english() -> tuple[list, list, list, list]:
 
 
 def french() -> tuple[list, list, list, list]:
-    """The Allociné subsets: their own train and test files."""
-    xtr, ytr = read_tsv(DATA / "fr_allocine_tv_train_1200.tsv")
-    xte, yte = read_tsv(DATA / "fr_allocine_tv_test_300.tsv")
-    return xtr, xte, ytr, yte
+    """Allociné: the first 1,200 train rows; of the first 300 test rows, those whose text is not
+    among them (292)."""
+    xtr, ytr = (v[:1200] for v in read_tsv(DATA / "fr_allocine_tv_train_first1500.tsv"))
+    seen = set(xtr)
+    test = [(t, y) for t, y in zip(*read_tsv(DATA / "fr_allocine_tv_test_first300.tsv")) if t not in seen]
+    return xtr, [t for t, _ in test], ytr, [y for _, y in test]
 
 
 def word_pipeline(strip_accents: str | None = None) -> Pipeline:
@@ -227,7 +229,7 @@ def train_one(name: str, tracking_uri: str, serialization_format: str) -> dict:
         "n_train": len(xtr),
         "n_test": len(xte),
         "seed": SEED,
-        "data": "tests/data/demo",
+        "data": "tests/data",
     }
     # A few real held-out texts: the input example doubles as the exporter's validation texts.
     example = list(xte[:8])
