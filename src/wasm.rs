@@ -1153,62 +1153,25 @@ async fn download(
 mod tests {
     //! `wasm-bindgen-test`: the binding itself, in Node and in a browser.
     use super::*;
-    use crate::artifact::schema::{
-        Analyzer, AnalyzerKind, Body, Classifier, Counts, FeatureBlock, Linear, LinearProba, Matrix,
-        Metadata, Pipeline, Precision, StripAccents, TokenPattern,
-    };
+    use crate::artifact::schema::{Classifier, Counts};
     use wasm_bindgen_test::*;
 
+    /// The crate's tiny model with bigrams, a "not good" term and no tf-idf.
     fn artifact() -> Vec<u8> {
+        let mut body = crate::artifact::example::tiny();
+        body.metadata.metrics = [("accuracy".to_string(), 0.75)].into();
+        let block = &mut body.pipeline.features[0];
+        block.analyzer.ngram_range = (1, 2);
         let terms = ["bad", "good", "not good"];
-        let body = Body {
-            metadata: Metadata {
-                name: "tiny".into(),
-                version: "1".into(),
-                skedge_version: String::new(),
-                sklearn_version: String::new(),
-                python_version: String::new(),
-                numpy_version: String::new(),
-                unicode_version: String::new(),
-                source_sha256: String::new(),
-                created: String::new(),
-                precision: Precision::Exact,
-                provenance: [("run".to_string(), "r1".to_string())].into(),
-                metrics: [("accuracy".to_string(), 0.75)].into(),
-                baseline: None,
-                agreement: None,
-            },
-            pipeline: Pipeline {
-                features: vec![FeatureBlock {
-                    analyzer: Analyzer {
-                        kind: AnalyzerKind::Word,
-                        ngram_range: (1, 2),
-                        lowercase: true,
-                        strip_accents: StripAccents::None,
-                        token_pattern: TokenPattern::TwoOrMoreWordChars,
-                        stop_words: vec![],
-                    },
-                    counts: Counts::Vocabulary {
-                        terms: terms.concat().into_bytes(),
-                        lengths: terms.iter().map(|t| t.len() as u32).collect(),
-                    },
-                    binary: false,
-                    transforms: vec![],
-                }],
-                transforms: vec![],
-                classifier: Classifier::Linear(Linear {
-                    estimator: "LogisticRegression".into(),
-                    classes: Classes::Str(vec!["neg".into(), "pos".into()]),
-                    coef: Matrix {
-                        rows: 1,
-                        cols: 3,
-                        data: vec![-2.0, 1.5, -4.0],
-                    },
-                    intercept: vec![0.25],
-                    proba: LinearProba::Logistic,
-                }),
-            },
+        block.counts = Counts::Vocabulary {
+            terms: terms.concat().into_bytes(),
+            lengths: terms.iter().map(|t| t.len() as u32).collect(),
         };
+        block.transforms.clear();
+        let Classifier::Linear(linear) = &mut body.pipeline.classifier else {
+            unreachable!("tiny() is a logistic regression")
+        };
+        linear.coef.data = vec![-2.0, 1.5, -4.0];
         crate::artifact::to_bytes(&body).unwrap()
     }
 
