@@ -253,7 +253,7 @@ _POOLS = [
 ]
 
 
-def _draw(rng: random.Random, n: int) -> int:
+def draw(rng: random.Random, n: int) -> int:
     """A uniform integer in [0, n) from getrandbits only (stable across Python versions)."""
     bits = max(1, n.bit_length())
     while True:
@@ -262,29 +262,30 @@ def _draw(rng: random.Random, n: int) -> int:
             return r
 
 
+def code_point(rng: random.Random, pools: list) -> int:
+    """A code point from weighted pools `[(weight, [(lo, hi), ...]), ...]`: a pool by weight,
+    then uniform over its ranges."""
+    pick = draw(rng, sum(w for w, _ in pools))
+    for weight, ranges in pools:
+        if pick < weight:
+            break
+        pick -= weight
+    sizes = [hi - lo + 1 for lo, hi in ranges]
+    k = draw(rng, sum(sizes))
+    for (lo, _hi), size in zip(ranges, sizes):
+        if k < size:
+            return lo + k
+        k -= size
+    raise AssertionError("unreachable: k < sum(sizes)")
+
+
 def random_texts(count: int = 30, seed: int = 20260101, max_len: int = 60) -> list[str]:
     """`count` random Unicode strings, the same for a given seed on every machine."""
     rng = random.Random(seed)
-    total = sum(w for w, _ in _POOLS)
     out = []
     for _ in range(count):
-        length = _draw(rng, max_len + 1)
-        chars = []
-        for _ in range(length):
-            pick = _draw(rng, total)
-            for weight, ranges in _POOLS:
-                if pick < weight:
-                    break
-                pick -= weight
-            sizes = [hi - lo + 1 for lo, hi in ranges]
-            k = _draw(rng, sum(sizes))
-            for (lo, _hi), size in zip(ranges, sizes):
-                if k < size:
-                    cp = lo + k
-                    break
-                k -= size
-            chars.append(chr(cp))
-        out.append("".join(chars))
+        length = draw(rng, max_len + 1)
+        out.append("".join(chr(code_point(rng, _POOLS)) for _ in range(length)))
     return out
 
 

@@ -20,13 +20,7 @@ DATA = REPO / "tests" / "data"
 sys.path.insert(0, str(REPO / "scripts"))
 
 
-def _draw(rng: random.Random, n: int) -> int:
-    """Uniform in [0, n) from getrandbits only (stable across Python versions)."""
-    bits = max(1, n.bit_length())
-    while True:
-        r = rng.getrandbits(bits)
-        if r < n:
-            return r
+from adversarial import code_point, draw as _draw  # noqa: E402
 
 
 def _pick(rng: random.Random, seq):
@@ -204,21 +198,9 @@ _RANDOM_POOLS = [
 
 
 def _code_point(rng: random.Random, pools=_RANDOM_POOLS) -> str:
-    total = sum(w for w, _ in pools)
     while True:
-        pick = _draw(rng, total)
-        for weight, ranges in pools:
-            if pick < weight:
-                break
-            pick -= weight
-        sizes = [hi - lo + 1 for lo, hi in ranges]
-        k = _draw(rng, sum(sizes))
-        for (lo, _hi), size in zip(ranges, sizes):
-            if k < size:
-                cp = lo + k
-                break
-            k -= size
-        if not 0xD800 <= cp <= 0xDFFF:
+        cp = code_point(rng, pools)
+        if not 0xD800 <= cp <= 0xDFFF:  # pools over whole planes include the surrogates
             return chr(cp)
 
 
