@@ -616,6 +616,27 @@ def test_dry_run_writes_nothing_to_mlflow(models, uri, tmp_path):
 
 
 @needs_skedge
+def test_compact_precision_from_the_registry(models, uri, tmp_path, monkeypatch):
+    ex = _export_module()
+    monkeypatch.setattr(ex, "PRECISION", ex.PrecisionMode("compact"))
+    out = tmp_path / "compact.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        ex, "models:/t_cloudpickle@production", out,
+        tracking_uri=uri, skedge=SKEDGE, dry_run=True, log=logs.append,
+    )  # fmt: skip
+    assert rc == 0, logs
+    assert "compact precision gate passed" in "\n".join(logs)
+    man = json.loads(registry.manifest_path_for(out).read_text())
+    assert man["precision"] == "compact"
+    assert man["parity"]["precision"] == "compact" and man["parity"]["label_changes"] == 0
+    assert "precision compact" in registry.parity_tag(man["parity"])
+    info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(out)], capture_output=True,
+                                     check=True).stdout)  # fmt: skip
+    assert info["agreement"]["texts"] == man["parity"]["texts"]
+
+
+@needs_skedge
 def test_failed_write_back_leaves_no_local_output(models, uri, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise registry.RegistryError("MLflow at X became unreachable while logging")
