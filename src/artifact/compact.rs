@@ -291,7 +291,7 @@ pub mod vocabulary {
             return Err(D::Error::custom("vocabulary term count exceeds its length bytes"));
         }
         let term_bytes = w.term_bytes as usize;
-        if term_bytes > 255 * count + suffixes.len() {
+        if term_bytes > 255usize.saturating_mul(count).saturating_add(suffixes.len()) {
             return Err(D::Error::custom(
                 "vocabulary term bytes exceed what the prefixes can rebuild",
             ));
@@ -300,8 +300,14 @@ pub mod vocabulary {
             bytes: &w.lengths.0,
             at: 0,
         };
-        let mut terms = Vec::with_capacity(term_bytes);
-        let mut lengths = Vec::with_capacity(count);
+        // Up to 256 times the bytes read: a failed reservation is an error, not an abort.
+        let mut terms = Vec::new();
+        let mut lengths = Vec::new();
+        if terms.try_reserve_exact(term_bytes).is_err() || lengths.try_reserve_exact(count).is_err() {
+            return Err(D::Error::custom(format!(
+                "vocabulary of {term_bytes} bytes does not fit in memory"
+            )));
+        }
         let (mut previous_start, mut previous_len, mut at) = (0usize, 0usize, 0usize);
         for _ in 0..count {
             let (shared, suffix_len) = it
@@ -415,6 +421,18 @@ mod tests {
         let vocab = Vocab::V { terms, lengths };
         let wire = postcard::to_allocvec(&vocab).unwrap();
         assert_eq!(postcard::from_bytes::<Vocab>(&wire).unwrap(), vocab);
+        // A declared blob larger than the prefixes can rebuild is refused before any reservation.
+        let declared = |term_bytes| {
+            let w = VocabularyWire {
+                count: 1,
+                term_bytes,
+                lengths: Bytes(vec![0x01].into()),
+                suffixes: Bytes(b"a".to_vec().into()),
+            };
+            postcard::to_allocvec(&(0u32, w)).unwrap()
+        };
+        assert!(postcard::from_bytes::<Vocab>(&declared(1)).is_ok());
+        assert!(postcard::from_bytes::<Vocab>(&declared(u32::MAX)).is_err());
         // Every truncation is refused, never a panic.
         for n in 0..wire.len() {
             assert!(postcard::from_bytes::<Vocab>(&wire[..n]).is_err());
