@@ -10,13 +10,11 @@ neither JSON nor Rust strings can carry them.
 
 from __future__ import annotations
 
-import csv
 import random
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data"
 sys.path.insert(0, str(REPO / "scripts"))
 
 
@@ -27,12 +25,6 @@ def _pick(rng: random.Random, seq):
     return seq[_draw(rng, len(seq))]
 
 
-def _read_tsv(path: Path) -> tuple[list, list]:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
 # ---------------------------------------------------------------------------------------------
 # (a) corpora
 # ---------------------------------------------------------------------------------------------
@@ -41,11 +33,12 @@ def _read_tsv(path: Path) -> tuple[list, list]:
 def corpus_test_texts() -> list[str]:
     """Every test row: the held-out splits make_fixtures.py uses, plus the test files as such."""
     import make_fixtures as mf
+    import train_demo
 
     texts: list[str] = []
     for name in sorted(mf.CORPORA):
         texts += mf.CORPORA[name]().test_texts
-    texts += _read_tsv(DATA / "demo" / "fr_allocine_tv_test_300.tsv")[0]
+    texts += train_demo.french()[1]  # the French demo model's held-out texts
     return texts
 
 
