@@ -49,20 +49,9 @@ pub struct IMetadata {
     /// Drift baseline (FORMAT.md §4), in the JSON shape of a snapshot's `stats`.
     #[serde(default)]
     pub baseline: Option<crate::monitor::Stats>,
-    /// Agreement with scikit-learn measured by the exporter (required for `compact`).
+    /// Agreement with scikit-learn measured by the exporter (for `compact`).
     #[serde(default)]
-    pub agreement: Option<IAgreement>,
-}
-
-/// `metadata.agreement`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct IAgreement {
-    pub texts: u64,
-    pub label_changes: u64,
-    pub max_abs_decision_diff: f64,
-    pub max_abs_proba_diff: f64,
+    pub agreement: Option<schema::Agreement>,
 }
 
 /// Interchange pipeline.
@@ -368,12 +357,6 @@ impl Interchange {
                 )))
             }
         };
-        let agreement = m.agreement.map(|a| schema::Agreement {
-            texts: a.texts,
-            label_changes: a.label_changes,
-            max_abs_decision_diff: a.max_abs_decision_diff,
-            max_abs_proba_diff: a.max_abs_proba_diff,
-        });
         let metadata = Metadata {
             name: m.name,
             version: m.version,
@@ -388,10 +371,10 @@ impl Interchange {
             provenance: m.provenance,
             metrics: m.metrics,
             baseline: m.baseline.as_ref().map(crate::monitor::Stats::to_baseline),
-            agreement,
+            agreement: m.agreement,
         };
         let p = self.pipeline;
-        let classifier = match p.classifier {
+        let mut classifier = match p.classifier {
             IClassifier::Linear {
                 estimator,
                 classes: c,
@@ -428,7 +411,6 @@ impl Interchange {
                     .collect::<Result<_>>()?,
             }),
         };
-        let mut classifier = classifier;
         if precision == Precision::Compact {
             round_weights_to_f16(&mut classifier)?;
         }

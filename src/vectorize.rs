@@ -61,28 +61,39 @@ impl Vocabulary {
 
     #[inline(never)]
     fn insert(&mut self, cols: std::ops::Range<usize>) -> Result<()> {
-        let mask = self.table.len() - 1;
-        let col_mask = self.col_mask;
-        let (terms, offsets, table) = (&self.terms, &self.offsets, &mut self.table);
         for col in cols {
-            let term = &terms[offsets[col] as usize..offsets[col + 1] as usize];
-            let h = term_hash(term);
-            let tag = (h >> 32) as u32 & !col_mask;
-            let mut i = h as usize & mask;
-            while table[i] != 0 {
-                if table[i] & !col_mask == tag {
-                    let other = ((table[i] & col_mask) - 1) as usize;
-                    if same_bytes(&terms[offsets[other] as usize..offsets[other + 1] as usize], term) {
-                        return Err(Error::Corrupt(format!(
-                            "vocabulary term at column {col} is duplicated"
-                        )));
-                    }
+            match self.probe(self.term(col)) {
+                Ok(_) => {
+                    return Err(Error::Corrupt(format!(
+                        "vocabulary term at column {col} is duplicated"
+                    )))
                 }
-                i = (i + 1) & mask;
+                Err((slot, tag)) => self.table[slot] = tag | (col as u32 + 1),
             }
-            table[i] = tag | (col as u32 + 1);
         }
         Ok(())
+    }
+
+    /// The column of `term`, or the empty slot where it would go and its hash tag.
+    #[inline]
+    fn probe(&self, term: &[u8]) -> std::result::Result<u32, (usize, u32)> {
+        let h = term_hash(term);
+        let tag = (h >> 32) as u32 & !self.col_mask;
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let slot = self.table[i];
+            if slot == 0 {
+                return Err((i, tag));
+            }
+            if slot & !self.col_mask == tag {
+                let col = (slot & self.col_mask) - 1;
+                if same_bytes(self.term(col as usize), term) {
+                    return Ok(col);
+                }
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// Number of columns.
@@ -103,24 +114,7 @@ impl Vocabulary {
     /// `vocabulary_.get(term)`.
     #[inline]
     pub fn get(&self, term: &str) -> Option<u32> {
-        let term = term.as_bytes();
-        let h = term_hash(term);
-        let tag = (h >> 32) as u32 & !self.col_mask;
-        let mask = self.table.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let slot = self.table[i];
-            if slot == 0 {
-                return None;
-            }
-            if slot & !self.col_mask == tag {
-                let col = (slot & self.col_mask) - 1;
-                if same_bytes(self.term(col as usize), term) {
-                    return Some(col);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe(term.as_bytes()).ok()
     }
 }
 

@@ -50,8 +50,9 @@ pub struct Metadata {
 }
 
 /// How closely a non-exact artifact reproduces scikit-learn, measured by the exporter on its gate
-/// texts (validation, adversarial and random texts).
+/// texts (validation, adversarial and random texts). Also the interchange's `metadata.agreement`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Agreement {
     /// Texts compared.
     pub texts: u64,

@@ -455,12 +455,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "source_sha256": m.source_sha256,
         "created": m.created,
         "precision": m.precision.name(),
-        "agreement": m.agreement.as_ref().map(|a| json!({
-            "texts": a.texts,
-            "label_changes": a.label_changes,
-            "max_abs_decision_diff": a.max_abs_decision_diff,
-            "max_abs_proba_diff": a.max_abs_proba_diff,
-        })),
+        "agreement": m.agreement,
         "provenance": m.provenance,
         "metrics": m.metrics,
         "estimator": model.classifier().estimator(),
