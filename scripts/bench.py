@@ -260,31 +260,27 @@ def prepare_model(data: dict) -> dict:
                         encoding="utf-8")
 
     # Exported every run: the artifact must be the one the current CLI and wasm package read.
-    say("exporting with scripts/export.py (parity gate on the benchmark texts)")
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--joblib", str(jl),
-                        "--out", str(sk), "--validation", str(eval_tsv), "--skedge", str(CLI),
-                        "--name", "bench"],
-                       capture_output=True, text=True, check=False)
-    if p.returncode != 0:
-        raise SystemExit(f"bench: export failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    gate = next((ln for ln in (p.stdout + p.stderr).splitlines() if "parity" in ln), "")
+    def export(out: Path, precision: str) -> str:
+        """Runs scripts/export.py; returns its gate line."""
+        say(f"exporting with scripts/export.py --precision {precision} (gate on the benchmark texts)")
+        p = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--joblib", str(jl),
+                            "--out", str(out), "--validation", str(eval_tsv), "--skedge", str(CLI),
+                            "--name", "bench", "--precision", precision],
+                           capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise SystemExit(f"bench: {precision} export failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return next((ln for ln in (p.stdout + p.stderr).splitlines() if "gate" in ln), "").strip()
+
+    gate = export(sk, "exact")
     compact = mdir / "model.compact.skedge"
-    say("exporting with scripts/export.py --precision compact")
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--joblib", str(jl),
-                        "--out", str(compact), "--validation", str(eval_tsv), "--skedge", str(CLI),
-                        "--name", "bench", "--precision", "compact"],
-                       capture_output=True, text=True, check=False)
-    if p.returncode != 0:
-        raise SystemExit(f"bench: compact export failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    compact_gate = next((ln for ln in (p.stdout + p.stderr).splitlines() if "precision gate" in ln), "")
+    compact_gate = export(compact, "compact")
 
     sk_labels = [int(v) for v in pipe.predict(texts)]
     return {
         "dir": mdir, "joblib": jl, "pickle": pk, "skedge": sk, "texts_file": texts_file,
         "texts": texts, "labels": sk_labels, "n_terms": len(pipe[0].vocabulary_),
         "train_texts": len(X), "accuracy": float(np.mean(np.array(sk_labels) == np.array(labels))),
-        "parity_gate": gate.strip(), "pipeline": pipe, "skedge_compact": compact,
-        "compact_gate": compact_gate.strip(),
+        "parity_gate": gate, "pipeline": pipe, "skedge_compact": compact, "compact_gate": compact_gate,
     }
 
 
@@ -1000,24 +996,9 @@ def _short(name: str) -> str:
     return name if len(name) <= 110 else name[:107] + "..."
 
 
-def cpuprofile_table(directory: Path, top: int) -> list:
-    """Self time per function name over the `.cpuprofile` files of `directory`, largest first."""
-    from collections import Counter
-
-    self_us: Counter = Counter()
-    for f in directory.glob("*.cpuprofile"):
-        prof = json.loads(f.read_text())
-        nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
-        for sample, delta in zip(prof["samples"], prof["timeDeltas"]):
-            cf = nodes[sample]
-            self_us[_short(cf["functionName"]) or f"({Path(cf['url']).name or 'native'})"] += delta
-    total = sum(self_us.values()) or 1
-    return [(100 * t / total, n) for n, t in self_us.most_common(top)]
-
-
-def cpuprofile_ms(directory: Path, top: int) -> list:
-    """Self time per function name, in ms per `.cpuprofile` file (one per fresh process), idle
-    time left out, largest first."""
+def _cpuprofile_self_us(directory: Path) -> tuple:
+    """Self time in µs per function name over the `.cpuprofile` files of `directory`, and how
+    many files there were."""
     from collections import Counter
 
     self_us: Counter = Counter()
@@ -1027,10 +1008,22 @@ def cpuprofile_ms(directory: Path, top: int) -> list:
         nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
         for sample, delta in zip(prof["samples"], prof["timeDeltas"]):
             cf = nodes[sample]
-            name = _short(cf["functionName"]) or f"({Path(cf['url']).name or 'native'})"
-            if name != "(idle)":
-                self_us[name] += delta
-    return [(t / 1e3 / max(1, len(files)), n) for n, t in self_us.most_common(top)]
+            self_us[_short(cf["functionName"]) or f"({Path(cf['url']).name or 'native'})"] += delta
+    return self_us, len(files)
+
+
+def cpuprofile_table(directory: Path, top: int) -> list:
+    """Self time per function name, in % of all samples, largest first."""
+    self_us, _ = _cpuprofile_self_us(directory)
+    total = sum(self_us.values()) or 1
+    return [(100 * t / total, n) for n, t in self_us.most_common(top)]
+
+
+def cpuprofile_ms(directory: Path, top: int) -> list:
+    """Self time per function name, in ms per file (one per fresh process), idle left out."""
+    self_us, files = _cpuprofile_self_us(directory)
+    del self_us["(idle)"]
+    return [(t / 1e3 / max(1, files), n) for n, t in self_us.most_common(top)]
 
 
 def callgrind_table(out: Path, top: int, inclusive: bool) -> tuple[int, list]:

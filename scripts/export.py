@@ -214,12 +214,9 @@ class ParityReport:
 
     @property
     def ok(self) -> bool:
-        if self.checked == 0:
-            return False
-        if self.precision == "exact":
-            return not self.mismatches
+        # Compact records only label mismatches (and errors); exact allows none at all.
         others = len(self.mismatches) - self.label_changes
-        return others == 0 and self.label_changes <= self.allowed_label_changes
+        return self.checked > 0 and others == 0 and self.label_changes <= self.allowed_label_changes
 
     def agreement(self) -> dict:
         """`metadata.agreement` of a compact artifact (FORMAT.md)."""
