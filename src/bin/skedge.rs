@@ -1,7 +1,7 @@
 //! `skedge`: pack, predict, inspect and verify scikit-learn text models from the command line.
 
 use std::fs;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +12,7 @@ use skedge::artifact::crypto::{self, KeyKind};
 use skedge::artifact::schema::Classes;
 use skedge::artifact::{Encryption, LoadOptions, SealOptions};
 use skedge::interchange::Interchange;
-use skedge::{artifact, Error, Prediction, Result, TextClassifier};
+use skedge::{artifact, Error, Prediction, Result, TextClassifier, MAX_TEXT_BYTES};
 
 #[derive(Parser)]
 #[command(
@@ -261,37 +261,31 @@ fn run(command: Command) -> Result<ExitCode> {
             keys,
         } => {
             let (_, model) = load(&model, &keys)?;
-            let input = read_input(input.as_deref())?;
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            let mut failed = false;
-            for (n, line) in lines(&input).enumerate() {
-                let result = parse_line(line, format).and_then(|text| model.predict(&text));
-                let value = match result {
-                    Ok(p) => prediction_json(&p, model.classes()),
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("skedge: line {}: error[{}]: {e}", n + 1, e.code());
-                        json!({"error": {"code": e.code(), "message": e.to_string()}})
-                    }
-                };
-                writeln!(out, "{value}").map_err(|e| Error::Io(e.to_string()))?;
+            let source: Box<dyn Read> = match input {
+                Some(p) => Box::new(fs::File::open(&p).map_err(io_err(&p))?),
+                None => Box::new(io::stdin().lock()),
+            };
+            let mut input = BufReader::with_capacity(1 << 16, source);
+            match predict_stream(&model, &mut input, &mut out, format) {
+                Ok(failed) => Ok(ExitCode::from(u8::from(failed))),
+                Err(Stop::Closed) => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
+                Err(Stop::Failed(e)) => Err(e),
             }
-            out.flush().map_err(|e| Error::Io(e.to_string()))?;
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
         }
         Command::Inspect { model, keys } => {
             let (bytes, model) = load(&model, &keys)?;
             let info = inspect(&bytes, &model, !keys.public_key.is_empty());
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&info).map_err(|e| Error::Io(e.to_string()))?
-            );
-            Ok(ExitCode::SUCCESS)
+            let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Io(e.to_string()))?;
+            let mut out = io::stdout().lock();
+            match writeln!(out, "{text}").and_then(|()| out.flush()) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => match stopped(e) {
+                    Err(Stop::Failed(e)) => Err(e),
+                    _ => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
+                },
+            }
         }
         Command::Verify {
             model,
@@ -345,26 +339,125 @@ fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    match path {
-        Some(p) => buf = fs::read(p).map_err(io_err(p))?,
-        None => {
-            io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::Io(e.to_string()))?;
-        }
-    }
-    Ok(buf)
+/// Exit status when stdout is closed early (`skedge predict m.skedge | head -1`): the shell's
+/// status for a filter ended by SIGPIPE (128 + 13), without a message.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Why `predict` stopped before the end of its input.
+enum Stop {
+    /// The reader of stdout went away: stop quietly, as a Unix filter does.
+    Closed,
+    /// Reading the input or writing the output failed.
+    Failed(Error),
 }
 
-/// Lines without their `\n` or `\r\n`; a final line without a newline counts.
-fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let body = input.strip_suffix(b"\n").unwrap_or(input);
-    let empty = input.is_empty();
-    body.split(|&b| b == b'\n')
-        .filter(move |_| !empty)
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+/// A write error on stdout: a closed pipe stops the command quietly, anything else is an error.
+fn stopped(e: io::Error) -> std::result::Result<(), Stop> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Err(Stop::Closed)
+    } else {
+        Err(Stop::Failed(Error::Io(format!("stdout: {e}"))))
+    }
+}
+
+/// Longest input line kept: a text line holds at most one text of `MAX_TEXT_BYTES`; a JSON line
+/// may spell each byte of it as a six-byte `\u00XX` escape.
+fn line_limit(format: Format) -> usize {
+    match format {
+        Format::Text => MAX_TEXT_BYTES,
+        Format::Jsonl => MAX_TEXT_BYTES * 6 + 1024,
+    }
+}
+
+/// Predicts line by line as the input arrives (`yes | skedge predict m.skedge` prints as it goes):
+/// the output is flushed whenever the input has nothing more buffered, and memory is bounded by
+/// one line of at most `line_limit`. Returns whether a line failed.
+fn predict_stream(
+    model: &TextClassifier,
+    input: &mut BufReader<Box<dyn Read>>,
+    out: &mut impl Write,
+    format: Format,
+) -> std::result::Result<bool, Stop> {
+    let limit = line_limit(format);
+    let mut line = Vec::new();
+    let mut failed = false;
+    for n in 1.. {
+        if input.buffer().is_empty() {
+            out.flush().or_else(stopped)?;
+        }
+        let result = match next_line(input, &mut line, limit) {
+            Ok(Line::End) => break,
+            Ok(Line::Kept) => parse_line(&line, format).and_then(|text| model.predict(&text)),
+            Ok(Line::TooLong(bytes)) => Err(Error::InputTooLarge { bytes, limit }),
+            Err(e) => return Err(Stop::Failed(Error::Io(format!("input: {e}")))),
+        };
+        let value = match result {
+            Ok(p) => prediction_json(&p, model.classes()),
+            Err(e) => {
+                failed = true;
+                eprintln!("skedge: line {n}: error[{}]: {e}", e.code());
+                json!({"error": {"code": e.code(), "message": e.to_string()}})
+            }
+        };
+        writeln!(out, "{value}").or_else(stopped)?;
+    }
+    out.flush().or_else(stopped)?;
+    Ok(failed)
+}
+
+/// What `next_line` read.
+enum Line {
+    /// A line, in the buffer, without its `\n` or `\r\n`.
+    Kept,
+    /// A line longer than the limit, skipped to its end without being kept: its length.
+    TooLong(usize),
+    /// The end of the input.
+    End,
+}
+
+/// Reads one line into `buf`, keeping at most `limit` bytes of it (plus a `\r`); a final line
+/// without a newline counts, an empty input has no lines.
+fn next_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
+    buf.clear();
+    let (mut len, mut any, mut too_long) = (0usize, false, false);
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            if !any {
+                return Ok(Line::End);
+            }
+            break;
+        }
+        any = true;
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..newline.unwrap_or(chunk.len())];
+        len = len.saturating_add(part.len());
+        if !too_long && len > limit.saturating_add(1) {
+            too_long = true;
+            buf.clear();
+            buf.shrink_to(0);
+        } else if !too_long {
+            buf.extend_from_slice(part);
+        }
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        input.consume(used);
+        if newline.is_some() {
+            break;
+        }
+    }
+    if !too_long && buf.last() == Some(&b'\r') {
+        buf.pop();
+        len -= 1;
+    }
+    Ok(if too_long || len > limit {
+        Line::TooLong(len)
+    } else {
+        Line::Kept
+    })
 }
 
 fn parse_line(line: &[u8], format: Format) -> Result<String> {
