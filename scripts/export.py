@@ -8,7 +8,8 @@
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
-1. `load_model`: the joblib / pickle file and its sha256;
+1. `load_model_file`: the joblib / pickle file (allow-listed names only, scripts/safe_load.py) and
+   its sha256;
 2. `build_interchange`: `interchange.to_interchange` with the metadata;
 3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
 4. `parity_gate`: `skedge predict ARTIFACT --format jsonl` on the validation texts plus the built-in
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline  # noqa: E402
 import interchange as ix  # noqa: E402
+import safe_load  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 
 PROBA_TOLERANCE = 1e-12
@@ -58,19 +60,21 @@ class ExportError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_model(path: Path) -> tuple[Any, str]:
-    """The estimator in a joblib or pickle file, and the file's hex sha256."""
-    import joblib
+def load_model_file(path: Path, trusted: bool = False) -> tuple[Any, str]:
+    """The estimator in a joblib, pickle or cloudpickle file, and the file's hex sha256.
 
+    Only the names on `safe_load.ALLOWED` are loaded (`safe_load.ModelRefused` otherwise: exit 2)
+    unless `trusted` (`--trust-pickle`: a file you made yourself); either way the estimators must
+    come from the installed scikit-learn (`safe_load.VersionMismatch`, exit 3).
+    """
     try:
-        data = Path(path).read_bytes()
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     except OSError as err:
         raise ExportError(f"cannot read {path}: {err}") from err
-    try:
-        model = joblib.load(path)
-    except Exception as err:  # joblib raises many kinds for a bad file
-        raise ExportError(f"cannot load {path} with joblib: {type(err).__name__}: {err}") from err
-    return model, hashlib.sha256(data).hexdigest()
+    return safe_load.load_model_file(path, trusted=trusted), digest.hexdigest()
 
 
 def read_validation(path: Path) -> tuple[list[str], list[str]]:
@@ -446,6 +450,7 @@ def export(
     ovr_proba: bool = False,
     name: str = "",
     version: str = "",
+    trust_pickle: bool = False,
     interchange_hook: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> int:
@@ -453,7 +458,7 @@ def export(
     before packing (tests use it to tamper with a coefficient)."""
     out = Path(out)
     try:
-        model, sha = load_model(joblib_path)
+        model, sha = load_model_file(joblib_path, trusted=trust_pickle)
         texts, labels = read_validation(validation) if validation else ([], [])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ix.OvrProbaWarning)
@@ -498,10 +503,10 @@ def export(
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
-    except ix.Unsupported as err:
+    except (ix.Unsupported, safe_load.ModelRefused) as err:
         log(f"error: {err}")
         return EXIT_UNSUPPORTED
-    except (ExportError, RuntimeError) as err:  # RuntimeError: `skedge ln-table` failed
+    except (ExportError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
         log(f"error: {err}")
         return EXIT_FAILURE
     log(f"wrote {out} ({out.stat().st_size} bytes)")
@@ -522,6 +527,10 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     source.add_argument("--restore", metavar="URI",
                         help="write the artifact published for this MLflow model to --out, byte-identical "
                              "(checked against its skedge.sha256 tag)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="with --joblib: load the file with plain joblib.load, running whatever "
+                             "code it names; only for files you made yourself (default: only the "
+                             "estimators skedge exports and their array types, SECURITY.md)")
     parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge)")
     parser.add_argument("--validation", type=Path,
                         help="TSV 'text<TAB>label' with header: texts for the parity gate and accuracy")
@@ -560,6 +569,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     if KEYS.public_key and not KEYS.public_key.exists():
         print(f"export: public key {KEYS.public_key} not found (give --public-key)", file=sys.stderr)
         return EXIT_FAILURE
+    if args.trust_pickle and not args.joblib:
+        parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
     if args.model_uri or args.restore:
         import registry  # MLflow is imported only on this path
 
@@ -584,6 +595,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         ovr_proba=args.ovr_proba,
         name=args.name,
         version=args.version,
+        trust_pickle=args.trust_pickle,
         interchange_hook=interchange_hook,
     )
 

@@ -26,10 +26,8 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
-import io
 import math
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -53,6 +51,7 @@ if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 import baseline  # noqa: E402
+import safe_load  # noqa: E402
 import manifest as _manifest  # noqa: E402
 from manifest import manifest_path_for  # noqa: E402
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
@@ -65,28 +64,6 @@ DEFAULT_TRACKING_URI = f"sqlite:///{DEFAULT_DB}"
 ARTIFACT_DIR = "skedge"
 #: Model-version tags written back (FORMAT.md's format version, parity verdict, ...).
 TAG_PREFIX = "skedge."
-
-#: Module roots whose types a model file may reference (skops' untrusted types, pickle globals).
-TRUSTED_ROOTS = ("sklearn", "numpy", "scipy")
-
-#: Functions (not classes) that numpy, scipy and the pickle protocol need to rebuild arrays.
-_PICKLE_FUNCTIONS = {
-    ("copyreg", "_reconstructor"),
-    ("_codecs", "encode"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy", "dtype"),
-}
-_PICKLE_BUILTINS = {
-    "set", "frozenset", "slice", "range", "complex", "bytearray", "object",
-    "dict", "list", "tuple", "int", "float", "str", "bytes", "bool",
-}  # fmt: skip
-_PICKLE_OTHER_CLASSES = {("collections", "OrderedDict"), ("collections", "defaultdict")}
-
 
 class RegistryError(Exception):
     """A problem with the registry or the model that the user can fix; the message says how."""
@@ -505,75 +482,15 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _trusted_type(name: str) -> bool:
-    root = name.split(".", 1)[0]
-    return root in TRUSTED_ROOTS
-
-
 def load_skops(path: str | Path) -> Any:
-    """Load a skops file, trusting only the untrusted types that belong to sklearn/numpy/scipy.
-
-    The trusted-types list recorded in the MLmodel file is ignored on purpose: it comes from the
-    model itself, so it could whitelist anything.
-    """
-    try:
-        import skops.io as sio  # noqa: PLC0415
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise RegistryError("the model is saved with skops, which is not installed") from err
-    try:
-        untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file
-        raise RegistryError(f"cannot read the skops file {Path(path).name}: {err}") from err
-    refused = sorted(t for t in untrusted if not _trusted_type(t))
-    if refused:
-        raise RegistryError(
-            "the model references types outside scikit-learn, numpy and scipy, which skedge "
-            f"cannot export and will not load: {', '.join(refused)}"
-        )
-    try:
-        return sio.load(str(path), trusted=sorted(untrusted))
-    except Exception as err:  # noqa: BLE001
-        raise RegistryError(f"cannot load the skops file {Path(path).name}: {err}") from err
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Rebuilds only classes of sklearn/numpy/scipy (plus numpy's array helpers and containers).
-
-    pickle and cloudpickle files can run any code while loading; a scikit-learn text pipeline
-    needs none of that. Anything else is refused, by name, before it is called.
-    """
-
-    def __init__(self, file, refused: list):
-        super().__init__(file)
-        self.refused = refused
-
-    def find_class(self, module: str, name: str) -> Any:
-        qual = f"{module}.{name}"
-        if (module, name) in _PICKLE_FUNCTIONS or (module, name) in _PICKLE_OTHER_CLASSES:
-            return super().find_class(module, name)
-        if module == "builtins" and name in _PICKLE_BUILTINS:
-            return super().find_class(module, name)
-        if _trusted_type(module):
-            obj = super().find_class(module, name)
-            if isinstance(obj, type):
-                return obj
-        self.refused.append(qual)
-        raise pickle.UnpicklingError(f"refused global {qual}")
+    """A skops file, only if every type it names is on `safe_load.ALLOWED` (raises
+    `safe_load.ModelRefused` / `safe_load.LoadError`)."""
+    return safe_load.load_skops(path)
 
 
 def load_pickle(path: str | Path) -> Any:
-    """Load a pickle or cloudpickle file with `_RestrictedUnpickler`."""
-    refused: list = []
-    data = Path(path).read_bytes()
-    try:
-        return _RestrictedUnpickler(io.BytesIO(data), refused).load()
-    except Exception as err:  # noqa: BLE001
-        if refused:
-            raise RegistryError(
-                "the model references code outside scikit-learn, numpy and scipy classes, which "
-                f"skedge cannot export and will not load: {', '.join(sorted(set(refused)))}"
-            ) from None
-        raise RegistryError(f"cannot unpickle {Path(path).name}: {err}") from err
+    """A pickle or cloudpickle file, only if every global it names is on `safe_load.ALLOWED`."""
+    return safe_load.load_model_file(path)
 
 
 def read_mlmodel(model_dir: str | Path) -> dict:
@@ -1103,10 +1020,10 @@ def export_model_uri(
     except _GateFailed:
         log(f"export refused: nothing written to {out.parent}/ nor to MLflow")
         return ex.EXIT_MISMATCH
-    except ix.Unsupported as err:
+    except (ix.Unsupported, safe_load.ModelRefused) as err:
         log(f"error: {err}")
         return ex.EXIT_UNSUPPORTED
-    except (RegistryError, ex.ExportError, RuntimeError) as err:
+    except (RegistryError, safe_load.LoadError, ex.ExportError, RuntimeError) as err:
         log(f"error: {err}")
         return ex.EXIT_FAILURE
     log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")

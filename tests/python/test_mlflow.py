@@ -45,6 +45,7 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 
 import manifest  # noqa: E402
 import registry  # noqa: E402
+import safe_load  # noqa: E402
 import train_demo  # noqa: E402
 
 SKEDGE = ROOT / "target" / "release" / "skedge"
@@ -402,7 +403,7 @@ def test_pyfunc_only_model_refused(models, uri):
 
 
 def test_custom_type_refused_by_name(models, uri):
-    with pytest.raises(registry.RegistryError, match=r"outside scikit-learn.*Shout"):
+    with pytest.raises(safe_load.ModelRefused, match=r"MODEL_REFUSED.*Shout.*outside skedge's allow-list"):
         registry.load_from_registry("models:/t_custom/1", uri)
 
 
@@ -411,10 +412,10 @@ def test_restricted_unpickler_refuses_foreign_globals(tmp_path):
 
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(make_pipeline(Shout(), TfidfVectorizer())))
-    with pytest.raises(registry.RegistryError, match=r"Shout"):
+    with pytest.raises(safe_load.ModelRefused, match=r"Shout"):
         registry.load_pickle(path)
     path.write_bytes(pickle.dumps(os.system))  # the classic pickle exploit gadget
-    with pytest.raises(registry.RegistryError, match=r"(posix|os)\.system"):
+    with pytest.raises(safe_load.ModelRefused, match=r"(posix|os)\.system"):
         registry.load_pickle(path)
 
 
