@@ -28,6 +28,11 @@ windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A win
 late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
 timestamp + revision ms).
 
+Every spool record is validated again (a line the collector did not write is set aside in
+`DIR/quarantine.jsonl`, reported, never a crash), and a window MLflow refuses (a 400) is set aside
+there too, reported, while the other windows are pushed. Spool files are streamed and opened with
+O_NOFOLLOW (a symlinked segment is neither read nor appended to).
+
 Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
 MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
@@ -38,6 +43,10 @@ Drift alert: when a window with at least `--min-samples` sampled predictions has
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
 `--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
 the run too, and push exits 1 after logging everything.
+
+Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
+connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
+408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
@@ -50,14 +59,17 @@ from the artifact the exporter published in MLflow for that version (`skedge.sha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as _dt
 import fcntl
+import hashlib
 import hmac
 import json
 import math
 import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -73,6 +85,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
 
 from pydantic import (  # noqa: E402
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -100,6 +113,7 @@ DEFAULT_SKEDGE_MONITOR = REPO_ROOT / "target" / "release" / "skedge-monitor"
 DEFAULT_EXPERIMENT = "skedge-monitoring"
 SEGMENT_PREFIX = "snapshots-"
 LEDGER = "pushed.jsonl"
+QUARANTINE = "quarantine.jsonl"
 
 EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
 
@@ -108,8 +122,46 @@ EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
 # The snapshot schema (the Rust `skedge::monitor::Snapshot::validate`, in pydantic)
 # ---------------------------------------------------------------------------------------------
 
+#: Latest window time accepted (9999-12-31T23:59:59.999Z, the last instant a date can show).
+MAX_TIME_MS = 253_402_300_799_999
+
 U64 = Annotated[StrictInt, Field(ge=0, le=U64_MAX)]
-Name = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS)]
+TimeMs = Annotated[StrictInt, Field(ge=0, le=MAX_TIME_MS)]
+
+
+def _utf8(text: str) -> str:
+    """A lone surrogate (`"\\ud800"` is valid JSON) cannot be stored as UTF-8: refused here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate is not text") from None
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _mlflow_name(text: str) -> str:
+    """MLflow's registered-model name rules (mlflow.utils.validation._validate_model_name) and no
+    backslash or control character, which break the run search's filter string."""
+    if not text.strip():
+        raise ValueError("a model name cannot be empty")
+    if any(c in text for c in "/:\\") or _CONTROL.search(text):
+        raise ValueError("a model name cannot hold '/', ':', '\\' or control characters")
+    if text == "." or text.startswith(".."):
+        raise ValueError("a model name cannot be '.' or start with '..'")
+    return text
+
+
+def _mlflow_version(text: str) -> str:
+    return text and _mlflow_name(text)
+
+
+Text = Annotated[StrictStr, AfterValidator(_utf8)]
+Name = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS), AfterValidator(_utf8),
+                 AfterValidator(_mlflow_name)]  # fmt: skip
+Version = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS), AfterValidator(_utf8),
+                    AfterValidator(_mlflow_version)]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -118,14 +170,14 @@ class _Strict(BaseModel):
 
 class ModelRef(_Strict):
     name: Name
-    version: Name
+    version: Version  #: "" when the artifact has none
     sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Window(_Strict):
     index: U64
-    start_ms: U64
-    end_ms: U64
+    start_ms: TimeMs
+    end_ms: TimeMs
 
 
 class OovStats(_Strict):
@@ -182,10 +234,10 @@ class Snapshot(_Strict):
     sample_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     seen: U64
     dropped: U64
-    classes: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_CLASSES)]
+    classes: Annotated[list[Text], Field(min_length=1, max_length=MAX_CLASSES)]
     stats: Stats
     texts: Annotated[
-        list[Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS)]], Field(max_length=MAX_TEXTS)
+        list[Annotated[Text, Field(max_length=MAX_TEXT_CHARS)]], Field(max_length=MAX_TEXTS)
     ]
 
     @model_validator(mode="after")
@@ -271,50 +323,86 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _segments(spool: Path) -> list[Path]:
-    return sorted(p for p in spool.glob(f"{SEGMENT_PREFIX}*.jsonl") if p.is_file())
+    """The spool's segment files; a symlink is never one (it could point anywhere)."""
+    return sorted(
+        p for p in spool.glob(f"{SEGMENT_PREFIX}*.jsonl") if not p.is_symlink() and p.is_file()
+    )
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    """Complete lines of a file; an unterminated last line (torn write) is left out."""
+#: Longest spool line read: a record of a snapshot at the collector's 1 MiB limit, re-encoded.
+MAX_RECORD_BYTES = 8 * MAX_SNAPSHOT_BYTES
+
+
+def _lines(path: Path) -> Iterator[bytes | None]:
+    """Complete lines of a regular file, streamed (opened with O_NOFOLLOW: a symlink is refused,
+    `OSError`); an unterminated last line (torn write) is left out; a line longer than
+    `MAX_RECORD_BYTES` (none the collector writes) is skipped to its end and given as None."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
-    end = data.rfind(b"\n")
-    for line in data[: end + 1].split(b"\n"):
-        if line.strip():
-            yield line
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        while line := f.readline(MAX_RECORD_BYTES + 1):
+            if not line.endswith(b"\n"):
+                if len(line) <= MAX_RECORD_BYTES:
+                    return  # the torn tail
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                if not rest:
+                    return
+                yield None
+            elif line.strip():
+                yield line
 
 
-def read_spool(spool: Path) -> list[dict]:
-    """Every stored snapshot document (first occurrence of each id), in arrival order."""
+def _record(line: bytes | None) -> dict | None:
+    """The snapshot document of a spool line, validated again (a line may not have been written by
+    the collector, or by an older one); None when it is not a valid record."""
+    if line is None:
+        return None
+    try:
+        rec = loads_strict(line)
+        doc = rec["snapshot"]
+        Snapshot.model_validate(doc)
+    except (ValueError, RecursionError, KeyError, TypeError, ValidationError):
+        return None
+    return doc
+
+
+def read_spool(spool: Path, bad: list | None = None) -> list[dict]:
+    """Every valid stored snapshot document (first occurrence of each id), in arrival order; lines
+    that are not valid records are appended to `bad` as (segment name, line or None)."""
     seen, out = set(), []
     for seg in _segments(spool):
         for line in _lines(seg):
-            try:
-                rec = json.loads(line)
-                snap = rec["snapshot"]
-                sid = snap["id"]
-            except (ValueError, KeyError, TypeError):
-                continue  # not written by the collector; never acknowledged
-            if sid not in seen:
-                seen.add(sid)
+            snap = _record(line)
+            if snap is None:
+                if bad is not None:
+                    bad.append((seg.name, line))
+                continue
+            if snap["id"] not in seen:
+                seen.add(snap["id"])
                 out.append(snap)
     return out
 
 
-def read_ledger(spool: Path) -> list[dict]:
+def read_ledger(spool: Path, name: str = LEDGER) -> list[dict]:
+    """The JSON objects of the ledger (or of `QUARANTINE`), unreadable lines left out."""
     out = []
-    for line in _lines(spool / LEDGER):
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
+    for line in _lines(spool / name):
+        with contextlib.suppress(ValueError, TypeError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                out.append(entry)
     return out
 
 
 def append_durably(path: Path, line: bytes) -> None:
     """Append one line and fsync it (and the folder when the file is new)."""
     new = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(line)
         while view:
@@ -329,18 +417,31 @@ def append_durably(path: Path, line: bytes) -> None:
 
 def _cut_torn_tail(path: Path) -> None:
     """Truncate an unterminated last line (a write cut by a crash, never acknowledged)."""
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as f:
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb+") as f:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return
         f.seek(size - 1)
         if f.read(1) == b"\n":
             return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
+        end = size  # the last newline, searched backwards in blocks
+        while end > 0:
+            start = max(0, end - (1 << 20))
+            f.seek(start)
+            block = f.read(end - start)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                end = start + i + 1
+                break
+            end = start
+        f.truncate(end)
         f.flush()
         os.fsync(f.fileno())
+
+
+class SpoolBusy(Exception):
+    """Another collector holds the spool's lock (serve exits 3)."""
 
 
 class Spool:
@@ -355,7 +456,7 @@ class Spool:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise SystemExit(f"report.py serve: {self.path} is used by another collector") from None
+            raise SpoolBusy(f"{self.path} is used by another collector") from None
         segs = _segments(self.path)
         for seg in segs:
             _cut_torn_tail(seg)
@@ -382,6 +483,8 @@ class Spool:
                 return False
             if self.current.exists() and self.current.stat().st_size + len(line) > self.segment_bytes:
                 n = int(self.current.stem[len(SEGMENT_PREFIX) :]) + 1
+                while os.path.lexists(self._segment(n)):  # a file that is not ours: skip its name
+                    n += 1
                 self.current = self._segment(n)
             append_durably(self.current, line)
             self.ids.add(snap.id)
@@ -404,7 +507,60 @@ def _token_of(request: Any) -> str | None:
     return request.headers.get("x-skedge-token") or request.query_params.get("token")
 
 
-def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",)):
+#: Limits of the collector's connections (README "Monitoring"): seconds to send a request's
+#: headers (from the connection or the previous response), to send its body, and idle keep-alive.
+HEADER_TIMEOUT, BODY_TIMEOUT, KEEP_ALIVE_TIMEOUT = 10.0, 30.0, 5.0
+#: Largest request head h11 buffers (bytes).
+MAX_HEAD_BYTES = 16 << 10
+
+
+def _header_deadline_protocol(seconds: float):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
+    after it opened or after the previous response (uvicorn only times idle keep-alive, and any
+    byte cancels that: a slowloris client would keep the connection forever)."""
+    import h11  # noqa: PLC0415
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    class HeaderDeadline(H11Protocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+    return HeaderDeadline
+
+
+def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",),
+             body_timeout: float = BODY_TIMEOUT):  # fmt: skip
     """The Starlette application of the collector."""
     from starlette.applications import Starlette  # noqa: PLC0415
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
@@ -432,10 +588,14 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
             if int(length) > max_bytes:
                 return answer(413, error=f"snapshot larger than {max_bytes} bytes")
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_bytes:
-                return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+        try:
+            async with asyncio.timeout(body_timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+        except TimeoutError:
+            return answer(408, error=f"the body was not received within {body_timeout:g} s")
         try:
             snap, doc = parse_snapshot(bytes(body), max_bytes)
         except SnapshotError as err:
@@ -472,8 +632,12 @@ def serve(args: argparse.Namespace) -> int:
     if not token:
         print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
         return EXIT_ERROR
-    spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
-    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]))
+    try:
+        spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
+    except SpoolBusy as err:
+        print(f"report.py serve: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]), args.body_timeout)
     print(
         f"report.py serve: http://{args.host}:{args.port}/v1/snapshots -> {spool.path} "
         f"({len(spool)} snapshots known)",
@@ -486,12 +650,13 @@ def serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=1,
-            http="h11",
             lifespan="off",
             log_level="warning",
             access_log=False,
             server_header=False,
-            timeout_keep_alive=5,
+            http=_header_deadline_protocol(args.header_timeout),
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
             limit_concurrency=256,
         )
     finally:
@@ -603,6 +768,11 @@ class PushError(Exception):
     """MLflow unreachable or failing: nothing lost, push again later (exit 2)."""
 
 
+class WindowRefused(Exception):
+    """MLflow refused this window's data (a 400: name, key or value it does not accept): the
+    window is quarantined and the others are pushed."""
+
+
 @dataclass
 class Group:
     """The snapshots of one model version in one window."""
@@ -618,8 +788,24 @@ class Group:
         return sorted(s["id"] for s in self.snapshots)
 
 
-def _metric_key(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)[:200] or "_"
+#: Characters a class name keeps in its metric key; every other one is escaped.
+_KEY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+#: Longest escaped label kept whole in a key (MLflow keys are at most 250 characters).
+_KEY_LABEL_MAX = 200
+
+
+def escape_label(label: str) -> str:
+    """A class name as a metric-key component, without collisions: `-` plus two uppercase hex
+    digits for each UTF-8 byte of every character outside `[A-Za-z0-9_]` (`-` itself included),
+    so `a?` is `a-3F` and `a!` is `a-21`. A result over 200 characters keeps its first 180 and
+    `--` plus 16 hex digits of the label's sha256 (`--` never occurs in an escape)."""
+    out = "".join(
+        c if c in _KEY_SAFE else "".join(f"-{b:02X}" for b in c.encode("utf-8")) for c in label
+    )
+    if len(out) > _KEY_LABEL_MAX:
+        digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:16]
+        out = f"{out[:180]}--{digest}"
+    return out
 
 
 def _iso(ms: int) -> str:
@@ -644,7 +830,7 @@ def window_metrics(stats: dict, seen: int, n_snapshots: int, classes: list, d: d
     m = {"seen": seen, "sampled": stats["count"], "snapshots": n_snapshots}
     total = stats["count"] or 1
     for label, c in zip(classes, stats["label_counts"]):
-        m[_metric_key(f"label_share.{label}")] = c / total
+        m[f"label_share.{escape_label(label)}"] = c / total
     conf = stats.get("confidence")
     if conf is not None and stats["count"]:
         m["confidence_mean"] = sum((i + 0.5) / CONFIDENCE_BINS * c for i, c in enumerate(conf)) / total
@@ -766,12 +952,14 @@ class Pusher:
     def mlflow_errors(self, doing: str):
         try:
             yield
-        except PushError:
+        except (PushError, WindowRefused):
             raise
         except registry.RegistryError as err:
             raise PushError(str(err)) from None
         except Exception as err:  # MlflowException, requests and sqlalchemy errors
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            if getattr(err, "error_code", "") == "INVALID_PARAMETER_VALUE":
+                raise WindowRefused(f"MLflow refused it while {doing}: {first}") from None
             raise PushError(
                 f"MLflow at {registry.redact_uri(self.tracking_uri)} failed while {doing}: {first}"
             ) from err
@@ -850,12 +1038,46 @@ class Pusher:
 
     # -- the push ---------------------------------------------------------------------------
 
+    # -- quarantine -------------------------------------------------------------------------
+
+    def quarantine(self, reason: str, **what: Any) -> None:
+        """Set something aside in `DIR/quarantine.jsonl` (the spool itself is never changed):
+        a spool line that is not a valid record, or a window MLflow refused."""
+        entry = {"quarantined_ms": int(time.time() * 1000), "reason": reason, **what}
+        append_durably(self.spool / QUARANTINE, (json.dumps(entry) + "\n").encode())
+
+    def quarantine_lines(self, bad: list) -> None:
+        """Spool lines that are not valid snapshot records, each set aside once."""
+        known = {e.get("line_sha256") for e in read_ledger(self.spool, QUARANTINE)}
+        fresh = 0
+        for segment, line in bad:
+            digest = hashlib.sha256(line or b"").hexdigest() if line is not None else None
+            if digest is not None and digest in known:
+                continue
+            shown = None if line is None else line[:4096].decode("utf-8", "replace")
+            self.quarantine("not a valid snapshot record", segment=segment, line_sha256=digest,
+                            line=shown)  # fmt: skip
+            known.add(digest)
+            fresh += 1
+        if fresh:
+            self.log(f"quarantined {fresh} spool line(s) that are not valid snapshots "
+                     f"(see {self.spool / QUARANTINE})")  # fmt: skip
+
+    def quarantine_window(self, g: Group, reason: str) -> None:
+        self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
+                        bucket=g.bucket, ids=g.ids, snapshots=g.snapshots)  # fmt: skip
+        self.log(f"quarantined window {g.bucket} of {g.name!r} v{g.version!r} ({len(g.ids)} "
+                 f"snapshot(s)): {reason}")  # fmt: skip
+
     def groups(self) -> tuple[list, int]:
         """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
-        snaps = read_spool(self.spool)
+        bad: list = []
+        snaps = read_spool(self.spool, bad)
+        self.quarantine_lines(bad)
         pushed = set()
-        for entry in read_ledger(self.spool):
-            pushed.update(entry.get("ids", []))
+        for entry in read_ledger(self.spool) + read_ledger(self.spool, QUARANTINE):
+            ids = entry.get("ids", [])
+            pushed.update(i for i in ids if isinstance(i, str))
         by_key: dict = {}
         for s in snaps:
             m = s["model"]
@@ -886,7 +1108,10 @@ class Pusher:
         ledger = read_ledger(self.spool)
         alerts = []
         for g in ready:
-            alerts += self.push_window(g, ledger)
+            try:
+                alerts += self.push_window(g, ledger)
+            except WindowRefused as err:
+                self.quarantine_window(g, str(err))
         if alerts:
             self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
             return EXIT_ALERT
@@ -979,11 +1204,22 @@ class Pusher:
                 self.client.log_figure(run_id, fig, f"drift/window-{g.bucket}.png")
                 self.client.log_figure(run_id, fig, "drift/latest.png")
             if self.plot_dir is not None:
-                self.plot_dir.mkdir(parents=True, exist_ok=True)
-                fig.savefig(self.plot_dir / f"{g.name}-v{g.version}-window-{g.bucket}.png", dpi=90)
+                path = plot_path(self.plot_dir, g)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fig.savefig(path, dpi=90)
             plt.close(fig)
-        except PushError as err:
-            self.log(f"warning: {err}")
+        except (PushError, WindowRefused, ValueError, OSError) as err:
+            self.log(f"warning: no figure for window {g.bucket}: {err}")
+
+
+def plot_path(folder: Path, g: Group) -> Path:
+    """`FOLDER/NAME-vVERSION-window-N.png` with every character outside `[A-Za-z0-9_.-]` of the
+    name and version replaced by `_`; refused (`ValueError`) if it would leave the folder."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{g.name}-v{g.version}")
+    path = (folder / f"{stem}-window-{g.bucket}.png").resolve()
+    if path.parent != folder.resolve():
+        raise ValueError(f"plot path {path} is outside {folder}")
+    return path
 
 
 def push(args: argparse.Namespace) -> int:
@@ -1023,6 +1259,10 @@ def main(argv: list | None = None) -> int:
     s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
     s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
     s.add_argument("--allow-origin", action="append", help="CORS origin allowed (repeat; default *)")
+    s.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT,
+                   help="close a connection whose request headers take longer (seconds)")  # fmt: skip
+    s.add_argument("--body-timeout", type=float, default=BODY_TIMEOUT,
+                   help="answer 408 to a request whose body takes longer (seconds)")  # fmt: skip
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
     p.add_argument("--spool", required=True, type=Path)

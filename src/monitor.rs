@@ -835,6 +835,32 @@ impl Monitor {
     }
 }
 
+/// Latest window time a snapshot may carry, in ms since the epoch: 9999-12-31T23:59:59.999Z,
+/// the last instant a date (and MLflow's timestamps) can show.
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
+
+/// Why `name` cannot name a registered model in MLflow (its `_validate_model_name`: not blank, no
+/// `/` or `:`, not `.`, not starting with `..`), nor go into a search filter (no `\\`, no control
+/// characters); `None` when it can. `may_be_empty`: an artifact without a version has `""`.
+fn name_problem(name: &str, may_be_empty: bool) -> Option<&'static str> {
+    if name.is_empty() && may_be_empty {
+        return None;
+    }
+    if name.trim().is_empty() {
+        return Some("cannot be empty");
+    }
+    if name
+        .chars()
+        .any(|c| matches!(c, '/' | ':' | '\\') || c.is_ascii_control())
+    {
+        return Some("cannot hold '/', ':', '\\' or control characters");
+    }
+    if name == "." || name.starts_with("..") {
+        return Some("cannot be '.' or start with '..'");
+    }
+    None
+}
+
 impl Snapshot {
     /// Checks everything [`Snapshot::parse`] checks after decoding: format and version, id and
     /// sha256 shapes, window order, sample rate, sizes, and that every histogram adds up.
@@ -858,8 +884,19 @@ impl Snapshot {
                 "model.name and model.version are limited to {MAX_NAME_CHARS} characters"
             )));
         }
+        if let Some(why) = name_problem(&self.model.name, false) {
+            return Err(invalid(format!("model.name {why}")));
+        }
+        if let Some(why) = name_problem(&self.model.version, true) {
+            return Err(invalid(format!("model.version {why}")));
+        }
         if self.window.end_ms < self.window.start_ms {
             return Err(invalid("window.end_ms is before window.start_ms"));
+        }
+        if self.window.end_ms > MAX_TIME_MS {
+            return Err(invalid(format!(
+                "window.end_ms is after {MAX_TIME_MS} (9999-12-31)"
+            )));
         }
         if !(0.0..=1.0).contains(&self.sample_rate) {
             return Err(invalid("sample_rate must be in [0, 1]"));

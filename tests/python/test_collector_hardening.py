@@ -1,0 +1,308 @@
+"""Issue #18: one snapshot must not block `report.py push`, nor a slow client hold the collector.
+
+The schema enforces MLflow's name rules and bounded times and refuses lone surrogates (Python and
+Rust agree); class names become metric keys by a collision-free escape that MLflow accepts; push
+validates every spool record again and sets aside (quarantines) bad lines and windows MLflow
+refuses, pushing the others; spool files are never followed through a symlink; `--save-plots`
+stays in its folder; header and body timeouts close slowloris connections; a second collector on
+a locked spool exits 3.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from test_report import (  # noqa: F401 - fixtures
+    SCRIPTS,
+    TOKEN,
+    _free_port,
+    _push,
+    _stop,
+    _wait_http,
+    mlflow_server,
+    monitor_bin,
+)
+
+import report
+
+T0 = 1_767_225_600_000
+
+
+def _snapshot(**edit) -> dict:
+    doc = {
+        "format": "skedge-monitor-snapshot", "version": 1, "id": uuid.uuid4().hex,
+        "model": {"name": "hardening", "version": "1", "sha256": "ab" * 32},
+        "window": {"index": 0, "start_ms": T0, "end_ms": T0 + 60_000},
+        "sample_rate": 1.0, "seen": 2, "dropped": 0, "classes": ["neg", "pos"],
+        "stats": {"count": 2, "label_counts": [1, 1], "confidence": None, "oov": None,
+                  "length": [0, 0, 2] + [0] * 13, "latency": None},
+        "texts": [],
+    }  # fmt: skip
+    for path, value in edit.items():
+        at = doc
+        *parents, last = path.split("__")
+        for p in parents:
+            at = at[p]
+        at[last] = value
+    return doc
+
+
+REFUSED = {
+    "name with /": {"model__name": "a/b"},
+    "name with :": {"model__name": "models:a"},
+    "name ending in a backslash": {"model__name": "name\\"},
+    "empty name": {"model__name": ""},
+    "blank name": {"model__name": "   "},
+    "name ..": {"model__name": ".."},
+    "name starting with ..": {"model__name": "..x"},
+    "name with a newline": {"model__name": "a\nb"},
+    "version with /": {"model__version": "1/2"},
+    "end_ms 2^64-1": {"window__end_ms": 2**64 - 1},
+    "end_ms in year 10000": {"window__end_ms": report.MAX_TIME_MS + 1},
+}
+ACCEPTED = {
+    "plain": {},
+    "unicode name with spaces": {"model__name": "critiques de livres é"},
+    "no version": {"model__version": ""},
+    "classes MLflow could not key": {"classes": ["x/..", "a//b"]},
+    "classes that collided": {"classes": ["a?", "a!"]},
+    "last instant of 9999": {"window__end_ms": report.MAX_TIME_MS},
+}
+
+
+def _check(monitor_bin: Path, body: bytes) -> bool:
+    proc = subprocess.run([str(monitor_bin), "check"], input=body, capture_output=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_schema_refuses_what_mlflow_or_a_date_cannot_take(case, monitor_bin):
+    body = json.dumps(_snapshot(**REFUSED[case])).encode()
+    with pytest.raises(report.SnapshotError) as err:
+        report.parse_snapshot(body)
+    assert err.value.status == 422
+    assert not _check(monitor_bin, body), "the Rust validator must agree"
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_schema_accepts(case, monitor_bin):
+    body = json.dumps(_snapshot(**ACCEPTED[case]), ensure_ascii=False).encode()
+    report.parse_snapshot(body)
+    assert _check(monitor_bin, body)
+
+
+@pytest.mark.parametrize("where", ["classes", "texts", "model__name"])
+def test_lone_surrogates_are_refused_at_the_schema(where, monitor_bin):
+    value = ["\ud800x", "ok"] if where == "classes" else ["\udc00"] if where == "texts" else "m\ud800"
+    edit = {where: value}
+    if where == "texts":
+        edit["stats__count"] = 2
+    body = json.dumps(_snapshot(**edit)).encode()  # "\ud800" escaped: valid JSON
+    with pytest.raises(report.SnapshotError) as err:
+        report.parse_snapshot(body)
+    assert err.value.status == 422, err.value
+    assert not _check(monitor_bin, body)
+
+
+def test_metric_keys_are_escaped_without_collisions():
+    from mlflow.utils.validation import _validate_metric_name  # noqa: PLC0415 - MLflow's own rule
+
+    labels = ["a?", "a!", "a_", "x/..", "a//b", "", "-", "-2D", ".", "..", "/", "a b", "é", "C3-A9",
+              "\\", "neg", "pos", "0", "1", "x" * 300, "x" * 299 + "y", "ü" * 120, "ü" * 119 + "v"]  # fmt: skip
+    keys = [f"label_share.{report.escape_label(label)}" for label in labels]
+    assert len(set(keys)) == len(labels), "two classes share a metric key"
+    for key in keys:
+        _validate_metric_name(key)
+        assert len(key) <= 250
+    assert report.escape_label("neg") == "neg" and report.escape_label("a?") == "a-3F"
+
+
+# ---------------------------------------------------------------------------------------------
+# the collector
+
+
+class _Collector:
+    def __init__(self, spool: Path, *extra: str):
+        self.port = _free_port()
+        cmd = [sys.executable, str(SCRIPTS / "report.py"), "serve", "--spool", str(spool), "--token", TOKEN,
+               "--host", "127.0.0.1", "--port", str(self.port), *extra]  # fmt: skip
+        self.log = open(spool.parent / f"collector-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, "the collector", 60)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.log.close()
+
+    def connect(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        return s
+
+    def post(self, body: bytes) -> tuple[int, bytes]:
+        with self.connect() as s:
+            s.sendall(
+                b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body
+            )
+            data = _read_all(s)
+        return int(data.split(b" ", 2)[1]), data
+
+
+def _read_all(s: socket.socket) -> bytes:
+    """Everything until the server closes; socket.timeout if it never does."""
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    return out
+
+
+def test_collector_answers_422_never_500_for_crafted_snapshots(tmp_path):
+    c = _Collector(tmp_path / "spool")
+    try:
+        for edit in ({"classes": ["\ud800", "x"]}, {"model__name": "a/b"}, {"window__end_ms": 2**64 - 1},
+                     {"model__name": ""}):  # fmt: skip
+            status, data = c.post(json.dumps(_snapshot(**edit)).encode())
+            assert status == 422, data
+        assert c.post(json.dumps(_snapshot(classes=["a?", "a!"])).encode())[0] == 201
+    finally:
+        c.stop()
+
+
+def test_slow_clients_are_cut_off(tmp_path):
+    """Idle, partial-header and partial-body connections do not stay open (slowloris)."""
+    c = _Collector(tmp_path / "spool", "--header-timeout", "1", "--body-timeout", "1")
+    try:
+        with c.connect() as idle:
+            assert _read_all(idle) == b""  # closed without a request
+        with c.connect() as partial:
+            partial.sendall(b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Ty")
+            assert _read_all(partial) == b""
+        with c.connect() as trickle:
+            trickle.sendall(
+                b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n".encode()
+                + b'{"format": '
+            )
+            data = _read_all(trickle)
+            assert data.startswith(b"HTTP/1.1 408"), data
+        with c.connect() as keep:  # a second request's headers are timed too
+            keep.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = b""
+            while not first.endswith(b"}"):  # the whole first response, body included
+                first += keep.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200"), first
+            keep.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+            assert _read_all(keep) == b""
+        with c.connect() as big:
+            big.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 10))
+            assert _read_all(big).startswith(b"HTTP/1.1 400")  # an unfinished head over 16 KiB
+        assert c.proc.poll() is None
+    finally:
+        c.stop()
+
+
+def test_second_collector_on_a_locked_spool_exits_3(tmp_path):
+    c = _Collector(tmp_path / "spool")
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPTS / "report.py"), "serve", "--spool", str(tmp_path / "spool"),
+             "--token", TOKEN, "--port", str(_free_port())],  # fmt: skip
+            capture_output=True, timeout=60, start_new_session=True,
+        )
+        assert proc.returncode == 3 and b"used by another collector" in proc.stderr
+    finally:
+        c.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# push
+
+
+def _record(doc: dict) -> bytes:
+    return (json.dumps({"received_ms": T0, "snapshot": doc}) + "\n").encode()
+
+
+def test_push_quarantines_bad_lines_and_refused_windows_and_pushes_the_rest(mlflow_server, tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    good = _snapshot(classes=["a?", "a!"], model__name="hardening_ok")
+    good["stats"]["label_counts"] = [2, 0]
+    refused = _snapshot(model__name="hardening_refused", model__version="abc")  # not a version MLflow has
+    lines = [
+        _record(good),
+        b'{"received_ms": 1, "snapshot": {"id": 5}}\n',  # crafted: crashed push with exit 1
+        b"not json at all\n",
+        b'{"snapshot": []}\n',
+        _record(_snapshot(model__name="../../escape")),  # refused by the schema now
+        _record(refused),
+        json.dumps({"received_ms": 1, "snapshot": _snapshot(classes=["\ud800", "x"])}).encode() + b"\n",
+    ]
+    (spool / "snapshots-000001.jsonl").write_bytes(b"".join(lines))
+    outside = tmp_path / "outside.jsonl"
+    elsewhere = _snapshot(model__name="hardening_symlink")
+    outside.write_bytes(_record(elsewhere))
+    (spool / "snapshots-000002.jsonl").symlink_to(outside)
+    plots = tmp_path / "plots"
+
+    proc = _push(spool, mlflow_server, "--close-all", "--save-plots", str(plots))
+    assert proc.returncode == 0, proc.stderr
+    assert "quarantined 5 spool line(s)" in proc.stderr, proc.stderr
+    assert "quarantined window" in proc.stderr and "hardening_refused" in proc.stderr
+
+    quarantine = report.read_ledger(spool, report.QUARANTINE)
+    windows = [q for q in quarantine if "ids" in q]
+    assert [w["ids"] for w in windows] == [[refused["id"]]]
+    assert len([q for q in quarantine if "line_sha256" in q]) == 5
+
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name(report.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id], "tags.`skedge.model_name` = 'hardening_ok'")
+    assert len(runs) == 1
+    metrics = runs[0].data.metrics
+    assert metrics["label_share.a-3F"] == 1.0 and metrics["label_share.a-21"] == 0.0
+    assert not client.search_runs([exp.experiment_id], "tags.`skedge.model_name` = 'hardening_symlink'")
+    assert outside.read_bytes() == _record(elsewhere), "the symlinked segment was changed"
+    bucket = good["window"]["end_ms"] // 3_600_000
+    assert [p.name for p in plots.iterdir()] == [f"hardening_ok-v1-window-{bucket}.png"]
+
+    again = _push(spool, mlflow_server, "--close-all")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to push" in again.stderr and "quarantined" not in again.stderr
+    assert len(report.read_ledger(spool, report.QUARANTINE)) == len(quarantine)
+
+
+def test_plot_path_stays_in_its_folder(tmp_path):
+    for name in ("../../etc/x", "a/../../b", "..", "x\\..\\y"):
+        g = report.Group(name, "1/../..", "ab" * 32, 7)
+        path = report.plot_path(tmp_path, g)
+        assert path.parent == tmp_path.resolve(), path
+
+
+def test_spool_files_are_streamed_and_never_followed(tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    target = tmp_path / "target.jsonl"
+    original = _record(_snapshot())
+    target.write_bytes(original)
+    (spool / "snapshots-000001.jsonl").symlink_to(target)
+    assert report.read_spool(spool) == []
+    with pytest.raises(OSError):
+        report.append_durably(spool / "snapshots-000001.jsonl", b"x\n")
+    assert target.read_bytes() == original
+    big = spool / "snapshots-000002.jsonl"
+    with open(big, "wb") as f:  # a line far over the record limit, then a valid one
+        f.write(b"x" * (report.MAX_RECORD_BYTES + 10) + b"\n")
+        f.write(_record(_snapshot()))
+    bad: list = []
+    assert len(report.read_spool(spool, bad)) == 1 and bad == [(big.name, None)]
