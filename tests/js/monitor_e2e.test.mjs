@@ -137,7 +137,7 @@ test('worker: English sentences with monitoring on, flushed to the collector', a
   }
   const one = await fetch(`${workerBase}/predict`, { method: 'POST', body: JSON.stringify({ text: texts[0] }) });
   assert.equal(one.status, 200);
-  const f = await fetch(`${workerBase}/monitor/flush`, { method: 'POST' });
+  const f = await fetch(`${workerBase}/monitor/flush`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   const result = await f.json();
   assert.equal(f.status, 200, JSON.stringify(result));
   assert.ok(result.sent >= 1 && result.pending === 0 && result.rejected === 0, JSON.stringify(result));

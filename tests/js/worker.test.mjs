@@ -51,12 +51,13 @@ function r2Put(cwd, persist, objects, listFile) {
 }
 
 /** `wrangler dev` of the Worker in `cwd` on a free port; resolves once `probe` answers. */
-async function startDev(cwd, persist, probe = '/health') {
+async function startDev(cwd, persist, probe = '/health', vars = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const p = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', persist, '--log-level', 'warn', '--show-interactive-dev-session=false'],
+    '--persist-to', persist, '--log-level', 'warn', '--show-interactive-dev-session=false',
+    ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
   { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.on('data', (d) => (log += d));
   p.stderr.on('data', (d) => (log += d));
@@ -84,11 +85,22 @@ async function stopDev(p) {
   }
 }
 
+const FLUSH_TOKEN = 'flush-token-0d1e';
+
 before(async () => {
   copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
-  // Every case into local R2 (bucket skedge-models), for ?model=<case>.skedge.
-  r2Put(dir, state, cases.map((c) => ({ key: `${c.name}.skedge`, file: c.artifact })), join(TMP, 'r2-objects.json'));
-  ({ p: dev, url: base } = await startDev(dir, state));
+  // Every case into local R2 (bucket skedge-models), for ?model=<case>.skedge, and an object that
+  // is not a model.
+  const junk = join(TMP, 'junk.skedge');
+  writeFileSync(junk, 'not a model');
+  r2Put(dir, state, [...cases.map((c) => ({ key: `${c.name}.skedge`, file: c.artifact })), { key: 'junk.skedge', file: junk },
+    { key: 'unlisted.skedge', file: wordCase.artifact }], join(TMP, 'r2-objects.json'));
+  // Monitoring on, towards a closed port: windows of an hour never close during the test.
+  ({ p: dev, url: base } = await startDev(dir, state, '/health', {
+    MODEL_KEYS: [...cases.map((c) => `${c.name}.skedge`), 'junk.skedge', 'absent.skedge'].join(','),
+    MONITOR_URL: 'http://127.0.0.1:9/v1/snapshots', MONITOR_TOKEN: FLUSH_TOKEN,
+    MONITOR_SAMPLE_RATE: '1', MONITOR_WINDOW_SECONDS: '3600',
+  }));
 });
 
 after(async () => {
@@ -141,6 +153,65 @@ test('worker: explain and error statuses', async () => {
   const get = await fetch(`${base}/predict`);
   assert.equal(get.status, 405);
   await get.body?.cancel();
+});
+
+test('worker: the bundled model and its monitor survive any number of R2 models', async () => {
+  const before = (await (await fetch(`${base}/health`)).json()).monitoring;
+  assert.ok(before && before.seen >= 0, 'monitoring is on');
+  const texts = ['great food', 'terrible service', 'fine'];
+  assert.equal((await post('/predict', { texts })).status, 200);
+  for (const c of cases.slice(0, 12)) {
+    assert.equal((await post(`/predict?model=${c.name}.skedge`, { text: 'x' })).status, 200);
+  }
+  const after = (await (await fetch(`${base}/health`)).json()).monitoring;
+  assert.equal(after.seen, before.seen + texts.length, 'the open window was lost');
+});
+
+test('worker: ?model= takes configured keys only; missing keys and non-models answer alike', async () => {
+  const answers = [];
+  for (const key of ['unlisted.skedge', 'absent.skedge', 'junk.skedge', '../x', 'k'.repeat(300)]) {
+    const r = await post(`/predict?model=${encodeURIComponent(key)}`, { text: 'x' });
+    answers.push(JSON.stringify([r.status, r.body]));
+  }
+  assert.deepEqual(new Set(answers), new Set([JSON.stringify([404, { error: { code: 'MODEL_NOT_FOUND', message: 'no such model' } }])]));
+});
+
+test('worker: /monitor/flush needs the token', async () => {
+  const flush = (headers) => fetch(`${base}/monitor/flush`, { method: 'POST', headers });
+  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: FLUSH_TOKEN }]) {
+    const r = await flush(headers);
+    assert.equal(r.status, 401);
+    assert.equal((await r.json()).error.code, 'UNAUTHORIZED');
+  }
+  const ok = await flush({ authorization: `Bearer ${FLUSH_TOKEN}` });
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).pending, 0);
+});
+
+test('worker: bounded inputs; a bad body is a JSON 400, never a 500', async () => {
+  const big = JSON.stringify({ texts: Array.from({ length: 17 * 1024 }, () => 'x'.repeat(1024)) });
+  const cases = [
+    [await post('/predict', big, true), 413, 'INPUT_TOO_LARGE'],
+    [await post('/predict', { texts: Array.from({ length: 1001 }, () => 'a') }), 413, 'INPUT_TOO_LARGE'],
+    [await post('/predict', { text: 'a '.repeat(40 * 1024), explain: 5 }), 413, 'INPUT_TOO_LARGE'],
+    [await post('/predict', { text: 'good', explain: 1000 }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { text: 'good', explain: 'all' }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { texts: [1, 2] }), 400, 'INVALID_INPUT'],
+    [await post('/predict', { texts: [null] }), 400, 'INVALID_INPUT'],
+    [await post('/predict', '', true), 400, 'INVALID_INPUT'],
+    [await post('/predict', 'null', true), 400, 'INVALID_INPUT'],
+    [await post('/predict', '[]', true), 400, 'INVALID_INPUT'],
+  ];
+  for (const [r, status, code] of cases) {
+    assert.equal(r.status, status, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.error.code, code);
+    assert.ok(!/\bat\b.*:\d+:\d+/.test(r.body.error.message), 'no stack trace');
+  }
+  const none = await fetch(`${base}/predict`, { method: 'POST' });
+  assert.equal(none.status, 400);
+  assert.equal((await none.json()).error.code, 'INVALID_INPUT');
+  const ok = await post('/predict', { text: 'great food, terrible wait', explain: 50 });
+  assert.equal(ok.status, 200);
 });
 
 test(`worker: load test on loopback (${LOAD_SECONDS} s, 10 connections): no errors`, async (t) => {
@@ -209,7 +280,9 @@ test('worker: signed and encrypted model, key from a secret binding; refusals ca
     { key: 'sealed.skedge', file: join(golden, 'tiny.signed-encrypted.skedge') },
   ], join(TMP, 'r2-sealed.json'));
 
-  const sealed = await startDev(sealedDir, sealedState);
+  const sealed = await startDev(sealedDir, sealedState, '/health', {
+    MODEL_KEYS: 'plain.skedge,signed-only.skedge,encrypted-only.skedge,flipped.skedge,other-key.skedge,sealed.skedge',
+  });
   try {
     base = sealed.url;
     const health = await (await fetch(`${base}/health`)).json();

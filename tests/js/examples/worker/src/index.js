@@ -1,11 +1,20 @@
 // skedge in a Cloudflare Worker.
-//   GET  /health                      → { status, model: { name, version, estimator, classes, sha256 } }
+//   GET  /health                      → { status, model: { name, version, estimator, classes, sha256 },
+//                                        monitoring: { seen, pending } | null }
 //   POST /predict  { "text": "…" }    → { label, decision, proba }
 //   POST /predict  { "texts": […] }   → { predictions: [{ label, decision, proba }, …] }
 //   POST /predict  { "text": "…", "explain": 5 } → the prediction and its top 5 features
-//   ?model=<key>                       → a model from the R2 bucket bound as MODELS instead of the bundled one
-//   POST /monitor/flush                → { sent, rejected, pending, dropped }: sends the monitoring snapshots now
-// Errors: { "error": { "code", "message" } } with 400 (bad input), 404 (no such model), 413 (too large).
+//   ?model=<key>                       → a model from the R2 bucket bound as MODELS instead of the
+//                                        bundled one; only the keys listed in MODEL_KEYS (comma-separated)
+//   POST /monitor/flush                → { sent, rejected, pending, dropped }: sends the monitoring
+//                                        snapshots now; needs `Authorization: Bearer <MONITOR_TOKEN>`
+// Errors: { "error": { "code", "message" } } with 400 (bad input), 401 (flush without the token),
+// 404 (no such model: a key not configured, missing in R2, or an object that is not a model all
+// answer alike), 413 (too large).
+//
+// Anyone can call a Worker, so every input is bounded: a body of at most 16 MiB + 1 KiB, at most
+// 1,000 texts per request, `explain` for at most 50 features of a text of at most 64 KiB. The
+// bundled model and its monitor are never evicted by R2 models (at most 8 cached per isolate).
 //
 // Signed and encrypted artifacts (FORMAT.md §3): with the secret SKEDGE_DECRYPTION_KEY
 // (`npx wrangler secret put SKEDGE_DECRYPTION_KEY` < the key file; locally a `.dev.vars` line)
@@ -20,8 +29,15 @@ import { Model } from 'skedge';
 import bundled from '../model.skedge';
 
 const MAX_CACHED = 8;
-const models = new Map(); // key → Promise<Model>, per isolate
-let monitor = null; // the bundled model's Monitor, per isolate
+const MAX_BODY_BYTES = 16 * 1024 * 1024 + 1024; // one text at the engine's limit, as JSON
+const MAX_TEXTS = 1000;
+const MAX_EXPLAIN_FEATURES = 50;
+const MAX_EXPLAIN_CHARS = 64 * 1024;
+const MAX_KEY_LENGTH = 256;
+
+let bundledModel = null; // the bundled model, per isolate: never evicted
+let monitor = null; // its Monitor, per isolate
+const models = new Map(); // R2 key → Promise<Model>, per isolate, at most MAX_CACHED
 
 /** What `Model.fromBytes` needs to check the artifact: the keys configured, if any. */
 function keys(env) {
@@ -31,25 +47,35 @@ function keys(env) {
   return o;
 }
 
-function fromBundle(env) {
-  const m = Model.fromBytes(bundled, keys(env));
+function bundle(env) {
+  if (bundledModel) return bundledModel;
+  bundledModel = Model.fromBytes(bundled, keys(env));
   if (env.MONITOR_URL) {
-    monitor = m.monitor({
+    monitor = bundledModel.monitor({
       sampleRate: Number(env.MONITOR_SAMPLE_RATE ?? 0.1),
       windowSeconds: Number(env.MONITOR_WINDOW_SECONDS ?? 60),
     });
   }
-  return m;
+  return bundledModel;
 }
 
 function flush(env) {
   return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN });
 }
 
+const notFound = () => failure(404, 'MODEL_NOT_FOUND', 'no such model');
+
+/** The keys `?model=` may name: MODEL_KEYS, comma-separated. */
+function allowedKeys(env) {
+  return new Set(String(env.MODEL_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean));
+}
+
 function model(env, key) {
+  if (key === null) return bundle(env);
+  if (key.length > MAX_KEY_LENGTH || !allowedKeys(env).has(key)) throw notFound();
   let m = models.get(key);
   if (m) return m;
-  m = key === '' ? Promise.resolve().then(() => fromBundle(env)) : fromR2(env, key);
+  m = fromR2(env, key);
   models.set(key, m);
   m.catch(() => models.delete(key));
   if (models.size > MAX_CACHED) {
@@ -60,11 +86,24 @@ function model(env, key) {
   return m;
 }
 
+/** A configured key missing in R2, an R2 failure and an object that is not a model answer alike
+ * (R2's own messages never reach the client); a model refused by the key policy keeps its code. */
 async function fromR2(env, key) {
-  if (!env.MODELS) throw failure(404, 'MODEL_NOT_FOUND', 'no R2 bucket is bound as MODELS');
-  const object = await env.MODELS.get(key);
-  if (!object) throw failure(404, 'MODEL_NOT_FOUND', `no model ${JSON.stringify(key)} in the bucket`);
-  return Model.fromBytes(await object.arrayBuffer(), keys(env));
+  if (!env.MODELS) throw notFound();
+  let bytes;
+  try {
+    const object = await env.MODELS.get(key);
+    if (!object) throw notFound();
+    bytes = await object.arrayBuffer();
+  } catch {
+    throw notFound();
+  }
+  try {
+    return Model.fromBytes(bytes, keys(env));
+  } catch (e) {
+    if (e?.code === 'ARTIFACT_CORRUPT' || e?.code === 'ARTIFACT_VERSION_UNSUPPORTED' || !e?.code) throw notFound();
+    throw e;
+  }
 }
 
 function failure(status, code, message) {
@@ -77,21 +116,74 @@ function json(body, status = 200) {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
 }
 
+/** The body as text, refused past MAX_BODY_BYTES without reading further. */
+async function readBody(request) {
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  const tooLarge = () => failure(413, 'INPUT_TOO_LARGE', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const invalid = (message) => failure(400, 'INVALID_INPUT', message);
+
 async function predict(request, env, url) {
   let body;
   try {
-    body = await request.json();
-  } catch {
-    throw failure(400, 'INVALID_INPUT', 'the body must be JSON: {"text": "..."} or {"texts": [...]}');
+    body = JSON.parse(await readBody(request));
+  } catch (e) {
+    if (e?.code) throw e;
+    throw invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}');
   }
-  const m = await model(env, url.searchParams.get('model') ?? '');
-  if (body !== null && typeof body === 'object' && 'texts' in body) {
-    return json({ predictions: m.predictBatch(body.texts) });
+  if (!isObject(body) || !('text' in body || 'texts' in body)) throw invalid('expected {"text": "..."} or {"texts": [...]}');
+  if ('texts' in body) {
+    const { texts } = body;
+    if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw invalid('"texts" must be an array of strings');
+    if (texts.length > MAX_TEXTS) throw failure(413, 'INPUT_TOO_LARGE', `at most ${MAX_TEXTS} texts per request`);
+    const m = await model(env, url.searchParams.get('model'));
+    return json({ predictions: m.predictBatch(texts) });
   }
-  if (body !== null && typeof body === 'object' && 'text' in body) {
-    return json(body.explain ? m.explain(body.text, Number(body.explain)) : m.predict(body.text));
+  const { text, explain } = body;
+  if (typeof text !== 'string') throw invalid('"text" must be a string');
+  if (explain !== undefined && explain !== null && explain !== false && explain !== 0) {
+    if (!Number.isInteger(explain) || explain < 1 || explain > MAX_EXPLAIN_FEATURES) {
+      throw invalid(`"explain" must be an integer from 1 to ${MAX_EXPLAIN_FEATURES}`);
+    }
+    if (text.length > MAX_EXPLAIN_CHARS) throw failure(413, 'INPUT_TOO_LARGE', `explain takes texts of at most ${MAX_EXPLAIN_CHARS} characters`);
+    const m = await model(env, url.searchParams.get('model'));
+    return json(m.explain(text, explain));
   }
-  throw failure(400, 'INVALID_INPUT', 'expected {"text": "..."} or {"texts": [...]}');
+  const m = await model(env, url.searchParams.get('model'));
+  return json(m.predict(text));
+}
+
+/** Constant-time comparison of the flush token. */
+function sameToken(given, expected) {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
+  return b.length > 0 && diff === 0;
 }
 
 export default {
@@ -99,14 +191,19 @@ export default {
     const url = new URL(request.url);
     try {
       if (url.pathname === '/monitor/flush' && request.method === 'POST') {
-        await model(env, '');
+        const auth = request.headers.get('authorization') ?? '';
+        if (!sameToken(auth.startsWith('Bearer ') ? auth.slice(7) : '', env.MONITOR_TOKEN ?? '')) {
+          return json({ error: { code: 'UNAUTHORIZED', message: 'POST /monitor/flush needs Authorization: Bearer <MONITOR_TOKEN>' } }, 401);
+        }
+        bundle(env);
         if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL)' } }, 404);
         const result = await flush(env);
         return json(result, result.pending === 0 ? 200 : 503);
       }
       if (url.pathname === '/health' && request.method === 'GET') {
-        const { name, version, estimator, classes, sha256 } = (await model(env, '')).info();
-        return json({ status: 'ok', model: { name, version, estimator, classes, sha256 } });
+        const { name, version, estimator, classes, sha256 } = bundle(env).info();
+        const monitoring = monitor ? { seen: monitor.seen, pending: monitor.pending } : null;
+        return json({ status: 'ok', model: { name, version, estimator, classes, sha256 }, monitoring });
       }
       if (url.pathname === '/predict') {
         if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, 405);
@@ -117,8 +214,12 @@ export default {
       }
       return json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}` } }, 404);
     } catch (e) {
-      const code = e?.code ?? 'INTERNAL';
-      return json({ error: { code, message: String(e?.message ?? e) } }, e?.status ?? STATUS[code] ?? 500);
+      // A coded error (ours or the package's SkedgeError) says what was wrong; anything else is
+      // answered without its message or stack.
+      if (e?.name === 'SkedgeError' && typeof e.code === 'string') {
+        return json({ error: { code: e.code, message: String(e.message) } }, e.status ?? STATUS[e.code] ?? 500);
+      }
+      return json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
     }
   },
 
