@@ -765,3 +765,32 @@ def test_parity_in_chunks_merges_and_shows_progress(capsys):
     assert report.checked == len(texts) and [m.index for m in report.mismatches] == [2500]
     err = capsys.readouterr().err
     assert "2511/2511 texts" in err and "[" in err
+
+
+def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models, tmp_path):
+    """Issue #18: a registry writer replaces a registered pickle with one that asks protocol 4 for
+    `numpy.f2py` + `subprocess.Popen`; `export.py --model-uri … --dry-run` refuses it by name
+    (exit 2), the command never runs and nothing is written."""
+    uri = server["uri"]
+    texts, labels = _yelp()
+    p = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=500)).fit(texts[:200], labels[:200])
+    ids = _register(p, "t_hostile", uri, texts, serialization_format="pickle")
+    [stored] = [f for f in server["artifacts"].rglob("model.pkl") if ids["model_id"] in str(f)]
+    canary = tmp_path / "CANARY"
+
+    def u(s: str) -> bytes:
+        return b"\x8c" + bytes([len(s)]) + s.encode()
+
+    argv = ["sh", "-c", f"touch {canary}"]
+    stored.write_bytes(b"\x80\x04" + u("numpy.f2py") + u("subprocess.Popen") + b"\x93]("
+                       + b"".join(u(a) for a in argv) + b"e\x85R.")  # fmt: skip
+    out = tmp_path / "out" / "hostile.skedge"
+    proc = subprocess.run(
+        [sys.executable, str(EXPORT_PY), "--model-uri", f"models:/t_hostile/{ids['version']}", "--out", str(out),
+         "--tracking-uri", uri, "--dry-run"],  # fmt: skip
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "error[MODEL_REFUSED]" in proc.stderr and "numpy.f2py.subprocess.Popen" in proc.stderr
+    assert not canary.exists()
+    assert not out.parent.exists()
