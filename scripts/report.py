@@ -1050,9 +1050,13 @@ class Pusher:
         """Spool lines that are not valid snapshot records, each set aside once."""
         known = {e.get("line_sha256") for e in read_ledger(self.spool, QUARANTINE)}
         fresh = 0
+        too_long: dict = {}
         for segment, line in bad:
-            digest = hashlib.sha256(line or b"").hexdigest() if line is not None else None
-            if digest is not None and digest in known:
+            if line is None:  # over-long: named by its rank in the (append-only) segment
+                too_long[segment] = too_long.get(segment, 0) + 1
+                line_id = f"{segment}: over-long line {too_long[segment]}".encode()
+            digest = hashlib.sha256(line if line is not None else line_id).hexdigest()
+            if digest in known:
                 continue
             shown = None if line is None else line[:4096].decode("utf-8", "replace")
             self.quarantine("not a valid snapshot record", segment=segment, line_sha256=digest,
