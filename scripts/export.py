@@ -8,8 +8,9 @@
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
-1. `load_model_file`: the joblib / pickle file (allow-listed names only, scripts/safe_load.py) and
-   its sha256;
+1. `isolated.run`: the joblib / pickle file loaded (allow-listed names only, scripts/safe_load.py)
+   and converted in a child process that holds no key, which returns the interchange and
+   scikit-learn's outputs on the gate texts;
 2. `build_interchange`: `interchange.to_interchange` with the metadata;
 3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
 4. `parity_gate`: `skedge predict ARTIFACT --format jsonl` on the validation texts plus the built-in
@@ -33,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,8 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baseline  # noqa: E402
 import interchange as ix  # noqa: E402
+import isolated  # noqa: E402
 import safe_load  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 
@@ -60,13 +60,8 @@ class ExportError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_model_file(path: Path, trusted: bool = False) -> tuple[Any, str]:
-    """The estimator in a joblib, pickle or cloudpickle file, and the file's hex sha256.
-
-    Only the names on `safe_load.ALLOWED` are loaded (`safe_load.ModelRefused` otherwise: exit 2)
-    unless `trusted` (`--trust-pickle`: a file you made yourself); either way the estimators must
-    come from the installed scikit-learn (`safe_load.VersionMismatch`, exit 3).
-    """
+def file_sha256(path: Path) -> str:
+    """The file's hex sha256 (`ExportError` when it cannot be read)."""
     try:
         digest = hashlib.sha256()
         with open(path, "rb") as f:
@@ -74,7 +69,17 @@ def load_model_file(path: Path, trusted: bool = False) -> tuple[Any, str]:
                 digest.update(chunk)
     except OSError as err:
         raise ExportError(f"cannot read {path}: {err}") from err
-    return safe_load.load_model_file(path, trusted=trusted), digest.hexdigest()
+    return digest.hexdigest()
+
+
+def load_model_file(path: Path, trusted: bool = False) -> tuple[Any, str]:
+    """The estimator in a joblib, pickle or cloudpickle file, and the file's hex sha256, loaded in
+    this process. Only the names on `safe_load.ALLOWED` are loaded (`safe_load.ModelRefused`
+    otherwise: exit 2) unless `trusted` (`--trust-pickle`: a file you made yourself); either way
+    the estimators must come from the installed scikit-learn (`safe_load.VersionMismatch`, exit 3).
+    `export()` itself loads in a process without keys (`isolated.run`)."""
+    sha = file_sha256(path)
+    return safe_load.load_model_file(path, trusted=trusted), sha
 
 
 def read_validation(path: Path) -> tuple[list[str], list[str]]:
@@ -347,7 +352,8 @@ def parity_gate(
     tolerance: float = PROBA_TOLERANCE,
     precision: PrecisionMode | None = None,
 ) -> ParityReport:
-    """Compare `skedge predict` on `artifact` with scikit-learn's outputs of `model` on `texts`.
+    """Compare `skedge predict` on `artifact` with scikit-learn's outputs of `model` on `texts`
+    (`model`: a fitted pipeline, or the `isolated.Reference` of one loaded in another process).
 
     Exact precision: labels and decisions must be bit-identical, except that a
     CalibratedClassifierCV's decision is its predict_proba and is held to the probability
@@ -355,9 +361,12 @@ def parity_gate(
     compared (see `ParityReport.ok`); decision and probability differences are measured.
     """
     precision = precision or PRECISION
-    ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
+    if isinstance(model, isolated.Reference):  # computed where the model file was loaded
+        ref, calibrated = model.outputs(texts), model.calibrated
+    else:
+        ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
+        calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
     got = skedge_predict(artifact, texts, skedge)
-    calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
     exact = precision.name == "exact"
     report = ParityReport(
         checked=len(texts),
@@ -429,18 +438,6 @@ def record_agreement(inter: dict, report: ParityReport, artifact: Path, skedge: 
 # ---------------------------------------------------------------------------------------------
 
 
-def _accuracy(model: Any, texts: list, labels: list) -> dict:
-    """Validation accuracy when the TSV labels name the model's classes, else nothing."""
-    if not texts:
-        return {}
-    clf = ix.final_classifier(model)
-    names = {str(c) for c in np.asarray(clf.classes_).tolist()}
-    if not set(labels) <= names:
-        return {}
-    predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
-    return {"accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
-
-
 def export(
     joblib_path: Path,
     out: Path,
@@ -458,31 +455,25 @@ def export(
     before packing (tests use it to tamper with a coefficient)."""
     out = Path(out)
     try:
-        model, sha = load_model_file(joblib_path, trusted=trust_pickle)
+        sha = file_sha256(joblib_path)
         texts, labels = read_validation(validation) if validation else ([], [])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ix.OvrProbaWarning)
-            inter = build_interchange(
-                model,
-                source_sha256=sha,
-                name=name or Path(joblib_path).stem,
-                version=version,
-                ovr_proba=ovr_proba,
-                skedge=skedge,
-                provenance={"source": str(joblib_path), "exporter": "scripts/export.py"},
-            )
-            inter["metadata"]["metrics"].update(_accuracy(model, texts, labels))
-        for w in caught:
-            if issubclass(w.category, ix.OvrProbaWarning):
-                log(f"WARNING: {w.message}")
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if texts:
-            # Drift baseline: the edge monitor's statistics on the validation texts (FORMAT.md §4).
-            inter["metadata"]["baseline"] = baseline.compute_baseline(model, texts, inter)
+        gate_texts = texts + ADVERSARIAL + random_texts()
+        # Loaded, converted and run by scikit-learn in a process without keys (scripts/isolated.py):
+        # the interchange with its accuracy and drift baseline (FORMAT.md §4), and the reference
+        # outputs of the gate texts.
+        loaded = isolated.run({
+            "path": str(Path(joblib_path).resolve()), "trusted": trust_pickle, "ovr_proba": ovr_proba,
+            "sys_path": sys.path if trust_pickle else [],
+            "skedge": str(Path(skedge).resolve()), "texts": texts, "labels": labels, "gate_texts": gate_texts,
+            "metadata": {"name": name or Path(joblib_path).stem, "version": version, "source_sha256": sha,
+                         "provenance": {"source": str(joblib_path), "exporter": "scripts/export.py"},
+                         "metrics": {}},
+        })  # fmt: skip
+        inter, model = loaded["interchange"], loaded["reference"]
+        for message in loaded["warnings"]:
+            log(f"WARNING: {message}")
         if interchange_hook is not None:
             interchange_hook(inter)
-        gate_texts = texts + ADVERSARIAL + random_texts()
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         os.close(fd)

@@ -50,7 +50,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-import baseline  # noqa: E402
 import safe_load  # noqa: E402
 import manifest as _manifest  # noqa: E402
 from manifest import manifest_path_for  # noqa: E402
@@ -459,7 +458,7 @@ def _resolve_run(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
 class LoadedModel:
     """A model loaded from MLflow, with everything the exporter records about it."""
 
-    estimator: Any  #: the fitted scikit-learn estimator (sklearn flavour)
+    estimator: Any  #: the fitted scikit-learn estimator (sklearn flavour); None when not loaded here
     metadata: dict  #: interchange metadata: name, version, created, sklearn_version, ...
     input_example_texts: list  #: texts of the logged input example ([] when none)
     resolved: Resolved
@@ -596,12 +595,16 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel:
+def load_from_registry(
+    uri: str, tracking_uri: str | None = None, *, model_copy: str | Path | None = None
+) -> LoadedModel:
     """Resolve, download and load the sklearn flavour of `uri`; collect provenance and metrics.
 
     Raises `RegistryError` (unreachable MLflow, unknown name/alias/stage/version, pyfunc-only
-    model, other scikit-learn version, untrusted types). Nothing is written anywhere but a
-    temporary folder, removed before returning.
+    model, other scikit-learn version) or `safe_load.LoadError` (untrusted types). Nothing is
+    written anywhere but a temporary folder, removed before returning. With `model_copy` the
+    model file is copied there instead of loaded (`estimator` is None): the exporter loads it in
+    a process without keys (`isolated.run`).
     """
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_reachable(tracking_uri)
@@ -627,12 +630,15 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
             raise RegistryError(
                 f"{uri}: the sklearn flavour's model file {model_file!r} is missing"
             )
-        if fmt == "skops":
-            estimator = load_skops(model_path)
-        elif fmt in ("pickle", "cloudpickle"):
-            estimator = load_pickle(model_path)
-        else:
+        if fmt not in ("skops", "pickle", "cloudpickle"):
             raise RegistryError(f"{uri}: unknown serialization format {fmt!r}")
+        if model_copy is not None:
+            estimator = None
+            shutil.copyfile(model_path, model_copy)
+        elif fmt == "skops":
+            estimator = load_skops(model_path)
+        else:
+            estimator = load_pickle(model_path)
         digest = sha256_file(model_path)
         examples = input_example_texts(local, mlmodel)
         if not resolved.model_id and mlmodel.get("model_id"):
@@ -927,17 +933,6 @@ class _GateFailed(Exception):
     pass
 
 
-def _validation_accuracy(estimator: Any, texts: list, labels: list) -> dict:
-    """Accuracy on the `--validation` TSV when its labels name the model's classes."""
-    import numpy as np  # noqa: PLC0415
-
-    classes = {str(c) for c in np.asarray(getattr(estimator, "classes_", [])).tolist()}
-    if not texts or not labels or not set(labels) <= classes:
-        return {}
-    predicted = [str(p) for p in np.asarray(estimator.predict(texts)).tolist()]
-    return {"validation_accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
-
-
 def export_model_uri(
     ex: Any,
     uri: str,
@@ -958,13 +953,16 @@ def export_model_uri(
     Nothing is left at `out` (nor its manifest and report) unless every step succeeded.
     """
     import interchange as ix  # noqa: PLC0415
+    import isolated  # noqa: PLC0415
     from adversarial import ADVERSARIAL, random_texts  # noqa: PLC0415
 
     log = log or (lambda s: print(s, file=sys.stderr))
     skedge = Path(skedge or ix.DEFAULT_SKEDGE)
     out = Path(out)
+    holder = tempfile.TemporaryDirectory(prefix="skedge-model-")
     try:
-        loaded = load_from_registry(uri, tracking_uri)
+        model_copy = Path(holder.name) / "model"
+        loaded = load_from_registry(uri, tracking_uri, model_copy=model_copy)
         r = loaded.resolved
         who = f"{r.name} version {r.version}" if r.version else (r.model_id or uri)
         log(
@@ -980,17 +978,19 @@ def export_model_uri(
         extra = list(ADVERSARIAL) + list(random_texts())
         sources["adversarial"] = len(extra)
         gate_texts = texts + extra
-        # The interchange first: it refuses unsupported estimators before anything calls them
-        # (skops trusts sklearn's tree storage only as far as nobody predicts with it).
-        inter = ix.to_interchange(
-            loaded.estimator, loaded.metadata, ovr_proba=ovr_proba, skedge=skedge
-        )
-        accuracy = _validation_accuracy(loaded.estimator, texts, labels)
-        inter["metadata"]["metrics"].update(accuracy)
-        loaded.metadata["metrics"].update(accuracy)
-        if texts:
-            # Drift baseline on the validation texts (or the logged input example).
-            inter["metadata"]["baseline"] = baseline.compute_baseline(loaded.estimator, texts, inter)
+        # Loaded and converted in a process without keys (scripts/isolated.py); the interchange
+        # first, which refuses unsupported estimators before anything calls them; the accuracy on
+        # the validation texts and the drift baseline on them (or the logged input example).
+        iso = isolated.run({
+            "path": str(model_copy), "format": "skops" if loaded.serialization_format == "skops" else "pickle",
+            "ovr_proba": ovr_proba, "skedge": str(Path(skedge).resolve()), "texts": texts, "labels": labels,
+            "accuracy_key": "validation_accuracy", "gate_texts": gate_texts, "metadata": loaded.metadata,
+        })  # fmt: skip
+        inter, reference = iso["interchange"], iso["reference"]
+        for message in iso["warnings"]:
+            log(f"WARNING: {message}")
+        if "validation_accuracy" in inter["metadata"]["metrics"]:
+            loaded.metadata["metrics"]["validation_accuracy"] = inter["metadata"]["metrics"]["validation_accuracy"]
         if interchange_hook is not None:
             interchange_hook(inter)
         inter["metadata"]["precision"] = ex.PRECISION.name
@@ -1000,7 +1000,7 @@ def export_model_uri(
             def gate() -> Any:
                 return _manifest.parity_in_chunks(
                     lambda chunk: ex.parity_gate(
-                        loaded.estimator, st.artifact, chunk, skedge, ovr_proba=ovr_proba
+                        reference, st.artifact, chunk, skedge, ovr_proba=ovr_proba
                     ),
                     gate_texts,
                 )
@@ -1026,6 +1026,8 @@ def export_model_uri(
     except (RegistryError, safe_load.LoadError, ex.ExportError, RuntimeError) as err:
         log(f"error: {err}")
         return ex.EXIT_FAILURE
+    finally:
+        holder.cleanup()
     log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
     log(f"wrote {manifest_path_for(out)} and {report_path_for(out)}")
     if dry_run:

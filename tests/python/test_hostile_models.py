@@ -303,3 +303,41 @@ def test_the_allow_list_has_no_dotted_or_callable_surprises():
         assert isinstance(obj, type), qual
         assert not issubclass(obj, np.memmap), qual
 
+
+
+# ---------------------------------------------------------------------------------------------
+# defence in depth: the model is loaded in a child process without keys (scripts/isolated.py)
+
+
+GOLDEN = REPO / "tests" / "golden"
+
+
+def test_the_loading_process_sees_no_key_material(tmp_path, capsys, monkeypatch):
+    """Even a file trusted by mistake runs where no key is: not in the environment, not in the
+    arguments of the process that loads it."""
+    env_file, args_file = tmp_path / "env.txt", tmp_path / "args.txt"
+    spy = f"env > {env_file}; tr '\\0' ' ' < /proc/$PPID/cmdline > {args_file}"
+    path = tmp_path / "model.joblib"
+    path.write_bytes(pickle.dumps(_Reduce(os.system, spy)))
+    monkeypatch.setenv("SKEDGE_DECRYPTION_KEY", "skedge-xchacha20poly1305-key:" + "ec" * 32)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "secret-token-7f")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-aws-9c")
+    out = tmp_path / "model.skedge"
+    code = export.main(["--joblib", str(path), "--out", str(out), "--trust-pickle",
+                        "--sign-key", str(GOLDEN / "test-signing.key")])  # fmt: skip
+    assert code == 2, capsys.readouterr().err  # an int is not a pipeline
+    env, args = env_file.read_text(), args_file.read_text()
+    for secret in ("SKEDGE_DECRYPTION_KEY", "ecececec", "secret-token-7f", "secret-aws-9c", "test-signing"):
+        assert secret not in env and secret not in args, secret
+    assert "isolated.py" in args
+    assert not out.exists()
+
+
+def test_a_crash_in_the_loading_process_is_a_coded_error_and_leaves_nothing(tmp_path, capsys):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(pickle.dumps(_Reduce(os._exit, 7)))
+    out = tmp_path / "out" / "model.skedge"
+    assert export.main(["--joblib", str(path), "--out", str(out), "--trust-pickle"]) == 3
+    err = capsys.readouterr().err
+    assert "error[MODEL_UNREADABLE]" in err and "exit 7" in err, err
+    assert no_leftovers(tmp_path, {"model.joblib"}) == []
