@@ -1,23 +1,28 @@
 """Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.
 
-    .venv/bin/python scripts/export.py --joblib model.joblib --out model.skedge \\
-        [--validation val.tsv] [--skedge target/release/skedge] [--ovr-proba] [--name N] [--version V]
+    .venv/bin/python scripts/export.py --joblib model.joblib [--vectorizer vectorizer.joblib] \\
+        --out model.skedge [--validation val.tsv|.csv|.parquet] [--baseline texts.csv] [--dry-run] ...
     .venv/bin/python scripts/export.py --model-uri models:/NAME@ALIAS [--tracking-uri URI] \\
-        --out model.skedge [--validation val.tsv] [--dry-run]     # from MLflow: scripts/registry.py
+        [--vectorizer-artifact preprocessing/vectorizer.joblib] --out model.skedge [--force] \\
+        [--validation ...] [--dry-run]                    # from MLflow: scripts/registry.py
     .venv/bin/python scripts/export.py --restore models:/NAME/VERSION --out model.skedge
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
-1. `load_model`: the joblib / pickle file and its sha256;
+1. `load_model`: the joblib / pickle file and its sha256 (`compose` adds a vectorizer saved apart);
 2. `build_interchange`: `interchange.to_interchange` with the metadata;
 3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
 4. `parity_gate`: `skedge predict ARTIFACT --format jsonl` on the validation texts plus the built-in
    adversarial set, compared with what scikit-learn computes: labels and decisions bit-identical,
-   probabilities within 1e-12 (FORMAT.md, precision "exact").
+   probabilities within 1e-12 (FORMAT.md, precision "exact");
+5. `gate_and_write`: the artifact, `MODEL.manifest.json` and `MODEL.parity.json` reach `--out`'s
+   folder together, only when the gate passed (and, from MLflow, the write-back succeeded).
 
-The artifact only reaches `--out` when the gate passes. Exit codes: 0 exported; 1 parity mismatch
-(report printed, nothing written); 2 unsupported pipeline (message names the step, nothing
-written); 3 other failure (unreadable model, skedge CLI missing or failing).
+The artifact's bytes depend only on the model files and the options: `created` is a time fixed
+by the source (the registry version's creation time), never the export time, which goes to the
+manifest. Exit codes: 0 exported; 1 parity mismatch (report printed, nothing written); 2
+unsupported pipeline (message names the step, nothing written); 3 other failure (unreadable model,
+skedge CLI missing or failing, an already published version with other bytes without --force).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline  # noqa: E402
 import interchange as ix  # noqa: E402
+import manifest as _manifest  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 
 PROBA_TOLERANCE = 1e-12
@@ -73,20 +79,232 @@ def load_model(path: Path) -> tuple[Any, str]:
     return model, hashlib.sha256(data).hexdigest()
 
 
-def read_validation(path: Path) -> tuple[list[str], list[str]]:
-    """Texts and labels of a `text<TAB>label` TSV with header, read without quote handling."""
+#: `--validation` / `--baseline` file suffixes and their reader.
+TABLE_FORMATS = {".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: A drift baseline of fewer texts is too small to compare production windows with.
+MIN_BASELINE_TEXTS = 100
+
+
+def _table_rows(path: Path, kind: str) -> list[list]:
+    """The rows of a TSV (no quote handling: a tab never occurs in a text) or a CSV (RFC 4180
+    quoting), header first."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if kind == "tsv":
+                return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+            return list(csv.reader(f))
+    except OSError as err:
+        raise ExportError(f"cannot read {path}: {err}") from err
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ExportError(f"{path}: {err}") from err
+
+
+def _column(header: list, name: str, path: Path, flag: str) -> int:
+    if name not in header:
+        raise ExportError(
+            f"{path}: no column {name!r} in the header {header!r} (name the column with {flag})"
+        )
+    return header.index(name)
+
+
+def read_validation(
+    path: Path, text_column: str = "text", label_column: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Texts and labels of a TSV, CSV or Parquet file with a header (format from the suffix).
+
+    The texts are in `text_column`; the labels in `label_column` (default "label"), as strings.
+    Without a label column the labels are [] (the texts still feed the parity gate, with no
+    accuracy); a `label_column` named explicitly must exist.
+    """
+    path = Path(path)
+    kind = TABLE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ExportError(
+            f"{path}: unknown table format {path.suffix!r}; expected one of "
+            f"{', '.join(sorted(TABLE_FORMATS))} (TSV, CSV or Parquet with a header)"
+        )
+    want_labels = label_column is not None
+    label_column = label_column or "label"
+    if kind == "parquet":
+        return _read_parquet(path, text_column, label_column, want_labels)
+    rows = _table_rows(path, kind)
+    header = [h.strip() for h in rows[0]] if rows else []
+    sep = "tab-separated" if kind == "tsv" else "comma-separated"
+    if not header:
+        raise ExportError(f"{path}: empty file, expected a header with a {text_column!r} column")
+    ti = _column(header, text_column, path, "--text-column")
+    li = header.index(label_column) if label_column in header else None
+    if li is None and want_labels:
+        _column(header, label_column, path, "--label-column")
     texts, labels = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(rows, None)
-        if header is None or [h.strip() for h in header[:2]] != ["text", "label"]:
-            raise ExportError(f"{path}: expected a header 'text<TAB>label', found {header!r}")
-        for n, row in enumerate(rows, start=2):
-            if len(row) != 2:
-                raise ExportError(f"{path}:{n}: expected 2 tab-separated columns, found {len(row)}")
-            texts.append(row[0])
-            labels.append(row[1])
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ExportError(f"{path}:{n}: expected {len(header)} {sep} columns, found {len(row)}")
+        texts.append(row[ti])
+        if li is not None:
+            labels.append(row[li])
     return texts, labels
+
+
+def _read_parquet(path: Path, text_column: str, label_column: str, want_labels: bool) -> tuple[list, list]:
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (a dependency of mlflow)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ExportError(f"{path}: reading Parquet needs pyarrow (scripts/setup.sh installs it)") from err
+    try:
+        names = pq.read_schema(path).names
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise ExportError(f"cannot read {path} as Parquet: {err}") from err
+    _column(names, text_column, path, "--text-column")
+    has_labels = label_column in names
+    if want_labels and not has_labels:
+        _column(names, label_column, path, "--label-column")
+    table = pq.read_table(path, columns=[text_column] + ([label_column] if has_labels else []))
+    texts = table.column(text_column).to_pylist()
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ExportError(
+            f"{path}: row {bad + 1} of column {text_column!r} is {texts[bad]!r}, not a string"
+        )
+    labels = [str(y) for y in table.column(label_column).to_pylist()] if has_labels else []
+    return texts, labels
+
+
+def read_texts(path: Path, text_column: str = "text") -> list[str]:
+    """The texts of a `--baseline` file (TSV, CSV or Parquet; labels, if any, are ignored)."""
+    return read_validation(path, text_column)[0]
+
+
+def drift_baseline(model: Any, inter: dict, texts: list, source: str, log: Callable[[str], None]) -> None:
+    """Store the edge monitor's statistics on `texts` as the artifact's drift baseline
+    (FORMAT.md §4) and where they came from (provenance `baseline`)."""
+    if not texts:
+        return
+    if len(texts) < MIN_BASELINE_TEXTS:
+        log(
+            f"WARNING: the drift baseline comes from only {len(texts)} texts ({source}): drift "
+            f"statistics against it are noise; give --baseline FILE with at least "
+            f"{MIN_BASELINE_TEXTS} texts like production's"
+        )
+    inter["metadata"]["baseline"] = baseline.compute_baseline(model, texts, inter)
+    inter["metadata"]["provenance"]["baseline"] = f"{source}, {len(texts)} texts"
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. a vectorizer saved apart from its classifier
+# ---------------------------------------------------------------------------------------------
+
+
+class SavedApart(ix.Unsupported):
+    """A classifier file without its vectorizer: exit 2, and the message names the option."""
+
+
+def load_estimator_file(path: Path) -> tuple[Any, str]:
+    """A skops file through `registry.load_skops`, anything else through `load_model`."""
+    if Path(path).suffix.lower() == ".skops":
+        import registry  # noqa: PLC0415
+
+        try:
+            return registry.load_skops(path), registry.sha256_file(path)
+        except (registry.RegistryError, OSError) as err:
+            raise ExportError(str(err)) from err
+    return load_model(path)
+
+
+def _takes_text(step: Any) -> bool:
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer  # noqa: PLC0415
+    from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: PLC0415
+
+    if isinstance(step, (CountVectorizer, HashingVectorizer, FeatureUnion)):
+        return True
+    if isinstance(step, Pipeline):
+        steps = ix._pipeline_steps(step)
+        return bool(steps) and _takes_text(steps[0][1])
+    return False
+
+
+def output_width(step: Any) -> int | None:
+    """Columns a fitted vectorizer, FeatureUnion or Pipeline of them produces (None: unknown,
+    left to the interchange, which refuses what it cannot export)."""
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer  # noqa: PLC0415
+    from sklearn.feature_extraction.text import TfidfTransformer  # noqa: PLC0415
+    from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import Normalizer  # noqa: PLC0415
+
+    if isinstance(step, HashingVectorizer):
+        return int(step.n_features)
+    if isinstance(step, CountVectorizer):
+        vocabulary = getattr(step, "vocabulary_", None)
+        return len(vocabulary) if vocabulary is not None else None
+    if isinstance(step, FeatureUnion):
+        widths = [output_width(t) for _, t in step.transformer_list if not (isinstance(t, str) and t == "drop")]
+        return None if not widths or None in widths else sum(widths)
+    if isinstance(step, Pipeline):
+        steps = ix._pipeline_steps(step)
+        width = output_width(steps[0][1]) if steps else None
+        for _, later in steps[1:]:
+            if hasattr(later, "get_support"):  # a column mask: what it keeps
+                width = int(np.sum(later.get_support()))
+            elif not isinstance(later, (TfidfTransformer, Normalizer)):
+                return None
+        return width
+    return None
+
+
+def check_saved_together(model: Any, option: str) -> None:
+    """Refuse a classifier alone (no vectorizer), pointing at the option that adds it."""
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
+    if isinstance(model, Pipeline) or not hasattr(model, "classes_"):
+        return
+    width = getattr(model, "n_features_in_", None)
+    expects = f", {width} features in" if width is not None else ""
+    raise SavedApart(
+        "pipeline",
+        "estimator",
+        type(model).__name__,
+        f"this file holds a classifier alone{expects}, without its vectorizer; if the vectorizer "
+        f"was saved apart, give it with {option}",
+    )
+
+
+def compose(vectorizer: Any, classifier: Any, *, vectorizer_source: str, classifier_source: str) -> Any:
+    """The Pipeline scikit-learn would run for a vectorizer and a classifier saved apart:
+    `clf.predict(vec.transform(texts))`. Refuses a width mismatch with both numbers."""
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
+    if isinstance(classifier, Pipeline) and _takes_text(ix._pipeline_steps(classifier)[0][1]):
+        raise ExportError(
+            f"{classifier_source} is already a pipeline starting with its vectorizer "
+            f"({ix._pipeline_steps(classifier)[0][0]!r}): export it without a separate vectorizer"
+        )
+    if not _takes_text(vectorizer):
+        raise ExportError(
+            f"{vectorizer_source} holds a {type(vectorizer).__name__}, not a vectorizer: expected "
+            "a fitted CountVectorizer, TfidfVectorizer, HashingVectorizer, FeatureUnion or a "
+            "Pipeline starting with one"
+        )
+    width = output_width(vectorizer)
+    expected = getattr(classifier, "n_features_in_", None)
+    if width is not None and expected is not None and int(expected) != width:
+        raise ExportError(
+            f"the vectorizer {vectorizer_source} produces {width} features but the classifier "
+            f"{classifier_source} expects n_features_in_ = {int(expected)}: they were not fitted "
+            "together (use the vectorizer saved by the classifier's training run)"
+        )
+    return Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])
+
+
+def refusal(err: ix.Unsupported) -> str:
+    """The message of a refused step, with what to do about it."""
+    if isinstance(err, SavedApart):
+        return f"error: {err}"
+    table = 'the compatibility table in README ("Compatibility (scikit-learn)")'
+    if err.parameter == "estimator" and isinstance(err.value, str):
+        todo = f"refit without {err.value} (or with a supported step in its place), or see {table}"
+    else:
+        todo = f"refit with a supported {err.parameter} for step {err.step_path!r}, or see {table}"
+    return f"error: {err}\n  what to do: {todo}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,8 +644,8 @@ def record_agreement(inter: dict, report: ParityReport, artifact: Path, skedge: 
 
 
 def _accuracy(model: Any, texts: list, labels: list) -> dict:
-    """Validation accuracy when the TSV labels name the model's classes, else nothing."""
-    if not texts:
+    """Validation accuracy when the labels name the model's classes, else nothing."""
+    if not texts or not labels:
         return {}
     clf = ix.final_classifier(model)
     names = {str(c) for c in np.asarray(clf.classes_).tolist()}
@@ -435,6 +653,82 @@ def _accuracy(model: Any, texts: list, labels: list) -> dict:
         return {}
     predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
     return {"accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
+
+
+class GateFailed(Exception):
+    """The parity gate refused the artifact (exit 1); its report is already printed."""
+
+
+def gate_and_write(
+    model: Any,
+    inter: dict,
+    out: Path,
+    gate_texts: list,
+    sources: dict,
+    *,
+    skedge: Path,
+    ovr_proba: bool,
+    dry_run: bool,
+    exported_at: str,
+    log: Callable[[str], None],
+    publish: Callable[[Any, dict], None] | None = None,
+) -> dict:
+    """Pack, gate, write the parity report and the manifest beside `out`, then `publish` (the
+    MLflow write-back) and move the three files into place; returns the manifest.
+
+    Nothing reaches `out`'s folder unless every step succeeded, and nothing at all with
+    `dry_run`. Raises `GateFailed`, `ExportError`, `RuntimeError` (skedge inspect)."""
+    inter["metadata"]["precision"] = PRECISION.name
+    with _manifest.staged_outputs(out, keep=not dry_run) as st:
+        pack(inter, st.artifact, skedge)
+
+        def gate() -> ParityReport:
+            return _manifest.parity_in_chunks(
+                lambda chunk: parity_gate(model, st.artifact, chunk, skedge, ovr_proba=ovr_proba),
+                gate_texts,
+            )
+
+        report = gate()
+        log(report.describe())
+        if not report.ok:
+            raise GateFailed()
+        report = record_agreement(inter, report, st.artifact, skedge, gate)
+        summary = _manifest.parity_summary(report, runtime=parity_runtime())
+        _manifest.write_json(st.report, _manifest.parity_report(report, summary=summary, sources=sources))
+        man = _manifest.build_manifest(st.artifact, parity=summary, skedge=skedge, exported_at=exported_at)
+        _manifest.write_json(st.manifest, man)
+        if publish is not None:
+            publish(st, man)
+    return man
+
+
+def log_written(out: Path, man: dict, dry_run: bool, log: Callable[[str], None]) -> None:
+    if dry_run:
+        log(f"dry run: nothing written ({man['size']} bytes, {man['integrity']} would go to {out})")
+        return
+    log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
+    log(f"wrote {_manifest.manifest_path_for(out)} and {_manifest.report_path_for(out)}")
+
+
+@dataclass
+class GateInputs:
+    """`--validation`, `--baseline` and their column options."""
+
+    validation: Path | None = None
+    baseline: Path | None = None
+    text_column: str = "text"
+    label_column: str | None = None
+
+    def read(self) -> tuple[list, list]:
+        if not self.validation:
+            return [], []
+        return read_validation(self.validation, self.text_column, self.label_column)
+
+    def baseline_texts(self, fallback: list, fallback_source: str) -> tuple[list, str]:
+        """The `--baseline` texts, else `fallback` (the validation texts or input example)."""
+        if self.baseline:
+            return read_texts(self.baseline, self.text_column), f"--baseline {self.baseline.name}"
+        return fallback, fallback_source
 
 
 def export(
@@ -448,13 +742,24 @@ def export(
     version: str = "",
     interchange_hook: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    vectorizer: Path | None = None,
+    inputs: GateInputs | None = None,
+    dry_run: bool = False,
 ) -> int:
     """The whole export; returns the exit code. `interchange_hook` may edit the interchange
     before packing (tests use it to tamper with a coefficient)."""
     out = Path(out)
+    inputs = inputs or GateInputs(validation=validation)
     try:
         model, sha = load_model(joblib_path)
-        texts, labels = read_validation(validation) if validation else ([], [])
+        provenance = {"source": str(joblib_path), "exporter": "scripts/export.py"}
+        if vectorizer is not None:
+            vec, vec_sha = load_estimator_file(vectorizer)
+            model = compose(vec, model, vectorizer_source=str(vectorizer), classifier_source=str(joblib_path))
+            provenance.update({"vectorizer": str(vectorizer), "vectorizer_sha256": vec_sha})
+        else:
+            check_saved_together(model, "--vectorizer")
+        texts, labels = inputs.read()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ix.OvrProbaWarning)
             inter = build_interchange(
@@ -464,7 +769,7 @@ def export(
                 version=version,
                 ovr_proba=ovr_proba,
                 skedge=skedge,
-                provenance={"source": str(joblib_path), "exporter": "scripts/export.py"},
+                provenance=provenance,
             )
             inter["metadata"]["metrics"].update(_accuracy(model, texts, labels))
         for w in caught:
@@ -472,39 +777,27 @@ def export(
                 log(f"WARNING: {w.message}")
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if texts:
-            # Drift baseline: the edge monitor's statistics on the validation texts (FORMAT.md §4).
-            inter["metadata"]["baseline"] = baseline.compute_baseline(model, texts, inter)
+        source = f"--validation {inputs.validation.name}" if inputs.validation else ""
+        drift_baseline(model, inter, *inputs.baseline_texts(texts, source), log)
         if interchange_hook is not None:
             interchange_hook(inter)
-        gate_texts = texts + ADVERSARIAL + random_texts()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            inter["metadata"]["precision"] = PRECISION.name
-            pack(inter, tmp, skedge)
-
-            def gate() -> ParityReport:
-                return parity_gate(model, tmp, gate_texts, skedge, ovr_proba=ovr_proba)
-
-            report = gate()
-            log(report.describe())
-            if not report.ok:
-                log(f"no artifact written; {out} left untouched")
-                return EXIT_MISMATCH
-            record_agreement(inter, report, tmp, skedge, gate)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        sources = {"validation": len(texts)} if texts else {}
+        extra = ADVERSARIAL + random_texts()
+        sources["adversarial"] = len(extra)
+        man = gate_and_write(
+            model, inter, out, texts + extra, sources, skedge=skedge, ovr_proba=ovr_proba,
+            dry_run=dry_run, exported_at=_manifest.now_rfc3339(), log=log,
+        )  # fmt: skip
+    except GateFailed:
+        log(f"no artifact written; {out} left untouched")
+        return EXIT_MISMATCH
     except ix.Unsupported as err:
-        log(f"error: {err}")
+        log(refusal(err))
         return EXIT_UNSUPPORTED
     except (ExportError, RuntimeError) as err:  # RuntimeError: `skedge ln-table` failed
         log(f"error: {err}")
         return EXIT_FAILURE
-    log(f"wrote {out} ({out.stat().st_size} bytes)")
+    log_written(out, man, dry_run, log)
     return EXIT_OK
 
 
@@ -514,7 +807,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle)")
+    source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle), or the "
+                        "classifier when --vectorizer gives its vectorizer")
     source.add_argument("--model-uri", metavar="URI",
                         help="an MLflow model: models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME/VERSION, "
                              "models:/NAME/latest, models:/m-<id> or runs:/RUN_ID/PATH; the artifact, manifest "
@@ -522,9 +816,24 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     source.add_argument("--restore", metavar="URI",
                         help="write the artifact published for this MLflow model to --out, byte-identical "
                              "(checked against its skedge.sha256 tag)")
-    parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge)")
+    parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge); "
+                        "MODEL.manifest.json and MODEL.parity.json are written beside it")
+    parser.add_argument("--vectorizer", type=Path, metavar="FILE",
+                        help="with --joblib: the fitted vectorizer (or FeatureUnion, or Pipeline of "
+                             "vectorizer + transformers) saved apart from the classifier")
+    parser.add_argument("--vectorizer-artifact", metavar="PATH",
+                        help="with --model-uri: the vectorizer saved apart, as a path in the model's run "
+                             "artifacts (preprocessing/tfidf_vectorizer.joblib) or a runs:/RUN_ID/PATH URI")
     parser.add_argument("--validation", type=Path,
-                        help="TSV 'text<TAB>label' with header: texts for the parity gate and accuracy")
+                        help="texts for the parity gate, with labels for the accuracy: TSV, CSV or Parquet "
+                             "with a header (columns --text-column, --label-column); labels are optional")
+    parser.add_argument("--text-column", default="text", metavar="NAME",
+                        help="the texts' column in --validation and --baseline (default: text)")
+    parser.add_argument("--label-column", metavar="NAME",
+                        help="the labels' column in --validation (default: label, if present)")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="texts like production's (TSV, CSV or Parquet) for the monitoring drift "
+                             "baseline (default: the --validation texts, else the logged input example)")
     parser.add_argument("--skedge", type=Path, default=ix.DEFAULT_SKEDGE,
                         help="the skedge CLI (default target/release/skedge)")
     parser.add_argument("--ovr-proba", action="store_true",
@@ -536,7 +845,10 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the embedded "
                              "sqlite store .work/mlflow/mlflow.db)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="with --model-uri: export and gate, but write nothing to MLflow")
+                        help="export and gate, but write nothing: no local file, nothing to MLflow")
+    parser.add_argument("--force", action="store_true",
+                        help="with --model-uri: replace an artifact already published for this model "
+                             "version whose bytes differ (changes what --restore returns)")
     parser.add_argument("--sign-key", type=Path,
                         help="sign the artifact with this Ed25519 secret key (skedge keygen NAME)")
     parser.add_argument("--public-key", type=Path,
@@ -554,12 +866,19 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         parser.error("--max-label-disagreement needs --precision compact: exact never changes a label")
     if not 0 <= args.max_label_disagreement <= 100:
         parser.error("--max-label-disagreement is a percentage between 0 and 100")
+    if args.vectorizer and not args.joblib:
+        parser.error("--vectorizer goes with --joblib (from MLflow: --vectorizer-artifact)")
+    if args.vectorizer_artifact and not args.model_uri:
+        parser.error("--vectorizer-artifact goes with --model-uri (for a file: --vectorizer)")
+    if args.force and not args.model_uri:
+        parser.error("--force goes with --model-uri (it replaces what the registry publishes)")
     PRECISION.name, PRECISION.max_label_disagreement = args.precision, args.max_label_disagreement
     KEYS.sign_key, KEYS.encrypt_key = args.sign_key, args.encrypt_key
     KEYS.public_key = args.public_key or (args.sign_key.with_suffix(".pub") if args.sign_key else None)
     if KEYS.public_key and not KEYS.public_key.exists():
         print(f"export: public key {KEYS.public_key} not found (give --public-key)", file=sys.stderr)
         return EXIT_FAILURE
+    inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
     if args.model_uri or args.restore:
         import registry  # MLflow is imported only on this path
 
@@ -570,21 +889,25 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
             args.model_uri,
             args.out,
             tracking_uri=args.tracking_uri,
-            validation=args.validation,
             skedge=args.skedge,
             ovr_proba=args.ovr_proba,
             dry_run=args.dry_run,
             interchange_hook=interchange_hook,
+            vectorizer_artifact=args.vectorizer_artifact,
+            inputs=inputs,
+            force=args.force,
         )
     return export(
         args.joblib,
         args.out,
-        validation=args.validation,
         skedge=args.skedge,
         ovr_proba=args.ovr_proba,
         name=args.name,
         version=args.version,
         interchange_hook=interchange_hook,
+        vectorizer=args.vectorizer,
+        inputs=inputs,
+        dry_run=args.dry_run,
     )
 
 

@@ -54,7 +54,7 @@ if str(REPO_ROOT / "scripts") not in sys.path:
 
 import baseline  # noqa: E402
 import manifest as _manifest  # noqa: E402
-from manifest import manifest_path_for  # noqa: E402
+from manifest import Staging, manifest_path_for, report_path_for, staged_outputs  # noqa: E402, F401
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
 DEFAULT_MLFLOW_DIR = REPO_ROOT / ".work" / "mlflow"
 DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
@@ -413,13 +413,29 @@ def _resolve_registered(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolve
     )
 
 
+def _model_id_hint(c, model_id: str) -> str:
+    """Why `models:/NAME` found nothing: MLflow 3 reads a bare name as a LoggedModel id."""
+    msg = (
+        f"no logged model {model_id!r} in MLflow: models:/{model_id} without a suffix is read as a "
+        f"LoggedModel id (models:/m-<id>). For a registered model give "
+        f"models:/{model_id}@ALIAS or models:/{model_id}/latest"
+    )
+    try:
+        rm = c.get_registered_model(model_id)
+    except Exception:  # noqa: BLE001 - only a hint
+        return msg + _registered_name_list(c)
+    aliases = ", ".join(f"models:/{model_id}@{a}" for a in sorted(rm.aliases or {}))
+    return msg + (f" (its aliases: {aliases})" if aliases else "")
+
+
 def _resolve_model_id(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
     mlflow = _mlflow()
     try:
         lm = c.get_logged_model(p.model_id)
     except mlflow.exceptions.MlflowException as err:
-        if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(f"no logged model {p.model_id!r} in MLflow") from None
+        missing = getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+        if missing or not p.model_id.startswith("m-"):
+            raise RegistryError(_model_id_hint(c, p.model_id)) from None
         raise
     versions = _find_versions(c, lm.source_run_id, {f"models:/{lm.model_id}"})
     mv = versions[-1] if versions else None
@@ -490,7 +506,7 @@ class LoadedModel:
     serialization_format: str  #: skops | cloudpickle | pickle
     sha256: str  #: of the model file
     metrics: dict  #: the source run's metrics
-    exported_at: str  #: RFC 3339 UTC, also `metadata["created"]`
+    exported_at: str  #: RFC 3339 UTC, when this export ran (manifest, `skedge.exported_at` tag)
 
     @property
     def provenance(self) -> dict:
@@ -676,7 +692,29 @@ def input_example_texts(model_dir: str | Path, mlmodel: dict) -> list:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _manifest.now_rfc3339()
+
+
+def _rfc3339_ms(ms: Any) -> str:
+    return _dt.datetime.fromtimestamp(int(ms) / 1000, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def created_time(c, r: Resolved) -> str:
+    """The artifact's `created`: when the registry version was created, else the LoggedModel,
+    else the run started. A time MLflow fixed once, so re-exporting gives the same bytes."""
+    stamps = []
+    if r.name and r.version:
+        stamps.append(lambda: c.get_model_version(r.name, r.version).creation_timestamp)
+    if r.model_id:
+        stamps.append(lambda: c.get_logged_model(r.model_id).creation_timestamp)
+    if r.run_id:
+        stamps.append(lambda: c.get_run(r.run_id).info.start_time)
+    for stamp in stamps:
+        with contextlib.suppress(Exception):
+            ms = stamp()
+            if ms:
+                return _rfc3339_ms(ms)
+    return ""
 
 
 def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel:
@@ -727,6 +765,7 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
         with _mlflow_errors(tracking_uri, f"reading the metrics of run {resolved.run_id}"):
             metrics = dict(c.get_run(resolved.run_id).data.metrics)
     exported_at = _now()
+    created = created_time(c, resolved)
     provenance = {
         "model_uri": uri,
         "tracking_uri": redact_uri(tracking_uri),
@@ -739,13 +778,12 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
         "source_uri": resolved.source,
         "model_file": model_file,
         "serialization_format": fmt,
-        "exported_at": exported_at,
     }
     provenance = {k: str(v) for k, v in provenance.items() if v not in (None, "")}
     metadata = {
         "name": resolved.name or resolved.logged_name or "",
         "version": resolved.version or "",
-        "created": exported_at,
+        "created": created,
         "sklearn_version": str(conf.get("sklearn_version")),
         "source_sha256": digest,
         "provenance": provenance,
@@ -763,68 +801,6 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
         metrics=metadata["metrics"],
         exported_at=exported_at,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Staged outputs: nothing appears at the destination unless everything succeeded
-# ---------------------------------------------------------------------------------------------
-
-
-def report_path_for(artifact: str | Path) -> Path:
-    """`MODEL.skedge` -> `MODEL.parity.json`."""
-    p = Path(artifact)
-    return p.with_name((p.stem if p.suffix == ".skedge" else p.name) + ".parity.json")
-
-
-@dataclasses.dataclass
-class Staging:
-    """Temporary paths with the final file names; `final` maps each to its destination."""
-
-    dir: Path
-    artifact: Path
-    manifest: Path
-    report: Path
-    final: dict
-
-
-@contextlib.contextmanager
-def staged_outputs(out: str | Path) -> Iterator[Staging]:
-    """Yield temporary paths beside `out`; move them into place only if the block succeeds.
-
-    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C) the
-    temporary folder is removed and the destination is left as it was.
-    """
-    out = Path(out)
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    final_manifest = manifest_path_for(out)
-    final_report = report_path_for(out)
-    staging = Staging(
-        dir=tmp,
-        artifact=tmp / out.name,
-        manifest=tmp / final_manifest.name,
-        report=tmp / final_report.name,
-        final={},
-    )
-    staging.final = {
-        staging.artifact: out,
-        staging.manifest: final_manifest,
-        staging.report: final_report,
-    }
-    try:
-        yield staging
-        for src, dst in staging.final.items():
-            if src.exists():
-                os.replace(src, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # deepest first: only the empty folders made here
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -865,6 +841,15 @@ def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict
     }
 
 
+@dataclasses.dataclass
+class Published:
+    """What `write_back` did: `status` is "published", "unchanged" (the same bytes were already
+    published: nothing written), or "dry run"; `tags` those set (or that would be)."""
+
+    tags: dict
+    status: str
+
+
 def write_back(
     loaded: LoadedModel,
     artifact_path: str | Path,
@@ -872,39 +857,111 @@ def write_back(
     report_path: str | Path | None,
     dry_run: bool = False,
     manifest: dict | None = None,
-) -> dict:
+    *,
+    force: bool = False,
+    log: Any = None,
+) -> Published:
     """Log the files to the source run under `skedge/`, then tag the model version.
 
-    Files first, tags last: a tag never points at an artifact that is not there. Returns the tags
-    (those that would be written, with `dry_run`).
-    """
+    The same bytes already published: nothing is written (idempotent). Other bytes already
+    published: refused unless `force`, since it changes what `--restore` returns. Files first,
+    tags last, sha256 last of all: a tag never points at an artifact that is not there; if tagging
+    fails, the upload is undone (files removed, or the ones they replaced put back)."""
     import json  # noqa: PLC0415
 
+    log = log or (lambda s: print(s, file=sys.stderr))
     artifact_path = Path(artifact_path)
     if manifest is None:
         manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     tags = skedge_tags(loaded, manifest, artifact_path.name)
-    if dry_run:
-        return tags
     r = loaded.resolved
     if not r.run_id:
+        if dry_run:
+            return Published(tags, "dry run")
         raise RegistryError(
             f"{r.uri} has no source run to log the artifact to (use --dry-run to export anyway)"
         )
     tracking_uri = r.tracking_uri
     check_reachable(tracking_uri)
     c = client(tracking_uri)
-    with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
-        for path in (artifact_path, manifest_path, report_path):
-            if path is not None and Path(path).exists():
-                c.log_artifact(r.run_id, str(path), ARTIFACT_DIR)
-    with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
-        if r.name and r.version:
-            for key, value in tags.items():
-                c.set_model_version_tag(r.name, r.version, key, value)
-        if r.model_id:
-            c.set_logged_model_tags(r.model_id, tags)
-    return tags
+    with _mlflow_errors(tracking_uri, f"reading the skedge tags of {r.uri}"):
+        previous = _skedge_tags_of(c, r).get("skedge.sha256")
+    new = tags["skedge.sha256"]
+    if previous == new:
+        return Published(tags, "unchanged")
+    if previous and not force:
+        who = f"{r.name} version {r.version}" if r.version else r.uri
+        msg = (
+            f"{who} is already published with sha256 {previous}; this export's bytes have "
+            f"{new}. Replacing them changes what --restore returns: pass --force to replace, or "
+            "compare the manifests (the model, the options or the exporter's environment changed)"
+        )
+        if not dry_run:
+            raise RegistryError(msg)
+        log(f"WARNING: {msg}")
+    if dry_run:
+        return Published(tags, "dry run")
+    files = [Path(p) for p in (artifact_path, manifest_path, report_path) if p is not None and Path(p).exists()]
+    with tempfile.TemporaryDirectory(prefix="skedge-backup-") as backup:
+        done: list = []
+        try:
+            with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
+                upload(c, r, files, Path(backup), done)
+            with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
+                set_skedge_tags(c, r, tags)
+        except BaseException:
+            undo_upload(c, r, done, log)
+            raise
+    return Published(tags, "published")
+
+
+def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
+    """Log `files` to `skedge/` of the run. Each one logged is appended to `done` as
+    (its path in the run, a local copy of the file it replaced or None), for `undo_upload`."""
+    mlflow = _mlflow()
+    run_id = r.run_id
+    existing = {a.path for a in c.list_artifacts(run_id, ARTIFACT_DIR)}
+    for path in files:
+        rel = f"{ARTIFACT_DIR}/{path.name}"
+        saved = None
+        if rel in existing:
+            with using(r.tracking_uri):
+                saved = Path(
+                    mlflow.artifacts.download_artifacts(
+                        run_id=run_id, artifact_path=rel, dst_path=str(backup), tracking_uri=r.tracking_uri
+                    )
+                )
+        done.append((rel, saved))
+        c.log_artifact(run_id, str(path), ARTIFACT_DIR)
+
+
+def undo_upload(c, r: Resolved, done: list, log: Any) -> None:
+    """Put the run's `skedge/` back as it was before `upload` (best effort, reported)."""
+    from mlflow.store.artifact.artifact_repository_registry import (  # noqa: PLC0415
+        get_artifact_repository,
+    )
+
+    run_id = r.run_id
+    for rel, saved in reversed(done):
+        try:
+            if saved is not None:
+                c.log_artifact(run_id, str(saved), ARTIFACT_DIR)
+            else:
+                artifact_uri = c.get_run(run_id).info.artifact_uri
+                get_artifact_repository(artifact_uri, tracking_uri=r.tracking_uri).delete_artifacts(rel)
+        except Exception as err:  # noqa: BLE001 - the original error is the one to raise
+            log(f"WARNING: could not undo the upload of {rel} to run {run_id}: {err}")
+
+
+def set_skedge_tags(c, r: Resolved, tags: dict) -> None:
+    """Tag the model version and the logged model, `skedge.sha256` last: `--restore` trusts
+    nothing without it."""
+    ordered = sorted(tags.items(), key=lambda kv: kv[0] == "skedge.sha256")
+    if r.name and r.version:
+        for key, value in ordered:
+            c.set_model_version_tag(r.name, r.version, key, value)
+    if r.model_id:
+        c.set_logged_model_tags(r.model_id, dict(ordered))
 
 
 def _skedge_tags_of(c, r: Resolved) -> dict:
@@ -1006,12 +1063,8 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-class _GateFailed(Exception):
-    pass
-
-
 def _validation_accuracy(estimator: Any, texts: list, labels: list) -> dict:
-    """Accuracy on the `--validation` TSV when its labels name the model's classes."""
+    """Accuracy on the `--validation` labels when they name the model's classes."""
     import numpy as np  # noqa: PLC0415
 
     classes = {str(c) for c in np.asarray(getattr(estimator, "classes_", [])).tolist()}
@@ -1019,6 +1072,47 @@ def _validation_accuracy(estimator: Any, texts: list, labels: list) -> dict:
         return {}
     predicted = [str(p) for p in np.asarray(estimator.predict(texts)).tolist()]
     return {"validation_accuracy": float(np.mean([p == y for p, y in zip(predicted, labels)]))}
+
+
+#: Suffixes of a model file inside a `--vectorizer-artifact` folder.
+MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
+
+
+def load_vectorizer_artifact(spec: str, loaded: LoadedModel, load_file: Any) -> tuple[Any, str, str]:
+    """(vectorizer, sha256, runs:/ URI) of `--vectorizer-artifact`: a path in the model's run
+    artifacts or a `runs:/RUN_ID/PATH` URI, a file or a folder holding one model file, loaded by
+    `load_file` (export.py's `load_estimator_file`)."""
+    r = loaded.resolved
+    if spec.startswith("runs:/"):
+        p = parse_model_uri(spec)
+        uri = f"runs:/{p.run_id}/{p.path}"
+    elif "://" in spec or spec.startswith("models:"):
+        raise RegistryError(
+            f"--vectorizer-artifact {spec!r}: expected a path in the model's run artifacts "
+            "(preprocessing/tfidf_vectorizer.joblib) or runs:/RUN_ID/PATH"
+        )
+    elif not r.run_id:
+        raise RegistryError(f"{r.uri} has no source run: give --vectorizer-artifact as runs:/RUN_ID/PATH")
+    else:
+        uri = f"runs:/{r.run_id}/{spec.strip('/')}"
+    mlflow = _mlflow()
+    with tempfile.TemporaryDirectory(prefix="skedge-vectorizer-") as tmp:
+        with _mlflow_errors(r.tracking_uri, f"downloading the vectorizer {uri}"), using(r.tracking_uri):
+            local = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=r.tracking_uri)
+            )
+        if local.is_dir():
+            found = sorted(p for p in local.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+            if len(found) != 1:
+                names = [str(p.relative_to(local)) for p in found] or "none"
+                raise RegistryError(
+                    f"{uri} is a folder with {len(found)} model files ({names}): name the file, "
+                    f"e.g. --vectorizer-artifact {spec.strip('/')}/FILE.joblib"
+                )
+            uri = f"{uri}/{found[0].relative_to(local).as_posix()}"
+            local = found[0]
+        vectorizer, sha = load_file(local)
+    return vectorizer, sha, uri
 
 
 def export_model_uri(
@@ -1033,12 +1127,17 @@ def export_model_uri(
     dry_run: bool = False,
     interchange_hook: Any = None,
     log: Any = None,
+    vectorizer_artifact: str | None = None,
+    inputs: Any = None,
+    force: bool = False,
 ) -> int:
-    """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow, pack, parity gate,
-    manifest, write back. `ex` is the export module (its `pack`, `parity_gate`, exit codes).
+    """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow (with a vectorizer saved
+    apart as a run artifact), pack, parity gate, manifest, write back. `ex` is the export module
+    (its `gate_and_write`, `compose`, exit codes).
 
     Returns export.py's exit code: 0 exported, 1 parity mismatch, 2 unsupported, 3 other failure.
-    Nothing is left at `out` (nor its manifest and report) unless every step succeeded.
+    Nothing is left at `out` (nor its manifest and report) unless every step succeeded, and
+    nothing anywhere with `dry_run`.
     """
     import interchange as ix  # noqa: PLC0415
     from adversarial import ADVERSARIAL, random_texts  # noqa: PLC0415
@@ -1046,6 +1145,8 @@ def export_model_uri(
     log = log or (lambda s: print(s, file=sys.stderr))
     skedge = Path(skedge or ix.DEFAULT_SKEDGE)
     out = Path(out)
+    inputs = inputs or ex.GateInputs(validation=Path(validation) if validation else None)
+    published: list = []
     try:
         loaded = load_from_registry(uri, tracking_uri)
         r = loaded.resolved
@@ -1054,15 +1155,25 @@ def export_model_uri(
             f"loaded {uri} -> {who} (run {r.run_id}, model {r.model_id}, "
             f"{loaded.serialization_format}, sha256 {loaded.sha256[:16]}...)"
         )
-        if validation:
-            texts, labels = ex.read_validation(Path(validation))
+        if vectorizer_artifact:
+            vec, vec_sha, vec_uri = load_vectorizer_artifact(vectorizer_artifact, loaded, ex.load_estimator_file)
+            log(f"loaded the vectorizer {vec_uri} (sha256 {vec_sha[:16]}...)")
+            loaded.estimator = ex.compose(
+                vec, loaded.estimator, vectorizer_source=vec_uri, classifier_source=uri
+            )
+            loaded.provenance.update({"vectorizer": vec_uri, "vectorizer_sha256": vec_sha})
+        else:
+            ex.check_saved_together(loaded.estimator, "--vectorizer-artifact")
+        if inputs.validation:
+            texts, labels = inputs.read()
             sources = {"validation": len(texts)}
+            fallback = f"--validation {inputs.validation.name}"
         else:
             texts, labels = list(loaded.input_example_texts), []
             sources = {"input_example": len(texts)}
+            fallback = "the logged input example"
         extra = list(ADVERSARIAL) + list(random_texts())
         sources["adversarial"] = len(extra)
-        gate_texts = texts + extra
         # The interchange first: it refuses unsupported estimators before anything calls them
         # (skops trusts sklearn's tree storage only as far as nobody predicts with it).
         inter = ix.to_interchange(
@@ -1071,51 +1182,38 @@ def export_model_uri(
         accuracy = _validation_accuracy(loaded.estimator, texts, labels)
         inter["metadata"]["metrics"].update(accuracy)
         loaded.metadata["metrics"].update(accuracy)
-        if texts:
-            # Drift baseline on the validation texts (or the logged input example).
-            inter["metadata"]["baseline"] = baseline.compute_baseline(loaded.estimator, texts, inter)
+        ex.drift_baseline(loaded.estimator, inter, *inputs.baseline_texts(texts, fallback), log)
         if interchange_hook is not None:
             interchange_hook(inter)
-        inter["metadata"]["precision"] = ex.PRECISION.name
-        with staged_outputs(out) as st:
-            ex.pack(inter, st.artifact, skedge)
 
-            def gate() -> Any:
-                return _manifest.parity_in_chunks(
-                    lambda chunk: ex.parity_gate(
-                        loaded.estimator, st.artifact, chunk, skedge, ovr_proba=ovr_proba
-                    ),
-                    gate_texts,
-                )
-
-            report = gate()
-            log(report.describe())
-            if not report.ok:
-                raise _GateFailed()
-            report = ex.record_agreement(inter, report, st.artifact, skedge, gate)
-            summary = _manifest.parity_summary(report, runtime=ex.parity_runtime())
-            _manifest.write_json(
-                st.report, _manifest.parity_report(report, summary=summary, sources=sources)
+        def publish(st: Any, man: dict) -> None:
+            published.append(
+                write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man, force=force, log=log)
             )
-            man = _manifest.build_manifest(st.artifact, parity=summary, skedge=skedge)
-            _manifest.write_json(st.manifest, man)
-            tags = write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man)
-    except _GateFailed:
+
+        man = ex.gate_and_write(
+            loaded.estimator, inter, out, texts + extra, sources, skedge=skedge,
+            ovr_proba=ovr_proba, dry_run=dry_run, exported_at=loaded.exported_at, log=log,
+            publish=publish,
+        )  # fmt: skip
+    except ex.GateFailed:
         log(f"export refused: nothing written to {out.parent}/ nor to MLflow")
         return ex.EXIT_MISMATCH
     except ix.Unsupported as err:
-        log(f"error: {err}")
+        log(ex.refusal(err))
         return ex.EXIT_UNSUPPORTED
     except (RegistryError, ex.ExportError, RuntimeError) as err:
         log(f"error: {err}")
         return ex.EXIT_FAILURE
-    log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
-    log(f"wrote {manifest_path_for(out)} and {report_path_for(out)}")
-    if dry_run:
+    ex.log_written(out, man, dry_run, log)
+    done = published[0]
+    if done.status == "dry run":
         log("dry run: nothing written to MLflow; the tags would be:")
-    elif r.run_id:
+    elif done.status == "unchanged":
+        log(f"{who} already publishes these exact bytes: nothing written to MLflow; its tags:")
+    else:
         log(f"logged to run {r.run_id} under {ARTIFACT_DIR}/; tags on {who}:")
-    for key, value in tags.items():
+    for key, value in done.tags.items():
         log(f"  {key} = {value}")
     return ex.EXIT_OK
 
