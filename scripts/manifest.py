@@ -6,12 +6,15 @@
      "format_version": 2, "skedge_version": "0.1.0",
      "classes": ["negative", "positive"], "estimator": "LogisticRegression", "n_features": 23456,
      "precision": "exact", "sklearn_version": "1.9.1", "created": "2026-11-26T05:00:00Z",
+     "source_sha256": "<hex of the model file>", "exported_at": "2026-12-02T21:00:00Z",
      "parity": {"passed": true, "texts": 131, "mismatches": 0, "max_proba_diff": 0.0,
                 "tolerance": 1e-12, "runtime": "native CLI"},
      "provenance": {...}, "metrics": {"accuracy": 0.81}}
 
-Everything but `parity` and the file digest comes from `skedge inspect`, i.e. from the artifact
-itself, so the manifest cannot disagree with the bytes it describes.
+Everything but `parity`, `exported_at` and the file digest comes from `skedge inspect`, i.e. from
+the artifact itself, so the manifest cannot disagree with the bytes it describes. `exported_at` is
+the only time of the export: the artifact's `created` is fixed by the source (FORMAT.md), so the
+same model and options give the same bytes.
 
 Also the parity report (`MODEL.parity.json`) and the chunked parity run with a progress bar.
 
@@ -225,6 +228,7 @@ def build_manifest(
         "precision": info.get("precision", "exact"),
         "sklearn_version": info.get("sklearn_version", ""),
         "created": info.get("created", ""),
+        "source_sha256": info.get("source_sha256", ""),
         "exported_at": exported_at or now_rfc3339(),
         "parity": parity,
         "provenance": info.get("provenance", {}),
