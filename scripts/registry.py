@@ -9,12 +9,15 @@
   `LoadedModel`: the fitted estimator, the interchange `metadata` (provenance, metrics, sha256 of
   the model file) and the texts of the logged input example.
 - `write_back(loaded, artifact, manifest, report, ...)` logs the three files to the model's source
-  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model).
+  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model); the
+  same bytes already published write nothing, other bytes need `force`, a failed tagging undoes
+  the upload.
 - `restore(uri, out, tracking_uri)` brings a published artifact back, byte for byte, checked
   against the `skedge.sha256` tag.
 
-`staged_outputs(out)` gives the exporter temporary paths beside `out` that are moved into place
-only when everything (parity gate, write-back) succeeded, so a failure leaves no partial output.
+`export_model_uri` runs the command (with `load_vectorizer_artifact` for a vectorizer saved apart);
+export.py's `gate_and_write` stages the local files (`manifest.staged_outputs`), so a failure leaves
+no partial output.
 
 Every failure the user can fix raises `RegistryError` with a message that says what to do.
 mlflow is imported lazily: `export.py --joblib` does not pay for it.
@@ -52,9 +55,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-import baseline  # noqa: E402
 import manifest as _manifest  # noqa: E402
-from manifest import Staging, manifest_path_for, report_path_for, staged_outputs  # noqa: E402, F401
+from manifest import manifest_path_for, report_path_for  # noqa: E402, F401 (re-exported)
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
 DEFAULT_MLFLOW_DIR = REPO_ROOT / ".work" / "mlflow"
 DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
