@@ -672,9 +672,11 @@ def gate_and_write(
     exported_at: str,
     log: Callable[[str], None],
     publish: Callable[[Any, dict], None] | None = None,
+    request: dict | None = None,
 ) -> dict:
     """Pack, gate, write the parity report and the manifest beside `out`, then `publish` (the
-    MLflow write-back) and move the three files into place; returns the manifest.
+    MLflow write-back) and move the three files into place; returns the manifest (`request`:
+    how the model was asked for, its `export` object).
 
     Nothing reaches `out`'s folder unless every step succeeded, and nothing at all with
     `dry_run`. Raises `GateFailed`, `ExportError`, `RuntimeError` (skedge inspect)."""
@@ -695,7 +697,9 @@ def gate_and_write(
         report = record_agreement(inter, report, st.artifact, skedge, gate)
         summary = _manifest.parity_summary(report, runtime=parity_runtime())
         _manifest.write_json(st.report, _manifest.parity_report(report, summary=summary, sources=sources))
-        man = _manifest.build_manifest(st.artifact, parity=summary, skedge=skedge, exported_at=exported_at)
+        man = _manifest.build_manifest(
+            st.artifact, parity=summary, skedge=skedge, exported_at=exported_at, export=request
+        )
         _manifest.write_json(st.manifest, man)
         if publish is not None:
             publish(st, man)
@@ -752,11 +756,15 @@ def export(
     inputs = inputs or GateInputs(validation=validation)
     try:
         model, sha = load_model(joblib_path)
-        provenance = {"source": str(joblib_path), "exporter": "scripts/export.py"}
+        # File names in the artifact, paths as given in the manifest: where the files sit does
+        # not change the bytes.
+        provenance = {"source": Path(joblib_path).name, "exporter": "scripts/export.py"}
+        request = {"source": str(joblib_path)}
         if vectorizer is not None:
             vec, vec_sha = load_estimator_file(vectorizer)
             model = compose(vec, model, vectorizer_source=str(vectorizer), classifier_source=str(joblib_path))
-            provenance.update({"vectorizer": str(vectorizer), "vectorizer_sha256": vec_sha})
+            provenance.update({"vectorizer": Path(vectorizer).name, "vectorizer_sha256": vec_sha})
+            request["vectorizer"] = str(vectorizer)
         else:
             check_saved_together(model, "--vectorizer")
         texts, labels = inputs.read()
@@ -786,7 +794,7 @@ def export(
         sources["adversarial"] = len(extra)
         man = gate_and_write(
             model, inter, out, texts + extra, sources, skedge=skedge, ovr_proba=ovr_proba,
-            dry_run=dry_run, exported_at=_manifest.now_rfc3339(), log=log,
+            dry_run=dry_run, exported_at=_manifest.now_rfc3339(), log=log, request=request,
         )  # fmt: skip
     except GateFailed:
         log(f"no artifact written; {out} left untouched")

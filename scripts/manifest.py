@@ -9,7 +9,8 @@
      "source_sha256": "<hex of the model file>", "exported_at": "2026-12-02T21:00:00Z",
      "parity": {"passed": true, "texts": 131, "mismatches": 0, "max_proba_diff": 0.0,
                 "tolerance": 1e-12, "runtime": "native CLI"},
-     "provenance": {...}, "metrics": {"accuracy": 0.81}}
+     "provenance": {...}, "metrics": {"accuracy": 0.81},
+     "export": {"model_uri": "models:/sentiment_model@production", "alias": "production", ...}}
 
 Everything but `parity`, `exported_at` and the file digest comes from `skedge inspect`, i.e. from
 the artifact itself, so the manifest cannot disagree with the bytes it describes. `exported_at` is
@@ -202,12 +203,14 @@ def build_manifest(
     parity: dict | None = None,
     skedge: str | Path = DEFAULT_SKEDGE,
     exported_at: str | None = None,
+    export: dict | None = None,
 ) -> dict:
     """The manifest of `artifact` (its name on disk is recorded as `file`).
 
     `exported_at` (default now) is when this export ran: it lives here and in the
     `skedge.exported_at` tag, never in the artifact, whose bytes depend only on the model and the
-    options (FORMAT.md, `created`)."""
+    options (FORMAT.md, `created`). `export` says how the model was asked for (the model URI and
+    tracking URI, or the file paths as given): it is kept out of the artifact for the same reason."""
     info = inspect if inspect is not None else skedge_inspect(artifact, skedge)
     sha, integrity, size = digests(artifact)
     if info.get("sha256") not in (None, sha):
@@ -233,6 +236,7 @@ def build_manifest(
         "parity": parity,
         "provenance": info.get("provenance", {}),
         "metrics": info.get("metrics", {}),
+        "export": dict(export or {}),
     }
 
 

@@ -509,6 +509,8 @@ class LoadedModel:
     sha256: str  #: of the model file
     metrics: dict  #: the source run's metrics
     exported_at: str  #: RFC 3339 UTC, when this export ran (manifest, `skedge.exported_at` tag)
+    #: how the model was asked for: model_uri, tracking_uri, alias, stage (the manifest's `export`)
+    request: dict = dataclasses.field(default_factory=dict)
 
     @property
     def provenance(self) -> dict:
@@ -768,13 +770,17 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
             metrics = dict(c.get_run(resolved.run_id).data.metrics)
     exported_at = _now()
     created = created_time(c, resolved)
-    provenance = {
+    # The artifact records which model this is; how it was asked for (the URI form, an alias that
+    # moves, the server's address) goes to the manifest: any URI of one version gives one artifact.
+    request = {
         "model_uri": uri,
         "tracking_uri": redact_uri(tracking_uri),
-        "registered_model": resolved.name,
-        "version": resolved.version,
         "alias": resolved.alias,
         "stage": resolved.stage,
+    }
+    provenance = {
+        "registered_model": resolved.name,
+        "version": resolved.version,
         "run_id": resolved.run_id,
         "model_id": resolved.model_id,
         "source_uri": resolved.source,
@@ -782,6 +788,7 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
         "serialization_format": fmt,
     }
     provenance = {k: str(v) for k, v in provenance.items() if v not in (None, "")}
+    request = {k: str(v) for k, v in request.items() if v not in (None, "")}
     metadata = {
         "name": resolved.name or resolved.logged_name or "",
         "version": resolved.version or "",
@@ -802,6 +809,7 @@ def load_from_registry(uri: str, tracking_uri: str | None = None) -> LoadedModel
         sha256=digest,
         metrics=metadata["metrics"],
         exported_at=exported_at,
+        request=request,
     )
 
 
@@ -1164,6 +1172,7 @@ def export_model_uri(
                 vec, loaded.estimator, vectorizer_source=vec_uri, classifier_source=uri
             )
             loaded.provenance.update({"vectorizer": vec_uri, "vectorizer_sha256": vec_sha})
+            loaded.request["vectorizer_artifact"] = vectorizer_artifact
         else:
             ex.check_saved_together(loaded.estimator, "--vectorizer-artifact")
         if inputs.validation:
@@ -1196,7 +1205,7 @@ def export_model_uri(
         man = ex.gate_and_write(
             loaded.estimator, inter, out, texts + extra, sources, skedge=skedge,
             ovr_proba=ovr_proba, dry_run=dry_run, exported_at=loaded.exported_at, log=log,
-            publish=publish,
+            publish=publish, request=loaded.request,
         )  # fmt: skip
     except ex.GateFailed:
         log(f"export refused: nothing written to {out.parent}/ nor to MLflow")

@@ -40,13 +40,17 @@ def _write_csv(path, header, rows):
 @requires_skedge
 def test_same_model_and_options_give_the_same_bytes(model_file, tmp_path, capsys):
     a, b = tmp_path / "a" / "m.skedge", tmp_path / "b" / "m.skedge"
-    for out in (a, b):
-        assert export.main(["--joblib", str(model_file), "--out", str(out), "--name", "m"]) == 0
+    copy = tmp_path / "elsewhere" / model_file.name
+    copy.parent.mkdir()
+    copy.write_bytes(model_file.read_bytes())
+    for source, out in ((model_file, a), (copy, b)):  # where the file sits does not matter
+        assert export.main(["--joblib", str(source), "--out", str(out), "--name", "m"]) == 0
     assert a.read_bytes() == b.read_bytes()
     assert _inspect(a)["created"] == ""  # a joblib file records no training time
     man = json.loads((tmp_path / "a" / "m.manifest.json").read_text())
     assert man["exported_at"].endswith("Z") and man["created"] == ""
-    assert "exported_at" not in man["provenance"]
+    assert "exported_at" not in man["provenance"] and man["provenance"]["source"] == "model.joblib"
+    assert man["export"] == {"source": str(model_file)}
 
 
 @requires_skedge

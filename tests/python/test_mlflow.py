@@ -269,13 +269,14 @@ def test_every_uri_form_resolves_and_loads(models, uri, form):
         assert getattr(r, field) == value
     texts = models["texts"][800:900]
     assert _predict(loaded.estimator, texts) == _predict(m["pipeline"], texts)
-    prov = loaded.provenance
-    assert prov["model_uri"] == model_uri
+    prov, request = loaded.provenance, loaded.request
+    assert request["model_uri"] == model_uri and request["tracking_uri"] == uri
+    assert "model_uri" not in prov and "alias" not in prov and "stage" not in prov
     assert prov["registered_model"] == "t_skops" and prov["version"] == m["version"]
     assert prov["run_id"] == m["run_id"] and prov["model_id"] == m["model_id"]
     assert prov["source_uri"] == f"models:/{m['model_id']}"
     assert prov["serialization_format"] == "skops" and prov["model_file"] == "model.skops"
-    assert prov.get("alias") == extra.get("alias") and prov.get("stage") == extra.get("stage")
+    assert request.get("alias") == extra.get("alias") and request.get("stage") == extra.get("stage")
     md = loaded.metadata
     assert md["name"] == "t_skops" and md["version"] == m["version"]
     assert md["sklearn_version"] == sklearn.__version__
@@ -445,7 +446,8 @@ def test_export_writes_artifact_manifest_and_report(models, exported, uri):
     assert man["classes"] == ["negative", "positive"]
     assert man["parity"]["passed"] is True and man["parity"]["mismatches"] == 0
     assert man["parity"]["texts"] >= 6 + 100  # input example + adversarial set
-    assert man["provenance"]["alias"] == "champion"
+    assert man["export"]["alias"] == "champion"
+    assert man["export"]["model_uri"] == "models:/t_skops@champion"
     assert man["provenance"]["run_id"] == models["skops_v1"]["run_id"]
     assert man["metrics"]["accuracy"] == pytest.approx(0.57)
     assert manifest.check(out, man, SKEDGE) == []

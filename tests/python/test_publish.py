@@ -70,12 +70,12 @@ def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, mon
     first = _state(uri, ids)
     assert first[1]["skedge.sha256"] == hashlib.sha256((tmp_path / "a.skedge").read_bytes()).hexdigest()
 
-    # Same model, same options: the same bytes, and nothing is uploaded again.
+    # Same version (through another URI form), same options: the same bytes, nothing uploaded.
     def no_upload(*a, **k):
         raise AssertionError("an identical re-export must not log files")
 
     monkeypatch.setattr(registry, "upload", no_upload)
-    rc, logs = _export(uri, "models:/t_publish@production", tmp_path / "b.skedge")
+    rc, logs = _export(uri, "models:/t_publish/1", tmp_path / "b.skedge")
     assert rc == 0, logs
     assert (tmp_path / "b.skedge").read_bytes() == (tmp_path / "a.skedge").read_bytes()
     assert "already publishes these exact bytes: nothing written to MLflow" in logs

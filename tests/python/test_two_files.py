@@ -81,11 +81,12 @@ def test_two_joblib_files(tmp_path, capsys, case):
     info = _inspect(out)
     assert info["source_sha256"] == _sha(tmp_path / "sentiment_model.joblib")
     prov = info["provenance"]
-    assert prov["vectorizer"] == str(tmp_path / "tfidf_vectorizer.joblib")
+    assert prov["source"] == "sentiment_model.joblib" and prov["vectorizer"] == "tfidf_vectorizer.joblib"
     assert prov["vectorizer_sha256"] == _sha(tmp_path / "tfidf_vectorizer.joblib")
     man = json.loads((tmp_path / "m.manifest.json").read_text())
     assert man["provenance"]["vectorizer_sha256"] == prov["vectorizer_sha256"]
     assert man["source_sha256"] == info["source_sha256"]
+    assert man["export"]["vectorizer"] == str(tmp_path / "tfidf_vectorizer.joblib")
 
 
 @requires_skedge
