@@ -43,6 +43,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import Normalizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -212,9 +215,6 @@ def load_estimator_file(path: Path) -> tuple[Any, str]:
 
 
 def _takes_text(step: Any) -> bool:
-    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer  # noqa: PLC0415
-    from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: PLC0415
-
     if isinstance(step, (CountVectorizer, HashingVectorizer, FeatureUnion)):
         return True
     if isinstance(step, Pipeline):
@@ -226,11 +226,6 @@ def _takes_text(step: Any) -> bool:
 def output_width(step: Any) -> int | None:
     """Columns a fitted vectorizer, FeatureUnion or Pipeline of them produces (None: unknown,
     left to the interchange, which refuses what it cannot export)."""
-    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer  # noqa: PLC0415
-    from sklearn.feature_extraction.text import TfidfTransformer  # noqa: PLC0415
-    from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: PLC0415
-    from sklearn.preprocessing import Normalizer  # noqa: PLC0415
-
     if isinstance(step, HashingVectorizer):
         return int(step.n_features)
     if isinstance(step, CountVectorizer):
@@ -253,8 +248,6 @@ def output_width(step: Any) -> int | None:
 
 def check_saved_together(model: Any, option: str) -> None:
     """Refuse a classifier alone (no vectorizer), pointing at the option that adds it."""
-    from sklearn.pipeline import Pipeline  # noqa: PLC0415
-
     if isinstance(model, Pipeline) or not hasattr(model, "classes_"):
         return
     width = getattr(model, "n_features_in_", None)
@@ -271,12 +264,11 @@ def check_saved_together(model: Any, option: str) -> None:
 def compose(vectorizer: Any, classifier: Any, *, vectorizer_source: str, classifier_source: str) -> Any:
     """The Pipeline scikit-learn would run for a vectorizer and a classifier saved apart:
     `clf.predict(vec.transform(texts))`. Refuses a width mismatch with both numbers."""
-    from sklearn.pipeline import Pipeline  # noqa: PLC0415
-
-    if isinstance(classifier, Pipeline) and _takes_text(ix._pipeline_steps(classifier)[0][1]):
+    steps = ix._pipeline_steps(classifier) if isinstance(classifier, Pipeline) else []
+    if steps and _takes_text(steps[0][1]):
         raise ExportError(
             f"{classifier_source} is already a pipeline starting with its vectorizer "
-            f"({ix._pipeline_steps(classifier)[0][0]!r}): export it without a separate vectorizer"
+            f"({steps[0][0]!r}): export it without a separate vectorizer"
         )
     if not _takes_text(vectorizer):
         raise ExportError(

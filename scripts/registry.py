@@ -895,8 +895,8 @@ def write_back(
     check_reachable(tracking_uri)
     c = client(tracking_uri)
     with _mlflow_errors(tracking_uri, f"reading the skedge tags of {r.uri}"):
-        previous = _skedge_tags_of(c, r).get("skedge.sha256")
-    new = tags["skedge.sha256"]
+        before = _skedge_tags_of(c, r)
+    previous, new = before.get("skedge.sha256"), tags["skedge.sha256"]
     if previous == new:
         return Published(tags, "unchanged")
     if previous and not force:
@@ -922,6 +922,11 @@ def write_back(
         except BaseException:
             undo_upload(c, r, done, log)
             raise
+    # A replaced artifact of another file name: its files would stay in the run with no tag.
+    old = before.get("skedge.artifact_path")
+    if old and old != tags["skedge.artifact_path"]:
+        for rel in (old, str(manifest_path_for(old)), str(report_path_for(old))):
+            _delete_run_artifact(c, r, rel, log)
     return Published(tags, "published")
 
 
@@ -945,22 +950,31 @@ def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
         c.log_artifact(run_id, str(path), ARTIFACT_DIR)
 
 
-def undo_upload(c, r: Resolved, done: list, log: Any) -> None:
-    """Put the run's `skedge/` back as it was before `upload` (best effort, reported)."""
+def _delete_run_artifact(c, r: Resolved, rel: str, log: Any) -> None:
+    """Remove `rel` from the run's artifacts (best effort, reported)."""
     from mlflow.store.artifact.artifact_repository_registry import (  # noqa: PLC0415
         get_artifact_repository,
     )
 
-    run_id = r.run_id
+    try:
+        if not any(a.path == rel for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
+            return
+        artifact_uri = c.get_run(r.run_id).info.artifact_uri
+        get_artifact_repository(artifact_uri, tracking_uri=r.tracking_uri).delete_artifacts(rel)
+    except Exception as err:  # noqa: BLE001 - reported; the export's own outcome stands
+        log(f"WARNING: could not remove {rel} from run {r.run_id}: {err}")
+
+
+def undo_upload(c, r: Resolved, done: list, log: Any) -> None:
+    """Put the run's `skedge/` back as it was before `upload` (best effort, reported)."""
     for rel, saved in reversed(done):
+        if saved is None:
+            _delete_run_artifact(c, r, rel, log)
+            continue
         try:
-            if saved is not None:
-                c.log_artifact(run_id, str(saved), ARTIFACT_DIR)
-            else:
-                artifact_uri = c.get_run(run_id).info.artifact_uri
-                get_artifact_repository(artifact_uri, tracking_uri=r.tracking_uri).delete_artifacts(rel)
+            c.log_artifact(r.run_id, str(saved), ARTIFACT_DIR)
         except Exception as err:  # noqa: BLE001 - the original error is the one to raise
-            log(f"WARNING: could not undo the upload of {rel} to run {run_id}: {err}")
+            log(f"WARNING: could not put back {rel} in run {r.run_id}: {err}")
 
 
 def set_skedge_tags(c, r: Resolved, tags: dict) -> None:

@@ -97,6 +97,9 @@ def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, mon
     files, tags = _state(uri, ids)
     new_sha = hashlib.sha256((tmp_path / "c.skedge").read_bytes()).hexdigest()
     assert tags["skedge.sha256"] == new_sha != first[1]["skedge.sha256"]
+    # the replaced a.* files are gone from the run: no file without a tag pointing at it
+    assert sorted(files) == ["skedge/c.manifest.json", "skedge/c.parity.json", "skedge/c.skedge"]
+    assert tags["skedge.artifact_path"] == "skedge/c.skedge"
     restored = tmp_path / "restored.skedge"
     registry.restore("models:/t_publish/1", restored, uri)
     assert restored.read_bytes() == (tmp_path / "c.skedge").read_bytes()
@@ -125,7 +128,8 @@ def test_interrupted_between_upload_and_tags_leaves_the_run_as_it_was(server, tm
     assert rc == 0, logs
     published = _state(uri, ids)
     monkeypatch.setattr(registry, "set_skedge_tags", injected)
-    rc, logs = _export(uri, "models:/t_interrupted@production", tmp_path / "m2.skedge", force=True,
+    # (the same file names: the run's copies are overwritten by the upload, then put back)
+    rc, logs = _export(uri, "models:/t_interrupted@production", tmp_path / "again" / "m.skedge", force=True,
                        inputs=export.GateInputs(baseline=_baseline(tmp_path, 110)))
     assert rc == export.EXIT_FAILURE and "injected" in logs and "could not undo" not in logs
     assert _state(uri, ids) == published
