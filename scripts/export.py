@@ -251,7 +251,7 @@ def check_saved_together(model: Any, option: str) -> None:
     if isinstance(model, Pipeline) or not hasattr(model, "classes_"):
         return
     width = getattr(model, "n_features_in_", None)
-    expects = f", {width} features in" if width is not None else ""
+    expects = f" expecting {width} features" if width is not None else ""
     raise SavedApart(
         "pipeline",
         "estimator",
