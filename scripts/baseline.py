@@ -138,3 +138,23 @@ def compute_baseline(pipeline: Any, texts: list, interchange: dict) -> dict:
         "oov": oov,
         "length": length,
     }
+
+
+#: A drift baseline of fewer texts is too small to compare production windows with.
+MIN_BASELINE_TEXTS = 100
+
+
+def drift_baseline(pipeline: Any, interchange: dict, texts: list, source: str) -> str | None:
+    """Store the statistics of `texts` as the artifact's drift baseline, and where they came
+    from (provenance `baseline`); returns a warning when they are too few to mean anything."""
+    if not texts:
+        return None
+    interchange["metadata"]["baseline"] = compute_baseline(pipeline, texts, interchange)
+    interchange["metadata"]["provenance"]["baseline"] = f"{source}, {len(texts)} texts"
+    if len(texts) >= MIN_BASELINE_TEXTS:
+        return None
+    return (
+        f"the drift baseline comes from only {len(texts)} texts ({source}): drift statistics "
+        f"against it are noise; give --baseline FILE with at least {MIN_BASELINE_TEXTS} texts "
+        "like production's"
+    )

@@ -1,25 +1,30 @@
 """Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.
 
-    .venv/bin/python scripts/export.py --joblib model.joblib --out model.skedge \\
-        [--validation val.tsv] [--skedge target/release/skedge] [--ovr-proba] [--name N] [--version V]
+    .venv/bin/python scripts/export.py --joblib model.joblib [--vectorizer vectorizer.joblib] \\
+        --out model.skedge [--validation val.tsv|.csv|.parquet] [--baseline texts.csv] [--dry-run] ...
     .venv/bin/python scripts/export.py --model-uri models:/NAME@ALIAS [--tracking-uri URI] \\
-        --out model.skedge [--validation val.tsv] [--dry-run]     # from MLflow: scripts/registry.py
+        [--vectorizer-artifact preprocessing/vectorizer.joblib] --out model.skedge [--force] \\
+        [--validation ...] [--dry-run]                    # from MLflow: scripts/registry.py
     .venv/bin/python scripts/export.py --restore models:/NAME/VERSION --out model.skedge
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
-1. `isolated.run`: the joblib / pickle file loaded (allow-listed names only, scripts/safe_load.py)
-   and converted in a child process that holds no key, which returns the interchange and
-   scikit-learn's outputs on the gate texts;
+1. `isolated.run`: the joblib / pickle file (and a vectorizer saved apart, `compose`) loaded
+   (allow-listed names only, scripts/safe_load.py) and converted in a child process that holds no
+   key, which returns the interchange and scikit-learn's outputs on the gate texts;
 2. `build_interchange`: `interchange.to_interchange` with the metadata;
 3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
 4. `parity_gate`: `skedge predict ARTIFACT --format jsonl` on the validation texts plus the built-in
    adversarial set, compared with what scikit-learn computes: labels and decisions bit-identical,
-   probabilities within 1e-12 (FORMAT.md, precision "exact").
+   probabilities within 1e-12 (FORMAT.md, precision "exact");
+5. `gate_and_write`: the artifact, `MODEL.manifest.json` and `MODEL.parity.json` reach `--out`'s
+   folder together, only when the gate passed (and, from MLflow, the write-back succeeded).
 
-The artifact only reaches `--out` when the gate passes. Exit codes: 0 exported; 1 parity mismatch
-(report printed, nothing written); 2 unsupported pipeline (message names the step, nothing
-written); 3 other failure (unreadable model, skedge CLI missing or failing).
+The artifact's bytes depend only on the model files and the options: `created` is a time fixed
+by the source (the registry version's creation time), never the export time, which goes to the
+manifest. Exit codes: 0 exported; 1 parity mismatch (report printed, nothing written); 2
+unsupported pipeline (message names the step, nothing written); 3 other failure (unreadable model,
+skedge CLI missing or failing, an already published version with other bytes without --force).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import interchange as ix  # noqa: E402
 import isolated  # noqa: E402
+import manifest as _manifest  # noqa: E402
 import safe_load  # noqa: E402
+from compose import CompositionError, SavedApart  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 
 PROBA_TOLERANCE = 1e-12
@@ -82,20 +89,110 @@ def load_model_file(path: Path, trusted: bool = False) -> tuple[Any, str]:
     return safe_load.load_model_file(path, trusted=trusted), sha
 
 
-def read_validation(path: Path) -> tuple[list[str], list[str]]:
-    """Texts and labels of a `text<TAB>label` TSV with header, read without quote handling."""
+#: `--validation` / `--baseline` file suffixes and their reader.
+TABLE_FORMATS = {".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _table_rows(path: Path, kind: str) -> list[list]:
+    """The rows of a TSV (no quote handling: a tab never occurs in a text) or a CSV (RFC 4180
+    quoting), header first."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if kind == "tsv":
+                return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+            return list(csv.reader(f))
+    except OSError as err:
+        raise ExportError(f"cannot read {path}: {err}") from err
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ExportError(f"{path}: {err}") from err
+
+
+def _column(header: list, name: str, path: Path, flag: str) -> int:
+    if name not in header:
+        raise ExportError(
+            f"{path}: no column {name!r} in the header {header!r} (name the column with {flag})"
+        )
+    return header.index(name)
+
+
+def read_validation(
+    path: Path, text_column: str = "text", label_column: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Texts and labels of a TSV, CSV or Parquet file with a header (format from the suffix).
+
+    The texts are in `text_column`; the labels in `label_column` (default "label"), as strings.
+    Without a label column the labels are [] (the texts still feed the parity gate, with no
+    accuracy); a `label_column` named explicitly must exist.
+    """
+    path = Path(path)
+    kind = TABLE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ExportError(
+            f"{path}: unknown table format {path.suffix!r}; expected one of "
+            f"{', '.join(sorted(TABLE_FORMATS))} (TSV, CSV or Parquet with a header)"
+        )
+    want_labels = label_column is not None
+    label_column = label_column or "label"
+    if kind == "parquet":
+        return _read_parquet(path, text_column, label_column, want_labels)
+    rows = _table_rows(path, kind)
+    header = [h.strip() for h in rows[0]] if rows else []
+    sep = "tab-separated" if kind == "tsv" else "comma-separated"
+    if not header:
+        raise ExportError(f"{path}: empty file, expected a header with a {text_column!r} column")
+    ti = _column(header, text_column, path, "--text-column")
+    li = header.index(label_column) if label_column in header else None
+    if li is None and want_labels:
+        _column(header, label_column, path, "--label-column")
     texts, labels = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(rows, None)
-        if header is None or [h.strip() for h in header[:2]] != ["text", "label"]:
-            raise ExportError(f"{path}: expected a header 'text<TAB>label', found {header!r}")
-        for n, row in enumerate(rows, start=2):
-            if len(row) != 2:
-                raise ExportError(f"{path}:{n}: expected 2 tab-separated columns, found {len(row)}")
-            texts.append(row[0])
-            labels.append(row[1])
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ExportError(f"{path}:{n}: expected {len(header)} {sep} columns, found {len(row)}")
+        texts.append(row[ti])
+        if li is not None:
+            labels.append(row[li])
     return texts, labels
+
+
+def _read_parquet(path: Path, text_column: str, label_column: str, want_labels: bool) -> tuple[list, list]:
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (a dependency of mlflow)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ExportError(f"{path}: reading Parquet needs pyarrow (scripts/setup.sh installs it)") from err
+    try:
+        names = pq.read_schema(path).names
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise ExportError(f"cannot read {path} as Parquet: {err}") from err
+    _column(names, text_column, path, "--text-column")
+    has_labels = label_column in names
+    if want_labels and not has_labels:
+        _column(names, label_column, path, "--label-column")
+    table = pq.read_table(path, columns=[text_column] + ([label_column] if has_labels else []))
+    texts = table.column(text_column).to_pylist()
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ExportError(
+            f"{path}: row {bad + 1} of column {text_column!r} is {texts[bad]!r}, not a string"
+        )
+    labels = [str(y) for y in table.column(label_column).to_pylist()] if has_labels else []
+    return texts, labels
+
+
+def read_texts(path: Path, text_column: str = "text") -> list[str]:
+    """The texts of a `--baseline` file (TSV, CSV or Parquet; labels, if any, are ignored)."""
+    return read_validation(path, text_column)[0]
+
+
+def refusal(err: ix.Unsupported) -> str:
+    """The message of a refused step, with what to do about it."""
+    if isinstance(err, SavedApart):
+        return f"error: {err}"
+    table = 'the compatibility table in README ("Compatibility (scikit-learn)")'
+    if err.parameter == "estimator" and isinstance(err.value, str):
+        todo = f"refit without {err.value} (or with a supported step in its place), or see {table}"
+    else:
+        todo = f"refit with a supported {err.parameter} for step {err.step_path!r}, or see {table}"
+    return f"error: {err}\n  what to do: {todo}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +535,86 @@ def record_agreement(inter: dict, report: ParityReport, artifact: Path, skedge: 
 # ---------------------------------------------------------------------------------------------
 
 
+class GateFailed(Exception):
+    """The parity gate refused the artifact (exit 1); its report is already printed."""
+
+
+def gate_and_write(
+    model: Any,
+    inter: dict,
+    out: Path,
+    gate_texts: list,
+    sources: dict,
+    *,
+    skedge: Path,
+    ovr_proba: bool,
+    dry_run: bool,
+    exported_at: str,
+    log: Callable[[str], None],
+    publish: Callable[[Any, dict], None] | None = None,
+    request: dict | None = None,
+) -> dict:
+    """Pack, gate, write the parity report and the manifest beside `out`, then `publish` (the
+    MLflow write-back) and move the three files into place; returns the manifest (`request`:
+    how the model was asked for, its `export` object).
+
+    Nothing reaches `out`'s folder unless every step succeeded, and nothing at all with
+    `dry_run`. Raises `GateFailed`, `ExportError`, `RuntimeError` (skedge inspect)."""
+    inter["metadata"]["precision"] = PRECISION.name
+    with _manifest.staged_outputs(out, keep=not dry_run) as st:
+        pack(inter, st.artifact, skedge)
+
+        def gate() -> ParityReport:
+            return _manifest.parity_in_chunks(
+                lambda chunk: parity_gate(model, st.artifact, chunk, skedge, ovr_proba=ovr_proba),
+                gate_texts,
+            )
+
+        report = gate()
+        log(report.describe())
+        if not report.ok:
+            raise GateFailed()
+        report = record_agreement(inter, report, st.artifact, skedge, gate)
+        summary = _manifest.parity_summary(report, runtime=parity_runtime())
+        _manifest.write_json(st.report, _manifest.parity_report(report, summary=summary, sources=sources))
+        man = _manifest.build_manifest(
+            st.artifact, parity=summary, skedge=skedge, exported_at=exported_at, export=request
+        )
+        _manifest.write_json(st.manifest, man)
+        if publish is not None:
+            publish(st, man)
+    return man
+
+
+def log_written(out: Path, man: dict, dry_run: bool, log: Callable[[str], None]) -> None:
+    if dry_run:
+        log(f"dry run: nothing written ({man['size']} bytes, {man['integrity']} would go to {out})")
+        return
+    log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
+    log(f"wrote {_manifest.manifest_path_for(out)} and {_manifest.report_path_for(out)}")
+
+
+@dataclass
+class GateInputs:
+    """`--validation`, `--baseline` and their column options."""
+
+    validation: Path | None = None
+    baseline: Path | None = None
+    text_column: str = "text"
+    label_column: str | None = None
+
+    def read(self) -> tuple[list, list]:
+        if not self.validation:
+            return [], []
+        return read_validation(self.validation, self.text_column, self.label_column)
+
+    def baseline_texts(self, fallback: list, fallback_source: str) -> tuple[list, str]:
+        """The `--baseline` texts, else `fallback` (the validation texts or input example)."""
+        if self.baseline:
+            return read_texts(self.baseline, self.text_column), f"--baseline {self.baseline.name}"
+        return fallback, fallback_source
+
+
 def export(
     joblib_path: Path,
     out: Path,
@@ -450,57 +627,62 @@ def export(
     trust_pickle: bool = False,
     interchange_hook: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    vectorizer: Path | None = None,
+    inputs: GateInputs | None = None,
+    dry_run: bool = False,
 ) -> int:
     """The whole export; returns the exit code. `interchange_hook` may edit the interchange
     before packing (tests use it to tamper with a coefficient)."""
     out = Path(out)
+    inputs = inputs or GateInputs(validation=validation)
     try:
         sha = file_sha256(joblib_path)
-        texts, labels = read_validation(validation) if validation else ([], [])
-        gate_texts = texts + ADVERSARIAL + random_texts()
-        # Loaded, converted and run by scikit-learn in a process without keys (scripts/isolated.py):
-        # the interchange with its accuracy and drift baseline (FORMAT.md §4), and the reference
-        # outputs of the gate texts.
+        # File names in the artifact, paths as given in the manifest: where the files sit does
+        # not change the bytes.
+        provenance = {"source": Path(joblib_path).name, "exporter": "scripts/export.py"}
+        request = {"source": str(joblib_path)}
+        child: dict = {"vectorizer_option": "--vectorizer"}
+        if vectorizer is not None:
+            provenance.update({"vectorizer": Path(vectorizer).name, "vectorizer_sha256": file_sha256(vectorizer)})
+            request["vectorizer"] = str(vectorizer)
+            child["vectorizer"] = {"path": str(Path(vectorizer).resolve()), "source": str(vectorizer)}
+        texts, labels = inputs.read()
+        source = f"--validation {inputs.validation.name}" if inputs.validation else ""
+        drift, drift_source = inputs.baseline_texts(texts, source)
+        extra = ADVERSARIAL + random_texts()
+        gate_texts = texts + extra
+        # Loaded, composed, converted and run by scikit-learn in a process without keys
+        # (scripts/isolated.py): the interchange with its accuracy and drift baseline (FORMAT.md
+        # §4), and the reference outputs of the gate texts.
         loaded = isolated.run({
-            "path": str(Path(joblib_path).resolve()), "trusted": trust_pickle, "ovr_proba": ovr_proba,
-            "sys_path": sys.path if trust_pickle else [],
+            **child, "path": str(Path(joblib_path).resolve()), "source": str(joblib_path),
+            "trusted": trust_pickle, "ovr_proba": ovr_proba, "sys_path": sys.path if trust_pickle else [],
             "skedge": str(Path(skedge).resolve()), "texts": texts, "labels": labels, "gate_texts": gate_texts,
+            "baseline": {"texts": drift, "source": drift_source},
             "metadata": {"name": name or Path(joblib_path).stem, "version": version, "source_sha256": sha,
-                         "provenance": {"source": str(joblib_path), "exporter": "scripts/export.py"},
-                         "metrics": {}},
+                         "provenance": provenance, "metrics": {}},
         })  # fmt: skip
         inter, model = loaded["interchange"], loaded["reference"]
         for message in loaded["warnings"]:
             log(f"WARNING: {message}")
         if interchange_hook is not None:
             interchange_hook(inter)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            inter["metadata"]["precision"] = PRECISION.name
-            pack(inter, tmp, skedge)
-
-            def gate() -> ParityReport:
-                return parity_gate(model, tmp, gate_texts, skedge, ovr_proba=ovr_proba)
-
-            report = gate()
-            log(report.describe())
-            if not report.ok:
-                log(f"no artifact written; {out} left untouched")
-                return EXIT_MISMATCH
-            record_agreement(inter, report, tmp, skedge, gate)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        sources = {"validation": len(texts)} if texts else {}
+        sources["adversarial"] = len(extra)
+        man = gate_and_write(
+            model, inter, out, gate_texts, sources, skedge=skedge, ovr_proba=ovr_proba,
+            dry_run=dry_run, exported_at=_manifest.now_rfc3339(), log=log, request=request,
+        )  # fmt: skip
+    except GateFailed:
+        log(f"no artifact written; {out} left untouched")
+        return EXIT_MISMATCH
     except (ix.Unsupported, safe_load.ModelRefused) as err:
-        log(f"error: {err}")
+        log(refusal(err) if isinstance(err, ix.Unsupported) else f"error: {err}")
         return EXIT_UNSUPPORTED
-    except (ExportError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
+    except (ExportError, CompositionError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
         log(f"error: {err}")
         return EXIT_FAILURE
-    log(f"wrote {out} ({out.stat().st_size} bytes)")
+    log_written(out, man, dry_run, log)
     return EXIT_OK
 
 
@@ -510,7 +692,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle)")
+    source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle), or the "
+                        "classifier when --vectorizer gives its vectorizer")
     source.add_argument("--model-uri", metavar="URI",
                         help="an MLflow model: models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME/VERSION, "
                              "models:/NAME/latest, models:/m-<id> or runs:/RUN_ID/PATH; the artifact, manifest "
@@ -518,13 +701,28 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     source.add_argument("--restore", metavar="URI",
                         help="write the artifact published for this MLflow model to --out, byte-identical "
                              "(checked against its skedge.sha256 tag)")
+    parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge); "
+                        "MODEL.manifest.json and MODEL.parity.json are written beside it")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="with --joblib: load the file with plain joblib.load, running whatever "
                              "code it names; only for files you made yourself (default: only the "
                              "estimators skedge exports and their array types, SECURITY.md)")
-    parser.add_argument("--out", type=Path, required=True, help="the artifact to write (MODEL.skedge)")
+    parser.add_argument("--vectorizer", type=Path, metavar="FILE",
+                        help="with --joblib: the fitted vectorizer (or FeatureUnion, or Pipeline of "
+                             "vectorizer + transformers) saved apart from the classifier")
+    parser.add_argument("--vectorizer-artifact", metavar="PATH",
+                        help="with --model-uri: the vectorizer saved apart, as a path in the model's run "
+                             "artifacts (preprocessing/tfidf_vectorizer.joblib) or a runs:/RUN_ID/PATH URI")
     parser.add_argument("--validation", type=Path,
-                        help="TSV 'text<TAB>label' with header: texts for the parity gate and accuracy")
+                        help="texts for the parity gate, with labels for the accuracy: TSV, CSV or Parquet "
+                             "with a header (columns --text-column, --label-column); labels are optional")
+    parser.add_argument("--text-column", default="text", metavar="NAME",
+                        help="the texts' column in --validation and --baseline (default: text)")
+    parser.add_argument("--label-column", metavar="NAME",
+                        help="the labels' column in --validation (default: label, if present)")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="texts like production's (TSV, CSV or Parquet) for the monitoring drift "
+                             "baseline (default: the --validation texts, else the logged input example)")
     parser.add_argument("--skedge", type=Path, default=ix.DEFAULT_SKEDGE,
                         help="the skedge CLI (default target/release/skedge)")
     parser.add_argument("--ovr-proba", action="store_true",
@@ -536,7 +734,10 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the embedded "
                              "sqlite store .work/mlflow/mlflow.db)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="with --model-uri: export and gate, but write nothing to MLflow")
+                        help="export and gate, but write nothing: no local file, nothing to MLflow")
+    parser.add_argument("--force", action="store_true",
+                        help="with --model-uri: replace an artifact already published for this model "
+                             "version whose bytes differ (changes what --restore returns)")
     parser.add_argument("--sign-key", type=Path,
                         help="sign the artifact with this Ed25519 secret key (skedge keygen NAME)")
     parser.add_argument("--public-key", type=Path,
@@ -554,6 +755,12 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         parser.error("--max-label-disagreement needs --precision compact: exact never changes a label")
     if not 0 <= args.max_label_disagreement <= 100:
         parser.error("--max-label-disagreement is a percentage between 0 and 100")
+    if args.vectorizer and not args.joblib:
+        parser.error("--vectorizer goes with --joblib (from MLflow: --vectorizer-artifact)")
+    if args.vectorizer_artifact and not args.model_uri:
+        parser.error("--vectorizer-artifact goes with --model-uri (for a file: --vectorizer)")
+    if args.force and not args.model_uri:
+        parser.error("--force goes with --model-uri (it replaces what the registry publishes)")
     PRECISION.name, PRECISION.max_label_disagreement = args.precision, args.max_label_disagreement
     KEYS.sign_key, KEYS.encrypt_key = args.sign_key, args.encrypt_key
     KEYS.public_key = args.public_key or (args.sign_key.with_suffix(".pub") if args.sign_key else None)
@@ -562,6 +769,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         return EXIT_FAILURE
     if args.trust_pickle and not args.joblib:
         parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
+    inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
     if args.model_uri or args.restore:
         import registry  # MLflow is imported only on this path
 
@@ -572,22 +780,26 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
             args.model_uri,
             args.out,
             tracking_uri=args.tracking_uri,
-            validation=args.validation,
             skedge=args.skedge,
             ovr_proba=args.ovr_proba,
             dry_run=args.dry_run,
             interchange_hook=interchange_hook,
+            vectorizer_artifact=args.vectorizer_artifact,
+            inputs=inputs,
+            force=args.force,
         )
     return export(
         args.joblib,
         args.out,
-        validation=args.validation,
         skedge=args.skedge,
         ovr_proba=args.ovr_proba,
         name=args.name,
         version=args.version,
         trust_pickle=args.trust_pickle,
         interchange_hook=interchange_hook,
+        vectorizer=args.vectorizer,
+        inputs=inputs,
+        dry_run=args.dry_run,
     )
 
 

@@ -11,7 +11,6 @@ Python never writes artifact bytes: `skedge pack` turns this JSON into the artif
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import platform
@@ -861,7 +860,8 @@ def _metadata(metadata: dict) -> dict:
     }
     if unknown:
         raise ValueError(f"unknown metadata keys: {sorted(unknown)}")
-    created = md.get("created") or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Never the export time: the artifact's bytes must not change when the same model is re-exported.
+    created = str(md.get("created") or "")
     out = {
         "name": str(md.get("name", "")),
         "version": str(md.get("version", "")),
@@ -896,7 +896,7 @@ def to_interchange(
     """The interchange (FORMAT.md section 1) of a fitted text-classification Pipeline.
 
     `metadata` fills the `metadata` object; missing keys get defaults (versions of this Python,
-    `created` = now). `log_exceptions` come from `skedge ln-table` at `skedge`, only when a
+    `created` = "": unknown). `log_exceptions` come from `skedge ln-table` at `skedge`, only when a
     `sublinear_tf` needs them; `log_table` (a callable returning [[k, value], ...]) replaces that.
     Raises `Unsupported` for anything the engine cannot reproduce exactly.
     """

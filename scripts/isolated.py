@@ -3,7 +3,7 @@
 `export.py` never unpickles a model itself: `run(request)` starts `python scripts/isolated.py` with
 a scrubbed environment (no `SKEDGE_*`, token, key or credential variable: only `PATH`, `HOME`,
 `TMPDIR` and the locale) and no key path anywhere in its arguments or request, sends it the model
-file's path and the texts, and gets back JSON only: the interchange (with the accuracy and the
+file's path (and a vectorizer's saved apart, composed there: scripts/compose.py) and the texts, and gets back JSON only: the interchange (with the accuracy and the
 drift baseline), scikit-learn's outputs on the gate texts and the warnings. The child loads the
 file through `safe_load` (the allow-list) unless `trusted`. Its refusals come back as the same
 exceptions (`safe_load.ModelRefused`, `interchange.Unsupported`, ...); a crash is
@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compose  # noqa: E402
 import interchange as ix  # noqa: E402
 import safe_load  # noqa: E402
 
@@ -106,9 +107,10 @@ def run(request: dict) -> dict:
 
 def _exception(error: dict) -> Exception:
     kind, message = error.get("kind"), str(error.get("message"))
-    if kind == "Unsupported":  # the child's message, word for word
+    if kind in ("Unsupported", "SavedApart"):  # the child's message, word for word
         u = error["unsupported"]
-        e = ix.Unsupported.__new__(ix.Unsupported)
+        cls = compose.SavedApart if kind == "SavedApart" else ix.Unsupported
+        e = cls.__new__(cls)
         Exception.__init__(e, message)
         e.step_path, e.parameter, e.value, e.reason = u["step_path"], u["parameter"], u["value"], u["reason"]
         return e
@@ -119,26 +121,42 @@ def _exception(error: dict) -> Exception:
         return e
     if kind == "VersionMismatch":
         return safe_load.VersionMismatch(message)
+    if kind == "CompositionError":
+        return compose.CompositionError(message)
     if kind == "RuntimeError":
         return RuntimeError(message)
     return safe_load.LoadError(message)
 
 
-def _child(request: dict) -> dict:
-    """In the child: load, convert, compute what the exporter needs from the estimator."""
-    import baseline  # noqa: PLC0415
+def _load(path: str, request: dict) -> Any:
+    if Path(path).suffix.lower() == ".skops" or (path == request["path"] and request.get("format") == "skops"):
+        return safe_load.load_skops(path)
+    return safe_load.load_model_file(path, trusted=bool(request.get("trusted")))
 
-    path = Path(request["path"])
+
+def _child(request: dict) -> dict:
+    """In the child: load (and compose a vectorizer saved apart), convert, compute what the
+    exporter needs from the estimator."""
+    import baseline  # noqa: PLC0415
+    import compose  # noqa: PLC0415
+
     if request.get("trusted"):  # a trusted file may name the caller's own modules
         sys.path.extend(p for p in request.get("sys_path", []) if p not in sys.path)
-    if request.get("format") == "skops":
-        model = safe_load.load_skops(path)
+    model = _load(request["path"], request)
+    vec = request.get("vectorizer")
+    if vec:
+        model = compose.compose(
+            _load(vec["path"], request), model, vectorizer_source=vec["source"],
+            classifier_source=request["source"],
+        )  # fmt: skip
     else:
-        model = safe_load.load_model_file(path, trusted=bool(request.get("trusted")))
+        compose.check_saved_together(model, request.get("vectorizer_option", "--vectorizer"))
     ovr = bool(request.get("ovr_proba"))
+    # The interchange first: it refuses unsupported estimators before anything calls them.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ix.OvrProbaWarning)
         inter = ix.to_interchange(model, request["metadata"], ovr_proba=ovr, skedge=Path(request["skedge"]))
+    messages = [str(w.message) for w in caught if issubclass(w.category, ix.OvrProbaWarning)]
     texts, labels = request.get("texts") or [], request.get("labels") or []
     clf = ix.final_classifier(model)
     names = {str(c) for c in np.asarray(clf.classes_).tolist()}
@@ -146,8 +164,10 @@ def _child(request: dict) -> dict:
         predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
         accuracy = float(np.mean([p == y for p, y in zip(predicted, labels)]))
         inter["metadata"]["metrics"][request.get("accuracy_key", "accuracy")] = accuracy
-    if texts:
-        inter["metadata"]["baseline"] = baseline.compute_baseline(model, texts, inter)
+    drift = request.get("baseline") or {}
+    small = baseline.drift_baseline(model, inter, drift.get("texts") or [], drift.get("source", ""))
+    if small:
+        messages.append(small)
     ref = ix.reference_outputs(model, request["gate_texts"], ovr_proba=ovr)
     return {
         "interchange": inter,
@@ -157,7 +177,7 @@ def _child(request: dict) -> dict:
             "proba": None if ref["proba"] is None else _floats(ref["proba"]),
             "calibrated": type(clf).__name__ == "CalibratedClassifierCV",
         },
-        "warnings": [str(w.message) for w in caught if issubclass(w.category, ix.OvrProbaWarning)],
+        "warnings": messages,
     }
 
 
@@ -165,7 +185,8 @@ def main() -> int:
     try:
         answer = _child(json.loads(sys.stdin.buffer.read()))
     except ix.Unsupported as err:
-        answer = {"error": {"kind": "Unsupported", "message": str(err), "unsupported": {
+        answer = {"error": {"kind": "SavedApart" if isinstance(err, compose.SavedApart) else "Unsupported",
+            "message": str(err), "unsupported": {
             "step_path": err.step_path, "parameter": err.parameter,
             "value": repr(err.value),
             "reason": err.reason}}}  # fmt: skip
@@ -173,6 +194,8 @@ def main() -> int:
         answer = {"error": {"kind": "ModelRefused", "message": Exception.__str__(err), "names": err.names}}
     except safe_load.LoadError as err:
         answer = {"error": {"kind": type(err).__name__, "message": Exception.__str__(err)}}
+    except compose.CompositionError as err:
+        answer = {"error": {"kind": "CompositionError", "message": str(err)}}
     except RuntimeError as err:  # `skedge ln-table` failed
         answer = {"error": {"kind": "RuntimeError", "message": str(err)}}
     sys.stdout.write(json.dumps(answer, default=_plain))

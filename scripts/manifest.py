@@ -6,12 +6,16 @@
      "format_version": 2, "skedge_version": "0.1.0",
      "classes": ["negative", "positive"], "estimator": "LogisticRegression", "n_features": 23456,
      "precision": "exact", "sklearn_version": "1.9.1", "created": "2026-11-26T05:00:00Z",
+     "source_sha256": "<hex of the model file>", "exported_at": "2026-12-02T21:00:00Z",
      "parity": {"passed": true, "texts": 131, "mismatches": 0, "max_proba_diff": 0.0,
                 "tolerance": 1e-12, "runtime": "native CLI"},
-     "provenance": {...}, "metrics": {"accuracy": 0.81}}
+     "provenance": {...}, "metrics": {"accuracy": 0.81},
+     "export": {"model_uri": "models:/sentiment_model@production", "alias": "production", ...}}
 
-Everything but `parity` and the file digest comes from `skedge inspect`, i.e. from the artifact
-itself, so the manifest cannot disagree with the bytes it describes.
+Everything but `parity`, `exported_at` and the file digest comes from `skedge inspect`, i.e. from
+the artifact itself, so the manifest cannot disagree with the bytes it describes. `exported_at` is
+the only time of the export: the artifact's `created` is fixed by the source (FORMAT.md), so the
+same model and options give the same bytes.
 
 Also the parity report (`MODEL.parity.json`) and the chunked parity run with a progress bar.
 
@@ -24,16 +28,20 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import dataclasses
+import datetime as _dt
 import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
@@ -47,6 +55,65 @@ def manifest_path_for(artifact: str | Path) -> Path:
     """`MODEL.skedge` -> `MODEL.manifest.json`."""
     p = Path(artifact)
     return p.with_name((p.stem if p.suffix == ".skedge" else p.name) + ".manifest.json")
+
+
+def report_path_for(artifact: str | Path) -> Path:
+    """`MODEL.skedge` -> `MODEL.parity.json`."""
+    p = Path(artifact)
+    return p.with_name((p.stem if p.suffix == ".skedge" else p.name) + ".parity.json")
+
+
+@dataclasses.dataclass
+class Staging:
+    """Temporary paths with the final file names; `final` maps each to its destination."""
+
+    dir: Path
+    artifact: Path
+    manifest: Path
+    report: Path
+    final: dict
+
+
+@contextlib.contextmanager
+def staged_outputs(out: str | Path, *, keep: bool = True) -> Iterator[Staging]:
+    """Yield temporary paths beside `out`; move them into place only if the block succeeds.
+
+    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C), or always
+    when `keep` is false (`--dry-run`), the temporary folder and the folders made for it are
+    removed and the destination is left as it was.
+    """
+    out = Path(out)
+    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    final_manifest = manifest_path_for(out)
+    final_report = report_path_for(out)
+    staging = Staging(
+        dir=tmp,
+        artifact=tmp / out.name,
+        manifest=tmp / final_manifest.name,
+        report=tmp / final_report.name,
+        final={},
+    )
+    staging.final = {
+        staging.artifact: out,
+        staging.manifest: final_manifest,
+        staging.report: final_report,
+    }
+    done = False
+    try:
+        yield staging
+        if keep:
+            for src, dst in staging.final.items():
+                if src.exists():
+                    os.replace(src, dst)
+            done = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            for folder in created:  # deepest first: only the empty folders made here
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def digests(path: str | Path) -> tuple[str, str, int]:
@@ -124,14 +191,26 @@ def parity_report(report: Any, *, summary: dict, sources: dict, limit: int = 50)
     }
 
 
+def now_rfc3339() -> str:
+    """The current UTC time as RFC 3339 with seconds (`2026-11-26T05:00:00Z`)."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def build_manifest(
     artifact: str | Path,
     *,
     inspect: dict | None = None,
     parity: dict | None = None,
     skedge: str | Path = DEFAULT_SKEDGE,
+    exported_at: str | None = None,
+    export: dict | None = None,
 ) -> dict:
-    """The manifest of `artifact` (its name on disk is recorded as `file`)."""
+    """The manifest of `artifact` (its name on disk is recorded as `file`).
+
+    `exported_at` (default now) is when this export ran: it lives here and in the
+    `skedge.exported_at` tag, never in the artifact, whose bytes depend only on the model and the
+    options (FORMAT.md, `created`). `export` says how the model was asked for (the model URI and
+    tracking URI, or the file paths as given): it is kept out of the artifact for the same reason."""
     info = inspect if inspect is not None else skedge_inspect(artifact, skedge)
     sha, integrity, size = digests(artifact)
     if info.get("sha256") not in (None, sha):
@@ -152,10 +231,12 @@ def build_manifest(
         "precision": info.get("precision", "exact"),
         "sklearn_version": info.get("sklearn_version", ""),
         "created": info.get("created", ""),
-        "exported_at": (info.get("provenance") or {}).get("exported_at") or info.get("created", ""),
+        "source_sha256": info.get("source_sha256", ""),
+        "exported_at": exported_at or now_rfc3339(),
         "parity": parity,
         "provenance": info.get("provenance", {}),
         "metrics": info.get("metrics", {}),
+        "export": dict(export or {}),
     }
 
 

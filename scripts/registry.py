@@ -9,12 +9,15 @@
   `LoadedModel`: the fitted estimator, the interchange `metadata` (provenance, metrics, sha256 of
   the model file) and the texts of the logged input example.
 - `write_back(loaded, artifact, manifest, report, ...)` logs the three files to the model's source
-  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model).
+  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model); the
+  same bytes already published write nothing, other bytes need `force`, a failed tagging undoes
+  the upload.
 - `restore(uri, out, tracking_uri)` brings a published artifact back, byte for byte, checked
   against the `skedge.sha256` tag.
 
-`staged_outputs(out)` gives the exporter temporary paths beside `out` that are moved into place
-only when everything (parity gate, write-back) succeeded, so a failure leaves no partial output.
+`export_model_uri` runs the command (with `download_vectorizer_artifact` for a vectorizer saved apart);
+export.py's `gate_and_write` stages the local files (`manifest.staged_outputs`), so a failure leaves
+no partial output.
 
 Every failure the user can fix raises `RegistryError` with a message that says what to do.
 mlflow is imported lazily: `export.py --joblib` does not pay for it.
@@ -52,7 +55,7 @@ if str(REPO_ROOT / "scripts") not in sys.path:
 
 import safe_load  # noqa: E402
 import manifest as _manifest  # noqa: E402
-from manifest import manifest_path_for  # noqa: E402
+from manifest import manifest_path_for, report_path_for  # noqa: E402, F401 (re-exported)
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
 DEFAULT_MLFLOW_DIR = REPO_ROOT / ".work" / "mlflow"
 DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
@@ -389,13 +392,29 @@ def _resolve_registered(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolve
     )
 
 
+def _model_id_hint(c, model_id: str) -> str:
+    """Why `models:/NAME` found nothing: MLflow 3 reads a bare name as a LoggedModel id."""
+    msg = (
+        f"no logged model {model_id!r} in MLflow: models:/{model_id} without a suffix is read as a "
+        f"LoggedModel id (models:/m-<id>). For a registered model give "
+        f"models:/{model_id}@ALIAS or models:/{model_id}/latest"
+    )
+    try:
+        rm = c.get_registered_model(model_id)
+    except Exception:  # noqa: BLE001 - only a hint
+        return msg + _registered_name_list(c)
+    aliases = ", ".join(f"models:/{model_id}@{a}" for a in sorted(rm.aliases or {}))
+    return msg + (f" (its aliases: {aliases})" if aliases else "")
+
+
 def _resolve_model_id(c, p: ParsedUri, uri: str, tracking_uri: str) -> Resolved:
     mlflow = _mlflow()
     try:
         lm = c.get_logged_model(p.model_id)
     except mlflow.exceptions.MlflowException as err:
-        if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(f"no logged model {p.model_id!r} in MLflow") from None
+        missing = getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+        if missing or not p.model_id.startswith("m-"):
+            raise RegistryError(_model_id_hint(c, p.model_id)) from None
         raise
     versions = _find_versions(c, lm.source_run_id, {f"models:/{lm.model_id}"})
     mv = versions[-1] if versions else None
@@ -466,7 +485,9 @@ class LoadedModel:
     serialization_format: str  #: skops | cloudpickle | pickle
     sha256: str  #: of the model file
     metrics: dict  #: the source run's metrics
-    exported_at: str  #: RFC 3339 UTC, also `metadata["created"]`
+    exported_at: str  #: RFC 3339 UTC, when this export ran (manifest, `skedge.exported_at` tag)
+    #: how the model was asked for: model_uri, tracking_uri, alias, stage (the manifest's `export`)
+    request: dict = dataclasses.field(default_factory=dict)
 
     @property
     def provenance(self) -> dict:
@@ -592,7 +613,29 @@ def input_example_texts(model_dir: str | Path, mlmodel: dict) -> list:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _manifest.now_rfc3339()
+
+
+def _rfc3339_ms(ms: Any) -> str:
+    return _dt.datetime.fromtimestamp(int(ms) / 1000, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def created_time(c, r: Resolved) -> str:
+    """The artifact's `created`: when the registry version was created, else the LoggedModel,
+    else the run started. A time MLflow fixed once, so re-exporting gives the same bytes."""
+    stamps = []
+    if r.name and r.version:
+        stamps.append(lambda: c.get_model_version(r.name, r.version).creation_timestamp)
+    if r.model_id:
+        stamps.append(lambda: c.get_logged_model(r.model_id).creation_timestamp)
+    if r.run_id:
+        stamps.append(lambda: c.get_run(r.run_id).info.start_time)
+    for stamp in stamps:
+        with contextlib.suppress(Exception):
+            ms = stamp()
+            if ms:
+                return _rfc3339_ms(ms)
+    return ""
 
 
 def load_from_registry(
@@ -650,25 +693,30 @@ def load_from_registry(
         with _mlflow_errors(tracking_uri, f"reading the metrics of run {resolved.run_id}"):
             metrics = dict(c.get_run(resolved.run_id).data.metrics)
     exported_at = _now()
-    provenance = {
+    created = created_time(c, resolved)
+    # The artifact records which model this is; how it was asked for (the URI form, an alias that
+    # moves, the server's address) goes to the manifest: any URI of one version gives one artifact.
+    request = {
         "model_uri": uri,
         "tracking_uri": redact_uri(tracking_uri),
-        "registered_model": resolved.name,
-        "version": resolved.version,
         "alias": resolved.alias,
         "stage": resolved.stage,
+    }
+    provenance = {
+        "registered_model": resolved.name,
+        "version": resolved.version,
         "run_id": resolved.run_id,
         "model_id": resolved.model_id,
         "source_uri": resolved.source,
         "model_file": model_file,
         "serialization_format": fmt,
-        "exported_at": exported_at,
     }
     provenance = {k: str(v) for k, v in provenance.items() if v not in (None, "")}
+    request = {k: str(v) for k, v in request.items() if v not in (None, "")}
     metadata = {
         "name": resolved.name or resolved.logged_name or "",
         "version": resolved.version or "",
-        "created": exported_at,
+        "created": created,
         "sklearn_version": str(conf.get("sklearn_version")),
         "source_sha256": digest,
         "provenance": provenance,
@@ -685,69 +733,8 @@ def load_from_registry(
         sha256=digest,
         metrics=metadata["metrics"],
         exported_at=exported_at,
+        request=request,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Staged outputs: nothing appears at the destination unless everything succeeded
-# ---------------------------------------------------------------------------------------------
-
-
-def report_path_for(artifact: str | Path) -> Path:
-    """`MODEL.skedge` -> `MODEL.parity.json`."""
-    p = Path(artifact)
-    return p.with_name((p.stem if p.suffix == ".skedge" else p.name) + ".parity.json")
-
-
-@dataclasses.dataclass
-class Staging:
-    """Temporary paths with the final file names; `final` maps each to its destination."""
-
-    dir: Path
-    artifact: Path
-    manifest: Path
-    report: Path
-    final: dict
-
-
-@contextlib.contextmanager
-def staged_outputs(out: str | Path) -> Iterator[Staging]:
-    """Yield temporary paths beside `out`; move them into place only if the block succeeds.
-
-    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C) the
-    temporary folder is removed and the destination is left as it was.
-    """
-    out = Path(out)
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    final_manifest = manifest_path_for(out)
-    final_report = report_path_for(out)
-    staging = Staging(
-        dir=tmp,
-        artifact=tmp / out.name,
-        manifest=tmp / final_manifest.name,
-        report=tmp / final_report.name,
-        final={},
-    )
-    staging.final = {
-        staging.artifact: out,
-        staging.manifest: final_manifest,
-        staging.report: final_report,
-    }
-    try:
-        yield staging
-        for src, dst in staging.final.items():
-            if src.exists():
-                os.replace(src, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # deepest first: only the empty folders made here
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,6 +775,15 @@ def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict
     }
 
 
+@dataclasses.dataclass
+class Published:
+    """What `write_back` did: `status` is "published", "unchanged" (the same bytes were already
+    published: nothing written), or "dry run"; `tags` those set (or that would be)."""
+
+    tags: dict
+    status: str
+
+
 def write_back(
     loaded: LoadedModel,
     artifact_path: str | Path,
@@ -795,39 +791,125 @@ def write_back(
     report_path: str | Path | None,
     dry_run: bool = False,
     manifest: dict | None = None,
-) -> dict:
+    *,
+    force: bool = False,
+    log: Any = None,
+) -> Published:
     """Log the files to the source run under `skedge/`, then tag the model version.
 
-    Files first, tags last: a tag never points at an artifact that is not there. Returns the tags
-    (those that would be written, with `dry_run`).
-    """
+    The same bytes already published: nothing is written (idempotent). Other bytes already
+    published: refused unless `force`, since it changes what `--restore` returns. Files first,
+    tags last, sha256 last of all: a tag never points at an artifact that is not there; if tagging
+    fails, the upload is undone (files removed, or the ones they replaced put back)."""
     import json  # noqa: PLC0415
 
+    log = log or (lambda s: print(s, file=sys.stderr))
     artifact_path = Path(artifact_path)
     if manifest is None:
         manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     tags = skedge_tags(loaded, manifest, artifact_path.name)
-    if dry_run:
-        return tags
     r = loaded.resolved
     if not r.run_id:
+        if dry_run:
+            return Published(tags, "dry run")
         raise RegistryError(
             f"{r.uri} has no source run to log the artifact to (use --dry-run to export anyway)"
         )
     tracking_uri = r.tracking_uri
     check_reachable(tracking_uri)
     c = client(tracking_uri)
-    with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
-        for path in (artifact_path, manifest_path, report_path):
-            if path is not None and Path(path).exists():
-                c.log_artifact(r.run_id, str(path), ARTIFACT_DIR)
-    with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
-        if r.name and r.version:
-            for key, value in tags.items():
-                c.set_model_version_tag(r.name, r.version, key, value)
-        if r.model_id:
-            c.set_logged_model_tags(r.model_id, tags)
-    return tags
+    with _mlflow_errors(tracking_uri, f"reading the skedge tags of {r.uri}"):
+        before = _skedge_tags_of(c, r)
+    previous, new = before.get("skedge.sha256"), tags["skedge.sha256"]
+    if previous == new:
+        return Published(tags, "unchanged")
+    if previous and not force:
+        who = f"{r.name} version {r.version}" if r.version else r.uri
+        msg = (
+            f"{who} is already published with sha256 {previous}; this export's bytes have "
+            f"{new}. Replacing them changes what --restore returns: pass --force to replace, or "
+            "compare the manifests (the model, the options or the exporter's environment changed)"
+        )
+        if not dry_run:
+            raise RegistryError(msg)
+        log(f"WARNING: {msg}")
+    if dry_run:
+        return Published(tags, "dry run")
+    files = [Path(p) for p in (artifact_path, manifest_path, report_path) if p is not None and Path(p).exists()]
+    with tempfile.TemporaryDirectory(prefix="skedge-backup-") as backup:
+        done: list = []
+        try:
+            with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
+                upload(c, r, files, Path(backup), done)
+            with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
+                set_skedge_tags(c, r, tags)
+        except BaseException:
+            undo_upload(c, r, done, log)
+            raise
+    # A replaced artifact of another file name: its files would stay in the run with no tag.
+    old = before.get("skedge.artifact_path")
+    if old and old != tags["skedge.artifact_path"]:
+        for rel in (old, str(manifest_path_for(old)), str(report_path_for(old))):
+            _delete_run_artifact(c, r, rel, log)
+    return Published(tags, "published")
+
+
+def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
+    """Log `files` to `skedge/` of the run. Each one logged is appended to `done` as
+    (its path in the run, a local copy of the file it replaced or None), for `undo_upload`."""
+    mlflow = _mlflow()
+    run_id = r.run_id
+    existing = {a.path for a in c.list_artifacts(run_id, ARTIFACT_DIR)}
+    for path in files:
+        rel = f"{ARTIFACT_DIR}/{path.name}"
+        saved = None
+        if rel in existing:
+            with using(r.tracking_uri):
+                saved = Path(
+                    mlflow.artifacts.download_artifacts(
+                        run_id=run_id, artifact_path=rel, dst_path=str(backup), tracking_uri=r.tracking_uri
+                    )
+                )
+        done.append((rel, saved))
+        c.log_artifact(run_id, str(path), ARTIFACT_DIR)
+
+
+def _delete_run_artifact(c, r: Resolved, rel: str, log: Any) -> None:
+    """Remove `rel` from the run's artifacts (best effort, reported)."""
+    from mlflow.store.artifact.artifact_repository_registry import (  # noqa: PLC0415
+        get_artifact_repository,
+    )
+
+    try:
+        if not any(a.path == rel for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
+            return
+        artifact_uri = c.get_run(r.run_id).info.artifact_uri
+        get_artifact_repository(artifact_uri, tracking_uri=r.tracking_uri).delete_artifacts(rel)
+    except Exception as err:  # noqa: BLE001 - reported; the export's own outcome stands
+        log(f"WARNING: could not remove {rel} from run {r.run_id}: {err}")
+
+
+def undo_upload(c, r: Resolved, done: list, log: Any) -> None:
+    """Put the run's `skedge/` back as it was before `upload` (best effort, reported)."""
+    for rel, saved in reversed(done):
+        if saved is None:
+            _delete_run_artifact(c, r, rel, log)
+            continue
+        try:
+            c.log_artifact(r.run_id, str(saved), ARTIFACT_DIR)
+        except Exception as err:  # noqa: BLE001 - the original error is the one to raise
+            log(f"WARNING: could not put back {rel} in run {r.run_id}: {err}")
+
+
+def set_skedge_tags(c, r: Resolved, tags: dict) -> None:
+    """Tag the model version and the logged model, `skedge.sha256` last: `--restore` trusts
+    nothing without it."""
+    ordered = sorted(tags.items(), key=lambda kv: kv[0] == "skedge.sha256")
+    if r.name and r.version:
+        for key, value in ordered:
+            c.set_model_version_tag(r.name, r.version, key, value)
+    if r.model_id:
+        c.set_logged_model_tags(r.model_id, dict(ordered))
 
 
 def _skedge_tags_of(c, r: Resolved) -> dict:
@@ -929,8 +1011,43 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-class _GateFailed(Exception):
-    pass
+#: Suffixes of a model file inside a `--vectorizer-artifact` folder.
+MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
+
+
+def download_vectorizer_artifact(spec: str, loaded: LoadedModel, folder: Path) -> tuple[Path, str, str]:
+    """(local file, sha256, runs:/ URI) of `--vectorizer-artifact`: a path in the model's run
+    artifacts or a `runs:/RUN_ID/PATH` URI, a file or a folder holding one model file, downloaded
+    into `folder` (the exporter loads it in a process without keys, `isolated.run`)."""
+    r = loaded.resolved
+    if spec.startswith("runs:/"):
+        p = parse_model_uri(spec)
+        uri = f"runs:/{p.run_id}/{p.path}"
+    elif "://" in spec or spec.startswith("models:"):
+        raise RegistryError(
+            f"--vectorizer-artifact {spec!r}: expected a path in the model's run artifacts "
+            "(preprocessing/tfidf_vectorizer.joblib) or runs:/RUN_ID/PATH"
+        )
+    elif not r.run_id:
+        raise RegistryError(f"{r.uri} has no source run: give --vectorizer-artifact as runs:/RUN_ID/PATH")
+    else:
+        uri = f"runs:/{r.run_id}/{spec.strip('/')}"
+    mlflow = _mlflow()
+    with _mlflow_errors(r.tracking_uri, f"downloading the vectorizer {uri}"), using(r.tracking_uri):
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=r.tracking_uri)
+        )
+    if local.is_dir():
+        found = sorted(p for p in local.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+        if len(found) != 1:
+            names = [str(p.relative_to(local)) for p in found] or "none"
+            raise RegistryError(
+                f"{uri} is a folder with {len(found)} model files ({names}): name the file, "
+                f"e.g. --vectorizer-artifact {spec.strip('/')}/FILE.joblib"
+            )
+        uri = f"{uri}/{found[0].relative_to(local).as_posix()}"
+        local = found[0]
+    return local, sha256_file(local), uri
 
 
 def export_model_uri(
@@ -945,12 +1062,17 @@ def export_model_uri(
     dry_run: bool = False,
     interchange_hook: Any = None,
     log: Any = None,
+    vectorizer_artifact: str | None = None,
+    inputs: Any = None,
+    force: bool = False,
 ) -> int:
-    """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow, pack, parity gate,
-    manifest, write back. `ex` is the export module (its `pack`, `parity_gate`, exit codes).
+    """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow (with a vectorizer saved
+    apart as a run artifact), pack, parity gate, manifest, write back. `ex` is the export module
+    (its `gate_and_write`, `GateInputs`, exit codes).
 
     Returns export.py's exit code: 0 exported, 1 parity mismatch, 2 unsupported, 3 other failure.
-    Nothing is left at `out` (nor its manifest and report) unless every step succeeded.
+    Nothing is left at `out` (nor its manifest and report) unless every step succeeded, and
+    nothing anywhere with `dry_run`.
     """
     import interchange as ix  # noqa: PLC0415
     import isolated  # noqa: PLC0415
@@ -959,6 +1081,8 @@ def export_model_uri(
     log = log or (lambda s: print(s, file=sys.stderr))
     skedge = Path(skedge or ix.DEFAULT_SKEDGE)
     out = Path(out)
+    inputs = inputs or ex.GateInputs(validation=Path(validation) if validation else None)
+    published: list = []
     holder = tempfile.TemporaryDirectory(prefix="skedge-model-")
     try:
         model_copy = Path(holder.name) / "model"
@@ -969,22 +1093,35 @@ def export_model_uri(
             f"loaded {uri} -> {who} (run {r.run_id}, model {r.model_id}, "
             f"{loaded.serialization_format}, sha256 {loaded.sha256[:16]}...)"
         )
-        if validation:
-            texts, labels = ex.read_validation(Path(validation))
+        child: dict = {"vectorizer_option": "--vectorizer-artifact"}
+        if vectorizer_artifact:
+            folder = Path(holder.name) / "vectorizer"
+            vec_path, vec_sha, vec_uri = download_vectorizer_artifact(vectorizer_artifact, loaded, folder)
+            log(f"downloaded the vectorizer {vec_uri} (sha256 {vec_sha[:16]}...)")
+            child["vectorizer"] = {"path": str(vec_path), "source": vec_uri}
+            loaded.provenance.update({"vectorizer": vec_uri, "vectorizer_sha256": vec_sha})
+            loaded.request["vectorizer_artifact"] = vectorizer_artifact
+        if inputs.validation:
+            texts, labels = inputs.read()
             sources = {"validation": len(texts)}
+            fallback = f"--validation {inputs.validation.name}"
         else:
             texts, labels = list(loaded.input_example_texts), []
             sources = {"input_example": len(texts)}
+            fallback = "the logged input example"
+        drift, drift_source = inputs.baseline_texts(texts, fallback)
         extra = list(ADVERSARIAL) + list(random_texts())
         sources["adversarial"] = len(extra)
         gate_texts = texts + extra
-        # Loaded and converted in a process without keys (scripts/isolated.py); the interchange
-        # first, which refuses unsupported estimators before anything calls them; the accuracy on
-        # the validation texts and the drift baseline on them (or the logged input example).
+        # Loaded (with the vectorizer saved apart) and converted in a process without keys
+        # (scripts/isolated.py); the interchange first, which refuses unsupported estimators
+        # before anything calls them; the accuracy on the validation texts and the drift baseline.
         iso = isolated.run({
-            "path": str(model_copy), "format": "skops" if loaded.serialization_format == "skops" else "pickle",
+            **child, "path": str(model_copy), "source": uri,
+            "format": "skops" if loaded.serialization_format == "skops" else "pickle",
             "ovr_proba": ovr_proba, "skedge": str(Path(skedge).resolve()), "texts": texts, "labels": labels,
             "accuracy_key": "validation_accuracy", "gate_texts": gate_texts, "metadata": loaded.metadata,
+            "baseline": {"texts": drift, "source": drift_source},
         })  # fmt: skip
         inter, reference = iso["interchange"], iso["reference"]
         for message in iso["warnings"]:
@@ -993,48 +1130,37 @@ def export_model_uri(
             loaded.metadata["metrics"]["validation_accuracy"] = inter["metadata"]["metrics"]["validation_accuracy"]
         if interchange_hook is not None:
             interchange_hook(inter)
-        inter["metadata"]["precision"] = ex.PRECISION.name
-        with staged_outputs(out) as st:
-            ex.pack(inter, st.artifact, skedge)
 
-            def gate() -> Any:
-                return _manifest.parity_in_chunks(
-                    lambda chunk: ex.parity_gate(
-                        reference, st.artifact, chunk, skedge, ovr_proba=ovr_proba
-                    ),
-                    gate_texts,
-                )
-
-            report = gate()
-            log(report.describe())
-            if not report.ok:
-                raise _GateFailed()
-            report = ex.record_agreement(inter, report, st.artifact, skedge, gate)
-            summary = _manifest.parity_summary(report, runtime=ex.parity_runtime())
-            _manifest.write_json(
-                st.report, _manifest.parity_report(report, summary=summary, sources=sources)
+        def publish(st: Any, man: dict) -> None:
+            published.append(
+                write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man, force=force, log=log)
             )
-            man = _manifest.build_manifest(st.artifact, parity=summary, skedge=skedge)
-            _manifest.write_json(st.manifest, man)
-            tags = write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man)
-    except _GateFailed:
+
+        man = ex.gate_and_write(
+            reference, inter, out, gate_texts, sources, skedge=skedge,
+            ovr_proba=ovr_proba, dry_run=dry_run, exported_at=loaded.exported_at, log=log,
+            publish=publish, request=loaded.request,
+        )  # fmt: skip
+    except ex.GateFailed:
         log(f"export refused: nothing written to {out.parent}/ nor to MLflow")
         return ex.EXIT_MISMATCH
     except (ix.Unsupported, safe_load.ModelRefused) as err:
-        log(f"error: {err}")
+        log(ex.refusal(err) if isinstance(err, ix.Unsupported) else f"error: {err}")
         return ex.EXIT_UNSUPPORTED
-    except (RegistryError, safe_load.LoadError, ex.ExportError, RuntimeError) as err:
+    except (RegistryError, safe_load.LoadError, ex.ExportError, ex.CompositionError, RuntimeError) as err:
         log(f"error: {err}")
         return ex.EXIT_FAILURE
     finally:
         holder.cleanup()
-    log(f"wrote {out} ({man['size']} bytes, {man['integrity']})")
-    log(f"wrote {manifest_path_for(out)} and {report_path_for(out)}")
-    if dry_run:
+    ex.log_written(out, man, dry_run, log)
+    done = published[0]
+    if done.status == "dry run":
         log("dry run: nothing written to MLflow; the tags would be:")
-    elif r.run_id:
+    elif done.status == "unchanged":
+        log(f"{who} already publishes these exact bytes: nothing written to MLflow; its tags:")
+    else:
         log(f"logged to run {r.run_id} under {ARTIFACT_DIR}/; tags on {who}:")
-    for key, value in tags.items():
+    for key, value in done.tags.items():
         log(f"  {key} = {value}")
     return ex.EXIT_OK
 

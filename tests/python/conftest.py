@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import joblib
@@ -57,3 +63,65 @@ def dump(model, tmp_path: Path, name: str = "model.joblib") -> Path:
 def no_leftovers(directory: Path, keep: set) -> list:
     """Files in `directory` other than `keep` (names): what an export must not leave behind."""
     return sorted(p.name for p in directory.iterdir() if p.name not in keep)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1 (free port, sqlite, temporary artifact root), shared
+    by the MLflow tests of the session."""
+    base = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed at teardown
+    # No background job runner (a dozen huey consumers on a 2-core machine); telemetry off.
+    env = dict(
+        os.environ,
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
+            "--default-artifact-root", str(base / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                raise RuntimeError(
+                    f"mlflow server exited {proc.returncode}:\n"
+                    + (base / "server.log").read_text(errors="replace")[-3000:]
+                )
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not answer /health within 120 s")
+            time.sleep(0.5)
+        yield {"uri": uri, "base": base, "artifacts": base / "artifacts"}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()

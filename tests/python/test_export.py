@@ -76,7 +76,11 @@ def test_export_end_to_end(tmp_path, capsys, make, corpus):
     assert code == 0, err
     assert "parity gate passed" in err
     assert out.read_bytes()[:8] == MAGIC
-    assert no_leftovers(tmp_path, {"model.joblib", "validation.tsv", "model.skedge"}) == []
+    written = {"model.skedge", "model.manifest.json", "model.parity.json"}
+    assert no_leftovers(tmp_path, {"model.joblib", "validation.tsv"} | written) == []
+    man = json.loads((tmp_path / "model.manifest.json").read_text())
+    assert man["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and man["parity"]["passed"]
+    assert json.loads((tmp_path / "model.parity.json").read_text())["sources"]["validation"] == 60
 
     got = _predict(out, val_texts)
     assert [g["label"] for g in got] == np.asarray(model.predict(val_texts)).tolist()

@@ -13,16 +13,12 @@ Telemetry is off.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -47,6 +43,7 @@ import manifest  # noqa: E402
 import registry  # noqa: E402
 import safe_load  # noqa: E402
 import train_demo  # noqa: E402
+from conftest import _free_port  # noqa: E402
 
 SKEDGE = ROOT / "target" / "release" / "skedge"
 needs_skedge = pytest.mark.skipif(
@@ -81,12 +78,6 @@ class Shout(BaseEstimator, TransformerMixin):
         return [str(x).upper() for x in X]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _yelp() -> tuple[list, list]:
     texts, labels = train_demo.read_tsv(train_demo.DATA / "uci_yelp.tsv")
     return texts, labels
@@ -95,60 +86,6 @@ def _yelp() -> tuple[list, list]:
 # ---------------------------------------------------------------------------------------------
 # The server and the models
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed at teardown
-    # No background job runner (a dozen huey consumers on a 2-core machine); telemetry off.
-    env = dict(
-        os.environ,
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="1",
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
-            "--default-artifact-root", str(base / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise RuntimeError(
-                    f"mlflow server exited {proc.returncode}:\n"
-                    + (base / "server.log").read_text(errors="replace")[-3000:]
-                )
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not answer /health within 120 s")
-            time.sleep(0.5)
-        yield {"uri": uri, "base": base, "artifacts": base / "artifacts"}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
 
 
 def _register(pipeline, name, uri, texts, **kw):
@@ -193,6 +130,9 @@ def models(server):
     )
     p = lr(5.0)
     out["tamper"] = dict(_register(p, "t_tamper", uri, texts), pipeline=p)
+    for key in ("compact", "validation"):
+        p = lr(4.0)
+        out[key] = dict(_register(p, f"t_{key}", uri, texts), pipeline=p)
 
     # Saved "with scikit-learn 1.5.2": the MLmodel file records sklearn.__version__ at save time.
     real = sklearn.__version__
@@ -330,18 +270,22 @@ def test_every_uri_form_resolves_and_loads(models, uri, form):
         assert getattr(r, field) == value
     texts = models["texts"][800:900]
     assert _predict(loaded.estimator, texts) == _predict(m["pipeline"], texts)
-    prov = loaded.provenance
-    assert prov["model_uri"] == model_uri
+    prov, request = loaded.provenance, loaded.request
+    assert request["model_uri"] == model_uri and request["tracking_uri"] == uri
+    assert "model_uri" not in prov and "alias" not in prov and "stage" not in prov
     assert prov["registered_model"] == "t_skops" and prov["version"] == m["version"]
     assert prov["run_id"] == m["run_id"] and prov["model_id"] == m["model_id"]
     assert prov["source_uri"] == f"models:/{m['model_id']}"
     assert prov["serialization_format"] == "skops" and prov["model_file"] == "model.skops"
-    assert prov.get("alias") == extra.get("alias") and prov.get("stage") == extra.get("stage")
+    assert request.get("alias") == extra.get("alias") and request.get("stage") == extra.get("stage")
     md = loaded.metadata
     assert md["name"] == "t_skops" and md["version"] == m["version"]
     assert md["sklearn_version"] == sklearn.__version__
     assert md["metrics"]["accuracy"] == pytest.approx(0.5 + len("t_skops") / 100)
-    assert len(md["source_sha256"]) == 64 and md["created"] == prov["exported_at"]
+    assert len(md["source_sha256"]) == 64 and "exported_at" not in prov
+    # `created` is the registry version's creation time, not the export's: re-exports give the same bytes
+    mv = _client(uri).get_model_version("t_skops", m["version"])
+    assert md["created"] == registry._rfc3339_ms(mv.creation_timestamp) != ""
     assert loaded.input_example_texts == models["texts"][:6]
 
 
@@ -503,7 +447,8 @@ def test_export_writes_artifact_manifest_and_report(models, exported, uri):
     assert man["classes"] == ["negative", "positive"]
     assert man["parity"]["passed"] is True and man["parity"]["mismatches"] == 0
     assert man["parity"]["texts"] >= 6 + 100  # input example + adversarial set
-    assert man["provenance"]["alias"] == "champion"
+    assert man["export"]["alias"] == "champion"
+    assert man["export"]["model_uri"] == "models:/t_skops@champion"
     assert man["provenance"]["run_id"] == models["skops_v1"]["run_id"]
     assert man["metrics"]["accuracy"] == pytest.approx(0.57)
     assert manifest.check(out, man, SKEDGE) == []
@@ -609,7 +554,7 @@ def test_dry_run_writes_nothing_to_mlflow(models, uri, tmp_path):
         tracking_uri=uri, skedge=SKEDGE, dry_run=True, log=logs.append,
     )  # fmt: skip
     assert rc == 0, logs
-    assert out.exists() and registry.manifest_path_for(out).exists()
+    assert list(tmp_path.iterdir()) == []  # no local file either
     assert "dry run" in "\n".join(logs) and "skedge.sha256 = " in "\n".join(logs)
     m = models["cloudpickle"]
     assert _skedge_artifacts(uri, m["run_id"]) == []
@@ -623,8 +568,7 @@ def test_compact_precision_from_the_registry(models, uri, tmp_path, monkeypatch)
     out = tmp_path / "compact.skedge"
     logs: list = []
     rc = registry.export_model_uri(
-        ex, "models:/t_cloudpickle@production", out,
-        tracking_uri=uri, skedge=SKEDGE, dry_run=True, log=logs.append,
+        ex, "models:/t_compact/1", out, tracking_uri=uri, skedge=SKEDGE, log=logs.append,
     )  # fmt: skip
     assert rc == 0, logs
     assert "compact precision gate passed" in "\n".join(logs)
@@ -680,8 +624,8 @@ def test_validation_tsv_feeds_the_gate(models, uri, tmp_path):
             f.write(f"{t}\t{y}\n")
     out = tmp_path / "v.skedge"
     rc = registry.export_model_uri(
-        _export_module(), "models:/t_skops/2", out, tracking_uri=uri, skedge=SKEDGE,
-        validation=tsv, dry_run=True, log=lambda s: None,
+        _export_module(), "models:/t_validation/1", out, tracking_uri=uri, skedge=SKEDGE,
+        validation=tsv, log=lambda s: None,
     )  # fmt: skip
     assert rc == 0
     report = json.loads(registry.report_path_for(out).read_text())
@@ -713,7 +657,7 @@ def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
         env_extra={"MLFLOW_TRACKING_URI": uri},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert out.exists() and registry.manifest_path_for(out).exists()
+    assert not out.parent.exists() and "dry run" in proc.stderr
     assert _tags(uri, "t_skops", "2") == {}
     restored = tmp_path / "r.skedge"
     proc = _run_export("--restore", "models:/t_skops/1", "--out", str(restored),

@@ -1,0 +1,146 @@
+"""export.py's options from a file (issue #19, "Exporter"): reproducible bytes, --dry-run, the
+manifest and parity report beside the artifact, --validation as TSV / CSV / Parquet with column
+options and without labels, --baseline, and refusals that say what to do."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import pytest
+from conftest import SKEDGE, binary_corpus, dump, fit, no_leftovers, requires_skedge
+
+import export
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_selection import SelectKBest, chi2
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    model = fit(make_pipeline(TfidfVectorizer(min_df=2), LogisticRegression(max_iter=3000)))
+    return dump(model, tmp_path_factory.mktemp("model"))
+
+
+def _inspect(artifact):
+    proc = subprocess.run([str(SKEDGE), "inspect", str(artifact)], capture_output=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@requires_skedge
+def test_same_model_and_options_give_the_same_bytes(model_file, tmp_path, capsys):
+    a, b = tmp_path / "a" / "m.skedge", tmp_path / "b" / "m.skedge"
+    copy = tmp_path / "elsewhere" / model_file.name
+    copy.parent.mkdir()
+    copy.write_bytes(model_file.read_bytes())
+    for source, out in ((model_file, a), (copy, b)):  # where the file sits does not matter
+        assert export.main(["--joblib", str(source), "--out", str(out), "--name", "m"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert _inspect(a)["created"] == ""  # a joblib file records no training time
+    man = json.loads((tmp_path / "a" / "m.manifest.json").read_text())
+    assert man["exported_at"].endswith("Z") and man["created"] == ""
+    assert "exported_at" not in man["provenance"] and man["provenance"]["source"] == "model.joblib"
+    assert man["export"] == {"source": str(model_file)}
+
+
+@requires_skedge
+def test_dry_run_writes_no_file(model_file, tmp_path, capsys):
+    out = tmp_path / "new" / "m.skedge"
+    assert export.main(["--joblib", str(model_file), "--out", str(out), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "parity gate passed" in err and "dry run: nothing written" in err
+    assert list(tmp_path.iterdir()) == []  # not even the folder
+
+
+@requires_skedge
+def test_validation_csv_with_columns_and_a_separate_baseline(model_file, tmp_path, capsys):
+    texts, labels = binary_corpus(150)
+    # quotes, commas and a newline inside a text survive CSV quoting
+    texts = [texts[0] + ', "quoted"\nsecond line'] + texts[1:]
+    val = _write_csv(tmp_path / "val.csv", ["id", "review", "stars"],
+                     [[i, t, y] for i, (t, y) in enumerate(zip(texts[:80], labels[:80]))])
+    base = _write_csv(tmp_path / "prod.csv", ["review"], [[t] for t in texts[40:150]])
+    out = tmp_path / "m.skedge"
+    code = export.main(["--joblib", str(model_file), "--out", str(out), "--validation", str(val),
+                        "--text-column", "review", "--label-column", "stars", "--baseline", str(base)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "WARNING" not in err  # 110 baseline texts
+    info = _inspect(out)
+    assert 0.5 < info["metrics"]["accuracy"] <= 1.0
+    assert info["provenance"]["baseline"] == "--baseline prod.csv, 110 texts"
+    report = json.loads((tmp_path / "m.parity.json").read_text())
+    assert report["sources"]["validation"] == 80
+
+
+@requires_skedge
+def test_unlabelled_parquet_feeds_the_gate_only(model_file, tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts, _ = binary_corpus(30)
+    pq.write_table(pa.table({"text": texts}), tmp_path / "val.parquet")
+    out = tmp_path / "m.skedge"
+    code = export.main(["--joblib", str(model_file), "--out", str(out),
+                        "--validation", str(tmp_path / "val.parquet")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "WARNING: the drift baseline comes from only 30 texts" in err and "--baseline" in err
+    info = _inspect(out)
+    assert "accuracy" not in info["metrics"]
+    assert info["provenance"]["baseline"] == "--validation val.parquet, 30 texts"
+    assert json.loads((tmp_path / "m.parity.json").read_text())["sources"]["validation"] == 30
+
+
+def test_validation_readers(tmp_path):
+    tsv = tmp_path / "v.tsv"
+    tsv.write_text("label\ttext\n1\ta \"b\"\n0\tc\n", encoding="utf-8")
+    assert export.read_validation(tsv) == (['a "b"', "c"], ["1", "0"])
+    assert export.read_validation(tsv, label_column="label")[1] == ["1", "0"]
+    tsv.write_text("text\nonly texts\n", encoding="utf-8")
+    assert export.read_validation(tsv) == (["only texts"], [])
+    with pytest.raises(export.ExportError, match=r"no column 'label'.*--label-column"):
+        export.read_validation(tsv, label_column="label")
+    with pytest.raises(export.ExportError, match=r"no column 'review'.*--text-column"):
+        export.read_validation(tsv, text_column="review")
+    tsv.write_text("text\tlabel\na\t1\tx\n", encoding="utf-8")
+    with pytest.raises(export.ExportError, match=r"v.tsv:2: expected 2 tab-separated columns, found 3"):
+        export.read_validation(tsv)
+    with pytest.raises(export.ExportError, match=r"unknown table format '.json'"):
+        export.read_validation(tmp_path / "v.json")
+    bad = tmp_path / "v.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(export.ExportError, match=r"cannot read .* as Parquet"):
+        export.read_validation(bad)
+
+
+def test_refused_step_says_what_to_do(tmp_path, capsys):
+    texts, labels = binary_corpus(200)
+    model = make_pipeline(TfidfVectorizer(), SelectKBest(chi2, k=50), LogisticRegression()).fit(texts, labels)
+    path = dump(model, tmp_path)
+    assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
+    err = capsys.readouterr().err
+    assert "SelectKBest" in err
+    assert "what to do: refit without SelectKBest" in err and "compatibility table in README" in err
+    assert no_leftovers(tmp_path, {"model.joblib"}) == []
+
+
+def test_a_classifier_alone_points_at_vectorizer(tmp_path, capsys):
+    texts, labels = binary_corpus(200)
+    vec = TfidfVectorizer().fit(texts)
+    clf = LogisticRegression().fit(vec.transform(texts), labels)
+    path = dump(clf, tmp_path, "clf.joblib")
+    assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
+    err = capsys.readouterr().err
+    assert "classifier alone" in err and f"{len(vec.vocabulary_)} features" in err
+    assert "--vectorizer" in err and "refit without" not in err

@@ -1,0 +1,150 @@
+"""Publishing to MLflow (issue #19, "Exporter"), against a real `mlflow server`: a re-export of
+the same version with the same options is idempotent (same bytes, nothing logged); other bytes
+need --force; an export interrupted between upload and tagging leaves the run as it was; a bare
+`models:/NAME` says which URI to write."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from conftest import SKEDGE, binary_corpus, requires_skedge
+
+import export
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+
+def _register(uri, name):
+    import train_demo
+
+    texts, labels = binary_corpus(300)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(texts, labels)
+    return train_demo.log_and_register(pipe, name, tracking_uri=uri, example_texts=texts[:5],
+                                       experiment="skedge-publish", alias="production")
+
+
+def _export(uri, model_uri, out, **kw):
+    import registry
+
+    logs: list = []
+    rc = registry.export_model_uri(export, model_uri, out, tracking_uri=uri, skedge=SKEDGE,
+                                   log=logs.append, **kw)
+    return rc, "\n".join(logs)
+
+
+def _state(uri, ids):
+    """(files under skedge/ with their sha256, the version's skedge.* tags)."""
+    import mlflow
+
+    import registry
+
+    c = registry.client(uri)
+    files = {}
+    for a in c.list_artifacts(ids["run_id"], "skedge"):
+        with registry.using(uri):
+            local = mlflow.artifacts.download_artifacts(run_id=ids["run_id"], artifact_path=a.path,
+                                                        tracking_uri=uri)
+        with open(local, "rb") as f:
+            files[a.path] = hashlib.sha256(f.read()).hexdigest()
+    tags = {k: v for k, v in c.get_model_version(ids["name"], ids["version"]).tags.items()
+            if k.startswith("skedge.")}
+    return files, tags
+
+
+def _baseline(tmp_path, n):
+    path = tmp_path / f"baseline{n}.tsv"
+    path.write_text("text\n" + "".join(t + "\n" for t in binary_corpus(n)[0]), encoding="utf-8")
+    return path
+
+
+@requires_skedge
+def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, monkeypatch):
+    import registry
+
+    uri = server["uri"]
+    ids = _register(uri, "t_publish")
+    rc, logs = _export(uri, "models:/t_publish@production", tmp_path / "a.skedge")
+    assert rc == 0, logs
+    first = _state(uri, ids)
+    assert first[1]["skedge.sha256"] == hashlib.sha256((tmp_path / "a.skedge").read_bytes()).hexdigest()
+
+    # Same version (through another URI form), same options: the same bytes, nothing uploaded.
+    def no_upload(*a, **k):
+        raise AssertionError("an identical re-export must not log files")
+
+    monkeypatch.setattr(registry, "upload", no_upload)
+    rc, logs = _export(uri, "models:/t_publish/1", tmp_path / "b.skedge")
+    assert rc == 0, logs
+    assert (tmp_path / "b.skedge").read_bytes() == (tmp_path / "a.skedge").read_bytes()
+    assert "already publishes these exact bytes: nothing written to MLflow" in logs
+    assert _state(uri, ids) == first
+    monkeypatch.undo()
+
+    # Other bytes (another drift baseline): refused without --force, nothing changes anywhere.
+    options = {"inputs": export.GateInputs(baseline=_baseline(tmp_path, 120))}
+    rc, logs = _export(uri, "models:/t_publish@production", tmp_path / "c.skedge", **options)
+    assert rc == export.EXIT_FAILURE and "pass --force" in logs and first[1]["skedge.sha256"] in logs
+    assert not (tmp_path / "c.skedge").exists()
+    assert _state(uri, ids) == first
+    # --dry-run only warns
+    rc, logs = _export(uri, "models:/t_publish@production", tmp_path / "c.skedge", dry_run=True, **options)
+    assert rc == 0 and "WARNING" in logs and "--force" in logs
+
+    rc, logs = _export(uri, "models:/t_publish@production", tmp_path / "c.skedge", force=True, **options)
+    assert rc == 0, logs
+    files, tags = _state(uri, ids)
+    new_sha = hashlib.sha256((tmp_path / "c.skedge").read_bytes()).hexdigest()
+    assert tags["skedge.sha256"] == new_sha != first[1]["skedge.sha256"]
+    # the replaced a.* files are gone from the run: no file without a tag pointing at it
+    assert sorted(files) == ["skedge/c.manifest.json", "skedge/c.parity.json", "skedge/c.skedge"]
+    assert tags["skedge.artifact_path"] == "skedge/c.skedge"
+    restored = tmp_path / "restored.skedge"
+    registry.restore("models:/t_publish/1", restored, uri)
+    assert restored.read_bytes() == (tmp_path / "c.skedge").read_bytes()
+
+
+@requires_skedge
+def test_interrupted_between_upload_and_tags_leaves_the_run_as_it_was(server, tmp_path, monkeypatch):
+    import registry
+
+    uri = server["uri"]
+    ids = _register(uri, "t_interrupted")
+
+    def injected(*a, **k):
+        raise registry.RegistryError("injected failure between upload and tagging")
+
+    # A first export that fails after uploading: no file stays in the run, no tag, no local file.
+    monkeypatch.setattr(registry, "set_skedge_tags", injected)
+    rc, logs = _export(uri, "models:/t_interrupted@production", tmp_path / "out" / "m.skedge")
+    assert rc == export.EXIT_FAILURE and "injected" in logs and "could not undo" not in logs
+    assert _state(uri, ids) == ({}, {})
+    assert list(tmp_path.iterdir()) == []
+
+    # A published version, then a forced replacement that fails: the previous files come back.
+    monkeypatch.undo()
+    rc, logs = _export(uri, "models:/t_interrupted@production", tmp_path / "m.skedge")
+    assert rc == 0, logs
+    published = _state(uri, ids)
+    monkeypatch.setattr(registry, "set_skedge_tags", injected)
+    # (the same file names: the run's copies are overwritten by the upload, then put back)
+    rc, logs = _export(uri, "models:/t_interrupted@production", tmp_path / "again" / "m.skedge", force=True,
+                       inputs=export.GateInputs(baseline=_baseline(tmp_path, 110)))
+    assert rc == export.EXIT_FAILURE and "injected" in logs and "could not undo" not in logs
+    assert _state(uri, ids) == published
+    registry.restore("models:/t_interrupted/1", tmp_path / "r.skedge", uri)
+    assert (tmp_path / "r.skedge").read_bytes() == (tmp_path / "m.skedge").read_bytes()
+
+
+def test_bare_model_name_suggests_alias_and_latest(server):
+    import registry
+
+    uri = server["uri"]
+    _register(uri, "t_bare")
+    with pytest.raises(registry.RegistryError) as err:
+        registry.load_from_registry("models:/t_bare", uri)
+    msg = str(err.value)
+    assert "read as a LoggedModel id" in msg
+    assert "models:/t_bare@ALIAS" in msg and "models:/t_bare/latest" in msg
+    assert "models:/t_bare@production" in msg  # its aliases
