@@ -188,7 +188,7 @@ def main() -> int:
         answer = {"error": {"kind": "SavedApart" if isinstance(err, compose.SavedApart) else "Unsupported",
             "message": str(err), "unsupported": {
             "step_path": err.step_path, "parameter": err.parameter,
-            "value": repr(err.value),
+            "value": err.value if isinstance(err.value, (str, int, float, bool, type(None))) else repr(err.value),
             "reason": err.reason}}}  # fmt: skip
     except safe_load.ModelRefused as err:
         answer = {"error": {"kind": "ModelRefused", "message": Exception.__str__(err), "names": err.names}}

@@ -128,7 +128,10 @@ def test_refused_step_says_what_to_do(tmp_path, capsys):
     texts, labels = binary_corpus(200)
     model = make_pipeline(TfidfVectorizer(), SelectKBest(chi2, k=50), LogisticRegression()).fit(texts, labels)
     path = dump(model, tmp_path)
+    # Off the allow-list, the file is refused unread; trusted, the step itself is refused.
     assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
+    assert "SelectKBest" in capsys.readouterr().err
+    assert export.main(["--joblib", str(path), "--trust-pickle", "--out", str(tmp_path / "m.skedge")]) == 2
     err = capsys.readouterr().err
     assert "SelectKBest" in err
     assert "what to do: refit without SelectKBest" in err and "compatibility table in README" in err
