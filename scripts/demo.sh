@@ -16,13 +16,13 @@ TRACKING="sqlite:///$ROOT/.work/mlflow/mlflow.db"
 OUT=.work/demo/sentiment_model.skedge
 
 say "training the demo model and registering it in MLflow ($TRACKING)"
-.venv/bin/python scripts/train_demo.py --all --tracking-uri "$TRACKING" 2>&1 |
+.venv/bin/python scripts/train_demo.py --all --tracking-uri "$TRACKING" --heldout-dir .work/demo 2>&1 |
   sed -e '/^$/d' -e '/ INFO mlflow/d' -e '/View run/d' -e '/View experiment/d' \
     -e '/Successfully registered model/d' -e '/Created version/d' -e '/already exists. Creating a new/d'
 
 say "exporting models:/sentiment_model@production (parity gate, manifest, write-back to MLflow)"
 .venv/bin/python scripts/export.py --model-uri models:/sentiment_model@production \
-  --tracking-uri "$TRACKING" --out "$OUT"
+  --tracking-uri "$TRACKING" --validation .work/demo/sentiment_model.heldout.csv --out "$OUT"
 
 say "predicting with the artifact (target/release/skedge predict)"
 texts=$'The food was absolutely wonderful, I will come back.\nTerrible service, the worst experience ever.\nGreat phone for the price.\nIt broke after two days.'
@@ -42,7 +42,7 @@ EOF
 for m in sentiment_model_fr sentiment_model_char; do
   say "exporting models:/$m@production"
   .venv/bin/python scripts/export.py --model-uri "models:/$m@production" \
-    --tracking-uri "$TRACKING" --out ".work/demo/$m.skedge"
+    --tracking-uri "$TRACKING" --validation ".work/demo/$m.heldout.csv" --out ".work/demo/$m.skedge"
 done
 say "the offline browser demo (www/): npm package, models, service worker"
 scripts/build.sh >/dev/null

@@ -210,7 +210,18 @@ def log_and_register(
     return result
 
 
-def train_one(name: str, tracking_uri: str, serialization_format: str) -> dict:
+def write_heldout(path: Path, texts: Any, labels: Any) -> None:
+    """The held-out split as a CSV (`text,label`): the exporter's `--validation` file, so the
+    parity gate, the accuracy and the drift baseline see hundreds of real texts, not the 8 of
+    the input example."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(zip(texts, [str(y) for y in labels]))
+
+
+def train_one(name: str, tracking_uri: str, serialization_format: str, heldout_dir: Path | None = None) -> dict:
     load, factory, description = MODELS[name]
     xtr, xte, ytr, yte = load()
     t0 = time.perf_counter()
@@ -231,8 +242,10 @@ def train_one(name: str, tracking_uri: str, serialization_format: str) -> dict:
         "seed": SEED,
         "data": "tests/data",
     }
-    # A few real held-out texts: the input example doubles as the exporter's validation texts.
+    # A few real held-out texts as the input example; all of them for the exporter's --validation.
     example = list(xte[:8])
+    if heldout_dir is not None:
+        write_heldout(heldout_dir / f"{name}.heldout.csv", xte, yte)
     ids = log_and_register(
         pipeline,
         name,
@@ -262,12 +275,18 @@ def main(argv: list | None = None) -> int:
         choices=["skops", "cloudpickle", "pickle"],
         help="sklearn flavour serialization (default: skops, MLflow 3's default)",
     )
+    parser.add_argument(
+        "--heldout-dir",
+        type=Path,
+        help="write each model's held-out split there as NAME.heldout.csv (text,label), for "
+        "scripts/export.py --validation",
+    )
     args = parser.parse_args(argv)
     tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
     try:
         registry.prepare_tracking(tracking_uri)
         for name in MODELS if args.all else ["sentiment_model"]:
-            train_one(name, tracking_uri, args.serialization)
+            train_one(name, tracking_uri, args.serialization, args.heldout_dir)
     except registry.RegistryError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
