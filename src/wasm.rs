@@ -24,7 +24,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
-use crate::artifact::{LoadOptions, FORMAT_VERSION};
+use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
@@ -613,7 +613,7 @@ impl Model {
             sha256: &sha256,
             integrity: format!("sha256-{}", base64(self.digest())),
             bytes: self.bytes,
-            format_version: FORMAT_VERSION,
+            format_version: self.inner.format_version(),
             skedge_version: &m.skedge_version,
             sklearn_version: &m.sklearn_version,
             python_version: &m.python_version,
