@@ -2,6 +2,8 @@
 //! `FeatureUnion` when several), transforms and a classifier, loaded from artifact bytes.
 
 use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
 
 use crate::artifact::layout::Data;
 use crate::artifact::schema::Classes;
@@ -30,6 +32,7 @@ pub struct TextClassifier {
     transforms: Vec<Transform>,
     classifier: Classifier,
     format_version: u16,
+    artifact: Arc<Vec<u8>>,
     buffers: RefCell<Buffers>,
 }
 
@@ -63,8 +66,8 @@ impl TextClassifier {
     /// checksum (and the signature's digest, unless [`artifact::LoadOptions::body_sha512`] is
     /// given). A format 2 artifact is converted to format 3 in memory (as slow as format 2 was).
     pub fn from_vec_with(bytes: Vec<u8>, options: &artifact::LoadOptions) -> Result<Self> {
-        let (buf, body, version) = artifact::open_owned(bytes, options)?;
-        Self::from_v3(buf, body, version)
+        let owned = artifact::open_owned(bytes, options)?;
+        Self::from_v3(owned.artifact, owned.buf, owned.body, owned.version)
     }
 
     /// Loads a model given as data (tests, and the interchange check of `skedge pack`): lays it
@@ -72,10 +75,11 @@ impl TextClassifier {
     pub fn from_body(body: artifact::schema::Body) -> Result<Self> {
         let encoded = artifact::layout::encode(&body)?;
         let n = encoded.len();
-        Self::from_v3(std::sync::Arc::new(encoded), 0..n, artifact::FORMAT_VERSION)
+        let buf = Arc::new(encoded);
+        Self::from_v3(buf.clone(), buf, 0..n, artifact::FORMAT_VERSION)
     }
 
-    fn from_v3(buf: std::sync::Arc<Vec<u8>>, body: std::ops::Range<usize>, version: u16) -> Result<Self> {
+    fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
         let (manifest, data) = Data::open(buf, body)?;
         let pipeline = manifest.pipeline;
         if pipeline.features.is_empty() {
@@ -102,8 +106,14 @@ impl TextClassifier {
             transforms,
             classifier,
             format_version: version,
+            artifact,
             buffers: RefCell::default(),
         })
+    }
+
+    /// The artifact's bytes as loaded (for [`TextClassifier::from_body`], the format 3 body).
+    pub fn artifact(&self) -> &[u8] {
+        &self.artifact
     }
 
     /// The format version of the artifact as it was read (a format 2 artifact runs converted).

@@ -294,7 +294,7 @@ impl Vocabulary {
     /// Whether column `col` holds `q`: walks its block keeping the longest common prefix of `q`
     /// and the current term, so nothing is copied.
     #[inline]
-    fn holds(&self, col: u32, q: &[u8]) -> bool {
+    pub fn holds(&self, col: u32, q: &[u8]) -> bool {
         let Some((mut b, k)) = self.block(col) else {
             return false;
         };

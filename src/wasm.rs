@@ -384,10 +384,9 @@ struct AgreementOut {
 /// A loaded skedge model.
 #[wasm_bindgen]
 pub struct Model {
+    /// Owns the artifact (`inner.artifact()`), so its sha256 is computed only when asked for
+    /// (`info()`, `monitor()`): hashing was half of `fromBytes`.
     inner: TextClassifier,
-    /// The artifact, kept so its sha256 is computed only when asked for (`info()`, `monitor()`):
-    /// hashing was half of `fromBytes`.
-    artifact: Vec<u8>,
     sha256: std::cell::OnceCell<[u8; 32]>,
     bytes: usize,
     monitor: Option<Rc<RefCell<Live>>>,
@@ -443,19 +442,21 @@ impl Model {
         if let Some(integrity) = integrity {
             check_integrity(integrity, sha256.get_or_init(|| Sha256::digest(&bytes).into()))?;
         }
-        let inner = TextClassifier::from_bytes_with(&bytes, keys).map_err(core_error)?;
+        let len = bytes.len();
+        // The buffer becomes the model's storage: format 3 is read in place, never copied.
+        let inner = TextClassifier::from_vec_with(bytes, keys).map_err(core_error)?;
         Ok(Model {
             inner,
             sha256,
-            bytes: bytes.len(),
-            artifact: bytes,
+            bytes: len,
             monitor: None,
         })
     }
 
     /// Sha256 of the artifact bytes, computed on first use.
     fn digest(&self) -> &[u8; 32] {
-        self.sha256.get_or_init(|| Sha256::digest(&self.artifact).into())
+        self.sha256
+            .get_or_init(|| Sha256::digest(self.inner.artifact()).into())
     }
 
     /// `predict` of the core, recorded by the monitor when one is on.

@@ -105,3 +105,163 @@ fn gzip_len(bytes: &[u8]) -> usize {
     let _ = std::fs::remove_file(&path);
     out.stdout.len()
 }
+
+/// Layout (b), a prototype measured against the stored table: a PtrHash/PTHash-style minimal
+/// perfect hash. Buckets of about `LAMBDA` keys (skewed: 60 % of the keys in 30 % of the buckets),
+/// one pilot byte per bucket, placed largest bucket first; a key's slot is
+/// `reduce(h ^ mix(pilot), slots)` with `slots = n / ALPHA`; a slot holds `tag | (column + 1)` as in
+/// layout (a), and a hit is confirmed against the stored term the same way.
+struct Mph {
+    seed: u64,
+    buckets: u32,
+    slots: u32,
+    col_mask: u32,
+    pilots: Vec<u8>,
+    table: Vec<u32>,
+}
+
+const LAMBDA: f64 = 3.5;
+const ALPHA: f64 = 0.98;
+
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+fn reduce(h: u64, n: u32) -> usize {
+    (((h & 0xffff_ffff) * u64::from(n)) >> 32) as usize
+}
+
+impl Mph {
+    fn bucket(&self, h: u64) -> usize {
+        // Skewed split: 60 % of the keys (h's high half below 0.6) into the first 30 % of buckets.
+        let x = (h >> 32) as u32;
+        let p1 = (u64::from(self.buckets) * 3 / 10).max(1) as u32;
+        if u64::from(x) < (u64::from(u32::MAX) * 6 / 10) {
+            reduce(mix(h ^ self.seed), p1)
+        } else {
+            p1 as usize + reduce(mix(h ^ self.seed), self.buckets - p1)
+        }
+    }
+
+    fn slot(&self, h: u64, pilot: u8) -> usize {
+        reduce(
+            mix(h ^ mix(u64::from(pilot) ^ self.seed)).rotate_left(17),
+            self.slots,
+        )
+    }
+
+    fn build(hashes: &[u64]) -> Mph {
+        let n = hashes.len();
+        let col_mask = u32::MAX >> (n as u32 + 1).leading_zeros();
+        for seed in 0u64.. {
+            let mut m = Mph {
+                seed: mix(seed + 1),
+                buckets: ((n as f64 / LAMBDA).ceil() as u32).max(1),
+                slots: ((n as f64 / ALPHA).ceil() as u32).max(1),
+                col_mask,
+                pilots: Vec::new(),
+                table: Vec::new(),
+            };
+            m.pilots = vec![0; m.buckets as usize];
+            m.table = vec![0; m.slots as usize];
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); m.buckets as usize];
+            for (col, &h) in hashes.iter().enumerate() {
+                members[m.bucket(h)].push(col);
+            }
+            let mut order: Vec<usize> = (0..members.len()).collect();
+            order.sort_by_key(|&b| (std::cmp::Reverse(members[b].len()), b));
+            let placed = order.iter().all(|&b| {
+                (0..=255u8).any(|pilot| {
+                    let slots: Vec<usize> = members[b].iter().map(|&c| m.slot(hashes[c], pilot)).collect();
+                    let mut sorted = slots.clone();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    if sorted.len() != slots.len() || slots.iter().any(|&s| m.table[s] != 0) {
+                        return false;
+                    }
+                    for (&c, &s) in members[b].iter().zip(&slots) {
+                        m.table[s] = ((hashes[c] >> 32) as u32 & !col_mask) | (c as u32 + 1);
+                    }
+                    m.pilots[b] = pilot;
+                    true
+                })
+            });
+            if placed {
+                return m;
+            }
+        }
+        unreachable!()
+    }
+
+    fn get(&self, vocab: &skedge::vectorize::Vocabulary, q: &str) -> Option<u32> {
+        let h = skedge::vectorize::term_hash(q.as_bytes());
+        let slot = self.table[self.slot(h, self.pilots[self.bucket(h)])];
+        let tag = (h >> 32) as u32 & !self.col_mask;
+        if slot == 0 || slot & !self.col_mask != tag {
+            return None;
+        }
+        let col = (slot & self.col_mask) - 1;
+        vocab.holds(col, q.as_bytes()).then_some(col)
+    }
+}
+
+#[test]
+#[ignore]
+fn minimal_perfect_hash_prototype() {
+    let (Ok(model), Ok(texts)) = (
+        std::env::var("SKEDGE_LAYOUT_MODEL"),
+        std::env::var("SKEDGE_LAYOUT_TEXTS"),
+    ) else {
+        eprintln!("set SKEDGE_LAYOUT_MODEL and SKEDGE_LAYOUT_TEXTS");
+        return;
+    };
+    let reference = TextClassifier::from_body(body(&model)).unwrap();
+    let vocab = reference.vectorizers()[0].vocabulary().unwrap();
+    let hashes: Vec<u64> = (0..vocab.len())
+        .map(|c| skedge::vectorize::term_hash(&vocab.term(c).unwrap()))
+        .collect();
+    let t = Instant::now();
+    let mph = Mph::build(&hashes);
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let texts = std::fs::read_to_string(texts).unwrap();
+    let mut scratch = Scratch::default();
+    let mut features = Vec::new();
+    for t in texts.lines() {
+        reference.vectorizers()[0]
+            .analyzer
+            .for_each_feature(t, &mut scratch, |f| features.push(f.to_owned()));
+    }
+    assert!(features.iter().all(|f| mph.get(vocab, f) == vocab.get(f)));
+    for c in 0..vocab.len() {
+        let term = String::from_utf8(vocab.term(c).unwrap()).unwrap();
+        assert_eq!(mph.get(vocab, &term), Some(c as u32));
+    }
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        for f in &features {
+            std::hint::black_box(vocab.get(f));
+        }
+        a.push(t.elapsed().as_secs_f64() * 1e9 / features.len() as f64);
+        let t = Instant::now();
+        for f in &features {
+            std::hint::black_box(mph.get(vocab, f));
+        }
+        b.push(t.elapsed().as_secs_f64() * 1e9 / features.len() as f64);
+    }
+    println!(
+        "mph: {} keys, {} buckets (λ {LAMBDA}), {} slots (α {ALPHA}), index {} bytes \
+         (pilots {} + slots {}), built in {build_ms:.0} ms; probe ns/feature: table {:.1}, mph {:.1}",
+        vocab.len(),
+        mph.buckets,
+        mph.slots,
+        mph.pilots.len() + mph.table.len() * 4,
+        mph.pilots.len(),
+        mph.table.len() * 4,
+        median(a),
+        median(b)
+    );
+}

@@ -396,10 +396,23 @@ pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<Vec<u8>> {
     }
 }
 
-/// Checks an artifact the engine takes ownership of and returns the buffer and range of its
-/// format 3 body: the artifact itself when plain (no copy), the decrypted plaintext, or a format 2
-/// body converted.
-pub fn open_owned(bytes: Vec<u8>, options: &LoadOptions) -> Result<(Arc<Vec<u8>>, Range<usize>, u16)> {
+/// An artifact checked for the engine: the artifact's buffer and the format 3 body it reads.
+#[derive(Debug)]
+pub struct Owned {
+    /// The artifact as given.
+    pub artifact: Arc<Vec<u8>>,
+    /// The buffer holding the format 3 body: the artifact itself when plain (the same `Arc`), the
+    /// decrypted plaintext, or a converted format 2 body.
+    pub buf: Arc<Vec<u8>>,
+    /// Where the body is in `buf`.
+    pub body: Range<usize>,
+    /// The header's format version.
+    pub version: u16,
+}
+
+/// Checks an artifact the engine takes ownership of (FORMAT.md §3, reading order) and locates its
+/// format 3 body, copying nothing when the artifact is plain format 3.
+pub fn open_owned(bytes: Vec<u8>, options: &LoadOptions) -> Result<Owned> {
     let opened = open_with(&bytes, options)?;
     let version = opened.version;
     let owned = match opened.body {
@@ -407,12 +420,20 @@ pub fn open_owned(bytes: Vec<u8>, options: &LoadOptions) -> Result<(Arc<Vec<u8>>
         Cow::Owned(plaintext) => Ok(plaintext),
         Cow::Borrowed(body) => Err(body.len()),
     };
+    let artifact = Arc::new(bytes);
     Ok(match owned {
-        Ok(body) => {
-            let n = body.len();
-            (Arc::new(body), 0..n, version)
-        }
+        Ok(body) => Owned {
+            artifact,
+            body: 0..body.len(),
+            buf: Arc::new(body),
+            version,
+        },
         // A plain body is read where it lies, after the header.
-        Err(n) => (Arc::new(bytes), HEADER_LEN..HEADER_LEN + n, version),
+        Err(n) => Owned {
+            buf: artifact.clone(),
+            artifact,
+            body: HEADER_LEN..HEADER_LEN + n,
+            version,
+        },
     })
 }
