@@ -108,7 +108,7 @@ fn gzip_len(bytes: &[u8]) -> usize {
 
 /// Layout (b), a prototype measured against the stored table: a PtrHash/PTHash-style minimal
 /// perfect hash. Buckets of about `LAMBDA` keys (skewed: 60 % of the keys in 30 % of the buckets),
-/// one pilot byte per bucket, placed largest bucket first; a key's slot is
+/// one 16-bit pilot per bucket (PtrHash's one byte needs its evictions, not prototyped), placed largest bucket first; a key's slot is
 /// `reduce(h ^ mix(pilot), slots)` with `slots = n / ALPHA`; a slot holds `tag | (column + 1)` as in
 /// layout (a), and a hit is confirmed against the stored term the same way.
 struct Mph {
@@ -116,12 +116,20 @@ struct Mph {
     buckets: u32,
     slots: u32,
     col_mask: u32,
-    pilots: Vec<u8>,
+    pilots: Vec<u16>,
     table: Vec<u32>,
 }
 
 const LAMBDA: f64 = 3.5;
-const ALPHA: f64 = 0.98;
+// PtrHash reaches 0.99 by remapping the slots past n; not prototyped here.
+const ALPHA: f64 = 0.95;
+
+/// The key hash of the prototype: xxh64. `term_hash` (layout (a)) has three 64-bit collisions among
+/// the SST-2 model's 74,055 terms: harmless for a table that compares term bytes on a tag match,
+/// fatal for a perfect hash, which must separate every key by its hash.
+fn key_hash(term: &[u8]) -> u64 {
+    xxhash_rust::xxh64::xxh64(term, 0)
+}
 
 fn mix(x: u64) -> u64 {
     let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -145,7 +153,7 @@ impl Mph {
         }
     }
 
-    fn slot(&self, h: u64, pilot: u8) -> usize {
+    fn slot(&self, h: u64, pilot: u16) -> usize {
         reduce(
             mix(h ^ mix(u64::from(pilot) ^ self.seed)).rotate_left(17),
             self.slots,
@@ -155,7 +163,7 @@ impl Mph {
     fn build(hashes: &[u64]) -> Mph {
         let n = hashes.len();
         let col_mask = u32::MAX >> (n as u32 + 1).leading_zeros();
-        for seed in 0u64.. {
+        for seed in 0u64..64 {
             let mut m = Mph {
                 seed: mix(seed + 1),
                 buckets: ((n as f64 / LAMBDA).ceil() as u32).max(1),
@@ -173,7 +181,7 @@ impl Mph {
             let mut order: Vec<usize> = (0..members.len()).collect();
             order.sort_by_key(|&b| (std::cmp::Reverse(members[b].len()), b));
             let placed = order.iter().all(|&b| {
-                (0..=255u8).any(|pilot| {
+                (0..=u16::MAX).any(|pilot| {
                     let slots: Vec<usize> = members[b].iter().map(|&c| m.slot(hashes[c], pilot)).collect();
                     let mut sorted = slots.clone();
                     sorted.sort_unstable();
@@ -192,11 +200,11 @@ impl Mph {
                 return m;
             }
         }
-        unreachable!()
+        panic!("no seed placed every bucket")
     }
 
     fn get(&self, vocab: &skedge::vectorize::Vocabulary, q: &str) -> Option<u32> {
-        let h = skedge::vectorize::term_hash(q.as_bytes());
+        let h = key_hash(q.as_bytes());
         let slot = self.table[self.slot(h, self.pilots[self.bucket(h)])];
         let tag = (h >> 32) as u32 & !self.col_mask;
         if slot == 0 || slot & !self.col_mask != tag {
@@ -220,7 +228,7 @@ fn minimal_perfect_hash_prototype() {
     let reference = TextClassifier::from_body(body(&model)).unwrap();
     let vocab = reference.vectorizers()[0].vocabulary().unwrap();
     let hashes: Vec<u64> = (0..vocab.len())
-        .map(|c| skedge::vectorize::term_hash(&vocab.term(c).unwrap()))
+        .map(|c| key_hash(&vocab.term(c).unwrap()))
         .collect();
     let t = Instant::now();
     let mph = Mph::build(&hashes);
@@ -258,8 +266,8 @@ fn minimal_perfect_hash_prototype() {
         vocab.len(),
         mph.buckets,
         mph.slots,
-        mph.pilots.len() + mph.table.len() * 4,
-        mph.pilots.len(),
+        mph.pilots.len() * 2 + mph.table.len() * 4,
+        mph.pilots.len() * 2,
         mph.table.len() * 4,
         median(a),
         median(b)
