@@ -43,6 +43,10 @@ pub const LOAD_PERCENT: u64 = 75;
 pub const BLOCK_TERMS: u32 = 16;
 /// The largest `block_terms` a reader accepts: a hit walks at most this many terms.
 pub const MAX_BLOCK_TERMS: u32 = 256;
+/// The largest `max_probe` a reader accepts: a lookup reads at most this many slots (a hostile
+/// table cannot make each feature cost a scan of the table). Linear probing at load 0.75 stays
+/// far below it; `skedge pack` refuses a table that does not.
+pub const MAX_PROBE: u32 = 4096;
 
 /// A vocabulary laid out by [`pack_vocabulary`]: the sections' bytes and parameters.
 #[derive(Debug, Clone)]
@@ -129,6 +133,11 @@ pub fn pack_vocabulary_with(
         }
         table[i] = tag | (col as u32 + 1);
         max_probe = max_probe.max(distance);
+    }
+    if max_probe > MAX_PROBE {
+        return Err(Error::Corrupt(format!(
+            "vocabulary table probe distance {max_probe} exceeds {MAX_PROBE}"
+        )));
     }
     let block_terms = block_terms.clamp(1, MAX_BLOCK_TERMS);
     let mut blocks = Vec::new();
@@ -228,7 +237,7 @@ impl Vocabulary {
                 v.count
             )));
         }
-        if !(1..=MAX_BLOCK_TERMS).contains(&v.block_terms) || v.max_probe > slots {
+        if !(1..=MAX_BLOCK_TERMS).contains(&v.block_terms) || v.max_probe > slots.min(MAX_PROBE) {
             return Err(Error::Corrupt(format!(
                 "vocabulary block_terms {} or max_probe {} out of range",
                 v.block_terms, v.max_probe
