@@ -40,7 +40,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 cp "$WORK/web/skedge.js" "$OUT/core.js"
 cp "$WORK/node/skedge.js" "$OUT/core.cjs"
-# Types generated from src/wasm.rs; options parameters are optional (an explicit
+# Types generated from src/wasm/; options parameters are optional (an explicit
 # `unchecked_param_type` drops wasm-bindgen's `?`).
 sed -e 's/options: \(FromBytesOptions\|LoadOptions\|MonitorOptions\|FlushOptions\))/options?: \1)/' \
     "$WORK/web/skedge.d.ts" > "$OUT/core.d.ts"
