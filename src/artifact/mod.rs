@@ -54,6 +54,11 @@ pub struct LoadOptions {
     /// XChaCha20-Poly1305 key. When set, the artifact must be encrypted with it; plain
     /// artifacts are refused.
     pub decryption_key: Option<[u8; KEY_LEN]>,
+    /// SHA-512 of the stored body, computed by the host (WebCrypto, `node:crypto`: native code,
+    /// where the wasm loader would hash 1 MB in baseline code). When present, signature
+    /// verification uses it instead of hashing the body. The loader trusts it: pass only a digest
+    /// computed from the very bytes being loaded.
+    pub body_sha512: Option<[u8; 64]>,
 }
 
 impl LoadOptions {
@@ -75,6 +80,7 @@ impl fmt::Debug for LoadOptions {
         f.debug_struct("LoadOptions")
             .field("public_keys", &self.public_keys.len())
             .field("decryption_key", &self.decryption_key.map(|_| "<redacted>"))
+            .field("body_sha512", &self.body_sha512.is_some())
             .finish()
     }
 }
@@ -151,8 +157,16 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
         None => out.extend_from_slice(encoded),
     }
     if let Some(secret) = &options.signing_key {
-        let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
-        out.extend_from_slice(&signature);
+        #[cfg(not(feature = "crypto"))]
+        {
+            let _ = secret;
+            return Err(Error::FeatureUnavailable { feature: "signing" });
+        }
+        #[cfg(feature = "crypto")]
+        {
+            let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
+            out.extend_from_slice(&signature);
+        }
     }
     let checksum = xxh64(&out[HEADER_LEN..], 0);
     out[AAD_LEN..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
@@ -292,7 +306,15 @@ pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Cow<'a, [
         return Err(Error::DecryptionKeyMissing);
     }
     if !options.public_keys.is_empty() {
-        let message = signed_message(envelope.header, envelope.body);
+        let message = match &options.body_sha512 {
+            Some(digest) => {
+                let mut message = [0u8; SIGNED_MESSAGE_LEN];
+                message[..AAD_LEN].copy_from_slice(&envelope.header[..AAD_LEN]);
+                message[AAD_LEN..].copy_from_slice(digest);
+                message
+            }
+            None => signed_message(envelope.header, envelope.body),
+        };
         let verified = envelope.signature.is_some_and(|signature| {
             options
                 .public_keys
