@@ -13,6 +13,7 @@ extern "C" {
     #[wasm_bindgen(js_name = fetch, catch)]
     pub(super) fn fetch(input: &JsValue, init: &JsValue) -> Result<Promise, JsValue>;
 
+    #[derive(Clone)]
     pub(super) type Response;
     #[wasm_bindgen(method, getter)]
     pub(super) fn ok(this: &Response) -> bool;
@@ -60,20 +61,24 @@ fn describe(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-/// `fetch` the body chunk by chunk, calling `on_progress({ loaded, total })` after each.
+/// `fetch` the body chunk by chunk, calling `on_progress({ loaded, total })` after each. A
+/// `Response` (from the Cache API, say) is read as it is.
 pub(super) async fn download(
     input: &JsValue,
     init: &JsValue,
     on_progress: Option<&Function>,
 ) -> Result<Vec<u8>, JsValue> {
     if input.is_undefined() || input.is_null() {
-        return Err(invalid("load() needs a URL or a Request"));
+        return Err(invalid("load() needs a URL, a Request or a Response"));
     }
     let fail = |e: JsValue| load_failed(input, &describe(&e));
-    let response: Response = JsFuture::from(fetch(input, init).map_err(fail)?)
-        .await
-        .map_err(fail)?
-        .unchecked_into();
+    let response: Response = match input.dyn_ref::<Response>() {
+        Some(r) => r.clone(),
+        None => JsFuture::from(fetch(input, init).map_err(fail)?)
+            .await
+            .map_err(fail)?
+            .unchecked_into(),
+    };
     if !response.ok() {
         return Err(load_failed(
             input,

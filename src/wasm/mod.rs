@@ -12,7 +12,9 @@
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
 
 mod fetch;
+mod hash;
 mod model;
+#[cfg(feature = "monitor")]
 mod monitor;
 
 use js_sys::{Array, JsString, Object, Reflect};
@@ -23,7 +25,9 @@ use wasm_bindgen::JsCast;
 use crate::artifact::schema::Classes;
 use crate::MAX_TEXT_BYTES;
 
+pub use hash::set_hasher;
 pub use model::Model;
+#[cfg(feature = "monitor")]
 pub use monitor::MonitorHandle;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -40,6 +44,34 @@ export interface Prediction {
   decision: number[];
   /** `predict_proba`, one per class, or `null` when the estimator has none. */
   proba: number[] | null;
+}
+
+/** `predictBatch(texts, { columnar: true })`: every prediction in typed arrays, row-major. */
+export interface Columnar {
+  /** The classes (`info().classes`): row `i`'s label is `labels[labelIndex[i]]`. */
+  labels: Label[];
+  /** Index in `labels` of each text's predicted class. */
+  labelIndex: Uint32Array;
+  /** `width` decision values per text (`decision.subarray(i * width, (i + 1) * width)`). */
+  decision: Float64Array;
+  /** `labels.length` probabilities per text, or `null` when the estimator has none. */
+  proba: Float64Array | null;
+  /** Decision values per text: 1 for binary linear models, else one per class. */
+  width: number;
+}
+
+export interface PredictBatchOptions {
+  /** Return one `Columnar` object of typed arrays instead of `Prediction[]`. */
+  columnar?: boolean;
+}
+
+// Written in JS (scripts/npm/extend.js): the texts cross into wasm as one UTF-8 buffer.
+export interface Model {
+  /** `predict` of each text of an array, in order. */
+  predictBatch(texts: string[], options?: { columnar?: false }): Prediction[];
+  /** `predict` of each text of an array, in order, as typed arrays. */
+  predictBatch(texts: string[], options: { columnar: true }): Columnar;
+  predictBatch(texts: string[], options?: PredictBatchOptions): Prediction[] | Columnar;
 }
 
 /** One feature of an explanation. */
@@ -217,7 +249,9 @@ export type SkedgeErrorCode =
   | "SIGNATURE_INVALID"
   | "ENCRYPTION_MISSING"
   | "DECRYPTION_FAILED"
-  | "KEY_INVALID";
+  | "KEY_INVALID"
+  /* skedge/lite: signatures, encryption and monitoring are left out */
+  | "FEATURE_UNAVAILABLE";
 
 /** Every error skedge throws: `err.name === "SkedgeError"`, `err.code` is stable. */
 export interface SkedgeError extends Error {
@@ -326,27 +360,6 @@ pub(crate) fn option(options: Option<&Object>, key: &str) -> Option<JsValue> {
     (!v.is_undefined() && !v.is_null()).then_some(v)
 }
 
-pub(crate) fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
-    match option(options, key) {
-        None => Ok(None),
-        Some(v) => match v.as_f64() {
-            Some(n) => Ok(Some(n)),
-            None => Err(invalid(&format!(
-                "options.{key} must be a number, got {}",
-                type_name(&v)
-            ))),
-        },
-    }
-}
-
-/// `String(n)` of JS: no float formatting code in the wasm.
-pub(crate) fn js_number(n: f64) -> String {
-    js_sys::Number::from(n)
-        .to_string_with_radix(10)
-        .map(String::from)
-        .unwrap_or_default()
-}
-
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(2 * bytes.len());
@@ -416,10 +429,18 @@ mod tests {
     #[wasm_bindgen_test]
     fn batch_explain_info() {
         let m = model();
-        let texts = Array::of2(&"bad".into(), &"not good".into());
-        let out: Array = m.predict_batch(&texts.into()).unwrap().unchecked_into();
-        assert_eq!(out.length(), 2);
-        assert_eq!(get(&out.get(0), "label").as_string().as_deref(), Some("neg"));
+        let out = m.predict_packed(b"badnot good", &[3, 11]).unwrap();
+        let index: Vec<u32> = js_sys::Uint32Array::new(&get(&out, "labelIndex")).to_vec();
+        assert_eq!(index, [0, 1]);
+        let labels: Array = get(&out, "labels").unchecked_into();
+        assert_eq!(labels.get(0).as_string().as_deref(), Some("neg"));
+        assert_eq!(get(&out, "width").as_f64(), Some(1.0));
+        let decision = js_sys::Float64Array::new(&get(&out, "decision")).to_vec();
+        assert_eq!(decision, [-2.0 + 0.25, -4.0 + 1.5 + 0.25]);
+        assert_eq!(js_sys::Float64Array::new(&get(&out, "proba")).length(), 4);
+        let empty = m.predict_packed(b"", &[]).unwrap();
+        assert_eq!(get(&empty, "width").as_f64(), Some(1.0));
+        assert_eq!(js_sys::Float64Array::new(&get(&empty, "proba")).length(), 0);
 
         let e = m.explain(&"Not good 😀 GOOD".into(), Some(2)).unwrap();
         let features: Array = get(&e, "features").unchecked_into();
@@ -464,7 +485,10 @@ mod tests {
         let m = model();
         assert_eq!(code(m.predict(&JsValue::from(42)).unwrap_err()), "INVALID_INPUT");
         assert_eq!(code(m.predict(&JsValue::NULL).unwrap_err()), "INVALID_INPUT");
-        assert_eq!(code(m.predict_batch(&"x".into()).unwrap_err()), "INVALID_INPUT");
+        let e = m.predict_packed(b"ok\xff", &[2, 3]).unwrap_err();
+        assert_eq!(get(&e, "index").as_f64(), Some(1.0));
+        assert_eq!(code(e), "INVALID_INPUT");
+        assert_eq!(code(m.predict_packed(b"ok", &[3]).unwrap_err()), "INVALID_INPUT");
         let big = "a".repeat(MAX_TEXT_BYTES + 1);
         assert_eq!(
             code(m.predict(&big.as_str().into()).unwrap_err()),
@@ -536,8 +560,7 @@ mod tests {
         Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
         let mon = m.monitor(Some(opts)).unwrap();
         m.predict(&"good".into()).unwrap();
-        m.predict_batch(&Array::of2(&"bad".into(), &"not good".into()).into())
-            .unwrap();
+        m.predict_packed(b"badnot good", &[3, 11]).unwrap();
         assert_eq!(mon.seen(), 3.0);
         let s = mon.snapshot().unwrap();
         assert_eq!(get(&get(&s, "stats"), "count").as_f64(), Some(3.0));

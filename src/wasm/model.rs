@@ -1,16 +1,19 @@
 //! `Model`: loading (bytes, integrity, keys), predictions, explanations and metadata.
 
+#[cfg(feature = "monitor")]
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+#[cfg(feature = "monitor")]
 use std::rc::Rc;
 
-use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Float64Array, Function, Object, Reflect, Uint32Array, Uint8Array};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::fetch::download;
+use super::hash;
+#[cfg(feature = "monitor")]
 use super::monitor::{performance_now, Live};
 use super::{
     core_error, error, hex, invalid, label, option, option_string, text_of, to_js, type_name, Label,
@@ -103,7 +106,27 @@ pub struct Model {
     artifact: Vec<u8>,
     sha256: std::cell::OnceCell<[u8; 32]>,
     bytes: usize,
+    #[cfg(feature = "monitor")]
     pub(super) monitor: Option<Rc<RefCell<Live>>>,
+}
+
+/// Digests the host already computed (`Model.load`'s WebCrypto path).
+#[derive(Default)]
+struct Known {
+    sha256: Option<[u8; 32]>,
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))]
+    body_sha512: Option<[u8; 64]>,
+}
+
+/// The stored body of a signed artifact whose signature will be verified (a key is pinned): what
+/// the signature's SHA-512 prehash covers. `None` when nothing will be verified.
+#[cfg(feature = "crypto")]
+fn signed_body<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<&'a [u8]> {
+    if keys.public_keys.is_empty() {
+        return None;
+    }
+    let envelope = crate::artifact::parse(bytes).ok()?;
+    envelope.is_signed().then_some(envelope.body)
 }
 
 #[wasm_bindgen]
@@ -119,13 +142,13 @@ impl Model {
         let bytes = bytes_of(bytes)?;
         let integrity = option_string(options.as_ref(), "integrity")?;
         let keys = load_options(options.as_ref())?;
-        Model::new(bytes, integrity.as_deref(), &keys)
+        Model::new(bytes, integrity.as_deref(), keys, Known::default())
     }
 
-    /// Fetches an artifact (`fetch(input, options.init)`), reporting progress, checks its
-    /// integrity and loads it.
+    /// Fetches an artifact (`fetch(input, options.init)`; a `Response`, e.g. from the Cache API,
+    /// is read as it is), reporting progress, checks its integrity and loads it.
     pub async fn load(
-        #[wasm_bindgen(unchecked_param_type = "string | URL | Request")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | URL | Request | Response")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
         let integrity = option_string(options.as_ref(), "integrity")?;
@@ -141,30 +164,68 @@ impl Model {
             _ => JsValue::UNDEFINED,
         };
         let bytes = download(&input, &init, on_progress.as_ref()).await?;
-        Model::new(bytes, integrity.as_deref(), &keys)
+        // The async path can use WebCrypto, which has no synchronous form.
+        let mut known = Known::default();
+        if integrity.is_some() {
+            known.sha256 = hash::digest("sha256", &bytes).await;
+        }
+        #[cfg(feature = "crypto")]
+        if let Some(body) = signed_body(&bytes, &keys) {
+            known.body_sha512 = hash::digest("sha512", body).await;
+        }
+        Model::new(bytes, integrity.as_deref(), keys, known)
     }
 
-    fn new(bytes: Vec<u8>, integrity: Option<&str>, keys: &LoadOptions) -> Result<Model, JsValue> {
+    fn new(
+        bytes: Vec<u8>,
+        integrity: Option<&str>,
+        #[allow(unused_mut)] mut keys: LoadOptions,
+        known: Known,
+    ) -> Result<Model, JsValue> {
         let sha256 = std::cell::OnceCell::new();
-        if let Some(integrity) = integrity {
-            check_integrity(integrity, sha256.get_or_init(|| Sha256::digest(&bytes).into()))?;
+        if let Some(d) = known.sha256 {
+            let _ = sha256.set(d);
         }
-        let inner = TextClassifier::from_bytes_with(&bytes, keys).map_err(core_error)?;
+        if let Some(integrity) = integrity {
+            check_integrity(integrity, sha256.get_or_init(|| hash::sha256(&bytes)))?;
+        }
+        // skedge/lite cannot decrypt: say so, rather than ask for a key it could not use.
+        #[cfg(not(feature = "crypto"))]
+        if crate::artifact::parse(&bytes).is_ok_and(|e| e.is_encrypted()) {
+            return Err(core_error(crate::Error::FeatureUnavailable {
+                feature: "decryption",
+            }));
+        }
+        #[cfg(feature = "crypto")]
+        {
+            keys.body_sha512 = known
+                .body_sha512
+                .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
+        }
+        let inner = TextClassifier::from_bytes_with(&bytes, &keys).map_err(core_error)?;
         Ok(Model {
             inner,
             sha256,
             bytes: bytes.len(),
             artifact: bytes,
+            #[cfg(feature = "monitor")]
             monitor: None,
         })
     }
 
     /// Sha256 of the artifact bytes, computed on first use.
     pub(super) fn digest(&self) -> &[u8; 32] {
-        self.sha256.get_or_init(|| Sha256::digest(&self.artifact).into())
+        self.sha256.get_or_init(|| hash::sha256(&self.artifact))
+    }
+
+    /// `predict` of the core.
+    #[cfg(not(feature = "monitor"))]
+    fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
+        self.inner.predict(text)
     }
 
     /// `predict` of the core, recorded by the monitor when one is on.
+    #[cfg(feature = "monitor")]
     fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
         let Some(live) = &self.monitor else {
             return self.inner.predict(text);
@@ -191,32 +252,75 @@ impl Model {
         to_js(&PredictionOut::new(&p, self.inner.classes()))
     }
 
-    /// `predict` of each text of an array, in order.
-    #[wasm_bindgen(js_name = predictBatch, unchecked_return_type = "Prediction[]")]
-    pub fn predict_batch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: &JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let Some(texts) = texts.dyn_ref::<Array>() else {
-            return Err(invalid(&format!(
-                "texts must be an array of strings, got {}",
-                type_name(texts)
-            )));
-        };
-        let out = Array::new_with_length(texts.length());
-        for (i, t) in texts.iter().enumerate() {
-            // Errors name the failing element: `err.index`.
+    /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
+    #[wasm_bindgen(js_name = maxTextBytes, skip_typescript)]
+    pub fn max_text_bytes() -> u32 {
+        MAX_TEXT_BYTES as u32
+    }
+
+    /// `predictBatch`'s one crossing (the package's JS packs the texts, scripts/npm/extend.js):
+    /// every text as UTF-8 in `utf8`, text `i` ending at byte `ends[i]`. Returns `{ labels,
+    /// labelIndex, decision, proba, width }`: the classes, then typed arrays, row-major.
+    #[wasm_bindgen(js_name = predictPacked, skip_typescript)]
+    pub fn predict_packed(&self, utf8: &[u8], ends: &[u32]) -> Result<Object, JsValue> {
+        let n = ends.len();
+        let mut label_index = Vec::with_capacity(n);
+        let (mut decision, mut proba) = (Vec::new(), None::<Vec<f64>>);
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
             let at = |e: JsValue| {
                 let _ = Reflect::set(&e, &"index".into(), &JsValue::from(i as u32));
                 e
             };
-            let text = text_of(&t, &format!("texts[{i}]")).map_err(at)?;
+            let text = utf8
+                .get(start..end as usize)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    at(invalid(&format!(
+                        "texts[{i}]: bytes {start}..{end} are not UTF-8"
+                    )))
+                })?;
+            start = end as usize;
             let p = self
-                .predict_text(&text)
+                .predict_text(text)
                 .map_err(|e| at(error(e.code(), &format!("texts[{i}]: {e}"))))?;
-            out.set(i as u32, to_js(&PredictionOut::new(&p, self.inner.classes()))?);
+            if i == 0 {
+                decision.reserve_exact(n * p.decision.len());
+                proba = p.proba.as_ref().map(|q| Vec::with_capacity(n * q.len()));
+            }
+            label_index.push(p.label as u32);
+            decision.extend_from_slice(&p.decision);
+            if let (Some(all), Some(q)) = (&mut proba, &p.proba) {
+                all.extend_from_slice(q);
+            }
         }
-        Ok(out.into())
+        // Decision width of this model (the same for every text): from the first row, or from
+        // the empty text when there is none.
+        let width = match n {
+            0 => {
+                let p = self.inner.predict("").map_err(core_error)?;
+                proba = p.proba.map(|_| Vec::new());
+                p.decision.len()
+            }
+            _ => decision.len() / n,
+        };
+        let classes = self.inner.classes();
+        let labels = to_js(
+            &(0..n_classes(classes))
+                .map(|i| label(classes, i))
+                .collect::<Vec<_>>(),
+        )?;
+        let out = Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
+        set("labels", &labels)?;
+        set("labelIndex", &Uint32Array::from(&label_index[..]).into())?;
+        set("decision", &Float64Array::from(&decision[..]).into())?;
+        set(
+            "proba",
+            &proba.map_or(JsValue::NULL, |p| Float64Array::from(&p[..]).into()),
+        )?;
+        set("width", &JsValue::from(width as u32))?;
+        Ok(out)
     }
 
     /// The prediction and the `k` features (default 10) that moved the predicted class's decision

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::fetch::{fetch, Response};
-use super::{core_error, hex, invalid, js_number, option, option_number, option_string, to_js, Model};
+use super::{core_error, hex, invalid, option, option_string, to_js, type_name, Model};
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 
 /// A monitor and how it times predictions; shared by the `Model` that feeds it and the
@@ -279,4 +279,25 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> 
         401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry,
         _ => Delivery::Rejected,
     }
+}
+
+fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
+    match option(options, key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) => Ok(Some(n)),
+            None => Err(invalid(&format!(
+                "options.{key} must be a number, got {}",
+                type_name(&v)
+            ))),
+        },
+    }
+}
+
+/// `String(n)` of JS: no float formatting code in the wasm.
+fn js_number(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
 }
