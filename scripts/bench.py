@@ -262,7 +262,7 @@ def prepare_model(data: dict) -> dict:
     # Exported every run: the artifact must be the one the current CLI and wasm package read.
     def export(out: Path, precision: str, extra: tuple = ()) -> str:
         """Runs scripts/export.py; returns its gate line."""
-        say(f"exporting with scripts/export.py --precision {precision} {' '.join(extra)}(gate on the benchmark texts)")
+        say(f"exporting with scripts/export.py --precision {precision} {''.join(e + ' ' for e in extra)}(gate on the benchmark texts)")
         p = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--joblib", str(jl),
                             "--out", str(out), "--validation", str(eval_tsv), "--skedge", str(CLI),
                             "--name", "bench", "--precision", precision, *extra],

@@ -128,7 +128,7 @@ async function coldCore() {
 async function coldStart() {
   const texts = readTexts(textsPath);
   const bytes = readFileSync(modelPath);
-  const entry = pathToFileURL(join(resolve(dir), process.argv[7] || 'node.mjs')).href;
+  const entry = pathToFileURL(join(resolve(dir), quickArg || 'node.mjs')).href;
   const t0 = performance.now();
   const { Model } = await import(entry);
   const t1 = performance.now();
@@ -152,7 +152,7 @@ async function coldStart() {
 async function coldSigned() {
   const texts = readTexts(textsPath);
   const bytes = readFileSync(modelPath);
-  const publicKey = readFileSync(process.argv[7], 'utf8').trim();
+  const publicKey = readFileSync(quickArg, 'utf8').trim();
   const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
   const t0 = performance.now();
   const model = Model.fromBytes(bytes, { publicKey });
@@ -187,7 +187,10 @@ async function coldWorkerd() {
   copyFileSync(join(root, 'benches/worker/worker.js'), join(work, 'worker.js'));
   copyFileSync(modelPath, join(work, 'model.skedge'));
   const port = await new Promise((ok) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => srv.close(() => ok(srv.address().port)));
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
   });
   const config = readFileSync(join(root, 'benches/worker/config.capnp.in'), 'utf8')
     .replaceAll('@PORT@', String(port)).replaceAll('@ENTRY@', entry)

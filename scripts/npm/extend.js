@@ -76,12 +76,16 @@ export function extend(core, hash) {
     const { labels, labelIndex, decision, proba, width } = c;
     const k = labels.length;
     const out = new Array(n);
+    // Plain loops: a subarray per row costs more than the prediction.
     for (let i = 0; i < n; i++) {
-      out[i] = {
-        label: labels[labelIndex[i]],
-        decision: Array.from(decision.subarray(i * width, (i + 1) * width)),
-        proba: proba === null ? null : Array.from(proba.subarray(i * k, (i + 1) * k)),
-      };
+      const d = new Array(width);
+      for (let j = 0; j < width; j++) d[j] = decision[i * width + j];
+      let p = null;
+      if (proba !== null) {
+        p = new Array(k);
+        for (let j = 0; j < k; j++) p[j] = proba[i * k + j];
+      }
+      out[i] = { label: labels[labelIndex[i]], decision: d, proba: p };
     }
     return out;
   };
