@@ -250,7 +250,7 @@ export type SkedgeErrorCode =
   | "ENCRYPTION_MISSING"
   | "DECRYPTION_FAILED"
   | "KEY_INVALID"
-  /* skedge/lite: signatures, encryption and monitoring are left out */
+  /* skedge/lite: signatures and encryption are left out */
   | "FEATURE_UNAVAILABLE";
 
 /** Every error skedge throws: `err.name === "SkedgeError"`, `err.code` is stable. */

@@ -41,6 +41,7 @@ impl<'a> PredictionOut<'a> {
     }
 }
 
+#[cfg(feature = "explain")]
 #[derive(Serialize)]
 struct FeatureOut<'a> {
     term: &'a str,
@@ -53,6 +54,7 @@ struct FeatureOut<'a> {
     spans: &'a [(u32, u32)],
 }
 
+#[cfg(feature = "explain")]
 #[derive(Serialize)]
 struct ExplanationOut<'a> {
     #[serde(flatten)]
@@ -325,6 +327,7 @@ impl Model {
 
     /// The prediction and the `k` features (default 10) that moved the predicted class's decision
     /// most, each with its term, value, weights, contributions and spans in `text`.
+    #[cfg(feature = "explain")]
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(
         &self,

@@ -1,4 +1,5 @@
-// `skedge/lite` through the installed package in Node (ESM and CommonJS): the same predictions as
+// `skedge/lite` (no signatures, encryption, monitoring, explanations) through the installed
+// package in Node (ESM and CommonJS): the same predictions as
 // `skedge` on every fixture case (predict, predictBatch, columnar), unsigned artifacts load, and
 // what needs the left-out features is refused with FEATURE_UNAVAILABLE, never loaded unchecked.
 import { test } from 'node:test';
@@ -50,6 +51,7 @@ test('lite: unsigned loads; a signed artifact loads unverified without a key, as
   assert.deepEqual(plain.predict('good'), Full.fromBytes(read('tiny.skedge')).predict('good'));
   assert.equal(plain.info().integrity, Full.fromBytes(read('tiny.skedge')).info().integrity);
   assert.equal(typeof plain.monitor, 'undefined', 'no monitor() in lite');
+  assert.equal(typeof plain.explain, 'undefined', 'no explain() in lite');
 });
 
 test('lite: a pinned key, a decryption key or an encrypted artifact is FEATURE_UNAVAILABLE', () => {
