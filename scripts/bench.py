@@ -16,6 +16,12 @@ bundled sample in `benches/data` (see its SOURCES.md). It is exported with `scri
 - skl2onnx + onnxruntime, in Python and in onnxruntime-node (with `locale: C.UTF-8`; its TF-IDF
   tokenizer is not scikit-learn's, so its label agreement with scikit-learn is reported).
 
+Issue #12's cold figures come from the same run: fresh Node processes (the package's import, the
+first `fromBytes` with default flags and with `--no-wasm-tier-up`, the first `predict`, a signed
+artifact's first load, `skedge/lite`), a fresh `workerd serve` of benches/worker/ per sample (first
+request's wall and CPU time), a fresh Chromium (`Model.load` from the Cache API to the first
+prediction); the table keeps the figures from before format v3 beside them.
+
 Every timed command runs on one core (`taskset -c 0`), single-threaded (`*_NUM_THREADS=1`, onnxruntime
 intra/inter-op threads 1). Cold starts are fresh processes, timed from inside the process from before
 the runtime's first import to "a prediction can run"; each process's own wall time is kept too.
