@@ -168,8 +168,16 @@ pub fn seal_version(encoded: &[u8], options: &SealOptions, version: u16) -> Resu
         None => out.extend_from_slice(encoded),
     }
     if let Some(secret) = &options.signing_key {
-        let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
-        out.extend_from_slice(&signature);
+        #[cfg(not(feature = "crypto"))]
+        {
+            let _ = secret;
+            return Err(Error::FeatureUnavailable { feature: "signing" });
+        }
+        #[cfg(feature = "crypto")]
+        {
+            let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
+            out.extend_from_slice(&signature);
+        }
     }
     let checksum = xxh64(&out[HEADER_LEN..], 0);
     out[AAD_LEN..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
