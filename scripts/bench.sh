@@ -2,7 +2,7 @@
 # skedge against scikit-learn, joblib, pickle, MLflow, skl2onnx + onnxruntime (Python and Node), on
 # the same model and texts, in one run; writes .work/bench/results.{json,md} (scripts/bench.py).
 #
-#   scripts/bench.sh [--quick] [--bundled] [--save] [--no-build] [--skip wasm,native,cli,sklearn,mlflow,ort,ort-node]
+#   scripts/bench.sh [--quick] [--bundled] [--save] [--no-build] [--skip wasm,cold,native,cli,sklearn,mlflow,ort,ort-node]
 #   scripts/bench.sh --profile [--save]   # where skedge spends load and predict time (wasm and native)
 #
 # Idempotent set-up first: scripts/setup.sh (toolchain, .venv, npm dev tools, CLI), the benchmark's

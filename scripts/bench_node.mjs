@@ -5,6 +5,10 @@
 //   node scripts/bench_node.mjs cold-skedge PKG_DIR MODEL TEXTS          # one fresh-process sample
 //   node scripts/bench_node.mjs cold-core PKG_DIR MODEL TEXTS            # issue #3's cold start
 //   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
+//   node [--no-wasm-tier-up] scripts/bench_node.mjs cold-start PKG_DIR MODEL TEXTS [ENTRY]  # issue #12
+//   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE      # issue #12
+//   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite]  # a fresh workerd process
+//   node scripts/bench_node.mjs cold-chromium PKG_DIR MODEL TEXTS        # a fresh Chromium
 //   node scripts/bench_node.mjs cold-ort ORT_PREFIX MODEL.onnx TEXTS
 //   node scripts/bench_node.mjs warm-ort ORT_PREFIX MODEL.onnx TEXTS [QUICK]
 //
@@ -13,7 +17,10 @@
 // (`first_ms`), with `performance.now()`; `process_ms` is node's own start-up before this script ran.
 // Nothing here is imported statically but node's built-ins, so the cold numbers include everything
 // the runtime costs.
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -114,6 +121,164 @@ async function coldCore() {
   };
 }
 
+// Issue #12's cold figures, as a new user meets them, in a fresh process: the artifact's bytes are
+// read first; timed are the package's import (read, compile and instantiate the .wasm, the glue),
+// the first `Model.fromBytes`, the first `predict` right after it, and a second `fromBytes`.
+// ENTRY: `node.mjs` (default) or `lite-node.mjs`.
+async function coldStart() {
+  const texts = readTexts(textsPath);
+  const bytes = readFileSync(modelPath);
+  const entry = pathToFileURL(join(resolve(dir), quickArg || 'node.mjs')).href;
+  const t0 = performance.now();
+  const { Model } = await import(entry);
+  const t1 = performance.now();
+  const model = Model.fromBytes(bytes);
+  const t2 = performance.now();
+  model.predict(texts[0]);
+  const t3 = performance.now();
+  Model.fromBytes(bytes).free();
+  const t4 = performance.now();
+  return {
+    import_ms: t1 - t0,
+    from_bytes_ms: t2 - t1,
+    first_predict_ms: t3 - t2,
+    second_from_bytes_ms: t4 - t3,
+    ready_ms: t3 - t0,
+  };
+}
+
+// A signed artifact's first load with its public key pinned (signature verified: SHA-512 of the
+// body by node:crypto, Ed25519 in wasm), in a fresh process after the import.
+async function coldSigned() {
+  const texts = readTexts(textsPath);
+  const bytes = readFileSync(modelPath);
+  const publicKey = readFileSync(quickArg, 'utf8').trim();
+  const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  const t0 = performance.now();
+  const model = Model.fromBytes(bytes, { publicKey });
+  const t1 = performance.now();
+  model.predict(texts[0]);
+  const t2 = performance.now();
+  return { signed_from_bytes_ms: t1 - t0, first_predict_ms: t2 - t1 };
+}
+
+/** CPU time (ns) the process `pid` has run: its main thread and all its threads (schedstat). */
+function cpuNs(pid) {
+  const of = (task) => Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return { main: of(String(pid)), all: tasks.reduce((sum, t) => sum + of(t), 0) };
+}
+
+// A cold isolate in workerd (the pinned npm `workerd`, on 127.0.0.1): a fresh workerd process
+// serving benches/worker/worker.js, whose first request loads the model (a Data module) and
+// predicts. Timed from outside: start-up (spawn to listening: the .wasm compiled, the package
+// instantiated), the first request's wall time and CPU time (workerd's threads, from
+// /proc/PID/task/*/schedstat: the Worker's own timers do not advance during CPU work), and a
+// second, warm request's.
+async function coldWorkerd() {
+  const lite = quickArg === 'lite';
+  const pkg = resolve(dir);
+  const root = new URL('..', import.meta.url).pathname;
+  const work = mkdtempSync(join(tmpdir(), 'skedge-workerd-'));
+  const [entry, core, wasm] = lite
+    ? ['lite-workerd.js', 'core-lite.js', 'skedge_lite_bg.wasm']
+    : ['workerd.js', 'core.js', 'skedge_bg.wasm'];
+  for (const f of [entry, core, wasm, 'extend.js', 'errors.js']) copyFileSync(join(pkg, f), join(work, f));
+  copyFileSync(join(root, 'benches/worker/worker.js'), join(work, 'worker.js'));
+  copyFileSync(modelPath, join(work, 'model.skedge'));
+  const port = await new Promise((ok) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+  const config = readFileSync(join(root, 'benches/worker/config.capnp.in'), 'utf8')
+    .replaceAll('@PORT@', String(port)).replaceAll('@ENTRY@', entry)
+    .replaceAll('@CORE@', core).replaceAll('@WASM@', wasm);
+  writeFileSync(join(work, 'config.capnp'), config);
+  const text = readTexts(textsPath)[0];
+  const t0 = performance.now();
+  const child = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  try {
+    for (;;) {
+      const up = await new Promise((ok) => {
+        const c = connect(port, '127.0.0.1', () => { c.destroy(); ok(true); }).on('error', () => ok(false));
+      });
+      if (up) break;
+      if (child.exitCode !== null || performance.now() - t0 > 20000) throw new Error(`workerd did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const startup = performance.now() - t0;
+    const url = `http://127.0.0.1:${port}/?text=${encodeURIComponent(text)}`;
+    const request = async () => {
+      const c0 = cpuNs(child.pid);
+      const a = performance.now();
+      const r = await fetch(url);
+      const body = await r.json();
+      const b = performance.now();
+      const c1 = cpuNs(child.pid);
+      if (!r.ok) throw new Error(`workerd: HTTP ${r.status}: ${JSON.stringify(body)}`);
+      return { body, wall: b - a, cpuMain: (c1.main - c0.main) / 1e6, cpuAll: (c1.all - c0.all) / 1e6 };
+    };
+    const first = await request();
+    const second = await request();
+    if (!first.body.loaded || second.body.loaded) throw new Error('workerd: the first request did not load the model');
+    return {
+      startup_ms: startup,
+      first_request_ms: first.wall,
+      first_request_cpu_ms: first.cpuMain,
+      first_request_cpu_all_threads_ms: first.cpuAll,
+      warm_request_ms: second.wall,
+      warm_request_cpu_ms: second.cpuMain,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// Chromium (playwright-core, /usr/bin/chromium, a fresh profile): the model is put in the Cache
+// API by a first visit, then a new tab measures `init()` and `Model.load(await caches.match(url))`
+// to the first prediction, as a returning visitor's page does.
+async function coldChromium() {
+  process.env.SKEDGE_ROOT ??= new URL('..', import.meta.url).pathname;
+  const { serve, launchChromium } = await import('../tests/js/lib/serve.mjs');
+  const page0 = mkdtempSync(join(tmpdir(), 'skedge-chromium-page-'));
+  writeFileSync(join(page0, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="importmap">' +
+    '{"imports":{"skedge":"/pkg/browser.js"}}</script><title>bench</title>');
+  copyFileSync(modelPath, join(page0, 'model.skedge'));
+  const server = await serve({ '/pkg/': resolve(dir), '/': page0 });
+  const browser = await launchChromium();
+  try {
+    const first = browser.pages()[0] ?? (await browser.newPage());
+    await first.goto(`${server.url}/index.html`);
+    await first.evaluate(async () => (await caches.open('models')).add('/model.skedge'));
+    await first.close();
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    const text = readTexts(textsPath)[0];
+    return await page.evaluate(async (text) => {
+      const t0 = performance.now();
+      const { Model, init } = await import('skedge');
+      await init();
+      const t1 = performance.now();
+      const response = await (await caches.open('models')).match('/model.skedge');
+      const model = await Model.load(response);
+      const t2 = performance.now();
+      model.predict(text);
+      const t3 = performance.now();
+      return { init_ms: t1 - t0, load_ms: t2 - t1, first_predict_ms: t3 - t2, cache_to_prediction_ms: t3 - t1 };
+    }, text);
+  } finally {
+    await browser.close();
+    await server.close();
+    rmSync(page0, { recursive: true, force: true });
+  }
+}
+
 async function warmSkedge() {
   const texts = readTexts(textsPath);
   const textBytes = texts.reduce((s, t) => s + Buffer.byteLength(t), 0);
@@ -171,6 +336,7 @@ async function warmSkedge() {
     for (const t of texts) model.predict(t);
   });
   const batch = timeMs(QUICK ? 3 : 15, () => model.predictBatch(texts));
+  const columnar = timeMs(QUICK ? 3 : 15, () => model.predictBatch(texts, { columnar: true }));
   const labels = model.predictBatch(texts).map(labelOf);
   return {
     texts: texts.length,
@@ -184,6 +350,7 @@ async function warmSkedge() {
     single_ns: stats(single),
     predict_loop_ms: stats(loop),
     batch_ms: stats(batch),
+    batch_columnar_ms: stats(columnar),
     labels,
   };
 }
@@ -258,6 +425,7 @@ async function warmOrt() {
     session_create_ms: stats(create),
     single_ns: stats(single),
     batch_ms: stats(batch),
+    batch_columnar_ms: stats(columnar),
     labels,
   };
 }
@@ -291,6 +459,10 @@ async function profileSkedge() {
 const modes = {
   'cold-skedge': coldSkedge,
   'cold-core': coldCore,
+  'cold-start': coldStart,
+  'cold-signed': coldSigned,
+  'cold-workerd': coldWorkerd,
+  'cold-chromium': coldChromium,
   'warm-skedge': warmSkedge,
   'cold-ort': coldOrt,
   'warm-ort': warmOrt,

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Builds the npm package `skedge` into pkg/ (idempotent; pkg/ is generated and gitignored):
-#   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI feature);
-#   2. wasm-bindgen 0.2.130 twice from the same .wasm: `web` glue (ESM: browsers, bundlers, Node
-#      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same skedge_bg.wasm;
+#   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI
+#      feature), twice: the full build (features `crypto`, `monitor`, `explain`) -> skedge_bg.wasm,
+#      and `skedge/lite` (none: no signatures, encryption, monitor, explain) -> skedge_lite_bg.wasm;
+#   2. wasm-bindgen 0.2.130 twice from each .wasm: `web` glue (ESM: browsers, bundlers, Node
+#      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same .wasm;
 #   3. wasm-opt -Oz --converge from npm's binaryen@132 (never Debian's binaryen: it breaks current output);
-#   4. the hand-written entry points of scripts/npm/ and a package.json with `exports` conditions.
-# No model is embedded: artifacts are loaded at run time. Prints the wasm size, raw and gzip.
+#   4. the hand-written entry points of scripts/npm/ (the lite ones derived from them: the same
+#      files pointing at core-lite.js and skedge_lite_bg.wasm; CommonJS copies of the shared ESM
+#      helpers) and a package.json with `exports` conditions for `skedge` and `skedge/lite`.
+# No model is embedded: artifacts are loaded at run time. Prints the wasm sizes, raw and gzip.
 # Usage: scripts/build.sh            (then: cd pkg && npm pack)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,35 +25,62 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
   echo "build: wasm-bindgen $WASM_BINDGEN_VERSION is required: run scripts/setup.sh" >&2; exit 1
 fi
 
-say "cargo build (wasm32, profile wasm)"
-cargo build --quiet --lib --target wasm32-unknown-unknown --no-default-features --profile wasm
-RAW=$ROOT/target/wasm32-unknown-unknown/wasm/skedge.wasm
+rm -rf "$WORK" "$OUT" && mkdir -p "$WORK" "$OUT"
 
-say "wasm-bindgen (web + nodejs glue)"
-rm -rf "$WORK" && mkdir -p "$WORK"
-wasm-bindgen --target web --out-dir "$WORK/web" "$RAW"
-wasm-bindgen --target nodejs --out-dir "$WORK/node" "$RAW"
-if ! cmp -s "$WORK/web/skedge_bg.wasm" "$WORK/node/skedge_bg.wasm"; then
-  echo "build: the web and nodejs targets produced different .wasm files; one copy cannot serve both" >&2
-  exit 1
-fi
+# wasm NAME CARGO_ARGS...: pkg/NAME_bg.wasm, and the glue as $WORK/{web,node}/NAME.{js,d.ts}.
+wasm() {
+  local name=$1; shift
+  say "cargo build (wasm32, profile wasm): $name"
+  cargo build --quiet --lib --target wasm32-unknown-unknown --no-default-features --profile wasm "$@"
+  cp "$ROOT/target/wasm32-unknown-unknown/wasm/skedge.wasm" "$WORK/$name.wasm"
+  say "wasm-bindgen (web + nodejs glue): $name"
+  wasm-bindgen --target web --out-dir "$WORK/web" --out-name "$name" "$WORK/$name.wasm"
+  wasm-bindgen --target nodejs --out-dir "$WORK/node" --out-name "$name" "$WORK/$name.wasm"
+  if ! cmp -s "$WORK/web/${name}_bg.wasm" "$WORK/node/${name}_bg.wasm"; then
+    echo "build: the web and nodejs targets produced different .wasm files; one copy cannot serve both" >&2
+    exit 1
+  fi
+  say "wasm-opt -Oz: $name"
+  "$WASM_OPT" -Oz --converge "$WORK/web/${name}_bg.wasm" -o "$OUT/${name}_bg.wasm"
+}
+wasm skedge --features crypto,monitor,explain
+wasm skedge_lite
 
-say "wasm-opt -Oz"
-rm -rf "$OUT" && mkdir -p "$OUT"
-"$WASM_OPT" -Oz --converge "$WORK/web/skedge_bg.wasm" -o "$OUT/skedge_bg.wasm"
+# glue NAME CORE: core.js / core.cjs / core.d.ts of one build. Types generated from src/wasm/;
+# options parameters are optional (an explicit `unchecked_param_type` drops wasm-bindgen's `?`).
+glue() {
+  local name=$1 core=$2
+  cp "$WORK/web/$name.js" "$OUT/$core.js"
+  cp "$WORK/node/$name.js" "$OUT/$core.cjs"
+  sed -e 's/options: \(FromBytesOptions\|LoadOptions\|MonitorOptions\|FlushOptions\))/options?: \1)/' \
+      "$WORK/web/$name.d.ts" > "$OUT/$core.d.ts"
+  for t in FromBytesOptions LoadOptions; do
+    grep -q "options?: $t)" "$OUT/$core.d.ts" ||
+      { echo "build: $core.d.ts no longer has the expected signatures ($t)" >&2; exit 1; }
+  done
+  sed -i "s|@ts-self-types=\"./$name.d.ts\"|@ts-self-types=\"./$core.d.ts\"|" "$OUT/$core.js" "$OUT/$core.cjs"
+}
+glue skedge core
+glue skedge_lite core-lite
+grep -q "options?: MonitorOptions)" "$OUT/core.d.ts" ||
+  { echo "build: core.d.ts no longer has Model.monitor(options?)" >&2; exit 1; }
 
-cp "$WORK/web/skedge.js" "$OUT/core.js"
-cp "$WORK/node/skedge.js" "$OUT/core.cjs"
-# Types generated from src/wasm.rs; options parameters are optional (an explicit
-# `unchecked_param_type` drops wasm-bindgen's `?`).
-sed -e 's/options: \(FromBytesOptions\|LoadOptions\|MonitorOptions\|FlushOptions\))/options?: \1)/' \
-    "$WORK/web/skedge.d.ts" > "$OUT/core.d.ts"
-for t in FromBytesOptions LoadOptions MonitorOptions FlushOptions; do
-  grep -q "options?: $t)" "$OUT/core.d.ts" ||
-    { echo "build: core.d.ts no longer has the expected signatures ($t)" >&2; exit 1; }
+ENTRIES=(browser.js workerd.js node.mjs node.cjs deno.js)
+cp scripts/npm/errors.js scripts/npm/extend.js scripts/npm/index.d.ts "${ENTRIES[@]/#/scripts/npm/}" "$OUT/"
+# CommonJS copies of the shared helpers, for node.cjs.
+{ sed 's/^export function /function /' scripts/npm/errors.js; echo 'module.exports = { skedgeError };'; } > "$OUT/errors.cjs"
+{ sed -e "s|^import { skedgeError } from './errors.js';|const { skedgeError } = require('./errors.cjs');|" \
+      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend };'; } > "$OUT/extend.cjs"
+# skedge/lite: the same entry points on the lite build.
+for e in "${ENTRIES[@]}"; do
+  sed -e "s|'./core.js'|'./core-lite.js'|; s|'./core.cjs'|'./core-lite.cjs'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" \
+      "scripts/npm/$e" > "$OUT/lite-$e"
 done
-sed -i 's|@ts-self-types="./skedge.d.ts"|@ts-self-types="./core.d.ts"|' "$OUT/core.js" "$OUT/core.cjs"
-cp scripts/npm/*.js scripts/npm/*.mjs scripts/npm/*.cjs scripts/npm/index.d.ts "$OUT/"
+sed -e "s|'./core.js'|'./core-lite.js'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" -e '/^  Monitor,$/d' -e '/^  MonitorOptions,$/d' -e '/^  FlushOptions,$/d' \
+    -e '/^  FlushResult,$/d' -e '/^  Snapshot,$/d' -e '/^  Drift,$/d' scripts/npm/index.d.ts > "$OUT/lite.d.ts"
+if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts"; then
+  echo "build: a lite entry still points at the full build" >&2; exit 1
+fi
 cp scripts/npm/README.md "$OUT/README.md"
 [ -f LICENSE ] && cp LICENSE "$OUT/"
 
@@ -67,6 +98,16 @@ const pkg = {
   browser: './browser.js',
   types: './index.d.ts',
   exports: {
+    './lite': {
+      types: './lite.d.ts',
+      workerd: './lite-workerd.js',
+      worker: './lite-workerd.js',
+      deno: './lite-deno.js',
+      node: { import: './lite-node.mjs', require: './lite-node.cjs' },
+      browser: './lite-browser.js',
+      import: './lite-browser.js',
+      default: './lite-browser.js',
+    },
     '.': {
       types: './index.d.ts',
       workerd: './workerd.js',
@@ -78,11 +119,14 @@ const pkg = {
       default: './browser.js',
     },
     './skedge_bg.wasm': './skedge_bg.wasm',
+    './skedge_lite_bg.wasm': './skedge_lite_bg.wasm',
     './package.json': './package.json',
   },
   files: [
-    'skedge_bg.wasm', 'core.js', 'core.cjs', 'core.d.ts', 'index.d.ts', 'errors.js',
-    'browser.js', 'workerd.js', 'node.mjs', 'node.cjs', 'deno.js', 'README.md',
+    'skedge_bg.wasm', 'core.js', 'core.cjs', 'core.d.ts', 'index.d.ts', 'errors.js', 'errors.cjs',
+    'extend.js', 'extend.cjs', 'browser.js', 'workerd.js', 'node.mjs', 'node.cjs', 'deno.js', 'README.md',
+    'skedge_lite_bg.wasm', 'core-lite.js', 'core-lite.cjs', 'core-lite.d.ts', 'lite.d.ts',
+    'lite-browser.js', 'lite-workerd.js', 'lite-node.mjs', 'lite-node.cjs', 'lite-deno.js',
   ],
   engines: { node: '>=18' },
   keywords: ['scikit-learn', 'sklearn', 'text-classification', 'webassembly', 'wasm', 'cloudflare-workers', 'deno'],
@@ -90,7 +134,7 @@ const pkg = {
 require('node:fs').writeFileSync(file, JSON.stringify(pkg, null, 2) + '\n');
 EOF
 
-raw=$(stat -c %s "$OUT/skedge_bg.wasm")
-gz=$(gzip -9 -c "$OUT/skedge_bg.wasm" | wc -c)
-say "pkg/ written: skedge_bg.wasm $raw bytes raw, $gz bytes gzip -9"
+for w in skedge_bg skedge_lite_bg; do
+  say "pkg/$w.wasm: $(stat -c %s "$OUT/$w.wasm") bytes raw, $(gzip -9 -c "$OUT/$w.wasm" | wc -c) bytes gzip -9"
+done
 echo "$OUT"

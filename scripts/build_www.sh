@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the offline demo folder self-contained, so it works from any static host:
-#   vendor/skedge/     the browser build of the npm package (pkg/: browser.js, core.js, errors.js,
+#   vendor/skedge/     the browser build of the npm package (pkg/: browser.js, core.js, errors.js, extend.js,
 #                      skedge_bg.wasm; run scripts/build.sh first)
 #   models/            the demo artifacts with their manifests, and models/index.json
 #   precache.js        the service worker's file list and version (a digest of every file)
@@ -25,7 +25,7 @@ SKEDGE=$ROOT/target/release/skedge
 PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3
 PAGE_FILES=(index.html app.js style.css sw.js icon.svg manifest.webmanifest)
-VENDOR_FILES=(browser.js core.js errors.js skedge_bg.wasm)
+VENDOR_FILES=(browser.js core.js errors.js extend.js skedge_bg.wasm)
 
 while [ $# -gt 0 ]; do
   case $1 in

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bounded coverage-guided fuzzing (cargo fuzz / libFuzzer) of the artifact parser, the body decoder,
+# Bounded coverage-guided fuzzing (cargo fuzz / libFuzzer) of the artifact parser, the body reader
+# (format 3 manifest and sections, format 2 postcard converted at load),
 # `predict` on arbitrary bytes-as-text and the monitoring snapshot parser, seeded from the goldens,
 # the parity fixtures and tests/fuzz/seeds; replays
 # every committed crash (tests/fuzz/regressions) first. Run by scripts/test.sh (about 3 minutes
@@ -28,8 +29,8 @@ for t in $TARGETS; do
   [ -x "$BIN/$t" ] || { echo "fuzz: target $t did not build" >&2; exit 1; }
 done
 
-# Seeds (regenerated each run, so they follow the fixtures): the goldens, plain, signed and
-# encrypted; the parity fixtures packed by the CLI (the small ones, to keep executions fast);
+# Seeds (regenerated each run, so they follow the fixtures): the goldens of both formats, plain,
+# signed and encrypted; the parity fixtures packed by the CLI (the small ones, to keep executions fast);
 # their bodies; and texts from tests/data with a first byte that picks the model.
 SKEDGE=${SKEDGE:-target/release/skedge}
 if [ ! -x "$SKEDGE" ]; then
@@ -40,6 +41,7 @@ rm -rf "$SEEDS"
 mkdir -p "$SEEDS"/{artifact,artifact_body,predict}
 cp -r "$FUZZ/seeds/snapshot" "$SEEDS/snapshot"
 cp tests/golden/*.skedge "$SEEDS/artifact/"
+for f in tests/golden/v2/*.skedge; do cp "$f" "$SEEDS/artifact/v2-$(basename "$f")"; done
 for f in tests/fixtures/cases/*.interchange.json; do
   [ -e "$f" ] || continue
   out=$SEEDS/artifact/$(basename "$f" .interchange.json).skedge

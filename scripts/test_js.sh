@@ -76,9 +76,9 @@ fi
 
 files=()
 want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs"
-                     "$APP/keys.test.mjs" "$APP/monitor.test.mjs")
+                     "$APP/keys.test.mjs" "$APP/monitor.test.mjs" "$APP/lite.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
-want worker && files+=("$APP/worker.test.mjs")
+want worker && files+=("$APP/worker.test.mjs" "$APP/workerd.test.mjs")
 want browser && files+=("$APP/browser.test.mjs")
 if [ ${#files[@]} -gt 0 ]; then
   say "node --test (${#files[@]} files)"

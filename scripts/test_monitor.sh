@@ -25,7 +25,7 @@ scripts/build.sh >/dev/null
 cargo build --quiet --release --bin skedge --bin skedge-monitor
 if ! grep -q 'stopMonitoring' pkg/core.d.ts; then
   echo "test_monitor: the npm package has no Model.monitor(): the monitoring binding (issue #6) is not" \
-       "merged into src/wasm.rs yet" >&2
+       "merged into src/wasm/ yet" >&2
   exit 1
 fi
 if ! grep -q 'MONITOR_URL' tests/js/examples/worker/src/index.js; then

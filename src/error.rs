@@ -75,6 +75,12 @@ pub enum Error {
     DecryptionFailed,
     /// A key (bytes or key file text) is malformed, of the wrong kind, or unusable.
     KeyInvalid(String),
+    /// This build leaves a feature out (the npm package's `skedge/lite` entry: no signatures, no
+    /// encryption) and the artifact or the options need it: refused, never loaded unchecked.
+    FeatureUnavailable {
+        /// What is missing, e.g. "signature verification".
+        feature: &'static str,
+    },
 }
 
 impl Error {
@@ -99,6 +105,7 @@ impl Error {
             Error::EncryptionMissing => "ENCRYPTION_MISSING",
             Error::DecryptionFailed => "DECRYPTION_FAILED",
             Error::KeyInvalid(_) => "KEY_INVALID",
+            Error::FeatureUnavailable { .. } => "FEATURE_UNAVAILABLE",
         }
     }
 }
@@ -149,6 +156,10 @@ impl fmt::Display for Error {
                 "artifact decryption failed: wrong key, or the artifact was altered after encryption"
             ),
             Error::KeyInvalid(why) => write!(f, "invalid key: {why}"),
+            Error::FeatureUnavailable { feature } => write!(
+                f,
+                "{feature} is not in this build (skedge/lite): load this artifact with the full `skedge` entry"
+            ),
         }
     }
 }

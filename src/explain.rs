@@ -99,8 +99,9 @@ impl TextClassifier {
                 for c in picked.iter_mut().filter(|c| mine(c)) {
                     c.block = block;
                     if let Some(vocab) = v.vocabulary() {
-                        let term = vocab.term((u64::from(c.column) - offset) as usize);
-                        c.terms.push(String::from_utf8_lossy(term).into_owned());
+                        if let Some(term) = vocab.term((u64::from(c.column) - offset) as usize) {
+                            c.terms.push(String::from_utf8_lossy(&term).into_owned());
+                        }
                     }
                 }
                 let vocab = v.vocabulary();

@@ -2,7 +2,10 @@
 //! `FeatureUnion` when several), transforms and a classifier, loaded from artifact bytes.
 
 use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
 
+use crate::artifact::layout::Data;
 use crate::artifact::schema::Classes;
 use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
@@ -28,6 +31,8 @@ pub struct TextClassifier {
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
     classifier: Classifier,
+    format_version: u16,
+    artifact: Arc<Vec<u8>>,
     buffers: RefCell<Buffers>,
 }
 
@@ -41,27 +46,49 @@ impl std::fmt::Debug for TextClassifier {
 }
 
 impl TextClassifier {
-    /// Loads an artifact: checks the envelope, decodes and validates every shape. Signatures are
-    /// not checked and encrypted artifacts are refused: see [`TextClassifier::from_bytes_with`].
+    /// Loads an artifact: checks the envelope, decodes the manifest and checks every section's
+    /// bounds (FORMAT.md §2). Signatures are not checked and encrypted artifacts are refused: see
+    /// [`TextClassifier::from_bytes_with`]. Copies `bytes` once; [`TextClassifier::from_vec_with`]
+    /// takes a buffer without copying.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_body(artifact::from_bytes(bytes)?)
+        Self::from_bytes_with(bytes, &artifact::LoadOptions::default())
     }
 
     /// Loads an artifact with pinned public keys and/or a decryption key (FORMAT.md §3).
     pub fn from_bytes_with(bytes: &[u8], options: &artifact::LoadOptions) -> Result<Self> {
-        Self::from_body(artifact::from_bytes_with(bytes, options)?)
+        // The header and declared lengths first: nothing is copied for bytes refused there.
+        artifact::parse_with(bytes, options)?;
+        Self::from_vec_with(bytes.to_vec(), options)
     }
 
-    /// Validates a decoded body.
+    /// Loads an artifact, keeping `bytes` as the model's storage: the vocabulary, idf and
+    /// weights are read in place, so the work does not grow with the vocabulary beyond the
+    /// checksum (and the signature's digest, unless [`artifact::LoadOptions::body_sha512`] is
+    /// given). A format 2 artifact is converted to format 3 in memory (as slow as format 2 was).
+    pub fn from_vec_with(bytes: Vec<u8>, options: &artifact::LoadOptions) -> Result<Self> {
+        let owned = artifact::open_owned(bytes, options)?;
+        Self::from_v3(owned.artifact, owned.buf, owned.body, owned.version)
+    }
+
+    /// Loads a model given as data (tests, and the interchange check of `skedge pack`): lays it
+    /// out as format 3 and loads that.
     pub fn from_body(body: artifact::schema::Body) -> Result<Self> {
-        let pipeline = body.pipeline;
+        let encoded = artifact::layout::encode(&body)?;
+        let n = encoded.len();
+        let buf = Arc::new(encoded);
+        Self::from_v3(buf.clone(), buf, 0..n, artifact::FORMAT_VERSION)
+    }
+
+    fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
+        let (manifest, data) = Data::open(buf, body)?;
+        let pipeline = manifest.pipeline;
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
         }
         let vectorizers = pipeline
             .features
             .into_iter()
-            .map(Vectorizer::new)
+            .map(|f| Vectorizer::new(f, &data))
             .collect::<Result<Vec<_>>>()?;
         let width: u64 = vectorizers.iter().map(Vectorizer::n_features).sum();
         if width > u64::from(u32::MAX) {
@@ -70,16 +97,28 @@ impl TextClassifier {
         let transforms = pipeline
             .transforms
             .into_iter()
-            .map(|t| Transform::new(t, width))
+            .map(|t| Transform::new(t, width, &data))
             .collect::<Result<Vec<_>>>()?;
-        let classifier = Classifier::new(pipeline.classifier, width)?;
+        let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
-            metadata: body.metadata,
+            metadata: manifest.metadata,
             vectorizers,
             transforms,
             classifier,
+            format_version: version,
+            artifact,
             buffers: RefCell::default(),
         })
+    }
+
+    /// The artifact's bytes as loaded (for [`TextClassifier::from_body`], the format 3 body).
+    pub fn artifact(&self) -> &[u8] {
+        &self.artifact
+    }
+
+    /// The format version of the artifact as it was read (a format 2 artifact runs converted).
+    pub fn format_version(&self) -> u16 {
+        self.format_version
     }
 
     /// Artifact metadata.

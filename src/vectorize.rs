@@ -5,123 +5,362 @@
 //! CSR rows are: ascending columns, explicit zeros kept (a hashing collision of +1 and -1 leaves a
 //! stored 0, which `binary=True` turns into 1).
 
-use crate::artifact::schema::{Counts as CountsParams, FeatureBlock, Norm, Transform as TransformParams};
+use crate::artifact::layout::{self, Data, Slice};
+use crate::artifact::schema::v3::{
+    self, Counts as CountsParams, FeatureBlock, Norm, Transform as TransformParams,
+};
 use crate::error::{Error, Result};
 use crate::text::{Analyzer, Scratch};
 
 /// A sparse row: `(column, value)` in ascending column order.
 pub type Row = Vec<(u32, f64)>;
 
-/// `vocabulary_` without one allocation per term: one byte blob, offsets, and an open-addressing
-/// table built at load ([`term_hash`], linear probing, load factor ≤ 1/2). A slot holds the
-/// column + 1 in its low `col_bits` and high bits of the term's hash above them, so a probe reads
-/// the term bytes only when those match: misses (most bigrams) never touch them.
+/// `vocabulary_` read in place from the artifact (FORMAT.md §2, "Vocabulary"): an open-addressing
+/// table built at pack time and the terms front-coded in blocks, both sections of the model's
+/// bytes. Loading checks their sizes and builds nothing.
+///
+/// A slot holds `column + 1` in its low bits and high bits of the term's hash ([`term_hash`])
+/// above them, so a probe reads the term bytes only when those match: misses (most bigrams) never
+/// touch them. A hit is confirmed by comparing the query with the stored term, so a term not in
+/// the vocabulary never matches. The table has a non-power-of-two size (load factor about
+/// [`LOAD_PERCENT`] %): the home slot of hash `h` is `(h mod 2^32) · slots >> 32`, then linear
+/// probing, wrapping at the end, for at most `max_probe` steps.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
-    terms: Vec<u8>,
-    offsets: Vec<u32>,
-    table: Vec<u32>,
+    count: u32,
+    slots: u32,
     col_mask: u32,
+    max_probe: u32,
+    block_terms: u32,
+    table: Slice,
+    block_offsets: Slice,
+    blocks: Slice,
+}
+
+/// Table load factor of `skedge pack`, in percent.
+pub const LOAD_PERCENT: u64 = 75;
+/// Terms per front-coded block written by `skedge pack`.
+pub const BLOCK_TERMS: u32 = 16;
+/// The largest `block_terms` a reader accepts: a hit walks at most this many terms.
+pub const MAX_BLOCK_TERMS: u32 = 256;
+/// The largest `max_probe` a reader accepts: a lookup reads at most this many slots (a hostile
+/// table cannot make each feature cost a scan of the table). Linear probing at load 0.75 stays
+/// far below it; `skedge pack` refuses a table that does not.
+pub const MAX_PROBE: u32 = 4096;
+
+/// A vocabulary laid out by [`pack_vocabulary`]: the sections' bytes and parameters.
+#[derive(Debug, Clone)]
+pub struct PackedVocabulary {
+    /// Number of terms.
+    pub count: u32,
+    /// The table, u32 little-endian slots.
+    pub table: Vec<u8>,
+    /// Longest probe distance.
+    pub max_probe: u32,
+    /// Terms per block.
+    pub block_terms: u32,
+    /// Block starts and the end, u32 little-endian.
+    pub block_offsets: Vec<u8>,
+    /// Front-coded blocks.
+    pub blocks: Vec<u8>,
+}
+
+fn col_mask(count: u32) -> u32 {
+    // Columns are stored + 1 (0 is an empty slot).
+    u32::MAX >> count.saturating_add(1).leading_zeros()
+}
+
+#[inline]
+fn home(h: u64, slots: u32) -> usize {
+    (((h & 0xffff_ffff) * u64::from(slots)) >> 32) as usize
+}
+
+/// Lays out `vocabulary_` (terms concatenated in column order, and their lengths) with the
+/// default load factor and block size.
+pub fn pack_vocabulary(terms: &[u8], lengths: &[u32]) -> Result<PackedVocabulary> {
+    pack_vocabulary_with(terms, lengths, LOAD_PERCENT, BLOCK_TERMS)
+}
+
+/// [`pack_vocabulary`] with a chosen load factor (percent, 1..=100) and block size.
+pub fn pack_vocabulary_with(
+    terms: &[u8],
+    lengths: &[u32],
+    load_percent: u64,
+    block_terms: u32,
+) -> Result<PackedVocabulary> {
+    let mut offsets = Vec::with_capacity(lengths.len() + 1);
+    let mut end: u64 = 0;
+    offsets.push(0usize);
+    for &len in lengths {
+        end += u64::from(len);
+        if end > terms.len() as u64 {
+            break;
+        }
+        offsets.push(end as usize);
+    }
+    if end != terms.len() as u64 || offsets.len() != lengths.len() + 1 {
+        return Err(Error::Corrupt(format!(
+            "vocabulary lengths add up to {end} bytes but the term blob has {}",
+            terms.len()
+        )));
+    }
+    let term = |col: usize| &terms[offsets[col]..offsets[col + 1]];
+    let n = lengths.len();
+    let count = u32::try_from(n)
+        .ok()
+        .filter(|&c| c < u32::MAX / 2)
+        .ok_or_else(|| Error::Corrupt("too many vocabulary terms".into()))?;
+    let mask = col_mask(count);
+    let slots = u32::try_from(n as u64 * 100 / load_percent.clamp(1, 100) + 1)
+        .map_err(|_| Error::Corrupt("vocabulary table too large".into()))?;
+    let mut table = vec![0u32; slots as usize];
+    let mut max_probe = 0u32;
+    for col in 0..n {
+        let t = term(col);
+        let h = term_hash(t);
+        let tag = (h >> 32) as u32 & !mask;
+        let mut i = home(h, slots);
+        let mut distance = 0u32;
+        while table[i] != 0 {
+            let other = (table[i] & mask) as usize - 1;
+            if table[i] & !mask == tag && term(other) == t {
+                return Err(Error::Corrupt(format!(
+                    "vocabulary term at column {col} is duplicated"
+                )));
+            }
+            i = if i + 1 == table.len() { 0 } else { i + 1 };
+            distance += 1;
+        }
+        table[i] = tag | (col as u32 + 1);
+        max_probe = max_probe.max(distance);
+    }
+    if max_probe > MAX_PROBE {
+        return Err(Error::Corrupt(format!(
+            "vocabulary table probe distance {max_probe} exceeds {MAX_PROBE}"
+        )));
+    }
+    let block_terms = block_terms.clamp(1, MAX_BLOCK_TERMS);
+    let mut blocks = Vec::new();
+    let mut block_offsets = Vec::new();
+    for col in 0..n {
+        if col % block_terms as usize == 0 {
+            block_offsets.extend_from_slice(&offset_u32(blocks.len())?.to_le_bytes());
+        }
+        let t = term(col);
+        let shared = if col % block_terms as usize == 0 {
+            0
+        } else {
+            let previous = term(col - 1);
+            previous.iter().zip(t).take_while(|(a, b)| a == b).count()
+        };
+        let suffix = t.len() - shared;
+        let p = shared.min(NIBBLE_ESCAPE as usize) as u8;
+        let s = suffix.min(NIBBLE_ESCAPE as usize) as u8;
+        blocks.push(p << 4 | s);
+        if p == NIBBLE_ESCAPE {
+            push_varint(&mut blocks, shared as u32);
+        }
+        if s == NIBBLE_ESCAPE {
+            push_varint(&mut blocks, suffix as u32);
+        }
+        blocks.extend_from_slice(&t[shared..]);
+    }
+    block_offsets.extend_from_slice(&offset_u32(blocks.len())?.to_le_bytes());
+    Ok(PackedVocabulary {
+        count,
+        table: table.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        max_probe,
+        block_terms,
+        block_offsets,
+        blocks,
+    })
+}
+
+fn offset_u32(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Corrupt("vocabulary terms exceed 4 GiB".into()))
+}
+
+/// A nibble of 15 in a block's length byte: the value follows as a LEB128 varint.
+const NIBBLE_ESCAPE: u8 = 15;
+
+fn push_varint(out: &mut Vec<u8>, mut x: u32) {
+    while x >= 0x80 {
+        out.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+/// A LEB128 u32 from the front of `b`.
+#[inline]
+fn varint(b: &mut &[u8]) -> Option<usize> {
+    let mut x: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        x |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(x as usize);
+        }
+    }
+    None
+}
+
+/// The next front-coded term of a block: `(prefix length, suffix)`.
+#[inline]
+fn next_term<'a>(b: &mut &'a [u8]) -> Option<(usize, &'a [u8])> {
+    let (&lengths, rest) = b.split_first()?;
+    *b = rest;
+    let prefix = match lengths >> 4 {
+        NIBBLE_ESCAPE => varint(b)?,
+        p => usize::from(p),
+    };
+    let suffix_len = match lengths & 0xf {
+        NIBBLE_ESCAPE => varint(b)?,
+        s => usize::from(s),
+    };
+    let suffix = b.get(..suffix_len)?;
+    *b = &b[suffix_len..];
+    Some((prefix, suffix))
 }
 
 impl Vocabulary {
-    /// Checks and indexes the wire form.
-    pub fn new(terms: Vec<u8>, lengths: &[u32]) -> Result<Self> {
-        let mut offsets = Vec::with_capacity(lengths.len() + 1);
-        let mut end: u64 = 0;
-        offsets.push(0);
-        for &len in lengths {
-            end += u64::from(len);
-            offsets
-                .push(u32::try_from(end).map_err(|_| Error::Corrupt("vocabulary offsets overflow".into()))?);
-        }
-        if end != terms.len() as u64 {
+    /// Checks the manifest's vocabulary against its sections (sizes only: nothing is decoded).
+    pub fn new(v: v3::Vocabulary, data: &Data) -> Result<Self> {
+        let table = data.slice(v.table, 4, "vocabulary table")?;
+        let block_offsets = data.slice(v.block_offsets, 4, "vocabulary block offsets")?;
+        let blocks = data.slice(v.blocks, 1, "vocabulary blocks")?;
+        let slots = (table.len() / 4) as u32;
+        if v.count >= u32::MAX / 2 || slots <= v.count {
             return Err(Error::Corrupt(format!(
-                "vocabulary lengths add up to {end} bytes but the term blob has {}",
-                terms.len()
+                "vocabulary of {} terms in a table of {slots} slots",
+                v.count
             )));
         }
-        let n = lengths.len();
-        let slots = u32::try_from(n + 1).map_err(|_| Error::Corrupt("too many vocabulary terms".into()))?;
-        let col_mask = u32::MAX >> slots.leading_zeros();
-        let size = (n.max(1) * 2).next_power_of_two();
-        let mut vocab = Vocabulary {
-            terms,
-            offsets,
-            table: vec![0u32; size],
-            col_mask,
-        };
-        // In chunks, each a call: V8 runs a wasm function's first calls in baseline code and
-        // switches to optimised code only between calls, so one long loop would stay slow.
-        for start in (0..n).step_by(2048) {
-            vocab.insert(start..n.min(start + 2048))?;
+        if !(1..=MAX_BLOCK_TERMS).contains(&v.block_terms) || v.max_probe > slots.min(MAX_PROBE) {
+            return Err(Error::Corrupt(format!(
+                "vocabulary block_terms {} or max_probe {} out of range",
+                v.block_terms, v.max_probe
+            )));
         }
-        Ok(vocab)
-    }
-
-    #[inline(never)]
-    fn insert(&mut self, cols: std::ops::Range<usize>) -> Result<()> {
-        for col in cols {
-            match self.probe(self.term(col)) {
-                Ok(_) => {
-                    return Err(Error::Corrupt(format!(
-                        "vocabulary term at column {col} is duplicated"
-                    )))
-                }
-                Err((slot, tag)) => self.table[slot] = tag | (col as u32 + 1),
-            }
+        let n_blocks = u64::from(v.count).div_ceil(u64::from(v.block_terms));
+        if block_offsets.len() as u64 != (n_blocks + 1) * 4 {
+            return Err(Error::Corrupt(format!(
+                "{n_blocks} vocabulary blocks but {} block offset bytes",
+                block_offsets.len()
+            )));
         }
-        Ok(())
-    }
-
-    /// The column of `term`, or the empty slot where it would go and its hash tag.
-    #[inline]
-    fn probe(&self, term: &[u8]) -> std::result::Result<u32, (usize, u32)> {
-        let h = term_hash(term);
-        let tag = (h >> 32) as u32 & !self.col_mask;
-        let mask = self.table.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let slot = self.table[i];
-            if slot == 0 {
-                return Err((i, tag));
-            }
-            if slot & !self.col_mask == tag {
-                let col = (slot & self.col_mask) - 1;
-                if same_bytes(self.term(col as usize), term) {
-                    return Ok(col);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        Ok(Vocabulary {
+            count: v.count,
+            slots,
+            col_mask: col_mask(v.count),
+            max_probe: v.max_probe,
+            block_terms: v.block_terms,
+            table,
+            block_offsets,
+            blocks,
+        })
     }
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.count as usize
     }
 
     /// True when there are no terms.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.count == 0
     }
 
-    /// The bytes of the term of column `col` (`col < len()`).
-    pub fn term(&self, col: usize) -> &[u8] {
-        &self.terms[self.offsets[col] as usize..self.offsets[col + 1] as usize]
+    /// The block holding column `col` and the term's position in it.
+    #[inline]
+    fn block(&self, col: u32) -> Option<(&[u8], u32)> {
+        if col >= self.count {
+            return None;
+        }
+        let (b, k) = ((col / self.block_terms) as usize, col % self.block_terms);
+        let offsets = self.block_offsets.bytes();
+        let start = layout::u32_at(offsets, b)? as usize;
+        let end = layout::u32_at(offsets, b + 1)? as usize;
+        Some((self.blocks.bytes().get(start..end)?, k))
+    }
+
+    /// The bytes of the term of column `col` (`None` past the end or in a damaged block).
+    pub fn term(&self, col: usize) -> Option<Vec<u8>> {
+        let (mut b, k) = self.block(u32::try_from(col).ok()?)?;
+        let mut term = Vec::new();
+        for _ in 0..=k {
+            let (prefix, suffix) = next_term(&mut b)?;
+            if prefix > term.len() {
+                return None;
+            }
+            term.truncate(prefix);
+            term.extend_from_slice(suffix);
+        }
+        Some(term)
+    }
+
+    /// Whether column `col` holds `q`: walks its block keeping the longest common prefix of `q`
+    /// and the current term, so nothing is copied.
+    #[inline]
+    pub fn holds(&self, col: u32, q: &[u8]) -> bool {
+        let Some((mut b, k)) = self.block(col) else {
+            return false;
+        };
+        let (mut lcp, mut len) = (0usize, 0usize);
+        for _ in 0..=k {
+            let Some((prefix, suffix)) = next_term(&mut b) else {
+                return false;
+            };
+            if prefix > len {
+                return false;
+            }
+            // Past the common prefix the new term keeps the old one's mismatch with `q`.
+            if prefix <= lcp {
+                lcp = prefix + common_prefix(suffix, &q[prefix..]);
+            }
+            len = prefix + suffix.len();
+        }
+        lcp == q.len() && len == q.len()
     }
 
     /// `vocabulary_.get(term)`.
     #[inline]
     pub fn get(&self, term: &str) -> Option<u32> {
-        self.probe(term.as_bytes()).ok()
+        let q = term.as_bytes();
+        let h = term_hash(q);
+        let tag = (h >> 32) as u32 & !self.col_mask;
+        let table = self.table.bytes();
+        let mut i = home(h, self.slots);
+        for _ in 0..=self.max_probe {
+            let slot = layout::u32_at(table, i)?;
+            if slot == 0 {
+                return None;
+            }
+            if slot & !self.col_mask == tag {
+                let col = (slot & self.col_mask).wrapping_sub(1);
+                if self.holds(col, q) {
+                    return Some(col);
+                }
+            }
+            i += 1;
+            if i == self.slots as usize {
+                i = 0;
+            }
+        }
+        None
     }
+}
+
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The vocabulary table's hash: FxHash over 8-byte little-endian words, then a final mix so the
 /// low bits (the table index) depend on every byte. Terms are short, so this runs in a few
-/// instructions where a general-purpose hash spends most of its time in setup. Only ever computed
-/// at run time (the table is built at load), so it is not part of the format.
+/// instructions where a general-purpose hash spends most of its time in setup. It is part of the format
+/// (FORMAT.md §2): the stored table is laid out with it.
 #[inline]
 pub fn term_hash(term: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -162,21 +401,6 @@ fn short_word(mut b: &[u8]) -> u64 {
         w |= u64::from(*x0) << shift;
     }
     w
-}
-
-/// `a == b` a word at a time: terms are a dozen bytes, and `memcmp` is a byte loop in wasm.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut a8).zip(&mut b8) {
-        if word(x) != word(y) {
-            return false;
-        }
-    }
-    short_word(a8.remainder()) == short_word(b8.remainder())
 }
 
 /// MurmurHash3 x86_32, as `sklearn.utils.murmurhash3_32(..., positive=False)`.
@@ -224,7 +448,7 @@ pub enum Transform {
         /// `sublinear_tf`.
         sublinear_tf: bool,
         /// `idf_`.
-        idf: Option<Vec<f64>>,
+        idf: Option<Idf>,
         /// numpy's log where it differs from `libm::log`, sorted by argument.
         log_exceptions: Vec<(u32, f64)>,
     },
@@ -236,22 +460,14 @@ pub enum Transform {
 
 impl Transform {
     /// Checks a transform against the width of the row it applies to.
-    pub fn new(p: TransformParams, width: u64) -> Result<Self> {
+    pub fn new(p: TransformParams, width: u64, data: &Data) -> Result<Self> {
         Ok(match p {
             TransformParams::Tfidf {
                 sublinear_tf,
                 idf,
                 log_exceptions,
             } => {
-                if let Some(idf) = &idf {
-                    if idf.len() as u64 != width {
-                        return Err(Error::Corrupt(format!(
-                            "idf has {} values for {width} columns",
-                            idf.len()
-                        )));
-                    }
-                    crate::classify::check_finite(idf, "idf")?;
-                }
+                let idf = idf.map(|i| Idf::new(i, width, data)).transpose()?;
                 if !log_exceptions.windows(2).all(|w| w[0].0 < w[1].0) {
                     return Err(Error::Corrupt("log_exceptions are not sorted".into()));
                 }
@@ -285,7 +501,7 @@ impl Transform {
                 }
                 if let Some(idf) = idf {
                     for (j, x) in row.iter_mut() {
-                        *x *= idf[(*j - offset) as usize];
+                        *x *= idf.get((*j - offset) as usize);
                     }
                 }
             }
@@ -322,6 +538,63 @@ impl Transform {
     }
 }
 
+/// `idf_` in place: distinct values and one narrow index per column (FORMAT.md §2).
+#[derive(Debug, Clone)]
+pub struct Idf {
+    values: Slice,
+    index: Slice,
+    width: u8,
+}
+
+impl Idf {
+    /// Checks sizes against the number of columns and that every distinct value is finite (a
+    /// few hundred values; the per-column indices are not read).
+    pub fn new(i: v3::Idf, width: u64, data: &Data) -> Result<Self> {
+        if !matches!(i.index_width, 1 | 2 | 4) {
+            return Err(Error::Corrupt(format!(
+                "idf index width {} is not 1, 2 or 4",
+                i.index_width
+            )));
+        }
+        let values = data.slice(i.values, 8, "idf values")?;
+        let index = data.slice(i.index, usize::from(i.index_width), "idf index")?;
+        if index.len() as u64 != width * u64::from(i.index_width) {
+            return Err(Error::Corrupt(format!(
+                "idf has {} indices for {width} columns",
+                index.len() / usize::from(i.index_width)
+            )));
+        }
+        let distinct: Vec<f64> = values
+            .bytes()
+            .chunks_exact(8)
+            .filter_map(|c| layout::f64_at(c, 0))
+            .collect();
+        crate::classify::check_finite(&distinct, "idf")?;
+        Ok(Idf {
+            values,
+            index,
+            width: i.index_width,
+        })
+    }
+
+    /// `idf_[col]`. An index past the distinct values (damage the checksum did not catch: a
+    /// hand-made artifact) reads as NaN, never a panic.
+    #[inline]
+    pub fn get(&self, col: usize) -> f64 {
+        let b = self.index.bytes();
+        let i = match self.width {
+            1 => b.get(col).map(|&x| usize::from(x)),
+            2 => col
+                .checked_mul(2)
+                .and_then(|at| b.get(at..at + 2))
+                .map(|x| usize::from(u16::from_le_bytes([x[0], x[1]]))),
+            _ => layout::u32_at(b, col).map(|x| x as usize),
+        };
+        i.and_then(|i| layout::f64_at(self.values.bytes(), i))
+            .unwrap_or(f64::NAN)
+    }
+}
+
 /// numpy's `log` of a count: the exporter recorded where numpy and `libm` disagree.
 fn log_count(x: f64, exceptions: &[(u32, f64)]) -> f64 {
     if x >= 1.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0 {
@@ -345,12 +618,10 @@ pub struct Vectorizer {
 
 impl Vectorizer {
     /// Checks a feature block read from an artifact.
-    pub fn new(block: FeatureBlock) -> Result<Self> {
+    pub fn new(block: FeatureBlock, data: &Data) -> Result<Self> {
         let analyzer = Analyzer::new(&block.analyzer)?;
         let counter = match block.counts {
-            CountsParams::Vocabulary { terms, lengths } => {
-                Counter::Vocabulary(Vocabulary::new(terms, &lengths)?)
-            }
+            CountsParams::Vocabulary(v) => Counter::Vocabulary(Vocabulary::new(v, data)?),
             CountsParams::Hashing {
                 n_features,
                 alternate_sign,
@@ -374,7 +645,7 @@ impl Vectorizer {
         v.transforms = block
             .transforms
             .into_iter()
-            .map(|t| Transform::new(t, width))
+            .map(|t| Transform::new(t, width, data))
             .collect::<Result<_>>()?;
         Ok(v)
     }
@@ -454,16 +725,13 @@ mod word_tests {
     use super::*;
 
     #[test]
-    fn same_bytes_is_slice_equality() {
+    fn term_hash_sees_every_byte() {
         let base: Vec<u8> = (1..=21).collect();
         for n in 0..=20 {
             let a = &base[..n];
-            assert!(same_bytes(a, a));
-            assert!(!same_bytes(a, &base[..n + 1]), "a prefix is not equal");
             for i in 0..n {
                 let mut b = a.to_vec();
                 b[i] ^= 0x80;
-                assert!(!same_bytes(a, &b), "n={n} i={i}");
                 assert_ne!(term_hash(a), term_hash(&b), "n={n} i={i}");
             }
         }

@@ -1,8 +1,9 @@
 //! The artifact envelope: byte-golden encoding and a rejection test for every way bytes can be wrong.
 
 use skedge::artifact::example::tiny;
+use skedge::artifact::schema::v3;
 use skedge::artifact::schema::*;
-use skedge::artifact::{self, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use skedge::artifact::{self, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -16,7 +17,109 @@ fn encoding_is_byte_golden() {
         bytes, golden,
         "the encoding changed: if deliberate, bump FORMAT_VERSION and regenerate tests/golden/tiny.skedge"
     );
-    assert_eq!(artifact::from_bytes(&golden).unwrap(), tiny());
+    assert_eq!(golden[8..10], FORMAT_VERSION.to_le_bytes());
+    let model = TextClassifier::from_bytes(&golden).unwrap();
+    assert_eq!(model.format_version(), FORMAT_VERSION);
+    assert_eq!(model.metadata(), &tiny().metadata);
+}
+
+const TEXTS: [&str; 6] = [
+    "GOOD, great!",
+    "bad",
+    "",
+    "good bad great ΟΔΟΣ",
+    "Great great GOOD",
+    "nothing",
+];
+
+#[test]
+fn format_2_golden_loads_and_predicts_as_format_3() {
+    let v2 = std::fs::read("tests/golden/v2/tiny.skedge").unwrap();
+    assert_eq!(v2[8..10], LEGACY_FORMAT_VERSION.to_le_bytes());
+    let old = TextClassifier::from_bytes(&v2).unwrap();
+    let new = TextClassifier::from_bytes(&bytes()).unwrap();
+    assert_eq!(old.format_version(), LEGACY_FORMAT_VERSION);
+    assert_eq!(old.metadata(), new.metadata());
+    for t in TEXTS {
+        assert_eq!(old.predict(t).unwrap(), new.predict(t).unwrap(), "{t:?}");
+        assert_eq!(old.transform(t).unwrap(), new.transform(t).unwrap(), "{t:?}");
+    }
+    // Repacking a format 2 artifact gives exactly what packing the model gives.
+    let repacked = artifact::seal(
+        &artifact::body_v3(&v2, &Default::default()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(repacked, bytes());
+    // A format 2 body is decoded as format 2 only: sealed as format 3 it is refused.
+    let body = artifact::open(&v2).unwrap().body.into_owned();
+    assert_eq!(reseal_version(&body, LEGACY_FORMAT_VERSION), v2);
+    assert_eq!(
+        TextClassifier::from_bytes(&reseal(&body)).unwrap_err().code(),
+        "ARTIFACT_CORRUPT"
+    );
+}
+
+#[test]
+fn vocabulary_reads_terms_in_place() {
+    let model = TextClassifier::from_bytes(&bytes()).unwrap();
+    let vocab = model.vectorizers()[0].vocabulary().unwrap();
+    assert_eq!(vocab.len(), 3);
+    for (col, term) in ["bad", "good", "great"].iter().enumerate() {
+        assert_eq!(vocab.get(term), Some(col as u32));
+        assert_eq!(vocab.term(col).unwrap(), term.as_bytes());
+    }
+    for miss in ["", "b", "ba", "badd", "goo", "goods", "gre", "greatly", "Good"] {
+        assert_eq!(vocab.get(miss), None, "{miss:?}");
+    }
+    assert_eq!(vocab.term(3), None);
+}
+
+#[test]
+fn front_coded_blocks_match_exactly() {
+    // Long shared prefixes, escapes (≥ 15 bytes), several blocks, terms that are prefixes of
+    // others: every term is found at its column, every near miss is not.
+    let mut words: Vec<String> = Vec::new();
+    for i in 0..70 {
+        words.push(format!("{}{i:03}", "x".repeat(i % 23)));
+        words.push(format!("shared prefix of some length {i:03}"));
+    }
+    words.push("a".into());
+    words.push("ab".into());
+    words.push("abc".into());
+    words.push("é".repeat(40));
+    words.sort();
+    words.dedup();
+    let mut body = tiny();
+    body.pipeline.features[0].counts = Counts::Vocabulary {
+        terms: words.concat().into_bytes(),
+        lengths: words.iter().map(|w| w.len() as u32).collect(),
+    };
+    body.pipeline.features[0].transforms.clear();
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.coef = Matrix {
+            rows: 1,
+            cols: words.len() as u32,
+            data: (0..words.len()).map(|i| i as f64).collect(),
+        };
+    }
+    for block in [1, 2, 7, 16, 256] {
+        let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
+        let model =
+            TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap();
+        let vocab = model.vectorizers()[0].vocabulary().unwrap();
+        for (col, w) in words.iter().enumerate() {
+            assert_eq!(vocab.get(w), Some(col as u32), "block {block}: {w:?}");
+            assert_eq!(vocab.term(col).unwrap(), w.as_bytes());
+            let mut shorter = w.clone();
+            shorter.pop();
+            for miss in [format!("{w}x"), shorter, format!("{w} ")] {
+                if !words.contains(&miss) {
+                    assert_eq!(vocab.get(&miss), None, "block {block}: {miss:?}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -120,9 +223,13 @@ fn rejects_checksum_mismatch() {
 
 /// Re-seals a tampered body with a valid checksum, as a hostile (not a damaged) artifact would be.
 fn reseal(body: &[u8]) -> Vec<u8> {
+    reseal_version(body, FORMAT_VERSION)
+}
+
+fn reseal_version(body: &[u8], version: u16) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&xxhash_rust::xxh64::xxh64(body, 0).to_le_bytes());
@@ -153,17 +260,122 @@ fn every_bit_flip_and_truncation_is_an_error_not_a_panic() {
 fn hostile_resealed_bodies_never_panic() {
     // With a valid checksum, a flipped bit reaches the decoder and the validator: each must either
     // load a consistent model or fail with a coded error.
-    let body = bytes()[HEADER_LEN..].to_vec();
-    for i in 0..body.len() * 8 {
-        let mut f = body.clone();
-        f[i / 8] ^= 1 << (i % 8);
-        if let Ok(model) = TextClassifier::from_bytes(&reseal(&f)) {
-            let _ = model.predict("good bad great ΟΔΟΣ");
+    let v2 = std::fs::read("tests/golden/v2/tiny.skedge").unwrap();
+    for (version, body) in [
+        (FORMAT_VERSION, bytes()[HEADER_LEN..].to_vec()),
+        (LEGACY_FORMAT_VERSION, v2[HEADER_LEN..].to_vec()),
+    ] {
+        for i in 0..body.len() * 8 {
+            let mut f = body.clone();
+            f[i / 8] ^= 1 << (i % 8);
+            if let Ok(model) = TextClassifier::from_bytes(&reseal_version(&f, version)) {
+                for t in TEXTS {
+                    let _ = model.predict(t);
+                }
+                let vocab = model.vectorizers()[0].vocabulary();
+                for col in 0..4 {
+                    let _ = vocab.map(|v| v.term(col));
+                }
+            }
+        }
+        for n in 0..body.len() {
+            assert!(TextClassifier::from_bytes(&reseal_version(&body[..n], version)).is_err());
         }
     }
-    for n in 0..body.len() {
-        assert!(TextClassifier::from_bytes(&reseal(&body[..n])).is_err());
+}
+
+/// The tiny golden's body with its manifest replaced (sections kept where they are).
+fn with_manifest(edit: impl Fn(&mut v3::Manifest)) -> Vec<u8> {
+    let body = &bytes()[HEADER_LEN..];
+    let len = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+    let mut manifest: v3::Manifest = postcard::from_bytes(&body[4..4 + len]).unwrap();
+    let data = &body[(4 + len).div_ceil(8) * 8..];
+    edit(&mut manifest);
+    let m = postcard::to_allocvec(&manifest).unwrap();
+    let mut out = (m.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&m);
+    out.resize((4 + m.len()).div_ceil(8) * 8, 0);
+    out.extend_from_slice(data);
+    reseal(&out)
+}
+
+#[test]
+fn rejects_hostile_sections() {
+    use v3::{Classifier as C3, Counts as C, Transform as T};
+    assert!(TextClassifier::from_bytes(&with_manifest(|_| {})).is_ok());
+    type Edit = Box<dyn Fn(&mut v3::Manifest)>;
+    let edit_vocab = |f: fn(&mut v3::Vocabulary)| -> Edit {
+        Box::new(move |m| {
+            if let C::Vocabulary(v) = &mut m.pipeline.features[0].counts {
+                f(v)
+            }
+        })
+    };
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "table past the end",
+            edit_vocab(|v| v.table.offset = u32::MAX - 7),
+        ),
+        (
+            "table length past the end",
+            edit_vocab(|v| v.table.len = u32::MAX),
+        ),
+        ("table unaligned", edit_vocab(|v| v.table.offset += 4)),
+        ("table not whole slots", edit_vocab(|v| v.table.len -= 1)),
+        ("more terms than slots", edit_vocab(|v| v.count = v.table.len / 4)),
+        ("count near u32::MAX", edit_vocab(|v| v.count = u32::MAX)),
+        ("block_terms 0", edit_vocab(|v| v.block_terms = 0)),
+        ("block_terms huge", edit_vocab(|v| v.block_terms = u32::MAX)),
+        (
+            "max_probe beyond the table",
+            edit_vocab(|v| v.max_probe = u32::MAX),
+        ),
+        ("block offsets short", edit_vocab(|v| v.block_offsets.len = 4)),
+        ("blocks past the end", edit_vocab(|v| v.blocks.len = u32::MAX - 1)),
+        (
+            "coef section length",
+            Box::new(|m| {
+                if let C3::Linear(l) = &mut m.pipeline.classifier {
+                    l.coef.data.len -= 2; // one binary16 value fewer
+                }
+            }),
+        ),
+        (
+            "coef rows",
+            Box::new(|m| {
+                if let C3::Linear(l) = &mut m.pipeline.classifier {
+                    l.coef.rows = u32::MAX;
+                }
+            }),
+        ),
+        (
+            "idf index width",
+            Box::new(|m| {
+                if let T::Tfidf { idf: Some(i), .. } = &mut m.pipeline.features[0].transforms[0] {
+                    i.index_width = 3;
+                }
+            }),
+        ),
+        (
+            "idf index length",
+            Box::new(|m| {
+                if let T::Tfidf { idf: Some(i), .. } = &mut m.pipeline.features[0].transforms[0] {
+                    i.index.len += 1;
+                }
+            }),
+        ),
+    ];
+    for (what, edit) in cases {
+        let e = TextClassifier::from_bytes(&with_manifest(edit)).unwrap_err();
+        assert_eq!(e.code(), "ARTIFACT_CORRUPT", "{what}: {e:?}");
     }
+    // A manifest length past the body.
+    let mut body = bytes()[HEADER_LEN..].to_vec();
+    body[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        TextClassifier::from_bytes(&reseal(&body)).unwrap_err().code(),
+        "ARTIFACT_CORRUPT"
+    );
 }
 
 #[test]

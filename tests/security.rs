@@ -176,6 +176,79 @@ fn sealed_goldens_are_byte_stable() {
     }
 }
 
+/// Format 2 artifacts are deployed: the committed sealed goldens of format 2 load with their keys
+/// (signature checked over their stored body, decrypted, converted) and predict as format 3 does.
+#[test]
+fn format_2_sealed_goldens_load_and_predict_as_format_3() {
+    let plain = load(&golden(), &LoadOptions::default()).unwrap();
+    for (path, options) in [
+        ("tests/golden/v2/tiny.skedge", LoadOptions::default()),
+        ("tests/golden/v2/tiny.signed.skedge", pinned()),
+        ("tests/golden/v2/tiny.encrypted.skedge", keyed()),
+        ("tests/golden/v2/tiny.signed-encrypted.skedge", pinned_keyed()),
+    ] {
+        let bytes = fs::read(path).unwrap();
+        assert_eq!(
+            u16::from_le_bytes([bytes[8], bytes[9]]),
+            artifact::LEGACY_FORMAT_VERSION
+        );
+        let old = load(&bytes, &options).unwrap();
+        assert_eq!(old.format_version(), artifact::LEGACY_FORMAT_VERSION, "{path}");
+        for text in ["good", "bad great", "", "GOOD bad bad"] {
+            assert_eq!(old.predict(text).unwrap(), plain.predict(text).unwrap(), "{path}");
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(load(&flipped, &options).is_err(), "{path}");
+    }
+    let e = err(
+        &fs::read("tests/golden/v2/tiny.signed.skedge").unwrap(),
+        &LoadOptions::default().public_key(crypto::public_key(&[7; KEY_LEN])),
+    );
+    assert_eq!(e.code(), "SIGNATURE_INVALID");
+}
+
+/// `LoadOptions::body_sha512`: the host's digest of the stored body replaces hashing it in wasm;
+/// a digest of other bytes does not verify.
+#[test]
+fn a_host_computed_body_digest_verifies_the_signature() {
+    for (bytes, options) in [(signed(), pinned()), (both(), pinned_keyed())] {
+        let header: &[u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
+        let body_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let digest: [u8; 64] = sha2::Sha512::digest(&bytes[HEADER_LEN..HEADER_LEN + body_len]).into();
+        assert_eq!(
+            artifact::signed_message_of_digest(header, &digest),
+            artifact::signed_message(header, &bytes[HEADER_LEN..HEADER_LEN + body_len])
+        );
+        let with = LoadOptions {
+            body_sha512: Some(digest),
+            ..options.clone()
+        };
+        let model = load(&bytes, &with).unwrap();
+        assert_eq!(
+            model.predict("good").unwrap(),
+            load(&bytes, &options).unwrap().predict("good").unwrap()
+        );
+        let mut wrong = digest;
+        wrong[0] ^= 1;
+        let e = err(
+            &bytes,
+            &LoadOptions {
+                body_sha512: Some(wrong),
+                ..options.clone()
+            },
+        );
+        assert_eq!(e, Error::SignatureInvalid { keys: 1 });
+    }
+    // Without a pinned key the digest is not used (nothing to verify).
+    let unused = LoadOptions {
+        body_sha512: Some([0; 64]),
+        ..LoadOptions::default()
+    };
+    assert!(load(&signed(), &unused).is_ok());
+}
+
 #[test]
 fn plain_artifacts_are_unchanged_by_the_envelope_extension() {
     assert_eq!(
@@ -268,7 +341,7 @@ fn pinned_key_refuses_unsigned_wrong_key_and_stripped_signatures() {
 
     // A signature moved onto another body (a different model signed by the same key).
     let mut other_body = encoded_body();
-    let name_at = 1; // postcard: length of `metadata.name`, then its bytes
+    let name_at = 5; // manifest length (u32), then postcard: length of `metadata.name`, its bytes
     other_body[name_at] = b'T';
     let mut forged = artifact::seal(&other_body, &SealOptions::default()).unwrap();
     forged[10] = FLAG_SIGNED as u8;
@@ -297,6 +370,9 @@ fn with_a_pinned_key_every_changed_byte_is_refused_with_a_coded_error() {
                         e.code(),
                         "ARTIFACT_CORRUPT"
                             | "ARTIFACT_VERSION_UNSUPPORTED"
+                            // Version 3 → 2 is a version this build reads: the signature
+                            // (over these bytes) refuses it.
+                            | "SIGNATURE_INVALID"
                             | "SIGNATURE_MISSING"
                             | "ENCRYPTION_MISSING"
                             | "DECRYPTION_KEY_MISSING"
@@ -752,5 +828,91 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
     assert_eq!(info["signed"], true);
     assert_eq!(info["signature_verified"], true);
     assert_eq!(info["encrypted"], true);
+    assert_eq!(info["format_version"], artifact::FORMAT_VERSION);
+
+    // repack: format 2 in, format 3 out; a signature is made again, never copied.
+    let root = std::env::current_dir().unwrap();
+    let v2 = |name: &str| {
+        root.join("tests/golden/v2")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let test_key = |name: &str| {
+        root.join("tests/golden")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let v2_info: serde_json::Value = serde_json::from_str(&ok(&["inspect", &v2("tiny.skedge")])).unwrap();
+    assert_eq!(v2_info["format_version"], artifact::LEGACY_FORMAT_VERSION);
+    ok(&["repack", &v2("tiny.skedge"), "r.skedge"]);
+    assert_eq!(fs::read(dir.join("r.skedge")).unwrap(), golden());
+    ok(&[
+        "repack",
+        &v2("tiny.signed.skedge"),
+        "r-unsigned.skedge",
+        "--public-key",
+        &test_key("test-signing.pub"),
+    ]);
+    assert_eq!(
+        fs::read(dir.join("r-unsigned.skedge")).unwrap(),
+        golden(),
+        "the signature is not copied"
+    );
+    fails(
+        &[
+            "repack",
+            &v2("tiny.signed.skedge"),
+            "x.skedge",
+            "--public-key",
+            "signer.pub",
+        ],
+        "SIGNATURE_INVALID",
+    );
+    fails(
+        &["repack", &v2("tiny.encrypted.skedge"), "x.skedge"],
+        "DECRYPTION_KEY_MISSING",
+    );
+    assert!(!dir.join("x.skedge").exists());
+    ok(&[
+        "repack",
+        &v2("tiny.signed-encrypted.skedge"),
+        "r-se.skedge",
+        "--public-key",
+        &test_key("test-signing.pub"),
+        "--decryption-key",
+        &test_key("test-encryption.key"),
+        "--sign-key",
+        "signer.key",
+        "--encrypt-key",
+        "enc.key",
+    ]);
+    let repacked = ok(&[
+        "predict",
+        "r-se.skedge",
+        "--public-key",
+        "signer.pub",
+        "--decryption-key",
+        "enc.key",
+    ]);
+    assert_eq!(repacked, ok(&["predict", "r.skedge"]));
+    fails(
+        &[
+            "predict",
+            "r-se.skedge",
+            "--public-key",
+            &test_key("test-signing.pub"),
+            "--decryption-key",
+            "enc.key",
+        ],
+        "SIGNATURE_INVALID",
+    );
+    ok(&["repack", "r.skedge", "r-again.skedge"]);
+    assert_eq!(
+        fs::read(dir.join("r-again.skedge")).unwrap(),
+        golden(),
+        "format 3 in, same bytes out"
+    );
     let _ = fs::remove_dir_all(&dir);
 }

@@ -1,8 +1,13 @@
 // Browsers and bundlers (`browser` / `import` conditions): the .wasm is fetched next to this file
 // (`new URL('skedge_bg.wasm', import.meta.url)`, which Vite, webpack 5 and Rollup understand), so
 // initialisation is async: `await init()` once, or `await Model.load(url)`, which initialises.
-import initWasm, { initSync as initWasmSync, Model } from './core.js';
+import * as core from './core.js';
 import { skedgeError } from './errors.js';
+import { extend } from './extend.js';
+
+// No synchronous native hash in browsers: `Model.load` hashes with WebCrypto, `fromBytes` in wasm.
+const Model = extend(core);
+const { default: initWasm, initSync: initWasmSync } = core;
 
 let ready = false;
 

@@ -1,8 +1,11 @@
 // Deno (`deno` condition): the .wasm is read from disk (needs --allow-read for the package
 // directory) and instantiated synchronously on import. `init()` does nothing here.
-import { initSync as initWasmSync, Model } from './core.js';
+// Artifacts are hashed by WebCrypto in `Model.load`.
+import * as core from './core.js';
+import { extend } from './extend.js';
 
-initWasmSync({ module: Deno.readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
+core.initSync({ module: Deno.readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
+const Model = extend(core);
 
 export async function init() {}
 export function initSync() {}

@@ -1,5 +1,6 @@
 // Public types of the `skedge` package. `Model` and the result types are generated from the Rust
-// source (src/wasm.rs) by wasm-bindgen into core.d.ts.
+// source (src/wasm/) by wasm-bindgen into core.d.ts (`skedge/lite`: lite.d.ts, derived from this
+// file by scripts/build.sh, without the monitoring types).
 export { Model } from './core.js';
 export type {
   Monitor,
@@ -11,6 +12,8 @@ export type {
   Drift,
   Label,
   Prediction,
+  Columnar,
+  PredictBatchOptions,
   Feature,
   Explanation,
   ModelInfo,

@@ -1,10 +1,13 @@
 // Cloudflare Workers (`workerd` / `worker` conditions): Workers may not compile fetched bytes, so
 // the .wasm is imported as a module (wrangler bundles it as CompiledWasm) and instantiated
 // synchronously at startup. `init()` exists for code shared with browsers and does nothing here.
+// Artifacts are hashed by WebCrypto in `Model.load` (node:crypto needs the nodejs_compat flag).
 import module from './skedge_bg.wasm';
-import { initSync as initWasmSync, Model } from './core.js';
+import * as core from './core.js';
+import { extend } from './extend.js';
 
-initWasmSync({ module });
+core.initSync({ module });
+const Model = extend(core);
 
 export async function init() {}
 export function initSync() {}

@@ -5,9 +5,14 @@
 //! browsers, Workers and Deno. Nothing here draws random bytes: the caller (the CLI's `keygen` and
 //! `pack`) supplies secret seeds and nonces, so the loader has no randomness dependency at all.
 
+#[cfg(feature = "crypto")]
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+#[cfg(feature = "crypto")]
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+#[cfg(feature = "crypto")]
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+#[cfg(not(feature = "crypto"))]
+pub use unavailable::*;
 
 use crate::error::{Error, Result};
 
@@ -119,12 +124,14 @@ fn hex_digit(c: u8) -> Option<u8> {
 }
 
 /// The Ed25519 public key of a secret seed.
+#[cfg(feature = "crypto")]
 pub fn public_key(secret: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     SigningKey::from_bytes(secret).verifying_key().to_bytes()
 }
 
 /// Checks that 32 bytes are a usable Ed25519 public key: a canonical curve point that is not of
 /// small order (a weak key would accept forged signatures under lax verification).
+#[cfg(feature = "crypto")]
 pub fn check_public_key(public: &[u8; KEY_LEN]) -> Result<()> {
     let key = VerifyingKey::from_bytes(public)
         .map_err(|_| Error::KeyInvalid("not an Ed25519 public key (not a curve point)".into()))?;
@@ -135,12 +142,14 @@ pub fn check_public_key(public: &[u8; KEY_LEN]) -> Result<()> {
 }
 
 /// Ed25519 (RFC 8032, pure) signature of `message`.
+#[cfg(feature = "crypto")]
 pub fn sign(secret: &[u8; KEY_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
     SigningKey::from_bytes(secret).sign(message).to_bytes()
 }
 
 /// Whether `signature` is a valid strict Ed25519 signature of `message` by `public` (canonical
 /// `R` and `S`, no small-order key): `verify_strict` of ed25519-dalek.
+#[cfg(feature = "crypto")]
 pub fn verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
     match VerifyingKey::from_bytes(public) {
         Ok(key) => key
@@ -152,6 +161,7 @@ pub fn verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE
 
 /// XChaCha20-Poly1305 encryption: returns `nonce ‖ ciphertext ‖ tag`, `plaintext.len() + 40` bytes.
 /// The nonce must never repeat under one key (the CLI draws 24 random bytes per artifact).
+#[cfg(feature = "crypto")]
 pub fn seal(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(nonce);
@@ -171,6 +181,7 @@ pub fn seal(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext:
 /// Authenticated decryption of `nonce ‖ ciphertext ‖ tag`: the plaintext, or
 /// [`Error::DecryptionFailed`] when the key, the associated data or any byte is wrong. The tag is
 /// checked before any plaintext is released; the one allocation is the ciphertext's size.
+#[cfg(feature = "crypto")]
 pub fn open(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(Error::Truncated {
@@ -190,6 +201,49 @@ pub fn open(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         )
         .map_err(|_| Error::DecryptionFailed)?;
     Ok(plaintext)
+}
+
+/// Without the `crypto` feature: every operation that needs Ed25519 or XChaCha20-Poly1305 is
+/// refused with [`Error::FeatureUnavailable`] (and key checks fail first, so nothing is accepted
+/// unchecked).
+#[cfg(not(feature = "crypto"))]
+mod unavailable {
+    use super::{KEY_LEN, SIGNATURE_LEN};
+    use crate::error::{Error, Result};
+
+    const SIGNATURES: Error = Error::FeatureUnavailable {
+        feature: "signature verification",
+    };
+    const ENCRYPTION: Error = Error::FeatureUnavailable {
+        feature: "decryption",
+    };
+
+    /// Refused: pinning a public key needs signature verification.
+    pub fn check_public_key(_public: &[u8; KEY_LEN]) -> Result<()> {
+        Err(SIGNATURES)
+    }
+
+    /// Never verifies.
+    pub fn verify(_public: &[u8; KEY_LEN], _message: &[u8], _signature: &[u8; SIGNATURE_LEN]) -> bool {
+        false
+    }
+
+    /// Refused.
+    pub fn seal(
+        _key: &[u8; KEY_LEN],
+        _nonce: &[u8; super::NONCE_LEN],
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        Err(Error::FeatureUnavailable {
+            feature: "encryption",
+        })
+    }
+
+    /// Refused.
+    pub fn open(_key: &[u8; KEY_LEN], _aad: &[u8], _sealed: &[u8]) -> Result<Vec<u8>> {
+        Err(ENCRYPTION)
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,13 @@
 pub mod compact;
 pub mod crypto;
 pub mod example;
+pub mod layout;
 pub mod schema;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha512};
 use xxhash_rust::xxh64::xxh64;
@@ -29,8 +32,11 @@ use schema::Body;
 
 /// `\x89SKEDGE\n`: a non-ASCII first byte and a newline catch text-mode transfers.
 pub const MAGIC: [u8; 8] = [0x89, b'S', b'K', b'E', b'D', b'G', b'E', b'\n'];
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this build writes (and reads, with [`LEGACY_FORMAT_VERSION`]).
+pub const FORMAT_VERSION: u16 = 3;
+/// The older format this build still reads, converting its body to format 3 at load (FORMAT.md
+/// §2, "Format 2"); never written.
+pub const LEGACY_FORMAT_VERSION: u16 = 2;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 24;
 /// Header flag: a 64-byte Ed25519 signature of the header (but its checksum) and the body
@@ -54,6 +60,11 @@ pub struct LoadOptions {
     /// XChaCha20-Poly1305 key. When set, the artifact must be encrypted with it; plain
     /// artifacts are refused.
     pub decryption_key: Option<[u8; KEY_LEN]>,
+    /// SHA-512 of the stored body (the bytes after the header, up to the signature), computed by
+    /// the host (WebCrypto, node:crypto: native and fast). When set, signature verification uses
+    /// it instead of hashing the body in wasm. The host must compute it from the very bytes it
+    /// loads: a digest of other bytes would let those other bytes' signature vouch for these.
+    pub body_sha512: Option<[u8; 64]>,
 }
 
 impl LoadOptions {
@@ -75,6 +86,7 @@ impl fmt::Debug for LoadOptions {
         f.debug_struct("LoadOptions")
             .field("public_keys", &self.public_keys.len())
             .field("decryption_key", &self.decryption_key.map(|_| "<redacted>"))
+            .field("body_sha512", &self.body_sha512.is_some())
             .finish()
     }
 }
@@ -110,21 +122,26 @@ impl fmt::Debug for SealOptions {
     }
 }
 
-/// Encodes a body into plain artifact bytes (neither signed nor encrypted).
+/// Encodes a model into plain artifact bytes (neither signed nor encrypted), format 3.
 pub fn to_bytes(body: &Body) -> Result<Vec<u8>> {
     to_bytes_with(body, &SealOptions::default())
 }
 
-/// Encodes a body into artifact bytes, signed and/or encrypted as `options` say.
+/// Encodes a model into format 3 artifact bytes, signed and/or encrypted as `options` say.
 pub fn to_bytes_with(body: &Body, options: &SealOptions) -> Result<Vec<u8>> {
-    let encoded = postcard::to_allocvec(body).map_err(|e| Error::Corrupt(format!("encode: {e}")))?;
-    seal(&encoded, options)
+    seal(&layout::encode(body)?, options)
 }
 
-/// Wraps an encoded body (postcard bytes, not checked) in the envelope: encrypts it with the
+/// Wraps an encoded format 3 body (not checked) in the envelope: encrypts it with the
 /// header as associated data, signs the header and the stored body, then checksums body and
 /// signature.
 pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
+    seal_version(encoded, options, FORMAT_VERSION)
+}
+
+/// [`seal`] with the version the header declares: [`LEGACY_FORMAT_VERSION`] for a format 2
+/// postcard body (tests of the legacy reader only; `skedge` never writes one).
+pub fn seal_version(encoded: &[u8], options: &SealOptions, version: u16) -> Result<Vec<u8>> {
     let mut flags = 0;
     if options.signing_key.is_some() {
         flags |= FLAG_SIGNED;
@@ -140,7 +157,7 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
         .map_err(|_| Error::Corrupt(format!("body of {stored_len} bytes exceeds 4 GiB")))?;
     let mut header = [0u8; HEADER_LEN];
     header[..8].copy_from_slice(&MAGIC);
-    header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[8..10].copy_from_slice(&version.to_le_bytes());
     header[10..12].copy_from_slice(&flags.to_le_bytes());
     header[12..16].copy_from_slice(&body_len.to_le_bytes());
     // header[16..24], the checksum, once everything after it is known.
@@ -151,8 +168,16 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
         None => out.extend_from_slice(encoded),
     }
     if let Some(secret) = &options.signing_key {
-        let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
-        out.extend_from_slice(&signature);
+        #[cfg(not(feature = "crypto"))]
+        {
+            let _ = secret;
+            return Err(Error::FeatureUnavailable { feature: "signing" });
+        }
+        #[cfg(feature = "crypto")]
+        {
+            let signature = crypto::sign(secret, &signed_message(&header, &out[HEADER_LEN..]));
+            out.extend_from_slice(&signature);
+        }
     }
     let checksum = xxh64(&out[HEADER_LEN..], 0);
     out[AAD_LEN..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
@@ -163,15 +188,26 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
 /// checksum is left out), then the SHA-512 of the stored body; 80 bytes, so verifying never copies
 /// the body.
 pub fn signed_message(header: &[u8; HEADER_LEN], stored_body: &[u8]) -> [u8; SIGNED_MESSAGE_LEN] {
+    signed_message_of_digest(header, &Sha512::digest(stored_body).into())
+}
+
+/// [`signed_message`] from the stored body's SHA-512 computed elsewhere
+/// ([`LoadOptions::body_sha512`]).
+pub fn signed_message_of_digest(
+    header: &[u8; HEADER_LEN],
+    body_sha512: &[u8; 64],
+) -> [u8; SIGNED_MESSAGE_LEN] {
     let mut message = [0u8; SIGNED_MESSAGE_LEN];
     message[..AAD_LEN].copy_from_slice(&header[..AAD_LEN]);
-    message[AAD_LEN..].copy_from_slice(&Sha512::digest(stored_body));
+    message[AAD_LEN..].copy_from_slice(body_sha512);
     message
 }
 
 /// The parts of an artifact, located by [`parse`] (structure only: nothing verified yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// Format version: [`FORMAT_VERSION`] or [`LEGACY_FORMAT_VERSION`].
+    pub version: u16,
     /// Header flags ([`FLAG_SIGNED`], [`FLAG_ENCRYPTED`]).
     pub flags: u16,
     /// The header.
@@ -204,6 +240,19 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>> {
     parse_header(bytes, &LoadOptions::default())
 }
 
+/// [`parse`] with the policy checks of `options` (a pinned key needs `SIGNED`, a decryption key
+/// `ENCRYPTED`; FORMAT.md §3, reading order steps 1–4). Allocates nothing.
+pub fn parse_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'a>> {
+    for key in &options.public_keys {
+        crypto::check_public_key(key)?;
+    }
+    let envelope = parse_header(bytes, options)?;
+    if envelope.is_encrypted() && options.decryption_key.is_none() {
+        return Err(Error::DecryptionKeyMissing);
+    }
+    Ok(envelope)
+}
+
 fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'a>> {
     let header: &[u8; HEADER_LEN] =
         bytes
@@ -223,7 +272,7 @@ fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'
         return Err(Error::BadMagic);
     }
     let version = field(8, 2) as u16;
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != LEGACY_FORMAT_VERSION {
         return Err(Error::UnsupportedFormatVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -266,6 +315,7 @@ fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'
         )));
     }
     Ok(Envelope {
+        version,
         flags,
         header,
         body,
@@ -275,24 +325,30 @@ fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'
     })
 }
 
-/// Checks the envelope and returns the postcard body it vouches for: [`open_with`] without keys
+/// A body the envelope vouches for: borrowed from the artifact, or the decrypted plaintext.
+#[derive(Debug)]
+pub struct Opened<'a> {
+    /// The header's format version.
+    pub version: u16,
+    /// The body (plaintext), in that version's layout.
+    pub body: Cow<'a, [u8]>,
+}
+
+/// Checks the envelope and returns the body it vouches for: [`open_with`] without keys
 /// (unsigned or signed accepted without verification, encrypted refused).
-pub fn open(bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
+pub fn open(bytes: &[u8]) -> Result<Opened<'_>> {
     open_with(bytes, &LoadOptions::default())
 }
 
-/// Checks the envelope as `options` demand and returns the postcard body: borrowed from `bytes`,
-/// or the decrypted plaintext.
-pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Cow<'a, [u8]>> {
-    for key in &options.public_keys {
-        crypto::check_public_key(key)?;
-    }
-    let envelope = parse_header(bytes, options)?;
-    if envelope.is_encrypted() && options.decryption_key.is_none() {
-        return Err(Error::DecryptionKeyMissing);
-    }
+/// Checks the envelope as `options` demand and returns the body: borrowed from `bytes`, or the
+/// decrypted plaintext.
+pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Opened<'a>> {
+    let envelope = parse_with(bytes, options)?;
     if !options.public_keys.is_empty() {
-        let message = signed_message(envelope.header, envelope.body);
+        let message = match &options.body_sha512 {
+            Some(digest) => signed_message_of_digest(envelope.header, digest),
+            None => signed_message(envelope.header, envelope.body),
+        };
         let verified = envelope.signature.is_some_and(|signature| {
             options
                 .public_keys
@@ -312,25 +368,23 @@ pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Cow<'a, [
             found,
         });
     }
-    if !envelope.is_encrypted() {
-        return Ok(Cow::Borrowed(envelope.body));
-    }
-    match &options.decryption_key {
-        Some(key) => crypto::open(key, &envelope.header[..AAD_LEN], envelope.body).map(Cow::Owned),
-        None => Err(Error::DecryptionKeyMissing),
-    }
+    let body = if !envelope.is_encrypted() {
+        Cow::Borrowed(envelope.body)
+    } else {
+        match &options.decryption_key {
+            Some(key) => Cow::Owned(crypto::open(key, &envelope.header[..AAD_LEN], envelope.body)?),
+            None => return Err(Error::DecryptionKeyMissing),
+        }
+    };
+    Ok(Opened {
+        version: envelope.version,
+        body,
+    })
 }
 
-/// Decodes plain artifact bytes into the wire body (no validation of the model's consistency).
-pub fn from_bytes(bytes: &[u8]) -> Result<Body> {
-    from_bytes_with(bytes, &LoadOptions::default())
-}
-
-/// Checks the envelope as `options` demand, then decodes the body (no validation of the model's
-/// consistency: see [`crate::TextClassifier::from_bytes_with`]).
-pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Body> {
-    let body = open_with(bytes, options)?;
-    let (decoded, rest) = postcard::take_from_bytes::<Body>(&body)?;
+/// Decodes a format 2 body (postcard of [`Body`], FORMAT.md §2 "Format 2").
+pub fn decode_legacy(body: &[u8]) -> Result<Body> {
+    let (decoded, rest) = postcard::take_from_bytes::<Body>(body)?;
     if !rest.is_empty() {
         return Err(Error::Corrupt(format!(
             "{} bytes left after the body",
@@ -338,4 +392,56 @@ pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Body> {
         )));
     }
     Ok(decoded)
+}
+
+/// The format 3 body of a checked artifact: what `skedge repack` seals again. A format 2 body is
+/// converted (decoded and laid out again); a format 3 body is copied as is.
+pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<Vec<u8>> {
+    let opened = open_with(bytes, options)?;
+    match opened.version {
+        LEGACY_FORMAT_VERSION => layout::encode(&decode_legacy(&opened.body)?),
+        _ => Ok(opened.body.into_owned()),
+    }
+}
+
+/// An artifact checked for the engine: the artifact's buffer and the format 3 body it reads.
+#[derive(Debug)]
+pub struct Owned {
+    /// The artifact as given.
+    pub artifact: Arc<Vec<u8>>,
+    /// The buffer holding the format 3 body: the artifact itself when plain (the same `Arc`), the
+    /// decrypted plaintext, or a converted format 2 body.
+    pub buf: Arc<Vec<u8>>,
+    /// Where the body is in `buf`.
+    pub body: Range<usize>,
+    /// The header's format version.
+    pub version: u16,
+}
+
+/// Checks an artifact the engine takes ownership of (FORMAT.md §3, reading order) and locates its
+/// format 3 body, copying nothing when the artifact is plain format 3.
+pub fn open_owned(bytes: Vec<u8>, options: &LoadOptions) -> Result<Owned> {
+    let opened = open_with(&bytes, options)?;
+    let version = opened.version;
+    let owned = match opened.body {
+        body if version == LEGACY_FORMAT_VERSION => Ok(layout::encode(&decode_legacy(&body)?)?),
+        Cow::Owned(plaintext) => Ok(plaintext),
+        Cow::Borrowed(body) => Err(body.len()),
+    };
+    let artifact = Arc::new(bytes);
+    Ok(match owned {
+        Ok(body) => Owned {
+            artifact,
+            body: 0..body.len(),
+            buf: Arc::new(body),
+            version,
+        },
+        // A plain body is read where it lies, after the header.
+        Err(n) => Owned {
+            buf: artifact.clone(),
+            artifact,
+            body: HEADER_LEN..HEADER_LEN + n,
+            version,
+        },
+    })
 }

@@ -334,3 +334,204 @@ pub struct CalibratedMember {
     /// `(a_, b_)` of each `_SigmoidCalibration`.
     pub calibrators: Vec<(f64, f64)>,
 }
+
+/// The manifest of a format 3 body (FORMAT.md §2): the same pipeline as [`Body`], with every
+/// bulk array replaced by a [`Section`] of the data area, read in place at load.
+pub mod v3 {
+    use serde::{Deserialize, Serialize};
+
+    pub use super::{Analyzer, Classes, LinearProba, Metadata, Norm};
+
+    /// A byte range of the data area: `offset` is a multiple of 8, relative to the data area's
+    /// start.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Section {
+        /// Start, in bytes from the start of the data area.
+        pub offset: u32,
+        /// Length in bytes.
+        pub len: u32,
+    }
+
+    /// The postcard part of a format 3 body.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Manifest {
+        /// Who made the model, from what, when.
+        pub metadata: Metadata,
+        /// What runs on a text.
+        pub pipeline: Pipeline,
+    }
+
+    /// `Pipeline`: feature blocks, transforms, a classifier.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Pipeline {
+        /// One block per vectorizer, in union order.
+        pub features: Vec<FeatureBlock>,
+        /// Transforms applied to the concatenated row.
+        pub transforms: Vec<Transform>,
+        /// The final estimator.
+        pub classifier: Classifier,
+    }
+
+    /// One vectorizer and the transformers after it in its branch.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct FeatureBlock {
+        /// `build_analyzer()`.
+        pub analyzer: Analyzer,
+        /// How features become columns.
+        pub counts: Counts,
+        /// `binary=True`.
+        pub binary: bool,
+        /// Transforms applied to this block's row, in order.
+        pub transforms: Vec<Transform>,
+    }
+
+    /// How analyzer features map to columns.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Counts {
+        /// `vocabulary_` as a stored hash table and front-coded terms.
+        Vocabulary(Vocabulary),
+        /// `HashingVectorizer`'s `FeatureHasher`.
+        Hashing {
+            /// `n_features`.
+            n_features: u32,
+            /// `alternate_sign`.
+            alternate_sign: bool,
+        },
+    }
+
+    /// `vocabulary_`, ready to query (FORMAT.md §2, "Vocabulary").
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Vocabulary {
+        /// Number of terms (= columns).
+        pub count: u32,
+        /// Open-addressing table of u32 slots: 0 empty, else `tag | (column + 1)`.
+        pub table: Section,
+        /// Longest distance of a term from its home slot: a probe stops after this many steps.
+        pub max_probe: u32,
+        /// Terms per front-coded block.
+        pub block_terms: u32,
+        /// Start of each block in `blocks`, then the end: u32 each.
+        pub block_offsets: Section,
+        /// The front-coded blocks, in column order.
+        pub blocks: Section,
+    }
+
+    /// A transform of the sparse row.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Transform {
+        /// `TfidfTransformer.transform` without its norm.
+        Tfidf {
+            /// `sublinear_tf`.
+            sublinear_tf: bool,
+            /// `idf_`, absent when `use_idf=False`.
+            idf: Option<Idf>,
+            /// numpy's log(k) where it differs from the engine's, sorted by k.
+            #[serde(with = "crate::artifact::compact::log_exceptions")]
+            log_exceptions: Vec<(u32, f64)>,
+        },
+        /// `normalize(X, norm)`.
+        Normalize {
+            /// `norm`.
+            norm: Norm,
+        },
+        /// Multiply by a constant.
+        Scale {
+            /// The weight.
+            factor: f64,
+        },
+    }
+
+    /// `idf_` as distinct values and one index per column.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Idf {
+        /// Distinct values, little-endian f64.
+        pub values: Section,
+        /// Bytes per index: 1, 2 or 4 (little-endian).
+        pub index_width: u8,
+        /// One index into `values` per column.
+        pub index: Section,
+    }
+
+    /// The final estimator.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Classifier {
+        /// Linear models.
+        Linear(Linear),
+        /// Naive Bayes.
+        NaiveBayes(NaiveBayes),
+        /// `CalibratedClassifierCV(method="sigmoid")`.
+        CalibratedSigmoid(Calibrated),
+    }
+
+    /// How a matrix's values are stored.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Dtype {
+        /// Little-endian IEEE binary64.
+        F64,
+        /// Little-endian IEEE binary16 (every value exactly a binary16 number).
+        F16,
+    }
+
+    /// A dense matrix, row-major, in place.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Matrix {
+        /// Number of rows.
+        pub rows: u32,
+        /// Number of columns.
+        pub cols: u32,
+        /// Value encoding.
+        pub dtype: Dtype,
+        /// `rows * cols` values.
+        pub data: Section,
+    }
+
+    /// A linear classifier.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Linear {
+        /// scikit-learn class name.
+        pub estimator: String,
+        /// `classes_`.
+        pub classes: Classes,
+        /// `coef_`.
+        pub coef: Matrix,
+        /// `intercept_`.
+        pub intercept: Vec<f64>,
+        /// How `predict_proba` is computed.
+        pub proba: LinearProba,
+    }
+
+    /// A naive Bayes classifier.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct NaiveBayes {
+        /// scikit-learn class name.
+        pub estimator: String,
+        /// `classes_`.
+        pub classes: Classes,
+        /// One row per class.
+        pub coef: Matrix,
+        /// Added after the dot product when present.
+        pub intercept: Option<Vec<f64>>,
+        /// `BernoulliNB.binarize`.
+        pub binarize: Option<f64>,
+    }
+
+    /// `CalibratedClassifierCV(method="sigmoid")`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Calibrated {
+        /// `classes_`.
+        pub classes: Classes,
+        /// `calibrated_classifiers_`.
+        pub members: Vec<CalibratedMember>,
+    }
+
+    /// One `_CalibratedClassifier`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CalibratedMember {
+        /// The fitted base estimator.
+        pub base: Linear,
+        /// `pos_class_indices`.
+        pub class_indices: Vec<u32>,
+        /// `(a_, b_)` of each `_SigmoidCalibration`.
+        pub calibrators: Vec<(f64, f64)>,
+    }
+}

@@ -41,6 +41,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         encrypt_key: Option<PathBuf>,
     },
+    /// Rewrite an artifact (format 2 or 3) as format 3, without the interchange. A signature is
+    /// never copied: sign again with --sign-key. With --public-key the input's signature is
+    /// verified first; --decryption-key opens an encrypted input.
+    Repack {
+        /// The artifact to read.
+        input: PathBuf,
+        /// The artifact to write.
+        output: PathBuf,
+        /// Sign with this Ed25519 secret key file.
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+        /// Encrypt the body with this key file.
+        #[arg(long, value_name = "FILE")]
+        encrypt_key: Option<PathBuf>,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
     /// Make a key: an Ed25519 pair NAME.key (secret) + NAME.pub (public) for signing, or with
     /// --encryption one XChaCha20-Poly1305 key NAME.key. Never overwrites a file.
     Keygen {
@@ -211,6 +228,30 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| Error::Io(format!("{}: {e}", path.display()))
 }
 
+fn seal_options(sign_key: Option<&Path>, encrypt_key: Option<&Path>) -> Result<SealOptions> {
+    Ok(SealOptions {
+        signing_key: sign_key
+            .map(|p| read_key(p, KeyKind::SigningSecret))
+            .transpose()?,
+        encryption: match encrypt_key {
+            Some(p) => Some(Encryption {
+                key: read_key(p, KeyKind::Encryption)?,
+                nonce: random()?,
+            }),
+            None => None,
+        },
+    })
+}
+
+/// Writes beside the target, then renames: a failed write never leaves half a file.
+fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = out.with_extension("skedge.tmp");
+    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, out).map_err(io_err(out))?;
+    eprintln!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
+}
+
 fn load(path: &Path, keys: &KeyArgs) -> Result<(Vec<u8>, TextClassifier)> {
     let options = keys.options()?;
     let bytes = fs::read(path).map_err(io_err(path))?;
@@ -226,28 +267,31 @@ fn run(command: Command) -> Result<ExitCode> {
             sign_key,
             encrypt_key,
         } => {
-            let seal = SealOptions {
-                signing_key: sign_key
-                    .as_deref()
-                    .map(|p| read_key(p, KeyKind::SigningSecret))
-                    .transpose()?,
-                encryption: match encrypt_key.as_deref() {
-                    Some(p) => Some(Encryption {
-                        key: read_key(p, KeyKind::Encryption)?,
-                        nonce: random()?,
-                    }),
-                    None => None,
-                },
-            };
+            let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
             let text = fs::read_to_string(&interchange).map_err(io_err(&interchange))?;
             let doc: Interchange =
                 serde_json::from_str(&text).map_err(|e| Error::Interchange(e.to_string()))?;
-            let bytes = artifact::to_bytes_with(&doc.into_body()?, &seal)?;
-            // Write beside the target, then rename: a failed pack never leaves half a file.
-            let tmp = out.with_extension("skedge.tmp");
-            fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
-            fs::rename(&tmp, &out).map_err(io_err(&out))?;
-            eprintln!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
+            write_artifact(&out, &artifact::to_bytes_with(&doc.into_body()?, &seal)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Repack {
+            input,
+            output,
+            sign_key,
+            encrypt_key,
+            keys,
+        } => {
+            let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
+            let bytes = fs::read(&input).map_err(io_err(&input))?;
+            let body = artifact::body_v3(&bytes, &keys.options()?)?;
+            let out = artifact::seal(&body, &seal)?;
+            // What is written must load: the body was converted or copied, not trusted.
+            let check = artifact::LoadOptions {
+                decryption_key: seal.encryption.as_ref().map(|e| e.key),
+                ..Default::default()
+            };
+            TextClassifier::from_bytes_with(&out, &check)?;
+            write_artifact(&output, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { name, encryption } => {
@@ -534,7 +578,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
     json!({
         "name": m.name,
         "version": m.version,
-        "format_version": artifact::FORMAT_VERSION,
+        "format_version": model.format_version(),
         "bytes": bytes.len(),
         "signed": envelope.is_some_and(|e| e.is_signed()),
         "signature_verified": signature_verified,

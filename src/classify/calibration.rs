@@ -1,7 +1,9 @@
 //! `CalibratedClassifierCV(method="sigmoid")` over a linear classifier.
 
 use super::{argmax, expit, n_classes, Linear, Prediction};
-use crate::artifact::schema::{Calibrated as Params, Classes};
+use crate::artifact::layout::Data;
+use crate::artifact::schema::v3::Calibrated as Params;
+use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
@@ -25,7 +27,7 @@ pub struct CalibratedSigmoid {
 
 impl CalibratedSigmoid {
     /// Checks every member against the classes.
-    pub fn new(p: Params, n_features: u64) -> Result<Self> {
+    pub fn new(p: Params, n_features: u64, data: &Data) -> Result<Self> {
         let k = n_classes(&p.classes);
         if k < 2 || p.members.is_empty() {
             return Err(Error::Corrupt(format!(
@@ -42,7 +44,7 @@ impl CalibratedSigmoid {
                 let flat: Vec<f64> = m.calibrators.iter().flat_map(|&(a, b)| [a, b]).collect();
                 super::check_finite(&flat, "calibrators")?;
                 Ok(Member {
-                    base: Linear::new(m.base, n_features)?,
+                    base: Linear::new(m.base, n_features, data)?,
                     class_indices: m.class_indices,
                     calibrators: m.calibrators,
                 })

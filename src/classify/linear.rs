@@ -2,7 +2,9 @@
 //! Perceptron, PassiveAggressiveClassifier.
 
 use super::{argmax, check_len, expit, n_classes, Dense, Prediction};
-use crate::artifact::schema::{Classes, Linear as Params, LinearProba};
+use crate::artifact::layout::Data;
+use crate::artifact::schema::v3::{Linear as Params, LinearProba};
+use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
@@ -21,8 +23,8 @@ pub struct Linear {
 
 impl Linear {
     /// Checks shapes: one row for two classes, else one row per class.
-    pub fn new(p: Params, n_features: u64) -> Result<Self> {
-        let coef = Dense::new(p.coef, n_features, "coef")?;
+    pub fn new(p: Params, n_features: u64, data: &Data) -> Result<Self> {
+        let coef = Dense::new(p.coef, n_features, data, "coef")?;
         check_len(&p.intercept, coef.rows(), "intercept")?;
         let k = n_classes(&p.classes);
         let rows_ok = if k == 2 {

@@ -5,7 +5,9 @@ pub mod calibration;
 pub mod linear;
 pub mod naive_bayes;
 
-use crate::artifact::schema::{Classes, Classifier as Params, Matrix};
+use crate::artifact::layout::{self, Data, Slice};
+use crate::artifact::schema::v3::{Classifier as Params, Dtype, Matrix};
+use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
@@ -38,12 +40,12 @@ pub enum Classifier {
 
 impl Classifier {
     /// Checks a classifier read from an artifact against the number of input columns.
-    pub fn new(p: Params, n_features: u64) -> Result<Self> {
+    pub fn new(p: Params, n_features: u64, data: &Data) -> Result<Self> {
         Ok(match p {
-            Params::Linear(l) => Classifier::Linear(Linear::new(l, n_features)?),
-            Params::NaiveBayes(nb) => Classifier::NaiveBayes(NaiveBayes::new(nb, n_features)?),
+            Params::Linear(l) => Classifier::Linear(Linear::new(l, n_features, data)?),
+            Params::NaiveBayes(nb) => Classifier::NaiveBayes(NaiveBayes::new(nb, n_features, data)?),
             Params::CalibratedSigmoid(c) => {
-                Classifier::CalibratedSigmoid(CalibratedSigmoid::new(c, n_features)?)
+                Classifier::CalibratedSigmoid(CalibratedSigmoid::new(c, n_features, data)?)
             }
         })
     }
@@ -93,36 +95,44 @@ pub fn n_classes(classes: &Classes) -> usize {
     }
 }
 
-/// A checked dense matrix: `rows × cols`, row-major like `coef_`.
+/// A checked dense matrix read in place: `rows × cols`, row-major like `coef_`, binary64 or
+/// binary16 little-endian.
 #[derive(Debug, Clone)]
 pub struct Dense {
     rows: usize,
     cols: usize,
-    data: Vec<f64>,
+    dtype: Dtype,
+    data: Slice,
 }
 
 impl Dense {
-    /// Checks shape against the data and the expected number of columns.
-    pub fn new(m: Matrix, cols: u64, what: &str) -> Result<Self> {
+    /// Checks shape against the section and the expected number of columns. The values are not
+    /// read: `skedge pack` refuses non-finite ones, and the checksum covers them.
+    pub fn new(m: Matrix, cols: u64, data: &Data, what: &str) -> Result<Self> {
         if u64::from(m.cols) != cols {
             return Err(Error::Corrupt(format!(
                 "{what} has {} columns, the features {cols}",
                 m.cols
             )));
         }
-        if (m.rows as u64) * (m.cols as u64) != m.data.len() as u64 || m.rows == 0 {
+        let elem = match m.dtype {
+            Dtype::F64 => 8,
+            Dtype::F16 => 2,
+        };
+        let slice = data.slice(m.data, elem, what)?;
+        if u64::from(m.rows) * u64::from(m.cols) * elem as u64 != slice.len() as u64 || m.rows == 0 {
             return Err(Error::Corrupt(format!(
                 "{what} declares {}x{} but holds {} values",
                 m.rows,
                 m.cols,
-                m.data.len()
+                slice.len() / elem
             )));
         }
-        check_finite(&m.data, what)?;
         Ok(Dense {
             rows: m.rows as usize,
             cols: m.cols as usize,
-            data: m.data,
+            dtype: m.dtype,
+            data: slice,
         })
     }
 
@@ -131,14 +141,24 @@ impl Dense {
         self.rows
     }
 
+    #[inline]
+    fn at(&self, b: &[u8], i: usize) -> f64 {
+        match self.dtype {
+            Dtype::F64 => layout::f64_at(b, i),
+            Dtype::F16 => layout::f16_at(b, i),
+        }
+        .unwrap_or(f64::NAN)
+    }
+
     /// `safe_sparse_dot(x, coef.T)`: for each row r, `Σ_j x_j · coef[r][j]` from 0.0 in ascending
     /// column order (scipy's `csr_matvecs`).
     pub fn dot(&self, x: &Row) -> Vec<f64> {
+        let b = self.data.bytes();
         let mut acc = vec![0.0; self.rows];
         for &(j, v) in x {
             let j = j as usize;
             for (r, a) in acc.iter_mut().enumerate() {
-                *a += v * self.data[r * self.cols + j];
+                *a += v * self.at(b, r * self.cols + j);
             }
         }
         acc
@@ -146,8 +166,9 @@ impl Dense {
 
     /// Column `col`, one value per row.
     pub fn column(&self, col: u32) -> Vec<f64> {
+        let b = self.data.bytes();
         (0..self.rows)
-            .map(|r| self.data[r * self.cols + col as usize])
+            .map(|r| self.at(b, r * self.cols + col as usize))
             .collect()
     }
 }

@@ -2,7 +2,9 @@
 //! with `coef`/`intercept` computed by numpy at export (FORMAT.md).
 
 use super::{argmax, check_len, n_classes, Dense, Prediction};
-use crate::artifact::schema::{Classes, NaiveBayes as Params};
+use crate::artifact::layout::Data;
+use crate::artifact::schema::v3::NaiveBayes as Params;
+use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
@@ -21,8 +23,8 @@ pub struct NaiveBayes {
 
 impl NaiveBayes {
     /// Checks one row per class.
-    pub fn new(p: Params, n_features: u64) -> Result<Self> {
-        let coef = Dense::new(p.coef, n_features, "coef")?;
+    pub fn new(p: Params, n_features: u64, data: &Data) -> Result<Self> {
+        let coef = Dense::new(p.coef, n_features, data, "coef")?;
         if coef.rows() != n_classes(&p.classes) || coef.rows() < 2 {
             return Err(Error::Corrupt(format!(
                 "{} coef rows for {} classes",

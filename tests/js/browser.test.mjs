@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCases, assertParity } from './lib/cases.mjs';
+import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
 import { serve, launchChromium } from './lib/serve.mjs';
 
 const app = fileURLToPath(new URL('.', import.meta.url));
@@ -64,14 +64,47 @@ test('chromium: parity with scikit-learn on every case', async (t) => {
       const bytes = new Uint8Array(await (await fetch(`/cases/${name}.skedge`)).arrayBuffer());
       const model = Model.fromBytes(bytes);
       try {
-        return model.predictBatch(texts);
+        const c = model.predictBatch(texts, { columnar: true });
+        const types = [c.labelIndex, c.decision, c.proba].map((v) => (v === null ? 'null' : v.constructor.name));
+        // Typed arrays cross page.evaluate as plain arrays.
+        const columnar = { ...c, labelIndex: [...c.labelIndex], decision: [...c.decision], proba: c.proba && [...c.proba] };
+        return { batch: model.predictBatch(texts), columnar, types };
       } finally {
         model.free();
       }
     }, { name: c.name, texts: c.expected.map((e) => e.text) });
-    n += assertParity(c, got);
+    n += assertParity(c, got.batch);
+    assertParity(c, fromColumnar(got.columnar, c.expected.length));
+    assert.deepEqual(got.types.slice(0, 2), ['Uint32Array', 'Float64Array']);
+    assert.ok(['null', 'Float64Array'].includes(got.types[2]));
   }
   t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in Chromium`);
+});
+
+test('chromium: signed artifacts: WebCrypto prehash in Model.load, wasm in fromBytes', async () => {
+  await blank();
+  const r = await page.evaluate(async () => {
+    const { Model, init } = await import('skedge');
+    await init();
+    const publicKey = await (await fetch('/golden/test-signing.pub')).text();
+    const signed = new Uint8Array(await (await fetch('/golden/tiny.signed.skedge')).arrayBuffer());
+    const codeOf = async (fn) => {
+      try { await fn(); return 'no error'; } catch (e) { return e.code ?? String(e); }
+    };
+    const altered = signed.slice();
+    altered[40] ^= 1;
+    const cached = await caches.open('bench');
+    await cached.put('/golden/tiny.signed.skedge', new Response(signed));
+    return {
+      load: (await Model.load('/golden/tiny.signed.skedge', { publicKey })).predict('good').label,
+      fromCache: (await Model.load(await cached.match('/golden/tiny.signed.skedge'), { publicKey })).predict('good').label,
+      fromBytes: Model.fromBytes(signed, { publicKey }).predict('good').label,
+      altered: await codeOf(() => Model.fromBytes(altered, { publicKey })),
+      unsigned: await codeOf(() => Model.load('/golden/tiny.skedge', { publicKey })),
+    };
+  });
+  assert.equal(typeof r.load, 'string');
+  assert.deepEqual(r, { load: r.load, fromCache: r.load, fromBytes: r.load, altered: 'SIGNATURE_INVALID', unsigned: 'SIGNATURE_MISSING' });
 });
 
 test('chromium: Model.load streams with progress; error codes', async () => {

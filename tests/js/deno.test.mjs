@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCases, assertParity } from './lib/cases.mjs';
+import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
 
 const deno = join(process.env.SKEDGE_ROOT, 'node_modules', '.bin', 'deno');
 const app = fileURLToPath(new URL('.', import.meta.url));
@@ -45,7 +45,12 @@ test('deno: parity, error codes, load()', async (t) => {
     const out = JSON.parse(await run(['run', '--quiet', '--allow-read', '--allow-net=127.0.0.1', 'deno/run.mjs'], input));
     assert.match(out.resolved, /skedge\/deno\.js$/, 'the deno export condition');
     let n = 0;
-    for (const c of cases) n += assertParity(c, out.predictions[c.name]);
+    for (const c of cases) {
+      n += assertParity(c, out.predictions[c.name]);
+      const columnar = out.columnar[c.name];
+      assertParity(c, fromColumnar(columnar, c.expected.length));
+      assert.deepEqual(columnar.types.slice(0, 2), ['Uint32Array', 'Float64Array'], c.name);
+    }
     t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in Deno`);
     assert.deepEqual(out.codes, {
       corrupt: 'ARTIFACT_CORRUPT',

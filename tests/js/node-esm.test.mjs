@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { Model, init, initSync } from 'skedge';
 import defaultInit from 'skedge';
-import { loadCases, assertParity } from './lib/cases.mjs';
+import { loadCases, assertParity, fromColumnar, columnarTypes } from './lib/cases.mjs';
 
 const cases = loadCases();
 const byName = Object.fromEntries(cases.map((c) => [c.name, c]));
@@ -44,7 +44,15 @@ describe('node esm: parity with scikit-learn', () => {
       try {
         const got = c.expected.map((e) => model.predict(e.text));
         assertParity(c, got);
-        assert.deepEqual(model.predictBatch(c.expected.map((e) => e.text)), got, 'predictBatch = predict');
+        const texts = c.expected.map((e) => e.text);
+        assert.deepEqual(model.predictBatch(texts), got, 'predictBatch = predict');
+        const columnar = model.predictBatch(texts, { columnar: true });
+        assert.deepEqual(columnarTypes(columnar), {
+          labelIndex: 'Uint32Array',
+          decision: 'Float64Array',
+          proba: got[0].proba === null ? 'null' : 'Float64Array',
+        });
+        assert.deepEqual(fromColumnar(columnar, texts.length), got, 'columnar predictBatch = predict');
       } finally {
         model.free();
       }
@@ -196,6 +204,16 @@ describe('node esm: errors carry stable codes', () => {
     assert.equal(code(() => model.predictBatch('not an array')), 'INVALID_INPUT');
     assert.equal(code(() => model.predictBatch(['ok', 3])), 'INVALID_INPUT');
     assert.deepEqual(model.predictBatch([]), []);
+    const err = (() => { try { model.predictBatch(['ok', 'fine', null]); } catch (e) { return e; } })();
+    assert.equal(err.index, 2);
+    assert.equal(code(() => model.predictBatch(['ok'], { columnar: 'yes' })), 'INVALID_INPUT');
+    const empty = model.predictBatch([], { columnar: true });
+    assert.equal(empty.labelIndex.length, 0);
+    assert.ok(empty.width >= 1);
+    // Lone surrogates: each text is encoded alone, as predict does (U+FFFD), never joined with
+    // the next text into one character.
+    const split = ['good \ud83d', '\ude00 bad', '\ud83d\ude00'];
+    assert.deepEqual(model.predictBatch(split), split.map((t) => model.predict(t)));
     model.free();
   });
 
@@ -216,6 +234,9 @@ describe('node esm: errors carry stable codes', () => {
     const err = (() => { try { model.predictBatch(['ok', big]); } catch (e) { return e; } })();
     assert.equal(err.code, 'INPUT_TOO_LARGE');
     assert.equal(err.index, 1);
+    const wideErr = (() => { try { model.predictBatch(['ok', 'fine', wide]); } catch (e) { return e; } })();
+    assert.equal(wideErr.code, 'INPUT_TOO_LARGE');
+    assert.equal(wideErr.index, 2);
     model.free();
   });
 });

@@ -158,6 +158,7 @@ test('switching models, examples, explain highlights, error-free', { timeout: 12
       assert.ok(card.includes(man.name), `${m.id}: the model card shows the name`);
       assert.match(card, /loaded bytes match the manifest/);
       assert.match(await page.textContent('#t-load'), /ms/);
+      assert.match(await page.textContent('#t-first'), /(µs|ms) · cold: load to first prediction .*ms/);
       assert.equal(page.url().split('#')[1], m.id, 'the URL names the model');
       // Each example button predicts its text.
       const chips = page.locator('#examples .chip');

@@ -1,22 +1,32 @@
-//! Arbitrary bytes as the postcard body of a well-formed envelope (valid checksum), the way a
-//! hostile artifact reaches the decoder and the model validation: a model or an error, never a
-//! panic or an allocation out of proportion to the input; a model that loads must predict.
+//! Arbitrary bytes as the body of a well-formed envelope (valid checksum), the way a hostile
+//! artifact reaches the decoder and the model validation: as a format 3 body (manifest and
+//! sections: hostile offsets, lengths and table parameters) and as a format 2 body (postcard,
+//! converted at load). A model or an error, never a panic or an allocation out of proportion to
+//! the input; a model that loads must predict.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skedge::artifact::{self, SealOptions};
+use skedge::artifact::{self, SealOptions, FORMAT_VERSION, LEGACY_FORMAT_VERSION};
 use skedge::TextClassifier;
 use skedge_fuzz::{check_predict, PROBES};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(bytes) = artifact::seal(data, &SealOptions::default()) else {
-        return;
-    };
-    if let Ok(model) = TextClassifier::from_bytes(&bytes) {
+    for version in [FORMAT_VERSION, LEGACY_FORMAT_VERSION] {
+        let Ok(bytes) = artifact::seal_version(data, &SealOptions::default(), version) else {
+            return;
+        };
+        let Ok(model) = TextClassifier::from_bytes(&bytes) else {
+            continue;
+        };
         PROBES.iter().for_each(|t| check_predict(&model, t, false));
-        // The body decoded: encoding it again must give a loadable artifact too.
-        let body = artifact::from_bytes(&bytes).expect("decoded once");
-        let again = artifact::to_bytes(&body).expect("re-encode");
-        TextClassifier::from_bytes(&again).expect("re-encoded body loads");
+        // What loaded repacks (format 2 converted, format 3 copied) into an artifact that loads
+        // and predicts the same.
+        let body = artifact::body_v3(&bytes, &Default::default()).expect("loaded once");
+        let again = artifact::seal(&body, &SealOptions::default()).expect("seal");
+        let repacked = TextClassifier::from_bytes(&again).expect("repacked body loads");
+        for t in PROBES {
+            let (a, b) = (model.predict(t), repacked.predict(t));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{t:?}");
+        }
     }
 });

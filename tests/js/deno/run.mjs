@@ -4,10 +4,13 @@
 import { Model } from 'skedge';
 
 const input = JSON.parse(new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()));
-const out = { resolved: import.meta.resolve('skedge'), predictions: {}, codes: {} };
+const out = { resolved: import.meta.resolve('skedge'), predictions: {}, columnar: {}, codes: {} };
 for (const c of input.cases) {
   const model = Model.fromBytes(Deno.readFileSync(c.artifact));
   out.predictions[c.name] = model.predictBatch(c.texts);
+  const columnar = model.predictBatch(c.texts, { columnar: true });
+  const types = [columnar.labelIndex, columnar.decision, columnar.proba].map((v) => (v === null ? 'null' : v.constructor.name));
+  out.columnar[c.name] = { ...columnar, labelIndex: [...columnar.labelIndex], decision: [...columnar.decision], proba: columnar.proba && [...columnar.proba], types };
   model.free();
 }
 

@@ -1,7 +1,8 @@
 // Type-checked by `deno check` in deno.test.mjs: the package's TypeScript types (generated from
-// src/wasm.rs by wasm-bindgen) describe the API the tests exercise. Never run.
+// src/wasm/ by wasm-bindgen) describe the API the tests exercise. Never run.
 import init, { initSync, Model } from 'skedge';
-import type { Explanation, Feature, Label, LoadProgress, ModelInfo, Prediction, SkedgeError, SkedgeErrorCode } from 'skedge';
+import type { Columnar, Explanation, Feature, Label, LoadProgress, ModelInfo, Prediction, SkedgeError, SkedgeErrorCode } from 'skedge';
+import { Model as Lite } from 'skedge/lite';
 
 await init();
 initSync(new Uint8Array(0));
@@ -11,6 +12,11 @@ const prediction: Prediction = model.predict('text');
 const label: Label = prediction.label;
 const proba: number[] | null = prediction.proba;
 const batch: Prediction[] = model.predictBatch(['a', 'b']);
+const columnar: Columnar = model.predictBatch(['a', 'b'], { columnar: true });
+const index: Uint32Array = columnar.labelIndex;
+const decision: Float64Array = columnar.decision;
+const lite: Prediction[] = Lite.fromBytes(new Uint8Array(0)).predictBatch(['a']);
+const fromCache: Promise<Model> = Model.load(new Response(new Uint8Array(0)));
 const explanation: Explanation = model.explain('text', 3);
 const feature: Feature = explanation.features[0];
 const [start, end]: [number, number] = feature.spans[0];
@@ -21,6 +27,7 @@ const loaded: Promise<Model> = Model.load('model.skedge', {
 });
 const error = new Error() as SkedgeError;
 const code: SkedgeErrorCode = error.code;
+const unavailable: SkedgeErrorCode = 'FEATURE_UNAVAILABLE';
 model.free();
 model[Symbol.dispose]();
-console.log(label, proba, batch, start, end, loaded, code, info.maxTextBytes);
+console.log(label, proba, batch, start, end, loaded, code, info.maxTextBytes, index, decision, lite, fromCache, unavailable);

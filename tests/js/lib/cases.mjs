@@ -84,3 +84,30 @@ export function assertParity(c, got) {
   if (bad.length) throw new Error(`${name}: ${bad.length}/${expected.length} differ from scikit-learn:\n${bad.slice(0, 5).join('\n')}`);
   return expected.length;
 }
+
+/**
+ * `predictBatch(texts, { columnar: true })`'s result as `Prediction[]`, after checking its shape
+ * (typed arrays of the right lengths). Works on the object as returned, or as it crossed a
+ * structured clone (Chromium's page.evaluate, a Worker's JSON: then typed arrays are plain arrays
+ * or index-keyed objects, and `types` says what they were).
+ */
+export function fromColumnar(c, n) {
+  const { labels, labelIndex, decision, proba, width } = c;
+  const k = labels.length;
+  const arr = (v) => (Array.isArray(v) || ArrayBuffer.isView(v) ? v : Object.values(v));
+  const [idx, dec, pro] = [arr(labelIndex), arr(decision), proba === null ? null : arr(proba)];
+  if (idx.length !== n) throw new Error(`columnar: ${idx.length} labels for ${n} texts`);
+  if (dec.length !== n * width) throw new Error(`columnar: ${dec.length} decision values for ${n} × ${width}`);
+  if (pro !== null && pro.length !== n * k) throw new Error(`columnar: ${pro.length} probabilities for ${n} × ${k}`);
+  return Array.from({ length: n }, (_, i) => ({
+    label: labels[idx[i]],
+    decision: Array.from(dec.slice(i * width, (i + 1) * width)),
+    proba: pro === null ? null : Array.from(pro.slice(i * k, (i + 1) * k)),
+  }));
+}
+
+/** The typed array names of a columnar result (`{ labelIndex, decision, proba }`), for checks. */
+export function columnarTypes(c) {
+  const name = (v) => (v === null ? 'null' : v.constructor.name);
+  return { labelIndex: name(c.labelIndex), decision: name(c.decision), proba: name(c.proba) };
+}

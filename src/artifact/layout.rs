@@ -1,0 +1,370 @@
+//! The format 3 body (FORMAT.md §2): a postcard manifest, then a data area of 8-aligned
+//! little-endian sections that the engine reads in place.
+//!
+//! ```text
+//! body := manifest_len (u32 LE) ‖ manifest (postcard, schema::v3::Manifest) ‖ zero padding to a
+//!         multiple of 8 ‖ data area (sections, each starting at a multiple of 8)
+//! ```
+//!
+//! Loading decodes the manifest (small: metadata, parameters, section offsets) and checks every
+//! section against the data area once; nothing proportional to the vocabulary is decoded or
+//! built. [`encode`] is the one writer: `skedge pack`, `skedge repack`, and the conversion of a
+//! format 2 body at load all go through it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::schema::{self, v3, Body};
+use crate::error::{Error, Result};
+
+/// The bytes a loaded model reads from: the artifact (or its decrypted plaintext), shared by
+/// every component, and where the data area starts in it.
+#[derive(Clone)]
+pub struct Data {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+/// A checked range of the model's bytes.
+#[derive(Clone)]
+pub struct Slice {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl std::fmt::Debug for Slice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slice({} bytes)", self.end - self.start)
+    }
+}
+
+impl Slice {
+    /// The bytes (checked against the buffer when the slice was made).
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// The little-endian u32 at element `i` of `b`.
+#[inline]
+pub fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    let at = i.checked_mul(4)?;
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The little-endian f64 at element `i` of `b`.
+#[inline]
+pub fn f64_at(b: &[u8], i: usize) -> Option<f64> {
+    let at = i.checked_mul(8)?;
+    Some(f64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The little-endian binary16 at element `i` of `b`, widened.
+#[inline]
+pub fn f16_at(b: &[u8], i: usize) -> Option<f64> {
+    let at = i.checked_mul(2)?;
+    let bits = u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?);
+    Some(half::f16::from_bits(bits).to_f64())
+}
+
+impl Data {
+    /// Splits a format 3 body (`buf[body]`) into its manifest and data area.
+    pub fn open(buf: Arc<Vec<u8>>, body: std::ops::Range<usize>) -> Result<(v3::Manifest, Data)> {
+        let bytes = buf
+            .get(body.clone())
+            .ok_or_else(|| Error::Corrupt("body out of range".into()))?;
+        let len = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| Error::Corrupt("body shorter than its manifest length".into()))?
+            as usize;
+        let manifest_bytes = bytes
+            .get(4..4 + len.min(bytes.len()))
+            .filter(|m| m.len() == len)
+            .ok_or_else(|| Error::Corrupt(format!("manifest of {len} bytes exceeds the body")))?;
+        let (manifest, rest) = postcard::take_from_bytes::<v3::Manifest>(manifest_bytes)?;
+        if !rest.is_empty() {
+            return Err(Error::Corrupt(format!(
+                "{} bytes left after the manifest",
+                rest.len()
+            )));
+        }
+        let data_at = align8(4 + len);
+        if data_at > bytes.len() {
+            return Err(Error::Corrupt("body ends inside the manifest's padding".into()));
+        }
+        let data = Data {
+            start: body.start + data_at,
+            end: body.end,
+            buf,
+        };
+        Ok((manifest, data))
+    }
+
+    /// Checks a section against the data area: in bounds, 8-aligned, a whole number of
+    /// `elem`-byte elements.
+    pub fn slice(&self, s: v3::Section, elem: usize, what: &str) -> Result<Slice> {
+        let (offset, len) = (s.offset as usize, s.len as usize);
+        let area = self.end - self.start;
+        if offset % 8 != 0 || len % elem != 0 || offset > area || len > area - offset {
+            return Err(Error::Corrupt(format!(
+                "{what}: section of {len} bytes at {offset} does not fit the {area}-byte data area \
+                 in whole {elem}-byte elements at an 8-aligned offset"
+            )));
+        }
+        Ok(Slice {
+            buf: self.buf.clone(),
+            start: self.start + offset,
+            end: self.start + offset + len,
+        })
+    }
+}
+
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// Builds the data area: each section appended at the next multiple of 8.
+#[derive(Default)]
+struct Writer {
+    data: Vec<u8>,
+    load_percent: u64,
+    block_terms: u32,
+}
+
+impl Writer {
+    fn section(&mut self, bytes: &[u8]) -> Result<v3::Section> {
+        self.data.resize(align8(self.data.len()), 0);
+        let offset = u32::try_from(self.data.len());
+        let len = u32::try_from(bytes.len());
+        self.data.extend_from_slice(bytes);
+        match (offset, len) {
+            (Ok(offset), Ok(len)) if self.data.len() <= u32::MAX as usize => Ok(v3::Section { offset, len }),
+            _ => Err(Error::Corrupt("the data area exceeds 4 GiB".into())),
+        }
+    }
+
+    fn counts(&mut self, c: &schema::Counts) -> Result<v3::Counts> {
+        Ok(match c {
+            schema::Counts::Vocabulary { terms, lengths } => {
+                let packed = crate::vectorize::pack_vocabulary_with(
+                    terms,
+                    lengths,
+                    self.load_percent,
+                    self.block_terms,
+                )?;
+                v3::Counts::Vocabulary(v3::Vocabulary {
+                    count: packed.count,
+                    table: self.section(&packed.table)?,
+                    max_probe: packed.max_probe,
+                    block_terms: packed.block_terms,
+                    block_offsets: self.section(&packed.block_offsets)?,
+                    blocks: self.section(&packed.blocks)?,
+                })
+            }
+            schema::Counts::Hashing {
+                n_features,
+                alternate_sign,
+            } => v3::Counts::Hashing {
+                n_features: *n_features,
+                alternate_sign: *alternate_sign,
+            },
+        })
+    }
+
+    fn transform(&mut self, t: &schema::Transform) -> Result<v3::Transform> {
+        Ok(match t {
+            schema::Transform::Tfidf {
+                sublinear_tf,
+                idf,
+                log_exceptions,
+            } => v3::Transform::Tfidf {
+                sublinear_tf: *sublinear_tf,
+                idf: idf.as_deref().map(|v| self.idf(v)).transpose()?,
+                log_exceptions: log_exceptions.clone(),
+            },
+            schema::Transform::Normalize { norm } => v3::Transform::Normalize { norm: *norm },
+            schema::Transform::Scale { factor } => v3::Transform::Scale { factor: *factor },
+        })
+    }
+
+    /// Distinct values, most frequent first (ties by bits), and the narrowest index that holds
+    /// them: a fitted `idf_` has a few hundred distinct values for tens of thousands of columns.
+    fn idf(&mut self, idf: &[f64]) -> Result<v3::Idf> {
+        crate::classify::check_finite(idf, "idf")?;
+        let mut counts = BTreeMap::<u64, u32>::new();
+        for x in idf {
+            *counts.entry(x.to_bits()).or_default() += 1;
+        }
+        let mut distinct: Vec<(u64, u32)> = counts.into_iter().collect();
+        distinct.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let position: BTreeMap<u64, u32> = distinct
+            .iter()
+            .enumerate()
+            .map(|(i, &(bits, _))| (bits, i as u32))
+            .collect();
+        let values: Vec<u8> = distinct
+            .iter()
+            .flat_map(|&(bits, _)| bits.to_le_bytes())
+            .collect();
+        let width: u8 = match distinct.len() {
+            0..=256 => 1,
+            257..=65536 => 2,
+            _ => 4,
+        };
+        let mut index = Vec::with_capacity(idf.len() * width as usize);
+        for x in idf {
+            let i = position[&x.to_bits()];
+            index.extend_from_slice(&i.to_le_bytes()[..width as usize]);
+        }
+        Ok(v3::Idf {
+            values: self.section(&values)?,
+            index_width: width,
+            index: self.section(&index)?,
+        })
+    }
+
+    /// f16 when every value is exactly a binary16 number (the `compact` weights), else f64.
+    fn matrix(&mut self, m: &schema::Matrix) -> Result<v3::Matrix> {
+        crate::classify::check_finite(&m.data, "coef")?;
+        let halves: Option<Vec<u16>> = if m.data.is_empty() {
+            None
+        } else {
+            m.data.iter().map(|&x| exact_f16(x)).collect()
+        };
+        let (dtype, data) = match halves {
+            Some(h) => (
+                v3::Dtype::F16,
+                self.section(&h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())?,
+            ),
+            None => (
+                v3::Dtype::F64,
+                self.section(&m.data.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())?,
+            ),
+        };
+        Ok(v3::Matrix {
+            rows: m.rows,
+            cols: m.cols,
+            dtype,
+            data,
+        })
+    }
+
+    fn linear(&mut self, l: &schema::Linear) -> Result<v3::Linear> {
+        Ok(v3::Linear {
+            estimator: l.estimator.clone(),
+            classes: l.classes.clone(),
+            coef: self.matrix(&l.coef)?,
+            intercept: l.intercept.clone(),
+            proba: l.proba,
+        })
+    }
+
+    fn classifier(&mut self, c: &schema::Classifier) -> Result<v3::Classifier> {
+        Ok(match c {
+            schema::Classifier::Linear(l) => v3::Classifier::Linear(self.linear(l)?),
+            schema::Classifier::NaiveBayes(nb) => v3::Classifier::NaiveBayes(v3::NaiveBayes {
+                estimator: nb.estimator.clone(),
+                classes: nb.classes.clone(),
+                coef: self.matrix(&nb.coef)?,
+                intercept: nb.intercept.clone(),
+                binarize: nb.binarize,
+            }),
+            schema::Classifier::CalibratedSigmoid(c) => v3::Classifier::CalibratedSigmoid(v3::Calibrated {
+                classes: c.classes.clone(),
+                members: c
+                    .members
+                    .iter()
+                    .map(|m| {
+                        Ok(v3::CalibratedMember {
+                            base: self.linear(&m.base)?,
+                            class_indices: m.class_indices.clone(),
+                            calibrators: m.calibrators.clone(),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
+        })
+    }
+}
+
+/// The value as binary16 when that is exact (same bits back, so -0.0 stays -0.0).
+fn exact_f16(x: f64) -> Option<u16> {
+    let h = half::f16::from_f64(x);
+    (h.to_f64().to_bits() == x.to_bits()).then(|| h.to_bits())
+}
+
+/// Encodes a model into a format 3 body (the plaintext the envelope seals). Refuses what a
+/// loader would refuse later only where the layout depends on it (duplicate terms, non-finite
+/// bulk values, sizes beyond u32); shapes are checked by loading.
+pub fn encode(body: &Body) -> Result<Vec<u8>> {
+    encode_with(
+        body,
+        crate::vectorize::LOAD_PERCENT,
+        crate::vectorize::BLOCK_TERMS,
+    )
+}
+
+/// [`encode`] with another vocabulary table load factor (percent) and block size: for
+/// measuring layouts (benches/PROFILE.md); `skedge` writes the defaults.
+#[doc(hidden)]
+pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<Vec<u8>> {
+    let mut w = Writer {
+        load_percent,
+        block_terms,
+        ..Writer::default()
+    };
+    let p = &body.pipeline;
+    let features = p
+        .features
+        .iter()
+        .map(|f| {
+            Ok(v3::FeatureBlock {
+                analyzer: f.analyzer.clone(),
+                counts: w.counts(&f.counts)?,
+                binary: f.binary,
+                transforms: f
+                    .transforms
+                    .iter()
+                    .map(|t| w.transform(t))
+                    .collect::<Result<_>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let transforms = p
+        .transforms
+        .iter()
+        .map(|t| w.transform(t))
+        .collect::<Result<_>>()?;
+    let classifier = w.classifier(&p.classifier)?;
+    let manifest = v3::Manifest {
+        metadata: body.metadata.clone(),
+        pipeline: v3::Pipeline {
+            features,
+            transforms,
+            classifier,
+        },
+    };
+    let m = postcard::to_allocvec(&manifest).map_err(|e| Error::Corrupt(format!("encode: {e}")))?;
+    let m_len = u32::try_from(m.len()).map_err(|_| Error::Corrupt("manifest exceeds 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(align8(4 + m.len()) + w.data.len());
+    out.extend_from_slice(&m_len.to_le_bytes());
+    out.extend_from_slice(&m);
+    out.resize(align8(out.len()), 0);
+    out.extend_from_slice(&w.data);
+    Ok(out)
+}

@@ -1,0 +1,591 @@
+//! The JavaScript surface (npm package `skedge`): the one module that knows it runs in JS.
+//!
+//! `Model.fromBytes(bytes, { integrity })`, `await Model.load(url | Request, { integrity,
+//! onProgress })`, `model.predict(text)`, `model.predictBatch(texts)`, `model.explain(text, k)`,
+//! `model.info()`, `model.free()` / `Symbol.dispose`. Results cross as plain objects
+//! (`serde_wasm_bindgen`'s JSON-compatible serializer); labels as a JS number or string, as in
+//! `classes`. Every failure is a real `Error` with `name = "SkedgeError"` and a stable `code`
+//! ([`crate::Error::code`], plus `INTEGRITY_MISMATCH` and `LOAD_FAILED` from here and
+//! `NOT_INITIALIZED` from the package's JS entry points).
+//!
+//! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
+//! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
+
+mod fetch;
+mod hash;
+mod model;
+#[cfg(feature = "monitor")]
+mod monitor;
+
+use js_sys::{Array, JsString, Object, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::artifact::schema::Classes;
+use crate::MAX_TEXT_BYTES;
+
+pub use hash::set_hasher;
+pub use model::Model;
+#[cfg(feature = "monitor")]
+pub use monitor::MonitorHandle;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A label of `classes`: a number for integer classes, else a string. */
+export type Label = number | string;
+
+/** `predict`'s result: the same meaning as a line of `skedge predict`. */
+export interface Prediction {
+  /** The predicted class (an element of `info().classes`). */
+  label: Label;
+  /** `decision_function` flattened: one value for binary linear models (it scores `classes[1]`),
+   * else one per class; naive Bayes: the joint log likelihood; calibrated: the probabilities. */
+  decision: number[];
+  /** `predict_proba`, one per class, or `null` when the estimator has none. */
+  proba: number[] | null;
+}
+
+/** `predictBatch(texts, { columnar: true })`: every prediction in typed arrays, row-major. */
+export interface Columnar {
+  /** The classes (`info().classes`): row `i`'s label is `labels[labelIndex[i]]`. */
+  labels: Label[];
+  /** Index in `labels` of each text's predicted class. */
+  labelIndex: Uint32Array;
+  /** `width` decision values per text (`decision.subarray(i * width, (i + 1) * width)`). */
+  decision: Float64Array;
+  /** `labels.length` probabilities per text, or `null` when the estimator has none. */
+  proba: Float64Array | null;
+  /** Decision values per text: 1 for binary linear models, else one per class. */
+  width: number;
+}
+
+export interface PredictBatchOptions {
+  /** Return one `Columnar` object of typed arrays instead of `Prediction[]`. */
+  columnar?: boolean;
+}
+
+// Written in JS (scripts/npm/extend.js): the texts cross into wasm as one UTF-8 buffer.
+export interface Model {
+  /** `predict` of each text of an array, in order. */
+  predictBatch(texts: string[], options?: { columnar?: false }): Prediction[];
+  /** `predict` of each text of an array, in order, as typed arrays. */
+  predictBatch(texts: string[], options: { columnar: true }): Columnar;
+  predictBatch(texts: string[], options?: PredictBatchOptions): Prediction[] | Columnar;
+}
+
+/** One feature of an explanation. */
+export interface Feature {
+  /** The vocabulary term (hashing vectorizers: the first feature of the text that hashed here). */
+  term: string;
+  /** Every distinct feature behind the column (one for vocabularies; hashing can collide). */
+  terms: string[];
+  /** Column in the row the classifier sees. */
+  column: number;
+  /** Index of the vectorizer (FeatureUnion member). */
+  block: number;
+  /** Value of the column after tf-idf and norms (binarized for BernoulliNB). */
+  value: number;
+  /** Weight of the column in each decision row. */
+  weights: number[];
+  /** `value * weights[r]`: what the feature added to each decision row. */
+  contributions: number[];
+  /** Every occurrence as `[start, end)` in UTF-16 code units of the input (`text.slice(start, end)`). */
+  spans: [number, number][];
+}
+
+/** `explain`'s result: the prediction and the features that moved it most. */
+export interface Explanation extends Prediction {
+  /** Decision row the features are ranked by (the predicted class's, or 0 for one-row models). */
+  row: number;
+  /** Largest `|contribution|` to `row` first. */
+  features: Feature[];
+}
+
+/** Artifact metadata, as `skedge inspect` prints it (camelCase). */
+export interface ModelInfo {
+  name: string;
+  version: string;
+  classes: Label[];
+  estimator: string;
+  nFeatures: number;
+  /** Hex sha256 of the artifact bytes. */
+  sha256: string;
+  /** `sha256-<base64>`: pass it as `integrity` to pin this artifact. */
+  integrity: string;
+  bytes: number;
+  formatVersion: number;
+  skedgeVersion: string;
+  sklearnVersion: string;
+  pythonVersion: string;
+  numpyVersion: string;
+  unicodeVersion: string;
+  sourceSha256: string;
+  created: string;
+  /** `"exact"` (bit-identical to scikit-learn) or `"compact"` (f16 weights). */
+  precision: string;
+  /** For `compact`: agreement with scikit-learn measured by the exporter. */
+  agreement?: {
+    texts: number;
+    labelChanges: number;
+    maxAbsDecisionDiff: number;
+    maxAbsProbaDiff: number;
+  };
+  metrics: Record<string, number>;
+  provenance: Record<string, string>;
+  /** Largest text accepted, in UTF-8 bytes. */
+  maxTextBytes: number;
+}
+
+/** A 32-byte key: the bytes, or its text (the key file line `skedge-…:<64 hex>`, or 64 hex digits). */
+export type Key = Uint8Array | ArrayBuffer | string;
+
+export interface FromBytesOptions {
+  /** Subresource-Integrity string `sha256-<base64>` (several space-separated: any may match). */
+  integrity?: string;
+  /** Pinned Ed25519 public key(s) (`skedge keygen`'s `.pub`): the artifact must be signed by one
+   * of them, else `SIGNATURE_MISSING` / `SIGNATURE_INVALID`. Several overlap a key rotation. */
+  publicKey?: Key | Key[];
+  /** XChaCha20-Poly1305 key (`skedge keygen --encryption`): the artifact must be encrypted with
+   * it, else `ENCRYPTION_MISSING` / `DECRYPTION_FAILED`. Keep it server-side (a Worker secret). */
+  decryptionKey?: Key;
+}
+
+export interface LoadProgress {
+  /** Bytes received so far. */
+  loaded: number;
+  /** `Content-Length`, or `null` when unknown (or the response is content-encoded). */
+  total: number | null;
+}
+
+export interface LoadOptions extends FromBytesOptions {
+  /** Called after each chunk of the body. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
+  init?: RequestInit;
+}
+
+/** `model.monitor()`'s options (FORMAT.md §4). */
+export interface MonitorOptions {
+  /** Probability that a prediction is sampled, in [0, 1] (default 1). */
+  sampleRate?: number;
+  /** Length of a window in seconds; by default a window lasts until `snapshot()` or `flush()`. */
+  windowSeconds?: number;
+  /** Seed of the sampler (an integer below 2^53, or a bigint below 2^64); by default 64 bits
+   * from `crypto.getRandomValues`. It also makes snapshot ids unique: give each instance its own. */
+  seed?: number | bigint;
+  /** Sampled texts kept per window (at most 64, each cut to 1024 characters). Default 0: no text
+   * ever leaves the device. */
+  maxTexts?: number;
+  /** Time predictions with `performance.now()`. Default: true, except in Cloudflare Workers,
+   * whose timers do not advance during CPU work. */
+  timing?: boolean;
+}
+
+/** `monitor.flush()`'s options. */
+export interface FlushOptions {
+  /** The collector's token, sent as `Authorization: Bearer <token>` (`?token=` with `beacon`). */
+  token?: string;
+  /** Send with `navigator.sendBeacon` (delivered even while the page unloads; a snapshot counts
+   * as sent once the browser queued it). Falls back to `fetch` where there is no sendBeacon. */
+  beacon?: boolean;
+}
+
+/** What `flush()` did. */
+export interface FlushResult {
+  /** Snapshots the collector stored (201), or already had (409). */
+  sent: number;
+  /** Snapshots the collector refused for good (another 4xx): dropped, not retried. */
+  rejected: number;
+  /** Snapshots still queued for the next flush (network errors, 401, 403, 408, 429, 5xx). */
+  pending: number;
+  /** Snapshots dropped since the monitor started because the queue (64) was full. */
+  dropped: number;
+}
+
+/** A monitoring snapshot (FORMAT.md §4), as the collector receives it. */
+export interface Snapshot {
+  format: "skedge-monitor-snapshot";
+  version: 1;
+  id: string;
+  model: { name: string; version: string; sha256: string };
+  window: { index: number; start_ms: number; end_ms: number };
+  sample_rate: number;
+  seen: number;
+  dropped: number;
+  classes: string[];
+  stats: {
+    count: number;
+    label_counts: number[];
+    confidence: number[] | null;
+    oov: { counts: number[]; no_features: number; oov_features: number; total_features: number } | null;
+    length: number[];
+    latency: { counts: number[]; sum_ms: number; max_ms: number } | null;
+  };
+  texts: string[];
+}
+
+/** Drift of the open window against the artifact's baseline (`null` entries: no data). */
+export interface Drift {
+  label_psi: number | null;
+  confidence_psi: number | null;
+  oov_psi: number | null;
+  oov_shift: number | null;
+  length_psi: number | null;
+}
+
+/** The stable `code` of a `SkedgeError`. */
+export type SkedgeErrorCode =
+  | "ARTIFACT_CORRUPT"
+  | "ARTIFACT_VERSION_UNSUPPORTED"
+  | "INTEGRITY_MISMATCH"
+  | "NOT_INITIALIZED"
+  | "INPUT_TOO_LARGE"
+  | "INVALID_INPUT"
+  | "LOAD_FAILED"
+  /* signed and encrypted artifacts (FORMAT.md §3) */
+  | "DECRYPTION_KEY_MISSING"
+  | "SIGNATURE_MISSING"
+  | "SIGNATURE_INVALID"
+  | "ENCRYPTION_MISSING"
+  | "DECRYPTION_FAILED"
+  | "KEY_INVALID"
+  /* skedge/lite: signatures and encryption are left out */
+  | "FEATURE_UNAVAILABLE";
+
+/** Every error skedge throws: `err.name === "SkedgeError"`, `err.code` is stable. */
+export interface SkedgeError extends Error {
+  name: "SkedgeError";
+  code: SkedgeErrorCode;
+  /** `predictBatch`: index of the text that failed. */
+  index?: number;
+}
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A real JS `Error` with `name = "SkedgeError"` and `code`.
+pub(crate) fn error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("SkedgeError");
+    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+pub(crate) fn core_error(e: crate::Error) -> JsValue {
+    error(e.code(), &e.to_string())
+}
+
+pub(crate) fn invalid(message: &str) -> JsValue {
+    error("INVALID_INPUT", message)
+}
+
+pub(crate) fn type_name(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if Array::is_array(v) {
+        "an array".into()
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// The text of a JS value that must be a string, refusing anything else and refusing texts over
+/// the limit before copying them into wasm memory when their length already says so.
+pub(crate) fn text_of(v: &JsValue, what: &str) -> Result<String, JsValue> {
+    let Some(s) = v.dyn_ref::<JsString>() else {
+        return Err(invalid(&format!("{what} must be a string, got {}", type_name(v))));
+    };
+    // Each UTF-16 code unit is at least one UTF-8 byte.
+    let units = s.length() as usize;
+    if units > MAX_TEXT_BYTES {
+        return Err(core_error(crate::Error::InputTooLarge {
+            bytes: units,
+            limit: MAX_TEXT_BYTES,
+        }));
+    }
+    Ok(String::from(s))
+}
+
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error("INVALID_INPUT", &e.to_string()))
+}
+
+/// A label as a JS number (integer classes) or string.
+pub(crate) enum Label<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+impl Serialize for Label<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // JS numbers: integers beyond 2^53 lose precision, as in JSON.parse of the CLI output.
+            Label::Int(v) => s.serialize_f64(*v as f64),
+            Label::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+pub(crate) fn label(classes: &Classes, i: usize) -> Label<'_> {
+    match classes {
+        Classes::Int(v) => Label::Int(v.get(i).copied().unwrap_or_default()),
+        Classes::Str(v) => Label::Str(v.get(i).map_or("", String::as_str)),
+    }
+}
+
+pub(crate) fn option_string(options: Option<&Object>, key: &str) -> Result<Option<String>, JsValue> {
+    let Some(o) = options else { return Ok(None) };
+    match Reflect::get(o, &key.into()) {
+        Ok(v) if v.is_undefined() || v.is_null() => Ok(None),
+        Ok(v) => match v.as_string() {
+            Some(s) => Ok(Some(s)),
+            None => Err(invalid(&format!(
+                "options.{key} must be a string, got {}",
+                type_name(&v)
+            ))),
+        },
+        Err(_) => Ok(None),
+    }
+}
+
+/// `options[key]`, `None` when absent, `undefined` or `null`.
+pub(crate) fn option(options: Option<&Object>, key: &str) -> Option<JsValue> {
+    let v = Reflect::get(options?, &key.into()).ok()?;
+    (!v.is_undefined() && !v.is_null()).then_some(v)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    //! `wasm-bindgen-test`: the binding itself, in Node and in a browser.
+    use super::model::{base64, unbase64};
+    use super::*;
+    use crate::artifact::crypto::{decode_key, KeyKind};
+    use crate::artifact::schema::{Classifier, Counts};
+    use js_sys::Uint8Array;
+    use wasm_bindgen_test::*;
+
+    /// The crate's tiny model with bigrams, a "not good" term and no tf-idf.
+    fn artifact() -> Vec<u8> {
+        let mut body = crate::artifact::example::tiny();
+        body.metadata.metrics = [("accuracy".to_string(), 0.75)].into();
+        let block = &mut body.pipeline.features[0];
+        block.analyzer.ngram_range = (1, 2);
+        let terms = ["bad", "good", "not good"];
+        block.counts = Counts::Vocabulary {
+            terms: terms.concat().into_bytes(),
+            lengths: terms.iter().map(|t| t.len() as u32).collect(),
+        };
+        block.transforms.clear();
+        let Classifier::Linear(linear) = &mut body.pipeline.classifier else {
+            unreachable!("tiny() is a logistic regression")
+        };
+        linear.coef.data = vec![-2.0, 1.5, -4.0];
+        crate::artifact::to_bytes(&body).unwrap()
+    }
+
+    fn model() -> Model {
+        Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), None).unwrap()
+    }
+
+    fn get(v: &JsValue, key: &str) -> JsValue {
+        Reflect::get(v, &key.into()).unwrap()
+    }
+
+    fn code(e: JsValue) -> String {
+        assert_eq!(get(&e, "name").as_string().as_deref(), Some("SkedgeError"));
+        assert!(e.is_instance_of::<js_sys::Error>());
+        get(&e, "code").as_string().unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn predicts_plain_objects() {
+        let p = model().predict(&"good, good".into()).unwrap();
+        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
+        let decision: Vec<f64> = serde_wasm_bindgen::from_value(get(&p, "decision")).unwrap();
+        assert_eq!(decision, [2.0 * 1.5 + 0.25]);
+        assert!(Array::is_array(&get(&p, "proba")));
+        assert_eq!(
+            Object::get_prototype_of(&p),
+            Object::get_prototype_of(&Object::new())
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn batch_explain_info() {
+        let m = model();
+        let out = m.predict_packed(b"badnot good", &[3, 11]).unwrap();
+        let index: Vec<u32> = js_sys::Uint32Array::new(&get(&out, "labelIndex")).to_vec();
+        assert_eq!(index, [0, 0], "\"not good\" is negative");
+        let labels: Array = get(&out, "labels").unchecked_into();
+        assert_eq!(labels.get(0).as_string().as_deref(), Some("neg"));
+        assert_eq!(get(&out, "width").as_f64(), Some(1.0));
+        let decision = js_sys::Float64Array::new(&get(&out, "decision")).to_vec();
+        assert_eq!(decision, [-2.0 + 0.25, -4.0 + 1.5 + 0.25]);
+        assert_eq!(js_sys::Float64Array::new(&get(&out, "proba")).length(), 4);
+        let empty = m.predict_packed(b"", &[]).unwrap();
+        assert_eq!(get(&empty, "width").as_f64(), Some(1.0));
+        assert_eq!(js_sys::Float64Array::new(&get(&empty, "proba")).length(), 0);
+
+        let e = m.explain(&"Not good 😀 GOOD".into(), Some(2)).unwrap();
+        let features: Array = get(&e, "features").unchecked_into();
+        assert_eq!(features.length(), 2);
+        let first = features.get(0);
+        assert_eq!(get(&first, "term").as_string().as_deref(), Some("not good"));
+        let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(&first, "spans")).unwrap();
+        assert_eq!(spans, [(0, 8)]);
+        let second: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(&features.get(1), "spans")).unwrap();
+        assert_eq!(second, [(4, 8), (12, 16)]);
+
+        let info = m.info().unwrap();
+        assert_eq!(get(&info, "name").as_string().as_deref(), Some("tiny"));
+        assert_eq!(get(&get(&info, "metrics"), "accuracy").as_f64(), Some(0.75));
+        let sha = get(&info, "sha256").as_string().unwrap();
+        assert_eq!(sha.len(), 64);
+        let integrity = get(&info, "integrity").as_string().unwrap();
+        let opts = Object::new();
+        Reflect::set(&opts, &"integrity".into(), &integrity.into()).unwrap();
+        assert!(Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts)).is_ok());
+    }
+
+    #[wasm_bindgen_test]
+    fn errors_carry_codes() {
+        let mut bytes = artifact();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let corrupt = Model::from_bytes(&Uint8Array::from(&bytes[..]).into(), None);
+        assert_eq!(code(corrupt.err().unwrap()), "ARTIFACT_CORRUPT");
+
+        let mut bytes = artifact();
+        bytes[8] = 9;
+        let version = Model::from_bytes(&Uint8Array::from(&bytes[..]).into(), None);
+        assert_eq!(code(version.err().unwrap()), "ARTIFACT_VERSION_UNSUPPORTED");
+
+        let opts = Object::new();
+        let wrong = format!("sha256-{}", base64(&[7; 32]));
+        Reflect::set(&opts, &"integrity".into(), &wrong.into()).unwrap();
+        let mismatch = Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts));
+        assert_eq!(code(mismatch.err().unwrap()), "INTEGRITY_MISMATCH");
+
+        let m = model();
+        assert_eq!(code(m.predict(&JsValue::from(42)).unwrap_err()), "INVALID_INPUT");
+        assert_eq!(code(m.predict(&JsValue::NULL).unwrap_err()), "INVALID_INPUT");
+        let e = m.predict_packed(b"ok\xff", &[2, 3]).unwrap_err();
+        assert_eq!(get(&e, "index").as_f64(), Some(1.0));
+        assert_eq!(code(e), "INVALID_INPUT");
+        assert_eq!(code(m.predict_packed(b"ok", &[3]).unwrap_err()), "INVALID_INPUT");
+        let big = "a".repeat(MAX_TEXT_BYTES + 1);
+        assert_eq!(
+            code(m.predict(&big.as_str().into()).unwrap_err()),
+            "INPUT_TOO_LARGE"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn lone_surrogates_become_replacement_characters() {
+        let m = model();
+        let s: JsValue = js_sys::JSON::parse(r#""good \ud800 good""#).unwrap();
+        let e = m.explain(&s, Some(1)).unwrap();
+        let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(
+            &get(&e, "features").unchecked_into::<Array>().get(0),
+            "spans",
+        ))
+        .unwrap();
+        assert_eq!(spans, [(0, 4), (7, 11)]);
+    }
+
+    #[wasm_bindgen_test]
+    fn keys_from_text_and_bytes() {
+        let sealed = include_bytes!("../../tests/golden/tiny.signed-encrypted.skedge");
+        let public = include_str!("../../tests/golden/test-signing.pub");
+        let secret = include_str!("../../tests/golden/test-encryption.key");
+        let load = |public: JsValue, key: JsValue| {
+            let opts = Object::new();
+            Reflect::set(&opts, &"publicKey".into(), &public).unwrap();
+            Reflect::set(&opts, &"decryptionKey".into(), &key).unwrap();
+            Model::from_bytes(&Uint8Array::from(&sealed[..]).into(), Some(opts))
+        };
+        let key = decode_key(secret, KeyKind::Encryption).unwrap();
+        let m = load(public.into(), Uint8Array::from(&key[..]).into()).unwrap();
+        let p = m.predict(&"good, good".into()).unwrap();
+        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
+        assert!(load(Array::of1(&public.into()).into(), secret.into()).is_ok());
+        let other = "ab".repeat(32);
+        assert_eq!(
+            code(load(public.into(), other.as_str().into()).err().unwrap()),
+            "DECRYPTION_FAILED"
+        );
+        assert_eq!(
+            code(load(other.as_str().into(), secret.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        assert_eq!(
+            code(load(secret.into(), secret.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        assert_eq!(
+            code(load(JsValue::from(1), secret.into()).err().unwrap()),
+            "INVALID_INPUT"
+        );
+        let short = Uint8Array::new_with_length(31);
+        assert_eq!(
+            code(load(public.into(), short.into()).err().unwrap()),
+            "KEY_INVALID"
+        );
+        let opts = Object::new();
+        Reflect::set(&opts, &"publicKey".into(), &public.into()).unwrap();
+        let plain = Model::from_bytes(&Uint8Array::from(&artifact()[..]).into(), Some(opts));
+        assert_eq!(code(plain.err().unwrap()), "SIGNATURE_MISSING");
+    }
+
+    #[wasm_bindgen_test]
+    fn monitor_counts_and_snapshots() {
+        let mut m = model();
+        let opts = Object::new();
+        Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
+        let mon = m.monitor(Some(opts)).unwrap();
+        m.predict(&"good".into()).unwrap();
+        m.predict_packed(b"badnot good", &[3, 11]).unwrap();
+        assert_eq!(mon.seen(), 3.0);
+        let s = mon.snapshot().unwrap();
+        assert_eq!(get(&get(&s, "stats"), "count").as_f64(), Some(3.0));
+        assert_eq!(
+            get(&s, "format").as_string().as_deref(),
+            Some("skedge-monitor-snapshot")
+        );
+        assert_eq!(mon.pending(), 1);
+        assert!(mon.drift().unwrap().is_null(), "no baseline in this artifact");
+        m.stop_monitoring();
+        m.predict(&"good".into()).unwrap();
+        assert_eq!(mon.seen(), 0.0);
+        let bad = Object::new();
+        Reflect::set(&bad, &"sampleRate".into(), &JsValue::from(1.5)).unwrap();
+        let e = m.monitor(Some(bad)).err().unwrap();
+        assert_eq!(code(e.clone()), "INVALID_INPUT");
+        let message = e.unchecked_into::<js_sys::Error>().message();
+        assert!(String::from(message).contains("got 1.5"));
+    }
+
+    #[wasm_bindgen_test]
+    fn base64_round_trips() {
+        let d: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(unbase64(&base64(&d)).unwrap(), d);
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert!(unbase64("YWI=").is_none());
+    }
+}

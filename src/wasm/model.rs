@@ -1,0 +1,538 @@
+//! `Model`: loading (bytes, integrity, keys), predictions, explanations and metadata.
+
+#[cfg(feature = "monitor")]
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+#[cfg(feature = "monitor")]
+use std::rc::Rc;
+
+use js_sys::{Array, ArrayBuffer, Float64Array, Function, Object, Reflect, Uint32Array, Uint8Array};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::fetch::download;
+use super::hash;
+#[cfg(feature = "monitor")]
+use super::monitor::{performance_now, Live};
+use super::{
+    core_error, error, hex, invalid, label, option, option_string, text_of, to_js, type_name, Label,
+};
+use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
+use crate::artifact::schema::Classes;
+use crate::artifact::LoadOptions;
+use crate::classify::n_classes;
+use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
+
+#[derive(Serialize)]
+struct PredictionOut<'a> {
+    label: Label<'a>,
+    decision: &'a [f64],
+    proba: Option<&'a [f64]>,
+}
+
+impl<'a> PredictionOut<'a> {
+    fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
+        PredictionOut {
+            label: label(classes, p.label),
+            decision: &p.decision,
+            proba: p.proba.as_deref(),
+        }
+    }
+}
+
+#[cfg(feature = "explain")]
+#[derive(Serialize)]
+struct FeatureOut<'a> {
+    term: &'a str,
+    terms: &'a [String],
+    column: u32,
+    block: usize,
+    value: f64,
+    weights: &'a [f64],
+    contributions: &'a [f64],
+    spans: &'a [(u32, u32)],
+}
+
+#[cfg(feature = "explain")]
+#[derive(Serialize)]
+struct ExplanationOut<'a> {
+    #[serde(flatten)]
+    prediction: PredictionOut<'a>,
+    row: usize,
+    features: Vec<FeatureOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoOut<'a> {
+    name: &'a str,
+    version: &'a str,
+    classes: Vec<Label<'a>>,
+    estimator: &'a str,
+    n_features: u64,
+    sha256: &'a str,
+    integrity: String,
+    bytes: usize,
+    format_version: u16,
+    skedge_version: &'a str,
+    sklearn_version: &'a str,
+    python_version: &'a str,
+    numpy_version: &'a str,
+    unicode_version: &'a str,
+    source_sha256: &'a str,
+    created: &'a str,
+    precision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agreement: Option<AgreementOut>,
+    metrics: &'a BTreeMap<String, f64>,
+    provenance: &'a BTreeMap<String, String>,
+    max_text_bytes: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgreementOut {
+    texts: u64,
+    label_changes: u64,
+    max_abs_decision_diff: f64,
+    max_abs_proba_diff: f64,
+}
+
+/// A loaded skedge model.
+#[wasm_bindgen]
+pub struct Model {
+    /// Owns the artifact (`inner.artifact()`), so its sha256 is computed only when asked for
+    /// (`info()`, `monitor()`): hashing was half of `fromBytes`.
+    pub(super) inner: TextClassifier,
+    sha256: std::cell::OnceCell<[u8; 32]>,
+    bytes: usize,
+    #[cfg(feature = "monitor")]
+    pub(super) monitor: Option<Rc<RefCell<Live>>>,
+}
+
+/// Digests the host already computed (`Model.load`'s WebCrypto path).
+#[derive(Default)]
+struct Known {
+    sha256: Option<[u8; 32]>,
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))]
+    body_sha512: Option<[u8; 64]>,
+}
+
+/// The stored body of a signed artifact whose signature will be verified (a key is pinned): what
+/// the signature's SHA-512 prehash covers. `None` when nothing will be verified.
+#[cfg(feature = "crypto")]
+fn signed_body<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<&'a [u8]> {
+    if keys.public_keys.is_empty() {
+        return None;
+    }
+    let envelope = crate::artifact::parse(bytes).ok()?;
+    envelope.is_signed().then_some(envelope.body)
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads an artifact from its bytes (`Uint8Array`, `ArrayBuffer` or any `ArrayBufferView`),
+    /// checking `options.integrity` (`sha256-<base64>`) first when given, then the signature
+    /// (`options.publicKey`) and decrypting (`options.decryptionKey`) as FORMAT.md §3 says.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
+    ) -> Result<Model, JsValue> {
+        let bytes = bytes_of(bytes)?;
+        let integrity = option_string(options.as_ref(), "integrity")?;
+        let keys = load_options(options.as_ref())?;
+        Model::new(bytes, integrity.as_deref(), keys, Known::default())
+    }
+
+    /// Fetches an artifact (`fetch(input, options.init)`; a `Response`, e.g. from the Cache API,
+    /// is read as it is), reporting progress, checks its integrity and loads it.
+    pub async fn load(
+        #[wasm_bindgen(unchecked_param_type = "string | URL | Request | Response")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
+    ) -> Result<Model, JsValue> {
+        let integrity = option_string(options.as_ref(), "integrity")?;
+        let keys = load_options(options.as_ref())?;
+        let on_progress = match options.as_ref().map(|o| Reflect::get(o, &"onProgress".into())) {
+            Some(Ok(f)) if f.is_function() => Some(f.unchecked_into::<Function>()),
+            Some(Ok(f)) if f.is_undefined() || f.is_null() => None,
+            None => None,
+            _ => return Err(invalid("options.onProgress must be a function")),
+        };
+        let init = match options.as_ref().map(|o| Reflect::get(o, &"init".into())) {
+            Some(Ok(v)) => v,
+            _ => JsValue::UNDEFINED,
+        };
+        let bytes = download(&input, &init, on_progress.as_ref()).await?;
+        // The async path can use WebCrypto, which has no synchronous form.
+        let mut known = Known::default();
+        if integrity.is_some() {
+            known.sha256 = hash::digest("sha256", &bytes).await;
+        }
+        #[cfg(feature = "crypto")]
+        if let Some(body) = signed_body(&bytes, &keys) {
+            known.body_sha512 = hash::digest("sha512", body).await;
+        }
+        Model::new(bytes, integrity.as_deref(), keys, known)
+    }
+
+    fn new(
+        bytes: Vec<u8>,
+        integrity: Option<&str>,
+        #[allow(unused_mut)] mut keys: LoadOptions,
+        known: Known,
+    ) -> Result<Model, JsValue> {
+        let sha256 = std::cell::OnceCell::new();
+        if let Some(d) = known.sha256 {
+            let _ = sha256.set(d);
+        }
+        if let Some(integrity) = integrity {
+            check_integrity(integrity, sha256.get_or_init(|| hash::sha256(&bytes)))?;
+        }
+        // skedge/lite cannot decrypt: say so, rather than ask for a key it could not use.
+        #[cfg(not(feature = "crypto"))]
+        if crate::artifact::parse(&bytes).is_ok_and(|e| e.is_encrypted()) {
+            return Err(core_error(crate::Error::FeatureUnavailable {
+                feature: "decryption",
+            }));
+        }
+        #[cfg(feature = "crypto")]
+        {
+            keys.body_sha512 = known
+                .body_sha512
+                .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
+        }
+        let len = bytes.len();
+        // The buffer becomes the model's storage: format 3 is read in place, never copied.
+        let inner = TextClassifier::from_vec_with(bytes, &keys).map_err(core_error)?;
+        Ok(Model {
+            inner,
+            sha256,
+            bytes: len,
+            #[cfg(feature = "monitor")]
+            monitor: None,
+        })
+    }
+
+    /// Sha256 of the artifact bytes, computed on first use.
+    pub(super) fn digest(&self) -> &[u8; 32] {
+        self.sha256.get_or_init(|| hash::sha256(self.inner.artifact()))
+    }
+
+    /// `predict` of the core.
+    #[cfg(not(feature = "monitor"))]
+    fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
+        self.inner.predict(text)
+    }
+
+    /// `predict` of the core, recorded by the monitor when one is on.
+    #[cfg(feature = "monitor")]
+    fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
+        let Some(live) = &self.monitor else {
+            return self.inner.predict(text);
+        };
+        let timing = live.try_borrow().is_ok_and(|l| l.timing);
+        let t0 = if timing { performance_now().ok() } else { None };
+        let p = self.inner.predict(text)?;
+        let latency = t0.and_then(|t0| Some((performance_now().ok()? - t0).max(0.0)));
+        if let Ok(mut l) = live.try_borrow_mut() {
+            l.monitor
+                .record(&self.inner, text, &p, latency, js_sys::Date::now());
+        }
+        Ok(p)
+    }
+
+    /// `predict`, `decision_function` and `predict_proba` of one text: `{ label, decision, proba }`.
+    #[wasm_bindgen(unchecked_return_type = "Prediction")]
+    pub fn predict(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let text = text_of(text, "text")?;
+        let p = self.predict_text(&text).map_err(core_error)?;
+        to_js(&PredictionOut::new(&p, self.inner.classes()))
+    }
+
+    /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
+    #[wasm_bindgen(js_name = maxTextBytes, skip_typescript)]
+    pub fn max_text_bytes() -> u32 {
+        MAX_TEXT_BYTES as u32
+    }
+
+    /// `predictBatch`'s one crossing (the package's JS packs the texts, scripts/npm/extend.js):
+    /// every text as UTF-8 in `utf8`, text `i` ending at byte `ends[i]`. Returns `{ labels,
+    /// labelIndex, decision, proba, width }`: the classes, then typed arrays, row-major.
+    #[wasm_bindgen(js_name = predictPacked, skip_typescript)]
+    pub fn predict_packed(&self, utf8: &[u8], ends: &[u32]) -> Result<Object, JsValue> {
+        let n = ends.len();
+        let mut label_index = Vec::with_capacity(n);
+        let (mut decision, mut proba) = (Vec::new(), None::<Vec<f64>>);
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            let at = |e: JsValue| {
+                let _ = Reflect::set(&e, &"index".into(), &JsValue::from(i as u32));
+                e
+            };
+            let text = utf8
+                .get(start..end as usize)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    at(invalid(&format!(
+                        "texts[{i}]: bytes {start}..{end} are not UTF-8"
+                    )))
+                })?;
+            start = end as usize;
+            let p = self
+                .predict_text(text)
+                .map_err(|e| at(error(e.code(), &format!("texts[{i}]: {e}"))))?;
+            if i == 0 {
+                decision.reserve_exact(n * p.decision.len());
+                proba = p.proba.as_ref().map(|q| Vec::with_capacity(n * q.len()));
+            }
+            label_index.push(p.label as u32);
+            decision.extend_from_slice(&p.decision);
+            if let (Some(all), Some(q)) = (&mut proba, &p.proba) {
+                all.extend_from_slice(q);
+            }
+        }
+        // Decision width of this model (the same for every text): from the first row, or from
+        // the empty text when there is none.
+        let width = match n {
+            0 => {
+                let p = self.inner.predict("").map_err(core_error)?;
+                proba = p.proba.map(|_| Vec::new());
+                p.decision.len()
+            }
+            _ => decision.len() / n,
+        };
+        let classes = self.inner.classes();
+        let labels = to_js(
+            &(0..n_classes(classes))
+                .map(|i| label(classes, i))
+                .collect::<Vec<_>>(),
+        )?;
+        let out = Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
+        set("labels", &labels)?;
+        set("labelIndex", &Uint32Array::from(&label_index[..]).into())?;
+        set("decision", &Float64Array::from(&decision[..]).into())?;
+        set(
+            "proba",
+            &proba.map_or(JsValue::NULL, |p| Float64Array::from(&p[..]).into()),
+        )?;
+        set("width", &JsValue::from(width as u32))?;
+        Ok(out)
+    }
+
+    /// The prediction and the `k` features (default 10) that moved the predicted class's decision
+    /// most, each with its term, value, weights, contributions and spans in `text`.
+    #[cfg(feature = "explain")]
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub fn explain(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+        k: Option<u32>,
+    ) -> Result<JsValue, JsValue> {
+        let text = text_of(text, "text")?;
+        let p = self.inner.predict(&text).map_err(core_error)?;
+        let features = self
+            .inner
+            .explain(&text, k.unwrap_or(10) as usize)
+            .map_err(core_error)?;
+        let row = self.inner.explained_row(p.label);
+        to_js(&ExplanationOut {
+            prediction: PredictionOut::new(&p, self.inner.classes()),
+            row,
+            features: features
+                .iter()
+                .map(|c| FeatureOut {
+                    term: c.terms.first().map_or("", String::as_str),
+                    terms: &c.terms,
+                    column: c.column,
+                    block: c.block,
+                    value: c.value,
+                    weights: &c.weights,
+                    contributions: &c.contributions,
+                    spans: &c.spans,
+                })
+                .collect(),
+        })
+    }
+
+    /// Artifact metadata: name, version, classes, sha256, metrics, provenance, ...
+    #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let m = self.inner.metadata();
+        let classes = self.inner.classes();
+        let sha256 = hex(self.digest());
+        to_js(&InfoOut {
+            name: &m.name,
+            version: &m.version,
+            classes: (0..n_classes(classes)).map(|i| label(classes, i)).collect(),
+            estimator: self.inner.classifier().estimator(),
+            n_features: self.inner.vectorizers().iter().map(|v| v.n_features()).sum(),
+            sha256: &sha256,
+            integrity: format!("sha256-{}", base64(self.digest())),
+            bytes: self.bytes,
+            format_version: self.inner.format_version(),
+            skedge_version: &m.skedge_version,
+            sklearn_version: &m.sklearn_version,
+            python_version: &m.python_version,
+            numpy_version: &m.numpy_version,
+            unicode_version: &m.unicode_version,
+            source_sha256: &m.source_sha256,
+            created: &m.created,
+            precision: m.precision.name(),
+            agreement: m.agreement.as_ref().map(|a| AgreementOut {
+                texts: a.texts,
+                label_changes: a.label_changes,
+                max_abs_decision_diff: a.max_abs_decision_diff,
+                max_abs_proba_diff: a.max_abs_proba_diff,
+            }),
+            metrics: &m.metrics,
+            provenance: &m.provenance,
+            max_text_bytes: MAX_TEXT_BYTES,
+        })
+    }
+}
+
+/// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView`.
+fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
+    }
+    if ArrayBuffer::is_view(v) {
+        let get = |k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+        if let Some(buffer) = get("buffer").dyn_ref::<ArrayBuffer>() {
+            let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
+            let len = get("byteLength").as_f64().unwrap_or(0.0) as u32;
+            return Ok(Uint8Array::new_with_byte_offset_and_length(buffer, offset, len).to_vec());
+        }
+    }
+    Err(invalid(&format!(
+        "bytes must be a Uint8Array or an ArrayBuffer, got {}",
+        type_name(v)
+    )))
+}
+
+/// `publicKey` (one key or an array of keys) and `decryptionKey` of the options.
+fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
+    let mut keys = LoadOptions::default();
+    if let Some(v) = option(options, "publicKey") {
+        match v.dyn_ref::<Array>() {
+            Some(list) => {
+                if list.length() == 0 {
+                    return Err(invalid("options.publicKey is an empty array"));
+                }
+                for k in list.iter() {
+                    keys.public_keys
+                        .push(key_of(&k, KeyKind::SigningPublic, "publicKey")?);
+                }
+            }
+            None => keys
+                .public_keys
+                .push(key_of(&v, KeyKind::SigningPublic, "publicKey")?),
+        }
+    }
+    if let Some(v) = option(options, "decryptionKey") {
+        keys.decryption_key = Some(key_of(&v, KeyKind::Encryption, "decryptionKey")?);
+    }
+    Ok(keys)
+}
+
+/// A key from its bytes (`Uint8Array`, `ArrayBuffer`) or its text (`crypto::decode_key`).
+fn key_of(v: &JsValue, kind: KeyKind, what: &str) -> Result<[u8; KEY_LEN], JsValue> {
+    if let Some(text) = v.as_string() {
+        return decode_key(&text, kind).map_err(core_error);
+    }
+    let bytes = if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        a.to_vec()
+    } else if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        Uint8Array::new(b).to_vec()
+    } else {
+        return Err(invalid(&format!(
+            "options.{what} must be a Uint8Array or a string, got {}",
+            type_name(v)
+        )));
+    };
+    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+        core_error(crate::Error::KeyInvalid(format!(
+            "options.{what} must be {KEY_LEN} bytes, got {}",
+            bytes.len()
+        )))
+    })
+}
+
+/// Subresource Integrity: `sha256-<base64>` tokens separated by white space, any of which may
+/// match (`?options` suffixes ignored). Other algorithms are refused rather than ignored.
+pub(super) fn check_integrity(integrity: &str, sha256: &[u8; 32]) -> Result<(), JsValue> {
+    let mut any = false;
+    for token in integrity.split_ascii_whitespace() {
+        let token = token.split('?').next().unwrap_or_default();
+        let Some(digest) = token.strip_prefix("sha256-").and_then(unbase64) else {
+            return Err(invalid(&format!(
+                "integrity token \"{token}\" is not sha256-<base64 of 32 bytes> (other algorithms are not supported)"
+            )));
+        };
+        any |= digest == sha256[..];
+    }
+    if integrity.trim().is_empty() {
+        return Err(invalid("integrity is empty"));
+    }
+    if !any {
+        return Err(error(
+            "INTEGRITY_MISMATCH",
+            &format!(
+                "artifact integrity mismatch: expected {integrity}, got sha256-{}",
+                base64(sha256)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub(super) fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes base64 (standard or URL alphabet, padding optional); `None` unless 32 bytes result.
+pub(super) fn unbase64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(32);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    (out.len() == 32).then_some(out)
+}

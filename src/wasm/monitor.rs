@@ -1,0 +1,303 @@
+//! `model.monitor()` and the `Monitor` handle: sampled statistics of predictions, snapshots
+//! and their delivery to a collector (FORMAT.md §4).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::fetch::{fetch, Response};
+use super::{core_error, hex, invalid, option, option_string, to_js, type_name, Model};
+use crate::monitor::{Monitor, MonitorConfig, Snapshot};
+
+/// A monitor and how it times predictions; shared by the `Model` that feeds it and the
+/// `Monitor` handle that flushes it (which outlives neither's borrow across an `await`).
+pub(super) struct Live {
+    pub(super) monitor: Monitor,
+    pub(super) timing: bool,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Starts monitoring this model's `predict` and `predictBatch` calls (FORMAT.md §4) and
+    /// returns the monitor. A monitor started before stops recording (it can still be flushed).
+    #[wasm_bindgen(unchecked_return_type = "Monitor")]
+    pub fn monitor(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: Option<Object>,
+    ) -> Result<MonitorHandle, JsValue> {
+        let o = options.as_ref();
+        let seed = match option(o, "seed") {
+            None => random_seed(),
+            Some(v) => seed_of(&v)?,
+        };
+        // Checked here too, so the messages show the value (formatted by JS: the core leaves
+        // floats out of its messages in wasm, see `monitor::Got`).
+        let number = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Option<f64>, JsValue> {
+            match option_number(o, key)? {
+                Some(n) if !ok(n) => Err(invalid(&format!(
+                    "options.{key} must be {what}, got {}",
+                    js_number(n)
+                ))),
+                n => Ok(n),
+            }
+        };
+        let sample_rate = number("sampleRate", |n| (0.0..=1.0).contains(&n), "in [0, 1]")?;
+        let window_seconds = number("windowSeconds", |n| n.is_finite() && n >= 0.001, "≥ 0.001")?;
+        let max_texts = number("maxTexts", |n| n >= 0.0 && n.fract() == 0.0, "a count")?;
+        let config = MonitorConfig {
+            sample_rate: sample_rate.unwrap_or(1.0),
+            window_seconds,
+            seed,
+            max_texts: max_texts.map_or(0, |n| n.min(1e9) as usize),
+        };
+        let timing = match option(o, "timing") {
+            None => !in_workers(),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| invalid("options.timing must be a boolean"))?,
+        };
+        let monitor = Monitor::new(&self.inner, &hex(self.digest()), config, js_sys::Date::now())
+            .map_err(core_error)?;
+        let live = Rc::new(RefCell::new(Live { monitor, timing }));
+        self.monitor = Some(live.clone());
+        Ok(MonitorHandle { live })
+    }
+
+    /// Stops recording predictions (the monitor keeps its snapshots: flush it once more).
+    #[wasm_bindgen(js_name = stopMonitoring)]
+    pub fn stop_monitoring(&mut self) {
+        self.monitor = None;
+    }
+}
+
+/// A seed: a non-negative integer number below 2^53 or a bigint below 2^64.
+fn seed_of(v: &JsValue) -> Result<u64, JsValue> {
+    if let Some(n) = v.as_f64() {
+        if n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0 {
+            return Ok(n as u64);
+        }
+    } else if v.is_bigint() {
+        if let Ok(n) = u64::try_from(v.clone()) {
+            return Ok(n);
+        }
+    }
+    Err(invalid(
+        "options.seed must be an integer in [0, 2^53) or a bigint in [0, 2^64)",
+    ))
+}
+
+/// 64 bits from `crypto.getRandomValues` (every runtime here has it), else from the clocks.
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    let buf = Uint8Array::new_with_length(8);
+    if get_random_values(&buf).is_ok() {
+        buf.copy_to(&mut bytes);
+        return u64::from_le_bytes(bytes);
+    }
+    js_sys::Date::now().to_bits() ^ performance_now().unwrap_or(0.0).to_bits().rotate_left(32)
+}
+
+/// Cloudflare Workers (`navigator.userAgent === "Cloudflare-Workers"`): timers do not advance
+/// during CPU work there, so a prediction cannot be timed.
+fn in_workers() -> bool {
+    Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"userAgent".into()))
+        .is_ok_and(|ua| ua.as_string().as_deref() == Some("Cloudflare-Workers"))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now, catch)]
+    pub(super) fn performance_now() -> Result<f64, JsValue>;
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &Uint8Array) -> Result<JsValue, JsValue>;
+}
+
+/// The monitor of a model (`model.monitor()`): sampled statistics of its predictions in windows,
+/// closed into snapshots (FORMAT.md §4) and sent to a collector by `flush`.
+#[wasm_bindgen(js_name = Monitor)]
+pub struct MonitorHandle {
+    live: Rc<RefCell<Live>>,
+}
+
+#[wasm_bindgen(js_class = Monitor)]
+impl MonitorHandle {
+    /// Closes the open window now, queues its snapshot for the next `flush` and returns it.
+    #[wasm_bindgen(unchecked_return_type = "Snapshot")]
+    pub fn snapshot(&self) -> Result<JsValue, JsValue> {
+        let s = self.live.borrow_mut().monitor.snapshot(js_sys::Date::now());
+        to_js(&s)
+    }
+
+    /// Drift of the open window against the artifact's baseline; `null` when the exporter stored
+    /// no baseline.
+    #[wasm_bindgen(unchecked_return_type = "Drift | null")]
+    pub fn drift(&self) -> Result<JsValue, JsValue> {
+        match self.live.borrow().monitor.drift() {
+            Some(d) => to_js(&d),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Snapshots waiting for delivery.
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> u32 {
+        self.live.borrow().monitor.pending().count() as u32
+    }
+
+    /// Snapshots dropped so far because the queue (64) was full.
+    #[wasm_bindgen(getter)]
+    pub fn dropped(&self) -> f64 {
+        self.live.borrow().monitor.dropped() as f64
+    }
+
+    /// Predictions seen in the open window, sampled or not.
+    #[wasm_bindgen(getter)]
+    pub fn seen(&self) -> f64 {
+        self.live.borrow().monitor.seen() as f64
+    }
+
+    /// Closes the open window (when it saw a prediction) and POSTs every queued snapshot, oldest
+    /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`). Snapshots
+    /// that could not be delivered (network error, 401, 403, 408, 429, 5xx) stay queued for the
+    /// next flush, in order, at most 64 (older ones are dropped and counted).
+    #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
+    pub fn flush(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | URL")] endpoint: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FlushOptions")] options: Option<Object>,
+    ) -> Promise {
+        let live = self.live.clone();
+        wasm_bindgen_futures::future_to_promise(flush(live, endpoint, options))
+    }
+}
+
+enum Delivery {
+    Sent,
+    Rejected,
+    Retry,
+}
+
+async fn flush(
+    live: Rc<RefCell<Live>>,
+    endpoint: JsValue,
+    options: Option<Object>,
+) -> Result<JsValue, JsValue> {
+    let url = endpoint
+        .as_string()
+        .or_else(|| {
+            endpoint
+                .is_object()
+                .then(|| Reflect::get(&endpoint, &"href".into()).ok()?.as_string())
+                .flatten()
+        })
+        .ok_or_else(|| invalid("flush() needs the collector's URL"))?;
+    let token = option_string(options.as_ref(), "token")?;
+    let beacon = option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy());
+    let mut batch = {
+        let mut l = live.borrow_mut();
+        let now = js_sys::Date::now();
+        if l.monitor.seen() > 0 {
+            l.monitor.snapshot(now);
+        } else {
+            l.monitor.tick(now);
+        }
+        l.monitor.take_pending()
+    };
+    let (mut sent, mut rejected, mut done) = (0u32, 0u32, 0);
+    for s in &batch {
+        match deliver(&url, token.as_deref(), beacon, s).await {
+            Delivery::Sent => sent += 1,
+            Delivery::Rejected => rejected += 1,
+            Delivery::Retry => break,
+        }
+        done += 1;
+    }
+    let mut l = live.borrow_mut();
+    l.monitor.requeue(batch.split_off(done));
+    let out = Object::new();
+    let set = |k: &str, v: f64| Reflect::set(&out, &k.into(), &JsValue::from(v));
+    set("sent", sent.into())?;
+    set("rejected", rejected.into())?;
+    set("pending", l.monitor.pending().count() as f64)?;
+    set("dropped", l.monitor.dropped() as f64)?;
+    Ok(out.into())
+}
+
+/// POSTs one snapshot as JSON; 201 (stored) and 409 (already stored) are delivered.
+async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> Delivery {
+    let Some(body) = to_js(s).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()) else {
+        return Delivery::Rejected;
+    };
+    if beacon {
+        let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+        let send = Reflect::get(&navigator, &"sendBeacon".into()).unwrap_or_default();
+        if let Some(send) = send.dyn_ref::<Function>() {
+            // sendBeacon cannot set headers: the token goes in the query; a string body is
+            // text/plain, which needs no CORS preflight.
+            let mut target = url.to_owned();
+            if let Some(token) = token {
+                target.push(if url.contains('?') { '&' } else { '?' });
+                target.push_str("token=");
+                target.push_str(&String::from(js_sys::encode_uri_component(token)));
+            }
+            return match send.call2(&navigator, &target.into(), &body) {
+                Ok(queued) if queued.is_truthy() => Delivery::Sent,
+                _ => Delivery::Retry,
+            };
+        }
+    }
+    let headers = Object::new();
+    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    if let Some(token) = token {
+        let _ = Reflect::set(
+            &headers,
+            &"authorization".into(),
+            &format!("Bearer {token}").into(),
+        );
+    }
+    let init = Object::new();
+    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = Reflect::set(&init, &"headers".into(), &headers);
+    let _ = Reflect::set(&init, &"body".into(), &body);
+    let Ok(promise) = fetch(&url.into(), &init) else {
+        return Delivery::Retry;
+    };
+    let Ok(response) = JsFuture::from(promise).await else {
+        return Delivery::Retry;
+    };
+    let response: Response = response.unchecked_into();
+    let status = response.status();
+    // Read the answer, so the connection can be reused (and Workers do not warn).
+    let _ = JsFuture::from(response.array_buffer()).await;
+    match status {
+        200..=299 | 409 => Delivery::Sent,
+        401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry,
+        _ => Delivery::Rejected,
+    }
+}
+
+fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
+    match option(options, key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) => Ok(Some(n)),
+            None => Err(invalid(&format!(
+                "options.{key} must be a number, got {}",
+                type_name(&v)
+            ))),
+        },
+    }
+}
+
+/// `String(n)` of JS: no float formatting code in the wasm.
+fn js_number(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}

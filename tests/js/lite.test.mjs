@@ -1,0 +1,76 @@
+// `skedge/lite` (no signatures, encryption, monitoring, explanations) through the installed
+// package in Node (ESM and CommonJS): the same predictions as
+// `skedge` on every fixture case (predict, predictBatch, columnar), unsigned artifacts load, and
+// what needs the left-out features is refused with FEATURE_UNAVAILABLE, never loaded unchecked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Model } from 'skedge/lite';
+import { Model as Full } from 'skedge';
+import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
+
+const golden = join(process.env.SKEDGE_ROOT, 'tests', 'golden');
+const read = (name) => new Uint8Array(readFileSync(join(golden, name)));
+const publicKey = readFileSync(join(golden, 'test-signing.pub'), 'utf8');
+const decryptionKey = readFileSync(join(golden, 'test-encryption.key'), 'utf8');
+
+function code(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof Error, 'a real Error');
+    assert.equal(e.name, 'SkedgeError');
+    return e.code;
+  }
+  assert.fail('did not throw');
+}
+
+test('lite: parity with scikit-learn on every case (predict, predictBatch, columnar)', (t) => {
+  let n = 0;
+  for (const c of loadCases()) {
+    const model = Model.fromBytes(c.bytes);
+    try {
+      const texts = c.expected.map((e) => e.text);
+      const got = texts.map((x) => model.predict(x));
+      n += assertParity(c, got);
+      assert.deepEqual(model.predictBatch(texts), got, `${c.name}: predictBatch = predict`);
+      assert.deepEqual(fromColumnar(model.predictBatch(texts, { columnar: true }), texts.length), got, c.name);
+    } finally {
+      model.free();
+    }
+  }
+  t.diagnostic(`${n} predictions equal scikit-learn's with skedge/lite`);
+});
+
+test('lite: unsigned loads; a signed artifact loads unverified without a key, as in skedge', () => {
+  const plain = Model.fromBytes(read('tiny.skedge'));
+  const signed = Model.fromBytes(read('tiny.signed.skedge'));
+  assert.deepEqual(signed.predict('good'), plain.predict('good'));
+  assert.deepEqual(plain.predict('good'), Full.fromBytes(read('tiny.skedge')).predict('good'));
+  assert.equal(plain.info().integrity, Full.fromBytes(read('tiny.skedge')).info().integrity);
+  assert.equal(typeof plain.monitor, 'undefined', 'no monitor() in lite');
+  assert.equal(typeof plain.explain, 'undefined', 'no explain() in lite');
+});
+
+test('lite: a pinned key, a decryption key or an encrypted artifact is FEATURE_UNAVAILABLE', () => {
+  assert.equal(code(() => Model.fromBytes(read('tiny.signed.skedge'), { publicKey })), 'FEATURE_UNAVAILABLE');
+  assert.equal(code(() => Model.fromBytes(read('tiny.skedge'), { publicKey })), 'FEATURE_UNAVAILABLE');
+  assert.equal(code(() => Model.fromBytes(read('tiny.encrypted.skedge'))), 'FEATURE_UNAVAILABLE');
+  assert.equal(code(() => Model.fromBytes(read('tiny.encrypted.skedge'), { decryptionKey })), 'FEATURE_UNAVAILABLE');
+  assert.equal(
+    code(() => Model.fromBytes(read('tiny.signed-encrypted.skedge'), { publicKey, decryptionKey })),
+    'FEATURE_UNAVAILABLE',
+  );
+  const e = (() => { try { Model.fromBytes(read('tiny.encrypted.skedge')); } catch (err) { return err; } })();
+  assert.match(e.message, /skedge\/lite/);
+});
+
+test('lite: CommonJS entry', () => {
+  const require = createRequire(import.meta.url);
+  const { Model: Cjs } = require('skedge/lite');
+  const m = Cjs.fromBytes(read('tiny.skedge'));
+  assert.deepEqual(m.predictBatch(['good', 'bad']), ['good', 'bad'].map((x) => m.predict(x)));
+  assert.equal(code(() => Cjs.fromBytes(read('tiny.signed.skedge'), { publicKey })), 'FEATURE_UNAVAILABLE');
+});
