@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `skedge` into pkg/ (idempotent; pkg/ is generated and gitignored):
 #   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI
-#      feature), twice: the full build (features `crypto`, `monitor`, `explain`) -> skedge_bg.wasm,
-#      and `skedge/lite` (none: no signatures, encryption, monitor, explain) -> skedge_lite_bg.wasm;
+#      feature), twice: the full build (features `crypto`, `monitor`, `explain`, `format2`) -> skedge_bg.wasm,
+#      and `skedge/lite` (none: no signatures, encryption, monitor, explain, format 2) -> skedge_lite_bg.wasm;
 #   2. wasm-bindgen 0.2.130 twice from each .wasm: `web` glue (ESM: browsers, bundlers, Node
 #      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same .wasm;
 #   3. wasm-opt -Oz --converge from npm's binaryen@132 (never Debian's binaryen: it breaks current output);
@@ -43,7 +43,7 @@ wasm() {
   say "wasm-opt -Oz: $name"
   "$WASM_OPT" -Oz --converge "$WORK/web/${name}_bg.wasm" -o "$OUT/${name}_bg.wasm"
 }
-wasm skedge --features crypto,monitor,explain
+wasm skedge --features crypto,monitor,explain,format2
 wasm skedge_lite
 
 # glue NAME CORE: core.js / core.cjs / core.d.ts of one build. Types generated from src/wasm/;

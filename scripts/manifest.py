@@ -3,7 +3,7 @@
     {"manifest_version": 1, "name": "sentiment_model", "version": "3",
      "file": "sentiment_model.skedge", "size": 81234, "sha256": "<hex>",
      "integrity": "sha256-<base64>",            # Subresource Integrity string for the JS loader
-     "format_version": 2, "skedge_version": "0.1.0",
+     "format_version": 3, "skedge_version": "0.1.0",
      "classes": ["negative", "positive"], "estimator": "LogisticRegression", "n_features": 23456,
      "precision": "exact", "sklearn_version": "1.9.1", "created": "2026-11-26T05:00:00Z",
      "source_sha256": "<hex of the model file>", "exported_at": "2026-12-02T21:00:00Z",

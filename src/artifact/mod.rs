@@ -394,12 +394,27 @@ pub fn decode_legacy(body: &[u8]) -> Result<Body> {
     Ok(decoded)
 }
 
+/// A format 2 body laid out again as format 3.
+#[cfg(feature = "format2")]
+fn convert_legacy(body: &[u8]) -> Result<Vec<u8>> {
+    layout::encode(&decode_legacy(body)?)
+}
+
+/// Without the `format2` feature (`skedge/lite`) a format 2 artifact is refused: the converter is
+/// the biggest code in the module, and lite is newer than format 3.
+#[cfg(not(feature = "format2"))]
+fn convert_legacy(_: &[u8]) -> Result<Vec<u8>> {
+    Err(Error::FeatureUnavailable {
+        feature: "reading format 2 artifacts (`skedge repack OLD NEW` converts them to format 3)",
+    })
+}
+
 /// The format 3 body of a checked artifact: what `skedge repack` seals again. A format 2 body is
 /// converted (decoded and laid out again); a format 3 body is copied as is.
 pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<Vec<u8>> {
     let opened = open_with(bytes, options)?;
     match opened.version {
-        LEGACY_FORMAT_VERSION => layout::encode(&decode_legacy(&opened.body)?),
+        LEGACY_FORMAT_VERSION => convert_legacy(&opened.body),
         _ => Ok(opened.body.into_owned()),
     }
 }
@@ -424,7 +439,7 @@ pub fn open_owned(bytes: Vec<u8>, options: &LoadOptions) -> Result<Owned> {
     let opened = open_with(&bytes, options)?;
     let version = opened.version;
     let owned = match opened.body {
-        body if version == LEGACY_FORMAT_VERSION => Ok(layout::encode(&decode_legacy(&body)?)?),
+        body if version == LEGACY_FORMAT_VERSION => Ok(convert_legacy(&body)?),
         Cow::Owned(plaintext) => Ok(plaintext),
         Cow::Borrowed(body) => Err(body.len()),
     };

@@ -1,7 +1,8 @@
 // `skedge/lite` (no signatures, encryption, monitoring, explanations) through the installed
 // package in Node (ESM and CommonJS): the same predictions as
 // `skedge` on every fixture case (predict, predictBatch, columnar), unsigned artifacts load, and
-// what needs the left-out features is refused with FEATURE_UNAVAILABLE, never loaded unchecked.
+// what needs the left-out features (or a format 2 artifact) is refused with FEATURE_UNAVAILABLE,
+// never loaded unchecked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -65,6 +66,14 @@ test('lite: a pinned key, a decryption key or an encrypted artifact is FEATURE_U
   );
   const e = (() => { try { Model.fromBytes(read('tiny.encrypted.skedge')); } catch (err) { return err; } })();
   assert.match(e.message, /skedge\/lite/);
+});
+
+test('lite: format 2 is FEATURE_UNAVAILABLE (skedge repack converts it); the full entry reads it', () => {
+  const v2 = new Uint8Array(readFileSync(join(golden, 'v2', 'tiny.skedge')));
+  assert.equal(code(() => Model.fromBytes(v2)), 'FEATURE_UNAVAILABLE');
+  const e = (() => { try { Model.fromBytes(v2); } catch (err) { return err; } })();
+  assert.match(e.message, /skedge repack/);
+  assert.deepEqual(Full.fromBytes(v2).predict('good'), Full.fromBytes(read('tiny.skedge')).predict('good'));
 });
 
 test('lite: CommonJS entry', () => {

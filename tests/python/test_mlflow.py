@@ -442,7 +442,7 @@ def test_export_writes_artifact_manifest_and_report(models, exported, uri):
     import base64  # noqa: PLC0415
 
     assert man["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
-    assert man["format_version"] == 2 and man["precision"] == "exact"
+    assert man["format_version"] == 3 and man["precision"] == "exact"
     assert man["name"] == "t_skops" and man["version"] == "1"
     assert man["classes"] == ["negative", "positive"]
     assert man["parity"]["passed"] is True and man["parity"]["mismatches"] == 0
