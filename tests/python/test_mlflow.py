@@ -474,7 +474,7 @@ def test_export_writes_back_artifacts_and_tags(models, exported, uri):
     tags = _tags(uri, "t_skops", "1")
     sha = hashlib.sha256(exported["out"].read_bytes()).hexdigest()
     assert tags["skedge.sha256"] == sha
-    assert tags["skedge.format_version"] == "2"
+    assert tags["skedge.format_version"] == "3"
     assert tags["skedge.parity"].startswith("passed (")
     assert tags["skedge.exported_at"].endswith("Z")
     assert tags["skedge.artifact_path"] == "skedge/t_skops.skedge"
