@@ -446,15 +446,15 @@ fn with_combining_marks(text: &str, features: &mut [crate::explain::Contribution
     let (mut at, mut pending) = (0u32, Vec::new());
     let mut stripped = String::new();
     for c in text.chars() {
+        while let Some(end) = next.next_if(|&end| end <= at) {
+            pending.push(end);
+        }
         stripped.clear();
         if !c.is_ascii() {
             crate::text::unicode::strip_accents_unicode_into(c.encode_utf8(&mut [0; 4]), &mut stripped);
         }
         if c.is_ascii() || !stripped.is_empty() {
             moved.extend(pending.drain(..).map(|from| (from, at)));
-        }
-        while let Some(end) = next.next_if(|&end| end <= at) {
-            pending.push(end);
         }
         at += c.len_utf16() as u32;
     }
