@@ -337,8 +337,9 @@ impl Model {
         Ok(out)
     }
 
-    /// The prediction and the `k` features (default 10) that moved the predicted class's decision
-    /// most, each with its term, value, weights, contributions and spans in `text`.
+    /// The prediction and the `k` features (default 10; an integer from 1 to 2^32 - 1) that moved
+    /// the predicted class's decision most, each with its term, value, weights, contributions and
+    /// spans in `text` (each taking in the combining marks right after it).
     #[cfg(feature = "explain")]
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(
