@@ -46,14 +46,20 @@ wasm() {
 wasm skedge --features crypto,monitor,explain,format2
 wasm skedge_lite
 
-# glue NAME CORE: core.js / core.cjs / core.d.ts of one build. Types generated from src/wasm/;
-# options parameters are optional (an explicit `unchecked_param_type` drops wasm-bindgen's `?`).
+# glue NAME CORE: core.js / core.cjs / core.d.ts / core.d.cts of one build. Types generated from
+# src/wasm/, from the nodejs glue: the web glue's adds its init functions, whose types need the DOM
+# (index.d.ts declares the package's own). Options parameters are optional (an explicit
+# `unchecked_param_type` drops wasm-bindgen's `?`).
 glue() {
   local name=$1 core=$2
   cp "$WORK/web/$name.js" "$OUT/$core.js"
   cp "$WORK/node/$name.js" "$OUT/$core.cjs"
   sed -e 's/options: \(FromBytesOptions\|LoadOptions\|MonitorOptions\|FlushOptions\))/options?: \1)/' \
-      "$WORK/web/$name.d.ts" > "$OUT/$core.d.ts"
+      "$WORK/node/$name.d.ts" > "$OUT/$core.d.ts"
+  cp "$OUT/$core.d.ts" "$OUT/$core.d.cts"
+  if grep -q 'RequestInfo\|BufferSource\|WebAssembly\.' "$OUT/$core.d.ts"; then
+    echo "build: $core.d.ts uses DOM-only types; a Node-only TypeScript project could not use it" >&2; exit 1
+  fi
   for t in FromBytesOptions LoadOptions; do
     grep -q "options?: $t)" "$OUT/$core.d.ts" ||
       { echo "build: $core.d.ts no longer has the expected signatures ($t)" >&2; exit 1; }
@@ -67,8 +73,9 @@ grep -q "options?: MonitorOptions)" "$OUT/core.d.ts" ||
 
 ENTRIES=(browser.js workerd.js node.mjs node.cjs deno.js)
 cp scripts/npm/errors.js scripts/npm/extend.js scripts/npm/index.d.ts "${ENTRIES[@]/#/scripts/npm/}" "$OUT/"
-# CommonJS copies of the shared helpers, for node.cjs.
-{ sed 's/^export function /function /' scripts/npm/errors.js; echo 'module.exports = { skedgeError };'; } > "$OUT/errors.cjs"
+# CommonJS copies of the shared helpers and types, for node.cjs (TypeScript's `module: node16`
+# reads index.d.cts for `require`).
+{ sed 's/^export \(function\|class\) /\1 /' scripts/npm/errors.js; echo 'module.exports = { SkedgeError, skedgeError };'; } > "$OUT/errors.cjs"
 { sed -e "s|^import { skedgeError } from './errors.js';|const { skedgeError } = require('./errors.cjs');|" \
       -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend };'; } > "$OUT/extend.cjs"
 # skedge/lite: the same entry points on the lite build.
@@ -78,7 +85,12 @@ for e in "${ENTRIES[@]}"; do
 done
 sed -e "s|'./core.js'|'./core-lite.js'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" -e '/^  Monitor,$/d' -e '/^  MonitorOptions,$/d' -e '/^  FlushOptions,$/d' \
     -e '/^  FlushResult,$/d' -e '/^  Snapshot,$/d' -e '/^  Drift,$/d' scripts/npm/index.d.ts > "$OUT/lite.d.ts"
-if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts"; then
+sed "s|'./core.js'|'./core.cjs'|" "$OUT/index.d.ts" > "$OUT/index.d.cts"
+sed "s|'./core-lite.js'|'./core-lite.cjs'|" "$OUT/lite.d.ts" > "$OUT/lite.d.cts"
+if grep -q "'./core.js'" "$OUT/index.d.cts" "$OUT/lite.d.cts"; then
+  echo "build: a CommonJS declaration file still points at the ESM core" >&2; exit 1
+fi
+if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts" "$OUT/lite.d.cts"; then
   echo "build: a lite entry still points at the full build" >&2; exit 1
 fi
 cp scripts/npm/README.md "$OUT/README.md"
@@ -99,7 +111,7 @@ const pkg = {
   types: './index.d.ts',
   exports: {
     './lite': {
-      types: './lite.d.ts',
+      types: { require: './lite.d.cts', default: './lite.d.ts' },
       workerd: './lite-workerd.js',
       worker: './lite-workerd.js',
       deno: './lite-deno.js',
@@ -109,7 +121,7 @@ const pkg = {
       default: './lite-browser.js',
     },
     '.': {
-      types: './index.d.ts',
+      types: { require: './index.d.cts', default: './index.d.ts' },
       workerd: './workerd.js',
       worker: './workerd.js',
       deno: './deno.js',
@@ -123,9 +135,11 @@ const pkg = {
     './package.json': './package.json',
   },
   files: [
-    'skedge_bg.wasm', 'core.js', 'core.cjs', 'core.d.ts', 'index.d.ts', 'errors.js', 'errors.cjs',
+    'skedge_bg.wasm', 'core.js', 'core.cjs', 'core.d.ts', 'core.d.cts', 'index.d.ts', 'index.d.cts',
+    'errors.js', 'errors.cjs',
     'extend.js', 'extend.cjs', 'browser.js', 'workerd.js', 'node.mjs', 'node.cjs', 'deno.js', 'README.md',
-    'skedge_lite_bg.wasm', 'core-lite.js', 'core-lite.cjs', 'core-lite.d.ts', 'lite.d.ts',
+    'skedge_lite_bg.wasm', 'core-lite.js', 'core-lite.cjs', 'core-lite.d.ts', 'core-lite.d.cts',
+    'lite.d.ts', 'lite.d.cts',
     'lite-browser.js', 'lite-workerd.js', 'lite-node.mjs', 'lite-node.cjs', 'lite-deno.js',
   ],
   engines: { node: '>=18' },

@@ -2,7 +2,7 @@
 // (`new URL('skedge_bg.wasm', import.meta.url)`, which Vite, webpack 5 and Rollup understand), so
 // initialisation is async: `await init()` once, or `await Model.load(url)`, which initialises.
 import * as core from './core.js';
-import { skedgeError } from './errors.js';
+import { SkedgeError, skedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 // No synchronous native hash in browsers: `Model.load` hashes with WebCrypto, `fromBytes` in wasm.
@@ -49,5 +49,5 @@ Model.load = async function (input, options) {
   return load.call(Model, input, options);
 };
 
-export { Model };
+export { Model, SkedgeError };
 export default init;

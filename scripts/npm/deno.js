@@ -2,6 +2,7 @@
 // directory) and instantiated synchronously on import. `init()` does nothing here.
 // Artifacts are hashed by WebCrypto in `Model.load`.
 import * as core from './core.js';
+import { SkedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 core.initSync({ module: Deno.readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
@@ -9,5 +10,5 @@ const Model = extend(core);
 
 export async function init() {}
 export function initSync() {}
-export { Model };
+export { Model, SkedgeError };
 export default init;

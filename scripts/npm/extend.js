@@ -13,6 +13,15 @@ function typeName(v) {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
+const PREDICT_BATCH_OPTIONS = ['columnar'];
+
+function freed() {
+  return skedgeError(
+    'MODEL_FREED',
+    'this model was freed (free() or Symbol.dispose), or made with `new Model()`: load one with Model.fromBytes() or Model.load()',
+  );
+}
+
 function invalid(message, index) {
   const e = skedgeError('INVALID_INPUT', message);
   if (index !== undefined) e.index = index;
@@ -29,6 +38,32 @@ export function extend(core, hash) {
   const { Model } = core;
   let maxTextBytes; // asked once the wasm is instantiated (browsers instantiate later)
 
+  // A freed model (or one made with `new Model()`) has no pointer into wasm memory: wasm-bindgen
+  // would throw a bare "null pointer passed to rust". Every method says so with a code instead,
+  // and free() twice is a no-op (wasm-bindgen's `Symbol.dispose` calls free()).
+  const proto = Model.prototype;
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const method = Object.getOwnPropertyDescriptor(proto, name).value;
+    if (name === 'constructor' || typeof method !== 'function') continue;
+    proto[name] =
+      name === 'free'
+        ? function free() {
+            if (this.__wbg_ptr) method.call(this);
+          }
+        : {
+            // Named after the method, for stack traces; two parameters cover every method.
+            [name](a, b) {
+              if (!this.__wbg_ptr) throw freed();
+              return method.call(this, a, b);
+            },
+          }[name];
+  }
+  if (typeof Symbol.dispose === 'symbol') {
+    proto[Symbol.dispose] = function dispose() {
+      this.free();
+    };
+  }
+
   /**
    * `predict` of each text, in order: `Prediction[]`, or with `{ columnar: true }` one object of
    * typed arrays `{ labels, labelIndex, decision, proba, width }` (row `i`'s label is
@@ -36,9 +71,17 @@ export function extend(core, hash) {
    * probabilities `proba.subarray(i * labels.length, (i + 1) * labels.length)`).
    */
   Model.prototype.predictBatch = function predictBatch(texts, options) {
+    if (!this.__wbg_ptr) throw freed();
     if (!Array.isArray(texts)) throw invalid(`texts must be an array of strings, got ${typeName(texts)}`);
-    if (options !== undefined && options !== null && typeof options !== 'object') {
-      throw invalid(`options must be an object, got ${typeName(options)}`);
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object' || Array.isArray(options)) {
+        throw invalid(`the options of predictBatch must be an object, got ${typeName(options)}`);
+      }
+      for (const key of Object.keys(options)) {
+        if (!PREDICT_BATCH_OPTIONS.includes(key)) {
+          throw invalid(`options.${key} is not an option of predictBatch (known: ${PREDICT_BATCH_OPTIONS.join(', ')})`);
+        }
+      }
     }
     const columnar = options ? options.columnar : undefined;
     if (columnar !== undefined && typeof columnar !== 'boolean') {

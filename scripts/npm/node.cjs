@@ -3,6 +3,7 @@
 // Artifacts are hashed by node:crypto (integrity, signature prehash), not in wasm. node:crypto is
 // required on the first hash: loading it costs milliseconds that most loads never need.
 'use strict';
+const { SkedgeError } = require('./errors.cjs');
 const { extend } = require('./extend.cjs');
 
 let createHash;
@@ -12,4 +13,4 @@ const Model = extend(require('./core.cjs'), (algorithm, bytes) =>
 async function init() {}
 function initSync() {}
 
-module.exports = { Model, init, initSync, default: init };
+module.exports = { Model, SkedgeError, init, initSync, default: init };

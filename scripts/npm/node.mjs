@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as core from './core.js';
+import { SkedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 core.initSync({ module: readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
@@ -14,5 +15,5 @@ const Model = extend(core, (algorithm, bytes) =>
 
 export async function init() {}
 export function initSync() {}
-export { Model };
+export { Model, SkedgeError };
 export default init;

@@ -4,6 +4,7 @@
 // Artifacts are hashed by WebCrypto in `Model.load` (node:crypto needs the nodejs_compat flag).
 import module from './skedge_bg.wasm';
 import * as core from './core.js';
+import { SkedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 core.initSync({ module });
@@ -11,5 +12,5 @@ const Model = extend(core);
 
 export async function init() {}
 export function initSync() {}
-export { Model };
+export { Model, SkedgeError };
 export default init;

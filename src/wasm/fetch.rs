@@ -22,6 +22,8 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub(super) fn url(this: &Response) -> String;
     #[wasm_bindgen(method, getter)]
+    fn redirected(this: &Response) -> bool;
+    #[wasm_bindgen(method, getter)]
     pub(super) fn headers(this: &Response) -> Headers;
     #[wasm_bindgen(method, getter)]
     pub(super) fn body(this: &Response) -> Option<ReadableStream>;
@@ -41,17 +43,52 @@ extern "C" {
     fn read(this: &Reader) -> Promise;
 }
 
-fn load_failed(input: &JsValue, why: &str) -> JsValue {
-    let what = input
+/// What `input` names: the string, a `URL`'s `href`, a `Request`'s or `Response`'s `url`.
+fn name_of(input: &JsValue) -> String {
+    let get = |key: &str| Reflect::get(input, &key.into()).ok().and_then(|u| u.as_string());
+    input
         .as_string()
-        .or_else(|| {
-            Reflect::get(input, &"url".into())
-                .ok()
-                .and_then(|u| u.as_string())
-        })
+        .or_else(|| get("href"))
+        .or_else(|| get("url"))
         .or_else(|| js_sys::JSON::stringify(input).ok().and_then(|s| s.as_string()))
-        .unwrap_or_default();
-    error("LOAD_FAILED", &format!("could not load {what}: {why}"))
+        .unwrap_or_default()
+}
+
+fn load_failed(input: &JsValue, why: &str) -> JsValue {
+    error(
+        "LOAD_FAILED",
+        &format!("could not load {}: {why}", name_of(input)),
+    )
+}
+
+/// Why `fetch` itself failed (with its `cause`: Node's "fetch failed" says no more), and what to
+/// do instead where the reason is known: Node's `fetch` reads neither `file:` URLs nor paths.
+fn fetch_failed(input: &JsValue, e: &JsValue) -> JsValue {
+    let mut why = describe(e);
+    if let Some(cause) = Reflect::get(e, &"cause".into()).ok().filter(|c| c.is_object()) {
+        why = format!("{why} ({})", describe(&cause));
+    }
+    let name = name_of(input);
+    let file = name.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("file:"));
+    if in_node() && (file || why.contains("Failed to parse URL")) {
+        why.push_str(
+            ". Node's fetch cannot read files (no file: URLs, no paths): read the bytes and use \
+             Model.fromBytes(readFileSync(path)) instead (import { readFileSync } from 'node:fs')",
+        );
+    } else if file {
+        why.push_str(". fetch cannot read file: URLs here: serve the artifact over http(s), or pass its bytes to Model.fromBytes");
+    }
+    load_failed(input, &why)
+}
+
+/// Whether this runs in Node (`process.versions.node`; Deno and Bun answer too, and their
+/// fetch reads `file:` URLs, so they never get here with one).
+fn in_node() -> bool {
+    let get = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().filter(|v| v.is_object());
+    get(&js_sys::global(), "process")
+        .and_then(|p| get(&p, "versions"))
+        .and_then(|v| Reflect::get(&v, &"node".into()).ok())
+        .is_some_and(|n| n.is_string())
 }
 
 fn describe(e: &JsValue) -> String {
@@ -74,15 +111,23 @@ pub(super) async fn download(
     let fail = |e: JsValue| load_failed(input, &describe(&e));
     let response: Response = match input.dyn_ref::<Response>() {
         Some(r) => r.clone(),
-        None => JsFuture::from(fetch(input, init).map_err(fail)?)
-            .await
-            .map_err(fail)?
-            .unchecked_into(),
+        None => {
+            let failed = |e: JsValue| fetch_failed(input, &e);
+            JsFuture::from(fetch(input, init).map_err(failed)?)
+                .await
+                .map_err(failed)?
+                .unchecked_into()
+        }
     };
     if !response.ok() {
+        // The URL once: the response's only when a redirect made it another.
+        let redirected = match response.redirected() {
+            true => format!(" (redirected to {})", response.url()),
+            false => String::new(),
+        };
         return Err(load_failed(
             input,
-            &format!("HTTP {} from {}", response.status(), response.url()),
+            &format!("HTTP {}{redirected}", response.status()),
         ));
     }
     let headers = response.headers();

@@ -6,7 +6,8 @@
 //! (`serde_wasm_bindgen`'s JSON-compatible serializer); labels as a JS number or string, as in
 //! `classes`. Every failure is a real `Error` with `name = "SkedgeError"` and a stable `code`
 //! ([`crate::Error::code`], plus `INTEGRITY_MISMATCH` and `LOAD_FAILED` from here and
-//! `NOT_INITIALIZED` from the package's JS entry points).
+//! `NOT_INITIALIZED` and `MODEL_FREED` from the package's JS, scripts/npm/). Options objects are
+//! checked: anything but an object, and a key the function does not know, is `INVALID_INPUT`.
 //!
 //! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
@@ -251,15 +252,9 @@ export type SkedgeErrorCode =
   | "DECRYPTION_FAILED"
   | "KEY_INVALID"
   /* skedge/lite: signatures and encryption are left out */
-  | "FEATURE_UNAVAILABLE";
-
-/** Every error skedge throws: `err.name === "SkedgeError"`, `err.code` is stable. */
-export interface SkedgeError extends Error {
-  name: "SkedgeError";
-  code: SkedgeErrorCode;
-  /** `predictBatch`: index of the text that failed. */
-  index?: number;
-}
+  | "FEATURE_UNAVAILABLE"
+  /* a method of a model after `free()` (or made with `new Model()`) */
+  | "MODEL_FREED";
 "#;
 
 #[wasm_bindgen(start)]
@@ -337,6 +332,33 @@ pub(crate) fn label(classes: &Classes, i: usize) -> Label<'_> {
         Classes::Int(v) => Label::Int(v.get(i).copied().unwrap_or_default()),
         Classes::Str(v) => Label::Str(v.get(i).map_or("", String::as_str)),
     }
+}
+
+/// The options object of `what` (`Model.fromBytes`, say): `None` when absent (`undefined`,
+/// `null`); anything but a plain object, and any key not in `known`, is refused, so a misspelt
+/// option (`{ integrty }`) or a string in its place never loads an artifact unchecked.
+pub(crate) fn options_object(
+    options: Option<Object>,
+    what: &str,
+    known: &[&str],
+) -> Result<Option<Object>, JsValue> {
+    let Some(o) = options else { return Ok(None) };
+    if !o.is_object() || Array::is_array(&o) {
+        return Err(invalid(&format!(
+            "the options of {what} must be an object, got {}",
+            type_name(&o)
+        )));
+    }
+    for key in Object::keys(&o).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(invalid(&format!(
+                "options.{key} is not an option of {what} (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(Some(o))
 }
 
 pub(crate) fn option_string(options: Option<&Object>, key: &str) -> Result<Option<String>, JsValue> {
@@ -442,7 +464,7 @@ mod tests {
         assert_eq!(get(&empty, "width").as_f64(), Some(1.0));
         assert_eq!(js_sys::Float64Array::new(&get(&empty, "proba")).length(), 0);
 
-        let e = m.explain(&"Not good 😀 GOOD".into(), Some(2)).unwrap();
+        let e = m.explain(&"Not good 😀 GOOD".into(), JsValue::from(2)).unwrap();
         let features: Array = get(&e, "features").unchecked_into();
         assert_eq!(features.length(), 2);
         let first = features.get(0);
@@ -497,10 +519,43 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn options_and_k_are_checked() {
+        let bytes = || JsValue::from(Uint8Array::from(&artifact()[..]));
+        let not_object: Object = JsValue::from("sha256-x").unchecked_into();
+        assert_eq!(
+            code(Model::from_bytes(&bytes(), Some(not_object)).err().unwrap()),
+            "INVALID_INPUT"
+        );
+        let misspelt = Object::new();
+        Reflect::set(&misspelt, &"integrty".into(), &"sha256-x".into()).unwrap();
+        let e = Model::from_bytes(&bytes(), Some(misspelt)).err().unwrap();
+        assert_eq!(code(e.clone()), "INVALID_INPUT");
+        let message = String::from(e.unchecked_into::<js_sys::Error>().message());
+        assert!(message.contains("options.integrty"), "{message}");
+
+        let m = model();
+        for k in [-1.0, 0.0, f64::NAN, 2.5, 4294967297.0, f64::INFINITY] {
+            let e = m.explain(&"good".into(), JsValue::from(k)).unwrap_err();
+            assert_eq!(code(e), "INVALID_INPUT", "k = {k}");
+        }
+        assert_eq!(
+            code(m.explain(&"good".into(), "3".into()).unwrap_err()),
+            "INVALID_INPUT"
+        );
+        assert!(m.explain(&"good".into(), JsValue::UNDEFINED).is_ok());
+        // A decomposed accent stays with its letter: the analyzer reads "good", the span covers
+        // "good" and the combining acute accent after it.
+        let e = m.explain(&"good\u{301}, good".into(), JsValue::from(1)).unwrap();
+        let first = get(&e, "features").unchecked_into::<Array>().get(0);
+        let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(&first, "spans")).unwrap();
+        assert_eq!(spans, [(0, 5), (7, 11)]);
+    }
+
+    #[wasm_bindgen_test]
     fn lone_surrogates_become_replacement_characters() {
         let m = model();
         let s: JsValue = js_sys::JSON::parse(r#""good \ud800 good""#).unwrap();
-        let e = m.explain(&s, Some(1)).unwrap();
+        let e = m.explain(&s, JsValue::from(1)).unwrap();
         let spans: Vec<(u32, u32)> = serde_wasm_bindgen::from_value(get(
             &get(&e, "features").unchecked_into::<Array>().get(0),
             "spans",

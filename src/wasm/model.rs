@@ -16,7 +16,8 @@ use super::hash;
 #[cfg(feature = "monitor")]
 use super::monitor::{performance_now, Live};
 use super::{
-    core_error, error, hex, invalid, label, option, option_string, text_of, to_js, type_name, Label,
+    core_error, error, hex, invalid, label, option, option_string, options_object, text_of, to_js, type_name,
+    Label,
 };
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
@@ -99,6 +100,11 @@ struct AgreementOut {
     max_abs_proba_diff: f64,
 }
 
+/// The keys `Model.fromBytes`'s options may have.
+const FROM_BYTES_OPTIONS: &[&str] = &["integrity", "publicKey", "decryptionKey"];
+/// The keys `Model.load`'s options may have.
+const LOAD_OPTIONS: &[&str] = &["integrity", "publicKey", "decryptionKey", "onProgress", "init"];
+
 /// A loaded skedge model.
 #[wasm_bindgen]
 pub struct Model {
@@ -140,6 +146,7 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
+        let options = options_object(options, "Model.fromBytes", FROM_BYTES_OPTIONS)?;
         let bytes = bytes_of(bytes)?;
         let integrity = option_string(options.as_ref(), "integrity")?;
         let keys = load_options(options.as_ref())?;
@@ -152,7 +159,12 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "string | URL | Request | Response")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
+        let options = options_object(options, "Model.load", LOAD_OPTIONS)?;
         let integrity = option_string(options.as_ref(), "integrity")?;
+        // A malformed token is refused before the download, not after it.
+        if let Some(integrity) = &integrity {
+            integrity_digests(integrity)?;
+        }
         let keys = load_options(options.as_ref())?;
         let on_progress = match options.as_ref().map(|o| Reflect::get(o, &"onProgress".into())) {
             Some(Ok(f)) if f.is_function() => Some(f.unchecked_into::<Function>()),
@@ -325,21 +337,21 @@ impl Model {
         Ok(out)
     }
 
-    /// The prediction and the `k` features (default 10) that moved the predicted class's decision
-    /// most, each with its term, value, weights, contributions and spans in `text`.
+    /// The prediction and the `k` features (default 10; an integer from 1 to 2^32 - 1) that moved
+    /// the predicted class's decision most, each with its term, value, weights, contributions and
+    /// spans in `text` (each taking in the combining marks right after it).
     #[cfg(feature = "explain")]
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
-        k: Option<u32>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] k: JsValue,
     ) -> Result<JsValue, JsValue> {
         let text = text_of(text, "text")?;
+        let k = explain_k(&k)?;
         let p = self.inner.predict(&text).map_err(core_error)?;
-        let features = self
-            .inner
-            .explain(&text, k.unwrap_or(10) as usize)
-            .map_err(core_error)?;
+        let mut features = self.inner.explain(&text, k).map_err(core_error)?;
+        with_combining_marks(&text, &mut features);
         let row = self.inner.explained_row(p.label);
         to_js(&ExplanationOut {
             prediction: PredictionOut::new(&p, self.inner.classes()),
@@ -394,6 +406,66 @@ impl Model {
             provenance: &m.provenance,
             max_text_bytes: MAX_TEXT_BYTES,
         })
+    }
+}
+
+/// `explain`'s `k`: 10 when absent, else an integer from 1 to 2^32 - 1 (no coercion: `-1`, `NaN`,
+/// `2.5`, `"3"` and `2**32 + 1` are refused, not read as something else).
+#[cfg(feature = "explain")]
+fn explain_k(k: &JsValue) -> Result<usize, JsValue> {
+    if k.is_undefined() || k.is_null() {
+        return Ok(10);
+    }
+    match k.as_f64() {
+        Some(n) if n.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(&format!(
+            "k must be an integer from 1 to {}, got {n}",
+            u32::MAX
+        ))),
+        None => Err(invalid(&format!("k must be a number, got {}", type_name(k)))),
+    }
+}
+
+/// Widens each span over the combining marks that follow it in `text` (`cafe\u0301`: the accent
+/// of the `e`), so a highlight never splits a character from its accent. The analyzer leaves them
+/// out: they are not word characters, and `strip_accents` drops them. A mark is what
+/// `strip_accents='unicode'` removes.
+#[cfg(feature = "explain")]
+fn with_combining_marks(text: &str, features: &mut [crate::explain::Contribution]) {
+    if text.is_ascii() {
+        return;
+    }
+    let mut ends: Vec<u32> = features
+        .iter()
+        .flat_map(|c| c.spans.iter().map(|&(_, e)| e))
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    // One pass over the text: where each end moves to (ends are at character boundaries).
+    let mut moved = Vec::with_capacity(ends.len());
+    let mut next = ends.iter().copied().peekable();
+    let (mut at, mut pending) = (0u32, Vec::new());
+    let mut stripped = String::new();
+    for c in text.chars() {
+        while let Some(end) = next.next_if(|&end| end <= at) {
+            pending.push(end);
+        }
+        stripped.clear();
+        if !c.is_ascii() {
+            crate::text::unicode::strip_accents_unicode_into(c.encode_utf8(&mut [0; 4]), &mut stripped);
+        }
+        if c.is_ascii() || !stripped.is_empty() {
+            moved.extend(pending.drain(..).map(|from| (from, at)));
+        }
+        at += c.len_utf16() as u32;
+    }
+    moved.extend(pending.drain(..).map(|from| (from, at)));
+    for c in features.iter_mut() {
+        for span in &mut c.spans {
+            if let Ok(i) = moved.binary_search_by_key(&span.1, |&(from, _)| from) {
+                span.1 = moved[i].1;
+            }
+        }
     }
 }
 
@@ -470,20 +542,7 @@ fn key_of(v: &JsValue, kind: KeyKind, what: &str) -> Result<[u8; KEY_LEN], JsVal
 /// Subresource Integrity: `sha256-<base64>` tokens separated by white space, any of which may
 /// match (`?options` suffixes ignored). Other algorithms are refused rather than ignored.
 pub(super) fn check_integrity(integrity: &str, sha256: &[u8; 32]) -> Result<(), JsValue> {
-    let mut any = false;
-    for token in integrity.split_ascii_whitespace() {
-        let token = token.split('?').next().unwrap_or_default();
-        let Some(digest) = token.strip_prefix("sha256-").and_then(unbase64) else {
-            return Err(invalid(&format!(
-                "integrity token \"{token}\" is not sha256-<base64 of 32 bytes> (other algorithms are not supported)"
-            )));
-        };
-        any |= digest == sha256[..];
-    }
-    if integrity.trim().is_empty() {
-        return Err(invalid("integrity is empty"));
-    }
-    if !any {
+    if !integrity_digests(integrity)?.iter().any(|d| d[..] == sha256[..]) {
         return Err(error(
             "INTEGRITY_MISMATCH",
             &format!(
@@ -493,6 +552,25 @@ pub(super) fn check_integrity(integrity: &str, sha256: &[u8; 32]) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// The digests of an `integrity` string, refusing any token that is not `sha256-<base64 of 32
+/// bytes>` and an empty string.
+pub(super) fn integrity_digests(integrity: &str) -> Result<Vec<Vec<u8>>, JsValue> {
+    let mut digests = Vec::new();
+    for token in integrity.split_ascii_whitespace() {
+        let token = token.split('?').next().unwrap_or_default();
+        let Some(digest) = token.strip_prefix("sha256-").and_then(unbase64) else {
+            return Err(invalid(&format!(
+                "integrity token \"{token}\" is not sha256-<base64 of 32 bytes> (other algorithms are not supported)"
+            )));
+        };
+        digests.push(digest);
+    }
+    if digests.is_empty() {
+        return Err(invalid("integrity is empty"));
+    }
+    Ok(digests)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,7 +1,7 @@
 // Type-checked by `deno check` in deno.test.mjs: the package's TypeScript types (generated from
 // src/wasm/ by wasm-bindgen) describe the API the tests exercise. Never run.
-import init, { initSync, Model } from 'skedge';
-import type { Columnar, Explanation, Feature, Label, LoadProgress, ModelInfo, Prediction, SkedgeError, SkedgeErrorCode } from 'skedge';
+import init, { initSync, Model, SkedgeError } from 'skedge';
+import type { Columnar, Explanation, Feature, Label, LoadProgress, ModelInfo, Prediction, SkedgeErrorCode } from 'skedge';
 import { Model as Lite } from 'skedge/lite';
 
 await init();
@@ -28,6 +28,8 @@ const loaded: Promise<Model> = Model.load('model.skedge', {
 const error = new Error() as SkedgeError;
 const code: SkedgeErrorCode = error.code;
 const unavailable: SkedgeErrorCode = 'FEATURE_UNAVAILABLE';
+const caught: unknown = error;
+const freed: SkedgeErrorCode | undefined = caught instanceof SkedgeError ? caught.code : undefined;
 model.free();
 model[Symbol.dispose]();
-console.log(label, proba, batch, start, end, loaded, code, info.maxTextBytes, index, decision, lite, fromCache, unavailable);
+console.log(label, proba, batch, start, end, loaded, code, info.maxTextBytes, index, decision, lite, fromCache, unavailable, freed);

@@ -1,0 +1,251 @@
+// The JavaScript API where new users trip (issue #19, "JavaScript API and types"), through the
+// installed package in Node: a freed model says so with a code, options are checked (type and
+// keys), `Model.load` refuses a malformed `integrity` before downloading, `explain`'s `k` is
+// validated like the text and its spans keep combining marks, load errors name the URL once and
+// explain `file:` URLs, and `instanceof SkedgeError` holds for every error of every entry.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { Model, SkedgeError } from 'skedge';
+import { Model as Lite, SkedgeError as LiteError } from 'skedge/lite';
+import { loadCases } from './lib/cases.mjs';
+
+const require = createRequire(import.meta.url);
+const cases = loadCases();
+const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
+const bytes = wordCase.bytes;
+
+/** The error `fn` throws, checked to be a coded SkedgeError. */
+function thrown(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof Error, 'a real Error');
+    assert.equal(e.name, 'SkedgeError');
+    assert.equal(typeof e.code, 'string');
+    return e;
+  }
+  assert.fail('did not throw');
+}
+
+async function rejected(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.equal(e.name, 'SkedgeError');
+    return e;
+  }
+  assert.fail('did not reject');
+}
+
+describe('a freed model: MODEL_FREED', () => {
+  const uses = {
+    predict: (m) => m.predict('good'),
+    predictBatch: (m) => m.predictBatch(['good']),
+    columnar: (m) => m.predictBatch(['good'], { columnar: true }),
+    explain: (m) => m.explain('good', 2),
+    info: (m) => m.info(),
+    monitor: (m) => m.monitor(),
+    stopMonitoring: (m) => m.stopMonitoring(),
+  };
+
+  test('after free(): every method, and free() again is a no-op', () => {
+    const model = Model.fromBytes(bytes);
+    model.free();
+    model.free();
+    for (const [name, use] of Object.entries(uses)) {
+      const e = thrown(() => use(model));
+      assert.equal(e.code, 'MODEL_FREED', name);
+      assert.match(e.message, /freed/);
+    }
+  });
+
+  test('after Symbol.dispose and `using`-style disposal', () => {
+    assert.equal(typeof Symbol.dispose, 'symbol', 'Node 20 has Symbol.dispose');
+    const model = Model.fromBytes(bytes);
+    model[Symbol.dispose]();
+    model[Symbol.dispose]();
+    model.free();
+    assert.equal(thrown(() => model.predict('good')).code, 'MODEL_FREED');
+  });
+
+  test('new Model() is not a model', () => {
+    let model;
+    try {
+      model = new Model();
+    } catch (e) {
+      // A constructor that refuses is fine too, as long as it says so with a code.
+      assert.equal(e.code, 'MODEL_FREED');
+      return;
+    }
+    assert.equal(thrown(() => model.predict('good')).code, 'MODEL_FREED');
+    assert.equal(thrown(() => model.info()).code, 'MODEL_FREED');
+    model.free();
+  });
+
+  test('skedge/lite and CommonJS too', () => {
+    const lite = Lite.fromBytes(bytes);
+    lite.free();
+    assert.equal(thrown(() => lite.predictBatch(['good'])).code, 'MODEL_FREED');
+    const { Model: Cjs } = require('skedge');
+    const cjs = Cjs.fromBytes(bytes);
+    cjs.free();
+    cjs.free();
+    assert.equal(thrown(() => cjs.predict('good')).code, 'MODEL_FREED');
+  });
+});
+
+describe('options are objects with known keys: INVALID_INPUT naming the key', () => {
+  test('fromBytes: a string, a number, an array or a function in place of the options', () => {
+    for (const bad of ['sha256-x', 42, true, ['integrity'], () => {}]) {
+      const e = thrown(() => Model.fromBytes(bytes, bad));
+      assert.equal(e.code, 'INVALID_INPUT', String(bad));
+      assert.match(e.message, /options of Model\.fromBytes must be an object/);
+    }
+    Model.fromBytes(bytes, undefined).free();
+    Model.fromBytes(bytes, null).free();
+    Model.fromBytes(bytes, {}).free();
+  });
+
+  test('fromBytes: a misspelt key is refused, not ignored', () => {
+    const e = thrown(() => Model.fromBytes(bytes, { integrty: `sha256-${'A'.repeat(43)}=` }));
+    assert.equal(e.code, 'INVALID_INPUT');
+    assert.match(e.message, /options\.integrty is not an option of Model\.fromBytes/);
+    assert.match(e.message, /integrity, publicKey, decryptionKey/);
+    // An option of load() is not one of fromBytes().
+    assert.match(thrown(() => Model.fromBytes(bytes, { onProgress() {} })).message, /options\.onProgress/);
+    // skedge/lite checks the same way.
+    assert.match(thrown(() => Lite.fromBytes(bytes, { publickey: 'x' })).message, /options\.publickey/);
+  });
+
+  test('predictBatch: options must be an object with known keys', () => {
+    const model = Model.fromBytes(bytes);
+    assert.match(thrown(() => model.predictBatch(['a'], 'columnar')).message, /must be an object/);
+    assert.match(thrown(() => model.predictBatch(['a'], { columar: true })).message, /options\.columar/);
+    assert.equal(model.predictBatch(['a'], {}).length, 1);
+    model.free();
+  });
+});
+
+describe('Model.load over HTTP (127.0.0.1)', () => {
+  let server;
+  let base;
+  let requests = 0;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      requests++;
+      if (req.url === '/model.skedge') {
+        res.writeHead(200, { 'content-length': bytes.length });
+        res.end(bytes);
+      } else {
+        res.writeHead(404);
+        res.end('not found');
+      }
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${server.address().port}`;
+  });
+  after(() => new Promise((r) => server.close(r)));
+
+  test('a malformed integrity, options or key is refused before anything is downloaded', async () => {
+    const before = requests;
+    for (const options of [
+      { integrity: 'sha256-abc' },
+      { integrity: 'sha384-' + 'A'.repeat(64) },
+      { integrity: '' },
+      { integrty: 'sha256-abc' },
+      'sha256-abc',
+      { publicKey: 'not a key' },
+    ]) {
+      const e = await rejected(Model.load(`${base}/model.skedge`, options));
+      assert.ok(['INVALID_INPUT', 'KEY_INVALID'].includes(e.code), `${JSON.stringify(options)}: ${e.code}`);
+    }
+    assert.equal(requests, before, 'no request was made');
+    (await Model.load(`${base}/model.skedge`, { integrity: `sha256-${wordCase.sha256b64}` })).free();
+    assert.equal(requests, before + 1);
+  });
+
+  test('a 404 names the URL once', async () => {
+    const url = `${base}/missing.skedge`;
+    const e = await rejected(Model.load(url));
+    assert.equal(e.code, 'LOAD_FAILED');
+    assert.equal(e.message.split(url).length - 1, 1, e.message);
+    assert.match(e.message, /HTTP 404/);
+    const viaUrl = await rejected(Model.load(new URL(url)));
+    assert.equal(viaUrl.message.split(url).length - 1, 1, viaUrl.message);
+  });
+
+  test('a file: URL or a path: says that Node cannot fetch files, and what to do', async () => {
+    const file = pathToFileURL(wordCase.artifact);
+    for (const input of [file, file.href, 'model.skedge']) {
+      const e = await rejected(Model.load(input));
+      assert.equal(e.code, 'LOAD_FAILED');
+      assert.match(e.message, /fromBytes\(readFileSync\(/, e.message);
+    }
+  });
+});
+
+describe('explain(text, k)', () => {
+  test('k is an integer from 1 to 2^32 - 1: anything else is INVALID_INPUT, never converted', () => {
+    const model = Model.fromBytes(bytes);
+    for (const k of [-1, 0, NaN, 2.5, 2 ** 32, 2 ** 32 + 1, Infinity, -Infinity, '3', 3n, {}, [2], true]) {
+      const e = thrown(() => model.explain('great food', k));
+      assert.equal(e.code, 'INVALID_INPUT', String(k));
+      assert.match(e.message, /^k must be/);
+    }
+    assert.ok(model.explain('great food', 2 ** 32 - 1).features.length > 0);
+    assert.ok(model.explain('great food', 1).features.length === 1);
+    assert.ok(model.explain('great food', undefined).features.length <= 10);
+    assert.ok(model.explain('great food', null).features.length <= 10);
+    model.free();
+  });
+
+  test('spans keep the combining marks after a token (decomposed accents), and nothing else', () => {
+    const model = Model.fromBytes(bytes);
+    // "great" with a combining acute accent (U+0301) on its t, next to a decomposed "café".
+    const expected = {
+      'great\u0301 food, cafe\u0301 great': ['great\u0301', 'great'],
+      'cafe\u0301\u0327 great\u0301\u0301!': ['great\u0301\u0301'],
+      // Non-ASCII text, no mark after the token: the span is the token alone.
+      'great 😀 great; café great\u0301': ['great', 'great', 'great\u0301'],
+    };
+    for (const [text, pieces] of Object.entries(expected)) {
+      const great = model.explain(text, 100).features.find((f) => f.term === 'great');
+      assert.ok(great, `great is a feature of ${JSON.stringify(text)}`);
+      assert.deepEqual(great.spans.map(([s, e]) => text.slice(s, e)), pieces, JSON.stringify(text));
+    }
+    model.free();
+  });
+});
+
+describe('SkedgeError', () => {
+  test('is a runtime class: instanceof holds for errors from wasm, from JS, from lite and from CommonJS', async () => {
+    assert.equal(typeof SkedgeError, 'function');
+    const fromWasm = thrown(() => Model.fromBytes(new Uint8Array(3)));
+    const fromJs = thrown(() => Model.fromBytes(bytes).predictBatch('x'));
+    const freed = (() => {
+      const m = Model.fromBytes(bytes);
+      m.free();
+      return thrown(() => m.predict('x'));
+    })();
+    const fromLite = thrown(() => Lite.fromBytes(bytes, { publicKey: 'x'.repeat(64) }));
+    const { Model: Cjs, SkedgeError: CjsError } = require('skedge');
+    const fromCjs = thrown(() => Cjs.fromBytes(new Uint8Array(3)));
+    const fromLoad = await rejected(Model.load());
+    for (const e of [fromWasm, fromJs, freed, fromLite, fromCjs, fromLoad]) {
+      assert.ok(e instanceof SkedgeError, `${e.code}: instanceof SkedgeError`);
+      assert.ok(e instanceof LiteError && e instanceof CjsError, `${e.code}: every copy's class`);
+      assert.ok(e instanceof Error);
+    }
+    assert.ok(!(new Error('x') instanceof SkedgeError));
+    assert.ok(!(Object.assign(new Error('x'), { name: 'SkedgeError' }) instanceof SkedgeError), 'no code');
+    assert.ok(!({ name: 'SkedgeError', code: 'X' } instanceof SkedgeError), 'not an Error');
+    const own = new SkedgeError('INVALID_INPUT', 'mine');
+    assert.equal(own.name, 'SkedgeError');
+    assert.equal(own.code, 'INVALID_INPUT');
+    assert.ok(own instanceof SkedgeError && own instanceof Error);
+  });
+});
