@@ -27,11 +27,19 @@ is cut on restart). Ids already in the spool or in the push ledger are refused a
 after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
 
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
-window (`--window-seconds`, by window end) and logs each window to MLflow: metrics at step = window
-index and timestamp = window end, in a monitoring run (experiment `skedge-monitoring`) tagged with
-the model's name, version and sha256 and linked to the registered model version (tags both ways);
-PSI of the label, confidence, OOV-rate and length histograms against the artifact's drift baseline
-and the OOV-rate shift; a drift figure (`drift/window-<index>.png`, `drift/latest.png`). Only
+window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
+(experiment `skedge-monitoring`) per model version and window length, tagged with the model's
+name, version and sha256 and linked to the registered model version (tags both ways): metrics at
+timestamp = window end and step = the window's index counted from the run's first window (step
+0 starts at the run tag `skedge.step_origin_ms`; runs made before that tag keep the index since
+the epoch, `window end // window length`), linked to the version's LoggedModel when it has one
+(MLflow 3 `model_id`); PSI of the label, confidence, OOV-rate and length histograms against the
+artifact's drift baseline and the OOV-rate shift, and `drift_alert` (0 or 1, only when drift was
+computed); a drift figure (`drift/window-<index since the epoch>.png`, `drift/latest.png`). The
+thresholds, the window length and where the baseline came from (`baseline.source`, a file URI or
+`models:/NAME/VERSION`; `baseline.texts`) are params of the run, set once (a later push with
+other thresholds warns: params cannot change). An artifact with no registry version, or a version
+the registry does not have, is pushed with a warning (its run is linked to no version). Only
 windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A window that receives
 late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
 timestamp + revision ms).
@@ -50,7 +58,16 @@ next push catches up.
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
 `--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
-the run too, and push exits 1 after logging everything.
+the run too, and push exits 1 after logging everything. The tag is removed (not set to false:
+its presence is the alert) when a later window is healthy: drift computed on at least
+`--min-samples` predictions, nothing over a threshold, and no later window in the run. The
+`drift_alert` metric keeps the history.
+
+Drift later: a window pushed while no artifact of its sha256 was at hand (ledger line `"drift":
+false`) gets its drift computed by the first push that finds one (`--artifact`, or published in
+MLflow): the drift metrics and `drift_alert` at the window's step and timestamp, only those the run
+does not have there, then a ledger line `{"kind": "drift", ...}` so that it happens once; the alert
+is set or cleared as above. Until then each push says how many windows wait.
 
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
@@ -1178,10 +1195,18 @@ class Pusher:
                                     dict(run.data.params))  # fmt: skip
         return self.runs[run_id]
 
-    def get_run(self, run_id: str) -> Run:
+    def get_run(self, run_id: str) -> Run | None:
+        """The run of that id; None when MLflow no longer has it (deleted for good)."""
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
         if run_id not in self.runs:
             with self.mlflow_errors(f"reading run {run_id}"):
-                self.run_of(self.client.get_run(run_id))
+                try:
+                    self.run_of(self.client.get_run(run_id))
+                except MlflowException as err:
+                    if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    return None
         return self.runs[run_id]
 
     def history(self, run: Run, key: str) -> list:
@@ -1475,6 +1500,10 @@ class Pusher:
         from mlflow.entities import RunTag  # noqa: PLC0415
 
         run = self.get_run(e["run_id"])
+        if run is None:
+            self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
+                           f"the drift of its window {g.bucket} is not logged")  # fmt: skip
+            return []
         revision = int(e.get("revision", 0))
         stats, seen, classes = aggregate(g.snapshots)
         info, d, reasons, healthy = self.evaluate(g, mv, stats)

@@ -833,3 +833,23 @@ def test_alert_cleared_on_the_version_and_metrics_linked_to_the_logged_model(reg
     linked = {m.key for m in client.get_logged_model(model_id).metrics or []}
     assert {"seen", "drift.oov_shift", "drift_alert"} <= linked, linked
     assert "did not link" not in alert.stderr + healthy.stderr
+
+
+def test_a_run_from_before_step_origins_keeps_its_epoch_steps(english_pipeline, mlflow_server, streams, monitor_bin,
+                                                              tmp_path):  # fmt: skip
+    """A monitoring run made by an older push (no `skedge.step_origin_ms` tag, steps = window
+    index since the epoch) goes on with such steps: its plots stay one series."""
+    uri = mlflow_server
+    artifact = _export_joblib(english_pipeline, streams["validation"], tmp_path, "monitor_old", version="")
+    t0 = (int(time.time() * 1000) // HOUR - 3) * HOUR
+    [snap] = simulate(monitor_bin, artifact, streams["english"][:100], seed=51, start_ms=t0 + 1000)
+    client = _client(uri)
+    exp_id = report.registry.ensure_experiment(report.DEFAULT_EXPERIMENT, uri)
+    old = client.create_run(exp_id, tags={
+        "skedge.monitoring": "true", "skedge.model_name": "monitor_old", "skedge.model_version": "",
+        "skedge.sha256": snap["model"]["sha256"], "skedge.window_seconds": "3600.0"})  # fmt: skip
+    _post_all(tmp_path / "spool", [snap])
+    push = _push(tmp_path / "spool", uri, "--artifact", str(artifact))
+    assert push.returncode == 0, push.stderr
+    assert [(h.step, h.timestamp) for h in client.get_metric_history(old.info.run_id, "seen")] == [
+        (t0 // HOUR, t0 + HOUR)]  # fmt: skip
