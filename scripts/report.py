@@ -7,11 +7,19 @@
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
 /v1/snapshots` takes one snapshot (FORMAT.md section 4) with the token (`Authorization: Bearer T`,
 or `X-Skedge-Token: T`, or `?token=T` for `navigator.sendBeacon`, which cannot set headers) and
-answers:
+answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
 
-    201 stored (after the record is fsync'ed)   400 not JSON / not UTF-8   401 token missing or wrong
-    409 duplicate id (already stored)            413 larger than --max-bytes  415 other content type
-    422 JSON that is not a valid snapshot        404 / 405 other paths and methods
+    201 stored (after the record is fsync'ed)
+    400 NOT_JSON (not JSON, not UTF-8), BAD_REQUEST (a bad Content-Length)
+    401 TOKEN_MISSING, TOKEN_INVALID              404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
+    408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
+    413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
+    422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
+
+`monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
+(every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
+one line per status and code every `--refusal-log-interval` seconds (60), which counts the ones
+not shown. `GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known).
 
 Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
 before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
@@ -19,11 +27,19 @@ is cut on restart). Ids already in the spool or in the push ledger are refused a
 after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
 
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
-window (`--window-seconds`, by window end) and logs each window to MLflow: metrics at step = window
-index and timestamp = window end, in a monitoring run (experiment `skedge-monitoring`) tagged with
-the model's name, version and sha256 and linked to the registered model version (tags both ways);
-PSI of the label, confidence, OOV-rate and length histograms against the artifact's drift baseline
-and the OOV-rate shift; a drift figure (`drift/window-<index>.png`, `drift/latest.png`). Only
+window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
+(experiment `skedge-monitoring`) per model version and window length, tagged with the model's
+name, version and sha256 and linked to the registered model version (tags both ways): metrics at
+timestamp = window end and step = the window's index counted from the run's first window (step
+0 starts at the run tag `skedge.step_origin_ms`; runs made before that tag keep the index since
+the epoch, `window end // window length`), linked to the version's LoggedModel when it has one
+(MLflow 3 `model_id`); PSI of the label, confidence, OOV-rate and length histograms against the
+artifact's drift baseline and the OOV-rate shift, and `drift_alert` (0 or 1, only when drift was
+computed); a drift figure (`drift/window-<index since the epoch>.png`, `drift/latest.png`). The
+thresholds, the window length and where the baseline came from (`baseline.source`, a file URI or
+`models:/NAME/VERSION`; `baseline.texts`) are params of the run, set once (a later push with
+other thresholds warns: params cannot change). An artifact with no registry version, or a version
+the registry does not have, is pushed with a warning (its run is linked to no version). Only
 windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A window that receives
 late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
 timestamp + revision ms).
@@ -42,7 +58,16 @@ next push catches up.
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
 `--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
-the run too, and push exits 1 after logging everything.
+the run too, and push exits 1 after logging everything. The tag is removed (not set to false:
+its presence is the alert) when a later window is healthy: drift computed on at least
+`--min-samples` predictions, nothing over a threshold, and no later window in the run. The
+`drift_alert` metric keeps the history.
+
+Drift later: a window pushed while no artifact of its sha256 was at hand (ledger line `"drift":
+false`) gets its drift computed by the first push that finds one (`--artifact`, or published in
+MLflow): the drift metrics and `drift_alert` at the window's step and timestamp, only those the run
+does not have there, then a ledger line `{"kind": "drift", ...}` so that it happens once; the alert
+is set or cleared as above. Until then each push says how many windows wait.
 
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
@@ -559,9 +584,44 @@ def _header_deadline_protocol(seconds: float):
     return HeaderDeadline
 
 
+class RefusalLog:
+    """Refused requests, logged at most once per `interval` seconds per (status, code): a wrong
+    token shows in the collector's log at once, a client retrying it every second does not
+    flood it. The lines say how many refusals of that kind were not shown since the last one."""
+
+    def __init__(self, interval: float = 60.0, log=None):
+        self.interval = interval
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.last: dict = {}  # (status, code) -> monotonic time of the last line
+        self.quiet: dict = {}  # (status, code) -> refusals not shown since
+        self.mutex = threading.Lock()
+
+    def note(self, status: int, code: str, client: str, error: str) -> None:
+        key = (status, code)
+        now = time.monotonic()
+        with self.mutex:
+            if key in self.last and now - self.last[key] < self.interval:
+                self.quiet[key] = self.quiet.get(key, 0) + 1
+                return
+            self.last[key] = now
+            more = self.quiet.pop(key, 0)
+        line = f"report.py serve: refused {status} {code} from {client}: {error[:300]}"
+        if more:
+            line += f" (and {more} more like it since the last such line)"
+        self.log(line)
+
+    def close(self) -> None:
+        """The refusals not shown yet, one line per kind."""
+        with self.mutex:
+            quiet, self.quiet = self.quiet, {}
+        for (status, code), n in sorted(quiet.items()):
+            self.log(f"report.py serve: refused {status} {code}: {n} more not shown")
+
+
 def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",),
-             body_timeout: float = BODY_TIMEOUT):  # fmt: skip
+             body_timeout: float = BODY_TIMEOUT, refusals: "RefusalLog | None" = None):  # fmt: skip
     """The Starlette application of the collector."""
+    refusals = refusals or RefusalLog()
     from starlette.applications import Starlette  # noqa: PLC0415
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
     from starlette.middleware import Middleware  # noqa: PLC0415
@@ -574,45 +634,68 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
     def answer(status: int, **body: Any) -> JSONResponse:
         return JSONResponse(body, status_code=status)
 
+    def refuse(request, status: int, code: str, error: str) -> JSONResponse:
+        refusals.note(status, code, request.client.host if request.client else "?", error)
+        return answer(status, code=code, error=error)
+
     async def post(request):
         given = _token_of(request)
-        if not given or not hmac.compare_digest(given.encode("utf-8"), expected):
-            return answer(401, error="missing or wrong token")
+        if not given:
+            return refuse(request, 401, "TOKEN_MISSING", "missing token")
+        if not hmac.compare_digest(given.encode("utf-8"), expected):
+            return refuse(request, 401, "TOKEN_INVALID", "wrong token")
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("application/json", "text/plain"):
-            return answer(415, error="send the snapshot as application/json (or text/plain)")
+            return refuse(request, 415, "UNSUPPORTED_MEDIA_TYPE",
+                          "send the snapshot as application/json (or text/plain)")  # fmt: skip
+        too_large = f"snapshot larger than {max_bytes} bytes"
         length = request.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                return answer(400, error="bad Content-Length")
+                return refuse(request, 400, "BAD_REQUEST", "bad Content-Length")
             if int(length) > max_bytes:
-                return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+                return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
         body = bytearray()
         try:
             async with asyncio.timeout(body_timeout):
                 async for chunk in request.stream():
                     body += chunk
                     if len(body) > max_bytes:
-                        return answer(413, error=f"snapshot larger than {max_bytes} bytes")
+                        return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
         except TimeoutError:
-            return answer(408, error=f"the body was not received within {body_timeout:g} s")
+            return refuse(request, 408, "BODY_TIMEOUT", f"the body was not received within {body_timeout:g} s")
         try:
             snap, doc = parse_snapshot(bytes(body), max_bytes)
         except SnapshotError as err:
-            return answer(err.status, error=str(err))
+            code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
+            return refuse(request, err.status, code, str(err))
         stored = await run_in_threadpool(spool.store, snap, doc)
-        if not stored:
-            return answer(409, id=snap.id, error="duplicate: this snapshot is already stored")
+        if not stored:  # a retry of a delivered snapshot: normal, not logged
+            return answer(409, id=snap.id, code="DUPLICATE", error="duplicate: this snapshot is already stored")
         return answer(201, id=snap.id, stored=True)
 
     async def health(request):
         return answer(200, ok=True, snapshots=len(spool))
 
+    async def not_found(request, exc):
+        return refuse(request, 404, "NOT_FOUND", "no such path: POST /v1/snapshots, GET /healthz")
+
+    async def not_allowed(request, exc):
+        return refuse(request, 405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        refusals.close()  # here: uvicorn ends the process by re-raising SIGTERM after shutdown
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/v1/snapshots", post, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
         ],
+        exception_handlers={404: not_found, 405: not_allowed},
         middleware=[
             Middleware(
                 CORSMiddleware,
@@ -637,7 +720,9 @@ def serve(args: argparse.Namespace) -> int:
     except SpoolBusy as err:
         print(f"report.py serve: {err}", file=sys.stderr)
         return EXIT_ERROR
-    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]), args.body_timeout)
+    refusals = RefusalLog(args.refusal_log_interval)
+    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]), args.body_timeout,
+                   refusals)  # fmt: skip
     print(
         f"report.py serve: http://{args.host}:{args.port}/v1/snapshots -> {spool.path} "
         f"({len(spool)} snapshots known)",
@@ -650,7 +735,7 @@ def serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=1,
-            lifespan="off",
+            lifespan="on",
             log_level="warning",
             access_log=False,
             server_header=False,
@@ -786,6 +871,51 @@ class Group:
     @property
     def ids(self) -> list:
         return sorted(s["id"] for s in self.snapshots)
+
+
+#: Run tag: the start (ms since the epoch) of the window logged at step 0 of the run; step N is
+#: the window N windows later. Runs made before it log the window index since the epoch
+#: (`window end // window length`) as the step: read as origin 0, they keep doing so.
+STEP_ORIGIN_TAG = "skedge.step_origin_ms"
+ALERT_TAG = "skedge.drift_alert"
+
+
+@dataclass
+class Run:
+    """A monitoring run as push uses it: its step origin, params, and metric histories read."""
+
+    run_id: str
+    origin_ms: int
+    params: dict
+    history: dict = field(default_factory=dict)
+
+    def step(self, bucket: int, window_ms: int) -> int:
+        return bucket - self.origin_ms // window_ms
+
+
+def model_id_of(mv) -> str | None:
+    """The MLflow 3 LoggedModel id of a model version (None for older versions or none)."""
+    if mv is None:
+        return None
+    return getattr(mv, "model_id", None) or registry._model_id_of_source(getattr(mv, "source", None))
+
+
+def unevaluated(ledger: list) -> list:
+    """Ledger entries of pushed windows whose drift is still to compute: the last revision of
+    each window, logged when no artifact of its model was at hand (`"drift": false`, or no such
+    field: a ledger written before drift was re-evaluated), and not evaluated since."""
+    latest: dict = {}
+    done = set()
+    for e in ledger:
+        run_id, bucket, revision = e.get("run_id"), e.get("bucket"), e.get("revision", 0)
+        if not isinstance(run_id, str) or not isinstance(bucket, int) or not isinstance(revision, int):
+            continue
+        if e.get("kind") == "drift":
+            done.add((run_id, bucket, revision))
+        elif (run_id, bucket) not in latest or revision >= latest[(run_id, bucket)].get("revision", 0):
+            latest[(run_id, bucket)] = e
+    return [e for (run_id, bucket), e in latest.items()
+            if e.get("drift") is not True and (run_id, bucket, e.get("revision", 0)) not in done]  # fmt: skip
 
 
 #: Characters a class name keeps in its metric key; every other one is escaped.
@@ -943,8 +1073,13 @@ class Pusher:
         self.baselines: dict = {}
         for a in args.artifact or []:
             info = read_baseline(Path(a), self.skedge_monitor)
-            self.baselines[info["sha256"]] = info
+            self.baselines[info["sha256"]] = dict(info, source=Path(a).resolve().as_uri())
         self.client = None
+        self.runs: dict = {}  # run id -> Run
+        self.versions: dict = {}  # (name, version) -> model version or None, read once per push
+        self.warned: set = set()
+        self.snapshots: dict = {}  # id -> valid snapshot document of the spool
+        self.reevaluated = 0  # pushed windows whose drift this push computed
 
     # -- MLflow ---------------------------------------------------------------------------------
 
@@ -973,30 +1108,37 @@ class Pusher:
         with self.mlflow_errors(f"opening experiment {self.experiment!r}"):
             self.experiment_id = registry.ensure_experiment(self.experiment, self.tracking_uri)
 
-    def model_version(self, name: str, version: str):
+    def model_version(self, name: str, version: str, fresh: bool = False):
+        """The registered model version (None when there is none), read once per push unless
+        `fresh` (its tags change as push sets and clears alerts)."""
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
         if not name or not version:
             return None
-        with self.mlflow_errors(f"reading model version {name} {version}"):
-            try:
-                return self.client.get_model_version(name, version)
-            except MlflowException as err:
-                if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                    return None
-                raise
+        if fresh or (name, version) not in self.versions:
+            with self.mlflow_errors(f"reading model version {name} {version}"):
+                try:
+                    self.versions[(name, version)] = self.client.get_model_version(name, version)
+                except MlflowException as err:
+                    if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    self.versions[(name, version)] = None
+        return self.versions[(name, version)]
 
     def baseline_for(self, g: Group, mv) -> dict | None:
+        """The artifact of `g`'s sha256 as `read_baseline` gives it, plus `"source"` (where it
+        was read); None when no artifact of that sha256 is at hand (`--artifact` or registry)."""
         if g.sha256 in self.baselines:
             return self.baselines[g.sha256]
         info = None
         tags = (mv.tags or {}) if mv is not None else {}
         if tags.get("skedge.sha256") == g.sha256:
+            source = f"models:/{g.name}/{g.version}"
             with tempfile.TemporaryDirectory(prefix="skedge-report-") as tmp:
                 out = Path(tmp) / "model.skedge"
                 with self.mlflow_errors(f"downloading the artifact of {g.name} version {g.version}"):
-                    registry.restore(f"models:/{g.name}/{g.version}", out, self.tracking_uri)
-                info = read_baseline(out, self.skedge_monitor)
+                    registry.restore(source, out, self.tracking_uri)
+                info = dict(read_baseline(out, self.skedge_monitor), source=source)
         elif mv is not None and tags.get("skedge.sha256"):
             self.log(
                 f"warning: {g.name} version {g.version} was exported as sha256 "
@@ -1006,7 +1148,14 @@ class Pusher:
         self.baselines[g.sha256] = info
         return info
 
-    def run_for(self, g: Group, mv) -> str:
+    def warn_once(self, key: Any, message: str) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            self.log(message)
+
+    def run_for(self, g: Group, mv) -> Run:
+        """The monitoring run of `g`'s model version and window length, created at its first
+        window (which becomes its step 0)."""
         tags = {
             "skedge.monitoring": "true",
             "skedge.model_name": g.name,
@@ -1020,11 +1169,12 @@ class Pusher:
                                            order_by=["attributes.start_time ASC"])  # fmt: skip
             runs = [r for r in runs if all(r.data.tags.get(k) == v for k, v in tags.items())]
             if runs:
-                return runs[0].info.run_id
+                return self.run_of(runs[0])
             if mv is not None:
                 tags["skedge.model_version_run_id"] = mv.run_id or ""
-                if getattr(mv, "model_id", None):
-                    tags["skedge.model_id"] = mv.model_id
+                if model_id_of(mv):
+                    tags["skedge.model_id"] = model_id_of(mv)
+            tags[STEP_ORIGIN_TAG] = str(g.bucket * self.window_ms)
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=f"monitor-{g.name or 'model'}-v{g.version or '?'}-{g.sha256[:8]}",
@@ -1034,7 +1184,133 @@ class Pusher:
             self.client.set_terminated(run_id, "FINISHED")
             if mv is not None:
                 self.client.set_model_version_tag(g.name, g.version, "skedge.monitoring_run_id", run_id)
-            return run_id
+            return self.run_of(self.client.get_run(run_id))
+
+    def run_of(self, run) -> Run:
+        """What push keeps of an MLflow run (cached: its params are read once)."""
+        run_id = run.info.run_id
+        if run_id not in self.runs:
+            origin = run.data.tags.get(STEP_ORIGIN_TAG)
+            self.runs[run_id] = Run(run_id, int(origin) if origin and origin.isdigit() else 0,
+                                    dict(run.data.params))  # fmt: skip
+        return self.runs[run_id]
+
+    def get_run(self, run_id: str) -> Run | None:
+        """The run of that id; None when MLflow no longer has it (deleted for good)."""
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        if run_id not in self.runs:
+            with self.mlflow_errors(f"reading run {run_id}"):
+                try:
+                    self.run_of(self.client.get_run(run_id))
+                except MlflowException as err:
+                    if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    return None
+        return self.runs[run_id]
+
+    def history(self, run: Run, key: str) -> list:
+        """The metric history of `key` in `run`, read once per push (updated as push logs)."""
+        if key not in run.history:
+            with self.mlflow_errors(f"reading the metric history of run {run.run_id}"):
+                run.history[key] = list(self.client.get_metric_history(run.run_id, key))
+        return run.history[key]
+
+    def log_params(self, g: Group, run: Run, info: dict | None) -> None:
+        """The thresholds, the window length and the baseline's source as params of the run.
+        MLflow params cannot change: a push with other thresholds says so and keeps them."""
+        wanted = {
+            "psi_threshold": f"{self.thresholds.psi:g}",
+            "oov_shift_threshold": f"{self.thresholds.oov_shift:g}",
+            "min_samples": str(self.thresholds.min_samples),
+            "window_seconds": f"{self.window_ms / 1000:g}",
+        }
+        if info is not None and info.get("baseline") is not None:
+            wanted["baseline.source"] = info["source"]
+            wanted["baseline.texts"] = str(info["baseline"]["count"])
+        fresh = {k: v for k, v in wanted.items() if k not in run.params}
+        for k, v in wanted.items():
+            if k in run.params and run.params[k] != v and not k.startswith("baseline."):
+                self.warn_once(("param", run.run_id, k), (
+                    f"warning: run {run.run_id} was started with {k} {run.params[k]}, this push uses {v} "
+                    "(MLflow params cannot change; the alert tags name the threshold applied)"))  # fmt: skip
+        if fresh:
+            from mlflow.entities import Param  # noqa: PLC0415
+
+            with self.mlflow_errors(f"logging the params of run {run.run_id}"):
+                self.client.log_batch(run.run_id, params=[Param(k, v) for k, v in fresh.items()])
+            run.params.update(fresh)
+
+    def log_metrics(self, g: Group, run: Run, mv, metrics: dict, step: int, ts: int, tags=()) -> None:
+        """Metrics at (step, ts) in the run, linked to the version's LoggedModel when it has one."""
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        model_id = model_id_of(mv)
+        batch = [Metric(k, float(v), ts, step, model_id=model_id) for k, v in metrics.items()]
+        with self.mlflow_errors(f"logging window {g.bucket} to run {run.run_id}"):
+            try:
+                self.client.log_batch(run.run_id, metrics=batch, tags=list(tags))
+            except Exception as err:
+                if model_id is None:
+                    raise
+                batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+                self.client.log_batch(run.run_id, metrics=batch, tags=list(tags))
+                self.warn_once(("model_id", model_id), (
+                    f"warning: MLflow did not link the metrics to the logged model {model_id} "
+                    f"({str(err).strip()[:200]}): they are in run {run.run_id} only"))  # fmt: skip
+        for m in batch:
+            if m.key in run.history:
+                run.history[m.key].append(m)
+
+    def settle_alert(self, g: Group, run: Run, step: int, reasons: list, healthy: bool, message: str) -> None:
+        """Sets `skedge.drift_alert` on the run and the model version when the window alerts;
+        removes it when the window is healthy and the latest the run has."""
+        if reasons:
+            if g.name and g.version and self.model_version(g.name, g.version) is not None:
+                with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                    self.client.set_model_version_tag(g.name, g.version, ALERT_TAG, message[:5000])
+            return
+        if not healthy or any(m.step > step for m in self.history(run, "sampled")):
+            return
+        cleared = []
+        with self.mlflow_errors(f"clearing the drift alert of {g.name} version {g.version}"):
+            if ALERT_TAG in self.client.get_run(run.run_id).data.tags:
+                self.client.delete_tag(run.run_id, ALERT_TAG)
+                cleared.append(f"run {run.run_id}")
+            mv = self.model_version(g.name, g.version, fresh=True)
+            if mv is not None and ALERT_TAG in (mv.tags or {}):
+                self.client.delete_model_version_tag(g.name, g.version, ALERT_TAG)
+                cleared.append(f"{g.name} version {g.version}")
+        if cleared:
+            self.log(f"cleared {ALERT_TAG} of {' and '.join(cleared)}: window "
+                     f"{_iso(g.bucket * self.window_ms)}–{_iso((g.bucket + 1) * self.window_ms)} is healthy")  # fmt: skip
+
+    def evaluate(self, g: Group, mv, stats: dict) -> tuple[dict | None, dict | None, list, bool]:
+        """(artifact info, drift, alert reasons, healthy) of a window: healthy when drift was
+        computed on at least --min-samples sampled predictions and nothing passed a threshold."""
+        info = self.baseline_for(g, mv)
+        baseline = (info or {}).get("baseline")
+        d = None
+        if baseline is not None and len(baseline["label_counts"]) == len(stats["label_counts"]):
+            d = drift(baseline, stats)
+        elif info is None:
+            self.warn_once(("no baseline", g.sha256), (
+                f"note: no drift baseline for {g.name} version {g.version} (sha256 {g.sha256[:12]}...): drift "
+                "not computed; it will be when a push finds the artifact (--artifact, or published in MLflow)"))  # fmt: skip
+        reasons = self.thresholds.check(d or {}, stats["count"])
+        healthy = d is not None and not reasons and stats["count"] >= self.thresholds.min_samples
+        return info, d, reasons, healthy
+
+    def warn_unlinked(self, g: Group, mv) -> None:
+        if mv is not None:
+            return
+        if not g.name or not g.version:
+            why = "an artifact with no registry version (exported from a file)"
+        else:
+            why = f"version {g.version}, which the model registry does not have"
+        self.warn_once(("unlinked", g.name, g.version, g.sha256), (
+            f"warning: {g.name!r} runs {why}: its windows go to a monitoring run linked to no model "
+            f"version, and a drift alert is set on that run only (export through the registry to link them)"))  # fmt: skip
 
     # -- the push ---------------------------------------------------------------------------
 
@@ -1077,6 +1353,7 @@ class Pusher:
         """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
         bad: list = []
         snaps = read_spool(self.spool, bad)
+        self.snapshots = {s["id"]: s for s in snaps}
         self.quarantine_lines(bad)
         pushed = set()
         for entry in read_ledger(self.spool) + read_ledger(self.spool, QUARANTINE):
@@ -1105,47 +1382,47 @@ class Pusher:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
-        if not ready:
+        ledger = read_ledger(self.spool)
+        if not ready and not unevaluated(ledger):
             self.log("nothing to push")
             return EXIT_OK
         self.connect()
-        ledger = read_ledger(self.spool)
         alerts = []
         for g in ready:
             try:
                 alerts += self.push_window(g, ledger)
             except WindowRefused as err:
                 self.quarantine_window(g, str(err))
+        alerts += self.reevaluate(unevaluated(ledger), ledger)
+        if not ready and not self.reevaluated:
+            self.log("nothing to push")
         if alerts:
             self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
             return EXIT_ALERT
         return EXIT_OK
 
     def push_window(self, g: Group, ledger: list) -> list:
-        from mlflow.entities import Metric, RunTag  # noqa: PLC0415
+        from mlflow.entities import RunTag  # noqa: PLC0415
 
         mv = self.model_version(g.name, g.version)
-        run_id = self.run_for(g, mv)
+        self.warn_unlinked(g, mv)
+        run = self.run_for(g, mv)
+        run_id = run.run_id
         revision = sum(
             1 for e in ledger
-            if e.get("run_id") == run_id and e.get("bucket") == g.bucket
+            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") != "drift"
         )  # fmt: skip
         stats, seen, classes = aggregate(g.snapshots)
-        info = self.baseline_for(g, mv)
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
         baseline = (info or {}).get("baseline")
-        d = None
-        if baseline is not None and len(baseline["label_counts"]) == len(stats["label_counts"]):
-            d = drift(baseline, stats)
-        elif info is None:
-            self.log(f"note: no drift baseline for {g.name} version {g.version}: drift not computed")
-        reasons = self.thresholds.check(d or {}, stats["count"])
         metrics = window_metrics(stats, seen, len(g.snapshots), classes, d)
-        metrics["drift_alert"] = 1.0 if reasons else 0.0
+        if d is not None:
+            metrics["drift_alert"] = 1.0 if reasons else 0.0
         end_ms = (g.bucket + 1) * self.window_ms
         ts = end_ms + revision
+        step = run.step(g.bucket, self.window_ms)
 
-        with self.mlflow_errors(f"reading the metric history of run {run_id}"):
-            logged = [m for m in self.client.get_metric_history(run_id, "sampled") if m.step == g.bucket]
+        logged = [m for m in self.history(run, "sampled") if m.step == step]
         entry = {
             "run_id": run_id,
             "model": {"name": g.name, "version": g.version, "sha256": g.sha256},
@@ -1153,6 +1430,9 @@ class Pusher:
             "window_seconds": self.window_ms / 1000,
             "revision": revision,
             "ids": g.ids,
+            # False: no artifact of this sha256 was at hand; a later push that finds one
+            # computes the drift of this window (`reevaluate`).
+            "drift": info is not None,
             "logged_ms": int(time.time() * 1000),
         }
         where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
@@ -1160,53 +1440,121 @@ class Pusher:
         tags = []
         if reasons:
             message = f"{where} ({stats['count']} samples): " + "; ".join(reasons)
-            tags.append(RunTag("skedge.drift_alert", message[:5000]))
+            tags.append(RunTag(ALERT_TAG, message[:5000]))
+        self.log_params(g, run, info)
         # len(logged) > revision: MLflow has this revision but the ledger line was lost (a crash
         # in between): log nothing again, finish the rest.
         if len(logged) <= revision:
-            model_id = getattr(mv, "model_id", None) if mv is not None else None
-            batch = [Metric(k, float(v), ts, g.bucket, model_id=model_id) for k, v in metrics.items()]
-            with self.mlflow_errors(f"logging window {g.bucket} to run {run_id}"):
-                try:
-                    self.client.log_batch(run_id, metrics=batch, tags=tags)
-                except Exception:
-                    if model_id is None:
-                        raise
-                    # a server that cannot link metrics to the logged model: the run only
-                    batch = [Metric(k, float(v), ts, g.bucket) for k, v in metrics.items()]
-                    self.client.log_batch(run_id, metrics=batch, tags=tags)
-        if reasons and mv is not None:
-            with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
-                self.client.set_model_version_tag(g.name, g.version, "skedge.drift_alert", message[:5000])
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        self.settle_alert(g, run, step, reasons, healthy, message)
         append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
         ledger.append(entry)
         # After the ledger: a figure that fails is only a warning.
-        self.figure(g, run_id, stats, seen, classes, baseline, d)
+        self.figure(g, run, stats, seen, classes, baseline, d)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
         self.log(
-            f"logged {where} to run {run_id}: {stats['count']} sampled of {seen} seen"
+            f"logged {where} to run {run_id} (step {step}): {stats['count']} sampled of {seen} seen"
             + (f", {shown}" if shown else "")
             + (f" [revision {revision}]" if revision else "")
         )
         return [message] if reasons else []
 
-    def figure(self, g: Group, run_id: str, stats: dict, seen: int, classes: list, baseline, d) -> None:
+    def reevaluate(self, stale: list, ledger: list) -> list:
+        """Drift of windows pushed while no artifact of their model was at hand, now that one
+        is: the drift metrics and `drift_alert` logged at the window's step and timestamp (those
+        the run does not have there already), the alert set or cleared, a ledger line of kind
+        "drift" so that it is done once."""
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        snaps = self.snapshots
+        alerts, waiting = [], 0
+        for e in stale:
+            m = e.get("model") or {}
+            window_ms = int(float(e.get("window_seconds", 0)) * 1000)
+            if window_ms <= 0 or not isinstance(m.get("sha256"), str) or not isinstance(e.get("bucket"), int):
+                continue
+            g = Group(m.get("name", ""), m.get("version", ""), m["sha256"], e["bucket"])
+            g.snapshots = [snaps[i] for i in e.get("ids", []) if i in snaps]
+            if not g.snapshots or len(g.snapshots) != len(e.get("ids", [])):
+                self.warn_once(("missing", e["run_id"], g.bucket), (
+                    f"warning: window {g.bucket} of run {e['run_id']}: its snapshots are no longer "
+                    "all in the spool, its drift cannot be computed"))  # fmt: skip
+                continue
+            mv = self.model_version(g.name, g.version)
+            if self.baseline_for(g, mv) is None:
+                waiting += 1
+                continue
+            saved, self.window_ms = self.window_ms, window_ms  # the window length it was pushed with
+            try:
+                alerts += self.reevaluate_window(g, mv, e, ledger)
+            except WindowRefused as err:
+                self.log(f"warning: drift of window {g.bucket} of run {e['run_id']} not logged: {err}")
+            finally:
+                self.window_ms = saved
+        if waiting:
+            self.log(f"{waiting} pushed window(s) still without drift: no artifact of their model at hand "
+                     "(pass --artifact, or publish it in MLflow)")  # fmt: skip
+        return alerts
+
+    def reevaluate_window(self, g: Group, mv, e: dict, ledger: list) -> list:
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        run = self.get_run(e["run_id"])
+        if run is None:
+            self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
+                           f"the drift of its window {g.bucket} is not logged")  # fmt: skip
+            return []
+        revision = int(e.get("revision", 0))
+        stats, seen, classes = aggregate(g.snapshots)
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
+        step = run.step(g.bucket, self.window_ms)
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+        metrics = {}
+        if d is not None:
+            metrics = {k: v for k, v in window_metrics(stats, seen, 0, classes, d).items() if k.startswith("drift.")}
+            metrics["drift_alert"] = 1.0 if reasons else 0.0
+            # only what the run does not have at this window revision: idempotent, also for a
+            # window an older push logged with drift (a ledger from before this pass)
+            metrics = {k: v for k, v in metrics.items()
+                       if not any(p.step == step and p.timestamp == ts for p in self.history(run, k))}  # fmt: skip
+        where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
+        message = f"{where} ({stats['count']} samples): " + "; ".join(reasons) if reasons else ""
+        self.log_params(g, run, info)
+        if metrics:
+            tags = [RunTag(ALERT_TAG, message[:5000])] if reasons else []
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+            self.settle_alert(g, run, step, reasons, healthy, message)
+        entry = {"kind": "drift", "run_id": run.run_id, "bucket": g.bucket, "revision": revision,
+                 "window_seconds": self.window_ms / 1000, "logged": sorted(metrics),
+                 "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        ledger.append(entry)
+        if metrics:
+            self.reevaluated += 1
+            self.figure(g, run, stats, seen, classes, (info or {}).get("baseline"), d)
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
+            self.log(f"drift of {where} (run {run.run_id}, step {step}), now that its artifact is at hand: {shown}")
+        return [message] if reasons and metrics else []
+
+    def figure(self, g: Group, run: Run, stats: dict, seen: int, classes: list, baseline, d) -> None:
         history = {}
+        origin = run.origin_ms // self.window_ms
         with contextlib.suppress(Exception):
             for key in ("drift.label_psi", "drift.confidence_psi", "drift.oov_psi", "drift.oov_shift"):
                 latest: dict = {}  # the last revision of each window
-                for m in self.client.get_metric_history(run_id, key):
+                for m in self.history(run, key):
                     if m.step not in latest or m.timestamp >= latest[m.step][0]:
                         latest[m.step] = (m.timestamp, m.value)
-                history[key[6:]] = [(step, v) for step, (_, v) in latest.items()]
+                history[key[6:]] = [(origin + step, v) for step, (_, v) in latest.items()]
         try:
             import matplotlib.pyplot as plt  # noqa: PLC0415
 
             fig = drift_figure(g, stats, seen, classes, baseline, d, history, self.window_ms,
                                self.thresholds.psi)  # fmt: skip
-            with self.mlflow_errors(f"logging the drift figure to run {run_id}"):
-                self.client.log_figure(run_id, fig, f"drift/window-{g.bucket}.png")
-                self.client.log_figure(run_id, fig, "drift/latest.png")
+            with self.mlflow_errors(f"logging the drift figure to run {run.run_id}"):
+                self.client.log_figure(run.run_id, fig, f"drift/window-{g.bucket}.png")
+                self.client.log_figure(run.run_id, fig, "drift/latest.png")
             if self.plot_dir is not None:
                 path = plot_path(self.plot_dir, g)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -1267,6 +1615,8 @@ def main(argv: list | None = None) -> int:
                    help="close a connection whose request headers take longer (seconds)")  # fmt: skip
     s.add_argument("--body-timeout", type=float, default=BODY_TIMEOUT,
                    help="answer 408 to a request whose body takes longer (seconds)")  # fmt: skip
+    s.add_argument("--refusal-log-interval", type=float, default=60.0,
+                   help="log refused requests at most once per this many seconds per kind")  # fmt: skip
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
     p.add_argument("--spool", required=True, type=Path)

@@ -164,7 +164,8 @@ impl MonitorHandle {
     /// Closes the open window (when it saw a prediction) and POSTs every queued snapshot, oldest
     /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`). Snapshots
     /// that could not be delivered (network error, 401, 403, 408, 429, 5xx) stay queued for the
-    /// next flush, in order, at most 64 (older ones are dropped and counted).
+    /// next flush, in order, at most 64 (older ones are dropped and counted). The result's
+    /// `lastError` says why the last snapshot not delivered was not (a wrong token, say).
     #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
     pub fn flush(
         &self,
@@ -176,10 +177,38 @@ impl MonitorHandle {
     }
 }
 
+/// Why a snapshot was not delivered (`lastError` of `flush()`): the HTTP status (0 when there
+/// was no answer) and a code, the collector's own (`TOKEN_INVALID`, …) when it sent one.
+struct Failure {
+    status: u16,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: u16, code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    fn to_js(&self) -> Result<JsValue, JsValue> {
+        let out = Object::new();
+        Reflect::set(&out, &"status".into(), &JsValue::from(self.status))?;
+        Reflect::set(&out, &"code".into(), &self.code.as_str().into())?;
+        Reflect::set(&out, &"message".into(), &self.message.as_str().into())?;
+        Ok(out.into())
+    }
+}
+
 enum Delivery {
     Sent,
-    Rejected,
-    Retry,
+    /// Refused for good: dropped.
+    Rejected(Failure),
+    /// Not delivered now: kept for the next flush.
+    Retry(Failure),
 }
 
 async fn flush(
@@ -209,29 +238,66 @@ async fn flush(
         l.monitor.take_pending()
     };
     let (mut sent, mut rejected, mut done) = (0u32, 0u32, 0);
+    let mut last_error = None;
     for s in &batch {
         match deliver(&url, token.as_deref(), beacon, s).await {
             Delivery::Sent => sent += 1,
-            Delivery::Rejected => rejected += 1,
-            Delivery::Retry => break,
+            Delivery::Rejected(why) => {
+                rejected += 1;
+                last_error = Some(why);
+            }
+            Delivery::Retry(why) => {
+                last_error = Some(why);
+                break;
+            }
         }
         done += 1;
     }
     let mut l = live.borrow_mut();
     l.monitor.requeue(batch.split_off(done));
     let out = Object::new();
-    let set = |k: &str, v: f64| Reflect::set(&out, &k.into(), &JsValue::from(v));
-    set("sent", sent.into())?;
-    set("rejected", rejected.into())?;
-    set("pending", l.monitor.pending().count() as f64)?;
-    set("dropped", l.monitor.dropped() as f64)?;
+    let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
+    set("sent", &sent.into())?;
+    set("rejected", &rejected.into())?;
+    set("pending", &(l.monitor.pending().count() as f64).into())?;
+    set("dropped", &(l.monitor.dropped() as f64).into())?;
+    let last_error = match last_error {
+        Some(why) => why.to_js()?,
+        None => JsValue::NULL,
+    };
+    set("lastError", &last_error)?;
     Ok(out.into())
 }
+
+#[wasm_bindgen(typescript_custom_section)]
+const FLUSH_ERROR_TS: &str = r#"
+/** Why `flush()` did not deliver a snapshot (the last one it could not deliver). */
+export interface FlushError {
+  /** The collector's HTTP status; 0 when it did not answer (network error, beacon refused). */
+  status: number;
+  /** `scripts/report.py serve`'s code (`TOKEN_MISSING`, `TOKEN_INVALID`, `SNAPSHOT_INVALID`,
+   * `SNAPSHOT_TOO_LARGE`, …), else `HTTP_<status>`, `NETWORK_ERROR` or `BEACON_REFUSED`. */
+  code: string;
+  /** The collector's explanation, or the network error's message (at most 300 characters). */
+  message: string;
+}
+
+// Declaration merging: FlushResult is declared with the other option and result types.
+export interface FlushResult {
+  /** Why the last snapshot not delivered by this flush was not; `null` when all were. */
+  lastError: FlushError | null;
+}
+"#;
+
+/// Longest collector answer read for its `code` and `error` (the collector's are ~100 bytes).
+const MAX_ANSWER_BYTES: u32 = 4096;
+/// Characters of an explanation kept in `lastError.message`.
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// POSTs one snapshot as JSON; 201 (stored) and 409 (already stored) are delivered.
 async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> Delivery {
     let Some(body) = to_js(s).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()) else {
-        return Delivery::Rejected;
+        return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
     };
     if beacon {
         let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
@@ -247,7 +313,12 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> 
             }
             return match send.call2(&navigator, &target.into(), &body) {
                 Ok(queued) if queued.is_truthy() => Delivery::Sent,
-                _ => Delivery::Retry,
+                Ok(_) => Delivery::Retry(Failure::new(
+                    0,
+                    "BEACON_REFUSED",
+                    "navigator.sendBeacon did not queue the snapshot",
+                )),
+                Err(e) => Delivery::Retry(Failure::new(0, "BEACON_REFUSED", describe(&e))),
             };
         }
     }
@@ -264,21 +335,66 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> 
     let _ = Reflect::set(&init, &"method".into(), &"POST".into());
     let _ = Reflect::set(&init, &"headers".into(), &headers);
     let _ = Reflect::set(&init, &"body".into(), &body);
-    let Ok(promise) = fetch(&url.into(), &init) else {
-        return Delivery::Retry;
+    let response = match fetch(&url.into(), &init) {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
     };
-    let Ok(response) = JsFuture::from(promise).await else {
-        return Delivery::Retry;
+    let response: Response = match response {
+        Ok(r) => r.unchecked_into(),
+        Err(e) => return Delivery::Retry(Failure::new(0, "NETWORK_ERROR", describe(&e))),
     };
-    let response: Response = response.unchecked_into();
     let status = response.status();
     // Read the answer, so the connection can be reused (and Workers do not warn).
-    let _ = JsFuture::from(response.array_buffer()).await;
+    let answer = JsFuture::from(response.array_buffer()).await.ok();
+    let failure = || failure_of(status, answer.as_ref());
     match status {
         200..=299 | 409 => Delivery::Sent,
-        401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry,
-        _ => Delivery::Rejected,
+        401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry(failure()),
+        _ => Delivery::Rejected(failure()),
     }
+}
+
+/// The failure a non-2xx answer describes: `{"code", "error"}` of a small JSON body (the
+/// collector's), else `HTTP_<status>`.
+fn failure_of(status: u16, body: Option<&JsValue>) -> Failure {
+    let doc = body
+        .and_then(|b| b.dyn_ref::<js_sys::ArrayBuffer>())
+        .filter(|b| b.byte_length() <= MAX_ANSWER_BYTES)
+        .and_then(|b| String::from_utf8(Uint8Array::new(b).to_vec()).ok())
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .filter(|doc| doc.is_object());
+    let field = |key: &str| {
+        doc.as_ref()
+            .and_then(|d| Reflect::get(d, &key.into()).ok())
+            .and_then(|v| v.as_string())
+    };
+    let code = field("code")
+        .filter(|c| {
+            (1..=64).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .unwrap_or_else(|| format!("HTTP_{status}"));
+    let message = field("error").unwrap_or_else(|| format!("the collector answered {status}"));
+    Failure::new(
+        status,
+        &code,
+        message.chars().take(MAX_MESSAGE_CHARS).collect::<String>(),
+    )
+}
+
+/// The message of a thrown JS value (an `Error`'s, with its cause's: Node's fetch says only
+/// "fetch failed", its cause "connect ECONNREFUSED …"), cut to `MAX_MESSAGE_CHARS`.
+fn describe(e: &JsValue) -> String {
+    let message = |e: &js_sys::Error| String::from(e.message());
+    let text = match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => match err.cause().dyn_ref::<js_sys::Error>() {
+            Some(cause) => format!("{}: {}", message(err), message(cause)),
+            None => message(err),
+        },
+        None => e.as_string().unwrap_or_else(|| "unknown error".into()),
+    };
+    text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
 fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {

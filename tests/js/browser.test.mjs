@@ -196,7 +196,7 @@ test('chromium: monitoring times predictions and flushes with fetch and sendBeac
     }, wordCase.name);
     assert.equal(r.snap.stats.count, 3);
     assert.ok(r.snap.stats.latency !== null, 'Chromium times predictions (performance.now)');
-    assert.deepEqual(r.first, { sent: 2, rejected: 0, pending: 0, dropped: 0 });
+    assert.deepEqual(r.first, { sent: 2, rejected: 0, pending: 0, dropped: 0, lastError: null });
     assert.equal(r.beacon.sent, 1);
     const deadline = Date.now() + 10_000;
     while (hits.length < 3 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));

@@ -22,7 +22,8 @@ function code(fn) {
   assert.fail('did not throw');
 }
 
-// A collector double: answers with the next status of `plan` (then 201), records the requests.
+// A collector double: answers with the next status (or [status, body]) of `plan` (then 201), records
+// the requests. The real collector's answers are in monitor_e2e.test.mjs and test_report.py.
 let server;
 let url;
 let plan = [];
@@ -33,8 +34,8 @@ before(async () => {
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       received.push({ headers: req.headers, url: req.url, body: JSON.parse(body) });
-      const status = plan.length ? plan.shift() : 201;
-      res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      const [status, answer] = [].concat(plan.length ? plan.shift() : 201, '{}');
+      res.writeHead(status, { 'content-type': 'application/json' }).end(answer);
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -140,13 +141,13 @@ describe('monitor: flush', () => {
     model.predictBatch(texts);
     received.length = 0;
     plan = [201];
-    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 1, rejected: 0, pending: 0, dropped: 0 });
+    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 1, rejected: 0, pending: 0, dropped: 0, lastError: null });
     assert.equal(received.length, 1);
     assert.equal(received[0].headers.authorization, 'Bearer tok');
     assert.match(received[0].headers['content-type'], /^application\/json/);
     assert.equal(received[0].body.stats.count, texts.length);
     // nothing seen since: nothing to send
-    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 0, rejected: 0, pending: 0, dropped: 0 });
+    assert.deepEqual(await monitor.flush(url, { token: 'tok' }), { sent: 0, rejected: 0, pending: 0, dropped: 0, lastError: null });
     model.predict('again');
     plan = [409];
     assert.equal((await monitor.flush(new URL(url))).sent, 1, '409: the collector has it already');
@@ -161,17 +162,47 @@ describe('monitor: flush', () => {
     model.predict('second');
     received.length = 0;
     plan = [503];
-    assert.deepEqual(await monitor.flush(url), { sent: 0, rejected: 0, pending: 2, dropped: 0 });
+    assert.deepEqual(await monitor.flush(url), { sent: 0, rejected: 0, pending: 2, dropped: 0,
+      lastError: { status: 503, code: 'HTTP_503', message: 'the collector answered 503' } });
     assert.equal(received.length, 1, 'stops at the first failure');
-    assert.deepEqual(await monitor.flush('http://127.0.0.1:9/nothing-listens-here'), { sent: 0, rejected: 0, pending: 2, dropped: 0 });
+    const down = await monitor.flush('http://127.0.0.1:9/nothing-listens-here');
+    assert.deepEqual({ ...down, lastError: undefined }, { sent: 0, rejected: 0, pending: 2, dropped: 0, lastError: undefined });
+    assert.equal(down.lastError.status, 0);
+    assert.equal(down.lastError.code, 'NETWORK_ERROR');
+    assert.equal(down.lastError.message, 'fetch failed: bad port', 'with the cause of Node\'s "fetch failed"');
     plan = [201, 429];
     model.predict('third');
-    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 0, pending: 2, dropped: 0 });
+    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 0, pending: 2, dropped: 0,
+      lastError: { status: 429, code: 'HTTP_429', message: 'the collector answered 429' } });
     received.length = 0;
     plan = [422, 201];
-    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 1, pending: 0, dropped: 0 });
+    assert.deepEqual(await monitor.flush(url), { sent: 1, rejected: 1, pending: 0, dropped: 0,
+      lastError: { status: 422, code: 'HTTP_422', message: 'the collector answered 422' } });
     assert.equal(received.length, 2);
     assert.ok(received[0].body.window.index < received[1].body.window.index, 'oldest first');
+    model.free();
+  });
+
+  test('a wrong token is visible: lastError carries the status and the collector\'s code', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 6 });
+    model.predict('one');
+    plan = [[401, '{"code":"TOKEN_INVALID","error":"wrong token"}']];
+    assert.deepEqual(await monitor.flush(url, { token: 'wrong' }), { sent: 0, rejected: 0, pending: 1, dropped: 0,
+      lastError: { status: 401, code: 'TOKEN_INVALID', message: 'wrong token' } });
+    // an answer that is not the collector's: not JSON, an odd code, a huge body
+    for (const [answer, code] of [['<html>denied</html>', 'HTTP_403'], ['{"code":"no spaces allowed"}', 'HTTP_403'],
+      [JSON.stringify({ code: 'BIG', error: 'x'.repeat(5000) }), 'HTTP_403']]) {
+      plan = [[403, answer]];
+      const r = await monitor.flush(url, { token: 'wrong' });
+      assert.equal(r.lastError.code, code, answer.slice(0, 40));
+      assert.equal(r.pending, 1);
+    }
+    plan = [[400, JSON.stringify({ code: 'NOT_JSON', error: 'é'.repeat(400) })]];
+    const r = await monitor.flush(url);
+    assert.deepEqual([r.rejected, r.pending, r.lastError.code, r.lastError.message.length], [1, 0, 'NOT_JSON', 300]);
+    model.predict('two');
+    assert.equal((await monitor.flush(url, { token: 'right' })).lastError, null, 'a good flush clears it');
     model.free();
   });
 
@@ -186,7 +217,7 @@ describe('monitor: flush', () => {
     assert.equal(monitor.dropped, 6);
     received.length = 0;
     const r = await monitor.flush(url);
-    assert.deepEqual(r, { sent: 64, rejected: 0, pending: 0, dropped: 6 });
+    assert.deepEqual(r, { sent: 64, rejected: 0, pending: 0, dropped: 6, lastError: null });
     assert.equal(received[0].body.window.index, 6, 'the oldest were dropped');
     assert.equal(received.at(-1).body.dropped, 5, "dropped before that snapshot closed");
     model.free();

@@ -158,12 +158,15 @@ test('chromium: French reviews in a page with monitoring on, fetch and sendBeaco
     model.predictBatch(texts.slice(0, 200));
     for (const t of texts.slice(200)) model.predict(t);
     const drift = monitor.drift();
+    const wrong = await monitor.flush(url, { token: 'not-the-token' }); // kept for the next flush
     const first = await monitor.flush(url, { token });
     for (const t of texts.slice(0, 5)) model.predict(t);
     const beacon = await monitor.flush(url, { token, beacon: true });
-    return { first, beacon, drift, pending: monitor.pending };
+    return { wrong, first, beacon, drift, pending: monitor.pending };
   }, { texts: setup.french, url: collectorUrl, token: TOKEN });
-  assert.deepEqual(r.first, { sent: 1, rejected: 0, pending: 0, dropped: 0 });
+  assert.deepEqual(r.wrong, { sent: 0, rejected: 0, pending: 1, dropped: 0,
+    lastError: { status: 401, code: 'TOKEN_INVALID', message: 'wrong token' } }, 'the reason, read through CORS');
+  assert.deepEqual(r.first, { sent: 1, rejected: 0, pending: 0, dropped: 0, lastError: null });
   assert.equal(r.beacon.sent, 1);
   assert.ok(r.drift.oov_shift > 0.5, JSON.stringify(r.drift));
   // the beacon is delivered by the browser in the background

@@ -107,9 +107,10 @@ def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
 class Collector:
     """`report.py serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, spool: Path, port: int | None = None, max_bytes: int | None = None):
+    def __init__(self, spool: Path, port: int | None = None, max_bytes: int | None = None, extra=()):
         self.spool, self.port = spool, port or _free_port()
         self.max_bytes = max_bytes
+        self.extra = list(extra)
         self.proc = None
 
     def start(self) -> "Collector":
@@ -117,6 +118,8 @@ class Collector:
                "--token", TOKEN, "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
         if self.max_bytes:
             cmd += ["--max-bytes", str(self.max_bytes)]
+        cmd += self.extra
+        self.log_path = self.spool.parent / f"collector-{self.port}.log"
         self.log = open(self.spool.parent / f"collector-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, "the collector", 60)
@@ -400,6 +403,64 @@ def test_collector_statuses(snapshots, tmp_path):
     assert [s["id"] for s in stored] == [snapshots[i]["id"] for i in (0, 1, 2)]
 
 
+def test_refusals_are_coded_and_logged_rate_limited(snapshots, tmp_path):
+    """Every refusal names its reason (`code`, what `monitor.flush()` reports as `lastError`),
+    and the collector logs it: once per kind within --refusal-log-interval, then the count of the
+    ones not shown (at the next line of that kind, or at shutdown)."""
+    c = Collector(tmp_path / "spool", extra=["--refusal-log-interval", "3600"]).start()
+    s0 = _dump(snapshots[0])
+    try:
+        assert c.post(s0, token=None) == (401, {"code": "TOKEN_MISSING", "error": "missing token"})
+        for _ in range(5):
+            assert c.post(s0, token="wrong") == (401, {"code": "TOKEN_INVALID", "error": "wrong token"})
+        assert c.post(b"{x")[1]["code"] == "NOT_JSON"
+        assert c.post(b"[1]")[1]["code"] == "SNAPSHOT_INVALID"
+        assert c.post(s0, ctype="text/html")[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert c.post(s0, path="/v2/elsewhere") == (404, {"code": "NOT_FOUND",
+                                                          "error": "no such path: POST /v1/snapshots, GET /healthz"})  # fmt: skip
+        assert c.post(s0)[0] == 201
+        assert c.post(s0)[1]["code"] == "DUPLICATE"
+        for path in ("/healthz", "/health"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{c.port}{path}", timeout=5) as r:
+                assert json.loads(r.read()) == {"ok": True, "snapshots": 1}, path
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{c.port}/v1/snapshots", timeout=5)
+        assert err.value.code == 405 and json.loads(err.value.read())["code"] == "METHOD_NOT_ALLOWED"
+        while b"METHOD_NOT_ALLOWED" not in c.log_path.read_bytes():  # written before the answer
+            time.sleep(0.05)
+        running = c.log_path.read_text()
+    finally:
+        c.stop()
+    refused = [line for line in running.splitlines() if line.startswith("report.py serve: refused")]
+    assert [line.split()[3:5] for line in refused] == [
+        ["401", "TOKEN_MISSING"], ["401", "TOKEN_INVALID"], ["400", "NOT_JSON"], ["422", "SNAPSHOT_INVALID"],
+        ["415", "UNSUPPORTED_MEDIA_TYPE"], ["404", "NOT_FOUND"], ["405", "METHOD_NOT_ALLOWED"],
+    ]  # fmt: skip
+    assert "from 127.0.0.1: wrong token" in refused[1]
+    assert TOKEN not in running and "DUPLICATE" not in running
+    after = c.log_path.read_text()[len(running):]
+    assert "refused 401 TOKEN_INVALID: 4 more not shown" in after
+
+
+def test_refusal_log_counts_what_it_did_not_show():
+    lines = []
+    log = report.RefusalLog(interval=0, log=lines.append)
+    log.note(401, "TOKEN_INVALID", "10.0.0.1", "wrong token")
+    log.interval = 3600
+    log.note(401, "TOKEN_INVALID", "10.0.0.1", "wrong token")
+    log.note(401, "TOKEN_INVALID", "10.0.0.2", "wrong token")
+    log.note(401, "TOKEN_MISSING", "10.0.0.2", "missing token")
+    log.interval = 0
+    log.note(401, "TOKEN_INVALID", "10.0.0.3", "wrong token")
+    log.close()
+    assert lines == [
+        "report.py serve: refused 401 TOKEN_INVALID from 10.0.0.1: wrong token",
+        "report.py serve: refused 401 TOKEN_MISSING from 10.0.0.2: missing token",
+        "report.py serve: refused 401 TOKEN_INVALID from 10.0.0.3: wrong token (and 2 more like it since the "
+        "last such line)",
+    ]
+
+
 def test_second_collector_on_a_spool_is_refused(tmp_path):
     c = Collector(tmp_path / "spool").start()
     try:
@@ -608,7 +669,8 @@ def test_push_to_mlflow_drift_idempotency_outage_and_revisions(registered, mlflo
     assert m1["drift.label_psi"] < 0.1 and m1["drift.confidence_psi"] < 0.1
     assert m2["drift.confidence_psi"] > 0.25 and m2["drift.oov_psi"] > 1
     hist = client.get_metric_history(runs["2"].info.run_id, "drift.oov_shift")
-    assert [(h.step, h.timestamp) for h in hist] == [(t_window // HOUR, t_window + HOUR)]
+    assert [(h.step, h.timestamp) for h in hist] == [(0, t_window + HOUR)], "step 0: the run's first window"
+    assert runs["2"].data.tags["skedge.step_origin_ms"] == str(t_window)
     files = {a.path for a in client.list_artifacts(runs["2"].info.run_id, "drift")}
     assert {"drift/latest.png", f"drift/window-{t_window // HOUR}.png"} <= files
     assert list((tmp_path / "plots").glob("*.png"))
@@ -660,7 +722,134 @@ def test_push_to_mlflow_drift_idempotency_outage_and_revisions(registered, mlflo
     rev = _push(spool, uri)
     assert rev.returncode == 0 and "revision 1" in rev.stderr, rev.stderr
     seen = client.get_metric_history(runs["1"].info.run_id, "seen")
-    at_step = sorted((h.timestamp, h.value) for h in seen if h.step == t_window // HOUR)
+    assert sorted(h.step for h in seen) == [0, 0, 2]  # window index since the run's first window
+    at_step = sorted((h.timestamp, h.value) for h in seen if h.step == 0)
     assert at_step == [(t_window + HOUR, len(streams["english"])), (t_window + HOUR + 1, len(streams["english"]) + 50)]
     assert _push(spool, uri).returncode == 0
     assert len(client.get_metric_history(runs["1"].info.run_id, "seen")) == 3
+
+
+def _post_all(spool: Path, snaps: list) -> None:
+    c = Collector(spool).start()
+    try:
+        for s in snaps:
+            assert c.post(_dump(s))[0] == 201
+    finally:
+        c.stop()
+
+
+def _history(client, run_id: str, key: str) -> list:
+    return sorted((h.step, h.timestamp, h.value) for h in client.get_metric_history(run_id, key))
+
+
+def test_drift_of_pushed_windows_is_computed_once_the_artifact_is_at_hand(english_pipeline, mlflow_server, streams,
+                                                                          monitor_bin, tmp_path):  # fmt: skip
+    """An artifact exported from a file (no registry version): pushed without `--artifact`, its
+    windows get no drift (and a warning says they link to no model version); pushed again with
+    `--artifact`, their drift is logged at their steps, once; the French window's alert is
+    cleared by the later, healthy English window; thresholds and the baseline's source are
+    params of the run."""
+    uri = mlflow_server
+    artifact = _export_joblib(english_pipeline, streams["validation"], tmp_path, "monitor_file", version="")
+    spool = tmp_path / "spool"
+    t0 = (int(time.time() * 1000) // HOUR - 8) * HOUR
+    french = simulate(monitor_bin, artifact, streams["french"], seed=31, start_ms=t0 + 60_000)
+    english = simulate(monitor_bin, artifact, streams["english"], seed=32, start_ms=t0 + HOUR + 60_000)
+    _post_all(spool, french + english)
+
+    first = _push(spool, uri)
+    assert first.returncode == 0, first.stderr
+    assert "runs an artifact with no registry version" in first.stderr
+    assert first.stderr.count("no drift baseline for monitor_file") == 1, first.stderr
+    client = _client(uri)
+    exp = client.get_experiment_by_name(report.DEFAULT_EXPERIMENT)
+    [run] = client.search_runs([exp.experiment_id], "tags.`skedge.model_name` = 'monitor_file'")
+    run_id = run.info.run_id
+    assert _history(client, run_id, "seen") == [(0, t0 + HOUR, len(streams["french"])),
+                                                (1, t0 + 2 * HOUR, len(streams["english"]))]  # fmt: skip
+    assert not any(k.startswith("drift") for k in run.data.metrics), "no baseline: no drift, no drift_alert"
+    assert "baseline.source" not in run.data.params and run.data.params["psi_threshold"] == "0.25"
+
+    waiting = _push(spool, uri)
+    assert waiting.returncode == 0 and "nothing to push" in waiting.stderr, waiting.stderr
+    assert "2 pushed window(s) still without drift" in waiting.stderr
+
+    later = _push(spool, uri, "--artifact", str(artifact))
+    assert later.returncode == 1, later.stderr  # the French window alerts...
+    assert "DRIFT ALERT" in later.stderr and "oov_shift" in later.stderr
+    assert "cleared skedge.drift_alert of run" in later.stderr, later.stderr  # ...the English one clears it
+    run = client.get_run(run_id)
+    assert "skedge.drift_alert" not in run.data.tags
+    assert _history(client, run_id, "drift_alert") == [(0, t0 + HOUR, 1.0), (1, t0 + 2 * HOUR, 0.0)]
+    shift = _history(client, run_id, "drift.oov_shift")
+    assert [st for st, _, _ in shift] == [0, 1] and shift[0][2] > 0.5 > 0.05 > shift[1][2]
+    assert len(client.get_metric_history(run_id, "seen")) == 2, "the windows themselves are not logged again"
+    params = run.data.params
+    assert params["baseline.source"] == artifact.resolve().as_uri()
+    assert params["baseline.texts"] == str(len(streams["validation"]))
+    assert (params["psi_threshold"], params["oov_shift_threshold"], params["min_samples"]) == ("0.25", "0.1", "50")
+    assert params["window_seconds"] == "3600"
+
+    again = _push(spool, uri, "--artifact", str(artifact))
+    assert again.returncode == 0 and "nothing to push" in again.stderr, again.stderr
+    for key in ("drift.oov_shift", "drift.label_psi", "drift_alert", "seen"):
+        assert len(client.get_metric_history(run_id, key)) == 2, key
+    ledger = report.read_ledger(spool)
+    assert [e.get("kind") for e in ledger] == [None, None, "drift", "drift"]
+    assert report.unevaluated(ledger) == []
+
+
+def test_alert_cleared_on_the_version_and_metrics_linked_to_the_logged_model(registered, mlflow_server, streams,
+                                                                              monitor_bin, tmp_path):  # fmt: skip
+    """A registered version with its artifact published: French raises `skedge.drift_alert` on
+    the version, a later healthy English window removes it; the window metrics are linked to
+    the version's LoggedModel (MLflow 3 `model_id`)."""
+    uri = mlflow_server
+    spool = tmp_path / "spool"
+    half = HOUR // 2  # its own runs: the window length is part of a run's identity
+    t0 = (int(time.time() * 1000) // half - 12) * half
+    french = simulate(monitor_bin, registered["2"], streams["french"], seed=41, start_ms=t0 + 1000)
+    _post_all(spool, french)
+    push = lambda: _push(spool, uri, "--window-seconds", "1800")  # noqa: E731
+    alert = push()
+    assert alert.returncode == 1, alert.stderr
+    client = _client(uri)
+    assert "oov_shift" in client.get_model_version("monitor_en", "2").tags["skedge.drift_alert"]
+    english = simulate(monitor_bin, registered["2"], streams["english"], seed=42, start_ms=t0 + 3 * half + 1000)
+    _post_all(spool, english)
+    healthy = push()
+    assert healthy.returncode == 0, healthy.stderr
+    assert "cleared skedge.drift_alert of run" in healthy.stderr and "monitor_en version 2" in healthy.stderr
+    mv = client.get_model_version("monitor_en", "2")
+    assert "skedge.drift_alert" not in mv.tags
+    exp = client.get_experiment_by_name(report.DEFAULT_EXPERIMENT)
+    [run] = client.search_runs([exp.experiment_id], "tags.`skedge.model_version` = '2' and "
+                               "tags.`skedge.window_seconds` = '1800.0'")  # fmt: skip
+    assert "skedge.drift_alert" not in run.data.tags
+    assert _history(client, run.info.run_id, "drift_alert") == [(0, t0 + half, 1.0), (3, t0 + 4 * half, 0.0)]
+    assert run.data.params["baseline.source"] == "models:/monitor_en/2"
+    model_id = report.model_id_of(mv)
+    assert model_id and run.data.tags["skedge.model_id"] == model_id
+    linked = {m.key for m in client.get_logged_model(model_id).metrics or []}
+    assert {"seen", "drift.oov_shift", "drift_alert"} <= linked, linked
+    assert "did not link" not in alert.stderr + healthy.stderr
+
+
+def test_a_run_from_before_step_origins_keeps_its_epoch_steps(english_pipeline, mlflow_server, streams, monitor_bin,
+                                                              tmp_path):  # fmt: skip
+    """A monitoring run made by an older push (no `skedge.step_origin_ms` tag, steps = window
+    index since the epoch) goes on with such steps: its plots stay one series."""
+    uri = mlflow_server
+    artifact = _export_joblib(english_pipeline, streams["validation"], tmp_path, "monitor_old", version="")
+    t0 = (int(time.time() * 1000) // HOUR - 3) * HOUR
+    [snap] = simulate(monitor_bin, artifact, streams["english"][:100], seed=51, start_ms=t0 + 1000)
+    client = _client(uri)
+    exp_id = report.registry.ensure_experiment(report.DEFAULT_EXPERIMENT, uri)
+    old = client.create_run(exp_id, tags={
+        "skedge.monitoring": "true", "skedge.model_name": "monitor_old", "skedge.model_version": "",
+        "skedge.sha256": snap["model"]["sha256"], "skedge.window_seconds": "3600.0"})  # fmt: skip
+    _post_all(tmp_path / "spool", [snap])
+    push = _push(tmp_path / "spool", uri, "--artifact", str(artifact))
+    assert push.returncode == 0, push.stderr
+    assert [(h.step, h.timestamp) for h in client.get_metric_history(old.info.run_id, "seen")] == [
+        (t0 // HOUR, t0 + HOUR)]  # fmt: skip
