@@ -57,6 +57,10 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
     v.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
+fn repr(v: &Bound<'_, PyAny>) -> String {
+    v.repr().map_or_else(|_| type_name(v), |r| r.to_string())
+}
+
 /// A `str` argument, borrowed from the Python object (no copy; safe to read without the GIL).
 fn text_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
     if !v.is_instance_of::<PyString>() {
@@ -258,14 +262,20 @@ impl Model {
     /// "terms", "column", "block", "value", "weights", "contributions", "spans"}, ...]}`.
     /// `row` is the decision row ranked by; `spans` are `(start, end)` indices into `text`
     /// (`text[start:end]` is where the feature was found).
-    #[pyo3(signature = (text, k=10))]
+    #[pyo3(signature = (text, k=None), text_signature = "($self, text, k=10)")]
     fn explain<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyAny>,
-        k: usize,
+        k: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let text = text_of(text, "text")?;
+        let k: usize = match k {
+            None => 10,
+            Some(k) => k
+                .extract()
+                .map_err(|_| invalid(format!("k must be an int ≥ 0, got {}", repr(k))))?,
+        };
         let (p, features, row) = py
             .detach(|| {
                 let model = self.lock();
