@@ -246,9 +246,11 @@ impl Model {
                 .call_method1("reshape", ((n, columns),))
         };
         let out = PyDict::new(py);
+        // One object per class, shared by the rows that have it.
+        let classes = self.classes(py)?;
         let labels = labels
             .iter()
-            .map(|&l| self.label(py, l))
+            .map(|&l| classes.get_item(l))
             .collect::<PyResult<Vec<_>>>()?;
         out.set_item("label", PyList::new(py, labels)?)?;
         out.set_item("decision", matrix(&decision, width)?)?;
