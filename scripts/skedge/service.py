@@ -116,7 +116,7 @@ def create_app(model: Model) -> Starlette:
             body = json.loads((await read_body(request)).decode("utf-8"))
         except Failure:
             raise
-        except ValueError:
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
             raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
         if not isinstance(body, dict) or not ("text" in body or "texts" in body):
             raise invalid('expected {"text": "..."} or {"texts": [...]}')

@@ -131,6 +131,9 @@ def test_errors_are_coded_and_bounded(server):
     bad_json = call(server, "POST", "/predict", b"{not json")
     assert code(bad_json) == (400, "INVALID_INPUT")
     assert code(call(server, "POST", "/predict", b"\xff\xfe")) == (400, "INVALID_INPUT")
+    assert code(call(server, "POST", "/predict", b"[" * 100_000)) == (400, "INVALID_INPUT")
+    assert code(post(server, {"text": "lone \ud800"})) == (400, "INVALID_INPUT")
+    assert code(post(server, {"texts": ["ok", "lone \udc00"]})) == (400, "INVALID_INPUT")
     for body in ([], {"txt": "x"}, {"text": 3}, {"texts": "x"}, {"texts": ["a", 1]},
                  {"text": "x", "explain": 51}, {"text": "x", "explain": True}, {"text": "x", "explain": 1.5}):
         assert code(post(server, body)) == (400, "INVALID_INPUT"), body
