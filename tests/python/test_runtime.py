@@ -230,6 +230,12 @@ def test_text_errors(small):
     with pytest.raises(skedge.SkedgeError) as e:
         model.explain(big)
     assert e.value.code == "INPUT_TOO_LARGE"
+    for k in (-1, "5", 2.5, 2**64):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.explain("fine", k)
+        assert e.value.code == "INVALID_INPUT", k
+    assert model.explain("fine film", 0)["features"] == []
+    assert model.explain("fine film", None) == model.explain("fine film")
     # The limit is in UTF-8 bytes, as everywhere.
     assert model.predict("é" * (skedge.MAX_TEXT_BYTES // 2))["label"] in (0, 1)
     with pytest.raises(skedge.SkedgeError) as e:
