@@ -48,6 +48,17 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The Python package skedge (pyproject.toml, src/python.rs): built in place (the native module
+# lands in scripts/skedge/, git-ignored) and installed editable, so .venv imports this tree's
+# scripts/skedge. Rebuilt only when the Rust sources, the manifests or the tree change.
+py_hash=$( (echo "$ROOT"; cat pyproject.toml Cargo.toml Cargo.lock; find src -name '*.rs' | sort | xargs cat) \
+  | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.skedge-python 2>/dev/null)" != "$py_hash" ] || ! compgen -G 'scripts/skedge/_skedge*.so' >/dev/null; then
+  say "building the Python package skedge into .venv (maturin develop --release, a few minutes)"
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/maturin develop --release --quiet
+  echo "$py_hash" > .venv/.skedge-python
+fi
+
 say "building the skedge CLIs (release)"
 cargo build --release --quiet --bin skedge --bin skedge-monitor
 echo "$ROOT/target/release/skedge"

@@ -23,6 +23,7 @@ step() {
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
+step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
 step "cargo test" cargo test --quiet
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check

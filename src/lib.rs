@@ -22,6 +22,8 @@ pub mod explain;
 pub mod interchange;
 pub mod monitor;
 pub mod pipeline;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod text;
 pub mod vectorize;
 #[cfg(target_arch = "wasm32")]

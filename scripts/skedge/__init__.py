@@ -1,0 +1,31 @@
+"""skedge: scikit-learn text classifiers, bit-exact, at the edge — the runtime in Python.
+
+A fitted scikit-learn text pipeline, exported to a skedge artifact (``scripts/export.py``, then
+``skedge pack``), predicts here with the same labels and decision values as scikit-learn, bit for
+bit, and probabilities within 1e-12: the same Rust engine as the ``skedge`` CLI and the npm
+package, without scikit-learn.
+
+>>> import skedge
+>>> model = skedge.Model.load("model.skedge")                       # doctest: +SKIP
+>>> model.predict("a great film")                                   # doctest: +SKIP
+{'label': 1, 'decision': [1.52...], 'proba': [0.17..., 0.82...]}
+>>> model.predict_batch(["a great film", "dull"])["decision"].shape  # doctest: +SKIP
+(2, 1)
+
+Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's.
+"""
+
+from ._skedge import MAX_TEXT_BYTES, Model, SkedgeError, __version__
+from ._types import BatchPrediction, Explanation, Feature, Info, Prediction
+
+__all__ = [
+    "MAX_TEXT_BYTES",
+    "BatchPrediction",
+    "Explanation",
+    "Feature",
+    "Info",
+    "Model",
+    "Prediction",
+    "SkedgeError",
+    "__version__",
+]

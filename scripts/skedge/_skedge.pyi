@@ -1,0 +1,56 @@
+"""Stubs of the native module (src/python.rs)."""
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Final, Union
+
+from ._types import BatchPrediction, Explanation, Info, Prediction
+
+__version__: Final[str]
+#: Largest text accepted, in UTF-8 bytes.
+MAX_TEXT_BYTES: Final[int]
+
+#: A key: its key file text, its 32 raw bytes, or the path of its key file.
+Key = Union[str, bytes, bytearray, os.PathLike[str]]
+
+class SkedgeError(Exception):
+    """An error of skedge, with the CLI's and the npm package's stable ``code``."""
+
+    #: ``ARTIFACT_CORRUPT``, ``ARTIFACT_VERSION_UNSUPPORTED``, ``SIGNATURE_INVALID``,
+    #: ``INPUT_TOO_LARGE``, ``INVALID_INPUT``, ``IO``, ... (README, "Error codes").
+    code: str
+    #: The failing text's position in ``predict_batch``, else None.
+    index: int | None
+
+class Model:
+    """A loaded skedge model (labels and decisions bit-identical to scikit-learn)."""
+
+    @staticmethod
+    def load(
+        path: str | os.PathLike[str],
+        *,
+        public_key: Key | Sequence[Key] | None = None,
+        decryption_key: Key | None = None,
+    ) -> Model:
+        """Reads and loads an artifact file, verifying and decrypting as the keys say."""
+
+    @staticmethod
+    def from_bytes(
+        data: bytes | bytearray | memoryview,
+        *,
+        public_key: Key | Sequence[Key] | None = None,
+        decryption_key: Key | None = None,
+    ) -> Model:
+        """Loads an artifact from its bytes, with the checks and keys of ``load``."""
+
+    def predict(self, text: str) -> Prediction:
+        """``predict``, ``decision_function`` and ``predict_proba`` of one text."""
+
+    def predict_batch(self, texts: Iterable[str]) -> BatchPrediction:
+        """``predict`` of every text, the GIL released; numpy arrays stacked by row."""
+
+    def explain(self, text: str, k: int = 10) -> Explanation:
+        """The prediction and the ``k`` features that moved its decision most."""
+
+    def info(self) -> Info:
+        """The artifact's metadata."""

@@ -1,0 +1,203 @@
+"""The prediction service in Python: the HTTP API of the Worker example, on the Python runtime.
+
+    python -m skedge.service model.skedge --host 127.0.0.1 --port 8000
+
+    GET  /health                      -> {status, model: {name, version, estimator, classes, sha256},
+                                          monitoring: null}
+    POST /predict {"text": "..."}     -> {label, decision, proba}
+    POST /predict {"texts": [...]}    -> {predictions: [{label, decision, proba}, ...]}
+    POST /predict {"text": "...", "explain": 5} -> the prediction and its top 5 features
+
+Errors: ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (no route), 405 (not POST),
+413 (too large), 500 (anything else, without its message). Every input is bounded as in the
+Worker (tests/js/examples/worker/src/index.js): a body of at most 16 MiB + 1 KiB, at most 1,000
+texts per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters.
+
+The model is loaded once at start (``create_app``), with ``--public-key`` / ``--decryption-key``
+(key files) or ``SKEDGE_PUBLIC_KEY`` / ``SKEDGE_DECRYPTION_KEY`` (key text) as the Worker takes
+them: a model that does not load stops the start with its code. Needs starlette and uvicorn
+(``pip install skedge[service]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import MAX_TEXT_BYTES, Model, SkedgeError
+
+MAX_BODY_BYTES = MAX_TEXT_BYTES + 1024  # one text at the engine's limit, as JSON
+MAX_TEXTS = 1000
+MAX_EXPLAIN_FEATURES = 50
+MAX_EXPLAIN_CHARS = 64 * 1024
+STATUS = {"INVALID_INPUT": 400, "INPUT_TOO_LARGE": 413}
+
+
+class Failure(Exception):
+    """An answer other than 200: status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def invalid(message: str) -> Failure:
+    return Failure(400, "INVALID_INPUT", message)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json; charset=utf-8",
+    )
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES without reading further."""
+    too_large = Failure(413, "INPUT_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        declared = int(request.headers.get("content-length", "0"))
+    except ValueError:
+        raise invalid("content-length is not a number") from None
+    if declared > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_integer(v: Any) -> bool:
+    """JS's Number.isInteger on a JSON value (5 and 5.0, not true)."""
+    return (type(v) is int) or (type(v) is float and v.is_integer())
+
+
+def rows(batch: dict) -> list[dict]:
+    """`predict_batch`'s stacked arrays as the Worker's list of predictions."""
+    proba = batch["proba"].tolist() if batch["proba"] is not None else None
+    return [
+        {"label": label, "decision": decision, "proba": proba[i] if proba is not None else None}
+        for i, (label, decision) in enumerate(zip(batch["label"], batch["decision"].tolist()))
+    ]
+
+
+def create_app(model: Model) -> Starlette:
+    """The service around a loaded model."""
+    info = model.info()
+    health = {
+        "status": "ok",
+        "model": {k: info[k] for k in ("name", "version", "estimator", "classes", "sha256")},
+        "monitoring": None,
+    }
+
+    async def get_health(request: Request) -> Response:
+        return json_response(health)
+
+    async def predict(request: Request) -> Response:
+        try:
+            body = json.loads((await read_body(request)).decode("utf-8"))
+        except Failure:
+            raise
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
+            raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
+        if not isinstance(body, dict) or not ("text" in body or "texts" in body):
+            raise invalid('expected {"text": "..."} or {"texts": [...]}')
+        if "texts" in body:
+            texts = body["texts"]
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise invalid('"texts" must be an array of strings')
+            if len(texts) > MAX_TEXTS:
+                raise Failure(413, "INPUT_TOO_LARGE", f"at most {MAX_TEXTS} texts per request")
+            batch = await run_in_threadpool(model.predict_batch, texts)
+            return json_response({"predictions": rows(batch)})
+        text, explain = body["text"], body.get("explain")
+        if not isinstance(text, str):
+            raise invalid('"text" must be a string')
+        if explain not in (None, False, 0):
+            if not is_integer(explain) or not 1 <= explain <= MAX_EXPLAIN_FEATURES:
+                raise invalid(f'"explain" must be an integer from 1 to {MAX_EXPLAIN_FEATURES}')
+            if len(text) > MAX_EXPLAIN_CHARS:
+                raise Failure(
+                    413, "INPUT_TOO_LARGE", f"explain takes texts of at most {MAX_EXPLAIN_CHARS} characters"
+                )
+            return json_response(await run_in_threadpool(model.explain, text, int(explain)))
+        return json_response(await run_in_threadpool(model.predict, text))
+
+    async def failure(request: Request, e: Exception) -> Response:
+        # A coded error (ours or the runtime's) says what was wrong; anything else is answered
+        # without its message.
+        if isinstance(e, Failure):
+            return error_response(e.status, e.code, str(e))
+        if isinstance(e, SkedgeError):
+            return error_response(STATUS.get(e.code, 500), e.code, str(e))
+        return error_response(500, "INTERNAL", "internal error")
+
+    async def not_found(request: Request, e: Exception) -> Response:
+        return error_response(404, "NOT_FOUND", f"no route {request.url.path}")
+
+    async def not_allowed(request: Request, e: Exception) -> Response:
+        allowed = "GET" if request.url.path == "/health" else "POST"
+        return error_response(405, "METHOD_NOT_ALLOWED", f"use {allowed}")
+
+    return Starlette(
+        routes=[
+            Route("/health", get_health, methods=["GET"]),
+            Route("/predict", predict, methods=["POST"]),
+        ],
+        exception_handlers={
+            404: not_found,
+            405: not_allowed,
+            Failure: failure,
+            SkedgeError: failure,
+            Exception: failure,
+        },
+    )
+
+
+def load(path: str | os.PathLike, public_key: str | None = None, decryption_key: str | None = None) -> Model:
+    """The model, with key files given or the keys' text from SKEDGE_PUBLIC_KEY /
+    SKEDGE_DECRYPTION_KEY (the Worker's variables)."""
+    pub = Path(public_key) if public_key else os.environ.get("SKEDGE_PUBLIC_KEY") or None
+    dec = Path(decryption_key) if decryption_key else os.environ.get("SKEDGE_DECRYPTION_KEY") or None
+    return Model.load(path, public_key=pub, decryption_key=dec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m skedge.service", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="the artifact (.skedge)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--public-key", help="refuse the model unless signed by this key file (NAME.pub)")
+    parser.add_argument("--decryption-key", help="decrypt the model with this key file")
+    args = parser.parse_args(argv)
+    try:
+        model = load(args.model, args.public_key, args.decryption_key)
+    except SkedgeError as e:
+        print(f"skedge.service: error[{e.code}]: {e}", file=sys.stderr)
+        return 1
+    import uvicorn
+
+    uvicorn.run(create_app(model), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+//! The Python surface (`skedge._skedge`, re-exported by the `skedge` package in scripts/skedge/):
+//! the only file that touches PyO3, as only src/wasm/ touches JS. It converts values and errors
+//! and does host I/O (reading files); everything else is the core's.
+//!
+//! Errors are `skedge.SkedgeError` with the `code` of [`crate::Error::code`], the same strings as
+//! the CLI and the npm package; `predict_batch` adds the failing text's `index`, as JS does.
+//!
+//! The model is behind a mutex (the core reuses its buffers between texts): every call takes it
+//! with the GIL released, so a long batch never blocks other Python threads, and a thread waiting
+//! for the model never holds the GIL.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString};
+use sha2::{Digest, Sha256};
+
+use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
+use crate::artifact::schema::Classes;
+use crate::artifact::LoadOptions;
+use crate::classify::n_classes;
+use crate::{Error, Prediction, TextClassifier, MAX_TEXT_BYTES};
+
+create_exception!(
+    skedge,
+    SkedgeError,
+    PyException,
+    "An error of skedge. `code` is the stable machine-readable code (`ARTIFACT_CORRUPT`, \
+     `SIGNATURE_INVALID`, `INPUT_TOO_LARGE`, `INVALID_INPUT`, ...: the CLI's and the npm \
+     package's); `index` is the position of the failing text in `predict_batch`, else None."
+);
+
+fn error(code: &str, message: String, index: Option<usize>) -> PyErr {
+    Python::attach(|py| {
+        let e = SkedgeError::new_err(message);
+        let value = e.value(py);
+        // Setting attributes on a fresh exception instance cannot fail short of memory.
+        let _ = value.setattr("code", code);
+        let _ = value.setattr("index", index);
+        e
+    })
+}
+
+fn core_error(e: Error) -> PyErr {
+    error(e.code(), e.to_string(), None)
+}
+
+fn invalid(message: String) -> PyErr {
+    error("INVALID_INPUT", message, None)
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+}
+
+fn repr(v: &Bound<'_, PyAny>) -> String {
+    v.repr().map_or_else(|_| type_name(v), |r| r.to_string())
+}
+
+/// A `str` argument, borrowed from the Python object (no copy; safe to read without the GIL).
+fn text_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
+    if !v.is_instance_of::<PyString>() {
+        return Err(invalid(format!("{what} must be a str, got {}", type_name(v))));
+    }
+    // Fails only for a lone surrogate, which has no UTF-8 form (the CLI refuses non-UTF-8 too).
+    v.extract::<PyBackedStr>()
+        .map_err(|_| invalid(format!("{what} is not valid Unicode (a lone surrogate)")))
+}
+
+/// A loaded skedge model: an exported scikit-learn text pipeline whose labels and decision
+/// values equal scikit-learn's bit for bit (probabilities within 1e-12).
+///
+/// Load with `Model.load(path)` or `Model.from_bytes(data)`; both take `public_key=` (pin one
+/// key or a list of keys: the artifact must be signed by one of them) and `decryption_key=`
+/// for encrypted artifacts. A key is its key file text (`str`), its 32 raw bytes, or the path
+/// of its key file (`pathlib.Path`). A model may be shared between threads: calls on one model
+/// run one at a time, with the GIL released.
+#[pyclass(frozen, module = "skedge")]
+pub struct Model {
+    inner: Mutex<TextClassifier>,
+    classes: Classes,
+    sha256: OnceLock<[u8; 32]>,
+    bytes: usize,
+}
+
+impl Model {
+    fn lock(&self) -> MutexGuard<'_, TextClassifier> {
+        // The core holds no invariant across a panic: its buffers are cleared on each use.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(py: Python<'_>, bytes: Vec<u8>, keys: LoadOptions) -> PyResult<Model> {
+        let len = bytes.len();
+        let inner = py
+            .detach(|| TextClassifier::from_vec_with(bytes, &keys))
+            .map_err(core_error)?;
+        Ok(Model {
+            classes: inner.classes().clone(),
+            inner: Mutex::new(inner),
+            sha256: OnceLock::new(),
+            bytes: len,
+        })
+    }
+
+    fn label<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match &self.classes {
+            Classes::Int(v) => v
+                .get(i)
+                .copied()
+                .unwrap_or_default()
+                .into_pyobject(py)?
+                .into_any(),
+            Classes::Str(v) => PyString::new(py, v.get(i).map_or("", String::as_str)).into_any(),
+        })
+    }
+
+    fn classes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            (0..n_classes(&self.classes))
+                .map(|i| self.label(py, i))
+                .collect::<PyResult<Vec<_>>>()?,
+        )
+    }
+
+    fn prediction<'py>(&self, py: Python<'py>, p: &Prediction) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("label", self.label(py, p.label)?)?;
+        d.set_item("decision", &p.decision)?;
+        d.set_item("proba", p.proba.as_ref())?;
+        Ok(d)
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Reads and loads an artifact file (`skedge pack`'s output): checks the envelope and the
+    /// checksum, the signature when a public key is pinned, decrypts with `decryption_key`.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, public_key=None, decryption_key=None))]
+    fn load(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        public_key: Option<&Bound<'_, PyAny>>,
+        decryption_key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Model> {
+        let path: PathBuf = path.extract().map_err(|_| {
+            invalid(format!(
+                "path must be a str or os.PathLike, got {}",
+                type_name(path)
+            ))
+        })?;
+        let keys = load_options(public_key, decryption_key)?;
+        let bytes = py.detach(|| read(&path))?;
+        Model::open(py, bytes, keys)
+    }
+
+    /// Loads an artifact from its bytes (`bytes`, `bytearray` or `memoryview`), with the checks
+    /// and keys of `Model.load`.
+    #[staticmethod]
+    #[pyo3(signature = (data, *, public_key=None, decryption_key=None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        public_key: Option<&Bound<'_, PyAny>>,
+        decryption_key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Model> {
+        let keys = load_options(public_key, decryption_key)?;
+        Model::open(py, bytes_of(data, "data")?, keys)
+    }
+
+    /// `predict`, `decision_function` and `predict_proba` of one text, as the CLI prints them:
+    /// `{"label": int | str, "decision": [float, ...], "proba": [float, ...] | None}`.
+    fn predict<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let text = text_of(text, "text")?;
+        let p = py.detach(|| self.lock().predict(&text)).map_err(core_error)?;
+        self.prediction(py, &p)
+    }
+
+    /// `predict` of every text of a list (or any iterable of str), in one call with the GIL
+    /// released: `{"label": [label, ...], "decision": ndarray, "proba": ndarray | None}`, the
+    /// keys of `predict` stacked by row. `decision` is float64 of shape (n, width) (width 1 for a
+    /// binary linear model: `decision[:, 0]` is scikit-learn's `decision_function`), `proba`
+    /// float64 of shape (n, n_classes). The first failing text raises `SkedgeError` with its
+    /// `index`.
+    fn predict_batch<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        if texts.is_instance_of::<PyString>() || texts.is_instance_of::<PyBytes>() {
+            return Err(invalid(format!(
+                "texts must be a list of str, got {}",
+                type_name(texts)
+            )));
+        }
+        let items = texts
+            .try_iter()
+            .map_err(|_| invalid(format!("texts must be a list of str, got {}", type_name(texts))))?;
+        let mut batch = Vec::new();
+        for (i, item) in items.enumerate() {
+            let text = text_of(&item?, &format!("texts[{i}]")).map_err(|e| with_index(py, e, i))?;
+            batch.push(text);
+        }
+        let n = batch.len();
+        let (labels, decision, proba, width) = py
+            .detach(|| -> Result<_, (usize, Error)> {
+                let model = self.lock();
+                let mut labels = Vec::with_capacity(n);
+                let (mut decision, mut proba) = (Vec::new(), None::<Vec<f64>>);
+                for (i, text) in batch.iter().enumerate() {
+                    let p = model.predict(text).map_err(|e| (i, e))?;
+                    if i == 0 {
+                        decision.reserve_exact(n * p.decision.len());
+                        proba = p.proba.as_ref().map(|q| Vec::with_capacity(n * q.len()));
+                    }
+                    labels.push(p.label);
+                    decision.extend_from_slice(&p.decision);
+                    if let (Some(all), Some(q)) = (&mut proba, &p.proba) {
+                        all.extend_from_slice(q);
+                    }
+                }
+                // The decision width of the model: from the first row, or from the empty text.
+                let width = match n {
+                    0 => {
+                        let p = model.predict("").map_err(|e| (0, e))?;
+                        proba = p.proba.map(|_| Vec::new());
+                        p.decision.len()
+                    }
+                    _ => decision.len() / n,
+                };
+                Ok((labels, decision, proba, width))
+            })
+            .map_err(|(i, e)| error(e.code(), format!("texts[{i}]: {e}"), Some(i)))?;
+        let numpy = py.import("numpy")?;
+        let matrix = |values: &[f64], columns: usize| -> PyResult<Bound<'py, PyAny>> {
+            let buffer = PyByteArray::new_with(py, values.len() * 8, |out| {
+                for (chunk, v) in out.chunks_exact_mut(8).zip(values) {
+                    chunk.copy_from_slice(&v.to_ne_bytes());
+                }
+                Ok(())
+            })?;
+            // A writable array over the bytearray: the values are copied once, here.
+            numpy
+                .call_method1("frombuffer", (buffer, "float64"))?
+                .call_method1("reshape", ((n, columns),))
+        };
+        let out = PyDict::new(py);
+        // One object per class, shared by the rows that have it.
+        let classes = self.classes(py)?;
+        let labels = labels
+            .iter()
+            .map(|&l| classes.get_item(l))
+            .collect::<PyResult<Vec<_>>>()?;
+        out.set_item("label", PyList::new(py, labels)?)?;
+        out.set_item("decision", matrix(&decision, width)?)?;
+        let k = n_classes(&self.classes);
+        out.set_item("proba", proba.map(|p| matrix(&p, k)).transpose()?)?;
+        Ok(out)
+    }
+
+    /// The prediction (the keys of `predict`) and the `k` features that moved the predicted
+    /// class's decision most: `{"label", "decision", "proba", "row", "features": [{"term",
+    /// "terms", "column", "block", "value", "weights", "contributions", "spans"}, ...]}`.
+    /// `row` is the decision row ranked by; `spans` are `(start, end)` indices into `text`
+    /// (`text[start:end]` is where the feature was found).
+    #[pyo3(signature = (text, k=None), text_signature = "($self, text, k=10)")]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyAny>,
+        k: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let text = text_of(text, "text")?;
+        let k: usize = match k {
+            None => 10,
+            Some(k) => k
+                .extract()
+                .map_err(|_| invalid(format!("k must be an int ≥ 0, got {}", repr(k))))?,
+        };
+        let (p, features, row) = py
+            .detach(|| {
+                let model = self.lock();
+                let p = model.predict(&text)?;
+                let features = model.explain(&text, k)?;
+                let row = model.explained_row(p.label);
+                Ok((p, features, row))
+            })
+            .map_err(core_error)?;
+        let index = CodePoints::new(&text, features.iter().flat_map(|c| &c.spans));
+        let out = self.prediction(py, &p)?;
+        out.set_item("row", row)?;
+        let list = PyList::empty(py);
+        for c in &features {
+            let f = PyDict::new(py);
+            f.set_item("term", c.terms.first().map_or("", String::as_str))?;
+            f.set_item("terms", &c.terms)?;
+            f.set_item("column", c.column)?;
+            f.set_item("block", c.block)?;
+            f.set_item("value", c.value)?;
+            f.set_item("weights", &c.weights)?;
+            f.set_item("contributions", &c.contributions)?;
+            let spans: Vec<(usize, usize)> =
+                c.spans.iter().map(|&(s, e)| (index.of(s), index.of(e))).collect();
+            f.set_item("spans", spans)?;
+            list.append(f)?;
+        }
+        out.set_item("features", list)?;
+        Ok(out)
+    }
+
+    /// The artifact's metadata: name, version, classes, estimator, n_features, sha256, bytes,
+    /// format_version, the versions it was exported with, precision, agreement, metrics,
+    /// provenance and max_text_bytes (the keys of the npm package's `info()`, in snake case).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (m, estimator, n_features, format_version, digest) = py.detach(|| {
+            let model = self.lock();
+            let digest = *self
+                .sha256
+                .get_or_init(|| Sha256::digest(model.artifact()).into());
+            let m = model.metadata().clone();
+            let n_features: u64 = model.vectorizers().iter().map(|v| v.n_features()).sum();
+            let estimator = model.classifier().estimator().to_owned();
+            (m, estimator, n_features, model.format_version(), digest)
+        });
+        let d = PyDict::new(py);
+        d.set_item("name", &m.name)?;
+        d.set_item("version", &m.version)?;
+        d.set_item("classes", self.classes(py)?)?;
+        d.set_item("estimator", estimator)?;
+        d.set_item("n_features", n_features)?;
+        d.set_item("sha256", hex(&digest))?;
+        d.set_item("bytes", self.bytes)?;
+        d.set_item("format_version", format_version)?;
+        d.set_item("skedge_version", &m.skedge_version)?;
+        d.set_item("sklearn_version", &m.sklearn_version)?;
+        d.set_item("python_version", &m.python_version)?;
+        d.set_item("numpy_version", &m.numpy_version)?;
+        d.set_item("unicode_version", &m.unicode_version)?;
+        d.set_item("source_sha256", &m.source_sha256)?;
+        d.set_item("created", &m.created)?;
+        d.set_item("precision", m.precision.name())?;
+        let agreement = match &m.agreement {
+            Some(a) => {
+                let a_d = PyDict::new(py);
+                a_d.set_item("texts", a.texts)?;
+                a_d.set_item("label_changes", a.label_changes)?;
+                a_d.set_item("max_abs_decision_diff", a.max_abs_decision_diff)?;
+                a_d.set_item("max_abs_proba_diff", a.max_abs_proba_diff)?;
+                Some(a_d)
+            }
+            None => None,
+        };
+        d.set_item("agreement", agreement)?;
+        d.set_item("metrics", &m.metrics)?;
+        d.set_item("provenance", &m.provenance)?;
+        d.set_item("max_text_bytes", MAX_TEXT_BYTES)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        py.detach(|| {
+            let model = self.lock();
+            let m = model.metadata();
+            format!(
+                "<skedge.Model {:?} version {:?}: {}, {} classes>",
+                m.name,
+                m.version,
+                model.classifier().estimator(),
+                n_classes(&self.classes)
+            )
+        })
+    }
+}
+
+/// Maps UTF-16 offsets (the core's spans, as JS indexes strings) to code point offsets (Python's
+/// `str` indices), for the few offsets an explanation uses.
+struct CodePoints {
+    /// (UTF-16 offset, code point offset), ascending; empty when the two agree (no character
+    /// outside the Basic Multilingual Plane).
+    map: Vec<(u32, usize)>,
+}
+
+impl CodePoints {
+    fn new<'a>(text: &str, spans: impl Iterator<Item = &'a (u32, u32)>) -> Self {
+        if !text.chars().any(|c| c.len_utf16() == 2) {
+            return CodePoints { map: Vec::new() };
+        }
+        let mut wanted: Vec<u32> = spans.flat_map(|&(s, e)| [s, e]).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut map = Vec::with_capacity(wanted.len());
+        let mut want = wanted.into_iter().peekable();
+        let mut units = 0u32;
+        for (points, c) in text.chars().chain(std::iter::once('\0')).enumerate() {
+            while want.next_if(|&w| w <= units).is_some() {
+                map.push((units, points));
+            }
+            units += c.len_utf16() as u32;
+        }
+        CodePoints { map }
+    }
+
+    fn of(&self, units: u32) -> usize {
+        if self.map.is_empty() {
+            return units as usize;
+        }
+        match self.map.binary_search_by_key(&units, |&(u, _)| u) {
+            Ok(i) => self.map[i].1,
+            Err(i) => self.map.get(i.saturating_sub(1)).map_or(0, |&(_, p)| p),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {
+    let _ = e.value(py).setattr("index", index);
+    e
+}
+
+fn read(path: &std::path::Path) -> PyResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))
+}
+
+/// Copies the bytes of a `bytes`, `bytearray` or `memoryview`.
+fn bytes_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    if v.is_instance_of::<PyMemoryView>() {
+        let b = v.py().get_type::<PyBytes>().call1((v,))?;
+        return Ok(b.cast::<PyBytes>()?.as_bytes().to_vec());
+    }
+    Err(invalid(format!(
+        "{what} must be bytes, bytearray or memoryview, got {}",
+        type_name(v)
+    )))
+}
+
+/// `public_key` (one key or a list of keys) and `decryption_key`, as `skedge predict
+/// --public-key ... --decryption-key ...` and the npm package's `fromBytes` options take them.
+fn load_options(
+    public_key: Option<&Bound<'_, PyAny>>,
+    decryption_key: Option<&Bound<'_, PyAny>>,
+) -> PyResult<LoadOptions> {
+    let mut keys = LoadOptions::default();
+    if let Some(v) = public_key {
+        if v.is_instance_of::<PyList>() || v.is_instance_of::<pyo3::types::PyTuple>() {
+            for k in v.try_iter()? {
+                keys.public_keys
+                    .push(key_of(&k?, KeyKind::SigningPublic, "public_key")?);
+            }
+            if keys.public_keys.is_empty() {
+                return Err(invalid("public_key is an empty list".into()));
+            }
+        } else {
+            keys.public_keys
+                .push(key_of(v, KeyKind::SigningPublic, "public_key")?);
+        }
+    }
+    if let Some(v) = decryption_key {
+        keys.decryption_key = Some(key_of(v, KeyKind::Encryption, "decryption_key")?);
+    }
+    Ok(keys)
+}
+
+/// A key from its text (`str`), its raw bytes, or its key file (`os.PathLike`).
+fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_LEN]> {
+    if let Ok(text) = v.cast::<PyString>() {
+        return decode_key(&text.to_cow()?, kind).map_err(core_error);
+    }
+    if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyByteArray>() {
+        let bytes = bytes_of(v, what)?;
+        return <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+            core_error(Error::KeyInvalid(format!(
+                "{what} must be {KEY_LEN} bytes, got {}",
+                bytes.len()
+            )))
+        });
+    }
+    let Ok(path) = v.extract::<PathBuf>() else {
+        return Err(invalid(format!(
+            "{what} must be a str (key text), bytes or a path, got {}",
+            type_name(v)
+        )));
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))?;
+    decode_key(&text, kind).map_err(|e| match e {
+        Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", path.display()))),
+        e => core_error(e),
+    })
+}
+
+/// `skedge._skedge`: re-exported by scripts/skedge/__init__.py.
+#[pymodule(name = "_skedge")]
+fn python_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let error = py.get_type::<SkedgeError>();
+    error.setattr("code", "")?;
+    error.setattr("index", py.None())?;
+    m.add("SkedgeError", error)?;
+    m.add_class::<Model>()?;
+    m.add("MAX_TEXT_BYTES", MAX_TEXT_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,360 @@
+"""The Python runtime (`skedge`, src/python.rs) against scikit-learn's fixtures and the CLI.
+
+Every case of tests/fixtures/cases is packed by the real CLI (`skedge pack`) and predicted by the
+installed package: labels and decisions equal scikit-learn's bit for bit (a calibrated model's
+decision, its probabilities, within 1e-12), probabilities within 1e-12, and everything equal to
+`skedge predict`'s output bit for bit. Bad artifacts, keys and texts raise `SkedgeError` with the
+CLI's codes; nothing crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+import struct
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import skedge
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CASES = REPO / "tests" / "fixtures" / "cases"
+SKEDGE = REPO / "target" / "release" / "skedge"
+PROBA_TOLERANCE = 1e-12
+NAMES = sorted(p.name[: -len(".interchange.json")] for p in CASES.glob("*.interchange.json"))
+
+pytestmark = pytest.mark.skipif(
+    not SKEDGE.exists(), reason=f"{SKEDGE} is not built (cargo build --release)"
+)
+
+
+def cli(*args: str | pathlib.Path, input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([SKEDGE, *map(str, args)], input=input, capture_output=True, timeout=300)
+
+
+def cli_code(proc: subprocess.CompletedProcess) -> str:
+    """The code of `skedge: error[CODE]: ...` on stderr."""
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "error[" in err, err
+    return err.split("error[", 1)[1].split("]", 1)[0]
+
+
+def bits(values) -> list[int]:
+    return [struct.unpack("<q", struct.pack("<d", v))[0] for v in values]
+
+
+def close(got, want) -> bool:
+    return len(got) == len(want) and all(abs(a - b) <= PROBA_TOLERANCE for a, b in zip(got, want))
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> pathlib.Path:
+    """`<case>.skedge` for every case, packed by the CLI."""
+    out = tmp_path_factory.mktemp("cases")
+    for name in NAMES:
+        proc = cli("pack", CASES / f"{name}.interchange.json", "-o", out / f"{name}.skedge")
+        assert proc.returncode == 0, proc.stderr.decode()
+    return out
+
+
+@pytest.fixture(scope="session")
+def small(artifacts) -> pathlib.Path:
+    return artifacts / "word_tfidf_lr_binary.skedge"
+
+
+def expected(name: str) -> list[dict]:
+    lines = (CASES / f"{name}.expected.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parity_with_scikit_learn_and_the_cli(artifacts, name):
+    path = artifacts / f"{name}.skedge"
+    model = skedge.Model.load(path)
+    calibrated = model.info()["estimator"] == "CalibratedClassifierCV"
+    want = expected(name)
+    texts = [w["text"] for w in want]
+    got = [model.predict(t) for t in texts]
+    bad = []
+    for w, g in zip(want, got):
+        decision_ok = (
+            close(g["decision"], w["decision"])
+            if calibrated
+            else bits(g["decision"]) == bits(w["decision"])
+        )
+        proba_ok = (g["proba"] is None) == (w.get("proba") is None) and (
+            g["proba"] is None or close(g["proba"], w["proba"])
+        )
+        if g["label"] != w["label"] or type(g["label"]) is not type(w["label"]):
+            bad.append(f"label {g['label']!r} != {w['label']!r} for {w['text'][:60]!r}")
+        elif not decision_ok:
+            bad.append(f"decision differs for {w['text'][:60]!r}")
+        elif not proba_ok:
+            bad.append(f"proba differs for {w['text'][:60]!r}")
+    assert not bad, f"{len(bad)} of {len(want)} texts differ: {bad[:5]}"
+
+    # The CLI, on the same texts, prints the same values bit for bit.
+    lines = "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+    proc = cli("predict", path, "--format", "jsonl", input=lines)
+    assert proc.returncode == 0, proc.stderr.decode()
+    printed = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(printed) == len(got)
+    for p, g in zip(printed, got):
+        assert p["label"] == g["label"]
+        assert bits(p["decision"]) == bits(g["decision"])
+        assert (p["proba"] is None) == (g["proba"] is None)
+        if g["proba"] is not None:
+            assert bits(p["proba"]) == bits(g["proba"])
+
+    # predict_batch: the same values, stacked.
+    batch = model.predict_batch(texts)
+    assert batch["label"] == [g["label"] for g in got]
+    assert batch["decision"].dtype == np.float64
+    assert batch["decision"].shape == (len(texts), len(got[0]["decision"]))
+    assert bits(batch["decision"].ravel()) == bits(v for g in got for v in g["decision"])
+    if got[0]["proba"] is None:
+        assert batch["proba"] is None
+    else:
+        assert batch["proba"].shape == (len(texts), len(model.info()["classes"]))
+        assert bits(batch["proba"].ravel()) == bits(v for g in got for v in g["proba"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_agrees_with_predict_and_points_into_the_text(artifacts, name):
+    model = skedge.Model.load(artifacts / f"{name}.skedge")
+    for w in expected(name)[:20]:
+        text = w["text"]
+        e = model.explain(text, 5)
+        p = model.predict(text)
+        assert (e["label"], bits(e["decision"])) == (p["label"], bits(p["decision"]))
+        assert len(e["features"]) <= 5
+        for f in e["features"]:
+            assert f["term"] == (f["terms"][0] if f["terms"] else "")
+            # One weight per decision row the features feed (a calibrated model's base rows).
+            assert len(f["weights"]) == len(f["contributions"]) > e["row"] >= 0
+            for start, end in f["spans"]:
+                assert 0 <= start <= end <= len(text)
+
+
+def test_explain_spans_are_python_string_indices(artifacts):
+    # Characters outside the BMP take two UTF-16 units (the core's spans, JS's indices) but
+    # one index in a Python str.
+    model = skedge.Model.load(artifacts / "word_tfidf_lr_binary.skedge")
+    text = "😀😀 great 😀 great movie"
+    for f in model.explain(text, 20)["features"]:
+        for start, end in f["spans"]:
+            assert text[start:end].lower() in f["terms"], (f["terms"], text[start:end])
+    assert any(f["spans"] for f in model.explain(text, 20)["features"])
+
+
+def test_from_bytes_takes_bytes_bytearray_and_memoryview(small):
+    data = small.read_bytes()
+    want = skedge.Model.load(small).predict("a fine film")
+    for b in (data, bytearray(data), memoryview(data)):
+        assert skedge.Model.from_bytes(b).predict("a fine film") == want
+    assert skedge.Model.load(str(small)).predict("a fine film") == want
+
+
+def test_info_matches_the_cli_inspect(small):
+    info = skedge.Model.load(small).info()
+    inspect = json.loads(cli("inspect", small).stdout)
+    for key in ("name", "version", "classes", "estimator", "n_features", "sha256", "bytes",
+                "format_version", "sklearn_version", "precision", "metrics", "provenance"):
+        assert info[key] == inspect[key], key
+    assert info["max_text_bytes"] == skedge.MAX_TEXT_BYTES == 16 << 20
+
+
+def test_artifact_errors_carry_the_cli_codes(small, tmp_path):
+    data = small.read_bytes()
+    flipped = bytearray(data)
+    flipped[-1] ^= 1
+    version = bytearray(data)
+    version[8] = 9
+    cases = {
+        "ARTIFACT_CORRUPT": [bytes(flipped), data[:-1], data + b"\0", b"", b"not an artifact at all"],
+        "ARTIFACT_VERSION_UNSUPPORTED": [bytes(version)],
+    }
+    for code, bad in cases.items():
+        for b in bad:
+            with pytest.raises(skedge.SkedgeError) as e:
+                skedge.Model.from_bytes(b)
+            assert e.value.code == code, (code, e.value)
+            assert e.value.index is None
+            f = tmp_path / "bad.skedge"
+            f.write_bytes(b)
+            assert cli_code(cli("inspect", f)) == code
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load(tmp_path / "missing.skedge")
+    assert e.value.code == "IO" and "missing.skedge" in str(e.value)
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.from_bytes("a str is not bytes")
+    assert e.value.code == "INVALID_INPUT"
+
+
+def test_hostile_artifacts_raise_coded_errors_never_crash(small):
+    # Byte flips everywhere (header, manifest, sections), lengths cut anywhere: either a model
+    # that predicts, or a SkedgeError.
+    data = small.read_bytes()
+    rng = random.Random(13)
+    codes = set()
+    for i in range(400):
+        b = bytearray(data)
+        if i % 4 == 0:
+            b = b[: rng.randrange(len(b))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        try:
+            skedge.Model.from_bytes(bytes(b)).predict("still here")
+        except skedge.SkedgeError as e:
+            codes.add(e.code)
+    assert codes <= {"ARTIFACT_CORRUPT", "ARTIFACT_VERSION_UNSUPPORTED"}, codes
+
+
+def test_text_errors(small):
+    model = skedge.Model.load(small)
+    for bad in (None, 42, b"bytes", ["a list"]):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict(bad)
+        assert e.value.code == "INVALID_INPUT"
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict("lone \ud800 surrogate")
+    assert e.value.code == "INVALID_INPUT"
+    big = "a" * (skedge.MAX_TEXT_BYTES + 1)
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict(big)
+    assert e.value.code == "INPUT_TOO_LARGE"
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.explain(big)
+    assert e.value.code == "INPUT_TOO_LARGE"
+    for k in (-1, "5", 2.5, 2**64):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.explain("fine", k)
+        assert e.value.code == "INVALID_INPUT", k
+    assert model.explain("fine film", 0)["features"] == []
+    assert model.explain("fine film", None) == model.explain("fine film")
+    # The limit is in UTF-8 bytes, as everywhere.
+    assert model.predict("é" * (skedge.MAX_TEXT_BYTES // 2))["label"] in (0, 1)
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict("é" * (skedge.MAX_TEXT_BYTES // 2 + 1))
+    assert e.value.code == "INPUT_TOO_LARGE"
+    # The model still works after every refusal.
+    assert model.predict("fine")["label"] in (0, 1)
+
+
+def test_batch_errors_carry_the_index(small):
+    model = skedge.Model.load(small)
+    for texts, index, code in (
+        (["ok", 3, "ok"], 1, "INVALID_INPUT"),
+        (["ok", "ok", "\udc00"], 2, "INVALID_INPUT"),
+        (["a" * (skedge.MAX_TEXT_BYTES + 1)], 0, "INPUT_TOO_LARGE"),
+    ):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict_batch(texts)
+        assert (e.value.code, e.value.index) == (code, index)
+        assert f"texts[{index}]" in str(e.value)
+    for bad in ("a str", b"bytes", 42, None):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict_batch(bad)
+        assert e.value.code == "INVALID_INPUT"
+    empty = model.predict_batch([])
+    assert empty["label"] == [] and empty["decision"].shape == (0, 1) and empty["proba"].shape == (0, 2)
+    # Any iterable of str: a generator, a tuple, a numpy array of str.
+    want = model.predict_batch(["good", "bad"])
+    for texts in ((t for t in ["good", "bad"]), ("good", "bad"), np.array(["good", "bad"])):
+        got = model.predict_batch(texts)
+        assert got["label"] == want["label"]
+        assert bits(got["decision"].ravel()) == bits(want["decision"].ravel())
+
+
+def test_threads_share_a_model(small):
+    model = skedge.Model.load(small)
+    texts = [w["text"] for w in expected("word_tfidf_lr_binary")]
+    want = bits(model.predict_batch(texts)["decision"].ravel())
+    results = []
+
+    def work():
+        for _ in range(5):
+            results.append(bits(model.predict_batch(texts)["decision"].ravel()) == want)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 20
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    for args in (["signer"], ["other"], ["secret", "--encryption"]):
+        proc = cli("keygen", d / args[0], *args[1:])
+        assert proc.returncode == 0, proc.stderr.decode()
+    interchange = CASES / "word_tfidf_lr_binary.interchange.json"
+    for name, extra in (
+        ("plain", []),
+        ("signed", ["--sign-key", d / "signer.key"]),
+        ("encrypted", ["--encrypt-key", d / "secret.key"]),
+    ):
+        proc = cli("pack", interchange, "-o", d / f"{name}.skedge", *extra)
+        assert proc.returncode == 0, proc.stderr.decode()
+    return d
+
+
+def test_keys_as_the_cli_takes_them(keys):
+    d = keys
+    text = "a fine film"
+    want = skedge.Model.load(d / "plain.skedge").predict(text)
+    public = (d / "signer.pub").read_text()
+    # A key as its text, its file (a Path), one of a list; the raw bytes of the hex.
+    raw = bytes.fromhex(public.strip()[-64:])
+    for key in (public, d / "signer.pub", [d / "other.pub", public], raw):
+        assert skedge.Model.load(d / "signed.skedge", public_key=key).predict(text) == want
+    # Unpinned, a signed artifact loads unverified, as in the CLI and JS.
+    assert skedge.Model.load(d / "signed.skedge").predict(text) == want
+    secret = d / "secret.key"
+    assert skedge.Model.load(d / "encrypted.skedge", decryption_key=secret).predict(text) == want
+    assert skedge.Model.from_bytes(
+        (d / "encrypted.skedge").read_bytes(), decryption_key=secret.read_text()
+    ).predict(text) == want
+
+    refusals = [
+        ("signed", {"public_key": d / "other.pub"}, ["--public-key", d / "other.pub"], "SIGNATURE_INVALID"),
+        ("plain", {"public_key": d / "signer.pub"}, ["--public-key", d / "signer.pub"], "SIGNATURE_MISSING"),
+        ("encrypted", {}, [], "DECRYPTION_KEY_MISSING"),
+        ("plain", {"decryption_key": secret}, ["--decryption-key", secret], "ENCRYPTION_MISSING"),
+        ("signed", {"public_key": d / "signer.key"}, ["--public-key", d / "signer.key"], "KEY_INVALID"),
+        ("signed", {"public_key": d / "nope.pub"}, ["--public-key", d / "nope.pub"], "IO"),
+    ]
+    for artifact, kwargs, flags, code in refusals:
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Model.load(d / f"{artifact}.skedge", **kwargs)
+        assert e.value.code == code, (artifact, kwargs, e.value)
+        assert cli_code(cli("inspect", d / f"{artifact}.skedge", *flags)) == code
+    for kwargs in ({"public_key": b"short"}, {"decryption_key": "not hex"}, {"public_key": public.replace("skedge", "x")}):
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Model.load(d / "signed.skedge", **kwargs)
+        assert e.value.code == "KEY_INVALID", kwargs
+    for kwargs in ({"public_key": []}, {"public_key": 42}, {"decryption_key": 1.5}):
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Model.load(d / "signed.skedge", **kwargs)
+        assert e.value.code == "INVALID_INPUT", kwargs
+
+
+def test_the_package_is_typed_and_documented():
+    root = pathlib.Path(skedge.__file__).parent
+    assert (root / "py.typed").exists() and (root / "_skedge.pyi").exists()
+    assert issubclass(skedge.SkedgeError, Exception)
+    for name in ("load", "from_bytes", "predict", "predict_batch", "explain", "info"):
+        assert getattr(skedge.Model, name).__doc__, name
+    assert "public_key" in skedge.Model.load.__text_signature__
+
+
+def test_readme_snippet_runs(small):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("## Python\n\n```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(snippet.replace('"model.skedge"', repr(str(small))), "README.md", "exec"), {})

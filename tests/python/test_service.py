@@ -1,0 +1,173 @@
+"""The example service (`python -m skedge.service`) over real HTTP: a uvicorn process on
+127.0.0.1, started and stopped here, answering as the Worker example does."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import skedge
+from skedge import service
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CASES = REPO / "tests" / "fixtures" / "cases"
+SKEDGE = REPO / "target" / "release" / "skedge"
+
+pytestmark = pytest.mark.skipif(
+    not SKEDGE.exists(), reason=f"{SKEDGE} is not built (cargo build --release)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(artifact: pathlib.Path, *args: str, log: pathlib.Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skedge.service", str(artifact), "--host", "127.0.0.1", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 - the child holds it
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the service exited: {log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the service did not start in 60 s")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("service") / "model.skedge"
+    proc = subprocess.run(
+        [SKEDGE, "pack", CASES / "lr_multinomial_3class_strings_fr.interchange.json", "-o", out],
+        capture_output=True,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(artifact, tmp_path_factory):
+    proc, port = start(artifact, log=tmp_path_factory.mktemp("log") / "service.log")
+    yield port
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def call(port: int, method: str, path: str, body=None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        assert r.getheader("content-type", "").startswith("application/json"), (r.status, data[:200])
+        return r.status, json.loads(data)
+    finally:
+        conn.close()
+
+
+def post(port: int, body) -> tuple[int, dict]:
+    return call(port, "POST", "/predict", json.dumps(body).encode(), {"content-type": "application/json"})
+
+
+def expected_texts() -> list[str]:
+    lines = (CASES / "lr_multinomial_3class_strings_fr.expected.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines if line.strip()]
+
+
+def test_health(server, artifact):
+    status, body = call(server, "GET", "/health")
+    info = skedge.Model.load(artifact).info()
+    assert status == 200
+    assert body == {
+        "status": "ok",
+        "model": {k: info[k] for k in ("name", "version", "estimator", "classes", "sha256")},
+        "monitoring": None,
+    }
+
+
+def test_predict_single_batch_and_explain_equal_the_runtime(server, artifact):
+    model = skedge.Model.load(artifact)
+    texts = expected_texts()[:200]
+    for text in texts[:20]:
+        assert post(server, {"text": text}) == (200, model.predict(text))
+    status, body = post(server, {"texts": texts})
+    assert status == 200
+    assert body["predictions"] == [model.predict(t) for t in texts]
+    status, body = post(server, {"text": texts[0], "explain": 3})
+    assert status == 200
+    want = model.explain(texts[0], 3)
+    want["features"] = [dict(f, spans=[list(s) for s in f["spans"]]) for f in want["features"]]
+    assert body == want
+    assert post(server, {"text": texts[0], "explain": 0}) == (200, model.predict(texts[0]))
+    assert post(server, {"texts": []}) == (200, {"predictions": []})
+
+
+def test_errors_are_coded_and_bounded(server):
+    def code(status_body):
+        status, body = status_body
+        return status, body["error"]["code"]
+
+    bad_json = call(server, "POST", "/predict", b"{not json")
+    assert code(bad_json) == (400, "INVALID_INPUT")
+    assert code(call(server, "POST", "/predict", b"\xff\xfe")) == (400, "INVALID_INPUT")
+    assert code(call(server, "POST", "/predict", b"[" * 100_000)) == (400, "INVALID_INPUT")
+    assert code(post(server, {"text": "lone \ud800"})) == (400, "INVALID_INPUT")
+    assert code(post(server, {"texts": ["ok", "lone \udc00"]})) == (400, "INVALID_INPUT")
+    for body in ([], {"txt": "x"}, {"text": 3}, {"texts": "x"}, {"texts": ["a", 1]},
+                 {"text": "x", "explain": 51}, {"text": "x", "explain": True}, {"text": "x", "explain": 1.5}):
+        assert code(post(server, body)) == (400, "INVALID_INPUT"), body
+    assert code(post(server, {"texts": ["a"] * 1001})) == (413, "INPUT_TOO_LARGE")
+    assert code(post(server, {"text": "a" * (64 * 1024 + 1), "explain": 5})) == (413, "INPUT_TOO_LARGE")
+    # The engine's limit (16 MiB of UTF-8) inside a body under the service's.
+    assert code(post(server, {"text": "a" * (skedge.MAX_TEXT_BYTES + 1)})) == (413, "INPUT_TOO_LARGE")
+    assert code(post(server, {"texts": ["ok", "a" * (skedge.MAX_TEXT_BYTES + 1)]})) == (413, "INPUT_TOO_LARGE")
+    # A body over the limit, declared or not (chunked: refused once read past the limit).
+    chunk = b"a" * 65536
+    big = (chunk for _ in range(service.MAX_BODY_BYTES // len(chunk) + 2))
+    assert code(call(server, "POST", "/predict", big)) == (413, "INPUT_TOO_LARGE")
+    assert code(call(server, "POST", "/predict", b"{}", {"content-length": str(10**12)})) == (413, "INPUT_TOO_LARGE")
+    assert code(call(server, "GET", "/predict")) == (405, "METHOD_NOT_ALLOWED")
+    assert code(call(server, "POST", "/health")) == (405, "METHOD_NOT_ALLOWED")
+    assert code(call(server, "GET", "/nothing")) == (404, "NOT_FOUND")
+    # Still serving.
+    assert call(server, "GET", "/health")[0] == 200
+
+
+def test_a_model_that_does_not_load_stops_the_start(artifact, tmp_path):
+    bad = tmp_path / "bad.skedge"
+    data = bytearray(artifact.read_bytes())
+    data[-1] ^= 1
+    bad.write_bytes(bytes(data))
+    for path, args, code in (
+        (bad, [], "ARTIFACT_CORRUPT"),
+        (tmp_path / "missing.skedge", [], "IO"),
+        (artifact, ["--public-key", str(tmp_path / "missing.pub")], "IO"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "skedge.service", str(path), "--port", str(free_port()), *args],
+            capture_output=True,
+            timeout=60,
+        )
+        assert proc.returncode == 1
+        assert f"error[{code}]" in proc.stderr.decode()
