@@ -94,11 +94,7 @@ impl TextClassifier {
         if width > u64::from(u32::MAX) {
             return Err(Error::Corrupt(format!("{width} columns exceed u32")));
         }
-        let transforms = pipeline
-            .transforms
-            .into_iter()
-            .map(|t| Transform::new(t, width, &data))
-            .collect::<Result<Vec<_>>>()?;
+        let (transforms, width) = crate::vectorize::transforms(pipeline.transforms, width, &data)?;
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
             metadata: manifest.metadata,
@@ -175,8 +171,19 @@ impl TextClassifier {
             offset += v.n_features() as u32;
         }
         for t in &self.transforms {
-            t.apply(row, 0);
+            t.apply(row, 0, 0);
         }
+    }
+
+    /// The column the classifier sees of column `col` of the concatenated blocks (`None` when a
+    /// selection after the union drops it).
+    pub fn output_column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().try_fold(col, |c, t| t.forward(c))
+    }
+
+    /// The column of the concatenated blocks behind column `col` of the classifier's row.
+    pub fn concatenated_column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
     }
 }
 

@@ -229,6 +229,20 @@ pub enum Transform {
         /// The weight.
         factor: f64,
     },
+    /// A column mask (`SelectKBest`, `VarianceThreshold`, `SelectFromModel`, ...): keeps the
+    /// columns of `get_support(indices=True)`, renumbered 0..k in that order.
+    Select {
+        /// Columns of the input (`n_features_in_`).
+        n_features_in: u32,
+        /// The kept input columns, strictly ascending.
+        support: Vec<u32>,
+    },
+    /// `x_j · (1 / scale[j])`: `MaxAbsScaler` and `StandardScaler(with_mean=False)` on sparse input
+    /// (`inplace_column_scale(X, 1 / scale_)`).
+    ColumnScale {
+        /// `scale_`, one per column.
+        scale: Vec<f64>,
+    },
 }
 
 /// `norm`.
@@ -438,6 +452,18 @@ pub mod v3 {
         Scale {
             /// The weight.
             factor: f64,
+        },
+        /// A column mask: keeps the listed input columns, renumbered 0..k.
+        Select {
+            /// Columns of the input.
+            n_features_in: u32,
+            /// The kept input columns, u32 little-endian, strictly ascending.
+            support: Section,
+        },
+        /// `x_j · (1 / scale[j])`.
+        ColumnScale {
+            /// `scale_`, f64 little-endian, one per column.
+            scale: Section,
         },
     }
 

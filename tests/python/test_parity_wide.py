@@ -40,10 +40,21 @@ from sklearn.feature_extraction.text import (
     TfidfTransformer,
     TfidfVectorizer,
 )
+from sklearn.feature_selection import (
+    SelectFdr,
+    SelectFromModel,
+    SelectFpr,
+    SelectFwe,
+    SelectKBest,
+    SelectPercentile,
+    VarianceThreshold,
+    chi2,
+    f_classif,
+)
 from sklearn.linear_model import LogisticRegression, Perceptron, RidgeClassifier, SGDClassifier
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
 try:
@@ -283,6 +294,42 @@ def _option_cases() -> list[Case]:
         # raw counts: decisions in the thousands, expit/softmax saturation, uniform OvR fallback
         C("count_sgd_log_saturated_4str", lambda: CountVectorizer(), "sgd_log_loss_raw", 4, "str"),
         C("count_calibrated_sgd_saturated_3int", lambda: CountVectorizer(), "cal_sgd_raw", 3, "int", big=True),
+        # column masks (runtime, after whatever norm precedes them) and per-column scalers
+        C("big_count_selectkbest_tfidf_sublinear_lr_3str",
+          lambda: [("count", CountVectorizer(ngram_range=(1, 2))), ("kbest", SelectKBest(chi2, k=300)),
+                   ("tfidf", TfidfTransformer(sublinear_tf=True))], "lr", 3, "str", big=True),
+        C("tfidf_l2_selectpercentile_fclassif_maxabs_svc_2int",
+          lambda: [("tfidf", TfidfVectorizer(ngram_range=(1, 2))),
+                   ("pct", SelectPercentile(f_classif, percentile=30)), ("scale", MaxAbsScaler())],
+          "linearsvc", 2, "int"),
+        C("hash64_alt_variancethreshold_standardscaler_ridge_3int",
+          lambda: [("hash", HashingVectorizer(n_features=64, norm=None)),
+                   ("var", VarianceThreshold(0.05)), ("scale", StandardScaler(with_mean=False))],
+          "ridge", 3, "int", nonneg=False),
+        C("tfidf_selectfrommodel_l1lr_mnb_4str",
+          lambda: [("tfidf", TfidfVectorizer()),
+                   ("sfm", SelectFromModel(LogisticRegression(penalty="l1", solver="liblinear", C=2.0)))],
+          "mnb", 4, "str"),
+        C("charwb_selectfdr_selectfwe_kall_bnb_2str",
+          lambda: [("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3))),
+                   ("fdr", SelectFdr(chi2, alpha=0.9)), ("fwe", SelectFwe(chi2, alpha=0.9)),
+                   ("all", SelectKBest(chi2, k="all"))], "bnb", 2, "str"),
+        C("union_selectfpr_stdscaler_after_union_cnb_3int",
+          lambda: [("union", FeatureUnion([("w", CountVectorizer(min_df=2)),
+                                           ("c", HashingVectorizer(analyzer="char", n_features=256,
+                                                                   alternate_sign=False))])),
+                   ("fpr", SelectFpr(chi2, alpha=0.3)), ("scale", StandardScaler(with_mean=False))],
+          "cnb", 3, "int"),
+        C("union_nested_select_scale_inside_sgdlog_2int",
+          lambda: FeatureUnion([
+              ("inner", Pipeline([
+                  ("u", FeatureUnion([("w", CountVectorizer()), ("c", CountVectorizer(analyzer="char"))])),
+                  ("kbest", SelectKBest(chi2, k=150)),
+                  ("scale", MaxAbsScaler()),
+              ])),
+              ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
+          ], transformer_weights={"inner": 0.5}),
+          "sgd_log_loss", 2, "int"),
     ]
 
 

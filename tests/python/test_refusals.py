@@ -24,7 +24,8 @@ from sklearn.feature_extraction.text import (
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import MaxAbsScaler, Normalizer
+from sklearn.feature_selection import GenericUnivariateSelect, SelectKBest, chi2
+from sklearn.preprocessing import Normalizer, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -120,8 +121,20 @@ REFUSALS = [
      None, None, "pipeline.logisticregressioncv", "estimator", "LogisticRegressionCV"),
     ("vectorizer subclass", lambda: make_pipeline(MyTfidf(), _lr()),
      None, None, "pipeline.mytfidf", "estimator", "MyTfidf"),
-    ("transform not listed", lambda: make_pipeline(CountVectorizer(), MaxAbsScaler(), _lr()),
-     None, None, "pipeline.maxabsscaler", "estimator", "MaxAbsScaler"),
+    ("transform not listed",
+     lambda: make_pipeline(CountVectorizer(), RobustScaler(with_centering=False), _lr()),
+     None, None, "pipeline.robustscaler", "estimator", "RobustScaler"),
+    ("selector not listed",
+     lambda: make_pipeline(CountVectorizer(), GenericUnivariateSelect(chi2, mode="k_best", param=5), _lr()),
+     None, None, "pipeline.genericunivariateselect", "estimator", "GenericUnivariateSelect"),
+    ("StandardScaler with_mean",
+     lambda: make_pipeline(CountVectorizer(), StandardScaler(with_mean=False), _lr()),
+     None, lambda m: _set(m, standardscaler__with_mean=True),
+     "pipeline.standardscaler", "with_mean", "True"),
+    ("selector keeping no column",
+     lambda: make_pipeline(CountVectorizer(), SelectKBest(chi2, k=5), _lr()),
+     None, lambda m: _set(m, selectkbest__k=0),
+     "pipeline.selectkbest", "get_support()", "'no column'"),
     ("dense reduction", lambda: make_pipeline(TfidfVectorizer(), TruncatedSVD(5, random_state=0), _lr()),
      None, None, "pipeline.truncatedsvd", "estimator", "TruncatedSVD"),
     ("calibration isotonic",
