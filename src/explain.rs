@@ -326,7 +326,8 @@ mod tests {
             ]
         );
         let got = m.explain(text, 5).unwrap();
-        let summary: Vec<(u32, usize, &str, Vec<(u32, u32)>)> = got
+        type Summary<'a> = (u32, usize, &'a str, Vec<(u32, u32)>);
+        let summary: Vec<Summary> = got
             .iter()
             .map(|c| (c.column, c.block, c.terms[0].as_str(), c.spans.clone()))
             .collect();
