@@ -31,6 +31,7 @@ pub struct TextClassifier {
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
     classifier: Classifier,
+    n_features: u64,
     format_version: u16,
     artifact: Arc<Vec<u8>>,
     buffers: RefCell<Buffers>,
@@ -101,6 +102,7 @@ impl TextClassifier {
             vectorizers,
             transforms,
             classifier,
+            n_features: width,
             format_version: version,
             artifact,
             buffers: RefCell::default(),
@@ -130,6 +132,12 @@ impl TextClassifier {
     /// The classifier.
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+
+    /// Number of columns of the row the classifier sees (`n_features_in_` of the classifier:
+    /// the vectorizers' columns less what the selections drop).
+    pub fn n_features(&self) -> u64 {
+        self.n_features
     }
 
     /// The vectorizers, in union order.
