@@ -305,7 +305,9 @@ def load_model_file(path: str | Path, trusted: bool = False) -> Any:
 
 
 def skops_names(path: str | Path) -> tuple[set, set]:
-    """(type names, node loaders) of every node in a skops file's schema."""
+    """(type names, node loaders) of every node in a skops file's schema; a `FunctionNode` of
+    `VALUE_ONLY_FUNCTIONS` (a selector's `score_func`: skops imports it, nothing calls it) counts
+    as a name of that list, not as a loader."""
     try:
         with zipfile.ZipFile(path) as z:
             info = z.getinfo("schema.json")
@@ -323,8 +325,11 @@ def skops_names(path: str | Path) -> tuple[set, set]:
         node = stack.pop()
         if isinstance(node, dict):
             if "__class__" in node or "__module__" in node or "__loader__" in node:
-                names.add(f"{node.get('__module__')}.{node.get('__class__')}")
-                loaders.add(str(node.get("__loader__")))
+                name = f"{node.get('__module__')}.{node.get('__class__')}"
+                names.add(name)
+                loader = str(node.get("__loader__"))
+                if not (loader == "FunctionNode" and name in VALUE_ONLY_FUNCTIONS):
+                    loaders.add(loader)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -342,7 +347,8 @@ def load_skops(path: str | Path) -> Any:
         raise LoadError("the model is saved with skops, which is not installed") from err
     where = Path(path).name
     names, loaders = skops_names(path)
-    refused = sorted(n for n in names if n not in ALLOWED_CLASSES and n not in SKOPS_BUILTINS)
+    allowed = ALLOWED_CLASSES | VALUE_ONLY_FUNCTIONS | SKOPS_BUILTINS
+    refused = sorted(n for n in names if n not in allowed)
     refused += sorted(f"{loader} node" for loader in loaders - SKOPS_LOADERS)
     if refused:
         raise ModelRefused(refused, where)
@@ -350,7 +356,7 @@ def load_skops(path: str | Path) -> Any:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as err:  # noqa: BLE001
         raise LoadError(f"cannot read the skops file {where}: {err}") from None
-    outside = [t for t in untrusted if t not in ALLOWED_CLASSES]
+    outside = [t for t in untrusted if t not in ALLOWED_CLASSES | VALUE_ONLY_FUNCTIONS]
     if outside:
         raise ModelRefused(outside, where)
     with _recording_versions() as caught:

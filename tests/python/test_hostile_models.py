@@ -302,6 +302,25 @@ def test_the_allow_list_has_no_dotted_or_callable_surprises():
             continue  # another numpy / sklearn spells it differently
         assert isinstance(obj, type), qual
         assert not issubclass(obj, np.memmap), qual
+    for qual in sorted(safe_load.VALUE_ONLY_FUNCTIONS):
+        module, _, name = qual.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), qual
+        assert qual not in safe_load.ALLOWED_CLASSES | safe_load.ALLOWED_FUNCTIONS
+
+
+def test_a_skops_selector_pipeline_loads(tmp_path):
+    """skops names a selector's score function with a FunctionNode: allowed for the score
+    functions only (skops imports it; transform never calls it)."""
+    import skops.io as sio  # noqa: PLC0415
+    from sklearn.feature_selection import SelectKBest, chi2  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    model = fit(make_pipeline(TfidfVectorizer(), SelectKBest(chi2, k=50), StandardScaler(with_mean=False),
+                              LogisticRegression()))
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    texts = binary_corpus()[0][:30]
+    assert registry.load_skops(path).predict_proba(texts).tolist() == model.predict_proba(texts).tolist()
 
 
 
