@@ -47,6 +47,7 @@ from sklearn.linear_model import (
     SGDClassifier,
 )
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import LabelEncoder, MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
@@ -861,14 +862,64 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
     }
 
 
+def _ovr_has_proba(est: Any) -> bool:
+    """Whether a binary sub-estimator's predict_proba is `_predict_proba_lr` (expit of the decision)."""
+    return _is_exact(est, LogisticRegression) or (_is_exact(est, SGDClassifier) and est.loss == "log_loss")
+
+
+def _one_vs_rest(clf: Any, path: str, n_features: int) -> dict:
+    """OneVsRestClassifier over linear classifiers: one binary estimator per class (one for two
+    classes) is one linear model whose coef_ rows are theirs; predict is the first argmax (1.9
+    iterates in reverse to match np.argmax), predict_proba `one_vs_rest` (FORMAT.md)."""
+    classes = _classes(clf.classes_, path)
+    lb = getattr(clf, "label_binarizer_", None)
+    if lb is None:
+        raise Unsupported(path, "estimators_", None, "the classifier is not fitted")
+    if lb.y_type_ not in ("binary", "multiclass"):
+        raise Unsupported(path, "y_type_", lb.y_type_, "only binary and multiclass targets (not multilabel)")
+    rows = 1 if len(classes) == 2 else len(classes)
+    if len(clf.estimators_) != rows:
+        raise Unsupported(path, "estimators_", len(clf.estimators_), f"expected {rows} for {len(classes)} classes")
+    coef, intercept, probas = [], [], set()
+    for i, est in enumerate(clf.estimators_):
+        epath = f"{path}.estimators_[{i}]"
+        if not any(_is_exact(est, c) for c in _LINEAR_CLASSES):
+            raise Unsupported(
+                epath, "estimator", type(est).__name__,
+                "OneVsRestClassifier is supported over " + ", ".join(c.__name__ for c in _LINEAR_CLASSES)
+                + " (a class seen always or never in training gives a constant predictor)",
+            )
+        if _is_exact(est, SGDClassifier) and est.loss == "modified_huber":
+            raise Unsupported(
+                epath, "loss", est.loss,
+                "OneVsRestClassifier normalises modified_huber probabilities differently from "
+                "SGDClassifier (a zero row stays zero): not exported",
+            )
+        spec = _linear(est, epath, ovr_proba=False, n_features=n_features, warn_ovr=False)
+        coef.append(spec["coef"][0])
+        intercept.append(spec["intercept"][0])
+        probas.add(_ovr_has_proba(est))
+    return {
+        "kind": "linear",
+        "estimator": "OneVsRestClassifier",
+        "classes": classes,
+        "coef": coef,
+        "intercept": intercept,
+        "proba": "one_vs_rest" if probas == {True} else "none",
+    }
+
+
 def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
     if any(_is_exact(clf, c) for c in _LINEAR_CLASSES):
         return _linear(clf, path, ovr_proba, n_features)
+    if _is_exact(clf, OneVsRestClassifier):
+        return _one_vs_rest(clf, path, n_features)
     if any(_is_exact(clf, c) for c in _NB_CLASSES):
         return _naive_bayes(clf, path, n_features)
     if _is_exact(clf, CalibratedClassifierCV):
         return _calibrated(clf, path, n_features)
-    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + ["CalibratedClassifierCV"]
+    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + [
+        "CalibratedClassifierCV", "OneVsRestClassifier"]
     raise Unsupported(
         path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(supported)
     )
@@ -1016,6 +1067,8 @@ def has_proba(clf: Any) -> bool:
         return True
     if _is_exact(clf, CalibratedClassifierCV):
         return True
+    if _is_exact(clf, OneVsRestClassifier):
+        return all(_ovr_has_proba(e) for e in getattr(clf, "estimators_", [None]))
     return _is_exact(clf, SGDClassifier) and clf.loss in _SGD_PROBA
 
 

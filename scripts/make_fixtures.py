@@ -76,6 +76,7 @@ from sklearn.linear_model import (  # noqa: E402
     RidgeClassifier,
     SGDClassifier,
 )
+from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB  # noqa: E402
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler  # noqa: E402
@@ -376,6 +377,15 @@ CASES = [
          lambda: make_pipeline(CountVectorizer(max_features=2000), SelectFdr(chi2, alpha=0.5),
                                SelectFwe(chi2, alpha=0.5), BernoulliNB()),
          "CountVectorizer + SelectFdr + SelectFwe (two masks in a row) + BernoulliNB"),
+    Case("ovr_lr_3class_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=2000), OneVsRestClassifier(_lr())),
+         "OneVsRestClassifier(LogisticRegression), 3 string classes: proba one_vs_rest"),
+    Case("ovr_lr_binary", "uci",
+         lambda: make_pipeline(_tfidf(), OneVsRestClassifier(_lr())),
+         "OneVsRestClassifier(LogisticRegression), binary: one estimator, [1-p, p] / ((1-p) + p)"),
+    Case("ovr_linearsvc_selectkbest_3class_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=2000), SelectKBest(chi2, k=500), OneVsRestClassifier(_svc())),
+         "SelectKBest + OneVsRestClassifier(LinearSVC), 3 string classes: no proba"),
 ]
 
 

@@ -49,6 +49,7 @@ ALLOWED_CLASSES = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.frozen._frozen.FrozenEstimator",
+        "sklearn.multiclass.OneVsRestClassifier",
         "sklearn.feature_selection._univariate_selection.SelectKBest",
         "sklearn.feature_selection._univariate_selection.SelectPercentile",
         "sklearn.feature_selection._univariate_selection.SelectFpr",

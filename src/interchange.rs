@@ -236,6 +236,7 @@ fn linear_parts(
             "logistic" => LinearProba::Logistic,
             "softmax" => LinearProba::Softmax,
             "modified_huber" => LinearProba::ModifiedHuber,
+            "one_vs_rest" => LinearProba::OneVsRest,
             other => return Err(bad(format!("unknown proba {other:?}"))),
         },
     })

@@ -312,6 +312,10 @@ pub enum LinearProba {
     Softmax,
     /// `SGDClassifier(loss="modified_huber")`.
     ModifiedHuber,
+    /// `OneVsRestClassifier` over estimators whose `predict_proba` is `expit(decision)`: each
+    /// class's expit divided by the row sum (a zero sum stays zero); binary `[1-p, p]` divided
+    /// by `(1-p) + p`.
+    OneVsRest,
 }
 
 /// A naive Bayes classifier as a joint log likelihood `x · coef + intercept`.

@@ -51,6 +51,7 @@ from sklearn.feature_selection import (
     f_classif,
 )
 from sklearn.linear_model import LogisticRegression, Perceptron, RidgeClassifier, SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
@@ -293,6 +294,7 @@ def _option_cases() -> list[Case]:
         # raw counts: decisions in the thousands, expit/softmax saturation, uniform OvR fallback
         C("count_sgd_log_saturated_4str", lambda: CountVectorizer(), "sgd_log_loss_raw", 4, "str"),
         C("count_calibrated_sgd_saturated_3int", lambda: CountVectorizer(), "cal_sgd_raw", 3, "int", big=True),
+        C("count_ovr_sgd_log_saturated_4int", lambda: CountVectorizer(), "ovr_sgd_log_raw", 4, "int", big=True),
         # column masks (runtime, after whatever norm precedes them) and per-column scalers
         C("big_count_selectkbest_tfidf_sublinear_lr_3str",
           lambda: [("count", CountVectorizer(ngram_range=(1, 2))), ("kbest", SelectKBest(chi2, k=300)),
@@ -341,6 +343,10 @@ def _classifier_cases() -> list[Case]:
         for k, labels in ((2, "str" if j % 2 else "int"), (3 + j % 3, "int" if j % 2 else "str")):
             cases.append(Case(f"clf_{name}_{k}{labels}", lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2),
                               name, k, labels))
+    for j, name in enumerate(("ovr_lr", "ovr_svc", "ovr_sgd_log", "ovr_ridge")):
+        for k, labels in ((2, "str" if j % 2 else "int"), (3 + j % 3, "int" if j % 2 else "str")):
+            cases.append(Case(f"clf_{name}_{k}{labels}", lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2),
+                              name, k, labels))
     return cases
 
 
@@ -350,6 +356,13 @@ EXTRA_CLASSIFIERS = {
     "linearsvc_noint": lambda: LinearSVC(fit_intercept=False, max_iter=200),
     "sgd_log_loss_raw": lambda: SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30),
     "cal_sgd_raw": lambda: CalibratedClassifierCV(SGDClassifier(alpha=1e-6, random_state=0, max_iter=30), cv=3),
+    # OneVsRestClassifier over linear models (outside CLASSIFIERS: the analyzer rotation stays)
+    "ovr_lr": lambda: OneVsRestClassifier(LogisticRegression(max_iter=100)),
+    "ovr_svc": lambda: OneVsRestClassifier(LinearSVC(max_iter=200)),
+    "ovr_sgd_log": lambda: OneVsRestClassifier(SGDClassifier(loss="log_loss", random_state=0, max_iter=30)),
+    "ovr_ridge": lambda: OneVsRestClassifier(RidgeClassifier()),
+    "ovr_sgd_log_raw": lambda: OneVsRestClassifier(
+        SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30)),
 }
 
 

@@ -21,10 +21,11 @@ from sklearn.feature_extraction.text import (
     TfidfTransformer,
     TfidfVectorizer,
 )
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.feature_selection import GenericUnivariateSelect, SelectKBest, chi2
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.feature_selection import GenericUnivariateSelect, SelectKBest, chi2
 from sklearn.preprocessing import Normalizer, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
@@ -59,6 +60,11 @@ def _poison_idf(model):
 def _bool_labels():
     texts, labels = binary_corpus()
     return texts, [bool(y) for y in labels]
+
+
+def _multilabel():
+    texts, labels = binary_corpus()
+    return texts, np.array([[y, int(i % 3 == 0)] for i, y in enumerate(labels)])
 
 
 def _float_labels():
@@ -169,6 +175,15 @@ REFUSALS = [
          ("clf", _lr()),
      ]),
      None, None, "pipeline.union.inner", "norm", "'l2'"),
+    ("one-vs-rest over naive Bayes",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(MultinomialNB())),
+     multiclass_corpus, None, "pipeline.onevsrestclassifier.estimators_[0]", "estimator", "MultinomialNB"),
+    ("one-vs-rest over modified_huber",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(SGDClassifier(loss="modified_huber"))),
+     multiclass_corpus, None, "pipeline.onevsrestclassifier.estimators_[0]", "loss", "'modified_huber'"),
+    ("one-vs-rest multilabel",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(_lr())),
+     _multilabel, None, "pipeline.onevsrestclassifier", "y_type_", "'multilabel-indicator'"),
     ("column transformer",
      lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), 0)]), _lr()),
      lambda: (np.array(binary_corpus()[0], dtype=object).reshape(-1, 1), binary_corpus()[1]), None,
