@@ -601,3 +601,31 @@ fn interchange_selection_must_be_ascending_and_in_range() {
         assert_eq!(ix.into_body().unwrap_err().code(), "INTERCHANGE_INVALID");
     }
 }
+
+#[test]
+fn one_vs_rest_proba_divides_by_a_non_zero_sum() {
+    let mut body = tiny();
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.proba = LinearProba::OneVsRest;
+    }
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let p = model.predict("good great").unwrap();
+    let e = 1.0 / (1.0 + libm::exp(-p.decision[0]));
+    let s = (1.0 - e) + e;
+    assert_eq!(p.proba.unwrap(), [(1.0 - e) / s, e / s]);
+
+    // Three classes whose expit underflows to 0: scikit-learn leaves the row at zeros.
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.classes = Classes::Int(vec![1, 2, 3]);
+        l.coef = Matrix {
+            rows: 3,
+            cols: 3,
+            data: vec![0.0; 9],
+        };
+        l.intercept = vec![-1000.0, -900.0, -800.0];
+    }
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let p = model.predict("good").unwrap();
+    assert_eq!(p.label, 2);
+    assert_eq!(p.proba.unwrap(), [0.0, 0.0, 0.0]);
+}
