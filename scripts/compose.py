@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
 
 import interchange as ix
 
@@ -53,7 +53,7 @@ def output_width(step: Any) -> int | None:
         for _, later in steps[1:]:
             if hasattr(later, "get_support"):  # a column mask: what it keeps
                 width = int(np.sum(later.get_support()))
-            elif not isinstance(later, (TfidfTransformer, Normalizer)):
+            elif not isinstance(later, (TfidfTransformer, Normalizer, MaxAbsScaler, StandardScaler)):
                 return None
         return width
     return None

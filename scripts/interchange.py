@@ -25,6 +25,15 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_selection import (
+    SelectFdr,
+    SelectFpr,
+    SelectFromModel,
+    SelectFwe,
+    SelectKBest,
+    SelectPercentile,
+    VarianceThreshold,
+)
 from sklearn.feature_extraction.text import (
     CountVectorizer,
     HashingVectorizer,
@@ -38,8 +47,9 @@ from sklearn.linear_model import (
     SGDClassifier,
 )
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import LabelEncoder, Normalizer
+from sklearn.preprocessing import LabelEncoder, MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
 try:  # deprecated in scikit-learn 1.8, removed in 1.10
@@ -92,6 +102,12 @@ _LINEAR_CLASSES = tuple(
 _NB_CLASSES = (MultinomialNB, ComplementNB, BernoulliNB)
 
 _SGD_PROBA = {"log_loss": "logistic", "modified_huber": "modified_huber"}
+
+#: Feature selectors that are a fixed column mask once fitted (`get_support()`); exported as a
+#: `select` transform, applied at run time (after whatever normalisation precedes them).
+_SELECTORS = (SelectKBest, SelectPercentile, SelectFpr, SelectFdr, SelectFwe, VarianceThreshold, SelectFromModel)
+#: Per-column scalers that keep sparse rows sparse: `x * (1 / scale_)` (`inplace_column_scale`).
+_SCALERS = (MaxAbsScaler, StandardScaler)
 
 
 class Unsupported(Exception):
@@ -287,9 +303,12 @@ class _Stage:
     blocks: list
     post: list = field(default_factory=list)
     post_state: str | None = None  # state of the concatenation once `post` is non-empty
+    post_width: int | None = None  # columns once a `select` in `post` has dropped some
 
     @property
     def n_features(self) -> int:
+        if self.post_width is not None:
+            return self.post_width
         return sum(b.n_features for b in self.blocks)
 
     def state(self) -> str:
@@ -421,7 +440,9 @@ def _state_after(state: str, t: dict) -> str:
         if t["sublinear_tf"] or t["idf"] is not None:
             return _REAL
         return state
-    return _REAL  # normalize, scale
+    if kind == "select":
+        return state  # the kept values are unchanged
+    return _REAL  # normalize, scale, column_scale
 
 
 def _vectorizer(v: Any, path: str, ctx: _Context) -> _Stage:
@@ -489,9 +510,13 @@ def _add_transform(stage: _Stage, t: dict, path: str) -> None:
         block = stage.blocks[0]
         block.spec["transforms"].append(t)
         block.state = _state_after(block.state, t)
+        if t["kind"] == "select":
+            block.n_features = len(t["support"])
     else:
         stage.post_state = _state_after(stage.state(), t)
         stage.post.append(t)
+        if t["kind"] == "select":
+            stage.post_width = len(t["support"])
 
 
 def _tfidf_transformer(t: Any, path: str, stage: _Stage, ctx: _Context) -> None:
@@ -513,6 +538,10 @@ def _apply_step(step: Any, path: str, stage: _Stage, ctx: _Context) -> None:
         _tfidf_transformer(step, path, stage, ctx)
     elif _is_exact(step, Normalizer):
         _add_transform(stage, _normalize_spec(step.norm, path), path)
+    elif any(_is_exact(step, c) for c in _SELECTORS):
+        _selector(step, path, stage)
+    elif any(_is_exact(step, c) for c in _SCALERS):
+        _scaler(step, path, stage)
     elif _is_exact(step, Pipeline):
         for name, sub in _pipeline_steps(step):
             _apply_step(sub, f"{path}.{name}", stage, ctx)
@@ -521,8 +550,51 @@ def _apply_step(step: Any, path: str, stage: _Stage, ctx: _Context) -> None:
             path,
             "estimator",
             type(step).__name__,
-            "after a vectorizer only TfidfTransformer and Normalizer(norm='l1'|'l2') are supported",
+            "after a vectorizer only TfidfTransformer, Normalizer(norm='l1'|'l2'), "
+            + ", ".join(c.__name__ for c in _SELECTORS)
+            + ", MaxAbsScaler and StandardScaler(with_mean=False) are supported",
         )
+
+
+def _selector(step: Any, path: str, stage: _Stage) -> None:
+    """A fitted column mask: the support is stored, not the scores (FORMAT.md, `select`)."""
+    n = stage.n_features
+    try:
+        mask = np.asarray(step.get_support(), dtype=bool)
+    except Exception as err:  # noqa: BLE001 - not fitted, or an estimator without importances
+        raise Unsupported(path, "get_support()", None, f"{type(err).__name__}: {err}") from None
+    if mask.shape != (n,):
+        raise Unsupported(path, "n_features_in_", mask.shape[0], f"expected {n} input columns")
+    support = [int(i) for i in np.flatnonzero(mask)]
+    if not support:
+        raise Unsupported(
+            path, "get_support()", "no column",
+            "the selector keeps no feature (scikit-learn then returns an empty dense array)",
+        )
+    _add_transform(stage, {"kind": "select", "n_features_in": n, "support": support}, path)
+
+
+def _scaler(step: Any, path: str, stage: _Stage) -> None:
+    """MaxAbsScaler, StandardScaler(with_mean=False): `inplace_column_scale(X, 1 / scale_)`."""
+    if _is_exact(step, StandardScaler) and step.with_mean:
+        raise Unsupported(
+            path, "with_mean", step.with_mean,
+            "centering makes sparse text features dense (scikit-learn refuses it on sparse input): "
+            "use StandardScaler(with_mean=False)",
+        )
+    scale = getattr(step, "scale_", None)
+    if scale is None:
+        if not hasattr(step, "n_features_in_"):
+            raise Unsupported(path, "scale_", None, "the scaler is not fitted")
+        return  # StandardScaler(with_std=False): only a cast to float
+    n = stage.n_features
+    scale = _floats(scale, path, "scale_")
+    if scale.shape != (n,):
+        raise Unsupported(path, "scale_", scale.shape, f"expected {n} values, one per input column")
+    zero = np.flatnonzero(scale == 0)
+    if zero.size:
+        raise Unsupported(path, "scale_", 0.0, f"zero at index {int(zero[0])} (x / 0)")
+    _add_transform(stage, {"kind": "column_scale", "scale": scale.tolist()}, path)
 
 
 def _pipeline_steps(pipe: Pipeline) -> list:
@@ -563,7 +635,6 @@ def _distribute(stage: _Stage, path: str) -> list:
     """Blocks of a union branch, with the branch's own post-union transforms pushed into them."""
     if not stage.post:
         return stage.blocks
-    offsets = np.cumsum([0] + [b.n_features for b in stage.blocks])
     for t in stage.post:
         if t["kind"] == "normalize":
             raise Unsupported(
@@ -572,10 +643,19 @@ def _distribute(stage: _Stage, path: str) -> list:
                 t["norm"],
                 "a normalize over a FeatureUnion nested inside another FeatureUnion cannot be represented",
             )
+        # per-column values and masks are cut at the blocks' current widths
+        offsets = np.cumsum([0] + [b.n_features for b in stage.blocks])
         for i, block in enumerate(stage.blocks):
+            lo, hi = int(offsets[i]), int(offsets[i + 1])
             tb = dict(t)
             if t["kind"] == "tfidf" and t["idf"] is not None:
-                tb["idf"] = t["idf"][offsets[i] : offsets[i + 1]]
+                tb["idf"] = t["idf"][lo:hi]
+            elif t["kind"] == "column_scale":
+                tb["scale"] = t["scale"][lo:hi]
+            elif t["kind"] == "select":
+                tb["n_features_in"] = hi - lo
+                tb["support"] = [c - lo for c in t["support"] if lo <= c < hi]
+                block.n_features = len(tb["support"])
             block.spec["transforms"].append(tb)
             block.state = _state_after(block.state, tb)
     return stage.blocks
@@ -782,14 +862,64 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
     }
 
 
+def _ovr_has_proba(est: Any) -> bool:
+    """Whether a binary sub-estimator's predict_proba is `_predict_proba_lr` (expit of the decision)."""
+    return _is_exact(est, LogisticRegression) or (_is_exact(est, SGDClassifier) and est.loss == "log_loss")
+
+
+def _one_vs_rest(clf: Any, path: str, n_features: int) -> dict:
+    """OneVsRestClassifier over linear classifiers: one binary estimator per class (one for two
+    classes) is one linear model whose coef_ rows are theirs; predict is the first argmax (1.9
+    iterates in reverse to match np.argmax), predict_proba `one_vs_rest` (FORMAT.md)."""
+    classes = _classes(clf.classes_, path)
+    lb = getattr(clf, "label_binarizer_", None)
+    if lb is None:
+        raise Unsupported(path, "estimators_", None, "the classifier is not fitted")
+    if lb.y_type_ not in ("binary", "multiclass"):
+        raise Unsupported(path, "y_type_", lb.y_type_, "only binary and multiclass targets (not multilabel)")
+    rows = 1 if len(classes) == 2 else len(classes)
+    if len(clf.estimators_) != rows:
+        raise Unsupported(path, "estimators_", len(clf.estimators_), f"expected {rows} for {len(classes)} classes")
+    coef, intercept, probas = [], [], set()
+    for i, est in enumerate(clf.estimators_):
+        epath = f"{path}.estimators_[{i}]"
+        if not any(_is_exact(est, c) for c in _LINEAR_CLASSES):
+            raise Unsupported(
+                epath, "estimator", type(est).__name__,
+                "OneVsRestClassifier is supported over " + ", ".join(c.__name__ for c in _LINEAR_CLASSES)
+                + " (a class seen always or never in training gives a constant predictor)",
+            )
+        if _is_exact(est, SGDClassifier) and est.loss == "modified_huber":
+            raise Unsupported(
+                epath, "loss", est.loss,
+                "OneVsRestClassifier normalises modified_huber probabilities differently from "
+                "SGDClassifier (a zero row stays zero): not exported",
+            )
+        spec = _linear(est, epath, ovr_proba=False, n_features=n_features, warn_ovr=False)
+        coef.append(spec["coef"][0])
+        intercept.append(spec["intercept"][0])
+        probas.add(_ovr_has_proba(est))
+    return {
+        "kind": "linear",
+        "estimator": "OneVsRestClassifier",
+        "classes": classes,
+        "coef": coef,
+        "intercept": intercept,
+        "proba": "one_vs_rest" if probas == {True} else "none",
+    }
+
+
 def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
     if any(_is_exact(clf, c) for c in _LINEAR_CLASSES):
         return _linear(clf, path, ovr_proba, n_features)
+    if _is_exact(clf, OneVsRestClassifier):
+        return _one_vs_rest(clf, path, n_features)
     if any(_is_exact(clf, c) for c in _NB_CLASSES):
         return _naive_bayes(clf, path, n_features)
     if _is_exact(clf, CalibratedClassifierCV):
         return _calibrated(clf, path, n_features)
-    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + ["CalibratedClassifierCV"]
+    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + [
+        "CalibratedClassifierCV", "OneVsRestClassifier"]
     raise Unsupported(
         path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(supported)
     )
@@ -937,6 +1067,8 @@ def has_proba(clf: Any) -> bool:
         return True
     if _is_exact(clf, CalibratedClassifierCV):
         return True
+    if _is_exact(clf, OneVsRestClassifier):
+        return all(_ovr_has_proba(e) for e in getattr(clf, "estimators_", [None]))
     return _is_exact(clf, SGDClassifier) and clf.loss in _SGD_PROBA
 
 

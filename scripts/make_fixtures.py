@@ -60,15 +60,26 @@ from sklearn.feature_extraction.text import (  # noqa: E402
     TfidfTransformer,
     TfidfVectorizer,
 )
+from sklearn.feature_selection import (  # noqa: E402
+    SelectFdr,
+    SelectFromModel,
+    SelectFpr,
+    SelectFwe,
+    SelectKBest,
+    SelectPercentile,
+    VarianceThreshold,
+    chi2,
+)
 from sklearn.linear_model import (  # noqa: E402
     LogisticRegression,
     Perceptron,
     RidgeClassifier,
     SGDClassifier,
 )
+from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB  # noqa: E402
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline  # noqa: E402
-from sklearn.preprocessing import Normalizer  # noqa: E402
+from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
 REPO = ix.REPO_ROOT
@@ -331,6 +342,50 @@ CASES = [
              ("model", Pipeline([("clf", _lr())])),
          ]),
          "nested Pipelines: Count(int64) + Normalizer(l2) / LR"),
+    # column-mask feature selection and per-column scalers (issue #17)
+    Case("tfidf_l2_selectkbest_chi2_lr", "uci",
+         lambda: make_pipeline(_tfidf(), SelectKBest(chi2, k=300), _lr()),
+         "TfidfVectorizer (l2 over all 1500 columns) + SelectKBest(chi2, k=300) + LR: the norm "
+         "counts the dropped columns"),
+    Case("count_selectpercentile_tfidf_mnb_3class_fr", "books",
+         lambda: make_pipeline(CountVectorizer(max_features=2000), SelectPercentile(chi2, percentile=20),
+                               TfidfTransformer(sublinear_tf=True), MultinomialNB()),
+         "CountVectorizer + SelectPercentile(chi2, 20) + TfidfTransformer(sublinear) + MultinomialNB: "
+         "idf over the selected columns"),
+    Case("hashing_alternate_variancethreshold_maxabs_linearsvc", "sst2",
+         lambda: make_pipeline(HashingVectorizer(n_features=2**12, norm=None), VarianceThreshold(0.002),
+                               MaxAbsScaler(), _svc()),
+         "HashingVectorizer(alternate_sign, norm=None: explicit zeros) + VarianceThreshold + "
+         "MaxAbsScaler + LinearSVC"),
+    Case("tfidf_selectfrommodel_l1svc_standardscaler_sgd_log_fr", "books",
+         lambda: make_pipeline(
+             _tfidf(max_features=2000),
+             SelectFromModel(LinearSVC(penalty="l1", dual=False, C=0.5, random_state=SEED)),
+             StandardScaler(with_mean=False),
+             SGDClassifier(loss="log_loss", random_state=SEED)),
+         "TfidfVectorizer + SelectFromModel(LinearSVC l1) + StandardScaler(with_mean=False) + "
+         "SGDClassifier(log_loss), 3 string classes"),
+    Case("union_selectfpr_normalizer_after_union_lr", "sst2",
+         lambda: make_pipeline(
+             FeatureUnion([("word", CountVectorizer(max_features=1500)),
+                           ("char", _tfidf(analyzer="char_wb", ngram_range=(2, 3)))]),
+             SelectFpr(chi2, alpha=0.05),
+             Normalizer(norm="l2"),
+             _lr()),
+         "FeatureUnion(Count, char_wb tfidf) + SelectFpr(chi2) + Normalizer over the concatenation"),
+    Case("count_selectfdr_selectfwe_bernoullinb", "uci",
+         lambda: make_pipeline(CountVectorizer(max_features=2000), SelectFdr(chi2, alpha=0.5),
+                               SelectFwe(chi2, alpha=0.5), BernoulliNB()),
+         "CountVectorizer + SelectFdr + SelectFwe (two masks in a row) + BernoulliNB"),
+    Case("ovr_lr_3class_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=2000), OneVsRestClassifier(_lr())),
+         "OneVsRestClassifier(LogisticRegression), 3 string classes: proba one_vs_rest"),
+    Case("ovr_lr_binary", "uci",
+         lambda: make_pipeline(_tfidf(), OneVsRestClassifier(_lr())),
+         "OneVsRestClassifier(LogisticRegression), binary: one estimator, [1-p, p] / ((1-p) + p)"),
+    Case("ovr_linearsvc_selectkbest_3class_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=2000), SelectKBest(chi2, k=500), OneVsRestClassifier(_svc())),
+         "SelectKBest + OneVsRestClassifier(LinearSVC), 3 string classes: no proba"),
 ]
 
 

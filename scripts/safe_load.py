@@ -49,6 +49,16 @@ ALLOWED_CLASSES = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.frozen._frozen.FrozenEstimator",
+        "sklearn.multiclass.OneVsRestClassifier",
+        "sklearn.feature_selection._univariate_selection.SelectKBest",
+        "sklearn.feature_selection._univariate_selection.SelectPercentile",
+        "sklearn.feature_selection._univariate_selection.SelectFpr",
+        "sklearn.feature_selection._univariate_selection.SelectFdr",
+        "sklearn.feature_selection._univariate_selection.SelectFwe",
+        "sklearn.feature_selection._variance_threshold.VarianceThreshold",
+        "sklearn.feature_selection._from_model.SelectFromModel",
+        "sklearn.preprocessing._data.MaxAbsScaler",
+        "sklearn.preprocessing._data.StandardScaler",
         # fitted attributes of those steps
         "sklearn.preprocessing._label.LabelBinarizer",
         "sklearn.preprocessing._label.LabelEncoder",
@@ -112,8 +122,50 @@ ALLOWED_FUNCTIONS = frozenset(
     }
 )
 
+#: Functions a fitted step holds as a parameter, never calls after fit (a selector's
+#: `score_func`: `transform` reads the stored `scores_`/`pvalues_`). Loaded as a `FunctionName`
+#: standing for the function, so the file can neither call nor change it.
+VALUE_ONLY_FUNCTIONS = frozenset(
+    {
+        "sklearn.feature_selection._univariate_selection.chi2",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    }
+)
+
 #: Everything a model file may name.
-ALLOWED = ALLOWED_CLASSES | ALLOWED_FUNCTIONS
+ALLOWED = ALLOWED_CLASSES | ALLOWED_FUNCTIONS | VALUE_ONLY_FUNCTIONS
+
+
+class FunctionCalled(Exception):
+    """A model file called a function of `VALUE_ONLY_FUNCTIONS` while loading."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"{name} called")
+
+
+class FunctionName:
+    """Stands for a function of `VALUE_ONLY_FUNCTIONS` in a loaded model: calling it raises
+    `FunctionCalled` (a pickle's REDUCE is refused by name), it is not a type (NEWOBJ fails) and
+    no attribute can be set (BUILD fails)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{self.name} is read-only")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise FunctionCalled(self.name)
+
+    def __reduce__(self):  # pragma: no cover - a loaded model is not pickled again by skedge
+        raise pickle.PicklingError(f"{self.name} stands for a function that was not loaded")
+
+    def __repr__(self) -> str:
+        return self.name
 
 #: skops node loaders of the types above (a FunctionNode, a MethodNode, an OperatorFuncNode, a
 #: ReduceNode ... name or call callables and are never needed by a supported model).
@@ -183,6 +235,8 @@ def _restricted_unpickler(filename: str, fobj, refused: list):
 
         def find_class(self, module: str, name: str) -> Any:
             _check_name(module, name, refused)
+            if f"{module}.{name}" in VALUE_ONLY_FUNCTIONS:
+                return FunctionName(f"{module}.{name}")
             return super().find_class(module, name)
 
     return Restricted(filename, fobj, True, mmap_mode=None)
@@ -241,6 +295,8 @@ def load_model_file(path: str | Path, trusted: bool = False) -> Any:
                     obj = _restricted_unpickler(str(path), fobj, refused).load()
         except LoadError:
             raise
+        except FunctionCalled as err:
+            raise ModelRefused([err.name], where) from None
         except Exception as err:  # noqa: BLE001 - unpickling raises anything for a bad file
             if refused:
                 raise ModelRefused(refused, where) from None
@@ -250,7 +306,9 @@ def load_model_file(path: str | Path, trusted: bool = False) -> Any:
 
 
 def skops_names(path: str | Path) -> tuple[set, set]:
-    """(type names, node loaders) of every node in a skops file's schema."""
+    """(type names, node loaders) of every node in a skops file's schema; a `FunctionNode` of
+    `VALUE_ONLY_FUNCTIONS` (a selector's `score_func`: skops imports it, nothing calls it) counts
+    as a name of that list, not as a loader."""
     try:
         with zipfile.ZipFile(path) as z:
             info = z.getinfo("schema.json")
@@ -268,8 +326,11 @@ def skops_names(path: str | Path) -> tuple[set, set]:
         node = stack.pop()
         if isinstance(node, dict):
             if "__class__" in node or "__module__" in node or "__loader__" in node:
-                names.add(f"{node.get('__module__')}.{node.get('__class__')}")
-                loaders.add(str(node.get("__loader__")))
+                name = f"{node.get('__module__')}.{node.get('__class__')}"
+                names.add(name)
+                loader = str(node.get("__loader__"))
+                if not (loader == "FunctionNode" and name in VALUE_ONLY_FUNCTIONS):
+                    loaders.add(loader)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -287,7 +348,8 @@ def load_skops(path: str | Path) -> Any:
         raise LoadError("the model is saved with skops, which is not installed") from err
     where = Path(path).name
     names, loaders = skops_names(path)
-    refused = sorted(n for n in names if n not in ALLOWED_CLASSES and n not in SKOPS_BUILTINS)
+    allowed = ALLOWED_CLASSES | VALUE_ONLY_FUNCTIONS | SKOPS_BUILTINS
+    refused = sorted(n for n in names if n not in allowed)
     refused += sorted(f"{loader} node" for loader in loaders - SKOPS_LOADERS)
     if refused:
         raise ModelRefused(refused, where)
@@ -295,7 +357,7 @@ def load_skops(path: str | Path) -> Any:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as err:  # noqa: BLE001
         raise LoadError(f"cannot read the skops file {where}: {err}") from None
-    outside = [t for t in untrusted if t not in ALLOWED_CLASSES]
+    outside = [t for t in untrusted if t not in ALLOWED_CLASSES | VALUE_ONLY_FUNCTIONS]
     if outside:
         raise ModelRefused(outside, where)
     with _recording_versions() as caught:

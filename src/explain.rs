@@ -89,31 +89,41 @@ impl TextClassifier {
         }
     }
 
-    /// Fills `block`, `terms` and `spans` by analysing `text` again with spans.
+    /// Fills `block`, `terms` and `spans` by analysing `text` again with spans. Columns go back
+    /// through the selections (after the union, then in the block) to the counter's column.
     fn locate(&self, text: &str, picked: &mut [Contribution]) {
+        let concatenated: Vec<Option<u64>> = picked
+            .iter()
+            .map(|c| self.concatenated_column(c.column).map(u64::from))
+            .collect();
         let mut offset = 0u64;
         for (block, v) in self.vectorizers().iter().enumerate() {
             let width = v.n_features();
-            let mine = |c: &Contribution| (offset..offset + width).contains(&u64::from(c.column));
-            if picked.iter().any(mine) {
-                for c in picked.iter_mut().filter(|c| mine(c)) {
+            let mine = |i: usize| concatenated[i].is_some_and(|c| (offset..offset + width).contains(&c));
+            if (0..picked.len()).any(mine) {
+                for (i, c) in picked.iter_mut().enumerate().filter(|(i, _)| mine(*i)) {
                     c.block = block;
-                    if let Some(vocab) = v.vocabulary() {
-                        if let Some(term) = vocab.term((u64::from(c.column) - offset) as usize) {
+                    let source = concatenated[i].and_then(|col| v.source_column((col - offset) as u32));
+                    if let (Some(vocab), Some(col)) = (v.vocabulary(), source) {
+                        if let Some(term) = vocab.term(col as usize) {
                             c.terms.push(String::from_utf8_lossy(&term).into_owned());
                         }
                     }
                 }
                 let vocab = v.vocabulary();
+                let n_columns = v.n_columns() as u32;
                 v.analyzer.for_each_feature_span(text, |f, span| {
                     let col = match vocab {
-                        Some(vocab) => vocab.get(f).map(u64::from),
-                        None => Some(u64::from(hashed_column(f, width as u32))),
+                        Some(vocab) => vocab.get(f),
+                        None => Some(hashed_column(f, n_columns)),
                     };
-                    let Some(col) = col.map(|c| c + offset) else {
+                    let Some(col) = col
+                        .and_then(|c| v.column(c))
+                        .and_then(|c| self.output_column(c + offset as u32))
+                    else {
                         return;
                     };
-                    for c in picked.iter_mut().filter(|c| u64::from(c.column) == col) {
+                    for c in picked.iter_mut().filter(|c| c.column == col) {
                         if vocab.is_none() && !c.terms.iter().any(|t| t == f) {
                             c.terms.push(f.to_owned());
                         }
@@ -264,6 +274,71 @@ mod tests {
         assert_eq!(got[0].column, 1);
         assert_eq!(m.explain(text, 1).unwrap().len(), 1);
         assert!(m.explain("nothing known here", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn selections_map_columns_back_to_their_terms() {
+        // Block: 5 terms, l2 over all of them, then keep columns 1, 3, 4 and scale them; over
+        // the union, keep the block's columns 0 and 2 (terms "bb" and "ee") and the second block.
+        let terms = ["aa", "bb", "cc", "dd", "ee"];
+        let block = FeatureBlock {
+            analyzer: analyzer(AnalyzerKind::Word, (1, 1)),
+            counts: vocabulary(&terms),
+            binary: false,
+            transforms: vec![
+                Transform::Normalize { norm: Norm::L2 },
+                Transform::Select {
+                    n_features_in: 5,
+                    support: vec![1, 3, 4],
+                },
+                Transform::ColumnScale {
+                    scale: vec![0.5, 3.0, 0.25],
+                },
+            ],
+        };
+        let other = FeatureBlock {
+            counts: vocabulary(&["zz"]),
+            transforms: vec![],
+            ..block.clone()
+        };
+        let m = TextClassifier::from_body(Body {
+            metadata: metadata(),
+            pipeline: Pipeline {
+                features: vec![block, other],
+                transforms: vec![Transform::Select {
+                    n_features_in: 4,
+                    support: vec![0, 2, 3],
+                }],
+                classifier: linear(Classes::Int(vec![0, 1]), 1, vec![1.0, -2.0, 4.0]),
+            },
+        })
+        .unwrap();
+        let text = "aa bb dd ee ee zz";
+        // l2 counts the dropped "aa": norm sqrt(1 + 1 + 1 + 4) = sqrt(7).
+        let n = 7f64.sqrt();
+        let row = m.transform(text).unwrap();
+        assert_eq!(
+            row,
+            [
+                (0, (1.0 / n) * (1.0 / 0.5)),
+                (1, (2.0 / n) * (1.0 / 0.25)),
+                (2, 1.0)
+            ]
+        );
+        let got = m.explain(text, 5).unwrap();
+        type Summary<'a> = (u32, usize, &'a str, Vec<(u32, u32)>);
+        let summary: Vec<Summary> = got
+            .iter()
+            .map(|c| (c.column, c.block, c.terms[0].as_str(), c.spans.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, 0, "ee", vec![(9, 11), (12, 14)]),
+                (2, 1, "zz", vec![(15, 17)]),
+                (0, 0, "bb", vec![(3, 5)]),
+            ]
+        );
     }
 
     #[test]

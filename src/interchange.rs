@@ -118,6 +118,13 @@ pub enum ITransform {
     Scale {
         factor: f64,
     },
+    Select {
+        n_features_in: u32,
+        support: Vec<u32>,
+    },
+    ColumnScale {
+        scale: Vec<f64>,
+    },
 }
 
 /// Labels: all integers or all strings.
@@ -229,6 +236,7 @@ fn linear_parts(
             "logistic" => LinearProba::Logistic,
             "softmax" => LinearProba::Softmax,
             "modified_huber" => LinearProba::ModifiedHuber,
+            "one_vs_rest" => LinearProba::OneVsRest,
             other => return Err(bad(format!("unknown proba {other:?}"))),
         },
     })
@@ -256,6 +264,33 @@ fn transform(t: ITransform) -> Result<schema::Transform> {
             },
         },
         ITransform::Scale { factor } => schema::Transform::Scale { factor },
+        ITransform::Select {
+            n_features_in,
+            support,
+        } => {
+            if !support.windows(2).all(|w| w[0] < w[1]) || support.last().is_some_and(|&c| c >= n_features_in)
+            {
+                return Err(bad(format!(
+                    "select: support must be strictly ascending columns below n_features_in {n_features_in}"
+                )));
+            }
+            schema::Transform::Select {
+                n_features_in,
+                support,
+            }
+        }
+        ITransform::ColumnScale { scale } => {
+            if let Some(i) = scale
+                .iter()
+                .position(|&x| !(1.0 / x).is_finite() || !x.is_finite())
+            {
+                return Err(bad(format!(
+                    "column_scale: scale[{i}] = {} has no finite reciprocal",
+                    scale[i]
+                )));
+            }
+            schema::Transform::ColumnScale { scale }
+        }
     })
 }
 

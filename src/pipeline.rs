@@ -31,6 +31,7 @@ pub struct TextClassifier {
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
     classifier: Classifier,
+    n_features: u64,
     format_version: u16,
     artifact: Arc<Vec<u8>>,
     buffers: RefCell<Buffers>,
@@ -94,17 +95,14 @@ impl TextClassifier {
         if width > u64::from(u32::MAX) {
             return Err(Error::Corrupt(format!("{width} columns exceed u32")));
         }
-        let transforms = pipeline
-            .transforms
-            .into_iter()
-            .map(|t| Transform::new(t, width, &data))
-            .collect::<Result<Vec<_>>>()?;
+        let (transforms, width) = crate::vectorize::transforms(pipeline.transforms, width, &data)?;
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
             metadata: manifest.metadata,
             vectorizers,
             transforms,
             classifier,
+            n_features: width,
             format_version: version,
             artifact,
             buffers: RefCell::default(),
@@ -134,6 +132,12 @@ impl TextClassifier {
     /// The classifier.
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+
+    /// Number of columns of the row the classifier sees (`n_features_in_` of the classifier:
+    /// the vectorizers' columns less what the selections drop).
+    pub fn n_features(&self) -> u64 {
+        self.n_features
     }
 
     /// The vectorizers, in union order.
@@ -175,8 +179,19 @@ impl TextClassifier {
             offset += v.n_features() as u32;
         }
         for t in &self.transforms {
-            t.apply(row, 0);
+            t.apply(row, 0, 0);
         }
+    }
+
+    /// The column the classifier sees of column `col` of the concatenated blocks (`None` when a
+    /// selection after the union drops it).
+    pub fn output_column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().try_fold(col, |c, t| t.forward(c))
+    }
+
+    /// The column of the concatenated blocks behind column `col` of the classifier's row.
+    pub fn concatenated_column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
     }
 }
 

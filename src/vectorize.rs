@@ -456,6 +456,10 @@ pub enum Transform {
     Normalize(Norm),
     /// A constant weight.
     Scale(f64),
+    /// A column mask: the kept input columns (u32, strictly ascending), renumbered 0..k.
+    Select(Slice),
+    /// `x_j · (1 / scale[j])`, `scale` f64 per column.
+    ColumnScale(Slice),
 }
 
 impl Transform {
@@ -482,12 +486,76 @@ impl Transform {
                 crate::classify::check_finite(&[factor], "scale factor")?;
                 Transform::Scale(factor)
             }
+            TransformParams::Select {
+                n_features_in,
+                support,
+            } => {
+                let support = data.slice(support, 4, "selected columns")?;
+                if u64::from(n_features_in) != width || support.len() as u64 / 4 > width {
+                    return Err(Error::Corrupt(format!(
+                        "a column selection of {} columns out of {n_features_in} applies to {width} columns",
+                        support.len() / 4
+                    )));
+                }
+                // The columns are not read at load: unsorted or out-of-range ones (a hand-made
+                // artifact) drop features, never panic.
+                Transform::Select(support)
+            }
+            TransformParams::ColumnScale { scale } => {
+                let scale = data.slice(scale, 8, "column scale")?;
+                if scale.len() as u64 / 8 != width {
+                    return Err(Error::Corrupt(format!(
+                        "column scale has {} values for {width} columns",
+                        scale.len() / 8
+                    )));
+                }
+                Transform::ColumnScale(scale)
+            }
         })
     }
 
-    /// Applies the transform in place; columns of `row` are shifted by `offset` from the ones
-    /// `idf` is indexed by.
-    pub fn apply(&self, row: &mut [(u32, f64)], offset: u32) {
+    /// Number of columns out of the transform, given `width` in.
+    pub fn out_width(&self, width: u64) -> u64 {
+        match self {
+            Transform::Select(support) => support.len() as u64 / 4,
+            _ => width,
+        }
+    }
+
+    /// The output column of input column `col` (`None` when a selection drops it).
+    pub fn forward(&self, col: u32) -> Option<u32> {
+        match self {
+            Transform::Select(support) => select_rank(support.bytes(), col),
+            _ => Some(col),
+        }
+    }
+
+    /// The input column of output column `col`.
+    pub fn back(&self, col: u32) -> Option<u32> {
+        match self {
+            Transform::Select(support) => layout::u32_at(support.bytes(), col as usize),
+            _ => Some(col),
+        }
+    }
+
+    /// Applies the transform in place to `row[start..]`, whose columns are shifted by `offset`
+    /// from the ones `idf`, `scale` and the selection are indexed by. A selection drops entries.
+    pub fn apply(&self, row: &mut Row, start: usize, offset: u32) {
+        if let Transform::Select(support) = self {
+            // scipy's X[:, mask] keeps every stored entry of a kept column (explicit zeros too),
+            // in column order: the support is ascending, so the order is kept.
+            let mut kept = start;
+            for i in start..row.len() {
+                let (col, x) = row[i];
+                if let Some(new) = select_rank(support.bytes(), col - offset) {
+                    row[kept] = (new + offset, x);
+                    kept += 1;
+                }
+            }
+            row.truncate(kept);
+            return;
+        }
+        let row = &mut row[start..];
         match self {
             Transform::Tfidf {
                 sublinear_tf,
@@ -534,8 +602,32 @@ impl Transform {
                     *x *= w;
                 }
             }
+            Transform::ColumnScale(scale) => {
+                // inplace_csr_column_scale(X, 1 / scale_): X.data *= (1 / scale_)[X.indices]. The
+                // reciprocal first, as numpy computes it, never x / scale.
+                for (j, x) in row.iter_mut() {
+                    let s = layout::f64_at(scale.bytes(), (*j - offset) as usize).unwrap_or(f64::NAN);
+                    *x *= 1.0 / s;
+                }
+            }
+            Transform::Select(_) => {}
         }
     }
+}
+
+/// The position of `col` in the ascending u32 list `support` (binary search in place).
+fn select_rank(support: &[u8], col: u32) -> Option<u32> {
+    let (mut lo, mut hi) = (0usize, support.len() / 4);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let c = layout::u32_at(support, mid)?;
+        match c.cmp(&col) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid as u32),
+        }
+    }
+    None
 }
 
 /// `idf_` in place: distinct values and one narrow index per column (FORMAT.md §2).
@@ -614,6 +706,7 @@ pub struct Vectorizer {
     counter: Counter,
     binary: bool,
     transforms: Vec<Transform>,
+    width: u64,
 }
 
 impl Vectorizer {
@@ -640,22 +733,36 @@ impl Vectorizer {
             counter,
             binary: block.binary,
             transforms: Vec::new(),
+            width: 0,
         };
-        let width = v.n_features();
-        v.transforms = block
-            .transforms
-            .into_iter()
-            .map(|t| Transform::new(t, width, data))
-            .collect::<Result<_>>()?;
+        let (transforms, width) = transforms(block.transforms, v.n_columns(), data)?;
+        v.transforms = transforms;
+        v.width = width;
         Ok(v)
     }
 
-    /// Number of columns this vectorizer produces.
+    /// Number of columns this block produces: the counter's, less what its selections drop.
     pub fn n_features(&self) -> u64 {
+        self.width
+    }
+
+    /// Number of columns of the counter (`len(vocabulary_)` or `n_features`), before any
+    /// selection.
+    pub fn n_columns(&self) -> u64 {
         match &self.counter {
             Counter::Vocabulary(v) => v.len() as u64,
             Counter::Hashing { n_features, .. } => u64::from(*n_features),
         }
+    }
+
+    /// The block's output column of counter column `col` (`None` when a selection drops it).
+    pub fn column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().try_fold(col, |c, t| t.forward(c))
+    }
+
+    /// The counter column of the block's output column `col`.
+    pub fn source_column(&self, col: u32) -> Option<u32> {
+        self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
     }
 
     /// The vocabulary, when there is one.
@@ -708,16 +815,31 @@ impl Vectorizer {
             }
             last = Some(col);
         }
-        let block = &mut row[start..];
         if self.binary {
-            for (_, x) in block.iter_mut() {
+            for (_, x) in row[start..].iter_mut() {
                 *x = 1.0;
             }
         }
         for t in &self.transforms {
-            t.apply(block, offset);
+            t.apply(row, start, offset);
         }
     }
+}
+
+/// Checks transforms in order, each against the width the previous one leaves; returns them
+/// and the final width.
+pub fn transforms(
+    params: Vec<TransformParams>,
+    mut width: u64,
+    data: &Data,
+) -> Result<(Vec<Transform>, u64)> {
+    let mut out = Vec::with_capacity(params.len());
+    for p in params {
+        let t = Transform::new(p, width, data)?;
+        width = t.out_width(width);
+        out.push(t);
+    }
+    Ok((out, width))
 }
 
 #[cfg(test)]

@@ -451,6 +451,49 @@ fn rejects_inconsistent_models() {
                 }
             }),
         ),
+        (
+            "select n_features_in",
+            Box::new(|b| {
+                b.pipeline.features[0].transforms.push(Transform::Select {
+                    n_features_in: 4,
+                    support: vec![0],
+                })
+            }),
+        ),
+        (
+            "select keeps more than it receives",
+            Box::new(|b| {
+                b.pipeline.features[0].transforms.push(Transform::Select {
+                    n_features_in: 3,
+                    support: vec![0, 1, 2, 3],
+                })
+            }),
+        ),
+        (
+            "classifier wider than the selection",
+            Box::new(|b| {
+                b.pipeline.transforms.push(Transform::Select {
+                    n_features_in: 3,
+                    support: vec![0, 2],
+                })
+            }),
+        ),
+        (
+            "column scale length",
+            Box::new(|b| {
+                b.pipeline.transforms.push(Transform::ColumnScale {
+                    scale: vec![1.0, 2.0],
+                })
+            }),
+        ),
+        (
+            "column scale not finite",
+            Box::new(|b| {
+                b.pipeline.transforms.push(Transform::ColumnScale {
+                    scale: vec![1.0, f64::NAN, 2.0],
+                })
+            }),
+        ),
     ];
     for (what, tamper) in cases {
         let mut body = tiny();
@@ -475,4 +518,114 @@ fn rejects_oversized_text() {
             limit: skedge::MAX_TEXT_BYTES
         }
     );
+}
+
+#[test]
+fn selection_and_column_scale_round_trip() {
+    // tiny: "bad", "good", "great" (tf-idf, l2), coef [-2.0, 1.5, 2.5].
+    let mut body = tiny();
+    body.pipeline.transforms = vec![
+        Transform::Select {
+            n_features_in: 3,
+            support: vec![1, 2],
+        },
+        Transform::ColumnScale {
+            scale: vec![0.5, 4.0],
+        },
+    ];
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.coef = Matrix {
+            rows: 1,
+            cols: 2,
+            data: vec![1.5, 2.5],
+        };
+    }
+    let full = TextClassifier::from_body(tiny()).unwrap();
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let text = "bad good great great";
+    let before = full.transform(text).unwrap();
+    let after = model.transform(text).unwrap();
+    assert_eq!(
+        after,
+        [(0, before[1].1 * (1.0 / 0.5)), (1, before[2].1 * (1.0 / 4.0))],
+        "the l2 norm before the selection counts the dropped column"
+    );
+    assert_eq!(
+        model.predict("bad").unwrap().decision,
+        full.predict("").unwrap().decision
+    );
+}
+
+#[test]
+fn hand_made_selection_lists_never_panic() {
+    // Unsorted, duplicated and out-of-range columns are not read at load: they drop features.
+    for support in [vec![2, 0, 1], vec![1, 1, 1], vec![u32::MAX, 7, 0], vec![]] {
+        let mut body = tiny();
+        let k = support.len() as u32;
+        body.pipeline.transforms = vec![Transform::Select {
+            n_features_in: 3,
+            support,
+        }];
+        if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+            l.coef = Matrix {
+                rows: 1,
+                cols: k,
+                data: vec![1.0; k as usize],
+            };
+        }
+        let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+        for text in ["bad good great", "", "great great"] {
+            model.predict(text).unwrap();
+            let _ = model.explain(text, 3).unwrap();
+        }
+    }
+}
+
+#[test]
+fn interchange_selection_must_be_ascending_and_in_range() {
+    let path = "tests/fixtures/cases/tfidf_l2_selectkbest_chi2_lr.interchange.json";
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let edits: [fn(&mut serde_json::Value); 3] = [
+        |t| t["support"].as_array_mut().unwrap().swap(0, 1),
+        |t| t["support"][299] = 1500.into(),
+        |t| {
+            let mut scale = vec![1.0; 1500];
+            scale[3] = 0.0; // x * (1 / 0)
+            *t = serde_json::json!({"kind": "column_scale", "scale": scale});
+        },
+    ];
+    for edit in edits {
+        let mut doc = doc.clone();
+        edit(&mut doc["pipeline"]["features"][0]["transforms"][2]);
+        let ix: skedge::interchange::Interchange = serde_json::from_value(doc).unwrap();
+        assert_eq!(ix.into_body().unwrap_err().code(), "INTERCHANGE_INVALID");
+    }
+}
+
+#[test]
+fn one_vs_rest_proba_divides_by_a_non_zero_sum() {
+    let mut body = tiny();
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.proba = LinearProba::OneVsRest;
+    }
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let p = model.predict("good great").unwrap();
+    let e = 1.0 / (1.0 + libm::exp(-p.decision[0]));
+    let s = (1.0 - e) + e;
+    assert_eq!(p.proba.unwrap(), [(1.0 - e) / s, e / s]);
+
+    // Three classes whose expit underflows to 0: scikit-learn leaves the row at zeros.
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.classes = Classes::Int(vec![1, 2, 3]);
+        l.coef = Matrix {
+            rows: 3,
+            cols: 3,
+            data: vec![0.0; 9],
+        };
+        l.intercept = vec![-1000.0, -900.0, -800.0];
+    }
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let p = model.predict("good").unwrap();
+    assert_eq!(p.label, 2);
+    assert_eq!(p.proba.unwrap(), [0.0, 0.0, 0.0]);
 }

@@ -199,6 +199,19 @@ impl Writer {
             },
             schema::Transform::Normalize { norm } => v3::Transform::Normalize { norm: *norm },
             schema::Transform::Scale { factor } => v3::Transform::Scale { factor: *factor },
+            schema::Transform::Select {
+                n_features_in,
+                support,
+            } => v3::Transform::Select {
+                n_features_in: *n_features_in,
+                support: self.section(&support.iter().flat_map(|c| c.to_le_bytes()).collect::<Vec<_>>())?,
+            },
+            schema::Transform::ColumnScale { scale } => {
+                crate::classify::check_finite(scale, "scale")?;
+                v3::Transform::ColumnScale {
+                    scale: self.section(&scale.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())?,
+                }
+            }
         })
     }
 

@@ -229,6 +229,20 @@ pub enum Transform {
         /// The weight.
         factor: f64,
     },
+    /// A column mask (`SelectKBest`, `VarianceThreshold`, `SelectFromModel`, ...): keeps the
+    /// columns of `get_support(indices=True)`, renumbered 0..k in that order.
+    Select {
+        /// Columns of the input (`n_features_in_`).
+        n_features_in: u32,
+        /// The kept input columns, strictly ascending.
+        support: Vec<u32>,
+    },
+    /// `x_j · (1 / scale[j])`: `MaxAbsScaler` and `StandardScaler(with_mean=False)` on sparse input
+    /// (`inplace_column_scale(X, 1 / scale_)`).
+    ColumnScale {
+        /// `scale_`, one per column.
+        scale: Vec<f64>,
+    },
 }
 
 /// `norm`.
@@ -298,6 +312,10 @@ pub enum LinearProba {
     Softmax,
     /// `SGDClassifier(loss="modified_huber")`.
     ModifiedHuber,
+    /// `OneVsRestClassifier` over estimators whose `predict_proba` is `expit(decision)`: each
+    /// class's expit divided by the row sum (a zero sum stays zero); binary `[1-p, p]` divided
+    /// by `(1-p) + p`.
+    OneVsRest,
 }
 
 /// A naive Bayes classifier as a joint log likelihood `x · coef + intercept`.
@@ -438,6 +456,18 @@ pub mod v3 {
         Scale {
             /// The weight.
             factor: f64,
+        },
+        /// A column mask: keeps the listed input columns, renumbered 0..k.
+        Select {
+            /// Columns of the input.
+            n_features_in: u32,
+            /// The kept input columns, u32 little-endian, strictly ascending.
+            support: Section,
+        },
+        /// `x_j · (1 / scale[j])`.
+        ColumnScale {
+            /// `scale_`, f64 little-endian, one per column.
+            scale: Section,
         },
     }
 

@@ -597,6 +597,6 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "metrics": m.metrics,
         "estimator": model.classifier().estimator(),
         "classes": classes,
-        "n_features": model.vectorizers().iter().map(|v| v.n_features()).sum::<u64>(),
+        "n_features": model.n_features(),
     })
 }

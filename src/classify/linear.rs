@@ -89,6 +89,18 @@ impl Linear {
                 let sum: f64 = e.iter().sum();
                 e.into_iter().map(|v| v / sum).collect()
             }
+            LinearProba::OneVsRest => {
+                // OneVsRestClassifier.predict_proba: np.divide(Y, Y.sum(axis=1), where=sum != 0).
+                let mut p: Vec<f64> = d.iter().map(|&v| expit(v)).collect();
+                if p.len() == 1 {
+                    p.insert(0, 1.0 - p[0]);
+                }
+                let sum: f64 = p.iter().sum();
+                if sum != 0.0 {
+                    p.iter_mut().for_each(|v| *v /= sum);
+                }
+                p
+            }
             LinearProba::ModifiedHuber => {
                 let p = |v: f64| (v.clamp(-1.0, 1.0) + 1.0) / 2.0;
                 if d.len() == 1 {

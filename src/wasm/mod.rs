@@ -109,6 +109,7 @@ export interface ModelInfo {
   version: string;
   classes: Label[];
   estimator: string;
+  /** Columns of the row the classifier sees (`n_features_in_`), after any feature selection. */
   nFeatures: number;
   /** Hex sha256 of the artifact bytes. */
   sha256: string;

@@ -383,7 +383,7 @@ impl Model {
             version: &m.version,
             classes: (0..n_classes(classes)).map(|i| label(classes, i)).collect(),
             estimator: self.inner.classifier().estimator(),
-            n_features: self.inner.vectorizers().iter().map(|v| v.n_features()).sum(),
+            n_features: self.inner.n_features(),
             sha256: &sha256,
             integrity: format!("sha256-{}", base64(self.digest())),
             bytes: self.bytes,

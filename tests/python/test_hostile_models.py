@@ -302,6 +302,25 @@ def test_the_allow_list_has_no_dotted_or_callable_surprises():
             continue  # another numpy / sklearn spells it differently
         assert isinstance(obj, type), qual
         assert not issubclass(obj, np.memmap), qual
+    for qual in sorted(safe_load.VALUE_ONLY_FUNCTIONS):
+        module, _, name = qual.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), qual
+        assert qual not in safe_load.ALLOWED_CLASSES | safe_load.ALLOWED_FUNCTIONS
+
+
+def test_a_skops_selector_pipeline_loads(tmp_path):
+    """skops names a selector's score function with a FunctionNode: allowed for the score
+    functions only (skops imports it; transform never calls it)."""
+    import skops.io as sio  # noqa: PLC0415
+    from sklearn.feature_selection import SelectKBest, chi2  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    model = fit(make_pipeline(TfidfVectorizer(), SelectKBest(chi2, k=50), StandardScaler(with_mean=False),
+                              LogisticRegression()))
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    texts = binary_corpus()[0][:30]
+    assert registry.load_skops(path).predict_proba(texts).tolist() == model.predict_proba(texts).tolist()
 
 
 
@@ -341,3 +360,36 @@ def test_a_crash_in_the_loading_process_is_a_coded_error_and_leaves_nothing(tmp_
     err = capsys.readouterr().err
     assert "error[MODEL_UNREADABLE]" in err and "exit 7" in err, err
     assert no_leftovers(tmp_path, {"model.joblib"}) == []
+
+
+def test_selectors_and_scalers_load_without_trust(tmp_path):
+    """Feature selection and scalers are on the allow-list; a selector's score function is held
+    as a name (`FunctionName`), never loaded as a function, and transform does not need it."""
+    from sklearn.feature_selection import (  # noqa: PLC0415
+        SelectFromModel,
+        SelectKBest,
+        VarianceThreshold,
+        chi2,
+    )
+    from sklearn.preprocessing import MaxAbsScaler, StandardScaler  # noqa: PLC0415
+    from sklearn.svm import LinearSVC  # noqa: PLC0415
+
+    model = fit(make_pipeline(
+        TfidfVectorizer(), VarianceThreshold(1e-5), SelectKBest(chi2, k=200),
+        SelectFromModel(LinearSVC(penalty="l1", dual=False)), MaxAbsScaler(), StandardScaler(with_mean=False),
+        LogisticRegression()))
+    texts = binary_corpus()[0][:50]
+    path = dump(model, tmp_path)
+    loaded = safe_load.load_model_file(path)
+    assert isinstance(loaded.named_steps["selectkbest"].score_func, safe_load.FunctionName)
+    assert repr(loaded.named_steps["selectkbest"].score_func) == f"{chi2.__module__}.chi2"
+    assert loaded.predict_proba(texts).tolist() == model.predict_proba(texts).tolist()
+
+
+def test_a_score_function_called_by_the_file_is_refused(tmp_path):
+    """A file that calls an allowed score function (REDUCE) is refused by the function's name."""
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_protocol4_call("sklearn.feature_selection._univariate_selection", "chi2", "a", "b"))
+    with pytest.raises(safe_load.ModelRefused) as err:
+        safe_load.load_model_file(path)
+    assert "sklearn.feature_selection._univariate_selection.chi2" in str(err.value)

@@ -40,10 +40,21 @@ from sklearn.feature_extraction.text import (
     TfidfTransformer,
     TfidfVectorizer,
 )
+from sklearn.feature_selection import (
+    SelectFdr,
+    SelectFromModel,
+    SelectFpr,
+    SelectKBest,
+    SelectPercentile,
+    VarianceThreshold,
+    chi2,
+    f_classif,
+)
 from sklearn.linear_model import LogisticRegression, Perceptron, RidgeClassifier, SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
 try:
@@ -283,6 +294,45 @@ def _option_cases() -> list[Case]:
         # raw counts: decisions in the thousands, expit/softmax saturation, uniform OvR fallback
         C("count_sgd_log_saturated_4str", lambda: CountVectorizer(), "sgd_log_loss_raw", 4, "str"),
         C("count_calibrated_sgd_saturated_3int", lambda: CountVectorizer(), "cal_sgd_raw", 3, "int", big=True),
+        C("count_ovr_sgd_log_saturated_4int", lambda: CountVectorizer(), "ovr_sgd_log_raw", 4, "int", big=True),
+        # column masks (runtime, after whatever norm precedes them) and per-column scalers
+        C("big_count_selectkbest_tfidf_sublinear_lr_3str",
+          lambda: [("count", CountVectorizer(ngram_range=(1, 2))), ("kbest", SelectKBest(chi2, k=300)),
+                   ("tfidf", TfidfTransformer(sublinear_tf=True))], "lr", 3, "str", big=True),
+        C("tfidf_l2_selectpercentile_fclassif_maxabs_svc_2int",
+          lambda: [("tfidf", TfidfVectorizer(ngram_range=(1, 2))),
+                   ("pct", SelectPercentile(f_classif, percentile=30)), ("scale", MaxAbsScaler())],
+          "linearsvc", 2, "int"),
+        C("hash64_alt_variancethreshold_standardscaler_ridge_3int",
+          lambda: [("hash", HashingVectorizer(n_features=64, norm=None)),
+                   ("var", VarianceThreshold(0.05)), ("scale", StandardScaler(with_mean=False))],
+          "ridge", 3, "int", nonneg=False),
+        C("tfidf_selectfrommodel_l1svc_mean_max_mnb_4str",
+          lambda: [("tfidf", TfidfVectorizer()),
+                   ("sfm", SelectFromModel(LinearSVC(penalty="l1", dual=False, C=2.0), threshold="mean",
+                                           max_features=200))],
+          "mnb", 4, "str"),
+        # random labels: Fdr at alpha=1 keeps every column, the Fpr does the selecting
+        C("charwb_selectfpr_selectfdr_kall_bnb_2str",
+          lambda: [("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3))),
+                   ("fpr", SelectFpr(chi2, alpha=0.5)), ("fdr", SelectFdr(chi2, alpha=1.0)),
+                   ("all", SelectKBest(chi2, k="all"))], "bnb", 2, "str"),
+        C("union_selectfpr_stdscaler_after_union_cnb_3int",
+          lambda: [("union", FeatureUnion([("w", CountVectorizer(min_df=2)),
+                                           ("c", HashingVectorizer(analyzer="char", n_features=256,
+                                                                   alternate_sign=False))])),
+                   ("fpr", SelectFpr(chi2, alpha=0.3)), ("scale", StandardScaler(with_mean=False))],
+          "cnb", 3, "int"),
+        C("union_nested_select_scale_inside_sgdlog_2int",
+          lambda: FeatureUnion([
+              ("inner", Pipeline([
+                  ("u", FeatureUnion([("w", CountVectorizer()), ("c", CountVectorizer(analyzer="char"))])),
+                  ("kbest", SelectKBest(chi2, k=150)),
+                  ("scale", MaxAbsScaler()),
+              ])),
+              ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
+          ], transformer_weights={"inner": 0.5}),
+          "sgd_log_loss", 2, "int"),
     ]
 
 
@@ -290,6 +340,10 @@ def _classifier_cases() -> list[Case]:
     """Every classifier, binary and multiclass, int and str labels."""
     cases = []
     for j, name in enumerate(CLASSIFIERS):
+        for k, labels in ((2, "str" if j % 2 else "int"), (3 + j % 3, "int" if j % 2 else "str")):
+            cases.append(Case(f"clf_{name}_{k}{labels}", lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2),
+                              name, k, labels))
+    for j, name in enumerate(("ovr_lr", "ovr_svc", "ovr_sgd_log", "ovr_ridge")):
         for k, labels in ((2, "str" if j % 2 else "int"), (3 + j % 3, "int" if j % 2 else "str")):
             cases.append(Case(f"clf_{name}_{k}{labels}", lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2),
                               name, k, labels))
@@ -302,6 +356,13 @@ EXTRA_CLASSIFIERS = {
     "linearsvc_noint": lambda: LinearSVC(fit_intercept=False, max_iter=200),
     "sgd_log_loss_raw": lambda: SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30),
     "cal_sgd_raw": lambda: CalibratedClassifierCV(SGDClassifier(alpha=1e-6, random_state=0, max_iter=30), cv=3),
+    # OneVsRestClassifier over linear models (outside CLASSIFIERS: the analyzer rotation stays)
+    "ovr_lr": lambda: OneVsRestClassifier(LogisticRegression(max_iter=100)),
+    "ovr_svc": lambda: OneVsRestClassifier(LinearSVC(max_iter=200)),
+    "ovr_sgd_log": lambda: OneVsRestClassifier(SGDClassifier(loss="log_loss", random_state=0, max_iter=30)),
+    "ovr_ridge": lambda: OneVsRestClassifier(RidgeClassifier()),
+    "ovr_sgd_log_raw": lambda: OneVsRestClassifier(
+        SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30)),
 }
 
 

@@ -21,10 +21,12 @@ from sklearn.feature_extraction.text import (
     TfidfTransformer,
     TfidfVectorizer,
 )
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.feature_selection import GenericUnivariateSelect, SelectKBest, chi2
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import MaxAbsScaler, Normalizer
+from sklearn.preprocessing import Normalizer, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -58,6 +60,11 @@ def _poison_idf(model):
 def _bool_labels():
     texts, labels = binary_corpus()
     return texts, [bool(y) for y in labels]
+
+
+def _multilabel():
+    texts, labels = binary_corpus()
+    return texts, np.array([[y, int(i % 3 == 0)] for i, y in enumerate(labels)])
 
 
 def _float_labels():
@@ -120,8 +127,20 @@ REFUSALS = [
      None, None, "pipeline.logisticregressioncv", "estimator", "LogisticRegressionCV"),
     ("vectorizer subclass", lambda: make_pipeline(MyTfidf(), _lr()),
      None, None, "pipeline.mytfidf", "estimator", "MyTfidf"),
-    ("transform not listed", lambda: make_pipeline(CountVectorizer(), MaxAbsScaler(), _lr()),
-     None, None, "pipeline.maxabsscaler", "estimator", "MaxAbsScaler"),
+    ("transform not listed",
+     lambda: make_pipeline(CountVectorizer(), RobustScaler(with_centering=False), _lr()),
+     None, None, "pipeline.robustscaler", "estimator", "RobustScaler"),
+    ("selector not listed",
+     lambda: make_pipeline(CountVectorizer(), GenericUnivariateSelect(chi2, mode="k_best", param=5), _lr()),
+     None, None, "pipeline.genericunivariateselect", "estimator", "GenericUnivariateSelect"),
+    ("StandardScaler with_mean",
+     lambda: make_pipeline(CountVectorizer(), StandardScaler(with_mean=False), _lr()),
+     None, lambda m: _set(m, standardscaler__with_mean=True),
+     "pipeline.standardscaler", "with_mean", "True"),
+    ("selector keeping no column",
+     lambda: make_pipeline(CountVectorizer(), SelectKBest(chi2, k=5), _lr()),
+     None, lambda m: _set(m, selectkbest__k=0),
+     "pipeline.selectkbest", "get_support()", "'no column'"),
     ("dense reduction", lambda: make_pipeline(TfidfVectorizer(), TruncatedSVD(5, random_state=0), _lr()),
      None, None, "pipeline.truncatedsvd", "estimator", "TruncatedSVD"),
     ("calibration isotonic",
@@ -156,6 +175,15 @@ REFUSALS = [
          ("clf", _lr()),
      ]),
      None, None, "pipeline.union.inner", "norm", "'l2'"),
+    ("one-vs-rest over naive Bayes",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(MultinomialNB())),
+     multiclass_corpus, None, "pipeline.onevsrestclassifier.estimators_[0]", "estimator", "MultinomialNB"),
+    ("one-vs-rest over modified_huber",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(SGDClassifier(loss="modified_huber"))),
+     multiclass_corpus, None, "pipeline.onevsrestclassifier.estimators_[0]", "loss", "'modified_huber'"),
+    ("one-vs-rest multilabel",
+     lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(_lr())),
+     _multilabel, None, "pipeline.onevsrestclassifier", "y_type_", "'multilabel-indicator'"),
     ("column transformer",
      lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), 0)]), _lr()),
      lambda: (np.array(binary_corpus()[0], dtype=object).reshape(-1, 1), binary_corpus()[1]), None,

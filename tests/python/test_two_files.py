@@ -18,9 +18,12 @@ from conftest import REPO, SKEDGE, binary_corpus, multiclass_corpus, no_leftover
 
 import export
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
 
 
@@ -56,6 +59,9 @@ VECTORIZERS = {
                  MultinomialNB, multiclass_corpus),
     "pipeline_svc": (lambda: make_pipeline(CountVectorizer(min_df=2), TfidfTransformer(sublinear_tf=True)),
                      lambda: LinearSVC(random_state=0), binary_corpus),
+    "pipeline_select_scale_ovr": (
+        lambda: make_pipeline(CountVectorizer(min_df=2), VarianceThreshold(0.002), MaxAbsScaler()),
+        lambda: OneVsRestClassifier(LogisticRegression(max_iter=3000)), multiclass_corpus),
 }
 
 
