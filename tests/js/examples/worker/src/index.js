@@ -6,7 +6,7 @@
 //   POST /predict  { "text": "…", "explain": 5 } → the prediction and its top 5 features
 //   ?model=<key>                       → a model from the R2 bucket bound as MODELS instead of the
 //                                        bundled one; only the keys listed in MODEL_KEYS (comma-separated)
-//   POST /monitor/flush                → { sent, rejected, pending, dropped }: sends the monitoring
+//   POST /monitor/flush                → { sent, rejected, pending, dropped, lastError }: sends the monitoring
 //                                        snapshots now; needs `Authorization: Bearer <MONITOR_TOKEN>`
 // Errors: { "error": { "code", "message" } } with 400 (bad input), 401 (flush without the token),
 // 404 (no such model: a key not configured, missing in R2, or an object that is not a model all
