@@ -136,3 +136,16 @@ def test_sealed_artifacts_and_null_texts(spark, tmp_path):
     with pytest.raises(skedge.SkedgeError) as err:
         predict_udf(sealed, public_key=(tmp_path / "other.pub").read_text(), decryption_key=tmp_path / "secret.key")
     assert err.value.code == "SIGNATURE_INVALID"
+
+
+def test_readme_snippet_runs(spark, tmp_path):
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "model.skedge")
+    readme = (ix.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("In Spark, `skedge.spark.predict_udf`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    rows = texts()[:50]
+    scope = {"df": spark.createDataFrame([(t,) for t in rows], "text string")}
+    exec(compile(snippet.replace('"model.skedge"', repr(str(tmp_path / "model.skedge"))), "README.md", "exec"), scope)
+    got = scope["scored"].collect()
+    assert [r["text"] for r in got] == rows
+    assert [r["label"] for r in got] == model.predict(rows).tolist()
