@@ -149,3 +149,15 @@ def test_readme_snippet_runs(spark, tmp_path):
     got = scope["scored"].collect()
     assert [r["text"] for r in got] == rows
     assert [r["label"] for r in got] == model.predict(rows).tolist()
+
+
+def test_a_worker_process_loads_a_model_once(tmp_path):
+    # What each Python worker runs per batch: the second batch reuses the first one's model.
+    from skedge import spark as sk
+
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "m.skedge")
+    data = (tmp_path / "m.skedge").read_bytes()
+    first = sk._model("sha", data, None, None)
+    assert sk._model("sha", data, None, None) is first
+    assert sk._model("another sha", data, None, None) is not first
