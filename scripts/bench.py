@@ -16,6 +16,12 @@ bundled sample in `benches/data` (see its SOURCES.md). It is exported with `scri
 - skl2onnx + onnxruntime, in Python and in onnxruntime-node (with `locale: C.UTF-8`; its TF-IDF
   tokenizer is not scikit-learn's, so its label agreement with scikit-learn is reported).
 
+`--only python` runs issue #13's section alone (into `.work/bench/python.{json,md}`):
+`python -m skedge.service` against the same Starlette app on `joblib.load` + scikit-learn (fresh
+processes to the first answered prediction; single and 1,000-text batch requests), and
+`skedge.spark.predict_udf` against `mlflow.pyfunc.spark_udf` of the registered model on one DataFrame
+(Spark local[2]).
+
 Issue #12's cold figures come from the same run: fresh Node processes (the package's import, the
 first `fromBytes` with default flags and with `--no-wasm-tier-up`, the first `predict`, a signed
 artifact's first load, `skedge/lite`), a fresh `workerd serve` of benches/worker/ per sample (first
@@ -328,20 +334,26 @@ def prepare_mlflow(m: dict) -> dict:
     db = MLFLOW_DIR / "mlflow.db"
     uri = f"sqlite:///{db}"
     marker = MLFLOW_DIR / "model.sha256"
-    sha = sha256_file(m["joblib"])
+    # The signature (from a numpy string array) is what lets MLflow's pyfunc, hence spark_udf, feed
+    # a raw-text pipeline its texts; without it pyfunc passes a DataFrame and the vectorizer
+    # iterates its column names (--only python). The sklearn flavour ignores it.
+    sha = sha256_file(m["joblib"]) + " signature"
     if not (marker.is_file() and marker.read_text() == sha and db.is_file()):
         say("logging and registering the pipeline in a temporary MLflow registry (sqlite)")
         shutil.rmtree(MLFLOW_DIR, ignore_errors=True)
         MLFLOW_DIR.mkdir(parents=True)
         code = f"""
-import os, warnings, joblib, mlflow, mlflow.sklearn
+import os, warnings, joblib, numpy as np, mlflow, mlflow.sklearn
 warnings.filterwarnings("ignore")
 from mlflow import MlflowClient
+from mlflow.models import infer_signature
 mlflow.set_tracking_uri({uri!r}); mlflow.set_registry_uri({uri!r})
 exp = mlflow.create_experiment("bench", artifact_location={(MLFLOW_DIR / 'artifacts').as_uri()!r})
 pipe = joblib.load({str(m['joblib'])!r})
 with mlflow.start_run(experiment_id=exp):
-    info = mlflow.sklearn.log_model(pipe, name="model", registered_model_name="bench")
+    example = np.array({m["texts"][:5]!r})
+    info = mlflow.sklearn.log_model(pipe, name="model", registered_model_name="bench",
+                                    signature=infer_signature(example, pipe.predict(example)))
 client = MlflowClient()
 v = client.get_latest_versions("bench")[0].version if hasattr(client, "get_latest_versions") else "1"
 client.set_registered_model_alias("bench", "champion", v)
@@ -1136,6 +1148,263 @@ def render(R: dict, rows: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# 5b. Python: the service and the Spark UDF (issue #13 item 3; `--only python`)
+# ---------------------------------------------------------------------------------------------
+
+# The same HTTP API (skedge.service's Starlette app) on joblib.load + scikit-learn: only the
+# model differs. Run as `python -c SKLEARN_SERVICE model.joblib port`.
+SKLEARN_SERVICE = r"""
+import sys, joblib, numpy as np, uvicorn
+from skedge.service import create_app, rows
+
+class SklearnModel:
+    def __init__(self, pipe):
+        self.head, self.clf = pipe[:-1], pipe[-1]
+    def info(self):
+        return {"name": "bench", "version": "", "estimator": type(self.clf).__name__,
+                "classes": self.clf.classes_.tolist(), "sha256": ""}
+    def predict_batch(self, texts):
+        X = self.head.transform(texts)
+        d = np.asarray(self.clf.decision_function(X), dtype=np.float64).reshape(len(texts), -1)
+        return {"label": self.clf.predict(X).tolist(), "decision": d, "proba": self.clf.predict_proba(X)}
+    def predict(self, text):
+        return rows(self.predict_batch([text]))[0]
+
+uvicorn.run(create_app(SklearnModel(joblib.load(sys.argv[1]))), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning")
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(conn, body: dict) -> dict:
+    conn.request("POST", "/predict", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise RuntimeError(f"/predict answered {r.status}: {data[:300]!r}")
+    return json.loads(data)
+
+
+def _start_service(cmd: list, port: int, text: str) -> tuple[subprocess.Popen, float]:
+    """Starts a service; returns it and the seconds from spawn to its first prediction."""
+    import http.client
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(one_core() + cmd + [str(port)], env=py_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    while time.perf_counter() - t < 120:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            _post(conn, {"text": text})
+            conn.close()
+            return proc, time.perf_counter() - t
+        except OSError:
+            time.sleep(0.01)
+    proc.kill()
+    raise RuntimeError("the service did not answer in 120 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def bench_python_service(m: dict, quick: bool) -> dict:
+    """Fresh processes (spawn → first prediction over HTTP), then warm single and batch requests
+    over one keep-alive connection; the servers on core 0, the client beside them."""
+    import http.client
+
+    systems = {
+        "skedge": [sys.executable, "-m", "skedge.service", str(m["skedge"]), "--host", "127.0.0.1", "--port"],
+        "sklearn": [sys.executable, "-c", SKLEARN_SERVICE, str(m["joblib"])],
+    }
+    texts = m["texts"]
+    batch = texts[:1000]
+    n_cold = 3 if quick else 7
+    n_single = 300 if quick else 2000
+    n_batch = 3 if quick else 10
+    res = {}
+    for name, cmd in systems.items():
+        say(f"Python service ({name}): {n_cold} fresh processes, {n_single} single, {n_batch} × 1,000-text batches")
+        colds = []
+        for _ in range(n_cold):
+            proc, first = _start_service(cmd, _free_port(), texts[0])
+            colds.append(first)
+            _stop(proc)
+        port = _free_port()
+        proc, _ = _start_service(cmd, port, texts[0])
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            labels = [_post(conn, {"text": t})["label"] for t in texts[:200]]  # warm-up, and agreement
+            t = time.perf_counter()
+            for i in range(n_single):
+                _post(conn, {"text": texts[i % len(texts)]})
+            single_s = time.perf_counter() - t
+            t = time.perf_counter()
+            for _ in range(n_batch):
+                out = _post(conn, {"texts": batch})
+            batch_s = time.perf_counter() - t
+            conn.close()
+        finally:
+            _stop(proc)
+        res[name] = {
+            "cold_first_prediction_s": quantiles(colds),
+            "single_per_s": n_single / single_s,
+            "batch_texts_per_s": n_batch * len(batch) / batch_s,
+            "labels_agree_with_sklearn": sum(int(a) == b for a, b in zip(labels, m["labels"])),
+            "labels_checked": len(labels),
+            "batch_labels_agree_with_sklearn": sum(p["label"] == b for p, b in zip(out["predictions"], m["labels"])),
+        }
+    return res
+
+
+# Run as `python -c SPARK_UDFS artifact tracking_uri model_uri texts_file rows out.json`: one JVM,
+# local[2], both UDFs on the same DataFrame; a first pass (the model loads in the workers) and a
+# warm one, each written to Spark's no-op sink.
+SPARK_UDFS = r"""
+import json, os, sys, time, warnings
+warnings.filterwarnings("ignore")
+os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+import mlflow, mlflow.pyfunc
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import col
+from skedge.spark import predict_udf
+
+artifact, uri, model_uri, texts_file, n, out = sys.argv[1:7]
+mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+texts = open(texts_file, encoding="utf-8").read().split("\n")[:-1]
+rows = [(i, texts[i % len(texts)]) for i in range(int(n))]
+spark = (SparkSession.builder.master("local[2]").appName("skedge-bench")
+         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "2")
+         .getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+df = spark.createDataFrame(rows, "id long, text string").repartition(4).cache()
+df.count()
+res = {"rows": len(rows), "partitions": df.rdd.getNumPartitions()}
+
+def timed(column):
+    out = []
+    for _ in range(2):
+        t = time.perf_counter()
+        df.select(column.alias("p")).write.format("noop").mode("overwrite").save()
+        out.append(len(rows) / (time.perf_counter() - t))
+    return {"first_rows_per_s": out[0], "warm_rows_per_s": out[1]}
+
+sk = predict_udf(artifact)
+res["skedge"] = timed(sk("text"))
+ours = {r["id"]: r["label"] for r in df.limit(2000).select("id", sk("text").label.alias("label")).collect()}
+try:
+    ml = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="long", env_manager="local")
+    res["mlflow"] = timed(ml(col("text")))
+    theirs = {r["id"]: r["label"] for r in df.limit(2000).select("id", ml(col("text")).alias("label")).collect()}
+    res["mlflow"]["labels_agree_with_skedge"] = sum(ours[i] == theirs.get(i) for i in ours)
+    res["mlflow"]["labels_checked"] = len(ours)
+except Exception as err:
+    res["mlflow"] = {"error": f"{type(err).__name__}: {err}"[:3000]}
+spark.stop()
+open(out, "w").write(json.dumps(res))
+"""
+
+
+def bench_python_spark(m: dict, ml: dict, quick: bool) -> dict:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return {"error": "pyspark is not installed (scripts/requirements.txt)"}
+    if "error" in ml:
+        return {"error": ml["error"]}
+    n = 20_000 if quick else 100_000
+    say(f"Spark (local[2]): skedge.spark.predict_udf and mlflow.pyfunc.spark_udf on {n:,} rows")
+    out = WORK / "spark.json"
+    p = subprocess.run([sys.executable, "-c", SPARK_UDFS, str(m["skedge"]), ml["uri"], ml["model_uri"],
+                        str(m["texts_file"]), str(n), str(out)], capture_output=True, text=True,
+                       env=py_env(), timeout=1800, check=False)
+    if p.returncode != 0:
+        return {"error": p.stderr[-3000:]}
+    res = json.loads(out.read_text())
+    if "error" not in res["mlflow"]:
+        res["ratio_warm"] = res["skedge"]["warm_rows_per_s"] / res["mlflow"]["warm_rows_per_s"]
+        res["ratio_first"] = res["skedge"]["first_rows_per_s"] / res["mlflow"]["first_rows_per_s"]
+    return res
+
+
+def render_python(R: dict) -> str:
+    md = ["## Python: the service and Spark (issue #13)", "",
+          f"Produced by `scripts/bench.sh --only python{' --quick' if R['quick'] else ''}` on "
+          f"{R['machine'].get('date', '')}. Model: {R['model']}.", ""]
+    s = R["service"]
+    if "error" in s:
+        md += [f"Service: failed: {s['error'][:500]}", ""]
+    else:
+        md += ["`python -m skedge.service` against the same Starlette app on `joblib.load` + scikit-learn "
+               "(`SKLEARN_SERVICE`), each server on one core; cold: fresh processes, spawn → first "
+               "`POST /predict` answered, median (max) of "
+               f"{s['skedge']['cold_first_prediction_s']['n']}; throughput over one keep-alive connection.",
+               "", "| | skedge | scikit-learn | ratio |", "|---|---:|---:|---:|"]
+        a, b = s["skedge"], s["sklearn"]
+        ca, cb = a["cold_first_prediction_s"], b["cold_first_prediction_s"]
+        md += [f"| process start → first prediction | {fmt_time(ca['p50'])} ({fmt_time(ca['max'])}) | "
+               f"{fmt_time(cb['p50'])} ({fmt_time(cb['max'])}) | {fmt_ratio(cb['p50'] / ca['p50'])} |",
+               f"| single `{{\"text\"}}` requests/s | {a['single_per_s']:,.0f} | {b['single_per_s']:,.0f} | "
+               f"{fmt_ratio(a['single_per_s'] / b['single_per_s'])} |",
+               f"| batch `{{\"texts\"}}` (1,000) texts/s | {a['batch_texts_per_s']:,.0f} | "
+               f"{b['batch_texts_per_s']:,.0f} | {fmt_ratio(a['batch_texts_per_s'] / b['batch_texts_per_s'])} |",
+               "", f"Labels equal scikit-learn's: skedge {a['labels_agree_with_sklearn']}/{a['labels_checked']} "
+               f"single, {a['batch_labels_agree_with_sklearn']}/1,000 batch.", ""]
+    sp = R["spark"]
+    if "error" in sp:
+        md += [f"Spark: not measured: {sp['error'][-800:]}", ""]
+    else:
+        md += [f"Spark local[2], {sp['rows']:,} rows in {sp['partitions']} partitions, written to the no-op "
+               "sink; first pass (the model loads in the Python workers), then warm.", "",
+               "| rows/s | skedge.spark.predict_udf | mlflow.pyfunc.spark_udf | ratio |", "|---|---:|---:|---:|"]
+        for k, label in (("first_rows_per_s", "first pass"), ("warm_rows_per_s", "warm")):
+            theirs = sp["mlflow"].get(k)
+            md.append(f"| {label} | {sp['skedge'][k]:,.0f} | "
+                      + (f"{theirs:,.0f} | {fmt_ratio(sp['skedge'][k] / theirs)} |" if theirs else
+                         f"failed: {sp['mlflow'].get('error', '')[:200]} | n/a |"))
+        if "labels_checked" in sp["mlflow"]:
+            md += ["", f"Labels equal MLflow's: {sp['mlflow']['labels_agree_with_skedge']}/"
+                       f"{sp['mlflow']['labels_checked']}."]
+        md.append("")
+    return "\n".join(md) + "\n"
+
+
+def bench_python(args, m: dict) -> int:
+    """`--only python`: this section alone, into .work/bench/python.{json,md}."""
+    R = {"quick": args.quick, "machine": machine(),
+         "model": f"{m['n_terms']:,} terms, {len(m['texts']):,} texts"}
+    ml = prepare_mlflow(m)
+    for key, fn in (("service", lambda: bench_python_service(m, args.quick)),
+                    ("spark", lambda: bench_python_spark(m, ml, args.quick))):
+        try:
+            R[key] = fn()
+        except Exception as err:  # noqa: BLE001 - one failing part must not hide the other
+            say(f"{key} failed: {err}")
+            R[key] = {"error": f"{type(err).__name__}: {err}"[:3000]}
+    md = render_python(R)
+    (WORK / "python.json").write_text(json.dumps(R, indent=1, default=str) + "\n")
+    (WORK / "python.md").write_text(md)
+    print(md)
+    say(f"wrote {WORK / 'python.json'} and {WORK / 'python.md'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # 6. profiles (--profile)
 # ---------------------------------------------------------------------------------------------
 
@@ -1272,6 +1541,9 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--save", action="store_true", help="also write benches/RESULTS.md")
     ap.add_argument("--skip", default="", help="comma-separated: wasm,cold,native,cli,sklearn,mlflow,ort,ort-node")
     ap.add_argument("--no-build", action="store_true", help="accepted for scripts/bench.sh; ignored here")
+    ap.add_argument("--only", choices=["python"],
+                    help="run one section alone: python (the service and Spark UDF against scikit-learn "
+                         "and MLflow); writes .work/bench/python.{json,md}")
     ap.add_argument("--profile", action="store_true",
                     help="only profile skedge (node --cpu-prof of the wasm, callgrind of the native engine) "
                          "for load and single predict; writes .work/bench/profile.md")
@@ -1283,6 +1555,8 @@ def main(argv: list | None = None) -> int:
     R = {"quick": args.quick, "machine": machine()}
     data = choose_data(args.bundled)
     m = prepare_model(data)
+    if args.only == "python":
+        return bench_python(args, m)
     if args.profile:
         md = profile(m)
         (WORK / "profile.md").write_text(md)

@@ -4,6 +4,8 @@
 #
 #   scripts/bench.sh [--quick] [--bundled] [--save] [--no-build] [--skip wasm,cold,native,cli,sklearn,mlflow,ort,ort-node]
 #   scripts/bench.sh --profile [--save]   # where skedge spends load and predict time (wasm and native)
+#   scripts/bench.sh --only python [--quick] [--no-build]   # only the Python service and Spark UDF
+#                                          # against scikit-learn and MLflow (.work/bench/python.md)
 #
 # Idempotent set-up first: scripts/setup.sh (toolchain, .venv, npm dev tools, CLI), the benchmark's
 # own pinned Python packages in .venv, onnxruntime-node in .work/bench/node (a prefix of its own, so
@@ -21,7 +23,13 @@ PY_DEPS=(skl2onnx==1.20.0 onnxruntime==1.32.0 onnx==1.23.2)
 ORT_NODE=onnxruntime-node@1.30.0
 
 NO_BUILD=0
-for a in "$@"; do [ "$a" = "--no-build" ] && NO_BUILD=1; done
+ONLY=
+prev=
+for a in "$@"; do
+  [ "$a" = "--no-build" ] && NO_BUILD=1
+  [ "$prev" = "--only" ] && ONLY=$a
+  prev=$a
+done
 
 export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 
@@ -34,6 +42,12 @@ if [ "$(cat .venv/.bench-deps 2>/dev/null)" != "$stamp" ]; then
   say "installing the benchmark's Python peers into .venv: ${PY_DEPS[*]}"
   .venv/bin/pip install --disable-pip-version-check -q "${PY_DEPS[@]}"
   echo "$stamp" > .venv/.bench-deps
+fi
+
+if [ "$ONLY" = python ]; then
+  # The service and Spark UDF need the CLI (export) and .venv's skedge, pyspark and MLflow only.
+  [ "$NO_BUILD" = 1 ] || cargo build --release --quiet --bin skedge
+  exec .venv/bin/python scripts/bench.py "$@"
 fi
 
 NODE_PREFIX=$ROOT/.work/bench/node

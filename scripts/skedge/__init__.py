@@ -12,6 +12,9 @@ package, without scikit-learn.
 >>> model.predict_batch(["a great film", "dull"])["decision"].shape  # doctest: +SKIP
 (2, 1)
 
+In Spark, :func:`skedge.spark.predict_udf` (``import skedge.spark``; needs pyspark) predicts a text
+column with the same engine, the artifact shipped once per executor.
+
 Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's.
 """
 

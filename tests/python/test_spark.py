@@ -1,0 +1,163 @@
+"""`skedge.spark.predict_udf` in real pyspark (local[2], 127.0.0.1, no UI) against scikit-learn.
+
+Pipelines fitted here by scikit-learn on UCI texts are packed by the real CLI; a DataFrame of
+SST-2 and French review texts goes through the UDF in several partitions: labels and decisions
+equal scikit-learn's bit for bit, probabilities within 1e-12. Sealed artifacts load with the keys
+`Model.from_bytes` takes; a bad key fails on the driver with its code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import skedge
+from conftest import SKEDGE, binary_corpus, multiclass_corpus, read_tsv, requires_skedge
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
+
+import interchange as ix
+
+pyspark = pytest.importorskip("pyspark")
+from pyspark.sql import SparkSession  # noqa: E402
+from skedge.spark import predict_udf  # noqa: E402
+
+pytestmark = [
+    requires_skedge,
+    pytest.mark.skipif(shutil.which("java") is None, reason="pyspark needs Java (17) on PATH"),
+    # pyspark 4.3 warns that it does not yet fully support pandas 3; what it runs here is tested.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
+PROBA_TOLERANCE = 1e-12
+
+
+def bits(values) -> list[int]:
+    return [struct.unpack("<q", struct.pack("<d", float(v)))[0] for v in values]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # The workers must be this interpreter (pandas, pyarrow, skedge); PYTHONPATH reaches them.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("skedge-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def pack(model, path, *extra) -> None:
+    inter = ix.to_interchange(model, {"name": path.stem, "version": "1"})
+    src = path.with_suffix(".interchange.json")
+    src.write_text(ix.dumps_interchange(inter), encoding="utf-8")
+    proc = subprocess.run([SKEDGE, "pack", src, "-o", path, *extra], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+def texts() -> list[str]:
+    sst2, _ = read_tsv("sst2_dev.tsv")
+    fr, _ = read_tsv("fr_allocine_tv_test_first300.tsv")
+    return sst2 + fr[:100]
+
+
+def run(spark, udf, rows: list[str]) -> list:
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(rows)], "id long, text string")
+    out = df.repartition(3).select("id", udf("text").alias("p")).select("id", "p.*")
+    return sorted(out.collect(), key=lambda r: r["id"])
+
+
+def check(got: list, model, rows: list[str]) -> None:
+    want_labels = model.predict(rows).tolist()
+    want_decision = np.asarray(model.decision_function(rows), dtype=np.float64).reshape(len(rows), -1)
+    want_proba = model.predict_proba(rows) if hasattr(model, "predict_proba") else None
+    assert [r["label"] for r in got] == want_labels
+    assert [type(r["label"]) for r in got] == [type(v) for v in want_labels]
+    assert bits(v for r in got for v in r["decision"]) == bits(want_decision.ravel())
+    if want_proba is None:
+        assert all(r["proba"] is None for r in got)
+    else:
+        proba = np.array([r["proba"] for r in got])
+        assert proba.shape == want_proba.shape
+        assert np.abs(proba - want_proba).max() <= PROBA_TOLERANCE
+
+
+def test_binary_int_labels_with_proba(spark, tmp_path):
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(C=4.0))
+    model.fit(*binary_corpus(1000))
+    pack(model, tmp_path / "lr.skedge")
+    rows = texts()
+    got = run(spark, predict_udf(tmp_path / "lr.skedge"), rows)
+    check(got, model, rows)
+
+
+def test_multiclass_string_labels_without_proba(spark, tmp_path):
+    model = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), LinearSVC())
+    model.fit(*multiclass_corpus())
+    pack(model, tmp_path / "svc.skedge")
+    rows = texts()
+    got = run(spark, predict_udf((tmp_path / "svc.skedge").read_bytes()), rows)
+    check(got, model, rows)
+
+
+def test_sealed_artifacts_and_null_texts(spark, tmp_path):
+    for args in (["signer"], ["other"], ["secret", "--encryption"]):
+        proc = subprocess.run([SKEDGE, "keygen", tmp_path / args[0], *args[1:]], capture_output=True)
+        assert proc.returncode == 0, proc.stderr.decode()
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    sealed = tmp_path / "sealed.skedge"
+    pack(model, sealed, "--sign-key", tmp_path / "signer.key", "--encrypt-key", tmp_path / "secret.key")
+    rows = texts()[:200]
+    udf = predict_udf(sealed, public_key=tmp_path / "signer.pub", decryption_key=tmp_path / "secret.key")
+    got = run(spark, udf, [*rows, None])
+    check(got[:-1], model, rows)
+    assert got[-1]["label"] is None and got[-1]["decision"] is None and got[-1]["proba"] is None
+
+    # Keys are checked on the driver, before any job: the codes of Model.from_bytes.
+    with pytest.raises(skedge.SkedgeError) as err:
+        predict_udf(sealed, public_key=tmp_path / "signer.pub")
+    assert err.value.code == "DECRYPTION_KEY_MISSING"
+    with pytest.raises(skedge.SkedgeError) as err:
+        predict_udf(sealed, public_key=(tmp_path / "other.pub").read_text(), decryption_key=tmp_path / "secret.key")
+    assert err.value.code == "SIGNATURE_INVALID"
+
+
+def test_readme_snippet_runs(spark, tmp_path):
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "model.skedge")
+    readme = (ix.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("In Spark, `skedge.spark.predict_udf`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    rows = texts()[:50]
+    scope = {"df": spark.createDataFrame([(t,) for t in rows], "text string")}
+    exec(compile(snippet.replace('"model.skedge"', repr(str(tmp_path / "model.skedge"))), "README.md", "exec"), scope)
+    got = scope["scored"].collect()
+    assert [r["text"] for r in got] == rows
+    assert [r["label"] for r in got] == model.predict(rows).tolist()
+
+
+def test_a_worker_process_loads_a_model_once(tmp_path):
+    # What each Python worker runs per batch: the second batch reuses the first one's model.
+    from skedge import spark as sk
+
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "m.skedge")
+    data = (tmp_path / "m.skedge").read_bytes()
+    first = sk._model("sha", data, None, None)
+    assert sk._model("sha", data, None, None) is first
+    assert sk._model("another sha", data, None, None) is not first
