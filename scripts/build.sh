@@ -97,6 +97,11 @@ fi
 if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts" "$OUT/lite.d.cts"; then
   echo "build: a lite entry still points at the full build" >&2; exit 1
 fi
+# The Workers entries' start-up warm-up loads the tiny golden (scripts/npm/workerd.js).
+sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" "$OUT/workerd.js" "$OUT/lite-workerd.js"
+if grep -q '@TINY_SKEDGE_BASE64@' "$OUT/workerd.js" "$OUT/lite-workerd.js"; then
+  echo "build: the workerd entries still hold the warm-up placeholder" >&2; exit 1
+fi
 cp scripts/npm/README.md "$OUT/README.md"
 [ -f LICENSE ] && cp LICENSE "$OUT/"
 
