@@ -7,6 +7,7 @@
 //   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
 //   node [--no-wasm-tier-up] scripts/bench_node.mjs cold-start PKG_DIR MODEL TEXTS [ENTRY]  # issue #12
 //   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE      # issue #12
+//   node scripts/bench_node.mjs verify-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE host|wasm
 //   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite]  # a fresh workerd process
 //   node scripts/bench_node.mjs cold-chromium PKG_DIR MODEL TEXTS        # a fresh Chromium
 //   node scripts/bench_node.mjs cold-ort ORT_PREFIX MODEL.onnx TEXTS
@@ -160,6 +161,38 @@ async function coldSigned() {
   model.predict(texts[0]);
   const t2 = performance.now();
   return { signed_from_bytes_ms: t1 - t0, first_predict_ms: t2 - t1 };
+}
+
+// Ed25519 verification alone, in a fresh process: the load path and node:crypto are warmed first
+// (the signed artifact loaded without a key, its body hashed), then the first verified load is
+// timed with node:crypto verifying (`host`) or made to throw so the wasm verifies (`wasm`).
+//   node scripts/bench_node.mjs verify-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE host|wasm
+async function verifySigned() {
+  const nodeCrypto = createRequire(import.meta.url)('node:crypto');
+  const bytes = readFileSync(modelPath);
+  const publicKey = readFileSync(quickArg, 'utf8').trim();
+  const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  Model.fromBytes(bytes).free();
+  nodeCrypto.createHash('sha512').update(bytes).digest();
+  if (process.argv[7] === 'wasm') {
+    nodeCrypto.verify = () => {
+      throw new Error('the wasm verifies');
+    };
+  }
+  // CPU time as well: on a shared machine the wall time mostly measures the neighbours.
+  const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e3; };
+  const [t0, c0] = [performance.now(), cpu()];
+  Model.fromBytes(bytes, { publicKey }).free();
+  const [t1, c1] = [performance.now(), cpu()];
+  Model.fromBytes(bytes, { publicKey }).free();
+  const [t2, c2] = [performance.now(), cpu()];
+  return {
+    verifier: process.argv[7],
+    first_verified_ms: t1 - t0,
+    first_verified_cpu_ms: c1 - c0,
+    second_verified_ms: t2 - t1,
+    second_verified_cpu_ms: c2 - c1,
+  };
 }
 
 /** CPU time (ns) the process `pid` has run: its main thread and all its threads (schedstat). */
@@ -461,6 +494,7 @@ const modes = {
   'cold-core': coldCore,
   'cold-start': coldStart,
   'cold-signed': coldSigned,
+  'verify-signed': verifySigned,
   'cold-workerd': coldWorkerd,
   'cold-chromium': coldChromium,
   'warm-skedge': warmSkedge,

@@ -31,10 +31,13 @@ function invalid(message, index) {
 /**
  * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`), and the
  * host's synchronous hasher (`hash(algorithm, bytes) -> Uint8Array`, node's `createHash`) when
- * the runtime has one: artifacts are then hashed natively (integrity, signature prehash).
+ * the runtime has one: artifacts are then hashed natively (integrity, signature prehash); and its
+ * synchronous Ed25519 verifier (`verify(publicKey, message, signature) -> boolean`, node:crypto):
+ * signatures are then checked natively, the wasm's verifier deciding where it gives no verdict.
  */
-export function extend(core, hash) {
+export function extend(core, hash, verify) {
   if (hash) core.setHasher(hash);
+  if (verify) core.setVerifier(verify);
   const { Model } = core;
   let maxTextBytes; // asked once the wasm is instantiated (browsers instantiate later)
 

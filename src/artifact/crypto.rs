@@ -159,6 +159,69 @@ pub fn verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE
     }
 }
 
+/// Ed25519 verification by the host's native code (`node:crypto` in the JS package's Node entries):
+/// `Some(verdict)` on the very bytes given, or `None` when the host cannot (then [`verify`] decides).
+/// See [`verify_with`].
+pub type HostVerify =
+    fn(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Option<bool>;
+
+/// Every 32-byte string that decodes to a point of small order (the eight-torsion), with bit 255
+/// (the sign of x) ignored: y = 0, 1, the two order-8 y, p - 1, and the non-canonical p and p + 1
+/// (libsodium's list; the test `small_order_list_is_the_eight_torsion` derives it from
+/// curve25519-dalek).
+const SMALL_ORDER: [[u8; 32]; 7] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5,
+        0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a,
+        0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+/// Whether a point encoding decodes to a point of small order (or is one of their non-canonical
+/// encodings): a byte comparison, no curve arithmetic.
+pub fn small_order(encoding: &[u8; 32]) -> bool {
+    SMALL_ORDER
+        .iter()
+        .any(|s| s[..31] == encoding[..31] && s[31] == encoding[31] & 0x7f)
+}
+
+/// [`verify`], or the host's verdict on the same key, message and signature when `host` gives
+/// one. A host's Ed25519 (OpenSSL's) is cofactorless like `verify_strict` and refuses what it
+/// refuses but for a small-order `R` or key, which it accepts when the equation holds (only the
+/// key's maker can produce such a signature): those are refused here first, so both paths give
+/// the same verdict on every input.
+pub fn verify_with(
+    host: Option<HostVerify>,
+    public: &[u8; KEY_LEN],
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> bool {
+    let r: &[u8; 32] = signature.first_chunk().unwrap_or(&[0; 32]);
+    if let Some(verdict) = host.and_then(|h| h(public, message, signature)) {
+        return verdict && !small_order(public) && !small_order(r);
+    }
+    verify(public, message, signature)
+}
+
 /// XChaCha20-Poly1305 encryption: returns `nonce ‖ ciphertext ‖ tag`, `plaintext.len() + 40` bytes.
 /// The nonce must never repeat under one key (the CLI draws 24 random bytes per artifact).
 #[cfg(feature = "crypto")]
@@ -249,6 +312,45 @@ mod unavailable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `SMALL_ORDER` is exactly the set of encodings of the eight-torsion: every point of it,
+    /// compressed, with either sign bit and, where one exists, the non-canonical y + p, is in
+    /// the list; every entry decompresses (both sign bits) to a point of small order.
+    #[test]
+    fn small_order_list_is_the_eight_torsion() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::traits::IsIdentity;
+        let mut seen = std::collections::BTreeSet::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let mut e = point.compress().to_bytes();
+            assert!(small_order(&e));
+            e[31] ^= 0x80;
+            assert!(small_order(&e));
+            e[31] &= 0x7f;
+            seen.insert(e);
+        }
+        for entry in SMALL_ORDER {
+            for sign in [0, 0x80] {
+                let mut e = entry;
+                e[31] |= sign;
+                let point = CompressedEdwardsY(e).decompress().expect("a curve point");
+                assert!(point.is_small_order() && (point.mul_by_cofactor().is_identity()));
+            }
+        }
+        // The canonical y of the torsion: 0, 1, p - 1 and the two order-8 values.
+        assert_eq!(seen.len(), 5);
+        // Non-canonical y (p .. 2^255 - 1) that decode to torsion: y = p and p + 1 (0 and 1).
+        for extra in 0..19u8 {
+            let mut e = SMALL_ORDER[5];
+            e[0] = 0xed + extra;
+            let torsion = CompressedEdwardsY(e)
+                .decompress()
+                .is_some_and(|p| p.is_small_order());
+            assert_eq!(torsion, small_order(&e), "y = p + {extra}");
+        }
+        // A real key is not on the list.
+        assert!(!small_order(&public_key(&[7; 32])));
+    }
 
     #[test]
     fn rfc8032_test_vector_1() {

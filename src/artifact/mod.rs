@@ -52,7 +52,7 @@ pub const AAD_LEN: usize = 16;
 
 /// What a loader pins or holds. `LoadOptions::default()` loads unsigned and signed artifacts
 /// without checking signatures and refuses encrypted ones.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// Pinned Ed25519 public keys. When not empty, the artifact must be signed by one of them
     /// (several keys let a key rotation overlap); unsigned artifacts are refused.
@@ -65,6 +65,10 @@ pub struct LoadOptions {
     /// it instead of hashing the body in wasm. The host must compute it from the very bytes it
     /// loads: a digest of other bytes would let those other bytes' signature vouch for these.
     pub body_sha512: Option<[u8; 64]>,
+    /// Ed25519 verification by the host's native code (the JS package's Node entries:
+    /// `node:crypto`), on the same key, 80-byte message and signature; where it gives no verdict,
+    /// the crate's own (`crypto::verify`) decides. See `crypto::verify_with`.
+    pub host_verify: Option<crypto::HostVerify>,
 }
 
 impl LoadOptions {
@@ -87,6 +91,7 @@ impl fmt::Debug for LoadOptions {
             .field("public_keys", &self.public_keys.len())
             .field("decryption_key", &self.decryption_key.map(|_| "<redacted>"))
             .field("body_sha512", &self.body_sha512.is_some())
+            .field("host_verify", &self.host_verify.is_some())
             .finish()
     }
 }
@@ -353,7 +358,7 @@ pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Opened<'a
             options
                 .public_keys
                 .iter()
-                .any(|key| crypto::verify(key, &message, signature))
+                .any(|key| crypto::verify_with(options.host_verify, key, &message, signature))
         });
         if !verified {
             return Err(Error::SignatureInvalid {

@@ -2,7 +2,8 @@
 //! the Node entries register (`node:crypto`), or WebCrypto's `crypto.subtle.digest` on the async
 //! `Model.load` path. Where neither exists (a browser's synchronous `fromBytes`) the wasm hashes.
 //! The SRI `sha256` and the signature's SHA-512 prehash cost milliseconds per MB in baseline wasm
-//! code, microseconds natively.
+//! code, microseconds natively. The Node entries also register node:crypto's Ed25519 verification
+//! (`setVerifier`): in cold, baseline wasm code one verification costs about 10 ms.
 
 use std::cell::RefCell;
 
@@ -14,6 +15,25 @@ use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
     static HOST: RefCell<Option<Function>> = const { RefCell::new(None) };
+    static VERIFY: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Registers `verify(publicKey, message, signature) -> boolean` (Ed25519, RFC 8032 pure, each a
+/// `Uint8Array` view of wasm memory), called synchronously; `null` unregisters it. A throw or a
+/// non-boolean result leaves the verdict to the wasm (`crypto::verify_with`).
+#[wasm_bindgen(js_name = setVerifier, skip_typescript)]
+pub fn set_verifier(verify: Option<Function>) {
+    VERIFY.with(|v| *v.borrow_mut() = verify);
+}
+
+/// The registered verifier's verdict, `None` without one (a `crypto::HostVerify`).
+#[cfg(feature = "crypto")]
+pub(super) fn ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Option<bool> {
+    let f = VERIFY.with(|v| v.borrow().clone())?;
+    f.unchecked_ref::<HostVerify>()
+        .verify(&JsValue::UNDEFINED, public, message, signature)
+        .ok()?
+        .as_bool()
 }
 
 /// Registers `hash(algorithm, bytes) -> Uint8Array` (`algorithm`: "sha256" or "sha512", node's
@@ -30,6 +50,17 @@ extern "C" {
     /// `&[u8]` crosses as a view of wasm memory: the host hashes in place, no copy.
     #[wasm_bindgen(method, js_name = call, catch)]
     fn hash(this: &HostHash, this_arg: &JsValue, algorithm: &str, data: &[u8]) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(extends = Function)]
+    type HostVerify;
+    #[wasm_bindgen(method, js_name = call, catch)]
+    fn verify(
+        this: &HostVerify,
+        this_arg: &JsValue,
+        public: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = digest, catch)]
     fn subtle_digest(algorithm: &str, data: &Uint8Array) -> Result<Promise, JsValue>;

@@ -26,7 +26,7 @@ use wasm_bindgen::JsCast;
 use crate::artifact::schema::Classes;
 use crate::MAX_TEXT_BYTES;
 
-pub use hash::set_hasher;
+pub use hash::{set_hasher, set_verifier};
 pub use model::Model;
 #[cfg(feature = "monitor")]
 pub use monitor::MonitorHandle;

@@ -211,6 +211,7 @@ impl Model {
         }
         #[cfg(feature = "crypto")]
         {
+            keys.host_verify = Some(hash::ed25519);
             keys.body_sha512 = known
                 .body_sha512
                 .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
