@@ -199,3 +199,49 @@ def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path,
 
     rc, _ = _export(tmp_path, "4", 1.0, "--publish", str(target))
     assert rc == 3 and "--publish-alias" in capsys.readouterr().err
+
+
+def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, capsys):
+    """reconcile publishes the alias's version once (then exits 0 writing nothing); a moved alias
+    is followed; rollback moves the alias back, then the pointer to the previous blob."""
+    import train_demo
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    uri = server["uri"]
+    texts, labels = binary_corpus(300)
+    versions = []
+    for c in (1.0, 10.0):
+        pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)).fit(texts, labels)
+        ids = train_demo.log_and_register(pipe, "edge_sync", tracking_uri=uri, example_texts=texts[:5],
+                                          experiment="skedge-edge-sync", alias=None, stage=None)
+        versions.append(str(ids["version"]))
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias("edge_sync", "production", versions[0])
+    target = tmp_path / "edge"
+    argv = ["--model", "edge_sync", "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    pointer = target / "pointers/edge_sync/production.json"
+
+    def stored():
+        return publish.verify_pointer(pointer.read_bytes(), skedge=SKEDGE, public_keys=[pub])
+
+    assert sync.main(["reconcile", *argv]) == 0
+    first = stored()
+    assert (first["version"], first["generation"]) == (versions[0], 1)
+    assert client.get_model_version("edge_sync", versions[0]).tags["skedge.published"] == f"{target} generation 1"
+    assert sync.main(["reconcile", *argv]) == 0  # already in sync: nothing written
+    assert stored() == first and "in sync" in capsys.readouterr().err
+
+    client.set_registered_model_alias("edge_sync", "production", versions[1])  # a webhook lost: cron repairs
+    assert sync.main(["reconcile", *argv]) == 0
+    second = stored()
+    assert (second["version"], second["generation"], second["previous_sha256"]) == (versions[1], 2, first["sha256"])
+
+    assert sync.main(["rollback", *argv]) == 0
+    back = stored()
+    assert (back["version"], back["sha256"], back["generation"]) == (versions[0], first["sha256"], 3)
+    assert back["previous_sha256"] == second["sha256"]
+    assert str(client.get_model_version_by_alias("edge_sync", "production").version) == versions[0]
+    assert sync.main(["reconcile", *argv]) == 0 and stored() == back
