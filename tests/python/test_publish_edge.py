@@ -69,12 +69,14 @@ def s3_endpoint(tmp_path_factory):
                 proc.kill()
                 raise RuntimeError(f"moto server did not start (exit {proc.poll()})") from None
             time.sleep(0.2)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    saved = dict(os.environ)
+    # moto accepts any credentials; never the machine's real ones.
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     try:
         yield url
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
