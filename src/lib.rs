@@ -22,6 +22,7 @@ pub mod explain;
 pub mod interchange;
 pub mod monitor;
 pub mod pipeline;
+pub mod pointer;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod text;
