@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.isotonic import IsotonicRegression
 from sklearn.feature_selection import (
     SelectFdr,
     SelectFpr,
@@ -801,14 +802,14 @@ def _naive_bayes(clf: Any, path: str, n_features: int) -> dict:
 
 
 def _calibrated(clf: Any, path: str, n_features: int) -> dict:
-    if clf.method != "sigmoid":
-        raise Unsupported(path, "method", clf.method, "only method='sigmoid' is supported")
+    if clf.method not in ("sigmoid", "isotonic"):
+        raise Unsupported(path, "method", clf.method, "only method='sigmoid' or 'isotonic' is supported")
     classes = _classes(clf.classes_, path)
     members = []
     for i, member in enumerate(clf.calibrated_classifiers_):
         mpath = f"{path}.calibrated_classifiers_[{i}]"
-        if getattr(member, "method", "sigmoid") != "sigmoid":
-            raise Unsupported(mpath, "method", member.method, "only method='sigmoid' is supported")
+        if getattr(member, "method", "sigmoid") != clf.method:
+            raise Unsupported(mpath, "method", member.method, f"expected method={clf.method!r} in every member")
         base = member.estimator
         bpath = f"{mpath}.estimator"
         if FrozenEstimator is not None and _is_exact(base, FrozenEstimator):
@@ -831,16 +832,13 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
         n_cols = 1 if len(classes) == 2 else len(classes)
         calibrators = []
         for j, cal in enumerate(member.calibrators):
+            cpath = f"{mpath}.calibrators[{j}]"
+            if clf.method == "isotonic":
+                calibrators.append(_isotonic(cal, cpath))
+                continue
             if type(cal).__name__ != "_SigmoidCalibration":
-                raise Unsupported(
-                    f"{mpath}.calibrators[{j}]", "calibrator", type(cal).__name__, "expected a sigmoid calibrator"
-                )
-            calibrators.append(
-                [
-                    _float(cal.a_, f"{mpath}.calibrators[{j}]", "a_"),
-                    _float(cal.b_, f"{mpath}.calibrators[{j}]", "b_"),
-                ]
-            )
+                raise Unsupported(cpath, "calibrator", type(cal).__name__, "expected a sigmoid calibrator")
+            calibrators.append([_float(cal.a_, cpath, "a_"), _float(cal.b_, cpath, "b_")])
         if len(calibrators) != n_cols:
             raise Unsupported(
                 mpath, "calibrators", len(calibrators), f"expected {n_cols} (one per decision column)"
@@ -855,11 +853,37 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
     if not members:
         raise Unsupported(path, "calibrated_classifiers_", [], "the calibrator is not fitted")
     return {
-        "kind": "calibrated_sigmoid",
+        "kind": f"calibrated_{clf.method}",
         "estimator": "CalibratedClassifierCV",
         "classes": classes,
         "members": members,
     }
+
+
+def _isotonic(cal: Any, path: str) -> dict:
+    """A fitted `IsotonicRegression(out_of_bounds="clip")`: skedge clips to the first and last
+    threshold and interpolates linearly between them, as `interp1d` does."""
+    if type(cal) is not IsotonicRegression:
+        raise Unsupported(path, "calibrator", type(cal).__name__, "expected an IsotonicRegression calibrator")
+    if cal.out_of_bounds != "clip":
+        raise Unsupported(path, "out_of_bounds", cal.out_of_bounds, "only out_of_bounds='clip' is supported")
+    if not hasattr(cal, "X_thresholds_"):
+        raise Unsupported(path, "X_thresholds_", None, "the calibrator is not fitted")
+    # interp1d computes in the thresholds' dtype; only float64 is exact here.
+    for name in ("X_thresholds_", "y_thresholds_"):
+        if getattr(cal, name).dtype != np.float64:
+            raise Unsupported(path, name, str(getattr(cal, name).dtype), "expected float64 thresholds")
+    xs = _floats(cal.X_thresholds_, path, "X_thresholds_").tolist()
+    ys = _floats(cal.y_thresholds_, path, "y_thresholds_").tolist()
+    if not xs or len(xs) != len(ys) or np.ndim(cal.X_thresholds_) != 1:
+        raise Unsupported(path, "X_thresholds_", len(xs), f"expected 1-D thresholds, as many as y ({len(ys)})")
+    if any(a >= b for a, b in zip(xs, xs[1:])):
+        raise Unsupported(path, "X_thresholds_", "unsorted", "expected strictly ascending thresholds")
+    if float(cal.X_min_) != xs[0] or float(cal.X_max_) != xs[-1]:
+        raise Unsupported(
+            path, "X_min_", [float(cal.X_min_), float(cal.X_max_)], "expected X_min_/X_max_ at the first/last threshold"
+        )
+    return {"x": xs, "y": ys}
 
 
 def _ovr_has_proba(est: Any) -> bool:

@@ -386,6 +386,15 @@ CASES = [
     Case("ovr_linearsvc_selectkbest_3class_fr", "books",
          lambda: make_pipeline(_tfidf(max_features=2000), SelectKBest(chi2, k=500), OneVsRestClassifier(_svc())),
          "SelectKBest + OneVsRestClassifier(LinearSVC), 3 string classes: no proba"),
+    # isotonic calibration (issue #17)
+    Case("calibrated_linearsvc_isotonic_binary", "uci",
+         lambda: make_pipeline(_tfidf(), CalibratedClassifierCV(_svc(), method="isotonic", cv=3)),
+         "CalibratedClassifierCV(LinearSVC, isotonic, cv=3) binary: interp1d over the thresholds, clipped"),
+    Case("calibrated_lr_isotonic_multiclass_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=1000),
+                               CalibratedClassifierCV(_lr(), method="isotonic", cv=3)),
+         "CalibratedClassifierCV(LogisticRegression, isotonic, cv=3), 3 string classes: row-sum "
+         "normalisation"),
 ]
 
 

@@ -48,6 +48,7 @@ ALLOWED_CLASSES = frozenset(
         "sklearn.calibration.CalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
+        "sklearn.isotonic.IsotonicRegression",
         "sklearn.frozen._frozen.FrozenEstimator",
         "sklearn.multiclass.OneVsRestClassifier",
         "sklearn.feature_selection._univariate_selection.SelectKBest",

@@ -80,7 +80,7 @@ impl TextClassifier {
         let rows = match self.classifier() {
             Classifier::Linear(c) => c.coef.rows(),
             Classifier::NaiveBayes(c) => c.coef.rows(),
-            Classifier::CalibratedSigmoid(c) => c.members[0].base.coef.rows(),
+            Classifier::Calibrated(c) => c.members[0].base.coef.rows(),
         };
         if rows == 1 {
             0
@@ -154,7 +154,7 @@ fn hashed_column(feature: &str, n_features: u32) -> u32 {
 /// Weight of `column` in each decision row; for calibrated models the mean over the members.
 fn weights(classifier: &Classifier, column: u32) -> Vec<f64> {
     match classifier {
-        Classifier::CalibratedSigmoid(c) => {
+        Classifier::Calibrated(c) => {
             let mut sum = c.members[0].base.coef.column(column);
             for m in &c.members[1..] {
                 for (s, w) in sum.iter_mut().zip(m.base.coef.column(column)) {

@@ -72,7 +72,7 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
         }
         let p = model.predict(text).unwrap();
         // A calibrated classifier's scores are its probabilities (exp inside): proba tolerance.
-        let calibrated = matches!(model.classifier(), Classifier::CalibratedSigmoid(_));
+        let calibrated = matches!(model.classifier(), Classifier::Calibrated(_));
         let want_decision = floats(&want["decision"]);
         let decision_ok = if calibrated {
             close(&p.decision, &want_decision)

@@ -311,8 +311,37 @@ impl Writer {
                     })
                     .collect::<Result<_>>()?,
             }),
+            schema::Classifier::CalibratedIsotonic(c) => {
+                v3::Classifier::CalibratedIsotonic(v3::CalibratedIsotonic {
+                    classes: c.classes.clone(),
+                    members: c
+                        .members
+                        .iter()
+                        .map(|m| {
+                            Ok(v3::IsotonicMember {
+                                base: self.linear(&m.base)?,
+                                class_indices: m.class_indices.clone(),
+                                calibrators: m
+                                    .calibrators
+                                    .iter()
+                                    .map(|i| {
+                                        Ok(v3::Isotonic {
+                                            x: self.section(&f64_bytes(&i.x))?,
+                                            y: self.section(&f64_bytes(&i.y))?,
+                                        })
+                                    })
+                                    .collect::<Result<_>>()?,
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                })
+            }
         })
     }
+}
+
+fn f64_bytes(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// The value as binary16 when that is exact (same bits back, so -0.0 stays -0.0).

@@ -350,10 +350,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 let got = prediction_json(&model.predict(text)?, model.classes());
                 checked += 1;
                 // A calibrated classifier's decision is its probabilities: held to the proba tolerance.
-                let calibrated = matches!(
-                    model.classifier(),
-                    skedge::classify::Classifier::CalibratedSigmoid(_)
-                );
+                let calibrated = matches!(model.classifier(), skedge::classify::Classifier::Calibrated(_));
                 if let Some(why) = compare(&want, &got, proba_tolerance, calibrated) {
                     mismatches
                         .push(json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}));

@@ -11,7 +11,7 @@ use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
-pub use calibration::CalibratedSigmoid;
+pub use calibration::Calibrated;
 pub use linear::Linear;
 pub use naive_bayes::NaiveBayes;
 
@@ -34,8 +34,8 @@ pub enum Classifier {
     Linear(Linear),
     /// Naive Bayes.
     NaiveBayes(NaiveBayes),
-    /// `CalibratedClassifierCV(method="sigmoid")`.
-    CalibratedSigmoid(CalibratedSigmoid),
+    /// `CalibratedClassifierCV(method="sigmoid" | "isotonic")`.
+    Calibrated(Calibrated),
 }
 
 impl Classifier {
@@ -44,8 +44,9 @@ impl Classifier {
         Ok(match p {
             Params::Linear(l) => Classifier::Linear(Linear::new(l, n_features, data)?),
             Params::NaiveBayes(nb) => Classifier::NaiveBayes(NaiveBayes::new(nb, n_features, data)?),
-            Params::CalibratedSigmoid(c) => {
-                Classifier::CalibratedSigmoid(CalibratedSigmoid::new(c, n_features, data)?)
+            Params::CalibratedSigmoid(c) => Classifier::Calibrated(Calibrated::sigmoid(c, n_features, data)?),
+            Params::CalibratedIsotonic(c) => {
+                Classifier::Calibrated(Calibrated::isotonic(c, n_features, data)?)
             }
         })
     }
@@ -55,7 +56,7 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => &c.classes,
             Classifier::NaiveBayes(c) => &c.classes,
-            Classifier::CalibratedSigmoid(c) => &c.classes,
+            Classifier::Calibrated(c) => &c.classes,
         }
     }
 
@@ -64,7 +65,7 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => &c.estimator,
             Classifier::NaiveBayes(c) => &c.estimator,
-            Classifier::CalibratedSigmoid(_) => "CalibratedClassifierCV",
+            Classifier::Calibrated(_) => "CalibratedClassifierCV",
         }
     }
 
@@ -73,7 +74,7 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => c.coef.column(col),
             Classifier::NaiveBayes(c) => c.coef.column(col),
-            Classifier::CalibratedSigmoid(c) => c.members[0].base.coef.column(col),
+            Classifier::Calibrated(c) => c.members[0].base.coef.column(col),
         }
     }
 
@@ -82,7 +83,7 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => c.predict(x),
             Classifier::NaiveBayes(c) => c.predict(x),
-            Classifier::CalibratedSigmoid(c) => c.predict(x),
+            Classifier::Calibrated(c) => c.predict(x),
         }
     }
 }

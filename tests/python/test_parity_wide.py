@@ -333,6 +333,17 @@ def _option_cases() -> list[Case]:
               ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
           ], transformer_weights={"inner": 0.5}),
           "sgd_log_loss", 2, "int"),
+        # isotonic calibration: interp1d between thresholds, clipped outside them (raw counts put
+        # decisions beyond the last threshold), one member (ensemble=False) and the mean of three
+        C("calibrated_isotonic_svc_2int", lambda: TfidfVectorizer(ngram_range=(1, 2)), "cal_iso_svc", 2, "int"),
+        C("calibrated_isotonic_svc_4str", lambda: TfidfVectorizer(analyzer="char_wb"), "cal_iso_svc", 4, "str"),
+        C("count_calibrated_isotonic_sgd_saturated_3str", lambda: CountVectorizer(), "cal_iso_sgd_raw", 3, "str",
+          big=True),
+        C("calibrated_isotonic_lr_single_3int", lambda: TfidfVectorizer(min_df=2), "cal_iso_lr_single", 3, "int"),
+        C("union_selectkbest_calibrated_isotonic_ridge_2str",
+          lambda: [("union", FeatureUnion([("w", CountVectorizer()), ("c", CountVectorizer(analyzer="char"))])),
+                   ("kbest", SelectKBest(chi2, k=200)), ("tfidf", TfidfTransformer())],
+          "cal_iso_ridge", 2, "str"),
     ]
 
 
@@ -361,6 +372,12 @@ EXTRA_CLASSIFIERS = {
     "ovr_svc": lambda: OneVsRestClassifier(LinearSVC(max_iter=200)),
     "ovr_sgd_log": lambda: OneVsRestClassifier(SGDClassifier(loss="log_loss", random_state=0, max_iter=30)),
     "ovr_ridge": lambda: OneVsRestClassifier(RidgeClassifier()),
+    "cal_iso_svc": lambda: CalibratedClassifierCV(LinearSVC(max_iter=200), method="isotonic", cv=3),
+    "cal_iso_sgd_raw": lambda: CalibratedClassifierCV(
+        SGDClassifier(alpha=1e-6, random_state=0, max_iter=30), method="isotonic", cv=3),
+    "cal_iso_lr_single": lambda: CalibratedClassifierCV(LogisticRegression(max_iter=50), method="isotonic",
+                                                        cv=2, ensemble=False),
+    "cal_iso_ridge": lambda: CalibratedClassifierCV(RidgeClassifier(), method="isotonic", cv=2),
     "ovr_sgd_log_raw": lambda: OneVsRestClassifier(
         SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30)),
 }

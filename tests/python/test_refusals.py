@@ -57,6 +57,11 @@ def _poison_idf(model):
     return model
 
 
+def _isotonic_unclipped(model):
+    model[-1].calibrated_classifiers_[0].calibrators[0].set_params(out_of_bounds="nan")
+    return model
+
+
 def _bool_labels():
     texts, labels = binary_corpus()
     return texts, [bool(y) for y in labels]
@@ -143,9 +148,13 @@ REFUSALS = [
      "pipeline.selectkbest", "get_support()", "'no column'"),
     ("dense reduction", lambda: make_pipeline(TfidfVectorizer(), TruncatedSVD(5, random_state=0), _lr()),
      None, None, "pipeline.truncatedsvd", "estimator", "TruncatedSVD"),
-    ("calibration isotonic",
+    ("calibration temperature",
+     lambda: make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), method="temperature", cv=2)),
+     None, None, "pipeline.calibratedclassifiercv", "method", "'temperature'"),
+    ("isotonic calibrator not clipping",
      lambda: make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2)),
-     None, None, "pipeline.calibratedclassifiercv", "method", "'isotonic'"),
+     None, _isotonic_unclipped,
+     "pipeline.calibratedclassifiercv.calibrated_classifiers_[0].calibrators[0]", "out_of_bounds", "'nan'"),
     ("calibration over naive Bayes",
      lambda: make_pipeline(CountVectorizer(), CalibratedClassifierCV(MultinomialNB(), cv=2)),
      None, None, "pipeline.calibratedclassifiercv.calibrated_classifiers_[0].estimator", "estimator",
