@@ -77,12 +77,7 @@ impl TextClassifier {
     /// The decision row [`TextClassifier::explain`] ranks by for a predicted class: the one row of
     /// a model with a single row (binary linear, which scores `classes[1]`), else the class's row.
     pub fn explained_row(&self, label: usize) -> usize {
-        let rows = match self.classifier() {
-            Classifier::Linear(c) => c.coef.rows(),
-            Classifier::NaiveBayes(c) => c.coef.rows(),
-            Classifier::Calibrated(c) => c.members[0].base.coef.rows(),
-        };
-        if rows == 1 {
+        if self.classifier().weight_rows() == 1 {
             0
         } else {
             label

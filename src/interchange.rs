@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::artifact::schema::{
     self, AnalyzerKind, Body, Calibrated, CalibratedIsotonic, CalibratedMember, Classes, Classifier, Counts,
     FeatureBlock, IsotonicMember, LinearProba, Matrix, Metadata, Norm, Pipeline, Precision, StripAccents,
-    TokenPattern,
+    TokenPattern, Voting, VotingEstimator,
 };
 use crate::error::{Error, Result};
 
@@ -210,6 +210,14 @@ pub enum IClassifier {
         estimator: Option<String>,
         classes: IClasses,
         members: Vec<IIsotonicMember>,
+    },
+    Voting {
+        #[serde(default)]
+        estimator: Option<String>,
+        classes: IClasses,
+        voting: String,
+        weights: Option<Vec<f64>>,
+        estimators: Vec<IClassifier>,
     },
 }
 
@@ -486,6 +494,51 @@ impl Interchange {
                     })
                     .collect::<Result<_>>()?,
             }),
+            IClassifier::Voting {
+                classes: c,
+                voting,
+                weights,
+                estimators,
+                ..
+            } => Classifier::Voting(Voting {
+                classes: classes(c),
+                soft: match voting.as_str() {
+                    "soft" => true,
+                    "hard" => false,
+                    other => return Err(bad(format!("voting: unknown voting {other:?}"))),
+                },
+                weights,
+                estimators: estimators
+                    .into_iter()
+                    .map(|e| {
+                        Ok(match e {
+                            IClassifier::Linear {
+                                estimator,
+                                classes: c,
+                                coef,
+                                intercept,
+                                proba,
+                            } => {
+                                VotingEstimator::Linear(linear_parts(estimator, c, coef, intercept, &proba)?)
+                            }
+                            IClassifier::NaiveBayes {
+                                estimator,
+                                classes: c,
+                                coef,
+                                intercept,
+                                binarize,
+                            } => VotingEstimator::NaiveBayes(schema::NaiveBayes {
+                                estimator,
+                                classes: classes(c),
+                                coef: matrix(coef, "coef")?,
+                                intercept,
+                                binarize,
+                            }),
+                            _ => return Err(bad("a voting estimator must be linear or naive_bayes")),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
             IClassifier::CalibratedIsotonic {
                 classes: c, members, ..
             } => Classifier::CalibratedIsotonic(CalibratedIsotonic {
@@ -532,6 +585,14 @@ fn round_weights_to_f16(c: &mut Classifier) -> Result<()> {
         Classifier::NaiveBayes(nb) => vec![&mut nb.coef],
         Classifier::CalibratedSigmoid(cal) => cal.members.iter_mut().map(|m| &mut m.base.coef).collect(),
         Classifier::CalibratedIsotonic(cal) => cal.members.iter_mut().map(|m| &mut m.base.coef).collect(),
+        Classifier::Voting(v) => v
+            .estimators
+            .iter_mut()
+            .map(|e| match e {
+                VotingEstimator::Linear(l) => &mut l.coef,
+                VotingEstimator::NaiveBayes(nb) => &mut nb.coef,
+            })
+            .collect(),
     };
     for m in matrices {
         for x in &mut m.data {

@@ -265,6 +265,30 @@ pub enum Classifier {
     CalibratedSigmoid(Calibrated),
     /// `CalibratedClassifierCV(method="isotonic")`.
     CalibratedIsotonic(CalibratedIsotonic),
+    /// `VotingClassifier`.
+    Voting(Voting),
+}
+
+/// `VotingClassifier` over linear and naive Bayes estimators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Voting {
+    /// `classes_` (`le_.classes_`).
+    pub classes: Classes,
+    /// `voting="soft"` (else hard).
+    pub soft: bool,
+    /// `_weights_not_none`: one non-negative weight per estimator, or none (all 1).
+    pub weights: Option<Vec<f64>>,
+    /// `estimators_`, each fitted on the encoded labels `0..k`.
+    pub estimators: Vec<VotingEstimator>,
+}
+
+/// One estimator of a `VotingClassifier`: not a [`Classifier`], so the wire type stays flat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VotingEstimator {
+    /// Linear models.
+    Linear(Linear),
+    /// Naive Bayes.
+    NaiveBayes(NaiveBayes),
 }
 
 /// A dense matrix, row-major.
@@ -525,6 +549,30 @@ pub mod v3 {
         CalibratedSigmoid(Calibrated),
         /// `CalibratedClassifierCV(method="isotonic")`.
         CalibratedIsotonic(CalibratedIsotonic),
+        /// `VotingClassifier`.
+        Voting(Voting),
+    }
+
+    /// `VotingClassifier`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Voting {
+        /// `classes_`.
+        pub classes: Classes,
+        /// `voting="soft"`.
+        pub soft: bool,
+        /// `_weights_not_none`.
+        pub weights: Option<Vec<f64>>,
+        /// `estimators_`.
+        pub estimators: Vec<VotingEstimator>,
+    }
+
+    /// One estimator of a `VotingClassifier`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum VotingEstimator {
+        /// Linear models.
+        Linear(Linear),
+        /// Naive Bayes.
+        NaiveBayes(NaiveBayes),
     }
 
     /// How a matrix's values are stored.

@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod linear;
 pub mod naive_bayes;
+pub mod voting;
 
 use crate::artifact::layout::{self, Data, Slice};
 use crate::artifact::schema::v3::{Classifier as Params, Dtype, Matrix};
@@ -14,6 +15,7 @@ use crate::vectorize::Row;
 pub use calibration::Calibrated;
 pub use linear::Linear;
 pub use naive_bayes::NaiveBayes;
+pub use voting::Voting;
 
 /// What a classifier says about one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,8 @@ pub enum Classifier {
     NaiveBayes(NaiveBayes),
     /// `CalibratedClassifierCV(method="sigmoid" | "isotonic")`.
     Calibrated(Calibrated),
+    /// `VotingClassifier`.
+    Voting(Voting),
 }
 
 impl Classifier {
@@ -48,6 +52,7 @@ impl Classifier {
             Params::CalibratedIsotonic(c) => {
                 Classifier::Calibrated(Calibrated::isotonic(c, n_features, data)?)
             }
+            Params::Voting(v) => Classifier::Voting(Voting::new(v, n_features, data)?),
         })
     }
 
@@ -57,6 +62,7 @@ impl Classifier {
             Classifier::Linear(c) => &c.classes,
             Classifier::NaiveBayes(c) => &c.classes,
             Classifier::Calibrated(c) => &c.classes,
+            Classifier::Voting(c) => &c.classes,
         }
     }
 
@@ -66,6 +72,17 @@ impl Classifier {
             Classifier::Linear(c) => &c.estimator,
             Classifier::NaiveBayes(c) => &c.estimator,
             Classifier::Calibrated(_) => "CalibratedClassifierCV",
+            Classifier::Voting(_) => "VotingClassifier",
+        }
+    }
+
+    /// Number of decision rows of the weights behind the decision (for explanations).
+    pub fn weight_rows(&self) -> usize {
+        match self {
+            Classifier::Linear(c) => c.coef.rows(),
+            Classifier::NaiveBayes(c) => c.coef.rows(),
+            Classifier::Calibrated(c) => c.members[0].base.coef.rows(),
+            Classifier::Voting(c) => c.estimators[0].weight_rows(),
         }
     }
 
@@ -75,6 +92,8 @@ impl Classifier {
             Classifier::Linear(c) => c.coef.column(col),
             Classifier::NaiveBayes(c) => c.coef.column(col),
             Classifier::Calibrated(c) => c.members[0].base.coef.column(col),
+            // No one linear score behind a vote: the first estimator's weights stand in.
+            Classifier::Voting(c) => c.estimators[0].weights(col),
         }
     }
 
@@ -84,6 +103,7 @@ impl Classifier {
             Classifier::Linear(c) => c.predict(x),
             Classifier::NaiveBayes(c) => c.predict(x),
             Classifier::Calibrated(c) => c.predict(x),
+            Classifier::Voting(c) => c.predict(x),
         }
     }
 }
