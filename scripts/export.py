@@ -453,8 +453,8 @@ def parity_gate(
     (`model`: a fitted pipeline, or the `isolated.Reference` of one loaded in another process).
 
     Exact precision: labels and decisions must be bit-identical, except that a
-    CalibratedClassifierCV's decision is its predict_proba and is held to the probability
-    tolerance; probabilities within `tolerance` (absolute). Compact precision: only labels are
+    CalibratedClassifierCV's and VotingClassifier's decisions are their predict_proba (or hard
+    votes) and are held to the probability tolerance; probabilities within `tolerance` (absolute). Compact precision: only labels are
     compared (see `ParityReport.ok`); decision and probability differences are measured.
     """
     precision = precision or PRECISION
@@ -462,7 +462,7 @@ def parity_gate(
         ref, calibrated = model.outputs(texts), model.calibrated
     else:
         ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
-        calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
+        calibrated = type(ix.final_classifier(model)).__name__ in ix.DECISION_IS_PROBA
     got = skedge_predict(artifact, texts, skedge)
     exact = precision.name == "exact"
     report = ParityReport(

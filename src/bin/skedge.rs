@@ -391,10 +391,11 @@ fn run(command: Command) -> Result<ExitCode> {
                     .ok_or_else(|| Error::InvalidInput(format!("line {}: no \"text\"", n + 1)))?;
                 let got = prediction_json(&model.predict(text)?, model.classes());
                 checked += 1;
-                // A calibrated classifier's decision is its probabilities: held to the proba tolerance.
+                // A calibrated or voting classifier's decision is made of probabilities (hard votes
+                // are exact sums): held to the proba tolerance.
                 let calibrated = matches!(
                     model.classifier(),
-                    skedge::classify::Classifier::CalibratedSigmoid(_)
+                    skedge::classify::Classifier::Calibrated(_) | skedge::classify::Classifier::Voting(_)
                 );
                 if let Some(why) = compare(&want, &got, proba_tolerance, calibrated) {
                     mismatches
