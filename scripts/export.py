@@ -453,8 +453,8 @@ def parity_gate(
     (`model`: a fitted pipeline, or the `isolated.Reference` of one loaded in another process).
 
     Exact precision: labels and decisions must be bit-identical, except that a
-    CalibratedClassifierCV's decision is its predict_proba and is held to the probability
-    tolerance; probabilities within `tolerance` (absolute). Compact precision: only labels are
+    CalibratedClassifierCV's and VotingClassifier's decisions are their predict_proba (or hard
+    votes) and are held to the probability tolerance; probabilities within `tolerance` (absolute). Compact precision: only labels are
     compared (see `ParityReport.ok`); decision and probability differences are measured.
     """
     precision = precision or PRECISION
@@ -462,7 +462,7 @@ def parity_gate(
         ref, calibrated = model.outputs(texts), model.calibrated
     else:
         ref = ix.reference_outputs(model, texts, ovr_proba=ovr_proba)
-        calibrated = type(ix.final_classifier(model)).__name__ == "CalibratedClassifierCV"
+        calibrated = type(ix.final_classifier(model)).__name__ in ix.DECISION_IS_PROBA
     got = skedge_predict(artifact, texts, skedge)
     exact = precision.name == "exact"
     report = ParityReport(
@@ -750,6 +750,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     parser.add_argument("--max-label-disagreement", type=float, default=0.0, metavar="PERCENT",
                         help="with --precision compact: accept up to this percentage of gate texts "
                              "whose label differs from scikit-learn's (default 0: refuse any)")
+    add_publish_arguments(parser)
     args = parser.parse_args(argv)
     if args.max_label_disagreement and args.precision == "exact":
         parser.error("--max-label-disagreement needs --precision compact: exact never changes a label")
@@ -775,7 +776,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
 
         if args.restore:
             return registry.restore_main(args.restore, args.out, args.tracking_uri)
-        return registry.export_model_uri(
+        rc = registry.export_model_uri(
             sys.modules[__name__],
             args.model_uri,
             args.out,
@@ -788,7 +789,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
             inputs=inputs,
             force=args.force,
         )
-    return export(
+        return publish_after(args, rc)
+    rc = export(
         args.joblib,
         args.out,
         skedge=args.skedge,
@@ -801,6 +803,39 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         inputs=inputs,
         dry_run=args.dry_run,
     )
+    return publish_after(args, rc)
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--publish", metavar="DEST",
+                        help="after a successful export, publish the artifact content-addressed to DEST "
+                             "(a directory or s3://BUCKET/PREFIX) and move the alias's pointer to it "
+                             "(FORMAT.md §5); signed with --sign-key when given")
+    parser.add_argument("--publish-alias", metavar="ALIAS",
+                        help="with --publish: the pointer's alias (default: the @ALIAS of --model-uri)")
+    parser.add_argument("--s3-endpoint-url", metavar="URL",
+                        help="with an s3:// --publish: the S3-compatible endpoint (default: $AWS_ENDPOINT_URL)")
+
+
+def publish_after(args: argparse.Namespace, rc: int) -> int:
+    """`--publish`: nothing when the export failed or with --dry-run."""
+    if not args.publish or rc != EXIT_OK or args.dry_run:
+        return rc
+    from skedge import publish
+
+    man = json.loads(_manifest.manifest_path_for(args.out).read_text(encoding="utf-8"))
+    alias = args.publish_alias or (man.get("export") or {}).get("alias")
+    if not alias:
+        print("export: --publish needs --publish-alias (or a models:/NAME@ALIAS URI)", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        done = publish.publish(args.out, man, args.publish, alias=alias, model=args.name or None,
+                               skedge=args.skedge, sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url)
+    except publish.PublishError as err:
+        print(f"export: error[{err.code}]: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(done.describe(args.publish), file=sys.stderr)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import VotingClassifier
 from sklearn.feature_selection import (
     SelectFdr,
     SelectFpr,
@@ -40,6 +41,7 @@ from sklearn.feature_extraction.text import (
     TfidfTransformer,
     TfidfVectorizer,
 )
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import (
     LogisticRegression,
     Perceptron,
@@ -801,14 +803,14 @@ def _naive_bayes(clf: Any, path: str, n_features: int) -> dict:
 
 
 def _calibrated(clf: Any, path: str, n_features: int) -> dict:
-    if clf.method != "sigmoid":
-        raise Unsupported(path, "method", clf.method, "only method='sigmoid' is supported")
+    if clf.method not in ("sigmoid", "isotonic"):
+        raise Unsupported(path, "method", clf.method, "only method='sigmoid' or 'isotonic' is supported")
     classes = _classes(clf.classes_, path)
     members = []
     for i, member in enumerate(clf.calibrated_classifiers_):
         mpath = f"{path}.calibrated_classifiers_[{i}]"
-        if getattr(member, "method", "sigmoid") != "sigmoid":
-            raise Unsupported(mpath, "method", member.method, "only method='sigmoid' is supported")
+        if getattr(member, "method", "sigmoid") != clf.method:
+            raise Unsupported(mpath, "method", member.method, f"expected method={clf.method!r} in every member")
         base = member.estimator
         bpath = f"{mpath}.estimator"
         if FrozenEstimator is not None and _is_exact(base, FrozenEstimator):
@@ -831,16 +833,13 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
         n_cols = 1 if len(classes) == 2 else len(classes)
         calibrators = []
         for j, cal in enumerate(member.calibrators):
+            cpath = f"{mpath}.calibrators[{j}]"
+            if clf.method == "isotonic":
+                calibrators.append(_isotonic(cal, cpath))
+                continue
             if type(cal).__name__ != "_SigmoidCalibration":
-                raise Unsupported(
-                    f"{mpath}.calibrators[{j}]", "calibrator", type(cal).__name__, "expected a sigmoid calibrator"
-                )
-            calibrators.append(
-                [
-                    _float(cal.a_, f"{mpath}.calibrators[{j}]", "a_"),
-                    _float(cal.b_, f"{mpath}.calibrators[{j}]", "b_"),
-                ]
-            )
+                raise Unsupported(cpath, "calibrator", type(cal).__name__, "expected a sigmoid calibrator")
+            calibrators.append([_float(cal.a_, cpath, "a_"), _float(cal.b_, cpath, "b_")])
         if len(calibrators) != n_cols:
             raise Unsupported(
                 mpath, "calibrators", len(calibrators), f"expected {n_cols} (one per decision column)"
@@ -855,10 +854,86 @@ def _calibrated(clf: Any, path: str, n_features: int) -> dict:
     if not members:
         raise Unsupported(path, "calibrated_classifiers_", [], "the calibrator is not fitted")
     return {
-        "kind": "calibrated_sigmoid",
+        "kind": f"calibrated_{clf.method}",
         "estimator": "CalibratedClassifierCV",
         "classes": classes,
         "members": members,
+    }
+
+
+def _isotonic(cal: Any, path: str) -> dict:
+    """A fitted `IsotonicRegression(out_of_bounds="clip")`: skedge clips to the first and last
+    threshold and interpolates linearly between them, as `interp1d` does."""
+    if type(cal) is not IsotonicRegression:
+        raise Unsupported(path, "calibrator", type(cal).__name__, "expected an IsotonicRegression calibrator")
+    if cal.out_of_bounds != "clip":
+        raise Unsupported(path, "out_of_bounds", cal.out_of_bounds, "only out_of_bounds='clip' is supported")
+    if not hasattr(cal, "X_thresholds_"):
+        raise Unsupported(path, "X_thresholds_", None, "the calibrator is not fitted")
+    # interp1d computes in the thresholds' dtype; only float64 is exact here.
+    for name in ("X_thresholds_", "y_thresholds_"):
+        if getattr(cal, name).dtype != np.float64:
+            raise Unsupported(path, name, str(getattr(cal, name).dtype), "expected float64 thresholds")
+    xs = _floats(cal.X_thresholds_, path, "X_thresholds_").tolist()
+    ys = _floats(cal.y_thresholds_, path, "y_thresholds_").tolist()
+    if not xs or len(xs) != len(ys) or np.ndim(cal.X_thresholds_) != 1:
+        raise Unsupported(path, "X_thresholds_", len(xs), f"expected 1-D thresholds, as many as y ({len(ys)})")
+    if any(a >= b for a, b in zip(xs, xs[1:])):
+        raise Unsupported(path, "X_thresholds_", "unsorted", "expected strictly ascending thresholds")
+    if float(cal.X_min_) != xs[0] or float(cal.X_max_) != xs[-1]:
+        raise Unsupported(
+            path, "X_min_", [float(cal.X_min_), float(cal.X_max_)], "expected X_min_/X_max_ at the first/last threshold"
+        )
+    return {"x": xs, "y": ys}
+
+
+#: Final estimators whose decision is made of probabilities (held to the probability tolerance).
+DECISION_IS_PROBA = ("CalibratedClassifierCV", "VotingClassifier")
+
+
+def _voting(clf: Any, path: str, n_features: int) -> dict:
+    """`VotingClassifier` over linear and naive Bayes estimators, fitted on the encoded labels."""
+    if clf.voting not in ("soft", "hard"):
+        raise Unsupported(path, "voting", clf.voting, "expected 'soft' or 'hard'")
+    classes = _classes(clf.classes_, path)
+    if not hasattr(clf, "estimators_") or not clf.estimators_:
+        raise Unsupported(path, "estimators_", [], "the VotingClassifier is not fitted")
+    weights = clf._weights_not_none
+    if weights is not None:
+        weights = [_float(w, path, "weights") for w in weights]
+        if len(weights) != len(clf.estimators_) or any(w < 0 for w in weights):
+            # np.bincount's length follows the largest label voted for: with a negative weight a
+            # class nobody voted for (0) can beat the votes, which skedge does not reproduce.
+            raise Unsupported(path, "weights", weights, "expected one non-negative weight per estimator")
+        if clf.voting == "soft" and float(np.sum(np.asarray(weights, dtype=np.float64))) == 0.0:
+            raise Unsupported(path, "weights", weights, "soft voting weights sum to zero")
+    encoded = list(range(len(classes)))
+    estimators = []
+    for i, est in enumerate(clf.estimators_):
+        epath = f"{path}.estimators_[{i}]"
+        if any(_is_exact(est, c) for c in _LINEAR_CLASSES):
+            spec = _linear(est, epath, ovr_proba=True, n_features=n_features, warn_ovr=False)
+            no_proba = spec["proba"] == "none"
+        elif any(_is_exact(est, c) for c in _NB_CLASSES):
+            spec = _naive_bayes(est, epath, n_features)
+            no_proba = False
+        else:
+            raise Unsupported(
+                epath, "estimator", type(est).__name__,
+                "VotingClassifier is supported over linear and naive Bayes classifiers only",
+            )
+        if spec["classes"] != encoded:
+            raise Unsupported(epath, "classes_", spec["classes"], f"expected the encoded labels {encoded}")
+        if clf.voting == "soft" and no_proba:
+            raise Unsupported(epath, "estimator", type(est).__name__, "voting='soft' needs predict_proba")
+        estimators.append(spec)
+    return {
+        "kind": "voting",
+        "estimator": "VotingClassifier",
+        "classes": classes,
+        "voting": clf.voting,
+        "weights": weights,
+        "estimators": estimators,
     }
 
 
@@ -918,8 +993,10 @@ def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
         return _naive_bayes(clf, path, n_features)
     if _is_exact(clf, CalibratedClassifierCV):
         return _calibrated(clf, path, n_features)
+    if _is_exact(clf, VotingClassifier):
+        return _voting(clf, path, n_features)
     supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + [
-        "CalibratedClassifierCV", "OneVsRestClassifier"]
+        "CalibratedClassifierCV", "OneVsRestClassifier", "VotingClassifier"]
     raise Unsupported(
         path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(supported)
     )
@@ -1067,6 +1144,8 @@ def has_proba(clf: Any) -> bool:
         return True
     if _is_exact(clf, CalibratedClassifierCV):
         return True
+    if _is_exact(clf, VotingClassifier):
+        return clf.voting == "soft"
     if _is_exact(clf, OneVsRestClassifier):
         return all(_ovr_has_proba(e) for e in getattr(clf, "estimators_", [None]))
     return _is_exact(clf, SGDClassifier) and clf.loss in _SGD_PROBA
@@ -1087,14 +1166,19 @@ def reference_outputs(estimator: Any, texts: list, *, ovr_proba: bool = False) -
     X = sp.csr_array(X)
     if any(_is_exact(clf, c) for c in _NB_CLASSES):
         decision = clf.predict_joint_log_proba(X)
-    elif _is_exact(clf, CalibratedClassifierCV):
+    elif _is_exact(clf, CalibratedClassifierCV) or (_is_exact(clf, VotingClassifier) and clf.voting == "soft"):
         decision = clf.predict_proba(X)
+    elif _is_exact(clf, VotingClassifier):
+        # hard voting: the weighted votes per class, as predict's np.bincount counts them
+        votes = clf.transform(X)
+        decision = np.array([np.bincount(row, weights=clf._weights_not_none, minlength=len(clf.classes_))
+                             for row in np.asarray(votes)], dtype=np.float64)
     else:
         decision = clf.decision_function(X)
     decision = np.asarray(decision, dtype=np.float64).reshape(len(texts), -1)
     labels = np.asarray(clf.predict(X)).tolist()
     proba = None
-    if _is_exact(clf, CalibratedClassifierCV):
+    if _is_exact(clf, CalibratedClassifierCV) or (_is_exact(clf, VotingClassifier) and clf.voting == "soft"):
         proba = decision
     elif has_proba(clf):
         if ovr_proba and lr_is_ovr(clf):

@@ -175,7 +175,7 @@ def _child(request: dict) -> dict:
             "labels": ref["labels"],
             "decision": _floats(ref["decision"]),
             "proba": None if ref["proba"] is None else _floats(ref["proba"]),
-            "calibrated": type(clf).__name__ == "CalibratedClassifierCV",
+            "calibrated": type(clf).__name__ in ix.DECISION_IS_PROBA,
         },
         "warnings": messages,
     }

@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import interchange as ix  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.ensemble import VotingClassifier  # noqa: E402
 from sklearn.feature_extraction.text import (  # noqa: E402
     CountVectorizer,
     HashingVectorizer,
@@ -386,6 +387,25 @@ CASES = [
     Case("ovr_linearsvc_selectkbest_3class_fr", "books",
          lambda: make_pipeline(_tfidf(max_features=2000), SelectKBest(chi2, k=500), OneVsRestClassifier(_svc())),
          "SelectKBest + OneVsRestClassifier(LinearSVC), 3 string classes: no proba"),
+    # isotonic calibration (issue #17)
+    Case("calibrated_linearsvc_isotonic_binary", "uci",
+         lambda: make_pipeline(_tfidf(), CalibratedClassifierCV(_svc(), method="isotonic", cv=3)),
+         "CalibratedClassifierCV(LinearSVC, isotonic, cv=3) binary: interp1d over the thresholds, clipped"),
+    Case("calibrated_lr_isotonic_multiclass_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=1000),
+                               CalibratedClassifierCV(_lr(), method="isotonic", cv=3)),
+         "CalibratedClassifierCV(LogisticRegression, isotonic, cv=3), 3 string classes: row-sum "
+         "normalisation"),
+    # VotingClassifier (issue #17)
+    Case("voting_soft_lr_mnb_weighted_3class_fr", "books",
+         lambda: make_pipeline(_tfidf(max_features=2000), VotingClassifier(
+             [("lr", _lr()), ("nb", MultinomialNB()), ("sgd", SGDClassifier(loss="log_loss", random_state=SEED))],
+             voting="soft", weights=[2, 1, 0.5])),
+         "VotingClassifier(soft, weights [2, 1, 0.5]) over LR, MultinomialNB, SGD(log_loss), 3 string classes"),
+    Case("voting_hard_svc_lr_bnb_binary", "uci",
+         lambda: make_pipeline(_tfidf(), VotingClassifier(
+             [("svc", _svc()), ("lr", _lr()), ("nb", BernoulliNB())], voting="hard")),
+         "VotingClassifier(hard) over LinearSVC, LR, BernoulliNB binary: decision = votes per class"),
 ]
 
 

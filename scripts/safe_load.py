@@ -48,6 +48,8 @@ ALLOWED_CLASSES = frozenset(
         "sklearn.calibration.CalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
+        "sklearn.isotonic.IsotonicRegression",
+        "sklearn.ensemble._voting.VotingClassifier",
         "sklearn.frozen._frozen.FrozenEstimator",
         "sklearn.multiclass.OneVsRestClassifier",
         "sklearn.feature_selection._univariate_selection.SelectKBest",
@@ -62,6 +64,7 @@ ALLOWED_CLASSES = frozenset(
         # fitted attributes of those steps
         "sklearn.preprocessing._label.LabelBinarizer",
         "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn.utils._bunch.Bunch",
         "sklearn.linear_model._sgd_fast.Hinge",
         "sklearn.linear_model._sgd_fast.ModifiedHuber",
         "sklearn.linear_model._sgd_fast.SquaredHinge",

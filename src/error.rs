@@ -58,6 +58,8 @@ pub enum Error {
     InvalidInput(String),
     /// An I/O error in the CLI.
     Io(String),
+    /// A publish pointer (FORMAT.md §5) whose fields are malformed or contradict each other.
+    PointerInvalid(String),
     /// A public key is pinned but the artifact carries no signature (FORMAT.md §3).
     SignatureMissing,
     /// The signature does not verify with any pinned public key: signed by another key, or a
@@ -99,6 +101,7 @@ impl Error {
             Error::InputTooLarge { .. } => "INPUT_TOO_LARGE",
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
+            Error::PointerInvalid(_) => "POINTER_INVALID",
             Error::SignatureMissing => "SIGNATURE_MISSING",
             Error::SignatureInvalid { .. } => "SIGNATURE_INVALID",
             Error::DecryptionKeyMissing => "DECRYPTION_KEY_MISSING",
@@ -138,6 +141,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
             Error::Io(why) => write!(f, "{why}"),
+            Error::PointerInvalid(why) => write!(f, "invalid pointer: {why}"),
             Error::SignatureMissing => {
                 write!(f, "artifact is not signed, but a public key is pinned: refusing to load it")
             }

@@ -77,12 +77,7 @@ impl TextClassifier {
     /// The decision row [`TextClassifier::explain`] ranks by for a predicted class: the one row of
     /// a model with a single row (binary linear, which scores `classes[1]`), else the class's row.
     pub fn explained_row(&self, label: usize) -> usize {
-        let rows = match self.classifier() {
-            Classifier::Linear(c) => c.coef.rows(),
-            Classifier::NaiveBayes(c) => c.coef.rows(),
-            Classifier::CalibratedSigmoid(c) => c.members[0].base.coef.rows(),
-        };
-        if rows == 1 {
+        if self.classifier().weight_rows() == 1 {
             0
         } else {
             label
@@ -154,7 +149,7 @@ fn hashed_column(feature: &str, n_features: u32) -> u32 {
 /// Weight of `column` in each decision row; for calibrated models the mean over the members.
 fn weights(classifier: &Classifier, column: u32) -> Vec<f64> {
     match classifier {
-        Classifier::CalibratedSigmoid(c) => {
+        Classifier::Calibrated(c) => {
             let mut sum = c.members[0].base.coef.column(column);
             for m in &c.members[1..] {
                 for (s, w) in sum.iter_mut().zip(m.base.coef.column(column)) {

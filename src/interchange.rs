@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::artifact::schema::{
-    self, AnalyzerKind, Body, Calibrated, CalibratedMember, Classes, Classifier, Counts, FeatureBlock,
-    LinearProba, Matrix, Metadata, Norm, Pipeline, Precision, StripAccents, TokenPattern,
+    self, AnalyzerKind, Body, Calibrated, CalibratedIsotonic, CalibratedMember, Classes, Classifier, Counts,
+    FeatureBlock, IsotonicMember, LinearProba, Matrix, Metadata, Norm, Pipeline, Precision, StripAccents,
+    TokenPattern, Voting, VotingEstimator,
 };
 use crate::error::{Error, Result};
 
@@ -160,6 +161,25 @@ pub struct IMember {
     pub calibrators: Vec<(f64, f64)>,
 }
 
+/// A calibrated member with isotonic calibrators.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IIsotonicMember {
+    pub base: ILinear,
+    pub class_indices: Vec<u32>,
+    pub calibrators: Vec<IIsotonic>,
+}
+
+/// `IsotonicRegression`: `X_thresholds_` and `y_thresholds_`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IIsotonic {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+}
+
 /// The classifier.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -184,6 +204,20 @@ pub enum IClassifier {
         estimator: Option<String>,
         classes: IClasses,
         members: Vec<IMember>,
+    },
+    CalibratedIsotonic {
+        #[serde(default)]
+        estimator: Option<String>,
+        classes: IClasses,
+        members: Vec<IIsotonicMember>,
+    },
+    Voting {
+        #[serde(default)]
+        estimator: Option<String>,
+        classes: IClasses,
+        voting: String,
+        weights: Option<Vec<f64>>,
+        estimators: Vec<IClassifier>,
     },
 }
 
@@ -210,6 +244,21 @@ fn matrix(rows: Vec<Vec<f64>>, what: &str) -> Result<Matrix> {
         cols: n_cols,
         data: rows.into_iter().flatten().collect(),
     })
+}
+
+fn isotonic(i: IIsotonic) -> Result<schema::Isotonic> {
+    if i.x.is_empty()
+        || i.x.len() != i.y.len()
+        || !i.x.windows(2).all(|w| w[0] < w[1])
+        || !i.x.iter().chain(&i.y).all(|v| v.is_finite())
+    {
+        return Err(bad(format!(
+            "isotonic calibrator: {} x and {} y; x must be finite, strictly ascending and as many as y",
+            i.x.len(),
+            i.y.len()
+        )));
+    }
+    Ok(schema::Isotonic { x: i.x, y: i.y })
 }
 
 fn linear(l: ILinear) -> Result<schema::Linear> {
@@ -445,6 +494,66 @@ impl Interchange {
                     })
                     .collect::<Result<_>>()?,
             }),
+            IClassifier::Voting {
+                classes: c,
+                voting,
+                weights,
+                estimators,
+                ..
+            } => Classifier::Voting(Voting {
+                classes: classes(c),
+                soft: match voting.as_str() {
+                    "soft" => true,
+                    "hard" => false,
+                    other => return Err(bad(format!("voting: unknown voting {other:?}"))),
+                },
+                weights,
+                estimators: estimators
+                    .into_iter()
+                    .map(|e| {
+                        Ok(match e {
+                            IClassifier::Linear {
+                                estimator,
+                                classes: c,
+                                coef,
+                                intercept,
+                                proba,
+                            } => {
+                                VotingEstimator::Linear(linear_parts(estimator, c, coef, intercept, &proba)?)
+                            }
+                            IClassifier::NaiveBayes {
+                                estimator,
+                                classes: c,
+                                coef,
+                                intercept,
+                                binarize,
+                            } => VotingEstimator::NaiveBayes(schema::NaiveBayes {
+                                estimator,
+                                classes: classes(c),
+                                coef: matrix(coef, "coef")?,
+                                intercept,
+                                binarize,
+                            }),
+                            _ => return Err(bad("a voting estimator must be linear or naive_bayes")),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
+            IClassifier::CalibratedIsotonic {
+                classes: c, members, ..
+            } => Classifier::CalibratedIsotonic(CalibratedIsotonic {
+                classes: classes(c),
+                members: members
+                    .into_iter()
+                    .map(|m| {
+                        Ok(IsotonicMember {
+                            base: linear(m.base)?,
+                            class_indices: m.class_indices,
+                            calibrators: m.calibrators.into_iter().map(isotonic).collect::<Result<_>>()?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
         };
         if precision == Precision::Compact {
             round_weights_to_f16(&mut classifier)?;
@@ -475,6 +584,15 @@ fn round_weights_to_f16(c: &mut Classifier) -> Result<()> {
         Classifier::Linear(l) => vec![&mut l.coef],
         Classifier::NaiveBayes(nb) => vec![&mut nb.coef],
         Classifier::CalibratedSigmoid(cal) => cal.members.iter_mut().map(|m| &mut m.base.coef).collect(),
+        Classifier::CalibratedIsotonic(cal) => cal.members.iter_mut().map(|m| &mut m.base.coef).collect(),
+        Classifier::Voting(v) => v
+            .estimators
+            .iter_mut()
+            .map(|e| match e {
+                VotingEstimator::Linear(l) => &mut l.coef,
+                VotingEstimator::NaiveBayes(nb) => &mut nb.coef,
+            })
+            .collect(),
     };
     for m in matrices {
         for x in &mut m.data {

@@ -9,7 +9,8 @@
 //! 4. **tf × idf** — vocabulary or hashing counts, `binary`, `sublinear_tf`, `idf_` ([`vectorize`]);
 //! 5. **norm** — `l1`/`l2` as `sklearn.preprocessing.normalize` sums ([`vectorize`]);
 //! 6. **decision** — sparse dot product in ascending column order, then the intercept ([`classify`]);
-//! 7. **proba** — expit, softmax, modified Huber, naive Bayes, sigmoid calibration ([`classify`]).
+//! 7. **proba** — expit, softmax, modified Huber, naive Bayes, sigmoid and isotonic calibration, soft
+//!    and hard voting ([`classify`]).
 //!
 //! [`TextClassifier`] ties them together; [`artifact`] reads and writes the bytes (FORMAT.md).
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod explain;
 pub mod interchange;
 pub mod monitor;
 pub mod pipeline;
+pub mod pointer;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod text;

@@ -629,3 +629,68 @@ fn one_vs_rest_proba_divides_by_a_non_zero_sum() {
     assert_eq!(p.label, 2);
     assert_eq!(p.proba.unwrap(), [0.0, 0.0, 0.0]);
 }
+
+#[test]
+fn isotonic_and_voting_inconsistencies_are_refused_at_load() {
+    let base = tiny();
+    let Classifier::Linear(lr) = base.pipeline.classifier.clone() else {
+        panic!("tiny is linear")
+    };
+    let load = |c: Classifier| {
+        let mut body = base.clone();
+        body.pipeline.classifier = c;
+        TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap())
+            .map(|m| m.predict("good great").unwrap())
+    };
+    let iso = |x: Vec<f64>, y: Vec<f64>| {
+        Classifier::CalibratedIsotonic(CalibratedIsotonic {
+            classes: lr.classes.clone(),
+            members: vec![IsotonicMember {
+                base: lr.clone(),
+                class_indices: vec![0],
+                calibrators: vec![Isotonic { x, y }],
+            }],
+        })
+    };
+    // Clipped to [x0, x_last] and interpolated: a decision far above the thresholds gives y_last.
+    let p = load(iso(vec![-1e9, 1e9], vec![0.25, 0.75])).unwrap();
+    assert!(p.proba.unwrap()[1] > 0.25);
+    assert_eq!(
+        load(iso(vec![5.0], vec![0.5])).unwrap().proba.unwrap(),
+        [0.5, 0.5]
+    );
+    for (x, y) in [
+        (vec![1.0, 0.0], vec![0.1, 0.2]),
+        (vec![0.0, 1.0], vec![0.1]),
+        (vec![], vec![]),
+    ] {
+        assert_eq!(load(iso(x, y)).unwrap_err().code(), "ARTIFACT_CORRUPT");
+    }
+
+    let voting = |soft: bool, weights: Option<Vec<f64>>, est: Vec<VotingEstimator>| {
+        Classifier::Voting(Voting {
+            classes: lr.classes.clone(),
+            soft,
+            weights,
+            estimators: est,
+        })
+    };
+    let est = |l: &Linear| VotingEstimator::Linear(l.clone());
+    let p = load(voting(false, Some(vec![1.0, 0.0]), vec![est(&lr), est(&lr)])).unwrap();
+    assert_eq!(p.decision.iter().sum::<f64>(), 1.0);
+    assert!(p.proba.is_none());
+    let mut no_proba = lr.clone();
+    no_proba.proba = LinearProba::None;
+    let mut three = lr.clone();
+    three.classes = Classes::Int(vec![0, 1, 2]);
+    for c in [
+        voting(true, None, vec![est(&lr), est(&no_proba)]),
+        voting(false, None, vec![est(&lr), est(&three)]),
+        voting(false, Some(vec![1.0, -1.0]), vec![est(&lr), est(&lr)]),
+        voting(true, Some(vec![0.0, 0.0]), vec![est(&lr), est(&lr)]),
+        voting(false, Some(vec![1.0]), vec![est(&lr), est(&lr)]),
+        voting(false, None, vec![]),
+    ] {
+        assert_eq!(load(c).unwrap_err().code(), "ARTIFACT_CORRUPT");
+    }
+}

@@ -71,8 +71,10 @@ fn check_case(interchange: &Path) -> (usize, Vec<String>) {
             continue;
         }
         let p = model.predict(text).unwrap();
-        // A calibrated classifier's scores are its probabilities (exp inside): proba tolerance.
-        let calibrated = matches!(model.classifier(), Classifier::CalibratedSigmoid(_));
+        // A calibrated or soft voting classifier's scores are probabilities (exp inside): proba
+        // tolerance.
+        let calibrated = matches!(model.classifier(), Classifier::Calibrated(_))
+            || matches!(model.classifier(), Classifier::Voting(_)) && p.proba.is_some();
         let want_decision = floats(&want["decision"]);
         let decision_ok = if calibrated {
             close(&p.decision, &want_decision)

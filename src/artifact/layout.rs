@@ -287,15 +287,38 @@ impl Writer {
         })
     }
 
+    fn naive_bayes(&mut self, nb: &schema::NaiveBayes) -> Result<v3::NaiveBayes> {
+        Ok(v3::NaiveBayes {
+            estimator: nb.estimator.clone(),
+            classes: nb.classes.clone(),
+            coef: self.matrix(&nb.coef)?,
+            intercept: nb.intercept.clone(),
+            binarize: nb.binarize,
+        })
+    }
+
     fn classifier(&mut self, c: &schema::Classifier) -> Result<v3::Classifier> {
         Ok(match c {
             schema::Classifier::Linear(l) => v3::Classifier::Linear(self.linear(l)?),
-            schema::Classifier::NaiveBayes(nb) => v3::Classifier::NaiveBayes(v3::NaiveBayes {
-                estimator: nb.estimator.clone(),
-                classes: nb.classes.clone(),
-                coef: self.matrix(&nb.coef)?,
-                intercept: nb.intercept.clone(),
-                binarize: nb.binarize,
+            schema::Classifier::NaiveBayes(nb) => v3::Classifier::NaiveBayes(self.naive_bayes(nb)?),
+            schema::Classifier::Voting(v) => v3::Classifier::Voting(v3::Voting {
+                classes: v.classes.clone(),
+                soft: v.soft,
+                weights: v.weights.clone(),
+                estimators: v
+                    .estimators
+                    .iter()
+                    .map(|e| {
+                        Ok(match e {
+                            schema::VotingEstimator::Linear(l) => {
+                                v3::VotingEstimator::Linear(self.linear(l)?)
+                            }
+                            schema::VotingEstimator::NaiveBayes(nb) => {
+                                v3::VotingEstimator::NaiveBayes(self.naive_bayes(nb)?)
+                            }
+                        })
+                    })
+                    .collect::<Result<_>>()?,
             }),
             schema::Classifier::CalibratedSigmoid(c) => v3::Classifier::CalibratedSigmoid(v3::Calibrated {
                 classes: c.classes.clone(),
@@ -311,8 +334,37 @@ impl Writer {
                     })
                     .collect::<Result<_>>()?,
             }),
+            schema::Classifier::CalibratedIsotonic(c) => {
+                v3::Classifier::CalibratedIsotonic(v3::CalibratedIsotonic {
+                    classes: c.classes.clone(),
+                    members: c
+                        .members
+                        .iter()
+                        .map(|m| {
+                            Ok(v3::IsotonicMember {
+                                base: self.linear(&m.base)?,
+                                class_indices: m.class_indices.clone(),
+                                calibrators: m
+                                    .calibrators
+                                    .iter()
+                                    .map(|i| {
+                                        Ok(v3::Isotonic {
+                                            x: self.section(&f64_bytes(&i.x))?,
+                                            y: self.section(&f64_bytes(&i.y))?,
+                                        })
+                                    })
+                                    .collect::<Result<_>>()?,
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                })
+            }
         })
     }
+}
+
+fn f64_bytes(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// The value as binary16 when that is exact (same bits back, so -0.0 stays -0.0).

@@ -263,6 +263,32 @@ pub enum Classifier {
     NaiveBayes(NaiveBayes),
     /// `CalibratedClassifierCV(method="sigmoid")`.
     CalibratedSigmoid(Calibrated),
+    /// `CalibratedClassifierCV(method="isotonic")`.
+    CalibratedIsotonic(CalibratedIsotonic),
+    /// `VotingClassifier`.
+    Voting(Voting),
+}
+
+/// `VotingClassifier` over linear and naive Bayes estimators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Voting {
+    /// `classes_` (`le_.classes_`).
+    pub classes: Classes,
+    /// `voting="soft"` (else hard).
+    pub soft: bool,
+    /// `_weights_not_none`: one non-negative weight per estimator, or none (all 1).
+    pub weights: Option<Vec<f64>>,
+    /// `estimators_`, each fitted on the encoded labels `0..k`.
+    pub estimators: Vec<VotingEstimator>,
+}
+
+/// One estimator of a `VotingClassifier`: not a [`Classifier`], so the wire type stays flat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VotingEstimator {
+    /// Linear models.
+    Linear(Linear),
+    /// Naive Bayes.
+    NaiveBayes(NaiveBayes),
 }
 
 /// A dense matrix, row-major.
@@ -351,6 +377,36 @@ pub struct CalibratedMember {
     pub class_indices: Vec<u32>,
     /// `(a_, b_)` of each `_SigmoidCalibration`.
     pub calibrators: Vec<(f64, f64)>,
+}
+
+/// `CalibratedClassifierCV(method="isotonic")`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedIsotonic {
+    /// `classes_`.
+    pub classes: Classes,
+    /// `calibrated_classifiers_`.
+    pub members: Vec<IsotonicMember>,
+}
+
+/// One `_CalibratedClassifier` with `IsotonicRegression(out_of_bounds="clip")` calibrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsotonicMember {
+    /// The fitted base estimator.
+    pub base: Linear,
+    /// `pos_class_indices`: class of each decision column.
+    pub class_indices: Vec<u32>,
+    /// One per decision column.
+    pub calibrators: Vec<Isotonic>,
+}
+
+/// A fitted `IsotonicRegression`: linear interpolation over the thresholds, the input clipped to
+/// `[x[0], x[last]]` (`X_min_`, `X_max_`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Isotonic {
+    /// `X_thresholds_`, strictly ascending, at least one.
+    pub x: Vec<f64>,
+    /// `y_thresholds_`, one per threshold.
+    pub y: Vec<f64>,
 }
 
 /// The manifest of a format 3 body (FORMAT.md §2): the same pipeline as [`Body`], with every
@@ -491,6 +547,32 @@ pub mod v3 {
         NaiveBayes(NaiveBayes),
         /// `CalibratedClassifierCV(method="sigmoid")`.
         CalibratedSigmoid(Calibrated),
+        /// `CalibratedClassifierCV(method="isotonic")`.
+        CalibratedIsotonic(CalibratedIsotonic),
+        /// `VotingClassifier`.
+        Voting(Voting),
+    }
+
+    /// `VotingClassifier`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Voting {
+        /// `classes_`.
+        pub classes: Classes,
+        /// `voting="soft"`.
+        pub soft: bool,
+        /// `_weights_not_none`.
+        pub weights: Option<Vec<f64>>,
+        /// `estimators_`.
+        pub estimators: Vec<VotingEstimator>,
+    }
+
+    /// One estimator of a `VotingClassifier`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum VotingEstimator {
+        /// Linear models.
+        Linear(Linear),
+        /// Naive Bayes.
+        NaiveBayes(NaiveBayes),
     }
 
     /// How a matrix's values are stored.
@@ -563,5 +645,34 @@ pub mod v3 {
         pub class_indices: Vec<u32>,
         /// `(a_, b_)` of each `_SigmoidCalibration`.
         pub calibrators: Vec<(f64, f64)>,
+    }
+
+    /// `CalibratedClassifierCV(method="isotonic")`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CalibratedIsotonic {
+        /// `classes_`.
+        pub classes: Classes,
+        /// `calibrated_classifiers_`.
+        pub members: Vec<IsotonicMember>,
+    }
+
+    /// One `_CalibratedClassifier` with isotonic calibrators.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct IsotonicMember {
+        /// The fitted base estimator.
+        pub base: Linear,
+        /// `pos_class_indices`.
+        pub class_indices: Vec<u32>,
+        /// One per decision column.
+        pub calibrators: Vec<Isotonic>,
+    }
+
+    /// A fitted `IsotonicRegression`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Isotonic {
+        /// `X_thresholds_`, f64 little-endian, strictly ascending.
+        pub x: Section,
+        /// `y_thresholds_`, f64 little-endian, as many as `x`.
+        pub y: Section,
     }
 }

@@ -12,6 +12,7 @@ use skedge::artifact::crypto::{self, KeyKind};
 use skedge::artifact::schema::Classes;
 use skedge::artifact::{Encryption, LoadOptions, SealOptions};
 use skedge::interchange::Interchange;
+use skedge::pointer::Pointer;
 use skedge::{artifact, Error, Prediction, Result, TextClassifier, MAX_TEXT_BYTES};
 
 #[derive(Parser)]
@@ -100,6 +101,24 @@ enum Command {
         #[command(flatten)]
         keys: KeyArgs,
     },
+    /// Sign a publish pointer (FORMAT.md §5) with an Ed25519 secret key; the signed pointer,
+    /// as it is to be stored, goes to stdout.
+    SignPointer {
+        /// The pointer JSON (its `signature` is replaced).
+        pointer: PathBuf,
+        /// Secret key file from `skedge keygen NAME`.
+        #[arg(long, value_name = "FILE")]
+        sign_key: PathBuf,
+    },
+    /// Check a publish pointer's fields and, with --public-key, its signature; prints it on
+    /// success. Without a key an unsigned pointer passes (like an artifact with no key pinned).
+    VerifyPointer {
+        /// The pointer JSON.
+        pointer: PathBuf,
+        /// Refuse the pointer unless signed by this public key file; repeat during a rotation.
+        #[arg(long, value_name = "FILE")]
+        public_key: Vec<PathBuf>,
+    },
     /// Write `log(k)` for k = 1..=N as little-endian f64 to stdout: the engine's log, which the
     /// exporter compares with numpy's to record the exceptions (FORMAT.md, log_exceptions).
     #[command(hide = true)]
@@ -140,6 +159,29 @@ fn read_key(path: &Path, kind: KeyKind) -> Result<[u8; crypto::KEY_LEN]> {
         Error::KeyInvalid(why) => Error::KeyInvalid(format!("{}: {why}", path.display())),
         e => e,
     })
+}
+
+/// Pointers are small; a larger file is refused before it is read whole.
+const MAX_POINTER_BYTES: u64 = 64 * 1024;
+
+fn read_pointer(path: &Path) -> Result<Pointer> {
+    let mut text = String::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_POINTER_BYTES + 1).read_to_string(&mut text))
+        .map_err(io_err(path))?;
+    if text.len() as u64 > MAX_POINTER_BYTES {
+        return Err(Error::PointerInvalid(format!(
+            "{}: larger than {MAX_POINTER_BYTES} bytes",
+            path.display()
+        )));
+    }
+    serde_json::from_str(&text).map_err(|e| Error::PointerInvalid(format!("{}: {e}", path.display())))
+}
+
+fn print_pointer(doc: &Pointer) -> Result<ExitCode> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| Error::Io(e.to_string()))?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn random<const N: usize>() -> Result<[u8; N]> {
@@ -349,10 +391,11 @@ fn run(command: Command) -> Result<ExitCode> {
                     .ok_or_else(|| Error::InvalidInput(format!("line {}: no \"text\"", n + 1)))?;
                 let got = prediction_json(&model.predict(text)?, model.classes());
                 checked += 1;
-                // A calibrated classifier's decision is its probabilities: held to the proba tolerance.
+                // A calibrated or voting classifier's decision is made of probabilities (hard votes
+                // are exact sums): held to the proba tolerance.
                 let calibrated = matches!(
                     model.classifier(),
-                    skedge::classify::Classifier::CalibratedSigmoid(_)
+                    skedge::classify::Classifier::Calibrated(_) | skedge::classify::Classifier::Voting(_)
                 );
                 if let Some(why) = compare(&want, &got, proba_tolerance, calibrated) {
                     mismatches
@@ -370,6 +413,24 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::SignPointer { pointer, sign_key } => {
+            let mut doc = read_pointer(&pointer)?;
+            doc.sign(&read_key(&sign_key, KeyKind::SigningSecret)?)?;
+            print_pointer(&doc)
+        }
+        Command::VerifyPointer { pointer, public_key } => {
+            let doc = read_pointer(&pointer)?;
+            if public_key.is_empty() {
+                doc.check()?;
+            } else {
+                let keys = public_key
+                    .iter()
+                    .map(|p| read_key(p, KeyKind::SigningPublic))
+                    .collect::<Result<Vec<_>>>()?;
+                doc.verify(&keys)?;
+            }
+            print_pointer(&doc)
         }
         Command::LnTable { n } => {
             let mut out = BufWriter::new(io::stdout().lock());

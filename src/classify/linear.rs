@@ -47,6 +47,11 @@ impl Linear {
         })
     }
 
+    /// Whether the estimator has `predict_proba`.
+    pub fn has_proba(&self) -> bool {
+        self.proba != LinearProba::None
+    }
+
     /// `decision_function`: `x · coef_.T + intercept_`.
     pub fn decision_function(&self, x: &Row) -> Vec<f64> {
         let mut d = self.coef.dot(x);

@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod linear;
 pub mod naive_bayes;
+pub mod voting;
 
 use crate::artifact::layout::{self, Data, Slice};
 use crate::artifact::schema::v3::{Classifier as Params, Dtype, Matrix};
@@ -11,9 +12,10 @@ use crate::artifact::schema::Classes;
 use crate::error::{Error, Result};
 use crate::vectorize::Row;
 
-pub use calibration::CalibratedSigmoid;
+pub use calibration::Calibrated;
 pub use linear::Linear;
 pub use naive_bayes::NaiveBayes;
+pub use voting::Voting;
 
 /// What a classifier says about one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +36,10 @@ pub enum Classifier {
     Linear(Linear),
     /// Naive Bayes.
     NaiveBayes(NaiveBayes),
-    /// `CalibratedClassifierCV(method="sigmoid")`.
-    CalibratedSigmoid(CalibratedSigmoid),
+    /// `CalibratedClassifierCV(method="sigmoid" | "isotonic")`.
+    Calibrated(Calibrated),
+    /// `VotingClassifier`.
+    Voting(Voting),
 }
 
 impl Classifier {
@@ -44,9 +48,11 @@ impl Classifier {
         Ok(match p {
             Params::Linear(l) => Classifier::Linear(Linear::new(l, n_features, data)?),
             Params::NaiveBayes(nb) => Classifier::NaiveBayes(NaiveBayes::new(nb, n_features, data)?),
-            Params::CalibratedSigmoid(c) => {
-                Classifier::CalibratedSigmoid(CalibratedSigmoid::new(c, n_features, data)?)
+            Params::CalibratedSigmoid(c) => Classifier::Calibrated(Calibrated::sigmoid(c, n_features, data)?),
+            Params::CalibratedIsotonic(c) => {
+                Classifier::Calibrated(Calibrated::isotonic(c, n_features, data)?)
             }
+            Params::Voting(v) => Classifier::Voting(Voting::new(v, n_features, data)?),
         })
     }
 
@@ -55,7 +61,8 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => &c.classes,
             Classifier::NaiveBayes(c) => &c.classes,
-            Classifier::CalibratedSigmoid(c) => &c.classes,
+            Classifier::Calibrated(c) => &c.classes,
+            Classifier::Voting(c) => &c.classes,
         }
     }
 
@@ -64,7 +71,18 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => &c.estimator,
             Classifier::NaiveBayes(c) => &c.estimator,
-            Classifier::CalibratedSigmoid(_) => "CalibratedClassifierCV",
+            Classifier::Calibrated(_) => "CalibratedClassifierCV",
+            Classifier::Voting(_) => "VotingClassifier",
+        }
+    }
+
+    /// Number of decision rows of the weights behind the decision (for explanations).
+    pub fn weight_rows(&self) -> usize {
+        match self {
+            Classifier::Linear(c) => c.coef.rows(),
+            Classifier::NaiveBayes(c) => c.coef.rows(),
+            Classifier::Calibrated(c) => c.members[0].base.coef.rows(),
+            Classifier::Voting(c) => c.estimators[0].weight_rows(),
         }
     }
 
@@ -73,7 +91,9 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => c.coef.column(col),
             Classifier::NaiveBayes(c) => c.coef.column(col),
-            Classifier::CalibratedSigmoid(c) => c.members[0].base.coef.column(col),
+            Classifier::Calibrated(c) => c.members[0].base.coef.column(col),
+            // No one linear score behind a vote: the first estimator's weights stand in.
+            Classifier::Voting(c) => c.estimators[0].weights(col),
         }
     }
 
@@ -82,7 +102,8 @@ impl Classifier {
         match self {
             Classifier::Linear(c) => c.predict(x),
             Classifier::NaiveBayes(c) => c.predict(x),
-            Classifier::CalibratedSigmoid(c) => c.predict(x),
+            Classifier::Calibrated(c) => c.predict(x),
+            Classifier::Voting(c) => c.predict(x),
         }
     }
 }

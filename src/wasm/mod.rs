@@ -41,7 +41,8 @@ export interface Prediction {
   /** The predicted class (an element of `info().classes`). */
   label: Label;
   /** `decision_function` flattened: one value for binary linear models (it scores `classes[1]`),
-   * else one per class; naive Bayes: the joint log likelihood; calibrated: the probabilities. */
+   * else one per class; naive Bayes: the joint log likelihood; calibrated and soft voting: the
+   * probabilities; hard voting: the weighted votes per class. */
   decision: number[];
   /** `predict_proba`, one per class, or `null` when the estimator has none. */
   proba: number[] | null;

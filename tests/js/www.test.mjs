@@ -60,7 +60,7 @@ function mismatch(got, want) {
   if (got.error) return `error ${got.error.code}: ${got.error.message}`;
   if (got.label !== want.label) return `label ${JSON.stringify(got.label)} != ${JSON.stringify(want.label)}`;
   if (got.decision.length !== want.decision.length || got.decision.some((d, i) => !Object.is(d, want.decision[i]))) {
-    // CalibratedClassifierCV's decision is its probability: held to the probability tolerance.
+    // CalibratedClassifierCV's and soft VotingClassifier's decision is their probability: held to the probability tolerance.
     if (!(want.proba && got.decision.every((d, i) => Math.abs(d - want.decision[i]) <= PROBA_TOLERANCE))) {
       return `decision ${JSON.stringify(got.decision)} != ${JSON.stringify(want.decision)}`;
     }

@@ -34,6 +34,7 @@ import export
 import interchange as ix
 import wide_texts as wt
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import (
     CountVectorizer,
     HashingVectorizer,
@@ -333,6 +334,24 @@ def _option_cases() -> list[Case]:
               ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
           ], transformer_weights={"inner": 0.5}),
           "sgd_log_loss", 2, "int"),
+        # isotonic calibration: interp1d between thresholds, clipped outside them (raw counts put
+        # decisions beyond the last threshold), one member (ensemble=False) and the mean of three
+        C("calibrated_isotonic_svc_2int", lambda: TfidfVectorizer(ngram_range=(1, 2)), "cal_iso_svc", 2, "int"),
+        C("calibrated_isotonic_svc_4str", lambda: TfidfVectorizer(analyzer="char_wb"), "cal_iso_svc", 4, "str"),
+        C("count_calibrated_isotonic_sgd_saturated_3str", lambda: CountVectorizer(), "cal_iso_sgd_raw", 3, "str",
+          big=True),
+        C("calibrated_isotonic_lr_single_3int", lambda: TfidfVectorizer(min_df=2), "cal_iso_lr_single", 3, "int"),
+        C("union_selectkbest_calibrated_isotonic_ridge_2str",
+          lambda: [("union", FeatureUnion([("w", CountVectorizer()), ("c", CountVectorizer(analyzer="char"))])),
+                   ("kbest", SelectKBest(chi2, k=200)), ("tfidf", TfidfTransformer())],
+          "cal_iso_ridge", 2, "str"),
+        # VotingClassifier: soft (np.average, weights) and hard (weighted np.bincount, ties to the
+        # lowest class)
+        C("voting_soft_lr_cnb_sgdhuber_3str", lambda: TfidfVectorizer(), "vote_soft", 3, "str"),
+        C("voting_soft_weighted_lr_bnb_2int", lambda: TfidfVectorizer(ngram_range=(1, 2)), "vote_soft_w", 2, "int"),
+        C("voting_hard_svc_ridge_mnb_4int", lambda: TfidfVectorizer(min_df=2), "vote_hard", 4, "int"),
+        C("voting_hard_tied_weights_2str", lambda: CountVectorizer(), "vote_hard_tie", 2, "str"),
+        C("count_voting_soft_saturated_3int", lambda: CountVectorizer(), "vote_soft", 3, "int", big=True),
     ]
 
 
@@ -361,6 +380,25 @@ EXTRA_CLASSIFIERS = {
     "ovr_svc": lambda: OneVsRestClassifier(LinearSVC(max_iter=200)),
     "ovr_sgd_log": lambda: OneVsRestClassifier(SGDClassifier(loss="log_loss", random_state=0, max_iter=30)),
     "ovr_ridge": lambda: OneVsRestClassifier(RidgeClassifier()),
+    "vote_soft": lambda: VotingClassifier(
+        [("lr", LogisticRegression(max_iter=100)), ("cnb", ComplementNB()),
+         ("sgd", SGDClassifier(loss="modified_huber", random_state=0, max_iter=30))], voting="soft"),
+    "vote_soft_w": lambda: VotingClassifier(
+        [("lr", LogisticRegression(max_iter=100)), ("bnb", BernoulliNB()), ("drop", "drop"),
+         ("sgd", SGDClassifier(loss="log_loss", random_state=0, max_iter=30))],
+        voting="soft", weights=[0.3, 0.7, 5, 0.1]),
+    "vote_hard": lambda: VotingClassifier(
+        [("svc", LinearSVC(max_iter=200)), ("ridge", RidgeClassifier()), ("mnb", MultinomialNB())], voting="hard",
+        weights=[1.5, 1, 0.25]),
+    # two voters of equal weight disagree often: ties go to the lowest class (np.argmax)
+    "vote_hard_tie": lambda: VotingClassifier(
+        [("svc", LinearSVC(max_iter=200)), ("mnb", MultinomialNB())], voting="hard"),
+    "cal_iso_svc": lambda: CalibratedClassifierCV(LinearSVC(max_iter=200), method="isotonic", cv=3),
+    "cal_iso_sgd_raw": lambda: CalibratedClassifierCV(
+        SGDClassifier(alpha=1e-6, random_state=0, max_iter=30), method="isotonic", cv=3),
+    "cal_iso_lr_single": lambda: CalibratedClassifierCV(LogisticRegression(max_iter=50), method="isotonic",
+                                                        cv=2, ensemble=False),
+    "cal_iso_ridge": lambda: CalibratedClassifierCV(RidgeClassifier(), method="isotonic", cv=2),
     "ovr_sgd_log_raw": lambda: OneVsRestClassifier(
         SGDClassifier(loss="log_loss", alpha=1e-6, random_state=0, max_iter=30)),
 }

@@ -15,6 +15,7 @@ import interchange as ix
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
+from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import (
     CountVectorizer,
     HashingVectorizer,
@@ -54,6 +55,11 @@ def _poison(attr, index, value):
 
 def _poison_idf(model):
     model.named_steps["tfidftransformer"].idf_[2] = np.inf
+    return model
+
+
+def _isotonic_unclipped(model):
+    model[-1].calibrated_classifiers_[0].calibrators[0].set_params(out_of_bounds="nan")
     return model
 
 
@@ -143,9 +149,24 @@ REFUSALS = [
      "pipeline.selectkbest", "get_support()", "'no column'"),
     ("dense reduction", lambda: make_pipeline(TfidfVectorizer(), TruncatedSVD(5, random_state=0), _lr()),
      None, None, "pipeline.truncatedsvd", "estimator", "TruncatedSVD"),
-    ("calibration isotonic",
+    ("calibration temperature",
+     lambda: make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), method="temperature", cv=2)),
+     None, None, "pipeline.calibratedclassifiercv", "method", "'temperature'"),
+    ("isotonic calibrator not clipping",
      lambda: make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2)),
-     None, None, "pipeline.calibratedclassifiercv", "method", "'isotonic'"),
+     None, _isotonic_unclipped,
+     "pipeline.calibratedclassifiercv.calibrated_classifiers_[0].calibrators[0]", "out_of_bounds", "'nan'"),
+    ("soft voting without predict_proba",
+     lambda: make_pipeline(TfidfVectorizer(), VotingClassifier([("lr", _lr()), ("svc", LinearSVC())], voting="soft")),
+     None, None, "pipeline.votingclassifier.estimators_[1]", "estimator", "LinearSVC"),
+    ("voting over an unsupported estimator",
+     lambda: make_pipeline(TfidfVectorizer(), VotingClassifier(
+         [("lr", _lr()), ("ovr", OneVsRestClassifier(LinearSVC()))], voting="hard")),
+     None, None, "pipeline.votingclassifier.estimators_[1]", "estimator", "OneVsRestClassifier"),
+    ("voting with a negative weight",
+     lambda: make_pipeline(TfidfVectorizer(), VotingClassifier(
+         [("lr", _lr()), ("nb", MultinomialNB())], voting="hard", weights=[1, -1])),
+     None, None, "pipeline.votingclassifier", "weights", "-1.0"),
     ("calibration over naive Bayes",
      lambda: make_pipeline(CountVectorizer(), CalibratedClassifierCV(MultinomialNB(), cv=2)),
      None, None, "pipeline.calibratedclassifiercv.calibrated_classifiers_[0].estimator", "estimator",

@@ -16,8 +16,8 @@ export function casesDir() {
 
 /**
  * Every case: { name, artifact (path), bytes (Uint8Array), decisionIsProba, expected: [{ text,
- * label, decision, proba }] }. `decisionIsProba`: CalibratedClassifierCV, whose decision is its
- * probability and is held to the probability tolerance (as `skedge verify` does).
+ * label, decision, proba }] }. `decisionIsProba`: CalibratedClassifierCV and VotingClassifier, whose
+ * decision is made of probabilities and is held to the probability tolerance (as `skedge verify` does).
  */
 export function loadCases(dir = casesDir()) {
   const names = readdirSync(dir).filter((f) => f.endsWith('.skedge')).map((f) => f.slice(0, -'.skedge'.length)).sort();
@@ -28,7 +28,7 @@ export function loadCases(dir = casesDir()) {
 function caseOf(dir, name) {
   const bytes = new Uint8Array(readFileSync(join(dir, `${name}.skedge`)));
   const model = Model.fromBytes(bytes);
-  const decisionIsProba = model.info().estimator === 'CalibratedClassifierCV';
+  const decisionIsProba = ['CalibratedClassifierCV', 'VotingClassifier'].includes(model.info().estimator);
   model.free();
   return {
     name,

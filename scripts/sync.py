@@ -1,0 +1,8 @@
+"""`scripts/sync.py reconcile|rollback`: a thin wrapper of `skedge.sync` (its docstring)."""
+
+import sys
+
+from skedge.sync import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+//! The publish pointer (FORMAT.md §5): which content-addressed artifact a model's alias names at
+//! the edge, and the exact bytes its Ed25519 signature covers. The publisher (`scripts/skedge/
+//! publish.py`) fills the fields; `skedge sign-pointer` signs and `skedge verify-pointer` checks,
+//! so one encoder defines the signed bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Pointer documents this build reads and writes.
+pub const POINTER_VERSION: u32 = 1;
+
+/// First line of the signed message: a signature over a pointer is never one over an artifact.
+const DOMAIN: &str = "skedge-pointer\n";
+
+/// One `pointers/<model>/<alias>.json` document. Field order is the JSON order and the order of
+/// the signed lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pointer {
+    /// [`POINTER_VERSION`].
+    pub pointer_version: u32,
+    /// Registered model name.
+    pub model: String,
+    /// The alias this pointer follows (`production`).
+    pub alias: String,
+    /// Model version the alias named at publish time.
+    pub version: String,
+    /// MLflow run id of that version (empty outside a registry).
+    pub run_id: String,
+    /// Lowercase hex sha256 of the artifact bytes.
+    pub sha256: String,
+    /// Artifact size in bytes.
+    pub size: u64,
+    /// Subresource-integrity string of the artifact (`sha256-<base64>`).
+    pub integrity: String,
+    /// Key of the artifact under the destination: `blobs/sha256/<sha256>.skedge`.
+    pub blob: String,
+    /// Key of its manifest: `blobs/sha256/<sha256>.manifest.json`.
+    pub manifest: String,
+    /// The artifact's format version.
+    pub format_version: u32,
+    /// 1 for the first pointer of a model and alias, then the previous one's plus 1.
+    pub generation: u64,
+    /// sha256 of the previous pointer's artifact (empty for generation 1).
+    pub previous_sha256: String,
+    /// The previous pointer's generation (0 for generation 1).
+    pub previous_generation: u64,
+    /// RFC 3339 UTC time of publication.
+    pub published_at: String,
+    /// Lowercase hex Ed25519 signature of [`Pointer::signed_message`], or null when unsigned.
+    pub signature: Option<String>,
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Pointer {
+    /// Refuses a pointer whose fields contradict each other or could not be signed unambiguously.
+    pub fn check(&self) -> Result<()> {
+        let bad = |why: String| Err(Error::PointerInvalid(why));
+        if self.pointer_version != POINTER_VERSION {
+            return bad(format!(
+                "pointer_version {} (this build reads {POINTER_VERSION})",
+                self.pointer_version
+            ));
+        }
+        if !is_hex(&self.sha256, 64) {
+            return bad(format!("sha256 {:?} is not 64 lowercase hex digits", self.sha256));
+        }
+        let blob = format!("blobs/sha256/{}.skedge", self.sha256);
+        if self.blob != blob {
+            return bad(format!("blob {:?} is not {blob:?}", self.blob));
+        }
+        if self.generation == 0 || self.previous_generation >= self.generation {
+            return bad(format!(
+                "generation {} after previous_generation {}: generations start at 1 and only grow",
+                self.generation, self.previous_generation
+            ));
+        }
+        if (self.previous_generation == 0) != self.previous_sha256.is_empty()
+            || !(self.previous_sha256.is_empty() || is_hex(&self.previous_sha256, 64))
+        {
+            return bad(format!(
+                "previous_sha256 {:?} does not match previous_generation {}",
+                self.previous_sha256, self.previous_generation
+            ));
+        }
+        for (name, value) in self.text_fields() {
+            if value.chars().any(char::is_control) {
+                return bad(format!("{name} contains a control character"));
+            }
+        }
+        Ok(())
+    }
+
+    fn text_fields(&self) -> [(&'static str, &str); 9] {
+        [
+            ("model", &self.model),
+            ("alias", &self.alias),
+            ("version", &self.version),
+            ("run_id", &self.run_id),
+            ("integrity", &self.integrity),
+            ("blob", &self.blob),
+            ("manifest", &self.manifest),
+            ("previous_sha256", &self.previous_sha256),
+            ("published_at", &self.published_at),
+        ]
+    }
+
+    /// The signed bytes: `skedge-pointer\n`, then one `name=value\n` line per field except
+    /// `signature`, in field order, values as in the JSON (numbers in decimal). No value holds a
+    /// control character ([`Pointer::check`]), so the lines cannot be confused.
+    pub fn signed_message(&self) -> Result<Vec<u8>> {
+        self.check()?;
+        let lines = [
+            ("pointer_version", self.pointer_version.to_string()),
+            ("model", self.model.clone()),
+            ("alias", self.alias.clone()),
+            ("version", self.version.clone()),
+            ("run_id", self.run_id.clone()),
+            ("sha256", self.sha256.clone()),
+            ("size", self.size.to_string()),
+            ("integrity", self.integrity.clone()),
+            ("blob", self.blob.clone()),
+            ("manifest", self.manifest.clone()),
+            ("format_version", self.format_version.to_string()),
+            ("generation", self.generation.to_string()),
+            ("previous_sha256", self.previous_sha256.clone()),
+            ("previous_generation", self.previous_generation.to_string()),
+            ("published_at", self.published_at.clone()),
+        ];
+        let mut out = DOMAIN.as_bytes().to_vec();
+        for (name, value) in lines {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+
+    /// Signs with an Ed25519 secret key, replacing any signature.
+    #[cfg(feature = "crypto")]
+    pub fn sign(&mut self, secret: &[u8; crate::artifact::crypto::KEY_LEN]) -> Result<()> {
+        let signature = crate::artifact::crypto::sign(secret, &self.signed_message()?);
+        self.signature = Some(signature.iter().map(|b| format!("{b:02x}")).collect());
+        Ok(())
+    }
+
+    /// Checks the fields and the signature against any of `public_keys` (several during a key
+    /// rotation). `SIGNATURE_MISSING` when unsigned, `SIGNATURE_INVALID` when no key verifies.
+    #[cfg(feature = "crypto")]
+    pub fn verify(&self, public_keys: &[[u8; crate::artifact::crypto::KEY_LEN]]) -> Result<()> {
+        use crate::artifact::crypto::{verify, SIGNATURE_LEN};
+        let message = self.signed_message()?;
+        let hex = self.signature.as_deref().ok_or(Error::SignatureMissing)?;
+        let invalid = Error::SignatureInvalid {
+            keys: public_keys.len(),
+        };
+        if !is_hex(hex, 2 * SIGNATURE_LEN) {
+            return Err(invalid);
+        }
+        let mut signature = [0u8; SIGNATURE_LEN];
+        for (i, byte) in signature.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid.clone())?;
+        }
+        if public_keys.iter().any(|key| verify(key, &message, &signature)) {
+            Ok(())
+        } else {
+            Err(invalid)
+        }
+    }
+}
+
+#[cfg(all(test, feature = "crypto"))]
+mod tests {
+    use super::*;
+    use crate::artifact::crypto::public_key;
+
+    fn pointer() -> Pointer {
+        let sha = "ab".repeat(32);
+        Pointer {
+            pointer_version: 1,
+            model: "sentiment".into(),
+            alias: "production".into(),
+            version: "2".into(),
+            run_id: "r1".into(),
+            blob: format!("blobs/sha256/{sha}.skedge"),
+            manifest: format!("blobs/sha256/{sha}.manifest.json"),
+            sha256: sha,
+            size: 10,
+            integrity: "sha256-x".into(),
+            format_version: 3,
+            generation: 2,
+            previous_sha256: "cd".repeat(32),
+            previous_generation: 1,
+            published_at: "2026-12-03T00:00:00Z".into(),
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn signed_message_is_the_documented_lines() {
+        let text = String::from_utf8(pointer().signed_message().unwrap()).unwrap();
+        assert!(text.starts_with("skedge-pointer\npointer_version=1\nmodel=sentiment\nalias=production\n"));
+        assert!(text.ends_with("previous_generation=1\npublished_at=2026-12-03T00:00:00Z\n"));
+        assert_eq!(text.lines().count(), 16);
+    }
+
+    #[test]
+    fn sign_then_verify_and_any_change_fails() {
+        let secret = [7u8; 32];
+        let mut p = pointer();
+        assert_eq!(p.verify(&[public_key(&secret)]), Err(Error::SignatureMissing));
+        p.sign(&secret).unwrap();
+        p.verify(&[public_key(&secret)]).unwrap();
+        let mut q = p.clone();
+        q.generation = 3;
+        assert_eq!(
+            q.verify(&[public_key(&secret)]),
+            Err(Error::SignatureInvalid { keys: 1 })
+        );
+        assert_eq!(
+            p.verify(&[public_key(&[8u8; 32])]),
+            Err(Error::SignatureInvalid { keys: 1 })
+        );
+    }
+
+    #[test]
+    fn refuses_inconsistent_fields() {
+        let mut p = pointer();
+        p.previous_generation = 2;
+        assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+        let mut p = pointer();
+        p.model = "a\nsha256=x".into();
+        assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+        let mut p = pointer();
+        p.blob = "blobs/other".into();
+        assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+    }
+}

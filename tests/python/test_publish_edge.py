@@ -1,0 +1,249 @@
+"""Publishing to the edge (issue #14 item 1): content-addressed blobs and signed pointers, in a
+local directory and in a real S3-compatible server on 127.0.0.1 (moto's server mode, which
+implements S3's conditional writes `If-None-Match: *` and `If-Match`), started and stopped here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import SKEDGE, _free_port, binary_corpus, dump, fit, requires_skedge
+
+import export
+from skedge import publish
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+pytestmark = requires_skedge
+
+
+def _export(tmp_path, name, c, *extra, hook=None):
+    model = fit(make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)))
+    out = tmp_path / f"{name}.skedge"
+    texts, labels = binary_corpus(60)
+    validation = tmp_path / "validation.tsv"
+    validation.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    rc = export.main(["--joblib", str(dump(model, tmp_path, f"{name}.joblib")), "--out", str(out),
+                      "--validation", str(validation), "--name", "sentiment", "--version", name, *extra],
+                     interchange_hook=hook)
+    return rc, out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two exported versions (v1, v2) with their manifests, and a signing key pair."""
+    base = tmp_path_factory.mktemp("models")
+    found = {}
+    for name, c in (("1", 1.0), ("2", 10.0)):
+        rc, out = _export(base, name, c)
+        assert rc == 0
+        found[name] = (out, json.loads(out.with_suffix(".manifest.json").read_text()))
+    subprocess.run([str(SKEDGE), "keygen", str(base / "edge")], check=True, capture_output=True)
+    subprocess.run([str(SKEDGE), "keygen", str(base / "other")], check=True, capture_output=True)
+    return found, base / "edge.key", base / "edge.pub", base / "other.pub"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory):
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto.server", reason="moto[server] (scripts/requirements.txt)")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/moto-api/", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto server did not start (exit {proc.poll()})") from None
+            time.sleep(0.2)
+    saved = dict(os.environ)
+    # moto accepts any credentials; never the machine's real ones.
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    try:
+        yield url
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(params=["local", "s3"])
+def dest(request, tmp_path):
+    """A fresh destination of each kind: (DEST string, endpoint URL or None)."""
+    if request.param == "local":
+        return str(tmp_path / "edge"), None
+    endpoint = request.getfixturevalue("s3_endpoint")
+    import boto3
+
+    bucket = f"edge-{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/fleet", endpoint
+
+
+def _read(dest, endpoint, key):
+    found = publish.open_store(dest, endpoint).read(key)
+    return found and found[0]
+
+
+def test_publish_v1_then_v2_generations_and_idempotence(models, dest):
+    (found, key, pub, _) = models
+    (v1, m1), (v2, m2) = found["1"], found["2"]
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+
+    first = publish.publish(v1, m1, target, **kw)
+    assert first.written and first.blob_written
+    p = first.pointer
+    assert (p["model"], p["alias"], p["version"], p["generation"]) == ("sentiment", "production", "1", 1)
+    assert (p["previous_sha256"], p["previous_generation"]) == ("", 0)
+    assert p["sha256"] == m1["sha256"] and p["size"] == m1["size"] and p["integrity"] == m1["integrity"]
+    assert p["blob"] == f"blobs/sha256/{m1['sha256']}.skedge" and p["format_version"] == m1["format_version"]
+    assert _read(target, endpoint, p["blob"]) == v1.read_bytes()
+    assert json.loads(_read(target, endpoint, p["manifest"]))["sha256"] == m1["sha256"]
+
+    again = publish.publish(v1, m1, target, **kw)  # same bytes: nothing written, same pointer
+    assert not again.written and not again.blob_written and again.pointer == p
+    stored = _read(target, endpoint, "pointers/sentiment/production.json")
+    assert json.loads(stored) == p
+
+    second = publish.publish(v2, m2, target, **kw)
+    q = second.pointer
+    assert (q["version"], q["generation"], q["previous_generation"]) == ("2", 2, 1)
+    assert q["previous_sha256"] == m1["sha256"] and q["sha256"] == m2["sha256"]
+    stored = _read(target, endpoint, "pointers/sentiment/production.json")
+    assert publish.verify_pointer(stored, skedge=SKEDGE, public_keys=[pub]) == q
+    assert _read(target, endpoint, p["blob"]) == v1.read_bytes()  # the old blob stays for rollback
+
+
+def test_stale_or_concurrent_pointer_write_is_refused(models, dest):
+    (found, key, _, _) = models
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    publish.publish(*found["1"], target, **kw)
+    store = publish.open_store(target, endpoint)
+    _, read_at_gen1 = publish.current_pointer(store, "sentiment", "production", skedge=SKEDGE)
+    newer = publish.publish(*found["2"], target, **kw).pointer  # another publisher moves it meanwhile
+    older = json.dumps({"generation": 2, "version": "1"}).encode()
+    with pytest.raises(publish.StalePublish):
+        store.put_if("pointers/sentiment/production.json", older, read_at_gen1)
+    with pytest.raises(publish.StalePublish):  # two first publishes racing: the second loses
+        store.put_if("pointers/sentiment/production.json", older, None)
+    assert json.loads(_read(target, endpoint, "pointers/sentiment/production.json")) == newer
+
+
+def test_blob_is_never_overwritten(models, dest):
+    (found, key, _, _) = models
+    (v1, m1) = found["1"]
+    target, endpoint = dest
+    blob = f"blobs/sha256/{m1['sha256']}.skedge"
+    assert publish.open_store(target, endpoint).put_new(blob, b"not the artifact")
+    with pytest.raises(publish.BlobMismatch):
+        publish.publish(v1, m1, target, alias="production", skedge=SKEDGE, sign_key=key, endpoint_url=endpoint)
+    assert _read(target, endpoint, blob) == b"not the artifact"
+    assert _read(target, endpoint, "pointers/sentiment/production.json") is None
+
+
+def test_pointer_signature_verifies_and_any_change_fails(models, tmp_path):
+    (found, key, pub, other) = models
+    target = tmp_path / "edge"
+    p = publish.publish(*found["1"], str(target), alias="production", skedge=SKEDGE, sign_key=key).pointer
+    stored = (target / "pointers/sentiment/production.json").read_bytes()
+    assert publish.verify_pointer(stored, skedge=SKEDGE, public_keys=[pub]) == p
+    with pytest.raises(publish.PublishError, match="SIGNATURE_INVALID"):
+        publish.verify_pointer(stored, skedge=SKEDGE, public_keys=[other])
+    for field, value in (("generation", 7), ("version", "2"), ("published_at", "2030-01-01T00:00:00Z"),
+                         ("size", p["size"] + 1)):
+        with pytest.raises(publish.PublishError, match="SIGNATURE_INVALID"):
+            publish.verify_pointer(json.dumps({**p, field: value}).encode(), skedge=SKEDGE, public_keys=[pub])
+    with pytest.raises(publish.PublishError, match="SIGNATURE_MISSING"):
+        publish.verify_pointer(json.dumps({**p, "signature": None}).encode(), skedge=SKEDGE, public_keys=[pub])
+    with pytest.raises(publish.PublishError, match="POINTER_INVALID"):  # pointing at another blob key
+        publish.verify_pointer(json.dumps({**p, "blob": "blobs/evil.skedge"}).encode(), skedge=SKEDGE)
+
+
+def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path, capsys):
+    (_, key, pub, _) = models
+    target = tmp_path / "edge"
+    rc, out = _export(tmp_path, "1", 1.0, "--publish", str(target), "--publish-alias", "production",
+                      "--sign-key", str(key))
+    assert rc == 0 and "published:" in capsys.readouterr().err
+    stored = (target / "pointers/sentiment/production.json").read_bytes()
+    assert publish.verify_pointer(stored, skedge=SKEDGE, public_keys=[pub])["generation"] == 1
+
+    def tamper(inter):
+        row = inter["pipeline"]["classifier"]["coef"][0]
+        j = max(range(len(row)), key=lambda i: abs(row[i]))
+        row[j] = -row[j]
+
+    before = sorted(p.relative_to(target) for p in target.rglob("*"))
+    rc, _ = _export(tmp_path, "2", 10.0, "--publish", str(target), "--publish-alias", "production",
+                    hook=tamper)
+    assert rc == 1
+    rc, _ = _export(tmp_path, "3", 3.0, "--publish", str(target), "--publish-alias", "production", "--dry-run")
+    assert rc == 0
+    assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
+    assert (target / "pointers/sentiment/production.json").read_bytes() == stored
+
+    rc, _ = _export(tmp_path, "4", 1.0, "--publish", str(target))
+    assert rc == 3 and "--publish-alias" in capsys.readouterr().err
+
+
+def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, capsys):
+    """reconcile publishes the alias's version once (then exits 0 writing nothing); a moved alias
+    is followed; rollback moves the alias back, then the pointer to the previous blob."""
+    import train_demo
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    uri = server["uri"]
+    texts, labels = binary_corpus(300)
+    versions = []
+    for c in (1.0, 10.0):
+        pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)).fit(texts, labels)
+        ids = train_demo.log_and_register(pipe, "edge_sync", tracking_uri=uri, example_texts=texts[:5],
+                                          experiment="skedge-edge-sync", alias=None, stage=None)
+        versions.append(str(ids["version"]))
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias("edge_sync", "production", versions[0])
+    target = tmp_path / "edge"
+    argv = ["--model", "edge_sync", "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    pointer = target / "pointers/edge_sync/production.json"
+
+    def stored():
+        return publish.verify_pointer(pointer.read_bytes(), skedge=SKEDGE, public_keys=[pub])
+
+    assert sync.main(["reconcile", *argv]) == 0
+    first = stored()
+    assert (first["version"], first["generation"]) == (versions[0], 1)
+    assert client.get_model_version("edge_sync", versions[0]).tags["skedge.published"] == f"{target} generation 1"
+    assert sync.main(["reconcile", *argv]) == 0  # already in sync: nothing written
+    assert stored() == first and "in sync" in capsys.readouterr().err
+
+    client.set_registered_model_alias("edge_sync", "production", versions[1])  # a webhook lost: cron repairs
+    assert sync.main(["reconcile", *argv]) == 0
+    second = stored()
+    assert (second["version"], second["generation"], second["previous_sha256"]) == (versions[1], 2, first["sha256"])
+
+    assert sync.main(["rollback", *argv]) == 0
+    back = stored()
+    assert (back["version"], back["sha256"], back["generation"]) == (versions[0], first["sha256"], 3)
+    assert back["previous_sha256"] == second["sha256"]
+    assert str(client.get_model_version_by_alias("edge_sync", "production").version) == versions[0]
+    assert sync.main(["reconcile", *argv]) == 0 and stored() == back
