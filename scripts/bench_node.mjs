@@ -458,7 +458,6 @@ async function warmOrt() {
     session_create_ms: stats(create),
     single_ns: stats(single),
     batch_ms: stats(batch),
-    batch_columnar_ms: stats(columnar),
     labels,
   };
 }
