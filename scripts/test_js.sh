@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the npm package as users get it: builds pkg/ (scripts/build.sh), `npm pack`s it, installs
 # the tarball into a temporary app, packs every parity fixture (tests/fixtures/cases) with the CLI,
-# and runs, against that install: Node ESM and CJS (parity, API, errors, keys, monitoring), the
+# and runs, against that install: Node ESM and CJS (parity, API, errors, keys, monitoring,
+# Model.follow against a local pointer server), the
 # TypeScript declarations (tsc on four kinds of project), the README snippets, Deno, the Cloudflare Worker example under
 # workerd (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key
 # in a secret binding), a plain <script type="module"> page
@@ -78,7 +79,8 @@ fi
 files=()
 want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs"
                      "$APP/keys.test.mjs" "$APP/host-verify.test.mjs" "$APP/monitor.test.mjs" "$APP/lite.test.mjs"
-                     "$APP/api.test.mjs" "$APP/types.test.mjs" "$APP/readme.test.mjs")
+                     "$APP/api.test.mjs" "$APP/types.test.mjs" "$APP/readme.test.mjs"
+                     "$APP/follow.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
 want worker && files+=("$APP/worker.test.mjs" "$APP/workerd.test.mjs")
 want browser && files+=("$APP/browser.test.mjs")

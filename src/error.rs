@@ -60,6 +60,14 @@ pub enum Error {
     Io(String),
     /// A publish pointer (FORMAT.md §5) whose fields are malformed or contradict each other.
     PointerInvalid(String),
+    /// A followed pointer whose generation is not above the one being served (FORMAT.md §5):
+    /// an older or replayed pointer never replaces a newer version.
+    PointerStale {
+        /// The generation of the pointer read.
+        generation: u64,
+        /// The generation being served.
+        current: u64,
+    },
     /// A public key is pinned but the artifact carries no signature (FORMAT.md §3).
     SignatureMissing,
     /// The signature does not verify with any pinned public key: signed by another key, or a
@@ -102,6 +110,7 @@ impl Error {
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
             Error::PointerInvalid(_) => "POINTER_INVALID",
+            Error::PointerStale { .. } => "POINTER_STALE",
             Error::SignatureMissing => "SIGNATURE_MISSING",
             Error::SignatureInvalid { .. } => "SIGNATURE_INVALID",
             Error::DecryptionKeyMissing => "DECRYPTION_KEY_MISSING",
@@ -142,6 +151,13 @@ impl fmt::Display for Error {
             Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
             Error::Io(why) => write!(f, "{why}"),
             Error::PointerInvalid(why) => write!(f, "invalid pointer: {why}"),
+            Error::PointerStale {
+                generation,
+                current,
+            } => write!(
+                f,
+                "pointer generation {generation} is not above the served generation {current}: refused"
+            ),
             Error::SignatureMissing => {
                 write!(f, "artifact is not signed, but a public key is pinned: refusing to load it")
             }

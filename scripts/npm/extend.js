@@ -135,5 +135,215 @@ export function extend(core, hash, verify) {
     }
     return out;
   };
+
+  Model.follow = (source, options) => follow(core, source, options);
   return Model;
+}
+
+const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'onUpdate', 'onError'];
+
+function sizeMismatch(key, got, size) {
+  return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
+}
+
+function hexToBase64(hex) {
+  let bin = '';
+  for (let i = 0; i < hex.length; i += 2) bin += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+  return btoa(bin);
+}
+
+/**
+ * A pointer source: `read(etag)` gives `{ etag, text }`, or `null` when the pointer is unchanged
+ * since `etag`; `blob(key)` gives the bytes of a key of the destination (FORMAT.md §5: the pointer
+ * is `pointers/<model>/<alias>.json`, its blob `blobs/sha256/<hex>.skedge`, both under one root).
+ */
+function sourceOf(source) {
+  if (typeof source === 'string' || source instanceof URL) {
+    const url = new URL(source);
+    const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${e?.message ?? e}`, e);
+    return {
+      async read(etag) {
+        let res;
+        try {
+          res = await fetch(url, { headers: etag ? { 'if-none-match': etag } : {}, cache: 'no-store' });
+        } catch (e) {
+          throw fail(`fetching the pointer ${url}`, e);
+        }
+        if (res.status === 304) return null;
+        if (!res.ok) throw fail(`fetching the pointer ${url}`, `HTTP ${res.status}`);
+        const text = await res.text();
+        return { etag: res.headers.get('etag'), text };
+      },
+      async blob(key, size) {
+        const at = new URL(`../../${key}`, url);
+        let res;
+        try {
+          res = await fetch(at, { cache: 'no-store' });
+        } catch (e) {
+          throw fail(`fetching ${at}`, e);
+        }
+        if (!res.ok) throw fail(`fetching ${at}`, `HTTP ${res.status}`);
+        // Refused before reading a body the pointer does not announce (content-encoded: unknown).
+        const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
+        if (length !== null && Number(length) !== size) {
+          await res.body?.cancel();
+          throw sizeMismatch(key, Number(length), size);
+        }
+        return new Uint8Array(await res.arrayBuffer());
+      },
+    };
+  }
+  // A Workers R2 binding (strongly consistent reads; KV is not, and cannot be the source of truth).
+  if (source && typeof source === 'object' && typeof source.bucket?.get === 'function' && typeof source.key === 'string') {
+    const { bucket, key } = source;
+    const root = key.split('/').slice(0, -3).join('/');
+    const fail = (what) => skedgeError('LOAD_FAILED', `${what} is not in the bucket`);
+    return {
+      async read(etag) {
+        const object = await bucket.get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
+        if (object === null) throw fail(`the pointer ${key}`);
+        if (typeof object.text !== 'function') return null; // precondition failed: unchanged
+        return { etag: object.etag, text: await object.text() };
+      },
+      async blob(blobKey) {
+        const object = await bucket.get(root ? `${root}/${blobKey}` : blobKey);
+        if (object === null) throw fail(blobKey);
+        return new Uint8Array(await object.arrayBuffer());
+      },
+    };
+  }
+  throw invalid(`the source of Model.follow must be a pointer URL or { bucket, key } (an R2 binding), got ${typeName(source)}`);
+}
+
+async function follow(core, source, options) {
+  const { Model } = core;
+  if (options !== undefined && options !== null) {
+    if (typeof options !== 'object' || Array.isArray(options)) {
+      throw invalid(`the options of Model.follow must be an object, got ${typeName(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!FOLLOW_OPTIONS.includes(key)) {
+        throw invalid(`options.${key} is not an option of Model.follow (known: ${FOLLOW_OPTIONS.join(', ')})`);
+      }
+    }
+  }
+  const { publicKey, intervalSeconds = 60, onUpdate, onError } = options ?? {};
+  if (typeof intervalSeconds !== 'number' || !(intervalSeconds > 0) || intervalSeconds > 2147483) {
+    throw invalid(`options.intervalSeconds must be a number of seconds in (0, 2147483], got ${intervalSeconds}`);
+  }
+  for (const [name, f] of [['onUpdate', onUpdate], ['onError', onError]]) {
+    if (f !== undefined && typeof f !== 'function') throw invalid(`options.${name} must be a function, got ${typeName(f)}`);
+  }
+  const from = sourceOf(source);
+  const keyOption = publicKey === undefined ? {} : { publicKey };
+  let model = null;
+  let pointer = null;
+  let etag = null;
+  let timer = null;
+  let disposed = false;
+  let polling = null;
+
+  // One pass: read the pointer; when it names another blob, check it (Rust: fields, signature,
+  // generation), fetch the blob by its key, check its size, sha256 (integrity) and signature
+  // while loading, and only then swap. Any refusal leaves the served version as it was.
+  async function poll() {
+    const read = await from.read(etag);
+    if (read === null) return false;
+    let next;
+    try {
+      next = core.checkPointer(read.text, { ...keyOption, ...(pointer && { generation: pointer.generation, sha256: pointer.sha256 }) });
+    } catch (e) {
+      etag = read.etag; // refused for good: reported once, not at every poll
+      throw e;
+    }
+    if (pointer && next.sha256 === pointer.sha256) {
+      etag = read.etag;
+      pointer = next;
+      return false;
+    }
+    let bytes;
+    try {
+      bytes = await from.blob(next.blob, next.size);
+    } catch (e) {
+      if (e.code !== 'LOAD_FAILED') etag = read.etag; // a network failure is retried next time
+      throw e;
+    }
+    etag = read.etag;
+    if (bytes.length !== next.size) throw sizeMismatch(next.blob, bytes.length, next.size);
+    const loaded = Model.fromBytes(bytes, { ...keyOption, integrity: `sha256-${hexToBase64(next.sha256)}` });
+    if (disposed) {
+      loaded.free();
+      return false;
+    }
+    // Predictions are synchronous: none is running while this line swaps the version.
+    const old = model;
+    model = loaded;
+    pointer = next;
+    old?.free();
+    return true;
+  }
+
+  function report(e) {
+    if (!onError) return;
+    try {
+      onError(e);
+    } catch {}
+  }
+
+  function refresh() {
+    if (disposed) return Promise.resolve(false);
+    polling ??= poll()
+      .then((changed) => {
+        if (changed && onUpdate) {
+          try {
+            onUpdate(handle.info(), { ...pointer });
+          } catch (e) {
+            report(e);
+          }
+        }
+        return changed;
+      })
+      .finally(() => {
+        polling = null;
+      });
+    return polling;
+  }
+
+  function schedule() {
+    if (disposed) return;
+    timer = setTimeout(() => {
+      refresh().catch(report).finally(schedule);
+    }, intervalSeconds * 1000);
+    // Node: a follower alone does not keep the process alive.
+    timer?.unref?.();
+  }
+
+  const current = () => {
+    if (disposed) throw freed();
+    return model;
+  };
+  const handle = {
+    predict: (text) => current().predict(text),
+    predictBatch: (texts, opts) => current().predictBatch(texts, opts),
+    explain: (text, k) => current().explain(text, k),
+    info: () => current().info(),
+    /** The pointer being served (FORMAT.md §5 field names). */
+    get pointer() {
+      return pointer && { ...pointer };
+    },
+    /** Reads the pointer now; resolves to whether the version changed. Rejects on a refusal. */
+    refresh,
+    /** Stops polling and frees the served model. */
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      clearTimeout(timer);
+      model?.free();
+      model = null;
+    },
+  };
+  if (typeof Symbol.dispose === 'symbol') handle[Symbol.dispose] = handle.dispose;
+  await poll(); // the first version: a refusal rejects Model.follow itself
+  schedule();
+  return handle;
 }

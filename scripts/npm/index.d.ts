@@ -24,6 +24,10 @@ export type {
   LoadOptions,
   LoadProgress,
   SkedgeErrorCode,
+  Pointer,
+  R2PointerSource,
+  FollowOptions,
+  Follower,
 } from './core.js';
 import type { SkedgeErrorCode } from './core.js';
 

@@ -13,6 +13,7 @@
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
 
 mod fetch;
+mod follow;
 mod hash;
 mod model;
 #[cfg(feature = "monitor")]
@@ -246,6 +247,9 @@ export type SkedgeErrorCode =
   | "INPUT_TOO_LARGE"
   | "INVALID_INPUT"
   | "LOAD_FAILED"
+  /* Model.follow (FORMAT.md §5) */
+  | "POINTER_INVALID"
+  | "POINTER_STALE"
   /* signed and encrypted artifacts (FORMAT.md §3) */
   | "DECRYPTION_KEY_MISSING"
   | "SIGNATURE_MISSING"

@@ -493,7 +493,7 @@ fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 /// `publicKey` (one key or an array of keys) and `decryptionKey` of the options.
-fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
+pub(super) fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
     let mut keys = LoadOptions::default();
     if let Some(v) = option(options, "publicKey") {
         match v.dyn_ref::<Array>() {

@@ -1,0 +1,212 @@
+//! `Model.follow`'s one step in Rust (FORMAT.md §5): reading a publish pointer and checking its
+//! fields, its Ed25519 signature over [`Pointer::signed_message`] and its generation, so the
+//! signed bytes have one encoder. Polling, fetching and swapping are host I/O, written in JS
+//! (scripts/npm/extend.js).
+
+use js_sys::{JsString, Object};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::model::load_options;
+use super::{core_error, option, options_object, to_js, type_name};
+use crate::pointer::Pointer;
+use crate::Error;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A publish pointer (FORMAT.md §5), with its JSON field names. */
+export interface Pointer {
+  pointer_version: number;
+  model: string;
+  alias: string;
+  version: string;
+  run_id: string;
+  /** Hex sha256 of the artifact the pointer names. */
+  sha256: string;
+  size: number;
+  integrity: string;
+  /** `blobs/sha256/<sha256>.skedge`, under the same root as `pointers/`. */
+  blob: string;
+  manifest: string;
+  format_version: number;
+  /** Grows by one at each publish: a lower one is refused (`POINTER_STALE`). */
+  generation: number;
+  previous_sha256: string;
+  previous_generation: number;
+  published_at: string;
+  signature: string | null;
+}
+
+/** A Workers R2 binding (strongly consistent; never KV) and the key of a pointer in it. */
+export interface R2PointerSource {
+  bucket: { get(key: string, options?: unknown): Promise<unknown> };
+  /** `[<prefix>/]pointers/<model>/<alias>.json`; blobs are read under `<prefix>/`. */
+  key: string;
+}
+
+export interface FollowOptions {
+  /** Pinned Ed25519 public key(s): the pointer and the artifact must both be signed by one,
+   * else `SIGNATURE_MISSING` / `SIGNATURE_INVALID`. */
+  publicKey?: Key | Key[];
+  /** Seconds between two reads of the pointer (default 60). */
+  intervalSeconds?: number;
+  /** Called after a new version was verified and swapped in. */
+  onUpdate?: (info: ModelInfo, pointer: Pointer) => void;
+  /** Called with each refusal (a coded `SkedgeError`) or failed read; the served version stays. */
+  onError?: (error: Error) => void;
+}
+
+/** `Model.follow`'s handle: every call uses the version being served. */
+export interface Follower {
+  predict(text: string): Prediction;
+  predictBatch(texts: string[], options?: { columnar?: false }): Prediction[];
+  predictBatch(texts: string[], options: { columnar: true }): Columnar;
+  explain(text: string, k?: number): Explanation;
+  info(): ModelInfo;
+  /** The pointer being served. */
+  readonly pointer: Pointer;
+  /** Reads the pointer now (in Workers, from `ctx.waitUntil`: timers stop between requests);
+   * resolves to whether the version changed, rejects with the refusal. */
+  refresh(): Promise<boolean>;
+  /** Stops polling and frees the served model; later calls throw `MODEL_FREED`. */
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+// Written in JS (scripts/npm/extend.js).
+export declare namespace Model {
+  /** Serves the version a publish pointer names and follows it: read every `intervalSeconds`
+   * (ETag / If-None-Match), a new version is fetched by its blob key, verified (size, sha256,
+   * signatures, generation) and swapped between two predictions. Rejects when the first
+   * version is refused. */
+  function follow(source: string | URL | R2PointerSource, options?: FollowOptions): Promise<Follower>;
+}
+"#;
+
+/// Larger than any pointer (a few hundred bytes): refused before parsing.
+const MAX_POINTER_CHARS: u32 = 64 * 1024;
+
+const CHECK_POINTER_OPTIONS: &[&str] = &["publicKey", "generation", "sha256"];
+
+fn pointer_invalid(why: String) -> JsValue {
+    core_error(Error::PointerInvalid(why))
+}
+
+/// `checkPointer(text, { publicKey, generation, sha256 })`: the pointer as a plain object (the
+/// JSON's field names), or a coded error: `POINTER_INVALID` (not a pointer, fields contradict),
+/// `SIGNATURE_MISSING` / `SIGNATURE_INVALID` when `publicKey` is pinned, `POINTER_STALE` when
+/// its generation is below `generation` (the one served), or equal to it for another `sha256`.
+#[wasm_bindgen(js_name = checkPointer)]
+pub fn check_pointer(text: &JsValue, options: Option<Object>) -> Result<JsValue, JsValue> {
+    let options = options_object(options, "checkPointer", CHECK_POINTER_OPTIONS)?;
+    let options = options.as_ref();
+    let Some(s) = text.dyn_ref::<JsString>() else {
+        return Err(pointer_invalid(format!(
+            "a pointer is JSON text, got {}",
+            type_name(text)
+        )));
+    };
+    if s.length() > MAX_POINTER_CHARS {
+        return Err(pointer_invalid(format!(
+            "{} characters (at most {MAX_POINTER_CHARS})",
+            s.length()
+        )));
+    }
+    let value = js_sys::JSON::parse(&String::from(s)).map_err(|_| pointer_invalid("not JSON".into()))?;
+    let pointer: Pointer =
+        serde_wasm_bindgen::from_value(value).map_err(|e| pointer_invalid(e.to_string()))?;
+    let keys = load_options(options)?.public_keys;
+    if keys.is_empty() {
+        pointer.check().map_err(core_error)?;
+    } else {
+        #[cfg(feature = "crypto")]
+        pointer.verify(&keys).map_err(core_error)?;
+        #[cfg(not(feature = "crypto"))]
+        return Err(core_error(Error::FeatureUnavailable {
+            feature: "pointer signature verification",
+        }));
+    }
+    if let Some(current) = option(options, "generation").and_then(|v| v.as_f64()) {
+        let served = option(options, "sha256").and_then(|v| v.as_string());
+        let current = current as u64;
+        if pointer.generation < current
+            || (pointer.generation == current && served.is_some_and(|s| s != pointer.sha256))
+        {
+            return Err(core_error(Error::PointerStale {
+                generation: pointer.generation,
+                current,
+            }));
+        }
+    }
+    to_js(&pointer)
+}
+
+#[cfg(all(test, feature = "crypto"))]
+mod tests {
+    use super::*;
+    use crate::artifact::crypto::public_key;
+    use js_sys::Reflect;
+    use wasm_bindgen_test::*;
+
+    fn signed(generation: u64) -> String {
+        let sha = "ab".repeat(32);
+        let mut p = Pointer {
+            pointer_version: 1,
+            model: "m".into(),
+            alias: "production".into(),
+            version: "1".into(),
+            run_id: String::new(),
+            blob: format!("blobs/sha256/{sha}.skedge"),
+            manifest: format!("blobs/sha256/{sha}.manifest.json"),
+            sha256: sha,
+            size: 1,
+            integrity: "sha256-x".into(),
+            format_version: 3,
+            generation,
+            previous_sha256: if generation > 1 {
+                "cd".repeat(32)
+            } else {
+                String::new()
+            },
+            previous_generation: generation - 1,
+            published_at: "2026-12-03T00:00:00Z".into(),
+            signature: None,
+        };
+        p.sign(&[7u8; 32]).unwrap();
+        String::from(js_sys::JSON::stringify(&to_js(&p).unwrap()).unwrap())
+    }
+
+    fn check(text: &str, generation: Option<f64>) -> Result<JsValue, String> {
+        let o = Object::new();
+        let key = super::super::hex(&public_key(&[7u8; 32]));
+        Reflect::set(&o, &"publicKey".into(), &key.into()).unwrap();
+        if let Some(g) = generation {
+            Reflect::set(&o, &"generation".into(), &g.into()).unwrap();
+        }
+        check_pointer(&text.into(), Some(o))
+            .map_err(|e| Reflect::get(&e, &"code".into()).unwrap().as_string().unwrap())
+    }
+
+    #[wasm_bindgen_test]
+    fn pointers_are_checked_with_the_core_encoder() {
+        let text = signed(2);
+        let p = check(&text, Some(1.0)).unwrap();
+        assert_eq!(
+            Reflect::get(&p, &"generation".into()).unwrap().as_f64(),
+            Some(2.0)
+        );
+        assert_eq!(check(&text, Some(3.0)).unwrap_err(), "POINTER_STALE");
+        let tampered = text.replace("\"version\":\"1\"", "\"version\":\"9\"");
+        assert_ne!(tampered, text);
+        assert_eq!(check(&tampered, None).unwrap_err(), "SIGNATURE_INVALID");
+        let unsigned = text.replace(
+            &format!("\"{}\"", &text[text.len() - 130..text.len() - 2]),
+            "null",
+        );
+        assert_eq!(check(&unsigned, None).unwrap_err(), "SIGNATURE_MISSING");
+        assert_eq!(check("{}", None).unwrap_err(), "POINTER_INVALID");
+        assert_eq!(check("nope", None).unwrap_err(), "POINTER_INVALID");
+        let extra = text.replacen('{', "{\"x\":1,", 1);
+        assert_eq!(check(&extra, None).unwrap_err(), "POINTER_INVALID");
+    }
+}

@@ -1,0 +1,171 @@
+// `Model.follow` (issue #14 item 3) through the installed package in Node: a local HTTP server on
+// 127.0.0.1 (ETag / If-None-Match) serves a publish destination (FORMAT.md §5) whose blobs and
+// pointers this test writes, the pointers signed by the CLI's `sign-pointer` (the one encoder).
+// v1 served -> the pointer moves to v2 -> the handle serves v2; a tampered blob, an unsigned or
+// re-signed pointer and a lower generation are refused with codes while v2 keeps serving;
+// dispose() stops polling. Updates and refusals are awaited through onUpdate / onError: no
+// assertion on time.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model } from 'skedge';
+
+const ROOT = process.env.SKEDGE_ROOT;
+const CLI = join(ROOT, 'target', 'release', 'skedge');
+const golden = join(ROOT, 'tests', 'golden');
+const signKey = join(golden, 'test-signing.key');
+const publicKey = readFileSync(join(golden, 'test-signing.pub'), 'utf8');
+const dir = mkdtempSync(join(process.env.SKEDGE_TMP ?? tmpdir(), 'follow-'));
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+// v1: the signed tiny golden; v2: a signed pack of a parity fixture (other classes, other labels).
+const v1 = new Uint8Array(readFileSync(join(golden, 'tiny.signed.skedge')));
+execFileSync(CLI, ['pack', join(ROOT, 'tests/fixtures/cases/ovr_lr_binary.interchange.json'),
+  '-o', join(dir, 'v2.skedge'), '--sign-key', signKey], { stdio: 'ignore' });
+const v2 = new Uint8Array(readFileSync(join(dir, 'v2.skedge')));
+execFileSync(CLI, ['keygen', join(dir, 'other')], { stdio: 'ignore' });
+
+function putBlob(bytes, sha = sha256(bytes)) {
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(dir, 'blobs', 'sha256', `${sha}.skedge`), bytes);
+  return sha;
+}
+
+let last = { sha: '', generation: 0 };
+/** Writes pointers/m/production.json naming `bytes`, signed with `key` (null: unsigned). */
+function publish(bytes, { generation, key = signKey, sha = sha256(bytes) } = {}) {
+  const p = {
+    pointer_version: 1, model: 'm', alias: 'production', version: String(generation), run_id: '',
+    sha256: sha, size: bytes.length,
+    integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
+    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
+    format_version: 3, generation,
+    previous_sha256: generation > 1 ? last.sha || 'cd'.repeat(32) : '', previous_generation: generation - 1,
+    published_at: '2026-12-03T00:00:00Z', signature: null,
+  };
+  mkdirSync(join(dir, 'pointers', 'm'), { recursive: true });
+  const file = join(dir, 'pointers', 'm', 'production.json');
+  writeFileSync(file, JSON.stringify(p, null, 2));
+  if (key) writeFileSync(file, execFileSync(CLI, ['sign-pointer', file, '--sign-key', key]));
+  last = { sha, generation };
+}
+
+let server;
+let url;
+let pointerReads = 0;
+before(async () => {
+  server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (path.includes('..')) return void res.writeHead(403).end();
+    if (path.startsWith('/pointers/')) pointerReads++;
+    let body;
+    try {
+      body = readFileSync(join(dir, path));
+    } catch {
+      return void res.writeHead(404).end();
+    }
+    const etag = `"${sha256(body)}"`;
+    if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
+    res.writeHead(200, { etag, 'content-length': body.length }).end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${server.address().port}/pointers/m/production.json`;
+});
+after(() => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }));
+
+/** A queue of callback arguments, awaited one at a time. */
+function events() {
+  const queue = [];
+  const waiting = [];
+  return {
+    push: (...args) => (waiting.length ? waiting.shift()(args) : queue.push(args)),
+    next: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r))),
+  };
+}
+
+test('follows the pointer from v1 to v2 and refuses bad pointers and blobs while serving', async () => {
+  const text = 'great product, works perfectly';
+  const want1 = Model.fromBytes(v1).predict(text);
+  const want2 = Model.fromBytes(v2).predict(text);
+  assert.notDeepEqual(want1, want2, 'the two versions must be told apart by their predictions');
+
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1 });
+  const updates = events();
+  const errors = events();
+  const handle = await Model.follow(url, {
+    publicKey, intervalSeconds: 0.05, onUpdate: updates.push, onError: errors.push,
+  });
+  assert.deepEqual(handle.predict(text), want1);
+  assert.equal(handle.info().sha256, sha256(v1));
+  assert.equal(handle.pointer.generation, 1);
+
+  publish(v2, { generation: 2 });
+  const [info, pointer] = await updates.next();
+  assert.equal(info.sha256, sha256(v2));
+  assert.equal(pointer.generation, 2);
+  assert.deepEqual(handle.predict(text), want2);
+  assert.deepEqual(handle.predictBatch([text, text]), [want2, want2]);
+  assert.equal(handle.explain(text, 1).label, want2.label);
+
+  const refused = async (code) => {
+    const [e] = await errors.next();
+    assert.equal(e.name, 'SkedgeError');
+    assert.equal(e.code, code, e.message);
+    assert.deepEqual(handle.predict(text), want2, 'v2 keeps serving');
+    assert.equal(handle.pointer.generation, 2);
+  };
+  // A blob whose bytes are not the ones the (valid, signed) pointer names.
+  const tampered = v1.slice();
+  tampered[tampered.length - 1] ^= 1;
+  const fake = 'ee'.repeat(32);
+  putBlob(tampered, fake);
+  publish(tampered, { generation: 3, sha: fake });
+  await refused('INTEGRITY_MISMATCH');
+  publish(v1, { generation: 4, key: null });
+  await refused('SIGNATURE_MISSING');
+  publish(v1, { generation: 5, key: join(dir, 'other.key') });
+  await refused('SIGNATURE_INVALID');
+  publish(v1, { generation: 1 });
+  await refused('POINTER_STALE');
+  // A replay of v1's own signed pointer under generation 2 names another blob than the one served.
+  publish(v1, { generation: 2 });
+  await refused('POINTER_STALE');
+  writeFileSync(join(dir, 'pointers', 'm', 'production.json'), '{"pointer_version": 1}');
+  await refused('POINTER_INVALID');
+
+  // And a good pointer after all of that is followed again.
+  publish(v1, { generation: 6 });
+  const [back] = await updates.next();
+  assert.equal(back.sha256, sha256(v1));
+  assert.deepEqual(handle.predict(text), want1);
+
+  // dispose() stops polling: reads counted across a refresh of the file that would be an update.
+  handle.dispose();
+  const reads = pointerReads;
+  publish(v2, { generation: 7 });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(pointerReads, reads, 'no read after dispose()');
+  assert.throws(() => handle.predict(text), { code: 'MODEL_FREED' });
+  assert.equal(await handle.refresh(), false);
+});
+
+test('a refused first version rejects Model.follow; options are checked', async () => {
+  putBlob(v1);
+  publish(v1, { generation: 1, key: null });
+  await assert.rejects(Model.follow(url, { publicKey }), { code: 'SIGNATURE_MISSING' });
+  publish(v1, { generation: 1 });
+  const handle = await Model.follow(url, { publicKey, intervalSeconds: 3600 });
+  assert.equal(await handle.refresh(), false, 'unchanged (304)');
+  handle.dispose();
+  await assert.rejects(Model.follow(url, { publicKey, interval: 1 }), { code: 'INVALID_INPUT' });
+  await assert.rejects(Model.follow(url, { intervalSeconds: 0 }), { code: 'INVALID_INPUT' });
+  await assert.rejects(Model.follow(42), { code: 'INVALID_INPUT' });
+  await assert.rejects(Model.follow(url.replace('production', 'missing')), { code: 'LOAD_FAILED' });
+});
