@@ -1,6 +1,6 @@
 // A current bundler project (Vite and the like): lib esnext + dom, `using` declarations.
 import { Model, SkedgeError } from 'skedge';
-import type { Columnar, Monitor } from 'skedge';
+import type { Columnar, Follower, Monitor, Pointer } from 'skedge';
 import { Model as Lite, SkedgeError as LiteError } from 'skedge/lite';
 
 const bytes = new Uint8Array(await (await fetch('model.skedge')).arrayBuffer());
@@ -9,6 +9,17 @@ const bytes = new Uint8Array(await (await fetch('model.skedge')).arrayBuffer());
   const c: Columnar = model.predictBatch(['a'], { columnar: true });
   using monitor: Monitor = model.monitor({ sampleRate: 0.5 });
   console.log(c.width, monitor.seen);
+}
+{
+  using follower: Follower = await Model.follow('https://example.invalid/pointers/m/production.json', {
+    publicKey: 'ab'.repeat(32),
+    intervalSeconds: 30,
+    onUpdate: (info, pointer: Pointer) => console.log(info.sha256, pointer.generation),
+    onError: (e) => console.log(e.message),
+  });
+  console.log(follower.predict('x').label, follower.pointer.sha256, await follower.refresh());
+  const r2 = { get: async (_key: string) => null };
+  (await Model.follow({ bucket: r2, key: 'pointers/m/production.json' })).dispose();
 }
 {
   using lite = Lite.fromBytes(bytes.buffer);
