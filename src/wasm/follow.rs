@@ -3,7 +3,7 @@
 //! signed bytes have one encoder. Polling, fetching and swapping are host I/O, written in JS
 //! (scripts/npm/extend.js).
 
-use js_sys::{JsString, Object};
+use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -114,7 +114,16 @@ pub fn check_pointer(text: &JsValue, options: Option<Object>) -> Result<JsValue,
     }
     let value = js_sys::JSON::parse(&String::from(s)).map_err(|_| pointer_invalid("not JSON".into()))?;
     let pointer: Pointer =
-        serde_wasm_bindgen::from_value(value).map_err(|e| pointer_invalid(e.to_string()))?;
+        serde_wasm_bindgen::from_value(value.clone()).map_err(|e| pointer_invalid(e.to_string()))?;
+    // serde_wasm_bindgen reads only the fields it knows (`deny_unknown_fields` never fires), so
+    // the JSON's keys are compared with the pointer's own.
+    let known = to_js(&pointer)?;
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        if !Reflect::has(&known, &key).unwrap_or(false) {
+            let key = key.as_string().unwrap_or_default();
+            return Err(pointer_invalid(format!("unknown field {key:?}")));
+        }
+    }
     let keys = load_options(options)?.public_keys;
     if keys.is_empty() {
         pointer.check().map_err(core_error)?;
@@ -145,7 +154,6 @@ pub fn check_pointer(text: &JsValue, options: Option<Object>) -> Result<JsValue,
 mod tests {
     use super::*;
     use crate::artifact::crypto::public_key;
-    use js_sys::Reflect;
     use wasm_bindgen_test::*;
 
     fn signed(generation: u64) -> String {
