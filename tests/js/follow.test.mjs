@@ -3,7 +3,7 @@
 // pointers this test writes, the pointers signed by the CLI's `sign-pointer` (the one encoder).
 // v1 served -> the pointer moves to v2 -> the handle serves v2; a tampered blob, an unsigned or
 // re-signed pointer and a lower generation are refused with codes while v2 keeps serving;
-// dispose() stops polling. Updates and refusals are awaited through onUpdate / onError: no
+// dispose() stops polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are awaited through onUpdate / onError: no
 // assertion on time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,8 @@ import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Model } from 'skedge';
 
 const ROOT = process.env.SKEDGE_ROOT;
@@ -168,4 +170,55 @@ test('a refused first version rejects Model.follow; options are checked', async 
   await assert.rejects(Model.follow(url, { intervalSeconds: 0 }), { code: 'INVALID_INPUT' });
   await assert.rejects(Model.follow(42), { code: 'INVALID_INPUT' });
   await assert.rejects(Model.follow(url.replace('production', 'missing')), { code: 'LOAD_FAILED' });
+});
+
+test('workerd: follows a pointer in an R2 binding', async () => {
+  const { Miniflare } = createRequire(join(ROOT, 'package.json'))('miniflare');
+  const pkg = join(process.env.SKEDGE_APP ?? fileURLToPath(new URL('.', import.meta.url)), 'node_modules', 'skedge');
+  const file = (name) => readFileSync(join(pkg, name), 'utf8');
+  const mf = new Miniflare({
+    compatibilityDate: '2026-04-01',
+    modules: [
+      { type: 'ESModule', path: 'worker.js', contents: readFileSync(fileURLToPath(new URL('./follow/worker.js', import.meta.url)), 'utf8') },
+      { type: 'ESModule', path: 'skedge.js', contents: file('workerd.js') },
+      { type: 'ESModule', path: 'core.js', contents: file('core.js') },
+      { type: 'ESModule', path: 'extend.js', contents: file('extend.js') },
+      { type: 'ESModule', path: 'errors.js', contents: file('errors.js') },
+      { type: 'CompiledWasm', path: 'skedge_bg.wasm', contents: readFileSync(join(pkg, 'skedge_bg.wasm')) },
+    ],
+    r2Buckets: ['MODELS'],
+    bindings: { PUBLIC_KEY: publicKey },
+  });
+  try {
+    const bucket = await mf.getR2Bucket('MODELS');
+    const pointerFile = join(dir, 'pointers', 'm', 'production.json');
+    const put = async (bytes, options) => {
+      const sha = options.sha ?? sha256(bytes);
+      await bucket.put(`fleet/blobs/sha256/${sha}.skedge`, new Uint8Array(options.blob ?? bytes));
+      publish(bytes, options);
+      await bucket.put('fleet/pointers/m/production.json', readFileSync(pointerFile, 'utf8'));
+    };
+    const get = async (query) => (await mf.dispatchFetch(`http://localhost/?text=great&${query}`)).json();
+    await put(v1, { generation: 1 });
+    let r = await get('');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v1), 1, null]);
+    r = await get('refresh');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v1), 1, null], 'unchanged');
+    await put(v2, { generation: 2 });
+    r = await get('refresh');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v2), 2, null]);
+    await put(v1, { generation: 3, key: null });
+    r = await get('refresh');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v2), 2, 'SIGNATURE_MISSING']);
+    const tampered = v1.slice();
+    tampered[tampered.length - 1] ^= 1;
+    await put(v1, { generation: 4, blob: tampered, sha: sha256(v1) });
+    r = await get('refresh');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v2), 2, 'INTEGRITY_MISMATCH']);
+    await put(v1, { generation: 1 });
+    r = await get('refresh');
+    assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v2), 2, 'POINTER_STALE']);
+  } finally {
+    await mf.dispose();
+  }
 });
