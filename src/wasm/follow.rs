@@ -281,6 +281,10 @@ mod tests {
         assert_eq!(check(&unsigned, None).unwrap_err(), "SIGNATURE_MISSING");
         assert_eq!(check("{}", None).unwrap_err(), "POINTER_INVALID");
         assert_eq!(check("nope", None).unwrap_err(), "POINTER_INVALID");
+        assert_eq!(check("[1]", None).unwrap_err(), "POINTER_INVALID");
+        let fraction = text.replace("\"generation\":2", "\"generation\":2.5");
+        assert_ne!(fraction, text);
+        assert_eq!(check(&fraction, None).unwrap_err(), "POINTER_INVALID");
         let extra = text.replacen('{', "{\"x\":1,", 1);
         assert_eq!(check(&extra, None).unwrap_err(), "POINTER_INVALID");
     }
