@@ -146,6 +146,46 @@ function sizeMismatch(key, got, size) {
   return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
 }
 
+/** A pointer is a few hundred bytes; the Rust check refuses more than 64 Ki characters anyway. */
+const POINTER_MAX_BYTES = 64 * 1024;
+
+/**
+ * The body of `res`, refused (`tooLarge(n)`) as soon as it passes `limit` bytes: a hostile
+ * destination cannot make the follower allocate without bound, announced length or not.
+ */
+async function readCapped(res, limit, tooLarge) {
+  const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
+  if (length !== null && Number(length) > limit) {
+    await res.body?.cancel();
+    throw tooLarge(Number(length));
+  }
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge(total);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+function pointerTooLarge(where) {
+  return (n) => skedgeError('POINTER_INVALID', `the pointer ${where} has ${n} bytes or more, over ${POINTER_MAX_BYTES}`);
+}
+
 function hexToBase64(hex) {
   let bin = '';
   for (let i = 0; i < hex.length; i += 2) bin += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
@@ -171,8 +211,8 @@ function sourceOf(source) {
         }
         if (res.status === 304) return null;
         if (!res.ok) throw fail(`fetching the pointer ${url}`, `HTTP ${res.status}`);
-        const text = await res.text();
-        return { etag: res.headers.get('etag'), text };
+        const bytes = await readCapped(res, POINTER_MAX_BYTES, pointerTooLarge(url));
+        return { etag: res.headers.get('etag'), text: new TextDecoder().decode(bytes) };
       },
       async blob(key, size) {
         const at = new URL(`../../${key}`, url);
@@ -183,13 +223,14 @@ function sourceOf(source) {
           throw fail(`fetching ${at}`, e);
         }
         if (!res.ok) throw fail(`fetching ${at}`, `HTTP ${res.status}`);
-        // Refused before reading a body the pointer does not announce (content-encoded: unknown).
+        // Refused before reading a body the pointer does not announce (content-encoded: unknown),
+        // and as soon as a body passes the pointer's size.
         const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
         if (length !== null && Number(length) !== size) {
           await res.body?.cancel();
           throw sizeMismatch(key, Number(length), size);
         }
-        return new Uint8Array(await res.arrayBuffer());
+        return readCapped(res, size, (n) => sizeMismatch(key, n, size));
       },
     };
   }
@@ -203,11 +244,13 @@ function sourceOf(source) {
         const object = await bucket.get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
         if (object === null) throw fail(`the pointer ${key}`);
         if (typeof object.text !== 'function') return null; // precondition failed: unchanged
+        if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(key)(object.size);
         return { etag: object.etag, text: await object.text() };
       },
-      async blob(blobKey) {
+      async blob(blobKey, size) {
         const object = await bucket.get(root ? `${root}/${blobKey}` : blobKey);
         if (object === null) throw fail(blobKey);
+        if (object.size !== size) throw sizeMismatch(blobKey, object.size, size);
         return new Uint8Array(await object.arrayBuffer());
       },
     };

@@ -141,6 +141,9 @@ test('follows the pointer from v1 to v2 and refuses bad pointers and blobs while
   await refused('POINTER_STALE');
   writeFileSync(join(dir, 'pointers', 'm', 'production.json'), '{"pointer_version": 1}');
   await refused('POINTER_INVALID');
+  // A pointer far over its size bound is refused while it is read, never read whole.
+  writeFileSync(join(dir, 'pointers', 'm', 'production.json'), `{"pad": "${'x'.repeat(200 * 1024)}"}`);
+  await refused('POINTER_INVALID');
 
   // And a good pointer after all of that is followed again.
   publish(v1, { generation: 6 });
