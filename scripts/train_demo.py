@@ -206,8 +206,8 @@ def log_and_register(
         if stage:
             # Archive the stage's other versions by hand: MLflow 3.17's archive_existing_versions
             # compares an integer column with a string, which PostgreSQL refuses (sqlite casts).
-            for other in client.get_latest_versions(name, stages=[stage]):
-                if str(other.version) != str(version):
+            for other in client.search_model_versions(f"name = '{name}'"):
+                if other.current_stage == stage and str(other.version) != str(version):
                     client.transition_model_version_stage(name, other.version, "Archived")
             client.transition_model_version_stage(name, version, stage)
     return result
