@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what skedge's scripts need, idempotently: Rust wasm target, pinned wasm-bindgen CLI,
-# the Python virtualenv .venv with pinned packages, npm dev dependencies, and the release CLI.
+# the Python virtualenv .venv with pinned packages, npm dev dependencies, Debian's PostgreSQL server
+# (the team back-end tests), and the release CLI.
 # Usage: scripts/setup.sh [--browser]   (--browser also installs Debian's chromium for the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,14 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
   say "installing Debian's chromium for the browser tests"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# PostgreSQL for the team back-end (MLflow's backend store; scripts/test_team.sh starts and stops a
+# throwaway cluster under .work/). Debian's server package; installs nothing if it is there.
+if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
+  say "installing Debian's PostgreSQL server for the team back-end tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
 
 # The Python package skedge (pyproject.toml, src/python.rs): built in place (the native module

@@ -204,9 +204,12 @@ def log_and_register(
         if alias:
             client.set_registered_model_alias(name, alias, version)
         if stage:
-            client.transition_model_version_stage(
-                name, version, stage, archive_existing_versions=True
-            )
+            # Archive the stage's other versions by hand: MLflow 3.17's archive_existing_versions
+            # compares an integer column with a string, which PostgreSQL refuses (sqlite casts).
+            for other in client.search_model_versions(f"name = '{name}'"):
+                if other.current_stage == stage and str(other.version) != str(version):
+                    client.transition_model_version_stage(name, other.version, "Archived")
+            client.transition_model_version_stage(name, version, stage)
     return result
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,13 +73,119 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Which MLflow the round-trip tests talk to: "sqlite" (default: sqlite store, local artifact root) or
+# "team" (PostgreSQL backend store + S3 artifact store served through the tracking server, as README
+# "Running it for a team" describes; scripts/test_team.sh).
+BACKEND = os.environ.get("SKEDGE_MLFLOW_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "team"):
+    raise RuntimeError(f"SKEDGE_MLFLOW_BACKEND={BACKEND!r}: expected 'sqlite' or 'team'")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the team backend run only the tests that reach MLflow: the rest ran on the default pass."""
+    if BACKEND != "team":
+        return
+    keep = [i for i in items if "server" in getattr(i, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
+
+
+def _wait_until(check, proc, what: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}:\n" + log.read_text(errors="replace")[-3000:])
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return r.status == 200
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the process's own group only
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (scripts/setup.sh --team installs Debian's)")
+    return found[-1].parent
+
+
+@contextlib.contextmanager
+def _postgres():
+    """A throwaway PostgreSQL cluster under .work/ on 127.0.0.1 (trust auth, loopback only); yields
+    the SQLAlchemy URI of its `mlflow` database. PostgreSQL refuses to run as root: as root the
+    cluster belongs to the `postgres` user of Debian's package."""
+    bindir, port = _pg_bin(), _free_port()
+    data = REPO / ".work" / f"pg-{os.getpid()}-{port}"
+    data.mkdir(parents=True)
+    as_pg = []
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    run = lambda *a: subprocess.run(as_pg + [str(bindir / a[0]), *a[1:]], check=True, capture_output=True)  # noqa: E731
+    try:
+        run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        run("pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "60",
+            "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start")  # fmt: skip
+        run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(as_pg + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _moto(base: Path):
+    """moto's S3 server on 127.0.0.1 with a bucket `mlflow`; yields the endpoint URL."""
+    port = _free_port()
+    log_path = base / "moto.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until(lambda: _http_ok(url + "/moto-api/"), proc, "moto server", 60, log_path)
+            import boto3
+
+            boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS).create_bucket(
+                Bucket="mlflow"
+            )
+            yield url
+        finally:
+            _stop_group(proc)
+
+
+# moto accepts any credentials; never the machine's real ones.
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """A real `mlflow server` on 127.0.0.1 (free port, sqlite, temporary artifact root), shared
-    by the MLflow tests of the session."""
+    """A real `mlflow server` on 127.0.0.1 (free port), shared by the MLflow tests of the session.
+    sqlite backend: sqlite store and a temporary local artifact root (`artifacts` is that path).
+    team backend: PostgreSQL store and artifacts on S3 (moto) served through the tracking server
+    (`artifacts` is None, `s3` the endpoint; the bucket is `mlflow`)."""
     base = tmp_path_factory.mktemp("mlflow")
     port = _free_port()
-    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed at teardown
     # No background job runner (a dozen huey consumers on a 2-core machine); telemetry off.
     env = dict(
         os.environ,
@@ -86,42 +194,25 @@ def server(tmp_path_factory):
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
-            "--default-artifact-root", str(base / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                raise RuntimeError(
-                    f"mlflow server exited {proc.returncode}:\n"
-                    + (base / "server.log").read_text(errors="replace")[-3000:]
-                )
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not answer /health within 120 s")
-            time.sleep(0.5)
-        yield {"uri": uri, "base": base, "artifacts": base / "artifacts"}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
+    with contextlib.ExitStack() as stack:
+        info = {"base": base, "artifacts": None, "s3": None, "backend": BACKEND}
+        if BACKEND == "team":
+            store = stack.enter_context(_postgres())
+            info["s3"] = stack.enter_context(_moto(base))
+            env.update(MLFLOW_S3_ENDPOINT_URL=info["s3"], AWS_ACCESS_KEY_ID="testing",
+                       AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+            where = ["--artifacts-destination", "s3://mlflow/artifacts", "--serve-artifacts"]
+        else:
+            store = f"sqlite:///{base / 'mlflow.db'}"
+            info["artifacts"] = base / "artifacts"
+            where = ["--default-artifact-root", str(info["artifacts"])]
+        log = stack.enter_context(open(base / "server.log", "wb"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store, *where,
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
+        )  # fmt: skip
+        stack.callback(_stop_group, proc)
+        info["uri"] = f"http://127.0.0.1:{port}"
+        _wait_until(lambda: _http_ok(info["uri"] + "/health"), proc, "mlflow server", 120, base / "server.log")
+        yield info

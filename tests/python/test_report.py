@@ -8,7 +8,7 @@ here when missing), so the Python side is tested against what the edge really se
 - the collector's validator and the Rust `Snapshot::parse` agree on valid and broken snapshots;
 - `report.py serve` answers 201/400/401/409/413/415/422 as documented, and loses nothing when it
   is killed (SIGKILL) and restarted in the middle of a stream;
-- `report.py push` into a real `mlflow server` (127.0.0.1, sqlite, started here): metrics, tags
+- `report.py push` into a real `mlflow server` (conftest.py `server`: sqlite, or PostgreSQL + S3): metrics, tags
   both ways, the drift figure; French text into an English model raises `skedge.drift_alert`, an
   in-distribution stream does not; pushing twice logs nothing twice (also after a lost ledger
   line); MLflow down loses nothing and the next push catches up; a late snapshot is a revision.
@@ -553,26 +553,9 @@ def test_torn_last_line_is_cut_on_restart(snapshots, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mlflow-monitor")
-    port = _free_port()
-    log = open(base / "server.log", "wb")  # noqa: SIM115
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1",
-               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # fmt: skip
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
-         "--default-artifact-root", str(base / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],  # fmt: skip
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(uri + "/health", proc, "mlflow server", 180)
-        yield uri
-    finally:
-        _stop(proc)
-        log.close()
+def mlflow_server(server):
+    """The session's real `mlflow server` (conftest.py: sqlite, or PostgreSQL + S3 on the team run)."""
+    return server["uri"]
 
 
 @pytest.fixture(scope="session")

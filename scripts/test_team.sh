@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The MLflow round trip on the team back-end (issue #16 item 1): every pytest test that talks to
+# MLflow (those using the `server` fixture of tests/python/conftest.py: export from every URI form,
+# parity gate, tags, --restore, publish, two-file export, `report.py push`) runs again against an
+# `mlflow server` with a PostgreSQL backend store and an S3 artifact store (moto) served through the
+# tracking server. The fixture starts PostgreSQL (Debian's, data under .work/), moto and MLflow on
+# 127.0.0.1 and stops them; tests that do not reach MLflow are deselected (they ran on sqlite in
+# scripts/test.sh's pytest step). Extra arguments go to pytest (e.g. -k push).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 SKEDGE_MLFLOW_BACKEND=team
+exec .venv/bin/python -m pytest -q -p no:cacheprovider \
+  tests/python/test_mlflow.py tests/python/test_publish.py tests/python/test_publish_edge.py \
+  tests/python/test_two_files.py tests/python/test_report.py "$@"
