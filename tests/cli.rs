@@ -68,9 +68,17 @@ fn predict_prints_as_the_input_arrives_and_stops_quietly_when_stdout_closes() {
 
 #[test]
 fn inspect_stops_quietly_when_stdout_is_closed() {
-    let mut child = spawn(&["inspect", MODEL]);
-    drop(child.stdout.take()); // closed before skedge has loaded the model and written
-    drop(child.stdin.take());
+    // The pipe's read end is closed before skedge starts (`| head -0`), so its first write fails
+    // whatever the scheduling: dropping our end after spawning raced with a fast child.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["inspect", MODEL])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let err = stderr_of(&mut child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(141), "{err}");
