@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Model } from 'skedge';
+import { code } from './lib/errors.mjs';
 
 const golden = join(process.env.SKEDGE_ROOT, 'tests', 'golden');
 const read = (name) => new Uint8Array(readFileSync(join(golden, name)));
@@ -24,17 +25,6 @@ const bytesOf = (line) => Uint8Array.from(hexOf(line).match(/../g), (h) => parse
 // Another valid Ed25519 public key (RFC 8032 test 1) and another encryption key.
 const otherPublic = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 const otherKey = 'ab'.repeat(32);
-
-function code(fn) {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Error, 'a real Error');
-    assert.equal(e.name, 'SkedgeError');
-    return e.code;
-  }
-  assert.fail('did not throw');
-}
 
 async function codeAsync(promise) {
   try {

@@ -11,22 +11,12 @@ import { join } from 'node:path';
 import { Model } from 'skedge/lite';
 import { Model as Full } from 'skedge';
 import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
+import { code } from './lib/errors.mjs';
 
 const golden = join(process.env.SKEDGE_ROOT, 'tests', 'golden');
 const read = (name) => new Uint8Array(readFileSync(join(golden, name)));
 const publicKey = readFileSync(join(golden, 'test-signing.pub'), 'utf8');
 const decryptionKey = readFileSync(join(golden, 'test-encryption.key'), 'utf8');
-
-function code(fn) {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Error, 'a real Error');
-    assert.equal(e.name, 'SkedgeError');
-    return e.code;
-  }
-  assert.fail('did not throw');
-}
 
 test('lite: parity with scikit-learn on every case (predict, predictBatch, columnar)', (t) => {
   let n = 0;

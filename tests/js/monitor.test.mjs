@@ -7,20 +7,11 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { Model } from 'skedge';
 import { loadCases } from './lib/cases.mjs';
+import { code } from './lib/errors.mjs';
 
 const cases = loadCases();
 const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
 const texts = wordCase.expected.map((e) => e.text).slice(0, 50);
-
-function code(fn) {
-  try {
-    fn();
-  } catch (e) {
-    assert.equal(e.name, 'SkedgeError');
-    return e.code;
-  }
-  assert.fail('did not throw');
-}
 
 // A collector double: answers with the next status (or [status, body]) of `plan` (then 201), records
 // the requests. The real collector's answers are in monitor_e2e.test.mjs and test_report.py.

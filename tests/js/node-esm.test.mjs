@@ -8,23 +8,12 @@ import { gzipSync } from 'node:zlib';
 import { Model, init, initSync } from 'skedge';
 import defaultInit from 'skedge';
 import { loadCases, assertParity, fromColumnar, columnarTypes } from './lib/cases.mjs';
+import { code } from './lib/errors.mjs';
 
 const cases = loadCases();
 const byName = Object.fromEntries(cases.map((c) => [c.name, c]));
 // A word-analyzer, vocabulary, lowercase case for explanations and large inputs.
 const wordCase = byName.word_tfidf_lr_binary ?? cases[0];
-
-function code(fn) {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Error, 'a real Error');
-    assert.equal(e.name, 'SkedgeError');
-    assert.equal(typeof e.message, 'string');
-    return e.code;
-  }
-  assert.fail('did not throw');
-}
 
 async function codeAsync(promise) {
   try {
