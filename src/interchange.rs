@@ -291,6 +291,22 @@ fn linear_parts(
     })
 }
 
+fn naive_bayes_parts(
+    estimator: String,
+    c: IClasses,
+    coef: Vec<Vec<f64>>,
+    intercept: Option<Vec<f64>>,
+    binarize: Option<f64>,
+) -> Result<schema::NaiveBayes> {
+    Ok(schema::NaiveBayes {
+        estimator,
+        classes: classes(c),
+        coef: matrix(coef, "coef")?,
+        intercept,
+        binarize,
+    })
+}
+
 fn transform(t: ITransform) -> Result<schema::Transform> {
     Ok(match t {
         ITransform::Tfidf {
@@ -472,13 +488,7 @@ impl Interchange {
                 coef,
                 intercept,
                 binarize,
-            } => Classifier::NaiveBayes(schema::NaiveBayes {
-                estimator,
-                classes: classes(c),
-                coef: matrix(coef, "coef")?,
-                intercept,
-                binarize,
-            }),
+            } => Classifier::NaiveBayes(naive_bayes_parts(estimator, c, coef, intercept, binarize)?),
             IClassifier::CalibratedSigmoid {
                 classes: c, members, ..
             } => Classifier::CalibratedSigmoid(Calibrated {
@@ -527,13 +537,9 @@ impl Interchange {
                                 coef,
                                 intercept,
                                 binarize,
-                            } => VotingEstimator::NaiveBayes(schema::NaiveBayes {
-                                estimator,
-                                classes: classes(c),
-                                coef: matrix(coef, "coef")?,
-                                intercept,
-                                binarize,
-                            }),
+                            } => VotingEstimator::NaiveBayes(naive_bayes_parts(
+                                estimator, c, coef, intercept, binarize,
+                            )?),
                             _ => return Err(bad("a voting estimator must be linear or naive_bayes")),
                         })
                     })
