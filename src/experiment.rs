@@ -838,8 +838,14 @@ mod tests {
         }
         assert!(keys.iter().all(|k| assign("s", k, 0.0) == Arm::Champion));
         assert!(keys.iter().all(|k| assign("s", k, 1.0) == Arm::Challenger));
-        // pinned: the assignment is a contract across runtimes (FORMAT.md)
-        assert_eq!(assign("", "user-1", 0.5), assign("", "user-1", 0.5));
+        // pinned: the assignment is a contract across runtimes and instances (FORMAT.md §4);
+        // tests/js/experiment.test.mjs pins the same keys. "user-1" hashes to 0.21183, "" to 0.04993.
+        assert_eq!(assign("salt", "user-1", 0.2119), Arm::Challenger);
+        assert_eq!(assign("salt", "user-1", 0.2118), Arm::Champion);
+        assert_eq!(assign("salt", "", 0.0500), Arm::Challenger);
+        assert_eq!(assign("salt", "", 0.0499), Arm::Champion);
+        assert_eq!(assign("salt", "é", 0.5543), Arm::Challenger);
+        assert_eq!(assign("salt", "é", 0.5542), Arm::Champion);
     }
 
     #[test]
