@@ -705,7 +705,7 @@ fn empty_arm(arm: Arm, model: ModelRef, n: usize, proba: bool, vocabulary: bool)
 
 impl ExperimentSnapshot {
     /// This snapshot as JSON (FORMAT.md §4).
-    #[cfg(feature = "cli")]
+    #[cfg(any(feature = "cli", feature = "python"))]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an experiment snapshot always serializes")
     }
