@@ -468,6 +468,9 @@ def main(argv: list | None = None) -> int:
     except publish.PublishError as err:
         print(f"sync: error[{err.code}]: {err}", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as err:  # MLflow or the store unreachable: 3, never Python's 1 (= the gate refused)
+        print(f"sync: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
