@@ -384,7 +384,9 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
     def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        # Timed to the millisecond: how long a pass took from the delivery is read off the log.
+        now = time.time()
+        print(f"{time.strftime('%H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1000):03d} {line}", file=sys.stderr, flush=True)
 
     async def run(model: str, alias: str) -> int:
         child = await asyncio.create_subprocess_exec(*reconcile_command(args, model, alias),
