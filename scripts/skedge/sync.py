@@ -390,6 +390,7 @@ def serve(args: argparse.Namespace) -> int:
 
     async def run(model: str, alias: str) -> int:
         child = await asyncio.create_subprocess_exec(*reconcile_command(args, model, alias),
+                                                     env={**os.environ, "PYTHONUNBUFFERED": "1"},  # lines as they come
                                                      stdin=asyncio.subprocess.DEVNULL,
                                                      stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:

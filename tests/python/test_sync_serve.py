@@ -234,3 +234,38 @@ def test_verify_delivery_matches_mlflows_signature():
                                                        "data": {"name": "../x", "alias": "a"}}).encode()):
         with pytest.raises(sync.Refused):
             sync.parse_event(bad)
+
+
+def test_prompts_during_a_pass_coalesce_into_one_more_pass():
+    import asyncio
+
+    async def scenario():
+        runs, gates = [], {}
+
+        async def run(model, alias):
+            runs.append((model, alias))
+            gates[(model, alias)] = gate = asyncio.Event()
+            await gate.wait()
+            return 0
+
+        async def until_running(key, n):
+            while sum(1 for r in runs if r == key) < n or not syncer.state[key]["running"]:
+                await asyncio.sleep(0)
+
+        syncer = sync.Syncer(run, parallel=2)
+        a, b = ("m", "production"), ("m", "staging")
+        assert syncer.prompt(*a) == "started"
+        await until_running(a, 1)
+        # three more prompts while the first pass runs: one more pass, after it
+        assert [syncer.prompt(*a) for _ in range(3)] == ["coalesced"] * 3
+        assert syncer.prompt(*b) == "started"  # another alias: its own worker
+        await until_running(b, 1)
+        gates[a].set()
+        await until_running(a, 2)
+        gates[a].set()
+        gates[b].set()
+        await syncer.idle()
+        assert runs.count(a) == 2 and runs.count(b) == 1
+        assert syncer.state[a]["passes"] == 2 and not syncer.state[a]["running"]
+
+    asyncio.run(scenario())
