@@ -3,6 +3,7 @@
     python scripts/sync.py reconcile --model NAME --alias ALIAS --publish DEST [--tracking-uri URI]
     python scripts/sync.py rollback  --model NAME --alias ALIAS --publish DEST [--tracking-uri URI]
     python scripts/sync.py serve --publish DEST [--host 127.0.0.1] [--port 8788]   # secret: $SKEDGE_WEBHOOK_SECRET
+    (reconcile and serve: [--sign-key KEY] [--s3-endpoint-url URL] [--precision compact [--max-label-disagreement P]])
     python scripts/sync.py webhook create --url URL --secret SECRET [--tracking-uri URI]
 
 ``reconcile`` is one idempotent pass (for cron: webhook deliveries can be lost): it resolves the
@@ -86,11 +87,11 @@ class _Tee(io.TextIOBase):
 
 
 def _reason(rc: int, lines: list) -> str:
-    """What refused the version, in one line: the export's first error or mismatch line."""
+    """What refused the version, in one line: the export's verdict (`parity gate FAILED: ...`) or error."""
     what = "the parity gate failed" if rc == EXIT_MISMATCH else "unsupported pipeline"
     for line in lines:
         low = line.lower()
-        if low.startswith(("error", "unsupported", "refused")) or "mismatch" in low or "differ" in low:
+        if low.startswith(("error", "unsupported", "refused")) or "gate failed" in low:
             return f"{what}: {line.strip().removeprefix('error: ')}"[:500]
     return what
 
@@ -121,6 +122,8 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
             argv += ["--sign-key", str(args.sign_key)]
         if args.s3_endpoint_url:
             argv += ["--s3-endpoint-url", args.s3_endpoint_url]
+        if args.precision != "exact":
+            argv += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
         tee = _Tee(sys.stderr)
         with contextlib.redirect_stderr(tee):
             rc = export.main(argv)
@@ -308,6 +311,8 @@ def reconcile_command(args: argparse.Namespace, model: str, alias: str) -> list:
                         ("--sign-key", args.sign_key)):
         if value:
             cmd += [flag, str(value)]
+    if args.precision != "exact":
+        cmd += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
     return cmd
 
 
@@ -456,6 +461,11 @@ def main(argv: list | None = None) -> int:
         sub.add_argument("--s3-endpoint-url", metavar="URL", help="default: $AWS_ENDPOINT_URL")
         sub.add_argument("--sign-key", type=Path, help="sign the pointer (and the artifact) with this Ed25519 key")
         sub.add_argument("--skedge", type=Path, default=publish.DEFAULT_SKEDGE, help="the skedge CLI")
+        if name != "rollback":
+            sub.add_argument("--precision", choices=("exact", "compact"), default="exact",
+                             help="as scripts/export.py: compact = float16 weights, labels checked by the gate")
+            sub.add_argument("--max-label-disagreement", type=float, default=0.0, metavar="PERCENT",
+                             help="as scripts/export.py, with --precision compact (default 0: refuse any)")
     hooks = commands.add_parser("webhook", help="register serve's URL with MLflow").add_subparsers(
         dest="action", required=True)
     create = hooks.add_parser("create", help="a webhook for model_version_alias.created and .deleted")

@@ -269,3 +269,53 @@ def test_prompts_during_a_pass_coalesce_into_one_more_pass():
         assert syncer.state[a]["passes"] == 2 and not syncer.state[a]["running"]
 
     asyncio.run(scenario())
+
+
+@requires_skedge
+def test_a_failed_parity_gate_tags_the_version_and_publishes_nothing(mlflow_hooks, tmp_path):
+    """`--precision compact` (float16 weights): v2 is v1 with its intercept moved half-way between
+    the exact and the float16 decision of a gate text (its logged input example), so rounding the
+    weights flips that label and the gate refuses: exit 1, `skedge.sync = refused: ...`, and the
+    pointer keeps naming v1. serve runs this same pass."""
+    import copy
+
+    import numpy as np
+    import train_demo
+    from mlflow import MlflowClient
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    uri, name = mlflow_hooks["uri"], "edge_gate"
+    texts, labels = binary_corpus(300)
+    good = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000)).fit(texts, labels)
+    bad = copy.deepcopy(good)
+    clf, x = bad[-1], bad[:-1].transform(texts[:1])
+    exact = (x @ clf.coef_.T)[0, 0] + clf.intercept_[0]
+    rounded = (x @ clf.coef_.astype(np.float16).astype(np.float64).T)[0, 0] + clf.intercept_[0]
+    assert exact != rounded
+    clf.intercept_ = clf.intercept_ - (exact + rounded) / 2
+    v1, v2 = (str(train_demo.log_and_register(p, name, tracking_uri=uri, example_texts=texts[:5],
+                                              experiment="skedge-serve", alias=None, stage=None)["version"])
+              for p in (good, bad))  # fmt: skip
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    dest = tmp_path / "edge"
+    argv = ["reconcile", "--model", name, "--alias", ALIAS, "--publish", str(dest), "--tracking-uri", uri,
+            "--skedge", str(SKEDGE), "--precision", "compact"]  # fmt: skip
+    pointer = dest / "pointers" / name / f"{ALIAS}.json"
+
+    client.set_registered_model_alias(name, ALIAS, v1)
+    assert sync.main(argv) == 0
+    first = pointer.read_bytes()
+    assert json.loads(first)["version"] == v1
+    files = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+
+    client.set_registered_model_alias(name, ALIAS, v2)
+    assert sync.main(argv) == sync.EXIT_MISMATCH
+    tags = client.get_model_version(name, v2).tags
+    reason = tags["skedge.sync"]
+    assert reason.startswith("refused: the parity gate failed: compact precision gate FAILED: ") and (
+        "(1 changed, 0 allowed)" in reason), reason
+    assert "skedge.published" not in tags
+    assert pointer.read_bytes() == first
+    assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == files
