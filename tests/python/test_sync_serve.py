@@ -2,7 +2,7 @@
 model-registry webhooks and a real serve process, both on 127.0.0.1: an alias move publishes the
 alias's version; a delivery with a bad signature, a stale timestamp or a replayed id is refused; a
 version the exporter refuses is tagged and never published; two racing moves end on the later one;
-a webhook dropped while serve is down is repaired by `reconcile`. Webhooks to loopback are allowed
+a deleted alias leaves the pointer as it was; a webhook dropped while serve is down is repaired by `reconcile`. Webhooks to loopback are allowed
 only in this test's MLflow (MLFLOW_WEBHOOK_ALLOWED_SCHEMES, MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS).
 Outcomes are awaited (serve's /health, the pointer, the tags) with generous deadlines, never timed."""
 
@@ -195,8 +195,14 @@ def test_serve_follows_alias_moves_and_refuses_bad_deliveries(mlflow_hooks, tmp_
         assert stored() == last
         assert sorted(p.relative_to(dest) for p in dest.rglob("*") if ".lock" not in p.name) == files
 
+        # The alias deleted: the pass finds no version (exit 3) and the pointer keeps the last good one.
+        client.delete_registered_model_alias(MODEL, ALIAS)
+        h = _settled(url, 6)
+        assert h["syncs"][f"{MODEL}@{ALIAS}"]["last"]["exit"] == sync.EXIT_FAILURE
+        assert stored() == last
+
         client.set_registered_model_alias(MODEL, ALIAS, v3)
-        _settled(url, 6)
+        _settled(url, 7)
         assert stored() == last  # in sync: nothing written
 
     # serve is down: the delivery of this move is dropped (MLflow gives up after its retries).
