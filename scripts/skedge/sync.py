@@ -134,6 +134,8 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         return rc
     pointer, _ = publish.current_pointer(store, args.model, args.alias, skedge=args.skedge)
     _tag(client, args.model, version, args.publish, pointer["generation"])
+    if "skedge.sync" in (client.get_model_version(args.model, version).tags or {}):
+        client.delete_model_version_tag(args.model, version, "skedge.sync")  # an earlier refusal, now untrue
     return EXIT_OK
 
 
@@ -163,6 +165,7 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
     _tag(client, args.model, version, args.publish, done.pointer["generation"])
     log(done.describe(args.publish))
     return EXIT_OK
+
 
 # ---------------------------------------------------------------------------------------------
 # serve: MLflow webhooks -> one reconcile pass per model and alias

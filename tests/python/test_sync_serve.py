@@ -325,3 +325,9 @@ def test_a_failed_parity_gate_tags_the_version_and_publishes_nothing(mlflow_hook
     assert "skedge.published" not in tags
     assert pointer.read_bytes() == first
     assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == files
+
+    # Accepting the changed label publishes v2, and the refusal tag goes.
+    assert sync.main([*argv, "--max-label-disagreement", "1"]) == 0
+    assert json.loads(pointer.read_bytes())["version"] == v2
+    tags = client.get_model_version(name, v2).tags
+    assert "skedge.sync" not in tags and tags["skedge.published"] == f"{dest} generation 2"
