@@ -173,6 +173,8 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
 
 #: A delivery's body is a few hundred bytes; anything larger is refused unread.
 MAX_WEBHOOK_BYTES = 64 * 1024
+#: Seconds to receive a delivery's body.
+BODY_SECONDS = 10.0
 
 
 class Refused(Exception):
@@ -345,10 +347,14 @@ def make_app(secret: bytes, syncer: Syncer, *, tolerance: float = 300.0, models=
             if length and (not length.isdigit() or int(length) > MAX_WEBHOOK_BYTES):
                 raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
             body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_WEBHOOK_BYTES:
-                    raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
+            try:
+                async with asyncio.timeout(BODY_SECONDS):  # a slow sender holds no connection for long
+                    async for chunk in request.stream():
+                        body += chunk
+                        if len(body) > MAX_WEBHOOK_BYTES:
+                            raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
+            except TimeoutError:
+                raise Refused(408, "BODY_TIMEOUT", f"the body was not received within {BODY_SECONDS:g} s") from None
             body = bytes(body)
             delivery_id, _ = verify_delivery(secret, request.headers, body, time.time(), tolerance)
             event, model, alias = parse_event(body)
