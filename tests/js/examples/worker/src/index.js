@@ -6,15 +6,6 @@
 //   POST /predict  { "text": "…", "explain": 5 } → the prediction and its top 5 features
 //   ?model=<key>                       → a model from the R2 bucket bound as MODELS instead of the
 //                                        bundled one; only the keys listed in MODEL_KEYS (comma-separated)
-//
-// Following a published pointer (FORMAT.md §5, `scripts/sync.py`) instead of the bundled model: set
-// POINTER_KEY (a key in the R2 bucket bound as MODELS, e.g. fleet/pointers/sentiment/production.json;
-// R2 reads are strongly consistent, KV's are not) or POINTER_URL (the pointer over HTTP), and
-// SKEDGE_PUBLIC_KEY to accept only pointers and blobs you signed. Timers do not run between requests
-// in a Worker, so a request arriving POINTER_INTERVAL_SECONDS (default 30) after the last check
-// re-reads the pointer after its response (ctx.waitUntil); the new version is verified, then swapped
-// in between two predictions. /health then also gives the pointer (version, generation). Monitoring
-// stays with the bundled model.
 //   POST /monitor/flush                → { sent, rejected, pending, dropped, lastError }: sends the monitoring
 //                                        snapshots now; needs `Authorization: Bearer <MONITOR_TOKEN>`
 // Errors: { "error": { "code", "message" } } with 400 (bad input), 401 (flush without the token),
@@ -34,6 +25,16 @@
 // `scripts/report.py serve`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE (default 0.1)
 // and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
 // (ctx.waitUntil), by the cron trigger if you add one, and by POST /monitor/flush.
+//
+// Following a published pointer (FORMAT.md §5, `scripts/sync.py`) instead of the bundled model: set
+// POINTER_KEY (a key in the R2 bucket bound as MODELS, e.g. fleet/pointers/sentiment/production.json;
+// R2 reads are strongly consistent, KV's are not) or POINTER_URL (the pointer over HTTP), and
+// SKEDGE_PUBLIC_KEY to accept only pointers and blobs you signed. Timers do not run between requests
+// in a Worker, so a request arriving POINTER_INTERVAL_SECONDS (default 30) after the last check
+// re-reads the pointer after its response (ctx.waitUntil); the new version is verified, then swapped
+// in between two predictions. /health then also gives the pointer (version, generation). Monitoring
+// stays with the bundled model, and followed artifacts are not encrypted (Model.follow takes no
+// decryption key).
 import { Model } from 'skedge';
 import bundled from '../model.skedge';
 
