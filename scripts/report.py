@@ -108,6 +108,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+from skedge import spool as bucket_spool  # noqa: E402
 
 from pydantic import (  # noqa: E402
     AfterValidator,
@@ -520,6 +521,53 @@ class Spool:
             os.close(self._lock_fd)
 
 
+class LocalSource:
+    """What push reads and writes in a spool folder; `skedge.spool.BucketSource` is the same for
+    a bucket (`--from s3://…`)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def snapshots(self, bad: list | None = None) -> list[dict]:
+        return read_spool(self.path, bad)
+
+    def ledger(self, name: str = LEDGER) -> list[dict]:
+        return read_ledger(self.path, name)
+
+    def append(self, name: str, entry: dict) -> None:
+        append_durably(self.path / name, (json.dumps(entry) + "\n").encode())
+
+    def where(self, name: str) -> str:
+        return str(self.path / name)
+
+    def check(self) -> None:
+        """Nothing to check: the lock is a flock, held until the process ends."""
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        fd = os.open(self.path / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _parse_object(body: bytes) -> dict:
+    """The document of a snapshot stored as its own object (a bucket spool); raises if invalid."""
+    return parse_snapshot(body, MAX_RECORD_BYTES)[1]
+
+
+def open_source(where: str, args: argparse.Namespace, log) -> "LocalSource | bucket_spool.BucketSource":
+    """push's source: a spool folder, or `s3://bucket/prefix` (FORMAT.md §4)."""
+    if bucket_spool.is_bucket(where):
+        return bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
+                                         lease_seconds=args.lease_seconds, log=log)  # fmt: skip
+    if not Path(where).is_dir():
+        raise FileNotFoundError(f"no spool at {where}")
+    return LocalSource(Path(where))
+
+
 # ---------------------------------------------------------------------------------------------
 # serve
 # ---------------------------------------------------------------------------------------------
@@ -669,7 +717,10 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
         except SnapshotError as err:
             code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
             return refuse(request, err.status, code, str(err))
-        stored = await run_in_threadpool(spool.store, snap, doc)
+        try:
+            stored = await run_in_threadpool(spool.store, snap, doc)
+        except bucket_spool.BucketError as err:  # the client keeps the snapshot and retries
+            return refuse(request, 503, "SPOOL_UNAVAILABLE", f"the snapshot was not stored: {str(err)[:300]}")
         if not stored:  # a retry of a delivered snapshot: normal, not logged
             return answer(409, id=snap.id, code="DUPLICATE", error="duplicate: this snapshot is already stored")
         return answer(201, id=snap.id, stored=True)
@@ -716,8 +767,11 @@ def serve(args: argparse.Namespace) -> int:
         print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
         return EXIT_ERROR
     try:
-        spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
-    except SpoolBusy as err:
+        if bucket_spool.is_bucket(args.spool):
+            spool = bucket_spool.BucketSpool(args.spool, args.s3_endpoint_url)
+        else:
+            spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
+    except (SpoolBusy, bucket_spool.BucketError) as err:
         print(f"report.py serve: {err}", file=sys.stderr)
         return EXIT_ERROR
     refusals = RefusalLog(args.refusal_log_interval)
@@ -1059,8 +1113,8 @@ def drift_figure(group: Group, stats: dict, seen: int, classes: list, baseline: 
 
 
 class Pusher:
-    def __init__(self, args: argparse.Namespace, log=print):
-        self.spool = Path(args.spool)
+    def __init__(self, args: argparse.Namespace, source: "LocalSource | bucket_spool.BucketSource", log=print):
+        self.source = source
         self.tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
         self.window_ms = int(args.window_seconds * 1000)
         self.grace_ms = int(args.grace_seconds * 1000)
@@ -1320,11 +1374,11 @@ class Pusher:
         """Set something aside in `DIR/quarantine.jsonl` (the spool itself is never changed):
         a spool line that is not a valid record, or a window MLflow refused."""
         entry = {"quarantined_ms": int(time.time() * 1000), "reason": reason, **what}
-        append_durably(self.spool / QUARANTINE, (json.dumps(entry) + "\n").encode())
+        self.source.append(QUARANTINE, entry)
 
     def quarantine_lines(self, bad: list) -> None:
         """Spool lines that are not valid snapshot records, each set aside once."""
-        known = {e.get("line_sha256") for e in read_ledger(self.spool, QUARANTINE)}
+        known = {e.get("line_sha256") for e in self.source.ledger(QUARANTINE)}
         fresh = 0
         too_long: dict = {}
         for segment, line in bad:
@@ -1341,7 +1395,7 @@ class Pusher:
             fresh += 1
         if fresh:
             self.log(f"quarantined {fresh} spool line(s) that are not valid snapshots "
-                     f"(see {self.spool / QUARANTINE})")  # fmt: skip
+                     f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
 
     def quarantine_window(self, g: Group, reason: str) -> None:
         self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
@@ -1352,11 +1406,11 @@ class Pusher:
     def groups(self) -> tuple[list, int]:
         """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
         bad: list = []
-        snaps = read_spool(self.spool, bad)
+        snaps = self.source.snapshots(bad)
         self.snapshots = {s["id"]: s for s in snaps}
         self.quarantine_lines(bad)
         pushed = set()
-        for entry in read_ledger(self.spool) + read_ledger(self.spool, QUARANTINE):
+        for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
             ids = entry.get("ids", [])
             pushed.update(i for i in ids if isinstance(i, str))
         by_key: dict = {}
@@ -1382,7 +1436,7 @@ class Pusher:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
-        ledger = read_ledger(self.spool)
+        ledger = self.source.ledger()
         if not ready and not unevaluated(ledger):
             self.log("nothing to push")
             return EXIT_OK
@@ -1404,6 +1458,7 @@ class Pusher:
     def push_window(self, g: Group, ledger: list) -> list:
         from mlflow.entities import RunTag  # noqa: PLC0415
 
+        self.source.check()
         mv = self.model_version(g.name, g.version)
         self.warn_unlinked(g, mv)
         run = self.run_for(g, mv)
@@ -1447,7 +1502,7 @@ class Pusher:
         if len(logged) <= revision:
             self.log_metrics(g, run, mv, metrics, step, ts, tags)
         self.settle_alert(g, run, step, reasons, healthy, message)
-        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        self.source.append(LEDGER, entry)
         ledger.append(entry)
         # After the ledger: a figure that fails is only a warning.
         self.figure(g, run, stats, seen, classes, baseline, d)
@@ -1528,7 +1583,7 @@ class Pusher:
         entry = {"kind": "drift", "run_id": run.run_id, "bucket": g.bucket, "revision": revision,
                  "window_seconds": self.window_ms / 1000, "logged": sorted(metrics),
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
-        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        self.source.append(LEDGER, entry)
         ledger.append(entry)
         if metrics:
             self.reevaluated += 1
@@ -1575,23 +1630,25 @@ def plot_path(folder: Path, g: Group) -> Path:
 
 
 def push(args: argparse.Namespace) -> int:
-    spool = Path(args.spool)
-    if not spool.is_dir():
-        print(f"report.py push: no spool at {spool}", file=sys.stderr)
-        return EXIT_ERROR
-    lock_fd = os.open(spool / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    where = args.source or str(args.spool)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        pusher = Pusher(args, log=lambda s: print(s, file=sys.stderr, flush=True))
-        return pusher.push()
-    except PushError as err:
-        print(f"report.py push: {err}\nnothing was removed from {spool}; push again later", file=sys.stderr)
+        source = open_source(where, args, log)
+    except bucket_spool.BucketError as err:
+        print(f"report.py push: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as err:
+        print(f"report.py push: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with source.lock():
+            return Pusher(args, source, log=log).push()
+    except (PushError, bucket_spool.BucketError) as err:
+        print(f"report.py push: {err}\nnothing was removed from {where}; push again later", file=sys.stderr)
         return EXIT_MLFLOW
     except (RuntimeError, OSError, ValueError) as err:
         print(f"report.py push: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        os.close(lock_fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1606,7 +1663,8 @@ def main(argv: list | None = None) -> int:
     s = sub.add_parser("serve", help="run the snapshot collector")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8787)
-    s.add_argument("--spool", required=True, type=Path)
+    s.add_argument("--spool", required=True, help="a folder, or s3://bucket/prefix (FORMAT.md §4)")
+    s.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
     s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
     s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
     s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
@@ -1619,7 +1677,12 @@ def main(argv: list | None = None) -> int:
                    help="log refused requests at most once per this many seconds per kind")  # fmt: skip
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
-    p.add_argument("--spool", required=True, type=Path)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spool", type=Path, help="the collector's spool folder")
+    src.add_argument("--from", dest="source", help="s3://bucket/prefix (or a spool folder)")
+    p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
+    p.add_argument("--lease-seconds", type=float, default=60.0,
+                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
     p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     p.add_argument("--artifact", action="append", type=Path, help="artifact(s) whose baselines to use")
@@ -1642,6 +1705,8 @@ def main(argv: list | None = None) -> int:
     if args.command == "push":
         if args.window_seconds <= 0:
             parser.error("--window-seconds must be positive")
+        if not args.lease_seconds > 0:
+            parser.error("--lease-seconds must be positive")
         return push(args)
     print(json.dumps(Snapshot.model_json_schema(), indent=2))
     return EXIT_OK
