@@ -1,7 +1,7 @@
 """Production metrics back to MLflow: the snapshot collector and the push to MLflow.
 
-    .venv/bin/python scripts/report.py serve --spool DIR --token T [--host 127.0.0.1] [--port 8787]
-    .venv/bin/python scripts/report.py push --spool DIR [--tracking-uri URI] [--artifact M.skedge ...]
+    .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
+    .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
     .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
@@ -72,6 +72,24 @@ is set or cleared as above. Until then each push says how many windows wait.
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
 408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
+
+A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
+for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
+bucket", `skedge/spool.py`): each snapshot is its own object
+`snapshots/<model>/<version>/<window start ms>/<id>.json`, written only if absent (S3 `If-None-Match:
+*`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
+the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
+client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
+through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
+append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
+taken and renewed by conditional writes with a generation number, because MLflow has no conditional
+write (two pushes at once would both create a new version's run and log its windows before either
+could record them in a ledger); the ledger object is replaced by compare-and-swap on its ETag, which
+fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
+write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
+once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
+before the crash is found in the run's metric history, as with a folder.
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
