@@ -1648,14 +1648,11 @@ def plot_path(folder: Path, g: Group) -> Path:
 
 
 def push(args: argparse.Namespace) -> int:
-    where = args.source or str(args.spool)
+    where = args.source or args.spool
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     try:
         source = open_source(where, args, log)
-    except bucket_spool.BucketError as err:
-        print(f"report.py push: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except FileNotFoundError as err:
+    except (bucket_spool.BucketError, FileNotFoundError) as err:
         print(f"report.py push: {err}", file=sys.stderr)
         return EXIT_ERROR
     try:
@@ -1696,8 +1693,8 @@ def main(argv: list | None = None) -> int:
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--spool", type=Path, help="the collector's spool folder")
-    src.add_argument("--from", dest="source", help="s3://bucket/prefix (or a spool folder)")
+    src.add_argument("--spool", help="the collector's spool: a folder, or s3://bucket/prefix")
+    src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
     p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--lease-seconds", type=float, default=60.0,
                    help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
