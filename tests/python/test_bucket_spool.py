@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,11 @@ def _put_all(s3: dict, prefix: str, snaps: list) -> None:
     for s in snaps:
         s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{bucket_spool.snapshot_key(s)}",
                                 Body=_dump(s), IfNoneMatch="*")  # fmt: skip
+
+
+def _experiment(name: str) -> str:
+    """An experiment of its own: the MLflow server outlives this module (the session's)."""
+    return f"skedge-bucket-{name}-{uuid.uuid4().hex[:8]}"
 
 
 def _push_cmd(uri: str, source: str, experiment: str, *extra) -> list:
@@ -184,7 +190,7 @@ def test_collector_spools_to_a_bucket(s3, windows, tmp_path, monkeypatch):
 
 
 def test_two_pushes_at_once_log_every_window_once(server, s3, windows, tmp_path):
-    uri, prefix, experiment = server["uri"], "twice", "skedge-bucket-twice"
+    uri, prefix, experiment = server["uri"], "twice", _experiment("twice")
     _put_all(s3, prefix, windows)
     source = f"s3://snapshots/{prefix}"
     procs = [subprocess.Popen(_push_cmd(uri, source, experiment), env=_env(s3), stdout=subprocess.PIPE,
@@ -212,7 +218,7 @@ def _stopped_push(uri: str, s3: dict, source: str, experiment: str, at: int) -> 
 
 
 def test_push_killed_between_mlflow_and_the_ledger_then_run_again(server, s3, windows):
-    uri, prefix, experiment = server["uri"], "killed", "skedge-bucket-killed"
+    uri, prefix, experiment = server["uri"], "killed", _experiment("killed")
     _put_all(s3, prefix, windows)
     source = f"s3://snapshots/{prefix}"
     proc = _stopped_push(uri, s3, source, experiment, at=3)
@@ -229,7 +235,7 @@ def test_push_killed_between_mlflow_and_the_ledger_then_run_again(server, s3, wi
 
 
 def test_a_paused_push_is_fenced_when_it_resumes(server, s3, windows):
-    uri, prefix, experiment = server["uri"], "fenced", "skedge-bucket-fenced"
+    uri, prefix, experiment = server["uri"], "fenced", _experiment("fenced")
     _put_all(s3, prefix, windows)
     source = f"s3://snapshots/{prefix}"
     paused = _stopped_push(uri, s3, source, experiment, at=2)
