@@ -89,7 +89,8 @@ could record them in a ledger); the ledger object is replaced by compare-and-swa
 fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
 write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
 once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
-before the crash is found in the run's metric history, as with a folder.
+before the crash is found in the run's metric history, as with a folder. `--cache DIR` keeps the
+objects read (immutable: by key and ETag), so a later push reads only the new ones.
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
@@ -580,7 +581,7 @@ def open_source(where: str, args: argparse.Namespace, log) -> "LocalSource | buc
     """push's source: a spool folder, or `s3://bucket/prefix` (FORMAT.md §4)."""
     if bucket_spool.is_bucket(where):
         return bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
-                                         lease_seconds=args.lease_seconds, log=log)  # fmt: skip
+                                         lease_seconds=args.lease_seconds, log=log, cache=args.cache)  # fmt: skip
     if not Path(where).is_dir():
         raise FileNotFoundError(f"no spool at {where}")
     return LocalSource(Path(where))
@@ -1698,6 +1699,8 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--lease-seconds", type=float, default=60.0,
                    help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+    p.add_argument("--cache", type=Path,
+                   help="s3:// source: keep the objects read here, so later pushes read only new ones")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
     p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     p.add_argument("--artifact", action="append", type=Path, help="artifact(s) whose baselines to use")

@@ -30,6 +30,7 @@ snapshots produce).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 SNAPSHOTS = "snapshots/"
@@ -146,14 +148,18 @@ class Bucket:
                 raise
         return done["ETag"]
 
-    def keys(self, rel_prefix: str) -> Iterator[str]:
-        """Keys under `rel_prefix` (relative to the bucket's prefix), in S3's (UTF-8 byte) order."""
+    def listing(self, rel_prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, ETag) under `rel_prefix` (keys relative to the bucket's prefix), in S3's (UTF-8
+        byte) order."""
         start = len(self.key(""))
         with self._errors(rel_prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=self.key(rel_prefix))
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield obj["Key"][start:]
+                    yield obj["Key"][start:], obj.get("ETag", "")
+
+    def keys(self, rel_prefix: str) -> Iterator[str]:
+        return (k for k, _ in self.listing(rel_prefix))
 
 
 def _id_of(rel: str) -> str:
@@ -270,8 +276,13 @@ class BucketSource:
     quarantine objects (appended by compare-and-swap), under the lease."""
 
     def __init__(self, url: str, endpoint_url: str | None, parse: Callable[[bytes], dict], *,
-                 lease_seconds: float = 60.0, log: Callable[[str], None] = print):  # fmt: skip
+                 lease_seconds: float = 60.0, log: Callable[[str], None] = print,
+                 cache: Path | None = None):  # fmt: skip
         self.bucket = Bucket(url, endpoint_url)
+        # Objects read, kept by (bucket, key, ETag): a snapshot is written once and never changed,
+        # so a later push reads only the new ones (an object rewritten anyway has another ETag).
+        self.cache = Path(cache) if cache else None
+        self.fetched = 0  # objects this source read from the bucket
         self.path = self.bucket.url
         self.parse = parse
         self.lease_seconds = lease_seconds
@@ -303,29 +314,51 @@ class BucketSource:
     def snapshots(self, bad: list | None = None) -> list[dict]:
         """Every valid snapshot (first object of each id, in key order); objects that are not a
         valid snapshot under their own key go to `bad` as (key, bytes or None)."""
-        keys = list(self.bucket.keys(SNAPSHOTS))
+        listed = list(self.bucket.listing(SNAPSHOTS))
+        if self.cache is not None:
+            self.cache.mkdir(parents=True, exist_ok=True)
 
-        def read(rel: str) -> tuple[str, bytes | None, dict | None]:
+        def valid(rel: str, body: bytes) -> dict | None:
+            try:
+                doc = self.parse(body)
+            except Exception:  # noqa: BLE001  (any way a body is not a snapshot)
+                return None
+            return doc if snapshot_key(doc) == rel else None  # only under its own key
+
+        def read(item: tuple[str, str]) -> tuple[str, bytes | None, dict | None, bool]:
+            """(key, body, document or None, whether it was read from the bucket)."""
+            rel, etag = item
+            kept = None
+            if self.cache is not None:
+                kept = self.cache / hashlib.sha256(f"{self.bucket.where(rel)}\0{etag}".encode()).hexdigest()
+                with contextlib.suppress(FileNotFoundError):
+                    body = kept.read_bytes()
+                    doc = valid(rel, body)
+                    if doc is not None:  # else read it again: only the bucket's copy can be set aside
+                        return rel, body, doc, False
             found = self.bucket.get(rel, limit=MAX_OBJECT_BYTES)
             if found is None or len(found[0]) > MAX_OBJECT_BYTES:
-                return rel, None, None
-            try:
-                doc = self.parse(found[0])
-                if snapshot_key(doc) != rel:
-                    raise ValueError("not stored under its own key")
-            except Exception:  # noqa: BLE001  (any way a body is not a snapshot)
-                return rel, found[0], None
-            return rel, found[0], doc
+                return rel, None, None, True
+            doc = valid(rel, found[0])
+            if kept is not None and doc is not None and found[1] == etag:
+                tmp = kept.with_name(f".{kept.name}.{os.getpid()}.{threading.get_ident()}")
+                tmp.write_bytes(found[0])
+                os.replace(tmp, kept)
+            return rel, found[0], doc, True
 
         seen, out = set(), []
         with ThreadPoolExecutor(8) as pool:
-            for rel, body, doc in pool.map(read, keys):
+            for rel, body, doc, fetched in pool.map(read, listed):
+                self.fetched += fetched
                 if doc is None:
                     if bad is not None:
                         bad.append((rel, body))
                 elif doc["id"] not in seen:
                     seen.add(doc["id"])
                     out.append(doc)
+        if self.cache is not None:
+            self.log(f"{self.bucket.where(SNAPSHOTS)}: {len(listed)} object(s), {self.fetched} read from the "
+                     f"bucket, the others from {self.cache}")  # fmt: skip
         return out
 
     def _read(self, name: str) -> list:

@@ -110,13 +110,18 @@ def _ledger(s3: dict, prefix: str) -> list:
     return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
-def _points(uri: str, experiment: str) -> list:
-    """(step, timestamp) of every `seen` point of the experiment's monitoring run(s)."""
+def _seen_history(uri: str, experiment: str) -> list:
+    """Every `seen` point of the experiment's monitoring run(s)."""
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id]) if exp else []
     assert len(runs) <= 1, "one monitoring run for one model version"
-    return sorted((m.step, m.timestamp) for r in runs for m in client.get_metric_history(r.info.run_id, "seen"))
+    return [m for r in runs for m in client.get_metric_history(r.info.run_id, "seen")]
+
+
+def _points(uri: str, experiment: str) -> list:
+    """(step, timestamp) of every `seen` point of the experiment's monitoring run(s)."""
+    return sorted((m.step, m.timestamp) for m in _seen_history(uri, experiment))
 
 
 def _assert_each_window_once(uri: str, experiment: str, s3: dict, prefix: str, snaps: list) -> None:
@@ -249,3 +254,29 @@ def test_a_paused_push_is_fenced_when_it_resumes(server, s3, windows):
     assert paused.returncode == 2, err
     assert "another push" in err and "nothing was removed" in err, err
     _assert_each_window_once(uri, experiment, s3, prefix, windows)
+
+
+def test_a_cache_folder_reads_each_object_once(server, s3, windows, tmp_path):
+    """`--cache DIR`: objects are immutable, so a later push reads only the new ones from the
+    bucket; a late snapshot is still a revision of its window, with the complete aggregate."""
+    uri, prefix, experiment = server["uri"], "cached", _experiment("cached")
+    _put_all(s3, prefix, windows[:-1])
+    source, cache = f"s3://snapshots/{prefix}", tmp_path / "cache"
+
+    def push() -> str:
+        done = subprocess.run(_push_cmd(uri, source, experiment, "--cache", str(cache)), env=_env(s3),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    n = len(windows) - 1
+    assert f"{n} object(s), {n} read from the bucket" in push()
+    assert len(list(cache.iterdir())) == n
+    _put_all(s3, prefix, windows[-1:])
+    late = push()
+    assert f"{n + 1} object(s), 1 read from the bucket" in late and "[revision 1]" in late, late
+    again = push()
+    assert f"{n + 1} object(s), 0 read from the bucket" in again and "nothing to push" in again, again
+    seen = sorted((m.step, m.timestamp, m.value) for m in _seen_history(uri, experiment))
+    assert len(seen) == WINDOWS + 1 and seen[-1][2] == sum(s["seen"] for s in windows if s["window"]["start_ms"]
+                                                           >= windows[-1]["window"]["start_ms"] // HOUR * HOUR)
