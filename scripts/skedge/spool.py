@@ -195,8 +195,10 @@ class BucketSpool:
 
 
 class Lease:
-    """`ledger/lease.json`: `{"owner", "generation", "released"}`, rewritten (If-Match) by its
-    holder every quarter of `seconds`; see the module docstring."""
+    """`ledger/lease.json`: `{"owner", "generation", "released", "beat", "written_ms"}`, rewritten
+    (If-Match) by its holder every quarter of `seconds`; see the module docstring. A renewal that
+    fails its If-Match marks the lease lost (`check` raises); one whose answer was lost is tried
+    again, and its ETag mismatch then stops this push safely (the next one waits a lease)."""
 
     def __init__(self, bucket: Bucket, seconds: float, log: Callable[[str], None]):
         self.bucket, self.seconds, self.log = bucket, seconds, log
