@@ -10,7 +10,9 @@ PostgreSQL + S3 on scripts/test_team.sh).
 - a push stopped after MLflow logged a window and before its ledger line, then SIGKILLed while it
   holds the lease: the next push takes the lease over, logs nothing twice and loses nothing;
 - a push paused that long and then resumed is fenced: its ledger write fails, it exits 2, and
-  MLflow still has every window once.
+  MLflow still has every window once;
+- `--cache DIR`: a later push reads only new objects; objects that are not snapshots (or not under
+  their own key) are set aside in `ledger/quarantine.jsonl`, once.
 """
 
 from __future__ import annotations
@@ -280,3 +282,24 @@ def test_a_cache_folder_reads_each_object_once(server, s3, windows, tmp_path):
     seen = sorted((m.step, m.timestamp, m.value) for m in _seen_history(uri, experiment))
     assert len(seen) == WINDOWS + 1 and seen[-1][2] == sum(s["seen"] for s in windows if s["window"]["start_ms"]
                                                            >= windows[-1]["window"]["start_ms"] // HOUR * HOUR)
+
+
+def test_objects_that_are_not_snapshots_are_set_aside_once(server, s3, windows):
+    """An object that is not JSON, and a valid snapshot under another snapshot's key, go to
+    `ledger/quarantine.jsonl` (once, however many pushes see them); the valid windows are pushed."""
+    uri, prefix, experiment = server["uri"], "odd", _experiment("odd")
+    first = [s for s in windows if s["window"]["start_ms"] < windows[0]["window"]["start_ms"] + HOUR]
+    _put_all(s3, prefix, first)
+    put = lambda key, body: s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{key}", Body=body)  # noqa: E731
+    put(f"snapshots/x/-/0/{'0' * 32}.json", b"not json")
+    put(bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32)), _dump(windows[-1]))  # not its own key
+    source = f"s3://snapshots/{prefix}"
+    for _ in range(2):
+        done = subprocess.run(_push_cmd(uri, source, experiment), env=_env(s3), capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    set_aside = [json.loads(line) for line in body.splitlines()]
+    assert sorted(e["segment"] for e in set_aside) == sorted([f"snapshots/x/-/0/{'0' * 32}.json",
+                                                              bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32))])  # fmt: skip
+    assert len(_points(uri, experiment)) == 1 and len(_ledger(s3, prefix)) == 1
