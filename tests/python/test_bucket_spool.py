@@ -229,9 +229,11 @@ def test_push_killed_between_mlflow_and_the_ledger_then_run_again(server, s3, wi
     _put_all(s3, prefix, windows)
     source = f"s3://snapshots/{prefix}"
     proc = _stopped_push(uri, s3, source, experiment, at=3)
-    assert len(_ledger(s3, prefix)) == 2 and len(_points(uri, experiment)) == 3  # really in the middle
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
+    try:
+        assert len(_ledger(s3, prefix)) == 2 and len(_points(uri, experiment)) == 3  # really in the middle
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
 
     rerun = subprocess.run(_push_cmd(uri, source, experiment, "--lease-seconds", "2"), env=_env(s3),
                            capture_output=True, text=True, timeout=600)  # fmt: skip
