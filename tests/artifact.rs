@@ -3,7 +3,9 @@
 use skedge::artifact::example::tiny;
 use skedge::artifact::schema::v3;
 use skedge::artifact::schema::*;
-use skedge::artifact::{self, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC};
+use skedge::artifact::{
+    self, COLUMN_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
+};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -45,11 +47,9 @@ fn format_2_golden_loads_and_predicts_as_format_3() {
         assert_eq!(old.transform(t).unwrap(), new.transform(t).unwrap(), "{t:?}");
     }
     // Repacking a format 2 artifact gives exactly what packing the model gives.
-    let repacked = artifact::seal(
-        &artifact::body_v3(&v2, &Default::default()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let (body, version) = artifact::body_v3(&v2, &Default::default()).unwrap();
+    assert_eq!(version, FORMAT_VERSION);
+    let repacked = artifact::seal(&body, &Default::default()).unwrap();
     assert_eq!(repacked, bytes());
     // A format 2 body is decoded as format 2 only: sealed as format 3 it is refused.
     let body = artifact::open(&v2).unwrap().body.into_owned();
@@ -165,13 +165,13 @@ fn rejects_bad_magic() {
 #[test]
 fn rejects_future_version() {
     let mut b = bytes();
-    b[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    b[8..10].copy_from_slice(&(COLUMN_FORMAT_VERSION + 1).to_le_bytes());
     let e = TextClassifier::from_bytes(&b).unwrap_err();
     assert_eq!(
         e,
         Error::UnsupportedFormatVersion {
-            found: FORMAT_VERSION + 1,
-            supported: FORMAT_VERSION
+            found: COLUMN_FORMAT_VERSION + 1,
+            supported: COLUMN_FORMAT_VERSION
         }
     );
     assert_eq!(e.code(), "ARTIFACT_VERSION_UNSUPPORTED");

@@ -14,6 +14,7 @@ export type {
   Snapshot,
   Drift,
   Label,
+  TextInput,
   Prediction,
   Columnar,
   PredictBatchOptions,
