@@ -31,6 +31,7 @@ ALLOWED_CLASSES = frozenset(
         # the pipeline and the steps interchange.py exports
         "sklearn.pipeline.Pipeline",
         "sklearn.pipeline.FeatureUnion",
+        "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.feature_extraction.text.CountVectorizer",
         "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.feature_extraction.text.TfidfTransformer",
