@@ -727,7 +727,10 @@ fn a_column_model_is_format_4_and_every_other_stays_format_3() {
     // Repacked, it stays format 4 (`skedge repack` seals with the version it read).
     let (body, version) = artifact::body_v3(&bytes, &Default::default()).unwrap();
     assert_eq!(version, COLUMN_FORMAT_VERSION);
-    assert_eq!(artifact::seal_version(&body, &Default::default(), version).unwrap(), bytes);
+    assert_eq!(
+        artifact::seal_version(&body, &Default::default(), version).unwrap(),
+        bytes
+    );
 }
 
 #[test]

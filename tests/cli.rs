@@ -171,7 +171,10 @@ fn predict_reads_records_of_a_dataframe_model() {
     assert_eq!(lines[0]["label"], "pos");
     for line in &lines[1..] {
         assert_eq!(line["error"]["code"], "INVALID_INPUT");
-        assert!(line["error"]["message"].as_str().unwrap().contains("\"review\""), "{line}");
+        assert!(
+            line["error"]["message"].as_str().unwrap().contains("\"review\""),
+            "{line}"
+        );
     }
     // Texts are taken as they are.
     let mut child = spawn(&["predict", path]);
