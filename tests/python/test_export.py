@@ -234,7 +234,7 @@ def test_dataframe_pipeline_exports_from_joblib(tmp_path, capsys):
         model = Pipeline([("prep", ct), ("clf", LogisticRegression(max_iter=3000))]).fit(frame, labels)
     out = tmp_path / "model.skedge"
     assert export.main(["--joblib", str(dump(model, tmp_path)), "--out", str(out)]) == 0, capsys.readouterr().err
-    assert "parity gate passed" in capsys.readouterr().out
+    assert "parity gate passed" in capsys.readouterr().err
     info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(out)], capture_output=True, check=True).stdout)
     assert info["input_column"] == "review" and info["format_version"] == 4
     manifest = json.loads(out.with_suffix(".manifest.json").read_text())
