@@ -400,14 +400,25 @@ def parity_runtime() -> str:
     return "wasm in Node (pkg/)" if wasm.stat().st_mtime >= newest else "native CLI"
 
 
+def artifact_input_column(artifact: Path, skedge: Path) -> str | None:
+    """The DataFrame column the artifact's pipeline takes (`skedge inspect`'s input_column)."""
+    proc = _run([str(skedge), "inspect", str(artifact)] + KEYS.load_args())
+    if proc.returncode != 0:
+        raise ExportError(f"skedge inspect failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    return json.loads(proc.stdout).get("input_column")
+
+
 def skedge_predict(artifact: Path, texts: list, skedge: Path) -> list:
     """The artifact's predictions on `texts`, one parsed JSON object per text, in the shape of
     `skedge predict ARTIFACT --format jsonl`, from the runtime `parity_runtime()` picks."""
+    # A model fitted on a DataFrame column gets the records `{column: text}` it is documented to
+    # take, so the gate runs that path too.
+    key = artifact_input_column(artifact, skedge) or "text"
     with tempfile.TemporaryDirectory(prefix="skedge-parity-") as tmp:
         inp = Path(tmp) / "input.jsonl"
         with open(inp, "w", encoding="utf-8", newline="\n") as f:
             for t in texts:
-                f.write(json.dumps({"text": t}, ensure_ascii=True) + "\n")
+                f.write(json.dumps({key: t}, ensure_ascii=True) + "\n")
         if parity_runtime().startswith("wasm"):
             node = Path(__file__).resolve().parent / "predict_node.mjs"
             with open(inp, "rb") as stdin:

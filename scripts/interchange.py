@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier
 from sklearn.feature_selection import (
     SelectFdr,
@@ -686,6 +687,100 @@ def _union(union: FeatureUnion, path: str, ctx: _Context) -> _Stage:
     return _Stage(blocks=blocks)
 
 
+def _column_selector(selector: Any, path: str) -> str:
+    """The column of one ColumnTransformer entry: a column name; anything that does not hand the
+    vectorizer a 1-D sequence of texts (a list gives it a 2-D frame, whose iteration yields the
+    column names, not the texts) is refused, and so are the selectors not stored by name."""
+    if isinstance(selector, (str, np.str_)):
+        return str(selector)
+    if callable(selector):
+        raise Unsupported(
+            path, "columns", type(selector).__name__,
+            "a callable column selector (make_column_selector) is not stored: select the text column by name",
+        )
+    if isinstance(selector, slice):
+        raise Unsupported(path, "columns", selector, "select the text column by name, not a slice")
+    values = np.asarray(selector, dtype=object) if not isinstance(selector, (int, np.integer)) else None
+    if values is not None and values.size and all(isinstance(v, (bool, np.bool_)) for v in values.ravel()):
+        raise Unsupported(path, "columns", selector, "a boolean mask: select the text column by name")
+    if values is not None:
+        raise Unsupported(
+            path, "columns", selector,
+            "a list selector hands the vectorizer a 2-D DataFrame, not a text per row: select the column "
+            f"by name ({_show(str(values.ravel()[0]) if values.size else 'text')}, without brackets)",
+        )
+    raise Unsupported(path, "columns", selector, "select the text column by its name (a str)")
+
+
+def _column_transformer(ct: Any, path: str, ctx: _Context) -> tuple[_Stage, str]:
+    """A ColumnTransformer over one text column with the rest dropped: its transformers run on
+    `X[column]` and are stacked in order, exactly a FeatureUnion (hstack, `transformer_weights`)."""
+    fitted = {name: trans for name, trans, _ in ct.transformers_}
+    weights = ct.transformer_weights or {}
+    columns: dict = {}
+    blocks: list = []
+    for name, given, selector in ct.transformers:
+        trans = fitted.get(name, "drop")
+        bpath = f"{path}.{name}"
+        if isinstance(trans, str) and trans == "drop":
+            continue
+        if isinstance(given, str) and given == "passthrough":  # fitted as a FunctionTransformer
+            raise Unsupported(bpath, "transformer", given, "a column cannot pass through untransformed")
+        branch = _features(trans, bpath, ctx)  # refuses a transformer that does not take text
+        columns.setdefault(_column_selector(selector, bpath), bpath)
+        branch_blocks = _distribute(branch, bpath)
+        weight = weights.get(name)
+        if weight is not None:
+            factor = _float(weight, path, f"transformer_weights[{name!r}]")
+            for block in branch_blocks:
+                block.spec["transforms"].append({"kind": "scale", "factor": factor})
+                block.state = _REAL
+        blocks.extend(branch_blocks)
+    if len(columns) > 1:
+        raise Unsupported(
+            path, "transformers", sorted(columns),
+            "more than one column: skedge takes one text column (join the texts into one column and refit)",
+        )
+    if not blocks:
+        raise Unsupported(path, "transformers", "all 'drop'", "a ColumnTransformer must keep one transformer")
+    (column,) = columns
+    names_in = [str(c) for c in getattr(ct, "feature_names_in_", [column])]
+    others = [c for c in names_in if c != column]
+    rem = ct.remainder
+    if others and not (isinstance(rem, str) and rem == "drop"):
+        raise Unsupported(
+            path, "remainder", rem if isinstance(rem, str) else type(rem).__name__,
+            f"the fitted frame had other columns ({_show(others)}): only remainder='drop' is supported",
+        )
+    if not getattr(ct, "sparse_output_", True):
+        raise Unsupported(
+            path, "sparse_threshold", ct.sparse_threshold,
+            "the output was dense (sparse_output_=False): scikit-learn then sums the decision in BLAS "
+            "order, not the sparse row's; refit with sparse_threshold=1.0",
+        )
+    return _Stage(blocks=blocks), column
+
+
+def input_column(estimator: Any) -> str | None:
+    """The DataFrame column a pipeline starting with a ColumnTransformer was fitted on, else None."""
+    steps = flatten(estimator)
+    first = steps[0][1] if steps else None
+    if not _is_exact(first, ColumnTransformer):
+        return None
+    return _column_transformer(first, steps[0][0], _Context(lambda: []))[1]
+
+
+def model_input(estimator: Any, texts: list) -> Any:
+    """What the pipeline takes for `texts`: the list, or `pd.DataFrame({column: texts})` for a
+    pipeline fitted on a DataFrame column (as `pipe.predict_proba(frame)` is called)."""
+    column = input_column(estimator)
+    if column is None:
+        return texts
+    import pandas as pd  # noqa: PLC0415 - only DataFrame pipelines need it
+
+    return pd.DataFrame({column: list(texts)})
+
+
 # ---------------------------------------------------------------------------------------------
 # classifiers
 # ---------------------------------------------------------------------------------------------
@@ -1031,12 +1126,17 @@ def _walk(estimator: Any, ovr_proba: bool, ctx: _Context) -> tuple[dict, list]:
             "pipeline", "steps", [p for p, _ in steps], "expected a vectorizer first and a classifier last"
         )
     (fpath, first), rest = steps[0], steps[1:]
-    stage = _features(first, fpath, ctx)
+    column = None
+    if _is_exact(first, ColumnTransformer):
+        stage, column = _column_transformer(first, fpath, ctx)
+    else:
+        stage = _features(first, fpath, ctx)
     for spath, step in rest[:-1]:
         _apply_step(step, spath, stage, ctx)
     cpath, clf = rest[-1]
     classifier = _classifier(clf, cpath, ovr_proba, stage.n_features)
     pipeline = {
+        **({"input": {"kind": "column", "column": column}} if column is not None else {}),
         "features": [b.spec for b in stage.blocks],
         "transforms": stage.post,
         "classifier": classifier,
@@ -1132,7 +1232,7 @@ def final_classifier(estimator: Any) -> Any:
 
 def transform_features(estimator: Any, texts: list) -> Any:
     """The rows fed to the classifier: every flattened step but the last, as `pipeline[:-1]`."""
-    X = texts
+    X = model_input(estimator, texts)
     for _, step in flatten(estimator)[:-1]:
         X = step.transform(X)
     return X

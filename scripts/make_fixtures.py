@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import interchange as ix  # noqa: E402
 from adversarial import ADVERSARIAL, random_texts  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.ensemble import VotingClassifier  # noqa: E402
 from sklearn.feature_extraction.text import (  # noqa: E402
     CountVectorizer,
@@ -231,6 +232,16 @@ class Case:
     corpus: str
     build: Callable[[], Pipeline]
     what: str
+    #: Fitted on a DataFrame whose column `column` holds the texts (beside a numeric column the
+    #: ColumnTransformer drops), as MLflow signatures and autologging give; None: on the texts.
+    column: str | None = None
+
+
+def frame(column: str, texts: list):
+    """The DataFrame a `column` case is fitted and evaluated on: the texts and their length."""
+    import pandas as pd  # noqa: PLC0415
+
+    return pd.DataFrame({column: list(texts), "n_chars": [len(t) for t in texts]})
 
 
 CASES = [
@@ -406,6 +417,19 @@ CASES = [
          lambda: make_pipeline(_tfidf(), VotingClassifier(
              [("svc", _svc()), ("lr", _lr()), ("nb", BernoulliNB())], voting="hard")),
          "VotingClassifier(hard) over LinearSVC, LR, BernoulliNB binary: decision = votes per class"),
+    # ColumnTransformer over one DataFrame column (issue #17)
+    Case("ct_text_tfidf_lr_binary", "uci",
+         lambda: make_pipeline(ColumnTransformer([("tfidf", _tfidf(), "text")]), _lr()),
+         "ColumnTransformer([(tfidf, TfidfVectorizer(), 'text')]) + LR on a DataFrame {text, n_chars}: "
+         "the other column dropped, records {'text': ...}", column="text"),
+    Case("ct_review_word_charwb_weighted_svc_3class_fr", "books",
+         lambda: make_pipeline(ColumnTransformer(
+             [("word", _tfidf(max_features=2000), "review"),
+              ("char", _tfidf(analyzer="char_wb", ngram_range=(2, 4), max_features=2000), "review"),
+              ("unused", "drop", ["n_chars"])],
+             transformer_weights={"char": 0.5}), _svc()),
+         "ColumnTransformer(word + char_wb TF-IDF on 'review', weights, a 'drop' entry) + LinearSVC, "
+         "3 string classes: a FeatureUnion over one column", column="review"),
 ]
 
 
@@ -432,10 +456,11 @@ def _finite(values) -> bool:
 def build_case(case: Case, corpus: Corpus, log_table, out_dir: Path) -> dict:
     """Train, export and write one case; returns its summary for the manifest."""
     pipe = case.build()
+    inputs = (lambda texts: frame(case.column, texts)) if case.column else list
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        pipe.fit(corpus.train_texts, corpus.train_labels)
-    accuracy = float(np.mean(np.asarray(pipe.predict(corpus.test_texts)) == np.asarray(corpus.test_labels)))
+        pipe.fit(inputs(corpus.train_texts), corpus.train_labels)
+    accuracy = float(np.mean(np.asarray(pipe.predict(inputs(corpus.test_texts))) == np.asarray(corpus.test_labels)))
 
     source = hashlib.sha256()
     source.update(f"skedge-fixture\0{case.name}\0".encode())

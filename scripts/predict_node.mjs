@@ -1,5 +1,5 @@
 // The parity gate's WebAssembly runtime: `node scripts/predict_node.mjs PKG_DIR MODEL.skedge`
-// reads {"text": ...} lines on stdin and prints, per line, what `skedge predict --format jsonl`
+// reads {"text": ...} lines (records {column: ...} for a DataFrame model) on stdin and prints, per line, what `skedge predict --format jsonl`
 // prints — computed by the shipped npm package instead of the native CLI.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -18,9 +18,12 @@ const lines = readFileSync(0, 'utf8').split('\n');
 if (lines.at(-1) === '') lines.pop();
 const out = [];
 let failed = false;
+// A model fitted on a DataFrame column reads each line as its record {column: text}, as the CLI does.
+const column = model.info().inputColumn;
 for (const line of lines) {
   try {
-    const { label, decision, proba } = model.predict(JSON.parse(line).text);
+    const input = JSON.parse(line);
+    const { label, decision, proba } = model.predict(column === null ? input.text : input);
     out.push(JSON.stringify({ label, decision, proba }));
   } catch (err) {
     failed = true;

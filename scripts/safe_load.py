@@ -31,6 +31,7 @@ ALLOWED_CLASSES = frozenset(
         # the pipeline and the steps interchange.py exports
         "sklearn.pipeline.Pipeline",
         "sklearn.pipeline.FeatureUnion",
+        "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.feature_extraction.text.CountVectorizer",
         "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.feature_extraction.text.TfidfTransformer",
@@ -237,6 +238,15 @@ def _restricted_unpickler(filename: str, fobj, refused: list):
         dispatch = NumpyUnpickler.dispatch.copy()
 
         def find_class(self, module: str, name: str) -> Any:
+            # Protocols 0-2 spell builtins the Python 2 way (`__builtin__.slice`): checked under
+            # the name pickle itself would map them to.
+            if self.proto < 3:
+                import _compat_pickle  # noqa: PLC0415
+
+                if (module, name) in _compat_pickle.NAME_MAPPING:
+                    module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+                else:
+                    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
             _check_name(module, name, refused)
             if f"{module}.{name}" in VALUE_ONLY_FUNCTIONS:
                 return FunctionName(f"{module}.{name}")

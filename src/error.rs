@@ -16,7 +16,7 @@ pub enum Error {
     UnsupportedFormatVersion {
         /// Version found in the header.
         found: u16,
-        /// Version this build reads.
+        /// Newest version this build reads.
         supported: u16,
     },
     /// Header flags this build does not understand (signatures, encryption from a later version).
@@ -128,7 +128,7 @@ impl fmt::Display for Error {
             Error::BadMagic => write!(f, "not a skedge artifact (bad magic bytes)"),
             Error::UnsupportedFormatVersion { found, supported } => write!(
                 f,
-                "artifact format version {found} is not supported (this build reads version {supported})"
+                "artifact format version {found} is not supported (this build reads versions 2 to {supported})"
             ),
             Error::UnsupportedFlags { found } => {
                 write!(f, "artifact header flags {found:#06x} are not supported by this build")

@@ -168,9 +168,9 @@ fn weights(classifier: &Classifier, column: u32) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::artifact::schema::{
-        Analyzer, AnalyzerKind, Body, Classes, Classifier as ClassifierParams, Counts, FeatureBlock, Linear,
-        LinearProba, Matrix, Metadata, NaiveBayes, Norm, Pipeline, Precision, StripAccents, TokenPattern,
-        Transform,
+        Analyzer, AnalyzerKind, Body, Classes, Classifier as ClassifierParams, Counts, FeatureBlock, Input,
+        Linear, LinearProba, Matrix, Metadata, NaiveBayes, Norm, Pipeline, Precision, StripAccents,
+        TokenPattern, Transform,
     };
 
     fn metadata() -> Metadata {
@@ -218,6 +218,7 @@ mod tests {
                 transforms: vec![],
                 classifier,
             },
+            input: Input::Text,
         })
         .unwrap()
     }
@@ -306,6 +307,7 @@ mod tests {
                 }],
                 classifier: linear(Classes::Int(vec![0, 1]), 1, vec![1.0, -2.0, 4.0]),
             },
+            input: Input::Text,
         })
         .unwrap();
         let text = "aa bb dd ee ee zz";

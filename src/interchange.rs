@@ -60,10 +60,21 @@ pub struct IMetadata {
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct IPipeline {
+    /// What the pipeline takes: absent for texts.
+    #[serde(default)]
+    pub input: Option<IInput>,
     pub features: Vec<IFeatureBlock>,
     #[serde(default)]
     pub transforms: Vec<ITransform>,
     pub classifier: IClassifier,
+}
+
+/// A pipeline fitted on a DataFrame: the one column holding the texts.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)]
+pub enum IInput {
+    Column { column: String },
 }
 
 /// One vectorizer.
@@ -474,6 +485,10 @@ impl Interchange {
             agreement: m.agreement,
         };
         let p = self.pipeline;
+        let input = match p.input {
+            None => schema::Input::Text,
+            Some(IInput::Column { column }) => schema::Input::Column(column),
+        };
         let mut classifier = match p.classifier {
             IClassifier::Linear {
                 estimator,
@@ -571,6 +586,7 @@ impl Interchange {
                 transforms: p.transforms.into_iter().map(transform).collect::<Result<_>>()?,
                 classifier,
             },
+            input,
         };
         // Everything the loader checks, checked before any byte is written.
         let model = crate::TextClassifier::from_body(body.clone())?;

@@ -34,4 +34,4 @@ pub mod wasm;
 
 pub use classify::Prediction;
 pub use error::{Error, Result};
-pub use pipeline::{TextClassifier, MAX_TEXT_BYTES};
+pub use pipeline::{Field, TextClassifier, MAX_TEXT_BYTES};

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::artifact::layout::Data;
-use crate::artifact::schema::Classes;
+use crate::artifact::schema::{Classes, Input};
 use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
 use crate::error::{Error, Result};
@@ -28,6 +28,7 @@ struct Buffers {
 /// A loaded, validated model.
 pub struct TextClassifier {
     metadata: Metadata,
+    input: Input,
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
     classifier: Classifier,
@@ -77,11 +78,11 @@ impl TextClassifier {
         let encoded = artifact::layout::encode(&body)?;
         let n = encoded.len();
         let buf = Arc::new(encoded);
-        Self::from_v3(buf.clone(), buf, 0..n, artifact::FORMAT_VERSION)
+        Self::from_v3(buf.clone(), buf, 0..n, artifact::format_version(&body.input))
     }
 
     fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
-        let (manifest, data) = Data::open(buf, body)?;
+        let (manifest, input, data) = Data::open(buf, body, version)?;
         let pipeline = manifest.pipeline;
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
@@ -99,6 +100,7 @@ impl TextClassifier {
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
             metadata: manifest.metadata,
+            input,
             vectorizers,
             transforms,
             classifier,
@@ -122,6 +124,28 @@ impl TextClassifier {
     /// Artifact metadata.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// What the pipeline takes: texts, or records `{column: text}` (a `ColumnTransformer` over
+    /// one DataFrame column).
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
+
+    /// The DataFrame column the texts come from, for a pipeline fitted on one.
+    pub fn input_column(&self) -> Option<&str> {
+        match &self.input {
+            Input::Text => None,
+            Input::Column(c) => Some(c),
+        }
+    }
+
+    /// The text of a record, as `ColumnTransformer` selects `X[column]` from a one-row frame:
+    /// the record must hold exactly the model's column, as a string. `fields` are the record's
+    /// keys and values as the binding read them ([`Field`]). A model that takes texts has no
+    /// column to select, so a record is refused there too (`INVALID_INPUT` either way).
+    pub fn record_text<'a>(&self, fields: &[(String, Field<'a>)]) -> Result<&'a str> {
+        record_text(self.input_column(), fields)
     }
 
     /// `classes_`.
@@ -193,6 +217,39 @@ impl TextClassifier {
     pub fn concatenated_column(&self, col: u32) -> Option<u32> {
         self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
     }
+}
+
+/// [`TextClassifier::record_text`] for a model whose input column (`None`: texts) a binding
+/// keeps at hand.
+pub fn record_text<'a>(column: Option<&str>, fields: &[(String, Field<'a>)]) -> Result<&'a str> {
+    let Some(column) = column else {
+        return Err(Error::InvalidInput(
+            "this model takes a text, not a record: it was fitted on texts, not on a DataFrame column".into(),
+        ));
+    };
+    match fields {
+        [(key, value)] if key == column => match value {
+            Field::Text(t) => Ok(t),
+            Field::Other(kind) => Err(Error::InvalidInput(format!(
+                "record field {column:?} must be a string, got {kind}"
+            ))),
+        },
+        _ => {
+            let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            Err(Error::InvalidInput(format!(
+                "expected a text or a record {{{column:?}: text}} (the model's column), got a record with keys {keys:?}"
+            )))
+        }
+    }
+}
+
+/// A record's value as a binding read it: a string, or something else (named in the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field<'a> {
+    /// A string.
+    Text(&'a str),
+    /// Any other value: its type, as the host names it (`"a number"`, `"int"`).
+    Other(&'a str),
 }
 
 fn check_size(text: &str) -> Result<()> {

@@ -23,7 +23,7 @@ use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
-use crate::{Error, Prediction, TextClassifier, MAX_TEXT_BYTES};
+use crate::{Error, Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 create_exception!(
     skedge,
@@ -83,6 +83,7 @@ fn text_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
 pub struct Model {
     inner: Mutex<TextClassifier>,
     classes: Classes,
+    input_column: Option<String>,
     sha256: OnceLock<[u8; 32]>,
     bytes: usize,
 }
@@ -100,10 +101,56 @@ impl Model {
             .map_err(core_error)?;
         Ok(Model {
             classes: inner.classes().clone(),
+            input_column: inner.input_column().map(str::to_owned),
             inner: Mutex::new(inner),
             sha256: OnceLock::new(),
             bytes: len,
         })
+    }
+
+    /// The text of an input: a `str`, or for a model fitted on a DataFrame column a `dict`
+    /// `{column: text}` (the core decides what a record must hold).
+    fn input_of(&self, v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
+        let Ok(record) = v.cast::<PyDict>() else {
+            if let (Some(column), false) = (&self.input_column, v.is_instance_of::<PyString>()) {
+                return Err(invalid(format!(
+                    "{what} must be a str or a dict {{{column:?}: str}}, got {}",
+                    type_name(v)
+                )));
+            }
+            return text_of(v, what);
+        };
+        let mut keys = Vec::with_capacity(record.len());
+        let mut values = Vec::with_capacity(record.len());
+        for (k, value) in record.iter() {
+            let key = match k.cast::<PyString>() {
+                Ok(s) => s.to_string_lossy().into_owned(),
+                Err(_) => repr(&k),
+            };
+            values.push(match value.is_instance_of::<PyString>() {
+                true => Ok(text_of(&value, &format!("{what}[{key:?}]"))?),
+                false => Err(type_name(&value)),
+            });
+            keys.push(key);
+        }
+        let fields: Vec<(String, Field)> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| {
+                let value = match v {
+                    Ok(t) => Field::Text(t),
+                    Err(kind) => Field::Other(kind),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        crate::pipeline::record_text(self.input_column.as_deref(), &fields)
+            .map_err(|e| invalid(format!("{what}: {e}")))?;
+        // Accepted: the record holds one field, a str.
+        match values.into_iter().next() {
+            Some(Ok(text)) => Ok(text),
+            _ => Err(invalid(format!("{what}: not a record of one str"))),
+        }
     }
 
     fn label<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
@@ -173,15 +220,17 @@ impl Model {
         Model::open(py, bytes_of(data, "data")?, keys)
     }
 
-    /// `predict`, `decision_function` and `predict_proba` of one text, as the CLI prints them:
+    /// `predict`, `decision_function` and `predict_proba` of one text (or, for a model fitted on
+    /// a DataFrame column, `info()["input_column"]`, the record `{column: text}`), as the CLI
+    /// prints them:
     /// `{"label": int | str, "decision": [float, ...], "proba": [float, ...] | None}`.
     fn predict<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-        let text = text_of(text, "text")?;
+        let text = self.input_of(text, "text")?;
         let p = py.detach(|| self.lock().predict(&text)).map_err(core_error)?;
         self.prediction(py, &p)
     }
 
-    /// `predict` of every text of a list (or any iterable of str), in one call with the GIL
+    /// `predict` of every text of a list (or any iterable of str, or of records), in one call with the GIL
     /// released: `{"label": [label, ...], "decision": ndarray, "proba": ndarray | None}`, the
     /// keys of `predict` stacked by row. `decision` is float64 of shape (n, width) (width 1 for a
     /// binary linear model: `decision[:, 0]` is scikit-learn's `decision_function`), `proba`
@@ -199,7 +248,9 @@ impl Model {
             .map_err(|_| invalid(format!("texts must be a list of str, got {}", type_name(texts))))?;
         let mut batch = Vec::new();
         for (i, item) in items.enumerate() {
-            let text = text_of(&item?, &format!("texts[{i}]")).map_err(|e| with_index(py, e, i))?;
+            let text = self
+                .input_of(&item?, &format!("texts[{i}]"))
+                .map_err(|e| with_index(py, e, i))?;
             batch.push(text);
         }
         let n = batch.len();
@@ -271,7 +322,7 @@ impl Model {
         text: &Bound<'py, PyAny>,
         k: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let text = text_of(text, "text")?;
+        let text = self.input_of(text, "text")?;
         let k: usize = match k {
             None => 10,
             Some(k) => k
@@ -310,7 +361,8 @@ impl Model {
     }
 
     /// The artifact's metadata: name, version, classes, estimator, n_features, sha256, bytes,
-    /// format_version, the versions it was exported with, precision, agreement, metrics,
+    /// format_version, input_column (the DataFrame column of a `ColumnTransformer` pipeline, else
+    /// None), the versions it was exported with, precision, agreement, metrics,
     /// provenance and max_text_bytes (the keys of the npm package's `info()`, in snake case).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (m, estimator, n_features, format_version, digest) = py.detach(|| {
@@ -332,6 +384,7 @@ impl Model {
         d.set_item("sha256", hex(&digest))?;
         d.set_item("bytes", self.bytes)?;
         d.set_item("format_version", format_version)?;
+        d.set_item("input_column", self.input_column.as_deref())?;
         d.set_item("skedge_version", &m.skedge_version)?;
         d.set_item("sklearn_version", &m.sklearn_version)?;
         d.set_item("python_version", &m.python_version)?;

@@ -3,7 +3,9 @@
 use skedge::artifact::example::tiny;
 use skedge::artifact::schema::v3;
 use skedge::artifact::schema::*;
-use skedge::artifact::{self, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC};
+use skedge::artifact::{
+    self, COLUMN_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
+};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -45,11 +47,9 @@ fn format_2_golden_loads_and_predicts_as_format_3() {
         assert_eq!(old.transform(t).unwrap(), new.transform(t).unwrap(), "{t:?}");
     }
     // Repacking a format 2 artifact gives exactly what packing the model gives.
-    let repacked = artifact::seal(
-        &artifact::body_v3(&v2, &Default::default()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let (body, version) = artifact::body_v3(&v2, &Default::default()).unwrap();
+    assert_eq!(version, FORMAT_VERSION);
+    let repacked = artifact::seal(&body, &Default::default()).unwrap();
     assert_eq!(repacked, bytes());
     // A format 2 body is decoded as format 2 only: sealed as format 3 it is refused.
     let body = artifact::open(&v2).unwrap().body.into_owned();
@@ -165,13 +165,13 @@ fn rejects_bad_magic() {
 #[test]
 fn rejects_future_version() {
     let mut b = bytes();
-    b[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    b[8..10].copy_from_slice(&(COLUMN_FORMAT_VERSION + 1).to_le_bytes());
     let e = TextClassifier::from_bytes(&b).unwrap_err();
     assert_eq!(
         e,
         Error::UnsupportedFormatVersion {
-            found: FORMAT_VERSION + 1,
-            supported: FORMAT_VERSION
+            found: COLUMN_FORMAT_VERSION + 1,
+            supported: COLUMN_FORMAT_VERSION
         }
     );
     assert_eq!(e.code(), "ARTIFACT_VERSION_UNSUPPORTED");
@@ -693,4 +693,92 @@ fn isotonic_and_voting_inconsistencies_are_refused_at_load() {
     ] {
         assert_eq!(load(c).unwrap_err().code(), "ARTIFACT_CORRUPT");
     }
+}
+
+fn tiny_column(column: &str) -> Body {
+    Body {
+        input: Input::Column(column.into()),
+        ..tiny()
+    }
+}
+
+#[test]
+fn a_column_model_is_format_4_and_every_other_stays_format_3() {
+    let plain = artifact::to_bytes(&tiny()).unwrap();
+    assert_eq!(plain[8..10], FORMAT_VERSION.to_le_bytes());
+    let bytes = artifact::to_bytes(&tiny_column("review")).unwrap();
+    assert_eq!(bytes[8..10], COLUMN_FORMAT_VERSION.to_le_bytes());
+    let model = TextClassifier::from_bytes(&bytes).unwrap();
+    assert_eq!(model.format_version(), COLUMN_FORMAT_VERSION);
+    assert_eq!(model.input_column(), Some("review"));
+    assert_eq!(TextClassifier::from_bytes(&plain).unwrap().input_column(), None);
+    // The same pipeline: the same predictions.
+    let text_model = TextClassifier::from_bytes(&plain).unwrap();
+    for t in TEXTS {
+        assert_eq!(model.predict(t).unwrap(), text_model.predict(t).unwrap(), "{t:?}");
+    }
+    // Format 4 is format 3's body with `Input` after the manifest, counted in its length.
+    let (p, c) = (&plain[HEADER_LEN..], &bytes[HEADER_LEN..]);
+    let len = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+    let tail = postcard::to_allocvec(&Input::Column("review".into())).unwrap();
+    assert_eq!(len(c), len(p) + tail.len());
+    assert_eq!(c[4..4 + len(p)], p[4..4 + len(p)]);
+    assert_eq!(c[4 + len(p)..4 + len(c)], tail[..]);
+    // Repacked, it stays format 4 (`skedge repack` seals with the version it read).
+    let (body, version) = artifact::body_v3(&bytes, &Default::default()).unwrap();
+    assert_eq!(version, COLUMN_FORMAT_VERSION);
+    assert_eq!(
+        artifact::seal_version(&body, &Default::default(), version).unwrap(),
+        bytes
+    );
+}
+
+#[test]
+fn format_4_headers_and_bodies_must_agree() {
+    // A format 3 body under a format 4 header lacks its input; a format 4 body under a format 3
+    // header has bytes left after the manifest.
+    let plain = bytes();
+    let column = artifact::to_bytes(&tiny_column("text")).unwrap();
+    for (body, version) in [
+        (&plain[HEADER_LEN..], COLUMN_FORMAT_VERSION),
+        (&column[HEADER_LEN..], FORMAT_VERSION),
+    ] {
+        let e = TextClassifier::from_bytes(&reseal_version(body, version)).unwrap_err();
+        assert_eq!(e.code(), "ARTIFACT_CORRUPT", "{e}");
+    }
+    // An unknown `Input` variant is ARTIFACT_CORRUPT (enums are append-only).
+    let mut body = column[HEADER_LEN..].to_vec();
+    let len = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+    let tail = postcard::to_allocvec(&Input::Column("text".into())).unwrap();
+    body[4 + len - tail.len()] = 7;
+    let e = TextClassifier::from_bytes(&reseal_version(&body, COLUMN_FORMAT_VERSION)).unwrap_err();
+    assert_eq!(e.code(), "ARTIFACT_CORRUPT", "{e}");
+}
+
+#[test]
+fn records_hold_exactly_the_models_column() {
+    use skedge::Field;
+    let column = TextClassifier::from_bytes(&artifact::to_bytes(&tiny_column("review")).unwrap()).unwrap();
+    let rec = |fields: &[(&str, Field<'static>)]| -> Vec<(String, Field<'static>)> {
+        fields.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        column.record_text(&rec(&[("review", Field::Text("good"))])),
+        Ok("good")
+    );
+    for bad in [
+        rec(&[]),
+        rec(&[("text", Field::Text("good"))]),
+        rec(&[("review", Field::Text("good")), ("id", Field::Text("1"))]),
+        rec(&[("review", Field::Other("a number"))]),
+    ] {
+        let e = column.record_text(&bad).unwrap_err();
+        assert_eq!(e.code(), "INVALID_INPUT");
+        assert!(e.to_string().contains("\"review\""), "{e}");
+    }
+    let plain = TextClassifier::from_bytes(&bytes()).unwrap();
+    let e = plain
+        .record_text(&rec(&[("text", Field::Text("good"))]))
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
 }

@@ -130,3 +130,58 @@ fn a_200_mb_line_is_refused_with_its_code_without_being_buffered_whole() {
     let peak = peak.expect("skedge had exited before the end of its input");
     assert!(peak < 64 << 20, "peak RSS {peak} bytes for a {LINE}-byte line");
 }
+
+#[test]
+fn predict_reads_records_of_a_dataframe_model() {
+    use skedge::artifact::{self, example::tiny, schema};
+    let dir = std::env::temp_dir().join(format!("skedge-cli-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("review.skedge");
+    let body = schema::Body {
+        input: schema::Input::Column("review".into()),
+        ..tiny()
+    };
+    std::fs::write(&path, artifact::to_bytes(&body).unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+
+    let inspect = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["inspect", path])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(info["input_column"], "review");
+    assert_eq!(info["format_version"], 4);
+
+    let mut child = spawn(&["predict", path, "--format", "jsonl"]);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"review\": \"good\"}\n{\"text\": \"good\"}\n{\"review\": 1}\n[\"good\"]\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["label"], "pos");
+    for line in &lines[1..] {
+        assert_eq!(line["error"]["code"], "INVALID_INPUT");
+        assert!(
+            line["error"]["message"].as_str().unwrap().contains("\"review\""),
+            "{line}"
+        );
+    }
+    // Texts are taken as they are.
+    let mut child = spawn(&["predict", path]);
+    child.stdin.take().unwrap().write_all(b"good\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(text, lines[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

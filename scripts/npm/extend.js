@@ -68,14 +68,14 @@ export function extend(core, hash, verify) {
   }
 
   /**
-   * `predict` of each text, in order: `Prediction[]`, or with `{ columnar: true }` one object of
+   * `predict` of each text (or record `{ column: text }`), in order: `Prediction[]`, or with `{ columnar: true }` one object of
    * typed arrays `{ labels, labelIndex, decision, proba, width }` (row `i`'s label is
    * `labels[labelIndex[i]]`, its decision `decision.subarray(i * width, (i + 1) * width)`, its
    * probabilities `proba.subarray(i * labels.length, (i + 1) * labels.length)`).
    */
   Model.prototype.predictBatch = function predictBatch(texts, options) {
     if (!this.__wbg_ptr) throw freed();
-    if (!Array.isArray(texts)) throw invalid(`texts must be an array of strings, got ${typeName(texts)}`);
+    if (!Array.isArray(texts)) throw invalid(`texts must be an array of strings (or records), got ${typeName(texts)}`);
     if (options !== undefined && options !== null) {
       if (typeof options !== 'object' || Array.isArray(options)) {
         throw invalid(`the options of predictBatch must be an object, got ${typeName(options)}`);
@@ -95,8 +95,16 @@ export function extend(core, hash, verify) {
     let buf = scratch;
     let at = 0;
     for (let i = 0; i < n; i++) {
-      const t = texts[i];
-      if (typeof t !== 'string') throw invalid(`texts[${i}] must be a string, got ${typeName(t)}`, i);
+      let t = texts[i];
+      if (typeof t !== 'string') {
+        // A record `{ column: text }`: the core checks it and returns its text.
+        try {
+          t = this.inputText(t, `texts[${i}]`);
+        } catch (e) {
+          e.index = i;
+          throw e;
+        }
+      }
       // At least one UTF-8 byte per UTF-16 code unit: refused before any copy, with the error
       // `predict` gives (and this index).
       if (t.length > (maxTextBytes ??= Model.maxTextBytes())) {

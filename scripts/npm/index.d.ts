@@ -15,6 +15,7 @@ export type {
   Snapshot,
   Drift,
   Label,
+  TextInput,
   Prediction,
   Columnar,
   PredictBatchOptions,

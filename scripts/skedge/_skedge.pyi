@@ -13,6 +13,10 @@ MAX_TEXT_BYTES: Final[int]
 #: A key: its key file text, its 32 raw bytes, or the path of its key file.
 Key = Union[str, bytes, bytearray, os.PathLike[str]]
 
+#: A text, or for a model fitted on a DataFrame column (``info()["input_column"]``) the record
+#: ``{column: text}`` holding that one key.
+TextInput = Union[str, dict[str, str]]
+
 class SkedgeError(Exception):
     """An error of skedge, with the CLI's and the npm package's stable ``code``."""
 
@@ -43,13 +47,13 @@ class Model:
     ) -> Model:
         """Loads an artifact from its bytes, with the checks and keys of ``load``."""
 
-    def predict(self, text: str) -> Prediction:
-        """``predict``, ``decision_function`` and ``predict_proba`` of one text."""
+    def predict(self, text: TextInput) -> Prediction:
+        """``predict``, ``decision_function`` and ``predict_proba`` of one text (or record)."""
 
-    def predict_batch(self, texts: Iterable[str]) -> BatchPrediction:
-        """``predict`` of every text, the GIL released; numpy arrays stacked by row."""
+    def predict_batch(self, texts: Iterable[TextInput]) -> BatchPrediction:
+        """``predict`` of every text (or record), the GIL released; numpy arrays stacked by row."""
 
-    def explain(self, text: str, k: int = 10) -> Explanation:
+    def explain(self, text: TextInput, k: int = 10) -> Explanation:
         """The prediction and the ``k`` features that moved its decision most."""
 
     def info(self) -> Info:

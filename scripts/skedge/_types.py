@@ -67,6 +67,8 @@ class Info(TypedDict):
     sha256: str
     bytes: int
     format_version: int
+    #: The DataFrame column of a ColumnTransformer pipeline (records are ``{column: text}``), else None.
+    input_column: str | None
     skedge_version: str
     sklearn_version: str
     python_version: str

@@ -62,5 +62,6 @@ pub fn tiny() -> Body {
                 proba: LinearProba::Logistic,
             }),
         },
+        input: Input::Text,
     }
 }

@@ -6,6 +6,8 @@
 //!         multiple of 8 ‖ data area (sections, each starting at a multiple of 8)
 //! ```
 //!
+//! Format 4 is the same with `schema::Input` after the manifest, counted in `manifest_len`.
+//!
 //! Loading decodes the manifest (small: metadata, parameters, section offsets) and checks every
 //! section against the data area once; nothing proportional to the vocabulary is decoded or
 //! built. [`encode`] is the one writer: `skedge pack`, `skedge repack`, and the conversion of a
@@ -81,8 +83,12 @@ pub fn f16_at(b: &[u8], i: usize) -> Option<f64> {
 }
 
 impl Data {
-    /// Splits a format 3 body (`buf[body]`) into its manifest and data area.
-    pub fn open(buf: Arc<Vec<u8>>, body: std::ops::Range<usize>) -> Result<(v3::Manifest, Data)> {
+    /// Splits a format 3 or 4 body (`buf[body]`) into its manifest, input and data area.
+    pub fn open(
+        buf: Arc<Vec<u8>>,
+        body: std::ops::Range<usize>,
+        version: u16,
+    ) -> Result<(v3::Manifest, schema::Input, Data)> {
         let bytes = buf
             .get(body.clone())
             .ok_or_else(|| Error::Corrupt("body out of range".into()))?;
@@ -97,6 +103,10 @@ impl Data {
             .filter(|m| m.len() == len)
             .ok_or_else(|| Error::Corrupt(format!("manifest of {len} bytes exceeds the body")))?;
         let (manifest, rest) = postcard::take_from_bytes::<v3::Manifest>(manifest_bytes)?;
+        let (input, rest) = match version {
+            super::COLUMN_FORMAT_VERSION => postcard::take_from_bytes::<schema::Input>(rest)?,
+            _ => (schema::Input::Text, rest),
+        };
         if !rest.is_empty() {
             return Err(Error::Corrupt(format!(
                 "{} bytes left after the manifest",
@@ -112,7 +122,7 @@ impl Data {
             end: body.end,
             buf,
         };
-        Ok((manifest, data))
+        Ok((manifest, input, data))
     }
 
     /// Checks a section against the data area: in bounds, 8-aligned, a whole number of
@@ -373,7 +383,8 @@ fn exact_f16(x: f64) -> Option<u16> {
     (h.to_f64().to_bits() == x.to_bits()).then(|| h.to_bits())
 }
 
-/// Encodes a model into a format 3 body (the plaintext the envelope seals). Refuses what a
+/// Encodes a model into a format 3 body, or 4 when it takes a column (the plaintext the envelope
+/// seals, with the version of [`super::format_version`]). Refuses what a
 /// loader would refuse later only where the layout depends on it (duplicate terms, non-finite
 /// bulk values, sizes beyond u32); shapes are checked by loading.
 pub fn encode(body: &Body) -> Result<Vec<u8>> {
@@ -424,7 +435,10 @@ pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<V
             classifier,
         },
     };
-    let m = postcard::to_allocvec(&manifest).map_err(|e| Error::Corrupt(format!("encode: {e}")))?;
+    let mut m = postcard::to_allocvec(&manifest).map_err(|e| Error::Corrupt(format!("encode: {e}")))?;
+    if let schema::Input::Column(_) = &body.input {
+        m.extend(postcard::to_allocvec(&body.input).map_err(|e| Error::Corrupt(format!("encode: {e}")))?);
+    }
     let m_len = u32::try_from(m.len()).map_err(|_| Error::Corrupt("manifest exceeds 4 GiB".into()))?;
     let mut out = Vec::with_capacity(align8(4 + m.len()) + w.data.len());
     out.extend_from_slice(&m_len.to_le_bytes());

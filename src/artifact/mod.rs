@@ -32,8 +32,13 @@ use schema::Body;
 
 /// `\x89SKEDGE\n`: a non-ASCII first byte and a newline catch text-mode transfers.
 pub const MAGIC: [u8; 8] = [0x89, b'S', b'K', b'E', b'D', b'G', b'E', b'\n'];
-/// The format version this build writes (and reads, with [`LEGACY_FORMAT_VERSION`]).
+/// The format version this build writes for a model that takes texts (and reads, with
+/// [`COLUMN_FORMAT_VERSION`] and [`LEGACY_FORMAT_VERSION`]).
 pub const FORMAT_VERSION: u16 = 3;
+/// Format 3 with the manifest followed by [`schema::Input`]: written only for a model fitted on a
+/// DataFrame column, so every other artifact stays format 3, which older readers load (FORMAT.md
+/// §2, versioning rule).
+pub const COLUMN_FORMAT_VERSION: u16 = 4;
 /// The older format this build still reads, converting its body to format 3 at load (FORMAT.md
 /// §2, "Format 2"); never written.
 pub const LEGACY_FORMAT_VERSION: u16 = 2;
@@ -127,14 +132,23 @@ impl fmt::Debug for SealOptions {
     }
 }
 
-/// Encodes a model into plain artifact bytes (neither signed nor encrypted), format 3.
+/// Encodes a model into plain artifact bytes (neither signed nor encrypted), format 3 (4 for a
+/// model that takes a DataFrame column).
 pub fn to_bytes(body: &Body) -> Result<Vec<u8>> {
     to_bytes_with(body, &SealOptions::default())
 }
 
-/// Encodes a model into format 3 artifact bytes, signed and/or encrypted as `options` say.
+/// Encodes a model into artifact bytes, signed and/or encrypted as `options` say.
 pub fn to_bytes_with(body: &Body, options: &SealOptions) -> Result<Vec<u8>> {
-    seal(&layout::encode(body)?, options)
+    seal_version(&layout::encode(body)?, options, format_version(&body.input))
+}
+
+/// The version a model is written in: the lowest that holds its input.
+pub fn format_version(input: &schema::Input) -> u16 {
+    match input {
+        schema::Input::Text => FORMAT_VERSION,
+        schema::Input::Column(_) => COLUMN_FORMAT_VERSION,
+    }
 }
 
 /// Wraps an encoded format 3 body (not checked) in the envelope: encrypts it with the
@@ -277,10 +291,10 @@ fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'
         return Err(Error::BadMagic);
     }
     let version = field(8, 2) as u16;
-    if version != FORMAT_VERSION && version != LEGACY_FORMAT_VERSION {
+    if ![FORMAT_VERSION, COLUMN_FORMAT_VERSION, LEGACY_FORMAT_VERSION].contains(&version) {
         return Err(Error::UnsupportedFormatVersion {
             found: version,
-            supported: FORMAT_VERSION,
+            supported: COLUMN_FORMAT_VERSION,
         });
     }
     let flags = field(10, 2) as u16;
@@ -387,16 +401,22 @@ pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Opened<'a
     })
 }
 
-/// Decodes a format 2 body (postcard of [`Body`], FORMAT.md §2 "Format 2").
+/// Decodes a format 2 body (postcard of [`Body`]'s metadata and pipeline, FORMAT.md §2 "Format
+/// 2"): a model that takes texts.
 pub fn decode_legacy(body: &[u8]) -> Result<Body> {
-    let (decoded, rest) = postcard::take_from_bytes::<Body>(body)?;
+    let ((metadata, pipeline), rest) =
+        postcard::take_from_bytes::<(schema::Metadata, schema::Pipeline)>(body)?;
     if !rest.is_empty() {
         return Err(Error::Corrupt(format!(
             "{} bytes left after the body",
             rest.len()
         )));
     }
-    Ok(decoded)
+    Ok(Body {
+        metadata,
+        pipeline,
+        input: schema::Input::Text,
+    })
 }
 
 /// A format 2 body laid out again as format 3.
@@ -414,13 +434,14 @@ fn convert_legacy(_: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
-/// The format 3 body of a checked artifact: what `skedge repack` seals again. A format 2 body is
-/// converted (decoded and laid out again); a format 3 body is copied as is.
-pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<Vec<u8>> {
+/// The format 3 (or 4) body of a checked artifact and the version to seal it with: what `skedge
+/// repack` seals again. A format 2 body is converted (decoded and laid out again, format 3); a
+/// format 3 or 4 body is copied as is.
+pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<(Vec<u8>, u16)> {
     let opened = open_with(bytes, options)?;
     match opened.version {
-        LEGACY_FORMAT_VERSION => convert_legacy(&opened.body),
-        _ => Ok(opened.body.into_owned()),
+        LEGACY_FORMAT_VERSION => Ok((convert_legacy(&opened.body)?, FORMAT_VERSION)),
+        version => Ok((opened.body.into_owned(), version)),
     }
 }
 

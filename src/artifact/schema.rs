@@ -7,13 +7,26 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The whole artifact body.
+/// The whole model: a format 2 body is the postcard of its first two fields; `input` is
+/// [`Input::Text`] there and in format 3, and what format 4 adds (FORMAT.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Body {
     /// Who made the model, from what, when.
     pub metadata: Metadata,
     /// What runs on a text.
     pub pipeline: Pipeline,
+    /// What the pipeline was fitted on: texts, or one column of a DataFrame.
+    pub input: Input,
+}
+
+/// What a pipeline takes (format 4's manifest ends with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// A sequence of texts: a `Pipeline` whose first step is a vectorizer or a `FeatureUnion`.
+    Text,
+    /// A DataFrame of which one column holds the texts: `ColumnTransformer([(name, vectorizer,
+    /// column), ...], remainder="drop")`. Records are `{column: text}`.
+    Column(String),
 }
 
 /// Artifact metadata, shown by `skedge inspect` and `model.info()`.

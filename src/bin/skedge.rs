@@ -13,7 +13,7 @@ use skedge::artifact::schema::Classes;
 use skedge::artifact::{Encryption, LoadOptions, SealOptions};
 use skedge::interchange::Interchange;
 use skedge::pointer::Pointer;
-use skedge::{artifact, Error, Prediction, Result, TextClassifier, MAX_TEXT_BYTES};
+use skedge::{artifact, Error, Field, Prediction, Result, TextClassifier, MAX_TEXT_BYTES};
 
 #[derive(Parser)]
 #[command(
@@ -75,7 +75,8 @@ enum Command {
         /// Input file (default: stdin).
         #[arg(long)]
         input: Option<PathBuf>,
-        /// `text`: one text per line; `jsonl`: one {"text": ...} object per line.
+        /// `text`: one text per line; `jsonl`: one {"text": ...} object per line, or for a model
+        /// fitted on a DataFrame column (see `inspect`'s input_column) one record {COLUMN: ...}.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]
@@ -325,8 +326,8 @@ fn run(command: Command) -> Result<ExitCode> {
         } => {
             let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
             let bytes = fs::read(&input).map_err(io_err(&input))?;
-            let body = artifact::body_v3(&bytes, &keys.options()?)?;
-            let out = artifact::seal(&body, &seal)?;
+            let (body, version) = artifact::body_v3(&bytes, &keys.options()?)?;
+            let out = artifact::seal_version(&body, &seal, version)?;
             // What is written must load: the body was converted or copied, not trusted.
             let check = artifact::LoadOptions {
                 decryption_key: seal.encryption.as_ref().map(|e| e.key),
@@ -492,7 +493,7 @@ fn predict_stream(
         }
         let result = match next_line(input, &mut line, limit) {
             Ok(Line::End) => break,
-            Ok(Line::Kept) => parse_line(&line, format).and_then(|text| model.predict(&text)),
+            Ok(Line::Kept) => parse_line(&line, format, model).and_then(|text| model.predict(&text)),
             Ok(Line::TooLong(bytes)) => Err(Error::InputTooLarge { bytes, limit }),
             Err(e) => return Err(Stop::Failed(Error::Io(format!("input: {e}")))),
         };
@@ -565,13 +566,32 @@ fn next_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::R
     })
 }
 
-fn parse_line(line: &[u8], format: Format) -> Result<String> {
+fn parse_line(line: &[u8], format: Format, model: &TextClassifier) -> Result<String> {
     let text = std::str::from_utf8(line).map_err(|e| Error::InvalidInput(format!("not UTF-8: {e}")))?;
     match format {
         Format::Text => Ok(text.to_owned()),
         Format::Jsonl => {
             let v: Value =
                 serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("not JSON: {e}")))?;
+            if let Some(column) = model.input_column() {
+                let Value::Object(record) = &v else {
+                    return Err(Error::InvalidInput(format!(
+                        "expected a record {{{column:?}: text}} (the model's column), got {}",
+                        json_kind(&v)
+                    )));
+                };
+                let fields: Vec<(String, Field)> = record
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match v {
+                            Value::String(s) => Field::Text(s),
+                            other => Field::Other(json_kind(other)),
+                        };
+                        (k.clone(), value)
+                    })
+                    .collect();
+                return model.record_text(&fields).map(str::to_owned);
+            }
             match v.get("text") {
                 Some(Value::String(s)) => Ok(s.clone()),
                 _ => Err(Error::InvalidInput(
@@ -579,6 +599,17 @@ fn parse_line(line: &[u8], format: Format) -> Result<String> {
                 )),
             }
         }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -640,6 +671,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "name": m.name,
         "version": m.version,
         "format_version": model.format_version(),
+        "input_column": model.input_column(),
         "bytes": bytes.len(),
         "signed": envelope.is_some_and(|e| e.is_signed()),
         "signature_verified": signature_verified,

@@ -58,10 +58,10 @@ export interface FollowOptions {
 
 /** `Model.follow`'s handle: every call uses the version being served. */
 export interface Follower {
-  predict(text: string): Prediction;
-  predictBatch(texts: string[], options?: { columnar?: false }): Prediction[];
-  predictBatch(texts: string[], options: { columnar: true }): Columnar;
-  explain(text: string, k?: number): Explanation;
+  predict(text: TextInput): Prediction;
+  predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
+  predictBatch(texts: TextInput[], options: { columnar: true }): Columnar;
+  explain(text: TextInput, k?: number): Explanation;
   info(): ModelInfo;
   /** The pointer being served. */
   readonly pointer: Pointer;

@@ -39,6 +39,10 @@ const TYPES: &'static str = r#"
 /** A label of `classes`: a number for integer classes, else a string. */
 export type Label = number | string;
 
+/** What `predict` takes: a text, or for a model fitted on a DataFrame column
+ * (`info().inputColumn`) also the record `{ [inputColumn]: text }`, holding that one key. */
+export type TextInput = string | Record<string, string>;
+
 /** `predict`'s result: the same meaning as a line of `skedge predict`. */
 export interface Prediction {
   /** The predicted class (an element of `info().classes`). */
@@ -72,11 +76,11 @@ export interface PredictBatchOptions {
 
 // Written in JS (scripts/npm/extend.js): the texts cross into wasm as one UTF-8 buffer.
 export interface Model {
-  /** `predict` of each text of an array, in order. */
-  predictBatch(texts: string[], options?: { columnar?: false }): Prediction[];
-  /** `predict` of each text of an array, in order, as typed arrays. */
-  predictBatch(texts: string[], options: { columnar: true }): Columnar;
-  predictBatch(texts: string[], options?: PredictBatchOptions): Prediction[] | Columnar;
+  /** `predict` of each text (or record) of an array, in order. */
+  predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
+  /** `predict` of each text (or record) of an array, in order, as typed arrays. */
+  predictBatch(texts: TextInput[], options: { columnar: true }): Columnar;
+  predictBatch(texts: TextInput[], options?: PredictBatchOptions): Prediction[] | Columnar;
 }
 
 /** One feature of an explanation. */
@@ -121,6 +125,9 @@ export interface ModelInfo {
   integrity: string;
   bytes: number;
   formatVersion: number;
+  /** The DataFrame column a `ColumnTransformer` pipeline was fitted on (records are
+   * `{ [inputColumn]: text }`), or `null` for a pipeline fitted on texts. */
+  inputColumn: string | null;
   skedgeVersion: string;
   sklearnVersion: string;
   pythonVersion: string;

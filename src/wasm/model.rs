@@ -23,7 +23,7 @@ use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
-use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
+use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[derive(Serialize)]
 pub(super) struct PredictionOut<'a> {
@@ -76,6 +76,7 @@ struct InfoOut<'a> {
     integrity: String,
     bytes: usize,
     format_version: u16,
+    input_column: Option<&'a str>,
     skedge_version: &'a str,
     sklearn_version: &'a str,
     python_version: &'a str,
@@ -256,13 +257,67 @@ impl Model {
         Ok(p)
     }
 
-    /// `predict`, `decision_function` and `predict_proba` of one text: `{ label, decision, proba }`.
+    /// The text of an input: a string, or a record `{ column: text }` for a model fitted on a
+    /// DataFrame column (the core decides what a record must hold). `what` names it in errors.
+    fn text_of_input(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
+        if v.is_string() {
+            return text_of(v, what);
+        }
+        if !v.is_object() || Array::is_array(v) {
+            return Err(invalid(&match self.inner.input_column() {
+                Some(column) => format!(
+                    "{what} must be a string or a record {{{column:?}: text}}, got {}",
+                    type_name(v)
+                ),
+                None => format!("{what} must be a string, got {}", type_name(v)),
+            }));
+        }
+        let entries: Vec<(String, Result<String, String>)> = Object::entries(v.unchecked_ref())
+            .iter()
+            .map(|kv| {
+                let kv: Array = kv.unchecked_into();
+                let key = kv.get(0).as_string().unwrap_or_default();
+                let value = kv.get(1);
+                Ok((
+                    key.clone(),
+                    match value.is_string() {
+                        true => Ok(text_of(&value, &format!("{what}.{key}"))?),
+                        false => Err(type_name(&value)),
+                    },
+                ))
+            })
+            .collect::<Result<_, JsValue>>()?;
+        let fields: Vec<(String, Field)> = entries
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Ok(t) => Field::Text(t),
+                    Err(kind) => Field::Other(kind),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        self.inner
+            .record_text(&fields)
+            .map(str::to_owned)
+            .map_err(|e| invalid(&format!("{what}: {e}")))
+    }
+
+    /// `predictBatch`'s conversion of an item that is not a string (the package's JS packs the
+    /// texts it returns).
+    #[wasm_bindgen(js_name = inputText, skip_typescript)]
+    pub fn input_text(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
+        self.text_of_input(v, what)
+    }
+
+    /// `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`):
+    /// `{ label, decision, proba }`.
     #[wasm_bindgen(unchecked_return_type = "Prediction")]
     pub fn predict(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "TextInput")] text: &JsValue,
     ) -> Result<JsValue, JsValue> {
-        let text = text_of(text, "text")?;
+        let text = self.text_of_input(text, "text")?;
         let p = self.predict_text(&text).map_err(core_error)?;
         to_js(&PredictionOut::new(&p, self.inner.classes()))
     }
@@ -345,10 +400,10 @@ impl Model {
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] text: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "TextInput")] text: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] k: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let text = text_of(text, "text")?;
+        let text = self.text_of_input(text, "text")?;
         let k = explain_k(&k)?;
         let p = self.inner.predict(&text).map_err(core_error)?;
         let mut features = self.inner.explain(&text, k).map_err(core_error)?;
@@ -389,6 +444,7 @@ impl Model {
             integrity: format!("sha256-{}", base64(self.digest())),
             bytes: self.bytes,
             format_version: self.inner.format_version(),
+            input_column: self.inner.input_column(),
             skedge_version: &m.skedge_version,
             sklearn_version: &m.sklearn_version,
             python_version: &m.python_version,

@@ -213,3 +213,45 @@ def test_fixture_check_names_a_stale_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "stale: tests/fixtures/cases/word_tfidf_lr_binary.expected.jsonl" in err
     assert "cases/leftover.expected.jsonl" in err
+
+
+@requires_skedge
+def test_dataframe_pipeline_exports_from_joblib(tmp_path, capsys):
+    """A ColumnTransformer pipeline fitted on a DataFrame (the text column and a numeric one,
+    dropped): exported from --joblib through the gate, which gives scikit-learn the frame and the
+    artifact records; the records and the texts predict as `pipe.predict_proba(frame)`."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    texts, labels = binary_corpus()
+    frame = pd.DataFrame({"review": texts, "stars": [len(t) % 5 for t in texts]})
+    ct = ColumnTransformer([("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2), "review"),
+                            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=3), "review")],
+                           transformer_weights={"char": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Pipeline([("prep", ct), ("clf", LogisticRegression(max_iter=3000))]).fit(frame, labels)
+    out = tmp_path / "model.skedge"
+    assert export.main(["--joblib", str(dump(model, tmp_path)), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert "parity gate passed" in capsys.readouterr().err
+    info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(out)], capture_output=True, check=True).stdout)
+    assert info["input_column"] == "review" and info["format_version"] == 4
+    manifest = json.loads(out.with_suffix(".manifest.json").read_text())
+    assert manifest["format_version"] == 4
+    probe = ["A great place!", "never again", ""]
+    want = model.predict_proba(pd.DataFrame({"review": probe}))
+    lines = "".join(json.dumps({"review": t}) + "\n" for t in probe)
+    proc = subprocess.run([str(SKEDGE), "predict", str(out), "--format", "jsonl"],
+                          input=lines.encode(), capture_output=True, check=True)
+    got = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [g["label"] for g in got] == model.predict(pd.DataFrame({"review": probe})).tolist()
+    assert all(abs(a - b) <= 1e-12 for g, w in zip(got, want) for a, b in zip(g["proba"], w))
+    # {"text": ...} is not this model's record.
+    assert _predict_code(out, {"text": "great"}) == "INVALID_INPUT"
+
+
+def _predict_code(artifact, record):
+    proc = subprocess.run([str(SKEDGE), "predict", str(artifact), "--format", "jsonl"],
+                          input=(json.dumps(record) + "\n").encode(), capture_output=True)
+    return json.loads(proc.stdout)["error"]["code"]

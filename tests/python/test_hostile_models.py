@@ -187,6 +187,31 @@ def test_supported_pipelines_load_under_every_protocol(tmp_path, protocol):
         assert got.predict_proba(texts).tolist() == model.predict_proba(texts).tolist()
 
 
+def test_a_dataframe_pipeline_loads_under_every_protocol_and_skops(tmp_path):
+    """A ColumnTransformer pipeline fitted on a DataFrame (its fitted attributes: slices, an
+    object array of column names, the remainder's column list) goes through the same allow-list."""
+    import cloudpickle  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+    import skops.io as sio  # noqa: PLC0415
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
+    texts, labels = binary_corpus()
+    frame = pd.DataFrame({"text": texts, "n": [len(t) for t in texts]})
+    model = Pipeline([("prep", ColumnTransformer([("t", TfidfVectorizer(), "text")])),
+                      ("clf", LogisticRegression())]).fit(frame, labels)
+    probe = frame.head(20)
+    want = model.predict_proba(probe).tolist()
+    blobs = [pickle.dumps(model, protocol=p) for p in (2, 3, 4, 5)] + [cloudpickle.dumps(model)]
+    for i, data in enumerate(blobs):
+        path = tmp_path / f"m{i}"
+        path.write_bytes(data)
+        assert safe_load.load_model_file(path).predict_proba(probe).tolist() == want
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    assert registry.load_skops(path).predict_proba(probe).tolist() == want
+
+
 def _version_swapped(model, old: str) -> bytes:
     data = pickle.dumps(model)
     now = sklearn.__version__.encode()

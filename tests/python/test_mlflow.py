@@ -753,3 +753,50 @@ def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models
     assert "error[MODEL_REFUSED]" in proc.stderr and "numpy.f2py.subprocess.Popen" in proc.stderr
     assert not canary.exists()
     assert not out.parent.exists()
+
+
+@needs_skedge
+@pytest.mark.parametrize("fmt", ["skops", "cloudpickle"])
+def test_dataframe_signature_model_exports(server, tmp_path, fmt):
+    """What MLflow autologging and signatures give: a ColumnTransformer pipeline logged with a
+    DataFrame signature and input example. It exports through the gate (scikit-learn gets the
+    frame, the artifact the records), and the artifact records the column."""
+    import mlflow  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+    from mlflow.models import infer_signature  # noqa: PLC0415
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415
+
+    uri = server["uri"]
+    texts, labels = _yelp()
+    frame = pd.DataFrame({"review": texts[:600], "stars": [len(t) % 5 for t in texts[:600]]})
+    pipe = Pipeline([
+        ("prep", ColumnTransformer([("tfidf", TfidfVectorizer(ngram_range=(1, 2)), "review")])),
+        ("clf", LogisticRegression(max_iter=500)),
+    ]).fit(frame, labels[:600])
+    example = frame.head(6)
+    name = f"t_dataframe_{fmt}"
+    registry.prepare_tracking(uri)
+    exp = registry.ensure_experiment("skedge-tests", uri)
+    with registry.using(uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mlflow.start_run(experiment_id=exp):
+            mlflow.sklearn.log_model(
+                pipe, name="model", signature=infer_signature(example, pipe.predict(example)),
+                input_example=example, serialization_format=fmt,
+                pip_requirements=train_demo.pip_requirements(fmt), registered_model_name=name,
+            )  # fmt: skip
+    out = tmp_path / "df.skedge"
+    logs: list = []
+    rc = registry.export_model_uri(
+        _export_module(), f"models:/{name}/1", out, tracking_uri=uri, skedge=SKEDGE, log=logs.append,
+    )  # fmt: skip
+    assert rc == 0, "\n".join(logs)
+    report = json.loads(registry.report_path_for(out).read_text())
+    assert report["passed"] and report["sources"]["input_example"] == 6
+    info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(out)], capture_output=True, check=True).stdout)
+    assert info["input_column"] == "review" and info["format_version"] == 4
+    record = json.dumps({"review": texts[700]}) + "\n"
+    got = json.loads(subprocess.run([str(SKEDGE), "predict", str(out), "--format", "jsonl"],
+                                    input=record.encode(), capture_output=True, check=True).stdout)
+    want = pipe.predict_proba(pd.DataFrame({"review": [texts[700]]}))[0]
+    assert all(abs(a - b) <= 1e-12 for a, b in zip(got["proba"], want))

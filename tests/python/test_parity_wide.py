@@ -34,6 +34,7 @@ import export
 import interchange as ix
 import wide_texts as wt
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import (
     CountVectorizer,
@@ -145,6 +146,10 @@ class Case:
     nonneg: bool = True  # the features fed to the classifier are >= 0
     big: bool = False  # also the 1 MB / 300,000-token / 10,000-token texts
     after_fit: Callable | None = None  # edits the fitted pipeline (set_params, sparsify)
+    # fitted on a DataFrame {column: texts, n_chars}: the (name, step) list of `features` becomes
+    # ColumnTransformer([(name, step, column), ...], **ct) before the classifier
+    column: str | None = None
+    ct: dict | None = None
 
 
 def _vectorizer(kind: str, analyzer: dict, j: int):
@@ -352,6 +357,21 @@ def _option_cases() -> list[Case]:
         C("voting_hard_svc_ridge_mnb_4int", lambda: TfidfVectorizer(min_df=2), "vote_hard", 4, "int"),
         C("voting_hard_tied_weights_2str", lambda: CountVectorizer(), "vote_hard_tie", 2, "str"),
         C("count_voting_soft_saturated_3int", lambda: CountVectorizer(), "vote_soft", 3, "int", big=True),
+        # ColumnTransformer over one DataFrame column, the other column dropped: a FeatureUnion
+        # over that column; the gate feeds scikit-learn the frame and skedge the records
+        C("ct_word12_lr_2int", lambda: [("w", TfidfVectorizer(ngram_range=(1, 2)))], "lr", 2, "int",
+          column="text"),
+        C("ct_word_charwb_weighted_svc_3str",
+          lambda: [("w", TfidfVectorizer()), ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)))],
+          "linearsvc", 3, "str", column="review", ct={"transformer_weights": {"c": 0.3}}, big=True),
+        C("ct_hash_union_count_mnb_4str",
+          lambda: [("h", HashingVectorizer(n_features=512, alternate_sign=False, norm=None)),
+                   ("u", FeatureUnion([("w", CountVectorizer(min_df=2)), ("c", CountVectorizer(analyzer="char"))]))],
+          "mnb", 4, "str", column="body"),
+        C("ct_branch_count_kbest_tfidf_sgdlog_2str",
+          lambda: [("p", Pipeline([("count", CountVectorizer(ngram_range=(1, 2))), ("kbest", SelectKBest(chi2, k=150)),
+                                   ("tfidf", TfidfTransformer(sublinear_tf=True))]))],
+          "sgd_log_loss", 2, "str", column="Review Text", nonneg=False),
     ]
 
 
@@ -416,6 +436,11 @@ def _fit(case: Case, texts: list, labels: list) -> Pipeline:
         clf = CalibratedClassifierCV(FrozenEstimator(svc), method="sigmoid").fit(X, labels)
         return Pipeline(pre.steps + [("clf", clf)])
     factory = EXTRA_CLASSIFIERS.get(case.clf) or CLASSIFIERS[case.clf][0]
+    if case.column is not None:
+        import pandas as pd
+
+        steps = [("prep", ColumnTransformer([(n, t, case.column) for n, t in steps], **(case.ct or {})))]
+        texts = pd.DataFrame({case.column: texts, "n_chars": [len(t) for t in texts]})
     pipe = Pipeline(steps + [("clf", factory())]).fit(texts, labels)
     if case.after_fit is not None:
         case.after_fit(pipe)

@@ -13,7 +13,7 @@ from conftest import REPO, binary_corpus, dump, fit, multiclass_corpus, no_lefto
 import export
 import interchange as ix
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.decomposition import TruncatedSVD
 from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import (
@@ -48,6 +48,27 @@ def _set(model, **params):
 def _poison(attr, index, value):
     def apply(model):
         getattr(model.steps[-1][1], attr)[index] = value
+        return model
+
+    return apply
+
+
+def _frame():
+    """The binary corpus as a DataFrame: texts, a second text column and a numeric one."""
+    import pandas as pd
+
+    texts, labels = binary_corpus()
+    return pd.DataFrame({"text": texts, "title": texts[::-1], "n_chars": [len(t) for t in texts]}), labels
+
+
+def _selector(selector):
+    """Replaces the first ColumnTransformer entry's column selector after fitting: selectors
+    that do not hand the vectorizer one text per row cannot be fitted in the first place."""
+
+    def apply(model):
+        ct = model.steps[0][1]
+        name, trans, _ = ct.transformers[0]
+        ct.transformers = [(name, trans, selector), *ct.transformers[1:]]
         return model
 
     return apply
@@ -205,10 +226,40 @@ REFUSALS = [
     ("one-vs-rest multilabel",
      lambda: make_pipeline(CountVectorizer(), OneVsRestClassifier(_lr())),
      _multilabel, None, "pipeline.onevsrestclassifier", "y_type_", "'multilabel-indicator'"),
-    ("column transformer",
+    # ColumnTransformer: one text column by name, the rest dropped (issue #17)
+    ("column transformer on an array, by position",
      lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), 0)]), _lr()),
      lambda: (np.array(binary_corpus()[0], dtype=object).reshape(-1, 1), binary_corpus()[1]), None,
-     "pipeline.columntransformer", "estimator", "ColumnTransformer"),
+     "pipeline.columntransformer.t", "columns", "0"),
+    ("column transformer, list selector",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), "text")]), _lr()),
+     _frame, _selector(["text"]), "pipeline.columntransformer.t", "columns", "['text']"),
+    ("column transformer, boolean mask",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), "text")]), _lr()),
+     _frame, _selector([True, False]), "pipeline.columntransformer.t", "columns", "boolean mask"),
+    ("column transformer, callable selector",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), "text")]), _lr()),
+     _frame, _selector(make_column_selector(pattern="^text$")), "pipeline.columntransformer.t", "columns",
+     "'make_column_selector'"),
+    ("column transformer, two columns",
+     lambda: make_pipeline(ColumnTransformer(
+         [("t", TfidfVectorizer(), "text"), ("u", TfidfVectorizer(), "title")]), _lr()),
+     _frame, None, "pipeline.columntransformer", "transformers", "['text', 'title']"),
+    ("column transformer, remainder passthrough",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), "text")], remainder="passthrough"), _lr()),
+     lambda: (_frame()[0][["text", "n_chars"]], _frame()[1]), None,
+     "pipeline.columntransformer", "remainder", "'passthrough'"),
+    ("column transformer, non-text transformer",
+     lambda: make_pipeline(ColumnTransformer(
+         [("t", TfidfVectorizer(), "text"), ("n", StandardScaler(), ["n_chars"])]), _lr()),
+     _frame, None, "pipeline.columntransformer.n", "estimator", "StandardScaler"),
+    ("column transformer, passthrough transformer",
+     lambda: make_pipeline(ColumnTransformer(
+         [("t", TfidfVectorizer(), "text"), ("p", "passthrough", ["n_chars"])]), _lr()),
+     _frame, None, "pipeline.columntransformer.p", "transformer", "'passthrough'"),
+    ("column transformer, dense output",
+     lambda: make_pipeline(ColumnTransformer([("t", TfidfVectorizer(), "text")], sparse_threshold=0.0), _lr()),
+     _frame, None, "pipeline.columntransformer", "sparse_threshold", "0.0"),
 ]
 
 

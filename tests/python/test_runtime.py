@@ -96,8 +96,10 @@ def test_parity_with_scikit_learn_and_the_cli(artifacts, name):
             bad.append(f"proba differs for {w['text'][:60]!r}")
     assert not bad, f"{len(bad)} of {len(want)} texts differ: {bad[:5]}"
 
-    # The CLI, on the same texts, prints the same values bit for bit.
-    lines = "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+    # The CLI, on the same texts, prints the same values bit for bit (a DataFrame model reads
+    # its records {column: text}).
+    column = model.info()["input_column"]
+    lines = "".join(json.dumps({column or "text": t}) + "\n" for t in texts).encode()
     proc = cli("predict", path, "--format", "jsonl", input=lines)
     assert proc.returncode == 0, proc.stderr.decode()
     printed = [json.loads(line) for line in proc.stdout.decode().splitlines()]
@@ -120,6 +122,14 @@ def test_parity_with_scikit_learn_and_the_cli(artifacts, name):
     else:
         assert batch["proba"].shape == (len(texts), len(model.info()["classes"]))
         assert bits(batch["proba"].ravel()) == bits(v for g in got for v in g["proba"])
+
+    # A DataFrame model takes records {column: text} too, with the same results.
+    if column is not None:
+        records = [{column: t} for t in texts]
+        assert [model.predict(r) for r in records] == got
+        by_record = model.predict_batch(records)
+        assert bits(by_record["decision"].ravel()) == bits(batch["decision"].ravel())
+        assert model.explain(records[0], 3) == model.explain(texts[0], 3)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -162,7 +172,7 @@ def test_info_matches_the_cli_inspect(small):
     info = skedge.Model.load(small).info()
     inspect = json.loads(cli("inspect", small).stdout)
     for key in ("name", "version", "classes", "estimator", "n_features", "sha256", "bytes",
-                "format_version", "sklearn_version", "precision", "metrics", "provenance"):
+                "format_version", "input_column", "sklearn_version", "precision", "metrics", "provenance"):
         assert info[key] == inspect[key], key
     assert info["max_text_bytes"] == skedge.MAX_TEXT_BYTES == 16 << 20
 
@@ -243,6 +253,32 @@ def test_text_errors(small):
     assert e.value.code == "INPUT_TOO_LARGE"
     # The model still works after every refusal.
     assert model.predict("fine")["label"] in (0, 1)
+
+
+def test_records_of_a_dataframe_model(artifacts, small):
+    """A ColumnTransformer model takes a text or a record {column: text}; any other record is
+    INVALID_INPUT naming the column. A model fitted on texts takes no record."""
+    model = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
+    assert model.info()["input_column"] == "text"
+    assert model.info()["format_version"] == 4
+    assert model.predict({"text": "a fine film"}) == model.predict("a fine film")
+    for bad in ({}, {"review": "a fine film"}, {"text": "a", "other": "b"}, {"text": 3}, {"text": None},
+                {1: "a"}, 42, None, ["a fine film"]):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict(bad)
+        assert e.value.code == "INVALID_INPUT", bad
+        assert '"text"' in str(e.value), (bad, str(e.value))
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict_batch(["ok", {"text": "ok"}, {"txt": "no"}])
+    assert (e.value.code, e.value.index) == ("INVALID_INPUT", 2)
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict({"text": "a" * (skedge.MAX_TEXT_BYTES + 1)})
+    assert e.value.code == "INPUT_TOO_LARGE"
+    plain = skedge.Model.load(small)
+    assert plain.info()["input_column"] is None
+    with pytest.raises(skedge.SkedgeError) as e:
+        plain.predict({"text": "a fine film"})
+    assert e.value.code == "INVALID_INPUT" and "not a record" in str(e.value)
 
 
 def test_batch_errors_carry_the_index(small):

@@ -6,12 +6,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skedge::artifact::{self, SealOptions, FORMAT_VERSION, LEGACY_FORMAT_VERSION};
+use skedge::artifact::{self, SealOptions, COLUMN_FORMAT_VERSION, FORMAT_VERSION, LEGACY_FORMAT_VERSION};
 use skedge::TextClassifier;
 use skedge_fuzz::{check_predict, PROBES};
 
 fuzz_target!(|data: &[u8]| {
-    for version in [FORMAT_VERSION, LEGACY_FORMAT_VERSION] {
+    for version in [FORMAT_VERSION, COLUMN_FORMAT_VERSION, LEGACY_FORMAT_VERSION] {
         let Ok(bytes) = artifact::seal_version(data, &SealOptions::default(), version) else {
             return;
         };
@@ -21,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
         PROBES.iter().for_each(|t| check_predict(&model, t, false));
         // What loaded repacks (format 2 converted, format 3 copied) into an artifact that loads
         // and predicts the same.
-        let body = artifact::body_v3(&bytes, &Default::default()).expect("loaded once");
-        let again = artifact::seal(&body, &SealOptions::default()).expect("seal");
+        let (body, version) = artifact::body_v3(&bytes, &Default::default()).expect("loaded once");
+        let again = artifact::seal_version(&body, &SealOptions::default(), version).expect("seal");
         let repacked = TextClassifier::from_bytes(&again).expect("repacked body loads");
         for t in PROBES {
             let (a, b) = (model.predict(t), repacked.predict(t));

@@ -1,0 +1,75 @@
+// Models fitted on a DataFrame column (a ColumnTransformer over one text column, issue #17): every
+// entry takes the text or the record `{ [info().inputColumn]: text }`, in predict, predictBatch
+// (rows and columnar) and explain, with the same results; any other record is INVALID_INPUT
+// naming the column, and a model fitted on texts refuses records.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Model } from 'skedge';
+import { Model as Lite } from 'skedge/lite';
+import { loadCases } from './lib/cases.mjs';
+
+const cases = loadCases();
+const columnCases = cases.filter((c) => c.name.startsWith('ct_'));
+const plainCase = cases.find((c) => c.name === 'word_tfidf_lr_binary');
+
+function thrown(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.equal(e.name, 'SkedgeError');
+    return e;
+  }
+  assert.fail('did not throw');
+}
+
+test('the fixtures hold DataFrame models', () => {
+  assert.ok(columnCases.length >= 2, columnCases.map((c) => c.name).join(', '));
+});
+
+for (const [entry, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+  for (const c of columnCases) {
+    test(`${entry}: ${c.name} predicts records as texts, bit for bit`, () => {
+      const model = M.fromBytes(c.bytes);
+      const column = model.info().inputColumn;
+      assert.equal(typeof column, 'string');
+      assert.equal(model.info().formatVersion, 4);
+      const texts = c.expected.map((e) => e.text);
+      const records = texts.map((t) => ({ [column]: t }));
+      const byText = texts.map((t) => model.predict(t));
+      assert.deepEqual(records.map((r) => model.predict(r)), byText);
+      assert.deepEqual(model.predictBatch(records), byText);
+      assert.deepEqual(model.predictBatch(records, { columnar: true }), model.predictBatch(texts, { columnar: true }));
+      // Mixed batches too.
+      assert.deepEqual(model.predictBatch([texts[0], records[1]]), [byText[0], byText[1]]);
+      if (entry === 'skedge') assert.deepEqual(model.explain(records[0], 3), model.explain(texts[0], 3));
+      for (const e of c.expected.slice(0, 20)) assert.deepEqual(model.predict({ [column]: e.text }).label, e.label);
+      model.free();
+    });
+
+    test(`${entry}: ${c.name} refuses other records, naming the column`, () => {
+      const model = M.fromBytes(c.bytes);
+      const column = model.info().inputColumn;
+      for (const bad of [{}, { other: 'x' }, { [column]: 'x', id: '1' }, { [column]: 3 }, { [column]: null }, 42, null,
+        ['x']]) {
+        const e = thrown(() => model.predict(bad));
+        assert.equal(e.code, 'INVALID_INPUT', JSON.stringify(bad));
+        assert.ok(e.message.includes(JSON.stringify(column)), e.message);
+      }
+      const e = thrown(() => model.predictBatch(['ok', { [column]: 'ok' }, { nope: 'x' }]));
+      assert.equal(e.code, 'INVALID_INPUT');
+      assert.equal(e.index, 2);
+      assert.match(e.message, /texts\[2\]/);
+      model.free();
+    });
+  }
+
+  test(`${entry}: a model fitted on texts refuses records`, () => {
+    const model = M.fromBytes(plainCase.bytes);
+    assert.equal(model.info().inputColumn, null);
+    const e = thrown(() => model.predict({ text: 'good' }));
+    assert.equal(e.code, 'INVALID_INPUT');
+    assert.match(e.message, /not a record/);
+    assert.equal(thrown(() => model.predictBatch([{ text: 'good' }])).index, 0);
+    model.free();
+  });
+}
