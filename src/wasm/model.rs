@@ -146,10 +146,17 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
-        let options = options_object(options, "Model.fromBytes", FROM_BYTES_OPTIONS)?;
+        let options = match options {
+            Some(o) => options_object(Some(o), "Model.fromBytes", FROM_BYTES_OPTIONS)?,
+            None => None,
+        };
         let bytes = bytes_of(bytes)?;
-        let integrity = option_string(options.as_ref(), "integrity")?;
-        let keys = load_options(options.as_ref())?;
+        // Without options nothing of their parsing runs, so a cold load does not compile it
+        // (V8 compiles each wasm function on its first call).
+        let (integrity, keys) = match &options {
+            Some(o) => (option_string(Some(o), "integrity")?, load_options(Some(o))?),
+            None => (None, LoadOptions::default()),
+        };
         Model::new(bytes, integrity.as_deref(), keys, Known::default())
     }
 
