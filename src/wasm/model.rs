@@ -25,6 +25,7 @@ use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
 use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
 
+#[cfg(feature = "explain")]
 #[derive(Serialize)]
 struct PredictionOut<'a> {
     label: Label<'a>,
@@ -32,6 +33,7 @@ struct PredictionOut<'a> {
     proba: Option<&'a [f64]>,
 }
 
+#[cfg(feature = "explain")]
 impl<'a> PredictionOut<'a> {
     fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
         PredictionOut {
@@ -271,7 +273,7 @@ impl Model {
     ) -> Result<JsValue, JsValue> {
         let text = text_of(text, "text")?;
         let p = self.predict_text(&text).map_err(core_error)?;
-        to_js(&PredictionOut::new(&p, self.inner.classes()))
+        prediction_object(&p, self.inner.classes())
     }
 
     /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
@@ -415,6 +417,33 @@ impl Model {
             max_text_bytes: MAX_TEXT_BYTES,
         })
     }
+}
+
+/// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
+/// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
+/// cold first `predict` compiled, and time every warm one spent.
+fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
+    fn numbers(v: &[f64]) -> JsValue {
+        let a = Array::new_with_length(v.len() as u32);
+        for (i, &x) in v.iter().enumerate() {
+            a.set(i as u32, JsValue::from_f64(x));
+        }
+        a.into()
+    }
+    let out = Object::new();
+    let label = match label(classes, p.label) {
+        // JS numbers: integers beyond 2^53 lose precision, as `Label`'s serializer says.
+        Label::Int(v) => JsValue::from_f64(v as f64),
+        Label::Str(v) => JsValue::from_str(v),
+    };
+    Reflect::set(&out, &"label".into(), &label)?;
+    Reflect::set(&out, &"decision".into(), &numbers(&p.decision))?;
+    Reflect::set(
+        &out,
+        &"proba".into(),
+        &p.proba.as_deref().map_or(JsValue::NULL, numbers),
+    )?;
+    Ok(out.into())
 }
 
 /// `explain`'s `k`: 10 when absent, else an integer from 1 to 2^32 - 1 (no coercion: `-1`, `NaN`,
