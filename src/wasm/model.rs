@@ -419,9 +419,23 @@ impl Model {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object, written with `o[key] = value` (no `Reflect.set` and its catching glue).
+    #[wasm_bindgen(extends = Object)]
+    type Plain;
+    #[wasm_bindgen(method, indexing_setter)]
+    fn set(this: &Plain, key: &JsValue, value: &JsValue);
+}
+
+thread_local! {
+    /// `predict`'s keys, made once: a JS string from Rust is a `TextDecoder` call each time.
+    static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
+}
+
 /// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
 /// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
-/// cold first `predict` compiled, and time every warm one spent.
+/// cold first `predict` compiled.
 fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
     fn numbers(v: &[f64]) -> JsValue {
         let a = Array::new_with_length(v.len() as u32);
@@ -430,19 +444,17 @@ fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsVal
         }
         a.into()
     }
-    let out = Object::new();
+    let out: Plain = Object::new().unchecked_into();
     let label = match label(classes, p.label) {
         // JS numbers: integers beyond 2^53 lose precision, as `Label`'s serializer says.
         Label::Int(v) => JsValue::from_f64(v as f64),
         Label::Str(v) => JsValue::from_str(v),
     };
-    Reflect::set(&out, &"label".into(), &label)?;
-    Reflect::set(&out, &"decision".into(), &numbers(&p.decision))?;
-    Reflect::set(
-        &out,
-        &"proba".into(),
-        &p.proba.as_deref().map_or(JsValue::NULL, numbers),
-    )?;
+    KEYS.with(|[l, d, q]| {
+        out.set(l, &label);
+        out.set(d, &numbers(&p.decision));
+        out.set(q, &p.proba.as_deref().map_or(JsValue::NULL, numbers));
+    });
     Ok(out.into())
 }
 
