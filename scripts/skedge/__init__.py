@@ -18,12 +18,13 @@ column with the same engine, the artifact shipped once per executor.
 Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's.
 """
 
-from ._skedge import MAX_TEXT_BYTES, Model, SkedgeError, __version__
+from ._skedge import MAX_TEXT_BYTES, Experiment, Model, SkedgeError, __version__
 from ._types import BatchPrediction, Explanation, Feature, Info, Prediction
 
 __all__ = [
     "MAX_TEXT_BYTES",
     "BatchPrediction",
+    "Experiment",
     "Explanation",
     "Feature",
     "Info",

@@ -12,6 +12,8 @@
 //! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
 
+#[cfg(feature = "monitor")]
+mod experiment;
 mod fetch;
 mod follow;
 mod hash;
@@ -194,6 +196,12 @@ export interface FlushOptions {
    * as sent once the browser queued it). Falls back to `fetch` where there is no sendBeacon. */
   beacon?: boolean;
 }
+
+/** What `flush(sink)` hands each snapshot to instead of POSTing it to a collector (a Worker
+ * writing it to an R2 bucket, say): the snapshot and its JSON text. Resolving means the snapshot
+ * is stored (or already was: a retry of the same `id`); throwing or rejecting keeps it, and the
+ * ones after it, queued for the next flush (`lastError.code` `SINK_FAILED`). */
+export type SnapshotSink = (snapshot: Snapshot, json: string) => unknown;
 
 /** What `flush()` did. */
 export interface FlushResult {

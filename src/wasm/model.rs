@@ -27,7 +27,7 @@ use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[cfg(feature = "explain")]
 #[derive(Serialize)]
-struct PredictionOut<'a> {
+pub(super) struct PredictionOut<'a> {
     label: Label<'a>,
     decision: &'a [f64],
     proba: Option<&'a [f64]>,
@@ -35,7 +35,7 @@ struct PredictionOut<'a> {
 
 #[cfg(feature = "explain")]
 impl<'a> PredictionOut<'a> {
-    fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
+    pub(super) fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
         PredictionOut {
             label: label(classes, p.label),
             decision: &p.decision,

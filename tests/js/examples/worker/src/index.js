@@ -22,9 +22,21 @@
 // line, public) signed by that key; anything else is refused (500 with the error code).
 //
 // Monitoring (FORMAT.md §4) of the bundled model when MONITOR_URL is set (the collector,
-// `scripts/report.py serve`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE (default 0.1)
-// and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
+// `scripts/report.py serve`), or else when an R2 bucket is bound as SNAPSHOTS (no collector: each
+// snapshot is written to snapshots/<model>/<version>/<window start ms>/<id>.json, only if absent,
+// for `report.py push --from s3://…`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE
+// (default 0.1) and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
 // (ctx.waitUntil), by the cron trigger if you add one, and by POST /monitor/flush.
+//
+// Following a published pointer (FORMAT.md §5, `scripts/sync.py`) instead of the bundled model: set
+// POINTER_KEY (a key in the R2 bucket bound as MODELS, e.g. fleet/pointers/sentiment/production.json;
+// R2 reads are strongly consistent, KV's are not) or POINTER_URL (the pointer over HTTP), and
+// SKEDGE_PUBLIC_KEY to accept only pointers and blobs you signed. Timers do not run between requests
+// in a Worker, so a request arriving POINTER_INTERVAL_SECONDS (default 30) after the last check
+// re-reads the pointer after its response (ctx.waitUntil); the new version is verified, then swapped
+// in between two predictions. /health then also gives the pointer (version, generation). Monitoring
+// stays with the bundled model, and followed artifacts are not encrypted (Model.follow takes no
+// decryption key).
 import { Model } from 'skedge';
 import bundled from '../model.skedge';
 
@@ -36,6 +48,8 @@ const MAX_EXPLAIN_CHARS = 64 * 1024;
 const MAX_KEY_LENGTH = 256;
 
 let bundledModel = null; // the bundled model, per isolate: never evicted
+let follower = null; // with POINTER_KEY / POINTER_URL: Promise<Follower>, per isolate
+let checkedAt = 0; // when the follower last read its pointer (ms)
 let monitor = null; // its Monitor, per isolate
 const models = new Map(); // R2 key → Promise<Model>, per isolate, at most MAX_CACHED
 
@@ -50,7 +64,7 @@ function keys(env) {
 function bundle(env) {
   if (bundledModel) return bundledModel;
   bundledModel = Model.fromBytes(bundled, keys(env));
-  if (env.MONITOR_URL) {
+  if (env.MONITOR_URL || env.SNAPSHOTS) {
     monitor = bundledModel.monitor({
       sampleRate: Number(env.MONITOR_SAMPLE_RATE ?? 0.1),
       windowSeconds: Number(env.MONITOR_WINDOW_SECONDS ?? 60),
@@ -59,8 +73,54 @@ function bundle(env) {
   return bundledModel;
 }
 
+/** The followed model (POINTER_KEY or POINTER_URL), its pointer re-read when it is due. */
+function followed(env, ctx) {
+  if (!follower) {
+    const source = env.POINTER_KEY ? { bucket: env.MODELS, key: env.POINTER_KEY } : env.POINTER_URL;
+    const options = { onError: (e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`) };
+    if (env.SKEDGE_PUBLIC_KEY) options.publicKey = env.SKEDGE_PUBLIC_KEY;
+    // The follower's own timer would fire outside any request: requests drive the re-reads.
+    options.intervalSeconds = 2147483;
+    follower = Model.follow(source, options);
+    follower.catch(() => { follower = null; });
+    checkedAt = Date.now();
+    return follower;
+  }
+  const every = Number(env.POINTER_INTERVAL_SECONDS ?? 30) * 1000;
+  if (Date.now() - checkedAt >= every) {
+    checkedAt = Date.now();
+    ctx.waitUntil(follower.then((f) => f.refresh()).catch((e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`)));
+  }
+  return follower;
+}
+
+const following = (env) => Boolean(env.POINTER_KEY || env.POINTER_URL);
+
 function flush(env) {
+  if (!env.MONITOR_URL) return monitor.flush((snapshot, json) => toBucket(env.SNAPSHOTS, snapshot, json));
   return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN });
+}
+
+// --- monitoring sink: snapshots straight to an R2 bucket (FORMAT.md §4, "Snapshots in a bucket")
+
+/** A model name or version as one key segment: each UTF-8 byte outside [A-Za-z0-9._] as %XX;
+ * the empty version is `-` (scripts/skedge/spool.py `segment`, the same bytes). */
+function segment(text) {
+  if (!text) return '-';
+  let out = '';
+  for (const b of new TextEncoder().encode(text)) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9._]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Writes the snapshot only if its key is absent: a retry of the same id (a flush whose answer
+ * was lost) finds it there and counts as delivered, never as a second snapshot. */
+async function toBucket(bucket, snapshot, json) {
+  const { model, window, id } = snapshot;
+  const key = `snapshots/${segment(model.name)}/${segment(model.version)}/${window.start_ms}/${id}.json`;
+  await bucket.put(key, json, { onlyIf: { etagDoesNotMatch: '*' }, httpMetadata: { contentType: 'application/json' } });
 }
 
 const notFound = () => failure(404, 'MODEL_NOT_FOUND', 'no such model');
@@ -70,8 +130,8 @@ function allowedKeys(env) {
   return new Set(String(env.MODEL_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean));
 }
 
-function model(env, key) {
-  if (key === null) return bundle(env);
+function model(env, key, ctx) {
+  if (key === null) return following(env) ? followed(env, ctx) : bundle(env);
   if (key.length > MAX_KEY_LENGTH || !allowedKeys(env).has(key)) throw notFound();
   let m = models.get(key);
   if (m) return m;
@@ -147,7 +207,7 @@ async function readBody(request) {
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const invalid = (message) => failure(400, 'INVALID_INPUT', message);
 
-async function predict(request, env, url) {
+async function predict(request, env, url, ctx) {
   let body;
   try {
     body = JSON.parse(await readBody(request));
@@ -160,7 +220,7 @@ async function predict(request, env, url) {
     const { texts } = body;
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw invalid('"texts" must be an array of strings');
     if (texts.length > MAX_TEXTS) throw failure(413, 'INPUT_TOO_LARGE', `at most ${MAX_TEXTS} texts per request`);
-    const m = await model(env, url.searchParams.get('model'));
+    const m = await model(env, url.searchParams.get('model'), ctx);
     return json({ predictions: m.predictBatch(texts) });
   }
   const { text, explain } = body;
@@ -170,10 +230,10 @@ async function predict(request, env, url) {
       throw invalid(`"explain" must be an integer from 1 to ${MAX_EXPLAIN_FEATURES}`);
     }
     if (text.length > MAX_EXPLAIN_CHARS) throw failure(413, 'INPUT_TOO_LARGE', `explain takes texts of at most ${MAX_EXPLAIN_CHARS} characters`);
-    const m = await model(env, url.searchParams.get('model'));
+    const m = await model(env, url.searchParams.get('model'), ctx);
     return json(m.explain(text, explain));
   }
-  const m = await model(env, url.searchParams.get('model'));
+  const m = await model(env, url.searchParams.get('model'), ctx);
   return json(m.predict(text));
 }
 
@@ -196,18 +256,24 @@ export default {
           return json({ error: { code: 'UNAUTHORIZED', message: 'POST /monitor/flush needs Authorization: Bearer <MONITOR_TOKEN>' } }, 401);
         }
         bundle(env);
-        if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL)' } }, 404);
+        if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL, no SNAPSHOTS bucket)' } }, 404);
         const result = await flush(env);
         return json(result, result.pending === 0 ? 200 : 503);
       }
       if (url.pathname === '/health' && request.method === 'GET') {
+        if (following(env)) {
+          const f = await followed(env, ctx);
+          const { name, version, estimator, classes, sha256 } = f.info();
+          const { generation, version: pointed } = f.pointer;
+          return json({ status: 'ok', model: { name, version, estimator, classes, sha256 }, pointer: { version: pointed, generation }, monitoring: null });
+        }
         const { name, version, estimator, classes, sha256 } = bundle(env).info();
         const monitoring = monitor ? { seen: monitor.seen, pending: monitor.pending } : null;
         return json({ status: 'ok', model: { name, version, estimator, classes, sha256 }, monitoring });
       }
       if (url.pathname === '/predict') {
         if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, 405);
-        const response = await predict(request, env, url);
+        const response = await predict(request, env, url, ctx);
         // Windows closed by this request's predictions go out after the response.
         if (monitor && monitor.pending > 0) ctx.waitUntil(flush(env));
         return response;
