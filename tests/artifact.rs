@@ -782,3 +782,93 @@ fn records_hold_exactly_the_models_column() {
         .unwrap_err();
     assert_eq!(e.code(), "INVALID_INPUT");
 }
+
+/// `artifact::manifest` (the loader's reader, without serde) against postcard: the same values
+/// and the same leftover bytes, or both refuse (issue #12: the reader is hand-written so that a
+/// cold wasm load compiles less code).
+fn same_as_postcard(bytes: &[u8]) {
+    let ours = artifact::manifest::take_from_bytes(bytes);
+    let theirs = postcard::take_from_bytes::<v3::Manifest>(bytes);
+    match (ours, theirs) {
+        (Ok((a, rest_a)), Ok((b, rest_b))) => {
+            // Compared as bytes: NaN metrics are not equal to themselves.
+            assert_eq!(
+                postcard::to_allocvec(&a).unwrap(),
+                postcard::to_allocvec(&b).unwrap()
+            );
+            assert_eq!(rest_a, rest_b);
+        }
+        (Err(e), Err(_)) => assert_eq!(e.code(), "ARTIFACT_CORRUPT"),
+        (a, b) => panic!(
+            "the manifest reader and postcard disagree on {bytes:?}: {:?} vs {:?}",
+            a.map(|_| "ok"),
+            b.map(|_| "ok")
+        ),
+    }
+}
+
+#[test]
+fn manifest_reader_matches_postcard() {
+    let mut bodies = vec![tiny()];
+    let mut full = tiny();
+    full.metadata.baseline = Some(Baseline {
+        count: 300,
+        label_counts: vec![100, 200],
+        confidence: Some(vec![1; 10]),
+        oov: Some(OovCounts {
+            counts: vec![u64::MAX, 0, 1 << 40],
+            no_features: 3,
+            oov_features: 4,
+            total_features: 5,
+        }),
+        length: vec![7; 16],
+    });
+    full.metadata.agreement = Some(Agreement {
+        texts: 10,
+        label_changes: 0,
+        max_abs_decision_diff: 1e-3,
+        max_abs_proba_diff: f64::NAN,
+    });
+    full.metadata.metrics.insert("f1".into(), -0.0);
+    full.metadata.provenance.insert("run".into(), "é😀".into());
+    full.metadata.precision = Precision::Compact;
+    bodies.push(full);
+    for entry in std::fs::read_dir("tests/fixtures/cases").unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".interchange.json") {
+            let doc: skedge::interchange::Interchange =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            bodies.push(doc.into_body().unwrap());
+        }
+    }
+    for (k, body) in bodies.iter().enumerate() {
+        let encoded = artifact::layout::encode(body).unwrap();
+        let len = u32::from_le_bytes(encoded[..4].try_into().unwrap()) as usize;
+        // The manifest and a few bytes after it (the padding and the data area's start).
+        let m = &encoded[4..(4 + len + 9).min(encoded.len())];
+        same_as_postcard(m);
+        // Every byte of the two hand-made manifests; a spread of 40 positions of each fixture's
+        // (the artifact_body fuzz target covers the rest).
+        let step = if k < 2 { 1 } else { (len / 40).max(1) };
+        for i in (0..len).step_by(step) {
+            same_as_postcard(&m[..i]);
+            for v in [m[i] ^ 0x01, m[i] ^ 0x80, m[i] ^ 0x10, 0x00, 0x02, 0x7f, 0xff] {
+                let mut f = m.to_vec();
+                f[i] = v;
+                same_as_postcard(&f);
+            }
+        }
+    }
+    // Varints at and past their width, lengths past the input, bad tags.
+    for m in [
+        &[0xff, 0xff, 0xff, 0xff, 0x0f][..],
+        &[0xff, 0xff, 0xff, 0xff, 0x10],
+        &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02],
+        &[0xff; 11],
+        &[0x05, b'a'],
+        &[0x01, 0xc3],
+    ] {
+        same_as_postcard(m);
+    }
+}

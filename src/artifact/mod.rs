@@ -16,6 +16,7 @@ pub mod compact;
 pub mod crypto;
 pub mod example;
 pub mod layout;
+pub mod manifest;
 pub mod schema;
 
 use std::borrow::Cow;

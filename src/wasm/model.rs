@@ -25,6 +25,7 @@ use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
 use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
+#[cfg(feature = "explain")]
 #[derive(Serialize)]
 pub(super) struct PredictionOut<'a> {
     label: Label<'a>,
@@ -32,6 +33,7 @@ pub(super) struct PredictionOut<'a> {
     proba: Option<&'a [f64]>,
 }
 
+#[cfg(feature = "explain")]
 impl<'a> PredictionOut<'a> {
     pub(super) fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
         PredictionOut {
@@ -147,10 +149,17 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
-        let options = options_object(options, "Model.fromBytes", FROM_BYTES_OPTIONS)?;
+        let options = match options {
+            Some(o) => options_object(Some(o), "Model.fromBytes", FROM_BYTES_OPTIONS)?,
+            None => None,
+        };
         let bytes = bytes_of(bytes)?;
-        let integrity = option_string(options.as_ref(), "integrity")?;
-        let keys = load_options(options.as_ref())?;
+        // Without options nothing of their parsing runs, so a cold load does not compile it
+        // (V8 compiles each wasm function on its first call).
+        let (integrity, keys) = match &options {
+            Some(o) => (option_string(Some(o), "integrity")?, load_options(Some(o))?),
+            None => (None, LoadOptions::default()),
+        };
         Model::new(bytes, integrity.as_deref(), keys, Known::default())
     }
 
@@ -319,7 +328,7 @@ impl Model {
     ) -> Result<JsValue, JsValue> {
         let text = self.text_of_input(text, "text")?;
         let p = self.predict_text(&text).map_err(core_error)?;
-        to_js(&PredictionOut::new(&p, self.inner.classes()))
+        prediction_object(&p, self.inner.classes())
     }
 
     /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
@@ -464,6 +473,45 @@ impl Model {
             max_text_bytes: MAX_TEXT_BYTES,
         })
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object, written with `o[key] = value` (no `Reflect.set` and its catching glue).
+    #[wasm_bindgen(extends = Object)]
+    type Plain;
+    #[wasm_bindgen(method, indexing_setter)]
+    fn set(this: &Plain, key: &JsValue, value: &JsValue);
+}
+
+thread_local! {
+    /// `predict`'s keys, made once: a JS string from Rust is a `TextDecoder` call each time.
+    static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
+}
+
+/// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
+/// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
+/// cold first `predict` compiled.
+fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
+    fn numbers(v: &[f64]) -> JsValue {
+        let a = Array::new_with_length(v.len() as u32);
+        for (i, &x) in v.iter().enumerate() {
+            a.set(i as u32, JsValue::from_f64(x));
+        }
+        a.into()
+    }
+    let out: Plain = Object::new().unchecked_into();
+    let label = match label(classes, p.label) {
+        // JS numbers: integers beyond 2^53 lose precision, as `Label`'s serializer says.
+        Label::Int(v) => JsValue::from_f64(v as f64),
+        Label::Str(v) => JsValue::from_str(v),
+    };
+    KEYS.with(|[l, d, q]| {
+        out.set(l, &label);
+        out.set(d, &numbers(&p.decision));
+        out.set(q, &p.proba.as_deref().map_or(JsValue::NULL, numbers));
+    });
+    Ok(out.into())
 }
 
 /// `explain`'s `k`: 10 when absent, else an integer from 1 to 2^32 - 1 (no coercion: `-1`, `NaN`,

@@ -2,7 +2,8 @@
 //! artifact reaches the decoder and the model validation: as a format 3 body (manifest and
 //! sections: hostile offsets, lengths and table parameters) and as a format 2 body (postcard,
 //! converted at load). A model or an error, never a panic or an allocation out of proportion to
-//! the input; a model that loads must predict.
+//! the input; a model that loads must predict. The loader's manifest reader (without serde) and
+//! postcard's must agree on every input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,19 @@ use skedge::TextClassifier;
 use skedge_fuzz::{check_predict, PROBES};
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(m) = data.get(4..) {
+        let ours = artifact::manifest::take_from_bytes(m);
+        let theirs = postcard::take_from_bytes::<artifact::schema::v3::Manifest>(m);
+        match (ours, theirs) {
+            (Ok((a, rest_a)), Ok((b, rest_b))) => {
+                let bytes = |m: &artifact::schema::v3::Manifest| postcard::to_allocvec(m).expect("encodes");
+                assert_eq!(bytes(&a), bytes(&b), "the manifest readers disagree");
+                assert_eq!(rest_a, rest_b);
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("the manifest readers disagree: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
     for version in [FORMAT_VERSION, COLUMN_FORMAT_VERSION, LEGACY_FORMAT_VERSION] {
         let Ok(bytes) = artifact::seal_version(data, &SealOptions::default(), version) else {
             return;
