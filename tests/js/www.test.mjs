@@ -337,6 +337,14 @@ test('champion and challenger side by side (an artifact and a pointer), true lab
     assert.match(stats, new RegExp(`agreement${totals.agree} of ${picked.length}`));
     assert.match(stats, new RegExp(`challenger accuracy${totals.feedback[1].correct} of ${picked.length}`));
     await page.screenshot({ path: join(SHOTS, 'screenshot-arms.png'), fullPage: true });
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      const measured = await contrasts(page, ['.arms-h', '.arm-role', '.arm-model', '.arm-label', '.arm-score', '.truth-h', '.truth .chip', '.arms .note', '.arms .kv dt', '.arms .kv dd']);
+      assert.ok(measured.length >= 20, `${scheme}: ${measured.length} text elements measured`);
+      assert.deepEqual(measured.filter((c) => c.ratio < 4.5), [], `${scheme}: text under 4.5:1`);
+    }
+    await page.setViewportSize({ width: 360, height: 780 });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no horizontal scrolling at 360 px');
     console.log(`# champion and challenger: ${picked.length} labelled texts, ${totals.agree} agree, accuracy ${totals.feedback[0].correct} and ${totals.feedback[1].correct}`);
     assert.deepEqual(errors, []);
   } finally {
