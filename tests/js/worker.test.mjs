@@ -483,7 +483,8 @@ test('worker: champion and challenger: canary sticky per key, feedback, shadow p
 
   // Shadow: the champion serves every text, the challenger scores it too; agreement and the
   // confusion matrix are scikit-learn's. Then the challenger's alias moves: swapped in place.
-  worker = await startDev(dir, state, '/health', { ...common, EXPERIMENT_MODE: 'shadow', EXPERIMENT_SAMPLE_RATE: '1', POINTER_INTERVAL_SECONDS: '1' });
+  worker = await startDev(dir, state, '/health', { ...common, EXPERIMENT_MODE: 'shadow', EXPERIMENT_SAMPLE_RATE: '1', POINTER_INTERVAL_SECONDS: '1',
+    EXPERIMENT_FEEDBACK_CAPACITY: String(texts.length) });
   try {
     base = worker.url;
     const r = await send('/predict', { texts: texts.map((x) => x.text) });
@@ -508,6 +509,8 @@ test('worker: champion and challenger: canary sticky per key, feedback, shadow p
       await new Promise((ok) => setTimeout(ok, 500));
     }
     assert.equal((await send('/predict', { text: texts[0].text })).status, 200);
+    // The ring holds EXPERIMENT_FEEDBACK_CAPACITY ids: that prediction pushed the first one out.
+    assert.deepEqual((await send('/feedback', { id: r.body.predictions[0].id, label: truth(0) })).body, { outcome: 'expired' });
     const { body } = await flush();
     const before = body.snapshots.filter((x) => x.arms[1].model.sha256 === hash(files[1]));
     const after = body.snapshots.filter((x) => x.arms[1].model.sha256 === hash(files[2]));
@@ -524,6 +527,7 @@ test('worker: champion and challenger: canary sticky per key, feedback, shadow p
       assert.equal(sum(before, (x) => x.arms[k].feedback.correct), texts.filter((_, i) => String(want(arm, i).label) === truth(i)).length);
     }
     assert.equal(sum(after, (x) => x.shadow.pairs), 1, 'the moved challenger scored the next text');
+    assert.equal(after[0].feedback_expired, 1);
     const explained = await send('/predict', { text: texts[0].text, explain: 3 });
     assert.equal(explained.body.arm, 'champion');
     assert.ok(explained.body.features.length > 0 && /^[0-9a-f]{32}$/.test(explained.body.id));

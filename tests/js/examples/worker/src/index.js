@@ -45,7 +45,9 @@
 // arm in place and closes the window), and EXPERIMENT_MODE = shadow (default: the champion serves,
 // EXPERIMENT_SAMPLE_RATE of the texts, default 1, are also scored by the challenger) or canary
 // (EXPERIMENT_SHARE of the keys are served by the challenger); EXPERIMENT_WINDOW_SECONDS closes
-// windows by time (default: a window lasts until the next flush). POST /predict without ?model=
+// windows by time (default: a window lasts until the next flush) and EXPERIMENT_FEEDBACK_CAPACITY
+// bounds the predictions remembered for feedback (default 10,000; older ids answer "expired").
+// POST /predict without ?model=
 // then serves through the experiment: the key that assigns the canary arm is the body's "key"
 // (a string of at most 256 characters), else the X-Client-Id header, else the text itself; the
 // answer adds `arm` and `id`, the id to give POST /feedback with the true label when it is known.
@@ -263,6 +265,7 @@ function experimentOptions(env) {
   if (env.EXPERIMENT_SHARE !== undefined) o.share = Number(env.EXPERIMENT_SHARE);
   if (env.EXPERIMENT_SAMPLE_RATE !== undefined) o.sampleRate = Number(env.EXPERIMENT_SAMPLE_RATE);
   if (env.EXPERIMENT_WINDOW_SECONDS !== undefined) o.windowSeconds = Number(env.EXPERIMENT_WINDOW_SECONDS);
+  if (env.EXPERIMENT_FEEDBACK_CAPACITY !== undefined) o.feedbackCapacity = Number(env.EXPERIMENT_FEEDBACK_CAPACITY);
   return o;
 }
 
