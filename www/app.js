@@ -11,6 +11,13 @@
 // `skedge-ed25519-public:…` key, `&interval=` seconds, default 5), the page follows it with
 // `Model.follow` instead of loading models/: it shows the version and generation it serves and
 // switches live when the pointer moves (<html data-follow-version="…">). Without it, as before.
+//
+// Champion and challenger (`?champion=URL&challenger=URL`, each an artifact URL or a pointer URL,
+// i.e. a path ending in .json, followed as above with the same `&key=` and `&interval=`): both
+// models predict the typed text side by side (#arms-raw holds both predictions and the running
+// totals as JSON); a true-label button scores the text with an `Experiment` in shadow mode and gives
+// it the label (`feedback`), and the totals of its snapshots (agreement, each arm's accuracy on the
+// labels given) are shown. The page's prediction, explanation and model card show the champion.
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -54,6 +61,7 @@ const state = {
   announceTimer: 0,
   follow: null, // { url, publicKey, interval } with ?pointer=
   follower: null, // Promise<Follower>
+  arms: null, // with ?champion=&challenger=: { urls, publicKey, interval, models, exp, last, totals }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +188,9 @@ async function selectModel(id) {
       let model;
       const t0 = performance.now();
       let received = 0;
-      if (state.follow) {
+      if (state.arms) {
+        model = await loadArms();
+      } else if (state.follow) {
         model = await follow();
       } else {
         manifest = await fetchJson(`models/${entry.manifest}`);
@@ -221,7 +231,7 @@ async function selectModel(id) {
   if (token !== state.loadToken) return; // another model was picked meanwhile
   const { loadMs, firstMs, bytes, fromCache } = slot;
   $('load').dataset.state = 'done';
-  if (!state.follow) setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
+  if (!state.follow && !state.arms) setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
   $('t-load').textContent = `${fmtMs(loadMs)} · ${fmtBytes(bytes)}${fromCache ? ' · via service worker' : ''}`;
   $('t-first').textContent = `${fmtTime(firstMs)} · cold: load to first prediction ${fmtMs(loadMs + firstMs)}`;
   $('text').removeAttribute('aria-busy');
@@ -238,6 +248,7 @@ async function selectModel(id) {
   }
   renderCard(entry, slot.manifest, slot.info);
   if (state.follow) renderFollow();
+  if (state.arms) renderArmsSource();
 
   // A text the user wrote stays; an example of the previous model is replaced by one of this one.
   const text = $('text');
@@ -281,6 +292,126 @@ function renderFollow(err) {
   document.documentElement.dataset.followVersion = p.version;
   document.documentElement.dataset.followGeneration = String(p.generation);
   $('card-source').textContent = `pointer ${state.follow.url}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// champion and challenger (?champion=URL&challenger=URL)
+
+const ARMS = ['champion', 'challenger'];
+
+/** Loads both arms (an artifact, or a pointer followed), starts the experiment, returns the champion. */
+async function loadArms() {
+  const { Model, Experiment } = state.skedge;
+  const { urls, publicKey, interval } = state.arms;
+  const open = (role) => {
+    if (!new URL(urls[role]).pathname.endsWith('.json')) return Model.load(urls[role], publicKey ? { publicKey } : undefined);
+    return Model.follow(urls[role], {
+      ...(publicKey && { publicKey }),
+      intervalSeconds: interval,
+      onUpdate: () => { // the new version already serves (and the experiment closed its window)
+        const slot = state.loaded.get('experiment');
+        if (!slot) return;
+        slot.info = slot.model.info();
+        renderCard(state.entry, null, slot.info);
+        renderArmsSource();
+        run();
+      },
+      onError: (err) => renderArmsSource(`${role}: refused an update (${err.code || err.message}); still serving its version`),
+    });
+  };
+  const [champion, challenger] = await Promise.all(ARMS.map(open));
+  state.arms.models = { champion, challenger };
+  // Shadow, every text: each labelled text is one pair, scored by both arms.
+  state.arms.exp = new Experiment(champion, challenger, { mode: 'shadow', sampleRate: 1 });
+  const classes = champion.info().classes;
+  state.arms.totals = {
+    labelled: 0, pairs: 0, agree: 0, probaPairs: 0, sumAbsDproba: 0, maxAbsDproba: 0, windows: 0,
+    feedback: ARMS.map(() => ({ count: 0, correct: 0 })),
+  };
+  $('truth').replaceChildren(...classes.map((c) => el('button', {
+    type: 'button', class: 'chip', text: className(c), 'data-label': String(c), onclick: () => giveLabel(c),
+  })));
+  $('arms').hidden = false;
+  renderArmsStats();
+  return champion;
+}
+
+function renderArmsSource(note) {
+  const part = (role) => {
+    const m = state.arms.models[role];
+    const { name, version } = m.info();
+    return `${role} ${name} ${version}${m.pointer ? ` (pointer version ${m.pointer.version}, generation ${m.pointer.generation})` : ''}`;
+  };
+  setProgress(1, 1, `${part('champion')} · ${part('challenger')}${note ? ` — ${note}` : ''}`);
+  $('card-source').textContent = `champion ${state.arms.urls.champion}`;
+}
+
+function renderArms(text) {
+  const out = {};
+  for (const role of ARMS) {
+    const m = state.arms.models[role];
+    const p = m.predict(text);
+    const info = m.info();
+    const li = info.classes.indexOf(p.label);
+    out[role] = { label: p.label, decision: p.decision, proba: p.proba, sha256: info.sha256 };
+    $(`arm-${role}`).replaceChildren(
+      el('p', { class: 'arm-role', text: role }),
+      el('p', { class: 'arm-model', text: `${info.name} · ${info.version}${m.pointer ? ` · generation ${m.pointer.generation}` : ''}` }),
+      el('p', { class: 'arm-label', text: className(p.label) }),
+      el('p', { class: 'arm-score', text: p.proba ? `${fmtPct(p.proba[li])} probability` : `decision ${p.decision.map((d) => fmtSigned(d)).join(', ')}` }),
+    );
+  }
+  state.arms.last = { chars: text.length, ...out };
+  renderArmsRaw();
+}
+
+/** The user's true label: the text scored by both arms through the experiment, then its feedback;
+ * every window closed since (snapshot(), or an arm's alias move) is added to the totals. */
+function giveLabel(label) {
+  const { exp, totals } = state.arms;
+  try {
+    const served = exp.predict($('text').value);
+    exp.feedback(served.id, label);
+    exp.snapshot();
+    for (const s of exp.takePending()) {
+      totals.windows += 1;
+      if (s.shadow) {
+        totals.pairs += s.shadow.pairs;
+        totals.agree += s.shadow.agree;
+        totals.probaPairs += s.shadow.proba_pairs;
+        totals.sumAbsDproba += s.shadow.sum_abs_dproba;
+        totals.maxAbsDproba = Math.max(totals.maxAbsDproba, s.shadow.max_abs_dproba);
+      }
+      s.arms.forEach((a, k) => {
+        totals.feedback[k].count += a.feedback.count;
+        totals.feedback[k].correct += a.feedback.correct;
+      });
+    }
+    totals.labelled += 1;
+    clearError();
+  } catch (err) {
+    showError(err, 'Could not record the label');
+    return;
+  }
+  renderArmsStats();
+  renderArmsRaw();
+}
+
+function renderArmsStats() {
+  const t = state.arms.totals;
+  const share = (k, n) => (n ? `${k} of ${n} · ${fmtPct(k / n)}` : '—');
+  const rows = [
+    ['labelled texts', String(t.labelled)],
+    ['agreement', share(t.agree, t.pairs)],
+    ...ARMS.map((role, k) => [`${role} accuracy`, share(t.feedback[k].correct, t.feedback[k].count)]),
+    ['mean |Δ proba|', t.probaPairs ? nf(4).format(t.sumAbsDproba / t.probaPairs) : '— (needs probabilities from both)'],
+    ['max |Δ proba|', t.probaPairs ? nf(4).format(t.maxAbsDproba) : '—'],
+  ];
+  $('arms-stats').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+}
+
+function renderArmsRaw() {
+  $('arms-raw').textContent = JSON.stringify({ ...state.arms.last, totals: state.arms.totals }, null, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,6 +460,7 @@ function run() {
   renderPrediction(slot.info, prediction);
   renderExplanation(slot.info, text, explanation);
   renderTimes();
+  if (state.arms) renderArms(text);
   $('raw').textContent = JSON.stringify(
     { model: state.entry.id, chars: text.length, label: prediction.label, decision: prediction.decision, proba: prediction.proba },
     null,
@@ -578,13 +710,13 @@ async function registerServiceWorker() {
 
 async function main() {
   const params = new URLSearchParams(location.search);
-  if (params.get('pointer')) {
-    const interval = Number(params.get('interval') || 5);
-    state.follow = {
-      url: new URL(params.get('pointer'), document.baseURI).href,
-      publicKey: params.get('key') || undefined,
-      interval: interval > 0 ? interval : 5,
-    };
+  const interval = Number(params.get('interval') || 5);
+  const followed = { publicKey: params.get('key') || undefined, interval: interval > 0 ? interval : 5 };
+  const absolute = (u) => new URL(u, document.baseURI).href;
+  if (params.get('champion') && params.get('challenger')) {
+    state.arms = { urls: { champion: absolute(params.get('champion')), challenger: absolute(params.get('challenger')) }, ...followed };
+  } else if (params.get('pointer')) {
+    state.follow = { url: absolute(params.get('pointer')), ...followed };
   }
   registerServiceWorker();
   const t0 = performance.now();
@@ -600,7 +732,10 @@ async function main() {
   }
   $('t-init').textContent = `${fmtMs(performance.now() - t0)} · WebAssembly compiled`;
   try {
-    state.index = await fetchJson('models/index.json');
+    // Champion and challenger come from the URL, not from models/.
+    state.index = state.arms
+      ? { models: [{ id: 'experiment', label: 'Champion and challenger', examples: [] }] }
+      : await fetchJson('models/index.json');
     if (!state.index.models || !state.index.models.length) throw Object.assign(new Error('models/index.json lists no models'), { code: 'HTTP' });
   } catch (err) {
     showError(err, 'Could not list the models');

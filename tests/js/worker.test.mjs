@@ -4,7 +4,8 @@
 // (served from local R2 through the MODELS binding), error statuses, a bounded load test; then a
 // second instance of the example with a decryption key secret (.dev.vars) and a pinned public key
 // serving the sealed golden artifact and refusing every other one with its code; then a third
-// following a signed pointer in local R2 (POINTER_KEY) from generation 1 to 2 while it runs.
+// following a signed pointer in local R2 (POINTER_KEY) from generation 1 to 2 while it runs; then
+// champion and challenger (two followed pointers, an Experiment) in canary and in shadow mode.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,7 +15,8 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCases, assertParity } from './lib/cases.mjs';
+import { Experiment, Model } from 'skedge';
+import { loadCases, assertParity, mismatch } from './lib/cases.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const TMP = process.env.SKEDGE_TMP;
@@ -88,6 +90,36 @@ async function stopDev(p) {
 }
 
 const FLUSH_TOKEN = 'flush-token-0d1e';
+const GOLDEN = join(ROOT, 'tests', 'golden');
+const SKEDGE = join(ROOT, 'target', 'release', 'skedge');
+const SIGN_KEY = join(GOLDEN, 'test-signing.key');
+const hash = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** `file` published as generation `generation` of pointers/<model>/<alias>.json, as
+ * scripts/sync.py does (FORMAT.md §5) and signed by the CLI (the one encoder): the R2 objects of
+ * its blob and its pointer, under fleet/. */
+function publish(work, file, generation, previous, model = 'tiny', alias = 'production') {
+  const sha = hash(file);
+  const path = join(work, `pointer-${model}-${alias}-${generation}.json`);
+  writeFileSync(path, JSON.stringify({
+    pointer_version: 1, model, alias, version: String(generation), run_id: '', sha256: sha,
+    size: readFileSync(file).length, integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
+    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`, format_version: 3, generation,
+    previous_sha256: previous, previous_generation: generation - 1, published_at: '2026-12-03T00:00:00Z', signature: null,
+  }));
+  const signed = spawnSync(SKEDGE, ['sign-pointer', path, '--sign-key', SIGN_KEY]);
+  assert.equal(signed.status, 0, String(signed.stderr));
+  writeFileSync(path, signed.stdout);
+  return [{ key: `fleet/blobs/sha256/${sha}.skedge`, file }, { key: `fleet/pointers/${model}/${alias}.json`, file: path }];
+}
+
+/** A fixture case packed and signed with the test key, as the pointers' public key requires. */
+function packSigned(work, name) {
+  const out = join(work, `${name}.skedge`);
+  const pack = spawnSync(SKEDGE, ['pack', join(ROOT, `tests/fixtures/cases/${name}.interchange.json`), '-o', out, '--sign-key', SIGN_KEY], { encoding: 'utf8' });
+  assert.equal(pack.status, 0, pack.stderr);
+  return out;
+}
 
 before(async () => {
   copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
@@ -316,36 +348,14 @@ test('worker: signed and encrypted model, key from a secret binding; refusals ca
 
 test('worker: follows a signed pointer in R2 (POINTER_KEY) and switches when it moves', async (t) => {
   await stopDev(dev);
-  const golden = join(ROOT, 'tests', 'golden');
-  const skedge = join(ROOT, 'target', 'release', 'skedge');
   const work = join(TMP, 'follow-r2');
   mkdirSync(work, { recursive: true });
-  const signKey = join(golden, 'test-signing.key');
-  const pack = spawnSync(skedge, ['pack', join(ROOT, 'tests/fixtures/cases/ovr_lr_binary.interchange.json'), '-o', join(work, 'v2.skedge'),
-    '--sign-key', signKey], { encoding: 'utf8' });
-  assert.equal(pack.status, 0, pack.stderr);
-  const hash = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
-  // A pointer as scripts/sync.py publishes it (FORMAT.md §5), signed by the CLI: the one encoder.
-  const pointer = (file, generation, previous) => {
-    const sha = hash(file);
-    const path = join(work, `pointer-${generation}.json`);
-    writeFileSync(path, JSON.stringify({
-      pointer_version: 1, model: 'tiny', alias: 'production', version: String(generation), run_id: '', sha256: sha,
-      size: readFileSync(file).length, integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
-      blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`, format_version: 3, generation,
-      previous_sha256: previous, previous_generation: generation - 1, published_at: '2026-12-03T00:00:00Z', signature: null,
-    }));
-    const signed = spawnSync(skedge, ['sign-pointer', path, '--sign-key', signKey]);
-    assert.equal(signed.status, 0, String(signed.stderr));
-    writeFileSync(path, signed.stdout);
-    return [{ key: `fleet/blobs/sha256/${sha}.skedge`, file }, { key: 'fleet/pointers/tiny/production.json', file: path }];
-  };
-  const v1 = join(golden, 'tiny.signed.skedge');
-  const v2 = join(work, 'v2.skedge');
+  const v1 = join(GOLDEN, 'tiny.signed.skedge');
+  const v2 = packSigned(work, 'ovr_lr_binary');
   const state = join(TMP, 'wrangler-follow-state');
-  r2Put(dir, state, pointer(v1, 1, ''), join(work, 'r2-1.json'));
+  r2Put(dir, state, publish(work, v1, 1, ''), join(work, 'r2-1.json'));
   const vars = { POINTER_KEY: 'fleet/pointers/tiny/production.json', POINTER_INTERVAL_SECONDS: '1',
-    SKEDGE_PUBLIC_KEY: readFileSync(join(golden, 'test-signing.pub'), 'utf8').trim() };
+    SKEDGE_PUBLIC_KEY: readFileSync(join(GOLDEN, 'test-signing.pub'), 'utf8').trim() };
   const follower = await startDev(dir, state, '/health', vars);
   try {
     base = follower.url;
@@ -355,7 +365,7 @@ test('worker: follows a signed pointer in R2 (POINTER_KEY) and switches when it 
     assert.equal((await post('/predict', { text: 'good, good' })).body.label, 'pos');
     // The pointer moves (another process writes the local bucket): a request after the interval
     // re-reads it, and the next ones are served by v2.
-    r2Put(dir, state, pointer(v2, 2, hash(v1)), join(work, 'r2-2.json'));
+    r2Put(dir, state, publish(work, v2, 2, hash(v1)), join(work, 'r2-2.json'));
     const deadline = Date.now() + 60_000;
     let now = first;
     while (now.pointer.generation !== 2) {
@@ -368,5 +378,161 @@ test('worker: follows a signed pointer in R2 (POINTER_KEY) and switches when it 
     t.diagnostic(`workerd followed fleet/pointers/tiny/production.json from generation 1 to ${now.pointer.generation}`);
   } finally {
     await stopDev(follower.p);
+  }
+});
+
+test('worker: champion and challenger: canary sticky per key, feedback, shadow pairs, an arm moved in place', async (t) => {
+  await stopDev(dev);
+  const work = join(TMP, 'experiment-r2');
+  mkdirSync(work, { recursive: true });
+  // Two real models with the same classes, trained differently (words + LR, char_wb + LinearSVC),
+  // and a third to move the challenger's alias to.
+  const [champion, challenger] = ['word_tfidf_lr_binary', 'charwb25_tfidf_linearsvc'].map((n) => cases.find((c) => c.name === n));
+  const files = [champion.name, challenger.name, 'count_binary_bernoullinb'].map((n) => packSigned(work, n));
+  const state = join(TMP, 'wrangler-experiment-state');
+  r2Put(dir, state, [...publish(work, files[0], 1, '', 'sentiment', 'champion'), ...publish(work, files[1], 1, '', 'sentiment', 'challenger')],
+    join(work, 'r2-1.json'));
+  const common = {
+    CHAMPION_POINTER_KEY: 'fleet/pointers/sentiment/champion.json', CHALLENGER_POINTER_KEY: 'fleet/pointers/sentiment/challenger.json',
+    SKEDGE_PUBLIC_KEY: readFileSync(join(GOLDEN, 'test-signing.pub'), 'utf8').trim(), MONITOR_TOKEN: FLUSH_TOKEN,
+  };
+  const texts = champion.expected.slice(0, 24);
+  const want = (arm, i) => (arm === 'champion' ? champion : challenger).expected[i];
+  const truth = (i) => String(i % 3 === 0 ? 1 - champion.expected[i].label : champion.expected[i].label);
+  const send = async (path, body, headers = {}) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: r.status, body: await r.json() };
+  };
+  const flush = () => send('/experiment/flush', '', { authorization: `Bearer ${FLUSH_TOKEN}` });
+
+  // Canary: half of the keys go to the challenger, each key to the same arm on every request
+  // (body key or X-Client-Id), the same arm as Node's Experiment gives it (one hash everywhere).
+  let worker = await startDev(dir, state, '/health', { ...common, EXPERIMENT_MODE: 'canary', EXPERIMENT_SHARE: '0.5', POINTER_INTERVAL_SECONDS: '3600' });
+  try {
+    base = worker.url;
+    const health = await (await fetch(`${base}/health`)).json();
+    assert.equal(health.experiment.mode, 'canary');
+    assert.deepEqual([health.experiment.champion.sha256, health.experiment.challenger.sha256], [hash(files[0]), hash(files[1])]);
+    assert.deepEqual(health.experiment.challenger.pointer, { version: '1', generation: 1 });
+    const node = new Experiment(Model.fromBytes(readFileSync(files[0])), Model.fromBytes(readFileSync(files[1])), { mode: 'canary', share: 0.5 });
+    const served = [];
+    for (let i = 0; i < texts.length; i++) {
+      const key = `user-${i}`;
+      const a = await send('/predict', { text: texts[i].text, key });
+      const b = await send('/predict', { text: texts[(i + 1) % texts.length].text }, { 'x-client-id': key });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.equal(b.body.arm, a.body.arm, `${key}: the arm changed between requests`);
+      assert.equal(a.body.arm, node.predict('', { key }).arm, `${key}: workerd and Node disagree`);
+      assert.match(a.body.id, /^[0-9a-f]{32}$/);
+      assert.equal(mismatch(a.body, want(a.body.arm, i)), null, `${key} (${a.body.arm})`);
+      served.push(a.body);
+    }
+    const challengers = served.filter((r) => r.arm === 'challenger').length;
+    assert.ok(challengers > 0 && challengers < texts.length, `${challengers} of ${texts.length} keys on the challenger`);
+    const batch = await send('/predict', { texts: texts.map((x) => x.text), key: 'user-0' });
+    assert.deepEqual(new Set(batch.body.predictions.map((r) => r.arm)), new Set([served[0].arm]));
+
+    // Feedback: counted once per id; an unknown id is answered and counted; bad bodies are coded 400s.
+    const outcomes = [];
+    for (let i = 0; i < served.length; i++) outcomes.push((await send('/feedback', { id: served[i].id, label: truth(i) })).body.outcome);
+    assert.deepEqual(new Set(outcomes), new Set(['counted']));
+    assert.deepEqual((await send('/feedback', { id: served[0].id, label: truth(0) })).body, { outcome: 'duplicate' });
+    assert.deepEqual((await send('/feedback', { id: '0'.repeat(32), label: 1 })).body, { outcome: 'unknown' });
+    const bad = [
+      [await send('/feedback', '{not json'), 400, 'INVALID_INPUT'],
+      [await send('/feedback', '[]'), 400, 'INVALID_INPUT'],
+      [await send('/feedback', { id: served[1].id }), 400, 'INVALID_INPUT'],
+      [await send('/feedback', { id: 7, label: 1 }), 400, 'INVALID_INPUT'],
+      [await send('/feedback', { id: 'not-an-id', label: 1 }), 400, 'INVALID_INPUT'],
+      [await send('/feedback', { id: served[1].id, label: 'maybe' }), 400, 'INVALID_INPUT'],
+      [await send('/feedback', { id: served[1].id, label: [1] }), 400, 'INVALID_INPUT'],
+      [await send('/feedback', JSON.stringify({ id: served[1].id, label: 'x'.repeat(17 * 1024 * 1024) })), 413, 'INPUT_TOO_LARGE'],
+      [await send('/predict', { text: 'x', key: 5 }), 400, 'INVALID_INPUT'],
+      [await send('/predict', { text: 'x', key: 'k'.repeat(300) }), 413, 'INPUT_TOO_LARGE'],
+    ];
+    for (const [r, status, code] of bad) {
+      assert.equal(r.status, status, JSON.stringify(r.body).slice(0, 300));
+      assert.equal(r.body.error.code, code);
+    }
+    const get = await fetch(`${base}/feedback`);
+    assert.equal(get.status, 405);
+    await get.body?.cancel();
+    assert.equal((await send('/experiment/flush', '', { authorization: 'Bearer wrong' })).status, 401);
+
+    // The snapshot: per arm, what it served and its feedback against the true labels.
+    const { status, body } = await flush();
+    assert.equal(status, 200);
+    assert.equal(body.snapshots.length, 1);
+    const [s] = body.snapshots;
+    assert.equal(s.mode, 'canary');
+    assert.equal(s.shadow, null);
+    assert.equal(s.seen, 2 * texts.length + texts.length);
+    assert.deepEqual([s.feedback_unknown, s.feedback_duplicate], [1, 1]);
+    for (const [k, arm] of ['champion', 'challenger'].entries()) {
+      const mine = served.map((r, i) => [r, i]).filter(([r]) => r.arm === arm);
+      assert.equal(s.arms[k].feedback.count, mine.length, arm);
+      assert.equal(s.arms[k].feedback.correct, mine.filter(([r, i]) => String(want(arm, i).label) === truth(i)).length, arm);
+    }
+    assert.equal(s.arms[1].model.sha256, hash(files[1]));
+    t.diagnostic(`canary: ${challengers} of ${texts.length} keys on the challenger, sticky, as in Node; feedback ${s.arms[0].feedback.correct}/${s.arms[0].feedback.count} and ${s.arms[1].feedback.correct}/${s.arms[1].feedback.count} correct`);
+    assert.deepEqual((await flush()).body.snapshots.map((x) => x.seen), [0], 'the flush hands each window over once');
+  } finally {
+    await stopDev(worker.p);
+  }
+
+  // Shadow: the champion serves every text, the challenger scores it too; agreement and the
+  // confusion matrix are scikit-learn's. Then the challenger's alias moves: swapped in place.
+  worker = await startDev(dir, state, '/health', { ...common, EXPERIMENT_MODE: 'shadow', EXPERIMENT_SAMPLE_RATE: '1', POINTER_INTERVAL_SECONDS: '1',
+    EXPERIMENT_FEEDBACK_CAPACITY: String(texts.length) });
+  try {
+    base = worker.url;
+    const r = await send('/predict', { texts: texts.map((x) => x.text) });
+    assert.equal(r.status, 200);
+    r.body.predictions.forEach((p, i) => {
+      assert.equal(p.arm, 'champion');
+      assert.equal(mismatch(p, want('champion', i)), null);
+      assert.equal(p.shadow, undefined, 'the challenger is not served');
+    });
+    for (let i = 0; i < texts.length; i++) {
+      assert.equal((await send('/feedback', { id: r.body.predictions[i].id, label: truth(i) })).body.outcome, 'counted');
+    }
+    r2Put(dir, state, publish(work, files[2], 2, hash(files[1]), 'sentiment', 'challenger'), join(work, 'r2-2.json'));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const h = await (await fetch(`${base}/health`)).json();
+      if (h.experiment.challenger.pointer.generation === 2) {
+        assert.equal(h.experiment.challenger.sha256, hash(files[2]));
+        break;
+      }
+      assert.ok(Date.now() < deadline, `the challenger still serves ${JSON.stringify(h.experiment.challenger.pointer)}:\n${log.slice(-2000)}`);
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
+    assert.equal((await send('/predict', { text: texts[0].text })).status, 200);
+    // The ring holds EXPERIMENT_FEEDBACK_CAPACITY ids: that prediction pushed the first one out.
+    assert.deepEqual((await send('/feedback', { id: r.body.predictions[0].id, label: truth(0) })).body, { outcome: 'expired' });
+    const { body } = await flush();
+    const before = body.snapshots.filter((x) => x.arms[1].model.sha256 === hash(files[1]));
+    const after = body.snapshots.filter((x) => x.arms[1].model.sha256 === hash(files[2]));
+    // The swap closed the window: one window per challenger.
+    assert.deepEqual([before.length, after.length], [1, 1]);
+    const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
+    const n = [[0, 0], [0, 0]];
+    for (let i = 0; i < texts.length; i++) n[want('champion', i).label][want('challenger', i).label] += 1;
+    assert.equal(sum(before, (x) => x.shadow.pairs), texts.length);
+    assert.equal(sum(before, (x) => x.shadow.agree), n[0][0] + n[1][1]);
+    assert.deepEqual(before.at(-1).shadow.confusion, n, 'champion × challenger, as scikit-learn predicts');
+    for (const [k, arm] of ['champion', 'challenger'].entries()) {
+      assert.equal(sum(before, (x) => x.arms[k].feedback.count), texts.length);
+      assert.equal(sum(before, (x) => x.arms[k].feedback.correct), texts.filter((_, i) => String(want(arm, i).label) === truth(i)).length);
+    }
+    assert.equal(sum(after, (x) => x.shadow.pairs), 1, 'the moved challenger scored the next text');
+    assert.equal(after[0].feedback_expired, 1);
+    const explained = await send('/predict', { text: texts[0].text, explain: 3 });
+    assert.equal(explained.body.arm, 'champion');
+    assert.ok(explained.body.features.length > 0 && /^[0-9a-f]{32}$/.test(explained.body.id));
+    t.diagnostic(`shadow: ${texts.length} pairs, ${n[0][0] + n[1][1]} agree; the challenger moved to generation 2 in place (${body.snapshots.length} windows)`);
+  } finally {
+    await stopDev(worker.p);
   }
 });

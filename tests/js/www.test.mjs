@@ -6,11 +6,13 @@
 //                 www/screenshot.png is rewritten too
 // Tests: typing gives scikit-learn's label, decision (bit for bit) and probabilities (within
 // 1e-12) for every fixture text of every model; switching models; explain highlights; the error
-// state; offline reload through the service worker; labels, contrast, 360 px width; screenshots.
+// state; offline reload through the service worker; labels, contrast, 360 px width; screenshots;
+// champion and challenger side by side (?champion=&challenger=), with true labels as feedback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -283,6 +285,71 @@ test('a new build is offered as an update, and replaces the old cache when accep
   } finally {
     writeFileSync(precache, original);
     await context.close();
+  }
+});
+
+test('champion and challenger side by side (an artifact and a pointer), true labels as feedback', { timeout: 120000 }, async () => {
+  const ids = ['word_tfidf_lr_binary', 'charwb25_tfidf_linearsvc'];
+  const [a, b] = ids.map((id) => index.models.find((m) => m.id === id));
+  assert.ok(a && b, `the test build needs the fixture models ${ids.join(' and ')}`);
+  // The challenger through a publish pointer (FORMAT.md §5) in the served folder, unsigned (no &key=).
+  const fleet = join(WWW, 'fleet');
+  const bytes = readFileSync(join(WWW, 'models', b.file));
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  mkdirSync(join(fleet, 'blobs', 'sha256'), { recursive: true });
+  mkdirSync(join(fleet, 'pointers', 'demo'), { recursive: true });
+  writeFileSync(join(fleet, 'blobs', 'sha256', `${sha}.skedge`), bytes);
+  writeFileSync(join(fleet, 'pointers', 'demo', 'challenger.json'), JSON.stringify({
+    pointer_version: 1, model: 'demo', alias: 'challenger', version: '7', run_id: '', sha256: sha, size: bytes.length,
+    integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`, blob: `blobs/sha256/${sha}.skedge`,
+    manifest: `blobs/sha256/${sha}.manifest.json`, format_version: 3, generation: 1, previous_sha256: '',
+    previous_generation: 0, published_at: '2026-12-03T00:00:00Z', signature: null,
+  }));
+  const { context, page, errors } = await browse();
+  try {
+    await page.goto(url);
+    await ready(page);
+    assert.equal(await page.isHidden('#arms'), true, 'the demo without parameters has no experiment');
+    await page.goto(`${url}?champion=models/${a.file}&challenger=fleet/pointers/demo/challenger.json`);
+    await ready(page, 'experiment');
+    assert.match(await page.textContent('#load-text'), /challenger .*\(pointer version 7, generation 1\)/);
+    const [wa, wb] = ids.map(expected);
+    const picked = wa.map((w, i) => i).filter((i) => !wa[i].text.includes('\r')).slice(0, 12);
+    // The true labels: the champion's, except every third text (so both arms make mistakes).
+    const truth = (i) => (picked.indexOf(i) % 3 === 0 ? 1 - wa[i].label : wa[i].label);
+    for (const i of picked) {
+      await page.fill('#text', wa[i].text);
+      const got = JSON.parse(await page.textContent('#arms-raw'));
+      assert.equal(got.chars, wa[i].text.length);
+      assert.equal(mismatch(got.champion, wa[i]), null, `champion #${i}`);
+      assert.equal(mismatch(got.challenger, wb[i]), null, `challenger #${i}`);
+      await page.click(`#truth button[data-label="${truth(i)}"]`);
+    }
+    const { totals } = JSON.parse(await page.textContent('#arms-raw'));
+    const count = (f) => picked.filter(f).length;
+    assert.deepEqual(
+      [totals.labelled, totals.pairs, totals.agree, totals.feedback],
+      [picked.length, picked.length, count((i) => wa[i].label === wb[i].label), [
+        { count: picked.length, correct: count((i) => wa[i].label === truth(i)) },
+        { count: picked.length, correct: count((i) => wb[i].label === truth(i)) }]],
+      'the experiment\'s numbers are scikit-learn\'s on these texts and labels');
+    const stats = await page.textContent('#arms-stats');
+    assert.match(stats, new RegExp(`agreement${totals.agree} of ${picked.length}`));
+    assert.match(stats, new RegExp(`challenger accuracy${totals.feedback[1].correct} of ${picked.length}`));
+    await page.screenshot({ path: join(SHOTS, 'screenshot-arms.png'), fullPage: true });
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      const measured = await contrasts(page, ['.arms-h', '.arm-role', '.arm-model', '.arm-label', '.arm-score', '.truth-h', '.truth .chip', '.arms .note', '.arms .kv dt', '.arms .kv dd']);
+      assert.ok(measured.length >= 20, `${scheme}: ${measured.length} text elements measured`);
+      assert.deepEqual(measured.filter((c) => c.ratio < 4.5), [], `${scheme}: text under 4.5:1`);
+    }
+    await page.setViewportSize({ width: 360, height: 780 });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no horizontal scrolling at 360 px');
+    console.log(`# champion and challenger: ${picked.length} labelled texts, ${totals.agree} agree, accuracy ${totals.feedback[0].correct} and ${totals.feedback[1].correct}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    rmSync(fleet, { recursive: true, force: true });
   }
 });
 

@@ -8,6 +8,9 @@
 //                                        bundled one; only the keys listed in MODEL_KEYS (comma-separated)
 //   POST /monitor/flush                → { sent, rejected, pending, dropped, lastError }: sends the monitoring
 //                                        snapshots now; needs `Authorization: Bearer <MONITOR_TOKEN>`
+//   With an experiment (below): POST /predict also answers `arm` and `id`;
+//   POST /feedback { "id": "…", "label": … } → { outcome: "counted" | "expired" | "unknown" | "duplicate" }
+//   POST /experiment/flush             → { snapshots: […] } (FORMAT.md §4, experiment snapshots); same token
 // Errors: { "error": { "code", "message" } } with 400 (bad input), 401 (flush without the token),
 // 404 (no such model: a key not configured, missing in R2, or an object that is not a model all
 // answer alike), 413 (too large).
@@ -37,7 +40,24 @@
 // in between two predictions. /health then also gives the pointer (version, generation). Monitoring
 // stays with the bundled model, and followed artifacts are not encrypted (Model.follow takes no
 // decryption key).
-import { Model } from 'skedge';
+//
+// Champion and challenger (an Experiment, README "Champion and challenger"): set
+// CHAMPION_POINTER_KEY and CHALLENGER_POINTER_KEY (pointers in the bucket bound as MODELS; or
+// CHAMPION_POINTER_URL / CHALLENGER_POINTER_URL), both followed as above (an alias move swaps that
+// arm in place and closes the window), and EXPERIMENT_MODE = shadow (default: the champion serves,
+// EXPERIMENT_SAMPLE_RATE of the texts, default 1, are also scored by the challenger) or canary
+// (EXPERIMENT_SHARE of the keys are served by the challenger); EXPERIMENT_WINDOW_SECONDS closes
+// windows by time (default: a window lasts until the next flush) and EXPERIMENT_FEEDBACK_CAPACITY
+// bounds the predictions remembered for feedback (default 10,000; older ids answer "expired").
+// POST /predict without ?model=
+// then serves through the experiment: the key that assigns the canary arm is the body's "key"
+// (a string of at most 256 characters), else the X-Client-Id header, else the text itself; the
+// answer adds `arm` and `id`, the id to give POST /feedback with the true label when it is known.
+// POST /experiment/flush (Authorization: Bearer <MONITOR_TOKEN>) closes the open window and hands
+// over every closed one, oldest first; at most 64 wait in an isolate (the oldest are dropped and
+// counted in the next snapshot's `dropped`). The experiment, like the cache, lives in one isolate:
+// feedback that reaches another isolate than its prediction answers "unknown" (counted there).
+import { Experiment, Model } from 'skedge';
 import bundled from '../model.skedge';
 
 const MAX_CACHED = 8;
@@ -130,7 +150,8 @@ function allowedKeys(env) {
   return new Set(String(env.MODEL_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean));
 }
 
-function model(env, key, ctx) {
+function model(env, key, ctx, request, body) {
+  if (key === null && experimenting(env)) return served(env, ctx, request, body);
   if (key === null) return following(env) ? followed(env, ctx) : bundle(env);
   if (key.length > MAX_KEY_LENGTH || !allowedKeys(env).has(key)) throw notFound();
   let m = models.get(key);
@@ -220,7 +241,7 @@ async function predict(request, env, url, ctx) {
     const { texts } = body;
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw invalid('"texts" must be an array of strings');
     if (texts.length > MAX_TEXTS) throw failure(413, 'INPUT_TOO_LARGE', `at most ${MAX_TEXTS} texts per request`);
-    const m = await model(env, url.searchParams.get('model'), ctx);
+    const m = await model(env, url.searchParams.get('model'), ctx, request, body);
     return json({ predictions: m.predictBatch(texts) });
   }
   const { text, explain } = body;
@@ -230,10 +251,10 @@ async function predict(request, env, url, ctx) {
       throw invalid(`"explain" must be an integer from 1 to ${MAX_EXPLAIN_FEATURES}`);
     }
     if (text.length > MAX_EXPLAIN_CHARS) throw failure(413, 'INPUT_TOO_LARGE', `explain takes texts of at most ${MAX_EXPLAIN_CHARS} characters`);
-    const m = await model(env, url.searchParams.get('model'), ctx);
+    const m = await model(env, url.searchParams.get('model'), ctx, request, body);
     return json(m.explain(text, explain));
   }
-  const m = await model(env, url.searchParams.get('model'), ctx);
+  const m = await model(env, url.searchParams.get('model'), ctx, request, body);
   return json(m.predict(text));
 }
 
@@ -244,6 +265,147 @@ function sameToken(given, expected) {
   let diff = a.length ^ b.length;
   for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
   return b.length > 0 && diff === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Champion and challenger: an Experiment of two followed pointers (see the top of this file).
+
+let experiment = null; // Promise<{ exp, champion, challenger }> (Follower handles), per isolate
+let armsCheckedAt = 0; // when the arms last read their pointers (ms)
+
+const ARMS = ['champion', 'challenger'];
+const armSource = (env, arm) => {
+  const name = arm.toUpperCase();
+  if (env[`${name}_POINTER_KEY`]) return { bucket: env.MODELS, key: env[`${name}_POINTER_KEY`] };
+  return env[`${name}_POINTER_URL`] || null;
+};
+const experimenting = (env) => ARMS.some((arm) => armSource(env, arm) !== null);
+const misconfigured = (message) => failure(500, 'MISCONFIGURED', message);
+const warnRefused = (e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`);
+
+/** What the EXPERIMENT_* variables ask of `new Experiment` (the core checks the values). */
+function experimentOptions(env) {
+  const o = {};
+  if (env.EXPERIMENT_MODE) o.mode = env.EXPERIMENT_MODE;
+  if (env.EXPERIMENT_SHARE !== undefined) o.share = Number(env.EXPERIMENT_SHARE);
+  if (env.EXPERIMENT_SAMPLE_RATE !== undefined) o.sampleRate = Number(env.EXPERIMENT_SAMPLE_RATE);
+  if (env.EXPERIMENT_WINDOW_SECONDS !== undefined) o.windowSeconds = Number(env.EXPERIMENT_WINDOW_SECONDS);
+  if (env.EXPERIMENT_FEEDBACK_CAPACITY !== undefined) o.feedbackCapacity = Number(env.EXPERIMENT_FEEDBACK_CAPACITY);
+  return o;
+}
+
+async function startExperiment(env) {
+  for (const arm of ARMS) {
+    if (!armSource(env, arm)) throw misconfigured(`an experiment needs both ${arm.toUpperCase()}_POINTER_KEY (or _URL) and the other arm's`);
+  }
+  const options = { onError: warnRefused, intervalSeconds: 2147483 }; // requests drive the re-reads
+  if (env.SKEDGE_PUBLIC_KEY) options.publicKey = env.SKEDGE_PUBLIC_KEY;
+  const handles = await Promise.allSettled(ARMS.map((arm) => Model.follow(armSource(env, arm), options)));
+  const refused = handles.find((h) => h.status === 'rejected');
+  if (refused) {
+    for (const h of handles) if (h.status === 'fulfilled') h.value.dispose();
+    throw refused.reason;
+  }
+  const [champion, challenger] = handles.map((h) => h.value);
+  try {
+    return { exp: new Experiment(champion, challenger, experimentOptions(env)), champion, challenger };
+  } catch (e) {
+    champion.dispose();
+    challenger.dispose();
+    // Both arms were served, so the variables are wrong, not the client's request.
+    throw failure(500, e?.code ?? 'MISCONFIGURED', `the EXPERIMENT_* variables or the arms: ${e?.message ?? e}`);
+  }
+}
+
+/** The experiment, both pointers re-read after the response when POINTER_INTERVAL_SECONDS passed. */
+function arms(env, ctx) {
+  if (!experiment) {
+    experiment = startExperiment(env);
+    experiment.catch(() => { experiment = null; });
+    armsCheckedAt = Date.now();
+    return experiment;
+  }
+  const every = Number(env.POINTER_INTERVAL_SECONDS ?? 30) * 1000;
+  if (Date.now() - armsCheckedAt >= every) {
+    armsCheckedAt = Date.now();
+    ctx.waitUntil(experiment.then(({ champion, challenger }) =>
+      Promise.all([champion, challenger].map((f) => f.refresh().catch(warnRefused)))));
+  }
+  return experiment;
+}
+
+/** The canary key of a request: the body's "key", else the X-Client-Id header, else none (the text). */
+function experimentKey(request, body) {
+  const key = body.key ?? request.headers.get('x-client-id') ?? undefined;
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string') throw invalid('"key" must be a string');
+  if (key.length > MAX_KEY_LENGTH) throw failure(413, 'INPUT_TOO_LARGE', `a key has at most ${MAX_KEY_LENGTH} characters`);
+  return key;
+}
+
+/** What /predict calls a model, served through the experiment: every answer gains `arm` and `id`
+ * (the challenger's shadow prediction stays in the snapshot). */
+async function served(env, ctx, request, body) {
+  const key = experimentKey(request, body);
+  const { exp, champion, challenger } = await arms(env, ctx);
+  const predict = (text) => {
+    const { shadow, ...r } = exp.predict(text, { key });
+    return r;
+  };
+  return {
+    predict,
+    predictBatch: (texts) => texts.map(predict),
+    // The arm that served the text explains it.
+    explain(text, k) {
+      const { arm, id } = predict(text);
+      return { ...(arm === 'champion' ? champion : challenger).explain(text, k), arm, id };
+    },
+  };
+}
+
+async function experimentHealth(env, ctx) {
+  const { champion, challenger } = await arms(env, ctx);
+  const describe = (f) => {
+    const { name, version, estimator, classes, sha256 } = f.info();
+    return { name, version, estimator, classes, sha256, pointer: { version: f.pointer.version, generation: f.pointer.generation } };
+  };
+  const { pointer, ...model } = describe(champion);
+  const { mode, share, sampleRate, windowSeconds } = experimentOptions(env);
+  return {
+    status: 'ok',
+    model,
+    pointer,
+    experiment: { mode: mode ?? 'shadow', share: share ?? null, sampleRate: sampleRate ?? null, windowSeconds: windowSeconds ?? null,
+      champion: describe(champion), challenger: describe(challenger) },
+    monitoring: null,
+  };
+}
+
+/** POST /feedback and POST /experiment/flush. */
+async function experimentRoute(request, env, ctx, url) {
+  if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, 405);
+  if (url.pathname === '/experiment/flush') {
+    const auth = request.headers.get('authorization') ?? '';
+    if (!sameToken(auth.startsWith('Bearer ') ? auth.slice(7) : '', env.MONITOR_TOKEN ?? '')) {
+      return json({ error: { code: 'UNAUTHORIZED', message: 'POST /experiment/flush needs Authorization: Bearer <MONITOR_TOKEN>' } }, 401);
+    }
+  }
+  if (url.pathname === '/experiment/flush') {
+    const { exp } = await arms(env, ctx);
+    exp.snapshot();
+    return json({ snapshots: exp.takePending() });
+  }
+  let body;
+  try {
+    body = JSON.parse(await readBody(request));
+  } catch (e) {
+    if (e?.code) throw e;
+    throw invalid('the body must be JSON: {"id": "...", "label": ...}');
+  }
+  if (!isObject(body) || !('id' in body) || !('label' in body)) throw invalid('expected {"id": "...", "label": ...}');
+  if (typeof body.id !== 'string') throw invalid('"id" must be a string (the id /predict answered)');
+  const { exp } = await arms(env, ctx);
+  return json({ outcome: exp.feedback(body.id, body.label) });
 }
 
 export default {
@@ -260,7 +422,11 @@ export default {
         const result = await flush(env);
         return json(result, result.pending === 0 ? 200 : 503);
       }
+      if ((url.pathname === '/feedback' || url.pathname === '/experiment/flush') && experimenting(env)) {
+        return await experimentRoute(request, env, ctx, url);
+      }
       if (url.pathname === '/health' && request.method === 'GET') {
+        if (experimenting(env)) return json(await experimentHealth(env, ctx));
         if (following(env)) {
           const f = await followed(env, ctx);
           const { name, version, estimator, classes, sha256 } = f.info();
