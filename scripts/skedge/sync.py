@@ -34,7 +34,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_FAILURE = 0, 1, 3
 
 
 def _client(tracking_uri: str | None):
-    import registry  # scripts/: the exporter's MLflow helpers
+    from . import registry  # the exporter's MLflow helpers; imports MLflow lazily
 
     uri = registry.resolve_tracking_uri(tracking_uri)
     registry.prepare_tracking(uri)
@@ -46,7 +46,7 @@ def _tag(client, model: str, version: str, dest: str, generation: int) -> None:
 
 
 def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
-    import export  # scripts/export.py: the gate and the publish hook
+    from . import export  # the gate and the publish hook
 
     client, uri = _client(args.tracking_uri)
     version = str(client.get_model_version_by_alias(args.model, args.alias).version)

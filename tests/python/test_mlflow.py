@@ -29,7 +29,6 @@ os.environ["DO_NOT_TRACK"] = "1"
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
-sys.path.insert(0, str(SCRIPTS))
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
@@ -39,11 +38,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 
-import manifest  # noqa: E402
-import registry  # noqa: E402
-import safe_load  # noqa: E402
-import train_demo  # noqa: E402
-from conftest import _free_port  # noqa: E402
+from skedge import manifest  # noqa: E402
+from skedge import registry  # noqa: E402
+from skedge import safe_load  # noqa: E402
+from conftest import _free_port, dev_script  # noqa: E402
+
+train_demo = dev_script("train_demo")
 
 SKEDGE = ROOT / "target" / "release" / "skedge"
 needs_skedge = pytest.mark.skipif(
@@ -53,7 +53,7 @@ EXPORT_PY = SCRIPTS / "export.py"
 
 
 def _export_module():
-    import export  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
 
     return export
 

@@ -35,12 +35,10 @@ os.environ["DO_NOT_TRACK"] = "1"
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baseline as bl  # noqa: E402
-import report  # noqa: E402
-from conftest import multiclass_corpus, read_tsv  # noqa: E402
+from skedge import baseline as bl  # noqa: E402
+from skedge import report  # noqa: E402
+from conftest import dev_script, multiclass_corpus, read_tsv  # noqa: E402
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from sklearn.naive_bayes import ComplementNB  # noqa: E402
@@ -180,7 +178,7 @@ def _dump(doc: dict) -> bytes:
 
 def _export_joblib(pipeline, texts: list, tmp: Path, name: str, version: str = "1") -> Path:
     """Export with the drift baseline of `texts` through export.py's interchange hook."""
-    import export  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
     import joblib  # noqa: PLC0415
 
     src = tmp / f"{name}.joblib"
@@ -562,8 +560,8 @@ def mlflow_server(server):
 def registered(mlflow_server, english_pipeline, streams, tmp_path_factory):
     """monitor_en versions 1 and 2 (the same pipeline), each exported through the registry with
     its drift baseline and published (artifact + skedge.* tags)."""
-    import export  # noqa: PLC0415
-    import train_demo  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
+    train_demo = dev_script("train_demo")
 
     tmp = tmp_path_factory.mktemp("registered")
     val = tmp / "val.tsv"

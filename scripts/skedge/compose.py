@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, 
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
 
-import interchange as ix
+from . import interchange as ix
 
 
 class CompositionError(Exception):

@@ -67,7 +67,7 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 FORMAT_NAME = "skedge-interchange"
 FORMAT_VERSION = 1
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
 
 #: `skedge ln-table` covers log(k) for k = 1..=LN_TABLE_SIZE (FORMAT.md, `log_exceptions`).

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
 MANIFEST_VERSION = 1
 #: Parity runs over more texts than this are split into chunks with a progress bar.
@@ -125,7 +125,7 @@ def digests(path: str | Path) -> tuple[str, str, int]:
 
 def _load_args() -> list:
     """The exporter's keys (`export.py --sign-key/--encrypt-key`), so sealed artifacts inspect."""
-    export = sys.modules.get("export") or sys.modules.get("__main__")
+    export = sys.modules.get("skedge.export") or sys.modules.get("__main__")
     keys = getattr(export, "KEYS", None)
     return keys.load_args() if keys is not None else []
 

@@ -45,14 +45,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import interchange as ix  # noqa: E402
-import isolated  # noqa: E402
-import manifest as _manifest  # noqa: E402
-import safe_load  # noqa: E402
-from compose import CompositionError, SavedApart  # noqa: E402
-from adversarial import ADVERSARIAL, random_texts  # noqa: E402
+from . import interchange as ix
+from . import isolated
+from . import manifest as _manifest
+from . import safe_load
+from .compose import CompositionError, SavedApart
+from .adversarial import ADVERSARIAL, random_texts
 
 PROBA_TOLERANCE = 1e-12
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
@@ -383,7 +381,7 @@ def _close(a: float, b: Any, tol: float) -> tuple[bool, float]:
     return (err <= tol, err)
 
 
-PKG = Path(__file__).resolve().parent.parent / "pkg"
+PKG = Path(__file__).resolve().parents[2] / "pkg"
 
 
 def parity_runtime() -> str:
@@ -395,7 +393,7 @@ def parity_runtime() -> str:
         return "native CLI"
     if not shutil.which("node"):
         return "native CLI"
-    src = Path(__file__).resolve().parent.parent / "src"
+    src = Path(__file__).resolve().parents[2] / "src"
     newest = max((p.stat().st_mtime for p in src.rglob("*.rs")), default=0.0)
     return "wasm in Node (pkg/)" if wasm.stat().st_mtime >= newest else "native CLI"
 
@@ -409,7 +407,7 @@ def skedge_predict(artifact: Path, texts: list, skedge: Path) -> list:
             for t in texts:
                 f.write(json.dumps({"text": t}, ensure_ascii=True) + "\n")
         if parity_runtime().startswith("wasm"):
-            node = Path(__file__).resolve().parent / "predict_node.mjs"
+            node = Path(__file__).resolve().parents[1] / "predict_node.mjs"
             with open(inp, "rb") as stdin:
                 proc = subprocess.run(
                     ["node", str(node), str(PKG), str(artifact), *KEYS.load_args()],
@@ -772,7 +770,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
     inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
     if args.model_uri or args.restore:
-        import registry  # MLflow is imported only on this path
+        from . import registry  # MLflow is imported only on this path
 
         if args.restore:
             return registry.restore_main(args.restore, args.out, args.tracking_uri)
@@ -821,7 +819,7 @@ def publish_after(args: argparse.Namespace, rc: int) -> int:
     """`--publish`: nothing when the export failed or with --dry-run."""
     if not args.publish or rc != EXIT_OK or args.dry_run:
         return rc
-    from skedge import publish
+    from . import publish
 
     man = json.loads(_manifest.manifest_path_for(args.out).read_text(encoding="utf-8"))
     alias = args.publish_alias or (man.get("export") or {}).get("alias")

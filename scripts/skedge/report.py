@@ -104,10 +104,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
 
 from pydantic import (  # noqa: E402
     AfterValidator,
