@@ -4,13 +4,13 @@
         --out model.skedge [--validation val.tsv|.csv|.parquet] [--baseline texts.csv] [--dry-run] ...
     .venv/bin/python scripts/export.py --model-uri models:/NAME@ALIAS [--tracking-uri URI] \\
         [--vectorizer-artifact preprocessing/vectorizer.joblib] --out model.skedge [--force] \\
-        [--validation ...] [--dry-run]                    # from MLflow: scripts/registry.py
+        [--validation ...] [--dry-run]                    # from MLflow: registry.py
     .venv/bin/python scripts/export.py --restore models:/NAME/VERSION --out model.skedge
 
 Steps, each its own function so other sources (MLflow) and options can be added:
 
 1. `isolated.run`: the joblib / pickle file (and a vectorizer saved apart, `compose`) loaded
-   (allow-listed names only, scripts/safe_load.py) and converted in a child process that holds no
+   (allow-listed names only, safe_load.py) and converted in a child process that holds no
    key, which returns the interchange and scikit-learn's outputs on the gate texts;
 2. `build_interchange`: `interchange.to_interchange` with the metadata;
 3. `pack`: `skedge pack INTERCHANGE.json -o ARTIFACT`;
@@ -650,7 +650,7 @@ def export(
         extra = ADVERSARIAL + random_texts()
         gate_texts = texts + extra
         # Loaded, composed, converted and run by scikit-learn in a process without keys
-        # (scripts/isolated.py): the interchange with its accuracy and drift baseline (FORMAT.md
+        # (isolated.py): the interchange with its accuracy and drift baseline (FORMAT.md
         # §4), and the reference outputs of the gate texts.
         loaded = isolated.run({
             **child, "path": str(Path(joblib_path).resolve()), "source": str(joblib_path),

@@ -1112,7 +1112,7 @@ def export_model_uri(
         sources["adversarial"] = len(extra)
         gate_texts = texts + extra
         # Loaded (with the vectorizer saved apart) and converted in a process without keys
-        # (scripts/isolated.py); the interchange first, which refuses unsupported estimators
+        # (isolated.py); the interchange first, which refuses unsupported estimators
         # before anything calls them; the accuracy on the validation texts and the drift baseline.
         iso = isolated.run({
             **child, "path": str(model_copy), "source": uri,

@@ -1,4 +1,4 @@
-"""Issue #18: a model file may name only what a supported pipeline needs (scripts/safe_load.py).
+"""Issue #18: a model file may name only what a supported pipeline needs (scripts/skedge/safe_load.py).
 
 The corpus is built here: pickles (protocols 0-5, joblib, cloudpickle) and skops files that call
 `subprocess.Popen` through a dotted protocol-4 name, `builtins.eval`, `os.system`, create or

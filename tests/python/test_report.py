@@ -3,7 +3,7 @@
 Snapshots are made by the Rust monitor itself (`target/release/skedge-monitor simulate`, built
 here when missing), so the Python side is tested against what the edge really sends:
 
-- `scripts/baseline.py` computes, from scikit-learn's outputs, exactly the statistics the Rust
+- `skedge.baseline` computes, from scikit-learn's outputs, exactly the statistics the Rust
   monitor counts (three pipelines: word vocabulary, hashing, char_wb multiclass string labels);
 - the collector's validator and the Rust `Snapshot::parse` agree on valid and broken snapshots;
 - `report.py serve` answers 201/400/401/409/413/415/422 as documented, and loses nothing when it
@@ -227,7 +227,7 @@ def english_artifact(english_pipeline, streams, tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. baseline parity: scripts/baseline.py == the Rust monitor
+# 1. baseline parity: skedge.baseline == the Rust monitor
 # ---------------------------------------------------------------------------------------------
 
 
