@@ -43,8 +43,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
+from ._cli import program
+
+DEFAULT_SKEDGE = program("skedge")
 MANIFEST_VERSION = 1
 #: Parity runs over more texts than this are split into chunks with a progress bar.
 PROGRESS_THRESHOLD = 2000

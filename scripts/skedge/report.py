@@ -104,9 +104,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+from ._cli import program  # noqa: E402
 
 from pydantic import (  # noqa: E402
     AfterValidator,
@@ -133,7 +132,7 @@ MAX_TEXT_CHARS = 1024
 PSI_EPSILON = 1e-4
 U64_MAX = 2**64 - 1
 
-DEFAULT_SKEDGE_MONITOR = REPO_ROOT / "target" / "release" / "skedge-monitor"
+DEFAULT_SKEDGE_MONITOR = program("skedge-monitor")
 DEFAULT_EXPERIMENT = "skedge-monitoring"
 SEGMENT_PREFIX = "snapshots-"
 LEDGER = "pushed.jsonl"

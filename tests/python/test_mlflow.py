@@ -58,16 +58,6 @@ def _export_module():
     return export
 
 
-def _cli_has_model_uri() -> bool:
-    return EXPORT_PY.exists() and "--model-uri" in EXPORT_PY.read_text(encoding="utf-8")
-
-
-needs_cli = pytest.mark.skipif(
-    not _cli_has_model_uri(),
-    reason="scripts/export.py has no --model-uri yet (scripts/export_mlflow.patch not applied)",
-)
-
-
 class Shout(BaseEstimator, TransformerMixin):
     """A custom transformer: not scikit-learn's, so skedge must refuse it by name."""
 
@@ -648,7 +638,6 @@ def _run_export(*args, env_extra=None):
     )  # fmt: skip
 
 
-@needs_cli
 @needs_skedge
 def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
     out = tmp_path / "cli" / "m.skedge"
@@ -666,7 +655,6 @@ def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
     assert restored.read_bytes() == exported["out"].read_bytes()
 
 
-@needs_cli
 def test_cli_unreachable(tmp_path):
     out = tmp_path / "m.skedge"
     t0 = time.monotonic()

@@ -100,13 +100,18 @@ def test_the_built_wheel_installs_the_package_and_its_console_scripts(tmp_path):
         proc = subprocess.run([str(site / "bin" / name), "--help"], capture_output=True, text=True, env=env, cwd=tmp_path)
         assert proc.returncode == 0, (name, proc.stderr)
         assert proc.stdout.startswith(f"usage: {name} "), (name, proc.stdout[:200])
-    # The installed exporter packs with the CLI and runs its loader from the install.
+    # The installed exporter runs its loader from the install and finds the CLI on PATH (no
+    # checkout around it), as after `cargo install --path .`.
     if SKEDGE.exists():
+        (tmp_path / "cargo-bin").mkdir()
+        (tmp_path / "cargo-bin" / "skedge").symlink_to(SKEDGE)
+        env["PATH"] = f"{tmp_path / 'cargo-bin'}{os.pathsep}{os.environ['PATH']}"
         model = fit(make_pipeline(TfidfVectorizer(), LogisticRegression()))
         out = tmp_path / "m.skedge"
-        proc = subprocess.run([str(site / "bin" / "skedge-export"), "--joblib", str(dump(model, tmp_path)), "--out", str(out),
-                               "--skedge", str(SKEDGE)], capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+        proc = subprocess.run([str(site / "bin" / "skedge-export"), "--joblib", str(dump(model, tmp_path)), "--out", str(out)],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
+        assert "gate passed (native CLI)" in proc.stdout + proc.stderr
         texts = binary_corpus()[0][:5]
         proc = _python(f"import skedge; m = skedge.Model.load({str(out)!r}); print([m.predict(t)['label'] for t in {texts!r}])",
                        env=env, cwd=tmp_path)  # fmt: skip
