@@ -80,7 +80,7 @@ files=()
 want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs"
                      "$APP/keys.test.mjs" "$APP/host-verify.test.mjs" "$APP/monitor.test.mjs" "$APP/lite.test.mjs"
                      "$APP/api.test.mjs" "$APP/types.test.mjs" "$APP/readme.test.mjs"
-                     "$APP/follow.test.mjs")
+                     "$APP/follow.test.mjs" "$APP/experiment.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
 want worker && files+=("$APP/worker.test.mjs" "$APP/workerd.test.mjs")
 want browser && files+=("$APP/browser.test.mjs")

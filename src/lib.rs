@@ -19,6 +19,7 @@
 pub mod artifact;
 pub mod classify;
 pub mod error;
+pub mod experiment;
 pub mod explain;
 pub mod interchange;
 pub mod monitor;

@@ -412,6 +412,209 @@ impl CodePoints {
     }
 }
 
+/// Champion and challenger on the same production text (FORMAT.md §4, experiment snapshots):
+/// ``mode="shadow"`` serves the champion and also scores a ``sample_rate`` sample with the
+/// challenger; ``mode="canary"`` serves the challenger to a sticky ``share`` of keys (a hash of
+/// ``key``, the same as the npm package's). ``feedback(id, label)`` counts the true label of a
+/// prediction (the last ``feedback_capacity`` are remembered); ``snapshot()`` closes the window
+/// and returns it as a dict. Thread-safe: calls run one at a time.
+#[pyclass(frozen, module = "skedge")]
+pub struct Experiment {
+    inner: Mutex<crate::experiment::Experiment>,
+    champion: Py<Model>,
+    challenger: Py<Model>,
+}
+
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+impl Model {
+    /// Sha256 of the artifact bytes, computed on first use.
+    fn digest(&self, model: &TextClassifier) -> [u8; 32] {
+        *self
+            .sha256
+            .get_or_init(|| Sha256::digest(model.artifact()).into())
+    }
+}
+
+/// Runs `f` with both arms' models and artifact hashes (one lock when both arms are the same
+/// `Model`).
+fn with_arms<T>(
+    champion: &Model,
+    challenger: &Model,
+    f: impl FnOnce(crate::experiment::ArmModel<'_>, crate::experiment::ArmModel<'_>) -> T,
+) -> T {
+    use crate::experiment::ArmModel;
+    let cm = champion.lock();
+    let cs = hex(&champion.digest(&cm));
+    if std::ptr::eq(champion, challenger) {
+        return f(
+            ArmModel {
+                model: &cm,
+                sha256: &cs,
+            },
+            ArmModel {
+                model: &cm,
+                sha256: &cs,
+            },
+        );
+    }
+    let hm = challenger.lock();
+    let hs = hex(&challenger.digest(&hm));
+    f(
+        ArmModel {
+            model: &cm,
+            sha256: &cs,
+        },
+        ArmModel {
+            model: &hm,
+            sha256: &hs,
+        },
+    )
+}
+
+impl Experiment {
+    fn lock(&self) -> MutexGuard<'_, crate::experiment::Experiment> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl Experiment {
+    #[new]
+    #[pyo3(signature = (champion, challenger, *, mode="shadow", sample_rate=None, share=None, salt="", window_seconds=None, seed=None, feedback_capacity=crate::experiment::DEFAULT_FEEDBACK_CAPACITY))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        champion: Py<Model>,
+        challenger: Py<Model>,
+        mode: &str,
+        sample_rate: Option<f64>,
+        share: Option<f64>,
+        salt: &str,
+        window_seconds: Option<f64>,
+        seed: Option<u64>,
+        feedback_capacity: usize,
+    ) -> PyResult<Experiment> {
+        use crate::experiment::{ExperimentConfig, Mode};
+        let mode = match mode {
+            "shadow" => Mode::Shadow,
+            "canary" => Mode::Canary,
+            other => {
+                return Err(invalid(format!(
+                    "mode must be \"shadow\" or \"canary\", got {other:?}"
+                )))
+            }
+        };
+        match (mode, sample_rate, share) {
+            (Mode::Shadow, _, Some(_)) => return Err(invalid("share is for mode=\"canary\"".into())),
+            (Mode::Canary, Some(_), _) => return Err(invalid("sample_rate is for mode=\"shadow\"".into())),
+            (Mode::Canary, _, None) => return Err(invalid("mode=\"canary\" needs share in [0, 1]".into())),
+            _ => {}
+        }
+        let seed = seed.unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(now_ms().to_bits());
+            h.finish()
+        });
+        let config = ExperimentConfig {
+            mode,
+            sample_rate: sample_rate.unwrap_or(1.0),
+            share: share.unwrap_or(0.0),
+            salt: salt.to_owned(),
+            window_seconds,
+            seed,
+            feedback_capacity,
+        };
+        let inner = py
+            .detach(|| {
+                with_arms(champion.get(), challenger.get(), |c, h| {
+                    crate::experiment::Experiment::new(c, h, config, now_ms())
+                })
+            })
+            .map_err(core_error)?;
+        Ok(Experiment {
+            inner: Mutex::new(inner),
+            champion,
+            challenger,
+        })
+    }
+
+    /// The served prediction (``predict``'s dict) with ``arm`` ("champion" or "challenger"),
+    /// ``id`` (for ``feedback``) and ``shadow`` (shadow mode, sampled texts: the challenger's
+    /// prediction, not served; else None). ``key`` assigns the canary arm; without it the text
+    /// is the key.
+    #[pyo3(signature = (text, *, key=None))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyAny>,
+        key: Option<&str>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let text = text_of(text, "text")?;
+        let served = py
+            .detach(|| {
+                with_arms(self.champion.get(), self.challenger.get(), |c, h| {
+                    self.lock().predict(c, h, &text, key, now_ms())
+                })
+            })
+            .map_err(core_error)?;
+        let model = self.champion.get();
+        let d = model.prediction(py, &served.prediction)?;
+        d.set_item("arm", served.arm.as_str())?;
+        d.set_item("id", &served.id)?;
+        match &served.shadow {
+            Some(s) => d.set_item("shadow", model.prediction(py, s)?)?,
+            None => d.set_item("shadow", py.None())?,
+        }
+        Ok(d)
+    }
+
+    /// The true label (one of the classes) of prediction ``id``: "counted", "expired",
+    /// "unknown" or "duplicate".
+    fn feedback(&self, id: &str, label: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        use crate::experiment::Feedback;
+        let truth = if label.is_instance_of::<PyString>() {
+            label.extract::<String>()?
+        } else if let Ok(i) = label.extract::<i64>() {
+            i.to_string()
+        } else {
+            return Err(invalid(format!(
+                "the true label must be one of the classes, got {}",
+                repr(label)
+            )));
+        };
+        let outcome = self.lock().feedback(id, &truth, now_ms()).map_err(core_error)?;
+        Ok(match outcome {
+            Feedback::Counted => "counted",
+            Feedback::Expired => "expired",
+            Feedback::Unknown => "unknown",
+            Feedback::Duplicate => "duplicate",
+        })
+    }
+
+    /// Closes the open window, queues it and returns it (a dict, FORMAT.md §4).
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let json = self.lock().snapshot(now_ms()).to_json();
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// The closed windows waiting for delivery, oldest first (dicts).
+    fn take_pending<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let pending = {
+            let mut e = self.lock();
+            e.tick(now_ms());
+            e.take_pending()
+        };
+        let loads = py.import("json")?.getattr("loads")?;
+        pending.iter().map(|s| loads.call1((s.to_json(),))).collect()
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -507,6 +710,7 @@ fn python_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error.setattr("index", py.None())?;
     m.add("SkedgeError", error)?;
     m.add_class::<Model>()?;
+    m.add_class::<Experiment>()?;
     m.add("MAX_TEXT_BYTES", MAX_TEXT_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -6,6 +6,11 @@
 // numbers at full precision (JSON.stringify writes the shortest round-trip form), and <html> gets
 // data-state="ready" | "error" and data-offline-ready="true" once the service worker controls
 // the page.
+//
+// Served with a publish pointer (`?pointer=URL`, FORMAT.md §5; `&key=` the publisher's
+// `skedge-ed25519-public:…` key, `&interval=` seconds, default 5), the page follows it with
+// `Model.follow` instead of loading models/: it shows the version and generation it serves and
+// switches live when the pointer moves (<html data-follow-version="…">). Without it, as before.
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -47,6 +52,8 @@ const state = {
   times: { predict: [], explain: [] },
   lastExamples: new Set(),
   announceTimer: 0,
+  follow: null, // { url, publicKey, interval } with ?pointer=
+  follower: null, // Promise<Follower>
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -169,19 +176,25 @@ async function selectModel(id) {
     setProgress(null, null, `Loading ${entry.label}…`);
     $('text').setAttribute('aria-busy', 'true');
     try {
-      const manifest = await fetchJson(`models/${entry.manifest}`);
-      const url = new URL(`models/${entry.file}`, document.baseURI).href;
+      let manifest = null;
+      let model;
       const t0 = performance.now();
       let received = 0;
-      const model = await state.skedge.Model.load(url, {
-        integrity: manifest.integrity,
-        onProgress: ({ loaded, total }) => {
-          received = loaded;
-          if (token === state.loadToken) {
-            setProgress(loaded, total, `Loading: ${fmtBytes(loaded)}${total ? ` of ${fmtBytes(total)}` : ''}`);
-          }
-        },
-      });
+      if (state.follow) {
+        model = await follow();
+      } else {
+        manifest = await fetchJson(`models/${entry.manifest}`);
+        const url = new URL(`models/${entry.file}`, document.baseURI).href;
+        model = await state.skedge.Model.load(url, {
+          integrity: manifest.integrity,
+          onProgress: ({ loaded, total }) => {
+            received = loaded;
+            if (token === state.loadToken) {
+              setProgress(loaded, total, `Loading: ${fmtBytes(loaded)}${total ? ` of ${fmtBytes(total)}` : ''}`);
+            }
+          },
+        });
+      }
       const loadMs = performance.now() - t0;
       // The cold first prediction, right after the load, as a visitor's first keystroke meets it.
       const t1 = performance.now();
@@ -208,7 +221,7 @@ async function selectModel(id) {
   if (token !== state.loadToken) return; // another model was picked meanwhile
   const { loadMs, firstMs, bytes, fromCache } = slot;
   $('load').dataset.state = 'done';
-  setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
+  if (!state.follow) setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
   $('t-load').textContent = `${fmtMs(loadMs)} · ${fmtBytes(bytes)}${fromCache ? ' · via service worker' : ''}`;
   $('t-first').textContent = `${fmtTime(firstMs)} · cold: load to first prediction ${fmtMs(loadMs + firstMs)}`;
   $('text').removeAttribute('aria-busy');
@@ -224,6 +237,7 @@ async function selectModel(id) {
     slot.warm = true;
   }
   renderCard(entry, slot.manifest, slot.info);
+  if (state.follow) renderFollow();
 
   // A text the user wrote stays; an example of the previous model is replaced by one of this one.
   const text = $('text');
@@ -232,6 +246,41 @@ async function selectModel(id) {
   run();
   document.documentElement.dataset.state = 'ready';
   document.documentElement.dataset.model = entry.id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// following a publish pointer (?pointer=URL)
+
+/** The one follower of the page (every entry of the list predicts with it). */
+function follow() {
+  const { url, publicKey, interval } = state.follow;
+  state.follower ??= state.skedge.Model.follow(url, {
+    ...(publicKey && { publicKey }),
+    intervalSeconds: interval,
+    onUpdate: () => {
+      // The new version is already serving: refresh what the page shows of it.
+      for (const slot of state.loaded.values()) slot.info = slot.model.info();
+      if (state.entry && state.loaded.has(state.entry.id)) {
+        renderCard(state.entry, null, state.loaded.get(state.entry.id).info);
+        renderFollow();
+        run();
+      }
+    },
+    onError: (err) => renderFollow(err),
+  });
+  state.follower.catch(() => { state.follower = null; });
+  return state.follower;
+}
+
+/** "following …: version V, generation G", and a refusal (the current version keeps serving). */
+function renderFollow(err) {
+  const slot = state.entry && state.loaded.get(state.entry.id);
+  if (!slot) return;
+  const p = slot.model.pointer;
+  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}${err ? ` (refused an update: ${err.code || err.message}; still serving this version)` : ''}`);
+  document.documentElement.dataset.followVersion = p.version;
+  document.documentElement.dataset.followGeneration = String(p.generation);
+  $('card-source').textContent = `pointer ${state.follow.url}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,6 +577,15 @@ async function registerServiceWorker() {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
+  const params = new URLSearchParams(location.search);
+  if (params.get('pointer')) {
+    const interval = Number(params.get('interval') || 5);
+    state.follow = {
+      url: new URL(params.get('pointer'), document.baseURI).href,
+      publicKey: params.get('key') || undefined,
+      interval: interval > 0 ? interval : 5,
+    };
+  }
   registerServiceWorker();
   const t0 = performance.now();
   try {

@@ -6,7 +6,7 @@ import { SkedgeError, skedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 // No synchronous native hash in browsers: `Model.load` hashes with WebCrypto, `fromBytes` in wasm.
-const Model = extend(core);
+const { Model, Experiment } = extend(core);
 const { default: initWasm, initSync: initWasmSync } = core;
 
 let ready = false;
@@ -49,5 +49,5 @@ Model.load = async function (input, options) {
   return load.call(Model, input, options);
 };
 
-export { Model, SkedgeError };
+export { Experiment, Model, SkedgeError };
 export default init;

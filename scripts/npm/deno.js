@@ -6,9 +6,9 @@ import { SkedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 core.initSync({ module: Deno.readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
-const Model = extend(core);
+const { Model, Experiment } = extend(core);
 
 export async function init() {}
 export function initSync() {}
-export { Model, SkedgeError };
+export { Experiment, Model, SkedgeError };
 export default init;

@@ -137,7 +137,7 @@ export function extend(core, hash, verify) {
   };
 
   Model.follow = (source, options) => follow(core, source, options);
-  return Model;
+  return { Model, Experiment: experimentClass(core) };
 }
 
 const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'onUpdate', 'onError'];
@@ -256,6 +256,94 @@ function sourceOf(source) {
     };
   }
   throw invalid(`the source of Model.follow must be a pointer URL or { bucket, key } (an R2 binding), got ${typeName(source)}`);
+}
+
+// Model.follow handles -> the model each serves now: an experiment's arm may be either.
+const followed = new WeakMap();
+
+const PREDICT_OPTIONS = ['key'];
+
+/**
+ * `new Experiment(champion, challenger, options)` (FORMAT.md §4): champion and challenger on the
+ * same production text, shadow or canary, with ground-truth feedback. The core is
+ * `ExperimentCore` (src/experiment.rs); this class resolves each arm's current model (a `Model`,
+ * or the version a `Model.follow` handle serves) at every call, so an alias move replaces an arm
+ * in place. skedge/lite leaves experiments out (no monitoring there).
+ */
+function experimentClass(core) {
+  const { Model } = core;
+  const armOf = (x, what) => {
+    if (x instanceof Model) {
+      return () => {
+        if (!x.__wbg_ptr) throw freed();
+        return x;
+      };
+    }
+    const current = x !== null && typeof x === 'object' ? followed.get(x) : undefined;
+    if (current) return current;
+    throw invalid(`the ${what} must be a Model or a Model.follow handle, got ${typeName(x)}`);
+  };
+  return class Experiment {
+    #core;
+    #champion;
+    #challenger;
+
+    constructor(champion, challenger, options) {
+      if (!core.ExperimentCore) {
+        throw skedgeError('FEATURE_UNAVAILABLE', 'skedge/lite leaves experiments out: import Experiment from "skedge"');
+      }
+      this.#champion = armOf(champion, 'champion');
+      this.#challenger = armOf(challenger, 'challenger');
+      this.#core = new core.ExperimentCore(this.#champion(), this.#challenger(), options);
+    }
+
+    #live() {
+      if (!this.#core) throw skedgeError('MODEL_FREED', 'this experiment was freed (free() or Symbol.dispose)');
+      return this.#core;
+    }
+
+    /** The served prediction, its `arm` and `id` (for `feedback`), and in shadow mode, for
+     * sampled texts, the challenger's prediction as `shadow`. `options.key` assigns the canary
+     * arm (sticky: a hash of the key); without it the text is the key. */
+    predict(text, options) {
+      if (options !== undefined && options !== null) {
+        if (typeof options !== 'object' || Array.isArray(options)) {
+          throw invalid(`the options of predict must be an object, got ${typeName(options)}`);
+        }
+        for (const key of Object.keys(options)) {
+          if (!PREDICT_OPTIONS.includes(key)) {
+            throw invalid(`options.${key} is not an option of Experiment.predict (known: ${PREDICT_OPTIONS.join(', ')})`);
+          }
+        }
+      }
+      return this.#live().predict(this.#champion(), this.#challenger(), text, options?.key);
+    }
+
+    /** The true label of prediction `id`: "counted", "expired", "unknown" or "duplicate". */
+    feedback(id, label) {
+      return this.#live().feedback(id, label);
+    }
+
+    /** Closes the open window, queues its snapshot and returns it. */
+    snapshot() {
+      return this.#live().snapshot();
+    }
+
+    /** Takes the closed windows waiting for delivery, oldest first. */
+    takePending() {
+      return this.#live().takePending();
+    }
+
+    /** Frees the experiment (not the models). */
+    free() {
+      this.#core?.free();
+      this.#core = undefined;
+    }
+
+    [Symbol.dispose ?? Symbol.for('Symbol.dispose')]() {
+      this.free();
+    }
+  };
 }
 
 async function follow(core, source, options) {
@@ -386,6 +474,7 @@ async function follow(core, source, options) {
     },
   };
   if (typeof Symbol.dispose === 'symbol') handle[Symbol.dispose] = handle.dispose;
+  followed.set(handle, current);
   await poll(); // the first version: a refusal rejects Model.follow itself
   schedule();
   return handle;

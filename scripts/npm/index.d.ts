@@ -30,6 +30,31 @@ export type {
   Follower,
 } from './core.js';
 import type { SkedgeErrorCode } from './core.js';
+// experiments: begin (scripts/build.sh leaves this block out of skedge/lite)
+export type { ExperimentOptions, Served, ExperimentSnapshot, FeedbackOutcome } from './core.js';
+import type { Model, Follower, Label, ExperimentOptions, Served, ExperimentSnapshot, FeedbackOutcome } from './core.js';
+
+/**
+ * Champion and challenger on the same production text (FORMAT.md §4): `mode: "shadow"` serves the
+ * champion and scores a sample with both; `mode: "canary"` serves the challenger to a sticky
+ * `share` of keys. Each arm is a `Model` or a `Model.follow` handle (an alias move replaces the
+ * arm in place). Not in `skedge/lite`.
+ */
+export declare class Experiment {
+  constructor(champion: Model | Follower, challenger: Model | Follower, options?: ExperimentOptions);
+  /** The served prediction with its `arm` and `id`; `options.key` assigns the canary arm. */
+  predict(text: string, options?: { key?: string }): Served;
+  /** The true label of prediction `id`, when it arrives. */
+  feedback(id: string, label: Label): FeedbackOutcome;
+  /** Closes the open window, queues its snapshot and returns it. */
+  snapshot(): ExperimentSnapshot;
+  /** The closed windows waiting for delivery, oldest first. */
+  takePending(): ExperimentSnapshot[];
+  /** Frees the experiment (not its models). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+// experiments: end
 
 declare global {
   // `Model` and `Monitor` are disposable (`using model = Model.fromBytes(…)`); the symbol is

@@ -11,7 +11,7 @@ let nodeCrypto;
 const crypto = () => (nodeCrypto ??= require('node:crypto'));
 // An Ed25519 public key as SPKI DER (RFC 8410): this prefix, then the 32 key bytes.
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-const Model = extend(
+const { Model, Experiment } = extend(
   require('./core.cjs'),
   (algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest(),
   (key, message, signature) =>
@@ -21,4 +21,4 @@ const Model = extend(
 async function init() {}
 function initSync() {}
 
-module.exports = { Model, SkedgeError, init, initSync, default: init };
+module.exports = { Experiment, Model, SkedgeError, init, initSync, default: init };

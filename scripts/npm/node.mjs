@@ -14,7 +14,7 @@ let nodeCrypto;
 const crypto = () => (nodeCrypto ??= createRequire(import.meta.url)('node:crypto'));
 // An Ed25519 public key as SPKI DER (RFC 8410): this prefix, then the 32 key bytes.
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-const Model = extend(
+const { Model, Experiment } = extend(
   core,
   (algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest(),
   (key, message, signature) =>
@@ -23,5 +23,5 @@ const Model = extend(
 
 export async function init() {}
 export function initSync() {}
-export { Model, SkedgeError };
+export { Experiment, Model, SkedgeError };
 export default init;

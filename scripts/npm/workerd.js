@@ -8,7 +8,7 @@ import { SkedgeError } from './errors.js';
 import { extend } from './extend.js';
 
 core.initSync({ module });
-const Model = extend(core);
+const { Model, Experiment } = extend(core);
 
 // V8 compiles each wasm function on its first call, and that call runs in baseline code. The
 // global scope runs at isolate start-up, outside any request's CPU limit: loading a 286-byte model
@@ -24,5 +24,5 @@ try {
 
 export async function init() {}
 export function initSync() {}
-export { Model, SkedgeError };
+export { Experiment, Model, SkedgeError };
 export default init;

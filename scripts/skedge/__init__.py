@@ -23,12 +23,13 @@ MLflow): ``skedge.export`` (console script ``skedge-export``), ``skedge.sync`` (
 ``skedge.publish``, ``skedge.service`` (``python -m skedge.service``).
 """
 
-from ._skedge import MAX_TEXT_BYTES, Model, SkedgeError, __version__
+from ._skedge import MAX_TEXT_BYTES, Experiment, Model, SkedgeError, __version__
 from ._types import BatchPrediction, Explanation, Feature, Info, Prediction
 
 __all__ = [
     "MAX_TEXT_BYTES",
     "BatchPrediction",
+    "Experiment",
     "Explanation",
     "Feature",
     "Info",

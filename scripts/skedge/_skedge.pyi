@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Final, Union
+from typing import Any, Final, Literal, Union
 
 from ._types import BatchPrediction, Explanation, Info, Prediction
 
@@ -54,3 +54,32 @@ class Model:
 
     def info(self) -> Info:
         """The artifact's metadata."""
+
+class Experiment:
+    """Champion and challenger on the same production text (FORMAT.md §4): shadow or canary,
+    ground-truth feedback, snapshots. The canary assignment is the npm package's, key for key."""
+
+    def __init__(
+        self,
+        champion: Model,
+        challenger: Model,
+        *,
+        mode: Literal["shadow", "canary"] = "shadow",
+        sample_rate: float | None = None,
+        share: float | None = None,
+        salt: str = "",
+        window_seconds: float | None = None,
+        seed: int | None = None,
+        feedback_capacity: int = 10000,
+    ) -> None: ...
+    def predict(self, text: str, *, key: str | None = None) -> dict[str, Any]:
+        """The served prediction with ``arm``, ``id`` and ``shadow``."""
+
+    def feedback(self, id: str, label: int | str) -> Literal["counted", "expired", "unknown", "duplicate"]:
+        """The true label of prediction ``id``."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Closes the open window, queues it and returns it."""
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        """The closed windows waiting for delivery, oldest first."""

@@ -12,6 +12,8 @@
 //! Text crosses as UTF-8, which `TextEncoder` makes from the JS string: a lone UTF-16 surrogate
 //! becomes U+FFFD, which takes one code unit as well, so spans still index the caller's string.
 
+#[cfg(feature = "monitor")]
+mod experiment;
 mod fetch;
 mod follow;
 mod hash;

@@ -26,14 +26,14 @@ use crate::classify::n_classes;
 use crate::{Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[derive(Serialize)]
-struct PredictionOut<'a> {
+pub(super) struct PredictionOut<'a> {
     label: Label<'a>,
     decision: &'a [f64],
     proba: Option<&'a [f64]>,
 }
 
 impl<'a> PredictionOut<'a> {
-    fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
+    pub(super) fn new(p: &'a Prediction, classes: &'a Classes) -> Self {
         PredictionOut {
             label: label(classes, p.label),
             decision: &p.decision,

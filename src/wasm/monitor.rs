@@ -75,7 +75,7 @@ impl Model {
 }
 
 /// A seed: a non-negative integer number below 2^53 or a bigint below 2^64.
-fn seed_of(v: &JsValue) -> Result<u64, JsValue> {
+pub(super) fn seed_of(v: &JsValue) -> Result<u64, JsValue> {
     if let Some(n) = v.as_f64() {
         if n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0 {
             return Ok(n as u64);
@@ -91,7 +91,7 @@ fn seed_of(v: &JsValue) -> Result<u64, JsValue> {
 }
 
 /// 64 bits from `crypto.getRandomValues` (every runtime here has it), else from the clocks.
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
     let buf = Uint8Array::new_with_length(8);
     if get_random_values(&buf).is_ok() {
@@ -397,7 +397,7 @@ fn describe(e: &JsValue) -> String {
     text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
-fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
+pub(super) fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
     match option(options, key) {
         None => Ok(None),
         Some(v) => match v.as_f64() {
@@ -411,7 +411,7 @@ fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsV
 }
 
 /// `String(n)` of JS: no float formatting code in the wasm.
-fn js_number(n: f64) -> String {
+pub(super) fn js_number(n: f64) -> String {
     js_sys::Number::from(n)
         .to_string_with_radix(10)
         .map(String::from)

@@ -3,13 +3,15 @@
 // artifact as a Data module). Health, parity of the bundled model and of every fixture case
 // (served from local R2 through the MODELS binding), error statuses, a bounded load test; then a
 // second instance of the example with a decryption key secret (.dev.vars) and a pinned public key
-// serving the sealed golden artifact and refusing every other one with its code.
+// serving the sealed golden artifact and refusing every other one with its code; then a third
+// following a signed pointer in local R2 (POINTER_KEY) from generation 1 to 2 while it runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCases, assertParity } from './lib/cases.mjs';
@@ -309,5 +311,62 @@ test('worker: signed and encrypted model, key from a secret binding; refusals ca
     t.diagnostic(`workerd refused: ${JSON.stringify(refused)}`);
   } finally {
     await stopDev(sealed.p);
+  }
+});
+
+test('worker: follows a signed pointer in R2 (POINTER_KEY) and switches when it moves', async (t) => {
+  await stopDev(dev);
+  const golden = join(ROOT, 'tests', 'golden');
+  const skedge = join(ROOT, 'target', 'release', 'skedge');
+  const work = join(TMP, 'follow-r2');
+  mkdirSync(work, { recursive: true });
+  const signKey = join(golden, 'test-signing.key');
+  const pack = spawnSync(skedge, ['pack', join(ROOT, 'tests/fixtures/cases/ovr_lr_binary.interchange.json'), '-o', join(work, 'v2.skedge'),
+    '--sign-key', signKey], { encoding: 'utf8' });
+  assert.equal(pack.status, 0, pack.stderr);
+  const hash = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+  // A pointer as scripts/sync.py publishes it (FORMAT.md §5), signed by the CLI: the one encoder.
+  const pointer = (file, generation, previous) => {
+    const sha = hash(file);
+    const path = join(work, `pointer-${generation}.json`);
+    writeFileSync(path, JSON.stringify({
+      pointer_version: 1, model: 'tiny', alias: 'production', version: String(generation), run_id: '', sha256: sha,
+      size: readFileSync(file).length, integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
+      blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`, format_version: 3, generation,
+      previous_sha256: previous, previous_generation: generation - 1, published_at: '2026-12-03T00:00:00Z', signature: null,
+    }));
+    const signed = spawnSync(skedge, ['sign-pointer', path, '--sign-key', signKey]);
+    assert.equal(signed.status, 0, String(signed.stderr));
+    writeFileSync(path, signed.stdout);
+    return [{ key: `fleet/blobs/sha256/${sha}.skedge`, file }, { key: 'fleet/pointers/tiny/production.json', file: path }];
+  };
+  const v1 = join(golden, 'tiny.signed.skedge');
+  const v2 = join(work, 'v2.skedge');
+  const state = join(TMP, 'wrangler-follow-state');
+  r2Put(dir, state, pointer(v1, 1, ''), join(work, 'r2-1.json'));
+  const vars = { POINTER_KEY: 'fleet/pointers/tiny/production.json', POINTER_INTERVAL_SECONDS: '1',
+    SKEDGE_PUBLIC_KEY: readFileSync(join(golden, 'test-signing.pub'), 'utf8').trim() };
+  const follower = await startDev(dir, state, '/health', vars);
+  try {
+    base = follower.url;
+    const health = async () => (await fetch(`${base}/health`)).json();
+    const first = await health();
+    assert.deepEqual([first.model.sha256, first.pointer], [hash(v1), { version: '1', generation: 1 }]);
+    assert.equal((await post('/predict', { text: 'good, good' })).body.label, 'pos');
+    // The pointer moves (another process writes the local bucket): a request after the interval
+    // re-reads it, and the next ones are served by v2.
+    r2Put(dir, state, pointer(v2, 2, hash(v1)), join(work, 'r2-2.json'));
+    const deadline = Date.now() + 60_000;
+    let now = first;
+    while (now.pointer.generation !== 2) {
+      assert.ok(Date.now() < deadline, `the Worker still serves ${JSON.stringify(now.pointer)}:\n${log.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 500));
+      now = await health();
+    }
+    assert.equal(now.model.sha256, hash(v2));
+    assert.equal((await post('/predict', { text: 'good' })).status, 200);
+    t.diagnostic(`workerd followed fleet/pointers/tiny/production.json from generation 1 to ${now.pointer.generation}`);
+  } finally {
+    await stopDev(follower.p);
   }
 });

@@ -25,6 +25,16 @@
 // `scripts/report.py serve`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE (default 0.1)
 // and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
 // (ctx.waitUntil), by the cron trigger if you add one, and by POST /monitor/flush.
+//
+// Following a published pointer (FORMAT.md §5, `scripts/sync.py`) instead of the bundled model: set
+// POINTER_KEY (a key in the R2 bucket bound as MODELS, e.g. fleet/pointers/sentiment/production.json;
+// R2 reads are strongly consistent, KV's are not) or POINTER_URL (the pointer over HTTP), and
+// SKEDGE_PUBLIC_KEY to accept only pointers and blobs you signed. Timers do not run between requests
+// in a Worker, so a request arriving POINTER_INTERVAL_SECONDS (default 30) after the last check
+// re-reads the pointer after its response (ctx.waitUntil); the new version is verified, then swapped
+// in between two predictions. /health then also gives the pointer (version, generation). Monitoring
+// stays with the bundled model, and followed artifacts are not encrypted (Model.follow takes no
+// decryption key).
 import { Model } from 'skedge';
 import bundled from '../model.skedge';
 
@@ -36,6 +46,8 @@ const MAX_EXPLAIN_CHARS = 64 * 1024;
 const MAX_KEY_LENGTH = 256;
 
 let bundledModel = null; // the bundled model, per isolate: never evicted
+let follower = null; // with POINTER_KEY / POINTER_URL: Promise<Follower>, per isolate
+let checkedAt = 0; // when the follower last read its pointer (ms)
 let monitor = null; // its Monitor, per isolate
 const models = new Map(); // R2 key → Promise<Model>, per isolate, at most MAX_CACHED
 
@@ -59,6 +71,29 @@ function bundle(env) {
   return bundledModel;
 }
 
+/** The followed model (POINTER_KEY or POINTER_URL), its pointer re-read when it is due. */
+function followed(env, ctx) {
+  if (!follower) {
+    const source = env.POINTER_KEY ? { bucket: env.MODELS, key: env.POINTER_KEY } : env.POINTER_URL;
+    const options = { onError: (e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`) };
+    if (env.SKEDGE_PUBLIC_KEY) options.publicKey = env.SKEDGE_PUBLIC_KEY;
+    // The follower's own timer would fire outside any request: requests drive the re-reads.
+    options.intervalSeconds = 2147483;
+    follower = Model.follow(source, options);
+    follower.catch(() => { follower = null; });
+    checkedAt = Date.now();
+    return follower;
+  }
+  const every = Number(env.POINTER_INTERVAL_SECONDS ?? 30) * 1000;
+  if (Date.now() - checkedAt >= every) {
+    checkedAt = Date.now();
+    ctx.waitUntil(follower.then((f) => f.refresh()).catch((e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`)));
+  }
+  return follower;
+}
+
+const following = (env) => Boolean(env.POINTER_KEY || env.POINTER_URL);
+
 function flush(env) {
   return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN });
 }
@@ -70,8 +105,8 @@ function allowedKeys(env) {
   return new Set(String(env.MODEL_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean));
 }
 
-function model(env, key) {
-  if (key === null) return bundle(env);
+function model(env, key, ctx) {
+  if (key === null) return following(env) ? followed(env, ctx) : bundle(env);
   if (key.length > MAX_KEY_LENGTH || !allowedKeys(env).has(key)) throw notFound();
   let m = models.get(key);
   if (m) return m;
@@ -147,7 +182,7 @@ async function readBody(request) {
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const invalid = (message) => failure(400, 'INVALID_INPUT', message);
 
-async function predict(request, env, url) {
+async function predict(request, env, url, ctx) {
   let body;
   try {
     body = JSON.parse(await readBody(request));
@@ -160,7 +195,7 @@ async function predict(request, env, url) {
     const { texts } = body;
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw invalid('"texts" must be an array of strings');
     if (texts.length > MAX_TEXTS) throw failure(413, 'INPUT_TOO_LARGE', `at most ${MAX_TEXTS} texts per request`);
-    const m = await model(env, url.searchParams.get('model'));
+    const m = await model(env, url.searchParams.get('model'), ctx);
     return json({ predictions: m.predictBatch(texts) });
   }
   const { text, explain } = body;
@@ -170,10 +205,10 @@ async function predict(request, env, url) {
       throw invalid(`"explain" must be an integer from 1 to ${MAX_EXPLAIN_FEATURES}`);
     }
     if (text.length > MAX_EXPLAIN_CHARS) throw failure(413, 'INPUT_TOO_LARGE', `explain takes texts of at most ${MAX_EXPLAIN_CHARS} characters`);
-    const m = await model(env, url.searchParams.get('model'));
+    const m = await model(env, url.searchParams.get('model'), ctx);
     return json(m.explain(text, explain));
   }
-  const m = await model(env, url.searchParams.get('model'));
+  const m = await model(env, url.searchParams.get('model'), ctx);
   return json(m.predict(text));
 }
 
@@ -201,13 +236,19 @@ export default {
         return json(result, result.pending === 0 ? 200 : 503);
       }
       if (url.pathname === '/health' && request.method === 'GET') {
+        if (following(env)) {
+          const f = await followed(env, ctx);
+          const { name, version, estimator, classes, sha256 } = f.info();
+          const { generation, version: pointed } = f.pointer;
+          return json({ status: 'ok', model: { name, version, estimator, classes, sha256 }, pointer: { version: pointed, generation }, monitoring: null });
+        }
         const { name, version, estimator, classes, sha256 } = bundle(env).info();
         const monitoring = monitor ? { seen: monitor.seen, pending: monitor.pending } : null;
         return json({ status: 'ok', model: { name, version, estimator, classes, sha256 }, monitoring });
       }
       if (url.pathname === '/predict') {
         if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, 405);
-        const response = await predict(request, env, url);
+        const response = await predict(request, env, url, ctx);
         // Windows closed by this request's predictions go out after the response.
         if (monitor && monitor.pending > 0) ctx.waitUntil(flush(env));
         return response;

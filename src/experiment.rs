@@ -1,0 +1,975 @@
+//! Champion and challenger on production text (FORMAT.md §4, "Experiment snapshots").
+//!
+//! An [`Experiment`] serves one of two models and gathers the evidence a team needs to decide
+//! whether the challenger should replace the champion, with bounded memory whatever the traffic:
+//!
+//! - **shadow**: the champion serves every text; a seeded sample of them (`sample_rate`) is also
+//!   scored by the challenger, and the pair is compared: label agreement, the champion ×
+//!   challenger confusion matrix, `|Δ proba|` (the largest difference over the classes);
+//! - **canary**: a stable share of keys is served by the challenger. The assignment is sticky: a
+//!   hash of the experiment's salt and the key (xxh64), the same in every runtime and instance,
+//!   never a random draw per call;
+//! - **feedback**: a prediction's id with the true label, later or never. Ids are matched against
+//!   a ring of the last `feedback_capacity` predictions; an older id is counted as expired, an id
+//!   the experiment never gave as unknown, a second label for the same id as a duplicate.
+//!
+//! Per arm, each window carries the monitoring statistics of [`crate::monitor`] over the texts
+//! that arm scored, the feedback count, correct count and confusion matrix (true × predicted).
+//! Texts never leave the device. The models themselves are passed to each call, so a binding can
+//! swap an arm (a followed alias moved): a new artifact in either arm closes the window, so that a
+//! window's statistics always belong to one pair of versions.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh64::xxh64;
+
+use crate::error::{Error, Result};
+use crate::monitor::{class_names, oov_count, ModelRef, SplitMix64, Stats, Window, MAX_PENDING};
+use crate::{Prediction, TextClassifier};
+
+/// `format` of an experiment snapshot.
+pub const EXPERIMENT_FORMAT: &str = "skedge-experiment-snapshot";
+/// `version` of the experiment snapshot format.
+pub const EXPERIMENT_VERSION: u32 = 1;
+/// Predictions remembered for feedback when the caller does not say.
+pub const DEFAULT_FEEDBACK_CAPACITY: usize = 10_000;
+/// Most predictions an experiment remembers for feedback (about 24 bytes each).
+pub const MAX_FEEDBACK_CAPACITY: usize = 1 << 20;
+/// Seed of the canary assignment hash: part of the contract (FORMAT.md), never change it.
+const ASSIGN_SEED: u64 = 0x736b_6564_6765_6361; // "skedgeca"
+
+/// How the two arms share the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The champion serves; sampled texts are also scored by the challenger.
+    Shadow,
+    /// The arm a key is assigned to serves.
+    Canary,
+}
+
+/// One of the two models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arm {
+    /// The model in production.
+    Champion,
+    /// The candidate.
+    Challenger,
+}
+
+impl Arm {
+    /// `"champion"` or `"challenger"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Champion => "champion",
+            Arm::Challenger => "challenger",
+        }
+    }
+}
+
+/// What the experiment does and remembers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentConfig {
+    /// Shadow or canary.
+    pub mode: Mode,
+    /// Shadow: probability that a served text is also scored by the challenger, in `[0, 1]`.
+    /// Canary: ignored (every served prediction is counted).
+    pub sample_rate: f64,
+    /// Canary: share of keys assigned to the challenger, in `[0, 1]`. Shadow: ignored.
+    pub share: f64,
+    /// Canary: mixed into the assignment hash, so that two experiments split keys differently.
+    pub salt: String,
+    /// Length of a window; `None`: a window lasts until [`Experiment::snapshot`].
+    pub window_seconds: Option<f64>,
+    /// Seed of the shadow sampler and of the ids; give each instance its own.
+    pub seed: u64,
+    /// Predictions remembered for feedback (1 … [`MAX_FEEDBACK_CAPACITY`]).
+    pub feedback_capacity: usize,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            mode: Mode::Shadow,
+            sample_rate: 1.0,
+            share: 0.0,
+            salt: String::new(),
+            window_seconds: None,
+            seed: 0,
+            feedback_capacity: DEFAULT_FEEDBACK_CAPACITY,
+        }
+    }
+}
+
+/// One arm's model for a call: the loaded model and the hex sha256 of its artifact bytes.
+#[derive(Clone, Copy)]
+pub struct ArmModel<'a> {
+    /// The model.
+    pub model: &'a TextClassifier,
+    /// Hex sha256 of its artifact (64 hex digits): a new one starts a new window.
+    pub sha256: &'a str,
+}
+
+/// What [`Experiment::predict`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    /// The arm whose prediction is served.
+    pub arm: Arm,
+    /// The prediction's id for [`Experiment::feedback`]: 32 lowercase hex digits.
+    pub id: String,
+    /// The served prediction.
+    pub prediction: Prediction,
+    /// Shadow mode, sampled texts: the challenger's prediction (not served).
+    pub shadow: Option<Prediction>,
+}
+
+/// What became of a label given to [`Experiment::feedback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    /// Counted for the arm(s) that predicted.
+    Counted,
+    /// The prediction is older than the feedback ring: counted as expired, not kept.
+    Expired,
+    /// The id was not given by this experiment instance.
+    Unknown,
+    /// This id already had its label.
+    Duplicate,
+}
+
+/// Feedback statistics of one arm in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackStats {
+    /// Predictions of this arm that received a true label.
+    pub count: u64,
+    /// Of which the predicted label was the true one.
+    pub correct: u64,
+    /// `confusion[true][predicted]`, in `classes` order.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+impl FeedbackStats {
+    fn new(n: usize) -> Self {
+        FeedbackStats {
+            count: 0,
+            correct: 0,
+            confusion: vec![vec![0; n]; n],
+        }
+    }
+
+    fn add(&mut self, truth: usize, predicted: usize) {
+        self.count += 1;
+        self.correct += u64::from(truth == predicted);
+        self.confusion[truth][predicted] += 1;
+    }
+}
+
+/// One arm's part of a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmWindow {
+    /// `"champion"` or `"challenger"`.
+    pub arm: Arm,
+    /// The model version the arm ran.
+    pub model: ModelRef,
+    /// Predictions of this arm that were served.
+    pub served: u64,
+    /// Monitoring statistics of the texts this arm scored (served or shadow).
+    pub stats: Stats,
+    /// Feedback on this arm's predictions.
+    pub feedback: FeedbackStats,
+}
+
+/// Comparison of the pairs scored by both arms (shadow mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowStats {
+    /// Texts scored by both arms.
+    pub pairs: u64,
+    /// Of which both predicted the same label.
+    pub agree: u64,
+    /// `confusion[champion label][challenger label]`.
+    pub confusion: Vec<Vec<u64>>,
+    /// Pairs where both have `predict_proba` (the `|Δ proba|` statistics' count).
+    pub proba_pairs: u64,
+    /// Sum over those pairs of `max_i |p_champion[i] − p_challenger[i]|` (the mean is
+    /// `sum_abs_dproba / proba_pairs`; a sum so that windows add up).
+    pub sum_abs_dproba: f64,
+    /// The largest of them.
+    pub max_abs_dproba: f64,
+}
+
+/// One closed window of an experiment (FORMAT.md §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSnapshot {
+    /// Always [`EXPERIMENT_FORMAT`].
+    pub format: String,
+    /// Always [`EXPERIMENT_VERSION`].
+    pub version: u32,
+    /// 32 lowercase hex digits, unique per experiment instance and window.
+    pub id: String,
+    /// Shadow or canary.
+    pub mode: Mode,
+    /// Shadow sampling probability (canary: 1).
+    pub sample_rate: f64,
+    /// Canary share of the challenger (shadow: 0).
+    pub share: f64,
+    /// The window.
+    pub window: Window,
+    /// Predictions served in the window.
+    pub seen: u64,
+    /// Snapshots dropped (queue full) before this one, cumulative.
+    pub dropped: u64,
+    /// `classes_` as strings, the same for both arms.
+    pub classes: Vec<String>,
+    /// Champion first, then challenger.
+    pub arms: Vec<ArmWindow>,
+    /// Shadow mode: the pair comparison; canary: `None`.
+    pub shadow: Option<ShadowStats>,
+    /// Labels for predictions older than the ring.
+    pub feedback_expired: u64,
+    /// Labels for ids this instance never gave.
+    pub feedback_unknown: u64,
+    /// Second labels for the same id.
+    pub feedback_duplicate: u64,
+}
+
+/// A remembered prediction: the labels each arm predicted (`u32::MAX`: that arm did not score it).
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    champion: u32,
+    challenger: u32,
+    labelled: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Champion and challenger, their windows and the feedback ring.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    config: ExperimentConfig,
+    classes: Vec<String>,
+    has_proba: bool,
+    has_vocabulary: bool,
+    rng: SplitMix64,
+    instance: u64,
+    index: u64,
+    start_ms: u64,
+    seen: u64,
+    arms: [ArmWindow; 2],
+    shadow: Option<ShadowStats>,
+    expired: u64,
+    unknown: u64,
+    duplicate: u64,
+    /// Sequence number of `ring[0]`; ids are `instance` and a sequence number.
+    first_seq: u64,
+    ring: VecDeque<Remembered>,
+    pending: VecDeque<ExperimentSnapshot>,
+    dropped: u64,
+}
+
+fn invalid(why: impl Into<String>) -> Error {
+    Error::InvalidInput(why.into())
+}
+
+fn ms(now_ms: f64) -> u64 {
+    if now_ms.is_finite() && now_ms > 0.0 {
+        now_ms.min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
+
+fn model_ref(arm: ArmModel<'_>) -> Result<ModelRef> {
+    let sha256 = arm.sha256.to_ascii_lowercase();
+    if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(invalid("the artifact sha256 must be 64 hex digits"));
+    }
+    let m = arm.model.metadata();
+    let cut = |s: &str| s.chars().take(crate::monitor::MAX_NAME_CHARS).collect::<String>();
+    Ok(ModelRef {
+        name: cut(&m.name),
+        version: cut(&m.version),
+        sha256,
+    })
+}
+
+/// The arm a canary key is assigned to: `xxh64(salt ‖ 0x00 ‖ key, ASSIGN_SEED)`, its top 53 bits
+/// as a fraction in `[0, 1)`, compared with `share`. The same in every runtime and instance.
+pub fn assign(salt: &str, key: &str, share: f64) -> Arm {
+    let mut bytes = Vec::with_capacity(salt.len() + 1 + key.len());
+    bytes.extend_from_slice(salt.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(key.as_bytes());
+    let u = (xxh64(&bytes, ASSIGN_SEED) >> 11) as f64 / (1u64 << 53) as f64;
+    if u < share {
+        Arm::Challenger
+    } else {
+        Arm::Champion
+    }
+}
+
+impl Experiment {
+    /// Starts an experiment of `champion` against `challenger` at `now_ms` (ms since the epoch).
+    /// Both must have the same `classes_`.
+    pub fn new(
+        champion: ArmModel<'_>,
+        challenger: ArmModel<'_>,
+        config: ExperimentConfig,
+        now_ms: f64,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&config.sample_rate) {
+            return Err(invalid("sampleRate must be in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&config.share) {
+            return Err(invalid("share must be in [0, 1]"));
+        }
+        if let Some(w) = config.window_seconds {
+            if !(w.is_finite() && w >= 0.001) {
+                return Err(invalid("windowSeconds must be a number ≥ 0.001"));
+            }
+        }
+        if !(1..=MAX_FEEDBACK_CAPACITY).contains(&config.feedback_capacity) {
+            return Err(invalid(format!(
+                "feedbackCapacity must be 1 … {MAX_FEEDBACK_CAPACITY}, got {}",
+                config.feedback_capacity
+            )));
+        }
+        let classes = class_names(champion.model.classes());
+        if classes.len() > crate::monitor::MAX_CLASSES {
+            return Err(invalid(format!(
+                "a model with {} classes is too large for an experiment (limit {})",
+                classes.len(),
+                crate::monitor::MAX_CLASSES
+            )));
+        }
+        let mut key = Vec::with_capacity(32);
+        key.extend_from_slice(&config.seed.to_le_bytes());
+        key.extend_from_slice(&now_ms.to_bits().to_le_bytes());
+        key.extend_from_slice(champion.sha256.as_bytes());
+        key.extend_from_slice(challenger.sha256.as_bytes());
+        let instance = xxh64(&key, 0x6578_7065_7269_6d65); // "experime"
+        let (champion_ref, challenger_ref) = (model_ref(champion)?, model_ref(challenger)?);
+        let mut e = Experiment {
+            rng: SplitMix64::new(config.seed),
+            has_proba: false,
+            has_vocabulary: false,
+            arms: [
+                empty_arm(Arm::Champion, champion_ref, 0, false, false),
+                empty_arm(Arm::Challenger, challenger_ref, 0, false, false),
+            ],
+            shadow: None,
+            classes,
+            instance,
+            index: 0,
+            start_ms: ms(now_ms),
+            seen: 0,
+            expired: 0,
+            unknown: 0,
+            duplicate: 0,
+            first_seq: 0,
+            ring: VecDeque::new(),
+            pending: VecDeque::new(),
+            dropped: 0,
+            config,
+        };
+        e.check_pair(champion, challenger)?;
+        e.has_proba =
+            champion.model.predict("")?.proba.is_some() && challenger.model.predict("")?.proba.is_some();
+        e.has_vocabulary = [champion, challenger]
+            .iter()
+            .all(|a| a.model.vectorizers().iter().any(|v| v.vocabulary().is_some()));
+        e.reset_window();
+        Ok(e)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    /// The models the open window is about: champion, challenger.
+    pub fn models(&self) -> (&ModelRef, &ModelRef) {
+        (&self.arms[0].model, &self.arms[1].model)
+    }
+
+    fn check_pair(&self, champion: ArmModel<'_>, challenger: ArmModel<'_>) -> Result<()> {
+        for (arm, m) in [("champion", champion), ("challenger", challenger)] {
+            if class_names(m.model.classes()) != self.classes {
+                return Err(invalid(format!(
+                    "the {arm}'s classes_ differ from the experiment's {:?}: both arms must predict the same classes",
+                    self.classes
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn reset_window(&mut self) {
+        let n = self.classes.len();
+        for a in &mut self.arms {
+            a.served = 0;
+            a.stats = Stats::new(n, self.has_proba, self.has_vocabulary);
+            a.feedback = FeedbackStats::new(n);
+        }
+        self.shadow = (self.config.mode == Mode::Shadow).then(|| ShadowStats {
+            pairs: 0,
+            agree: 0,
+            confusion: vec![vec![0; n]; n],
+            proba_pairs: 0,
+            sum_abs_dproba: 0.0,
+            max_abs_dproba: 0.0,
+        });
+        self.seen = 0;
+        self.expired = 0;
+        self.unknown = 0;
+        self.duplicate = 0;
+    }
+
+    /// Closes the window if `window_seconds` have passed at `now_ms` (queued when it saw
+    /// anything) and opens the one `now_ms` falls in.
+    pub fn tick(&mut self, now_ms: f64) {
+        let Some(w) = self.config.window_seconds else {
+            return;
+        };
+        let width = ((w * 1000.0).round() as u64).max(1);
+        let now = ms(now_ms);
+        let end = self.start_ms.saturating_add(width);
+        if now < end {
+            return;
+        }
+        self.close_and_queue(end);
+        let skipped = (now - end) / width;
+        self.start_ms = end.saturating_add(skipped.saturating_mul(width));
+    }
+
+    fn active(&self) -> bool {
+        self.seen > 0 || self.arms.iter().any(|a| a.feedback.count > 0)
+    }
+
+    fn close_and_queue(&mut self, end_ms: u64) {
+        if self.active() || self.expired + self.unknown + self.duplicate > 0 {
+            let s = self.close(end_ms);
+            self.enqueue(s);
+        } else {
+            self.start_ms = end_ms.max(self.start_ms);
+        }
+    }
+
+    /// A new artifact in either arm: the open window closes (its statistics belong to the old
+    /// pair) and the new pair starts one.
+    fn follow(&mut self, champion: ArmModel<'_>, challenger: ArmModel<'_>, now_ms: f64) -> Result<()> {
+        let same = |a: &ModelRef, m: ArmModel<'_>| a.sha256.eq_ignore_ascii_case(m.sha256);
+        if same(&self.arms[0].model, champion) && same(&self.arms[1].model, challenger) {
+            return Ok(());
+        }
+        let (c, h) = (model_ref(champion)?, model_ref(challenger)?);
+        self.check_pair(champion, challenger)?;
+        let now = ms(now_ms).max(self.start_ms);
+        self.close_and_queue(now);
+        self.start_ms = now;
+        self.arms[0].model = c;
+        self.arms[1].model = h;
+        Ok(())
+    }
+
+    /// Predicts `text` with the arm that serves it. `key` (canary) assigns the arm; without a key
+    /// the text itself is the key (the same text always gets the same arm).
+    pub fn predict(
+        &mut self,
+        champion: ArmModel<'_>,
+        challenger: ArmModel<'_>,
+        text: &str,
+        key: Option<&str>,
+        now_ms: f64,
+    ) -> Result<Served> {
+        self.follow(champion, challenger, now_ms)?;
+        self.tick(now_ms);
+        let arm = match self.config.mode {
+            Mode::Shadow => Arm::Champion,
+            Mode::Canary => assign(&self.config.salt, key.unwrap_or(text), self.config.share),
+        };
+        let served_model = if arm == Arm::Champion {
+            champion
+        } else {
+            challenger
+        };
+        let prediction = served_model.model.predict(text)?;
+        let sampled = self.config.mode == Mode::Shadow
+            && self.config.sample_rate > 0.0
+            && self.rng.next_f64() < self.config.sample_rate;
+        let shadow = if sampled {
+            Some(challenger.model.predict(text)?)
+        } else {
+            None
+        };
+
+        self.seen += 1;
+        let slot = arm as usize;
+        self.arms[slot].served += 1;
+        let chars = text.chars().count() as u64;
+        let has_vocabulary = self.has_vocabulary;
+        let oov = |m: &TextClassifier| if has_vocabulary { oov_count(m, text) } else { None };
+        match (self.config.mode, &shadow) {
+            (Mode::Canary, _) => {
+                let o = oov(served_model.model);
+                self.arms[slot].stats.add(&prediction, o, chars, None);
+            }
+            (Mode::Shadow, Some(s)) => {
+                let (oc, oh) = (oov(champion.model), oov(challenger.model));
+                self.arms[0].stats.add(&prediction, oc, chars, None);
+                self.arms[1].stats.add(s, oh, chars, None);
+                self.compare(&prediction, s);
+            }
+            (Mode::Shadow, None) => {}
+        }
+
+        let label = |p: &Prediction| p.label as u32;
+        let remembered = match arm {
+            Arm::Champion => Remembered {
+                champion: label(&prediction),
+                challenger: shadow.as_ref().map_or(NONE, label),
+                labelled: false,
+            },
+            Arm::Challenger => Remembered {
+                champion: NONE,
+                challenger: label(&prediction),
+                labelled: false,
+            },
+        };
+        if self.ring.len() == self.config.feedback_capacity {
+            self.ring.pop_front();
+            self.first_seq += 1;
+        }
+        self.ring.push_back(remembered);
+        let seq = self.first_seq + self.ring.len() as u64 - 1;
+        Ok(Served {
+            arm,
+            id: format!("{:016x}{seq:016x}", self.instance),
+            prediction,
+            shadow,
+        })
+    }
+
+    fn compare(&mut self, champion: &Prediction, challenger: &Prediction) {
+        let Some(s) = self.shadow.as_mut() else {
+            return;
+        };
+        s.pairs += 1;
+        s.agree += u64::from(champion.label == challenger.label);
+        if let Some(row) = s.confusion.get_mut(champion.label) {
+            if let Some(c) = row.get_mut(challenger.label) {
+                *c += 1;
+            }
+        }
+        if let (Some(a), Some(b)) = (&champion.proba, &challenger.proba) {
+            let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+            s.proba_pairs += 1;
+            s.sum_abs_dproba += d;
+            s.max_abs_dproba = s.max_abs_dproba.max(d);
+        }
+    }
+
+    /// The true label of the prediction `id` (one of `classes`, as a string), counted in the
+    /// open window (at `now_ms`) for each arm that scored the text.
+    pub fn feedback(&mut self, id: &str, true_label: &str, now_ms: f64) -> Result<Feedback> {
+        let truth = self.classes.iter().position(|c| c == true_label).ok_or_else(|| {
+            invalid(format!(
+                "{true_label:?} is not one of the classes {:?}",
+                self.classes
+            ))
+        })?;
+        if id.len() != 32
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(invalid("a prediction id is 32 lowercase hex digits"));
+        }
+        self.tick(now_ms);
+        let instance = u64::from_str_radix(&id[..16], 16).ok();
+        let seq = u64::from_str_radix(&id[16..], 16).ok();
+        let (Some(instance), Some(seq)) = (instance, seq) else {
+            return Err(invalid("a prediction id is 32 lowercase hex digits"));
+        };
+        let next = self.first_seq + self.ring.len() as u64;
+        let outcome = if instance != self.instance || seq >= next {
+            self.unknown += 1;
+            Feedback::Unknown
+        } else if seq < self.first_seq {
+            self.expired += 1;
+            Feedback::Expired
+        } else {
+            let r = &mut self.ring[(seq - self.first_seq) as usize];
+            if r.labelled {
+                self.duplicate += 1;
+                Feedback::Duplicate
+            } else {
+                r.labelled = true;
+                let r = *r;
+                for (slot, predicted) in [(0, r.champion), (1, r.challenger)] {
+                    if predicted != NONE {
+                        self.arms[slot].feedback.add(truth, predicted as usize);
+                    }
+                }
+                Feedback::Counted
+            }
+        };
+        Ok(outcome)
+    }
+
+    fn close(&mut self, end_ms: u64) -> ExperimentSnapshot {
+        let mut key = self.instance.to_le_bytes().to_vec();
+        key.extend_from_slice(&self.index.to_le_bytes());
+        let id = format!("{:016x}{:016x}", xxh64(&key, 1), xxh64(&key, 2));
+        let s = ExperimentSnapshot {
+            format: EXPERIMENT_FORMAT.into(),
+            version: EXPERIMENT_VERSION,
+            id,
+            mode: self.config.mode,
+            sample_rate: match self.config.mode {
+                Mode::Shadow => self.config.sample_rate,
+                Mode::Canary => 1.0,
+            },
+            share: match self.config.mode {
+                Mode::Shadow => 0.0,
+                Mode::Canary => self.config.share,
+            },
+            window: Window {
+                index: self.index,
+                start_ms: self.start_ms,
+                end_ms: end_ms.max(self.start_ms),
+            },
+            seen: self.seen,
+            dropped: self.dropped,
+            classes: self.classes.clone(),
+            arms: self.arms.to_vec(),
+            shadow: self.shadow.clone(),
+            feedback_expired: self.expired,
+            feedback_unknown: self.unknown,
+            feedback_duplicate: self.duplicate,
+        };
+        self.index += 1;
+        self.start_ms = s.window.end_ms;
+        self.reset_window();
+        s
+    }
+
+    fn enqueue(&mut self, s: ExperimentSnapshot) {
+        if self.pending.len() == MAX_PENDING {
+            self.pending.pop_front();
+            self.dropped += 1;
+        }
+        self.pending.push_back(s);
+    }
+
+    /// Closes the open window at `now_ms` (first any finished `window_seconds` window), queues
+    /// it for delivery and returns it.
+    pub fn snapshot(&mut self, now_ms: f64) -> ExperimentSnapshot {
+        self.tick(now_ms);
+        let s = self.close(ms(now_ms));
+        self.enqueue(s.clone());
+        s
+    }
+
+    /// Takes every snapshot waiting for delivery.
+    pub fn take_pending(&mut self) -> Vec<ExperimentSnapshot> {
+        self.pending.drain(..).collect()
+    }
+
+    /// Puts undelivered snapshots back at the front of the queue, in order; beyond
+    /// [`MAX_PENDING`] the oldest are dropped (and counted).
+    pub fn requeue(&mut self, undelivered: Vec<ExperimentSnapshot>) {
+        for s in undelivered.into_iter().rev() {
+            if self.pending.len() == MAX_PENDING {
+                self.dropped += 1;
+                continue;
+            }
+            self.pending.push_front(s);
+        }
+    }
+}
+
+fn empty_arm(arm: Arm, model: ModelRef, n: usize, proba: bool, vocabulary: bool) -> ArmWindow {
+    ArmWindow {
+        arm,
+        model,
+        served: 0,
+        stats: Stats::new(n, proba, vocabulary),
+        feedback: FeedbackStats::new(n),
+    }
+}
+
+impl ExperimentSnapshot {
+    /// This snapshot as JSON (FORMAT.md §4).
+    #[cfg(any(feature = "cli", feature = "python"))]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an experiment snapshot always serializes")
+    }
+
+    /// Parses and validates a snapshot (at most [`crate::monitor::MAX_SNAPSHOT_BYTES`]; unknown
+    /// fields are refused).
+    #[cfg(feature = "cli")]
+    pub fn parse(bytes: &[u8]) -> Result<ExperimentSnapshot> {
+        if bytes.len() > crate::monitor::MAX_SNAPSHOT_BYTES {
+            return Err(Error::InputTooLarge {
+                bytes: bytes.len(),
+                limit: crate::monitor::MAX_SNAPSHOT_BYTES,
+            });
+        }
+        let s: ExperimentSnapshot =
+            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not an experiment snapshot: {e}")))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks the format, the shapes and that every count adds up.
+    pub fn validate(&self) -> Result<()> {
+        if self.format != EXPERIMENT_FORMAT || self.version != EXPERIMENT_VERSION {
+            return Err(invalid(format!(
+                "expected format {EXPERIMENT_FORMAT} version {EXPERIMENT_VERSION}, found {:?} version {}",
+                self.format, self.version
+            )));
+        }
+        let hex32 = self.id.len() == 32
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex32 {
+            return Err(invalid("id must be 32 lowercase hex digits"));
+        }
+        let n = self.classes.len();
+        if !(1..=crate::monitor::MAX_CLASSES).contains(&n) {
+            return Err(invalid("classes must hold 1 to 1024 labels"));
+        }
+        if !(0.0..=1.0).contains(&self.sample_rate) || !(0.0..=1.0).contains(&self.share) {
+            return Err(invalid("sample_rate and share must be in [0, 1]"));
+        }
+        if self.window.start_ms > self.window.end_ms || self.window.end_ms > crate::monitor::MAX_TIME_MS {
+            return Err(invalid("window must have start_ms ≤ end_ms ≤ 253402300799999"));
+        }
+        if self.arms.len() != 2 || self.arms[0].arm != Arm::Champion || self.arms[1].arm != Arm::Challenger {
+            return Err(invalid("arms must be [champion, challenger]"));
+        }
+        let square = |what: &str, m: &[Vec<u64>]| -> Result<u64> {
+            if m.len() != n || m.iter().any(|r| r.len() != n) {
+                return Err(invalid(format!("{what} must be {n} × {n}")));
+            }
+            m.iter()
+                .flatten()
+                .try_fold(0u64, |a, &b| a.checked_add(b))
+                .ok_or_else(|| invalid(format!("{what} overflows")))
+        };
+        let mut served = 0u64;
+        for a in &self.arms {
+            let what = a.arm.as_str();
+            a.stats
+                .check_shape(n)
+                .map_err(|e| invalid(format!("{what}.stats: {e}")))?;
+            let f = &a.feedback;
+            if square(&format!("{what}.feedback.confusion"), &f.confusion)? != f.count {
+                return Err(invalid(format!("{what}.feedback.confusion must add up to count")));
+            }
+            let diagonal: u64 = (0..n).map(|i| f.confusion[i][i]).sum();
+            if diagonal != f.correct {
+                return Err(invalid(format!(
+                    "{what}.feedback.correct must equal the confusion matrix's diagonal"
+                )));
+            }
+            served = served
+                .checked_add(a.served)
+                .ok_or_else(|| invalid("served overflows"))?;
+        }
+        if served != self.seen {
+            return Err(invalid("the arms' served counts must add up to seen"));
+        }
+        match (self.mode, &self.shadow) {
+            (Mode::Shadow, Some(s)) => {
+                if square("shadow.confusion", &s.confusion)? != s.pairs {
+                    return Err(invalid("shadow.confusion must add up to pairs"));
+                }
+                let diagonal: u64 = (0..n).map(|i| s.confusion[i][i]).sum();
+                if diagonal != s.agree || s.proba_pairs > s.pairs || s.pairs > self.seen {
+                    return Err(invalid(
+                        "shadow: agree must be the confusion's diagonal, proba_pairs ≤ pairs ≤ seen",
+                    ));
+                }
+                let ok = |x: f64| x.is_finite() && x >= 0.0;
+                if !(ok(s.sum_abs_dproba) && ok(s.max_abs_dproba) && s.max_abs_dproba <= 1.0) {
+                    return Err(invalid(
+                        "shadow: |Δ proba| statistics must be finite, in [0, 1] per pair",
+                    ));
+                }
+            }
+            (Mode::Canary, None) => {}
+            _ => return Err(invalid("shadow statistics are present exactly in shadow mode")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod tests {
+    use super::*;
+
+    fn tiny() -> TextClassifier {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tiny.skedge"))
+            .expect("tests/golden/tiny.skedge");
+        TextClassifier::from_bytes(&bytes).unwrap()
+    }
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn canary_assignment_is_sticky_and_near_the_share() {
+        let keys: Vec<String> = (0..20_000).map(|i| format!("user-{i}")).collect();
+        let to_challenger = keys
+            .iter()
+            .filter(|k| assign("s", k, 0.05) == Arm::Challenger)
+            .count();
+        assert!((800..1200).contains(&to_challenger), "{to_challenger}");
+        for k in &keys[..100] {
+            assert_eq!(assign("s", k, 0.05), assign("s", k, 0.05));
+        }
+        assert!(keys.iter().all(|k| assign("s", k, 0.0) == Arm::Champion));
+        assert!(keys.iter().all(|k| assign("s", k, 1.0) == Arm::Challenger));
+        // pinned: the assignment is a contract across runtimes and instances (FORMAT.md §4);
+        // tests/js/experiment.test.mjs pins the same keys. "user-1" hashes to 0.21183, "" to 0.04993.
+        assert_eq!(assign("salt", "user-1", 0.2119), Arm::Challenger);
+        assert_eq!(assign("salt", "user-1", 0.2118), Arm::Champion);
+        assert_eq!(assign("salt", "", 0.0500), Arm::Challenger);
+        assert_eq!(assign("salt", "", 0.0499), Arm::Champion);
+        assert_eq!(assign("salt", "é", 0.5543), Arm::Challenger);
+        assert_eq!(assign("salt", "é", 0.5542), Arm::Champion);
+    }
+
+    #[test]
+    fn shadow_compares_pairs_and_counts_feedback_per_arm() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 1000.0).unwrap();
+        let r = e.predict(c, h, "good movie", None, 1001.0).unwrap();
+        assert_eq!(r.arm, Arm::Champion);
+        assert_eq!(r.shadow.as_ref().unwrap().label, r.prediction.label);
+        let truth = e.classes[r.prediction.label].clone();
+        assert_eq!(e.feedback(&r.id, &truth, 1002.0).unwrap(), Feedback::Counted);
+        assert_eq!(e.feedback(&r.id, &truth, 1002.0).unwrap(), Feedback::Duplicate);
+        let mut other = r.id.clone();
+        other.replace_range(..1, if other.starts_with('0') { "1" } else { "0" });
+        assert_eq!(e.feedback(&other, &truth, 1002.0).unwrap(), Feedback::Unknown);
+        assert!(e.feedback(&r.id, "no such class", 1002.0).is_err());
+        let s = e.snapshot(2000.0);
+        s.validate().unwrap();
+        assert_eq!(s.seen, 1);
+        let sh = s.shadow.as_ref().unwrap();
+        assert_eq!((sh.pairs, sh.agree), (1, 1));
+        assert_eq!(s.arms[0].feedback.correct, 1);
+        assert_eq!(s.arms[1].feedback.correct, 1);
+        assert_eq!(s.feedback_duplicate, 1);
+        assert_eq!(s.feedback_unknown, 1);
+        let parsed = ExperimentSnapshot::parse(s.to_json().as_bytes()).unwrap();
+        assert_eq!(parsed, s);
+    }
+
+    #[test]
+    fn the_feedback_ring_is_bounded_and_old_ids_expire() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let config = ExperimentConfig {
+            mode: Mode::Canary,
+            share: 0.5,
+            feedback_capacity: 3,
+            ..ExperimentConfig::default()
+        };
+        let mut e = Experiment::new(c, h, config, 0.0).unwrap();
+        let ids: Vec<Served> = (0..5)
+            .map(|i| e.predict(c, h, "text", Some(&format!("k{i}")), 1.0).unwrap())
+            .collect();
+        assert_eq!(e.ring.len(), 3);
+        let label = e.classes[0].clone();
+        assert_eq!(e.feedback(&ids[0].id, &label, 2.0).unwrap(), Feedback::Expired);
+        assert_eq!(e.feedback(&ids[4].id, &label, 2.0).unwrap(), Feedback::Counted);
+        let s = e.snapshot(3.0);
+        s.validate().unwrap();
+        assert!(s.shadow.is_none());
+        assert_eq!(s.arms[0].served + s.arms[1].served, 5);
+        assert_eq!(s.arms[0].feedback.count + s.arms[1].feedback.count, 1);
+        assert_eq!(s.feedback_expired, 1);
+    }
+
+    #[test]
+    fn a_new_artifact_in_an_arm_closes_the_window() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        e.predict(c, h, "a", None, 1.0).unwrap();
+        let h2 = ArmModel {
+            model: &m,
+            sha256: &A.replace('a', "c"),
+        };
+        e.predict(c, h2, "b", None, 2.0).unwrap();
+        let closed = e.take_pending();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].arms[1].model.sha256, B);
+        assert_eq!(closed[0].seen, 1);
+        assert_eq!(e.models().1.sha256, A.replace('a', "c"));
+    }
+
+    #[test]
+    fn bad_configurations_and_snapshots_are_refused() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        for config in [
+            ExperimentConfig {
+                sample_rate: 1.5,
+                ..Default::default()
+            },
+            ExperimentConfig {
+                share: -0.1,
+                ..Default::default()
+            },
+            ExperimentConfig {
+                feedback_capacity: 0,
+                ..Default::default()
+            },
+            ExperimentConfig {
+                window_seconds: Some(0.0),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(
+                Experiment::new(c, h, config, 0.0).unwrap_err().code(),
+                "INVALID_INPUT"
+            );
+        }
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        e.predict(c, h, "x", None, 1.0).unwrap();
+        let good = e.snapshot(2.0).to_json();
+        for (from, to) in [
+            ("\"agree\":1", "\"agree\":2"),
+            ("\"seen\":1", "\"seen\":2"),
+            ("\"mode\":\"shadow\"", "\"mode\":\"canary\""),
+        ] {
+            assert!(good.contains(from), "{from} in {good}");
+            let bad = good.replacen(from, to, 1);
+            assert!(ExperimentSnapshot::parse(bad.as_bytes()).is_err(), "{to}");
+        }
+    }
+}

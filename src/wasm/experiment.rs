@@ -1,0 +1,276 @@
+//! `new Experiment(champion, challenger, options)`'s core (FORMAT.md §4, experiment snapshots).
+//! The JS class (scripts/npm/extend.js) resolves each arm's current model — a `Model`, or the
+//! version a `Model.follow` handle serves — and passes both to every call, so an alias move
+//! replaces an arm in place; the core closes the window when an arm's artifact changes.
+
+use js_sys::{Array, Object};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use super::model::PredictionOut;
+use super::monitor::{js_number, option_number, random_seed, seed_of};
+use super::{
+    core_error, hex, invalid, option, option_string, options_object, text_of, to_js, type_name, Model,
+};
+use crate::experiment::{
+    ArmModel, Experiment, ExperimentConfig, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY, MAX_FEEDBACK_CAPACITY,
+};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+export interface ExperimentOptions {
+  /** "shadow" (default): the champion serves, a sample is also scored by the challenger;
+   * "canary": the challenger serves a sticky `share` of keys. */
+  mode?: "shadow" | "canary";
+  /** Shadow: probability that a text is also scored by the challenger (default 1). */
+  sampleRate?: number;
+  /** Canary (required there): share of keys served by the challenger, in [0, 1]. */
+  share?: number;
+  /** Canary: mixed into the key hash, so experiments split keys differently (default ""). */
+  salt?: string;
+  /** Window length; without it a window lasts until `snapshot()`. */
+  windowSeconds?: number;
+  /** Seed of the shadow sampler and of the ids (default: crypto.getRandomValues). */
+  seed?: number | bigint;
+  /** Predictions remembered for feedback (default 10,000; at most 1,048,576). */
+  feedbackCapacity?: number;
+}
+
+/** `Experiment.predict`'s result: the served prediction, its arm and its id. */
+export interface Served extends Prediction {
+  arm: "champion" | "challenger";
+  /** 32 hex digits: give it to `feedback` with the true label. */
+  id: string;
+  /** Shadow mode, sampled texts: the challenger's prediction (not served); else null. */
+  shadow: Prediction | null;
+}
+
+export type FeedbackOutcome = "counted" | "expired" | "unknown" | "duplicate";
+
+/** One arm of an experiment window. */
+export interface ExperimentArm {
+  arm: "champion" | "challenger";
+  model: { name: string; version: string; sha256: string };
+  served: number;
+  stats: Snapshot["stats"];
+  /** `confusion[true][predicted]` in `classes` order. */
+  feedback: { count: number; correct: number; confusion: number[][] };
+}
+
+/** A closed experiment window (FORMAT.md §4). */
+export interface ExperimentSnapshot {
+  format: "skedge-experiment-snapshot";
+  version: 1;
+  id: string;
+  mode: "shadow" | "canary";
+  sample_rate: number;
+  share: number;
+  window: { index: number; start_ms: number; end_ms: number };
+  seen: number;
+  dropped: number;
+  classes: string[];
+  /** [champion, challenger]. */
+  arms: ExperimentArm[];
+  /** Shadow mode: `confusion[champion][challenger]`, mean |Δ proba| = sum_abs_dproba / proba_pairs. */
+  shadow: {
+    pairs: number;
+    agree: number;
+    confusion: number[][];
+    proba_pairs: number;
+    sum_abs_dproba: number;
+    max_abs_dproba: number;
+  } | null;
+  feedback_expired: number;
+  feedback_unknown: number;
+  feedback_duplicate: number;
+}
+"#;
+
+const OPTIONS: &[&str] = &[
+    "mode",
+    "sampleRate",
+    "share",
+    "salt",
+    "windowSeconds",
+    "seed",
+    "feedbackCapacity",
+];
+
+#[derive(Serialize)]
+struct ServedOut<'a> {
+    #[serde(flatten)]
+    prediction: PredictionOut<'a>,
+    arm: &'static str,
+    id: &'a str,
+    /// Shadow mode, sampled texts: what the challenger predicted (not served).
+    shadow: Option<PredictionOut<'a>>,
+}
+
+/// The experiment of two models; every call takes the arms' current models.
+#[wasm_bindgen(js_name = ExperimentCore, skip_typescript)]
+pub struct ExperimentCore {
+    inner: Experiment,
+}
+
+fn arm<'a>(m: &'a Model, sha256: &'a str) -> ArmModel<'a> {
+    ArmModel {
+        model: &m.inner,
+        sha256,
+    }
+}
+
+#[wasm_bindgen(js_class = ExperimentCore)]
+impl ExperimentCore {
+    /// Checks the options (unknown keys refused, values shown in messages) and starts.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        champion: &Model,
+        challenger: &Model,
+        options: Option<Object>,
+    ) -> Result<ExperimentCore, JsValue> {
+        let o = options_object(options, "new Experiment", OPTIONS)?;
+        let o = o.as_ref();
+        let mode = match option_string(o, "mode")?.as_deref() {
+            None | Some("shadow") => Mode::Shadow,
+            Some("canary") => Mode::Canary,
+            Some(other) => {
+                return Err(invalid(&format!(
+                    "options.mode must be \"shadow\" or \"canary\", got {other:?}"
+                )))
+            }
+        };
+        let number = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Option<f64>, JsValue> {
+            match option_number(o, key)? {
+                Some(n) if !ok(n) => Err(invalid(&format!(
+                    "options.{key} must be {what}, got {}",
+                    js_number(n)
+                ))),
+                n => Ok(n),
+            }
+        };
+        let unit = |n: f64| (0.0..=1.0).contains(&n);
+        let sample_rate = number("sampleRate", unit, "in [0, 1]")?;
+        let share = number("share", unit, "in [0, 1]")?;
+        match (mode, sample_rate, share) {
+            (Mode::Shadow, _, Some(_)) => return Err(invalid("options.share is for mode \"canary\"")),
+            (Mode::Canary, Some(_), _) => return Err(invalid("options.sampleRate is for mode \"shadow\"")),
+            (Mode::Canary, _, None) => return Err(invalid("mode \"canary\" needs options.share in [0, 1]")),
+            _ => {}
+        }
+        let window_seconds = number("windowSeconds", |n| n.is_finite() && n >= 0.001, "≥ 0.001")?;
+        let capacity = number(
+            "feedbackCapacity",
+            |n| n >= 1.0 && n.fract() == 0.0 && n <= MAX_FEEDBACK_CAPACITY as f64,
+            "an integer in [1, 1048576]",
+        )?;
+        let seed = match option(o, "seed") {
+            None => random_seed(),
+            Some(v) => seed_of(&v)?,
+        };
+        let config = ExperimentConfig {
+            mode,
+            sample_rate: sample_rate.unwrap_or(1.0),
+            share: share.unwrap_or(0.0),
+            salt: option_string(o, "salt")?.unwrap_or_default(),
+            window_seconds,
+            seed,
+            feedback_capacity: capacity.map_or(DEFAULT_FEEDBACK_CAPACITY, |n| n as usize),
+        };
+        let (c, h) = (hex(champion.digest()), hex(challenger.digest()));
+        let inner = Experiment::new(
+            arm(champion, &c),
+            arm(challenger, &h),
+            config,
+            js_sys::Date::now(),
+        )
+        .map_err(core_error)?;
+        Ok(ExperimentCore { inner })
+    }
+
+    /// `{ label, decision, proba, arm, id, shadow }` of the arm that serves `text`.
+    pub fn predict(
+        &mut self,
+        champion: &Model,
+        challenger: &Model,
+        text: &JsValue,
+        key: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let text = text_of(text, "text")?;
+        let key =
+            if key.is_undefined() || key.is_null() {
+                None
+            } else {
+                Some(key.as_string().ok_or_else(|| {
+                    invalid(&format!("options.key must be a string, got {}", type_name(key)))
+                })?)
+            };
+        let (c, h) = (hex(champion.digest()), hex(challenger.digest()));
+        let served = self
+            .inner
+            .predict(
+                arm(champion, &c),
+                arm(challenger, &h),
+                &text,
+                key.as_deref(),
+                js_sys::Date::now(),
+            )
+            .map_err(core_error)?;
+        let classes = champion.inner.classes();
+        to_js(&ServedOut {
+            prediction: PredictionOut::new(&served.prediction, classes),
+            arm: served.arm.as_str(),
+            id: &served.id,
+            shadow: served.shadow.as_ref().map(|s| PredictionOut::new(s, classes)),
+        })
+    }
+
+    /// The true label (a number or string of `classes`) of the prediction `id`:
+    /// `"counted"`, `"expired"`, `"unknown"` or `"duplicate"`.
+    pub fn feedback(&mut self, id: &JsValue, truth: &JsValue) -> Result<String, JsValue> {
+        let id = id.as_string().ok_or_else(|| {
+            invalid(&format!(
+                "the prediction id must be a string, got {}",
+                type_name(id)
+            ))
+        })?;
+        let truth = match (truth.as_string(), truth.as_f64()) {
+            (Some(s), _) => s,
+            (None, Some(n)) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => {
+                (n as i64).to_string()
+            }
+            _ => {
+                return Err(invalid(&format!(
+                    "the true label must be one of the classes (a string or an integer), got {}",
+                    type_name(truth)
+                )))
+            }
+        };
+        let outcome = self
+            .inner
+            .feedback(&id, &truth, js_sys::Date::now())
+            .map_err(core_error)?;
+        Ok(match outcome {
+            Feedback::Counted => "counted",
+            Feedback::Expired => "expired",
+            Feedback::Unknown => "unknown",
+            Feedback::Duplicate => "duplicate",
+        }
+        .into())
+    }
+
+    /// Closes the open window now, queues its snapshot and returns it.
+    pub fn snapshot(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.snapshot(js_sys::Date::now()))
+    }
+
+    /// Takes the closed windows waiting for delivery, oldest first.
+    #[wasm_bindgen(js_name = takePending)]
+    pub fn take_pending(&mut self) -> Result<Array, JsValue> {
+        self.inner.tick(js_sys::Date::now());
+        let out = Array::new();
+        for s in self.inner.take_pending() {
+            out.push(&to_js(&s)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,153 @@
+// `new Experiment(champion, challenger, options)` through the installed package in Node
+// (issue #15): the served prediction is exactly the serving arm's, shadow pairs are compared,
+// the canary assignment is sticky and pinned (the same hash as src/experiment.rs), feedback is
+// matched through a bounded ring, snapshots add up, and bad options are coded refusals.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Experiment, Model } from 'skedge';
+import { Experiment as LiteExperiment, Model as Lite } from 'skedge/lite';
+import { loadCases } from './lib/cases.mjs';
+import { code } from './lib/errors.mjs';
+
+const cases = loadCases();
+const byName = (name) => cases.find((c) => c.name === name);
+const championCase = byName('lr_multinomial_3class_strings_fr');
+const challengerCase = byName('ovr_lr_3class_fr');
+const texts = championCase.expected.map((e) => e.text);
+
+function pair() {
+  return [Model.fromBytes(championCase.bytes), Model.fromBytes(challengerCase.bytes)];
+}
+
+test('shadow: the champion serves, sklearn-exact; every sampled text is also scored by the challenger and compared', () => {
+  const [champion, challenger] = pair();
+  const exp = new Experiment(champion, challenger, { mode: 'shadow', sampleRate: 1, seed: 7 });
+  let agree = 0;
+  let maxD = 0;
+  const confusion = [0, 1, 2].map(() => [0, 0, 0]);
+  const classes = champion.info().classes;
+  championCase.expected.forEach((want, i) => {
+    const r = exp.predict(want.text);
+    assert.equal(r.arm, 'champion');
+    assert.match(r.id, /^[0-9a-f]{32}$/);
+    assert.equal(r.label, want.label);
+    assert.deepEqual(r.decision, want.decision, `text ${i}: decision bit-identical to scikit-learn`);
+    assert.deepEqual(r.shadow, challenger.predict(want.text));
+    agree += r.label === r.shadow.label;
+    confusion[classes.indexOf(r.label)][classes.indexOf(r.shadow.label)] += 1;
+    maxD = Math.max(maxD, ...r.proba.map((p, j) => Math.abs(p - r.shadow.proba[j])));
+  });
+  const s = exp.snapshot();
+  assert.equal(s.format, 'skedge-experiment-snapshot');
+  assert.equal(s.seen, texts.length);
+  assert.deepEqual(s.classes, classes);
+  assert.equal(s.shadow.pairs, texts.length);
+  assert.equal(s.shadow.agree, agree);
+  assert.deepEqual(s.shadow.confusion, confusion);
+  assert.equal(s.shadow.max_abs_dproba, maxD);
+  assert.equal(s.arms[0].model.sha256, championCase.sha256hex);
+  assert.equal(s.arms[1].model.sha256, challengerCase.sha256hex);
+  assert.equal(s.arms[0].served, texts.length);
+  assert.equal(s.arms[1].served, 0);
+  assert.equal(s.arms[1].stats.count, texts.length, 'the challenger saw the same sampled texts');
+  exp.free();
+  champion.free();
+  challenger.free();
+});
+
+test('shadow sampling: sampleRate 0 scores nothing with the challenger', () => {
+  const [champion, challenger] = pair();
+  const exp = new Experiment(champion, challenger, { sampleRate: 0 });
+  for (const t of texts) assert.equal(exp.predict(t).shadow, null);
+  assert.equal(exp.snapshot().shadow.pairs, 0);
+});
+
+test('canary: sticky per key, pinned across runtimes, near the share, each arm exact', () => {
+  const [champion, challenger] = pair();
+  const a = new Experiment(champion, challenger, { mode: 'canary', share: 0.3, salt: 'salt', seed: 1 });
+  const b = new Experiment(champion, challenger, { mode: 'canary', share: 0.3, salt: 'salt', seed: 2 });
+  let toChallenger = 0;
+  for (let i = 0; i < 3000; i++) {
+    const key = `user-${i}`;
+    const text = texts[i % texts.length];
+    const r = a.predict(text, { key });
+    assert.equal(b.predict(text, { key }).arm, r.arm, 'the same key, the same arm, in any instance');
+    const model = r.arm === 'champion' ? champion : challenger;
+    assert.deepEqual({ label: r.label, decision: r.decision, proba: r.proba }, model.predict(text));
+    toChallenger += r.arm === 'challenger';
+  }
+  assert.ok(toChallenger > 800 && toChallenger < 1000, `${toChallenger} of 3000 near 30 %`);
+  // The hash is the contract of src/experiment.rs (its test pins the same values).
+  const arm = (key, share) => new Experiment(champion, challenger, { mode: 'canary', share, salt: 'salt' }).predict('x', { key }).arm;
+  assert.equal(arm('user-1', 0.2119), 'challenger');
+  assert.equal(arm('user-1', 0.2118), 'champion');
+  assert.equal(arm('é', 0.5543), 'challenger');
+  assert.equal(arm('é', 0.5542), 'champion');
+  const s = a.snapshot();
+  assert.equal(s.shadow, null);
+  assert.equal(s.arms[0].served + s.arms[1].served, 3000);
+  assert.equal(s.arms[1].served, toChallenger);
+});
+
+test('feedback: counted per arm once, expired beyond the ring, unknown ids counted, bad labels refused', () => {
+  const [champion, challenger] = pair();
+  const exp = new Experiment(champion, challenger, { feedbackCapacity: 2, seed: 3 });
+  const rs = texts.slice(0, 3).map((t) => exp.predict(t));
+  assert.equal(exp.feedback(rs[0].id, rs[0].label), 'expired');
+  assert.equal(exp.feedback(rs[2].id, rs[2].label), 'counted');
+  assert.equal(exp.feedback(rs[2].id, rs[2].label), 'duplicate');
+  assert.equal(exp.feedback('0'.repeat(32), rs[1].label), 'unknown');
+  assert.equal(code(() => exp.feedback(rs[1].id, 'no such class')), 'INVALID_INPUT');
+  assert.equal(code(() => exp.feedback('not an id', rs[1].label)), 'INVALID_INPUT');
+  assert.equal(code(() => exp.feedback(rs[1].id, {})), 'INVALID_INPUT');
+  const s = exp.snapshot();
+  assert.equal(s.arms[0].feedback.count, 1);
+  assert.equal(s.arms[0].feedback.correct, 1);
+  assert.equal(s.arms[1].feedback.count, 1, 'the challenger scored the text in shadow: its label is judged too');
+  assert.equal(s.arms[1].feedback.correct, Number(rs[2].shadow.label === rs[2].label));
+  assert.deepEqual([s.feedback_expired, s.feedback_unknown, s.feedback_duplicate], [1, 1, 1]);
+});
+
+test('bad options, mismatched classes, freed models and skedge/lite are coded refusals', () => {
+  const [champion, challenger] = pair();
+  const binary = Model.fromBytes(byName('word_tfidf_lr_binary').bytes);
+  for (const options of [
+    'shadow',
+    { mode: 'sideways' },
+    { mode: 'canary' },
+    { mode: 'canary', share: 1.5 },
+    { share: 0.1 },
+    { mode: 'canary', share: 0.1, sampleRate: 0.5 },
+    { sampleRate: -1 },
+    { feedbackCapacity: 0 },
+    { feedbackCapacity: 2 ** 21 },
+    { windowSeconds: 0 },
+    { sampelRate: 0.1 },
+  ]) {
+    assert.equal(code(() => new Experiment(champion, challenger, options)), 'INVALID_INPUT', JSON.stringify(options));
+  }
+  assert.equal(code(() => new Experiment(champion, binary)), 'INVALID_INPUT');
+  assert.equal(code(() => new Experiment(champion, {})), 'INVALID_INPUT');
+  const exp = new Experiment(champion, challenger);
+  assert.equal(code(() => exp.predict(42)), 'INVALID_INPUT');
+  assert.equal(code(() => exp.predict('x', { kee: 'a' })), 'INVALID_INPUT');
+  assert.equal(code(() => exp.predict('x', { key: 5 })), 'INVALID_INPUT');
+  challenger.free();
+  assert.equal(code(() => exp.predict('x')), 'MODEL_FREED');
+  exp.free();
+  assert.equal(code(() => exp.snapshot()), 'MODEL_FREED');
+  const lite = Lite.fromBytes(championCase.bytes);
+  assert.equal(code(() => new LiteExperiment(lite, lite)), 'FEATURE_UNAVAILABLE');
+});
+
+test('windows close by themselves and queue their snapshots', async () => {
+  const [champion, challenger] = pair();
+  const exp = new Experiment(champion, challenger, { windowSeconds: 0.05 });
+  exp.predict(texts[0]);
+  await new Promise((r) => setTimeout(r, 80));
+  exp.predict(texts[1]);
+  const pending = exp.takePending();
+  assert.equal(pending.length, 1);
+  assert.equal(pending[0].seen, 1);
+  assert.equal(exp.snapshot().seen, 1);
+});
