@@ -26,20 +26,16 @@ import numpy as np
 from . import compose
 from . import interchange as ix
 from . import safe_load
+from ._cli import tool_command
 
 #: The only environment variables the child sees.
 ENV_KEPT = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 
-#: The child's program. It must import this very copy of the package, not whichever `skedge` its
-#: sys.path finds first (an editable install of another checkout, a `skedge/` in the current
-#: directory): the folder holding this package replaces sys.path[0] (the current directory under
-#: `-c`), ahead of site-packages, and `-E` ignores PYTHONPATH (not passed anyway).
-CHILD = "import sys; sys.path[0] = {root!r}; from skedge.isolated import main; sys.exit(main())"
-
 
 def child_argv() -> list:
-    """The loader's command line: no key, no user path (the request carries those)."""
-    return [sys.executable, "-E", "-B", "-c", CHILD.format(root=str(Path(__file__).resolve().parents[1]))]
+    """The loader's command line: this copy of the package (`_cli.tool_command`), `-E` (PYTHONPATH
+    and the other PYTHON* variables are not read), no key, no user path (the request has those)."""
+    return tool_command("isolated", "-E", "-B")
 
 
 class Reference:

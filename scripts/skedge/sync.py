@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from . import publish
+from ._cli import tool_command
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
 #: The registry events `serve` acts on (MLflow >= 3.3).
@@ -310,7 +311,7 @@ class Syncer:
 
 def reconcile_command(args: argparse.Namespace, model: str, alias: str) -> list:
     """The child process of a pass: `reconcile` with serve's destination and keys."""
-    cmd = [sys.executable, "-m", "skedge.sync", "reconcile", "--model", model, "--alias", alias,
+    cmd = [*tool_command("sync"), "reconcile", "--model", model, "--alias", alias,
            "--publish", args.publish, "--skedge", str(args.skedge)]
     for flag, value in (("--tracking-uri", args.tracking_uri), ("--s3-endpoint-url", args.s3_endpoint_url),
                         ("--sign-key", args.sign_key)):

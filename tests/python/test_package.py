@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skedge import export, isolated
+from skedge._cli import tool_command
 
 CONSOLE_SCRIPTS = ("skedge-export", "skedge-manifest", "skedge-report", "skedge-sync")
 HEAVY = ("sklearn", "scipy", "mlflow", "pydantic", "pyspark", "starlette")
@@ -59,6 +60,16 @@ def test_the_loader_imports_the_parents_package(tmp_path, monkeypatch):
     argv = isolated.child_argv()
     assert argv[1:4] == ["-E", "-B", "-c"]  # -E: PYTHONPATH and PYTHON* variables are not read
     assert repr(str(Path(isolated.__file__).resolve().parents[1])) in argv[4]
+
+
+def test_a_tool_started_as_a_child_runs_this_copy_of_the_package(tmp_path):
+    """`tool_command` (sync serve's reconcile passes, the isolated loader) from a directory holding
+    another `skedge`, also on PYTHONPATH."""
+    (tmp_path / "skedge").mkdir()
+    (tmp_path / "skedge" / "__init__.py").write_text("raise ImportError('decoy')\n")
+    proc = subprocess.run([*tool_command("manifest"), "--help"], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: "), proc.stderr
 
 
 def _wheel(tmp: Path) -> Path:
