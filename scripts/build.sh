@@ -88,8 +88,8 @@ for e in "${ENTRIES[@]}"; do
       "scripts/npm/$e" > "$OUT/lite-$e"
 done
 sed -e "s|'./core.js'|'./core-lite.js'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" -e '/^  Monitor,$/d' -e '/^  MonitorOptions,$/d' -e '/^  FlushOptions,$/d' \
-    -e '/^  FlushResult,$/d' -e '/^  Snapshot,$/d' -e '/^  Drift,$/d' -e '/^\/\/ experiments: begin/,/^\/\/ experiments: end/d' \
-    scripts/npm/index.d.ts > "$OUT/lite.d.ts"
+    -e '/^  FlushResult,$/d' -e '/^  SnapshotSink,$/d' -e '/^  Snapshot,$/d' -e '/^  Drift,$/d' \
+    -e '/^\/\/ experiments: begin/,/^\/\/ experiments: end/d' scripts/npm/index.d.ts > "$OUT/lite.d.ts"
 sed "s|'./core.js'|'./core.cjs'|" "$OUT/index.d.ts" > "$OUT/index.d.cts"
 sed "s|'./core-lite.js'|'./core-lite.cjs'|" "$OUT/lite.d.ts" > "$OUT/lite.d.cts"
 if grep -q "'./core.js'" "$OUT/index.d.cts" "$OUT/lite.d.cts"; then

@@ -4,7 +4,10 @@
 # collector (scripts/report.py serve), the Worker example under workerd and a page in headless
 # Chromium predicting with monitoring on, `report.py push`, and the MLflow client reading back.
 # Every server listens on 127.0.0.1 and is stopped by the test; the temporary directory is removed
-# unless KEEP=1. The collector, push and baseline details are tested in tests/python/test_report.py.
+# unless KEEP=1. Then tests/js/snapshots_bucket_e2e.test.mjs: the Worker example writing its
+# snapshots to an R2 bucket (no collector), copied to moto's S3 server, `report.py push --from
+# s3://…` into MLflow. The collector, push and baseline details are tested in
+# tests/python/test_report.py and tests/python/test_bucket_spool.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,5 +45,5 @@ rm -f "$APP/examples/worker/model.skedge"
 printf '{ "name": "skedge-monitor-tests", "private": true, "type": "module" }\n' > "$APP/package.json"
 (cd "$APP" && npm install --silent --no-audit --no-fund --no-save "$T/$TARBALL")
 
-say "node --test monitor_e2e.test.mjs"
-(cd "$APP" && node --test --test-concurrency=1 --test-reporter=tap monitor_e2e.test.mjs)
+say "node --test monitor_e2e.test.mjs snapshots_bucket_e2e.test.mjs"
+(cd "$APP" && node --test --test-concurrency=1 --test-reporter=tap monitor_e2e.test.mjs snapshots_bucket_e2e.test.mjs)

@@ -11,6 +11,7 @@ export type {
   MonitorOptions,
   FlushOptions,
   FlushResult,
+  SnapshotSink,
   Snapshot,
   Drift,
   Label,

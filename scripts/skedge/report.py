@@ -1,7 +1,7 @@
 """Production metrics back to MLflow: the snapshot collector and the push to MLflow.
 
-    .venv/bin/python scripts/report.py serve --spool DIR --token T [--host 127.0.0.1] [--port 8787]
-    .venv/bin/python scripts/report.py push --spool DIR [--tracking-uri URI] [--artifact M.skedge ...]
+    .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
+    .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
     .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
@@ -73,6 +73,25 @@ Connections: a request's headers must arrive within `--header-timeout` (10 s, fr
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
 408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
 
+A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
+for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
+bucket", `skedge/spool.py`): each snapshot is its own object
+`snapshots/<model>/<version>/<window start ms>/<id>.json`, written only if absent (S3 `If-None-Match:
+*`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
+the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
+client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
+through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
+append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
+taken and renewed by conditional writes with a generation number, because MLflow has no conditional
+write (two pushes at once would both create a new version's run and log its windows before either
+could record them in a ledger); the ledger object is replaced by compare-and-swap on its ETag, which
+fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
+write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
+once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
+before the crash is found in the run's metric history, as with a folder. `--cache DIR` keeps the
+objects read (immutable: by key and ETag), so a later push reads only the new ones.
+
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
 
@@ -105,6 +124,7 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator
 
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+from . import spool as bucket_spool  # noqa: E402
 from ._cli import program  # noqa: E402
 
 from pydantic import (  # noqa: E402
@@ -518,6 +538,53 @@ class Spool:
             os.close(self._lock_fd)
 
 
+class LocalSource:
+    """What push reads and writes in a spool folder; `skedge.spool.BucketSource` is the same for
+    a bucket (`--from s3://…`)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def snapshots(self, bad: list | None = None) -> list[dict]:
+        return read_spool(self.path, bad)
+
+    def ledger(self, name: str = LEDGER) -> list[dict]:
+        return read_ledger(self.path, name)
+
+    def append(self, name: str, entry: dict) -> None:
+        append_durably(self.path / name, (json.dumps(entry) + "\n").encode())
+
+    def where(self, name: str) -> str:
+        return str(self.path / name)
+
+    def check(self) -> None:
+        """Nothing to check: the lock is a flock, held until the process ends."""
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        fd = os.open(self.path / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _parse_object(body: bytes) -> dict:
+    """The document of a snapshot stored as its own object (a bucket spool); raises if invalid."""
+    return parse_snapshot(body, MAX_RECORD_BYTES)[1]
+
+
+def open_source(where: str, args: argparse.Namespace, log) -> "LocalSource | bucket_spool.BucketSource":
+    """push's source: a spool folder, or `s3://bucket/prefix` (FORMAT.md §4)."""
+    if bucket_spool.is_bucket(where):
+        return bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
+                                         lease_seconds=args.lease_seconds, log=log, cache=args.cache)  # fmt: skip
+    if not Path(where).is_dir():
+        raise FileNotFoundError(f"no spool at {where}")
+    return LocalSource(Path(where))
+
+
 # ---------------------------------------------------------------------------------------------
 # serve
 # ---------------------------------------------------------------------------------------------
@@ -667,7 +734,10 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
         except SnapshotError as err:
             code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
             return refuse(request, err.status, code, str(err))
-        stored = await run_in_threadpool(spool.store, snap, doc)
+        try:
+            stored = await run_in_threadpool(spool.store, snap, doc)
+        except bucket_spool.BucketError as err:  # the client keeps the snapshot and retries
+            return refuse(request, 503, "SPOOL_UNAVAILABLE", f"the snapshot was not stored: {str(err)[:300]}")
         if not stored:  # a retry of a delivered snapshot: normal, not logged
             return answer(409, id=snap.id, code="DUPLICATE", error="duplicate: this snapshot is already stored")
         return answer(201, id=snap.id, stored=True)
@@ -714,8 +784,11 @@ def serve(args: argparse.Namespace) -> int:
         print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
         return EXIT_ERROR
     try:
-        spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
-    except SpoolBusy as err:
+        if bucket_spool.is_bucket(args.spool):
+            spool = bucket_spool.BucketSpool(args.spool, args.s3_endpoint_url)
+        else:
+            spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
+    except (SpoolBusy, bucket_spool.BucketError) as err:
         print(f"report.py serve: {err}", file=sys.stderr)
         return EXIT_ERROR
     refusals = RefusalLog(args.refusal_log_interval)
@@ -1057,8 +1130,8 @@ def drift_figure(group: Group, stats: dict, seen: int, classes: list, baseline: 
 
 
 class Pusher:
-    def __init__(self, args: argparse.Namespace, log=print):
-        self.spool = Path(args.spool)
+    def __init__(self, args: argparse.Namespace, source: "LocalSource | bucket_spool.BucketSource", log=print):
+        self.source = source
         self.tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
         self.window_ms = int(args.window_seconds * 1000)
         self.grace_ms = int(args.grace_seconds * 1000)
@@ -1318,11 +1391,11 @@ class Pusher:
         """Set something aside in `DIR/quarantine.jsonl` (the spool itself is never changed):
         a spool line that is not a valid record, or a window MLflow refused."""
         entry = {"quarantined_ms": int(time.time() * 1000), "reason": reason, **what}
-        append_durably(self.spool / QUARANTINE, (json.dumps(entry) + "\n").encode())
+        self.source.append(QUARANTINE, entry)
 
     def quarantine_lines(self, bad: list) -> None:
         """Spool lines that are not valid snapshot records, each set aside once."""
-        known = {e.get("line_sha256") for e in read_ledger(self.spool, QUARANTINE)}
+        known = {e.get("line_sha256") for e in self.source.ledger(QUARANTINE)}
         fresh = 0
         too_long: dict = {}
         for segment, line in bad:
@@ -1339,7 +1412,7 @@ class Pusher:
             fresh += 1
         if fresh:
             self.log(f"quarantined {fresh} spool line(s) that are not valid snapshots "
-                     f"(see {self.spool / QUARANTINE})")  # fmt: skip
+                     f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
 
     def quarantine_window(self, g: Group, reason: str) -> None:
         self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
@@ -1350,11 +1423,11 @@ class Pusher:
     def groups(self) -> tuple[list, int]:
         """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
         bad: list = []
-        snaps = read_spool(self.spool, bad)
+        snaps = self.source.snapshots(bad)
         self.snapshots = {s["id"]: s for s in snaps}
         self.quarantine_lines(bad)
         pushed = set()
-        for entry in read_ledger(self.spool) + read_ledger(self.spool, QUARANTINE):
+        for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
             ids = entry.get("ids", [])
             pushed.update(i for i in ids if isinstance(i, str))
         by_key: dict = {}
@@ -1380,7 +1453,7 @@ class Pusher:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
-        ledger = read_ledger(self.spool)
+        ledger = self.source.ledger()
         if not ready and not unevaluated(ledger):
             self.log("nothing to push")
             return EXIT_OK
@@ -1402,6 +1475,7 @@ class Pusher:
     def push_window(self, g: Group, ledger: list) -> list:
         from mlflow.entities import RunTag  # noqa: PLC0415
 
+        self.source.check()
         mv = self.model_version(g.name, g.version)
         self.warn_unlinked(g, mv)
         run = self.run_for(g, mv)
@@ -1445,7 +1519,7 @@ class Pusher:
         if len(logged) <= revision:
             self.log_metrics(g, run, mv, metrics, step, ts, tags)
         self.settle_alert(g, run, step, reasons, healthy, message)
-        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        self.source.append(LEDGER, entry)
         ledger.append(entry)
         # After the ledger: a figure that fails is only a warning.
         self.figure(g, run, stats, seen, classes, baseline, d)
@@ -1526,7 +1600,7 @@ class Pusher:
         entry = {"kind": "drift", "run_id": run.run_id, "bucket": g.bucket, "revision": revision,
                  "window_seconds": self.window_ms / 1000, "logged": sorted(metrics),
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
-        append_durably(self.spool / LEDGER, (json.dumps(entry) + "\n").encode())
+        self.source.append(LEDGER, entry)
         ledger.append(entry)
         if metrics:
             self.reevaluated += 1
@@ -1573,23 +1647,22 @@ def plot_path(folder: Path, g: Group) -> Path:
 
 
 def push(args: argparse.Namespace) -> int:
-    spool = Path(args.spool)
-    if not spool.is_dir():
-        print(f"report.py push: no spool at {spool}", file=sys.stderr)
-        return EXIT_ERROR
-    lock_fd = os.open(spool / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    where = args.source or args.spool
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        pusher = Pusher(args, log=lambda s: print(s, file=sys.stderr, flush=True))
-        return pusher.push()
-    except PushError as err:
-        print(f"report.py push: {err}\nnothing was removed from {spool}; push again later", file=sys.stderr)
+        source = open_source(where, args, log)
+    except (bucket_spool.BucketError, FileNotFoundError) as err:
+        print(f"report.py push: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with source.lock():
+            return Pusher(args, source, log=log).push()
+    except (PushError, bucket_spool.BucketError) as err:
+        print(f"report.py push: {err}\nnothing was removed from {where}; push again later", file=sys.stderr)
         return EXIT_MLFLOW
     except (RuntimeError, OSError, ValueError) as err:
         print(f"report.py push: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        os.close(lock_fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1604,7 +1677,8 @@ def main(argv: list | None = None) -> int:
     s = sub.add_parser("serve", help="run the snapshot collector")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8787)
-    s.add_argument("--spool", required=True, type=Path)
+    s.add_argument("--spool", required=True, help="a folder, or s3://bucket/prefix (FORMAT.md §4)")
+    s.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
     s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
     s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
     s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
@@ -1617,7 +1691,14 @@ def main(argv: list | None = None) -> int:
                    help="log refused requests at most once per this many seconds per kind")  # fmt: skip
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
-    p.add_argument("--spool", required=True, type=Path)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spool", help="the collector's spool: a folder, or s3://bucket/prefix")
+    src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
+    p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
+    p.add_argument("--lease-seconds", type=float, default=60.0,
+                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+    p.add_argument("--cache", type=Path,
+                   help="s3:// source: keep the objects read here, so later pushes read only new ones")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
     p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     p.add_argument("--artifact", action="append", type=Path, help="artifact(s) whose baselines to use")
@@ -1640,6 +1721,8 @@ def main(argv: list | None = None) -> int:
     if args.command == "push":
         if args.window_seconds <= 0:
             parser.error("--window-seconds must be positive")
+        if not args.lease_seconds > 0:
+            parser.error("--lease-seconds must be positive")
         return push(args)
     print(json.dumps(Snapshot.model_json_schema(), indent=2))
     return EXIT_OK

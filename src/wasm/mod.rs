@@ -197,6 +197,12 @@ export interface FlushOptions {
   beacon?: boolean;
 }
 
+/** What `flush(sink)` hands each snapshot to instead of POSTing it to a collector (a Worker
+ * writing it to an R2 bucket, say): the snapshot and its JSON text. Resolving means the snapshot
+ * is stored (or already was: a retry of the same `id`); throwing or rejecting keeps it, and the
+ * ones after it, queued for the next flush (`lastError.code` `SINK_FAILED`). */
+export type SnapshotSink = (snapshot: Snapshot, json: string) => unknown;
+
 /** What `flush()` did. */
 export interface FlushResult {
   /** Snapshots the collector stored (201), or already had (409). */

@@ -162,14 +162,15 @@ impl MonitorHandle {
     }
 
     /// Closes the open window (when it saw a prediction) and POSTs every queued snapshot, oldest
-    /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`). Snapshots
-    /// that could not be delivered (network error, 401, 403, 408, 429, 5xx) stay queued for the
+    /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`), or hands
+    /// it to `endpoint` when that is a function (a `SnapshotSink`). Snapshots that could not be
+    /// delivered (network error, 401, 403, 408, 429, 5xx, a sink that threw) stay queued for the
     /// next flush, in order, at most 64 (older ones are dropped and counted). The result's
     /// `lastError` says why the last snapshot not delivered was not (a wrong token, say).
     #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
     pub fn flush(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string | URL")] endpoint: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | URL | SnapshotSink")] endpoint: JsValue,
         #[wasm_bindgen(unchecked_param_type = "FlushOptions")] options: Option<Object>,
     ) -> Promise {
         let live = self.live.clone();
@@ -216,15 +217,19 @@ async fn flush(
     endpoint: JsValue,
     options: Option<Object>,
 ) -> Result<JsValue, JsValue> {
-    let url = endpoint
-        .as_string()
-        .or_else(|| {
-            endpoint
-                .is_object()
-                .then(|| Reflect::get(&endpoint, &"href".into()).ok()?.as_string())
-                .flatten()
-        })
-        .ok_or_else(|| invalid("flush() needs the collector's URL"))?;
+    let sink = endpoint.dyn_ref::<Function>().cloned();
+    let url = match sink {
+        Some(_) => String::new(),
+        None => endpoint
+            .as_string()
+            .or_else(|| {
+                endpoint
+                    .is_object()
+                    .then(|| Reflect::get(&endpoint, &"href".into()).ok()?.as_string())
+                    .flatten()
+            })
+            .ok_or_else(|| invalid("flush() needs the collector's URL, or a function"))?,
+    };
     let token = option_string(options.as_ref(), "token")?;
     let beacon = option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy());
     let mut batch = {
@@ -240,7 +245,11 @@ async fn flush(
     let (mut sent, mut rejected, mut done) = (0u32, 0u32, 0);
     let mut last_error = None;
     for s in &batch {
-        match deliver(&url, token.as_deref(), beacon, s).await {
+        let delivery = match &sink {
+            Some(sink) => hand_to(sink, s).await,
+            None => deliver(&url, token.as_deref(), beacon, s).await,
+        };
+        match delivery {
             Delivery::Sent => sent += 1,
             Delivery::Rejected(why) => {
                 rejected += 1;
@@ -273,12 +282,13 @@ async fn flush(
 const FLUSH_ERROR_TS: &str = r#"
 /** Why `flush()` did not deliver a snapshot (the last one it could not deliver). */
 export interface FlushError {
-  /** The collector's HTTP status; 0 when it did not answer (network error, beacon refused). */
+  /** The collector's HTTP status; 0 when it did not answer (network error, beacon refused, sink). */
   status: number;
   /** `scripts/report.py serve`'s code (`TOKEN_MISSING`, `TOKEN_INVALID`, `SNAPSHOT_INVALID`,
-   * `SNAPSHOT_TOO_LARGE`, …), else `HTTP_<status>`, `NETWORK_ERROR` or `BEACON_REFUSED`. */
+   * `SNAPSHOT_TOO_LARGE`, …), else `HTTP_<status>`, `NETWORK_ERROR`, `BEACON_REFUSED` or
+   * `SINK_FAILED` (a `SnapshotSink` threw). */
   code: string;
-  /** The collector's explanation, or the network error's message (at most 300 characters). */
+  /** The collector's explanation, or the network error's or the sink's message (at most 300 characters). */
   message: string;
 }
 
@@ -293,6 +303,23 @@ export interface FlushResult {
 const MAX_ANSWER_BYTES: u32 = 4096;
 /// Characters of an explanation kept in `lastError.message`.
 const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Hands one snapshot and its JSON to a sink: delivered once what it returns resolves; kept for
+/// the next flush if it throws or rejects.
+async fn hand_to(sink: &Function, s: &Snapshot) -> Delivery {
+    let snapshot = to_js(s).ok();
+    let Some(json) = snapshot.as_ref().and_then(|v| js_sys::JSON::stringify(v).ok()) else {
+        return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
+    };
+    let returned = sink.call2(&JsValue::UNDEFINED, &snapshot.unwrap_or_default(), &json);
+    match returned {
+        Ok(v) => match JsFuture::from(Promise::resolve(&v)).await {
+            Ok(_) => Delivery::Sent,
+            Err(e) => Delivery::Retry(Failure::new(0, "SINK_FAILED", describe(&e))),
+        },
+        Err(e) => Delivery::Retry(Failure::new(0, "SINK_FAILED", describe(&e))),
+    }
+}
 
 /// POSTs one snapshot as JSON; 201 (stored) and 409 (already stored) are delivered.
 async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> Delivery {

@@ -1,6 +1,7 @@
 // The monitoring binding (issue #6) in Node, against the installed package: `model.monitor()`,
 // sampling, snapshots (FORMAT.md §4), `flush` to a collector on 127.0.0.1 with its answers
-// (201, 409, 4xx, 5xx, no server) and the bounded retry queue, `stopMonitoring`, option errors.
+// (201, 409, 4xx, 5xx, no server) and the bounded retry queue, `flush(sink)` (a function that
+// stores each snapshot: an R2 bucket in a Worker), `stopMonitoring`, option errors.
 // The end to end run with the real collector and MLflow is monitor_e2e.test.mjs.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -221,6 +222,35 @@ describe('monitor: flush', () => {
     received.length = 0;
     assert.equal((await monitor.flush(url, { token: 't', beacon: true })).sent, 1);
     assert.equal(received[0].headers.authorization, 'Bearer t');
+    model.free();
+  });
+
+  test('a sink instead of a URL: resolved is delivered, a throw or a rejection keeps it queued', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 7 });
+    model.predict('first');
+    monitor.snapshot();
+    model.predict('second');
+    const stored = new Map();
+    let failures = ['a thrown error', 'a rejection'];
+    const sink = (snapshot, json) => {
+      if (failures.length) {
+        const why = failures.shift();
+        if (why.startsWith('a thrown')) throw new Error(why);
+        return Promise.reject(new Error(why));
+      }
+      assert.deepEqual(JSON.parse(json), snapshot);
+      stored.set(snapshot.id, snapshot);
+      return new Promise((r) => setTimeout(r, 1)); // a store that takes time, like R2's put
+    };
+    for (const why of [...failures]) {
+      assert.deepEqual(await monitor.flush(sink), { sent: 0, rejected: 0, pending: 2, dropped: 0,
+        lastError: { status: 0, code: 'SINK_FAILED', message: why } });
+    }
+    assert.deepEqual(await monitor.flush(sink), { sent: 2, rejected: 0, pending: 0, dropped: 0, lastError: null });
+    assert.deepEqual([...stored.values()].map((s) => s.seen), [1, 1], 'each window once, oldest first');
+    model.predict('third');
+    assert.equal((await monitor.flush(() => undefined)).sent, 1, 'a sink that returns no promise');
     model.free();
   });
 

@@ -22,8 +22,10 @@
 // line, public) signed by that key; anything else is refused (500 with the error code).
 //
 // Monitoring (FORMAT.md §4) of the bundled model when MONITOR_URL is set (the collector,
-// `scripts/report.py serve`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE (default 0.1)
-// and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
+// `scripts/report.py serve`), or else when an R2 bucket is bound as SNAPSHOTS (no collector: each
+// snapshot is written to snapshots/<model>/<version>/<window start ms>/<id>.json, only if absent,
+// for `report.py push --from s3://…`), with MONITOR_TOKEN (a secret), MONITOR_SAMPLE_RATE
+// (default 0.1) and MONITOR_WINDOW_SECONDS (default 60): closed windows are sent after the response
 // (ctx.waitUntil), by the cron trigger if you add one, and by POST /monitor/flush.
 //
 // Following a published pointer (FORMAT.md §5, `scripts/sync.py`) instead of the bundled model: set
@@ -62,7 +64,7 @@ function keys(env) {
 function bundle(env) {
   if (bundledModel) return bundledModel;
   bundledModel = Model.fromBytes(bundled, keys(env));
-  if (env.MONITOR_URL) {
+  if (env.MONITOR_URL || env.SNAPSHOTS) {
     monitor = bundledModel.monitor({
       sampleRate: Number(env.MONITOR_SAMPLE_RATE ?? 0.1),
       windowSeconds: Number(env.MONITOR_WINDOW_SECONDS ?? 60),
@@ -95,7 +97,30 @@ function followed(env, ctx) {
 const following = (env) => Boolean(env.POINTER_KEY || env.POINTER_URL);
 
 function flush(env) {
+  if (!env.MONITOR_URL) return monitor.flush((snapshot, json) => toBucket(env.SNAPSHOTS, snapshot, json));
   return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN });
+}
+
+// --- monitoring sink: snapshots straight to an R2 bucket (FORMAT.md §4, "Snapshots in a bucket")
+
+/** A model name or version as one key segment: each UTF-8 byte outside [A-Za-z0-9._] as %XX;
+ * the empty version is `-` (scripts/skedge/spool.py `segment`, the same bytes). */
+function segment(text) {
+  if (!text) return '-';
+  let out = '';
+  for (const b of new TextEncoder().encode(text)) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9._]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Writes the snapshot only if its key is absent: a retry of the same id (a flush whose answer
+ * was lost) finds it there and counts as delivered, never as a second snapshot. */
+async function toBucket(bucket, snapshot, json) {
+  const { model, window, id } = snapshot;
+  const key = `snapshots/${segment(model.name)}/${segment(model.version)}/${window.start_ms}/${id}.json`;
+  await bucket.put(key, json, { onlyIf: { etagDoesNotMatch: '*' }, httpMetadata: { contentType: 'application/json' } });
 }
 
 const notFound = () => failure(404, 'MODEL_NOT_FOUND', 'no such model');
@@ -231,7 +256,7 @@ export default {
           return json({ error: { code: 'UNAUTHORIZED', message: 'POST /monitor/flush needs Authorization: Bearer <MONITOR_TOKEN>' } }, 401);
         }
         bundle(env);
-        if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL)' } }, 404);
+        if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL, no SNAPSHOTS bucket)' } }, 404);
         const result = await flush(env);
         return json(result, result.pending === 0 ? 200 : 503);
       }

@@ -1,0 +1,395 @@
+"""Monitoring snapshots in a bucket (issue #16 item 2): what the Worker and ``report.py serve
+--spool s3://…`` write, and what ``report.py push --from s3://…`` reads and keeps beside them.
+
+    <prefix>/snapshots/<model>/<version>/<window>/<id>.json   one snapshot (FORMAT.md §4), as sent
+    <prefix>/ledger/pushed.jsonl                              the push ledger (lines as DIR/pushed.jsonl)
+    <prefix>/ledger/quarantine.jsonl                          what push set aside (as DIR/quarantine.jsonl)
+    <prefix>/ledger/lease.json                                which push may write the two above
+
+A snapshot is written only if its key is absent (S3 ``If-None-Match: *``): a retry of the same id
+is the same key and is refused (the collector answers 409), never a second object. Objects are
+never changed or deleted.
+
+Why a lease and not a ledger alone: the ledger object is replaced by compare-and-swap (``If-Match``
+on the ETag that was read), so two pushes can never both record a window; but MLflow, where the
+window goes first, has no conditional write. Two pushes working at once would both create the
+monitoring run of a new model version and both log a window before either records it. So one push
+at a time holds ``ledger/lease.json`` (taken with ``If-None-Match: *``, or ``If-Match`` on the ETag
+of a released or expired one, ``generation`` + 1 each time), the others wait. Its holder rewrites
+it every quarter of ``--lease-seconds``; a waiter takes it over when its ETag has not changed for a
+whole ``--lease-seconds`` *on the waiter's own monotonic clock*, so no two hosts' clocks are
+compared. A holder that was only paused (not dead) for that long is fenced: its next ledger write
+fails the ``If-Match`` (the new holder's writes changed the ETag) and it stops (exit 2); before each
+window it also checks that its renewals still succeed. What such a paused holder may have logged to
+MLflow in between is caught like a crash between MLflow and the ledger: the next push reads the
+run's metric history at that window's step and does not log it again (and MLflow's SQL store
+ignores a metric point identical in key, step, timestamp and value, which two pushes of the same
+snapshots produce).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+SNAPSHOTS = "snapshots/"
+LEDGER_DIR = "ledger/"
+LEASE = "ledger/lease.json"
+#: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
+MAX_OBJECT_BYTES = 8 << 20
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
+
+
+class BucketError(Exception):
+    """The bucket is unreachable or failing (nothing lost: run again)."""
+
+
+class LeaseLost(BucketError):
+    """Another push took the lease over (this one was paused for a whole lease): it stops."""
+
+
+def segment(text: str) -> str:
+    """A model name or version as one key segment: every UTF-8 byte outside `[A-Za-z0-9._]` as
+    `%XX` (`-` too, so the empty version, written `-`, is no other version's segment)."""
+    if not text:
+        return "-"
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def snapshot_key(doc: dict) -> str:
+    """`snapshots/<model>/<version>/<window start ms>/<id>.json` of a snapshot document."""
+    m = doc["model"]
+    return f"{SNAPSHOTS}{segment(m['name'])}/{segment(m['version'])}/{int(doc['window']['start_ms'])}/{doc['id']}.json"
+
+
+def is_bucket(where: Any) -> bool:
+    return str(where).startswith("s3://")
+
+
+class Bucket:
+    """``s3://bucket/prefix`` through boto3 (endpoint from `endpoint_url` or ``AWS_ENDPOINT_URL``),
+    keys relative to the prefix, with S3's conditional writes (R2, S3, moto)."""
+
+    def __init__(self, url: str, endpoint_url: str | None = None):
+        try:
+            import boto3  # noqa: PLC0415
+            from botocore.config import Config  # noqa: PLC0415
+        except ImportError as err:
+            raise BucketError("an s3:// spool needs boto3 (scripts/requirements.txt)") from err
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        if not bucket:
+            raise BucketError(f"{url}: no bucket (s3://BUCKET/PREFIX)")
+        self.url = url.rstrip("/")
+        self.name, self.prefix = bucket, prefix.strip("/")
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"},
+                        max_pool_connections=16)  # fmt: skip
+        self.client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+                                   config=config)  # fmt: skip
+
+    def key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def where(self, rel: str) -> str:
+        return f"s3://{self.name}/{self.key(rel)}"
+
+    @contextlib.contextmanager
+    def _errors(self, rel: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            yield
+        except ClientError as err:
+            raise BucketError(f"{self.where(rel)}: {err}") from None
+        except BotoCoreError as err:
+            raise BucketError(f"{self.where(rel)}: {err}") from None
+
+    @staticmethod
+    def _status(err: Exception) -> int:
+        return int(getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+    def get(self, rel: str, limit: int | None = None) -> tuple[bytes, str] | None:
+        """(bytes, ETag) of `rel`, None when absent; at most `limit + 1` bytes are read."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        with self._errors(rel):
+            try:
+                obj = self.client.get_object(Bucket=self.name, Key=self.key(rel))
+            except ClientError as err:
+                if self._status(err) == 404:
+                    return None
+                raise
+            with contextlib.closing(obj["Body"]) as body:
+                return body.read(None if limit is None else limit + 1), obj["ETag"]
+
+    def put(self, rel: str, data: bytes, *, if_match: str | None = None) -> str | None:
+        """Write `rel` if it is absent (`if_match` None) or still has the ETag `if_match`; the new
+        ETag, or None when the condition failed (nothing written)."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        with self._errors(rel):
+            try:
+                done = self.client.put_object(Bucket=self.name, Key=self.key(rel), Body=data,
+                                              ContentType="application/json", **condition)  # fmt: skip
+            except ClientError as err:
+                # 412: the condition failed; 409: a concurrent conditional write of the same key
+                if self._status(err) in (409, 412):
+                    return None
+                raise
+        return done["ETag"]
+
+    def listing(self, rel_prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, ETag) under `rel_prefix` (keys relative to the bucket's prefix), in S3's (UTF-8
+        byte) order."""
+        start = len(self.key(""))
+        with self._errors(rel_prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=self.key(rel_prefix))
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][start:], obj.get("ETag", "")
+
+    def keys(self, rel_prefix: str) -> Iterator[str]:
+        return (k for k, _ in self.listing(rel_prefix))
+
+
+def _id_of(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+class BucketSpool:
+    """The collector's side (`report.py serve --spool s3://…`): one object per snapshot, written
+    only if absent. Any number of collectors can share a bucket."""
+
+    def __init__(self, url: str, endpoint_url: str | None = None):
+        self.bucket = Bucket(url, endpoint_url)
+        self.path = self.bucket.url
+        # ids already stored (for /healthz, and to answer 409 without a request)
+        self.ids = {_id_of(k) for k in self.bucket.keys(SNAPSHOTS) if k.endswith(".json")}
+        self.mutex = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def store(self, snap: Any, doc: dict) -> bool:
+        """Write the snapshot as its own object; False when its key (id) is already stored."""
+        if snap.id in self.ids:
+            return False
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        stored = self.bucket.put(snapshot_key(doc), body) is not None
+        with self.mutex:
+            self.ids.add(snap.id)
+        return stored
+
+    def close(self) -> None:
+        pass
+
+
+class Lease:
+    """`ledger/lease.json`: `{"owner", "generation", "released", "beat", "written_ms"}`, rewritten
+    (If-Match) by its holder every quarter of `seconds`; see the module docstring. A renewal that
+    fails its If-Match marks the lease lost (`check` raises); one whose answer was lost is tried
+    again, and its ETag mismatch then stops this push safely (the next one waits a lease)."""
+
+    def __init__(self, bucket: Bucket, seconds: float, log: Callable[[str], None]):
+        self.bucket, self.seconds, self.log = bucket, seconds, log
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.etag: str | None = None
+        self.generation = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _doc(self, released: bool = False, beat: int = 0) -> bytes:
+        return json.dumps({"owner": self.owner, "generation": self.generation, "released": released,
+                           "beat": beat, "written_ms": int(time.time() * 1000)}).encode()  # fmt: skip
+
+    def acquire(self) -> None:
+        seen, since, told = None, time.monotonic(), False
+        while True:
+            found = self.bucket.get(LEASE, limit=4096)
+            take, current = False, {}
+            if found is None:
+                take = True
+            else:
+                with contextlib.suppress(ValueError, TypeError):
+                    current = json.loads(found[0])
+                    current = current if isinstance(current, dict) else {}
+                if current.get("released") is True:
+                    take = True
+                elif found[1] != seen:
+                    seen, since = found[1], time.monotonic()  # alive (or first seen): wait a lease
+                elif time.monotonic() - since >= self.seconds:
+                    take = True
+                    self.log(f"lease of {current.get('owner', '?')} not renewed for {self.seconds:g} s: taking it over")
+            if take:
+                gen = current.get("generation", 0)
+                self.generation = (gen if isinstance(gen, int) else 0) + 1
+                self.etag = self.bucket.put(LEASE, self._doc(), if_match=found[1] if found else None)
+                if self.etag is not None:
+                    break
+                seen, since = None, time.monotonic()  # someone else took it first
+            elif not told:
+                told = True
+                self.log(f"waiting for the push lease held by {current.get('owner', '?')} "
+                         f"({self.bucket.where(LEASE)})")  # fmt: skip
+            time.sleep(min(1.0, self.seconds / 4))
+        self._thread = threading.Thread(target=self._renew, name="skedge-lease", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        beat = 0
+        while not self._stop.wait(self.seconds / 4):
+            beat += 1
+            try:
+                etag = self.bucket.put(LEASE, self._doc(beat=beat), if_match=self.etag)
+            except BucketError:
+                continue  # the bucket blinked: a later renewal (or the ledger's If-Match) tells
+            if etag is None:
+                self.lost = True
+                return
+            self.etag = etag
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost(f"another push took over {self.bucket.where(LEASE)}: this one stops (run it again)")
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if not self.lost and self.etag is not None:
+            with contextlib.suppress(BucketError):
+                self.bucket.put(LEASE, self._doc(released=True), if_match=self.etag)
+
+
+class BucketSource:
+    """What `report.py push --from s3://…` reads and writes: the snapshots (each validated by
+    `parse`, which returns the document or raises, and checked against its key), the ledger and
+    quarantine objects (appended by compare-and-swap), under the lease."""
+
+    def __init__(self, url: str, endpoint_url: str | None, parse: Callable[[bytes], dict], *,
+                 lease_seconds: float = 60.0, log: Callable[[str], None] = print,
+                 cache: Path | None = None):  # fmt: skip
+        self.bucket = Bucket(url, endpoint_url)
+        # Objects read, kept by (bucket, key, ETag): a snapshot is written once and never changed,
+        # so a later push reads only the new ones (an object rewritten anyway has another ETag).
+        self.cache = Path(cache) if cache else None
+        self.fetched = 0  # objects this source read from the bucket
+        self.path = self.bucket.url
+        self.parse = parse
+        self.lease_seconds = lease_seconds
+        self.log = log
+        self.lease: Lease | None = None
+        self._ledgers: dict = {}  # name -> [bytes, ETag or None], read once under the lease
+        self._appends = 0
+        # Fault injection for the crash test (tests/python/test_bucket_spool.py): stop this
+        # process (SIGSTOP) before its Nth ledger write, after MLflow has the window.
+        fault = os.environ.get("SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE", "")
+        self._stop_at = int(fault) if fault.isdigit() else 0
+
+    def where(self, name: str) -> str:
+        return self.bucket.where(LEDGER_DIR + name)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.lease = Lease(self.bucket, self.lease_seconds, self.log)
+        self.lease.acquire()
+        try:
+            yield
+        finally:
+            self.lease.release()
+
+    def check(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
+
+    def snapshots(self, bad: list | None = None) -> list[dict]:
+        """Every valid snapshot (first object of each id, in key order); objects that are not a
+        valid snapshot under their own key go to `bad` as (key, bytes or None)."""
+        listed = list(self.bucket.listing(SNAPSHOTS))
+        if self.cache is not None:
+            self.cache.mkdir(parents=True, exist_ok=True)
+
+        def valid(rel: str, body: bytes) -> dict | None:
+            try:
+                doc = self.parse(body)
+            except Exception:  # noqa: BLE001  (any way a body is not a snapshot)
+                return None
+            return doc if snapshot_key(doc) == rel else None  # only under its own key
+
+        def read(item: tuple[str, str]) -> tuple[str, bytes | None, dict | None, bool]:
+            """(key, body, document or None, whether it was read from the bucket)."""
+            rel, etag = item
+            kept = None
+            if self.cache is not None:
+                kept = self.cache / hashlib.sha256(f"{self.bucket.where(rel)}\0{etag}".encode()).hexdigest()
+                with contextlib.suppress(FileNotFoundError):
+                    body = kept.read_bytes()
+                    doc = valid(rel, body)
+                    if doc is not None:  # else read it again: only the bucket's copy can be set aside
+                        return rel, body, doc, False
+            found = self.bucket.get(rel, limit=MAX_OBJECT_BYTES)
+            if found is None or len(found[0]) > MAX_OBJECT_BYTES:
+                return rel, None, None, True
+            doc = valid(rel, found[0])
+            if kept is not None and doc is not None and found[1] == etag:
+                tmp = kept.with_name(f".{kept.name}.{os.getpid()}.{threading.get_ident()}")
+                tmp.write_bytes(found[0])
+                os.replace(tmp, kept)
+            return rel, found[0], doc, True
+
+        seen, out = set(), []
+        with ThreadPoolExecutor(8) as pool:
+            for rel, body, doc, fetched in pool.map(read, listed):
+                self.fetched += fetched
+                if doc is None:
+                    if bad is not None:
+                        bad.append((rel, body))
+                elif doc["id"] not in seen:
+                    seen.add(doc["id"])
+                    out.append(doc)
+        if self.cache is not None:
+            self.log(f"{self.bucket.where(SNAPSHOTS)}: {len(listed)} object(s), {self.fetched} read from the "
+                     f"bucket, the others from {self.cache}")  # fmt: skip
+        return out
+
+    def _read(self, name: str) -> list:
+        if name not in self._ledgers:
+            found = self.bucket.get(LEDGER_DIR + name)
+            self._ledgers[name] = [found[0], found[1]] if found else [b"", None]
+        return self._ledgers[name]
+
+    def ledger(self, name: str = "pushed.jsonl") -> list[dict]:
+        """The JSON objects of a ledger object, unreadable or torn lines left out."""
+        out = []
+        for line in self._read(name)[0].split(b"\n"):
+            with contextlib.suppress(ValueError, TypeError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
+
+    def append(self, name: str, entry: dict) -> None:
+        """One line more in a ledger object, by compare-and-swap on the ETag read: fails
+        (`LeaseLost`) if anyone else wrote it since."""
+        self.check()
+        cached = self._read(name)
+        if name == "pushed.jsonl":
+            self._appends += 1
+            if self._appends == self._stop_at:
+                os.kill(os.getpid(), signal.SIGSTOP)
+        data = cached[0] + (json.dumps(entry) + "\n").encode()
+        etag = self.bucket.put(LEDGER_DIR + name, data, if_match=cached[1])
+        if etag is None:
+            raise LeaseLost(f"{self.where(name)} was written by another push: this one stops (run it again)")
+        self._ledgers[name] = [data, etag]

@@ -1,0 +1,305 @@
+"""Snapshots through object storage (issue #16 item 2), against real servers on 127.0.0.1: moto's
+S3 server (started here) and the session's `mlflow server` (conftest.py `server`: sqlite, or
+PostgreSQL + S3 on scripts/test_team.sh).
+
+- `report.py serve --spool s3://…` stores each snapshot as its own object under
+  `snapshots/<model>/<version>/<window>/<id>.json`, written only if absent: 201, then 409 for the
+  same id (also from a restarted collector), 503 SPOOL_UNAVAILABLE when the bucket fails;
+- two `report.py push --from s3://…` started at once log every window to MLflow once (metric
+  history points counted), the ledger object has one line per window;
+- a push stopped after MLflow logged a window and before its ledger line, then SIGKILLed while it
+  holds the lease: the next push takes the lease over, logs nothing twice and loses nothing;
+- a push paused that long and then resumed is fenced: its ledger write fails, it exits 2, and
+  MLflow still has every window once;
+- `--cache DIR`: a later push reads only new objects; objects that are not snapshots (or not under
+  their own key) are set aside in `ledger/quarantine.jsonl`, once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import MOTO_CREDENTIALS, _moto  # noqa: E402
+from test_report import (  # noqa: E402, F401  (fixtures used by name)
+    HOUR,
+    MONITOR,
+    SCRIPTS,
+    Collector,
+    _client,
+    _dump,
+    _export_joblib,
+    english_pipeline,
+    simulate,
+    streams,
+)
+
+from skedge import spool as bucket_spool  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not MONITOR.exists(), reason="target/release/skedge-monitor is not built")
+
+WINDOWS = 6
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 (its own, stopped at the end of the module) and a client."""
+    import boto3  # noqa: PLC0415
+
+    with _moto(tmp_path_factory.mktemp("moto")) as url:
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
+        client.create_bucket(Bucket="snapshots")
+        yield {"url": url, "client": client}
+
+
+def _env(s3: dict) -> dict:
+    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=s3["url"])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def artifact(english_pipeline, streams, tmp_path_factory) -> Path:
+    return _export_joblib(english_pipeline, streams["validation"], tmp_path_factory.mktemp("bucket"),
+                          "monitor_bucket", version="")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def windows(artifact, streams) -> list:
+    """Snapshots of WINDOWS closed one-hour windows (two monitors each: several objects a window)."""
+    t0 = (int(time.time() * 1000) // HOUR - 20) * HOUR
+    texts = streams["english"]
+    out = []
+    for k in range(WINDOWS):
+        for seed in (1, 2):
+            part = texts[(k * 40 + seed * 13) % 300 :][:40]
+            out += simulate(MONITOR, artifact, part, seed=100 * k + seed, start_ms=t0 + k * HOUR + seed * 60_000,
+                            per_snapshot=20)  # fmt: skip
+    return out
+
+
+def _put_all(s3: dict, prefix: str, snaps: list) -> None:
+    """What a Worker does: each snapshot as its own object, written only if absent."""
+    for s in snaps:
+        s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{bucket_spool.snapshot_key(s)}",
+                                Body=_dump(s), IfNoneMatch="*")  # fmt: skip
+
+
+def _experiment(name: str) -> str:
+    """An experiment of its own: the MLflow server outlives this module (the session's)."""
+    return f"skedge-bucket-{name}-{uuid.uuid4().hex[:8]}"
+
+
+def _push_cmd(uri: str, source: str, experiment: str, *extra) -> list:
+    return [sys.executable, str(SCRIPTS / "report.py"), "push", "--from", source, "--tracking-uri", uri,
+            "--experiment", experiment, "--window-seconds", "3600", "--grace-seconds", "0", *extra]  # fmt: skip
+
+
+def _ledger(s3: dict, prefix: str) -> list:
+    try:
+        body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/pushed.jsonl")["Body"].read()
+    except s3["client"].exceptions.NoSuchKey:
+        return []
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def _seen_history(uri: str, experiment: str) -> list:
+    """Every `seen` point of the experiment's monitoring run(s)."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id]) if exp else []
+    assert len(runs) <= 1, "one monitoring run for one model version"
+    return [m for r in runs for m in client.get_metric_history(r.info.run_id, "seen")]
+
+
+def _points(uri: str, experiment: str) -> list:
+    """(step, timestamp) of every `seen` point of the experiment's monitoring run(s)."""
+    return sorted((m.step, m.timestamp) for m in _seen_history(uri, experiment))
+
+
+def _assert_each_window_once(uri: str, experiment: str, s3: dict, prefix: str, snaps: list) -> None:
+    points = _points(uri, experiment)
+    assert len(points) == WINDOWS and len({p[0] for p in points}) == WINDOWS, points
+    ledger = _ledger(s3, prefix)
+    assert len(ledger) == WINDOWS and len({e["bucket"] for e in ledger}) == WINDOWS
+    assert sorted(i for e in ledger for i in e["ids"]) == sorted(s["id"] for s in snaps)
+
+
+def _wait_stopped(proc: subprocess.Popen, seconds: float = 600) -> None:
+    """Until `proc` stopped itself (SIGSTOP: state T in /proc); fails if it exits instead."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, f"exited {proc.returncode} before its fault point"
+        with open(f"/proc/{proc.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        assert time.monotonic() < deadline, "the push never reached its fault point"
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_key_segments_are_injective():
+    assert bucket_spool.segment("") == "-"
+    assert bucket_spool.segment("-") == "%2D"
+    assert bucket_spool.segment("sentiment v2") == "sentiment%20v2"
+    assert bucket_spool.segment("é") == "%C3%A9"
+    doc = {"id": "ab" * 16, "model": {"name": "m", "version": "", "sha256": "0" * 64},
+           "window": {"index": 0, "start_ms": 5, "end_ms": 6}}  # fmt: skip
+    assert bucket_spool.snapshot_key(doc) == f"snapshots/m/-/5/{'ab' * 16}.json"
+
+
+def test_collector_spools_to_a_bucket(s3, windows, tmp_path, monkeypatch):
+    for k, v in _env(s3).items():
+        monkeypatch.setenv(k, v)
+    snaps = windows[:3]
+    # the last --spool wins: the bucket instead of the folder Collector names
+    extra = ["--spool", "s3://snapshots/collector", "--s3-endpoint-url", s3["url"]]
+    c = Collector(tmp_path / "unused", extra=extra).start()
+    try:
+        assert [c.post(_dump(s))[0] for s in snaps] == [201, 201, 201]
+        status, body = c.post(_dump(snaps[0]))
+        assert (status, body["code"]) == (409, "DUPLICATE")
+    finally:
+        c.stop()
+    c = Collector(tmp_path / "unused", extra=extra).start()  # a restarted (or another) collector
+    try:
+        assert c.post(_dump(snaps[1]))[0] == 409
+        assert c.post(b'{"format": 1}')[0] == 422
+    finally:
+        c.stop()
+    listed = s3["client"].list_objects_v2(Bucket="snapshots", Prefix="collector/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"collector/{bucket_spool.snapshot_key(s)}" for s in snaps)
+    name = snaps[0]["model"]["name"]
+    assert all(o["Key"].startswith(f"collector/snapshots/{name}/-/") for o in listed)
+    stored = s3["client"].get_object(Bucket="snapshots", Key=f"collector/{bucket_spool.snapshot_key(snaps[0])}")
+    assert json.loads(stored["Body"].read()) == snaps[0]
+
+    # a bucket that fails after the collector started: 503 with a code, the client retries later
+    s3["client"].create_bucket(Bucket="gone")
+    c = Collector(tmp_path / "unused", extra=["--spool", "s3://gone/x", "--s3-endpoint-url", s3["url"]]).start()
+    try:
+        s3["client"].delete_bucket(Bucket="gone")
+        status, body = c.post(_dump(snaps[0]))
+        assert (status, body["code"]) == (503, "SPOOL_UNAVAILABLE"), body
+    finally:
+        c.stop()
+
+
+def test_two_pushes_at_once_log_every_window_once(server, s3, windows, tmp_path):
+    uri, prefix, experiment = server["uri"], "twice", _experiment("twice")
+    _put_all(s3, prefix, windows)
+    source = f"s3://snapshots/{prefix}"
+    procs = [subprocess.Popen(_push_cmd(uri, source, experiment), env=_env(s3), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    _assert_each_window_once(uri, experiment, s3, prefix, windows)
+    logged = [err.count("logged monitor_bucket") for _, err in outs]
+    assert sorted(logged) == [0, WINDOWS], outs  # one push did it all, the other found it done
+
+    again = subprocess.run(_push_cmd(uri, source, experiment), env=_env(s3), capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert again.returncode == 0 and "nothing to push" in again.stderr, again.stderr
+    _assert_each_window_once(uri, experiment, s3, prefix, windows)
+
+
+def _stopped_push(uri: str, s3: dict, source: str, experiment: str, at: int) -> subprocess.Popen:
+    """A push that stops itself (SIGSTOP) before its `at`-th ledger write: MLflow has that window,
+    the ledger not, and the push holds the lease."""
+    env = dict(_env(s3), SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE=str(at))
+    proc = subprocess.Popen(_push_cmd(uri, source, experiment, "--lease-seconds", "2"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    _wait_stopped(proc)
+    return proc
+
+
+def test_push_killed_between_mlflow_and_the_ledger_then_run_again(server, s3, windows):
+    uri, prefix, experiment = server["uri"], "killed", _experiment("killed")
+    _put_all(s3, prefix, windows)
+    source = f"s3://snapshots/{prefix}"
+    proc = _stopped_push(uri, s3, source, experiment, at=3)
+    try:
+        assert len(_ledger(s3, prefix)) == 2 and len(_points(uri, experiment)) == 3  # really in the middle
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+
+    rerun = subprocess.run(_push_cmd(uri, source, experiment, "--lease-seconds", "2"), env=_env(s3),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert "taking it over" in rerun.stderr, rerun.stderr
+    assert rerun.stderr.count("logged monitor_bucket") == WINDOWS - 2, rerun.stderr
+    _assert_each_window_once(uri, experiment, s3, prefix, windows)
+
+
+def test_a_paused_push_is_fenced_when_it_resumes(server, s3, windows):
+    uri, prefix, experiment = server["uri"], "fenced", _experiment("fenced")
+    _put_all(s3, prefix, windows)
+    source = f"s3://snapshots/{prefix}"
+    paused = _stopped_push(uri, s3, source, experiment, at=2)
+    try:
+        other = subprocess.run(_push_cmd(uri, source, experiment, "--lease-seconds", "2"), env=_env(s3),
+                               capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert other.returncode == 0 and "taking it over" in other.stderr, other.stderr
+    finally:
+        os.killpg(paused.pid, signal.SIGCONT)
+    out, err = paused.communicate(timeout=600)
+    assert paused.returncode == 2, err
+    assert "another push" in err and "nothing was removed" in err, err
+    _assert_each_window_once(uri, experiment, s3, prefix, windows)
+
+
+def test_a_cache_folder_reads_each_object_once(server, s3, windows, tmp_path):
+    """`--cache DIR`: objects are immutable, so a later push reads only the new ones from the
+    bucket; a late snapshot is still a revision of its window, with the complete aggregate."""
+    uri, prefix, experiment = server["uri"], "cached", _experiment("cached")
+    _put_all(s3, prefix, windows[:-1])
+    source, cache = f"s3://snapshots/{prefix}", tmp_path / "cache"
+
+    def push() -> str:
+        done = subprocess.run(_push_cmd(uri, source, experiment, "--cache", str(cache)), env=_env(s3),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    n = len(windows) - 1
+    assert f"{n} object(s), {n} read from the bucket" in push()
+    assert len(list(cache.iterdir())) == n
+    _put_all(s3, prefix, windows[-1:])
+    late = push()
+    assert f"{n + 1} object(s), 1 read from the bucket" in late and "[revision 1]" in late, late
+    again = push()
+    assert f"{n + 1} object(s), 0 read from the bucket" in again and "nothing to push" in again, again
+    seen = sorted((m.step, m.timestamp, m.value) for m in _seen_history(uri, experiment))
+    assert len(seen) == WINDOWS + 1 and seen[-1][2] == sum(s["seen"] for s in windows if s["window"]["start_ms"]
+                                                           >= windows[-1]["window"]["start_ms"] // HOUR * HOUR)
+
+
+def test_objects_that_are_not_snapshots_are_set_aside_once(server, s3, windows):
+    """An object that is not JSON, and a valid snapshot under another snapshot's key, go to
+    `ledger/quarantine.jsonl` (once, however many pushes see them); the valid windows are pushed."""
+    uri, prefix, experiment = server["uri"], "odd", _experiment("odd")
+    first = [s for s in windows if s["window"]["start_ms"] < windows[0]["window"]["start_ms"] + HOUR]
+    _put_all(s3, prefix, first)
+    put = lambda key, body: s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{key}", Body=body)  # noqa: E731
+    put(f"snapshots/x/-/0/{'0' * 32}.json", b"not json")
+    put(bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32)), _dump(windows[-1]))  # not its own key
+    source = f"s3://snapshots/{prefix}"
+    for _ in range(2):
+        done = subprocess.run(_push_cmd(uri, source, experiment), env=_env(s3), capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    set_aside = [json.loads(line) for line in body.splitlines()]
+    assert sorted(e["segment"] for e in set_aside) == sorted([f"snapshots/x/-/0/{'0' * 32}.json",
+                                                              bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32))])  # fmt: skip
+    assert len(_points(uri, experiment)) == 1 and len(_ledger(s3, prefix)) == 1
