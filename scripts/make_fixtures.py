@@ -49,10 +49,8 @@ import scipy
 import sklearn
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import interchange as ix  # noqa: E402
-from adversarial import ADVERSARIAL, random_texts  # noqa: E402
+from skedge import interchange as ix  # noqa: E402
+from skedge.adversarial import ADVERSARIAL, random_texts  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.ensemble import VotingClassifier  # noqa: E402
@@ -575,7 +573,7 @@ def generate(out: Path, skedge: Path | None, only: list | None = None) -> dict:
         },
         "scripts": {
             name: sha256_file(SCRIPTS / name)
-            for name in ("make_fixtures.py", "interchange.py", "adversarial.py")
+            for name in ("make_fixtures.py", "skedge/interchange.py", "skedge/adversarial.py")
         },
         "corpora": {f"tests/data/{f}": sha256_file(DATA / f) for f in corpus_files},
         "cases": summary,

@@ -28,9 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import registry  # noqa: E402  (sets MLflow's fail-fast and telemetry environment first)
+from skedge import registry  # noqa: E402  (sets MLflow's fail-fast and telemetry environment first)
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402

@@ -1,9 +1,9 @@
 """skedge: scikit-learn text classifiers, bit-exact, at the edge — the runtime in Python.
 
-A fitted scikit-learn text pipeline, exported to a skedge artifact (``scripts/export.py``, then
-``skedge pack``), predicts here with the same labels and decision values as scikit-learn, bit for
-bit, and probabilities within 1e-12: the same Rust engine as the ``skedge`` CLI and the npm
-package, without scikit-learn.
+A fitted scikit-learn text pipeline, exported to a skedge artifact (``skedge-export``, or
+``scripts/export.py`` in a checkout), predicts here with the same labels and decision values as
+scikit-learn, bit for bit, and probabilities within 1e-12: the same Rust engine as the ``skedge``
+CLI and the npm package, without scikit-learn.
 
 >>> import skedge
 >>> model = skedge.Model.load("model.skedge")                       # doctest: +SKIP
@@ -16,6 +16,11 @@ In Spark, :func:`skedge.spark.predict_udf` (``import skedge.spark``; needs pyspa
 column with the same engine, the artifact shipped once per executor.
 
 Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's.
+
+The tools are modules, imported on their own (this module imports neither scikit-learn nor
+MLflow): ``skedge.export`` (console script ``skedge-export``), ``skedge.sync`` (``skedge-sync``),
+``skedge.report`` (``skedge-report``), ``skedge.manifest`` (``skedge-manifest``), ``skedge.registry``,
+``skedge.publish``, ``skedge.service`` (``python -m skedge.service``).
 """
 
 from ._skedge import MAX_TEXT_BYTES, Experiment, Model, SkedgeError, __version__

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ._cli import program
+
 #: The pointer documents written here (FORMAT.md §5, `pointer_version`).
 POINTER_VERSION = 1
 #: A pointer is small; anything larger at a pointer key is refused unread.
 MAX_POINTER_BYTES = 64 * 1024
-DEFAULT_SKEDGE = Path(os.environ.get("SKEDGE_CLI", Path(__file__).resolve().parents[2] / "target/release/skedge"))
+DEFAULT_SKEDGE = program("skedge")
 
 
 class PublishError(Exception):

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 from . import publish
+from ._cli import tool_command
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
 #: The registry events `serve` acts on (MLflow >= 3.3).
@@ -60,7 +61,7 @@ ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
 
 
 def _client(tracking_uri: str | None):
-    import registry  # scripts/: the exporter's MLflow helpers
+    from . import registry  # the exporter's MLflow helpers; imports MLflow lazily
 
     uri = registry.resolve_tracking_uri(tracking_uri)
     registry.prepare_tracking(uri)
@@ -97,7 +98,7 @@ def _reason(rc: int, lines: list) -> str:
 
 
 def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
-    import export  # scripts/export.py: the gate and the publish hook
+    from . import export  # the gate and the publish hook
 
     client, uri = _client(args.tracking_uri)
     try:
@@ -310,7 +311,7 @@ class Syncer:
 
 def reconcile_command(args: argparse.Namespace, model: str, alias: str) -> list:
     """The child process of a pass: `reconcile` with serve's destination and keys."""
-    cmd = [sys.executable, "-m", "skedge.sync", "reconcile", "--model", model, "--alias", alias,
+    cmd = [*tool_command("sync"), "reconcile", "--model", model, "--alias", alias,
            "--publish", args.publish, "--skedge", str(args.skedge)]
     for flag, value in (("--tracking-uri", args.tracking_uri), ("--s3-endpoint-url", args.s3_endpoint_url),
                         ("--sign-key", args.sign_key)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib.util
 import os
 import shutil
 import signal
@@ -17,10 +18,9 @@ from pathlib import Path
 import joblib
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from skedge import interchange as ix
 
-import interchange as ix  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data"
 SKEDGE = ix.DEFAULT_SKEDGE
@@ -28,6 +28,17 @@ SKEDGE = ix.DEFAULT_SKEDGE
 requires_skedge = pytest.mark.skipif(
     not SKEDGE.exists(), reason=f"{SKEDGE} is not built (cargo build --release)"
 )
+
+
+def dev_script(name: str):
+    """A development tool of scripts/ (train_demo, make_fixtures: not part of the package),
+    imported from its file once, as `python scripts/NAME.py` would run it."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def read_tsv(name: str) -> tuple[list, list]:

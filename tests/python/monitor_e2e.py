@@ -20,20 +20,19 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 NAME = "monitor_e2e"
 
 
 def setup(uri: str, work: Path) -> dict:
-    import baseline as bl  # noqa: PLC0415
-    import export  # noqa: PLC0415
-    import train_demo  # noqa: PLC0415
-    from conftest import read_tsv  # noqa: PLC0415
+    from skedge import baseline as bl  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
+    from conftest import dev_script, read_tsv  # noqa: PLC0415
     from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+
+    train_demo = dev_script("train_demo")
 
     work.mkdir(parents=True, exist_ok=True)
     train, labels = read_tsv("sst2_train_first2000.tsv")

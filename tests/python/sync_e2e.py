@@ -16,27 +16,22 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 NAME, ALIAS = "sentiment", "production"
 
 
 def setup(uri: str, s3: str, bucket: str) -> dict:
     import boto3  # noqa: PLC0415
-    import train_demo  # noqa: PLC0415
-    from conftest import MOTO_CREDENTIALS, binary_corpus  # noqa: PLC0415
+    from conftest import MOTO_CREDENTIALS, binary_corpus, dev_script  # noqa: PLC0415
     from sklearn.preprocessing import Normalizer  # noqa: PLC0415
     from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415
 
+    train_demo = dev_script("train_demo")
     store = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", **MOTO_CREDENTIALS)
     store.create_bucket(Bucket=bucket)
     store.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from conftest import MOTO_CREDENTIALS, _moto  # noqa: E402
 from test_report import (  # noqa: E402, F401  (fixtures used by name)
     HOUR,

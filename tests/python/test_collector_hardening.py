@@ -29,7 +29,7 @@ from test_report import (  # noqa: F401 - fixtures
     monitor_bin,
 )
 
-import report
+from skedge import report
 
 T0 = 1_767_225_600_000
 

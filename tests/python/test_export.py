@@ -14,6 +14,7 @@ from conftest import (
     REPO,
     SKEDGE,
     binary_corpus,
+    dev_script,
     dump,
     fit,
     multiclass_corpus,
@@ -21,7 +22,7 @@ from conftest import (
     requires_skedge,
 )
 
-import export
+from skedge import export
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -198,8 +199,7 @@ def test_fixture_check_names_a_stale_file(tmp_path, capsys):
     """make_fixtures.py --check regenerates and byte-compares: an edited fixture is named."""
     import shutil
 
-    import make_fixtures
-
+    make_fixtures = dev_script("make_fixtures")
     committed = REPO / "tests" / "fixtures"
     if not (committed / "MANIFEST.json").exists():
         pytest.skip("fixtures not generated yet")

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from conftest import SKEDGE, binary_corpus, dump, fit, no_leftovers, requires_skedge
 
-import export
+from skedge import export
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline

@@ -1,4 +1,4 @@
-"""Issue #18: a model file may name only what a supported pipeline needs (scripts/safe_load.py).
+"""Issue #18: a model file may name only what a supported pipeline needs (scripts/skedge/safe_load.py).
 
 The corpus is built here: pickles (protocols 0-5, joblib, cloudpickle) and skops files that call
 `subprocess.Popen` through a dotted protocol-4 name, `builtins.eval`, `os.system`, create or
@@ -26,9 +26,9 @@ import pytest
 import sklearn
 from conftest import REPO, binary_corpus, dump, fit, no_leftovers
 
-import export
-import registry
-import safe_load
+from skedge import export
+from skedge import registry
+from skedge import safe_load
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -350,7 +350,7 @@ def test_a_skops_selector_pipeline_loads(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# defence in depth: the model is loaded in a child process without keys (scripts/isolated.py)
+# defence in depth: the model is loaded in a child process without keys (skedge/isolated.py)
 
 
 GOLDEN = REPO / "tests" / "golden"
@@ -373,7 +373,8 @@ def test_the_loading_process_sees_no_key_material(tmp_path, capsys, monkeypatch)
     env, args = env_file.read_text(), args_file.read_text()
     for secret in ("SKEDGE_DECRYPTION_KEY", "ecececec", "secret-token-7f", "secret-aws-9c", "test-signing"):
         assert secret not in env and secret not in args, secret
-    assert "isolated.py" in args
+    assert f"sys.path[0] = {str(Path(export.__file__).resolve().parents[1])!r}" in args  # this package
+    assert "from skedge.isolated import main" in args
     assert not out.exists()
 
 

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 from conftest import binary_corpus, fit, multiclass_corpus
 from scipy.special import expit, logsumexp
 
-import interchange as ix
-from adversarial import ADVERSARIAL, random_texts
+from skedge import interchange as ix
+from skedge.adversarial import ADVERSARIAL, random_texts
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import (
     CountVectorizer,

@@ -29,7 +29,6 @@ os.environ["DO_NOT_TRACK"] = "1"
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
-sys.path.insert(0, str(SCRIPTS))
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
@@ -39,11 +38,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 
-import manifest  # noqa: E402
-import registry  # noqa: E402
-import safe_load  # noqa: E402
-import train_demo  # noqa: E402
-from conftest import _free_port  # noqa: E402
+from skedge import manifest  # noqa: E402
+from skedge import registry  # noqa: E402
+from skedge import safe_load  # noqa: E402
+from conftest import _free_port, dev_script  # noqa: E402
+
+train_demo = dev_script("train_demo")
 
 SKEDGE = ROOT / "target" / "release" / "skedge"
 needs_skedge = pytest.mark.skipif(
@@ -53,19 +53,9 @@ EXPORT_PY = SCRIPTS / "export.py"
 
 
 def _export_module():
-    import export  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
 
     return export
-
-
-def _cli_has_model_uri() -> bool:
-    return EXPORT_PY.exists() and "--model-uri" in EXPORT_PY.read_text(encoding="utf-8")
-
-
-needs_cli = pytest.mark.skipif(
-    not _cli_has_model_uri(),
-    reason="scripts/export.py has no --model-uri yet (scripts/export_mlflow.patch not applied)",
-)
 
 
 class Shout(BaseEstimator, TransformerMixin):
@@ -648,7 +638,6 @@ def _run_export(*args, env_extra=None):
     )  # fmt: skip
 
 
-@needs_cli
 @needs_skedge
 def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
     out = tmp_path / "cli" / "m.skedge"
@@ -666,7 +655,6 @@ def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
     assert restored.read_bytes() == exported["out"].read_bytes()
 
 
-@needs_cli
 def test_cli_unreachable(tmp_path):
     out = tmp_path / "m.skedge"
     t0 = time.monotonic()

@@ -27,11 +27,11 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import SKEDGE, requires_skedge
+from conftest import SKEDGE, dev_script, requires_skedge
 from threadpoolctl import threadpool_limits
 
-import export
-import interchange as ix
+from skedge import export
+from skedge import interchange as ix
 import wide_texts as wt
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -74,7 +74,7 @@ STR_LABELS = ["neg", "pos", "ÉTÉ", "中文", "😀 x"]
 
 
 def _train_texts() -> list[str]:
-    import make_fixtures as mf
+    mf = dev_script("make_fixtures")
 
     texts = []
     for name, n in (("uci", 220), ("books", 120), ("allocine", 80), ("sst2", 80)):

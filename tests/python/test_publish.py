@@ -8,16 +8,16 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import SKEDGE, binary_corpus, requires_skedge
+from conftest import SKEDGE, binary_corpus, dev_script, requires_skedge
 
-import export
+from skedge import export
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 
 def _register(uri, name):
-    import train_demo
+    train_demo = dev_script("train_demo")
 
     texts, labels = binary_corpus(300)
     pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(texts, labels)
@@ -26,7 +26,7 @@ def _register(uri, name):
 
 
 def _export(uri, model_uri, out, **kw):
-    import registry
+    from skedge import registry
 
     logs: list = []
     rc = registry.export_model_uri(export, model_uri, out, tracking_uri=uri, skedge=SKEDGE,
@@ -38,7 +38,7 @@ def _state(uri, ids):
     """(files under skedge/ with their sha256, the version's skedge.* tags)."""
     import mlflow
 
-    import registry
+    from skedge import registry
 
     c = registry.client(uri)
     files = {}
@@ -61,7 +61,7 @@ def _baseline(tmp_path, n):
 
 @requires_skedge
 def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, monkeypatch):
-    import registry
+    from skedge import registry
 
     uri = server["uri"]
     ids = _register(uri, "t_publish")
@@ -107,7 +107,7 @@ def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, mon
 
 @requires_skedge
 def test_interrupted_between_upload_and_tags_leaves_the_run_as_it_was(server, tmp_path, monkeypatch):
-    import registry
+    from skedge import registry
 
     uri = server["uri"]
     ids = _register(uri, "t_interrupted")
@@ -138,7 +138,7 @@ def test_interrupted_between_upload_and_tags_leaves_the_run_as_it_was(server, tm
 
 
 def test_bare_model_name_suggests_alias_and_latest(server):
-    import registry
+    from skedge import registry
 
     uri = server["uri"]
     _register(uri, "t_bare")

@@ -13,9 +13,9 @@ import time
 import urllib.request
 
 import pytest
-from conftest import SKEDGE, _free_port, binary_corpus, dump, fit, requires_skedge
+from conftest import SKEDGE, _free_port, binary_corpus, dev_script, dump, fit, requires_skedge
 
-import export
+from skedge import export
 from skedge import publish
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -206,7 +206,7 @@ def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path,
 def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, capsys):
     """reconcile publishes the alias's version once (then exits 0 writing nothing); a moved alias
     is followed; rollback moves the alias back, then the pointer to the previous blob."""
-    import train_demo
+    train_demo = dev_script("train_demo")
     from mlflow import MlflowClient
     from skedge import sync
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import REPO, binary_corpus, dump, fit, multiclass_corpus, no_leftovers
 
-import export
-import interchange as ix
+from skedge import export
+from skedge import interchange as ix
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.decomposition import TruncatedSVD

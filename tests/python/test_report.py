@@ -3,7 +3,7 @@
 Snapshots are made by the Rust monitor itself (`target/release/skedge-monitor simulate`, built
 here when missing), so the Python side is tested against what the edge really sends:
 
-- `scripts/baseline.py` computes, from scikit-learn's outputs, exactly the statistics the Rust
+- `skedge.baseline` computes, from scikit-learn's outputs, exactly the statistics the Rust
   monitor counts (three pipelines: word vocabulary, hashing, char_wb multiclass string labels);
 - the collector's validator and the Rust `Snapshot::parse` agree on valid and broken snapshots;
 - `report.py serve` answers 201/400/401/409/413/415/422 as documented, and loses nothing when it
@@ -35,12 +35,10 @@ os.environ["DO_NOT_TRACK"] = "1"
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baseline as bl  # noqa: E402
-import report  # noqa: E402
-from conftest import multiclass_corpus, read_tsv  # noqa: E402
+from skedge import baseline as bl  # noqa: E402
+from skedge import report  # noqa: E402
+from conftest import dev_script, multiclass_corpus, read_tsv  # noqa: E402
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from sklearn.naive_bayes import ComplementNB  # noqa: E402
@@ -180,7 +178,7 @@ def _dump(doc: dict) -> bytes:
 
 def _export_joblib(pipeline, texts: list, tmp: Path, name: str, version: str = "1") -> Path:
     """Export with the drift baseline of `texts` through export.py's interchange hook."""
-    import export  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
     import joblib  # noqa: PLC0415
 
     src = tmp / f"{name}.joblib"
@@ -229,7 +227,7 @@ def english_artifact(english_pipeline, streams, tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. baseline parity: scripts/baseline.py == the Rust monitor
+# 1. baseline parity: skedge.baseline == the Rust monitor
 # ---------------------------------------------------------------------------------------------
 
 
@@ -562,8 +560,8 @@ def mlflow_server(server):
 def registered(mlflow_server, english_pipeline, streams, tmp_path_factory):
     """monitor_en versions 1 and 2 (the same pipeline), each exported through the registry with
     its drift baseline and published (artifact + skedge.* tags)."""
-    import export  # noqa: PLC0415
-    import train_demo  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
+    train_demo = dev_script("train_demo")
 
     tmp = tmp_path_factory.mktemp("registered")
     val = tmp / "val.tsv"

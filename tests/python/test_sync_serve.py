@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SKEDGE, _free_port, _http_ok, _stop_group, _wait_until, binary_corpus, requires_skedge
+from conftest import REPO, SKEDGE, _free_port, _http_ok, _stop_group, _wait_until, binary_corpus, dev_script, requires_skedge
 
 from skedge import publish, sync
 
@@ -104,7 +104,7 @@ def _signed(body: bytes, *, delivery_id=None, stamp=None, secret=SECRET) -> dict
 
 
 def _register(uri, pipes) -> list:
-    import train_demo
+    train_demo = dev_script("train_demo")
 
     texts, _ = binary_corpus(300)
     return [str(train_demo.log_and_register(p, MODEL, tracking_uri=uri, example_texts=texts[:5],
@@ -286,7 +286,7 @@ def test_a_failed_parity_gate_tags_the_version_and_publishes_nothing(mlflow_hook
     import copy
 
     import numpy as np
-    import train_demo
+    train_demo = dev_script("train_demo")
     from mlflow import MlflowClient
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression

@@ -14,9 +14,9 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from conftest import REPO, SKEDGE, binary_corpus, multiclass_corpus, no_leftovers, requires_skedge
+from conftest import REPO, SKEDGE, binary_corpus, dev_script, multiclass_corpus, no_leftovers, requires_skedge
 
-import export
+from skedge import export
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
@@ -154,8 +154,8 @@ def two_files(server, tmp_path_factory):
     preprocessing/, as the issue's team does."""
     import mlflow
 
-    import registry
-    import train_demo
+    from skedge import registry
+    train_demo = dev_script("train_demo")
 
     uri = server["uri"]
     vec, clf, texts = _fit_apart(TfidfVectorizer(ngram_range=(1, 2), min_df=2), LogisticRegression(max_iter=3000))
@@ -193,7 +193,7 @@ def test_cli_exports_the_two_files_from_the_registry(two_files, tmp_path):
     got = _predict(out, sample)
     np.testing.assert_allclose([g["proba"] for g in got], clf.predict_proba(vec.transform(sample)),
                                rtol=0, atol=1e-12)
-    import registry
+    from skedge import registry
 
     tags = registry.client(two_files["uri"]).get_model_version("sentiment_two", "1").tags
     assert tags["skedge.sha256"] == _sha(out)
@@ -202,7 +202,7 @@ def test_cli_exports_the_two_files_from_the_registry(two_files, tmp_path):
 @requires_skedge
 @pytest.mark.parametrize("form", ["runs_uri", "folder"])
 def test_vectorizer_artifact_forms(two_files, tmp_path, form):
-    import registry
+    from skedge import registry
 
     spec = {"runs_uri": f"runs:/{two_files['run_id']}/preprocessing/tfidf_vectorizer.joblib",
             "folder": "preprocessing"}[form]
@@ -215,7 +215,7 @@ def test_vectorizer_artifact_forms(two_files, tmp_path, form):
 
 
 def test_registry_classifier_alone_points_at_the_option(two_files, tmp_path):
-    import registry
+    from skedge import registry
 
     logs: list = []
     rc = registry.export_model_uri(export, "models:/sentiment_two/1", tmp_path / "m.skedge",

@@ -11,14 +11,9 @@ neither JSON nor Rust strings can carry them.
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-
-from adversarial import code_point, draw as _draw  # noqa: E402
+from conftest import dev_script
+from skedge.adversarial import code_point, draw as _draw
 
 
 def _pick(rng: random.Random, seq):
@@ -32,8 +27,7 @@ def _pick(rng: random.Random, seq):
 
 def corpus_test_texts() -> list[str]:
     """Every test row: the held-out splits make_fixtures.py uses, plus the test files as such."""
-    import make_fixtures as mf
-    import train_demo
+    mf, train_demo = dev_script("make_fixtures"), dev_script("train_demo")
 
     texts: list[str] = []
     for name in sorted(mf.CORPORA):

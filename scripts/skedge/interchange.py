@@ -55,6 +55,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import LabelEncoder, MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
+from ._cli import program
+
 try:  # deprecated in scikit-learn 1.8, removed in 1.10
     from sklearn.linear_model import PassiveAggressiveClassifier
 except ImportError:  # pragma: no cover - depends on the installed version
@@ -68,8 +70,8 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 FORMAT_NAME = "skedge-interchange"
 FORMAT_VERSION = 1
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SKEDGE = REPO_ROOT / "target" / "release" / "skedge"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SKEDGE = program("skedge")
 
 #: `skedge ln-table` covers log(k) for k = 1..=LN_TABLE_SIZE (FORMAT.md, `log_exceptions`).
 LN_TABLE_SIZE = 1 << 20

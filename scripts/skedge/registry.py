@@ -49,13 +49,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-import safe_load  # noqa: E402
-import manifest as _manifest  # noqa: E402
-from manifest import manifest_path_for, report_path_for  # noqa: E402, F401 (re-exported)
+from . import safe_load  # noqa: E402
+from . import manifest as _manifest  # noqa: E402
+from .manifest import manifest_path_for, report_path_for  # noqa: E402, F401 (re-exported)
 #: The embedded MLflow of the project's working folder (`.work/` is gitignored).
 DEFAULT_MLFLOW_DIR = REPO_ROOT / ".work" / "mlflow"
 DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
@@ -1074,9 +1072,9 @@ def export_model_uri(
     Nothing is left at `out` (nor its manifest and report) unless every step succeeded, and
     nothing anywhere with `dry_run`.
     """
-    import interchange as ix  # noqa: PLC0415
-    import isolated  # noqa: PLC0415
-    from adversarial import ADVERSARIAL, random_texts  # noqa: PLC0415
+    from . import interchange as ix  # noqa: PLC0415
+    from . import isolated  # noqa: PLC0415
+    from .adversarial import ADVERSARIAL, random_texts  # noqa: PLC0415
 
     log = log or (lambda s: print(s, file=sys.stderr))
     skedge = Path(skedge or ix.DEFAULT_SKEDGE)
@@ -1114,7 +1112,7 @@ def export_model_uri(
         sources["adversarial"] = len(extra)
         gate_texts = texts + extra
         # Loaded (with the vectorizer saved apart) and converted in a process without keys
-        # (scripts/isolated.py); the interchange first, which refuses unsupported estimators
+        # (isolated.py); the interchange first, which refuses unsupported estimators
         # before anything calls them; the accuracy on the validation texts and the drift baseline.
         iso = isolated.run({
             **child, "path": str(model_copy), "source": uri,

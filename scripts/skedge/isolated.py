@@ -1,9 +1,9 @@
 """The model file is loaded in a separate process that holds no key (SECURITY.md, defence in depth).
 
-`export.py` never unpickles a model itself: `run(request)` starts `python scripts/isolated.py` with
+`export.py` never unpickles a model itself: `run(request)` starts a Python running this module with
 a scrubbed environment (no `SKEDGE_*`, token, key or credential variable: only `PATH`, `HOME`,
 `TMPDIR` and the locale) and no key path anywhere in its arguments or request, sends it the model
-file's path (and a vectorizer's saved apart, composed there: scripts/compose.py) and the texts, and gets back JSON only: the interchange (with the accuracy and the
+file's path (and a vectorizer's saved apart, composed there: compose.py) and the texts, and gets back JSON only: the interchange (with the accuracy and the
 drift baseline), scikit-learn's outputs on the gate texts and the warnings. The child loads the
 file through `safe_load` (the allow-list) unless `trusted`. Its refusals come back as the same
 exceptions (`safe_load.ModelRefused`, `interchange.Unsupported`, ...); a crash is
@@ -23,14 +23,19 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import compose  # noqa: E402
-import interchange as ix  # noqa: E402
-import safe_load  # noqa: E402
+from . import compose
+from . import interchange as ix
+from . import safe_load
+from ._cli import tool_command
 
 #: The only environment variables the child sees.
 ENV_KEPT = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
+
+
+def child_argv() -> list:
+    """The loader's command line: this copy of the package (`_cli.tool_command`), `-E` (PYTHONPATH
+    and the other PYTHON* variables are not read), no key, no user path (the request has those)."""
+    return tool_command("isolated", "-E", "-B")
 
 
 class Reference:
@@ -71,10 +76,9 @@ def run(request: dict) -> dict:
     """Load and convert in a child process; returns {"interchange", "reference": Reference,
     "warnings": [str]} or raises what the child raised."""
     env = {k: os.environ[k] for k in ENV_KEPT if k in os.environ}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         proc = subprocess.run(
-            [sys.executable, "-E", str(Path(__file__).resolve())],
+            child_argv(),
             input=json.dumps(request).encode(),
             capture_output=True,
             env=env,
@@ -137,8 +141,7 @@ def _load(path: str, request: dict) -> Any:
 def _child(request: dict) -> dict:
     """In the child: load (and compose a vectorizer saved apart), convert, compute what the
     exporter needs from the estimator."""
-    import baseline  # noqa: PLC0415
-    import compose  # noqa: PLC0415
+    from . import baseline  # noqa: PLC0415
 
     if request.get("trusted"):  # a trusted file may name the caller's own modules
         sys.path.extend(p for p in request.get("sys_path", []) if p not in sys.path)
@@ -207,7 +210,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

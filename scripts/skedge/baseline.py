@@ -19,15 +19,11 @@ what the Rust monitor counts on the same texts.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import interchange as ix  # noqa: E402
+from . import interchange as ix
 
 CONFIDENCE_BINS = 10
 OOV_BINS = 10

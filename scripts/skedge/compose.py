@@ -4,7 +4,7 @@ Teams often keep the fitted `TfidfVectorizer` beside the registered classifier i
 `Pipeline`. `compose(vec, clf)` builds the `Pipeline` that `clf.predict(vec.transform(texts))`
 is, after checking that the two were fitted together (output width against `n_features_in_`);
 `check_saved_together` refuses a classifier given alone with a pointer to the option that adds its
-vectorizer. Used in the process that loads the model files (scripts/isolated.py).
+vectorizer. Used in the process that loads the model files (isolated.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, 
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, Normalizer, StandardScaler
 
-import interchange as ix
+from . import interchange as ix
 
 
 class CompositionError(Exception):

@@ -1,0 +1,1732 @@
+"""Production metrics back to MLflow: the snapshot collector and the push to MLflow.
+
+    .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
+    .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
+    .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
+
+`serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
+/v1/snapshots` takes one snapshot (FORMAT.md section 4) with the token (`Authorization: Bearer T`,
+or `X-Skedge-Token: T`, or `?token=T` for `navigator.sendBeacon`, which cannot set headers) and
+answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
+
+    201 stored (after the record is fsync'ed)
+    400 NOT_JSON (not JSON, not UTF-8), BAD_REQUEST (a bad Content-Length)
+    401 TOKEN_MISSING, TOKEN_INVALID              404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
+    408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
+    413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
+    422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
+
+`monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
+(every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
+one line per status and code every `--refusal-log-interval` seconds (60), which counts the ones
+not shown. `GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known).
+
+Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
+before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
+is cut on restart). Ids already in the spool or in the push ledger are refused as duplicates, also
+after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
+
+`push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
+window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
+(experiment `skedge-monitoring`) per model version and window length, tagged with the model's
+name, version and sha256 and linked to the registered model version (tags both ways): metrics at
+timestamp = window end and step = the window's index counted from the run's first window (step
+0 starts at the run tag `skedge.step_origin_ms`; runs made before that tag keep the index since
+the epoch, `window end // window length`), linked to the version's LoggedModel when it has one
+(MLflow 3 `model_id`); PSI of the label, confidence, OOV-rate and length histograms against the
+artifact's drift baseline and the OOV-rate shift, and `drift_alert` (0 or 1, only when drift was
+computed); a drift figure (`drift/window-<index since the epoch>.png`, `drift/latest.png`). The
+thresholds, the window length and where the baseline came from (`baseline.source`, a file URI or
+`models:/NAME/VERSION`; `baseline.texts`) are params of the run, set once (a later push with
+other thresholds warns: params cannot change). An artifact with no registry version, or a version
+the registry does not have, is pushed with a warning (its run is linked to no version). Only
+windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A window that receives
+late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
+timestamp + revision ms).
+
+Every spool record is validated again (a line the collector did not write is set aside in
+`DIR/quarantine.jsonl`, reported, never a crash), and a window MLflow refuses (a 400) is set aside
+there too, reported, while the other windows are pushed. Spool files are streamed and opened with
+O_NOFOLLOW (a symlinked segment is neither read nor appended to).
+
+Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
+accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
+MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
+not logged twice. Nothing is ever removed from the spool, so MLflow being down loses nothing: the
+next push catches up.
+
+Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
+`--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
+`--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
+the run too, and push exits 1 after logging everything. The tag is removed (not set to false:
+its presence is the alert) when a later window is healthy: drift computed on at least
+`--min-samples` predictions, nothing over a threshold, and no later window in the run. The
+`drift_alert` metric keeps the history.
+
+Drift later: a window pushed while no artifact of its sha256 was at hand (ledger line `"drift":
+false`) gets its drift computed by the first push that finds one (`--artifact`, or published in
+MLflow): the drift metrics and `drift_alert` at the window's step and timestamp, only those the run
+does not have there, then a ledger line `{"kind": "drift", ...}` so that it happens once; the alert
+is set or cleared as above. Until then each push says how many windows wait.
+
+Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
+connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
+408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
+
+A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
+for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
+bucket", `skedge/spool.py`): each snapshot is its own object
+`snapshots/<model>/<version>/<window start ms>/<id>.json`, written only if absent (S3 `If-None-Match:
+*`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
+the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
+client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
+through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
+append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
+taken and renewed by conditional writes with a generation number, because MLflow has no conditional
+write (two pushes at once would both create a new version's run and log its windows before either
+could record them in a ledger); the ledger object is replaced by compare-and-swap on its ETag, which
+fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
+write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
+once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
+before the crash is found in the run's metric history, as with a folder. `--cache DIR` keeps the
+objects read (immutable: by key and ETag), so a later push reads only the new ones.
+
+Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
+log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
+
+The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
+from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
+`registry.restore`); it is read with `target/release/skedge-monitor baseline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+
+from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
+from . import spool as bucket_spool  # noqa: E402
+from ._cli import program  # noqa: E402
+
+from pydantic import (  # noqa: E402
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+
+SNAPSHOT_FORMAT = "skedge-monitor-snapshot"
+SNAPSHOT_VERSION = 1
+CONFIDENCE_BINS = 10
+OOV_BINS = 10
+LENGTH_BINS = 16
+LATENCY_BINS = 16
+MAX_SNAPSHOT_BYTES = 1 << 20
+MAX_CLASSES = 1024
+MAX_NAME_CHARS = 256
+MAX_TEXTS = 64
+MAX_TEXT_CHARS = 1024
+PSI_EPSILON = 1e-4
+U64_MAX = 2**64 - 1
+
+DEFAULT_SKEDGE_MONITOR = program("skedge-monitor")
+DEFAULT_EXPERIMENT = "skedge-monitoring"
+SEGMENT_PREFIX = "snapshots-"
+LEDGER = "pushed.jsonl"
+QUARANTINE = "quarantine.jsonl"
+
+EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------------------------
+# The snapshot schema (the Rust `skedge::monitor::Snapshot::validate`, in pydantic)
+# ---------------------------------------------------------------------------------------------
+
+#: Latest window time accepted (9999-12-31T23:59:59.999Z, the last instant a date can show).
+MAX_TIME_MS = 253_402_300_799_999
+
+U64 = Annotated[StrictInt, Field(ge=0, le=U64_MAX)]
+TimeMs = Annotated[StrictInt, Field(ge=0, le=MAX_TIME_MS)]
+
+
+def _utf8(text: str) -> str:
+    """A lone surrogate (`"\\ud800"` is valid JSON) cannot be stored as UTF-8: refused here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate is not text") from None
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _mlflow_name(text: str) -> str:
+    """MLflow's registered-model name rules (mlflow.utils.validation._validate_model_name) and no
+    backslash or control character, which break the run search's filter string."""
+    if not text.strip():
+        raise ValueError("a model name cannot be empty")
+    if any(c in text for c in "/:\\") or _CONTROL.search(text):
+        raise ValueError("a model name cannot hold '/', ':', '\\' or control characters")
+    if text == "." or text.startswith(".."):
+        raise ValueError("a model name cannot be '.' or start with '..'")
+    return text
+
+
+def _mlflow_version(text: str) -> str:
+    return text and _mlflow_name(text)
+
+
+Text = Annotated[StrictStr, AfterValidator(_utf8)]
+Name = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS), AfterValidator(_utf8),
+                 AfterValidator(_mlflow_name)]  # fmt: skip
+Version = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS), AfterValidator(_utf8),
+                    AfterValidator(_mlflow_version)]  # fmt: skip
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ModelRef(_Strict):
+    name: Name
+    version: Version  #: "" when the artifact has none
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Window(_Strict):
+    index: U64
+    start_ms: TimeMs
+    end_ms: TimeMs
+
+
+class OovStats(_Strict):
+    counts: Annotated[list[U64], Field(min_length=OOV_BINS, max_length=OOV_BINS)]
+    no_features: U64
+    oov_features: U64
+    total_features: U64
+
+
+class LatencyStats(_Strict):
+    counts: Annotated[list[U64], Field(min_length=LATENCY_BINS, max_length=LATENCY_BINS)]
+    sum_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    max_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Stats(_Strict):
+    count: U64
+    label_counts: Annotated[list[U64], Field(max_length=MAX_CLASSES)]
+    confidence: Annotated[list[U64], Field(min_length=CONFIDENCE_BINS, max_length=CONFIDENCE_BINS)] | None
+    oov: OovStats | None
+    length: Annotated[list[U64], Field(min_length=LENGTH_BINS, max_length=LENGTH_BINS)]
+    latency: LatencyStats | None = None
+
+    @model_validator(mode="after")
+    def _sums(self) -> "Stats":
+        def total(what: str, values: list, expected: int | None) -> None:
+            s = sum(values)
+            if s > U64_MAX:
+                raise ValueError(f"{what} overflows")
+            if expected is not None and s != expected:
+                raise ValueError(f"{what} adds up to {s}, expected {expected}")
+
+        total("label_counts", self.label_counts, self.count)
+        if self.confidence is not None:
+            total("confidence", self.confidence, self.count)
+        if self.oov is not None:
+            if self.oov.no_features > self.count:
+                raise ValueError("oov.no_features exceeds count")
+            total("oov.counts", self.oov.counts, self.count - self.oov.no_features)
+            if self.oov.oov_features > self.oov.total_features:
+                raise ValueError("oov.oov_features exceeds oov.total_features")
+        total("length", self.length, self.count)
+        if self.latency is not None and sum(self.latency.counts) > self.count:
+            raise ValueError("latency.counts adds up to more than count")
+        return self
+
+
+class Snapshot(_Strict):
+    format: StrictStr
+    version: StrictInt
+    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$")]
+    model: ModelRef
+    window: Window
+    sample_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    seen: U64
+    dropped: U64
+    classes: Annotated[list[Text], Field(min_length=1, max_length=MAX_CLASSES)]
+    stats: Stats
+    texts: Annotated[
+        list[Annotated[Text, Field(max_length=MAX_TEXT_CHARS)]], Field(max_length=MAX_TEXTS)
+    ]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Snapshot":
+        if self.format != SNAPSHOT_FORMAT or self.version != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"expected format {SNAPSHOT_FORMAT} version {SNAPSHOT_VERSION}, "
+                f"found {self.format!r} version {self.version}"
+            )
+        if self.window.end_ms < self.window.start_ms:
+            raise ValueError("window.end_ms is before window.start_ms")
+        if self.stats.count > self.seen:
+            raise ValueError("stats.count exceeds seen")
+        if len(self.stats.label_counts) != len(self.classes):
+            raise ValueError(
+                f"stats.label_counts has {len(self.stats.label_counts)} entries for "
+                f"{len(self.classes)} classes"
+            )
+        if len(self.texts) > self.stats.count:
+            raise ValueError("more texts than sampled predictions")
+        return self
+
+
+class SnapshotError(Exception):
+    """Why a body is not a snapshot; `status` is the HTTP status the collector answers."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(body: bytes) -> Any:
+    """JSON from UTF-8 bytes, refusing NaN/Infinity, duplicate keys, a BOM and deep nesting."""
+    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if text.startswith("\ufeff"):
+        raise ValueError("a byte order mark is not allowed")
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+
+
+def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Snapshot, dict]:
+    """The validated snapshot and its JSON document; raises `SnapshotError` (400, 413 or 422)."""
+    if len(body) > max_bytes:
+        raise SnapshotError(413, f"snapshot of {len(body)} bytes exceeds the limit of {max_bytes}")
+    try:
+        doc = loads_strict(body)
+    except (ValueError, RecursionError) as err:
+        raise SnapshotError(400, f"not JSON: {err}") from None
+    if not isinstance(doc, dict):
+        raise SnapshotError(422, "a snapshot is a JSON object")
+    try:
+        snap = Snapshot.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "snapshot"
+        raise SnapshotError(422, f"invalid snapshot: {where}: {first.get('msg')}") from None
+    return snap, doc
+
+
+# ---------------------------------------------------------------------------------------------
+# The spool
+# ---------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _segments(spool: Path) -> list[Path]:
+    """The spool's segment files; a symlink is never one (it could point anywhere)."""
+    return sorted(
+        p for p in spool.glob(f"{SEGMENT_PREFIX}*.jsonl") if not p.is_symlink() and p.is_file()
+    )
+
+
+#: Longest spool line read: a record of a snapshot at the collector's 1 MiB limit, re-encoded.
+MAX_RECORD_BYTES = 8 * MAX_SNAPSHOT_BYTES
+
+
+def _lines(path: Path) -> Iterator[bytes | None]:
+    """Complete lines of a regular file, streamed (opened with O_NOFOLLOW: a symlink is refused,
+    `OSError`); an unterminated last line (torn write) is left out; a line longer than
+    `MAX_RECORD_BYTES` (none the collector writes) is skipped to its end and given as None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        while line := f.readline(MAX_RECORD_BYTES + 1):
+            if not line.endswith(b"\n"):
+                if len(line) <= MAX_RECORD_BYTES:
+                    return  # the torn tail
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                if not rest:
+                    return
+                yield None
+            elif line.strip():
+                yield line
+
+
+def _record(line: bytes | None) -> dict | None:
+    """The snapshot document of a spool line, validated again (a line may not have been written by
+    the collector, or by an older one); None when it is not a valid record."""
+    if line is None:
+        return None
+    try:
+        rec = loads_strict(line)
+        doc = rec["snapshot"]
+        Snapshot.model_validate(doc)
+    except (ValueError, RecursionError, KeyError, TypeError, ValidationError):
+        return None
+    return doc
+
+
+def read_spool(spool: Path, bad: list | None = None) -> list[dict]:
+    """Every valid stored snapshot document (first occurrence of each id), in arrival order; lines
+    that are not valid records are appended to `bad` as (segment name, line or None)."""
+    seen, out = set(), []
+    for seg in _segments(spool):
+        for line in _lines(seg):
+            snap = _record(line)
+            if snap is None:
+                if bad is not None:
+                    bad.append((seg.name, line))
+                continue
+            if snap["id"] not in seen:
+                seen.add(snap["id"])
+                out.append(snap)
+    return out
+
+
+def read_ledger(spool: Path, name: str = LEDGER) -> list[dict]:
+    """The JSON objects of the ledger (or of `QUARANTINE`), unreadable lines left out."""
+    out = []
+    for line in _lines(spool / name):
+        with contextlib.suppress(ValueError, TypeError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
+
+
+def append_durably(path: Path, line: bytes) -> None:
+    """Append one line and fsync it (and the folder when the file is new)."""
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(line)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _fsync_dir(path.parent)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate an unterminated last line (a write cut by a crash, never acknowledged)."""
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb+") as f:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        end = size  # the last newline, searched backwards in blocks
+        while end > 0:
+            start = max(0, end - (1 << 20))
+            f.seek(start)
+            block = f.read(end - start)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                end = start + i + 1
+                break
+            end = start
+        f.truncate(end)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class SpoolBusy(Exception):
+    """Another collector holds the spool's lock (serve exits 3)."""
+
+
+class Spool:
+    """The collector's side: dedup index, segments, durable appends. One per folder (locked)."""
+
+    def __init__(self, path: Path, segment_bytes: int = 64 << 20):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock_fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SpoolBusy(f"{self.path} is used by another collector") from None
+        segs = _segments(self.path)
+        for seg in segs:
+            _cut_torn_tail(seg)
+        self.ids = {s["id"] for s in read_spool(self.path)}
+        for entry in read_ledger(self.path):
+            self.ids.update(entry.get("ids", []))
+        self.current = segs[-1] if segs else self._segment(1)
+        self.mutex = threading.Lock()
+
+    def _segment(self, n: int) -> Path:
+        return self.path / f"{SEGMENT_PREFIX}{n:06d}.jsonl"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def store(self, snap: Snapshot, doc: dict) -> bool:
+        """Append the snapshot durably; False when its id is already stored."""
+        record = {"received_ms": int(time.time() * 1000), "snapshot": doc}
+        line = (
+            json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+        ).encode("utf-8")
+        with self.mutex:
+            if snap.id in self.ids:
+                return False
+            if self.current.exists() and self.current.stat().st_size + len(line) > self.segment_bytes:
+                n = int(self.current.stem[len(SEGMENT_PREFIX) :]) + 1
+                while os.path.lexists(self._segment(n)):  # a file that is not ours: skip its name
+                    n += 1
+                self.current = self._segment(n)
+            append_durably(self.current, line)
+            self.ids.add(snap.id)
+            return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+class LocalSource:
+    """What push reads and writes in a spool folder; `skedge.spool.BucketSource` is the same for
+    a bucket (`--from s3://…`)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def snapshots(self, bad: list | None = None) -> list[dict]:
+        return read_spool(self.path, bad)
+
+    def ledger(self, name: str = LEDGER) -> list[dict]:
+        return read_ledger(self.path, name)
+
+    def append(self, name: str, entry: dict) -> None:
+        append_durably(self.path / name, (json.dumps(entry) + "\n").encode())
+
+    def where(self, name: str) -> str:
+        return str(self.path / name)
+
+    def check(self) -> None:
+        """Nothing to check: the lock is a flock, held until the process ends."""
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        fd = os.open(self.path / ".push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _parse_object(body: bytes) -> dict:
+    """The document of a snapshot stored as its own object (a bucket spool); raises if invalid."""
+    return parse_snapshot(body, MAX_RECORD_BYTES)[1]
+
+
+def open_source(where: str, args: argparse.Namespace, log) -> "LocalSource | bucket_spool.BucketSource":
+    """push's source: a spool folder, or `s3://bucket/prefix` (FORMAT.md §4)."""
+    if bucket_spool.is_bucket(where):
+        return bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
+                                         lease_seconds=args.lease_seconds, log=log, cache=args.cache)  # fmt: skip
+    if not Path(where).is_dir():
+        raise FileNotFoundError(f"no spool at {where}")
+    return LocalSource(Path(where))
+
+
+# ---------------------------------------------------------------------------------------------
+# serve
+# ---------------------------------------------------------------------------------------------
+
+
+def _token_of(request: Any) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-skedge-token") or request.query_params.get("token")
+
+
+#: Limits of the collector's connections (README "Monitoring"): seconds to send a request's
+#: headers (from the connection or the previous response), to send its body, and idle keep-alive.
+HEADER_TIMEOUT, BODY_TIMEOUT, KEEP_ALIVE_TIMEOUT = 10.0, 30.0, 5.0
+#: Largest request head h11 buffers (bytes).
+MAX_HEAD_BYTES = 16 << 10
+
+
+def _header_deadline_protocol(seconds: float):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
+    after it opened or after the previous response (uvicorn only times idle keep-alive, and any
+    byte cancels that: a slowloris client would keep the connection forever)."""
+    import h11  # noqa: PLC0415
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    class HeaderDeadline(H11Protocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+    return HeaderDeadline
+
+
+class RefusalLog:
+    """Refused requests, logged at most once per `interval` seconds per (status, code): a wrong
+    token shows in the collector's log at once, a client retrying it every second does not
+    flood it. The lines say how many refusals of that kind were not shown since the last one."""
+
+    def __init__(self, interval: float = 60.0, log=None):
+        self.interval = interval
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.last: dict = {}  # (status, code) -> monotonic time of the last line
+        self.quiet: dict = {}  # (status, code) -> refusals not shown since
+        self.mutex = threading.Lock()
+
+    def note(self, status: int, code: str, client: str, error: str) -> None:
+        key = (status, code)
+        now = time.monotonic()
+        with self.mutex:
+            if key in self.last and now - self.last[key] < self.interval:
+                self.quiet[key] = self.quiet.get(key, 0) + 1
+                return
+            self.last[key] = now
+            more = self.quiet.pop(key, 0)
+        line = f"report.py serve: refused {status} {code} from {client}: {error[:300]}"
+        if more:
+            line += f" (and {more} more like it since the last such line)"
+        self.log(line)
+
+    def close(self) -> None:
+        """The refusals not shown yet, one line per kind."""
+        with self.mutex:
+            quiet, self.quiet = self.quiet, {}
+        for (status, code), n in sorted(quiet.items()):
+            self.log(f"report.py serve: refused {status} {code}: {n} more not shown")
+
+
+def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",),
+             body_timeout: float = BODY_TIMEOUT, refusals: "RefusalLog | None" = None):  # fmt: skip
+    """The Starlette application of the collector."""
+    refusals = refusals or RefusalLog()
+    from starlette.applications import Starlette  # noqa: PLC0415
+    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
+    from starlette.middleware import Middleware  # noqa: PLC0415
+    from starlette.middleware.cors import CORSMiddleware  # noqa: PLC0415
+    from starlette.responses import JSONResponse  # noqa: PLC0415
+    from starlette.routing import Route  # noqa: PLC0415
+
+    expected = token.encode("utf-8")
+
+    def answer(status: int, **body: Any) -> JSONResponse:
+        return JSONResponse(body, status_code=status)
+
+    def refuse(request, status: int, code: str, error: str) -> JSONResponse:
+        refusals.note(status, code, request.client.host if request.client else "?", error)
+        return answer(status, code=code, error=error)
+
+    async def post(request):
+        given = _token_of(request)
+        if not given:
+            return refuse(request, 401, "TOKEN_MISSING", "missing token")
+        if not hmac.compare_digest(given.encode("utf-8"), expected):
+            return refuse(request, 401, "TOKEN_INVALID", "wrong token")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "text/plain"):
+            return refuse(request, 415, "UNSUPPORTED_MEDIA_TYPE",
+                          "send the snapshot as application/json (or text/plain)")  # fmt: skip
+        too_large = f"snapshot larger than {max_bytes} bytes"
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return refuse(request, 400, "BAD_REQUEST", "bad Content-Length")
+            if int(length) > max_bytes:
+                return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
+        body = bytearray()
+        try:
+            async with asyncio.timeout(body_timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
+        except TimeoutError:
+            return refuse(request, 408, "BODY_TIMEOUT", f"the body was not received within {body_timeout:g} s")
+        try:
+            snap, doc = parse_snapshot(bytes(body), max_bytes)
+        except SnapshotError as err:
+            code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
+            return refuse(request, err.status, code, str(err))
+        try:
+            stored = await run_in_threadpool(spool.store, snap, doc)
+        except bucket_spool.BucketError as err:  # the client keeps the snapshot and retries
+            return refuse(request, 503, "SPOOL_UNAVAILABLE", f"the snapshot was not stored: {str(err)[:300]}")
+        if not stored:  # a retry of a delivered snapshot: normal, not logged
+            return answer(409, id=snap.id, code="DUPLICATE", error="duplicate: this snapshot is already stored")
+        return answer(201, id=snap.id, stored=True)
+
+    async def health(request):
+        return answer(200, ok=True, snapshots=len(spool))
+
+    async def not_found(request, exc):
+        return refuse(request, 404, "NOT_FOUND", "no such path: POST /v1/snapshots, GET /healthz")
+
+    async def not_allowed(request, exc):
+        return refuse(request, 405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        refusals.close()  # here: uvicorn ends the process by re-raising SIGTERM after shutdown
+
+    return Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/v1/snapshots", post, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(allow_origins),
+                allow_methods=["POST"],
+                allow_headers=["authorization", "content-type", "x-skedge-token"],
+                max_age=600,
+            )
+        ],
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    token = args.token or os.environ.get("SKEDGE_COLLECTOR_TOKEN", "")
+    if not token:
+        print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        if bucket_spool.is_bucket(args.spool):
+            spool = bucket_spool.BucketSpool(args.spool, args.s3_endpoint_url)
+        else:
+            spool = Spool(Path(args.spool), segment_bytes=args.segment_bytes)
+    except (SpoolBusy, bucket_spool.BucketError) as err:
+        print(f"report.py serve: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    refusals = RefusalLog(args.refusal_log_interval)
+    app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]), args.body_timeout,
+                   refusals)  # fmt: skip
+    print(
+        f"report.py serve: http://{args.host}:{args.port}/v1/snapshots -> {spool.path} "
+        f"({len(spool)} snapshots known)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            workers=1,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            http=_header_deadline_protocol(args.header_timeout),
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+            limit_concurrency=256,
+        )
+    finally:
+        spool.close()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and drift (the Rust `skedge::monitor` functions, in Python)
+# ---------------------------------------------------------------------------------------------
+
+
+def merge_stats(a: dict, b: dict) -> dict:
+    """The aggregate of two windows' statistics (same classes and kinds)."""
+    add = lambda x, y: [i + j for i, j in zip(x, y)]  # noqa: E731
+    out = {
+        "count": a["count"] + b["count"],
+        "label_counts": add(a["label_counts"], b["label_counts"]),
+        "confidence": add(a["confidence"], b["confidence"])
+        if a.get("confidence") is not None and b.get("confidence") is not None
+        else a.get("confidence") or b.get("confidence"),
+        "oov": None,
+        "length": add(a["length"], b["length"]),
+        "latency": a.get("latency"),
+    }
+    oa, ob = a.get("oov"), b.get("oov")
+    if oa is not None and ob is not None:
+        out["oov"] = {
+            "counts": add(oa["counts"], ob["counts"]),
+            "no_features": oa["no_features"] + ob["no_features"],
+            "oov_features": oa["oov_features"] + ob["oov_features"],
+            "total_features": oa["total_features"] + ob["total_features"],
+        }
+    else:
+        out["oov"] = oa or ob
+    la, lb = a.get("latency"), b.get("latency")
+    if la is not None and lb is not None:
+        out["latency"] = {
+            "counts": add(la["counts"], lb["counts"]),
+            "sum_ms": la["sum_ms"] + lb["sum_ms"],
+            "max_ms": max(la["max_ms"], lb["max_ms"]),
+        }
+    else:
+        out["latency"] = la or lb
+    return out
+
+
+def psi(expected: list | None, actual: list | None) -> float | None:
+    """Population stability index, `sum((a - e) * ln(a / e))` over proportions floored at 1e-4."""
+    if expected is None or actual is None or len(expected) != len(actual) or not expected:
+        return None
+    ne, na = sum(expected), sum(actual)
+    if ne == 0 or na == 0:
+        return None
+    total = 0.0
+    for e, a in zip(expected, actual):
+        pe = max(e / ne, PSI_EPSILON)
+        pa = max(a / na, PSI_EPSILON)
+        total += (pa - pe) * math.log(pa / pe)
+    return total
+
+
+def oov_rate(stats: dict) -> float | None:
+    o = stats.get("oov")
+    if not o or not o["total_features"]:
+        return None
+    return o["oov_features"] / o["total_features"]
+
+
+def drift(baseline: dict, current: dict) -> dict:
+    """Drift of `current` against `baseline`: PSI per histogram and the pooled OOV-rate shift."""
+    b_rate, c_rate = oov_rate(baseline), oov_rate(current)
+    return {
+        "label_psi": psi(baseline["label_counts"], current["label_counts"]),
+        "confidence_psi": psi(baseline.get("confidence"), current.get("confidence")),
+        "oov_psi": psi((baseline.get("oov") or {}).get("counts"), (current.get("oov") or {}).get("counts")),
+        "oov_shift": None if b_rate is None or c_rate is None else c_rate - b_rate,
+        "length_psi": psi(baseline["length"], current["length"]),
+    }
+
+
+@dataclass
+class Thresholds:
+    psi: float = 0.25
+    oov_shift: float = 0.10
+    min_samples: int = 50
+
+    def check(self, d: dict, count: int) -> list[str]:
+        """Readable reasons for an alert (empty: none)."""
+        if count < self.min_samples:
+            return []
+        out = []
+        for key in ("label_psi", "confidence_psi", "oov_psi"):
+            v = d.get(key)
+            if v is not None and v > self.psi:
+                out.append(f"{key} {v:.3f} > {self.psi:g}")
+        v = d.get("oov_shift")
+        if v is not None and v > self.oov_shift:
+            out.append(f"oov_shift {v:+.3f} > {self.oov_shift:g}")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# push
+# ---------------------------------------------------------------------------------------------
+
+
+class PushError(Exception):
+    """MLflow unreachable or failing: nothing lost, push again later (exit 2)."""
+
+
+class WindowRefused(Exception):
+    """MLflow refused this window's data (a 400: name, key or value it does not accept): the
+    window is quarantined and the others are pushed."""
+
+
+@dataclass
+class Group:
+    """The snapshots of one model version in one window."""
+
+    name: str
+    version: str
+    sha256: str
+    bucket: int
+    snapshots: list = field(default_factory=list)
+
+    @property
+    def ids(self) -> list:
+        return sorted(s["id"] for s in self.snapshots)
+
+
+#: Run tag: the start (ms since the epoch) of the window logged at step 0 of the run; step N is
+#: the window N windows later. Runs made before it log the window index since the epoch
+#: (`window end // window length`) as the step: read as origin 0, they keep doing so.
+STEP_ORIGIN_TAG = "skedge.step_origin_ms"
+ALERT_TAG = "skedge.drift_alert"
+
+
+@dataclass
+class Run:
+    """A monitoring run as push uses it: its step origin, params, and metric histories read."""
+
+    run_id: str
+    origin_ms: int
+    params: dict
+    history: dict = field(default_factory=dict)
+
+    def step(self, bucket: int, window_ms: int) -> int:
+        return bucket - self.origin_ms // window_ms
+
+
+def model_id_of(mv) -> str | None:
+    """The MLflow 3 LoggedModel id of a model version (None for older versions or none)."""
+    if mv is None:
+        return None
+    return getattr(mv, "model_id", None) or registry._model_id_of_source(getattr(mv, "source", None))
+
+
+def unevaluated(ledger: list) -> list:
+    """Ledger entries of pushed windows whose drift is still to compute: the last revision of
+    each window, logged when no artifact of its model was at hand (`"drift": false`, or no such
+    field: a ledger written before drift was re-evaluated), and not evaluated since."""
+    latest: dict = {}
+    done = set()
+    for e in ledger:
+        run_id, bucket, revision = e.get("run_id"), e.get("bucket"), e.get("revision", 0)
+        if not isinstance(run_id, str) or not isinstance(bucket, int) or not isinstance(revision, int):
+            continue
+        if e.get("kind") == "drift":
+            done.add((run_id, bucket, revision))
+        elif (run_id, bucket) not in latest or revision >= latest[(run_id, bucket)].get("revision", 0):
+            latest[(run_id, bucket)] = e
+    return [e for (run_id, bucket), e in latest.items()
+            if e.get("drift") is not True and (run_id, bucket, e.get("revision", 0)) not in done]  # fmt: skip
+
+
+#: Characters a class name keeps in its metric key; every other one is escaped.
+_KEY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+#: Longest escaped label kept whole in a key (MLflow keys are at most 250 characters).
+_KEY_LABEL_MAX = 200
+
+
+def escape_label(label: str) -> str:
+    """A class name as a metric-key component, without collisions: `-` plus two uppercase hex
+    digits for each UTF-8 byte of every character outside `[A-Za-z0-9_]` (`-` itself included),
+    so `a?` is `a-3F` and `a!` is `a-21`. A result over 200 characters keeps its first 180 and
+    `--` plus 16 hex digits of the label's sha256 (`--` never occurs in an escape)."""
+    out = "".join(
+        c if c in _KEY_SAFE else "".join(f"-{b:02X}" for b in c.encode("utf-8")) for c in label
+    )
+    if len(out) > _KEY_LABEL_MAX:
+        digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:16]
+        out = f"{out[:180]}--{digest}"
+    return out
+
+
+def _iso(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def aggregate(snaps: list) -> tuple[dict, int, list]:
+    """Merged stats, predictions seen and classes of snapshots of one model."""
+    classes = snaps[0]["classes"]
+    stats = None
+    seen = 0
+    for s in snaps:
+        if s["classes"] != classes:
+            continue  # not the same model after all; refused by the schema only if lengths differ
+        stats = s["stats"] if stats is None else merge_stats(stats, s["stats"])
+        seen += s["seen"]
+    return stats, seen, classes
+
+
+def window_metrics(stats: dict, seen: int, n_snapshots: int, classes: list, d: dict | None) -> dict:
+    """The metrics logged for one window."""
+    m = {"seen": seen, "sampled": stats["count"], "snapshots": n_snapshots}
+    total = stats["count"] or 1
+    for label, c in zip(classes, stats["label_counts"]):
+        m[f"label_share.{escape_label(label)}"] = c / total
+    conf = stats.get("confidence")
+    if conf is not None and stats["count"]:
+        m["confidence_mean"] = sum((i + 0.5) / CONFIDENCE_BINS * c for i, c in enumerate(conf)) / total
+        m["low_confidence_share"] = sum(conf[:6]) / total
+    rate = oov_rate(stats)
+    if rate is not None:
+        m["oov_rate"] = rate
+        m["no_feature_share"] = stats["oov"]["no_features"] / total
+    lat = stats.get("latency")
+    if lat is not None and sum(lat["counts"]):
+        m["latency_mean_ms"] = lat["sum_ms"] / sum(lat["counts"])
+        m["latency_max_ms"] = lat["max_ms"]
+    if d is not None:
+        for key in ("label_psi", "confidence_psi", "oov_psi", "length_psi", "oov_shift"):
+            if d.get(key) is not None:
+                m[f"drift.{key}"] = d[key]
+    return m
+
+
+def read_baseline(artifact: Path, skedge_monitor: Path) -> dict:
+    """{"sha256", "name", "version", "classes", "baseline"} of an artifact."""
+    proc = subprocess.run(
+        [str(skedge_monitor), "baseline", str(artifact)], capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{skedge_monitor} baseline {artifact} failed: "
+            f"{proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
+    return json.loads(proc.stdout)
+
+
+def drift_figure(group: Group, stats: dict, seen: int, classes: list, baseline: dict | None,
+                 d: dict | None, history: dict, window_ms: int, psi_threshold: float = 0.25):  # fmt: skip
+    """Baseline against the window (labels, confidence, OOV rate) and the PSIs per window."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    start = group.bucket * window_ms
+    fig.suptitle(
+        f"{group.name} v{group.version} (sha256 {group.sha256[:12]}…), "
+        f"{_iso(start)} – {_iso(start + window_ms)}: {stats['count']} sampled of {seen}",
+        fontsize=11,
+    )
+
+    def bars(ax, names, base, cur, what, key):
+        x = np.arange(len(names))
+        w = 0.4
+        if base is not None and sum(base):
+            ax.bar(x - w / 2, [b / sum(base) for b in base], w, label="baseline (validation)", color="#9aa5b1")
+        if cur is not None and sum(cur):
+            ax.bar(x + w / 2, [c / sum(cur) for c in cur], w, label="production", color="#d9480f")
+        ax.set_xticks(x, names, rotation=45 if len(names) > 6 else 0, fontsize=8)
+        ax.set_ylabel("share")
+        title = what
+        if d is not None and d.get(key) is not None:
+            title += f" — PSI {d[key]:.3f}"
+        if key == "oov_psi" and d is not None and d.get("oov_shift") is not None:
+            title += f", rate shift {d['oov_shift']:+.3f}"
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+
+    b = baseline or {}
+    bars(axes[0][0], [str(c) for c in classes], b.get("label_counts"), stats["label_counts"],
+         "predicted label", "label_psi")  # fmt: skip
+    edges = [f"{i / 10:.1f}–{(i + 1) / 10:.1f}" for i in range(10)]
+    bars(axes[0][1], edges, b.get("confidence"), stats.get("confidence"), "confidence (max proba)",
+         "confidence_psi")  # fmt: skip
+    bars(axes[1][0], edges, (b.get("oov") or {}).get("counts"), (stats.get("oov") or {}).get("counts"),
+         "out-of-vocabulary rate per text", "oov_psi")  # fmt: skip
+    ax = axes[1][1]
+    import matplotlib.dates as mdates  # noqa: PLC0415
+
+    when = lambda step: _dt.datetime.fromtimestamp((step + 1) * window_ms / 1000, _dt.timezone.utc)  # noqa: E731
+    steps = set()
+    for key in ("label_psi", "confidence_psi", "oov_psi"):
+        series = sorted(history.get(key) or [])
+        if series:
+            steps.update(st for st, _ in series)
+            ax.plot([when(st) for st, _ in series], [max(v, 1e-4) for _, v in series], marker="o", label=key)
+    if steps:
+        pad = _dt.timedelta(milliseconds=window_ms)
+        ax.set_xlim(when(min(steps)) - pad, when(max(steps)) + pad)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    ax.axhline(psi_threshold, color="#c92a2a", linestyle="--", linewidth=0.8, label="alert threshold")
+    ax.set_yscale("log")
+    ax.set_title("PSI per window (window end, UTC)", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class Pusher:
+    def __init__(self, args: argparse.Namespace, source: "LocalSource | bucket_spool.BucketSource", log=print):
+        self.source = source
+        self.tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
+        self.window_ms = int(args.window_seconds * 1000)
+        self.grace_ms = int(args.grace_seconds * 1000)
+        self.close_all = args.close_all
+        self.experiment = args.experiment
+        self.thresholds = Thresholds(args.psi_threshold, args.oov_shift_threshold, args.min_samples)
+        self.skedge_monitor = Path(args.skedge_monitor)
+        self.plot_dir = Path(args.save_plots) if args.save_plots else None
+        self.log = log
+        self.baselines: dict = {}
+        for a in args.artifact or []:
+            info = read_baseline(Path(a), self.skedge_monitor)
+            self.baselines[info["sha256"]] = dict(info, source=Path(a).resolve().as_uri())
+        self.client = None
+        self.runs: dict = {}  # run id -> Run
+        self.versions: dict = {}  # (name, version) -> model version or None, read once per push
+        self.warned: set = set()
+        self.snapshots: dict = {}  # id -> valid snapshot document of the spool
+        self.reevaluated = 0  # pushed windows whose drift this push computed
+
+    # -- MLflow ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def mlflow_errors(self, doing: str):
+        try:
+            yield
+        except (PushError, WindowRefused):
+            raise
+        except registry.RegistryError as err:
+            raise PushError(str(err)) from None
+        except Exception as err:  # MlflowException, requests and sqlalchemy errors
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            if getattr(err, "error_code", "") == "INVALID_PARAMETER_VALUE":
+                raise WindowRefused(f"MLflow refused it while {doing}: {first}") from None
+            raise PushError(
+                f"MLflow at {registry.redact_uri(self.tracking_uri)} failed while {doing}: {first}"
+            ) from err
+
+    def connect(self) -> None:
+        try:
+            registry.check_reachable(self.tracking_uri)
+        except registry.RegistryError as err:
+            raise PushError(str(err)) from None
+        self.client = registry.client(self.tracking_uri)
+        with self.mlflow_errors(f"opening experiment {self.experiment!r}"):
+            self.experiment_id = registry.ensure_experiment(self.experiment, self.tracking_uri)
+
+    def model_version(self, name: str, version: str, fresh: bool = False):
+        """The registered model version (None when there is none), read once per push unless
+        `fresh` (its tags change as push sets and clears alerts)."""
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        if not name or not version:
+            return None
+        if fresh or (name, version) not in self.versions:
+            with self.mlflow_errors(f"reading model version {name} {version}"):
+                try:
+                    self.versions[(name, version)] = self.client.get_model_version(name, version)
+                except MlflowException as err:
+                    if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    self.versions[(name, version)] = None
+        return self.versions[(name, version)]
+
+    def baseline_for(self, g: Group, mv) -> dict | None:
+        """The artifact of `g`'s sha256 as `read_baseline` gives it, plus `"source"` (where it
+        was read); None when no artifact of that sha256 is at hand (`--artifact` or registry)."""
+        if g.sha256 in self.baselines:
+            return self.baselines[g.sha256]
+        info = None
+        tags = (mv.tags or {}) if mv is not None else {}
+        if tags.get("skedge.sha256") == g.sha256:
+            source = f"models:/{g.name}/{g.version}"
+            with tempfile.TemporaryDirectory(prefix="skedge-report-") as tmp:
+                out = Path(tmp) / "model.skedge"
+                with self.mlflow_errors(f"downloading the artifact of {g.name} version {g.version}"):
+                    registry.restore(source, out, self.tracking_uri)
+                info = dict(read_baseline(out, self.skedge_monitor), source=source)
+        elif mv is not None and tags.get("skedge.sha256"):
+            self.log(
+                f"warning: {g.name} version {g.version} was exported as sha256 "
+                f"{tags['skedge.sha256'][:12]}..., but the edge runs {g.sha256[:12]}...: "
+                "no baseline (pass --artifact)"
+            )
+        self.baselines[g.sha256] = info
+        return info
+
+    def warn_once(self, key: Any, message: str) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            self.log(message)
+
+    def run_for(self, g: Group, mv) -> Run:
+        """The monitoring run of `g`'s model version and window length, created at its first
+        window (which becomes its step 0)."""
+        tags = {
+            "skedge.monitoring": "true",
+            "skedge.model_name": g.name,
+            "skedge.model_version": g.version,
+            "skedge.sha256": g.sha256,
+            "skedge.window_seconds": str(self.window_ms / 1000),
+        }
+        filt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items() if "'" not in v)
+        with self.mlflow_errors(f"finding the monitoring run of {g.name} version {g.version}"):
+            runs = self.client.search_runs([self.experiment_id], filter_string=filt, max_results=5,
+                                           order_by=["attributes.start_time ASC"])  # fmt: skip
+            runs = [r for r in runs if all(r.data.tags.get(k) == v for k, v in tags.items())]
+            if runs:
+                return self.run_of(runs[0])
+            if mv is not None:
+                tags["skedge.model_version_run_id"] = mv.run_id or ""
+                if model_id_of(mv):
+                    tags["skedge.model_id"] = model_id_of(mv)
+            tags[STEP_ORIGIN_TAG] = str(g.bucket * self.window_ms)
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"monitor-{g.name or 'model'}-v{g.version or '?'}-{g.sha256[:8]}",
+                tags=tags,
+            )
+            run_id = run.info.run_id
+            self.client.set_terminated(run_id, "FINISHED")
+            if mv is not None:
+                self.client.set_model_version_tag(g.name, g.version, "skedge.monitoring_run_id", run_id)
+            return self.run_of(self.client.get_run(run_id))
+
+    def run_of(self, run) -> Run:
+        """What push keeps of an MLflow run (cached: its params are read once)."""
+        run_id = run.info.run_id
+        if run_id not in self.runs:
+            origin = run.data.tags.get(STEP_ORIGIN_TAG)
+            self.runs[run_id] = Run(run_id, int(origin) if origin and origin.isdigit() else 0,
+                                    dict(run.data.params))  # fmt: skip
+        return self.runs[run_id]
+
+    def get_run(self, run_id: str) -> Run | None:
+        """The run of that id; None when MLflow no longer has it (deleted for good)."""
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        if run_id not in self.runs:
+            with self.mlflow_errors(f"reading run {run_id}"):
+                try:
+                    self.run_of(self.client.get_run(run_id))
+                except MlflowException as err:
+                    if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    return None
+        return self.runs[run_id]
+
+    def history(self, run: Run, key: str) -> list:
+        """The metric history of `key` in `run`, read once per push (updated as push logs)."""
+        if key not in run.history:
+            with self.mlflow_errors(f"reading the metric history of run {run.run_id}"):
+                run.history[key] = list(self.client.get_metric_history(run.run_id, key))
+        return run.history[key]
+
+    def log_params(self, g: Group, run: Run, info: dict | None) -> None:
+        """The thresholds, the window length and the baseline's source as params of the run.
+        MLflow params cannot change: a push with other thresholds says so and keeps them."""
+        wanted = {
+            "psi_threshold": f"{self.thresholds.psi:g}",
+            "oov_shift_threshold": f"{self.thresholds.oov_shift:g}",
+            "min_samples": str(self.thresholds.min_samples),
+            "window_seconds": f"{self.window_ms / 1000:g}",
+        }
+        if info is not None and info.get("baseline") is not None:
+            wanted["baseline.source"] = info["source"]
+            wanted["baseline.texts"] = str(info["baseline"]["count"])
+        fresh = {k: v for k, v in wanted.items() if k not in run.params}
+        for k, v in wanted.items():
+            if k in run.params and run.params[k] != v and not k.startswith("baseline."):
+                self.warn_once(("param", run.run_id, k), (
+                    f"warning: run {run.run_id} was started with {k} {run.params[k]}, this push uses {v} "
+                    "(MLflow params cannot change; the alert tags name the threshold applied)"))  # fmt: skip
+        if fresh:
+            from mlflow.entities import Param  # noqa: PLC0415
+
+            with self.mlflow_errors(f"logging the params of run {run.run_id}"):
+                self.client.log_batch(run.run_id, params=[Param(k, v) for k, v in fresh.items()])
+            run.params.update(fresh)
+
+    def log_metrics(self, g: Group, run: Run, mv, metrics: dict, step: int, ts: int, tags=()) -> None:
+        """Metrics at (step, ts) in the run, linked to the version's LoggedModel when it has one."""
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        model_id = model_id_of(mv)
+        batch = [Metric(k, float(v), ts, step, model_id=model_id) for k, v in metrics.items()]
+        with self.mlflow_errors(f"logging window {g.bucket} to run {run.run_id}"):
+            try:
+                self.client.log_batch(run.run_id, metrics=batch, tags=list(tags))
+            except Exception as err:
+                if model_id is None:
+                    raise
+                batch = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+                self.client.log_batch(run.run_id, metrics=batch, tags=list(tags))
+                self.warn_once(("model_id", model_id), (
+                    f"warning: MLflow did not link the metrics to the logged model {model_id} "
+                    f"({str(err).strip()[:200]}): they are in run {run.run_id} only"))  # fmt: skip
+        for m in batch:
+            if m.key in run.history:
+                run.history[m.key].append(m)
+
+    def settle_alert(self, g: Group, run: Run, step: int, reasons: list, healthy: bool, message: str) -> None:
+        """Sets `skedge.drift_alert` on the run and the model version when the window alerts;
+        removes it when the window is healthy and the latest the run has."""
+        if reasons:
+            if g.name and g.version and self.model_version(g.name, g.version) is not None:
+                with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                    self.client.set_model_version_tag(g.name, g.version, ALERT_TAG, message[:5000])
+            return
+        if not healthy or any(m.step > step for m in self.history(run, "sampled")):
+            return
+        cleared = []
+        with self.mlflow_errors(f"clearing the drift alert of {g.name} version {g.version}"):
+            if ALERT_TAG in self.client.get_run(run.run_id).data.tags:
+                self.client.delete_tag(run.run_id, ALERT_TAG)
+                cleared.append(f"run {run.run_id}")
+            mv = self.model_version(g.name, g.version, fresh=True)
+            if mv is not None and ALERT_TAG in (mv.tags or {}):
+                self.client.delete_model_version_tag(g.name, g.version, ALERT_TAG)
+                cleared.append(f"{g.name} version {g.version}")
+        if cleared:
+            self.log(f"cleared {ALERT_TAG} of {' and '.join(cleared)}: window "
+                     f"{_iso(g.bucket * self.window_ms)}–{_iso((g.bucket + 1) * self.window_ms)} is healthy")  # fmt: skip
+
+    def evaluate(self, g: Group, mv, stats: dict) -> tuple[dict | None, dict | None, list, bool]:
+        """(artifact info, drift, alert reasons, healthy) of a window: healthy when drift was
+        computed on at least --min-samples sampled predictions and nothing passed a threshold."""
+        info = self.baseline_for(g, mv)
+        baseline = (info or {}).get("baseline")
+        d = None
+        if baseline is not None and len(baseline["label_counts"]) == len(stats["label_counts"]):
+            d = drift(baseline, stats)
+        elif info is None:
+            self.warn_once(("no baseline", g.sha256), (
+                f"note: no drift baseline for {g.name} version {g.version} (sha256 {g.sha256[:12]}...): drift "
+                "not computed; it will be when a push finds the artifact (--artifact, or published in MLflow)"))  # fmt: skip
+        reasons = self.thresholds.check(d or {}, stats["count"])
+        healthy = d is not None and not reasons and stats["count"] >= self.thresholds.min_samples
+        return info, d, reasons, healthy
+
+    def warn_unlinked(self, g: Group, mv) -> None:
+        if mv is not None:
+            return
+        if not g.name or not g.version:
+            why = "an artifact with no registry version (exported from a file)"
+        else:
+            why = f"version {g.version}, which the model registry does not have"
+        self.warn_once(("unlinked", g.name, g.version, g.sha256), (
+            f"warning: {g.name!r} runs {why}: its windows go to a monitoring run linked to no model "
+            f"version, and a drift alert is set on that run only (export through the registry to link them)"))  # fmt: skip
+
+    # -- the push ---------------------------------------------------------------------------
+
+    # -- quarantine -------------------------------------------------------------------------
+
+    def quarantine(self, reason: str, **what: Any) -> None:
+        """Set something aside in `DIR/quarantine.jsonl` (the spool itself is never changed):
+        a spool line that is not a valid record, or a window MLflow refused."""
+        entry = {"quarantined_ms": int(time.time() * 1000), "reason": reason, **what}
+        self.source.append(QUARANTINE, entry)
+
+    def quarantine_lines(self, bad: list) -> None:
+        """Spool lines that are not valid snapshot records, each set aside once."""
+        known = {e.get("line_sha256") for e in self.source.ledger(QUARANTINE)}
+        fresh = 0
+        too_long: dict = {}
+        for segment, line in bad:
+            if line is None:  # over-long: named by its rank in the (append-only) segment
+                too_long[segment] = too_long.get(segment, 0) + 1
+                line_id = f"{segment}: over-long line {too_long[segment]}".encode()
+            digest = hashlib.sha256(line if line is not None else line_id).hexdigest()
+            if digest in known:
+                continue
+            shown = None if line is None else line[:4096].decode("utf-8", "replace")
+            self.quarantine("not a valid snapshot record", segment=segment, line_sha256=digest,
+                            line=shown)  # fmt: skip
+            known.add(digest)
+            fresh += 1
+        if fresh:
+            self.log(f"quarantined {fresh} spool line(s) that are not valid snapshots "
+                     f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
+
+    def quarantine_window(self, g: Group, reason: str) -> None:
+        self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
+                        bucket=g.bucket, ids=g.ids, snapshots=g.snapshots)  # fmt: skip
+        self.log(f"quarantined window {g.bucket} of {g.name!r} v{g.version!r} ({len(g.ids)} "
+                 f"snapshot(s)): {reason}")  # fmt: skip
+
+    def groups(self) -> tuple[list, int]:
+        """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
+        bad: list = []
+        snaps = self.source.snapshots(bad)
+        self.snapshots = {s["id"]: s for s in snaps}
+        self.quarantine_lines(bad)
+        pushed = set()
+        for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
+            ids = entry.get("ids", [])
+            pushed.update(i for i in ids if isinstance(i, str))
+        by_key: dict = {}
+        for s in snaps:
+            m = s["model"]
+            b = s["window"]["end_ms"] // self.window_ms
+            key = (m["name"], m["version"], m["sha256"], b)
+            g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
+            g.snapshots.append(s)
+        now = int(time.time() * 1000)
+        ready, waiting = [], 0
+        for key in sorted(by_key):
+            g = by_key[key]
+            if all(s["id"] in pushed for s in g.snapshots):
+                continue
+            if not self.close_all and (g.bucket + 1) * self.window_ms + self.grace_ms > now:
+                waiting += 1
+                continue
+            ready.append(g)
+        return ready, waiting
+
+    def push(self) -> int:
+        ready, waiting = self.groups()
+        if waiting:
+            self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
+        ledger = self.source.ledger()
+        if not ready and not unevaluated(ledger):
+            self.log("nothing to push")
+            return EXIT_OK
+        self.connect()
+        alerts = []
+        for g in ready:
+            try:
+                alerts += self.push_window(g, ledger)
+            except WindowRefused as err:
+                self.quarantine_window(g, str(err))
+        alerts += self.reevaluate(unevaluated(ledger), ledger)
+        if not ready and not self.reevaluated:
+            self.log("nothing to push")
+        if alerts:
+            self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
+            return EXIT_ALERT
+        return EXIT_OK
+
+    def push_window(self, g: Group, ledger: list) -> list:
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        self.source.check()
+        mv = self.model_version(g.name, g.version)
+        self.warn_unlinked(g, mv)
+        run = self.run_for(g, mv)
+        run_id = run.run_id
+        revision = sum(
+            1 for e in ledger
+            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") != "drift"
+        )  # fmt: skip
+        stats, seen, classes = aggregate(g.snapshots)
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
+        baseline = (info or {}).get("baseline")
+        metrics = window_metrics(stats, seen, len(g.snapshots), classes, d)
+        if d is not None:
+            metrics["drift_alert"] = 1.0 if reasons else 0.0
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+        step = run.step(g.bucket, self.window_ms)
+
+        logged = [m for m in self.history(run, "sampled") if m.step == step]
+        entry = {
+            "run_id": run_id,
+            "model": {"name": g.name, "version": g.version, "sha256": g.sha256},
+            "bucket": g.bucket,
+            "window_seconds": self.window_ms / 1000,
+            "revision": revision,
+            "ids": g.ids,
+            # False: no artifact of this sha256 was at hand; a later push that finds one
+            # computes the drift of this window (`reevaluate`).
+            "drift": info is not None,
+            "logged_ms": int(time.time() * 1000),
+        }
+        where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
+        message = ""
+        tags = []
+        if reasons:
+            message = f"{where} ({stats['count']} samples): " + "; ".join(reasons)
+            tags.append(RunTag(ALERT_TAG, message[:5000]))
+        self.log_params(g, run, info)
+        # len(logged) > revision: MLflow has this revision but the ledger line was lost (a crash
+        # in between): log nothing again, finish the rest.
+        if len(logged) <= revision:
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        self.settle_alert(g, run, step, reasons, healthy, message)
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+        # After the ledger: a figure that fails is only a warning.
+        self.figure(g, run, stats, seen, classes, baseline, d)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
+        self.log(
+            f"logged {where} to run {run_id} (step {step}): {stats['count']} sampled of {seen} seen"
+            + (f", {shown}" if shown else "")
+            + (f" [revision {revision}]" if revision else "")
+        )
+        return [message] if reasons else []
+
+    def reevaluate(self, stale: list, ledger: list) -> list:
+        """Drift of windows pushed while no artifact of their model was at hand, now that one
+        is: the drift metrics and `drift_alert` logged at the window's step and timestamp (those
+        the run does not have there already), the alert set or cleared, a ledger line of kind
+        "drift" so that it is done once."""
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        snaps = self.snapshots
+        alerts, waiting = [], 0
+        for e in stale:
+            m = e.get("model") or {}
+            window_ms = int(float(e.get("window_seconds", 0)) * 1000)
+            if window_ms <= 0 or not isinstance(m.get("sha256"), str) or not isinstance(e.get("bucket"), int):
+                continue
+            g = Group(m.get("name", ""), m.get("version", ""), m["sha256"], e["bucket"])
+            g.snapshots = [snaps[i] for i in e.get("ids", []) if i in snaps]
+            if not g.snapshots or len(g.snapshots) != len(e.get("ids", [])):
+                self.warn_once(("missing", e["run_id"], g.bucket), (
+                    f"warning: window {g.bucket} of run {e['run_id']}: its snapshots are no longer "
+                    "all in the spool, its drift cannot be computed"))  # fmt: skip
+                continue
+            mv = self.model_version(g.name, g.version)
+            if self.baseline_for(g, mv) is None:
+                waiting += 1
+                continue
+            saved, self.window_ms = self.window_ms, window_ms  # the window length it was pushed with
+            try:
+                alerts += self.reevaluate_window(g, mv, e, ledger)
+            except WindowRefused as err:
+                self.log(f"warning: drift of window {g.bucket} of run {e['run_id']} not logged: {err}")
+            finally:
+                self.window_ms = saved
+        if waiting:
+            self.log(f"{waiting} pushed window(s) still without drift: no artifact of their model at hand "
+                     "(pass --artifact, or publish it in MLflow)")  # fmt: skip
+        return alerts
+
+    def reevaluate_window(self, g: Group, mv, e: dict, ledger: list) -> list:
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        run = self.get_run(e["run_id"])
+        if run is None:
+            self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
+                           f"the drift of its window {g.bucket} is not logged")  # fmt: skip
+            return []
+        revision = int(e.get("revision", 0))
+        stats, seen, classes = aggregate(g.snapshots)
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
+        step = run.step(g.bucket, self.window_ms)
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+        metrics = {}
+        if d is not None:
+            metrics = {k: v for k, v in window_metrics(stats, seen, 0, classes, d).items() if k.startswith("drift.")}
+            metrics["drift_alert"] = 1.0 if reasons else 0.0
+            # only what the run does not have at this window revision: idempotent, also for a
+            # window an older push logged with drift (a ledger from before this pass)
+            metrics = {k: v for k, v in metrics.items()
+                       if not any(p.step == step and p.timestamp == ts for p in self.history(run, k))}  # fmt: skip
+        where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
+        message = f"{where} ({stats['count']} samples): " + "; ".join(reasons) if reasons else ""
+        self.log_params(g, run, info)
+        if metrics:
+            tags = [RunTag(ALERT_TAG, message[:5000])] if reasons else []
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+            self.settle_alert(g, run, step, reasons, healthy, message)
+        entry = {"kind": "drift", "run_id": run.run_id, "bucket": g.bucket, "revision": revision,
+                 "window_seconds": self.window_ms / 1000, "logged": sorted(metrics),
+                 "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+        if metrics:
+            self.reevaluated += 1
+            self.figure(g, run, stats, seen, classes, (info or {}).get("baseline"), d)
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
+            self.log(f"drift of {where} (run {run.run_id}, step {step}), now that its artifact is at hand: {shown}")
+        return [message] if reasons and metrics else []
+
+    def figure(self, g: Group, run: Run, stats: dict, seen: int, classes: list, baseline, d) -> None:
+        history = {}
+        origin = run.origin_ms // self.window_ms
+        with contextlib.suppress(Exception):
+            for key in ("drift.label_psi", "drift.confidence_psi", "drift.oov_psi", "drift.oov_shift"):
+                latest: dict = {}  # the last revision of each window
+                for m in self.history(run, key):
+                    if m.step not in latest or m.timestamp >= latest[m.step][0]:
+                        latest[m.step] = (m.timestamp, m.value)
+                history[key[6:]] = [(origin + step, v) for step, (_, v) in latest.items()]
+        try:
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+
+            fig = drift_figure(g, stats, seen, classes, baseline, d, history, self.window_ms,
+                               self.thresholds.psi)  # fmt: skip
+            with self.mlflow_errors(f"logging the drift figure to run {run.run_id}"):
+                self.client.log_figure(run.run_id, fig, f"drift/window-{g.bucket}.png")
+                self.client.log_figure(run.run_id, fig, "drift/latest.png")
+            if self.plot_dir is not None:
+                path = plot_path(self.plot_dir, g)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fig.savefig(path, dpi=90)
+            plt.close(fig)
+        except (PushError, WindowRefused, ValueError, OSError) as err:
+            self.log(f"warning: no figure for window {g.bucket}: {err}")
+
+
+def plot_path(folder: Path, g: Group) -> Path:
+    """`FOLDER/NAME-vVERSION-window-N.png` with every character outside `[A-Za-z0-9_.-]` of the
+    name and version replaced by `_`; refused (`ValueError`) if it would leave the folder."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{g.name}-v{g.version}")
+    path = (folder / f"{stem}-window-{g.bucket}.png").resolve()
+    if path.parent != folder.resolve():
+        raise ValueError(f"plot path {path} is outside {folder}")
+    return path
+
+
+def push(args: argparse.Namespace) -> int:
+    where = args.source or args.spool
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        source = open_source(where, args, log)
+    except (bucket_spool.BucketError, FileNotFoundError) as err:
+        print(f"report.py push: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with source.lock():
+            return Pusher(args, source, log=log).push()
+    except (PushError, bucket_spool.BucketError) as err:
+        print(f"report.py push: {err}\nnothing was removed from {where}; push again later", file=sys.stderr)
+        return EXIT_MLFLOW
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"report.py push: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the snapshot collector")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--spool", required=True, help="a folder, or s3://bucket/prefix (FORMAT.md §4)")
+    s.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
+    s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
+    s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
+    s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
+    s.add_argument("--allow-origin", action="append", help="CORS origin allowed (repeat; default *)")
+    s.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT,
+                   help="close a connection whose request headers take longer (seconds)")  # fmt: skip
+    s.add_argument("--body-timeout", type=float, default=BODY_TIMEOUT,
+                   help="answer 408 to a request whose body takes longer (seconds)")  # fmt: skip
+    s.add_argument("--refusal-log-interval", type=float, default=60.0,
+                   help="log refused requests at most once per this many seconds per kind")  # fmt: skip
+
+    p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spool", help="the collector's spool: a folder, or s3://bucket/prefix")
+    src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
+    p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
+    p.add_argument("--lease-seconds", type=float, default=60.0,
+                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+    p.add_argument("--cache", type=Path,
+                   help="s3:// source: keep the objects read here, so later pushes read only new ones")  # fmt: skip
+    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
+    p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    p.add_argument("--artifact", action="append", type=Path, help="artifact(s) whose baselines to use")
+    p.add_argument("--window-seconds", type=float, default=3600.0)
+    p.add_argument("--grace-seconds", type=float, default=300.0,
+                   help="push a window only this long after it ended")  # fmt: skip
+    p.add_argument("--close-all", action="store_true", help="push open windows too")
+    p.add_argument("--psi-threshold", type=float, default=0.25)
+    p.add_argument("--oov-shift-threshold", type=float, default=0.10)
+    p.add_argument("--min-samples", type=int, default=50,
+                   help="windows with fewer sampled predictions never alert")  # fmt: skip
+    p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
+    p.add_argument("--save-plots", help="also write the drift figures to this folder")
+
+    sub.add_parser("schema", help="print the snapshot JSON Schema")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "push":
+        if args.window_seconds <= 0:
+            parser.error("--window-seconds must be positive")
+        if not args.lease_seconds > 0:
+            parser.error("--lease-seconds must be positive")
+        return push(args)
+    print(json.dumps(Snapshot.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
