@@ -24,8 +24,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
 
-use crate::error::{Error, Result};
-use crate::monitor::{class_names, oov_count, ModelRef, SplitMix64, Stats, Window, MAX_PENDING};
+use crate::error::Result;
+use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, SplitMix64, Stats, Window, MAX_PENDING};
 use crate::{Prediction, TextClassifier};
 
 /// `format` of an experiment snapshot.
@@ -103,13 +103,13 @@ impl Default for ExperimentConfig {
     }
 }
 
-/// One arm's model for a call: the loaded model and the hex sha256 of its artifact bytes.
+/// One arm's model for a call: the loaded model and the sha256 of its artifact bytes.
 #[derive(Clone, Copy)]
 pub struct ArmModel<'a> {
     /// The model.
     pub model: &'a TextClassifier,
-    /// Hex sha256 of its artifact (64 hex digits): a new one starts a new window.
-    pub sha256: &'a str,
+    /// Sha256 of its artifact bytes (the bindings cache it): a new one starts a new window.
+    pub sha256: &'a [u8; 32],
 }
 
 /// What [`Experiment::predict`] returns.
@@ -255,6 +255,8 @@ pub struct Experiment {
     has_proba: bool,
     has_vocabulary: bool,
     rng: SplitMix64,
+    /// The arms' artifact sha256, compared on every call.
+    digests: [[u8; 32]; 2],
     instance: u64,
     index: u64,
     start_ms: u64,
@@ -271,30 +273,14 @@ pub struct Experiment {
     dropped: u64,
 }
 
-fn invalid(why: impl Into<String>) -> Error {
-    Error::InvalidInput(why.into())
-}
-
-fn ms(now_ms: f64) -> u64 {
-    if now_ms.is_finite() && now_ms > 0.0 {
-        now_ms.min(u64::MAX as f64) as u64
-    } else {
-        0
-    }
-}
-
-fn model_ref(arm: ArmModel<'_>) -> Result<ModelRef> {
-    let sha256 = arm.sha256.to_ascii_lowercase();
-    if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
-        return Err(invalid("the artifact sha256 must be 64 hex digits"));
-    }
+fn model_ref(arm: ArmModel<'_>) -> ModelRef {
     let m = arm.model.metadata();
     let cut = |s: &str| s.chars().take(crate::monitor::MAX_NAME_CHARS).collect::<String>();
-    Ok(ModelRef {
+    ModelRef {
         name: cut(&m.name),
         version: cut(&m.version),
-        sha256,
-    })
+        sha256: arm.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+    }
 }
 
 /// The arm a canary key is assigned to: `xxh64(salt ‖ 0x00 ‖ key, ASSIGN_SEED)`, its top 53 bits
@@ -349,12 +335,13 @@ impl Experiment {
         let mut key = Vec::with_capacity(32);
         key.extend_from_slice(&config.seed.to_le_bytes());
         key.extend_from_slice(&now_ms.to_bits().to_le_bytes());
-        key.extend_from_slice(champion.sha256.as_bytes());
-        key.extend_from_slice(challenger.sha256.as_bytes());
+        key.extend_from_slice(champion.sha256);
+        key.extend_from_slice(challenger.sha256);
         let instance = xxh64(&key, 0x6578_7065_7269_6d65); // "experime"
-        let (champion_ref, challenger_ref) = (model_ref(champion)?, model_ref(challenger)?);
+        let (champion_ref, challenger_ref) = (model_ref(champion), model_ref(challenger));
         let mut e = Experiment {
             rng: SplitMix64::new(config.seed),
+            digests: [*champion.sha256, *challenger.sha256],
             has_proba: false,
             has_vocabulary: false,
             arms: [
@@ -462,12 +449,13 @@ impl Experiment {
     /// A new artifact in either arm: the open window closes (its statistics belong to the old
     /// pair) and the new pair starts one.
     fn follow(&mut self, champion: ArmModel<'_>, challenger: ArmModel<'_>, now_ms: f64) -> Result<()> {
-        let same = |a: &ModelRef, m: ArmModel<'_>| a.sha256.eq_ignore_ascii_case(m.sha256);
-        if same(&self.arms[0].model, champion) && same(&self.arms[1].model, challenger) {
+        // Bytes, every call; the hex of a ModelRef is made only when an arm changed.
+        if self.digests == [*champion.sha256, *challenger.sha256] {
             return Ok(());
         }
-        let (c, h) = (model_ref(champion)?, model_ref(challenger)?);
         self.check_pair(champion, challenger)?;
+        let (c, h) = (model_ref(champion), model_ref(challenger));
+        self.digests = [*champion.sha256, *challenger.sha256];
         let now = ms(now_ms).max(self.start_ms);
         self.close_and_queue(now);
         self.start_ms = now;
@@ -679,18 +667,6 @@ impl Experiment {
     pub fn take_pending(&mut self) -> Vec<ExperimentSnapshot> {
         self.pending.drain(..).collect()
     }
-
-    /// Puts undelivered snapshots back at the front of the queue, in order; beyond
-    /// [`MAX_PENDING`] the oldest are dropped (and counted).
-    pub fn requeue(&mut self, undelivered: Vec<ExperimentSnapshot>) {
-        for s in undelivered.into_iter().rev() {
-            if self.pending.len() == MAX_PENDING {
-                self.dropped += 1;
-                continue;
-            }
-            self.pending.push_front(s);
-        }
-    }
 }
 
 fn empty_arm(arm: Arm, model: ModelRef, n: usize, proba: bool, vocabulary: bool) -> ArmWindow {
@@ -715,7 +691,7 @@ impl ExperimentSnapshot {
     #[cfg(feature = "cli")]
     pub fn parse(bytes: &[u8]) -> Result<ExperimentSnapshot> {
         if bytes.len() > crate::monitor::MAX_SNAPSHOT_BYTES {
-            return Err(Error::InputTooLarge {
+            return Err(crate::Error::InputTooLarge {
                 bytes: bytes.len(),
                 limit: crate::monitor::MAX_SNAPSHOT_BYTES,
             });
@@ -822,8 +798,8 @@ mod tests {
         TextClassifier::from_bytes(&bytes).unwrap()
     }
 
-    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const A: &[u8; 32] = &[0xaa; 32];
+    const B: &[u8; 32] = &[0xbb; 32];
 
     #[test]
     fn canary_assignment_is_sticky_and_near_the_share() {
@@ -833,9 +809,6 @@ mod tests {
             .filter(|k| assign("s", k, 0.05) == Arm::Challenger)
             .count();
         assert!((800..1200).contains(&to_challenger), "{to_challenger}");
-        for k in &keys[..100] {
-            assert_eq!(assign("s", k, 0.05), assign("s", k, 0.05));
-        }
         assert!(keys.iter().all(|k| assign("s", k, 0.0) == Arm::Champion));
         assert!(keys.iter().all(|k| assign("s", k, 1.0) == Arm::Challenger));
         // pinned: the assignment is a contract across runtimes and instances (FORMAT.md §4);
@@ -919,14 +892,14 @@ mod tests {
         e.predict(c, h, "a", None, 1.0).unwrap();
         let h2 = ArmModel {
             model: &m,
-            sha256: &A.replace('a', "c"),
+            sha256: &[0xcc; 32],
         };
         e.predict(c, h2, "b", None, 2.0).unwrap();
         let closed = e.take_pending();
         assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].arms[1].model.sha256, B);
+        assert_eq!(closed[0].arms[1].model.sha256, "bb".repeat(32));
         assert_eq!(closed[0].seen, 1);
-        assert_eq!(e.models().1.sha256, A.replace('a', "c"));
+        assert_eq!(e.models().1.sha256, "cc".repeat(32));
     }
 
     #[test]

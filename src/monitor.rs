@@ -235,7 +235,7 @@ impl std::fmt::Display for Got {
     }
 }
 
-fn invalid(why: impl Into<String>) -> Error {
+pub(crate) fn invalid(why: impl Into<String>) -> Error {
     Error::InvalidInput(why.into())
 }
 
@@ -548,7 +548,7 @@ fn is_hex(s: &str, len: usize) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn ms(now_ms: f64) -> u64 {
+pub(crate) fn ms(now_ms: f64) -> u64 {
     if now_ms.is_finite() && now_ms > 0.0 {
         now_ms.min(u64::MAX as f64) as u64
     } else {

@@ -502,7 +502,7 @@ fn with_arms<T>(
 ) -> T {
     use crate::experiment::ArmModel;
     let cm = champion.lock();
-    let cs = hex(&champion.digest(&cm));
+    let cs = champion.digest(&cm);
     if std::ptr::eq(champion, challenger) {
         return f(
             ArmModel {
@@ -516,7 +516,7 @@ fn with_arms<T>(
         );
     }
     let hm = challenger.lock();
-    let hs = hex(&challenger.digest(&hm));
+    let hs = challenger.digest(&hm);
     f(
         ArmModel {
             model: &cm,

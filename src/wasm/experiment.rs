@@ -9,9 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use super::model::PredictionOut;
 use super::monitor::{js_number, option_number, random_seed, seed_of};
-use super::{
-    core_error, hex, invalid, option, option_string, options_object, text_of, to_js, type_name, Model,
-};
+use super::{core_error, invalid, option, option_string, options_object, text_of, to_js, type_name, Model};
 use crate::experiment::{
     ArmModel, Experiment, ExperimentConfig, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY, MAX_FEEDBACK_CAPACITY,
 };
@@ -112,10 +110,10 @@ pub struct ExperimentCore {
     inner: Experiment,
 }
 
-fn arm<'a>(m: &'a Model, sha256: &'a str) -> ArmModel<'a> {
+fn arm(m: &Model) -> ArmModel<'_> {
     ArmModel {
         model: &m.inner,
-        sha256,
+        sha256: m.digest(),
     }
 }
 
@@ -176,14 +174,8 @@ impl ExperimentCore {
             seed,
             feedback_capacity: capacity.map_or(DEFAULT_FEEDBACK_CAPACITY, |n| n as usize),
         };
-        let (c, h) = (hex(champion.digest()), hex(challenger.digest()));
-        let inner = Experiment::new(
-            arm(champion, &c),
-            arm(challenger, &h),
-            config,
-            js_sys::Date::now(),
-        )
-        .map_err(core_error)?;
+        let inner = Experiment::new(arm(champion), arm(challenger), config, js_sys::Date::now())
+            .map_err(core_error)?;
         Ok(ExperimentCore { inner })
     }
 
@@ -204,12 +196,11 @@ impl ExperimentCore {
                     invalid(&format!("options.key must be a string, got {}", type_name(key)))
                 })?)
             };
-        let (c, h) = (hex(champion.digest()), hex(challenger.digest()));
         let served = self
             .inner
             .predict(
-                arm(champion, &c),
-                arm(challenger, &h),
+                arm(champion),
+                arm(challenger),
                 &text,
                 key.as_deref(),
                 js_sys::Date::now(),
