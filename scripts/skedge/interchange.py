@@ -666,6 +666,18 @@ def _distribute(stage: _Stage, path: str) -> list:
     return stage.blocks
 
 
+def _weighted_branch(branch: _Stage, bpath: str, weight, path: str, name: str) -> list:
+    """The blocks of one member of a FeatureUnion (or ColumnTransformer), scaled by its
+    `transformer_weights` entry when it has one."""
+    blocks = _distribute(branch, bpath)
+    if weight is not None:
+        factor = _float(weight, path, f"transformer_weights[{name!r}]")
+        for block in blocks:
+            block.spec["transforms"].append({"kind": "scale", "factor": factor})
+            block.state = _REAL
+    return blocks
+
+
 def _union(union: FeatureUnion, path: str, ctx: _Context) -> _Stage:
     weights = union.transformer_weights or {}
     blocks: list = []
@@ -675,15 +687,7 @@ def _union(union: FeatureUnion, path: str, ctx: _Context) -> _Stage:
         bpath = f"{path}.{name}"
         if isinstance(trans, str) and trans == "passthrough":
             raise Unsupported(bpath, "transformer", trans, "raw text cannot pass through a FeatureUnion")
-        branch = _features(trans, bpath, ctx)
-        branch_blocks = _distribute(branch, bpath)
-        weight = weights.get(name)
-        if weight is not None:
-            factor = _float(weight, path, f"transformer_weights[{name!r}]")
-            for block in branch_blocks:
-                block.spec["transforms"].append({"kind": "scale", "factor": factor})
-                block.state = _REAL
-        blocks.extend(branch_blocks)
+        blocks.extend(_weighted_branch(_features(trans, bpath, ctx), bpath, weights.get(name), path, name))
     if not blocks:
         raise Unsupported(path, "transformer_list", "all 'drop'", "a FeatureUnion must keep one member")
     return _Stage(blocks=blocks)
@@ -730,14 +734,7 @@ def _column_transformer(ct: Any, path: str, ctx: _Context) -> tuple[_Stage, str]
             raise Unsupported(bpath, "transformer", given, "a column cannot pass through untransformed")
         branch = _features(trans, bpath, ctx)  # refuses a transformer that does not take text
         columns.setdefault(_column_selector(selector, bpath), bpath)
-        branch_blocks = _distribute(branch, bpath)
-        weight = weights.get(name)
-        if weight is not None:
-            factor = _float(weight, path, f"transformer_weights[{name!r}]")
-            for block in branch_blocks:
-                block.spec["transforms"].append({"kind": "scale", "factor": factor})
-                block.state = _REAL
-        blocks.extend(branch_blocks)
+        blocks.extend(_weighted_branch(branch, bpath, weights.get(name), path, name))
     if len(columns) > 1:
         raise Unsupported(
             path, "transformers", sorted(columns),
