@@ -8,11 +8,11 @@
 // Run by scripts/test_monitor.sh (which builds and installs the package into a temporary app).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, startService, stop } from './lib/services.mjs';
 import { serve, launchChromium } from './lib/serve.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
@@ -37,33 +37,7 @@ let site;
 let browser;
 const spool = join(TMP, 'monitor-spool');
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Starts a process in its own group (stopped in `after`) and waits until `url` answers 200. */
-async function startService(what, cmd, args, url, opts = {}) {
-  let log = '';
-  const p = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  p.stdout.on('data', (d) => (log += d));
-  p.stderr.on('data', (d) => (log += d));
-  procs.push(p);
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (p.exitCode !== null) throw new Error(`${what} exited ${p.exitCode}:\n${log.slice(-3000)}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return p;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within 180 s:\n${log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 function python(args, timeout = 600_000) {
   const r = spawnSync(PY, args, { cwd: ROOT, env: { ...env, MLFLOW_TRACKING_URI: mlflowUri }, encoding: 'utf8', timeout });
@@ -82,7 +56,7 @@ before(async () => {
   mkdirSync(join(TMP, 'mlflow'), { recursive: true });
   const mlflowPort = await freePort();
   mlflowUri = `http://127.0.0.1:${mlflowPort}`;
-  await startService('mlflow server', PY, ['-m', 'mlflow', 'server',
+  await startService(procs, env, 'mlflow server', PY, ['-m', 'mlflow', 'server',
     '--backend-store-uri', `sqlite:///${join(TMP, 'mlflow', 'mlflow.db')}`,
     '--default-artifact-root', join(TMP, 'mlflow', 'artifacts'),
     '--host', '127.0.0.1', '--port', String(mlflowPort), '--workers', '1'], `${mlflowUri}/health`, { cwd: join(TMP, 'mlflow') });
@@ -93,7 +67,7 @@ before(async () => {
 
   const collectorPort = await freePort();
   collectorUrl = `http://127.0.0.1:${collectorPort}/v1/snapshots`;
-  await startService('collector', PY, [join(ROOT, 'scripts', 'report.py'), 'serve', '--spool', spool, '--token', TOKEN,
+  await startService(procs, env, 'collector', PY, [join(ROOT, 'scripts', 'report.py'), 'serve', '--spool', spool, '--token', TOKEN,
     '--host', '127.0.0.1', '--port', String(collectorPort)], `http://127.0.0.1:${collectorPort}/healthz`);
 
   // The Worker example bundles v1; monitoring is switched on by its MONITOR_* variables.
@@ -101,7 +75,7 @@ before(async () => {
   const port = await freePort();
   const inspector = await freePort();
   workerBase = `http://127.0.0.1:${port}`;
-  await startService('wrangler dev', wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port),
+  await startService(procs, env, 'wrangler dev', wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', join(TMP, 'monitor-wrangler-state'), '--log-level', 'warn',
     '--show-interactive-dev-session=false',
     '--var', `MONITOR_URL:${collectorUrl}`, '--var', `MONITOR_TOKEN:${TOKEN}`,
@@ -118,13 +92,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await site?.close();
-  for (const p of procs.reverse()) {
-    if (p.exitCode !== null) continue;
-    try { process.kill(-p.pid, 'SIGTERM'); } catch {}
-    const t = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }, 10_000);
-    await new Promise((r) => p.once('exit', r));
-    clearTimeout(t);
-  }
+  for (const p of procs.reverse()) await stop(p);
 });
 
 test('worker: English sentences with monitoring on, flushed to the collector', async () => {

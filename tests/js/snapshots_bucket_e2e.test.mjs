@@ -8,12 +8,12 @@
 // logs nothing. Run by scripts/test_monitor.sh (which builds and installs the package).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, startService, stop } from './lib/services.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const TMP = process.env.SKEDGE_TMP;
@@ -30,42 +30,8 @@ const env = {
 delete env.MLFLOW_TRACKING_URI;
 const procs = [];
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Starts a process in its own group (stopped by `stop`, or in `after`) and waits until `url` answers 200. */
-async function start(what, cmd, args, url, opts = {}) {
-  let log = '';
-  const p = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  p.stdout.on('data', (d) => (log += d));
-  p.stderr.on('data', (d) => (log += d));
-  procs.push(p);
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (p.exitCode !== null) throw new Error(`${what} exited ${p.exitCode}:\n${log.slice(-3000)}`);
-    try {
-      const r = await fetch(url);
-      await r.body?.cancel();
-      if (r.ok) return p;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within 180 s:\n${log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
-async function stop(p) {
-  if (p.exitCode !== null) return;
-  try { process.kill(-p.pid, 'SIGTERM'); } catch {}
-  const t = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }, 10_000);
-  await new Promise((r) => p.once('exit', r));
-  clearTimeout(t);
-}
 
 after(async () => {
   for (const p of procs.reverse()) await stop(p);
@@ -96,7 +62,7 @@ bucket_name = "skedge-snapshots"
   const state = join(TMP, 'snapshots-wrangler-state');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const dev = await start('wrangler dev', wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port),
+  const dev = await startService(procs, env, 'wrangler dev', wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(await freePort()), '--persist-to', state, '--log-level', 'warn',
     '--show-interactive-dev-session=false', '--var', `MONITOR_TOKEN:${TOKEN}`,
     '--var', 'MONITOR_SAMPLE_RATE:1', '--var', 'MONITOR_WINDOW_SECONDS:3600'], `${base}/health`, { cwd: dir });
@@ -139,11 +105,11 @@ bucket_name = "skedge-snapshots"
   // moto's S3 server and a real mlflow server, on loopback
   const motoPort = await freePort();
   const s3 = `http://127.0.0.1:${motoPort}`;
-  await start('moto', PY, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], `${s3}/moto-api/`);
+  await startService(procs, env, 'moto', PY, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], `${s3}/moto-api/`);
   mkdirSync(join(TMP, 'snapshots-mlflow'), { recursive: true });
   const mlflowPort = await freePort();
   const uri = `http://127.0.0.1:${mlflowPort}`;
-  await start('mlflow server', PY, ['-m', 'mlflow', 'server',
+  await startService(procs, env, 'mlflow server', PY, ['-m', 'mlflow', 'server',
     '--backend-store-uri', `sqlite:///${join(TMP, 'snapshots-mlflow', 'mlflow.db')}`,
     '--default-artifact-root', join(TMP, 'snapshots-mlflow', 'artifacts'),
     '--host', '127.0.0.1', '--port', String(mlflowPort), '--workers', '1'], `${uri}/health`, { cwd: join(TMP, 'snapshots-mlflow') });

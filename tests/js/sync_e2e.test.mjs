@@ -13,10 +13,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, stop } from './lib/services.mjs';
 import { Model } from 'skedge';
 
 const ROOT = process.env.SKEDGE_ROOT;
@@ -52,14 +52,6 @@ let browser;
 const WWW = process.env.WWW_DIR;
 const nodeSwitches = []; // [Date.now(), version] per onUpdate
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,13 +80,6 @@ function start(name, cmd, args, opts = {}) {
   return p;
 }
 
-async function stop(p) {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  try { process.kill(-p.pid, 'SIGTERM'); } catch {}
-  const t = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }, 10_000);
-  await new Promise((r) => p.once('exit', r));
-  clearTimeout(t);
-}
 
 async function up(p, url, seconds = 120) {
   await until(`${p.logName} at ${url}`, async () => {
