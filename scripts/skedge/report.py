@@ -15,15 +15,22 @@ answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
     408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
     422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
+    503 SPOOL_UNAVAILABLE (the spool could not be written)
+    507 SPOOL_FULL (the spool's disk or quota is full)
 
-`monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
-(every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
-one line per status and code every `--refusal-log-interval` seconds (60), which counts the ones
-not shown. `GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known).
+`monitor.flush()` returns the last of these as `lastError: {status, code, message}`; after a 5xx
+it keeps the snapshot and sends it again at the next flush. Refusals (503, 507 and every 4xx but
+409, which a retry gets) are logged to stderr with the client's address, at most one line per
+status and code every `--refusal-log-interval` seconds (60), which counts the ones not shown.
+`GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known), or 507
+`{"ok": false, "snapshots": N, "code": "SPOOL_FULL", "error"}` while the disk is still too full
+for the last snapshot refused.
 
 Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
 before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
-is cut on restart). Ids already in the spool or in the push ledger are refused as duplicates, also
+is cut on restart). A write or fsync that fails (a full disk: 507) is cut back to the last
+acknowledged record at once, so the spool stays readable and the collector keeps serving: a later
+POST is stored once space is freed. Ids already in the spool or in the push ledger are refused as duplicates, also
 after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
 
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
@@ -106,6 +113,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -487,6 +495,14 @@ class SpoolBusy(Exception):
     """Another collector holds the spool's lock (serve exits 3)."""
 
 
+class SpoolFull(Exception):
+    """The spool's disk (or quota) is full: the snapshot was not stored (507 SPOOL_FULL)."""
+
+
+#: errno values of a full disk or an exhausted quota.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 class Spool:
     """The collector's side: dedup index, segments, durable appends. One per folder (locked)."""
 
@@ -508,6 +524,11 @@ class Spool:
             self.ids.update(entry.get("ids", []))
         self.current = segs[-1] if segs else self._segment(1)
         self.mutex = threading.Lock()
+        # Size the current segment must be cut back to before the next append, when a failed
+        # append could not be undone at once (None: the segment ends with a complete record).
+        self._cut_to: int | None = None
+        # Bytes the last refused record needed, while the disk is full (None: not full).
+        self.full_needs: int | None = None
 
     def _segment(self, n: int) -> Path:
         return self.path / f"{SEGMENT_PREFIX}{n:06d}.jsonl"
@@ -524,14 +545,57 @@ class Spool:
         with self.mutex:
             if snap.id in self.ids:
                 return False
-            if self.current.exists() and self.current.stat().st_size + len(line) > self.segment_bytes:
-                n = int(self.current.stem[len(SEGMENT_PREFIX) :]) + 1
-                while os.path.lexists(self._segment(n)):  # a file that is not ours: skip its name
-                    n += 1
-                self.current = self._segment(n)
-            append_durably(self.current, line)
+            try:
+                if self._cut_to is not None:
+                    self._cut(self._cut_to)
+                size = self.current.stat().st_size if self.current.exists() else 0
+                if size and size + len(line) > self.segment_bytes:
+                    n = int(self.current.stem[len(SEGMENT_PREFIX) :]) + 1
+                    while os.path.lexists(self._segment(n)):  # a file that is not ours: skip its name
+                        n += 1
+                    self.current, size = self._segment(n), 0
+                try:
+                    append_durably(self.current, line)
+                except OSError:
+                    # A write or fsync that failed may have left part of the record (or all of it,
+                    # unacknowledged) at the end: cut back to the last acknowledged one, so that
+                    # the next append starts a line of its own and a retry is not stored twice.
+                    self._cut_to = size
+                    with contextlib.suppress(OSError):
+                        self._cut(size)
+                    raise
+            except OSError as err:
+                if err.errno in DISK_FULL:
+                    self.full_needs = len(line)
+                    raise SpoolFull(f"no space left for the spool at {self.path}: {err.strerror}") from None
+                raise
             self.ids.add(snap.id)
+            self.full_needs = None
             return True
+
+    def _cut(self, size: int) -> None:
+        """Truncate the current segment to `size` bytes (durably) and forget the pending cut."""
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(self.current, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if os.fstat(fd).st_size > size:
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._cut_to = None
+
+    def full(self) -> bool:
+        """Whether the disk was full at the last append and still has too little space for that
+        record (a freed disk shows here before the next POST succeeds)."""
+        if self.full_needs is None:
+            return False
+        try:
+            vfs = os.statvfs(self.path)
+        except OSError:
+            return True
+        # Whole blocks: the record and the block the segment's tail may need besides.
+        return vfs.f_bavail * vfs.f_frsize < self.full_needs + 2 * vfs.f_frsize
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -736,13 +800,18 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
             return refuse(request, err.status, code, str(err))
         try:
             stored = await run_in_threadpool(spool.store, snap, doc)
-        except bucket_spool.BucketError as err:  # the client keeps the snapshot and retries
+        except SpoolFull as err:  # the client keeps the snapshot and retries
+            return refuse(request, 507, "SPOOL_FULL", f"the snapshot was not stored: {str(err)[:300]}")
+        except (bucket_spool.BucketError, OSError) as err:  # the client keeps the snapshot and retries
             return refuse(request, 503, "SPOOL_UNAVAILABLE", f"the snapshot was not stored: {str(err)[:300]}")
         if not stored:  # a retry of a delivered snapshot: normal, not logged
             return answer(409, id=snap.id, code="DUPLICATE", error="duplicate: this snapshot is already stored")
         return answer(201, id=snap.id, stored=True)
 
     async def health(request):
+        if getattr(spool, "full", lambda: False)():
+            return answer(507, ok=False, snapshots=len(spool), code="SPOOL_FULL",
+                          error="the spool's disk is full: snapshots are refused until space is freed")  # fmt: skip
         return answer(200, ok=True, snapshots=len(spool))
 
     async def not_found(request, exc):
