@@ -16,6 +16,9 @@ bundled sample in `benches/data` (see its SOURCES.md). It is exported with `scri
 - skl2onnx + onnxruntime, in Python and in onnxruntime-node (with `locale: C.UTF-8`; its TF-IDF
   tokenizer is not scikit-learn's, so its label agreement with scikit-learn is reported).
 
+`--only load` is scripts/bench_load.py (issue #16's load figures: the Worker under autocannon with
+monitoring on, the collector under a stream of snapshots), run by scripts/bench.sh.
+
 `--only python` runs issue #13's section alone (into `.work/bench/python.{json,md}`):
 `python -m skedge.service` against the same Starlette app on `joblib.load` + scikit-learn (fresh
 processes to the first answered prediction; single and 1,000-text batch requests), and
@@ -35,7 +38,7 @@ Quoted figures are medians (and p99 for single-text latency) over many repetitio
 shared and noisy: compare ratios, not absolute times.
 
 Writes `.work/bench/results.json` (every raw number) and `.work/bench/results.md` (the tables);
-`--save` also writes `benches/RESULTS.md` with the machine noted. `--profile` instead profiles skedge's
+`--save` also writes `benches/RESULTS.md` with the machine noted (keeping its load section). `--profile` instead profiles skedge's
 load and single predict (V8's sampling profiler for the wasm, callgrind for native) into
 `.work/bench/profile.md` (`--profile --save`: also `benches/PROFILE.md`).
 """
@@ -1607,7 +1610,12 @@ def main(argv: list | None = None) -> int:
     (WORK / "results.json").write_text(json.dumps(R, indent=1, default=str) + "\n")
     (WORK / "results.md").write_text(md)
     if args.save:
-        (ROOT / "benches" / "RESULTS.md").write_text(md)
+        import bench_load  # noqa: PLC0415  (scripts/, beside this file)
+
+        kept = bench_load.section_of(bench_load.RESULTS)  # measured by `--only load`, not by this run
+        bench_load.RESULTS.write_text(md)
+        if kept:
+            bench_load.save_section(bench_load.RESULTS, kept)
     print(md)
     say(f"wrote {WORK / 'results.json'} and {WORK / 'results.md'}"
         + (" and benches/RESULTS.md" if args.save else "") + f" in {R['elapsed_s']:.0f} s")

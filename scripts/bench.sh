@@ -6,6 +6,10 @@
 #   scripts/bench.sh --profile [--save]   # where skedge spends load and predict time (wasm and native)
 #   scripts/bench.sh --only python [--quick] [--no-build]   # only the Python service and Spark UDF
 #                                          # against scikit-learn and MLflow (.work/bench/python.md)
+#   scripts/bench.sh --only load [--duration S] [--save] [--no-build]   # the Worker under autocannon
+#                                          # with monitoring on, the collector under a stream of
+#                                          # snapshots, folder and S3 spool (.work/bench/load.md,
+#                                          # scripts/bench_load.py; about 4 min at 60 s a row)
 #
 # Idempotent set-up first: scripts/setup.sh (toolchain, .venv, npm dev tools, CLI), the benchmark's
 # own pinned Python packages in .venv, onnxruntime-node in .work/bench/node (a prefix of its own, so
@@ -35,6 +39,15 @@ export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 
 if [ "$NO_BUILD" = 0 ] || [ ! -x .venv/bin/python ]; then
   scripts/setup.sh >/dev/null
+fi
+
+if [ "$ONLY" = load ]; then
+  # The release CLI (packs the served artifact) and the npm package; no benchmark peers.
+  if [ "$NO_BUILD" = 0 ]; then
+    cargo build --release --quiet --bin skedge
+    scripts/build.sh >/dev/null
+  fi
+  exec .venv/bin/python scripts/bench_load.py "$@"
 fi
 
 stamp=$(printf '%s\n' "${PY_DEPS[@]}" | sha256sum | cut -c1-16)
