@@ -24,7 +24,7 @@ it keeps the snapshot and sends it again at the next flush. Refusals (503, 507 a
 status and code every `--refusal-log-interval` seconds (60), which counts the ones not shown.
 `GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known), or 507
 `{"ok": false, "snapshots": N, "code": "SPOOL_FULL", "error"}` while the disk is still too full
-for the last snapshot refused.
+for the last snapshot refused (after a quota refusal: until a snapshot is stored).
 
 Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
 before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
@@ -527,8 +527,10 @@ class Spool:
         # Size the current segment must be cut back to before the next append, when a failed
         # append could not be undone at once (None: the segment ends with a complete record).
         self._cut_to: int | None = None
-        # Bytes the last refused record needed, while the disk is full (None: not full).
+        # Bytes the last refused record needed, while the disk is full (None: not full), and
+        # whether a quota refused it (statvfs does not show a quota: full until a store succeeds).
         self.full_needs: int | None = None
+        self.full_quota = False
 
     def _segment(self, n: int) -> Path:
         return self.path / f"{SEGMENT_PREFIX}{n:06d}.jsonl"
@@ -566,7 +568,7 @@ class Spool:
                     raise
             except OSError as err:
                 if err.errno in DISK_FULL:
-                    self.full_needs = len(line)
+                    self.full_needs, self.full_quota = len(line), err.errno == errno.EDQUOT
                     raise SpoolFull(f"no space left for the spool at {self.path}: {err.strerror}") from None
                 raise
             self.ids.add(snap.id)
@@ -587,9 +589,12 @@ class Spool:
 
     def full(self) -> bool:
         """Whether the disk was full at the last append and still has too little space for that
-        record (a freed disk shows here before the next POST succeeds)."""
+        record (a freed disk shows here before the next POST succeeds; an exhausted quota only
+        once a POST succeeds)."""
         if self.full_needs is None:
             return False
+        if self.full_quota:
+            return True
         try:
             vfs = os.statvfs(self.path)
         except OSError:
