@@ -1,6 +1,6 @@
 """Load figures of issue #16: the Worker with monitoring on, and the collector under a stream.
 
-    scripts/bench.sh --only load [--duration S] [--connections N] [--clients N] [--save] [--no-build]
+    scripts/bench.sh --only load [--duration S | --quick] [--connections N] [--clients N] [--save] [--no-build]
     .venv/bin/python scripts/bench_load.py [same options]        (needs pkg/ and target/release/skedge)
 
 Everything runs on 127.0.0.1 and is stopped at the end; the load generator is autocannon
@@ -316,6 +316,7 @@ def main(argv: list | None = None) -> int:
     global WORK, HERE  # noqa: PLW0603 - one run per process
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=60, help="seconds of load per row (60)")
+    ap.add_argument("--quick", action="store_true", help="10 seconds a row (a smoke run)")
     ap.add_argument("--connections", type=int, default=10, help="connections to the Worker (10)")
     ap.add_argument("--clients", type=int, default=8, help="connections to the collector (8)")
     ap.add_argument("--skip", default="", help="comma-separated: worker,folder,s3")
@@ -325,6 +326,8 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--only", help="accepted for scripts/bench.sh (load)")
     ap.add_argument("--no-build", action="store_true", help="accepted for scripts/bench.sh; ignored here")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.duration = 10
     if args.duration < 1:
         ap.error("--duration must be at least 1 second")
     skip = set(filter(None, args.skip.split(",")))
