@@ -26,7 +26,7 @@ def test_load_command_runs_and_accounts_for_every_snapshot(tmp_path):
     assert R["ok"]
     w = R["worker"]
     assert (w["errors"], w["timeouts"], w["non2xx"]) == (0, 0, 0)
-    assert w["snapshots_received"] >= 2 and w["answered_2xx"] <= w["predictions_in_snapshots"] <= w["sent"]
+    assert w["snapshots_received"] >= 1 and w["answered_2xx"] <= w["predictions_in_snapshots"] <= w["sent"]
     for kind in ("collector_folder", "collector_s3"):
         c = R[kind]
         assert (c["errors"], c["non2xx"]) == (0, 0) and 0 < c["answered_201"] <= c["stored"] <= c["sent"], c
