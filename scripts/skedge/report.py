@@ -15,23 +15,25 @@ answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
     408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
     422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
-    503 SPOOL_UNAVAILABLE (the spool could not be written)
-    507 SPOOL_FULL (the spool's disk or quota is full)
+    503 SPOOL_UNAVAILABLE, 507 SPOOL_FULL (not stored: see below)
 
-`monitor.flush()` returns the last of these as `lastError: {status, code, message}`; after a 5xx
-it keeps the snapshot and sends it again at the next flush. Refusals (503, 507 and every 4xx but
-409, which a retry gets) are logged to stderr with the client's address, at most one line per
-status and code every `--refusal-log-interval` seconds (60), which counts the ones not shown.
-`GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known), or 507
-`{"ok": false, "snapshots": N, "code": "SPOOL_FULL", "error"}` while the disk is still too full
-for the last snapshot refused (after a quota refusal: until a snapshot is stored).
+`monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
+(every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
+one line per status and code every `--refusal-log-interval` seconds (60), which counts the ones
+not shown. `GET /healthz` (also `/health`) answers `{"ok": true, "snapshots": N}` (ids known).
+
+A spool that cannot be written answers 503 SPOOL_UNAVAILABLE, a full disk or quota 507 SPOOL_FULL
+(both logged like the refusals); `monitor.flush()` keeps the snapshot and sends it again at its
+next flush. While the disk is still too full for the last snapshot refused (after a quota
+refusal: until a snapshot is stored), `/healthz` answers 507 `{"ok": false, "snapshots": N,
+"code": "SPOOL_FULL", "error"}`.
 
 Stored snapshots are appended to `DIR/snapshots-NNNNNN.jsonl`, one record per line, and fsync'ed
 before the answer: an acknowledged snapshot survives a crash (a torn last line, never acknowledged,
 is cut on restart). A write or fsync that fails (a full disk: 507) is cut back to the last
 acknowledged record at once, so the spool stays readable and the collector keeps serving: a later
-POST is stored once space is freed. Ids already in the spool or in the push ledger are refused as duplicates, also
-after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
+POST is stored once space is freed. Ids already in the spool or in the push ledger are refused as
+duplicates, also after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
 
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
 window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
@@ -569,7 +571,7 @@ class Spool:
             except OSError as err:
                 if err.errno in DISK_FULL:
                     self.full_needs, self.full_quota = len(line), err.errno == errno.EDQUOT
-                    raise SpoolFull(f"no space left for the spool at {self.path}: {err.strerror}") from None
+                    raise SpoolFull(f"the spool's disk is full ({err.strerror})") from None
                 raise
             self.ids.add(snap.id)
             self.full_needs = None
@@ -814,7 +816,7 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
         return answer(201, id=snap.id, stored=True)
 
     async def health(request):
-        if getattr(spool, "full", lambda: False)():
+        if spool.full():
             return answer(507, ok=False, snapshots=len(spool), code="SPOOL_FULL",
                           error="the spool's disk is full: snapshots are refused until space is freed")  # fmt: skip
         return answer(200, ok=True, snapshots=len(spool))

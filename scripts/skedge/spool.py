@@ -190,6 +190,11 @@ class BucketSpool:
             self.ids.add(snap.id)
         return stored
 
+    def full(self) -> bool:
+        """Never: a bucket that refuses a write answers 503 for that snapshot (the collector's
+        health is its disk's)."""
+        return False
+
     def close(self) -> None:
         pass
 
