@@ -108,9 +108,10 @@ for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md
 bucket", `skedge/spool.py`): each snapshot is its own object
 `snapshots/<model>/<version>/<window start ms>/<id>.json` (an experiment snapshot
 `experiments/<champion model>/<champion version>/<window start ms>/<id>.json`), written only if
-absent (S3 `If-None-Match: *`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
-the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
-client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+absent (S3 `If-None-Match: *`), which is also what the Worker example writes through its R2
+binding (monitoring snapshots); serve answers 201 once the bucket stored it, 409 for an id
+stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the client keeps the snapshot and
+retries); any number of collectors share a bucket. push reads the
 same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
 through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
 append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
@@ -1123,7 +1124,8 @@ def aggregate_arm(g: ArmGroup) -> dict:
             out["peer"] = f"{peer['name']}/{peer['version']}"
         sh = s.get("shadow")
         if sh is not None:
-            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0, "max_abs_dproba": 0.0}
+            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0,
+                                  "max_abs_dproba": 0.0}  # fmt: skip
             t["pairs"] += sh["pairs"]
             t["agree"] += sh["agree"]
             t["proba_pairs"] += sh["proba_pairs"]
@@ -1700,7 +1702,8 @@ class Pusher:
             pushed.update(i for i in ids if isinstance(i, str))
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
         arm_pushed = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
-                      for e in self.source.ledger() if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                      for e in self.source.ledger()
+                      if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                       for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
         set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
         by_key: dict = {}

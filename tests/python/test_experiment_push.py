@@ -320,7 +320,27 @@ def test_python_validator_agrees_with_rust(tmp_path):
             exp.feedback(r["id"], r["label"] if len(t) % 3 else "neg")
         docs.append(exp.snapshot())
     assert docs[0]["shadow"]["pairs"] > 0 and docs[1]["arms"][1]["served"] > 0
-    bodies = [("shadow ok", docs[0]), ("canary ok", docs[1])]
+    npm = ROOT / "pkg" / "node.mjs"  # built by scripts/build.sh (scripts/test.sh does, before pytest)
+    if npm.exists():
+        # the npm package's takePending() documents, posted as they are (JSON.stringify)
+        script = (f"import {{ readFileSync }} from 'node:fs'; import {{ Experiment, Model }} from {json.dumps(npm.as_uri())};"
+                  "const [a, b] = process.argv.slice(1).map((f) => Model.fromBytes(readFileSync(f)));"
+                  "const texts = JSON.parse(readFileSync(0, 'utf8')); const out = [];"
+                  "for (const o of [{ mode: 'shadow', sampleRate: 0.5 }, { mode: 'canary', share: 0.4 }]) {"
+                  "  const exp = new Experiment(a, b, { ...o, seed: 5 });"
+                  "  for (const t of texts) { const r = exp.predict(t, { key: t }); exp.feedback(r.id, r.label); }"
+                  "  exp.snapshot(); out.push(...exp.takePending());"
+                  "}"
+                  "process.stdout.write(JSON.stringify(out));")  # fmt: skip
+        node = subprocess.run(["node", "--input-type=module", "-e", script, *(str(tmp_path / f"{n}.skedge") for n in
+                               ("lr_multinomial_3class_strings_fr", "ovr_lr_3class_fr"))],
+                              input=json.dumps(texts), capture_output=True, text=True, check=True)  # fmt: skip
+        from_npm = json.loads(node.stdout)
+        assert [d["mode"] for d in from_npm] == ["shadow", "canary"]
+        docs_npm = [(f"npm {d['mode']} ok", d) for d in from_npm]
+    else:
+        docs_npm = []
+    bodies = [("shadow ok", docs[0]), ("canary ok", docs[1]), *docs_npm]
     bodies += [(field, mutated) for field, mutated in _mutated(docs[0])]
     bodies += [("canary " + field, mutated) for field, mutated in _mutated(docs[1])]
     bodies += [("arm name", _with(docs[1], lambda d: d["arms"][0]["model"].update(name="a/b"))),
