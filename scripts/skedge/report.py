@@ -459,8 +459,8 @@ def loads_strict(body: bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
 
 
-def is_experiment(doc: dict) -> bool:
-    return doc.get("format") == EXPERIMENT_FORMAT
+def is_experiment(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("format") == EXPERIMENT_FORMAT
 
 
 def validate_document(doc: dict) -> "Snapshot | ExperimentSnapshot":
