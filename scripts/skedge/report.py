@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
     .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
-    .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
+    .venv/bin/python scripts/report.py schema [--experiment]   # the (experiment) snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
 /v1/snapshots` takes one snapshot (FORMAT.md section 4) with the token (`Authorization: Bearer T`,
@@ -16,6 +16,10 @@ answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
     422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
     503 SPOOL_UNAVAILABLE, 507 SPOOL_FULL (not stored: see below)
+
+The body is a monitoring snapshot or an experiment snapshot (`"format":
+"skedge-experiment-snapshot"`, an `Experiment`'s window: FORMAT.md section 4), told apart by its
+format, both validated as strictly and spooled alike; ids are unique across both kinds.
 
 `monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
 (every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
@@ -78,6 +82,32 @@ MLflow): the drift metrics and `drift_alert` at the window's step and timestamp,
 does not have there, then a ledger line `{"kind": "drift", ...}` so that it happens once; the alert
 is set or cleared as above. Until then each push says how many windows wait.
 
+Experiments: push aggregates experiment snapshots per model version of an arm (name, version,
+sha256) and window, like monitoring windows (same ledger, revisions, quarantine, bucket source and
+cache), over every snapshot the version is an arm of (one peer, or more when an alias moved within
+the window: one point per step whatever happened), and logs them in that version's monitoring run
+(`run_for`; the version's tag `skedge.monitoring_run_id`), at timestamp = window end (+ revision ms)
+and the same step: `skedge.served`, `skedge.feedback.count`, `skedge.feedback.correct`, and when
+the count is not 0 `skedge.feedback.accuracy` (correct / count) and `skedge.feedback.f1_macro`
+(scikit-learn's `f1_score(average="macro")` from the confusion matrix: classes neither true nor
+predicted left out); with shadow snapshots `skedge.shadow.pairs`, `skedge.shadow.agree`,
+`skedge.shadow.agreement`, `skedge.shadow.mean_abs_dproba`, `skedge.shadow.max_abs_dproba`. Counts
+are per window: a reader sums them, keeping the latest timestamp of each step. The run tag
+`skedge.experiment.last_peer` is the other arm (`NAME/VERSION`) of its latest window. Ledger lines
+`{"kind": "experiment", ...}` record each arm's window revision; a lost one is found in the run's
+history of `skedge.served`, as for monitoring. The arms' `stats` are not folded into the version's
+monitoring windows (a model both monitored and in an experiment would count twice).
+
+Performance alert: after a version's experiment window, its accuracy over all its feedback up to
+that window (at least `--min-feedback` labels, 100) is compared with `--reference-metric`
+(`accuracy`) of the run that logged the model version: below it by more than
+`--performance-threshold` (0.05), the version and the run get the tag `skedge.performance_alert`
+(a readable summary) and push exits 1 after logging everything; a later healthy check removes both.
+Only the run's latest window moves the tags (a revision of an older one logs its metrics only);
+the metric `skedge.performance_alert` (0/1, when checked) keeps the history. A figure per run,
+`experiment/latest.png` and `experiment/window-<index since the epoch>.png`: the version's and its
+peer's accuracy and the agreement per window.
+
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
 408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
@@ -85,10 +115,12 @@ connection or the previous response) and 16 KiB, its body within `--body-timeout
 A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
 for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
 bucket", `skedge/spool.py`): each snapshot is its own object
-`snapshots/<model>/<version>/<window start ms>/<id>.json`, written only if absent (S3 `If-None-Match:
-*`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
-the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
-client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+`snapshots/<model>/<version>/<window start ms>/<id>.json` (an experiment snapshot
+`experiments/<champion model>/<champion version>/<window start ms>/<id>.json`), written only if
+absent (S3 `If-None-Match: *`), which is also what the Worker example writes through its R2
+binding (monitoring snapshots); serve answers 201 once the bucket stored it, 409 for an id
+stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the client keeps the snapshot and
+retries); any number of collectors share a bucket. push reads the
 same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
 through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
 append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
@@ -102,7 +134,7 @@ before the crash is found in the run's metric history, as with a folder. `--cach
 objects read (immutable: by key and ETag), so a later push reads only the new ones.
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
-log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
+log), 1 drift or performance alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
 
 The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
 from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
@@ -131,7 +163,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
 from . import spool as bucket_spool  # noqa: E402
@@ -314,6 +346,100 @@ class Snapshot(_Strict):
         return self
 
 
+EXPERIMENT_FORMAT = "skedge-experiment-snapshot"
+EXPERIMENT_VERSION = 1
+
+Matrix = Annotated[list[Annotated[list[U64], Field(max_length=MAX_CLASSES)]], Field(max_length=MAX_CLASSES)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _square(what: str, m: list, n: int) -> int:
+    """The sum of a `n × n` matrix (ValueError naming `what` when it is not one)."""
+    if len(m) != n or any(len(r) != n for r in m):
+        raise ValueError(f"{what} must be {n} × {n}")
+    total = sum(sum(r) for r in m)
+    if total > U64_MAX:
+        raise ValueError(f"{what} overflows")
+    return total
+
+
+class FeedbackStats(_Strict):
+    count: U64
+    correct: U64
+    confusion: Matrix  #: [true][predicted]
+
+
+class ArmWindow(_Strict):
+    arm: Literal["champion", "challenger"]
+    model: ModelRef
+    served: U64
+    stats: Stats
+    feedback: FeedbackStats
+
+
+class ShadowStats(_Strict):
+    pairs: U64
+    agree: U64
+    confusion: Matrix  #: [champion][challenger]
+    proba_pairs: U64
+    sum_abs_dproba: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    max_abs_dproba: Unit
+
+
+class ExperimentSnapshot(_Strict):
+    """An `Experiment`'s closed window (FORMAT.md §4; the Rust `ExperimentSnapshot::validate`)."""
+
+    format: StrictStr
+    version: StrictInt
+    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$")]
+    mode: Literal["shadow", "canary"]
+    sample_rate: Unit
+    share: Unit
+    window: Window
+    seen: U64
+    dropped: U64
+    classes: Annotated[list[Text], Field(min_length=1, max_length=MAX_CLASSES)]
+    arms: Annotated[list[ArmWindow], Field(min_length=2, max_length=2)]
+    shadow: ShadowStats | None
+    feedback_expired: U64
+    feedback_unknown: U64
+    feedback_duplicate: U64
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentSnapshot":
+        if self.format != EXPERIMENT_FORMAT or self.version != EXPERIMENT_VERSION:
+            raise ValueError(
+                f"expected format {EXPERIMENT_FORMAT} version {EXPERIMENT_VERSION}, "
+                f"found {self.format!r} version {self.version}"
+            )
+        if self.window.end_ms < self.window.start_ms:
+            raise ValueError("window.end_ms is before window.start_ms")
+        if [a.arm for a in self.arms] != ["champion", "challenger"]:
+            raise ValueError("arms must be [champion, challenger]")
+        n = len(self.classes)
+        for a in self.arms:
+            if len(a.stats.label_counts) != n:
+                raise ValueError(f"{a.arm}.stats.label_counts has {len(a.stats.label_counts)} entries for {n} classes")
+            f = a.feedback
+            if _square(f"{a.arm}.feedback.confusion", f.confusion, n) != f.count:
+                raise ValueError(f"{a.arm}.feedback.confusion must add up to count")
+            if sum(f.confusion[i][i] for i in range(n)) != f.correct:
+                raise ValueError(f"{a.arm}.feedback.correct must equal the confusion matrix's diagonal")
+        if sum(a.served for a in self.arms) != self.seen:
+            raise ValueError("the arms' served counts must add up to seen")
+        s = self.shadow
+        if (self.mode == "shadow") != (s is not None):
+            raise ValueError("shadow statistics are present exactly in shadow mode")
+        if s is not None:
+            if _square("shadow.confusion", s.confusion, n) != s.pairs:
+                raise ValueError("shadow.confusion must add up to pairs")
+            if sum(s.confusion[i][i] for i in range(n)) != s.agree:
+                raise ValueError("shadow.agree must equal the confusion matrix's diagonal")
+            if not s.proba_pairs <= s.pairs <= self.seen:
+                raise ValueError("shadow: proba_pairs ≤ pairs ≤ seen is required")
+        return self
+
+
 class SnapshotError(Exception):
     """Why a body is not a snapshot; `status` is the HTTP status the collector answers."""
 
@@ -343,6 +469,15 @@ def loads_strict(body: bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
 
 
+def is_experiment(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("format") == EXPERIMENT_FORMAT
+
+
+def validate_document(doc: dict) -> "Snapshot | ExperimentSnapshot":
+    """A monitoring or an experiment snapshot, by its `format` (raises `ValidationError`)."""
+    return (ExperimentSnapshot if is_experiment(doc) else Snapshot).model_validate(doc)
+
+
 def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Snapshot, dict]:
     """The validated snapshot and its JSON document; raises `SnapshotError` (400, 413 or 422)."""
     if len(body) > max_bytes:
@@ -354,7 +489,7 @@ def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Sn
     if not isinstance(doc, dict):
         raise SnapshotError(422, "a snapshot is a JSON object")
     try:
-        snap = Snapshot.model_validate(doc)
+        snap = validate_document(doc)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "snapshot"
@@ -418,7 +553,7 @@ def _record(line: bytes | None) -> dict | None:
     try:
         rec = loads_strict(line)
         doc = rec["snapshot"]
-        Snapshot.model_validate(doc)
+        validate_document(doc)
     except (ValueError, RecursionError, KeyError, TypeError, ValidationError):
         return None
     return doc
@@ -1020,6 +1155,134 @@ class Group:
         return sorted(s["id"] for s in self.snapshots)
 
 
+@dataclass
+class ArmGroup(Group):
+    """The experiment snapshots in which one model version was an arm, in one window: its part
+    of each (it may have had several peers in a window, when an alias moved within it)."""
+
+    def parts(self) -> Iterator[tuple[dict, dict]]:
+        """(snapshot, this version's arm in it) of the snapshots with the same classes as the first."""
+        classes = self.snapshots[0]["classes"]
+        for s in self.snapshots:
+            if s["classes"] != classes:
+                continue
+            for a in s["arms"]:
+                m = a["model"]
+                if (m["name"], m["version"], m["sha256"]) == (self.name, self.version, self.sha256):
+                    yield s, a
+
+
+PERFORMANCE_TAG = "skedge.performance_alert"
+PEER_TAG = "skedge.experiment.last_peer"
+
+
+def aggregate_arm(g: ArmGroup) -> dict:
+    """One version's experiment window: served, feedback (count, correct, confusion) and, from
+    shadow snapshots, the pair comparison with its peer(s); `peer` is the other arm of the
+    snapshot whose window ended last."""
+    classes = g.snapshots[0]["classes"]
+    n = len(classes)
+    out = {"classes": classes, "served": 0, "count": 0, "correct": 0, "confusion": [[0] * n for _ in range(n)],
+           "shadow": None, "peer": None, "snapshots": 0}  # fmt: skip
+    last = -1
+    for s, a in g.parts():
+        out["snapshots"] += 1
+        out["served"] += a["served"]
+        f = a["feedback"]
+        out["count"] += f["count"]
+        out["correct"] += f["correct"]
+        for i in range(n):
+            for j in range(n):
+                out["confusion"][i][j] += f["confusion"][i][j]
+        if s["window"]["end_ms"] >= last:
+            last = s["window"]["end_ms"]
+            peer = s["arms"][1 if a is s["arms"][0] else 0]["model"]
+            out["peer"] = f"{peer['name']}/{peer['version']}"
+        sh = s.get("shadow")
+        if sh is not None:
+            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0,
+                                  "max_abs_dproba": 0.0}  # fmt: skip
+            t["pairs"] += sh["pairs"]
+            t["agree"] += sh["agree"]
+            t["proba_pairs"] += sh["proba_pairs"]
+            t["sum_abs_dproba"] += sh["sum_abs_dproba"]
+            t["max_abs_dproba"] = max(t["max_abs_dproba"], sh["max_abs_dproba"])
+            out["shadow"] = t
+    return out
+
+
+def f1_macro(confusion: list) -> float:
+    """scikit-learn's `f1_score(y_true, y_pred, average="macro")` from `confusion[true][predicted]`:
+    per class `2·tp / (true + predicted)`, averaged (numpy's mean) over the classes that occur in
+    the true or the predicted labels (scikit-learn's default `labels`); a class with support but
+    no prediction scores 0 (`zero_division="warn"`), one with neither is left out."""
+    import numpy as np  # noqa: PLC0415
+
+    n = len(confusion)
+    scores = []
+    for k in range(n):
+        tp = confusion[k][k]
+        true = sum(confusion[k])
+        predicted = sum(confusion[i][k] for i in range(n))
+        if true + predicted:
+            scores.append((2.0 * np.float64(tp)) / (np.float64(true) + np.float64(predicted)))
+    return float(np.mean(np.array(scores, dtype=np.float64)))
+
+
+def arm_metrics(agg: dict) -> dict:
+    """The metrics one arm's run gets for one experiment window (README "Monitoring": the names
+    `sync.py promote` reads)."""
+    m = {"skedge.served": agg["served"], "skedge.feedback.count": agg["count"],
+         "skedge.feedback.correct": agg["correct"]}  # fmt: skip
+    if agg["count"]:
+        m["skedge.feedback.accuracy"] = agg["correct"] / agg["count"]
+        m["skedge.feedback.f1_macro"] = f1_macro(agg["confusion"])
+    sh = agg["shadow"]
+    if sh is not None:
+        m["skedge.shadow.pairs"] = sh["pairs"]
+        m["skedge.shadow.agree"] = sh["agree"]
+        if sh["pairs"]:
+            m["skedge.shadow.agreement"] = sh["agree"] / sh["pairs"]
+        if sh["proba_pairs"]:
+            m["skedge.shadow.mean_abs_dproba"] = sh["sum_abs_dproba"] / sh["proba_pairs"]
+            m["skedge.shadow.max_abs_dproba"] = sh["max_abs_dproba"]
+    return m
+
+
+def latest_per_step(points: list) -> dict:
+    """step -> value of the point with the latest timestamp (a revision replaces its window)."""
+    latest: dict = {}
+    for p in points:
+        if p.step not in latest or p.timestamp >= latest[p.step][0]:
+            latest[p.step] = (p.timestamp, p.value)
+    return {step: v for step, (_, v) in latest.items()}
+
+
+def experiment_figure(title: str, series: dict, window_ms: int):
+    """Per-arm production accuracy and the shadow agreement per window (window end, UTC)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    when = lambda b: _dt.datetime.fromtimestamp((b + 1) * window_ms / 1000, _dt.timezone.utc)  # noqa: E731
+    for label, points in series.items():
+        if points:
+            points = sorted(points.items())
+            ax.plot([when(b) for b, _ in points], [v for _, v in points], marker="o",
+                    linestyle="--" if label.startswith("agreement") else "-", label=label)  # fmt: skip
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("share")
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 #: Run tag: the start (ms since the epoch) of the window logged at step 0 of the run; step N is
 #: the window N windows later. Runs made before it log the window index since the epoch
 #: (`window end // window length`) as the step: read as origin 0, they keep doing so.
@@ -1059,6 +1322,8 @@ def unevaluated(ledger: list) -> list:
             continue
         if e.get("kind") == "drift":
             done.add((run_id, bucket, revision))
+        elif e.get("kind") is not None:
+            continue  # an experiment window: no drift of its own
         elif (run_id, bucket) not in latest or revision >= latest[(run_id, bucket)].get("revision", 0):
             latest[(run_id, bucket)] = e
     return [e for (run_id, bucket), e in latest.items()
@@ -1227,6 +1492,11 @@ class Pusher:
         self.warned: set = set()
         self.snapshots: dict = {}  # id -> valid snapshot document of the spool
         self.reevaluated = 0  # pushed windows whose drift this push computed
+        self.performance_threshold = args.performance_threshold
+        self.reference_metric = args.reference_metric
+        self.min_feedback = args.min_feedback
+        self.references: dict = {}  # (name, version) -> its reference metric or None
+        self.arm_runs: dict = {}  # (name, version) -> (run, group, peer) of experiment windows logged
 
     # -- MLflow ---------------------------------------------------------------------------------
 
@@ -1506,18 +1776,33 @@ class Pusher:
         for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
             ids = entry.get("ids", [])
             pushed.update(i for i in ids if isinstance(i, str))
+        # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
+        arm_pushed = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
+                      for e in self.source.ledger()
+                      if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                      for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
+        set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
         by_key: dict = {}
+        arm_keys: dict = {}
         for s in snaps:
-            m = s["model"]
             b = s["window"]["end_ms"] // self.window_ms
+            if is_experiment(s):
+                for m in {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}:
+                    g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
+                    g.snapshots.append(s)
+                continue
+            m = s["model"]
             key = (m["name"], m["version"], m["sha256"], b)
             g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
             g.snapshots.append(s)
         now = int(time.time() * 1000)
         ready, waiting = [], 0
-        for key in sorted(by_key):
-            g = by_key[key]
-            if all(s["id"] in pushed for s in g.snapshots):
+        for g in [*(by_key[k] for k in sorted(by_key)), *(arm_keys[k] for k in sorted(arm_keys))]:
+            if isinstance(g, ArmGroup):
+                if all(s["id"] in set_aside or (g.name, g.version, g.sha256, s["id"]) in arm_pushed
+                       for s in g.snapshots):  # fmt: skip
+                    continue
+            elif all(s["id"] in pushed for s in g.snapshots):
                 continue
             if not self.close_all and (g.bucket + 1) * self.window_ms + self.grace_ms > now:
                 waiting += 1
@@ -1534,19 +1819,24 @@ class Pusher:
             self.log("nothing to push")
             return EXIT_OK
         self.connect()
-        alerts = []
+        alerts, performance = [], []
         for g in ready:
             try:
-                alerts += self.push_window(g, ledger)
+                if isinstance(g, ArmGroup):
+                    performance += self.push_arm_window(g, ledger)
+                else:
+                    alerts += self.push_window(g, ledger)
             except WindowRefused as err:
                 self.quarantine_window(g, str(err))
         alerts += self.reevaluate(unevaluated(ledger), ledger)
+        self.experiment_figures()
         if not ready and not self.reevaluated:
             self.log("nothing to push")
         if alerts:
             self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
-            return EXIT_ALERT
-        return EXIT_OK
+        if performance:
+            self.log("PERFORMANCE ALERT:\n  " + "\n  ".join(performance))
+        return EXIT_ALERT if alerts or performance else EXIT_OK
 
     def push_window(self, g: Group, ledger: list) -> list:
         from mlflow.entities import RunTag  # noqa: PLC0415
@@ -1558,7 +1848,7 @@ class Pusher:
         run_id = run.run_id
         revision = sum(
             1 for e in ledger
-            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") != "drift"
+            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") is None
         )  # fmt: skip
         stats, seen, classes = aggregate(g.snapshots)
         info, d, reasons, healthy = self.evaluate(g, mv, stats)
@@ -1685,6 +1975,140 @@ class Pusher:
             self.log(f"drift of {where} (run {run.run_id}, step {step}), now that its artifact is at hand: {shown}")
         return [message] if reasons and metrics else []
 
+    # -- experiments (champion/challenger windows) -----------------------------------------------
+
+    def reference(self, g: Group, mv) -> float | None:
+        """`--reference-metric` of the run that logged the model version (its training metrics)."""
+        key = (g.name, g.version)
+        if key not in self.references:
+            value = None
+            if mv is not None and mv.run_id:
+                with self.mlflow_errors(f"reading the source run of {g.name} version {g.version}"):
+                    value = self.client.get_run(mv.run_id).data.metrics.get(self.reference_metric)
+            if value is None:
+                self.warn_once(("no reference", key), (
+                    f"note: {g.name} version {g.version} has no {self.reference_metric!r} metric in the run that "
+                    "logged it: no performance alert for it"))  # fmt: skip
+            self.references[key] = value
+        return self.references[key]
+
+    def performance(self, g: Group, mv, run: Run, step: int, metrics: dict) -> tuple[str, bool, bool]:
+        """(alert message or "", evaluated, healthy) of a version's production accuracy over all
+        its feedback up to this window (this window's counts in place of any earlier revision)."""
+        ref = self.reference(g, mv)
+        if ref is None:
+            return "", False, False
+        counts = latest_per_step(self.history(run, "skedge.feedback.count"))
+        correct = latest_per_step(self.history(run, "skedge.feedback.correct"))
+        counts[step], correct[step] = metrics["skedge.feedback.count"], metrics["skedge.feedback.correct"]
+        n = sum(v for st, v in counts.items() if st <= step)
+        k = sum(v for st, v in correct.items() if st <= step)
+        if n < self.min_feedback:
+            return "", False, False
+        accuracy = k / n
+        floor = ref - self.performance_threshold
+        if accuracy < floor:
+            return (f"{g.name} v{g.version}: production accuracy {accuracy:.4f} over {int(n)} labels is below "
+                    f"{self.reference_metric} {ref:.4f} - {self.performance_threshold:g}"), True, False  # fmt: skip
+        return "", True, True
+
+    def settle_performance(self, g: Group, run: Run, step: int, message: str, healthy: bool) -> bool:
+        """Sets `skedge.performance_alert` on the run and the version when the check alerts, removes
+        both when it is healthy; only for the run's latest window (a revision of an older one
+        leaves the tags to the newer check). True when the alert is set."""
+        if any(m.step > step for m in self.history(run, "skedge.feedback.count")):
+            return False
+        if message:
+            with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                self.client.set_tag(run.run_id, PERFORMANCE_TAG, message[:5000])
+                if self.model_version(g.name, g.version) is not None:
+                    self.client.set_model_version_tag(g.name, g.version, PERFORMANCE_TAG, message[:5000])
+            return True
+        if not healthy:
+            return False
+        cleared = []
+        with self.mlflow_errors(f"clearing the performance alert of {g.name} version {g.version}"):
+            if PERFORMANCE_TAG in self.client.get_run(run.run_id).data.tags:
+                self.client.delete_tag(run.run_id, PERFORMANCE_TAG)
+                cleared.append(f"run {run.run_id}")
+            mv = self.model_version(g.name, g.version, fresh=True)
+            if mv is not None and PERFORMANCE_TAG in (mv.tags or {}):
+                self.client.delete_model_version_tag(g.name, g.version, PERFORMANCE_TAG)
+                cleared.append(f"{g.name} version {g.version}")
+        if cleared:
+            self.log(f"cleared {PERFORMANCE_TAG} of {' and '.join(cleared)}: production accuracy is back")
+        return False
+
+    def push_arm_window(self, g: "ArmGroup", ledger: list) -> list:
+        """One version's part of the experiment windows of one window, in its monitoring run (the
+        step and timestamp rule of `push_window`); a ledger line of kind "experiment"."""
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        self.source.check()
+        mv = self.model_version(g.name, g.version)
+        self.warn_unlinked(g, mv)
+        run = self.run_for(g, mv)
+        revision = sum(
+            1 for e in ledger
+            if e.get("kind") == "experiment" and e.get("run_id") == run.run_id and e.get("bucket") == g.bucket
+        )  # fmt: skip
+        agg = aggregate_arm(g)
+        metrics = arm_metrics(agg)
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+        step = run.step(g.bucket, self.window_ms)
+        message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
+        if evaluated:
+            metrics[PERFORMANCE_TAG] = 1.0 if message else 0.0
+        served = self.history(run, "skedge.served")
+        # the peer of the run's latest window (a revision of an older one does not change it)
+        tags = [] if any(m.step > step for m in served) else [RunTag(PEER_TAG, agg["peer"][:5000])]
+        # as in push_window: MLflow has this revision already when the ledger line was lost
+        if len([m for m in served if m.step == step]) <= revision:
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        alert = self.settle_performance(g, run, step, message, healthy)
+        entry = {"kind": "experiment", "run_id": run.run_id,
+                 "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
+                 "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
+                 "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+        self.arm_runs[(g.name, g.version)] = (run, g, agg["peer"])
+        shown = ", ".join(f"{k[7:]} {v:.4g}" for k, v in metrics.items() if k != PERFORMANCE_TAG)
+        self.log(f"logged experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} "
+                 f"v{g.version} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
+                 + (f" [revision {revision}]" if revision else ""))  # fmt: skip
+        return [message] if alert else []
+
+    def experiment_figures(self) -> None:
+        """`experiment/latest.png` and `experiment/window-<index>.png` in the run of each version
+        this push logged an experiment window for: its accuracy per window, its peer's, and the
+        shadow agreement."""
+        for (name, version), (run, g, peer) in self.arm_runs.items():
+            try:
+                import matplotlib.pyplot as plt  # noqa: PLC0415
+
+                origin = run.origin_ms // self.window_ms
+                series = {}
+
+                def add(label: str, r: Run, key: str) -> None:
+                    series[label] = {origin + st: v for st, v in latest_per_step(self.history(r, key)).items()}
+
+                add(f"{name} v{version} accuracy", run, "skedge.feedback.accuracy")
+                peer_name, _, peer_version = peer.rpartition("/")
+                if (peer_name, peer_version) in self.arm_runs:
+                    add(f"{peer_name} v{peer_version} accuracy", self.arm_runs[(peer_name, peer_version)][0],
+                        "skedge.feedback.accuracy")  # fmt: skip
+                add("agreement (shadow)", run, "skedge.shadow.agreement")
+                fig = experiment_figure(f"{name} v{version} and {peer_name} v{peer_version} on production "
+                                        "feedback, per window", series, self.window_ms)  # fmt: skip
+                with self.mlflow_errors(f"logging the experiment figure to run {run.run_id}"):
+                    self.client.log_figure(run.run_id, fig, f"experiment/window-{g.bucket}.png")
+                    self.client.log_figure(run.run_id, fig, "experiment/latest.png")
+                plt.close(fig)
+            except (PushError, WindowRefused, ValueError, OSError) as err:
+                self.log(f"warning: no experiment figure for {name} v{version}: {err}")
+
     def figure(self, g: Group, run: Run, stats: dict, seen: int, classes: list, baseline, d) -> None:
         history = {}
         origin = run.origin_ms // self.window_ms
@@ -1786,10 +2210,17 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--oov-shift-threshold", type=float, default=0.10)
     p.add_argument("--min-samples", type=int, default=50,
                    help="windows with fewer sampled predictions never alert")  # fmt: skip
+    p.add_argument("--performance-threshold", type=float, default=0.05,
+                   help="alert when an arm's production accuracy is below its reference by more")  # fmt: skip
+    p.add_argument("--reference-metric", default="accuracy",
+                   help="the metric of the run that logged the model version to compare with")  # fmt: skip
+    p.add_argument("--min-feedback", type=int, default=100,
+                   help="no performance alert on fewer labels (all the version's feedback so far)")  # fmt: skip
     p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
     p.add_argument("--save-plots", help="also write the drift figures to this folder")
 
-    sub.add_parser("schema", help="print the snapshot JSON Schema")
+    sc = sub.add_parser("schema", help="print the snapshot JSON Schema")
+    sc.add_argument("--experiment", action="store_true", help="the experiment snapshot's schema instead")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -1800,7 +2231,7 @@ def main(argv: list | None = None) -> int:
         if not args.lease_seconds > 0:
             parser.error("--lease-seconds must be positive")
         return push(args)
-    print(json.dumps(Snapshot.model_json_schema(), indent=2))
+    print(json.dumps((ExperimentSnapshot if args.experiment else Snapshot).model_json_schema(), indent=2))
     return EXIT_OK
 
 
