@@ -121,7 +121,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
 from . import spool as bucket_spool  # noqa: E402
@@ -304,6 +304,100 @@ class Snapshot(_Strict):
         return self
 
 
+EXPERIMENT_FORMAT = "skedge-experiment-snapshot"
+EXPERIMENT_VERSION = 1
+
+Matrix = Annotated[list[Annotated[list[U64], Field(max_length=MAX_CLASSES)]], Field(max_length=MAX_CLASSES)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _square(what: str, m: list, n: int) -> int:
+    """The sum of a `n × n` matrix (ValueError naming `what` when it is not one)."""
+    if len(m) != n or any(len(r) != n for r in m):
+        raise ValueError(f"{what} must be {n} × {n}")
+    total = sum(sum(r) for r in m)
+    if total > U64_MAX:
+        raise ValueError(f"{what} overflows")
+    return total
+
+
+class FeedbackStats(_Strict):
+    count: U64
+    correct: U64
+    confusion: Matrix  #: [true][predicted]
+
+
+class ArmWindow(_Strict):
+    arm: Literal["champion", "challenger"]
+    model: ModelRef
+    served: U64
+    stats: Stats
+    feedback: FeedbackStats
+
+
+class ShadowStats(_Strict):
+    pairs: U64
+    agree: U64
+    confusion: Matrix  #: [champion][challenger]
+    proba_pairs: U64
+    sum_abs_dproba: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    max_abs_dproba: Unit
+
+
+class ExperimentSnapshot(_Strict):
+    """An `Experiment`'s closed window (FORMAT.md §4; the Rust `ExperimentSnapshot::validate`)."""
+
+    format: StrictStr
+    version: StrictInt
+    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$")]
+    mode: Literal["shadow", "canary"]
+    sample_rate: Unit
+    share: Unit
+    window: Window
+    seen: U64
+    dropped: U64
+    classes: Annotated[list[Text], Field(min_length=1, max_length=MAX_CLASSES)]
+    arms: Annotated[list[ArmWindow], Field(min_length=2, max_length=2)]
+    shadow: ShadowStats | None
+    feedback_expired: U64
+    feedback_unknown: U64
+    feedback_duplicate: U64
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentSnapshot":
+        if self.format != EXPERIMENT_FORMAT or self.version != EXPERIMENT_VERSION:
+            raise ValueError(
+                f"expected format {EXPERIMENT_FORMAT} version {EXPERIMENT_VERSION}, "
+                f"found {self.format!r} version {self.version}"
+            )
+        if self.window.end_ms < self.window.start_ms:
+            raise ValueError("window.end_ms is before window.start_ms")
+        if [a.arm for a in self.arms] != ["champion", "challenger"]:
+            raise ValueError("arms must be [champion, challenger]")
+        n = len(self.classes)
+        for a in self.arms:
+            if len(a.stats.label_counts) != n:
+                raise ValueError(f"{a.arm}.stats.label_counts has {len(a.stats.label_counts)} entries for {n} classes")
+            f = a.feedback
+            if _square(f"{a.arm}.feedback.confusion", f.confusion, n) != f.count:
+                raise ValueError(f"{a.arm}.feedback.confusion must add up to count")
+            if sum(f.confusion[i][i] for i in range(n)) != f.correct:
+                raise ValueError(f"{a.arm}.feedback.correct must equal the confusion matrix's diagonal")
+        if sum(a.served for a in self.arms) != self.seen:
+            raise ValueError("the arms' served counts must add up to seen")
+        s = self.shadow
+        if (self.mode == "shadow") != (s is not None):
+            raise ValueError("shadow statistics are present exactly in shadow mode")
+        if s is not None:
+            if _square("shadow.confusion", s.confusion, n) != s.pairs:
+                raise ValueError("shadow.confusion must add up to pairs")
+            if sum(s.confusion[i][i] for i in range(n)) != s.agree:
+                raise ValueError("shadow.agree must equal the confusion matrix's diagonal")
+            if not s.proba_pairs <= s.pairs <= self.seen:
+                raise ValueError("shadow: proba_pairs ≤ pairs ≤ seen is required")
+        return self
+
+
 class SnapshotError(Exception):
     """Why a body is not a snapshot; `status` is the HTTP status the collector answers."""
 
@@ -333,6 +427,15 @@ def loads_strict(body: bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
 
 
+def is_experiment(doc: dict) -> bool:
+    return doc.get("format") == EXPERIMENT_FORMAT
+
+
+def validate_document(doc: dict) -> "Snapshot | ExperimentSnapshot":
+    """A monitoring or an experiment snapshot, by its `format` (raises `ValidationError`)."""
+    return (ExperimentSnapshot if is_experiment(doc) else Snapshot).model_validate(doc)
+
+
 def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Snapshot, dict]:
     """The validated snapshot and its JSON document; raises `SnapshotError` (400, 413 or 422)."""
     if len(body) > max_bytes:
@@ -344,7 +447,7 @@ def parse_snapshot(body: bytes, max_bytes: int = MAX_SNAPSHOT_BYTES) -> tuple[Sn
     if not isinstance(doc, dict):
         raise SnapshotError(422, "a snapshot is a JSON object")
     try:
-        snap = Snapshot.model_validate(doc)
+        snap = validate_document(doc)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "snapshot"
@@ -408,7 +511,7 @@ def _record(line: bytes | None) -> dict | None:
     try:
         rec = loads_strict(line)
         doc = rec["snapshot"]
-        Snapshot.model_validate(doc)
+        validate_document(doc)
     except (ValueError, RecursionError, KeyError, TypeError, ValidationError):
         return None
     return doc
@@ -944,6 +1047,133 @@ class Group:
         return sorted(s["id"] for s in self.snapshots)
 
 
+@dataclass
+class ArmGroup(Group):
+    """The experiment snapshots in which one model version was an arm, in one window: its part
+    of each (it may have had several peers in a window, when an alias moved within it)."""
+
+    def parts(self) -> Iterator[tuple[dict, dict]]:
+        """(snapshot, this version's arm in it) of the snapshots with the same classes as the first."""
+        classes = self.snapshots[0]["classes"]
+        for s in self.snapshots:
+            if s["classes"] != classes:
+                continue
+            for a in s["arms"]:
+                m = a["model"]
+                if (m["name"], m["version"], m["sha256"]) == (self.name, self.version, self.sha256):
+                    yield s, a
+
+
+PERFORMANCE_TAG = "skedge.performance_alert"
+PEER_TAG = "skedge.experiment.last_peer"
+
+
+def aggregate_arm(g: ArmGroup) -> dict:
+    """One version's experiment window: served, feedback (count, correct, confusion) and, from
+    shadow snapshots, the pair comparison with its peer(s); `peer` is the other arm of the
+    snapshot whose window ended last."""
+    classes = g.snapshots[0]["classes"]
+    n = len(classes)
+    out = {"classes": classes, "served": 0, "count": 0, "correct": 0, "confusion": [[0] * n for _ in range(n)],
+           "shadow": None, "peer": None, "snapshots": 0}  # fmt: skip
+    last = -1
+    for s, a in g.parts():
+        out["snapshots"] += 1
+        out["served"] += a["served"]
+        f = a["feedback"]
+        out["count"] += f["count"]
+        out["correct"] += f["correct"]
+        for i in range(n):
+            for j in range(n):
+                out["confusion"][i][j] += f["confusion"][i][j]
+        if s["window"]["end_ms"] >= last:
+            last = s["window"]["end_ms"]
+            peer = s["arms"][1 if a is s["arms"][0] else 0]["model"]
+            out["peer"] = f"{peer['name']}/{peer['version']}"
+        sh = s.get("shadow")
+        if sh is not None:
+            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0, "max_abs_dproba": 0.0}
+            t["pairs"] += sh["pairs"]
+            t["agree"] += sh["agree"]
+            t["proba_pairs"] += sh["proba_pairs"]
+            t["sum_abs_dproba"] += sh["sum_abs_dproba"]
+            t["max_abs_dproba"] = max(t["max_abs_dproba"], sh["max_abs_dproba"])
+            out["shadow"] = t
+    return out
+
+
+def f1_macro(confusion: list) -> float:
+    """scikit-learn's `f1_score(y_true, y_pred, average="macro")` from `confusion[true][predicted]`:
+    per class `2·tp / (true + predicted)`, averaged (numpy's mean) over the classes that occur in
+    the true or the predicted labels (scikit-learn's default `labels`); a class with support but
+    no prediction scores 0 (`zero_division="warn"`), one with neither is left out."""
+    import numpy as np  # noqa: PLC0415
+
+    n = len(confusion)
+    scores = []
+    for k in range(n):
+        tp = confusion[k][k]
+        true = sum(confusion[k])
+        predicted = sum(confusion[i][k] for i in range(n))
+        if true + predicted:
+            scores.append((2.0 * np.float64(tp)) / (np.float64(true) + np.float64(predicted)))
+    return float(np.mean(np.array(scores, dtype=np.float64)))
+
+
+def arm_metrics(agg: dict) -> dict:
+    """The metrics one arm's run gets for one experiment window (README "Monitoring": the names
+    `sync.py promote` reads)."""
+    m = {"skedge.served": agg["served"], "skedge.feedback.count": agg["count"],
+         "skedge.feedback.correct": agg["correct"]}  # fmt: skip
+    if agg["count"]:
+        m["skedge.feedback.accuracy"] = agg["correct"] / agg["count"]
+        m["skedge.feedback.f1_macro"] = f1_macro(agg["confusion"])
+    sh = agg["shadow"]
+    if sh is not None:
+        m["skedge.shadow.pairs"] = sh["pairs"]
+        m["skedge.shadow.agree"] = sh["agree"]
+        if sh["pairs"]:
+            m["skedge.shadow.agreement"] = sh["agree"] / sh["pairs"]
+        if sh["proba_pairs"]:
+            m["skedge.shadow.mean_abs_dproba"] = sh["sum_abs_dproba"] / sh["proba_pairs"]
+            m["skedge.shadow.max_abs_dproba"] = sh["max_abs_dproba"]
+    return m
+
+
+def latest_per_step(points: list) -> dict:
+    """step -> value of the point with the latest timestamp (a revision replaces its window)."""
+    latest: dict = {}
+    for p in points:
+        if p.step not in latest or p.timestamp >= latest[p.step][0]:
+            latest[p.step] = (p.timestamp, p.value)
+    return {step: v for step, (_, v) in latest.items()}
+
+
+def experiment_figure(title: str, series: dict, window_ms: int):
+    """Per-arm production accuracy and the shadow agreement per window (window end, UTC)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    when = lambda b: _dt.datetime.fromtimestamp((b + 1) * window_ms / 1000, _dt.timezone.utc)  # noqa: E731
+    for label, points in series.items():
+        if points:
+            points = sorted(points.items())
+            ax.plot([when(b) for b, _ in points], [v for _, v in points], marker="o",
+                    linestyle="--" if label.startswith("agreement") else "-", label=label)  # fmt: skip
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("share")
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 #: Run tag: the start (ms since the epoch) of the window logged at step 0 of the run; step N is
 #: the window N windows later. Runs made before it log the window index since the epoch
 #: (`window end // window length`) as the step: read as origin 0, they keep doing so.
@@ -983,6 +1213,8 @@ def unevaluated(ledger: list) -> list:
             continue
         if e.get("kind") == "drift":
             done.add((run_id, bucket, revision))
+        elif e.get("kind") is not None:
+            continue  # an experiment window: no drift of its own
         elif (run_id, bucket) not in latest or revision >= latest[(run_id, bucket)].get("revision", 0):
             latest[(run_id, bucket)] = e
     return [e for (run_id, bucket), e in latest.items()
@@ -1151,6 +1383,11 @@ class Pusher:
         self.warned: set = set()
         self.snapshots: dict = {}  # id -> valid snapshot document of the spool
         self.reevaluated = 0  # pushed windows whose drift this push computed
+        self.performance_threshold = args.performance_threshold
+        self.reference_metric = args.reference_metric
+        self.min_feedback = args.min_feedback
+        self.references: dict = {}  # (name, version) -> its reference metric or None
+        self.arm_runs: dict = {}  # (name, version) -> (run, group, peer) of experiment windows logged
 
     # -- MLflow ---------------------------------------------------------------------------------
 
@@ -1430,18 +1667,32 @@ class Pusher:
         for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
             ids = entry.get("ids", [])
             pushed.update(i for i in ids if isinstance(i, str))
+        # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
+        arm_pushed = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
+                      for e in self.source.ledger() if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                      for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
+        set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
         by_key: dict = {}
+        arm_keys: dict = {}
         for s in snaps:
-            m = s["model"]
             b = s["window"]["end_ms"] // self.window_ms
+            if is_experiment(s):
+                for m in {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}:
+                    g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
+                    g.snapshots.append(s)
+                continue
+            m = s["model"]
             key = (m["name"], m["version"], m["sha256"], b)
             g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
             g.snapshots.append(s)
         now = int(time.time() * 1000)
         ready, waiting = [], 0
-        for key in sorted(by_key):
-            g = by_key[key]
-            if all(s["id"] in pushed for s in g.snapshots):
+        for g in [*(by_key[k] for k in sorted(by_key)), *(arm_keys[k] for k in sorted(arm_keys))]:
+            if isinstance(g, ArmGroup):
+                if all(s["id"] in set_aside or (g.name, g.version, g.sha256, s["id"]) in arm_pushed
+                       for s in g.snapshots):  # fmt: skip
+                    continue
+            elif all(s["id"] in pushed for s in g.snapshots):
                 continue
             if not self.close_all and (g.bucket + 1) * self.window_ms + self.grace_ms > now:
                 waiting += 1
@@ -1458,19 +1709,24 @@ class Pusher:
             self.log("nothing to push")
             return EXIT_OK
         self.connect()
-        alerts = []
+        alerts, performance = [], []
         for g in ready:
             try:
-                alerts += self.push_window(g, ledger)
+                if isinstance(g, ArmGroup):
+                    performance += self.push_arm_window(g, ledger)
+                else:
+                    alerts += self.push_window(g, ledger)
             except WindowRefused as err:
                 self.quarantine_window(g, str(err))
         alerts += self.reevaluate(unevaluated(ledger), ledger)
+        self.experiment_figures()
         if not ready and not self.reevaluated:
             self.log("nothing to push")
         if alerts:
             self.log("DRIFT ALERT:\n  " + "\n  ".join(alerts))
-            return EXIT_ALERT
-        return EXIT_OK
+        if performance:
+            self.log("PERFORMANCE ALERT:\n  " + "\n  ".join(performance))
+        return EXIT_ALERT if alerts or performance else EXIT_OK
 
     def push_window(self, g: Group, ledger: list) -> list:
         from mlflow.entities import RunTag  # noqa: PLC0415
@@ -1482,7 +1738,7 @@ class Pusher:
         run_id = run.run_id
         revision = sum(
             1 for e in ledger
-            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") != "drift"
+            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") is None
         )  # fmt: skip
         stats, seen, classes = aggregate(g.snapshots)
         info, d, reasons, healthy = self.evaluate(g, mv, stats)
@@ -1609,6 +1865,134 @@ class Pusher:
             self.log(f"drift of {where} (run {run.run_id}, step {step}), now that its artifact is at hand: {shown}")
         return [message] if reasons and metrics else []
 
+    # -- experiments (champion/challenger windows) -----------------------------------------------
+
+    def reference(self, g: Group, mv) -> float | None:
+        """`--reference-metric` of the run that logged the model version (its training metrics)."""
+        key = (g.name, g.version)
+        if key not in self.references:
+            value = None
+            if mv is not None and mv.run_id:
+                with self.mlflow_errors(f"reading the source run of {g.name} version {g.version}"):
+                    value = self.client.get_run(mv.run_id).data.metrics.get(self.reference_metric)
+            if value is None:
+                self.warn_once(("no reference", key), (
+                    f"note: {g.name} version {g.version} has no {self.reference_metric!r} metric in the run that "
+                    "logged it: no performance alert for it"))  # fmt: skip
+            self.references[key] = value
+        return self.references[key]
+
+    def performance(self, g: Group, mv, run: Run, step: int, metrics: dict) -> tuple[str, bool, bool]:
+        """(alert message or "", evaluated, healthy) of a version's production accuracy over all
+        its feedback up to this window (this window's counts in place of any earlier revision)."""
+        ref = self.reference(g, mv)
+        if ref is None:
+            return "", False, False
+        counts = latest_per_step(self.history(run, "skedge.feedback.count"))
+        correct = latest_per_step(self.history(run, "skedge.feedback.correct"))
+        counts[step], correct[step] = metrics["skedge.feedback.count"], metrics["skedge.feedback.correct"]
+        n = sum(v for st, v in counts.items() if st <= step)
+        k = sum(v for st, v in correct.items() if st <= step)
+        if n < self.min_feedback:
+            return "", False, False
+        accuracy = k / n
+        floor = ref - self.performance_threshold
+        if accuracy < floor:
+            return (f"{g.name} v{g.version}: production accuracy {accuracy:.4f} over {int(n)} labels is below "
+                    f"{self.reference_metric} {ref:.4f} - {self.performance_threshold:g}"), True, False  # fmt: skip
+        return "", True, True
+
+    def settle_performance(self, g: Group, run: Run, step: int, message: str, healthy: bool) -> None:
+        """Sets `skedge.performance_alert` on the version (the run got it with its metrics);
+        removes both when this check is healthy and no later window is in the run."""
+        if message:
+            if self.model_version(g.name, g.version) is not None:
+                with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                    self.client.set_model_version_tag(g.name, g.version, PERFORMANCE_TAG, message[:5000])
+            return
+        if not healthy or any(m.step > step for m in self.history(run, "skedge.feedback.count")):
+            return
+        cleared = []
+        with self.mlflow_errors(f"clearing the performance alert of {g.name} version {g.version}"):
+            if PERFORMANCE_TAG in self.client.get_run(run.run_id).data.tags:
+                self.client.delete_tag(run.run_id, PERFORMANCE_TAG)
+                cleared.append(f"run {run.run_id}")
+            mv = self.model_version(g.name, g.version, fresh=True)
+            if mv is not None and PERFORMANCE_TAG in (mv.tags or {}):
+                self.client.delete_model_version_tag(g.name, g.version, PERFORMANCE_TAG)
+                cleared.append(f"{g.name} version {g.version}")
+        if cleared:
+            self.log(f"cleared {PERFORMANCE_TAG} of {' and '.join(cleared)}: production accuracy is back")
+
+    def push_arm_window(self, g: "ArmGroup", ledger: list) -> list:
+        """One version's part of the experiment windows of one window, in its monitoring run (the
+        step and timestamp rule of `push_window`); a ledger line of kind "experiment"."""
+        from mlflow.entities import RunTag  # noqa: PLC0415
+
+        self.source.check()
+        mv = self.model_version(g.name, g.version)
+        self.warn_unlinked(g, mv)
+        run = self.run_for(g, mv)
+        revision = sum(
+            1 for e in ledger
+            if e.get("kind") == "experiment" and e.get("run_id") == run.run_id and e.get("bucket") == g.bucket
+        )  # fmt: skip
+        agg = aggregate_arm(g)
+        metrics = arm_metrics(agg)
+        end_ms = (g.bucket + 1) * self.window_ms
+        ts = end_ms + revision
+        step = run.step(g.bucket, self.window_ms)
+        message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
+        if evaluated:
+            metrics[PERFORMANCE_TAG] = 1.0 if message else 0.0
+        tags = [RunTag(PEER_TAG, agg["peer"][:5000])]
+        if message:
+            tags.append(RunTag(PERFORMANCE_TAG, message[:5000]))
+        # as in push_window: MLflow has this revision already when the ledger line was lost
+        if len([m for m in self.history(run, "skedge.served") if m.step == step]) <= revision:
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        self.settle_performance(g, run, step, message, healthy)
+        entry = {"kind": "experiment", "run_id": run.run_id,
+                 "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
+                 "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
+                 "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+        self.arm_runs[(g.name, g.version)] = (run, g, agg["peer"])
+        shown = ", ".join(f"{k[7:]} {v:.4g}" for k, v in metrics.items() if k != PERFORMANCE_TAG)
+        self.log(f"logged experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} "
+                 f"v{g.version} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
+                 + (f" [revision {revision}]" if revision else ""))  # fmt: skip
+        return [message] if message else []
+
+    def experiment_figures(self) -> None:
+        """`experiment/latest.png` and `experiment/window-<index>.png` in the run of each version
+        this push logged an experiment window for: its accuracy per window, its peer's, and the
+        shadow agreement."""
+        for (name, version), (run, g, peer) in self.arm_runs.items():
+            try:
+                import matplotlib.pyplot as plt  # noqa: PLC0415
+
+                origin = run.origin_ms // self.window_ms
+                series = {}
+
+                def add(label: str, r: Run, key: str) -> None:
+                    series[label] = {origin + st: v for st, v in latest_per_step(self.history(r, key)).items()}
+
+                add(f"{name} v{version} accuracy", run, "skedge.feedback.accuracy")
+                peer_name, _, peer_version = peer.rpartition("/")
+                if (peer_name, peer_version) in self.arm_runs:
+                    add(f"{peer} accuracy", self.arm_runs[(peer_name, peer_version)][0], "skedge.feedback.accuracy")
+                add("agreement (shadow)", run, "skedge.shadow.agreement")
+                fig = experiment_figure(f"{name} v{version} against {peer}: production accuracy and agreement",
+                                        series, self.window_ms)  # fmt: skip
+                with self.mlflow_errors(f"logging the experiment figure to run {run.run_id}"):
+                    self.client.log_figure(run.run_id, fig, f"experiment/window-{g.bucket}.png")
+                    self.client.log_figure(run.run_id, fig, "experiment/latest.png")
+                plt.close(fig)
+            except (PushError, WindowRefused, ValueError, OSError) as err:
+                self.log(f"warning: no experiment figure for {name} v{version}: {err}")
+
     def figure(self, g: Group, run: Run, stats: dict, seen: int, classes: list, baseline, d) -> None:
         history = {}
         origin = run.origin_ms // self.window_ms
@@ -1710,10 +2094,17 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--oov-shift-threshold", type=float, default=0.10)
     p.add_argument("--min-samples", type=int, default=50,
                    help="windows with fewer sampled predictions never alert")  # fmt: skip
+    p.add_argument("--performance-threshold", type=float, default=0.05,
+                   help="alert when an arm's production accuracy is below its reference by more")  # fmt: skip
+    p.add_argument("--reference-metric", default="accuracy",
+                   help="the metric of the run that logged the model version to compare with")  # fmt: skip
+    p.add_argument("--min-feedback", type=int, default=100,
+                   help="no performance alert on fewer labels (all the version's feedback so far)")  # fmt: skip
     p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
     p.add_argument("--save-plots", help="also write the drift figures to this folder")
 
-    sub.add_parser("schema", help="print the snapshot JSON Schema")
+    sc = sub.add_parser("schema", help="print the snapshot JSON Schema")
+    sc.add_argument("--experiment", action="store_true", help="the experiment snapshot's schema instead")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -1724,7 +2115,7 @@ def main(argv: list | None = None) -> int:
         if not args.lease_seconds > 0:
             parser.error("--lease-seconds must be positive")
         return push(args)
-    print(json.dumps(Snapshot.model_json_schema(), indent=2))
+    print(json.dumps((ExperimentSnapshot if args.experiment else Snapshot).model_json_schema(), indent=2))
     return EXIT_OK
 
 

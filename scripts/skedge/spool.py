@@ -2,6 +2,8 @@
 --spool s3://…`` write, and what ``report.py push --from s3://…`` reads and keeps beside them.
 
     <prefix>/snapshots/<model>/<version>/<window>/<id>.json   one snapshot (FORMAT.md §4), as sent
+    <prefix>/experiments/<model>/<version>/<window>/<id>.json one experiment snapshot, as sent
+                                                              (<model>/<version>: the champion's)
     <prefix>/ledger/pushed.jsonl                              the push ledger (lines as DIR/pushed.jsonl)
     <prefix>/ledger/quarantine.jsonl                          what push set aside (as DIR/quarantine.jsonl)
     <prefix>/ledger/lease.json                                which push may write the two above
@@ -43,6 +45,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 SNAPSHOTS = "snapshots/"
+#: Experiment snapshots (champion/challenger windows): a prefix of their own, so that
+#: `snapshots/<model>/<version>/…` keeps holding only a version's monitoring windows.
+EXPERIMENTS = "experiments/"
 LEDGER_DIR = "ledger/"
 LEASE = "ledger/lease.json"
 #: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
@@ -67,9 +72,14 @@ def segment(text: str) -> str:
 
 
 def snapshot_key(doc: dict) -> str:
-    """`snapshots/<model>/<version>/<window start ms>/<id>.json` of a snapshot document."""
-    m = doc["model"]
-    return f"{SNAPSHOTS}{segment(m['name'])}/{segment(m['version'])}/{int(doc['window']['start_ms'])}/{doc['id']}.json"
+    """`snapshots/<model>/<version>/<window start ms>/<id>.json` of a monitoring snapshot,
+    `experiments/<champion model>/<champion version>/<window start ms>/<id>.json` of an
+    experiment snapshot."""
+    if doc.get("format") == "skedge-experiment-snapshot":
+        top, m = EXPERIMENTS, doc["arms"][0]["model"]
+    else:
+        top, m = SNAPSHOTS, doc["model"]
+    return f"{top}{segment(m['name'])}/{segment(m['version'])}/{int(doc['window']['start_ms'])}/{doc['id']}.json"
 
 
 def is_bucket(where: Any) -> bool:
@@ -174,7 +184,8 @@ class BucketSpool:
         self.bucket = Bucket(url, endpoint_url)
         self.path = self.bucket.url
         # ids already stored (for /healthz, and to answer 409 without a request)
-        self.ids = {_id_of(k) for k in self.bucket.keys(SNAPSHOTS) if k.endswith(".json")}
+        self.ids = {_id_of(k) for top in (SNAPSHOTS, EXPERIMENTS) for k in self.bucket.keys(top)
+                    if k.endswith(".json")}  # fmt: skip
         self.mutex = threading.Lock()
 
     def __len__(self) -> int:
@@ -316,7 +327,7 @@ class BucketSource:
     def snapshots(self, bad: list | None = None) -> list[dict]:
         """Every valid snapshot (first object of each id, in key order); objects that are not a
         valid snapshot under their own key go to `bad` as (key, bytes or None)."""
-        listed = list(self.bucket.listing(SNAPSHOTS))
+        listed = [*self.bucket.listing(SNAPSHOTS), *self.bucket.listing(EXPERIMENTS)]
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
 
@@ -359,7 +370,7 @@ class BucketSource:
                     seen.add(doc["id"])
                     out.append(doc)
         if self.cache is not None:
-            self.log(f"{self.bucket.where(SNAPSHOTS)}: {len(listed)} object(s), {self.fetched} read from the "
+            self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {len(listed)} object(s), {self.fetched} read from the "
                      f"bucket, the others from {self.cache}")  # fmt: skip
         return out
 

@@ -1,0 +1,278 @@
+"""Experiment snapshots into MLflow (issue #15 item 3): `report.py serve` takes them, `report.py
+push` logs each arm's part in its model version's monitoring run.
+
+Two real models trained on different data (a word TF-IDF model on SST-2, a char_wb model on Yelp
+sentences), registered as versions 1 and 2 of one model with their held-out accuracy, exported
+through the registry, run by the real core (`skedge.Experiment`, shadow mode) over labelled
+SST-2 dev texts; the snapshots go through a real collector to a real `mlflow server`
+(conftest.py `server`). The only change made to a snapshot is its window's time: each is moved
+to a past hour (as `skedge-monitor simulate --start-ms` does for monitoring), so that three
+windows make three steps without waiting for the clock.
+
+What MLflow gets must equal what scikit-learn computes on the same texts and labels, exactly:
+`accuracy_score`, `f1_score(average="macro")`, and the agreement of the two pipelines' `predict`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "1"
+
+import skedge  # noqa: E402
+from conftest import dev_script, read_tsv  # noqa: E402
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from test_report import TOKEN, Collector, _client  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+SKEDGE = ROOT / "target" / "release" / "skedge"
+HOUR = 3_600_000
+NAME = "exp_sentiment"
+#: --performance-threshold of these pushes: the champion's first window sits 0.05 under its reference
+D = 0.1
+
+pytestmark = pytest.mark.skipif(not SKEDGE.exists(), reason=f"{SKEDGE} is not built")
+
+
+@pytest.fixture(scope="module")
+def data():
+    train, ytrain = read_tsv("sst2_train_first2000.tsv")
+    yelp, yyelp = read_tsv("uci_yelp.tsv")
+    dev, ydev = read_tsv("sst2_dev.tsv")
+    return {"word": (train, [int(y) for y in ytrain]), "char": (yelp, [int(y) for y in yyelp]),
+            "dev": (dev, [int(y) for y in ydev])}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def arms(server, data, tmp_path_factory):
+    """{"pipes": (word, char_wb), "paths": (v1.skedge, v2.skedge), "reference": (acc1, acc2)}:
+    versions 1 (word) and 2 (char_wb) of NAME, each logged with the accuracy of its held-out
+    split as the run's `accuracy` metric (as train_demo logs it)."""
+    from skedge import export  # noqa: PLC0415
+
+    train_demo = dev_script("train_demo")
+    uri = server["uri"]
+    tmp = tmp_path_factory.mktemp("experiment_push")
+    pipes = (
+        make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000)),
+        make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2),
+                      LogisticRegression(max_iter=1000)),  # fmt: skip
+    )
+    dev_texts = data["dev"][0]
+    val = tmp / "val.tsv"
+    val.write_text("text\tlabel\n" + "".join(f"{t}\t0\n" for t in dev_texts[:200]), encoding="utf-8")
+    paths, reference = [], []
+    for v, (pipe, key) in enumerate(zip(pipes, ("word", "char")), start=1):
+        texts, labels = data[key]
+        cut = len(texts) * 4 // 5
+        pipe.fit(texts[:cut], labels[:cut])
+        acc = float(accuracy_score(labels[cut:], pipe.predict(texts[cut:])))
+        ids = train_demo.log_and_register(pipe, NAME, tracking_uri=uri, example_texts=dev_texts[:6],
+                                          metrics={"accuracy": acc}, experiment="skedge-experiment-tests",
+                                          alias=None, stage=None)  # fmt: skip
+        assert ids["version"] == str(v)
+        out = tmp / f"v{v}.skedge"
+        rc = export.main(["--model-uri", f"models:/{NAME}/{v}", "--out", str(out), "--validation", str(val),
+                          "--tracking-uri", uri])  # fmt: skip
+        assert rc == 0
+        paths.append(out)
+        reference.append(acc)
+    return {"pipes": pipes, "paths": paths, "reference": reference}
+
+
+def run_window(champion, challenger, texts: list, labels: list, hour: int, seed: int) -> dict:
+    """One shadow window of the real core over `texts`, every prediction labelled; moved to `hour`."""
+    exp = skedge.Experiment(champion, challenger, mode="shadow", sample_rate=1.0, seed=seed)
+    for text, label in zip(texts, labels):
+        r = exp.predict(text)
+        assert exp.feedback(r["id"], label) == "counted"
+    doc = exp.snapshot()
+    doc["window"]["start_ms"] = hour * HOUR + 60_000
+    doc["window"]["end_ms"] = hour * HOUR + 120_000
+    return doc
+
+
+def push(spool: Path, uri: str, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "report.py"), "push", "--spool", str(spool), "--tracking-uri", uri,
+         "--window-seconds", "3600", "--grace-seconds", "0", "--performance-threshold", str(D), *extra],  # fmt: skip
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def latest(client, run_id: str, key: str) -> dict:
+    """step -> value of the latest timestamp (the reader's rule)."""
+    out: dict = {}
+    for m in client.get_metric_history(run_id, key):
+        if m.step not in out or m.timestamp >= out[m.step][0]:
+            out[m.step] = (m.timestamp, m.value)
+    return {step: v for step, (_, v) in out.items()}
+
+
+def sklearn_figures(pipe, texts: list, labels: list) -> dict:
+    predicted = pipe.predict(texts)
+    return {"skedge.feedback.count": len(texts), "skedge.feedback.correct": int(sum(predicted == labels)),
+            "skedge.feedback.accuracy": accuracy_score(labels, predicted),
+            "skedge.feedback.f1_macro": f1_score(labels, predicted, average="macro")}  # fmt: skip
+
+
+def test_experiment_windows_pushed_equal_scikit_learn_and_alert_on_accuracy(arms, server, data, tmp_path):
+    uri = server["uri"]
+    client = _client(uri)
+    champion, challenger = (skedge.Model.load(p) for p in arms["paths"])
+    word, char = arms["pipes"]
+    texts, labels = data["dev"]
+    hour = int(time.time() * 1000) // HOUR - 6
+    windows = [
+        # 1: the true labels
+        (texts[:400], labels[:400]),
+        # 2: every label flipped: both arms' accuracy over their feedback falls below reference
+        (texts[400:800], [1 - y for y in labels[400:800]]),
+        # 3: the champion's own predictions as labels, twice over: its accuracy is back
+        (texts * 2, [int(y) for y in word.predict(texts * 2)]),
+    ]
+    docs = [run_window(champion, challenger, t, y, hour + i, seed=11 + i) for i, (t, y) in enumerate(windows)]
+
+    spool = tmp_path / "spool"
+    c = Collector(spool).start()
+    try:
+        status, body = c.post(json.dumps(docs[0]).encode())
+        assert status == 201 and body == {"id": docs[0]["id"], "stored": True}
+        assert c.post(json.dumps(docs[0]).encode())[0] == 409
+        # --- bad experiment snapshots: 422 naming the field
+        for mutate, field in bad_mutations(docs[0]):
+            bad = copy.deepcopy(docs[0])
+            mutate(bad)
+            status, body = c.post(json.dumps(bad).encode())
+            assert (status, body["code"]) == (422, "SNAPSHOT_INVALID"), (field, body)
+            assert field in body["error"], (field, body)
+    finally:
+        c.stop()
+
+    arm_runs = {}  # version -> (run id, pipeline, reference accuracy)
+
+    def cumulative(pipe, upto: int) -> float:
+        """The version's accuracy over all its labels of windows 1..upto, from scikit-learn."""
+        correct = sum(int(sum(pipe.predict(t) == y)) for t, y in windows[:upto])
+        return correct / sum(len(t) for t, _ in windows[:upto])
+
+    def check_alerts(k: int, result: subprocess.CompletedProcess) -> None:
+        """After window k: each version alerts exactly when its accuracy over all its labels
+        is below its reference - D (metric at step k - 1, tags on the version and its run)."""
+        alerting = []
+        for v, (run_id, pipe, ref) in arm_runs.items():
+            acc = cumulative(pipe, k)
+            alert = acc < ref - D
+            tag = client.get_model_version(NAME, v).tags.get("skedge.performance_alert")
+            assert (tag is not None) == alert, (v, k, acc, ref, tag)
+            assert ("skedge.performance_alert" in client.get_run(run_id).data.tags) == alert
+            assert latest(client, run_id, "skedge.performance_alert")[k - 1] == float(alert)
+            if alert:
+                labels_so_far = sum(len(t) for t, _ in windows[:k])
+                assert f"{acc:.4f} over {labels_so_far} labels" in tag, tag
+                alerting.append(v)
+        assert result.returncode == (1 if alerting else 0), result.stderr
+        assert ("PERFORMANCE ALERT" in result.stderr) == bool(alerting)
+
+    def post(doc: dict) -> None:
+        c = Collector(spool).start()
+        try:
+            assert c.post(json.dumps(doc).encode())[0] == 201
+        finally:
+            c.stop()
+
+    first = push(spool, uri)
+    assert first.returncode in (0, 1), first.stderr
+    v1, v2 = (client.get_model_version(NAME, v) for v in ("1", "2"))
+    run1, run2 = (mv.tags["skedge.monitoring_run_id"] for mv in (v1, v2))
+    arm_runs.update({"1": (run1, word, arms["reference"][0]), "2": (run2, char, arms["reference"][1])})
+    assert client.get_run(run1).data.tags["skedge.experiment.last_peer"] == f"{NAME}/2"
+    assert client.get_run(run2).data.tags["skedge.experiment.last_peer"] == f"{NAME}/1"
+
+    def check_window(step: int, window_texts: list, window_labels: list) -> None:
+        pw, pc = word.predict(window_texts), char.predict(window_texts)
+        agreement = int(sum(pw == pc)) / len(window_texts)
+        for run_id, pipe, served in ((run1, word, len(window_texts)), (run2, char, 0)):
+            want = sklearn_figures(pipe, window_texts, window_labels)
+            want.update({"skedge.served": served, "skedge.shadow.pairs": len(window_texts),
+                         "skedge.shadow.agree": int(sum(pw == pc)), "skedge.shadow.agreement": agreement})  # fmt: skip
+            got = {k: latest(client, run_id, k)[step] for k in want}
+            assert got == want, (run_id, step)
+            dproba = latest(client, run_id, "skedge.shadow.max_abs_dproba")[step]
+            assert 0 < latest(client, run_id, "skedge.shadow.mean_abs_dproba")[step] <= dproba <= 1
+
+    check_window(0, *windows[0])
+    check_alerts(1, first)
+    history = client.get_metric_history(run1, "skedge.feedback.accuracy")
+    assert [(h.step, h.timestamp) for h in history] == [(0, (hour + 1) * HOUR)], "at window end, step 0"
+    for run_id in (run1, run2):
+        files = {a.path for a in client.list_artifacts(run_id, "experiment")}
+        assert {"experiment/latest.png", f"experiment/window-{hour}.png"} <= files
+
+    # --- a second push logs nothing
+    points = len(client.get_metric_history(run1, "skedge.served"))
+    again = push(spool, uri)
+    assert again.returncode == 0 and "nothing to push" in again.stderr, again.stderr
+    assert len(client.get_metric_history(run1, "skedge.served")) == points == 1
+
+    # --- window 2 (labels flipped), then 3 (the champion's own predictions): its alert is set, then removed
+    ref1 = arms["reference"][0]
+    assert cumulative(word, 1) >= ref1 - D > cumulative(word, 2) and cumulative(word, 3) >= ref1 - D
+    for k in (2, 3):
+        post(docs[k - 1])
+        result = push(spool, uri)
+        check_window(k - 1, *windows[k - 1])
+        check_alerts(k, result)
+    print("\nEXPERIMENT FIGURES", json.dumps({
+        f"v{v}": {"reference": ref, "windows": [sklearn_figures(p, t, y) for t, y in windows],
+                  "cumulative": [cumulative(p, k) for k in (1, 2, 3)]}
+        for v, (_, p, ref) in arm_runs.items()}, indent=1, default=float))  # fmt: skip
+
+
+def bad_mutations(good: dict) -> list:
+    """(change, word its 422 message must hold) pairs."""
+
+    def setter(*path, value):
+        def f(doc):
+            target = doc
+            for p in path[:-1]:
+                target = target[p]
+            target[path[-1]] = value
+
+        return f
+
+    n = len(good["classes"])
+    champ = good["arms"][0]
+    return [
+        (lambda d: d.update(unknown=1), "unknown"),
+        (setter("version", value=2), "version"),
+        (setter("mode", value="ab"), "mode"),
+        (lambda d: d["arms"].reverse(), "arms"),
+        (lambda d: d["arms"].pop(), "arms"),
+        (setter("arms", 0, "served", value=champ["served"] + 1), "seen"),
+        (setter("arms", 0, "feedback", "correct", value=champ["feedback"]["correct"] + 1), "correct"),
+        (setter("arms", 0, "feedback", "count", value=champ["feedback"]["count"] + 1), "count"),
+        (setter("arms", 0, "feedback", "confusion", value=[[0] * (n + 1)] * n), "confusion"),
+        (setter("arms", 1, "stats", "label_counts", value=[0] * n), "label_counts"),
+        (setter("arms", 1, "model", "sha256", value="x" * 64), "sha256"),
+        (setter("shadow", "agree", value=good["shadow"]["agree"] + 1), "agree"),
+        (setter("shadow", "max_abs_dproba", value=1.5), "max_abs_dproba"),
+        (setter("shadow", "proba_pairs", value=good["shadow"]["pairs"] + 1), "proba_pairs"),
+        (setter("mode", value="canary"), "shadow"),
+        (setter("shadow", value=None), "shadow"),
+        (setter("feedback_expired", value=-1), "feedback_expired"),
+        (setter("window", "end_ms", value=good["window"]["start_ms"] - 1), "end_ms"),
+    ]
