@@ -316,7 +316,8 @@ def evidence_table(ev: dict) -> str:
         lines.append(f"{_iso_ms(w['end_ms']):<22} {_ratio(w['champion']['correct'], w['champion']['count']):>28} "
                      f"{_ratio(w['challenger']['correct'], w['challenger']['count']):>28} "
                      f"{_ratio(w['shadow']['agree'], w['shadow']['pairs']):>24}")  # fmt: skip
-    lines.append(f"{'all ' + str(len(ev['windows'])) + ' windows':<22} {_ratio(cp['correct'], cp['count']):>28} "
+    n = len(ev["windows"])
+    lines.append(f"{f'all {n} window' + 's' * (n != 1):<22} {_ratio(cp['correct'], cp['count']):>28} "
                  f"{_ratio(ch['correct'], ch['count']):>28} {_ratio(ev['shadow']['agree'], ev['shadow']['pairs']):>24}")
     return "\n".join(lines)
 

@@ -173,3 +173,219 @@ def test_promotion_moves_the_alias_and_tags_the_version(pair, capsys):
     assert f"moved from version {pair['v1']} to {pair['v2']}" in tag and "224/320" in tag, tag
     rc, out, _ = _promote(pair["uri"], model, capsys=capsys)
     assert rc == 0 and "nothing to move" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the scenario: two real models, a labelled stream, the collector, push, promote
+# ---------------------------------------------------------------------------------------------
+
+NAME = "cc_sentiment"
+LABELS = {"0": "negative", "1": "positive"}
+WINDOWS = 6
+
+
+def _labelled(name: str) -> tuple[list, list]:
+    from conftest import read_tsv  # noqa: PLC0415
+
+    texts, labels = read_tsv(name)
+    return texts, [LABELS[y] for y in labels]
+
+
+@pytest.fixture(scope="module")
+def models(server, tmp_path_factory):
+    """NAME version 1 (@champion): train_demo's word 1-2 gram TF-IDF + LR fitted on UCI Yelp
+    restaurant sentences; version 2 (@challenger): its char_wb 2-5 gram TF-IDF + LR fitted on SST-2
+    movie sentences. Each run logs the accuracy of its held-out fifth as `accuracy` (push's
+    reference); both are exported through the registry."""
+    from conftest import dev_script  # noqa: PLC0415
+    from sklearn.metrics import accuracy_score  # noqa: PLC0415
+    from skedge import export  # noqa: PLC0415
+
+    train_demo = dev_script("train_demo")
+    uri = server["uri"]
+    client = _client(uri)
+    tmp = tmp_path_factory.mktemp("champion_challenger")
+    out = {"pipes": [], "paths": [], "reference": []}
+    for v, (pipe, data) in enumerate([(train_demo.word_pipeline(), "uci_yelp.tsv"),
+                                      (train_demo.char_pipeline(), "sst2_train_first2000.tsv")], start=1):  # fmt: skip
+        texts, labels = _labelled(data)
+        cut = len(texts) * 4 // 5
+        pipe.fit(texts[:cut], labels[:cut])
+        reference = float(accuracy_score(labels[cut:], pipe.predict(texts[cut:])))
+        ids = train_demo.log_and_register(pipe, NAME, tracking_uri=uri, example_texts=texts[cut:cut + 6],
+                                          metrics={"accuracy": reference}, experiment="skedge-champion-challenger",
+                                          alias=None, stage=None)  # fmt: skip
+        assert ids["version"] == str(v)
+        val = tmp / f"v{v}.val.tsv"
+        val.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts[cut:], labels[cut:])),
+                       encoding="utf-8")  # fmt: skip
+        path = tmp / f"v{v}.skedge"
+        assert export.main(["--model-uri", f"models:/{NAME}/{v}", "--out", str(path), "--validation", str(val),
+                            "--tracking-uri", uri]) == 0  # fmt: skip
+        out["pipes"].append(pipe)
+        out["paths"].append(path)
+        out["reference"].append(reference)
+    client.set_registered_model_alias(NAME, "champion", "1")
+    client.set_registered_model_alias(NAME, "challenger", "2")
+    return out
+
+
+def _stream_windows(models) -> tuple[list, list]:
+    """The shadow experiment over the SST-2 dev stream in WINDOWS windows, through the real core:
+    (snapshots, per window what scikit-learn says of the same texts and labels)."""
+    import numpy as np  # noqa: PLC0415
+    import skedge  # noqa: PLC0415
+
+    texts, labels = _labelled("sst2_dev.tsv")
+    word, char = models["pipes"]
+    pw, pc = word.predict(texts), char.predict(texts)
+    champion, challenger = (skedge.Model.load(p) for p in models["paths"])
+    # Half the texts are scored by the challenger too; a 200-prediction ring, so that an old id expires.
+    exp = skedge.Experiment(champion, challenger, mode="shadow", sample_rate=0.5, seed=2026, feedback_capacity=200)
+    hour = int(time.time() * 1000) // HOUR - WINDOWS - 2
+    docs, truth, ids = [], [], []
+    for k, chunk in enumerate(np.array_split(np.arange(len(texts)), WINDOWS)):
+        labelled, paired = [], []
+        for i in chunk:
+            r = exp.predict(texts[i])
+            assert r["label"] == pw[i], f"text {i}: the champion's label is scikit-learn's"
+            if r["shadow"] is not None:
+                assert r["shadow"]["label"] == pc[i], f"text {i}: the challenger's label is scikit-learn's"
+                paired.append(i)
+            ids.append(r["id"])
+            if i % 7 != 3:  # some ground truth never arrives
+                assert exp.feedback(r["id"], labels[i]) == "counted"
+                labelled.append(i)
+        if k == 3:
+            # Counted, and ignored: an id older than the ring, and one this instance never gave.
+            assert exp.feedback(ids[0], labels[0]) == "expired"
+            assert exp.feedback("0" * 32, "positive") == "unknown"
+        doc = exp.snapshot()
+        assert (doc["feedback_expired"], doc["feedback_unknown"]) == ((1, 1) if k == 3 else (0, 0))
+        # The core stamps windows with the clock; each is moved to its own past hour so that push
+        # sees WINDOWS closed windows without waiting (the only change made to a snapshot).
+        doc["window"]["start_ms"] = (hour + k) * HOUR + 60_000
+        doc["window"]["end_ms"] = (hour + k) * HOUR + 120_000
+        docs.append(doc)
+        truth.append(_sklearn_window(labels, pw, pc, labelled, paired))
+    return docs, truth
+
+
+def _sklearn_window(labels, pw, pc, labelled: list, paired: list) -> dict:
+    """What scikit-learn says of one window: each arm over its labelled texts (the challenger's are
+    those it scored too), and the agreement of the two pipelines' predict over the paired texts."""
+    from sklearn.metrics import accuracy_score, f1_score  # noqa: PLC0415
+
+    out = {}
+    for arm, pred, which in (("champion", pw, labelled), ("challenger", pc, sorted(set(labelled) & set(paired)))):
+        y, p = [labels[i] for i in which], [pred[i] for i in which]
+        out[arm] = {"skedge.feedback.count": len(which), "skedge.feedback.correct": sum(a == b for a, b in zip(y, p)),
+                    "skedge.feedback.accuracy": accuracy_score(y, p),
+                    "skedge.feedback.f1_macro": f1_score(y, p, average="macro")}  # fmt: skip
+    a, b = [pw[i] for i in paired], [pc[i] for i in paired]
+    out["shadow"] = {"skedge.shadow.pairs": len(paired), "skedge.shadow.agree": sum(x == y for x, y in zip(a, b)),
+                     "skedge.shadow.agreement": accuracy_score(a, b)}  # fmt: skip
+    return out
+
+
+def _report(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPTS / "report.py"), *argv], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
+def _sync(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPTS / "sync.py"), *argv], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
+def test_scenario_shadow_stream_push_and_promotion(models, server, tmp_path):
+    from test_report import Collector  # noqa: PLC0415
+
+    uri = server["uri"]
+    client = _client(uri)
+    docs, truth = _stream_windows(models)
+    spool = tmp_path / "spool"
+    push = ["push", "--spool", str(spool), "--tracking-uri", uri, "--window-seconds", "3600", "--grace-seconds", "0"]
+    promote = ["promote", "--model", NAME, "--tracking-uri", uri]
+
+    def post(batch: list) -> None:
+        c = Collector(spool).start()
+        try:
+            for doc in batch:
+                assert c.post(json.dumps(doc).encode())[0] == 201
+        finally:
+            c.stop()
+
+    def in_mlflow(upto: int) -> None:
+        """Every pushed window's numbers in each arm's run equal scikit-learn's, exactly (==)."""
+        for arm, version in (("champion", "1"), ("challenger", "2")):
+            run_id = client.get_model_version(NAME, version).tags["skedge.monitoring_run_id"]
+            for k in range(upto):
+                want = {**truth[k][arm], **truth[k]["shadow"]}
+                got = {key: _latest(client, run_id, key).get(k) for key in want}
+                assert got == want, (arm, k)
+
+    def evidence(result) -> dict:
+        ev = json.loads(result.stdout)
+        windows = len(ev["windows"])
+        for arm in ("champion", "challenger"):
+            assert ev[arm]["count"] == sum(t[arm]["skedge.feedback.count"] for t in truth[:windows])
+            assert ev[arm]["correct"] == sum(t[arm]["skedge.feedback.correct"] for t in truth[:windows])
+        assert ev["shadow"]["agree"] == sum(t["shadow"]["skedge.shadow.agree"] for t in truth[:windows])
+        return ev
+
+    # --- the first window: too little feedback for the challenger, promote refuses
+    post(docs[:1])
+    first = _report(*push)
+    assert first.returncode in (0, 1), first.stderr  # 1: the champion's performance alert (asserted below)
+    in_mlflow(1)
+    weak = _sync(*promote, "--json")
+    assert weak.returncode == 1, weak.stdout + weak.stderr
+    ev = evidence(weak)
+    assert len(ev["windows"]) == 1 and ev["challenger"]["count"] < 200
+    assert [r for r in ev["reasons"] if "--min-feedback 200" in r], ev["reasons"]
+    assert "refused: the challenger has" in weak.stderr
+    assert client.get_model_version_by_alias(NAME, "champion").version == "1"
+
+    # --- all six windows: enough feedback, the challenger is better; the alias moves
+    post(docs[1:])
+    rest = _report(*push)
+    assert rest.returncode in (0, 1), rest.stderr
+    in_mlflow(WINDOWS)
+    champion_alert = client.get_model_version(NAME, "1").tags.get("skedge.performance_alert")
+    assert champion_alert and "production accuracy" in champion_alert, "the champion fell below its reference"
+    assert "skedge.performance_alert" not in client.get_model_version(NAME, "2").tags
+    dry = _sync(*promote, "--json", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    ev = evidence(dry)
+    assert len(ev["windows"]) == WINDOWS and ev["challenger"]["count"] >= 200
+    assert ev["challenger"]["accuracy"] > ev["champion"]["accuracy"]
+    assert client.get_model_version_by_alias(NAME, "champion").version == "1"
+    demanding = _sync(*promote, "--min-accuracy-delta", "0.5", "--min-agreement", "0.99")
+    assert demanding.returncode == 1 and demanding.stdout.count("refused: ") == 2, demanding.stdout
+    strong = _sync(*promote, "--min-agreement", "0.5")
+    assert strong.returncode == 0, strong.stdout + strong.stderr
+    assert client.get_model_version_by_alias(NAME, "champion").version == "2"
+    assert "moved from version 1 to 2" in client.get_model_version(NAME, "2").tags["skedge.promoted"]
+
+    # The README's table (`pytest -s -q tests/python/test_champion_challenger.py -k scenario`).
+    rows = ["| window | texts | labelled (champion / challenger) | champion accuracy | challenger accuracy | "
+            "agreement (pairs) |", "|---|---|---|---|---|---|"]
+    for k, t in enumerate(truth):
+        cp, ch, sh = t["champion"], t["challenger"], t["shadow"]
+        rows.append(f"| {k + 1} | {docs[k]['seen']} | {cp['skedge.feedback.count']} / {ch['skedge.feedback.count']} | "
+                    f"{cp['skedge.feedback.accuracy']:.3f} | {ch['skedge.feedback.accuracy']:.3f} | "
+                    f"{sh['skedge.shadow.agreement']:.3f} ({sh['skedge.shadow.pairs']}) |")
+    print(f"\nreference accuracy (held-out fifth of the training data): v1 {models['reference'][0]:.3f}, "
+          f"v2 {models['reference'][1]:.3f}\n" + "\n".join(rows))
+    print("\n$ sync.py promote --json  (after window 1)\n" + weak.stderr)
+    print("$ sync.py promote --min-agreement 0.5  (after window 6)\n" + strong.stdout)
+
+
+def _latest(client, run_id: str, key: str) -> dict:
+    """step -> value at the latest timestamp (the reader's rule)."""
+    out: dict = {}
+    for m in client.get_metric_history(run_id, key):
+        if m.step not in out or m.timestamp >= out[m.step][0]:
+            out[m.step] = (m.timestamp, m.value)
+    return {step: v for step, (_, v) in out.items()}
