@@ -743,6 +743,7 @@ impl ExperimentSnapshot {
         let mut served = 0u64;
         for a in &self.arms {
             let what = a.arm.as_str();
+            a.model.check(&format!("{what}.model"))?;
             a.stats
                 .check_shape(n)
                 .map_err(|e| invalid(format!("{what}.stats: {e}")))?;

@@ -861,6 +861,27 @@ fn name_problem(name: &str, may_be_empty: bool) -> Option<&'static str> {
     None
 }
 
+impl ModelRef {
+    /// The sha256's shape, and names MLflow accepts (`what` names the field in the error).
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        if !is_hex(&self.sha256, 64) {
+            return Err(invalid(format!("{what}.sha256 must be 64 lowercase hex digits")));
+        }
+        if self.name.chars().count() > MAX_NAME_CHARS || self.version.chars().count() > MAX_NAME_CHARS {
+            return Err(invalid(format!(
+                "{what}.name and {what}.version are limited to {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if let Some(why) = name_problem(&self.name, false) {
+            return Err(invalid(format!("{what}.name {why}")));
+        }
+        if let Some(why) = name_problem(&self.version, true) {
+            return Err(invalid(format!("{what}.version {why}")));
+        }
+        Ok(())
+    }
+}
+
 impl Snapshot {
     /// Checks everything [`Snapshot::parse`] checks after decoding: format and version, id and
     /// sha256 shapes, window order, sample rate, sizes, and that every histogram adds up.
@@ -874,22 +895,7 @@ impl Snapshot {
         if !is_hex(&self.id, 32) {
             return Err(invalid("id must be 32 lowercase hex digits"));
         }
-        if !is_hex(&self.model.sha256, 64) {
-            return Err(invalid("model.sha256 must be 64 lowercase hex digits"));
-        }
-        if self.model.name.chars().count() > MAX_NAME_CHARS
-            || self.model.version.chars().count() > MAX_NAME_CHARS
-        {
-            return Err(invalid(format!(
-                "model.name and model.version are limited to {MAX_NAME_CHARS} characters"
-            )));
-        }
-        if let Some(why) = name_problem(&self.model.name, false) {
-            return Err(invalid(format!("model.name {why}")));
-        }
-        if let Some(why) = name_problem(&self.model.version, true) {
-            return Err(invalid(format!("model.version {why}")));
-        }
+        self.model.check("model")?;
         if self.window.end_ms < self.window.start_ms {
             return Err(invalid("window.end_ms is before window.start_ms"));
         }

@@ -9,7 +9,8 @@
 //! skedge-monitor baseline MODEL.skedge    name, version, sha256, classes and drift baseline as JSON
 //! skedge-monitor drift MODEL.skedge [SNAPSHOTS.jsonl ...]
 //!     aggregates the snapshots (all for this model) and prints their drift against the baseline
-//! skedge-monitor check [SNAPSHOT.json]    validates one snapshot (Snapshot::parse); exit 1 if invalid
+//! skedge-monitor check [SNAPSHOT.json]    validates one snapshot (Snapshot::parse, or
+//!     ExperimentSnapshot::parse when its format is skedge-experiment-snapshot); exit 1 if invalid
 //! ```
 //!
 //! Exit status: 0 success, 1 invalid snapshot, 2 other error.
@@ -36,6 +37,7 @@ mod cli {
     use clap::{Parser, Subcommand, ValueEnum};
     use serde_json::json;
     use sha2::{Digest, Sha256};
+    use skedge::experiment::{ExperimentSnapshot, EXPERIMENT_FORMAT};
     use skedge::monitor::{self, Monitor, MonitorConfig, Snapshot, Stats};
     use skedge::{Error, Result, TextClassifier};
 
@@ -101,6 +103,21 @@ mod cli {
                 ExitCode::from(2)
             }
         }
+    }
+
+    /// The id of a valid monitoring or experiment snapshot (by its `format`, as the collector).
+    fn check(bytes: &[u8]) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Format {
+            format: Option<String>,
+        }
+        let experiment = bytes.len() <= monitor::MAX_SNAPSHOT_BYTES
+            && serde_json::from_slice::<Format>(bytes)
+                .is_ok_and(|f| f.format.as_deref() == Some(EXPERIMENT_FORMAT));
+        if experiment {
+            return ExperimentSnapshot::parse(bytes).map(|s| s.id);
+        }
+        Snapshot::parse(bytes).map(|s| s.id)
     }
 
     fn read(path: Option<&Path>) -> Result<Vec<u8>> {
@@ -242,9 +259,9 @@ mod cli {
                 print(&mut out, &doc.to_string())?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Check { snapshot } => match Snapshot::parse(&read(snapshot.as_deref())?) {
-                Ok(s) => {
-                    print(&mut out, &json!({"valid": true, "id": s.id}).to_string())?;
+            Command::Check { snapshot } => match check(&read(snapshot.as_deref())?) {
+                Ok(id) => {
+                    print(&mut out, &json!({"valid": true, "id": id}).to_string())?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

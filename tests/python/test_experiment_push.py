@@ -276,3 +276,56 @@ def bad_mutations(good: dict) -> list:
         (setter("feedback_expired", value=-1), "feedback_expired"),
         (setter("window", "end_ms", value=good["window"]["start_ms"] - 1), "end_ms"),
     ]
+
+
+def test_python_validator_agrees_with_rust(tmp_path):
+    """The collector's schema and `ExperimentSnapshot::parse` (`skedge-monitor check`) accept and
+    refuse the same documents: real shadow and canary snapshots, and the broken ones above."""
+    from skedge import report  # noqa: PLC0415
+
+    cases = ROOT / "tests" / "fixtures" / "cases"
+    arms = []
+    for name in ("lr_multinomial_3class_strings_fr", "ovr_lr_3class_fr"):
+        out = tmp_path / f"{name}.skedge"
+        subprocess.run([SKEDGE, "pack", cases / f"{name}.interchange.json", "-o", out], check=True, capture_output=True)
+        arms.append(skedge.Model.load(out))
+    texts = [json.loads(line)["text"] for line in (cases / "ovr_lr_3class_fr.expected.jsonl").read_text().splitlines()]
+    docs = []
+    for options in ({"mode": "shadow", "sample_rate": 0.5}, {"mode": "canary", "share": 0.4}):
+        exp = skedge.Experiment(*arms, seed=5, **options)
+        for t in texts:
+            r = exp.predict(t, key=t)
+            exp.feedback(r["id"], r["label"] if len(t) % 3 else "neg")
+        docs.append(exp.snapshot())
+    assert docs[0]["shadow"]["pairs"] > 0 and docs[1]["arms"][1]["served"] > 0
+    bodies = [("shadow ok", docs[0]), ("canary ok", docs[1])]
+    bodies += [(field, mutated) for field, mutated in _mutated(docs[0])]
+    bodies += [("canary " + field, mutated) for field, mutated in _mutated(docs[1])]
+    bodies += [("arm name", _with(docs[1], lambda d: d["arms"][0]["model"].update(name="a/b"))),
+               ("arm version", _with(docs[1], lambda d: d["arms"][1]["model"].update(version="..")))]  # fmt: skip
+    for name, doc in bodies:
+        body = json.dumps(doc).encode()
+        rust = subprocess.run([str(ROOT / "target" / "release" / "skedge-monitor"), "check"], input=body,
+                              capture_output=True)  # fmt: skip
+        assert rust.returncode in (0, 1), rust.stderr
+        try:
+            report.parse_snapshot(body)
+            py_ok = True
+        except report.SnapshotError:
+            py_ok = False
+        assert py_ok == (rust.returncode == 0) == name.endswith(" ok"), f"{name}: python {py_ok}, rust {rust.stdout!r}"
+
+
+def _with(doc: dict, change) -> dict:
+    out = copy.deepcopy(doc)
+    change(out)
+    return out
+
+
+def _mutated(doc: dict) -> list:
+    """(field, broken copy) of `doc` by `bad_mutations` (for a canary snapshot, those that do not
+    touch the shadow statistics)."""
+    shadow_only = {"agree", "max_abs_dproba", "proba_pairs", "shadow"}
+    good = doc if doc["shadow"] else {**doc, "shadow": {"agree": 0, "pairs": 0}}
+    return [(field, _with(doc, change)) for change, field in bad_mutations(good)
+            if doc["shadow"] or field not in shadow_only]  # fmt: skip
