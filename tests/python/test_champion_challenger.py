@@ -368,6 +368,11 @@ def test_scenario_shadow_stream_push_and_promotion(models, server, tmp_path):
     assert client.get_model_version_by_alias(NAME, "champion").version == "2"
     assert "moved from version 1 to 2" in client.get_model_version(NAME, "2").tags["skedge.promoted"]
 
+    # push's figure of the champion's run: both arms' accuracy and the agreement per window (README).
+    run1 = client.get_model_version(NAME, "1").tags["skedge.monitoring_run_id"]
+    figure = Path(client.download_artifacts(run1, "experiment/latest.png", str(tmp_path)))
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     # The README's table (`pytest -s -q tests/python/test_champion_challenger.py -k scenario`).
     rows = ["| window | texts | labelled (champion / challenger) | champion accuracy | challenger accuracy | "
             "agreement (pairs) |", "|---|---|---|---|---|---|"]
@@ -379,7 +384,7 @@ def test_scenario_shadow_stream_push_and_promotion(models, server, tmp_path):
     print(f"\nreference accuracy (held-out fifth of the training data): v1 {models['reference'][0]:.3f}, "
           f"v2 {models['reference'][1]:.3f}\n" + "\n".join(rows))
     print("\n$ sync.py promote --json  (after window 1)\n" + weak.stderr)
-    print("$ sync.py promote --min-agreement 0.5  (after window 6)\n" + strong.stdout)
+    print("$ sync.py promote --min-agreement 0.5  (after window 6)\n" + strong.stdout + f"\nfigure: {figure}")
 
 
 def _latest(client, run_id: str, key: str) -> dict:
