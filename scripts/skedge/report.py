@@ -1902,16 +1902,20 @@ class Pusher:
                     f"{self.reference_metric} {ref:.4f} - {self.performance_threshold:g}"), True, False  # fmt: skip
         return "", True, True
 
-    def settle_performance(self, g: Group, run: Run, step: int, message: str, healthy: bool) -> None:
-        """Sets `skedge.performance_alert` on the version (the run got it with its metrics);
-        removes both when this check is healthy and no later window is in the run."""
+    def settle_performance(self, g: Group, run: Run, step: int, message: str, healthy: bool) -> bool:
+        """Sets `skedge.performance_alert` on the run and the version when the check alerts, removes
+        both when it is healthy; only for the run's latest window (a revision of an older one
+        leaves the tags to the newer check). True when the alert is set."""
+        if any(m.step > step for m in self.history(run, "skedge.feedback.count")):
+            return False
         if message:
-            if self.model_version(g.name, g.version) is not None:
-                with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+            with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                self.client.set_tag(run.run_id, PERFORMANCE_TAG, message[:5000])
+                if self.model_version(g.name, g.version) is not None:
                     self.client.set_model_version_tag(g.name, g.version, PERFORMANCE_TAG, message[:5000])
-            return
-        if not healthy or any(m.step > step for m in self.history(run, "skedge.feedback.count")):
-            return
+            return True
+        if not healthy:
+            return False
         cleared = []
         with self.mlflow_errors(f"clearing the performance alert of {g.name} version {g.version}"):
             if PERFORMANCE_TAG in self.client.get_run(run.run_id).data.tags:
@@ -1923,6 +1927,7 @@ class Pusher:
                 cleared.append(f"{g.name} version {g.version}")
         if cleared:
             self.log(f"cleared {PERFORMANCE_TAG} of {' and '.join(cleared)}: production accuracy is back")
+        return False
 
     def push_arm_window(self, g: "ArmGroup", ledger: list) -> list:
         """One version's part of the experiment windows of one window, in its monitoring run (the
@@ -1945,13 +1950,13 @@ class Pusher:
         message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
         if evaluated:
             metrics[PERFORMANCE_TAG] = 1.0 if message else 0.0
-        tags = [RunTag(PEER_TAG, agg["peer"][:5000])]
-        if message:
-            tags.append(RunTag(PERFORMANCE_TAG, message[:5000]))
+        served = self.history(run, "skedge.served")
+        # the peer of the run's latest window (a revision of an older one does not change it)
+        tags = [] if any(m.step > step for m in served) else [RunTag(PEER_TAG, agg["peer"][:5000])]
         # as in push_window: MLflow has this revision already when the ledger line was lost
-        if len([m for m in self.history(run, "skedge.served") if m.step == step]) <= revision:
+        if len([m for m in served if m.step == step]) <= revision:
             self.log_metrics(g, run, mv, metrics, step, ts, tags)
-        self.settle_performance(g, run, step, message, healthy)
+        alert = self.settle_performance(g, run, step, message, healthy)
         entry = {"kind": "experiment", "run_id": run.run_id,
                  "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
                  "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
@@ -1963,7 +1968,7 @@ class Pusher:
         self.log(f"logged experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} "
                  f"v{g.version} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
                  + (f" [revision {revision}]" if revision else ""))  # fmt: skip
-        return [message] if message else []
+        return [message] if alert else []
 
     def experiment_figures(self) -> None:
         """`experiment/latest.png` and `experiment/window-<index>.png` in the run of each version

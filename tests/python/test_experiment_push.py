@@ -236,6 +236,28 @@ def test_experiment_windows_pushed_equal_scikit_learn_and_alert_on_accuracy(arms
         result = push(spool, uri)
         check_window(k - 1, *windows[k - 1])
         check_alerts(k, result)
+    # --- a lost ledger line (a crash between MLflow and the ledger): nothing is logged twice
+    ledger = spool / "pushed.jsonl"
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["kind"] for line in lines[-2:]] == ["experiment", "experiment"]
+    ledger.write_bytes(b"".join(lines[:-1]))
+    points = {r: len(client.get_metric_history(r, "skedge.served")) for r in (run1, run2)}
+    recovered = push(spool, uri)
+    assert recovered.returncode in (0, 1), recovered.stderr
+    assert {r: len(client.get_metric_history(r, "skedge.served")) for r in (run1, run2)} == points == {run1: 3, run2: 3}
+    assert len(ledger.read_bytes().splitlines()) == len(lines)
+
+    # --- a late snapshot of window 1: the complete window again at its step, 1 ms later
+    late = run_window(champion, challenger, texts[800:], labels[800:], hour, seed=30)
+    post(late)
+    revised = push(spool, uri)
+    assert revised.returncode in (0, 1) and "[revision 1]" in revised.stderr, revised.stderr
+    check_window(0, texts[:400] + texts[800:], labels[:400] + labels[800:])
+    at_step = sorted((h.timestamp, h.value) for h in client.get_metric_history(run1, "skedge.served") if h.step == 0)
+    assert at_step == [((hour + 1) * HOUR, 400), ((hour + 1) * HOUR + 1, 400 + len(texts[800:]))]
+    assert client.get_run(run1).data.tags["skedge.experiment.last_peer"] == f"{NAME}/2"
+    assert ("skedge.performance_alert" in client.get_model_version(NAME, "1").tags) is False, "the latest check rules"
+
     print("\nEXPERIMENT FIGURES", json.dumps({
         f"v{v}": {"reference": ref, "windows": [sklearn_figures(p, t, y) for t, y in windows],
                   "cumulative": [cumulative(p, k) for k in (1, 2, 3)]}
