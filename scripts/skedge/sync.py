@@ -277,12 +277,18 @@ def verdict(ev: dict, *, min_feedback: int, min_accuracy_delta: Fraction, min_ag
     integer counts, so an accuracy equal to the champion's plus the delta passes."""
     reasons = []
     ch, cp = ev["challenger"], ev["champion"]
+    if not ev["windows"]:
+        runs = ", ".join(f"{arm} {ev[arm]['monitoring_run_id'] or 'none'}" for arm in ("champion", "challenger"))
+        reasons.append(f"no experiment window of this pair in MLflow: has report.py push logged one? (monitoring "
+                       f"runs: {runs})")
     if ch["count"] < min_feedback:
         reasons.append(f"the challenger has {ch['count']} labelled predictions in the windows both arms have, "
                        f"fewer than --min-feedback {min_feedback}")
-    if cp["count"] == 0:
-        reasons.append("the champion has no labelled predictions in those windows: no accuracy to compare with")
-    elif ch["count"] and Fraction(ch["correct"], ch["count"]) < Fraction(cp["correct"], cp["count"]) + min_accuracy_delta:
+    unlabelled = [arm for arm in ("champion", "challenger") if ev[arm]["count"] == 0]
+    if unlabelled and (unlabelled != ["challenger"] or min_feedback == 0):
+        reasons.append(f"the {' and the '.join(unlabelled)} {'have' if len(unlabelled) > 1 else 'has'} no labelled "
+                       "predictions in those windows: no accuracy to compare")
+    elif not unlabelled and Fraction(ch["correct"], ch["count"]) < Fraction(cp["correct"], cp["count"]) + min_accuracy_delta:
         reasons.append(f"the challenger's accuracy {ch['correct']}/{ch['count']} = {ch['accuracy']:.4f} is below "
                        f"the champion's {cp['correct']}/{cp['count']} = {cp['accuracy']:.4f} "
                        f"+ --min-accuracy-delta {float(min_accuracy_delta):g}")
@@ -326,8 +332,11 @@ def _alias_version(client, model: str, alias: str):
     try:
         return client.get_model_version_by_alias(model, alias)
     except Exception as err:  # MlflowException
-        if str(getattr(err, "error_code", "")) == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err).lower():
+        code = str(getattr(err, "error_code", ""))
+        if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err).lower():
             raise PromoteError(BAD_ARGUMENTS, f"{model}@{alias} is not set (or {model} is not registered)") from None
+        if code == "INVALID_PARAMETER_VALUE":
+            raise PromoteError(BAD_ARGUMENTS, f"{model}@{alias}: {str(err).splitlines()[0][:300]}") from None
         raise
 
 

@@ -158,10 +158,24 @@ def test_bad_arguments_missing_alias_and_mlflow_down(pair, capsys):
     assert rc == 3 and "promote_rules@no-such-alias is not set" in err
     rc, _, err = _promote(uri, "no_such_model", capsys=capsys)
     assert rc == 3, err
+    rc, _, err = _promote(uri, model, "--to", "not an alias!", capsys=capsys)
+    assert rc == 3, err
     from conftest import _free_port  # noqa: PLC0415
 
     rc, _, err = _promote(f"http://127.0.0.1:{_free_port()}", model, capsys=capsys)
     assert rc == 2 and "unreachable" in err
+
+
+def test_no_evidence_at_all_says_so(pair, capsys):
+    client, model = pair["client"], "promote_nothing"
+    client.create_registered_model(model)
+    for alias in ("champion", "challenger"):
+        client.set_registered_model_alias(model, alias, _version(client, model)[0])
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", capsys=capsys)
+    refused = [line for line in out.splitlines() if line.startswith("refused: ")]
+    assert rc == 1 and len(refused) == 2, out
+    assert "no experiment window of this pair" in refused[0]
+    assert "the champion and the challenger have no labelled predictions" in refused[1]
 
 
 def test_promotion_moves_the_alias_and_tags_the_version(pair, capsys):
