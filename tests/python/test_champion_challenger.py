@@ -11,7 +11,8 @@ thresholds.
   `skedge.Experiment` over a labelled SST-2 stream with feedback (an unknown and an expired id
   counted and ignored), snapshots POSTed to a real `report.py serve`, `report.py push` to a real
   `mlflow server`: the per-arm accuracy, macro F1 and the agreement in MLflow equal scikit-learn's on
-  the same texts and labels, exactly; promote refuses on the first window and promotes on all six.
+  the same texts and labels, exactly; promote refuses on the first window and promotes on all six,
+  and `sync.py reconcile` (what `sync.py serve` runs on the alias event) moves the edge's pointer.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "1"
 
-from skedge import sync  # noqa: E402
+from skedge import publish, sync  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -230,12 +231,9 @@ def models(server, tmp_path_factory):
                                           metrics={"accuracy": reference}, experiment="skedge-champion-challenger",
                                           alias=None, stage=None)  # fmt: skip
         assert ids["version"] == str(v)
-        val = tmp / f"v{v}.val.tsv"
-        val.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts[cut:], labels[cut:])),
-                       encoding="utf-8")  # fmt: skip
         path = tmp / f"v{v}.skedge"
-        assert export.main(["--model-uri", f"models:/{NAME}/{v}", "--out", str(path), "--validation", str(val),
-                            "--tracking-uri", uri]) == 0  # fmt: skip
+        # As `sync.py reconcile` exports it (the same bytes: it publishes the artifact written back here).
+        assert export.main(["--model-uri", f"models:/{NAME}/{v}", "--out", str(path), "--tracking-uri", uri]) == 0
         out["pipes"].append(pipe)
         out["paths"].append(path)
         out["reference"].append(reference)
@@ -366,8 +364,9 @@ def test_scenario_shadow_stream_push_and_promotion(models, server, tmp_path):
     rest = _report(*push)
     assert rest.returncode in (0, 1), rest.stderr
     in_mlflow(WINDOWS)
-    champion_alert = client.get_model_version(NAME, "1").tags.get("skedge.performance_alert")
-    assert champion_alert and "production accuracy" in champion_alert, "the champion fell below its reference"
+    champion_alert = client.get_model_version(NAME, "1").tags.get("skedge.performance_alert", "")
+    n, k = (sum(t["champion"][key] for t in truth) for key in ("skedge.feedback.count", "skedge.feedback.correct"))
+    assert f"production accuracy {k / n:.4f} over {n} labels" in champion_alert, champion_alert
     assert "skedge.performance_alert" not in client.get_model_version(NAME, "2").tags
     dry = _sync(*promote, "--json", "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
@@ -375,12 +374,23 @@ def test_scenario_shadow_stream_push_and_promotion(models, server, tmp_path):
     assert len(ev["windows"]) == WINDOWS and ev["challenger"]["count"] >= 200
     assert ev["challenger"]["accuracy"] > ev["champion"]["accuracy"]
     assert client.get_model_version_by_alias(NAME, "champion").version == "1"
+    # The edge serves @champion from a pointer (reconcile is what `sync.py serve` runs on the alias event).
+    edge = tmp_path / "edge"
+    reconcile = ["reconcile", "--model", NAME, "--alias", "champion", "--publish", str(edge), "--tracking-uri", uri]
+    published = _sync(*reconcile)
+    assert published.returncode == 0, published.stderr
+    before, _ = publish.current_pointer(publish.open_store(edge), NAME, "champion")
+    assert before["version"] == "1"
     demanding = _sync(*promote, "--min-accuracy-delta", "0.5", "--min-agreement", "0.99")
     assert demanding.returncode == 1 and demanding.stdout.count("refused: ") == 2, demanding.stdout
     strong = _sync(*promote, "--min-agreement", "0.5")
     assert strong.returncode == 0, strong.stdout + strong.stderr
     assert client.get_model_version_by_alias(NAME, "champion").version == "2"
     assert "moved from version 1 to 2" in client.get_model_version(NAME, "2").tags["skedge.promoted"]
+    published = _sync(*reconcile)
+    assert published.returncode == 0, published.stderr
+    after, _ = publish.current_pointer(publish.open_store(edge), NAME, "champion")
+    assert (after["version"], after["previous_sha256"]) == ("2", before["sha256"]), "the edge follows the promotion"
 
     # push's figure of the champion's run: both arms' accuracy and the agreement per window (README).
     run1 = client.get_model_version(NAME, "1").tags["skedge.monitoring_run_id"]
