@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
     .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
-    .venv/bin/python scripts/report.py schema        # the snapshot JSON Schema
+    .venv/bin/python scripts/report.py schema [--experiment]   # the (experiment) snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
 /v1/snapshots` takes one snapshot (FORMAT.md section 4) with the token (`Authorization: Bearer T`,
@@ -15,6 +15,10 @@ answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
     408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
     422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
+
+The body is a monitoring snapshot or an experiment snapshot (`"format":
+"skedge-experiment-snapshot"`, an `Experiment`'s window: FORMAT.md section 4), told apart by its
+format, both validated as strictly and spooled alike; ids are unique across both kinds.
 
 `monitor.flush()` returns the last of these as `lastError: {status, code, message}`. Refusals
 (every 4xx but 409, which a retry gets) are logged to stderr with the client's address, at most
@@ -69,6 +73,32 @@ MLflow): the drift metrics and `drift_alert` at the window's step and timestamp,
 does not have there, then a ledger line `{"kind": "drift", ...}` so that it happens once; the alert
 is set or cleared as above. Until then each push says how many windows wait.
 
+Experiments: push aggregates experiment snapshots per model version of an arm (name, version,
+sha256) and window, like monitoring windows (same ledger, revisions, quarantine, bucket source and
+cache), over every snapshot the version is an arm of (one peer, or more when an alias moved within
+the window: one point per step whatever happened), and logs them in that version's monitoring run
+(`run_for`; the version's tag `skedge.monitoring_run_id`), at timestamp = window end (+ revision ms)
+and the same step: `skedge.served`, `skedge.feedback.count`, `skedge.feedback.correct`, and when
+the count is not 0 `skedge.feedback.accuracy` (correct / count) and `skedge.feedback.f1_macro`
+(scikit-learn's `f1_score(average="macro")` from the confusion matrix: classes neither true nor
+predicted left out); with shadow snapshots `skedge.shadow.pairs`, `skedge.shadow.agree`,
+`skedge.shadow.agreement`, `skedge.shadow.mean_abs_dproba`, `skedge.shadow.max_abs_dproba`. Counts
+are per window: a reader sums them, keeping the latest timestamp of each step. The run tag
+`skedge.experiment.last_peer` is the other arm (`NAME/VERSION`) of its latest window. Ledger lines
+`{"kind": "experiment", ...}` record each arm's window revision; a lost one is found in the run's
+history of `skedge.served`, as for monitoring. The arms' `stats` are not folded into the version's
+monitoring windows (a model both monitored and in an experiment would count twice).
+
+Performance alert: after a version's experiment window, its accuracy over all its feedback up to
+that window (at least `--min-feedback` labels, 100) is compared with `--reference-metric`
+(`accuracy`) of the run that logged the model version: below it by more than
+`--performance-threshold` (0.05), the version and the run get the tag `skedge.performance_alert`
+(a readable summary) and push exits 1 after logging everything; a later healthy check removes both.
+Only the run's latest window moves the tags (a revision of an older one logs its metrics only);
+the metric `skedge.performance_alert` (0/1, when checked) keeps the history. A figure per run,
+`experiment/latest.png` and `experiment/window-<index since the epoch>.png`: the version's and its
+peer's accuracy and the agreement per window.
+
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
 408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
@@ -76,10 +106,12 @@ connection or the previous response) and 16 KiB, its body within `--body-timeout
 A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
 for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
 bucket", `skedge/spool.py`): each snapshot is its own object
-`snapshots/<model>/<version>/<window start ms>/<id>.json`, written only if absent (S3 `If-None-Match:
-*`), which is also what the Worker example writes through its R2 binding; serve answers 201 once
-the bucket stored it, 409 for an id stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the
-client keeps the snapshot and retries); any number of collectors share a bucket. push reads the
+`snapshots/<model>/<version>/<window start ms>/<id>.json` (an experiment snapshot
+`experiments/<champion model>/<champion version>/<window start ms>/<id>.json`), written only if
+absent (S3 `If-None-Match: *`), which is also what the Worker example writes through its R2
+binding (monitoring snapshots); serve answers 201 once the bucket stored it, 409 for an id
+stored before, 503 SPOOL_UNAVAILABLE when the bucket fails (the client keeps the snapshot and
+retries); any number of collectors share a bucket. push reads the
 same windows, ledger and quarantine from the bucket (`ledger/pushed.jsonl`, `ledger/quarantine.jsonl`)
 through the same code as a folder (`LocalSource` and `spool.BucketSource`: snapshots, ledger,
 append, lock). Exactly once from any number of hosts: the lock is a **lease**, `ledger/lease.json`,
@@ -93,7 +125,7 @@ before the crash is found in the run's metric history, as with a folder. `--cach
 objects read (immutable: by key and ETag), so a later push reads only the new ones.
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
-log), 1 drift alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
+log), 1 drift or performance alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
 
 The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
 from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
@@ -427,8 +459,8 @@ def loads_strict(body: bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
 
 
-def is_experiment(doc: dict) -> bool:
-    return doc.get("format") == EXPERIMENT_FORMAT
+def is_experiment(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("format") == EXPERIMENT_FORMAT
 
 
 def validate_document(doc: dict) -> "Snapshot | ExperimentSnapshot":
@@ -1092,7 +1124,8 @@ def aggregate_arm(g: ArmGroup) -> dict:
             out["peer"] = f"{peer['name']}/{peer['version']}"
         sh = s.get("shadow")
         if sh is not None:
-            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0, "max_abs_dproba": 0.0}
+            t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0,
+                                  "max_abs_dproba": 0.0}  # fmt: skip
             t["pairs"] += sh["pairs"]
             t["agree"] += sh["agree"]
             t["proba_pairs"] += sh["proba_pairs"]
@@ -1669,7 +1702,8 @@ class Pusher:
             pushed.update(i for i in ids if isinstance(i, str))
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
         arm_pushed = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
-                      for e in self.source.ledger() if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                      for e in self.source.ledger()
+                      if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                       for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
         set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
         by_key: dict = {}

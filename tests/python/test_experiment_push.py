@@ -320,7 +320,27 @@ def test_python_validator_agrees_with_rust(tmp_path):
             exp.feedback(r["id"], r["label"] if len(t) % 3 else "neg")
         docs.append(exp.snapshot())
     assert docs[0]["shadow"]["pairs"] > 0 and docs[1]["arms"][1]["served"] > 0
-    bodies = [("shadow ok", docs[0]), ("canary ok", docs[1])]
+    npm = ROOT / "pkg" / "node.mjs"  # built by scripts/build.sh (scripts/test.sh does, before pytest)
+    if npm.exists():
+        # the npm package's takePending() documents, posted as they are (JSON.stringify)
+        script = (f"import {{ readFileSync }} from 'node:fs'; import {{ Experiment, Model }} from {json.dumps(npm.as_uri())};"
+                  "const [a, b] = process.argv.slice(1).map((f) => Model.fromBytes(readFileSync(f)));"
+                  "const texts = JSON.parse(readFileSync(0, 'utf8')); const out = [];"
+                  "for (const o of [{ mode: 'shadow', sampleRate: 0.5 }, { mode: 'canary', share: 0.4 }]) {"
+                  "  const exp = new Experiment(a, b, { ...o, seed: 5 });"
+                  "  for (const t of texts) { const r = exp.predict(t, { key: t }); exp.feedback(r.id, r.label); }"
+                  "  exp.snapshot(); out.push(...exp.takePending());"
+                  "}"
+                  "process.stdout.write(JSON.stringify(out));")  # fmt: skip
+        node = subprocess.run(["node", "--input-type=module", "-e", script, *(str(tmp_path / f"{n}.skedge") for n in
+                               ("lr_multinomial_3class_strings_fr", "ovr_lr_3class_fr"))],
+                              input=json.dumps(texts), capture_output=True, text=True, check=True)  # fmt: skip
+        from_npm = json.loads(node.stdout)
+        assert [d["mode"] for d in from_npm] == ["shadow", "canary"]
+        docs_npm = [(f"npm {d['mode']} ok", d) for d in from_npm]
+    else:
+        docs_npm = []
+    bodies = [("shadow ok", docs[0]), ("canary ok", docs[1]), *docs_npm]
     bodies += [(field, mutated) for field, mutated in _mutated(docs[0])]
     bodies += [("canary " + field, mutated) for field, mutated in _mutated(docs[1])]
     bodies += [("arm name", _with(docs[1], lambda d: d["arms"][0]["model"].update(name="a/b"))),
@@ -351,3 +371,62 @@ def _mutated(doc: dict) -> list:
     good = doc if doc["shadow"] else {**doc, "shadow": {"agree": 0, "pairs": 0}}
     return [(field, _with(doc, change)) for change, field in bad_mutations(good)
             if doc["shadow"] or field not in shadow_only]  # fmt: skip
+
+
+def test_experiment_snapshots_through_a_bucket(server, tmp_path, monkeypatch):
+    """`serve --spool s3://…` keeps an experiment snapshot under `experiments/<champion model>/
+    <champion version>/<window>/<id>.json` (monitoring ones stay under `snapshots/`), ids dedup
+    across both kinds, and `push --from s3://…` logs each arm once."""
+    import boto3  # noqa: PLC0415
+    from conftest import MOTO_CREDENTIALS, _moto  # noqa: PLC0415
+    from skedge import spool as bucket_spool  # noqa: PLC0415
+
+    cases = ROOT / "tests" / "fixtures" / "cases"
+    arms = []
+    for name in ("lr_multinomial_3class_strings_fr", "ovr_lr_3class_fr"):
+        out = tmp_path / f"{name}.skedge"
+        subprocess.run([SKEDGE, "pack", cases / f"{name}.interchange.json", "-o", out], check=True, capture_output=True)
+        arms.append(skedge.Model.load(out))
+    texts = [json.loads(line)["text"] for line in (cases / "ovr_lr_3class_fr.expected.jsonl").read_text().splitlines()]
+    hour = int(time.time() * 1000) // HOUR - 3
+    docs = []
+    for i, options in enumerate(({"mode": "shadow"}, {"mode": "canary", "share": 0.5})):
+        exp = skedge.Experiment(*arms, seed=9, **options)
+        for t in texts:
+            exp.predict(t, key=t)
+        doc = exp.snapshot()
+        doc["window"]["start_ms"], doc["window"]["end_ms"] = hour * HOUR + i, hour * HOUR + 60_000
+        docs.append(doc)
+
+    (tmp_path / "moto").mkdir()
+    with _moto(tmp_path / "moto") as url:
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS).create_bucket(Bucket="experiments")
+        for k, v in dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                         AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=url).items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        c = Collector(tmp_path / "unused", extra=["--spool", "s3://experiments/exp"]).start()
+        try:
+            assert [c.post(json.dumps(d).encode())[0] for d in docs] == [201, 201]
+            assert c.post(json.dumps(docs[0]).encode())[0] == 409
+            status, body = c.post(json.dumps(docs[0] | {"mode": "canary"}).encode())
+            assert (status, body["code"]) == (422, "SNAPSHOT_INVALID")
+        finally:
+            c.stop()
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="experiments", Prefix="exp/")["Contents"])
+        champ = docs[0]["arms"][0]["model"]
+        assert keys == sorted(f"exp/{bucket_spool.snapshot_key(d)}" for d in docs)
+        assert all(k.startswith(f"exp/experiments/{bucket_spool.segment(champ['name'])}/") for k in keys), keys
+
+        experiment = f"skedge-experiment-bucket-{os.getpid()}"
+        cmd = [sys.executable, str(SCRIPTS / "report.py"), "push", "--from", "s3://experiments/exp", "--tracking-uri",
+               server["uri"], "--experiment", experiment, "--window-seconds", "3600", "--grace-seconds", "0"]  # fmt: skip
+        first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stderr
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0 and "nothing to push" in again.stderr, again.stderr
+    client = _client(server["uri"])
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    served = {r.data.tags["skedge.sha256"]: client.get_metric_history(r.info.run_id, "skedge.served") for r in runs}
+    want = {a["model"]["sha256"]: sum(d["arms"][i]["served"] for d in docs) for i, a in enumerate(docs[0]["arms"])}
+    assert {sha: [m.value for m in h] for sha, h in served.items()} == {sha: [n] for sha, n in want.items()}
