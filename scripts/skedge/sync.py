@@ -217,10 +217,9 @@ class PromoteError(Exception):
 def _fraction(text: str) -> Fraction:
     """A threshold read exactly ("0.02" is 1/50), so a tie is a tie and not a rounding."""
     try:
-        value = Fraction(text)
+        return Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    return value
 
 
 def windows_of(histories: dict) -> dict:
@@ -231,8 +230,9 @@ def windows_of(histories: dict) -> dict:
     by_step: dict = {}
     for key, history in histories.items():
         for m in history:
-            first, latest = by_step.setdefault(m.step, [m.timestamp, {}])
-            by_step[m.step][0] = min(first, m.timestamp)
+            window = by_step.setdefault(m.step, [m.timestamp, {}])
+            window[0] = min(window[0], m.timestamp)
+            latest = window[1]
             if key not in latest or m.timestamp >= latest[key][0]:
                 latest[key] = (m.timestamp, m.value)
     return {end: {k: v for k, (_, v) in values.items()} for end, values in by_step.values()}
@@ -353,8 +353,8 @@ def _histories(client, mv) -> tuple[dict, str | None]:
         raise
 
 
-def evaluate(client, model: str, source: str, target: str) -> tuple[dict, dict, object]:
-    """(evidence, alerts, the challenger's model version) of promoting `source` over `target`."""
+def evaluate(client, model: str, source: str, target: str) -> tuple[dict, dict]:
+    """(evidence, alerts) of promoting the version of alias `source` over that of `target`."""
     challenger = _alias_version(client, model, source)
     champion = _alias_version(client, model, target)
     arms = {"champion": champion, "challenger": challenger}
@@ -369,7 +369,7 @@ def evaluate(client, model: str, source: str, target: str) -> tuple[dict, dict, 
             if tags.get(tag):
                 alerts[(arm, tag)] = tags[tag].splitlines()[0][:300]
     ev["model"] = model
-    return ev, alerts, challenger
+    return ev, alerts
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -388,7 +388,7 @@ def promote(args: argparse.Namespace) -> int:
     except registry.RegistryError as err:
         raise PromoteError(UNREACHABLE, str(err)) from None
     client = registry.client(uri)
-    ev, alerts, challenger = evaluate(client, args.model, args.source, args.to)
+    ev, alerts = evaluate(client, args.model, args.source, args.to)
     ev["thresholds"] = {"min_feedback": args.min_feedback, "min_accuracy_delta": float(args.min_accuracy_delta),
                         "min_agreement": None if args.min_agreement is None else float(args.min_agreement)}
     ev["alerts"] = [{"arm": arm, "tag": tag, "value": text} for (arm, tag), text in sorted(alerts.items())]
