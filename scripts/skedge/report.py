@@ -2021,10 +2021,11 @@ class Pusher:
                 add(f"{name} v{version} accuracy", run, "skedge.feedback.accuracy")
                 peer_name, _, peer_version = peer.rpartition("/")
                 if (peer_name, peer_version) in self.arm_runs:
-                    add(f"{peer} accuracy", self.arm_runs[(peer_name, peer_version)][0], "skedge.feedback.accuracy")
+                    add(f"{peer_name} v{peer_version} accuracy", self.arm_runs[(peer_name, peer_version)][0],
+                        "skedge.feedback.accuracy")  # fmt: skip
                 add("agreement (shadow)", run, "skedge.shadow.agreement")
-                fig = experiment_figure(f"{name} v{version} against {peer}: production accuracy and agreement",
-                                        series, self.window_ms)  # fmt: skip
+                fig = experiment_figure(f"{name} v{version} and {peer_name} v{peer_version} on production "
+                                        "feedback, per window", series, self.window_ms)  # fmt: skip
                 with self.mlflow_errors(f"logging the experiment figure to run {run.run_id}"):
                     self.client.log_figure(run.run_id, fig, f"experiment/window-{g.bucket}.png")
                     self.client.log_figure(run.run_id, fig, "experiment/latest.png")

@@ -430,3 +430,31 @@ def test_experiment_snapshots_through_a_bucket(server, tmp_path, monkeypatch):
     served = {r.data.tags["skedge.sha256"]: client.get_metric_history(r.info.run_id, "skedge.served") for r in runs}
     want = {a["model"]["sha256"]: sum(d["arms"][i]["served"] for d in docs) for i, a in enumerate(docs[0]["arms"])}
     assert {sha: [m.value for m in h] for sha, h in served.items()} == {sha: [n] for sha, n in want.items()}
+
+
+def test_f1_macro_from_the_confusion_matrix_is_scikit_learns():
+    """`report.f1_macro` equals `f1_score(average="macro")` on the labels the matrix counts, to the
+    bit: a class neither true nor predicted is left out (scikit-learn's default `labels`), one with
+    support and no prediction, or predicted with no support, scores 0."""
+    import random  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    from skedge import report  # noqa: PLC0415
+
+    rng = random.Random(7)
+    cases = [[[3, 1, 0], [2, 4, 0], [0, 0, 0]],  # class 2: no support, no prediction
+             [[3, 0, 0], [2, 0, 0], [0, 0, 5]],  # class 1: support, never predicted
+             [[0, 2], [0, 0]],                    # class 1 predicted without support; class 0 never right
+             [[7]]]  # fmt: skip
+    for _ in range(200):
+        n = rng.randint(2, 12)  # past 8: numpy's pairwise sum
+        cases.append([[rng.choice([0, 0, rng.randint(0, 40)]) for _ in range(n)] for _ in range(n)])
+    for m in cases:
+        y_true = [i for i, row in enumerate(m) for j, c in enumerate(row) for _ in range(c)]
+        y_pred = [j for i, row in enumerate(m) for j, c in enumerate(row) for _ in range(c)]
+        if not y_true:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # UndefinedMetricWarning: the 0 is what is compared
+            want = f1_score(y_true, y_pred, average="macro")
+        assert report.f1_macro(m) == want, m
