@@ -713,8 +713,8 @@ def main(argv: list | None = None) -> int:
     prom = commands.add_parser("promote", help="move an alias to the challenger's version when the evidence "
                                "report.py push logged meets the thresholds")
     prom.add_argument("--model", required=True, help="registered model name")
-    prom.add_argument("--from", dest="source", default="challenger", help="the alias promoted (default challenger)")
-    prom.add_argument("--to", default="champion", help="the alias moved to its version (default champion)")
+    prom.add_argument("--from", dest="source", default="challenger", metavar="ALIAS", help="the alias promoted (default challenger)")
+    prom.add_argument("--to", default="champion", metavar="ALIAS", help="the alias moved to its version (default champion)")
     prom.add_argument("--min-feedback", type=int, default=200, metavar="N",
                       help="labelled predictions of the challenger needed (default 200)")
     prom.add_argument("--min-accuracy-delta", type=_fraction, default=Fraction(0), metavar="D",
