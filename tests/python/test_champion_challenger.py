@@ -178,6 +178,22 @@ def test_no_evidence_at_all_says_so(pair, capsys):
     assert "the champion and the challenger have no labelled predictions" in refused[1]
 
 
+def test_a_canary_has_no_agreement(pair, capsys):
+    """Canary windows log feedback but no shadow pairs: the agreement cannot be asked for."""
+    client, model = pair["client"], "promote_canary"
+    client.create_registered_model(model)
+    (v1, run1), (v2, run2) = _version(client, model), _version(client, model)
+    client.set_registered_model_alias(model, "champion", v1)
+    client.set_registered_model_alias(model, "challenger", v2)
+    end = (int(time.time() * 1000) // HOUR - 3) * HOUR
+    _log_window(client, run1, 0, end, 950, 800)
+    _log_window(client, run2, 0, end, 250, 230)
+    rc, out, _ = _promote(pair["uri"], model, "--dry-run", capsys=capsys)
+    assert rc == 0 and "230/250 = 0.9200" in out and "800/950 = 0.8421" in out, out
+    rc, out, _ = _promote(pair["uri"], model, "--min-agreement", "0.5", capsys=capsys)
+    assert rc == 1 and "refused: no shadow pairs" in out, out
+
+
 def test_promotion_moves_the_alias_and_tags_the_version(pair, capsys):
     client, model = pair["client"], pair["model"]
     rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "300", capsys=capsys)
