@@ -4,8 +4,9 @@ thresholds.
 
 - promote's rules, against metric histories logged here the way push logs them: only windows both
   arms' runs have count (an earlier peer's windows do not), a revision replaces its window, the
-  thresholds compare exact fractions (a tie passes), every reason is printed, alerts refuse,
-  `--dry-run` and `--json`, exit 2 for MLflow unreachable and 3 for bad arguments or an alias not set;
+  thresholds compare exact fractions (a tie passes), every reason is printed, alerts refuse, a canary
+  has no agreement, `--dry-run` and `--json`, exit 2 for MLflow unreachable and 3 for bad arguments
+  or an alias not set;
 - the scenario: two real models trained on different data (a word model on UCI Yelp sentences, a
   char_wb model on SST-2 sentences), registered and exported through skedge, a shadow
   `skedge.Experiment` over a labelled SST-2 stream with feedback (an unknown and an expired id
