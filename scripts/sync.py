@@ -1,4 +1,4 @@
-"""`scripts/sync.py reconcile|rollback`: a thin wrapper of `skedge.sync` (its docstring), also the console script `skedge-sync`."""
+"""`scripts/sync.py reconcile|rollback|serve|webhook|promote`: a thin wrapper of `skedge.sync` (its docstring), also the console script `skedge-sync`."""
 
 import sys
 

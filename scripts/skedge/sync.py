@@ -5,6 +5,8 @@
     python scripts/sync.py serve --publish DEST [--host 127.0.0.1] [--port 8788]   # secret: $SKEDGE_WEBHOOK_SECRET
     (reconcile and serve: [--sign-key KEY] [--s3-endpoint-url URL] [--precision compact [--max-label-disagreement P]])
     python scripts/sync.py webhook create --url URL --secret SECRET [--tracking-uri URI]
+    python scripts/sync.py promote --model NAME [--from challenger] [--to champion] [--min-feedback 200]
+        [--min-accuracy-delta 0] [--min-agreement A] [--dry-run] [--json] [--tracking-uri URI]
 
 ``reconcile`` is one idempotent pass (for cron: webhook deliveries can be lost): it resolves the
 alias itself, and when the pointer at DEST does not name that version yet, exports the version
@@ -31,8 +33,29 @@ model and alias runs ``reconcile`` in a child process, which resolves the alias 
 reordered or lost payload can never choose a version. Prompts arriving while a pass runs coalesce
 into one more pass after it, so two racing alias moves end on the later one.
 
+``promote`` moves the ``--to`` alias to the version of the ``--from`` alias when the production
+evidence says so (issue #15). It reads, in each version's monitoring run (version tag
+``skedge.monitoring_run_id``), what ``report.py push`` logged per experiment window:
+``skedge.feedback.count`` / ``.correct`` and ``skedge.shadow.pairs`` / ``.agree``. Per step the
+latest timestamp wins (a revision re-logs its window later); a step's earliest timestamp is the
+window's end, and only windows both runs have count (the champion's windows against an earlier
+challenger are not evidence about this one). Summed, they give each arm's accuracy (correct /
+count) and the agreement (agree / pairs). It refuses, printing the evidence table and one
+``refused:`` line per reason, when the challenger has fewer than ``--min-feedback`` labelled
+predictions (200), when its accuracy is below the champion's + ``--min-accuracy-delta`` (0; compared
+as exact fractions, so a tie passes), when the agreement is below ``--min-agreement`` (when given;
+no shadow pairs refuses then), when the champion has no labelled predictions, when either version
+has ``skedge.drift_alert``, or the challenger ``skedge.performance_alert`` (the champion's is a reason
+to promote). Otherwise it moves the alias to the evaluated version number (not whatever the alias
+names by then), then tags that version ``skedge.promoted`` (time, the version it replaced, the
+evidence); ``sync.py serve`` receives the alias event and the edge follows. ``--dry-run``
+evaluates only; ``--json`` prints the evidence as JSON on stdout (windows, per-arm counts and
+accuracy, shadow, thresholds, alerts, reasons, promoted) and the table on stderr. When both aliases
+already name the same version it says so and exits 0. The ``--from`` alias is left as it is.
+
 Exit codes: 0 done or already in sync, 1 the parity gate failed, 2 unsupported pipeline, 3 any other
-failure.
+failure (bad arguments too). promote: 0 promoted (or nothing to move; with ``--dry-run``: would
+promote), 1 refused, 2 MLflow unreachable or failing, 3 bad arguments or an alias not set.
 """
 
 from __future__ import annotations
@@ -46,10 +69,12 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import os
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from . import publish
@@ -166,6 +191,235 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
     _tag(client, args.model, version, args.publish, done.pointer["generation"])
     log(done.describe(args.publish))
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# promote: move an alias from the evidence report.py push logged for both arms
+# ---------------------------------------------------------------------------------------------
+
+PROMOTED, REFUSED, UNREACHABLE, BAD_ARGUMENTS = 0, 1, 2, 3
+#: What `report.py push` logs per experiment window in each arm's monitoring run (counts of that
+#: window, not cumulative; a revision re-logs the whole window at the same step, later timestamp).
+FEEDBACK_COUNT, FEEDBACK_CORRECT = "skedge.feedback.count", "skedge.feedback.correct"
+SHADOW_PAIRS, SHADOW_AGREE = "skedge.shadow.pairs", "skedge.shadow.agree"
+EVIDENCE_KEYS = (FEEDBACK_COUNT, FEEDBACK_CORRECT, SHADOW_PAIRS, SHADOW_AGREE)
+DRIFT_ALERT, PERFORMANCE_ALERT, PROMOTED_TAG = "skedge.drift_alert", "skedge.performance_alert", "skedge.promoted"
+
+
+class PromoteError(Exception):
+    """A promotion that cannot be evaluated; `exit_code` says why (2 MLflow, 3 arguments or alias)."""
+
+    def __init__(self, exit_code: int, message: str):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _fraction(text: str) -> Fraction:
+    """A threshold read exactly ("0.02" is 1/50), so a tie is a tie and not a rounding."""
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def windows_of(histories: dict) -> dict:
+    """{window end ms: {metric: value}} of an arm's run from its metric histories ({key: [Metric]}).
+
+    A window is a step; its first (earliest) timestamp is the window's end, and a revision logged
+    later at the same step replaces the values (the latest timestamp wins)."""
+    by_step: dict = {}
+    for key, history in histories.items():
+        for m in history:
+            window = by_step.setdefault(m.step, [m.timestamp, {}])
+            window[0] = min(window[0], m.timestamp)
+            latest = window[1]
+            if key not in latest or m.timestamp >= latest[key][0]:
+                latest[key] = (m.timestamp, m.value)
+    return {end: {k: v for k, (_, v) in values.items()} for end, values in by_step.values()}
+
+
+def _count(value: float | None) -> int:
+    return int(value) if value is not None and math.isfinite(value) and value >= 0 else 0
+
+
+def evidence_of(champion: dict, challenger: dict) -> dict:
+    """Cumulative counts over the windows both arms' runs have (`windows_of` of each): a window
+    only one arm has was logged with another peer (an earlier experiment) and is not evidence of
+    this pair."""
+    common = sorted(end for end, w in challenger.items()
+                    if FEEDBACK_COUNT in w and FEEDBACK_COUNT in champion.get(end, {}))  # fmt: skip
+    out: dict = {"windows": [], "champion": {"count": 0, "correct": 0}, "challenger": {"count": 0, "correct": 0},
+                 "shadow": {"pairs": 0, "agree": 0}}  # fmt: skip
+    for end in common:
+        row: dict = {"end_ms": end}
+        for arm, run in (("champion", champion), ("challenger", challenger)):
+            count, correct = _count(run[end].get(FEEDBACK_COUNT)), _count(run[end].get(FEEDBACK_CORRECT))
+            row[arm] = {"count": count, "correct": min(correct, count)}
+            out[arm]["count"] += count
+            out[arm]["correct"] += row[arm]["correct"]
+        # Both runs carry the same shadow numbers (one experiment window); the challenger's are read.
+        pairs, agree = _count(challenger[end].get(SHADOW_PAIRS)), _count(challenger[end].get(SHADOW_AGREE))
+        row["shadow"] = {"pairs": pairs, "agree": min(agree, pairs)}
+        out["shadow"]["pairs"] += pairs
+        out["shadow"]["agree"] += row["shadow"]["agree"]
+        out["windows"].append(row)
+    for arm in ("champion", "challenger"):
+        n = out[arm]["count"]
+        out[arm]["accuracy"] = out[arm]["correct"] / n if n else None
+    pairs = out["shadow"]["pairs"]
+    out["shadow"]["agreement"] = out["shadow"]["agree"] / pairs if pairs else None
+    return out
+
+
+def verdict(ev: dict, *, min_feedback: int, min_accuracy_delta: Fraction, min_agreement: Fraction | None,
+            alerts: dict) -> list:
+    """Every reason to refuse (empty: promote). Accuracies are compared as exact fractions of the
+    integer counts, so an accuracy equal to the champion's plus the delta passes."""
+    reasons = []
+    ch, cp = ev["challenger"], ev["champion"]
+    if not ev["windows"]:
+        runs = ", ".join(f"{arm} {ev[arm]['monitoring_run_id'] or 'none'}" for arm in ("champion", "challenger"))
+        reasons.append(f"no experiment window of this pair in MLflow: has report.py push logged one? (monitoring "
+                       f"runs: {runs})")
+    if ch["count"] < min_feedback:
+        reasons.append(f"the challenger has {ch['count']} labelled predictions in the windows both arms have, "
+                       f"fewer than --min-feedback {min_feedback}")
+    unlabelled = [arm for arm in ("champion", "challenger") if ev[arm]["count"] == 0]
+    if unlabelled and (unlabelled != ["challenger"] or min_feedback == 0):
+        reasons.append(f"the {' and the '.join(unlabelled)} {'have' if len(unlabelled) > 1 else 'has'} no labelled "
+                       "predictions in those windows: no accuracy to compare")
+    elif not unlabelled and Fraction(ch["correct"], ch["count"]) < Fraction(cp["correct"], cp["count"]) + min_accuracy_delta:
+        reasons.append(f"the challenger's accuracy {ch['correct']}/{ch['count']} = {ch['accuracy']:.4f} is below "
+                       f"the champion's {cp['correct']}/{cp['count']} = {cp['accuracy']:.4f} "
+                       f"+ --min-accuracy-delta {float(min_accuracy_delta):g}")
+    if min_agreement is not None:
+        sh = ev["shadow"]
+        if not sh["pairs"]:
+            reasons.append("no shadow pairs in those windows (a canary, or no shadow sample): the agreement is "
+                           "unknown and --min-agreement was given")
+        elif Fraction(sh["agree"], sh["pairs"]) < min_agreement:
+            reasons.append(f"the agreement {sh['agree']}/{sh['pairs']} = {sh['agreement']:.4f} is below "
+                           f"--min-agreement {float(min_agreement):g}")
+    for (arm, tag), text in sorted(alerts.items()):
+        reasons.append(f"the {arm} (version {ev[arm]['version']}) has {tag}: {text}")
+    return reasons
+
+
+def _iso_ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _ratio(n: int, d: int) -> str:
+    return f"{n}/{d} = {n / d:.4f}" if d else "-"
+
+
+def evidence_table(ev: dict) -> str:
+    """The evidence as a plain-text table: one line per window both arms have, then the totals."""
+    cp, ch = ev["champion"], ev["challenger"]
+    arms = [f"@{a['alias']} v{a['version']} accuracy" for a in (cp, ch)]
+    lines = [f"{'window end (UTC)':<22} {arms[0]:>28} {arms[1]:>28} {'shadow agreement':>24}"]
+    for w in ev["windows"]:
+        lines.append(f"{_iso_ms(w['end_ms']):<22} {_ratio(w['champion']['correct'], w['champion']['count']):>28} "
+                     f"{_ratio(w['challenger']['correct'], w['challenger']['count']):>28} "
+                     f"{_ratio(w['shadow']['agree'], w['shadow']['pairs']):>24}")  # fmt: skip
+    n = len(ev["windows"])
+    lines.append(f"{f'all {n} window' + 's' * (n != 1):<22} {_ratio(cp['correct'], cp['count']):>28} "
+                 f"{_ratio(ch['correct'], ch['count']):>28} {_ratio(ev['shadow']['agree'], ev['shadow']['pairs']):>24}")
+    return "\n".join(lines)
+
+
+def _alias_version(client, model: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(model, alias)
+    except Exception as err:  # MlflowException
+        code = str(getattr(err, "error_code", ""))
+        if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err).lower():
+            raise PromoteError(BAD_ARGUMENTS, f"{model}@{alias} is not set (or {model} is not registered)") from None
+        if code == "INVALID_PARAMETER_VALUE":
+            raise PromoteError(BAD_ARGUMENTS, f"{model}@{alias}: {str(err).splitlines()[0][:300]}") from None
+        raise
+
+
+def _histories(client, mv) -> tuple[dict, str | None]:
+    """The evidence metric histories of a version's monitoring run (empty when it has none)."""
+    run_id = (mv.tags or {}).get("skedge.monitoring_run_id")
+    if not run_id:
+        return {}, None
+    try:
+        return {k: list(client.get_metric_history(run_id, k)) for k in EVIDENCE_KEYS}, run_id
+    except Exception as err:  # MlflowException: the run was deleted
+        if str(getattr(err, "error_code", "")) == "RESOURCE_DOES_NOT_EXIST":
+            return {}, run_id
+        raise
+
+
+def evaluate(client, model: str, source: str, target: str) -> tuple[dict, dict]:
+    """(evidence, alerts) of promoting the version of alias `source` over that of `target`."""
+    challenger = _alias_version(client, model, source)
+    champion = _alias_version(client, model, target)
+    arms = {"champion": champion, "challenger": challenger}
+    runs = {arm: _histories(client, mv) for arm, mv in arms.items()}
+    ev = evidence_of(windows_of(runs["champion"][0]), windows_of(runs["challenger"][0]))
+    alerts = {}
+    for arm, mv in arms.items():
+        tags = mv.tags or {}
+        ev[arm].update(alias=target if arm == "champion" else source, version=str(mv.version),
+                       monitoring_run_id=runs[arm][1])  # fmt: skip
+        for tag in (DRIFT_ALERT, PERFORMANCE_ALERT) if arm == "challenger" else (DRIFT_ALERT,):
+            if tags.get(tag):
+                alerts[(arm, tag)] = tags[tag].splitlines()[0][:300]
+    ev["model"] = model
+    return ev, alerts
+
+
+def promote(args: argparse.Namespace) -> int:
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    if args.source == args.to:
+        raise PromoteError(BAD_ARGUMENTS, f"--from and --to are both {args.source!r}")
+    if args.min_feedback < 0:
+        raise PromoteError(BAD_ARGUMENTS, "--min-feedback must be at least 0")
+    if not -1 <= args.min_accuracy_delta <= 1 or not (args.min_agreement is None or 0 <= args.min_agreement <= 1):
+        raise PromoteError(BAD_ARGUMENTS, "--min-accuracy-delta must be within [-1, 1], --min-agreement within [0, 1]")
+    from . import registry  # noqa: PLC0415
+
+    uri = registry.resolve_tracking_uri(args.tracking_uri)
+    try:
+        registry.check_reachable(uri)
+    except registry.RegistryError as err:
+        raise PromoteError(UNREACHABLE, str(err)) from None
+    client = registry.client(uri)
+    ev, alerts = evaluate(client, args.model, args.source, args.to)
+    ev["thresholds"] = {"min_feedback": args.min_feedback, "min_accuracy_delta": float(args.min_accuracy_delta),
+                        "min_agreement": None if args.min_agreement is None else float(args.min_agreement)}
+    ev["alerts"] = [{"arm": arm, "tag": tag, "value": text} for (arm, tag), text in sorted(alerts.items())]
+    same = ev["champion"]["version"] == ev["challenger"]["version"]
+    reasons = [] if same else verdict(ev, min_feedback=args.min_feedback, min_accuracy_delta=args.min_accuracy_delta,
+                                      min_agreement=args.min_agreement, alerts=alerts)  # fmt: skip
+    ev.update(reasons=reasons, dry_run=bool(args.dry_run), promoted=False)
+    say = log if args.json else print
+    what = f"{args.model}: @{args.source} (version {ev['challenger']['version']}) -> @{args.to}"
+    if same:
+        say(f"{what}: already version {ev['champion']['version']}; nothing to move")
+    else:
+        say(f"{what} (version {ev['champion']['version']})\n{evidence_table(ev)}")
+    for reason in reasons:
+        say(f"refused: {reason}")
+    if not same and not reasons and not args.dry_run:
+        now = time.time()
+        cp, ch, sh = ev["champion"], ev["challenger"], ev["shadow"]
+        summary = (f"{_iso_ms(int(now * 1000))}: @{args.to} moved from version {cp['version']} to {ch['version']} "
+                   f"(@{args.source}); over {len(ev['windows'])} windows accuracy {_ratio(ch['correct'], ch['count'])} "
+                   f"against {_ratio(cp['correct'], cp['count'])}, agreement {_ratio(sh['agree'], sh['pairs'])}")
+        # The alias first: it is the promotion (the edge sync follows it); the tag only records it.
+        client.set_registered_model_alias(args.model, args.to, ch["version"])
+        client.set_model_version_tag(args.model, ch["version"], PROMOTED_TAG, summary)
+        ev["promoted"] = True
+        say(f"promoted: {summary}")
+    elif not same and not reasons:
+        say("dry run: the evidence meets the thresholds; nothing moved")
+    if args.json:
+        print(json.dumps(ev, indent=1))
+    return PROMOTED if not reasons else REFUSED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,11 +695,35 @@ def webhook_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments exit 3 (argparse's 2 means "unsupported pipeline" here, and "MLflow
+    unreachable" for promote)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILURE, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: list | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Keep edge pointers in sync with MLflow model aliases.",
-                                     epilog="Exit codes: 0 done or in sync, 1 parity gate failed, 2 unsupported "
-                                            "pipeline, 3 other failure.")
+    parser = _Parser(description="Keep edge pointers in sync with MLflow model aliases.",
+                     epilog="Exit codes: 0 done or in sync, 1 parity gate failed, 2 unsupported pipeline, 3 other "
+                            "failure; promote: 0 promoted, 1 refused, 2 MLflow unreachable, 3 bad arguments or "
+                            "alias not set.")
     commands = parser.add_subparsers(dest="command", required=True)
+    prom = commands.add_parser("promote", help="move an alias to the challenger's version when the evidence "
+                               "report.py push logged meets the thresholds")
+    prom.add_argument("--model", required=True, help="registered model name")
+    prom.add_argument("--from", dest="source", default="challenger", metavar="ALIAS", help="the alias promoted (default challenger)")
+    prom.add_argument("--to", default="champion", metavar="ALIAS", help="the alias moved to its version (default champion)")
+    prom.add_argument("--min-feedback", type=int, default=200, metavar="N",
+                      help="labelled predictions of the challenger needed (default 200)")
+    prom.add_argument("--min-accuracy-delta", type=_fraction, default=Fraction(0), metavar="D",
+                      help="the challenger's accuracy must be at least the champion's + D (default 0)")
+    prom.add_argument("--min-agreement", type=_fraction, metavar="A",
+                      help="shadow label agreement needed (default: not checked)")
+    prom.add_argument("--dry-run", action="store_true", help="evaluate and print, move nothing")
+    prom.add_argument("--json", action="store_true", help="the evidence as JSON on stdout (the table on stderr)")
+    prom.add_argument("--tracking-uri", help="MLflow tracking URI (default: as scripts/export.py)")
     for name, help_ in (("reconcile", "publish the alias's version unless the pointer already names it"),
                         ("rollback", "move the alias and the pointer back to the previous generation's version"),
                         ("serve", "receive MLflow webhooks and run reconcile for the model alias they name")):
@@ -484,6 +762,15 @@ def main(argv: list | None = None) -> int:
     create.add_argument("--name", default="skedge-sync")
     create.add_argument("--tracking-uri", help="MLflow tracking URI (default: as scripts/export.py)")
     args = parser.parse_args(argv)
+    if args.command == "promote":
+        try:
+            return promote(args)
+        except PromoteError as err:
+            print(f"sync promote: error: {err}", file=sys.stderr)
+            return err.exit_code
+        except Exception as err:  # MlflowException, requests errors: MLflow failing midway
+            print(f"sync promote: error: MLflow failed: {type(err).__name__}: {str(err)[:300]}", file=sys.stderr)
+            return UNREACHABLE
     try:
         if args.command == "webhook":
             return webhook_create(args)

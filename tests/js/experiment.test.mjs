@@ -1,9 +1,11 @@
 // `new Experiment(champion, challenger, options)` through the installed package in Node
 // (issue #15): the served prediction is exactly the serving arm's, shadow pairs are compared,
 // the canary assignment is sticky and pinned (the same hash as src/experiment.rs), feedback is
-// matched through a bounded ring, snapshots add up, and bad options are coded refusals.
+// matched through a bounded ring, snapshots add up, and bad options are coded refusals. On 10,000
+// keys the canary stays within two points of the share and gives every key the same arm as Python.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Experiment, Model } from 'skedge';
 import { Experiment as LiteExperiment, Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
@@ -87,6 +89,32 @@ test('canary: sticky per key, pinned across runtimes, near the share, each arm e
   assert.equal(s.shadow, null);
   assert.equal(s.arms[0].served + s.arms[1].served, 3000);
   assert.equal(s.arms[1].served, toChallenger);
+});
+
+// sha256 of the 10,000 arms of keys `client-0` … `client-9999` with salt `rollout-7` ("1" for the
+// challenger), per share: tests/python/test_experiment.py pins the same digests, and checks them
+// against FORMAT.md's xxh64 formula recomputed from xxhash's spec.
+const CANARY_10K = {
+  0.05: [501, '809fad1328571cc15d8e8f6db4e2063a7712c7510ab809bcfbe65767ef631297'],
+  0.5: [5022, '302889647809ebfaa4308599cdbda0998f077811d718c8238a2aa084d1330bc0'],
+};
+
+test('canary on 10,000 keys: within two points of the share, sticky across instances, the same arms as Python', () => {
+  const [champion, challenger] = pair();
+  const keys = Array.from({ length: 10_000 }, (_, i) => `client-${i}`);
+  for (const [share, [count, digest]] of Object.entries(CANARY_10K)) {
+    const arms = (seed) => {
+      const exp = new Experiment(champion, challenger, { mode: 'canary', share: Number(share), salt: 'rollout-7', seed });
+      const served = keys.map((key) => (exp.predict('un film', { key }).arm === 'challenger' ? '1' : '0')).join('');
+      assert.equal(exp.snapshot().arms[1].served, count);
+      return served;
+    };
+    const served = arms(1);
+    assert.equal(arms(2), served, 'another instance assigns every key the same arm');
+    const n = [...served].filter((c) => c === '1').length;
+    assert.ok(Math.abs(n / keys.length - Number(share)) <= 0.02, `${n} of 10,000 within two points of ${share}`);
+    assert.deepEqual([n, createHash('sha256').update(served).digest('hex')], [count, digest]);
+  }
 });
 
 test('feedback: counted per arm once, expired beyond the ring, unknown ids counted, bad labels refused', () => {

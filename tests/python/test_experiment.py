@@ -1,11 +1,13 @@
 """`skedge.Experiment` (src/python.rs over src/experiment.rs, issue #15): the served prediction is
 the serving arm's, exact; shadow pairs are compared; the canary assignment is sticky and pinned to
-the same values as the Rust core and the npm package; feedback goes through the bounded ring;
+the same values as the Rust core and the npm package, and on 10,000 keys equal to FORMAT.md's
+xxh64 formula (recomputed here), within two points of the share; feedback goes through the bounded ring;
 snapshots add up; bad arguments raise `SkedgeError` with `INVALID_INPUT`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -67,6 +69,75 @@ def test_canary_is_sticky_and_pinned_like_the_core_and_the_npm_package(arms):
     assert 800 < served.count("challenger") < 1000
     s = exp.snapshot()
     assert s["shadow"] is None and s["arms"][1]["served"] == served.count("challenger")
+
+
+# XXH64 (xxhash.h's reference algorithm), written here from its spec, so the canary assignment is
+# checked against FORMAT.md's formula rather than against the core that implements it.
+_M = (1 << 64) - 1
+_P1, _P2, _P3, _P4, _P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63,
+                           0x27D4EB2F165667C5)  # fmt: skip
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _M
+
+
+def _round(acc: int, lane: int) -> int:
+    return (_rotl((acc + lane * _P2) & _M, 31) * _P1) & _M
+
+
+def xxh64(data: bytes, seed: int) -> int:
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + _P1 + _P2) & _M, (seed + _P2) & _M, seed, (seed - _P1) & _M]
+        while i + 32 <= n:
+            v = [_round(v[j], int.from_bytes(data[i + 8 * j : i + 8 * j + 8], "little")) for j in range(4)]
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M
+        for lane in v:
+            h = ((h ^ _round(0, lane)) * _P1 + _P4) & _M
+    else:
+        h = (seed + _P5) & _M
+    h = (h + n) & _M
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, int.from_bytes(data[i : i + 8], "little")), 27) * _P1 + _P4) & _M
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ (int.from_bytes(data[i : i + 4], "little") * _P1 & _M), 23) * _P2 + _P3) & _M
+        i += 4
+    while i < n:
+        h = (_rotl(h ^ (data[i] * _P5 & _M), 11) * _P1) & _M
+        i += 1
+    h = ((h ^ (h >> 33)) * _P2) & _M
+    h = ((h ^ (h >> 29)) * _P3) & _M
+    return h ^ (h >> 32)
+
+
+#: sha256 of the 10,000 arms of keys `client-0` … `client-9999` with salt `rollout-7` ("1" for the
+#: challenger), per share: tests/js/experiment.test.mjs pins the same digests for the npm package.
+CANARY_10K = {
+    0.05: (501, "809fad1328571cc15d8e8f6db4e2063a7712c7510ab809bcfbe65767ef631297"),
+    0.5: (5022, "302889647809ebfaa4308599cdbda0998f077811d718c8238a2aa084d1330bc0"),
+}
+
+
+def test_canary_on_10000_keys_is_the_documented_hash_within_two_points_and_sticky(arms):
+    champion, challenger = arms
+    assert xxh64(b"Nobody inspects the spammish repetition", 0) == 0xFBCEA83C8A378BF1  # xxhash's test vector
+    keys = [f"client-{i}" for i in range(10_000)]
+    for share, (count, digest) in CANARY_10K.items():
+        a = skedge.Experiment(champion, challenger, mode="canary", share=share, salt="rollout-7", seed=1)
+        b = skedge.Experiment(champion, challenger, mode="canary", share=share, salt="rollout-7", seed=2)
+        served = "".join("1" if a.predict("un film", key=k)["arm"] == "challenger" else "0" for k in keys)
+        assert served == "".join("1" if b.predict("un film", key=k)["arm"] == "challenger" else "0" for k in keys)
+        formula = "".join(
+            "1" if (xxh64(b"rollout-7\0" + k.encode(), 0x736B656467656361) >> 11) / 2**53 < share else "0"
+            for k in keys
+        )  # fmt: skip
+        assert served == formula, [k for k, x, y in zip(keys, served, formula) if x != y][:5]
+        assert abs(served.count("1") / len(keys) - share) <= 0.02
+        assert (served.count("1"), hashlib.sha256(served.encode()).hexdigest()) == (count, digest)
+        assert a.snapshot()["arms"][1]["served"] == count
 
 
 def test_feedback_and_refusals(arms):
