@@ -202,6 +202,9 @@ export interface FlushOptions {
   /** Send with `navigator.sendBeacon` (delivered even while the page unloads; a snapshot counts
    * as sent once the browser queued it). Falls back to `fetch` where there is no sendBeacon. */
   beacon?: boolean;
+  /** Send only windows that have closed (by `windowSeconds`), leaving the open one open: for a
+   * server flushing after each response, which would otherwise cut a short window each time. */
+  closedOnly?: boolean;
 }
 
 /** What `flush(sink)` hands each snapshot to instead of POSTing it to a collector (a Worker

@@ -161,8 +161,8 @@ impl MonitorHandle {
         self.live.borrow().monitor.seen() as f64
     }
 
-    /// Closes the open window (when it saw a prediction) and POSTs every queued snapshot, oldest
-    /// first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`), or hands
+    /// Closes the open window (when it saw a prediction, and not with `closedOnly`) and POSTs
+    /// every queued snapshot, oldest first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`), or hands
     /// it to `endpoint` when that is a function (a `SnapshotSink`). Snapshots that could not be
     /// delivered (network error, 401, 403, 408, 429, 5xx, a sink that threw) stay queued for the
     /// next flush, in order, at most 64 (older ones are dropped and counted). The result's
@@ -232,13 +232,15 @@ async fn flush(
     };
     let token = option_string(options.as_ref(), "token")?;
     let beacon = option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy());
+    let closed_only = option(options.as_ref(), "closedOnly").is_some_and(|b| b.is_truthy());
     let mut batch = {
         let mut l = live.borrow_mut();
         let now = js_sys::Date::now();
-        if l.monitor.seen() > 0 {
+        // Expired windows first: otherwise closing an expired window here would also queue an
+        // empty snapshot of the window that replaced it.
+        l.monitor.tick(now);
+        if !closed_only && l.monitor.seen() > 0 {
             l.monitor.snapshot(now);
-        } else {
-            l.monitor.tick(now);
         }
         l.monitor.take_pending()
     };

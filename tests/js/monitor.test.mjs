@@ -116,6 +116,26 @@ describe('monitor: statistics', () => {
     model.free();
   });
 
+  test('flush after an expired window sends it alone; closedOnly leaves the open window open', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    // A second-long window: the closedOnly flush below comes well within it, even on a busy machine.
+    const monitor = model.monitor({ windowSeconds: 1 });
+    const got = [];
+    const sink = (snapshot) => { got.push(snapshot.seen); };
+    model.predict('one');
+    await new Promise((r) => setTimeout(r, 1100));
+    // The expired window closes at the flush; no empty snapshot of the window after it.
+    assert.equal((await monitor.flush(sink)).sent, 1);
+    assert.deepEqual(got, [1]);
+    model.predict('two');
+    assert.deepEqual(await monitor.flush(sink, { closedOnly: true }),
+      { sent: 0, rejected: 0, pending: 0, dropped: 0, lastError: null });
+    assert.equal(monitor.seen, 1, 'the open window keeps its prediction');
+    assert.equal((await monitor.flush(sink)).sent, 1);
+    assert.deepEqual(got, [1, 1]);
+    model.free();
+  });
+
   test('option errors: INVALID_INPUT', () => {
     const model = Model.fromBytes(wordCase.bytes);
     for (const o of [{ sampleRate: 2 }, { sampleRate: 'x' }, { windowSeconds: 0 }, { seed: -1 }, { seed: 0.5 },

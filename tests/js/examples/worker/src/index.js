@@ -116,9 +116,11 @@ function followed(env, ctx) {
 
 const following = (env) => Boolean(env.POINTER_KEY || env.POINTER_URL);
 
-function flush(env) {
-  if (!env.MONITOR_URL) return monitor.flush((snapshot, json) => toBucket(env.SNAPSHOTS, snapshot, json));
-  return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN });
+/** Sends the queued windows; after a response or on the cron only the closed ones (`closedOnly`),
+ * so that each flush does not also cut the window that just opened. */
+function flush(env, closedOnly = true) {
+  if (!env.MONITOR_URL) return monitor.flush((snapshot, json) => toBucket(env.SNAPSHOTS, snapshot, json), { closedOnly });
+  return monitor.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN, closedOnly });
 }
 
 // --- monitoring sink: snapshots straight to an R2 bucket (FORMAT.md §4, "Snapshots in a bucket")
@@ -419,7 +421,7 @@ export default {
         }
         bundle(env);
         if (!monitor) return json({ error: { code: 'NOT_FOUND', message: 'monitoring is off (no MONITOR_URL, no SNAPSHOTS bucket)' } }, 404);
-        const result = await flush(env);
+        const result = await flush(env, false);
         return json(result, result.pending === 0 ? 200 : 503);
       }
       if ((url.pathname === '/feedback' || url.pathname === '/experiment/flush') && experimenting(env)) {
