@@ -63,7 +63,10 @@ impl Analyzer {
         })
     }
 
-    /// Calls `emit` with every feature of `doc`, in scikit-learn's order.
+    /// Calls `emit` with every feature of `doc`, in scikit-learn's order. Each kind's n-grams are
+    /// out of line: V8 compiles a wasm function whole on its first call, and a first `predict`
+    /// compiled all three (and twice: vocabulary and hashing) inlined into the vectorizer's.
+    #[inline(never)]
     pub fn for_each_feature(&self, doc: &str, s: &mut Scratch, mut emit: impl FnMut(&str)) {
         let Scratch {
             lowered,
@@ -142,6 +145,7 @@ impl Analyzer {
     }
 
     /// `_word_ngrams`: unigrams first (when min_n == 1), then each n in window order, joined by " ".
+    #[inline(never)]
     fn word_ngrams(
         &self,
         text: &str,
@@ -172,6 +176,7 @@ impl Analyzer {
     }
 
     /// `_char_wb_ngrams`: n-grams inside each white-space separated word padded with one space.
+    #[inline(never)]
     fn char_wb_ngrams(
         &self,
         text: &str,
@@ -285,6 +290,7 @@ fn off_char_boundary() -> ! {
 }
 
 /// `_char_ngrams`: every code-point window of each length, shortest first.
+#[inline(never)]
 fn char_ngrams(text: &str, min_n: usize, max_n: usize, starts: &mut Vec<usize>, emit: &mut impl FnMut(&str)) {
     char_starts(text, starts);
     let len = starts.len() - 1;
