@@ -191,3 +191,65 @@ impl From<postcard::Error> for Error {
         Error::Corrupt(format!("body does not decode: {e}"))
     }
 }
+
+/// A string in a message as `{:?}` shows it (quoted; `\`, `"` and control chars escaped), without
+/// core's `Debug` for `str`: its printable-char tables and escaping were 4 KB of `skedge/lite`.
+/// Other non-ASCII chars are shown as they are.
+pub(crate) struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\0' => f.write_str("\\0")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => fmt::Write::write_char(f, c)?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+/// Strings in a message as `{:?}` shows a slice of them: `["a", "b"]`.
+pub(crate) struct QuotedList<'a>(pub &'a [&'a str]);
+
+impl fmt::Display for QuotedList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", Quoted(s))?;
+        }
+        f.write_str("]")
+    }
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::{Quoted, QuotedList};
+
+    #[test]
+    fn quoted_is_debug_for_ascii_and_printable_text() {
+        for s in [
+            "",
+            "text",
+            "a \"b\" \\c",
+            "tab\there\nnew\r\0",
+            "\u{1b}[0m\u{7f}",
+            "café ☕ 日本",
+        ] {
+            assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
+        }
+        let keys = ["text", "other \"one\""];
+        assert_eq!(QuotedList(&keys).to_string(), format!("{keys:?}"));
+        assert_eq!(QuotedList(&[]).to_string(), "[]");
+    }
+}

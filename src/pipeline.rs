@@ -9,7 +9,7 @@ use crate::artifact::layout::Data;
 use crate::artifact::schema::{Classes, Input};
 use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, QuotedList, Result};
 use crate::text::Scratch;
 use crate::vectorize::{Row, Transform, Vectorizer};
 
@@ -231,13 +231,16 @@ pub fn record_text<'a>(column: Option<&str>, fields: &[(String, Field<'a>)]) -> 
         [(key, value)] if key == column => match value {
             Field::Text(t) => Ok(t),
             Field::Other(kind) => Err(Error::InvalidInput(format!(
-                "record field {column:?} must be a string, got {kind}"
+                "record field {} must be a string, got {kind}",
+                Quoted(column)
             ))),
         },
         _ => {
             let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
             Err(Error::InvalidInput(format!(
-                "expected a text or a record {{{column:?}: text}} (the model's column), got a record with keys {keys:?}"
+                "expected a text or a record {{{}: text}} (the model's column), got a record with keys {}",
+                Quoted(column),
+                QuotedList(&keys)
             )))
         }
     }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Quoted;
 use crate::{Error, Result};
 
 /// Pointer documents this build reads and writes.
@@ -67,11 +68,14 @@ impl Pointer {
             ));
         }
         if !is_hex(&self.sha256, 64) {
-            return bad(format!("sha256 {:?} is not 64 lowercase hex digits", self.sha256));
+            return bad(format!(
+                "sha256 {} is not 64 lowercase hex digits",
+                Quoted(&self.sha256)
+            ));
         }
         let blob = format!("blobs/sha256/{}.skedge", self.sha256);
         if self.blob != blob {
-            return bad(format!("blob {:?} is not {blob:?}", self.blob));
+            return bad(format!("blob {} is not {}", Quoted(&self.blob), Quoted(&blob)));
         }
         if self.generation == 0 || self.previous_generation >= self.generation {
             return bad(format!(
@@ -83,8 +87,9 @@ impl Pointer {
             || !(self.previous_sha256.is_empty() || is_hex(&self.previous_sha256, 64))
         {
             return bad(format!(
-                "previous_sha256 {:?} does not match previous_generation {}",
-                self.previous_sha256, self.previous_generation
+                "previous_sha256 {} does not match previous_generation {}",
+                Quoted(&self.previous_sha256),
+                self.previous_generation
             ));
         }
         for (name, value) in self.text_fields() {

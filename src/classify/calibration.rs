@@ -144,7 +144,15 @@ fn isotonic(x: &[f64], y: &[f64], t: f64) -> f64 {
     if n == 1 {
         return y[0];
     }
-    let t = t.clamp(x[0], x[n - 1]);
+    // f64::clamp's own check (min <= max, held by construction) formats floats when it fails:
+    // 15 KB of float printing in the wasm for a panic that cannot happen.
+    let t = if t < x[0] {
+        x[0]
+    } else if t > x[n - 1] {
+        x[n - 1]
+    } else {
+        t
+    };
     let hi = x.partition_point(|&v| v < t).clamp(1, n - 1);
     let lo = hi - 1;
     let slope = (y[hi] - y[lo]) / (x[hi] - x[lo]);

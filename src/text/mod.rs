@@ -63,7 +63,10 @@ impl Analyzer {
         })
     }
 
-    /// Calls `emit` with every feature of `doc`, in scikit-learn's order.
+    /// Calls `emit` with every feature of `doc`, in scikit-learn's order. Each kind's n-grams are
+    /// out of line: V8 compiles a wasm function whole on its first call, and a first `predict`
+    /// compiled all three (and twice: vocabulary and hashing) inlined into the vectorizer's.
+    #[inline(never)]
     pub fn for_each_feature(&self, doc: &str, s: &mut Scratch, mut emit: impl FnMut(&str)) {
         let Scratch {
             lowered,
@@ -130,7 +133,7 @@ impl Analyzer {
         if chars < self.min_token_chars {
             return;
         }
-        let token = &text[start..end];
+        let token = span(text, start, end);
         if self.stop_words.is_empty()
             || self
                 .stop_words
@@ -142,6 +145,7 @@ impl Analyzer {
     }
 
     /// `_word_ngrams`: unigrams first (when min_n == 1), then each n in window order, joined by " ".
+    #[inline(never)]
     fn word_ngrams(
         &self,
         text: &str,
@@ -152,7 +156,7 @@ impl Analyzer {
         let mut n = self.min_n;
         if n == 1 {
             for &(a, b) in spans {
-                emit(&text[a..b]);
+                emit(span(text, a, b));
             }
             n = 2;
         }
@@ -163,7 +167,7 @@ impl Analyzer {
                     if k > 0 {
                         buf.push(' ');
                     }
-                    buf.push_str(&text[a..b]);
+                    buf.push_str(span(text, a, b));
                 }
                 emit(buf);
             }
@@ -172,6 +176,7 @@ impl Analyzer {
     }
 
     /// `_char_wb_ngrams`: n-grams inside each white-space separated word padded with one space.
+    #[inline(never)]
     fn char_wb_ngrams(
         &self,
         text: &str,
@@ -189,10 +194,10 @@ impl Analyzer {
             for n in self.min_n..=self.max_n {
                 // Python slicing clips: a padded word shorter than n is emitted whole, once.
                 let mut offset = 0;
-                emit(&padded[starts[0]..starts[n.min(w_len)]]);
+                emit(span(padded, starts[0], starts[n.min(w_len)]));
                 while offset + n < w_len {
                     offset += 1;
-                    emit(&padded[starts[offset]..starts[offset + n]]);
+                    emit(span(padded, starts[offset], starts[offset + n]));
                 }
                 if offset == 0 {
                     break;
@@ -268,20 +273,37 @@ fn char_starts(text: &str, starts: &mut Vec<usize>) {
     starts.push(text.len());
 }
 
+/// `&text[a..b]` for the spans this module made, all on char boundaries. Not `&text[a..b]`: its
+/// failure message formats chars and ranges, 4 KB of `skedge/lite` for a panic that cannot happen.
+#[inline]
+fn span(text: &str, a: usize, b: usize) -> &str {
+    match text.get(a..b) {
+        Some(s) => s,
+        None => off_char_boundary(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn off_char_boundary() -> ! {
+    panic!("a token span off a char boundary")
+}
+
 /// `_char_ngrams`: every code-point window of each length, shortest first.
+#[inline(never)]
 fn char_ngrams(text: &str, min_n: usize, max_n: usize, starts: &mut Vec<usize>, emit: &mut impl FnMut(&str)) {
     char_starts(text, starts);
     let len = starts.len() - 1;
     let mut n = min_n;
     if n == 1 {
         for i in 0..len {
-            emit(&text[starts[i]..starts[i + 1]]);
+            emit(span(text, starts[i], starts[i + 1]));
         }
         n = 2;
     }
     while n <= max_n.min(len) {
         for i in 0..=len - n {
-            emit(&text[starts[i]..starts[i + n]]);
+            emit(span(text, starts[i], starts[i + n]));
         }
         n += 1;
     }

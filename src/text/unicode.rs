@@ -77,6 +77,13 @@ pub fn lower_into(s: &str, out: &mut String) {
         }
         return;
     }
+    lower_non_ascii_into(s, out);
+}
+
+/// [`lower_into`] of a text that is not all ASCII. Out of line: V8 compiles a wasm function whole
+/// on its first call, and a first `predict` on ASCII text need not compile this (3 KB).
+#[inline(never)]
+fn lower_non_ascii_into(s: &str, out: &mut String) {
     out.reserve(s.len());
     for (i, c) in s.char_indices() {
         if c.is_ascii() {

@@ -70,7 +70,7 @@ fn fetch_failed(input: &JsValue, e: &JsValue) -> JsValue {
     }
     let name = name_of(input);
     let file = name.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("file:"));
-    if in_node() && (file || why.contains("Failed to parse URL")) {
+    if in_node() && (file || contains(&why, "Failed to parse URL")) {
         why.push_str(
             ". Node's fetch cannot read files (no file: URLs, no paths): read the bytes and use \
              Model.fromBytes(readFileSync(path)) instead (import { readFileSync } from 'node:fs')",
@@ -79,6 +79,15 @@ fn fetch_failed(input: &JsValue, e: &JsValue) -> JsValue {
         why.push_str(". fetch cannot read file: URLs here: serve the artifact over http(s), or pass its bytes to Model.fromBytes");
     }
     load_failed(input, &why)
+}
+
+/// `haystack.contains(needle)` without core's two-way `StrSearcher` (2.7 KB of `skedge/lite` with
+/// its slice-error path) for the one short message searched here.
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// Whether this runs in Node (`process.versions.node`; Deno and Bun answer too, and their

@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::model::load_options;
 use super::{core_error, option, options_object, type_name};
+use crate::error::Quoted;
 use crate::pointer::Pointer;
 use crate::Error;
 
@@ -124,7 +125,7 @@ fn pointer_of(value: &JsValue) -> Result<Pointer, JsValue> {
     for key in Object::keys(o).iter() {
         let key = key.as_string().unwrap_or_default();
         if !FIELDS.contains(&key.as_str()) {
-            return Err(pointer_invalid(format!("unknown field {key:?}")));
+            return Err(pointer_invalid(format!("unknown field {}", Quoted(&key))));
         }
     }
     let get = |name: &str| Reflect::get(o, &name.into()).unwrap_or(JsValue::UNDEFINED);

@@ -2,11 +2,11 @@
 
 #[cfg(feature = "monitor")]
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 #[cfg(feature = "monitor")]
 use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Float64Array, Function, Object, Reflect, Uint32Array, Uint8Array};
+#[cfg(feature = "explain")]
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,14 +15,16 @@ use super::fetch::download;
 use super::hash;
 #[cfg(feature = "monitor")]
 use super::monitor::{performance_now, Live};
+#[cfg(feature = "explain")]
+use super::to_js;
 use super::{
-    core_error, error, hex, invalid, label, option, option_string, options_object, text_of, to_js, type_name,
-    Label,
+    core_error, error, hex, invalid, label, option, option_string, options_object, text_of, type_name, Label,
 };
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
+use crate::error::Quoted;
 use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[cfg(feature = "explain")]
@@ -64,43 +66,6 @@ struct ExplanationOut<'a> {
     prediction: PredictionOut<'a>,
     row: usize,
     features: Vec<FeatureOut<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InfoOut<'a> {
-    name: &'a str,
-    version: &'a str,
-    classes: Vec<Label<'a>>,
-    estimator: &'a str,
-    n_features: u64,
-    sha256: &'a str,
-    integrity: String,
-    bytes: usize,
-    format_version: u16,
-    input_column: Option<&'a str>,
-    skedge_version: &'a str,
-    sklearn_version: &'a str,
-    python_version: &'a str,
-    numpy_version: &'a str,
-    unicode_version: &'a str,
-    source_sha256: &'a str,
-    created: &'a str,
-    precision: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    agreement: Option<AgreementOut>,
-    metrics: &'a BTreeMap<String, f64>,
-    provenance: &'a BTreeMap<String, String>,
-    max_text_bytes: usize,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AgreementOut {
-    texts: u64,
-    label_changes: u64,
-    max_abs_decision_diff: f64,
-    max_abs_proba_diff: f64,
 }
 
 /// The keys `Model.fromBytes`'s options may have.
@@ -275,7 +240,8 @@ impl Model {
         if !v.is_object() || Array::is_array(v) {
             return Err(invalid(&match self.inner.input_column() {
                 Some(column) => format!(
-                    "{what} must be a string or a record {{{column:?}: text}}, got {}",
+                    "{what} must be a string or a record {{{}: text}}, got {}",
+                    Quoted(column),
                     type_name(v)
                 ),
                 None => format!("{what} must be a string, got {}", type_name(v)),
@@ -384,11 +350,7 @@ impl Model {
             _ => decision.len() / n,
         };
         let classes = self.inner.classes();
-        let labels = to_js(
-            &(0..n_classes(classes))
-                .map(|i| label(classes, i))
-                .collect::<Vec<_>>(),
-        )?;
+        let labels = labels_array(classes);
         let out = Object::new();
         let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
         set("labels", &labels)?;
@@ -437,41 +399,59 @@ impl Model {
         })
     }
 
-    /// Artifact metadata: name, version, classes, sha256, metrics, provenance, ...
+    /// Artifact metadata: name, version, classes, sha256, metrics, provenance, ... Built directly,
+    /// keys in the order serde_wasm_bindgen gave them: its serializer was 6 KB of `skedge/lite`
+    /// for this call and `predictBatch`'s labels alone.
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let m = self.inner.metadata();
         let classes = self.inner.classes();
-        let sha256 = hex(self.digest());
-        to_js(&InfoOut {
-            name: &m.name,
-            version: &m.version,
-            classes: (0..n_classes(classes)).map(|i| label(classes, i)).collect(),
-            estimator: self.inner.classifier().estimator(),
-            n_features: self.inner.n_features(),
-            sha256: &sha256,
-            integrity: format!("sha256-{}", base64(self.digest())),
-            bytes: self.bytes,
-            format_version: self.inner.format_version(),
-            input_column: self.inner.input_column(),
-            skedge_version: &m.skedge_version,
-            sklearn_version: &m.sklearn_version,
-            python_version: &m.python_version,
-            numpy_version: &m.numpy_version,
-            unicode_version: &m.unicode_version,
-            source_sha256: &m.source_sha256,
-            created: &m.created,
-            precision: m.precision.name(),
-            agreement: m.agreement.as_ref().map(|a| AgreementOut {
-                texts: a.texts,
-                label_changes: a.label_changes,
-                max_abs_decision_diff: a.max_abs_decision_diff,
-                max_abs_proba_diff: a.max_abs_proba_diff,
-            }),
-            metrics: &m.metrics,
-            provenance: &m.provenance,
-            max_text_bytes: MAX_TEXT_BYTES,
-        })
+        let out: Plain = Object::new().unchecked_into();
+        let put = |k: &str, v: JsValue| out.set(&JsValue::from_str(k), &v);
+        let text = |v: &str| JsValue::from_str(v);
+        let number = JsValue::from_f64;
+        put("name", text(&m.name));
+        put("version", text(&m.version));
+        put("classes", labels_array(classes).into());
+        put("estimator", text(self.inner.classifier().estimator()));
+        put("nFeatures", number(self.inner.n_features() as f64));
+        put("sha256", text(&hex(self.digest())));
+        put("integrity", text(&format!("sha256-{}", base64(self.digest()))));
+        put("bytes", number(self.bytes as f64));
+        put("formatVersion", number(f64::from(self.inner.format_version())));
+        put(
+            "inputColumn",
+            self.inner.input_column().map_or(JsValue::NULL, text),
+        );
+        put("skedgeVersion", text(&m.skedge_version));
+        put("sklearnVersion", text(&m.sklearn_version));
+        put("pythonVersion", text(&m.python_version));
+        put("numpyVersion", text(&m.numpy_version));
+        put("unicodeVersion", text(&m.unicode_version));
+        put("sourceSha256", text(&m.source_sha256));
+        put("created", text(&m.created));
+        put("precision", text(m.precision.name()));
+        if let Some(a) = &m.agreement {
+            let o: Plain = Object::new().unchecked_into();
+            let put = |k: &str, v: f64| o.set(&JsValue::from_str(k), &number(v));
+            put("texts", a.texts as f64);
+            put("labelChanges", a.label_changes as f64);
+            put("maxAbsDecisionDiff", a.max_abs_decision_diff);
+            put("maxAbsProbaDiff", a.max_abs_proba_diff);
+            put_obj(&out, "agreement", o);
+        }
+        let metrics: Plain = Object::new().unchecked_into();
+        for (k, &v) in &m.metrics {
+            metrics.set(&text(k), &number(v));
+        }
+        put_obj(&out, "metrics", metrics);
+        let provenance: Plain = Object::new().unchecked_into();
+        for (k, v) in &m.provenance {
+            provenance.set(&text(k), &text(v));
+        }
+        put_obj(&out, "provenance", provenance);
+        put("maxTextBytes", number(MAX_TEXT_BYTES as f64));
+        Ok(out.into())
     }
 }
 
@@ -489,6 +469,26 @@ thread_local! {
     static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
 }
 
+fn put_obj(out: &Plain, key: &str, value: Plain) {
+    out.set(&JsValue::from_str(key), &value.into());
+}
+
+/// A label as `Label`'s serializer makes it: JS numbers (integers beyond 2^53 lose precision)
+/// or strings.
+fn label_value(l: Label) -> JsValue {
+    match l {
+        Label::Int(v) => JsValue::from_f64(v as f64),
+        Label::Str(v) => JsValue::from_str(v),
+    }
+}
+
+/// The classes as JS labels, in order.
+fn labels_array(classes: &Classes) -> Array {
+    (0..n_classes(classes))
+        .map(|i| label_value(label(classes, i)))
+        .collect()
+}
+
 /// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
 /// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
 /// cold first `predict` compiled.
@@ -501,11 +501,7 @@ fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsVal
         a.into()
     }
     let out: Plain = Object::new().unchecked_into();
-    let label = match label(classes, p.label) {
-        // JS numbers: integers beyond 2^53 lose precision, as `Label`'s serializer says.
-        Label::Int(v) => JsValue::from_f64(v as f64),
-        Label::Str(v) => JsValue::from_str(v),
-    };
+    let label = label_value(label(classes, p.label));
     KEYS.with(|[l, d, q]| {
         out.set(l, &label);
         out.set(d, &numbers(&p.decision));
