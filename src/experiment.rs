@@ -438,7 +438,7 @@ impl Experiment {
     }
 
     fn close_and_queue(&mut self, end_ms: u64) {
-        if self.active() || self.expired + self.unknown + self.duplicate > 0 {
+        if self.window_active() {
             let s = self.close(end_ms);
             self.enqueue(s);
         } else {
@@ -663,9 +663,38 @@ impl Experiment {
         s
     }
 
-    /// Takes every snapshot waiting for delivery.
+    /// Snapshots waiting for delivery, oldest first.
+    pub fn pending(&self) -> impl Iterator<Item = &ExperimentSnapshot> {
+        self.pending.iter()
+    }
+
+    /// Takes every snapshot waiting for delivery (give back the undelivered ones with
+    /// [`Experiment::requeue`]).
     pub fn take_pending(&mut self) -> Vec<ExperimentSnapshot> {
         self.pending.drain(..).collect()
+    }
+
+    /// Puts undelivered snapshots back at the front of the queue, in order; beyond
+    /// [`MAX_PENDING`] the oldest are dropped (and counted).
+    pub fn requeue(&mut self, undelivered: Vec<ExperimentSnapshot>) {
+        for s in undelivered.into_iter().rev() {
+            if self.pending.len() == MAX_PENDING {
+                self.dropped += 1;
+                continue; // the oldest, since we go from newest to oldest
+            }
+            self.pending.push_front(s);
+        }
+    }
+
+    /// Snapshots dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Whether the open window has anything to report (a prediction, feedback, or feedback
+    /// that was counted and ignored): a flush closes it only then.
+    pub fn window_active(&self) -> bool {
+        self.active() || self.expired + self.unknown + self.duplicate > 0
     }
 }
 
@@ -901,6 +930,39 @@ mod tests {
         assert_eq!(closed[0].arms[1].model.sha256, "bb".repeat(32));
         assert_eq!(closed[0].seen, 1);
         assert_eq!(e.models().1.sha256, "cc".repeat(32));
+    }
+
+    #[test]
+    fn requeue_keeps_order_and_bound() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        assert!(!e.window_active());
+        e.feedback(&"0".repeat(32), &e.classes[0].clone(), 0.5).unwrap();
+        assert!(e.window_active(), "ignored feedback is reported too");
+        for i in 0..3 {
+            e.snapshot(1.0 + f64::from(i));
+        }
+        let taken = e.take_pending();
+        e.snapshot(10.0);
+        e.requeue(taken.clone());
+        let order: Vec<_> = e.pending().map(|s| s.window.index).collect();
+        assert_eq!(order, vec![0, 1, 2, 3]);
+        e.take_pending();
+        for i in 0..MAX_PENDING {
+            e.snapshot(100.0 + i as f64);
+        }
+        e.requeue(taken);
+        assert_eq!(e.pending().count(), MAX_PENDING);
+        assert_eq!(e.dropped(), 3);
+        assert_eq!(
+            e.pending().next().unwrap().window.index,
+            4,
+            "the requeued (older) ones were dropped"
+        );
     }
 
     #[test]

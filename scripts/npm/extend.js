@@ -342,6 +342,27 @@ function experimentClass(core) {
       return this.#live().takePending();
     }
 
+    /** Delivers the queued windows (and the open one unless `closedOnly`) to a collector URL or
+     * a sink function, exactly as `Monitor.flush`: what could not be delivered stays queued, in
+     * order, at most 64. Resolves to a `FlushResult`. */
+    flush(endpoint, options) {
+      try {
+        return this.#live().flush(endpoint, options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+
+    /** Windows waiting for delivery. */
+    get pending() {
+      return this.#live().pending;
+    }
+
+    /** Windows dropped so far because the queue (64) was full. */
+    get dropped() {
+      return this.#live().dropped;
+    }
+
     /** Frees the experiment (not the models). */
     free() {
       this.#core?.free();

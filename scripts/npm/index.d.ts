@@ -34,7 +34,20 @@ export type {
 import type { SkedgeErrorCode } from './core.js';
 // experiments: begin (scripts/build.sh leaves this block out of skedge/lite)
 export type { ExperimentOptions, Served, ExperimentSnapshot, FeedbackOutcome } from './core.js';
-import type { Model, Follower, Label, ExperimentOptions, Served, ExperimentSnapshot, FeedbackOutcome } from './core.js';
+import type {
+  Model,
+  Follower,
+  Label,
+  ExperimentOptions,
+  Served,
+  ExperimentSnapshot,
+  FeedbackOutcome,
+  FlushOptions,
+  FlushResult,
+} from './core.js';
+
+/** What `Experiment.flush(sink)` hands each window to instead of POSTing it (an R2 bucket, say). */
+export type ExperimentSink = (snapshot: ExperimentSnapshot, json: string) => unknown;
 
 /**
  * Champion and challenger on the same production text (FORMAT.md §4): `mode: "shadow"` serves the
@@ -52,6 +65,17 @@ export declare class Experiment {
   snapshot(): ExperimentSnapshot;
   /** The closed windows waiting for delivery, oldest first. */
   takePending(): ExperimentSnapshot[];
+  /**
+   * POSTs every queued window, oldest first (closing the open one first unless `closedOnly`), to
+   * `endpoint` (`scripts/report.py serve`'s `/v1/snapshots`), or hands it to `endpoint` when that
+   * is a function; as `Monitor.flush`: 201/409 sent, another 4xx dropped, network errors, 401,
+   * 403, 408, 429, 5xx and a sink that threw keep it queued, in order, at most 64.
+   */
+  flush(endpoint: string | URL | ExperimentSink, options?: FlushOptions): Promise<FlushResult>;
+  /** Windows waiting for delivery. */
+  readonly pending: number;
+  /** Windows dropped so far because the queue (64) was full. */
+  readonly dropped: number;
   /** Frees the experiment (not its models). */
   free(): void;
   [Symbol.dispose](): void;

@@ -3,15 +3,19 @@
 //! version a `Model.follow` handle serves — and passes both to every call, so an alias move
 //! replaces an arm in place; the core closes the window when an arm's artifact changes.
 
-use js_sys::{Array, Object};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::model::PredictionOut;
-use super::monitor::{js_number, option_number, random_seed, seed_of};
+use super::monitor::{flush, js_number, option_number, random_seed, seed_of, Outbox};
 use super::{core_error, invalid, option, option_string, options_object, text_of, to_js, type_name, Model};
 use crate::experiment::{
-    ArmModel, Experiment, ExperimentConfig, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY, MAX_FEEDBACK_CAPACITY,
+    ArmModel, Experiment, ExperimentConfig, ExperimentSnapshot, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY,
+    MAX_FEEDBACK_CAPACITY,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -104,10 +108,35 @@ struct ServedOut<'a> {
     shadow: Option<PredictionOut<'a>>,
 }
 
-/// The experiment of two models; every call takes the arms' current models.
+/// The experiment of two models; every call takes the arms' current models. Shared with a
+/// `flush` in progress, which gives back what it could not deliver after its `await`s.
 #[wasm_bindgen(js_name = ExperimentCore, skip_typescript)]
 pub struct ExperimentCore {
-    inner: Experiment,
+    inner: Rc<RefCell<Experiment>>,
+}
+
+impl Outbox for Experiment {
+    type Item = ExperimentSnapshot;
+
+    fn take(&mut self, now_ms: f64, closed_only: bool) -> Vec<ExperimentSnapshot> {
+        self.tick(now_ms);
+        if !closed_only && self.window_active() {
+            self.snapshot(now_ms);
+        }
+        self.take_pending()
+    }
+
+    fn requeue(&mut self, undelivered: Vec<ExperimentSnapshot>) {
+        Experiment::requeue(self, undelivered);
+    }
+
+    fn pending(&self) -> usize {
+        Experiment::pending(self).count()
+    }
+
+    fn dropped(&self) -> u64 {
+        Experiment::dropped(self)
+    }
 }
 
 fn arm(m: &Model) -> ArmModel<'_> {
@@ -176,7 +205,9 @@ impl ExperimentCore {
         };
         let inner = Experiment::new(arm(champion), arm(challenger), config, js_sys::Date::now())
             .map_err(core_error)?;
-        Ok(ExperimentCore { inner })
+        Ok(ExperimentCore {
+            inner: Rc::new(RefCell::new(inner)),
+        })
     }
 
     /// `{ label, decision, proba, arm, id, shadow }` of the arm that serves `text`.
@@ -198,6 +229,7 @@ impl ExperimentCore {
             };
         let served = self
             .inner
+            .borrow_mut()
             .predict(
                 arm(champion),
                 arm(challenger),
@@ -238,6 +270,7 @@ impl ExperimentCore {
         };
         let outcome = self
             .inner
+            .borrow_mut()
             .feedback(&id, &truth, js_sys::Date::now())
             .map_err(core_error)?;
         Ok(match outcome {
@@ -251,17 +284,35 @@ impl ExperimentCore {
 
     /// Closes the open window now, queues its snapshot and returns it.
     pub fn snapshot(&mut self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.snapshot(js_sys::Date::now()))
+        to_js(&self.inner.borrow_mut().snapshot(js_sys::Date::now()))
     }
 
     /// Takes the closed windows waiting for delivery, oldest first.
     #[wasm_bindgen(js_name = takePending)]
     pub fn take_pending(&mut self) -> Result<Array, JsValue> {
-        self.inner.tick(js_sys::Date::now());
+        let mut inner = self.inner.borrow_mut();
+        inner.tick(js_sys::Date::now());
         let out = Array::new();
-        for s in self.inner.take_pending() {
+        for s in inner.take_pending() {
             out.push(&to_js(&s)?);
         }
         Ok(out)
+    }
+
+    /// Delivers the queued windows as `Monitor.flush` does (src/wasm/monitor.rs).
+    pub fn flush(&self, endpoint: JsValue, options: Option<Object>) -> Promise {
+        wasm_bindgen_futures::future_to_promise(flush(self.inner.clone(), endpoint, options))
+    }
+
+    /// Snapshots waiting for delivery.
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> u32 {
+        self.inner.borrow().pending().count() as u32
+    }
+
+    /// Snapshots dropped so far because the queue (64) was full.
+    #[wasm_bindgen(getter)]
+    pub fn dropped(&self) -> f64 {
+        self.inner.borrow().dropped() as f64
     }
 }

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -212,8 +213,56 @@ enum Delivery {
     Retry(Failure),
 }
 
-async fn flush(
-    live: Rc<RefCell<Live>>,
+/// A queue of snapshots that `flush` delivers: a monitor's, or an experiment's
+/// (src/wasm/experiment.rs). Only taking and giving back differ; the delivery is one code.
+pub(super) trait Outbox {
+    type Item: Serialize;
+    /// Closes the windows due at `now_ms`, and the open one too unless `closed_only` or it saw
+    /// nothing, then takes every queued snapshot, oldest first.
+    fn take(&mut self, now_ms: f64, closed_only: bool) -> Vec<Self::Item>;
+    /// Gives back the undelivered ones (bounded, drops counted).
+    fn requeue(&mut self, undelivered: Vec<Self::Item>);
+    fn pending(&self) -> usize;
+    fn dropped(&self) -> u64;
+}
+
+impl Outbox for Live {
+    type Item = Snapshot;
+
+    fn take(&mut self, now_ms: f64, closed_only: bool) -> Vec<Snapshot> {
+        // Expired windows first: otherwise closing an expired window here would also queue an
+        // empty snapshot of the window that replaced it.
+        self.monitor.tick(now_ms);
+        if !closed_only && self.monitor.seen() > 0 {
+            self.monitor.snapshot(now_ms);
+        }
+        self.monitor.take_pending()
+    }
+
+    fn requeue(&mut self, undelivered: Vec<Snapshot>) {
+        self.monitor.requeue(undelivered);
+    }
+
+    fn pending(&self) -> usize {
+        self.monitor.pending().count()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.monitor.dropped()
+    }
+}
+
+/// Where `flush` delivers, read from its arguments before anything is taken from the queue.
+struct Target {
+    sink: Option<Function>,
+    url: String,
+    token: Option<String>,
+    beacon: bool,
+}
+
+/// `flush(endpoint, options)` of a monitor or an experiment (the `FlushResult`).
+pub(super) async fn flush<Q: Outbox>(
+    live: Rc<RefCell<Q>>,
     endpoint: JsValue,
     options: Option<Object>,
 ) -> Result<JsValue, JsValue> {
@@ -230,26 +279,42 @@ async fn flush(
             })
             .ok_or_else(|| invalid("flush() needs the collector's URL, or a function"))?,
     };
-    let token = option_string(options.as_ref(), "token")?;
-    let beacon = option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy());
-    let closed_only = option(options.as_ref(), "closedOnly").is_some_and(|b| b.is_truthy());
-    let mut batch = {
-        let mut l = live.borrow_mut();
-        let now = js_sys::Date::now();
-        // Expired windows first: otherwise closing an expired window here would also queue an
-        // empty snapshot of the window that replaced it.
-        l.monitor.tick(now);
-        if !closed_only && l.monitor.seen() > 0 {
-            l.monitor.snapshot(now);
-        }
-        l.monitor.take_pending()
+    let target = Target {
+        sink,
+        url,
+        token: option_string(options.as_ref(), "token")?,
+        beacon: option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy()),
     };
+    let closed_only = option(options.as_ref(), "closedOnly").is_some_and(|b| b.is_truthy());
+    let mut batch = live.borrow_mut().take(js_sys::Date::now(), closed_only);
+    // Converted here, so the delivery loop below exists once in the wasm, not once per queue.
+    let values: Vec<Option<JsValue>> = batch.iter().map(|s| to_js(s).ok()).collect();
+    let (sent, rejected, done, last_error) = send_all(&target, &values).await;
+    let mut l = live.borrow_mut();
+    l.requeue(batch.split_off(done));
+    let out = Object::new();
+    let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
+    set("sent", &sent.into())?;
+    set("rejected", &rejected.into())?;
+    set("pending", &(l.pending() as f64).into())?;
+    set("dropped", &(l.dropped() as f64).into())?;
+    let last_error = match last_error {
+        Some(why) => why.to_js()?,
+        None => JsValue::NULL,
+    };
+    set("lastError", &last_error)?;
+    Ok(out.into())
+}
+
+/// Delivers snapshots in order until one must be retried: `(sent, rejected, done, last
+/// error)`, where the first `done` are settled (sent or dropped) and the rest stay queued.
+async fn send_all(target: &Target, values: &[Option<JsValue>]) -> (u32, u32, usize, Option<Failure>) {
     let (mut sent, mut rejected, mut done) = (0u32, 0u32, 0);
     let mut last_error = None;
-    for s in &batch {
-        let delivery = match &sink {
-            Some(sink) => hand_to(sink, s).await,
-            None => deliver(&url, token.as_deref(), beacon, s).await,
+    for s in values {
+        let delivery = match &target.sink {
+            Some(sink) => hand_to(sink, s.as_ref()).await,
+            None => deliver(&target.url, target.token.as_deref(), target.beacon, s.as_ref()).await,
         };
         match delivery {
             Delivery::Sent => sent += 1,
@@ -264,20 +329,7 @@ async fn flush(
         }
         done += 1;
     }
-    let mut l = live.borrow_mut();
-    l.monitor.requeue(batch.split_off(done));
-    let out = Object::new();
-    let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
-    set("sent", &sent.into())?;
-    set("rejected", &rejected.into())?;
-    set("pending", &(l.monitor.pending().count() as f64).into())?;
-    set("dropped", &(l.monitor.dropped() as f64).into())?;
-    let last_error = match last_error {
-        Some(why) => why.to_js()?,
-        None => JsValue::NULL,
-    };
-    set("lastError", &last_error)?;
-    Ok(out.into())
+    (sent, rejected, done, last_error)
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -308,12 +360,11 @@ const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Hands one snapshot and its JSON to a sink: delivered once what it returns resolves; kept for
 /// the next flush if it throws or rejects.
-async fn hand_to(sink: &Function, s: &Snapshot) -> Delivery {
-    let snapshot = to_js(s).ok();
-    let Some(json) = snapshot.as_ref().and_then(|v| js_sys::JSON::stringify(v).ok()) else {
+async fn hand_to(sink: &Function, snapshot: Option<&JsValue>) -> Delivery {
+    let Some((snapshot, json)) = snapshot.and_then(|v| Some((v, js_sys::JSON::stringify(v).ok()?))) else {
         return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
     };
-    let returned = sink.call2(&JsValue::UNDEFINED, &snapshot.unwrap_or_default(), &json);
+    let returned = sink.call2(&JsValue::UNDEFINED, snapshot, &json);
     match returned {
         Ok(v) => match JsFuture::from(Promise::resolve(&v)).await {
             Ok(_) => Delivery::Sent,
@@ -324,8 +375,8 @@ async fn hand_to(sink: &Function, s: &Snapshot) -> Delivery {
 }
 
 /// POSTs one snapshot as JSON; 201 (stored) and 409 (already stored) are delivered.
-async fn deliver(url: &str, token: Option<&str>, beacon: bool, s: &Snapshot) -> Delivery {
-    let Some(body) = to_js(s).ok().and_then(|v| js_sys::JSON::stringify(&v).ok()) else {
+async fn deliver(url: &str, token: Option<&str>, beacon: bool, snapshot: Option<&JsValue>) -> Delivery {
+    let Some(body) = snapshot.and_then(|v| js_sys::JSON::stringify(v).ok()) else {
         return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
     };
     if beacon {

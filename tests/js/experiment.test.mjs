@@ -3,9 +3,11 @@
 // the canary assignment is sticky and pinned (the same hash as src/experiment.rs), feedback is
 // matched through a bounded ring, snapshots add up, and bad options are coded refusals. On 10,000
 // keys the canary stays within two points of the share and gives every key the same arm as Python.
-import { test } from 'node:test';
+// `exp.flush` delivers the windows to a collector on 127.0.0.1 or a sink, as Monitor.flush does.
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import { Experiment, Model } from 'skedge';
 import { Experiment as LiteExperiment, Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
@@ -178,4 +180,149 @@ test('windows close by themselves and queue their snapshots', async () => {
   assert.equal(pending.length, 1);
   assert.equal(pending[0].seen, 1);
   assert.equal(exp.snapshot().seen, 1);
+});
+
+// Delivery (`exp.flush`) is Monitor.flush's code (src/wasm/monitor.rs), over the experiment's
+// queue: a collector double on 127.0.0.1 answering with the next status of `plan` (then 201).
+describe('experiment: flush', () => {
+  let server;
+  let url;
+  let plan = [];
+  const received = [];
+  before(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: JSON.parse(body) });
+        const [status, answer] = [].concat(plan.length ? plan.shift() : 201, '{}');
+        res.writeHead(status, { 'content-type': 'application/json' }).end(answer);
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${server.address().port}/v1/snapshots`;
+  });
+  after(() => new Promise((r) => server.close(r)));
+
+  const ok = (sent) => ({ sent, rejected: 0, pending: 0, dropped: 0, lastError: null });
+
+  test('POSTs the windows with the bearer token; 201 and 409 are sent; nothing new, nothing sent', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger, { seed: 1 });
+    const r = exp.predict(texts[0]);
+    exp.feedback(r.id, r.label);
+    received.length = 0;
+    plan = [201];
+    assert.deepEqual(await exp.flush(url, { token: 'tok' }), ok(1));
+    assert.equal(received[0].headers.authorization, 'Bearer tok');
+    assert.match(received[0].headers['content-type'], /^application\/json/);
+    assert.equal(received[0].body.format, 'skedge-experiment-snapshot');
+    assert.equal(received[0].body.arms[0].feedback.correct, 1);
+    assert.deepEqual(await exp.flush(url, { token: 'tok' }), ok(0));
+    exp.feedback('0'.repeat(32), r.label);
+    plan = [409];
+    assert.deepEqual(await exp.flush(new URL(url)), ok(1), 'ignored feedback is reported; 409: already stored');
+    assert.equal(received.at(-1).body.feedback_unknown, 1);
+    exp.free();
+  });
+
+  test('5xx, 401, 429 and network errors keep windows in order; another 4xx drops', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger, { seed: 2 });
+    exp.predict(texts[0]);
+    exp.snapshot();
+    exp.predict(texts[1]);
+    received.length = 0;
+    plan = [503];
+    assert.deepEqual(await exp.flush(url), { sent: 0, rejected: 0, pending: 2, dropped: 0,
+      lastError: { status: 503, code: 'HTTP_503', message: 'the collector answered 503' } });
+    assert.equal(received.length, 1, 'stops at the first failure');
+    const down = await exp.flush('http://127.0.0.1:9/nothing-listens-here');
+    assert.deepEqual([down.pending, down.lastError.status, down.lastError.code], [2, 0, 'NETWORK_ERROR']);
+    plan = [[401, '{"code":"TOKEN_INVALID","error":"wrong token"}']];
+    assert.deepEqual(await exp.flush(url, { token: 'wrong' }), { sent: 0, rejected: 0, pending: 2, dropped: 0,
+      lastError: { status: 401, code: 'TOKEN_INVALID', message: 'wrong token' } });
+    plan = [201, 429];
+    exp.predict(texts[2]);
+    assert.deepEqual(await exp.flush(url), { sent: 1, rejected: 0, pending: 2, dropped: 0,
+      lastError: { status: 429, code: 'HTTP_429', message: 'the collector answered 429' } });
+    received.length = 0;
+    plan = [422, 201];
+    assert.deepEqual(await exp.flush(url), { sent: 1, rejected: 1, pending: 0, dropped: 0,
+      lastError: { status: 422, code: 'HTTP_422', message: 'the collector answered 422' } });
+    assert.equal(received.length, 2);
+    assert.ok(received[0].body.window.index < received[1].body.window.index, 'oldest first');
+    assert.equal(exp.pending, 0);
+    exp.free();
+  });
+
+  test('the queue is bounded: 64 windows, older ones dropped and counted', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger, { seed: 3 });
+    for (let i = 0; i < 70; i++) {
+      exp.predict(`text ${i}`);
+      exp.snapshot();
+    }
+    assert.deepEqual([exp.pending, exp.dropped], [64, 6]);
+    received.length = 0;
+    assert.deepEqual(await exp.flush(url), { sent: 64, rejected: 0, pending: 0, dropped: 6, lastError: null });
+    assert.equal(received[0].body.window.index, 6, 'the oldest were dropped');
+    assert.equal(received.at(-1).body.dropped, 5, 'dropped before that window closed');
+    exp.free();
+  });
+
+  test('closedOnly leaves the open window open; an expired window is sent alone', async () => {
+    const [champion, challenger] = pair();
+    // A second-long window: the closedOnly flush below comes well within it, even on a busy machine.
+    const exp = new Experiment(champion, challenger, { windowSeconds: 1, seed: 4 });
+    const got = [];
+    const sink = (snapshot) => { got.push(snapshot.seen); };
+    exp.predict(texts[0]);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.deepEqual(await exp.flush(sink, { closedOnly: true }), ok(1));
+    assert.deepEqual(got, [1], 'no empty window after the expired one');
+    exp.predict(texts[1]);
+    assert.deepEqual(await exp.flush(sink, { closedOnly: true }), ok(0));
+    assert.equal(exp.snapshot().seen, 1, 'the open window kept its prediction');
+    assert.deepEqual(await exp.flush(sink), ok(1));
+    exp.free();
+  });
+
+  test('a sink: resolved is delivered, a throw or a rejection keeps the window queued', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger, { seed: 5 });
+    exp.predict(texts[0]);
+    exp.snapshot();
+    exp.predict(texts[1]);
+    const stored = [];
+    const failures = ['a thrown error', 'a rejection'];
+    const sink = (snapshot, json) => {
+      if (failures.length) {
+        const why = failures.shift();
+        if (why.startsWith('a thrown')) throw new Error(why);
+        return Promise.reject(new Error(why));
+      }
+      assert.deepEqual(JSON.parse(json), snapshot);
+      stored.push(snapshot);
+      return new Promise((r) => setTimeout(r, 1)); // a store that takes time, like R2's put
+    };
+    for (const why of [...failures]) {
+      assert.deepEqual(await exp.flush(sink), { sent: 0, rejected: 0, pending: 2, dropped: 0,
+        lastError: { status: 0, code: 'SINK_FAILED', message: why } });
+    }
+    assert.deepEqual(await exp.flush(sink), ok(2));
+    assert.deepEqual(stored.map((s) => s.window.index), [0, 1], 'each window once, oldest first');
+    exp.free();
+  });
+
+  test('a bad endpoint or token: INVALID_INPUT; a freed experiment: MODEL_FREED', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger);
+    exp.predict(texts[0]);
+    await assert.rejects(exp.flush(42), (e) => e.code === 'INVALID_INPUT');
+    await assert.rejects(exp.flush(url, { token: 5 }), (e) => e.code === 'INVALID_INPUT');
+    assert.equal(exp.pending, 0, 'nothing was taken from the queue');
+    exp.free();
+    await assert.rejects(exp.flush(url), (e) => e.code === 'MODEL_FREED');
+  });
 });
