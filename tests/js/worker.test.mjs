@@ -5,7 +5,8 @@
 // second instance of the example with a decryption key secret (.dev.vars) and a pinned public key
 // serving the sealed golden artifact and refusing every other one with its code; then a third
 // following a signed pointer in local R2 (POINTER_KEY) from generation 1 to 2 while it runs; then
-// champion and challenger (two followed pointers, an Experiment) in canary and in shadow mode.
+// champion and challenger (two followed pointers, an Experiment) in canary and in shadow mode, and
+// its closed windows written to an R2 bucket bound as SNAPSHOTS (exp.flush with a sink).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -55,13 +56,13 @@ function r2Put(cwd, persist, objects, listFile) {
 }
 
 /** `wrangler dev` of the Worker in `cwd` on a free port; resolves once `probe` answers. */
-async function startDev(cwd, persist, probe = '/health', vars = {}) {
+async function startDev(cwd, persist, probe = '/health', vars = {}, args = []) {
   const port = await freePort();
   const inspector = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const p = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--persist-to', persist, '--log-level', 'warn', '--show-interactive-dev-session=false',
-    ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+    ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]), ...args],
   { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.on('data', (d) => (log += d));
   p.stderr.on('data', (d) => (log += d));
@@ -534,5 +535,76 @@ test('worker: champion and challenger: canary sticky per key, feedback, shadow p
     t.diagnostic(`shadow: ${texts.length} pairs, ${n[0][0] + n[1][1]} agree; the challenger moved to generation 2 in place (${body.snapshots.length} windows)`);
   } finally {
     await stopDev(worker.p);
+  }
+});
+
+test('worker: the experiment\'s closed windows go to the SNAPSHOTS bucket under experiments/, the open one stays', async () => {
+  await stopDev(dev);
+  const work = join(TMP, 'experiment-bucket');
+  // The example with the bucket binding, copied inside the app (so `skedge` resolves).
+  const app = join(dir, '..', 'worker-experiments');
+  mkdirSync(work, { recursive: true });
+  mkdirSync(app, { recursive: true });
+  cpSync(join(dir, 'src'), join(app, 'src'), { recursive: true });
+  copyFileSync(join(dir, 'model.skedge'), join(app, 'model.skedge'));
+  writeFileSync(join(app, 'wrangler.toml'), `${readFileSync(join(dir, 'wrangler.toml'), 'utf8')}
+[[r2_buckets]]
+binding = "SNAPSHOTS"
+bucket_name = "skedge-snapshots"
+`);
+  const [champion, challenger] = ['word_tfidf_lr_binary', 'charwb25_tfidf_linearsvc'].map((n) => cases.find((c) => c.name === n));
+  const files = [champion.name, challenger.name].map((n) => packSigned(work, n));
+  const persist = join(work, 'state');
+  r2Put(app, persist, [...publish(work, files[0], 1, '', 'sentiment', 'champion'), ...publish(work, files[1], 1, '', 'sentiment', 'challenger')],
+    join(work, 'r2.json'));
+  const worker = await startDev(app, persist, '/health', {
+    CHAMPION_POINTER_KEY: 'fleet/pointers/sentiment/champion.json', CHALLENGER_POINTER_KEY: 'fleet/pointers/sentiment/challenger.json',
+    SKEDGE_PUBLIC_KEY: readFileSync(join(GOLDEN, 'test-signing.pub'), 'utf8').trim(), MONITOR_TOKEN: FLUSH_TOKEN,
+    EXPERIMENT_WINDOW_SECONDS: '1', POINTER_INTERVAL_SECONDS: '3600',
+  }, ['--test-scheduled']);
+  let health;
+  let open;
+  try {
+    base = worker.url;
+    health = await (await fetch(`${base}/health`)).json();
+    const texts = champion.expected.slice(0, 3).map((e) => e.text);
+    assert.equal((await post('/predict', { texts })).status, 200);
+    await new Promise((r) => setTimeout(r, 1100)); // past the one-second window
+    // This prediction closes the first window; it is written after the response (ctx.waitUntil),
+    // and the cron (wrangler's /__scheduled, which waits for its waitUntil) flushes again.
+    assert.equal((await post('/predict', { text: texts[0] })).status, 200);
+    const cron = await fetch(`${base}/__scheduled`);
+    await cron.body?.cancel();
+    assert.equal(cron.status, 200);
+    // POST /experiment/flush still answers what was not delivered: only the open window.
+    const r = await fetch(`${base}/experiment/flush`, { method: 'POST', headers: { authorization: `Bearer ${FLUSH_TOKEN}` } });
+    open = (await r.json()).snapshots;
+    assert.deepEqual(open.map((x) => x.seen), [1], 'the delivered window is not handed over again');
+  } finally {
+    await stopDev(worker.p);
+  }
+  // wrangler's local R2, read with miniflare on the same persistence root
+  const { Miniflare } = createRequire(join(ROOT, 'package.json'))('miniflare');
+  const mf = new Miniflare({
+    modules: true, script: 'export default { fetch() { return new Response(null, { status: 404 }); } }',
+    compatibilityDate: '2026-04-01', defaultPersistRoot: join(persist, 'v3'), r2Buckets: { SNAPSHOTS: 'skedge-snapshots' },
+  });
+  try {
+    const bucket = await mf.getR2Bucket('SNAPSHOTS');
+    const listed = await bucket.list();
+    assert.equal(listed.objects.length, 1, JSON.stringify(listed.objects.map((o) => o.key)));
+    const [{ key }] = listed.objects;
+    const s = JSON.parse(await (await bucket.get(key)).text());
+    const { name, version } = health.experiment.champion;
+    // scripts/skedge/spool.py `segment`: bytes outside [A-Za-z0-9._] as %XX, the empty version `-`
+    const segment = (text) => (text ? [...new TextEncoder().encode(text)].map((b) => (/[A-Za-z0-9._]/.test(String.fromCharCode(b))
+      ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('') : '-');
+    assert.equal(key, `experiments/${segment(name)}/${segment(version)}/${s.window.start_ms}/${s.id}.json`);
+    assert.equal(s.format, 'skedge-experiment-snapshot');
+    assert.deepEqual([s.window.index, s.seen, s.shadow.pairs], [0, 3, 3]);
+    assert.deepEqual(s.arms.map((a) => a.model.sha256), files.map(hash));
+    assert.equal(open[0].window.index, 1);
+  } finally {
+    await mf.dispose();
   }
 });

@@ -10,7 +10,8 @@
 //                                        snapshots now; needs `Authorization: Bearer <MONITOR_TOKEN>`
 //   With an experiment (below): POST /predict also answers `arm` and `id`;
 //   POST /feedback { "id": "…", "label": … } → { outcome: "counted" | "expired" | "unknown" | "duplicate" }
-//   POST /experiment/flush             → { snapshots: […] } (FORMAT.md §4, experiment snapshots); same token
+//   POST /experiment/flush             → { snapshots: […] } (FORMAT.md §4, experiment snapshots): the windows
+//                                        not delivered yet (below) and the open one; same token
 // Errors: { "error": { "code", "message" } } with 400 (bad input), 401 (flush without the token),
 // 404 (no such model: a key not configured, missing in R2, or an object that is not a model all
 // answer alike), 413 (too large).
@@ -53,9 +54,15 @@
 // then serves through the experiment: the key that assigns the canary arm is the body's "key"
 // (a string of at most 256 characters), else the X-Client-Id header, else the text itself; the
 // answer adds `arm` and `id`, the id to give POST /feedback with the true label when it is known.
+// Closed windows are delivered like monitoring snapshots, with `exp.flush(…, { closedOnly: true })`
+// after the response (ctx.waitUntil) and by the cron trigger: to MONITOR_URL (the collector's
+// POST /v1/snapshots, with MONITOR_TOKEN), or else to the SNAPSHOTS bucket as
+// experiments/<champion model>/<champion version>/<window start ms>/<id>.json (only if absent);
+// what could not be delivered is kept for the next flush. Without either, or to take them yourself,
 // POST /experiment/flush (Authorization: Bearer <MONITOR_TOKEN>) closes the open window and hands
-// over every closed one, oldest first; at most 64 wait in an isolate (the oldest are dropped and
-// counted in the next snapshot's `dropped`). The experiment, like the cache, lives in one isolate:
+// over every window still queued, oldest first (a window is delivered or handed over, never both).
+// At most 64 wait in an isolate (the oldest are dropped and counted in the next snapshot's
+// `dropped`). The experiment, like the cache, lives in one isolate:
 // feedback that reaches another isolate than its prediction answers "unknown" (counted there).
 import { Experiment, Model } from 'skedge';
 import bundled from '../model.skedge';
@@ -137,11 +144,19 @@ function segment(text) {
   return out;
 }
 
+/** `snapshots/<model>/…` of a monitoring snapshot, `experiments/<champion model>/…` of an
+ * experiment's (scripts/skedge/spool.py `snapshot_key`, the same keys). */
+function bucketKey(snapshot) {
+  const experiment = snapshot.format === 'skedge-experiment-snapshot';
+  const model = experiment ? snapshot.arms[0].model : snapshot.model;
+  const top = experiment ? 'experiments' : 'snapshots';
+  return `${top}/${segment(model.name)}/${segment(model.version)}/${snapshot.window.start_ms}/${snapshot.id}.json`;
+}
+
 /** Writes the snapshot only if its key is absent: a retry of the same id (a flush whose answer
  * was lost) finds it there and counts as delivered, never as a second snapshot. */
 async function toBucket(bucket, snapshot, json) {
-  const { model, window, id } = snapshot;
-  const key = `snapshots/${segment(model.name)}/${segment(model.version)}/${window.start_ms}/${id}.json`;
+  const key = bucketKey(snapshot);
   await bucket.put(key, json, { onlyIf: { etagDoesNotMatch: '*' }, httpMetadata: { contentType: 'application/json' } });
 }
 
@@ -283,6 +298,19 @@ const armSource = (env, arm) => {
 };
 const experimenting = (env) => ARMS.some((arm) => armSource(env, arm) !== null);
 const misconfigured = (message) => failure(500, 'MISCONFIGURED', message);
+const delivering = (env) => Boolean(env.MONITOR_URL || env.SNAPSHOTS);
+
+/** Sends the experiment's closed windows to the collector or the bucket (see the top). */
+function flushExperiment(env, exp) {
+  if (!env.MONITOR_URL) return exp.flush((snapshot, json) => toBucket(env.SNAPSHOTS, snapshot, json), { closedOnly: true });
+  return exp.flush(env.MONITOR_URL, { token: env.MONITOR_TOKEN, closedOnly: true });
+}
+
+/** After a response: windows its predictions or feedback closed go out (a failed start has no windows). */
+function deliverAfter(env, ctx) {
+  if (!experiment || !delivering(env)) return;
+  ctx.waitUntil(experiment.then(({ exp }) => (exp.pending > 0 ? flushExperiment(env, exp) : null), () => null));
+}
 const warnRefused = (e) => console.warn(`pointer refused: ${e?.code ?? ''} ${e?.message ?? e}`);
 
 /** What the EXPERIMENT_* variables ask of `new Experiment` (the core checks the values). */
@@ -425,7 +453,9 @@ export default {
         return json(result, result.pending === 0 ? 200 : 503);
       }
       if ((url.pathname === '/feedback' || url.pathname === '/experiment/flush') && experimenting(env)) {
-        return await experimentRoute(request, env, ctx, url);
+        const response = await experimentRoute(request, env, ctx, url);
+        if (url.pathname === '/feedback') deliverAfter(env, ctx);
+        return response;
       }
       if (url.pathname === '/health' && request.method === 'GET') {
         if (experimenting(env)) return json(await experimentHealth(env, ctx));
@@ -444,6 +474,7 @@ export default {
         const response = await predict(request, env, url, ctx);
         // Windows closed by this request's predictions go out after the response.
         if (monitor && monitor.pending > 0) ctx.waitUntil(flush(env));
+        deliverAfter(env, ctx);
         return response;
       }
       return json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}` } }, 404);
@@ -460,5 +491,6 @@ export default {
   // With a cron trigger (`[triggers] crons = ["* * * * *"]`), windows are also sent when idle.
   async scheduled(event, env, ctx) {
     if (monitor) ctx.waitUntil(flush(env));
+    if (experiment && delivering(env)) ctx.waitUntil(experiment.then(({ exp }) => flushExperiment(env, exp), () => null));
   },
 };
