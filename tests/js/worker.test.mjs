@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
@@ -543,6 +543,7 @@ test('worker: the experiment\'s closed windows go to the SNAPSHOTS bucket under 
   const work = join(TMP, 'experiment-bucket');
   // The example with the bucket binding, copied inside the app (so `skedge` resolves).
   const app = join(dir, '..', 'worker-experiments');
+  rmSync(work, { recursive: true, force: true }); // the bucket must hold this run's windows only
   mkdirSync(work, { recursive: true });
   mkdirSync(app, { recursive: true });
   cpSync(join(dir, 'src'), join(app, 'src'), { recursive: true });
