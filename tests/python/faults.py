@@ -26,21 +26,26 @@ collector answers 201 or 409; a connection error, 401/403/408/429 or a 5xx is re
 Each scenario is one victim (collector, s3, mlflow, postgres) and one phase; its model name and
 MLflow experiment are its own. The kill points and what each proves:
 
-- mid-stream: half the snapshots are stored and pushed; the victim is killed (SIGKILL, its whole
-  process group, or PostgreSQL's postmaster); the second half is streamed while it is down and a
-  push is tried (it must fail with exit 2 when it needs the victim, never log half a window, and
-  lose nothing); the victim is restarted on the same port and data; the stream completes (the
-  client's retries land: a dead collector, a dead bucket behind the collector's 503) and a push
-  logs the rest, windows that grew as revisions. Proves: an acknowledged snapshot survives the
-  crash of any server, a retried one is never stored twice, a push during an outage is harmless.
-- mid-push: two thirds of the snapshots are stored; a push starts, and once it has logged its
-  second window (MLflow has it, the ledger too) the victim is killed while the push goes on and the
-  last third is streamed; the push fails with exit 2 if it needed the victim (0 if it did not: a
-  dead collector, or a dead S3 with a folder spool, where only the drift figures are lost, with a
-  warning), the victim is restarted, the stream completes, the push is run again (a bucket spool's
-  lease left by a failed push is taken over after `--lease-seconds`). Proves: a push cut anywhere
-  by a dead MLflow, database or bucket is resumed by the next one without a window logged twice
-  or a snapshot left out.
+- mid-stream: about half the snapshots (the cut inside a window) are stored and pushed; the victim
+  is killed (SIGKILL to its process group; PostgreSQL's postmaster, whose backends then exit); the
+  rest is streamed while it is down and a push is tried (exit 2 when it needs the victim; nothing
+  logged by halves, nothing lost); after at least 1.5 s the victim is restarted on the same port
+  and data; the stream completes (the client's retries land: a dead collector, or a dead bucket
+  behind the collector's 503) and a push logs the rest, the split window as a revision. Proves: an
+  acknowledged snapshot survives the crash of any server, a retried one is never stored twice, a
+  push during an outage is harmless.
+- mid-push: about two thirds (the cut inside a window) are stored; a push starts and is stopped at
+  a known point: with a folder spool SIGSTOPped once it has logged all windows but one; with a
+  bucket spool by its own hook (`SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE`, skedge/spool.py) after
+  MLflow has logged a window and before the ledger records it (the partial window when the bucket
+  is the victim, so its ledger write fails). The victim is killed, the push resumed (SIGCONT) while
+  the rest is streamed: it exits 2 if it needed the victim (0 if not: a dead collector; a dead S3
+  with a folder spool costs only the drift figures, with a warning, or 2 when MLflow's server drops
+  the connection after the failed upload); the victim is restarted, the stream completes, the push
+  is run again (a bucket spool's lease left by the failed push is taken over after
+  `--lease-seconds` 2). Proves: a push cut by a dead MLflow, database or bucket, even between
+  MLflow and the ledger with the window growing meanwhile, is resumed by the next one without a
+  window logged twice or a snapshot left out.
 
 The check after each scenario: the spool (or bucket) holds each snapshot sent exactly once; the
 ledger has each (window, revision) once and the last revision of each window lists exactly the ids
