@@ -269,16 +269,13 @@ class Postgres(Service):
         wait_for(lambda: not any(self._backends()), "PostgreSQL backends gone", 30)
 
     def _backends(self):
+        """Processes of this cluster: backends rename themselves ("postgres: … idle"), but every
+        one of them runs in the data directory."""
         for p in Path("/proc").iterdir():
             if p.name.isdigit():
                 with contextlib.suppress(OSError):
-                    if str(self.data).encode() in (p / "cmdline").read_bytes() or self._is_child(p):
+                    if os.readlink(p / "cwd") == str(self.data):
                         yield p
-
-    def _is_child(self, p: Path) -> bool:
-        # backends are renamed ("postgres: postgres mlflow 127.0.0.1(…) idle"): match the port's socket dir
-        # by the process's cwd, which is the data directory
-        return os.readlink(p / "cwd") == str(self.data)
 
     def restart(self) -> None:
         self.start()
@@ -398,7 +395,6 @@ class Client:
         self.retries = 0
         self.failures: list = []
         self.sent: list = []
-        self.first_ok_after: dict = {}
         self.thread: threading.Thread | None = None
 
     def send(self, snaps: list, deadline: float = 120) -> None:
