@@ -66,8 +66,8 @@ Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
 MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
 not logged twice; if that window has had snapshots since, the point MLflow has is recorded without
-ids (`"ids_unknown": true`) and the whole window is logged as its next revision. Nothing is ever removed from the spool, so MLflow being down loses nothing: the
-next push catches up.
+ids (`"ids_unknown": true`) and the whole window is logged as its next revision. Nothing is ever
+removed from the spool, so MLflow being down loses nothing: the next push catches up.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
