@@ -65,8 +65,9 @@ O_NOFOLLOW (a symlinked segment is neither read nor appended to).
 Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
 MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
-not logged twice. Nothing is ever removed from the spool, so MLflow being down loses nothing: the
-next push catches up.
+not logged twice; if that window has had snapshots since, the point MLflow has is recorded without
+ids (`"ids_unknown": true`) and the whole window is logged as its next revision. Nothing is ever
+removed from the spool, so MLflow being down loses nothing: the next push catches up.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
@@ -1881,7 +1882,20 @@ class Pusher:
             tags.append(RunTag(ALERT_TAG, message[:5000]))
         self.log_params(g, run, info)
         # len(logged) > revision: MLflow has this revision but the ledger line was lost (a crash
-        # in between): log nothing again, finish the rest.
+        # in between). It aggregates the window's snapshots of then, a subset of these (a spool
+        # only grows): the same count is the same set, so log nothing again and finish the rest.
+        # Fewer: snapshots arrived since, and which of them that point holds is unknown, so it is
+        # recorded without ids ("ids_unknown") and the whole window is logged as the next revision.
+        while len(logged) > revision:
+            then = [m.value for m in self.history(run, "snapshots") if m.step == step and m.timestamp == ts]
+            if not then or then[0] == len(g.snapshots):
+                break
+            lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
+            self.source.append(LEDGER, lost)
+            ledger.append(lost)
+            revision += 1
+            ts = end_ms + revision
+            entry["revision"] = revision
         if len(logged) <= revision:
             self.log_metrics(g, run, mv, metrics, step, ts, tags)
         self.settle_alert(g, run, step, reasons, healthy, message)
