@@ -2068,6 +2068,8 @@ class Pusher:
         )  # fmt: skip
         agg = aggregate_arm(g)
         metrics = arm_metrics(agg)
+        # how many snapshots the point aggregates: tells a lost ledger line's point from a grown window
+        metrics["skedge.snapshots"] = float(len(g.ids))
         end_ms = (g.bucket + 1) * self.window_ms
         ts = end_ms + revision
         step = run.step(g.bucket, self.window_ms)
@@ -2077,14 +2079,27 @@ class Pusher:
         served = self.history(run, "skedge.served")
         # the peer of the run's latest window (a revision of an older one does not change it)
         tags = [] if any(m.step > step for m in served) else [RunTag(PEER_TAG, agg["peer"][:5000])]
-        # as in push_window: MLflow has this revision already when the ledger line was lost
-        if len([m for m in served if m.step == step]) <= revision:
-            self.log_metrics(g, run, mv, metrics, step, ts, tags)
-        alert = self.settle_performance(g, run, step, message, healthy)
         entry = {"kind": "experiment", "run_id": run.run_id,
                  "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
                  "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        # As in push_window: MLflow has this revision already when the ledger line was lost; the
+        # same snapshot count is the same set, fewer means the window grew since, so that point is
+        # recorded without ids and the whole window is logged as the next revision.
+        logged = [m for m in served if m.step == step]
+        while len(logged) > revision:
+            then = [m.value for m in self.history(run, "skedge.snapshots") if m.step == step and m.timestamp == ts]
+            if not then or then[0] == len(g.ids):
+                break
+            lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
+            self.source.append(LEDGER, lost)
+            ledger.append(lost)
+            revision += 1
+            ts = end_ms + revision
+            entry["revision"] = revision
+        if len(logged) <= revision:
+            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        alert = self.settle_performance(g, run, step, message, healthy)
         self.source.append(LEDGER, entry)
         ledger.append(entry)
         self.arm_runs[(g.name, g.version)] = (run, g, agg["peer"])
