@@ -32,9 +32,9 @@ from test_report import (  # noqa: E402, F401  (fixtures used by name)
     _client,
     _dump,
     _push,
+    english_artifact,
     english_pipeline,
     mlflow_server,
-    registered,
     simulate,
     streams,
 )
@@ -129,9 +129,11 @@ def _fill(mnt: Path, room: int) -> Path:
     return ballast
 
 
-def test_full_disk_refuses_with_507_keeps_what_it_took_and_recovers(disk, registered, mlflow_server, streams,
+def test_full_disk_refuses_with_507_keeps_what_it_took_and_recovers(disk, english_artifact, mlflow_server, streams,
                                                                      tmp_path):  # fmt: skip
-    artifact = registered["1"]
+    # Not test_report's `registered`: imported here it would be a second session fixture, registering
+    # monitor_en versions that test_report's own expects to create as 1 and 2.
+    artifact = english_artifact
     t_window = (int(time.time() * 1000) // HOUR - 5) * HOUR  # a closed window, five hours ago
     snaps = simulate(MONITOR, artifact, streams["english"][:240], seed=31, per_snapshot=3, start_ms=t_window + 60_000)
     assert len(snaps) * min(len(_dump(s)) for s in snaps) > 4 * ROOM, "the stream must not fit in the room"
