@@ -1858,7 +1858,6 @@ class Pusher:
         if d is not None:
             metrics["drift_alert"] = 1.0 if reasons else 0.0
         end_ms = (g.bucket + 1) * self.window_ms
-        ts = end_ms + revision
         step = run.step(g.bucket, self.window_ms)
 
         logged = [m for m in self.history(run, "sampled") if m.step == step]
@@ -1881,23 +1880,7 @@ class Pusher:
             message = f"{where} ({stats['count']} samples): " + "; ".join(reasons)
             tags.append(RunTag(ALERT_TAG, message[:5000]))
         self.log_params(g, run, info)
-        # len(logged) > revision: MLflow has this revision but the ledger line was lost (a crash
-        # in between). It aggregates the window's snapshots of then, a subset of these (a spool
-        # only grows): the same count is the same set, so log nothing again and finish the rest.
-        # Fewer: snapshots arrived since, and which of them that point holds is unknown, so it is
-        # recorded without ids ("ids_unknown") and the whole window is logged as the next revision.
-        while len(logged) > revision:
-            then = [m.value for m in self.history(run, "snapshots") if m.step == step and m.timestamp == ts]
-            if not then or then[0] == len(g.snapshots):
-                break
-            lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
-            self.source.append(LEDGER, lost)
-            ledger.append(lost)
-            revision += 1
-            ts = end_ms + revision
-            entry["revision"] = revision
-        if len(logged) <= revision:
-            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, len(logged), "snapshots", len(g.snapshots))
         self.settle_alert(g, run, step, reasons, healthy, message)
         self.source.append(LEDGER, entry)
         ledger.append(entry)
@@ -1910,6 +1893,30 @@ class Pusher:
             + (f" [revision {revision}]" if revision else "")
         )
         return [message] if reasons else []
+
+    def log_window(self, g, run: Run, mv, metrics: dict, tags, entry: dict, ledger: list, logged: int,
+                   count_key: str, count: int) -> int:
+        """Logs `entry`'s window revision unless MLflow has it already (`logged` points at its step
+        > its revision: the ledger line was lost in a crash). The point MLflow has aggregates the
+        window's snapshots of then, a subset of these (a spool only grows): the same `count_key`
+        value is the same set, so nothing is logged again. Fewer: snapshots arrived since, and which
+        of them that point holds is unknown, so it is recorded without ids ("ids_unknown") and the
+        whole window is logged as the next revision. Returns the revision of `entry`."""
+        step, end_ms = run.step(g.bucket, self.window_ms), (g.bucket + 1) * self.window_ms
+        revision = entry["revision"]
+        while logged > revision:
+            ts = end_ms + revision
+            then = [m.value for m in self.history(run, count_key) if m.step == step and m.timestamp == ts]
+            if not then or then[0] == count:
+                break
+            lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
+            self.source.append(LEDGER, lost)
+            ledger.append(lost)
+            revision += 1
+            entry["revision"] = revision
+        if logged <= revision:
+            self.log_metrics(g, run, mv, metrics, step, end_ms + revision, tags)
+        return revision
 
     def reevaluate(self, stale: list, ledger: list) -> list:
         """Drift of windows pushed while no artifact of their model was at hand, now that one
@@ -2071,7 +2078,6 @@ class Pusher:
         # how many snapshots the point aggregates: tells a lost ledger line's point from a grown window
         metrics["skedge.snapshots"] = float(len(g.ids))
         end_ms = (g.bucket + 1) * self.window_ms
-        ts = end_ms + revision
         step = run.step(g.bucket, self.window_ms)
         message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
         if evaluated:
@@ -2083,22 +2089,8 @@ class Pusher:
                  "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
                  "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
-        # As in push_window: MLflow has this revision already when the ledger line was lost; the
-        # same snapshot count is the same set, fewer means the window grew since, so that point is
-        # recorded without ids and the whole window is logged as the next revision.
-        logged = [m for m in served if m.step == step]
-        while len(logged) > revision:
-            then = [m.value for m in self.history(run, "skedge.snapshots") if m.step == step and m.timestamp == ts]
-            if not then or then[0] == len(g.ids):
-                break
-            lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
-            self.source.append(LEDGER, lost)
-            ledger.append(lost)
-            revision += 1
-            ts = end_ms + revision
-            entry["revision"] = revision
-        if len(logged) <= revision:
-            self.log_metrics(g, run, mv, metrics, step, ts, tags)
+        logged = sum(1 for m in served if m.step == step)
+        revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, logged, "skedge.snapshots", len(g.ids))
         alert = self.settle_performance(g, run, step, message, healthy)
         self.source.append(LEDGER, entry)
         ledger.append(entry)
