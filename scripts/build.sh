@@ -78,6 +78,7 @@ glue() {
       { echo "build: $core.d.ts no longer has the expected signatures ($t)" >&2; exit 1; }
   done
   sed -i "s|@ts-self-types=\"./$name.d.ts\"|@ts-self-types=\"./$core.d.ts\"|" "$OUT/$core.js" "$OUT/$core.cjs"
+  node scripts/bundle_npm.mjs lazy-cjs "$OUT/$core.cjs" "${name}_bg.wasm"
 }
 glue skedge core
 glue skedge_lite core-lite
@@ -106,6 +107,12 @@ if grep -q "'./core.js'" "$OUT/index.d.cts" "$OUT/lite.d.cts"; then
 fi
 if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts" "$OUT/lite.d.cts"; then
   echo "build: a lite entry still points at the full build" >&2; exit 1
+fi
+# The Node entries as one module each (scripts/bundle_npm.mjs says why); the others keep their
+# imports (workerd's start-up is outside any request; browsers' bundlers have their own).
+for e in node.mjs lite-node.mjs; do node scripts/bundle_npm.mjs bundle "$OUT/$e"; done
+if grep -q "from '\./" "$OUT/node.mjs" "$OUT/lite-node.mjs"; then
+  echo "build: a Node ESM entry still imports a module of the package" >&2; exit 1
 fi
 # The Workers entries' start-up warm-up loads the tiny golden (scripts/npm/workerd.js).
 sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" "$OUT/workerd.js" "$OUT/lite-workerd.js"

@@ -29,15 +29,12 @@ function invalid(message, index) {
 }
 
 /**
- * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`), and the
- * host's synchronous hasher (`hash(algorithm, bytes) -> Uint8Array`, node's `createHash`) when
- * the runtime has one: artifacts are then hashed natively (integrity, signature prehash); and its
- * synchronous Ed25519 verifier (`verify(publicKey, message, signature) -> boolean`, node:crypto):
- * signatures are then checked natively, the wasm's verifier deciding where it gives no verdict.
+ * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`). With
+ * `instantiate` (the Node entries: it instantiates the wasm once, and throws a coded error when it
+ * cannot), every static function of `Model` calls it first: the wasm is compiled on the first
+ * call that needs it, not on import.
  */
-export function extend(core, hash, verify) {
-  if (hash) core.setHasher(hash);
-  if (verify) core.setVerifier(verify);
+export function extend(core, instantiate) {
   const { Model } = core;
   let maxTextBytes; // asked once the wasm is instantiated (browsers instantiate later)
 
@@ -145,6 +142,24 @@ export function extend(core, hash, verify) {
   };
 
   Model.follow = (source, options) => follow(core, source, options);
+  if (instantiate) {
+    for (const name of Object.getOwnPropertyNames(Model)) {
+      const f = Model[name];
+      if (typeof f !== 'function' || name.startsWith('__')) continue;
+      const async = name === 'load' || name === 'follow';
+      Model[name] = {
+        [name](a, b) {
+          try {
+            instantiate();
+          } catch (e) {
+            if (async) return Promise.reject(e);
+            throw e;
+          }
+          return f.call(Model, a, b);
+        },
+      }[name];
+    }
+  }
   return { Model, Experiment: experimentClass(core) };
 }
 

@@ -1,24 +1,41 @@
-// Node.js, CommonJS (`node` + `require` conditions): wasm-bindgen's nodejs glue reads the .wasm
-// beside it and instantiates it synchronously on require.
+// Node.js, CommonJS (`node` + `require` conditions): wasm-bindgen's nodejs glue, whose reading and
+// instantiating of the .wasm beside it scripts/build.sh defers to `__instantiate()`: the first call
+// that needs the wasm (`Model.fromBytes`, `Model.load`, `Model.follow`, `init()` / `initSync()`)
+// makes it, not `require` (node.mjs says why).
 // Artifacts are hashed by node:crypto (integrity, signature prehash), and signatures verified by
 // it (SECURITY.md), not in wasm. node:crypto is required on first use: loading it costs
 // milliseconds that most loads never need.
 'use strict';
-const { SkedgeError } = require('./errors.cjs');
+const { SkedgeError, skedgeError } = require('./errors.cjs');
 const { extend } = require('./extend.cjs');
+const core = require('./core.cjs');
 
 let nodeCrypto;
 const crypto = () => (nodeCrypto ??= require('node:crypto'));
 // An Ed25519 public key as SPKI DER (RFC 8410): this prefix, then the 32 key bytes.
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-const { Model, Experiment } = extend(
-  require('./core.cjs'),
-  (algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest(),
-  (key, message, signature) =>
-    crypto().verify(null, message, { key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' }, signature),
-);
+let ready = false;
 
-async function init() {}
-function initSync() {}
+function instantiate() {
+  if (ready) return;
+  try {
+    core.__instantiate();
+  } catch (e) {
+    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+  }
+  core.setHasher((algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest());
+  core.setVerifier((key, message, signature) =>
+    crypto().verify(null, message, { key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' }, signature),
+  );
+  ready = true;
+}
+const { Model, Experiment } = extend(core, instantiate);
+
+async function init() {
+  instantiate();
+}
+function initSync() {
+  instantiate();
+}
 
 module.exports = { Experiment, Model, SkedgeError, init, initSync, default: init };
