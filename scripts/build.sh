@@ -111,13 +111,16 @@ fi
 # The Node entries as one module each (scripts/bundle_npm.mjs says why); the others keep their
 # imports (workerd's start-up is outside any request; browsers' bundlers have their own).
 for e in node.mjs lite-node.mjs; do node scripts/bundle_npm.mjs bundle "$OUT/$e"; done
-if grep -q "from '\./" "$OUT/node.mjs" "$OUT/lite-node.mjs"; then
-  echo "build: a Node ESM entry still imports a module of the package" >&2; exit 1
+for e in node.cjs lite-node.cjs; do node scripts/bundle_npm.mjs bundle-cjs "$OUT/$e"; done
+if grep -q "from '\./\|require('\./" "$OUT"/node.[mc]js "$OUT"/lite-node.[mc]js; then
+  echo "build: a Node entry still imports a module of the package" >&2; exit 1
 fi
-# The Workers entries' start-up warm-up loads the tiny golden (scripts/npm/workerd.js).
-sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" "$OUT/workerd.js" "$OUT/lite-workerd.js"
-if grep -q '@TINY_SKEDGE_BASE64@' "$OUT/workerd.js" "$OUT/lite-workerd.js"; then
-  echo "build: the workerd entries still hold the warm-up placeholder" >&2; exit 1
+# The Workers entries' start-up warm-up and the browser entries' `init()` load the tiny golden
+# (scripts/npm/workerd.js, scripts/npm/browser.js).
+WARM=("$OUT/workerd.js" "$OUT/lite-workerd.js" "$OUT/browser.js" "$OUT/lite-browser.js")
+sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" "${WARM[@]}"
+if grep -q '@TINY_SKEDGE_BASE64@' "${WARM[@]}"; then
+  echo "build: the workerd or browser entries still hold the warm-up placeholder" >&2; exit 1
 fi
 cp scripts/npm/README.md "$OUT/README.md"
 [ -f LICENSE ] && cp LICENSE "$OUT/"

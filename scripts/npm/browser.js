@@ -11,6 +11,20 @@ const { default: initWasm, initSync: initWasmSync } = core;
 
 let ready = false;
 
+// V8 compiles each wasm function on its first call, in baseline code: loading a 286-byte model
+// (tests/golden/tiny.skedge, inlined by scripts/build.sh) and predicting once as soon as the wasm
+// is instantiated compiles the load and predict paths inside `init()`, so the first real
+// `Model.load` (from the Cache API, say) no longer pays for it (as workerd.js does at start-up;
+// benches/PROFILE.md, "Import and browser load"). A warm-up must never break initialisation.
+function warmUp() {
+  try {
+    const tiny = Uint8Array.from(atob('@TINY_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
+    const model = fromBytes.call(Model, tiny);
+    model.predict('warm up');
+    model.free();
+  } catch {}
+}
+
 /**
  * Compiles and instantiates skedge's WebAssembly (once; later calls return at once).
  * `input`: where the .wasm is (URL, Request, Response, bytes or a WebAssembly.Module); by default
@@ -24,6 +38,7 @@ export async function init(input) {
     throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
   }
   ready = true;
+  warmUp();
 }
 
 /** Instantiates skedge synchronously from the bytes of `skedge_bg.wasm` or a compiled module. */
@@ -31,6 +46,7 @@ export function initSync(module) {
   if (ready) return;
   initWasmSync({ module });
   ready = true;
+  warmUp();
 }
 
 const fromBytes = Model.fromBytes;

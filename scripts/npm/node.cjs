@@ -1,7 +1,8 @@
 // Node.js, CommonJS (`node` + `require` conditions): wasm-bindgen's nodejs glue, whose reading and
 // instantiating of the .wasm beside it scripts/build.sh defers to `__instantiate()`: the first call
 // that needs the wasm (`Model.fromBytes`, `Model.load`, `Model.follow`, `init()` / `initSync()`)
-// makes it, not `require` (node.mjs says why).
+// makes it, not `require` (node.mjs says why). scripts/build.sh bundles this file, the glue,
+// extend.cjs and errors.cjs into one file.
 // Artifacts are hashed by node:crypto (integrity, signature prehash), and signatures verified by
 // it (SECURITY.md), not in wasm. node:crypto is required on first use: loading it costs
 // milliseconds that most loads never need.

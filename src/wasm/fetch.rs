@@ -1,4 +1,4 @@
-//! Host I/O for `Model.load`: `fetch` and the body read chunk by chunk with progress.
+//! Host I/O for `Model.load`: `fetch` and the body, read chunk by chunk when progress is asked for.
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -41,7 +41,12 @@ extern "C" {
     type Reader;
     #[wasm_bindgen(method)]
     fn read(this: &Reader) -> Promise;
+    #[wasm_bindgen(method)]
+    fn cancel(this: &Reader) -> Promise;
 }
+
+/// A body this large could not be copied into wasm32's memory anyway.
+const MAX_BODY_BYTES: u64 = u32::MAX as u64;
 
 /// What `input` names: the string, a `URL`'s `href`, a `Request`'s or `Response`'s `url`.
 fn name_of(input: &JsValue) -> String {
@@ -107,8 +112,8 @@ fn describe(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-/// `fetch` the body chunk by chunk, calling `on_progress({ loaded, total })` after each. A
-/// `Response` (from the Cache API, say) is read as it is.
+/// `fetch` the body, with `on_progress` chunk by chunk, calling `on_progress({ loaded, total })`
+/// after each. A `Response` (from the Cache API, say) is read as it is.
 pub(super) async fn download(
     input: &JsValue,
     init: &JsValue,
@@ -156,14 +161,23 @@ pub(super) async fn download(
         }
         Ok(())
     };
-    let Some(body) = response.body() else {
+    // Without a progress callback the body is read whole by the host (`arrayBuffer()`: one native
+    // read, no promise per chunk crossing into wasm) and copied into wasm memory once.
+    let body = match on_progress {
+        Some(_) => response.body(),
+        None => None,
+    };
+    let Some(body) = body else {
         let buf = JsFuture::from(response.array_buffer()).await.map_err(fail)?;
         let bytes = Uint8Array::new(&buf).to_vec();
         progress(bytes.len())?;
         return Ok(bytes);
     };
+    // With one, the chunks stay JS arrays until the end: joined by the host and copied into wasm
+    // memory once, instead of a zero-filled `Vec` grown and written chunk by chunk.
     let reader = body.get_reader();
-    let mut bytes = Vec::with_capacity(total.map_or(0, |t| t.min(1e9) as usize));
+    let mut chunks = Vec::new();
+    let mut loaded = 0u64;
     progress(0)?;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
@@ -171,13 +185,29 @@ pub(super) async fn download(
             break;
         }
         let value = Reflect::get(&chunk, &"value".into()).map_err(fail)?;
-        let Some(value) = value.dyn_ref::<Uint8Array>() else {
+        let Ok(value) = value.dyn_into::<Uint8Array>() else {
             return Err(load_failed(input, "the response body is not a byte stream"));
         };
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        progress(bytes.len())?;
+        loaded += u64::from(value.length());
+        if loaded > MAX_BODY_BYTES {
+            let _ = reader.cancel();
+            return Err(load_failed(input, "the body is larger than WebAssembly memory (4 GiB)"));
+        }
+        chunks.push(value);
+        progress(loaded as usize)?;
     }
+    let bytes = match chunks.as_slice() {
+        [one] => one.to_vec(),
+        _ => {
+            // At most MAX_BODY_BYTES: fits a u32.
+            let all = Uint8Array::new_with_length(loaded as u32);
+            let mut at = 0;
+            for c in &chunks {
+                all.set(c, at);
+                at += c.length();
+            }
+            all.to_vec()
+        }
+    };
     Ok(bytes)
 }
