@@ -191,7 +191,10 @@ pub(super) async fn download(
         loaded += u64::from(value.length());
         if loaded > MAX_BODY_BYTES {
             let _ = reader.cancel();
-            return Err(load_failed(input, "the body is larger than WebAssembly memory (4 GiB)"));
+            return Err(load_failed(
+                input,
+                "the body is larger than WebAssembly memory (4 GiB)",
+            ));
         }
         chunks.push(value);
         progress(loaded as usize)?;
