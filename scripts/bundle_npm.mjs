@@ -13,7 +13,8 @@ const fail = (message) => {
 };
 
 // wasm-bindgen's nodejs glue reads, compiles and instantiates the .wasm when it is required; the
-// same statements in `exports.__instantiate()`, which node.cjs calls on first use.
+// same statements in `exports.__instantiate(module?)`, which node.cjs calls on first use (with the
+// module `init()` compiled, if it did).
 function lazyCjs() {
   const eager = [
     `const wasmPath = \`\${__dirname}/${arg}\`;`,
@@ -24,9 +25,9 @@ function lazyCjs() {
     'wasm.__wbindgen_start();',
   ].join('\n');
   const lazy = `let wasm;
-exports.__instantiate = function () {
+exports.__instantiate = function (wasmModule) {
   if (wasm !== undefined) return;
-  const wasmModule = new WebAssembly.Module(require('fs').readFileSync(\`\${__dirname}/${arg}\`));
+  wasmModule ??= new WebAssembly.Module(require('fs').readFileSync(\`\${__dirname}/${arg}\`));
   wasm = new WebAssembly.Instance(wasmModule, __wbg_get_imports()).exports;
   wasm.__wbindgen_start();
 };`;

@@ -116,8 +116,9 @@ export type InitInput = string | URL | Request | Response | ArrayBuffer | ArrayB
 
 /**
  * Initialises skedge's WebAssembly. Needed once in browsers before `Model.fromBytes()`
- * (`Model.load()` does it by itself); does nothing in Node, Deno and Workers, which initialise
- * on import.
+ * (`Model.load()` does it by itself); in Node it compiles the package's own .wasm now instead of
+ * on the first `Model.fromBytes()` (`input` ignored); does nothing in Deno and Workers, which
+ * initialise on import.
  */
 export function init(input?: InitInput): Promise<void>;
 

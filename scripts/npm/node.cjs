@@ -17,10 +17,11 @@ const crypto = () => (nodeCrypto ??= require('node:crypto'));
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 let ready = false;
 
-function instantiate() {
+// `module`: compiled by `init()`; otherwise the glue compiles the .wasm, synchronously.
+function instantiate(module) {
   if (ready) return;
   try {
-    core.__instantiate();
+    core.__instantiate(module);
   } catch (e) {
     throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
   }
@@ -32,8 +33,16 @@ function instantiate() {
 }
 const { Model, Experiment } = extend(core, instantiate);
 
+// As node.mjs's: compiled on V8's background threads.
 async function init() {
-  instantiate();
+  if (ready) return;
+  let module;
+  try {
+    module = await WebAssembly.compile(require('node:fs').readFileSync(`${__dirname}/skedge_bg.wasm`));
+  } catch (e) {
+    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+  }
+  instantiate(module);
 }
 function initSync() {
   instantiate();

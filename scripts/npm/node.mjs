@@ -24,10 +24,13 @@ const crypto = () => (nodeCrypto ??= builtin('node:crypto'));
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 let ready = false;
 
-function instantiate() {
+const wasmBytes = () => builtin('node:fs').readFileSync(new URL('./skedge_bg.wasm', import.meta.url));
+
+// `module`: compiled by `init()`; otherwise the bytes are compiled here, synchronously.
+function instantiate(module) {
   if (ready) return;
   try {
-    core.initSync({ module: builtin('node:fs').readFileSync(new URL('./skedge_bg.wasm', import.meta.url)) });
+    core.initSync({ module: module ?? wasmBytes() });
   } catch (e) {
     throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
   }
@@ -39,9 +42,20 @@ function instantiate() {
 }
 const { Model, Experiment } = extend(core, instantiate);
 
-/** Compiles and instantiates skedge's WebAssembly now rather than on first use (once). */
+/**
+ * Compiles and instantiates skedge's WebAssembly now rather than on first use (once). The compile
+ * runs on V8's background threads (`WebAssembly.compile`): a server can call it at start-up
+ * without holding its event loop for the whole compile; a synchronous call meanwhile waits for it.
+ */
 export async function init() {
-  instantiate();
+  if (ready) return;
+  let module;
+  try {
+    module = await WebAssembly.compile(wasmBytes());
+  } catch (e) {
+    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+  }
+  instantiate(module);
 }
 export function initSync() {
   instantiate();
