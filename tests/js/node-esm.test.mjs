@@ -314,3 +314,39 @@ describe('browser entry imported in Node: use before init', () => {
     m.free();
   });
 });
+
+describe('node entries: the wasm is compiled on first use, not on import', () => {
+  test('an entry without its .wasm imports, and its first use is LOAD_FAILED (ESM and CommonJS)', async () => {
+    const { copyFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { dirname, join } = await import('node:path');
+    const { createRequire } = await import('node:module');
+    const { fileURLToPath, pathToFileURL } = await import('node:url');
+    const pkg = dirname(fileURLToPath(import.meta.resolve('skedge')));
+    const dir = mkdtempSync(join(tmpdir(), 'skedge-no-wasm-'));
+    try {
+      // The Node entries are one file each (scripts/build.sh): alone, they miss only the .wasm.
+      for (const f of ['node.mjs', 'node.cjs']) copyFileSync(join(pkg, f), join(dir, f));
+      const esm = await import(pathToFileURL(join(dir, 'node.mjs')).href);
+      const cjs = createRequire(join(dir, 'x.cjs'))('./node.cjs');
+      for (const { Model: M, init: i } of [esm, cjs]) {
+        assert.equal(code(() => M.fromBytes(new Uint8Array(8))), 'LOAD_FAILED');
+        await assert.rejects(M.load('http://127.0.0.1:9/model.skedge'), (e) => e.code === 'LOAD_FAILED');
+        await assert.rejects(i(), (e) => e.code === 'LOAD_FAILED');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('init() compiling in the background and a synchronous first use meanwhile', async () => {
+    // A fresh copy of the entry (query string): its wasm not yet instantiated.
+    const { Model: M, init: i } = await import(`${import.meta.resolve('skedge')}?fresh`);
+    const pending = i();
+    const m = M.fromBytes(wordCase.bytes);
+    await pending;
+    await i();
+    assert.deepEqual(m.predict(wordCase.expected[0].text).label, wordCase.expected[0].label);
+    m.free();
+  });
+});
