@@ -108,12 +108,15 @@ fi
 if grep -q 'core.js\|core.cjs\|skedge_bg' "$OUT"/lite-* "$OUT/lite.d.ts" "$OUT/lite.d.cts"; then
   echo "build: a lite entry still points at the full build" >&2; exit 1
 fi
-# The Node entries as one module each (scripts/bundle_npm.mjs says why); the others keep their
-# imports (workerd's start-up is outside any request; browsers' bundlers have their own).
-for e in node.mjs lite-node.mjs; do node scripts/bundle_npm.mjs bundle "$OUT/$e"; done
+# The Node, browser and Deno entries as one module each (scripts/bundle_npm.mjs says why); the
+# workerd ones keep their imports (a Worker's start-up is outside any request's CPU limit).
+for e in node.mjs browser.js deno.js; do
+  node scripts/bundle_npm.mjs bundle "$OUT/$e"
+  node scripts/bundle_npm.mjs bundle "$OUT/lite-$e"
+done
 for e in node.cjs lite-node.cjs; do node scripts/bundle_npm.mjs bundle-cjs "$OUT/$e"; done
-if grep -q "from '\./\|require('\./" "$OUT"/node.[mc]js "$OUT"/lite-node.[mc]js; then
-  echo "build: a Node entry still imports a module of the package" >&2; exit 1
+if grep -q "from '\./\|require('\./" "$OUT"/{,lite-}{node.mjs,node.cjs,browser.js,deno.js}; then
+  echo "build: a bundled entry still imports a module of the package" >&2; exit 1
 fi
 # The Workers entries' start-up warm-up and the browser entries' `init()` load the tiny golden
 # (scripts/npm/workerd.js, scripts/npm/browser.js).

@@ -1,6 +1,7 @@
 // Browsers and bundlers (`browser` / `import` conditions): the .wasm is fetched next to this file
 // (`new URL('skedge_bg.wasm', import.meta.url)`, which Vite, webpack 5 and Rollup understand), so
 // initialisation is async: `await init()` once, or `await Model.load(url)`, which initialises.
+// scripts/build.sh bundles it with the glue, extend.js and errors.js: one request, not four.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
 import { extend } from './extend.js';
