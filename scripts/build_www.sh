@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the offline demo folder self-contained, so it works from any static host:
-#   vendor/skedge/     the browser build of the npm package (pkg/: browser.js, core.js, errors.js, extend.js,
-#                      skedge_bg.wasm; run scripts/build.sh first)
+#   vendor/skedge/     the browser build of the npm package (pkg/: browser.js, one module with the glue,
+#                      and skedge_bg.wasm; run scripts/build.sh first)
 #   models/            the demo artifacts with their manifests, and models/index.json
 #   precache.js        the service worker's file list and version (a digest of every file)
 # The page itself (index.html, app.js, style.css, sw.js, ...) is committed in www/.
@@ -25,7 +25,7 @@ SKEDGE=$ROOT/target/release/skedge
 PY=$ROOT/.venv/bin/python
 [ -x "$PY" ] || PY=python3
 PAGE_FILES=(index.html app.js style.css sw.js icon.svg manifest.webmanifest)
-VENDOR_FILES=(browser.js core.js errors.js extend.js skedge_bg.wasm)
+VENDOR_FILES=(browser.js skedge_bg.wasm)
 
 while [ $# -gt 0 ]; do
   case $1 in
