@@ -948,6 +948,7 @@ BEFORE_V3 = {
     "no_tier_up": "26 ms (issue)",
     "first_predict": "1.6–4.1 ms (issue)",
     "second_from_bytes": "6.2–6.6 ms (issue)",
+    "ready": "26–40 ms (the issue's import, first `fromBytes` and first `predict`)",
     "warm_from_bytes": "3.74 ms, 31.2× `joblib.load`",
     "signed": "not measured",
     "workerd": "not measured",
@@ -982,13 +983,18 @@ def cold_table(R: dict, rows: dict) -> str:
         return None if v is None else v[0] <= limit
 
     v = cold("node", "import_ms")
-    row("`import 'skedge'` (read, compile, instantiate the .wasm)", "import", fmt_cold(v), "≤ 4 ms", check(v, 4))
+    # Since the imports change the Node entries compile the .wasm on first use: the first
+    # `fromBytes` pays it, and the `ready` row below shows the sum.
+    row("`import 'skedge'` (the .wasm is read, compiled and instantiated by the first load)", "import",
+        fmt_cold(v), "≤ 4 ms", check(v, 4))
     v = cold("node", "from_bytes_ms")
     row("first `Model.fromBytes`, fresh Node process, default flags", "from_bytes", fmt_cold(v), "≤ 1 ms", check(v, 1))
     v = cold("node_no_tier_up", "from_bytes_ms")
     row("the same with `--no-wasm-tier-up` (baseline code only)", "no_tier_up", fmt_cold(v), "≤ 2 ms", check(v, 2))
     v = cold("node", "first_predict_ms")
     row("first `predict` after it", "first_predict", fmt_cold(v), "≤ 0.5 ms", check(v, 0.5))
+    v = cold("node", "ready_ms")
+    row("import + first `fromBytes` + first `predict`", "ready", fmt_cold(v), "report", None)
     v = cold("node", "second_from_bytes_ms")
     row("second `fromBytes` in the same process", "second_from_bytes", fmt_cold(v), "report", None)
     if w.get("load") is not None:
