@@ -90,14 +90,20 @@ impl Linear {
     }
 }
 
+/// Binary models (the usual case) do not compile the one-vs-rest path.
 #[inline(never)]
 fn logistic(d: &[f64]) -> Vec<f64> {
     if let [d] = d {
         let p = expit(*d);
         vec![1.0 - p, p]
     } else {
-        normalize_ovr(d.iter().map(|&v| expit(v)).collect())
+        logistic_ovr(d)
     }
+}
+
+#[inline(never)]
+fn logistic_ovr(d: &[f64]) -> Vec<f64> {
+    normalize_ovr(d.iter().map(|&v| expit(v)).collect())
 }
 
 #[inline(never)]
