@@ -85,14 +85,17 @@ impl TextClassifier {
     fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
         let (manifest, input, data) = Data::open(buf, body, version)?;
         let pipeline = manifest.pipeline;
+        let metadata: LazyCell<Metadata, Box<dyn FnOnce() -> Metadata + Send>> = {
+            let (metadata, maps) = (manifest.metadata, manifest.maps);
+            LazyCell::new(Box::new(move || maps.into_metadata(metadata)))
+        };
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
         }
-        let vectorizers = pipeline
-            .features
-            .into_iter()
-            .map(|f| Vectorizer::new(f, &data))
-            .collect::<Result<Vec<_>>>()?;
+        let mut vectorizers = Vec::with_capacity(pipeline.features.len());
+        for f in pipeline.features {
+            vectorizers.push(Vectorizer::new(f, &data)?);
+        }
         let width: u64 = vectorizers.iter().map(Vectorizer::n_features).sum();
         if width > u64::from(u32::MAX) {
             return Err(Error::Corrupt(format!("{width} columns exceed u32")));
@@ -100,10 +103,7 @@ impl TextClassifier {
         let (transforms, width) = crate::vectorize::transforms(pipeline.transforms, width, &data)?;
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
-            metadata: {
-                let (metadata, maps) = (manifest.metadata, manifest.maps);
-                LazyCell::new(Box::new(move || maps.into_metadata(metadata)))
-            },
+            metadata,
             input,
             vectorizers,
             transforms,
