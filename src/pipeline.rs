@@ -1,7 +1,7 @@
 //! `TextClassifier`: the public entry point, a scikit-learn `Pipeline` of vectorizers (a
 //! `FeatureUnion` when several), transforms and a classifier, loaded from artifact bytes.
 
-use std::cell::RefCell;
+use std::cell::{LazyCell, RefCell};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -27,7 +27,8 @@ struct Buffers {
 
 /// A loaded, validated model.
 pub struct TextClassifier {
-    metadata: Metadata,
+    /// Its maps built on first use (`manifest::Unmapped`): the prediction path never reads it.
+    metadata: LazyCell<Metadata, Box<dyn FnOnce() -> Metadata + Send>>,
     input: Input,
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
@@ -41,7 +42,7 @@ pub struct TextClassifier {
 impl std::fmt::Debug for TextClassifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextClassifier")
-            .field("name", &self.metadata.name)
+            .field("name", &self.metadata().name)
             .field("estimator", &self.classifier.estimator())
             .finish_non_exhaustive()
     }
@@ -84,14 +85,17 @@ impl TextClassifier {
     fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
         let (manifest, input, data) = Data::open(buf, body, version)?;
         let pipeline = manifest.pipeline;
+        let metadata: LazyCell<Metadata, Box<dyn FnOnce() -> Metadata + Send>> = {
+            let (metadata, maps) = (manifest.metadata, manifest.maps);
+            LazyCell::new(Box::new(move || maps.into_metadata(metadata)))
+        };
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
         }
-        let vectorizers = pipeline
-            .features
-            .into_iter()
-            .map(|f| Vectorizer::new(f, &data))
-            .collect::<Result<Vec<_>>>()?;
+        let mut vectorizers = Vec::with_capacity(pipeline.features.len());
+        for f in pipeline.features {
+            vectorizers.push(Vectorizer::new(f, &data)?);
+        }
         let width: u64 = vectorizers.iter().map(Vectorizer::n_features).sum();
         if width > u64::from(u32::MAX) {
             return Err(Error::Corrupt(format!("{width} columns exceed u32")));
@@ -99,7 +103,7 @@ impl TextClassifier {
         let (transforms, width) = crate::vectorize::transforms(pipeline.transforms, width, &data)?;
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
-            metadata: manifest.metadata,
+            metadata,
             input,
             vectorizers,
             transforms,
@@ -123,7 +127,7 @@ impl TextClassifier {
 
     /// Artifact metadata.
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        LazyCell::force(&self.metadata)
     }
 
     /// What the pipeline takes: texts, or records `{column: text}` (a `ColumnTransformer` over

@@ -88,7 +88,7 @@ impl Data {
         buf: Arc<Vec<u8>>,
         body: std::ops::Range<usize>,
         version: u16,
-    ) -> Result<(v3::Manifest, schema::Input, Data)> {
+    ) -> Result<(super::manifest::Unmapped, schema::Input, Data)> {
         let bytes = buf
             .get(body.clone())
             .ok_or_else(|| Error::Corrupt("body out of range".into()))?;
@@ -102,7 +102,7 @@ impl Data {
             .get(4..4 + len.min(bytes.len()))
             .filter(|m| m.len() == len)
             .ok_or_else(|| Error::Corrupt(format!("manifest of {len} bytes exceeds the body")))?;
-        let (manifest, rest) = super::manifest::take_from_bytes(manifest_bytes)?;
+        let (manifest, rest) = super::manifest::take_unmapped(manifest_bytes)?;
         let (input, rest) = match version {
             super::COLUMN_FORMAT_VERSION => postcard::take_from_bytes::<schema::Input>(rest)?,
             _ => (schema::Input::Text, rest),

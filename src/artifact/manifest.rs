@@ -26,12 +26,56 @@ use crate::error::{Error, Result};
 /// Decodes a manifest from the start of `bytes`, returning it and the bytes after it (postcard's
 /// `take_from_bytes`).
 pub fn take_from_bytes(bytes: &[u8]) -> Result<(Manifest, &[u8])> {
+    let (m, rest) = take_unmapped(bytes)?;
+    Ok((
+        Manifest {
+            metadata: m.maps.into_metadata(m.metadata),
+            pipeline: m.pipeline,
+        },
+        rest,
+    ))
+}
+
+/// A manifest as the engine loads it: decoded and checked, but the metadata's two maps are kept
+/// as the pairs on the wire until someone asks for the metadata ([`Maps::into_metadata`]).
+/// Inserting into a `BTreeMap` is 6 KB of wasm code (one copy per value type) that a model's
+/// first `fromBytes` compiled for a metadata nobody reads on the prediction path.
+#[derive(Debug)]
+pub struct Unmapped {
+    /// The metadata, its `provenance` and `metrics` empty.
+    pub metadata: Metadata,
+    /// Its `provenance` and `metrics`.
+    pub maps: Maps,
+    /// The pipeline.
+    pub pipeline: Pipeline,
+}
+
+/// The metadata's maps as sequences of pairs, in wire order.
+#[derive(Debug, Default)]
+pub struct Maps {
+    provenance: Vec<(String, String)>,
+    metrics: Vec<(String, f64)>,
+}
+
+impl Maps {
+    /// `metadata` with its maps: a repeated key keeps its last value (serde's `BTreeMap`).
+    pub fn into_metadata(self, mut metadata: Metadata) -> Metadata {
+        metadata.provenance.extend(self.provenance);
+        metadata.metrics.extend(self.metrics);
+        metadata
+    }
+}
+
+/// [`take_from_bytes`] without building the metadata's maps: accepts and refuses the same bytes.
+pub fn take_unmapped(bytes: &[u8]) -> Result<(Unmapped, &[u8])> {
     let mut r = Reader {
         b: bytes,
         error: None,
     };
-    let m = Manifest {
-        metadata: r.metadata(),
+    let (metadata, maps) = r.metadata();
+    let m = Unmapped {
+        metadata,
+        maps,
         pipeline: Pipeline {
             features: r.seq(Reader::feature_block),
             transforms: r.seq(Reader::transform),
@@ -188,23 +232,15 @@ impl<'a> Reader<'a> {
         out
     }
 
-    /// A map: as a sequence of pairs; a repeated key keeps its last value (serde's `BTreeMap`).
-    fn map<V>(&mut self, mut f: impl FnMut(&mut Self) -> V) -> BTreeMap<String, V> {
-        let n = self.len();
-        let mut out = BTreeMap::new();
-        for _ in 0..n {
-            if self.error.is_some() {
-                break;
-            }
-            let k = self.string();
-            out.insert(k, f(self));
-        }
-        out
+    /// A map: as a sequence of pairs (made a `BTreeMap` by [`Maps::into_metadata`]).
+    fn map<V>(&mut self, mut f: impl FnMut(&mut Self) -> V) -> Vec<(String, V)> {
+        self.seq(|r| (r.string(), f(r)))
     }
 
     #[inline(never)]
-    fn metadata(&mut self) -> Metadata {
-        Metadata {
+    fn metadata(&mut self) -> (Metadata, Maps) {
+        let mut maps = Maps::default();
+        let metadata = Metadata {
             name: self.string(),
             version: self.string(),
             skedge_version: self.string(),
@@ -218,8 +254,14 @@ impl<'a> Reader<'a> {
                 0 => Precision::Exact,
                 _ => Precision::Compact,
             },
-            provenance: self.map(Reader::string),
-            metrics: self.map(Reader::f64),
+            provenance: {
+                maps.provenance = self.map(Reader::string);
+                BTreeMap::new()
+            },
+            metrics: {
+                maps.metrics = self.map(Reader::f64);
+                BTreeMap::new()
+            },
             baseline: self.option(|r| Baseline {
                 count: r.u64(),
                 label_counts: r.seq(Reader::u64),
@@ -238,7 +280,8 @@ impl<'a> Reader<'a> {
                 max_abs_decision_diff: r.f64(),
                 max_abs_proba_diff: r.f64(),
             }),
-        }
+        };
+        (metadata, maps)
     }
 
     #[inline(never)]
@@ -386,39 +429,55 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The classifier; each kind read out of line, so a load compiles only its model's kind.
     #[inline(never)]
     fn classifier(&mut self) -> Classifier {
         match self.variant(5) {
             0 => Classifier::Linear(self.linear()),
             1 => Classifier::NaiveBayes(self.naive_bayes()),
-            2 => Classifier::CalibratedSigmoid(Calibrated {
-                classes: self.classes(),
-                members: self.seq(|r| CalibratedMember {
-                    base: r.linear(),
-                    class_indices: r.seq(Reader::u32),
-                    calibrators: r.seq(|r| (r.f64(), r.f64())),
-                }),
-            }),
-            3 => Classifier::CalibratedIsotonic(CalibratedIsotonic {
-                classes: self.classes(),
-                members: self.seq(|r| IsotonicMember {
-                    base: r.linear(),
-                    class_indices: r.seq(Reader::u32),
-                    calibrators: r.seq(|r| Isotonic {
-                        x: r.section(),
-                        y: r.section(),
-                    }),
-                }),
-            }),
-            _ => Classifier::Voting(Voting {
-                classes: self.classes(),
-                soft: self.bool(),
-                weights: self.option(|r| r.seq(Reader::f64)),
-                estimators: self.seq(|r| match r.variant(2) {
-                    0 => VotingEstimator::Linear(r.linear()),
-                    _ => VotingEstimator::NaiveBayes(r.naive_bayes()),
-                }),
-            }),
+            2 => self.calibrated_sigmoid(),
+            3 => self.calibrated_isotonic(),
+            _ => self.voting(),
         }
+    }
+
+    #[inline(never)]
+    fn calibrated_sigmoid(&mut self) -> Classifier {
+        Classifier::CalibratedSigmoid(Calibrated {
+            classes: self.classes(),
+            members: self.seq(|r| CalibratedMember {
+                base: r.linear(),
+                class_indices: r.seq(Reader::u32),
+                calibrators: r.seq(|r| (r.f64(), r.f64())),
+            }),
+        })
+    }
+
+    #[inline(never)]
+    fn calibrated_isotonic(&mut self) -> Classifier {
+        Classifier::CalibratedIsotonic(CalibratedIsotonic {
+            classes: self.classes(),
+            members: self.seq(|r| IsotonicMember {
+                base: r.linear(),
+                class_indices: r.seq(Reader::u32),
+                calibrators: r.seq(|r| Isotonic {
+                    x: r.section(),
+                    y: r.section(),
+                }),
+            }),
+        })
+    }
+
+    #[inline(never)]
+    fn voting(&mut self) -> Classifier {
+        Classifier::Voting(Voting {
+            classes: self.classes(),
+            soft: self.bool(),
+            weights: self.option(|r| r.seq(Reader::f64)),
+            estimators: self.seq(|r| match r.variant(2) {
+                0 => VotingEstimator::Linear(r.linear()),
+                _ => VotingEstimator::NaiveBayes(r.naive_bayes()),
+            }),
+        })
     }
 }

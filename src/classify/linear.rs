@@ -77,45 +77,65 @@ impl Linear {
         }
     }
 
+    /// Each kind out of line: V8 compiles a wasm function whole on its first call, and a model's
+    /// first `predict` needs only its own kind (the four were 3 KB in one function).
     fn predict_proba(&self, d: &[f64]) -> Option<Vec<f64>> {
         Some(match self.proba {
             LinearProba::None => return None,
-            LinearProba::Logistic => {
-                if d.len() == 1 {
-                    let p = expit(d[0]);
-                    vec![1.0 - p, p]
-                } else {
-                    normalize_ovr(d.iter().map(|&v| expit(v)).collect())
-                }
-            }
-            LinearProba::Softmax => {
-                let max = d.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = d.iter().map(|&v| libm::exp(v - max)).collect();
-                let sum: f64 = e.iter().sum();
-                e.into_iter().map(|v| v / sum).collect()
-            }
-            LinearProba::OneVsRest => {
-                // OneVsRestClassifier.predict_proba: np.divide(Y, Y.sum(axis=1), where=sum != 0).
-                let mut p: Vec<f64> = d.iter().map(|&v| expit(v)).collect();
-                if p.len() == 1 {
-                    p.insert(0, 1.0 - p[0]);
-                }
-                let sum: f64 = p.iter().sum();
-                if sum != 0.0 {
-                    p.iter_mut().for_each(|v| *v /= sum);
-                }
-                p
-            }
-            LinearProba::ModifiedHuber => {
-                let p = |v: f64| (v.clamp(-1.0, 1.0) + 1.0) / 2.0;
-                if d.len() == 1 {
-                    let p1 = p(d[0]);
-                    vec![1.0 - p1, p1]
-                } else {
-                    normalize_ovr(d.iter().map(|&v| p(v)).collect())
-                }
-            }
+            LinearProba::Logistic => logistic(d),
+            LinearProba::Softmax => softmax(d),
+            LinearProba::OneVsRest => one_vs_rest(d),
+            LinearProba::ModifiedHuber => modified_huber(d),
         })
+    }
+}
+
+/// Binary models (the usual case) do not compile the one-vs-rest path.
+#[inline(never)]
+fn logistic(d: &[f64]) -> Vec<f64> {
+    if let [d] = d {
+        let p = expit(*d);
+        vec![1.0 - p, p]
+    } else {
+        logistic_ovr(d)
+    }
+}
+
+#[inline(never)]
+fn logistic_ovr(d: &[f64]) -> Vec<f64> {
+    normalize_ovr(d.iter().map(|&v| expit(v)).collect())
+}
+
+#[inline(never)]
+fn softmax(d: &[f64]) -> Vec<f64> {
+    let max = d.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = d.iter().map(|&v| libm::exp(v - max)).collect();
+    let sum: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
+}
+
+/// OneVsRestClassifier.predict_proba: np.divide(Y, Y.sum(axis=1), where=sum != 0).
+#[inline(never)]
+fn one_vs_rest(d: &[f64]) -> Vec<f64> {
+    let mut p: Vec<f64> = d.iter().map(|&v| expit(v)).collect();
+    if p.len() == 1 {
+        p.insert(0, 1.0 - p[0]);
+    }
+    let sum: f64 = p.iter().sum();
+    if sum != 0.0 {
+        p.iter_mut().for_each(|v| *v /= sum);
+    }
+    p
+}
+
+#[inline(never)]
+fn modified_huber(d: &[f64]) -> Vec<f64> {
+    let p = |v: f64| (v.clamp(-1.0, 1.0) + 1.0) / 2.0;
+    if let [d] = d {
+        let p1 = p(*d);
+        vec![1.0 - p1, p1]
+    } else {
+        normalize_ovr(d.iter().map(|&v| p(v)).collect())
     }
 }
 

@@ -114,17 +114,20 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | ArrayBufferView")] bytes: &JsValue,
         #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
-        let options = match options {
-            Some(o) => options_object(Some(o), "Model.fromBytes", FROM_BYTES_OPTIONS)?,
-            None => None,
-        };
+        match options {
+            // Without options nothing of their parsing runs, so a cold load does not compile it
+            // (V8 compiles each wasm function on its first call).
+            None => Model::new(bytes_of(bytes)?, None, LoadOptions::default(), Known::default()),
+            Some(o) => Model::from_bytes_with(bytes, o),
+        }
+    }
+
+    #[inline(never)]
+    fn from_bytes_with(bytes: &JsValue, options: Object) -> Result<Model, JsValue> {
+        let options = options_object(Some(options), "Model.fromBytes", FROM_BYTES_OPTIONS)?;
         let bytes = bytes_of(bytes)?;
-        // Without options nothing of their parsing runs, so a cold load does not compile it
-        // (V8 compiles each wasm function on its first call).
-        let (integrity, keys) = match &options {
-            Some(o) => (option_string(Some(o), "integrity")?, load_options(Some(o))?),
-            None => (None, LoadOptions::default()),
-        };
+        let integrity = option_string(options.as_ref(), "integrity")?;
+        let keys = load_options(options.as_ref())?;
         Model::new(bytes, integrity.as_deref(), keys, Known::default())
     }
 
@@ -217,9 +220,15 @@ impl Model {
     /// `predict` of the core, recorded by the monitor when one is on.
     #[cfg(feature = "monitor")]
     fn predict_text(&self, text: &str) -> Result<Prediction, crate::Error> {
-        let Some(live) = &self.monitor else {
-            return self.inner.predict(text);
-        };
+        match &self.monitor {
+            None => self.inner.predict(text),
+            Some(live) => self.predict_monitored(live, text),
+        }
+    }
+
+    #[cfg(feature = "monitor")]
+    #[inline(never)]
+    fn predict_monitored(&self, live: &Rc<RefCell<Live>>, text: &str) -> Result<Prediction, crate::Error> {
         let timing = live.try_borrow().is_ok_and(|l| l.timing);
         let t0 = if timing { performance_now().ok() } else { None };
         let p = self.inner.predict(text)?;
@@ -234,9 +243,16 @@ impl Model {
     /// The text of an input: a string, or a record `{ column: text }` for a model fitted on a
     /// DataFrame column (the core decides what a record must hold). `what` names it in errors.
     fn text_of_input(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
-        if v.is_string() {
-            return text_of(v, what);
+        match v.is_string() {
+            true => text_of(v, what),
+            false => self.record_text_of(v, what),
         }
+    }
+
+    /// [`Model::text_of_input`] of anything but a string: out of line, a string's first
+    /// `predict` does not compile it.
+    #[inline(never)]
+    fn record_text_of(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
         if !v.is_object() || Array::is_array(v) {
             return Err(invalid(&match self.inner.input_column() {
                 Some(column) => format!(
@@ -572,9 +588,16 @@ fn with_combining_marks(text: &str, features: &mut [crate::explain::Contribution
 
 /// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView`.
 fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
-    if let Some(a) = v.dyn_ref::<Uint8Array>() {
-        return Ok(a.to_vec());
+    match v.dyn_ref::<Uint8Array>() {
+        Some(a) => Ok(a.to_vec()),
+        None => bytes_of_other(v),
     }
+}
+
+/// [`bytes_of`] of anything but a `Uint8Array` (what Node's `readFileSync` and `fetch`'s bytes
+/// are): out of line, a first load of those does not compile it.
+#[inline(never)]
+fn bytes_of_other(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
         return Ok(Uint8Array::new(b).to_vec());
     }
