@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `skedge` into pkg/ (idempotent; pkg/ is generated and gitignored):
 #   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI
-#      feature; simd128 from .cargo/config.toml, for the XXH3 checksum), twice: the full build (features `crypto`, `monitor`, `explain`, `format2`) -> skedge_bg.wasm,
+#      feature; simd128 from .cargo/config.toml, for the XXH3 checksum), twice: the full build
+#      (features `crypto`, `monitor`, `explain`, `format2`) -> skedge_bg.wasm,
 #      and `skedge/lite` (none: no signatures, encryption, monitor, explain, format 2) -> skedge_lite_bg.wasm;
 #   2. wasm-bindgen 0.2.130 twice from each .wasm: `web` glue (ESM: browsers, bundlers, Node
 #      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same .wasm;
