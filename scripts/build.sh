@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `skedge` into pkg/ (idempotent; pkg/ is generated and gitignored):
 #   1. cargo build of the library for wasm32 (profile `wasm`: release tuned for size, no CLI
-#      feature), twice: the full build (features `crypto`, `monitor`, `explain`, `format2`) -> skedge_bg.wasm,
+#      feature; simd128 from .cargo/config.toml, for the XXH3 checksum), twice: the full build
+#      (features `crypto`, `monitor`, `explain`, `format2`) -> skedge_bg.wasm,
 #      and `skedge/lite` (none: no signatures, encryption, monitor, explain, format 2) -> skedge_lite_bg.wasm;
 #   2. wasm-bindgen 0.2.130 twice from each .wasm: `web` glue (ESM: browsers, bundlers, Node
 #      ESM, Deno, Workers) and `nodejs` glue (CommonJS); both use the very same .wasm;
@@ -33,6 +34,10 @@ wasm() {
   say "cargo build (wasm32, profile wasm): $name"
   cargo build --quiet --lib --target wasm32-unknown-unknown --no-default-features --profile wasm "$@"
   cp "$ROOT/target/wasm32-unknown-unknown/wasm/skedge.wasm" "$WORK/$name.wasm"
+  if ! "$WASM_OPT" "$WORK/$name.wasm" --print-features -o /dev/null | grep -qx -- --enable-simd; then
+    echo "build: $name.wasm has no simd128 (RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS replace .cargo/config.toml's)" >&2
+    exit 1
+  fi
   say "wasm-bindgen (web + nodejs glue): $name"
   wasm-bindgen --target web --out-dir "$WORK/web" --out-name "$name" "$WORK/$name.wasm"
   wasm-bindgen --target nodejs --out-dir "$WORK/node" --out-name "$name" "$WORK/$name.wasm"

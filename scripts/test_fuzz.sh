@@ -29,9 +29,9 @@ for t in $TARGETS; do
   [ -x "$BIN/$t" ] || { echo "fuzz: target $t did not build" >&2; exit 1; }
 done
 
-# Seeds (regenerated each run, so they follow the fixtures): the goldens of both formats, plain,
-# signed and encrypted; the parity fixtures packed by the CLI (the small ones, to keep executions fast);
-# their bodies; and texts from tests/data with a first byte that picks the model.
+# Seeds (regenerated each run, so they follow the fixtures): the goldens of both formats and both
+# checksums (XXH3, xxHash64), plain, signed and encrypted; the parity fixtures packed by the CLI (the
+# small ones, to keep executions fast); their bodies; and texts from tests/data with a first byte that picks the model.
 SKEDGE=${SKEDGE:-target/release/skedge}
 if [ ! -x "$SKEDGE" ]; then
   cargo build --release --quiet --bin skedge
@@ -42,6 +42,7 @@ mkdir -p "$SEEDS"/{artifact,artifact_body,predict}
 cp -r "$FUZZ/seeds/snapshot" "$SEEDS/snapshot"
 cp tests/golden/*.skedge "$SEEDS/artifact/"
 for f in tests/golden/v2/*.skedge; do cp "$f" "$SEEDS/artifact/v2-$(basename "$f")"; done
+for f in tests/golden/xxh64/*.skedge; do cp "$f" "$SEEDS/artifact/xxh64-$(basename "$f")"; done
 for f in tests/fixtures/cases/*.interchange.json; do
   [ -e "$f" ] || continue
   out=$SEEDS/artifact/$(basename "$f" .interchange.json).skedge

@@ -4,7 +4,7 @@ use skedge::artifact::example::tiny;
 use skedge::artifact::schema::v3;
 use skedge::artifact::schema::*;
 use skedge::artifact::{
-    self, COLUMN_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
+    self, COLUMN_FORMAT_VERSION, FLAG_XXH3, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
 };
 use skedge::{Error, TextClassifier};
 
@@ -20,9 +20,41 @@ fn encoding_is_byte_golden() {
         "the encoding changed: if deliberate, bump FORMAT_VERSION and regenerate tests/golden/tiny.skedge"
     );
     assert_eq!(golden[8..10], FORMAT_VERSION.to_le_bytes());
+    assert_eq!(golden[10..12], FLAG_XXH3.to_le_bytes());
+    assert_eq!(
+        golden[16..24],
+        xxhash_rust::xxh3::xxh3_64(&golden[HEADER_LEN..]).to_le_bytes()
+    );
     let model = TextClassifier::from_bytes(&golden).unwrap();
     assert_eq!(model.format_version(), FORMAT_VERSION);
     assert_eq!(model.metadata(), &tiny().metadata);
+}
+
+/// The golden as written before `FLAG_XXH3` (flags 0, checksum xxHash64; never regenerated):
+/// deployed artifacts keep loading, with the same body, and `skedge repack` gives today's bytes.
+#[test]
+fn xxh64_golden_loads_and_predicts_as_the_xxh3_one() {
+    let old = std::fs::read("tests/golden/xxh64/tiny.skedge").unwrap();
+    assert_eq!(old[10..12], [0, 0]);
+    assert_eq!(
+        old[16..24],
+        xxhash_rust::xxh64::xxh64(&old[HEADER_LEN..], 0).to_le_bytes()
+    );
+    assert_eq!(old[HEADER_LEN..], bytes()[HEADER_LEN..]);
+    let (a, b) = (
+        TextClassifier::from_bytes(&old).unwrap(),
+        TextClassifier::from_bytes(&bytes()).unwrap(),
+    );
+    assert_eq!(a.format_version(), FORMAT_VERSION);
+    assert_eq!(a.metadata(), b.metadata());
+    for t in TEXTS {
+        assert_eq!(a.predict(t).unwrap(), b.predict(t).unwrap(), "{t:?}");
+    }
+    let (body, version) = artifact::body_v3(&old, &Default::default()).unwrap();
+    assert_eq!(
+        artifact::seal_version(&body, &Default::default(), version).unwrap(),
+        bytes()
+    );
 }
 
 const TEXTS: [&str; 6] = [
@@ -183,8 +215,13 @@ fn rejects_unknown_flags() {
     b[11] = 0x80;
     assert_eq!(
         TextClassifier::from_bytes(&b).unwrap_err(),
-        Error::UnsupportedFlags { found: 0x8000 }
+        Error::UnsupportedFlags { found: 0x8004 }
     );
+    let mut b = bytes();
+    b[10] |= 0x08;
+    let e = TextClassifier::from_bytes(&b).unwrap_err();
+    assert_eq!(e, Error::UnsupportedFlags { found: 0x000c });
+    assert_eq!(e.code(), "ARTIFACT_VERSION_UNSUPPORTED");
 }
 
 #[test]
@@ -212,13 +249,13 @@ fn rejects_huge_declared_length_without_allocating() {
 
 #[test]
 fn rejects_checksum_mismatch() {
-    let mut b = bytes();
-    let last = b.len() - 1;
-    b[last] ^= 0x40;
-    assert!(matches!(
-        TextClassifier::from_bytes(&b).unwrap_err(),
-        Error::ChecksumMismatch { .. }
-    ));
+    for mut b in [bytes(), std::fs::read("tests/golden/xxh64/tiny.skedge").unwrap()] {
+        let last = b.len() - 1;
+        b[last] ^= 0x40;
+        let e = TextClassifier::from_bytes(&b).unwrap_err();
+        assert!(matches!(e, Error::ChecksumMismatch { .. }), "{e:?}");
+        assert_eq!(e.code(), "ARTIFACT_CORRUPT");
+    }
 }
 
 /// Re-seals a tampered body with a valid checksum, as a hostile (not a damaged) artifact would be.
@@ -226,33 +263,40 @@ fn reseal(body: &[u8]) -> Vec<u8> {
     reseal_version(body, FORMAT_VERSION)
 }
 
+/// Format 2 artifacts were written with flags 0 and an xxHash64 checksum; later ones with the
+/// XXH3 flag and checksum.
 fn reseal_version(body: &[u8], version: u16) -> Vec<u8> {
+    let (flags, checksum) = match version {
+        LEGACY_FORMAT_VERSION => (0, xxhash_rust::xxh64::xxh64(body, 0)),
+        _ => (FLAG_XXH3, xxhash_rust::xxh3::xxh3_64(body)),
+    };
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh64::xxh64(body, 0).to_le_bytes());
+    out.extend_from_slice(&checksum.to_le_bytes());
     out.extend_from_slice(body);
     out
 }
 
 #[test]
 fn every_bit_flip_and_truncation_is_an_error_not_a_panic() {
-    let b = bytes();
-    for i in 0..b.len() * 8 {
-        let mut f = b.clone();
-        f[i / 8] ^= 1 << (i % 8);
-        assert!(
-            TextClassifier::from_bytes(&f).is_err(),
-            "bit {i} flipped was accepted"
-        );
-    }
-    for n in 0..b.len() {
-        assert!(
-            TextClassifier::from_bytes(&b[..n]).is_err(),
-            "truncation to {n} accepted"
-        );
+    for b in [bytes(), std::fs::read("tests/golden/xxh64/tiny.skedge").unwrap()] {
+        for i in 0..b.len() * 8 {
+            let mut f = b.clone();
+            f[i / 8] ^= 1 << (i % 8);
+            assert!(
+                TextClassifier::from_bytes(&f).is_err(),
+                "bit {i} flipped was accepted"
+            );
+        }
+        for n in 0..b.len() {
+            assert!(
+                TextClassifier::from_bytes(&b[..n]).is_err(),
+                "truncation to {n} accepted"
+            );
+        }
     }
 }
 

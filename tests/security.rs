@@ -13,7 +13,7 @@ use sha2::Digest;
 
 use skedge::artifact::crypto::{self, KeyKind, KEY_LEN, NONCE_LEN, SIGNATURE_LEN, TAG_LEN};
 use skedge::artifact::{
-    self, Encryption, LoadOptions, SealOptions, AAD_LEN, FLAG_ENCRYPTED, FLAG_SIGNED, HEADER_LEN,
+    self, Encryption, LoadOptions, SealOptions, AAD_LEN, FLAG_ENCRYPTED, FLAG_SIGNED, FLAG_XXH3, HEADER_LEN,
 };
 use skedge::interchange::Interchange;
 use skedge::{Error, TextClassifier};
@@ -81,6 +81,22 @@ fn golden() -> Vec<u8> {
     fs::read("tests/golden/tiny.skedge").unwrap()
 }
 
+/// The goldens as written before `FLAG_XXH3` (checksum xxHash64): deployed artifacts, which must
+/// keep loading. Never regenerated.
+fn xxh64_golden(name: &str) -> Vec<u8> {
+    fs::read(format!("tests/golden/xxh64/{name}.skedge")).unwrap()
+}
+
+/// The checksum FORMAT.md §3 defines for these bytes' flags, computed here from the hash crate.
+fn expected_checksum(bytes: &[u8]) -> u64 {
+    let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
+    if flags & FLAG_XXH3 != 0 {
+        xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_LEN..])
+    } else {
+        xxhash_rust::xxh64::xxh64(&bytes[HEADER_LEN..], 0)
+    }
+}
+
 fn encoded_body() -> Vec<u8> {
     golden()[HEADER_LEN..].to_vec()
 }
@@ -133,7 +149,7 @@ fn err(bytes: &[u8], options: &LoadOptions) -> Error {
 
 /// Recomputes the checksum after a deliberate change, as an attacker (not a damaged disk) would.
 fn rechecksum(bytes: &mut [u8]) {
-    let sum = xxhash_rust::xxh64::xxh64(&bytes[HEADER_LEN..], 0);
+    let sum = expected_checksum(bytes);
     bytes[16..24].copy_from_slice(&sum.to_le_bytes());
 }
 
@@ -255,14 +271,89 @@ fn plain_artifacts_are_unchanged_by_the_envelope_extension() {
         artifact::seal(&encoded_body(), &SealOptions::default()).unwrap(),
         golden()
     );
-    assert_eq!(golden()[10..12], [0, 0], "plain artifacts keep flags = 0");
+    assert_eq!(
+        golden()[10..12],
+        FLAG_XXH3.to_le_bytes(),
+        "plain artifacts have one flag: the XXH3 checksum"
+    );
+}
+
+/// Artifacts written before `FLAG_XXH3` (flags without it, checksum xxHash64) load with their
+/// keys, predict as the new ones do and hold the very same body bytes; a bad xxHash64 is
+/// ARTIFACT_CORRUPT, and switching the flag without the checksum is too.
+#[test]
+fn xxh64_goldens_still_load_and_predict_the_same() {
+    let plain = load(&golden(), &LoadOptions::default()).unwrap();
+    for (name, new, options) in [
+        ("tiny", golden(), LoadOptions::default()),
+        ("tiny.signed", signed(), pinned()),
+        ("tiny.encrypted", encrypted(), keyed()),
+        ("tiny.signed-encrypted", both(), pinned_keyed()),
+    ] {
+        let old = xxh64_golden(name);
+        let flags = u16::from_le_bytes([old[10], old[11]]);
+        assert_eq!(flags & FLAG_XXH3, 0, "{name}");
+        assert_eq!(
+            flags | FLAG_XXH3,
+            u16::from_le_bytes([new[10], new[11]]),
+            "{name}"
+        );
+        assert_eq!(
+            old[16..24],
+            xxhash_rust::xxh64::xxh64(&old[HEADER_LEN..], 0).to_le_bytes()
+        );
+        assert!(!artifact::parse(&old).unwrap().is_xxh3());
+        assert!(artifact::parse(&new).unwrap().is_xxh3());
+        let model = load(&old, &options).unwrap();
+        for text in ["good", "bad great", "", "GOOD bad bad"] {
+            assert_eq!(
+                model.predict(text).unwrap(),
+                plain.predict(text).unwrap(),
+                "{name}"
+            );
+        }
+        // The plain body is the same bytes (the sealed ones authenticate the flags too).
+        if name == "tiny" {
+            assert_eq!(old[HEADER_LEN..], new[HEADER_LEN..]);
+        }
+        // Unpinned, so the checksum (not the signature) is what refuses the changes below.
+        let unpinned = LoadOptions {
+            public_keys: vec![],
+            ..options.clone()
+        };
+        let mut damaged = old.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        let e = err(&damaged, &unpinned);
+        assert!(matches!(e, Error::ChecksumMismatch { .. }), "{name}: {e:?}");
+        assert_eq!(e.code(), "ARTIFACT_CORRUPT");
+        // The flag names the hash: setting it on an xxHash64 artifact (or clearing it on an XXH3
+        // one) leaves a checksum of the other kind, which does not match.
+        let mut flagged = old.clone();
+        flagged[10] |= FLAG_XXH3 as u8;
+        let e = err(&flagged, &unpinned);
+        assert!(matches!(e, Error::ChecksumMismatch { .. }), "{name}: {e:?}");
+        let mut unflagged = new.clone();
+        unflagged[10] &= !(FLAG_XXH3 as u8);
+        let e = err(&unflagged, &unpinned);
+        assert!(matches!(e, Error::ChecksumMismatch { .. }), "{name}: {e:?}");
+        if !options.public_keys.is_empty() {
+            // Re-checksummed, the changed flag still fails the signature (it is in the AD).
+            rechecksum(&mut flagged);
+            assert_eq!(
+                err(&flagged, &options),
+                Error::SignatureInvalid { keys: 1 },
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]
 fn layout_is_as_documented() {
     let body = encoded_body();
     let s = signed();
-    assert_eq!(u16::from_le_bytes([s[10], s[11]]), FLAG_SIGNED);
+    assert_eq!(u16::from_le_bytes([s[10], s[11]]), FLAG_SIGNED | FLAG_XXH3);
     assert_eq!(s.len(), HEADER_LEN + body.len() + SIGNATURE_LEN);
     assert_eq!(s[HEADER_LEN..HEADER_LEN + body.len()], body[..]);
     let sig: [u8; SIGNATURE_LEN] = s[s.len() - SIGNATURE_LEN..].try_into().unwrap();
@@ -272,14 +363,18 @@ fn layout_is_as_documented() {
     let header: &[u8; HEADER_LEN] = s[..HEADER_LEN].try_into().unwrap();
     assert_eq!(message[..], artifact::signed_message(header, &body)[..]);
     assert!(crypto::verify(&public(), &message, &sig));
-    // The checksum covers body and signature.
+    // The checksum, XXH3-64 (seed 0), covers body and signature.
     assert_eq!(
         s[16..24],
-        xxhash_rust::xxh64::xxh64(&s[HEADER_LEN..], 0).to_le_bytes()
+        xxhash_rust::xxh3::xxh3_64(&s[HEADER_LEN..]).to_le_bytes()
+    );
+    assert_eq!(
+        s[16..24],
+        artifact::checksum(FLAG_XXH3, &s[HEADER_LEN..]).to_le_bytes()
     );
 
     let e = encrypted();
-    assert_eq!(u16::from_le_bytes([e[10], e[11]]), FLAG_ENCRYPTED);
+    assert_eq!(u16::from_le_bytes([e[10], e[11]]), FLAG_ENCRYPTED | FLAG_XXH3);
     assert_eq!(e.len(), HEADER_LEN + NONCE_LEN + body.len() + TAG_LEN);
     assert_eq!(e[HEADER_LEN..HEADER_LEN + NONCE_LEN], NONCE);
     assert_eq!(
@@ -288,7 +383,10 @@ fn layout_is_as_documented() {
     );
 
     let b = both();
-    assert_eq!(u16::from_le_bytes([b[10], b[11]]), FLAG_SIGNED | FLAG_ENCRYPTED);
+    assert_eq!(
+        u16::from_le_bytes([b[10], b[11]]),
+        FLAG_SIGNED | FLAG_ENCRYPTED | FLAG_XXH3
+    );
     assert_eq!(
         b.len(),
         HEADER_LEN + NONCE_LEN + body.len() + TAG_LEN + SIGNATURE_LEN
@@ -331,7 +429,7 @@ fn pinned_key_refuses_unsigned_wrong_key_and_stripped_signatures() {
     // Stripped: flag cleared and signature cut off gives a plain artifact, refused when pinned.
     let mut stripped = signed();
     stripped.truncate(stripped.len() - SIGNATURE_LEN);
-    stripped[10] = 0;
+    stripped[10] = FLAG_XXH3 as u8;
     rechecksum(&mut stripped);
     assert_eq!(err(&stripped, &pinned()), Error::SignatureMissing);
     assert!(
@@ -344,7 +442,7 @@ fn pinned_key_refuses_unsigned_wrong_key_and_stripped_signatures() {
     let name_at = 5; // manifest length (u32), then postcard: length of `metadata.name`, its bytes
     other_body[name_at] = b'T';
     let mut forged = artifact::seal(&other_body, &SealOptions::default()).unwrap();
-    forged[10] = FLAG_SIGNED as u8;
+    forged[10] = (FLAG_SIGNED | FLAG_XXH3) as u8;
     forged.extend_from_slice(&signed()[signed().len() - SIGNATURE_LEN..]);
     rechecksum(&mut forged);
     assert_eq!(err(&forged, &pinned()), Error::SignatureInvalid { keys: 1 });
@@ -352,7 +450,12 @@ fn pinned_key_refuses_unsigned_wrong_key_and_stripped_signatures() {
 
 #[test]
 fn with_a_pinned_key_every_changed_byte_is_refused_with_a_coded_error() {
-    for (bytes, options) in [(signed(), pinned()), (both(), pinned_keyed())] {
+    for (bytes, options) in [
+        (signed(), pinned()),
+        (both(), pinned_keyed()),
+        (xxh64_golden("tiny.signed"), pinned()),
+        (xxh64_golden("tiny.signed-encrypted"), pinned_keyed()),
+    ] {
         for i in 0..bytes.len() * 8 {
             let mut f = bytes.clone();
             f[i / 8] ^= 1 << (i % 8);
@@ -467,6 +570,14 @@ fn fixture_artifacts() -> Vec<(String, Vec<u8>, LoadOptions)> {
         ("tiny.encrypted".to_string(), encrypted(), keyed()),
         ("tiny.signed-encrypted".to_string(), both(), pinned_keyed()),
     ];
+    for (name, options) in [
+        ("tiny", LoadOptions::default()),
+        ("tiny.signed", pinned()),
+        ("tiny.encrypted", keyed()),
+        ("tiny.signed-encrypted", pinned_keyed()),
+    ] {
+        out.push((format!("xxh64/{name}"), xxh64_golden(name), options));
+    }
     let mut paths: Vec<PathBuf> = fs::read_dir("tests/fixtures/cases")
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
@@ -828,6 +939,7 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
     assert_eq!(info["signed"], true);
     assert_eq!(info["signature_verified"], true);
     assert_eq!(info["encrypted"], true);
+    assert_eq!(info["checksum"], "xxh3");
     assert_eq!(info["format_version"], artifact::FORMAT_VERSION);
 
     // repack: format 2 in, format 3 out; a signature is made again, never copied.
@@ -846,6 +958,7 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
     };
     let v2_info: serde_json::Value = serde_json::from_str(&ok(&["inspect", &v2("tiny.skedge")])).unwrap();
     assert_eq!(v2_info["format_version"], artifact::LEGACY_FORMAT_VERSION);
+    assert_eq!(v2_info["checksum"], "xxh64");
     ok(&["repack", &v2("tiny.skedge"), "r.skedge"]);
     assert_eq!(fs::read(dir.join("r.skedge")).unwrap(), golden());
     ok(&[
@@ -914,5 +1027,9 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
         golden(),
         "format 3 in, same bytes out"
     );
+    // An artifact from before the XXH3 flag (xxHash64) comes out with it, body unchanged.
+    let old = root.join("tests/golden/xxh64/tiny.skedge");
+    ok(&["repack", &old.to_string_lossy(), "r-xxh3.skedge"]);
+    assert_eq!(fs::read(dir.join("r-xxh3.skedge")).unwrap(), golden());
     let _ = fs::remove_dir_all(&dir);
 }

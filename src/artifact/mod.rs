@@ -3,7 +3,9 @@
 //!
 //! The header's first [`AAD_LEN`] bytes (magic, version, flags, body length) are what signature
 //! and encryption authenticate; the checksum covers everything after the header (body and
-//! signature), so even without keys every accidental change is caught.
+//! signature), so even without keys every accidental change is caught. It is XXH3-64 when the
+//! header has [`FLAG_XXH3`] (every artifact this build writes), else xxHash64 (artifacts written
+//! before it, still read).
 //!
 //! Reading checks, in order (FORMAT.md §3, "Reading order"): the keys given; the length of the
 //! header, magic, version, flags; what the loader demands (a pinned key needs a signed artifact, a
@@ -25,6 +27,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha512};
+use xxhash_rust::xxh3::xxh3_64;
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Error, Result};
@@ -50,8 +53,12 @@ pub const HEADER_LEN: usize = 24;
 pub const FLAG_SIGNED: u16 = 1 << 0;
 /// Header flag: the body is `nonce ‖ XChaCha20-Poly1305 ciphertext ‖ tag`.
 pub const FLAG_ENCRYPTED: u16 = 1 << 1;
+/// Header flag: the checksum is XXH3-64 (seed 0), not xxHash64. Every writer sets it: XXH3 has a
+/// SIMD path in wasm (simd128), so a cold load's checksum costs less in baseline (Liftoff) code
+/// (FORMAT.md §3). Readers older than it refuse the artifact (unknown flag), as they must.
+pub const FLAG_XXH3: u16 = 1 << 2;
 /// Every flag this build understands; any other bit is refused.
-pub const KNOWN_FLAGS: u16 = FLAG_SIGNED | FLAG_ENCRYPTED;
+pub const KNOWN_FLAGS: u16 = FLAG_SIGNED | FLAG_ENCRYPTED | FLAG_XXH3;
 /// The header bytes that signature and encryption authenticate: magic, version, flags and body
 /// length. The checksum after them is derived from the rest (body and signature).
 pub const AAD_LEN: usize = 16;
@@ -105,8 +112,8 @@ impl fmt::Debug for LoadOptions {
 /// Bytes of the message the signature signs: [`AAD_LEN`] header bytes and a SHA-512.
 pub const SIGNED_MESSAGE_LEN: usize = AAD_LEN + 64;
 
-/// How to write: sign, encrypt, both or neither (the default, byte-identical to format version 1
-/// before signatures existed).
+/// How to write: sign, encrypt, both or neither (the default). Every artifact written has
+/// [`FLAG_XXH3`].
 #[derive(Clone, Default)]
 pub struct SealOptions {
     /// Ed25519 secret key (32-byte seed) that signs header and body.
@@ -162,7 +169,7 @@ pub fn seal(encoded: &[u8], options: &SealOptions) -> Result<Vec<u8>> {
 /// [`seal`] with the version the header declares: [`LEGACY_FORMAT_VERSION`] for a format 2
 /// postcard body (tests of the legacy reader only; `skedge` never writes one).
 pub fn seal_version(encoded: &[u8], options: &SealOptions, version: u16) -> Result<Vec<u8>> {
-    let mut flags = 0;
+    let mut flags = FLAG_XXH3;
     if options.signing_key.is_some() {
         flags |= FLAG_SIGNED;
     }
@@ -199,9 +206,19 @@ pub fn seal_version(encoded: &[u8], options: &SealOptions, version: u16) -> Resu
             out.extend_from_slice(&signature);
         }
     }
-    let checksum = xxh64(&out[HEADER_LEN..], 0);
+    let checksum = checksum(flags, &out[HEADER_LEN..]);
     out[AAD_LEN..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
     Ok(out)
+}
+
+/// The checksum of `checked` (everything after the header) for an artifact with these header
+/// flags: XXH3-64 with [`FLAG_XXH3`], else xxHash64, both with seed 0.
+pub fn checksum(flags: u16, checked: &[u8]) -> u64 {
+    if flags & FLAG_XXH3 != 0 {
+        xxh3_64(checked)
+    } else {
+        xxh64(checked, 0)
+    }
 }
 
 /// What the Ed25519 signature signs (FORMAT.md §3): the header's first [`AAD_LEN`] bytes (its
@@ -228,7 +245,7 @@ pub fn signed_message_of_digest(
 pub struct Envelope<'a> {
     /// Format version: [`FORMAT_VERSION`] or [`LEGACY_FORMAT_VERSION`].
     pub version: u16,
-    /// Header flags ([`FLAG_SIGNED`], [`FLAG_ENCRYPTED`]).
+    /// Header flags ([`FLAG_SIGNED`], [`FLAG_ENCRYPTED`], [`FLAG_XXH3`]).
     pub flags: u16,
     /// The header.
     pub header: &'a [u8; HEADER_LEN],
@@ -251,6 +268,11 @@ impl Envelope<'_> {
     /// Whether the header says the body is encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.flags & FLAG_ENCRYPTED != 0
+    }
+
+    /// Whether the checksum is XXH3-64 (else xxHash64, an artifact from before [`FLAG_XXH3`]).
+    pub fn is_xxh3(&self) -> bool {
+        self.flags & FLAG_XXH3 != 0
     }
 }
 
@@ -381,7 +403,7 @@ pub fn open_with<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Opened<'a
             });
         }
     }
-    let found = xxh64(envelope.checked, 0);
+    let found = checksum(envelope.flags, envelope.checked);
     if found != envelope.checksum {
         return Err(Error::ChecksumMismatch {
             expected: envelope.checksum,

@@ -676,6 +676,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "signed": envelope.is_some_and(|e| e.is_signed()),
         "signature_verified": signature_verified,
         "encrypted": envelope.is_some_and(|e| e.is_encrypted()),
+        "checksum": envelope.map(|e| if e.is_xxh3() { "xxh3" } else { "xxh64" }),
         "sha256": hex,
         "skedge_version": m.skedge_version,
         "sklearn_version": m.sklearn_version,

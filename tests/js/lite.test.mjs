@@ -2,7 +2,8 @@
 // package in Node (ESM and CommonJS): the same predictions as
 // `skedge` on every fixture case (predict, predictBatch, columnar), unsigned artifacts load, and
 // what needs the left-out features (or a format 2 artifact) is refused with FEATURE_UNAVAILABLE,
-// never loaded unchecked.
+// never loaded unchecked. Artifacts written before the XXH3 checksum (tests/golden/xxh64) load in
+// both and predict the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -64,6 +65,42 @@ test('lite: format 2 is FEATURE_UNAVAILABLE (skedge repack converts it); the ful
   const e = (() => { try { Model.fromBytes(v2); } catch (err) { return err; } })();
   assert.match(e.message, /skedge repack/);
   assert.deepEqual(Full.fromBytes(v2).predict('good'), Full.fromBytes(read('tiny.skedge')).predict('good'));
+});
+
+test('xxHash64 artifacts (written before the XXH3 flag) load in skedge and skedge/lite, same predictions', () => {
+  const old = (name) => new Uint8Array(readFileSync(join(golden, 'xxh64', name)));
+  const flags = (b) => b[10] | (b[11] << 8);
+  assert.equal(flags(old('tiny.skedge')), 0);
+  assert.equal(flags(read('tiny.skedge')), 0x4, 'every artifact written now has the XXH3 flag (FORMAT.md §3)');
+  const texts = ['good', 'bad great', '', 'GOOD bad bad'];
+  const require = createRequire(import.meta.url);
+  const entries = { lite: Model, full: Full, 'lite (CJS)': require('skedge/lite').Model, 'full (CJS)': require('skedge').Model };
+  for (const [entry, M] of Object.entries(entries)) {
+    const now = M.fromBytes(read('tiny.skedge'));
+    for (const name of ['tiny.skedge', 'tiny.signed.skedge']) {
+      const m = M.fromBytes(old(name));
+      assert.deepEqual(texts.map((t) => m.predict(t)), texts.map((t) => now.predict(t)), `${entry}: ${name}`);
+      m.free();
+    }
+    for (const b of [old('tiny.skedge'), read('tiny.skedge')]) {
+      const damaged = b.slice();
+      damaged[damaged.length - 1] ^= 1;
+      assert.equal(code(() => M.fromBytes(damaged)), 'ARTIFACT_CORRUPT', `${entry}: flags ${flags(b)}`);
+      const swapped = b.slice();
+      swapped[10] ^= 0x4; // the other checksum kind than the one stored
+      assert.equal(code(() => M.fromBytes(swapped)), 'ARTIFACT_CORRUPT', `${entry}: flags ${flags(b)} swapped`);
+    }
+    const unknown = read('tiny.skedge');
+    unknown[10] |= 0x8;
+    assert.equal(code(() => M.fromBytes(unknown)), 'ARTIFACT_VERSION_UNSUPPORTED', entry);
+    now.free();
+  }
+  const plain = Full.fromBytes(read('tiny.skedge'));
+  for (const [name, options] of [['tiny.signed.skedge', { publicKey }], ['tiny.encrypted.skedge', { decryptionKey }],
+    ['tiny.signed-encrypted.skedge', { publicKey, decryptionKey }]]) {
+    const m = Full.fromBytes(old(name), options);
+    assert.deepEqual(texts.map((t) => m.predict(t)), texts.map((t) => plain.predict(t)), name);
+  }
 });
 
 test('lite: CommonJS entry', () => {
