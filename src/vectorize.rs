@@ -180,6 +180,9 @@ fn offset_u32(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::Corrupt("vocabulary terms exceed 4 GiB".into()))
 }
 
+/// Terms of a block whose suffix positions [`Vocabulary::holds`] keeps.
+const TAIL: usize = 16;
+
 /// A nibble of 15 in a block's length byte: the value follows as a LEB128 varint.
 const NIBBLE_ESCAPE: u8 = 15;
 
@@ -209,18 +212,9 @@ fn varint(b: &mut &[u8]) -> Option<usize> {
 /// The next front-coded term of a block: `(prefix length, suffix)`.
 #[inline]
 fn next_term<'a>(b: &mut &'a [u8]) -> Option<(usize, &'a [u8])> {
-    let (&lengths, rest) = b.split_first()?;
-    *b = rest;
-    let prefix = match lengths >> 4 {
-        NIBBLE_ESCAPE => varint(b)?,
-        p => usize::from(p),
-    };
-    let suffix_len = match lengths & 0xf {
-        NIBBLE_ESCAPE => varint(b)?,
-        s => usize::from(s),
-    };
-    let suffix = b.get(..suffix_len)?;
-    *b = &b[suffix_len..];
+    let (prefix, suffix_len, start) = lengths_at(b, 0)?;
+    let suffix = b.get(start..)?.get(..suffix_len)?;
+    *b = &b[start + suffix_len..];
     Some((prefix, suffix))
 }
 
@@ -300,28 +294,69 @@ impl Vocabulary {
         Some(term)
     }
 
-    /// Whether column `col` holds `q`: walks its block keeping the longest common prefix of `q`
-    /// and the current term, so nothing is copied.
-    #[inline]
+    /// Whether column `col` holds `q`, comparing each byte of `q` with one stored byte at most
+    /// and copying nothing. A first pass reads the lengths of the block's terms up to `col`'s
+    /// (one dependent load per term, no data-dependent branch); a second goes back from `col`'s
+    /// term: its bytes from its shared prefix on are its own suffix, the ones before come from the
+    /// term before it, and so on down to the block's first term. Blocks longer than [`TAIL`] terms
+    /// (hand-made artifacts: `skedge pack` writes 16) are walked forward up to their last
+    /// [`TAIL`] terms, keeping the common prefix of `q` and the current term. Out of line:
+    /// inlined into [`Vocabulary::get`], its registers spilled those of the probe loop.
+    #[inline(never)]
     pub fn holds(&self, col: u32, q: &[u8]) -> bool {
-        let Some((mut b, k)) = self.block(col) else {
+        let Some((block, k)) = self.block(col) else {
             return false;
         };
-        let (mut lcp, mut len) = (0usize, 0usize);
-        for _ in 0..=k {
-            let Some((prefix, suffix)) = next_term(&mut b) else {
+        let terms = k as usize + 1;
+        let (mut at, mut lcp, mut len) = (0usize, 0usize, 0usize);
+        for _ in TAIL..terms {
+            let Some((prefix, suffix_len, start)) = lengths_at(block, at) else {
                 return false;
             };
-            if prefix > len {
+            if prefix > len || suffix_len > block.len() - start {
                 return false;
             }
+            at = start + suffix_len;
             // Past the common prefix the new term keeps the old one's mismatch with `q`.
             if prefix <= lcp {
-                lcp = prefix + common_prefix(suffix, &q[prefix..]);
+                lcp = prefix + common_prefix(&block[start..at], &q[prefix..]);
             }
-            len = prefix + suffix.len();
+            len = prefix + suffix_len;
         }
-        lcp == q.len() && len == q.len()
+        let tail = terms.min(TAIL);
+        let (mut prefixes, mut starts) = ([0u32; TAIL], [0u32; TAIL]);
+        for j in 0..tail {
+            let Some((prefix, suffix_len, start)) = lengths_at(block, at) else {
+                return false;
+            };
+            if prefix > len || suffix_len > block.len() - start {
+                return false;
+            }
+            // Both fit: a block is at most u32::MAX bytes (its offsets are u32), and a prefix is
+            // at most the length of the term before it.
+            prefixes[j] = prefix as u32;
+            starts[j] = start as u32;
+            at = start + suffix_len;
+            len = prefix + suffix_len;
+        }
+        if len != q.len() {
+            return false;
+        }
+        // `need`: how many leading bytes of the current term must still match `q`.
+        let mut need = q.len();
+        for j in (0..tail).rev() {
+            let prefix = prefixes[j] as usize;
+            if prefix < need {
+                let start = starts[j] as usize;
+                // In range: `need` is at most this term's length (checked in the first pass).
+                match (block.get(start..start + (need - prefix)), q.get(prefix..need)) {
+                    (Some(stored), Some(wanted)) if same(stored, wanted) => {}
+                    _ => return false,
+                }
+                need = prefix;
+            }
+        }
+        need <= lcp
     }
 
     /// `vocabulary_.get(term)`.
@@ -352,9 +387,75 @@ impl Vocabulary {
     }
 }
 
+/// The lengths of the front-coded term at byte `at` of a block and where its suffix starts
+/// (`prefix, suffix length, suffix start`, the start at most `b.len()`): one byte when neither
+/// nibble is escaped (all the terms of the SST-2 vocabulary but one in 40).
+#[inline]
+fn lengths_at(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+    let lengths = *b.get(at)?;
+    if lengths >> 4 != NIBBLE_ESCAPE && lengths & 0xf != NIBBLE_ESCAPE {
+        return Some((usize::from(lengths >> 4), usize::from(lengths & 0xf), at + 1));
+    }
+    escaped_lengths(b, at)
+}
+
+#[cold]
+#[inline(never)]
+fn escaped_lengths(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+    let (&lengths, mut rest) = b.get(at..)?.split_first()?;
+    let prefix = match lengths >> 4 {
+        NIBBLE_ESCAPE => varint(&mut rest)?,
+        p => usize::from(p),
+    };
+    let suffix = match lengths & 0xf {
+        NIBBLE_ESCAPE => varint(&mut rest)?,
+        s => usize::from(s),
+    };
+    Some((prefix, suffix, b.len() - rest.len()))
+}
+
+/// `a == b`, for the short slices of a term: words, the last one overlapping the one before
+/// (in wasm, `==` on slices is a call to a byte loop).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(&a[i..]) != word(&b[i..]) {
+                return false;
+            }
+            i += 8;
+        }
+        return word(&a[n - 8..]) == word(&b[n - 8..]);
+    }
+    let quad = |x: &[u8], i: usize| u32::from_le_bytes([x[i], x[i + 1], x[i + 2], x[i + 3]]);
+    let pair = |x: &[u8], i: usize| u16::from_le_bytes([x[i], x[i + 1]]);
+    match n {
+        4..=7 => quad(a, 0) == quad(b, 0) && quad(a, n - 4) == quad(b, n - 4),
+        2..=3 => pair(a, 0) == pair(b, 0) && pair(a, n - 2) == pair(b, n - 2),
+        _ => a.first() == b.first(),
+    }
+}
+
+/// Length of the common prefix of `a` and `b`, a word at a time.
 #[inline]
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    let n = a.len().min(b.len());
+    let (mut a, mut b) = (&a[..n], &b[..n]);
+    let mut done = 0;
+    while a.len() >= 8 {
+        let x = word(a) ^ word(b);
+        if x != 0 {
+            return done + (x.trailing_zeros() / 8) as usize;
+        }
+        (a, b, done) = (&a[8..], &b[8..], done + 8);
+    }
+    let x = short_word(a) ^ short_word(b);
+    done + ((x.trailing_zeros() / 8) as usize).min(a.len())
 }
 
 /// The vocabulary table's hash: FxHash over 8-byte little-endian words, then a final mix so the

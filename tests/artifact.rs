@@ -135,7 +135,7 @@ fn front_coded_blocks_match_exactly() {
             data: (0..words.len()).map(|i| i as f64).collect(),
         };
     }
-    for block in [1, 2, 7, 16, 256] {
+    for block in [1, 2, 7, 16, 17, 40, 256] {
         let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
         let model =
             TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap();
@@ -149,6 +149,19 @@ fn front_coded_blocks_match_exactly() {
                 if !words.contains(&miss) {
                     assert_eq!(vocab.get(&miss), None, "block {block}: {miss:?}");
                 }
+            }
+            // The block walk itself, without the table's tags in front of it: column `col` holds
+            // its own term only, not its neighbours' (in its block and around it) nor near misses.
+            let near = words[col.saturating_sub(20)..(col + 20).min(words.len())].iter();
+            for q in near
+                .cloned()
+                .chain([format!("{w}x"), format!("{w} "), w[..w.len() / 2].into()])
+            {
+                assert_eq!(
+                    vocab.holds(col as u32, q.as_bytes()),
+                    q == *w,
+                    "block {block}: {col} {q:?}"
+                );
             }
         }
     }
