@@ -21,7 +21,7 @@ pub const MAX_TEXT_BYTES: usize = 16 << 20;
 #[derive(Default)]
 struct Buffers {
     scratch: Scratch,
-    hits: Row,
+    hits: Vec<u32>,
     row: Row,
 }
 
@@ -199,7 +199,7 @@ impl TextClassifier {
         Ok(self.classifier.predict(row))
     }
 
-    fn transform_into(&self, text: &str, scratch: &mut Scratch, hits: &mut Row, row: &mut Row) {
+    fn transform_into(&self, text: &str, scratch: &mut Scratch, hits: &mut Vec<u32>, row: &mut Row) {
         row.clear();
         let mut offset = 0u32;
         for v in &self.vectorizers {

@@ -874,20 +874,22 @@ impl Vectorizer {
         }
     }
 
-    /// `transform([doc])`, appended to `row` with columns shifted by `offset`.
+    /// `transform([doc])`, appended to `row` with columns shifted by `offset`. `hits` is scratch.
     pub fn transform_into(
         &self,
         doc: &str,
         scratch: &mut Scratch,
-        hits: &mut Row,
+        hits: &mut Vec<u32>,
         offset: u32,
         row: &mut Row,
     ) {
+        // Each feature as `column << 1 | negative`: columns are below 2^31 (a vocabulary's count
+        // and `n_features` are checked at load), and sorting u32 keys is cheaper than pairs.
         hits.clear();
         match &self.counter {
             Counter::Vocabulary(vocab) => self.analyzer.for_each_feature(doc, scratch, |f| {
                 if let Some(col) = vocab.get(f) {
-                    hits.push((col, 1.0));
+                    hits.push(col << 1);
                 }
             }),
             Counter::Hashing {
@@ -901,15 +903,15 @@ impl Vectorizer {
                 } else {
                     h.unsigned_abs() % n_features
                 };
-                let sign = if *alternate_sign && h < 0 { -1.0 } else { 1.0 };
-                hits.push((col, sign));
+                hits.push(col << 1 | u32::from(*alternate_sign && h < 0));
             }),
         }
         // Counts and ±1 sums are small integers: exact in any order, so an unstable sort is fine.
-        hits.sort_unstable_by_key(|&(col, _)| col);
+        hits.sort_unstable();
         let start = row.len();
         let mut last = None;
-        for &(col, v) in hits.iter() {
+        for &key in hits.iter() {
+            let (col, v) = (key >> 1, if key & 1 == 1 { -1.0 } else { 1.0 });
             match row.last_mut() {
                 Some((_, x)) if last == Some(col) => *x += v,
                 _ => row.push((col + offset, v)),
