@@ -18,12 +18,15 @@ const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 let ready = false;
 
 // `module`: compiled by `init()`; otherwise the glue compiles the .wasm, synchronously.
+const loadFailed = (e) =>
+  skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+
 function instantiate(module) {
   if (ready) return;
   try {
     core.__instantiate(module);
   } catch (e) {
-    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+    throw loadFailed(e);
   }
   core.setHasher((algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest());
   core.setVerifier((key, message, signature) =>
@@ -40,7 +43,7 @@ async function init() {
   try {
     module = await WebAssembly.compile(require('node:fs').readFileSync(`${__dirname}/skedge_bg.wasm`));
   } catch (e) {
-    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+    throw loadFailed(e);
   }
   instantiate(module);
 }

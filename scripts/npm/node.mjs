@@ -27,12 +27,15 @@ let ready = false;
 const wasmBytes = () => builtin('node:fs').readFileSync(new URL('./skedge_bg.wasm', import.meta.url));
 
 // `module`: compiled by `init()`; otherwise the bytes are compiled here, synchronously.
+const loadFailed = (e) =>
+  skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+
 function instantiate(module) {
   if (ready) return;
   try {
     core.initSync({ module: module ?? wasmBytes() });
   } catch (e) {
-    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+    throw loadFailed(e);
   }
   core.setHasher((algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest());
   core.setVerifier((key, message, signature) =>
@@ -45,7 +48,8 @@ const { Model, Experiment } = extend(core, instantiate);
 /**
  * Compiles and instantiates skedge's WebAssembly now rather than on first use (once). The compile
  * runs on V8's background threads (`WebAssembly.compile`): a server can call it at start-up
- * without holding its event loop for the whole compile; a synchronous call meanwhile waits for it.
+ * without holding its event loop for the whole compile; a synchronous first use meanwhile compiles
+ * on its own and instantiates; this call then finds the wasm ready.
  */
 export async function init() {
   if (ready) return;
@@ -53,7 +57,7 @@ export async function init() {
   try {
     module = await WebAssembly.compile(wasmBytes());
   } catch (e) {
-    throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
+    throw loadFailed(e);
   }
   instantiate(module);
 }
