@@ -6,6 +6,7 @@
 //   node scripts/bench_node.mjs cold-core PKG_DIR MODEL TEXTS            # issue #3's cold start
 //   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
 //   node [--no-wasm-tier-up] scripts/bench_node.mjs cold-start PKG_DIR MODEL TEXTS [ENTRY]  # issue #12
+//   node scripts/bench_node.mjs cold-init PKG_DIR MODEL TEXTS          # the same after `await init()`
 //   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE      # issue #12
 //   node scripts/bench_node.mjs verify-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE host|wasm
 //   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite]  # a fresh workerd process
@@ -149,6 +150,29 @@ async function coldStart() {
     second_from_bytes_ms: t4 - t3,
     ready_ms: t3 - t0,
     import_cpu_ms: c1 - c0,
+    from_bytes_cpu_ms: c2 - c1,
+    first_predict_cpu_ms: c3 - c2,
+  };
+}
+
+// A server that calls `await init()` at start-up (compile, instantiate, warm-up), then loads its
+// model and predicts: what its first request pays.
+async function coldInit() {
+  const texts = readTexts(textsPath);
+  const bytes = readFileSync(modelPath);
+  const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e3; };
+  const t0 = performance.now();
+  const { Model, init } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  await init();
+  const [t1, c1] = [performance.now(), cpu()];
+  const model = Model.fromBytes(bytes);
+  const [t2, c2] = [performance.now(), cpu()];
+  model.predict(texts[0]);
+  const [t3, c3] = [performance.now(), cpu()];
+  return {
+    import_init_ms: t1 - t0,
+    from_bytes_ms: t2 - t1,
+    first_predict_ms: t3 - t2,
     from_bytes_cpu_ms: c2 - c1,
     first_predict_cpu_ms: c3 - c2,
   };
@@ -510,6 +534,7 @@ const modes = {
   'cold-skedge': coldSkedge,
   'cold-core': coldCore,
   'cold-start': coldStart,
+  'cold-init': coldInit,
   'cold-signed': coldSigned,
   'verify-signed': verifySigned,
   'cold-workerd': coldWorkerd,

@@ -96,7 +96,7 @@ cp scripts/npm/errors.js scripts/npm/extend.js scripts/npm/index.d.ts "${ENTRIES
 # reads index.d.cts for `require`).
 { sed 's/^export \(function\|class\) /\1 /' scripts/npm/errors.js; echo 'module.exports = { SkedgeError, skedgeError };'; } > "$OUT/errors.cjs"
 { sed -e "s|^import { skedgeError } from './errors.js';|const { skedgeError } = require('./errors.cjs');|" \
-      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend };'; } > "$OUT/extend.cjs"
+      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend, warmUp };'; } > "$OUT/extend.cjs"
 # skedge/lite: the same entry points on the lite build.
 for e in "${ENTRIES[@]}"; do
   sed -e "s|'./core.js'|'./core-lite.js'|; s|'./core.cjs'|'./core-lite.cjs'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" \
@@ -123,12 +123,12 @@ for e in node.cjs lite-node.cjs; do node scripts/bundle_npm.mjs bundle-cjs "$OUT
 if grep -q "from '\./\|require('\./" "$OUT"/{,lite-}{node.mjs,node.cjs,browser.js,deno.js}; then
   echo "build: a bundled entry still imports a module of the package" >&2; exit 1
 fi
-# The Workers entries' start-up warm-up and the browser entries' `init()` load the tiny golden
-# (scripts/npm/workerd.js, scripts/npm/browser.js).
-WARM=("$OUT/workerd.js" "$OUT/lite-workerd.js" "$OUT/browser.js" "$OUT/lite-browser.js")
-sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" "${WARM[@]}"
-if grep -q '@TINY_SKEDGE_BASE64@' "${WARM[@]}"; then
-  echo "build: the workerd or browser entries still hold the warm-up placeholder" >&2; exit 1
+# The warm-up of every entry's `init()` and of workerd's start-up loads the tiny golden
+# (scripts/npm/extend.js, `warmUp`), in extend.js/.cjs and in the bundles that hold a copy.
+WARM=$(grep -l '@TINY_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs)
+sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" $WARM
+if grep -q '@TINY_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs; then
+  echo "build: an entry still holds the warm-up placeholder" >&2; exit 1
 fi
 cp scripts/npm/README.md "$OUT/README.md"
 [ -f LICENSE ] && cp LICENSE "$OUT/"

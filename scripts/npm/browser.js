@@ -4,7 +4,7 @@
 // scripts/build.sh bundles it with the glue, extend.js and errors.js: one request, not four.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
-import { extend } from './extend.js';
+import { extend, warmUp } from './extend.js';
 
 // No synchronous native hash in browsers: `Model.load` hashes with WebCrypto, `fromBytes` in wasm.
 const { Model, Experiment } = extend(core);
@@ -12,21 +12,13 @@ const { default: initWasm, initSync: initWasmSync } = core;
 
 let ready = false;
 
-// V8 compiles each wasm function on its first call, in baseline code: loading a 286-byte model
-// (tests/golden/tiny.skedge, inlined by scripts/build.sh) and predicting once as soon as the wasm
-// is instantiated compiles the load and predict paths inside `init()`, so the first real
-// `Model.load` (from the Cache API, say) no longer pays for it (as workerd.js does at start-up;
-// benches/PROFILE.md, "Import and browser load"). Both entries are warmed: `fromBytes`, and
-// `Model.load` of a `Response`, whose reading and promise glue are code of their own (about 5 ms
-// of a first cached load in Chromium, "Chromium: whose time a cached load is"). A warm-up must
-// never break initialisation.
-async function warmUp() {
+// `init()` warms the first calls (extend.js's `warmUp`), and also `Model.load` of a `Response`,
+// whose reading and promise glue are code of their own (about 5 ms of a first cached load in
+// Chromium, benches/PROFILE.md "Chromium: whose time a cached load is").
+async function warmUpLoad() {
+  const tiny = warmUp(Model);
   try {
-    const tiny = Uint8Array.from(atob('@TINY_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
-    const model = fromBytes.call(Model, tiny);
-    model.predict('warm up');
-    model.free();
-    (await load.call(Model, new Response(tiny))).free();
+    if (tiny) (await load.call(Model, new Response(tiny))).free();
   } catch {}
 }
 
@@ -43,7 +35,7 @@ export async function init(input) {
     throw skedgeError('LOAD_FAILED', `could not load skedge's WebAssembly: ${e && e.message ? e.message : e}`, e);
   }
   ready = true;
-  await warmUp();
+  await warmUpLoad();
 }
 
 /** Instantiates skedge synchronously from the bytes of `skedge_bg.wasm` or a compiled module. */
@@ -51,7 +43,7 @@ export function initSync(module) {
   if (ready) return;
   initWasmSync({ module });
   ready = true;
-  warmUp();
+  warmUpLoad();
 }
 
 const fromBytes = Model.fromBytes;

@@ -34,6 +34,26 @@ function invalid(message, index) {
  * cannot), every static function of `Model` calls it first: the wasm is compiled on the first
  * call that needs it, not on import.
  */
+/**
+ * V8 compiles each wasm function on its first call, in baseline code. Loading the 286-byte
+ * tests/golden/tiny.skedge (inlined by scripts/build.sh) and predicting once compiles the load and
+ * predict paths, so that the first real load and prediction no longer pay for it: every entry's
+ * `init()` / `initSync()` calls this, and workerd's start-up (benches/PROFILE.md, "Import and
+ * browser load", "Node: `init()` warms the first calls"). A warm-up must never break
+ * initialisation. Returns the bytes (the browser entry warms `Model.load` with them too).
+ */
+export function warmUp(Model) {
+  try {
+    const tiny = Uint8Array.from(atob('@TINY_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
+    const model = Model.fromBytes(tiny);
+    model.predict('warm up');
+    model.free();
+    return tiny;
+  } catch {
+    return undefined;
+  }
+}
+
 export function extend(core, instantiate) {
   const { Model } = core;
   let maxTextBytes; // asked once the wasm is instantiated (browsers instantiate later)

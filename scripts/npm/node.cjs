@@ -8,7 +8,7 @@
 // milliseconds that most loads never need.
 'use strict';
 const { SkedgeError, skedgeError } = require('./errors.cjs');
-const { extend } = require('./extend.cjs');
+const { extend, warmUp } = require('./extend.cjs');
 const core = require('./core.cjs');
 
 let nodeCrypto;
@@ -36,7 +36,7 @@ function instantiate(module) {
 }
 const { Model, Experiment } = extend(core, instantiate);
 
-// As node.mjs's: compiled on V8's background threads.
+// As node.mjs's: compiled on V8's background threads, then the first calls warmed.
 async function init() {
   if (ready) return;
   let module;
@@ -45,10 +45,14 @@ async function init() {
   } catch (e) {
     throw loadFailed(e);
   }
+  if (ready) return;
   instantiate(module);
+  warmUp(Model);
 }
 function initSync() {
+  if (ready) return;
   instantiate();
+  warmUp(Model);
 }
 
 module.exports = { Experiment, Model, SkedgeError, init, initSync, default: init };

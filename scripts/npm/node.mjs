@@ -10,7 +10,7 @@
 // milliseconds that most loads never need.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
-import { extend } from './extend.js';
+import { extend, warmUp } from './extend.js';
 
 // Built-ins through `process.getBuiltinModule` (Node >= 20.16), not `import`: Node's ESM facade of
 // node:fs reads every export, `fs.promises` too, which compiles internal/fs/promises (2-3 ms of a
@@ -46,10 +46,11 @@ function instantiate(module) {
 const { Model, Experiment } = extend(core, instantiate);
 
 /**
- * Compiles and instantiates skedge's WebAssembly now rather than on first use (once). The compile
- * runs on V8's background threads (`WebAssembly.compile`): a server can call it at start-up
- * without holding its event loop for the whole compile; a synchronous first use meanwhile compiles
- * on its own and instantiates; this call then finds the wasm ready.
+ * Compiles and instantiates skedge's WebAssembly now rather than on first use (once), and warms
+ * the load and predict paths (extend.js's `warmUp`): a server calling it at start-up serves its
+ * first request without those one-time costs. The compile runs on V8's background threads
+ * (`WebAssembly.compile`), not holding the event loop for the whole compile; a synchronous first
+ * use meanwhile compiles on its own and instantiates; this call then finds the wasm ready.
  */
 export async function init() {
   if (ready) return;
@@ -59,10 +60,14 @@ export async function init() {
   } catch (e) {
     throw loadFailed(e);
   }
+  if (ready) return;
   instantiate(module);
+  warmUp(Model);
 }
 export function initSync() {
+  if (ready) return;
   instantiate();
+  warmUp(Model);
 }
 export { Experiment, Model, SkedgeError };
 export default init;
