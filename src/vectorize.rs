@@ -329,7 +329,9 @@ impl Vocabulary {
             let Some((prefix, suffix_len, start)) = lengths_at(block, at) else {
                 return false;
             };
-            if prefix > len || suffix_len > block.len() - start {
+            // A suffix past the block's end is not checked here: the next term's length byte
+            // is then missing, or (the last term) the comparison below finds its bytes missing.
+            if prefix > len {
                 return false;
             }
             // Both fit: a block is at most u32::MAX bytes (its offsets are u32), and a prefix is
@@ -366,21 +368,25 @@ impl Vocabulary {
         let h = term_hash(q);
         let tag = (h >> 32) as u32 & !self.col_mask;
         let table = self.table.bytes();
-        let mut i = home(h, self.slots);
-        for _ in 0..=self.max_probe {
-            let slot = layout::u32_at(table, i)?;
-            if slot == 0 {
-                return None;
-            }
-            if slot & !self.col_mask == tag {
-                let col = (slot & self.col_mask).wrapping_sub(1);
-                if self.holds(col, q) {
-                    return Some(col);
+        // The slots from home to the table's end, then from its start: two runs of whole slots,
+        // each a pointer walk with no index to wrap or bounds to check per slot.
+        let probes = self.max_probe as usize + 1;
+        let home = home(h, self.slots);
+        let head = table.get(home * 4..).unwrap_or_default();
+        let wrapped = probes.saturating_sub(head.len() / 4);
+        let tail = table.get(..(wrapped * 4).min(table.len())).unwrap_or_default();
+        for run in [head, tail] {
+            for slot in run.chunks_exact(4).take(probes) {
+                let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+                if slot == 0 {
+                    return None;
                 }
-            }
-            i += 1;
-            if i == self.slots as usize {
-                i = 0;
+                if slot & !self.col_mask == tag {
+                    let col = (slot & self.col_mask).wrapping_sub(1);
+                    if self.holds(col, q) {
+                        return Some(col);
+                    }
+                }
             }
         }
         None
@@ -388,12 +394,13 @@ impl Vocabulary {
 }
 
 /// The lengths of the front-coded term at byte `at` of a block and where its suffix starts
-/// (`prefix, suffix length, suffix start`, the start at most `b.len()`): one byte when neither
+/// (`prefix, suffix length, suffix start`, the start at most `b.len()`, an escaped suffix length
+/// at most what is left of `b`): one byte when neither
 /// nibble is escaped (all the terms of the SST-2 vocabulary but one in 40).
 #[inline]
 fn lengths_at(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
     let lengths = *b.get(at)?;
-    if lengths >> 4 != NIBBLE_ESCAPE && lengths & 0xf != NIBBLE_ESCAPE {
+    if lengths < NIBBLE_ESCAPE << 4 && lengths & 0xf != NIBBLE_ESCAPE {
         return Some((usize::from(lengths >> 4), usize::from(lengths & 0xf), at + 1));
     }
     escaped_lengths(b, at)
@@ -411,7 +418,9 @@ fn escaped_lengths(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
         NIBBLE_ESCAPE => varint(&mut rest)?,
         s => usize::from(s),
     };
-    Some((prefix, suffix, b.len() - rest.len()))
+    // A suffix longer than the rest of the block is damage; refusing it here keeps the sums of
+    // lengths in [`Vocabulary::holds`] from overflowing.
+    (suffix <= rest.len()).then_some((prefix, suffix, b.len() - rest.len()))
 }
 
 /// `a == b`, for the short slices of a term: words, the last one overlapping the one before
