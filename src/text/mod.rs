@@ -159,6 +159,9 @@ impl Analyzer {
         }
     }
 
+    /// Inlined, the stop-word search out of line: a token's span is checked (char boundaries)
+    /// only when there are stop words to compare it with.
+    #[inline]
     fn push_token(
         &self,
         text: &str,
@@ -167,18 +170,19 @@ impl Analyzer {
         chars: usize,
         spans: &mut Vec<(usize, usize)>,
     ) {
-        if chars < self.min_token_chars {
+        if chars < self.min_token_chars
+            || !self.stop_words.is_empty() && self.is_stop_word(span(text, start, end))
+        {
             return;
         }
-        let token = span(text, start, end);
-        if self.stop_words.is_empty()
-            || self
-                .stop_words
-                .binary_search_by(|w| w.as_str().cmp(token))
-                .is_err()
-        {
-            spans.push((start, end));
-        }
+        spans.push((start, end));
+    }
+
+    #[inline(never)]
+    fn is_stop_word(&self, token: &str) -> bool {
+        self.stop_words
+            .binary_search_by(|w| w.as_str().cmp(token))
+            .is_ok()
     }
 
     /// `_word_ngrams`: unigrams first (when min_n == 1), then each n in window order, joined by " ".
