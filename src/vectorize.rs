@@ -678,9 +678,7 @@ impl Transform {
                     }
                 }
                 if let Some(idf) = idf {
-                    for (j, x) in row.iter_mut() {
-                        *x *= idf.get((*j - offset) as usize);
-                    }
+                    idf.scale(row, offset);
                 }
             }
             Transform::Normalize(Norm::L2) => {
@@ -794,6 +792,35 @@ impl Idf {
         };
         i.and_then(|i| layout::f64_at(self.values.bytes(), i))
             .unwrap_or(f64::NAN)
+    }
+
+    /// `x *= idf_[col - offset]` for each entry, as [`Idf::get`] reads it: the width matched and
+    /// the sections found once per row, not per entry.
+    fn scale(&self, row: &mut [(u32, f64)], offset: u32) {
+        let (index, values) = (self.index.bytes(), self.values.bytes());
+        let value = |i: Option<usize>| i.and_then(|i| layout::f64_at(values, i)).unwrap_or(f64::NAN);
+        let col = |j: u32| (j - offset) as usize;
+        match self.width {
+            1 => {
+                for (j, x) in row {
+                    *x *= value(index.get(col(*j)).map(|&i| usize::from(i)));
+                }
+            }
+            2 => {
+                for (j, x) in row {
+                    let i = col(*j)
+                        .checked_mul(2)
+                        .and_then(|at| index.get(at..at + 2))
+                        .map(|i| usize::from(u16::from_le_bytes([i[0], i[1]])));
+                    *x *= value(i);
+                }
+            }
+            _ => {
+                for (j, x) in row {
+                    *x *= value(layout::u32_at(index, col(*j)).map(|i| i as usize));
+                }
+            }
+        }
     }
 }
 
