@@ -368,24 +368,42 @@ impl Vocabulary {
         let h = term_hash(q);
         let tag = (h >> 32) as u32 & !self.col_mask;
         let table = self.table.bytes();
-        // The slots from home to the table's end, then from its start: two runs of whole slots,
-        // each a pointer walk with no index to wrap or bounds to check per slot.
         let probes = self.max_probe as usize + 1;
-        let home = home(h, self.slots);
-        let head = table.get(home * 4..).unwrap_or_default();
+        let at = home(h, self.slots) * 4;
+        // Usually the probes end before the table does: one run of whole slots, a pointer walk
+        // with no index to wrap or bounds to check per slot.
+        if let Some(run) = table.get(at..at + probes * 4) {
+            return self.probe(run, tag, q).flatten();
+        }
+        self.probe_wrapping(table, at, probes, tag, q)
+    }
+
+    /// The slots from byte `at` to the table's end, then from its start, `probes` in all.
+    #[cold]
+    #[inline(never)]
+    fn probe_wrapping(&self, table: &[u8], at: usize, probes: usize, tag: u32, q: &[u8]) -> Option<u32> {
+        let head = table.get(at..).unwrap_or_default();
         let wrapped = probes.saturating_sub(head.len() / 4);
         let tail = table.get(..(wrapped * 4).min(table.len())).unwrap_or_default();
-        for run in [head, tail] {
-            for slot in run.chunks_exact(4).take(probes) {
-                let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
-                if slot == 0 {
-                    return None;
-                }
-                if slot & !self.col_mask == tag {
-                    let col = (slot & self.col_mask).wrapping_sub(1);
-                    if self.holds(col, q) {
-                        return Some(col);
-                    }
+        match self.probe(head, tag, q) {
+            Some(found) => found,
+            None => self.probe(tail, tag, q).flatten(),
+        }
+    }
+
+    /// Probes the slots of `run` in order: `Some` of the answer at a hit or an empty slot, `None`
+    /// when the run ends first.
+    #[inline(always)]
+    fn probe(&self, run: &[u8], tag: u32, q: &[u8]) -> Option<Option<u32>> {
+        for slot in run.chunks_exact(4) {
+            let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+            if slot == 0 {
+                return Some(None);
+            }
+            if slot & !self.col_mask == tag {
+                let col = (slot & self.col_mask).wrapping_sub(1);
+                if self.holds(col, q) {
+                    return Some(Some(col));
                 }
             }
         }
