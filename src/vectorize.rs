@@ -329,7 +329,9 @@ impl Vocabulary {
             let Some((prefix, suffix_len, start)) = lengths_at(block, at) else {
                 return false;
             };
-            if prefix > len || suffix_len > block.len() - start {
+            // A suffix past the block's end is not checked here: the next term's length byte
+            // is then missing, or (the last term) the comparison below finds its bytes missing.
+            if prefix > len {
                 return false;
             }
             // Both fit: a block is at most u32::MAX bytes (its offsets are u32), and a prefix is
@@ -366,21 +368,43 @@ impl Vocabulary {
         let h = term_hash(q);
         let tag = (h >> 32) as u32 & !self.col_mask;
         let table = self.table.bytes();
-        let mut i = home(h, self.slots);
-        for _ in 0..=self.max_probe {
-            let slot = layout::u32_at(table, i)?;
+        let probes = self.max_probe as usize + 1;
+        let at = home(h, self.slots) * 4;
+        // Usually the probes end before the table does: one run of whole slots, a pointer walk
+        // with no index to wrap or bounds to check per slot.
+        if let Some(run) = table.get(at..at + probes * 4) {
+            return self.probe(run, tag, q).flatten();
+        }
+        self.probe_wrapping(table, at, probes, tag, q)
+    }
+
+    /// The slots from byte `at` to the table's end, then from its start, `probes` in all.
+    #[cold]
+    #[inline(never)]
+    fn probe_wrapping(&self, table: &[u8], at: usize, probes: usize, tag: u32, q: &[u8]) -> Option<u32> {
+        let head = table.get(at..).unwrap_or_default();
+        let wrapped = probes.saturating_sub(head.len() / 4);
+        let tail = table.get(..(wrapped * 4).min(table.len())).unwrap_or_default();
+        match self.probe(head, tag, q) {
+            Some(found) => found,
+            None => self.probe(tail, tag, q).flatten(),
+        }
+    }
+
+    /// Probes the slots of `run` in order: `Some` of the answer at a hit or an empty slot, `None`
+    /// when the run ends first.
+    #[inline(always)]
+    fn probe(&self, run: &[u8], tag: u32, q: &[u8]) -> Option<Option<u32>> {
+        for slot in run.chunks_exact(4) {
+            let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
             if slot == 0 {
-                return None;
+                return Some(None);
             }
             if slot & !self.col_mask == tag {
                 let col = (slot & self.col_mask).wrapping_sub(1);
                 if self.holds(col, q) {
-                    return Some(col);
+                    return Some(Some(col));
                 }
-            }
-            i += 1;
-            if i == self.slots as usize {
-                i = 0;
             }
         }
         None
@@ -388,12 +412,13 @@ impl Vocabulary {
 }
 
 /// The lengths of the front-coded term at byte `at` of a block and where its suffix starts
-/// (`prefix, suffix length, suffix start`, the start at most `b.len()`): one byte when neither
+/// (`prefix, suffix length, suffix start`, the start at most `b.len()`, an escaped suffix length
+/// at most what is left of `b`): one byte when neither
 /// nibble is escaped (all the terms of the SST-2 vocabulary but one in 40).
 #[inline]
 fn lengths_at(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
     let lengths = *b.get(at)?;
-    if lengths >> 4 != NIBBLE_ESCAPE && lengths & 0xf != NIBBLE_ESCAPE {
+    if lengths < NIBBLE_ESCAPE << 4 && lengths & 0xf != NIBBLE_ESCAPE {
         return Some((usize::from(lengths >> 4), usize::from(lengths & 0xf), at + 1));
     }
     escaped_lengths(b, at)
@@ -411,7 +436,9 @@ fn escaped_lengths(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
         NIBBLE_ESCAPE => varint(&mut rest)?,
         s => usize::from(s),
     };
-    Some((prefix, suffix, b.len() - rest.len()))
+    // A suffix longer than the rest of the block is damage; refusing it here keeps the sums of
+    // lengths in [`Vocabulary::holds`] from overflowing.
+    (suffix <= rest.len()).then_some((prefix, suffix, b.len() - rest.len()))
 }
 
 /// `a == b`, for the short slices of a term: words, the last one overlapping the one before
@@ -669,9 +696,7 @@ impl Transform {
                     }
                 }
                 if let Some(idf) = idf {
-                    for (j, x) in row.iter_mut() {
-                        *x *= idf.get((*j - offset) as usize);
-                    }
+                    idf.scale(row, offset);
                 }
             }
             Transform::Normalize(Norm::L2) => {
@@ -785,6 +810,35 @@ impl Idf {
         };
         i.and_then(|i| layout::f64_at(self.values.bytes(), i))
             .unwrap_or(f64::NAN)
+    }
+
+    /// `x *= idf_[col - offset]` for each entry, as [`Idf::get`] reads it: the width matched and
+    /// the sections found once per row, not per entry.
+    fn scale(&self, row: &mut [(u32, f64)], offset: u32) {
+        let (index, values) = (self.index.bytes(), self.values.bytes());
+        let value = |i: Option<usize>| i.and_then(|i| layout::f64_at(values, i)).unwrap_or(f64::NAN);
+        let col = |j: u32| (j - offset) as usize;
+        match self.width {
+            1 => {
+                for (j, x) in row {
+                    *x *= value(index.get(col(*j)).map(|&i| usize::from(i)));
+                }
+            }
+            2 => {
+                for (j, x) in row {
+                    let i = col(*j)
+                        .checked_mul(2)
+                        .and_then(|at| index.get(at..at + 2))
+                        .map(|i| usize::from(u16::from_le_bytes([i[0], i[1]])));
+                    *x *= value(i);
+                }
+            }
+            _ => {
+                for (j, x) in row {
+                    *x *= value(layout::u32_at(index, col(*j)).map(|i| i as usize));
+                }
+            }
+        }
     }
 }
 

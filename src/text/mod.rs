@@ -104,17 +104,54 @@ impl Analyzer {
     ///
     /// `\b\w\w+\b` and `\b\w+\b` match exactly the maximal runs of word characters of at least
     /// 2 (resp. 1) characters: the pattern is greedy and `\b` forbids starting or ending inside a run.
+    /// A byte loop while the text is ASCII (a token's chars are then its bytes), the char loop from
+    /// the first other byte on: decoding chars and `is_word`'s range check were 9 % of a `predict`.
     fn tokens(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
         spans.clear();
-        let mut run: Option<(usize, usize)> = None; // (start byte, chars)
-        for (i, c) in text.char_indices() {
+        let b = text.as_bytes();
+        let mut i = 0;
+        loop {
+            while let Some(&c) = b.get(i) {
+                match BYTE_CLASS[usize::from(c)] {
+                    OTHER => i += 1,
+                    WORD => break,
+                    _ => return self.tokens_from(text, i, None, spans),
+                }
+            }
+            if i == b.len() {
+                return;
+            }
+            let start = i;
+            while let Some(&c) = b.get(i) {
+                match BYTE_CLASS[usize::from(c)] {
+                    WORD => i += 1,
+                    OTHER => break,
+                    _ => return self.tokens_from(text, i, Some((start, i - start)), spans),
+                }
+            }
+            self.push_token(text, start, i, i - start, spans);
+        }
+    }
+
+    /// [`Analyzer::tokens`] from byte `from` of `text` on (a char boundary), char by char, with
+    /// the run of word chars that ends at `from` (start byte, chars). Out of line: a `predict` on
+    /// ASCII text never calls it.
+    #[inline(never)]
+    fn tokens_from(
+        &self,
+        text: &str,
+        from: usize,
+        mut run: Option<(usize, usize)>,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
+        for (i, c) in span(text, from, text.len()).char_indices() {
             if is_word(c) {
                 run = Some(match run {
                     Some((start, n)) => (start, n + 1),
-                    None => (i, 1),
+                    None => (from + i, 1),
                 });
             } else if let Some((start, n)) = run.take() {
-                self.push_token(text, start, i, n, spans);
+                self.push_token(text, start, from + i, n, spans);
             }
         }
         if let Some((start, n)) = run {
@@ -122,6 +159,9 @@ impl Analyzer {
         }
     }
 
+    /// Inlined, the stop-word search out of line: a token's span is checked (char boundaries)
+    /// only when there are stop words to compare it with.
+    #[inline]
     fn push_token(
         &self,
         text: &str,
@@ -130,18 +170,19 @@ impl Analyzer {
         chars: usize,
         spans: &mut Vec<(usize, usize)>,
     ) {
-        if chars < self.min_token_chars {
+        if chars < self.min_token_chars
+            || !self.stop_words.is_empty() && self.is_stop_word(span(text, start, end))
+        {
             return;
         }
-        let token = span(text, start, end);
-        if self.stop_words.is_empty()
-            || self
-                .stop_words
-                .binary_search_by(|w| w.as_str().cmp(token))
-                .is_err()
-        {
-            spans.push((start, end));
-        }
+        spans.push((start, end));
+    }
+
+    #[inline(never)]
+    fn is_stop_word(&self, token: &str) -> bool {
+        self.stop_words
+            .binary_search_by(|w| w.as_str().cmp(token))
+            .is_ok()
     }
 
     /// `_word_ngrams`: unigrams first (when min_n == 1), then each n in window order, joined by " ".
@@ -160,8 +201,17 @@ impl Analyzer {
             }
             n = 2;
         }
+        let bytes = text.as_bytes();
         while n <= self.max_n.min(spans.len()) {
             for window in spans.windows(n) {
+                // Tokens one space apart are already joined in `text`: no copy (most bigrams).
+                if window
+                    .windows(2)
+                    .all(|p| p[1].0 == p[0].1 + 1 && bytes.get(p[0].1) == Some(&b' '))
+                {
+                    emit(span(text, window[0].0, window[n - 1].1));
+                    continue;
+                }
                 buf.clear();
                 for (k, &(a, b)) in window.iter().enumerate() {
                     if k > 0 {
@@ -206,6 +256,28 @@ impl Analyzer {
         }
     }
 }
+
+/// [`BYTE_CLASS`] of an ASCII byte that is not a word char.
+const OTHER: u8 = 0;
+/// [`BYTE_CLASS`] of an ASCII word char (`[0-9A-Za-z_]`).
+const WORD: u8 = 1;
+/// [`BYTE_CLASS`] of a byte of a non-ASCII char.
+const NON_ASCII: u8 = 2;
+
+/// The class of each byte, from the same table as [`is_word`].
+static BYTE_CLASS: [u8; 256] = {
+    let mut class = [NON_ASCII; 256];
+    let mut i = 0;
+    while i < 128 {
+        class[i] = if unicode_tables::WORD_ASCII >> i & 1 == 1 {
+            WORD
+        } else {
+            OTHER
+        };
+        i += 1;
+    }
+    class
+};
 
 /// `_preprocess`: `doc.lower()` then the accent function, borrowing `doc` when nothing applies.
 fn preprocess<'a>(
@@ -306,5 +378,65 @@ fn char_ngrams(text: &str, min_n: usize, max_n: usize, starts: &mut Vec<usize>, 
             emit(span(text, starts[i], starts[i + n]));
         }
         n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word analyzer's features by the definition (runs of `is_word` chars, their count in
+    /// chars, bigrams joined by one space), for texts that leave the ASCII fast paths anywhere.
+    #[test]
+    fn ascii_fast_paths_match_the_char_definition() {
+        for (pattern, min_chars) in [
+            (TokenPattern::TwoOrMoreWordChars, 2),
+            (TokenPattern::OneOrMoreWordChars, 1),
+        ] {
+            let params = Params {
+                kind: AnalyzerKind::Word,
+                ngram_range: (1, 3),
+                lowercase: false,
+                strip_accents: StripAccents::None,
+                token_pattern: pattern,
+                stop_words: vec!["the".into()],
+            };
+            let analyzer = Analyzer::new(&params).expect("valid");
+            for text in [
+                "",
+                " ",
+                "a",
+                "ab cd  ef\tgh , ij",
+                "café au lait",
+                "é",
+                "ab é cd",
+                "naïve x  y",
+                "x²y z",
+                "the cat, the  hat",
+                "abc€ def",
+                "€abc def",
+                "end in é",
+                "日本語 テキスト ab",
+                "a b c d",
+            ] {
+                let mut tokens = Vec::new();
+                let mut run = String::new();
+                for c in text.chars().chain([' ']) {
+                    if is_word(c) {
+                        run.push(c);
+                    } else if !run.is_empty() {
+                        let t = std::mem::take(&mut run);
+                        if t.chars().count() >= min_chars && t != "the" {
+                            tokens.push(t);
+                        }
+                    }
+                }
+                let mut want: Vec<String> = tokens.clone();
+                for n in 2..=3 {
+                    want.extend(tokens.windows(n).map(|w| w.join(" ")));
+                }
+                assert_eq!(analyzer.analyze(text), want, "{text:?} ({min_chars})");
+            }
+        }
     }
 }
