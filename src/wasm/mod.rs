@@ -295,9 +295,26 @@ fn start() {
 /// A real JS `Error` with `name = "SkedgeError"` and `code`.
 pub(crate) fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
-    e.set_name("SkedgeError");
-    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    put(&e, "name", &"SkedgeError".into());
+    put(&e, "code", &code.into());
     e.into()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// An object this module made, written with `o[key] = value`. Rather than `Reflect.set`,
+    /// `Error.name` and `Array` index setters: V8 compiles one wrapper per distinct import
+    /// signature when it compiles the module, whether or not the import is called (benches/PROFILE.md,
+    /// "Compile and instantiate").
+    #[wasm_bindgen(extends = Object)]
+    pub(crate) type Plain;
+    #[wasm_bindgen(method, indexing_setter)]
+    pub(crate) fn set(this: &Plain, key: &JsValue, value: &JsValue);
+}
+
+/// `o[key] = value` on an object this module made (a fresh object or `Error`: never throws).
+pub(crate) fn put(o: &JsValue, key: &str, value: &JsValue) {
+    o.unchecked_ref::<Plain>().set(&JsValue::from_str(key), value);
 }
 
 pub(crate) fn core_error(e: crate::Error) -> JsValue {
