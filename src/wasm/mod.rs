@@ -662,7 +662,7 @@ mod tests {
         let mut m = model();
         let opts = Object::new();
         Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
-        let mon = m.monitor(Some(opts)).unwrap();
+        let mon = m.monitor(opts.into()).unwrap();
         m.predict(&"good".into()).unwrap();
         m.predict_packed(b"badnot good", &[3, 11]).unwrap();
         assert_eq!(mon.seen(), 3.0);
@@ -672,14 +672,14 @@ mod tests {
             get(&s, "format").as_string().as_deref(),
             Some("skedge-monitor-snapshot")
         );
-        assert_eq!(mon.pending(), 1);
+        assert_eq!(mon.pending(), 1.0);
         assert!(mon.drift().unwrap().is_null(), "no baseline in this artifact");
         m.stop_monitoring();
         m.predict(&"good".into()).unwrap();
         assert_eq!(mon.seen(), 0.0);
         let bad = Object::new();
         Reflect::set(&bad, &"sampleRate".into(), &JsValue::from(1.5)).unwrap();
-        let e = m.monitor(Some(bad)).err().unwrap();
+        let e = m.monitor(bad.into()).err().unwrap();
         assert_eq!(code(e.clone()), "INVALID_INPUT");
         let message = e.unchecked_into::<js_sys::Error>().message();
         assert!(String::from(message).contains("got 1.5"));

@@ -296,10 +296,12 @@ impl Model {
     }
 
     /// `predictBatch`'s conversion of an item that is not a string (the package's JS packs the
-    /// texts it returns).
+    /// texts it returns). JS values in and out: the export then shares `explain`'s signature (one
+    /// compiled wrapper per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(js_name = inputText, skip_typescript)]
-    pub fn input_text(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
-        self.text_of_input(v, what)
+    pub fn input_text(&self, v: &JsValue, what: &JsValue) -> Result<JsValue, JsValue> {
+        let what = what.as_string().unwrap_or_default();
+        self.text_of_input(v, &what).map(|t| JsValue::from_str(&t))
     }
 
     /// `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`):

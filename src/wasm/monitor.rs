@@ -25,11 +25,16 @@ pub(super) struct Live {
 impl Model {
     /// Starts monitoring this model's `predict` and `predictBatch` calls (FORMAT.md §4) and
     /// returns the monitor. A monitor started before stops recording (it can still be flushed).
+    // `options` as a JS value rather than `Option<Object>`: the export then has `predict`'s
+    // signature, and V8 compiles one wrapper per distinct export signature with the module
+    // (benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(unchecked_return_type = "Monitor")]
     pub fn monitor(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: JsValue,
     ) -> Result<MonitorHandle, JsValue> {
+        let options =
+            (!options.is_undefined() && !options.is_null()).then(|| options.unchecked_into::<Object>());
         let o = options.as_ref();
         let seed = match option(o, "seed") {
             None => random_seed(),
@@ -144,10 +149,11 @@ impl MonitorHandle {
         }
     }
 
-    /// Snapshots waiting for delivery.
+    /// Snapshots waiting for delivery. A number like `dropped` and `seen`: one export signature
+    /// for the three (benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(getter)]
-    pub fn pending(&self) -> u32 {
-        self.live.borrow().monitor.pending().count() as u32
+    pub fn pending(&self) -> f64 {
+        self.live.borrow().monitor.pending().count() as f64
     }
 
     /// Snapshots dropped so far because the queue (64) was full.
