@@ -248,9 +248,10 @@ impl ExperimentCore {
     }
 
     /// The true label (a number or string of `classes`) of the prediction `id`:
-    /// `"counted"`, `"expired"`, `"unknown"` or `"duplicate"`. Returned as a JS value: the export
-    /// then shares `Model.explain`'s signature (one compiled wrapper per distinct export signature:
-    /// benches/PROFILE.md, "Compile and instantiate").
+    /// `"counted"`, `"expired"`, `"unknown"` or `"duplicate"`.
+    // Returned as a JS value: the export then shares `Model.explain`'s signature (one compiled
+    // wrapper per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
+    #[wasm_bindgen(unchecked_return_type = "string")]
     pub fn feedback(&mut self, id: &JsValue, truth: &JsValue) -> Result<JsValue, JsValue> {
         let id = id.as_string().ok_or_else(|| {
             invalid(&format!(
@@ -305,7 +306,8 @@ impl ExperimentCore {
         wasm_bindgen_futures::future_to_promise(flush(self.inner.clone(), endpoint, options))
     }
 
-    /// Snapshots waiting for delivery (a number like `dropped`: one export signature for both).
+    /// Snapshots waiting for delivery.
+    // A number (f64) like `dropped`: one export signature for both (see `Monitor.pending`).
     #[wasm_bindgen(getter)]
     pub fn pending(&self) -> f64 {
         self.inner.borrow().pending().count() as f64

@@ -296,9 +296,10 @@ impl Model {
     }
 
     /// `predictBatch`'s conversion of an item that is not a string (the package's JS packs the
-    /// texts it returns). JS values in and out: the export then shares `explain`'s signature (one
-    /// compiled wrapper per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
-    #[wasm_bindgen(js_name = inputText, skip_typescript)]
+    /// texts it returns).
+    // JS values in and out: the export then shares `explain`'s signature (one compiled wrapper
+    // per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
+    #[wasm_bindgen(js_name = inputText, skip_typescript, unchecked_return_type = "string")]
     pub fn input_text(&self, v: &JsValue, what: &JsValue) -> Result<JsValue, JsValue> {
         let what = what.as_string().unwrap_or_default();
         self.text_of_input(v, &what).map(|t| JsValue::from_str(&t))

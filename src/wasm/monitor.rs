@@ -149,8 +149,10 @@ impl MonitorHandle {
         }
     }
 
-    /// Snapshots waiting for delivery. A number like `dropped` and `seen`: one export signature
-    /// for the three (benches/PROFILE.md, "Compile and instantiate").
+    /// Snapshots waiting for delivery.
+    // A number (f64) like `dropped` and `seen`: one export signature for the three, and V8
+    // compiles one wrapper per distinct export signature (benches/PROFILE.md, "Compile and
+    // instantiate").
     #[wasm_bindgen(getter)]
     pub fn pending(&self) -> f64 {
         self.live.borrow().monitor.pending().count() as f64
