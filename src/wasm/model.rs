@@ -493,26 +493,19 @@ fn label_value(l: Label) -> JsValue {
     }
 }
 
-/// The classes as JS labels, in order. Written by index, not pushed: no `Array.push` import in
-/// `skedge/lite` (one compiled wrapper per distinct import signature, benches/PROFILE.md,
-/// "Compile and instantiate").
+/// The classes as JS labels, in order.
 fn labels_array(classes: &Classes) -> Array {
-    let n = n_classes(classes);
-    let out = Array::new_with_length(n as u32);
-    for i in 0..n {
-        out.unchecked_ref::<Plain>()
-            .set(&JsValue::from_f64(i as f64), &label_value(label(classes, i)));
-    }
-    out
+    (0..n_classes(classes))
+        .map(|i| label_value(label(classes, i)))
+        .collect()
 }
 
 /// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
 /// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
 /// cold first `predict` compiled.
 fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
-    // `Array.from` of a typed array: two crossings for any number of classes.
     fn numbers(v: &[f64]) -> JsValue {
-        Array::from(&Float64Array::from(v).into()).into()
+        v.iter().map(|&x| JsValue::from_f64(x)).collect::<Array>().into()
     }
     let out: Plain = Object::new().unchecked_into();
     let label = label_value(label(classes, p.label));
