@@ -505,11 +505,7 @@ fn labels_array(classes: &Classes) -> Array {
 /// cold first `predict` compiled.
 fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
     fn numbers(v: &[f64]) -> JsValue {
-        let a = Array::new_with_length(v.len() as u32);
-        for (i, &x) in v.iter().enumerate() {
-            a.set(i as u32, JsValue::from_f64(x));
-        }
-        a.into()
+        v.iter().map(|&x| JsValue::from_f64(x)).collect::<Array>().into()
     }
     let out: Plain = Object::new().unchecked_into();
     let label = label_value(label(classes, p.label));
