@@ -249,7 +249,10 @@ impl ExperimentCore {
 
     /// The true label (a number or string of `classes`) of the prediction `id`:
     /// `"counted"`, `"expired"`, `"unknown"` or `"duplicate"`.
-    pub fn feedback(&mut self, id: &JsValue, truth: &JsValue) -> Result<String, JsValue> {
+    // Returned as a JS value: the export then shares `Model.explain`'s signature (one compiled
+    // wrapper per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
+    #[wasm_bindgen(unchecked_return_type = "string")]
+    pub fn feedback(&mut self, id: &JsValue, truth: &JsValue) -> Result<JsValue, JsValue> {
         let id = id.as_string().ok_or_else(|| {
             invalid(&format!(
                 "the prediction id must be a string, got {}",
@@ -273,13 +276,12 @@ impl ExperimentCore {
             .borrow_mut()
             .feedback(&id, &truth, js_sys::Date::now())
             .map_err(core_error)?;
-        Ok(match outcome {
+        Ok(JsValue::from_str(match outcome {
             Feedback::Counted => "counted",
             Feedback::Expired => "expired",
             Feedback::Unknown => "unknown",
             Feedback::Duplicate => "duplicate",
-        }
-        .into())
+        }))
     }
 
     /// Closes the open window now, queues its snapshot and returns it.
@@ -305,9 +307,10 @@ impl ExperimentCore {
     }
 
     /// Snapshots waiting for delivery.
+    // A number (f64) like `dropped`: one export signature for both (see `Monitor.pending`).
     #[wasm_bindgen(getter)]
-    pub fn pending(&self) -> u32 {
-        self.inner.borrow().pending().count() as u32
+    pub fn pending(&self) -> f64 {
+        self.inner.borrow().pending().count() as f64
     }
 
     /// Snapshots dropped so far because the queue (64) was full.

@@ -7,6 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::error;
 use super::invalid;
+use super::put;
 
 #[wasm_bindgen]
 extern "C" {
@@ -31,8 +32,10 @@ extern "C" {
     pub(super) fn array_buffer(this: &Response) -> Promise;
 
     type Headers;
+    /// A string or `null`. Taking and returning JS values keeps this import's signature one that
+    /// others share (one compiled wrapper per signature: benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(method)]
-    fn get(this: &Headers, name: &str) -> Option<String>;
+    fn get(this: &Headers, name: &JsValue) -> JsValue;
 
     type ReadableStream;
     #[wasm_bindgen(method, js_name = getReader)]
@@ -145,18 +148,17 @@ pub(super) async fn download(
         ));
     }
     let headers = response.headers();
-    let encoded = headers
-        .get("content-encoding")
-        .is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
-    let total = match headers.get("content-length") {
+    let header = |name: &str| headers.get(&name.into()).as_string();
+    let encoded = header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+    let total = match header("content-length") {
         Some(n) if !encoded => n.trim().parse::<u64>().ok().map(|n| n as f64),
         _ => None,
     };
     let progress = |loaded: usize| -> Result<(), JsValue> {
         if let Some(f) = on_progress {
             let p = Object::new();
-            let _ = Reflect::set(&p, &"loaded".into(), &JsValue::from(loaded as f64));
-            let _ = Reflect::set(&p, &"total".into(), &total.map_or(JsValue::NULL, JsValue::from));
+            put(&p, "loaded", &JsValue::from(loaded as f64));
+            put(&p, "total", &total.map_or(JsValue::NULL, JsValue::from));
             f.call1(&JsValue::UNDEFINED, &p)?;
         }
         Ok(())
@@ -199,18 +201,13 @@ pub(super) async fn download(
         chunks.push(value);
         progress(loaded as usize)?;
     }
-    let bytes = match chunks.as_slice() {
-        [one] => one.to_vec(),
-        _ => {
-            // At most MAX_BODY_BYTES: fits a u32.
-            let all = Uint8Array::new_with_length(loaded as u32);
-            let mut at = 0;
-            for c in &chunks {
-                all.set(c, at);
-                at += c.length();
-            }
-            all.to_vec()
-        }
-    };
+    // Each chunk copied once, straight into wasm memory.
+    let mut bytes = vec![0; loaded as usize];
+    let mut at = 0;
+    for c in &chunks {
+        let n = c.length() as usize;
+        c.copy_to(&mut bytes[at..at + n]);
+        at += n;
+    }
     Ok(bytes)
 }

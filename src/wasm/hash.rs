@@ -62,8 +62,10 @@ extern "C" {
         signature: &[u8],
     ) -> Result<JsValue, JsValue>;
 
+    /// `algorithm` as a JS string: `(externref, externref) -> externref` is a signature other
+    /// imports share (one compiled wrapper per signature: benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = digest, catch)]
-    fn subtle_digest(algorithm: &str, data: &Uint8Array) -> Result<Promise, JsValue>;
+    fn subtle_digest(algorithm: &JsValue, data: &Uint8Array) -> Result<Promise, JsValue>;
 }
 
 fn host<const N: usize>(algorithm: &str, bytes: &[u8]) -> Option<[u8; N]> {
@@ -101,7 +103,7 @@ pub(super) async fn digest<const N: usize>(algorithm: &str, bytes: &[u8]) -> Opt
         return Some(d);
     }
     // A copy: the digest runs after this call returns, when wasm memory may have grown.
-    let promise = subtle_digest(name, &Uint8Array::from(bytes)).ok()?;
+    let promise = subtle_digest(&name.into(), &Uint8Array::from(bytes)).ok()?;
     let buffer = JsFuture::from(promise).await.ok()?;
     let out = Uint8Array::new(&buffer);
     let mut digest = [0u8; N];

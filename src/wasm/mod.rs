@@ -295,9 +295,26 @@ fn start() {
 /// A real JS `Error` with `name = "SkedgeError"` and `code`.
 pub(crate) fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
-    e.set_name("SkedgeError");
-    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    put(&e, "name", &"SkedgeError".into());
+    put(&e, "code", &code.into());
     e.into()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// An object this module made, written with `o[key] = value`. Rather than `Reflect.set`,
+    /// `Error.name` and `Array` index setters: V8 compiles one wrapper per distinct import
+    /// signature when it compiles the module, whether or not the import is called (benches/PROFILE.md,
+    /// "Compile and instantiate").
+    #[wasm_bindgen(extends = Object)]
+    pub(crate) type Plain;
+    #[wasm_bindgen(method, indexing_setter)]
+    pub(crate) fn set(this: &Plain, key: &JsValue, value: &JsValue);
+}
+
+/// `o[key] = value` on an object this module made (a fresh object or `Error`: never throws).
+pub(crate) fn put(o: &JsValue, key: &str, value: &JsValue) {
+    o.unchecked_ref::<Plain>().set(&JsValue::from_str(key), value);
 }
 
 pub(crate) fn core_error(e: crate::Error) -> JsValue {
@@ -645,7 +662,7 @@ mod tests {
         let mut m = model();
         let opts = Object::new();
         Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
-        let mon = m.monitor(Some(opts)).unwrap();
+        let mon = m.monitor(opts.into()).unwrap();
         m.predict(&"good".into()).unwrap();
         m.predict_packed(b"badnot good", &[3, 11]).unwrap();
         assert_eq!(mon.seen(), 3.0);
@@ -655,14 +672,14 @@ mod tests {
             get(&s, "format").as_string().as_deref(),
             Some("skedge-monitor-snapshot")
         );
-        assert_eq!(mon.pending(), 1);
+        assert_eq!(mon.pending(), 1.0);
         assert!(mon.drift().unwrap().is_null(), "no baseline in this artifact");
         m.stop_monitoring();
         m.predict(&"good".into()).unwrap();
         assert_eq!(mon.seen(), 0.0);
         let bad = Object::new();
         Reflect::set(&bad, &"sampleRate".into(), &JsValue::from(1.5)).unwrap();
-        let e = m.monitor(Some(bad)).err().unwrap();
+        let e = m.monitor(bad.into()).err().unwrap();
         assert_eq!(code(e.clone()), "INVALID_INPUT");
         let message = e.unchecked_into::<js_sys::Error>().message();
         assert!(String::from(message).contains("got 1.5"));

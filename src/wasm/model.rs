@@ -18,7 +18,8 @@ use super::monitor::{performance_now, Live};
 #[cfg(feature = "explain")]
 use super::to_js;
 use super::{
-    core_error, error, hex, invalid, label, option, option_string, options_object, text_of, type_name, Label,
+    core_error, error, hex, invalid, label, option, option_string, options_object, put, text_of, type_name,
+    Label, Plain,
 };
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
@@ -296,9 +297,12 @@ impl Model {
 
     /// `predictBatch`'s conversion of an item that is not a string (the package's JS packs the
     /// texts it returns).
-    #[wasm_bindgen(js_name = inputText, skip_typescript)]
-    pub fn input_text(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
-        self.text_of_input(v, what)
+    // JS values in and out: the export then shares `explain`'s signature (one compiled wrapper
+    // per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
+    #[wasm_bindgen(js_name = inputText, skip_typescript, unchecked_return_type = "string")]
+    pub fn input_text(&self, v: &JsValue, what: &JsValue) -> Result<JsValue, JsValue> {
+        let what = what.as_string().unwrap_or_default();
+        self.text_of_input(v, &what).map(|t| JsValue::from_str(&t))
     }
 
     /// `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`):
@@ -330,7 +334,7 @@ impl Model {
         let mut start = 0usize;
         for (i, &end) in ends.iter().enumerate() {
             let at = |e: JsValue| {
-                let _ = Reflect::set(&e, &"index".into(), &JsValue::from(i as u32));
+                put(&e, "index", &JsValue::from(i as u32));
                 e
             };
             let text = utf8
@@ -368,15 +372,15 @@ impl Model {
         let classes = self.inner.classes();
         let labels = labels_array(classes);
         let out = Object::new();
-        let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
-        set("labels", &labels)?;
-        set("labelIndex", &Uint32Array::from(&label_index[..]).into())?;
-        set("decision", &Float64Array::from(&decision[..]).into())?;
-        set(
+        put(&out, "labels", &labels);
+        put(&out, "labelIndex", &Uint32Array::from(&label_index[..]).into());
+        put(&out, "decision", &Float64Array::from(&decision[..]).into());
+        put(
+            &out,
             "proba",
             &proba.map_or(JsValue::NULL, |p| Float64Array::from(&p[..]).into()),
-        )?;
-        set("width", &JsValue::from(width as u32))?;
+        );
+        put(&out, "width", &JsValue::from(width as u32));
         Ok(out)
     }
 
@@ -471,15 +475,6 @@ impl Model {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// A plain object, written with `o[key] = value` (no `Reflect.set` and its catching glue).
-    #[wasm_bindgen(extends = Object)]
-    type Plain;
-    #[wasm_bindgen(method, indexing_setter)]
-    fn set(this: &Plain, key: &JsValue, value: &JsValue);
-}
-
 thread_local! {
     /// `predict`'s keys, made once: a JS string from Rust is a `TextDecoder` call each time.
     static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
@@ -510,11 +505,7 @@ fn labels_array(classes: &Classes) -> Array {
 /// cold first `predict` compiled.
 fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
     fn numbers(v: &[f64]) -> JsValue {
-        let a = Array::new_with_length(v.len() as u32);
-        for (i, &x) in v.iter().enumerate() {
-            a.set(i as u32, JsValue::from_f64(x));
-        }
-        a.into()
+        v.iter().map(|&x| JsValue::from_f64(x)).collect::<Array>().into()
     }
     let out: Plain = Object::new().unchecked_into();
     let label = label_value(label(classes, p.label));

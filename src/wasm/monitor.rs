@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::fetch::{fetch, Response};
-use super::{core_error, hex, invalid, option, option_string, to_js, type_name, Model};
+use super::{core_error, hex, invalid, option, option_string, put, to_js, type_name, Model};
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 
 /// A monitor and how it times predictions; shared by the `Model` that feeds it and the
@@ -25,11 +25,16 @@ pub(super) struct Live {
 impl Model {
     /// Starts monitoring this model's `predict` and `predictBatch` calls (FORMAT.md §4) and
     /// returns the monitor. A monitor started before stops recording (it can still be flushed).
+    // `options` as a JS value rather than `Option<Object>`: the export then has `predict`'s
+    // signature, and V8 compiles one wrapper per distinct export signature with the module
+    // (benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(unchecked_return_type = "Monitor")]
     pub fn monitor(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_param_type = "MonitorOptions")] options: JsValue,
     ) -> Result<MonitorHandle, JsValue> {
+        let options =
+            (!options.is_undefined() && !options.is_null()).then(|| options.unchecked_into::<Object>());
         let o = options.as_ref();
         let seed = match option(o, "seed") {
             None => random_seed(),
@@ -145,9 +150,12 @@ impl MonitorHandle {
     }
 
     /// Snapshots waiting for delivery.
+    // A number (f64) like `dropped` and `seen`: one export signature for the three, and V8
+    // compiles one wrapper per distinct export signature (benches/PROFILE.md, "Compile and
+    // instantiate").
     #[wasm_bindgen(getter)]
-    pub fn pending(&self) -> u32 {
-        self.live.borrow().monitor.pending().count() as u32
+    pub fn pending(&self) -> f64 {
+        self.live.borrow().monitor.pending().count() as f64
     }
 
     /// Snapshots dropped so far because the queue (64) was full.
@@ -196,12 +204,12 @@ impl Failure {
         }
     }
 
-    fn to_js(&self) -> Result<JsValue, JsValue> {
+    fn to_js(&self) -> JsValue {
         let out = Object::new();
-        Reflect::set(&out, &"status".into(), &JsValue::from(self.status))?;
-        Reflect::set(&out, &"code".into(), &self.code.as_str().into())?;
-        Reflect::set(&out, &"message".into(), &self.message.as_str().into())?;
-        Ok(out.into())
+        put(&out, "status", &JsValue::from(self.status));
+        put(&out, "code", &self.code.as_str().into());
+        put(&out, "message", &self.message.as_str().into());
+        out.into()
     }
 }
 
@@ -293,16 +301,12 @@ pub(super) async fn flush<Q: Outbox>(
     let mut l = live.borrow_mut();
     l.requeue(batch.split_off(done));
     let out = Object::new();
-    let set = |k: &str, v: &JsValue| Reflect::set(&out, &k.into(), v);
-    set("sent", &sent.into())?;
-    set("rejected", &rejected.into())?;
-    set("pending", &(l.pending() as f64).into())?;
-    set("dropped", &(l.dropped() as f64).into())?;
-    let last_error = match last_error {
-        Some(why) => why.to_js()?,
-        None => JsValue::NULL,
-    };
-    set("lastError", &last_error)?;
+    put(&out, "sent", &sent.into());
+    put(&out, "rejected", &rejected.into());
+    put(&out, "pending", &(l.pending() as f64).into());
+    put(&out, "dropped", &(l.dropped() as f64).into());
+    let last_error = last_error.map_or(JsValue::NULL, |why| why.to_js());
+    put(&out, "lastError", &last_error);
     Ok(out.into())
 }
 
@@ -403,18 +407,14 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, snapshot: Option<
         }
     }
     let headers = Object::new();
-    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    put(&headers, "content-type", &"application/json".into());
     if let Some(token) = token {
-        let _ = Reflect::set(
-            &headers,
-            &"authorization".into(),
-            &format!("Bearer {token}").into(),
-        );
+        put(&headers, "authorization", &format!("Bearer {token}").into());
     }
     let init = Object::new();
-    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
-    let _ = Reflect::set(&init, &"headers".into(), &headers);
-    let _ = Reflect::set(&init, &"body".into(), &body);
+    put(&init, "method", &"POST".into());
+    put(&init, "headers", &headers);
+    put(&init, "body", &body);
     let response = match fetch(&url.into(), &init) {
         Ok(promise) => JsFuture::from(promise).await,
         Err(e) => Err(e),
