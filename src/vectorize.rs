@@ -799,47 +799,40 @@ impl Idf {
     /// hand-made artifact) reads as NaN, never a panic.
     #[inline]
     pub fn get(&self, col: usize) -> f64 {
-        let b = self.index.bytes();
-        let i = match self.width {
-            1 => b.get(col).map(|&x| usize::from(x)),
-            2 => col
-                .checked_mul(2)
-                .and_then(|at| b.get(at..at + 2))
-                .map(|x| usize::from(u16::from_le_bytes([x[0], x[1]]))),
-            _ => layout::u32_at(b, col).map(|x| x as usize),
-        };
-        i.and_then(|i| layout::f64_at(self.values.bytes(), i))
-            .unwrap_or(f64::NAN)
-    }
-
-    /// `x *= idf_[col - offset]` for each entry, as [`Idf::get`] reads it: the width matched and
-    /// the sections found once per row, not per entry.
-    fn scale(&self, row: &mut [(u32, f64)], offset: u32) {
         let (index, values) = (self.index.bytes(), self.values.bytes());
-        let value = |i: Option<usize>| i.and_then(|i| layout::f64_at(values, i)).unwrap_or(f64::NAN);
-        let col = |j: u32| (j - offset) as usize;
         match self.width {
-            1 => {
-                for (j, x) in row {
-                    *x *= value(index.get(col(*j)).map(|&i| usize::from(i)));
-                }
-            }
-            2 => {
-                for (j, x) in row {
-                    let i = col(*j)
-                        .checked_mul(2)
-                        .and_then(|at| index.get(at..at + 2))
-                        .map(|i| usize::from(u16::from_le_bytes([i[0], i[1]])));
-                    *x *= value(i);
-                }
-            }
-            _ => {
-                for (j, x) in row {
-                    *x *= value(layout::u32_at(index, col(*j)).map(|i| i as usize));
-                }
-            }
+            1 => idf_at::<1>(index, values, col),
+            2 => idf_at::<2>(index, values, col),
+            _ => idf_at::<4>(index, values, col),
         }
     }
+
+    /// `x *= idf_[col - offset]` for each entry: the width matched and the sections found once
+    /// per row, not per entry.
+    fn scale(&self, row: &mut [(u32, f64)], offset: u32) {
+        fn scale_with<const W: usize>(index: &[u8], values: &[u8], row: &mut [(u32, f64)], offset: u32) {
+            for (j, x) in row {
+                *x *= idf_at::<W>(index, values, (*j - offset) as usize);
+            }
+        }
+        let (index, values) = (self.index.bytes(), self.values.bytes());
+        match self.width {
+            1 => scale_with::<1>(index, values, row, offset),
+            2 => scale_with::<2>(index, values, row, offset),
+            _ => scale_with::<4>(index, values, row, offset),
+        }
+    }
+}
+
+/// [`Idf::get`] with the index width `W` known: entry `col` of `index` (little-endian) picks a
+/// distinct value.
+#[inline(always)]
+fn idf_at<const W: usize>(index: &[u8], values: &[u8], col: usize) -> f64 {
+    col.checked_mul(W)
+        .and_then(|at| index.get(at..at.checked_add(W)?))
+        .map(|x| x.iter().rev().fold(0, |i, &byte| i << 8 | usize::from(byte)))
+        .and_then(|i| layout::f64_at(values, i))
+        .unwrap_or(f64::NAN)
 }
 
 /// numpy's `log` of a count: the exporter recorded where numpy and `libm` disagree.

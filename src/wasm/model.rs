@@ -458,18 +458,18 @@ impl Model {
             put("labelChanges", a.label_changes as f64);
             put("maxAbsDecisionDiff", a.max_abs_decision_diff);
             put("maxAbsProbaDiff", a.max_abs_proba_diff);
-            put_obj(&out, "agreement", o);
+            super::put(&out, "agreement", &o);
         }
         let metrics: Plain = Object::new().unchecked_into();
         for (k, &v) in &m.metrics {
             metrics.set(&text(k), &number(v));
         }
-        put_obj(&out, "metrics", metrics);
+        super::put(&out, "metrics", &metrics);
         let provenance: Plain = Object::new().unchecked_into();
         for (k, v) in &m.provenance {
             provenance.set(&text(k), &text(v));
         }
-        put_obj(&out, "provenance", provenance);
+        super::put(&out, "provenance", &provenance);
         put("maxTextBytes", number(MAX_TEXT_BYTES as f64));
         Ok(out.into())
     }
@@ -478,10 +478,6 @@ impl Model {
 thread_local! {
     /// `predict`'s keys, made once: a JS string from Rust is a `TextDecoder` call each time.
     static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
-}
-
-fn put_obj(out: &Plain, key: &str, value: Plain) {
-    out.set(&JsValue::from_str(key), &value.into());
 }
 
 /// A label as `Label`'s serializer makes it: JS numbers (integers beyond 2^53 lose precision)
