@@ -11,7 +11,7 @@ use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
 use crate::error::{Error, Quoted, QuotedList, Result};
 use crate::text::Scratch;
-use crate::vectorize::{Row, Transform, Vectorizer};
+use crate::vectorize::{Recent, Row, Transform, Vectorizer};
 
 /// Largest text accepted by [`TextClassifier::predict`], in UTF-8 bytes (16 MiB). Work and memory
 /// are linear in the text, so the limit only bounds one call's memory (about 40 bytes per byte of
@@ -21,6 +21,8 @@ pub const MAX_TEXT_BYTES: usize = 16 << 20;
 #[derive(Default)]
 struct Buffers {
     scratch: Scratch,
+    /// One per vectorizer.
+    recent: Vec<Recent>,
     hits: Vec<u32>,
     row: Row,
 }
@@ -185,8 +187,13 @@ impl TextClassifier {
     pub fn transform(&self, text: &str) -> Result<Row> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
-        let Buffers { scratch, hits, row } = &mut *b;
-        self.transform_into(text, scratch, hits, row);
+        let Buffers {
+            scratch,
+            recent,
+            hits,
+            row,
+        } = &mut *b;
+        self.transform_into(text, scratch, recent, hits, row);
         Ok(row.clone())
     }
 
@@ -194,16 +201,29 @@ impl TextClassifier {
     pub fn predict(&self, text: &str) -> Result<Prediction> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
-        let Buffers { scratch, hits, row } = &mut *b;
-        self.transform_into(text, scratch, hits, row);
+        let Buffers {
+            scratch,
+            recent,
+            hits,
+            row,
+        } = &mut *b;
+        self.transform_into(text, scratch, recent, hits, row);
         Ok(self.classifier.predict(row))
     }
 
-    fn transform_into(&self, text: &str, scratch: &mut Scratch, hits: &mut Vec<u32>, row: &mut Row) {
+    fn transform_into(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+        recent: &mut Vec<Recent>,
+        hits: &mut Vec<u32>,
+        row: &mut Row,
+    ) {
         row.clear();
+        recent.resize_with(self.vectorizers.len(), Recent::default);
         let mut offset = 0u32;
-        for v in &self.vectorizers {
-            v.transform_into(text, scratch, hits, offset, row);
+        for (v, recent) in self.vectorizers.iter().zip(recent.iter_mut()) {
+            v.transform_into(text, scratch, recent, hits, offset, row);
             offset += v.n_features() as u32;
         }
         for t in &self.transforms {

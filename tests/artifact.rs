@@ -108,6 +108,46 @@ fn vocabulary_reads_terms_in_place() {
 }
 
 #[test]
+fn recent_terms_match_exactly() {
+    // More terms than the recent table has entries: entries are overwritten by terms of the
+    // same index; a lookup through it must answer as the vocabulary does, for every term,
+    // near miss and long term, in any order and again.
+    let mut words: Vec<String> = (0..20_000).map(|i| format!("w{i}")).collect();
+    words.push("a term longer than a recent entry holds".into());
+    words.sort();
+    let mut body = tiny();
+    body.pipeline.features[0].counts = Counts::Vocabulary {
+        terms: words.concat().into_bytes(),
+        lengths: words.iter().map(|w| w.len() as u32).collect(),
+    };
+    body.pipeline.features[0].transforms.clear();
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.coef = Matrix {
+            rows: 1,
+            cols: words.len() as u32,
+            data: vec![1.0; words.len()],
+        };
+    }
+    let encoded = artifact::layout::encode_with(&body, 75, 16).unwrap();
+    let model = TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap();
+    let vocab = model.vectorizers()[0].vocabulary().unwrap();
+    let mut recent = skedge::vectorize::Recent::default();
+    for pass in 0..3 {
+        for i in 0..words.len() {
+            let w = &words[(i * 7919 + pass) % words.len()];
+            for q in [
+                w.clone(),
+                format!("{w}x"),
+                w[..w.len() - 1].to_string(),
+                w.to_uppercase(),
+            ] {
+                assert_eq!(vocab.get_recent(&q, &mut recent), vocab.get(&q), "{q:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn front_coded_blocks_match_exactly() {
     // Long shared prefixes, escapes (≥ 15 bytes), several blocks, terms that are prefixes of
     // others: every term is found at its column, every near miss is not.
