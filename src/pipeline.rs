@@ -21,7 +21,7 @@ pub const MAX_TEXT_BYTES: usize = 16 << 20;
 #[derive(Default)]
 struct Buffers {
     scratch: Scratch,
-    /// One per vectorizer.
+    /// One per vectorizer, allocated at load: the first `predict` pays no set-up.
     recent: Vec<Recent>,
     hits: Vec<u32>,
     row: Row,
@@ -107,13 +107,16 @@ impl TextClassifier {
         Ok(TextClassifier {
             metadata,
             input,
-            vectorizers,
             transforms,
             classifier,
             n_features: width,
             format_version: version,
+            buffers: RefCell::new(Buffers {
+                recent: vectorizers.iter().map(Vectorizer::recent).collect(),
+                ..Buffers::default()
+            }),
+            vectorizers,
             artifact,
-            buffers: RefCell::default(),
         })
     }
 
@@ -215,12 +218,11 @@ impl TextClassifier {
         &self,
         text: &str,
         scratch: &mut Scratch,
-        recent: &mut Vec<Recent>,
+        recent: &mut [Recent],
         hits: &mut Vec<u32>,
         row: &mut Row,
     ) {
         row.clear();
-        recent.resize_with(self.vectorizers.len(), Recent::default);
         let mut offset = 0u32;
         for (v, recent) in self.vectorizers.iter().zip(recent.iter_mut()) {
             v.transform_into(text, scratch, recent, hits, offset, row);

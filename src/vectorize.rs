@@ -39,7 +39,7 @@ pub struct Vocabulary {
 
 /// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of
 /// [`RECENT_ENTRIES`] entries indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
-/// length 0 when empty. Texts repeat their words, so most lookups end here, in one cache line,
+/// length 0 when empty (allocated by [`Vectorizer::recent`] at load, or on first use). Texts repeat their words, so most lookups end here, in one cache line,
 /// instead of a table slot and a block walk elsewhere in the artifact; a term is matched by its
 /// bytes, never by its hash.
 #[derive(Debug, Default)]
@@ -47,7 +47,15 @@ pub struct Recent {
     entries: Vec<[u8; RECENT_BYTES]>,
 }
 
-const RECENT_ENTRIES: usize = 4096;
+impl Recent {
+    fn allocated() -> Self {
+        Recent {
+            entries: vec![[0; RECENT_BYTES]; RECENT_ENTRIES],
+        }
+    }
+}
+
+const RECENT_ENTRIES: usize = 1024;
 const RECENT_BYTES: usize = 32;
 /// Longest term a [`Recent`] entry holds.
 const RECENT_TERM: usize = RECENT_BYTES - 5;
@@ -393,7 +401,7 @@ impl Vocabulary {
             return self.get_hashed(q, h);
         }
         if recent.entries.is_empty() {
-            recent.entries = vec![[0; RECENT_BYTES]; RECENT_ENTRIES];
+            *recent = Recent::allocated();
         }
         let e = &mut recent.entries[(h >> 48) as usize % RECENT_ENTRIES];
         if usize::from(e[0]) == q.len() && same(&e[5..5 + q.len()], q) {
@@ -954,6 +962,15 @@ impl Vectorizer {
     /// The counter column of the block's output column `col`.
     pub fn source_column(&self, col: u32) -> Option<u32> {
         self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
+    }
+
+    /// A [`Recent`] for this vectorizer's lookups: allocated for a vocabulary (32 KB), empty
+    /// for hashing.
+    pub fn recent(&self) -> Recent {
+        match &self.counter {
+            Counter::Vocabulary(_) => Recent::allocated(),
+            Counter::Hashing { .. } => Recent::default(),
+        }
     }
 
     /// The vocabulary, when there is one.
