@@ -190,38 +190,25 @@ impl TextClassifier {
     pub fn transform(&self, text: &str) -> Result<Row> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
-        let Buffers {
-            scratch,
-            recent,
-            hits,
-            row,
-        } = &mut *b;
-        self.transform_into(text, scratch, recent, hits, row);
-        Ok(row.clone())
+        self.transform_into(text, &mut b);
+        Ok(b.row.clone())
     }
 
     /// `predict`, `decision_function` and `predict_proba` of one text.
     pub fn predict(&self, text: &str) -> Result<Prediction> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
+        self.transform_into(text, &mut b);
+        Ok(self.classifier.predict(&b.row))
+    }
+
+    fn transform_into(&self, text: &str, b: &mut Buffers) {
         let Buffers {
             scratch,
             recent,
             hits,
             row,
-        } = &mut *b;
-        self.transform_into(text, scratch, recent, hits, row);
-        Ok(self.classifier.predict(row))
-    }
-
-    fn transform_into(
-        &self,
-        text: &str,
-        scratch: &mut Scratch,
-        recent: &mut [Recent],
-        hits: &mut Vec<u32>,
-        row: &mut Row,
-    ) {
+        } = b;
         row.clear();
         let mut offset = 0u32;
         for (v, recent) in self.vectorizers.iter().zip(recent.iter_mut()) {

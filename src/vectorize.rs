@@ -39,9 +39,9 @@ pub struct Vocabulary {
 
 /// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of
 /// [`RECENT_ENTRIES`] entries indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
-/// length 0 when empty (allocated by [`Vectorizer::recent`] at load, or on first use). Texts repeat their words, so most lookups end here, in one cache line,
-/// instead of a table slot and a block walk elsewhere in the artifact; a term is matched by its
-/// bytes, never by its hash.
+/// length 0 when empty (allocated by [`Vectorizer::recent`] at load, or on first use). Texts
+/// repeat their words, so most lookups end in one 32-byte entry instead of a table slot and a
+/// block walk elsewhere in the artifact; a term is matched by its bytes, never by its hash.
 #[derive(Debug, Default)]
 pub struct Recent {
     entries: Vec<[u8; RECENT_BYTES]>,

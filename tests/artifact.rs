@@ -107,14 +107,8 @@ fn vocabulary_reads_terms_in_place() {
     assert_eq!(vocab.term(3), None);
 }
 
-#[test]
-fn recent_terms_match_exactly() {
-    // More terms than the recent table has entries: entries are overwritten by terms of the
-    // same index; a lookup through it must answer as the vocabulary does, for every term,
-    // near miss and long term, in any order and again.
-    let mut words: Vec<String> = (0..20_000).map(|i| format!("w{i}")).collect();
-    words.push("a term longer than a recent entry holds".into());
-    words.sort();
+/// A model of `tiny()` whose vocabulary is `words` (sorted), laid out in blocks of `block` terms.
+fn with_terms(words: &[String], block: u32) -> TextClassifier {
     let mut body = tiny();
     body.pipeline.features[0].counts = Counts::Vocabulary {
         terms: words.concat().into_bytes(),
@@ -125,11 +119,22 @@ fn recent_terms_match_exactly() {
         l.coef = Matrix {
             rows: 1,
             cols: words.len() as u32,
-            data: vec![1.0; words.len()],
+            data: (0..words.len()).map(|i| i as f64).collect(),
         };
     }
-    let encoded = artifact::layout::encode_with(&body, 75, 16).unwrap();
-    let model = TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap();
+    let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
+    TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap()
+}
+
+#[test]
+fn recent_terms_match_exactly() {
+    // More terms than the recent table has entries: entries are overwritten by terms of the
+    // same index; a lookup through it must answer as the vocabulary does, for every term,
+    // near miss and long term, in any order and again.
+    let mut words: Vec<String> = (0..20_000).map(|i| format!("w{i}")).collect();
+    words.push("a term longer than a recent entry holds".into());
+    words.sort();
+    let model = with_terms(&words, 16);
     let vocab = model.vectorizers()[0].vocabulary().unwrap();
     let mut recent = skedge::vectorize::Recent::default();
     for pass in 0..3 {
@@ -162,23 +167,8 @@ fn front_coded_blocks_match_exactly() {
     words.push("é".repeat(40));
     words.sort();
     words.dedup();
-    let mut body = tiny();
-    body.pipeline.features[0].counts = Counts::Vocabulary {
-        terms: words.concat().into_bytes(),
-        lengths: words.iter().map(|w| w.len() as u32).collect(),
-    };
-    body.pipeline.features[0].transforms.clear();
-    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
-        l.coef = Matrix {
-            rows: 1,
-            cols: words.len() as u32,
-            data: (0..words.len()).map(|i| i as f64).collect(),
-        };
-    }
     for block in [1, 2, 7, 16, 17, 40, 256] {
-        let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
-        let model =
-            TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap();
+        let model = with_terms(&words, block);
         let vocab = model.vectorizers()[0].vocabulary().unwrap();
         for (col, w) in words.iter().enumerate() {
             assert_eq!(vocab.get(w), Some(col as u32), "block {block}: {w:?}");
