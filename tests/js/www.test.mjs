@@ -344,7 +344,7 @@ test('champion and challenger side by side (an artifact and a pointer), true lab
       assert.deepEqual(measured.filter((c) => c.ratio < 4.5), [], `${scheme}: text under 4.5:1`);
     }
     await page.setViewportSize({ width: 360, height: 780 });
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no horizontal scrolling at 360 px');
+    assert.deepEqual(await overflow(page, 360), [], 'no horizontal scrolling at 360 px');
     console.log(`# champion and challenger: ${picked.length} labelled texts, ${totals.agree} agree, accuracy ${totals.feedback[0].correct} and ${totals.feedback[1].correct}`);
     assert.deepEqual(errors, []);
   } finally {
@@ -354,6 +354,19 @@ test('champion and challenger side by side (an artifact and a pointer), true lab
 });
 
 // WCAG relative luminance contrast of a text colour over the nearest opaque background.
+/** What reaches past `width` px once the page has laid out after the last change (two frames):
+ * `[]` when nothing scrolls sideways, else the elements that stick out, to say which. */
+async function overflow(page, width) {
+  return page.evaluate(async (w) => {
+    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    if (document.documentElement.scrollWidth <= w) return [];
+    return [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > w + 0.5)
+      .slice(0, 8)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.className} ends at ${Math.round(e.getBoundingClientRect().right)} px: ${JSON.stringify(e.textContent.slice(0, 60))}`);
+  }, width);
+}
+
 async function contrasts(page, selectors) {
   return page.evaluate((sels) => {
     const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
@@ -395,7 +408,7 @@ test('accessible: labels, live region, contrast in both schemes, usable at 360 p
     await page.getByLabel(/Text to classify/).fill(index.models[1].examples[0]);
     await page.waitForFunction(() => document.getElementById('announce').textContent.startsWith('Predicted'), null, { timeout: T });
     assert.equal(await page.getAttribute('#announce', 'aria-live'), 'polite');
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no horizontal scrolling at 360 px');
+    assert.deepEqual(await overflow(page, 360), [], 'no horizontal scrolling at 360 px');
     const sels = ['body', 'label', '.muted', '.hint', '.lede', '.pill', '.chip', '.verdict-sub', '.bar-value', '.bar-label', '.note',
       '.eff.pos', '.eff.neg', '.ok', '.kv dt', '.kv dd', '.load-text', '.terms th', 'h2', '.highlight'];
     for (const scheme of ['light', 'dark']) {
