@@ -409,6 +409,11 @@ test('accessible: labels, live region, contrast in both schemes, usable at 360 p
     await page.waitForFunction(() => document.getElementById('announce').textContent.startsWith('Predicted'), null, { timeout: T });
     assert.equal(await page.getAttribute('#announce', 'aria-live'), 'polite');
     assert.deepEqual(await overflow(page, 360), [], 'no horizontal scrolling at 360 px');
+    // The longest status, shown while the service worker caches (it once widened the page).
+    const status = await page.textContent('#net');
+    await page.evaluate(() => { document.getElementById('net').textContent = 'Online · caching for offline use…'; });
+    assert.deepEqual(await overflow(page, 360), [], 'no horizontal scrolling at 360 px while caching');
+    await page.evaluate((t) => { document.getElementById('net').textContent = t; }, status);
     const sels = ['body', 'label', '.muted', '.hint', '.lede', '.pill', '.chip', '.verdict-sub', '.bar-value', '.bar-label', '.note',
       '.eff.pos', '.eff.neg', '.ok', '.kv dt', '.kv dd', '.load-text', '.terms th', 'h2', '.highlight'];
     for (const scheme of ['light', 'dark']) {
