@@ -39,20 +39,12 @@ pub struct Vocabulary {
 
 /// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of
 /// [`RECENT_ENTRIES`] entries indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
-/// length 0 when empty (allocated by [`Vectorizer::recent`] at load, or on first use). Texts
+/// length 0 when empty (allocated by [`Vectorizer::recent`] at load). Texts
 /// repeat their words, so most lookups end in one 32-byte entry instead of a table slot and a
 /// block walk elsewhere in the artifact; a term is matched by its bytes, never by its hash.
 #[derive(Debug, Default)]
 pub struct Recent {
     entries: Vec<[u8; RECENT_BYTES]>,
-}
-
-impl Recent {
-    fn allocated() -> Self {
-        Recent {
-            entries: vec![[0; RECENT_BYTES]; RECENT_ENTRIES],
-        }
-    }
 }
 
 const RECENT_ENTRIES: usize = 1024;
@@ -400,10 +392,10 @@ impl Vocabulary {
         if q.len() > RECENT_TERM {
             return self.get_hashed(q, h);
         }
-        if recent.entries.is_empty() {
-            *recent = Recent::allocated();
-        }
-        let e = &mut recent.entries[(h >> 48) as usize % RECENT_ENTRIES];
+        // An empty `Recent` (a hashing vectorizer's) only passes the lookup through.
+        let Some(e) = recent.entries.get_mut((h >> 48) as usize % RECENT_ENTRIES) else {
+            return self.get_hashed(q, h);
+        };
         if usize::from(e[0]) == q.len() && same(&e[5..5 + q.len()], q) {
             return Some(u32::from_le_bytes([e[1], e[2], e[3], e[4]]));
         }
@@ -968,7 +960,9 @@ impl Vectorizer {
     /// for hashing.
     pub fn recent(&self) -> Recent {
         match &self.counter {
-            Counter::Vocabulary(_) => Recent::allocated(),
+            Counter::Vocabulary(_) => Recent {
+                entries: vec![[0; RECENT_BYTES]; RECENT_ENTRIES],
+            },
             Counter::Hashing { .. } => Recent::default(),
         }
     }

@@ -136,7 +136,7 @@ fn recent_terms_match_exactly() {
     words.sort();
     let model = with_terms(&words, 16);
     let vocab = model.vectorizers()[0].vocabulary().unwrap();
-    let mut recent = skedge::vectorize::Recent::default();
+    let mut recent = model.vectorizers()[0].recent();
     for pass in 0..3 {
         for i in 0..words.len() {
             let w = &words[(i * 7919 + pass) % words.len()];

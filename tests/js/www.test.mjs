@@ -353,7 +353,6 @@ test('champion and challenger side by side (an artifact and a pointer), true lab
   }
 });
 
-// WCAG relative luminance contrast of a text colour over the nearest opaque background.
 /** What reaches past `width` px once the page has laid out after the last change (two frames):
  * `[]` when nothing scrolls sideways, else the elements that stick out, to say which. */
 async function overflow(page, width) {
@@ -367,6 +366,7 @@ async function overflow(page, width) {
   }, width);
 }
 
+// WCAG relative luminance contrast of a text colour over the nearest opaque background.
 async function contrasts(page, selectors) {
   return page.evaluate((sels) => {
     const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
