@@ -465,7 +465,8 @@ async function follow(core, source, options) {
     }
     etag = read.etag;
     if (bytes.length !== next.size) throw sizeMismatch(next.blob, bytes.length, next.size);
-    const loaded = Model.fromBytes(bytes, { ...keyOption, integrity: `sha256-${hexToBase64(next.sha256)}` });
+    // `load`, not `fromBytes`: outside Node its hashes and signature check run in WebCrypto.
+    const loaded = await Model.load(bytes, { ...keyOption, integrity: `sha256-${hexToBase64(next.sha256)}` });
     if (disposed) {
       loaded.free();
       return false;

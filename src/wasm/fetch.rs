@@ -123,7 +123,7 @@ pub(super) async fn download(
     on_progress: Option<&Function>,
 ) -> Result<Vec<u8>, JsValue> {
     if input.is_undefined() || input.is_null() {
-        return Err(invalid("load() needs a URL, a Request or a Response"));
+        return Err(invalid("load() needs a URL, a Request, a Response or the bytes"));
     }
     let fail = |e: JsValue| load_failed(input, &describe(&e));
     let response: Response = match input.dyn_ref::<Response>() {

@@ -3,10 +3,16 @@
 //! `Model.load` path. Where neither exists (a browser's synchronous `fromBytes`) the wasm hashes.
 //! The SRI `sha256` and the signature's SHA-512 prehash cost milliseconds per MB in baseline wasm
 //! code, microseconds natively. The Node entries also register node:crypto's Ed25519 verification
-//! (`setVerifier`): in cold, baseline wasm code one verification costs about 10 ms.
+//! (`setVerifier`), and elsewhere `Model.load` asks WebCrypto's Ed25519 before loading (its
+//! verdicts are held for that load, [`Verdicts`]): in cold, baseline wasm code one verification
+//! costs about 10 ms.
 
 use std::cell::RefCell;
 
+#[cfg(feature = "crypto")]
+use crate::artifact::SIGNED_MESSAGE_LEN;
+#[cfg(feature = "crypto")]
+use js_sys::Array;
 use js_sys::{Function, Promise, Uint8Array};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
@@ -16,6 +22,8 @@ use wasm_bindgen_futures::JsFuture;
 thread_local! {
     static HOST: RefCell<Option<Function>> = const { RefCell::new(None) };
     static VERIFY: RefCell<Option<Function>> = const { RefCell::new(None) };
+    #[cfg(feature = "crypto")]
+    static VERDICTS: RefCell<Vec<Verdict>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Registers `verify(publicKey, message, signature) -> boolean` (Ed25519, RFC 8032 pure, each a
@@ -26,14 +34,99 @@ pub fn set_verifier(verify: Option<Function>) {
     VERIFY.with(|v| *v.borrow_mut() = verify);
 }
 
-/// The registered verifier's verdict, `None` without one (a `crypto::HostVerify`).
+/// The host's verdict (a `crypto::HostVerify`): the registered verifier's, else one WebCrypto
+/// gave on these very bytes for the load in progress ([`Verdicts`]), else `None` (the wasm decides).
 #[cfg(feature = "crypto")]
 pub(super) fn ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Option<bool> {
-    let f = VERIFY.with(|v| v.borrow().clone())?;
+    let Some(f) = VERIFY.with(|v| v.borrow().clone()) else {
+        return VERDICTS.with(|v| {
+            let v = v.borrow();
+            let same =
+                |x: &&Verdict| x.public == *public && x.message == message && x.signature == *signature;
+            v.iter().find(same).map(|x| x.valid)
+        });
+    };
     f.unchecked_ref::<HostVerify>()
         .verify(&JsValue::UNDEFINED, public, message, signature)
         .ok()?
         .as_bool()
+}
+
+/// WebCrypto's Ed25519 verdict on one key, message and signature.
+#[cfg(feature = "crypto")]
+pub(super) struct Verdict {
+    public: [u8; 32],
+    message: [u8; SIGNED_MESSAGE_LEN],
+    signature: [u8; 64],
+    valid: bool,
+}
+
+/// WebCrypto's verdicts (`crypto.subtle.verify`, "Ed25519") on `signature` over `message` for each
+/// of `keys`, for `Model.load` to hold while it loads; none where a verifier is registered (it
+/// decides) or where WebCrypto has no Ed25519 (older browsers, insecure contexts: the wasm decides).
+#[cfg(feature = "crypto")]
+pub(super) async fn verdicts(
+    keys: &[[u8; 32]],
+    message: &[u8; SIGNED_MESSAGE_LEN],
+    signature: &[u8; 64],
+) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    if VERIFY.with(|v| v.borrow().is_some()) {
+        return out;
+    }
+    for public in keys {
+        let Some(valid) = subtle_ed25519(public, message, signature).await else {
+            break;
+        };
+        out.push(Verdict {
+            public: *public,
+            message: *message,
+            signature: *signature,
+            valid,
+        });
+    }
+    out
+}
+
+#[cfg(feature = "crypto")]
+async fn subtle_ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Option<bool> {
+    let ed25519 = JsValue::from("Ed25519");
+    let usages = Array::of1(&"verify".into());
+    let import = subtle_import_key(
+        &"raw".into(),
+        &Uint8Array::from(&public[..]),
+        &ed25519,
+        false,
+        &usages,
+    );
+    let key = JsFuture::from(import.ok()?).await.ok()?;
+    let verify = subtle_verify(
+        &ed25519,
+        &key,
+        &Uint8Array::from(&signature[..]),
+        &Uint8Array::from(message),
+    );
+    JsFuture::from(verify.ok()?).await.ok()?.as_bool()
+}
+
+/// Holds WebCrypto's verdicts for [`ed25519`] during one synchronous load, and drops them after
+/// it, whatever its outcome (a later load never sees them).
+#[cfg(feature = "crypto")]
+pub(super) struct Verdicts;
+
+#[cfg(feature = "crypto")]
+impl Verdicts {
+    pub(super) fn hold(verdicts: Vec<Verdict>) -> Verdicts {
+        VERDICTS.with(|v| *v.borrow_mut() = verdicts);
+        Verdicts
+    }
+}
+
+#[cfg(feature = "crypto")]
+impl Drop for Verdicts {
+    fn drop(&mut self) {
+        VERDICTS.with(|v| v.borrow_mut().clear());
+    }
 }
 
 /// Registers `hash(algorithm, bytes) -> Uint8Array` (`algorithm`: "sha256" or "sha512", node's
@@ -66,6 +159,26 @@ extern "C" {
     /// imports share (one compiled wrapper per signature: benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = digest, catch)]
     fn subtle_digest(algorithm: &JsValue, data: &Uint8Array) -> Result<Promise, JsValue>;
+}
+
+#[cfg(feature = "crypto")]
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey, catch)]
+    fn subtle_import_key(
+        format: &JsValue,
+        key: &Uint8Array,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &Array,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify, catch)]
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &Uint8Array,
+        data: &Uint8Array,
+    ) -> Result<Promise, JsValue>;
 }
 
 fn host<const N: usize>(algorithm: &str, bytes: &[u8]) -> Option<[u8; N]> {

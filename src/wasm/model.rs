@@ -92,17 +92,26 @@ struct Known {
     sha256: Option<[u8; 32]>,
     #[cfg_attr(not(feature = "crypto"), allow(dead_code))]
     body_sha512: Option<[u8; 64]>,
+    /// WebCrypto's Ed25519 verdicts on the signature, per pinned key.
+    #[cfg(feature = "crypto")]
+    verdicts: Vec<hash::Verdict>,
 }
 
 /// The stored body of a signed artifact whose signature will be verified (a key is pinned): what
 /// the signature's SHA-512 prehash covers. `None` when nothing will be verified.
 #[cfg(feature = "crypto")]
 fn signed_body<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<&'a [u8]> {
+    signed(bytes, keys).map(|e| e.body)
+}
+
+/// The envelope of a signed artifact whose signature will be verified.
+#[cfg(feature = "crypto")]
+fn signed<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<crate::artifact::Envelope<'a>> {
     if keys.public_keys.is_empty() {
         return None;
     }
     let envelope = crate::artifact::parse(bytes).ok()?;
-    envelope.is_signed().then_some(envelope.body)
+    envelope.is_signed().then_some(envelope)
 }
 
 #[wasm_bindgen]
@@ -133,9 +142,13 @@ impl Model {
     }
 
     /// Fetches an artifact (`fetch(input, options.init)`; a `Response`, e.g. from the Cache API,
-    /// is read as it is), reporting progress, checks its integrity and loads it.
+    /// is read as it is; bytes are loaded as they are), reporting progress, checks its integrity
+    /// and signature with WebCrypto where the host has it, and loads it.
     pub async fn load(
-        #[wasm_bindgen(unchecked_param_type = "string | URL | Request | Response")] input: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "string | URL | Request | Response | Uint8Array | ArrayBuffer | ArrayBufferView"
+        )]
+        input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<Object>,
     ) -> Result<Model, JsValue> {
         let options = options_object(options, "Model.load", LOAD_OPTIONS)?;
@@ -155,15 +168,24 @@ impl Model {
             Some(Ok(v)) => v,
             _ => JsValue::UNDEFINED,
         };
-        let bytes = download(&input, &init, on_progress.as_ref()).await?;
+        // Bytes already in hand (a Worker's Data module, an R2 object's body read) are loaded as
+        // they are: this path verifies with WebCrypto, which the synchronous `fromBytes` cannot.
+        let bytes = match input.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&input) {
+            true => bytes_of(&input)?,
+            false => download(&input, &init, on_progress.as_ref()).await?,
+        };
         // The async path can use WebCrypto, which has no synchronous form.
         let mut known = Known::default();
         if integrity.is_some() {
             known.sha256 = hash::digest("sha256", &bytes).await;
         }
         #[cfg(feature = "crypto")]
-        if let Some(body) = signed_body(&bytes, &keys) {
-            known.body_sha512 = hash::digest("sha512", body).await;
+        if let Some(envelope) = signed(&bytes, &keys) {
+            known.body_sha512 = hash::digest("sha512", envelope.body).await;
+            if let (Some(digest), Some(signature)) = (&known.body_sha512, envelope.signature) {
+                let message = crate::artifact::signed_message_of_digest(envelope.header, digest);
+                known.verdicts = hash::verdicts(&keys.public_keys, &message, signature).await;
+            }
         }
         Model::new(bytes, integrity.as_deref(), keys, known)
     }
@@ -189,12 +211,13 @@ impl Model {
             }));
         }
         #[cfg(feature = "crypto")]
-        {
+        let _verdicts = {
             keys.host_verify = Some(hash::ed25519);
             keys.body_sha512 = known
                 .body_sha512
                 .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
-        }
+            hash::Verdicts::hold(known.verdicts)
+        };
         let len = bytes.len();
         // The buffer becomes the model's storage: format 3 is read in place, never copied.
         let inner = TextClassifier::from_vec_with(bytes, &keys).map_err(core_error)?;

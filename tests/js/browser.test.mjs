@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
 import { serve, launchChromium } from './lib/serve.mjs';
+import { assertVerdicts, casesJson } from './lib/signatures.mjs';
+import { verdictsIn } from './lib/verdicts.mjs';
 
 const app = fileURLToPath(new URL('.', import.meta.url));
 const cases = loadCases();
@@ -105,6 +107,16 @@ test('chromium: signed artifacts: WebCrypto prehash in Model.load, wasm in fromB
   });
   assert.equal(typeof r.load, 'string');
   assert.deepEqual(r, { load: r.load, fromCache: r.load, fromBytes: r.load, altered: 'SIGNATURE_INVALID', unsigned: 'SIGNATURE_MISSING' });
+});
+
+test('chromium: Model.load of bytes verifies with WebCrypto Ed25519, with the wasm\'s verdicts', async () => {
+  await blank();
+  const got = await page.evaluate(async ({ source, cases }) => {
+    const { Model, init } = await import('skedge');
+    await init();
+    return (0, eval)(`(${source})`)(Model, cases);
+  }, { source: verdictsIn.toString(), cases: casesJson() });
+  assertVerdicts(assert, got);
 });
 
 test('chromium: Model.load streams with progress; error codes', async () => {

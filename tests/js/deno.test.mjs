@@ -1,5 +1,6 @@
 // Deno (npm package `deno` ships the binary) against the installed package: parity on every
-// fixture case, error codes, and Model.load from a server on 127.0.0.1.
+// fixture case, error codes, Model.load from a server on 127.0.0.1, and signature verdicts with
+// WebCrypto's Ed25519.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
+import { assertVerdicts, casesJson } from './lib/signatures.mjs';
 
 const deno = join(process.env.SKEDGE_ROOT, 'node_modules', '.bin', 'deno');
 const app = fileURLToPath(new URL('.', import.meta.url));
@@ -41,7 +43,7 @@ test('deno: parity, error codes, load()', async (t) => {
   try {
     const version = (await run(['--version'], '')).split('\n')[0];
     t.diagnostic(version);
-    const input = JSON.stringify({ url, cases: cases.map((c) => ({ name: c.name, artifact: c.artifact, texts: c.expected.map((e) => e.text) })) });
+    const input = JSON.stringify({ url, cases: cases.map((c) => ({ name: c.name, artifact: c.artifact, texts: c.expected.map((e) => e.text) })), signatures: casesJson() });
     const out = JSON.parse(await run(['run', '--quiet', '--allow-read', '--allow-net=127.0.0.1', 'deno/run.mjs'], input));
     assert.match(out.resolved, /skedge\/deno\.js$/, 'the deno export condition');
     let n = 0;
@@ -63,6 +65,7 @@ test('deno: parity, error codes, load()', async (t) => {
       loadIntegrity: 'INTEGRITY_MISMATCH',
     });
     assert.equal(out.load.last, bytes.length);
+    assertVerdicts(assert, out.verdicts); // Model.load of bytes: WebCrypto's Ed25519 and the wasm's
   } finally {
     await new Promise((r) => server.close(r));
   }

@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
+import { assertVerdicts, casesJson } from './lib/signatures.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const pkg = join(process.env.SKEDGE_APP ?? fileURLToPath(new URL('.', import.meta.url)), 'node_modules', 'skedge');
@@ -30,6 +31,7 @@ async function workerd(lite) {
     : ['workerd.js', 'core.js', 'skedge_bg.wasm'];
   for (const f of [entry, core, wasm, 'extend.js', 'errors.js']) copyFileSync(join(pkg, f), join(work, f));
   copyFileSync(fileURLToPath(new URL('./workerd/worker.js', import.meta.url)), join(work, 'worker.js'));
+  copyFileSync(fileURLToPath(new URL('./lib/verdicts.mjs', import.meta.url)), join(work, 'verdicts.js'));
   const port = await freePort();
   writeFileSync(join(work, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -39,6 +41,7 @@ const config :Workerd.Config = (
 const w :Workerd.Worker = (
   modules = [
     (name = "worker.js", esModule = embed "worker.js"),
+    (name = "verdicts.js", esModule = embed "verdicts.js"),
     (name = "skedge.js", esModule = embed "${entry}"),
     (name = "${core}", esModule = embed "${core}"),
     (name = "extend.js", esModule = embed "extend.js"),
@@ -89,3 +92,15 @@ for (const lite of [false, true]) {
     }
   });
 }
+
+test('workerd: Model.load of bytes verifies with WebCrypto Ed25519, with the wasm\'s verdicts', async () => {
+  const w = await workerd(false);
+  try {
+    const r = await fetch(`${w.url}verdicts`, { method: 'POST', body: JSON.stringify(casesJson()) });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assertVerdicts(assert, body);
+  } finally {
+    await w.stop();
+  }
+});

@@ -1,7 +1,9 @@
 // Runs in Deno against the installed package (`deno` export condition): predicts every text of
-// every case given on stdin ({ cases: [{ name, artifact, texts }] }) and the error paths, and
-// prints one JSON document for deno.test.mjs to compare with scikit-learn's outputs.
+// every case given on stdin ({ cases: [{ name, artifact, texts }], signatures }) and the error
+// paths, and the signatures' verdicts (lib/verdicts.mjs), and prints one JSON document for
+// deno.test.mjs to compare with scikit-learn's outputs.
 import { Model } from 'skedge';
+import { verdictsIn } from '../lib/verdicts.mjs';
 
 const input = JSON.parse(new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()));
 const out = { resolved: import.meta.resolve('skedge'), predictions: {}, columnar: {}, codes: {} };
@@ -42,4 +44,5 @@ if (input.url) {
   out.load = { sha256: loaded.info().sha256, progress: progress.length, last: progress.at(-1) };
   out.codes.loadIntegrity = await codeOf(() => Model.load(input.url, { integrity: `sha256-${btoa('y'.repeat(32))}` }));
 }
+if (input.signatures) out.verdicts = await verdictsIn(Model, input.signatures);
 console.log(JSON.stringify(out));

@@ -80,7 +80,7 @@ let checkedAt = 0; // when the follower last read its pointer (ms)
 let monitor = null; // its Monitor, per isolate
 const models = new Map(); // R2 key → Promise<Model>, per isolate, at most MAX_CACHED
 
-/** What `Model.fromBytes` needs to check the artifact: the keys configured, if any. */
+/** What `Model.fromBytes` / `Model.load` need to check the artifact: the keys configured, if any. */
 function keys(env) {
   const o = {};
   if (env.SKEDGE_PUBLIC_KEY) o.publicKey = env.SKEDGE_PUBLIC_KEY;
@@ -197,7 +197,7 @@ async function fromR2(env, key) {
     throw notFound();
   }
   try {
-    return Model.fromBytes(bytes, keys(env));
+    return await Model.load(bytes, keys(env)); // WebCrypto hashes and verifies, not the wasm
   } catch (e) {
     if (e?.code === 'ARTIFACT_CORRUPT' || e?.code === 'ARTIFACT_VERSION_UNSUPPORTED' || !e?.code) throw notFound();
     throw e;
