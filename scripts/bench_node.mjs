@@ -9,7 +9,7 @@
 //   node scripts/bench_node.mjs cold-init PKG_DIR MODEL TEXTS          # the same after `await init()`
 //   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE      # issue #12
 //   node scripts/bench_node.mjs verify-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE host|wasm
-//   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite]  # a fresh workerd process
+//   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite|full [PUBLIC_KEY_FILE|- load|fromBytes]]
 //   node scripts/bench_node.mjs cold-chromium PKG_DIR MODEL TEXTS        # a fresh Chromium
 //   node scripts/bench_node.mjs cold-ort ORT_PREFIX MODEL.onnx TEXTS
 //   node scripts/bench_node.mjs warm-ort ORT_PREFIX MODEL.onnx TEXTS [QUICK]
@@ -238,9 +238,13 @@ function cpuNs(pid) {
 // predicts. Timed from outside: start-up (spawn to listening: the .wasm compiled, the package
 // instantiated), the first request's wall time and CPU time (workerd's threads, from
 // /proc/PID/task/*/schedstat: the Worker's own timers do not advance during CPU work), and a
-// second, warm request's.
+// second, warm request's. With a public key the model is a signed one, loaded with the key pinned
+// by `await Model.load(bytes)` (WebCrypto verifies) or `Model.fromBytes(bytes)` (the wasm does);
+// `-` for the key pins none.
 async function coldWorkerd() {
   const lite = quickArg === 'lite';
+  const [keyFile, via] = process.argv.slice(7);
+  const options = keyFile ? { via, ...(keyFile !== '-' && { publicKey: readFileSync(keyFile, 'utf8').trim() }) } : {};
   const pkg = resolve(dir);
   const root = new URL('..', import.meta.url).pathname;
   const work = mkdtempSync(join(tmpdir(), 'skedge-workerd-'));
@@ -250,6 +254,7 @@ async function coldWorkerd() {
   for (const f of [entry, core, wasm, 'extend.js', 'errors.js']) copyFileSync(join(pkg, f), join(work, f));
   copyFileSync(join(root, 'benches/worker/worker.js'), join(work, 'worker.js'));
   copyFileSync(modelPath, join(work, 'model.skedge'));
+  writeFileSync(join(work, 'options.json'), JSON.stringify(options));
   const port = await new Promise((ok) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const { port } = srv.address();

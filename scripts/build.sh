@@ -124,10 +124,13 @@ if grep -q "from '\./\|require('\./" "$OUT"/{,lite-}{node.mjs,node.cjs,browser.j
   echo "build: a bundled entry still imports a module of the package" >&2; exit 1
 fi
 # The warm-up of every entry's `init()` and of workerd's start-up loads the tiny golden
-# (scripts/npm/extend.js, `warmUp`), in extend.js/.cjs and in the bundles that hold a copy.
-WARM=$(grep -l '@TINY_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs)
-sed -i "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" $WARM
-if grep -q '@TINY_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs; then
+# (scripts/npm/extend.js, `warmUp`), in extend.js/.cjs and in the bundles that hold a copy;
+# workerd's also the signed golden with its public test key (scripts/npm/workerd.js).
+WARM=$(grep -l '@TINY_SKEDGE_BASE64@\|@TINY_SIGNED_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs)
+sed -i -e "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" \
+  -e "s|@TINY_SIGNED_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.signed.skedge)|" \
+  -e "s|@TEST_SIGNING_PUB@|$(cut -d: -f2 tests/golden/test-signing.pub)|" $WARM
+if grep -q '@TINY_SKEDGE_BASE64@\|@TINY_SIGNED_SKEDGE_BASE64@\|@TEST_SIGNING_PUB@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs; then
   echo "build: an entry still holds the warm-up placeholder" >&2; exit 1
 fi
 cp scripts/npm/README.md "$OUT/README.md"
