@@ -4,7 +4,7 @@
 //! The SRI `sha256` and the signature's SHA-512 prehash cost milliseconds per MB in baseline wasm
 //! code, microseconds natively. The Node entries also register node:crypto's Ed25519 verification
 //! (`setVerifier`), and elsewhere `Model.load` asks WebCrypto's Ed25519 before loading (its
-//! verdicts are held for that load, [`Verdicts`]): in cold, baseline wasm code one verification
+//! verdicts are held for that load, [`Held`]): in cold, baseline wasm code one verification
 //! costs about 10 ms.
 
 use std::cell::RefCell;
@@ -23,7 +23,7 @@ thread_local! {
     static HOST: RefCell<Option<Function>> = const { RefCell::new(None) };
     static VERIFY: RefCell<Option<Function>> = const { RefCell::new(None) };
     #[cfg(feature = "crypto")]
-    static VERDICTS: RefCell<Vec<Verdict>> = const { RefCell::new(Vec::new()) };
+    static VERDICTS: RefCell<Option<Verdicts>> = const { RefCell::new(None) };
 }
 
 /// Registers `verify(publicKey, message, signature) -> boolean` (Ed25519, RFC 8032 pure, each a
@@ -35,15 +35,19 @@ pub fn set_verifier(verify: Option<Function>) {
 }
 
 /// The host's verdict (a `crypto::HostVerify`): the registered verifier's, else one WebCrypto
-/// gave on these very bytes for the load in progress ([`Verdicts`]), else `None` (the wasm decides).
+/// gave on these very bytes for the load in progress ([`Held`]), else `None` (the wasm decides).
 #[cfg(feature = "crypto")]
 pub(super) fn ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Option<bool> {
     let Some(f) = VERIFY.with(|v| v.borrow().clone()) else {
         return VERDICTS.with(|v| {
             let v = v.borrow();
-            let same =
-                |x: &&Verdict| x.public == *public && x.message == message && x.signature == *signature;
-            v.iter().find(same).map(|x| x.valid)
+            let v = v
+                .as_ref()
+                .filter(|v| v.message == message && v.signature == *signature)?;
+            v.by_key
+                .iter()
+                .find(|(key, _)| key == public)
+                .map(|&(_, valid)| valid)
         });
     };
     f.unchecked_ref::<HostVerify>()
@@ -52,13 +56,12 @@ pub(super) fn ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -
         .as_bool()
 }
 
-/// WebCrypto's Ed25519 verdict on one key, message and signature.
+/// WebCrypto's Ed25519 verdicts on one signature over one message, per pinned key.
 #[cfg(feature = "crypto")]
-pub(super) struct Verdict {
-    public: [u8; 32],
+pub(super) struct Verdicts {
     message: [u8; SIGNED_MESSAGE_LEN],
     signature: [u8; 64],
-    valid: bool,
+    by_key: Vec<([u8; 32], bool)>,
 }
 
 /// WebCrypto's verdicts (`crypto.subtle.verify`, "Ed25519") on `signature` over `message` for each
@@ -69,23 +72,22 @@ pub(super) async fn verdicts(
     keys: &[[u8; 32]],
     message: &[u8; SIGNED_MESSAGE_LEN],
     signature: &[u8; 64],
-) -> Vec<Verdict> {
-    let mut out = Vec::new();
+) -> Option<Verdicts> {
     if VERIFY.with(|v| v.borrow().is_some()) {
-        return out;
+        return None;
     }
+    let mut by_key = Vec::new();
     for public in keys {
         let Some(valid) = subtle_ed25519(public, message, signature).await else {
             break;
         };
-        out.push(Verdict {
-            public: *public,
-            message: *message,
-            signature: *signature,
-            valid,
-        });
+        by_key.push((*public, valid));
     }
-    out
+    Some(Verdicts {
+        message: *message,
+        signature: *signature,
+        by_key,
+    })
 }
 
 #[cfg(feature = "crypto")]
@@ -112,20 +114,20 @@ async fn subtle_ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64])
 /// Holds WebCrypto's verdicts for [`ed25519`] during one synchronous load, and drops them after
 /// it, whatever its outcome (a later load never sees them).
 #[cfg(feature = "crypto")]
-pub(super) struct Verdicts;
+pub(super) struct Held;
 
 #[cfg(feature = "crypto")]
-impl Verdicts {
-    pub(super) fn hold(verdicts: Vec<Verdict>) -> Verdicts {
+impl Held {
+    pub(super) fn new(verdicts: Option<Verdicts>) -> Held {
         VERDICTS.with(|v| *v.borrow_mut() = verdicts);
-        Verdicts
+        Held
     }
 }
 
 #[cfg(feature = "crypto")]
-impl Drop for Verdicts {
+impl Drop for Held {
     fn drop(&mut self) {
-        VERDICTS.with(|v| v.borrow_mut().clear());
+        VERDICTS.with(|v| *v.borrow_mut() = None);
     }
 }
 

@@ -94,7 +94,7 @@ struct Known {
     body_sha512: Option<[u8; 64]>,
     /// WebCrypto's Ed25519 verdicts on the signature, per pinned key.
     #[cfg(feature = "crypto")]
-    verdicts: Vec<hash::Verdict>,
+    verdicts: Option<hash::Verdicts>,
 }
 
 /// The stored body of a signed artifact whose signature will be verified (a key is pinned): what
@@ -216,7 +216,7 @@ impl Model {
             keys.body_sha512 = known
                 .body_sha512
                 .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
-            hash::Verdicts::hold(known.verdicts)
+            hash::Held::new(known.verdicts)
         };
         let len = bytes.len();
         // The buffer becomes the model's storage: format 3 is read in place, never copied.
