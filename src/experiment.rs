@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::Result;
-use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, SplitMix64, Stats, Window, MAX_PENDING};
+use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, Outbox, SplitMix64, Stats, Window};
 use crate::{Prediction, TextClassifier};
 
 /// `format` of an experiment snapshot.
@@ -269,8 +269,7 @@ pub struct Experiment {
     /// Sequence number of `ring[0]`; ids are `instance` and a sequence number.
     first_seq: u64,
     ring: VecDeque<Remembered>,
-    pending: VecDeque<ExperimentSnapshot>,
-    dropped: u64,
+    outbox: Outbox<ExperimentSnapshot>,
 }
 
 fn model_ref(arm: ArmModel<'_>) -> ModelRef {
@@ -359,8 +358,7 @@ impl Experiment {
             duplicate: 0,
             first_seq: 0,
             ring: VecDeque::new(),
-            pending: VecDeque::new(),
-            dropped: 0,
+            outbox: Outbox::default(),
             config,
         };
         e.check_pair(champion, challenger)?;
@@ -440,7 +438,7 @@ impl Experiment {
     fn close_and_queue(&mut self, end_ms: u64) {
         if self.window_active() {
             let s = self.close(end_ms);
-            self.enqueue(s);
+            self.outbox.push(s);
         } else {
             self.start_ms = end_ms.max(self.start_ms);
         }
@@ -632,7 +630,7 @@ impl Experiment {
                 end_ms: end_ms.max(self.start_ms),
             },
             seen: self.seen,
-            dropped: self.dropped,
+            dropped: self.outbox.dropped,
             classes: self.classes.clone(),
             arms: self.arms.to_vec(),
             shadow: self.shadow.clone(),
@@ -646,49 +644,35 @@ impl Experiment {
         s
     }
 
-    fn enqueue(&mut self, s: ExperimentSnapshot) {
-        if self.pending.len() == MAX_PENDING {
-            self.pending.pop_front();
-            self.dropped += 1;
-        }
-        self.pending.push_back(s);
-    }
-
     /// Closes the open window at `now_ms` (first any finished `window_seconds` window), queues
     /// it for delivery and returns it.
     pub fn snapshot(&mut self, now_ms: f64) -> ExperimentSnapshot {
         self.tick(now_ms);
         let s = self.close(ms(now_ms));
-        self.enqueue(s.clone());
+        self.outbox.push(s.clone());
         s
     }
 
     /// Snapshots waiting for delivery, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = &ExperimentSnapshot> {
-        self.pending.iter()
+        self.outbox.queue.iter()
     }
 
     /// Takes every snapshot waiting for delivery (give back the undelivered ones with
     /// [`Experiment::requeue`]).
     pub fn take_pending(&mut self) -> Vec<ExperimentSnapshot> {
-        self.pending.drain(..).collect()
+        self.outbox.queue.drain(..).collect()
     }
 
     /// Puts undelivered snapshots back at the front of the queue, in order; beyond
-    /// [`MAX_PENDING`] the oldest are dropped (and counted).
+    /// [`MAX_PENDING`](crate::monitor::MAX_PENDING) the oldest are dropped (and counted).
     pub fn requeue(&mut self, undelivered: Vec<ExperimentSnapshot>) {
-        for s in undelivered.into_iter().rev() {
-            if self.pending.len() == MAX_PENDING {
-                self.dropped += 1;
-                continue; // the oldest, since we go from newest to oldest
-            }
-            self.pending.push_front(s);
-        }
+        self.outbox.requeue(undelivered);
     }
 
     /// Snapshots dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.outbox.dropped
     }
 
     /// Whether the open window has anything to report (a prediction, feedback, or feedback
@@ -821,6 +805,7 @@ impl ExperimentSnapshot {
 #[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
+    use crate::monitor::MAX_PENDING;
 
     fn tiny() -> TextClassifier {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tiny.skedge"))

@@ -572,8 +572,7 @@ pub struct Monitor {
     seen: u64,
     stats: Stats,
     texts: Vec<String>,
-    pending: VecDeque<Snapshot>,
-    dropped: u64,
+    outbox: Outbox<Snapshot>,
 }
 
 impl Monitor {
@@ -657,8 +656,7 @@ impl Monitor {
             start_ms: created,
             seen: 0,
             texts: Vec::new(),
-            pending: VecDeque::new(),
-            dropped: 0,
+            outbox: Outbox::default(),
         })
     }
 
@@ -706,7 +704,7 @@ impl Monitor {
         let end = self.start_ms.saturating_add(width);
         if self.seen > 0 {
             let s = self.close(end);
-            self.enqueue(s);
+            self.outbox.push(s);
         }
         // the window `now` falls in, aligned on the monitor's first window
         let skipped = (now - end) / width;
@@ -779,7 +777,7 @@ impl Monitor {
             },
             sample_rate: self.config.sample_rate,
             seen: std::mem::take(&mut self.seen),
-            dropped: self.dropped,
+            dropped: self.outbox.dropped,
             classes: self.classes.clone(),
             stats,
             texts: std::mem::take(&mut self.texts),
@@ -789,49 +787,75 @@ impl Monitor {
         s
     }
 
-    fn enqueue(&mut self, s: Snapshot) {
-        if self.pending.len() == MAX_PENDING {
-            self.pending.pop_front();
-            self.dropped += 1;
-        }
-        self.pending.push_back(s);
-    }
-
     /// Closes the open window at `now_ms` (first any finished `window_seconds` window), queues
     /// it for delivery and returns it.
     pub fn snapshot(&mut self, now_ms: f64) -> Snapshot {
         self.tick(now_ms);
         let s = self.close(ms(now_ms));
-        self.enqueue(s.clone());
+        self.outbox.push(s.clone());
         s
     }
 
     /// Snapshots waiting for delivery, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = &Snapshot> {
-        self.pending.iter()
+        self.outbox.queue.iter()
     }
 
     /// Takes every snapshot waiting for delivery (give back the undelivered ones with
     /// [`Monitor::requeue`]).
     pub fn take_pending(&mut self) -> Vec<Snapshot> {
-        self.pending.drain(..).collect()
+        self.outbox.queue.drain(..).collect()
     }
 
     /// Puts undelivered snapshots back at the front of the queue, in order; beyond
     /// [`MAX_PENDING`] the oldest are dropped (and counted).
     pub fn requeue(&mut self, undelivered: Vec<Snapshot>) {
-        for s in undelivered.into_iter().rev() {
-            if self.pending.len() == MAX_PENDING {
-                self.dropped += 1;
-                continue; // the oldest, since we go from newest to oldest
-            }
-            self.pending.push_front(s);
-        }
+        self.outbox.requeue(undelivered);
     }
 
     /// Snapshots dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.outbox.dropped
+    }
+}
+
+/// Closed snapshots waiting for delivery, oldest first (a monitor's or an experiment's): at most
+/// [`MAX_PENDING`], so an endpoint that stays down costs bounded memory; beyond it the oldest are
+/// dropped and counted, and the count travels in the next snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox<S> {
+    pub(crate) queue: VecDeque<S>,
+    pub(crate) dropped: u64,
+}
+
+impl<S> Default for Outbox<S> {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+}
+
+impl<S> Outbox<S> {
+    pub(crate) fn push(&mut self, s: S) {
+        if self.queue.len() == MAX_PENDING {
+            self.queue.pop_front();
+            self.dropped += 1;
+        }
+        self.queue.push_back(s);
+    }
+
+    /// Undelivered snapshots back at the front, in order; going from newest to oldest, the ones
+    /// that no longer fit are the oldest.
+    pub(crate) fn requeue(&mut self, undelivered: Vec<S>) {
+        for s in undelivered.into_iter().rev() {
+            if self.queue.len() == MAX_PENDING {
+                self.dropped += 1;
+                continue;
+            }
+            self.queue.push_front(s);
+        }
     }
 }
 
