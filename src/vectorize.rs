@@ -28,6 +28,16 @@ pub type Row = Vec<(u32, f64)>;
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     count: u32,
+    /// The index: of every term, or with `pairs`, of the words.
+    terms: Terms,
+    pairs: Option<Pairs>,
+}
+
+/// The table and the front-coded blocks of a [`Vocabulary`]'s index: term `i` is its `i`-th
+/// indexed term (a column, or with word pairs a word's rank).
+#[derive(Debug, Clone)]
+struct Terms {
+    count: u32,
     slots: u32,
     col_mask: u32,
     max_probe: u32,
@@ -103,22 +113,7 @@ pub fn pack_vocabulary_with(
     load_percent: u64,
     block_terms: u32,
 ) -> Result<PackedVocabulary> {
-    let mut offsets = Vec::with_capacity(lengths.len() + 1);
-    let mut end: u64 = 0;
-    offsets.push(0usize);
-    for &len in lengths {
-        end += u64::from(len);
-        if end > terms.len() as u64 {
-            break;
-        }
-        offsets.push(end as usize);
-    }
-    if end != terms.len() as u64 || offsets.len() != lengths.len() + 1 {
-        return Err(Error::Corrupt(format!(
-            "vocabulary lengths add up to {end} bytes but the term blob has {}",
-            terms.len()
-        )));
-    }
+    let offsets = term_offsets(terms, lengths)?;
     let term = |col: usize| &terms[offsets[col]..offsets[col + 1]];
     let n = lengths.len();
     let count = u32::try_from(n)
@@ -191,6 +186,124 @@ pub fn pack_vocabulary_with(
     })
 }
 
+/// Where each term of a blob starts, and the end.
+fn term_offsets(terms: &[u8], lengths: &[u32]) -> Result<Vec<usize>> {
+    let mut offsets = Vec::with_capacity(lengths.len() + 1);
+    let mut end: u64 = 0;
+    offsets.push(0usize);
+    for &len in lengths {
+        end += u64::from(len);
+        if end > terms.len() as u64 {
+            break;
+        }
+        offsets.push(end as usize);
+    }
+    if end != terms.len() as u64 || offsets.len() != lengths.len() + 1 {
+        return Err(Error::Corrupt(format!(
+            "vocabulary lengths add up to {end} bytes but the term blob has {}",
+            terms.len()
+        )));
+    }
+    Ok(offsets)
+}
+
+/// A vocabulary laid out as words and word pairs by [`pack_pairs`].
+#[derive(Debug, Clone)]
+pub struct PackedPairs {
+    /// Number of terms.
+    pub count: u32,
+    /// The words' index.
+    pub words: PackedVocabulary,
+    /// Each word's column, u32 little-endian.
+    pub columns: Vec<u8>,
+    /// Per column, a word's number of pairs or a pair's second word's rank, u16 LE.
+    pub seconds: Vec<u8>,
+    /// 2 or 4.
+    pub width: u8,
+}
+
+impl PackedPairs {
+    /// Bytes of its sections.
+    pub fn size(&self) -> usize {
+        self.words.size() + self.columns.len() + self.seconds.len()
+    }
+}
+
+impl PackedVocabulary {
+    /// Bytes of its sections.
+    pub fn size(&self) -> usize {
+        self.table.len() + self.block_offsets.len() + self.blocks.len()
+    }
+}
+
+/// Lays out `vocabulary_` (as [`pack_vocabulary_with`]) as words and word pairs, when every term
+/// with a space is two of its words (terms without a space) joined by one space and comes right
+/// after its first word or another pair of it, with second words in ascending column order: the
+/// `vocabulary_` `CountVectorizer` fits with a word `ngram_range` of (1, 2). `None` otherwise,
+/// or when no term has a space.
+pub fn pack_pairs(
+    terms: &[u8],
+    lengths: &[u32],
+    load_percent: u64,
+    block_terms: u32,
+) -> Result<Option<PackedPairs>> {
+    let offsets = term_offsets(terms, lengths)?;
+    let term = |col: usize| &terms[offsets[col]..offsets[col + 1]];
+    let space = |t: &[u8]| t.iter().position(|&b| b == b' ');
+    let n = lengths.len();
+    let (mut words, mut word_lengths, mut ranks) = (Vec::new(), Vec::new(), std::collections::HashMap::new());
+    let mut columns = Vec::new();
+    for col in 0..n {
+        let t = term(col);
+        if space(t).is_none() {
+            ranks.insert(t, ranks.len() as u32);
+            words.extend_from_slice(t);
+            word_lengths.push(t.len() as u32);
+            columns.extend_from_slice(&offset_u32(col)?.to_le_bytes());
+        }
+    }
+    if ranks.len() == n || ranks.len() != word_lengths.len() {
+        return Ok(None); // no pair, or a duplicated word (refused by the plain layout)
+    }
+    let mut seconds = vec![0u32; n];
+    let mut first: Option<(usize, u32)> = None; // the current word's column, the last second's rank + 1
+    for col in 0..n {
+        let t = term(col);
+        let Some(i) = space(t) else {
+            first = Some((col, 0));
+            continue;
+        };
+        let (a, b) = (&t[..i], &t[i + 1..]);
+        let Some((c, next)) = first.as_mut() else {
+            return Ok(None);
+        };
+        match ranks.get(b) {
+            Some(&r) if term(*c) == a && r >= *next => {
+                seconds[col] = r;
+                seconds[*c] += 1;
+                *next = r + 1;
+            }
+            _ => return Ok(None),
+        }
+    }
+    // Ranks and runs in u16: more words, or a word with more pairs, keep the plain layout.
+    let Ok(seconds) = seconds
+        .iter()
+        .map(|&x| u16::try_from(x))
+        .collect::<std::result::Result<Vec<u16>, _>>()
+    else {
+        return Ok(None);
+    };
+    let seconds = seconds.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Ok(Some(PackedPairs {
+        count: offset_u32(n)?,
+        words: pack_vocabulary_with(&words, &word_lengths, load_percent, block_terms)?,
+        columns,
+        seconds,
+        width: 2,
+    }))
+}
+
 fn offset_u32(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::Corrupt("vocabulary terms exceed 4 GiB".into()))
 }
@@ -233,9 +346,9 @@ fn next_term<'a>(b: &mut &'a [u8]) -> Option<(usize, &'a [u8])> {
     Some((prefix, suffix))
 }
 
-impl Vocabulary {
+impl Terms {
     /// Checks the manifest's vocabulary against its sections (sizes only: nothing is decoded).
-    pub fn new(v: v3::Vocabulary, data: &Data) -> Result<Self> {
+    fn new(v: v3::Vocabulary, data: &Data) -> Result<Self> {
         let table = data.slice(v.table, 4, "vocabulary table")?;
         let block_offsets = data.slice(v.block_offsets, 4, "vocabulary block offsets")?;
         let blocks = data.slice(v.blocks, 1, "vocabulary blocks")?;
@@ -259,7 +372,7 @@ impl Vocabulary {
                 block_offsets.len()
             )));
         }
-        Ok(Vocabulary {
+        Ok(Terms {
             count: v.count,
             slots,
             col_mask: col_mask(v.count),
@@ -269,16 +382,6 @@ impl Vocabulary {
             block_offsets,
             blocks,
         })
-    }
-
-    /// Number of columns.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// True when there are no terms.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
     }
 
     /// The block holding column `col` and the term's position in it.
@@ -294,8 +397,8 @@ impl Vocabulary {
         Some((self.blocks.bytes().get(start..end)?, k))
     }
 
-    /// The bytes of the term of column `col` (`None` past the end or in a damaged block).
-    pub fn term(&self, col: usize) -> Option<Vec<u8>> {
+    /// The bytes of term `col` (`None` past the end or in a damaged block).
+    fn term(&self, col: usize) -> Option<Vec<u8>> {
         let (mut b, k) = self.block(u32::try_from(col).ok()?)?;
         let mut term = Vec::new();
         for _ in 0..=k {
@@ -316,9 +419,9 @@ impl Vocabulary {
     /// term before it, and so on down to the block's first term. Blocks longer than [`TAIL`] terms
     /// (hand-made artifacts: `skedge pack` writes 16) are walked forward up to their last
     /// [`TAIL`] terms, keeping the common prefix of `q` and the current term. Out of line:
-    /// inlined into [`Vocabulary::get`], its registers spilled those of the probe loop.
+    /// inlined into [`Terms::get`], its registers spilled those of the probe loop.
     #[inline(never)]
-    pub fn holds(&self, col: u32, q: &[u8]) -> bool {
+    fn holds(&self, col: u32, q: &[u8]) -> bool {
         let Some((block, k)) = self.block(col) else {
             return false;
         };
@@ -376,37 +479,19 @@ impl Vocabulary {
         need <= lcp
     }
 
-    /// `vocabulary_.get(term)`.
+    /// The index of `q`.
     #[inline]
-    pub fn get(&self, term: &str) -> Option<u32> {
-        let q = term.as_bytes();
+    fn get(&self, q: &[u8]) -> Option<u32> {
         self.get_hashed(q, term_hash(q))
     }
 
-    /// [`Vocabulary::get`], first asking `recent` (terms this vocabulary found lately, by their
-    /// bytes), which it then remembers the term in when found.
-    #[inline]
-    pub fn get_recent(&self, term: &str, recent: &mut Recent) -> Option<u32> {
-        let q = term.as_bytes();
-        let h = term_hash(q);
-        if q.len() > RECENT_TERM {
-            return self.get_hashed(q, h);
-        }
-        // An empty `Recent` (a hashing vectorizer's) only passes the lookup through.
-        let Some(e) = recent.entries.get_mut((h >> 48) as usize % RECENT_ENTRIES) else {
-            return self.get_hashed(q, h);
-        };
-        if usize::from(e[0]) == q.len() && same(&e[5..5 + q.len()], q) {
-            return Some(u32::from_le_bytes([e[1], e[2], e[3], e[4]]));
-        }
-        let col = self.get_hashed(q, h)?;
-        e[0] = q.len() as u8;
-        e[1..5].copy_from_slice(&col.to_le_bytes());
-        e[5..5 + q.len()].copy_from_slice(q);
-        Some(col)
+    /// [`Terms::get`] out of line, for the paths that are not a prediction's.
+    #[inline(never)]
+    fn find(&self, q: &[u8]) -> Option<u32> {
+        self.get(q)
     }
 
-    /// [`Vocabulary::get`] of a term whose [`term_hash`] is `h`.
+    /// [`Terms::get`] of a term whose [`term_hash`] is `h`.
     #[inline]
     fn get_hashed(&self, q: &[u8], h: u64) -> Option<u32> {
         let tag = (h >> 32) as u32 & !self.col_mask;
@@ -452,6 +537,192 @@ impl Vocabulary {
         }
         None
     }
+}
+
+/// The word pairs of a [`Vocabulary`] (FORMAT.md §2, "Word pairs"): its terms with a space are
+/// each two of its words joined by one space, stored as the rank of the second word after the
+/// column of the first: a pair costs two bytes instead of its bytes and a table slot, and is
+/// found without hashing or comparing its bytes. The first word's pairs are the columns right
+/// after it (sorted terms put `w x` between `w` and any other term), their second words in
+/// ascending rank, so a pair is a binary search in that run.
+#[derive(Debug, Clone)]
+struct Pairs {
+    /// u32 per word rank: the word's column.
+    columns: Slice,
+    /// u16 per column: a word's number of pairs, a pair's second word's rank.
+    seconds: Slice,
+}
+
+impl Pairs {
+    fn column(&self, rank: u32) -> Option<u32> {
+        layout::u32_at(self.columns.bytes(), rank as usize)
+    }
+
+    #[inline]
+    fn second(&self, col: usize) -> Option<u32> {
+        let b = self.seconds.bytes().get(col * 2..col * 2 + 2)?;
+        Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+    }
+
+    /// The column of the pair of words `first`, `second` (ranks), if the vocabulary has it.
+    fn pair(&self, count: u32, first: u32, second: u32) -> Option<u32> {
+        let c = self.column(first)?;
+        let run = self.second(c as usize)?;
+        // Columns c+1 ..= c+run, clamped: a hand-made run cannot reach past the vocabulary.
+        let (mut lo, mut hi) = (
+            u64::from(c) + 1,
+            (u64::from(c) + 1 + u64::from(run)).min(u64::from(count)),
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.second(mid as usize)?.cmp(&second) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+}
+
+impl Vocabulary {
+    /// Checks the manifest's vocabulary against its sections (sizes only: nothing is decoded).
+    pub fn new(v: v3::Vocabulary, data: &Data) -> Result<Self> {
+        Ok(Vocabulary {
+            count: v.count,
+            terms: Terms::new(v, data)?,
+            pairs: None,
+        })
+    }
+
+    /// The same, for a vocabulary of words and word pairs.
+    pub fn with_pairs(p: v3::Pairs, data: &Data) -> Result<Self> {
+        // Sizes first, from the manifest: nothing to drop on the way out.
+        let words = u64::from(p.words.count);
+        if p.width != 2
+            || p.count >= u32::MAX / 2
+            || words > u64::from(p.count)
+            || u64::from(p.columns.len) != words * 4
+            || u64::from(p.seconds.len) != u64::from(p.count) * 2
+        {
+            return Err(Error::Corrupt(
+                "word pair sections do not fit the vocabulary".into(),
+            ));
+        }
+        Ok(Vocabulary {
+            count: p.count,
+            pairs: Some(Pairs {
+                columns: data.slice(p.columns, 4, "word columns")?,
+                seconds: data.slice(p.seconds, 2, "word pair ranks")?,
+            }),
+            terms: Terms::new(p.words, data)?,
+        })
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when there are no terms.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The bytes of the term of column `col` (`None` past the end or in a damaged block).
+    pub fn term(&self, col: usize) -> Option<Vec<u8>> {
+        let Some(p) = &self.pairs else {
+            return self.terms.term(col);
+        };
+        let col = u32::try_from(col).ok().filter(|&c| c < self.count)?;
+        // The word whose column is the last at or before `col`.
+        let (mut lo, mut hi) = (0u32, self.terms.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match p.column(mid)? <= col {
+                true => lo = mid + 1,
+                false => hi = mid,
+            }
+        }
+        let first = lo.checked_sub(1)?;
+        let c = p.column(first)?;
+        let mut term = self.terms.term(first as usize)?;
+        if c < col {
+            if col - c > p.second(c as usize)? {
+                return None;
+            }
+            term.push(b' ');
+            term.extend(self.terms.term(p.second(col as usize)? as usize)?);
+        }
+        Some(term)
+    }
+
+    /// Whether column `col` holds `q`.
+    pub fn holds(&self, col: u32, q: &[u8]) -> bool {
+        match &self.pairs {
+            None => self.terms.holds(col, q),
+            Some(_) => self.get_bytes(q) == Some(col),
+        }
+    }
+
+    /// `vocabulary_.get(term)`.
+    #[inline]
+    pub fn get(&self, term: &str) -> Option<u32> {
+        self.get_bytes(term.as_bytes())
+    }
+
+    #[inline]
+    fn get_bytes(&self, q: &[u8]) -> Option<u32> {
+        let Some(p) = &self.pairs else {
+            return self.terms.get(q);
+        };
+        match q.iter().position(|&b| b == b' ') {
+            None => p.column(self.terms.find(q)?),
+            Some(i) => {
+                let first = self.terms.find(&q[..i])?;
+                p.pair(self.count, first, self.terms.find(&q[i + 1..])?)
+            }
+        }
+    }
+
+    /// [`Vocabulary::get`], first asking `recent` (terms this vocabulary found lately, by their
+    /// bytes), which it then remembers the term in when found.
+    #[inline]
+    pub fn get_recent(&self, term: &str, recent: &mut Recent) -> Option<u32> {
+        match &self.pairs {
+            None => cached(term.as_bytes(), recent, |q, h| self.terms.get_hashed(q, h)),
+            // Word pairs without a word analyzer's tokens: a hand-made artifact, not worth a cache.
+            Some(_) => self.get_bytes(term.as_bytes()),
+        }
+    }
+
+    /// The rank of word `token` in a vocabulary of word pairs, through `recent` (which then
+    /// holds ranks, not columns: a vectorizer uses one or the other).
+    #[inline]
+    fn rank_recent(&self, token: &str, recent: &mut Recent) -> Option<u32> {
+        cached(token.as_bytes(), recent, |q, h| self.terms.get_hashed(q, h))
+    }
+}
+
+/// `miss(q, term_hash(q))`, remembered in `recent` by the bytes of `q`.
+#[inline(always)]
+fn cached(q: &[u8], recent: &mut Recent, miss: impl Fn(&[u8], u64) -> Option<u32>) -> Option<u32> {
+    let h = term_hash(q);
+    if q.len() > RECENT_TERM {
+        return miss(q, h);
+    }
+    // An empty `Recent` (a hashing vectorizer's) only passes the lookup through.
+    let Some(e) = recent.entries.get_mut((h >> 48) as usize % RECENT_ENTRIES) else {
+        return miss(q, h);
+    };
+    if usize::from(e[0]) == q.len() && same(&e[5..5 + q.len()], q) {
+        return Some(u32::from_le_bytes([e[1], e[2], e[3], e[4]]));
+    }
+    let col = miss(q, h)?;
+    e[0] = q.len() as u8;
+    e[1..5].copy_from_slice(&col.to_le_bytes());
+    e[5..5 + q.len()].copy_from_slice(q);
+    Some(col)
 }
 
 /// The lengths of the front-coded term at byte `at` of a block and where its suffix starts
@@ -895,6 +1166,8 @@ pub struct Vectorizer {
     /// The analyzer.
     pub analyzer: Analyzer,
     counter: Counter,
+    /// [`Analyzer::word_pairs`]: with a vocabulary of word pairs, features come from the tokens.
+    pairs: Option<(bool, bool)>,
     binary: bool,
     transforms: Vec<Transform>,
     width: u64,
@@ -906,6 +1179,14 @@ impl Vectorizer {
         let analyzer = Analyzer::new(&block.analyzer)?;
         let counter = match block.counts {
             CountsParams::Vocabulary(v) => Counter::Vocabulary(Vocabulary::new(v, data)?),
+            CountsParams::Pairs(p) if analyzer.word_pairs().is_some() => {
+                Counter::Vocabulary(Vocabulary::with_pairs(p, data)?)
+            }
+            CountsParams::Pairs(_) => {
+                return Err(Error::Corrupt(
+                    "a vocabulary of word pairs needs a word analyzer of n-grams up to 2".into(),
+                ))
+            }
             CountsParams::Hashing {
                 n_features,
                 alternate_sign,
@@ -920,6 +1201,7 @@ impl Vectorizer {
             }
         };
         let mut v = Vectorizer {
+            pairs: analyzer.word_pairs(),
             analyzer,
             counter,
             binary: block.binary,
@@ -989,11 +1271,33 @@ impl Vectorizer {
         // and `n_features` are checked at load), and sorting u32 keys is cheaper than pairs.
         hits.clear();
         match &self.counter {
-            Counter::Vocabulary(vocab) => self.analyzer.for_each_feature(doc, scratch, |f| {
-                if let Some(col) = vocab.get_recent(f, recent) {
-                    hits.push(col << 1);
+            Counter::Vocabulary(vocab) => match (&vocab.pairs, self.pairs) {
+                // Each token looked up once, its pairs by the two words' ranks.
+                (Some(p), Some((unigrams, pairs))) => {
+                    let mut previous = None;
+                    self.analyzer.for_each_token(doc, scratch, |t| {
+                        let rank = vocab.rank_recent(t, recent);
+                        if let Some(r) = rank {
+                            if let Some(col) = p.column(r).filter(|_| unigrams) {
+                                hits.push(col << 1);
+                            }
+                            if let Some(col) =
+                                previous.filter(|_| pairs).and_then(|a| p.pair(vocab.count, a, r))
+                            {
+                                hits.push(col << 1);
+                            }
+                        }
+                        previous = rank;
+                    })
                 }
-            }),
+                // Word pairs with another analyzer are refused at load.
+                (Some(_), None) => {}
+                (None, _) => self.analyzer.for_each_feature(doc, scratch, |f| {
+                    if let Some(col) = cached(f.as_bytes(), recent, |q, h| vocab.terms.get_hashed(q, h)) {
+                        hits.push(col << 1);
+                    }
+                }),
+            },
             Counter::Hashing {
                 n_features,
                 alternate_sign,

@@ -959,3 +959,89 @@ fn manifest_reader_matches_postcard() {
         same_as_postcard(m);
     }
 }
+
+/// `tiny()` with a word (1, `max_n`) analyzer and `terms` (sorted) as its vocabulary, encoded.
+fn encoded_with_ngrams(terms: &[String], max_n: u32) -> Vec<u8> {
+    let mut body = tiny();
+    body.pipeline.features[0].analyzer.ngram_range = (1, max_n);
+    body.pipeline.features[0].counts = Counts::Vocabulary {
+        terms: terms.concat().into_bytes(),
+        lengths: terms.iter().map(|w| w.len() as u32).collect(),
+    };
+    body.pipeline.features[0].transforms.clear();
+    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+        l.coef = Matrix {
+            rows: 1,
+            cols: terms.len() as u32,
+            data: (0..terms.len()).map(|i| i as f64).collect(),
+        };
+    }
+    artifact::seal(&artifact::layout::encode(&body).unwrap(), &Default::default()).unwrap()
+}
+
+#[test]
+fn word_pairs_match_exactly() {
+    // A vocabulary as CountVectorizer(ngram_range=(1, 2)) fits it: words, and pairs of them
+    // joined by a space, sorted. Stored as word pairs (smaller than the plain layout, which a
+    // (1, 3) analyzer gets), every term is found at its column and read back, and nothing else.
+    let words: Vec<String> = (0..700).map(|i| format!("w{i}")).collect();
+    let mut terms = words.clone();
+    for (i, a) in words.iter().enumerate() {
+        for j in (0..words.len()).filter(|j| (i * 31 + j * 17) % 11 == 0) {
+            terms.push(format!("{a} {}", words[j]));
+        }
+    }
+    terms.sort();
+    let pairs = encoded_with_ngrams(&terms, 2);
+    let plain = encoded_with_ngrams(&terms, 3);
+    assert!(pairs.len() < plain.len(), "{} vs {}", pairs.len(), plain.len());
+    let model = TextClassifier::from_bytes(&pairs).unwrap();
+    let vocab = model.vectorizers()[0].vocabulary().unwrap();
+    let plain_model = TextClassifier::from_bytes(&plain).unwrap();
+    let plain_vocab = plain_model.vectorizers()[0].vocabulary().unwrap();
+    assert_eq!(vocab.len(), terms.len());
+    let mut recent = model.vectorizers()[0].recent();
+    for (col, t) in terms.iter().enumerate() {
+        assert_eq!(vocab.get(t), Some(col as u32), "{t:?}");
+        assert_eq!(vocab.get_recent(t, &mut recent), Some(col as u32), "{t:?}");
+        assert_eq!(vocab.term(col).unwrap(), t.as_bytes());
+        assert!(vocab.holds(col as u32, t.as_bytes()));
+    }
+    assert_eq!(vocab.term(terms.len()), None);
+    let (a, b) = (&words[1], &words[2]);
+    for q in [
+        format!("{a}  {b}"),
+        format!(" {a}"),
+        format!("{a} "),
+        format!("{a} {b} {a}"),
+        format!("{a} x{b}"),
+        format!("x{a} {b}"),
+        format!("{a}{b}"),
+        String::new(),
+        " ".into(),
+    ]
+    .into_iter()
+    .chain(
+        words
+            .iter()
+            .flat_map(|a| words.iter().take(40).map(move |b| format!("{a} {b}"))),
+    ) {
+        assert_eq!(vocab.get(&q), plain_vocab.get(&q), "{q:?}");
+    }
+    // Predictions: the tokens' path against the plain layout's features, on texts of words,
+    // unknown words and pairs in and out of the vocabulary.
+    for i in 0..300 {
+        let text: Vec<String> = (0..12)
+            .map(|k| match (i * 7 + k * 13) % 9 {
+                0 => format!("unknown{k}"),
+                _ => words[(i * 37 + k * 101) % words.len()].to_uppercase(),
+            })
+            .collect();
+        let text = text.join(if i % 2 == 0 { " " } else { ", " });
+        assert_eq!(
+            model.transform(&text).unwrap(),
+            plain_model.transform(&text).unwrap(),
+            "{text:?}"
+        );
+    }
+}

@@ -168,23 +168,27 @@ impl Writer {
         }
     }
 
-    fn counts(&mut self, c: &schema::Counts) -> Result<v3::Counts> {
+    /// `pairs`: whether the analyzer's features are at most word pairs, which the word pairs
+    /// layout reads from its tokens; it is written when it is the smaller.
+    fn counts(&mut self, c: &schema::Counts, pairs: bool) -> Result<v3::Counts> {
         Ok(match c {
             schema::Counts::Vocabulary { terms, lengths } => {
-                let packed = crate::vectorize::pack_vocabulary_with(
-                    terms,
-                    lengths,
-                    self.load_percent,
-                    self.block_terms,
-                )?;
-                v3::Counts::Vocabulary(v3::Vocabulary {
-                    count: packed.count,
-                    table: self.section(&packed.table)?,
-                    max_probe: packed.max_probe,
-                    block_terms: packed.block_terms,
-                    block_offsets: self.section(&packed.block_offsets)?,
-                    blocks: self.section(&packed.blocks)?,
-                })
+                let (load, block) = (self.load_percent, self.block_terms);
+                let plain = crate::vectorize::pack_vocabulary_with(terms, lengths, load, block)?;
+                let packed = match pairs {
+                    true => crate::vectorize::pack_pairs(terms, lengths, load, block)?,
+                    false => None,
+                };
+                match packed {
+                    Some(p) if p.size() < plain.size() => v3::Counts::Pairs(v3::Pairs {
+                        count: p.count,
+                        words: self.vocabulary(&p.words)?,
+                        columns: self.section(&p.columns)?,
+                        seconds: self.section(&p.seconds)?,
+                        width: p.width,
+                    }),
+                    _ => v3::Counts::Vocabulary(self.vocabulary(&plain)?),
+                }
             }
             schema::Counts::Hashing {
                 n_features,
@@ -193,6 +197,17 @@ impl Writer {
                 n_features: *n_features,
                 alternate_sign: *alternate_sign,
             },
+        })
+    }
+
+    fn vocabulary(&mut self, v: &crate::vectorize::PackedVocabulary) -> Result<v3::Vocabulary> {
+        Ok(v3::Vocabulary {
+            count: v.count,
+            table: self.section(&v.table)?,
+            max_probe: v.max_probe,
+            block_terms: v.block_terms,
+            block_offsets: self.section(&v.block_offsets)?,
+            blocks: self.section(&v.blocks)?,
         })
     }
 
@@ -411,7 +426,7 @@ pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<V
         .map(|f| {
             Ok(v3::FeatureBlock {
                 analyzer: f.analyzer.clone(),
-                counts: w.counts(&f.counts)?,
+                counts: w.counts(&f.counts, crate::text::word_pairs(&f.analyzer).is_some())?,
                 binary: f.binary,
                 transforms: f
                     .transforms

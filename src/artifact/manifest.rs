@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use super::schema::v3::{
     Calibrated, CalibratedIsotonic, CalibratedMember, Classifier, Counts, Dtype, FeatureBlock, Idf, Isotonic,
-    IsotonicMember, Linear, Manifest, Matrix, NaiveBayes, Pipeline, Section, Transform, Vocabulary, Voting,
-    VotingEstimator,
+    IsotonicMember, Linear, Manifest, Matrix, NaiveBayes, Pairs, Pipeline, Section, Transform, Vocabulary,
+    Voting, VotingEstimator,
 };
 use super::schema::{
     Agreement, Analyzer, AnalyzerKind, Baseline, Classes, LinearProba, Metadata, Norm, OovCounts, Precision,
@@ -314,22 +314,33 @@ impl<'a> Reader<'a> {
                 },
                 stop_words: self.seq(Reader::string),
             },
-            counts: match self.variant(2) {
-                0 => Counts::Vocabulary(Vocabulary {
-                    count: self.u32(),
-                    table: self.section(),
-                    max_probe: self.u32(),
-                    block_terms: self.u32(),
-                    block_offsets: self.section(),
-                    blocks: self.section(),
-                }),
-                _ => Counts::Hashing {
+            counts: match self.variant(3) {
+                0 => Counts::Vocabulary(self.vocabulary()),
+                1 => Counts::Hashing {
                     n_features: self.u32(),
                     alternate_sign: self.bool(),
                 },
+                _ => Counts::Pairs(Pairs {
+                    count: self.u32(),
+                    words: self.vocabulary(),
+                    columns: self.section(),
+                    seconds: self.section(),
+                    width: self.byte(),
+                }),
             },
             binary: self.bool(),
             transforms: self.seq(Reader::transform),
+        }
+    }
+
+    fn vocabulary(&mut self) -> Vocabulary {
+        Vocabulary {
+            count: self.u32(),
+            table: self.section(),
+            max_probe: self.u32(),
+            block_terms: self.u32(),
+            block_offsets: self.section(),
+            blocks: self.section(),
         }
     }
 

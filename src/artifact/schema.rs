@@ -484,6 +484,25 @@ pub mod v3 {
             /// `alternate_sign`.
             alternate_sign: bool,
         },
+        /// `vocabulary_` whose terms with a space are pairs of its words (FORMAT.md §2, "Word
+        /// pairs"): an index of the words, and each pair as its second word's rank.
+        Pairs(Pairs),
+    }
+
+    /// A vocabulary stored as words and word pairs (FORMAT.md §2, "Word pairs").
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Pairs {
+        /// Number of terms (= columns).
+        pub count: u32,
+        /// The terms without a space (the words), ranked in column order: their index.
+        pub words: Vocabulary,
+        /// Each word's column: u32 per rank.
+        pub columns: Section,
+        /// Per column, `width` bytes: a word's number of pairs (the columns after it), a pair's
+        /// second word's rank.
+        pub seconds: Section,
+        /// 2 or 4.
+        pub width: u8,
     }
 
     /// `vocabulary_`, ready to query (FORMAT.md §2, "Vocabulary").

@@ -76,12 +76,13 @@ impl Analyzer {
             spans,
             starts,
         } = s;
+        if self.kind == AnalyzerKind::Word {
+            let text = self.word_tokens(doc, lowered, stripped, spans);
+            return self.word_ngrams(text, spans, ngram, &mut emit);
+        }
         let text = preprocess(doc, self.lowercase, self.strip_accents, lowered, stripped);
         match self.kind {
-            AnalyzerKind::Word => {
-                self.tokens(text, spans);
-                self.word_ngrams(text, spans, ngram, &mut emit);
-            }
+            AnalyzerKind::Word => {}
             AnalyzerKind::Char => {
                 let text = normalize_white_spaces(text, normalized);
                 char_ngrams(text, self.min_n, self.max_n, starts, &mut emit);
@@ -91,6 +92,37 @@ impl Analyzer {
                 self.char_wb_ngrams(text, ngram, starts, &mut emit);
             }
         }
+    }
+
+    /// For a word analyzer whose n-grams are at most pairs (`ngram_range` (1, 1), (1, 2) or
+    /// (2, 2)), `(unigrams, pairs)`: whether its features are the tokens, and the pairs of
+    /// consecutive tokens joined by a space. `None` for any other analyzer.
+    pub fn word_pairs(&self) -> Option<(bool, bool)> {
+        (self.kind == AnalyzerKind::Word && self.max_n <= 2).then_some((self.min_n == 1, self.max_n == 2))
+    }
+
+    /// Calls `emit` with every token of `doc` (stop words removed), in order: the words of a word
+    /// analyzer's n-grams, for a caller that joins them itself ([`Analyzer::word_pairs`]).
+    #[inline(never)]
+    pub fn for_each_token(&self, doc: &str, s: &mut Scratch, mut emit: impl FnMut(&str)) {
+        let text = self.word_tokens(doc, &mut s.lowered, &mut s.stripped, &mut s.spans);
+        for &(a, b) in &s.spans {
+            emit(span(text, a, b));
+        }
+    }
+
+    /// `doc` preprocessed, and the byte spans of its tokens in it (stop words removed).
+    #[inline(never)]
+    fn word_tokens<'a>(
+        &self,
+        doc: &'a str,
+        lowered: &'a mut String,
+        stripped: &'a mut String,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> &'a str {
+        let text = preprocess(doc, self.lowercase, self.strip_accents, lowered, stripped);
+        self.tokens(text, spans);
+        text
     }
 
     /// The analyzer's output as owned strings, like `build_analyzer()(doc)`.
@@ -280,6 +312,12 @@ static BYTE_CLASS: [u8; 256] = {
 };
 
 /// `_preprocess`: `doc.lower()` then the accent function, borrowing `doc` when nothing applies.
+/// [`Analyzer::word_pairs`] of analyzer parameters (the writer's choice of layout).
+pub fn word_pairs(p: &Params) -> Option<(bool, bool)> {
+    let (min_n, max_n) = p.ngram_range;
+    (p.kind == AnalyzerKind::Word && max_n <= 2).then_some((min_n == 1, max_n == 2))
+}
+
 fn preprocess<'a>(
     doc: &'a str,
     lowercase: bool,
