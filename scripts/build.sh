@@ -59,7 +59,9 @@ wasm() {
   # function lazily, whole, on its first call: inlined into Model::new, the format 2 converter,
   # decryption and signature checks were compiled on every load (54 KB of code, 100 KB in all
   # before the first fromBytes returned; 59 KB with this flag). Same size (gzip 1 % smaller).
-  "$WASM_OPT" -Oz --converge -ocimfs 0 "$WORK/web/${name}_bg.wasm" -o "$OUT/${name}_bg.wasm"
+  # --low-memory-unused: Rust's wasm never touches the first KB of memory (the stack starts at
+  # 1 MB and grows down, data sits above it), so address arithmetic folds into load offsets.
+  "$WASM_OPT" -Oz --converge -ocimfs 0 --low-memory-unused "$WORK/web/${name}_bg.wasm" -o "$OUT/${name}_bg.wasm"
 }
 wasm skedge --features crypto,monitor,explain,format2
 wasm skedge_lite

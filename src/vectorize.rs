@@ -485,6 +485,14 @@ impl Terms {
         self.get_hashed(q, term_hash(q))
     }
 
+    /// [`Terms::get`], first asking `recent` ([`cached`]). With word pairs, these are words and
+    /// `recent` holds their ranks: a vectorizer looks up either features or words, never both.
+    /// Out of line: the one copy for both.
+    #[inline(never)]
+    fn get_recent(&self, q: &[u8], recent: &mut Recent) -> Option<u32> {
+        cached(q, recent, |q, h| self.get_hashed(q, h))
+    }
+
     /// [`Terms::get`] out of line, for the paths that are not a prediction's.
     #[inline(never)]
     fn find(&self, q: &[u8]) -> Option<u32> {
@@ -587,6 +595,7 @@ impl Pairs {
 
 impl Vocabulary {
     /// Checks the manifest's vocabulary against its sections (sizes only: nothing is decoded).
+    #[inline(never)]
     pub fn new(v: v3::Vocabulary, data: &Data) -> Result<Self> {
         Ok(Vocabulary {
             count: v.count,
@@ -595,25 +604,28 @@ impl Vocabulary {
         })
     }
 
-    /// The same, for a vocabulary of words and word pairs.
-    pub fn with_pairs(p: v3::Pairs, data: &Data) -> Result<Self> {
-        // Sizes first, from the manifest: nothing to drop on the way out.
+    /// The same, for a vocabulary of words and word pairs, whose features come from the tokens
+    /// of a word analyzer of n-grams up to 2 (`word_analyzer`; refused otherwise).
+    #[inline(never)]
+    pub fn with_pairs(p: v3::Pairs, word_analyzer: bool, data: &Data) -> Result<Self> {
+        // Sizes first, from the manifest: nothing to drop on the way out. `seconds` holds
+        // `2 · count` bytes in a u32 length, so columns stay below 2^31 (hits shift them by one).
         let words = u64::from(p.words.count);
-        if p.width != 2
-            || p.count >= u32::MAX / 2
+        if !word_analyzer
+            || p.width != 2
             || words > u64::from(p.count)
             || u64::from(p.columns.len) != words * 4
             || u64::from(p.seconds.len) != u64::from(p.count) * 2
         {
             return Err(Error::Corrupt(
-                "word pair sections do not fit the vocabulary".into(),
+                "vocabulary pairs: sections or analyzer do not fit".into(),
             ));
         }
         Ok(Vocabulary {
             count: p.count,
             pairs: Some(Pairs {
-                columns: data.slice(p.columns, 4, "word columns")?,
-                seconds: data.slice(p.seconds, 2, "word pair ranks")?,
+                columns: data.slice(p.columns, 4, "vocabulary words")?,
+                seconds: data.slice(p.seconds, 2, "vocabulary pairs")?,
             }),
             terms: Terms::new(p.words, data)?,
         })
@@ -690,17 +702,10 @@ impl Vocabulary {
     #[inline]
     pub fn get_recent(&self, term: &str, recent: &mut Recent) -> Option<u32> {
         match &self.pairs {
-            None => cached(term.as_bytes(), recent, |q, h| self.terms.get_hashed(q, h)),
+            None => self.terms.get_recent(term.as_bytes(), recent),
             // Word pairs without a word analyzer's tokens: a hand-made artifact, not worth a cache.
             Some(_) => self.get_bytes(term.as_bytes()),
         }
-    }
-
-    /// The rank of word `token` in a vocabulary of word pairs, through `recent` (which then
-    /// holds ranks, not columns: a vectorizer uses one or the other).
-    #[inline]
-    fn rank_recent(&self, token: &str, recent: &mut Recent) -> Option<u32> {
-        cached(token.as_bytes(), recent, |q, h| self.terms.get_hashed(q, h))
     }
 }
 
@@ -1166,8 +1171,6 @@ pub struct Vectorizer {
     /// The analyzer.
     pub analyzer: Analyzer,
     counter: Counter,
-    /// [`Analyzer::word_pairs`]: with a vocabulary of word pairs, features come from the tokens.
-    pairs: Option<(bool, bool)>,
     binary: bool,
     transforms: Vec<Transform>,
     width: u64,
@@ -1179,13 +1182,8 @@ impl Vectorizer {
         let analyzer = Analyzer::new(&block.analyzer)?;
         let counter = match block.counts {
             CountsParams::Vocabulary(v) => Counter::Vocabulary(Vocabulary::new(v, data)?),
-            CountsParams::Pairs(p) if analyzer.word_pairs().is_some() => {
-                Counter::Vocabulary(Vocabulary::with_pairs(p, data)?)
-            }
-            CountsParams::Pairs(_) => {
-                return Err(Error::Corrupt(
-                    "a vocabulary of word pairs needs a word analyzer of n-grams up to 2".into(),
-                ))
+            CountsParams::Pairs(p) => {
+                Counter::Vocabulary(Vocabulary::with_pairs(p, analyzer.word_pairs().is_some(), data)?)
             }
             CountsParams::Hashing {
                 n_features,
@@ -1201,7 +1199,6 @@ impl Vectorizer {
             }
         };
         let mut v = Vectorizer {
-            pairs: analyzer.word_pairs(),
             analyzer,
             counter,
             binary: block.binary,
@@ -1271,29 +1268,27 @@ impl Vectorizer {
         // and `n_features` are checked at load), and sorting u32 keys is cheaper than pairs.
         hits.clear();
         match &self.counter {
-            Counter::Vocabulary(vocab) => match (&vocab.pairs, self.pairs) {
+            Counter::Vocabulary(vocab) => match (&vocab.pairs, self.analyzer.word_pairs()) {
                 // Each token looked up once, its pairs by the two words' ranks.
                 (Some(p), Some((unigrams, pairs))) => {
                     let mut previous = None;
                     self.analyzer.for_each_token(doc, scratch, |t| {
-                        let rank = vocab.rank_recent(t, recent);
+                        let rank = vocab.terms.get_recent(t.as_bytes(), recent);
                         if let Some(r) = rank {
                             if let Some(col) = p.column(r).filter(|_| unigrams) {
                                 hits.push(col << 1);
                             }
-                            if let Some(col) =
-                                previous.filter(|_| pairs).and_then(|a| p.pair(vocab.count, a, r))
-                            {
+                            if let Some(col) = previous.and_then(|a| p.pair(vocab.count, a, r)) {
                                 hits.push(col << 1);
                             }
                         }
-                        previous = rank;
+                        previous = rank.filter(|_| pairs);
                     })
                 }
                 // Word pairs with another analyzer are refused at load.
                 (Some(_), None) => {}
                 (None, _) => self.analyzer.for_each_feature(doc, scratch, |f| {
-                    if let Some(col) = cached(f.as_bytes(), recent, |q, h| vocab.terms.get_hashed(q, h)) {
+                    if let Some(col) = vocab.terms.get_recent(f.as_bytes(), recent) {
                         hits.push(col << 1);
                     }
                 }),

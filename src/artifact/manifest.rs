@@ -333,6 +333,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(never)]
     fn vocabulary(&mut self) -> Vocabulary {
         Vocabulary {
             count: self.u32(),
