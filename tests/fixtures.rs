@@ -138,3 +138,25 @@ fn every_fixture_case_matches_scikit_learn() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn word_pairs_fixture_is_stored_as_word_pairs() {
+    // The case every runtime checks the word pairs layout with (FORMAT.md §2, "Word pairs"): its
+    // artifact must be the word pairs one, smaller than the plain layout an analyzer of n-grams
+    // up to 3 gets for the same vocabulary.
+    let path = "tests/fixtures/cases/word12_mindf2_tfidf_lr_pairs.interchange.json";
+    let doc: Interchange = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let body = doc.into_body().unwrap();
+    let mut plain = body.clone();
+    plain.pipeline.features[0].analyzer.ngram_range = (1, 3);
+    let (pairs, plain) = (
+        artifact::to_bytes(&body).unwrap(),
+        artifact::to_bytes(&plain).unwrap(),
+    );
+    assert!(
+        pairs.len() + 5_000 < plain.len(),
+        "{} vs {}",
+        pairs.len(),
+        plain.len()
+    );
+}
