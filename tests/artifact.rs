@@ -107,8 +107,8 @@ fn vocabulary_reads_terms_in_place() {
     assert_eq!(vocab.term(3), None);
 }
 
-/// A model of `tiny()` whose vocabulary is `words` (sorted), laid out in blocks of `block` terms.
-fn with_terms(words: &[String], block: u32) -> TextClassifier {
+/// `tiny()` with `words` (sorted) as its vocabulary, its weights the column numbers, no transforms.
+fn body_with_terms(words: &[String]) -> Body {
     let mut body = tiny();
     body.pipeline.features[0].counts = Counts::Vocabulary {
         terms: words.concat().into_bytes(),
@@ -122,6 +122,12 @@ fn with_terms(words: &[String], block: u32) -> TextClassifier {
             data: (0..words.len()).map(|i| i as f64).collect(),
         };
     }
+    body
+}
+
+/// A model of `tiny()` whose vocabulary is `words` (sorted), laid out in blocks of `block` terms.
+fn with_terms(words: &[String], block: u32) -> TextClassifier {
+    let body = body_with_terms(words);
     let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
     TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap()
 }
@@ -962,20 +968,8 @@ fn manifest_reader_matches_postcard() {
 
 /// `tiny()` with a word (1, `max_n`) analyzer and `terms` (sorted) as its vocabulary, encoded.
 fn encoded_with_ngrams(terms: &[String], max_n: u32) -> Vec<u8> {
-    let mut body = tiny();
+    let mut body = body_with_terms(terms);
     body.pipeline.features[0].analyzer.ngram_range = (1, max_n);
-    body.pipeline.features[0].counts = Counts::Vocabulary {
-        terms: terms.concat().into_bytes(),
-        lengths: terms.iter().map(|w| w.len() as u32).collect(),
-    };
-    body.pipeline.features[0].transforms.clear();
-    if let Classifier::Linear(l) = &mut body.pipeline.classifier {
-        l.coef = Matrix {
-            rows: 1,
-            cols: terms.len() as u32,
-            data: (0..terms.len()).map(|i| i as f64).collect(),
-        };
-    }
     artifact::seal(&artifact::layout::encode(&body).unwrap(), &Default::default()).unwrap()
 }
 
