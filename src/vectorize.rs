@@ -1087,18 +1087,22 @@ impl Idf {
     /// Checks sizes against the number of columns and that every distinct value is finite (a
     /// few hundred values; the per-column indices are not read).
     pub fn new(i: v3::Idf, width: u64, data: &Data) -> Result<Self> {
-        if !matches!(i.index_width, 1 | 2 | 4) {
-            return Err(Error::Corrupt(format!(
-                "idf index width {} is not 1, 2 or 4",
-                i.index_width
-            )));
-        }
+        // Index bytes for `width` columns: whole bytes, or packed bits and three bytes of padding
+        // (every index is then read as one little-endian u32).
+        let w = i.index_width;
+        let expected = match w {
+            1 | 2 | 4 => Some(width * u64::from(w)),
+            _ if w & v3::IDF_PACKED != 0 && matches!(w & !v3::IDF_PACKED, 9..=15 | 17..=24) => {
+                Some((width * u64::from(w & !v3::IDF_PACKED)).div_ceil(8) + 3)
+            }
+            _ => None,
+        };
         let values = data.slice(i.values, 8, "idf values")?;
-        let index = data.slice(i.index, usize::from(i.index_width), "idf index")?;
-        if index.len() as u64 != width * u64::from(i.index_width) {
+        let index = data.slice(i.index, 1, "idf index")?;
+        if expected != Some(index.len() as u64) {
             return Err(Error::Corrupt(format!(
-                "idf has {} indices for {width} columns",
-                index.len() / usize::from(i.index_width)
+                "idf index of width {w} has {} bytes for {width} columns",
+                index.len()
             )));
         }
         let distinct: Vec<f64> = values
@@ -1110,7 +1114,7 @@ impl Idf {
         Ok(Idf {
             values,
             index,
-            width: i.index_width,
+            width: w,
         })
     }
 
@@ -1122,7 +1126,8 @@ impl Idf {
         match self.width {
             1 => idf_at::<1>(index, values, col),
             2 => idf_at::<2>(index, values, col),
-            _ => idf_at::<4>(index, values, col),
+            4 => idf_at::<4>(index, values, col),
+            w => idf_packed(index, values, u32::from(w & !v3::IDF_PACKED), col),
         }
     }
 
@@ -1138,7 +1143,17 @@ impl Idf {
         match self.width {
             1 => scale_with::<1>(index, values, row, offset),
             2 => scale_with::<2>(index, values, row, offset),
-            _ => scale_with::<4>(index, values, row, offset),
+            4 => scale_with::<4>(index, values, row, offset),
+            w => {
+                for (j, x) in row {
+                    *x *= idf_packed(
+                        index,
+                        values,
+                        u32::from(w & !v3::IDF_PACKED),
+                        (*j - offset) as usize,
+                    );
+                }
+            }
         }
     }
 }
@@ -1150,6 +1165,17 @@ fn idf_at<const W: usize>(index: &[u8], values: &[u8], col: usize) -> f64 {
     col.checked_mul(W)
         .and_then(|at| index.get(at..at.checked_add(W)?))
         .map(|x| x.iter().rev().fold(0, |i, &byte| i << 8 | usize::from(byte)))
+        .and_then(|i| layout::f64_at(values, i))
+        .unwrap_or(f64::NAN)
+}
+
+/// [`Idf::get`] of indices of `bits` bits (9..=24), packed: index `col` is bits
+/// `col · bits ..` of `index` read as little-endian.
+#[inline(never)]
+fn idf_packed(index: &[u8], values: &[u8], bits: u32, col: usize) -> f64 {
+    col.checked_mul(bits as usize)
+        .and_then(|bit| Some((bit % 8, layout::u32_at_byte(index, bit / 8)?)))
+        .map(|(shift, word)| (word >> shift) as usize & ((1 << bits) - 1))
         .and_then(|i| layout::f64_at(values, i))
         .unwrap_or(f64::NAN)
 }

@@ -1039,3 +1039,48 @@ fn word_pairs_match_exactly() {
         );
     }
 }
+
+#[test]
+fn packed_idf_indices_read_every_value() {
+    // Past 256 distinct idf values the indices are packed in 9 to 24 bits (FORMAT.md §2): each
+    // column must read its own value back, at every width the writer picks, across byte edges.
+    for (columns, distinct) in [
+        (300, 257),
+        (2_000, 511),
+        (2_000, 512),
+        (2_000, 513),
+        (40_000, 40_000),
+        (70_000, 65_537),
+    ] {
+        let words: Vec<String> = (0..columns).map(|i| format!("w{i:05}")).collect();
+        let idf: Vec<f64> = (0..columns)
+            .map(|i| 1.0 + ((i * 7919) % distinct) as f64 / 4096.0)
+            .collect();
+        let mut body = tiny();
+        body.pipeline.features[0].counts = Counts::Vocabulary {
+            terms: words.concat().into_bytes(),
+            lengths: words.iter().map(|w| w.len() as u32).collect(),
+        };
+        body.pipeline.features[0].transforms = vec![Transform::Tfidf {
+            sublinear_tf: false,
+            idf: Some(idf.clone()),
+            log_exceptions: vec![],
+        }];
+        if let Classifier::Linear(l) = &mut body.pipeline.classifier {
+            l.coef = Matrix {
+                rows: 1,
+                cols: columns as u32,
+                data: vec![1.0; columns],
+            };
+        }
+        let bytes = artifact::to_bytes(&body).unwrap();
+        let model = TextClassifier::from_bytes(&bytes).unwrap();
+        for (col, w) in words.iter().enumerate() {
+            assert_eq!(
+                model.transform(w).unwrap(),
+                vec![(col as u32, idf[col])],
+                "{columns} {distinct}: {w}"
+            );
+        }
+    }
+}

@@ -67,6 +67,14 @@ pub fn u32_at(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// The little-endian u32 at byte `at` of `b` (any alignment).
+#[inline]
+pub fn u32_at_byte(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
 /// The little-endian f64 at element `i` of `b`.
 #[inline]
 pub fn f64_at(b: &[u8], i: usize) -> Option<f64> {
@@ -259,16 +267,35 @@ impl Writer {
             .iter()
             .flat_map(|&(bits, _)| bits.to_le_bytes())
             .collect();
-        let width: u8 = match distinct.len() {
-            0..=256 => 1,
-            257..=65536 => 2,
-            _ => 4,
+        // Past 256 distinct values, indices of `bits` bits, packed, unless that is two bytes:
+        // SST-2's 483 distinct values take 9 bits a column instead of 16. (Up to 256, one byte:
+        // the artifacts of small models stay as they were.)
+        let bits = usize::BITS - distinct.len().saturating_sub(1).leading_zeros();
+        let (width, index) = match bits {
+            9..=15 | 17..=24 => {
+                let mut index = vec![0u8; (idf.len() * bits as usize).div_ceil(8) + 3];
+                for (col, x) in idf.iter().enumerate() {
+                    let (at, shift) = ((col * bits as usize) / 8, (col * bits as usize) % 8);
+                    let word = position[&x.to_bits()] << shift;
+                    for (k, byte) in word.to_le_bytes().iter().enumerate() {
+                        index[at + k] |= byte;
+                    }
+                }
+                (v3::IDF_PACKED | bits as u8, index)
+            }
+            _ => {
+                let width: u8 = match bits {
+                    0..=8 => 1,
+                    16 => 2,
+                    _ => 4,
+                };
+                let mut index = Vec::with_capacity(idf.len() * width as usize);
+                for x in idf {
+                    index.extend_from_slice(&position[&x.to_bits()].to_le_bytes()[..width as usize]);
+                }
+                (width, index)
+            }
         };
-        let mut index = Vec::with_capacity(idf.len() * width as usize);
-        for x in idf {
-            let i = position[&x.to_bits()];
-            index.extend_from_slice(&i.to_le_bytes()[..width as usize]);
-        }
         Ok(v3::Idf {
             values: self.section(&values)?,
             index_width: width,

@@ -564,11 +564,15 @@ pub mod v3 {
     pub struct Idf {
         /// Distinct values, little-endian f64.
         pub values: Section,
-        /// Bytes per index: 1, 2 or 4 (little-endian).
+        /// Bytes per index: 1, 2 or 4 (little-endian); or [`IDF_PACKED`] `| b`: `b` bits per
+        /// index (1..=24, not 8 or 16), packed (FORMAT.md §2).
         pub index_width: u8,
         /// One index into `values` per column.
         pub index: Section,
     }
+
+    /// The flag of [`Idf::index_width`] for bit-packed indices.
+    pub const IDF_PACKED: u8 = 0x80;
 
     /// The final estimator.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
