@@ -1056,23 +1056,12 @@ fn packed_idf_indices_read_every_value() {
         let idf: Vec<f64> = (0..columns)
             .map(|i| 1.0 + ((i * 7919) % distinct) as f64 / 4096.0)
             .collect();
-        let mut body = tiny();
-        body.pipeline.features[0].counts = Counts::Vocabulary {
-            terms: words.concat().into_bytes(),
-            lengths: words.iter().map(|w| w.len() as u32).collect(),
-        };
+        let mut body = body_with_terms(&words);
         body.pipeline.features[0].transforms = vec![Transform::Tfidf {
             sublinear_tf: false,
             idf: Some(idf.clone()),
             log_exceptions: vec![],
         }];
-        if let Classifier::Linear(l) = &mut body.pipeline.classifier {
-            l.coef = Matrix {
-                rows: 1,
-                cols: columns as u32,
-                data: vec![1.0; columns],
-            };
-        }
         let bytes = artifact::to_bytes(&body).unwrap();
         let model = TextClassifier::from_bytes(&bytes).unwrap();
         for (col, w) in words.iter().enumerate() {
