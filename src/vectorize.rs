@@ -218,8 +218,6 @@ pub struct PackedPairs {
     pub columns: Vec<u8>,
     /// Per column, a word's number of pairs or a pair's second word's rank, u16 LE.
     pub seconds: Vec<u8>,
-    /// 2 or 4.
-    pub width: u8,
 }
 
 impl PackedPairs {
@@ -300,7 +298,6 @@ pub fn pack_pairs(
         words: pack_vocabulary_with(&words, &word_lengths, load_percent, block_terms)?,
         columns,
         seconds,
-        width: 2,
     }))
 }
 
@@ -568,7 +565,9 @@ impl Pairs {
 
     #[inline]
     fn second(&self, col: usize) -> Option<u32> {
-        let b = self.seconds.bytes().get(col * 2..col * 2 + 2)?;
+        // `col` can come from a hand-made `columns` entry: no overflow on 32-bit targets.
+        let at = col.checked_mul(2)?;
+        let b = self.seconds.bytes().get(at..at.checked_add(2)?)?;
         Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
     }
 

@@ -63,8 +63,7 @@ impl Slice {
 /// The little-endian u32 at element `i` of `b`.
 #[inline]
 pub fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    let at = i.checked_mul(4)?;
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    u32_at_byte(b, i.checked_mul(4)?)
 }
 
 /// The little-endian u32 at byte `at` of `b` (any alignment).
@@ -193,7 +192,7 @@ impl Writer {
                         words: self.vocabulary(&p.words)?,
                         columns: self.section(&p.columns)?,
                         seconds: self.section(&p.seconds)?,
-                        width: p.width,
+                        width: 2, // u16 ranks: `pack_pairs` keeps the plain layout beyond them
                     }),
                     _ => v3::Counts::Vocabulary(self.vocabulary(&plain)?),
                 }
