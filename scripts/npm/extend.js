@@ -15,6 +15,14 @@ function typeName(v) {
 
 const PREDICT_BATCH_OPTIONS = ['columnar'];
 
+// A model's classes and the widths of its results, asked once (an empty batch answers them).
+const SHAPE = Symbol('skedge.shape');
+
+function shapeOf(model) {
+  const { labels, width, proba } = model.predictPacked(new Uint8Array(0), new Uint32Array(0));
+  return { labels, width, k: labels.length, proba: proba !== null };
+}
+
 function freed() {
   return skedgeError(
     'MODEL_FREED',
@@ -62,6 +70,7 @@ export function extend(core, instantiate) {
   // would throw a bare "null pointer passed to rust". Every method says so with a code instead,
   // and free() twice is a no-op (wasm-bindgen's `Symbol.dispose` calls free()).
   const proto = Model.prototype;
+  const { predictString, predicted } = proto;
   for (const name of Object.getOwnPropertyNames(proto)) {
     const method = Object.getOwnPropertyDescriptor(proto, name).value;
     if (name === 'constructor' || typeof method !== 'function') continue;
@@ -83,6 +92,30 @@ export function extend(core, instantiate) {
       this.free();
     };
   }
+
+  /**
+   * `predict` of one text (or record `{ column: text }`): `{ label, decision, proba }`. The text
+   * crosses into wasm once and numbers come back (`predictString`, `predicted`): the object is
+   * built here, where it costs no crossing. A record, anything else and a string too large to copy
+   * go through the core's checks first (a record's text, or a coded error).
+   */
+  proto.predict = function predict(text) {
+    if (!this.__wbg_ptr) throw freed();
+    if (typeof text !== 'string' || text.length > (maxTextBytes ??= Model.maxTextBytes())) {
+      text = this.inputText(text, 'text');
+    }
+    const shape = (this[SHAPE] ??= shapeOf(this));
+    const label = shape.labels[predictString.call(this, text)];
+    const { width, k } = shape;
+    const decision = new Array(width);
+    for (let j = 0; j < width; j++) decision[j] = predicted.call(this, j);
+    let proba = null;
+    if (shape.proba) {
+      proba = new Array(k);
+      for (let j = 0; j < k; j++) proba[j] = predicted.call(this, width + j);
+    }
+    return { label, decision, proba };
+  };
 
   /**
    * `predict` of each text (or record `{ column: text }`), in order: `Prediction[]`, or with `{ columnar: true }` one object of

@@ -80,8 +80,10 @@ export interface PredictBatchOptions {
   columnar?: boolean;
 }
 
-// Written in JS (scripts/npm/extend.js): the texts cross into wasm as one UTF-8 buffer.
+// Written in JS (scripts/npm/extend.js): a text crosses into wasm as UTF-8, numbers come back.
 export interface Model {
+  /** `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`). */
+  predict(text: TextInput): Prediction;
   /** `predict` of each text (or record) of an array, in order. */
   predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
   /** `predict` of each text (or record) of an array, in order, as typed arrays. */
@@ -485,16 +487,16 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn predicts_plain_objects() {
-        let p = model().predict(&"good, good".into()).unwrap();
-        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
-        let decision: Vec<f64> = serde_wasm_bindgen::from_value(get(&p, "decision")).unwrap();
-        assert_eq!(decision, [2.0 * 1.5 + 0.25]);
-        assert!(Array::is_array(&get(&p, "proba")));
-        assert_eq!(
-            Object::get_prototype_of(&p),
-            Object::get_prototype_of(&Object::new())
-        );
+    fn predicts_a_label_index_and_its_values() {
+        let m = model();
+        assert_eq!(m.predict_string("good, good").unwrap(), 1, "pos");
+        let d = 2.0 * 1.5 + 0.25;
+        assert_eq!(m.predicted(0), d);
+        assert_eq!(m.predicted(2), 1.0 / (1.0 + (-d).exp()));
+        assert_eq!(m.predicted(1) + m.predicted(2), 1.0);
+        assert!(m.predicted(3).is_nan(), "past the last value");
+        assert_eq!(m.predict_string("bad").unwrap(), 0, "neg");
+        assert_eq!(m.predicted(0), -2.0 + 0.25);
     }
 
     #[wasm_bindgen_test]
@@ -554,17 +556,25 @@ mod tests {
         assert_eq!(code(mismatch.err().unwrap()), "INTEGRITY_MISMATCH");
 
         let m = model();
-        assert_eq!(code(m.predict(&JsValue::from(42)).unwrap_err()), "INVALID_INPUT");
-        assert_eq!(code(m.predict(&JsValue::NULL).unwrap_err()), "INVALID_INPUT");
+        let text = JsValue::from("text");
+        assert_eq!(
+            code(m.input_text(&JsValue::from(42), &text).unwrap_err()),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            code(m.input_text(&JsValue::NULL, &text).unwrap_err()),
+            "INVALID_INPUT"
+        );
         let e = m.predict_packed(b"ok\xff", &[2, 3]).unwrap_err();
         assert_eq!(get(&e, "index").as_f64(), Some(1.0));
         assert_eq!(code(e), "INVALID_INPUT");
         assert_eq!(code(m.predict_packed(b"ok", &[3]).unwrap_err()), "INVALID_INPUT");
         let big = "a".repeat(MAX_TEXT_BYTES + 1);
         assert_eq!(
-            code(m.predict(&big.as_str().into()).unwrap_err()),
+            code(m.input_text(&big.as_str().into(), &text).unwrap_err()),
             "INPUT_TOO_LARGE"
         );
+        assert_eq!(code(m.predict_string(&big).unwrap_err()), "INPUT_TOO_LARGE");
     }
 
     #[wasm_bindgen_test]
@@ -626,8 +636,7 @@ mod tests {
         };
         let key = decode_key(secret, KeyKind::Encryption).unwrap();
         let m = load(public.into(), Uint8Array::from(&key[..]).into()).unwrap();
-        let p = m.predict(&"good, good".into()).unwrap();
-        assert_eq!(get(&p, "label").as_string().as_deref(), Some("pos"));
+        assert_eq!(m.predict_string("good, good").unwrap(), 1, "pos");
         assert!(load(Array::of1(&public.into()).into(), secret.into()).is_ok());
         let other = "ab".repeat(32);
         assert_eq!(
@@ -663,7 +672,7 @@ mod tests {
         let opts = Object::new();
         Reflect::set(&opts, &"seed".into(), &JsValue::from(3)).unwrap();
         let mon = m.monitor(opts.into()).unwrap();
-        m.predict(&"good".into()).unwrap();
+        m.predict_string("good").unwrap();
         m.predict_packed(b"badnot good", &[3, 11]).unwrap();
         assert_eq!(mon.seen(), 3.0);
         let s = mon.snapshot().unwrap();
@@ -675,7 +684,7 @@ mod tests {
         assert_eq!(mon.pending(), 1.0);
         assert!(mon.drift().unwrap().is_null(), "no baseline in this artifact");
         m.stop_monitoring();
-        m.predict(&"good".into()).unwrap();
+        m.predict_string("good").unwrap();
         assert_eq!(mon.seen(), 0.0);
         let bad = Object::new();
         Reflect::set(&bad, &"sampleRate".into(), &JsValue::from(1.5)).unwrap();

@@ -1,6 +1,5 @@
 //! `Model`: loading (bytes, integrity, keys), predictions, explanations and metadata.
 
-#[cfg(feature = "monitor")]
 use std::cell::RefCell;
 #[cfg(feature = "monitor")]
 use std::rc::Rc;
@@ -82,6 +81,8 @@ pub struct Model {
     pub(super) inner: TextClassifier,
     sha256: std::cell::OnceCell<[u8; 32]>,
     bytes: usize,
+    /// The last `predictString`'s decision, then its probabilities, for `predicted`.
+    last: RefCell<Vec<f64>>,
     #[cfg(feature = "monitor")]
     pub(super) monitor: Option<Rc<RefCell<Live>>>,
 }
@@ -225,6 +226,7 @@ impl Model {
             inner,
             sha256,
             bytes: len,
+            last: RefCell::default(),
             #[cfg(feature = "monitor")]
             monitor: None,
         })
@@ -328,16 +330,24 @@ impl Model {
         self.text_of_input(v, &what).map(|t| JsValue::from_str(&t))
     }
 
-    /// `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`):
-    /// `{ label, decision, proba }`.
-    #[wasm_bindgen(unchecked_return_type = "Prediction")]
-    pub fn predict(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "TextInput")] text: &JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let text = self.text_of_input(text, "text")?;
-        let p = self.predict_text(&text).map_err(core_error)?;
-        prediction_object(&p, self.inner.classes())
+    /// `predict` of one text, written in JS (scripts/npm/extend.js, which gives a record's text or
+    /// a coded error through `inputText` first): the label's index; the decision and probabilities
+    /// wait in the model for [`Model::predicted`]. Only numbers cross back: a result object built
+    /// here cost a crossing per value (benches/PROFILE.md, "The crossing of one prediction").
+    #[wasm_bindgen(js_name = predictString, skip_typescript)]
+    pub fn predict_string(&self, text: &str) -> Result<u32, JsValue> {
+        let p = self.predict_text(text).map_err(core_error)?;
+        let mut last = self.last.borrow_mut();
+        last.clear();
+        last.extend_from_slice(&p.decision);
+        last.extend_from_slice(p.proba.as_deref().unwrap_or_default());
+        Ok(p.label as u32)
+    }
+
+    /// Value `i` of the last `predictString`: its decision, then its probabilities.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn predicted(&self, i: u32) -> f64 {
+        self.last.borrow().get(i as usize).copied().unwrap_or(f64::NAN)
     }
 
     /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
@@ -498,11 +508,6 @@ impl Model {
     }
 }
 
-thread_local! {
-    /// `predict`'s keys, made once: a JS string from Rust is a `TextDecoder` call each time.
-    static KEYS: [JsValue; 3] = [JsValue::from_str("label"), JsValue::from_str("decision"), JsValue::from_str("proba")];
-}
-
 /// A label as `Label`'s serializer makes it: JS numbers (integers beyond 2^53 lose precision)
 /// or strings.
 fn label_value(l: Label) -> JsValue {
@@ -517,23 +522,6 @@ fn labels_array(classes: &Classes) -> Array {
     (0..n_classes(classes))
         .map(|i| label_value(label(classes, i)))
         .collect()
-}
-
-/// `predict`'s `{ label, decision, proba }`, the object `to_js(&PredictionOut)` makes, built
-/// directly: serde_wasm_bindgen's serializer (and the hash map caching its key strings) is code a
-/// cold first `predict` compiled.
-fn prediction_object(p: &Prediction, classes: &Classes) -> Result<JsValue, JsValue> {
-    fn numbers(v: &[f64]) -> JsValue {
-        v.iter().map(|&x| JsValue::from_f64(x)).collect::<Array>().into()
-    }
-    let out: Plain = Object::new().unchecked_into();
-    let label = label_value(label(classes, p.label));
-    KEYS.with(|[l, d, q]| {
-        out.set(l, &label);
-        out.set(d, &numbers(&p.decision));
-        out.set(q, &p.proba.as_deref().map_or(JsValue::NULL, numbers));
-    });
-    Ok(out.into())
 }
 
 /// `explain`'s `k`: 10 when absent, else an integer from 1 to 2^32 - 1 (no coercion: `-1`, `NaN`,
