@@ -15,12 +15,12 @@ function typeName(v) {
 
 const PREDICT_BATCH_OPTIONS = ['columnar'];
 
-// A model's classes and the widths of its results, asked once (an empty batch answers them).
+// A model's classes and the widths of its results, asked once.
 const SHAPE = Symbol('skedge.shape');
 
 function shapeOf(model) {
-  const { labels, width, proba } = model.predictPacked(new Uint8Array(0), new Uint32Array(0));
-  return { labels, width, k: labels.length, proba: proba !== null };
+  const [labels, width, proba] = model.shape();
+  return { labels, width, k: labels.length, proba };
 }
 
 function freed() {
@@ -175,10 +175,10 @@ export function extend(core, instantiate) {
       ends[i] = at;
     }
     if (buf.length <= KEEP_BYTES) scratch = buf;
-    const c = this.predictPacked(buf.subarray(0, at), ends);
-    if (columnar) return c;
-    const { labels, labelIndex, decision, proba, width } = c;
-    const k = labels.length;
+    const [labelIndex, decision, probabilities] = this.predictPacked(buf.subarray(0, at), ends);
+    const { labels, width, k, proba: hasProba } = (this[SHAPE] ??= shapeOf(this));
+    const proba = hasProba ? probabilities : null;
+    if (columnar) return { labels: labels.slice(), labelIndex, decision, proba, width };
     const out = new Array(n);
     // Plain loops: a subarray per row costs more than the prediction.
     for (let i = 0; i < n; i++) {

@@ -503,17 +503,18 @@ mod tests {
     fn batch_explain_info() {
         let m = model();
         let out = m.predict_packed(b"badnot good", &[3, 11]).unwrap();
-        let index: Vec<u32> = js_sys::Uint32Array::new(&get(&out, "labelIndex")).to_vec();
+        let index: Vec<u32> = js_sys::Uint32Array::new(&out.get(0)).to_vec();
         assert_eq!(index, [0, 0], "\"not good\" is negative");
-        let labels: Array = get(&out, "labels").unchecked_into();
-        assert_eq!(labels.get(0).as_string().as_deref(), Some("neg"));
-        assert_eq!(get(&out, "width").as_f64(), Some(1.0));
-        let decision = js_sys::Float64Array::new(&get(&out, "decision")).to_vec();
+        let decision = js_sys::Float64Array::new(&out.get(1)).to_vec();
         assert_eq!(decision, [-2.0 + 0.25, -4.0 + 1.5 + 0.25]);
-        assert_eq!(js_sys::Float64Array::new(&get(&out, "proba")).length(), 4);
+        assert_eq!(js_sys::Float64Array::new(&out.get(2)).length(), 4);
         let empty = m.predict_packed(b"", &[]).unwrap();
-        assert_eq!(get(&empty, "width").as_f64(), Some(1.0));
-        assert_eq!(js_sys::Float64Array::new(&get(&empty, "proba")).length(), 0);
+        assert_eq!(js_sys::Float64Array::new(&empty.get(2)).length(), 0);
+        let shape = m.shape().unwrap();
+        let labels: Array = shape.get(0).unchecked_into();
+        assert_eq!(labels.get(0).as_string().as_deref(), Some("neg"));
+        assert_eq!(shape.get(1).as_f64(), Some(1.0), "width");
+        assert_eq!(shape.get(2).as_bool(), Some(true), "probabilities");
 
         let e = m.explain(&"Not good 😀 GOOD".into(), JsValue::from(2)).unwrap();
         let features: Array = get(&e, "features").unchecked_into();

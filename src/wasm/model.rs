@@ -350,6 +350,18 @@ impl Model {
         self.last.borrow().get(i as usize).copied().unwrap_or(f64::NAN)
     }
 
+    /// What `predict`'s results hold, asked once per model by scripts/npm/extend.js:
+    /// `[labels, width, hasProba]` (the classes, decision values per text, probabilities or not).
+    #[wasm_bindgen(skip_typescript)]
+    pub fn shape(&self) -> Result<Array, JsValue> {
+        let p = self.inner.predict("").map_err(core_error)?;
+        Ok(Array::of3(
+            &labels_array(self.inner.classes()),
+            &JsValue::from(p.decision.len() as u32),
+            &JsValue::from_bool(p.proba.is_some()),
+        ))
+    }
+
     /// Largest text accepted, in UTF-8 bytes (the package's JS checks it before copying a text).
     #[wasm_bindgen(js_name = maxTextBytes, skip_typescript)]
     pub fn max_text_bytes() -> u32 {
@@ -357,13 +369,14 @@ impl Model {
     }
 
     /// `predictBatch`'s one crossing (the package's JS packs the texts, scripts/npm/extend.js):
-    /// every text as UTF-8 in `utf8`, text `i` ending at byte `ends[i]`. Returns `{ labels,
-    /// labelIndex, decision, proba, width }`: the classes, then typed arrays, row-major.
+    /// every text as UTF-8 in `utf8`, text `i` ending at byte `ends[i]`. Returns `[labelIndex,
+    /// decision, proba]`, typed arrays, row-major (`proba` empty when the model has none; the
+    /// widths are [`Model::shape`]'s).
     #[wasm_bindgen(js_name = predictPacked, skip_typescript)]
-    pub fn predict_packed(&self, utf8: &[u8], ends: &[u32]) -> Result<Object, JsValue> {
+    pub fn predict_packed(&self, utf8: &[u8], ends: &[u32]) -> Result<Array, JsValue> {
         let n = ends.len();
         let mut label_index = Vec::with_capacity(n);
-        let (mut decision, mut proba) = (Vec::new(), None::<Vec<f64>>);
+        let (mut decision, mut proba) = (Vec::new(), Vec::new());
         let mut start = 0usize;
         for (i, &end) in ends.iter().enumerate() {
             let at = |e: JsValue| {
@@ -384,37 +397,17 @@ impl Model {
                 .map_err(|e| at(error(e.code(), &format!("texts[{i}]: {e}"))))?;
             if i == 0 {
                 decision.reserve_exact(n * p.decision.len());
-                proba = p.proba.as_ref().map(|q| Vec::with_capacity(n * q.len()));
+                proba.reserve_exact(n * p.proba.as_ref().map_or(0, Vec::len));
             }
             label_index.push(p.label as u32);
             decision.extend_from_slice(&p.decision);
-            if let (Some(all), Some(q)) = (&mut proba, &p.proba) {
-                all.extend_from_slice(q);
-            }
+            proba.extend_from_slice(p.proba.as_deref().unwrap_or_default());
         }
-        // Decision width of this model (the same for every text): from the first row, or from
-        // the empty text when there is none.
-        let width = match n {
-            0 => {
-                let p = self.inner.predict("").map_err(core_error)?;
-                proba = p.proba.map(|_| Vec::new());
-                p.decision.len()
-            }
-            _ => decision.len() / n,
-        };
-        let classes = self.inner.classes();
-        let labels = labels_array(classes);
-        let out = Object::new();
-        put(&out, "labels", &labels);
-        put(&out, "labelIndex", &Uint32Array::from(&label_index[..]).into());
-        put(&out, "decision", &Float64Array::from(&decision[..]).into());
-        put(
-            &out,
-            "proba",
-            &proba.map_or(JsValue::NULL, |p| Float64Array::from(&p[..]).into()),
-        );
-        put(&out, "width", &JsValue::from(width as u32));
-        Ok(out)
+        Ok(Array::of3(
+            &Uint32Array::from(&label_index[..]),
+            &Float64Array::from(&decision[..]),
+            &Float64Array::from(&proba[..]),
+        ))
     }
 
     /// The prediction and the `k` features (default 10; an integer from 1 to 2^32 - 1) that moved
