@@ -175,6 +175,17 @@ impl Dense {
     /// column order (scipy's `csr_matvecs`).
     pub fn dot(&self, x: &Row) -> Vec<f64> {
         let b = self.data.bytes();
+        // One row (binary models): the element type matched once, not per value.
+        if self.rows == 1 {
+            fn sum(x: &Row, at: impl Fn(usize) -> Option<f64>) -> f64 {
+                x.iter()
+                    .fold(0.0, |a, &(j, v)| a + v * at(j as usize).unwrap_or(f64::NAN))
+            }
+            return vec![match self.dtype {
+                Dtype::F64 => sum(x, |j| layout::f64_at(b, j)),
+                Dtype::F16 => sum(x, |j| layout::f16_at(b, j)),
+            }];
+        }
         let mut acc = vec![0.0; self.rows];
         for &(j, v) in x {
             let j = j as usize;
