@@ -96,6 +96,15 @@ async function coldSkedge() {
   };
 }
 
+// The package's wasm-bindgen glue with its JS half installed (`predict`, `predictBatch`), as every
+// entry point has it, but instantiated by the caller.
+async function importCore(dir) {
+  const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
+  const { extend } = await import(pathToFileURL(join(resolve(dir), 'extend.js')).href);
+  extend(core);
+  return core;
+}
+
 // Issue #3's definition, in a fresh process: the .wasm and the artifact are bytes in memory and the
 // glue is imported (Node's module loading and file reads are `cold-skedge`'s business); timed are
 // compiling and instantiating the module, `Model.fromBytes`, and the first prediction.
@@ -103,7 +112,7 @@ async function coldCore() {
   const texts = readTexts(textsPath);
   const wasm = readFileSync(process.argv[7] || join(resolve(dir), 'skedge_bg.wasm'));
   const bytes = readFileSync(modelPath);
-  const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
+  const core = await importCore(dir);
   const t0 = performance.now();
   const module = new WebAssembly.Module(wasm);
   const t1 = performance.now();
@@ -518,7 +527,7 @@ async function warmOrt() {
 async function profileSkedge() {
   const what = quickArg;
   const wasmPath = process.argv[7] || join(resolve(dir), 'skedge_bg.wasm');
-  const core = await import(pathToFileURL(join(resolve(dir), 'core.js')).href);
+  const core = await importCore(dir);
   core.initSync({ module: readFileSync(wasmPath) });
   const texts = readTexts(textsPath);
   const bytes = readFileSync(modelPath);
