@@ -974,6 +974,49 @@ fn encoded_with_ngrams(terms: &[String], max_n: u32) -> Vec<u8> {
 }
 
 #[test]
+fn repack_lays_a_format_3_body_out_again() {
+    // A word (1, 2)-gram model written before the word pairs layout: the plain layout over every
+    // term (made here by writing the model as (1, 3) and setting its manifest back to (1, 2)).
+    // `skedge repack` decodes it and writes it with today's writer: exactly the bytes of packing
+    // the model now, the word pairs layout, with the same predictions.
+    let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
+    let mut terms = words.clone();
+    for (i, a) in words.iter().enumerate() {
+        for j in (0..words.len()).filter(|j| (i * 7 + j * 13) % 5 == 0) {
+            terms.push(format!("{a} {}", words[j]));
+        }
+    }
+    terms.sort();
+    let plain = encoded_with_ngrams(&terms, 3);
+    let body = artifact::open(&plain).unwrap().body.into_owned();
+    let len = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+    let (mut manifest, rest) = artifact::manifest::take_from_bytes(&body[4..4 + len]).unwrap();
+    assert!(rest.is_empty());
+    manifest.pipeline.features[0].analyzer.ngram_range = (1, 2);
+    let m = postcard::to_allocvec(&manifest).unwrap();
+    assert_eq!(
+        m.len(),
+        len,
+        "the same manifest length: the data area stays where it is"
+    );
+    let old = reseal(&[&body[..4], &m, &body[4 + len..]].concat());
+    let now = encoded_with_ngrams(&terms, 2);
+    assert!(now.len() < old.len(), "{} vs {}", now.len(), old.len());
+
+    let (repacked, version) = artifact::body_v3(&old, &Default::default()).unwrap();
+    assert_eq!(version, FORMAT_VERSION);
+    assert_eq!(artifact::seal(&repacked, &Default::default()).unwrap(), now);
+    let (old, now) = (
+        TextClassifier::from_bytes(&old).unwrap(),
+        TextClassifier::from_bytes(&now).unwrap(),
+    );
+    for t in ["w1 w2 w3", "W10 w5, w299 w0", "", "w1  w2 x w7"] {
+        assert_eq!(old.transform(t).unwrap(), now.transform(t).unwrap(), "{t:?}");
+        assert_eq!(old.predict(t).unwrap(), now.predict(t).unwrap(), "{t:?}");
+    }
+}
+
+#[test]
 fn word_pairs_match_exactly() {
     // A vocabulary as CountVectorizer(ngram_range=(1, 2)) fits it: words, and pairs of them
     // joined by a space, sorted. Stored as word pairs (smaller than the plain layout, which a

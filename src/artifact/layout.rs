@@ -488,3 +488,229 @@ pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<V
     out.extend_from_slice(&w.data);
     Ok(out)
 }
+
+/// The model of a format 3 or 4 body as [`encode`] takes it: what `skedge repack` lays out again
+/// with this version's writer (a vocabulary as word pairs, idf indices packed, when smaller).
+/// Every term and value comes back bit for bit (`tests/artifact.rs`: every fixture's body
+/// decodes and encodes to the same bytes); a section that does not fit is `ARTIFACT_CORRUPT`.
+pub fn decode(body: &[u8], version: u16) -> Result<Body> {
+    let (m, input, data) = Data::open(Arc::new(body.to_vec()), 0..body.len(), version)?;
+    let mut total = 0;
+    let mut features = Vec::with_capacity(m.pipeline.features.len());
+    for f in m.pipeline.features {
+        let (counts, mut width) = match f.counts {
+            v3::Counts::Vocabulary(v) => terms(&crate::vectorize::Vocabulary::new(v, &data)?)?,
+            v3::Counts::Pairs(p) => {
+                let words = crate::text::word_pairs(&f.analyzer).is_some();
+                terms(&crate::vectorize::Vocabulary::with_pairs(p, words, &data)?)?
+            }
+            v3::Counts::Hashing {
+                n_features,
+                alternate_sign,
+            } => (
+                schema::Counts::Hashing {
+                    n_features,
+                    alternate_sign,
+                },
+                u64::from(n_features),
+            ),
+        };
+        let transforms = f
+            .transforms
+            .into_iter()
+            .map(|t| decode_transform(t, &data, &mut width))
+            .collect::<Result<_>>()?;
+        total += width;
+        features.push(schema::FeatureBlock {
+            analyzer: f.analyzer,
+            counts,
+            binary: f.binary,
+            transforms,
+        });
+    }
+    let transforms = m
+        .pipeline
+        .transforms
+        .into_iter()
+        .map(|t| decode_transform(t, &data, &mut total))
+        .collect::<Result<_>>()?;
+    Ok(Body {
+        metadata: m.maps.into_metadata(m.metadata),
+        pipeline: schema::Pipeline {
+            features,
+            transforms,
+            classifier: decode_classifier(m.pipeline.classifier, &data)?,
+        },
+        input,
+    })
+}
+
+/// A vocabulary's terms in column order, and their number.
+fn terms(v: &crate::vectorize::Vocabulary) -> Result<(schema::Counts, u64)> {
+    let (mut terms, mut lengths) = (Vec::new(), Vec::with_capacity(v.len()));
+    for col in 0..v.len() {
+        let term = v
+            .term(col)
+            .ok_or_else(|| Error::Corrupt(format!("vocabulary: column {col} has no term")))?;
+        lengths.push(term.len() as u32);
+        terms.extend(term);
+    }
+    Ok((schema::Counts::Vocabulary { terms, lengths }, v.len() as u64))
+}
+
+/// A transform of rows `width` columns wide (a selection narrows them).
+fn decode_transform(t: v3::Transform, data: &Data, width: &mut u64) -> Result<schema::Transform> {
+    Ok(match t {
+        v3::Transform::Tfidf {
+            sublinear_tf,
+            idf,
+            log_exceptions,
+        } => schema::Transform::Tfidf {
+            sublinear_tf,
+            idf: match idf {
+                Some(i) => {
+                    let idf = crate::vectorize::Idf::new(i, *width, data)?;
+                    let values: Vec<f64> = (0..*width as usize).map(|col| idf.get(col)).collect();
+                    crate::classify::check_finite(&values, "idf")?;
+                    Some(values)
+                }
+                None => None,
+            },
+            log_exceptions,
+        },
+        v3::Transform::Normalize { norm } => schema::Transform::Normalize { norm },
+        v3::Transform::Scale { factor } => schema::Transform::Scale { factor },
+        v3::Transform::Select {
+            n_features_in,
+            support,
+        } => {
+            let support: Vec<u32> = data
+                .slice(support, 4, "support")?
+                .bytes()
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            *width = support.len() as u64;
+            schema::Transform::Select {
+                n_features_in,
+                support,
+            }
+        }
+        v3::Transform::ColumnScale { scale } => schema::Transform::ColumnScale {
+            scale: f64s(data, scale, "scale")?,
+        },
+    })
+}
+
+fn f64s(data: &Data, s: v3::Section, what: &str) -> Result<Vec<f64>> {
+    Ok(data
+        .slice(s, 8, what)?
+        .bytes()
+        .chunks_exact(8)
+        .filter_map(|c| f64_at(c, 0))
+        .collect())
+}
+
+fn decode_matrix(m: v3::Matrix, data: &Data) -> Result<schema::Matrix> {
+    let elem = match m.dtype {
+        v3::Dtype::F64 => 8,
+        v3::Dtype::F16 => 2,
+    };
+    let bytes = data.slice(m.data, elem, "coef")?;
+    let b = bytes.bytes();
+    Ok(schema::Matrix {
+        rows: m.rows,
+        cols: m.cols,
+        data: (0..b.len() / elem)
+            .filter_map(|i| match m.dtype {
+                v3::Dtype::F64 => f64_at(b, i),
+                v3::Dtype::F16 => f16_at(b, i),
+            })
+            .collect(),
+    })
+}
+
+fn decode_linear(l: v3::Linear, data: &Data) -> Result<schema::Linear> {
+    Ok(schema::Linear {
+        estimator: l.estimator,
+        classes: l.classes,
+        coef: decode_matrix(l.coef, data)?,
+        intercept: l.intercept,
+        proba: l.proba,
+    })
+}
+
+fn decode_naive_bayes(nb: v3::NaiveBayes, data: &Data) -> Result<schema::NaiveBayes> {
+    Ok(schema::NaiveBayes {
+        estimator: nb.estimator,
+        classes: nb.classes,
+        coef: decode_matrix(nb.coef, data)?,
+        intercept: nb.intercept,
+        binarize: nb.binarize,
+    })
+}
+
+fn decode_classifier(c: v3::Classifier, data: &Data) -> Result<schema::Classifier> {
+    Ok(match c {
+        v3::Classifier::Linear(l) => schema::Classifier::Linear(decode_linear(l, data)?),
+        v3::Classifier::NaiveBayes(nb) => schema::Classifier::NaiveBayes(decode_naive_bayes(nb, data)?),
+        v3::Classifier::Voting(v) => schema::Classifier::Voting(schema::Voting {
+            classes: v.classes,
+            soft: v.soft,
+            weights: v.weights,
+            estimators: v
+                .estimators
+                .into_iter()
+                .map(|e| {
+                    Ok(match e {
+                        v3::VotingEstimator::Linear(l) => {
+                            schema::VotingEstimator::Linear(decode_linear(l, data)?)
+                        }
+                        v3::VotingEstimator::NaiveBayes(nb) => {
+                            schema::VotingEstimator::NaiveBayes(decode_naive_bayes(nb, data)?)
+                        }
+                    })
+                })
+                .collect::<Result<_>>()?,
+        }),
+        v3::Classifier::CalibratedSigmoid(c) => schema::Classifier::CalibratedSigmoid(schema::Calibrated {
+            classes: c.classes,
+            members: c
+                .members
+                .into_iter()
+                .map(|m| {
+                    Ok(schema::CalibratedMember {
+                        base: decode_linear(m.base, data)?,
+                        class_indices: m.class_indices,
+                        calibrators: m.calibrators,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        }),
+        v3::Classifier::CalibratedIsotonic(c) => {
+            schema::Classifier::CalibratedIsotonic(schema::CalibratedIsotonic {
+                classes: c.classes,
+                members: c
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        Ok(schema::IsotonicMember {
+                            base: decode_linear(m.base, data)?,
+                            class_indices: m.class_indices,
+                            calibrators: m
+                                .calibrators
+                                .into_iter()
+                                .map(|i| {
+                                    Ok(schema::Isotonic {
+                                        x: f64s(data, i.x, "isotonic x")?,
+                                        y: f64s(data, i.y, "isotonic y")?,
+                                    })
+                                })
+                                .collect::<Result<_>>()?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            })
+        }
+    })
+}

@@ -458,13 +458,17 @@ fn convert_legacy(_: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The format 3 (or 4) body of a checked artifact and the version to seal it with: what `skedge
-/// repack` seals again. A format 2 body is converted (decoded and laid out again, format 3); a
-/// format 3 or 4 body is copied as is.
+/// repack` seals again. Every body is decoded and laid out again by this version's writer: a
+/// format 2 body becomes format 3, and a format 3 or 4 body gets the layouts added since it was
+/// written (word pairs, packed idf indices) where they are smaller, the same model bit for bit.
 pub fn body_v3(bytes: &[u8], options: &LoadOptions) -> Result<(Vec<u8>, u16)> {
     let opened = open_with(bytes, options)?;
     match opened.version {
         LEGACY_FORMAT_VERSION => Ok((convert_legacy(&opened.body)?, FORMAT_VERSION)),
-        version => Ok((opened.body.into_owned(), version)),
+        version => {
+            let body = layout::decode(&opened.body, version)?;
+            Ok((layout::encode(&body)?, format_version(&body.input)))
+        }
     }
 }
 

@@ -42,9 +42,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         encrypt_key: Option<PathBuf>,
     },
-    /// Rewrite an artifact (format 2 or 3) as format 3, without the interchange. A signature is
-    /// never copied: sign again with --sign-key. With --public-key the input's signature is
-    /// verified first; --decryption-key opens an encrypted input.
+    /// Rewrite an artifact (format 2 or 3) as format 3 in this version's layouts, without the
+    /// interchange. A signature is never copied: sign again with --sign-key. With --public-key
+    /// the input's signature is verified first; --decryption-key opens an encrypted input.
     Repack {
         /// The artifact to read.
         input: PathBuf,
