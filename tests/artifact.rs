@@ -1017,6 +1017,25 @@ fn repack_lays_a_format_3_body_out_again() {
 }
 
 #[test]
+fn repack_bounds_what_word_pairs_decode_to() {
+    // A pair is stored as two bytes whatever its words' length: decoding is bounded by the body
+    // (64 bytes of terms per body byte), so a hand-made vocabulary cannot make a repack allocate
+    // without bound. This one (a hundred pairs with an 8 KB word) would decode to 800 KB.
+    let long = "x".repeat(8 << 10);
+    let mut terms: Vec<String> = (0..100).map(|i| format!("w{i:03}")).collect();
+    terms.extend((0..100).map(|i| format!("w{i:03} {long}")));
+    terms.push(long.clone());
+    terms.sort();
+    let bytes = encoded_with_ngrams(&terms, 2);
+    assert!(bytes.len() * 64 < 100 * long.len(), "{} bytes", bytes.len());
+    let model = TextClassifier::from_bytes(&bytes).unwrap();
+    assert_eq!(model.transform(&format!("w007 {long}")).unwrap().len(), 3);
+    let e = artifact::body_v3(&bytes, &Default::default()).unwrap_err();
+    assert_eq!(e.code(), "ARTIFACT_CORRUPT");
+    assert!(e.to_string().contains("64 bytes per body byte"), "{e}");
+}
+
+#[test]
 fn word_pairs_match_exactly() {
     // A vocabulary as CountVectorizer(ngram_range=(1, 2)) fits it: words, and pairs of them
     // joined by a space, sorted. Stored as word pairs (smaller than the plain layout, which a

@@ -760,6 +760,28 @@ fn non_finite_parameters_never_panic() {
     }
 }
 
+/// Fuzzer find (tests/fuzz/regressions/artifact_body/repack-table-disagrees): a re-checksummed
+/// body whose table does not find a term its blocks store loads (loading checks sizes, not every
+/// term) and never matches that term; `skedge repack` would have written a correct table, and
+/// a model predicting differently. Repack refuses it instead.
+#[test]
+fn repack_refuses_a_table_that_disagrees_with_its_terms() {
+    let replay = fs::read("tests/fuzz/regressions/artifact_body/repack-table-disagrees").unwrap();
+    let bytes = artifact::seal(&replay, &SealOptions::default()).unwrap();
+    let model = TextClassifier::from_bytes(&bytes).unwrap();
+    assert!(model.predict("good, not bad at all").is_ok());
+    let e = artifact::body_v3(&bytes, &LoadOptions::default()).unwrap_err();
+    assert_eq!(e.code(), "ARTIFACT_CORRUPT");
+    assert!(
+        e.to_string().contains("column 1's term is not found there"),
+        "{e}"
+    );
+    // The body it came from repacks to itself.
+    let good = artifact::seal(&encoded_body(), &SealOptions::default()).unwrap();
+    let (body, _) = artifact::body_v3(&good, &LoadOptions::default()).unwrap();
+    assert_eq!(body, encoded_body());
+}
+
 #[test]
 fn the_allocation_counter_counts() {
     let (_, peak) = peak_allocation(|| vec![0u8; 1 << 20]);

@@ -494,15 +494,21 @@ pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<V
 /// Every term and value comes back bit for bit (`tests/artifact.rs`: every fixture's body
 /// decodes and encodes to the same bytes); a section that does not fit is `ARTIFACT_CORRUPT`.
 pub fn decode(body: &[u8], version: u16) -> Result<Body> {
+    // A pair's text is stored as two bytes: a hand-made vocabulary of a million pairs of a long
+    // word would decode to terabytes. No real one comes near 64 bytes of terms per body byte.
+    let mut budget = body.len().saturating_mul(64);
     let (m, input, data) = Data::open(Arc::new(body.to_vec()), 0..body.len(), version)?;
     let mut total = 0;
     let mut features = Vec::with_capacity(m.pipeline.features.len());
     for f in m.pipeline.features {
         let (counts, mut width) = match f.counts {
-            v3::Counts::Vocabulary(v) => terms(&crate::vectorize::Vocabulary::new(v, &data)?)?,
+            v3::Counts::Vocabulary(v) => terms(&crate::vectorize::Vocabulary::new(v, &data)?, &mut budget)?,
             v3::Counts::Pairs(p) => {
                 let words = crate::text::word_pairs(&f.analyzer).is_some();
-                terms(&crate::vectorize::Vocabulary::with_pairs(p, words, &data)?)?
+                terms(
+                    &crate::vectorize::Vocabulary::with_pairs(p, words, &data)?,
+                    &mut budget,
+                )?
             }
             v3::Counts::Hashing {
                 n_features,
@@ -545,13 +551,20 @@ pub fn decode(body: &[u8], version: u16) -> Result<Body> {
     })
 }
 
-/// A vocabulary's terms in column order, and their number.
-fn terms(v: &crate::vectorize::Vocabulary) -> Result<(schema::Counts, u64)> {
+/// A vocabulary's terms in column order, and their number; at most `budget` bytes of terms
+/// (what is left of it is left in `budget`). Each term must be UTF-8 and found at its column:
+/// loading checks sizes only, and a hand-made table or pair run that disagrees with the stored
+/// terms would otherwise predict one way before a repack and another after it.
+fn terms(v: &crate::vectorize::Vocabulary, budget: &mut usize) -> Result<(schema::Counts, u64)> {
     let (mut terms, mut lengths) = (Vec::new(), Vec::with_capacity(v.len()));
     for col in 0..v.len() {
         let term = v
             .term(col)
-            .ok_or_else(|| Error::Corrupt(format!("vocabulary: column {col} has no term")))?;
+            .filter(|t| std::str::from_utf8(t).ok().and_then(|t| v.get(t)) == Some(col as u32))
+            .ok_or_else(|| Error::Corrupt(format!("vocabulary: column {col}'s term is not found there")))?;
+        *budget = budget.checked_sub(term.len()).ok_or_else(|| {
+            Error::Corrupt("vocabulary: its terms decode to more than 64 bytes per body byte".into())
+        })?;
         lengths.push(term.len() as u32);
         terms.extend(term);
     }
