@@ -194,6 +194,27 @@ export function extend(core, instantiate) {
     return out;
   };
 
+  // The first `predict` after a load pays no one-time setup: each load predicts one short text,
+  // which compiles the model's own predict path (V8 compiles a wasm function on its first call)
+  // and asks its shape, off the path of the first real prediction (benches/PROFILE.md, "The
+  // first predict at load"). A few microseconds per load; a warm-up never fails a load.
+  const { fromBytes, load } = Model;
+  const warm = (model) => {
+    try {
+      model.predict('warm up');
+    } catch {
+      // A model that cannot predict this says so on its first real prediction.
+    }
+    return model;
+  };
+  Object.assign(Model, {
+    fromBytes(bytes, options) {
+      return warm(fromBytes.call(Model, bytes, options));
+    },
+    load(source, options) {
+      return load.call(Model, source, options).then(warm);
+    },
+  });
   Model.follow = (source, options) => follow(core, source, options);
   if (instantiate) {
     for (const name of Object.getOwnPropertyNames(Model)) {
