@@ -44,7 +44,7 @@ function invalid(message, index) {
  */
 /**
  * V8 compiles each wasm function on its first call, in baseline code. Loading the 286-byte
- * tests/golden/tiny.skedge (inlined by scripts/build.sh) and predicting once compiles the load and
+ * tests/golden/tiny.skedge (inlined by scripts/build.sh), which predicts once, compiles the load and
  * predict paths, so that the first real load and prediction no longer pay for it: every entry's
  * `init()` / `initSync()` calls this, and workerd's start-up (benches/PROFILE.md, "Import and
  * browser load", "Node: `init()` warms the first calls"). A warm-up must never break
@@ -53,9 +53,7 @@ function invalid(message, index) {
 export function warmUp(Model) {
   try {
     const tiny = Uint8Array.from(atob('@TINY_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
-    const model = Model.fromBytes(tiny);
-    model.predict('warm up');
-    model.free();
+    Model.fromBytes(tiny).free(); // the load predicts once ("The first predict at load")
     return tiny;
   } catch {
     return undefined;
