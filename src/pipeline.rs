@@ -1,11 +1,12 @@
 //! `TextClassifier`: the public entry point, a scikit-learn `Pipeline` of vectorizers (a
 //! `FeatureUnion` when several), transforms and a classifier, loaded from artifact bytes.
 
-use std::cell::{LazyCell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::ops::Range;
 use std::sync::Arc;
 
 use crate::artifact::layout::Data;
+use crate::artifact::manifest::Maps;
 use crate::artifact::schema::{Classes, Input};
 use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
@@ -29,8 +30,13 @@ struct Buffers {
 
 /// A loaded, validated model.
 pub struct TextClassifier {
-    /// Its maps built on first use (`manifest::Unmapped`): the prediction path never reads it.
-    metadata: LazyCell<Metadata, Box<dyn FnOnce() -> Metadata + Send>>,
+    /// The metadata with its maps empty, and the maps as their pairs in wire order
+    /// (`manifest::Unmapped`): the prediction path never reads them, and `model.info()` sets
+    /// the pairs on JS objects without building the maps (6 KB of wasm code in `skedge/lite`).
+    head: Metadata,
+    maps: Maps,
+    /// `head` with its maps, built on first use.
+    metadata: OnceCell<Metadata>,
     input: Input,
     vectorizers: Vec<Vectorizer>,
     transforms: Vec<Transform>,
@@ -87,10 +93,6 @@ impl TextClassifier {
     fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
         let (manifest, input, data) = Data::open(buf, body, version)?;
         let pipeline = manifest.pipeline;
-        let metadata: LazyCell<Metadata, Box<dyn FnOnce() -> Metadata + Send>> = {
-            let (metadata, maps) = (manifest.metadata, manifest.maps);
-            LazyCell::new(Box::new(move || maps.into_metadata(metadata)))
-        };
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
         }
@@ -105,7 +107,9 @@ impl TextClassifier {
         let (transforms, width) = crate::vectorize::transforms(pipeline.transforms, width, &data)?;
         let classifier = Classifier::new(pipeline.classifier, width, &data)?;
         Ok(TextClassifier {
-            metadata,
+            head: manifest.metadata,
+            maps: manifest.maps,
+            metadata: OnceCell::new(),
             input,
             transforms,
             classifier,
@@ -132,7 +136,15 @@ impl TextClassifier {
 
     /// Artifact metadata.
     pub fn metadata(&self) -> &Metadata {
-        LazyCell::force(&self.metadata)
+        self.metadata
+            .get_or_init(|| self.maps.clone().into_metadata(self.head.clone()))
+    }
+
+    /// The metadata with its `provenance` and `metrics` empty, and their pairs in the
+    /// artifact's order (a key's last pair is its value): [`TextClassifier::metadata`] without
+    /// building the maps.
+    pub fn metadata_unmapped(&self) -> (&Metadata, &Maps) {
+        (&self.head, &self.maps)
     }
 
     /// What the pipeline takes: texts, or records `{column: text}` (a `ColumnTransformer` over

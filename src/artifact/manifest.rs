@@ -51,13 +51,23 @@ pub struct Unmapped {
 }
 
 /// The metadata's maps as sequences of pairs, in wire order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Maps {
     provenance: Vec<(String, String)>,
     metrics: Vec<(String, f64)>,
 }
 
 impl Maps {
+    /// `provenance`'s pairs.
+    pub fn provenance(&self) -> &[(String, String)] {
+        &self.provenance
+    }
+
+    /// `metrics`' pairs.
+    pub fn metrics(&self) -> &[(String, f64)] {
+        &self.metrics
+    }
+
     /// `metadata` with its maps: a repeated key keeps its last value (serde's `BTreeMap`).
     pub fn into_metadata(self, mut metadata: Metadata) -> Metadata {
         metadata.provenance.extend(self.provenance);

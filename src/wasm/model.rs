@@ -450,7 +450,9 @@ impl Model {
     /// for this call and `predictBatch`'s labels alone.
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
-        let m = self.inner.metadata();
+        // The maps' pairs in the artifact's order, a key's last pair winning, as in the map the
+        // CLI prints: a writer stores them sorted and once each.
+        let (m, maps) = self.inner.metadata_unmapped();
         let classes = self.inner.classes();
         let out: Plain = Object::new().unchecked_into();
         let put = |k: &str, v: JsValue| out.set(&JsValue::from_str(k), &v);
@@ -487,12 +489,12 @@ impl Model {
             super::put(&out, "agreement", &o);
         }
         let metrics: Plain = Object::new().unchecked_into();
-        for (k, &v) in &m.metrics {
-            metrics.set(&text(k), &number(v));
+        for (k, v) in maps.metrics() {
+            metrics.set(&text(k), &number(*v));
         }
         super::put(&out, "metrics", &metrics);
         let provenance: Plain = Object::new().unchecked_into();
-        for (k, v) in &m.provenance {
+        for (k, v) in maps.provenance() {
             provenance.set(&text(k), &text(v));
         }
         super::put(&out, "provenance", &provenance);

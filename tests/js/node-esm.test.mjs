@@ -4,6 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Model, init, initSync } from 'skedge';
 import defaultInit from 'skedge';
@@ -81,6 +82,18 @@ describe('node esm: API', () => {
     assert.equal(info.maxTextBytes, 16 * 1024 * 1024);
     assert.equal(Object.getPrototypeOf(info), Object.prototype, 'a plain object');
     model.free();
+  });
+
+  test("info()'s metrics and provenance are the exported ones, keys in order", () => {
+    for (const c of cases) {
+      const path = `${process.env.SKEDGE_ROOT}/tests/fixtures/cases/${c.name}.interchange.json`;
+      const { metrics, provenance } = JSON.parse(readFileSync(path, 'utf8')).metadata;
+      const info = Model.fromBytes(c.bytes).info();
+      for (const [got, want] of [[info.metrics, metrics], [info.provenance, provenance]]) {
+        assert.deepEqual(got, want, c.name);
+        assert.deepEqual(Object.keys(got), Object.keys(want).sort(), c.name);
+      }
+    }
   });
 
   test('labels are numbers for integer classes and strings for string classes', () => {
