@@ -12,7 +12,7 @@ use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
 use crate::error::{Error, Quoted, QuotedList, Result};
 use crate::text::Scratch;
-use crate::vectorize::{Recent, Row, Transform, Vectorizer};
+use crate::vectorize::{Recent, Row, Transform, Vectorizer, RECENT_BUDGET};
 
 /// Largest text accepted by [`TextClassifier::predict`], in UTF-8 bytes (16 MiB). Work and memory
 /// are linear in the text, so the limit only bounds one call's memory (about 40 bytes per byte of
@@ -116,7 +116,10 @@ impl TextClassifier {
             n_features: width,
             format_version: version,
             buffers: RefCell::new(Buffers {
-                recent: vectorizers.iter().map(Vectorizer::recent).collect(),
+                recent: {
+                    let mut budget = RECENT_BUDGET;
+                    vectorizers.iter().map(|v| v.recent(&mut budget)).collect()
+                },
                 ..Buffers::default()
             }),
             vectorizers,

@@ -57,7 +57,15 @@ pub struct Recent {
     entries: Vec<[u8; RECENT_BYTES]>,
 }
 
-const RECENT_ENTRIES: usize = 1024;
+/// Entries of a vocabulary's [`Recent`] (128 KB), a power of two; fewer for a vocabulary with
+/// fewer terms. Against 1,024: `predict` p50 −8 % and `predictBatch` +6–9 % on texts the table had
+/// not seen, warm and first loads unchanged (benches/PROFILE.md, "Recently found terms, again").
+const RECENT_ENTRIES: usize = 4096;
+/// [`Recent`] entries one model allocates in all (256 KB: a word and a char vectorizer). An
+/// artifact can declare any number of vectorizers, over the same sections even: a table each
+/// would make a few bytes of manifest allocate 128 KB. Vectorizers past the budget look terms up
+/// without one.
+pub const RECENT_BUDGET: usize = 2 * RECENT_ENTRIES;
 const RECENT_BYTES: usize = 32;
 /// Longest term a [`Recent`] entry holds.
 const RECENT_TERM: usize = RECENT_BYTES - 5;
@@ -716,7 +724,9 @@ fn cached(q: &[u8], recent: &mut Recent, miss: impl Fn(&[u8], u64) -> Option<u32
         return miss(q, h);
     }
     // An empty `Recent` (a hashing vectorizer's) only passes the lookup through.
-    let Some(e) = recent.entries.get_mut((h >> 48) as usize % RECENT_ENTRIES) else {
+    // The table's length is a power of two (or 0: no entry, every index misses).
+    let mask = recent.entries.len().wrapping_sub(1);
+    let Some(e) = recent.entries.get_mut((h >> 48) as usize & mask) else {
         return miss(q, h);
     };
     if usize::from(e[0]) == q.len() && same(&e[5..5 + q.len()], q) {
@@ -1260,14 +1270,20 @@ impl Vectorizer {
         self.transforms.iter().rev().try_fold(col, |c, t| t.back(c))
     }
 
-    /// A [`Recent`] for this vectorizer's lookups: allocated for a vocabulary (32 KB), empty
-    /// for hashing.
-    pub fn recent(&self) -> Recent {
-        match &self.counter {
-            Counter::Vocabulary(_) => Recent {
-                entries: vec![[0; RECENT_BYTES]; RECENT_ENTRIES],
-            },
-            Counter::Hashing { .. } => Recent::default(),
+    /// A [`Recent`] for this vectorizer's lookups, its entries taken from `budget`: for a
+    /// vocabulary, [`RECENT_ENTRIES`] or the power of two at or above its number of terms,
+    /// whichever is smaller, if the budget has them; empty otherwise, and for hashing.
+    pub fn recent(&self, budget: &mut usize) -> Recent {
+        let n = match &self.counter {
+            Counter::Vocabulary(v) => v.len().max(1).next_power_of_two().min(RECENT_ENTRIES),
+            Counter::Hashing { .. } => 0,
+        };
+        if n > *budget {
+            return Recent::default();
+        }
+        *budget -= n;
+        Recent {
+            entries: vec![[0; RECENT_BYTES]; n],
         }
     }
 

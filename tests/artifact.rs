@@ -6,6 +6,7 @@ use skedge::artifact::schema::*;
 use skedge::artifact::{
     self, COLUMN_FORMAT_VERSION, FLAG_XXH3, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
 };
+use skedge::vectorize::RECENT_BUDGET;
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -142,7 +143,7 @@ fn recent_terms_match_exactly() {
     words.sort();
     let model = with_terms(&words, 16);
     let vocab = model.vectorizers()[0].vocabulary().unwrap();
-    let mut recent = model.vectorizers()[0].recent();
+    let mut recent = model.vectorizers()[0].recent(&mut RECENT_BUDGET.clone());
     for pass in 0..3 {
         for i in 0..words.len() {
             let w = &words[(i * 7919 + pass) % words.len()];
@@ -1056,7 +1057,7 @@ fn word_pairs_match_exactly() {
     let plain_model = TextClassifier::from_bytes(&plain).unwrap();
     let plain_vocab = plain_model.vectorizers()[0].vocabulary().unwrap();
     assert_eq!(vocab.len(), terms.len());
-    let mut recent = model.vectorizers()[0].recent();
+    let mut recent = model.vectorizers()[0].recent(&mut RECENT_BUDGET.clone());
     for (col, t) in terms.iter().enumerate() {
         assert_eq!(vocab.get(t), Some(col as u32), "{t:?}");
         assert_eq!(vocab.get_recent(t, &mut recent), Some(col as u32), "{t:?}");

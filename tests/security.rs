@@ -720,6 +720,61 @@ fn declared_lengths_larger_than_the_buffer_never_allocate() {
     }
 }
 
+/// An artifact can declare any number of vectorizers, over the same sections even, and each
+/// vocabulary gets a table of recent terms at load (128 KB from 4,096 terms on): a model's tables
+/// share one budget, so 300 blocks over one vocabulary of 5,000 words allocate what two would.
+#[test]
+fn vectorizers_over_the_same_sections_allocate_within_the_bound() {
+    use skedge::artifact::schema::{v3, Classifier, Counts, Matrix, Transform};
+    let words: Vec<String> = (0..5000).map(|i| format!("w{i:04}")).collect();
+    let mut body = artifact::example::tiny();
+    body.pipeline.features[0].counts = Counts::Vocabulary {
+        terms: words.concat().into_bytes(),
+        lengths: vec![5; words.len()],
+    };
+    body.pipeline.features[0].transforms = vec![Transform::Select {
+        n_features_in: words.len() as u32,
+        support: vec![0],
+    }];
+    let Classifier::Linear(l) = &mut body.pipeline.classifier else {
+        panic!("tiny() is linear")
+    };
+    l.coef = Matrix {
+        rows: 1,
+        cols: 1,
+        data: vec![0.1],
+    };
+    let one = artifact::layout::encode(&body).unwrap();
+    // The block 300 times in the manifest, over the same sections; 300 coefficients appended.
+    let n = 300;
+    let len = u32::from_le_bytes(one[..4].try_into().unwrap()) as usize;
+    let mut manifest: v3::Manifest = postcard::from_bytes(&one[4..4 + len]).unwrap();
+    let mut data = one[(4 + len).next_multiple_of(8)..].to_vec();
+    data.resize(data.len().next_multiple_of(8), 0);
+    manifest.pipeline.features = vec![manifest.pipeline.features[0].clone(); n];
+    let v3::Classifier::Linear(l) = &mut manifest.pipeline.classifier else {
+        panic!("tiny() is linear")
+    };
+    l.coef.cols = n as u32;
+    l.coef.data = v3::Section {
+        offset: data.len() as u32,
+        len: 8 * n as u32,
+    };
+    for _ in 0..n {
+        data.extend_from_slice(&0.1f64.to_le_bytes());
+    }
+    let m = postcard::to_allocvec(&manifest).unwrap();
+    let mut hostile = (m.len() as u32).to_le_bytes().to_vec();
+    hostile.extend_from_slice(&m);
+    hostile.resize(hostile.len().next_multiple_of(8), 0);
+    hostile.extend_from_slice(&data);
+    let bytes = artifact::seal(&hostile, &SealOptions::default()).unwrap();
+    let model = TextClassifier::from_bytes(&bytes).unwrap();
+    assert_eq!(model.n_features(), n as u64);
+    assert!(model.predict("w0000 w0001").is_ok());
+    check_bounded("300 blocks over one vocabulary", &bytes, &LoadOptions::default());
+}
+
 /// Fuzzer find (tests/fuzz/regressions/artifact_body/nan-idf-probabilities): a re-checksummed
 /// body whose parameters are NaN, infinite or huge loads (or is refused) without a panic, and
 /// predicts without a panic; its outputs are then meaningless (SECURITY.md: the checksum is not
