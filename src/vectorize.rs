@@ -723,8 +723,8 @@ fn cached(q: &[u8], recent: &mut Recent, miss: impl Fn(&[u8], u64) -> Option<u32
     if q.len() > RECENT_TERM {
         return miss(q, h);
     }
-    // An empty `Recent` (a hashing vectorizer's) only passes the lookup through.
-    // The table's length is a power of two (or 0: no entry, every index misses).
+    // The table's length is a power of two, or 0 (a hashing vectorizer's, or one past the model's
+    // budget): then every index misses and the lookup passes through.
     let mask = recent.entries.len().wrapping_sub(1);
     let Some(e) = recent.entries.get_mut((h >> 48) as usize & mask) else {
         return miss(q, h);
