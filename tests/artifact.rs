@@ -143,7 +143,7 @@ fn recent_terms_match_exactly() {
     words.sort();
     let model = with_terms(&words, 16);
     let vocab = model.vectorizers()[0].vocabulary().unwrap();
-    let mut recent = model.vectorizers()[0].recent(&mut RECENT_BUDGET.clone());
+    let mut recent = model.vectorizers()[0].recent(&mut { RECENT_BUDGET });
     for pass in 0..3 {
         for i in 0..words.len() {
             let w = &words[(i * 7919 + pass) % words.len()];
@@ -974,20 +974,27 @@ fn encoded_with_ngrams(terms: &[String], max_n: u32) -> Vec<u8> {
     artifact::seal(&artifact::layout::encode(&body).unwrap(), &Default::default()).unwrap()
 }
 
+/// `n` words `w0`, `w1`, ... and, sorted, the vocabulary of them and of the pairs `wi wj` that
+/// `keep(i, j)`: what CountVectorizer(ngram_range=(1, 2)) fits.
+fn words_and_pairs(n: usize, keep: impl Fn(usize, usize) -> bool) -> (Vec<String>, Vec<String>) {
+    let words: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+    let mut terms = words.clone();
+    for (i, a) in words.iter().enumerate() {
+        for (_, b) in words.iter().enumerate().filter(|&(j, _)| keep(i, j)) {
+            terms.push(format!("{a} {b}"));
+        }
+    }
+    terms.sort();
+    (words, terms)
+}
+
 #[test]
 fn repack_lays_a_format_3_body_out_again() {
     // A word (1, 2)-gram model written before the word pairs layout: the plain layout over every
     // term (made here by writing the model as (1, 3) and setting its manifest back to (1, 2)).
     // `skedge repack` decodes it and writes it with today's writer: exactly the bytes of packing
     // the model now, the word pairs layout, with the same predictions.
-    let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
-    let mut terms = words.clone();
-    for (i, a) in words.iter().enumerate() {
-        for j in (0..words.len()).filter(|j| (i * 7 + j * 13) % 5 == 0) {
-            terms.push(format!("{a} {}", words[j]));
-        }
-    }
-    terms.sort();
+    let (_, terms) = words_and_pairs(300, |i, j| (i * 7 + j * 13) % 5 == 0);
     let plain = encoded_with_ngrams(&terms, 3);
     let body = artifact::open(&plain).unwrap().body.into_owned();
     let len = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
@@ -1041,14 +1048,7 @@ fn word_pairs_match_exactly() {
     // A vocabulary as CountVectorizer(ngram_range=(1, 2)) fits it: words, and pairs of them
     // joined by a space, sorted. Stored as word pairs (smaller than the plain layout, which a
     // (1, 3) analyzer gets), every term is found at its column and read back, and nothing else.
-    let words: Vec<String> = (0..700).map(|i| format!("w{i}")).collect();
-    let mut terms = words.clone();
-    for (i, a) in words.iter().enumerate() {
-        for j in (0..words.len()).filter(|j| (i * 31 + j * 17) % 11 == 0) {
-            terms.push(format!("{a} {}", words[j]));
-        }
-    }
-    terms.sort();
+    let (words, terms) = words_and_pairs(700, |i, j| (i * 31 + j * 17) % 11 == 0);
     let pairs = encoded_with_ngrams(&terms, 2);
     let plain = encoded_with_ngrams(&terms, 3);
     assert!(pairs.len() < plain.len(), "{} vs {}", pairs.len(), plain.len());
@@ -1057,7 +1057,7 @@ fn word_pairs_match_exactly() {
     let plain_model = TextClassifier::from_bytes(&plain).unwrap();
     let plain_vocab = plain_model.vectorizers()[0].vocabulary().unwrap();
     assert_eq!(vocab.len(), terms.len());
-    let mut recent = model.vectorizers()[0].recent(&mut RECENT_BUDGET.clone());
+    let mut recent = model.vectorizers()[0].recent(&mut { RECENT_BUDGET });
     for (col, t) in terms.iter().enumerate() {
         assert_eq!(vocab.get(t), Some(col as u32), "{t:?}");
         assert_eq!(vocab.get_recent(t, &mut recent), Some(col as u32), "{t:?}");
