@@ -16,7 +16,7 @@ let ready = false;
 // whose reading and promise glue are code of their own (about 5 ms of a first cached load in
 // Chromium, benches/PROFILE.md "Chromium: whose time a cached load is").
 async function warmUpLoad() {
-  const tiny = warmUp(Model);
+  const tiny = warmUp(core);
   try {
     if (tiny) (await load.call(Model, new Response(tiny))).free();
   } catch {}

@@ -11,7 +11,7 @@ const { Model, Experiment } = extend(core);
 
 let warmed = false;
 export function initSync() {
-  if (!warmed) warmUp(Model);
+  if (!warmed) warmUp(core);
   warmed = true;
 }
 export async function init() {

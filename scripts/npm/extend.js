@@ -42,18 +42,25 @@ function invalid(message, index) {
  * cannot), every static function of `Model` calls it first: the wasm is compiled on the first
  * call that needs it, not on import.
  */
+/** Bytes of wasm memory every `init()` readies for the first load (`warmMemory`). */
+const WARM_MEMORY = 2 << 20;
+
 /**
  * V8 compiles each wasm function on its first call, in baseline code. Loading the 286-byte
  * tests/golden/tiny.skedge (inlined by scripts/build.sh), which predicts once, compiles the load and
  * predict paths, so that the first real load and prediction no longer pay for it: every entry's
  * `init()` / `initSync()` calls this, and workerd's start-up (benches/PROFILE.md, "Import and
- * browser load", "Node: `init()` warms the first calls"). A warm-up must never break
- * initialisation. Returns the bytes (the browser entry warms `Model.load` with them too).
+ * browser load", "Node: `init()` warms the first calls"). Before it, `warmMemory` fills and
+ * checksums 2 MiB of wasm memory: a first load of an artifact up to that size finds its pages
+ * mapped and the checksum loop optimised ("A warm-up that readies memory and the checksum").
+ * A warm-up must never break initialisation. Returns the bytes (the browser entry warms
+ * `Model.load` with them too). `core`: the wasm-bindgen glue module, instantiated.
  */
-export function warmUp(Model) {
+export function warmUp(core) {
   try {
+    core.warmMemory(WARM_MEMORY);
     const tiny = Uint8Array.from(atob('@TINY_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
-    Model.fromBytes(tiny).free(); // the load predicts once ("The first predict at load")
+    core.Model.fromBytes(tiny).free(); // the load predicts once ("The first predict at load")
     return tiny;
   } catch {
     return undefined;

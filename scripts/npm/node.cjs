@@ -47,12 +47,12 @@ async function init() {
   }
   if (ready) return;
   instantiate(module);
-  warmUp(Model);
+  warmUp(core);
 }
 function initSync() {
   if (ready) return;
   instantiate();
-  warmUp(Model);
+  warmUp(core);
 }
 
 module.exports = { Experiment, Model, SkedgeError, init, initSync, default: init };

@@ -62,12 +62,12 @@ export async function init() {
   }
   if (ready) return;
   instantiate(module);
-  warmUp(Model);
+  warmUp(core);
 }
 export function initSync() {
   if (ready) return;
   instantiate();
-  warmUp(Model);
+  warmUp(core);
 }
 export { Experiment, Model, SkedgeError };
 export default init;

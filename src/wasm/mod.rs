@@ -294,6 +294,21 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Readies a first load of up to `bytes` bytes (every entry's `init()` warm-up, extend.js): fills
+/// that much wasm memory once and checksums it as a load does. The artifact's copy then lands on
+/// pages the kernel has already mapped (a fresh page faults on first touch: about 1 ms per MB in
+/// Node), and V8 has the checksum loop compiled by its optimising tier before the load runs it
+/// (benches/PROFILE.md, "A warm-up that readies memory and the checksum"). The memory stays with
+/// the allocator, which hands it to the next allocation.
+#[wasm_bindgen(js_name = warmMemory, skip_typescript)]
+pub fn warm_memory(bytes: usize) {
+    let mut filled = Vec::new();
+    if filled.try_reserve_exact(bytes).is_ok() {
+        filled.resize(bytes, 1u8);
+        std::hint::black_box(crate::artifact::checksum(crate::artifact::FLAG_XXH3, &filled));
+    }
+}
+
 /// A real JS `Error` with `name = "SkedgeError"` and `code`.
 pub(crate) fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
