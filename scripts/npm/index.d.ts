@@ -117,8 +117,8 @@ export type InitInput = string | URL | Request | Response | ArrayBuffer | ArrayB
 /**
  * Initialises skedge's WebAssembly. Needed once in browsers before `Model.fromBytes()`
  * (`Model.load()` does it by itself); in Node it compiles the package's own .wasm now instead of
- * on the first `Model.fromBytes()` (`input` ignored); does nothing in Deno and Workers, which
- * initialise on import. Everywhere it also warms the first load and prediction: the code of the
+ * on the first `Model.fromBytes()` (`input` ignored); Deno and Workers instantiate on import.
+ * It also warms the first load and prediction (Workers do at isolate start-up): the code of the
  * load and predict paths, and 2 MiB of wasm memory filled and checksummed once, so that a first
  * load of an artifact up to that size pays neither page faults nor baseline-compiled hashing.
  */
