@@ -36,12 +36,6 @@ function invalid(message, index) {
   return e;
 }
 
-/**
- * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`). With
- * `instantiate` (the Node entries: it instantiates the wasm once, and throws a coded error when it
- * cannot), every static function of `Model` calls it first: the wasm is compiled on the first
- * call that needs it, not on import.
- */
 /** Bytes of wasm memory every `init()` readies for the first load (`warmMemory`). */
 const WARM_MEMORY = 2 << 20;
 
@@ -67,6 +61,12 @@ export function warmUp(core) {
   }
 }
 
+/**
+ * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`). With
+ * `instantiate` (the Node entries: it instantiates the wasm once, and throws a coded error when it
+ * cannot), every static function of `Model` calls it first: the wasm is compiled on the first
+ * call that needs it, not on import.
+ */
 export function extend(core, instantiate) {
   const { Model } = core;
   let maxTextBytes; // asked once the wasm is instantiated (browsers instantiate later)
