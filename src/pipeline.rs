@@ -74,7 +74,7 @@ impl TextClassifier {
 
     /// Loads an artifact, keeping `bytes` as the model's storage: the vocabulary, idf and
     /// weights are read in place, so the work does not grow with the vocabulary beyond the
-    /// checksum (and the signature's digest, unless [`artifact::LoadOptions::body_sha512`] is
+    /// checksum (and the signature's digest, unless [`artifact::LoadOptions::body_digest`] is
     /// given). A format 2 artifact is converted to format 3 in memory (as slow as format 2 was).
     pub fn from_vec_with(bytes: Vec<u8>, options: &artifact::LoadOptions) -> Result<Self> {
         let owned = artifact::open_owned(bytes, options)?;

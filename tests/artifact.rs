@@ -268,9 +268,9 @@ fn rejects_unknown_flags() {
         Error::UnsupportedFlags { found: 0x8004 }
     );
     let mut b = bytes();
-    b[10] |= 0x08;
+    b[10] |= 0x10;
     let e = TextClassifier::from_bytes(&b).unwrap_err();
-    assert_eq!(e, Error::UnsupportedFlags { found: 0x000c });
+    assert_eq!(e, Error::UnsupportedFlags { found: 0x0014 });
     assert_eq!(e.code(), "ARTIFACT_VERSION_UNSUPPORTED");
 }
 

@@ -1,8 +1,9 @@
-//! `LoadOptions::body_sha512`: a SHA-512 of the stored body computed by the host (the npm
-//! package's node:crypto or WebCrypto) replaces the loader's own hashing for the signature, and
-//! is trusted only as far as the signature goes: a digest of other bytes fails verification.
+//! `LoadOptions::body_digest`: the signature's prehash of the stored body (SHA-256) computed by
+//! the host (the npm package's node:crypto or WebCrypto) replaces the loader's own hashing for
+//! the signature, and is trusted only as far as the signature goes: a digest of other bytes, or
+//! by another hash, fails verification.
 
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 
 use skedge::artifact::crypto;
 use skedge::artifact::{self, example, LoadOptions, SealOptions};
@@ -27,7 +28,7 @@ fn a_host_digest_of_the_body_verifies_like_the_loaders_own() {
     let bytes = signed();
     let body = artifact::parse(&bytes).unwrap().body;
     let options = LoadOptions {
-        body_sha512: Some(Sha512::digest(body).into()),
+        body_digest: Some(Sha256::digest(body).to_vec()),
         ..pinned()
     };
     let hosted = TextClassifier::from_bytes_with(&bytes, &options).unwrap();
@@ -38,9 +39,15 @@ fn a_host_digest_of_the_body_verifies_like_the_loaders_own() {
 #[test]
 fn a_digest_of_other_bytes_is_a_signature_failure() {
     let bytes = signed();
-    for digest in [[0u8; 64], Sha512::digest(&bytes).into()] {
+    let body = artifact::parse(&bytes).unwrap().body;
+    for digest in [
+        vec![0u8; 32],
+        Sha256::digest(&bytes).to_vec(),
+        Sha512::digest(body).to_vec(),
+        Vec::new(),
+    ] {
         let options = LoadOptions {
-            body_sha512: Some(digest),
+            body_digest: Some(digest),
             ..pinned()
         };
         assert_eq!(
@@ -54,7 +61,7 @@ fn a_digest_of_other_bytes_is_a_signature_failure() {
 fn without_a_pinned_key_the_digest_is_not_used() {
     let bytes = signed();
     let options = LoadOptions {
-        body_sha512: Some([0u8; 64]),
+        body_digest: Some(vec![0u8; 32]),
         ..LoadOptions::default()
     };
     assert!(TextClassifier::from_bytes_with(&bytes, &options).is_ok());

@@ -13,7 +13,8 @@ use sha2::Digest;
 
 use skedge::artifact::crypto::{self, KeyKind, KEY_LEN, NONCE_LEN, SIGNATURE_LEN, TAG_LEN};
 use skedge::artifact::{
-    self, Encryption, LoadOptions, SealOptions, AAD_LEN, FLAG_ENCRYPTED, FLAG_SIGNED, FLAG_XXH3, HEADER_LEN,
+    self, Encryption, LoadOptions, SealOptions, AAD_LEN, FLAG_ENCRYPTED, FLAG_SIGNED, FLAG_SIGNED_SHA256,
+    FLAG_XXH3, HEADER_LEN,
 };
 use skedge::interchange::Interchange;
 use skedge::{Error, TextClassifier};
@@ -225,20 +226,39 @@ fn format_2_sealed_goldens_load_and_predict_as_format_3() {
     assert_eq!(e.code(), "SIGNATURE_INVALID");
 }
 
-/// `LoadOptions::body_sha512`: the host's digest of the stored body replaces hashing it in wasm;
-/// a digest of other bytes does not verify.
+/// `LoadOptions::body_digest`: the host's digest of the stored body replaces hashing it in wasm;
+/// a digest of other bytes, or by the other hash, does not verify.
 #[test]
 fn a_host_computed_body_digest_verifies_the_signature() {
-    for (bytes, options) in [(signed(), pinned()), (both(), pinned_keyed())] {
+    for (bytes, options) in [
+        (signed(), pinned()),
+        (both(), pinned_keyed()),
+        (xxh64_golden("tiny.signed"), pinned()),
+        (xxh64_golden("tiny.signed-encrypted"), pinned_keyed()),
+    ] {
         let header: &[u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
         let body_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        let digest: [u8; 64] = sha2::Sha512::digest(&bytes[HEADER_LEN..HEADER_LEN + body_len]).into();
+        let body = &bytes[HEADER_LEN..HEADER_LEN + body_len];
+        let sha256 = sha2::Sha256::digest(body).to_vec();
+        let sha512 = sha2::Sha512::digest(body).to_vec();
+        let (digest, other) = match artifact::parse(&bytes).unwrap().prehash() {
+            artifact::Prehash::Sha256 => (sha256, sha512),
+            artifact::Prehash::Sha512 => (sha512, sha256),
+        };
         assert_eq!(
             artifact::signed_message_of_digest(header, &digest),
-            artifact::signed_message(header, &bytes[HEADER_LEN..HEADER_LEN + body_len])
+            artifact::signed_message(header, body)
+        );
+        let by_the_other_hash = LoadOptions {
+            body_digest: Some(other),
+            ..options.clone()
+        };
+        assert_eq!(
+            err(&bytes, &by_the_other_hash),
+            Error::SignatureInvalid { keys: 1 }
         );
         let with = LoadOptions {
-            body_sha512: Some(digest),
+            body_digest: Some(digest.clone()),
             ..options.clone()
         };
         let model = load(&bytes, &with).unwrap();
@@ -251,7 +271,7 @@ fn a_host_computed_body_digest_verifies_the_signature() {
         let e = err(
             &bytes,
             &LoadOptions {
-                body_sha512: Some(wrong),
+                body_digest: Some(wrong),
                 ..options.clone()
             },
         );
@@ -259,7 +279,7 @@ fn a_host_computed_body_digest_verifies_the_signature() {
     }
     // Without a pinned key the digest is not used (nothing to verify).
     let unused = LoadOptions {
-        body_sha512: Some([0; 64]),
+        body_digest: Some(vec![0; 32]),
         ..LoadOptions::default()
     };
     assert!(load(&signed(), &unused).is_ok());
@@ -278,8 +298,9 @@ fn plain_artifacts_are_unchanged_by_the_envelope_extension() {
     );
 }
 
-/// Artifacts written before `FLAG_XXH3` (flags without it, checksum xxHash64) load with their
-/// keys, predict as the new ones do and hold the very same body bytes; a bad xxHash64 is
+/// Artifacts written before `FLAG_XXH3` (flags without it, checksum xxHash64; signed with
+/// `FLAG_SIGNED`, over the body's SHA-512, where a writer now sets `FLAG_SIGNED_SHA256`) load with
+/// their keys, predict as the new ones do and hold the very same body bytes; a bad xxHash64 is
 /// ARTIFACT_CORRUPT, and switching the flag without the checksum is too.
 #[test]
 fn xxh64_goldens_still_load_and_predict_the_same() {
@@ -293,8 +314,12 @@ fn xxh64_goldens_still_load_and_predict_the_same() {
         let old = xxh64_golden(name);
         let flags = u16::from_le_bytes([old[10], old[11]]);
         assert_eq!(flags & FLAG_XXH3, 0, "{name}");
+        let signing_now = match flags & FLAG_SIGNED {
+            0 => 0,
+            _ => FLAG_SIGNED ^ FLAG_SIGNED_SHA256,
+        };
         assert_eq!(
-            flags | FLAG_XXH3,
+            flags ^ signing_now | FLAG_XXH3,
             u16::from_le_bytes([new[10], new[11]]),
             "{name}"
         );
@@ -353,13 +378,13 @@ fn xxh64_goldens_still_load_and_predict_the_same() {
 fn layout_is_as_documented() {
     let body = encoded_body();
     let s = signed();
-    assert_eq!(u16::from_le_bytes([s[10], s[11]]), FLAG_SIGNED | FLAG_XXH3);
+    assert_eq!(u16::from_le_bytes([s[10], s[11]]), FLAG_SIGNED_SHA256 | FLAG_XXH3);
     assert_eq!(s.len(), HEADER_LEN + body.len() + SIGNATURE_LEN);
     assert_eq!(s[HEADER_LEN..HEADER_LEN + body.len()], body[..]);
     let sig: [u8; SIGNATURE_LEN] = s[s.len() - SIGNATURE_LEN..].try_into().unwrap();
-    // Signed: header bytes 0..16 and the SHA-512 of the body (any Ed25519 tool can check it).
+    // Signed: header bytes 0..16 and the SHA-256 of the body (any Ed25519 tool can check it).
     let mut message = s[..AAD_LEN].to_vec();
-    message.extend_from_slice(&sha2::Sha512::digest(&body));
+    message.extend_from_slice(&sha2::Sha256::digest(&body));
     let header: &[u8; HEADER_LEN] = s[..HEADER_LEN].try_into().unwrap();
     assert_eq!(message[..], artifact::signed_message(header, &body)[..]);
     assert!(crypto::verify(&public(), &message, &sig));
@@ -385,7 +410,7 @@ fn layout_is_as_documented() {
     let b = both();
     assert_eq!(
         u16::from_le_bytes([b[10], b[11]]),
-        FLAG_SIGNED | FLAG_ENCRYPTED | FLAG_XXH3
+        FLAG_SIGNED_SHA256 | FLAG_ENCRYPTED | FLAG_XXH3
     );
     assert_eq!(
         b.len(),
@@ -437,12 +462,25 @@ fn pinned_key_refuses_unsigned_wrong_key_and_stripped_signatures() {
         "without a pin it is a plain artifact"
     );
 
+    // The signature signs the prehash its flag names: the other signing flag (SHA-512 instead of
+    // SHA-256) fails, and both flags at once are refused before any hashing.
+    let mut other_prehash = signed();
+    other_prehash[10] = (FLAG_SIGNED | FLAG_XXH3) as u8;
+    assert_eq!(
+        err(&other_prehash, &pinned()),
+        Error::SignatureInvalid { keys: 1 }
+    );
+    let mut two = signed();
+    two[10] |= FLAG_SIGNED as u8;
+    assert!(matches!(err(&two, &pinned()), Error::Corrupt(m) if m.contains("two signing flags")));
+    assert!(matches!(err(&two, &LoadOptions::default()), Error::Corrupt(_)));
+
     // A signature moved onto another body (a different model signed by the same key).
     let mut other_body = encoded_body();
     let name_at = 5; // manifest length (u32), then postcard: length of `metadata.name`, its bytes
     other_body[name_at] = b'T';
     let mut forged = artifact::seal(&other_body, &SealOptions::default()).unwrap();
-    forged[10] = (FLAG_SIGNED | FLAG_XXH3) as u8;
+    forged[10] = (FLAG_SIGNED_SHA256 | FLAG_XXH3) as u8;
     forged.extend_from_slice(&signed()[signed().len() - SIGNATURE_LEN..]);
     rechecksum(&mut forged);
     assert_eq!(err(&forged, &pinned()), Error::SignatureInvalid { keys: 1 });
@@ -526,7 +564,7 @@ fn the_header_is_authenticated_by_the_encryption() {
     // Set the SIGNED flag on an encrypted-only artifact and append a junk "signature": the
     // structure is valid and the checksum still matches, but the associated data changed.
     let mut f = encrypted();
-    f[10] |= FLAG_SIGNED as u8;
+    f[10] |= FLAG_SIGNED_SHA256 as u8;
     f.extend_from_slice(&[0; SIGNATURE_LEN]);
     rechecksum(&mut f);
     assert_eq!(err(&f, &keyed()), Error::DecryptionFailed);
@@ -534,7 +572,7 @@ fn the_header_is_authenticated_by_the_encryption() {
     // Strip the signature of a signed+encrypted artifact: refused by decryption even unpinned.
     let mut f = both();
     f.truncate(f.len() - SIGNATURE_LEN);
-    f[10] &= !(FLAG_SIGNED as u8);
+    f[10] &= !(FLAG_SIGNED_SHA256 as u8);
     rechecksum(&mut f);
     assert_eq!(err(&f, &keyed()), Error::DecryptionFailed);
 }
@@ -1017,6 +1055,7 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
     assert_eq!(info["signature_verified"], true);
     assert_eq!(info["encrypted"], true);
     assert_eq!(info["checksum"], "xxh3");
+    assert_eq!(info["signature_prehash"], "sha256");
     assert_eq!(info["format_version"], artifact::FORMAT_VERSION);
 
     // repack: format 2 in, format 3 out; a signature is made again, never copied.
@@ -1036,6 +1075,10 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
     let v2_info: serde_json::Value = serde_json::from_str(&ok(&["inspect", &v2("tiny.skedge")])).unwrap();
     assert_eq!(v2_info["format_version"], artifact::LEGACY_FORMAT_VERSION);
     assert_eq!(v2_info["checksum"], "xxh64");
+    assert_eq!(v2_info["signature_prehash"], serde_json::Value::Null);
+    let v2_signed: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", &v2("tiny.signed.skedge")])).unwrap();
+    assert_eq!(v2_signed["signature_prehash"], "sha512");
     ok(&["repack", &v2("tiny.skedge"), "r.skedge"]);
     assert_eq!(fs::read(dir.join("r.skedge")).unwrap(), golden());
     ok(&[

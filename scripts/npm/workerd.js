@@ -14,7 +14,7 @@ const { Model, Experiment } = extend(core);
 // and predict paths here (extend.js) spares the first request compiling them (its CPU time fell
 // from 8.4 to 4.3 ms on the 74k-term SST-2 model, benches/PROFILE.md).
 const tiny = warmUp(core);
-// `Model.load` of bytes, and with a pinned key its WebCrypto checks (SHA-512, Ed25519), are code
+// `Model.load` of bytes, and with a pinned key its WebCrypto checks (SHA-256, Ed25519), are code
 // of their own: warmed too, with tests/golden/tiny.signed.skedge and its public test key (the
 // model is freed at once; WebCrypto's promises settle before start-up ends). A signed model's
 // first request: benches/PROFILE.md "Signatures with WebCrypto".

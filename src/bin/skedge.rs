@@ -674,6 +674,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "input_column": model.input_column(),
         "bytes": bytes.len(),
         "signed": envelope.is_some_and(|e| e.is_signed()),
+        "signature_prehash": envelope.filter(|e| e.is_signed()).map(|e| e.prehash().name()),
         "signature_verified": signature_verified,
         "encrypted": envelope.is_some_and(|e| e.is_encrypted()),
         "checksum": envelope.map(|e| if e.is_xxh3() { "xxh3" } else { "xxh64" }),

@@ -1,7 +1,7 @@
 //! Digests of artifact bytes computed by the host where it has native code: a synchronous hasher
 //! the Node entries register (`node:crypto`), or WebCrypto's `crypto.subtle.digest` on the async
 //! `Model.load` path. Where neither exists (a browser's synchronous `fromBytes`) the wasm hashes.
-//! The SRI `sha256` and the signature's SHA-512 prehash cost milliseconds per MB in baseline wasm
+//! The SRI `sha256` and the signature's prehash (SHA-256, or SHA-512 before it) cost milliseconds per MB in baseline wasm
 //! code, microseconds natively. The Node entries also register node:crypto's Ed25519 verification
 //! (`setVerifier`), and elsewhere `Model.load` asks WebCrypto's Ed25519 before loading (its
 //! verdicts are held for that load, [`Held`]): in cold, baseline wasm code one verification
@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 #[cfg(feature = "crypto")]
-use crate::artifact::SIGNED_MESSAGE_LEN;
+use crate::artifact::Prehash;
 #[cfg(feature = "crypto")]
 use js_sys::Array;
 use js_sys::{Function, Promise, Uint8Array};
@@ -59,7 +59,7 @@ pub(super) fn ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -
 /// WebCrypto's Ed25519 verdicts on one signature over one message, per pinned key.
 #[cfg(feature = "crypto")]
 pub(super) struct Verdicts {
-    message: [u8; SIGNED_MESSAGE_LEN],
+    message: Vec<u8>,
     signature: [u8; 64],
     by_key: Vec<([u8; 32], bool)>,
 }
@@ -68,11 +68,7 @@ pub(super) struct Verdicts {
 /// of `keys`, for `Model.load` to hold while it loads; none where a verifier is registered (it
 /// decides) or where WebCrypto has no Ed25519 (older browsers, insecure contexts: the wasm decides).
 #[cfg(feature = "crypto")]
-pub(super) async fn verdicts(
-    keys: &[[u8; 32]],
-    message: &[u8; SIGNED_MESSAGE_LEN],
-    signature: &[u8; 64],
-) -> Option<Verdicts> {
+pub(super) async fn verdicts(keys: &[[u8; 32]], message: &[u8], signature: &[u8; 64]) -> Option<Verdicts> {
     if VERIFY.with(|v| v.borrow().is_some()) {
         return None;
     }
@@ -84,7 +80,7 @@ pub(super) async fn verdicts(
         by_key.push((*public, valid));
     }
     Some(Verdicts {
-        message: *message,
+        message: message.to_vec(),
         signature: *signature,
         by_key,
     })
@@ -200,10 +196,22 @@ pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
     host("sha256", bytes).unwrap_or_else(|| Sha256::digest(bytes).into())
 }
 
-/// SHA-512 of `bytes` by the host's synchronous hasher, `None` without one.
+/// A signature's prehash of a stored body by the host's synchronous hasher, `None` without one.
 #[cfg(feature = "crypto")]
-pub(super) fn sha512(bytes: &[u8]) -> Option<[u8; 64]> {
-    host("sha512", bytes)
+pub(super) fn prehash(prehash: Prehash, body: &[u8]) -> Option<Vec<u8>> {
+    match prehash {
+        Prehash::Sha256 => host::<32>("sha256", body).map(|d| d.to_vec()),
+        Prehash::Sha512 => host::<64>("sha512", body).map(|d| d.to_vec()),
+    }
+}
+
+/// [`prehash`] by the synchronous hasher, else WebCrypto.
+#[cfg(feature = "crypto")]
+pub(super) async fn prehash_async(prehash: Prehash, body: &[u8]) -> Option<Vec<u8>> {
+    match prehash {
+        Prehash::Sha256 => digest::<32>("sha256", body).await.map(|d| d.to_vec()),
+        Prehash::Sha512 => digest::<64>("sha512", body).await.map(|d| d.to_vec()),
+    }
 }
 
 /// A digest by the host: the synchronous hasher, else WebCrypto (`"SHA-256"`, `"SHA-512"`);

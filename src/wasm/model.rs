@@ -92,20 +92,14 @@ pub struct Model {
 struct Known {
     sha256: Option<[u8; 32]>,
     #[cfg_attr(not(feature = "crypto"), allow(dead_code))]
-    body_sha512: Option<[u8; 64]>,
+    body_digest: Option<Vec<u8>>,
     /// WebCrypto's Ed25519 verdicts on the signature, per pinned key.
     #[cfg(feature = "crypto")]
     verdicts: Option<hash::Verdicts>,
 }
 
-/// The stored body of a signed artifact whose signature will be verified (a key is pinned): what
-/// the signature's SHA-512 prehash covers. `None` when nothing will be verified.
-#[cfg(feature = "crypto")]
-fn signed_body<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<&'a [u8]> {
-    signed(bytes, keys).map(|e| e.body)
-}
-
-/// The envelope of a signed artifact whose signature will be verified.
+/// The envelope of a signed artifact whose signature will be verified (a key is pinned); `None`
+/// when nothing will be verified.
 #[cfg(feature = "crypto")]
 fn signed<'a>(bytes: &'a [u8], keys: &LoadOptions) -> Option<crate::artifact::Envelope<'a>> {
     if keys.public_keys.is_empty() {
@@ -182,8 +176,8 @@ impl Model {
         }
         #[cfg(feature = "crypto")]
         if let Some(envelope) = signed(&bytes, &keys) {
-            known.body_sha512 = hash::digest("sha512", envelope.body).await;
-            if let (Some(digest), Some(signature)) = (&known.body_sha512, envelope.signature) {
+            known.body_digest = hash::prehash_async(envelope.prehash(), envelope.body).await;
+            if let (Some(digest), Some(signature)) = (&known.body_digest, envelope.signature) {
                 let message = crate::artifact::signed_message_of_digest(envelope.header, digest);
                 known.verdicts = hash::verdicts(&keys.public_keys, &message, signature).await;
             }
@@ -214,9 +208,9 @@ impl Model {
         #[cfg(feature = "crypto")]
         let _verdicts = {
             keys.host_verify = Some(hash::ed25519);
-            keys.body_sha512 = known
-                .body_sha512
-                .or_else(|| signed_body(&bytes, &keys).and_then(hash::sha512));
+            keys.body_digest = known
+                .body_digest
+                .or_else(|| signed(&bytes, &keys).and_then(|e| hash::prehash(e.prehash(), e.body)));
             hash::Held::new(known.verdicts)
         };
         let len = bytes.len();

@@ -91,7 +91,7 @@ test('xxHash64 artifacts (written before the XXH3 flag) load in skedge and skedg
       assert.equal(code(() => M.fromBytes(swapped)), 'ARTIFACT_CORRUPT', `${entry}: flags ${flags(b)} swapped`);
     }
     const unknown = read('tiny.skedge');
-    unknown[10] |= 0x8;
+    unknown[10] |= 0x10;
     assert.equal(code(() => M.fromBytes(unknown)), 'ARTIFACT_VERSION_UNSUPPORTED', entry);
     now.free();
   }

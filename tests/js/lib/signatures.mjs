@@ -15,14 +15,23 @@ export const publicKey = bytesOf(hexOf('test-signing.pub'));
 const otherPublic = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'; // RFC 8032 test 1
 
 export const HEADER = 24; // FORMAT.md §3: header, stored body, then the 64-byte signature
-const sha512 = (...parts) => {
-  const h = createHash('sha512');
+const hash = (algorithm, ...parts) => {
+  const h = createHash(algorithm);
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
 };
-/** What the signature signs: the header's first 16 bytes, then the SHA-512 of the stored body. */
+const sha512 = (...parts) => hash('sha512', ...parts);
+/**
+ * What the signature signs: the header's first 16 bytes, then the hash of the stored body its
+ * signing flag names (`0x8`: SHA-256, what every writer signs now; `0x1`: SHA-512, before it).
+ */
 export const message = (bytes) =>
-  new Uint8Array([...bytes.subarray(0, 16), ...sha512(bytes.subarray(HEADER, bytes.length - 64))]);
+  new Uint8Array([
+    ...bytes.subarray(0, 16),
+    ...hash(bytes[10] & 0x8 ? 'sha256' : 'sha512', bytes.subarray(HEADER, bytes.length - 64)),
+  ]);
+// Signed over its body's SHA-512 (flag 0x1), as every signature was before flag 0x8: deployed.
+const signedSha512 = new Uint8Array(readFileSync(join(golden, 'xxh64', 'tiny.signed.skedge')));
 
 // A signature with R = the identity (a point of order 1) that satisfies [s]B = R + [k]A: s = k·a.
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -65,6 +74,13 @@ export const cases = {
   // Accepted by OpenSSL (host-verify.test.mjs checks it), refused by verify_strict before the
   // checksum (which the new signature breaks: accepting it would give ARTIFACT_CORRUPT instead).
   'small-order R': [smallOrderR(signed), publicKey, 'SIGNATURE_INVALID'],
+  'signed over SHA-512 (flag 0x1)': [signedSha512, publicKey, 'OK'],
+  'signed over SHA-512, a body byte changed': [flip(signedSha512, HEADER + 5), publicKey, 'SIGNATURE_INVALID'],
+  'the other prehash flag': [(() => {
+    const out = signed.slice();
+    out[10] = (out[10] & ~0x8) | 0x1;
+    return out;
+  })(), publicKey, 'SIGNATURE_INVALID'],
 };
 
 const hex = (b) => Buffer.from(b).toString('hex');
