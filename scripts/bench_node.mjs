@@ -187,13 +187,16 @@ async function coldInit() {
   };
 }
 
-// A signed artifact's first load with its public key pinned (signature verified: SHA-512 of the
-// body by node:crypto, Ed25519 in wasm), in a fresh process after the import.
+// A signed artifact's first load with its public key pinned (signature verified: SHA-256 of the
+// body and Ed25519 by node:crypto), in a fresh process after the import, or after `await init()`
+// as a server's start-up (`init` after the key file).
+//   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE [init]
 async function coldSigned() {
   const texts = readTexts(textsPath);
   const bytes = readFileSync(modelPath);
   const publicKey = readFileSync(quickArg, 'utf8').trim();
-  const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  const { Model, init } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
+  if (process.argv[7] === 'init') await init();
   const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e3; };
   const [t0, c0] = [performance.now(), cpu()];
   const model = Model.fromBytes(bytes, { publicKey });
@@ -213,7 +216,7 @@ async function verifySigned() {
   const publicKey = readFileSync(quickArg, 'utf8').trim();
   const { Model } = await import(pathToFileURL(join(resolve(dir), 'node.mjs')).href);
   Model.fromBytes(bytes).free();
-  nodeCrypto.createHash('sha512').update(bytes).digest();
+  nodeCrypto.createHash('sha256').update(bytes).digest();
   if (process.argv[7] === 'wasm') {
     nodeCrypto.verify = () => {
       throw new Error('the wasm verifies');

@@ -98,11 +98,11 @@ cp scripts/npm/errors.js scripts/npm/extend.js scripts/npm/index.d.ts "${ENTRIES
 # reads index.d.cts for `require`).
 { sed 's/^export \(function\|class\) /\1 /' scripts/npm/errors.js; echo 'module.exports = { SkedgeError, skedgeError };'; } > "$OUT/errors.cjs"
 { sed -e "s|^import { skedgeError } from './errors.js';|const { skedgeError } = require('./errors.cjs');|" \
-      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend, warmUp };'; } > "$OUT/extend.cjs"
+      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend, warmSigned, warmUp };'; } > "$OUT/extend.cjs"
 # skedge/lite: the same entry points on the lite build.
 for e in "${ENTRIES[@]}"; do
   sed -e "s|'./core.js'|'./core-lite.js'|; s|'./core.cjs'|'./core-lite.cjs'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" \
-      "scripts/npm/$e" > "$OUT/lite-$e"
+      -e '/^  warmSigned(core);$/d' "scripts/npm/$e" > "$OUT/lite-$e"
 done
 sed -e "s|'./core.js'|'./core-lite.js'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" -e '/^  Monitor,$/d' -e '/^  MonitorOptions,$/d' -e '/^  FlushOptions,$/d' \
     -e '/^  FlushResult,$/d' -e '/^  SnapshotSink,$/d' -e '/^  Snapshot,$/d' -e '/^  Drift,$/d' \
@@ -127,7 +127,8 @@ if grep -q "from '\./\|require('\./" "$OUT"/{,lite-}{node.mjs,node.cjs,browser.j
 fi
 # The warm-up of every entry's `init()` and of workerd's start-up loads the tiny golden
 # (scripts/npm/extend.js, `warmUp`), in extend.js/.cjs and in the bundles that hold a copy;
-# workerd's also the signed golden with its public test key (scripts/npm/workerd.js).
+# Node's `init()` and workerd's start-up also the signed golden with its public test key
+# (extend.js `warmSigned`, scripts/npm/workerd.js).
 WARM=$(grep -l '@TINY_SKEDGE_BASE64@\|@TINY_SIGNED_SKEDGE_BASE64@' "$OUT"/*.js "$OUT"/*.mjs "$OUT"/*.cjs)
 sed -i -e "s|@TINY_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.skedge)|" \
   -e "s|@TINY_SIGNED_SKEDGE_BASE64@|$(base64 -w0 tests/golden/tiny.signed.skedge)|" \

@@ -62,6 +62,20 @@ export function warmUp(core) {
 }
 
 /**
+ * Warms a signed load, for the Node entries' `init()` and `initSync()`: node:crypto (whose load
+ * alone costs 2.5-2.9 ms of a fresh process), its SHA-256 and Ed25519, and the wasm's signed load
+ * path, with tests/golden/tiny.signed.skedge and its public test key; a server's first signed load
+ * then pays none of them (benches/PROFILE.md "A signed first load after init()"). Elsewhere the
+ * wasm would verify this synchronous load itself, in cold code: workerd warms `Model.load` instead.
+ */
+export function warmSigned(core) {
+  try {
+    const signed = Uint8Array.from(atob('@TINY_SIGNED_SKEDGE_BASE64@'), (c) => c.charCodeAt(0));
+    core.Model.fromBytes(signed, { publicKey: '@TEST_SIGNING_PUB@' }).free();
+  } catch {} // skedge/lite has no signatures
+}
+
+/**
  * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`). With
  * `instantiate` (the Node entries: it instantiates the wasm once, and throws a coded error when it
  * cannot), every static function of `Model` calls it first: the wasm is compiled on the first

@@ -121,6 +121,7 @@ export type InitInput = string | URL | Request | Response | ArrayBuffer | ArrayB
  * It also warms the first load and prediction (Workers do at isolate start-up): the code of the
  * load and predict paths, and 2 MiB of wasm memory filled and checksummed once, so that a first
  * load of an artifact up to that size pays neither page faults nor baseline-compiled hashing.
+ * In Node (the full build) it also warms a signed load: node:crypto's load, its SHA-256, Ed25519.
  */
 export function init(input?: InitInput): Promise<void>;
 

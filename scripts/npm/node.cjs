@@ -8,7 +8,7 @@
 // milliseconds that most loads never need.
 'use strict';
 const { SkedgeError, skedgeError } = require('./errors.cjs');
-const { extend, warmUp } = require('./extend.cjs');
+const { extend, warmSigned, warmUp } = require('./extend.cjs');
 const core = require('./core.cjs');
 
 let nodeCrypto;
@@ -48,11 +48,13 @@ async function init() {
   if (ready) return;
   instantiate(module);
   warmUp(core);
+  warmSigned(core);
 }
 function initSync() {
   if (ready) return;
   instantiate();
   warmUp(core);
+  warmSigned(core);
 }
 
 module.exports = { Experiment, Model, SkedgeError, init, initSync, default: init };

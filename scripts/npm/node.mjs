@@ -6,11 +6,11 @@
 // front), not on import: V8 validates the whole module when it compiles it (about 7 ms of CPU for
 // the full build, 4 for lite), which a process that imports skedge but loads no model never needs.
 // Artifacts are hashed by node:crypto (integrity, signature prehash), and signatures verified by
-// it (SECURITY.md), not in wasm. node:crypto is required on first use: importing it costs
-// milliseconds that most loads never need.
+// it (SECURITY.md), not in wasm. node:crypto is required on first use, or by `init()`, which
+// warms a signed load: importing it costs milliseconds that most loads never need.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
-import { extend, warmUp } from './extend.js';
+import { extend, warmSigned, warmUp } from './extend.js';
 
 // Built-ins through `process.getBuiltinModule` (Node >= 20.16), not `import`: Node's ESM facade of
 // node:fs reads every export, `fs.promises` too, which compiles internal/fs/promises (2-3 ms of a
@@ -63,11 +63,13 @@ export async function init() {
   if (ready) return;
   instantiate(module);
   warmUp(core);
+  warmSigned(core);
 }
 export function initSync() {
   if (ready) return;
   instantiate();
   warmUp(core);
+  warmSigned(core);
 }
 export { Experiment, Model, SkedgeError };
 export default init;

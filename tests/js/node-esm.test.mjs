@@ -4,6 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Model, init, initSync } from 'skedge';
@@ -368,6 +369,19 @@ describe('node entries: the wasm is compiled on first use, not on import', () =>
     const m = M.fromBytes(wordCase.bytes);
     assert.deepEqual(m.predict(wordCase.expected[0].text).label, wordCase.expected[0].label);
     m.free();
+  });
+
+  test('init() warms a signed load: node:crypto is loaded by init(), not by the first signed load', () => {
+    // A fresh process: this one loaded node:crypto long ago. Its list of loaded built-ins tells.
+    const script = `
+      const crypto = () => process.moduleLoadList.includes('NativeModule crypto');
+      const { init } = await import(${JSON.stringify(import.meta.resolve('skedge'))});
+      const imported = crypto();
+      await init();
+      console.log(JSON.stringify({ imported, init: crypto() }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { imported: false, init: true });
   });
 
   test('init() compiling in the background and a synchronous first use meanwhile', async () => {
