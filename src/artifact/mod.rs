@@ -61,8 +61,8 @@ pub const FLAG_XXH3: u16 = 1 << 2;
 /// SHA-256. Every signing writer sets it: hosts hash with native code (node:crypto, WebCrypto),
 /// and CPUs have SHA-256 instructions (x86 SHA-NI, Armv8) where most have none for SHA-512, so a
 /// 1 MB body costs 0.8 ms instead of 2.2 in Node (FORMAT.md §3). A second bit rather than a
-/// modifier of the first: a flip of either changes the length the header declares. Readers older
-/// than it refuse the artifact (unknown flag), as they must.
+/// modifier of the first: a flip of either changes the length the header declares or sets both
+/// (refused). Readers older than it refuse the artifact (unknown flag), as they must.
 pub const FLAG_SIGNED_SHA256: u16 = 1 << 3;
 /// Every flag this build understands; any other bit is refused.
 pub const KNOWN_FLAGS: u16 = FLAG_SIGNED | FLAG_ENCRYPTED | FLAG_XXH3 | FLAG_SIGNED_SHA256;
@@ -87,8 +87,8 @@ pub struct LoadOptions {
     /// of other bytes (or by another hash) only ever fails verification.
     pub body_digest: Option<Vec<u8>>,
     /// Ed25519 verification by the host's native code (the JS package's Node entries:
-    /// `node:crypto`), on the same key, message ([`signed_message`]) and signature; where it gives no verdict,
-    /// the crate's own (`crypto::verify`) decides. See `crypto::verify_with`.
+    /// `node:crypto`), on the same key, message ([`signed_message`]) and signature; where it gives
+    /// no verdict, the crate's own (`crypto::verify`) decides. See `crypto::verify_with`.
     pub host_verify: Option<crypto::HostVerify>,
 }
 

@@ -1,11 +1,11 @@
 //! Digests of artifact bytes computed by the host where it has native code: a synchronous hasher
 //! the Node entries register (`node:crypto`), or WebCrypto's `crypto.subtle.digest` on the async
 //! `Model.load` path. Where neither exists (a browser's synchronous `fromBytes`) the wasm hashes.
-//! The SRI `sha256` and the signature's prehash (SHA-256, or SHA-512 before it) cost milliseconds per MB in baseline wasm
-//! code, microseconds natively. The Node entries also register node:crypto's Ed25519 verification
-//! (`setVerifier`), and elsewhere `Model.load` asks WebCrypto's Ed25519 before loading (its
-//! verdicts are held for that load, [`Held`]): in cold, baseline wasm code one verification
-//! costs about 10 ms.
+//! The SRI `sha256` and the signature's prehash (SHA-256; SHA-512 before flag `0x8`) cost
+//! milliseconds per MB in baseline wasm code, microseconds natively. The Node entries also
+//! register node:crypto's Ed25519 verification (`setVerifier`), and elsewhere `Model.load` asks
+//! WebCrypto's Ed25519 before loading (its verdicts are held for that load, [`Held`]): in cold,
+//! baseline wasm code one verification costs about 10 ms.
 
 use std::cell::RefCell;
 
