@@ -20,9 +20,14 @@ tests/fixtures small), the adversarial set (which has its own 10-50 KB texts), 3
 strings.
 `tests/fixtures/MANIFEST.json` records versions and the sha256 of the inputs and of every fixture.
 
-Everything is deterministic (random_state everywhere, one BLAS thread, sorted lists), so `--check`
-passes right after generation on the same machine and library versions. numpy's log depends on the
-CPU's SIMD (FORMAT.md, `log_exceptions`), so idf values can differ on another CPU: regenerate there.
+Everything is deterministic (random_state everywhere, one BLAS thread, sorted lists), and the same
+bytes on every x86-64 machine: numpy's SIMD dispatch and OpenBLAS's kernels depend on the CPU
+(numpy's sorts break ties in `max_features` differently with AVX2 and AVX-512, its log rounds
+differently, FORMAT.md `log_exceptions`; the solvers' sums follow the BLAS kernel), so this script
+pins both to the x86-64-v2 baseline every such machine has before numpy is imported
+(`NPY_DISABLE_CPU_FEATURES`, `OPENBLAS_CORETYPE`). Fixtures generated on an AVX-512 machine without
+it failed `--check` on an AVX2 one (2026-12-05). Other architectures run their own code: regenerate
+there.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import filecmp
 import hashlib
 import json
 import math
+import os
 import platform
 import shutil
 import sys
@@ -44,10 +50,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import scipy
-import sklearn
-from threadpoolctl import threadpool_limits
+# Before numpy and scipy load (the module docstring says why); as a script only: the tests import
+# this module into a process whose numpy is loaded, and its environment reaches their subprocesses.
+if __name__ == "__main__" and platform.machine() in ("x86_64", "AMD64"):
+    os.environ["NPY_DISABLE_CPU_FEATURES"] = "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
+    os.environ["OPENBLAS_CORETYPE"] = "Nehalem"
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import sklearn  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from skedge import interchange as ix  # noqa: E402
 from skedge.adversarial import ADVERSARIAL, random_texts  # noqa: E402
