@@ -28,10 +28,23 @@ step "cargo test" cargo test --quiet
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
 step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
-step "Python tests (pytest tests/python)" .venv/bin/python -m pytest -q tests/python
+# The Python tests run beside the runtime scripts below, not before them: each side mostly keeps
+# one core busy (the two took 31 minutes in a row on the 2026-12-04 machine, over an hour on the
+# slower one of 2026-12-05), and their servers take free ports and directories of their own
+# (temp dirs, .work/<name>-<pid>). pkg/ is built by the step above and only read after it:
+# scripts/build.sh leaves an up-to-date pkg/ as it is. pytest's output is shown when it ends.
+pytest_log=$(mktemp)
+pytest_t0=$SECONDS
+.venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1 &
+pytest_pid=$!
+trap 'kill "$pytest_pid" 2>/dev/null || true' EXIT
 for t in scripts/test_*.sh; do
   [ -e "$t" ] && step "$t" "$t"
 done
+pytest_rc=0
+wait "$pytest_pid" || pytest_rc=$?
+pytest_done() { cat "$pytest_log"; rm -f "$pytest_log"; echo "(pytest ran $1 s, beside the scripts above)"; return "$2"; }
+step "Python tests (pytest tests/python)" pytest_done "$((SECONDS - pytest_t0))" "$pytest_rc"
 
 printf '\n%s\n' "${failures[@]/#/failed: }" | grep -v '^$' || true
 echo "$passed passed, $failed failed"
