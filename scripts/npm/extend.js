@@ -65,7 +65,8 @@ export function warmUp(core) {
  * Warms a signed load, for the Node entries' `init()` and `initSync()`: node:crypto (whose load
  * alone costs 2.5-2.9 ms of a fresh process), its SHA-256 and Ed25519, and the wasm's signed load
  * path, with tests/golden/tiny.signed.skedge and its public test key; a server's first signed load
- * then pays none of them (benches/PROFILE.md "A signed first load: SHA-256 instead of SHA-512, and `init()` warms node:crypto"). Elsewhere the
+ * then pays none of them (benches/PROFILE.md "A signed first load: SHA-256 instead of SHA-512,
+ * and `init()` warms node:crypto"). Elsewhere the
  * wasm would verify this synchronous load itself, in cold code: workerd warms `Model.load` instead.
  */
 export function warmSigned(core) {
