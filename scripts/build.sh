@@ -122,7 +122,7 @@ cp scripts/npm/errors.js scripts/npm/extend.js scripts/npm/index.d.ts "${ENTRIES
 # reads index.d.cts for `require`).
 { sed 's/^export \(function\|class\) /\1 /' scripts/npm/errors.js; echo 'module.exports = { SkedgeError, skedgeError };'; } > "$OUT/errors.cjs"
 { sed -e "s|^import { skedgeError } from './errors.js';|const { skedgeError } = require('./errors.cjs');|" \
-      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { extend, warmSigned, warmUp };'; } > "$OUT/extend.cjs"
+      -e 's/^export function /function /' scripts/npm/extend.js; echo 'module.exports = { ed25519Verifier, extend, warmSigned, warmUp };'; } > "$OUT/extend.cjs"
 # skedge/lite: the same entry points on the lite build.
 for e in "${ENTRIES[@]}"; do
   sed -e "s|'./core.js'|'./core-lite.js'|; s|'./core.cjs'|'./core-lite.cjs'|; s|skedge_bg.wasm|skedge_lite_bg.wasm|" \

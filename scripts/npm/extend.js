@@ -62,6 +62,28 @@ export function warmUp(core) {
 }
 
 /**
+ * node:crypto's Ed25519 verification for the Node entries' `core.setVerifier`, each public key
+ * parsed once: OpenSSL's decoding of a key costs about as much as the verification itself (0.3
+ * and 0.2-0.25 ms, benches/PROFILE.md "Ed25519 keys parsed once in Node"), which every reload of a
+ * model with its pinned key (`Model.follow`, a server's reload) would pay again. `crypto()` gives
+ * node:crypto; at most 16 keys are held (an application pins a few).
+ */
+export function ed25519Verifier(crypto) {
+  const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex'); // RFC 8410, then the 32 key bytes
+  const keys = new Map();
+  return (key, message, signature) => {
+    const id = Buffer.from(key).toString('hex'); // `key` is a view of wasm memory: copied
+    let object = keys.get(id);
+    if (!object) {
+      object = crypto().createPublicKey({ key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' });
+      if (keys.size >= 16) keys.clear();
+      keys.set(id, object);
+    }
+    return crypto().verify(null, message, object, signature);
+  };
+}
+
+/**
  * Warms a signed load, for the Node entries' `init()` and `initSync()`: node:crypto (whose load
  * alone costs 2.5-2.9 ms of a fresh process), its SHA-256 and Ed25519, and the wasm's signed load
  * path, with tests/golden/tiny.signed.skedge and its public test key; a server's first signed load

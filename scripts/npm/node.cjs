@@ -8,13 +8,11 @@
 // milliseconds that most loads never need.
 'use strict';
 const { SkedgeError, skedgeError } = require('./errors.cjs');
-const { extend, warmSigned, warmUp } = require('./extend.cjs');
+const { ed25519Verifier, extend, warmSigned, warmUp } = require('./extend.cjs');
 const core = require('./core.cjs');
 
 let nodeCrypto;
 const crypto = () => (nodeCrypto ??= require('node:crypto'));
-// An Ed25519 public key as SPKI DER (RFC 8410): this prefix, then the 32 key bytes.
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 let ready = false;
 
 // `module`: compiled by `init()`; otherwise the glue compiles the .wasm, synchronously.
@@ -29,9 +27,7 @@ function instantiate(module) {
     throw loadFailed(e);
   }
   core.setHasher((algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest());
-  core.setVerifier((key, message, signature) =>
-    crypto().verify(null, message, { key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' }, signature),
-  );
+  core.setVerifier(ed25519Verifier(crypto));
   ready = true;
 }
 const { Model, Experiment } = extend(core, instantiate);

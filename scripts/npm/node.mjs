@@ -10,7 +10,7 @@
 // warms a signed load: importing it costs milliseconds that most loads never need.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
-import { extend, warmSigned, warmUp } from './extend.js';
+import { ed25519Verifier, extend, warmSigned, warmUp } from './extend.js';
 
 // Built-ins through `process.getBuiltinModule` (Node >= 20.16), not `import`: Node's ESM facade of
 // node:fs reads every export, `fs.promises` too, which compiles internal/fs/promises (2-3 ms of a
@@ -20,8 +20,6 @@ const builtin = process.getBuiltinModule
   : (await import('node:module')).createRequire(import.meta.url);
 let nodeCrypto;
 const crypto = () => (nodeCrypto ??= builtin('node:crypto'));
-// An Ed25519 public key as SPKI DER (RFC 8410): this prefix, then the 32 key bytes.
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 let ready = false;
 
 const wasmBytes = () => builtin('node:fs').readFileSync(new URL('./skedge_bg.wasm', import.meta.url));
@@ -38,9 +36,7 @@ function instantiate(module) {
     throw loadFailed(e);
   }
   core.setHasher((algorithm, bytes) => crypto().createHash(algorithm).update(bytes).digest());
-  core.setVerifier((key, message, signature) =>
-    crypto().verify(null, message, { key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' }, signature),
-  );
+  core.setVerifier(ed25519Verifier(crypto));
   ready = true;
 }
 const { Model, Experiment } = extend(core, instantiate);

@@ -90,3 +90,34 @@ test('Model.load of bytes: node:crypto verifies, WebCrypto is not asked', async 
     delete subtle.verify;
   }
 });
+
+for (const [entry, Model] of [['ESM', EsmModel], ['CJS', CjsModel]]) {
+  test(`${entry}: a pinned key is parsed once, not at every load; 20 other keys are refused and evict nothing wrongly`, () => {
+    const create = nodeCrypto.createPublicKey;
+    let parsed = 0;
+    nodeCrypto.createPublicKey = function (...args) {
+      parsed++;
+      return create.apply(this, args);
+    };
+    const der = (k) => k.export({ format: 'der', type: 'spki' }).subarray(12);
+    const others = Array.from({ length: 20 }, () => der(nodeCrypto.generateKeyPairSync('ed25519').publicKey));
+    try {
+      assert.equal(code(() => Model.fromBytes(signed, { publicKey })), 'OK');
+      const before = parsed;
+      for (let i = 0; i < 3; i++) assert.equal(code(() => Model.fromBytes(signed, { publicKey })), 'OK');
+      assert.equal(parsed, before, 'the same key again: not parsed again');
+      for (const key of others) assert.equal(code(() => Model.fromBytes(signed, { publicKey: key })), 'SIGNATURE_INVALID');
+      assert.equal(parsed, before + others.length);
+      assert.equal(code(() => Model.fromBytes(signed, { publicKey: [...others, publicKey] })), 'OK');
+      assert.equal(code(() => Model.fromBytes(flipBody(signed), { publicKey })), 'SIGNATURE_INVALID');
+    } finally {
+      nodeCrypto.createPublicKey = create;
+    }
+  });
+}
+
+function flipBody(bytes) {
+  const out = bytes.slice();
+  out[30] ^= 1;
+  return out;
+}
