@@ -59,12 +59,15 @@ fi
 
 # The Python package skedge (pyproject.toml, src/python.rs): built in place (the native module
 # lands in scripts/skedge/, git-ignored) and installed editable, so .venv imports this tree's
-# scripts/skedge. Rebuilt only when the Rust sources, the manifests or the tree change.
+# scripts/skedge. Rebuilt only when the Rust sources, the manifests or the tree change. In its own
+# target directory: the library is also a cdylib, whose files cargo does not name by features, so
+# the `python` build and the CLIs' build in one directory rebuild each other (about a minute each
+# time here: the CLIs below, then tests/python/test_package.py's wheel, then the next CLI build).
 py_hash=$( (echo "$ROOT"; cat pyproject.toml Cargo.toml Cargo.lock; find src -name '*.rs' | sort | xargs cat) \
   | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.skedge-python 2>/dev/null)" != "$py_hash" ] || ! compgen -G 'scripts/skedge/_skedge*.so' >/dev/null; then
   say "building the Python package skedge into .venv (maturin develop --release, a few minutes)"
-  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/maturin develop --release --quiet
+  VIRTUAL_ENV="$ROOT/.venv" CARGO_TARGET_DIR="$ROOT/target/python" .venv/bin/maturin develop --release --quiet
   echo "$py_hash" > .venv/.skedge-python
 fi
 

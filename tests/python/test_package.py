@@ -73,7 +73,8 @@ def test_a_tool_started_as_a_child_runs_this_copy_of_the_package(tmp_path):
 
 
 def _wheel(tmp: Path) -> Path:
-    """SKEDGE_WHEEL if given, else `maturin build --release` of this tree (incremental: target/)."""
+    """SKEDGE_WHEEL if given, else `maturin build --release` of this tree (incremental: in
+    target/python/, where scripts/setup.sh builds the package, apart from the CLIs' target/release/)."""
     given = os.environ.get("SKEDGE_WHEEL")
     if given:
         return Path(given)
@@ -81,7 +82,7 @@ def _wheel(tmp: Path) -> Path:
     if not maturin.exists() or not shutil.which("cargo"):
         pytest.skip("maturin or cargo is missing (scripts/setup.sh installs them)")
     # VIRTUAL_ENV unset: maturin would otherwise also install into that environment.
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"CARGO_TARGET_DIR": str(REPO / "target" / "python")}
     proc = subprocess.run([str(maturin), "build", "--release", "--quiet", "-o", str(tmp)],
                           cwd=REPO, env=env, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
