@@ -63,8 +63,8 @@ export function warmUp(core) {
 
 /**
  * node:crypto's Ed25519 verification for the Node entries' `core.setVerifier`, each public key
- * parsed once: OpenSSL's decoding of a key costs about as much as the verification itself (0.3
- * and 0.2-0.25 ms, benches/PROFILE.md "Ed25519 keys parsed once in Node"), which every reload of a
+ * parsed once: OpenSSL's decoding of a key costs about as much as the verification itself (0.36
+ * and 0.2-0.3 ms, benches/PROFILE.md "Ed25519 keys parsed once in Node"), which every reload of a
  * model with its pinned key (`Model.follow`, a server's reload) would pay again. `crypto()` gives
  * node:crypto; at most 16 keys are held (an application pins a few).
  */

@@ -109,15 +109,10 @@ for (const [entry, Model] of [['ESM', EsmModel], ['CJS', CjsModel]]) {
       for (const key of others) assert.equal(code(() => Model.fromBytes(signed, { publicKey: key })), 'SIGNATURE_INVALID');
       assert.equal(parsed, before + others.length);
       assert.equal(code(() => Model.fromBytes(signed, { publicKey: [...others, publicKey] })), 'OK');
-      assert.equal(code(() => Model.fromBytes(flipBody(signed), { publicKey })), 'SIGNATURE_INVALID');
+      const [changed, , refused] = cases['a body byte changed'];
+      assert.equal(code(() => Model.fromBytes(changed, { publicKey })), refused);
     } finally {
       nodeCrypto.createPublicKey = create;
     }
   });
-}
-
-function flipBody(bytes) {
-  const out = bytes.slice();
-  out[30] ^= 1;
-  return out;
 }
