@@ -9,11 +9,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { loadCases } from './lib/cases.mjs';
 import { launchChromium, serve } from './lib/serve.mjs';
+import { freePort } from './lib/services.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const TMP = process.env.SKEDGE_TMP;
@@ -141,15 +141,6 @@ test('package README, browser: the page runs in Chromium', async () => {
     await server.close();
   }
 });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let dev;
 after(async () => {

@@ -11,13 +11,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Experiment, Model } from 'skedge';
 import { loadCases, assertParity, mismatch } from './lib/cases.mjs';
+import { freePort } from './lib/services.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const TMP = process.env.SKEDGE_TMP;
@@ -32,15 +32,6 @@ const LOAD_SECONDS = Number(process.env.SKEDGE_LOAD_SECONDS ?? 10);
 let dev;
 let base;
 let log = '';
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function post(path, body, raw = false) {
   const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ? body : JSON.stringify(body) });

@@ -5,24 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCases, assertParity, fromColumnar } from './lib/cases.mjs';
+import { freePort } from './lib/services.mjs';
 import { assertVerdicts, casesJson } from './lib/signatures.mjs';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const pkg = join(process.env.SKEDGE_APP ?? fileURLToPath(new URL('.', import.meta.url)), 'node_modules', 'skedge');
 const cases = loadCases();
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function workerd(lite) {
   const work = mkdtempSync(join(process.env.SKEDGE_TMP, 'workerd-'));

@@ -8,7 +8,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import joblib
 import pytest
+
+from ports import free_port
 
 from skedge import interchange as ix
 
@@ -78,10 +79,7 @@ def no_leftovers(directory: Path, keep: set) -> list:
     return sorted(p.name for p in directory.iterdir() if p.name not in keep)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = free_port
 
 
 # Which MLflow the round-trip tests talk to: "sqlite" (default: sqlite store, local artifact root) or

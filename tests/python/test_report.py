@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ SCRIPTS = ROOT / "scripts"
 from skedge import baseline as bl  # noqa: E402
 from skedge import report  # noqa: E402
 from conftest import dev_script, multiclass_corpus, read_tsv  # noqa: E402
+from ports import free_port  # noqa: E402
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from sklearn.naive_bayes import ComplementNB  # noqa: E402
@@ -66,10 +66,7 @@ def monitor_bin() -> Path:
     return MONITOR
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = free_port
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, seconds: float = 120) -> None:

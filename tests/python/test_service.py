@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from ports import free_port
 import skedge
 from skedge import service
 
@@ -25,10 +26,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(artifact: pathlib.Path, *args: str, log: pathlib.Path) -> tuple[subprocess.Popen, int]:

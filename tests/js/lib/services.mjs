@@ -3,13 +3,27 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
+/**
+ * A free TCP port on 127.0.0.1, drawn from 20000-25999: under the kernel's ephemeral range, where
+ * a port released by bind(0) could be taken by any outgoing connection before the server binds it
+ * (scripts/test.sh runs pytest beside these tests); tests/python/ports.py says more.
+ */
+const given = new Set();
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 6000);
+    if (given.has(port)) continue;
+    given.add(port); // before the check: callers draw several at once (Promise.all)
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port in 20000-25999');
+}
+
+function bindable(port) {
   return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
