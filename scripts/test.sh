@@ -18,7 +18,8 @@ setsid bash -c 'cargo build --release --quiet --bin skedge --bin skedge-monitor
 prebuild_pid=$!
 lane_pid=
 kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
-trap 'kill -- -$prebuild_pid 2>/dev/null; [ -z "$lane_pid" ] || kill_tree "$lane_pid"; true' EXIT
+# Only while they run: a PID waited for can be reused within a run (pid_max is 32,768 here).
+trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$lane_pid" ] || kill_tree "$lane_pid"; true' EXIT
 
 scripts/setup.sh --browser >/dev/null || { echo "setup failed"; exit 1; }
 
@@ -40,6 +41,7 @@ step "cargo clippy --features python -D warnings" cargo clippy --all-targets --q
 step "cargo test" cargo test --quiet
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 wait "$prebuild_pid" || true
+prebuild_pid=
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
 step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
 # Two lanes: pytest in the background, the runtime scripts here. Each side mostly keeps one core
@@ -69,6 +71,7 @@ for t in "${tests[@]}"; do
   if claim "$t"; then step "$t" "$t"; fi
 done
 wait "$lane_pid"
+lane_pid=
 replay() {
   cat "$lane/$1.log"
   local rc secs
