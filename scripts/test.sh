@@ -16,10 +16,9 @@ setsid bash -c 'cargo build --release --quiet --bin skedge --bin skedge-monitor
   if rustup target list --installed | grep -qx wasm32-unknown-unknown; then scripts/build.sh --compile; fi' \
   >/dev/null 2>&1 &
 prebuild_pid=$!
-lane_pid=
-kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
+pytest_pid=
 # Only while they run: a PID waited for can be reused within a run (pid_max is 32,768 here).
-trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$lane_pid" ] || kill_tree "$lane_pid"; true' EXIT
+trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$pytest_pid" ] || kill "$pytest_pid" 2>/dev/null; true' EXIT
 
 scripts/setup.sh --browser >/dev/null || { echo "setup failed"; exit 1; }
 
@@ -44,46 +43,23 @@ wait "$prebuild_pid" || true
 prebuild_pid=
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
 step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
-# Two lanes: pytest in the background, the runtime scripts here. Each side mostly keeps one core
-# busy, and their servers take free ports and directories of their own (temp dirs,
-# .work/<name>-<pid>); pkg/ is built by the step above and only read after it. The background
-# lane, once pytest is done, takes scripts from the end of the list while this one takes them
-# from the start (a lane claims a script with mkdir, which is atomic): on a clean clone of the
-# slower machine of 2026-12-05 the scripts ran 5 minutes longer than pytest. The longest come
-# first, so whichever lane waits for the other waits least. Its output is shown when it ends.
-tests=(scripts/test_faults.sh scripts/test_team.sh scripts/test_js.sh scripts/test_fuzz.sh)
-for t in scripts/test_*.sh; do [[ " ${tests[*]} " == *" $t "* ]] || tests+=("$t"); done
-lane=$(mktemp -d)
-claim() { [ -e "$1" ] && mkdir "$lane/claimed-${1##*/}" 2>/dev/null; }
-logged() { # NAME CMD...: CMD's output to $lane/NAME.log, its status and seconds to $lane/NAME.rc
-  local name=$1 t0=$SECONDS; shift
-  "$@" >"$lane/$name.log" 2>&1
-  echo "$? $((SECONDS - t0))" >"$lane/$name.rc"
-}
-(
-  logged pytest .venv/bin/python -m pytest -q tests/python
-  for ((i = ${#tests[@]} - 1; i >= 0; i--)); do
-    if claim "${tests[i]}"; then logged "${tests[i]##*/}" "${tests[i]}"; fi
-  done
-) &
-lane_pid=$!
-for t in "${tests[@]}"; do
-  if claim "$t"; then step "$t" "$t"; fi
+# The Python tests run beside the runtime scripts below, not before them: each side mostly keeps
+# one core busy (the two took 31 minutes in a row on the 2026-12-04 machine, over an hour on the
+# slower one of 2026-12-05), and their servers take free ports and directories of their own
+# (temp dirs, .work/<name>-<pid>). pkg/ is built by the step above and only read after it:
+# scripts/build.sh leaves an up-to-date pkg/ as it is. pytest's output is shown when it ends.
+pytest_log=$(mktemp)
+pytest_t0=$SECONDS
+.venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1 &
+pytest_pid=$!
+for t in scripts/test_*.sh; do
+  [ -e "$t" ] && step "$t" "$t"
 done
-wait "$lane_pid"
-lane_pid=
-replay() {
-  cat "$lane/$1.log"
-  local rc secs
-  read -r rc secs <"$lane/$1.rc" || { echo "$1 left no status"; return 1; }
-  echo "($1 ran $secs s, beside the steps above)"
-  return "$rc"
-}
-step "Python tests (pytest tests/python)" replay pytest
-for t in "${tests[@]}"; do
-  if [ -f "$lane/${t##*/}.rc" ]; then step "$t (beside pytest)" replay "${t##*/}"; fi
-done
-rm -rf "$lane"
+pytest_rc=0
+wait "$pytest_pid" || pytest_rc=$?
+pytest_pid=
+pytest_done() { cat "$pytest_log"; rm -f "$pytest_log"; echo "(pytest ran $1 s, beside the scripts above)"; return "$2"; }
+step "Python tests (pytest tests/python)" pytest_done "$((SECONDS - pytest_t0))" "$pytest_rc"
 
 printf '\n%s\n' "${failures[@]/#/failed: }" | grep -v '^$' || true
 echo "$passed passed, $failed failed"
