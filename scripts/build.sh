@@ -36,17 +36,21 @@ inputs() {
   sha256sum Cargo.toml Cargo.lock scripts/build.sh scripts/bundle_npm.mjs
   [ ! -f LICENSE ] || sha256sum LICENSE
 }
-DIGEST=$(inputs 2>/dev/null | sha256sum | cut -c1-32)
-# --compile: cargo's build of the full library alone, unless pkg/ is up to date; it needs none of
-# the tools above: scripts/test.sh runs it in the background while scripts/setup.sh installs them.
+digest() { inputs | sha256sum | cut -c1-32; }
+# --compile: cargo's build of the full library alone, unless pkg/ is up to date. scripts/test.sh
+# runs it in the background while scripts/setup.sh installs the tools, so it needs none of them (a
+# tool missing from the digest only means it matches no stamp) and leaves a missing wasm32 target
+# to setup.sh.
 if [ "${1:-}" = --compile ]; then
-  [ "$(cat "$STAMP" 2>/dev/null)" = "$DIGEST" ] || cargo_wasm --features "$FULL_FEATURES"
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || exit 0
+  [ "$(cat "$STAMP" 2>/dev/null)" = "$(digest 2>/dev/null)" ] || cargo_wasm --features "$FULL_FEATURES"
   exit 0
 fi
 [ -x "$WASM_OPT" ] || { echo "build: $WASM_OPT missing: run scripts/setup.sh (npm ci)" >&2; exit 1; }
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   echo "build: wasm-bindgen $WASM_BINDGEN_VERSION is required: run scripts/setup.sh" >&2; exit 1
 fi
+DIGEST=$(digest)
 sizes() {
   for w in skedge_bg skedge_lite_bg; do
     say "pkg/$w.wasm: $(stat -c %s "$OUT/$w.wasm") bytes raw, $(gzip -9 -c "$OUT/$w.wasm" | wc -c) bytes gzip -9"

@@ -13,6 +13,13 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1
 fi
 
+# The CLIs compile while the steps below install (pip keeps one core busy at most): started first,
+# waited for at the end, killed with its compilers (its own session) if setup stops before that.
+setsid -w cargo build --release --quiet --bin skedge --bin skedge-monitor &
+cli_build=$!
+# Only while it runs: a PID waited for can be reused within a run (pid_max is 32,768 here).
+trap '[ -z "$cli_build" ] || kill -- -"$cli_build" 2>/dev/null; true' EXIT
+
 if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
@@ -74,5 +81,6 @@ if [ "$(cat .venv/.skedge-python 2>/dev/null)" != "$py_hash" ] || ! compgen -G '
 fi
 
 say "building the skedge CLIs (release)"
-cargo build --release --quiet --bin skedge --bin skedge-monitor
+wait "$cli_build"
+cli_build=
 echo "$ROOT/target/release/skedge"

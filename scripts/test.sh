@@ -8,13 +8,10 @@ export CI=${CI:-} MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 WRANGLER_SEND_MET
 export CLOUDFLARE_CF_FETCH_ENABLED=false NEXT_TELEMETRY_DISABLED=1
 
 # On a clean clone setup.sh spends minutes in pip, which keeps one core busy at most; meanwhile
-# cargo compiles what the first steps build (the CLIs, the debug tests, the full wasm library).
-# The steps run the same builds and report any error: cargo's lock on each output directory makes
-# them wait for a build under way, not repeat it.
-setsid bash -c 'cargo build --release --quiet --bin skedge --bin skedge-monitor
-  cargo test --no-run --quiet
-  if rustup target list --installed | grep -qx wasm32-unknown-unknown; then scripts/build.sh --compile; fi' \
-  >/dev/null 2>&1 &
+# cargo compiles what the first steps build (setup.sh itself compiles the CLIs; here the debug
+# tests and the full wasm library). The steps run the same builds and report any error: cargo's
+# lock on each output directory makes them wait for a build under way, not repeat it.
+setsid -w bash -c 'cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
 prebuild_pid=$!
 pytest_pid=
 # Only while they run: a PID waited for can be reused within a run (pid_max is 32,768 here).
