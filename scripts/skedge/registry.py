@@ -194,6 +194,20 @@ _CONNECTION_HINTS = (
 )
 
 
+def _first_lines(text: str, limit: int = 600) -> str:
+    """An error's first line, and when it ends with a colon the first of what it introduces: MLflow's
+    failed artifact downloads say "The following failures occurred …:" and list each file below
+    (`##### File PATH #####`, then its error), which is the part that says what went wrong."""
+    lines = [line.strip(" #") for line in text.strip().splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    shown = lines[0]
+    if shown.endswith(":") and len(lines) > 1:
+        shown = f"{shown} {': '.join(lines[1:3])}"
+    return shown[:limit]
+
+
 @contextlib.contextmanager
 def _mlflow_errors(tracking_uri: str, doing: str) -> Iterator[None]:
     """Turn MLflow's exceptions into `RegistryError`s that say what was being done."""
@@ -206,10 +220,10 @@ def _mlflow_errors(tracking_uri: str, doing: str) -> Iterator[None]:
         shown = redact_uri(tracking_uri)
         if any(h in text for h in _CONNECTION_HINTS):
             raise RegistryError(
-                f"MLflow at {shown} became unreachable while {doing}: {text.splitlines()[0][:300]}"
+                f"MLflow at {shown} became unreachable while {doing}: {_first_lines(text)}"
             ) from None
         code = getattr(err, "error_code", "")
-        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        first = _first_lines(text) or type(err).__name__
         if code == "RESOURCE_DOES_NOT_EXIST":
             raise RegistryError(f"{doing}: not found in MLflow at {shown}: {first}") from None
         raise RegistryError(f"{doing} (MLflow at {shown}): {type(err).__name__}: {first}") from err

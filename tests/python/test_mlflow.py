@@ -224,6 +224,22 @@ def test_parse_refuses_other_uris(bad):
         registry.parse_model_uri(bad)
 
 
+def test_error_messages_keep_what_mlflow_lists_below_the_first_line():
+    """MLflow's failed downloads put the file and its error below a first line ending in a colon
+    (store/artifact/artifact_repo.py); a message cut at that line said nothing of the cause."""
+    text = (
+        "The following failures occurred while downloading one or more artifacts from "
+        "http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/2/models/m-1/artifacts:\n"
+        "##### File model.skops #####\n"
+        "HTTPConnectionPool(host='127.0.0.1', port=5000): Read timed out. (read timeout=30)"
+    )
+    first = registry._first_lines(text)
+    assert first.endswith("artifacts: File model.skops: HTTPConnectionPool(host='127.0.0.1', "
+                          "port=5000): Read timed out. (read timeout=30)")  # fmt: skip
+    assert registry._first_lines("Connection refused\n  at line 2") == "Connection refused"
+    assert registry._first_lines("") == ""
+
+
 def test_redact_uri():
     assert registry.redact_uri("https://u:secret@h:5000/p?token=x") == "https://h:5000/p"
     assert registry.redact_uri("sqlite:////x/mlflow.db") == "sqlite:////x/mlflow.db"
@@ -602,6 +618,49 @@ def test_restore_refuses_an_overwritten_artifact(models, uri, tmp_path):
     with pytest.raises(registry.RegistryError, match=r"overwritten or tampered"):
         registry.restore("models:/t_pickle/1", dst, uri)
     assert not dst.exists()
+
+
+def _delete_model_files(server, model_id: str) -> list[str]:
+    """Deletes the stored model files (`model.*`) of logged model `model_id` from the server's
+    artifact store, as a lost or half-synced bucket would; returns their names."""
+    gone = []
+    if server["artifacts"] is not None:
+        for path in Path(server["artifacts"]).rglob("model.*"):
+            if model_id in path.parts:
+                path.unlink()
+                gone.append(path.name)
+        return gone
+    import boto3  # noqa: PLC0415
+
+    from conftest import MOTO_CREDENTIALS  # noqa: PLC0415
+
+    s3 = boto3.client("s3", endpoint_url=server["s3"], region_name="us-east-1", **MOTO_CREDENTIALS)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow"):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if model_id in key.split("/") and key.rsplit("/", 1)[-1].startswith("model."):
+                s3.delete_object(Bucket="mlflow", Key=key)
+                gone.append(key.rsplit("/", 1)[-1])
+    return gone
+
+
+@needs_skedge
+def test_a_lost_model_file_is_named(models, server, uri, tmp_path):
+    """A registered version whose model file is gone from the artifact store: the export fails
+    with the registry's exit code, writes nothing, and its message names the missing file (MLflow
+    lists each failed file on the lines below its first, which the message once cut off)."""
+    texts, labels = models["texts"][:300], models["labels"][:300]
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=500)).fit(texts, labels)
+    ids = _register(pipe, "t_lost", uri, texts)
+    gone = _delete_model_files(server, ids["model_id"])
+    assert gone, ids
+    logs: list = []
+    out = tmp_path / "lost.skedge"
+    rc = registry.export_model_uri(_export_module(), "models:/t_lost/1", out, tracking_uri=uri,
+                                   skedge=SKEDGE, log=logs.append)  # fmt: skip
+    text = "\n".join(logs)
+    assert rc == 3 and list(tmp_path.iterdir()) == [], text
+    assert any(name in text for name in gone), text
 
 
 @needs_skedge
