@@ -9,11 +9,13 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false NEXT_TELEMETRY_DISABLED=1
 
 # On a clean clone setup.sh spends minutes in pip, which keeps one core busy at most; meanwhile
 # cargo compiles what the first steps build (setup.sh itself compiles the CLIs; here the debug
-# tests and the full wasm library), niced: setup's own steps come first, this takes what they
-# leave. The steps run the same builds and report any error: cargo's lock on each output
-# directory makes them wait for a build under way, not repeat it.
-nice -n 10 setsid -w bash -c 'cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
+# tests and the full wasm library), niced in a process group of its own (as setup.sh's build, and
+# for its reason). The steps run the same builds and report any error: cargo's lock on each
+# output directory makes them wait for a build under way, not repeat it.
+set -m
+nice -n 10 bash -c 'cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
 prebuild_pid=$!
+set +m
 pytest_pid=
 # Only while they run: a PID waited for can be reused within a run (pid_max is 32,768 here).
 trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$pytest_pid" ] || kill "$pytest_pid" 2>/dev/null; true' EXIT
