@@ -3,6 +3,7 @@
 # the Python virtualenv .venv with pinned packages, npm dev dependencies, Debian's PostgreSQL server
 # (the team back-end tests), and the release CLI.
 # Usage: scripts/setup.sh [--browser]   (--browser also installs Debian's chromium for the tests)
+#        scripts/setup.sh --cli         (the release CLIs only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,17 +14,10 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1
 fi
 
-# The CLIs compile while the steps below install: started first, waited for at the end, killed
-# with its compilers (its own process group) if setup stops before that. Niced, so that pip, one
-# core at most and the longest step of a fresh machine, keeps its core. In this session: a new one
-# (setsid) would be a Linux autogroup of its own, given as much CPU as pip's whatever its nice (a
-# clean clone's pip took 296-327 s beside two such groups, 195-218 beside one).
-set -m
-nice -n 10 cargo build --release --quiet --bin skedge --bin skedge-monitor &
-cli_build=$!
-set +m
-# Only while it runs: a PID waited for can be reused within a run (pid_max is 32,768 here).
-trap '[ -z "$cli_build" ] || kill -- -"$cli_build" 2>/dev/null; true' EXIT
+# The release CLIs: the last step below; `--cli` runs only it (scripts/test.sh starts it in the
+# background before the rest, which needs nothing of what the others install).
+build_clis() { cargo build --release --quiet --bin skedge --bin skedge-monitor; }
+if [ "${1:-}" = --cli ]; then build_clis; exit; fi
 
 if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   say "adding the wasm32-unknown-unknown target"
@@ -86,6 +80,5 @@ if [ "$(cat .venv/.skedge-python 2>/dev/null)" != "$py_hash" ] || ! compgen -G '
 fi
 
 say "building the skedge CLIs (release)"
-wait "$cli_build"
-cli_build=
+build_clis
 echo "$ROOT/target/release/skedge"
