@@ -31,6 +31,7 @@ import datetime as _dt
 import hashlib
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -205,7 +206,8 @@ def _first_lines(text: str, limit: int = 600) -> str:
     shown = lines[0]
     if shown.endswith(":") and len(lines) > 1:
         shown = f"{shown} {': '.join(lines[1:3])}"
-    return shown[:limit]
+    # A failed request's URL can carry a token in its query (pre-signed and SAS URLs).
+    return re.sub(r"\?[^\s'\"),]+", "?...", shown)[:limit]
 
 
 @contextlib.contextmanager

@@ -237,6 +237,8 @@ def test_error_messages_keep_what_mlflow_lists_below_the_first_line():
     assert first.endswith("artifacts: File model.skops: HTTPConnectionPool(host='127.0.0.1', "
                           "port=5000): Read timed out. (read timeout=30)")  # fmt: skip
     assert registry._first_lines("Connection refused\n  at line 2") == "Connection refused"
+    signed = "Failed:\n##### File model.pkl #####\n403 for url: https://b.blob.example/m/model.pkl?sv=1&sig=SECRET)"
+    assert registry._first_lines(signed) == "Failed: File model.pkl: 403 for url: https://b.blob.example/m/model.pkl?...)"
     assert registry._first_lines("") == ""
 
 
