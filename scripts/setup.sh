@@ -14,8 +14,8 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1
 fi
 
-# The release CLIs: the last step below; `--cli` runs only it (scripts/test.sh starts it in the
-# background before the rest, which needs nothing of what the others install).
+# The release CLIs: the last step below. `--cli` runs only it: it needs nothing the other steps
+# install, so scripts/test.sh starts it in the background before them.
 build_clis() { cargo build --release --quiet --bin skedge --bin skedge-monitor; }
 if [ "${1:-}" = --cli ]; then build_clis; exit; fi
 

@@ -10,10 +10,10 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false NEXT_TELEMETRY_DISABLED=1
 # On a clean clone setup.sh spends minutes in pip, which keeps one core busy at most; meanwhile
 # cargo compiles what setup.sh and the first steps build (the CLIs, the debug tests, the full wasm
 # library). The steps run the same builds and report any error: cargo's lock on each output
-# directory makes them wait for a build under way, not repeat it. In a session of its own: with
-# Linux autogroups that gets it as much CPU as the rest, pip keeping a core (measured on clean
-# clones, time to the lanes: 591-612 s so; 655 s as a niced process group of this session; 692-709 s
-# with two background builds each in a session of its own, pip taking 296-327 s instead of ~200).
+# directory makes them wait for a build under way, not repeat it. One session of its own: with
+# Linux autogroups a session gets as much CPU as any other, so pip keeps its core (clean clones,
+# time to the lanes: 567-612 s so; 655 s as a niced process group of this session; 692-709 s with
+# two background sessions, pip taking 296-327 s instead of about 200).
 setsid -w bash -c 'scripts/setup.sh --cli; cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
 prebuild_pid=$!
 pytest_pid=
