@@ -195,6 +195,31 @@ _CONNECTION_HINTS = (
 )
 
 
+#: A connection the server closed under a request: an idle keep-alive connection closed just as it
+#: was reused (uvicorn closes them after 5 s idle), a transfer cut short. Unlike a refused connection
+#: or a timeout, trying again is the cure.
+_DROPPED_HINTS = ("Connection aborted", "RemoteDisconnected", "Connection reset by peer", "Connection broken")
+#: Downloads tried at most this many times in all when the connection is dropped under them.
+DOWNLOAD_ATTEMPTS = 3
+
+
+def download(**kwargs: Any) -> str:
+    """`mlflow.artifacts.download_artifacts(**kwargs)`, tried again when the connection is dropped.
+
+    MLflow's own retries are off here (see the top of this module), and they were what absorbed a
+    server closing an idle keep-alive connection as the client reuses it. Downloads meet that most:
+    they fetch files in parallel threads, so they reuse the pool's connections that sat idle since
+    the previous download. A download only reads, so trying it again is safe."""
+    mlflow = _mlflow()
+    for _ in range(DOWNLOAD_ATTEMPTS - 1):
+        try:
+            return mlflow.artifacts.download_artifacts(**kwargs)
+        except Exception as err:
+            if not any(h in str(err) for h in _DROPPED_HINTS):
+                raise
+    return mlflow.artifacts.download_artifacts(**kwargs)
+
+
 def _first_lines(text: str, limit: int = 600) -> str:
     """An error's first line, and when it ends with a colon the first of what it introduces: MLflow's
     failed artifact downloads say "The following failures occurred …:" and list each file below
@@ -666,15 +691,12 @@ def load_from_registry(
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_reachable(tracking_uri)
     resolved = resolve(uri, tracking_uri)
-    mlflow = _mlflow()
     c = client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="skedge-mlflow-") as tmp:
         with _mlflow_errors(tracking_uri, f"downloading {resolved.download_uri}"), using(
             tracking_uri
         ):
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=resolved.download_uri, dst_path=tmp, tracking_uri=tracking_uri
-            )
+            local = download(artifact_uri=resolved.download_uri, dst_path=tmp, tracking_uri=tracking_uri)
         mlmodel = read_mlmodel(local)
         conf = check_flavor(mlmodel, uri)
         check_sklearn_version(conf.get("sklearn_version"), uri)
@@ -871,7 +893,6 @@ def write_back(
 def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
     """Log `files` to `skedge/` of the run. Each one logged is appended to `done` as
     (its path in the run, a local copy of the file it replaced or None), for `undo_upload`."""
-    mlflow = _mlflow()
     run_id = r.run_id
     existing = {a.path for a in c.list_artifacts(run_id, ARTIFACT_DIR)}
     for path in files:
@@ -880,7 +901,7 @@ def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
         if rel in existing:
             with using(r.tracking_uri):
                 saved = Path(
-                    mlflow.artifacts.download_artifacts(
+                    download(
                         run_id=run_id, artifact_path=rel, dst_path=str(backup), tracking_uri=r.tracking_uri
                     )
                 )
@@ -946,7 +967,6 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
     check_reachable(tracking_uri)
     r = resolve(uri, tracking_uri)
     c = client(tracking_uri)
-    mlflow = _mlflow()
     with _mlflow_errors(tracking_uri, f"reading the skedge tags of {uri}"):
         tags = _skedge_tags_of(c, r)
     expected = tags.get("skedge.sha256")
@@ -973,17 +993,12 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
                         "skedge.artifact_path tag says which one to restore"
                     )
                 rel = cands[0]
-            local = mlflow.artifacts.download_artifacts(
-                run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=tracking_uri
-            )
+            local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=tracking_uri)
             manifest_rel = str(manifest_path_for(rel))
             manifest_local = None
             with contextlib.suppress(Exception):
-                manifest_local = mlflow.artifacts.download_artifacts(
-                    run_id=r.run_id,
-                    artifact_path=manifest_rel,
-                    dst_path=tmp,
-                    tracking_uri=tracking_uri,
+                manifest_local = download(
+                    run_id=r.run_id, artifact_path=manifest_rel, dst_path=tmp, tracking_uri=tracking_uri
                 )
         digest = sha256_file(local)
         if digest != expected:
@@ -1046,11 +1061,8 @@ def download_vectorizer_artifact(spec: str, loaded: LoadedModel, folder: Path) -
         raise RegistryError(f"{r.uri} has no source run: give --vectorizer-artifact as runs:/RUN_ID/PATH")
     else:
         uri = f"runs:/{r.run_id}/{spec.strip('/')}"
-    mlflow = _mlflow()
     with _mlflow_errors(r.tracking_uri, f"downloading the vectorizer {uri}"), using(r.tracking_uri):
-        local = Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=r.tracking_uri)
-        )
+        local = Path(download(artifact_uri=uri, dst_path=str(folder), tracking_uri=r.tracking_uri))
     if local.is_dir():
         found = sorted(p for p in local.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
         if len(found) != 1:

@@ -5,7 +5,8 @@ root, one worker) and registers small real models (UCI Yelp sentences): skops (M
 cloudpickle and pickle; one saved "with another scikit-learn"; a pyfunc-only model; one with a
 custom type; one the engine cannot run. The tests then cover every URI form, stages and aliases,
 loading, refusals, the parity gate on a tampered artifact, the write-back (artifacts and tags),
-a byte-identical restore, --dry-run, and an unreachable server (clear error, nothing left behind).
+a byte-identical restore, --dry-run, an unreachable server (clear error, nothing left behind), and
+a connection dropped under a download (a relay in front of the server: tried again, then refused).
 
 Tests that run the engine skip only when target/release/skedge is missing (CI builds it first).
 Telemetry is off.
@@ -13,11 +14,14 @@ Telemetry is off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -850,3 +854,88 @@ def test_dataframe_signature_model_exports(server, tmp_path, fmt):
                                     input=record.encode(), capture_output=True, check=True).stdout)
     want = pipe.predict_proba(pd.DataFrame({"review": [texts[700]]}))[0]
     assert all(abs(a - b) <= 1e-12 for a, b in zip(got["proba"], want))
+
+
+# ---------------------------------------------------------------------------------------------
+# A connection dropped under a download (the server closing an idle keep-alive connection)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Relay:
+    """A TCP relay on 127.0.0.1 in front of the real `mlflow server` that closes the client's
+    connection, unanswered, when a request naming `drop` arrives (`times` times; -1: always): what
+    the client sees when a server closes an idle keep-alive connection just as it is reused."""
+
+    def __init__(self, upstream: str, drop: bytes, times: int):
+        host, port = upstream.rsplit("//", 1)[1].split(":")
+        self.upstream, self.drop, self.left = (host, int(port)), drop, times
+        self.requests: list[bytes] = []
+        self.dropped = 0
+        self.lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, src, dst, requests: bool) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if requests:
+                    line = chunk.split(b"\r\n", 1)[0]
+                    with self.lock:
+                        self.requests.append(line)
+                        cut = self.drop in line and self.left != 0
+                        if cut:
+                            self.left -= 1
+                            self.dropped += 1
+                    if cut:
+                        break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _dropping(server, times: int) -> _Relay:
+    """A relay that drops the first request of a download: the model file's GET when the server
+    proxies artifacts (the team back-end), else the `get-download-uri` call that starts it."""
+    drop = b"/model.skops " if server["artifacts"] is None else b"/get-download-uri?"
+    return _Relay(server["uri"], drop, times)
+
+
+def test_a_connection_dropped_under_a_download_is_tried_again(models, server, uri):
+    expected = registry.load_from_registry("models:/t_validation/1", uri).sha256
+    relay = _dropping(server, registry.DOWNLOAD_ATTEMPTS - 1)
+    try:
+        loaded = registry.load_from_registry("models:/t_validation/1", relay.uri)
+    finally:
+        relay.close()
+    assert relay.dropped == registry.DOWNLOAD_ATTEMPTS - 1, relay.requests
+    assert loaded.sha256 == expected
+
+
+def test_a_download_dropped_every_time_fails_after_its_attempts(models, server):
+    relay = _dropping(server, -1)
+    try:
+        with pytest.raises(registry.RegistryError) as err:
+            registry.load_from_registry("models:/t_validation/1", relay.uri)
+    finally:
+        relay.close()
+    assert relay.dropped == registry.DOWNLOAD_ATTEMPTS, relay.requests
+    assert "became unreachable while downloading models:/t_validation/1" in str(err.value)
+    assert "Connection aborted" in str(err.value), err.value
