@@ -6,6 +6,7 @@ import contextlib
 import csv
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -97,6 +98,23 @@ def pytest_collection_modifyitems(config, items):
     keep = [i for i in items if "server" in getattr(i, "fixturenames", ())]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that talked to the session's `mlflow server` shows what the server logged
+    beside its own failure (what else it logged: tracebacks, warnings, requests refused), so a
+    failure on a CI machine can be read without the machine."""
+    report = yield
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.failed and isinstance(server, dict):
+        log = Path(server["base"]) / "server.log"
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        # Requests answered below 400 are the bulk of the log and say nothing about a failure.
+        shown = [line for line in lines if not re.search(r'" [123]\d\d [A-Z]', line)][-60:]
+        report.sections.append((f"{log} ({len(lines)} lines; the last of those not a 1xx-3xx request)",
+                                "\n".join(shown)))  # fmt: skip
+    return report
 
 
 def _wait_until(check, proc, what: str, timeout: float, log: Path) -> None:

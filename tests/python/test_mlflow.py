@@ -882,7 +882,11 @@ class _Relay:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.upstream)
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:  # the client sees its connection closed, as it would without a relay
+                client.close()
+                continue
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
