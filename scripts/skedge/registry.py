@@ -207,9 +207,9 @@ def download(**kwargs: Any) -> str:
     """`mlflow.artifacts.download_artifacts(**kwargs)`, tried again when the connection is dropped.
 
     MLflow's own retries are off here (see the top of this module), and they were what absorbed a
-    server closing an idle keep-alive connection as the client reuses it. Downloads meet that most:
-    they fetch files in parallel threads, so they reuse the pool's connections that sat idle since
-    the previous download. A download only reads, so trying it again is safe."""
+    server closing an idle keep-alive connection as the client reuses it. Both times CI met that,
+    it was a download (which fetches files in parallel threads, so it also reuses the pool's
+    longest-idle connections). A download only reads, so trying it again is safe."""
     mlflow = _mlflow()
     for _ in range(DOWNLOAD_ATTEMPTS - 1):
         try:

@@ -102,9 +102,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed test that talked to the session's `mlflow server` shows what the server logged
-    beside its own failure (what else it logged: tracebacks, warnings, requests refused), so a
-    failure on a CI machine can be read without the machine."""
+    """A failed test that talked to the session's `mlflow server` also shows the server's log
+    (its tracebacks, warnings and refused requests), so a failure on a CI machine can be read
+    without the machine."""
     report = yield
     server = getattr(item, "funcargs", {}).get("server")
     if report.failed and isinstance(server, dict):

@@ -871,6 +871,7 @@ class _Relay:
         self.upstream, self.drop, self.left = (host, int(port)), drop, times
         self.requests: list[bytes] = []
         self.dropped = 0
+        self.open: list[socket.socket] = []  # both ends of every relayed connection, for close()
         self.lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.uri = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -887,6 +888,8 @@ class _Relay:
             except OSError:  # the client sees its connection closed, as it would without a relay
                 client.close()
                 continue
+            with self.lock:
+                self.open += (client, server)
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
@@ -912,7 +915,12 @@ class _Relay:
             s.close()
 
     def close(self) -> None:
+        """Stop accepting, and end the connections MLflow's client keeps in its pool."""
         self.sock.close()
+        with self.lock:
+            for s in self.open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
 
 
 def _dropping(server, times: int) -> _Relay:
