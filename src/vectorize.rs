@@ -584,19 +584,25 @@ impl Pairs {
         let c = self.column(first)?;
         let run = self.second(c as usize)?;
         // Columns c+1 ..= c+run, clamped: a hand-made run cannot reach past the vocabulary.
-        let (mut lo, mut hi) = (
-            u64::from(c) + 1,
-            (u64::from(c) + 1 + u64::from(run)).min(u64::from(count)),
-        );
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.second(mid as usize)?.cmp(&second) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid as u32),
-            }
+        let lo = u64::from(c) + 1;
+        let hi = (lo + u64::from(run)).min(u64::from(count));
+        let key = u16::try_from(second).ok()?;
+        let bytes = self.seconds.bytes();
+        let run = bytes.get(usize::try_from(lo * 2).ok()?..usize::try_from(hi * 2).ok()?)?;
+        let at = |i: usize| u16::from_le_bytes([run[2 * i], run[2 * i + 1]]);
+        // Branch-free: the halving's direction is a select, not a jump the CPU mispredicts half
+        // the time (a common word's run is hundreds of pairs long). Every index is below
+        // `run.len() / 2`: `base + half < base + n` stays within the run.
+        let (mut base, mut n) = (0usize, run.len() / 2);
+        if n == 0 {
+            return None;
         }
-        None
+        while n > 1 {
+            let half = n / 2;
+            base = std::hint::select_unpredictable(at(base + half) <= key, base + half, base);
+            n -= half;
+        }
+        (at(base) == key).then(|| (lo as usize + base) as u32)
     }
 }
 

@@ -21,7 +21,7 @@ fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
 }
 
 fn bytes_to_f64s<E: serde::de::Error>(b: &[u8]) -> Result<Vec<f64>, E> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(E::custom(format!(
             "{} bytes is not a whole number of f64",
             b.len()
