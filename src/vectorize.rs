@@ -582,12 +582,13 @@ impl Pairs {
     /// The column of the pair of words `first`, `second` (ranks), if the vocabulary has it.
     fn pair(&self, count: u32, first: u32, second: u32) -> Option<u32> {
         let c = self.column(first)?;
-        let run = self.second(c as usize)?;
-        // Columns c+1 ..= c+run, clamped: a hand-made run cannot reach past the vocabulary.
+        let pairs = self.second(c as usize)?;
+        // Columns c+1 ..= c+pairs, clamped: a hand-made run cannot reach past the vocabulary.
         let lo = u64::from(c) + 1;
-        let hi = (lo + u64::from(run)).min(u64::from(count));
+        let hi = (lo + u64::from(pairs)).min(u64::from(count));
         let key = u16::try_from(second).ok()?;
         let bytes = self.seconds.bytes();
+        // The run's second ranks, two bytes each.
         let run = bytes.get(usize::try_from(lo * 2).ok()?..usize::try_from(hi * 2).ok()?)?;
         let at = |i: usize| u16::from_le_bytes([run[2 * i], run[2 * i + 1]]);
         // Branch-free: the halving's direction is a select, not a jump the CPU mispredicts half
