@@ -12,7 +12,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false NEXT_TELEMETRY_DISABLED=1
 # library). The steps run the same builds and report any error: cargo's lock on each output
 # directory makes them wait for a build under way, not repeat it. One session of its own: with
 # Linux autogroups a session gets as much CPU as any other, so pip keeps its core (clean clones,
-# time to the lanes: 534-612 s so; 655 s as a niced process group of this session; 692-709 s with
+# time to the lanes: 479-612 s so; 655 s as a niced process group of this session; 692-709 s with
 # two background sessions, pip taking 296-327 s instead of about 200).
 setsid -w bash -c 'scripts/setup.sh --cli; cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
 prebuild_pid=$!
