@@ -590,20 +590,12 @@ impl Pairs {
         let bytes = self.seconds.bytes();
         // The run's second ranks, two bytes each.
         let run = bytes.get(usize::try_from(lo * 2).ok()?..usize::try_from(hi * 2).ok()?)?;
-        let at = |i: usize| u16::from_le_bytes([run[2 * i], run[2 * i + 1]]);
-        // Branch-free: the halving's direction is a select, not a jump the CPU mispredicts half
-        // the time (a common word's run is hundreds of pairs long). Every index is below
-        // `run.len() / 2`: `base + half < base + n` stays within the run.
-        let (mut base, mut n) = (0usize, run.len() / 2);
-        if n == 0 {
-            return None;
-        }
-        while n > 1 {
-            let half = n / 2;
-            base = std::hint::select_unpredictable(at(base + half) <= key, base + half, base);
-            n -= half;
-        }
-        (at(base) == key).then(|| (lo as usize + base) as u32)
+        let (run, _) = run.as_chunks::<2>();
+        // std's search halves without a jump (its direction is a select) and without bounds
+        // checks. Its answer on a hand-made unsorted run is unspecified: a found index is tested
+        // again, so a pair the run does not store never matches.
+        let i = run.binary_search_by(|r| u16::from_le_bytes(*r).cmp(&key)).ok()?;
+        (run.get(i).map(|r| u16::from_le_bytes(*r)) == Some(key)).then(|| (lo as usize + i) as u32)
     }
 }
 
