@@ -182,8 +182,9 @@ impl Writer {
             schema::Counts::Vocabulary { terms, lengths } => {
                 let (load, block) = (self.load_percent, self.block_terms);
                 let plain = crate::vectorize::pack_vocabulary_with(terms, lengths, load, block)?;
+                let word_block = crate::vectorize::WORD_BLOCK_TERMS;
                 let packed = match pairs {
-                    true => crate::vectorize::pack_pairs(terms, lengths, load, block)?,
+                    true => crate::vectorize::pack_pairs(terms, lengths, load, word_block)?,
                     false => None,
                 };
                 match packed {
@@ -436,8 +437,9 @@ pub fn encode(body: &Body) -> Result<Vec<u8>> {
     )
 }
 
-/// [`encode`] with another vocabulary table load factor (percent) and block size: for
-/// measuring layouts (benches/PROFILE.md); `skedge` writes the defaults.
+/// [`encode`] with another vocabulary table load factor (percent) and block size (the words of
+/// a word pairs layout keep [`crate::vectorize::WORD_BLOCK_TERMS`]): for measuring layouts
+/// (benches/PROFILE.md); `skedge` writes the defaults.
 #[doc(hidden)]
 pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<Vec<u8>> {
     let mut w = Writer {
