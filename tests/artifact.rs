@@ -6,7 +6,7 @@ use skedge::artifact::schema::*;
 use skedge::artifact::{
     self, COLUMN_FORMAT_VERSION, FLAG_XXH3, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
 };
-use skedge::vectorize::RECENT_BUDGET;
+use skedge::vectorize::{RECENT_BUDGET, WORD_BLOCK_TERMS};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -129,7 +129,7 @@ fn body_with_terms(words: &[String]) -> Body {
 /// A model of `tiny()` whose vocabulary is `words` (sorted), laid out in blocks of `block` terms.
 fn with_terms(words: &[String], block: u32) -> TextClassifier {
     let body = body_with_terms(words);
-    let encoded = artifact::layout::encode_with(&body, 75, block).unwrap();
+    let encoded = artifact::layout::encode_with(&body, 75, block, block).unwrap();
     TextClassifier::from_bytes(&artifact::seal(&encoded, &Default::default()).unwrap()).unwrap()
 }
 
@@ -1047,20 +1047,50 @@ fn repack_bounds_what_word_pairs_decode_to() {
 fn word_pairs_match_exactly() {
     // A vocabulary as CountVectorizer(ngram_range=(1, 2)) fits it: words, and pairs of them
     // joined by a space, sorted. Stored as word pairs (smaller than the plain layout, which a
-    // (1, 3) analyzer gets), every term is found at its column and read back, and nothing else.
+    // (1, 3) analyzer gets), every term is found at its column and read back, and nothing else:
+    // with the words in blocks of 4 (what `skedge pack` writes), of 16 (what it wrote before
+    // 2026-12-05: deployed artifacts) and of 1 and 256 (the sizes a reader takes).
     let (words, terms) = words_and_pairs(700, |i, j| (i * 31 + j * 17) % 11 == 0);
-    let pairs = encoded_with_ngrams(&terms, 2);
     let plain = encoded_with_ngrams(&terms, 3);
-    assert!(pairs.len() < plain.len(), "{} vs {}", pairs.len(), plain.len());
-    let model = TextClassifier::from_bytes(&pairs).unwrap();
-    let vocab = model.vectorizers()[0].vocabulary().unwrap();
     let plain_model = TextClassifier::from_bytes(&plain).unwrap();
     let plain_vocab = plain_model.vectorizers()[0].vocabulary().unwrap();
+    for word_block in [WORD_BLOCK_TERMS, 16, 1, 256] {
+        let mut body = body_with_terms(&terms);
+        body.pipeline.features[0].analyzer.ngram_range = (1, 2);
+        let encoded = artifact::layout::encode_with(&body, 75, 16, word_block).unwrap();
+        let pairs = artifact::seal(&encoded, &Default::default()).unwrap();
+        assert!(pairs.len() < plain.len(), "{} vs {}", pairs.len(), plain.len());
+        word_pairs_answer_as_plain(&pairs, word_block, plain_vocab, &plain_model, &words, &terms);
+        // `skedge repack` writes any of them as `skedge pack` does now.
+        let (repacked, _) = artifact::body_v3(&pairs, &Default::default()).unwrap();
+        assert_eq!(
+            repacked,
+            artifact::layout::encode(&body).unwrap(),
+            "blocks of {word_block}"
+        );
+    }
+}
+
+/// The checks of [`word_pairs_match_exactly`] on one word pairs artifact.
+fn word_pairs_answer_as_plain(
+    pairs: &[u8],
+    word_block: u32,
+    plain_vocab: &skedge::vectorize::Vocabulary,
+    plain_model: &TextClassifier,
+    words: &[String],
+    terms: &[String],
+) {
+    let model = TextClassifier::from_bytes(pairs).unwrap();
+    let vocab = model.vectorizers()[0].vocabulary().unwrap();
     assert_eq!(vocab.len(), terms.len());
     let mut recent = model.vectorizers()[0].recent(&mut { RECENT_BUDGET });
     for (col, t) in terms.iter().enumerate() {
-        assert_eq!(vocab.get(t), Some(col as u32), "{t:?}");
-        assert_eq!(vocab.get_recent(t, &mut recent), Some(col as u32), "{t:?}");
+        assert_eq!(vocab.get(t), Some(col as u32), "blocks of {word_block}: {t:?}");
+        assert_eq!(
+            vocab.get_recent(t, &mut recent),
+            Some(col as u32),
+            "blocks of {word_block}: {t:?}"
+        );
         assert_eq!(vocab.term(col).unwrap(), t.as_bytes());
         assert!(vocab.holds(col as u32, t.as_bytes()));
     }
@@ -1083,7 +1113,11 @@ fn word_pairs_match_exactly() {
             .iter()
             .flat_map(|a| words.iter().take(40).map(move |b| format!("{a} {b}"))),
     ) {
-        assert_eq!(vocab.get(&q), plain_vocab.get(&q), "{q:?}");
+        assert_eq!(
+            vocab.get(&q),
+            plain_vocab.get(&q),
+            "blocks of {word_block}: {q:?}"
+        );
     }
     // Predictions: the tokens' path against the plain layout's features, on texts of words,
     // unknown words and pairs in and out of the vocabulary.
@@ -1098,7 +1132,7 @@ fn word_pairs_match_exactly() {
         assert_eq!(
             model.transform(&text).unwrap(),
             plain_model.transform(&text).unwrap(),
-            "{text:?}"
+            "blocks of {word_block}: {text:?}"
         );
     }
 }

@@ -59,7 +59,7 @@ fn vocabulary_layouts() {
         (90, 16),
     ] {
         let t = Instant::now();
-        let encoded = layout::encode_with(&body, load, block).unwrap();
+        let encoded = layout::encode_with(&body, load, block, block).unwrap();
         let pack_ms = t.elapsed().as_secs_f64() * 1e3;
         let bytes = artifact::seal(&encoded, &SealOptions::default()).unwrap();
         let gz = gzip_len(&bytes);

@@ -161,6 +161,7 @@ struct Writer {
     data: Vec<u8>,
     load_percent: u64,
     block_terms: u32,
+    word_block_terms: u32,
 }
 
 impl Writer {
@@ -182,9 +183,8 @@ impl Writer {
             schema::Counts::Vocabulary { terms, lengths } => {
                 let (load, block) = (self.load_percent, self.block_terms);
                 let plain = crate::vectorize::pack_vocabulary_with(terms, lengths, load, block)?;
-                let word_block = crate::vectorize::WORD_BLOCK_TERMS;
                 let packed = match pairs {
-                    true => crate::vectorize::pack_pairs(terms, lengths, load, word_block)?,
+                    true => crate::vectorize::pack_pairs(terms, lengths, load, self.word_block_terms)?,
                     false => None,
                 };
                 match packed {
@@ -434,17 +434,24 @@ pub fn encode(body: &Body) -> Result<Vec<u8>> {
         body,
         crate::vectorize::LOAD_PERCENT,
         crate::vectorize::BLOCK_TERMS,
+        crate::vectorize::WORD_BLOCK_TERMS,
     )
 }
 
-/// [`encode`] with another vocabulary table load factor (percent) and block size (the words of
-/// a word pairs layout keep [`crate::vectorize::WORD_BLOCK_TERMS`]): for measuring layouts
-/// (benches/PROFILE.md); `skedge` writes the defaults.
+/// [`encode`] with another vocabulary table load factor (percent) and block sizes (of a plain
+/// vocabulary, of a word pairs vocabulary's words): for measuring layouts (benches/PROFILE.md)
+/// and for tests of the layouts older writers chose; `skedge` writes the defaults.
 #[doc(hidden)]
-pub fn encode_with(body: &Body, load_percent: u64, block_terms: u32) -> Result<Vec<u8>> {
+pub fn encode_with(
+    body: &Body,
+    load_percent: u64,
+    block_terms: u32,
+    word_block_terms: u32,
+) -> Result<Vec<u8>> {
     let mut w = Writer {
         load_percent,
         block_terms,
+        word_block_terms,
         ..Writer::default()
     };
     let p = &body.pipeline;
