@@ -6,7 +6,7 @@ use skedge::artifact::schema::*;
 use skedge::artifact::{
     self, COLUMN_FORMAT_VERSION, FLAG_XXH3, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
 };
-use skedge::vectorize::{RECENT_BUDGET, WORD_BLOCK_TERMS};
+use skedge::vectorize::{BLOCK_TERMS, LOAD_PERCENT, RECENT_BUDGET, WORD_BLOCK_TERMS};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -1057,7 +1057,7 @@ fn word_pairs_match_exactly() {
     for word_block in [WORD_BLOCK_TERMS, 16, 1, 256] {
         let mut body = body_with_terms(&terms);
         body.pipeline.features[0].analyzer.ngram_range = (1, 2);
-        let encoded = artifact::layout::encode_with(&body, 75, 16, word_block).unwrap();
+        let encoded = artifact::layout::encode_with(&body, LOAD_PERCENT, BLOCK_TERMS, word_block).unwrap();
         let pairs = artifact::seal(&encoded, &Default::default()).unwrap();
         assert!(pairs.len() < plain.len(), "{} vs {}", pairs.len(), plain.len());
         word_pairs_answer_as_plain(&pairs, word_block, plain_vocab, &plain_model, &words, &terms);
