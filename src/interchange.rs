@@ -450,13 +450,18 @@ impl Interchange {
             )));
         }
         let m = self.metadata;
-        if m.unicode_version != crate::text::unicode::UNICODE_VERSION {
+        // Python's `\w`, `str.lower()` and NFKD follow its Unicode version: tokens of characters
+        // another version assigns or maps differently would not be the exporter's.
+        let (unicode, python) = (
+            crate::text::unicode::UNICODE_VERSION,
+            crate::text::unicode::PYTHON_VERSION,
+        );
+        if m.unicode_version != unicode {
             return Err(bad(format!(
-                "the exporter's Python has Unicode {}, this skedge was built with Unicode {} tables: \
-                 export with a Python whose unicodedata.unidata_version is {}",
-                m.unicode_version,
-                crate::text::unicode::UNICODE_VERSION,
-                crate::text::unicode::UNICODE_VERSION
+                "the exporter's Python has Unicode {}, this skedge was built with Unicode {unicode} \
+                 tables (Python {python}'s): export from Python {python} \
+                 (unicodedata.unidata_version {unicode})",
+                m.unicode_version
             )));
         }
         let precision = match m.precision.as_str() {

@@ -697,6 +697,20 @@ fn interchange_selection_must_be_ascending_and_in_range() {
 }
 
 #[test]
+fn an_interchange_of_another_unicode_version_is_refused_naming_the_python_to_use() {
+    let path = "tests/fixtures/cases/tfidf_l2_selectkbest_chi2_lr.interchange.json";
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["metadata"]["unicode_version"] = "15.1.0".into(); // Python 3.13's
+    let ix: skedge::interchange::Interchange = serde_json::from_value(doc).unwrap();
+    let err = ix.into_body().unwrap_err();
+    assert_eq!(err.code(), "INTERCHANGE_INVALID");
+    let message = err.to_string();
+    for part in ["Unicode 15.1.0", "Unicode 14.0.0", "export from Python 3.11"] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+}
+
+#[test]
 fn one_vs_rest_proba_divides_by_a_non_zero_sum() {
     let mut body = tiny();
     if let Classifier::Linear(l) = &mut body.pipeline.classifier {

@@ -12,6 +12,8 @@ use super::unicode_tables as t;
 
 /// `unicodedata.unidata_version` of the Python the tables came from, e.g. `"14.0.0"`.
 pub const UNICODE_VERSION: &str = t::UNICODE_VERSION;
+/// `major.minor` of the CPython the tables came from, e.g. `"3.11"`: the Python to export with.
+pub const PYTHON_VERSION: &str = t::PYTHON_VERSION;
 
 /// GREEK CAPITAL LETTER SIGMA, the one char whose `lower()` depends on context.
 const CAPITAL_SIGMA: char = '\u{3A3}';

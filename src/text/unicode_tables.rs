@@ -9,6 +9,9 @@
 /// `unicodedata.unidata_version` of the Python these tables came from.
 pub(crate) const UNICODE_VERSION: &str = "14.0.0";
 
+/// `major.minor` of that Python: exports from it (or another with the same Unicode) pack.
+pub(crate) const PYTHON_VERSION: &str = "3.11";
+
 /// Bit `c` is set when ASCII char `c` is a word char (`c.isalnum() or c == '_'`).
 pub(crate) const WORD_ASCII: u128 = 0x07FF_FFFE_87FF_FFFE_03FF_0000_0000_0000;
 
