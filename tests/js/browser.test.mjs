@@ -3,7 +3,7 @@
 // <script type="module"> example page, and a Vite production build of examples/vite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,25 +242,34 @@ test('examples/page: plain <script type="module"> page classifies and highlights
   assert.equal(await page.getAttribute('#status', 'data-error'), 'INTEGRITY_MISMATCH');
 });
 
-test('examples/vite: production build runs in Chromium', async (t) => {
-  const dir = join(app, 'examples', 'vite');
-  copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
-  const vite = join(process.env.SKEDGE_ROOT, 'node_modules', '.bin', 'vite');
-  const r = spawnSync(vite, ['build', '--logLevel', 'warn'], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
-  assert.equal(r.status, 0, `vite build failed:\n${r.stdout}\n${r.stderr}`);
-  const assets = readdirSync(join(dir, 'dist', 'assets'));
-  assert.ok(assets.some((f) => f.endsWith('.wasm')), `the .wasm is emitted: ${assets}`);
-  assert.ok(assets.some((f) => f.endsWith('.skedge')), `the artifact is emitted: ${assets}`);
-  t.diagnostic(`vite dist/assets: ${assets.join(', ')}`);
-  const dist = await serve({ '/': join(dir, 'dist') });
-  try {
-    await page.goto(`${dist.url}/`);
-    await page.waitForFunction(() => window.skedgeModel !== undefined);
-    const sample = wordCase.expected.slice(0, 40);
-    const got = await page.evaluate((texts) => texts.map((x) => window.skedgeModel.predict(x)), sample.map((e) => e.text));
-    assertParity({ ...wordCase, expected: sample }, got);
-    assert.ok(existsSync(join(dir, 'dist', 'index.html')));
-  } finally {
-    await dist.close();
-  }
-});
+// The pinned Vite, and the next major (8, on Rolldown) where scripts/test_js.sh installed it.
+const vites = [join(process.env.SKEDGE_ROOT, 'node_modules', 'vite')];
+if (process.env.SKEDGE_NEXT) vites.push(join(process.env.SKEDGE_NEXT, 'vite'));
+for (const vitePackage of vites) {
+  const version = JSON.parse(readFileSync(join(vitePackage, 'package.json'), 'utf8')).version;
+  test(`examples/vite: production build with Vite ${version} runs in Chromium`, async (t) => {
+    const dir = join(app, 'examples', 'vite');
+    const out = `dist-${version}`;
+    copyFileSync(wordCase.artifact, join(dir, 'model.skedge'));
+    const vite = join(vitePackage, 'bin', 'vite.js');
+    const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', out], {
+      cwd: dir, encoding: 'utf8', timeout: 180_000,
+    });
+    assert.equal(r.status, 0, `vite build failed:\n${r.stdout}\n${r.stderr}`);
+    const assets = readdirSync(join(dir, out, 'assets'));
+    assert.ok(assets.some((f) => f.endsWith('.wasm')), `the .wasm is emitted: ${assets}`);
+    assert.ok(assets.some((f) => f.endsWith('.skedge')), `the artifact is emitted: ${assets}`);
+    t.diagnostic(`vite ${out}/assets: ${assets.join(', ')}`);
+    const dist = await serve({ '/': join(dir, out) });
+    try {
+      await page.goto(`${dist.url}/`);
+      await page.waitForFunction(() => window.skedgeModel !== undefined);
+      const sample = wordCase.expected.slice(0, 40);
+      const got = await page.evaluate((texts) => texts.map((x) => window.skedgeModel.predict(x)), sample.map((e) => e.text));
+      assertParity({ ...wordCase, expected: sample }, got);
+      assert.ok(existsSync(join(dir, out, 'index.html')));
+    } finally {
+      await dist.close();
+    }
+  });
+}
