@@ -8,12 +8,22 @@ Unicode property it uses is taken from the running CPython itself (its
 * ``src/text/unicode_tables.rs``: compact static tables used by
   ``src/text/unicode.rs`` (word chars, whitespace, lowercase mapping, the
   Final_Sigma context sets, and per-character accent stripping).
-* ``tests/fixtures/unicode/digests.json``: SHA-256 digests of Python's *own*
+* ``tests/fixtures/unicode/digests.json`` (and ``digests-VERSION.json`` of each
+  later version): SHA-256 digests of Python's *own*
   behaviour (``re`` ``\\w``, ``str.isspace``, ``str.lower`` and scikit-learn's
   ``strip_accents_unicode`` / ``strip_accents_ascii``) over every code point,
   plus explicit multi-character cases. These are computed from Python's
   functions, not from the tables, so ``tests/unicode.rs`` checks the tables
   and the Rust code that reads them end to end.
+
+Later Unicode versions: scikit-learn follows the Unicode of the Python it runs in, and an
+artifact records its exporter's. The running Python (3.11, Unicode 14.0) gives the base tables;
+each Python of ``LATER_PYTHONS`` (3.12: 15.0, 3.13: 15.1; pyenv's, on PATH, or
+``$SKEDGE_PYTHON_3_12``) is run with ``--props-out`` and gives what its version adds: the
+characters it assigns, the script failing if the version changes anything else (white space,
+``lower()``, an old character's stripping or classes). Each also writes its own digests,
+``tests/fixtures/unicode/digests-VERSION.json``. ``--check`` without one of those Pythons checks
+the rest and says what it could not measure.
 
 Usage (from the repository root)::
 
@@ -44,8 +54,11 @@ import argparse
 import hashlib
 import json
 import random
+import os
 import re
+import shutil
 import struct
+import subprocess
 import sys
 import unicodedata
 import zlib
@@ -55,6 +68,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES_PATH = ROOT / "src" / "text" / "unicode_tables.rs"
 DIGESTS_PATH = ROOT / "tests" / "fixtures" / "unicode" / "digests.json"
 COMMAND = ".venv/bin/python scripts/gen_unicode.py"
+# Later Pythons whose Unicode versions skedge also reads, as additions to the running Python's
+# tables (each found as $SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH).
+LATER_PYTHONS = ("3.12", "3.13")
+LATER_MARK = "// ---- Later Unicode versions"
 
 MAX_CP = 0x10FFFF
 SURROGATES = range(0xD800, 0xE000)
@@ -627,6 +644,110 @@ def strip_cases(p: Props):
     return out
 
 
+def digests_path(version: str) -> Path:
+    """The running Python's digests, or a later version's beside them."""
+    if version == unicodedata.unidata_version:
+        return DIGESTS_PATH
+    return DIGESTS_PATH.with_name(f"digests-{version}.json")
+
+
+def find_python(minor: str) -> str | None:
+    env = os.environ.get("SKEDGE_PYTHON_" + minor.replace(".", "_"))
+    if env:
+        return env
+    found = sorted(
+        Path.home().glob(f".pyenv/versions/{minor}.*/bin/python{minor}"),
+        key=lambda q: [int(x) if x.isdigit() else -1 for x in q.parts[-3].split(".")],
+    )
+    if found:
+        return str(found[-1])
+    on_path = shutil.which("python" + minor)  # not pyenv's shim, which fails for a version not selected
+    return on_path if on_path and "/shims/" not in on_path else None
+
+
+def measure(python: str) -> dict:
+    """Props and digests of another Python (this script run there with --props-out)."""
+    r = subprocess.run([python, __file__, "--props-out"], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{python} --props-out failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout)
+
+
+def props_out(p: Props) -> str:
+    return json.dumps(
+        {
+            "version": unicodedata.unidata_version,
+            "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            "word": p.word,
+            "space": p.space,
+            "lower": p.lower,
+            "sigma_cased": p.sigma_cased,
+            "case_ignorable": p.case_ignorable,
+            "strip": p.strip,
+            "digests": gen_digests(p),
+        }
+    )
+
+
+def additions(base: Props, later: dict) -> dict:
+    """What a later Unicode version adds to the base tables. Only additions are supported: the
+    later Python must agree with the base on every code point the base assigns a property to (true
+    from Unicode 14.0 to 15.1: a version assigns new characters, it does not change old ones)."""
+    v = later["version"]
+
+    def grown(name, old, new):
+        old, new = set(old), set(new)
+        if not old <= new:
+            fail(f"Unicode {v}: {name} no longer holds U+{min(old - new):04X}: only additions are supported")
+        return sorted(new - old)
+
+    if set(later["space"]) != set(base.space):
+        fail(f"Unicode {v}: str.isspace() changed: not supported")
+    if {int(c): x for c, x in later["lower"].items()} != base.lower:
+        fail(f"Unicode {v}: str.lower() changed: not supported")
+    strip = {int(c): x for c, x in later["strip"].items()}
+    for c, x in base.strip.items():
+        if strip.get(c) != x:
+            fail(f"Unicode {v}: strip_accents of U+{c:04X} changed: not supported")
+    return {
+        "version": v,
+        "python": later["python"],
+        "word": to_ranges(grown("\\w", base.word, later["word"])),
+        "sigma_cased": to_ranges(grown("Final_Sigma cased", base.sigma_cased, later["sigma_cased"])),
+        "case_ignorable": to_ranges(grown("case-ignorable", base.case_ignorable, later["case_ignorable"])),
+        "strip": sorted((c, x) for c, x in strip.items() if c not in base.strip),
+    }
+
+
+def gen_later(later: list) -> str:
+    """The tables of the later versions, appended to the base's."""
+    o = [
+        LATER_MARK + " (each from its own Python): what each adds to the tables above,",
+        "// the characters it assigns. gen_unicode.py checks that nothing else changes.",
+        "",
+    ]
+    o.append("/// `(unicodedata.unidata_version, Python)` of each later version skedge reads.")
+    emit_tuples(o, "pub(crate) static LATER: &[(&str, &str)] = ", [f'("{a["version"]}", "{a["python"]}")' for a in later])
+    names = []
+    for a in later:
+        tag = a["version"].replace(".", "_")
+        names.append(tag)
+        emit_ranges(o, f"WORD_{tag}", f"Unicode {a['version']}: code points it adds to `WORD`.", a["word"])
+        emit_ranges(o, f"SIGMA_CASED_{tag}", f"Unicode {a['version']}: code points it adds to `SIGMA_CASED`.",
+                    a["sigma_cased"])
+        emit_ranges(o, f"CASE_IGNORABLE_{tag}", f"Unicode {a['version']}: code points it adds to `CASE_IGNORABLE`.",
+                    a["case_ignorable"])
+        o.append(f"/// Unicode {a['version']}: `strip_accents_unicode(chr(cp))` of the code points it adds, sorted.")
+        emit_tuples(o, f"pub(crate) static STRIP_{tag}: &[(u32, &str)] = ",
+                    [f'(0x{c:04X}, "{rust_str(x)}")' for c, x in a["strip"]])
+    for table in ("WORD", "SIGMA_CASED", "CASE_IGNORABLE"):
+        o.append(f"/// `{table}_*` of each entry of `LATER`, in order.")
+        emit_tuples(o, f"pub(crate) static LATER_{table}: &[&[(u32, u32)]] = ", [f"{table}_{t}" for t in names])
+    o.append("/// `STRIP_*` of each entry of `LATER`, in order.")
+    emit_tuples(o, "pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = ", [f"STRIP_{t}" for t in names])
+    return "\n".join(o).rstrip("\n") + "\n"
+
+
 def gen_digests(p: Props) -> str:
     cps = p.cps
     doc = (
@@ -694,15 +815,39 @@ def main():
         type=Path,
         help="list the code points where the outputs tests/unicode.rs wrote to FILE differ from Python",
     )
+    ap.add_argument("--props-out", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.explain:
         sys.exit(explain(args.explain))
+    if args.props_out:  # run by a base Python's gen_unicode.py, under a later Python
+        print(props_out(Props()))
+        return
 
     check_sklearn_copy()
     props = Props()
     tables, images = gen_tables(props)
-    digests = gen_digests(props)
-    outputs = {TABLES_PATH: tables, DIGESTS_PATH: digests}
+    outputs = {DIGESTS_PATH: gen_digests(props)}
+    later, missing = [], []
+    for minor in LATER_PYTHONS:
+        python = find_python(minor)
+        if python is None:
+            missing.append(minor)
+            continue
+        measured = measure(python)
+        later.append(additions(props, measured))
+        outputs[digests_path(measured["version"])] = measured["digests"]
+    if missing and not args.check:
+        fail(f"Python {', '.join(missing)} not found (pyenv, PATH, or $SKEDGE_PYTHON_3_12 and the like)")
+    outputs[TABLES_PATH] = tables + "\n" + gen_later(later)
+    if missing:
+        # --check without them: the base and the versions found, not the later tables' text.
+        print(f"gen_unicode.py: Python {', '.join(missing)} not found: the tables of their Unicode "
+              "versions are not measured again", file=sys.stderr)
+        base_part = outputs.pop(TABLES_PATH).split(LATER_MARK)[0]
+        committed = TABLES_PATH.read_text(encoding="utf-8") if TABLES_PATH.exists() else ""
+        if committed.split(LATER_MARK)[0] != base_part:
+            print(f"stale: {TABLES_PATH.relative_to(ROOT)} (regenerate with `{COMMAND}`)", file=sys.stderr)
+            sys.exit(1)
 
     if args.sizes:
         for name, img in images.items():

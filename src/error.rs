@@ -24,6 +24,12 @@ pub enum Error {
         /// Flags found in the header.
         found: u16,
     },
+    /// The artifact's text follows a Unicode version (its exporter's Python) this build has no
+    /// tables for.
+    UnsupportedUnicode {
+        /// `unicode_version` of the artifact's metadata.
+        found: String,
+    },
     /// The buffer is shorter than the header or the declared body.
     Truncated {
         /// Bytes the header declares or requires.
@@ -102,9 +108,9 @@ impl Error {
             | Error::TrailingBytes { .. }
             | Error::ChecksumMismatch { .. }
             | Error::Corrupt(_) => "ARTIFACT_CORRUPT",
-            Error::UnsupportedFormatVersion { .. } | Error::UnsupportedFlags { .. } => {
-                "ARTIFACT_VERSION_UNSUPPORTED"
-            }
+            Error::UnsupportedFormatVersion { .. }
+            | Error::UnsupportedFlags { .. }
+            | Error::UnsupportedUnicode { .. } => "ARTIFACT_VERSION_UNSUPPORTED",
             Error::Interchange(_) => "INTERCHANGE_INVALID",
             Error::InputTooLarge { .. } => "INPUT_TOO_LARGE",
             Error::InvalidInput(_) => "INVALID_INPUT",
@@ -133,6 +139,12 @@ impl fmt::Display for Error {
             Error::UnsupportedFlags { found } => {
                 write!(f, "artifact header flags {found:#06x} are not supported by this build")
             }
+            Error::UnsupportedUnicode { found } => write!(
+                f,
+                "the artifact's text follows Unicode \"{found}\" (its exporter's Python), which this build \
+                 has no tables for (it reads {}): use a newer skedge",
+                crate::text::unicode::Unicode::supported()
+            ),
             Error::Truncated { expected, found } => {
                 write!(f, "artifact truncated: expected {expected} bytes, found {found}")
             }

@@ -181,7 +181,7 @@ mod tests {
             sklearn_version: String::new(),
             python_version: String::new(),
             numpy_version: String::new(),
-            unicode_version: String::new(),
+            unicode_version: "14.0.0".into(),
             source_sha256: String::new(),
             created: String::new(),
             precision: Precision::Exact,

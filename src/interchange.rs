@@ -450,18 +450,14 @@ impl Interchange {
             )));
         }
         let m = self.metadata;
-        // Python's `\w`, `str.lower()` and NFKD follow its Unicode version: tokens of characters
-        // another version assigns or maps differently would not be the exporter's.
-        let (unicode, python) = (
-            crate::text::unicode::UNICODE_VERSION,
-            crate::text::unicode::PYTHON_VERSION,
-        );
-        if m.unicode_version != unicode {
+        // Python's `\w`, `str.lower()` and NFKD follow its Unicode version: an artifact is read
+        // with the tables of its exporter's, and one skedge has no tables for is refused.
+        if crate::text::unicode::Unicode::of(&m.unicode_version).is_none() {
             return Err(bad(format!(
-                "the exporter's Python has Unicode {}, this skedge was built with Unicode {unicode} \
-                 tables (Python {python}'s): export from Python {python} \
-                 (unicodedata.unidata_version {unicode})",
-                m.unicode_version
+                "the exporter's Python has Unicode {}, which this skedge has no tables for: export \
+                 from one of {}",
+                m.unicode_version,
+                crate::text::unicode::Unicode::supported()
             )));
         }
         let precision = match m.precision.as_str() {

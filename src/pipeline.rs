@@ -11,6 +11,7 @@ use crate::artifact::schema::{Classes, Input};
 use crate::artifact::{self, schema::Metadata};
 use crate::classify::{Classifier, Prediction};
 use crate::error::{Error, Quoted, QuotedList, Result};
+use crate::text::unicode::Unicode;
 use crate::text::Scratch;
 use crate::vectorize::{Recent, Row, Transform, Vectorizer, RECENT_BUDGET};
 
@@ -92,13 +93,17 @@ impl TextClassifier {
 
     fn from_v3(artifact: Arc<Vec<u8>>, buf: Arc<Vec<u8>>, body: Range<usize>, version: u16) -> Result<Self> {
         let (manifest, input, data) = Data::open(buf, body, version)?;
+        let unicode =
+            Unicode::of(&manifest.metadata.unicode_version).ok_or_else(|| Error::UnsupportedUnicode {
+                found: manifest.metadata.unicode_version.clone(),
+            })?;
         let pipeline = manifest.pipeline;
         if pipeline.features.is_empty() {
             return Err(Error::Corrupt("pipeline has no vectorizer".into()));
         }
         let mut vectorizers = Vec::with_capacity(pipeline.features.len());
         for f in pipeline.features {
-            vectorizers.push(Vectorizer::new(f, &data)?);
+            vectorizers.push(Vectorizer::new(f, &data, unicode)?);
         }
         let width: u64 = vectorizers.iter().map(Vectorizer::n_features).sum();
         if width > u64::from(u32::MAX) {
@@ -141,6 +146,11 @@ impl TextClassifier {
     pub fn metadata(&self) -> &Metadata {
         self.metadata
             .get_or_init(|| self.maps.clone().into_metadata(self.head.clone()))
+    }
+
+    /// The Unicode the model reads text with: its exporter's Python's (checked at load).
+    pub fn unicode(&self) -> Unicode {
+        Unicode::of(&self.head.unicode_version).unwrap_or_default()
     }
 
     /// The metadata with its `provenance` and `metrics` empty, and their pairs in the

@@ -10,6 +10,7 @@ use crate::artifact::schema::v3::{
     self, Counts as CountsParams, FeatureBlock, Norm, Transform as TransformParams,
 };
 use crate::error::{Error, Result};
+use crate::text::unicode::Unicode;
 use crate::text::{Analyzer, Scratch};
 
 /// A sparse row: `(column, value)` in ascending column order.
@@ -1216,9 +1217,9 @@ pub struct Vectorizer {
 }
 
 impl Vectorizer {
-    /// Checks a feature block read from an artifact.
-    pub fn new(block: FeatureBlock, data: &Data) -> Result<Self> {
-        let analyzer = Analyzer::new(&block.analyzer)?;
+    /// Checks a feature block read from an artifact whose text follows `unicode`.
+    pub fn new(block: FeatureBlock, data: &Data, unicode: Unicode) -> Result<Self> {
+        let analyzer = Analyzer::new(&block.analyzer, unicode)?;
         let counter = match block.counts {
             CountsParams::Vocabulary(v) => Counter::Vocabulary(Vocabulary::new(v, data)?),
             CountsParams::Pairs(p) => {

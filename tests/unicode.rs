@@ -1,7 +1,8 @@
-//! Checks `skedge::text::unicode` against CPython's own behaviour.
+//! Checks `skedge::text::unicode` against CPython's own behaviour, for every Unicode version it
+//! reads.
 //!
-//! `tests/fixtures/unicode/digests.json` is written by `scripts/gen_unicode.py`
-//! from Python's functions (`re` `\w`, `str.isspace`, `str.lower`, and
+//! `tests/fixtures/unicode/digests.json` (and `digests-VERSION.json` of each later version, from
+//! its own Python) is written by `scripts/gen_unicode.py` from Python's functions (`re` `\w`, `str.isspace`, `str.lower`, and
 //! scikit-learn's `strip_accents_unicode` / `strip_accents_ascii`), not from the
 //! generated tables. Each per-code-point test rebuilds the same byte stream
 //! from the Rust functions and compares SHA-256 digests, block by block, so a
@@ -12,19 +13,26 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use skedge::text::unicode::{
-    is_space, is_word, lower_into, strip_accents_ascii_into, strip_accents_unicode_into, UNICODE_VERSION,
-};
+use skedge::text::unicode::{is_space, Unicode, UNICODE_VERSION};
 
 /// The largest code point.
 const MAX_CP: u32 = 0x10_FFFF;
 
-/// Appends one code point's contribution to a digest stream.
-type PerChar = fn(char, &mut String);
+/// Appends one code point's contribution to a digest stream, with a version's tables.
+type PerChar = fn(Unicode, char, &mut String);
 
-/// Loads the fixture written by `scripts/gen_unicode.py`.
-fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unicode/digests.json");
+/// Every version skedge reads: the base and the later ones.
+const VERSIONS: [&str; 3] = ["14.0.0", "15.0.0", "15.1.0"];
+
+/// Loads the fixture written by `scripts/gen_unicode.py` for `version`.
+fn fixture(version: &str) -> Value {
+    let name = match version {
+        UNICODE_VERSION => "digests.json".to_owned(),
+        v => format!("digests-{v}.json"),
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/unicode")
+        .join(name);
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON in {}: {e}", path.display()))
@@ -35,9 +43,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Rebuilds the stream for `name` with `f` and compares it with the fixture.
+/// Rebuilds the stream for `name` with `f` and compares it with each version's fixture.
 fn check_per_code_point(name: &str, f: PerChar) {
-    let data = fixture();
+    for version in VERSIONS {
+        check_version(version, name, f);
+    }
+}
+
+fn check_version(version: &str, name: &str, f: PerChar) {
+    let unicode = Unicode::of(version).expect("a version skedge reads");
+    let data = fixture(version);
+    assert_eq!(data["unicode_version"], version);
     let entry = &data["per_code_point"][name];
     let block_size = data["block_size"].as_u64().expect("block_size") as u32;
     let want_blocks: Vec<&str> = entry["blocks"]
@@ -58,7 +74,7 @@ fn check_per_code_point(name: &str, f: PerChar) {
         buf.clear();
         for cp in first..first + block_size {
             if let Some(c) = char::from_u32(cp) {
-                f(c, &mut buf);
+                f(unicode, c, &mut buf);
             }
         }
         total.update(buf.as_bytes());
@@ -68,7 +84,7 @@ fn check_per_code_point(name: &str, f: PerChar) {
         }
     }
     let got_total = hex(&total.finalize());
-    eprintln!("{name}: {:?} for all code points", started.elapsed());
+    eprintln!("{name} ({version}): {:?} for all code points", started.elapsed());
 
     if bad.is_empty() && got_total == want_total {
         return;
@@ -79,17 +95,18 @@ fn check_per_code_point(name: &str, f: PerChar) {
     for &first in bad.iter().take(5) {
         for c in (first..first + block_size).filter_map(char::from_u32) {
             let mut out = String::new();
-            f(c, &mut out);
+            f(unicode, c, &mut out);
             outputs.push(serde_json::json!([u32::from(c), out]));
         }
     }
-    let dump = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicode-{name}.json"));
+    let dump = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicode-{name}-{version}.json"));
     let written = std::fs::write(
         &dump,
         serde_json::json!({ "function": name, "outputs": outputs }).to_string(),
     );
     let mut msg = format!(
-        "{name} differs from Python in {} block(s) of {block_size} code points:\n",
+        "{name} differs from Python {} (Unicode {version}) in {} block(s) of {block_size} code points:\n",
+        unicode.python(),
         bad.len()
     );
     for &first in bad.iter().take(10) {
@@ -98,7 +115,8 @@ fn check_per_code_point(name: &str, f: PerChar) {
     msg += &format!("  total sha256: got {got_total}, want {want_total}\n");
     msg += &match written {
         Ok(()) => format!(
-            "  to list the code points: .venv/bin/python scripts/gen_unicode.py --explain {}",
+            "  to list the code points: python{} scripts/gen_unicode.py --explain {}",
+            unicode.python(),
             dump.display()
         ),
         Err(e) => format!("  (could not write {}: {e})", dump.display()),
@@ -112,51 +130,64 @@ fn one(c: char, tmp: &mut [u8; 4]) -> &str {
 }
 
 #[test]
-fn unicode_version_matches_fixture() {
-    assert_eq!(
-        UNICODE_VERSION,
-        fixture()["unicode_version"].as_str().expect("version")
-    );
+fn unicode_versions_match_their_fixtures() {
+    for version in VERSIONS {
+        let data = fixture(version);
+        assert_eq!(data["unicode_version"], version);
+        assert_eq!(data["python"], Unicode::of(version).expect("read").python());
+    }
+    assert_eq!(Unicode::BASE.version(), UNICODE_VERSION);
 }
 
 #[test]
 fn is_word_every_code_point() {
-    check_per_code_point("is_word", |c, out| out.push(if is_word(c) { '1' } else { '0' }));
+    check_per_code_point("is_word", |u, c, out| {
+        out.push(if u.is_word(c) { '1' } else { '0' })
+    });
 }
 
 #[test]
 fn is_space_every_code_point() {
-    check_per_code_point("is_space", |c, out| out.push(if is_space(c) { '1' } else { '0' }));
+    check_per_code_point("is_space", |_, c, out| {
+        out.push(if is_space(c) { '1' } else { '0' })
+    });
 }
 
 #[test]
 fn lower_every_code_point() {
-    check_per_code_point("lower", |c, out| {
-        lower_into(one(c, &mut [0; 4]), out);
+    check_per_code_point("lower", |u, c, out| {
+        u.lower_into(one(c, &mut [0; 4]), out);
         out.push('\n');
     });
 }
 
 #[test]
 fn strip_accents_unicode_every_code_point() {
-    check_per_code_point("strip_accents_unicode", |c, out| {
-        strip_accents_unicode_into(one(c, &mut [0; 4]), out);
+    check_per_code_point("strip_accents_unicode", |u, c, out| {
+        u.strip_accents_unicode_into(one(c, &mut [0; 4]), out);
         out.push('\n');
     });
 }
 
 #[test]
 fn strip_accents_ascii_every_code_point() {
-    check_per_code_point("strip_accents_ascii", |c, out| {
-        strip_accents_ascii_into(one(c, &mut [0; 4]), out);
+    check_per_code_point("strip_accents_ascii", |u, c, out| {
+        u.strip_accents_ascii_into(one(c, &mut [0; 4]), out);
         out.push('\n');
     });
 }
 
-/// Runs `f` on every `[input, expected...]` case in `key`; `f` returns the
-/// Rust outputs in the same order as the expected values.
-fn check_cases(key: &str, f: fn(&str) -> Vec<String>) {
-    let data = fixture();
+/// Runs `f` on every `[input, expected...]` case in `key` of each version's fixture; `f` returns
+/// the Rust outputs in the same order as the expected values.
+fn check_cases(key: &str, f: fn(Unicode, &str) -> Vec<String>) {
+    for version in VERSIONS {
+        check_cases_of(version, key, f);
+    }
+}
+
+fn check_cases_of(version: &str, key: &str, f: fn(Unicode, &str) -> Vec<String>) {
+    let unicode = Unicode::of(version).expect("a version skedge reads");
+    let data = fixture(version);
     let cases = data[key].as_array().expect("cases");
     assert!(!cases.is_empty());
     let mut failures = Vec::new();
@@ -168,14 +199,14 @@ fn check_cases(key: &str, f: fn(&str) -> Vec<String>) {
             .map(|v| v.as_str().expect("string"))
             .collect();
         let (input, want) = items.split_first().expect("input");
-        let got = f(input);
+        let got = f(unicode, input);
         if got != want {
             failures.push(format!("  {input:?}: got {got:?}, want {want:?}"));
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {} {key} differ from Python:\n{}",
+        "{} of {} {key} differ from Python (Unicode {version}):\n{}",
         failures.len(),
         cases.len(),
         failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
@@ -184,20 +215,20 @@ fn check_cases(key: &str, f: fn(&str) -> Vec<String>) {
 
 #[test]
 fn lower_cases_match_python() {
-    check_cases("lower_cases", |s| {
+    check_cases("lower_cases", |u, s| {
         let mut out = String::new();
-        lower_into(s, &mut out);
+        u.lower_into(s, &mut out);
         vec![out]
     });
 }
 
 #[test]
 fn strip_cases_match_python() {
-    check_cases("strip_cases", |s| {
+    check_cases("strip_cases", |unicode, s| {
         let mut u = String::new();
-        strip_accents_unicode_into(s, &mut u);
+        unicode.strip_accents_unicode_into(s, &mut u);
         let mut a = String::new();
-        strip_accents_ascii_into(s, &mut a);
+        unicode.strip_accents_ascii_into(s, &mut a);
         vec![u, a]
     });
 }

@@ -12,7 +12,7 @@ mod unicode_tables;
 
 use crate::artifact::schema::{Analyzer as Params, AnalyzerKind, StripAccents, TokenPattern};
 use crate::error::{Error, Result};
-use unicode::{is_space, is_word};
+use unicode::{is_space, Unicode};
 
 /// Reusable buffers for one analysis at a time.
 #[derive(Default)]
@@ -35,11 +35,13 @@ pub struct Analyzer {
     strip_accents: StripAccents,
     min_token_chars: usize,
     stop_words: Vec<String>,
+    /// The Unicode of the Python the model was exported from.
+    unicode: Unicode,
 }
 
 impl Analyzer {
-    /// Checks the parameters read from an artifact.
-    pub fn new(p: &Params) -> Result<Self> {
+    /// Checks the parameters read from an artifact; `unicode`: its Unicode version's tables.
+    pub fn new(p: &Params, unicode: Unicode) -> Result<Self> {
         let (min_n, max_n) = p.ngram_range;
         if min_n < 1 || min_n > max_n || max_n > 64 {
             return Err(Error::Corrupt(format!(
@@ -60,6 +62,7 @@ impl Analyzer {
                 TokenPattern::OneOrMoreWordChars => 1,
             },
             stop_words: p.stop_words.clone(),
+            unicode,
         })
     }
 
@@ -81,7 +84,7 @@ impl Analyzer {
             let text = self.word_tokens(doc, lowered, stripped, spans);
             return self.word_ngrams(text, spans, ngram, &mut emit);
         }
-        let text = preprocess(doc, self.lowercase, self.strip_accents, lowered, stripped);
+        let text = self.preprocess(doc, lowered, stripped);
         match self.kind {
             AnalyzerKind::Word => {}
             AnalyzerKind::Char => {
@@ -121,9 +124,33 @@ impl Analyzer {
         stripped: &'a mut String,
         spans: &mut Vec<(usize, usize)>,
     ) -> &'a str {
-        let text = preprocess(doc, self.lowercase, self.strip_accents, lowered, stripped);
+        let text = self.preprocess(doc, lowered, stripped);
         self.tokens(text, spans);
         text
+    }
+
+    /// `_preprocess`: `doc.lower()` then the accent function, borrowing `doc` when nothing applies.
+    fn preprocess<'a>(&self, doc: &'a str, lowered: &'a mut String, stripped: &'a mut String) -> &'a str {
+        let text: &str = if self.lowercase {
+            lowered.clear();
+            self.unicode.lower_into(doc, lowered);
+            lowered
+        } else {
+            doc
+        };
+        match self.strip_accents {
+            StripAccents::None => text,
+            StripAccents::Unicode => {
+                stripped.clear();
+                self.unicode.strip_accents_unicode_into(text, stripped);
+                stripped
+            }
+            StripAccents::Ascii => {
+                stripped.clear();
+                self.unicode.strip_accents_ascii_into(text, stripped);
+                stripped
+            }
+        }
     }
 
     /// The analyzer's output as owned strings, like `build_analyzer()(doc)`.
@@ -178,7 +205,7 @@ impl Analyzer {
         spans: &mut Vec<(usize, usize)>,
     ) {
         for (i, c) in span(text, from, text.len()).char_indices() {
-            if is_word(c) {
+            if self.unicode.is_word(c) {
                 run = Some(match run {
                     Some((start, n)) => (start, n + 1),
                     None => (from + i, 1),
@@ -297,7 +324,7 @@ const WORD: u8 = 1;
 /// [`BYTE_CLASS`] of a byte of a non-ASCII char.
 const NON_ASCII: u8 = 2;
 
-/// The class of each byte, from the same table as [`is_word`].
+/// The class of each byte, from the same table as [`Unicode::is_word`].
 static BYTE_CLASS: [u8; 256] = {
     let mut class = [NON_ASCII; 256];
     let mut i = 0;
@@ -312,40 +339,10 @@ static BYTE_CLASS: [u8; 256] = {
     class
 };
 
-/// `_preprocess`: `doc.lower()` then the accent function, borrowing `doc` when nothing applies.
 /// [`Analyzer::word_pairs`] of analyzer parameters (the writer's choice of layout).
 pub fn word_pairs(p: &Params) -> Option<(bool, bool)> {
     let (min_n, max_n) = p.ngram_range;
     (p.kind == AnalyzerKind::Word && max_n <= 2).then_some((min_n == 1, max_n == 2))
-}
-
-fn preprocess<'a>(
-    doc: &'a str,
-    lowercase: bool,
-    strip: StripAccents,
-    lowered: &'a mut String,
-    stripped: &'a mut String,
-) -> &'a str {
-    let text: &str = if lowercase {
-        lowered.clear();
-        unicode::lower_into(doc, lowered);
-        lowered
-    } else {
-        doc
-    };
-    match strip {
-        StripAccents::None => text,
-        StripAccents::Unicode => {
-            stripped.clear();
-            unicode::strip_accents_unicode_into(text, stripped);
-            stripped
-        }
-        StripAccents::Ascii => {
-            stripped.clear();
-            unicode::strip_accents_ascii_into(text, stripped);
-            stripped
-        }
-    }
 }
 
 /// `re.compile(r"\s\s+").sub(" ", text)`: runs of two or more white spaces become one space;
@@ -440,7 +437,7 @@ mod tests {
                 token_pattern: pattern,
                 stop_words: vec!["the".into()],
             };
-            let analyzer = Analyzer::new(&params).expect("valid");
+            let analyzer = Analyzer::new(&params, Unicode::BASE).expect("valid");
             for text in [
                 "",
                 " ",
@@ -461,7 +458,7 @@ mod tests {
                 let mut tokens = Vec::new();
                 let mut run = String::new();
                 for c in text.chars().chain([' ']) {
-                    if is_word(c) {
+                    if Unicode::BASE.is_word(c) {
                         run.push(c);
                     } else if !run.is_empty() {
                         let t = std::mem::take(&mut run);

@@ -14,7 +14,7 @@
 //! change), every character maps to the whole input rather than to a wrong place.
 //! `char`/`char_wb` white-space normalisation then maps the one space left of a run to the run.
 
-use super::{preprocess, Analyzer};
+use super::Analyzer;
 use crate::artifact::schema::AnalyzerKind;
 use crate::text::unicode::is_space;
 
@@ -63,14 +63,7 @@ impl Analyzer {
     /// `_preprocess(doc)` with the input span of each output byte.
     fn preprocess_mapped(&self, doc: &str) -> Mapped {
         let (mut lowered, mut stripped) = (String::new(), String::new());
-        let text = preprocess(
-            doc,
-            self.lowercase,
-            self.strip_accents,
-            &mut lowered,
-            &mut stripped,
-        )
-        .to_owned();
+        let text = self.preprocess(doc, &mut lowered, &mut stripped).to_owned();
         let mut src: Vec<Span> = Vec::with_capacity(text.len());
         let (mut l1, mut s1) = (String::new(), String::new());
         let mut buf = [0u8; 4];
@@ -78,13 +71,7 @@ impl Analyzer {
         let mut aligned = true;
         for c in doc.chars() {
             let width = c.len_utf16() as u32;
-            let piece = preprocess(
-                c.encode_utf8(&mut buf),
-                self.lowercase,
-                self.strip_accents,
-                &mut l1,
-                &mut s1,
-            );
+            let piece = self.preprocess(c.encode_utf8(&mut buf), &mut l1, &mut s1);
             aligned &= text.is_char_boundary(src.len());
             src.resize(src.len() + piece.len(), (at, at + width));
             at += width;
@@ -243,14 +230,17 @@ mod tests {
         lowercase: bool,
         strip: StripAccents,
     ) -> Analyzer {
-        Analyzer::new(&Params {
-            kind,
-            ngram_range,
-            lowercase,
-            strip_accents: strip,
-            token_pattern: TokenPattern::TwoOrMoreWordChars,
-            stop_words: vec!["the".into()],
-        })
+        Analyzer::new(
+            &Params {
+                kind,
+                ngram_range,
+                lowercase,
+                strip_accents: strip,
+                token_pattern: TokenPattern::TwoOrMoreWordChars,
+                stop_words: vec!["the".into()],
+            },
+            crate::text::unicode::Unicode::BASE,
+        )
         .unwrap()
     }
 

@@ -5,15 +5,215 @@
 //! `'²'` in Python, `str.isspace()` includes U+001C..U+001F, `str.lower()` has
 //! its own Final_Sigma rule, ...). Everything here instead reads tables that
 //! `scripts/gen_unicode.py` measured from CPython's `unicodedata` and `str`
-//! methods (see [`UNICODE_VERSION`]); `tests/unicode.rs` checks every code
-//! point against digests of Python's own output.
+//! methods (see [`UNICODE_VERSION`]), and the additions of the later versions
+//! that other Pythons have ([`Unicode`]); `tests/unicode.rs` checks every code
+//! point of each version against digests of that Python's own output.
 
 use super::unicode_tables as t;
 
-/// `unicodedata.unidata_version` of the Python the tables came from, e.g. `"14.0.0"`.
+/// `unicodedata.unidata_version` of the Python the base tables came from, e.g. `"14.0.0"`.
 pub const UNICODE_VERSION: &str = t::UNICODE_VERSION;
-/// `major.minor` of the CPython the tables came from, e.g. `"3.11"`: the Python to export with.
-pub const PYTHON_VERSION: &str = t::PYTHON_VERSION;
+
+/// The Unicode of a model's text analysis: that of the Python it was exported from (the artifact's
+/// `unicode_version`), whose `\w`, `str.lower()` and NFKD follow its `unicodedata`. The base
+/// tables, or those and what a later version adds: the characters it assigns (gen_unicode.py
+/// checks that it changes nothing else, and that white space is the same in every version).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unicode {
+    /// 0: the base tables; `i`: those and the additions of `LATER[i - 1]`.
+    later: usize,
+}
+
+impl Unicode {
+    /// The base tables' version ([`UNICODE_VERSION`]).
+    pub const BASE: Unicode = Unicode { later: 0 };
+
+    /// The tables of `unicodedata.unidata_version` `version`, if skedge has them.
+    pub fn of(version: &str) -> Option<Unicode> {
+        if version == t::UNICODE_VERSION {
+            return Some(Unicode::BASE);
+        }
+        let i = t::LATER.iter().position(|&(v, _)| v == version)?;
+        Some(Unicode { later: i + 1 })
+    }
+
+    /// Every version skedge reads with the Python it comes from, for messages:
+    /// `"14.0.0 (Python 3.11), 15.0.0 (Python 3.12), ..."`.
+    pub fn supported() -> String {
+        let mut out = format!("{} (Python {})", t::UNICODE_VERSION, t::PYTHON_VERSION);
+        for (v, py) in t::LATER {
+            out += &format!(", {v} (Python {py})");
+        }
+        out
+    }
+
+    /// `unicodedata.unidata_version` of these tables.
+    pub fn version(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// `major.minor` of the CPython these tables were measured from.
+    pub fn python(self) -> &'static str {
+        self.entry().1
+    }
+
+    fn entry(self) -> (&'static str, &'static str) {
+        let base = (t::UNICODE_VERSION, t::PYTHON_VERSION);
+        self.later
+            .checked_sub(1)
+            .and_then(|i| t::LATER.get(i))
+            .copied()
+            .unwrap_or(base)
+    }
+
+    /// This version's additions to a base table (none for the base).
+    #[inline]
+    fn added<T>(self, later: &'static [&'static [T]]) -> &'static [T] {
+        match self.later.checked_sub(1) {
+            Some(i) => later.get(i).copied().unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
+    #[inline]
+    pub fn is_word(self, c: char) -> bool {
+        let cp = u32::from(c);
+        if cp < 128 {
+            return ascii_bit(t::WORD_ASCII, cp);
+        }
+        in_ranges(t::WORD, cp) || (self.later != 0 && in_ranges(self.added(t::LATER_WORD), cp))
+    }
+
+    /// Appends Python's `s.lower()` to `out`.
+    ///
+    /// This is the full case mapping (U+0130 becomes `"i\u{307}"`) plus CPython's
+    /// `handle_capital_sigma`: U+03A3 becomes final sigma U+03C2 when preceded by
+    /// a cased char and not followed by one, skipping case-ignorable chars in
+    /// both directions, with "cased" and "case-ignorable" as CPython defines them.
+    pub fn lower_into(self, s: &str, out: &mut String) {
+        if s.is_ascii() {
+            let start = out.len();
+            out.push_str(s);
+            if let Some(tail) = out.get_mut(start..) {
+                tail.make_ascii_lowercase();
+            }
+            return;
+        }
+        self.lower_non_ascii_into(s, out);
+    }
+
+    /// [`Unicode::lower_into`] of a text that is not all ASCII. Out of line: V8 compiles a wasm
+    /// function whole on its first call, and a first `predict` on ASCII text need not compile this.
+    #[inline(never)]
+    fn lower_non_ascii_into(self, s: &str, out: &mut String) {
+        out.reserve(s.len());
+        for (i, c) in s.char_indices() {
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else if c == CAPITAL_SIGMA {
+                out.push(if self.is_final_sigma(s, i) {
+                    FINAL_SIGMA
+                } else {
+                    SMALL_SIGMA
+                });
+            } else {
+                lower_char_into(c, out);
+            }
+        }
+    }
+
+    /// Appends scikit-learn's `strip_accents_unicode(s)`: NFKD, then drop the
+    /// chars with `unicodedata.combining(c) != 0`.
+    pub fn strip_accents_unicode_into(self, s: &str, out: &mut String) {
+        if s.is_ascii() {
+            out.push_str(s);
+            return;
+        }
+        out.reserve(s.len());
+        for c in s.chars() {
+            if c.is_ascii() {
+                out.push(c);
+                continue;
+            }
+            match self.stripped(c) {
+                Stripped::Same => out.push(c),
+                Stripped::Text(text) => out.push_str(text),
+                Stripped::Char(d) => out.push(d),
+                Stripped::Hangul(jamo) => out.extend(jamo.into_iter().flatten()),
+            }
+        }
+    }
+
+    /// Appends scikit-learn's `strip_accents_ascii(s)`: NFKD, then
+    /// `encode('ASCII', 'ignore')`.
+    pub fn strip_accents_ascii_into(self, s: &str, out: &mut String) {
+        if s.is_ascii() {
+            out.push_str(s);
+            return;
+        }
+        for c in s.chars() {
+            if c.is_ascii() {
+                out.push(c);
+                continue;
+            }
+            // A non-ASCII char that NFKD leaves alone, a Hangul syllable (jamo
+            // only) and a non-ASCII single-char result contribute nothing.
+            match self.stripped(c) {
+                Stripped::Text(text) => out.extend(text.chars().filter(char::is_ascii)),
+                Stripped::Char(d) if d.is_ascii() => out.push(d),
+                Stripped::Same | Stripped::Char(_) | Stripped::Hangul(_) => {}
+            }
+        }
+    }
+
+    /// `strip_accents_unicode(c)` for one char: the base tables, then this version's additions.
+    fn stripped(self, c: char) -> Stripped {
+        match stripped(c) {
+            Stripped::Same if self.later != 0 => {
+                let added = self.added(t::LATER_STRIP);
+                match added.binary_search_by_key(&u32::from(c), |&(k, _)| k) {
+                    Ok(j) => added
+                        .get(j)
+                        .map_or(Stripped::Same, |&(_, text)| Stripped::Text(text)),
+                    Err(_) => Stripped::Same,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
+    fn is_sigma_cased(self, c: char) -> bool {
+        let cp = u32::from(c);
+        in_ranges(t::SIGMA_CASED, cp) || in_ranges(self.added(t::LATER_SIGMA_CASED), cp)
+    }
+
+    /// Python's "case-ignorable", as skipped by the Final_Sigma rule.
+    fn is_case_ignorable(self, c: char) -> bool {
+        let cp = u32::from(c);
+        in_ranges(t::CASE_IGNORABLE, cp) || in_ranges(self.added(t::LATER_CASE_IGNORABLE), cp)
+    }
+
+    /// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:
+    /// `\p{cased} \p{case-ignorable}* U+03A3 !(\p{case-ignorable}* \p{cased})`.
+    fn is_final_sigma(self, s: &str, i: usize) -> bool {
+        let before = s.get(..i).unwrap_or_default();
+        let cased_before = before
+            .chars()
+            .rev()
+            .find(|&c| !self.is_case_ignorable(c))
+            .is_some_and(|c| self.is_sigma_cased(c));
+        if !cased_before {
+            return false;
+        }
+        let after = s.get(i + CAPITAL_SIGMA.len_utf8()..).unwrap_or_default();
+        !after
+            .chars()
+            .find(|&c| !self.is_case_ignorable(c))
+            .is_some_and(|c| self.is_sigma_cased(c))
+    }
+}
 
 /// GREEK CAPITAL LETTER SIGMA, the one char whose `lower()` depends on context.
 const CAPITAL_SIGMA: char = '\u{3A3}';
@@ -44,17 +244,8 @@ fn ascii_bit(set: u128, cp: u32) -> bool {
     (half >> (cp & 63)) & 1 != 0
 }
 
-/// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
-#[inline]
-pub fn is_word(c: char) -> bool {
-    let cp = u32::from(c);
-    if cp < 128 {
-        return ascii_bit(t::WORD_ASCII, cp);
-    }
-    in_ranges(t::WORD, cp)
-}
-
-/// Python `str.isspace()`: what `\s`, `str.split()` and re `\s\s+` use.
+/// Python `str.isspace()`: what `\s`, `str.split()` and re `\s\s+` use (the same in every
+/// version [`Unicode`] reads).
 #[inline]
 pub fn is_space(c: char) -> bool {
     let cp = u32::from(c);
@@ -64,122 +255,11 @@ pub fn is_space(c: char) -> bool {
     in_ranges(t::SPACE, cp)
 }
 
-/// Appends Python's `s.lower()` to `out`.
-///
-/// This is the full case mapping (U+0130 becomes `"i\u{307}"`) plus CPython's
-/// `handle_capital_sigma`: U+03A3 becomes final sigma U+03C2 when preceded by
-/// a cased char and not followed by one, skipping case-ignorable chars in
-/// both directions, with "cased" and "case-ignorable" as CPython defines them.
-pub fn lower_into(s: &str, out: &mut String) {
-    if s.is_ascii() {
-        let start = out.len();
-        out.push_str(s);
-        if let Some(tail) = out.get_mut(start..) {
-            tail.make_ascii_lowercase();
-        }
-        return;
-    }
-    lower_non_ascii_into(s, out);
-}
-
-/// [`lower_into`] of a text that is not all ASCII. Out of line: V8 compiles a wasm function whole
-/// on its first call, and a first `predict` on ASCII text need not compile this (3 KB).
-#[inline(never)]
-fn lower_non_ascii_into(s: &str, out: &mut String) {
-    out.reserve(s.len());
-    for (i, c) in s.char_indices() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else if c == CAPITAL_SIGMA {
-            out.push(if is_final_sigma(s, i) {
-                FINAL_SIGMA
-            } else {
-                SMALL_SIGMA
-            });
-        } else {
-            lower_char_into(c, out);
-        }
-    }
-}
-
-/// Appends scikit-learn's `strip_accents_unicode(s)`: NFKD, then drop the
-/// chars with `unicodedata.combining(c) != 0`.
-pub fn strip_accents_unicode_into(s: &str, out: &mut String) {
-    if s.is_ascii() {
-        out.push_str(s);
-        return;
-    }
-    out.reserve(s.len());
-    for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c);
-            continue;
-        }
-        match stripped(c) {
-            Stripped::Same => out.push(c),
-            Stripped::Text(text) => out.push_str(text),
-            Stripped::Char(d) => out.push(d),
-            Stripped::Hangul(jamo) => out.extend(jamo.into_iter().flatten()),
-        }
-    }
-}
-
-/// Appends scikit-learn's `strip_accents_ascii(s)`: NFKD, then
-/// `encode('ASCII', 'ignore')`.
-pub fn strip_accents_ascii_into(s: &str, out: &mut String) {
-    if s.is_ascii() {
-        out.push_str(s);
-        return;
-    }
-    for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c);
-            continue;
-        }
-        // A non-ASCII char that NFKD leaves alone, a Hangul syllable (jamo
-        // only) and a non-ASCII single-char result contribute nothing.
-        match stripped(c) {
-            Stripped::Text(text) => out.extend(text.chars().filter(char::is_ascii)),
-            Stripped::Char(d) if d.is_ascii() => out.push(d),
-            Stripped::Same | Stripped::Char(_) | Stripped::Hangul(_) => {}
-        }
-    }
-}
-
 /// Whether `cp` lies in one of the sorted, disjoint, inclusive `ranges`.
 #[inline]
 fn in_ranges(ranges: &[(u32, u32)], cp: u32) -> bool {
     let i = ranges.partition_point(|&(_, last)| last < cp);
     matches!(ranges.get(i), Some(&(first, _)) if first <= cp)
-}
-
-/// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
-fn is_sigma_cased(c: char) -> bool {
-    in_ranges(t::SIGMA_CASED, u32::from(c))
-}
-
-/// Python's "case-ignorable", as skipped by the Final_Sigma rule.
-fn is_case_ignorable(c: char) -> bool {
-    in_ranges(t::CASE_IGNORABLE, u32::from(c))
-}
-
-/// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:
-/// `\p{cased} \p{case-ignorable}* U+03A3 !(\p{case-ignorable}* \p{cased})`.
-fn is_final_sigma(s: &str, i: usize) -> bool {
-    let before = s.get(..i).unwrap_or_default();
-    let cased_before = before
-        .chars()
-        .rev()
-        .find(|&c| !is_case_ignorable(c))
-        .is_some_and(is_sigma_cased);
-    if !cased_before {
-        return false;
-    }
-    let after = s.get(i + CAPITAL_SIGMA.len_utf8()..).unwrap_or_default();
-    !after
-        .chars()
-        .find(|&c| !is_case_ignorable(c))
-        .is_some_and(is_sigma_cased)
 }
 
 /// Appends `chr(c).lower()` (context-free) for a non-ASCII `c`.
@@ -262,25 +342,50 @@ mod tests {
 
     fn lower(s: &str) -> String {
         let mut out = String::new();
-        lower_into(s, &mut out);
+        Unicode::BASE.lower_into(s, &mut out);
         out
     }
 
     fn strip_unicode(s: &str) -> String {
         let mut out = String::new();
-        strip_accents_unicode_into(s, &mut out);
+        Unicode::BASE.strip_accents_unicode_into(s, &mut out);
         out
     }
 
     fn strip_ascii(s: &str) -> String {
         let mut out = String::new();
-        strip_accents_ascii_into(s, &mut out);
+        Unicode::BASE.strip_accents_ascii_into(s, &mut out);
         out
     }
 
     #[test]
     fn version_is_recorded() {
         assert_eq!(UNICODE_VERSION, "14.0.0");
+        assert_eq!(Unicode::of("14.0.0"), Some(Unicode::BASE));
+        assert_eq!(
+            Unicode::of("15.1.0").map(|u| (u.version(), u.python())),
+            Some(("15.1.0", "3.13"))
+        );
+        assert_eq!(Unicode::of("16.0.0"), None);
+        assert_eq!(
+            Unicode::supported(),
+            "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13)"
+        );
+    }
+
+    /// A later version's characters are word characters, cased or stripped only in that version
+    /// (from the generated additions; tests/unicode.rs checks every code point against Python).
+    #[test]
+    fn later_versions_add_their_characters() {
+        let (base, v15) = (Unicode::BASE, Unicode::of("15.0.0").expect("15.0.0"));
+        let nag_mundari = '\u{1E4D0}'; // Unicode 15.0
+        assert!(!base.is_word(nag_mundari) && v15.is_word(nag_mundari));
+        let modifier_a = '\u{1E030}'; // MODIFIER LETTER CYRILLIC SMALL A, NFKD U+0430
+        let (mut a, mut b) = (String::new(), String::new());
+        base.strip_accents_unicode_into(&modifier_a.to_string(), &mut a);
+        v15.strip_accents_unicode_into(&modifier_a.to_string(), &mut b);
+        assert_eq!((a.as_str(), b.as_str()), ("\u{1E030}", "\u{430}"));
+        assert!(base.is_word('é') && v15.is_word('é') && !v15.is_word('€'));
     }
 
     #[test]
@@ -288,11 +393,11 @@ mod tests {
         for c in [
             '_', 'a', 'Z', '0', '9', 'é', 'ß', 'Ж', '中', '²', '½', '①', 'ª', '٣',
         ] {
-            assert!(is_word(c), "{c:?} should be a word char");
+            assert!(Unicode::BASE.is_word(c), "{c:?} should be a word char");
         }
         // U+0301 COMBINING ACUTE ACCENT is Mn: not alphanumeric in Python.
         for c in [' ', '-', '\'', '.', '\u{301}', '\u{200B}', '\u{200D}', '€', '😀'] {
-            assert!(!is_word(c), "{c:?} should not be a word char");
+            assert!(!Unicode::BASE.is_word(c), "{c:?} should not be a word char");
         }
     }
 
@@ -358,10 +463,11 @@ mod tests {
     #[test]
     fn appends_to_existing() {
         let mut out = String::from(">");
-        lower_into("AB", &mut out);
-        lower_into("ΑΣ", &mut out);
-        strip_accents_unicode_into("é", &mut out);
-        strip_accents_ascii_into("ü", &mut out);
+        let u = Unicode::BASE;
+        u.lower_into("AB", &mut out);
+        u.lower_into("ΑΣ", &mut out);
+        u.strip_accents_unicode_into("é", &mut out);
+        u.strip_accents_ascii_into("ü", &mut out);
         assert_eq!(out, ">abαςeu");
     }
 }

@@ -418,7 +418,7 @@ impl Model {
         let k = explain_k(&k)?;
         let p = self.inner.predict(&text).map_err(core_error)?;
         let mut features = self.inner.explain(&text, k).map_err(core_error)?;
-        with_combining_marks(&text, &mut features);
+        with_combining_marks(&text, self.inner.unicode(), &mut features);
         let row = self.inner.explained_row(p.label);
         to_js(&ExplanationOut {
             prediction: PredictionOut::new(&p, self.inner.classes()),
@@ -535,7 +535,11 @@ fn explain_k(k: &JsValue) -> Result<usize, JsValue> {
 /// out: they are not word characters, and `strip_accents` drops them. A mark is what
 /// `strip_accents='unicode'` removes.
 #[cfg(feature = "explain")]
-fn with_combining_marks(text: &str, features: &mut [crate::explain::Contribution]) {
+fn with_combining_marks(
+    text: &str,
+    unicode: crate::text::unicode::Unicode,
+    features: &mut [crate::explain::Contribution],
+) {
     if text.is_ascii() {
         return;
     }
@@ -556,7 +560,7 @@ fn with_combining_marks(text: &str, features: &mut [crate::explain::Contribution
         }
         stripped.clear();
         if !c.is_ascii() {
-            crate::text::unicode::strip_accents_unicode_into(c.encode_utf8(&mut [0; 4]), &mut stripped);
+            unicode.strip_accents_unicode_into(c.encode_utf8(&mut [0; 4]), &mut stripped);
         }
         if c.is_ascii() || !stripped.is_empty() {
             moved.extend(pending.drain(..).map(|from| (from, at)));

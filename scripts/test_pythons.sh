@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: Unicode 15.1; the
+# machine's 3.11 is Unicode 14.0 and runs every other test): for each one found (pyenv's newest
+# 3.12.x, `python3.12` on PATH, or $SKEDGE_PYTHON_3_12), a virtualenv in .work/py/3.12 with the
+# pinned scikit-learn, a model trained there on texts of the characters that version assigns
+# (tests/pythons/train_later_unicode.py), exported by scripts/export.py with its parity gate
+# (the npm package in Node when pkg/ is built, else the CLI): with strip_accents None, 'unicode'
+# and 'ascii', bit-identical or the export fails. A Python not found is reported and skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# The pins of scripts/requirements.txt that a model needs.
+DEPS=(scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1 joblib==1.6.0)
+
+find_python() { # MINOR: the same search as scripts/gen_unicode.py
+  local env_name=SKEDGE_PYTHON_${1//./_} found
+  if [ -n "${!env_name:-}" ]; then echo "${!env_name}"; return; fi
+  found=$(ls -d "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$found" ]; then echo "$found"; return; fi
+  found=$(command -v "python$1" || true)
+  case "$found" in */shims/*|"") ;; *) echo "$found" ;; esac
+}
+
+cargo build --quiet --release --bin skedge
+T=$(mktemp -d "${TMPDIR:-/tmp}/skedge-pythons.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+passed=0; failed=0
+for minor in 3.12 3.13; do
+  python=$(find_python "$minor")
+  if [ -z "$python" ]; then
+    echo "test_pythons: Python $minor not found: skipped" >&2
+    continue
+  fi
+  venv=$ROOT/.work/py/$minor
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$python ${DEPS[*]}" ]; then
+    say "a virtualenv for Python $minor ($python) in .work/py/$minor: ${DEPS[*]}"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --disable-pip-version-check -q "${DEPS[@]}"
+    echo "$python ${DEPS[*]}" > "$venv/.installed"
+  fi
+  unicode=$("$venv/bin/python" -c 'import unicodedata; print(unicodedata.unidata_version)')
+  for strip in none unicode ascii; do
+    name="Python $minor (Unicode $unicode), strip_accents $strip"
+    model=$T/$minor-$strip.joblib
+    if "$venv/bin/python" tests/pythons/train_later_unicode.py "$model" "$strip" &&
+       PYTHONPATH=scripts "$venv/bin/python" scripts/export.py --joblib "$model" --trust-pickle \
+         --validation "$model.csv" --out "$T/$minor-$strip.skedge" > "$T/export.log" 2>&1 &&
+       target/release/skedge inspect "$T/$minor-$strip.skedge" | grep -q "\"unicode_version\": \"$unicode\""; then
+      echo "ok $name: $(grep -o 'parity gate passed.*' "$T/export.log")"
+      passed=$((passed + 1))
+    else
+      echo "FAILED $name"; tail -20 "$T/export.log"
+      failed=$((failed + 1))
+    fi
+  done
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
