@@ -689,9 +689,18 @@ def props_out(p: Props) -> str:
     )
 
 
-def additions(base: Props, later: dict) -> dict:
-    """What a later Unicode version adds to the base tables. Only additions are supported: the
-    later Python must agree with the base on every code point the base assigns a property to (true
+def measured_props(m: dict) -> argparse.Namespace:
+    """Another Python's measured props in the shape of `Props` (the base of the next version's)."""
+    return argparse.Namespace(
+        word=m["word"], space=m["space"], sigma_cased=m["sigma_cased"], case_ignorable=m["case_ignorable"],
+        lower={int(c): x for c, x in m["lower"].items()}, strip={int(c): x for c, x in m["strip"].items()},
+    )
+
+
+def additions(base, later: dict) -> dict:
+    """What a later Unicode version adds to the tables of the version before it (`base`: the base
+    tables' Props, or the previous later version's). Only additions are supported: the later
+    Python must agree with the one before on every code point that one assigns a property to (true
     from Unicode 14.0 to 15.1: a version assigns new characters, it does not change old ones)."""
     v = later["version"]
 
@@ -722,8 +731,9 @@ def additions(base: Props, later: dict) -> dict:
 def gen_later(later: list) -> str:
     """The tables of the later versions, appended to the base's."""
     o = [
-        LATER_MARK + " (each from its own Python): what each adds to the tables above,",
-        "// the characters it assigns. gen_unicode.py checks that nothing else changes.",
+        LATER_MARK + " (each from its own Python): what each adds to the tables above and",
+        "// to the versions before it, the characters it assigns. gen_unicode.py checks that nothing",
+        "// else changes.",
         "",
     ]
     o.append("/// `(unicodedata.unidata_version, Python)` of each later version skedge reads.")
@@ -737,7 +747,7 @@ def gen_later(later: list) -> str:
                     a["sigma_cased"])
         emit_ranges(o, f"CASE_IGNORABLE_{tag}", f"Unicode {a['version']}: code points it adds to `CASE_IGNORABLE`.",
                     a["case_ignorable"])
-        o.append(f"/// Unicode {a['version']}: `strip_accents_unicode(chr(cp))` of the code points it adds, sorted.")
+        o.append(f"/// Unicode {a['version']}: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.")
         emit_tuples(o, f"pub(crate) static STRIP_{tag}: &[(u32, &str)] = ",
                     [f'(0x{c:04X}, "{rust_str(x)}")' for c, x in a["strip"]])
     for table in ("WORD", "SIGMA_CASED", "CASE_IGNORABLE"):
@@ -827,15 +837,16 @@ def main():
     props = Props()
     tables, images = gen_tables(props)
     outputs = {DIGESTS_PATH: gen_digests(props)}
-    later, missing = [], []
+    later, missing, before = [], [], props
     for minor in LATER_PYTHONS:
         python = find_python(minor)
         if python is None:
             missing.append(minor)
             continue
         measured = measure(python)
-        later.append(additions(props, measured))
+        later.append(additions(before, measured))
         outputs[digests_path(measured["version"])] = measured["digests"]
+        before = measured_props(measured)
     if missing and not args.check:
         fail(f"Python {', '.join(missing)} not found (pyenv, PATH, or $SKEDGE_PYTHON_3_12 and the like)")
     outputs[TABLES_PATH] = tables + "\n" + gen_later(later)

@@ -16,11 +16,12 @@ pub const UNICODE_VERSION: &str = t::UNICODE_VERSION;
 
 /// The Unicode of a model's text analysis: that of the Python it was exported from (the artifact's
 /// `unicode_version`), whose `\w`, `str.lower()` and NFKD follow its `unicodedata`. The base
-/// tables, or those and what a later version adds: the characters it assigns (gen_unicode.py
-/// checks that it changes nothing else, and that white space is the same in every version).
+/// tables, or those and what each later version up to this one adds: the characters it assigns
+/// (gen_unicode.py checks that it changes nothing else, and that white space is the same in every
+/// version).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Unicode {
-    /// 0: the base tables; `i`: those and the additions of `LATER[i - 1]`.
+    /// 0: the base tables; `i`: those and the additions of `LATER[..i]`.
     later: usize,
 }
 
@@ -66,13 +67,10 @@ impl Unicode {
             .unwrap_or(base)
     }
 
-    /// This version's additions to a base table (none for the base).
+    /// Whether `cp` is in what the later versions up to this one add to a range table.
     #[inline]
-    fn added<T>(self, later: &'static [&'static [T]]) -> &'static [T] {
-        match self.later.checked_sub(1) {
-            Some(i) => later.get(i).copied().unwrap_or_default(),
-            None => &[],
-        }
+    fn added(self, later: &'static [&'static [(u32, u32)]], cp: u32) -> bool {
+        later.iter().take(self.later).any(|ranges| in_ranges(ranges, cp))
     }
 
     /// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
@@ -82,7 +80,7 @@ impl Unicode {
         if cp < 128 {
             return ascii_bit(t::WORD_ASCII, cp);
         }
-        in_ranges(t::WORD, cp) || (self.later != 0 && in_ranges(self.added(t::LATER_WORD), cp))
+        in_ranges(t::WORD, cp) || (self.later != 0 && self.added(t::LATER_WORD, cp))
     }
 
     /// Appends Python's `s.lower()` to `out`.
@@ -171,13 +169,12 @@ impl Unicode {
     fn stripped(self, c: char) -> Stripped {
         match stripped(c) {
             Stripped::Same if self.later != 0 => {
-                let added = self.added(t::LATER_STRIP);
-                match added.binary_search_by_key(&u32::from(c), |&(k, _)| k) {
-                    Ok(j) => added
-                        .get(j)
-                        .map_or(Stripped::Same, |&(_, text)| Stripped::Text(text)),
-                    Err(_) => Stripped::Same,
-                }
+                let cp = u32::from(c);
+                let added = t::LATER_STRIP.iter().take(self.later).find_map(|added| {
+                    let j = added.binary_search_by_key(&cp, |&(k, _)| k).ok()?;
+                    added.get(j)
+                });
+                added.map_or(Stripped::Same, |&(_, text)| Stripped::Text(text))
             }
             other => other,
         }
@@ -186,13 +183,13 @@ impl Unicode {
     /// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
     fn is_sigma_cased(self, c: char) -> bool {
         let cp = u32::from(c);
-        in_ranges(t::SIGMA_CASED, cp) || in_ranges(self.added(t::LATER_SIGMA_CASED), cp)
+        in_ranges(t::SIGMA_CASED, cp) || self.added(t::LATER_SIGMA_CASED, cp)
     }
 
     /// Python's "case-ignorable", as skipped by the Final_Sigma rule.
     fn is_case_ignorable(self, c: char) -> bool {
         let cp = u32::from(c);
-        in_ranges(t::CASE_IGNORABLE, cp) || in_ranges(self.added(t::LATER_CASE_IGNORABLE), cp)
+        in_ranges(t::CASE_IGNORABLE, cp) || self.added(t::LATER_CASE_IGNORABLE, cp)
     }
 
     /// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:

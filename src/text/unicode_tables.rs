@@ -2560,8 +2560,9 @@ drad\u{2215}srad\u{2215}s2psns\u{3bc}smspVnV\u{3bc}VmVkVMVpWnW\u{3bc}WmWkWMWk\u{
 \u{4e8c}\u{3015}\u{3014}\u{5b89}\u{3015}\u{3014}\u{70b9}\u{3015}\u{3014}\u{6253}\u{3015}\
 \u{3014}\u{76d7}\u{3015}\u{3014}\u{52dd}\u{3015}\u{3014}\u{6557}\u{3015}";
 
-// ---- Later Unicode versions (each from its own Python): what each adds to the tables above,
-// the characters it assigns. gen_unicode.py checks that nothing else changes.
+// ---- Later Unicode versions (each from its own Python): what each adds to the tables above and
+// to the versions before it, the characters it assigns. gen_unicode.py checks that nothing
+// else changes.
 
 /// `(unicodedata.unidata_version, Python)` of each later version skedge reads.
 pub(crate) static LATER: &[(&str, &str)] = &[("15.0.0", "3.12"), ("15.1.0", "3.13")];
@@ -2605,7 +2606,7 @@ pub(crate) static CASE_IGNORABLE_15_0_0: &[(u32, u32)] = &[
     (0x1E4EB, 0x1E4EF),
 ];
 
-/// Unicode 15.0.0: `strip_accents_unicode(chr(cp))` of the code points it adds, sorted.
+/// Unicode 15.0.0: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.
 pub(crate) static STRIP_15_0_0: &[(u32, &str)] = &[
     (0x10EFD, ""),
     (0x10EFE, ""),
@@ -2682,120 +2683,16 @@ pub(crate) static STRIP_15_0_0: &[(u32, &str)] = &[
 ];
 
 /// Unicode 15.1.0: code points it adds to `WORD`.
-pub(crate) static WORD_15_1_0: &[(u32, u32)] = &[
-    (0x1123F, 0x11240),
-    (0x11F02, 0x11F02),
-    (0x11F04, 0x11F10),
-    (0x11F12, 0x11F33),
-    (0x11F50, 0x11F59),
-    (0x1342F, 0x1342F),
-    (0x13441, 0x13446),
-    (0x1B132, 0x1B132),
-    (0x1B155, 0x1B155),
-    (0x1D2C0, 0x1D2D3),
-    (0x1DF25, 0x1DF2A),
-    (0x1E030, 0x1E06D),
-    (0x1E4D0, 0x1E4EB),
-    (0x1E4F0, 0x1E4F9),
-    (0x2B739, 0x2B739),
-    (0x2EBF0, 0x2EE5D),
-    (0x31350, 0x323AF),
-];
+pub(crate) static WORD_15_1_0: &[(u32, u32)] = &[(0x2EBF0, 0x2EE5D)];
 
 /// Unicode 15.1.0: code points it adds to `SIGMA_CASED`.
-pub(crate) static SIGMA_CASED_15_1_0: &[(u32, u32)] = &[(0x1DF25, 0x1DF2A)];
+pub(crate) static SIGMA_CASED_15_1_0: &[(u32, u32)] = &[];
 
 /// Unicode 15.1.0: code points it adds to `CASE_IGNORABLE`.
-pub(crate) static CASE_IGNORABLE_15_1_0: &[(u32, u32)] = &[
-    (0x0ECE, 0x0ECE),
-    (0x10EFD, 0x10EFF),
-    (0x11241, 0x11241),
-    (0x11F00, 0x11F01),
-    (0x11F36, 0x11F3A),
-    (0x11F40, 0x11F40),
-    (0x11F42, 0x11F42),
-    (0x13439, 0x13440),
-    (0x13447, 0x13455),
-    (0x1E030, 0x1E06D),
-    (0x1E08F, 0x1E08F),
-    (0x1E4EB, 0x1E4EF),
-];
+pub(crate) static CASE_IGNORABLE_15_1_0: &[(u32, u32)] = &[];
 
-/// Unicode 15.1.0: `strip_accents_unicode(chr(cp))` of the code points it adds, sorted.
-pub(crate) static STRIP_15_1_0: &[(u32, &str)] = &[
-    (0x10EFD, ""),
-    (0x10EFE, ""),
-    (0x10EFF, ""),
-    (0x11F41, ""),
-    (0x11F42, ""),
-    (0x1E030, "\u{430}"),
-    (0x1E031, "\u{431}"),
-    (0x1E032, "\u{432}"),
-    (0x1E033, "\u{433}"),
-    (0x1E034, "\u{434}"),
-    (0x1E035, "\u{435}"),
-    (0x1E036, "\u{436}"),
-    (0x1E037, "\u{437}"),
-    (0x1E038, "\u{438}"),
-    (0x1E039, "\u{43a}"),
-    (0x1E03A, "\u{43b}"),
-    (0x1E03B, "\u{43c}"),
-    (0x1E03C, "\u{43e}"),
-    (0x1E03D, "\u{43f}"),
-    (0x1E03E, "\u{440}"),
-    (0x1E03F, "\u{441}"),
-    (0x1E040, "\u{442}"),
-    (0x1E041, "\u{443}"),
-    (0x1E042, "\u{444}"),
-    (0x1E043, "\u{445}"),
-    (0x1E044, "\u{446}"),
-    (0x1E045, "\u{447}"),
-    (0x1E046, "\u{448}"),
-    (0x1E047, "\u{44b}"),
-    (0x1E048, "\u{44d}"),
-    (0x1E049, "\u{44e}"),
-    (0x1E04A, "\u{a689}"),
-    (0x1E04B, "\u{4d9}"),
-    (0x1E04C, "\u{456}"),
-    (0x1E04D, "\u{458}"),
-    (0x1E04E, "\u{4e9}"),
-    (0x1E04F, "\u{4af}"),
-    (0x1E050, "\u{4cf}"),
-    (0x1E051, "\u{430}"),
-    (0x1E052, "\u{431}"),
-    (0x1E053, "\u{432}"),
-    (0x1E054, "\u{433}"),
-    (0x1E055, "\u{434}"),
-    (0x1E056, "\u{435}"),
-    (0x1E057, "\u{436}"),
-    (0x1E058, "\u{437}"),
-    (0x1E059, "\u{438}"),
-    (0x1E05A, "\u{43a}"),
-    (0x1E05B, "\u{43b}"),
-    (0x1E05C, "\u{43e}"),
-    (0x1E05D, "\u{43f}"),
-    (0x1E05E, "\u{441}"),
-    (0x1E05F, "\u{443}"),
-    (0x1E060, "\u{444}"),
-    (0x1E061, "\u{445}"),
-    (0x1E062, "\u{446}"),
-    (0x1E063, "\u{447}"),
-    (0x1E064, "\u{448}"),
-    (0x1E065, "\u{44a}"),
-    (0x1E066, "\u{44b}"),
-    (0x1E067, "\u{491}"),
-    (0x1E068, "\u{456}"),
-    (0x1E069, "\u{455}"),
-    (0x1E06A, "\u{45f}"),
-    (0x1E06B, "\u{4ab}"),
-    (0x1E06C, "\u{a651}"),
-    (0x1E06D, "\u{4b1}"),
-    (0x1E08F, ""),
-    (0x1E4EC, ""),
-    (0x1E4ED, ""),
-    (0x1E4EE, ""),
-    (0x1E4EF, ""),
-];
+/// Unicode 15.1.0: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.
+pub(crate) static STRIP_15_1_0: &[(u32, &str)] = &[];
 
 /// `WORD_*` of each entry of `LATER`, in order.
 pub(crate) static LATER_WORD: &[&[(u32, u32)]] = &[WORD_15_0_0, WORD_15_1_0];
