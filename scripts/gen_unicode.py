@@ -53,8 +53,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import os
+import random
 import re
 import shutil
 import struct
@@ -387,7 +387,7 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     o.append("/// `unicodedata.unidata_version` of the Python these tables came from.")
     o.append(f'pub(crate) const UNICODE_VERSION: &str = "{version}";')
     o.append("")
-    o.append("/// `major.minor` of that Python: exports from it (or another with the same Unicode) pack.")
+    o.append("/// `major.minor` of that Python.")
     o.append(f'pub(crate) const PYTHON_VERSION: &str = "{py}";')
     o.append("")
     o.append("/// Bit `c` is set when ASCII char `c` is a word char (`c.isalnum() or c == '_'`).")

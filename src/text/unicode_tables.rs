@@ -9,7 +9,7 @@
 /// `unicodedata.unidata_version` of the Python these tables came from.
 pub(crate) const UNICODE_VERSION: &str = "14.0.0";
 
-/// `major.minor` of that Python: exports from it (or another with the same Unicode) pack.
+/// `major.minor` of that Python.
 pub(crate) const PYTHON_VERSION: &str = "3.11";
 
 /// Bit `c` is set when ASCII char `c` is a word char (`c.isalnum() or c == '_'`).
