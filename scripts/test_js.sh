@@ -67,7 +67,7 @@ want() { local w; for w in "${what[@]}"; do [ "$w" = "$1" ] && return 0; done; r
 # versions of a package there would fight over node_modules/.bin.
 NPM_NEXT=(typescript@7.0.2 vite@8.4.1)
 next=$ROOT/.work/npm-next
-if [ "$(cat "$next/.installed" 2>/dev/null)" != "${NPM_NEXT[*]}" ]; then
+if { want node || want browser; } && [ "$(cat "$next/.installed" 2>/dev/null)" != "${NPM_NEXT[*]}" ]; then
   say "installing ${NPM_NEXT[*]} into .work/npm-next"
   rm -rf "$next" && mkdir -p "$next" && echo '{ "private": true }' > "$next/package.json"
   (cd "$next" && npm install --silent --no-audit --no-fund "${NPM_NEXT[@]}")

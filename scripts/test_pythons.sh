@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: Unicode 15.1; the
-# machine's 3.11 is Unicode 14.0 and runs every other test): for each one found (pyenv's newest
-# 3.12.x, `python3.12` on PATH, or $SKEDGE_PYTHON_3_12), a virtualenv in .work/py/3.12 with the
-# pinned scikit-learn, a model trained there on texts of the characters that version assigns
+# machine's 3.11 is Unicode 14.0 and runs every other test): for each one scripts/gen_unicode.py
+# finds (pyenv's newest 3.12.x, `python3.12` on PATH, or $SKEDGE_PYTHON_3_12), a virtualenv in
+# .work/py/3.12 with the pinned scikit-learn, a model trained there on texts of the characters that version assigns
 # (tests/pythons/train_later_unicode.py), exported by scripts/export.py with its parity gate
 # (the npm package in Node when pkg/ is built, else the CLI): with strip_accents None, 'unicode'
 # and 'ascii', bit-identical or the export fails. A Python not found is reported and skipped.
@@ -13,21 +13,17 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # The pins of scripts/requirements.txt that a model needs.
 DEPS=(scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1 joblib==1.6.0)
 
-find_python() { # MINOR: the same search as scripts/gen_unicode.py
-  local env_name=SKEDGE_PYTHON_${1//./_} found
-  if [ -n "${!env_name:-}" ]; then echo "${!env_name}"; return; fi
-  found=$(ls -d "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1 || true)
-  if [ -n "$found" ]; then echo "$found"; return; fi
-  found=$(command -v "python$1" || true)
-  case "$found" in */shims/*|"") ;; *) echo "$found" ;; esac
-}
-
 cargo build --quiet --release --bin skedge
 T=$(mktemp -d "${TMPDIR:-/tmp}/skedge-pythons.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 passed=0; failed=0
-for minor in 3.12 3.13; do
-  python=$(find_python "$minor")
+# The later Pythons of scripts/gen_unicode.py, found as it finds them: "MINOR PATH" lines (no PATH:
+# not found). Its search is stdlib only: any Python 3 runs it.
+host=.venv/bin/python
+[ -x "$host" ] || host=python3
+later=$("$host" -c 'import sys; sys.path.insert(0, "scripts"); import gen_unicode as g
+for m in g.LATER_PYTHONS: print(m, g.find_python(m) or "")')
+while read -r minor python <&3; do
   if [ -z "$python" ]; then
     echo "test_pythons: Python $minor not found: skipped" >&2
     continue
@@ -55,6 +51,6 @@ for minor in 3.12 3.13; do
       failed=$((failed + 1))
     fi
   done
-done
+done 3<<< "$later"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

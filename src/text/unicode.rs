@@ -38,12 +38,20 @@ impl Unicode {
         Some(Unicode { later: i + 1 })
     }
 
-    /// Every version skedge reads with the Python it comes from, for messages:
+    /// Every version skedge reads, the base first.
+    pub fn all() -> impl Iterator<Item = Unicode> {
+        (0..=t::LATER.len()).map(|later| Unicode { later })
+    }
+
+    /// [`Unicode::all`] with the Python each comes from, for messages:
     /// `"14.0.0 (Python 3.11), 15.0.0 (Python 3.12), ..."`.
     pub fn supported() -> String {
-        let mut out = format!("{} (Python {})", t::UNICODE_VERSION, t::PYTHON_VERSION);
-        for (v, py) in t::LATER {
-            out += &format!(", {v} (Python {py})");
+        let mut out = String::new();
+        for u in Unicode::all() {
+            if !out.is_empty() {
+                out += ", ";
+            }
+            out += &format!("{} (Python {})", u.version(), u.python());
         }
         out
     }
