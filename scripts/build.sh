@@ -42,7 +42,7 @@ digest() { inputs | sha256sum | cut -c1-32; }
 # tool missing from the digest only means it matches no stamp) and leaves a missing wasm32 target
 # to setup.sh.
 if [ "${1:-}" = --compile ]; then
-  rustup target list --installed | grep -qx wasm32-unknown-unknown || exit 0
+  rustup target list --installed | grep -x wasm32-unknown-unknown > /dev/null || exit 0
   [ "$(cat "$STAMP" 2>/dev/null)" = "$(digest 2>/dev/null)" ] || cargo_wasm --features "$FULL_FEATURES"
   exit 0
 fi
@@ -71,7 +71,7 @@ wasm() {
   say "cargo build (wasm32, profile wasm): $name"
   cargo_wasm "$@"
   cp "$ROOT/target/wasm32-unknown-unknown/wasm/skedge.wasm" "$WORK/$name.wasm"
-  if ! "$WASM_OPT" "$WORK/$name.wasm" --print-features -o /dev/null | grep -qx -- --enable-simd; then
+  if ! "$WASM_OPT" "$WORK/$name.wasm" --print-features -o /dev/null | grep -x -- --enable-simd > /dev/null; then
     echo "build: $name.wasm has no simd128 (RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS replace .cargo/config.toml's)" >&2
     exit 1
   fi

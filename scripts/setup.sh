@@ -19,7 +19,7 @@ fi
 build_clis() { cargo build --release --quiet --bin skedge --bin skedge-monitor; }
 if [ "${1:-}" = --cli ]; then build_clis; exit; fi
 
-if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+if ! rustup target list --installed 2>/dev/null | grep -x wasm32-unknown-unknown > /dev/null; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi

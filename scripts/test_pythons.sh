@@ -38,16 +38,19 @@ while read -r minor python <&3; do
   fi
   unicode=$("$venv/bin/python" -c 'import unicodedata; print(unicodedata.unidata_version)')
   for strip in none unicode ascii; do
+    info=
     name="Python $minor (Unicode $unicode), strip_accents $strip"
     model=$T/$minor-$strip.joblib
     if "$venv/bin/python" tests/pythons/train_later_unicode.py "$model" "$strip" &&
        PYTHONPATH=scripts "$venv/bin/python" scripts/export.py --joblib "$model" --trust-pickle \
          --validation "$model.csv" --out "$T/$minor-$strip.skedge" > "$T/export.log" 2>&1 &&
-       target/release/skedge inspect "$T/$minor-$strip.skedge" | grep -q "\"unicode_version\": \"$unicode\""; then
+       info=$(target/release/skedge inspect "$T/$minor-$strip.skedge") &&
+       [[ $info == *"\"unicode_version\": \"$unicode\""* ]]; then
       echo "ok $name: $(grep -o 'parity gate passed.*' "$T/export.log")"
       passed=$((passed + 1))
     else
       echo "FAILED $name"; tail -20 "$T/export.log"
+      echo "skedge inspect: $(grep unicode_version <<< "${info:-}" || echo "no unicode_version")"
       failed=$((failed + 1))
     fi
   done
