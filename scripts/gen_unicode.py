@@ -18,12 +18,14 @@ Unicode property it uses is taken from the running CPython itself (its
 
 Later Unicode versions: scikit-learn follows the Unicode of the Python it runs in, and an
 artifact records its exporter's. The running Python (3.11, Unicode 14.0) gives the base tables;
-each Python of ``LATER_PYTHONS`` (3.12: 15.0, 3.13: 15.1; pyenv's, on PATH, or
-``$SKEDGE_PYTHON_3_12``) is run with ``--props-out`` and gives what its version adds: the
-characters it assigns, the script failing if the version changes anything else (white space,
-``lower()``, an old character's stripping or classes). Each also writes its own digests,
-``tests/fixtures/unicode/digests-VERSION.json``. ``--check`` without one of those Pythons checks
-the rest and says what it could not measure.
+each Python of ``LATER_PYTHONS`` (3.12: 15.0, 3.13: 15.1, 3.14: 16.0; ``$SKEDGE_PYTHON_3_12``,
+pyenv's, on PATH, else CPython under Pyodide from node_modules/, see ``find_python``) is run with
+``--props-out`` and gives what its version adds to the one before: the characters it assigns (their
+classes, ``lower()`` and stripping). Anything else fails the script (white space, an old
+character's ``lower()`` or stripping, a character leaving ``\\w``), except a character leaving a
+Final_Sigma set, which must be one of ``SIGMA_PROBES`` so the digests test its contexts. Each
+also writes its own digests, ``tests/fixtures/unicode/digests-VERSION.json``. ``--check`` without
+one of those Pythons checks the rest and says what it could not measure.
 
 Usage (from the repository root)::
 
@@ -68,9 +70,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES_PATH = ROOT / "src" / "text" / "unicode_tables.rs"
 DIGESTS_PATH = ROOT / "tests" / "fixtures" / "unicode" / "digests.json"
 COMMAND = ".venv/bin/python scripts/gen_unicode.py"
-# Later Pythons whose Unicode versions skedge also reads, as additions to the running Python's
-# tables (each found as $SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH).
-LATER_PYTHONS = ("3.12", "3.13")
+# Later Pythons whose Unicode versions skedge also reads, as changes to the running Python's
+# tables (each found by `find_python`).
+LATER_PYTHONS = ("3.12", "3.13", "3.14")
+# Characters whose Final_Sigma class changes between the versions skedge reads, so `lower_cases`
+# puts each in the contexts that rule reads: Unicode 16.0 made U+1171E AHOM CONSONANT SIGN MEDIAL
+# RA a spacing mark, no longer case-ignorable.
+SIGMA_PROBES = "\U0001171e"
+PYODIDE = ROOT / "node_modules" / "pyodide"
 LATER_MARK = "// ---- Later Unicode versions"
 
 MAX_CP = 0x10FFFF
@@ -259,10 +266,14 @@ def fill_lines(items, indent="    "):
 
 def emit_tuples(out, head, items):
     """`head` + an array of tuple literals, laid out as rustfmt does: on one
-    line if short (rustfmt's `array_width`), else one item per line."""
+    line if short (rustfmt's `array_width`), on the next line if it fits there,
+    else one item per line."""
     inline = "&[" + ", ".join(items) + "]"
     if len(inline) - 1 <= ARRAY_WIDTH and len(head) + len(inline) + 1 <= MAX_WIDTH:
         out.append(head + inline + ";")
+    elif len(inline) - 1 <= ARRAY_WIDTH and 4 + len(inline) + 1 <= MAX_WIDTH:
+        out.append(head.rstrip())  # "... ="
+        out.append("    " + inline + ";")
     else:
         out.append(head + "&[")
         out.extend(f"    {it}," for it in items)
@@ -536,13 +547,13 @@ def lower_cases(p: Props):
         "A\u0301", "A\u00ad", "A'", "A.", "A:", "A\u0345", "\u0345", "\u0301",
         "A\u02b0", "\u02b0", "\u00aa", "\u01c5", "\u2160", "\u24b6", "1\u0301",
         "A \u0301", "\U00010400", "\u0130", "\u00df", "A\u200d", S, "\u03c3",
-    ]
+    ] + [f for x in SIGMA_PROBES for f in (x, "A" + x)]
     afters = [
         "", "b", "B", "\u0391", "\u03b1", "1", " ", ".", "'", "_",
         "\u0301", "\u0301b", "\u0301 ", "\u00ad\u0391", "\u00ad", "'s", ".b",
         "\u0345", "\u0345A", "\u02b0", "\u02b0 ", "\u00aa", "\u2160", S,
         "\u200d\u200d", "\u200db",
-    ]
+    ] + [f for x in SIGMA_PROBES for f in (x, x + "b", x + "\u03b1")]
     cases = []
     for b in befores:
         for a in afters:
@@ -651,7 +662,8 @@ def digests_path(version: str) -> Path:
     return DIGESTS_PATH.with_name(f"digests-{version}.json")
 
 
-def find_python(minor: str) -> str | None:
+def find_native_python(minor: str) -> str | None:
+    """`$SKEDGE_PYTHON_3_12` (and the like), pyenv's newest 3.12.x, or `python3.12` on PATH."""
     env = os.environ.get("SKEDGE_PYTHON_" + minor.replace(".", "_"))
     if env:
         return env
@@ -665,11 +677,28 @@ def find_python(minor: str) -> str | None:
     return on_path if on_path and "/shims/" not in on_path else None
 
 
-def measure(python: str) -> dict:
+def find_python(minor: str) -> list[str] | None:
+    """The command that runs a script under Python `minor`: a native one, else CPython under
+    Pyodide (the npm package, pinned in package.json) if it is that version. Pyodide's CPython is
+    CPython's own C code and Unicode database compiled to WebAssembly: the same answers, slower."""
+    native = find_native_python(minor)
+    if native:
+        return [native]
+    node = shutil.which("node")
+    try:
+        pyodide = json.loads((PYODIDE / "pyodide-lock.json").read_text(encoding="utf-8"))["info"]["python"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if node and pyodide.startswith(minor + "."):
+        return [node, str(ROOT / "scripts" / "pyodide.mjs")]
+    return None
+
+
+def measure(python: list[str]) -> dict:
     """Props and digests of another Python (this script run there with --props-out)."""
-    r = subprocess.run([python, __file__, "--props-out"], capture_output=True, text=True)
+    r = subprocess.run([*python, __file__, "--props-out"], capture_output=True, text=True)
     if r.returncode != 0:
-        fail(f"{python} --props-out failed:\n{r.stderr[-2000:]}")
+        fail(f"{' '.join(python)} --props-out failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout)
 
 
@@ -697,64 +726,85 @@ def measured_props(m: dict) -> argparse.Namespace:
     )
 
 
-def additions(base, later: dict) -> dict:
-    """What a later Unicode version adds to the tables of the version before it (`base`: the base
-    tables' Props, or the previous later version's). Only additions are supported: the later
-    Python must agree with the one before on every code point that one assigns a property to (true
-    from Unicode 14.0 to 15.1: a version assigns new characters, it does not change old ones)."""
+def changes(base, later: dict) -> dict:
+    """What a later Unicode version changes in the tables of the version before it (`base`: the
+    base tables' Props, or the previous later version's). What skedge reads (unicode.rs) and this
+    checks: the characters a version assigns join `\\w`, get a `lower()` or a stripping where the
+    version before gave the character itself (Unicode 15.0 to 16.0 do only that to `\\w`, `lower()`
+    and stripping), and may join or leave the Final_Sigma sets (16.0 moves one character out of
+    case-ignorable), which the digests test for `SIGMA_PROBES`."""
     v = later["version"]
 
-    def grown(name, old, new):
+    def changed(name, old, new, may_leave=False):
         old, new = set(old), set(new)
-        if not old <= new:
-            fail(f"Unicode {v}: {name} no longer holds U+{min(old - new):04X}: only additions are supported")
-        return sorted(new - old)
+        for c in sorted(old - new):
+            if not may_leave:
+                fail(f"Unicode {v}: {name} no longer holds U+{c:04X}: not supported")
+            if chr(c) not in SIGMA_PROBES:
+                fail(f"Unicode {v}: U+{c:04X} leaves {name}: add it to SIGMA_PROBES")
+        return to_ranges(sorted(new - old)), to_ranges(sorted(old - new))
+
+    def mapped(name, old, new):
+        new = {int(c): x for c, x in new.items()}
+        for c, x in old.items():
+            if new.get(c) != x:
+                fail(f"Unicode {v}: {name} of U+{c:04X} changed: not supported")
+        return sorted((c, x) for c, x in new.items() if c not in old)
 
     if set(later["space"]) != set(base.space):
         fail(f"Unicode {v}: str.isspace() changed: not supported")
-    if {int(c): x for c, x in later["lower"].items()} != base.lower:
-        fail(f"Unicode {v}: str.lower() changed: not supported")
-    strip = {int(c): x for c, x in later["strip"].items()}
-    for c, x in base.strip.items():
-        if strip.get(c) != x:
-            fail(f"Unicode {v}: strip_accents of U+{c:04X} changed: not supported")
+    word, _ = changed("\\w", base.word, later["word"])
+    sigma_cased, sigma_cased_left = changed("Final_Sigma cased", base.sigma_cased, later["sigma_cased"], True)
+    case_ignorable, case_ignorable_left = changed(
+        "case-ignorable", base.case_ignorable, later["case_ignorable"], True
+    )
     return {
         "version": v,
         "python": later["python"],
-        "word": to_ranges(grown("\\w", base.word, later["word"])),
-        "sigma_cased": to_ranges(grown("Final_Sigma cased", base.sigma_cased, later["sigma_cased"])),
-        "case_ignorable": to_ranges(grown("case-ignorable", base.case_ignorable, later["case_ignorable"])),
-        "strip": sorted((c, x) for c, x in strip.items() if c not in base.strip),
+        "word": word,
+        "lower": mapped("str.lower()", base.lower, later["lower"]),
+        "sigma_cased": sigma_cased,
+        "sigma_cased_left": sigma_cased_left,
+        "case_ignorable": case_ignorable,
+        "case_ignorable_left": case_ignorable_left,
+        "strip": mapped("strip_accents", base.strip, later["strip"]),
     }
 
 
 def gen_later(later: list) -> str:
     """The tables of the later versions, appended to the base's."""
     o = [
-        LATER_MARK + " (each from its own Python): what each adds to the tables above and",
-        "// to the versions before it, the characters it assigns. gen_unicode.py checks that nothing",
-        "// else changes.",
+        LATER_MARK + " (each from its own Python): what each changes in the tables above and",
+        "// in the versions before it. gen_unicode.py checks that nothing else changes.",
         "",
     ]
     o.append("/// `(unicodedata.unidata_version, Python)` of each later version skedge reads.")
     emit_tuples(o, "pub(crate) static LATER: &[(&str, &str)] = ", [f'("{a["version"]}", "{a["python"]}")' for a in later])
-    names = []
-    for a in later:
-        tag = a["version"].replace(".", "_")
-        names.append(tag)
-        emit_ranges(o, f"WORD_{tag}", f"Unicode {a['version']}: code points it adds to `WORD`.", a["word"])
-        emit_ranges(o, f"SIGMA_CASED_{tag}", f"Unicode {a['version']}: code points it adds to `SIGMA_CASED`.",
-                    a["sigma_cased"])
-        emit_ranges(o, f"CASE_IGNORABLE_{tag}", f"Unicode {a['version']}: code points it adds to `CASE_IGNORABLE`.",
-                    a["case_ignorable"])
-        o.append(f"/// Unicode {a['version']}: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.")
-        emit_tuples(o, f"pub(crate) static STRIP_{tag}: &[(u32, &str)] = ",
-                    [f'(0x{c:04X}, "{rust_str(x)}")' for c, x in a["strip"]])
-    for table in ("WORD", "SIGMA_CASED", "CASE_IGNORABLE"):
+    sets = (
+        ("WORD", "word", "adds to `WORD`"),
+        ("SIGMA_CASED", "sigma_cased", "adds to `SIGMA_CASED`"),
+        ("SIGMA_CASED_LEFT", "sigma_cased_left", "takes out of `SIGMA_CASED`"),
+        ("CASE_IGNORABLE", "case_ignorable", "adds to `CASE_IGNORABLE`"),
+        ("CASE_IGNORABLE_LEFT", "case_ignorable_left", "takes out of `CASE_IGNORABLE`"),
+    )
+    maps = (
+        ("LOWER", "lower", "`chr(cp).lower()` of code points it gives one to, sorted"),
+        ("STRIP", "strip", "`strip_accents_unicode(chr(cp))` of code points it gives one to, sorted"),
+    )
+    tags = [a["version"].replace(".", "_") for a in later]
+    for a, tag in zip(later, tags):
+        for table, key, what in sets:
+            emit_ranges(o, f"{table}_{tag}", f"Unicode {a['version']}: code points it {what}.", a[key])
+        for table, key, what in maps:
+            o.append(f"/// Unicode {a['version']}: {what}.")
+            emit_tuples(o, f"pub(crate) static {table}_{tag}: &[(u32, &str)] = ",
+                        [f'(0x{c:04X}, "{rust_str(x)}")' for c, x in a[key]])
+    for table, _, _ in sets:
         o.append(f"/// `{table}_*` of each entry of `LATER`, in order.")
-        emit_tuples(o, f"pub(crate) static LATER_{table}: &[&[(u32, u32)]] = ", [f"{table}_{t}" for t in names])
-    o.append("/// `STRIP_*` of each entry of `LATER`, in order.")
-    emit_tuples(o, "pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = ", [f"STRIP_{t}" for t in names])
+        emit_tuples(o, f"pub(crate) static LATER_{table}: &[&[(u32, u32)]] = ", [f"{table}_{t}" for t in tags])
+    for table, _, _ in maps:
+        o.append(f"/// `{table}_*` of each entry of `LATER`, in order.")
+        emit_tuples(o, f"pub(crate) static LATER_{table}: &[&[(u32, &str)]] = ", [f"{table}_{t}" for t in tags])
     return "\n".join(o).rstrip("\n") + "\n"
 
 
@@ -844,11 +894,12 @@ def main():
             missing.append(minor)
             continue
         measured = measure(python)
-        later.append(additions(before, measured))
+        later.append(changes(before, measured))
         outputs[digests_path(measured["version"])] = measured["digests"]
         before = measured_props(measured)
     if missing and not args.check:
-        fail(f"Python {', '.join(missing)} not found (pyenv, PATH, or $SKEDGE_PYTHON_3_12 and the like)")
+        fail(f"Python {', '.join(missing)} not found (pyenv, PATH, $SKEDGE_PYTHON_3_12 and the like, or "
+             "Pyodide in node_modules/: npm ci)")
     outputs[TABLES_PATH] = tables + "\n" + gen_later(later)
     if missing:
         # --check without them: the base and the versions found, not the later tables' text.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: Unicode 15.1; the
-# machine's 3.11 is Unicode 14.0 and runs every other test): for each one scripts/gen_unicode.py
-# finds (pyenv's newest 3.12.x, `python3.12` on PATH, or $SKEDGE_PYTHON_3_12), a virtualenv in
-# .work/py/3.12 with the pinned scikit-learn, a model trained there on texts of the characters that version assigns
-# (tests/pythons/train_later_unicode.py), exported by scripts/export.py with its parity gate
-# (the npm package in Node when pkg/ is built, else the CLI): with strip_accents None, 'unicode'
-# and 'ascii', bit-identical or the export fails. A Python not found is reported and skipped.
+# Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: 15.1, 3.14: 16.0; the
+# machine's 3.11 is Unicode 14.0 and runs every other test): for each native one scripts/gen_unicode.py
+# finds ($SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH, and the like), a
+# virtualenv in .work/py/3.12 with the pinned scikit-learn, a model trained there on texts of the
+# characters that version assigns (tests/pythons/train_later_unicode.py), exported by
+# scripts/export.py with its parity gate (the npm package in Node when pkg/ is built, else the CLI):
+# with strip_accents None, 'unicode' and 'ascii', bit-identical or the export fails. A Python not
+# installed natively is reported and skipped (gen_unicode.py may still measure its tables under
+# Pyodide, which has no scikit-learn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,15 +19,15 @@ cargo build --quiet --release --bin skedge
 T=$(mktemp -d "${TMPDIR:-/tmp}/skedge-pythons.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 passed=0; failed=0
-# The later Pythons of scripts/gen_unicode.py, found as it finds them: "MINOR PATH" lines (no PATH:
-# not found). Its search is stdlib only: any Python 3 runs it.
+# The later Pythons of scripts/gen_unicode.py, found as it finds native ones: "MINOR PATH" lines
+# (no PATH: not found). Its search is stdlib only: any Python 3 runs it.
 host=.venv/bin/python
 [ -x "$host" ] || host=python3
 later=$("$host" -c 'import sys; sys.path.insert(0, "scripts"); import gen_unicode as g
-for m in g.LATER_PYTHONS: print(m, g.find_python(m) or "")')
+for m in g.LATER_PYTHONS: print(m, g.find_native_python(m) or "")')
 while read -r minor python <&3; do
   if [ -z "$python" ]; then
-    echo "test_pythons: Python $minor not found: skipped" >&2
+    echo "test_pythons: no native Python $minor here: skipped" >&2
     continue
   fi
   venv=$ROOT/.work/py/$minor

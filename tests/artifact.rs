@@ -696,56 +696,63 @@ fn interchange_selection_must_be_ascending_and_in_range() {
     }
 }
 
-/// A tiny word model whose vocabulary holds a word of Nag Mundari, a script of Unicode 15.0, exported
-/// from a Python with Unicode `unicode`.
-fn nag_mundari_model(unicode: &str) -> skedge::Result<TextClassifier> {
+/// A tiny model exported from a Python with Unicode `unicode`: `analyzer` ("word" or "char", 2-grams)
+/// and a vocabulary after "bad" (coefficient -2) and "good" (1.5) whose terms weigh 2.5, 4 and 8.
+fn model_of(unicode: &str, analyzer: &str, terms: [&str; 3]) -> skedge::Result<TextClassifier> {
+    let ngrams = if analyzer == "word" { [1, 1] } else { [2, 2] };
     let doc = serde_json::json!({"format": "skedge-interchange", "version": 1,
       "metadata": {"name": "u", "version": "1", "created": "2000-01-01T00:00:00Z", "sklearn_version": "1.9.1",
         "python_version": "3.12.1", "numpy_version": "2.4.6", "unicode_version": unicode, "source_sha256": "",
         "precision": "exact", "provenance": {}, "metrics": {}},
-      "pipeline": {"features": [{"analyzer": {"kind": "word", "ngram_range": [1, 1], "lowercase": true,
+      "pipeline": {"features": [{"analyzer": {"kind": analyzer, "ngram_range": ngrams, "lowercase": true,
           "strip_accents": null, "token_pattern": "(?u)\\b\\w\\w+\\b", "stop_words": []},
-        "counts": {"kind": "vocabulary", "vocabulary": ["bad", "good", "\u{1E4D0}\u{1E4D1}"]}, "binary": false,
-        "transforms": []}],
+        "counts": {"kind": "vocabulary", "vocabulary": ["bad", "good", terms[0], terms[1], terms[2]]},
+        "binary": false, "transforms": []}],
         "transforms": [],
         "classifier": {"kind": "linear", "estimator": "LogisticRegression", "classes": ["neg", "pos"],
-          "coef": [[-2.0, 1.5, 2.5]], "intercept": [0.25], "proba": "logistic"}}});
+          "coef": [[-2.0, 1.5, 2.5, 4.0, 8.0]], "intercept": [0.25], "proba": "logistic"}}});
     let ix: skedge::interchange::Interchange = serde_json::from_value(doc).unwrap();
     TextClassifier::from_body(ix.into_body()?)
 }
 
-/// Each model reads text with the Unicode of the Python it was exported from (Python's `\w` there):
-/// a word of a Unicode 15.0 script is a token for a model from Python 3.12 or 3.13, not for one from
-/// Python 3.11; a version skedge has no tables for (Python 3.14's 16.0.0) is refused, naming those
-/// it has.
+/// Each model reads text with the Unicode of the Python it was exported from (`\w`, `str.lower()`
+/// there): a word of Nag Mundari (a script of Unicode 15.0) is a token for a model from Python 3.12
+/// or later, not for one from Python 3.11; an upper-case word of Garay (Unicode 16.0) is lowered and
+/// a token only for one from Python 3.14, where a capital sigma after U+1171E (a spacing mark since
+/// 16.0, case-ignorable before) is no longer final; a version skedge has no tables for (Python
+/// 3.15's 17.0.0) is refused, naming those it has.
 #[test]
 fn each_model_reads_text_with_its_exporters_unicode() {
-    let text = "\u{1E4D0}\u{1E4D1} good";
-    let decision = |unicode| {
-        nag_mundari_model(unicode)
-            .unwrap()
-            .predict(text)
-            .unwrap()
-            .decision
+    let decision = |unicode, analyzer, terms, text| {
+        let model = model_of(unicode, analyzer, terms).unwrap();
+        model.predict(text).unwrap().decision[0]
     };
-    assert_eq!(decision("14.0.0"), vec![0.25 + 1.5]);
-    assert_eq!(decision("15.0.0"), vec![0.25 + 1.5 + 2.5]);
-    assert_eq!(decision("15.1.0"), vec![0.25 + 1.5 + 2.5]);
-    let err = nag_mundari_model("16.0.0").unwrap_err();
+    let words = ["\u{1E4D0}\u{1E4D1}", "\u{10D70}\u{10D71}", "\u{10D70}\u{10D50}"];
+    let text = "\u{1E4D0}\u{1E4D1} good \u{10D50}\u{10D51}";
+    assert_eq!(decision("14.0.0", "word", words, text), 0.25 + 1.5);
+    assert_eq!(decision("15.0.0", "word", words, text), 0.25 + 1.5 + 2.5);
+    assert_eq!(decision("15.1.0", "word", words, text), 0.25 + 1.5 + 2.5);
+    assert_eq!(decision("16.0.0", "word", words, text), 0.25 + 1.5 + 2.5 + 4.0);
+    let bigrams = ["\u{1171E}\u{3C3}", "\u{1171E}\u{3C2}", "\u{3B1}\u{1171E}"];
+    let text = "\u{391}\u{1171E}\u{3A3}";
+    assert_eq!(decision("15.1.0", "char", bigrams, text), 0.25 + 8.0 + 4.0);
+    assert_eq!(decision("16.0.0", "char", bigrams, text), 0.25 + 8.0 + 2.5);
+
+    let err = model_of("17.0.0", "word", words).unwrap_err();
     assert_eq!(err.code(), "INTERCHANGE_INVALID");
     let message = err.to_string();
     for part in [
-        "Unicode 16.0.0",
-        "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13)",
+        "Unicode 17.0.0",
+        "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14)",
     ] {
         assert!(message.contains(part), "{part:?} not in {message:?}");
     }
     // An artifact of a later skedge, from such a Python: refused at load, with its code.
     let mut body = tiny();
-    body.metadata.unicode_version = "16.0.0".into();
+    body.metadata.unicode_version = "17.0.0".into();
     let err = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap_err();
     assert_eq!(err.code(), "ARTIFACT_VERSION_UNSUPPORTED");
-    assert!(err.to_string().contains("Unicode \"16.0.0\""), "{err}");
+    assert!(err.to_string().contains("Unicode \"17.0.0\""), "{err}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! `'²'` in Python, `str.isspace()` includes U+001C..U+001F, `str.lower()` has
 //! its own Final_Sigma rule, ...). Everything here instead reads tables that
 //! `scripts/gen_unicode.py` measured from CPython's `unicodedata` and `str`
-//! methods (see [`UNICODE_VERSION`]), and the additions of the later versions
+//! methods (see [`UNICODE_VERSION`]), and the changes of the later versions
 //! that other Pythons have ([`Unicode`]); `tests/unicode.rs` checks every code
 //! point of each version against digests of that Python's own output.
 
@@ -16,12 +16,13 @@ pub const UNICODE_VERSION: &str = t::UNICODE_VERSION;
 
 /// The Unicode of a model's text analysis: that of the Python it was exported from (the artifact's
 /// `unicode_version`), whose `\w`, `str.lower()` and NFKD follow its `unicodedata`. The base
-/// tables, or those and what each later version up to this one adds: the characters it assigns
-/// (gen_unicode.py checks that it changes nothing else, and that white space is the same in every
+/// tables, or those and what each later version up to this one changes: the characters it assigns
+/// join `\w` and get a `lower()` or a stripping, and characters join or leave the Final_Sigma sets
+/// (gen_unicode.py checks that nothing else changes, and that white space is the same in every
 /// version).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Unicode {
-    /// 0: the base tables; `i`: those and the additions of `LATER[..i]`.
+    /// 0: the base tables; `i`: those and the changes of `LATER[..i]`.
     later: usize,
 }
 
@@ -77,8 +78,31 @@ impl Unicode {
 
     /// Whether `cp` is in what the later versions up to this one add to a range table.
     #[inline]
-    fn added(self, later: &'static [&'static [(u32, u32)]], cp: u32) -> bool {
+    fn added(self, later: Later<(u32, u32)>, cp: u32) -> bool {
         later.iter().take(self.later).any(|ranges| in_ranges(ranges, cp))
+    }
+
+    /// Whether `cp` is in a set that later versions may also shrink: the base's `ranges`, then
+    /// each version up to this one adding (`added`) and taking out (`left`) code points.
+    fn in_set(
+        self,
+        ranges: &[(u32, u32)],
+        added: Later<(u32, u32)>,
+        left: Later<(u32, u32)>,
+        cp: u32,
+    ) -> bool {
+        let changes = added.iter().zip(left).take(self.later);
+        changes.fold(in_ranges(ranges, cp), |member, (added, left)| {
+            in_ranges(added, cp) || (member && !in_ranges(left, cp))
+        })
+    }
+
+    /// `cp`'s entry in what the later versions up to this one map (at most one maps it).
+    fn mapped(self, later: Later<(u32, &'static str)>, cp: u32) -> Option<&'static str> {
+        later.iter().take(self.later).find_map(|map| {
+            let j = map.binary_search_by_key(&cp, |&(k, _)| k).ok()?;
+            map.get(j).map(|&(_, text)| text)
+        })
     }
 
     /// Python `re` `\w` for str patterns: `c.isalnum() or c == '_'`.
@@ -123,8 +147,11 @@ impl Unicode {
                 } else {
                     SMALL_SIGMA
                 });
-            } else {
-                lower_char_into(c, out);
+            } else if !lower_char_into(c, out) {
+                match self.mapped(t::LATER_LOWER, u32::from(c)) {
+                    Some(lower) => out.push_str(lower),
+                    None => out.push(c),
+                }
             }
         }
     }
@@ -176,28 +203,23 @@ impl Unicode {
     /// `strip_accents_unicode(c)` for one char: the base tables, then this version's additions.
     fn stripped(self, c: char) -> Stripped {
         match stripped(c) {
-            Stripped::Same if self.later != 0 => {
-                let cp = u32::from(c);
-                let added = t::LATER_STRIP.iter().take(self.later).find_map(|added| {
-                    let j = added.binary_search_by_key(&cp, |&(k, _)| k).ok()?;
-                    added.get(j)
-                });
-                added.map_or(Stripped::Same, |&(_, text)| Stripped::Text(text))
-            }
+            Stripped::Same if self.later != 0 => self
+                .mapped(t::LATER_STRIP, u32::from(c))
+                .map_or(Stripped::Same, Stripped::Text),
             other => other,
         }
     }
 
     /// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
     fn is_sigma_cased(self, c: char) -> bool {
-        let cp = u32::from(c);
-        in_ranges(t::SIGMA_CASED, cp) || self.added(t::LATER_SIGMA_CASED, cp)
+        let (added, left) = (t::LATER_SIGMA_CASED, t::LATER_SIGMA_CASED_LEFT);
+        self.in_set(t::SIGMA_CASED, added, left, u32::from(c))
     }
 
     /// Python's "case-ignorable", as skipped by the Final_Sigma rule.
     fn is_case_ignorable(self, c: char) -> bool {
-        let cp = u32::from(c);
-        in_ranges(t::CASE_IGNORABLE, cp) || self.added(t::LATER_CASE_IGNORABLE, cp)
+        let (added, left) = (t::LATER_CASE_IGNORABLE, t::LATER_CASE_IGNORABLE_LEFT);
+        self.in_set(t::CASE_IGNORABLE, added, left, u32::from(c))
     }
 
     /// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:
@@ -267,8 +289,12 @@ fn in_ranges(ranges: &[(u32, u32)], cp: u32) -> bool {
     matches!(ranges.get(i), Some(&(first, _)) if first <= cp)
 }
 
-/// Appends `chr(c).lower()` (context-free) for a non-ASCII `c`.
-fn lower_char_into(c: char, out: &mut String) {
+/// One table of each later version, in `LATER`'s order.
+type Later<T> = &'static [&'static [T]];
+
+/// Appends `chr(c).lower()` (context-free) for a non-ASCII `c` from the base tables, if they map
+/// it; false if they give `c` itself (which a later version may map).
+fn lower_char_into(c: char, out: &mut String) -> bool {
     let cp = u32::from(c);
     let runs = t::LOWER_RUNS;
     let i = runs.partition_point(|&(first, ..)| first <= cp);
@@ -280,17 +306,17 @@ fn lower_char_into(c: char, out: &mut String) {
         if on_run {
             if let Some(lower) = cp.checked_add_signed(delta).and_then(char::from_u32) {
                 out.push(lower);
-                return;
+                return true;
             }
         }
     }
     if let Ok(j) = t::LOWER_MULTI.binary_search_by_key(&cp, |&(k, _)| k) {
         if let Some(&(_, lower)) = t::LOWER_MULTI.get(j) {
             out.push_str(lower);
-            return;
+            return true;
         }
     }
-    out.push(c);
+    false
 }
 
 /// What `strip_accents_unicode` turns one char into.
@@ -371,15 +397,16 @@ mod tests {
             Unicode::of("15.1.0").map(|u| (u.version(), u.python())),
             Some(("15.1.0", "3.13"))
         );
-        assert_eq!(Unicode::of("16.0.0"), None);
+        assert_eq!(Unicode::of("17.0.0"), None);
         assert_eq!(
             Unicode::supported(),
-            "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13)"
+            "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14)"
         );
     }
 
-    /// A later version's characters are word characters, cased or stripped only in that version
-    /// (from the generated additions; tests/unicode.rs checks every code point against Python).
+    /// A later version's characters are word characters, lowered or stripped only in that version,
+    /// and one leaves the case-ignorable set (from the generated changes; tests/unicode.rs checks
+    /// every code point and the Final_Sigma contexts against Python).
     #[test]
     fn later_versions_add_their_characters() {
         let (base, v15) = (Unicode::BASE, Unicode::of("15.0.0").expect("15.0.0"));
@@ -391,6 +418,24 @@ mod tests {
         v15.strip_accents_unicode_into(&modifier_a.to_string(), &mut b);
         assert_eq!((a.as_str(), b.as_str()), ("\u{1E030}", "\u{430}"));
         assert!(base.is_word('é') && v15.is_word('é') && !v15.is_word('€'));
+
+        let (v15_1, v16) = (
+            Unicode::of("15.1.0").expect("15.1.0"),
+            Unicode::of("16.0.0").expect("16.0.0"),
+        );
+        let garay = "\u{10D50}\u{10D51}"; // GARAY CAPITAL LETTER A, CA (Unicode 16.0)
+        let (mut a, mut b) = (String::new(), String::new());
+        v15_1.lower_into(garay, &mut a);
+        v16.lower_into(garay, &mut b);
+        assert_eq!((a.as_str(), b.as_str()), (garay, "\u{10D70}\u{10D71}"));
+        // U+1171E became a spacing mark in 16.0: no longer skipped before a final sigma.
+        let (mut a, mut b) = (String::new(), String::new());
+        v15_1.lower_into("\u{391}\u{1171E}\u{3A3}", &mut a);
+        v16.lower_into("\u{391}\u{1171E}\u{3A3}", &mut b);
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            ("\u{3B1}\u{1171E}\u{3C2}", "\u{3B1}\u{1171E}\u{3C3}")
+        );
     }
 
     #[test]

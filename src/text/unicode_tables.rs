@@ -2560,12 +2560,11 @@ drad\u{2215}srad\u{2215}s2psns\u{3bc}smspVnV\u{3bc}VmVkVMVpWnW\u{3bc}WmWkWMWk\u{
 \u{4e8c}\u{3015}\u{3014}\u{5b89}\u{3015}\u{3014}\u{70b9}\u{3015}\u{3014}\u{6253}\u{3015}\
 \u{3014}\u{76d7}\u{3015}\u{3014}\u{52dd}\u{3015}\u{3014}\u{6557}\u{3015}";
 
-// ---- Later Unicode versions (each from its own Python): what each adds to the tables above and
-// to the versions before it, the characters it assigns. gen_unicode.py checks that nothing
-// else changes.
+// ---- Later Unicode versions (each from its own Python): what each changes in the tables above and
+// in the versions before it. gen_unicode.py checks that nothing else changes.
 
 /// `(unicodedata.unidata_version, Python)` of each later version skedge reads.
-pub(crate) static LATER: &[(&str, &str)] = &[("15.0.0", "3.12"), ("15.1.0", "3.13")];
+pub(crate) static LATER: &[(&str, &str)] = &[("15.0.0", "3.12"), ("15.1.0", "3.13"), ("16.0.0", "3.14")];
 
 /// Unicode 15.0.0: code points it adds to `WORD`.
 pub(crate) static WORD_15_0_0: &[(u32, u32)] = &[
@@ -2590,6 +2589,9 @@ pub(crate) static WORD_15_0_0: &[(u32, u32)] = &[
 /// Unicode 15.0.0: code points it adds to `SIGMA_CASED`.
 pub(crate) static SIGMA_CASED_15_0_0: &[(u32, u32)] = &[(0x1DF25, 0x1DF2A)];
 
+/// Unicode 15.0.0: code points it takes out of `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_LEFT_15_0_0: &[(u32, u32)] = &[];
+
 /// Unicode 15.0.0: code points it adds to `CASE_IGNORABLE`.
 pub(crate) static CASE_IGNORABLE_15_0_0: &[(u32, u32)] = &[
     (0x0ECE, 0x0ECE),
@@ -2606,7 +2608,13 @@ pub(crate) static CASE_IGNORABLE_15_0_0: &[(u32, u32)] = &[
     (0x1E4EB, 0x1E4EF),
 ];
 
-/// Unicode 15.0.0: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.
+/// Unicode 15.0.0: code points it takes out of `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_LEFT_15_0_0: &[(u32, u32)] = &[];
+
+/// Unicode 15.0.0: `chr(cp).lower()` of code points it gives one to, sorted.
+pub(crate) static LOWER_15_0_0: &[(u32, &str)] = &[];
+
+/// Unicode 15.0.0: `strip_accents_unicode(chr(cp))` of code points it gives one to, sorted.
 pub(crate) static STRIP_15_0_0: &[(u32, &str)] = &[
     (0x10EFD, ""),
     (0x10EFE, ""),
@@ -2688,20 +2696,219 @@ pub(crate) static WORD_15_1_0: &[(u32, u32)] = &[(0x2EBF0, 0x2EE5D)];
 /// Unicode 15.1.0: code points it adds to `SIGMA_CASED`.
 pub(crate) static SIGMA_CASED_15_1_0: &[(u32, u32)] = &[];
 
+/// Unicode 15.1.0: code points it takes out of `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_LEFT_15_1_0: &[(u32, u32)] = &[];
+
 /// Unicode 15.1.0: code points it adds to `CASE_IGNORABLE`.
 pub(crate) static CASE_IGNORABLE_15_1_0: &[(u32, u32)] = &[];
 
-/// Unicode 15.1.0: `strip_accents_unicode(chr(cp))` of code points it adds, sorted.
+/// Unicode 15.1.0: code points it takes out of `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_LEFT_15_1_0: &[(u32, u32)] = &[];
+
+/// Unicode 15.1.0: `chr(cp).lower()` of code points it gives one to, sorted.
+pub(crate) static LOWER_15_1_0: &[(u32, &str)] = &[];
+
+/// Unicode 15.1.0: `strip_accents_unicode(chr(cp))` of code points it gives one to, sorted.
 pub(crate) static STRIP_15_1_0: &[(u32, &str)] = &[];
 
+/// Unicode 16.0.0: code points it adds to `WORD`.
+pub(crate) static WORD_16_0_0: &[(u32, u32)] = &[
+    (0x1C89, 0x1C8A),
+    (0xA7CB, 0xA7CD),
+    (0xA7DA, 0xA7DC),
+    (0x105C0, 0x105F3),
+    (0x10D40, 0x10D65),
+    (0x10D6F, 0x10D85),
+    (0x10EC2, 0x10EC4),
+    (0x11380, 0x11389),
+    (0x1138B, 0x1138B),
+    (0x1138E, 0x1138E),
+    (0x11390, 0x113B5),
+    (0x113B7, 0x113B7),
+    (0x113D1, 0x113D1),
+    (0x113D3, 0x113D3),
+    (0x116D0, 0x116E3),
+    (0x11BC0, 0x11BE0),
+    (0x11BF0, 0x11BF9),
+    (0x13460, 0x143FA),
+    (0x16100, 0x1611D),
+    (0x16130, 0x16139),
+    (0x16D40, 0x16D6C),
+    (0x16D70, 0x16D79),
+    (0x18CFF, 0x18CFF),
+    (0x1CCF0, 0x1CCF9),
+    (0x1E5D0, 0x1E5ED),
+    (0x1E5F0, 0x1E5FA),
+];
+
+/// Unicode 16.0.0: code points it adds to `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_16_0_0: &[(u32, u32)] = &[
+    (0x1C89, 0x1C8A),
+    (0xA7CB, 0xA7CD),
+    (0xA7DA, 0xA7DC),
+    (0x10D50, 0x10D65),
+    (0x10D70, 0x10D85),
+];
+
+/// Unicode 16.0.0: code points it takes out of `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_LEFT_16_0_0: &[(u32, u32)] = &[];
+
+/// Unicode 16.0.0: code points it adds to `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_16_0_0: &[(u32, u32)] = &[
+    (0x0897, 0x0897),
+    (0x10D4E, 0x10D4E),
+    (0x10D69, 0x10D6D),
+    (0x10D6F, 0x10D6F),
+    (0x10EFC, 0x10EFC),
+    (0x113BB, 0x113C0),
+    (0x113CE, 0x113CE),
+    (0x113D0, 0x113D0),
+    (0x113D2, 0x113D2),
+    (0x113E1, 0x113E2),
+    (0x11F5A, 0x11F5A),
+    (0x1611E, 0x16129),
+    (0x1612D, 0x1612F),
+    (0x16D40, 0x16D42),
+    (0x16D6B, 0x16D6C),
+    (0x1E5EE, 0x1E5EF),
+];
+
+/// Unicode 16.0.0: code points it takes out of `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_LEFT_16_0_0: &[(u32, u32)] = &[(0x1171E, 0x1171E)];
+
+/// Unicode 16.0.0: `chr(cp).lower()` of code points it gives one to, sorted.
+pub(crate) static LOWER_16_0_0: &[(u32, &str)] = &[
+    (0x1C89, "\u{1c8a}"),
+    (0xA7CB, "\u{264}"),
+    (0xA7CC, "\u{a7cd}"),
+    (0xA7DA, "\u{a7db}"),
+    (0xA7DC, "\u{19b}"),
+    (0x10D50, "\u{10d70}"),
+    (0x10D51, "\u{10d71}"),
+    (0x10D52, "\u{10d72}"),
+    (0x10D53, "\u{10d73}"),
+    (0x10D54, "\u{10d74}"),
+    (0x10D55, "\u{10d75}"),
+    (0x10D56, "\u{10d76}"),
+    (0x10D57, "\u{10d77}"),
+    (0x10D58, "\u{10d78}"),
+    (0x10D59, "\u{10d79}"),
+    (0x10D5A, "\u{10d7a}"),
+    (0x10D5B, "\u{10d7b}"),
+    (0x10D5C, "\u{10d7c}"),
+    (0x10D5D, "\u{10d7d}"),
+    (0x10D5E, "\u{10d7e}"),
+    (0x10D5F, "\u{10d7f}"),
+    (0x10D60, "\u{10d80}"),
+    (0x10D61, "\u{10d81}"),
+    (0x10D62, "\u{10d82}"),
+    (0x10D63, "\u{10d83}"),
+    (0x10D64, "\u{10d84}"),
+    (0x10D65, "\u{10d85}"),
+];
+
+/// Unicode 16.0.0: `strip_accents_unicode(chr(cp))` of code points it gives one to, sorted.
+pub(crate) static STRIP_16_0_0: &[(u32, &str)] = &[
+    (0x0897, ""),
+    (0x105C9, "\u{105d2}"),
+    (0x105E4, "\u{105da}"),
+    (0x10D69, ""),
+    (0x10D6A, ""),
+    (0x10D6B, ""),
+    (0x10D6C, ""),
+    (0x10D6D, ""),
+    (0x11383, "\u{11382}\u{113c9}"),
+    (0x11385, "\u{11384}\u{113bb}"),
+    (0x1138E, "\u{1138b}\u{113c2}"),
+    (0x11391, "\u{11390}\u{113c9}"),
+    (0x113C5, "\u{113c2}\u{113c2}"),
+    (0x113C7, "\u{113c2}\u{113b8}"),
+    (0x113C8, "\u{113c2}\u{113c9}"),
+    (0x113CE, ""),
+    (0x113CF, ""),
+    (0x113D0, ""),
+    (0x16121, "\u{1611e}\u{1611e}"),
+    (0x16122, "\u{1611e}\u{16129}"),
+    (0x16123, "\u{1611e}\u{1611f}"),
+    (0x16124, "\u{16129}\u{1611f}"),
+    (0x16125, "\u{1611e}\u{16120}"),
+    (0x16126, "\u{1611e}\u{1611e}\u{1611f}"),
+    (0x16127, "\u{1611e}\u{16129}\u{1611f}"),
+    (0x16128, "\u{1611e}\u{1611e}\u{16120}"),
+    (0x1612F, ""),
+    (0x16D68, "\u{16d67}\u{16d67}"),
+    (0x16D69, "\u{16d63}\u{16d67}"),
+    (0x16D6A, "\u{16d63}\u{16d67}\u{16d67}"),
+    (0x1CCD6, "A"),
+    (0x1CCD7, "B"),
+    (0x1CCD8, "C"),
+    (0x1CCD9, "D"),
+    (0x1CCDA, "E"),
+    (0x1CCDB, "F"),
+    (0x1CCDC, "G"),
+    (0x1CCDD, "H"),
+    (0x1CCDE, "I"),
+    (0x1CCDF, "J"),
+    (0x1CCE0, "K"),
+    (0x1CCE1, "L"),
+    (0x1CCE2, "M"),
+    (0x1CCE3, "N"),
+    (0x1CCE4, "O"),
+    (0x1CCE5, "P"),
+    (0x1CCE6, "Q"),
+    (0x1CCE7, "R"),
+    (0x1CCE8, "S"),
+    (0x1CCE9, "T"),
+    (0x1CCEA, "U"),
+    (0x1CCEB, "V"),
+    (0x1CCEC, "W"),
+    (0x1CCED, "X"),
+    (0x1CCEE, "Y"),
+    (0x1CCEF, "Z"),
+    (0x1CCF0, "0"),
+    (0x1CCF1, "1"),
+    (0x1CCF2, "2"),
+    (0x1CCF3, "3"),
+    (0x1CCF4, "4"),
+    (0x1CCF5, "5"),
+    (0x1CCF6, "6"),
+    (0x1CCF7, "7"),
+    (0x1CCF8, "8"),
+    (0x1CCF9, "9"),
+    (0x1E5EE, ""),
+    (0x1E5EF, ""),
+];
+
 /// `WORD_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_WORD: &[&[(u32, u32)]] = &[WORD_15_0_0, WORD_15_1_0];
+pub(crate) static LATER_WORD: &[&[(u32, u32)]] = &[WORD_15_0_0, WORD_15_1_0, WORD_16_0_0];
 
 /// `SIGMA_CASED_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_SIGMA_CASED: &[&[(u32, u32)]] = &[SIGMA_CASED_15_0_0, SIGMA_CASED_15_1_0];
+pub(crate) static LATER_SIGMA_CASED: &[&[(u32, u32)]] =
+    &[SIGMA_CASED_15_0_0, SIGMA_CASED_15_1_0, SIGMA_CASED_16_0_0];
+
+/// `SIGMA_CASED_LEFT_*` of each entry of `LATER`, in order.
+pub(crate) static LATER_SIGMA_CASED_LEFT: &[&[(u32, u32)]] = &[
+    SIGMA_CASED_LEFT_15_0_0,
+    SIGMA_CASED_LEFT_15_1_0,
+    SIGMA_CASED_LEFT_16_0_0,
+];
 
 /// `CASE_IGNORABLE_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_CASE_IGNORABLE: &[&[(u32, u32)]] = &[CASE_IGNORABLE_15_0_0, CASE_IGNORABLE_15_1_0];
+pub(crate) static LATER_CASE_IGNORABLE: &[&[(u32, u32)]] = &[
+    CASE_IGNORABLE_15_0_0,
+    CASE_IGNORABLE_15_1_0,
+    CASE_IGNORABLE_16_0_0,
+];
+
+/// `CASE_IGNORABLE_LEFT_*` of each entry of `LATER`, in order.
+pub(crate) static LATER_CASE_IGNORABLE_LEFT: &[&[(u32, u32)]] = &[
+    CASE_IGNORABLE_LEFT_15_0_0,
+    CASE_IGNORABLE_LEFT_15_1_0,
+    CASE_IGNORABLE_LEFT_16_0_0,
+];
+
+/// `LOWER_*` of each entry of `LATER`, in order.
+pub(crate) static LATER_LOWER: &[&[(u32, &str)]] = &[LOWER_15_0_0, LOWER_15_1_0, LOWER_16_0_0];
 
 /// `STRIP_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = &[STRIP_15_0_0, STRIP_15_1_0];
+pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = &[STRIP_15_0_0, STRIP_15_1_0, STRIP_16_0_0];
