@@ -3,14 +3,14 @@
 # the tarball into a temporary app, packs every parity fixture (tests/fixtures/cases) with the CLI,
 # and runs, against that install: Node ESM and CJS (parity, API, errors, keys, monitoring,
 # Model.follow against a local pointer server), the TypeScript declarations (TypeScript 5.9 and 7 on
-# four kinds of project), the README snippets, Deno, the Cloudflare Worker example under workerd
+# four kinds of project), the README snippets, Deno, Bun, the Cloudflare Worker example under workerd
 # (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key in a
 # secret binding), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
 # Chromium (playwright-core), the Node example; the Node tests again on Node 22, 24 and 26
 # (scripts/node_versions.sh; NODE_VERSIONS= to skip); and the wasm-bindgen-test suite in Node and in
 # Chromium. Servers listen on 127.0.0.1 only and are stopped at the end; the temporary directory is
 # removed unless KEEP=1.
-# Usage: scripts/test_js.sh [node|deno|worker|browser|wasm ...]   (default: everything)
+# Usage: scripts/test_js.sh [node|deno|bun|worker|browser|wasm ...]   (default: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -58,7 +58,7 @@ printf '{ "name": "skedge-js-tests", "private": true, "type": "module" }\n' > "$
 export SKEDGE_APP=$APP
 
 what=("$@")
-[ ${#what[@]} -gt 0 ] || what=(wasm node deno worker browser)
+[ ${#what[@]} -gt 0 ] || what=(wasm node deno bun worker browser)
 want() { local w; for w in "${what[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 
 # The tools' next major versions beside the pinned ones of package.json (TypeScript 7, the native
@@ -97,6 +97,7 @@ want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/nod
                      "$APP/api.test.mjs" "$APP/types.test.mjs" "$APP/readme.test.mjs"
                      "$APP/follow.test.mjs" "$APP/experiment.test.mjs" "$APP/records.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
+want bun && files+=("$APP/bun.test.mjs")
 want worker && files+=("$APP/worker.test.mjs" "$APP/workerd.test.mjs")
 want browser && files+=("$APP/browser.test.mjs")
 if [ ${#files[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 // The README snippets run as pasted (STYLE.md: every snippet is a test), against the installed
 // package: each fenced block of the package README (as installed: node_modules/skedge/README.md)
 // and of the "JavaScript" section of README.md is extracted and run where it belongs, in a fresh
-// folder of the test app next to a `model.skedge`: Node, Deno, Chromium (the page, served on
+// folder of the test app next to a `model.skedge`: Node, Deno, Bun, Chromium (the page, served on
 // 127.0.0.1), `wrangler dev` (wrangler.toml and src/index.js together). A block nobody claims
 // fails the test, so a new snippet gets run or is listed in NOT_RUN with the reason.
 // The package README's size figures are checked against the installed .wasm files (gzip -9).
@@ -79,7 +79,8 @@ function run(cmd, args, cwd, env = {}) {
 
 /** Every predicted label the output shows is one of the model's (Node's inspect quotes strings). */
 function assertPredicted(out) {
-  const seen = [...out.matchAll(/label: ('[^']*'|-?\d+)/g)].map((m) => JSON.stringify(m[1].startsWith("'") ? m[1].slice(1, -1) : Number(m[1])));
+  // Node prints strings in single quotes, Bun in double quotes.
+  const seen = [...out.matchAll(/label: ('[^']*'|"[^"]*"|-?\d+)/g)].map((m) => JSON.stringify(/^['"]/.test(m[1]) ? m[1].slice(1, -1) : Number(m[1])));
   assert.ok(seen.length > 0, `a prediction is printed:\n${out}`);
   for (const l of seen) assert.ok(labels.has(l), `${l} is a class of the model`);
 }
@@ -104,6 +105,13 @@ test('package README, Deno: the snippet runs (deno run --allow-read)', () => {
   const deno = join(ROOT, 'node_modules', '.bin', 'deno');
   const out = run(deno, ['run', '--quiet', '--allow-read', 'snippet.mjs'], dir, { DENO_NO_UPDATE_CHECK: '1' });
   assert.match(out, /label/);
+});
+
+test('package README, Bun: the snippet runs (bun run)', () => {
+  const dir = folder();
+  writeFileSync(join(dir, 'snippet.mjs'), take(pkgReadme, /^Bun$/, 'js'));
+  const bun = join(ROOT, 'node_modules', '.bin', 'bun');
+  assertPredicted(run(bun, ['run', 'snippet.mjs'], dir, { BUN_DISABLE_TELEMETRY: '1' }));
 });
 
 test('package README, signed and encrypted artifacts: the snippet loads the sealed golden artifact', () => {

@@ -1,48 +1,8 @@
-// Runs in Deno against the installed package (`deno` export condition): predicts every text of
-// every case given on stdin ({ cases: [{ name, artifact, texts }], signatures }) and the error
-// paths, and the signatures' verdicts (lib/verdicts.mjs), and prints one JSON document for
-// deno.test.mjs to compare with scikit-learn's outputs.
+// Runs in Deno against the installed package (`deno` export condition): lib/run_checks.mjs with the
+// input on stdin, Deno's own file and stdin APIs; prints the result for deno.test.mjs.
 import { Model } from 'skedge';
-import { verdictsIn } from '../lib/verdicts.mjs';
+import { runChecks } from '../lib/run_checks.mjs';
 
 const input = JSON.parse(new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()));
-const out = { resolved: import.meta.resolve('skedge'), predictions: {}, columnar: {}, codes: {} };
-for (const c of input.cases) {
-  const model = Model.fromBytes(Deno.readFileSync(c.artifact));
-  out.predictions[c.name] = model.predictBatch(c.texts);
-  const columnar = model.predictBatch(c.texts, { columnar: true });
-  const types = [columnar.labelIndex, columnar.decision, columnar.proba].map((v) => (v === null ? 'null' : v.constructor.name));
-  out.columnar[c.name] = { ...columnar, labelIndex: [...columnar.labelIndex], decision: [...columnar.decision], proba: columnar.proba && [...columnar.proba], types };
-  model.free();
-}
-
-const codeOf = async (fn) => {
-  try {
-    await fn();
-    return 'no error';
-  } catch (e) {
-    return e instanceof Error && e.name === 'SkedgeError' ? e.code : `not a SkedgeError: ${e}`;
-  }
-};
-const good = Deno.readFileSync(input.cases[0].artifact);
-const corrupt = good.slice();
-corrupt[corrupt.length - 3] ^= 0x55;
-const future = good.slice();
-future[8] = 42;
-const model = Model.fromBytes(good);
-const { integrity } = model.info();
-out.codes.corrupt = await codeOf(() => Model.fromBytes(corrupt));
-out.codes.version = await codeOf(() => Model.fromBytes(future));
-out.codes.integrity = await codeOf(() => Model.fromBytes(good, { integrity: `sha256-${btoa('x'.repeat(32))}` }));
-out.codes.integrityOk = await codeOf(() => Model.fromBytes(good, { integrity }));
-out.codes.notString = await codeOf(() => model.predict(12));
-out.codes.tooLarge = await codeOf(() => model.predict('a'.repeat(16 * 1024 * 1024 + 1)));
-out.codes.tenMegabytes = await codeOf(() => model.predict('good food. '.repeat(1e6)));
-if (input.url) {
-  const progress = [];
-  const loaded = await Model.load(input.url, { integrity, onProgress: (p) => progress.push(p.loaded) });
-  out.load = { sha256: loaded.info().sha256, progress: progress.length, last: progress.at(-1) };
-  out.codes.loadIntegrity = await codeOf(() => Model.load(input.url, { integrity: `sha256-${btoa('y'.repeat(32))}` }));
-}
-if (input.signatures) out.verdicts = await verdictsIn(Model, input.signatures);
+const out = await runChecks(Model, input, (path) => Deno.readFileSync(path), import.meta.resolve('skedge'));
 console.log(JSON.stringify(out));
