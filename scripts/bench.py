@@ -427,6 +427,13 @@ def bench_cold(m: dict, quick: bool) -> dict:
                 say(f"cold start (issue #12): {n} fresh Node {version} processes")
                 res["node_versions"][version] = cold_samples(
                     one_core() + [str(Path(directory) / "node")] + node[1:] + ["cold-start"] + args, n)
+    # Bun (package.json's, which runs bench_node.mjs as it is): the package's Node entry there.
+    bun = ROOT / "node_modules" / ".bin" / "bun"
+    if bun.exists():
+        say(f"cold start (issue #12): {n} fresh Bun processes, and after `await init()`")
+        res["bun_version"] = subprocess.run([str(bun), "--version"], capture_output=True, text=True).stdout.strip()
+        res["bun"] = cold_samples(one_core() + [str(bun)] + node[1:] + ["cold-start"] + args, n)
+        res["bun_init"] = cold_samples(one_core() + [str(bun)] + node[1:] + ["cold-init"] + args, n)
     res["signed"] = cold_samples(one_core() + node + ["cold-signed", str(PKG), str(m["skedge_signed"]),
                                                        str(m["texts_file"]), str(m["public_key"])], n)
     res["signed_init"] = cold_samples(one_core() + node + ["cold-signed", str(PKG), str(m["skedge_signed"]),
@@ -1030,6 +1037,11 @@ def cold_table(R: dict, rows: dict) -> str:
         row(f"the same on Node {version}: first `fromBytes`, fresh process; first `predict`",
             f"node_{version}", f"{fb['p50']:.3g} ms (max {fb['max']:.3g}, n = {fb['n']}); "
             f"{ip['p50']:.3g} ms (max {ip['max']:.3g})", "report", None)
+    v, vp, vi = cold("bun", "from_bytes_ms"), cold("bun", "first_predict_ms"), cold("bun_init", "from_bytes_ms")
+    if v is not None and vp is not None and vi is not None:
+        row(f"the same on Bun {c.get('bun_version', '')}: first `fromBytes`, fresh process; first `predict`; "
+            "first `fromBytes` after `await init()`", "bun", f"{fmt_cold(v)}; {fmt_cold(vp)}; {fmt_cold(vi)}",
+            "report", None)
     v = cold("node", "second_from_bytes_ms")
     row("second `fromBytes` in the same process", "second_from_bytes", fmt_cold(v), "report", None)
     if w.get("load") is not None:
@@ -1177,7 +1189,7 @@ def render(R: dict, rows: dict) -> str:
         "",
         "Cold figures: fresh processes on one core, median (max). Node: `scripts/bench_node.mjs cold-start` "
         "(artifact bytes read first; then the package's import, the first `fromBytes`, the first `predict`), "
-        "with the machine's Node and the other maintained lines (`scripts/node_versions.sh`); "
+        "with the machine's Node, the other maintained lines (`scripts/node_versions.sh`) and Bun; "
         "signed: the same model exported with `--sign-key`, loaded with its public key pinned; workerd: a fresh "
         "`workerd serve` of benches/worker/ per sample, the first request's wall time from the client and its CPU "
         "time from /proc (workerd's main thread); Chromium: a fresh browser, the model put in the Cache API by a "
