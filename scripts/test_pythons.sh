@@ -7,9 +7,9 @@
 # scripts/export.py with its parity gate (the npm package in Node when pkg/ is built, else the CLI),
 # then served there by the Python package's runtime (the wheel installed into the virtualenv,
 # tests/pythons/serve_later_unicode.py): with strip_accents None, 'unicode' and 'ascii', each
-# bit-identical to scikit-learn in that Python or the case fails. A Python not
-# installed natively is reported and skipped (gen_unicode.py may still measure its tables under
-# Pyodide, which has no scikit-learn).
+# bit-identical to scikit-learn in that Python or the case fails. A Python not installed natively
+# is reported and skipped (gen_unicode.py may still measure its tables under Pyodide, which has no
+# scikit-learn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
