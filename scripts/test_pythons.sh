@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: 15.1, 3.14: 16.0; the
-# machine's 3.11 is Unicode 14.0 and runs every other test): for each native one scripts/gen_unicode.py
-# finds ($SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH, and the like), a
-# virtualenv in .work/py/3.12 with the pinned scikit-learn, a model trained there on texts of the
-# characters that version assigns (tests/pythons/train_later_unicode.py), exported by
+# machine's 3.11 is Unicode 14.0 and runs every other test). Each is the native one
+# scripts/gen_unicode.py finds ($SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH,
+# and the like), else Debian's (scripts/debian_python.sh: 3.14 here). For each, a virtualenv in
+# .work/py/3.12 with the pinned scikit-learn and the Python package's wheel; a model trained there
+# on texts of the characters the later versions assign (tests/pythons/train_later_unicode.py: a word
+# TF-IDF with strip_accents None, 'unicode' and 'ascii', and a char_wb one), exported by
 # scripts/export.py with its parity gate (the npm package in Node when pkg/ is built, else the CLI),
-# then served there by the Python package's runtime (the wheel installed into the virtualenv,
-# tests/pythons/serve_later_unicode.py): with strip_accents None, 'unicode' and 'ascii', each
-# bit-identical to scikit-learn in that Python or the case fails. A Python not installed natively
-# is reported and skipped (gen_unicode.py may still measure its tables under Pyodide, which has no
-# scikit-learn).
+# then served there by the Python package's runtime (tests/pythons/serve_later_unicode.py): each
+# bit-identical to scikit-learn in that Python or the case fails. With a Python gen_unicode.py does
+# not use itself (Debian's), `gen_unicode.py --check` runs again with it: the tables it measured
+# elsewhere (under Pyodide) must be what this interpreter gives. A Python found nowhere is
+# reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,6 +28,18 @@ trap 'rm -rf "$T"' EXIT
 VIRTUAL_ENV= CARGO_TARGET_DIR=$ROOT/target/python .venv/bin/maturin build --release --quiet -o "$T/wheel" >&2
 wheel=$(echo "$T"/wheel/skedge-*.whl)
 passed=0; failed=0
+case_ok() { echo "ok $1"; passed=$((passed + 1)); }
+case_failed() { echo "FAILED $1"; failed=$((failed + 1)); }
+# Installs wheels for Python $1 into directory $2 with this checkout's pip, for a Python without
+# pip of its own (Debian's: its pip would also need the ssl module it lacks).
+pip_for() {
+  local minor=$1 site=$2; shift 2
+  .venv/bin/pip install --disable-pip-version-check -q --target "$site" --upgrade --python-version "$minor" \
+    --implementation cp --abi "cp${minor/./}" --only-binary=:all: --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 "$@"
+}
+# The site-packages of the virtualenv $venv.
+site() { "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 # The later Pythons of scripts/gen_unicode.py, found as it finds native ones: "MINOR PATH" lines
 # (no PATH: not found). Its search is stdlib only: any Python 3 runs it.
 host=.venv/bin/python
@@ -33,23 +47,44 @@ host=.venv/bin/python
 later=$("$host" -c 'import sys; sys.path.insert(0, "scripts"); import gen_unicode as g
 for m in g.LATER_PYTHONS: print(m, g.find_native_python(m) or "")')
 while read -r minor python <&3; do
+  from=native
   if [ -z "$python" ]; then
-    echo "test_pythons: no native Python $minor here: skipped" >&2
-    continue
+    if python=$(scripts/debian_python.sh "$minor" 2>"$T/debian.log"); then
+      from="Debian sid's $(grep "^python$minor-minimal" ".work/py/debian-$minor/.installed" | tr '\t' ' ')"
+      if env "SKEDGE_PYTHON_${minor/./_}=$python" "$host" scripts/gen_unicode.py --check > "$T/gen.log" 2>&1; then
+        case_ok "Python $minor ($from): gen_unicode.py --check with it: the committed tables and digests are its own"
+      else
+        case_failed "Python $minor ($from): gen_unicode.py --check with it"; tail -5 "$T/gen.log"
+      fi
+    else
+      echo "test_pythons: no Python $minor here, natively or from Debian: skipped" >&2
+      tail -3 "$T/debian.log" >&2
+      continue
+    fi
   fi
   venv=$ROOT/.work/py/$minor
   if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$python ${DEPS[*]}" ]; then
     say "a virtualenv for Python $minor ($python) in .work/py/$minor: ${DEPS[*]}"
     rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install --disable-pip-version-check -q "${DEPS[@]}"
+    if "$python" -c 'import ensurepip' 2>/dev/null; then
+      "$python" -m venv "$venv"
+      "$venv/bin/pip" install --disable-pip-version-check -q "${DEPS[@]}"
+    else
+      "$python" -m venv --without-pip "$venv"
+      pip_for "$minor" "$(site)" "${DEPS[@]}"
+    fi
     echo "$python ${DEPS[*]}" > "$venv/.installed"
   fi
-  "$venv/bin/pip" install --disable-pip-version-check -q --no-deps --force-reinstall "$wheel"
+  if [ -x "$venv/bin/pip" ]; then
+    "$venv/bin/pip" install --disable-pip-version-check -q --no-deps --force-reinstall "$wheel"
+  else
+    pip_for "$minor" "$(site)" --no-deps "$wheel"
+  fi
   unicode=$("$venv/bin/python" -c 'import unicodedata; print(unicodedata.unidata_version)')
-  for strip in none unicode ascii; do
+  for strip in none unicode ascii char; do
     info=
-    name="Python $minor (Unicode $unicode), strip_accents $strip"
+    case $strip in char) what="char_wb analyzer" ;; *) what="strip_accents $strip" ;; esac
+    name="Python $minor (Unicode $unicode, $from), $what"
     model=$T/$minor-$strip.joblib
     if "$venv/bin/python" tests/pythons/train_later_unicode.py "$model" "$strip" &&
        PYTHONPATH=scripts "$venv/bin/python" scripts/export.py --joblib "$model" --trust-pickle \
@@ -58,12 +93,10 @@ while read -r minor python <&3; do
        [[ $info == *"\"unicode_version\": \"$unicode\""* ]] &&
        "$venv/bin/python" tests/pythons/serve_later_unicode.py "$model" "$T/$minor-$strip.skedge" "$model.csv" \
          > "$T/serve.log" 2>&1; then
-      echo "ok $name: $(grep -o 'parity gate passed.*' "$T/export.log"); $(cat "$T/serve.log")"
-      passed=$((passed + 1))
+      case_ok "$name: $(grep -o 'parity gate passed.*' "$T/export.log"); $(cat "$T/serve.log")"
     else
-      echo "FAILED $name"; tail -20 "$T/export.log"; tail -5 "$T/serve.log" 2>/dev/null
+      case_failed "$name"; tail -20 "$T/export.log"; tail -5 "$T/serve.log" 2>/dev/null
       echo "skedge inspect: $(grep unicode_version <<< "${info:-}" || echo "no unicode_version")"
-      failed=$((failed + 1))
     fi
   done
 done 3<<< "$later"

@@ -1,8 +1,10 @@
 """Trains a small text model whose vocabulary and validation texts hold characters that Unicode
-15.0 and 15.1 assign (so a model read with another version's tables would tokenise them apart), for
-scripts/test_pythons.sh, under Python 3.12 or 3.13 with scikit-learn.
+15.0, 15.1 and 16.0 assign (so a model read with another version's tables would tokenise them
+apart), for scripts/test_pythons.sh, under Python 3.12, 3.13 or 3.14 with scikit-learn: a word
+(1, 2)-gram TF-IDF with `strip_accents` None, 'unicode' or 'ascii', or (`char`) a char_wb (2, 4)-gram
+one, which also sees how `lower()` ends a Greek word after U+1171E (case-ignorable before 16.0).
 
-    python train_later_unicode.py OUT.joblib none|unicode|ascii   # also writes OUT.joblib.csv
+    python train_later_unicode.py OUT.joblib none|unicode|ascii|char   # also writes OUT.joblib.csv
 """
 
 import csv
@@ -20,9 +22,13 @@ POOL = (
     + [chr(c) for c in range(0x11F04, 0x11F11)]  # Kawi letters (15.0)
     + [chr(c) for c in range(0x1E030, 0x1E06E)]  # Cyrillic modifier letters (15.0; NFKD: Cyrillic)
     + [chr(c) for c in range(0x2EBF0, 0x2EC18)]  # CJK Unified Ideographs Extension I (15.1)
+    + [chr(c) for c in range(0x10D50, 0x10D66)]  # Garay capital letters (16.0; lower(): U+10D70...)
+    + [chr(c) for c in range(0x16D40, 0x16D6D)]  # Kirat Rai (16.0)
+    + [chr(c) for c in range(0x11380, 0x113B6)]  # Tulu-Tigalari (16.0; some decompose under NFKD)
     + list("éÉß")
 )
-BASE = ["good film", "bad film", "great", "awful", "lovely day", "terrible plot", "Ωραία ΤΑΙΝΙΑΣ"]
+BASE = ["good film", "bad film", "great", "awful", "lovely day", "terrible plot", "Ωραία ΤΑΙΝΙΑΣ",
+        "ΚΑΛΟ\U0001171eΣ", "ΚΑΚΟ\U0001171eΣ λόγος"]
 
 
 def word() -> str:
@@ -32,8 +38,11 @@ def word() -> str:
 def main() -> None:
     out, strip = sys.argv[1], sys.argv[2]
     texts = [rng.choice(BASE) + " " + " ".join(word() for _ in range(rng.randint(1, 5))) for _ in range(400)]
-    labels = [int(any(w in t for w in ("good", "great", "lovely", "Ωραία"))) for t in texts]
-    vec = TfidfVectorizer(ngram_range=(1, 2), strip_accents=None if strip == "none" else strip)
+    labels = [int(any(w in t for w in ("good", "great", "lovely", "Ωραία", "ΚΑΛΟ"))) for t in texts]
+    if strip == "char":
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))
+    else:
+        vec = TfidfVectorizer(ngram_range=(1, 2), strip_accents=None if strip == "none" else strip)
     joblib.dump(make_pipeline(vec, LogisticRegression(max_iter=200)).fit(texts, labels), out)
     with open(out + ".csv", "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
