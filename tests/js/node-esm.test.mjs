@@ -364,8 +364,11 @@ describe('node entries: the wasm is compiled on first use, not on import', () =>
     assert.throws(() => M.fromBytes(bytes), { code: 'ARTIFACT_CORRUPT' });
     const faults = process.resourceUsage().minorPageFault - before;
     // Onto fresh memory the copy alone faults once per 4 KiB page: 384 times (390 measured
-    // without the warm-up, 6 with it).
-    assert.ok(faults < 64, `${faults} page faults copying ${bytes.length} bytes after init()`);
+    // without the warm-up, 6 with it). The count is the process's: V8's compiler and GC threads
+    // fault meanwhile too (78 seen once on Node 24 beside a busy machine), so the bound is half
+    // the pages, which only an unwarmed copy reaches.
+    const pages = bytes.length / 4096;
+    assert.ok(faults < pages / 2, `${faults} page faults copying ${bytes.length} bytes (${pages} pages) after init()`);
     const m = M.fromBytes(wordCase.bytes);
     assert.deepEqual(m.predict(wordCase.expected[0].text).label, wordCase.expected[0].label);
     m.free();
