@@ -18,8 +18,9 @@ Unicode property it uses is taken from the running CPython itself (its
 
 Later Unicode versions: scikit-learn follows the Unicode of the Python it runs in, and an
 artifact records its exporter's. The running Python (3.11, Unicode 14.0) gives the base tables;
-each Python of ``LATER_PYTHONS`` (3.12: 15.0, 3.13: 15.1, 3.14: 16.0; ``$SKEDGE_PYTHON_3_12``,
-pyenv's, on PATH, else CPython under Pyodide from node_modules/, see ``find_python``) is run with
+each Python of ``LATER_PYTHONS`` (3.12: 15.0, 3.13: 15.1, 3.14: 16.0, 3.15: 17.0;
+``$SKEDGE_PYTHON_3_12``, pyenv's, on PATH, Debian's unpacked by scripts/debian_python.sh, else
+CPython under Pyodide from node_modules/, see ``find_python``) is run with
 ``--props-out`` and gives what its version adds to the one before: the characters it assigns (their
 classes, ``lower()`` and stripping). Anything else fails the script (white space, an old
 character's ``lower()`` or stripping, a character leaving ``\\w``), except a character leaving a
@@ -72,11 +73,12 @@ DIGESTS_PATH = ROOT / "tests" / "fixtures" / "unicode" / "digests.json"
 COMMAND = ".venv/bin/python scripts/gen_unicode.py"
 # Later Pythons whose Unicode versions skedge also reads, as changes to the running Python's
 # tables (each found by `find_python`).
-LATER_PYTHONS = ("3.12", "3.13", "3.14")
+LATER_PYTHONS = ("3.12", "3.13", "3.14", "3.15")
 # Characters whose Final_Sigma class changes between the versions skedge reads, so `lower_cases`
 # puts each in the contexts that rule reads: Unicode 16.0 made U+1171E AHOM CONSONANT SIGN MEDIAL
-# RA a spacing mark, no longer case-ignorable.
-SIGMA_PROBES = "\U0001171e"
+# RA a spacing mark, no longer case-ignorable; 17.0 made U+0295 LATIN LETTER PHARYNGEAL VOICED
+# FRICATIVE an uncased letter (Lo), no longer cased.
+SIGMA_PROBES = "\U0001171e\u0295"
 PYODIDE = ROOT / "node_modules" / "pyodide"
 LATER_MARK = "// ---- Later Unicode versions"
 
@@ -663,7 +665,9 @@ def digests_path(version: str) -> Path:
 
 
 def find_native_python(minor: str) -> str | None:
-    """`$SKEDGE_PYTHON_3_12` (and the like), pyenv's newest 3.12.x, or `python3.12` on PATH."""
+    """`$SKEDGE_PYTHON_3_12` (and the like), pyenv's newest 3.12.x, `python3.12` on PATH, or the
+    Debian build scripts/debian_python.sh unpacked into .work/ (it must have run: nothing here
+    downloads)."""
     env = os.environ.get("SKEDGE_PYTHON_" + minor.replace(".", "_"))
     if env:
         return env
@@ -674,7 +678,10 @@ def find_native_python(minor: str) -> str | None:
     if found:
         return str(found[-1])
     on_path = shutil.which("python" + minor)  # not pyenv's shim, which fails for a version not selected
-    return on_path if on_path and "/shims/" not in on_path else None
+    if on_path and "/shims/" not in on_path:
+        return on_path
+    debian = ROOT / ".work" / "py" / f"debian-{minor}"
+    return str(debian / "root" / "usr" / "bin" / f"python{minor}") if (debian / ".installed").exists() else None
 
 
 def find_python(minor: str) -> list[str] | None:
@@ -730,9 +737,9 @@ def changes(base, later: dict) -> dict:
     """What a later Unicode version changes in the tables of the version before it (`base`: the
     base tables' Props, or the previous later version's). What skedge reads (unicode.rs) and this
     checks: the characters a version assigns join `\\w`, get a `lower()` or a stripping where the
-    version before gave the character itself (Unicode 15.0 to 16.0 do only that to `\\w`, `lower()`
+    version before gave the character itself (Unicode 15.0 to 17.0 do only that to `\\w`, `lower()`
     and stripping), and may join or leave the Final_Sigma sets (16.0 moves one character out of
-    case-ignorable), which the digests test for `SIGMA_PROBES`."""
+    case-ignorable, 17.0 one out of cased), which the digests test for `SIGMA_PROBES`."""
     v = later["version"]
 
     def changed(name, old, new, may_leave=False):
@@ -898,8 +905,8 @@ def main():
         outputs[digests_path(measured["version"])] = measured["digests"]
         before = measured_props(measured)
     if missing and not args.check:
-        fail(f"Python {', '.join(missing)} not found (pyenv, PATH, $SKEDGE_PYTHON_3_12 and the like, or "
-             "Pyodide in node_modules/: npm ci)")
+        fail(f"Python {', '.join(missing)} not found (pyenv, PATH, $SKEDGE_PYTHON_3_12 and the like, "
+             "Pyodide in node_modules/ (npm ci), or Debian's: scripts/debian_python.sh 3.X)")
     outputs[TABLES_PATH] = tables + "\n" + gen_later(later)
     if missing:
         # --check without them: the base and the versions found, not the later tables' text.

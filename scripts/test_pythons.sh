@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: 15.1, 3.14: 16.0; the
-# machine's 3.11 is Unicode 14.0 and runs every other test). Each is the native one
+# Exports from the later Pythons skedge reads (3.12: Unicode 15.0, 3.13: 15.1, 3.14: 16.0, 3.15:
+# 17.0; the machine's 3.11 is Unicode 14.0 and runs every other test). Each is the native one
 # scripts/gen_unicode.py finds ($SKEDGE_PYTHON_3_12, pyenv's newest 3.12.x or `python3.12` on PATH,
-# and the like), else Debian's (scripts/debian_python.sh: 3.14 here). For each, a virtualenv in
-# .work/py/3.12 with the pinned scikit-learn and the Python package's wheel; a model trained there
-# on texts of the characters the later versions assign (tests/pythons/train_later_unicode.py: a word
-# TF-IDF with strip_accents None, 'unicode' and 'ascii', and a char_wb one), exported by
-# scripts/export.py with its parity gate (the npm package in Node when pkg/ is built, else the CLI),
-# then served there by the Python package's runtime (tests/pythons/serve_later_unicode.py): each
-# bit-identical to scikit-learn in that Python or the case fails. With a Python gen_unicode.py does
-# not use itself (Debian's), `gen_unicode.py --check` runs again with it: the tables it measured
-# elsewhere (under Pyodide) must be what this interpreter gives. A Python found nowhere is
-# reported and skipped.
+# and the like), else Debian's (scripts/debian_python.sh: 3.14 and 3.15 here). First
+# `gen_unicode.py --check` runs with all of them: the committed tables and digests (3.14's measured
+# under Pyodide when no native 3.14 is found) must be what these interpreters give. Then for each,
+# a virtualenv in .work/py/3.12 with the pinned scikit-learn and the Python package's wheel; a
+# model trained there on texts of the characters the later versions assign
+# (tests/pythons/train_later_unicode.py: a word TF-IDF with strip_accents None, 'unicode' and
+# 'ascii', and a char_wb one), exported by scripts/export.py with its parity gate (the npm package
+# in Node when pkg/ is built, else the CLI), then served there by the Python package's runtime
+# (tests/pythons/serve_later_unicode.py): each bit-identical to scikit-learn in that Python or the
+# case fails. A Python found nowhere is reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-# The pins of scripts/requirements.txt that a model needs.
-DEPS=(scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1 joblib==1.6.0)
+# The pins of scripts/requirements.txt that a model needs, for Python $1: numpy 2.4 and scipy 1.17
+# have no wheels for 3.15, so there the first releases that do.
+deps() {
+  case $1 in
+    3.15) echo scikit-learn==1.9.1 numpy==2.5.5 scipy==1.18.1 joblib==1.6.0 ;;
+    *) echo scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1 joblib==1.6.0 ;;
+  esac
+}
 
 cargo build --quiet --release --bin skedge
 T=$(mktemp -d "${TMPDIR:-/tmp}/skedge-pythons.XXXXXX")
@@ -31,37 +37,44 @@ passed=0; failed=0
 case_ok() { echo "ok $1"; passed=$((passed + 1)); }
 case_failed() { echo "FAILED $1"; failed=$((failed + 1)); }
 # Installs wheels for Python $1 into directory $2 with this checkout's pip, for a Python without
-# pip of its own (Debian's: its pip would also need the ssl module it lacks).
+# pip of its own (Debian's: its pip would also need the ssl module it lacks). The wheels are chosen
+# by that Python's tags; pip would still hold their Requires-Python against its own 3.11.
 pip_for() {
   local minor=$1 site=$2; shift 2
   .venv/bin/pip install --disable-pip-version-check -q --target "$site" --upgrade --python-version "$minor" \
+    --ignore-requires-python \
     --implementation cp --abi "cp${minor/./}" --only-binary=:all: --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 "$@"
 }
 # The site-packages of the virtualenv $venv.
 site() { "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 # The later Pythons of scripts/gen_unicode.py, found as it finds native ones: "MINOR PATH" lines
-# (no PATH: not found). Its search is stdlib only: any Python 3 runs it.
-host=.venv/bin/python
-[ -x "$host" ] || host=python3
-later=$("$host" -c 'import sys; sys.path.insert(0, "scripts"); import gen_unicode as g
+# (no PATH: not found). Its search is stdlib only.
+later=$(.venv/bin/python -c 'import sys; sys.path.insert(0, "scripts"); import gen_unicode as g
 for m in g.LATER_PYTHONS: print(m, g.find_native_python(m) or "")')
+found=()  # "MINOR PATH FROM" of each Python found
+checking=()  # SKEDGE_PYTHON_3_X=PATH of each
 while read -r minor python <&3; do
-  from=native
-  if [ -z "$python" ]; then
-    if python=$(scripts/debian_python.sh "$minor" 2>"$T/debian.log"); then
-      from="Debian sid's $(grep "^python$minor-minimal" ".work/py/debian-$minor/.installed" | tr '\t' ' ')"
-      if env "SKEDGE_PYTHON_${minor/./_}=$python" "$host" scripts/gen_unicode.py --check > "$T/gen.log" 2>&1; then
-        case_ok "Python $minor ($from): gen_unicode.py --check with it: the committed tables and digests are its own"
-      else
-        case_failed "Python $minor ($from): gen_unicode.py --check with it"; tail -5 "$T/gen.log"
-      fi
-    else
-      echo "test_pythons: no Python $minor here, natively or from Debian: skipped" >&2
-      tail -3 "$T/debian.log" >&2
-      continue
-    fi
+  if [ -z "$python" ] && ! python=$(scripts/debian_python.sh "$minor" 2>"$T/debian.log"); then
+    echo "test_pythons: no Python $minor here, natively or from Debian: skipped" >&2
+    tail -3 "$T/debian.log" >&2
+    continue
   fi
+  from=native
+  if [[ $python == "$ROOT/.work/py/debian-$minor/"* ]]; then
+    from="Debian sid's $(grep "^python$minor-minimal" ".work/py/debian-$minor/.installed" | tr '\t' ' ')"
+  fi
+  found+=("$minor $python $from")
+  checking+=("SKEDGE_PYTHON_${minor/./_}=$python")
+done 3<<< "$later"
+if env "${checking[@]}" .venv/bin/python scripts/gen_unicode.py --check > "$T/gen.log" 2>&1; then
+  case_ok "gen_unicode.py --check with ${checking[*]}: the committed tables and digests are theirs"
+else
+  case_failed "gen_unicode.py --check with ${checking[*]}"; tail -5 "$T/gen.log"
+fi
+for entry in "${found[@]}"; do
+  read -r minor python from <<< "$entry"
+  read -ra DEPS <<< "$(deps "$minor")"
   venv=$ROOT/.work/py/$minor
   if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$python ${DEPS[*]}" ]; then
     say "a virtualenv for Python $minor ($python) in .work/py/$minor: ${DEPS[*]}"
@@ -99,6 +112,6 @@ while read -r minor python <&3; do
       echo "skedge inspect: $(grep unicode_version <<< "${info:-}" || echo "no unicode_version")"
     fi
   done
-done 3<<< "$later"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

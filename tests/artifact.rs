@@ -718,9 +718,10 @@ fn model_of(unicode: &str, analyzer: &str, terms: [&str; 3]) -> skedge::Result<T
 /// Each model reads text with the Unicode of the Python it was exported from (`\w`, `str.lower()`
 /// there): a word of Nag Mundari (a script of Unicode 15.0) is a token for a model from Python 3.12
 /// or later, not for one from Python 3.11; an upper-case word of Garay (Unicode 16.0) is lowered and
-/// a token only for one from Python 3.14, where a capital sigma after U+1171E (a spacing mark since
-/// 16.0, case-ignorable before) is no longer final; a version skedge has no tables for (Python
-/// 3.15's 17.0.0) is refused, naming those it has.
+/// a token only for one from Python 3.14 or later, where a capital sigma after U+1171E (a spacing
+/// mark since 16.0, case-ignorable before) is no longer final; the same for Beria Erfe and U+0295
+/// (an uncased letter since 17.0) from Python 3.15; a version skedge has no tables for (18.0.0) is
+/// refused, naming those it has.
 #[test]
 fn each_model_reads_text_with_its_exporters_unicode() {
     let decision = |unicode, analyzer, terms, text| {
@@ -737,22 +738,32 @@ fn each_model_reads_text_with_its_exporters_unicode() {
     let text = "\u{391}\u{1171E}\u{3A3}";
     assert_eq!(decision("15.1.0", "char", bigrams, text), 0.25 + 8.0 + 4.0);
     assert_eq!(decision("16.0.0", "char", bigrams, text), 0.25 + 8.0 + 2.5);
+    // BERIA ERFE CAPITAL LETTER ARKAB, BERIA ERFE SMALL LETTER ARKAB and the next small letter.
+    let words = ["\u{16EBB}\u{16EBC}", "\u{1E4D0}\u{1E4D1}", "\u{10D70}\u{10D71}"];
+    let text = "\u{16EA0}\u{16EBC} \u{1E4D0}\u{1E4D1} \u{10D50}\u{10D51}";
+    assert_eq!(decision("16.0.0", "word", words, text), 0.25 + 4.0 + 8.0);
+    assert_eq!(decision("17.0.0", "word", words, text), 0.25 + 2.5 + 4.0 + 8.0);
+    let bigrams = ["\u{295}\u{3C3}", "\u{295}\u{3C2}", "\u{3C3}\u{295}"];
+    let text = "\u{295}\u{3A3}";
+    assert_eq!(decision("16.0.0", "char", bigrams, text), 0.25 + 4.0);
+    assert_eq!(decision("17.0.0", "char", bigrams, text), 0.25 + 2.5);
 
-    let err = model_of("17.0.0", "word", words).unwrap_err();
+    let err = model_of("18.0.0", "word", words).unwrap_err();
     assert_eq!(err.code(), "INTERCHANGE_INVALID");
     let message = err.to_string();
     for part in [
-        "Unicode 17.0.0",
-        "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14)",
+        "Unicode 18.0.0",
+        "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14), \
+         17.0.0 (Python 3.15)",
     ] {
         assert!(message.contains(part), "{part:?} not in {message:?}");
     }
     // An artifact of a later skedge, from such a Python: refused at load, with its code.
     let mut body = tiny();
-    body.metadata.unicode_version = "17.0.0".into();
+    body.metadata.unicode_version = "18.0.0".into();
     let err = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap_err();
     assert_eq!(err.code(), "ARTIFACT_VERSION_UNSUPPORTED");
-    assert!(err.to_string().contains("Unicode \"17.0.0\""), "{err}");
+    assert!(err.to_string().contains("Unicode \"18.0.0\""), "{err}");
 }
 
 #[test]

@@ -397,10 +397,11 @@ mod tests {
             Unicode::of("15.1.0").map(|u| (u.version(), u.python())),
             Some(("15.1.0", "3.13"))
         );
-        assert_eq!(Unicode::of("17.0.0"), None);
+        assert_eq!(Unicode::of("18.0.0"), None);
         assert_eq!(
             Unicode::supported(),
-            "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14)"
+            "14.0.0 (Python 3.11), 15.0.0 (Python 3.12), 15.1.0 (Python 3.13), 16.0.0 (Python 3.14), \
+             17.0.0 (Python 3.15)"
         );
     }
 
@@ -436,6 +437,14 @@ mod tests {
             (a.as_str(), b.as_str()),
             ("\u{3B1}\u{1171E}\u{3C2}", "\u{3B1}\u{1171E}\u{3C3}")
         );
+        // U+0295 became an uncased letter (Lo) in 17.0: a sigma after it is no longer final.
+        let v17 = Unicode::of("17.0.0").expect("17.0.0");
+        let (mut a, mut b) = (String::new(), String::new());
+        v16.lower_into("\u{295}\u{3A3}", &mut a);
+        v17.lower_into("\u{295}\u{3A3}", &mut b);
+        assert_eq!((a.as_str(), b.as_str()), ("\u{295}\u{3C2}", "\u{295}\u{3C3}"));
+        let beria_erfe = '\u{16EA0}'; // BERIA ERFE CAPITAL LETTER ARKAB (Unicode 17.0)
+        assert!(!v16.is_word(beria_erfe) && v17.is_word(beria_erfe));
     }
 
     #[test]

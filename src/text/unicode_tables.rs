@@ -2564,7 +2564,12 @@ drad\u{2215}srad\u{2215}s2psns\u{3bc}smspVnV\u{3bc}VmVkVMVpWnW\u{3bc}WmWkWMWk\u{
 // in the versions before it. gen_unicode.py checks that nothing else changes.
 
 /// `(unicodedata.unidata_version, Python)` of each later version skedge reads.
-pub(crate) static LATER: &[(&str, &str)] = &[("15.0.0", "3.12"), ("15.1.0", "3.13"), ("16.0.0", "3.14")];
+pub(crate) static LATER: &[(&str, &str)] = &[
+    ("15.0.0", "3.12"),
+    ("15.1.0", "3.13"),
+    ("16.0.0", "3.14"),
+    ("17.0.0", "3.15"),
+];
 
 /// Unicode 15.0.0: code points it adds to `WORD`.
 pub(crate) static WORD_15_0_0: &[(u32, u32)] = &[
@@ -2879,18 +2884,158 @@ pub(crate) static STRIP_16_0_0: &[(u32, &str)] = &[
     (0x1E5EF, ""),
 ];
 
+/// Unicode 17.0.0: code points it adds to `WORD`.
+pub(crate) static WORD_17_0_0: &[(u32, u32)] = &[
+    (0x088F, 0x088F),
+    (0x0C5C, 0x0C5C),
+    (0x0CDC, 0x0CDC),
+    (0xA7CE, 0xA7CF),
+    (0xA7D2, 0xA7D2),
+    (0xA7D4, 0xA7D4),
+    (0xA7F1, 0xA7F1),
+    (0x10940, 0x10959),
+    (0x10EC5, 0x10EC7),
+    (0x11DB0, 0x11DDB),
+    (0x11DE0, 0x11DE9),
+    (0x16EA0, 0x16EB8),
+    (0x16EBB, 0x16ED3),
+    (0x16FF2, 0x16FF6),
+    (0x187F8, 0x187FF),
+    (0x18D09, 0x18D1E),
+    (0x18D80, 0x18DF2),
+    (0x1E6C0, 0x1E6DE),
+    (0x1E6E0, 0x1E6E2),
+    (0x1E6E4, 0x1E6E5),
+    (0x1E6E7, 0x1E6ED),
+    (0x1E6F0, 0x1E6F4),
+    (0x1E6FE, 0x1E6FF),
+    (0x2B73A, 0x2B73F),
+    (0x2CEA2, 0x2CEAD),
+    (0x323B0, 0x33479),
+];
+
+/// Unicode 17.0.0: code points it adds to `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_17_0_0: &[(u32, u32)] = &[
+    (0xA7CE, 0xA7CF),
+    (0xA7D2, 0xA7D2),
+    (0xA7D4, 0xA7D4),
+    (0x16EA0, 0x16EB8),
+    (0x16EBB, 0x16ED3),
+];
+
+/// Unicode 17.0.0: code points it takes out of `SIGMA_CASED`.
+pub(crate) static SIGMA_CASED_LEFT_17_0_0: &[(u32, u32)] = &[(0x0295, 0x0295)];
+
+/// Unicode 17.0.0: code points it adds to `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_17_0_0: &[(u32, u32)] = &[
+    (0x1ACF, 0x1ADD),
+    (0x1AE0, 0x1AEB),
+    (0xA7F1, 0xA7F1),
+    (0x10EC5, 0x10EC5),
+    (0x10EFA, 0x10EFB),
+    (0x11B60, 0x11B60),
+    (0x11B62, 0x11B64),
+    (0x11B66, 0x11B66),
+    (0x11DD9, 0x11DD9),
+    (0x16FF2, 0x16FF3),
+    (0x1E6E3, 0x1E6E3),
+    (0x1E6E6, 0x1E6E6),
+    (0x1E6EE, 0x1E6EF),
+    (0x1E6F5, 0x1E6F5),
+    (0x1E6FF, 0x1E6FF),
+];
+
+/// Unicode 17.0.0: code points it takes out of `CASE_IGNORABLE`.
+pub(crate) static CASE_IGNORABLE_LEFT_17_0_0: &[(u32, u32)] = &[];
+
+/// Unicode 17.0.0: `chr(cp).lower()` of code points it gives one to, sorted.
+pub(crate) static LOWER_17_0_0: &[(u32, &str)] = &[
+    (0xA7CE, "\u{a7cf}"),
+    (0xA7D2, "\u{a7d3}"),
+    (0xA7D4, "\u{a7d5}"),
+    (0x16EA0, "\u{16ebb}"),
+    (0x16EA1, "\u{16ebc}"),
+    (0x16EA2, "\u{16ebd}"),
+    (0x16EA3, "\u{16ebe}"),
+    (0x16EA4, "\u{16ebf}"),
+    (0x16EA5, "\u{16ec0}"),
+    (0x16EA6, "\u{16ec1}"),
+    (0x16EA7, "\u{16ec2}"),
+    (0x16EA8, "\u{16ec3}"),
+    (0x16EA9, "\u{16ec4}"),
+    (0x16EAA, "\u{16ec5}"),
+    (0x16EAB, "\u{16ec6}"),
+    (0x16EAC, "\u{16ec7}"),
+    (0x16EAD, "\u{16ec8}"),
+    (0x16EAE, "\u{16ec9}"),
+    (0x16EAF, "\u{16eca}"),
+    (0x16EB0, "\u{16ecb}"),
+    (0x16EB1, "\u{16ecc}"),
+    (0x16EB2, "\u{16ecd}"),
+    (0x16EB3, "\u{16ece}"),
+    (0x16EB4, "\u{16ecf}"),
+    (0x16EB5, "\u{16ed0}"),
+    (0x16EB6, "\u{16ed1}"),
+    (0x16EB7, "\u{16ed2}"),
+    (0x16EB8, "\u{16ed3}"),
+];
+
+/// Unicode 17.0.0: `strip_accents_unicode(chr(cp))` of code points it gives one to, sorted.
+pub(crate) static STRIP_17_0_0: &[(u32, &str)] = &[
+    (0x1ACF, ""),
+    (0x1AD0, ""),
+    (0x1AD1, ""),
+    (0x1AD2, ""),
+    (0x1AD3, ""),
+    (0x1AD4, ""),
+    (0x1AD5, ""),
+    (0x1AD6, ""),
+    (0x1AD7, ""),
+    (0x1AD8, ""),
+    (0x1AD9, ""),
+    (0x1ADA, ""),
+    (0x1ADB, ""),
+    (0x1ADC, ""),
+    (0x1ADD, ""),
+    (0x1AE0, ""),
+    (0x1AE1, ""),
+    (0x1AE2, ""),
+    (0x1AE3, ""),
+    (0x1AE4, ""),
+    (0x1AE5, ""),
+    (0x1AE6, ""),
+    (0x1AE7, ""),
+    (0x1AE8, ""),
+    (0x1AE9, ""),
+    (0x1AEA, ""),
+    (0x1AEB, ""),
+    (0xA7F1, "S"),
+    (0x10EFA, ""),
+    (0x10EFB, ""),
+    (0x1E6E3, ""),
+    (0x1E6E6, ""),
+    (0x1E6EE, ""),
+    (0x1E6EF, ""),
+    (0x1E6F5, ""),
+];
+
 /// `WORD_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_WORD: &[&[(u32, u32)]] = &[WORD_15_0_0, WORD_15_1_0, WORD_16_0_0];
+pub(crate) static LATER_WORD: &[&[(u32, u32)]] = &[WORD_15_0_0, WORD_15_1_0, WORD_16_0_0, WORD_17_0_0];
 
 /// `SIGMA_CASED_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_SIGMA_CASED: &[&[(u32, u32)]] =
-    &[SIGMA_CASED_15_0_0, SIGMA_CASED_15_1_0, SIGMA_CASED_16_0_0];
+pub(crate) static LATER_SIGMA_CASED: &[&[(u32, u32)]] = &[
+    SIGMA_CASED_15_0_0,
+    SIGMA_CASED_15_1_0,
+    SIGMA_CASED_16_0_0,
+    SIGMA_CASED_17_0_0,
+];
 
 /// `SIGMA_CASED_LEFT_*` of each entry of `LATER`, in order.
 pub(crate) static LATER_SIGMA_CASED_LEFT: &[&[(u32, u32)]] = &[
     SIGMA_CASED_LEFT_15_0_0,
     SIGMA_CASED_LEFT_15_1_0,
     SIGMA_CASED_LEFT_16_0_0,
+    SIGMA_CASED_LEFT_17_0_0,
 ];
 
 /// `CASE_IGNORABLE_*` of each entry of `LATER`, in order.
@@ -2898,6 +3043,7 @@ pub(crate) static LATER_CASE_IGNORABLE: &[&[(u32, u32)]] = &[
     CASE_IGNORABLE_15_0_0,
     CASE_IGNORABLE_15_1_0,
     CASE_IGNORABLE_16_0_0,
+    CASE_IGNORABLE_17_0_0,
 ];
 
 /// `CASE_IGNORABLE_LEFT_*` of each entry of `LATER`, in order.
@@ -2905,10 +3051,11 @@ pub(crate) static LATER_CASE_IGNORABLE_LEFT: &[&[(u32, u32)]] = &[
     CASE_IGNORABLE_LEFT_15_0_0,
     CASE_IGNORABLE_LEFT_15_1_0,
     CASE_IGNORABLE_LEFT_16_0_0,
+    CASE_IGNORABLE_LEFT_17_0_0,
 ];
 
 /// `LOWER_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_LOWER: &[&[(u32, &str)]] = &[LOWER_15_0_0, LOWER_15_1_0, LOWER_16_0_0];
+pub(crate) static LATER_LOWER: &[&[(u32, &str)]] = &[LOWER_15_0_0, LOWER_15_1_0, LOWER_16_0_0, LOWER_17_0_0];
 
 /// `STRIP_*` of each entry of `LATER`, in order.
-pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = &[STRIP_15_0_0, STRIP_15_1_0, STRIP_16_0_0];
+pub(crate) static LATER_STRIP: &[&[(u32, &str)]] = &[STRIP_15_0_0, STRIP_15_1_0, STRIP_16_0_0, STRIP_17_0_0];

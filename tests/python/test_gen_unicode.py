@@ -3,6 +3,7 @@ emitted, anything else stops the generator with a message naming the code point.
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,12 +61,30 @@ def test_any_other_change_stops_the_generator(changed, message):
 def test_pyodide_runs_a_script_as_python_would(tmp_path):
     """scripts/pyodide.mjs: argv, stdout bytes and the exit status pass through; the version is the
     lock file's (gen_unicode.py picks Pyodide for that Python when no native one is found)."""
-    if g.find_python("3.14") is None or g.find_native_python("3.14") is not None:
-        pytest.skip("Pyodide's 3.14 is not the Python gen_unicode.py would use here")
+    if not (g.PYODIDE / "pyodide-lock.json").exists() or shutil.which("node") is None:
+        pytest.skip("no Pyodide in node_modules/ (npm ci)")
     script = tmp_path / "s.py"
     script.write_text("import json, sys, unicodedata\n"
                       "print(json.dumps([sys.argv[1:], unicodedata.unidata_version, 'é'.upper()]))\n"
                       "sys.exit(3)\n", encoding="utf-8")
-    r = subprocess.run([*g.find_python("3.14"), str(script), "a", "ß"], capture_output=True, cwd=ROOT)
+    pyodide = [shutil.which("node"), str(ROOT / "scripts" / "pyodide.mjs")]
+    r = subprocess.run([*pyodide, str(script), "a", "ß"], capture_output=True, cwd=ROOT)
     assert r.returncode == 3, r.stderr
     assert json.loads(r.stdout) == [["a", "ß"], "16.0.0", "É"]
+
+
+def test_native_pythons_are_found_before_pyodide(tmp_path, monkeypatch):
+    """`$SKEDGE_PYTHON_3_X` first; Debian's build once scripts/debian_python.sh has unpacked it
+    (its `.installed` list written last), never a half-unpacked one; else nothing native."""
+    monkeypatch.setattr(g, "ROOT", tmp_path)
+    monkeypatch.setattr(g.Path, "home", lambda: tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.delenv("SKEDGE_PYTHON_3_99", raising=False)
+    assert g.find_native_python("3.99") is None
+    debian = tmp_path / ".work" / "py" / "debian-3.99"
+    (debian / "root" / "usr" / "bin").mkdir(parents=True)
+    assert g.find_native_python("3.99") is None
+    (debian / ".installed").write_text("python3.99-minimal\t3.99.0-1\n", encoding="utf-8")
+    assert g.find_native_python("3.99") == str(debian / "root" / "usr" / "bin" / "python3.99")
+    monkeypatch.setenv("SKEDGE_PYTHON_3_99", "/opt/python3.99")
+    assert g.find_native_python("3.99") == "/opt/python3.99"

@@ -1,8 +1,9 @@
 """Trains a small text model whose vocabulary and validation texts hold characters that Unicode
-15.0, 15.1 and 16.0 assign (so a model read with another version's tables would tokenise them
-apart), for scripts/test_pythons.sh, under Python 3.12, 3.13 or 3.14 with scikit-learn: a word
-(1, 2)-gram TF-IDF with `strip_accents` None, 'unicode' or 'ascii', or (`char`) a char_wb (2, 4)-gram
-one, which also sees how `lower()` ends a Greek word after U+1171E (case-ignorable before 16.0).
+15.0, 15.1, 16.0 and 17.0 assign (so a model read with another version's tables would tokenise them
+apart), for scripts/test_pythons.sh, under Python 3.12 to 3.15 with scikit-learn: a word (1, 2)-gram
+TF-IDF with `strip_accents` None, 'unicode' or 'ascii', or (`char`) a char_wb (2, 4)-gram one, which
+also sees how `lower()` ends a Greek word after U+1171E (case-ignorable before 16.0) and U+0295
+(cased before 17.0).
 
     python train_later_unicode.py OUT.joblib none|unicode|ascii|char   # also writes OUT.joblib.csv
 """
@@ -25,10 +26,15 @@ POOL = (
     + [chr(c) for c in range(0x10D50, 0x10D66)]  # Garay capital letters (16.0; lower(): U+10D70...)
     + [chr(c) for c in range(0x16D40, 0x16D6D)]  # Kirat Rai (16.0)
     + [chr(c) for c in range(0x11380, 0x113B6)]  # Tulu-Tigalari (16.0; some decompose under NFKD)
+    + [chr(c) for c in range(0x16EA0, 0x16EB9)]  # Beria Erfe capital letters (17.0; lower(): U+16EBB...)
+    + [chr(c) for c in range(0x10940, 0x1095A)]  # Sidetic (17.0)
+    + [chr(c) for c in range(0x11DB0, 0x11DDC)]  # Tolong Siki (17.0)
+    + [chr(c) for c in range(0x1E6C0, 0x1E6DF)]  # Tai Yo (17.0)
+    + [chr(c) for c in range(0x323B0, 0x323D0)]  # CJK Unified Ideographs Extension J (17.0)
     + list("éÉß")
 )
 BASE = ["good film", "bad film", "great", "awful", "lovely day", "terrible plot", "Ωραία ΤΑΙΝΙΑΣ",
-        "ΚΑΛΟ\U0001171eΣ", "ΚΑΚΟ\U0001171eΣ λόγος"]
+        "ΚΑΛΟ\U0001171eΣ", "ΚΑΚΟ\U0001171eΣ λόγος", "ΚΑΛΟ\u0295Σ", "\u0295Σ ΚΑΚΟΣ"]
 
 
 def word() -> str:
