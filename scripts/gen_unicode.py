@@ -331,7 +331,10 @@ def strip_trie(strip):
     Output ids: 0 = unchanged; 1..=len(singles) = that single char (sorted by
     target code point); above that, id - len(singles) - 1 = k selects the
     string blob[offsets[k]..offsets[k + 1]] (byte offsets; the empty string
-    is one of them)."""
+    is one of them). A block stores `id + size - low` for its code point
+    `low = cp & (size - 1)` (0: unchanged), so code points whose outputs run
+    on with them (A-Z in each mathematical alphabet, the fullwidth forms)
+    store one value: the blocks compress by about 0.9 KB more."""
     singles = sorted({ord(v) for v in strip.values() if len(v) == 1})
     first_seen = {}
     for c in sorted(strip):
@@ -346,7 +349,8 @@ def strip_trie(strip):
     nblocks = max(strip) // size + 1
     blocks, block_ids, index = [], {}, []
     for b in range(nblocks):
-        key = tuple(ids.get(strip.get(c), 0) for c in range(b * size, (b + 1) * size))
+        key = tuple(ids[strip[c]] + size - (c & (size - 1)) if c in strip else 0
+                    for c in range(b * size, (b + 1) * size))
         if key not in block_ids:
             block_ids[key] = len(block_ids)
             blocks.extend(key)
@@ -362,8 +366,9 @@ def strip_trie(strip):
     # Self-check: decode exactly as unicode.rs does.
     raw = blob.encode("utf-8")
     for c in range(len(index) * size):
-        oid = blocks[(index[c >> STRIP_SHIFT] << STRIP_SHIFT) | (c & (size - 1))]
-        if oid == 0:
+        stored = blocks[(index[c >> STRIP_SHIFT] << STRIP_SHIFT) | (c & (size - 1))]
+        oid = stored + (c & (size - 1)) - size
+        if stored == 0:
             got = None
         elif oid <= len(singles):
             got = chr(singles[oid - 1])
@@ -448,8 +453,9 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     o.extend(fill_lines([str(x) for x in index]))
     o.append("];")
     o.append("")
-    o.append("/// Accent-stripping trie, level 2: output id of")
-    o.append("/// `(block << STRIP_SHIFT) | (cp & mask)`; 0 means the char is unchanged.")
+    o.append("/// Accent-stripping trie, level 2: `id + (1 << STRIP_SHIFT) - low` at")
+    o.append("/// `(block << STRIP_SHIFT) | low` (`low = cp & mask`) for the output id `id`;")
+    o.append("/// 0 means the char is unchanged.")
     o.append("pub(crate) static STRIP_BLOCKS: &[u16] = &[")
     o.extend(fill_lines([str(x) for x in blocks]))
     o.append("];")

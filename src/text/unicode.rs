@@ -349,16 +349,18 @@ fn stripped(c: char) -> Stripped {
     let Some(&block) = t::STRIP_INDEX.get((cp >> t::STRIP_SHIFT) as usize) else {
         return Stripped::Same;
     };
-    let mask = (1u32 << t::STRIP_SHIFT) - 1;
-    let slot = (usize::from(block) << t::STRIP_SHIFT) | (cp & mask) as usize;
-    let id = usize::from(t::STRIP_BLOCKS.get(slot).copied().unwrap_or(0));
-    if id == 0 {
+    let low = (cp & ((1 << t::STRIP_SHIFT) - 1)) as usize;
+    let slot = (usize::from(block) << t::STRIP_SHIFT) | low;
+    let stored = usize::from(t::STRIP_BLOCKS.get(slot).copied().unwrap_or(0));
+    // Stored as `id + (1 << STRIP_SHIFT) - low` (0: unchanged), so that code points whose outputs
+    // run on with them store one value, which compresses (gen_unicode.py's `strip_trie`).
+    let Some(k) = (stored + low).checked_sub((1 << t::STRIP_SHIFT) + 1) else {
         return Stripped::Same;
-    }
-    if let Some(&single) = t::STRIP_SINGLE.get(id - 1) {
+    };
+    if let Some(&single) = t::STRIP_SINGLE.get(k) {
         return char::from_u32(single).map_or(Stripped::Same, Stripped::Char);
     }
-    let k = id - 1 - t::STRIP_SINGLE.len();
+    let k = k - t::STRIP_SINGLE.len();
     match (t::STRIP_OFFSETS.get(k), t::STRIP_OFFSETS.get(k + 1)) {
         (Some(&start), Some(&end)) => t::STRIP_BLOB
             .get(usize::from(start)..usize::from(end))
