@@ -58,6 +58,9 @@ sizes() {
 }
 if [ "${SKEDGE_REBUILD:-}" != 1 ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$DIGEST" ]; then
   say "pkg/ is up to date: built from these sources and tools (SKEDGE_REBUILD=1 rebuilds)"
+  # The stamp's time says when pkg/ was last found to match src/: the exporter's parity gate
+  # (scripts/skedge/export.py) runs pkg/ only if no source is newer.
+  touch "$STAMP"
   sizes
   echo "$OUT"
   exit 0

@@ -387,7 +387,9 @@ PKG = Path(__file__).resolve().parents[2] / "pkg"
 def parity_runtime() -> str:
     """Where the gate runs the artifact: the shipped WebAssembly package in Node when `pkg/` is
     built from the current sources (scripts/build.sh) and `node` exists, else the native CLI.
-    `SKEDGE_PARITY_RUNTIME=native` forces the CLI."""
+    `SKEDGE_PARITY_RUNTIME=native` forces the CLI. "Current": no source is newer than the build,
+    or than the last time scripts/build.sh found pkg/ built from the same sources (it compares
+    their content and touches its stamp, pkg/.build-inputs)."""
     wasm = PKG / "skedge_bg.wasm"
     if os.environ.get("SKEDGE_PARITY_RUNTIME") == "native" or not wasm.exists():
         return "native CLI"
@@ -395,7 +397,9 @@ def parity_runtime() -> str:
         return "native CLI"
     src = Path(__file__).resolve().parents[2] / "src"
     newest = max((p.stat().st_mtime for p in src.rglob("*.rs")), default=0.0)
-    return "wasm in Node (pkg/)" if wasm.stat().st_mtime >= newest else "native CLI"
+    stamp = PKG / ".build-inputs"
+    built = max(wasm.stat().st_mtime, stamp.stat().st_mtime if stamp.exists() else 0.0)
+    return "wasm in Node (pkg/)" if built >= newest else "native CLI"
 
 
 def artifact_input_column(artifact: Path, skedge: Path) -> str | None:

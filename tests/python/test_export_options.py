@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import SKEDGE, binary_corpus, dump, fit, no_leftovers, requires_skedge
@@ -148,3 +151,25 @@ def test_a_classifier_alone_points_at_vectorizer(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "classifier alone" in err and f"{len(vec.vocabulary_)} features" in err
     assert "--vectorizer" in err and "refit without" not in err
+
+
+def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatch):
+    """The gate runs pkg/ in Node when pkg/ was built, or last found built by scripts/build.sh
+    (which compares content and touches its stamp), after every source file changed; else the CLI."""
+    if shutil.which("node") is None:
+        pytest.skip("no node")
+    monkeypatch.delenv("SKEDGE_PARITY_RUNTIME", raising=False)
+    monkeypatch.setattr(export, "PKG", tmp_path)
+    newest = max(p.stat().st_mtime for p in (Path(export.__file__).resolve().parents[2] / "src").rglob("*.rs"))
+    wasm, stamp = tmp_path / "skedge_bg.wasm", tmp_path / ".build-inputs"
+    assert export.parity_runtime() == "native CLI"  # not built
+    wasm.write_bytes(b"\0asm")
+    os.utime(wasm, (newest - 60, newest - 60))
+    assert export.parity_runtime() == "native CLI"  # a source changed after the build
+    stamp.write_text("digest\n")
+    os.utime(stamp, (newest - 30, newest - 30))
+    assert export.parity_runtime() == "native CLI"  # ... and after the last check
+    os.utime(stamp, (newest + 1, newest + 1))
+    assert export.parity_runtime() == "wasm in Node (pkg/)"  # build.sh found it current since
+    monkeypatch.setenv("SKEDGE_PARITY_RUNTIME", "native")
+    assert export.parity_runtime() == "native CLI"
