@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# README command 1: set up, train a demo sentiment model into an embedded MLflow (sqlite in
-# .work/mlflow), export it from the registry behind the parity gate, and predict with the artifact.
+# README command 1: set up, build the npm package, train the demo sentiment models into an
+# embedded MLflow (sqlite in .work/mlflow), export them from the registry behind the parity gate
+# (run in the package), predict with the artifact, then build and serve the offline page (SERVE=0
+# stops before serving; scripts/test_demo.sh runs it so in every test run).
 # Safe to re-run: each run registers a new model version and moves the `production` alias to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,9 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 say "setup (Rust CLI, Python .venv with scikit-learn and MLflow)"
 scripts/setup.sh >/dev/null
+# First, so that the exports' parity gate runs the artifacts in the npm package the page ships.
+say "building the npm package (scripts/build.sh: WebAssembly, about a minute the first time)"
+scripts/build.sh >/dev/null
 
 # The demo always uses the project's embedded MLflow, never a server MLFLOW_TRACKING_URI points at.
 TRACKING="sqlite:///$ROOT/.work/mlflow/mlflow.db"
@@ -45,7 +50,6 @@ for m in sentiment_model_fr sentiment_model_char; do
     --tracking-uri "$TRACKING" --validation ".work/demo/$m.heldout.csv" --out ".work/demo/$m.skedge"
 done
 say "the offline browser demo (www/): npm package, models, service worker"
-scripts/build.sh >/dev/null
 scripts/build_www.sh --models .work/demo >/dev/null
 if [ "${SERVE:-1}" = 1 ]; then
   say "serving www/ on 127.0.0.1 — open the URL below (Ctrl-C stops; SERVE=0 skips)"
