@@ -687,7 +687,9 @@ def find_native_python(minor: str) -> str | None:
     if on_path and "/shims/" not in on_path:
         return on_path
     debian = ROOT / ".work" / "py" / f"debian-{minor}"
-    return str(debian / "root" / "usr" / "bin" / f"python{minor}") if (debian / ".installed").exists() else None
+    if not (debian / ".installed").exists():
+        return None
+    return str(debian / "root" / "usr" / "bin" / f"python{minor}")
 
 
 def find_python(minor: str) -> list[str] | None:
@@ -916,8 +918,9 @@ def main():
     outputs[TABLES_PATH] = tables + "\n" + gen_later(later)
     if missing:
         # --check without them: the base and the versions found, not the later tables' text.
-        print(f"gen_unicode.py: Python {', '.join(missing)} not found: the tables of their Unicode "
-              "versions are not measured again", file=sys.stderr)
+        print(f"gen_unicode.py: Python {', '.join(missing)} not found: the later versions' tables are "
+              "not checked here (scripts/test_pythons.sh checks them with Debian's builds)",
+              file=sys.stderr)
         base_part = outputs.pop(TABLES_PATH).split(LATER_MARK)[0]
         committed = TABLES_PATH.read_text(encoding="utf-8") if TABLES_PATH.exists() else ""
         if committed.split(LATER_MARK)[0] != base_part:

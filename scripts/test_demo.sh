@@ -38,7 +38,8 @@ for name in models:
     check(f"{name}: {manifest['size']:,} bytes, parity gate passed in the npm package",
           base.with_suffix(".skedge").stat().st_size == manifest["size"] and parity["passed"]
           and parity["runtime"].startswith("wasm"), json.dumps(parity))
-check("the CLI's predictions of the demo texts", sys.argv[1] == "positive negative positive negative", sys.argv[1])
+labels = sys.argv[1]
+check("the CLI's predictions of the demo texts", labels == "positive negative positive negative", labels)
 index = json.loads(pathlib.Path("www/models/index.json").read_text(encoding="utf-8"))
 ids = sorted(m["id"] for m in index["models"])
 check("www/: the three models and the browser package",

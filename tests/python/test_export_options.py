@@ -160,7 +160,8 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
         pytest.skip("no node")
     monkeypatch.delenv("SKEDGE_PARITY_RUNTIME", raising=False)
     monkeypatch.setattr(export, "PKG", tmp_path)
-    newest = max(p.stat().st_mtime for p in (Path(export.__file__).resolve().parents[2] / "src").rglob("*.rs"))
+    src = Path(export.__file__).resolve().parents[2] / "src"
+    newest = max(p.stat().st_mtime for p in src.rglob("*.rs"))
     wasm, stamp = tmp_path / "skedge_bg.wasm", tmp_path / ".build-inputs"
     assert export.parity_runtime() == "native CLI"  # not built
     wasm.write_bytes(b"\0asm")
