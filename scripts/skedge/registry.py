@@ -31,10 +31,12 @@ import datetime as _dt
 import hashlib
 import math
 import os
+import platform
 import re
 import shutil
 import sys
 import tempfile
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -611,6 +613,25 @@ def check_sklearn_version(recorded: str | None, uri: str) -> None:
         )
 
 
+def check_python_version(recorded: str | None, uri: str) -> None:
+    """scikit-learn's analyzers follow the Unicode of the Python they run in (`\\w`, `str.lower()`,
+    NFKD), and each CPython minor version has its own: the artifact is exact against the exporter's
+    Python (it records that Python's Unicode), so the model's must be the same minor version. An
+    MLmodel file without one (older MLflow) has nothing to compare."""
+    if not recorded:
+        return
+    mine = platform.python_version()
+    minor = ".".join(str(recorded).split(".")[:2])
+    if minor != ".".join(mine.split(".")[:2]):
+        raise RegistryError(
+            f"{uri} was logged from Python {recorded}, but this exporter runs Python {mine} "
+            f"(Unicode {unicodedata.unidata_version}). scikit-learn reads text with the Unicode of "
+            f"the Python it runs in (\\w, str.lower(), NFKD), so an artifact made here would read "
+            f"some texts otherwise than the model does in its own Python: export under Python "
+            f"{minor} (README, \"Compatibility\")."
+        )
+
+
 def input_example_texts(model_dir: str | Path, mlmodel: dict) -> list:
     """The texts of the logged input example, [] when there is none or it is not text."""
     info = mlmodel.get("saved_input_example_info") or {}
@@ -700,6 +721,8 @@ def load_from_registry(
         mlmodel = read_mlmodel(local)
         conf = check_flavor(mlmodel, uri)
         check_sklearn_version(conf.get("sklearn_version"), uri)
+        pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
+        check_python_version(pyfunc.get("python_version"), uri)
         fmt = conf.get("serialization_format") or "pickle"
         model_file = conf.get("pickled_model") or ""
         model_path = (Path(local) / model_file).resolve()

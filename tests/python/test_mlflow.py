@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -127,6 +128,16 @@ def models(server):
     for key in ("compact", "validation"):
         p = lr(4.0)
         out[key] = dict(_register(p, f"t_{key}", uri, texts), pipeline=p)
+
+    # Logged "from Python 3.15.2": the MLmodel file records mlflow.pyfunc's PYTHON_VERSION.
+    import mlflow.pyfunc  # noqa: PLC0415
+
+    real = mlflow.pyfunc.PYTHON_VERSION
+    mlflow.pyfunc.PYTHON_VERSION = "3.15.2"
+    try:
+        out["other_python"] = _register(lr(), "t_other_python", uri, texts)
+    finally:
+        mlflow.pyfunc.PYTHON_VERSION = real
 
     # Saved "with scikit-learn 1.5.2": the MLmodel file records sklearn.__version__ at save time.
     real = sklearn.__version__
@@ -351,6 +362,15 @@ def test_sklearn_version_mismatch(models, uri):
     msg = str(err.value)
     assert "scikit-learn 1.5.2" in msg and f"scikit-learn {sklearn.__version__}" in msg
     assert "scikit-learn==1.5.2" in msg
+
+
+def test_python_version_mismatch(models, uri):
+    """A model logged from another Python minor version (another Unicode) is refused, naming both."""
+    with pytest.raises(registry.RegistryError) as err:
+        registry.load_from_registry("models:/t_other_python/1", uri)
+    msg = str(err.value)
+    assert "logged from Python 3.15.2" in msg and f"runs Python {platform.python_version()}" in msg
+    assert "export under Python 3.15" in msg
 
 
 def test_pyfunc_only_model_refused(models, uri):
