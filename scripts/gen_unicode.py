@@ -289,6 +289,24 @@ def emit_ranges(out, name, doc, ranges):
     emit_tuples(out, head, [f"(0x{lo:04X}, 0x{hi:04X})" for lo, hi in ranges])
 
 
+def emit_columns(out, name, doc, ranges):
+    """A base range table as two columns, `NAME_FIRST` and `NAME_LEN` (`last - first`): the
+    starts and the short lengths each compress better apart than as `(first, last)` pairs."""
+    if any(hi - lo >= 1 << 16 for lo, hi in ranges):
+        fail(f"{name}: a range longer than 65,536 code points does not fit u16")
+    out.append(f"/// {doc}")
+    out.append(f"/// Starts of the ranges, sorted; each runs to `{name}_FIRST[i] + {name}_LEN[i]`.")
+    out.append(f"pub(crate) static {name}_FIRST: &[u32] = &[")
+    out.extend(fill_lines([f"0x{lo:04X}" for lo, _ in ranges]))
+    out.append("];")
+    out.append("")
+    out.append(f"/// `last - first` of each range of `{name}_FIRST`.")
+    out.append(f"pub(crate) static {name}_LEN: &[u16] = &[")
+    out.extend(fill_lines([str(hi - lo) for lo, hi in ranges]))
+    out.append("];")
+    out.append("")
+
+
 def ascii_mask(cps):
     mask = 0
     for c in cps:
@@ -400,7 +418,8 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     o.append("")
     o.append("//! Unicode tables measured from CPython, used by `super::unicode`.")
     o.append("//!")
-    o.append("//! Ranges are inclusive `(first, last)` code points, sorted and disjoint.")
+    o.append("//! Ranges are inclusive `(first, last)` code points, sorted and disjoint (the largest")
+    o.append("//! as two columns, `NAME_FIRST` and `NAME_LEN = last - first`).")
     o.append("")
     o.append("/// `unicodedata.unidata_version` of the Python these tables came from.")
     o.append(f'pub(crate) const UNICODE_VERSION: &str = "{version}";')
@@ -414,7 +433,7 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     o.append("/// Bit `c` is set when ASCII char `c` satisfies `str.isspace()`.")
     o.append(f"pub(crate) const SPACE_ASCII: u128 = {ascii_mask(p.space)};")
     o.append("")
-    emit_ranges(o, "WORD", "Code points where `c.isalnum() or c == '_'` (Python `re` `\\w`).", word_r)
+    emit_columns(o, "WORD", "Code points where `c.isalnum() or c == '_'` (Python `re` `\\w`).", word_r)
     emit_ranges(o, "SPACE", "Code points where `str.isspace()` (Python `re` `\\s`, `str.split()`).", space_r)
     o.append("/// 1:1 lowercase mappings, as runs `(first, count, stride, delta)`: for")
     o.append("/// `k in 0..count`, `chr(first + k * stride).lower() == chr(first + k * stride + delta)`.")
@@ -430,14 +449,14 @@ def gen_tables(p: Props) -> tuple[str, dict]:
         "pub(crate) static LOWER_MULTI: &[(u32, &str)] = ",
         [f'(0x{c:04X}, "{rust_str(v)}")' for c, v in multi],
     )
-    emit_ranges(
+    emit_columns(
         o,
         "SIGMA_CASED",
         "Chars that are cased and not case-ignorable in CPython's Final_Sigma rule:\n"
         '/// `(X + "\\u{3a3}").lower().endswith("\\u{3c2}")`.',
         cased_r,
     )
-    emit_ranges(
+    emit_columns(
         o,
         "CASE_IGNORABLE",
         "Chars CPython's Final_Sigma rule skips as case-ignorable: `(\"A\" + X +\n"
@@ -491,12 +510,12 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     # Little-endian images of the statics (as laid out in a wasm data segment),
     # for --sizes only.
     images = {
-        "WORD": pack("II", word_r),
+        "WORD": pack("I", [(lo,) for lo, _ in word_r]) + pack("H", [(hi - lo,) for lo, hi in word_r]),
         "SPACE": pack("II", space_r),
         "LOWER_RUNS": pack("IHHi", runs),
         "LOWER_MULTI": pack("III", [(c, 0, 0) for c, _ in multi]) + "".join(v for _, v in multi).encode(),
-        "SIGMA_CASED": pack("II", cased_r),
-        "CASE_IGNORABLE": pack("II", ign_r),
+        "SIGMA_CASED": pack("I", [(lo,) for lo, _ in cased_r]) + pack("H", [(hi - lo,) for lo, hi in cased_r]),
+        "CASE_IGNORABLE": pack("I", [(lo,) for lo, _ in ign_r]) + pack("H", [(hi - lo,) for lo, hi in ign_r]),
         "STRIP_INDEX": pack("H", [(x,) for x in index]),
         "STRIP_BLOCKS": pack("H", [(x,) for x in blocks]),
         "STRIP_SINGLE": pack("I", [(x,) for x in singles]),

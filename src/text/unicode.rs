@@ -82,17 +82,17 @@ impl Unicode {
         later.iter().take(self.later).any(|ranges| in_ranges(ranges, cp))
     }
 
-    /// Whether `cp` is in a set that later versions may also shrink: the base's `ranges`, then
-    /// each version up to this one adding (`added`) and taking out (`left`) code points.
+    /// Whether `cp` is in a set that later versions may also shrink: the base's ranges (`first`,
+    /// `len`), then each version up to this one adding (`added`) and taking out (`left`) code points.
     fn in_set(
         self,
-        ranges: &[(u32, u32)],
+        (first, len): (&[u32], &[u16]),
         added: Later<(u32, u32)>,
         left: Later<(u32, u32)>,
         cp: u32,
     ) -> bool {
         let changes = added.iter().zip(left).take(self.later);
-        changes.fold(in_ranges(ranges, cp), |member, (added, left)| {
+        changes.fold(in_columns(first, len, cp), |member, (added, left)| {
             in_ranges(added, cp) || (member && !in_ranges(left, cp))
         })
     }
@@ -112,7 +112,7 @@ impl Unicode {
         if cp < 128 {
             return ascii_bit(t::WORD_ASCII, cp);
         }
-        in_ranges(t::WORD, cp) || (self.later != 0 && self.added(t::LATER_WORD, cp))
+        in_columns(t::WORD_FIRST, t::WORD_LEN, cp) || (self.later != 0 && self.added(t::LATER_WORD, cp))
     }
 
     /// Appends Python's `s.lower()` to `out`.
@@ -212,14 +212,16 @@ impl Unicode {
 
     /// Python's "cased" for the Final_Sigma rule (cased and not case-ignorable).
     fn is_sigma_cased(self, c: char) -> bool {
+        let base = (t::SIGMA_CASED_FIRST, t::SIGMA_CASED_LEN);
         let (added, left) = (t::LATER_SIGMA_CASED, t::LATER_SIGMA_CASED_LEFT);
-        self.in_set(t::SIGMA_CASED, added, left, u32::from(c))
+        self.in_set(base, added, left, u32::from(c))
     }
 
     /// Python's "case-ignorable", as skipped by the Final_Sigma rule.
     fn is_case_ignorable(self, c: char) -> bool {
+        let base = (t::CASE_IGNORABLE_FIRST, t::CASE_IGNORABLE_LEN);
         let (added, left) = (t::LATER_CASE_IGNORABLE, t::LATER_CASE_IGNORABLE_LEFT);
-        self.in_set(t::CASE_IGNORABLE, added, left, u32::from(c))
+        self.in_set(base, added, left, u32::from(c))
     }
 
     /// CPython's `handle_capital_sigma` for the U+03A3 at byte offset `i` of `s`:
@@ -280,6 +282,16 @@ pub fn is_space(c: char) -> bool {
         return ascii_bit(t::SPACE_ASCII, cp);
     }
     in_ranges(t::SPACE, cp)
+}
+
+/// Whether `cp` lies in one of the sorted, disjoint ranges `first[i] ..= first[i] + len[i]`.
+#[inline]
+fn in_columns(first: &[u32], len: &[u16], cp: u32) -> bool {
+    let i = first.partition_point(|&f| f <= cp);
+    match i.checked_sub(1).map(|i| (first.get(i), len.get(i))) {
+        Some((Some(&f), Some(&n))) => cp - f <= u32::from(n),
+        _ => false,
+    }
 }
 
 /// Whether `cp` lies in one of the sorted, disjoint, inclusive `ranges`.
