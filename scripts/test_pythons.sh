@@ -18,10 +18,11 @@ ROOT=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # The pins of scripts/requirements.txt that a model needs, for Python $1: numpy 2.4 and scipy 1.17
 # have no wheels for 3.15, so there the first releases that do.
+PINS=$(grep -E '^(scikit-learn|numpy|scipy|joblib)==' scripts/requirements.txt | paste -sd ' ')
 deps() {
   case $1 in
-    3.15) echo scikit-learn==1.9.1 numpy==2.5.5 scipy==1.18.1 joblib==1.6.0 ;;
-    *) echo scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1 joblib==1.6.0 ;;
+    3.15) sed -e 's/numpy==[^ ]*/numpy==2.5.5/' -e 's/scipy==[^ ]*/scipy==1.18.1/' <<< "$PINS" ;;
+    *) echo "$PINS" ;;
   esac
 }
 
