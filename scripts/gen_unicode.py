@@ -507,15 +507,18 @@ def gen_tables(p: Props) -> tuple[str, dict]:
     def pack(fmt, rows):
         return b"".join(struct.pack("<" + fmt, *r) for r in rows)
 
+    def columns(ranges):  # emit_columns' two statics
+        return pack("I", [(lo,) for lo, _ in ranges]) + pack("H", [(hi - lo,) for lo, hi in ranges])
+
     # Little-endian images of the statics (as laid out in a wasm data segment),
     # for --sizes only.
     images = {
-        "WORD": pack("I", [(lo,) for lo, _ in word_r]) + pack("H", [(hi - lo,) for lo, hi in word_r]),
+        "WORD": columns(word_r),
         "SPACE": pack("II", space_r),
         "LOWER_RUNS": pack("IHHi", runs),
         "LOWER_MULTI": pack("III", [(c, 0, 0) for c, _ in multi]) + "".join(v for _, v in multi).encode(),
-        "SIGMA_CASED": pack("I", [(lo,) for lo, _ in cased_r]) + pack("H", [(hi - lo,) for lo, hi in cased_r]),
-        "CASE_IGNORABLE": pack("I", [(lo,) for lo, _ in ign_r]) + pack("H", [(hi - lo,) for lo, hi in ign_r]),
+        "SIGMA_CASED": columns(cased_r),
+        "CASE_IGNORABLE": columns(ign_r),
         "STRIP_INDEX": pack("H", [(x,) for x in index]),
         "STRIP_BLOCKS": pack("H", [(x,) for x in blocks]),
         "STRIP_SINGLE": pack("I", [(x,) for x in singles]),
