@@ -11,14 +11,16 @@
 # 'ascii', and a char_wb one), exported by scripts/export.py with its parity gate (the npm package
 # in Node when pkg/ is built, else the CLI), then served there by the Python package's runtime
 # (tests/pythons/serve_later_unicode.py): each bit-identical to scikit-learn in that Python or the
-# case fails. A Python found nowhere is reported and skipped.
+# case fails. Last, the wide parity matrix (tests/python/test_parity_wide.py: 182 pipelines on
+# texts of every plane, the code points assigned after Unicode 14.0 among them) in that Python, its
+# gate on the CLI. A Python found nowhere is reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-# The pins of scripts/requirements.txt that a model needs, for Python $1: numpy 2.4 and scipy 1.17
-# have no wheels for 3.15, so there the first releases that do.
-PINS=$(grep -E '^(scikit-learn|numpy|scipy|joblib)==' scripts/requirements.txt | paste -sd ' ')
+# The pins of scripts/requirements.txt that a model and the wide matrix need, for Python $1: numpy
+# 2.4 and scipy 1.17 have no wheels for 3.15, so there the first releases that do.
+PINS=$(grep -E '^(scikit-learn|numpy|scipy|joblib|threadpoolctl|pandas|pytest)==' scripts/requirements.txt | paste -sd ' ')
 deps() {
   case $1 in
     3.15) sed -e 's/numpy==[^ ]*/numpy==2.5.5/' -e 's/scipy==[^ ]*/scipy==1.18.1/' <<< "$PINS" ;;
@@ -113,6 +115,13 @@ for entry in "${found[@]}"; do
       echo "skedge inspect: $(grep unicode_version <<< "${info:-}" || echo "no unicode_version")"
     fi
   done
+  name="Python $minor (Unicode $unicode, $from), the wide parity matrix"
+  if PYTHONPATH=scripts "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python/test_parity_wide.py \
+       > "$T/wide.log" 2>&1; then
+    case_ok "$name: $(tail -1 "$T/wide.log")"
+  else
+    case_failed "$name"; grep -E '^(FAILED|ERROR|E  )' "$T/wide.log" | head -20; tail -1 "$T/wide.log"
+  fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

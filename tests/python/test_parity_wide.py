@@ -499,6 +499,9 @@ def test_wide_texts_cover_the_brief(texts):
     for name, ch in scripts.items():
         assert ch in joined, name
     assert not any(0xD800 <= ord(c) <= 0xDFFF for c in joined)
+    later = sum(any(lo <= ord(c) <= hi for lo, hi in wt.LATER_UNICODE) for c in joined)
+    assert later >= 250, f"{later} code points assigned after Unicode 14.0"
+    assert "\u0295\u03a3" in joined
     assert "" in texts
 
 
