@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Quoted;
+use crate::integrity::base64;
 use crate::{Error, Result};
 
 /// Pointer documents this build reads and writes.
@@ -57,6 +58,17 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Whether `integrity` is `sha256-<base64>` (standard, padded) of the digest whose lowercase hex
+/// is `sha256` ([`is_hex`] checked).
+fn integrity_matches(integrity: &str, sha256: &str) -> bool {
+    let mut digest = [0u8; 32];
+    for (byte, hex) in digest.iter_mut().zip(sha256.as_bytes().chunks_exact(2)) {
+        let digit = |h: u8| if h <= b'9' { h - b'0' } else { h - b'a' + 10 };
+        *byte = digit(hex[0]) << 4 | digit(hex[1]);
+    }
+    integrity.strip_prefix("sha256-") == Some(base64(&digest).as_str())
+}
+
 impl Pointer {
     /// Refuses a pointer whose fields contradict each other or could not be signed unambiguously.
     pub fn check(&self) -> Result<()> {
@@ -76,6 +88,27 @@ impl Pointer {
         let blob = format!("blobs/sha256/{}.skedge", self.sha256);
         if self.blob != blob {
             return bad(format!("blob {} is not {}", Quoted(&self.blob), Quoted(&blob)));
+        }
+        // Derived from the sha256 too.
+        let manifest = self
+            .manifest
+            .strip_prefix("blobs/sha256/")
+            .and_then(|k| k.strip_suffix(".manifest.json"));
+        if manifest != Some(&self.sha256) || !integrity_matches(&self.integrity, &self.sha256) {
+            return bad(format!(
+                "manifest {} or integrity {} does not match the sha256",
+                Quoted(&self.manifest),
+                Quoted(&self.integrity)
+            ));
+        }
+        // They name the pointer's own key, `pointers/<model>/<alias>.json`.
+        let names = |s: &str| !(s.is_empty() || s == "." || s == ".." || s.bytes().any(|b| b == b'/'));
+        if !names(&self.model) || !names(&self.alias) {
+            return bad(format!(
+                "model {} or alias {} cannot name a pointer",
+                Quoted(&self.model),
+                Quoted(&self.alias)
+            ));
         }
         if self.generation == 0 || self.previous_generation >= self.generation {
             return bad(format!(
@@ -196,7 +229,7 @@ mod tests {
             manifest: format!("blobs/sha256/{sha}.manifest.json"),
             sha256: sha,
             size: 10,
-            integrity: "sha256-x".into(),
+            integrity: crate::integrity::of_sha256(&[0xab; 32]),
             format_version: 3,
             generation: 2,
             previous_sha256: "cd".repeat(32),
@@ -244,5 +277,28 @@ mod tests {
         let mut p = pointer();
         p.blob = "blobs/other".into();
         assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+        let mut p = pointer();
+        p.manifest = format!("blobs/sha256/{}.manifest.json", "cd".repeat(32));
+        assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+        let mut p = pointer();
+        p.integrity = crate::integrity::of_sha256(&[0xcd; 32]);
+        assert!(matches!(p.signed_message(), Err(Error::PointerInvalid(_))));
+        for (model, alias) in [
+            ("", "production"),
+            ("..", "production"),
+            ("a/b", "production"),
+            ("m", "."),
+            ("m", ""),
+        ] {
+            let mut p = pointer();
+            (p.model, p.alias) = (model.into(), alias.into());
+            assert!(
+                matches!(p.signed_message(), Err(Error::PointerInvalid(_))),
+                "{model:?} {alias:?}"
+            );
+        }
+        let mut p = pointer();
+        (p.model, p.alias) = ("sentiment.v2".into(), "...".into());
+        p.check().unwrap();
     }
 }

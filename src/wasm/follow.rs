@@ -236,7 +236,7 @@ mod tests {
             manifest: format!("blobs/sha256/{sha}.manifest.json"),
             sha256: sha,
             size: 1,
-            integrity: "sha256-x".into(),
+            integrity: crate::integrity::of_sha256(&[0xab; 32]),
             format_version: 3,
             generation,
             previous_sha256: if generation > 1 {

@@ -25,6 +25,7 @@ use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
 use crate::error::Quoted;
+use crate::integrity::{self, base64, unbase64};
 use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 #[cfg(feature = "explain")]
@@ -458,7 +459,7 @@ impl Model {
         put("estimator", text(self.inner.classifier().estimator()));
         put("nFeatures", number(self.inner.n_features() as f64));
         put("sha256", text(&hex(self.digest())));
-        put("integrity", text(&format!("sha256-{}", base64(self.digest()))));
+        put("integrity", text(&integrity::of_sha256(self.digest())));
         put("bytes", number(self.bytes as f64));
         put("formatVersion", number(f64::from(self.inner.format_version())));
         put(
@@ -686,46 +687,4 @@ pub(super) fn integrity_digests(integrity: &str) -> Result<Vec<Vec<u8>>, JsValue
         return Err(invalid("integrity is empty"));
     }
     Ok(digests)
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-pub(super) fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes base64 (standard or URL alphabet, padding optional); `None` unless 32 bytes result.
-pub(super) fn unbase64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(32);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    (out.len() == 32).then_some(out)
 }

@@ -174,6 +174,12 @@ def test_pointer_signature_verifies_and_any_change_fails(models, tmp_path):
         publish.verify_pointer(json.dumps({**p, "signature": None}).encode(), skedge=SKEDGE, public_keys=[pub])
     with pytest.raises(publish.PublishError, match="POINTER_INVALID"):  # pointing at another blob key
         publish.verify_pointer(json.dumps({**p, "blob": "blobs/evil.skedge"}).encode(), skedge=SKEDGE)
+    # Fields that contradict its sha256 (FORMAT.md §5), or could not name its key, are refused
+    # before the signature is looked at.
+    for field, value in (("manifest", "blobs/evil.manifest.json"), ("integrity", "sha256-" + "A" * 43 + "="),
+                         ("model", ".."), ("alias", "a/b")):
+        with pytest.raises(publish.PublishError, match="POINTER_INVALID"):
+            publish.verify_pointer(json.dumps({**p, field: value}).encode(), skedge=SKEDGE, public_keys=[pub])
 
 
 def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path, capsys):
