@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Bounded coverage-guided fuzzing (cargo fuzz / libFuzzer) of the artifact parser, the body reader
 # (format 3 manifest and sections, format 2 postcard converted at load),
-# `predict` on arbitrary bytes-as-text and the monitoring snapshot parser, seeded from the goldens,
+# `predict` on arbitrary bytes-as-text, the monitoring snapshot parser and the publish pointer's
+# reader (fields and signature, as a follower gets it), seeded from the goldens,
 # the parity fixtures and tests/fuzz/seeds; replays
 # every committed crash (tests/fuzz/regressions) first. Run by scripts/test.sh (about 3 minutes
 # with the build); for a long run: FUZZ_SECONDS=900 nice -n 19 scripts/test_fuzz.sh
 #
-# Environment: FUZZ_SECONDS per target (default 15), FUZZ_TARGETS (default: all four).
+# Environment: FUZZ_SECONDS per target (default 15), FUZZ_TARGETS (default: all five).
 # Works on the stable toolchain: `--sanitizer none` needs no nightly flags (the crate forbids
 # unsafe code; libFuzzer's coverage instrumentation is stable rustc's -Cpasses=sancov-module).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION=0.13.2
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-15}
-TARGETS=${FUZZ_TARGETS:-artifact artifact_body predict snapshot}
+TARGETS=${FUZZ_TARGETS:-artifact artifact_body predict snapshot pointer}
 FUZZ=tests/fuzz
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -40,6 +41,7 @@ SEEDS=$FUZZ/corpus/seeds
 rm -rf "$SEEDS"
 mkdir -p "$SEEDS"/{artifact,artifact_body,predict}
 cp -r "$FUZZ/seeds/snapshot" "$SEEDS/snapshot"
+cp -r "$FUZZ/seeds/pointer" "$SEEDS/pointer"
 cp tests/golden/*.skedge "$SEEDS/artifact/"
 for f in tests/golden/v2/*.skedge; do cp "$f" "$SEEDS/artifact/v2-$(basename "$f")"; done
 for f in tests/golden/xxh64/*.skedge; do cp "$f" "$SEEDS/artifact/xxh64-$(basename "$f")"; done

@@ -20,11 +20,17 @@ fn read_key(name: &str, kind: KeyKind) -> [u8; crypto::KEY_LEN] {
     crypto::decode_key(&text, kind).expect("valid test key")
 }
 
+/// The public key of tests/golden's signing key (`test-signing.key`).
+pub fn test_public_key() -> [u8; crypto::KEY_LEN] {
+    static KEY: OnceLock<[u8; crypto::KEY_LEN]> = OnceLock::new();
+    *KEY.get_or_init(|| read_key("test-signing.pub", KeyKind::SigningPublic))
+}
+
 /// Load options with the test keys of tests/golden (pinned public key and/or decryption key).
 pub fn test_options() -> &'static [LoadOptions; 3] {
     static OPTIONS: OnceLock<[LoadOptions; 3]> = OnceLock::new();
     OPTIONS.get_or_init(|| {
-        let public = read_key("test-signing.pub", KeyKind::SigningPublic);
+        let public = test_public_key();
         let key = read_key("test-encryption.key", KeyKind::Encryption);
         [
             LoadOptions::default().public_key(public),
