@@ -1,5 +1,5 @@
-//! Subresource Integrity strings, `sha256-<base64>` (W3C SRI): the JS loader's `integrity` option,
-//! and the `integrity` field of an export's manifest and of a publish pointer (FORMAT.md §5).
+//! Subresource Integrity strings, `sha256-<base64>` (W3C SRI): the JS loader's `integrity` option
+//! and `info().integrity`, and a publish pointer's `integrity` field (FORMAT.md §5).
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
