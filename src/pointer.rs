@@ -101,6 +101,14 @@ impl Pointer {
                 Quoted(&self.integrity)
             ));
         }
+        // A follower reads up to `size` bytes of blob: no more than wasm32's memory holds, no fewer
+        // than an artifact's header.
+        if !(24..=u64::from(u32::MAX)).contains(&self.size) {
+            return bad(format!(
+                "size {} is not an artifact's (24 bytes to 4 GiB)",
+                self.size
+            ));
+        }
         // They name the pointer's own key, `pointers/<model>/<alias>.json`.
         let names = |s: &str| !(s.is_empty() || s == "." || s == ".." || s.bytes().any(|b| b == b'/'));
         if !names(&self.model) || !names(&self.alias) {
@@ -228,7 +236,7 @@ mod tests {
             blob: format!("blobs/sha256/{sha}.skedge"),
             manifest: format!("blobs/sha256/{sha}.manifest.json"),
             sha256: sha,
-            size: 10,
+            size: 24,
             integrity: crate::integrity::of_sha256(&[0xab; 32]),
             format_version: 3,
             generation: 2,
@@ -295,6 +303,14 @@ mod tests {
             assert!(
                 matches!(p.signed_message(), Err(Error::PointerInvalid(_))),
                 "{model:?} {alias:?}"
+            );
+        }
+        for size in [0, 23, 1 << 32, u64::MAX] {
+            let mut p = pointer();
+            p.size = size;
+            assert!(
+                matches!(p.signed_message(), Err(Error::PointerInvalid(_))),
+                "{size}"
             );
         }
         let mut p = pointer();

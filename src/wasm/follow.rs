@@ -235,7 +235,7 @@ mod tests {
             blob: format!("blobs/sha256/{sha}.skedge"),
             manifest: format!("blobs/sha256/{sha}.manifest.json"),
             sha256: sha,
-            size: 1,
+            size: 24,
             integrity: crate::integrity::of_sha256(&[0xab; 32]),
             format_version: 3,
             generation,
