@@ -58,15 +58,20 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The bytes of `2 * N` lowercase hex digits ([`is_hex`] checked).
+fn unhex<const N: usize>(hex: &str) -> [u8; N] {
+    let digit = |h: u8| if h <= b'9' { h - b'0' } else { h - b'a' + 10 };
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        *byte = digit(pair[0]) << 4 | digit(pair[1]);
+    }
+    out
+}
+
 /// Whether `integrity` is `sha256-<base64>` (standard, padded) of the digest whose lowercase hex
 /// is `sha256` ([`is_hex`] checked).
 fn integrity_matches(integrity: &str, sha256: &str) -> bool {
-    let mut digest = [0u8; 32];
-    for (byte, hex) in digest.iter_mut().zip(sha256.as_bytes().chunks_exact(2)) {
-        let digit = |h: u8| if h <= b'9' { h - b'0' } else { h - b'a' + 10 };
-        *byte = digit(hex[0]) << 4 | digit(hex[1]);
-    }
-    integrity.strip_prefix("sha256-") == Some(base64(&digest).as_str())
+    integrity.strip_prefix("sha256-") == Some(base64(&unhex::<32>(sha256)).as_str())
 }
 
 impl Pointer {
@@ -85,16 +90,19 @@ impl Pointer {
                 Quoted(&self.sha256)
             ));
         }
-        let blob = format!("blobs/sha256/{}.skedge", self.sha256);
-        if self.blob != blob {
-            return bad(format!("blob {} is not {}", Quoted(&self.blob), Quoted(&blob)));
+        // The blob's and the manifest's keys, and the integrity, are derived from the sha256.
+        let keyed = |key: &str, suffix: &str| {
+            key.strip_prefix("blobs/sha256/")
+                .and_then(|k| k.strip_suffix(suffix))
+                == Some(self.sha256.as_str())
+        };
+        if !keyed(&self.blob, ".skedge") {
+            return bad(format!(
+                "blob {} is not blobs/sha256/<sha256>.skedge",
+                Quoted(&self.blob)
+            ));
         }
-        // Derived from the sha256 too.
-        let manifest = self
-            .manifest
-            .strip_prefix("blobs/sha256/")
-            .and_then(|k| k.strip_suffix(".manifest.json"));
-        if manifest != Some(&self.sha256) || !integrity_matches(&self.integrity, &self.sha256) {
+        if !keyed(&self.manifest, ".manifest.json") || !integrity_matches(&self.integrity, &self.sha256) {
             return bad(format!(
                 "manifest {} or integrity {} does not match the sha256",
                 Quoted(&self.manifest),
@@ -208,10 +216,7 @@ impl Pointer {
         if !is_hex(hex, 2 * SIGNATURE_LEN) {
             return Err(invalid);
         }
-        let mut signature = [0u8; SIGNATURE_LEN];
-        for (i, byte) in signature.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid.clone())?;
-        }
+        let signature = unhex::<SIGNATURE_LEN>(hex);
         if public_keys.iter().any(|key| verify(key, &message, &signature)) {
             Ok(())
         } else {
