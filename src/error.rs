@@ -14,8 +14,8 @@ pub enum Error {
     BadMagic,
     /// The artifact's format version is not one this build reads.
     UnsupportedFormatVersion {
-        /// Version found in the header.
-        found: u16,
+        /// Version found in the header, or named by a publish pointer.
+        found: u32,
         /// Newest version this build reads.
         supported: u16,
     },

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::{COLUMN_FORMAT_VERSION, FORMAT_VERSION, LEGACY_FORMAT_VERSION};
 use crate::error::Quoted;
 use crate::integrity::base64;
 use crate::{Error, Result};
@@ -52,6 +53,23 @@ pub struct Pointer {
     pub published_at: String,
     /// Lowercase hex Ed25519 signature of [`Pointer::signed_message`], or null when unsigned.
     pub signature: Option<String>,
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, as the publisher writes it (a leap second allowed, as RFC 3339 does).
+fn is_utc_seconds(s: &str) -> bool {
+    const SHAPE: &[u8; 20] = b"dddd-dd-ddTdd:dd:ddZ";
+    let b = s.as_bytes();
+    let two = |at: usize| (b[at] - b'0') * 10 + (b[at + 1] - b'0');
+    b.len() == SHAPE.len()
+        && b.iter().zip(SHAPE).all(|(&c, &t)| match t {
+            b'd' => c.is_ascii_digit(),
+            _ => c == t,
+        })
+        && (1..=12).contains(&two(5))
+        && (1..=31).contains(&two(8))
+        && two(11) <= 23
+        && two(14) <= 59
+        && two(17) <= 60
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -146,7 +164,25 @@ impl Pointer {
                 return bad(format!("{name} contains a control character"));
             }
         }
-        Ok(())
+        if !is_utc_seconds(&self.published_at) {
+            return bad(format!(
+                "published_at {} is not RFC 3339 UTC to the second (2026-12-03T00:00:00Z)",
+                Quoted(&self.published_at)
+            ));
+        }
+        // Last, so that only a well-formed pointer says so: a follower that cannot read the
+        // artifact refuses before fetching it, and tells its operator to upgrade.
+        if [LEGACY_FORMAT_VERSION, FORMAT_VERSION, COLUMN_FORMAT_VERSION]
+            .map(u32::from)
+            .contains(&self.format_version)
+        {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedFormatVersion {
+                found: self.format_version,
+                supported: COLUMN_FORMAT_VERSION,
+            })
+        }
     }
 
     fn text_fields(&self) -> [(&'static str, &str); 9] {
@@ -318,8 +354,46 @@ mod tests {
                 "{size}"
             );
         }
+        for published_at in [
+            "",
+            "2026-12-03",
+            "2026-12-03T00:00:00",
+            "2026-12-03T00:00:00.5Z",
+            "2026-12-03T00:00:00+00:00",
+            "2026-12-03 00:00:00Z",
+            "2026-13-03T00:00:00Z",
+            "2026-12-00T00:00:00Z",
+            "2026-12-03T24:00:00Z",
+            "2026-12-03T00:60:00Z",
+            "2026-12-03T00:00:61Z",
+            "2026-12-0xT00:00:00Z",
+            "+026-12-03T00:00:00Z",
+        ] {
+            let mut p = pointer();
+            p.published_at = published_at.into();
+            assert!(
+                matches!(p.signed_message(), Err(Error::PointerInvalid(_))),
+                "{published_at:?}"
+            );
+        }
+        for format_version in [0, 1, 5, 1 << 16, u32::MAX] {
+            let mut p = pointer();
+            p.format_version = format_version;
+            assert_eq!(
+                p.check(),
+                Err(Error::UnsupportedFormatVersion {
+                    found: format_version,
+                    supported: COLUMN_FORMAT_VERSION
+                })
+            );
+        }
         let mut p = pointer();
         (p.model, p.alias) = ("sentiment.v2".into(), "...".into());
+        p.published_at = "2016-12-31T23:59:60Z".into();
         p.check().unwrap();
+        for format_version in [2, 3, 4] {
+            p.format_version = format_version;
+            p.check().unwrap();
+        }
     }
 }

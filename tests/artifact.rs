@@ -252,7 +252,7 @@ fn rejects_future_version() {
     assert_eq!(
         e,
         Error::UnsupportedFormatVersion {
-            found: COLUMN_FORMAT_VERSION + 1,
+            found: u32::from(COLUMN_FORMAT_VERSION + 1),
             supported: COLUMN_FORMAT_VERSION
         }
     );

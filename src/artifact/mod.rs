@@ -360,7 +360,7 @@ fn parse_header<'a>(bytes: &'a [u8], options: &LoadOptions) -> Result<Envelope<'
     let version = field(8, 2) as u16;
     if ![FORMAT_VERSION, COLUMN_FORMAT_VERSION, LEGACY_FORMAT_VERSION].contains(&version) {
         return Err(Error::UnsupportedFormatVersion {
-            found: version,
+            found: version.into(),
             supported: COLUMN_FORMAT_VERSION,
         });
     }

@@ -2,8 +2,8 @@
 // 127.0.0.1 (ETag / If-None-Match) serves a publish destination (FORMAT.md §5) whose blobs and
 // pointers this test writes, the pointers signed by the CLI's `sign-pointer` (the one encoder).
 // v1 served -> the pointer moves to v2 -> the handle serves v2; a tampered blob, an unsigned or
-// re-signed pointer and a lower generation are refused with codes while v2 keeps serving;
-// dispose() stops polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are awaited through onUpdate / onError: no
+// re-signed pointer, a lower generation and an unreadable format are refused with codes while v2
+// keeps serving; dispose() stops polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are awaited through onUpdate / onError: no
 // assertion on time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,13 +40,13 @@ function putBlob(bytes, sha = sha256(bytes)) {
 
 let last = { sha: '', generation: 0 };
 /** Writes pointers/m/production.json naming `bytes`, signed with `key` (null: unsigned). */
-function publish(bytes, { generation, key = signKey, sha = sha256(bytes) } = {}) {
+function publish(bytes, { generation, key = signKey, sha = sha256(bytes), format = 3 } = {}) {
   const p = {
     pointer_version: 1, model: 'm', alias: 'production', version: String(generation), run_id: '',
     sha256: sha, size: bytes.length,
     integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
     blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
-    format_version: 3, generation,
+    format_version: format, generation,
     previous_sha256: generation > 1 ? last.sha || 'cd'.repeat(32) : '', previous_generation: generation - 1,
     published_at: '2026-12-03T00:00:00Z', signature: null,
   };
@@ -60,11 +60,13 @@ function publish(bytes, { generation, key = signKey, sha = sha256(bytes) } = {})
 let server;
 let url;
 let pointerReads = 0;
+let blobReads = 0;
 before(async () => {
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path.includes('..')) return void res.writeHead(403).end();
     if (path.startsWith('/pointers/')) pointerReads++;
+    if (path.startsWith('/blobs/')) blobReads++;
     let body;
     try {
       body = readFileSync(join(dir, path));
@@ -139,6 +141,11 @@ test('follows the pointer from v1 to v2 and refuses bad pointers and blobs while
   // A replay of v1's own signed pointer under generation 2 names another blob than the one served.
   publish(v1, { generation: 2 });
   await refused('POINTER_STALE');
+  // A pointer to an artifact format this build cannot read: refused before its blob is fetched.
+  const blobsBefore = blobReads;
+  publish(v1, { generation: 6, key: null, format: 9 });
+  await refused('ARTIFACT_VERSION_UNSUPPORTED');
+  assert.equal(blobReads, blobsBefore, 'no blob read for an unreadable format');
   writeFileSync(join(dir, 'pointers', 'm', 'production.json'), '{"pointer_version": 1}');
   await refused('POINTER_INVALID');
   // A pointer far over its size bound is refused while it is read, never read whole.

@@ -177,9 +177,14 @@ def test_pointer_signature_verifies_and_any_change_fails(models, tmp_path):
     # Fields that contradict its sha256 (FORMAT.md §5), or could not name its key, are refused
     # before the signature is looked at.
     for field, value in (("manifest", "blobs/evil.manifest.json"), ("integrity", "sha256-" + "A" * 43 + "="),
-                         ("model", ".."), ("alias", "a/b")):
+                         ("model", ".."), ("alias", "a/b"), ("published_at", "2026-12-03 00:00:00")):
         with pytest.raises(publish.PublishError, match="POINTER_INVALID"):
             publish.verify_pointer(json.dumps({**p, field: value}).encode(), skedge=SKEDGE, public_keys=[pub])
+    # An artifact format this build cannot read: a follower refuses before fetching the blob.
+    for version in (1, 9, 1 << 16):
+        with pytest.raises(publish.PublishError, match="ARTIFACT_VERSION_UNSUPPORTED"):
+            publish.verify_pointer(json.dumps({**p, "format_version": version}).encode(), skedge=SKEDGE,
+                                   public_keys=[pub])
 
 
 def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path, capsys):

@@ -22,7 +22,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(message.starts_with(b"skedge-pointer\npointer_version=1\n"));
         }
         Err(e) => {
-            assert!(matches!(e, Error::PointerInvalid(_)), "{e:?}");
+            assert!(
+                matches!(
+                    e,
+                    Error::PointerInvalid(_) | Error::UnsupportedFormatVersion { .. }
+                ),
+                "{e:?}"
+            );
             assert_eq!(
                 verdict,
                 Err(e),
