@@ -414,6 +414,11 @@ def bench_cold(m: dict, quick: bool) -> dict:
     res["node_init"] = cold_samples(one_core() + node + ["cold-init"] + args, n)
     if (PKG / "lite-node.mjs").is_file():
         res["node_lite"] = cold_samples(one_core() + node + ["cold-start"] + args + ["lite-node.mjs"], n)
+    # The floor under that first load: a one-function module that copies the artifact into wasm
+    # memory and reads it once (no skedge), on each Node line.
+    floor = ["cold-floor", "-", str(m["skedge"]), "-"]
+    machine = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip().lstrip("v")
+    res["floor"] = {machine: cold_samples(one_core() + node + floor, n)}
     # The same first load on the other maintained Node lines (scripts/node_versions.sh installs them).
     versions = subprocess.run([str(ROOT / "scripts" / "node_versions.sh")], capture_output=True, text=True,
                               check=False)
@@ -427,6 +432,7 @@ def bench_cold(m: dict, quick: bool) -> dict:
                 say(f"cold start (issue #12): {n} fresh Node {version} processes")
                 res["node_versions"][version] = cold_samples(
                     one_core() + [str(Path(directory) / "node")] + node[1:] + ["cold-start"] + args, n)
+                res["floor"][version] = cold_samples(one_core() + [str(Path(directory) / "node")] + node[1:] + floor, n)
     # Bun (package.json's, which runs bench_node.mjs as it is): the package's Node entry there.
     bun = ROOT / "node_modules" / ".bin" / "bun"
     if bun.exists():
@@ -976,6 +982,7 @@ BEFORE_V3 = {
     "first_predict": "1.6–4.1 ms (issue)",
     "second_from_bytes": "6.2–6.6 ms (issue)",
     "after_init": "not measured",
+    "floor": "n/a",
     "ready": "26–40 ms (the issue's import, first `fromBytes` and first `predict`)",
     "warm_from_bytes": "3.74 ms, 31.2× `joblib.load`",
     "signed": "not measured",
@@ -1037,6 +1044,12 @@ def cold_table(R: dict, rows: dict) -> str:
         row(f"the same on Node {version}: first `fromBytes`, fresh process; first `predict`",
             f"node_{version}", f"{fb['p50']:.3g} ms (max {fb['max']:.3g}, n = {fb['n']}); "
             f"{ip['p50']:.3g} ms (max {ip['max']:.3g})", "report", None)
+    floors = [f"Node {version} {f['floor_ms']['p50']:.3g} ms (max {f['floor_ms']['max']:.3g}, n = {f['floor_ms']['n']}; "
+              f"copy {f['copy_ms']['p50']:.2g}, read {f['read_ms']['p50']:.2g})"
+              for version, f in sorted(c.get("floor", {}).items(), key=lambda kv: [int(x) for x in kv[0].split(".")])]
+    if floors:
+        row("the floor of any first load, without skedge: a one-function module copies the artifact into "
+            "wasm memory and reads it once, fresh process", "floor", "; ".join(floors), "report", None)
     v, vp, vi = cold("bun", "from_bytes_ms"), cold("bun", "first_predict_ms"), cold("bun_init", "from_bytes_ms")
     if v is not None and vp is not None and vi is not None:
         row(f"the same on Bun {c.get('bun_version', '')}: first `fromBytes`, fresh process; first `predict`; "
@@ -1189,8 +1202,9 @@ def render(R: dict, rows: dict) -> str:
         "",
         "Cold figures: fresh processes on one core, median (max). Node: `scripts/bench_node.mjs cold-start` "
         "(artifact bytes read first; then the package's import, the first `fromBytes`, the first `predict`), "
-        "with the machine's Node, the other maintained lines (`scripts/node_versions.sh`) and Bun; "
-        "signed: the same model exported with `--sign-key`, loaded with its public key pinned; workerd: a fresh "
+        "with the machine's Node, the other maintained lines (`scripts/node_versions.sh`) and Bun; the floor: "
+        "`cold-floor` (benches/PROFILE.md \"The floor of any wasm load\"); signed: the same model exported with "
+        "`--sign-key`, loaded with its public key pinned; workerd: a fresh "
         "`workerd serve` of benches/worker/ per sample, the first request's wall time from the client and its CPU "
         "time from /proc (workerd's main thread); Chromium: a fresh browser, the model put in the Cache API by a "
         "first tab, then `init()` and `Model.load(await caches.match(url))` to the first prediction in a new tab.",

@@ -7,6 +7,7 @@
 //   node scripts/bench_node.mjs warm-skedge PKG_DIR MODEL TEXTS [QUICK]  # in-process medians
 //   node [--no-wasm-tier-up] scripts/bench_node.mjs cold-start PKG_DIR MODEL TEXTS [ENTRY]  # issue #12
 //   node scripts/bench_node.mjs cold-init PKG_DIR MODEL TEXTS          # the same after `await init()`
+//   node scripts/bench_node.mjs cold-floor - MODEL -                   # the floor under cold-start
 //   node scripts/bench_node.mjs cold-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE      # issue #12
 //   node scripts/bench_node.mjs verify-signed PKG_DIR SIGNED_MODEL TEXTS PUBLIC_KEY_FILE host|wasm
 //   node scripts/bench_node.mjs cold-workerd PKG_DIR MODEL TEXTS [lite|full [PUBLIC_KEY_FILE|- load|fromBytes]]
@@ -162,6 +163,32 @@ async function coldStart() {
     from_bytes_cpu_ms: c2 - c1,
     first_predict_cpu_ms: c3 - c2,
   };
+}
+
+// The least any wasm load of MODEL can cost in a fresh process, without skedge: compile a module of
+// one function, instantiate it, grow its memory to fit, copy the bytes in and read every 8 bytes
+// once (a sum, cheaper than any checksum). benches/PROFILE.md "The floor of any wasm load".
+function coldFloor() {
+  const bytes = readFileSync(modelPath);
+  // (func (export "sum") (param $p i32) (param $end i32) (result i64) (local $s i64)
+  //   (loop $l (local.set $s (i64.add (local.get $s) (i64.load (local.get $p))))
+  //     (br_if $l (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 8))) (local.get $end))))
+  //   (local.get $s))
+  const body = [1, 1, 0x7e, 0x03, 0x40, 0x20, 2, 0x20, 0, 0x29, 3, 0, 0x7c, 0x21, 2,
+    0x20, 0, 0x41, 8, 0x6a, 0x22, 0, 0x20, 1, 0x49, 0x0d, 0, 0x0b, 0x20, 2, 0x0b];
+  const sec = (id, b) => [id, b.length, ...b];
+  const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, ...sec(1, [1, 0x60, 2, 0x7f, 0x7f, 1, 0x7e]),
+    ...sec(3, [1, 0]), ...sec(5, [1, 0, 1]), ...sec(7, [2, 3, 115, 117, 109, 0, 0, 3, 109, 101, 109, 2, 0]),
+    ...sec(10, [1, body.length, ...body])]);
+  const t0 = performance.now();
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(wasm));
+  exports.mem.grow(Math.ceil((bytes.length + 8) / 65536));
+  const t1 = performance.now();
+  new Uint8Array(exports.mem.buffer).set(bytes);
+  const t2 = performance.now();
+  exports.sum(0, bytes.length & ~7);
+  const t3 = performance.now();
+  return { floor_ms: t3 - t0, compile_ms: t1 - t0, copy_ms: t2 - t1, read_ms: t3 - t2 };
 }
 
 // A server that calls `await init()` at start-up (compile, instantiate, warm-up), then loads its
@@ -558,6 +585,7 @@ const modes = {
   'cold-core': coldCore,
   'cold-start': coldStart,
   'cold-init': coldInit,
+  'cold-floor': coldFloor,
   'cold-signed': coldSigned,
   'verify-signed': verifySigned,
   'cold-workerd': coldWorkerd,
