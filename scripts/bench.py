@@ -432,7 +432,8 @@ def bench_cold(m: dict, quick: bool) -> dict:
                 say(f"cold start (issue #12): {n} fresh Node {version} processes")
                 res["node_versions"][version] = cold_samples(
                     one_core() + [str(Path(directory) / "node")] + node[1:] + ["cold-start"] + args, n)
-                res["floor"][version] = cold_samples(one_core() + [str(Path(directory) / "node")] + node[1:] + floor, n)
+                res["floor"][version] = cold_samples(
+                    one_core() + [str(Path(directory) / "node")] + node[1:] + floor, n)
     # Bun (package.json's, which runs bench_node.mjs as it is): the package's Node entry there.
     bun = ROOT / "node_modules" / ".bin" / "bun"
     if bun.exists():
@@ -1044,8 +1045,8 @@ def cold_table(R: dict, rows: dict) -> str:
         row(f"the same on Node {version}: first `fromBytes`, fresh process; first `predict`",
             f"node_{version}", f"{fb['p50']:.3g} ms (max {fb['max']:.3g}, n = {fb['n']}); "
             f"{ip['p50']:.3g} ms (max {ip['max']:.3g})", "report", None)
-    floors = [f"Node {version} {f['floor_ms']['p50']:.3g} ms (max {f['floor_ms']['max']:.3g}, n = {f['floor_ms']['n']}; "
-              f"copy {f['copy_ms']['p50']:.2g}, read {f['read_ms']['p50']:.2g})"
+    floors = [f"Node {version} {f['floor_ms']['p50']:.3g} ms (max {f['floor_ms']['max']:.3g}, "
+              f"n = {f['floor_ms']['n']}; copy {f['copy_ms']['p50']:.2g}, read {f['read_ms']['p50']:.2g})"
               for version, f in sorted(c.get("floor", {}).items(), key=lambda kv: [int(x) for x in kv[0].split(".")])]
     if floors:
         row("the floor of any first load, without skedge: a one-function module copies the artifact into "
