@@ -20,6 +20,7 @@ use super::{
     core_error, error, hex, invalid, label, option, option_string, options_object, put, text_of, type_name,
     Label, Plain,
 };
+#[cfg(feature = "crypto")]
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
@@ -607,7 +608,23 @@ fn bytes_of_other(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     )))
 }
 
+/// skedge/lite cannot verify or decrypt: a key is refused as such, without reading it (nothing is
+/// accepted unchecked, and the key decoders stay out of the smaller build).
+#[cfg(not(feature = "crypto"))]
+pub(super) fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
+    for (name, feature) in [
+        ("publicKey", "signature verification"),
+        ("decryptionKey", "decryption"),
+    ] {
+        if option(options, name).is_some() {
+            return Err(core_error(crate::Error::FeatureUnavailable { feature }));
+        }
+    }
+    Ok(LoadOptions::default())
+}
+
 /// `publicKey` (one key or an array of keys) and `decryptionKey` of the options.
+#[cfg(feature = "crypto")]
 pub(super) fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsValue> {
     let mut keys = LoadOptions::default();
     if let Some(v) = option(options, "publicKey") {
@@ -633,6 +650,7 @@ pub(super) fn load_options(options: Option<&Object>) -> Result<LoadOptions, JsVa
 }
 
 /// A key from its bytes (`Uint8Array`, `ArrayBuffer`) or its text (`crypto::decode_key`).
+#[cfg(feature = "crypto")]
 fn key_of(v: &JsValue, kind: KeyKind, what: &str) -> Result<[u8; KEY_LEN], JsValue> {
     if let Some(text) = v.as_string() {
         return decode_key(&text, kind).map_err(core_error);

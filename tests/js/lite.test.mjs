@@ -55,6 +55,11 @@ test('lite: a pinned key, a decryption key or an encrypted artifact is FEATURE_U
     code(() => Model.fromBytes(read('tiny.signed-encrypted.skedge'), { publicKey, decryptionKey })),
     'FEATURE_UNAVAILABLE',
   );
+  // A key lite could not use is refused unread, malformed or not: the key decoders are not in it.
+  for (const options of [{ publicKey: 'not a key' }, { publicKey: new Uint8Array(3) }, { publicKey: [] },
+    { decryptionKey: 'not a key' }]) {
+    assert.equal(code(() => Model.fromBytes(read('tiny.skedge'), options)), 'FEATURE_UNAVAILABLE', JSON.stringify(options));
+  }
   const e = (() => { try { Model.fromBytes(read('tiny.encrypted.skedge')); } catch (err) { return err; } })();
   assert.match(e.message, /skedge\/lite/);
 });
