@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
 
 use crate::error::Result;
+use crate::hex;
 use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, Outbox, SplitMix64, Stats, Window};
 use crate::{Prediction, TextClassifier};
 
@@ -278,7 +279,7 @@ fn model_ref(arm: ArmModel<'_>) -> ModelRef {
     ModelRef {
         name: cut(&m.name),
         version: cut(&m.version),
-        sha256: arm.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex::encode(arm.sha256),
     }
 }
 
@@ -568,11 +569,7 @@ impl Experiment {
                 self.classes
             ))
         })?;
-        if id.len() != 32
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if !hex::is_lower(id, 32) {
             return Err(invalid("a prediction id is 32 lowercase hex digits"));
         }
         self.tick(now_ms);
@@ -723,12 +720,7 @@ impl ExperimentSnapshot {
                 self.format, self.version
             )));
         }
-        let hex32 = self.id.len() == 32
-            && self
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hex32 {
+        if !hex::is_lower(&self.id, 32) {
             return Err(invalid("id must be 32 lowercase hex digits"));
         }
         let n = self.classes.len();

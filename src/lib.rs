@@ -21,6 +21,7 @@ pub mod classify;
 pub mod error;
 pub mod experiment;
 pub mod explain;
+pub mod hex;
 pub mod integrity;
 pub mod interchange;
 pub mod monitor;

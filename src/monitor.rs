@@ -34,6 +34,7 @@ use xxhash_rust::xxh64::xxh64;
 
 use crate::artifact::schema::{Baseline, Classes, OovCounts};
 use crate::error::{Error, Result};
+use crate::hex;
 use crate::text::Scratch;
 use crate::{Prediction, TextClassifier};
 
@@ -542,12 +543,6 @@ impl SplitMix64 {
     }
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 pub(crate) fn ms(now_ms: f64) -> u64 {
     if now_ms.is_finite() && now_ms > 0.0 {
         now_ms.min(u64::MAX as f64) as u64
@@ -605,7 +600,7 @@ impl Monitor {
             )));
         }
         let sha256 = artifact_sha256.to_ascii_lowercase();
-        if !is_hex(&sha256, 64) {
+        if !hex::is_lower(&sha256, 64) {
             return Err(invalid("the artifact sha256 must be 64 hex digits"));
         }
         let classes = class_names(model.classes());
@@ -888,7 +883,7 @@ fn name_problem(name: &str, may_be_empty: bool) -> Option<&'static str> {
 impl ModelRef {
     /// The sha256's shape, and names MLflow accepts (`what` names the field in the error).
     pub(crate) fn check(&self, what: &str) -> Result<()> {
-        if !is_hex(&self.sha256, 64) {
+        if !hex::is_lower(&self.sha256, 64) {
             return Err(invalid(format!("{what}.sha256 must be 64 lowercase hex digits")));
         }
         if self.name.chars().count() > MAX_NAME_CHARS || self.version.chars().count() > MAX_NAME_CHARS {
@@ -916,7 +911,7 @@ impl Snapshot {
                 self.format, self.version
             )));
         }
-        if !is_hex(&self.id, 32) {
+        if !hex::is_lower(&self.id, 32) {
             return Err(invalid("id must be 32 lowercase hex digits"));
         }
         self.model.check("model")?;

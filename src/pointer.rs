@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{COLUMN_FORMAT_VERSION, FORMAT_VERSION, LEGACY_FORMAT_VERSION};
 use crate::error::Quoted;
+use crate::hex;
 use crate::integrity::base64;
 use crate::{Error, Result};
 
@@ -72,24 +73,11 @@ fn is_utc_seconds(s: &str) -> bool {
         && two(17) <= 60
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// The bytes of `2 * N` lowercase hex digits ([`is_hex`] checked).
-fn unhex<const N: usize>(hex: &str) -> [u8; N] {
-    let digit = |h: u8| if h <= b'9' { h - b'0' } else { h - b'a' + 10 };
-    let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        *byte = digit(pair[0]) << 4 | digit(pair[1]);
-    }
-    out
-}
-
 /// Whether `integrity` is `sha256-<base64>` (standard, padded) of the digest whose lowercase hex
-/// is `sha256` ([`is_hex`] checked).
+/// is `sha256`.
 fn integrity_matches(integrity: &str, sha256: &str) -> bool {
-    integrity.strip_prefix("sha256-") == Some(base64(&unhex::<32>(sha256)).as_str())
+    let digest = hex::decode::<32>(sha256);
+    digest.is_some_and(|d| integrity.strip_prefix("sha256-") == Some(base64(&d).as_str()))
 }
 
 impl Pointer {
@@ -102,7 +90,7 @@ impl Pointer {
                 self.pointer_version
             ));
         }
-        if !is_hex(&self.sha256, 64) {
+        if !hex::is_lower(&self.sha256, 64) {
             return bad(format!(
                 "sha256 {} is not 64 lowercase hex digits",
                 Quoted(&self.sha256)
@@ -151,7 +139,7 @@ impl Pointer {
             ));
         }
         if (self.previous_generation == 0) != self.previous_sha256.is_empty()
-            || !(self.previous_sha256.is_empty() || is_hex(&self.previous_sha256, 64))
+            || !(self.previous_sha256.is_empty() || hex::is_lower(&self.previous_sha256, 64))
         {
             return bad(format!(
                 "previous_sha256 {} does not match previous_generation {}",
@@ -235,7 +223,7 @@ impl Pointer {
     #[cfg(feature = "crypto")]
     pub fn sign(&mut self, secret: &[u8; crate::artifact::crypto::KEY_LEN]) -> Result<()> {
         let signature = crate::artifact::crypto::sign(secret, &self.signed_message()?);
-        self.signature = Some(signature.iter().map(|b| format!("{b:02x}")).collect());
+        self.signature = Some(hex::encode(&signature));
         Ok(())
     }
 
@@ -245,18 +233,16 @@ impl Pointer {
     pub fn verify(&self, public_keys: &[[u8; crate::artifact::crypto::KEY_LEN]]) -> Result<()> {
         use crate::artifact::crypto::{verify, SIGNATURE_LEN};
         let message = self.signed_message()?;
-        let hex = self.signature.as_deref().ok_or(Error::SignatureMissing)?;
-        let invalid = Error::SignatureInvalid {
-            keys: public_keys.len(),
-        };
-        if !is_hex(hex, 2 * SIGNATURE_LEN) {
-            return Err(invalid);
-        }
-        let signature = unhex::<SIGNATURE_LEN>(hex);
-        if public_keys.iter().any(|key| verify(key, &message, &signature)) {
+        let text = self.signature.as_deref().ok_or(Error::SignatureMissing)?;
+        let verified = hex::is_lower(text, 2 * SIGNATURE_LEN)
+            && hex::decode::<SIGNATURE_LEN>(text)
+                .is_some_and(|s| public_keys.iter().any(|key| verify(key, &message, &s)));
+        if verified {
             Ok(())
         } else {
-            Err(invalid)
+            Err(Error::SignatureInvalid {
+                keys: public_keys.len(),
+            })
         }
     }
 }

@@ -381,7 +381,7 @@ impl Model {
         d.set_item("classes", self.classes(py)?)?;
         d.set_item("estimator", estimator)?;
         d.set_item("n_features", n_features)?;
-        d.set_item("sha256", hex(&digest))?;
+        d.set_item("sha256", crate::hex::encode(&digest))?;
         d.set_item("bytes", self.bytes)?;
         d.set_item("format_version", format_version)?;
         d.set_item("input_column", self.input_column.as_deref())?;
@@ -666,10 +666,6 @@ impl Experiment {
         let loads = py.import("json")?.getattr("loads")?;
         pending.iter().map(|s| loads.call1((s.to_json(),))).collect()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {

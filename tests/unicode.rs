@@ -35,11 +35,6 @@ fn fixture(version: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON in {}: {e}", path.display()))
 }
 
-/// Lower-case hex of a byte slice.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Rebuilds the stream for `name` with `f` and compares it with each version's fixture.
 fn check_per_code_point(name: &str, f: PerChar) {
     for unicode in Unicode::all() {
@@ -75,12 +70,12 @@ fn check_version(unicode: Unicode, name: &str, f: PerChar) {
             }
         }
         total.update(buf.as_bytes());
-        let got = hex(&Sha256::digest(buf.as_bytes()));
+        let got = skedge::hex::encode(&Sha256::digest(buf.as_bytes()));
         if !got.starts_with(want) {
             bad.push(first);
         }
     }
-    let got_total = hex(&total.finalize());
+    let got_total = skedge::hex::encode(&total.finalize());
     eprintln!("{name} ({version}): {:?} for all code points", started.elapsed());
 
     if bad.is_empty() && got_total == want_total {

@@ -15,6 +15,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 pub use unavailable::*;
 
 use crate::error::{Error, Result};
+use crate::hex;
 
 /// Bytes of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
@@ -65,23 +66,18 @@ impl KeyKind {
 pub fn encode_key(kind: KeyKind, key: &[u8; KEY_LEN]) -> String {
     let mut s = String::with_capacity(kind.prefix().len() + 2 * KEY_LEN + 1);
     s.push_str(kind.prefix());
-    for b in key {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
+    s.push_str(&hex::encode(key));
     s.push('\n');
     s
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Parses key file text written by [`encode_key`] (surrounding whitespace ignored). A line with
 /// another kind's prefix is refused, so a secret key is never taken for a public one; 64 bare hex
 /// digits (any case) are accepted as the expected kind.
 pub fn decode_key(text: &str, expected: KeyKind) -> Result<[u8; KEY_LEN]> {
     let text = text.trim();
-    let hex = match text.strip_prefix(expected.prefix()) {
-        Some(hex) => hex,
+    let digits = match text.strip_prefix(expected.prefix()) {
+        Some(digits) => digits,
         None => {
             if let Some(other) = KeyKind::ALL.iter().find(|k| text.starts_with(k.prefix())) {
                 return Err(Error::KeyInvalid(format!(
@@ -93,7 +89,6 @@ pub fn decode_key(text: &str, expected: KeyKind) -> Result<[u8; KEY_LEN]> {
             text
         }
     };
-    let digits = hex.as_bytes();
     if digits.len() != 2 * KEY_LEN {
         return Err(Error::KeyInvalid(format!(
             "expected {} as `{}` followed by 64 hex digits, found {} characters",
@@ -102,25 +97,7 @@ pub fn decode_key(text: &str, expected: KeyKind) -> Result<[u8; KEY_LEN]> {
             text.chars().count()
         )));
     }
-    let mut key = [0u8; KEY_LEN];
-    for (out, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
-        let hi = hex_digit(pair[0]);
-        let lo = hex_digit(pair[1]);
-        match (hi, lo) {
-            (Some(hi), Some(lo)) => *out = hi << 4 | lo,
-            _ => return Err(Error::KeyInvalid("key text holds a non-hex character".into())),
-        }
-    }
-    Ok(key)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    hex::decode(digits).ok_or_else(|| Error::KeyInvalid("key text holds a non-hex character".into()))
 }
 
 /// The Ed25519 public key of a secret seed.
@@ -367,8 +344,7 @@ mod tests {
         );
         let sig = sign(&secret, b"");
         let expected = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
-        let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, expected);
+        assert_eq!(hex::encode(&sig), expected);
         assert!(verify(&public, b"", &sig));
         assert!(!verify(&public, b"x", &sig));
     }

@@ -135,10 +135,7 @@ mod cli {
 
     fn load(path: &Path) -> Result<(TextClassifier, String)> {
         let bytes = read(Some(path))?;
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = skedge::hex::encode(&Sha256::digest(&bytes));
         Ok((TextClassifier::from_bytes(&bytes)?, sha))
     }
 

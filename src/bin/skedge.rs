@@ -662,7 +662,6 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
     let envelope = artifact::parse(bytes).ok();
     let m = model.metadata();
     let sha = Sha256::digest(bytes);
-    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
     let classes = match model.classes() {
         Classes::Int(v) => json!(v),
         Classes::Str(v) => json!(v),
@@ -678,7 +677,7 @@ fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Va
         "signature_verified": signature_verified,
         "encrypted": envelope.is_some_and(|e| e.is_encrypted()),
         "checksum": envelope.map(|e| if e.is_xxh3() { "xxh3" } else { "xxh64" }),
-        "sha256": hex,
+        "sha256": skedge::hex::encode(&sha),
         "skedge_version": m.skedge_version,
         "sklearn_version": m.sklearn_version,
         "python_version": m.python_version,

@@ -254,7 +254,7 @@ mod tests {
 
     fn check(text: &str, generation: Option<f64>) -> Result<JsValue, String> {
         let o = Object::new();
-        let key = super::super::hex(&public_key(&[7u8; 32]));
+        let key = crate::hex::encode(&public_key(&[7u8; 32]));
         Reflect::set(&o, &"publicKey".into(), &key.into()).unwrap();
         if let Some(g) = generation {
             Reflect::set(&o, &"generation".into(), &g.into()).unwrap();

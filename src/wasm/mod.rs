@@ -448,16 +448,6 @@ pub(crate) fn option(options: Option<&Object>, key: &str) -> Option<JsValue> {
     (!v.is_undefined() && !v.is_null()).then_some(v)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     //! `wasm-bindgen-test`: the binding itself, in Node and in a browser.

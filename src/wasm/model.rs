@@ -17,8 +17,8 @@ use super::monitor::{performance_now, Live};
 #[cfg(feature = "explain")]
 use super::to_js;
 use super::{
-    core_error, error, hex, invalid, label, option, option_string, options_object, put, text_of, type_name,
-    Label, Plain,
+    core_error, error, invalid, label, option, option_string, options_object, put, text_of, type_name, Label,
+    Plain,
 };
 #[cfg(feature = "crypto")]
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
@@ -26,6 +26,7 @@ use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
 use crate::error::Quoted;
+use crate::hex;
 use crate::integrity::{self, base64, unbase64};
 use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
@@ -459,7 +460,7 @@ impl Model {
         put("classes", labels_array(classes).into());
         put("estimator", text(self.inner.classifier().estimator()));
         put("nFeatures", number(self.inner.n_features() as f64));
-        put("sha256", text(&hex(self.digest())));
+        put("sha256", text(&hex::encode(self.digest())));
         put("integrity", text(&integrity::of_sha256(self.digest())));
         put("bytes", number(self.bytes as f64));
         put("formatVersion", number(f64::from(self.inner.format_version())));

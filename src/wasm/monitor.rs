@@ -11,7 +11,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::fetch::{fetch, Response};
-use super::{core_error, hex, invalid, option, option_string, put, to_js, type_name, Model};
+use super::{core_error, invalid, option, option_string, put, to_js, type_name, Model};
+use crate::hex;
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 
 /// A monitor and how it times predictions; shared by the `Model` that feeds it and the
@@ -66,8 +67,8 @@ impl Model {
                 .as_bool()
                 .ok_or_else(|| invalid("options.timing must be a boolean"))?,
         };
-        let monitor = Monitor::new(&self.inner, &hex(self.digest()), config, js_sys::Date::now())
-            .map_err(core_error)?;
+        let sha256 = hex::encode(self.digest());
+        let monitor = Monitor::new(&self.inner, &sha256, config, js_sys::Date::now()).map_err(core_error)?;
         let live = Rc::new(RefCell::new(Live { monitor, timing }));
         self.monitor = Some(live.clone());
         Ok(MonitorHandle { live })
