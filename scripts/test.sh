@@ -38,6 +38,10 @@ step "cargo fmt --check" cargo fmt --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
 step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
 step "cargo test" cargo test --quiet
+# skedge/lite's features (none): its core, linted and unit-tested natively (the package's lite
+# entry is tested in the runtimes by scripts/test_js.sh).
+step "cargo clippy and test --no-default-features (skedge/lite's core)" \
+  bash -c 'cargo clippy --lib --no-default-features --quiet -- -D warnings && cargo test --lib --no-default-features --quiet'
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 wait "$prebuild_pid" || true
 prebuild_pid=

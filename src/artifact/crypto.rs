@@ -293,6 +293,7 @@ mod tests {
     /// `SMALL_ORDER` is exactly the set of encodings of the eight-torsion: every point of it,
     /// compressed, with either sign bit and, where one exists, the non-canonical y + p, is in
     /// the list; every entry decompresses (both sign bits) to a point of small order.
+    #[cfg(feature = "crypto")]
     #[test]
     fn small_order_list_is_the_eight_torsion() {
         use curve25519_dalek::edwards::CompressedEdwardsY;
@@ -329,6 +330,7 @@ mod tests {
         assert!(!small_order(&public_key(&[7; 32])));
     }
 
+    #[cfg(feature = "crypto")]
     #[test]
     fn rfc8032_test_vector_1() {
         // RFC 8032 §7.1, TEST 1 (empty message).
@@ -364,6 +366,22 @@ mod tests {
         assert!(decode_key(&"é".repeat(32), KeyKind::Encryption).is_err());
     }
 
+    /// Without the feature (`skedge/lite`), key files still parse (so a key given to lite is
+    /// named as unusable, not as malformed) and every operation on them is refused.
+    #[cfg(not(feature = "crypto"))]
+    #[test]
+    fn without_crypto_everything_is_refused() {
+        let key = [7u8; KEY_LEN];
+        fn refused<T>(r: Result<T>) -> bool {
+            matches!(r, Err(Error::FeatureUnavailable { .. }))
+        }
+        assert!(refused(check_public_key(&key)));
+        assert!(!verify(&key, b"", &[0; SIGNATURE_LEN]));
+        assert!(refused(seal(&key, &[0; NONCE_LEN], b"", b"x")));
+        assert!(refused(open(&key, b"", &[0; 64])));
+    }
+
+    #[cfg(feature = "crypto")]
     #[test]
     fn seal_open_round_trip_and_tamper() {
         let key = [1u8; KEY_LEN];
@@ -386,6 +404,7 @@ mod tests {
         ));
     }
 
+    #[cfg(feature = "crypto")]
     #[test]
     fn weak_and_invalid_public_keys_are_refused() {
         // The identity point (small order), and y = 2, which has no x on the curve.
