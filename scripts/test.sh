@@ -38,6 +38,7 @@ step "cargo fmt --check" cargo fmt --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
 step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
 step "cargo test" cargo test --quiet
+step "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 # skedge/lite's features (none): its core, linted and unit-tested natively (the package's lite
 # entry is tested in the runtimes by scripts/test_js.sh).
 step "cargo clippy and test --no-default-features (skedge/lite's core)" \

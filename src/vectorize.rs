@@ -49,7 +49,7 @@ struct Terms {
 }
 
 /// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of
-/// [`RECENT_ENTRIES`] entries indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
+/// 4,096 entries at most (`RECENT_ENTRIES`) indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
 /// length 0 when empty (allocated by [`Vectorizer::recent`] at load). Texts
 /// repeat their words, so most lookups end in one 32-byte entry instead of a table slot and a
 /// block walk elsewhere in the artifact; a term is matched by its bytes, never by its hash.
@@ -1276,7 +1276,7 @@ impl Vectorizer {
     }
 
     /// A [`Recent`] for this vectorizer's lookups, its entries taken from `budget`: for a
-    /// vocabulary, [`RECENT_ENTRIES`] or the power of two at or above its number of terms,
+    /// vocabulary, 4,096 entries (`RECENT_ENTRIES`) or the power of two at or above its number of terms,
     /// whichever is smaller, if the budget has them; empty otherwise, and for hashing.
     pub fn recent(&self, budget: &mut usize) -> Recent {
         let n = match &self.counter {

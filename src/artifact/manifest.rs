@@ -1,5 +1,5 @@
 //! The format 3 manifest's reader: postcard's wire rules (FORMAT.md §2) for exactly the types of
-//! [`v3::Manifest`], without serde.
+//! [`v3::Manifest`](super::schema::v3::Manifest), without serde.
 //!
 //! Why not `postcard::take_from_bytes`: a model's first load in a fresh JS isolate compiles, on
 //! first call, every wasm function it runs, and serde's generic visitors for these types were

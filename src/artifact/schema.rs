@@ -423,7 +423,7 @@ pub struct Isotonic {
 }
 
 /// The manifest of a format 3 body (FORMAT.md §2): the same pipeline as [`Body`], with every
-/// bulk array replaced by a [`Section`] of the data area, read in place at load.
+/// bulk array replaced by a [`Section`](v3::Section) of the data area, read in place at load.
 pub mod v3 {
     use serde::{Deserialize, Serialize};
 
