@@ -182,10 +182,10 @@ pub fn pack_vocabulary_with(
         let s = suffix.min(NIBBLE_ESCAPE as usize) as u8;
         blocks.push(p << 4 | s);
         if p == NIBBLE_ESCAPE {
-            push_varint(&mut blocks, shared as u32);
+            layout::push_varint(&mut blocks, shared as u32);
         }
         if s == NIBBLE_ESCAPE {
-            push_varint(&mut blocks, suffix as u32);
+            layout::push_varint(&mut blocks, suffix as u32);
         }
         blocks.extend_from_slice(&t[shared..]);
     }
@@ -324,29 +324,6 @@ const TAIL: usize = 16;
 
 /// A nibble of 15 in a block's length byte: the value follows as a LEB128 varint.
 const NIBBLE_ESCAPE: u8 = 15;
-
-fn push_varint(out: &mut Vec<u8>, mut x: u32) {
-    while x >= 0x80 {
-        out.push(x as u8 | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
-/// A LEB128 u32 from the front of `b`.
-#[inline]
-fn varint(b: &mut &[u8]) -> Option<usize> {
-    let mut x: u32 = 0;
-    for shift in (0..35).step_by(7) {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        x |= u32::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(x as usize);
-        }
-    }
-    None
-}
 
 /// The next front-coded term of a block: `(prefix length, suffix)`.
 #[inline]
@@ -762,11 +739,11 @@ fn lengths_at(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
 fn escaped_lengths(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
     let (&lengths, mut rest) = b.get(at..)?.split_first()?;
     let prefix = match lengths >> 4 {
-        NIBBLE_ESCAPE => varint(&mut rest)?,
+        NIBBLE_ESCAPE => layout::varint(&mut rest)? as usize,
         p => usize::from(p),
     };
     let suffix = match lengths & 0xf {
-        NIBBLE_ESCAPE => varint(&mut rest)?,
+        NIBBLE_ESCAPE => layout::varint(&mut rest)? as usize,
         s => usize::from(s),
     };
     // A suffix longer than the rest of the block is damage; refusing it here keeps the sums of

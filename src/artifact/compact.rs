@@ -16,6 +16,8 @@
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::layout::{push_varint, varint};
+
 fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -186,14 +188,6 @@ struct VocabularyWire<'a> {
 
 const ESCAPE: u8 = 15;
 
-fn push_varint(out: &mut Vec<u8>, mut x: u32) {
-    while x >= 0x80 {
-        out.push(x as u8 | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
 /// Front-coded terms, read sequentially.
 struct Lengths<'a> {
     bytes: &'a [u8],
@@ -208,15 +202,10 @@ impl Lengths<'_> {
     }
 
     fn varint(&mut self) -> Option<u32> {
-        let mut x: u32 = 0;
-        for shift in (0..35).step_by(7) {
-            let b = self.byte()?;
-            x |= u32::from(b & 0x7f).checked_shl(shift)?;
-            if b & 0x80 == 0 {
-                return Some(x);
-            }
-        }
-        None
+        let mut rest = self.bytes.get(self.at..)?;
+        let x = varint(&mut rest)?;
+        self.at = self.bytes.len() - rest.len();
+        Some(x)
     }
 
     /// `(prefix, suffix length)` of the next term.

@@ -74,6 +74,31 @@ pub fn u32_at_byte(b: &[u8], at: usize) -> Option<u32> {
     ))
 }
 
+/// Appends `x` as LEB128: the escaped lengths of front-coded terms (FORMAT.md §2; the compact
+/// vocabulary of format 2 too).
+pub fn push_varint(out: &mut Vec<u8>, mut x: u32) {
+    while x >= 0x80 {
+        out.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+/// The LEB128 u32 at the front of `b` (five bytes at most), `b` advanced past it.
+#[inline]
+pub fn varint(b: &mut &[u8]) -> Option<u32> {
+    let mut x: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        x |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(x);
+        }
+    }
+    None
+}
+
 /// The little-endian f64 at element `i` of `b`.
 #[inline]
 pub fn f64_at(b: &[u8], i: usize) -> Option<f64> {
