@@ -11,7 +11,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::model::PredictionOut;
-use super::monitor::{flush, js_number, option_number, random_seed, seed_of, Outbox};
+use super::monitor::{checked_number, flush, random_seed, seed_of, Outbox};
 use super::{core_error, invalid, option, option_string, options_object, text_of, to_js, type_name, Model};
 use crate::experiment::{
     ArmModel, Experiment, ExperimentConfig, ExperimentSnapshot, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY,
@@ -166,15 +166,7 @@ impl ExperimentCore {
                 )))
             }
         };
-        let number = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Option<f64>, JsValue> {
-            match option_number(o, key)? {
-                Some(n) if !ok(n) => Err(invalid(&format!(
-                    "options.{key} must be {what}, got {}",
-                    js_number(n)
-                ))),
-                n => Ok(n),
-            }
-        };
+        let number = |key: &str, ok: fn(f64) -> bool, what: &str| checked_number(o, key, ok, what);
         let unit = |n: f64| (0.0..=1.0).contains(&n);
         let sample_rate = number("sampleRate", unit, "in [0, 1]")?;
         let share = number("share", unit, "in [0, 1]")?;

@@ -41,17 +41,8 @@ impl Model {
             None => random_seed(),
             Some(v) => seed_of(&v)?,
         };
-        // Checked here too, so the messages show the value (formatted by JS: the core leaves
-        // floats out of its messages in wasm, see `monitor::Got`).
-        let number = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Option<f64>, JsValue> {
-            match option_number(o, key)? {
-                Some(n) if !ok(n) => Err(invalid(&format!(
-                    "options.{key} must be {what}, got {}",
-                    js_number(n)
-                ))),
-                n => Ok(n),
-            }
-        };
+        // Checked here too, so the messages show the value.
+        let number = |key: &str, ok: fn(f64) -> bool, what: &str| checked_number(o, key, ok, what);
         let sample_rate = number("sampleRate", |n| (0.0..=1.0).contains(&n), "in [0, 1]")?;
         let window_seconds = number("windowSeconds", |n| n.is_finite() && n >= 0.001, "≥ 0.001")?;
         let max_texts = number("maxTexts", |n| n >= 0.0 && n.fract() == 0.0, "a count")?;
@@ -478,7 +469,24 @@ fn describe(e: &JsValue) -> String {
     text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
-pub(super) fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
+/// [`option_number`] that `ok` accepts, refused as `options.KEY must be WHAT, got VALUE` with the
+/// value as JS writes it (the core leaves floats out of its messages in wasm, see `monitor::Got`).
+pub(super) fn checked_number(
+    options: Option<&Object>,
+    key: &str,
+    ok: fn(f64) -> bool,
+    what: &str,
+) -> Result<Option<f64>, JsValue> {
+    match option_number(options, key)? {
+        Some(n) if !ok(n) => Err(invalid(&format!(
+            "options.{key} must be {what}, got {}",
+            js_number(n)
+        ))),
+        n => Ok(n),
+    }
+}
+
+fn option_number(options: Option<&Object>, key: &str) -> Result<Option<f64>, JsValue> {
     match option(options, key) {
         None => Ok(None),
         Some(v) => match v.as_f64() {
@@ -492,7 +500,7 @@ pub(super) fn option_number(options: Option<&Object>, key: &str) -> Result<Optio
 }
 
 /// `String(n)` of JS: no float formatting code in the wasm.
-pub(super) fn js_number(n: f64) -> String {
+fn js_number(n: f64) -> String {
     js_sys::Number::from(n)
         .to_string_with_radix(10)
         .map(String::from)
