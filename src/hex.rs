@@ -13,8 +13,8 @@ pub fn encode(bytes: &[u8]) -> String {
     s
 }
 
-/// Whether `s` is exactly `len` lowercase hex digits: the form every digest, signature and id
-/// skedge writes, so the only form its readers of those fields accept.
+/// Whether `s` is exactly `len` lowercase hex digits: the form of every digest, signature and id
+/// skedge writes.
 pub fn is_lower(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

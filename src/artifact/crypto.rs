@@ -366,8 +366,8 @@ mod tests {
         assert!(decode_key(&"é".repeat(32), KeyKind::Encryption).is_err());
     }
 
-    /// Without the feature (`skedge/lite`), key files still parse (so a key given to lite is
-    /// named as unusable, not as malformed) and every operation on them is refused.
+    /// Without the feature (`skedge/lite`) every operation with a key is refused or fails: nothing
+    /// is accepted unchecked.
     #[cfg(not(feature = "crypto"))]
     #[test]
     fn without_crypto_everything_is_refused() {
