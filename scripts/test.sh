@@ -16,9 +16,9 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false NEXT_TELEMETRY_DISABLED=1
 # two background sessions, pip taking 296-327 s instead of about 200).
 setsid -w bash -c 'scripts/setup.sh --cli; cargo test --no-run --quiet; scripts/build.sh --compile' >/dev/null 2>&1 &
 prebuild_pid=$!
-pytest_pid=
+lane_pid=
 # Only while they run: a PID waited for can be reused within a run (pid_max is 32,768 here).
-trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$pytest_pid" ] || kill "$pytest_pid" 2>/dev/null; true' EXIT
+trap '[ -z "$prebuild_pid" ] || kill -- -"$prebuild_pid" 2>/dev/null; [ -z "$lane_pid" ] || kill -- -"$lane_pid" 2>/dev/null; true' EXIT
 
 scripts/setup.sh --browser >/dev/null || { echo "setup failed"; exit 1; }
 
@@ -48,28 +48,36 @@ wait "$prebuild_pid" || true
 prebuild_pid=
 step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
 step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
-# The Python tests run beside the runtime scripts below, not before them: each side mostly keeps
-# one core busy (the two took 31 minutes in a row on the 2026-12-04 machine, over an hour on the
-# slower one of 2026-12-05), and their servers take free ports and directories of their own
-# (temp dirs, .work/<name>-<pid>). pkg/ is built by the step above and only read after it:
-# scripts/build.sh leaves an up-to-date pkg/ as it is. pytest's output is shown when it ends.
-pytest_log=$(mktemp)
-pytest_start=$(date +%s)
-SKEDGE_TEST_PORTS=26000-28999 .venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1 &
-pytest_pid=$!
+# Two lanes, each mostly keeping one core busy: the Python tests, then the later Pythons
+# (scripts/test_pythons.sh), beside the runtime scripts below (in a row they took 31 minutes on
+# the 2026-12-04 machine, over an hour on the slower one of 2026-12-05; the later Pythons moved to
+# the first lane, which was 19 minutes shorter, on 2026-12-06). Their servers take free ports and
+# directories of their own (temp dirs, .work/<name>-<pid>); pkg/ is built by the step above and
+# only read after it: scripts/build.sh leaves an up-to-date pkg/ as it is. The first lane's
+# output is shown when the second ends.
+pytest_log=$(mktemp); pythons_log=$(mktemp)
+export pytest_log pythons_log
+lane_start=$(date +%s)
+setsid -w bash -c '
+  export SKEDGE_TEST_PORTS=26000-28999
+  .venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1; echo $? >"$pytest_log.rc"
+  scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"' &
+lane_pid=$!
 export SKEDGE_TEST_PORTS=29000-31999  # tests/python/ports.py: the lanes' servers never draw one port
 for t in scripts/test_*.sh; do
-  [ -e "$t" ] && step "$t" "$t"
+  [ -e "$t" ] && [ "$t" != scripts/test_pythons.sh ] && step "$t" "$t"
 done
-pytest_rc=0
-wait "$pytest_pid" || pytest_rc=$?
-pytest_pid=
-# pytest's time is up to its log's last write, not to the end of the scripts it ran beside.
-pytest_done() {
-  local secs=$(($(stat -c %Y "$pytest_log") - pytest_start))
-  cat "$pytest_log"; rm -f "$pytest_log"; echo "(pytest ran $secs s, beside the scripts above)"; return "$1"
+wait "$lane_pid"
+lane_pid=
+# Each one's time is up to its log's last write, not to the end of the scripts it ran beside.
+lane_done() {
+  local log=$1 since=$2
+  cat "$log"; echo "(ran $(($(stat -c %Y "$log") - since)) s, beside the scripts above)"
+  return "$(cat "$log.rc" 2>/dev/null || echo 1)"
 }
-step "Python tests (pytest tests/python)" pytest_done "$pytest_rc"
+step "Python tests (pytest tests/python)" lane_done "$pytest_log" "$lane_start"
+step "scripts/test_pythons.sh (after pytest, in its lane)" lane_done "$pythons_log" "$(stat -c %Y "$pytest_log.rc" 2>/dev/null || echo "$lane_start")"
+rm -f "$pytest_log" "$pytest_log.rc" "$pythons_log" "$pythons_log.rc"
 
 printf '\n%s\n' "${failures[@]/#/failed: }" | grep -v '^$' || true
 echo "$passed passed, $failed failed"
