@@ -48,9 +48,9 @@ struct Terms {
     blocks: Slice,
 }
 
-/// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of
-/// 4,096 entries at most (`RECENT_ENTRIES`) indexed by the term's hash: `[length, column (u32 LE), term bytes]`,
-/// length 0 when empty (allocated by [`Vectorizer::recent`] at load). Texts
+/// Terms a [`Vocabulary`] found lately, each with its column, in a direct-mapped table of at most
+/// `RECENT_ENTRIES` (4,096) entries indexed by the term's hash: `[length, column (u32 LE), term
+/// bytes]`, length 0 when empty (allocated by [`Vectorizer::recent`] at load). Texts
 /// repeat their words, so most lookups end in one 32-byte entry instead of a table slot and a
 /// block walk elsewhere in the artifact; a term is matched by its bytes, never by its hash.
 #[derive(Debug, Default)]
@@ -1253,7 +1253,7 @@ impl Vectorizer {
     }
 
     /// A [`Recent`] for this vectorizer's lookups, its entries taken from `budget`: for a
-    /// vocabulary, 4,096 entries (`RECENT_ENTRIES`) or the power of two at or above its number of terms,
+    /// vocabulary, `RECENT_ENTRIES` (4,096) or the power of two at or above its number of terms,
     /// whichever is smaller, if the budget has them; empty otherwise, and for hashing.
     pub fn recent(&self, budget: &mut usize) -> Recent {
         let n = match &self.counter {
