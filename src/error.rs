@@ -60,6 +60,15 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A feature occurs in one text more often than the counts whose `log` the exporter checked
+    /// against numpy's for `sublinear_tf` (FORMAT.md §1, `log_exceptions`): beyond them its value
+    /// could differ from scikit-learn's in the last bit, so the text is refused, not approximated.
+    CountTooLarge {
+        /// The feature's count in the text (an integer; no float formatting in `skedge/lite`).
+        count: u64,
+        /// The largest count checked ([`crate::vectorize::LOG_CHECKED`]).
+        limit: u32,
+    },
     /// The input is not valid (not a string, malformed JSON line, ...).
     InvalidInput(String),
     /// An I/O error in the CLI.
@@ -112,7 +121,7 @@ impl Error {
             | Error::UnsupportedFlags { .. }
             | Error::UnsupportedUnicode { .. } => "ARTIFACT_VERSION_UNSUPPORTED",
             Error::Interchange(_) => "INTERCHANGE_INVALID",
-            Error::InputTooLarge { .. } => "INPUT_TOO_LARGE",
+            Error::InputTooLarge { .. } | Error::CountTooLarge { .. } => "INPUT_TOO_LARGE",
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
             Error::PointerInvalid(_) => "POINTER_INVALID",
@@ -160,6 +169,11 @@ impl fmt::Display for Error {
             Error::InputTooLarge { bytes, limit } => {
                 write!(f, "input text of {bytes} bytes exceeds the limit of {limit} bytes")
             }
+            Error::CountTooLarge { count, limit } => write!(
+                f,
+                "a feature occurs {count} times in this text: sublinear_tf's log matches numpy's \
+                 only for counts up to {limit}, as checked at export"
+            ),
             Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
             Error::Io(why) => write!(f, "{why}"),
             Error::PointerInvalid(why) => write!(f, "invalid pointer: {why}"),

@@ -215,7 +215,7 @@ impl TextClassifier {
     pub fn transform(&self, text: &str) -> Result<Row> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
-        self.transform_into(text, &mut b);
+        self.transform_into(text, &mut b)?;
         Ok(b.row.clone())
     }
 
@@ -223,11 +223,11 @@ impl TextClassifier {
     pub fn predict(&self, text: &str) -> Result<Prediction> {
         check_size(text)?;
         let mut b = self.buffers.borrow_mut();
-        self.transform_into(text, &mut b);
+        self.transform_into(text, &mut b)?;
         Ok(self.classifier.predict(&b.row))
     }
 
-    fn transform_into(&self, text: &str, b: &mut Buffers) {
+    fn transform_into(&self, text: &str, b: &mut Buffers) -> Result<()> {
         let Buffers {
             scratch,
             recent,
@@ -237,12 +237,13 @@ impl TextClassifier {
         row.clear();
         let mut offset = 0u32;
         for (v, recent) in self.vectorizers.iter().zip(recent.iter_mut()) {
-            v.transform_into(text, scratch, recent, hits, offset, row);
+            v.transform_into(text, scratch, recent, hits, offset, row)?;
             offset += v.n_features() as u32;
         }
         for t in &self.transforms {
-            t.apply(row, 0, 0);
+            t.apply(row, 0, 0)?;
         }
+        Ok(())
     }
 
     /// The column the classifier sees of column `col` of the concatenated blocks (`None` when a

@@ -978,7 +978,8 @@ impl Transform {
 
     /// Applies the transform in place to `row[start..]`, whose columns are shifted by `offset`
     /// from the ones `idf`, `scale` and the selection are indexed by. A selection drops entries.
-    pub fn apply(&self, row: &mut Row, start: usize, offset: u32) {
+    /// Fails only on a count past [`LOG_CHECKED`] under `sublinear_tf`.
+    pub fn apply(&self, row: &mut Row, start: usize, offset: u32) -> Result<()> {
         if let Transform::Select(support) = self {
             // scipy's X[:, mask] keeps every stored entry of a kept column (explicit zeros too),
             // in column order: the support is ascending, so the order is kept.
@@ -991,7 +992,7 @@ impl Transform {
                 }
             }
             row.truncate(kept);
-            return;
+            return Ok(());
         }
         let row = &mut row[start..];
         match self {
@@ -1002,7 +1003,7 @@ impl Transform {
             } => {
                 if *sublinear_tf {
                     for (_, x) in row.iter_mut() {
-                        *x = log_count(*x, log_exceptions) + 1.0;
+                        *x = log_count(*x, log_exceptions)? + 1.0;
                     }
                 }
                 if let Some(idf) = idf {
@@ -1048,6 +1049,7 @@ impl Transform {
             }
             Transform::Select(_) => {}
         }
+        Ok(())
     }
 }
 
@@ -1171,15 +1173,27 @@ fn idf_packed(index: &[u8], values: &[u8], bits: u32, col: usize) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// numpy's `log` of a count: the exporter recorded where numpy and `libm` disagree.
-fn log_count(x: f64, exceptions: &[(u32, f64)]) -> f64 {
-    if x >= 1.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0 {
+/// The largest count whose `log` the exporter compares between numpy and `libm` when it records
+/// `log_exceptions` (FORMAT.md §1; `LN_TABLE_SIZE` of scripts/skedge/interchange.py).
+pub const LOG_CHECKED: u32 = 1 << 20;
+
+/// numpy's `log` of a count: the exporter recorded where numpy and `libm` disagree up to
+/// [`LOG_CHECKED`]. A larger count is refused: numpy's value there is unknown (on a host with
+/// AVX-512 one count in a hundred differs in the last bit).
+fn log_count(x: f64, exceptions: &[(u32, f64)]) -> Result<f64> {
+    if x > f64::from(LOG_CHECKED) {
+        return Err(Error::CountTooLarge {
+            count: x as u64,
+            limit: LOG_CHECKED,
+        });
+    }
+    if x >= 1.0 && x.fract() == 0.0 {
         let k = x as u32;
         if let Ok(i) = exceptions.binary_search_by_key(&k, |&(k, _)| k) {
-            return exceptions[i].1;
+            return Ok(exceptions[i].1);
         }
     }
-    libm::log(x)
+    Ok(libm::log(x))
 }
 
 /// One vectorizer with the transforms of its branch.
@@ -1286,7 +1300,7 @@ impl Vectorizer {
         hits: &mut Vec<u32>,
         offset: u32,
         row: &mut Row,
-    ) {
+    ) -> Result<()> {
         // Each feature as `column << 1 | negative`: columns are below 2^31 (a vocabulary's count
         // and `n_features` are checked at load), and sorting u32 keys is cheaper than pairs.
         hits.clear();
@@ -1348,8 +1362,9 @@ impl Vectorizer {
             }
         }
         for t in &self.transforms {
-            t.apply(row, start, offset);
+            t.apply(row, start, offset)?;
         }
+        Ok(())
     }
 }
 

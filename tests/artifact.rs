@@ -6,7 +6,7 @@ use skedge::artifact::schema::*;
 use skedge::artifact::{
     self, COLUMN_FORMAT_VERSION, FLAG_XXH3, FORMAT_VERSION, HEADER_LEN, LEGACY_FORMAT_VERSION, MAGIC,
 };
-use skedge::vectorize::{BLOCK_TERMS, LOAD_PERCENT, RECENT_BUDGET, WORD_BLOCK_TERMS};
+use skedge::vectorize::{BLOCK_TERMS, LOAD_PERCENT, LOG_CHECKED, RECENT_BUDGET, WORD_BLOCK_TERMS};
 use skedge::{Error, TextClassifier};
 
 #[test]
@@ -1239,4 +1239,48 @@ fn packed_idf_indices_read_every_value() {
             );
         }
     }
+}
+
+#[test]
+fn sublinear_counts_past_the_checked_logs_are_refused() {
+    // The exporter compares numpy's log with libm's for counts up to LOG_CHECKED only; past it
+    // numpy's last bit is unknown, so a text with a larger count is refused, never approximated.
+    let words = vec!["ab".to_string(), "cd".to_string()];
+    let mut body = body_with_terms(&words);
+    // numpy's value at the last checked count, as if it differed from libm's.
+    let numpy = f64::from_bits(libm::log(f64::from(LOG_CHECKED)).to_bits() + 1);
+    body.pipeline.features[0].transforms = vec![Transform::Tfidf {
+        sublinear_tf: true,
+        idf: None,
+        log_exceptions: vec![(LOG_CHECKED, numpy)],
+    }];
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let text = |n: u32| format!("{}cd", "ab ".repeat(n as usize));
+    assert_eq!(
+        model.transform(&text(LOG_CHECKED)).unwrap(),
+        vec![(0, numpy + 1.0), (1, 1.0)]
+    );
+    for n in [LOG_CHECKED + 1, 3 * LOG_CHECKED] {
+        let err = model.predict(&text(n)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::CountTooLarge {
+                count: u64::from(n),
+                limit: LOG_CHECKED
+            }
+        );
+        assert_eq!(err.code(), "INPUT_TOO_LARGE");
+        assert!(err.to_string().contains(&format!("occurs {n} times")), "{err}");
+        assert!(model.transform(&text(n)).is_err());
+    }
+    // The model still predicts after a refusal (its scratch buffers are reused).
+    assert_eq!(model.transform("ab cd").unwrap(), vec![(0, 1.0), (1, 1.0)]);
+    // Without sublinear_tf a count has no log: any count the text limit allows is fine.
+    body.pipeline.features[0].transforms.clear();
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap();
+    let n = 3 * LOG_CHECKED;
+    assert_eq!(
+        model.transform(&text(n)).unwrap(),
+        vec![(0, f64::from(n)), (1, 1.0)]
+    );
 }

@@ -73,7 +73,8 @@ FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SKEDGE = program("skedge")
 
-#: `skedge ln-table` covers log(k) for k = 1..=LN_TABLE_SIZE (FORMAT.md, `log_exceptions`).
+#: `skedge ln-table` covers log(k) for k = 1..=LN_TABLE_SIZE (FORMAT.md, `log_exceptions`); the
+#: engine refuses a larger count (`skedge::vectorize::LOG_CHECKED`: the two must stay equal).
 LN_TABLE_SIZE = 1 << 20
 
 #: The token patterns the engine implements (FORMAT.md): 2+ and 1+ word characters.

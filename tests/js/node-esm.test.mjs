@@ -242,6 +242,25 @@ describe('node esm: errors carry stable codes', () => {
     assert.equal(wideErr.index, 2);
     model.free();
   });
+
+  test('sublinear_tf: a feature counted more than 2^20 times is INPUT_TOO_LARGE, not approximated', () => {
+    // numpy's log was checked against the engine's up to 2^20 at export (FORMAT.md §1).
+    const c = byName.word12_tfidf_sublinear_lr_fr;
+    const model = Model.fromBytes(c.bytes);
+    const text = (n) => 'film '.repeat(n);
+    assert.ok(model.predict(text(2 ** 20)).decision.every(Number.isFinite));
+    let err;
+    try { model.predict(text(2 ** 20 + 1)); } catch (e) { err = e; }
+    assert.equal(err.code, 'INPUT_TOO_LARGE');
+    assert.match(err.message, /occurs 1048577 times/);
+    err = undefined;
+    try { model.predictBatch(['film', text(2 ** 20 + 1)], { columnar: true }); } catch (e) { err = e; }
+    assert.equal(err.code, 'INPUT_TOO_LARGE');
+    assert.equal(err.index, 1);
+    // The model predicts as before after a refusal (its buffers are reused).
+    assert.equal(model.predict(c.expected[0].text).label, c.expected[0].label);
+    model.free();
+  });
 });
 
 describe('node esm: Model.load over HTTP (127.0.0.1)', () => {
