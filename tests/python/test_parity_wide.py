@@ -554,9 +554,9 @@ def test_use_idf_turned_off_after_fit_keeps_idf():
 @requires_skedge
 def test_sublinear_counts_past_the_checked_logs_are_refused(tmp_path):
     """The exporter compares numpy's log with the engine's for counts up to ix.LN_TABLE_SIZE
-    (FORMAT.md §1), where this machine's numpy differs in the last bit for about one count in a
-    hundred: at that count the decision is scikit-learn's bit for bit; one more occurrence is
-    refused with INPUT_TOO_LARGE, never approximated."""
+    (FORMAT.md §1; past it numpy with AVX-512 differs in the last bit for about one count in a
+    hundred, the first 1,057,687): at that count the decision is scikit-learn's bit for bit; one
+    more occurrence is refused with INPUT_TOO_LARGE, never approximated."""
     import skedge
 
     model = Pipeline([("v", TfidfVectorizer(sublinear_tf=True, norm=None)),
