@@ -5,7 +5,8 @@
 # Model.follow against a local pointer server), the TypeScript declarations (TypeScript 5.9 and 7 on
 # four kinds of project), the README snippets, Deno, Bun, the Cloudflare Worker example under workerd
 # (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key in a
-# secret binding), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
+# secret binding; and the package in `workerd serve` itself, the pinned workerd and the one
+# Cloudflare runs today), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
 # Chromium (playwright-core), the Node example; the Node tests again on Node 22, 24 and 26
 # (scripts/node_versions.sh; NODE_VERSIONS= to skip); and the wasm-bindgen-test suite in Node and in
 # Chromium. Servers listen on 127.0.0.1 only and are stopped at the end; the temporary directory is
@@ -62,12 +63,13 @@ what=("$@")
 want() { local w; for w in "${what[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 
 # The tools' next major versions beside the pinned ones of package.json (TypeScript 7, the native
-# compiler, and Vite 8, on Rolldown): types.test.mjs and browser.test.mjs run with both. Pinned,
-# installed once into .work/npm-next (SKEDGE_NEXT), outside the project's package.json: two
-# versions of a package there would fight over node_modules/.bin.
-NPM_NEXT=(typescript@7.0.2 vite@8.4.1)
+# compiler, and Vite 8, on Rolldown), and the workerd Cloudflare deploys today beside the one
+# wrangler 4.86 (the last for Node 20) pins: types.test.mjs, browser.test.mjs and workerd.test.mjs
+# run with both. Pinned, installed once into .work/npm-next (SKEDGE_NEXT), outside the project's
+# package.json: two versions of a package there would fight over node_modules/.bin.
+NPM_NEXT=(typescript@7.0.2 vite@8.4.1 workerd@1.20261123.1)
 next=$ROOT/.work/npm-next
-if { want node || want browser; } && [ "$(cat "$next/.installed" 2>/dev/null)" != "${NPM_NEXT[*]}" ]; then
+if { want node || want browser || want worker; } && [ "$(cat "$next/.installed" 2>/dev/null)" != "${NPM_NEXT[*]}" ]; then
   say "installing ${NPM_NEXT[*]} into .work/npm-next"
   rm -rf "$next" && mkdir -p "$next" && echo '{ "private": true }' > "$next/package.json"
   (cd "$next" && npm install --silent --no-audit --no-fund "${NPM_NEXT[@]}")

@@ -1,9 +1,11 @@
 // predictBatch (objects and columnar) of every fixture case inside workerd itself (`workerd serve`
-// of the pinned npm workerd on 127.0.0.1, no wrangler): the installed package's `workerd` and
-// `skedge/lite` entries, the .wasm as a CompiledWasm module, tests/js/workerd/worker.js.
+// on 127.0.0.1, no wrangler): the installed package's `workerd` and `skedge/lite` entries, the .wasm
+// as a CompiledWasm module, tests/js/workerd/worker.js. In the pinned npm workerd (wrangler 4.86's,
+// at the README's compatibility date) and, when scripts/test_js.sh installed it (SKEDGE_NEXT), in the
+// workerd Cloudflare runs today at the newest compatibility date it knows: what a new project gets.
+import { execFileSync, spawn } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +18,14 @@ const ROOT = process.env.SKEDGE_ROOT;
 const pkg = join(process.env.SKEDGE_APP ?? fileURLToPath(new URL('.', import.meta.url)), 'node_modules', 'skedge');
 const cases = loadCases();
 
-async function workerd(lite) {
+const runtimes = [{ bin: join(ROOT, 'node_modules', '.bin', 'workerd'), date: '2026-04-01' }];
+if (process.env.SKEDGE_NEXT) {
+  const bin = join(process.env.SKEDGE_NEXT, '.bin', 'workerd');
+  const date = /\d{4}-\d{2}-\d{2}/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8' }))[0];
+  runtimes.push({ bin, date });
+}
+
+async function workerd({ bin, date }, lite) {
   const work = mkdtempSync(join(process.env.SKEDGE_TMP, 'workerd-'));
   const [entry, core, wasm] = lite
     ? ['lite-workerd.js', 'core-lite.js', 'skedge_lite_bg.wasm']
@@ -40,10 +49,10 @@ const w :Workerd.Worker = (
     (name = "errors.js", esModule = embed "errors.js"),
     (name = "${wasm}", wasm = embed "${wasm}"),
   ],
-  compatibilityDate = "2026-04-01",
+  compatibilityDate = "${date}",
 );
 `);
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'workerd'), ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   const t0 = Date.now();
@@ -64,35 +73,38 @@ const w :Workerd.Worker = (
   };
 }
 
-for (const lite of [false, true]) {
-  test(`workerd${lite ? ' (skedge/lite)' : ''}: predictBatch and its columnar form equal scikit-learn on every case`, async (t) => {
-    const w = await workerd(lite);
-    try {
-      let n = 0;
-      for (const c of cases) {
-        const texts = c.expected.map((e) => e.text);
-        const r = await fetch(w.url, { method: 'POST', body: JSON.stringify({ artifact: Buffer.from(c.bytes).toString('base64'), texts }) });
-        const body = await r.json();
-        assert.equal(r.status, 200, JSON.stringify(body));
-        n += assertParity(c, body.batch);
-        assertParity(c, fromColumnar(body.columnar, texts.length));
-        assert.deepEqual(body.types.slice(0, 2), ['Uint32Array', 'Float64Array'], c.name);
+for (const runtime of runtimes) {
+  const where = runtimes.length > 1 ? `workerd ${runtime.date}` : 'workerd';
+  for (const lite of [false, true]) {
+    test(`${where}${lite ? ' (skedge/lite)' : ''}: predictBatch and its columnar form equal scikit-learn on every case`, async (t) => {
+      const w = await workerd(runtime, lite);
+      try {
+        let n = 0;
+        for (const c of cases) {
+          const texts = c.expected.map((e) => e.text);
+          const r = await fetch(w.url, { method: 'POST', body: JSON.stringify({ artifact: Buffer.from(c.bytes).toString('base64'), texts }) });
+          const body = await r.json();
+          assert.equal(r.status, 200, JSON.stringify(body));
+          n += assertParity(c, body.batch);
+          assertParity(c, fromColumnar(body.columnar, texts.length));
+          assert.deepEqual(body.types.slice(0, 2), ['Uint32Array', 'Float64Array'], c.name);
+        }
+        t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in ${where}`);
+      } finally {
+        await w.stop();
       }
-      t.diagnostic(`${n} predictions of ${cases.length} cases equal scikit-learn's in workerd`);
+    });
+  }
+
+  test(`${where}: Model.load of bytes verifies with WebCrypto Ed25519, with the wasm's verdicts`, async () => {
+    const w = await workerd(runtime, false);
+    try {
+      const r = await fetch(`${w.url}verdicts`, { method: 'POST', body: JSON.stringify(casesJson()) });
+      const body = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(body));
+      assertVerdicts(assert, body);
     } finally {
       await w.stop();
     }
   });
 }
-
-test('workerd: Model.load of bytes verifies with WebCrypto Ed25519, with the wasm\'s verdicts', async () => {
-  const w = await workerd(false);
-  try {
-    const r = await fetch(`${w.url}verdicts`, { method: 'POST', body: JSON.stringify(casesJson()) });
-    const body = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(body));
-    assertVerdicts(assert, body);
-  } finally {
-    await w.stop();
-  }
-});
