@@ -20,7 +20,7 @@
 // (`first_ms`), with `performance.now()`; `process_ms` is node's own start-up before this script ran.
 // Nothing here is imported statically but node's built-ins, so the cold numbers include everything
 // the runtime costs.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -279,7 +279,12 @@ function cpuNs(pid) {
 // /proc/PID/task/*/schedstat: the Worker's own timers do not advance during CPU work), and a
 // second, warm request's. With a public key the model is a signed one, loaded with the key pinned
 // by `await Model.load(bytes)` (WebCrypto verifies) or `Model.fromBytes(bytes)` (the wasm does);
-// `-` for the key pins none.
+// `-` for the key pins none. SKEDGE_WORKERD names another workerd binary (a newer one: scripts/
+// test_js.sh installs Cloudflare's current one in .work/npm-next), run at its own compatibility date
+// (SKEDGE_WORKERD_DATE to choose). Newer workerds start a Worker (its global scope) on its first
+// request, not at start-up: SKEDGE_WORKERD_START=1 sends a request that loads no model first
+// (`start_request_*`), so that the first model request finds the isolate started, as the older
+// workerd's does.
 async function coldWorkerd() {
   const lite = quickArg === 'lite';
   const [keyFile, via] = process.argv.slice(7);
@@ -303,10 +308,13 @@ async function coldWorkerd() {
   const config = readFileSync(join(root, 'benches/worker/config.capnp.in'), 'utf8')
     .replaceAll('@PORT@', String(port)).replaceAll('@ENTRY@', entry)
     .replaceAll('@CORE@', core).replaceAll('@WASM@', wasm);
-  writeFileSync(join(work, 'config.capnp'), config);
+  const bin = process.env.SKEDGE_WORKERD || join(root, 'node_modules/.bin/workerd');
+  const date = process.env.SKEDGE_WORKERD
+    ? /\d{4}-\d{2}-\d{2}/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8' }))[0] : '2026-04-01';
+  writeFileSync(join(work, 'config.capnp'), config.replace('"2026-04-01"', `"${process.env.SKEDGE_WORKERD_DATE || date}"`));
   const text = readTexts(textsPath)[0];
   const t0 = performance.now();
-  const child = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   try {
@@ -320,21 +328,23 @@ async function coldWorkerd() {
     }
     const startup = performance.now() - t0;
     const url = `http://127.0.0.1:${port}/?text=${encodeURIComponent(text)}`;
-    const request = async () => {
+    const request = async (to = url) => {
       const c0 = cpuNs(child.pid);
       const a = performance.now();
-      const r = await fetch(url);
+      const r = await fetch(to);
       const body = await r.json();
       const b = performance.now();
       const c1 = cpuNs(child.pid);
       if (!r.ok) throw new Error(`workerd: HTTP ${r.status}: ${JSON.stringify(body)}`);
       return { body, wall: b - a, cpuMain: (c1.main - c0.main) / 1e6, cpuAll: (c1.all - c0.all) / 1e6 };
     };
+    const start = process.env.SKEDGE_WORKERD_START === '1' ? await request(`http://127.0.0.1:${port}/start`) : null;
     const first = await request();
     const second = await request();
     if (!first.body.loaded || second.body.loaded) throw new Error('workerd: the first request did not load the model');
     return {
       startup_ms: startup,
+      ...(start && { start_request_ms: start.wall, start_request_cpu_ms: start.cpuMain }),
       first_request_ms: first.wall,
       first_request_cpu_ms: first.cpuMain,
       first_request_cpu_all_threads_ms: first.cpuAll,

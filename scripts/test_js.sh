@@ -62,20 +62,12 @@ what=("$@")
 [ ${#what[@]} -gt 0 ] || what=(wasm node deno bun worker browser)
 want() { local w; for w in "${what[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 
-# The tools' next major versions beside the pinned ones of package.json (TypeScript 7, the native
-# compiler, and Vite 8, on Rolldown), and the workerd Cloudflare deploys today beside the one
-# wrangler 4.86 (the last for Node 20) pins: types.test.mjs, browser.test.mjs and workerd.test.mjs
-# run with both. Pinned, installed once into .work/npm-next (SKEDGE_NEXT), outside the project's
-# package.json: two versions of a package there would fight over node_modules/.bin.
-NPM_NEXT=(typescript@7.0.2 vite@8.4.1 workerd@1.20261123.1)
-next=$ROOT/.work/npm-next
-if { want node || want browser || want worker; } && [ "$(cat "$next/.installed" 2>/dev/null)" != "${NPM_NEXT[*]}" ]; then
-  say "installing ${NPM_NEXT[*]} into .work/npm-next"
-  rm -rf "$next" && mkdir -p "$next" && echo '{ "private": true }' > "$next/package.json"
-  (cd "$next" && npm install --silent --no-audit --no-fund "${NPM_NEXT[@]}")
-  echo "${NPM_NEXT[*]}" > "$next/.installed"
+# The tools' next versions beside the pinned ones (TypeScript 7, Vite 8, Cloudflare's current
+# workerd): types.test.mjs, browser.test.mjs and workerd.test.mjs run with both.
+if want node || want browser || want worker; then
+  SKEDGE_NEXT=$(scripts/npm_next.sh)
+  export SKEDGE_NEXT
 fi
-export SKEDGE_NEXT=$next/node_modules
 
 status=0
 if want wasm; then
