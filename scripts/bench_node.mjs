@@ -279,9 +279,9 @@ function cpuNs(pid) {
 // /proc/PID/task/*/schedstat: the Worker's own timers do not advance during CPU work), and a
 // second, warm request's. With a public key the model is a signed one, loaded with the key pinned
 // by `await Model.load(bytes)` (WebCrypto verifies) or `Model.fromBytes(bytes)` (the wasm does);
-// `-` for the key pins none. SKEDGE_WORKERD names another workerd binary (a newer one: scripts/
-// test_js.sh installs Cloudflare's current one in .work/npm-next), run at its own compatibility date
-// (SKEDGE_WORKERD_DATE to choose). Newer workerds start a Worker (its global scope) on its first
+// `-` for the key pins none. SKEDGE_WORKERD names another workerd binary (scripts/npm_next.sh
+// installs Cloudflare's current one), run at its own compatibility date (SKEDGE_WORKERD_DATE to
+// choose; the pinned one runs at the README's, 2026-04-01). Newer workerds start a Worker (its global scope) on its first
 // request, not at start-up: SKEDGE_WORKERD_START=1 sends a request that loads no model first
 // (`start_request_*`), so that the first model request finds the isolate started, as the older
 // workerd's does.
@@ -305,13 +305,13 @@ async function coldWorkerd() {
       srv.close(() => ok(port));
     });
   });
+  const bin = process.env.SKEDGE_WORKERD || join(root, 'node_modules/.bin/workerd');
+  const date = process.env.SKEDGE_WORKERD_DATE || (process.env.SKEDGE_WORKERD
+    ? /\d{4}-\d{2}-\d{2}/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8' }))[0] : '2026-04-01');
   const config = readFileSync(join(root, 'benches/worker/config.capnp.in'), 'utf8')
     .replaceAll('@PORT@', String(port)).replaceAll('@ENTRY@', entry)
-    .replaceAll('@CORE@', core).replaceAll('@WASM@', wasm);
-  const bin = process.env.SKEDGE_WORKERD || join(root, 'node_modules/.bin/workerd');
-  const date = process.env.SKEDGE_WORKERD
-    ? /\d{4}-\d{2}-\d{2}/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8' }))[0] : '2026-04-01';
-  writeFileSync(join(work, 'config.capnp'), config.replace('"2026-04-01"', `"${process.env.SKEDGE_WORKERD_DATE || date}"`));
+    .replaceAll('@CORE@', core).replaceAll('@WASM@', wasm).replaceAll('@DATE@', date);
+  writeFileSync(join(work, 'config.capnp'), config);
   const text = readTexts(textsPath)[0];
   const t0 = performance.now();
   const child = spawn(bin, ['serve', 'config.capnp'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });

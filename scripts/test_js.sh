@@ -5,8 +5,8 @@
 # Model.follow against a local pointer server), the TypeScript declarations (TypeScript 5.9 and 7 on
 # four kinds of project), the README snippets, Deno, Bun, the Cloudflare Worker example under workerd
 # (wrangler dev on 127.0.0.1, plus a bounded load test and a signed/encrypted model with its key in a
-# secret binding; and the package in `workerd serve` itself, the pinned workerd and the one
-# Cloudflare runs today), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
+# secret binding), the package in `workerd serve` itself (the pinned workerd and the one Cloudflare
+# runs today), a plain <script type="module"> page and a Vite build (Vite 7 and 8) in headless
 # Chromium (playwright-core), the Node example; the Node tests again on Node 22, 24 and 26
 # (scripts/node_versions.sh; NODE_VERSIONS= to skip); and the wasm-bindgen-test suite in Node and in
 # Chromium. Servers listen on 127.0.0.1 only and are stopped at the end; the temporary directory is
