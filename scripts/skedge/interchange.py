@@ -11,6 +11,7 @@ Python never writes artifact bytes: `skedge pack` turns this JSON into the artif
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import platform
@@ -146,6 +147,43 @@ def _show(value: Any, limit: int = 120) -> str:
 
 def _is_exact(obj: Any, cls: Any) -> bool:
     return cls is not None and type(obj) is cls
+
+
+def _refuse_replaced_methods(obj: Any, path: str, seen: set) -> None:
+    """Refuses an instance attribute of a scikit-learn object that hides a method or property of its
+    class (`vec.build_tokenizer = f`, `clf.predict_proba = g`): scikit-learn would call it, as it
+    would a subclass's, where the exporter reads what the class does. Walks every object reachable
+    through the instances' attributes, lists and dicts; a named step (`(name, estimator, ...)` in
+    `steps`, `transformer_list`, `estimators` ...) is named as in the other messages."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            _refuse_replaced_methods(item, f"{path}[{i}]", seen)
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            _refuse_replaced_methods(item, f"{path}[{key!r}]", seen)
+    elif type(obj).__module__.partition(".")[0] == "sklearn":
+        cls = type(obj)
+        for key, value in getattr(obj, "__dict__", {}).items():
+            hidden = inspect.getattr_static(cls, key, None)
+            if callable(hidden) or hasattr(hidden, "__get__"):
+                raise Unsupported(
+                    path, key, type(value).__name__,
+                    f"the instance replaces {cls.__name__}.{key}, which the exporter reads from the class",
+                )
+            named = isinstance(value, list) and value and all(
+                isinstance(t, tuple) and len(t) >= 2 and isinstance(t[0], str) for t in value
+            )
+            for name, items in ([(t[0], t[1:]) for t in value] if named else [(key, (value,))]):
+                for item in items:
+                    _refuse_replaced_methods(item, f"{path}.{name}", seen)
+
+
+def _same_labels(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.all(a == b))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +525,8 @@ def _vectorizer(v: Any, path: str, ctx: _Context) -> _Stage:
         tfidf = getattr(v, "_tfidf", None)
         if tfidf is None:
             raise Unsupported(path, "_tfidf", None, "the vectorizer is not fitted")
+        if not _is_exact(tfidf, TfidfTransformer):
+            raise Unsupported(path, "_tfidf", type(tfidf).__name__, "expected the TfidfTransformer fit() builds")
         # transform() uses the TfidfTransformer built at fit time, so read its parameters
         _tfidf_transformer(tfidf, path, stage, ctx)
     elif _is_exact(v, HashingVectorizer) and v.norm is not None:
@@ -582,6 +622,11 @@ def _selector(step: Any, path: str, stage: _Stage) -> None:
 
 def _scaler(step: Any, path: str, stage: _Stage) -> None:
     """MaxAbsScaler, StandardScaler(with_mean=False): `inplace_column_scale(X, 1 / scale_)`."""
+    if _is_exact(step, MaxAbsScaler) and getattr(step, "clip", False):
+        raise Unsupported(
+            path, "clip", step.clip,
+            "clipping the scaled values to [-1, 1] is not supported: use MaxAbsScaler(clip=False)",
+        )
     if _is_exact(step, StandardScaler) and step.with_mean:
         raise Unsupported(
             path, "with_mean", step.with_mean,
@@ -993,6 +1038,11 @@ def _voting(clf: Any, path: str, n_features: int) -> dict:
     classes = _classes(clf.classes_, path)
     if not hasattr(clf, "estimators_") or not clf.estimators_:
         raise Unsupported(path, "estimators_", [], "the VotingClassifier is not fitted")
+    # predict() names the winning class by `le_.inverse_transform`, not by `classes_`; fit() makes
+    # one the other's.
+    le = getattr(clf, "le_", None)
+    if not _is_exact(le, LabelEncoder) or not _same_labels(le.classes_, clf.classes_):
+        raise Unsupported(path, "le_", type(le).__name__, "expected the LabelEncoder fit() builds, of classes_")
     weights = clf._weights_not_none
     if weights is not None:
         weights = [_float(w, path, "weights") for w in weights]
@@ -1007,7 +1057,9 @@ def _voting(clf: Any, path: str, n_features: int) -> dict:
     for i, est in enumerate(clf.estimators_):
         epath = f"{path}.estimators_[{i}]"
         if any(_is_exact(est, c) for c in _LINEAR_CLASSES):
-            spec = _linear(est, epath, ovr_proba=True, n_features=n_features, warn_ovr=False)
+            # VotingClassifier calls each member's predict_proba: softmax for a multiclass
+            # LogisticRegression in this scikit-learn, however the member was trained.
+            spec = _linear(est, epath, ovr_proba=False, n_features=n_features, warn_ovr=False)
             no_proba = spec["proba"] == "none"
         elif any(_is_exact(est, c) for c in _NB_CLASSES):
             spec = _naive_bayes(est, epath, n_features)
@@ -1207,6 +1259,7 @@ def to_interchange(
     `sublinear_tf` needs them; `log_table` (a callable returning [[k, value], ...]) replaces that.
     Raises `Unsupported` for anything the engine cannot reproduce exactly.
     """
+    _refuse_replaced_methods(estimator, "pipeline", set())
     ctx = _Context(log_table or (lambda: log_exceptions(skedge)))
     pipeline, _ = _walk(estimator, ovr_proba, ctx)
     ctx.fill_log_exceptions()

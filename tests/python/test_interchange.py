@@ -17,6 +17,7 @@ from scipy.special import expit, logsumexp
 from skedge import interchange as ix
 from skedge.adversarial import ADVERSARIAL, random_texts
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import (
     CountVectorizer,
     HashingVectorizer,
@@ -354,6 +355,20 @@ def test_ovr_logistic_regression_warns_and_exports_softmax(how):
     _, _, proba = evaluate(inter["pipeline"]["classifier"], ref["features"])
     np.testing.assert_allclose(proba, model[-1]._predict_proba_lr(ref["features"]), rtol=0, atol=1e-15)
     np.testing.assert_allclose(ref["proba"], proba, rtol=0, atol=1e-12)
+
+
+def test_voting_member_trained_one_vs_rest_exports_softmax():
+    """VotingClassifier calls each member's predict_proba, softmax for a multiclass
+    LogisticRegression in this scikit-learn however the member says it was trained."""
+    model = fit(make_pipeline(TfidfVectorizer(min_df=2), VotingClassifier(
+        [("lr", _lr()), ("nb", MultinomialNB())], voting="soft")), multiclass_corpus)
+    model[-1].estimators_[0].solver = "liblinear"
+    assert ix.lr_is_ovr(model[-1].estimators_[0])
+    member = ix.to_interchange(model, {})["pipeline"]["classifier"]["estimators"][0]
+    assert member["proba"] == "softmax"
+    X = ix.reference_outputs(model, multiclass_corpus()[0][:50])["features"]
+    _, _, proba = evaluate(member, X)
+    np.testing.assert_allclose(proba, model[-1].estimators_[0].predict_proba(X), rtol=0, atol=1e-12)
 
 
 def test_multinomial_logistic_regression_does_not_warn():

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDCl
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer, RobustScaler, StandardScaler
+from sklearn.preprocessing import LabelEncoder, MaxAbsScaler, Normalizer, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -76,6 +76,34 @@ def _selector(selector):
 
 def _poison_idf(model):
     model.named_steps["tfidftransformer"].idf_[2] = np.inf
+    return model
+
+
+def _tfidf_swapped(model):
+    """A TfidfVectorizer whose fitted transformer is another allow-listed object carrying
+    `sublinear_tf`: scikit-learn calls that object's transform, which takes no log."""
+    vec = model.steps[0][1]
+    swap = Normalizer().fit(vec.transform(binary_corpus()[0][:5]))
+    swap.sublinear_tf = True
+    vec._tfidf = swap
+    return model
+
+
+def _voting_relabelled(model):
+    """A VotingClassifier whose `le_` (predict's inverse_transform) disagrees with `classes_`."""
+    le = LabelEncoder()
+    le.classes_ = np.array([*model[-1].classes_[:-1], "escalate"], dtype=object)
+    model[-1].le_ = le
+    return model
+
+
+def _tokenizer_factory():
+    return str.split
+
+
+def _method_replaced(model):
+    """`build_tokenizer` set on the instance: scikit-learn calls it instead of the class's."""
+    model.steps[0][1].build_tokenizer = _tokenizer_factory
     return model
 
 
@@ -160,6 +188,19 @@ REFUSALS = [
     ("selector not listed",
      lambda: make_pipeline(CountVectorizer(), GenericUnivariateSelect(chi2, mode="k_best", param=5), _lr()),
      None, None, "pipeline.genericunivariateselect", "estimator", "GenericUnivariateSelect"),
+    ("MaxAbsScaler clip",
+     lambda: make_pipeline(CountVectorizer(), MaxAbsScaler(clip=True), _lr()),
+     None, None, "pipeline.maxabsscaler", "clip", "True"),
+    ("TfidfVectorizer's transformer replaced",
+     lambda: make_pipeline(TfidfVectorizer(use_idf=False), _lr()),
+     None, _tfidf_swapped, "pipeline.tfidfvectorizer", "_tfidf", "Normalizer"),
+    ("voting le_ other than classes_",
+     lambda: make_pipeline(TfidfVectorizer(), VotingClassifier([("lr", _lr()), ("nb", MultinomialNB())], voting="hard")),
+     lambda: (multiclass_corpus()[0], [str(y) for y in multiclass_corpus()[1]]), _voting_relabelled,
+     "pipeline.votingclassifier", "le_", "LabelEncoder"),
+    ("method replaced on the instance",
+     lambda: make_pipeline(TfidfVectorizer(), _lr()),
+     None, _method_replaced, "pipeline.tfidfvectorizer", "build_tokenizer", "function"),
     ("StandardScaler with_mean",
      lambda: make_pipeline(CountVectorizer(), StandardScaler(with_mean=False), _lr()),
      None, lambda m: _set(m, standardscaler__with_mean=True),
