@@ -1236,7 +1236,9 @@ def render(R: dict, rows: dict) -> str:
         "`cold-floor` (benches/PROFILE.md \"The floor of any wasm load\"); signed: the same model exported with "
         "`--sign-key`, loaded with its public key pinned; workerd: a fresh "
         "`workerd serve` of benches/worker/ per sample, the first request's wall time from the client and its CPU "
-        "time from /proc (workerd's main thread); Chromium: a fresh browser, the model put in the Cache API by a "
+        "time from /proc (workerd's main thread), in the pinned workerd (wrangler 4.86's) and in Cloudflare's "
+        "current one (`scripts/npm_next.sh`; a request that loads no model first starts the Worker, which that "
+        "workerd does on the first request); Chromium: a fresh browser, the model put in the Cache API by a "
         "first tab, then `init()` and `Model.load(await caches.match(url))` to the first prediction in a new tab.",
         "",
         cold_table(R, rows),
