@@ -89,7 +89,7 @@ files=()
 want node && files+=("$APP/node-esm.test.mjs" "$APP/node-cjs.test.cjs" "$APP/node-example.test.mjs"
                      "$APP/keys.test.mjs" "$APP/host-verify.test.mjs" "$APP/monitor.test.mjs" "$APP/lite.test.mjs"
                      "$APP/api.test.mjs" "$APP/types.test.mjs" "$APP/readme.test.mjs"
-                     "$APP/follow.test.mjs" "$APP/experiment.test.mjs" "$APP/records.test.mjs")
+                     "$APP/follow.test.mjs" "$APP/experiment.test.mjs" "$APP/records.test.mjs" "$APP/hostile.test.mjs")
 want deno && files+=("$APP/deno.test.mjs")
 want bun && files+=("$APP/bun.test.mjs")
 want worker && files+=("$APP/worker.test.mjs" "$APP/workerd.test.mjs")
@@ -104,7 +104,8 @@ fi
 # which treats some signatures differently from Node 20's 3.0 (tests/js/host-verify.test.mjs).
 if want node; then
   node_files=(node-esm.test.mjs node-cjs.test.cjs node-example.test.mjs keys.test.mjs host-verify.test.mjs
-              monitor.test.mjs lite.test.mjs api.test.mjs follow.test.mjs experiment.test.mjs records.test.mjs)
+              monitor.test.mjs lite.test.mjs api.test.mjs follow.test.mjs experiment.test.mjs records.test.mjs
+              hostile.test.mjs)
   if versions=$(scripts/node_versions.sh); then
     while read -r v bin; do
       [ -n "$v" ] || continue

@@ -5,12 +5,103 @@
 import { skedgeError } from './errors.js';
 
 const encoder = new TextEncoder();
-// Reused between calls; a buffer grown past this is dropped after the call.
+// Reused between calls; a buffer grown past this is dropped after the call. A call owns it while
+// it packs: a getter of a text that calls predictBatch again (on any model) gets a buffer of its own.
 const KEEP_BYTES = 1 << 20;
 let scratch = new Uint8Array(64 * 1024);
+/** The UTF-8 bytes of one batch, in all: the packed texts and their copy in wasm memory stay bounded. */
+const MAX_BATCH_BYTES = 256 << 20;
+/** The largest artifact a wasm32 `Vec` can hold (2 GiB - 1). */
+const MAX_ARTIFACT_BYTES = 2 ** 31 - 1;
 
 function typeName(v) {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+  try {
+    return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+  } catch {
+    return typeof v; // a revoked Proxy
+  }
+}
+
+// Arguments cross into wasm as plain data. User code they carry (a getter, a Proxy's trap, a
+// subclass's override) runs here, where what it throws reaches the caller as it is: an exception
+// thrown through wasm frames would skip their clean-up (a borrow flag, the stack pointer), and a
+// few hundred of them would leave the instance unusable (tests/js/hostile.test.mjs).
+const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name)?.get;
+const TYPED = Object.getPrototypeOf(Uint8Array.prototype);
+const VIEW = [getter(TYPED, 'buffer'), getter(TYPED, 'byteOffset'), getter(TYPED, 'byteLength')];
+const DATA_VIEW = [getter(DataView.prototype, 'buffer'), getter(DataView.prototype, 'byteOffset'), getter(DataView.prototype, 'byteLength')];
+const BUFFER_LENGTHS = [ArrayBuffer, globalThis.SharedArrayBuffer]
+  .filter((c) => typeof c === 'function')
+  .map((c) => getter(c.prototype, 'byteLength'));
+
+function branded(v, get) {
+  try {
+    get.call(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A new `Uint8Array` over the bytes of `v` (any `ArrayBufferView`, an `ArrayBuffer` or a
+ * `SharedArrayBuffer`), read through the built-in getters (a subclass's cannot lie about them);
+ * `null` for anything else. A detached buffer or one past wasm32's reach is refused.
+ */
+function bytesOf(v, what) {
+  if (v === null || typeof v !== 'object') return null;
+  let bytes;
+  try {
+    if (ArrayBuffer.isView(v)) {
+      const [buffer, offset, length] = branded(v, VIEW[0]) ? VIEW : DATA_VIEW;
+      bytes = new Uint8Array(buffer.call(v), offset.call(v), length.call(v));
+    } else if (BUFFER_LENGTHS.some((get) => branded(v, get))) {
+      bytes = new Uint8Array(v);
+    } else {
+      return null;
+    }
+  } catch {
+    throw invalid(`${what} is a view of a detached ArrayBuffer (transferred or resized away)`);
+  }
+  if (bytes.length > MAX_ARTIFACT_BYTES) {
+    throw skedgeError('INPUT_TOO_LARGE', `${what} has ${bytes.length} bytes, over the ${MAX_ARTIFACT_BYTES} WebAssembly can hold`);
+  }
+  return bytes;
+}
+
+/**
+ * An options object (or a record `{ column: text }`) as a new object of its own enumerable
+ * properties, read here; a key's bytes (`publicKey`, `decryptionKey`, an array of them) as
+ * `bytesOf` gives them. Anything but an object is returned as it is, for the core to refuse.
+ */
+function plain(o, what) {
+  if (o === null || typeof o !== 'object') return o;
+  let array;
+  try {
+    array = Array.isArray(o);
+  } catch {
+    throw invalid(`${what} is a revoked Proxy`);
+  }
+  if (array) return Array.from(o, (v) => plainKey(v, what));
+  const out = Object.create(null);
+  for (const key of Object.keys(o)) out[key] = key === 'publicKey' || key === 'decryptionKey' ? plainKey(o[key], `${what}.${key}`) : o[key];
+  return out;
+}
+
+/** A method's argument as it crosses: bytes as they are, any other object `plain`. */
+function plainArg(v) {
+  return v === null || typeof v !== 'object' || ArrayBuffer.isView(v) ? v : plain(v, 'an argument');
+}
+
+function plainKey(v, what) {
+  if (v === null || typeof v !== 'object') return v;
+  let array;
+  try {
+    array = Array.isArray(v);
+  } catch {
+    throw invalid(`${what} is a revoked Proxy`);
+  }
+  return array ? Array.from(v, (k) => bytesOf(k, what) ?? k) : (bytesOf(v, what) ?? v);
 }
 
 const PREDICT_BATCH_OPTIONS = ['columnar'];
@@ -98,6 +189,11 @@ export function warmSigned(core) {
   } catch {} // skedge/lite has no signatures
 }
 
+/** `Model.load`'s source: bytes as `bytesOf` gives them; a URL, a `Request` or a `Response` as it is. */
+function sourceArg(source) {
+  return bytesOf(source, 'the source') ?? source;
+}
+
 /**
  * Installs the JS half of `Model` on the class of a wasm-bindgen glue module (`core`). With
  * `instantiate` (the Node entries: it instantiates the wasm once, and throws a coded error when it
@@ -125,7 +221,7 @@ export function extend(core, instantiate) {
             // Named after the method, for stack traces; two parameters cover every method.
             [name](a, b) {
               if (!this.__wbg_ptr) throw freed();
-              return method.call(this, a, b);
+              return method.call(this, plainArg(a), plainArg(b));
             },
           }[name];
   }
@@ -184,7 +280,8 @@ export function extend(core, instantiate) {
     }
     const n = texts.length;
     const ends = new Uint32Array(n);
-    let buf = scratch;
+    let buf = scratch ?? new Uint8Array(64 * 1024);
+    scratch = null; // this call's until its texts are packed
     let at = 0;
     for (let i = 0; i < n; i++) {
       let t = texts[i];
@@ -209,11 +306,16 @@ export function extend(core, instantiate) {
       }
       // At most three UTF-8 bytes per code unit.
       if (buf.length - at < 3 * t.length) {
-        const grown = new Uint8Array(Math.max(2 * buf.length, at + 3 * t.length));
+        const grown = new Uint8Array(Math.max(at + 3 * t.length, Math.min(2 * buf.length, MAX_BATCH_BYTES)));
         grown.set(buf.subarray(0, at));
         buf = grown;
       }
       at += encoder.encodeInto(t, buf.subarray(at)).written;
+      if (at > MAX_BATCH_BYTES) {
+        const e = skedgeError('INPUT_TOO_LARGE', `a batch holds at most ${MAX_BATCH_BYTES} bytes of UTF-8 in all; texts[${i}] passes it: split the batch`);
+        e.index = i;
+        throw e;
+      }
       ends[i] = at;
     }
     if (buf.length <= KEEP_BYTES) scratch = buf;
@@ -251,13 +353,34 @@ export function extend(core, instantiate) {
   };
   Object.assign(Model, {
     fromBytes(bytes, options) {
-      return warm(fromBytes.call(Model, bytes, options));
+      const b = bytesOf(bytes, 'bytes');
+      if (b === null) throw invalid(`bytes must be a Uint8Array, an ArrayBuffer or an ArrayBufferView, got ${typeName(bytes)}`);
+      return warm(fromBytes.call(Model, b, plain(options, 'options')));
     },
     load(source, options) {
+      try {
+        source = sourceArg(source);
+        options = plain(options, 'options');
+      } catch (e) {
+        return Promise.reject(e);
+      }
       return load.call(Model, source, options).then(warm);
     },
   });
   Model.follow = (source, options) => follow(core, source, options);
+  // The options of `flush` (a monitor's, an experiment's) cross as plain data too.
+  for (const cls of [core.Monitor, core.ExperimentCore]) {
+    const flush = cls?.prototype.flush;
+    if (!flush) continue;
+    cls.prototype.flush = function flushPlain(endpoint, options) {
+      try {
+        options = plain(options, 'options');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return flush.call(this, endpoint, options);
+    };
+  }
   if (instantiate) {
     for (const name of Object.getOwnPropertyNames(Model)) {
       const f = Model[name];
@@ -279,7 +402,7 @@ export function extend(core, instantiate) {
   return { Model, Experiment: experimentClass(core) };
 }
 
-const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'onUpdate', 'onError'];
+const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError'];
 
 function sizeMismatch(key, got, size) {
   return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
@@ -336,40 +459,47 @@ function hexToBase64(hex) {
  * since `etag`; `blob(key)` gives the bytes of a key of the destination (FORMAT.md §5: the pointer
  * is `pointers/<model>/<alias>.json`, its blob `blobs/sha256/<hex>.skedge`, both under one root).
  */
-function sourceOf(source) {
+function sourceOf(source, timeoutMs) {
   if (typeof source === 'string' || source instanceof URL) {
-    const url = new URL(source);
+    let url;
+    try {
+      url = new URL(source);
+    } catch {
+      throw invalid(`the source of Model.follow is not a URL: ${String(source).slice(0, 200)}`);
+    }
     const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${e?.message ?? e}`, e);
+    // Each request, its body included, ends within the timeout: a server that stops answering
+    // fails this poll (LOAD_FAILED, to onError), and the next one is scheduled.
+    const get = async (at, what, headers, read) => {
+      try {
+        const res = await fetch(at, { headers, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+        return await read(res);
+      } catch (e) {
+        throw e?.name === 'SkedgeError' ? e : fail(what, e);
+      }
+    };
     return {
-      async read(etag) {
-        let res;
-        try {
-          res = await fetch(url, { headers: etag ? { 'if-none-match': etag } : {}, cache: 'no-store' });
-        } catch (e) {
-          throw fail(`fetching the pointer ${url}`, e);
-        }
-        if (res.status === 304) return null;
-        if (!res.ok) throw fail(`fetching the pointer ${url}`, `HTTP ${res.status}`);
-        const bytes = await readCapped(res, POINTER_MAX_BYTES, pointerTooLarge(url));
-        return { etag: res.headers.get('etag'), text: new TextDecoder().decode(bytes) };
+      read(etag) {
+        return get(url, `fetching the pointer ${url}`, etag ? { 'if-none-match': etag } : {}, async (res) => {
+          if (res.status === 304) return null;
+          if (!res.ok) throw fail(`fetching the pointer ${url}`, `HTTP ${res.status}`);
+          const bytes = await readCapped(res, POINTER_MAX_BYTES, pointerTooLarge(url));
+          return { etag: res.headers.get('etag'), text: new TextDecoder().decode(bytes) };
+        });
       },
-      async blob(key, size) {
+      blob(key, size) {
         const at = new URL(`../../${key}`, url);
-        let res;
-        try {
-          res = await fetch(at, { cache: 'no-store' });
-        } catch (e) {
-          throw fail(`fetching ${at}`, e);
-        }
-        if (!res.ok) throw fail(`fetching ${at}`, `HTTP ${res.status}`);
-        // Refused before reading a body the pointer does not announce (content-encoded: unknown),
-        // and as soon as a body passes the pointer's size.
-        const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
-        if (length !== null && Number(length) !== size) {
-          await res.body?.cancel();
-          throw sizeMismatch(key, Number(length), size);
-        }
-        return readCapped(res, size, (n) => sizeMismatch(key, n, size));
+        return get(at, `fetching ${at}`, {}, async (res) => {
+          if (!res.ok) throw fail(`fetching ${at}`, `HTTP ${res.status}`);
+          // Refused before reading a body the pointer does not announce (content-encoded:
+          // unknown), and as soon as a body passes the pointer's size.
+          const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
+          if (length !== null && Number(length) !== size) {
+            await res.body?.cancel();
+            throw sizeMismatch(key, Number(length), size);
+          }
+          return readCapped(res, size, (n) => sizeMismatch(key, n, size));
+        });
       },
     };
   }
@@ -378,16 +508,23 @@ function sourceOf(source) {
     const { bucket, key } = source;
     const root = key.split('/').slice(0, -3).join('/');
     const fail = (what) => skedgeError('LOAD_FAILED', `${what} is not in the bucket`);
+    const get = async (k, options) => {
+      try {
+        return await bucket.get(k, options);
+      } catch (e) {
+        throw skedgeError('LOAD_FAILED', `reading ${k} from the bucket: ${e?.message ?? e}`, e);
+      }
+    };
     return {
       async read(etag) {
-        const object = await bucket.get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
+        const object = await get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
         if (object === null) throw fail(`the pointer ${key}`);
         if (typeof object.text !== 'function') return null; // precondition failed: unchanged
         if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(key)(object.size);
         return { etag: object.etag, text: await object.text() };
       },
       async blob(blobKey, size) {
-        const object = await bucket.get(root ? `${root}/${blobKey}` : blobKey);
+        const object = await get(root ? `${root}/${blobKey}` : blobKey);
         if (object === null) throw fail(blobKey);
         if (object.size !== size) throw sizeMismatch(blobKey, object.size, size);
         return new Uint8Array(await object.arrayBuffer());
@@ -433,7 +570,7 @@ function experimentClass(core) {
       }
       this.#champion = armOf(champion, 'champion');
       this.#challenger = armOf(challenger, 'challenger');
-      this.#core = new core.ExperimentCore(this.#champion(), this.#challenger(), options);
+      this.#core = new core.ExperimentCore(this.#champion(), this.#challenger(), plain(options, 'options'));
     }
 
     #live() {
@@ -518,14 +655,16 @@ async function follow(core, source, options) {
       }
     }
   }
-  const { publicKey, intervalSeconds = 60, onUpdate, onError } = options ?? {};
-  if (typeof intervalSeconds !== 'number' || !(intervalSeconds > 0) || intervalSeconds > 2147483) {
-    throw invalid(`options.intervalSeconds must be a number of seconds in (0, 2147483], got ${intervalSeconds}`);
+  const { publicKey, intervalSeconds = 60, timeoutSeconds = 60, onUpdate, onError } = options ?? {};
+  for (const [name, v] of [['intervalSeconds', intervalSeconds], ['timeoutSeconds', timeoutSeconds]]) {
+    if (typeof v !== 'number' || !(v > 0) || v > 2147483) {
+      throw invalid(`options.${name} must be a number of seconds in (0, 2147483], got ${v}`);
+    }
   }
   for (const [name, f] of [['onUpdate', onUpdate], ['onError', onError]]) {
     if (f !== undefined && typeof f !== 'function') throw invalid(`options.${name} must be a function, got ${typeName(f)}`);
   }
-  const from = sourceOf(source);
+  const from = sourceOf(source, timeoutSeconds * 1000);
   const keyOption = publicKey === undefined ? {} : { publicKey };
   let model = null;
   let pointer = null;
@@ -546,6 +685,10 @@ async function follow(core, source, options) {
     } catch (e) {
       etag = read.etag; // refused for good: reported once, not at every poll
       throw e;
+    }
+    if (next.size > MAX_ARTIFACT_BYTES) {
+      etag = read.etag;
+      throw skedgeError('INPUT_TOO_LARGE', `the pointer names a blob of ${next.size} bytes, over the ${MAX_ARTIFACT_BYTES} WebAssembly can hold`);
     }
     if (pointer && next.sha256 === pointer.sha256) {
       etag = read.etag;

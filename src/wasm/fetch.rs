@@ -48,8 +48,8 @@ extern "C" {
     fn cancel(this: &Reader) -> Promise;
 }
 
-/// A body this large could not be copied into wasm32's memory anyway.
-const MAX_BODY_BYTES: u64 = u32::MAX as u64;
+/// The largest body a wasm32 `Vec` holds (2 GiB - 1).
+const MAX_BODY_BYTES: u64 = i32::MAX as u64;
 
 /// What `input` names: the string, a `URL`'s `href`, a `Request`'s or `Response`'s `url`.
 fn name_of(input: &JsValue) -> String {
@@ -171,7 +171,7 @@ pub(super) async fn download(
     };
     let Some(body) = body else {
         let buf = JsFuture::from(response.array_buffer()).await.map_err(fail)?;
-        let bytes = Uint8Array::new(&buf).to_vec();
+        let bytes = super::model::copy_in(&Uint8Array::new(&buf))?;
         progress(bytes.len())?;
         return Ok(bytes);
     };
@@ -195,7 +195,7 @@ pub(super) async fn download(
             let _ = reader.cancel();
             return Err(load_failed(
                 input,
-                "the body is larger than WebAssembly memory (4 GiB)",
+                "the body is larger than WebAssembly holds in one piece (2 GiB - 1)",
             ));
         }
         chunks.push(value);

@@ -438,7 +438,7 @@ pub(crate) fn option_string(options: Option<&Object>, key: &str) -> Result<Optio
                 type_name(&v)
             ))),
         },
-        Err(_) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -580,12 +580,29 @@ fn with_combining_marks(
     }
 }
 
-/// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView`.
+/// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView` (the
+/// package's JS hands over a plain `Uint8Array` of a buffer it checked: scripts/npm/extend.js).
 fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     match v.dyn_ref::<Uint8Array>() {
-        Some(a) => Ok(a.to_vec()),
+        Some(a) => copy_in(a),
         None => bytes_of_other(v),
     }
+}
+
+/// The bytes of `a` in wasm memory, refused past what a wasm32 `Vec` holds (2 GiB - 1) instead
+/// of a capacity overflow.
+pub(super) fn copy_in(a: &Uint8Array) -> Result<Vec<u8>, JsValue> {
+    if a.length() > i32::MAX as u32 {
+        return Err(error(
+            "INPUT_TOO_LARGE",
+            &format!(
+                "{} bytes: WebAssembly holds at most {} in one piece",
+                a.length(),
+                i32::MAX
+            ),
+        ));
+    }
+    Ok(a.to_vec())
 }
 
 /// [`bytes_of`] of anything but a `Uint8Array` (what Node's `readFileSync` and `fetch`'s bytes
@@ -593,14 +610,14 @@ fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 #[inline(never)]
 fn bytes_of_other(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
-        return Ok(Uint8Array::new(b).to_vec());
+        return copy_in(&Uint8Array::new(b));
     }
     if ArrayBuffer::is_view(v) {
         let get = |k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
         if let Some(buffer) = get("buffer").dyn_ref::<ArrayBuffer>() {
             let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
             let len = get("byteLength").as_f64().unwrap_or(0.0) as u32;
-            return Ok(Uint8Array::new_with_byte_offset_and_length(buffer, offset, len).to_vec());
+            return copy_in(&Uint8Array::new_with_byte_offset_and_length(buffer, offset, len));
         }
     }
     Err(invalid(&format!(
@@ -657,21 +674,25 @@ fn key_of(v: &JsValue, kind: KeyKind, what: &str) -> Result<[u8; KEY_LEN], JsVal
         return decode_key(&text, kind).map_err(core_error);
     }
     let bytes = if let Some(a) = v.dyn_ref::<Uint8Array>() {
-        a.to_vec()
+        a.clone()
     } else if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
-        Uint8Array::new(b).to_vec()
+        Uint8Array::new(b)
     } else {
         return Err(invalid(&format!(
             "options.{what} must be a Uint8Array or a string, got {}",
             type_name(v)
         )));
     };
-    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-        core_error(crate::Error::KeyInvalid(format!(
+    // The length first: a key's bytes are copied only when they can be one.
+    if bytes.length() as usize != KEY_LEN {
+        return Err(core_error(crate::Error::KeyInvalid(format!(
             "options.{what} must be {KEY_LEN} bytes, got {}",
-            bytes.len()
-        )))
-    })
+            bytes.length()
+        ))));
+    }
+    let mut key = [0; KEY_LEN];
+    bytes.copy_to(&mut key);
+    Ok(key)
 }
 
 /// Subresource Integrity: `sha256-<base64>` tokens separated by white space, any of which may

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::fetch::{fetch, Response};
-use super::{core_error, invalid, option, option_string, put, to_js, type_name, Model};
+use super::{core_error, invalid, option, option_string, options_object, put, to_js, type_name, Model};
 use crate::hex;
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
 
@@ -36,6 +36,7 @@ impl Model {
     ) -> Result<MonitorHandle, JsValue> {
         let options =
             (!options.is_undefined() && !options.is_null()).then(|| options.unchecked_into::<Object>());
+        let options = options_object(options, "monitor", MONITOR_OPTIONS)?;
         let o = options.as_ref();
         let seed = match option(o, "seed") {
             None => random_seed(),
@@ -260,12 +261,16 @@ struct Target {
     beacon: bool,
 }
 
+const MONITOR_OPTIONS: &[&str] = &["sampleRate", "windowSeconds", "seed", "maxTexts", "timing"];
+const FLUSH_OPTIONS: &[&str] = &["token", "beacon", "closedOnly"];
+
 /// `flush(endpoint, options)` of a monitor or an experiment (the `FlushResult`).
 pub(super) async fn flush<Q: Outbox>(
     live: Rc<RefCell<Q>>,
     endpoint: JsValue,
     options: Option<Object>,
 ) -> Result<JsValue, JsValue> {
+    let options = options_object(options, "flush", FLUSH_OPTIONS)?;
     let sink = endpoint.dyn_ref::<Function>().cloned();
     let url = match sink {
         Some(_) => String::new(),

@@ -1,0 +1,155 @@
+// Hostile and odd arguments to the installed package in Node: the JS that wraps the wasm reads
+// every argument (bytes, options, records) itself, so user code they carry (a getter, a Proxy's
+// trap, a detached buffer) throws outside wasm; an exception thrown through wasm frames skips
+// their clean-up, and a few hundred of them used to leave the instance unusable. Also: a text's
+// getter that runs another batch, the bounds of a batch and of a follower's requests, the options
+// of monitor() and flush(). Each case runs often enough to have broken the instance before.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Model } from 'skedge';
+import { Model as Lite } from 'skedge/lite';
+import { loadCases } from './lib/cases.mjs';
+import { publicKey } from './lib/signatures.mjs';
+
+const cases = loadCases();
+const wordCase = cases.find((c) => c.name === 'word_tfidf_lr_binary') ?? cases[0];
+const bytes = wordCase.bytes;
+const tiny = new Uint8Array(readFileSync(join(process.env.SKEDGE_ROOT, 'tests', 'golden', 'tiny.skedge')));
+const ROUNDS = 700; // more than the ~450-550 throws that used to exhaust the instance
+
+function detached(View = Uint8Array) {
+  const buffer = new ArrayBuffer(16);
+  const view = new View(buffer);
+  structuredClone(buffer, { transfer: [buffer] });
+  return view;
+}
+
+function code(fn) {
+  try {
+    fn();
+  } catch (e) {
+    return e.code ?? e.message;
+  }
+  return 'OK';
+}
+
+/** The model still predicts as a fresh one does. */
+function healthy(M, model) {
+  const text = wordCase.expected[0].text;
+  assert.deepEqual(model.predict(text), M.fromBytes(bytes).predict(text));
+}
+
+for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+  test(`${name}: a text's getter that runs another batch does not change this batch's predictions`, () => {
+    const model = M.fromBytes(bytes);
+    const texts = wordCase.expected.slice(0, 3).map((e) => e.text);
+    const plain = model.predictBatch(texts);
+    const lazy = texts.slice();
+    Object.defineProperty(lazy, 2, {
+      get() {
+        model.predictBatch(['zzzz zzzz zzzz zzzz zzzz '.repeat(50)]);
+        M.fromBytes(bytes).predictBatch(['another model, another batch']);
+        return texts[2];
+      },
+    });
+    assert.deepEqual(model.predictBatch(lazy), plain);
+    assert.deepEqual(model.predictBatch(lazy, { columnar: true }), model.predictBatch(texts, { columnar: true }));
+  });
+
+  test(`${name}: bytes that user code guards are refused (or throw the caller's error) outside wasm, ${ROUNDS} times`, () => {
+    const model = M.fromBytes(bytes);
+    for (let i = 0; i < ROUNDS; i++) {
+      assert.equal(code(() => M.fromBytes(detached())), 'INVALID_INPUT');
+      assert.equal(code(() => M.fromBytes(detached(DataView))), 'INVALID_INPUT');
+      assert.equal(code(() => M.fromBytes(new Proxy(bytes, {}))), 'INVALID_INPUT');
+      assert.equal(code(() => M.fromBytes(bytes, new Proxy({}, { ownKeys() { throw new Error('trap'); } }))), 'trap');
+      assert.equal(code(() => M.fromBytes(bytes, { get integrity() { throw new Error('getter'); } })), 'getter');
+    }
+    healthy(M, model);
+    model.free(); // no borrow left behind: free() works
+  });
+
+  test(`${name}: records whose getters throw, ${ROUNDS} times`, () => {
+    const model = M.fromBytes(bytes);
+    const record = { get text() { throw new Error('getter'); } };
+    for (let i = 0; i < ROUNDS; i++) {
+      assert.equal(code(() => model.predict(record)), 'getter');
+      assert.equal(code(() => model.predictBatch(['good', record])), 'getter');
+    }
+    healthy(M, model);
+    model.free();
+  });
+
+  test(`${name}: any view of a live buffer loads, a SharedArrayBuffer's too`, () => {
+    const shared = new SharedArrayBuffer(bytes.length);
+    new Uint8Array(shared).set(bytes);
+    for (const b of [bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length), shared, new DataView(shared),
+      new Uint8Array(shared)]) {
+      healthy(M, M.fromBytes(b));
+    }
+  });
+
+  test(`${name}: Model.load of a detached buffer rejects with a code`, async () => {
+    await assert.rejects(M.load(detached()), { code: 'INVALID_INPUT' });
+    healthy(M, await M.load(new Response(bytes)));
+  });
+
+  test(`${name}: a batch over 256 MiB of UTF-8 in all is INPUT_TOO_LARGE at the text that passes it`, () => {
+    const model = M.fromBytes(bytes);
+    const text = 'a '.repeat(8 << 20); // 16 MiB, the largest text
+    assert.throws(() => model.predictBatch(new Array(17).fill(text)), (e) => {
+      assert.equal(e.code, 'INPUT_TOO_LARGE');
+      assert.equal(e.index, 16);
+      return true;
+    });
+    healthy(M, model);
+  });
+}
+
+test('skedge: a key option whose getter throws is not a missing key: the caller\'s error, never an unverified load', () => {
+  for (let i = 0; i < ROUNDS; i++) {
+    assert.equal(code(() => Model.fromBytes(tiny, { get publicKey() { throw new Error('secret store'); } })), 'secret store');
+    const keys = [publicKey];
+    Object.defineProperty(keys, 0, { get() { throw new Error('element'); } });
+    assert.equal(code(() => Model.fromBytes(tiny, { publicKey: keys })), 'element');
+    assert.equal(code(() => Model.fromBytes(tiny, { publicKey: detached() })), 'INVALID_INPUT');
+  }
+  assert.equal(code(() => Model.fromBytes(tiny, { publicKey })), 'SIGNATURE_MISSING');
+});
+
+test('skedge: monitor() and flush() refuse what is not their options', async () => {
+  const model = Model.fromBytes(bytes);
+  for (const options of [{ sampelRate: 0.1 }, 'sampleRate=0.1', 5, [], () => {}]) {
+    assert.equal(code(() => model.monitor(options)), 'INVALID_INPUT', JSON.stringify(String(options)));
+  }
+  const monitor = model.monitor({ sampleRate: 1 });
+  model.predict('good');
+  await assert.rejects(monitor.flush(() => {}, { tokn: 'x' }), { code: 'INVALID_INPUT' });
+  await assert.rejects(monitor.flush(() => {}, 'token'), { code: 'INVALID_INPUT' });
+  const delivered = [];
+  const result = await monitor.flush((s) => delivered.push(s), { closedOnly: false });
+  assert.equal(result.sent, 1);
+  assert.equal(delivered.length, 1);
+});
+
+test('skedge: Model.follow refuses a source that is not a URL, and a pointer server that stops answering fails the poll', async () => {
+  await assert.rejects(Model.follow('not a url'), { code: 'INVALID_INPUT' });
+  await assert.rejects(Model.follow('http://127.0.0.1:1/p.json', { timeoutSeconds: 0 }), { code: 'INVALID_INPUT' });
+  const hung = [];
+  const server = createServer((req) => hung.push(req)); // accepts, never answers
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const t0 = performance.now();
+    await assert.rejects(
+      Model.follow(`http://127.0.0.1:${server.address().port}/pointers/m/production.json`, { timeoutSeconds: 0.3 }),
+      { code: 'LOAD_FAILED' },
+    );
+    assert.ok(performance.now() - t0 < 10_000, 'ended by the timeout');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
