@@ -51,6 +51,9 @@ export interface FollowOptions {
   publicKey?: Key | Key[];
   /** Seconds between two reads of the pointer (default 60). */
   intervalSeconds?: number;
+  /** Seconds a request (the pointer's, the blob's), its body included, may take before it fails
+   * as `LOAD_FAILED` (default 60). */
+  timeoutSeconds?: number;
   /** Called after a new version was verified and swapped in. */
   onUpdate?: (info: ModelInfo, pointer: Pointer) => void;
   /** Called with each refusal (a coded `SkedgeError`) or failed read; the served version stays. */
