@@ -122,7 +122,10 @@ impl Model {
         };
         let mut keys = Vec::with_capacity(record.len());
         let mut values = Vec::with_capacity(record.len());
-        for (k, value) in record.iter() {
+        // A copy of the items: `repr` of a key runs Python code, which may change the dict, and
+        // iterating a dict that changed size panics.
+        for item in record.items().iter() {
+            let (k, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let key = match k.cast::<PyString>() {
                 Ok(s) => s.to_string_lossy().into_owned(),
                 Err(_) => repr(&k),
@@ -242,6 +245,14 @@ impl Model {
                 "texts must be a list of str, got {}",
                 type_name(texts)
             )));
+        }
+        // Iterating a pandas DataFrame gives its column names, not its rows.
+        if type_name(texts) == "DataFrame" {
+            return Err(invalid(
+                "texts must be a list of str or records, got a DataFrame: pass df[column], or \
+                 df.to_dict(\"records\") for a model fitted on a DataFrame"
+                    .to_string(),
+            ));
         }
         let items = texts
             .try_iter()
@@ -501,9 +512,9 @@ fn with_arms<T>(
     f: impl FnOnce(crate::experiment::ArmModel<'_>, crate::experiment::ArmModel<'_>) -> T,
 ) -> T {
     use crate::experiment::ArmModel;
-    let cm = champion.lock();
-    let cs = champion.digest(&cm);
     if std::ptr::eq(champion, challenger) {
+        let cm = champion.lock();
+        let cs = champion.digest(&cm);
         return f(
             ArmModel {
                 model: &cm,
@@ -515,7 +526,19 @@ fn with_arms<T>(
             },
         );
     }
-    let hm = challenger.lock();
+    // Both locked in one order, the models' addresses, whichever arm each is: two experiments
+    // with their arms swapped, on two threads, would otherwise wait for each other for ever.
+    let (cm, hm) = match (champion as *const Model) < (challenger as *const Model) {
+        true => {
+            let cm = champion.lock();
+            (cm, challenger.lock())
+        }
+        false => {
+            let hm = challenger.lock();
+            (champion.lock(), hm)
+        }
+    };
+    let cs = champion.digest(&cm);
     let hs = challenger.digest(&hm);
     f(
         ArmModel {

@@ -185,3 +185,163 @@ fn predict_reads_records_of_a_dataframe_model() {
     assert_eq!(text, lines[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `cmd` with stdout the write end of a pipe whose read end is already closed.
+fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = stderr_of(&mut child);
+    (child.wait().unwrap().code(), err)
+}
+
+#[test]
+fn every_command_that_prints_stops_quietly_when_stdout_is_closed_and_reports_a_full_disk() {
+    let expected = std::env::temp_dir().join(format!("skedge-cli-expected-{}.jsonl", std::process::id()));
+    let line = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["predict", MODEL])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"good\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let mut want: serde_json::Value = serde_json::from_slice(&line.stdout).unwrap();
+    want["text"] = "good".into();
+    std::fs::write(&expected, format!("{want}\n")).unwrap();
+    let expected = expected.to_str().unwrap();
+    let pointer = "tests/fuzz/corpus/seeds/pointer/first.json";
+    for args in [
+        &["verify", MODEL, "--expected", expected][..],
+        &["verify-pointer", pointer],
+        &[
+            "sign-pointer",
+            pointer,
+            "--sign-key",
+            "tests/golden/test-signing.key",
+        ],
+    ] {
+        let (code, err) = into_closed_pipe(args);
+        assert_eq!(code, Some(141), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+        let full = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&full.stderr);
+        assert_eq!(full.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("error[IO]") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn predict_goes_on_when_stderr_is_closed() {
+    // `skedge predict m 2>&1 | head -1`: a line's error cannot be reported on stderr, and must
+    // not end the command with a panic; its stdout decides.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["predict", MODEL])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\xff\ngood\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<&[u8]> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with(b"{\"error\""));
+}
+
+#[test]
+fn verify_refuses_a_malformed_expected_line_instead_of_passing_it() {
+    let dir = std::env::temp_dir().join(format!("skedge-cli-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, line) in [
+        (
+            "decision a number",
+            r#"{"text": "good", "label": "pos", "decision": 1.0, "proba": null}"#,
+        ),
+        (
+            "no decision",
+            r#"{"text": "good", "label": "pos", "proba": null}"#,
+        ),
+        (
+            "a null in decision",
+            r#"{"text": "good", "label": "pos", "decision": [null], "proba": null}"#,
+        ),
+        (
+            "no label",
+            r#"{"text": "good", "decision": [1.0], "proba": null}"#,
+        ),
+        (
+            "proba a string",
+            r#"{"text": "good", "label": "pos", "decision": [1.0], "proba": "x"}"#,
+        ),
+    ] {
+        let path = dir.join("expected.jsonl");
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(["verify", MODEL, "--expected", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains("error[INVALID_INPUT]"), "{name}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args([
+            "verify",
+            MODEL,
+            "--expected",
+            "/dev/null",
+            "--proba-tolerance",
+            "NaN",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn pack_refuses_softmax_probabilities_over_a_binary_model_as_an_invalid_interchange() {
+    // One coef row, two classes: a softmax would give one probability for two classes.
+    let text = std::fs::read_to_string("tests/fixtures/cases/tfidf_l1_noidf_lr.interchange.json").unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["pipeline"]["classifier"]["coef"].as_array().unwrap().len(), 1);
+    doc["pipeline"]["classifier"]["proba"] = "softmax".into();
+    let dir = std::env::temp_dir().join(format!("skedge-cli-softmax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("softmax.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let out_path = dir.join("softmax.skedge");
+    let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["pack", path.to_str().unwrap(), "-o", out_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error[INTERCHANGE_INVALID]") && err.contains("softmax"),
+        "{err}"
+    );
+    assert!(!out_path.exists() && !dir.join("softmax.skedge.tmp").exists());
+}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -55,9 +56,25 @@ def invalid(message: str) -> Failure:
     return Failure(400, "INVALID_INPUT", message)
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities as JSON `null`, as the CLI writes them (`json.dumps` writes `NaN`, which
+    is not JSON). A decision is NaN only for a model whose own numbers give it, scikit-learn's too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
 def json_response(body: Any, status: int = 200) -> Response:
+    try:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the rare case pays the walk
+        text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"))
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        text,
         status_code=status,
         media_type="application/json; charset=utf-8",
     )

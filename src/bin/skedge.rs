@@ -181,8 +181,28 @@ fn read_pointer(path: &Path) -> Result<Pointer> {
 
 fn print_pointer(doc: &Pointer) -> Result<ExitCode> {
     let text = serde_json::to_string_pretty(doc).map_err(|e| Error::Io(e.to_string()))?;
-    println!("{text}");
-    Ok(ExitCode::SUCCESS)
+    print_out(&text, ExitCode::SUCCESS)
+}
+
+/// `text` and a new line on stdout, then `status`; a reader gone away ends the command quietly
+/// with [`EXIT_BROKEN_PIPE`], a full disk is an `IO` error (`println!` would panic on either).
+fn print_out(text: &str, status: ExitCode) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(status),
+        Err(e) => match stopped(e) {
+            Err(Stop::Failed(e)) => Err(e),
+            _ => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
+        },
+    }
+}
+
+/// A message on stderr. Nothing to do when stderr itself is gone (`skedge predict m 2>&1 | head`):
+/// the command goes on, or stops, as its stdout decides (`eprintln!` would panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr(), $($arg)*);
+    }};
 }
 
 fn random<const N: usize>() -> Result<[u8; N]> {
@@ -232,7 +252,7 @@ fn keygen(name: &Path, encryption: bool) -> Result<()> {
             &crypto::encode_key(KeyKind::Encryption, &secret),
             true,
         )?;
-        eprintln!("skedge: wrote encryption key {} (secret)", secret_path.display());
+        say!("skedge: wrote encryption key {} (secret)", secret_path.display());
     } else {
         let public = crypto::encode_key(KeyKind::SigningPublic, &crypto::public_key(&secret));
         write_new(
@@ -241,7 +261,7 @@ fn keygen(name: &Path, encryption: bool) -> Result<()> {
             true,
         )?;
         write_new(&public_path, &public, false)?;
-        eprintln!(
+        say!(
             "skedge: wrote {} (secret: keep it where artifacts are packed) and {} (public: pin it where they are loaded)",
             secret_path.display(),
             public_path.display()
@@ -261,7 +281,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("skedge: error[{}]: {e}", e.code());
+            say!("skedge: error[{}]: {e}", e.code());
             ExitCode::from(2)
         }
     }
@@ -289,9 +309,14 @@ fn seal_options(sign_key: Option<&Path>, encrypt_key: Option<&Path>) -> Result<S
 /// Writes beside the target, then renames: a failed write never leaves half a file.
 fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = out.with_extension("skedge.tmp");
-    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, out).map_err(io_err(out))?;
-    eprintln!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
+    let written = fs::write(&tmp, bytes)
+        .map_err(io_err(&tmp))
+        .and_then(|()| fs::rename(&tmp, out).map_err(io_err(out)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    say!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
 }
 
@@ -314,7 +339,15 @@ fn run(command: Command) -> Result<ExitCode> {
             let text = fs::read_to_string(&interchange).map_err(io_err(&interchange))?;
             let doc: Interchange =
                 serde_json::from_str(&text).map_err(|e| Error::Interchange(e.to_string()))?;
-            write_artifact(&out, &artifact::to_bytes_with(&doc.into_body()?, &seal)?)?;
+            // What the encoder finds inconsistent came from the interchange, not from an artifact.
+            let bytes = doc
+                .into_body()
+                .and_then(|body| artifact::to_bytes_with(&body, &seal))
+                .map_err(|e| match e {
+                    Error::Corrupt(why) => Error::Interchange(why),
+                    e => e,
+                })?;
+            write_artifact(&out, &bytes)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Repack {
@@ -365,14 +398,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let (bytes, model) = load(&model, &keys)?;
             let info = inspect(&bytes, &model, !keys.public_key.is_empty());
             let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Io(e.to_string()))?;
-            let mut out = io::stdout().lock();
-            match writeln!(out, "{text}").and_then(|()| out.flush()) {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(e) => match stopped(e) {
-                    Err(Stop::Failed(e)) => Err(e),
-                    _ => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
-                },
-            }
+            print_out(&text, ExitCode::SUCCESS)
         }
         Command::Verify {
             model,
@@ -380,6 +406,11 @@ fn run(command: Command) -> Result<ExitCode> {
             proba_tolerance,
             keys,
         } => {
+            if !(proba_tolerance >= 0.0 && proba_tolerance.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "--proba-tolerance must be a finite number ≥ 0, got {proba_tolerance}"
+                )));
+            }
             let (_, model) = load(&model, &keys)?;
             let text = fs::read_to_string(&expected).map_err(io_err(&expected))?;
             let mut checked = 0usize;
@@ -398,7 +429,9 @@ fn run(command: Command) -> Result<ExitCode> {
                     model.classifier(),
                     skedge::classify::Classifier::Calibrated(_) | skedge::classify::Classifier::Voting(_)
                 );
-                if let Some(why) = compare(&want, &got, proba_tolerance, calibrated) {
+                let compared = compare(&want, &got, proba_tolerance, calibrated)
+                    .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?;
+                if let Some(why) = compared {
                     mismatches
                         .push(json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}));
                 }
@@ -408,12 +441,13 @@ fn run(command: Command) -> Result<ExitCode> {
                 "mismatches": mismatches.len(),
                 "first": mismatches.iter().take(10).collect::<Vec<_>>(),
             });
-            println!("{report}");
-            Ok(if mismatches.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            print_out(
+                &report.to_string(),
+                match mismatches.is_empty() {
+                    true => ExitCode::SUCCESS,
+                    false => ExitCode::from(1),
+                },
+            )
         }
         Command::SignPointer { pointer, sign_key } => {
             let mut doc = read_pointer(&pointer)?;
@@ -501,7 +535,7 @@ fn predict_stream(
             Ok(p) => prediction_json(&p, model.classes()),
             Err(e) => {
                 failed = true;
-                eprintln!("skedge: line {n}: error[{}]: {e}", e.code());
+                say!("skedge: line {n}: error[{}]: {e}", e.code());
                 json!({"error": {"code": e.code(), "message": e.to_string()}})
             }
         };
@@ -628,34 +662,64 @@ fn prediction_json(p: &Prediction, classes: &Classes) -> Value {
     })
 }
 
-/// Labels and decisions must be identical, probabilities within the tolerance.
-fn compare(want: &Value, got: &Value, tol: f64, decision_is_proba: bool) -> Option<String> {
+/// The numbers of an expected line's `decision` (an array of numbers) or `proba` (the same, or
+/// `null`): anything else is a malformed line, not a value to skip.
+fn expected_floats(want: &Value, key: &str, nullable: bool) -> std::result::Result<Option<Vec<f64>>, String> {
+    match &want[key] {
+        Value::Null if nullable => Ok(None),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| format!("\"{key}\" holds {}", json_kind(v)))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(Some),
+        v => Err(format!(
+            "\"{key}\" must be an array of numbers, got {}",
+            json_kind(v)
+        )),
+    }
+}
+
+/// Labels and decisions must be identical, probabilities within the tolerance (a CLI output's
+/// NaN is `null`, and never equals).
+fn compare(
+    want: &Value,
+    got: &Value,
+    tol: f64,
+    decision_is_proba: bool,
+) -> std::result::Result<Option<String>, String> {
+    if want.get("label").is_none() {
+        return Err("no \"label\"".into());
+    }
+    let (d, w) = (
+        expected_floats(want, "decision", false)?,
+        expected_floats(want, "proba", true)?,
+    );
     if want["label"] != got["label"] {
-        return Some("label".into());
+        return Ok(Some("label".into()));
     }
-    let floats = |v: &Value| -> Option<Vec<f64>> {
-        v.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect())
+    let floats = |v: &Value| -> Option<Vec<Option<f64>>> {
+        v.as_array().map(|a| a.iter().map(Value::as_f64).collect())
     };
-    if let Some(d) = floats(&want["decision"]) {
-        let g = floats(&got["decision"]).unwrap_or_default();
-        let differs = |a: &f64, b: &f64| {
-            if decision_is_proba {
-                (a - b).abs() > tol
-            } else {
-                a.to_bits() != b.to_bits()
-            }
-        };
-        if d.len() != g.len() || d.iter().zip(&g).any(|(a, b)| differs(a, b)) {
-            return Some("decision".into());
-        }
+    let same = |a: &f64, b: &Option<f64>, exact: bool| match b {
+        Some(b) if exact => a.to_bits() == b.to_bits(),
+        Some(b) => (a - b).abs() <= tol,
+        None => false,
+    };
+    let (d, g) = (
+        d.unwrap_or_default(),
+        floats(&got["decision"]).unwrap_or_default(),
+    );
+    if d.len() != g.len() || !d.iter().zip(&g).all(|(a, b)| same(a, b, !decision_is_proba)) {
+        return Ok(Some("decision".into()));
     }
-    match (floats(&want["proba"]), floats(&got["proba"])) {
+    Ok(match (w, floats(&got["proba"])) {
         (None, None) => None,
-        (Some(w), Some(g)) if w.len() == g.len() && w.iter().zip(&g).all(|(a, b)| (a - b).abs() <= tol) => {
-            None
-        }
+        (Some(w), Some(g)) if w.len() == g.len() && w.iter().zip(&g).all(|(a, b)| same(a, b, false)) => None,
         _ => Some("proba".into()),
-    }
+    })
 }
 
 fn inspect(bytes: &[u8], model: &TextClassifier, signature_verified: bool) -> Value {

@@ -38,6 +38,13 @@ impl Linear {
                 coef.rows()
             )));
         }
+        // A softmax gives one probability per row: a binary model's one row would give one for
+        // two classes (scikit-learn's binary models use the logistic).
+        if p.proba == LinearProba::Softmax && coef.rows() == 1 {
+            return Err(Error::Corrupt(
+                "softmax probabilities over one coef row (2 classes)".into(),
+            ));
+        }
         Ok(Linear {
             estimator: p.estimator,
             classes: p.classes,

@@ -324,6 +324,61 @@ def test_threads_share_a_model(small):
     assert results == [True] * 20
 
 
+def test_a_record_whose_key_repr_changes_it_is_refused_not_a_panic(artifacts, small):
+    """`repr` of a key that is not a str runs Python code, which may change the record while it
+    is read: INVALID_INPUT, never a PanicException (nor on a model fitted on texts)."""
+
+    class Key:
+        def __init__(self, record):
+            self.record = record
+
+        def __repr__(self):
+            self.record[f"zz{len(self.record)}"] = "x"
+            return "Key"
+
+    for path in (artifacts / "ct_text_tfidf_lr_binary.skedge", small):
+        model = skedge.Model.load(path)
+        for call in (model.predict, lambda r: model.predict_batch([r]), model.explain):
+            record = {}
+            record[Key(record)] = "hello"
+            with pytest.raises(skedge.SkedgeError) as e:
+                call(record)
+            assert e.value.code == "INVALID_INPUT"
+        assert model.predict("good")["label"] in model.info()["classes"]
+
+
+def test_a_dataframe_is_refused_not_read_as_its_column_names(artifacts):
+    pd = pytest.importorskip("pandas")
+    model = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
+    frame = pd.DataFrame({"text": ["a fine film", "dull"]})
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict_batch(frame)
+    assert e.value.code == "INVALID_INPUT" and "DataFrame" in str(e.value)
+    assert model.predict_batch(frame["text"])["label"] == model.predict_batch(["a fine film", "dull"])["label"]
+    assert len(model.predict_batch(frame.to_dict("records"))["label"]) == 2
+
+
+def test_experiments_with_swapped_arms_on_two_threads_do_not_deadlock(artifacts):
+    """Each experiment locks both arms: in one order (the models' addresses), whichever is the
+    champion, or two experiments with their arms swapped wait for each other for ever."""
+    a = skedge.Model.load(artifacts / "tfidf_l1_noidf_lr.skedge")
+    b = skedge.Model.load(artifacts / "ovr_lr_binary.skedge")
+    experiments = (skedge.Experiment(a, b), skedge.Experiment(b, a))
+    done = []
+
+    def run(e):
+        for _ in range(20000):
+            e.predict("some text " * 50)
+        done.append(True)
+
+    threads = [threading.Thread(target=run, args=(e,), daemon=True) for e in experiments]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert done == [True, True], "the two experiments deadlocked"
+
+
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")

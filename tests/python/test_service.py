@@ -168,3 +168,15 @@ def test_a_model_that_does_not_load_stops_the_start(artifact, tmp_path):
         )
         assert proc.returncode == 1
         assert f"error[{code}]" in proc.stderr.decode()
+
+
+def test_non_finite_numbers_are_json_null_as_the_cli_writes_them():
+    """A model whose own numbers give a NaN decision (scikit-learn's too) still answers JSON:
+    `json.dumps` alone would write `NaN`, which JSON parsers refuse."""
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the body"))
+
+    body = service.json_response({"label": 1, "decision": [float("nan")], "proba": [float("inf"), 0.5]}).body
+    assert strict(body.decode()) == {"label": 1, "decision": [None], "proba": [None, 0.5]}
+    assert strict(service.json_response({"decision": [1.5]}).body.decode()) == {"decision": [1.5]}
