@@ -697,7 +697,7 @@ fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {
 }
 
 fn read(path: &std::path::Path) -> PyResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))
+    crate::artifact::read_file(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))
 }
 
 /// Copies the bytes of a `bytes`, `bytearray` or `memoryview`.
@@ -765,7 +765,7 @@ fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_
             type_name(v)
         )));
     };
-    let text = std::fs::read_to_string(&path)
+    let text = crate::artifact::read_small_text(&path, 4096)
         .map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))?;
     decode_key(&text, kind).map_err(|e| match e {
         Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", path.display()))),

@@ -345,3 +345,21 @@ fn pack_refuses_softmax_probabilities_over_a_binary_model_as_an_invalid_intercha
     );
     assert!(!out_path.exists() && !dir.join("softmax.skedge.tmp").exists());
 }
+
+#[test]
+fn a_device_is_read_no_further_than_an_artifact_or_a_key_extends() {
+    // /dev/zero never ends: read whole, it would take all the memory there is.
+    for (args, code) in [
+        (&["inspect", "/dev/zero"][..], "error[ARTIFACT_CORRUPT]"),
+        (&["repack", "/dev/zero", "/dev/null"], "error[ARTIFACT_CORRUPT]"),
+        (&["inspect", MODEL, "--public-key", "/dev/zero"], "error[IO]"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(code), "{args:?}: {err}");
+    }
+}

@@ -320,6 +320,52 @@ impl Envelope<'_> {
     }
 }
 
+/// Reads the artifact at `path`: a regular file whole, anything else (a FIFO, a device) no
+/// further than its header says the artifact extends, plus one byte to show a trailing one,
+/// so that `/dev/zero` or a stream that never ends is refused rather than read without bound.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    if file.metadata()?.is_file() {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    }
+    let mut bytes = Vec::new();
+    (&mut file).take(HEADER_LEN as u64).read_to_end(&mut bytes)?;
+    if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
+        return Ok(bytes); // `parse` says what is wrong
+    }
+    let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
+    let body_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    let trailer = match flags & (FLAG_SIGNED | FLAG_SIGNED_SHA256) {
+        0 => 0,
+        _ => SIGNATURE_LEN as u64,
+    };
+    file.take(u64::from(body_len) + trailer + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A small text file (a key): at most `limit` bytes are read, so a device is not read without
+/// bound; a longer file is an error.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_small_text(path: &std::path::Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {limit} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
 /// Locates header, body and signature, checking magic, version, flags and that the declared
 /// lengths match the buffer exactly. Verifies nothing and allocates nothing.
 pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>> {

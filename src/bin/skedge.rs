@@ -155,12 +155,15 @@ impl KeyArgs {
 }
 
 fn read_key(path: &Path, kind: KeyKind) -> Result<[u8; crypto::KEY_LEN]> {
-    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let text = artifact::read_small_text(path, MAX_KEY_FILE_BYTES).map_err(io_err(path))?;
     crypto::decode_key(&text, kind).map_err(|e| match e {
         Error::KeyInvalid(why) => Error::KeyInvalid(format!("{}: {why}", path.display())),
         e => e,
     })
 }
+
+/// A key file is one line of a few dozen characters; a larger one is refused unread.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 /// Pointers are small; a larger file is refused before it is read whole.
 const MAX_POINTER_BYTES: u64 = 64 * 1024;
@@ -322,7 +325,7 @@ fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
 
 fn load(path: &Path, keys: &KeyArgs) -> Result<(Vec<u8>, TextClassifier)> {
     let options = keys.options()?;
-    let bytes = fs::read(path).map_err(io_err(path))?;
+    let bytes = artifact::read_file(path).map_err(io_err(path))?;
     let model = TextClassifier::from_bytes_with(&bytes, &options)?;
     Ok((bytes, model))
 }
@@ -358,7 +361,7 @@ fn run(command: Command) -> Result<ExitCode> {
             keys,
         } => {
             let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
-            let bytes = fs::read(&input).map_err(io_err(&input))?;
+            let bytes = artifact::read_file(&input).map_err(io_err(&input))?;
             let (body, version) = artifact::body_v3(&bytes, &keys.options()?)?;
             let out = artifact::seal_version(&body, &seal, version)?;
             // What is written must load: the body was converted or copied, not trusted.

@@ -347,6 +347,16 @@ def test_a_record_whose_key_repr_changes_it_is_refused_not_a_panic(artifacts, sm
         assert model.predict("good")["label"] in model.info()["classes"]
 
 
+def test_a_device_is_read_no_further_than_an_artifact_extends(small):
+    """/dev/zero never ends: `Model.load` reads its header and refuses it."""
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load("/dev/zero")
+    assert e.value.code == "ARTIFACT_CORRUPT"
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load(small, public_key=pathlib.Path("/dev/zero"))
+    assert e.value.code == "IO"
+
+
 def test_a_dataframe_is_refused_not_read_as_its_column_names(artifacts):
     pd = pytest.importorskip("pandas")
     model = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
