@@ -101,7 +101,14 @@ function plainKey(v, what) {
   } catch {
     throw invalid(`${what} is a revoked Proxy`);
   }
-  return array ? Array.from(v, (k) => bytesOf(k, what) ?? k) : (bytesOf(v, what) ?? v);
+  return array ? Array.from(v, (k) => keyOf(k, what)) : keyOf(v, what);
+}
+
+/** One key: its bytes, a string as it is; any other object as an empty one, which the core refuses
+ * by its type as it would the object (a Proxy's traps never run inside wasm). */
+function keyOf(v, what) {
+  if (v === null || typeof v !== 'object') return v;
+  return bytesOf(v, what) ?? Object.create(null);
 }
 
 const PREDICT_BATCH_OPTIONS = ['columnar'];
@@ -665,7 +672,7 @@ async function follow(core, source, options) {
     if (f !== undefined && typeof f !== 'function') throw invalid(`options.${name} must be a function, got ${typeName(f)}`);
   }
   const from = sourceOf(source, timeoutSeconds * 1000);
-  const keyOption = publicKey === undefined ? {} : { publicKey };
+  const keyOption = publicKey === undefined ? {} : { publicKey: plainKey(publicKey, 'options.publicKey') };
   let model = null;
   let pointer = null;
   let etag = null;

@@ -109,7 +109,7 @@ for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
   });
 }
 
-test('skedge: a key option whose getter throws is not a missing key: the caller\'s error, never an unverified load', () => {
+test('skedge: a key option whose getter throws is not a missing key: the caller\'s error, never an unverified load', async () => {
   for (let i = 0; i < ROUNDS; i++) {
     assert.equal(code(() => Model.fromBytes(tiny, { get publicKey() { throw new Error('secret store'); } })), 'secret store');
     const keys = [publicKey];
@@ -117,6 +117,13 @@ test('skedge: a key option whose getter throws is not a missing key: the caller\
     assert.equal(code(() => Model.fromBytes(tiny, { publicKey: keys })), 'element');
     assert.equal(code(() => Model.fromBytes(tiny, { publicKey: detached() })), 'INVALID_INPUT');
   }
+  const trap = new Proxy(publicKey, { get() { throw new Error('trap'); } });
+  for (let i = 0; i < ROUNDS; i++) {
+    assert.equal(code(() => Model.fromBytes(tiny, { publicKey: trap })), 'INVALID_INPUT');
+    assert.equal(code(() => Model.fromBytes(tiny, { publicKey: [publicKey, trap] })), 'INVALID_INPUT');
+  }
+  await assert.rejects(Model.follow('http://127.0.0.1:9/pointers/m/production.json', { publicKey: trap, timeoutSeconds: 5 }),
+    (e) => typeof e.code === 'string');
   assert.equal(code(() => Model.fromBytes(tiny, { publicKey })), 'SIGNATURE_MISSING');
 });
 
