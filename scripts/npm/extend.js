@@ -76,13 +76,7 @@ function bytesOf(v, what) {
  */
 function plain(o, what) {
   if (o === null || typeof o !== 'object') return o;
-  let array;
-  try {
-    array = Array.isArray(o);
-  } catch {
-    throw invalid(`${what} is a revoked Proxy`);
-  }
-  if (array) return Array.from(o, (v) => plainKey(v, what));
+  if (isArray(o, what)) return Array.from(o, (v) => plainKey(v, what));
   const out = Object.create(null);
   for (const key of Object.keys(o)) out[key] = key === 'publicKey' || key === 'decryptionKey' ? plainKey(o[key], `${what}.${key}`) : o[key];
   return out;
@@ -95,13 +89,16 @@ function plainArg(v) {
 
 function plainKey(v, what) {
   if (v === null || typeof v !== 'object') return v;
-  let array;
+  return isArray(v, what) ? Array.from(v, (k) => keyOf(k, what)) : keyOf(v, what);
+}
+
+/** `Array.isArray`, which throws for a revoked Proxy: refused as such. */
+function isArray(v, what) {
   try {
-    array = Array.isArray(v);
+    return Array.isArray(v);
   } catch {
     throw invalid(`${what} is a revoked Proxy`);
   }
-  return array ? Array.from(v, (k) => keyOf(k, what)) : keyOf(v, what);
 }
 
 /** One key: its bytes, a string as it is; any other object as an empty one, which the core refuses
