@@ -202,7 +202,7 @@ fn every_command_that_prints_stops_quietly_when_stdout_is_closed_and_reports_a_f
     want["text"] = "good".into();
     std::fs::write(&expected, format!("{want}\n")).unwrap();
     let expected = expected.to_str().unwrap();
-    let pointer = "tests/fuzz/corpus/seeds/pointer/first.json";
+    let pointer = "tests/fuzz/seeds/pointer/first.json";
     for args in [
         &["inspect", MODEL][..],
         &["verify", MODEL, "--expected", expected],
