@@ -181,11 +181,6 @@ def _refuse_replaced_methods(obj: Any, path: str, seen: set) -> None:
                     _refuse_replaced_methods(item, f"{path}.{name}", seen)
 
 
-def _same_labels(a: Any, b: Any) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and bool(np.all(a == b))
-
-
 # ---------------------------------------------------------------------------------------------
 # log_exceptions: numpy's log versus the engine's libm log
 # ---------------------------------------------------------------------------------------------
@@ -1041,7 +1036,7 @@ def _voting(clf: Any, path: str, n_features: int) -> dict:
     # predict() names the winning class by `le_.inverse_transform`, not by `classes_`; fit() makes
     # one the other's.
     le = getattr(clf, "le_", None)
-    if not _is_exact(le, LabelEncoder) or not _same_labels(le.classes_, clf.classes_):
+    if not _is_exact(le, LabelEncoder) or _classes(le.classes_, path) != classes:
         raise Unsupported(path, "le_", type(le).__name__, "expected the LabelEncoder fit() builds, of classes_")
     weights = clf._weights_not_none
     if weights is not None:
