@@ -338,6 +338,14 @@ fn a_device_is_read_no_further_than_an_artifact_or_a_key_extends() {
         (&["inspect", "/dev/zero"][..], "error[ARTIFACT_CORRUPT]"),
         (&["repack", "/dev/zero", "/dev/null"], "error[ARTIFACT_CORRUPT]"),
         (&["inspect", MODEL, "--public-key", "/dev/zero"], "error[IO]"),
+        (
+            &["pack", "/dev/zero", "-o", "/dev/null"],
+            "error[INTERCHANGE_INVALID]",
+        ),
+        (
+            &["verify", MODEL, "--expected", "/dev/zero"],
+            "error[INVALID_INPUT]",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
             .args(args)
@@ -347,4 +355,31 @@ fn a_device_is_read_no_further_than_an_artifact_or_a_key_extends() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(code), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn verify_counts_every_mismatch_and_shows_the_first_ten() {
+    let dir = std::env::temp_dir().join(format!("skedge-cli-mismatches-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("expected.jsonl");
+    let wrong = r#"{"text": "good", "label": "neg", "decision": [1.75], "proba": [0.14804719803168942, 0.8519528019683106]}"#;
+    let right = r#"{"text": "good", "label": "pos", "decision": [1.75], "proba": [0.14804719803168942, 0.8519528019683106]}"#;
+    let lines: Vec<&str> = (0..25).map(|i| if i % 2 == 0 { wrong } else { right }).collect();
+    std::fs::write(&path, lines.join("\r\n") + "\n\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(["verify", MODEL, "--expected", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checked"], 25);
+    assert_eq!(report["mismatches"], 13);
+    let first = report["first"].as_array().unwrap();
+    assert_eq!(first.len(), 10);
+    assert_eq!(first[9]["line"], 19);
 }

@@ -165,6 +165,30 @@ fn read_key(path: &Path, kind: KeyKind) -> Result<[u8; crypto::KEY_LEN]> {
 /// A key file is one line of a few dozen characters; a larger one is refused unread.
 const MAX_KEY_FILE_BYTES: u64 = 4096;
 
+/// An interchange that does not come from a regular file (a pipe, a device) is read no further
+/// than this, so that `/dev/zero` or a stream that never ends is refused, not read until memory
+/// runs out; a regular file is read whole (its size bounds it; large hashing models pass this).
+const MAX_STREAMED_INTERCHANGE_BYTES: u64 = 256 << 20;
+
+fn read_interchange(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let mut text = String::new();
+    if file.metadata().map_err(io_err(path))?.is_file() {
+        file.read_to_string(&mut text).map_err(io_err(path))?;
+        return Ok(text);
+    }
+    file.take(MAX_STREAMED_INTERCHANGE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io_err(path))?;
+    if text.len() as u64 > MAX_STREAMED_INTERCHANGE_BYTES {
+        return Err(Error::Interchange(format!(
+            "{}: a stream longer than {MAX_STREAMED_INTERCHANGE_BYTES} bytes (write it to a file)",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
 /// Pointers are small; a larger file is refused before it is read whole.
 const MAX_POINTER_BYTES: u64 = 64 * 1024;
 
@@ -339,7 +363,7 @@ fn run(command: Command) -> Result<ExitCode> {
             encrypt_key,
         } => {
             let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
-            let text = fs::read_to_string(&interchange).map_err(io_err(&interchange))?;
+            let text = read_interchange(&interchange)?;
             let doc: Interchange =
                 serde_json::from_str(&text).map_err(|e| Error::Interchange(e.to_string()))?;
             // What the encoder finds inconsistent came from the interchange, not from an artifact.
@@ -415,10 +439,33 @@ fn run(command: Command) -> Result<ExitCode> {
                 )));
             }
             let (_, model) = load(&model, &keys)?;
-            let text = fs::read_to_string(&expected).map_err(io_err(&expected))?;
-            let mut checked = 0usize;
+            // Read line by line, each line bounded, and only the first mismatches kept: a stream
+            // of expectations of any length takes the memory of one line.
+            let file = fs::File::open(&expected).map_err(io_err(&expected))?;
+            let mut input = BufReader::with_capacity(1 << 16, file);
+            let limit = line_limit(Format::Jsonl) + EXPECTED_SCORES_BYTES;
+            let (mut checked, mut mismatched) = (0usize, 0usize);
             let mut mismatches = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let mut buf = Vec::new();
+            for n in 0.. {
+                // `take`: a line too long is refused where it passes the limit, not skipped to
+                // its end (`/dev/zero` has none).
+                let mut line_input = (&mut input).take(limit as u64 + 2);
+                let line = match next_line(&mut line_input, &mut buf, limit).map_err(io_err(&expected))? {
+                    Line::End => break,
+                    Line::TooLong(_) => {
+                        return Err(Error::InvalidInput(format!(
+                            "{}:{}: a line longer than {limit} bytes",
+                            expected.display(),
+                            n + 1
+                        )))
+                    }
+                    Line::Kept => std::str::from_utf8(&buf)
+                        .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?,
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
                 let want: Value = serde_json::from_str(line)
                     .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?;
                 let text = want["text"]
@@ -435,18 +482,22 @@ fn run(command: Command) -> Result<ExitCode> {
                 let compared = compare(&want, &got, proba_tolerance, calibrated)
                     .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?;
                 if let Some(why) = compared {
-                    mismatches
-                        .push(json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}));
+                    mismatched += 1;
+                    if mismatches.len() < SHOWN_MISMATCHES {
+                        mismatches.push(
+                            json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}),
+                        );
+                    }
                 }
             }
             let report = json!({
                 "checked": checked,
-                "mismatches": mismatches.len(),
-                "first": mismatches.iter().take(10).collect::<Vec<_>>(),
+                "mismatches": mismatched,
+                "first": mismatches,
             });
             print_out(
                 &report.to_string(),
-                match mismatches.is_empty() {
+                match mismatched == 0 {
                     true => ExitCode::SUCCESS,
                     false => ExitCode::from(1),
                 },
@@ -505,6 +556,13 @@ fn stopped(e: io::Error) -> std::result::Result<(), Stop> {
 
 /// Longest input line kept: a text line holds at most one text of `MAX_TEXT_BYTES`; a JSON line
 /// may spell each byte of it as a six-byte `\u00XX` escape.
+/// `verify` reports the first mismatches only.
+const SHOWN_MISMATCHES: usize = 10;
+
+/// Room in an expected line beside its text: the label, decision and probabilities (25 bytes a
+/// number leaves room for tens of thousands of classes).
+const EXPECTED_SCORES_BYTES: usize = 1 << 20;
+
 fn line_limit(format: Format) -> usize {
     match format {
         Format::Text => MAX_TEXT_BYTES,
