@@ -145,7 +145,6 @@ from the artifact the exporter published in MLflow for that version (`skedge.sha
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as _dt
 import errno
@@ -166,6 +165,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal
 
+from . import _http  # noqa: E402
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
 from . import spool as bucket_spool  # noqa: E402
 from ._cli import program  # noqa: E402
@@ -805,55 +805,8 @@ def _token_of(request: Any) -> str | None:
 
 
 #: Limits of the collector's connections (README "Monitoring"): seconds to send a request's
-#: headers (from the connection or the previous response), to send its body, and idle keep-alive.
-HEADER_TIMEOUT, BODY_TIMEOUT, KEEP_ALIVE_TIMEOUT = 10.0, 30.0, 5.0
-#: Largest request head h11 buffers (bytes).
-MAX_HEAD_BYTES = 16 << 10
-
-
-def _header_deadline_protocol(seconds: float):
-    """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
-    after it opened or after the previous response (uvicorn only times idle keep-alive, and any
-    byte cancels that: a slowloris client would keep the connection forever)."""
-    import h11  # noqa: PLC0415
-    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
-
-    class HeaderDeadline(H11Protocol):
-        _deadline = None
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(seconds, self._expired)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expired(self) -> None:
-            self._deadline = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.close()
-
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def connection_lost(self, exc) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:
-                self._disarm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
-
-    return HeaderDeadline
+#: headers (from the connection or the previous response), to send its body (skedge._http).
+HEADER_TIMEOUT, BODY_TIMEOUT = _http.HEADER_SECONDS, _http.BODY_SECONDS
 
 
 class RefusalLog:
@@ -927,17 +880,14 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
                 return refuse(request, 400, "BAD_REQUEST", "bad Content-Length")
             if int(length) > max_bytes:
                 return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
-        body = bytearray()
         try:
-            async with asyncio.timeout(body_timeout):
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
-        except TimeoutError:
-            return refuse(request, 408, "BODY_TIMEOUT", f"the body was not received within {body_timeout:g} s")
+            body = await _http.read_body(request, max_bytes, body_timeout)
+        except _http.BodyTooLarge:
+            return refuse(request, 413, "SNAPSHOT_TOO_LARGE", too_large)
+        except _http.BodyTimeout as err:
+            return refuse(request, 408, "BODY_TIMEOUT", str(err))
         try:
-            snap, doc = parse_snapshot(bytes(body), max_bytes)
+            snap, doc = parse_snapshot(body, max_bytes)
         except SnapshotError as err:
             code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
             return refuse(request, err.status, code, str(err))
@@ -989,8 +939,6 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
-
     token = args.token or os.environ.get("SKEDGE_COLLECTOR_TOKEN", "")
     if not token:
         print("report.py serve: a token is required (--token or SKEDGE_COLLECTOR_TOKEN)", file=sys.stderr)
@@ -1013,20 +961,7 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            workers=1,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            http=_header_deadline_protocol(args.header_timeout),
-            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
-            limit_concurrency=256,
-        )
+        _http.serve(app, args.host, args.port, header_seconds=args.header_timeout)
     finally:
         spool.close()
     return EXIT_OK

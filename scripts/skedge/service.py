@@ -9,9 +9,12 @@
     POST /predict {"text": "...", "explain": 5} -> the prediction and its top 5 features
 
 Errors: ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (no route), 405 (not POST),
-413 (too large), 500 (anything else, without its message). Every input is bounded as in the
-Worker (tests/js/examples/worker/src/index.js): a body of at most 16 MiB + 1 KiB, at most 1,000
-texts per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters.
+408 (``BODY_TIMEOUT``: the body not received within ``--body-timeout``, 30 s), 413 (too large),
+500 (anything else, without its message). Every input is bounded as in the Worker
+(tests/js/examples/worker/src/index.js): a body of at most 16 MiB + 1 KiB, at most 1,000 texts
+per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters; a
+request's head must arrive within ``--header-timeout`` (10 s) and 16 KiB, or the connection is
+closed (``skedge._http``).
 
 The model is loaded once at start (``create_app``), with ``--public-key`` / ``--decryption-key``
 (key files) or ``SKEDGE_PUBLIC_KEY`` / ``SKEDGE_DECRYPTION_KEY`` (key text) as the Worker takes
@@ -35,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import MAX_TEXT_BYTES, Model, SkedgeError
+from . import MAX_TEXT_BYTES, Model, SkedgeError, _http
 
 MAX_BODY_BYTES = MAX_TEXT_BYTES + 1024  # one text at the engine's limit, as JSON
 MAX_TEXTS = 1000
@@ -84,24 +87,6 @@ def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, refused past MAX_BODY_BYTES without reading further."""
-    too_large = Failure(413, "INPUT_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        declared = int(request.headers.get("content-length", "0"))
-    except ValueError:
-        raise invalid("content-length is not a number") from None
-    if declared > MAX_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def is_integer(v: Any) -> bool:
     """JS's Number.isInteger on a JSON value (5 and 5.0, not true)."""
     return (type(v) is int) or (type(v) is float and v.is_integer())
@@ -116,8 +101,8 @@ def rows(batch: dict) -> list[dict]:
     ]
 
 
-def create_app(model: Model) -> Starlette:
-    """The service around a loaded model."""
+def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starlette:
+    """The service around a loaded model; a request's body must arrive within `body_seconds`."""
     info = model.info()
     health = {
         "status": "ok",
@@ -130,9 +115,11 @@ def create_app(model: Model) -> Starlette:
 
     async def predict(request: Request) -> Response:
         try:
-            body = json.loads((await read_body(request)).decode("utf-8"))
-        except Failure:
-            raise
+            body = json.loads((await _http.read_body(request, MAX_BODY_BYTES, body_seconds)).decode("utf-8"))
+        except _http.BodyTooLarge:
+            raise Failure(413, "INPUT_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes") from None
+        except _http.BodyTimeout as e:
+            raise Failure(408, "BODY_TIMEOUT", str(e)) from None
         except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
             raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
         if not isinstance(body, dict) or not ("text" in body or "texts" in body):
@@ -204,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--public-key", help="refuse the model unless signed by this key file (NAME.pub)")
     parser.add_argument("--decryption-key", help="decrypt the model with this key file")
+    parser.add_argument("--header-timeout", type=float, default=_http.HEADER_SECONDS, metavar="SECONDS",
+                        help="close a connection whose request head is not complete after this (default %(default)g)")
+    parser.add_argument("--body-timeout", type=float, default=_http.BODY_SECONDS, metavar="SECONDS",
+                        help="answer 408 to a request whose body is not complete after this (default %(default)g)")
     args = parser.parse_args(argv)
     try:
         model = load(args.model, args.public_key, args.decryption_key)
     except SkedgeError as e:
         print(f"skedge.service: error[{e.code}]: {e}", file=sys.stderr)
         return 1
-    import uvicorn
-
-    uvicorn.run(create_app(model), host=args.host, port=args.port, log_level="warning")
+    _http.serve(create_app(model, args.body_timeout), args.host, args.port, header_seconds=args.header_timeout)
     return 0
 
 

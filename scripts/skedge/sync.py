@@ -77,7 +77,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from . import publish
+from . import _http, publish
 from ._cli import tool_command
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
@@ -601,16 +601,12 @@ def make_app(secret: bytes, syncer: Syncer, *, tolerance: float = 300.0, models=
             length = request.headers.get("content-length", "")
             if length and (not length.isdigit() or int(length) > MAX_WEBHOOK_BYTES):
                 raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
-            body = bytearray()
             try:
-                async with asyncio.timeout(BODY_SECONDS):  # a slow sender holds no connection for long
-                    async for chunk in request.stream():
-                        body += chunk
-                        if len(body) > MAX_WEBHOOK_BYTES:
-                            raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
-            except TimeoutError:
-                raise Refused(408, "BODY_TIMEOUT", f"the body was not received within {BODY_SECONDS:g} s") from None
-            body = bytes(body)
+                body = await _http.read_body(request, MAX_WEBHOOK_BYTES, BODY_SECONDS)
+            except _http.BodyTooLarge:
+                raise Refused(413, "TOO_LARGE", f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes") from None
+            except _http.BodyTimeout as err:
+                raise Refused(408, "BODY_TIMEOUT", str(err)) from None
             delivery_id, _ = verify_delivery(secret, request.headers, body, time.time(), tolerance)
             event, model, alias = parse_event(body)
             if not seen.add(delivery_id, time.monotonic()):
@@ -645,8 +641,6 @@ def make_app(secret: bytes, syncer: Syncer, *, tolerance: float = 300.0, models=
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
-
     secret = os.environ.get("SKEDGE_WEBHOOK_SECRET", "") if args.secret is None else args.secret
     if not secret:
         print("sync serve: a secret is required ($SKEDGE_WEBHOOK_SECRET, or --secret)", file=sys.stderr)
@@ -676,8 +670,7 @@ def serve(args: argparse.Namespace) -> int:
     app = make_app(secret.encode(), syncer, tolerance=args.tolerance, models=set(args.model or ()),
                    aliases=set(args.alias or ()), log=log)  # fmt: skip
     log(f"sync serve: http://{args.host}:{args.port}/webhook -> {args.publish}")
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, lifespan="on", log_level="warning",
-                access_log=False, server_header=False, timeout_keep_alive=5, limit_concurrency=64)
+    _http.serve(app, args.host, args.port, limit_concurrency=64)
     return EXIT_OK
 
 

@@ -151,6 +151,45 @@ def test_errors_are_coded_and_bounded(server):
     assert call(server, "GET", "/health")[0] == 200
 
 
+def test_slow_clients_are_cut_off(artifact, tmp_path):
+    """A request head or body sent a byte at a time does not hold its connection (slowloris)."""
+
+    def read_all(s: socket.socket) -> bytes:
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+    proc, port = start(artifact, "--header-timeout", "1", "--body-timeout", "1", log=tmp_path / "service.log")
+    try:
+        connect = lambda: socket.create_connection(("127.0.0.1", port), timeout=30)  # noqa: E731
+        with connect() as idle:
+            assert read_all(idle) == b""  # closed without a request
+        with connect() as partial:
+            partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Ty")
+            assert read_all(partial) == b""
+        with connect() as trickle:
+            trickle.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": ")
+            data = read_all(trickle)
+            assert data.startswith(b"HTTP/1.1 408") and b'"BODY_TIMEOUT"' in data, data
+        with connect() as keep:  # the next request's head on a kept-alive connection is timed too
+            body = b'{"text": "ok"}'
+            keep.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            first = b""
+            while not first.endswith(b"}"):
+                first += keep.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200"), first
+            keep.sendall(b"GET /health HTTP/1.1\r\nHo")
+            assert read_all(keep) == b""
+        with connect() as big:
+            big.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 10))
+            assert read_all(big).startswith(b"HTTP/1.1 400")  # an unfinished head over 16 KiB
+        assert post(port, {"text": "still serving"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
 def test_a_model_that_does_not_load_stops_the_start(artifact, tmp_path):
     bad = tmp_path / "bad.skedge"
     data = bytearray(artifact.read_bytes())

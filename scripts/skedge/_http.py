@@ -1,0 +1,113 @@
+"""What the package's HTTP servers share (the prediction service, the collector of `report.py
+serve`, the webhook of `sync.py serve`): uvicorn with a deadline on each request's head and body.
+
+uvicorn times only idle keep-alive, and any byte cancels that: a client that sends half a request
+head, or a body a byte a minute, would hold its connection (and, past `limit_concurrency`, the
+server) for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+#: Seconds to send a request's head (from the connection or the previous response) and its body,
+#: and to keep an idle connection.
+HEADER_SECONDS, BODY_SECONDS, KEEP_ALIVE_SECONDS = 10.0, 30.0, 5.0
+#: Largest request head h11 buffers (bytes); a longer one is answered 400.
+MAX_HEAD_BYTES = 16 << 10
+
+
+class BodyTooLarge(Exception):
+    """The body passed the limit (or its Content-Length says it would)."""
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive within its deadline."""
+
+
+async def read_body(request: Any, limit: int, seconds: float) -> bytes:
+    """The request's body: at most `limit` bytes, received within `seconds`; past the limit it is
+    refused without reading further. A malformed Content-Length is h11's 400 before this runs."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+
+    async def receive() -> bytes:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge(f"the body is larger than {limit} bytes")
+        return bytes(body)
+
+    try:
+        # wait_for, not asyncio.timeout: the package runs on Python 3.10 too.
+        return await asyncio.wait_for(receive(), seconds)
+    except asyncio.TimeoutError:
+        raise BodyTimeout(f"the body was not received within {seconds:g} s") from None
+
+
+def header_deadline_protocol(seconds: float):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
+    after it opened or after the previous response."""
+    import h11  # noqa: PLC0415
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    class HeaderDeadline(H11Protocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+    return HeaderDeadline
+
+
+def serve(app: Any, host: str, port: int, *, header_seconds: float = HEADER_SECONDS,
+          limit_concurrency: int = 256) -> None:  # fmt: skip
+    """Runs `app` until interrupted, one worker, the deadlines and limits above."""
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=1,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        http=header_deadline_protocol(header_seconds),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        limit_concurrency=limit_concurrency,
+    )
