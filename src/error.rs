@@ -218,32 +218,73 @@ impl From<postcard::Error> for Error {
     }
 }
 
+/// Characters of a caller's string that a message shows: a message must not grow with the input
+/// (a 10 MB option key would make a 10 MB message, which a server may send back to its client).
+pub(crate) const SHOWN_CHARS: usize = 200;
+
 /// A string in a message as `{:?}` shows it (quoted; `\`, `"` and control chars escaped), without
 /// core's `Debug` for `str`: its printable-char tables and escaping were 4 KB of `skedge/lite`.
-/// Other non-ASCII chars are shown as they are.
+/// Other non-ASCII chars are shown as they are. Past [`SHOWN_CHARS`] characters it is cut, and its
+/// length said: `"abc…" (10485760 bytes)`.
 pub(crate) struct Quoted<'a>(pub &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                '\0' => f.write_str("\\0")?,
-                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
-                c => fmt::Write::write_char(f, c)?,
-            }
-        }
-        f.write_str("\"")
+        bounded(f, self.0, true)
     }
 }
 
-/// Strings in a message as `{:?}` shows a slice of them: `["a", "b"]`.
+/// A string in a message as it is, cut as [`Quoted`] cuts it: `abc… (10485760 bytes)`.
+// Its users: the JS binding and the snapshot parsers of the CLI.
+#[cfg_attr(not(any(target_arch = "wasm32", feature = "cli")), allow(dead_code))]
+pub(crate) struct Cut<'a>(pub &'a str);
+
+impl fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        bounded(f, self.0, false)
+    }
+}
+
+fn bounded(f: &mut fmt::Formatter<'_>, s: &str, quoted: bool) -> fmt::Result {
+    if quoted {
+        f.write_str("\"")?;
+    }
+    let mut cut = false;
+    for (i, c) in s.chars().enumerate() {
+        if i == SHOWN_CHARS {
+            cut = true;
+            break;
+        }
+        match c {
+            _ if !quoted => fmt::Write::write_char(f, c)?,
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            '\0' => f.write_str("\\0")?,
+            c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            c => fmt::Write::write_char(f, c)?,
+        }
+    }
+    if cut {
+        f.write_str("…")?;
+    }
+    if quoted {
+        f.write_str("\"")?;
+    }
+    if cut {
+        write!(f, " ({} bytes)", s.len())?;
+    }
+    Ok(())
+}
+
+/// Strings in a message as `{:?}` shows a slice of them: `["a", "b"]`, each cut as [`Quoted`]
+/// cuts it, and past [`SHOWN_ITEMS`] strings the rest counted: `["a", "b", … 998 more]`.
 pub(crate) struct QuotedList<'a>(pub &'a [&'a str]);
+
+/// Strings of a [`QuotedList`] that a message shows.
+pub(crate) const SHOWN_ITEMS: usize = 20;
 
 impl fmt::Display for QuotedList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -251,6 +292,10 @@ impl fmt::Display for QuotedList<'_> {
         for (i, s) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
+            }
+            if i == SHOWN_ITEMS {
+                write!(f, "… {} more", self.0.len() - i)?;
+                break;
             }
             write!(f, "{}", Quoted(s))?;
         }
@@ -260,7 +305,7 @@ impl fmt::Display for QuotedList<'_> {
 
 #[cfg(test)]
 mod quoted_tests {
-    use super::{Quoted, QuotedList};
+    use super::{Cut, Quoted, QuotedList, SHOWN_CHARS, SHOWN_ITEMS};
 
     #[test]
     fn quoted_is_debug_for_ascii_and_printable_text() {
@@ -277,5 +322,41 @@ mod quoted_tests {
         let keys = ["text", "other \"one\""];
         assert_eq!(QuotedList(&keys).to_string(), format!("{keys:?}"));
         assert_eq!(QuotedList(&[]).to_string(), "[]");
+    }
+
+    #[test]
+    fn a_long_string_is_cut_on_a_char_boundary_and_its_length_said() {
+        let exact = "é".repeat(SHOWN_CHARS);
+        assert_eq!(
+            Quoted(&exact).to_string(),
+            format!("{exact:?}"),
+            "at the bound: whole"
+        );
+        let long = format!("{exact}日{}", "x".repeat(10 << 20));
+        let shown = format!("\"{exact}…\" ({} bytes)", long.len());
+        assert_eq!(Quoted(&long).to_string(), shown);
+        assert_eq!(Cut(&long).to_string(), format!("{exact}… ({} bytes)", long.len()));
+        assert_eq!(Cut("as \"is\"\n").to_string(), "as \"is\"\n");
+        // Escapes count as one character each: still bounded.
+        let quotes = "\"".repeat(1000);
+        assert_eq!(
+            Quoted(&quotes).to_string().len(),
+            2 * SHOWN_CHARS + "\"…\" (1000 bytes)".len()
+        );
+    }
+
+    #[test]
+    fn a_long_list_shows_its_first_strings_and_counts_the_rest() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        assert_eq!(
+            QuotedList(&keys[..SHOWN_ITEMS]).to_string(),
+            format!("{:?}", &keys[..SHOWN_ITEMS])
+        );
+        let shown = format!("{:?}", &keys[..SHOWN_ITEMS]);
+        let shown = format!("{}, … {} more]", &shown[..shown.len() - 1], 1000 - SHOWN_ITEMS);
+        assert_eq!(QuotedList(&keys).to_string(), shown);
+        let big = "k".repeat(10 << 20);
+        assert!(QuotedList(&[big.as_str(); 1000]).to_string().len() < 10_000);
     }
 }

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
 
-use crate::error::Result;
+use crate::error::{Quoted, QuotedList, Result};
 use crate::hex;
 use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, Outbox, SplitMix64, Stats, Window};
 use crate::{Prediction, TextClassifier};
@@ -385,9 +385,10 @@ impl Experiment {
     fn check_pair(&self, champion: ArmModel<'_>, challenger: ArmModel<'_>) -> Result<()> {
         for (arm, m) in [("champion", champion), ("challenger", challenger)] {
             if class_names(m.model.classes()) != self.classes {
+                let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
                 return Err(invalid(format!(
-                    "the {arm}'s classes_ differ from the experiment's {:?}: both arms must predict the same classes",
-                    self.classes
+                    "the {arm}'s classes_ differ from the experiment's {}: both arms must predict the same classes",
+                    QuotedList(&classes)
                 )));
             }
         }
@@ -564,9 +565,11 @@ impl Experiment {
     /// open window (at `now_ms`) for each arm that scored the text.
     pub fn feedback(&mut self, id: &str, true_label: &str, now_ms: f64) -> Result<Feedback> {
         let truth = self.classes.iter().position(|c| c == true_label).ok_or_else(|| {
+            let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
             invalid(format!(
-                "{true_label:?} is not one of the classes {:?}",
-                self.classes
+                "{} is not one of the classes {}",
+                Quoted(true_label),
+                QuotedList(&classes)
             ))
         })?;
         if !hex::is_lower(id, 32) {
@@ -706,8 +709,12 @@ impl ExperimentSnapshot {
                 limit: crate::monitor::MAX_SNAPSHOT_BYTES,
             });
         }
-        let s: ExperimentSnapshot =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not an experiment snapshot: {e}")))?;
+        let s: ExperimentSnapshot = serde_json::from_slice(bytes).map_err(|e| {
+            invalid(format!(
+                "not an experiment snapshot: {}",
+                crate::error::Cut(&e.to_string())
+            ))
+        })?;
         s.validate()?;
         Ok(s)
     }
@@ -716,8 +723,9 @@ impl ExperimentSnapshot {
     pub fn validate(&self) -> Result<()> {
         if self.format != EXPERIMENT_FORMAT || self.version != EXPERIMENT_VERSION {
             return Err(invalid(format!(
-                "expected format {EXPERIMENT_FORMAT} version {EXPERIMENT_VERSION}, found {:?} version {}",
-                self.format, self.version
+                "expected format {EXPERIMENT_FORMAT} version {EXPERIMENT_VERSION}, found {} version {}",
+                Quoted(&self.format),
+                self.version
             )));
         }
         if !hex::is_lower(&self.id, 32) {

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
 
 use crate::artifact::schema::{Baseline, Classes, OovCounts};
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, Result};
 use crate::hex;
 use crate::text::Scratch;
 use crate::{Prediction, TextClassifier};
@@ -907,8 +907,9 @@ impl Snapshot {
     pub fn validate(&self) -> Result<()> {
         if self.format != SNAPSHOT_FORMAT || self.version != SNAPSHOT_VERSION {
             return Err(invalid(format!(
-                "expected format {SNAPSHOT_FORMAT} version {SNAPSHOT_VERSION}, found {:?} version {}",
-                self.format, self.version
+                "expected format {SNAPSHOT_FORMAT} version {SNAPSHOT_VERSION}, found {} version {}",
+                Quoted(&self.format),
+                self.version
             )));
         }
         if !hex::is_lower(&self.id, 32) {
@@ -955,8 +956,8 @@ impl Snapshot {
                 limit: MAX_SNAPSHOT_BYTES,
             });
         }
-        let s: Snapshot =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a snapshot: {e}")))?;
+        let s: Snapshot = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a snapshot: {}", crate::error::Cut(&e.to_string()))))?;
         s.validate()?;
         Ok(s)
     }

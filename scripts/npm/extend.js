@@ -14,6 +14,32 @@ const MAX_BATCH_BYTES = 256 << 20;
 /** The largest artifact a wasm32 `Vec` can hold (2 GiB - 1). */
 const MAX_ARTIFACT_BYTES = 2 ** 31 - 1;
 
+/** Characters of a caller's string that a message shows, as src/error.rs `SHOWN_CHARS`: a message
+ * must not grow with the input (a server may send it back to its client). */
+const SHOWN_CHARS = 200;
+
+/** What a message shows of a caller's string: `[prefix, rest]`, the string and `''` when it is
+ * short, else its first `SHOWN_CHARS` code units (never half a surrogate pair) with `…`, and its
+ * length. */
+function shown(s) {
+  if (s.length <= SHOWN_CHARS) return [s, ''];
+  const last = s.charCodeAt(SHOWN_CHARS - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? SHOWN_CHARS - 1 : SHOWN_CHARS;
+  return [`${s.slice(0, end)}…`, ` (${s.length} characters)`];
+}
+
+/** A string as it is, cut: `abc… (10485760 characters)`. */
+function cut(s) {
+  const [prefix, rest] = shown(String(s));
+  return prefix + rest;
+}
+
+/** A string as JSON quotes it, cut: `"abc…" (10485760 characters)`. */
+function quoted(s) {
+  const [prefix, rest] = shown(s);
+  return JSON.stringify(prefix) + rest;
+}
+
 function typeName(v) {
   try {
     return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
@@ -274,7 +300,7 @@ export function extend(core, instantiate) {
       }
       for (const key of Object.keys(options)) {
         if (!PREDICT_BATCH_OPTIONS.includes(key)) {
-          throw invalid(`options.${key} is not an option of predictBatch (known: ${PREDICT_BATCH_OPTIONS.join(', ')})`);
+          throw invalid(`options.${cut(key)} is not an option of predictBatch (known: ${PREDICT_BATCH_OPTIONS.join(', ')})`);
         }
       }
     }
@@ -372,12 +398,13 @@ export function extend(core, instantiate) {
     },
   });
   Model.follow = (source, options) => follow(core, source, options);
-  // The options of `flush` (a monitor's, an experiment's) cross as plain data too.
+  // The endpoint and options of `flush` (a monitor's, an experiment's) cross as plain data too.
   for (const cls of [core.Monitor, core.ExperimentCore]) {
     const flush = cls?.prototype.flush;
     if (!flush) continue;
     cls.prototype.flush = function flushPlain(endpoint, options) {
       try {
+        endpoint = endpointOf(endpoint);
         options = plain(options, 'options');
       } catch (e) {
         return Promise.reject(e);
@@ -404,6 +431,38 @@ export function extend(core, instantiate) {
     }
   }
   return { Model, Experiment: experimentClass(core) };
+}
+
+/** The base a relative URL is resolved against by `fetch` and `sendBeacon`: a page's (or a web
+ * worker's); none in Node, Deno (without `--location`) and Workers. */
+function baseUrl() {
+  try {
+    return globalThis.document?.baseURI ?? globalThis.location?.href;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `flush`'s endpoint as it crosses: a sink function as it is, else the collector's URL as a string
+ * (a string, or the `href` of a `URL` or `Location`). Anything but an http(s) URL, absolute or
+ * relative to the page, is refused here, before the open window is closed: the core would queue
+ * the snapshot and retry, as a network error at every flush, a URL that can never work.
+ */
+function endpointOf(endpoint) {
+  if (typeof endpoint === 'function') return endpoint;
+  const href = endpoint !== null && typeof endpoint === 'object' ? endpoint.href : endpoint;
+  if (typeof href !== 'string') {
+    throw invalid(`flush() needs the collector's http(s) URL, or a function, got ${typeName(endpoint)}`);
+  }
+  let protocol;
+  try {
+    protocol = new URL(href, baseUrl()).protocol;
+  } catch {}
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw invalid(`flush() needs the collector's http(s) URL, or a function: ${quoted(href)} is not one${protocol ? '' : ' (not an absolute URL)'}`);
+  }
+  return href;
 }
 
 const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError'];
@@ -469,9 +528,10 @@ function sourceOf(source, timeoutMs) {
     try {
       url = new URL(source);
     } catch {
-      throw invalid(`the source of Model.follow is not a URL: ${String(source).slice(0, 200)}`);
+      throw invalid(`the source of Model.follow is not a URL: ${quoted(source)}`);
     }
-    const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${e?.message ?? e}`, e);
+    const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${cut(e?.message ?? e)}`, e);
+    const shownUrl = cut(url.href);
     // Each request, its body included, ends within the timeout: a server that stops answering
     // fails this poll (LOAD_FAILED, to onError), and the next one is scheduled.
     const get = async (at, what, headers, read) => {
@@ -484,17 +544,17 @@ function sourceOf(source, timeoutMs) {
     };
     return {
       read(etag) {
-        return get(url, `fetching the pointer ${url}`, etag ? { 'if-none-match': etag } : {}, async (res) => {
+        return get(url, `fetching the pointer ${shownUrl}`, etag ? { 'if-none-match': etag } : {}, async (res) => {
           if (res.status === 304) return null;
-          if (!res.ok) throw fail(`fetching the pointer ${url}`, `HTTP ${res.status}`);
-          const bytes = await readCapped(res, POINTER_MAX_BYTES, pointerTooLarge(url));
+          if (!res.ok) throw fail(`fetching the pointer ${shownUrl}`, `HTTP ${res.status}`);
+          const bytes = await readCapped(res, POINTER_MAX_BYTES, pointerTooLarge(shownUrl));
           return { etag: res.headers.get('etag'), text: new TextDecoder().decode(bytes) };
         });
       },
       blob(key, size) {
         const at = new URL(`../../${key}`, url);
-        return get(at, `fetching ${at}`, {}, async (res) => {
-          if (!res.ok) throw fail(`fetching ${at}`, `HTTP ${res.status}`);
+        return get(at, `fetching ${cut(at.href)}`, {}, async (res) => {
+          if (!res.ok) throw fail(`fetching ${cut(at.href)}`, `HTTP ${res.status}`);
           // Refused before reading a body the pointer does not announce (content-encoded:
           // unknown), and as soon as a body passes the pointer's size.
           const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
@@ -516,15 +576,15 @@ function sourceOf(source, timeoutMs) {
       try {
         return await bucket.get(k, options);
       } catch (e) {
-        throw skedgeError('LOAD_FAILED', `reading ${k} from the bucket: ${e?.message ?? e}`, e);
+        throw skedgeError('LOAD_FAILED', `reading ${cut(k)} from the bucket: ${cut(e?.message ?? e)}`, e);
       }
     };
     return {
       async read(etag) {
         const object = await get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
-        if (object === null) throw fail(`the pointer ${key}`);
+        if (object === null) throw fail(`the pointer ${cut(key)}`);
         if (typeof object.text !== 'function') return null; // precondition failed: unchanged
-        if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(key)(object.size);
+        if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(cut(key))(object.size);
         return { etag: object.etag, text: await object.text() };
       },
       async blob(blobKey, size) {
@@ -584,7 +644,9 @@ function experimentClass(core) {
 
     /** The served prediction, its `arm` and `id` (for `feedback`), and in shadow mode, for
      * sampled texts, the challenger's prediction as `shadow`. `options.key` assigns the canary
-     * arm (sticky: a hash of the key); without it the text is the key. */
+     * arm (sticky: a hash of the key); without it the text is the key. `text` may also be a
+     * record `{ [inputColumn]: text }`, as `Model.predict` takes it, when both arms were fitted on
+     * that DataFrame column. */
     predict(text, options) {
       if (options !== undefined && options !== null) {
         if (typeof options !== 'object' || Array.isArray(options)) {
@@ -592,11 +654,11 @@ function experimentClass(core) {
         }
         for (const key of Object.keys(options)) {
           if (!PREDICT_OPTIONS.includes(key)) {
-            throw invalid(`options.${key} is not an option of Experiment.predict (known: ${PREDICT_OPTIONS.join(', ')})`);
+            throw invalid(`options.${cut(key)} is not an option of Experiment.predict (known: ${PREDICT_OPTIONS.join(', ')})`);
           }
         }
       }
-      return this.#live().predict(this.#champion(), this.#challenger(), text, options?.key);
+      return this.#live().predict(this.#champion(), this.#challenger(), plainArg(text), options?.key);
     }
 
     /** The true label of prediction `id`: "counted", "expired", "unknown" or "duplicate". */
@@ -655,14 +717,14 @@ async function follow(core, source, options) {
     }
     for (const key of Object.keys(options)) {
       if (!FOLLOW_OPTIONS.includes(key)) {
-        throw invalid(`options.${key} is not an option of Model.follow (known: ${FOLLOW_OPTIONS.join(', ')})`);
+        throw invalid(`options.${cut(key)} is not an option of Model.follow (known: ${FOLLOW_OPTIONS.join(', ')})`);
       }
     }
   }
   const { publicKey, intervalSeconds = 60, timeoutSeconds = 60, onUpdate, onError } = options ?? {};
   for (const [name, v] of [['intervalSeconds', intervalSeconds], ['timeoutSeconds', timeoutSeconds]]) {
     if (typeof v !== 'number' || !(v > 0) || v > 2147483) {
-      throw invalid(`options.${name} must be a number of seconds in (0, 2147483], got ${v}`);
+      throw invalid(`options.${name} must be a number of seconds in (0, 2147483], got ${typeof v === 'number' ? v : typeName(v)}`);
     }
   }
   for (const [name, f] of [['onUpdate', onUpdate], ['onError', onError]]) {

@@ -38,6 +38,7 @@ import type {
   Model,
   Follower,
   Label,
+  TextInput,
   ExperimentOptions,
   Served,
   ExperimentSnapshot,
@@ -57,8 +58,10 @@ export type ExperimentSink = (snapshot: ExperimentSnapshot, json: string) => unk
  */
 export declare class Experiment {
   constructor(champion: Model | Follower, challenger: Model | Follower, options?: ExperimentOptions);
-  /** The served prediction with its `arm` and `id`; `options.key` assigns the canary arm. */
-  predict(text: string, options?: { key?: string }): Served;
+  /** The served prediction with its `arm` and `id`; `options.key` assigns the canary arm. A text,
+   * or as `Model.predict` takes it the record `{ [inputColumn]: text }` when both arms were fitted
+   * on that DataFrame column (arms fitted on different columns take texts only). */
+  predict(text: TextInput, options?: { key?: string }): Served;
   /** The true label of prediction `id`, when it arrives. */
   feedback(id: string, label: Label): FeedbackOutcome;
   /** Closes the open window, queues its snapshot and returns it. */
@@ -69,7 +72,9 @@ export declare class Experiment {
    * POSTs every queued window, oldest first (closing the open one first unless `closedOnly`), to
    * `endpoint` (`scripts/report.py serve`'s `/v1/snapshots`), or hands it to `endpoint` when that
    * is a function; as `Monitor.flush`: 201/409 sent, another 4xx dropped, network errors, 401,
-   * 403, 408, 429, 5xx and a sink that threw keep it queued, in order, at most 64.
+   * 403, 408, 429, 5xx and a sink that threw keep it queued, in order, at most 64. An endpoint
+   * that is not an http(s) URL (absolute, or relative to the page) rejects with `INVALID_INPUT`,
+   * and nothing is taken from the queue.
    */
   flush(endpoint: string | URL | ExperimentSink, options?: FlushOptions): Promise<FlushResult>;
   /** Windows waiting for delivery. */

@@ -12,7 +12,8 @@ use wasm_bindgen::prelude::*;
 
 use super::model::PredictionOut;
 use super::monitor::{checked_number, flush, random_seed, seed_of, Outbox};
-use super::{core_error, invalid, option, option_string, options_object, text_of, to_js, type_name, Model};
+use super::{core_error, invalid, option, option_string, options_object, to_js, type_name, Model};
+use crate::error::Quoted;
 use crate::experiment::{
     ArmModel, Experiment, ExperimentConfig, ExperimentSnapshot, Feedback, Mode, DEFAULT_FEEDBACK_CAPACITY,
     MAX_FEEDBACK_CAPACITY,
@@ -146,6 +147,27 @@ fn arm(m: &Model) -> ArmModel<'_> {
     }
 }
 
+/// The text of an experiment's input, as `Model.predict` reads it: a string, or a record
+/// `{ column: text }` of the arms' input column. The core scores one text with both arms, so
+/// arms fitted on different columns (or one on texts) take strings only.
+fn input_text(champion: &Model, challenger: &Model, v: &JsValue) -> Result<String, JsValue> {
+    let (a, b) = (champion.inner.input_column(), challenger.inner.input_column());
+    if a == b || v.is_string() {
+        return champion.text_of_input(v, "text");
+    }
+    let column = |c: Option<&str>| match c {
+        Some(c) => format!("column {}", Quoted(c)),
+        None => "texts".to_owned(),
+    };
+    Err(invalid(&format!(
+        "text must be a string, got {}: the champion was fitted on {}, the challenger on {}, so no \
+         record fits both",
+        type_name(v),
+        column(a),
+        column(b)
+    )))
+}
+
 #[wasm_bindgen(js_class = ExperimentCore)]
 impl ExperimentCore {
     /// Checks the options (unknown keys refused, values shown in messages) and starts.
@@ -162,7 +184,8 @@ impl ExperimentCore {
             Some("canary") => Mode::Canary,
             Some(other) => {
                 return Err(invalid(&format!(
-                    "options.mode must be \"shadow\" or \"canary\", got {other:?}"
+                    "options.mode must be \"shadow\" or \"canary\", got {}",
+                    Quoted(other)
                 )))
             }
         };
@@ -202,7 +225,8 @@ impl ExperimentCore {
         })
     }
 
-    /// `{ label, decision, proba, arm, id, shadow }` of the arm that serves `text`.
+    /// `{ label, decision, proba, arm, id, shadow }` of the arm that serves `text` (a string, or
+    /// a record `{ column: text }` when both arms were fitted on that DataFrame column).
     pub fn predict(
         &mut self,
         champion: &Model,
@@ -210,7 +234,7 @@ impl ExperimentCore {
         text: &JsValue,
         key: &JsValue,
     ) -> Result<JsValue, JsValue> {
-        let text = text_of(text, "text")?;
+        let text = input_text(champion, challenger, text)?;
         let key =
             if key.is_undefined() || key.is_null() {
                 None

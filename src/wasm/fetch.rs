@@ -8,6 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::error;
 use super::invalid;
 use super::put;
+use crate::error::Cut;
 
 #[wasm_bindgen]
 extern "C" {
@@ -65,7 +66,7 @@ fn name_of(input: &JsValue) -> String {
 fn load_failed(input: &JsValue, why: &str) -> JsValue {
     error(
         "LOAD_FAILED",
-        &format!("could not load {}: {why}", name_of(input)),
+        &format!("could not load {}: {why}", Cut(&name_of(input))),
     )
 }
 
@@ -108,11 +109,15 @@ fn in_node() -> bool {
         .is_some_and(|n| n.is_string())
 }
 
+/// The message of a thrown JS value, cut: a runtime's may quote the whole URL ("Failed to parse
+/// URL from …").
 fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
+    let message = e
+        .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
+        .unwrap_or_else(|| "unknown error".into());
+    Cut(&message).to_string()
 }
 
 /// `fetch` the body, with `on_progress` chunk by chunk, calling `on_progress({ loaded, total })`
@@ -139,7 +144,7 @@ pub(super) async fn download(
     if !response.ok() {
         // The URL once: the response's only when a redirect made it another.
         let redirected = match response.redirected() {
-            true => format!(" (redirected to {})", response.url()),
+            true => format!(" (redirected to {})", Cut(&response.url())),
             false => String::new(),
         };
         return Err(load_failed(

@@ -28,6 +28,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::artifact::schema::Classes;
+use crate::error::Cut;
 use crate::MAX_TEXT_BYTES;
 
 pub use hash::{set_hasher, set_verifier};
@@ -419,7 +420,8 @@ pub(crate) fn options_object(
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
             return Err(invalid(&format!(
-                "options.{key} is not an option of {what} (known: {})",
+                "options.{} is not an option of {what} (known: {})",
+                Cut(&key),
                 known.join(", ")
             )));
         }

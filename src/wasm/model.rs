@@ -25,7 +25,7 @@ use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
-use crate::error::Quoted;
+use crate::error::{Cut, Quoted};
 use crate::hex;
 use crate::integrity::{self, base64, unbase64};
 use crate::{Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
@@ -265,7 +265,7 @@ impl Model {
 
     /// The text of an input: a string, or a record `{ column: text }` for a model fitted on a
     /// DataFrame column (the core decides what a record must hold). `what` names it in errors.
-    fn text_of_input(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
+    pub(super) fn text_of_input(&self, v: &JsValue, what: &str) -> Result<String, JsValue> {
         match v.is_string() {
             true => text_of(v, what),
             false => self.record_text_of(v, what),
@@ -295,7 +295,8 @@ impl Model {
                 Ok((
                     key.clone(),
                     match value.is_string() {
-                        true => Ok(text_of(&value, &format!("{what}.{key}"))?),
+                        // Only a text over the limit is refused here, with no name in the message.
+                        true => Ok(text_of(&value, what)?),
                         false => Err(type_name(&value)),
                     },
                 ))
@@ -702,7 +703,8 @@ pub(super) fn check_integrity(integrity: &str, sha256: &[u8; 32]) -> Result<(), 
         return Err(error(
             "INTEGRITY_MISMATCH",
             &format!(
-                "artifact integrity mismatch: expected {integrity}, got sha256-{}",
+                "artifact integrity mismatch: expected {}, got sha256-{}",
+                Cut(integrity),
                 base64(sha256)
             ),
         ));
@@ -718,7 +720,8 @@ pub(super) fn integrity_digests(integrity: &str) -> Result<Vec<Vec<u8>>, JsValue
         let token = token.split('?').next().unwrap_or_default();
         let Some(digest) = token.strip_prefix("sha256-").and_then(unbase64) else {
             return Err(invalid(&format!(
-                "integrity token \"{token}\" is not sha256-<base64 of 32 bytes> (other algorithms are not supported)"
+                "integrity token {} is not sha256-<base64 of 32 bytes> (other algorithms are not supported)",
+                Quoted(token)
             )));
         };
         digests.push(digest);

@@ -168,7 +168,9 @@ impl MonitorHandle {
     /// it to `endpoint` when that is a function (a `SnapshotSink`). Snapshots that could not be
     /// delivered (network error, 401, 403, 408, 429, 5xx, a sink that threw) stay queued for the
     /// next flush, in order, at most 64 (older ones are dropped and counted). The result's
-    /// `lastError` says why the last snapshot not delivered was not (a wrong token, say).
+    /// `lastError` says why the last snapshot not delivered was not (a wrong token, say). An
+    /// endpoint that is not an http(s) URL, absolute or relative to the page, rejects with
+    /// `INVALID_INPUT` before anything is taken from the queue (checked in scripts/npm/extend.js).
     #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
     pub fn flush(
         &self,

@@ -325,4 +325,18 @@ describe('experiment: flush', () => {
     exp.free();
     await assert.rejects(exp.flush(url), (e) => e.code === 'MODEL_FREED');
   });
+
+  test('an endpoint that is not an http(s) URL is refused at the call: the window stays for a later flush', async () => {
+    const [champion, challenger] = pair();
+    const exp = new Experiment(champion, challenger, { seed: 1 });
+    exp.predict(texts[0]);
+    for (const endpoint of ['not a url', '/v1/snapshots', 'ftp://127.0.0.1/x', { href: 'file:///tmp/x' }]) {
+      await assert.rejects(exp.flush(endpoint), (e) => e.code === 'INVALID_INPUT' && /http\(s\) URL/.test(e.message));
+    }
+    assert.equal(exp.pending, 0, 'nothing queued');
+    const got = [];
+    assert.equal((await exp.flush((s) => got.push(s))).sent, 1);
+    assert.equal(got[0].seen, 1, 'nothing lost');
+    exp.free();
+  });
 });

@@ -4,12 +4,13 @@
 // their clean-up, and a few hundred of them used to leave the instance unusable. Also: a text's
 // getter that runs another batch, the bounds of a batch and of a follower's requests, the options
 // of monitor() and flush(). Each case runs often enough to have broken the instance before.
+// Messages quote at most a bounded prefix of what the caller passed, however large.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Model } from 'skedge';
+import { Experiment, Model } from 'skedge';
 import { Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
 import { publicKey } from './lib/signatures.mjs';
@@ -167,4 +168,89 @@ test('skedge: Model.follow refuses a source that is not a URL, and a pointer ser
     server.closeAllConnections();
     server.close();
   }
+});
+
+// A message that quoted the caller's input whole could be megabytes, sent back to a client by a
+// server that returns `e.message`: each quote is cut (200 characters, then `…` and the length).
+const HUGE = 'k'.repeat(10 << 20);
+const SHORT_MESSAGE = 2000;
+
+async function refusal(call) {
+  try {
+    await call();
+  } catch (e) {
+    assert.equal(e.name, 'SkedgeError', String(e.message).slice(0, 300));
+    assert.ok(e.message.length < SHORT_MESSAGE, `a message of ${e.message.length} characters: ${e.message.slice(0, 300)}`);
+    return e;
+  }
+  assert.fail('did not throw');
+}
+
+for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+  test(`${name}: a message quotes a bounded prefix of a huge option key, record key, integrity or URL`, async () => {
+    const model = M.fromBytes(bytes);
+    const column = cases.find((c) => c.name.startsWith('ct_'));
+    const onColumn = M.fromBytes(column.bytes);
+    const manyKeys = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`key${i}`, 'x']));
+    const wrong = `sha256-${Buffer.alloc(32, 7).toString('base64')}`;
+    const calls = {
+      'fromBytes option': () => M.fromBytes(bytes, { [HUGE]: 1 }),
+      'load option': () => M.load(bytes, { [HUGE]: 1 }),
+      'monitor option': () => (name === 'skedge' ? model.monitor({ [HUGE]: 1 }) : M.fromBytes(bytes, { [`x${HUGE}`]: 1 })),
+      'predictBatch option': () => model.predictBatch(['a'], { [HUGE]: true }),
+      'follow option': () => M.follow('http://127.0.0.1:9/p.json', { [HUGE]: 1 }),
+      'integrity token': () => M.fromBytes(bytes, { integrity: `sha256-${HUGE}` }),
+      'integrity options': () => M.fromBytes(bytes, { integrity: `${wrong}?${HUGE}` }),
+      'record key': () => onColumn.predict({ [HUGE]: 'text' }),
+      'record keys': () => onColumn.predict(manyKeys),
+      'batch record key': () => onColumn.predictBatch([{ [HUGE]: 'text' }]),
+      'record on a text model': () => model.predict({ [HUGE]: 'text' }),
+      'follow source': () => M.follow(`not a url ${HUGE}`),
+      'load URL': () => M.load(`http://127.0.0.1:9/${HUGE}`),
+    };
+    const codes = {};
+    for (const [what, call] of Object.entries(calls)) {
+      const e = await refusal(call);
+      codes[what] = e.code;
+      const quotes = !['record keys', 'record on a text model'].includes(what);
+      if (quotes) assert.match(e.message, /…"? \(\d+ (bytes|characters)\)/, `${what}: ${e.message}`);
+    }
+    assert.deepEqual(codes, {
+      'fromBytes option': 'INVALID_INPUT',
+      'load option': 'INVALID_INPUT',
+      'monitor option': 'INVALID_INPUT',
+      'predictBatch option': 'INVALID_INPUT',
+      'follow option': 'INVALID_INPUT',
+      'integrity token': 'INVALID_INPUT',
+      'integrity options': 'INTEGRITY_MISMATCH',
+      'record key': 'INVALID_INPUT',
+      'record keys': 'INVALID_INPUT',
+      'batch record key': 'INVALID_INPUT',
+      'record on a text model': 'INVALID_INPUT',
+      'follow source': 'INVALID_INPUT',
+      'load URL': 'LOAD_FAILED',
+    });
+    const keys = await refusal(() => onColumn.predict(manyKeys));
+    assert.match(keys.message, /"key0", "key1", .*, … 99980 more\]/);
+    healthy(M, model);
+  });
+}
+
+test('skedge: an experiment\'s messages quote a bounded prefix of a huge mode, label, option key or endpoint', async () => {
+  const [champion, challenger] = [Model.fromBytes(bytes), Model.fromBytes(bytes)];
+  const exp = new Experiment(champion, challenger, { seed: 1 });
+  const { id } = exp.predict('good');
+  for (const call of [
+    () => new Experiment(champion, challenger, { mode: HUGE }),
+    () => new Experiment(champion, challenger, { [HUGE]: 1 }),
+    () => exp.predict('good', { [HUGE]: 1 }),
+    () => exp.feedback(id, HUGE),
+    () => exp.flush(`not a url ${HUGE}`),
+    () => exp.flush(() => {}, { [HUGE]: 1 }),
+  ]) {
+    const e = await refusal(call);
+    assert.equal(e.code, 'INVALID_INPUT');
+    assert.match(e.message, /…"? \(\d+ (bytes|characters)\)/, e.message);
+  }
+  assert.equal(exp.feedback(id, 1), 'counted', 'the experiment still works');
 });

@@ -281,4 +281,32 @@ describe('monitor: flush', () => {
     await assert.rejects(monitor.flush(url, { token: 5 }), (e) => e.code === 'INVALID_INPUT');
     model.free();
   });
+
+  test('an endpoint that is not an http(s) URL is refused at the call: the window stays for a later flush', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 1 });
+    model.predict(texts[0]);
+    const bad = ['not a url', '/v1/snapshots', '', 'ftp://127.0.0.1/x', 'file:///tmp/snapshots', 'javascript:void 0',
+      new URL('data:,x'), { href: 'mailto:ops@example.com' }, `not a url ${'x'.repeat(10 << 20)}`];
+    for (const endpoint of bad) {
+      for (const options of [undefined, { beacon: true }, { closedOnly: true }]) {
+        await assert.rejects(monitor.flush(endpoint, options), (e) => {
+          assert.equal(e.code, 'INVALID_INPUT', e.message.slice(0, 300));
+          assert.match(e.message, /http\(s\) URL/);
+          assert.ok(e.message.length < 500, `${e.message.length} characters`);
+          return true;
+        });
+      }
+    }
+    assert.equal(monitor.pending, 0, 'nothing queued');
+    assert.equal(monitor.seen, 1, 'the open window was not closed');
+    const got = [];
+    assert.deepEqual(await monitor.flush((s) => got.push(s)), { sent: 1, rejected: 0, pending: 0, dropped: 0, lastError: null });
+    assert.equal(got[0].stats.count, 1, 'nothing lost');
+    model.predict(texts[1]);
+    received.length = 0;
+    assert.equal((await monitor.flush(url.replace('http:', 'HTTP:'))).sent, 1, 'a scheme in capitals is http too');
+    assert.equal(received.length, 1);
+    model.free();
+  });
 });

@@ -1,10 +1,11 @@
 // Models fitted on a DataFrame column (a ColumnTransformer over one text column, issue #17): every
 // entry takes the text or the record `{ [info().inputColumn]: text }`, in predict, predictBatch
 // (rows and columnar) and explain, with the same results; any other record is INVALID_INPUT
-// naming the column, and a model fitted on texts refuses records.
+// naming the column, and a model fitted on texts refuses records. An Experiment takes them as its
+// arms' Model.predict does when both arms were fitted on the column, and refuses them otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Model } from 'skedge';
+import { Experiment, Model } from 'skedge';
 import { Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
 
@@ -73,3 +74,57 @@ for (const [entry, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
     model.free();
   });
 }
+
+test('Experiment.predict takes records as Model.predict does when both arms were fitted on the column', () => {
+  const c = columnCases.find((x) => x.name.includes('3class')) ?? columnCases[0];
+  const [champion, challenger] = [Model.fromBytes(c.bytes), Model.fromBytes(c.bytes)];
+  const column = champion.info().inputColumn;
+  const texts = c.expected.slice(0, 20).map((e) => e.text);
+  for (const options of [{ seed: 3 }, { mode: 'canary', share: 0.5, seed: 3 }]) {
+    const [byRecord, byText] = [new Experiment(champion, challenger, options), new Experiment(champion, challenger, options)];
+    for (const t of texts) {
+      const r = byRecord.predict({ [column]: t });
+      const { id, ...served } = byText.predict(t);
+      assert.deepEqual({ ...r, id: undefined }, { ...served, id: undefined }, 'the same arm, prediction and shadow');
+      const model = r.arm === 'champion' ? champion : challenger;
+      assert.deepEqual({ label: r.label, decision: r.decision, proba: r.proba }, model.predict({ [column]: t }));
+      assert.deepEqual(byRecord.predict({ [column]: t }, { key: 'k' }).arm, byText.predict(t, { key: 'k' }).arm);
+    }
+    assert.equal(byRecord.snapshot().seen, byText.snapshot().seen);
+    // Refused as Model.predict refuses them: the same code and message.
+    for (const bad of [{}, { other: 'x' }, { [column]: 'x', id: '1' }, { [column]: 3 }, 42, null, ['x']]) {
+      const e = thrown(() => byRecord.predict(bad));
+      const want = thrown(() => champion.predict(bad));
+      assert.equal(e.code, 'INVALID_INPUT', JSON.stringify(bad));
+      assert.equal(e.message, want.message);
+    }
+    byRecord.free();
+    byText.free();
+  }
+  champion.free();
+  challenger.free();
+});
+
+test('Experiment.predict: arms fitted on different columns take texts, and refuse records naming both', () => {
+  const c = columnCases.find((x) => x.name.includes('binary')) ?? columnCases[0];
+  const onColumn = Model.fromBytes(c.bytes);
+  const onTexts = Model.fromBytes(plainCase.bytes);
+  assert.deepEqual(onColumn.info().classes, onTexts.info().classes, 'an experiment needs the same classes');
+  const column = onColumn.info().inputColumn;
+  for (const [champion, challenger] of [[onColumn, onTexts], [onTexts, onColumn]]) {
+    const exp = new Experiment(champion, challenger, { seed: 1 });
+    const text = c.expected[0].text;
+    const r = exp.predict(text);
+    assert.deepEqual({ label: r.label, decision: r.decision, proba: r.proba }, champion.predict(text));
+    assert.deepEqual(r.shadow, challenger.predict(text));
+    for (const bad of [{ [column]: text }, { text }, 42]) {
+      const e = thrown(() => exp.predict(bad));
+      assert.equal(e.code, 'INVALID_INPUT');
+      assert.ok(e.message.includes(`column ${JSON.stringify(column)}`) && e.message.includes('texts'), e.message);
+    }
+    assert.equal(exp.snapshot().seen, 1, 'a refused record is not counted');
+    exp.free();
+  }
+  onColumn.free();
+  onTexts.free();
+});

@@ -1,7 +1,7 @@
 // A Node-only ESM project: no DOM types, only @types/node.
 import { readFileSync } from 'node:fs';
-import init, { Model, SkedgeError } from 'skedge';
-import type { Explanation, LoadOptions, Prediction, SkedgeErrorCode } from 'skedge';
+import init, { Experiment, Model, SkedgeError } from 'skedge';
+import type { Explanation, LoadOptions, Prediction, Served, SkedgeErrorCode } from 'skedge';
 import { Model as Lite } from 'skedge/lite';
 
 await init();
@@ -19,6 +19,12 @@ try {
     console.log(code, err.index, err.message);
   }
 }
+// An experiment takes what Model.predict takes: a text or a record of the arms' column.
+const exp = new Experiment(model, model);
+const served: Served = exp.predict({ review: 'text' }, { key: 'user' });
+exp.predict('text').arm satisfies 'champion' | 'challenger';
+exp.flush(new URL('https://collector.example/v1/snapshots')).then((r) => r.lastError);
+console.log(served);
 model[Symbol.dispose]();
 model.free();
 console.log(p, e, loaded);
