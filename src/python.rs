@@ -16,13 +16,14 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
 use crate::artifact::schema::Classes;
 use crate::artifact::LoadOptions;
 use crate::classify::n_classes;
+use crate::error::Quoted;
 use crate::{Error, Field, Prediction, TextClassifier, MAX_TEXT_BYTES};
 
 create_exception!(
@@ -57,18 +58,91 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
     v.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
-fn repr(v: &Bound<'_, PyAny>) -> String {
-    v.repr().map_or_else(|_| type_name(v), |r| r.to_string())
+/// The longest `repr` a message shows of a caller's value: past it, its type is shown instead.
+const SHOWN_REPR_CHARS: usize = 64;
+
+/// A caller's value in a message, bounded whatever its size: a `str` quoted (and truncated) by
+/// [`Quoted`], another value as its `repr` when that is short, else its type.
+fn shown(v: &Bound<'_, PyAny>) -> String {
+    if let Ok(s) = v.cast::<PyString>() {
+        return Quoted(&s.to_string_lossy()).to_string();
+    }
+    match v.repr() {
+        Ok(r) => {
+            let r = r.to_string_lossy();
+            match r.chars().nth(SHOWN_REPR_CHARS) {
+                None => r.into_owned(),
+                Some(_) => type_name(v),
+            }
+        }
+        Err(_) => type_name(v),
+    }
+}
+
+/// A path in a message (an `IO` or `KEY_INVALID` error), bounded as any quoted string.
+fn shown_path(path: &std::path::Path) -> String {
+    Quoted(&path.to_string_lossy()).to_string()
 }
 
 /// A `str` argument, borrowed from the Python object (no copy; safe to read without the GIL).
 fn text_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
+    text_or(v, || what.to_owned())
+}
+
+/// [`text_of`], naming the argument only when it is refused: a record's field name is formatted
+/// on that path alone, not for every value read.
+fn text_or(v: &Bound<'_, PyAny>, what: impl FnOnce() -> String) -> PyResult<PyBackedStr> {
     if !v.is_instance_of::<PyString>() {
-        return Err(invalid(format!("{what} must be a str, got {}", type_name(v))));
+        return Err(invalid(format!("{} must be a str, got {}", what(), type_name(v))));
     }
     // Fails only for a lone surrogate, which has no UTF-8 form (the CLI refuses non-UTF-8 too).
     v.extract::<PyBackedStr>()
-        .map_err(|_| invalid(format!("{what} is not valid Unicode (a lone surrogate)")))
+        .map_err(|_| invalid(format!("{} is not valid Unicode (a lone surrogate)", what())))
+}
+
+/// A numpy bool has no `bool` base class, but its type has that name; either would otherwise be
+/// read as 0 or 1.
+fn is_bool(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyBool>() || type_name(v) == "bool"
+}
+
+/// An int argument that fits `T`: a bool, a float or an int out of `T`'s range is refused,
+/// `range` saying which ints are taken.
+fn int_of<'py, T>(v: &Bound<'py, PyAny>, what: &str, range: &str) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+{
+    match is_bool(v) {
+        false => v.extract::<T>().ok(),
+        true => None,
+    }
+    .ok_or_else(|| invalid(format!("{what} must be an int {range}, got {}", shown(v))))
+}
+
+/// A float argument (an int is taken as its value), not NaN; the core checks its range.
+fn float_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    match is_bool(v) || v.is_instance_of::<PyString>() {
+        false => v.extract::<f64>().ok().filter(|x| !x.is_nan()),
+        true => None,
+    }
+    .ok_or_else(|| invalid(format!("{what} must be a number, got {}", shown(v))))
+}
+
+/// A file path (`str` or `os.PathLike`); `kinds` names what else the argument may be.
+fn path_of(v: &Bound<'_, PyAny>, what: &str, kinds: &str) -> PyResult<PathBuf> {
+    match v.extract::<PathBuf>() {
+        // The OS would refuse it as `IO`; it is the argument that is wrong.
+        Ok(path) if path.as_os_str().as_encoded_bytes().contains(&0) => {
+            Err(invalid(format!("{what} {} contains a NUL character", shown(v))))
+        }
+        Ok(path) => Ok(path),
+        // A str or a path whose text has no file system form: a lone surrogate outside
+        // surrogateescape's range.
+        Err(_) if v.is_instance_of::<PyString>() || v.hasattr("__fspath__").unwrap_or(false) => Err(invalid(
+            format!("{what} {} is not a file name (a lone surrogate?)", shown(v)),
+        )),
+        Err(_) => Err(invalid(format!("{what} must be {kinds}, got {}", type_name(v)))),
+    }
 }
 
 /// A loaded skedge model: an exported scikit-learn text pipeline whose labels and decision
@@ -114,7 +188,8 @@ impl Model {
         let Ok(record) = v.cast::<PyDict>() else {
             if let (Some(column), false) = (&self.input_column, v.is_instance_of::<PyString>()) {
                 return Err(invalid(format!(
-                    "{what} must be a str or a dict {{{column:?}: str}}, got {}",
+                    "{what} must be a str or a dict {{{}: str}}, got {}",
+                    Quoted(column),
                     type_name(v)
                 )));
             }
@@ -128,10 +203,11 @@ impl Model {
             let (k, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let key = match k.cast::<PyString>() {
                 Ok(s) => s.to_string_lossy().into_owned(),
-                Err(_) => repr(&k),
+                // Not a str: the record is refused, its key shown as `shown` bounds it.
+                Err(_) => shown(&k),
             };
             values.push(match value.is_instance_of::<PyString>() {
-                true => Ok(text_of(&value, &format!("{what}[{key:?}]"))?),
+                true => Ok(text_or(&value, || format!("{what}[{}]", Quoted(&key)))?),
                 false => Err(type_name(&value)),
             });
             keys.push(key);
@@ -198,12 +274,7 @@ impl Model {
         public_key: Option<&Bound<'_, PyAny>>,
         decryption_key: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Model> {
-        let path: PathBuf = path.extract().map_err(|_| {
-            invalid(format!(
-                "path must be a str or os.PathLike, got {}",
-                type_name(path)
-            ))
-        })?;
+        let path = path_of(path, "path", "a str or os.PathLike")?;
         let keys = load_options(public_key, decryption_key)?;
         let bytes = py.detach(|| read(&path))?;
         Model::open(py, bytes, keys)
@@ -336,9 +407,7 @@ impl Model {
         let text = self.input_of(text, "text")?;
         let k: usize = match k {
             None => 10,
-            Some(k) => k
-                .extract()
-                .map_err(|_| invalid(format!("k must be an int ≥ 0, got {}", repr(k))))?,
+            Some(k) => int_of(k, "k", "≥ 0")?,
         };
         let (p, features, row) = py
             .detach(|| {
@@ -427,9 +496,9 @@ impl Model {
             let model = self.lock();
             let m = model.metadata();
             format!(
-                "<skedge.Model {:?} version {:?}: {}, {} classes>",
-                m.name,
-                m.version,
+                "<skedge.Model {} version {}: {}, {} classes>",
+                Quoted(&m.name),
+                Quoted(&m.version),
                 model.classifier().estimator(),
                 n_classes(&self.classes)
             )
@@ -481,7 +550,8 @@ impl CodePoints {
 /// challenger; ``mode="canary"`` serves the challenger to a sticky ``share`` of keys (a hash of
 /// ``key``, the same as the npm package's). ``feedback(id, label)`` counts the true label of a
 /// prediction (the last ``feedback_capacity`` are remembered); ``snapshot()`` closes the window
-/// and returns it as a dict. Thread-safe: calls run one at a time.
+/// and returns it as a dict. Any keyword argument may be None, for its default. Thread-safe:
+/// calls run one at a time.
 #[pyclass(frozen, module = "skedge")]
 pub struct Experiment {
     inner: Mutex<crate::experiment::Experiment>,
@@ -556,52 +626,110 @@ impl Experiment {
     fn lock(&self) -> MutexGuard<'_, crate::experiment::Experiment> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The text of `predict`'s input, as `Model.predict` reads it. The core scores one text with
+    /// both arms, so a record is read only when the arms take the same column.
+    fn input_of(&self, v: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
+        let (champion, challenger) = (self.champion.get(), self.challenger.get());
+        if champion.input_column == challenger.input_column || v.is_instance_of::<PyString>() {
+            return champion.input_of(v, "text");
+        }
+        if !v.is_instance_of::<PyDict>() {
+            return text_of(v, "text");
+        }
+        let takes = |m: &Model| match &m.input_column {
+            Some(column) => format!("records {{{}: str}}", Quoted(column)),
+            None => "texts only".to_owned(),
+        };
+        Err(invalid(format!(
+            "text: a record, but the arms take different inputs (champion: {}, challenger: {}): \
+             pass the str",
+            takes(champion),
+            takes(challenger)
+        )))
+    }
+}
+
+/// An experiment's arm: a `Model`.
+fn arm_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Py<Model>> {
+    v.cast::<Model>()
+        .map(|m| m.clone().unbind())
+        .map_err(|_| invalid(format!("{what} must be a skedge.Model, got {}", type_name(v))))
 }
 
 #[pymethods]
 impl Experiment {
     #[new]
-    #[pyo3(signature = (champion, challenger, *, mode="shadow", sample_rate=None, share=None, salt="", window_seconds=None, seed=None, feedback_capacity=crate::experiment::DEFAULT_FEEDBACK_CAPACITY))]
+    #[pyo3(
+        signature = (champion, challenger, *, mode=None, sample_rate=None, share=None, salt=None, window_seconds=None, seed=None, feedback_capacity=None),
+        text_signature = "(champion, challenger, *, mode='shadow', sample_rate=None, share=None, salt='', window_seconds=None, seed=None, feedback_capacity=10000)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        champion: Py<Model>,
-        challenger: Py<Model>,
-        mode: &str,
-        sample_rate: Option<f64>,
-        share: Option<f64>,
-        salt: &str,
-        window_seconds: Option<f64>,
-        seed: Option<u64>,
-        feedback_capacity: usize,
+        champion: &Bound<'_, PyAny>,
+        challenger: &Bound<'_, PyAny>,
+        mode: Option<&Bound<'_, PyAny>>,
+        sample_rate: Option<&Bound<'_, PyAny>>,
+        share: Option<&Bound<'_, PyAny>>,
+        salt: Option<&Bound<'_, PyAny>>,
+        window_seconds: Option<&Bound<'_, PyAny>>,
+        seed: Option<&Bound<'_, PyAny>>,
+        feedback_capacity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Experiment> {
-        use crate::experiment::{ExperimentConfig, Mode};
+        use crate::experiment::{ExperimentConfig, Mode, DEFAULT_FEEDBACK_CAPACITY, MAX_FEEDBACK_CAPACITY};
+        let champion = arm_of(champion, "champion")?;
+        let challenger = arm_of(challenger, "challenger")?;
         let mode = match mode {
-            "shadow" => Mode::Shadow,
-            "canary" => Mode::Canary,
-            other => {
-                return Err(invalid(format!(
-                    "mode must be \"shadow\" or \"canary\", got {other:?}"
-                )))
-            }
+            None => Mode::Shadow,
+            Some(v) => match v.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) {
+                Some("shadow") => Mode::Shadow,
+                Some("canary") => Mode::Canary,
+                _ => {
+                    return Err(invalid(format!(
+                        "mode must be \"shadow\" or \"canary\", got {}",
+                        shown(v)
+                    )))
+                }
+            },
         };
+        let sample_rate = sample_rate.map(|v| float_of(v, "sample_rate")).transpose()?;
+        let share = share.map(|v| float_of(v, "share")).transpose()?;
         match (mode, sample_rate, share) {
             (Mode::Shadow, _, Some(_)) => return Err(invalid("share is for mode=\"canary\"".into())),
             (Mode::Canary, Some(_), _) => return Err(invalid("sample_rate is for mode=\"shadow\"".into())),
             (Mode::Canary, _, None) => return Err(invalid("mode=\"canary\" needs share in [0, 1]".into())),
             _ => {}
         }
-        let seed = seed.unwrap_or_else(|| {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(now_ms().to_bits());
-            h.finish()
-        });
+        let salt = match salt {
+            None => String::new(),
+            Some(v) => text_of(v, "salt")?.to_string(),
+        };
+        let window_seconds = window_seconds
+            .map(|v| float_of(v, "window_seconds"))
+            .transpose()?;
+        let seed = match seed {
+            Some(v) => int_of::<u64>(v, "seed", "in [0, 2**64)")?,
+            None => {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u64(now_ms().to_bits());
+                h.finish()
+            }
+        };
+        let feedback_capacity = match feedback_capacity {
+            None => DEFAULT_FEEDBACK_CAPACITY,
+            Some(v) => int_of::<usize>(
+                v,
+                "feedback_capacity",
+                &format!("in [1, {MAX_FEEDBACK_CAPACITY}]"),
+            )?,
+        };
         let config = ExperimentConfig {
             mode,
             sample_rate: sample_rate.unwrap_or(1.0),
             share: share.unwrap_or(0.0),
-            salt: salt.to_owned(),
+            salt,
             window_seconds,
             seed,
             feedback_capacity,
@@ -622,20 +750,22 @@ impl Experiment {
 
     /// The served prediction (``predict``'s dict) with ``arm`` ("champion" or "challenger"),
     /// ``id`` (for ``feedback``) and ``shadow`` (shadow mode, sampled texts: the challenger's
-    /// prediction, not served; else None). ``key`` assigns the canary arm; without it the text
-    /// is the key.
+    /// prediction, not served; else None). ``text`` is a str or, when both arms were fitted on
+    /// the same DataFrame column, the record ``{column: text}`` ``Model.predict`` takes.
+    /// ``key`` (a str) assigns the canary arm; without it the text is the key.
     #[pyo3(signature = (text, *, key=None))]
     fn predict<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyAny>,
-        key: Option<&str>,
+        key: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let text = text_of(text, "text")?;
+        let text = self.input_of(text)?;
+        let key = key.map(|k| text_of(k, "key")).transpose()?;
         let served = py
             .detach(|| {
                 with_arms(self.champion.get(), self.challenger.get(), |c, h| {
-                    self.lock().predict(c, h, &text, key, now_ms())
+                    self.lock().predict(c, h, &text, key.as_deref(), now_ms())
                 })
             })
             .map_err(core_error)?;
@@ -650,21 +780,22 @@ impl Experiment {
         Ok(d)
     }
 
-    /// The true label (one of the classes) of prediction ``id``: "counted", "expired",
-    /// "unknown" or "duplicate".
-    fn feedback(&self, id: &str, label: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    /// The true label (one of the classes, a str or an int) of prediction ``id`` (a str):
+    /// "counted", "expired", "unknown" or "duplicate".
+    fn feedback(&self, id: &Bound<'_, PyAny>, label: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         use crate::experiment::Feedback;
+        let id = text_of(id, "id")?;
         let truth = if label.is_instance_of::<PyString>() {
-            label.extract::<String>()?
-        } else if let Ok(i) = label.extract::<i64>() {
+            text_of(label, "label")?.to_string()
+        } else if let Some(i) = label.extract::<i64>().ok().filter(|_| !is_bool(label)) {
             i.to_string()
         } else {
             return Err(invalid(format!(
                 "the true label must be one of the classes, got {}",
-                repr(label)
+                shown(label)
             )));
         };
-        let outcome = self.lock().feedback(id, &truth, now_ms()).map_err(core_error)?;
+        let outcome = self.lock().feedback(&id, &truth, now_ms()).map_err(core_error)?;
         Ok(match outcome {
             Feedback::Counted => "counted",
             Feedback::Expired => "expired",
@@ -697,7 +828,7 @@ fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {
 }
 
 fn read(path: &std::path::Path) -> PyResult<Vec<u8>> {
-    crate::artifact::read_file(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))
+    crate::artifact::read_file(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(path)))))
 }
 
 /// Copies the bytes of a `bytes`, `bytearray` or `memoryview`.
@@ -709,7 +840,12 @@ fn bytes_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
         return Ok(b.to_vec());
     }
     if v.is_instance_of::<PyMemoryView>() {
-        let b = v.py().get_type::<PyBytes>().call1((v,))?;
+        // Fails only for a released memoryview.
+        let b = v
+            .py()
+            .get_type::<PyBytes>()
+            .call1((v,))
+            .map_err(|_| invalid(format!("{what} is a released memoryview")))?;
         return Ok(b.cast::<PyBytes>()?.as_bytes().to_vec());
     }
     Err(invalid(format!(
@@ -747,8 +883,8 @@ fn load_options(
 
 /// A key from its text (`str`), its raw bytes, or its key file (`os.PathLike`).
 fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_LEN]> {
-    if let Ok(text) = v.cast::<PyString>() {
-        return decode_key(&text.to_cow()?, kind).map_err(core_error);
+    if v.is_instance_of::<PyString>() {
+        return decode_key(&text_of(v, what)?, kind).map_err(core_error);
     }
     if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyByteArray>() {
         let bytes = bytes_of(v, what)?;
@@ -759,16 +895,11 @@ fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_
             )))
         });
     }
-    let Ok(path) = v.extract::<PathBuf>() else {
-        return Err(invalid(format!(
-            "{what} must be a str (key text), bytes or a path, got {}",
-            type_name(v)
-        )));
-    };
+    let path = path_of(v, what, "a str (key text), bytes or a path")?;
     let text = crate::artifact::read_small_text(&path, 4096)
-        .map_err(|e| core_error(Error::Io(format!("{}: {e}", path.display()))))?;
+        .map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(&path)))))?;
     decode_key(&text, kind).map_err(|e| match e {
-        Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", path.display()))),
+        Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", shown_path(&path)))),
         e => core_error(e),
     })
 }

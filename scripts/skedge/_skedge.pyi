@@ -61,23 +61,25 @@ class Model:
 
 class Experiment:
     """Champion and challenger on the same production text (FORMAT.md §4): shadow or canary,
-    ground-truth feedback, snapshots. The canary assignment is the npm package's, key for key."""
+    ground-truth feedback, snapshots. The canary assignment is the npm package's, key for key.
+    Any keyword argument may be None, for its default."""
 
     def __init__(
         self,
         champion: Model,
         challenger: Model,
         *,
-        mode: Literal["shadow", "canary"] = "shadow",
+        mode: Literal["shadow", "canary"] | None = "shadow",
         sample_rate: float | None = None,
         share: float | None = None,
-        salt: str = "",
+        salt: str | None = "",
         window_seconds: float | None = None,
         seed: int | None = None,
-        feedback_capacity: int = 10000,
+        feedback_capacity: int | None = 10000,
     ) -> None: ...
-    def predict(self, text: str, *, key: str | None = None) -> dict[str, Any]:
-        """The served prediction with ``arm``, ``id`` and ``shadow``."""
+    def predict(self, text: TextInput, *, key: str | None = None) -> dict[str, Any]:
+        """The served prediction with ``arm``, ``id`` and ``shadow``. A record ``{column: text}``
+        when both arms were fitted on that DataFrame column."""
 
     def feedback(self, id: str, label: int | str) -> Literal["counted", "expired", "unknown", "duplicate"]:
         """The true label of prediction ``id``."""

@@ -2,13 +2,16 @@
 the serving arm's, exact; shadow pairs are compared; the canary assignment is sticky and pinned to
 the same values as the Rust core and the npm package, and on 10,000 keys equal to FORMAT.md's
 xxh64 formula (recomputed here), within two points of the share; feedback goes through the bounded ring;
-snapshots add up; bad arguments raise `SkedgeError` with `INVALID_INPUT`.
+snapshots add up; bad arguments raise `SkedgeError` with `INVALID_INPUT` (every argument, whatever its
+type, a message naming it and bounded); a DataFrame model's records are read as `Model.predict` reads
+them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pathlib
 import subprocess
 
@@ -176,3 +179,131 @@ def test_one_model_in_both_arms_does_not_deadlock(arms):
     r = exp.predict("bon film")
     assert r["shadow"]["label"] == r["label"]
     assert exp.snapshot()["shadow"]["agree"] == 1
+
+
+def test_odd_arguments_raise_skedge_errors_naming_the_argument(arms):
+    """Wrong types, lone surrogates, bools, NaN and ints out of range: `SkedgeError` with
+    `INVALID_INPUT` naming the argument, never Python's own TypeError, OverflowError or
+    UnicodeEncodeError."""
+    champion, challenger = arms
+    lone = "\ud800"
+    new = [
+        ("champion", {"champion": "a model"}),
+        ("challenger", {"challenger": None}),
+        ("mode", {"mode": 1}),
+        ("mode", {"mode": lone}),
+        ("sample_rate", {"sample_rate": "0.5"}),
+        ("sample_rate", {"sample_rate": math.nan}),
+        ("sample_rate", {"sample_rate": True}),
+        ("sample_rate", {"sample_rate": 10**400}),
+        ("share", {"mode": "canary", "share": math.nan}),
+        ("share", {"mode": "canary", "share": "x"}),
+        ("salt", {"salt": 1}),
+        ("salt", {"salt": lone}),
+        ("window_seconds", {"window_seconds": "60"}),
+        ("window_seconds", {"window_seconds": math.nan}),
+        ("window_seconds", {"window_seconds": 10**400}),
+        ("seed", {"seed": -1}),
+        ("seed", {"seed": 2**64}),
+        ("seed", {"seed": 1.5}),
+        ("seed", {"seed": True}),
+        ("feedback_capacity", {"feedback_capacity": -1}),
+        ("feedback_capacity", {"feedback_capacity": 2**70}),
+        ("feedback_capacity", {"feedback_capacity": 10.0}),
+        ("feedback_capacity", {"feedback_capacity": True}),
+    ]
+    for name, kwargs in new:
+        args = {"champion": champion, "challenger": challenger, **kwargs}
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Experiment(args.pop("champion"), args.pop("challenger"), **args)
+        assert e.value.code == "INVALID_INPUT" and name in str(e.value), (kwargs, str(e.value))
+    # The bounds themselves are taken; None is the default.
+    exp = skedge.Experiment(champion, challenger, seed=2**64 - 1, feedback_capacity=1, sample_rate=1, salt=None)
+    r = exp.predict("bon film")
+    canary = skedge.Experiment(champion, challenger, mode="canary", share=0, seed=0)
+    for name, call in [
+        ("text", lambda: exp.predict(lone)),
+        ("key", lambda: canary.predict("x", key=lone)),
+        ("key", lambda: canary.predict("x", key=1)),
+        ("key", lambda: canary.predict("x", key=b"user-1")),
+        ("id", lambda: exp.feedback(lone, r["label"])),
+        ("id", lambda: exp.feedback(1, r["label"])),
+        ("label", lambda: exp.feedback(r["id"], lone)),
+        ("label", lambda: exp.feedback(r["id"], True)),
+        ("label", lambda: exp.feedback(r["id"], 10**5000)),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            call()
+        assert e.value.code == "INVALID_INPUT" and name in str(e.value), (name, str(e.value))
+    assert exp.feedback(r["id"], r["label"]) == "counted"
+
+
+def test_messages_do_not_quote_a_caller_value_whole(arms):
+    """A 10 MB argument gives a message of a few hundred characters, not of 10 MB."""
+    champion, challenger = arms
+    big = "x" * (10 << 20)
+
+    class Huge:
+        def __repr__(self):
+            return big
+
+    exp = skedge.Experiment(champion, challenger, seed=1)
+    r = exp.predict("bon film")
+    for call in [
+        lambda: skedge.Experiment(champion, challenger, mode=big),
+        lambda: skedge.Experiment(champion, challenger, seed=Huge()),
+        lambda: exp.feedback(r["id"], Huge()),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            call()
+        assert e.value.code == "INVALID_INPUT" and len(str(e.value)) < 1000, str(e.value)[:200]
+
+
+def column_model(tmp_path: pathlib.Path, column: str) -> skedge.Model:
+    """The DataFrame case (ColumnTransformer on "text") with its input column renamed."""
+    interchange = json.loads((CASES / "ct_text_tfidf_lr_binary.interchange.json").read_text(encoding="utf-8"))
+    interchange["pipeline"]["input"]["column"] = column
+    source, out = tmp_path / f"ct_{column}.interchange.json", tmp_path / f"ct_{column}.skedge"
+    source.write_text(json.dumps(interchange), encoding="utf-8")
+    subprocess.run([SKEDGE, "pack", source, "-o", out], check=True, capture_output=True)
+    return skedge.Model.load(out)
+
+
+def test_records_of_a_dataframe_model(tmp_path):
+    """`Experiment.predict` takes the records `{column: text}` `Model.predict` takes when both arms
+    read the same column; when their columns differ, a str still works and a record is refused
+    naming both."""
+    model = packed(tmp_path, "ct_text_tfidf_lr_binary")
+    assert model.info()["input_column"] == "text"
+    text = "a fine film, well acted"
+    plain = model.predict(text)
+    for mode in ({"mode": "shadow"}, {"mode": "canary", "share": 0.5, "salt": "s"}):
+        by_text = skedge.Experiment(model, model, seed=5, **mode).predict(text)
+        by_record = skedge.Experiment(model, model, seed=5, **mode).predict({"text": text})
+        assert by_record["id"] != by_text["id"]  # each experiment has its own instance
+        by_text.pop("id"), by_record.pop("id")
+        assert by_record == by_text
+        assert {k: by_record[k] for k in plain} == plain
+    exp = skedge.Experiment(model, model, mode="canary", share=0.5)
+    assert exp.predict({"text": text}, key="user-1")["arm"] == exp.predict(text, key="user-1")["arm"]
+    for bad in ({"review": text}, {"text": 3}, {"text": text, "other": "x"}, 42):
+        with pytest.raises(skedge.SkedgeError) as e:
+            exp.predict(bad)
+        assert e.value.code == "INVALID_INPUT" and '"text"' in str(e.value), (bad, str(e.value))
+
+    body = column_model(tmp_path, "body")
+    review = packed(tmp_path, "ct_review_word_charwb_weighted_svc_3class_fr")
+    texts_only = packed(tmp_path, "lr_multinomial_3class_strings_fr")
+    for champion, challenger, named in [
+        (model, body, ['champion: records {"text": str}', 'challenger: records {"body": str}']),
+        (texts_only, review, ["champion: texts only", 'challenger: records {"review": str}']),
+    ]:
+        exp = skedge.Experiment(champion, challenger, seed=2)
+        assert exp.predict(text)["label"] == champion.predict(text)["label"]
+        for record in ({"text": text}, {"body": text}, {"review": text}):
+            with pytest.raises(skedge.SkedgeError) as e:
+                exp.predict(record)
+            assert e.value.code == "INVALID_INPUT" and all(n in str(e.value) for n in named), str(e.value)
+        with pytest.raises(skedge.SkedgeError) as e:
+            exp.predict(42)
+        assert e.value.code == "INVALID_INPUT"

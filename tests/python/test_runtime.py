@@ -3,8 +3,8 @@
 Every case of tests/fixtures/cases is packed by the real CLI (`skedge pack`) and predicted by the
 installed package: labels and decisions equal scikit-learn's bit for bit (a calibrated model's
 decision, its probabilities, within 1e-12), probabilities within 1e-12, and everything equal to
-`skedge predict`'s output bit for bit. Bad artifacts, keys and texts raise `SkedgeError` with the
-CLI's codes; nothing crashes.
+`skedge predict`'s output bit for bit. Bad artifacts, keys, texts and arguments of any type raise
+`SkedgeError` with the CLI's codes and bounded messages; nothing crashes.
 """
 
 from __future__ import annotations
@@ -253,6 +253,67 @@ def test_text_errors(small):
     assert e.value.code == "INPUT_TOO_LARGE"
     # The model still works after every refusal.
     assert model.predict("fine")["label"] in (0, 1)
+
+
+def test_odd_arguments_raise_skedge_errors_naming_the_argument(artifacts, small, keys):
+    """Lone surrogates in every string argument (texts, record values, keys, paths), a released
+    memoryview, a bool for an int: `SkedgeError` with `INVALID_INPUT` naming the argument, never
+    Python's own UnicodeEncodeError, ValueError or a bool read as 1."""
+    lone = "\ud800"
+    model = skedge.Model.load(small)
+    frame_model = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
+    released = memoryview(small.read_bytes())
+    released.release()
+    np_bool = np.bool_(True)
+    for name, call in [
+        ("path", lambda: skedge.Model.load(lone)),
+        ("path", lambda: skedge.Model.load(pathlib.Path(lone))),
+        ("path", lambda: skedge.Model.load(str(small) + "\0")),
+        ("public_key", lambda: skedge.Model.load(small, public_key=lone)),
+        ("public_key", lambda: skedge.Model.load(small, public_key=[keys / "signer.pub", lone])),
+        ("public_key", lambda: skedge.Model.load(small, public_key=pathlib.Path(lone))),
+        ("decryption_key", lambda: skedge.Model.load(small, decryption_key=lone)),
+        ("decryption_key", lambda: skedge.Model.from_bytes(small.read_bytes(), decryption_key=lone)),
+        ("data", lambda: skedge.Model.from_bytes(released)),
+        ("text", lambda: model.explain(lone)),
+        ('text["text"]', lambda: frame_model.predict({"text": lone})),
+        ('texts[1]["text"]', lambda: frame_model.predict_batch([{"text": "ok"}, {"text": lone}])),
+        ("k", lambda: model.explain("fine", True)),
+        ("k", lambda: model.explain("fine", np_bool)),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            call()
+        assert e.value.code == "INVALID_INPUT" and name in str(e.value), (name, str(e.value))
+    # A surrogate path in surrogateescape's range is a file name's undecodable byte: read as one.
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load(small.parent / "\udcff.skedge")
+    assert e.value.code == "IO"
+    assert model.predict("fine")["label"] in (0, 1)
+
+
+def test_messages_do_not_quote_a_caller_value_whole(artifacts, small):
+    """A 10 MB path, record key or argument gives a message of a few hundred characters."""
+    big = "x" * (10 << 20)
+
+    class Huge:
+        def __repr__(self):
+            return big
+
+    model = skedge.Model.load(small)
+    frame_model = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
+    for code, call in [
+        ("IO", lambda: skedge.Model.load(big)),
+        ("IO", lambda: skedge.Model.load(small, public_key=pathlib.Path(big))),
+        ("INVALID_INPUT", lambda: frame_model.predict({big: "a fine film"})),
+        ("INVALID_INPUT", lambda: frame_model.predict({big: "\ud800"})),
+        ("INVALID_INPUT", lambda: frame_model.predict({Huge(): "a fine film"})),
+        ("INVALID_INPUT", lambda: frame_model.predict({str(i): "x" for i in range(100_000)})),
+        ("INVALID_INPUT", lambda: model.explain("fine", big)),
+        ("INVALID_INPUT", lambda: model.explain("fine", Huge())),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            call()
+        assert e.value.code == code and len(str(e.value)) < 1000, str(e.value)[:200]
 
 
 def test_records_of_a_dataframe_model(artifacts, small):
