@@ -383,3 +383,24 @@ fn verify_counts_every_mismatch_and_shows_the_first_ten() {
     assert_eq!(first.len(), 10);
     assert_eq!(first[9]["line"], 19);
 }
+
+#[test]
+fn a_pointer_that_is_not_utf8_is_an_invalid_pointer() {
+    let dir = std::env::temp_dir().join(format!("skedge-cli-pointer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pointer.json");
+    std::fs::write(&path, b"\xff\xfe{}").unwrap();
+    for command in ["verify-pointer", "sign-pointer"] {
+        let mut args = vec![command, path.to_str().unwrap()];
+        if command == "sign-pointer" {
+            args.extend(["--sign-key", "/dev/null"]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("error[POINTER_INVALID]"), "{command}: {err}");
+    }
+}

@@ -193,17 +193,18 @@ fn read_interchange(path: &Path) -> Result<String> {
 const MAX_POINTER_BYTES: u64 = 64 * 1024;
 
 fn read_pointer(path: &Path) -> Result<Pointer> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     fs::File::open(path)
-        .and_then(|f| f.take(MAX_POINTER_BYTES + 1).read_to_string(&mut text))
+        .and_then(|f| f.take(MAX_POINTER_BYTES + 1).read_to_end(&mut bytes))
         .map_err(io_err(path))?;
-    if text.len() as u64 > MAX_POINTER_BYTES {
+    if bytes.len() as u64 > MAX_POINTER_BYTES {
         return Err(Error::PointerInvalid(format!(
             "{}: larger than {MAX_POINTER_BYTES} bytes",
             path.display()
         )));
     }
-    serde_json::from_str(&text).map_err(|e| Error::PointerInvalid(format!("{}: {e}", path.display())))
+    // Bytes that are not UTF-8 are a malformed pointer, not a failure to read it.
+    serde_json::from_slice(&bytes).map_err(|e| Error::PointerInvalid(format!("{}: {e}", path.display())))
 }
 
 fn print_pointer(doc: &Pointer) -> Result<ExitCode> {
