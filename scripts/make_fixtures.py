@@ -382,6 +382,16 @@ CASES = [
                                MaxAbsScaler(), _svc()),
          "HashingVectorizer(alternate_sign, norm=None: explicit zeros) + VarianceThreshold + "
          "MaxAbsScaler + LinearSVC"),
+    Case("union_count_hashing_maxabs_clip_lr", "sst2",
+         lambda: make_pipeline(
+             FeatureUnion([("word", CountVectorizer(max_features=1500)),
+                           ("char", HashingVectorizer(analyzer="char_wb", ngram_range=(3, 3), n_features=2**11,
+                                                      norm=None))]),
+             MaxAbsScaler(clip=True),
+             _lr()),
+         "FeatureUnion(Count, Hashing char_wb alternate_sign norm=None) + MaxAbsScaler(clip=True) + LR: "
+         "counts past the training maximum clipped to 1 and -1 (3 labels and 60 decisions would differ "
+         "without the clip)"),
     Case("tfidf_selectfrommodel_l1svc_standardscaler_sgd_log_fr", "books",
          lambda: make_pipeline(
              _tfidf(max_features=2000),

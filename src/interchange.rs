@@ -137,6 +137,10 @@ pub enum ITransform {
     ColumnScale {
         scale: Vec<f64>,
     },
+    Clip {
+        min: f64,
+        max: f64,
+    },
 }
 
 /// Labels: all integers or all strings.
@@ -366,6 +370,14 @@ fn transform(t: ITransform) -> Result<schema::Transform> {
                 )));
             }
             schema::Transform::ColumnScale { scale }
+        }
+        ITransform::Clip { min, max } => {
+            if crate::vectorize::check_clip(min, max).is_err() {
+                return Err(bad(format!(
+                    "clip: bounds [{min}, {max}] must be finite with min <= max"
+                )));
+            }
+            schema::Transform::Clip { min, max }
         }
     })
 }

@@ -898,6 +898,24 @@ pub enum Transform {
     Select(Slice),
     /// `x_j · (1 / scale[j])`, `scale` f64 per column.
     ColumnScale(Slice),
+    /// `np.clip(x, min, max)` on every stored value.
+    Clip {
+        /// The lower bound.
+        min: f64,
+        /// The upper bound.
+        max: f64,
+    },
+}
+
+/// `np.clip`'s bounds as the engine takes them: finite and `min <= max` (numpy gives `max` when
+/// they cross; this refuses them instead). The message names no value: formatting an f64 is
+/// 9 KB of gzipped wasm that `skedge/lite` has no other use for (`skedge pack` names them).
+pub fn check_clip(min: f64, max: f64) -> Result<()> {
+    if min.is_finite() && max.is_finite() && min <= max {
+        Ok(())
+    } else {
+        Err(Error::Corrupt("clip bounds must be finite, min <= max".into()))
+    }
 }
 
 impl Transform {
@@ -948,6 +966,10 @@ impl Transform {
                     )));
                 }
                 Transform::ColumnScale(scale)
+            }
+            TransformParams::Clip { min, max } => {
+                check_clip(min, max)?;
+                Transform::Clip { min, max }
             }
         })
     }
@@ -1045,6 +1067,19 @@ impl Transform {
                 for (j, x) in row.iter_mut() {
                     let s = layout::f64_at(scale.bytes(), (*j - offset) as usize).unwrap_or(f64::NAN);
                     *x *= 1.0 / s;
+                }
+            }
+            Transform::Clip { min, max } => {
+                // np.clip(X.data, min, max, out=X.data): stored values only (explicit zeros
+                // included, already within a MaxAbsScaler's [-1, 1]); a NaN stays NaN, as
+                // numpy's, where f64::clamp would need min <= max checked again and f64::max
+                // would drop the NaN.
+                for (_, x) in row.iter_mut() {
+                    if *x < *min {
+                        *x = *min;
+                    } else if *x > *max {
+                        *x = *max;
+                    }
                 }
             }
             Transform::Select(_) => {}

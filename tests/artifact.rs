@@ -588,6 +588,32 @@ fn rejects_inconsistent_models() {
                 })
             }),
         ),
+        (
+            "clip bounds crossed",
+            Box::new(|b| {
+                b.pipeline
+                    .transforms
+                    .push(Transform::Clip { min: 1.0, max: -1.0 })
+            }),
+        ),
+        (
+            "clip bound NaN",
+            Box::new(|b| {
+                b.pipeline.features[0].transforms.push(Transform::Clip {
+                    min: f64::NAN,
+                    max: 1.0,
+                })
+            }),
+        ),
+        (
+            "clip bound infinite",
+            Box::new(|b| {
+                b.pipeline.transforms.push(Transform::Clip {
+                    min: -1.0,
+                    max: f64::INFINITY,
+                })
+            }),
+        ),
     ];
     for (what, tamper) in cases {
         let mut body = tiny();
@@ -651,6 +677,69 @@ fn selection_and_column_scale_round_trip() {
 }
 
 #[test]
+fn clip_bounds_every_stored_value() {
+    // MaxAbsScaler(clip=True): inplace_column_scale, then np.clip(X.data, -1, 1). tiny's l2-normed
+    // tf-idf values are below 1; scaled by 1 / 0.25 some pass it.
+    let scaled = |clip: Option<(f64, f64)>| {
+        let mut body = tiny();
+        body.pipeline.transforms = vec![Transform::ColumnScale {
+            scale: vec![0.25, 0.25, -4.0],
+        }];
+        if let Some((min, max)) = clip {
+            body.pipeline.transforms.push(Transform::Clip { min, max });
+        }
+        TextClassifier::from_bytes(&artifact::to_bytes(&body).unwrap()).unwrap()
+    };
+    let text = "bad good great great";
+    let plain = scaled(None).transform(text).unwrap();
+    let clipped = scaled(Some((-1.0, 1.0))).transform(text).unwrap();
+    assert!(
+        plain[0].1 > 1.0 && plain[1].1 > 1.0 && (-1.0..0.0).contains(&plain[2].1),
+        "{plain:?}"
+    );
+    assert_eq!(clipped, [(0, 1.0), (1, 1.0), plain[2]]);
+    let narrow = scaled(Some((-0.0625, 0.5))).transform(text).unwrap();
+    assert_eq!(narrow, [(0, 0.5), (1, 0.5), (2, -0.0625)]);
+    // The classifier sees the clipped row.
+    let (p, c) = (
+        scaled(None).predict(text).unwrap(),
+        scaled(Some((-1.0, 1.0))).predict(text).unwrap(),
+    );
+    assert!(
+        (c.decision[0] - (0.25 - 2.0 + 1.5 + 2.5 * plain[2].1)).abs() < 1e-12,
+        "{c:?}"
+    );
+    assert_ne!(p.decision, c.decision);
+}
+
+#[test]
+fn clip_is_an_appended_variant_that_older_readers_refuse() {
+    // FORMAT.md's versioning rule: `Clip` is `Transform`'s variant 5, appended without a format
+    // version, so every artifact without it keeps its bytes (the golden and every fixture) and a
+    // reader that knows five variants meets a tag it cannot read. What that reader does is what
+    // this one does with the next tag: ARTIFACT_CORRUPT, never a prediction.
+    let mut body = tiny();
+    body.pipeline.transforms = vec![Transform::Clip { min: -1.0, max: 1.0 }];
+    let bytes = artifact::to_bytes(&body).unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), FORMAT_VERSION);
+    let mut wire = vec![5u8];
+    wire.extend((-1.0f64).to_le_bytes());
+    wire.extend(1.0f64.to_le_bytes());
+    let manifest = postcard::to_allocvec(&v3::Transform::Clip { min: -1.0, max: 1.0 }).unwrap();
+    assert_eq!(manifest, wire);
+    let tampered =
+        with_manifest(|m| m.pipeline.transforms = vec![v3::Transform::Clip { min: -1.0, max: 1.0 }]);
+    let model = TextClassifier::from_bytes(&tampered).unwrap();
+    assert_eq!(model.transform("great great").unwrap(), [(2, 1.0)]);
+    let body = &tampered[HEADER_LEN..];
+    let at = body.windows(wire.len()).position(|w| w == wire).unwrap();
+    let mut next = body.to_vec();
+    next[at] = 6;
+    let e = TextClassifier::from_bytes(&reseal(&next)).unwrap_err();
+    assert_eq!(e.code(), "ARTIFACT_CORRUPT", "{e}");
+}
+
+#[test]
 fn hand_made_selection_lists_never_panic() {
     // Unsorted, duplicated and out-of-range columns are not read at load: they drop features.
     for support in [vec![2, 0, 1], vec![1, 1, 1], vec![u32::MAX, 7, 0], vec![]] {
@@ -679,7 +768,7 @@ fn hand_made_selection_lists_never_panic() {
 fn interchange_selection_must_be_ascending_and_in_range() {
     let path = "tests/fixtures/cases/tfidf_l2_selectkbest_chi2_lr.interchange.json";
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let edits: [fn(&mut serde_json::Value); 3] = [
+    let edits: [fn(&mut serde_json::Value); 4] = [
         |t| t["support"].as_array_mut().unwrap().swap(0, 1),
         |t| t["support"][299] = 1500.into(),
         |t| {
@@ -687,6 +776,7 @@ fn interchange_selection_must_be_ascending_and_in_range() {
             scale[3] = 0.0; // x * (1 / 0)
             *t = serde_json::json!({"kind": "column_scale", "scale": scale});
         },
+        |t| *t = serde_json::json!({"kind": "clip", "min": 1.0, "max": -1.0}),
     ];
     for edit in edits {
         let mut doc = doc.clone();
@@ -997,6 +1087,11 @@ fn manifest_reader_matches_postcard() {
     full.metadata.provenance.insert("run".into(), "é😀".into());
     full.metadata.precision = Precision::Compact;
     bodies.push(full);
+    let mut clip = tiny();
+    clip.pipeline.features[0]
+        .transforms
+        .push(Transform::Clip { min: -1.0, max: 0.5 });
+    bodies.push(clip);
     for entry in std::fs::read_dir("tests/fixtures/cases").unwrap() {
         let path = entry.unwrap().path();
         if path.to_string_lossy().ends_with(".interchange.json") {
@@ -1011,9 +1106,9 @@ fn manifest_reader_matches_postcard() {
         // The manifest and a few bytes after it (the padding and the data area's start).
         let m = &encoded[4..(4 + len + 9).min(encoded.len())];
         same_as_postcard(m);
-        // Every byte of the two hand-made manifests; a spread of 40 positions of each fixture's
+        // Every byte of the three hand-made manifests; a spread of 40 positions of each fixture's
         // (the artifact_body fuzz target covers the rest).
-        let step = if k < 2 { 1 } else { (len / 40).max(1) };
+        let step = if k < 3 { 1 } else { (len / 40).max(1) };
         for i in (0..len).step_by(step) {
             same_as_postcard(&m[..i]);
             for v in [m[i] ^ 0x01, m[i] ^ 0x80, m[i] ^ 0x10, 0x00, 0x02, 0x7f, 0xff] {

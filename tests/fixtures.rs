@@ -185,5 +185,47 @@ fn every_fixture_body_decodes_to_its_model() {
         );
         n += 1;
     }
-    assert!(n >= 43, "{n} cases");
+    assert!(n >= 44, "{n} cases");
+}
+
+#[test]
+fn clip_fixture_differs_without_its_clip() {
+    // The MaxAbsScaler(clip=True) case has texts whose counts pass the training maximum, in both
+    // signs (alternate_sign hashing): without the clip, labels and decisions differ from
+    // scikit-learn's, so the fixture pins the clip, not only the scale.
+    let path = Path::new("tests/fixtures/cases/union_count_hashing_maxabs_clip_lr.interchange.json");
+    let mut doc: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let transforms = doc["pipeline"]["transforms"].as_array_mut().unwrap();
+    assert_eq!(transforms.len(), 2);
+    assert_eq!(
+        transforms[1],
+        serde_json::json!({"kind": "clip", "min": -1.0, "max": 1.0})
+    );
+    transforms.pop();
+    let doc: Interchange = serde_json::from_value(doc).unwrap();
+    let model = TextClassifier::from_bytes(&artifact::to_bytes(&doc.into_body().unwrap()).unwrap()).unwrap();
+    let (mut labels, mut decisions, mut clipped) = (0, 0, [0, 0]);
+    let expected = path
+        .to_str()
+        .unwrap()
+        .replace(".interchange.json", ".expected.jsonl");
+    for line in fs::read_to_string(expected).unwrap().lines() {
+        let want: Value = serde_json::from_str(line).unwrap();
+        let text = want["text"].as_str().unwrap();
+        for (_, x) in model.transform(text).unwrap() {
+            clipped[0] += usize::from(x > 1.0);
+            clipped[1] += usize::from(x < -1.0);
+        }
+        let p = model.predict(text).unwrap();
+        labels += usize::from(label(model.classes(), p.label) != want["label"]);
+        decisions += usize::from(!same_bits(&p.decision, &floats(&want["decision"])));
+    }
+    assert!(
+        clipped[0] > 0 && clipped[1] > 0,
+        "values past 1 and -1: {clipped:?}"
+    );
+    assert!(
+        labels > 0 && decisions > labels,
+        "{labels} labels, {decisions} decisions differ"
+    );
 }

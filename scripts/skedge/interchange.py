@@ -113,7 +113,8 @@ _SGD_PROBA = {"log_loss": "logistic", "modified_huber": "modified_huber"}
 #: Feature selectors that are a fixed column mask once fitted (`get_support()`); exported as a
 #: `select` transform, applied at run time (after whatever normalisation precedes them).
 _SELECTORS = (SelectKBest, SelectPercentile, SelectFpr, SelectFdr, SelectFwe, VarianceThreshold, SelectFromModel)
-#: Per-column scalers that keep sparse rows sparse: `x * (1 / scale_)` (`inplace_column_scale`).
+#: Per-column scalers that keep sparse rows sparse: `x * (1 / scale_)` (`inplace_column_scale`), then
+#: `MaxAbsScaler(clip=True)`'s `np.clip(X.data, -1, 1)`.
 _SCALERS = (MaxAbsScaler, StandardScaler)
 
 
@@ -481,7 +482,7 @@ def _state_after(state: str, t: dict) -> str:
         return state
     if kind == "select":
         return state  # the kept values are unchanged
-    return _REAL  # normalize, scale, column_scale
+    return _REAL  # normalize, scale, column_scale, clip
 
 
 def _vectorizer(v: Any, path: str, ctx: _Context) -> _Stage:
@@ -616,12 +617,16 @@ def _selector(step: Any, path: str, stage: _Stage) -> None:
 
 
 def _scaler(step: Any, path: str, stage: _Stage) -> None:
-    """MaxAbsScaler, StandardScaler(with_mean=False): `inplace_column_scale(X, 1 / scale_)`."""
-    if _is_exact(step, MaxAbsScaler) and getattr(step, "clip", False):
-        raise Unsupported(
-            path, "clip", step.clip,
-            "clipping the scaled values to [-1, 1] is not supported: use MaxAbsScaler(clip=False)",
-        )
+    """MaxAbsScaler, StandardScaler(with_mean=False): `inplace_column_scale(X, 1 / scale_)`;
+    MaxAbsScaler(clip=True) then `np.clip(X.data, -1.0, 1.0)` (a `clip` transform)."""
+    clip = False
+    if _is_exact(step, MaxAbsScaler):
+        # transform() tests `if self.clip:`; set_params after fit skips the parameter validation,
+        # so anything but a bool is refused rather than guessed at.
+        clip = getattr(step, "clip", None)
+        if not isinstance(clip, (bool, np.bool_)):
+            raise Unsupported(path, "clip", clip, "expected True or False")
+        clip = bool(clip)
     if _is_exact(step, StandardScaler) and step.with_mean:
         raise Unsupported(
             path, "with_mean", step.with_mean,
@@ -630,7 +635,7 @@ def _scaler(step: Any, path: str, stage: _Stage) -> None:
         )
     scale = getattr(step, "scale_", None)
     if scale is None:
-        if not hasattr(step, "n_features_in_"):
+        if not hasattr(step, "n_features_in_") or _is_exact(step, MaxAbsScaler):
             raise Unsupported(path, "scale_", None, "the scaler is not fitted")
         return  # StandardScaler(with_std=False): only a cast to float
     n = stage.n_features
@@ -641,6 +646,8 @@ def _scaler(step: Any, path: str, stage: _Stage) -> None:
     if zero.size:
         raise Unsupported(path, "scale_", 0.0, f"zero at index {int(zero[0])} (x / 0)")
     _add_transform(stage, {"kind": "column_scale", "scale": scale.tolist()}, path)
+    if clip:
+        _add_transform(stage, {"kind": "clip", "min": -1.0, "max": 1.0}, path)
 
 
 def _pipeline_steps(pipe: Pipeline) -> list:

@@ -270,6 +270,10 @@ impl Writer {
                     scale: self.section(&scale.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())?,
                 }
             }
+            schema::Transform::Clip { min, max } => {
+                crate::vectorize::check_clip(*min, *max)?;
+                v3::Transform::Clip { min: *min, max: *max }
+            }
         })
     }
 
@@ -645,6 +649,7 @@ fn decode_transform(t: v3::Transform, data: &Data, width: &mut u64) -> Result<sc
         v3::Transform::ColumnScale { scale } => schema::Transform::ColumnScale {
             scale: f64s(data, scale, "scale")?,
         },
+        v3::Transform::Clip { min, max } => schema::Transform::Clip { min, max },
     })
 }
 

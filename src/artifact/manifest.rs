@@ -357,7 +357,7 @@ impl<'a> Reader<'a> {
 
     #[inline(never)]
     fn transform(&mut self) -> Transform {
-        match self.variant(5) {
+        match self.variant(6) {
             0 => Transform::Tfidf {
                 sublinear_tf: self.bool(),
                 idf: self.option(|r| Idf {
@@ -378,8 +378,12 @@ impl<'a> Reader<'a> {
                 n_features_in: self.u32(),
                 support: self.section(),
             },
-            _ => Transform::ColumnScale {
+            4 => Transform::ColumnScale {
                 scale: self.section(),
+            },
+            _ => Transform::Clip {
+                min: self.f64(),
+                max: self.f64(),
             },
         }
     }

@@ -256,6 +256,15 @@ pub enum Transform {
         /// `scale_`, one per column.
         scale: Vec<f64>,
     },
+    /// `np.clip(X.data, min, max)`: every stored value bounded to `[min, max]` (a NaN stays NaN;
+    /// the zeros that are not stored stay 0): `MaxAbsScaler(clip=True)` after its `ColumnScale`,
+    /// with `min = -1`, `max = 1`. Both finite, `min <= max`.
+    Clip {
+        /// The lower bound (`a_min`).
+        min: f64,
+        /// The upper bound (`a_max`).
+        max: f64,
+    },
 }
 
 /// `norm`.
@@ -556,6 +565,13 @@ pub mod v3 {
         ColumnScale {
             /// `scale_`, f64 little-endian, one per column.
             scale: Section,
+        },
+        /// `np.clip(X.data, min, max)` (variant 5; readers before it refuse it).
+        Clip {
+            /// The lower bound.
+            min: f64,
+            /// The upper bound.
+            max: f64,
         },
     }
 

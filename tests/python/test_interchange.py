@@ -11,9 +11,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import binary_corpus, fit, multiclass_corpus
+from conftest import SKEDGE, binary_corpus, fit, multiclass_corpus, requires_skedge
 from scipy.special import expit, logsumexp
 
+import skedge
+from skedge import export
 from skedge import interchange as ix
 from skedge.adversarial import ADVERSARIAL, random_texts
 from sklearn.calibration import CalibratedClassifierCV
@@ -32,7 +34,7 @@ from sklearn.linear_model import (
 )
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, MultinomialNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import MaxAbsScaler, Normalizer
 from sklearn.svm import LinearSVC
 
 with warnings.catch_warnings():
@@ -475,3 +477,66 @@ def test_calibration_over_a_frozen_estimator():
     decision, labels_, _ = evaluate(clf, ref["features"])
     np.testing.assert_allclose(decision, ref["decision"], rtol=0, atol=1e-12)
     assert labels_ == ref["labels"]
+
+
+# ---------------------------------------------------------------------------------------------
+# MaxAbsScaler(clip=True): inplace_column_scale, then np.clip(X.data, -1.0, 1.0)
+# ---------------------------------------------------------------------------------------------
+
+#: Counts past any training text's: the scaled values pass 1 (and -1 through alternate_sign
+#: hashing), which the clip bounds.
+_REPEATED = ["great " * 40, "bad bad bad bad bad bad bad terrible terrible", "not " * 25 + "good",
+             "the food was good good good good good but the service was bad bad bad bad bad bad"]
+
+
+def _maxabs_clip(clip=True):
+    return fit(make_pipeline(CountVectorizer(), MaxAbsScaler(clip=clip), _lr()))
+
+
+def _maxabs_clip_nested():
+    """The clip inside a union nested in another: copied into each block after the scale's cut."""
+    return fit(Pipeline([
+        ("union", FeatureUnion([
+            ("inner", Pipeline([
+                ("u", FeatureUnion([("w", CountVectorizer()),
+                                    ("c", HashingVectorizer(analyzer="char_wb", n_features=256, norm=None))])),
+                ("scale", MaxAbsScaler(clip=True)),
+            ])),
+            ("word", TfidfVectorizer()),
+        ], transformer_weights={"inner": 0.5})),
+        ("clf", _lr()),
+    ]))
+
+
+def test_maxabs_clip_is_column_scale_then_clip():
+    clip = {"kind": "clip", "min": -1.0, "max": 1.0}
+    block = ix.to_interchange(_maxabs_clip(), {})["pipeline"]["features"][0]
+    assert [t["kind"] for t in block["transforms"]] == ["column_scale", "clip"]
+    assert block["transforms"][1] == clip
+    # clip=False exports what it always did
+    block = ix.to_interchange(_maxabs_clip(clip=False), {})["pipeline"]["features"][0]
+    assert [t["kind"] for t in block["transforms"]] == ["column_scale"]
+    w, c, word = ix.to_interchange(_maxabs_clip_nested(), {})["pipeline"]["features"]
+    for b, n in ((w, len(w["counts"]["vocabulary"])), (c, 256)):
+        assert [t["kind"] for t in b["transforms"]] == ["column_scale", "clip", "scale"]
+        assert len(b["transforms"][0]["scale"]) == n and b["transforms"][1] == clip
+    assert [t["kind"] for t in word["transforms"]] == ["tfidf", "normalize"]
+
+
+@requires_skedge
+@pytest.mark.parametrize("make", [_maxabs_clip, _maxabs_clip_nested], ids=["block", "nested_union"])
+def test_maxabs_clip_matches_scikit_learn(make, tmp_path):
+    model = make()
+    texts = binary_corpus()[0][:150] + _REPEATED + ADVERSARIAL + random_texts(30)
+    inter = export.build_interchange(model, source_sha256="0" * 64, name="clip", skedge=SKEDGE)
+    export.pack(inter, tmp_path / "model.skedge", SKEDGE)
+    got = skedge.Model.load(tmp_path / "model.skedge").predict_batch(texts)
+    want = model.decision_function(texts)
+    assert got["decision"][:, 0].tobytes() == want.tobytes()
+    assert got["label"] == model.predict(texts).tolist()
+    np.testing.assert_allclose(got["proba"], model.predict_proba(texts), rtol=0, atol=1e-12)
+    # the texts reach the clip: without it scikit-learn decides otherwise
+    model.set_params(**{k: False for k in model.get_params() if k.endswith("clip")})
+    unclipped = model.decision_function(texts)
+    assert (unclipped != want).sum() >= 10
+    assert (np.sign(unclipped) != np.sign(want)).any()
