@@ -10,7 +10,7 @@ use crate::artifact::schema::{
     FeatureBlock, IsotonicMember, LinearProba, Matrix, Metadata, Norm, Pipeline, Precision, StripAccents,
     TokenPattern, Voting, VotingEstimator,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, Result};
 
 /// The top-level interchange document.
 #[derive(Debug, Deserialize)]
@@ -301,7 +301,7 @@ fn linear_parts(
             "softmax" => LinearProba::Softmax,
             "modified_huber" => LinearProba::ModifiedHuber,
             "one_vs_rest" => LinearProba::OneVsRest,
-            other => return Err(bad(format!("unknown proba {other:?}"))),
+            other => return Err(bad(format!("unknown proba {}", Quoted(other)))),
         },
     })
 }
@@ -340,7 +340,7 @@ fn transform(t: ITransform) -> Result<schema::Transform> {
             norm: match norm.as_str() {
                 "l1" => Norm::L1,
                 "l2" => Norm::L2,
-                other => return Err(bad(format!("norm {other:?} is not supported"))),
+                other => return Err(bad(format!("norm {} is not supported", Quoted(other)))),
             },
         },
         ITransform::Scale { factor } => schema::Transform::Scale { factor },
@@ -397,11 +397,11 @@ fn block(b: IFeatureBlock) -> Result<FeatureBlock> {
         "word" => AnalyzerKind::Word,
         "char" => AnalyzerKind::Char,
         "char_wb" => AnalyzerKind::CharWb,
-        other => return Err(bad(format!("analyzer {other:?} is not supported"))),
+        other => return Err(bad(format!("analyzer {} is not supported", Quoted(other)))),
     };
     let token_pattern = match (kind, a.token_pattern.as_deref()) {
         (AnalyzerKind::Word, Some(p)) => {
-            token_pattern(p).ok_or_else(|| bad(format!("token_pattern {p:?} is not supported")))?
+            token_pattern(p).ok_or_else(|| bad(format!("token_pattern {} is not supported", Quoted(p))))?
         }
         (AnalyzerKind::Word, None) => return Err(bad("a word analyzer needs a token_pattern")),
         _ => TokenPattern::TwoOrMoreWordChars,
@@ -441,7 +441,7 @@ fn block(b: IFeatureBlock) -> Result<FeatureBlock> {
                 None => StripAccents::None,
                 Some("ascii") => StripAccents::Ascii,
                 Some("unicode") => StripAccents::Unicode,
-                Some(other) => return Err(bad(format!("strip_accents {other:?} is not supported"))),
+                Some(other) => return Err(bad(format!("strip_accents {} is not supported", Quoted(other)))),
             },
             token_pattern,
             stop_words,
@@ -477,7 +477,8 @@ impl Interchange {
             "compact" => Precision::Compact,
             other => {
                 return Err(bad(format!(
-                    "precision {other:?} is not supported (exact, compact)"
+                    "precision {} is not supported (exact, compact)",
+                    Quoted(other)
                 )))
             }
         };
@@ -543,7 +544,7 @@ impl Interchange {
                 soft: match voting.as_str() {
                     "soft" => true,
                     "hard" => false,
-                    other => return Err(bad(format!("voting: unknown voting {other:?}"))),
+                    other => return Err(bad(format!("voting: unknown voting {}", Quoted(other)))),
                 },
                 weights,
                 estimators: estimators
