@@ -24,7 +24,8 @@ The artifact's bytes depend only on the model files and the options: `created` i
 by the source (the registry version's creation time), never the export time, which goes to the
 manifest. Exit codes: 0 exported; 1 parity mismatch (report printed, nothing written); 2
 unsupported pipeline (message names the step, nothing written); 3 other failure (unreadable model,
-skedge CLI missing or failing, an already published version with other bytes without --force).
+skedge CLI missing or failing, an already published version with other bytes without --force, a
+`--publish` that failed: PUBLISH_FAILED, PUBLISH_STALE, POINTER_INVALID, SIGNATURE_MISSING, BLOB_MISMATCH).
 """
 
 from __future__ import annotations
@@ -784,6 +785,9 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
     if args.trust_pickle and not args.joblib:
         parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
     inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
+    rc = publish_before(args)
+    if rc != EXIT_OK:
+        return rc
     if args.model_uri or args.restore:
         from . import registry  # MLflow is imported only on this path
 
@@ -828,6 +832,57 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --publish: the pointer's alias (default: the @ALIAS of --model-uri)")
     parser.add_argument("--s3-endpoint-url", metavar="URL",
                         help="with an s3:// --publish: the S3-compatible endpoint (default: $AWS_ENDPOINT_URL)")
+    parser.add_argument("--allow-unsigned", action="store_true",
+                        help="with --publish and no --sign-key: replace a signed pointer with an unsigned one "
+                             "(default: refused, SIGNATURE_MISSING)")
+
+
+def _publish_target(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(model, alias) of the pointer `--publish` will move, when known before the export: the
+    registered model of a models:/NAME… URI, else --name, else the joblib file's stem (as the
+    manifest will say); None for a runs:/ or models:/m-<id> URI, known only from its manifest."""
+    uri_name = uri_alias = None
+    if args.model_uri:
+        from .registry import parse_model_uri  # noqa: PLC0415
+
+        parsed = parse_model_uri(args.model_uri)
+        uri_name, uri_alias = parsed.name, parsed.alias
+    model = args.name or uri_name or (Path(args.joblib).stem if args.joblib else None)
+    return model, args.publish_alias or uri_alias
+
+
+def publish_before(args: argparse.Namespace) -> int:
+    """`--publish`: read the pointer before the export, so that a pointer moved by anyone during
+    the export (seconds) makes this publish PUBLISH_STALE instead of overwritten; an unreachable
+    destination fails here, before the export's work."""
+    args.publish_state = None
+    if not args.publish or args.dry_run or args.restore:
+        return EXIT_OK
+    from . import publish  # noqa: PLC0415
+
+    try:
+        model, alias = _publish_target(args)
+        if model and alias:
+            store = publish.open_store(args.publish, args.s3_endpoint_url)
+            args.publish_state = publish.read_state(store, model, alias, skedge=args.skedge,
+                                                    public_key=publish.public_key_of(args.sign_key))
+    except publish.PublishError as err:
+        print(f"export: error[{err.code}]: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as err:  # a malformed --model-uri: the export says it again, with its exit code
+        print(f"export: {err}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _alias_moved(args: argparse.Namespace, man: dict) -> str | None:
+    """With models:/NAME@ALIAS: the version the alias names now, when it is not the exported one."""
+    from . import registry  # noqa: PLC0415
+
+    parsed = registry.parse_model_uri(args.model_uri)
+    uri = registry.resolve_tracking_uri(args.tracking_uri)
+    now = str(registry.client(uri).get_model_version_by_alias(parsed.name, parsed.alias).version)
+    exported = str((man.get("provenance") or {}).get("version") or man.get("version", ""))
+    return now if now != exported else None
 
 
 def publish_after(args: argparse.Namespace, rc: int) -> int:
@@ -842,10 +897,23 @@ def publish_after(args: argparse.Namespace, rc: int) -> int:
         print("export: --publish needs --publish-alias (or a models:/NAME@ALIAS URI)", file=sys.stderr)
         return EXIT_FAILURE
     try:
+        if args.model_uri and (man.get("export") or {}).get("alias"):
+            moved = _alias_moved(args, man)
+            if moved:
+                raise publish.StalePublish(f"{args.model_uri} moved to version {moved} during the export: not "
+                                           "published (publish that version, or run sync.py reconcile)")
+        state = getattr(args, "publish_state", None)
+        model = publish.manifest_fields(man, alias=alias, model=args.name or None)["model"]
+        if state is not None and (state.model, state.alias) != (model, alias):
+            state = None  # not the pointer predicted before the export: read it now
         done = publish.publish(args.out, man, args.publish, alias=alias, model=args.name or None,
-                               skedge=args.skedge, sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url)
+                               skedge=args.skedge, sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url,
+                               state=state, allow_unsigned=args.allow_unsigned)
     except publish.PublishError as err:
         print(f"export: error[{err.code}]: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as err:  # MLflow failing while the alias is checked
+        print(f"export: error[PUBLISH_FAILED]: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILURE
     print(done.describe(args.publish), file=sys.stderr)
     return EXIT_OK

@@ -3,28 +3,37 @@
     DEST/blobs/sha256/<hex>.skedge           the artifact, immutable, written only if absent
     DEST/blobs/sha256/<hex>.manifest.json    its manifest, likewise
     DEST/pointers/<model>/<alias>.json       which blob the alias names (FORMAT.md §5)
+    DEST/history/<model>/<alias>/<N>.json    generation N of that pointer, immutable
 
 DEST is a local directory (for a static host) or ``s3://bucket/prefix`` (any S3-compatible
 store; endpoint from ``endpoint_url`` or ``AWS_ENDPOINT_URL``; needs boto3). The pointer is
 replaced only by a conditional write on the version that was read (S3 ``If-Match`` on its ETag,
 ``If-None-Match: *`` for the first one; locally the same check under a lock, then an atomic
 rename), so an older or concurrent publish can never overwrite a newer generation: it fails with
-:class:`StalePublish` and is simply run again. The pointer's bytes, and the bytes its signature
-covers, come from the ``skedge`` CLI (``sign-pointer`` / ``verify-pointer``): one encoder.
+:class:`StalePublish` and is simply run again. The version "read" is the one read when the pass
+began (:func:`read_state`), not just before the write: an export takes seconds, and a pointer
+written by someone else meanwhile must make this publish stale. Each generation is also claimed
+as an immutable history object (written only if absent) before the pointer moves: a pointer put
+back from an older generation (a replay, a restored backup) cannot make a publisher hand out a
+generation number again, and `sync.py rollback` walks back through the history. The pointer's
+bytes, and the bytes its signature covers, come from the ``skedge`` CLI (``sign-pointer`` /
+``verify-pointer``): one encoder.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from ._cli import program
 
@@ -40,6 +49,11 @@ class PublishError(Exception):
 
     code = "PUBLISH_FAILED"
 
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+
 
 class StalePublish(PublishError):
     """The pointer changed between reading and writing it (a concurrent or older publish)."""
@@ -53,6 +67,19 @@ class BlobMismatch(PublishError):
     code = "BLOB_MISMATCH"
 
 
+class PointerInvalid(PublishError):
+    """The stored pointer is malformed, or is not the pointer of the key it was read from."""
+
+    code = "POINTER_INVALID"
+
+
+class UnsignedOverSigned(PublishError):
+    """An unsigned pointer would replace a signed one: followers pinning the key would refuse it
+    for good. Refused unless explicitly allowed."""
+
+    code = "SIGNATURE_MISSING"
+
+
 class Store(Protocol):
     def read(self, key: str) -> tuple[bytes, str] | None:
         """(bytes, version tag) of `key`, or None when absent."""
@@ -63,6 +90,9 @@ class Store(Protocol):
     def put_if(self, key: str, data: bytes, expected: str | None) -> None:
         """Replace `key` only if its version tag is still `expected` (None: still absent), else
         raise StalePublish."""
+
+    def names(self, prefix: str) -> list:
+        """The names of the objects directly under `prefix/`."""
 
 
 class LocalStore:
@@ -79,10 +109,20 @@ class LocalStore:
     def read(self, key: str) -> tuple[bytes, str] | None:
         try:
             with open(self._path(key), "rb") as f:
-                data = f.read(MAX_POINTER_BYTES + 1) if key.startswith("pointers/") else f.read()
+                data = f.read(MAX_POINTER_BYTES + 1) if _small(key) else f.read()
         except FileNotFoundError:
             return None
+        except OSError as err:
+            raise PublishError(f"{self._path(key)}: {err}") from err
         return data, hashlib.sha256(data).hexdigest()
+
+    def names(self, prefix: str) -> list:
+        try:
+            return [p.name for p in self._path(prefix).iterdir() if not p.name.startswith(".")]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as err:
+            raise PublishError(f"{self._path(prefix)}: {err}") from err
 
     def _temp(self, path: Path, data: bytes) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,24 +136,30 @@ class LocalStore:
 
     def put_new(self, key: str, data: bytes) -> bool:
         path = self._path(key)
-        tmp = self._temp(path, data)
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
+            tmp = self._temp(path, data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        except OSError as err:
+            raise PublishError(f"{path}: {err}") from err
         return True
 
     def put_if(self, key: str, data: bytes, expected: str | None) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            current = self.read(key)
-            if (current[1] if current else None) != expected:
-                raise StalePublish(f"{path} changed since it was read: publish again")
-            os.replace(self._temp(path, data), path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_name(path.name + ".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                current = self.read(key)
+                if (current[1] if current else None) != expected:
+                    raise StalePublish(f"{path} changed since it was read: publish again")
+                os.replace(self._temp(path, data), path)
+        except OSError as err:
+            raise PublishError(f"{path}: {err}") from err
 
 
 class S3Store:
@@ -122,13 +168,21 @@ class S3Store:
     def __init__(self, url: str, endpoint_url: str | None = None):
         try:
             import boto3
+            from botocore.config import Config
         except ImportError as err:
             raise PublishError("an s3:// destination needs boto3 (scripts/requirements.txt)") from err
         bucket, _, prefix = url[len("s3://"):].partition("/")
         if not bucket:
             raise PublishError(f"{url}: no bucket (s3://BUCKET/PREFIX)")
         self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+        # botocore's defaults wait 60 s per read, four times: a black-holed endpoint held a pass
+        # for three minutes. The spool's choice (spool.py): a pass fails in seconds and is retried.
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+        try:
+            self.client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+                                       config=config)
+        except Exception as err:  # a malformed endpoint URL (ValueError), no region (BotoCoreError)
+            raise PublishError(f"{url}: {err}") from err
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -137,41 +191,67 @@ class S3Store:
     def _status(err: Exception) -> int:
         return int(getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """Network and credential errors (BotoCoreError: no connection, a timeout, no credentials)
+        become PublishError: a failed publish is exit 3, never a traceback."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            yield
+        except (BotoCoreError, OSError) as err:
+            raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+
     def read(self, key: str) -> tuple[bytes, str] | None:
         from botocore.exceptions import ClientError
 
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as err:
-            if self._status(err) == 404:
-                return None
-            raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
-        limit = MAX_POINTER_BYTES + 1 if key.startswith("pointers/") else None
-        return obj["Body"].read(limit), obj["ETag"]
+        with self._errors(key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as err:
+                if self._status(err) == 404:
+                    return None
+                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+            return obj["Body"].read(MAX_POINTER_BYTES + 1 if _small(key) else None), obj["ETag"]
+
+    def names(self, prefix: str) -> list:
+        from botocore.exceptions import ClientError
+
+        full = self._key(prefix).rstrip("/") + "/"
+        found = []
+        with self._errors(prefix):
+            try:
+                for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                    found += [o["Key"][len(full):] for o in page.get("Contents", [])]
+            except ClientError as err:
+                raise PublishError(f"s3://{self.bucket}/{full}: {err}") from err
+        return [name for name in found if name and "/" not in name]
 
     def put_new(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
 
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
-        except ClientError as err:
-            if self._status(err) in (409, 412):  # 409: a concurrent conditional write of the same key
-                return False
-            raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+        with self._errors(key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            except ClientError as err:
+                if self._status(err) in (409, 412):  # 409: a concurrent conditional write of the same key
+                    return False
+                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
         return True
 
     def put_if(self, key: str, data: bytes, expected: str | None) -> None:
         from botocore.exceptions import ClientError
 
         condition = {"IfMatch": expected} if expected else {"IfNoneMatch": "*"}
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
-                                   ContentType="application/json", CacheControl="no-cache", **condition)
-        except ClientError as err:
-            if self._status(err) in (409, 412):
-                raise StalePublish(f"s3://{self.bucket}/{self._key(key)} changed since it was read: "
-                                   "publish again") from err
-            raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+        with self._errors(key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                                       ContentType="application/json", CacheControl="no-cache", **condition)
+            except ClientError as err:
+                if self._status(err) in (409, 412):
+                    raise StalePublish(f"s3://{self.bucket}/{self._key(key)} changed since it was read: "
+                                       "publish again") from err
+                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
 
 
 def open_store(dest: str | Path, endpoint_url: str | None = None) -> Store:
@@ -195,6 +275,20 @@ def pointer_key(model: str, alias: str) -> str:
     return f"pointers/{model}/{alias}.json"
 
 
+def history_prefix(model: str, alias: str) -> str:
+    pointer_key(model, alias)
+    return f"history/{model}/{alias}"
+
+
+def history_key(model: str, alias: str, generation: int) -> str:
+    return f"{history_prefix(model, alias)}/{generation}.json"
+
+
+def _small(key: str) -> bool:
+    """Pointers and history entries are read no further than a pointer's limit."""
+    return key.startswith(("pointers/", "history/"))
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -205,7 +299,10 @@ def _skedge(skedge: Path, args: list) -> bytes:
     except OSError as err:
         raise PublishError(f"cannot run {skedge}: {err} (cargo build --release --bin skedge)") from err
     if done.returncode != 0:
-        raise PublishError(done.stderr.decode("utf-8", "replace").strip())
+        message = done.stderr.decode("utf-8", "replace").strip()
+        # The CLI's own code (`error[POINTER_INVALID]: ...`) is the error's code: one vocabulary.
+        code = re.search(r"error\[([A-Z_]+)\]", message)
+        raise PublishError(message, code.group(1) if code else None)
     return done.stdout
 
 
@@ -221,9 +318,9 @@ def encode_pointer(fields: dict, *, skedge: Path = DEFAULT_SKEDGE, sign_key: Pat
 
 def verify_pointer(data: bytes, *, skedge: Path = DEFAULT_SKEDGE, public_keys: list | None = None) -> dict:
     """The pointer in `data` after the CLI checked its fields (and its signature, with keys);
-    raises PublishError with the CLI's `error[CODE]` otherwise."""
+    raises PublishError with the CLI's `error[CODE]` (as its `code`) otherwise."""
     if len(data) > MAX_POINTER_BYTES:
-        raise PublishError(f"pointer larger than {MAX_POINTER_BYTES} bytes")
+        raise PointerInvalid(f"pointer larger than {MAX_POINTER_BYTES} bytes")
     with tempfile.TemporaryDirectory(prefix="skedge-pointer-") as tmp:
         path = Path(tmp) / "pointer.json"
         path.write_bytes(data)
@@ -231,6 +328,18 @@ def verify_pointer(data: bytes, *, skedge: Path = DEFAULT_SKEDGE, public_keys: l
         for key in public_keys or []:
             args += ["--public-key", str(key)]
         return json.loads(_skedge(skedge, args))
+
+
+def public_key_of(sign_key: Path | None) -> Path | None:
+    """The public half beside a signing key (`skedge keygen NAME`: NAME.key, NAME.pub), as
+    scripts/export.py expects it; what the stored pointer is verified against when signing."""
+    if not sign_key:
+        return None
+    pub = Path(sign_key).with_suffix(".pub")
+    if not pub.is_file():
+        raise PublishError(f"{pub} not found: the public half of {sign_key} must be beside it "
+                           "(skedge keygen writes both)")
+    return pub
 
 
 @dataclass
@@ -257,68 +366,186 @@ def _put_blob(store: Store, key: str, data: bytes) -> bool:
     return False
 
 
+def _checked(found: bytes, model: str, alias: str, *, skedge: Path) -> dict:
+    pointer = verify_pointer(found, skedge=skedge)
+    if (pointer["model"], pointer["alias"]) != (model, alias):
+        # A pointer copied to another key (a mix-up, or on purpose) would make a publisher or a
+        # follower act on another model's versions: the key names the pointer, the pointer its key.
+        raise PointerInvalid(f"{pointer_key(model, alias)} holds the pointer of {pointer['model']}@"
+                             f"{pointer['alias']}: remove or replace it; nothing was written")
+    return pointer
+
+
+@dataclass
+class PointerState:
+    """The alias's pointer as read at the start of a pass: what a publish replaces, and the version
+    tag its conditional write expects, so a pointer written by anyone meanwhile makes it stale."""
+
+    model: str
+    alias: str
+    pointer: dict | None = None
+    tag: str | None = None
+    #: Why the stored pointer cannot stand as it is ("" when it can): it fails verification
+    #: against the signing key, or a later generation was published (a replay, a restore).
+    problem: str = ""
+    #: The highest generation in the history (0 when there is none).
+    high_water: int = 0
+    history: list = field(default_factory=list)
+
+    def names(self, version: str) -> bool:
+        """The stored pointer names `version` and can stay: nothing to publish."""
+        return bool(self.pointer) and self.pointer["version"] == version and not self.problem
+
+
+def read_state(store: Store, model: str, alias: str, *, skedge: Path = DEFAULT_SKEDGE,
+               public_key: Path | None = None) -> PointerState:
+    """The stored pointer (fields and key checked: POINTER_INVALID otherwise), whether it verifies
+    against `public_key`, and the history's high-water mark."""
+    state = PointerState(model, alias)
+    generations = []
+    for name in store.names(history_prefix(model, alias)):
+        stem = name.removesuffix(".json")
+        if name.endswith(".json") and stem.isdigit():
+            generations.append(int(stem))
+    state.history = sorted(generations)
+    state.high_water = max(generations, default=0)
+    found = store.read(pointer_key(model, alias))
+    if found is None:
+        if state.high_water:
+            state.problem = f"no pointer, but generation {state.high_water} was published (history)"
+        return state
+    state.pointer, state.tag = _checked(found[0], model, alias, skedge=skedge), found[1]
+    if public_key:
+        try:
+            verify_pointer(found[0], skedge=skedge, public_keys=[public_key])
+        except PublishError as err:
+            state.problem = f"the stored pointer does not verify with {public_key}: {err}"
+    if not state.problem and state.pointer["generation"] < state.high_water:
+        state.problem = (f"the stored pointer is generation {state.pointer['generation']}, but generation "
+                         f"{state.high_water} was published (history): a replayed or restored pointer")
+    return state
+
+
 def current_pointer(store: Store, model: str, alias: str, *, skedge: Path = DEFAULT_SKEDGE) -> tuple[dict, str] | None:
     """(the stored pointer, its version tag), or None when there is none yet."""
     found = store.read(pointer_key(model, alias))
     if found is None:
         return None
-    return verify_pointer(found[0], skedge=skedge), found[1]
+    return _checked(found[0], model, alias, skedge=skedge), found[1]
+
+
+def read_history(store: Store, model: str, alias: str, generation: int, *, skedge: Path = DEFAULT_SKEDGE,
+                 public_key: Path | None = None) -> dict | None:
+    """History entry `generation` ({"pointer", "rollback_to", "rolled_back_from"}) with its pointer
+    checked (and verified with `public_key`), or None when there is none."""
+    found = store.read(history_key(model, alias, generation))
+    if found is None:
+        return None
+    try:
+        entry = json.loads(found[0])
+        raw = json.dumps(entry["pointer"]).encode()
+        rollback_to, rolled_back_from = int(entry["rollback_to"]), int(entry["rolled_back_from"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise PointerInvalid(f"{history_key(model, alias, generation)}: not a history entry ({err})") from None
+    pointer = _checked(raw, model, alias, skedge=skedge)
+    if public_key:
+        verify_pointer(raw, skedge=skedge, public_keys=[public_key])
+    if pointer["generation"] != generation or not 0 <= rollback_to < generation:
+        raise PointerInvalid(f"{history_key(model, alias, generation)} holds generation {pointer['generation']}")
+    return {"pointer": pointer, "rollback_to": rollback_to, "rolled_back_from": rolled_back_from}
 
 
 def point(store: Store, fields: dict, *, skedge: Path = DEFAULT_SKEDGE, sign_key: Path | None = None,
-          now: str | None = None) -> Published:
+          now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False,
+          rollback: tuple[int, int] | None = None) -> Published:
     """Make `fields` (model, alias, version, run_id, sha256, size, integrity, format_version) the
-    alias's pointer, one generation after the stored one; a no-op when the stored pointer already
-    names the same blob for the same version. The blob must already be stored."""
-    key = pointer_key(fields["model"], fields["alias"])
-    found = current_pointer(store, fields["model"], fields["alias"], skedge=skedge)
-    prev, tag = found if found else ({}, None)
-    if prev and prev["sha256"] == fields["sha256"] and prev["version"] == fields["version"]:
+    alias's pointer, one generation above both the stored one and the history's high-water mark.
+    A no-op when the stored pointer already names the same blob for the same version and can stay
+    (see PointerState.problem). The blob must already be stored.
+
+    `state`: the pointer as read when the pass began (read now when None); the write is
+    conditional on it. `rollback`: (the generation rolled back from, the history's `rollback_to`
+    for the new one) when this is a rollback."""
+    model, alias = fields["model"], fields["alias"]
+    key = pointer_key(model, alias)
+    if state is None:
+        state = read_state(store, model, alias, skedge=skedge, public_key=public_key_of(sign_key))
+    elif (state.model, state.alias) != (model, alias):
+        raise PublishError(f"the pointer read was {state.model}@{state.alias}, not {model}@{alias}")
+    prev = state.pointer or {}
+    if prev and not state.problem and prev["sha256"] == fields["sha256"] and prev["version"] == fields["version"]:
         return Published(prev, written=False, blob_written=False)
+    if prev.get("signature") and not sign_key and not allow_unsigned:
+        raise UnsignedOverSigned(f"{key} is signed and no signing key was given: an unsigned pointer would be "
+                                 "refused by every follower pinning the key (give the key, or allow unsigned "
+                                 "explicitly)")
     sha = fields["sha256"]
+    generation = max(prev.get("generation", 0), state.high_water) + 1
     pointer = {
         "pointer_version": POINTER_VERSION,
         **{k: fields[k] for k in ("model", "alias", "version", "run_id", "sha256", "size", "integrity")},
         "blob": blob_key(sha),
         "manifest": manifest_key(sha),
         "format_version": fields["format_version"],
-        "generation": prev.get("generation", 0) + 1,
+        "generation": generation,
         "previous_sha256": prev.get("sha256", ""),
         "previous_generation": prev.get("generation", 0),
         "published_at": now or _now(),
     }
     data = encode_pointer(pointer, skedge=skedge, sign_key=sign_key)
-    store.put_if(key, data, tag)
+    rolled_back_from, rollback_to = rollback or (0, prev.get("generation", 0))
+    entry = {"pointer": json.loads(data), "rollback_to": rollback_to, "rolled_back_from": rolled_back_from}
+    # The generation is claimed first, written only if absent: two publishers that read the same
+    # pointer cannot both hand out generation N, and no publisher can hand it out again after the
+    # pointer was put back to an older one. A claim whose pointer write then fails stays in the
+    # history unused; the next publish goes above it.
+    if not store.put_new(history_key(model, alias, generation), (json.dumps(entry, indent=1) + "\n").encode()):
+        raise StalePublish(f"generation {generation} of {model}@{alias} was published by another publish since "
+                           f"the pointer was read ({history_key(model, alias, generation)}): publish again")
+    store.put_if(key, data, state.tag)
     return Published(json.loads(data), written=True, blob_written=False)
 
 
 def publish(artifact: str | Path, manifest: dict, dest: str | Path, *, alias: str, model: str | None = None,
             skedge: Path = DEFAULT_SKEDGE, sign_key: Path | None = None, endpoint_url: str | None = None,
-            now: str | None = None) -> Published:
+            now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False) -> Published:
     """Publish an exported artifact and its manifest (as `scripts/export.py` wrote them) under
     `dest` and move `alias`'s pointer to it. Model name, version and run id come from the manifest
-    (the registered model's when exported from MLflow)."""
-    data = Path(artifact).read_bytes()
+    (the registered model's when exported from MLflow). `state`: the pointer read when the pass
+    began (`read_state`), so that any publish since then makes this one PUBLISH_STALE; read now
+    when None."""
+    try:
+        data = Path(artifact).read_bytes()
+    except OSError as err:
+        raise PublishError(f"{artifact}: {err}") from err
     sha = hashlib.sha256(data).hexdigest()
     if sha != manifest["sha256"] or len(data) != manifest["size"]:
         raise PublishError(f"{artifact} is not the artifact its manifest describes (sha256 {sha})")
-    provenance = manifest.get("provenance") or {}
-    fields = {
-        "model": model or provenance.get("registered_model") or manifest["name"],
-        "alias": alias,
-        "version": str(manifest.get("version", "")),
-        "run_id": provenance.get("run_id") or "",
-        "sha256": sha,
-        "size": len(data),
-        "integrity": manifest["integrity"],
-        "format_version": manifest["format_version"],
-    }
+    fields = manifest_fields(manifest, alias=alias, model=model)
     pointer_key(fields["model"], alias)  # refuse a bad name before any write
     store = open_store(dest, endpoint_url)
+    if state is None:
+        state = read_state(store, fields["model"], alias, skedge=skedge, public_key=public_key_of(sign_key))
     blob_written = _put_blob(store, blob_key(sha), data)
     # The first export's manifest stays: a later export of the same bytes differs only in when
     # and how it ran (exported_at, export), not in what the blob is.
     store.put_new(manifest_key(sha), (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    result = point(store, fields, skedge=skedge, sign_key=sign_key, now=now)
+    result = point(store, fields, skedge=skedge, sign_key=sign_key, now=now, state=state,
+                   allow_unsigned=allow_unsigned)
     result.blob_written = blob_written
     return result
+
+
+def manifest_fields(manifest: dict, *, alias: str, model: str | None = None) -> dict:
+    """The pointer fields `publish` takes from an export's manifest."""
+    provenance = manifest.get("provenance") or {}
+    return {
+        "model": model or provenance.get("registered_model") or manifest["name"],
+        "alias": alias,
+        "version": str(manifest.get("version", "")),
+        "run_id": provenance.get("run_id") or "",
+        "sha256": manifest["sha256"],
+        "size": manifest["size"],
+        "integrity": manifest["integrity"],
+        "format_version": manifest["format_version"],
+    }

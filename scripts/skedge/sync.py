@@ -1,9 +1,10 @@
 """Keeping the edge in sync with the MLflow registry (issue #14 item 2).
 
     python scripts/sync.py reconcile --model NAME --alias ALIAS --publish DEST [--tracking-uri URI]
-    python scripts/sync.py rollback  --model NAME --alias ALIAS --publish DEST [--tracking-uri URI]
+    python scripts/sync.py rollback  --model NAME --alias ALIAS --publish DEST [--to-version V] [--tracking-uri URI]
     python scripts/sync.py serve --publish DEST [--host 127.0.0.1] [--port 8788]   # secret: $SKEDGE_WEBHOOK_SECRET
-    (reconcile and serve: [--sign-key KEY] [--s3-endpoint-url URL] [--precision compact [--max-label-disagreement P]])
+    (all three: [--sign-key KEY] [--allow-unsigned] [--s3-endpoint-url URL];
+     reconcile and serve: [--precision compact [--max-label-disagreement P]])
     python scripts/sync.py webhook create --url URL --secret SECRET [--tracking-uri URI]
     python scripts/sync.py promote --model NAME [--from challenger] [--to champion] [--min-feedback 200]
         [--min-accuracy-delta 0] [--min-agreement A] [--dry-run] [--json] [--tracking-uri URI]
@@ -14,14 +15,21 @@ alias itself, and when the pointer at DEST does not name that version yet, expor
 gate and publishes it; a failed gate publishes nothing and the pointer keeps naming the last good
 version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
 pipeline is a property of the version: running again gives the same answer). Exits 0 when the
-pointer already names the alias's version (nothing written).
+pointer already names the alias's version and can stay (nothing written): with ``--sign-key`` it
+verifies with the key's ``.pub``, and no later generation is in the destination's history (else it
+is a replayed or restored pointer). The pointer is read once, at the start of the pass, and the
+publish is conditional on that read; after the export the alias is resolved again, and a pass whose
+alias moved meanwhile publishes nothing (PUBLISH_STALE, exit 3): an older version never goes out
+after a newer one, and the move's own pass publishes the newer one.
 
-``rollback`` points the alias and the pointer back at the version of the previous generation's blob
-(still there: blobs are never deleted). It moves the MLflow alias **first**, then writes the pointer
-(a new, higher generation naming the old blob): the registry is what ``reconcile`` converges to, so
-if the second step fails, the next ``reconcile`` completes the rollback. In the other order, a
+``rollback`` points the alias and the pointer back at an earlier generation's blob (still there:
+blobs are never deleted). It moves the MLflow alias **first**, then writes the pointer (a new,
+higher generation naming the old blob): the registry is what ``reconcile`` converges to, so if the
+second step fails, the next ``reconcile`` completes the rollback. In the other order, a
 ``reconcile`` running between the two steps (or after a failed alias move) would re-publish the
-version being rolled back from.
+version being rolled back from. Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the
+first returns to the generation the current one replaced, a second one further back, never to the
+version just rolled away from (tagged ``skedge.rolled_back``); ``--to-version`` names the version.
 
 ``serve`` receives MLflow's model-registry webhooks (``model_version_alias.created`` and
 ``.deleted``; the webhook is registered by ``webhook create``). A delivery is accepted only with a
@@ -122,73 +130,167 @@ def _reason(rc: int, lines: list) -> str:
     return what
 
 
-def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
-    from . import export  # the gate and the publish hook
+def _store_state(args: argparse.Namespace):
+    """The destination and the alias's pointer as this pass finds it (read once, at the start)."""
+    store = publish.open_store(args.publish, args.s3_endpoint_url)
+    state = publish.read_state(store, args.model, args.alias, skedge=args.skedge,
+                               public_key=publish.public_key_of(args.sign_key))
+    return store, state
 
-    client, uri = _client(args.tracking_uri)
+
+def _version_of(client, model: str, alias: str) -> str | None:
     try:
-        version = str(client.get_model_version_by_alias(args.model, args.alias).version)
+        return str(client.get_model_version_by_alias(model, alias).version)
     except Exception as err:  # MlflowException: the alias (or the model) is not there
         if "RESOURCE_DOES_NOT_EXIST" not in str(getattr(err, "error_code", "")) and "not found" not in str(err):
             raise
+        return None
+
+
+def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
+    from . import export  # the gate
+    from . import manifest as _manifest
+
+    client, uri = _client(args.tracking_uri)
+    version = _version_of(client, args.model, args.alias)
+    if version is None:
         log(f"no version: {args.model}@{args.alias} is not set; the pointer keeps what it names")
         return EXIT_FAILURE
-    store = publish.open_store(args.publish, args.s3_endpoint_url)
-    found = publish.current_pointer(store, args.model, args.alias, skedge=args.skedge)
-    if found and found[0]["version"] == version:
-        log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {found[0]['generation']}")
+    _, state = _store_state(args)
+    if state.names(version):
+        log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {state.pointer['generation']}")
         return EXIT_OK
+    if state.problem:
+        log(f"not in sync: {state.problem}; publishing version {version} again")
     with tempfile.TemporaryDirectory(prefix="skedge-sync-") as tmp:
         out = Path(tmp) / f"{args.model}.skedge"
         argv = ["--model-uri", f"models:/{args.model}/{version}", "--out", str(out), "--skedge", str(args.skedge),
-                "--publish", args.publish, "--publish-alias", args.alias, "--name", args.model]
+                "--name", args.model]
         if uri:
             argv += ["--tracking-uri", uri]
         if args.sign_key:
             argv += ["--sign-key", str(args.sign_key)]
-        if args.s3_endpoint_url:
-            argv += ["--s3-endpoint-url", args.s3_endpoint_url]
         if args.precision != "exact":
             argv += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
         tee = _Tee(sys.stderr)
         with contextlib.redirect_stderr(tee):
             rc = export.main(argv)
-    if rc != EXIT_OK:
-        log(f"not published: the export of {args.model} version {version} exited {rc}; the pointer is unchanged")
-        if rc in (EXIT_MISMATCH, EXIT_UNSUPPORTED):
-            client.set_model_version_tag(args.model, version, "skedge.sync", f"refused: {_reason(rc, tee.lines)}")
-        return rc
-    pointer, _ = publish.current_pointer(store, args.model, args.alias, skedge=args.skedge)
-    _tag(client, args.model, version, args.publish, pointer["generation"])
+        if rc != EXIT_OK:
+            log(f"not published: the export of {args.model} version {version} exited {rc}; the pointer is unchanged")
+            if rc in (EXIT_MISMATCH, EXIT_UNSUPPORTED):
+                client.set_model_version_tag(args.model, version, "skedge.sync", f"refused: {_reason(rc, tee.lines)}")
+            return rc
+        # The export took seconds: an alias moved meanwhile is another pass's to publish (serve
+        # was prompted by the move), and an older version must never go out after a newer one.
+        now = _version_of(client, args.model, args.alias)
+        if now != version:
+            raise publish.StalePublish(f"{args.model}@{args.alias} moved from version {version} to {now} during "
+                                       "the export: not published (the pass for the move publishes it)")
+        man = json.loads(_manifest.manifest_path_for(out).read_text(encoding="utf-8"))
+        done = publish.publish(out, man, args.publish, alias=args.alias, model=args.model, skedge=args.skedge,
+                               sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url, state=state,
+                               allow_unsigned=args.allow_unsigned)
+    log(done.describe(args.publish))
+    _tag(client, args.model, version, args.publish, done.pointer["generation"])
     if "skedge.sync" in (client.get_model_version(args.model, version).tags or {}):
         client.delete_model_version_tag(args.model, version, "skedge.sync")  # an earlier refusal, now untrue
     return EXIT_OK
 
 
+def _rollback_target(store, state, args) -> tuple[dict, int, int] | str:
+    """(the pointer fields to publish again, the generation they come from, its `rollback_to`),
+    or why there is nothing to roll back to.
+
+    A rollback pops: a normal publish records the generation it replaced (`rollback_to`), and a
+    rollback to generation T records T's own `rollback_to`, so rolling back again goes further
+    back instead of re-publishing the version just rolled away from."""
+    pub = publish.public_key_of(args.sign_key)
+
+    def entry(generation: int) -> dict | None:
+        return publish.read_history(store, args.model, args.alias, generation, skedge=args.skedge, public_key=pub)
+
+    def verified(generation: int) -> dict | None:
+        try:
+            return entry(generation)
+        except publish.PublishError:  # unsigned, another key's, altered: never a target
+            return None
+
+    current = state.pointer
+    if args.to_version:
+        for generation in reversed(state.history):
+            found = verified(generation)
+            if found and found["pointer"]["version"] == args.to_version and generation != current["generation"]:
+                return found["pointer"], generation, found["rollback_to"]
+        return f"version {args.to_version} was never published to {args.publish} for {args.model}@{args.alias}"
+    mine = entry(current["generation"])
+    if mine and mine["pointer"]["sha256"] == current["sha256"]:
+        target = mine["rollback_to"]
+    else:  # a pointer published before the history existed: its own link is all there is
+        target = current["previous_generation"]
+    if not target:
+        return (f"{args.publish} has no earlier generation for {args.model}@{args.alias} to roll back to "
+                "(name one with --to-version)")
+    found = entry(target)
+    if found:
+        return found["pointer"], target, found["rollback_to"]
+    if target != current["previous_generation"]:
+        return f"generation {target} is not in {args.publish}'s history (name a version with --to-version)"
+    # No history for it: the blob the current pointer replaced, and nothing further back recorded.
+    sha = current["previous_sha256"]
+    blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
+    if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
+        return f"the blob {publish.blob_key(sha)} or its manifest is missing or altered"
+    man = json.loads(raw[0])
+    provenance = man.get("provenance") or {}
+    fields = {"version": str(provenance.get("version") or man.get("version", "")),
+              "run_id": provenance.get("run_id") or "", "sha256": sha, "size": len(blob[0]),
+              "integrity": man["integrity"], "format_version": man["format_version"]}
+    return fields, target, 0
+
+
 def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
     client, _ = _client(args.tracking_uri)
-    store = publish.open_store(args.publish, args.s3_endpoint_url)
-    found = publish.current_pointer(store, args.model, args.alias, skedge=args.skedge)
-    if not found or not found[0]["previous_sha256"]:
-        log(f"rollback: {args.publish} has no earlier generation for {args.model}@{args.alias}")
+    store, state = _store_state(args)
+    if not state.pointer:
+        log(f"rollback: {args.publish} has no pointer for {args.model}@{args.alias}")
         return EXIT_FAILURE
-    current = found[0]
-    sha = current["previous_sha256"]
-    blob = store.read(publish.blob_key(sha))
-    raw = store.read(publish.manifest_key(sha))
+    if state.problem:
+        log(f"rollback: {state.problem}; run reconcile first, or name a version with --to-version")
+        if not args.to_version:
+            return EXIT_FAILURE
+    found = _rollback_target(store, state, args)
+    if isinstance(found, str):
+        log(f"rollback: {found}")
+        return EXIT_FAILURE
+    target, generation, rollback_to = found
+    sha = target["sha256"]
+    blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
     if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
         log(f"rollback: the blob {publish.blob_key(sha)} or its manifest is missing or altered")
         return EXIT_FAILURE
-    man = json.loads(raw[0])
-    provenance = man.get("provenance") or {}
-    version = str(provenance.get("version") or man.get("version", ""))
+    registered = (json.loads(raw[0]).get("provenance") or {}).get("registered_model")
+    if registered and registered != args.model:
+        log(f"rollback: {publish.manifest_key(sha)} is a version of {registered!r}, not of {args.model!r}")
+        return EXIT_FAILURE
+    version = str(target["version"])
+    if version == state.pointer["version"] and sha == state.pointer["sha256"]:
+        log(f"rollback: generation {generation} names version {version}, which the pointer already names")
+        return EXIT_FAILURE
+    if state.pointer.get("signature") and not args.sign_key and not args.allow_unsigned:
+        raise publish.UnsignedOverSigned(f"{publish.pointer_key(args.model, args.alias)} is signed: give "
+                                         "--sign-key (or --allow-unsigned to write an unsigned pointer)")
     client.set_registered_model_alias(args.model, args.alias, version)  # first: see the module's docs
-    log(f"rollback: {args.model}@{args.alias} -> version {version}")
+    log(f"rollback: {args.model}@{args.alias} -> version {version} (generation {generation}'s blob)")
     done = publish.point(store, {
-        "model": args.model, "alias": args.alias, "version": version, "run_id": provenance.get("run_id") or "",
-        "sha256": sha, "size": len(blob[0]), "integrity": man["integrity"], "format_version": man["format_version"],
-    }, skedge=args.skedge, sign_key=args.sign_key)  # fmt: skip
+        "model": args.model, "alias": args.alias, "version": version, "run_id": target["run_id"],
+        "sha256": sha, "size": target["size"], "integrity": target["integrity"],
+        "format_version": target["format_version"],
+    }, skedge=args.skedge, sign_key=args.sign_key, state=state, allow_unsigned=args.allow_unsigned,
+        rollback=(state.pointer["generation"], rollback_to))  # fmt: skip
     _tag(client, args.model, version, args.publish, done.pointer["generation"])
+    if state.pointer["version"] and state.pointer["version"] != version:
+        client.set_model_version_tag(args.model, state.pointer["version"], "skedge.rolled_back",
+                                     f"{args.publish} generation {done.pointer['generation']} -> version {version}")
     log(done.describe(args.publish))
     return EXIT_OK
 
@@ -511,8 +613,8 @@ class Syncer:
     after it (any number of prompts meanwhile coalesce into that one). `run(model, alias)` is the
     pass (a coroutine returning an exit code); at most `parallel` passes run at once."""
 
-    def __init__(self, run, parallel: int = 1, retries: int = 2, max_keys: int = 1000, log=None):
-        self.run, self.retries, self.max_keys = run, retries, max_keys
+    def __init__(self, run, parallel: int = 1, retries: int = 2, max_keys: int = 1000, log=None, backoff: float = 2.0):
+        self.run, self.retries, self.max_keys, self.backoff = run, retries, max_keys, backoff
         self.slots = asyncio.Semaphore(parallel)
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.state: dict = {}  # (model, alias) -> {"running", "again", "passes", "last"}
@@ -549,13 +651,18 @@ class Syncer:
     async def _pass(self, key) -> int:
         for attempt in range(self.retries + 1):
             async with self.slots:
-                rc = await self.run(*key)
+                try:
+                    rc = await self.run(*key)
+                except Exception as err:  # the child could not start (no memory, no program): passing
+                    self.log(f"sync serve: pass {key[0]}@{key[1]} could not run: {type(err).__name__}: {err}")
+                    rc = EXIT_FAILURE
             # 0 done, 1/2 the version is refused (tagged): the same answer every time. 3 may be
-            # passing (S3 or MLflow unreachable, a concurrent publish): a few more tries, then
+            # passing (S3 or MLflow unreachable, a concurrent publish), and so may a child killed
+            # by a signal (rc < 0: the OOM killer, an operator): a few more tries, then
             # `reconcile` from cron.
-            if rc != EXIT_FAILURE or attempt == self.retries:
+            if rc in (EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED) or attempt == self.retries:
                 return rc
-            await asyncio.sleep(2.0 * 4**attempt)
+            await asyncio.sleep(self.backoff * 4**attempt)
         return rc
 
     async def idle(self) -> None:
@@ -571,6 +678,8 @@ def reconcile_command(args: argparse.Namespace, model: str, alias: str) -> list:
                         ("--sign-key", args.sign_key)):
         if value:
             cmd += [flag, str(value)]
+    if args.allow_unsigned:
+        cmd.append("--allow-unsigned")
     if args.precision != "exact":
         cmd += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
     return cmd
@@ -740,8 +849,17 @@ def main(argv: list | None = None) -> int:
         sub.add_argument("--publish", required=True, metavar="DEST", help="a directory or s3://BUCKET/PREFIX")
         sub.add_argument("--tracking-uri", help="MLflow tracking URI (default: as scripts/export.py)")
         sub.add_argument("--s3-endpoint-url", metavar="URL", help="default: $AWS_ENDPOINT_URL")
-        sub.add_argument("--sign-key", type=Path, help="sign the pointer (and the artifact) with this Ed25519 key")
+        sub.add_argument("--sign-key", type=Path, help="sign the pointer (and the artifact) with this Ed25519 key; "
+                         "the stored pointer is verified with NAME.pub beside it")
         sub.add_argument("--skedge", type=Path, default=publish.DEFAULT_SKEDGE, help="the skedge CLI")
+        sub.add_argument("--allow-unsigned", action="store_true",
+                         help="without --sign-key, replace a signed pointer with an unsigned one (followers "
+                              "pinning the key refuse it; default: refused, SIGNATURE_MISSING)")
+        if name == "rollback":
+            sub.add_argument("--to-version", metavar="VERSION",
+                             help="roll back to this version's latest generation in the destination's history "
+                                  "(default: the generation before the current one, skipping what was rolled "
+                                  "away from)")
         if name != "rollback":
             sub.add_argument("--precision", choices=("exact", "compact"), default="exact",
                              help="as scripts/export.py: compact = float16 weights, labels checked by the gate")

@@ -258,3 +258,242 @@ def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, ca
     assert back["previous_sha256"] == second["sha256"]
     assert str(client.get_model_version_by_alias("edge_sync", "production").version) == versions[0]
     assert sync.main(["reconcile", *argv]) == 0 and stored() == back
+
+
+def _put(dest, endpoint, key, data: bytes) -> None:
+    """Writes `key` unconditionally: what a replay, a restored backup or a mix-up does."""
+    if endpoint is None:
+        path = os.path.join(dest, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    import boto3
+
+    bucket, _, prefix = dest[len("s3://"):].partition("/")
+    boto3.client("s3", endpoint_url=endpoint).put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=data)
+
+
+def test_a_pointer_of_another_model_or_alias_is_refused(models, dest):
+    """A pointer copied to another key is not that key's pointer: reading it is POINTER_INVALID,
+    and nothing is published over it (a publisher would chain another model's generations)."""
+    (found, key, _, _) = models
+    target, endpoint = dest
+    kw = {"skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    staging = publish.publish(*found["1"], target, alias="staging", **kw)
+    other = publish.publish(*found["1"], target, alias="production", model="other", **kw)
+    store = publish.open_store(target, endpoint)
+    for source in (staging, other):
+        raw = _read(target, endpoint, publish.pointer_key(source.pointer["model"], source.pointer["alias"]))
+        _put(target, endpoint, "pointers/sentiment/production.json", raw)
+        with pytest.raises(publish.PublishError) as err:
+            publish.current_pointer(store, "sentiment", "production", skedge=SKEDGE)
+        assert err.value.code == "POINTER_INVALID" and "sentiment/production.json holds the pointer of" in str(err.value)
+        with pytest.raises(publish.PointerInvalid):
+            publish.read_state(store, "sentiment", "production", skedge=SKEDGE)
+        with pytest.raises(publish.PublishError) as err:
+            publish.publish(*found["2"], target, alias="production", **kw)
+        assert err.value.code == "POINTER_INVALID"
+        assert _read(target, endpoint, "pointers/sentiment/production.json") == raw
+
+
+def test_a_pointer_moved_since_the_pass_read_it_makes_the_publish_stale(models, dest):
+    """The pointer read when a pass began is what the write is conditional on: a publish by
+    anyone since then (during the export) is PUBLISH_STALE, not re-read and overwritten."""
+    (found, key, _, _) = models
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    store = publish.open_store(target, endpoint)
+    before_any = publish.read_state(store, "sentiment", "production", skedge=SKEDGE)
+    first = publish.publish(*found["1"], target, **kw).pointer  # another publisher, meanwhile
+    with pytest.raises(publish.StalePublish) as err:
+        publish.publish(*found["2"], target, state=before_any, **kw)
+    assert err.value.code == "PUBLISH_STALE"
+    at_gen1 = publish.read_state(store, "sentiment", "production", skedge=SKEDGE)
+    second = publish.publish(*found["2"], target, **kw).pointer
+    with pytest.raises(publish.StalePublish):  # would have been taken as "already published"
+        publish.publish(*found["2"], target, state=at_gen1, **kw)
+    stored = json.loads(_read(target, endpoint, "pointers/sentiment/production.json"))
+    assert (first["generation"], second["generation"], stored) == (1, 2, second)
+
+
+def test_a_replayed_pointer_is_never_continued_below_the_high_water_mark(models, dest):
+    """An older pointer put back (a replay, a restored backup) is not in sync even when it names
+    the version: the next publish goes above every generation ever published, which followers
+    take, instead of re-issuing generations they refuse as stale."""
+    (found, key, pub, _) = models
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    gen1 = publish.publish(*found["1"], target, **kw).pointer
+    raw1 = _read(target, endpoint, "pointers/sentiment/production.json")
+    publish.publish(*found["2"], target, **kw)
+    publish.publish(*found["1"], target, **kw)  # generation 3, what the followers serve
+    _put(target, endpoint, "pointers/sentiment/production.json", raw1)
+    store = publish.open_store(target, endpoint)
+    state = publish.read_state(store, "sentiment", "production", skedge=SKEDGE, public_key=pub)
+    assert state.high_water == 3 and "replayed" in state.problem and not state.names(gen1["version"])
+    again = publish.publish(*found["1"], target, **kw)
+    assert again.written and (again.pointer["generation"], again.pointer["previous_generation"]) == (4, 1)
+    # two publishers that read the same pointer: the generation is claimed once
+    history = publish.history_key("sentiment", "production", 4)
+    assert json.loads(_read(target, endpoint, history))["pointer"] == again.pointer
+    assert not store.put_new(history, b"{}")
+
+
+def test_unsigned_over_signed_is_refused_and_a_pointer_that_fails_verification_is_repaired(models, dest):
+    (found, key, pub, _) = models
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "endpoint_url": endpoint}
+    publish.publish(*found["1"], target, sign_key=key, **kw)
+    with pytest.raises(publish.PublishError) as err:
+        publish.publish(*found["2"], target, **kw)
+    assert err.value.code == "SIGNATURE_MISSING"
+    assert json.loads(_read(target, endpoint, "pointers/sentiment/production.json"))["generation"] == 1
+    unsigned = publish.publish(*found["2"], target, allow_unsigned=True, **kw).pointer
+    assert unsigned["signature"] is None and unsigned["generation"] == 2
+    # Publishing the same version with the key: the stored pointer does not verify, so it is
+    # replaced by a signed one (not "already published").
+    signed = publish.publish(*found["2"], target, sign_key=key, **kw)
+    assert signed.written and signed.pointer["generation"] == 3
+    stored = _read(target, endpoint, "pointers/sentiment/production.json")
+    assert publish.verify_pointer(stored, skedge=SKEDGE, public_keys=[pub]) == signed.pointer
+    assert not publish.publish(*found["2"], target, sign_key=key, **kw).written
+
+
+def test_unreachable_or_unwritable_destinations_are_publish_errors(models, tmp_path, monkeypatch, capsys):
+    """A closed port, a file in the way: PUBLISH_FAILED (export exit 3), in
+    seconds, never a traceback or the parity gate's exit 1."""
+    (found, _, _, _) = models
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    closed = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    store = publish.open_store("s3://bucket/fleet", closed)
+    assert (store.client.meta.config.connect_timeout, store.client.meta.config.read_timeout) == (5, 30)
+    with pytest.raises(publish.PublishError) as err:
+        store.read("pointers/sentiment/production.json")
+    assert err.value.code == "PUBLISH_FAILED" and "127.0.0.1" in str(err.value)
+    with pytest.raises(publish.PublishError):
+        publish.publish(*found["1"], "s3://bucket/fleet", alias="production", skedge=SKEDGE, endpoint_url=closed)
+    assert time.monotonic() - started < 60
+
+    rc, _ = _export(tmp_path, "1", 1.0, "--publish", "s3://bucket/fleet", "--publish-alias", "production",
+                    "--s3-endpoint-url", closed)
+    err_text = capsys.readouterr().err
+    assert rc == 3 and "error[PUBLISH_FAILED]" in err_text and "Traceback" not in err_text
+
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    with pytest.raises(publish.PublishError) as err:
+        publish.publish(*found["1"], str(in_the_way), alias="production", skedge=SKEDGE)
+    assert err.value.code == "PUBLISH_FAILED"
+
+
+def test_sync_races_rollbacks_signatures_and_replays_against_mlflow(server, models, tmp_path, capsys, monkeypatch):
+    """What the audit reproduced (/tmp/audit-sync): a reconcile whose alias moved during its export
+    publishes nothing; rollback walks back instead of re-publishing what it rolled away from; an
+    unsigned rollback over a signed chain is refused, and a pointer that fails verification or was
+    put back from an older generation is re-published above every generation, not "in sync"; a
+    pointer of another model at the key is refused. export.py --publish models:/NAME@ALIAS checks
+    its alias after the export too."""
+    train_demo = dev_script("train_demo")
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (found, key, pub, _) = models
+    uri, name = server["uri"], "edge_walk"
+    texts, labels = binary_corpus(300)
+    v1, v2, v3 = (str(train_demo.log_and_register(
+        make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)).fit(texts, labels), name,
+        tracking_uri=uri, example_texts=texts[:5], experiment="skedge-edge-walk", alias=None, stage=None)["version"])
+        for c in (1.0, 10.0, 3.0))  # fmt: skip
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    unsigned = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+                "--skedge", str(SKEDGE)]  # fmt: skip
+    argv = [*unsigned, "--sign-key", str(key)]
+    pointer = target / f"pointers/{name}/production.json"
+
+    def stored(**kw):
+        return publish.verify_pointer(pointer.read_bytes(), skedge=SKEDGE, **kw)
+
+    def alias():
+        return str(client.get_model_version_by_alias(name, "production").version)
+
+    def at(version):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+        return stored(public_keys=[pub])
+
+    assert [at(v)["generation"] for v in (v1, v2, v3)] == [1, 2, 3]
+    gen3 = pointer.read_bytes()
+
+    # A cron pass starts on v2; during its export the alias moves to v1 and serve's pass publishes
+    # it. The cron pass must not put v2 over it.
+    from skedge import export
+
+    real = export.main
+    nested = []
+
+    def racing(a, **kw):
+        if not nested:
+            nested.append(1)
+            client.set_registered_model_alias(name, "production", v1)
+            assert sync.main(["reconcile", *argv]) == 0
+        return real(a, **kw)
+
+    client.set_registered_model_alias(name, "production", v2)
+    capsys.readouterr()
+    monkeypatch.setattr(export, "main", racing)
+    assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
+    monkeypatch.undo()
+    assert "error[PUBLISH_STALE]" in capsys.readouterr().err
+    assert (stored()["version"], stored()["generation"], alias()) == (v1, 4, v1)
+
+    # Rollbacks pop: v1 (gen 4) -> v3 (what it replaced) -> v2 -> v1 -> nothing earlier.
+    walked = []
+    for _ in range(3):
+        assert sync.main(["rollback", *argv]) == 0
+        walked.append((stored(public_keys=[pub])["version"], alias()))
+    assert walked == [(v3, v3), (v2, v2), (v1, v1)]
+    assert stored()["generation"] == 7
+    capsys.readouterr()
+    assert sync.main(["rollback", *argv]) == sync.EXIT_FAILURE
+    assert "no earlier generation" in capsys.readouterr().err and stored()["generation"] == 7
+    assert client.get_model_version(name, v3).tags["skedge.rolled_back"] == f"{target} generation 6 -> version {v2}"
+    assert sync.main(["reconcile", *argv]) == 0 and stored()["generation"] == 7  # in sync
+
+    # Unsigned over signed: refused before the alias moves.
+    assert sync.main(["rollback", *unsigned, "--to-version", v3]) == sync.EXIT_FAILURE
+    assert "error[SIGNATURE_MISSING]" in capsys.readouterr().err
+    assert (stored()["generation"], alias()) == (7, v1)
+    assert sync.main(["rollback", *unsigned, "--to-version", v3, "--allow-unsigned"]) == 0
+    assert (stored()["signature"], stored()["generation"], alias()) == (None, 8, v3)
+    # The key's reconcile repairs it: a pointer that does not verify is not in sync.
+    assert sync.main(["reconcile", *argv]) == 0
+    assert (stored(public_keys=[pub])["version"], stored()["generation"]) == (v3, 9)
+
+    # generation 3 (v3, signed, what the alias names) put back: above the high-water mark again.
+    pointer.write_bytes(gen3)
+    assert sync.main(["reconcile", *argv]) == 0
+    assert (stored(public_keys=[pub])["version"], stored()["generation"], stored()["previous_generation"]) == (v3, 10, 3)
+
+    # export.py --publish models:/NAME@ALIAS: the alias moved during the export, nothing published.
+    def move(inter):
+        client.set_registered_model_alias(name, "production", v2)
+
+    rc = export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "x.skedge"),
+                      "--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key),
+                      "--publish", str(target)], interchange_hook=move)  # fmt: skip
+    assert rc == 3 and "error[PUBLISH_STALE]" in capsys.readouterr().err
+    assert stored()["generation"] == 10
+
+    # Another model's pointer at this key: refused by reconcile and rollback, nothing written.
+    other = publish.publish(*found["1"], str(target), alias="production", skedge=SKEDGE, sign_key=key)
+    raw = (target / publish.pointer_key(other.pointer["model"], "production")).read_bytes()
+    pointer.write_bytes(raw)
+    for command in ("reconcile", "rollback"):
+        assert sync.main([command, *argv]) == sync.EXIT_FAILURE
+        assert "error[POINTER_INVALID]" in capsys.readouterr().err
+        assert pointer.read_bytes() == raw

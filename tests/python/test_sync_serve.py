@@ -331,3 +331,31 @@ def test_a_failed_parity_gate_tags_the_version_and_publishes_nothing(mlflow_hook
     assert json.loads(pointer.read_bytes())["version"] == v2
     tags = client.get_model_version(name, v2).tags
     assert "skedge.sync" not in tags and tags["skedge.published"] == f"{dest} generation 2"
+
+
+def test_a_pass_that_raises_or_is_killed_is_retried_and_shown_in_health():
+    """A pass whose child could not start (an exception) or was killed by a signal (rc < 0) is
+    passing trouble like exit 3: tried again, and its outcome is in /health's `last`."""
+    import asyncio
+
+    async def scenario(outcomes):
+        calls = []
+
+        async def run(model, alias):
+            calls.append(1)
+            outcome = outcomes[len(calls) - 1]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        syncer = sync.Syncer(run, retries=2, backoff=0, log=lambda s: None)
+        syncer.prompt("m", "production")
+        await syncer.idle()
+        return len(calls), syncer.state[("m", "production")]
+
+    calls, st = asyncio.run(scenario([OSError("fork failed"), -9, 0]))
+    assert calls == 3 and st["passes"] == 1 and st["last"]["exit"] == 0 and not st["running"]
+    calls, st = asyncio.run(scenario([OSError("fork failed")] * 3))
+    assert calls == 3 and st["last"]["exit"] == sync.EXIT_FAILURE and not st["running"]
+    calls, st = asyncio.run(scenario([-15, -15, -15]))
+    assert calls == 3 and st["last"]["exit"] == -15
