@@ -14,7 +14,8 @@ answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
     401 TOKEN_MISSING, TOKEN_INVALID              404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
     408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
-    422 SNAPSHOT_INVALID (JSON that is not a valid snapshot)
+    422 SNAPSHOT_INVALID (JSON that is not a valid snapshot), CLOCK_SKEW (a window ending more
+        than --clock-skew-seconds, 3600, after the collector's clock)
     503 SPOOL_UNAVAILABLE, 507 SPOOL_FULL (not stored: see below)
 
 The body is a monitoring snapshot or an experiment snapshot (`"format":
@@ -39,6 +40,13 @@ acknowledged record at once, so the spool stays readable and the collector keeps
 POST is stored once space is freed. Ids already in the spool or in the push ledger are refused as
 duplicates, also after a restart. One collector per spool (an exclusive lock on `DIR/.lock`).
 
+Beyond the schema, 422 SNAPSHOT_INVALID also refuses what no monitor measures: repeated class
+names or more than 64 KiB of them (the Rust `MAX_CLASS_BYTES`), `latency.sum_ms` above the timed
+count × `max_ms`, a shadow `sum_abs_dproba` above `proba_pairs × max_abs_dproba`.
+`serve --max-bytes` is at most `MAX_BODY_BYTES` (8 MiB − 64 KiB: the record push reads must fit
+in its 8 MiB line); a usage error otherwise, as a number that is not finite is for push's
+`--window-seconds` (at least 0.001), `--grace-seconds`, `--clock-skew-seconds` and `--lease-seconds`.
+
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
 window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
 (experiment `skedge-monitoring`) per model version and window length, tagged with the model's
@@ -55,7 +63,26 @@ other thresholds warns: params cannot change). An artifact with no registry vers
 the registry does not have, is pushed with a warning (its run is linked to no version). Only
 windows that ended `--grace-seconds` ago are pushed, unless `--close-all`. A window that receives
 late snapshots after it was pushed is logged again as a revision (same step, complete aggregate,
-timestamp + revision ms).
+timestamp + revision ms). A window older than the run's first gets a negative step (a device
+that delivered late, or whose clock is behind: its data is real, so it is logged); one ending more
+than `--clock-skew-seconds` (3600) after push's clock is set aside (quarantine), never left "open":
+the device's clock is ahead. Each window also gets `dropped`, the largest `dropped` of its
+snapshots (cumulative per monitor: a sum would count a loss again in every later snapshot).
+
+Every point of a window has a record in its run's artifacts, `skedge/window/<index>/<timestamp>.json`
+(`skedge/experiment/…` for an arm's experiment window): the snapshot ids it aggregates and their
+statistics, written before the point. A push that finds a point at its window's step reads it: when
+it holds all of this push's snapshots nothing is logged (a lost ledger line, or another source
+logged them), otherwise the next revision adds this push's snapshots that it lacks to the record's
+statistics. So two sources of one model version and window (two spools, a folder and a bucket)
+add up, in whichever order they are pushed, instead of the second one's data being taken for the
+first's (pushed one after the other: two pushes at the same moment can still both log revision 0).
+A point from a push before records is matched by its snapshot and prediction counts, as before.
+
+A snapshot whose `classes` differ from its artifact's (same sha256; without the artifact, from
+those most snapshots of the window have) or whose statistics are of another kind (confidence or
+OOV present where most have null, or the reverse: they cannot be added up, as in the Rust
+`Stats::merge`) is set aside with its reason; the rest of its window is pushed.
 
 Every spool record is validated again (a line the collector did not write is set aside in
 `DIR/quarantine.jsonl`, reported, never a crash), and a window MLflow refuses (a 400) is set aside
@@ -64,9 +91,9 @@ O_NOFOLLOW (a symlinked segment is neither read nor appended to).
 
 Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
-MLflow logged a window (a crash in between), the metric history of the run tells, and the window is
-not logged twice; if that window has had snapshots since, the point MLflow has is recorded without
-ids (`"ids_unknown": true`) and the whole window is logged as its next revision. Nothing is ever
+MLflow logged a window (a crash in between), the run's point and its record tell, and the window is
+not logged twice; if that window has had snapshots since, the whole window is logged as its next
+revision (a point from before records is recorded without ids, `"ids_unknown": true`). Nothing is ever
 removed from the spool, so MLflow being down loses nothing: the next push catches up.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
@@ -74,8 +101,10 @@ Drift alert: when a window with at least `--min-samples` sampled predictions has
 `--oov-shift-threshold`, the model version gets the tag `skedge.drift_alert` (a readable summary),
 the run too, and push exits 1 after logging everything. The tag is removed (not set to false:
 its presence is the alert) when a later window is healthy: drift computed on at least
-`--min-samples` predictions, nothing over a threshold, and no later window in the run. The
-`drift_alert` metric keeps the history.
+`--min-samples` predictions, nothing over a threshold. Only the run's latest window (points
+beyond push's clock + `--clock-skew-seconds` left out) sets or removes the tags: a late revision
+of an older window logs its `drift_alert` metric, which keeps the history, and says so, but
+neither re-raises an alert a newer window cleared nor exits 1.
 
 Drift later: a window pushed while no artifact of its sha256 was at hand (ledger line `"drift":
 false`) gets its drift computed by the first push that finds one (`--artifact`, or published in
@@ -189,10 +218,19 @@ LENGTH_BINS = 16
 LATENCY_BINS = 16
 MAX_SNAPSHOT_BYTES = 1 << 20
 MAX_CLASSES = 1024
+#: Most UTF-8 bytes of all class labels together (the Rust `monitor::MAX_CLASS_BYTES`: a model with
+#: more cannot be monitored, so no edge sends them).
+MAX_CLASS_BYTES = 64 << 10
 MAX_NAME_CHARS = 256
 MAX_TEXTS = 64
 MAX_TEXT_CHARS = 1024
 PSI_EPSILON = 1e-4
+#: Relative slack of a float sum against its bound (`count × max`): the edge adds in f64, each
+#: addition rounding by at most 2^-53 of the partial sum, so 1e-6 covers a billion terms.
+SUM_SLACK = 1e-6
+#: How far ahead of the receiver's clock a window may end (seconds): a device clock set in the
+#: future would keep its window "open" for ever and, once pushed, be a run's latest window.
+CLOCK_SKEW_SECONDS = 3600.0
 U64_MAX = 2**64 - 1
 
 DEFAULT_SKEDGE_MONITOR = program("skedge-monitor")
@@ -306,9 +344,24 @@ class Stats(_Strict):
             if self.oov.oov_features > self.oov.total_features:
                 raise ValueError("oov.oov_features exceeds oov.total_features")
         total("length", self.length, self.count)
-        if self.latency is not None and sum(self.latency.counts) > self.count:
-            raise ValueError("latency.counts adds up to more than count")
+        if self.latency is not None:
+            timed = sum(self.latency.counts)
+            if timed > self.count:
+                raise ValueError("latency.counts adds up to more than count")
+            # each timed prediction took at most max_ms: a larger sum is no measurement (and a few
+            # such sums add up to inf in a window's mean)
+            if self.latency.sum_ms > timed * self.latency.max_ms * (1 + SUM_SLACK):
+                raise ValueError("latency.sum_ms exceeds the timed count × latency.max_ms")
         return self
+
+
+def _check_classes(classes: list) -> None:
+    """Distinct labels (each is a histogram bin and a metric key) within the Rust monitor's budget."""
+    if len(set(classes)) != len(classes):
+        raise ValueError("classes must be distinct")
+    size = sum(len(c.encode("utf-8")) for c in classes)
+    if size > MAX_CLASS_BYTES:
+        raise ValueError(f"classes hold {size} bytes of labels, more than {MAX_CLASS_BYTES}")
 
 
 class Snapshot(_Strict):
@@ -342,6 +395,7 @@ class Snapshot(_Strict):
                 f"stats.label_counts has {len(self.stats.label_counts)} entries for "
                 f"{len(self.classes)} classes"
             )
+        _check_classes(self.classes)
         if len(self.texts) > self.stats.count:
             raise ValueError("more texts than sampled predictions")
         return self
@@ -418,6 +472,7 @@ class ExperimentSnapshot(_Strict):
         if [a.arm for a in self.arms] != ["champion", "challenger"]:
             raise ValueError("arms must be [champion, challenger]")
         n = len(self.classes)
+        _check_classes(self.classes)
         for a in self.arms:
             if len(a.stats.label_counts) != n:
                 raise ValueError(f"{a.arm}.stats.label_counts has {len(a.stats.label_counts)} entries for {n} classes")
@@ -438,6 +493,9 @@ class ExperimentSnapshot(_Strict):
                 raise ValueError("shadow.agree must equal the confusion matrix's diagonal")
             if not s.proba_pairs <= s.pairs <= self.seen:
                 raise ValueError("shadow: proba_pairs ≤ pairs ≤ seen is required")
+            # each pair's |Δ proba| is at most max_abs_dproba (≤ 1): a larger sum makes a mean above it
+            if s.sum_abs_dproba > s.proba_pairs * s.max_abs_dproba * (1 + SUM_SLACK):
+                raise ValueError("shadow.sum_abs_dproba exceeds proba_pairs × max_abs_dproba")
         return self
 
 
@@ -520,6 +578,10 @@ def _segments(spool: Path) -> list[Path]:
 
 #: Longest spool line read: a record of a snapshot at the collector's 1 MiB limit, re-encoded.
 MAX_RECORD_BYTES = 8 * MAX_SNAPSHOT_BYTES
+#: Largest `serve --max-bytes`: its record (the body re-encoded, which can only grow by a few bytes
+#: per float, inside `{"received_ms": …, "snapshot": …}`) must stay within MAX_RECORD_BYTES, or
+#: push would set aside a snapshot the collector acknowledged.
+MAX_BODY_BYTES = MAX_RECORD_BYTES - (64 << 10)
 
 
 def _lines(path: Path) -> Iterator[bytes | None]:
@@ -844,7 +906,8 @@ class RefusalLog:
 
 
 def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allow_origins=("*",),
-             body_timeout: float = BODY_TIMEOUT, refusals: "RefusalLog | None" = None):  # fmt: skip
+             body_timeout: float = BODY_TIMEOUT, refusals: "RefusalLog | None" = None,
+             clock_skew: float = CLOCK_SKEW_SECONDS):  # fmt: skip
     """The Starlette application of the collector."""
     refusals = refusals or RefusalLog()
     from starlette.applications import Starlette  # noqa: PLC0415
@@ -891,6 +954,11 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
         except SnapshotError as err:
             code = {400: "NOT_JSON", 413: "SNAPSHOT_TOO_LARGE"}.get(err.status, "SNAPSHOT_INVALID")
             return refuse(request, err.status, code, str(err))
+        ahead = snap.window.end_ms - time.time() * 1000
+        if ahead > clock_skew * 1000:
+            return refuse(request, 422, "CLOCK_SKEW", (
+                f"the window ends {ahead / 1000:.0f} s after the collector's clock (at most {clock_skew:g} s "
+                "ahead is accepted): set the device's clock"))  # fmt: skip
         try:
             stored = await run_in_threadpool(spool.store, snap, doc)
         except SpoolFull as err:  # the client keeps the snapshot and retries
@@ -953,7 +1021,7 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     refusals = RefusalLog(args.refusal_log_interval)
     app = make_app(spool, token, args.max_bytes, tuple(args.allow_origin or ["*"]), args.body_timeout,
-                   refusals)  # fmt: skip
+                   refusals, args.clock_skew_seconds)  # fmt: skip
     print(
         f"report.py serve: http://{args.host}:{args.port}/v1/snapshots -> {spool.path} "
         f"({len(spool)} snapshots known)",
@@ -972,29 +1040,34 @@ def serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def stats_kind(stats: dict) -> tuple[bool, bool]:
+    """Which optional histograms a window has (confidence, oov): a model property, so windows of
+    one model share it, and only windows of one kind add up (the Rust `Stats::merge`)."""
+    return stats.get("confidence") is not None, stats.get("oov") is not None
+
+
 def merge_stats(a: dict, b: dict) -> dict:
-    """The aggregate of two windows' statistics (same classes and kinds)."""
+    """The aggregate of two windows' statistics; ValueError when their classes or kinds differ
+    (a histogram present in one only would be divided by both counts)."""
+    if len(a["label_counts"]) != len(b["label_counts"]) or stats_kind(a) != stats_kind(b):
+        raise ValueError("statistics of different kinds cannot be merged")
     add = lambda x, y: [i + j for i, j in zip(x, y)]  # noqa: E731
     out = {
         "count": a["count"] + b["count"],
         "label_counts": add(a["label_counts"], b["label_counts"]),
-        "confidence": add(a["confidence"], b["confidence"])
-        if a.get("confidence") is not None and b.get("confidence") is not None
-        else a.get("confidence") or b.get("confidence"),
+        "confidence": None if a.get("confidence") is None else add(a["confidence"], b["confidence"]),
         "oov": None,
         "length": add(a["length"], b["length"]),
         "latency": a.get("latency"),
     }
     oa, ob = a.get("oov"), b.get("oov")
-    if oa is not None and ob is not None:
+    if oa is not None:
         out["oov"] = {
             "counts": add(oa["counts"], ob["counts"]),
             "no_features": oa["no_features"] + ob["no_features"],
             "oov_features": oa["oov_features"] + ob["oov_features"],
             "total_features": oa["total_features"] + ob["total_features"],
         }
-    else:
-        out["oov"] = oa or ob
     la, lb = a.get("latency"), b.get("latency")
     if la is not None and lb is not None:
         out["latency"] = {
@@ -1097,11 +1170,9 @@ class ArmGroup(Group):
     of each (it may have had several peers in a window, when an alias moved within it)."""
 
     def parts(self) -> Iterator[tuple[dict, dict]]:
-        """(snapshot, this version's arm in it) of the snapshots with the same classes as the first."""
-        classes = self.snapshots[0]["classes"]
+        """(snapshot, this version's arm in it); `Pusher.conforming` has set aside the snapshots
+        whose classes differ from the others'."""
         for s in self.snapshots:
-            if s["classes"] != classes:
-                continue
             for a in s["arms"]:
                 m = a["model"]
                 if (m["name"], m["version"], m["sha256"]) == (self.name, self.version, self.sha256):
@@ -1119,10 +1190,13 @@ def aggregate_arm(g: ArmGroup) -> dict:
     classes = g.snapshots[0]["classes"]
     n = len(classes)
     out = {"classes": classes, "served": 0, "count": 0, "correct": 0, "confusion": [[0] * n for _ in range(n)],
-           "shadow": None, "peer": None, "snapshots": 0}  # fmt: skip
+           "shadow": None, "peer": None, "peer_end_ms": -1, "snapshots": 0, "dropped": 0}  # fmt: skip
     last = -1
     for s, a in g.parts():
+        if s["classes"] != classes:
+            raise ValueError("snapshots of different classes cannot be merged")
         out["snapshots"] += 1
+        out["dropped"] = max(out["dropped"], s["dropped"])
         out["served"] += a["served"]
         f = a["feedback"]
         out["count"] += f["count"]
@@ -1134,6 +1208,7 @@ def aggregate_arm(g: ArmGroup) -> dict:
             last = s["window"]["end_ms"]
             peer = s["arms"][1 if a is s["arms"][0] else 0]["model"]
             out["peer"] = f"{peer['name']}/{peer['version']}"
+            out["peer_end_ms"] = last
         sh = s.get("shadow")
         if sh is not None:
             t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0,
@@ -1144,6 +1219,27 @@ def aggregate_arm(g: ArmGroup) -> dict:
             t["sum_abs_dproba"] += sh["sum_abs_dproba"]
             t["max_abs_dproba"] = max(t["max_abs_dproba"], sh["max_abs_dproba"])
             out["shadow"] = t
+    return out
+
+
+def merge_arm(a: dict, b: dict) -> dict:
+    """Two `aggregate_arm` results of one version and window over disjoint snapshots, added up."""
+    if a["classes"] != b["classes"]:
+        raise ValueError("experiment windows of different classes cannot be merged")
+    n = len(a["classes"])
+    out = dict(a)
+    for k in ("served", "count", "correct", "snapshots"):
+        out[k] = a[k] + b[k]
+    out["dropped"] = max(a.get("dropped", 0), b.get("dropped", 0))
+    out["confusion"] = [[a["confusion"][i][j] + b["confusion"][i][j] for j in range(n)] for i in range(n)]
+    if b["peer_end_ms"] >= a["peer_end_ms"]:
+        out["peer"], out["peer_end_ms"] = b["peer"], b["peer_end_ms"]
+    sa, sb = a["shadow"], b["shadow"]
+    if sa is None or sb is None:
+        out["shadow"] = sa or sb
+    else:
+        out["shadow"] = {k: sa[k] + sb[k] for k in ("pairs", "agree", "proba_pairs", "sum_abs_dproba")}
+        out["shadow"]["max_abs_dproba"] = max(sa["max_abs_dproba"], sb["max_abs_dproba"])
     return out
 
 
@@ -1169,7 +1265,7 @@ def arm_metrics(agg: dict) -> dict:
     """The metrics one arm's run gets for one experiment window (README "Monitoring": the names
     `sync.py promote` reads)."""
     m = {"skedge.served": agg["served"], "skedge.feedback.count": agg["count"],
-         "skedge.feedback.correct": agg["correct"]}  # fmt: skip
+         "skedge.feedback.correct": agg["correct"], "skedge.dropped": agg.get("dropped", 0)}  # fmt: skip
     if agg["count"]:
         m["skedge.feedback.accuracy"] = agg["correct"] / agg["count"]
         m["skedge.feedback.f1_macro"] = f1_macro(agg["confusion"])
@@ -1286,21 +1382,56 @@ def escape_label(label: str) -> str:
     return out
 
 
+def record_path(kind: str, bucket: int, ts: int) -> str:
+    """Where the record of a window's point at timestamp `ts` is kept in its run's artifacts
+    (`kind`: "window" for monitoring windows, "experiment" for an arm's experiment windows)."""
+    return f"skedge/{kind}/{bucket}/{ts}.json"
+
+
 def _iso(ms: int) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def aggregate(snaps: list) -> tuple[dict, int, list]:
-    """Merged stats, predictions seen and classes of snapshots of one model."""
+    """Merged stats, predictions seen and classes of snapshots of one model; ValueError when their
+    classes or kinds differ (`Pusher.conforming` sets such snapshots aside first)."""
     classes = snaps[0]["classes"]
     stats = None
     seen = 0
     for s in snaps:
         if s["classes"] != classes:
-            continue  # not the same model after all; refused by the schema only if lengths differ
+            raise ValueError("snapshots of different classes cannot be merged")
         stats = s["stats"] if stats is None else merge_stats(stats, s["stats"])
         seen += s["seen"]
     return stats, seen, classes
+
+
+def nonconforming(snaps: list, classes: list | None) -> dict:
+    """id -> why, for the snapshots that cannot be aggregated with the others of their model
+    version: `classes` other than the artifact's (`classes`; without the artifact, those most
+    snapshots have), or statistics of another kind than most have. Ties go to the earliest
+    arrival. Experiment snapshots are judged on their arms' statistics."""
+
+    def kinds(s: dict) -> tuple:
+        return tuple(stats_kind(a["stats"]) for a in s["arms"]) if is_experiment(s) else stats_kind(s["stats"])
+
+    def majority(values: list):
+        counts: dict = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        return max(counts, key=lambda v: (counts[v], -values.index(v)))
+
+    want = tuple(classes) if classes is not None else majority([tuple(s["classes"]) for s in snaps])
+    odd = {s["id"]: f"classes {s['classes'][:8]} differ from the model version's {list(want)[:8]}"
+           for s in snaps if tuple(s["classes"]) != want}  # fmt: skip
+    rest = [s for s in snaps if s["id"] not in odd]
+    if rest:
+        kind = majority([kinds(s) for s in rest])
+        for s in rest:
+            if kinds(s) != kind:
+                odd[s["id"]] = ("statistics of another kind (confidence or oov present where most "
+                                "snapshots of the model version have null, or the reverse)")  # fmt: skip
+    return odd
 
 
 def window_metrics(stats: dict, seen: int, n_snapshots: int, classes: list, d: dict | None) -> dict:
@@ -1318,7 +1449,7 @@ def window_metrics(stats: dict, seen: int, n_snapshots: int, classes: list, d: d
         m["oov_rate"] = rate
         m["no_feature_share"] = stats["oov"]["no_features"] / total
     lat = stats.get("latency")
-    if lat is not None and sum(lat["counts"]):
+    if lat is not None and sum(lat["counts"]) and math.isfinite(lat["sum_ms"]):
         m["latency_mean_ms"] = lat["sum_ms"] / sum(lat["counts"])
         m["latency_max_ms"] = lat["max_ms"]
     if d is not None:
@@ -1412,6 +1543,7 @@ class Pusher:
         self.tracking_uri = registry.resolve_tracking_uri(args.tracking_uri)
         self.window_ms = int(args.window_seconds * 1000)
         self.grace_ms = int(args.grace_seconds * 1000)
+        self.skew_ms = int(getattr(args, "clock_skew_seconds", CLOCK_SKEW_SECONDS) * 1000)
         self.close_all = args.close_all
         self.experiment = args.experiment
         self.thresholds = Thresholds(args.psi_threshold, args.oov_shift_threshold, args.min_samples)
@@ -1615,16 +1747,28 @@ class Pusher:
             if m.key in run.history:
                 run.history[m.key].append(m)
 
-    def settle_alert(self, g: Group, run: Run, step: int, reasons: list, healthy: bool, message: str) -> None:
+    def later_window(self, run: Run, key: str, step: int) -> bool:
+        """Whether the run has a window after `step` in `key`'s history. A point beyond this
+        push's clock (+ --clock-skew-seconds) does not count: a device clock set in the future,
+        pushed before that was refused, must not hold the run's alert tags for ever."""
+        horizon = int(time.time() * 1000) + self.skew_ms
+        return any(m.step > step and m.timestamp <= horizon for m in self.history(run, key))
+
+    def settle_alert(self, g: Group, run: Run, step: int, reasons: list, healthy: bool, message: str) -> bool:
         """Sets `skedge.drift_alert` on the run and the model version when the window alerts;
-        removes it when the window is healthy and the latest the run has."""
+        removes it when the window is healthy. Only the run's latest window moves the tags: a
+        late revision of an older one must not undo (or redo) what a newer one settled. True
+        when the alert is set."""
+        if self.later_window(run, "sampled", step):
+            return False
         if reasons:
-            if g.name and g.version and self.model_version(g.name, g.version) is not None:
-                with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+            with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
+                self.client.set_tag(run.run_id, ALERT_TAG, message[:5000])
+                if g.name and g.version and self.model_version(g.name, g.version) is not None:
                     self.client.set_model_version_tag(g.name, g.version, ALERT_TAG, message[:5000])
-            return
-        if not healthy or any(m.step > step for m in self.history(run, "sampled")):
-            return
+            return True
+        if not healthy:
+            return False
         cleared = []
         with self.mlflow_errors(f"clearing the drift alert of {g.name} version {g.version}"):
             if ALERT_TAG in self.client.get_run(run.run_id).data.tags:
@@ -1637,6 +1781,7 @@ class Pusher:
         if cleared:
             self.log(f"cleared {ALERT_TAG} of {' and '.join(cleared)}: window "
                      f"{_iso(g.bucket * self.window_ms)}–{_iso((g.bucket + 1) * self.window_ms)} is healthy")  # fmt: skip
+        return False
 
     def evaluate(self, g: Group, mv, stats: dict) -> tuple[dict | None, dict | None, list, bool]:
         """(artifact info, drift, alert reasons, healthy) of a window: healthy when drift was
@@ -1702,6 +1847,42 @@ class Pusher:
         self.log(f"quarantined window {g.bucket} of {g.name!r} v{g.version!r} ({len(g.ids)} "
                  f"snapshot(s)): {reason}")  # fmt: skip
 
+    def quarantine_snapshots(self, g: Group, odd: dict) -> None:
+        """Set aside some snapshots of `g` (id -> why), one quarantine line per reason."""
+        by_reason: dict = {}
+        for s in g.snapshots:
+            if s["id"] in odd:
+                by_reason.setdefault(odd[s["id"]], []).append(s)
+        for reason, snaps in by_reason.items():
+            self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
+                            bucket=g.bucket, ids=sorted(s["id"] for s in snaps), snapshots=snaps)  # fmt: skip
+            self.log(f"quarantined {len(snaps)} snapshot(s) of window {g.bucket} of {g.name!r} v{g.version!r}: "
+                     f"{reason}")  # fmt: skip
+        g.snapshots = [s for s in g.snapshots if s["id"] not in odd]
+
+    def conforming(self, g: Group, info: dict | None) -> bool:
+        """Sets aside the snapshots of `g` that cannot be aggregated with the others (`nonconforming`:
+        classes other than the artifact's, or another kind of statistics), so that they neither hide
+        the rest of the window nor count as pushed; False when none is left."""
+        odd = nonconforming(g.snapshots, (info or {}).get("classes"))
+        if odd:
+            self.quarantine_snapshots(g, odd)
+        return bool(g.snapshots)
+
+    def future(self, snaps: list, done: set) -> set:
+        """Sets aside the snapshots not pushed yet whose window ends after this push's clock +
+        --clock-skew-seconds (a device clock set ahead: such a window would wait "open" for ever,
+        and once pushed be its run's latest window); their ids."""
+        horizon = int(time.time() * 1000) + self.skew_ms
+        ahead = [s for s in snaps if s["window"]["end_ms"] > horizon and s["id"] not in done]
+        for s in ahead:
+            m = s["arms"][0]["model"] if is_experiment(s) else s["model"]
+            g = Group(m["name"], m["version"], m["sha256"], s["window"]["end_ms"] // self.window_ms, [s])
+            self.quarantine_snapshots(g, {s["id"]: (
+                f"the window ends at {s['window']['end_ms']} ms, more than --clock-skew-seconds "
+                f"{self.skew_ms / 1000:g} after this push's clock: the device's clock is ahead")})  # fmt: skip
+        return {s["id"] for s in ahead}
+
     def groups(self) -> tuple[list, int]:
         """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
         bad: list = []
@@ -1718,9 +1899,14 @@ class Pusher:
                       if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                       for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
         set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
+        arm_done = {i for (*_, i) in arm_pushed}
+        set_aside |= self.future(snaps, pushed | arm_done)
+        pushed |= set_aside
         by_key: dict = {}
         arm_keys: dict = {}
         for s in snaps:
+            if s["id"] in set_aside:
+                continue  # set aside stays aside: a later revision of its window leaves it out too
             b = s["window"]["end_ms"] // self.window_ms
             if is_experiment(s):
                 for m in {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}:
@@ -1774,27 +1960,186 @@ class Pusher:
             self.log("PERFORMANCE ALERT:\n  " + "\n  ".join(performance))
         return EXIT_ALERT if alerts or performance else EXIT_OK
 
-    def push_window(self, g: Group, ledger: list) -> list:
-        from mlflow.entities import RunTag  # noqa: PLC0415
+    # -- what a point at a step holds ---------------------------------------------------------
 
+    def read_record(self, run: Run, path: str) -> dict | None:
+        """The window record at `path` in the run's artifacts (`write_record`); None when the run has
+        none there (a point logged by a push from before records) or it is unreadable."""
+        folder = path.rsplit("/", 1)[0]
+        with self.mlflow_errors(f"reading {path} of run {run.run_id}"):
+            if path not in {a.path for a in self.client.list_artifacts(run.run_id, folder)}:
+                return None
+            with tempfile.TemporaryDirectory(prefix="skedge-report-") as tmp:
+                text = Path(self.client.download_artifacts(run.run_id, path, tmp)).read_text(encoding="utf-8")
+        try:
+            rec = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(rec, dict) or not isinstance(rec.get("ids"), list):
+            return None
+        return rec
+
+    def prior(self, run: Run, kind: str, bucket: int, step: int, key: str) -> tuple[int, dict | None] | None:
+        """(timestamp, record) of the latest point the run has at `step` in `key`'s history (the
+        window's last revision, whoever logged it), None when it has none."""
+        points = [m.timestamp for m in self.history(run, key) if m.step == step]
+        if not points:
+            return None
+        ts = max(points)
+        return ts, self.read_record(run, record_path(kind, bucket, ts))
+
+    def write_record(self, run: Run, kind: str, bucket: int, ts: int, record: dict) -> None:
+        """What the point at (window, ts) aggregates: its snapshot ids and statistics. Written before
+        the point, so every point has one: a later push, from this spool or another source, reads
+        which snapshots MLflow holds at that step and adds only the others (never replaces them)."""
+        path = record_path(kind, bucket, ts)
+        with self.mlflow_errors(f"logging {path} to run {run.run_id}"):
+            self.client.log_text(run.run_id, json.dumps(record, separators=(",", ":")), path)
+
+    def plan(self, g: Group, run: Run, kind: str, key: str, ledger: list, own: dict, merge) -> dict:
+        """What to log for `g`'s window: `{"ts", "revision", "record", "covered", "merged", "legacy"}`.
+
+        The latest point at the window's step is read with its record. None: the window's first
+        point (at window end + the revisions this ledger has). Our snapshots all in it: nothing to
+        log, only the ledger line (a crash lost it, or another source logged them). Otherwise the
+        next revision (1 ms later) aggregates the point's record and our snapshots it lacks, so
+        that two sources of one model version (two spools, a folder and a bucket) add up instead
+        of the second hiding the first. A point without a record (an older push) is `legacy`."""
+        step, end_ms = run.step(g.bucket, self.window_ms), (g.bucket + 1) * self.window_ms
+        mine = {s["id"] for s in g.snapshots}
+        found = self.prior(run, kind, g.bucket, step, key)
+        if found is None:
+            revision = sum(1 for e in ledger if e.get("run_id") == run.run_id and e.get("bucket") == g.bucket
+                           and e.get("kind") == (None if kind == "window" else kind))  # fmt: skip
+            return {"ts": end_ms + revision, "revision": revision, "record": own, "covered": False, "merged": 0,
+                    "legacy": False}  # fmt: skip
+        ts, rec = found
+        if rec is None:
+            return {"legacy": True}
+        theirs = {i for i in rec["ids"] if isinstance(i, str)}
+        if mine <= theirs:
+            return {"ts": ts, "revision": ts - end_ms, "record": rec, "covered": True, "merged": 0, "legacy": False}
+        others = theirs - mine
+        known = any(e.get("run_id") == run.run_id and e.get("bucket") == g.bucket and e.get("revision") == ts - end_ms
+                    and e.get("kind") == (None if kind == "window" else kind) for e in ledger)  # fmt: skip
+        # our own point whose ledger line a crash lost (the window has grown since): its line,
+        # with the ids its record names, so that every point of ours has one
+        lost = None if known or others else {"revision": ts - end_ms, "ids": sorted(theirs)}
+        record = own
+        if others:
+            fresh = [s for s in g.snapshots if s["id"] not in theirs]
+            try:
+                record = merge(rec, fresh)
+            except (KeyError, TypeError, ValueError) as err:
+                raise WindowRefused(
+                    f"MLflow's point at this step holds {len(others)} snapshot(s) this source does not have "
+                    f"(another spool or bucket pushing the same model version), which cannot be added to "
+                    f"these: {err}") from None  # fmt: skip
+            record["ids"] = sorted(theirs | mine)
+        return {"ts": ts + 1, "revision": ts + 1 - end_ms, "record": record, "covered": False,
+                "merged": len(others), "legacy": False, "lost": lost}  # fmt: skip
+
+    def record_lost(self, plan: dict, entry: dict, ledger: list) -> None:
+        """The ledger line of `plan`'s lost point, if it has one (`plan`), before the next revision's."""
+        if plan.get("lost"):
+            line = dict(entry, **plan["lost"], recovered=True, logged_ms=int(time.time() * 1000))
+            self.source.append(LEDGER, line)
+            ledger.append(line)
+
+    def push_window(self, g: Group, ledger: list) -> list:
         self.source.check()
         mv = self.model_version(g.name, g.version)
         self.warn_unlinked(g, mv)
+        if not self.conforming(g, self.baseline_for(g, mv)):
+            return []
         run = self.run_for(g, mv)
+        stats, seen, classes = aggregate(g.snapshots)
+        own = {"ids": g.ids, "classes": classes, "stats": stats, "seen": seen,
+               "dropped": max(s["dropped"] for s in g.snapshots)}  # fmt: skip
+
+        def merge(rec: dict, fresh: list) -> dict:
+            if rec["classes"] != classes:
+                raise ValueError(f"its classes {rec['classes'][:8]} are not {classes[:8]}")
+            st, n, _ = aggregate(fresh)
+            return {"classes": classes, "stats": merge_stats(rec["stats"], st), "seen": rec["seen"] + n,
+                    "dropped": max([rec.get("dropped", 0)] + [s["dropped"] for s in fresh])}  # fmt: skip
+
+        plan = self.plan(g, run, "window", "sampled", ledger, own, merge)
+        if plan["legacy"]:
+            return self.push_window_legacy(g, run, mv, ledger, stats, seen, classes)
+        return self.log_planned(g, run, mv, ledger, plan)
+
+    def log_planned(self, g: Group, run: Run, mv, ledger: list, plan: dict) -> list:
+        """Logs a monitoring window revision as `plan` says (record, metrics, alert tags, ledger)."""
+        rec, revision = plan["record"], plan["revision"]
+        stats, seen, classes = rec["stats"], rec["seen"], rec["classes"]
+        end_ms = (g.bucket + 1) * self.window_ms
+        step = run.step(g.bucket, self.window_ms)
+        where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
+        entry = {
+            "run_id": run.run_id,
+            "model": {"name": g.name, "version": g.version, "sha256": g.sha256},
+            "bucket": g.bucket,
+            "window_seconds": self.window_ms / 1000,
+            "revision": revision,
+            "ids": g.ids,
+            "drift": True,
+            "logged_ms": int(time.time() * 1000),
+        }
+        if plan["covered"]:
+            # drift to compute later when the point has none (logged while no artifact was at hand)
+            entry["drift"] = any(m.step == step and m.timestamp == plan["ts"] for m in self.history(run, "drift_alert"))
+            self.source.append(LEDGER, entry)
+            ledger.append(entry)
+            self.log(f"{where}: MLflow has these {len(g.ids)} snapshot(s) already (run {run.run_id}, step {step}, "
+                     f"revision {revision}): recorded, not logged again")  # fmt: skip
+            return []
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
+        # False: no artifact of this sha256 was at hand; a later push that finds one computes
+        # the drift of this window (`reevaluate`).
+        entry["drift"] = info is not None
+        if plan["merged"]:
+            entry["merged"] = plan["merged"]  # snapshots of another source in this revision
+        metrics = window_metrics(stats, seen, len(rec["ids"]), classes, d)
+        metrics["dropped"] = rec.get("dropped", 0)
+        if d is not None:
+            metrics["drift_alert"] = 1.0 if reasons else 0.0
+        message = f"{where} ({stats['count']} samples): " + "; ".join(reasons) if reasons else ""
+        self.log_params(g, run, info)
+        self.record_lost(plan, entry, ledger)
+        self.write_record(run, "window", g.bucket, plan["ts"], rec)
+        self.log_metrics(g, run, mv, metrics, step, plan["ts"])
+        alert = self.settle_alert(g, run, step, reasons, healthy, message)
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+        # After the ledger: a figure that fails is only a warning.
+        self.figure(g, run, stats, seen, classes, (info or {}).get("baseline"), d)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
+        self.log(
+            f"logged {where} to run {run.run_id} (step {step}): {stats['count']} sampled of {seen} seen"
+            + (f", {shown}" if shown else "")
+            + (f" [revision {revision}]" if revision else "")
+            + (f" [with {plan['merged']} snapshot(s) another source logged]" if plan["merged"] else "")
+            + (" [older than the run's latest window: the alert tags follow that one]" if reasons and not alert else "")
+        )
+        return [message] if alert else []
+
+    def push_window_legacy(self, g: Group, run: Run, mv, ledger: list, stats: dict, seen: int,
+                           classes: list) -> list:  # fmt: skip
+        """A window whose latest point was logged by a push from before window records: which
+        snapshots that point holds is told by their count only (`log_window`)."""
         run_id = run.run_id
         revision = sum(
             1 for e in ledger
             if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") is None
         )  # fmt: skip
-        stats, seen, classes = aggregate(g.snapshots)
         info, d, reasons, healthy = self.evaluate(g, mv, stats)
-        baseline = (info or {}).get("baseline")
         metrics = window_metrics(stats, seen, len(g.snapshots), classes, d)
+        metrics["dropped"] = max(s["dropped"] for s in g.snapshots)
         if d is not None:
             metrics["drift_alert"] = 1.0 if reasons else 0.0
         end_ms = (g.bucket + 1) * self.window_ms
         step = run.step(g.bucket, self.window_ms)
-
         logged = [m for m in self.history(run, "sampled") if m.step == step]
         entry = {
             "run_id": run_id,
@@ -1803,46 +2148,40 @@ class Pusher:
             "window_seconds": self.window_ms / 1000,
             "revision": revision,
             "ids": g.ids,
-            # False: no artifact of this sha256 was at hand; a later push that finds one
-            # computes the drift of this window (`reevaluate`).
             "drift": info is not None,
             "logged_ms": int(time.time() * 1000),
         }
         where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
-        message = ""
-        tags = []
-        if reasons:
-            message = f"{where} ({stats['count']} samples): " + "; ".join(reasons)
-            tags.append(RunTag(ALERT_TAG, message[:5000]))
+        message = f"{where} ({stats['count']} samples): " + "; ".join(reasons) if reasons else ""
         self.log_params(g, run, info)
-        revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, len(logged), "snapshots", len(g.snapshots))
-        self.settle_alert(g, run, step, reasons, healthy, message)
+        own = {"ids": g.ids, "classes": classes, "stats": stats, "seen": seen, "dropped": metrics["dropped"]}
+        revision = self.log_window(g, run, mv, metrics, [], entry, ledger, len(logged),
+                                   ("snapshots", "seen", "sampled"), ("window", own))  # fmt: skip
+        alert = self.settle_alert(g, run, step, reasons, healthy, message)
         self.source.append(LEDGER, entry)
         ledger.append(entry)
-        # After the ledger: a figure that fails is only a warning.
-        self.figure(g, run, stats, seen, classes, baseline, d)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
-        self.log(
-            f"logged {where} to run {run_id} (step {step}): {stats['count']} sampled of {seen} seen"
-            + (f", {shown}" if shown else "")
-            + (f" [revision {revision}]" if revision else "")
-        )
-        return [message] if reasons else []
+        self.figure(g, run, stats, seen, classes, (info or {}).get("baseline"), d)
+        self.log(f"logged {where} to run {run_id} (step {step}): {stats['count']} sampled of {seen} seen"
+                 + (f" [revision {revision}]" if revision else ""))  # fmt: skip
+        return [message] if alert else []
 
     def log_window(self, g, run: Run, mv, metrics: dict, tags, entry: dict, ledger: list, logged: int,
-                   count_key: str, count: int) -> int:
+                   counts: tuple, record: tuple) -> int:
         """Logs `entry`'s window revision unless MLflow has it already (`logged` points at its step
-        > its revision: the ledger line was lost in a crash). The point MLflow has aggregates the
-        window's snapshots of then, a subset of these (a spool only grows): the same `count_key`
-        value is the same set, so nothing is logged again. Fewer: snapshots arrived since, and which
-        of them that point holds is unknown, so it is recorded without ids ("ids_unknown") and the
-        whole window is logged as the next revision. Returns the revision of `entry`."""
+        > its revision: the ledger line was lost in a crash), for a point logged by a push from
+        before window records. The point MLflow has aggregates the window's snapshots of then, a
+        subset of these (a spool only grows): the same values of the `counts` metrics (snapshots,
+        predictions) are the same set, so nothing is logged again. Others: snapshots arrived since,
+        and which of them that point holds is unknown, so it is recorded without ids
+        ("ids_unknown") and the whole window is logged as the next revision, with its record
+        (`record`: kind and content). Returns the revision."""
         step, end_ms = run.step(g.bucket, self.window_ms), (g.bucket + 1) * self.window_ms
         revision = entry["revision"]
         while logged > revision:
             ts = end_ms + revision
-            then = [m.value for m in self.history(run, count_key) if m.step == step and m.timestamp == ts]
-            if not then or then[0] == count:
+            then = {k: [m.value for m in self.history(run, k) if m.step == step and m.timestamp == ts]
+                    for k in counts}  # fmt: skip
+            if not then[counts[0]] or all(then[k][:1] == [metrics[k]] for k in counts):
                 break
             lost = dict(entry, ids=[], ids_unknown=True, logged_ms=int(time.time() * 1000))
             self.source.append(LEDGER, lost)
@@ -1850,6 +2189,7 @@ class Pusher:
             revision += 1
             entry["revision"] = revision
         if logged <= revision:
+            self.write_record(run, record[0], g.bucket, end_ms + revision, record[1])
             self.log_metrics(g, run, mv, metrics, step, end_ms + revision, tags)
         return revision
 
@@ -1858,8 +2198,6 @@ class Pusher:
         is: the drift metrics and `drift_alert` logged at the window's step and timestamp (those
         the run does not have there already), the alert set or cleared, a ledger line of kind
         "drift" so that it is done once."""
-        from mlflow.entities import RunTag  # noqa: PLC0415
-
         snaps = self.snapshots
         alerts, waiting = [], 0
         for e in stale:
@@ -1891,19 +2229,26 @@ class Pusher:
         return alerts
 
     def reevaluate_window(self, g: Group, mv, e: dict, ledger: list) -> list:
-        from mlflow.entities import RunTag  # noqa: PLC0415
-
         run = self.get_run(e["run_id"])
         if run is None:
             self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
                            f"the drift of its window {g.bucket} is not logged")  # fmt: skip
             return []
         revision = int(e.get("revision", 0))
-        stats, seen, classes = aggregate(g.snapshots)
-        info, d, reasons, healthy = self.evaluate(g, mv, stats)
         step = run.step(g.bucket, self.window_ms)
         end_ms = (g.bucket + 1) * self.window_ms
         ts = end_ms + revision
+        if e.get("merged"):  # the point holds another source's snapshots too: its record has them all
+            rec = self.read_record(run, record_path("window", g.bucket, ts))
+            if rec is None:
+                self.warn_once(("no record", run.run_id, g.bucket), (
+                    f"warning: window {g.bucket} of run {run.run_id}: its record is gone from MLflow, "
+                    "its drift cannot be computed"))  # fmt: skip
+                return []
+            stats, seen, classes = rec["stats"], rec["seen"], rec["classes"]
+        else:
+            stats, seen, classes = aggregate(g.snapshots)
+        info, d, reasons, healthy = self.evaluate(g, mv, stats)
         metrics = {}
         if d is not None:
             metrics = {k: v for k, v in window_metrics(stats, seen, 0, classes, d).items() if k.startswith("drift.")}
@@ -1915,10 +2260,10 @@ class Pusher:
         where = f"{g.name} v{g.version}, window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)}"
         message = f"{where} ({stats['count']} samples): " + "; ".join(reasons) if reasons else ""
         self.log_params(g, run, info)
+        alert = False
         if metrics:
-            tags = [RunTag(ALERT_TAG, message[:5000])] if reasons else []
-            self.log_metrics(g, run, mv, metrics, step, ts, tags)
-            self.settle_alert(g, run, step, reasons, healthy, message)
+            self.log_metrics(g, run, mv, metrics, step, ts)
+            alert = self.settle_alert(g, run, step, reasons, healthy, message)
         entry = {"kind": "drift", "run_id": run.run_id, "bucket": g.bucket, "revision": revision,
                  "window_seconds": self.window_ms / 1000, "logged": sorted(metrics),
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
@@ -1929,7 +2274,7 @@ class Pusher:
             self.figure(g, run, stats, seen, classes, (info or {}).get("baseline"), d)
             shown = ", ".join(f"{k} {v:.3f}" for k, v in (d or {}).items() if v is not None)
             self.log(f"drift of {where} (run {run.run_id}, step {step}), now that its artifact is at hand: {shown}")
-        return [message] if reasons and metrics else []
+        return [message] if alert else []
 
     # -- experiments (champion/challenger windows) -----------------------------------------------
 
@@ -1972,7 +2317,7 @@ class Pusher:
         """Sets `skedge.performance_alert` on the run and the version when the check alerts, removes
         both when it is healthy; only for the run's latest window (a revision of an older one
         leaves the tags to the newer check). True when the alert is set."""
-        if any(m.step > step for m in self.history(run, "skedge.feedback.count")):
+        if self.later_window(run, "skedge.feedback.count", step):
             return False
         if message:
             with self.mlflow_errors(f"tagging {g.name} version {g.version}"):
@@ -1997,43 +2342,66 @@ class Pusher:
 
     def push_arm_window(self, g: "ArmGroup", ledger: list) -> list:
         """One version's part of the experiment windows of one window, in its monitoring run (the
-        step and timestamp rule of `push_window`); a ledger line of kind "experiment"."""
+        step and timestamp rule of `push_window`, records included); a ledger line of kind
+        "experiment"."""
         from mlflow.entities import RunTag  # noqa: PLC0415
 
         self.source.check()
         mv = self.model_version(g.name, g.version)
         self.warn_unlinked(g, mv)
+        if not self.conforming(g, self.baselines.get(g.sha256)):
+            return []
         run = self.run_for(g, mv)
-        revision = sum(
-            1 for e in ledger
-            if e.get("kind") == "experiment" and e.get("run_id") == run.run_id and e.get("bucket") == g.bucket
-        )  # fmt: skip
-        agg = aggregate_arm(g)
-        metrics = arm_metrics(agg)
-        # how many snapshots the point aggregates: tells a lost ledger line's point from a grown window
-        metrics["skedge.snapshots"] = float(len(g.ids))
+        own = dict(aggregate_arm(g), ids=g.ids)
+
+        def merge(rec: dict, fresh: list) -> dict:
+            return merge_arm(rec, aggregate_arm(ArmGroup(g.name, g.version, g.sha256, g.bucket, fresh)))
+
+        plan = self.plan(g, run, "experiment", "skedge.served", ledger, own, merge)
         end_ms = (g.bucket + 1) * self.window_ms
         step = run.step(g.bucket, self.window_ms)
-        message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
-        if evaluated:
-            metrics[PERFORMANCE_TAG] = 1.0 if message else 0.0
-        served = self.history(run, "skedge.served")
-        # the peer of the run's latest window (a revision of an older one does not change it)
-        tags = [] if any(m.step > step for m in served) else [RunTag(PEER_TAG, agg["peer"][:5000])]
+        where = f"experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} v{g.version}"
+        agg = own if plan["legacy"] else plan["record"]
+        revision = plan.get("revision", 0)
         entry = {"kind": "experiment", "run_id": run.run_id,
                  "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
                  "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
-        logged = sum(1 for m in served if m.step == step)
-        revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, logged, "skedge.snapshots", len(g.ids))
+        if plan.get("covered"):
+            self.source.append(LEDGER, entry)
+            ledger.append(entry)
+            self.log(f"{where}: MLflow has these {len(g.ids)} snapshot(s) already (run {run.run_id}, step {step}, "
+                     f"revision {revision}): recorded, not logged again")  # fmt: skip
+            return []
+        metrics = arm_metrics(agg)
+        # how many snapshots the point aggregates: tells a lost ledger line's point from a grown
+        # window for points logged before window records
+        metrics["skedge.snapshots"] = float(len(agg["ids"]))
+        message, evaluated, healthy = self.performance(g, mv, run, step, metrics)
+        if evaluated:
+            metrics[PERFORMANCE_TAG] = 1.0 if message else 0.0
+        # the peer of the run's latest window (a revision of an older one does not change it)
+        tags = [] if self.later_window(run, "skedge.served", step) else [RunTag(PEER_TAG, agg["peer"][:5000])]
+        if plan["legacy"]:
+            entry["revision"] = sum(1 for e in ledger if e.get("kind") == "experiment"
+                                    and e.get("run_id") == run.run_id and e.get("bucket") == g.bucket)  # fmt: skip
+            logged = sum(1 for m in self.history(run, "skedge.served") if m.step == step)
+            revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, logged,
+                                       ("skedge.snapshots", "skedge.served"), ("experiment", own))  # fmt: skip
+        else:
+            if plan["merged"]:
+                entry["merged"] = plan["merged"]
+            self.record_lost(plan, entry, ledger)
+            self.write_record(run, "experiment", g.bucket, plan["ts"], agg)
+            self.log_metrics(g, run, mv, metrics, step, plan["ts"], tags)
         alert = self.settle_performance(g, run, step, message, healthy)
         self.source.append(LEDGER, entry)
         ledger.append(entry)
         self.arm_runs[(g.name, g.version)] = (run, g, agg["peer"])
         shown = ", ".join(f"{k[7:]} {v:.4g}" for k, v in metrics.items() if k != PERFORMANCE_TAG)
-        self.log(f"logged experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} "
-                 f"v{g.version} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
-                 + (f" [revision {revision}]" if revision else ""))  # fmt: skip
+        self.log(f"logged {where} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
+                 + (f" [revision {revision}]" if revision else "")
+                 + (f" [with {plan['merged']} snapshot(s) another source logged]" if plan.get("merged") else ""))  # fmt: skip
         return [message] if alert else []
 
     def experiment_figures(self) -> None:
@@ -2136,7 +2504,10 @@ def main(argv: list | None = None) -> int:
     s.add_argument("--spool", required=True, help="a folder, or s3://bucket/prefix (FORMAT.md §4)")
     s.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
     s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
-    s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES, help="largest snapshot accepted")
+    s.add_argument("--max-bytes", type=int, default=MAX_SNAPSHOT_BYTES,
+                   help=f"largest snapshot accepted (at most {MAX_BODY_BYTES}, what push reads)")  # fmt: skip
+    s.add_argument("--clock-skew-seconds", type=float, default=CLOCK_SKEW_SECONDS,
+                   help="refuse (422 CLOCK_SKEW) a window ending further ahead of this host's clock")  # fmt: skip
     s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
     s.add_argument("--allow-origin", action="append", help="CORS origin allowed (repeat; default *)")
     s.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT,
@@ -2162,6 +2533,8 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--grace-seconds", type=float, default=300.0,
                    help="push a window only this long after it ended")  # fmt: skip
     p.add_argument("--close-all", action="store_true", help="push open windows too")
+    p.add_argument("--clock-skew-seconds", type=float, default=CLOCK_SKEW_SECONDS,
+                   help="set aside a window ending further ahead of this host's clock (a device clock ahead)")  # fmt: skip
     p.add_argument("--psi-threshold", type=float, default=0.25)
     p.add_argument("--oov-shift-threshold", type=float, default=0.10)
     p.add_argument("--min-samples", type=int, default=50,
@@ -2179,12 +2552,23 @@ def main(argv: list | None = None) -> int:
     sc.add_argument("--experiment", action="store_true", help="the experiment snapshot's schema instead")
 
     args = parser.parse_args(argv)
+
+    def finite(name: str, value: float, low: float) -> None:
+        # inf and nan pass a plain comparison and end in a traceback (exit 1, push's alert code)
+        if not (math.isfinite(value) and value >= low):
+            parser.error(f"{name} must be a finite number ≥ {low:g}, not {value}")
+
     if args.command == "serve":
+        if not 1 <= args.max_bytes <= MAX_BODY_BYTES:
+            parser.error(f"--max-bytes must be 1 to {MAX_BODY_BYTES} (push reads spool records of at "
+                         f"most {MAX_RECORD_BYTES} bytes), not {args.max_bytes}")  # fmt: skip
+        finite("--clock-skew-seconds", args.clock_skew_seconds, 0)
         return serve(args)
     if args.command == "push":
-        if args.window_seconds <= 0:
-            parser.error("--window-seconds must be positive")
-        if not args.lease_seconds > 0:
+        finite("--window-seconds", args.window_seconds, 0.001)  # a window is at least 1 ms
+        finite("--grace-seconds", args.grace_seconds, 0)
+        finite("--clock-skew-seconds", args.clock_skew_seconds, 0)
+        if not (math.isfinite(args.lease_seconds) and args.lease_seconds > 0):
             parser.error("--lease-seconds must be positive")
         return push(args)
     print(json.dumps((ExperimentSnapshot if args.experiment else Snapshot).model_json_schema(), indent=2))

@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -306,3 +307,116 @@ def test_spool_files_are_streamed_and_never_followed(tmp_path):
         f.write(_record(_snapshot()))
     bad: list = []
     assert len(report.read_spool(spool, bad)) == 1 and bad == [(big.name, None)]
+
+
+# ---------------------------------------------------------------------------------------------
+# what cannot be a measurement (audit of the monitoring path)
+
+
+def _experiment(**edit) -> dict:
+    """A valid shadow experiment snapshot (two pairs, |Δ proba| 0.25 and 0.25)."""
+    stats = {"count": 2, "label_counts": [1, 1], "confidence": None, "oov": None,
+             "length": [0, 0, 2] + [0] * 13, "latency": None}  # fmt: skip
+
+    def arm(role: str, version: str, served: int) -> dict:
+        return {"arm": role, "model": {"name": "hardening_exp", "version": version, "sha256": "cd" * 32},
+                "served": served, "stats": stats, "feedback": {"count": 0, "correct": 0, "confusion": [[0, 0], [0, 0]]}}  # fmt: skip
+
+    doc = {
+        "format": "skedge-experiment-snapshot", "version": 1, "id": uuid.uuid4().hex, "mode": "shadow",
+        "sample_rate": 1.0, "share": 0.0, "window": {"index": 0, "start_ms": T0, "end_ms": T0 + 60_000},
+        "seen": 2, "dropped": 0, "classes": ["neg", "pos"],
+        "arms": [arm("champion", "1", 2), arm("challenger", "2", 0)],
+        "shadow": {"pairs": 2, "agree": 2, "confusion": [[1, 0], [0, 1]], "proba_pairs": 2,
+                   "sum_abs_dproba": 0.5, "max_abs_dproba": 0.25},
+        "feedback_expired": 0, "feedback_unknown": 0, "feedback_duplicate": 0,
+    }  # fmt: skip
+    for path, value in edit.items():
+        at = doc
+        *parents, last = path.split("__")
+        for p in parents:
+            at = at[p]
+        at[last] = value
+    return doc
+
+
+_TIMED = {"counts": [0, 0, 0, 0, 0, 0, 2] + [0] * 9, "sum_ms": 1.5, "max_ms": 0.75}
+UNMEASURABLE = {
+    # the audit's window mean of 1.797e308 ms: a sum no two predictions of at most 1e6 ms can make
+    "latency sum over count × max": _snapshot(stats__latency=dict(_TIMED, sum_ms=1.5e308, max_ms=1e6)),
+    "latency sum without a timed prediction": _snapshot(
+        stats__latency={"counts": [0] * 16, "sum_ms": 3.0, "max_ms": 3.0}),  # fmt: skip
+    "shadow mean |Δ proba| above its max": _experiment(shadow__sum_abs_dproba=0.6),
+    "shadow mean |Δ proba| above 1": _experiment(shadow__sum_abs_dproba=3.0, shadow__max_abs_dproba=1.0),
+    "duplicate classes": _snapshot(classes=["pos", "pos"]),
+    "duplicate experiment classes": _experiment(classes=["neg", "neg"]),
+    "classes over 64 KiB": _snapshot(classes=["a" * (32 << 10), "b" * (32 << 10) + "c"]),
+}
+MEASURABLE = {
+    "latency sum = count × max": _snapshot(stats__latency=_TIMED),
+    "shadow sum = pairs × max": _experiment(),
+    "classes of exactly 64 KiB": _snapshot(classes=["a" * (32 << 10), "b" * (32 << 10)]),
+}
+
+
+@pytest.mark.parametrize("case", list(UNMEASURABLE))
+def test_schema_refuses_sums_no_measurement_makes_and_ambiguous_classes(case):
+    with pytest.raises(report.SnapshotError) as err:
+        report.parse_snapshot(json.dumps(UNMEASURABLE[case]).encode())
+    assert err.value.status == 422, err.value
+
+
+@pytest.mark.parametrize("case", list(MEASURABLE))
+def test_schema_accepts_sums_at_their_bounds(case):
+    report.parse_snapshot(json.dumps(MEASURABLE[case]).encode())
+
+
+def test_statistics_of_different_kinds_are_not_merged():
+    """As the Rust `Stats::merge`: a confidence (or OOV) histogram present in one window only
+    would be divided by both counts (the audit's halved confidence_mean)."""
+    with_conf = _snapshot(stats__confidence=[0] * 9 + [2])
+    without = _snapshot()
+    with pytest.raises(ValueError):
+        report.merge_stats(with_conf["stats"], without["stats"])
+    with pytest.raises(ValueError):
+        report.aggregate([with_conf, without])
+    other = _snapshot(classes=["pos", "neg"])
+    odd = report.nonconforming([other, with_conf, _snapshot(), _snapshot()], None)
+    assert set(odd) == {other["id"], with_conf["id"]}, "the majority's classes and kind win"
+    assert "classes" in odd[other["id"]] and "kind" in odd[with_conf["id"]]
+    # the artifact's classes win over any majority
+    fixed = [other, _snapshot(), _snapshot()]
+    assert set(report.nonconforming(fixed, ["pos", "neg"])) == {fixed[1]["id"], fixed[2]["id"]}
+
+
+def test_collector_refuses_a_window_ending_ahead_of_its_clock(tmp_path):
+    now = int(time.time() * 1000)
+    c = _Collector(tmp_path / "spool", "--clock-skew-seconds", "600")
+    try:
+        ahead = _snapshot(window__start_ms=4_102_444_800_000, window__end_ms=4_102_444_860_000)  # 2100
+        status, data = c.post(json.dumps(ahead).encode())
+        assert status == 422 and b'"code":"CLOCK_SKEW"' in data, data
+        near = _snapshot(window__start_ms=now, window__end_ms=now + 300_000)  # within 600 s
+        assert c.post(json.dumps(near).encode())[0] == 201
+        beyond = _snapshot(window__start_ms=now, window__end_ms=now + 900_000)
+        assert c.post(json.dumps(beyond).encode())[0] == 422
+    finally:
+        c.stop()
+
+
+@pytest.mark.parametrize("args", [
+    ["push", "--spool", ".", "--window-seconds", "0.0004"],
+    ["push", "--spool", ".", "--window-seconds", "inf"],
+    ["push", "--spool", ".", "--window-seconds", "nan"],
+    ["push", "--spool", ".", "--grace-seconds", "inf"],
+    ["push", "--spool", ".", "--grace-seconds", "-1"],
+    ["push", "--spool", ".", "--clock-skew-seconds", "inf"],
+    ["push", "--spool", ".", "--lease-seconds", "inf"],
+    ["serve", "--spool", ".", "--token", "t", "--max-bytes", str(16 << 20)],
+    ["serve", "--spool", ".", "--token", "t", "--max-bytes", "0"],
+])  # fmt: skip
+def test_numbers_out_of_range_are_usage_errors_not_tracebacks(args, tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)  # argparse's, not push's alert code 1
+    assert "Traceback" not in proc.stderr and "report.py: error: --" in proc.stderr, proc.stderr
