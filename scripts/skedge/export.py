@@ -96,7 +96,9 @@ def _table_rows(path: Path, kind: str) -> list[list]:
     """The rows of a TSV (no quote handling: a tab never occurs in a text) or a CSV (RFC 4180
     quoting), header first."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: a file saved by Excel or PowerShell starts with a byte order mark, which would
+        # otherwise become part of the first column's name.
+        with open(path, encoding="utf-8-sig", newline="") as f:
             if kind == "tsv":
                 return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
             return list(csv.reader(f))
@@ -568,12 +570,14 @@ def gate_and_write(
     publish: Callable[[Any, dict], None] | None = None,
     request: dict | None = None,
 ) -> dict:
-    """Pack, gate, write the parity report and the manifest beside `out`, then `publish` (the
-    MLflow write-back) and move the three files into place; returns the manifest (`request`:
-    how the model was asked for, its `export` object).
+    """Pack, gate, write the parity report and the manifest, move the three files into place
+    beside `out`, then `publish` (the MLflow write-back); returns the manifest (`request`: how
+    the model was asked for, its `export` object).
 
-    Nothing reaches `out`'s folder unless every step succeeded, and nothing at all with
-    `dry_run`. Raises `GateFailed`, `ExportError`, `RuntimeError` (skedge inspect)."""
+    Nothing stays in `out`'s folder unless every step succeeded (a failed write-back takes the
+    files back and puts back those they replaced), and nothing is written there at all with
+    `dry_run`. Raises `GateFailed`, `ExportError`, `RuntimeError` (skedge inspect), `OSError`
+    (the local files could not be written: then MLflow was not written either)."""
     inter["metadata"]["precision"] = PRECISION.name
     with _manifest.staged_outputs(out, keep=not dry_run) as st:
         pack(inter, st.artifact, skedge)
@@ -595,6 +599,10 @@ def gate_and_write(
             st.artifact, parity=summary, skedge=skedge, exported_at=exported_at, export=request
         )
         _manifest.write_json(st.manifest, man)
+        if not dry_run:
+            # Local files first: a local write that fails (full disk, a folder in the way) must not
+            # leave MLflow tagged with an export that exists nowhere else.
+            st.commit()
         if publish is not None:
             publish(st, man)
     return man
@@ -650,6 +658,8 @@ def export(
     out = Path(out)
     inputs = inputs or GateInputs(validation=validation)
     try:
+        if not dry_run:
+            _manifest.check_destination(out)
         sha = file_sha256(joblib_path)
         # File names in the artifact, paths as given in the manifest: where the files sit does
         # not change the bytes.
@@ -695,6 +705,9 @@ def export(
         return EXIT_UNSUPPORTED
     except (ExportError, CompositionError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
         log(f"error: {err}")
+        return EXIT_FAILURE
+    except OSError as err:
+        log(f"error: {_manifest.os_error_message(err)}; nothing written")
         return EXIT_FAILURE
     log_written(out, man, dry_run, log)
     return EXIT_OK
@@ -748,7 +761,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the embedded "
                              "sqlite store .work/mlflow/mlflow.db)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="export and gate, but write nothing: no local file, nothing to MLflow")
+                        help="export and gate, but write nothing: no local file, nothing to MLflow; "
+                             "with --restore: download and check the artifact, write nothing")
     parser.add_argument("--force", action="store_true",
                         help="with --model-uri: replace an artifact already published for this model "
                              "version whose bytes differ (changes what --restore returns)")
@@ -792,7 +806,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         from . import registry  # MLflow is imported only on this path
 
         if args.restore:
-            return registry.restore_main(args.restore, args.out, args.tracking_uri)
+            return registry.restore_main(args.restore, args.out, args.tracking_uri, dry_run=args.dry_run)
         rc = registry.export_model_uri(
             sys.modules[__name__],
             args.model_uri,

@@ -167,6 +167,16 @@ def _child(request: dict) -> dict:
         predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
         accuracy = float(np.mean([p == y for p, y in zip(predicted, labels)]))
         inter["metadata"]["metrics"][request.get("accuracy_key", "accuracy")] = accuracy
+    elif texts and labels:
+        # Labels of another spelling ("1.0" for 1, "pos" for "positive") would otherwise drop
+        # the accuracy without a word; the gate itself does not need them.
+        unknown = sorted(set(labels) - names)
+        shown = ", ".join(repr(y) for y in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        classes = ", ".join(repr(c) for c in sorted(names)[:10])
+        messages.append(
+            f"no accuracy computed: the validation labels {shown} are not among the model's classes "
+            f"({classes}); check --label-column, and that the labels are spelled as the model's classes"
+        )
     drift = request.get("baseline") or {}
     small = baseline.drift_baseline(model, inter, drift.get("texts") or [], drift.get("source", ""))
     if small:

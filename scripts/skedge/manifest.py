@@ -31,6 +31,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
@@ -66,27 +67,91 @@ def report_path_for(artifact: str | Path) -> Path:
 
 @dataclasses.dataclass
 class Staging:
-    """Temporary paths with the final file names; `final` maps each to its destination."""
+    """Temporary paths with the final file names; `final` maps each to its destination.
+
+    After `commit()` the three paths are the destinations themselves."""
 
     dir: Path
     artifact: Path
     manifest: Path
     report: Path
     final: dict
+    #: (destination, the file it replaced moved aside, or None), in the order moved
+    moved: list = dataclasses.field(default_factory=list)
+    committed: bool = False
+
+    def commit(self) -> None:
+        """Move the staged files into place; the files they replace are kept aside until the
+        block ends, so that a later failure (the MLflow write-back) can put them back."""
+        for src, dst in self.final.items():
+            if not src.exists():
+                continue
+            aside = None
+            if dst.exists():
+                aside = self.dir / f".replaced.{dst.name}"
+                os.replace(dst, aside)
+            self.moved.append((dst, aside))
+            os.replace(src, dst)
+        self.committed = True
+        paths = [self.final[p] for p in (self.artifact, self.manifest, self.report)]
+        self.artifact, self.manifest, self.report = paths
+
+    def rollback(self) -> None:
+        """Undo `commit()` (best effort: the error that caused it is the one to report)."""
+        for dst, aside in reversed(self.moved):
+            with contextlib.suppress(OSError):
+                if aside is not None:
+                    os.replace(aside, dst)
+                else:
+                    os.unlink(dst)
+        self.moved.clear()
+
+
+def os_error_message(err: OSError, what: str = "write") -> str:
+    """`cannot write PATH: REASON` for an OSError (a full disk, a file where a folder should be)."""
+    where = err.filename or ""
+    reason = err.strerror or str(err)
+    return f"cannot {what} {where}: {reason}" if where else f"cannot {what}: {reason}"
+
+
+def check_destination(out: str | Path) -> None:
+    """Raise OSError naming the path when `out`, its manifest and parity report could not be
+    written there: a folder in the way of a file, a file where a folder must be, a folder that
+    cannot be written. Called before the export's work and before anything is written to MLflow;
+    a full disk still shows only when writing (an OSError too)."""
+    out = Path(out)
+    for path in (out, manifest_path_for(out), report_path_for(out)):
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file to write", str(path))
+    existing = out.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    # `exists()` is False below a file too: the first existing ancestor must be a folder.
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"not a folder, so {out} cannot be written below it", str(existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "this folder cannot be written", str(existing))
 
 
 @contextlib.contextmanager
 def staged_outputs(out: str | Path, *, keep: bool = True) -> Iterator[Staging]:
-    """Yield temporary paths beside `out`; move them into place only if the block succeeds.
+    """Yield temporary paths beside `out`; move them into place when the block calls
+    `Staging.commit()`, or else when it ends without an error.
 
-    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C), or always
-    when `keep` is false (`--dry-run`), the temporary folder and the folders made for it are
-    removed and the destination is left as it was.
+    On any exception (parity failure, MLflow unreachable during write-back, Ctrl-C) the files
+    moved into place are taken back and the ones they replaced put back, the temporary folder and
+    the folders made for it are removed: the destination is left as it was. With `keep` false
+    (`--dry-run`) the files are staged in the system's temporary folder and nothing is written
+    beside `out`, not even its folder (a dry run to a read-only place works).
     """
     out = Path(out)
-    created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    created: list = []
+    if keep:
+        created = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="skedge-dry-run-"))
     final_manifest = manifest_path_for(out)
     final_report = report_path_for(out)
     staging = Staging(
@@ -104,11 +169,12 @@ def staged_outputs(out: str | Path, *, keep: bool = True) -> Iterator[Staging]:
     done = False
     try:
         yield staging
-        if keep:
-            for src, dst in staging.final.items():
-                if src.exists():
-                    os.replace(src, dst)
-            done = True
+        if keep and not staging.committed:
+            staging.commit()
+        done = keep
+    except BaseException:
+        staging.rollback()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not done:

@@ -9,9 +9,10 @@
   `LoadedModel`: the fitted estimator, the interchange `metadata` (provenance, metrics, sha256 of
   the model file) and the texts of the logged input example.
 - `write_back(loaded, artifact, manifest, report, ...)` logs the three files to the model's source
-  run under `skedge/` and sets the `skedge.*` tags on the model version (and logged model); the
-  same bytes already published write nothing, other bytes need `force`, a failed tagging undoes
-  the upload.
+  run under `skedge/<name>/<version>/` (not registered: `skedge/<model id>/`) and sets the
+  `skedge.*` tags on the model version (and logged model); the same bytes already published (and
+  still in the run) write nothing, other bytes need `force`, a failed upload or tagging undoes
+  both.
 - `restore(uri, out, tracking_uri)` brings a published artifact back, byte for byte, checked
   against the `skedge.sha256` tag.
 
@@ -63,13 +64,23 @@ DEFAULT_DB = DEFAULT_MLFLOW_DIR / "mlflow.db"
 DEFAULT_ARTIFACTS = DEFAULT_MLFLOW_DIR / "artifacts"
 DEFAULT_TRACKING_URI = f"sqlite:///{DEFAULT_DB}"
 
-#: Where the exporter's files go in the model's source run.
+#: Where the exporter's files go in the model's source run: each registered version (or, not
+#: registered, each logged model) in its own folder below it, `artifact_dir`.
 ARTIFACT_DIR = "skedge"
 #: Model-version tags written back (FORMAT.md's format version, parity verdict, ...).
 TAG_PREFIX = "skedge."
 
 class RegistryError(Exception):
-    """A problem with the registry or the model that the user can fix; the message says how."""
+    """A problem with the registry or the model that the user can fix; the message says how.
+    `code`, when set, is one of README's error codes (printed as `error[CODE]`)."""
+
+    code: str | None = None
+
+
+class SklearnVersionMismatch(RegistryError):
+    """The model was saved by another scikit-learn than the installed one."""
+
+    code = "SKLEARN_VERSION_MISMATCH"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,7 +616,7 @@ def check_sklearn_version(recorded: str | None, uri: str) -> None:
             f"to guarantee parity (installed: {installed})"
         )
     if str(recorded) != installed:
-        raise RegistryError(
+        raise SklearnVersionMismatch(
             f"{uri} was saved with scikit-learn {recorded}, but this environment has "
             f"scikit-learn {installed}. Parity is only defined against the same version: export "
             f"from an environment with scikit-learn=={recorded}, or re-train and log the model "
@@ -822,6 +833,26 @@ def parity_tag(parity: dict | None) -> str:
     return f"{verdict} ({', '.join(bits)})" if bits else verdict
 
 
+def _segment(value: str) -> str:
+    """`value` as one path segment: a registered model's name may hold `/` or be `..`; quoted, two
+    names never share a folder."""
+    quoted = urllib.parse.quote(str(value), safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
+def artifact_dir(r: Resolved) -> str:
+    """Where this export's files go in the source run: `skedge/<name>/<version>` for a registered
+    version, `skedge/<model id>` for a logged model that is not registered. Two models logged in
+    one run, a version copied to another registered model, a logged model registered twice: each
+    version has its own folder, so exporting one never replaces another's files (exports made
+    before this layout sit in `skedge/` itself, named by their `skedge.artifact_path` tag)."""
+    if r.name and r.version:
+        return f"{ARTIFACT_DIR}/{_segment(r.name)}/{_segment(r.version)}"
+    if r.model_id:
+        return f"{ARTIFACT_DIR}/{_segment(r.model_id)}"
+    return ARTIFACT_DIR
+
+
 def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict:
     """The `skedge.*` tags for the model version (and logged model)."""
     return {
@@ -829,7 +860,7 @@ def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict
         "skedge.format_version": str(manifest["format_version"]),
         "skedge.parity": parity_tag(manifest.get("parity")),
         "skedge.exported_at": str(manifest.get("exported_at") or loaded.exported_at),
-        "skedge.artifact_path": f"{ARTIFACT_DIR}/{artifact_name}",
+        "skedge.artifact_path": f"{artifact_dir(loaded.resolved)}/{artifact_name}",
         "skedge.size": str(manifest["size"]),
     }
 
@@ -837,7 +868,8 @@ def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict
 @dataclasses.dataclass
 class Published:
     """What `write_back` did: `status` is "published", "unchanged" (the same bytes were already
-    published: nothing written), or "dry run"; `tags` those set (or that would be)."""
+    published: nothing written), or "dry run"; `tags` those set (or that would be; "unchanged":
+    those the version has)."""
 
     tags: dict
     status: str
@@ -854,12 +886,14 @@ def write_back(
     force: bool = False,
     log: Any = None,
 ) -> Published:
-    """Log the files to the source run under `skedge/`, then tag the model version.
+    """Log the files to the source run under `artifact_dir`, then tag the model version.
 
-    The same bytes already published: nothing is written (idempotent). Other bytes already
-    published: refused unless `force`, since it changes what `--restore` returns. Files first,
-    tags last, sha256 last of all: a tag never points at an artifact that is not there; if tagging
-    fails, the upload is undone (files removed, or the ones they replaced put back)."""
+    The same bytes already published, and the run's file still holding them: nothing is written
+    (idempotent); the file gone or changed: uploaded again. Other bytes already published:
+    refused unless `force`, since it changes what `--restore` returns; `force` uploads and tags
+    again in any case. Files first, tags last, the version's `skedge.sha256` last of all: a tag
+    never points at an artifact that is not there; if uploading or tagging fails, both are undone
+    (files removed or the ones they replaced put back, tags removed or their values put back)."""
     import json  # noqa: PLC0415
 
     log = log or (lambda s: print(s, file=sys.stderr))
@@ -880,10 +914,14 @@ def write_back(
     with _mlflow_errors(tracking_uri, f"reading the skedge tags of {r.uri}"):
         before = _skedge_tags_of(c, r)
     previous, new = before.get("skedge.sha256"), tags["skedge.sha256"]
-    if previous == new:
-        return Published(tags, "unchanged")
-    if previous and not force:
-        who = f"{r.name} version {r.version}" if r.version else r.uri
+    who = f"{r.name} version {r.version}" if r.version else r.uri
+    if previous == new and not force:
+        with _mlflow_errors(tracking_uri, f"checking the artifact published for {who}"):
+            problem = _published_file_problem(c, r, before)
+        if problem is None:
+            return Published(before, "unchanged")
+        log(f"WARNING: {who} is tagged with these bytes, but {problem}: uploading them again")
+    elif previous and previous != new and not force:
         msg = (
             f"{who} is already published with sha256 {previous}; this export's bytes have "
             f"{new}. Replacing them changes what --restore returns: pass --force to replace, or "
@@ -897,29 +935,65 @@ def write_back(
     files = [Path(p) for p in (artifact_path, manifest_path, report_path) if p is not None and Path(p).exists()]
     with tempfile.TemporaryDirectory(prefix="skedge-backup-") as backup:
         done: list = []
+        tagged: list = []
         try:
             with _mlflow_errors(tracking_uri, f"logging the artifact to run {r.run_id}"):
                 upload(c, r, files, Path(backup), done)
             with _mlflow_errors(tracking_uri, "setting the skedge.* tags"):
-                set_skedge_tags(c, r, tags)
+                set_skedge_tags(c, r, tags, tagged)
         except BaseException:
+            undo_tags(c, r, tagged, log)
             undo_upload(c, r, done, log)
             raise
-    # A replaced artifact of another file name: its files would stay in the run with no tag.
+    # A replaced artifact of another path: its files would stay in the run with no tag.
     old = before.get("skedge.artifact_path")
-    if old and old != tags["skedge.artifact_path"]:
+    if old and old != tags["skedge.artifact_path"] and not _named_elsewhere(c, r, old, log):
         for rel in (old, str(manifest_path_for(old)), str(report_path_for(old))):
             _delete_run_artifact(c, r, rel, log)
     return Published(tags, "published")
 
 
+def _published_file_problem(c, r: Resolved, tags: dict) -> str | None:
+    """None when the run's file named by `tags` holds the bytes of their `skedge.sha256`, else
+    what is wrong with it (a tag trusted alone could name a file deleted or replaced since)."""
+    rel = tags.get("skedge.artifact_path")
+    if not rel:
+        return "no skedge.artifact_path tag names its file"
+    parent = str(Path(rel).parent)
+    if not any(a.path == rel for a in c.list_artifacts(r.run_id, parent)):
+        return f"{rel} is missing from run {r.run_id}"
+    with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
+        local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
+        digest = sha256_file(local)
+    if digest != tags.get("skedge.sha256"):
+        return f"{rel} in run {r.run_id} has sha256 {digest}"
+    return None
+
+
+def _named_elsewhere(c, r: Resolved, rel: str, log: Any) -> bool:
+    """Whether another registered version of the run names `rel` in its tags. A file in this
+    version's own folder is its own; one in `skedge/` itself (before per-version folders) may be
+    another version's too, and is kept when in doubt."""
+    if rel.startswith(artifact_dir(r) + "/"):
+        return False
+    try:
+        for mv in c.search_model_versions(f"run_id = '{r.run_id}'"):
+            if (mv.name, str(mv.version)) != (r.name, r.version) and (mv.tags or {}).get("skedge.artifact_path") == rel:
+                return True
+    except Exception as err:  # noqa: BLE001 - reported; keeping a file is the safe side
+        log(f"WARNING: kept {rel} in run {r.run_id}: could not check that no other version names it: {err}")
+        return True
+    return False
+
+
 def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
-    """Log `files` to `skedge/` of the run. Each one logged is appended to `done` as
+    """Log `files` to `artifact_dir(r)` of the run. Each one logged is appended to `done` as
     (its path in the run, a local copy of the file it replaced or None), for `undo_upload`."""
     run_id = r.run_id
-    existing = {a.path for a in c.list_artifacts(run_id, ARTIFACT_DIR)}
+    folder = artifact_dir(r)
+    existing = {a.path for a in c.list_artifacts(run_id, folder)}
     for path in files:
-        rel = f"{ARTIFACT_DIR}/{path.name}"
+        rel = f"{folder}/{path.name}"
         saved = None
         if rel in existing:
             with using(r.tracking_uri):
@@ -929,7 +1003,7 @@ def upload(c, r: Resolved, files: list, backup: Path, done: list) -> None:
                     )
                 )
         done.append((rel, saved))
-        c.log_artifact(run_id, str(path), ARTIFACT_DIR)
+        c.log_artifact(run_id, str(path), folder)
 
 
 def _delete_run_artifact(c, r: Resolved, rel: str, log: Any) -> None:
@@ -948,46 +1022,81 @@ def _delete_run_artifact(c, r: Resolved, rel: str, log: Any) -> None:
 
 
 def undo_upload(c, r: Resolved, done: list, log: Any) -> None:
-    """Put the run's `skedge/` back as it was before `upload` (best effort, reported)."""
+    """Put the run's files back as they were before `upload` (best effort, reported)."""
     for rel, saved in reversed(done):
         if saved is None:
             _delete_run_artifact(c, r, rel, log)
             continue
         try:
-            c.log_artifact(r.run_id, str(saved), ARTIFACT_DIR)
+            c.log_artifact(r.run_id, str(saved), str(Path(rel).parent))
         except Exception as err:  # noqa: BLE001 - the original error is the one to raise
             log(f"WARNING: could not put back {rel} in run {r.run_id}: {err}")
 
 
-def set_skedge_tags(c, r: Resolved, tags: dict) -> None:
-    """Tag the model version and the logged model, `skedge.sha256` last: `--restore` trusts
-    nothing without it."""
-    ordered = sorted(tags.items(), key=lambda kv: kv[0] == "skedge.sha256")
-    if r.name and r.version:
-        for key, value in ordered:
-            c.set_model_version_tag(r.name, r.version, key, value)
+def set_skedge_tags(c, r: Resolved, tags: dict, done: list | None = None) -> None:
+    """Tag the logged model and the model version, the version's `skedge.sha256` last of all:
+    `--restore` and the "already published" check trust nothing without it. Each tag about to be
+    set is appended to `done` as (where, key, its previous value or None), for `undo_tags`."""
+    done = [] if done is None else done
+    targets = []
     if r.model_id:
-        c.set_logged_model_tags(r.model_id, dict(ordered))
+        old = c.get_logged_model(r.model_id).tags or {}
+        targets.append(("logged", old, lambda k, v: c.set_logged_model_tags(r.model_id, {k: v})))
+    if r.name and r.version:
+        old = c.get_model_version(r.name, r.version).tags or {}
+        targets.append(("version", old, lambda k, v: c.set_model_version_tag(r.name, r.version, k, v)))
+    rest = [(k, v) for k, v in tags.items() if k != "skedge.sha256"]
+    steps = [(t, k, v) for t in targets for k, v in rest]
+    steps += [(t, "skedge.sha256", tags["skedge.sha256"]) for t in targets]
+    for (where, old, put), key, value in steps:
+        done.append((where, key, old.get(key)))
+        put(key, value)
+
+
+def undo_tags(c, r: Resolved, done: list, log: Any) -> None:
+    """Put back the tags `set_skedge_tags` set before failing: removed, or their previous values
+    (best effort, reported). The version's `skedge.sha256` first, so no tag names files the
+    undone upload removes."""
+    for where, key, old in sorted(reversed(done), key=lambda d: d[1] != "skedge.sha256"):
+        try:
+            if where == "version":
+                if old is None:
+                    c.delete_model_version_tag(r.name, r.version, key)
+                else:
+                    c.set_model_version_tag(r.name, r.version, key, old)
+            elif old is None:
+                c.delete_logged_model_tag(r.model_id, key)
+            else:
+                c.set_logged_model_tags(r.model_id, {key: old})
+        except Exception as err:  # noqa: BLE001 - the original error is the one to raise
+            log(f"WARNING: could not undo the tag {key} of the {'model version' if where == 'version' else 'logged model'}: {err}")
 
 
 def _skedge_tags_of(c, r: Resolved) -> dict:
-    tags: dict = {}
-    if r.model_id:
-        with contextlib.suppress(Exception):
-            tags.update({k: v for k, v in (c.get_logged_model(r.model_id).tags or {}).items()})
+    """The skedge.* tags of what `r` resolves to: a registered version's own, else (not
+    registered) its logged model's. A logged model may stand behind several versions (registered
+    twice, copied to another registered model), so its tags say nothing about one of them."""
     if r.name and r.version:
-        tags.update(c.get_model_version(r.name, r.version).tags or {})
+        tags = c.get_model_version(r.name, r.version).tags or {}
+    elif r.model_id:
+        tags = c.get_logged_model(r.model_id).tags or {}
+    else:
+        tags = {}
     return {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
 
 
-def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
+def restore(uri: str, out: str | Path, tracking_uri: str | None = None, *, dry_run: bool = False) -> dict:
     """Download the artifact published for `uri` to `out`, byte-identical (sha256-checked).
 
-    The manifest, when it was published, is restored beside it (`MODEL.manifest.json`).
-    Returns {"path", "sha256", "size", "manifest", "tags"}.
+    The manifest, when it was published, is restored beside it (`MODEL.manifest.json`). With
+    `dry_run` it is downloaded to a temporary folder and checked, and nothing is written.
+    Returns {"path", "sha256", "size", "manifest", "tags", "artifact_path"}. Raises
+    `RegistryError`, or `OSError` when `out` cannot be written (checked before downloading).
     """
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_reachable(tracking_uri)
+    if not dry_run:
+        _manifest.check_destination(out)
     r = resolve(uri, tracking_uri)
     c = client(tracking_uri)
     with _mlflow_errors(tracking_uri, f"reading the skedge tags of {uri}"):
@@ -1005,14 +1114,18 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="skedge-restore-") as tmp:
         with _mlflow_errors(
-            tracking_uri, f"downloading {ARTIFACT_DIR}/ of run {r.run_id}"
+            tracking_uri, f"downloading the artifact of {uri} from run {r.run_id}"
         ), using(tracking_uri):
             if not rel:
-                listing = c.list_artifacts(r.run_id, ARTIFACT_DIR)
-                cands = [a.path for a in listing if a.path.endswith(".skedge")]
+                # Tagged before skedge.artifact_path existed: the one artifact in its folder.
+                folder = artifact_dir(r)
+                cands = [a.path for a in c.list_artifacts(r.run_id, folder) if a.path.endswith(".skedge")]
+                if not cands:
+                    folder = ARTIFACT_DIR
+                    cands = [a.path for a in c.list_artifacts(r.run_id, folder) if a.path.endswith(".skedge")]
                 if len(cands) != 1:
                     raise RegistryError(
-                        f"run {r.run_id} has {len(cands)} artifacts under {ARTIFACT_DIR}/ and no "
+                        f"run {r.run_id} has {len(cands)} artifacts under {folder}/ and no "
                         "skedge.artifact_path tag says which one to restore"
                     )
                 rel = cands[0]
@@ -1030,8 +1143,13 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
                 f"version's skedge.sha256 tag says {expected}: it was overwritten or tampered "
                 "with; nothing restored"
             )
-        out.parent.mkdir(parents=True, exist_ok=True)
         dst_manifest = manifest_path_for(out)
+        size = Path(local).stat().st_size
+        if dry_run:
+            return {"path": str(out), "sha256": digest, "size": size,
+                    "manifest": str(dst_manifest) if manifest_local else None, "tags": tags,
+                    "artifact_path": rel}  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
         moves = [(Path(local), out)]
         if manifest_local:
             moves.append((Path(manifest_local), dst_manifest))
@@ -1055,6 +1173,7 @@ def restore(uri: str, out: str | Path, tracking_uri: str | None = None) -> dict:
         "size": out.stat().st_size,
         "manifest": str(dst_manifest) if manifest_local else None,
         "tags": tags,
+        "artifact_path": rel,
     }
 
 
@@ -1134,6 +1253,10 @@ def export_model_uri(
     published: list = []
     holder = tempfile.TemporaryDirectory(prefix="skedge-model-")
     try:
+        if not dry_run:
+            # Before the work, and long before MLflow is written: `--out` below a file, a folder
+            # in its way, a folder that cannot be written.
+            _manifest.check_destination(out)
         model_copy = Path(holder.name) / "model"
         loaded = load_from_registry(uri, tracking_uri, model_copy=model_copy)
         r = loaded.resolved
@@ -1196,8 +1319,14 @@ def export_model_uri(
     except (ix.Unsupported, safe_load.ModelRefused) as err:
         log(ex.refusal(err) if isinstance(err, ix.Unsupported) else f"error: {err}")
         return ex.EXIT_UNSUPPORTED
-    except (RegistryError, safe_load.LoadError, ex.ExportError, ex.CompositionError, RuntimeError) as err:
+    except RegistryError as err:
+        log(f"error[{err.code}]: {err}" if err.code else f"error: {err}")
+        return ex.EXIT_FAILURE
+    except (safe_load.LoadError, ex.ExportError, ex.CompositionError, RuntimeError) as err:
         log(f"error: {err}")
+        return ex.EXIT_FAILURE
+    except OSError as err:  # the local files: checked first, written before MLflow
+        log(f"error: {_manifest.os_error_message(err)}; nothing written to {out.parent}/ nor to MLflow")
         return ex.EXIT_FAILURE
     finally:
         holder.cleanup()
@@ -1208,22 +1337,31 @@ def export_model_uri(
     elif done.status == "unchanged":
         log(f"{who} already publishes these exact bytes: nothing written to MLflow; its tags:")
     else:
-        log(f"logged to run {r.run_id} under {ARTIFACT_DIR}/; tags on {who}:")
+        folder = Path(done.tags["skedge.artifact_path"]).parent.as_posix()
+        log(f"logged to run {r.run_id} under {folder}/; tags on {who}:")
     for key, value in done.tags.items():
         log(f"  {key} = {value}")
     return ex.EXIT_OK
 
 
 def restore_main(
-    uri: str, out: str | Path, tracking_uri: str | None = None, log: Any = None
+    uri: str, out: str | Path, tracking_uri: str | None = None, log: Any = None, *, dry_run: bool = False
 ) -> int:
-    """`export.py --restore URI --out FILE`: exit 0 restored, 3 failure (nothing written)."""
+    """`export.py --restore URI --out FILE [--dry-run]`: exit 0 restored (with `dry_run`: found
+    and checked, nothing written), 3 failure (nothing written)."""
     log = log or (lambda s: print(s, file=sys.stderr))
     try:
-        got = restore(uri, out, tracking_uri)
+        got = restore(uri, out, tracking_uri, dry_run=dry_run)
     except RegistryError as err:
         log(f"error: {err}")
         return 3
+    except OSError as err:
+        log(f"error: {_manifest.os_error_message(err)}; nothing restored")
+        return 3
+    if dry_run:
+        log(f"dry run: {got['artifact_path']} of {uri} checked ({got['size']} bytes, sha256 "
+            f"{got['sha256']}); nothing written (it would go to {got['path']})")
+        return 0
     log(f"restored {got['path']} ({got['size']} bytes, sha256 {got['sha256']}) from {uri}")
     if got["manifest"]:
         log(f"restored {got['manifest']}")

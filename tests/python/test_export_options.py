@@ -174,3 +174,60 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
     assert export.parity_runtime() == "wasm in Node (pkg/)"  # build.sh found it current since
     monkeypatch.setenv("SKEDGE_PARITY_RUNTIME", "native")
     assert export.parity_runtime() == "native CLI"
+
+
+def test_a_validation_csv_with_a_byte_order_mark_is_read(tmp_path):
+    """Excel and PowerShell write UTF-8 with a BOM: it must not become part of the first column's name."""
+    val = tmp_path / "bom.csv"
+    val.write_bytes("text,label\nso good,1\n".encode("utf-8-sig"))
+    assert export.read_validation(val) == (["so good"], ["1"])
+    tsv = tmp_path / "bom.tsv"
+    tsv.write_bytes("text\tlabel\nso good\t1\n".encode("utf-8-sig"))
+    assert export.read_validation(tsv, label_column="label") == (["so good"], ["1"])
+
+
+@requires_skedge
+def test_labels_not_among_the_classes_are_named_in_a_warning(model_file, tmp_path, capsys):
+    texts, labels = binary_corpus(40)
+    val = _write_csv(tmp_path / "val.csv", ["text", "label"],
+                     [[t, "pos" if y else "neg"] for t, y in zip(texts, labels)])
+    code = export.main(["--joblib", str(model_file), "--out", str(tmp_path / "m.skedge"),
+                        "--validation", str(val), "--label-column", "label"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "WARNING: no accuracy computed" in err and "'neg', 'pos'" in err and "'0', '1'" in err
+    assert "accuracy" not in _inspect(tmp_path / "m.skedge")["metrics"]
+
+
+@requires_skedge
+def test_dry_run_to_a_place_that_cannot_be_written_works(model_file, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = blocker / "sub" / "m.skedge"
+    assert export.main(["--joblib", str(model_file), "--out", str(out), "--dry-run"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.parametrize("where", ["below a file", "a folder in the way", "disk full"])
+def test_local_write_failures_are_exit_3_with_a_message(model_file, tmp_path, capsys, monkeypatch, where):
+    from skedge import manifest
+
+    out = tmp_path / "m.skedge"
+    if where == "below a file":
+        (tmp_path / "a-file").write_text("x")
+        out = tmp_path / "a-file" / "m.skedge"
+    elif where == "a folder in the way":
+        out.mkdir()
+    else:
+        if not SKEDGE.exists():
+            pytest.skip("target/release/skedge is not built")
+
+        def full(self):
+            raise OSError(28, "No space left on device", str(out))
+
+        monkeypatch.setattr(manifest.Staging, "commit", full)
+    code = export.main(["--joblib", str(model_file), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == export.EXIT_FAILURE, err
+    assert "Traceback" not in err and f"cannot write {out if where != 'below a file' else tmp_path / 'a-file'}" in err
+    assert not (tmp_path / "m.manifest.json").exists()

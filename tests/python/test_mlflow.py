@@ -442,8 +442,12 @@ def test_missing_sqlite_store_is_clear(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _skedge_artifacts(uri, run_id):
-    return sorted(a.path for a in _client(uri).list_artifacts(run_id, "skedge"))
+def _skedge_artifacts(uri, run_id, folder="skedge"):
+    """Every file below `folder` of the run (the exporter writes one folder per version)."""
+    out = []
+    for a in _client(uri).list_artifacts(run_id, folder):
+        out += _skedge_artifacts(uri, run_id, a.path) if a.is_dir else [a.path]
+    return sorted(out)
 
 
 def _tags(uri, name, version):
@@ -499,9 +503,9 @@ def test_export_writes_back_artifacts_and_tags(models, exported, uri):
     assert exported["rc"] == 0, "\n".join(exported["logs"])
     m = models["skops_v1"]
     assert _skedge_artifacts(uri, m["run_id"]) == [
-        "skedge/t_skops.manifest.json",
-        "skedge/t_skops.parity.json",
-        "skedge/t_skops.skedge",
+        "skedge/t_skops/1/t_skops.manifest.json",
+        "skedge/t_skops/1/t_skops.parity.json",
+        "skedge/t_skops/1/t_skops.skedge",
     ]
     tags = _tags(uri, "t_skops", "1")
     sha = hashlib.sha256(exported["out"].read_bytes()).hexdigest()
@@ -509,7 +513,7 @@ def test_export_writes_back_artifacts_and_tags(models, exported, uri):
     assert tags["skedge.format_version"] == "3"
     assert tags["skedge.parity"].startswith("passed (")
     assert tags["skedge.exported_at"].endswith("Z")
-    assert tags["skedge.artifact_path"] == "skedge/t_skops.skedge"
+    assert tags["skedge.artifact_path"] == "skedge/t_skops/1/t_skops.skedge"
     logged = _client(uri).get_logged_model(m["model_id"]).tags
     assert logged["skedge.sha256"] == sha
     # the other version is untouched
@@ -639,11 +643,156 @@ def test_restore_refuses_an_overwritten_artifact(models, uri, tmp_path):
     fake = tmp_path / "fake" / "t_pickle.skedge"
     fake.parent.mkdir()
     fake.write_bytes(out.read_bytes()[:-1] + b"\x00")
-    _client(uri).log_artifact(models["pickle"]["run_id"], str(fake), "skedge")
+    _client(uri).log_artifact(models["pickle"]["run_id"], str(fake), "skedge/t_pickle/1")
     dst = tmp_path / "restored.skedge"
     with pytest.raises(registry.RegistryError, match=r"overwritten or tampered"):
         registry.restore("models:/t_pickle/1", dst, uri)
     assert not dst.exists()
+
+
+def _small(uri, name):
+    texts, labels = _yelp()
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=500)).fit(texts[:300], labels[:300])
+    return _register(pipe, name, uri, texts)
+
+
+def _exp(uri, model_uri, out, **kw):
+    logs: list = []
+    rc = registry.export_model_uri(_export_module(), model_uri, out, tracking_uri=uri, skedge=SKEDGE,
+                                   log=logs.append, **kw)  # fmt: skip
+    return rc, "\n".join(logs)
+
+
+def _logged_skedge_tags(uri, model_id):
+    return {k: v for k, v in (_client(uri).get_logged_model(model_id).tags or {}).items() if k.startswith("skedge.")}
+
+
+@needs_skedge
+def test_versions_sharing_a_run_and_a_logged_model_keep_their_own_artifacts(uri, tmp_path):
+    """A version copied to another registered model (dev -> prod) shares the run and the logged
+    model: each export goes to its own folder and is judged by its own version's tags only."""
+    ids = _small(uri, "t_share_dev")
+    copy = _client(uri).copy_model_version(f"models:/t_share_dev/{ids['version']}", "t_share_prod")
+    outs = {}
+    for name, version in (("t_share_dev", ids["version"]), ("t_share_prod", str(copy.version))):
+        outs[name] = tmp_path / name / "m.skedge"
+        rc, logs = _exp(uri, f"models:/{name}/{version}", outs[name])
+        assert rc == 0, logs  # not "already published" through the shared logged model's tags
+    assert outs["t_share_dev"].read_bytes() != outs["t_share_prod"].read_bytes()  # provenance differs
+    files = [f"skedge/{n}/1/m.{ext}" for n in ("t_share_dev", "t_share_prod") for ext in ("manifest.json", "parity.json", "skedge")]
+    assert _skedge_artifacts(uri, ids["run_id"]) == sorted(files)
+    for name, version in (("t_share_dev", ids["version"]), ("t_share_prod", str(copy.version))):
+        dst = tmp_path / "restored" / f"{name}.skedge"
+        registry.restore(f"models:/{name}/{version}", dst, uri)
+        assert dst.read_bytes() == outs[name].read_bytes(), name
+        assert _tags(uri, name, version)["skedge.artifact_path"] == f"skedge/{name}/1/m.skedge"
+
+
+@needs_skedge
+def test_a_failed_tagging_is_undone_and_a_lost_file_is_uploaded_again(uri, tmp_path, monkeypatch):
+    import mlflow  # noqa: PLC0415
+
+    ids = _small(uri, "t_tagfail")
+    version = ids["version"]
+    model_uri = f"models:/t_tagfail/{version}"
+    real = mlflow.MlflowClient.set_model_version_tag
+
+    def down_at_the_last_tag(self, name, v, key, value):
+        if key == "skedge.sha256":
+            raise ConnectionError("Connection refused: the tracking server went away")
+        return real(self, name, v, key, value)
+
+    # MLflow fails after every other tag was set: no tag may stay, naming files the undo removed.
+    monkeypatch.setattr(mlflow.MlflowClient, "set_model_version_tag", down_at_the_last_tag)
+    rc, logs = _exp(uri, model_uri, tmp_path / "a" / "m.skedge")
+    monkeypatch.undo()
+    assert rc == 3 and "unreachable" in logs, logs
+    assert _tags(uri, "t_tagfail", version) == {}
+    assert _logged_skedge_tags(uri, ids["model_id"]) == {}
+    assert _skedge_artifacts(uri, ids["run_id"]) == []
+    assert not (tmp_path / "a").exists()
+
+    rc, logs = _exp(uri, model_uri, tmp_path / "b" / "m.skedge")
+    assert rc == 0, logs
+    tags = _tags(uri, "t_tagfail", version)
+    # The run's file deleted behind the tag's back: the same bytes are uploaded again, not "unchanged".
+    r = registry.resolve(model_uri, uri)
+    registry._delete_run_artifact(_client(uri), r, tags["skedge.artifact_path"], print)
+    rc, logs = _exp(uri, model_uri, tmp_path / "c" / "m.skedge")
+    assert rc == 0 and "uploading them again" in logs and "already publishes" not in logs, logs
+    registry.restore(model_uri, tmp_path / "r.skedge", uri)
+    assert (tmp_path / "r.skedge").read_bytes() == (tmp_path / "b" / "m.skedge").read_bytes()
+
+    # --force uploads again even when the tag and the file agree.
+    calls: list = []
+    real_upload = registry.upload
+    monkeypatch.setattr(registry, "upload", lambda *a, **k: calls.append(1) or real_upload(*a, **k))
+    rc, logs = _exp(uri, model_uri, tmp_path / "d" / "m.skedge", force=True)
+    assert rc == 0 and calls, logs
+    monkeypatch.undo()
+
+    # A version published before per-version folders (its tag names skedge/legacy.skedge): the
+    # same bytes are "unchanged", and the log shows the tag's path, not this export's.
+    c = _client(uri)
+    legacy = tmp_path / "legacy" / "legacy.skedge"
+    legacy.parent.mkdir()
+    legacy.write_bytes((tmp_path / "b" / "m.skedge").read_bytes())
+    c.log_artifact(ids["run_id"], str(legacy), "skedge")
+    c.set_model_version_tag("t_tagfail", version, "skedge.artifact_path", "skedge/legacy.skedge")
+    rc, logs = _exp(uri, model_uri, tmp_path / "e" / "m.skedge")
+    assert rc == 0 and "already publishes these exact bytes" in logs, logs
+    assert "skedge.artifact_path = skedge/legacy.skedge" in logs, logs
+    got = registry.restore(model_uri, tmp_path / "r2.skedge", uri)
+    assert got["artifact_path"] == "skedge/legacy.skedge"
+    assert (tmp_path / "r2.skedge").read_bytes() == legacy.read_bytes()
+
+
+@needs_skedge
+def test_local_write_failures_are_exit_3_and_leave_mlflow_untouched(models, uri, tmp_path, monkeypatch):
+    ids = _small(uri, "t_local")
+    model_uri = f"models:/t_local/{ids['version']}"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    rc, logs = _exp(uri, model_uri, blocker / "m.skedge")
+    assert rc == 3 and f"cannot write {blocker}" in logs, logs
+    (tmp_path / "in-the-way.skedge").mkdir()
+    rc, logs = _exp(uri, model_uri, tmp_path / "in-the-way.skedge")
+    assert rc == 3 and "a folder is in the way" in logs, logs
+
+    def full(self):
+        raise OSError(28, "No space left on device", str(tmp_path / "m.skedge"))
+
+    monkeypatch.setattr(manifest.Staging, "commit", full)
+    rc, logs = _exp(uri, model_uri, tmp_path / "m.skedge")
+    monkeypatch.undo()
+    assert rc == 3 and "No space left on device" in logs, logs
+    # the local files are written before MLflow: a failure there writes nothing to MLflow
+    assert _tags(uri, "t_local", ids["version"]) == {}
+    assert _skedge_artifacts(uri, ids["run_id"]) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "in-the-way.skedge"]
+
+    # A dry run stages in the system's temporary folder: it works where nothing can be written.
+    rc, logs = _exp(uri, model_uri, blocker / "sub" / "m.skedge", dry_run=True)
+    assert rc == 0 and "dry run" in logs, logs
+
+    rc, logs = _exp(uri, model_uri, tmp_path / "ok" / "m.skedge")
+    assert rc == 0, logs
+    logs_list: list = []
+    assert registry.restore_main(model_uri, blocker / "r.skedge", uri, log=logs_list.append) == 3
+    assert f"cannot write {blocker}" in "\n".join(logs_list)
+    # --restore --dry-run downloads and checks, and writes nothing
+    logs_list.clear()
+    dst = tmp_path / "dry" / "r.skedge"
+    assert registry.restore_main(model_uri, dst, uri, log=logs_list.append, dry_run=True) == 0
+    assert "dry run" in "\n".join(logs_list) and "checked" in "\n".join(logs_list)
+    assert not dst.parent.exists()
+
+
+@needs_skedge
+def test_sklearn_version_mismatch_has_its_code(models, uri, tmp_path):
+    rc, logs = _exp(uri, "models:/t_old_sklearn/1", tmp_path / "m.skedge")
+    assert rc == 3 and "error[SKLEARN_VERSION_MISMATCH]" in logs, logs
+    assert list(tmp_path.iterdir()) == []
 
 
 def _delete_model_files(server, model_id: str) -> list[str]:

@@ -42,7 +42,14 @@ def _state(uri, ids):
 
     c = registry.client(uri)
     files = {}
-    for a in c.list_artifacts(ids["run_id"], "skedge"):
+    listing, seen = list(c.list_artifacts(ids["run_id"], "skedge")), []
+    while listing:  # one folder per version: skedge/<name>/<version>/
+        a = listing.pop()
+        if a.is_dir:
+            listing += c.list_artifacts(ids["run_id"], a.path)
+        else:
+            seen.append(a)
+    for a in seen:
         with registry.using(uri):
             local = mlflow.artifacts.download_artifacts(run_id=ids["run_id"], artifact_path=a.path,
                                                         tracking_uri=uri)
@@ -98,8 +105,9 @@ def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, mon
     new_sha = hashlib.sha256((tmp_path / "c.skedge").read_bytes()).hexdigest()
     assert tags["skedge.sha256"] == new_sha != first[1]["skedge.sha256"]
     # the replaced a.* files are gone from the run: no file without a tag pointing at it
-    assert sorted(files) == ["skedge/c.manifest.json", "skedge/c.parity.json", "skedge/c.skedge"]
-    assert tags["skedge.artifact_path"] == "skedge/c.skedge"
+    assert sorted(files) == ["skedge/t_publish/1/c.manifest.json", "skedge/t_publish/1/c.parity.json",
+                            "skedge/t_publish/1/c.skedge"]
+    assert tags["skedge.artifact_path"] == "skedge/t_publish/1/c.skedge"
     restored = tmp_path / "restored.skedge"
     registry.restore("models:/t_publish/1", restored, uri)
     assert restored.read_bytes() == (tmp_path / "c.skedge").read_bytes()
