@@ -42,8 +42,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         encrypt_key: Option<PathBuf>,
     },
-    /// Rewrite an artifact (format 2 or 3) as format 3 in this version's layouts, without the
-    /// interchange. A signature is never copied: sign again with --sign-key. With --public-key
+    /// Rewrite an artifact (format 2 or 3 as format 3; format 4, a DataFrame model's, stays 4) in
+    /// this version's layouts, without the interchange. A signature is never copied: sign again with --sign-key. With --public-key
     /// the input's signature is verified first; --decryption-key opens an encrypted input.
     Repack {
         /// The artifact to read.
@@ -171,22 +171,25 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 const MAX_STREAMED_INTERCHANGE_BYTES: u64 = 256 << 20;
 
 fn read_interchange(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(io_err(path))?;
-    let mut text = String::new();
-    if file.metadata().map_err(io_err(path))?.is_file() {
-        file.read_to_string(&mut text).map_err(io_err(path))?;
-        return Ok(text);
-    }
-    file.take(MAX_STREAMED_INTERCHANGE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(io_err(path))?;
-    if text.len() as u64 > MAX_STREAMED_INTERCHANGE_BYTES {
+    let file = fs::File::open(path).map_err(io_err(path))?;
+    let streamed = !file.metadata().map_err(io_err(path))?.is_file();
+    let mut bytes = Vec::new();
+    file.take(match streamed {
+        true => MAX_STREAMED_INTERCHANGE_BYTES + 1,
+        false => u64::MAX,
+    })
+    .read_to_end(&mut bytes)
+    .map_err(io_err(path))?;
+    if streamed && bytes.len() as u64 > MAX_STREAMED_INTERCHANGE_BYTES {
         return Err(Error::Interchange(format!(
             "{}: a stream longer than {MAX_STREAMED_INTERCHANGE_BYTES} bytes (write it to a file)",
             path.display()
         )));
     }
-    Ok(text)
+    // Bytes that are not UTF-8 (an artifact given by mistake) are not an interchange; the file
+    // was read.
+    String::from_utf8(bytes)
+        .map_err(|e| Error::Interchange(format!("{}: not UTF-8 JSON: {}", path.display(), e.utf8_error())))
 }
 
 /// Pointers are small; a larger file is refused before it is read whole.
