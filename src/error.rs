@@ -91,6 +91,17 @@ pub enum Error {
         /// Number of pinned keys tried.
         keys: usize,
     },
+    /// A public key is pinned but the publish pointer (FORMAT.md §5) carries no signature: the
+    /// code of [`Error::SignatureMissing`], a message that names the pointer.
+    #[cfg(feature = "crypto")]
+    PointerSignatureMissing,
+    /// The publish pointer's signature does not verify with any pinned public key: the code of
+    /// [`Error::SignatureInvalid`], a message that names the pointer.
+    #[cfg(feature = "crypto")]
+    PointerSignatureInvalid {
+        /// Number of pinned keys tried.
+        keys: usize,
+    },
     /// The artifact is encrypted and no decryption key was given.
     DecryptionKeyMissing,
     /// A decryption key was given but the artifact is not encrypted: refused, because a plain
@@ -128,6 +139,10 @@ impl Error {
             Error::PointerStale { .. } => "POINTER_STALE",
             Error::SignatureMissing => "SIGNATURE_MISSING",
             Error::SignatureInvalid { .. } => "SIGNATURE_INVALID",
+            #[cfg(feature = "crypto")]
+            Error::PointerSignatureMissing => "SIGNATURE_MISSING",
+            #[cfg(feature = "crypto")]
+            Error::PointerSignatureInvalid { .. } => "SIGNATURE_INVALID",
             Error::DecryptionKeyMissing => "DECRYPTION_KEY_MISSING",
             Error::EncryptionMissing => "ENCRYPTION_MISSING",
             Error::DecryptionFailed => "DECRYPTION_FAILED",
@@ -190,6 +205,16 @@ impl fmt::Display for Error {
             Error::SignatureInvalid { keys } => write!(
                 f,
                 "artifact signature does not verify with the {keys} pinned public key(s): \
+                 it was signed with another key or altered after signing"
+            ),
+            #[cfg(feature = "crypto")]
+            Error::PointerSignatureMissing => {
+                write!(f, "pointer is not signed, but a public key is pinned: refusing it")
+            }
+            #[cfg(feature = "crypto")]
+            Error::PointerSignatureInvalid { keys } => write!(
+                f,
+                "pointer signature does not verify with the {keys} pinned public key(s): \
                  it was signed with another key or altered after signing"
             ),
             Error::DecryptionKeyMissing => write!(f, "artifact is encrypted: a decryption key is needed"),

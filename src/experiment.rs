@@ -307,20 +307,22 @@ impl Experiment {
         config: ExperimentConfig,
         now_ms: f64,
     ) -> Result<Self> {
+        // Named as [`ExperimentConfig`]'s fields: the bindings check their own options first, so
+        // that their messages name them (`sampleRate` in JS, `sample_rate` in Python).
         if !(0.0..=1.0).contains(&config.sample_rate) {
-            return Err(invalid("sampleRate must be in [0, 1]"));
+            return Err(invalid("sample_rate must be in [0, 1]"));
         }
         if !(0.0..=1.0).contains(&config.share) {
             return Err(invalid("share must be in [0, 1]"));
         }
         if let Some(w) = config.window_seconds {
             if !(w.is_finite() && w >= 0.001) {
-                return Err(invalid("windowSeconds must be a number ≥ 0.001"));
+                return Err(invalid("window_seconds must be a number ≥ 0.001"));
             }
         }
         if !(1..=MAX_FEEDBACK_CAPACITY).contains(&config.feedback_capacity) {
             return Err(invalid(format!(
-                "feedbackCapacity must be 1 … {MAX_FEEDBACK_CAPACITY}, got {}",
+                "feedback_capacity must be 1 … {MAX_FEEDBACK_CAPACITY}, got {}",
                 config.feedback_capacity
             )));
         }
@@ -957,27 +959,43 @@ mod tests {
             ArmModel { model: &m, sha256: A },
             ArmModel { model: &m, sha256: B },
         );
-        for config in [
-            ExperimentConfig {
-                sample_rate: 1.5,
-                ..Default::default()
-            },
-            ExperimentConfig {
-                share: -0.1,
-                ..Default::default()
-            },
-            ExperimentConfig {
-                feedback_capacity: 0,
-                ..Default::default()
-            },
-            ExperimentConfig {
-                window_seconds: Some(0.0),
-                ..Default::default()
-            },
+        for (field, config) in [
+            (
+                "sample_rate",
+                ExperimentConfig {
+                    sample_rate: 1.5,
+                    ..Default::default()
+                },
+            ),
+            (
+                "share",
+                ExperimentConfig {
+                    share: -0.1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "feedback_capacity",
+                ExperimentConfig {
+                    feedback_capacity: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "window_seconds",
+                ExperimentConfig {
+                    window_seconds: Some(0.0),
+                    ..Default::default()
+                },
+            ),
         ] {
-            assert_eq!(
-                Experiment::new(c, h, config, 0.0).unwrap_err().code(),
-                "INVALID_INPUT"
+            let e = Experiment::new(c, h, config, 0.0).unwrap_err();
+            assert_eq!(e.code(), "INVALID_INPUT");
+            // The field's name, not the npm package's option (`sampleRate`).
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("invalid input: {field} must be")),
+                "{e}"
             );
         }
         let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();

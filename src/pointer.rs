@@ -173,6 +173,25 @@ impl Pointer {
         }
     }
 
+    /// Refuses a pointer of another model or alias than the ones a follower follows (`None`:
+    /// any): a pointer signed with the fleet's key is valid for every key of the destination,
+    /// so another model's, a `staging` one or a challenger's copied onto the followed key would
+    /// otherwise be served. The message names the pointer's model and alias, then the followed
+    /// ones (a name not pinned shown as the pointer's).
+    pub fn check_names(&self, model: Option<&str>, alias: Option<&str>) -> Result<()> {
+        let (model, alias) = (model.unwrap_or(&self.model), alias.unwrap_or(&self.alias));
+        if model == self.model && alias == self.alias {
+            return Ok(());
+        }
+        Err(Error::PointerInvalid(format!(
+            "it is the pointer of model {} alias {}, not of the followed model {} alias {}",
+            Quoted(&self.model),
+            Quoted(&self.alias),
+            Quoted(model),
+            Quoted(alias)
+        )))
+    }
+
     fn text_fields(&self) -> [(&'static str, &str); 9] {
         [
             ("model", &self.model),
@@ -228,19 +247,20 @@ impl Pointer {
     }
 
     /// Checks the fields and the signature against any of `public_keys` (several during a key
-    /// rotation). `SIGNATURE_MISSING` when unsigned, `SIGNATURE_INVALID` when no key verifies.
+    /// rotation). `SIGNATURE_MISSING` when unsigned, `SIGNATURE_INVALID` when no key verifies,
+    /// in messages that name the pointer, not an artifact.
     #[cfg(feature = "crypto")]
     pub fn verify(&self, public_keys: &[[u8; crate::artifact::crypto::KEY_LEN]]) -> Result<()> {
         use crate::artifact::crypto::{verify, SIGNATURE_LEN};
         let message = self.signed_message()?;
-        let text = self.signature.as_deref().ok_or(Error::SignatureMissing)?;
+        let text = self.signature.as_deref().ok_or(Error::PointerSignatureMissing)?;
         let verified = hex::is_lower(text, 2 * SIGNATURE_LEN)
             && hex::decode::<SIGNATURE_LEN>(text)
                 .is_some_and(|s| public_keys.iter().any(|key| verify(key, &message, &s)));
         if verified {
             Ok(())
         } else {
-            Err(Error::SignatureInvalid {
+            Err(Error::PointerSignatureInvalid {
                 keys: public_keys.len(),
             })
         }
@@ -286,19 +306,57 @@ mod tests {
     fn sign_then_verify_and_any_change_fails() {
         let secret = [7u8; 32];
         let mut p = pointer();
-        assert_eq!(p.verify(&[public_key(&secret)]), Err(Error::SignatureMissing));
+        let missing = p.verify(&[public_key(&secret)]).unwrap_err();
+        assert_eq!(missing, Error::PointerSignatureMissing);
+        assert_eq!(missing.code(), "SIGNATURE_MISSING");
+        assert!(
+            missing.to_string().starts_with("pointer is not signed"),
+            "{missing}"
+        );
         p.sign(&secret).unwrap();
         p.verify(&[public_key(&secret)]).unwrap();
         let mut q = p.clone();
         q.generation = 3;
         assert_eq!(
             q.verify(&[public_key(&secret)]),
-            Err(Error::SignatureInvalid { keys: 1 })
+            Err(Error::PointerSignatureInvalid { keys: 1 })
+        );
+        let invalid = p.verify(&[public_key(&[8u8; 32])]).unwrap_err();
+        assert_eq!(invalid, Error::PointerSignatureInvalid { keys: 1 });
+        assert_eq!(invalid.code(), "SIGNATURE_INVALID");
+        assert!(
+            invalid
+                .to_string()
+                .starts_with("pointer signature does not verify"),
+            "{invalid}"
+        );
+    }
+
+    #[test]
+    fn check_names_refuses_another_model_or_alias() {
+        let p = pointer();
+        p.check_names(None, None).unwrap();
+        p.check_names(Some("sentiment"), None).unwrap();
+        p.check_names(None, Some("production")).unwrap();
+        p.check_names(Some("sentiment"), Some("production")).unwrap();
+        let refused = |model, alias| match p.check_names(model, alias) {
+            Err(Error::PointerInvalid(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(Some("sentiment"), Some("staging")),
+            "it is the pointer of model \"sentiment\" alias \"production\", not of the followed \
+             model \"sentiment\" alias \"staging\""
         );
         assert_eq!(
-            p.verify(&[public_key(&[8u8; 32])]),
-            Err(Error::SignatureInvalid { keys: 1 })
+            refused(Some("other"), None),
+            "it is the pointer of model \"sentiment\" alias \"production\", not of the followed \
+             model \"other\" alias \"production\""
         );
+        assert!(refused(None, Some("Production")).ends_with("model \"sentiment\" alias \"Production\""));
+        // A caller's name is cut in the message, as every quoted value is.
+        let long = "m".repeat(10_000);
+        assert!(refused(Some(&long), None).len() < 400);
     }
 
     #[test]

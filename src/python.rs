@@ -405,9 +405,9 @@ impl Model {
         k: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let text = self.input_of(text, "text")?;
-        let k: usize = match k {
+        let k = match k {
             None => 10,
-            Some(k) => int_of(k, "k", "≥ 0")?,
+            Some(k) => explain_k(k)?,
         };
         let (p, features, row) = py
             .detach(|| {
@@ -504,6 +504,23 @@ impl Model {
             )
         })
     }
+}
+
+/// `explain`'s `k`: an int from 1 to 2**32 - 1, as the npm package takes it and in its words (a
+/// bool, a float, 0 or 2**32 are refused, not read as something else).
+fn explain_k(k: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match is_bool(k) {
+        false => k.extract::<u32>().ok().filter(|&n| n >= 1),
+        true => None,
+    }
+    .map(|n| n as usize)
+    .ok_or_else(|| {
+        invalid(format!(
+            "k must be an integer from 1 to {}, got {}",
+            u32::MAX,
+            shown(k)
+        ))
+    })
 }
 
 /// Maps UTF-16 offsets (the core's spans, as JS indexes strings) to code point offsets (Python's
@@ -650,6 +667,20 @@ impl Experiment {
     }
 }
 
+/// A number argument ([`float_of`]) for which `ok` holds, `range` saying which: an experiment's
+/// ranges are checked here, so that the message names the Python argument (`sample_rate`), not
+/// the core's field or the npm package's option.
+fn ranged(v: &Bound<'_, PyAny>, what: &str, ok: fn(f64) -> bool, range: &str) -> PyResult<f64> {
+    let n = float_of(v, what)?;
+    match ok(n) {
+        true => Ok(n),
+        false => Err(invalid(format!(
+            "{what} must be a number {range}, got {}",
+            shown(v)
+        ))),
+    }
+}
+
 /// An experiment's arm: a `Model`.
 fn arm_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Py<Model>> {
     v.cast::<Model>()
@@ -693,8 +724,12 @@ impl Experiment {
                 }
             },
         };
-        let sample_rate = sample_rate.map(|v| float_of(v, "sample_rate")).transpose()?;
-        let share = share.map(|v| float_of(v, "share")).transpose()?;
+        // The ranges are checked here, so that a message names the Python argument.
+        let unit = |n: f64| (0.0..=1.0).contains(&n);
+        let sample_rate = sample_rate
+            .map(|v| ranged(v, "sample_rate", unit, "in [0, 1]"))
+            .transpose()?;
+        let share = share.map(|v| ranged(v, "share", unit, "in [0, 1]")).transpose()?;
         match (mode, sample_rate, share) {
             (Mode::Shadow, _, Some(_)) => return Err(invalid("share is for mode=\"canary\"".into())),
             (Mode::Canary, Some(_), _) => return Err(invalid("sample_rate is for mode=\"shadow\"".into())),
@@ -706,7 +741,7 @@ impl Experiment {
             Some(v) => text_of(v, "salt")?.to_string(),
         };
         let window_seconds = window_seconds
-            .map(|v| float_of(v, "window_seconds"))
+            .map(|v| ranged(v, "window_seconds", |n| n.is_finite() && n >= 0.001, "≥ 0.001"))
             .transpose()?;
         let seed = match seed {
             Some(v) => int_of::<u64>(v, "seed", "in [0, 2**64)")?,
@@ -719,11 +754,17 @@ impl Experiment {
         };
         let feedback_capacity = match feedback_capacity {
             None => DEFAULT_FEEDBACK_CAPACITY,
-            Some(v) => int_of::<usize>(
-                v,
-                "feedback_capacity",
-                &format!("in [1, {MAX_FEEDBACK_CAPACITY}]"),
-            )?,
+            Some(v) => {
+                let range = format!("in [1, {MAX_FEEDBACK_CAPACITY}]");
+                let n = int_of::<usize>(v, "feedback_capacity", &range)?;
+                if !(1..=MAX_FEEDBACK_CAPACITY).contains(&n) {
+                    return Err(invalid(format!(
+                        "feedback_capacity must be an int {range}, got {}",
+                        shown(v)
+                    )));
+                }
+                n
+            }
         };
         let config = ExperimentConfig {
             mode,
@@ -884,7 +925,14 @@ fn load_options(
 /// A key from its text (`str`), its raw bytes, or its key file (`os.PathLike`).
 fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_LEN]> {
     if v.is_instance_of::<PyString>() {
-        return decode_key(&text_of(v, what)?, kind).map_err(core_error);
+        let text = text_of(v, what)?;
+        return decode_key(&text, kind).map_err(|e| match e {
+            Error::KeyInvalid(why) if looks_like_a_path(&text) => core_error(Error::KeyInvalid(format!(
+                "{why}; {what} is a str, read as key text: to read a key file, pass \
+                 pathlib.Path(...)"
+            ))),
+            e => core_error(e),
+        });
     }
     if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyByteArray>() {
         let bytes = bytes_of(v, what)?;
@@ -902,6 +950,16 @@ fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_
         Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", shown_path(&path)))),
         e => core_error(e),
     })
+}
+
+/// Whether a `str` refused as key text was meant as the key file's path: a file exists there, or
+/// it has no key prefix and has a directory separator or a key file's extension.
+fn looks_like_a_path(text: &str) -> bool {
+    let trimmed = text.trim();
+    let shaped = !trimmed.starts_with("skedge-")
+        && (trimmed.contains(['/', '\\']) || trimmed.ends_with(".pub") || trimmed.ends_with(".key"));
+    // A NUL or an over-long name is no file: `is_file` is false.
+    shaped || std::path::Path::new(text).is_file()
 }
 
 /// `skedge._skedge`: re-exported by scripts/skedge/__init__.py.

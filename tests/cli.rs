@@ -342,6 +342,8 @@ fn a_device_is_read_no_further_than_an_artifact_or_a_key_extends() {
             &["pack", "/dev/zero", "-o", "/dev/null"],
             "error[INTERCHANGE_INVALID]",
         ),
+        // An artifact given to pack by mistake: not an interchange, not a failure to read.
+        (&["pack", MODEL, "-o", "/dev/null"], "error[INTERCHANGE_INVALID]"),
         (
             &["verify", MODEL, "--expected", "/dev/zero"],
             "error[INVALID_INPUT]",
@@ -403,4 +405,45 @@ fn a_pointer_that_is_not_utf8_is_an_invalid_pointer() {
         assert_eq!(out.status.code(), Some(2), "{command}: {err}");
         assert!(err.contains("error[POINTER_INVALID]"), "{command}: {err}");
     }
+}
+
+#[test]
+fn pointer_signature_errors_name_the_pointer_not_an_artifact() {
+    // `skedge verify-pointer` (and the sync tools that run it) refuses an unsigned pointer and one
+    // signed by another key with the artifact's codes, in messages about the pointer.
+    let dir = std::env::temp_dir().join(format!("skedge-cli-pointer-sig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The Ed25519 base point: a valid public key nobody signed these pointers with.
+    let other = dir.join("other.pub");
+    std::fs::write(&other, format!("skedge-ed25519-public:58{}\n", "66".repeat(31))).unwrap();
+    let run = |pointer: &str, key: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(["verify-pointer", pointer, "--public-key", key])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let other = other.to_str().unwrap();
+    let signed = "tests/fuzz/seeds/pointer/second-signed.json";
+    assert_eq!(run(signed, "tests/golden/test-signing.pub").0, Some(0));
+    let (code, err) = run(signed, other);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("error[SIGNATURE_INVALID]: pointer signature does not verify with the 1 pinned"),
+        "{err}"
+    );
+    let (code, err) = run(
+        "tests/fuzz/seeds/pointer/first.json",
+        "tests/golden/test-signing.pub",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("error[SIGNATURE_MISSING]: pointer is not signed, but a public key is pinned"),
+        "{err}"
+    );
+    assert!(!err.contains("artifact"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,7 +10,8 @@ __version__: Final[str]
 #: Largest text accepted, in UTF-8 bytes.
 MAX_TEXT_BYTES: Final[int]
 
-#: A key: its key file text, its 32 raw bytes, or the path of its key file.
+#: A key: its key file text (a ``str`` is always key text), its 32 raw bytes, or the path of its
+#: key file (``pathlib.Path``, any ``os.PathLike``).
 Key = Union[str, bytes, bytearray, os.PathLike[str]]
 
 #: A text, or for a model fitted on a DataFrame column (``info()["input_column"]``) the record
@@ -54,7 +55,8 @@ class Model:
         """``predict`` of every text (or record), the GIL released; numpy arrays stacked by row."""
 
     def explain(self, text: TextInput, k: int = 10) -> Explanation:
-        """The prediction and the ``k`` features that moved its decision most."""
+        """The prediction and the ``k`` features that moved its decision most. ``k`` is an int from
+        1 to 2**32 - 1 (as in the npm package), else ``SkedgeError`` ``INVALID_INPUT``."""
 
     def info(self) -> Info:
         """The artifact's metadata."""

@@ -165,6 +165,20 @@ def test_feedback_and_refusals(arms):
         with pytest.raises(skedge.SkedgeError) as e:
             skedge.Experiment(champion, challenger, **kwargs)
         assert e.value.code == "INVALID_INPUT", kwargs
+    # Out of range: the message names the Python argument and the value, never the npm
+    # package's option (`feedbackCapacity`) or the core's.
+    for kwargs, message in [
+        ({"feedback_capacity": 2_000_000}, "feedback_capacity must be an int in [1, 1048576], got 2000000"),
+        ({"feedback_capacity": 0}, "feedback_capacity must be an int in [1, 1048576], got 0"),
+        ({"sample_rate": 1.5}, "sample_rate must be a number in [0, 1], got 1.5"),
+        ({"sample_rate": -math.inf}, "sample_rate must be a number in [0, 1], got -inf"),
+        ({"mode": "canary", "share": 2}, "share must be a number in [0, 1], got 2"),
+        ({"window_seconds": 0}, "window_seconds must be a number ≥ 0.001, got 0"),
+        ({"window_seconds": math.inf}, "window_seconds must be a number ≥ 0.001, got inf"),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Experiment(champion, challenger, **kwargs)
+        assert (e.value.code, str(e.value)) == ("INVALID_INPUT", message), kwargs
     with pytest.raises(skedge.SkedgeError) as e:
         exp.feedback(rs[1]["id"], "no such class")
     assert e.value.code == "INVALID_INPUT"

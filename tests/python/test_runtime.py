@@ -240,11 +240,15 @@ def test_text_errors(small):
     with pytest.raises(skedge.SkedgeError) as e:
         model.explain(big)
     assert e.value.code == "INPUT_TOO_LARGE"
-    for k in (-1, "5", 2.5, 2**64):
+    # k as the npm package takes it: an integer from 1 to 2**32 - 1, refused in its words.
+    for k in (-1, 0, "5", 2.5, 2**32, 2**64):
         with pytest.raises(skedge.SkedgeError) as e:
             model.explain("fine", k)
         assert e.value.code == "INVALID_INPUT", k
-    assert model.explain("fine film", 0)["features"] == []
+        got = json.dumps(k) if isinstance(k, str) else repr(k)
+        assert str(e.value) == f"k must be an integer from 1 to 4294967295, got {got}", k
+    assert len(model.explain("fine film", 1)["features"]) == 1
+    assert model.explain("fine film", 2**32 - 1) == model.explain("fine film", 50)
     assert model.explain("fine film", None) == model.explain("fine film")
     # The limit is in UTF-8 bytes, as everywhere.
     assert model.predict("é" * (skedge.MAX_TEXT_BYTES // 2))["label"] in (0, 1)
@@ -467,7 +471,7 @@ def keys(tmp_path_factory):
     return d
 
 
-def test_keys_as_the_cli_takes_them(keys):
+def test_keys_as_the_cli_takes_them(keys, monkeypatch):
     d = keys
     text = "a fine film"
     want = skedge.Model.load(d / "plain.skedge").predict(text)
@@ -501,6 +505,26 @@ def test_keys_as_the_cli_takes_them(keys):
         with pytest.raises(skedge.SkedgeError) as e:
             skedge.Model.load(d / "signed.skedge", **kwargs)
         assert e.value.code == "KEY_INVALID", kwargs
+    # A str is key text: one that looks like a file's path says how to pass the file.
+    hint = "to read a key file, pass pathlib.Path(...)"
+    for kwargs, is_path in [
+        ({"public_key": "release.pub"}, True),
+        ({"public_key": str(d / "signer.pub")}, True),
+        ({"public_key": "keys/release"}, True),
+        ({"decryption_key": "secret.key"}, True),
+        ({"public_key": "not a key"}, False),
+        ({"public_key": public.strip()[:-1]}, False),
+        ({"decryption_key": "skedge-ed25519-public:x/y.pub"}, False),
+    ]:
+        with pytest.raises(skedge.SkedgeError) as e:
+            skedge.Model.load(d / "signed.skedge", **kwargs)
+        assert e.value.code == "KEY_INVALID", kwargs
+        assert (hint in str(e.value)) == is_path, (kwargs, str(e.value))
+    # An existing file named without a key file's extension or a directory.
+    monkeypatch.chdir(d)
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load("signed.skedge", public_key="signed.skedge")
+    assert e.value.code == "KEY_INVALID" and hint in str(e.value), str(e.value)
     for kwargs in ({"public_key": []}, {"public_key": 42}, {"decryption_key": 1.5}):
         with pytest.raises(skedge.SkedgeError) as e:
             skedge.Model.load(d / "signed.skedge", **kwargs)
