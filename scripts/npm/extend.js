@@ -465,7 +465,7 @@ function endpointOf(endpoint) {
   return href;
 }
 
-const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError'];
+const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError', 'model', 'alias'];
 
 function sizeMismatch(key, got, size) {
   return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
@@ -518,9 +518,28 @@ function hexToBase64(hex) {
 }
 
 /**
+ * The model and alias a pointer's key names, `{ model, alias }` when its last three segments are
+ * `pointers/<model>/<alias>.json` (FORMAT.md §5), else `{}`. A URL's segments are percent-decoded
+ * one by one (`%2F` stays inside its segment; a malformed escape is kept as it is).
+ */
+function namesOfKey(segments, decode) {
+  if (segments.length < 3) return {};
+  const [dir, model, file] = segments.slice(-3).map((s) => {
+    if (!decode) return s;
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  });
+  return dir === 'pointers' && file.endsWith('.json') ? { model, alias: file.slice(0, -'.json'.length) } : {};
+}
+
+/**
  * A pointer source: `read(etag)` gives `{ etag, text }`, or `null` when the pointer is unchanged
  * since `etag`; `blob(key)` gives the bytes of a key of the destination (FORMAT.md §5: the pointer
- * is `pointers/<model>/<alias>.json`, its blob `blobs/sha256/<hex>.skedge`, both under one root).
+ * is `pointers/<model>/<alias>.json`, its blob `blobs/sha256/<hex>.skedge`, both under one root);
+ * `names` the model and alias its key names, if it is such a key; `shown` the source in messages.
  */
 function sourceOf(source, timeoutMs) {
   if (typeof source === 'string' || source instanceof URL) {
@@ -543,6 +562,8 @@ function sourceOf(source, timeoutMs) {
       }
     };
     return {
+      names: namesOfKey(url.pathname.split('/'), true),
+      shown: shownUrl,
       read(etag) {
         return get(url, `fetching the pointer ${shownUrl}`, etag ? { 'if-none-match': etag } : {}, async (res) => {
           if (res.status === 304) return null;
@@ -572,26 +593,41 @@ function sourceOf(source, timeoutMs) {
     const { bucket, key } = source;
     const root = key.split('/').slice(0, -3).join('/');
     const fail = (what) => skedgeError('LOAD_FAILED', `${what} is not in the bucket`);
-    const get = async (k, options) => {
-      try {
-        return await bucket.get(k, options);
-      } catch (e) {
-        throw skedgeError('LOAD_FAILED', `reading ${cut(k)} from the bucket: ${cut(e?.message ?? e)}`, e);
-      }
+    // `read(object)` of the object `k` names, the whole of it (the get and its body) within the
+    // timeout, as a URL's request: a binding that stops answering fails this poll (LOAD_FAILED),
+    // and the next one is scheduled. The get itself cannot be aborted; its result is dropped.
+    const get = (k, options, read) => {
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(skedgeError('LOAD_FAILED', `reading ${cut(k)} from the bucket: no answer within ${timeoutMs / 1000} s (timeoutSeconds)`)), timeoutMs);
+        timer?.unref?.();
+      });
+      const work = (async () => {
+        try {
+          return await read(await bucket.get(k, options));
+        } catch (e) {
+          throw e?.name === 'SkedgeError' ? e : skedgeError('LOAD_FAILED', `reading ${cut(k)} from the bucket: ${cut(e?.message ?? e)}`, e);
+        }
+      })();
+      return Promise.race([work, late]).finally(() => clearTimeout(timer));
     };
     return {
-      async read(etag) {
-        const object = await get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined);
-        if (object === null) throw fail(`the pointer ${cut(key)}`);
-        if (typeof object.text !== 'function') return null; // precondition failed: unchanged
-        if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(cut(key))(object.size);
-        return { etag: object.etag, text: await object.text() };
+      names: namesOfKey(key.split('/'), false),
+      shown: quoted(key),
+      read(etag) {
+        return get(key, etag ? { onlyIf: { etagDoesNotMatch: etag } } : undefined, async (object) => {
+          if (object === null) throw fail(`the pointer ${cut(key)}`);
+          if (typeof object.text !== 'function') return null; // precondition failed: unchanged
+          if (object.size > POINTER_MAX_BYTES) throw pointerTooLarge(cut(key))(object.size);
+          return { etag: object.etag, text: await object.text() };
+        });
       },
-      async blob(blobKey, size) {
-        const object = await get(root ? `${root}/${blobKey}` : blobKey);
-        if (object === null) throw fail(blobKey);
-        if (object.size !== size) throw sizeMismatch(blobKey, object.size, size);
-        return new Uint8Array(await object.arrayBuffer());
+      blob(blobKey, size) {
+        return get(root ? `${root}/${blobKey}` : blobKey, undefined, async (object) => {
+          if (object === null) throw fail(blobKey);
+          if (object.size !== size) throw sizeMismatch(blobKey, object.size, size);
+          return new Uint8Array(await object.arrayBuffer());
+        });
       },
     };
   }
@@ -721,7 +757,7 @@ async function follow(core, source, options) {
       }
     }
   }
-  const { publicKey, intervalSeconds = 60, timeoutSeconds = 60, onUpdate, onError } = options ?? {};
+  const { publicKey, intervalSeconds = 60, timeoutSeconds = 60, onUpdate, onError, model: modelName, alias } = options ?? {};
   for (const [name, v] of [['intervalSeconds', intervalSeconds], ['timeoutSeconds', timeoutSeconds]]) {
     if (typeof v !== 'number' || !(v > 0) || v > 2147483) {
       throw invalid(`options.${name} must be a number of seconds in (0, 2147483], got ${typeof v === 'number' ? v : typeName(v)}`);
@@ -730,7 +766,20 @@ async function follow(core, source, options) {
   for (const [name, f] of [['onUpdate', onUpdate], ['onError', onError]]) {
     if (f !== undefined && typeof f !== 'function') throw invalid(`options.${name} must be a function, got ${typeName(f)}`);
   }
+  for (const [name, v] of [['model', modelName], ['alias', alias]]) {
+    if (v !== undefined && typeof v !== 'string') throw invalid(`options.${name} must be a string, got ${typeName(v)}`);
+  }
   const from = sourceOf(source, timeoutSeconds * 1000);
+  // The model and alias followed: the options', else those the source's key names; the first
+  // pointer must name them (the Rust check), and every later one the first one's.
+  const names = {};
+  for (const [name, v] of [['model', modelName], ['alias', alias]]) {
+    const fromKey = from.names[name];
+    if (v !== undefined && fromKey !== undefined && v !== fromKey) {
+      throw invalid(`options.${name} ${quoted(v)} is not the ${name} ${quoted(fromKey)} of the source ${from.shown}`);
+    }
+    if ((v ?? fromKey) !== undefined) names[name] = v ?? fromKey;
+  }
   const keyOption = publicKey === undefined ? {} : { publicKey: plainKey(publicKey, 'options.publicKey') };
   let model = null;
   let pointer = null;
@@ -747,7 +796,10 @@ async function follow(core, source, options) {
     if (read === null) return false;
     let next;
     try {
-      next = core.checkPointer(read.text, { ...keyOption, ...(pointer && { generation: pointer.generation, sha256: pointer.sha256 }) });
+      next = core.checkPointer(read.text, {
+        ...keyOption,
+        ...(pointer ? { generation: pointer.generation, sha256: pointer.sha256, model: pointer.model, alias: pointer.alias } : names),
+      });
     } catch (e) {
       etag = read.etag; // refused for good: reported once, not at every poll
       throw e;
@@ -761,17 +813,14 @@ async function follow(core, source, options) {
       pointer = next;
       return false;
     }
-    let bytes;
-    try {
-      bytes = await from.blob(next.blob, next.size);
-    } catch (e) {
-      if (e.code !== 'LOAD_FAILED') etag = read.etag; // a network failure is retried next time
-      throw e;
-    }
-    etag = read.etag;
+    // A refused blob leaves the ETag as it was, whatever the refusal: the next poll reads the
+    // pointer again and fetches the blob again (a proxy's error page served with 200 in place of
+    // the blob, a failed read, must not block the version until the next publish).
+    const bytes = await from.blob(next.blob, next.size);
     if (bytes.length !== next.size) throw sizeMismatch(next.blob, bytes.length, next.size);
     // `load`, not `fromBytes`: outside Node its hashes and signature check run in WebCrypto.
     const loaded = await Model.load(bytes, { ...keyOption, integrity: `sha256-${hexToBase64(next.sha256)}` });
+    etag = read.etag;
     if (disposed) {
       loaded.free();
       return false;
@@ -826,7 +875,6 @@ async function follow(core, source, options) {
   const handle = {
     predict: (text) => current().predict(text),
     predictBatch: (texts, opts) => current().predictBatch(texts, opts),
-    explain: (text, k) => current().explain(text, k),
     info: () => current().info(),
     /** The pointer being served (FORMAT.md §5 field names). */
     get pointer() {
@@ -844,6 +892,8 @@ async function follow(core, source, options) {
     },
   };
   if (typeof Symbol.dispose === 'symbol') handle[Symbol.dispose] = handle.dispose;
+  // skedge/lite's models have no explain: neither has its handle (it threw a bare TypeError).
+  if (typeof Model.prototype.explain === 'function') handle.explain = (text, k) => current().explain(text, k);
   followed.set(handle, current);
   await poll(); // the first version: a refusal rejects Model.follow itself
   schedule();

@@ -8,10 +8,19 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::model::load_options;
-use super::{core_error, option, options_object, type_name};
+use super::{core_error, option, option_string, options_object, type_name};
 use crate::error::Quoted;
 use crate::pointer::Pointer;
 use crate::Error;
+
+/// `Follower.explain`, merged into the interface where models explain (not in `skedge/lite`).
+#[cfg(feature = "explain")]
+#[wasm_bindgen(typescript_custom_section)]
+const FOLLOWER_EXPLAIN: &'static str = r#"
+export interface Follower {
+  explain(text: TextInput, k?: number): Explanation;
+}
+"#;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -41,7 +50,8 @@ export interface Pointer {
 /** A Workers R2 binding (strongly consistent; never KV) and the key of a pointer in it. */
 export interface R2PointerSource {
   bucket: { get(key: string, options?: unknown): Promise<unknown> };
-  /** `[<prefix>/]pointers/<model>/<alias>.json`; blobs are read under `<prefix>/`. */
+  /** `[<prefix>/]pointers/<model>/<alias>.json`: the pointer must name that model and alias;
+   * blobs are read under `<prefix>/`. */
   key: string;
 }
 
@@ -51,13 +61,21 @@ export interface FollowOptions {
   publicKey?: Key | Key[];
   /** Seconds between two reads of the pointer (default 60). */
   intervalSeconds?: number;
-  /** Seconds a request (the pointer's, the blob's), its body included, may take before it fails
-   * as `LOAD_FAILED` (default 60). */
+  /** Seconds a read (the pointer's, the blob's: a URL's request, or an R2 `get`), its body
+   * included, may take before it fails as `LOAD_FAILED` (default 60). */
   timeoutSeconds?: number;
   /** Called after a new version was verified and swapped in. */
   onUpdate?: (info: ModelInfo, pointer: Pointer) => void;
   /** Called with each refusal (a coded `SkedgeError`) or failed read; the served version stays. */
   onError?: (error: Error) => void;
+  /** The model followed: the first pointer must name it, else `POINTER_INVALID`. Default: the
+   * `<model>` of a source whose path or key ends in `pointers/<model>/<alias>.json` (URL path
+   * segments percent-decoded), else any; one contradicting the source's is `INVALID_INPUT`.
+   * Later pointers must name the first one's model. */
+  model?: string;
+  /** The alias followed (`production`), as `model`: the first pointer must name it, default the
+   * source's `<alias>`; later pointers must name the first one's. */
+  alias?: string;
 }
 
 /** `Model.follow`'s handle: every call uses the version being served. */
@@ -65,7 +83,6 @@ export interface Follower {
   predict(text: TextInput): Prediction;
   predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
   predictBatch(texts: TextInput[], options: { columnar: true }): Columnar;
-  explain(text: TextInput, k?: number): Explanation;
   info(): ModelInfo;
   /** The pointer being served. */
   readonly pointer: Pointer;
@@ -81,8 +98,9 @@ export interface Follower {
 export declare namespace Model {
   /** Serves the version a publish pointer names and follows it: read every `intervalSeconds`
    * (ETag / If-None-Match), a new version is fetched by its blob key, verified (size, sha256,
-   * signatures, generation) and swapped between two predictions. Rejects when the first
-   * version is refused. */
+   * signatures, generation) and swapped between two predictions. A pointer of another model or
+   * alias than the one followed (`model`, `alias`, the source's key, then the first pointer's) is
+   * `POINTER_INVALID`. Rejects when the first version is refused. */
   function follow(source: string | URL | R2PointerSource, options?: FollowOptions): Promise<Follower>;
 }
 "#;
@@ -90,7 +108,7 @@ export declare namespace Model {
 /// Larger than any pointer (a few hundred bytes): refused before parsing.
 const MAX_POINTER_CHARS: u32 = 64 * 1024;
 
-const CHECK_POINTER_OPTIONS: &[&str] = &["publicKey", "generation", "sha256"];
+const CHECK_POINTER_OPTIONS: &[&str] = &["publicKey", "generation", "sha256", "model", "alias"];
 
 fn pointer_invalid(why: String) -> JsValue {
     core_error(Error::PointerInvalid(why))
@@ -171,8 +189,9 @@ fn pointer_of(value: &JsValue) -> Result<Pointer, JsValue> {
     })
 }
 
-/// `checkPointer(text, { publicKey, generation, sha256 })`: the pointer as a plain object (the
-/// JSON's field names), or a coded error: `POINTER_INVALID` (not a pointer, fields contradict),
+/// `checkPointer(text, { publicKey, generation, sha256, model, alias })`: the pointer as a plain
+/// object (the JSON's field names), or a coded error: `POINTER_INVALID` (not a pointer, fields
+/// contradict, or it names another `model` / `alias` than the ones followed),
 /// `SIGNATURE_MISSING` / `SIGNATURE_INVALID` when `publicKey` is pinned, `POINTER_STALE` when
 /// its generation is below `generation` (the one served), or equal to it for another `sha256`.
 #[wasm_bindgen(js_name = checkPointer)]
@@ -204,6 +223,11 @@ pub fn check_pointer(text: &JsValue, options: Option<Object>) -> Result<JsValue,
             feature: "pointer signature verification",
         }));
     }
+    // Before the generation: another model's pointer is not an older or newer one of this.
+    let [model, alias] = [option_string(options, "model")?, option_string(options, "alias")?];
+    pointer
+        .check_names(model.as_deref(), alias.as_deref())
+        .map_err(core_error)?;
     if let Some(current) = option(options, "generation").and_then(|v| v.as_f64()) {
         let served = option(options, "sha256").and_then(|v| v.as_string());
         let current = current as u64;
@@ -291,5 +315,49 @@ mod tests {
         assert_eq!(check(&fraction, None).unwrap_err(), "POINTER_INVALID");
         let extra = text.replacen('{', "{\"x\":1,", 1);
         assert_eq!(check(&extra, None).unwrap_err(), "POINTER_INVALID");
+    }
+
+    #[wasm_bindgen_test]
+    fn pointers_of_another_model_or_alias_are_refused() {
+        let text = signed(2);
+        let named = |model: Option<&str>, alias: Option<&str>| {
+            let o = Object::new();
+            for (k, v) in [("model", model), ("alias", alias)] {
+                if let Some(v) = v {
+                    Reflect::set(&o, &k.into(), &v.into()).unwrap();
+                }
+            }
+            check_pointer(&text.as_str().into(), Some(o)).map_err(|e| {
+                let get = |k: &str| Reflect::get(&e, &k.into()).unwrap().as_string().unwrap();
+                (get("code"), get("message"))
+            })
+        };
+        named(Some("m"), Some("production")).unwrap();
+        named(Some("m"), None).unwrap();
+        named(None, Some("production")).unwrap();
+        let (code, message) = named(Some("m"), Some("staging")).unwrap_err();
+        assert_eq!(code, "POINTER_INVALID");
+        assert!(
+            message
+                .contains(r#"model "m" alias "production", not of the followed model "m" alias "staging""#),
+            "{message}"
+        );
+        assert_eq!(named(Some("other"), None).unwrap_err().0, "POINTER_INVALID");
+        // Checked before the generation: another model's pointer is not a stale one of this.
+        let o = Object::new();
+        Reflect::set(&o, &"alias".into(), &"staging".into()).unwrap();
+        Reflect::set(&o, &"generation".into(), &9.into()).unwrap();
+        let e = check_pointer(&text.as_str().into(), Some(o)).unwrap_err();
+        assert_eq!(
+            Reflect::get(&e, &"code".into()).unwrap().as_string().unwrap(),
+            "POINTER_INVALID"
+        );
+        let o = Object::new();
+        Reflect::set(&o, &"model".into(), &1.into()).unwrap();
+        let e = check_pointer(&text.as_str().into(), Some(o)).unwrap_err();
+        assert_eq!(
+            Reflect::get(&e, &"code".into()).unwrap().as_string().unwrap(),
+            "INVALID_INPUT"
+        );
     }
 }

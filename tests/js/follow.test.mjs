@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Model } from 'skedge';
@@ -39,10 +39,12 @@ function putBlob(bytes, sha = sha256(bytes)) {
 }
 
 let last = { sha: '', generation: 0 };
-/** Writes pointers/m/production.json naming `bytes`, signed with `key` (null: unsigned). */
-function publish(bytes, { generation, key = signKey, sha = sha256(bytes), format = 3 } = {}) {
+/** Writes `at` (pointers/m/production.json) naming `bytes`, signed with `key` (null: unsigned), for
+ * `model` and `alias` (m, production); replaced at once (a rename), so no read sees half of it. */
+function publish(bytes, { generation, key = signKey, sha = sha256(bytes), format = 3, model = 'm', alias = 'production',
+  at = 'pointers/m/production.json' } = {}) {
   const p = {
-    pointer_version: 1, model: 'm', alias: 'production', version: String(generation), run_id: '',
+    pointer_version: 1, model, alias, version: String(generation), run_id: '',
     sha256: sha, size: bytes.length,
     integrity: `sha256-${Buffer.from(sha, 'hex').toString('base64')}`,
     blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
@@ -50,23 +52,28 @@ function publish(bytes, { generation, key = signKey, sha = sha256(bytes), format
     previous_sha256: generation > 1 ? last.sha || 'cd'.repeat(32) : '', previous_generation: generation - 1,
     published_at: '2026-12-03T00:00:00Z', signature: null,
   };
-  mkdirSync(join(dir, 'pointers', 'm'), { recursive: true });
-  const file = join(dir, 'pointers', 'm', 'production.json');
-  writeFileSync(file, JSON.stringify(p, null, 2));
-  if (key) writeFileSync(file, execFileSync(CLI, ['sign-pointer', file, '--sign-key', key]));
+  const file = join(dir, at);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify(p, null, 2));
+  if (key) writeFileSync(`${file}.tmp`, execFileSync(CLI, ['sign-pointer', `${file}.tmp`, '--sign-key', key]));
+  renameSync(`${file}.tmp`, file);
   last = { sha, generation };
 }
 
 let server;
 let url;
+let origin;
 let pointerReads = 0;
 let blobReads = 0;
+/** When set, answers the blob requests in place of the destination (a proxy in the way). */
+let blobFault = null;
 before(async () => {
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path.includes('..')) return void res.writeHead(403).end();
     if (path.startsWith('/pointers/')) pointerReads++;
     if (path.startsWith('/blobs/')) blobReads++;
+    if (path.startsWith('/blobs/') && blobFault) return void blobFault(res);
     let body;
     try {
       body = readFileSync(join(dir, path));
@@ -78,7 +85,8 @@ before(async () => {
     res.writeHead(200, { etag, 'content-length': body.length }).end(body);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${server.address().port}/pointers/m/production.json`;
+  origin = `http://127.0.0.1:${server.address().port}`;
+  url = `${origin}/pointers/m/production.json`;
 });
 after(() => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }));
 
@@ -118,8 +126,13 @@ test('follows the pointer from v1 to v2 and refuses bad pointers and blobs while
   assert.deepEqual(handle.predictBatch([text, text]), [want2, want2]);
   assert.equal(handle.explain(text, 1).label, want2.label);
 
+  // A refused blob is fetched again at each poll (the ETag is kept only once a blob is taken), so
+  // its refusal may come more than once before the next pointer is read.
+  let previous = null;
   const refused = async (code) => {
-    const [e] = await errors.next();
+    let [e] = await errors.next();
+    while (e.code === previous && e.code !== code) [e] = await errors.next();
+    previous = code;
     assert.equal(e.name, 'SkedgeError');
     assert.equal(e.code, code, e.message);
     assert.deepEqual(handle.predict(text), want2, 'v2 keeps serving');
@@ -182,6 +195,202 @@ test('a refused first version rejects Model.follow; options are checked', async 
   await assert.rejects(Model.follow(url.replace('production', 'missing')), { code: 'LOAD_FAILED' });
 });
 
+/** An R2 binding over `dir` (`fleet/` its prefix), as Workers' `get` answers: `null` when absent, an
+ * object without a body when `onlyIf.etagDoesNotMatch` matches. `stall(key, what)` ('get' or
+ * 'body') makes that step never answer, as a binding that stopped answering. */
+function bucketOver({ stall = () => false, blob = null } = {}) {
+  const never = () => new Promise(() => {});
+  return {
+    async get(key, options) {
+      if (stall(key, 'get')) return never();
+      let body;
+      try {
+        body = readFileSync(join(dir, key.replace(/^fleet\//, '')));
+      } catch {
+        return null;
+      }
+      if (blob && key.includes('/blobs/')) body = blob(body);
+      const etag = sha256(body);
+      if (options?.onlyIf?.etagDoesNotMatch === etag) return { etag, size: body.length };
+      return {
+        etag,
+        size: body.length,
+        text: async () => (stall(key, 'body') ? never() : body.toString('utf8')),
+        arrayBuffer: async () => (stall(key, 'body') ? never() : new Uint8Array(body).buffer),
+      };
+    },
+  };
+}
+
+test('a pointer of another model or alias is refused while serving, and the next good one is followed', { timeout: 20_000 }, async () => {
+  // A source whose path names no model: the first pointer pins them.
+  const at = 'feeds/m/current.json';
+  const feed = `${origin}/${at}`;
+  const text = 'great product, works perfectly';
+  const want1 = Model.fromBytes(v1).predict(text);
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1, at });
+  const updates = events();
+  const errors = events();
+  const handle = await Model.follow(feed, { publicKey, intervalSeconds: 0.05, onUpdate: updates.push, onError: errors.push });
+  assert.deepEqual([handle.pointer.model, handle.pointer.alias], ['m', 'production']);
+  const refused = async (model, alias) => {
+    const [e] = await errors.next();
+    assert.equal(e.code, 'POINTER_INVALID', e.message);
+    assert.match(e.message, new RegExp(`model "${model}" alias "${alias}", not of the followed model "m" alias "production"`));
+    assert.deepEqual(handle.predict(text), want1, 'v1 keeps serving');
+    assert.equal(handle.pointer.generation, 1);
+  };
+  // Another model's staging pointer signed by the same key, a higher generation: refused.
+  publish(v2, { generation: 7, model: 'other-model', alias: 'staging', at });
+  await refused('other-model', 'staging');
+  // The challenger's pointer of the same model copied onto the followed key.
+  publish(v2, { generation: 9, alias: 'challenger', at });
+  await refused('m', 'challenger');
+  // And the next poll follows the right one.
+  publish(v2, { generation: 2, at });
+  const [info, pointer] = await updates.next();
+  assert.equal(info.sha256, sha256(v2));
+  assert.deepEqual([pointer.model, pointer.alias, pointer.generation], ['m', 'production', 2]);
+  handle.dispose();
+});
+
+test("the first pointer must name the source key's model and alias, or the options'", { timeout: 20_000 }, async () => {
+  putBlob(v1);
+  // The key pointers/m/production.json holding the pointer of another model, of another alias.
+  publish(v1, { generation: 1, model: 'other-model', alias: 'staging' });
+  await assert.rejects(Model.follow(url, { publicKey }), (e) => {
+    assert.equal(e.code, 'POINTER_INVALID');
+    assert.match(e.message, /model "other-model" alias "staging", not of the followed model "m" alias "production"/);
+    return true;
+  });
+  publish(v1, { generation: 1, alias: 'staging' });
+  await assert.rejects(Model.follow(url, { publicKey }), { code: 'POINTER_INVALID' });
+  // An R2 key, under a prefix.
+  const bucket = bucketOver();
+  await assert.rejects(Model.follow({ bucket, key: 'fleet/pointers/m/production.json' }, { publicKey }), { code: 'POINTER_INVALID' });
+  publish(v1, { generation: 1 });
+  (await Model.follow({ bucket, key: 'fleet/pointers/m/production.json' }, { publicKey })).dispose();
+
+  // The URL's path segments are percent-decoded: pointers/m%20x/prod%25.json is model "m x",
+  // alias "prod%", and a pointer naming "m%20x" is another model.
+  const odd = { model: 'm x', alias: 'prod%', at: 'pointers/m x/prod%.json' };
+  const oddUrl = `${origin}/pointers/m%20x/prod%25.json`;
+  publish(v1, { generation: 1, ...odd, model: 'm%20x' });
+  await assert.rejects(Model.follow(oddUrl, { publicKey }), { code: 'POINTER_INVALID' });
+  publish(v1, { generation: 1, ...odd });
+  const h = await Model.follow(oddUrl, { publicKey, intervalSeconds: 3600 });
+  assert.deepEqual([h.pointer.model, h.pointer.alias], ['m x', 'prod%']);
+  h.dispose();
+
+  // options.model / options.alias pin them where the source's path names none.
+  const at = 'feeds/m/current.json';
+  const feed = `${origin}/${at}`;
+  publish(v1, { generation: 1, at });
+  await assert.rejects(Model.follow(feed, { publicKey, model: 'm', alias: 'staging' }), (e) => {
+    assert.equal(e.code, 'POINTER_INVALID');
+    assert.match(e.message, /not of the followed model "m" alias "staging"/);
+    return true;
+  });
+  await assert.rejects(Model.follow(feed, { publicKey, model: 'other' }), { code: 'POINTER_INVALID' });
+  const pinned = await Model.follow(feed, { publicKey, model: 'm', alias: 'production', intervalSeconds: 3600 });
+  // Once served, a pointer of another alias is refused by refresh() too, the version kept.
+  publish(v1, { generation: 2, alias: 'staging', at });
+  await assert.rejects(pinned.refresh(), { code: 'POINTER_INVALID' });
+  assert.equal(pinned.pointer.generation, 1);
+  pinned.dispose();
+  (await Model.follow(url, { publicKey, model: 'm', alias: 'production', intervalSeconds: 3600 })).dispose();
+  // Checked as strings, and against the source's own key.
+  for (const bad of [{ model: 42 }, { alias: null }, { model: ['m'] }]) {
+    await assert.rejects(Model.follow(url, { publicKey, ...bad }), { code: 'INVALID_INPUT' });
+  }
+  await assert.rejects(Model.follow(url, { publicKey, model: 'other' }), (e) => {
+    assert.equal(e.code, 'INVALID_INPUT');
+    assert.match(e.message, /options\.model "other" is not the model "m" of the source/);
+    return true;
+  });
+  await assert.rejects(Model.follow({ bucket, key: 'pointers/m/production.json' }, { alias: 'staging' }), { code: 'INVALID_INPUT' });
+});
+
+test('a refused blob is fetched again at the next poll: a proxy error page does not block the version', { timeout: 20_000 }, async () => {
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1 });
+  const handle = await Model.follow(url, { publicKey, intervalSeconds: 3600 });
+  publish(v2, { generation: 2 });
+  // A proxy answering 200 with its error page (another size), then with bytes of the right size.
+  blobFault = (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>');
+  try {
+    await assert.rejects(handle.refresh(), { code: 'INTEGRITY_MISMATCH' });
+    blobFault = (res) => res.writeHead(200).end(Buffer.alloc(v2.length));
+    await assert.rejects(handle.refresh(), { code: 'INTEGRITY_MISMATCH' });
+  } finally {
+    blobFault = null;
+  }
+  assert.equal(handle.pointer.generation, 1);
+  assert.equal(await handle.refresh(), true, 'the same pointer, its blob fetched again');
+  assert.equal(handle.info().sha256, sha256(v2));
+  assert.equal(await handle.refresh(), false, 'unchanged (304) once taken');
+  handle.dispose();
+
+  // The same from an R2 binding whose blob read gives other bytes for a while.
+  let garbled = true;
+  const bucket = bucketOver({ blob: (body) => (garbled ? Buffer.alloc(body.length) : body) });
+  publish(v1, { generation: 3 });
+  const r2 = await Model.follow({ bucket, key: 'fleet/pointers/m/production.json' }, { publicKey, intervalSeconds: 3600 })
+    .catch((e) => e);
+  assert.equal(r2.code, 'INTEGRITY_MISMATCH');
+  garbled = false;
+  const h = await Model.follow({ bucket, key: 'fleet/pointers/m/production.json' }, { publicKey, intervalSeconds: 3600 });
+  publish(v2, { generation: 4 });
+  garbled = true;
+  await assert.rejects(h.refresh(), { code: 'INTEGRITY_MISMATCH' });
+  garbled = false;
+  assert.equal(await h.refresh(), true);
+  assert.equal(h.info().sha256, sha256(v2));
+  h.dispose();
+});
+
+test('an R2 binding that stops answering fails the read after timeoutSeconds', { timeout: 20_000 }, async () => {
+  putBlob(v1);
+  publish(v1, { generation: 1 });
+  const key = 'fleet/pointers/m/production.json';
+  const timedOut = (e) => {
+    assert.equal(e.code, 'LOAD_FAILED', e.message);
+    assert.match(e.message, /no answer within 0\.2 s \(timeoutSeconds\)/);
+    return true;
+  };
+  for (const stall of [
+    (k, what) => what === 'get' && k === key,
+    (k, what) => what === 'body' && k === key,
+    (k, what) => what === 'get' && k.includes('/blobs/'),
+    (k, what) => what === 'body' && k.includes('/blobs/'),
+  ]) {
+    await assert.rejects(Model.follow({ bucket: bucketOver({ stall }), key }, { publicKey, timeoutSeconds: 0.2 }), timedOut);
+  }
+  // While serving: the poll fails (onError), the version stays, and the next poll is scheduled.
+  let stalled = false;
+  const errors = events();
+  const updates = events();
+  const bucket = bucketOver({ stall: (k, what) => stalled && what === 'get' });
+  const h = await Model.follow({ bucket, key }, {
+    publicKey, timeoutSeconds: 0.2, intervalSeconds: 0.05, onError: errors.push, onUpdate: updates.push,
+  });
+  stalled = true;
+  const [e] = await errors.next();
+  timedOut(e);
+  putBlob(v2);
+  publish(v2, { generation: 2 });
+  stalled = false;
+  const [info] = await updates.next();
+  assert.equal(info.sha256, sha256(v2));
+  h.dispose();
+  // A binding that throws is LOAD_FAILED too, from its body as from its get.
+  const throwing = { get: async () => ({ etag: 'x', size: 10, text: async () => { throw new Error('reset'); } }) };
+  await assert.rejects(Model.follow({ bucket: throwing, key }), { code: 'LOAD_FAILED' });
+});
+
 test('workerd: follows a pointer in an R2 binding', async () => {
   const { Miniflare } = createRequire(join(ROOT, 'package.json'))('miniflare');
   const pkg = join(process.env.SKEDGE_APP ?? fileURLToPath(new URL('.', import.meta.url)), 'node_modules', 'skedge');
@@ -230,5 +439,25 @@ test('workerd: follows a pointer in an R2 binding', async () => {
     assert.deepEqual([r.sha256, r.generation, r.error], [sha256(v2), 2, 'POINTER_STALE']);
   } finally {
     await mf.dispose();
+  }
+});
+
+test('skedge/lite follows without explain (its models have none)', async () => {
+  const lite = await import('skedge/lite');
+  const plain = new Uint8Array(readFileSync(join(golden, 'tiny.skedge')));
+  putBlob(plain);
+  publish(plain, { generation: 1, key: null, model: 'lite', at: 'pointers/lite/production.json' });
+  const handle = await lite.Model.follow(`${origin}/pointers/lite/production.json`, { intervalSeconds: 3600 });
+  try {
+    assert.deepEqual(handle.predict('good'), lite.Model.fromBytes(plain).predict('good'));
+    assert.equal(handle.explain, undefined, 'a handle method that could only throw a TypeError');
+  } finally {
+    handle.dispose();
+  }
+  const full = await Model.follow(`${origin}/pointers/lite/production.json`, { intervalSeconds: 3600 });
+  try {
+    assert.equal(typeof full.explain, 'function');
+  } finally {
+    full.dispose();
   }
 });
