@@ -23,9 +23,11 @@ Steps, each its own function so other sources (MLflow) and options can be added:
 The artifact's bytes depend only on the model files and the options: `created` is a time fixed
 by the source (the registry version's creation time), never the export time, which goes to the
 manifest. Exit codes: 0 exported; 1 parity mismatch (report printed, nothing written); 2
-unsupported pipeline (message names the step, nothing written); 3 other failure (unreadable model,
-skedge CLI missing or failing, an already published version with other bytes without --force, a
-`--publish` that failed: PUBLISH_FAILED, PUBLISH_STALE, POINTER_INVALID, SIGNATURE_MISSING, BLOB_MISMATCH).
+unsupported pipeline (message names the step, nothing written); 3 other failure (bad arguments,
+unreadable model, skedge CLI missing or failing, an already published version with another model
+body, or unsigned over signed, without --force, a `--publish` that failed: PUBLISH_FAILED,
+PUBLISH_STALE, POINTER_INVALID, SIGNATURE_MISSING, BLOB_MISMATCH). A published version whose bytes
+differ only in their seal (a signature added or replaced, FORMAT.md §3) is re-sealed without --force.
 """
 
 from __future__ import annotations
@@ -182,6 +184,17 @@ def _read_parquet(path: Path, text_column: str, label_column: str, want_labels: 
 def read_texts(path: Path, text_column: str = "text") -> list[str]:
     """The texts of a `--baseline` file (TSV, CSV or Parquet; labels, if any, are ignored)."""
     return read_validation(path, text_column)[0]
+
+
+def trust_pickle_hint(err: Exception, joblib_path: Path, vectorizer: Path | None, trusted: bool) -> str:
+    """The `--joblib` path's advice for a refused pickle: `--trust-pickle` loads a file you made
+    yourself as is. Never for a registry model (`--trust-pickle` is refused there), a skops file
+    (loaded through skops' own check either way), or when it was given already."""
+    refused = Exception.__str__(err)
+    pickles = [Path(f).name for f in (joblib_path, vectorizer) if f and Path(f).suffix.lower() != ".skops"]
+    if trusted or not any(refused.startswith(f"{name} ") for name in pickles):
+        return ""
+    return " (if you made this file yourself, --trust-pickle loads it as is)"
 
 
 def refusal(err: ix.Unsupported) -> str:
@@ -701,7 +714,10 @@ def export(
         log(f"no artifact written; {out} left untouched")
         return EXIT_MISMATCH
     except (ix.Unsupported, safe_load.ModelRefused) as err:
-        log(refusal(err) if isinstance(err, ix.Unsupported) else f"error: {err}")
+        if isinstance(err, ix.Unsupported):
+            log(refusal(err))
+        else:
+            log(f"error: {err}{trust_pickle_hint(err, joblib_path, vectorizer, trust_pickle)}")
         return EXIT_UNSUPPORTED
     except (ExportError, CompositionError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
         log(f"error: {err}")
@@ -713,10 +729,27 @@ def export(
     return EXIT_OK
 
 
-def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments exit 3, "other failure" (argparse's 2 means "unsupported pipeline" here)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILURE, f"{self.prog}: error: {message}\n")
+
+
+def main(
+    argv: list | None = None,
+    *,
+    interchange_hook: Callable[[dict], None] | None = None,
+    force_advice: str = "pass --force",
+) -> int:
+    """The command; returns its exit code (bad arguments: `SystemExit(3)`). `force_advice`: how
+    the caller replaces a published version's bytes, for the refusal's message (sync.py, which
+    has no --force, names this command's)."""
+    parser = _Parser(
         description="Export a fitted scikit-learn text pipeline to a skedge artifact, behind a parity gate.",
-        epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure.",
+        epilog="Exit codes: 0 exported, 1 parity mismatch, 2 unsupported pipeline, 3 other failure "
+               "(bad arguments too).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--joblib", type=Path, help="the fitted Pipeline (joblib or pickle), or the "
@@ -751,7 +784,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                         help="texts like production's (TSV, CSV or Parquet) for the monitoring drift "
                              "baseline (default: the --validation texts, else the logged input example)")
     parser.add_argument("--skedge", type=Path, default=ix.DEFAULT_SKEDGE,
-                        help="the skedge CLI (default target/release/skedge)")
+                        help="the skedge CLI (default: $SKEDGE_CLI, else target/release/skedge of the "
+                             "checkout, else skedge on PATH)")
     parser.add_argument("--ovr-proba", action="store_true",
                         help="for a LogisticRegression trained one-vs-rest (old pickle): export OvR "
                              "probabilities, as older scikit-learn versions returned, instead of softmax")
@@ -765,7 +799,8 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
                              "with --restore: download and check the artifact, write nothing")
     parser.add_argument("--force", action="store_true",
                         help="with --model-uri: replace an artifact already published for this model "
-                             "version whose bytes differ (changes what --restore returns)")
+                             "version whose bytes differ (changes what --restore returns); not needed "
+                             "when only the seal differs (a signature added or replaced: re-sealed)")
     parser.add_argument("--sign-key", type=Path,
                         help="sign the artifact with this Ed25519 secret key (skedge keygen NAME)")
     parser.add_argument("--public-key", type=Path,
@@ -798,6 +833,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
         return EXIT_FAILURE
     if args.trust_pickle and not args.joblib:
         parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
+    check_publish_arguments(parser, args)
     inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
     rc = publish_before(args)
     if rc != EXIT_OK:
@@ -819,6 +855,7 @@ def main(argv: list | None = None, *, interchange_hook: Callable[[dict], None] |
             vectorizer_artifact=args.vectorizer_artifact,
             inputs=inputs,
             force=args.force,
+            force_advice=force_advice,
         )
         return publish_after(args, rc)
     rc = export(
@@ -849,6 +886,30 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-unsigned", action="store_true",
                         help="with --publish and no --sign-key: replace a signed pointer with an unsigned one "
                              "(default: refused, SIGNATURE_MISSING)")
+
+
+def check_publish_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The "with --publish" flags, and `--publish`'s alias, checked before any work (usage errors)."""
+    for flag, given in (("--publish-alias", args.publish_alias), ("--s3-endpoint-url", args.s3_endpoint_url),
+                        ("--allow-unsigned", args.allow_unsigned)):
+        if given and not args.publish:
+            parser.error(f"{flag} goes with --publish")
+    if not args.publish:
+        return
+    if args.restore:
+        parser.error("--publish goes with --joblib or --model-uri (--restore only writes --out)")
+    if args.publish_alias:
+        return
+    if args.model_uri:
+        from .registry import RegistryError, parse_model_uri  # noqa: PLC0415
+
+        try:
+            if parse_model_uri(args.model_uri).alias:
+                return
+        except RegistryError:
+            return  # a malformed URI: the export says so, with its exit code
+    parser.error("--publish needs --publish-alias ALIAS (or a models:/NAME@ALIAS --model-uri): "
+                 "the pointer it moves is DEST/pointers/<model>/<ALIAS>.json")
 
 
 def _publish_target(args: argparse.Namespace) -> tuple[str | None, str | None]:

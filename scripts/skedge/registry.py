@@ -11,8 +11,9 @@
 - `write_back(loaded, artifact, manifest, report, ...)` logs the three files to the model's source
   run under `skedge/<name>/<version>/` (not registered: `skedge/<model id>/`) and sets the
   `skedge.*` tags on the model version (and logged model); the same bytes already published (and
-  still in the run) write nothing, other bytes need `force`, a failed upload or tagging undoes
-  both.
+  still in the run) write nothing, the same body under another seal (a signature added or
+  replaced, `seal_change`) is re-sealed, other bytes need `force`, a failed upload or tagging
+  undoes both.
 - `restore(uri, out, tracking_uri)` brings a published artifact back, byte for byte, checked
   against the `skedge.sha256` tag.
 
@@ -35,6 +36,7 @@ import os
 import platform
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import unicodedata
@@ -867,12 +869,56 @@ def skedge_tags(loaded: LoadedModel, manifest: dict, artifact_name: str) -> dict
 
 @dataclasses.dataclass
 class Published:
-    """What `write_back` did: `status` is "published", "unchanged" (the same bytes were already
-    published: nothing written), or "dry run"; `tags` those set (or that would be; "unchanged":
-    those the version has)."""
+    """What `write_back` did: `status` is "published", "re-sealed" (the published bytes held the
+    same body under another seal: replaced, `resealed` says how), "unchanged" (the same bytes were
+    already published: nothing written), or "dry run"; `tags` those set (or that would be;
+    "unchanged": those the version has)."""
 
     tags: dict
     status: str
+    resealed: str = ""
+
+
+#: FORMAT.md §2-§3: the magic, and the header flags that seal an artifact without changing its body.
+ARTIFACT_MAGIC = b"\x89SKEDGE\n"
+FLAG_SIGNED_SHA512, FLAG_ENCRYPTED, FLAG_SIGNED_SHA256 = 0x1, 0x2, 0x8
+#: What `seal_change` may answer that `write_back` re-seals without `force`.
+RESEALS = ("signature added", "signature replaced", "checksum kind changed")
+
+
+def _envelope(data: bytes) -> tuple | None:
+    """(format version, flags, body) of an artifact's bytes (FORMAT.md §2-§3: a 24-byte header,
+    magic, u16 version, u16 flags, u32 body length, u64 checksum; the body; a 64-byte signature
+    iff a signing flag is set), or None when the bytes are not laid out so."""
+    if len(data) < 24 or data[:8] != ARTIFACT_MAGIC:
+        return None
+    version, flags, length = struct.unpack_from("<HHI", data, 8)
+    signature = 64 if flags & (FLAG_SIGNED_SHA512 | FLAG_SIGNED_SHA256) else 0
+    if len(data) != 24 + length + signature:
+        return None
+    return version, flags, data[24 : 24 + length]
+
+
+def seal_change(published: bytes, new: bytes) -> str | None:
+    """How `new` differs from `published` when both hold the same body (the model: manifest and
+    sections, FORMAT.md §2) and differ only in their seal, the header flags and the signature
+    trailer (§3): "signature added", "signature replaced" (another key, or the SHA-512 prehash of
+    an older signer), "signature removed", or "checksum kind changed" (xxHash64 to XXH3). None
+    when the bodies or format versions differ, when either is encrypted (a fresh nonce each
+    export: two ciphertexts never compare), or when either is not an artifact. The checksum
+    (offset 16) is not compared: it covers the signature too."""
+    a, b = _envelope(published), _envelope(new)
+    if a is None or b is None or (a[2], a[0]) != (b[2], b[0]) or (a[1] | b[1]) & FLAG_ENCRYPTED:
+        return None
+    signing = FLAG_SIGNED_SHA512 | FLAG_SIGNED_SHA256
+    was, now = bool(a[1] & signing), bool(b[1] & signing)
+    if now and not was:
+        return "signature added"
+    if was and not now:
+        return "signature removed"
+    if (was and published[-64:] != new[-64:]) or (a[1] ^ b[1]) & signing:
+        return "signature replaced"
+    return "checksum kind changed" if a[1] != b[1] else None
 
 
 def write_back(
@@ -885,13 +931,17 @@ def write_back(
     *,
     force: bool = False,
     log: Any = None,
+    force_advice: str = "pass --force",
 ) -> Published:
     """Log the files to the source run under `artifact_dir`, then tag the model version.
 
     The same bytes already published, and the run's file still holding them: nothing is written
-    (idempotent); the file gone or changed: uploaded again. Other bytes already published:
-    refused unless `force`, since it changes what `--restore` returns; `force` uploads and tags
-    again in any case. Files first, tags last, the version's `skedge.sha256` last of all: a tag
+    (idempotent); the file gone or changed: uploaded again. The same body under another seal (the
+    run's file, checked against the tag, compared by `seal_change`: a signature added or
+    replaced, or the checksum kind): re-sealed, replaced without `force`. Other bytes already
+    published, or a signature removed: refused unless `force` (the message says how with
+    `force_advice`: the caller's own way to force, "pass --force" for export.py), since it changes
+    what `--restore` returns; `force` uploads and tags again in any case. Files first, tags last, the version's `skedge.sha256` last of all: a tag
     never points at an artifact that is not there; if uploading or tagging fails, both are undone
     (files removed or the ones they replaced put back, tags removed or their values put back)."""
     import json  # noqa: PLC0415
@@ -921,17 +971,36 @@ def write_back(
         if problem is None:
             return Published(before, "unchanged")
         log(f"WARNING: {who} is tagged with these bytes, but {problem}: uploading them again")
-    elif previous and previous != new and not force:
-        msg = (
-            f"{who} is already published with sha256 {previous}; this export's bytes have "
-            f"{new}. Replacing them changes what --restore returns: pass --force to replace, or "
-            "compare the manifests (the model, the options or the exporter's environment changed)"
-        )
-        if not dry_run:
-            raise RegistryError(msg)
-        log(f"WARNING: {msg}")
+    resealed = ""
+    if previous and previous != new and not force:
+        with _mlflow_errors(tracking_uri, f"reading the artifact published for {who}"):
+            published = _published_bytes(c, r, before)
+        change = seal_change(published, artifact_path.read_bytes()) if published is not None else None
+        if change in RESEALS:
+            resealed = change
+            log(f"{who} is published with sha256 {previous}, the same model with another seal "
+                f"({change}): {'would be re-sealed' if dry_run else 're-sealed'}, sha256 {new}")
+        elif change == "signature removed":
+            msg = (
+                f"{who} is already published signed (sha256 {previous}); this export holds the same "
+                f"model unsigned ({new}). Replacing them changes what --restore returns and drops "
+                f"the signature: pass --sign-key with a signing key to re-seal it, or {force_advice} "
+                "to replace them with unsigned bytes"
+            )
+        else:
+            unseen = "" if published is not None else " (its file in the run could not be compared)"
+            msg = (
+                f"{who} is already published with sha256 {previous}{unseen}; this export's bytes "
+                f"have {new}, another model body. Replacing them changes what --restore returns: "
+                f"{force_advice} to replace, or compare the manifests (the model, the options or the "
+                "exporter's environment changed)"
+            )
+        if not resealed:
+            if not dry_run:
+                raise RegistryError(msg)
+            log(f"WARNING: {msg}")
     if dry_run:
-        return Published(tags, "dry run")
+        return Published(tags, "dry run", resealed)
     files = [Path(p) for p in (artifact_path, manifest_path, report_path) if p is not None and Path(p).exists()]
     with tempfile.TemporaryDirectory(prefix="skedge-backup-") as backup:
         done: list = []
@@ -950,7 +1019,19 @@ def write_back(
     if old and old != tags["skedge.artifact_path"] and not _named_elsewhere(c, r, old, log):
         for rel in (old, str(manifest_path_for(old)), str(report_path_for(old))):
             _delete_run_artifact(c, r, rel, log)
-    return Published(tags, "published")
+    return Published(tags, "re-sealed" if resealed else "published", resealed)
+
+
+def _published_bytes(c, r: Resolved, tags: dict) -> bytes | None:
+    """The bytes of the run's file named by `tags`, when they are those of their `skedge.sha256`
+    (else None: gone, or changed since, and then nothing to compare)."""
+    rel = tags.get("skedge.artifact_path")
+    if not rel or not any(a.path == rel for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
+        return None
+    with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
+        local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
+        data = Path(local).read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == tags.get("skedge.sha256") else None
 
 
 def _published_file_problem(c, r: Resolved, tags: dict) -> str | None:
@@ -1233,6 +1314,7 @@ def export_model_uri(
     vectorizer_artifact: str | None = None,
     inputs: Any = None,
     force: bool = False,
+    force_advice: str = "pass --force",
 ) -> int:
     """`export.py --model-uri URI --out MODEL.skedge`: load from MLflow (with a vectorizer saved
     apart as a run artifact), pack, parity gate, manifest, write back. `ex` is the export module
@@ -1305,7 +1387,8 @@ def export_model_uri(
 
         def publish(st: Any, man: dict) -> None:
             published.append(
-                write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man, force=force, log=log)
+                write_back(loaded, st.artifact, st.manifest, st.report, dry_run, man, force=force, log=log,
+                           force_advice=force_advice)
             )
 
         man = ex.gate_and_write(
@@ -1338,7 +1421,8 @@ def export_model_uri(
         log(f"{who} already publishes these exact bytes: nothing written to MLflow; its tags:")
     else:
         folder = Path(done.tags["skedge.artifact_path"]).parent.as_posix()
-        log(f"logged to run {r.run_id} under {folder}/; tags on {who}:")
+        how = f" (re-sealed: {done.resealed}, the same model)" if done.resealed else ""
+        log(f"logged to run {r.run_id} under {folder}/{how}; tags on {who}:")
     for key, value in done.tags.items():
         log(f"  {key} = {value}")
     return ex.EXIT_OK

@@ -200,7 +200,9 @@ class LoadError(Exception):
 
 
 class ModelRefused(LoadError):
-    """The file names a type or function outside `ALLOWED`: refused before anything is called."""
+    """The file names a type or function outside `ALLOWED`: refused before anything is called.
+    The message says what, not what to do: `--trust-pickle` exists on export.py's `--joblib`
+    path only, which adds it (`export.trust_pickle_hint`)."""
 
     code = "MODEL_REFUSED"
 
@@ -209,7 +211,7 @@ class ModelRefused(LoadError):
         super().__init__(
             f"{where} references {', '.join(self.names)}, outside skedge's allow-list of "
             "scikit-learn estimators it exports and the numpy/scipy types they hold: refused "
-            "without loading it (if you made this file yourself, --trust-pickle loads it as is)"
+            "without loading it"
         )
 
 

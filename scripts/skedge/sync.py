@@ -12,8 +12,9 @@
 ``reconcile`` is one idempotent pass (for cron: webhook deliveries can be lost): it resolves the
 alias itself, and when the pointer at DEST does not name that version yet, exports the version
 (``models:/NAME/VERSION``, so an alias moving meanwhile cannot mix versions) through the parity
-gate and publishes it; a failed gate publishes nothing and the pointer keeps naming the last good
-version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
+gate and publishes it (a version exported unsigned before, by ``export.py``, is re-sealed with
+``--sign-key``: same model, signature added); a failed gate publishes nothing and the pointer keeps
+naming the last good version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
 pipeline is a property of the version: running again gives the same answer). Exits 0 when the
 pointer already names the alias's version and can stay (nothing written): with ``--sign-key`` it
 verifies with the key's ``.pub``, and no later generation is in the destination's history (else it
@@ -173,8 +174,12 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         if args.precision != "exact":
             argv += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
         tee = _Tee(sys.stderr)
+        # A version published with another model body is refused (exit 3): sync has no --force,
+        # so the refusal names export.py's. Only its seal differing (a signature added, as when
+        # it was exported unsigned first, or another key) re-seals it without one.
+        force = f"run scripts/export.py --model-uri models:/{args.model}/{version} --out FILE --force"
         with contextlib.redirect_stderr(tee):
-            rc = export.main(argv)
+            rc = export.main(argv, force_advice=force)
         if rc != EXIT_OK:
             log(f"not published: the export of {args.model} version {version} exited {rc}; the pointer is unchanged")
             if rc in (EXIT_MISMATCH, EXIT_UNSUPPORTED):

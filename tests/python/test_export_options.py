@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,10 +135,11 @@ def test_refused_step_says_what_to_do(tmp_path, capsys):
     path = dump(model, tmp_path)
     # Off the allow-list, the file is refused unread; trusted, the step itself is refused.
     assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
-    assert "RobustScaler" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "RobustScaler" in err and "(if you made this file yourself, --trust-pickle loads it as is)" in err
     assert export.main(["--joblib", str(path), "--trust-pickle", "--out", str(tmp_path / "m.skedge")]) == 2
     err = capsys.readouterr().err
-    assert "RobustScaler" in err
+    assert "RobustScaler" in err and "--trust-pickle" not in err
     assert "what to do: refit without RobustScaler" in err and "compatibility table in README" in err
     assert no_leftovers(tmp_path, {"model.joblib"}) == []
 
@@ -231,3 +233,51 @@ def test_local_write_failures_are_exit_3_with_a_message(model_file, tmp_path, ca
     assert code == export.EXIT_FAILURE, err
     assert "Traceback" not in err and f"cannot write {out if where != 'below a file' else tmp_path / 'a-file'}" in err
     assert not (tmp_path / "m.manifest.json").exists()
+
+
+def test_bad_arguments_exit_3_not_the_unsupported_pipeline_code(tmp_path):
+    """Exit 2 means "unsupported pipeline" (the epilog); a usage error is an "other failure", 3."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "export.py"
+    cases = (
+        ["--joblib", "m.joblib"],  # --out missing
+        ["--joblib", "m.joblib", "--out", "m.skedge", "--no-such-option"],
+        ["--joblib", "m.joblib", "--out", "m.skedge", "--max-label-disagreement", "1"],
+        ["--joblib", "m.joblib", "--out", "m.skedge", "--publish", str(tmp_path / "edge")],  # no alias
+        ["--joblib", "m.joblib", "--out", "m.skedge", "--publish-alias", "production"],  # no --publish
+    )
+    for argv in cases:
+        proc = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 3, (argv, proc.returncode, proc.stderr)
+        assert "usage:" in proc.stderr and "error:" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    helped = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0
+    text = " ".join(helped.stdout.split())
+    assert "2 unsupported pipeline, 3 other failure (bad arguments too)" in text
+    # --skedge's default is the one README documents ("Python"): $SKEDGE_CLI, the checkout's, PATH
+    assert "(default: $SKEDGE_CLI, else target/release/skedge of the checkout, else skedge on PATH)" in text
+
+
+def test_seal_change_compares_bodies_not_seals():
+    """FORMAT.md §3: the same body signed, unsigned, with another checksum kind; encrypted bodies
+    never compare (fresh nonce)."""
+    from skedge import registry
+
+    golden = Path(__file__).resolve().parents[2] / "tests" / "golden"
+    plain, signed = (golden / "tiny.skedge").read_bytes(), (golden / "tiny.signed.skedge").read_bytes()
+    old_plain, old_signed = (golden / "xxh64" / "tiny.skedge").read_bytes(), (golden / "xxh64" / "tiny.signed.skedge").read_bytes()
+    encrypted = (golden / "tiny.encrypted.skedge").read_bytes()
+    assert registry.seal_change(plain, plain) is None
+    assert registry.seal_change(plain, signed) == "signature added"
+    assert registry.seal_change(signed, plain) == "signature removed"
+    other_key = signed[:-64] + bytes(64)
+    assert registry.seal_change(signed, other_key) == "signature replaced"
+    assert registry.seal_change(old_plain, plain) == "checksum kind changed"  # xxHash64 -> XXH3
+    assert registry.seal_change(old_signed, signed) == "signature replaced"  # SHA-512 prehash -> SHA-256
+    assert registry.seal_change(encrypted, encrypted) is None
+    assert registry.seal_change(plain, encrypted) is None and registry.seal_change(encrypted, signed) is None
+    # another body (one byte of the manifest), a truncated file, not an artifact
+    body = bytearray(signed)
+    body[30] ^= 1
+    assert registry.seal_change(plain, bytes(body)) is None
+    assert registry.seal_change(plain, signed[:-1]) is None and registry.seal_change(b"PK\x03\x04", signed) is None

@@ -158,6 +158,8 @@ def test_cli_refusal_in_a_subprocess(corpus_dir):
     )
     assert proc.returncode == 2, proc.stderr
     assert "error[MODEL_REFUSED]" in proc.stderr and "numpy.f2py.subprocess.Popen" in proc.stderr
+    # a --joblib file: --trust-pickle is this path's way to load a file you made yourself
+    assert "(if you made this file yourself, --trust-pickle loads it as is)" in proc.stderr
     _assert_untouched(corpus_dir)
     assert not out.exists()
 
@@ -170,8 +172,9 @@ def test_trust_pickle_is_the_explicit_opt_out(corpus_dir):
         safe_load.load_model_file(path)
     loaded = safe_load.load_model_file(path, trusted=True)
     assert loaded.predict(["great food"]).tolist() == model.predict(["great food"]).tolist()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as e:
         export.main(["--model-uri", "models:/m/1", "--out", "x.skedge", "--trust-pickle"])
+    assert e.value.code == 3  # a usage error: 2 is "unsupported pipeline"
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])

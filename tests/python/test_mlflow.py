@@ -974,6 +974,8 @@ def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models
     )
     assert proc.returncode == 2, proc.stderr
     assert "error[MODEL_REFUSED]" in proc.stderr and "numpy.f2py.subprocess.Popen" in proc.stderr
+    # --trust-pickle is refused with --model-uri ("applies to --joblib files only"): not suggested
+    assert "--trust-pickle" not in proc.stderr
     assert not canary.exists()
     assert not out.parent.exists()
 

@@ -93,5 +93,5 @@ def test_compact_refuses_changed_labels_unless_tolerated(tmp_path, capsys):
 def test_label_tolerance_needs_compact(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         export.main(["--joblib", "x", "--out", str(tmp_path / "m.skedge"), "--max-label-disagreement", "1"])
-    assert e.value.code == 2
+    assert e.value.code == 3  # usage errors are "other failure", not "unsupported pipeline"
     assert "needs --precision compact" in capsys.readouterr().err

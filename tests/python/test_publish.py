@@ -1,11 +1,12 @@
 """Publishing to MLflow (issue #19, "Exporter"), against a real `mlflow server`: a re-export of
-the same version with the same options is idempotent (same bytes, nothing logged); other bytes
-need --force; an export interrupted between upload and tagging leaves the run as it was; a bare
+the same version with the same options is idempotent (same bytes, nothing logged); the same
+model under another seal (a signature added or replaced) is re-sealed; other bytes need --force; an export interrupted between upload and tagging leaves the run as it was; a bare
 `models:/NAME` says which URI to write."""
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 
 import pytest
 from conftest import SKEDGE, binary_corpus, dev_script, requires_skedge
@@ -111,6 +112,64 @@ def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, mon
     restored = tmp_path / "restored.skedge"
     registry.restore("models:/t_publish/1", restored, uri)
     assert restored.read_bytes() == (tmp_path / "c.skedge").read_bytes()
+
+
+@requires_skedge
+def test_a_signature_added_or_replaced_later_re_seals_without_force(server, tmp_path, monkeypatch, capsys):
+    """README's order: exported unsigned first (the first command of "Export from MLflow"), then
+    signed (--publish --sign-key, sync.py reconcile --sign-key): the same model body, only the
+    seal differs (FORMAT.md §3), so it is replaced without --force and says "re-sealed". A
+    signature removed, or another body, still needs --force."""
+    from skedge import registry
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    uri = server["uri"]
+    ids = _register(uri, "t_reseal")
+    for name in ("release", "rotated"):
+        subprocess.run([str(SKEDGE), "keygen", str(tmp_path / name)], check=True, capture_output=True)
+
+    def run(out, *extra):
+        capsys.readouterr()
+        rc = export.main(["--model-uri", "models:/t_reseal@production", "--out", str(tmp_path / out),
+                          "--tracking-uri", uri, "--skedge", str(SKEDGE), *extra])
+        return rc, capsys.readouterr().err
+
+    def sha(name):
+        return hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+
+    rc, err = run("plain.skedge")
+    assert rc == 0, err
+    rc, err = run("signed.skedge", "--sign-key", str(tmp_path / "release.key"))
+    assert rc == 0, err
+    assert "(signature added): re-sealed" in err and "--force" not in err
+    assert "re-sealed: signature added, the same model" in err
+    plain, signed = (tmp_path / "plain.skedge").read_bytes(), (tmp_path / "signed.skedge").read_bytes()
+    assert registry.seal_change(plain, signed) == "signature added"
+    files, tags = _state(uri, ids)
+    assert tags["skedge.sha256"] == sha("signed.skedge")
+    assert sorted(files) == [f"skedge/t_reseal/1/signed.{x}" for x in ("manifest.json", "parity.json", "skedge")]
+    registry.restore("models:/t_reseal/1", tmp_path / "restored.skedge", uri)
+    assert (tmp_path / "restored.skedge").read_bytes() == signed
+
+    rc, err = run("again.skedge", "--sign-key", str(tmp_path / "release.key"))
+    assert rc == 0 and "already publishes these exact bytes" in err, err
+    rc, err = run("rotated.skedge", "--sign-key", str(tmp_path / "rotated.key"))  # a key rotation
+    assert rc == 0 and "(signature replaced): re-sealed" in err, err
+    assert _state(uri, ids)[1]["skedge.sha256"] == sha("rotated.skedge")
+
+    # Unsigned over signed: the same model, but --restore would lose the signature.
+    before = _state(uri, ids)
+    rc, err = run("unsigned.skedge")
+    assert rc == export.EXIT_FAILURE and "drops the signature" in err, err
+    assert "pass --sign-key" in err and "pass --force" in err and "re-sealed" not in err
+    assert not (tmp_path / "unsigned.skedge").exists() and _state(uri, ids) == before
+    # Another body, signed or not: --force, as before.
+    rc, err = run("other.skedge", "--sign-key", str(tmp_path / "rotated.key"), "--baseline", str(_baseline(tmp_path, 120)))
+    assert rc == export.EXIT_FAILURE and "another model body" in err and "pass --force" in err, err
+    assert "re-sealed" not in err and _state(uri, ids) == before
+    rc, err = run("unsigned.skedge", "--force")
+    assert rc == 0 and _state(uri, ids)[1]["skedge.sha256"] == sha("unsigned.skedge"), err
 
 
 @requires_skedge

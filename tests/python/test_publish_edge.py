@@ -210,8 +210,19 @@ def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path,
     assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
     assert (target / "pointers/sentiment/production.json").read_bytes() == stored
 
-    rc, _ = _export(tmp_path, "4", 1.0, "--publish", str(target))
-    assert rc == 3 and "--publish-alias" in capsys.readouterr().err
+    # Usage errors (exit 3), before any work: nothing exported, nothing published.
+    capsys.readouterr()
+    for extra in (["--publish", str(target)], ["--publish-alias", "production"],
+                  ["--allow-unsigned"], ["--s3-endpoint-url", "http://127.0.0.1:9"]):
+        with pytest.raises(SystemExit) as e:
+            _export(tmp_path, "4", 1.0, *extra)
+        assert e.value.code == 3, extra
+        assert "--publish" in capsys.readouterr().err
+    assert not (tmp_path / "4.skedge").exists()
+    with pytest.raises(SystemExit) as e:
+        export.main(["--restore", "models:/m/1", "--out", str(tmp_path / "r.skedge"), "--publish", str(target)])
+    assert e.value.code == 3 and "--restore only writes --out" in capsys.readouterr().err
+    assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
 
 
 def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, capsys):
@@ -258,6 +269,65 @@ def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, ca
     assert back["previous_sha256"] == second["sha256"]
     assert str(client.get_model_version_by_alias("edge_sync", "production").version) == versions[0]
     assert sync.main(["reconcile", *argv]) == 0 and stored() == back
+
+
+def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, tmp_path, capsys, monkeypatch):
+    """README's order: `export.py --model-uri models:/m@production --out model.skedge` (unsigned,
+    written back to MLflow), then `sync.py reconcile --sign-key`: the same model signed is
+    re-sealed, published and the pointer signed, with no --force (sync has none). A version
+    published with another body is refused with advice naming only what exists: export.py's
+    --force, not a sync flag."""
+    train_demo = dev_script("train_demo")
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_reseal"
+    texts, labels = binary_corpus(300)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000)).fit(texts, labels)
+    version = str(train_demo.log_and_register(pipe, name, tracking_uri=uri, example_texts=texts[:5],
+                                              experiment="skedge-edge-reseal", alias="production")["version"])
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "model.skedge"),
+                        "--tracking-uri", uri, "--skedge", str(SKEDGE)]) == 0
+    unsigned = client.get_model_version(name, version).tags["skedge.sha256"]
+
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--skedge", str(SKEDGE)]
+    capsys.readouterr()
+    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == 0
+    err = capsys.readouterr().err
+    assert "(signature added): re-sealed" in err and "--force" not in err, err
+    pointer = publish.verify_pointer((target / f"pointers/{name}/production.json").read_bytes(), skedge=SKEDGE,
+                                     public_keys=[pub])
+    tags = client.get_model_version(name, version).tags
+    assert pointer["version"] == version and pointer["sha256"] == tags["skedge.sha256"] != unsigned
+    blob = (target / publish.blob_key(pointer["sha256"])).read_bytes()
+    inspected = tmp_path / "blob.skedge"
+    inspected.write_bytes(blob)
+    info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(inspected), "--public-key", str(pub)],
+                                     capture_output=True, check=True).stdout)
+    assert info["signed"] and info["signature_verified"]
+    assert tags["skedge.published"] == f"{target} generation 1" and "skedge.sync" not in tags
+
+    # Another model body published for the version (another drift baseline, --force): a pass to a
+    # new destination is refused, exit 3, the advice naming export.py's --force, not sync's.
+    baseline = tmp_path / "baseline.tsv"
+    baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
+    assert export.main(["--model-uri", f"models:/{name}/{version}", "--out", str(tmp_path / "other.skedge"),
+                        "--tracking-uri", uri, "--skedge", str(SKEDGE), "--baseline", str(baseline),
+                        "--sign-key", str(key), "--force"]) == 0
+    capsys.readouterr()
+    elsewhere = tmp_path / "edge2"
+    argv[argv.index(str(target))] = str(elsewhere)
+    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == sync.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "another model body" in err and "pass --force" not in err, err
+    assert f"run scripts/export.py --model-uri models:/{name}/{version} --out FILE --force" in err
+    assert not (elsewhere / "pointers").exists()
 
 
 def _put(dest, endpoint, key, data: bytes) -> None:
