@@ -733,10 +733,8 @@ impl ExperimentSnapshot {
         if !hex::is_lower(&self.id, 32) {
             return Err(invalid("id must be 32 lowercase hex digits"));
         }
+        crate::monitor::check_classes(&self.classes)?;
         let n = self.classes.len();
-        if !(1..=crate::monitor::MAX_CLASSES).contains(&n) {
-            return Err(invalid("classes must hold 1 to 1024 labels"));
-        }
         if !(0.0..=1.0).contains(&self.sample_rate) || !(0.0..=1.0).contains(&self.share) {
             return Err(invalid("sample_rate and share must be in [0, 1]"));
         }
@@ -791,9 +789,13 @@ impl ExperimentSnapshot {
                     ));
                 }
                 let ok = |x: f64| x.is_finite() && x >= 0.0;
-                if !(ok(s.sum_abs_dproba) && ok(s.max_abs_dproba) && s.max_abs_dproba <= 1.0) {
+                let bound = s.proba_pairs as f64 * s.max_abs_dproba * (1.0 + crate::monitor::SUM_SLACK);
+                if !(ok(s.sum_abs_dproba) && ok(s.max_abs_dproba) && s.max_abs_dproba <= 1.0)
+                    || s.sum_abs_dproba > bound
+                {
                     return Err(invalid(
-                        "shadow: |Δ proba| statistics must be finite, in [0, 1] per pair",
+                        "shadow: |Δ proba| statistics must be finite, in [0, 1] per pair, \
+                         sum_abs_dproba ≤ proba_pairs × max_abs_dproba",
                     ));
                 }
             }

@@ -60,6 +60,29 @@ pub const MAX_SNAPSHOT_BYTES: usize = 1 << 20;
 pub const MAX_CLASSES: usize = 1024;
 /// Most UTF-8 bytes of all class labels together.
 pub const MAX_CLASS_BYTES: usize = 64 << 10;
+
+/// Relative room a sum of floats gets over its bound (`sum ≤ n × max`): each addition rounds by
+/// at most 2^-53 of the partial sum, so 1e-6 covers a billion terms (the collector's `SUM_SLACK`).
+pub(crate) const SUM_SLACK: f64 = 1e-6;
+
+/// A snapshot's `classes` as a monitor writes them: 1 to [`MAX_CLASSES`] distinct labels of at
+/// most [`MAX_CLASS_BYTES`] in all (the collector refuses the same).
+pub(crate) fn check_classes(classes: &[String]) -> Result<()> {
+    if classes.is_empty() || classes.len() > MAX_CLASSES {
+        return Err(invalid(format!("classes must have 1 to {MAX_CLASSES} labels")));
+    }
+    if classes.iter().map(String::len).sum::<usize>() > MAX_CLASS_BYTES {
+        return Err(invalid(format!(
+            "classes hold more than {MAX_CLASS_BYTES} bytes of labels"
+        )));
+    }
+    let mut sorted: Vec<&str> = classes.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(invalid("classes repeat a label"));
+    }
+    Ok(())
+}
 /// Most characters of `model.name` and `model.version` in a snapshot.
 pub const MAX_NAME_CHARS: usize = 256;
 /// Most sampled texts a snapshot may carry (when the caller opts in).
@@ -426,6 +449,10 @@ impl Stats {
                 return Err(invalid(
                     "latency.sum_ms and latency.max_ms must be finite and ≥ 0",
                 ));
+            }
+            let timed = sum(&l.counts).unwrap_or(0) as f64;
+            if l.sum_ms > timed * l.max_ms * (1.0 + SUM_SLACK) {
+                return Err(invalid("latency.sum_ms exceeds the timed count × latency.max_ms"));
             }
         }
         Ok(())
@@ -930,9 +957,7 @@ impl Snapshot {
         if self.stats.count > self.seen {
             return Err(invalid("stats.count exceeds seen"));
         }
-        if self.classes.is_empty() || self.classes.len() > MAX_CLASSES {
-            return Err(invalid(format!("classes must have 1 to {MAX_CLASSES} labels")));
-        }
+        check_classes(&self.classes)?;
         if self.texts.len() > MAX_TEXTS || self.texts.len() as u64 > self.stats.count {
             return Err(invalid(format!(
                 "at most {MAX_TEXTS} texts, and no more than stats.count"

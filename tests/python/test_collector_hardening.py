@@ -360,15 +360,19 @@ MEASURABLE = {
 
 
 @pytest.mark.parametrize("case", list(UNMEASURABLE))
-def test_schema_refuses_sums_no_measurement_makes_and_ambiguous_classes(case):
+def test_schema_refuses_sums_no_measurement_makes_and_ambiguous_classes(case, monitor_bin):
+    body = json.dumps(UNMEASURABLE[case]).encode()
     with pytest.raises(report.SnapshotError) as err:
-        report.parse_snapshot(json.dumps(UNMEASURABLE[case]).encode())
+        report.parse_snapshot(body)
     assert err.value.status == 422, err.value
+    assert not _check(monitor_bin, body), "the Rust validator must agree"
 
 
 @pytest.mark.parametrize("case", list(MEASURABLE))
-def test_schema_accepts_sums_at_their_bounds(case):
-    report.parse_snapshot(json.dumps(MEASURABLE[case]).encode())
+def test_schema_accepts_sums_at_their_bounds(case, monitor_bin):
+    body = json.dumps(MEASURABLE[case]).encode()
+    report.parse_snapshot(body)
+    assert _check(monitor_bin, body)
 
 
 def test_statistics_of_different_kinds_are_not_merged():
