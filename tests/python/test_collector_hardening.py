@@ -35,6 +35,17 @@ from skedge import report
 T0 = 1_767_225_600_000
 
 
+def _edited(doc: dict, edit: dict) -> dict:
+    """`doc` with each `a__b__c=value` of `edit` set at doc["a"]["b"]["c"]."""
+    for path, value in edit.items():
+        at = doc
+        *parents, last = path.split("__")
+        for p in parents:
+            at = at[p]
+        at[last] = value
+    return doc
+
+
 def _snapshot(**edit) -> dict:
     doc = {
         "format": "skedge-monitor-snapshot", "version": 1, "id": uuid.uuid4().hex,
@@ -45,13 +56,7 @@ def _snapshot(**edit) -> dict:
                   "length": [0, 0, 2] + [0] * 13, "latency": None},
         "texts": [],
     }  # fmt: skip
-    for path, value in edit.items():
-        at = doc
-        *parents, last = path.split("__")
-        for p in parents:
-            at = at[p]
-        at[last] = value
-    return doc
+    return _edited(doc, edit)
 
 
 REFUSED = {
@@ -331,13 +336,7 @@ def _experiment(**edit) -> dict:
                    "sum_abs_dproba": 0.5, "max_abs_dproba": 0.25},
         "feedback_expired": 0, "feedback_unknown": 0, "feedback_duplicate": 0,
     }  # fmt: skip
-    for path, value in edit.items():
-        at = doc
-        *parents, last = path.split("__")
-        for p in parents:
-            at = at[p]
-        at[last] = value
-    return doc
+    return _edited(doc, edit)
 
 
 _TIMED = {"counts": [0, 0, 0, 0, 0, 0, 2] + [0] * 9, "sum_ms": 1.5, "max_ms": 0.75}
