@@ -113,6 +113,18 @@ function plainArg(v) {
   return v === null || typeof v !== 'object' || ArrayBuffer.isView(v) ? v : plain(v, 'an argument');
 }
 
+/**
+ * A text (or record) as it crosses: `plainArg`, but a `String` object (any realm's, or a
+ * subclass's: the brand check runs no user code), which `plain` would make a record of its
+ * characters, is refused as what it is. A string never gets here on `predict`'s path.
+ */
+function textArg(v, what) {
+  if (v !== null && typeof v === 'object' && branded(v, String.prototype.valueOf)) {
+    throw invalid(`${what} must be a primitive string, got a String object (no coercion: pass String(x) or x.valueOf())`);
+  }
+  return plainArg(v);
+}
+
 function plainKey(v, what) {
   if (v === null || typeof v !== 'object') return v;
   return isArray(v, what) ? Array.from(v, (k) => keyOf(k, what)) : keyOf(v, what);
@@ -242,6 +254,8 @@ export function extend(core, instantiate) {
   for (const name of Object.getOwnPropertyNames(proto)) {
     const method = Object.getOwnPropertyDescriptor(proto, name).value;
     if (name === 'constructor' || typeof method !== 'function') continue;
+    // The texts: `inputText`'s first argument (its second names it) and `explain`'s.
+    const text = name === 'inputText' || name === 'explain';
     proto[name] =
       name === 'free'
         ? function free() {
@@ -251,7 +265,7 @@ export function extend(core, instantiate) {
             // Named after the method, for stack traces; two parameters cover every method.
             [name](a, b) {
               if (!this.__wbg_ptr) throw freed();
-              return method.call(this, plainArg(a), plainArg(b));
+              return method.call(this, text ? textArg(a, name === 'explain' ? 'text' : b) : plainArg(a), plainArg(b));
             },
           }[name];
   }
@@ -694,7 +708,7 @@ function experimentClass(core) {
           }
         }
       }
-      return this.#live().predict(this.#champion(), this.#challenger(), plainArg(text), options?.key);
+      return this.#live().predict(this.#champion(), this.#challenger(), textArg(text, 'text'), options?.key);
     }
 
     /** The true label of prediction `id`: "counted", "expired", "unknown" or "duplicate". */

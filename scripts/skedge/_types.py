@@ -57,7 +57,9 @@ class Agreement(TypedDict):
 
 
 class Info(TypedDict):
-    """``Model.info``: the artifact's metadata (the npm package's ``info()`` in snake case)."""
+    """``Model.info``: the artifact's metadata (the npm package's ``info()`` in snake case, less its
+    ``integrity``). ``skedge inspect`` prints these keys too, less ``max_text_bytes`` and plus the
+    envelope's: ``signed``, ``signature_prehash``, ``signature_verified``, ``encrypted``, ``checksum``."""
 
     name: str
     version: str

@@ -120,7 +120,10 @@ export interface Explanation extends Prediction {
   features: Feature[];
 }
 
-/** Artifact metadata, as `skedge inspect` prints it (camelCase). */
+/** `model.info()`: the artifact's metadata as the loaded model holds it. `skedge inspect` prints
+ * the same fields in snake case, less `integrity` and `maxTextBytes` and plus the envelope's
+ * (`signed`, `signature_prehash`, `signature_verified`, `encrypted`, `checksum`); Python's
+ * `Model.info()` is this in snake case, less `integrity`. */
 export interface ModelInfo {
   name: string;
   version: string;

@@ -162,8 +162,15 @@ impl Model {
             None => None,
             _ => return Err(invalid("options.onProgress must be a function")),
         };
+        // `fetch`'s own refusal would come back as a `LOAD_FAILED` naming the Request constructor.
         let init = match options.as_ref().map(|o| Reflect::get(o, &"init".into())) {
-            Some(Ok(v)) => v,
+            Some(Ok(v)) if v.is_object() || v.is_undefined() || v.is_null() => v,
+            Some(Ok(v)) => {
+                return Err(invalid(&format!(
+                    "options.init must be an object (fetch's RequestInit), got {}",
+                    type_name(&v)
+                )))
+            }
             _ => JsValue::UNDEFINED,
         };
         // Bytes already in hand (a Worker's Data module, an R2 object's body read) are loaded as

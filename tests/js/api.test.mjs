@@ -5,8 +5,11 @@
 // explain `file:` URLs, and `instanceof SkedgeError` holds for every error of every entry.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Model, SkedgeError } from 'skedge';
 import { Model as Lite, SkedgeError as LiteError } from 'skedge/lite';
@@ -168,6 +171,23 @@ describe('Model.load over HTTP (127.0.0.1)', () => {
     assert.equal(requests, before + 1);
   });
 
+  test('init must be an object (or null or undefined): INVALID_INPUT before anything is downloaded', async () => {
+    const before = requests;
+    for (const M of [Model, Lite]) {
+      for (const init of [5, 'no-cache', true, 1n, Symbol('init'), () => ({})]) {
+        const e = await rejected(M.load(`${base}/model.skedge`, { init }));
+        assert.equal(e.code, 'INVALID_INPUT', String(init));
+        assert.match(e.message, /^options\.init must be an object \(fetch's RequestInit\), got /, e.message);
+      }
+    }
+    assert.equal(requests, before, 'no request was made');
+    for (const init of [undefined, null, {}, { headers: { accept: 'application/octet-stream' } }]) {
+      (await Model.load(`${base}/model.skedge`, { init })).free();
+      (await Lite.load(`${base}/model.skedge`, { init })).free();
+    }
+    assert.equal(requests, before + 8);
+  });
+
   test('a 404 names the URL once', async () => {
     const url = `${base}/missing.skedge`;
     const e = await rejected(Model.load(url));
@@ -247,5 +267,52 @@ describe('SkedgeError', () => {
     assert.equal(own.name, 'SkedgeError');
     assert.equal(own.code, 'INVALID_INPUT');
     assert.ok(own instanceof SkedgeError && own instanceof Error);
+  });
+});
+
+// The docs of what info() holds and of the error codes, checked against what the code does.
+describe('the docs', () => {
+  const ROOT = process.env.SKEDGE_ROOT;
+  const pkgDir = dirname(require.resolve('skedge/package.json'));
+  const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+  test("ModelInfo's comment names every key it does not share with `skedge inspect`, and Python's Info every key it lacks", () => {
+    const dts = readFileSync(join(pkgDir, 'core.d.ts'), 'utf8');
+    const at = dts.indexOf('export interface ModelInfo {');
+    assert.ok(at > 0, 'ModelInfo is declared');
+    const comment = dts.slice(dts.lastIndexOf('/**', at), at);
+    const body = dts.slice(at, dts.indexOf('\n}', at));
+    const indent = /\n( +)\w/.exec(body)[1]; // wasm-bindgen's, not the source's
+    const fields = [...body.matchAll(new RegExp(`^${indent}(\\w+)\\??:`, 'gm'))].map((m) => snake(m[1]));
+    const cli = join(ROOT, 'target', 'release', 'skedge');
+    const inspected = Object.keys(JSON.parse(execFileSync(cli, ['inspect', join(ROOT, 'tests', 'golden', 'tiny.skedge')])));
+    const onlyInfo = fields.filter((k) => !inspected.includes(k));
+    const onlyInspect = inspected.filter((k) => !fields.includes(k));
+    assert.ok(onlyInfo.length > 0 && onlyInspect.length > 0, 'they differ');
+    for (const k of onlyInfo) assert.ok(comment.includes(`\`${k.replace(/_(\w)/g, (_, c) => c.toUpperCase())}\``), `${k}: ${comment}`);
+    for (const k of onlyInspect) assert.ok(comment.includes(`\`${k}\``), `${k}: ${comment}`);
+    assert.doesNotMatch(comment, /as `skedge inspect` prints it/);
+    // Python's Info: the same keys in snake case, but for those it lacks, which its docstring names.
+    const types = readFileSync(join(ROOT, 'scripts', 'skedge', '_types.py'), 'utf8');
+    const info = types.slice(types.indexOf('class Info(TypedDict):'));
+    const doc = info.slice(0, info.indexOf('"""', info.indexOf('"""') + 3));
+    const pyFields = [...info.slice(doc.length).split(/\n(?=\S)/)[0].matchAll(/^    (\w+): /gm)].map((m) => m[1]);
+    const lacking = fields.filter((k) => !pyFields.includes(k));
+    assert.deepEqual(pyFields.filter((k) => !fields.includes(k)), [], 'no key of its own');
+    assert.ok(lacking.length > 0);
+    for (const k of lacking) assert.ok(doc.includes(`\`\`${k}\`\``), `${k}: ${doc}`);
+  });
+
+  test('the error tables say SIGNATURE_MISSING / SIGNATURE_INVALID also come from publish pointers', () => {
+    for (const file of [join(ROOT, 'README.md'), join(pkgDir, 'README.md')]) {
+      const rows = readFileSync(file, 'utf8').split('\n').filter((l) => /^\| `SIGNATURE_(MISSING|INVALID)`/.test(l));
+      assert.ok(rows.length > 0, file);
+      for (const row of rows) {
+        assert.match(row, /artifact/, `${file}: ${row}`);
+        assert.match(row, /pointer/, `${file}: ${row}`);
+        assert.match(row, /Model\.follow/, `${file}: ${row}`);
+        assert.match(row, /verify-pointer/, `${file}: ${row}`);
+      }
+    }
   });
 });

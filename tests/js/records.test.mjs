@@ -5,6 +5,7 @@
 // arms' Model.predict does when both arms were fitted on the column, and refuses them otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runInNewContext } from 'node:vm';
 import { Experiment, Model } from 'skedge';
 import { Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
@@ -127,4 +128,43 @@ test('Experiment.predict: arms fitted on different columns take texts, and refus
   }
   onColumn.free();
   onTexts.free();
+});
+
+// A String object is no text (no coercion) and no record either: `plain` would make it a record of
+// its characters ("this model takes a text, not a record"). Every place a text is read says what
+// it is: another realm's and a subclass's too.
+test('a String object is refused as a String object wherever a text is read, not as a record', () => {
+  class Text extends String {}
+  const strings = [new String('good food'), runInNewContext('new String("good food")'), new Text('good food')];
+  const want = (what) => new RegExp(`^${what.replace(/[[\]]/g, '\\$&')} must be a primitive string, got a String object`);
+  const check = (fn, what, index) => {
+    const e = thrown(fn);
+    assert.equal(e.code, 'INVALID_INPUT');
+    assert.match(e.message, want(what));
+    assert.equal(e.index, index);
+  };
+  const byColumn = columnCases.find((x) => x.name.includes('binary')) ?? columnCases[0];
+  for (const [entry, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+    for (const c of [plainCase, byColumn]) {
+      const model = M.fromBytes(c.bytes);
+      for (const s of strings) {
+        check(() => model.predict(s), 'text');
+        check(() => model.predictBatch(['ok', s]), 'texts[1]', 1);
+        check(() => model.predictBatch([s], { columnar: true }), 'texts[0]', 0);
+        if (entry === 'skedge') check(() => model.explain(s, 3), 'text');
+      }
+      // The primitive string it holds is a text.
+      assert.deepEqual(model.predict(strings[0].valueOf()), model.predict('good food'));
+      model.free();
+    }
+  }
+  for (const pair of [[plainCase, plainCase], [byColumn, byColumn], [byColumn, plainCase]]) {
+    const [champion, challenger] = pair.map((c) => Model.fromBytes(c.bytes));
+    const exp = new Experiment(champion, challenger, { seed: 1 });
+    for (const s of strings) check(() => exp.predict(s), 'text');
+    assert.equal(exp.snapshot().seen, 0, 'nothing was counted');
+    exp.free();
+    champion.free();
+    challenger.free();
+  }
 });
