@@ -442,8 +442,8 @@ impl Model {
 
     /// The artifact's metadata: name, version, classes, estimator, n_features, sha256, bytes,
     /// format_version, input_column (the DataFrame column of a `ColumnTransformer` pipeline, else
-    /// None), the versions it was exported with, precision, agreement, metrics,
-    /// provenance and max_text_bytes (the keys of the npm package's `info()` but `integrity`, in snake case).
+    /// None), the versions it was exported with, precision, agreement, metrics, provenance and
+    /// max_text_bytes (the keys of the npm package's `info()` but `integrity`, in snake case).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (m, estimator, n_features, format_version, digest) = py.detach(|| {
             let model = self.lock();
