@@ -124,6 +124,8 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
             raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
         if not isinstance(body, dict) or not ("text" in body or "texts" in body):
             raise invalid('expected {"text": "..."} or {"texts": [...]}')
+        if "text" in body and "texts" in body:  # answering one would drop the other silently
+            raise invalid('give "text" or "texts", not both')
         if "texts" in body:
             texts = body["texts"]
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):

@@ -229,6 +229,7 @@ test('worker: bounded inputs; a bad body is a JSON 400, never a 500', async () =
     [await post('/predict', '', true), 400, 'INVALID_INPUT'],
     [await post('/predict', 'null', true), 400, 'INVALID_INPUT'],
     [await post('/predict', '[]', true), 400, 'INVALID_INPUT'],
+    [await post('/predict', { text: 'good', texts: ['bad'] }), 400, 'INVALID_INPUT'],
   ];
   for (const [r, status, code] of cases) {
     assert.equal(r.status, status, JSON.stringify(r.body).slice(0, 300));

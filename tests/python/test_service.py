@@ -132,7 +132,8 @@ def test_errors_are_coded_and_bounded(server):
     assert code(post(server, {"text": "lone \ud800"})) == (400, "INVALID_INPUT")
     assert code(post(server, {"texts": ["ok", "lone \udc00"]})) == (400, "INVALID_INPUT")
     for body in ([], {"txt": "x"}, {"text": 3}, {"texts": "x"}, {"texts": ["a", 1]},
-                 {"text": "x", "explain": 51}, {"text": "x", "explain": True}, {"text": "x", "explain": 1.5}):
+                 {"text": "x", "explain": 51}, {"text": "x", "explain": True}, {"text": "x", "explain": 1.5},
+                 {"text": "x", "texts": ["y"]}):
         assert code(post(server, body)) == (400, "INVALID_INPUT"), body
     assert code(post(server, {"texts": ["a"] * 1001})) == (413, "INPUT_TOO_LARGE")
     assert code(post(server, {"text": "a" * (64 * 1024 + 1), "explain": 5})) == (413, "INPUT_TOO_LARGE")

@@ -254,6 +254,8 @@ async function predict(request, env, url, ctx) {
     throw invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}');
   }
   if (!isObject(body) || !('text' in body || 'texts' in body)) throw invalid('expected {"text": "..."} or {"texts": [...]}');
+  // Both is a client's mistake: answering one of them would drop the other silently.
+  if ('text' in body && 'texts' in body) throw invalid('give "text" or "texts", not both');
   if ('texts' in body) {
     const { texts } = body;
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw invalid('"texts" must be an array of strings');
