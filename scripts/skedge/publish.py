@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
-import contextlib
 import hashlib
 import json
 import os
@@ -33,9 +32,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from ._cli import program
+from ._s3 import S3
 
 #: The pointer documents written here (FORMAT.md §5, `pointer_version`).
 POINTER_VERSION = 1
@@ -162,96 +162,54 @@ class LocalStore:
             raise PublishError(f"{path}: {err}") from err
 
 
-class S3Store:
-    """``s3://bucket/prefix`` through boto3, with S3's conditional writes (R2, S3, moto)."""
+class S3Store(S3):
+    """``s3://bucket/prefix`` with S3's conditional writes."""
 
-    def __init__(self, url: str, endpoint_url: str | None = None):
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as err:
-            raise PublishError("an s3:// destination needs boto3 (scripts/requirements.txt)") from err
-        bucket, _, prefix = url[len("s3://"):].partition("/")
-        if not bucket:
-            raise PublishError(f"{url}: no bucket (s3://BUCKET/PREFIX)")
-        self.bucket, self.prefix = bucket, prefix.strip("/")
-        # botocore's defaults wait 60 s per read, four times: a black-holed endpoint held a pass
-        # for three minutes. The spool's choice (spool.py): a pass fails in seconds and is retried.
-        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-        try:
-            self.client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-                                       config=config)
-        except Exception as err:  # a malformed endpoint URL (ValueError), no region (BotoCoreError)
-            raise PublishError(f"{url}: {err}") from err
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    @staticmethod
-    def _status(err: Exception) -> int:
-        return int(getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-    @contextlib.contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
-        """Network and credential errors (BotoCoreError: no connection, a timeout, no credentials)
-        become PublishError: a failed publish is exit 3, never a traceback."""
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            yield
-        except (BotoCoreError, OSError) as err:
-            raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+    error = PublishError
 
     def read(self, key: str) -> tuple[bytes, str] | None:
         from botocore.exceptions import ClientError
 
-        with self._errors(key):
+        with self.errors(key):
             try:
-                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                obj = self.client.get_object(Bucket=self.name, Key=self.key(key))
             except ClientError as err:
-                if self._status(err) == 404:
+                if self.status(err) == 404:
                     return None
-                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+                raise
             return obj["Body"].read(MAX_POINTER_BYTES + 1 if _small(key) else None), obj["ETag"]
 
     def names(self, prefix: str) -> list:
-        from botocore.exceptions import ClientError
-
-        full = self._key(prefix).rstrip("/") + "/"
-        found = []
-        with self._errors(prefix):
-            try:
-                for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
-                    found += [o["Key"][len(full):] for o in page.get("Contents", [])]
-            except ClientError as err:
-                raise PublishError(f"s3://{self.bucket}/{full}: {err}") from err
+        full = self.key(prefix).rstrip("/") + "/"
+        with self.errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=full)
+            found = [o["Key"][len(full):] for page in pages for o in page.get("Contents", [])]
         return [name for name in found if name and "/" not in name]
 
     def put_new(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
 
-        with self._errors(key):
+        with self.errors(key):
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+                self.client.put_object(Bucket=self.name, Key=self.key(key), Body=data, IfNoneMatch="*")
             except ClientError as err:
-                if self._status(err) in (409, 412):  # 409: a concurrent conditional write of the same key
+                if self.status(err) in (409, 412):  # 409: a concurrent conditional write of the same key
                     return False
-                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+                raise
         return True
 
     def put_if(self, key: str, data: bytes, expected: str | None) -> None:
         from botocore.exceptions import ClientError
 
         condition = {"IfMatch": expected} if expected else {"IfNoneMatch": "*"}
-        with self._errors(key):
+        with self.errors(key):
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                self.client.put_object(Bucket=self.name, Key=self.key(key), Body=data,
                                        ContentType="application/json", CacheControl="no-cache", **condition)
             except ClientError as err:
-                if self._status(err) in (409, 412):
-                    raise StalePublish(f"s3://{self.bucket}/{self._key(key)} changed since it was read: "
-                                       "publish again") from err
-                raise PublishError(f"s3://{self.bucket}/{self._key(key)}: {err}") from err
+                if self.status(err) in (409, 412):
+                    raise StalePublish(f"{self.where(key)} changed since it was read: publish again") from err
+                raise
 
 
 def open_store(dest: str | Path, endpoint_url: str | None = None) -> Store:

@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ._s3 import S3
+
 SNAPSHOTS = "snapshots/"
 #: Experiment snapshots (champion/challenger windows): a prefix of their own, so that
 #: `snapshots/<model>/<version>/…` keeps holding only a version's monitoring windows.
@@ -86,56 +88,20 @@ def is_bucket(where: Any) -> bool:
     return str(where).startswith("s3://")
 
 
-class Bucket:
-    """``s3://bucket/prefix`` through boto3 (endpoint from `endpoint_url` or ``AWS_ENDPOINT_URL``),
-    keys relative to the prefix, with S3's conditional writes (R2, S3, moto)."""
+class Bucket(S3):
+    """A spool's bucket (``s3://bucket/prefix``), with S3's conditional writes."""
 
-    def __init__(self, url: str, endpoint_url: str | None = None):
-        try:
-            import boto3  # noqa: PLC0415
-            from botocore.config import Config  # noqa: PLC0415
-        except ImportError as err:
-            raise BucketError("an s3:// spool needs boto3 (scripts/requirements.txt)") from err
-        bucket, _, prefix = url[len("s3://"):].partition("/")
-        if not bucket:
-            raise BucketError(f"{url}: no bucket (s3://BUCKET/PREFIX)")
-        self.url = url.rstrip("/")
-        self.name, self.prefix = bucket, prefix.strip("/")
-        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"},
-                        max_pool_connections=16)  # fmt: skip
-        self.client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-                                   config=config)  # fmt: skip
-
-    def key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}" if self.prefix else rel
-
-    def where(self, rel: str) -> str:
-        return f"s3://{self.name}/{self.key(rel)}"
-
-    @contextlib.contextmanager
-    def _errors(self, rel: str) -> Iterator[None]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            yield
-        except ClientError as err:
-            raise BucketError(f"{self.where(rel)}: {err}") from None
-        except BotoCoreError as err:
-            raise BucketError(f"{self.where(rel)}: {err}") from None
-
-    @staticmethod
-    def _status(err: Exception) -> int:
-        return int(getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    error = BucketError
 
     def get(self, rel: str, limit: int | None = None) -> tuple[bytes, str] | None:
         """(bytes, ETag) of `rel`, None when absent; at most `limit + 1` bytes are read."""
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
-        with self._errors(rel):
+        with self.errors(rel):
             try:
                 obj = self.client.get_object(Bucket=self.name, Key=self.key(rel))
             except ClientError as err:
-                if self._status(err) == 404:
+                if self.status(err) == 404:
                     return None
                 raise
             with contextlib.closing(obj["Body"]) as body:
@@ -147,13 +113,13 @@ class Bucket:
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
-        with self._errors(rel):
+        with self.errors(rel):
             try:
                 done = self.client.put_object(Bucket=self.name, Key=self.key(rel), Body=data,
                                               ContentType="application/json", **condition)  # fmt: skip
             except ClientError as err:
                 # 412: the condition failed; 409: a concurrent conditional write of the same key
-                if self._status(err) in (409, 412):
+                if self.status(err) in (409, 412):
                     return None
                 raise
         return done["ETag"]
@@ -162,7 +128,7 @@ class Bucket:
         """(key, ETag) under `rel_prefix` (keys relative to the bucket's prefix), in S3's (UTF-8
         byte) order."""
         start = len(self.key(""))
-        with self._errors(rel_prefix):
+        with self.errors(rel_prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=self.key(rel_prefix))
             for page in pages:
                 for obj in page.get("Contents", []):
