@@ -11,11 +11,19 @@ batches go to :meth:`skedge.Model.predict_batch` (the GIL released), so the valu
 bit for bit.
 
 The artifact is read and loaded once on the driver (a bad artifact or key fails here, with its
-code), then shipped once per executor as a Spark broadcast; each Python worker process loads it
-once, from a cache keyed by its sha256 and the keys. Without a SparkContext (Spark Connect) the
-bytes travel inside the UDF instead, still loaded once per worker process. A text the runtime
-refuses (over ``MAX_TEXT_BYTES``) fails the task with a :class:`skedge.SkedgeError`, as a Spark
-function fails on bad input; filter such rows first if the data may hold them.
+code: a path is checked by :meth:`skedge.Model.load` first, then read no further than the size it
+declared; a key file is read up to 4096 bytes, as ``Model.load`` reads it), then shipped once per
+executor as a Spark broadcast; each Python worker process loads it once, from a small
+least-recently-used cache (:data:`CACHE_SIZE` models) keyed by its sha256 and the keys. Without a
+SparkContext (Spark Connect) the bytes travel inside the UDF instead, still loaded once per worker
+process. The UDF's ``broadcast`` attribute is that broadcast (None without a SparkContext):
+``predict.broadcast.unpersist()`` frees the executors' copies when the UDF is no longer used
+(``destroy()`` frees the driver's too; the UDF cannot run after it).
+
+A text the runtime refuses (over ``MAX_TEXT_BYTES``) fails the task with a
+:class:`skedge.SkedgeError` whose message starts with its code (``[INPUT_TOO_LARGE]``) and names
+the row within its Arrow batch (nulls counted), as a Spark function fails on bad input; filter
+such rows first if the data may hold them.
 """
 
 from __future__ import annotations
@@ -23,43 +31,88 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Union
 
-from ._skedge import Model
+from ._skedge import Model, SkedgeError
 
 if TYPE_CHECKING:  # pyspark is optional: only this module needs it
     from pyspark.sql import SparkSession
 
-__all__ = ["predict_udf", "result_type"]
+__all__ = ["CACHE_SIZE", "predict_udf", "result_type"]
 
 Key = Union[str, bytes, bytearray, "os.PathLike[str]"]
 
+#: Models a Python worker process keeps loaded (least recently used first out).
+CACHE_SIZE = 4
+#: The largest key file read, as `Model.load` reads one (longer: `IO`).
+KEY_FILE_MAX_BYTES = 4096
+
 # (artifact sha256, keys) -> Model, per Python worker process: Spark reuses its workers
-# (spark.python.worker.reuse), so a model loads once per process, not per batch or task.
-_MODELS: dict[tuple, Model] = {}
+# (spark.python.worker.reuse), so a model loads once per process, not per batch or task; a
+# long-lived worker serving many UDFs keeps the CACHE_SIZE most recently used.
+_MODELS: OrderedDict[tuple, Model] = OrderedDict()
 _LOCK = threading.Lock()
+
+
+def _coded(code: str, message: str, index: int | None = None) -> SkedgeError:
+    """A `SkedgeError` as the runtime raises them: `code` and `index` set on the instance."""
+    err = SkedgeError(message)
+    err.code, err.index = code, index
+    return err
+
+
+def _read(path: Any, limit: int, what: str) -> bytes:
+    """At most `limit` + 1 bytes of `path` (more: `IO`, as `Model.load` refuses an over-long key
+    file); an OS error is `IO` too."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as err:
+        raise _coded("IO", f"{what} {os.fsdecode(path)!r}: {err.strerror or err}") from err
+    if len(data) > limit:
+        raise _coded("IO", f"{what} {os.fsdecode(path)!r}: longer than {limit} bytes")
+    return data
 
 
 def _key_value(key: Any) -> Any:
     """A key as the executors can read it: a path names a driver file, so ship its text."""
     if isinstance(key, os.PathLike):
-        with open(key, encoding="utf-8") as f:
-            return f.read()
+        data = _read(key, KEY_FILE_MAX_BYTES, "key file")
+        try:
+            return data.decode("utf-8")
+        except UnicodeError as err:
+            raise _coded("IO", f"key file {os.fsdecode(key)!r}: not UTF-8 text ({err})") from err
     return bytes(key) if isinstance(key, bytearray) else key
 
 
 def _model(sha256: str, source: Any, public_key: Any, decryption_key: Any) -> Model:
     cache_key = (sha256, repr(public_key), repr(decryption_key))
-    model = _MODELS.get(cache_key)
-    if model is None:
-        with _LOCK:
-            model = _MODELS.get(cache_key)
-            if model is None:
-                data = source if isinstance(source, bytes) else source.value  # a Broadcast
-                model = Model.from_bytes(data, public_key=public_key, decryption_key=decryption_key)
-                _MODELS[cache_key] = model
+    with _LOCK:
+        model = _MODELS.get(cache_key)
+        if model is None:
+            data = source if isinstance(source, bytes) else source.value  # a Broadcast
+            model = Model.from_bytes(data, public_key=public_key, decryption_key=decryption_key)
+            _MODELS[cache_key] = model
+            while len(_MODELS) > CACHE_SIZE:
+                _MODELS.popitem(last=False)
+        else:
+            _MODELS.move_to_end(cache_key)
     return model
+
+
+def _row_error(err: SkedgeError, rows: Any, n: int) -> SkedgeError:
+    """`predict_batch`'s error, its index (among the batch's non-null texts) turned into the row
+    of the Arrow batch, and its code in the message: Spark passes executors' errors on as text."""
+    code = getattr(err, "code", "") or "UNKNOWN"
+    index = getattr(err, "index", None)
+    row = int(rows[index]) if isinstance(index, int) and 0 <= index < len(rows) else None
+    message, where = str(err), f"an Arrow batch of {n} rows"
+    if row is not None:
+        where = f"row {row} (from 0, nulls counted) of {where}"
+        message = message.removeprefix(f"texts[{index}]: ")  # counted among the non-null texts only
+    return _coded(code, f"[{code}] {where}: {message}", row)
 
 
 def result_type(classes: Sequence[Any]) -> Any:
@@ -86,25 +139,34 @@ def predict_udf(
     """A pandas UDF predicting a string column with the model of ``artifact`` (a path or bytes).
 
     ``public_key`` and ``decryption_key`` are :meth:`skedge.Model.from_bytes`'s; a key given as
-    a path is read here, on the driver. ``spark`` defaults to the active session.
+    a path is read here, on the driver. ``spark`` defaults to the active session. Every failure
+    here is a :class:`skedge.SkedgeError` with ``Model.load``'s code (``IO``,
+    ``ARTIFACT_CORRUPT``, ``SIGNATURE_INVALID``, ...). The UDF's ``broadcast`` attribute is the
+    artifact's Spark broadcast (None without a SparkContext), to ``unpersist()`` when done.
     """
     import pandas as pd
     from pyspark.sql import SparkSession
     from pyspark.sql.functions import pandas_udf
 
+    # Checked by the runtime first, with its codes and its bounded reads (a missing file is IO,
+    # /dev/zero ARTIFACT_CORRUPT, a key file over 4096 bytes or not UTF-8 IO); the classes give
+    # the label's type.
     if isinstance(artifact, (bytes, bytearray, memoryview)):
         data = bytes(artifact)
+        info = Model.from_bytes(data, public_key=public_key, decryption_key=decryption_key).info()
     else:
-        with open(artifact, "rb") as f:
-            data = f.read()
+        info = Model.load(artifact, public_key=public_key, decryption_key=decryption_key).info()
+        # No further than the size it declared: the bytes just checked, unless the file changed.
+        data = _read(artifact, int(info["bytes"]), "artifact")
+        if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise _coded("IO", f"artifact {os.fsdecode(artifact)!r} changed while it was read")
     if isinstance(public_key, (list, tuple)):
         public_key = [_key_value(k) for k in public_key]
     elif public_key is not None:
         public_key = _key_value(public_key)
     if decryption_key is not None:
         decryption_key = _key_value(decryption_key)
-    # Load on the driver: a bad artifact or key fails now, and the classes give the label's type.
-    classes = Model.from_bytes(data, public_key=public_key, decryption_key=decryption_key).info()["classes"]
+    classes = info["classes"]
     sha256 = hashlib.sha256(data).hexdigest()
 
     session = spark or SparkSession.active()
@@ -122,14 +184,22 @@ def predict_udf(
         probas: list[Any] = [None] * n
         rows = present.nonzero()[0]
         if len(rows):
-            batch = model.predict_batch(texts[present].tolist())
+            try:
+                batch = model.predict_batch(texts[present].tolist())
+            except SkedgeError as err:
+                raise _row_error(err, rows, n) from None
             proba = batch["proba"]
             for j, i in enumerate(rows):
                 labels[i] = batch["label"][j]
                 decisions[i] = batch["decision"][j]
                 probas[i] = None if proba is None else proba[j]
-        return pd.DataFrame({"label": labels, "decision": decisions, "proba": probas})
+        # object dtype: pandas would make Python ints with a None float64, and a long label
+        # beyond 2**53 would come back rounded.
+        labels_column = pd.Series(labels, dtype=object)
+        return pd.DataFrame({"label": labels_column, "decision": decisions, "proba": probas})
 
     # pyspark reads the type hints to pick the UDF kind; here they would be strings.
     predict.__annotations__ = {"texts": pd.Series, "return": pd.DataFrame}
-    return pandas_udf(predict, result_type(classes))  # type: ignore[call-overload]
+    udf = pandas_udf(predict, result_type(classes))  # type: ignore[call-overload]
+    udf.broadcast = None if isinstance(source, bytes) else source
+    return udf

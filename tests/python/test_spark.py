@@ -1,14 +1,16 @@
-"""`skedge.spark.predict_udf` in real pyspark (local[2], 127.0.0.1, no UI) against scikit-learn.
+"""`skedge.spark.predict_udf` in real pyspark (local[1], 127.0.0.1, no UI) against scikit-learn.
 
 Pipelines fitted here by scikit-learn on UCI texts are packed by the real CLI; a DataFrame of
 SST-2 and French review texts goes through the UDF in several partitions: labels and decisions
 equal scikit-learn's bit for bit, probabilities within 1e-12. Sealed artifacts load with the keys
-`Model.from_bytes` takes; a bad key fails on the driver with its code.
+`Model.from_bytes` takes; a bad key, a missing or endless file fails on the driver with its code;
+a text refused on an executor keeps its code and names its row; labels beyond 2**53 stay exact.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import struct
 import subprocess
@@ -49,7 +51,7 @@ def spark():
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     session = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[1]")
         .appName("skedge-test")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
@@ -161,3 +163,80 @@ def test_a_worker_process_loads_a_model_once(tmp_path):
     first = sk._model("sha", data, None, None)
     assert sk._model("sha", data, None, None) is first
     assert sk._model("another sha", data, None, None) is not first
+
+
+def test_long_labels_beyond_2_53_stay_exact_beside_a_null_text(spark, tmp_path):
+    # A null text in the batch once made pandas store the labels as float64: 2**60 + 1 came
+    # back as 2**60.
+    texts_, y = binary_corpus()
+    classes = [2**60 + 1, 2**60 + 3]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts_, [classes[v] for v in y])
+    pack(model, tmp_path / "big.skedge")
+    rows = texts_[:6]
+    udf = predict_udf(tmp_path / "big.skedge")
+    df = spark.createDataFrame([(i, t) for i, t in enumerate([*rows, None])], "id long, text string")
+    got = sorted(df.coalesce(1).select("id", udf("text").alias("p")).select("id", "p.*").collect(),
+                 key=lambda r: r["id"])
+    want = model.predict(rows).tolist()
+    assert set(want) == set(classes)
+    assert [r["label"] for r in got] == [*want, None]
+    # The broadcast is exposed, to be released when the UDF is done with.
+    assert udf.broadcast is not None
+    udf.broadcast.unpersist(blocking=True)
+
+
+def test_an_executor_error_keeps_its_code_and_names_its_row(spark, tmp_path):
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "m.skedge")
+    udf = predict_udf(tmp_path / "m.skedge")
+    rows = [None, "ok", "x" * (skedge.MAX_TEXT_BYTES + 1)]
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(rows)], "id long, text string").coalesce(1)
+    with pytest.raises(Exception) as err:
+        df.select(udf("text").alias("p")).collect()
+    text = str(err.value)
+    assert type(err.value).__name__ == "PythonException", text[:2000]
+    assert "[INPUT_TOO_LARGE] row 2 (from 0, nulls counted) of an Arrow batch of 3 rows" in text, text[-3000:]
+    assert "texts[1]" not in text
+
+
+def test_the_driver_reads_files_with_codes_and_bounds(tmp_path):
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "m.skedge")
+    data = (tmp_path / "m.skedge").read_bytes()
+    (tmp_path / "binary.pub").write_bytes(bytes(range(200, 232)))
+    cases = {
+        "missing artifact": (lambda: predict_udf(tmp_path / "missing.skedge"), "IO"),
+        "endless artifact": (lambda: predict_udf("/dev/zero"), "ARTIFACT_CORRUPT"),
+        "key file not UTF-8": (lambda: predict_udf(data, public_key=tmp_path / "binary.pub"), "IO"),
+        "endless key file": (lambda: predict_udf(tmp_path / "m.skedge", public_key=pathlib.Path("/dev/zero")), "IO"),
+    }
+    for what, (call, code) in cases.items():
+        with pytest.raises(skedge.SkedgeError) as err:
+            call()
+        assert err.value.code == code, (what, err.value)
+    # The bounded reader itself: an over-long or unreadable file is IO, never MemoryError or OSError.
+    from skedge import spark as sk
+
+    for call in (lambda: sk._key_value(pathlib.Path("/dev/zero")), lambda: sk._read(tmp_path, 10, "artifact"),
+                 lambda: sk._key_value(tmp_path / "binary.pub")):
+        with pytest.raises(skedge.SkedgeError) as err:
+            call()
+        assert err.value.code == "IO"
+
+
+def test_a_worker_keeps_the_most_recently_used_models(tmp_path):
+    from skedge import spark as sk
+
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
+    pack(model, tmp_path / "m.skedge")
+    data = (tmp_path / "m.skedge").read_bytes()
+    sk._MODELS.clear()
+    first = sk._model("sha 0", data, None, None)
+    for i in range(1, sk.CACHE_SIZE):
+        sk._model(f"sha {i}", data, None, None)
+    assert sk._model("sha 0", data, None, None) is first  # used again: now the most recent
+    sk._model("sha new", data, None, None)  # evicts "sha 1", the least recently used
+    assert len(sk._MODELS) == sk.CACHE_SIZE
+    assert ("sha 1", "None", "None") not in sk._MODELS
+    assert sk._model("sha 0", data, None, None) is first
+    sk._MODELS.clear()
