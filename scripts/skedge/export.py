@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -195,6 +196,16 @@ def trust_pickle_hint(err: Exception, joblib_path: Path, vectorizer: Path | None
     if trusted or not any(refused.startswith(f"{name} ") for name in pickles):
         return ""
     return " (if you made this file yourself, --trust-pickle loads it as is)"
+
+
+def accuracy_line(accuracy: float, labels: list) -> str:
+    """The accuracy on the labelled validation texts beside the majority-class rate (a model no
+    better than it gets a warning too: `compose.accuracy_warning`)."""
+    label, count = Counter(labels).most_common(1)[0]
+    return (
+        f"validation accuracy {accuracy:.4f} on {len(labels)} labelled texts "
+        f"(majority class {label!r}: {count / len(labels):.4f})"
+    )
 
 
 def refusal(err: ix.Unsupported) -> str:
@@ -700,6 +711,8 @@ def export(
                          "provenance": provenance, "metrics": {}},
         })  # fmt: skip
         inter, model = loaded["interchange"], loaded["reference"]
+        if "accuracy" in inter["metadata"]["metrics"]:
+            log(accuracy_line(inter["metadata"]["metrics"]["accuracy"], labels))
         for message in loaded["warnings"]:
             log(f"WARNING: {message}")
         if interchange_hook is not None:

@@ -147,11 +147,14 @@ def _child(request: dict) -> dict:
         sys.path.extend(p for p in request.get("sys_path", []) if p not in sys.path)
     model = _load(request["path"], request)
     vec = request.get("vectorizer")
+    apart: list[str] = []
     if vec:
         model = compose.compose(
             _load(vec["path"], request), model, vectorizer_source=vec["source"],
             classifier_source=request["source"],
         )  # fmt: skip
+        run_id = (request["metadata"].get("provenance") or {}).get("run_id")
+        apart = [w for w in [compose.other_run_warning(vec["source"], run_id)] if w]
     else:
         compose.check_saved_together(model, request.get("vectorizer_option", "--vectorizer"))
     ovr = bool(request.get("ovr_proba"))
@@ -159,7 +162,7 @@ def _child(request: dict) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ix.OvrProbaWarning)
         inter = ix.to_interchange(model, request["metadata"], ovr_proba=ovr, skedge=Path(request["skedge"]))
-    messages = [str(w.message) for w in caught if issubclass(w.category, ix.OvrProbaWarning)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, ix.OvrProbaWarning)] + apart
     texts, labels = request.get("texts") or [], request.get("labels") or []
     clf = ix.final_classifier(model)
     names = {str(c) for c in np.asarray(clf.classes_).tolist()}
@@ -167,6 +170,9 @@ def _child(request: dict) -> dict:
         predicted = [str(p) for p in np.asarray(model.predict(texts)).tolist()]
         accuracy = float(np.mean([p == y for p, y in zip(predicted, labels)]))
         inter["metadata"]["metrics"][request.get("accuracy_key", "accuracy")] = accuracy
+        low = compose.accuracy_warning(accuracy, labels, apart=bool(vec))
+        if low:
+            messages.append(low)
     elif texts and labels:
         # Labels of another spelling ("1.0" for 1, "pos" for "positive") would otherwise drop
         # the accuracy without a word; the gate itself does not need them.

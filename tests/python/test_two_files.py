@@ -14,15 +14,15 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from conftest import REPO, SKEDGE, binary_corpus, dev_script, multiclass_corpus, no_leftovers, requires_skedge
+from conftest import REPO, SKEDGE, binary_corpus, dev_script, multiclass_corpus, no_leftovers, read_tsv, requires_skedge
 
 from skedge import export
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
-from sklearn.feature_selection import VarianceThreshold
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, chi2
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import MultinomialNB
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
 
@@ -133,6 +133,92 @@ def test_vectorizer_beside_a_whole_pipeline_is_refused(tmp_path, capsys):
     assert "already a pipeline starting with its vectorizer" in capsys.readouterr().err
 
 
+def _export_two(tmp_path, clf, vec=None, *extra):
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    argv = ["--joblib", str(tmp_path / "clf.joblib"), "--out", str(tmp_path / "m.skedge"), *extra]
+    if vec is not None:
+        joblib.dump(vec, tmp_path / "vec.joblib")
+        argv += ["--vectorizer", str(tmp_path / "vec.joblib")]
+    return export.main(argv)
+
+
+def test_an_unfitted_selector_in_the_vectorizer_is_refused_by_name(tmp_path, capsys):
+    texts, labels = binary_corpus()
+    vec = make_pipeline(TfidfVectorizer(), SelectKBest(chi2, k=10))
+    vec.steps[0][1].fit(texts)  # the selector never fitted
+    clf = LogisticRegression().fit(vec.steps[0][1].transform(texts)[:, :10], labels)
+    code = _export_two(tmp_path, clf, vec)
+    err = capsys.readouterr().err
+    assert code == export.EXIT_UNSUPPORTED, err
+    assert "step 'pipeline.vectorizer.selectkbest'" in err and "NotFittedError" in err
+    assert "MODEL_UNREADABLE" not in err
+    assert no_leftovers(tmp_path, {"clf.joblib", "vec.joblib"}) == []
+
+
+def test_a_classifier_pipeline_on_numbers_alone_points_at_the_option(tmp_path, capsys):
+    texts, labels = binary_corpus()
+    vec = TfidfVectorizer().fit(texts)
+    clf = make_pipeline(MaxAbsScaler(), LogisticRegression()).fit(vec.transform(texts), labels)
+    code = _export_two(tmp_path, clf)
+    err = capsys.readouterr().err
+    assert code == export.EXIT_UNSUPPORTED, err
+    assert "without its vectorizer" in err and "give it with --vectorizer" in err
+    assert f"expecting {len(vec.vocabulary_)} features" in err
+    assert "refit without" not in err
+
+
+def test_a_numeric_feature_union_is_not_taken_for_a_vectorizer(tmp_path, capsys):
+    texts, labels = binary_corpus()
+    vec = TfidfVectorizer().fit(texts)
+    union = FeatureUnion([("k", SelectKBest(chi2, k=50)), ("vt", VarianceThreshold(0.0))])
+    clf = Pipeline([("u", union), ("lr", LogisticRegression())]).fit(vec.transform(texts), labels)
+    code = _export_two(tmp_path, clf, vec)
+    err = capsys.readouterr().err
+    # Composed, then refused by the interchange at the union (the one-file form's refusal).
+    assert code == export.EXIT_UNSUPPORTED, err
+    assert "already a pipeline starting with its vectorizer" not in err
+    assert "step 'pipeline.classifier.u', estimator='FeatureUnion'" in err
+
+
+def test_a_whole_model_given_as_the_vectorizer_is_named_so(tmp_path, capsys):
+    texts, labels = binary_corpus()
+    vec = TfidfVectorizer().fit(texts)
+    clf = LogisticRegression().fit(vec.transform(texts), labels)
+    whole = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels)
+    code = _export_two(tmp_path, clf, whole)
+    err = capsys.readouterr().err
+    assert code == export.EXIT_FAILURE, err
+    assert "is a complete model" in err and "LogisticRegression" in err
+    assert "refit without" not in err
+
+
+@requires_skedge
+def test_the_accuracy_is_printed_and_a_damaged_pair_warned_about(tmp_path, capsys):
+    # The widths agree (max_features) but the vectorizer was refitted on other texts: nothing in
+    # the two files shows it, the parity gate passes; the accuracy on labelled texts is the check.
+    texts, labels = binary_corpus()
+    val_texts, val_labels = read_tsv("sst2_dev.tsv")
+    val = tmp_path / "val.tsv"
+    val.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(val_texts, val_labels)),
+                   encoding="utf-8")
+    vec = TfidfVectorizer(max_features=500).fit(texts)
+    clf = LogisticRegression().fit(vec.transform(texts), labels)
+    good = _export_two(tmp_path, clf, vec, "--validation", str(val), "--dry-run")
+    err = capsys.readouterr().err
+    assert good == 0, err
+    accuracy = float(np.mean(clf.predict(vec.transform(val_texts)) == np.asarray(val_labels, dtype=int)))
+    assert f"validation accuracy {accuracy:.4f} on {len(val_texts)} labelled texts" in err
+    assert "majority class" in err and "WARNING" not in err
+
+    other = TfidfVectorizer(max_features=500).fit(texts[:250] + multiclass_corpus()[0][:300])
+    damaged = _export_two(tmp_path, clf, other, "--validation", str(val), "--dry-run")
+    err = capsys.readouterr().err
+    assert damaged == 0, err  # undetectable from the files: exported, with a warning
+    assert "parity gate passed" in err
+    assert "WARNING: the validation accuracy" in err and "at or below the majority-class rate" in err
+    assert "only the width can be checked" in err
+
+
 def test_vectorizer_options_go_with_their_source(tmp_path, capsys):
     with pytest.raises(SystemExit):
         export.main(["--model-uri", "models:/m/1", "--vectorizer", "v.joblib", "--out", str(tmp_path / "m.skedge")])
@@ -212,6 +298,7 @@ def test_vectorizer_artifact_forms(two_files, tmp_path, form):
                                    dry_run=True, log=logs.append)
     assert rc == 0, logs
     assert f"loaded the vectorizer runs:/{two_files['run_id']}/preprocessing/tfidf_vectorizer.joblib" in "\n".join(logs)
+    assert "comes from run" not in "\n".join(logs)
 
 
 def test_registry_classifier_alone_points_at_the_option(two_files, tmp_path):
@@ -227,3 +314,57 @@ def test_registry_classifier_alone_points_at_the_option(two_files, tmp_path):
                                         vectorizer_artifact="preprocessing/nope.joblib", log=logs.append)
     assert missing == export.EXIT_FAILURE and "nope.joblib" in logs[-1]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def two_runs(server, tmp_path_factory):
+    """`sentiment_scaled` version 1: a Pipeline(MaxAbsScaler, LogisticRegression) logged in one
+    run; its TfidfVectorizer logged by another run under preprocessing/."""
+    import mlflow
+
+    from skedge import registry
+    train_demo = dev_script("train_demo")
+
+    uri = server["uri"]
+    texts, labels = binary_corpus()
+    vec = TfidfVectorizer(min_df=2).fit(texts)
+    clf = make_pipeline(MaxAbsScaler(), LogisticRegression(max_iter=3000)).fit(vec.transform(texts), labels)
+    files = tmp_path_factory.mktemp("two_runs")
+    joblib.dump(vec, files / "tfidf_vectorizer.joblib")
+    exp = registry.ensure_experiment("skedge-two-runs", uri)
+    with registry.using(uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no signature
+        with mlflow.start_run(experiment_id=exp) as model_run:
+            mlflow.sklearn.log_model(clf, name="model", registered_model_name="sentiment_scaled",
+                                     pip_requirements=train_demo.pip_requirements("skops"))
+        with mlflow.start_run(experiment_id=exp) as vec_run:
+            mlflow.log_artifact(str(files / "tfidf_vectorizer.joblib"), "preprocessing")
+    return {"uri": uri, "model_run": model_run.info.run_id, "vec_run": vec_run.info.run_id}
+
+
+def test_registry_classifier_pipeline_alone_points_at_the_option(two_runs, tmp_path):
+    from skedge import registry
+
+    logs: list = []
+    rc = registry.export_model_uri(export, "models:/sentiment_scaled/1", tmp_path / "m.skedge",
+                                   tracking_uri=two_runs["uri"], skedge=SKEDGE, log=logs.append)
+    text = "\n".join(logs)
+    assert rc == export.EXIT_UNSUPPORTED, text
+    assert "without its vectorizer" in text and "give it with --vectorizer-artifact" in text
+    assert "refit without" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+@requires_skedge
+def test_a_vectorizer_from_another_run_is_warned_about(two_runs, tmp_path):
+    from skedge import registry
+
+    logs: list = []
+    spec = f"runs:/{two_runs['vec_run']}/preprocessing/tfidf_vectorizer.joblib"
+    rc = registry.export_model_uri(export, "models:/sentiment_scaled/1", tmp_path / "m.skedge",
+                                   tracking_uri=two_runs["uri"], skedge=SKEDGE, vectorizer_artifact=spec,
+                                   dry_run=True, log=logs.append)
+    text = "\n".join(logs)
+    assert rc == 0, text
+    assert (f"WARNING: the vectorizer {spec} comes from run {two_runs['vec_run']}, the classifier from run "
+            f"{two_runs['model_run']}") in text
