@@ -1382,6 +1382,7 @@ def export_model_uri(
             log(f"WARNING: {message}")
         if "validation_accuracy" in inter["metadata"]["metrics"]:
             loaded.metadata["metrics"]["validation_accuracy"] = inter["metadata"]["metrics"]["validation_accuracy"]
+            log(ex.accuracy_line(inter["metadata"]["metrics"]["validation_accuracy"], labels))
         if interchange_hook is not None:
             interchange_hook(inter)
 

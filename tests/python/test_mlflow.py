@@ -847,16 +847,18 @@ def test_validation_tsv_feeds_the_gate(models, uri, tmp_path):
         f.write("text\tlabel\n")
         for t, y in zip(texts, labels):
             f.write(f"{t}\t{y}\n")
-    out = tmp_path / "v.skedge"
+    out, logs = tmp_path / "v.skedge", []
     rc = registry.export_model_uri(
         _export_module(), "models:/t_validation/1", out, tracking_uri=uri, skedge=SKEDGE,
-        validation=tsv, log=lambda s: None,
+        validation=tsv, log=logs.append,
     )  # fmt: skip
     assert rc == 0
     report = json.loads(registry.report_path_for(out).read_text())
     assert report["sources"]["validation"] == 100
     man = json.loads(registry.manifest_path_for(out).read_text())
     assert 0.5 < man["metrics"]["validation_accuracy"] <= 1.0
+    # the accuracy is printed beside the majority-class rate, as --joblib prints it
+    assert f"validation accuracy {man['metrics']['validation_accuracy']:.4f} on 100 labelled texts" in "\n".join(logs)
 
 
 # ---------------------------------------------------------------------------------------------
