@@ -3,7 +3,10 @@
 #   vendor/skedge/     the browser build of the npm package (pkg/: browser.js, one module with the glue,
 #                      and skedge_bg.wasm; run scripts/build.sh first)
 #   models/            the demo artifacts with their manifests, and models/index.json
-#   precache.js        the service worker's file list and version (a digest of every file)
+#   precache.js        the service worker's file list (the page's own files, vendor/ and models/:
+#                      not the README's images beside them in www/) and version (a digest of those
+#                      files and sw.js), written by scripts/serve_www.py --write-precache, which
+#                      refuses to serve a folder whose files no longer match it
 # The page itself (index.html, app.js, style.css, sw.js, ...) is committed in www/.
 #
 # Usage:
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
     --models) MODELS=$(realpath -m "$2"); shift 2 ;;
     --fixtures) FIXTURES=$2; shift 2 ;;
     --fixtures-dir) FIXTURES_DIR=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "build_www: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +80,7 @@ chmod 644 "$OUT"/models/*
 
 say "models/index.json and precache.js"
 "$PY" - "$OUT" "$FIXTURES_DIR" "${FIXTURES:+fixtures}" <<'EOF'
-import hashlib, json, os, sys
+import json, sys
 from pathlib import Path
 
 out, fixtures_dir, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -151,20 +154,7 @@ models.sort(key=lambda m: m[:2])
 index = {"format": "skedge-demo-models", "version": 1, "models": [m[2] for m in models]}
 (out / "models" / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-skip = {"sw.js", "precache.js", "screenshot.png", ".gitignore"}
-files = sorted(
-    p.relative_to(out).as_posix()
-    for p in out.rglob("*")
-    if p.is_file() and p.relative_to(out).as_posix() not in skip and not p.name.startswith(".")
-)
-digest = hashlib.sha256()
-for f in files + ["sw.js"]:
-    digest.update(f.encode() + b"\0" + hashlib.sha256((out / f).read_bytes()).digest())
-precache = {"version": digest.hexdigest()[:16], "files": ["./"] + files}
-(out / "precache.js").write_text(
-    "// Written by scripts/build_www.sh: what the service worker caches, and its version.\n"
-    f"self.SKEDGE_PRECACHE = {json.dumps(precache, indent=1)};\n", encoding="utf-8")
-print(f"{len(models)} model(s), {len(files)} files cached by the service worker, version {precache['version']}",
-      file=sys.stderr)
+print(f"{len(models)} model(s)", file=sys.stderr)
 EOF
+"$PY" scripts/serve_www.py --dir "$OUT" --write-precache "${PAGE_FILES[@]}"
 echo "$OUT"

@@ -3,7 +3,8 @@
 # builds the npm package when its sources changed, builds a copy of the demo whose models are
 # three scikit-learn fixture cases (packed by the CLI: no MLflow needed), serves it on 127.0.0.1
 # (a free port) and runs tests/js/www.test.mjs. Screenshots go to .work/www/. KEEP=1 keeps the
-# temp copy. UPDATE_SCREENSHOT=1 also rewrites the README's www/screenshot.png: from the MLflow demo
+# temp copy. SKEDGE_NO_BUILD=1 uses pkg/ and target/release/skedge as they are (as scripts/test_sync.sh
+# does: while pkg/ must not change under other jobs). UPDATE_SCREENSHOT=1 also rewrites the README's www/screenshot.png: from the MLflow demo
 # models when scripts/demo.sh has exported them (DEMO_MODELS, default .work/demo), else from the
 # fixture models.
 set -euo pipefail
@@ -18,11 +19,16 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
   { echo "test_www: node_modules/playwright-core is missing: run scripts/setup.sh" >&2; exit 1; }
 
 # The package: rebuilt when missing or older than its sources.
-if [ ! -f pkg/skedge_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock scripts/npm scripts/build.sh -newer pkg/skedge_bg.wasm -print -quit)" ]; then
-  say "building the npm package (scripts/build.sh)"
-  scripts/build.sh >/dev/null
+if [ -n "${SKEDGE_NO_BUILD:-}" ]; then
+  [ -f pkg/skedge_bg.wasm ] && [ -x target/release/skedge ] ||
+    { echo "test_www: SKEDGE_NO_BUILD=1 needs pkg/ (scripts/build.sh) and target/release/skedge" >&2; exit 1; }
+else
+  if [ ! -f pkg/skedge_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock scripts/npm scripts/build.sh -newer pkg/skedge_bg.wasm -print -quit)" ]; then
+    say "building the npm package (scripts/build.sh)"
+    scripts/build.sh >/dev/null
+  fi
+  cargo build --quiet --release --bin skedge
 fi
-cargo build --quiet --release --bin skedge
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/skedge-www.XXXXXX")
 cleanup() {

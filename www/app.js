@@ -4,8 +4,8 @@
 //
 // For tests, #raw holds the last prediction as JSON ({model, chars, label, decision, proba}),
 // numbers at full precision (JSON.stringify writes the shortest round-trip form), and <html> gets
-// data-state="ready" | "error" and data-offline-ready="true" once the service worker controls
-// the page.
+// data-state="ready" | "error", data-offline-ready="true" once the service worker controls
+// the page, and data-offline-error="…" while its precache fails (it is tried again).
 //
 // Served with a publish pointer (`?pointer=URL`, FORMAT.md §5; `&key=` the publisher's
 // `skedge-ed25519-public:…` key, `&interval=` seconds, default 5), the page follows it with
@@ -38,6 +38,8 @@ const MIN_TIMED_MS = 2; // each measurement repeats the call for at least this l
 const EXPLAIN_K = 64; // features asked of explain() for the highlight
 const TABLE_ROWS = 10; // of which the table lists this many
 const HIGHLIGHT_MAX = 20000; // UTF-16 code units highlighted (longer texts: the start)
+const LONG_TEXT = 100000; // UTF-16 code units from which typing predicts once per frame, not per key
+const TIMER_MS = 0.1; // performance.now()'s resolution in a page that is not cross-origin isolated
 
 const ERROR_HINTS = {
   LOAD_FAILED: 'The engine or the artifact could not be downloaded or started. If you are offline, this page needs one visit online first.',
@@ -48,6 +50,7 @@ const ERROR_HINTS = {
   INVALID_INPUT: 'The input is not text skedge can read.',
   NOT_INITIALIZED: 'The engine was used before it was initialised (a bug in this page).',
   HTTP: 'The demo’s files could not be fetched from the server.',
+  INVALID_DEMO_FILE: 'The file is not what scripts/build_www.sh writes (a host that answers a missing file with an HTML page does this): rebuild the demo, or check the host.',
 };
 
 const state = {
@@ -62,15 +65,25 @@ const state = {
   follow: null, // { url, publicKey, interval } with ?pointer=
   follower: null, // Promise<Follower>
   arms: null, // with ?champion=&challenger=: { urls, publicKey, interval, models, exp, last, totals }
+  frame: 0, // requestAnimationFrame id of a long text's pending prediction
+  sw: { error: null, retries: 0, timer: 0 }, // the service worker's failed precache, and its retries
 };
 
 // ---------------------------------------------------------------------------------------------
 // formatting
 
-const nf = (digits) => new Intl.NumberFormat('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+// One formatter per number of digits: constructing an Intl.NumberFormat costs more than formatting.
+const formatters = new Map();
+const nf = (digits) => {
+  let f = formatters.get(digits);
+  if (!f) formatters.set(digits, (f = new Intl.NumberFormat('en', { maximumFractionDigits: digits, minimumFractionDigits: digits })));
+  return f;
+};
 const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${nf(1).format(n / 1024)} KiB` : `${nf(2).format(n / 1048576)} MiB`);
 const fmtMs = (ms) => (ms < 10 ? `${nf(2).format(ms)} ms` : ms < 100 ? `${nf(1).format(ms)} ms` : `${Math.round(ms)} ms`);
 const fmtTime = (ms) => (ms < 1 ? `${nf(ms < 0.01 ? 2 : 1).format(ms * 1000)} µs` : fmtMs(ms));
+// One call timed once: to the timer's resolution, no finer.
+const fmtOnce = (ms) => (ms < TIMER_MS ? `under ${TIMER_MS} ms` : ms < 100 ? `${nf(1).format(ms)} ms` : `${Math.round(ms)} ms`);
 const fmtSigned = (x, d = 3) => (x > 0 ? '+' : x < 0 ? '−' : '') + nf(d).format(Math.abs(x));
 function fmtPct(p) {
   if (p > 0 && p < 0.0001) return '<0.01 %';
@@ -111,12 +124,13 @@ const hasName = (label) => className(label) !== String(label);
 function showError(err, context, retry) {
   const box = $('error');
   const code = (err && err.code) || (err && err.name) || 'ERROR';
-  box.replaceChildren(
+  box.replaceChildren(...[
     el('p', { class: 'error-h' }, el('strong', { text: context }), ' ', el('code', { class: 'code', text: code })),
     el('p', { text: (err && err.message) || String(err) }),
     ERROR_HINTS[code] ? el('p', { class: 'muted', text: ERROR_HINTS[code] }) : null,
     retry ? el('p', {}, el('button', { type: 'button', class: 'retry', text: 'Try again', onclick: retry })) : null,
-  );
+  ].filter(Boolean)); // replaceChildren would print a null as the text "null"
+
   box.hidden = false;
 }
 
@@ -130,6 +144,7 @@ function clearResults() {
   $('terms').hidden = true;
   $('terms-note').hidden = true;
   $('raw').textContent = '';
+  if (state.arms) for (const role of ARMS) $(`arm-${role}`).replaceChildren();
 }
 const clearError = () => { $('error').hidden = true; };
 
@@ -147,7 +162,51 @@ async function fetchJson(url) {
     err.code = 'HTTP';
     throw err;
   }
-  return res.json();
+  try {
+    return await res.json();
+  } catch (e) {
+    throw invalid(`${url} is not JSON (${e.message})`);
+  }
+}
+
+const invalid = (message) => Object.assign(new Error(message), { code: 'INVALID_DEMO_FILE' });
+const isObject = (x) => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** models/index.json as scripts/build_www.sh writes it, or INVALID_DEMO_FILE naming what is not. */
+function checkIndex(index) {
+  if (!isObject(index) || !Array.isArray(index.models)) throw invalid('models/index.json has no "models" list');
+  if (!index.models.length) throw invalid('models/index.json lists no models');
+  index.models.forEach((m, k) => {
+    for (const key of ['id', 'label', 'file', 'manifest']) {
+      if (!isObject(m) || typeof m[key] !== 'string' || !m[key]) throw invalid(`models/index.json: model ${k + 1} has no "${key}" string`);
+    }
+    if (m.examples !== undefined && !(Array.isArray(m.examples) && m.examples.every((t) => typeof t === 'string'))) {
+      throw invalid(`models/index.json: the examples of ${m.id} are not a list of strings`);
+    }
+    if (m.class_names !== undefined && !isObject(m.class_names)) throw invalid(`models/index.json: the class_names of ${m.id} are not an object`);
+  });
+  return index;
+}
+
+/** A model's manifest (scripts/manifest.py): the fields the page reads have the types it expects. */
+function checkManifest(m, name) {
+  const bad = (what) => invalid(`models/${name}: ${what}`);
+  if (!isObject(m)) throw bad('not a JSON object');
+  for (const key of ['integrity', 'sha256', 'estimator', 'precision', 'exported_at']) {
+    if (m[key] !== undefined && m[key] !== null && typeof m[key] !== 'string') throw bad(`"${key}" is not a string`);
+  }
+  for (const key of ['name', 'version']) {
+    if (m[key] !== undefined && m[key] !== null && !['string', 'number'].includes(typeof m[key])) throw bad(`"${key}" is not a string`);
+  }
+  for (const key of ['metrics', 'provenance']) if (m[key] !== undefined && m[key] !== null && !isObject(m[key])) throw bad(`"${key}" is not an object`);
+  if (m.classes !== undefined && !Array.isArray(m.classes)) throw bad('"classes" is not a list');
+  const p = m.parity;
+  if (p !== undefined && p !== null) {
+    if (!isObject(p) || typeof p.passed !== 'boolean') throw bad('"parity" has no "passed" boolean');
+    for (const key of ['texts', 'mismatches']) if (!Number.isFinite(p[key])) throw bad(`"parity.${key}" is not a number`);
+    if (p.passed) for (const key of ['max_proba_diff', 'tolerance']) if (typeof p[key] !== 'number') throw bad(`"parity.${key}" is not a number`);
+  }
+  return m;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +242,12 @@ async function selectModel(id) {
     load.dataset.state = 'loading';
     setProgress(null, null, `Loading ${entry.label}…`);
     $('text').setAttribute('aria-busy', 'true');
+    // Nothing of the previous model stays on screen under this one's name while it downloads.
+    clearResults();
+    $('verdict').replaceChildren(el('span', { class: 'muted', text: `Loading ${entry.label}…` }));
+    for (const t of ['t-load', 't-first', 't-predict', 't-explain']) $(t).textContent = '…';
+    renderCard(entry, null, null);
+    $('card-source').textContent = 'loading…';
     try {
       let manifest = null;
       let model;
@@ -193,7 +258,7 @@ async function selectModel(id) {
       } else if (state.follow) {
         model = await follow();
       } else {
-        manifest = await fetchJson(`models/${entry.manifest}`);
+        manifest = checkManifest(await fetchJson(`models/${entry.manifest}`), entry.manifest);
         const url = new URL(`models/${entry.file}`, document.baseURI).href;
         model = await state.skedge.Model.load(url, {
           integrity: manifest.integrity,
@@ -206,7 +271,9 @@ async function selectModel(id) {
         });
       }
       const loadMs = performance.now() - t0;
-      // The cold first prediction, right after the load, as a visitor's first keystroke meets it.
+      // The first prediction after the load, as a visitor's first keystroke meets it. Not cold:
+      // Model.load already predicted once (the package's warm-up), and one call is timed to the
+      // timer's 0.1 ms, no finer.
       const t1 = performance.now();
       model.predict((entry.examples || [''])[0] || '');
       const firstMs = performance.now() - t1;
@@ -222,7 +289,8 @@ async function selectModel(id) {
       $('text').disabled = true; // no stale predictions from the previous model
       for (const b of $('examples').querySelectorAll('button')) b.disabled = true;
       clearResults();
-      showError(err, `Could not load “${entry.label}”`, () => selectModel(entry.id));
+      for (const t of ['t-load', 't-first', 't-predict', 't-explain']) $(t).textContent = '—';
+      showError(err, `Could not load “${entry.label}”`, () => pick(entry.id));
       renderCard(entry, null, null);
       document.documentElement.dataset.state = 'error';
       return;
@@ -231,9 +299,9 @@ async function selectModel(id) {
   if (token !== state.loadToken) return; // another model was picked meanwhile
   const { loadMs, firstMs, bytes, fromCache } = slot;
   $('load').dataset.state = 'done';
-  if (!state.follow && !state.arms) setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'unverified (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
+  if (!state.follow && !state.arms) setProgress(1, 1, `${fmtBytes(bytes)} loaded, ${slot.manifest.integrity ? 'sha256 verified' : 'not verified on load (no integrity in the manifest)'}, ready in ${fmtMs(loadMs)}`);
   $('t-load').textContent = `${fmtMs(loadMs)} · ${fmtBytes(bytes)}${fromCache ? ' · via service worker' : ''}`;
-  $('t-first').textContent = `${fmtTime(firstMs)} · cold: load to first prediction ${fmtMs(loadMs + firstMs)}`;
+  $('t-first').textContent = `${fmtOnce(firstMs)} · load to first prediction ${fmtMs(loadMs + firstMs)}`;
   $('text').removeAttribute('aria-busy');
   $('text').disabled = false;
   state.times.predict = [];
@@ -288,11 +356,15 @@ function renderFollow(err) {
   const slot = state.entry && state.loaded.get(state.entry.id);
   if (!slot) return;
   const p = slot.model.pointer;
-  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}${err ? ` (refused an update: ${err.code || err.message}; still serving this version)` : ''}`);
+  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}, ${verification(state.follow)}${err ? ` (refused an update: ${err.code || err.message}; still serving this version)` : ''}`);
   document.documentElement.dataset.followVersion = p.version;
   document.documentElement.dataset.followGeneration = String(p.generation);
   $('card-source').textContent = `pointer ${state.follow.url}`;
 }
+
+/** What was checked of a model from the URL (?pointer=, ?champion=, ?challenger=): with &key=,
+ * the publisher's signature; without, nothing but the artifact's own checksum. */
+const verification = ({ publicKey }) => (publicKey ? 'signature verified (&key=)' : 'unverified (no key)');
 
 // ---------------------------------------------------------------------------------------------
 // champion and challenger (?champion=URL&challenger=URL)
@@ -342,7 +414,7 @@ function renderArmsSource(note) {
     const { name, version } = m.info();
     return `${role} ${name} ${version}${m.pointer ? ` (pointer version ${m.pointer.version}, generation ${m.pointer.generation})` : ''}`;
   };
-  setProgress(1, 1, `${part('champion')} · ${part('challenger')}${note ? ` — ${note}` : ''}`);
+  setProgress(1, 1, `${part('champion')} · ${part('challenger')}, both ${verification(state.arms)}${note ? ` — ${note}` : ''}`);
   $('card-source').textContent = `champion ${state.arms.urls.champion}`;
 }
 
@@ -442,6 +514,21 @@ function renderTimes() {
   }
 }
 
+/** The text box's input: a prediction now, or for a long text one per frame (keys pressed while a
+ * long text was predicting then give one prediction, not one each). */
+function typed() {
+  if ($('text').value.length < LONG_TEXT) {
+    cancelAnimationFrame(state.frame);
+    state.frame = 0;
+    run();
+  } else if (!state.frame) {
+    state.frame = requestAnimationFrame(() => {
+      state.frame = 0;
+      run();
+    });
+  }
+}
+
 function run() {
   const slot = state.loaded.get(state.entry.id);
   if (!slot) return;
@@ -453,6 +540,7 @@ function run() {
     explanation = timed('explain', () => slot.model.explain(text, EXPLAIN_K));
     clearError();
   } catch (err) {
+    clearResults(); // the previous text's prediction is not this one's
     showError(err, 'Could not predict this text');
     $('raw').textContent = JSON.stringify({ model: state.entry.id, chars: text.length, error: { code: err.code, message: err.message } }, null, 1);
     return;
@@ -604,7 +692,7 @@ function renderCard(entry, manifest, info) {
 
   add('model', el('strong', { text: m.name || i.name || entry.id }), (m.version || i.version) ? ` · version ${m.version || i.version}` : '');
   if (entry.description) add('about', entry.description);
-  add('estimator', `${m.estimator || i.estimator || '—'}`, (i.nFeatures || m.n_features) ? ` · ${(i.nFeatures || m.n_features).toLocaleString('en')} features` : '');
+  add('estimator', `${m.estimator || i.estimator || '—'}`, (i.nFeatures || m.n_features) ? ` · ${nf(0).format(i.nFeatures || m.n_features)} features` : '');
   const classes = i.classes || m.classes || [];
   add('classes', ...classes.flatMap((c, k) => [k ? ', ' : '', el('span', { text: hasName(c) ? `${className(c)} (${c})` : String(c) })]));
   const metrics = Object.entries(m.metrics || i.metrics || {});
@@ -614,7 +702,7 @@ function renderCard(entry, manifest, info) {
   add('exported', fmtDate(m.exported_at || m.created || i.created));
   const parity = m.parity;
   if (parity && parity.passed) {
-    add('parity', ok(`passed: ${parity.texts.toLocaleString('en')} texts, ${parity.mismatches} mismatches`),
+    add('parity', ok(`passed: ${nf(0).format(parity.texts)} texts, ${parity.mismatches} mismatches`),
       el('span', { class: 'muted small block', title: `max |Δ proba| = ${parity.max_proba_diff}`, text: `against scikit-learn, ${parity.runtime}; largest probability difference ${fmtSci(parity.max_proba_diff)} (tolerance ${fmtSci(parity.tolerance)})` }));
   } else if (parity) {
     add('parity', bad(`failed: ${parity.mismatches} of ${parity.texts} texts differ`));
@@ -623,8 +711,16 @@ function renderCard(entry, manifest, info) {
   }
   add('artifact', `${fmtBytes(m.size || i.bytes || 0)} · format v${m.format_version || i.formatVersion || '?'} · precision ${m.precision || i.precision || '?'}`);
   const sha = m.sha256 || i.sha256;
-  add('sha256', el('code', { class: 'hash', text: sha || '—' }),
-    info && manifest ? (info.sha256 === manifest.sha256 ? el('span', { class: 'block small' }, ok('the loaded bytes match the manifest (integrity checked on load)')) : el('span', { class: 'block small' }, bad(`the loaded artifact has sha256 ${info.sha256}`))) : null);
+  let check = null;
+  if (info && manifest) {
+    if (info.sha256 !== manifest.sha256) check = bad(`the loaded artifact has sha256 ${info.sha256}`);
+    else if (manifest.integrity) check = ok('the loaded bytes match the manifest (integrity checked on load)');
+    else check = bad('not verified on load (no integrity in the manifest); the loaded bytes have the sha256 it names');
+  } else if (info && (state.arms || state.follow)) {
+    const from = state.arms || state.follow;
+    check = from.publicKey ? ok('signature verified with the key given (&key=)') : bad('unverified (no key): no signature was checked (add &key=)');
+  }
+  add('sha256', el('code', { class: 'hash', text: sha || '—' }), check ? el('span', { class: 'block small' }, check) : null);
   const versions = [
     ['scikit-learn', m.sklearn_version || i.sklearnVersion], ['numpy', i.numpyVersion], ['Python', i.pythonVersion],
     ['Unicode', i.unicodeVersion], ['skedge', m.skedge_version || i.skedgeVersion],
@@ -660,50 +756,122 @@ function renderNet(swReady) {
   const pill = $('net');
   const online = navigator.onLine;
   const ready = swReady ?? document.documentElement.dataset.offlineReady === 'true';
-  pill.dataset.mode = !online ? 'offline' : ready ? 'ready' : 'online';
+  const failed = !ready && state.sw.error;
+  pill.dataset.mode = !online ? 'offline' : ready ? 'ready' : failed ? 'unavailable' : 'online';
   pill.textContent = !online
     ? (ready ? 'Offline — running from the cache' : 'Offline')
-    : ready ? 'Works offline' : ('serviceWorker' in navigator ? 'Online · caching for offline use…' : 'Online (no offline support in this browser)');
+    : ready ? 'Works offline'
+      : failed ? `Online · offline mode unavailable: ${state.sw.error} (retrying)`
+        : ('serviceWorker' in navigator ? 'Online · caching for offline use…' : 'Online (no offline support in this browser)');
 }
+
+const SW_OPTIONS = { updateViaCache: 'none' };
+const SW_RETRY_MS = [3000, 10000, 30000, 60000, 300000]; // then every 5 minutes
 
 async function registerServiceWorker() {
   renderNet(false);
-  addEventListener('online', () => renderNet());
+  addEventListener('online', () => {
+    renderNet();
+    if (state.sw.error) retryServiceWorker(0); // the network is back: try caching again now
+  });
   addEventListener('offline', () => renderNet());
   if (!('serviceWorker' in navigator)) return;
-  let reg;
-  try {
-    reg = await navigator.serviceWorker.register('sw.js', { updateViaCache: 'none' });
-  } catch (err) {
-    $('net').textContent = `Online · offline mode unavailable (${err.message})`;
-    return;
-  }
+  const sw = navigator.serviceWorker;
   const markReady = () => {
-    if (navigator.serviceWorker.controller) {
+    if (sw.controller) {
       document.documentElement.dataset.offlineReady = 'true';
       renderNet(true);
     }
   };
-  navigator.serviceWorker.addEventListener('controllerchange', () => {
+  sw.addEventListener('controllerchange', () => {
     if (state.reloading) location.reload();
     else markReady();
   });
+  // The worker says why its precache failed (sw.js): the file and the HTTP status.
+  sw.addEventListener('message', (event) => {
+    if (!event.data || event.data.type !== 'PRECACHE_FAILED') return;
+    state.sw.reason = String(event.data.message);
+    if (state.sw.error) show(state.sw.reason); // the worker's statechange came first
+  });
   markReady();
-  // An update: the new worker waits until the user asks for it.
-  const offer = (worker) => {
-    $('update').hidden = false;
-    $('update-btn').onclick = () => {
-      state.reloading = true;
-      worker.postMessage({ type: 'SKIP_WAITING' });
+  let reg;
+  try {
+    reg = await sw.register('sw.js', SW_OPTIONS);
+  } catch (err) {
+    failed(err.message);
+    return;
+  }
+  if (!reg) return; // a browser that blocks service workers (Playwright's serviceWorkers: 'block')
+  watch(reg);
+}
+
+/** Follows a registration's new workers: an update is offered; a worker whose precache fails
+ * (it goes from installing to redundant) is reported and tried again. */
+function watch(reg) {
+  state.sw.reg = reg;
+  const seen = (state.sw.seen ??= new WeakSet());
+  const track = (worker) => {
+    if (!worker || seen.has(worker)) return;
+    seen.add(worker);
+    state.sw.reason = null;
+    let installed = worker.state !== 'installing';
+    const changed = () => {
+      if (worker.state === 'installed') {
+        installed = true;
+        state.sw.error = null;
+        state.sw.retries = 0;
+        delete document.documentElement.dataset.offlineError;
+        renderNet();
+        if (navigator.serviceWorker.controller) offer(worker);
+      } else if (worker.state === 'redundant' && !installed) {
+        failed(state.sw.reason || 'the service worker could not cache the demo’s files');
+      }
     };
+    worker.addEventListener('statechange', changed);
+    if (worker.state !== 'installing') changed();
   };
   if (reg.waiting && navigator.serviceWorker.controller) offer(reg.waiting);
-  reg.addEventListener('updatefound', () => {
-    const worker = reg.installing;
-    worker.addEventListener('statechange', () => {
-      if (worker.state === 'installed' && navigator.serviceWorker.controller) offer(worker);
-    });
-  });
+  track(reg.installing);
+  reg.addEventListener('updatefound', () => track(reg.installing));
+}
+
+/** An update waits until the user asks for it ("Reload"). If another tab accepted it meanwhile,
+ * this page is already controlled by it: the button reloads. */
+function offer(worker) {
+  $('update').hidden = false;
+  $('update-btn').onclick = () => {
+    state.reloading = true;
+    if (worker.state === 'installed') worker.postMessage({ type: 'SKIP_WAITING' }); // controllerchange reloads
+    else location.reload();
+  };
+}
+
+function show(reason) {
+  state.sw.error = reason;
+  document.documentElement.dataset.offlineError = reason;
+  renderNet();
+}
+
+function failed(reason) {
+  show(reason);
+  retryServiceWorker(SW_RETRY_MS[Math.min(state.sw.retries, SW_RETRY_MS.length - 1)]);
+  state.sw.retries += 1;
+}
+
+/** Tries the precache again: reg.update() while the registration lives (a failed update); a failed
+ * first install removes the registration, so then a new register(). */
+function retryServiceWorker(delay) {
+  clearTimeout(state.sw.timer);
+  state.sw.timer = setTimeout(async () => {
+    if (!navigator.onLine) return; // the 'online' event tries again
+    const { reg } = state.sw;
+    try {
+      if (reg && reg.active) await reg.update();
+      else watch(await navigator.serviceWorker.register('sw.js', SW_OPTIONS));
+    } catch (err) {
+      failed(err.message);
+    }
+  }, delay);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,6 +887,10 @@ async function main() {
     state.follow = { url: absolute(params.get('pointer')), ...followed };
   }
   registerServiceWorker();
+  // The list of models downloads while the engine starts (there is no <link rel=preload> for it:
+  // champion and challenger do not use it, and Chromium warns of an unused preload).
+  const listed = state.arms ? null : fetchJson('models/index.json');
+  listed?.catch(() => {}); // awaited below, after the engine
   const t0 = performance.now();
   try {
     state.skedge = await import('./vendor/skedge/browser.js');
@@ -735,8 +907,7 @@ async function main() {
     // Champion and challenger come from the URL, not from models/.
     state.index = state.arms
       ? { models: [{ id: 'experiment', label: 'Champion and challenger', examples: [] }] }
-      : await fetchJson('models/index.json');
-    if (!state.index.models || !state.index.models.length) throw Object.assign(new Error('models/index.json lists no models'), { code: 'HTTP' });
+      : checkIndex(await listed);
   } catch (err) {
     showError(err, 'Could not list the models');
     document.documentElement.dataset.state = 'error';
@@ -745,13 +916,30 @@ async function main() {
   const select = $('model');
   select.replaceChildren(...state.index.models.map((m) => el('option', { value: m.id, text: m.label })));
   select.disabled = false;
-  select.addEventListener('change', () => selectModel(select.value));
-  $('text').addEventListener('input', run);
+  select.addEventListener('change', () => pick(select.value));
+  $('text').addEventListener('input', typed);
   addEventListener('hashchange', () => {
-    const id = decodeURIComponent(location.hash.slice(1));
-    if (id && id !== state.entry.id && state.index.models.some((m) => m.id === id)) selectModel(id);
+    const id = fragment();
+    if (id && id !== state.entry.id && state.index.models.some((m) => m.id === id)) pick(id);
   });
-  await selectModel(decodeURIComponent(location.hash.slice(1)));
+  await pick(fragment());
+}
+
+/** The model named by the URL's #fragment, or '' (then the first): `#%` is no valid escape. */
+function fragment() {
+  try {
+    return decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return '';
+  }
+}
+
+/** selectModel, with any failure it did not expect shown rather than leaving the page loading. */
+function pick(id) {
+  return selectModel(id).catch((err) => {
+    showError(err, 'Could not show this model');
+    document.documentElement.dataset.state = 'error';
+  });
 }
 
 main();
