@@ -15,9 +15,13 @@ began (:func:`read_state`), not just before the write: an export takes seconds, 
 written by someone else meanwhile must make this publish stale. Each generation is also claimed
 as an immutable history object (written only if absent) before the pointer moves: a pointer put
 back from an older generation (a replay, a restored backup) cannot make a publisher hand out a
-generation number again, and `sync.py rollback` walks back through the history. The pointer's
-bytes, and the bytes its signature covers, come from the ``skedge`` CLI (``sign-pointer`` /
-``verify-pointer``): one encoder.
+generation number again, and `sync.py rollback` walks back through the history. A pointer found
+without its history entry (a destination published before the history existed) has it written
+first, by the next publish or rollback. The history lives in the destination, so a second record
+of the generations handed out can be kept outside it (a :class:`Ledger`; `sync.py` keeps one in
+MLflow): a destination restored from a backup, recreated or wiped cannot make a publisher hand out
+a generation number followers have already seen. The pointer's bytes, and the bytes its signature
+covers, come from the ``skedge`` CLI (``sign-pointer`` / ``verify-pointer``): one encoder.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +47,9 @@ POINTER_VERSION = 1
 #: A pointer is small; anything larger at a pointer key is refused unread.
 MAX_POINTER_BYTES = 64 * 1024
 DEFAULT_SKEDGE = program("skedge")
+#: How long a blob another publisher is writing (our conditional write found it taken) may take to
+#: become readable before the publish gives up (PUBLISH_FAILED: run again).
+BLOB_SETTLE_SECONDS = 20.0
 
 
 class PublishError(Exception):
@@ -94,6 +102,31 @@ class Store(Protocol):
     def names(self, prefix: str) -> list:
         """The names of the objects directly under `prefix/`."""
 
+    def size(self, key: str) -> int | None:
+        """The size of `key` in bytes, or None when absent (nothing read)."""
+
+
+class Ledger(Protocol):
+    """The highest generation handed out per model and alias of one destination, kept outside it
+    (`sync.MlflowLedger`: a registered-model tag). The destination's history is the first record;
+    this one survives the destination being restored from a backup, recreated or wiped."""
+
+    def recorded(self, model: str, alias: str) -> int:
+        """The highest generation recorded (0: none)."""
+
+    def record(self, model: str, alias: str, generation: int) -> None:
+        """Raise the record to `generation` (never lower it); PublishError when it cannot be written."""
+
+
+def dest_id(dest: str | Path) -> str:
+    """A destination's name in a ledger: ``s3://bucket/prefix`` without a trailing ``/``, or a
+    directory's absolute path. A destination restored to the same name keeps its record; one moved
+    to another bucket, prefix or path starts a new one."""
+    dest = str(dest)
+    if dest.startswith("s3://"):
+        return dest.rstrip("/")
+    return os.path.abspath(dest)
+
 
 class LocalStore:
     """A directory. Blobs: a complete temporary file hard-linked to its name (fails if the name
@@ -123,6 +156,14 @@ class LocalStore:
             return []
         except OSError as err:
             raise PublishError(f"{self._path(prefix)}: {err}") from err
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as err:
+            raise PublishError(f"{self._path(key)}: {err}") from err
 
     def _temp(self, path: Path, data: bytes) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +226,17 @@ class S3Store(S3):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=full)
             found = [o["Key"][len(full):] for page in pages for o in page.get("Contents", [])]
         return [name for name in found if name and "/" not in name]
+
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        with self.errors(key):
+            try:
+                return int(self.client.head_object(Bucket=self.name, Key=self.key(key))["ContentLength"])
+            except ClientError as err:
+                if self.status(err) == 404:
+                    return None
+                raise
 
     def put_new(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
@@ -316,12 +368,34 @@ class Published:
 
 
 def _put_blob(store: Store, key: str, data: bytes) -> bool:
+    """Write the blob at its content address only if absent; True when this call wrote it.
+
+    When the key is taken, what is there must be these bytes, else BLOB_MISMATCH. A conditional
+    write can also be refused while another publisher's upload of the same key is in flight (S3
+    409): the key then reads as absent, or (a store without atomic writes) as a prefix of the
+    bytes, until that upload lands. Both are read again, backing off, for up to
+    BLOB_SETTLE_SECONDS; only bytes that really differ are a mismatch, and a key still absent
+    then is PUBLISH_FAILED (run again), never BLOB_MISMATCH."""
     if store.put_new(key, data):
         return True
-    existing = store.read(key)
-    if existing is None or existing[0] != data:
-        raise BlobMismatch(f"{key} already exists with other bytes: refusing to overwrite or point at it")
-    return False
+    settle = BLOB_SETTLE_SECONDS
+    deadline = time.monotonic() + settle
+    delay = 0.05
+    while True:
+        existing = store.read(key)
+        found = None if existing is None else existing[0]
+        if found == data:
+            return False
+        in_flight = found is None or (len(found) < len(data) and data.startswith(found))
+        if not in_flight or time.monotonic() >= deadline:
+            break
+        time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+        delay = min(2 * delay, 1.0)
+    if found is None:
+        raise PublishError(f"{key} was being written by another publisher (the conditional write was refused) "
+                           f"but could not be read after {settle:g} s: publish again")
+    raise BlobMismatch(f"{key} already exists with other bytes ({len(found)} bytes, sha256 "
+                       f"{hashlib.sha256(found).hexdigest()}): refusing to overwrite or point at it")
 
 
 def _checked(found: bytes, model: str, alias: str, *, skedge: Path) -> dict:
@@ -344,33 +418,49 @@ class PointerState:
     pointer: dict | None = None
     tag: str | None = None
     #: Why the stored pointer cannot stand as it is ("" when it can): it fails verification
-    #: against the signing key, or a later generation was published (a replay, a restore).
+    #: against the signing key, a later generation was published (a replay, a restore), or the
+    #: blob it names is gone (a partial restore: followers could never load it).
     problem: str = ""
-    #: The highest generation in the history (0 when there is none).
+    #: The highest generation handed out (0 when none): the history's, or the ledger's if higher.
     high_water: int = 0
+    #: The generations in the history, ascending.
     history: list = field(default_factory=list)
+    #: The ledger's record (0 without a ledger) and the ledger, which a publish from this state
+    #: raises before moving the pointer.
+    recorded: int = 0
+    ledger: Ledger | None = field(default=None, repr=False)
+    #: False when the stored pointer failed verification against the signing key's public half.
+    verified: bool = True
 
     def names(self, version: str) -> bool:
         """The stored pointer names `version` and can stay: nothing to publish."""
         return bool(self.pointer) and self.pointer["version"] == version and not self.problem
 
+    def where_high_water(self) -> str:
+        """Which record holds the high-water mark, for messages."""
+        if self.recorded > max(self.history, default=0):
+            return f"recorded in {getattr(self.ledger, 'name', 'the ledger')}"
+        return "history"
+
 
 def read_state(store: Store, model: str, alias: str, *, skedge: Path = DEFAULT_SKEDGE,
-               public_key: Path | None = None) -> PointerState:
+               public_key: Path | None = None, ledger: Ledger | None = None) -> PointerState:
     """The stored pointer (fields and key checked: POINTER_INVALID otherwise), whether it verifies
-    against `public_key`, and the history's high-water mark."""
-    state = PointerState(model, alias)
+    against `public_key`, and the high-water mark: the history's, or `ledger`'s when higher (a
+    destination restored from a backup or recreated has lost generations followers have seen)."""
+    state = PointerState(model, alias, ledger=ledger)
     generations = []
     for name in store.names(history_prefix(model, alias)):
         stem = name.removesuffix(".json")
         if name.endswith(".json") and stem.isdigit():
             generations.append(int(stem))
     state.history = sorted(generations)
-    state.high_water = max(generations, default=0)
+    state.recorded = ledger.recorded(model, alias) if ledger else 0
+    state.high_water = max(*generations, state.recorded, 0)
     found = store.read(pointer_key(model, alias))
     if found is None:
         if state.high_water:
-            state.problem = f"no pointer, but generation {state.high_water} was published (history)"
+            state.problem = f"no pointer, but generation {state.high_water} was published ({state.where_high_water()})"
         return state
     state.pointer, state.tag = _checked(found[0], model, alias, skedge=skedge), found[1]
     if public_key:
@@ -378,10 +468,44 @@ def read_state(store: Store, model: str, alias: str, *, skedge: Path = DEFAULT_S
             verify_pointer(found[0], skedge=skedge, public_keys=[public_key])
         except PublishError as err:
             state.problem = f"the stored pointer does not verify with {public_key}: {err}"
+            state.verified = False
     if not state.problem and state.pointer["generation"] < state.high_water:
         state.problem = (f"the stored pointer is generation {state.pointer['generation']}, but generation "
-                         f"{state.high_water} was published (history): a replayed or restored pointer")
+                         f"{state.high_water} was published ({state.where_high_water()}): a replayed or "
+                         "restored pointer")
+    if not state.problem:
+        blob, size = state.pointer["blob"], store.size(state.pointer["blob"])
+        if size != state.pointer["size"]:
+            found = "missing" if size is None else f"{size} bytes, not {state.pointer['size']}"
+            state.problem = f"the blob the stored pointer names, {blob}, is {found}"
     return state
+
+
+def remember(state: PointerState) -> None:
+    """Raise the ledger's record to what the destination shows (its history, the stored pointer)
+    when it is lower: a destination published before it had a ledger gets its record on the first
+    pass, even one that writes nothing."""
+    if state.ledger is None:
+        return
+    shown = max(state.history[-1] if state.history else 0, (state.pointer or {}).get("generation", 0))
+    if shown > state.recorded:
+        state.ledger.record(state.model, state.alias, shown)
+        state.recorded = shown
+
+
+def seed_history(store: Store, state: PointerState) -> None:
+    """Write the stored pointer's own history entry when it has none (a destination published
+    before the history existed, or one whose history was lost), so rollbacks walk back from it as
+    from any other generation. Its `rollback_to` is the generation it replaced (whether it was
+    itself a rollback is not recorded). A pointer failing verification is not enshrined."""
+    p = state.pointer
+    if not p or p["generation"] in state.history or not state.verified:
+        return
+    entry = {"pointer": p, "rollback_to": p["previous_generation"], "rolled_back_from": 0}
+    # Written only if absent: a concurrent seed of the same pointer is the same entry.
+    store.put_new(history_key(state.model, state.alias, p["generation"]),
+                  (json.dumps(entry, indent=1) + "\n").encode())
+    state.history = sorted({*state.history, p["generation"]})
 
 
 def current_pointer(store: Store, model: str, alias: str, *, skedge: Path = DEFAULT_SKEDGE) -> tuple[dict, str] | None:
@@ -415,23 +539,29 @@ def read_history(store: Store, model: str, alias: str, generation: int, *, skedg
 
 def point(store: Store, fields: dict, *, skedge: Path = DEFAULT_SKEDGE, sign_key: Path | None = None,
           now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False,
-          rollback: tuple[int, int] | None = None) -> Published:
+          rollback: tuple[int, int] | None = None, ledger: Ledger | None = None) -> Published:
     """Make `fields` (model, alias, version, run_id, sha256, size, integrity, format_version) the
-    alias's pointer, one generation above both the stored one and the history's high-water mark.
-    A no-op when the stored pointer already names the same blob for the same version and can stay
-    (see PointerState.problem). The blob must already be stored.
+    alias's pointer, one generation above both the stored one and the high-water mark (the
+    history's, or the ledger's when higher). A no-op when the stored pointer already names the same
+    blob for the same version and can stay (see PointerState.problem). The blob must already be
+    stored.
 
-    `state`: the pointer as read when the pass began (read now when None); the write is
-    conditional on it. `rollback`: (the generation rolled back from, the history's `rollback_to`
-    for the new one) when this is a rollback."""
+    In order: the stored pointer's own history entry when it has none (`seed_history`), the new
+    generation's entry (the claim), the ledger's record, then the pointer: a pointer never moves to
+    a generation that is not recorded in both places.
+
+    `state`: the pointer as read when the pass began (read now, with `ledger`, when None); the
+    write is conditional on it, and its ledger is the one raised. `rollback`: (the generation
+    rolled back from, the history's `rollback_to` for the new one) when this is a rollback."""
     model, alias = fields["model"], fields["alias"]
     key = pointer_key(model, alias)
     if state is None:
-        state = read_state(store, model, alias, skedge=skedge, public_key=public_key_of(sign_key))
+        state = read_state(store, model, alias, skedge=skedge, public_key=public_key_of(sign_key), ledger=ledger)
     elif (state.model, state.alias) != (model, alias):
         raise PublishError(f"the pointer read was {state.model}@{state.alias}, not {model}@{alias}")
     prev = state.pointer or {}
     if prev and not state.problem and prev["sha256"] == fields["sha256"] and prev["version"] == fields["version"]:
+        remember(state)
         return Published(prev, written=False, blob_written=False)
     if prev.get("signature") and not sign_key and not allow_unsigned:
         raise UnsignedOverSigned(f"{key} is signed and no signing key was given: an unsigned pointer would be "
@@ -457,21 +587,31 @@ def point(store: Store, fields: dict, *, skedge: Path = DEFAULT_SKEDGE, sign_key
     # pointer cannot both hand out generation N, and no publisher can hand it out again after the
     # pointer was put back to an older one. A claim whose pointer write then fails stays in the
     # history unused; the next publish goes above it.
+    seed_history(store, state)
     if not store.put_new(history_key(model, alias, generation), (json.dumps(entry, indent=1) + "\n").encode()):
         raise StalePublish(f"generation {generation} of {model}@{alias} was published by another publish since "
                            f"the pointer was read ({history_key(model, alias, generation)}): publish again")
+    # Recorded outside the destination before any follower can see it: a destination restored or
+    # recreated later still cannot make a publisher hand it out again. A record whose pointer write
+    # then fails is a generation skipped, like the claim.
+    if state.ledger is not None:
+        state.ledger.record(model, alias, generation)
+        state.recorded = max(state.recorded, generation)
     store.put_if(key, data, state.tag)
     return Published(json.loads(data), written=True, blob_written=False)
 
 
 def publish(artifact: str | Path, manifest: dict, dest: str | Path, *, alias: str, model: str | None = None,
             skedge: Path = DEFAULT_SKEDGE, sign_key: Path | None = None, endpoint_url: str | None = None,
-            now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False) -> Published:
+            now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False,
+            ledger: Ledger | None = None) -> Published:
     """Publish an exported artifact and its manifest (as `scripts/export.py` wrote them) under
     `dest` and move `alias`'s pointer to it. Model name, version and run id come from the manifest
     (the registered model's when exported from MLflow). `state`: the pointer read when the pass
     began (`read_state`), so that any publish since then makes this one PUBLISH_STALE; read now
-    when None."""
+    (with `ledger`) when None. An export asked for as ``models:/NAME/STAGE`` or
+    ``models:/NAME/latest`` is refused (`check_source`)."""
+    check_source(manifest)
     try:
         data = Path(artifact).read_bytes()
     except OSError as err:
@@ -483,7 +623,8 @@ def publish(artifact: str | Path, manifest: dict, dest: str | Path, *, alias: st
     pointer_key(fields["model"], alias)  # refuse a bad name before any write
     store = open_store(dest, endpoint_url)
     if state is None:
-        state = read_state(store, fields["model"], alias, skedge=skedge, public_key=public_key_of(sign_key))
+        state = read_state(store, fields["model"], alias, skedge=skedge, public_key=public_key_of(sign_key),
+                           ledger=ledger)
     blob_written = _put_blob(store, blob_key(sha), data)
     # The first export's manifest stays: a later export of the same bytes differs only in when
     # and how it ran (exported_at, export), not in what the blob is.
@@ -492,6 +633,31 @@ def publish(artifact: str | Path, manifest: dict, dest: str | Path, *, alias: st
                    allow_unsigned=allow_unsigned)
     result.blob_written = blob_written
     return result
+
+
+def check_source(manifest: dict) -> None:
+    """Refuse to publish an export asked for by a reference nothing re-checks: ``models:/NAME/STAGE``
+    or ``models:/NAME/latest`` (the manifest's `export` record). Each names whatever version is in
+    the stage, or was registered last, when it is read: it can move during the export, no registry
+    webhook says so (`sync.py serve` follows aliases), and a pointer is named by an alias that
+    `sync.py` keeps on that MLflow alias's version. ``models:/NAME@ALIAS`` is resolved again after
+    the export; ``models:/NAME/VERSION``, a logged model or a run never move."""
+    request = manifest.get("export") or {}
+    uri = str(request.get("model_uri") or "")
+    if not uri.startswith("models:/"):
+        return
+    from .registry import RegistryError, parse_model_uri  # noqa: PLC0415
+
+    try:
+        parsed = parse_model_uri(uri)
+    except RegistryError:
+        return
+    if parsed.kind in ("stage", "latest"):
+        what = f"the stage {parsed.stage!r}" if parsed.kind == "stage" else "the latest version"
+        raise PublishError(f"{uri} names {what}, which can move during the export and is not checked again: "
+                           f"not published. Publish models:/{parsed.name}@ALIAS (checked again after the "
+                           f"export) or the version itself, models:/{parsed.name}/{manifest.get('version') or 'VERSION'}"
+                           " with --publish-alias")
 
 
 def manifest_fields(manifest: dict, *, alias: str, model: str | None = None) -> dict:

@@ -21,7 +21,10 @@ verifies with the key's ``.pub``, and no later generation is in the destination'
 is a replayed or restored pointer). The pointer is read once, at the start of the pass, and the
 publish is conditional on that read; after the export the alias is resolved again, and a pass whose
 alias moved meanwhile publishes nothing (PUBLISH_STALE, exit 3): an older version never goes out
-after a newer one, and the move's own pass publishes the newer one.
+after a newer one, and the move's own pass publishes the newer one. The destination's high-water
+mark is also kept in MLflow (:class:`MlflowLedger`, a registered-model tag raised before the
+pointer moves): a destination restored from a backup, recreated or wiped is published over above
+every generation followers have seen, and a pointer below that mark is not in sync.
 
 ``rollback`` points the alias and the pointer back at an earlier generation's blob (still there:
 blobs are never deleted). It moves the MLflow alias **first**, then writes the pointer (a new,
@@ -31,6 +34,8 @@ second step fails, the next ``reconcile`` completes the rollback. In the other o
 version being rolled back from. Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the
 first returns to the generation the current one replaced, a second one further back, never to the
 version just rolled away from (tagged ``skedge.rolled_back``); ``--to-version`` names the version.
+On a destination older than its history, the stored pointer's entry is written first, and a
+generation without an entry is the blob the pointer that replaced it names (``previous_sha256``).
 
 ``serve`` receives MLflow's model-registry webhooks (``model_version_alias.created`` and
 ``.deleted``; the webhook is registered by ``webhook create``). A delivery is accepted only with a
@@ -106,6 +111,68 @@ def _tag(client, model: str, version: str, dest: str, generation: int) -> None:
     client.set_model_version_tag(model, version, "skedge.published", f"{dest} generation {generation}")
 
 
+#: The registered-model tag holding a destination's high-water mark for one alias (FORMAT.md §5).
+LEDGER_TAG = "skedge.generation."
+
+
+class MlflowLedger:
+    """The highest generation handed out per destination and alias, kept in MLflow beside the
+    destination's own history (`publish.Ledger`), so that a destination restored from a backup,
+    recreated or wiped never makes a publisher hand out a generation followers have seen.
+
+    One registered-model tag per destination and alias: ``skedge.generation.<h>`` where ``<h>`` is
+    the first 16 hex digits of sha256(`publish.dest_id(DEST)` + "\\n" + alias) (a destination URL
+    cannot be a tag key), its value JSON ``{"dest": ..., "alias": ..., "generation": N}``. The
+    version tag ``skedge.published`` cannot serve: it names neither the alias nor, once the version
+    is published elsewhere, this destination, and is written after the pointer moved.
+
+    `record` only raises it: a set, read back, set again if a concurrent publisher's lower value
+    landed after it (a few rounds); MLflow has no conditional write, so two publishers of one
+    alias racing to the last moment can still leave the lower of two consecutive generations."""
+
+    ROUNDS = 5
+    name = "MLflow"
+
+    def __init__(self, client, dest: str):
+        self.client, self.dest = client, publish.dest_id(dest)
+
+    def key(self, alias: str) -> str:
+        return LEDGER_TAG + hashlib.sha256(f"{self.dest}\n{alias}".encode()).hexdigest()[:16]
+
+    def recorded(self, model: str, alias: str) -> int:
+        key = self.key(alias)
+        try:
+            tags = self.client.get_registered_model(model).tags or {}
+        except Exception as err:  # MlflowException, requests errors
+            raise publish.PublishError(f"MLflow: reading {model}'s tag {key}: {type(err).__name__}: {err}") from err
+        if key not in tags:
+            return 0
+        try:
+            doc = json.loads(tags[key])
+            generation = int(doc["generation"])
+            if (doc["dest"], doc["alias"]) != (self.dest, alias) or generation < 0:
+                raise ValueError(f"it names {doc['dest']} {doc['alias']}")
+        except (ValueError, KeyError, TypeError) as err:
+            raise publish.PublishError(f"MLflow: {model}'s tag {key} is not the generation record of {self.dest} "
+                                       f"{alias} ({err}): correct or delete it") from None
+        return generation
+
+    def record(self, model: str, alias: str, generation: int) -> None:
+        key = self.key(alias)
+        value = json.dumps({"dest": self.dest, "alias": alias, "generation": generation})
+        for _ in range(self.ROUNDS):
+            if self.recorded(model, alias) >= generation:
+                return
+            try:
+                self.client.set_registered_model_tag(model, key, value)
+            except Exception as err:
+                raise publish.PublishError(f"MLflow: recording generation {generation} in {model}'s tag {key}: "
+                                           f"{type(err).__name__}: {err}") from err
+        if self.recorded(model, alias) < generation:
+            raise publish.PublishError(f"MLflow: {model}'s tag {key} kept being lowered below generation "
+                                       f"{generation} by concurrent publishers: not published, run again")
+
+
 class _Tee(io.TextIOBase):
     """stderr, and the lines written to it: the export's own words become the refusal's reason."""
 
@@ -131,11 +198,13 @@ def _reason(rc: int, lines: list) -> str:
     return what
 
 
-def _store_state(args: argparse.Namespace):
-    """The destination and the alias's pointer as this pass finds it (read once, at the start)."""
+def _store_state(args: argparse.Namespace, client):
+    """The destination and the alias's pointer as this pass finds it (read once, at the start),
+    with the high-water mark MLflow recorded for this destination and alias (`MlflowLedger`)."""
     store = publish.open_store(args.publish, args.s3_endpoint_url)
     state = publish.read_state(store, args.model, args.alias, skedge=args.skedge,
-                               public_key=publish.public_key_of(args.sign_key))
+                               public_key=publish.public_key_of(args.sign_key),
+                               ledger=MlflowLedger(client, args.publish))
     return store, state
 
 
@@ -157,8 +226,9 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
     if version is None:
         log(f"no version: {args.model}@{args.alias} is not set; the pointer keeps what it names")
         return EXIT_FAILURE
-    _, state = _store_state(args)
+    _, state = _store_state(args, client)
     if state.names(version):
+        publish.remember(state)  # a destination published before MLflow kept its mark
         log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {state.pointer['generation']}")
         return EXIT_OK
     if state.problem:
@@ -238,10 +308,11 @@ def _rollback_target(store, state, args) -> tuple[dict, int, int] | str:
     found = entry(target)
     if found:
         return found["pointer"], target, found["rollback_to"]
-    if target != current["previous_generation"]:
+    # No entry for it (published before the history existed): the blob that the pointer which
+    # replaced it names as its previous one, and nothing further back recorded.
+    sha = _replaced_by(state, target, verified)
+    if sha is None:
         return f"generation {target} is not in {args.publish}'s history (name a version with --to-version)"
-    # No history for it: the blob the current pointer replaced, and nothing further back recorded.
-    sha = current["previous_sha256"]
     blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
     if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
         return f"the blob {publish.blob_key(sha)} or its manifest is missing or altered"
@@ -253,9 +324,22 @@ def _rollback_target(store, state, args) -> tuple[dict, int, int] | str:
     return fields, target, 0
 
 
+def _replaced_by(state, target: int, verified) -> str | None:
+    """The sha256 of generation `target` as the pointer that replaced it records it
+    (`previous_sha256`): the stored pointer, else the first later history entry naming `target` as
+    its previous generation (a seeded entry of a destination older than its history)."""
+    if state.pointer["previous_generation"] == target:
+        return state.pointer["previous_sha256"]
+    for generation in (g for g in state.history if g > target):
+        found = verified(generation)
+        if found and found["pointer"]["previous_generation"] == target:
+            return found["pointer"]["previous_sha256"]
+    return None
+
+
 def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
     client, _ = _client(args.tracking_uri)
-    store, state = _store_state(args)
+    store, state = _store_state(args, client)
     if not state.pointer:
         log(f"rollback: {args.publish} has no pointer for {args.model}@{args.alias}")
         return EXIT_FAILURE

@@ -7,10 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import SKEDGE, _free_port, binary_corpus, dev_script, dump, fit, requires_skedge
@@ -156,6 +159,65 @@ def test_blob_is_never_overwritten(models, dest):
         publish.publish(v1, m1, target, alias="production", skedge=SKEDGE, sign_key=key, endpoint_url=endpoint)
     assert _read(target, endpoint, blob) == b"not the artifact"
     assert _read(target, endpoint, "pointers/sentiment/production.json") is None
+
+
+class _Racing:
+    """A real store (a directory, or moto's S3) in which another publisher is writing the same
+    blob: our conditional write of a blob is refused as S3 refuses it while a concurrent one is in
+    flight (409), and the other upload lands `after` seconds later, with `lands` (None: never)."""
+
+    def __init__(self, inner, after: float, lands):
+        self.inner, self.after, self.lands = inner, after, lands
+        self.timers: list = []
+
+    def put_new(self, key, data):
+        if not key.endswith(".skedge"):
+            return self.inner.put_new(key, data)
+        if self.lands is not None:
+            self.timers.append(threading.Timer(self.after, self.inner.put_new, (key, self.lands)))
+            self.timers[-1].start()
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_blob_another_publisher_is_still_writing_is_read_again_not_a_mismatch(models, dest, monkeypatch):
+    """Two publishers of the same bytes: the second's conditional write is refused before the
+    first's upload is readable. It reads again for a bounded time: the same bytes landing are
+    published over, other bytes are BLOB_MISMATCH, nothing landing is PUBLISH_FAILED (run again)."""
+    (found, key, _, _) = models
+    (v1, m1), (v2, m2) = found["1"], found["2"]
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    real, racing = publish.open_store, []
+
+    def opened(after, lands):
+        def open_store(d, e=None):
+            racing.append(_Racing(real(d, e), after, lands))
+            return racing[-1]
+        return open_store
+
+    with monkeypatch.context() as m:
+        m.setattr(publish, "open_store", opened(0.8, v1.read_bytes()))
+        started = time.monotonic()
+        done = publish.publish(v1, m1, target, **kw)
+        assert time.monotonic() - started >= 0.8
+    assert done.written and not done.blob_written and done.pointer["generation"] == 1
+    assert _read(target, endpoint, done.pointer["blob"]) == v1.read_bytes()
+
+    with monkeypatch.context() as m:
+        m.setattr(publish, "BLOB_SETTLE_SECONDS", 1.0)
+        m.setattr(publish, "open_store", opened(0, None))
+        with pytest.raises(publish.PublishError) as err:
+            publish.publish(v2, m2, target, **kw)
+        assert err.value.code == "PUBLISH_FAILED" and "publish again" in str(err.value)
+        m.setattr(publish, "open_store", opened(0.3, b"other bytes at the content address"))
+        with pytest.raises(publish.BlobMismatch):
+            publish.publish(v2, m2, target, **kw)
+        for timer in racing[-1].timers:
+            timer.join()
+    assert json.loads(_read(target, endpoint, "pointers/sentiment/production.json")) == done.pointer
 
 
 def test_pointer_signature_verifies_and_any_change_fails(models, tmp_path):
@@ -567,3 +629,156 @@ def test_sync_races_rollbacks_signatures_and_replays_against_mlflow(server, mode
         assert sync.main([command, *argv]) == sync.EXIT_FAILURE
         assert "error[POINTER_INVALID]" in capsys.readouterr().err
         assert pointer.read_bytes() == raw
+
+
+def _objects(dest, endpoint) -> dict:
+    """Every object of a destination: {key: bytes} (a backup)."""
+    if endpoint is None:
+        return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(Path(dest).rglob("*"))
+                if p.is_file() and not p.name.endswith(".lock")}
+    import boto3
+
+    bucket, _, prefix = dest[len("s3://"):].partition("/")
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+            for o in page.get("Contents", [])]
+    return {k[len(prefix) + 1:]: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+
+def _restore(dest, endpoint, backup: dict) -> None:
+    """The destination emptied (a bucket recreated, a folder wiped), then `backup` put back."""
+    if endpoint is None:
+        shutil.rmtree(dest, ignore_errors=True)
+    else:
+        import boto3
+
+        bucket, _, prefix = dest[len("s3://"):].partition("/")
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        for k in _objects(dest, endpoint):
+            s3.delete_object(Bucket=bucket, Key=f"{prefix}/{k}")
+    for k, data in backup.items():
+        _put(dest, endpoint, k, data)
+
+
+def _versions(server, name, cs, experiment):
+    train_demo = dev_script("train_demo")
+    texts, labels = binary_corpus(300)
+    return [str(train_demo.log_and_register(
+        make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)).fit(texts, labels), name,
+        tracking_uri=server["uri"], example_texts=texts[:5], experiment=experiment, alias=None,
+        stage=None)["version"]) for c in cs]  # fmt: skip
+
+
+def test_a_restored_or_wiped_destination_never_hands_out_a_generation_again(server, models, dest, capsys):
+    """The history lives in the destination; MLflow keeps the high-water mark too (a registered-
+    model tag per destination and alias). A destination put back from a backup, or emptied, is
+    published over above every generation followers have seen: they refuse a lower or equal one,
+    and would keep serving the version of the generation they saw."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    target, endpoint = dest
+    uri, name = server["uri"], f"edge_ledger_{'s3' if endpoint else 'local'}"
+    v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-ledger")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    argv = ["--model", name, "--alias", "production", "--publish", target, "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE), *(["--s3-endpoint-url", endpoint] if endpoint else [])]
+
+    def at(version):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+        raw = _read(target, endpoint, f"pointers/{name}/production.json")
+        return publish.verify_pointer(raw, skedge=SKEDGE, public_keys=[pub])
+
+    assert at(v1)["generation"] == 1
+    backup = _objects(target, endpoint)
+    assert at(v2)["generation"] == 2  # what the followers serve
+    _restore(target, endpoint, backup)  # generation 1, naming v1, and its history only
+    capsys.readouterr()
+    p = at(v1)  # the restored pointer names v1, but followers serve v2 (generation 2): not in sync
+    assert (p["version"], p["generation"], p["previous_generation"]) == (v1, 3, 1)
+    assert "generation 2 was published (recorded in MLflow)" in capsys.readouterr().err
+    _restore(target, endpoint, {})  # wiped
+    p = at(v1)
+    assert (p["version"], p["generation"], p["previous_generation"]) == (v1, 4, 0)
+    assert sync.main(["reconcile", *argv]) == 0 and at(v1)["generation"] == 4  # in sync now
+    record = client.get_registered_model(name).tags[sync.MlflowLedger(client, target).key("production")]
+    assert json.loads(record) == {"dest": publish.dest_id(target), "alias": "production", "generation": 4}
+
+
+@pytest.mark.filterwarnings("ignore:.*transition_model_version_stage.*:FutureWarning")
+def test_a_destination_older_than_its_history_walks_back_and_moving_references_are_refused(
+        server, models, tmp_path, capsys, monkeypatch):
+    """A destination published before history/ (and MLflow's mark) existed: the first pass records
+    the mark, the first publish writes the stored pointer's history entry before its own, and
+    rollbacks walk back as on a new destination. `export.py --publish` of models:/NAME/latest or
+    models:/NAME/STAGE (moving references nothing checks again) is refused, nothing written."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_legacy"
+    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-legacy")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    pointer, history = target / f"pointers/{name}/production.json", target / f"history/{name}/production"
+
+    def stored():
+        return publish.verify_pointer(pointer.read_bytes(), skedge=SKEDGE, public_keys=[pub])
+
+    def alias():
+        return str(client.get_model_version_by_alias(name, "production").version)
+
+    for version in (v1, v2):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+    ledger = sync.MlflowLedger(client, str(target))
+    shutil.rmtree(target / "history")  # as published before the history existed
+    client.delete_registered_model_tag(name, ledger.key("production"))
+    assert sync.main(["reconcile", *argv]) == 0  # in sync: nothing written, MLflow's mark recorded
+    assert not (target / "history").exists() and ledger.recorded(name, "production") == 2
+
+    client.set_registered_model_alias(name, "production", v3)
+    assert sync.main(["reconcile", *argv]) == 0 and stored()["generation"] == 3
+    assert sorted(os.listdir(history)) == ["2.json", "3.json"]  # generation 2 seeded first
+    assert json.loads((history / "2.json").read_text())["rollback_to"] == 1
+    walked = []
+    for _ in range(2):
+        assert sync.main(["rollback", *argv]) == 0
+        walked.append((stored()["version"], stored()["generation"], alias()))
+    assert walked == [(v2, 4, v2), (v1, 5, v1)]
+    capsys.readouterr()
+    assert sync.main(["rollback", *argv]) == sync.EXIT_FAILURE
+    assert "no earlier generation" in capsys.readouterr().err and stored()["generation"] == 5
+
+    client.transition_model_version_stage(name, v3, "Production")
+    before = pointer.read_bytes()
+    for source in (f"models:/{name}/latest", f"models:/{name}/Production"):
+        rc = export.main(["--model-uri", source, "--out", str(tmp_path / "moving.skedge"), "--tracking-uri", uri,
+                          "--skedge", str(SKEDGE), "--sign-key", str(key), "--publish", str(target),
+                          "--publish-alias", "production"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 3 and "error[PUBLISH_FAILED]" in err and "is not checked again: not published" in err, err
+        assert f"models:/{name}@ALIAS" in err and f"models:/{name}/{v3}" in err
+    assert pointer.read_bytes() == before and sorted(os.listdir(history))[-1] == "5.json"
+
+
+def test_a_pointer_whose_blob_is_gone_is_not_in_sync(models, dest):
+    """A destination restored without its blobs: the pointer names a blob no follower can load.
+    It is not "already published": the blob is written again and the pointer republished."""
+    (found, key, pub, _) = models
+    target, endpoint = dest
+    kw = {"alias": "production", "skedge": SKEDGE, "sign_key": key, "endpoint_url": endpoint}
+    first = publish.publish(*found["1"], target, **kw).pointer
+    _restore(target, endpoint, {k: v for k, v in _objects(target, endpoint).items() if not k.startswith("blobs/")})
+    state = publish.read_state(publish.open_store(target, endpoint), "sentiment", "production", skedge=SKEDGE,
+                               public_key=pub)
+    assert not state.names("1") and f"{first['blob']}, is missing" in state.problem
+    again = publish.publish(*found["1"], target, **kw)
+    assert again.written and again.blob_written and again.pointer["generation"] == 2
+    assert _read(target, endpoint, first["blob"]) == found["1"][0].read_bytes()
