@@ -911,16 +911,21 @@ def check_publish_arguments(parser: argparse.ArgumentParser, args: argparse.Name
         return
     if args.restore:
         parser.error("--publish goes with --joblib or --model-uri (--restore only writes --out)")
-    if args.publish_alias:
-        return
+    parsed = None
     if args.model_uri:
         from .registry import RegistryError, parse_model_uri  # noqa: PLC0415
 
         try:
-            if parse_model_uri(args.model_uri).alias:
-                return
+            parsed = parse_model_uri(args.model_uri)
         except RegistryError:
             return  # a malformed URI: the export says so, with its exit code
+        if parsed.kind in ("stage", "latest"):
+            # publish.check_source refuses them too; here before the export's work
+            parser.error(f"--publish with {args.model_uri}: a stage or 'latest' can move during the export and "
+                         f"is not checked again; publish models:/{parsed.name}@ALIAS, or the version itself "
+                         f"(models:/{parsed.name}/VERSION) with --publish-alias")
+    if args.publish_alias or (parsed is not None and parsed.alias):
+        return
     parser.error("--publish needs --publish-alias ALIAS (or a models:/NAME@ALIAS --model-uri): "
                  "the pointer it moves is DEST/pointers/<model>/<ALIAS>.json")
 
@@ -939,6 +944,20 @@ def _publish_target(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return model, args.publish_alias or uri_alias
 
 
+def _ledger(args: argparse.Namespace, model: str):
+    """The high-water mark `sync.py` keeps in MLflow for the destination (`sync.MlflowLedger`),
+    when the pointer is a registered model's (a models:/NAME@ALIAS or /VERSION export, not
+    renamed): an export's publish raises it as sync's does."""
+    if not args.model_uri:
+        return None
+    from . import registry, sync  # noqa: PLC0415
+
+    parsed = registry.parse_model_uri(args.model_uri)
+    if parsed.kind not in ("alias", "version") or parsed.name != model:
+        return None
+    return sync.MlflowLedger(registry.client(registry.resolve_tracking_uri(args.tracking_uri)), args.publish)
+
+
 def publish_before(args: argparse.Namespace) -> int:
     """`--publish`: read the pointer before the export, so that a pointer moved by anyone during
     the export (seconds) makes this publish PUBLISH_STALE instead of overwritten; an unreachable
@@ -953,7 +972,8 @@ def publish_before(args: argparse.Namespace) -> int:
         if model and alias:
             store = publish.open_store(args.publish, args.s3_endpoint_url)
             args.publish_state = publish.read_state(store, model, alias, skedge=args.skedge,
-                                                    public_key=publish.public_key_of(args.sign_key))
+                                                    public_key=publish.public_key_of(args.sign_key),
+                                                    ledger=_ledger(args, model))
     except publish.PublishError as err:
         print(f"export: error[{err.code}]: {err}", file=sys.stderr)
         return EXIT_FAILURE
@@ -996,7 +1016,8 @@ def publish_after(args: argparse.Namespace, rc: int) -> int:
             state = None  # not the pointer predicted before the export: read it now
         done = publish.publish(args.out, man, args.publish, alias=alias, model=args.name or None,
                                skedge=args.skedge, sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url,
-                               state=state, allow_unsigned=args.allow_unsigned)
+                               state=state, allow_unsigned=args.allow_unsigned,
+                               ledger=None if state is not None else _ledger(args, model))
     except publish.PublishError as err:
         print(f"export: error[{err.code}]: {err}", file=sys.stderr)
         return EXIT_FAILURE

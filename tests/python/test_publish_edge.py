@@ -759,13 +759,26 @@ def test_a_destination_older_than_its_history_walks_back_and_moving_references_a
     client.transition_model_version_stage(name, v3, "Production")
     before = pointer.read_bytes()
     for source in (f"models:/{name}/latest", f"models:/{name}/Production"):
-        rc = export.main(["--model-uri", source, "--out", str(tmp_path / "moving.skedge"), "--tracking-uri", uri,
-                          "--skedge", str(SKEDGE), "--sign-key", str(key), "--publish", str(target),
-                          "--publish-alias", "production"])  # fmt: skip
+        with pytest.raises(SystemExit) as usage:  # a usage error: before the export
+            export.main(["--model-uri", source, "--out", str(tmp_path / "moving.skedge"), "--tracking-uri", uri,
+                         "--skedge", str(SKEDGE), "--sign-key", str(key), "--publish", str(target),
+                         "--publish-alias", "production"])  # fmt: skip
         err = capsys.readouterr().err
-        assert rc == 3 and "error[PUBLISH_FAILED]" in err and "is not checked again: not published" in err, err
-        assert f"models:/{name}@ALIAS" in err and f"models:/{name}/{v3}" in err
+        assert usage.value.code == 3 and "is not checked again" in err, err
+        assert f"models:/{name}@ALIAS" in err and not (tmp_path / "moving.skedge").exists()
     assert pointer.read_bytes() == before and sorted(os.listdir(history))[-1] == "5.json"
+    # and publish() itself, for callers of the module, refuses the export such a URI made
+    man = {"export": {"model_uri": f"models:/{name}/latest"}, "version": v3}
+    with pytest.raises(publish.PublishError, match="is not checked again: not published"):
+        publish.check_source(man)
+
+    # export.py --publish of a registered model's alias raises MLflow's mark as sync.py does
+    client.set_registered_model_alias(name, "production", v3)
+    rc = export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "v3.skedge"),
+                      "--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key),
+                      "--publish", str(target)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    assert stored()["generation"] == 6 and ledger.recorded(name, "production") == 6
 
 
 def test_a_pointer_whose_blob_is_gone_is_not_in_sync(models, dest):
