@@ -11,7 +11,11 @@
 //!   never a random draw per call;
 //! - **feedback**: a prediction's id with the true label, later or never. Ids are matched against
 //!   a ring of the last `feedback_capacity` predictions; an older id is counted as expired, an id
-//!   the experiment never gave as unknown, a second label for the same id as a duplicate.
+//!   the experiment never gave as unknown, a second label for the same id as a duplicate. An id
+//!   is the prediction's sequence number and a keyed hash of it (SipHash-2-4 under a key the host
+//!   draws at random): no id can be guessed from another, so a client can label only the
+//!   predictions it was given. A label is counted only for an arm that still runs the artifact
+//!   that made the prediction: the window of an older artifact is closed (its label is expired).
 //!
 //! Per arm, each window carries the monitoring statistics of [`crate::monitor`] over the texts
 //! that arm scored, the feedback count, correct count and confusion matrix (true × predicted).
@@ -20,6 +24,8 @@
 //! window's statistics always belong to one pair of versions.
 
 use std::collections::VecDeque;
+#[allow(deprecated)] // SipHash-2-4 itself, keyed: std's only keyed hasher (DefaultHasher has no key).
+use std::hash::{Hasher, SipHasher};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh64::xxh64;
@@ -84,7 +90,8 @@ pub struct ExperimentConfig {
     pub salt: String,
     /// Length of a window; `None`: a window lasts until [`Experiment::snapshot`].
     pub window_seconds: Option<f64>,
-    /// Seed of the shadow sampler and of the ids; give each instance its own.
+    /// Seed of the shadow sampler and of the snapshots' ids; give each instance its own. The
+    /// prediction ids are keyed by the host's random key, whatever the seed.
     pub seed: u64,
     /// Predictions remembered for feedback (1 … [`MAX_FEEDBACK_CAPACITY`]).
     pub feedback_capacity: usize,
@@ -118,7 +125,8 @@ pub struct ArmModel<'a> {
 pub struct Served {
     /// The arm whose prediction is served.
     pub arm: Arm,
-    /// The prediction's id for [`Experiment::feedback`]: 32 lowercase hex digits.
+    /// The prediction's id for [`Experiment::feedback`]: 32 lowercase hex digits, the sequence
+    /// number then its keyed hash.
     pub id: String,
     /// The served prediction.
     pub prediction: Prediction,
@@ -131,9 +139,10 @@ pub struct Served {
 pub enum Feedback {
     /// Counted for the arm(s) that predicted.
     Counted,
-    /// The prediction is older than the feedback ring: counted as expired, not kept.
+    /// The prediction is older than the feedback ring, or was made by an artifact that no arm
+    /// which scored it runs any more (its window is closed): counted as expired, not kept.
     Expired,
-    /// The id was not given by this experiment instance.
+    /// The id was not given by this experiment instance (or was altered).
     Unknown,
     /// This id already had its label.
     Duplicate,
@@ -230,7 +239,7 @@ pub struct ExperimentSnapshot {
     pub arms: Vec<ArmWindow>,
     /// Shadow mode: the pair comparison; canary: `None`.
     pub shadow: Option<ShadowStats>,
-    /// Labels for predictions older than the ring.
+    /// Labels for predictions older than the ring, or made by an artifact the arms no longer run.
     pub feedback_expired: u64,
     /// Labels for ids this instance never gave.
     pub feedback_unknown: u64,
@@ -259,6 +268,11 @@ pub struct Experiment {
     /// The arms' artifact sha256, compared on every call.
     digests: [[u8; 32]; 2],
     instance: u64,
+    /// SipHash-2-4 key of the ids' hashes.
+    id_key: (u64, u64),
+    /// Per arm, the sequence number of the first prediction made with its current artifact:
+    /// labels of earlier ones are not counted for it (that artifact's window is closed).
+    since: [u64; 2],
     index: u64,
     start_ms: u64,
     seen: u64,
@@ -267,7 +281,7 @@ pub struct Experiment {
     expired: u64,
     unknown: u64,
     duplicate: u64,
-    /// Sequence number of `ring[0]`; ids are `instance` and a sequence number.
+    /// Sequence number of `ring[0]`; ids are a sequence number and its keyed hash.
     first_seq: u64,
     ring: VecDeque<Remembered>,
     outbox: Outbox<ExperimentSnapshot>,
@@ -300,12 +314,15 @@ pub fn assign(salt: &str, key: &str, share: f64) -> Arm {
 
 impl Experiment {
     /// Starts an experiment of `champion` against `challenger` at `now_ms` (ms since the epoch).
-    /// Both must have the same `classes_`.
+    /// Both must have the same `classes_`. `id_key`: 16 bytes the host draws from its
+    /// cryptographic random source for each instance (never from `config.seed`), the key of the
+    /// prediction ids' hashes.
     pub fn new(
         champion: ArmModel<'_>,
         challenger: ArmModel<'_>,
         config: ExperimentConfig,
         now_ms: f64,
+        id_key: [u8; 16],
     ) -> Result<Self> {
         // Named as [`ExperimentConfig`]'s fields: the bindings check their own options first, so
         // that their messages name them (`sampleRate` in JS, `sample_rate` in Python).
@@ -341,6 +358,11 @@ impl Experiment {
         key.extend_from_slice(challenger.sha256);
         let instance = xxh64(&key, 0x6578_7065_7269_6d65); // "experime"
         let (champion_ref, challenger_ref) = (model_ref(champion), model_ref(challenger));
+        let half = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&id_key[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
         let mut e = Experiment {
             rng: SplitMix64::new(config.seed),
             digests: [*champion.sha256, *challenger.sha256],
@@ -353,6 +375,8 @@ impl Experiment {
             shadow: None,
             classes,
             instance,
+            id_key: (half(0), half(8)),
+            since: [0, 0],
             index: 0,
             start_ms: ms(now_ms),
             seen: 0,
@@ -365,11 +389,7 @@ impl Experiment {
             config,
         };
         e.check_pair(champion, challenger)?;
-        e.has_proba =
-            champion.model.predict("")?.proba.is_some() && challenger.model.predict("")?.proba.is_some();
-        e.has_vocabulary = [champion, challenger]
-            .iter()
-            .all(|a| a.model.vectorizers().iter().any(|v| v.vocabulary().is_some()));
+        (e.has_proba, e.has_vocabulary) = capabilities(champion, challenger)?;
         e.reset_window();
         Ok(e)
     }
@@ -395,6 +415,19 @@ impl Experiment {
             }
         }
         Ok(())
+    }
+
+    /// The id of prediction `seq`: its sequence number, then SipHash-2-4 of it (little-endian)
+    /// under the instance's key, 16 hex digits each.
+    fn id_of(&self, seq: u64) -> String {
+        format!("{seq:016x}{:016x}", self.tag(seq))
+    }
+
+    fn tag(&self, seq: u64) -> u64 {
+        #[allow(deprecated)]
+        let mut h = SipHasher::new_with_keys(self.id_key.0, self.id_key.1);
+        h.write(&seq.to_le_bytes());
+        h.finish()
     }
 
     fn reset_window(&mut self) {
@@ -456,11 +489,22 @@ impl Experiment {
             return Ok(());
         }
         self.check_pair(champion, challenger)?;
+        let (has_proba, has_vocabulary) = capabilities(champion, challenger)?;
         let (c, h) = (model_ref(champion), model_ref(challenger));
+        let next = self.first_seq + self.ring.len() as u64;
+        for (slot, new) in [champion.sha256, challenger.sha256].into_iter().enumerate() {
+            if self.digests[slot] != *new {
+                self.since[slot] = next;
+            }
+        }
         self.digests = [*champion.sha256, *challenger.sha256];
         let now = ms(now_ms).max(self.start_ms);
         self.close_and_queue(now);
         self.start_ms = now;
+        // The new pair's statistics have the histograms its models can fill (a model without
+        // predict_proba has no confidence, a hashing-only one no OOV rate).
+        (self.has_proba, self.has_vocabulary) = (has_proba, has_vocabulary);
+        self.reset_window();
         self.arms[0].model = c;
         self.arms[1].model = h;
         Ok(())
@@ -476,8 +520,10 @@ impl Experiment {
         key: Option<&str>,
         now_ms: f64,
     ) -> Result<Served> {
-        self.follow(champion, challenger, now_ms)?;
+        // A window whose time is up closes first, at its end, with the pair that served it; a new
+        // artifact then closes the partial window that follows.
         self.tick(now_ms);
+        self.follow(champion, challenger, now_ms)?;
         let arm = match self.config.mode {
             Mode::Shadow => Arm::Champion,
             Mode::Canary => assign(&self.config.salt, key.unwrap_or(text), self.config.share),
@@ -538,7 +584,7 @@ impl Experiment {
         let seq = self.first_seq + self.ring.len() as u64 - 1;
         Ok(Served {
             arm,
-            id: format!("{:016x}{seq:016x}", self.instance),
+            id: self.id_of(seq),
             prediction,
             shadow,
         })
@@ -578,13 +624,15 @@ impl Experiment {
             return Err(invalid("a prediction id is 32 lowercase hex digits"));
         }
         self.tick(now_ms);
-        let instance = u64::from_str_radix(&id[..16], 16).ok();
-        let seq = u64::from_str_radix(&id[16..], 16).ok();
-        let (Some(instance), Some(seq)) = (instance, seq) else {
+        let seq = u64::from_str_radix(&id[..16], 16).ok();
+        let tag = u64::from_str_radix(&id[16..], 16).ok();
+        let (Some(seq), Some(tag)) = (seq, tag) else {
             return Err(invalid("a prediction id is 32 lowercase hex digits"));
         };
         let next = self.first_seq + self.ring.len() as u64;
-        let outcome = if instance != self.instance || seq >= next {
+        // The hash first: an id this instance did not give (another instance's, an altered or
+        // guessed one) is unknown whatever its sequence number.
+        let outcome = if tag != self.tag(seq) || seq >= next {
             self.unknown += 1;
             Feedback::Unknown
         } else if seq < self.first_seq {
@@ -598,12 +646,21 @@ impl Experiment {
             } else {
                 r.labelled = true;
                 let r = *r;
+                let mut counted = false;
                 for (slot, predicted) in [(0, r.champion), (1, r.challenger)] {
-                    if predicted != NONE {
+                    // Only for an arm that still runs the artifact that predicted: a label for
+                    // an older artifact's prediction is not evidence about the new one.
+                    if predicted != NONE && seq >= self.since[slot] {
                         self.arms[slot].feedback.add(truth, predicted as usize);
+                        counted = true;
                     }
                 }
-                Feedback::Counted
+                if counted {
+                    Feedback::Counted
+                } else {
+                    self.expired += 1;
+                    Feedback::Expired
+                }
             }
         };
         Ok(outcome)
@@ -649,10 +706,17 @@ impl Experiment {
     /// Closes the open window at `now_ms` (first any finished `window_seconds` window), queues
     /// it for delivery and returns it.
     pub fn snapshot(&mut self, now_ms: f64) -> ExperimentSnapshot {
-        self.tick(now_ms);
-        let s = self.close(ms(now_ms));
+        let s = self.close_now(now_ms);
         self.outbox.push(s.clone());
         s
+    }
+
+    /// Closes the open window at `now_ms` and returns it without queueing it: for a host that
+    /// hands the window to its caller and delivers nothing itself (Python). A finished
+    /// `window_seconds` window closes first and is queued, as by [`Experiment::tick`].
+    pub fn close_now(&mut self, now_ms: f64) -> ExperimentSnapshot {
+        self.tick(now_ms);
+        self.close(ms(now_ms))
     }
 
     /// Snapshots waiting for delivery, oldest first.
@@ -682,6 +746,16 @@ impl Experiment {
     pub fn window_active(&self) -> bool {
         self.active() || self.expired + self.unknown + self.duplicate > 0
     }
+}
+
+/// Whether both arms have `predict_proba` (the confidence histogram) and a vocabulary (the OOV
+/// rate): the shape of a window's statistics.
+fn capabilities(champion: ArmModel<'_>, challenger: ArmModel<'_>) -> Result<(bool, bool)> {
+    let proba = champion.model.predict("")?.proba.is_some() && challenger.model.predict("")?.proba.is_some();
+    let vocabulary = [champion, challenger]
+        .iter()
+        .all(|a| a.model.vectorizers().iter().any(|v| v.vocabulary().is_some()));
+    Ok((proba, vocabulary))
 }
 
 fn empty_arm(arm: Arm, model: ModelRef, n: usize, proba: bool, vocabulary: bool) -> ArmWindow {
@@ -818,6 +892,7 @@ mod tests {
     }
 
     const A: &[u8; 32] = &[0xaa; 32];
+    const KEY: [u8; 16] = *b"0123456789abcdef";
     const B: &[u8; 32] = &[0xbb; 32];
 
     #[test]
@@ -847,7 +922,7 @@ mod tests {
             ArmModel { model: &m, sha256: A },
             ArmModel { model: &m, sha256: B },
         );
-        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 1000.0).unwrap();
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 1000.0, KEY).unwrap();
         let r = e.predict(c, h, "good movie", None, 1001.0).unwrap();
         assert_eq!(r.arm, Arm::Champion);
         assert_eq!(r.shadow.as_ref().unwrap().label, r.prediction.label);
@@ -884,7 +959,7 @@ mod tests {
             feedback_capacity: 3,
             ..ExperimentConfig::default()
         };
-        let mut e = Experiment::new(c, h, config, 0.0).unwrap();
+        let mut e = Experiment::new(c, h, config, 0.0, KEY).unwrap();
         let ids: Vec<Served> = (0..5)
             .map(|i| e.predict(c, h, "text", Some(&format!("k{i}")), 1.0).unwrap())
             .collect();
@@ -907,7 +982,7 @@ mod tests {
             ArmModel { model: &m, sha256: A },
             ArmModel { model: &m, sha256: B },
         );
-        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         e.predict(c, h, "a", None, 1.0).unwrap();
         let h2 = ArmModel {
             model: &m,
@@ -922,13 +997,270 @@ mod tests {
     }
 
     #[test]
+    fn a_label_counts_only_for_the_artifact_that_predicted() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let h2 = ArmModel {
+            model: &m,
+            sha256: &[0xcc; 32],
+        };
+        // Shadow: the challenger moves; a label for a pair scored before counts for the champion
+        // (still the same artifact), not for the new challenger.
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
+        let before = e.predict(c, h, "a", None, 1.0).unwrap();
+        let after = e.predict(c, h2, "b", None, 2.0).unwrap();
+        let truth = e.classes[before.prediction.label].clone();
+        assert_eq!(e.feedback(&before.id, &truth, 3.0).unwrap(), Feedback::Counted);
+        assert_eq!(e.feedback(&after.id, &truth, 3.0).unwrap(), Feedback::Counted);
+        let s = e.snapshot(4.0);
+        s.validate().unwrap();
+        assert_eq!(s.arms[1].model.sha256, "cc".repeat(32));
+        assert_eq!((s.arms[0].feedback.count, s.arms[1].feedback.count), (2, 1));
+        assert_eq!(s.feedback_expired, 0);
+        // The champion moves too: the label of its old prediction is not evidence about the new one.
+        let c2 = ArmModel {
+            model: &m,
+            sha256: &[0xdd; 32],
+        };
+        let old = e.predict(c, h2, "c", None, 5.0).unwrap();
+        e.predict(c2, h2, "d", None, 6.0).unwrap();
+        assert_eq!(e.feedback(&old.id, &truth, 7.0).unwrap(), Feedback::Counted);
+        let s = e.snapshot(8.0);
+        assert_eq!((s.arms[0].feedback.count, s.arms[1].feedback.count), (0, 1));
+
+        // Canary: the challenger served every prediction; after it moves, their labels are expired
+        // (its window, which they belong to, is closed), then duplicates.
+        let canary = ExperimentConfig {
+            mode: Mode::Canary,
+            share: 1.0,
+            ..ExperimentConfig::default()
+        };
+        let mut e = Experiment::new(c, h, canary, 0.0, KEY).unwrap();
+        let served: Vec<Served> = (0..3)
+            .map(|i| e.predict(c, h, "text", Some(&format!("k{i}")), 1.0).unwrap())
+            .collect();
+        assert!(served.iter().all(|r| r.arm == Arm::Challenger));
+        let fresh = e.predict(c, h2, "text", Some("k"), 2.0).unwrap();
+        let closed = e.take_pending();
+        assert_eq!(closed[0].arms[1].served, 3);
+        for r in &served {
+            assert_eq!(e.feedback(&r.id, &truth, 3.0).unwrap(), Feedback::Expired);
+        }
+        assert_eq!(
+            e.feedback(&served[0].id, &truth, 3.0).unwrap(),
+            Feedback::Duplicate
+        );
+        assert_eq!(e.feedback(&fresh.id, &truth, 3.0).unwrap(), Feedback::Counted);
+        let s = e.snapshot(4.0);
+        s.validate().unwrap();
+        assert_eq!(
+            s.arms[1].feedback.count, 1,
+            "only the new artifact's own prediction"
+        );
+        assert_eq!((s.feedback_expired, s.feedback_duplicate), (3, 1));
+    }
+
+    #[test]
+    fn a_window_whose_time_is_up_closes_at_its_end_before_a_new_artifact() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let h2 = ArmModel {
+            model: &m,
+            sha256: &[0xcc; 32],
+        };
+        let config = ExperimentConfig {
+            window_seconds: Some(10.0),
+            ..ExperimentConfig::default()
+        };
+        let mut e = Experiment::new(c, h, config, 0.0, KEY).unwrap();
+        e.predict(c, h, "a", None, 1_000.0).unwrap();
+        e.predict(c, h2, "b", None, 25_000.0).unwrap();
+        let closed = e.take_pending();
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].window.start_ms, closed[0].window.end_ms), (0, 10_000));
+        assert_eq!(closed[0].arms[1].model.sha256, "bb".repeat(32));
+        let s = e.snapshot(30_000.0);
+        assert_eq!((s.window.start_ms, s.seen), (25_000, 1));
+        assert_eq!(s.arms[1].model.sha256, "cc".repeat(32));
+    }
+
+    /// A fixture of tests/fixtures/cases, packed.
+    fn fixture(name: &str) -> TextClassifier {
+        let path = format!(
+            "{}/tests/fixtures/cases/{name}.interchange.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: crate::interchange::Interchange =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap();
+        let bytes = crate::artifact::to_bytes(&doc.into_body().unwrap()).unwrap();
+        TextClassifier::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_new_artifact_gets_the_statistics_its_model_can_fill() {
+        // predict_proba: logistic regressions, then a LinearSVC in the challenger's arm.
+        let (lr, ovr, svc) = (
+            fixture("lr_multinomial_3class_strings_fr"),
+            fixture("ovr_lr_3class_fr"),
+            fixture("linearsvc_multiclass_fr"),
+        );
+        // A vocabulary: char_wb TF-IDF, then a hashing-only model in the challenger's arm.
+        let (words, hashing) = (
+            fixture("charwb25_tfidf_linearsvc"),
+            fixture("hashing_l2_then_tfidf_linearsvc"),
+        );
+        // (champion, challenger, the next challenger, (confidence, OOV) before, then after.)
+        for (champion, challenger, next, was, is) in [
+            (&lr, &ovr, &svc, (true, true), (false, true)),
+            (&words, &words, &hashing, (false, true), (false, false)),
+        ] {
+            let c = ArmModel {
+                model: champion,
+                sha256: A,
+            };
+            let h = ArmModel {
+                model: challenger,
+                sha256: B,
+            };
+            let h2 = ArmModel {
+                model: next,
+                sha256: &[0xcc; 32],
+            };
+            for config in [
+                ExperimentConfig::default(),
+                ExperimentConfig {
+                    mode: Mode::Canary,
+                    share: 0.5,
+                    ..ExperimentConfig::default()
+                },
+            ] {
+                let mut e = Experiment::new(c, h, config, 0.0, KEY).unwrap();
+                e.predict(c, h, "un film", Some("k0"), 1.0).unwrap();
+                for i in 0..20 {
+                    e.predict(c, h2, "un bon film", Some(&format!("k{i}")), 2.0)
+                        .unwrap();
+                }
+                let before = e.take_pending().remove(0);
+                before.validate().unwrap();
+                let s = e.snapshot(3.0);
+                s.validate().unwrap();
+                ExperimentSnapshot::parse(s.to_json().as_bytes()).unwrap();
+                let kinds = |s: &ExperimentSnapshot| {
+                    s.arms
+                        .iter()
+                        .map(|a| (a.stats.confidence.is_some(), a.stats.oov.is_some()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(kinds(&before), vec![was; 2]);
+                assert_eq!(kinds(&s), vec![is; 2]);
+                assert_eq!(s.seen, 20);
+            }
+        }
+    }
+
+    #[test]
+    fn ids_cannot_be_guessed_from_another() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
+        let mine = e.predict(c, h, "a", None, 1.0).unwrap();
+        let theirs = e.predict(c, h, "b", None, 1.0).unwrap();
+        assert!(hex::is_lower(&mine.id, 32));
+        assert_eq!(&mine.id[..16], "0000000000000000");
+        assert_eq!(&theirs.id[..16], "0000000000000001");
+        let truth = e.classes[0].clone();
+        // The next sequence number with my hash, or with a hash one off, is nobody's id.
+        let forged = format!("{}{}", &theirs.id[..16], &mine.id[16..]);
+        assert_eq!(e.feedback(&forged, &truth, 2.0).unwrap(), Feedback::Unknown);
+        let last = u64::from_str_radix(&theirs.id[16..], 16).unwrap();
+        let off = format!("{}{:016x}", &theirs.id[..16], last ^ 1);
+        assert_eq!(e.feedback(&off, &truth, 2.0).unwrap(), Feedback::Unknown);
+        // Another instance with the same seed, at the same time, on the same models: another key.
+        let mut other =
+            Experiment::new(c, h, ExperimentConfig::default(), 0.0, *b"fedcba9876543210").unwrap();
+        let its = other.predict(c, h, "a", None, 1.0).unwrap();
+        assert_ne!(its.id, mine.id);
+        assert_eq!(e.feedback(&its.id, &truth, 2.0).unwrap(), Feedback::Unknown);
+        assert_eq!(e.feedback(&theirs.id, &truth, 2.0).unwrap(), Feedback::Counted);
+        let s = e.snapshot(3.0);
+        assert_eq!((s.feedback_unknown, s.arms[0].feedback.count), (3, 1));
+        // A forged id below the ring is unknown, not expired: the counters stay honest.
+        let mut small = Experiment::new(
+            c,
+            h,
+            ExperimentConfig {
+                feedback_capacity: 1,
+                ..ExperimentConfig::default()
+            },
+            0.0,
+            KEY,
+        )
+        .unwrap();
+        let first = small.predict(c, h, "a", None, 1.0).unwrap();
+        small.predict(c, h, "b", None, 1.0).unwrap();
+        assert_eq!(small.feedback(&first.id, &truth, 2.0).unwrap(), Feedback::Expired);
+        let fake = format!(
+            "{}{:016x}",
+            &first.id[..16],
+            u64::from_str_radix(&first.id[16..], 16).unwrap() ^ 1
+        );
+        assert_eq!(small.feedback(&fake, &truth, 2.0).unwrap(), Feedback::Unknown);
+    }
+
+    #[test]
+    fn close_now_hands_the_window_over_without_queueing_it() {
+        let m = tiny();
+        let (c, h) = (
+            ArmModel { model: &m, sha256: A },
+            ArmModel { model: &m, sha256: B },
+        );
+        let config = ExperimentConfig {
+            window_seconds: Some(10.0),
+            ..ExperimentConfig::default()
+        };
+        let mut e = Experiment::new(c, h, config, 0.0, KEY).unwrap();
+        for i in 0..(MAX_PENDING as u32 + 3) {
+            e.predict(c, h, "a", None, 1.0 + f64::from(i)).unwrap();
+            let s = e.close_now(2.0 + f64::from(i));
+            assert_eq!((s.window.index, s.dropped), (u64::from(i), 0));
+        }
+        assert_eq!(e.pending().count(), 0);
+        // A window that the time closed is queued, once; the one close_now closes is not.
+        e.predict(c, h, "a", None, 100.0).unwrap();
+        e.predict(c, h, "b", None, 10_100.0).unwrap();
+        let s = e.close_now(10_200.0);
+        let queued = e.take_pending();
+        assert_eq!(queued.len(), 1);
+        let w = &queued[0].window;
+        assert_eq!((w.end_ms - w.start_ms, queued[0].seen), (10_000, 1));
+        assert_eq!((s.window.start_ms, s.seen), (w.end_ms, 1));
+        assert!(e.take_pending().is_empty());
+        assert_eq!(e.dropped(), 0);
+        e.snapshot(10_300.0);
+        assert_eq!(
+            e.pending().count(),
+            1,
+            "snapshot queues (the npm package delivers it)"
+        );
+    }
+
+    #[test]
     fn requeue_keeps_order_and_bound() {
         let m = tiny();
         let (c, h) = (
             ArmModel { model: &m, sha256: A },
             ArmModel { model: &m, sha256: B },
         );
-        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         assert!(!e.window_active());
         e.feedback(&"0".repeat(32), &e.classes[0].clone(), 0.5).unwrap();
         assert!(e.window_active(), "ignored feedback is reported too");
@@ -991,7 +1323,7 @@ mod tests {
                 },
             ),
         ] {
-            let e = Experiment::new(c, h, config, 0.0).unwrap_err();
+            let e = Experiment::new(c, h, config, 0.0, KEY).unwrap_err();
             assert_eq!(e.code(), "INVALID_INPUT");
             // The field's name, not the npm package's option (`sampleRate`).
             assert!(
@@ -1000,7 +1332,7 @@ mod tests {
                 "{e}"
             );
         }
-        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0).unwrap();
+        let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         e.predict(c, h, "x", None, 1.0).unwrap();
         let good = e.snapshot(2.0).to_json();
         for (from, to) in [

@@ -775,10 +775,18 @@ impl Experiment {
             seed,
             feedback_capacity,
         };
+        // The ids' key: os.urandom, whatever the seed (a seed reproduces the sampling, never the
+        // ids, which a client must not be able to guess from one it was given).
+        let random = py.import("os")?.call_method1("urandom", (16,))?;
+        let id_key: [u8; 16] = random
+            .cast::<PyBytes>()?
+            .as_bytes()
+            .try_into()
+            .map_err(|_| invalid("os.urandom(16) did not return 16 bytes".into()))?;
         let inner = py
             .detach(|| {
                 with_arms(champion.get(), challenger.get(), |c, h| {
-                    crate::experiment::Experiment::new(c, h, config, now_ms())
+                    crate::experiment::Experiment::new(c, h, config, now_ms(), id_key)
                 })
             })
             .map_err(core_error)?;
@@ -822,7 +830,8 @@ impl Experiment {
     }
 
     /// The true label (one of the classes, a str or an int) of prediction ``id`` (a str):
-    /// "counted", "expired", "unknown" or "duplicate".
+    /// "counted", "expired" (older than the ring, or made by an artifact the arms no longer run),
+    /// "unknown" or "duplicate".
     fn feedback(&self, id: &Bound<'_, PyAny>, label: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         use crate::experiment::Feedback;
         let id = text_of(id, "id")?;
@@ -845,13 +854,16 @@ impl Experiment {
         })
     }
 
-    /// Closes the open window, queues it and returns it (a dict, FORMAT.md §4).
+    /// Closes the open window and returns it (a dict, FORMAT.md §4). It is not queued: Python
+    /// delivers nothing itself, so ``take_pending`` gives only the windows ``window_seconds``
+    /// closed, each once.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let json = self.lock().snapshot(now_ms()).to_json();
+        let json = self.lock().close_now(now_ms()).to_json();
         py.import("json")?.call_method1("loads", (json,))
     }
 
-    /// The closed windows waiting for delivery, oldest first (dicts).
+    /// The windows ``window_seconds`` closed, oldest first (dicts), each once; at most 64 wait
+    /// (older ones are dropped and counted in ``dropped``).
     fn take_pending<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let pending = {
             let mut e = self.lock();

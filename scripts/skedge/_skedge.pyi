@@ -84,10 +84,12 @@ class Experiment:
         when both arms were fitted on that DataFrame column."""
 
     def feedback(self, id: str, label: int | str) -> Literal["counted", "expired", "unknown", "duplicate"]:
-        """The true label of prediction ``id``."""
+        """The true label of prediction ``id``: "expired" when it is older than the feedback ring
+        or was made by an artifact the arms no longer run, "unknown" for an id this instance did
+        not give (ids cannot be guessed from one another)."""
 
     def snapshot(self) -> dict[str, Any]:
-        """Closes the open window, queues it and returns it."""
+        """Closes the open window and returns it (not queued: ``take_pending`` never gives it)."""
 
     def take_pending(self) -> list[dict[str, Any]]:
-        """The closed windows waiting for delivery, oldest first."""
+        """The windows ``window_seconds`` closed since the last call, oldest first."""

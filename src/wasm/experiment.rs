@@ -33,7 +33,8 @@ export interface ExperimentOptions {
   salt?: string;
   /** Window length; without it a window lasts until `snapshot()`. */
   windowSeconds?: number;
-  /** Seed of the shadow sampler and of the ids (default: crypto.getRandomValues). */
+  /** Seed of the shadow sampler and of the snapshots' ids (default: crypto.getRandomValues).
+   * Prediction ids are keyed by crypto.getRandomValues whatever the seed. */
   seed?: number | bigint;
   /** Predictions remembered for feedback (default 10,000; at most 1,048,576). */
   feedbackCapacity?: number;
@@ -42,7 +43,8 @@ export interface ExperimentOptions {
 /** `Experiment.predict`'s result: the served prediction, its arm and its id. */
 export interface Served extends Prediction {
   arm: "champion" | "challenger";
-  /** 32 hex digits: give it to `feedback` with the true label. */
+  /** 32 hex digits (a sequence number and its keyed hash: not guessable from another id): give it
+   * to `feedback` with the true label. */
   id: string;
   /** Shadow mode, sampled texts: the challenger's prediction (not served); else null. */
   shadow: Prediction | null;
@@ -218,8 +220,19 @@ impl ExperimentCore {
             seed,
             feedback_capacity: capacity.map_or(DEFAULT_FEEDBACK_CAPACITY, |n| n as usize),
         };
-        let inner = Experiment::new(arm(champion), arm(challenger), config, js_sys::Date::now())
-            .map_err(core_error)?;
+        // The ids' key: crypto.getRandomValues, whatever the seed (a seed reproduces the sampling,
+        // never the ids, which a client must not be able to guess from one it was given).
+        let mut id_key = [0u8; 16];
+        id_key[..8].copy_from_slice(&random_seed().to_le_bytes());
+        id_key[8..].copy_from_slice(&random_seed().to_le_bytes());
+        let inner = Experiment::new(
+            arm(champion),
+            arm(challenger),
+            config,
+            js_sys::Date::now(),
+            id_key,
+        )
+        .map_err(core_error)?;
         Ok(ExperimentCore {
             inner: Rc::new(RefCell::new(inner)),
         })
@@ -264,7 +277,8 @@ impl ExperimentCore {
     }
 
     /// The true label (a number or string of `classes`) of the prediction `id`:
-    /// `"counted"`, `"expired"`, `"unknown"` or `"duplicate"`.
+    /// `"counted"`, `"expired"` (older than the ring, or made by an artifact the arms no longer
+    /// run), `"unknown"` or `"duplicate"`.
     // Returned as a JS value: the export then shares `Model.explain`'s signature (one compiled
     // wrapper per distinct export signature: benches/PROFILE.md, "Compile and instantiate").
     #[wasm_bindgen(unchecked_return_type = "string")]

@@ -3,7 +3,9 @@
 // the canary assignment is sticky and pinned (the same hash as src/experiment.rs), feedback is
 // matched through a bounded ring, snapshots add up, and bad options are coded refusals. On 10,000
 // keys the canary stays within two points of the share and gives every key the same arm as Python.
-// `exp.flush` delivers the windows to a collector on 127.0.0.1 or a sink, as Monitor.flush does.
+// Ids cannot be guessed from one another; a followed arm that moves starts a window of its own,
+// where the old version's labels are expired. `exp.flush` delivers the windows to a collector on
+// 127.0.0.1 or a sink, as Monitor.flush does.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -136,6 +138,90 @@ test('feedback: counted per arm once, expired beyond the ring, unknown ids count
   assert.equal(s.arms[1].feedback.count, 1, 'the challenger scored the text in shadow: its label is judged too');
   assert.equal(s.arms[1].feedback.correct, Number(rs[2].shadow.label === rs[2].label));
   assert.deepEqual([s.feedback_expired, s.feedback_unknown, s.feedback_duplicate], [1, 1, 1]);
+});
+
+test('ids: a sequence number and its keyed hash; a forged, altered or foreign id is unknown', () => {
+  const [champion, challenger] = pair();
+  const exp = new Experiment(champion, challenger, { seed: 3 });
+  const [theirs, mine] = texts.slice(0, 2).map((t) => exp.predict(t));
+  const wrong = (r) => champion.info().classes.find((c) => c !== r.label);
+  // The neighbours of my id (either half one less): not another user's id.
+  const less = (hex) => (BigInt(`0x${hex}`) - 1n).toString(16).padStart(16, '0');
+  assert.equal(exp.feedback(mine.id.slice(0, 16) + less(mine.id.slice(16)), wrong(theirs)), 'unknown');
+  assert.equal(exp.feedback(less(mine.id.slice(0, 16)) + mine.id.slice(16), wrong(theirs)), 'unknown');
+  assert.deepEqual([theirs.id.slice(0, 16), mine.id.slice(0, 16)], ['0'.repeat(16), '0'.repeat(15) + '1']);
+  // Their sequence number beside my hash, or their hash with one bit flipped: not an id.
+  assert.equal(exp.feedback(theirs.id.slice(0, 16) + mine.id.slice(16), wrong(theirs)), 'unknown');
+  const flipped = (BigInt(`0x${theirs.id.slice(16)}`) ^ 1n).toString(16).padStart(16, '0');
+  assert.equal(exp.feedback(theirs.id.slice(0, 16) + flipped, wrong(theirs)), 'unknown');
+  // Another instance with the same seed gives the same sequence numbers under another key.
+  const other = new Experiment(champion, challenger, { seed: 3 }).predict(texts[0]);
+  assert.equal(other.id.slice(0, 16), theirs.id.slice(0, 16));
+  assert.notEqual(other.id, theirs.id);
+  assert.equal(exp.feedback(other.id, wrong(theirs)), 'unknown');
+  assert.equal(exp.feedback(theirs.id, theirs.label), 'counted');
+  const s = exp.snapshot();
+  assert.equal(s.feedback_unknown, 5);
+  assert.deepEqual([s.arms[0].feedback.count, s.arms[0].feedback.correct], [1, 1], 'no forged label was counted');
+  exp.free();
+});
+
+test('a followed arm that moves: labels of the old version are expired, the new window has its own statistics', { timeout: 20_000 }, async () => {
+  // An R2-like bucket (Model.follow({ bucket, key })) whose challenger pointer moves from v2 (a
+  // logistic regression) to v3 (LinearSVC: no predict_proba), both with the champion's classes.
+  const objects = new Map();
+  const bucket = {
+    async get(key, options) {
+      const body = objects.get(key);
+      if (!body) return null;
+      const etag = createHash('sha256').update(body).digest('hex');
+      if (options?.onlyIf?.etagDoesNotMatch === etag) return { etag, size: body.length };
+      return { etag, size: body.length, text: async () => Buffer.from(body).toString('utf8'), arrayBuffer: async () => new Uint8Array(body).buffer };
+    },
+  };
+  let previous = '';
+  const publish = (c, generation) => {
+    objects.set(`blobs/sha256/${c.sha256hex}.skedge`, c.bytes);
+    objects.set('pointers/m/challenger.json', Buffer.from(JSON.stringify({
+      pointer_version: 1, model: 'm', alias: 'challenger', version: String(generation), run_id: '',
+      sha256: c.sha256hex, size: c.bytes.length, integrity: `sha256-${c.sha256b64}`,
+      blob: `blobs/sha256/${c.sha256hex}.skedge`, manifest: `blobs/sha256/${c.sha256hex}.manifest.json`,
+      format_version: 3, generation, previous_sha256: previous, previous_generation: generation - 1,
+      published_at: '2026-12-03T00:00:00Z', signature: null,
+    })));
+    previous = c.sha256hex;
+  };
+  const v3Case = byName('linearsvc_multiclass_fr');
+  publish(challengerCase, 1);
+  let moved;
+  const move = new Promise((r) => (moved = r));
+  const handle = await Model.follow({ bucket, key: 'pointers/m/challenger.json' }, { intervalSeconds: 0.05, onUpdate: () => moved() });
+  const champion = Model.fromBytes(championCase.bytes);
+  const exp = new Experiment(champion, handle, { mode: 'canary', share: 1, seed: 1 });
+  const old = texts.slice(0, 5).map((t) => exp.predict(t));
+  assert.ok(old.every((r) => r.arm === 'challenger'));
+  publish(v3Case, 2);
+  // The handle's poll timer does not hold the event loop (nor does this bucket): a timer of our own does.
+  let timer;
+  await Promise.race([move, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no update in 10 s')), 10_000)))]);
+  clearTimeout(timer);
+  const fresh = exp.predict(texts[5]); // the first call after the move closes v2's window
+  for (const r of old) assert.equal(exp.feedback(r.id, r.label), 'expired', "v2's prediction is no evidence about v3");
+  assert.equal(exp.feedback(old[0].id, old[0].label), 'duplicate');
+  assert.equal(exp.feedback(fresh.id, fresh.label), 'counted');
+  const [closed] = exp.takePending();
+  assert.deepEqual([closed.arms[1].model.sha256, closed.arms[1].served, closed.arms[1].feedback.count],
+    [challengerCase.sha256hex, 5, 0]);
+  const open = exp.snapshot();
+  assert.deepEqual([open.arms[1].model.sha256, open.arms[1].served, open.arms[1].feedback.count, open.feedback_expired],
+    [v3Case.sha256hex, 1, 1, 5]);
+  // v3 has no predict_proba: its window has no confidence histogram (one of zeros would not add up
+  // to the count, and a collector refuses it), while v2's window kept its own.
+  assert.ok(Array.isArray(closed.arms[1].stats.confidence));
+  for (const a of open.arms) assert.equal(a.stats.confidence, null);
+  assert.equal(open.arms[1].stats.label_counts.reduce((x, y) => x + y), open.arms[1].stats.count);
+  exp.free();
+  handle.dispose();
 });
 
 test('bad options, mismatched classes, freed models and skedge/lite are coded refusals', () => {

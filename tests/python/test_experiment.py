@@ -2,9 +2,10 @@
 the serving arm's, exact; shadow pairs are compared; the canary assignment is sticky and pinned to
 the same values as the Rust core and the npm package, and on 10,000 keys equal to FORMAT.md's
 xxh64 formula (recomputed here), within two points of the share; feedback goes through the bounded ring;
-snapshots add up; bad arguments raise `SkedgeError` with `INVALID_INPUT` (every argument, whatever its
-type, a message naming it and bounded); a DataFrame model's records are read as `Model.predict` reads
-them.
+snapshots add up, and `snapshot()` hands its window over without queueing it (Python delivers
+nothing itself); ids cannot be guessed from one another; bad arguments raise `SkedgeError` with
+`INVALID_INPUT` (every argument, whatever its type, a message naming it and bounded); a DataFrame
+model's records are read as `Model.predict` reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import math
 import pathlib
 import subprocess
+import time
 
 import pytest
 import skedge
@@ -185,6 +187,46 @@ def test_feedback_and_refusals(arms):
     with pytest.raises(skedge.SkedgeError) as e:
         exp.predict(42)
     assert e.value.code == "INVALID_INPUT"
+
+
+def test_snapshot_hands_the_window_over_without_queueing_it(arms):
+    # Python delivers nothing itself: a window snapshot() returns is not queued too, so 70 of them
+    # drop nothing, and take_pending() gives only the windows window_seconds closed, once each.
+    champion, challenger = arms
+    exp = skedge.Experiment(champion, challenger, seed=1)
+    windows = []
+    for i in range(70):
+        exp.predict(f"un film {i}")
+        windows.append(exp.snapshot())
+    assert [w["window"]["index"] for w in windows] == list(range(70))
+    assert [w["dropped"] for w in windows] == [0] * 70
+    assert exp.take_pending() == []
+    timed = skedge.Experiment(champion, challenger, window_seconds=0.05, seed=2)
+    timed.predict("un film")
+    time.sleep(0.08)
+    timed.predict("un autre film")
+    now = timed.snapshot()
+    assert now["seen"] == 1
+    closed = timed.take_pending()
+    assert [(w["window"]["index"], w["seen"]) for w in closed] == [(0, 1)]
+    assert now["window"]["start_ms"] >= closed[0]["window"]["end_ms"]
+    assert timed.take_pending() == []
+
+
+def test_ids_cannot_be_guessed_from_another(arms):
+    champion, challenger = arms
+    exp = skedge.Experiment(champion, challenger, seed=3)
+    theirs, mine = exp.predict("bon"), exp.predict("mauvais")
+    # Either half of my id one less, or their number beside my hash: nobody's id.
+    less = lambda h: f"{int(h, 16) - 1:016x}"  # noqa: E731
+    for forged in [mine["id"][:16] + less(mine["id"][16:]), less(mine["id"][:16]) + mine["id"][16:]]:
+        assert exp.feedback(forged, "neg") == "unknown", forged
+    assert (theirs["id"][:16], mine["id"][:16]) == ("0" * 16, "0" * 15 + "1")
+    other = skedge.Experiment(champion, challenger, seed=3).predict("bon")
+    assert other["id"][:16] == theirs["id"][:16] and other["id"] != theirs["id"]
+    assert exp.feedback(other["id"], "neg") == "unknown"
+    assert exp.feedback(theirs["id"], theirs["label"]) == "counted"
+    assert exp.snapshot()["feedback_unknown"] == 3
 
 
 def test_one_model_in_both_arms_does_not_deadlock(arms):
