@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
     .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
+    .venv/bin/python scripts/report.py compact --spool DIR [--keep-days 7]   # remove consumed segments
     .venv/bin/python scripts/report.py schema [--experiment]   # the (experiment) snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
@@ -93,8 +94,27 @@ Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
 MLflow logged a window (a crash in between), the run's point and its record tell, and the window is
 not logged twice; if that window has had snapshots since, the whole window is logged as its next
-revision (a point from before records is recorded without ids, `"ids_unknown": true`). Nothing is ever
-removed from the spool, so MLflow being down loses nothing: the next push catches up.
+revision (a point from before records is recorded without ids, `"ids_unknown": true`). push removes
+nothing from the spool, so MLflow being down loses nothing: the next push catches up.
+
+Incremental: push reads only what the checkpoint (`DIR/pushed.checkpoint.json`, written atomically
+after the push's last ledger and quarantine line) does not record as consumed: per segment, the byte
+offset below which every record is logged (its id in the ledger) or set aside (quarantine), and the
+consumed records past it; where the ledger and the quarantine ended (only the lines after are read);
+the pushed windows still waiting for their drift. A crash before the checkpoint re-reads that part,
+which the ledger says is done: nothing is logged twice or skipped. So a push reads the new records
+and those of windows still open, not the history; a window holds only its snapshots not pushed yet,
+and a late one is added to what MLflow has (the point's record) as the next revision. The ledger is
+read whole only for a window MLflow already has a point of (a late snapshot, a crash, another
+source), streamed. A ledger or quarantine cut or replaced since the checkpoint voids it (all is
+read again). A bucket's checkpoint is `ledger/checkpoint.json` (`skedge/spool.py`).
+
+`compact --spool DIR --keep-days N` (7) removes, under the push lock, the segments whose every line
+the checkpoint records as consumed and valid (a segment with a line set aside as invalid is kept:
+the quarantine keeps 4 KiB of it), last written more than N days ago, never the newest (the one the
+collector appends to). The ledger and the quarantine are kept: the collector loads their ids and
+refuses (409) a retry of a snapshot whose segment is gone, so nothing is counted twice, and nothing
+not yet in MLflow (or set aside with its snapshot) is removed.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
@@ -160,11 +180,14 @@ could record them in a ledger); the ledger object is replaced by compare-and-swa
 fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
 write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
 once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
-before the crash is found in the run's metric history, as with a folder. `--cache DIR` keeps the
-objects read (immutable: by key and ETag), so a later push reads only the new ones.
+before the crash is found in the run's metric history, as with a folder. The checkpoint
+(`ledger/checkpoint.json`, compare-and-swap like the ledger) lets a push read (GET) only the objects
+not consumed yet: every key is still listed, as a late snapshot can land in an old window's folder;
+`--cache DIR` keeps the objects read (immutable: by key and ETag) for those read again (open windows).
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift or performance alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
+compact: 0, 3 no spool folder.
 
 The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
 from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
@@ -238,6 +261,9 @@ DEFAULT_EXPERIMENT = "skedge-monitoring"
 SEGMENT_PREFIX = "snapshots-"
 LEDGER = "pushed.jsonl"
 QUARANTINE = "quarantine.jsonl"
+#: What push has consumed (folder: `DIR/pushed.checkpoint.json`; bucket: `ledger/checkpoint.json`).
+CHECKPOINT = "pushed.checkpoint.json"
+CHECKPOINT_VERSION = 1
 
 EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
 
@@ -584,28 +610,49 @@ MAX_RECORD_BYTES = 8 * MAX_SNAPSHOT_BYTES
 MAX_BODY_BYTES = MAX_RECORD_BYTES - (64 << 10)
 
 
-def _lines(path: Path) -> Iterator[bytes | None]:
-    """Complete lines of a regular file, streamed (opened with O_NOFOLLOW: a symlink is refused,
-    `OSError`); an unterminated last line (torn write) is left out; a line longer than
-    `MAX_RECORD_BYTES` (none the collector writes) is skipped to its end and given as None."""
+def _lines_at(path: Path, offset: int = 0, ino: int | None = None) -> Iterator[tuple[int, int, bytes | None]]:
+    """(start, end, line) of the complete lines of a regular file from byte `offset` (a line
+    boundary), streamed (opened with O_NOFOLLOW: a symlink is refused, `OSError`); an unterminated
+    last line (torn write) is left out; a line longer than `MAX_RECORD_BYTES` (none the collector
+    writes) is skipped to its end and given as None. `ino`: the file's inode when the offset was
+    taken; another file (replaced), or one now shorter than `offset`, is read from 0."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
+        if offset < 0 or offset > st.st_size or (ino is not None and ino != st.st_ino):
+            offset = 0
+        f.seek(offset)
+        pos = offset
         while line := f.readline(MAX_RECORD_BYTES + 1):
+            start, pos = pos, pos + len(line)
             if not line.endswith(b"\n"):
                 if len(line) <= MAX_RECORD_BYTES:
                     return  # the torn tail
                 while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
-                    pass
+                    pos += len(rest)
                 if not rest:
                     return
-                yield None
+                pos += len(rest)
+                yield start, pos, None
             elif line.strip():
-                yield line
+                yield start, pos, line
+
+
+def _lines(path: Path) -> Iterator[bytes | None]:
+    """The lines of `_lines_at(path)` (from the start), without their positions."""
+    for _, _, line in _lines_at(path):
+        yield line
+
+
+def _inode(path: Path) -> int | None:
+    with contextlib.suppress(OSError):
+        return os.lstat(path).st_ino
+    return None
 
 
 def _record(line: bytes | None) -> dict | None:
@@ -637,6 +684,34 @@ def read_spool(spool: Path, bad: list | None = None) -> list[dict]:
                 seen.add(snap["id"])
                 out.append(snap)
     return out
+
+
+def _bad_digest(segment: str, line: bytes | None, start: int) -> str:
+    """How a line that is not a valid record is named in the quarantine (`line_sha256`): the
+    sha256 of the line, or of `"<segment>: over-long line at byte <start>"` for one too long to keep."""
+    return hashlib.sha256(line if line is not None else f"{segment}: over-long line at byte {start}".encode()).hexdigest()
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint file's document ({} when there is none or it is not one: everything is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
+    try:
+        return checked_checkpoint(json.loads(data))
+    except (ValueError, RecursionError):
+        return {}
+
+
+def checked_checkpoint(doc: Any) -> dict:
+    """`doc` if it is a checkpoint of this version, else {} (everything is read again)."""
+    ok = (isinstance(doc, dict) and doc.get("version") == CHECKPOINT_VERSION
+          and isinstance(doc.get("segments", {}), dict) and isinstance(doc.get("done", []), list)
+          and isinstance(doc.get("arms", []), list) and isinstance(doc.get("pending_drift", []), list))  # fmt: skip
+    return doc if ok else {}
 
 
 def read_ledger(spool: Path, name: str = LEDGER) -> list[dict]:
@@ -720,8 +795,10 @@ class Spool:
         for seg in segs:
             _cut_torn_tail(seg)
         self.ids = {s["id"] for s in read_spool(self.path)}
-        for entry in read_ledger(self.path):
-            self.ids.update(entry.get("ids", []))
+        # the ledger's and the quarantine's too: a retry of a snapshot whose segment `compact`
+        # removed is still refused (409)
+        for entry in (e for name in (LEDGER, QUARANTINE) for e in LocalSource(self.path).entries(name)):
+            self.ids.update(_ids(entry))
         self.current = segs[-1] if segs else self._segment(1)
         self.mutex = threading.Lock()
         # Size the current segment must be cut back to before the next append, when a failed
@@ -807,9 +884,23 @@ class Spool:
             os.close(self._lock_fd)
 
 
+def _entries(lines: Iterator) -> list[dict]:
+    out = []
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
+
+
 class LocalSource:
     """What push reads and writes in a spool folder; `skedge.spool.BucketSource` is the same for
-    a bucket (`--from s3://…`)."""
+    a bucket (`--from s3://…`).
+
+    Incremental reads (`fresh`, `tail`, `advance`): the checkpoint `DIR/pushed.checkpoint.json`
+    says, per segment, the byte offset below which every record is consumed (its id in the ledger
+    or the quarantine, or the line set aside), so a push reads only the segments' ends."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -819,6 +910,112 @@ class LocalSource:
 
     def ledger(self, name: str = LEDGER) -> list[dict]:
         return read_ledger(self.path, name)
+
+    def entries(self, name: str = LEDGER) -> Iterator[dict]:
+        """The ledger's (or quarantine's) entries, streamed (`read_ledger` without the list)."""
+        for line in _lines(self.path / name):
+            with contextlib.suppress(ValueError, TypeError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    yield entry
+
+    def tail(self, name: str, mark: Any) -> tuple[list[dict], list]:
+        """The entries of `name` past `mark` (`[inode, bytes]` of a checkpoint; None: all) and the
+        mark of its end (complete lines only)."""
+        path = self.path / name
+        ino, offset = (mark if isinstance(mark, list) and len(mark) == 2 else [None, 0])
+        cur = _inode(path)
+        if cur is None or (ino is not None and ino != cur):
+            offset = 0
+        lines, end = [], offset
+        for start, stop, line in _lines_at(path, offset, ino if ino is not None else cur):
+            if start < offset:  # the file was replaced or cut: read it whole
+                lines, offset = [], 0
+            end = stop
+            if line is not None:
+                lines.append(line)
+        return _entries(lines), [cur, end]
+
+    def holds(self, name: str, mark: Any) -> bool:
+        """Whether `name` is still the file a checkpoint's `mark` ([inode, bytes]) was taken of."""
+        if not (isinstance(mark, list) and len(mark) == 2):
+            return True
+        try:
+            st = os.lstat(self.path / name)
+        except FileNotFoundError:
+            return mark[1] == 0
+        return (mark[0] is None or st.st_ino == mark[0]) and st.st_size >= mark[1]
+
+    def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
+        """The valid snapshots past the checkpoint's offsets (first occurrence of each id read)
+        and the marks `advance` needs: `[segment, inode, line end, ("id", id) | ("bad", sha256)]`
+        per record read, in order; lines that are not valid records go to `bad`."""
+        known = checkpoint.get("segments", {})
+        seen, out, marks = set(), [], []
+        for seg in _segments(self.path):
+            at = known.get(seg.name) or {}
+            ino = _inode(seg)
+            offset = at.get("offset", 0) if at.get("ino") == ino else 0
+            for start, end, line in _lines_at(seg, offset, ino):
+                snap = _record(line)
+                if snap is None:
+                    if bad is not None:
+                        bad.append((seg.name, line, start))
+                    marks.append([seg.name, ino, end, ("bad", _bad_digest(seg.name, line, start))])
+                    continue
+                marks.append([seg.name, ino, end, ("id", snap["id"])])
+                if snap["id"] not in seen:
+                    seen.add(snap["id"])
+                    out.append(snap)
+        return out, marks
+
+    def advance(self, checkpoint: dict, marks: list, consumed) -> tuple[dict, list]:
+        """`{"segments": {name: {"ino", "offset", "bad"}}}`: per segment, the offset past the
+        longest run of consumed records from its old one (`bad`: lines set aside below it); and
+        the consumed tokens of the records read past the new offsets."""
+        segments = {}
+        for seg in _segments(self.path):
+            at = checkpoint.get("segments", {}).get(seg.name)
+            if isinstance(at, dict) and at.get("ino") == _inode(seg):
+                segments[seg.name] = dict(at)
+        beyond, stuck = [], set()
+        for name, ino, end, token in marks:
+            done = consumed(token)
+            if name in stuck or not done:
+                stuck.add(name)
+                if done:
+                    beyond.append(token)
+                continue
+            at = segments.get(name)
+            if at is None or at.get("ino") != ino or end <= at.get("offset", 0):  # new, replaced or cut
+                at = segments[name] = {"ino": ino, "offset": 0, "bad": 0}
+            at["offset"] = end
+            at["bad"] = at.get("bad", 0) + (token[0] == "bad")
+        return {"segments": segments}, beyond
+
+    def read_checkpoint(self) -> dict:
+        return _load_checkpoint(self.path / CHECKPOINT)
+
+    def write_checkpoint(self, doc: dict) -> None:
+        """Replaced atomically (temporary file, fsync, rename, fsync of the folder)."""
+        final = self.path / CHECKPOINT
+        tmp = self.path / f".{CHECKPOINT}.{os.getpid()}"
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(self.path)
+
+    def find(self, ids: set) -> list[dict]:
+        """The snapshots of these ids still in the spool (a whole read: only for windows whose
+        point in MLflow predates window records)."""
+        return [s for s in read_spool(self.path) if s["id"] in ids]
 
     def append(self, name: str, entry: dict) -> None:
         append_durably(self.path / name, (json.dumps(entry) + "\n").encode())
@@ -1342,6 +1539,12 @@ def model_id_of(mv) -> str | None:
     return getattr(mv, "model_id", None) or registry._model_id_of_source(getattr(mv, "source", None))
 
 
+def _ids(entry: dict) -> Iterator[str]:
+    """The snapshot ids of a ledger or quarantine line (anything else in `"ids"` left out)."""
+    ids = entry.get("ids")
+    return (i for i in ids if isinstance(i, str)) if isinstance(ids, list) else iter(())
+
+
 def unevaluated(ledger: list) -> list:
     """Ledger entries of pushed windows whose drift is still to compute: the last revision of
     each window, logged when no artifact of its model was at hand (`"drift": false`, or no such
@@ -1565,6 +1768,13 @@ class Pusher:
         self.min_feedback = args.min_feedback
         self.references: dict = {}  # (name, version) -> its reference metric or None
         self.arm_runs: dict = {}  # (name, version) -> (run, group, peer) of experiment windows logged
+        # What this push read past the checkpoint (`groups`): the checkpoint, the marks of the
+        # records read, and the ledger and quarantine lines appended since (this push's too).
+        self.ck: dict = {}
+        self.marks: list = []
+        self.ledger_tail: list = []
+        self.quarantine_tail: list = []
+        self.done: set = set()
 
     # -- MLflow ---------------------------------------------------------------------------------
 
@@ -1819,17 +2029,15 @@ class Pusher:
         a spool line that is not a valid record, or a window MLflow refused."""
         entry = {"quarantined_ms": int(time.time() * 1000), "reason": reason, **what}
         self.source.append(QUARANTINE, entry)
+        self.quarantine_tail.append(entry)
 
     def quarantine_lines(self, bad: list) -> None:
-        """Spool lines that are not valid snapshot records, each set aside once."""
-        known = {e.get("line_sha256") for e in self.source.ledger(QUARANTINE)}
+        """Spool lines (segment, line or None, byte offset) that are not valid snapshot records,
+        each set aside once (an over-long one named by its segment and offset: `_bad_digest`)."""
+        known = self.done | {e.get("line_sha256") for e in self.quarantine_tail}
         fresh = 0
-        too_long: dict = {}
-        for segment, line in bad:
-            if line is None:  # over-long: named by its rank in the (append-only) segment
-                too_long[segment] = too_long.get(segment, 0) + 1
-                line_id = f"{segment}: over-long line {too_long[segment]}".encode()
-            digest = hashlib.sha256(line if line is not None else line_id).hexdigest()
+        for segment, line, *at in bad:
+            digest = _bad_digest(segment, line, at[0] if at else 0)
             if digest in known:
                 continue
             shown = None if line is None else line[:4096].decode("utf-8", "replace")
@@ -1884,23 +2092,36 @@ class Pusher:
         return {s["id"] for s in ahead}
 
     def groups(self) -> tuple[list, int]:
-        """Windows with snapshots not yet pushed (eligible ones) and the count of open ones."""
+        """Windows with snapshots not yet pushed (eligible ones) and the count of open ones. Only
+        what is past the checkpoint is read (`source.fresh`: the spool's records not known to be
+        consumed; `source.tail`: the ledger and quarantine lines appended since), and a window
+        holds only its snapshots not pushed yet: what MLflow has of it is in its point's record
+        (`plan`), which a revision adds them to."""
+        self.ck = checked_checkpoint(self.source.read_checkpoint())
+        if self.ck and not all(self.source.holds(name, self.ck.get(key))
+                               for name, key in ((LEDGER, "ledger"), (QUARANTINE, "quarantine"))):  # fmt: skip
+            # the ledger or the quarantine was cut or replaced since: what the checkpoint says
+            # consumed may no longer be recorded there, so everything is read again
+            self.log(f"{self.source.where(LEDGER)} or {QUARANTINE} is shorter than, or not, the one the checkpoint "
+                     "was taken of: the whole spool is read again")  # fmt: skip
+            self.ck = {}
         bad: list = []
-        snaps = self.source.snapshots(bad)
+        snaps, self.marks = self.source.fresh(self.ck, bad)
         self.snapshots = {s["id"]: s for s in snaps}
+        self.ledger_tail, _ = self.source.tail(LEDGER, self.ck.get("ledger"))
+        self.quarantine_tail, _ = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
+        self.done = {t for t in self.ck.get("done", []) if isinstance(t, str)}
         self.quarantine_lines(bad)
-        pushed = set()
-        for entry in self.source.ledger() + self.source.ledger(QUARANTINE):
-            ids = entry.get("ids", [])
-            pushed.update(i for i in ids if isinstance(i, str))
+        pushed = {i for e in self.ledger_tail for i in _ids(e)}
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
-        arm_pushed = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
-                      for e in self.source.ledger()
-                      if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
-                      for i in e.get("ids", []) if isinstance(i, str)}  # fmt: skip
-        set_aside = {i for e in self.source.ledger(QUARANTINE) for i in e.get("ids", []) if isinstance(i, str)}
+        arm_pushed = {tuple(a) for a in self.ck.get("arms", []) if isinstance(a, list) and len(a) == 4}
+        arm_pushed |= {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
+                       for e in self.ledger_tail
+                       if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                       for i in _ids(e)}  # fmt: skip
+        set_aside = self.done | {i for e in self.quarantine_tail for i in _ids(e)}
         arm_done = {i for (*_, i) in arm_pushed}
-        set_aside |= self.future(snaps, pushed | arm_done)
+        set_aside |= self.future(snaps, pushed | arm_done | set_aside)
         pushed |= set_aside
         by_key: dict = {}
         arm_keys: dict = {}
@@ -1910,8 +2131,11 @@ class Pusher:
             b = s["window"]["end_ms"] // self.window_ms
             if is_experiment(s):
                 for m in {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}:
-                    g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
-                    g.snapshots.append(s)
+                    if (*m, s["id"]) not in arm_pushed:
+                        g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
+                        g.snapshots.append(s)
+                continue
+            if s["id"] in pushed:
                 continue
             m = s["model"]
             key = (m["name"], m["version"], m["sha256"], b)
@@ -1920,25 +2144,94 @@ class Pusher:
         now = int(time.time() * 1000)
         ready, waiting = [], 0
         for g in [*(by_key[k] for k in sorted(by_key)), *(arm_keys[k] for k in sorted(arm_keys))]:
-            if isinstance(g, ArmGroup):
-                if all(s["id"] in set_aside or (g.name, g.version, g.sha256, s["id"]) in arm_pushed
-                       for s in g.snapshots):  # fmt: skip
-                    continue
-            elif all(s["id"] in pushed for s in g.snapshots):
-                continue
             if not self.close_all and (g.bucket + 1) * self.window_ms + self.grace_ms > now:
                 waiting += 1
                 continue
             ready.append(g)
         return ready, waiting
 
+    def save_checkpoint(self) -> None:
+        """Records what this push consumed, after every ledger and quarantine line it wrote is
+        durable (a crash before this re-reads them, and the ledger says they are done): per
+        segment the offset below which every record is logged or set aside, the consumed
+        records past it (`done`: ids, or `line_sha256` of lines set aside; `arms`: the logged
+        arms of experiment snapshots past it), where the ledger and the quarantine end, and the
+        pushed windows still waiting for their drift (`pending_drift`)."""
+        self.source.check()
+        ledger, ledger_mark = self.source.tail(LEDGER, self.ck.get("ledger"))
+        quarantined, quarantine_mark = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
+        aside = self.done | {i for e in quarantined for i in _ids(e)}
+        hashes = self.done | {e.get("line_sha256") for e in quarantined if isinstance(e.get("line_sha256"), str)}
+        logged = {i for e in ledger if e.get("kind") is None for i in _ids(e)}
+        arms = {tuple(a) for a in self.ck.get("arms", []) if isinstance(a, list) and len(a) == 4}
+        arms |= {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
+                 for e in ledger if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                 for i in _ids(e)}  # fmt: skip
+
+        def consumed(token) -> bool:
+            kind, value = token[0], token[1]
+            if kind == "bad":
+                return value in hashes
+            if value in aside:
+                return True
+            s = self.snapshots.get(value)
+            if s is not None and is_experiment(s):
+                return all((a["model"]["name"], a["model"]["version"], a["model"]["sha256"], value) in arms
+                           for a in s["arms"])  # fmt: skip
+            return value in logged
+
+        state, beyond = self.source.advance(self.ck, self.marks, consumed)
+        # Fault injection for the crash tests (tests/python/test_push_incremental.py): stop this
+        # process (SIGSTOP) after its ledger lines, before the checkpoint.
+        if os.environ.get("SKEDGE_PUSH_STOP_BEFORE_CHECKPOINT") == "1":
+            import signal  # noqa: PLC0415
+
+            os.kill(os.getpid(), signal.SIGSTOP)
+        left = {t[1] for t in beyond}
+        doc = {
+            "version": CHECKPOINT_VERSION,
+            **state,
+            "done": sorted(left),
+            "arms": sorted([list(a) for a in arms if all(isinstance(x, str) for x in a)
+                            and a[3] in self.snapshots and a[3] not in left]),  # fmt: skip
+            "ledger": ledger_mark,
+            "quarantine": quarantine_mark,
+            "pending_drift": unevaluated(self.ck.get("pending_drift", []) + ledger),
+        }
+        self.source.write_checkpoint(doc)
+
+    def window_ledger(self, kind: str | None, run_id: str, bucket: int) -> tuple[set, set]:
+        """(revisions, snapshot ids) of this source's ledger lines of one window of a run (`kind`
+        None: monitoring). The ledger is streamed whole: only for a window MLflow already has a
+        point of (a late snapshot, a crash between MLflow and the ledger, another source)."""
+        revisions, ids = set(), set()
+        for e in self.source.entries(LEDGER):
+            if e.get("run_id") == run_id and e.get("bucket") == bucket and e.get("kind") == kind:
+                revisions.add(e.get("revision", 0))
+                ids.update(_ids(e))
+        return revisions, ids
+
+    def complete(self, g: Group, kind: str | None, run: Run) -> None:
+        """Adds to `g` the snapshots this source logged in its window before (a window whose point
+        predates window records is judged on all its snapshots: `push_window_legacy`)."""
+        _, ours = self.window_ledger(kind, run.run_id, g.bucket)
+        missing = ours - {s["id"] for s in g.snapshots}
+        if missing:
+            found = self.source.find(missing)
+            if len(found) < len(missing):
+                self.log(f"warning: window {g.bucket} of run {run.run_id}: {len(missing) - len(found)} snapshot(s) "
+                         "it logged before are no longer in the spool; its revision counts only the others")  # fmt: skip
+            g.snapshots.extend(found)
+
     def push(self) -> int:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
-        ledger = self.source.ledger()
-        if not ready and not unevaluated(ledger):
+        ledger = self.ledger_tail
+        pending = self.ck.get("pending_drift", [])
+        if not ready and not unevaluated(pending + ledger):
             self.log("nothing to push")
+            self.save_checkpoint()
             return EXIT_OK
         self.connect()
         alerts, performance = [], []
@@ -1950,8 +2243,9 @@ class Pusher:
                     alerts += self.push_window(g, ledger)
             except WindowRefused as err:
                 self.quarantine_window(g, str(err))
-        alerts += self.reevaluate(unevaluated(ledger), ledger)
+        alerts += self.reevaluate(unevaluated(pending + ledger), ledger)
         self.experiment_figures()
+        self.save_checkpoint()
         if not ready and not self.reevaluated:
             self.log("nothing to push")
         if alerts:
@@ -2007,24 +2301,29 @@ class Pusher:
         of the second hiding the first. A point without a record (an older push) is `legacy`."""
         step, end_ms = run.step(g.bucket, self.window_ms), (g.bucket + 1) * self.window_ms
         mine = {s["id"] for s in g.snapshots}
+        k = None if kind == "window" else kind
         found = self.prior(run, kind, g.bucket, step, key)
         if found is None:
+            # no point at the step: the window's lines, if any, are this push's or its last one's
             revision = sum(1 for e in ledger if e.get("run_id") == run.run_id and e.get("bucket") == g.bucket
-                           and e.get("kind") == (None if kind == "window" else kind))  # fmt: skip
+                           and e.get("kind") == k)  # fmt: skip
             return {"ts": end_ms + revision, "revision": revision, "record": own, "covered": False, "merged": 0,
-                    "legacy": False}  # fmt: skip
+                    "legacy": False, "ids": g.ids}  # fmt: skip
         ts, rec = found
         if rec is None:
             return {"legacy": True}
         theirs = {i for i in rec["ids"] if isinstance(i, str)}
+        # `g` holds only snapshots not pushed yet: those this source logged before are in the record
+        revisions, ours = self.window_ledger(k, run.run_id, g.bucket)
+        ids = sorted(mine | (theirs & ours))  # this source's snapshots in the point (its ledger line)
         if mine <= theirs:
-            return {"ts": ts, "revision": ts - end_ms, "record": rec, "covered": True, "merged": 0, "legacy": False}
+            return {"ts": ts, "revision": ts - end_ms, "record": rec, "covered": True, "merged": 0, "legacy": False,
+                    "ids": ids}  # fmt: skip
         others = theirs - mine
-        known = any(e.get("run_id") == run.run_id and e.get("bucket") == g.bucket and e.get("revision") == ts - end_ms
-                    and e.get("kind") == (None if kind == "window" else kind) for e in ledger)  # fmt: skip
+        foreign = others - ours  # another source's
         # our own point whose ledger line a crash lost (the window has grown since): its line,
         # with the ids its record names, so that every point of ours has one
-        lost = None if known or others else {"revision": ts - end_ms, "ids": sorted(theirs)}
+        lost = None if (ts - end_ms) in revisions or foreign else {"revision": ts - end_ms, "ids": sorted(theirs)}
         record = own
         if others:
             fresh = [s for s in g.snapshots if s["id"] not in theirs]
@@ -2037,7 +2336,7 @@ class Pusher:
                     f"these: {err}") from None  # fmt: skip
             record["ids"] = sorted(theirs | mine)
         return {"ts": ts + 1, "revision": ts + 1 - end_ms, "record": record, "covered": False,
-                "merged": len(others), "legacy": False, "lost": lost}  # fmt: skip
+                "merged": len(foreign), "legacy": False, "lost": lost, "ids": ids}  # fmt: skip
 
     def record_lost(self, plan: dict, entry: dict, ledger: list) -> None:
         """The ledger line of `plan`'s lost point, if it has one (`plan`), before the next revision's."""
@@ -2066,6 +2365,8 @@ class Pusher:
 
         plan = self.plan(g, run, "window", "sampled", ledger, own, merge)
         if plan["legacy"]:
+            self.complete(g, None, run)
+            stats, seen, classes = aggregate(g.snapshots)
             return self.push_window_legacy(g, run, mv, ledger, stats, seen, classes)
         return self.log_planned(g, run, mv, ledger, plan)
 
@@ -2082,7 +2383,7 @@ class Pusher:
             "bucket": g.bucket,
             "window_seconds": self.window_ms / 1000,
             "revision": revision,
-            "ids": g.ids,
+            "ids": plan["ids"],
             "drift": True,
             "logged_ms": int(time.time() * 1000),
         }
@@ -2129,10 +2430,7 @@ class Pusher:
         """A window whose latest point was logged by a push from before window records: which
         snapshots that point holds is told by their count only (`log_window`)."""
         run_id = run.run_id
-        revision = sum(
-            1 for e in ledger
-            if e.get("run_id") == run_id and e.get("bucket") == g.bucket and e.get("kind") is None
-        )  # fmt: skip
+        revision = len(self.window_ledger(None, run_id, g.bucket)[0])
         info, d, reasons, healthy = self.evaluate(g, mv, stats)
         metrics = window_metrics(stats, seen, len(g.snapshots), classes, d)
         metrics["dropped"] = max(s["dropped"] for s in g.snapshots)
@@ -2206,11 +2504,12 @@ class Pusher:
             if window_ms <= 0 or not isinstance(m.get("sha256"), str) or not isinstance(e.get("bucket"), int):
                 continue
             g = Group(m.get("name", ""), m.get("version", ""), m["sha256"], e["bucket"])
-            g.snapshots = [snaps[i] for i in e.get("ids", []) if i in snaps]
-            if not g.snapshots or len(g.snapshots) != len(e.get("ids", [])):
+            ids = list(_ids(e))
+            g.snapshots = [snaps[i] for i in ids if i in snaps]
+            if not ids:
                 self.warn_once(("missing", e["run_id"], g.bucket), (
-                    f"warning: window {g.bucket} of run {e['run_id']}: its snapshots are no longer "
-                    "all in the spool, its drift cannot be computed"))  # fmt: skip
+                    f"warning: window {g.bucket} of run {e['run_id']}: which snapshots it holds is unknown, "
+                    "its drift cannot be computed"))  # fmt: skip
                 continue
             mv = self.model_version(g.name, g.version)
             if self.baseline_for(g, mv) is None:
@@ -2218,7 +2517,8 @@ class Pusher:
                 continue
             saved, self.window_ms = self.window_ms, window_ms  # the window length it was pushed with
             try:
-                alerts += self.reevaluate_window(g, mv, e, ledger)
+                # snapshots consumed by an earlier push are not read again: the point's record has them
+                alerts += self.reevaluate_window(g, mv, e, ledger, complete=len(g.snapshots) == len(ids))
             except WindowRefused as err:
                 self.log(f"warning: drift of window {g.bucket} of run {e['run_id']} not logged: {err}")
             finally:
@@ -2228,7 +2528,7 @@ class Pusher:
                      "(pass --artifact, or publish it in MLflow)")  # fmt: skip
         return alerts
 
-    def reevaluate_window(self, g: Group, mv, e: dict, ledger: list) -> list:
+    def reevaluate_window(self, g: Group, mv, e: dict, ledger: list, complete: bool = True) -> list:
         run = self.get_run(e["run_id"])
         if run is None:
             self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
@@ -2238,12 +2538,12 @@ class Pusher:
         step = run.step(g.bucket, self.window_ms)
         end_ms = (g.bucket + 1) * self.window_ms
         ts = end_ms + revision
-        if e.get("merged"):  # the point holds another source's snapshots too: its record has them all
+        if e.get("merged") or not complete:  # the record has all the point's snapshots
             rec = self.read_record(run, record_path("window", g.bucket, ts))
             if rec is None:
                 self.warn_once(("no record", run.run_id, g.bucket), (
-                    f"warning: window {g.bucket} of run {run.run_id}: its record is gone from MLflow, "
-                    "its drift cannot be computed"))  # fmt: skip
+                    f"warning: window {g.bucket} of run {run.run_id}: its record is not in MLflow and its snapshots "
+                    "are not all at hand, its drift cannot be computed"))  # fmt: skip
                 return []
             stats, seen, classes = rec["stats"], rec["seen"], rec["classes"]
         else:
@@ -2358,6 +2658,9 @@ class Pusher:
             return merge_arm(rec, aggregate_arm(ArmGroup(g.name, g.version, g.sha256, g.bucket, fresh)))
 
         plan = self.plan(g, run, "experiment", "skedge.served", ledger, own, merge)
+        if plan["legacy"]:
+            self.complete(g, "experiment", run)
+            own = dict(aggregate_arm(g), ids=g.ids)
         end_ms = (g.bucket + 1) * self.window_ms
         step = run.step(g.bucket, self.window_ms)
         where = f"experiment window {_iso(g.bucket * self.window_ms)}–{_iso(end_ms)} of {g.name} v{g.version}"
@@ -2365,7 +2668,7 @@ class Pusher:
         revision = plan.get("revision", 0)
         entry = {"kind": "experiment", "run_id": run.run_id,
                  "model": {"name": g.name, "version": g.version, "sha256": g.sha256}, "bucket": g.bucket,
-                 "window_seconds": self.window_ms / 1000, "revision": revision, "ids": g.ids,
+                 "window_seconds": self.window_ms / 1000, "revision": revision, "ids": plan.get("ids", g.ids),
                  "logged_ms": int(time.time() * 1000)}  # fmt: skip
         if plan.get("covered"):
             self.source.append(LEDGER, entry)
@@ -2383,8 +2686,7 @@ class Pusher:
         # the peer of the run's latest window (a revision of an older one does not change it)
         tags = [] if self.later_window(run, "skedge.served", step) else [RunTag(PEER_TAG, agg["peer"][:5000])]
         if plan["legacy"]:
-            entry["revision"] = sum(1 for e in ledger if e.get("kind") == "experiment"
-                                    and e.get("run_id") == run.run_id and e.get("bucket") == g.bucket)  # fmt: skip
+            entry["revision"] = len(self.window_ledger("experiment", run.run_id, g.bucket)[0])
             logged = sum(1 for m in self.history(run, "skedge.served") if m.step == step)
             revision = self.log_window(g, run, mv, metrics, tags, entry, ledger, logged,
                                        ("skedge.snapshots", "skedge.served"), ("experiment", own))  # fmt: skip
@@ -2489,6 +2791,47 @@ def push(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
+def compact(args: argparse.Namespace, log=None) -> int:
+    """Removes the segments of a spool folder that push has consumed whole: every line a record
+    logged to MLflow (its id in the ledger) or set aside with its snapshot (quarantine), as the
+    checkpoint says (its offset is the segment's size, no invalid line in it), last written more
+    than `--keep-days` ago, and not the newest segment (the one the collector appends to). Under
+    the push lock; the ledger and the quarantine are kept (the collector refuses their ids)."""
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    spool = Path(args.spool)
+    if bucket_spool.is_bucket(args.spool) or not spool.is_dir():
+        log(f"report.py compact: no spool folder at {args.spool}")
+        return EXIT_ERROR
+    source = LocalSource(spool)
+    horizon = time.time() - args.keep_days * 86400
+    removed, freed, kept = [], 0, {}
+    with source.lock():
+        ck = source.read_checkpoint()
+        segs = _segments(spool)
+        for seg in segs[:-1]:
+            st = os.lstat(seg)
+            at = ck.get("segments", {}).get(seg.name) or {}
+            if at.get("ino") != st.st_ino or at.get("offset") != st.st_size:
+                kept["not all pushed yet"] = kept.get("not all pushed yet", 0) + 1
+            elif at.get("bad"):
+                kept["holds lines set aside"] = kept.get("holds lines set aside", 0) + 1
+            elif st.st_mtime > horizon:
+                kept[f"written within {args.keep_days:g} day(s)"] = kept.get(f"written within {args.keep_days:g} day(s)", 0) + 1
+            else:
+                seg.unlink()
+                removed.append(seg.name)
+                freed += st.st_size
+        if removed:
+            _fsync_dir(spool)
+            if ck:
+                ck["segments"] = {k: v for k, v in ck["segments"].items() if k not in removed}
+                source.write_checkpoint(ck)
+    why = ", ".join(f"{n} {reason}" for reason, n in kept.items())
+    log(f"report.py compact: removed {len(removed)} segment(s), {freed} bytes, from {spool}"
+        + (f"; kept {len(segs) - len(removed)} (the newest" + (f"; {why})" if why else ")") if segs else ""))  # fmt: skip
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------
@@ -2548,6 +2891,11 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
     p.add_argument("--save-plots", help="also write the drift figures to this folder")
 
+    cp = sub.add_parser("compact", help="remove spool segments push has consumed, after a retention")
+    cp.add_argument("--spool", required=True, help="the collector's spool folder")
+    cp.add_argument("--keep-days", type=float, default=7.0,
+                    help="keep consumed segments last written within this many days")  # fmt: skip
+
     sc = sub.add_parser("schema", help="print the snapshot JSON Schema")
     sc.add_argument("--experiment", action="store_true", help="the experiment snapshot's schema instead")
 
@@ -2571,6 +2919,9 @@ def main(argv: list | None = None) -> int:
         if not (math.isfinite(args.lease_seconds) and args.lease_seconds > 0):
             parser.error("--lease-seconds must be positive")
         return push(args)
+    if args.command == "compact":
+        finite("--keep-days", args.keep_days, 0)
+        return compact(args)
     print(json.dumps((ExperimentSnapshot if args.experiment else Snapshot).model_json_schema(), indent=2))
     return EXIT_OK
 

@@ -7,6 +7,7 @@
     <prefix>/ledger/pushed.jsonl                              the push ledger (lines as DIR/pushed.jsonl)
     <prefix>/ledger/quarantine.jsonl                          what push set aside (as DIR/quarantine.jsonl)
     <prefix>/ledger/lease.json                                which push may write the two above
+    <prefix>/ledger/checkpoint.json                           what push has consumed (below)
 
 A snapshot is written only if its key is absent (S3 ``If-None-Match: *``): a retry of the same id
 is the same key and is refused (the collector answers 409), never a second object. Objects are
@@ -27,6 +28,17 @@ MLflow in between is caught like a crash between MLflow and the ledger: the next
 run's metric history at that window's step and does not log it again (and MLflow's SQL store
 ignores a metric point identical in key, step, timestamp and value, which two pushes of the same
 snapshots produce).
+
+The checkpoint (``BucketSource.fresh``/``advance``): keys do not sort by time (``<window start
+ms>`` is unpadded decimal, and a late snapshot lands in an old window's folder), so every key is
+listed; but an object is read (GET, validated) only when the checkpoint does not record it as
+consumed: its LastModified (the bucket's clock, never compared with ours) is below the watermark
+``before_ms``, or it is named in ``done``. The watermark stays below every object read and not
+consumed, and ``LISTING_SLACK_MS`` (1 h) below the newest object listed (a PUT that had started but
+was not listed yet is read later); ``done`` names the consumed objects above it. It is written by
+compare-and-swap after the ledger, under the lease: a crash in between re-reads objects the ledger
+already names, and nothing is logged twice. The ledger objects are still read whole (and rewritten
+whole at each append).
 """
 
 from __future__ import annotations
@@ -52,6 +64,11 @@ SNAPSHOTS = "snapshots/"
 EXPERIMENTS = "experiments/"
 LEDGER_DIR = "ledger/"
 LEASE = "ledger/lease.json"
+CHECKPOINT = "ledger/checkpoint.json"
+#: An object is counted as consumed by the checkpoint's watermark (`before_ms`) only once it is
+#: this much older (by its LastModified, the bucket's own clock) than the newest object listed:
+#: a PUT that started earlier but was not yet visible to the listing is read by a later push.
+LISTING_SLACK_MS = 3_600_000
 #: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
 MAX_OBJECT_BYTES = 8 << 20
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
@@ -295,10 +312,19 @@ class BucketSource:
         if self.lease is not None:
             self.lease.check()
 
-    def snapshots(self, bad: list | None = None) -> list[dict]:
-        """Every valid snapshot (first object of each id, in key order); objects that are not a
-        valid snapshot under their own key go to `bad` as (key, bytes or None)."""
-        listed = [*self.bucket.listing(SNAPSHOTS), *self.bucket.listing(EXPERIMENTS)]
+    def _listing(self, top: str) -> Iterator[tuple[str, str, int | None]]:
+        """(key, ETag, LastModified in ms or None) of the objects under `top`, in key order."""
+        b = self.bucket
+        start = len(b.key(""))
+        with b.errors(top):
+            for page in b.client.get_paginator("list_objects_v2").paginate(Bucket=b.name, Prefix=b.key(top)):
+                for obj in page.get("Contents", []):
+                    lm = obj.get("LastModified")
+                    yield obj["Key"][start:], obj.get("ETag", ""), int(lm.timestamp() * 1000) if lm else None
+
+    def _fetch(self, listed: list) -> Iterator[tuple[str, bytes | None, dict | None]]:
+        """(key, body, document or None) of each (key, ETag) listed, read by 8 threads (through
+        the cache when there is one), in the order listed."""
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
 
@@ -330,20 +356,130 @@ class BucketSource:
                 os.replace(tmp, kept)
             return rel, found[0], doc, True
 
-        seen, out = set(), []
         with ThreadPoolExecutor(8) as pool:
             for rel, body, doc, fetched in pool.map(read, listed):
                 self.fetched += fetched
-                if doc is None:
-                    if bad is not None:
-                        bad.append((rel, body))
-                elif doc["id"] not in seen:
-                    seen.add(doc["id"])
-                    out.append(doc)
+                yield rel, body, doc
+
+    def snapshots(self, bad: list | None = None) -> list[dict]:
+        """Every valid snapshot (first object of each id, in key order); objects that are not a
+        valid snapshot under their own key go to `bad` as (key, bytes or None)."""
+        listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top)]
+        seen, out = set(), []
+        for rel, body, doc in self._fetch(listed):
+            if doc is None:
+                if bad is not None:
+                    bad.append((rel, body))
+            elif doc["id"] not in seen:
+                seen.add(doc["id"])
+                out.append(doc)
         if self.cache is not None:
             self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {len(listed)} object(s), {self.fetched} read from the "
                      f"bucket, the others from {self.cache}")  # fmt: skip
         return out
+
+    def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
+        """The valid snapshots not known to be consumed (`snapshots`, incremental): objects older
+        than the checkpoint's watermark `before_ms` (LastModified) are consumed and not read; those
+        it names in `done` (by id) are not read either. Marks for `advance`: `[key, LastModified,
+        token]` per object past the watermark, token ("id", id) or ("bad", sha256 of the body)."""
+        before = checkpoint.get("before_ms", 0)
+        before = before if isinstance(before, int) else 0
+        done = {t for t in checkpoint.get("done", []) if isinstance(t, str)}
+        self._newest = before + LISTING_SLACK_MS
+        listed, marks, skipped = [], [], 0
+        for top in (SNAPSHOTS, EXPERIMENTS):
+            for rel, etag, lm in self._listing(top):
+                if lm is not None:
+                    self._newest = max(self._newest, lm)
+                    if lm < before:
+                        skipped += 1
+                        continue
+                if _id_of(rel) in done:
+                    marks.append([rel, lm, ("id", _id_of(rel))])
+                    continue
+                listed.append((rel, etag, lm))
+        when = {rel: lm for rel, _, lm in listed}
+        seen, out = set(), []
+        for rel, body, doc in self._fetch([(rel, etag) for rel, etag, _ in listed]):
+            if doc is None:
+                if bad is not None:
+                    bad.append((rel, body, 0))
+                marks.append([rel, when[rel], ("bad", hashlib.sha256(
+                    body if body is not None else f"{rel}: over-long line at byte 0".encode()).hexdigest())])  # fmt: skip
+                continue
+            marks.append([rel, when[rel], ("id", doc["id"])])
+            if doc["id"] not in seen:
+                seen.add(doc["id"])
+                out.append(doc)
+        known = skipped + len(marks) - len(listed)
+        self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {skipped + len(marks)} object(s), {self.fetched} read "
+                 "from the bucket" + (f", the others from {self.cache}" if self.cache is not None else "")
+                 + f"; {known} consumed by earlier pushes (checkpoint), not read")  # fmt: skip
+        return out, marks
+
+    def advance(self, checkpoint: dict, marks: list, consumed: Callable) -> tuple[dict, list]:
+        """`{"before_ms"}`: the new watermark, below every object read that is not consumed and
+        `LISTING_SLACK_MS` below the newest object listed (never lower than the old one); and the
+        consumed tokens of the objects read at or past it (ids, and the sha256 of each object set
+        aside: it is read again until the watermark passes it, and known by that)."""
+        before = checkpoint.get("before_ms", 0)
+        before = before if isinstance(before, int) else 0
+        waiting = [lm for _, lm, token in marks if lm is not None and not consumed(token)]
+        new = max(before, min([self._newest - LISTING_SLACK_MS, *waiting]))
+        beyond = [token for _, lm, token in marks if (lm is None or lm >= new) and consumed(token)]
+        return {"before_ms": new}, beyond
+
+    def read_checkpoint(self) -> dict:
+        found = self.bucket.get(CHECKPOINT)
+        self._checkpoint_etag = found[1] if found else None
+        if found is None:
+            return {}
+        with contextlib.suppress(ValueError, RecursionError):
+            doc = json.loads(found[0])
+            return doc if isinstance(doc, dict) else {}
+        return {}
+
+    def write_checkpoint(self, doc: dict) -> None:
+        """Replaced by compare-and-swap on the ETag read (fails, `LeaseLost`, if another push
+        wrote it since)."""
+        self.check()
+        etag = self.bucket.put(CHECKPOINT, json.dumps(doc, separators=(",", ":")).encode(),
+                               if_match=getattr(self, "_checkpoint_etag", None))  # fmt: skip
+        if etag is None:
+            raise LeaseLost(f"{self.bucket.where(CHECKPOINT)} was written by another push: this one stops (run it again)")
+        self._checkpoint_etag = etag
+
+    def find(self, ids: set) -> list[dict]:
+        """The snapshots of these ids still in the bucket (by key name, then read)."""
+        listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top) if _id_of(k) in ids]
+        return [doc for _, _, doc in self._fetch(listed) if doc is not None and doc["id"] in ids]
+
+    def entries(self, name: str = "pushed.jsonl") -> Iterator[dict]:
+        return iter(self.ledger(name))
+
+    def holds(self, name: str, mark: Any) -> bool:
+        """Whether the ledger object `name` still holds the `mark` bytes a checkpoint was taken of."""
+        if not isinstance(mark, int) or mark <= 0:
+            return True
+        data = self._read(name)[0]
+        return len(data) >= mark and data[mark - 1 : mark] == b"\n"
+
+    def tail(self, name: str, mark: Any) -> tuple[list, int]:
+        """The entries of a ledger object past byte `mark` (a checkpoint's; None: all) and the
+        byte its complete lines end at."""
+        data = self._read(name)[0]
+        end = data.rfind(b"\n") + 1
+        offset = mark if isinstance(mark, int) and 0 <= mark <= end else 0
+        if offset and data[offset - 1 : offset] != b"\n":
+            offset = 0  # not a line boundary: the object was replaced, read it whole
+        out = []
+        for line in data[offset:end].split(b"\n"):
+            with contextlib.suppress(ValueError, TypeError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out, end
 
     def _read(self, name: str) -> list:
         if name not in self._ledgers:
