@@ -141,7 +141,14 @@ and the same step: `skedge.served`, `skedge.feedback.count`, `skedge.feedback.co
 the count is not 0 `skedge.feedback.accuracy` (correct / count) and `skedge.feedback.f1_macro`
 (scikit-learn's `f1_score(average="macro")` from the confusion matrix: classes neither true nor
 predicted left out); with shadow snapshots `skedge.shadow.pairs`, `skedge.shadow.agree`,
-`skedge.shadow.agreement`, `skedge.shadow.mean_abs_dproba`, `skedge.shadow.max_abs_dproba`. Counts
+`skedge.shadow.agreement`, `skedge.shadow.mean_abs_dproba`, `skedge.shadow.max_abs_dproba`. The same
+counts per peer, for a reader that needs one pair's evidence (`sync.py promote`): `skedge.peers` (how
+many peers the window has) and, per peer version of the same registered model,
+`skedge.peer/<version>/served`, `.../feedback.count`, `.../feedback.correct`, `.../shadow.pairs`,
+`.../shadow.agree` (the window record's `by_peer` has every peer, `NAME/VERSION`). A snapshot whose
+two arms are this same artifact (both aliases on one version after a promotion) counts once in
+shadow mode (the challenger arm scored the same texts and got the same labels), both arms in canary
+mode (each served its own keys); its shadow pairs once. Counts
 are per window: a reader sums them, keeping the latest timestamp of each step. The run tag
 `skedge.experiment.last_peer` is the other arm (`NAME/VERSION`) of its latest window. Ledger lines
 `{"kind": "experiment", ...}` record each arm's window revision; a lost one is found in the run's
@@ -1368,44 +1375,70 @@ class ArmGroup(Group):
 
     def parts(self) -> Iterator[tuple[dict, dict]]:
         """(snapshot, this version's arm in it); `Pusher.conforming` has set aside the snapshots
-        whose classes differ from the others'."""
+        whose classes differ from the others'.
+
+        A snapshot whose two arms are both this artifact (after a promotion both aliases name one
+        version until a new challenger is set) is one part in shadow mode: the challenger arm
+        scored the champion's texts again and was judged on the same labels, so its counts are
+        the champion arm's counted twice. In canary mode each arm served its own keys (disjoint
+        predictions and labels): both parts count."""
         for s in self.snapshots:
-            for a in s["arms"]:
-                m = a["model"]
-                if (m["name"], m["version"], m["sha256"]) == (self.name, self.version, self.sha256):
-                    yield s, a
+            mine = [a for a in s["arms"]
+                    if (a["model"]["name"], a["model"]["version"], a["model"]["sha256"])
+                    == (self.name, self.version, self.sha256)]  # fmt: skip
+            if len(mine) > 1 and s["mode"] == "shadow":
+                mine = mine[:1]
+            for a in mine:
+                yield s, a
 
 
 PERFORMANCE_TAG = "skedge.performance_alert"
 PEER_TAG = "skedge.experiment.last_peer"
 
 
+def _peer_part() -> dict:
+    return {"snapshots": 0, "served": 0, "count": 0, "correct": 0, "shadow": None}
+
+
 def aggregate_arm(g: ArmGroup) -> dict:
     """One version's experiment window: served, feedback (count, correct, confusion) and, from
     shadow snapshots, the pair comparison with its peer(s); `peer` is the other arm of the
-    snapshot whose window ended last."""
+    snapshot whose window ended last. `by_peer` ("NAME/VERSION" of the other arm -> snapshots,
+    served, count, correct, shadow pairs and agree) keeps the same counts per peer, so that a
+    reader (`sync.py promote`) takes only the evidence of one pair. A snapshot counts once (its
+    shadow pairs too) when both its arms are this artifact (`ArmGroup.parts`)."""
     classes = g.snapshots[0]["classes"]
     n = len(classes)
     out = {"classes": classes, "served": 0, "count": 0, "correct": 0, "confusion": [[0] * n for _ in range(n)],
-           "shadow": None, "peer": None, "peer_end_ms": -1, "snapshots": 0, "dropped": 0}  # fmt: skip
+           "shadow": None, "peer": None, "peer_end_ms": -1, "snapshots": 0, "dropped": 0, "by_peer": {}}  # fmt: skip
     last = -1
+    counted: set = set()
     for s, a in g.parts():
         if s["classes"] != classes:
             raise ValueError("snapshots of different classes cannot be merged")
-        out["snapshots"] += 1
-        out["dropped"] = max(out["dropped"], s["dropped"])
-        out["served"] += a["served"]
+        other = s["arms"][1 if a is s["arms"][0] else 0]["model"]
+        key = f"{other['name']}/{other['version']}"
+        p = out["by_peer"].setdefault(key, _peer_part())
         f = a["feedback"]
+        out["served"] += a["served"]
+        p["served"] += a["served"]
         out["count"] += f["count"]
+        p["count"] += f["count"]
         out["correct"] += f["correct"]
+        p["correct"] += f["correct"]
         for i in range(n):
             for j in range(n):
                 out["confusion"][i][j] += f["confusion"][i][j]
         if s["window"]["end_ms"] >= last:
             last = s["window"]["end_ms"]
-            peer = s["arms"][1 if a is s["arms"][0] else 0]["model"]
-            out["peer"] = f"{peer['name']}/{peer['version']}"
+            out["peer"] = key
             out["peer_end_ms"] = last
+        if s["id"] in counted:
+            continue  # the second arm of a canary snapshot of this artifact against itself
+        counted.add(s["id"])
+        out["snapshots"] += 1
+        p["snapshots"] += 1
+        out["dropped"] = max(out["dropped"], s["dropped"])
         sh = s.get("shadow")
         if sh is not None:
             t = out["shadow"] or {"pairs": 0, "agree": 0, "proba_pairs": 0, "sum_abs_dproba": 0.0,
@@ -1416,6 +1449,23 @@ def aggregate_arm(g: ArmGroup) -> dict:
             t["sum_abs_dproba"] += sh["sum_abs_dproba"]
             t["max_abs_dproba"] = max(t["max_abs_dproba"], sh["max_abs_dproba"])
             out["shadow"] = t
+            ps = p["shadow"] or {"pairs": 0, "agree": 0}
+            p["shadow"] = {"pairs": ps["pairs"] + sh["pairs"], "agree": ps["agree"] + sh["agree"]}
+    return out
+
+
+def merge_by_peer(a: dict | None, b: dict | None) -> dict | None:
+    """Two `by_peer` of one version and window over disjoint snapshots, added up; None when either
+    is unknown (a record logged by a push from before per-peer evidence)."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    out = {}
+    for key in sorted(set(a) | set(b)):
+        pa, pb = a.get(key) or _peer_part(), b.get(key) or _peer_part()
+        p = {k: pa[k] + pb[k] for k in ("snapshots", "served", "count", "correct")}
+        sa, sb = pa.get("shadow"), pb.get("shadow")
+        p["shadow"] = (sa or sb) if sa is None or sb is None else {k: sa[k] + sb[k] for k in ("pairs", "agree")}
+        out[key] = p
     return out
 
 
@@ -1437,6 +1487,7 @@ def merge_arm(a: dict, b: dict) -> dict:
     else:
         out["shadow"] = {k: sa[k] + sb[k] for k in ("pairs", "agree", "proba_pairs", "sum_abs_dproba")}
         out["shadow"]["max_abs_dproba"] = max(sa["max_abs_dproba"], sb["max_abs_dproba"])
+    out["by_peer"] = merge_by_peer(a.get("by_peer"), b.get("by_peer"))
     return out
 
 
@@ -1458,9 +1509,20 @@ def f1_macro(confusion: list) -> float:
     return float(np.mean(np.array(scores, dtype=np.float64)))
 
 
-def arm_metrics(agg: dict) -> dict:
+#: Per-peer metrics: `skedge.peer/<peer version>/<name>` (a peer of the same registered model).
+PEER_METRIC = "skedge.peer/{version}/{name}"
+#: How many peers a window's point has per-peer counts of (0 and up); a point without it was
+#: logged by a push from before per-peer evidence (its counts may mix several peers).
+PEERS_METRIC = "skedge.peers"
+_PEER_VERSION = re.compile(r"[0-9A-Za-z_-]{1,100}")
+
+
+def arm_metrics(agg: dict, name: str | None = None) -> dict:
     """The metrics one arm's run gets for one experiment window (README "Monitoring": the names
-    `sync.py promote` reads)."""
+    `sync.py promote` reads). With `name` (the arm's registered model) and per-peer counts, also
+    `skedge.peers` and, per peer of that model, `skedge.peer/<version>/served`,
+    `.../feedback.count`, `.../feedback.correct` and in shadow mode `.../shadow.pairs`,
+    `.../shadow.agree` (a peer version MLflow cannot take in a metric key is in the record only)."""
     m = {"skedge.served": agg["served"], "skedge.feedback.count": agg["count"],
          "skedge.feedback.correct": agg["correct"], "skedge.dropped": agg.get("dropped", 0)}  # fmt: skip
     if agg["count"]:
@@ -1475,6 +1537,17 @@ def arm_metrics(agg: dict) -> dict:
         if sh["proba_pairs"]:
             m["skedge.shadow.mean_abs_dproba"] = sh["sum_abs_dproba"] / sh["proba_pairs"]
             m["skedge.shadow.max_abs_dproba"] = sh["max_abs_dproba"]
+    by_peer = agg.get("by_peer")
+    if name is not None and isinstance(by_peer, dict):
+        m[PEERS_METRIC] = len(by_peer)
+        for key, p in sorted(by_peer.items()):
+            peer_name, _, version = key.rpartition("/")
+            if peer_name != name or not _PEER_VERSION.fullmatch(version):
+                continue
+            values = {"served": p["served"], "feedback.count": p["count"], "feedback.correct": p["correct"]}
+            if p.get("shadow") is not None:
+                values.update({"shadow.pairs": p["shadow"]["pairs"], "shadow.agree": p["shadow"]["agree"]})
+            m.update({PEER_METRIC.format(version=version, name=k): v for k, v in values.items()})
     return m
 
 
@@ -2676,7 +2749,7 @@ class Pusher:
             self.log(f"{where}: MLflow has these {len(g.ids)} snapshot(s) already (run {run.run_id}, step {step}, "
                      f"revision {revision}): recorded, not logged again")  # fmt: skip
             return []
-        metrics = arm_metrics(agg)
+        metrics = arm_metrics(agg, g.name)
         # how many snapshots the point aggregates: tells a lost ledger line's point from a grown
         # window for points logged before window records
         metrics["skedge.snapshots"] = float(len(agg["ids"]))
@@ -2700,7 +2773,8 @@ class Pusher:
         self.source.append(LEDGER, entry)
         ledger.append(entry)
         self.arm_runs[(g.name, g.version)] = (run, g, agg["peer"])
-        shown = ", ".join(f"{k[7:]} {v:.4g}" for k, v in metrics.items() if k != PERFORMANCE_TAG)
+        shown = ", ".join(f"{k[7:]} {v:.4g}" for k, v in metrics.items()
+                          if k not in (PERFORMANCE_TAG, PEERS_METRIC) and not k.startswith("skedge.peer/"))  # fmt: skip
         self.log(f"logged {where} (peer {agg['peer']}) to run {run.run_id} (step {step}): {shown}"
                  + (f" [revision {revision}]" if revision else "")
                  + (f" [with {plan['merged']} snapshot(s) another source logged]" if plan.get("merged") else ""))  # fmt: skip

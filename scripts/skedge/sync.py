@@ -48,20 +48,26 @@ reordered or lost payload can never choose a version. Prompts arriving while a p
 into one more pass after it, so two racing alias moves end on the later one.
 
 ``promote`` moves the ``--to`` alias to the version of the ``--from`` alias when the production
-evidence says so (issue #15). It reads, in each version's monitoring run (version tag
-``skedge.monitoring_run_id``), what ``report.py push`` logged per experiment window:
-``skedge.feedback.count`` / ``.correct`` and ``skedge.shadow.pairs`` / ``.agree``. Per step the
-latest timestamp wins (a revision re-logs its window later); a step's earliest timestamp is the
-window's end, and only windows both runs have count (the champion's windows against an earlier
-challenger are not evidence about this one). Summed, they give each arm's accuracy (correct /
-count) and the agreement (agree / pairs). It refuses, printing the evidence table and one
+evidence says so (issue #15). It reads, in every monitoring run of each version (the one its tag
+``skedge.monitoring_run_id`` names and the others ``report.py push`` tagged with its name and
+version: a version served as two artifacts has a run each; runs of different window lengths
+refuse), what push logged per experiment window against the other arm's version:
+``skedge.peer/<version>/feedback.count`` / ``.correct`` and ``.../shadow.pairs`` / ``.agree``, the
+per-peer counts (a window in which a version ran against another peer is not evidence of this
+pair; a window logged by a push from before per-peer evidence has only counts over all its peers
+and is not counted either: a note says how many). Per step the latest point wins (a revision
+re-logs its window later); a step's earliest timestamp is the window's end, and only windows both
+arms have count. Summed, they give each arm's accuracy (correct / count) and the agreement (agree
+/ pairs). It refuses, printing the evidence table and one
 ``refused:`` line per reason, when the challenger has fewer than ``--min-feedback`` labelled
 predictions (200), when its accuracy is below the champion's + ``--min-accuracy-delta`` (0; compared
 as exact fractions, so a tie passes), when the agreement is below ``--min-agreement`` (when given;
 no shadow pairs refuses then), when the champion has no labelled predictions, when either version
 has ``skedge.drift_alert``, or the challenger ``skedge.performance_alert`` (the champion's is a reason
-to promote). Otherwise it moves the alias to the evaluated version number (not whatever the alias
-names by then), then tags that version ``skedge.promoted`` (time, the version it replaced, the
+to promote). Otherwise it reads both aliases again (either moved since the evaluation: nothing
+moves, PROMOTE_STALE, exit 3; MLflow has no compare-and-set of an alias, so a move in the instant
+between that read and the move is not seen), moves the alias to the evaluated version number, then
+tags that version ``skedge.promoted`` (time, the version it replaced, the
 evidence); ``sync.py serve`` receives the alias event and the edge follows. ``--dry-run``
 evaluates only; ``--json`` prints the evidence as JSON on stdout (windows, per-arm counts and
 accuracy, shadow, thresholds, alerts, reasons, promoted) and the table on stderr. When both aliases
@@ -69,7 +75,8 @@ already name the same version it says so and exits 0. The ``--from`` alias is le
 
 Exit codes: 0 done or already in sync, 1 the parity gate failed, 2 unsupported pipeline, 3 any other
 failure (bad arguments too). promote: 0 promoted (or nothing to move; with ``--dry-run``: would
-promote), 1 refused, 2 MLflow unreachable or failing, 3 bad arguments or an alias not set.
+promote), 1 refused, 2 MLflow unreachable or failing, 3 bad arguments, an alias not set or
+moved during the evaluation (PROMOTE_STALE).
 """
 
 from __future__ import annotations
@@ -389,12 +396,19 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
 # ---------------------------------------------------------------------------------------------
 
 PROMOTED, REFUSED, UNREACHABLE, BAD_ARGUMENTS = 0, 1, 2, 3
+#: An alias moved while promote evaluated (the exit code of a bad argument, as PUBLISH_STALE is 3).
+STALE = 3
 #: What `report.py push` logs per experiment window in each arm's monitoring run (counts of that
 #: window, not cumulative; a revision re-logs the whole window at the same step, later timestamp).
 FEEDBACK_COUNT, FEEDBACK_CORRECT = "skedge.feedback.count", "skedge.feedback.correct"
 SHADOW_PAIRS, SHADOW_AGREE = "skedge.shadow.pairs", "skedge.shadow.agree"
 EVIDENCE_KEYS = (FEEDBACK_COUNT, FEEDBACK_CORRECT, SHADOW_PAIRS, SHADOW_AGREE)
+#: The same counts per peer (report.PEER_METRIC) and how many peers a window has (report.PEERS_METRIC):
+#: a window's point without it was logged by a push from before per-peer evidence.
+PEER_METRIC, PEERS = "skedge.peer/{version}/{name}", "skedge.peers"
 DRIFT_ALERT, PERFORMANCE_ALERT, PROMOTED_TAG = "skedge.drift_alert", "skedge.performance_alert", "skedge.promoted"
+#: report.py push's default experiment, searched with the experiment of a version's tagged run.
+MONITORING_EXPERIMENT = "skedge-monitoring"
 
 
 class PromoteError(Exception):
@@ -413,45 +427,77 @@ def _fraction(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def peer_keys(version: str) -> dict:
+    """The metric keys of a window's counts against the peer `version` (same registered model)."""
+    return {k: PEER_METRIC.format(version=version, name=name)
+            for k, name in (("count", "feedback.count"), ("correct", "feedback.correct"),
+                            ("pairs", "shadow.pairs"), ("agree", "shadow.agree"))}  # fmt: skip
+
+
 def windows_of(histories: dict) -> dict:
     """{window end ms: {metric: value}} of an arm's run from its metric histories ({key: [Metric]}).
 
-    A window is a step; its first (earliest) timestamp is the window's end, and a revision logged
-    later at the same step replaces the values (the latest timestamp wins)."""
+    A window is a step; its first (earliest) timestamp is the window's end, and its values are
+    those of its latest point: a revision logs the whole window again at the same step, later,
+    and a key that revision does not have is not taken from an earlier one."""
     by_step: dict = {}
     for key, history in histories.items():
         for m in history:
-            window = by_step.setdefault(m.step, [m.timestamp, {}])
-            window[0] = min(window[0], m.timestamp)
-            latest = window[1]
-            if key not in latest or m.timestamp >= latest[key][0]:
-                latest[key] = (m.timestamp, m.value)
-    return {end: {k: v for k, (_, v) in values.items()} for end, values in by_step.values()}
+            w = by_step.setdefault(m.step, {"end": m.timestamp, "latest": m.timestamp, "points": {}})
+            w["end"], w["latest"] = min(w["end"], m.timestamp), max(w["latest"], m.timestamp)
+            w["points"].setdefault(m.timestamp, {})[key] = m.value
+    return {w["end"]: w["points"][w["latest"]] for w in by_step.values()}
 
 
 def _count(value: float | None) -> int:
     return int(value) if value is not None and math.isfinite(value) and value >= 0 else 0
 
 
+def pair_windows(windows: dict, peer: str) -> tuple[dict, list]:
+    """One run's evidence against the peer version `peer`, from its `windows_of`:
+    ({window end: {"count", "correct", "pairs", "agree"}}, [ends of windows without per-peer
+    counts]). A window with per-peer counts but none of `peer` is another pair's and left out; one
+    without any (logged by a push from before per-peer evidence) may mix several peers' labels and
+    is not counted either: its end is returned so that promote can say so."""
+    keys = peer_keys(peer)
+    pair, legacy = {}, []
+    for end, w in windows.items():
+        if PEERS not in w:
+            if FEEDBACK_COUNT in w:
+                legacy.append(end)
+            continue
+        if keys["count"] not in w:
+            continue
+        count, pairs = _count(w[keys["count"]]), _count(w.get(keys["pairs"]))
+        pair[end] = {"count": count, "correct": min(_count(w.get(keys["correct"])), count),
+                     "pairs": pairs, "agree": min(_count(w.get(keys["agree"])), pairs)}  # fmt: skip
+    return pair, sorted(legacy)
+
+
+def _add_windows(total: dict, windows: dict) -> None:
+    """Adds one run's `pair_windows` to a version's (two runs of a version: two artifacts of it)."""
+    for end, w in windows.items():
+        t = total.setdefault(end, {"count": 0, "correct": 0, "pairs": 0, "agree": 0})
+        for k in t:
+            t[k] += w[k]
+
+
 def evidence_of(champion: dict, challenger: dict) -> dict:
-    """Cumulative counts over the windows both arms' runs have (`windows_of` of each): a window
-    only one arm has was logged with another peer (an earlier experiment) and is not evidence of
-    this pair."""
-    common = sorted(end for end, w in challenger.items()
-                    if FEEDBACK_COUNT in w and FEEDBACK_COUNT in champion.get(end, {}))  # fmt: skip
+    """Cumulative counts over the windows both arms have evidence of this pair in (`pair_windows`
+    of each, against the other's version): a window only one arm has was logged with another peer,
+    or only one arm's part of it was pushed, and is not evidence of this pair."""
+    common = sorted(set(champion) & set(challenger))
     out: dict = {"windows": [], "champion": {"count": 0, "correct": 0}, "challenger": {"count": 0, "correct": 0},
                  "shadow": {"pairs": 0, "agree": 0}}  # fmt: skip
     for end in common:
         row: dict = {"end_ms": end}
-        for arm, run in (("champion", champion), ("challenger", challenger)):
-            count, correct = _count(run[end].get(FEEDBACK_COUNT)), _count(run[end].get(FEEDBACK_CORRECT))
-            row[arm] = {"count": count, "correct": min(correct, count)}
-            out[arm]["count"] += count
+        for arm, windows in (("champion", champion), ("challenger", challenger)):
+            row[arm] = {"count": windows[end]["count"], "correct": windows[end]["correct"]}
+            out[arm]["count"] += row[arm]["count"]
             out[arm]["correct"] += row[arm]["correct"]
-        # Both runs carry the same shadow numbers (one experiment window); the challenger's are read.
-        pairs, agree = _count(challenger[end].get(SHADOW_PAIRS)), _count(challenger[end].get(SHADOW_AGREE))
-        row["shadow"] = {"pairs": pairs, "agree": min(agree, pairs)}
-        out["shadow"]["pairs"] += pairs
+        # Both arms carry the same shadow numbers of the pair (its snapshots); the challenger's are read.
+        row["shadow"] = {"pairs": challenger[end]["pairs"], "agree": challenger[end]["agree"]}
+        out["shadow"]["pairs"] += row["shadow"]["pairs"]
         out["shadow"]["agree"] += row["shadow"]["agree"]
         out["windows"].append(row)
     for arm in ("champion", "challenger"):
@@ -466,12 +512,15 @@ def verdict(ev: dict, *, min_feedback: int, min_accuracy_delta: Fraction, min_ag
             alerts: dict) -> list:
     """Every reason to refuse (empty: promote). Accuracies are compared as exact fractions of the
     integer counts, so an accuracy equal to the champion's plus the delta passes."""
-    reasons = []
+    reasons = list(ev.get("problems", []))
     ch, cp = ev["challenger"], ev["champion"]
     if not ev["windows"]:
-        runs = ", ".join(f"{arm} {ev[arm]['monitoring_run_id'] or 'none'}" for arm in ("champion", "challenger"))
+        runs = ", ".join(f"{arm} {' '.join(ev[arm].get('monitoring_run_ids') or []) or 'none'}"
+                         for arm in ("champion", "challenger"))  # fmt: skip
+        legacy = sum(ev[arm].get("unattributed", 0) for arm in ("champion", "challenger"))
         reasons.append(f"no experiment window of this pair in MLflow: has report.py push logged one? (monitoring "
-                       f"runs: {runs})")
+                       f"runs: {runs})" + (f"; {legacy} window(s) logged by a push from before per-peer evidence "
+                                           "are not counted" if legacy else ""))  # fmt: skip
     if ch["count"] < min_feedback:
         reasons.append(f"the challenger has {ch['count']} labelled predictions in the windows both arms have, "
                        f"fewer than --min-feedback {min_feedback}")
@@ -531,36 +580,104 @@ def _alias_version(client, model: str, alias: str):
         raise
 
 
-def _histories(client, mv) -> tuple[dict, str | None]:
-    """The evidence metric histories of a version's monitoring run (empty when it has none)."""
-    run_id = (mv.tags or {}).get("skedge.monitoring_run_id")
-    if not run_id:
-        return {}, None
+def _monitoring_runs(client, model: str, mv) -> list:
+    """Every monitoring run of a version, oldest first: the one its tag `skedge.monitoring_run_id`
+    names (the newest push made) and those `report.py push` tagged with its name and version
+    (`skedge.monitoring`, `skedge.model_name`, `skedge.model_version`) in that run's experiment
+    and in `skedge-monitoring`: a version served as two artifacts (a compact re-export, a re-signed
+    one) or pushed with another window length has a run for each. Deleted runs are left out."""
+    version = str(mv.version)
+    found: dict = {}
+    experiments: list = []
+    tagged = (mv.tags or {}).get("skedge.monitoring_run_id")
+    if tagged:
+        try:
+            run = client.get_run(tagged)
+        except Exception as err:  # MlflowException: the run was deleted for good
+            if str(getattr(err, "error_code", "")) != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        else:
+            experiments.append(run.info.experiment_id)
+            if run.info.lifecycle_stage != "deleted":
+                found[tagged] = run
+    default = client.get_experiment_by_name(MONITORING_EXPERIMENT)
+    if default is not None and default.lifecycle_stage != "deleted" and default.experiment_id not in experiments:
+        experiments.append(default.experiment_id)
+    if experiments:
+        wanted = {"skedge.monitoring": "true", "skedge.model_name": model, "skedge.model_version": version}
+        filt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items() if "'" not in v)
+        token = None
+        while True:
+            page = client.search_runs(experiments, filter_string=filt, max_results=1000, page_token=token,
+                                      order_by=["attributes.start_time ASC"])  # fmt: skip
+            for run in page:
+                if all(run.data.tags.get(k) == v for k, v in wanted.items()):
+                    found.setdefault(run.info.run_id, run)
+            token = page.token
+            if not token:
+                break
+    return sorted(found.values(), key=lambda r: (r.info.start_time or 0, r.info.run_id))
+
+
+def _histories(client, run_id: str, keys) -> dict:
+    """The metric histories `keys` of one run (empty when the run is gone)."""
     try:
-        return {k: list(client.get_metric_history(run_id, k)) for k in EVIDENCE_KEYS}, run_id
-    except Exception as err:  # MlflowException: the run was deleted
+        return {k: list(client.get_metric_history(run_id, k)) for k in keys}
+    except Exception as err:  # MlflowException: the run was deleted meanwhile
         if str(getattr(err, "error_code", "")) == "RESOURCE_DOES_NOT_EXIST":
-            return {}, run_id
+            return {}
         raise
 
 
 def evaluate(client, model: str, source: str, target: str) -> tuple[dict, dict]:
-    """(evidence, alerts) of promoting the version of alias `source` over that of `target`."""
+    """(evidence, alerts) of promoting the version of alias `source` over that of `target`: each
+    version's counts against the other's version only (`pair_windows`), over every monitoring run
+    of the version (`_monitoring_runs`), which must all have one window length."""
     challenger = _alias_version(client, model, source)
     champion = _alias_version(client, model, target)
     arms = {"champion": champion, "challenger": challenger}
-    runs = {arm: _histories(client, mv) for arm, mv in arms.items()}
-    ev = evidence_of(windows_of(runs["champion"][0]), windows_of(runs["challenger"][0]))
+    other = {"champion": str(challenger.version), "challenger": str(champion.version)}
+    pair, info, lengths = {}, {}, {}
+    for arm, mv in arms.items():
+        pair[arm], legacy, run_ids = {}, set(), []
+        for run in _monitoring_runs(client, model, mv):
+            run_id = run.info.run_id
+            run_ids.append(run_id)
+            keys = (FEEDBACK_COUNT, PEERS, *peer_keys(other[arm]).values())
+            windows, old = pair_windows(windows_of(_histories(client, run_id, keys)), other[arm])
+            legacy.update(old)
+            if windows:
+                _add_windows(pair[arm], windows)
+                seconds = run.data.tags.get("skedge.window_seconds")
+                lengths[run_id] = (f"version {mv.version}", f"{float(seconds):g} s" if _number(seconds) else "?")
+        info[arm] = {"monitoring_run_id": (mv.tags or {}).get("skedge.monitoring_run_id"),
+                     "monitoring_run_ids": run_ids, "unattributed": len(legacy)}  # fmt: skip
+    ev = evidence_of(pair["champion"], pair["challenger"])
+    ev["problems"] = []
+    if len({length for _, length in lengths.values() if length != "?"}) > 1:
+        runs = "; ".join(f"{who}: run {run_id} {length}" for run_id, (who, length) in lengths.items())
+        ev["problems"].append(f"the evidence of this pair is in monitoring runs of different window lengths ({runs}): "
+                              "their windows cannot be matched one to one (report.py push them with one "
+                              "--window-seconds)")  # fmt: skip
+    ev["notes"] = [f"{info[arm]['unattributed']} window(s) of the {arm} (version {mv.version}) were logged by a "
+                   "push from before per-peer evidence: they may hold another pair's labels and are not counted"
+                   for arm, mv in arms.items() if info[arm]["unattributed"]]  # fmt: skip
     alerts = {}
     for arm, mv in arms.items():
         tags = mv.tags or {}
-        ev[arm].update(alias=target if arm == "champion" else source, version=str(mv.version),
-                       monitoring_run_id=runs[arm][1])  # fmt: skip
+        ev[arm].update(alias=target if arm == "champion" else source, version=str(mv.version), **info[arm])
         for tag in (DRIFT_ALERT, PERFORMANCE_ALERT) if arm == "challenger" else (DRIFT_ALERT,):
             if tags.get(tag):
                 alerts[(arm, tag)] = tags[tag].splitlines()[0][:300]
     ev["model"] = model
     return ev, alerts
+
+
+def _number(text) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except (TypeError, ValueError):
+        return False
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -593,6 +710,9 @@ def promote(args: argparse.Namespace) -> int:
         say(f"{what}: already version {ev['champion']['version']}; nothing to move")
     else:
         say(f"{what} (version {ev['champion']['version']})\n{evidence_table(ev)}")
+    if not same:
+        for note in ev["notes"]:
+            say(f"note: {note}")
     for reason in reasons:
         say(f"refused: {reason}")
     if not same and not reasons and not args.dry_run:
@@ -601,6 +721,19 @@ def promote(args: argparse.Namespace) -> int:
         summary = (f"{_iso_ms(int(now * 1000))}: @{args.to} moved from version {cp['version']} to {ch['version']} "
                    f"(@{args.source}); over {len(ev['windows'])} windows accuracy {_ratio(ch['correct'], ch['count'])} "
                    f"against {_ratio(cp['correct'], cp['count'])}, agreement {_ratio(sh['agree'], sh['pairs'])}")
+        # Both aliases read again just before the move: one moved while the evidence was read (a
+        # rollback, another promote) makes this evidence about another pair. MLflow aliases have no
+        # compare-and-set, so a move landing between this read and the next call is not seen.
+        moved = [f"@{alias} is now version {now_v} (evaluated: {was})"
+                 for alias, was in ((args.to, cp["version"]), (args.source, ch["version"]))
+                 for now_v in [str(_alias_version(client, args.model, alias).version)] if now_v != was]  # fmt: skip
+        if moved:
+            log(f"sync promote: error[PROMOTE_STALE]: {'; '.join(moved)}: an alias moved while promote read the "
+                "evidence; nothing moved (run promote again to judge the pair the aliases name now)")
+            ev["stale"] = moved
+            if args.json:
+                print(json.dumps(ev, indent=1))
+            return STALE
         # The alias first: it is the promotion (the edge sync follows it); the tag only records it.
         client.set_registered_model_alias(args.model, args.to, ch["version"])
         client.set_model_version_tag(args.model, ch["version"], PROMOTED_TAG, summary)
@@ -898,8 +1031,8 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list | None = None) -> int:
     parser = _Parser(description="Keep edge pointers in sync with MLflow model aliases.",
                      epilog="Exit codes: 0 done or in sync, 1 parity gate failed, 2 unsupported pipeline, 3 other "
-                            "failure; promote: 0 promoted, 1 refused, 2 MLflow unreachable, 3 bad arguments or "
-                            "alias not set.")
+                            "failure; promote: 0 promoted, 1 refused, 2 MLflow unreachable, 3 bad arguments, "
+                            "alias not set or moved during the evaluation (PROMOTE_STALE).")
     commands = parser.add_subparsers(dest="command", required=True)
     prom = commands.add_parser("promote", help="move an alias to the challenger's version when the evidence "
                                "report.py push logged meets the thresholds")

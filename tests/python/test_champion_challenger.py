@@ -56,23 +56,31 @@ def _promote(uri: str, model: str, *flags: str, capsys=None) -> tuple[int, str, 
 
 
 def _version(client, model: str) -> str:
-    """A model version whose monitoring run is the returned run's (tag skedge.monitoring_run_id)."""
+    """A model version whose monitoring run is the returned run's (tag skedge.monitoring_run_id),
+    tagged as push tags it."""
     exp = client.get_experiment_by_name("skedge-monitoring")
     exp_id = exp.experiment_id if exp else client.create_experiment("skedge-monitoring")
     source = client.create_run(exp_id)
     mv = client.create_model_version(model, f"runs:/{source.info.run_id}/model", run_id=source.info.run_id)
-    run = client.create_run(exp_id, tags={"skedge.monitoring": "true"})
+    run = client.create_run(exp_id, tags={"skedge.monitoring": "true", "skedge.model_name": model,
+                                          "skedge.model_version": str(mv.version), "skedge.sha256": "a" * 64,
+                                          "skedge.window_seconds": "3600.0"})  # fmt: skip
     client.set_model_version_tag(model, mv.version, "skedge.monitoring_run_id", run.info.run_id)
     return str(mv.version), run.info.run_id
 
 
 def _log_window(client, run_id: str, step: int, end_ms: int, count: int, correct: int, pairs: int = 0,
-                agree: int = 0) -> None:  # fmt: skip
+                agree: int = 0, peer: str | None = None) -> None:  # fmt: skip
+    """A window's point as push logs it against one peer version (`peer`; None: as a push from
+    before per-peer evidence logged it, the counts only)."""
     from mlflow.entities import Metric  # noqa: PLC0415
 
     values = {"skedge.feedback.count": count, "skedge.feedback.correct": correct}
     if pairs:
         values.update({"skedge.shadow.pairs": pairs, "skedge.shadow.agree": agree})
+    if peer is not None:
+        values["skedge.peers"] = 1
+        values.update({f"skedge.peer/{peer}/{k[7:]}": v for k, v in list(values.items()) if k != "skedge.peers"})
     client.log_batch(run_id, metrics=[Metric(k, float(v), end_ms, step) for k, v in values.items()])
 
 
@@ -91,14 +99,14 @@ def pair(server):
     # An earlier experiment of the champion against another peer: windows the challenger's run has
     # not. They must not count (they would make the champion look perfect).
     for k in range(3):
-        _log_window(client, run1, k, t0 + (k + 1) * HOUR, 500, 500)
+        _log_window(client, run1, k, t0 + (k + 1) * HOUR, 500, 500, peer="77")
     # The pair's windows 3..5: champion 60/100 per window, challenger 70/100, 80 of 100 pairs agree.
     for k in range(3, 6):
         end = t0 + (k + 1) * HOUR
-        _log_window(client, run1, k, end, 100, 60, 100, 80)
-        _log_window(client, run2, k - 3, end, 100, 70, 100, 80)
+        _log_window(client, run1, k, end, 100, 60, 100, 80, peer=v2)
+        _log_window(client, run2, k - 3, end, 100, 70, 100, 80, peer=v1)
     # A revision of the challenger's last window (same step, later timestamp): 100 -> 120 labels.
-    _log_window(client, run2, 2, t0 + 6 * HOUR + 1, 120, 84, 120, 96)
+    _log_window(client, run2, 2, t0 + 6 * HOUR + 1, 120, 84, 120, 96, peer=v1)
     return {"uri": uri, "model": model, "v1": v1, "v2": v2, "client": client}
 
 
@@ -187,12 +195,114 @@ def test_a_canary_has_no_agreement(pair, capsys):
     client.set_registered_model_alias(model, "champion", v1)
     client.set_registered_model_alias(model, "challenger", v2)
     end = (int(time.time() * 1000) // HOUR - 3) * HOUR
-    _log_window(client, run1, 0, end, 950, 800)
-    _log_window(client, run2, 0, end, 250, 230)
+    _log_window(client, run1, 0, end, 950, 800, peer=v2)
+    _log_window(client, run2, 0, end, 250, 230, peer=v1)
     rc, out, _ = _promote(pair["uri"], model, "--dry-run", capsys=capsys)
     assert rc == 0 and "230/250 = 0.9200" in out and "800/950 = 0.8421" in out, out
     rc, out, _ = _promote(pair["uri"], model, "--min-agreement", "0.5", capsys=capsys)
     assert rc == 1 and "refused: no shadow pairs" in out, out
+
+
+def _pair_model(client, model: str, versions: int = 2) -> list:
+    """A registered model with `versions` versions ((version, monitoring run id) each), the first
+    two @champion and @challenger."""
+    client.create_registered_model(model)
+    out = [_version(client, model) for _ in range(versions)]
+    client.set_registered_model_alias(model, "champion", out[0][0])
+    client.set_registered_model_alias(model, "challenger", out[1][0])
+    return out
+
+
+def test_windows_without_per_peer_counts_are_not_evidence(pair, capsys):
+    """A window logged by a push from before per-peer evidence has counts over all its peers: not
+    this pair's evidence for sure, so not counted, and said so."""
+    client, model = pair["client"], "promote_legacy"
+    (v1, run1), (v2, run2) = _pair_model(client, model)
+    t0 = (int(time.time() * 1000) // HOUR - 5) * HOUR
+    _log_window(client, run1, 0, t0, 300, 150, 300, 290)
+    _log_window(client, run2, 0, t0, 300, 280, 300, 290)
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", capsys=capsys)
+    assert rc == 1, out
+    assert "refused: no experiment window of this pair" in out and "2 window(s) logged by a push from before" in out
+    assert f"note: 1 window(s) of the champion (version {v1})" in out
+    # the next windows have per-peer counts: they count, the old one still does not
+    _log_window(client, run1, 1, t0 + HOUR, 100, 50, 100, 95, peer=v2)
+    _log_window(client, run2, 1, t0 + HOUR, 100, 90, 100, 95, peer=v1)
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", "--dry-run", "--json", capsys=capsys)
+    ev = json.loads(out)
+    assert rc == 0 and len(ev["windows"]) == 1 and ev["challenger"]["count"] == 100, ev
+    assert ev["champion"]["unattributed"] == ev["challenger"]["unattributed"] == 1
+    # a revision by such a push (counts only, later) replaces the window: not counted again
+    _log_window(client, run2, 1, t0 + HOUR + 1, 120, 110, 120, 115)
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", "--dry-run", "--json", capsys=capsys)
+    assert rc == 1 and json.loads(out)["windows"] == [], out
+
+
+def test_evidence_against_another_peer_is_not_this_pairs(pair, capsys):
+    """v2 and v3 each ran against v1 in the same hour: with @champion v2 and @challenger v3, the
+    windows end together but neither is against the other (found by an audit: promote printed
+    v3-vs-v1 agreement and moved the alias)."""
+    client, model = pair["client"], "promote_other_pair"
+    (v1, run1), (v2, run2), (v3, run3) = _pair_model(client, model, 3)
+    end = (int(time.time() * 1000) // HOUR - 2) * HOUR
+    from mlflow.entities import Metric  # noqa: PLC0415
+
+    # v1's window: two peers (two experiments), each with its per-peer counts
+    both = {"skedge.feedback.count": 600, "skedge.feedback.correct": 300, "skedge.peers": 2}
+    for peer in (v2, v3):
+        both.update({f"skedge.peer/{peer}/feedback.count": 300, f"skedge.peer/{peer}/feedback.correct": 150,
+                     f"skedge.peer/{peer}/shadow.pairs": 300, f"skedge.peer/{peer}/shadow.agree": 290})  # fmt: skip
+    client.log_batch(run1, metrics=[Metric(k, float(v), end, 0) for k, v in both.items()])
+    _log_window(client, run2, 0, end, 300, 160, 300, 290, peer=v1)
+    _log_window(client, run3, 0, end, 300, 280, 300, 290, peer=v1)
+    client.set_registered_model_alias(model, "champion", v2)
+    client.set_registered_model_alias(model, "challenger", v3)
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", capsys=capsys)
+    assert rc == 1 and "refused: no experiment window of this pair" in out, out
+    assert client.get_model_version_by_alias(model, "champion").version == v2
+    # v1 against v3: v1's counts against v3 only, not its 600 labels
+    client.set_registered_model_alias(model, "champion", v1)
+    rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "0", "--dry-run", "--json", capsys=capsys)
+    ev = json.loads(out)
+    assert rc == 0 and (ev["champion"]["count"], ev["champion"]["correct"]) == (300, 150), ev
+    assert (ev["challenger"]["count"], ev["shadow"]["pairs"]) == (300, 300)
+
+
+def test_an_alias_moved_during_the_evaluation_stops_the_promotion(pair, capsys, monkeypatch):
+    """promote reads both aliases again before the move: @champion rolled to v3 by an operator
+    while promote read the evidence of v1 -> v2 is not overwritten (exit 3, PROMOTE_STALE)."""
+    client, model = pair["client"], "promote_race"
+    (v1, run1), (v2, run2), (v3, _) = _pair_model(client, model, 3)
+    end = (int(time.time() * 1000) // HOUR - 2) * HOUR
+    _log_window(client, run1, 0, end, 300, 150, peer=v2)
+    _log_window(client, run2, 0, end, 300, 280, peer=v1)
+    real = sync.evaluate
+
+    def evaluate_then_the_alias_moves(alias: str, version: str):
+        def wrapped(*args, **kwargs):
+            out = real(*args, **kwargs)
+            client.set_registered_model_alias(model, alias, version)  # a concurrent rollback, another promote
+            return out
+
+        return wrapped
+
+    monkeypatch.setattr(sync, "evaluate", evaluate_then_the_alias_moves("champion", v3))
+    rc, out, err = _promote(pair["uri"], model, "--min-feedback", "0", capsys=capsys)
+    assert rc == 3, out + err
+    assert "PROMOTE_STALE" in err and f"@champion is now version {v3} (evaluated: {v1})" in err, err
+    assert client.get_model_version_by_alias(model, "champion").version == v3
+    assert "skedge.promoted" not in client.get_model_version(model, v2).tags
+    # the challenger moving is as stale (the evidence is of the pair evaluated)
+    client.set_registered_model_alias(model, "champion", v1)
+    monkeypatch.setattr(sync, "evaluate", evaluate_then_the_alias_moves("challenger", v3))
+    rc, out, err = _promote(pair["uri"], model, "--min-feedback", "0", "--json", capsys=capsys)
+    assert rc == 3 and json.loads(out)["stale"] == [f"@challenger is now version {v3} (evaluated: {v2})"], out + err
+    assert client.get_model_version_by_alias(model, "champion").version == v1
+    # nothing moved meanwhile: it promotes
+    monkeypatch.setattr(sync, "evaluate", real)
+    client.set_registered_model_alias(model, "challenger", v2)
+    rc, out, err = _promote(pair["uri"], model, "--min-feedback", "0", capsys=capsys)
+    assert rc == 0 and client.get_model_version_by_alias(model, "champion").version == v2, out + err
 
 
 def test_promotion_moves_the_alias_and_tags_the_version(pair, capsys):
@@ -434,3 +544,158 @@ def _latest(client, run_id: str, key: str) -> dict:
         if m.step not in out or m.timestamp >= out[m.step][0]:
             out[m.step] = (m.timestamp, m.value)
     return {step: v for step, (_, v) in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# the evidence of one pair, through the real core and push: other peers, a version against
+# itself, a version served as two artifacts (found by an audit)
+# ---------------------------------------------------------------------------------------------
+
+
+def _relabelled(models, model: str, champion: tuple, challenger: tuple, hour: int, seed: int, n: int = 120,
+                mode: str = "shadow") -> dict:  # fmt: skip
+    """One window of the real core (the scenario's two models, every prediction labelled with the
+    SST-2 truth), its arms renamed versions of `model` ((version, sha256) each) and moved to `hour`:
+    as an edge following those aliases would send it."""
+    import skedge  # noqa: PLC0415
+
+    texts, labels = _labelled("sst2_dev.tsv")
+    kw = {"sample_rate": 1.0} if mode == "shadow" else {"share": 0.5}
+    exp = skedge.Experiment(*(skedge.Model.load(p) for p in models["paths"]), mode=mode, seed=seed, **kw)
+    for i in range(seed, seed + n):
+        r = exp.predict(texts[i], key=texts[i])
+        assert exp.feedback(r["id"], labels[i]) == "counted"
+    doc = exp.snapshot()
+    for arm, (version, sha) in zip(doc["arms"], (champion, challenger)):
+        arm["model"] = {"name": model, "version": version, "sha256": sha}
+    doc["window"]["start_ms"] = hour * HOUR + 60_000
+    doc["window"]["end_ms"] = hour * HOUR + 120_000
+    return doc
+
+
+def _pushed(uri: str, spool: Path, docs: list, *extra) -> subprocess.CompletedProcess:
+    """The docs through a real collector, then `report.py push` (its monitoring runs in an
+    experiment of their own: not the other tests' `skedge-monitoring`)."""
+    from test_report import Collector  # noqa: PLC0415
+
+    c = Collector(spool).start()
+    try:
+        for doc in docs:
+            assert c.post(json.dumps(doc).encode())[0] == 201
+    finally:
+        c.stop()
+    result = _report("push", "--spool", str(spool), "--tracking-uri", uri, "--grace-seconds", "0",
+                     "--experiment", "skedge-cc-pairs", *extra)  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    return result
+
+
+def _registered(client, model: str, versions: int) -> None:
+    client.create_registered_model(model)
+    exp = client.get_experiment_by_name("skedge-cc-sources")
+    exp_id = exp.experiment_id if exp else client.create_experiment("skedge-cc-sources")
+    for _ in range(versions):
+        run = client.create_run(exp_id)
+        client.create_model_version(model, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+
+
+def _run_of(client, model: str, version: str) -> str:
+    return client.get_model_version(model, version).tags["skedge.monitoring_run_id"]
+
+
+A, B = "a" * 64, "b" * 64
+
+
+def test_push_keeps_the_evidence_per_peer_and_promote_reads_only_the_pairs(models, server, tmp_path):
+    """v2 and v4 each ran against v1 in the same hour (two experiments). push logs v1's window
+    with both peers' counts apart (and the sums, as before); with @champion v2 and @challenger v4
+    promote finds no window of that pair and refuses; v1 against v4 counts v1's labels against v4
+    only."""
+    uri, client, model = server["uri"], _client(server["uri"]), "cc_other_pair"
+    _registered(client, model, 4)
+    hour = int(time.time() * 1000) // HOUR - 3
+    one_two = _relabelled(models, model, ("1", A), ("2", A), hour, seed=1)
+    one_four = _relabelled(models, model, ("1", A), ("4", A), hour, seed=200, n=90)
+    _pushed(uri, tmp_path / "spool", [one_two, one_four], "--window-seconds", "3600")
+    run1 = _run_of(client, model, "1")
+    f12, f14 = one_two["arms"][0]["feedback"], one_four["arms"][0]["feedback"]
+    assert _latest(client, run1, "skedge.feedback.count") == {0: f12["count"] + f14["count"]}, "the sum, as before"
+    assert _latest(client, run1, "skedge.peers") == {0: 2}
+    for peer, doc, f in (("2", one_two, f12), ("4", one_four, f14)):
+        assert _latest(client, run1, f"skedge.peer/{peer}/feedback.count") == {0: f["count"]}
+        assert _latest(client, run1, f"skedge.peer/{peer}/feedback.correct") == {0: f["correct"]}
+        assert _latest(client, run1, f"skedge.peer/{peer}/shadow.pairs") == {0: doc["shadow"]["pairs"]}
+        assert _latest(client, run1, f"skedge.peer/{peer}/shadow.agree") == {0: doc["shadow"]["agree"]}
+    record = json.loads(Path(client.download_artifacts(
+        run1, f"skedge/experiment/{hour}/{(hour + 1) * HOUR}.json", str(tmp_path))).read_text())
+    assert sorted(record["by_peer"]) == [f"{model}/2", f"{model}/4"]
+
+    client.set_registered_model_alias(model, "champion", "2")
+    client.set_registered_model_alias(model, "challenger", "4")
+    weak = _sync("promote", "--model", model, "--tracking-uri", uri, "--min-feedback", "0", "--min-agreement", "0.5")
+    assert weak.returncode == 1 and "refused: no experiment window of this pair" in weak.stdout, weak.stdout
+    assert client.get_model_version_by_alias(model, "champion").version == "2"
+
+    client.set_registered_model_alias(model, "champion", "1")
+    dry = _sync("promote", "--model", model, "--tracking-uri", uri, "--min-feedback", "0", "--dry-run", "--json")
+    ev = json.loads(dry.stdout)
+    assert len(ev["windows"]) == 1, dry.stderr
+    assert (ev["champion"]["count"], ev["champion"]["correct"]) == (f14["count"], f14["correct"])
+    f4 = one_four["arms"][1]["feedback"]
+    assert (ev["challenger"]["count"], ev["challenger"]["correct"]) == (f4["count"], f4["correct"])
+    assert (ev["shadow"]["pairs"], ev["shadow"]["agree"]) == (one_four["shadow"]["pairs"], one_four["shadow"]["agree"])
+
+
+def test_a_version_against_itself_counts_each_label_once(models, server, tmp_path):
+    """After a promotion both aliases name v2 until a new challenger is set: an edge following
+    both runs v2 against v2. In shadow mode the challenger arm scores the same texts and gets the
+    same labels: counted once (they were counted twice). In canary mode each arm serves its own
+    keys: both arms' labels count, once each."""
+    uri, client, model = server["uri"], _client(server["uri"]), "cc_same_version"
+    _registered(client, model, 2)
+    hour = int(time.time() * 1000) // HOUR - 3
+    shadow = _relabelled(models, model, ("2", A), ("2", A), hour - 1, seed=5)
+    canary = _relabelled(models, model, ("2", A), ("2", A), hour, seed=5, mode="canary")
+    assert shadow["arms"][0]["feedback"]["count"] == 120 and shadow["shadow"]["pairs"] == 120
+    assert sorted(a["served"] for a in canary["arms"]) != [0, 120], "the canary split the keys"
+    _pushed(uri, tmp_path / "spool", [shadow, canary], "--window-seconds", "3600")
+    run2 = _run_of(client, model, "2")
+    count = _latest(client, run2, "skedge.feedback.count")
+    assert count == {0: 120, 1: 120}, count
+    assert _latest(client, run2, "skedge.feedback.correct")[0] == shadow["arms"][0]["feedback"]["correct"]
+    assert _latest(client, run2, "skedge.feedback.correct")[1] == sum(a["feedback"]["correct"] for a in canary["arms"])
+    assert _latest(client, run2, "skedge.shadow.pairs") == {0: 120}
+    assert _latest(client, run2, "skedge.served") == {0: 120, 1: 120}
+
+
+def test_every_monitoring_run_of_a_version_counts(models, server, tmp_path):
+    """v1 re-published as another artifact (another sha256) for the last of four windows gets a
+    second monitoring run, which its tag then names: promote reads both runs (all four windows);
+    evidence of the pair in runs of another window length refuses."""
+    uri, client, model = server["uri"], _client(server["uri"]), "cc_two_runs"
+    _registered(client, model, 2)
+    hour = int(time.time() * 1000) // HOUR - 8
+    docs = [_relabelled(models, model, ("1", B if k == 3 else A), ("2", A), hour + k, seed=10 + k, n=60)
+            for k in range(4)]  # fmt: skip
+    _pushed(uri, tmp_path / "spool", docs, "--window-seconds", "3600")
+    client.set_registered_model_alias(model, "champion", "1")
+    client.set_registered_model_alias(model, "challenger", "2")
+    promote = ["promote", "--model", model, "--tracking-uri", uri, "--min-feedback", "0", "--min-accuracy-delta", "-1",
+               "--dry-run", "--json"]
+    dry = _sync(*promote)
+    ev = json.loads(dry.stdout)
+    assert len(ev["windows"]) == 4, dry.stderr
+    assert ev["champion"]["monitoring_run_id"] in ev["champion"]["monitoring_run_ids"]
+    assert len(ev["champion"]["monitoring_run_ids"]) == 2
+    for arm, i in (("champion", 0), ("challenger", 1)):
+        assert ev[arm]["count"] == sum(d["arms"][i]["feedback"]["count"] for d in docs)
+        assert ev[arm]["correct"] == sum(d["arms"][i]["feedback"]["correct"] for d in docs)
+    assert dry.returncode == 0, dry.stderr
+    # the same pair pushed from another spool with 1800 s windows: runs of another length
+    late = _relabelled(models, model, ("1", A), ("2", A), hour + 5, seed=20, n=60)
+    _pushed(uri, tmp_path / "spool1800", [late], "--window-seconds", "1800")
+    mixed = _sync(*promote)
+    assert mixed.returncode == 1, mixed.stderr
+    reasons = json.loads(mixed.stdout)["reasons"]
+    assert "monitoring runs of different window lengths" in reasons[0], reasons
+    assert "3600 s" in reasons[0] and "1800 s" in reasons[0]

@@ -211,6 +211,12 @@ def test_experiment_windows_pushed_equal_scikit_learn_and_alert_on_accuracy(arms
                          "skedge.shadow.agree": int(sum(pw == pc)), "skedge.shadow.agreement": agreement})  # fmt: skip
             got = {k: latest(client, run_id, k)[step] for k in want}
             assert got == want, (run_id, step)
+            # the same counts against the peer version (one here), for promote (README "Champion and challenger")
+            peer = "2" if run_id == run1 else "1"
+            per_peer = {f"skedge.peer/{peer}/{k[7:]}": want[k] for k in ("skedge.served", "skedge.feedback.count",
+                        "skedge.feedback.correct", "skedge.shadow.pairs", "skedge.shadow.agree")}  # fmt: skip
+            assert {k: latest(client, run_id, k)[step] for k in per_peer} == per_peer, (run_id, step)
+            assert latest(client, run_id, "skedge.peers")[step] == 1
             dproba = latest(client, run_id, "skedge.shadow.max_abs_dproba")[step]
             assert 0 < latest(client, run_id, "skedge.shadow.mean_abs_dproba")[step] <= dproba <= 1
 
