@@ -107,7 +107,11 @@ and those of windows still open, not the history; a window holds only its snapsh
 and a late one is added to what MLflow has (the point's record) as the next revision. The ledger is
 read whole only for a window MLflow already has a point of (a late snapshot, a crash, another
 source), streamed. A ledger or quarantine cut or replaced since the checkpoint voids it (all is
-read again). A bucket's checkpoint is `ledger/checkpoint.json` (`skedge/spool.py`).
+read again). The checkpoint is trusted only with proof (`LocalSource._verified`): it names the
+spool folder, and per segment the sha256 of its first line and of the last consumed line, which
+must end at the offset; a segment that fails is read from its start (with the whole ledger and
+quarantine). A checkpoint of another version or malformed in any field (`checked_checkpoint`) is
+ignored. A bucket's checkpoint is `ledger/checkpoint.json` (`skedge/spool.py`).
 
 `compact --spool DIR --keep-days N` (7) removes, under the push lock, the segments whose every line
 the checkpoint records as consumed and valid (a segment with a line set aside as invalid is kept:
@@ -270,7 +274,12 @@ LEDGER = "pushed.jsonl"
 QUARANTINE = "quarantine.jsonl"
 #: What push has consumed (folder: `DIR/pushed.checkpoint.json`; bucket: `ledger/checkpoint.json`).
 CHECKPOINT = "pushed.checkpoint.json"
-CHECKPOINT_VERSION = 1
+#: Version 2: fingerprints of what was consumed (a version-1 checkpoint is ignored: one full read).
+CHECKPOINT_VERSION = 2
+#: The largest checkpoint read (a larger one is ignored: everything is read again).
+MAX_CHECKPOINT_BYTES = 64 << 20
+#: A segment's first bytes fingerprinted by the checkpoint (`head`), and a ledger's last ones.
+HEAD_BYTES = 4096
 
 EXIT_OK, EXIT_ALERT, EXIT_MLFLOW, EXIT_ERROR = 0, 1, 2, 3
 
@@ -706,18 +715,98 @@ def _load_checkpoint(path: Path) -> dict:
     except OSError:
         return {}
     with os.fdopen(fd, "rb") as f:
-        data = f.read()
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return {}
+        data = f.read(MAX_CHECKPOINT_BYTES + 1)
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        return {}
     try:
         return checked_checkpoint(json.loads(data))
     except (ValueError, RecursionError):
         return {}
 
 
+def _nat(x: Any) -> bool:
+    """A JSON integer ≥ 0 (not a bool, not a float)."""
+    return type(x) is int and 0 <= x < 1 << 63
+
+
+def _hex64(x: Any) -> bool:
+    return isinstance(x, str) and len(x) == 64 and all(c in "0123456789abcdef" for c in x)
+
+
+def _short(x: Any, most: int = 512) -> bool:
+    return isinstance(x, str) and len(x) <= most
+
+
+def _file_mark(m: Any) -> bool:
+    """A folder checkpoint's mark of the ledger or quarantine: [inode or None, bytes, sha256]."""
+    return isinstance(m, list) and len(m) == 3 and (m[0] is None or _nat(m[0])) and _nat(m[1]) and _hex64(m[2])
+
+
+def _segment_entry(at: Any) -> bool:
+    """A folder checkpoint's entry of one segment, well formed (`LocalSource._verified` checks
+    it against the file)."""
+    if not (isinstance(at, dict) and set(at) == {"ino", "offset", "bad", "head", "last"}):
+        return False
+    last = at["last"]
+    return (_nat(at["ino"]) and _nat(at["offset"]) and _nat(at["bad"]) and _hex64(at["head"])
+            and isinstance(last, list) and len(last) == 2 and _nat(last[0]) and _hex64(last[1])
+            and last[0] < at["offset"] and at["offset"] - last[0] <= MAX_RECORD_BYTES)  # fmt: skip
+
+
+def _head_digest(prefix: bytes, offset: int) -> str:
+    """A segment's `head` fingerprint: the sha256 of its first line (of its first `HEAD_BYTES`
+    bytes when that line is longer), from `prefix` (its first bytes) and the offset consumed."""
+    head = prefix[: min(offset, HEAD_BYTES)]
+    end = head.find(b"\n")
+    return hashlib.sha256(head if end < 0 else head[: end + 1]).hexdigest()
+
+
+def _spool_identity(path: Path) -> list | None:
+    """The spool folder's identity ([device, inode]): a checkpoint taken of another folder (copied
+    in, or of a folder since replaced) is not this one's."""
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        return [st.st_dev, st.st_ino]
+    return None
+
+
+def _pending_entry(e: Any) -> bool:
+    """A window waiting for its drift, as a checkpoint keeps it (`pending_entry`)."""
+    if not (isinstance(e, dict) and set(e) == {"run_id", "bucket", "revision", "window_seconds", "model"}):
+        return False
+    m, w = e["model"], e["window_seconds"]
+    return (_short(e["run_id"], 64) and _nat(e["bucket"]) and _nat(e["revision"])
+            and type(w) in (int, float) and math.isfinite(w) and w > 0
+            and isinstance(m, dict) and set(m) == {"name", "version", "sha256"}
+            and all(_short(v) for v in m.values()))  # fmt: skip
+
+
+#: Validators of a checkpoint's fields (a field absent is empty; an unknown one voids it).
+_CHECKPOINT_FIELDS = {
+    "version": lambda v: v == CHECKPOINT_VERSION and type(v) is int,
+    "spool": lambda v: isinstance(v, list) and len(v) == 2 and all(_nat(x) for x in v),
+    "segments": lambda v: isinstance(v, dict) and all(_short(k, 255) and _segment_entry(a) for k, a in v.items()),
+    "done": lambda v: isinstance(v, list) and all(_short(t, 128) for t in v),
+    "arms": lambda v: isinstance(v, list) and all(isinstance(a, list) and len(a) == 4 and all(_short(x) for x in a)
+                                                  for a in v),  # fmt: skip
+    "ledger": lambda v: v is None or _file_mark(v) or bucket_spool.ledger_mark_ok(v),
+    "quarantine": lambda v: v is None or _file_mark(v) or bucket_spool.ledger_mark_ok(v),
+    "pending_drift": lambda v: isinstance(v, list) and all(_pending_entry(e) for e in v),
+    "where": lambda v: _short(v, 2048),
+    "folders": lambda v: bucket_spool.folders_ok(v),
+}
+
+
 def checked_checkpoint(doc: Any) -> dict:
-    """`doc` if it is a checkpoint of this version, else {} (everything is read again)."""
-    ok = (isinstance(doc, dict) and doc.get("version") == CHECKPOINT_VERSION
-          and isinstance(doc.get("segments", {}), dict) and isinstance(doc.get("done", []), list)
-          and isinstance(doc.get("arms", []), list) and isinstance(doc.get("pending_drift", []), list))  # fmt: skip
+    """`doc` if it is a well-formed checkpoint of this version (every field of the expected type
+    and shape, integers ≥ 0), else {}: any doubt and everything is read again."""
+    try:
+        ok = (isinstance(doc, dict) and "version" in doc
+              and all(k in _CHECKPOINT_FIELDS and _CHECKPOINT_FIELDS[k](v) for k, v in doc.items()))  # fmt: skip
+    except (TypeError, ValueError, RecursionError):
+        ok = False
     return doc if ok else {}
 
 
@@ -749,8 +838,12 @@ def append_durably(path: Path, line: bytes) -> None:
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Truncate an unterminated last line (a write cut by a crash, never acknowledged)."""
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    """Truncate an unterminated last line (a write cut by a crash, never acknowledged). A segment
+    gone since it was listed (`report.py compact` removed it) is left alone."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
     with os.fdopen(fd, "rb+") as f:
         size = os.fstat(fd).st_size
         if size == 0:
@@ -927,10 +1020,10 @@ class LocalSource:
                     yield entry
 
     def tail(self, name: str, mark: Any) -> tuple[list[dict], list]:
-        """The entries of `name` past `mark` (`[inode, bytes]` of a checkpoint; None: all) and the
-        mark of its end (complete lines only)."""
+        """The entries of `name` past `mark` (`[inode, bytes, sha256]` of a checkpoint, read only
+        when the file still `holds` it; None: all) and the mark of its end (complete lines only)."""
         path = self.path / name
-        ino, offset = (mark if isinstance(mark, list) and len(mark) == 2 else [None, 0])
+        ino, offset = (mark[:2] if _file_mark(mark) and self.holds(name, mark) else [None, 0])
         cur = _inode(path)
         if cur is None or (ino is not None and ino != cur):
             offset = 0
@@ -941,52 +1034,115 @@ class LocalSource:
             end = stop
             if line is not None:
                 lines.append(line)
-        return _entries(lines), [cur, end]
+        digest = hashlib.sha256(b"")
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if os.fstat(fd).st_ino == cur:
+                    at = max(0, end - HEAD_BYTES)
+                    digest = hashlib.sha256(os.pread(fd, end - at, at))
+            finally:
+                os.close(fd)
+        return _entries(lines), [cur, end, digest.hexdigest()]
 
     def holds(self, name: str, mark: Any) -> bool:
-        """Whether `name` is still the file a checkpoint's `mark` ([inode, bytes]) was taken of."""
-        if not (isinstance(mark, list) and len(mark) == 2):
+        """Whether `name` is still the file a checkpoint's `mark` ([inode, bytes, sha256 of the
+        up to `HEAD_BYTES` bytes before them]) was taken of (None: no mark, nothing to hold)."""
+        if mark is None:
             return True
+        if not _file_mark(mark):
+            return False
+        if mark[1] == 0:
+            return True  # nothing of it consumed
         try:
-            st = os.lstat(self.path / name)
-        except FileNotFoundError:
-            return mark[1] == 0
-        return (mark[0] is None or st.st_ino == mark[0]) and st.st_size >= mark[1]
+            fd = os.open(self.path / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_ino != mark[0] or st.st_size < mark[1]:
+                return False
+            at = max(0, mark[1] - HEAD_BYTES)
+            return hashlib.sha256(os.pread(f.fileno(), mark[1] - at, at)).hexdigest() == mark[2]
+
+    def _verified(self, seg: Path, at: Any) -> int:
+        """The offset of `at` (the checkpoint's entry of segment `seg`) when the segment provably
+        still holds what was consumed below it: the same inode, the sha256 of its first bytes
+        (`head`, up to `HEAD_BYTES`) and of the last consumed line (`last`: [start, sha256], a
+        whole line ending at the offset); else 0 (any doubt: the segment is read from its start)."""
+        if not _segment_entry(at) or at["offset"] == 0:
+            return 0
+        try:
+            fd = os.open(seg, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return 0
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            offset, (start, digest) = at["offset"], at["last"]
+            if not stat.S_ISREG(st.st_mode) or st.st_ino != at["ino"] or st.st_size < offset:
+                return 0
+            if _head_digest(os.pread(f.fileno(), HEAD_BYTES, 0), offset) != at["head"]:
+                return 0
+            before = os.pread(f.fileno(), 1, start - 1) if start else b"\n"
+            line = os.pread(f.fileno(), offset - start, start)
+            if before != b"\n" or not line.endswith(b"\n") or hashlib.sha256(line).hexdigest() != digest:
+                return 0
+        return offset
 
     def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
         """The valid snapshots past the checkpoint's offsets (first occurrence of each id read)
-        and the marks `advance` needs: `[segment, inode, line end, ("id", id) | ("bad", sha256)]`
-        per record read, in order; lines that are not valid records go to `bad`."""
+        and the marks `advance` needs: `[segment, inode, line end, ("id", id) | ("bad", sha256),
+        line start, sha256 of the line]` per record read, in order; lines that are not valid
+        records go to `bad`. A segment whose entry is not proven (`_verified`) is read from its
+        start and named in `reread`."""
         known = checkpoint.get("segments", {})
         seen, out, marks = set(), [], []
+        self.reread: list = []
+        self._from: dict = {}
+        self._heads: dict = {}
         for seg in _segments(self.path):
-            at = known.get(seg.name) or {}
+            at = known.get(seg.name)
+            offset = self._verified(seg, at)
+            if offset == 0 and at is not None and not (_segment_entry(at) and at["offset"] == 0):
+                self.reread.append(seg.name)
             ino = _inode(seg)
-            offset = at.get("offset", 0) if at.get("ino") == ino else 0
+            self._from[seg.name] = (ino, offset)
+            read = False
             for start, end, line in _lines_at(seg, offset, ino):
+                read = True
                 snap = _record(line)
+                digest = None if line is None else hashlib.sha256(line).hexdigest()
                 if snap is None:
                     if bad is not None:
                         bad.append((seg.name, line, start))
-                    marks.append([seg.name, ino, end, ("bad", _bad_digest(seg.name, line, start))])
+                    marks.append([seg.name, ino, end, ("bad", _bad_digest(seg.name, line, start)), start, digest])
                     continue
-                marks.append([seg.name, ino, end, ("id", snap["id"])])
+                marks.append([seg.name, ino, end, ("id", snap["id"]), start, digest])
                 if snap["id"] not in seen:
                     seen.add(snap["id"])
                     out.append(snap)
+            if read:  # the segment's first bytes, for the `head` fingerprint of its new offset
+                with contextlib.suppress(OSError):
+                    fd = os.open(seg, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    try:
+                        if os.fstat(fd).st_ino == ino:
+                            self._heads[seg.name] = os.pread(fd, HEAD_BYTES, 0)
+                    finally:
+                        os.close(fd)
         return out, marks
 
     def advance(self, checkpoint: dict, marks: list, consumed) -> tuple[dict, list]:
-        """`{"segments": {name: {"ino", "offset", "bad"}}}`: per segment, the offset past the
-        longest run of consumed records from its old one (`bad`: lines set aside below it); and
-        the consumed tokens of the records read past the new offsets."""
+        """`{"spool", "segments": {name: {"ino", "offset", "bad", "head", "last"}}}`: per segment,
+        the offset past the longest run of consumed records from the one `fresh` started at (a
+        segment it read again from its start loses its old entry), with the fingerprints
+        `_verified` checks; and the consumed tokens of the records read past the new offsets."""
         segments = {}
-        for seg in _segments(self.path):
-            at = checkpoint.get("segments", {}).get(seg.name)
-            if isinstance(at, dict) and at.get("ino") == _inode(seg):
-                segments[seg.name] = dict(at)
+        for name, (ino, offset) in getattr(self, "_from", {}).items():
+            at = checkpoint.get("segments", {}).get(name)
+            if offset and _segment_entry(at) and at["ino"] == ino and at["offset"] == offset:
+                segments[name] = dict(at)
         beyond, stuck = [], set()
-        for name, ino, end, token in marks:
+        for name, ino, end, token, start, digest in marks:
             done = consumed(token)
             if name in stuck or not done:
                 stuck.add(name)
@@ -994,14 +1150,21 @@ class LocalSource:
                     beyond.append(token)
                 continue
             at = segments.get(name)
-            if at is None or at.get("ino") != ino or end <= at.get("offset", 0):  # new, replaced or cut
+            head = self._heads.get(name)
+            if digest is None or head is None or len(head) < min(end, HEAD_BYTES):
+                stuck.add(name)  # no fingerprint for this line: the segment is read from here again
+                beyond.append(token)
+                continue
+            if at is None or at["ino"] != ino or end <= at["offset"]:  # new, replaced or cut
                 at = segments[name] = {"ino": ino, "offset": 0, "bad": 0}
-            at["offset"] = end
-            at["bad"] = at.get("bad", 0) + (token[0] == "bad")
-        return {"segments": segments}, beyond
+            at.update(offset=end, bad=at["bad"] + (token[0] == "bad"), last=[start, digest],
+                      head=_head_digest(head, end))  # fmt: skip
+        return {"spool": _spool_identity(self.path), "segments": segments}, beyond
 
     def read_checkpoint(self) -> dict:
-        return _load_checkpoint(self.path / CHECKPOINT)
+        """The checkpoint, if it was taken of this spool folder (`_spool_identity`), else {}."""
+        ck = _load_checkpoint(self.path / CHECKPOINT)
+        return ck if ck and ck.get("spool") == _spool_identity(self.path) else {}
 
     def write_checkpoint(self, doc: dict) -> None:
         """Replaced atomically (temporary file, fsync, rename, fsync of the folder)."""
@@ -1638,6 +1801,15 @@ def unevaluated(ledger: list) -> list:
             if e.get("drift") is not True and (run_id, bucket, e.get("revision", 0)) not in done]  # fmt: skip
 
 
+def pending_entry(e: dict) -> dict:
+    """What a checkpoint keeps of a window waiting for its drift (no ids: its drift is computed
+    from the point's record in MLflow)."""
+    m = e.get("model")
+    return {"run_id": e.get("run_id"), "bucket": e.get("bucket"), "revision": e.get("revision", 0),
+            "window_seconds": e.get("window_seconds"),
+            "model": {k: m.get(k) for k in ("name", "version", "sha256")} if isinstance(m, dict) else None}  # fmt: skip
+
+
 #: Characters a class name keeps in its metric key; every other one is escaped.
 _KEY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 #: Longest escaped label kept whole in a key (MLflow keys are at most 250 characters).
@@ -2181,6 +2353,13 @@ class Pusher:
         bad: list = []
         snaps, self.marks = self.source.fresh(self.ck, bad)
         self.snapshots = {s["id"]: s for s in snaps}
+        reread = getattr(self.source, "reread", [])
+        if self.ck and reread:
+            # records consumed long ago are read again: the whole ledger and quarantine tell
+            # which are logged or set aside (and which bad lines are quarantined already)
+            self.log(f"{', '.join(reread[:5])}{' …' if len(reread) > 5 else ''}: not what the checkpoint recorded "
+                     "as consumed (changed since), read again whole")  # fmt: skip
+            self.ck = {**self.ck, "ledger": None, "quarantine": None}
         self.ledger_tail, _ = self.source.tail(LEDGER, self.ck.get("ledger"))
         self.quarantine_tail, _ = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
         self.done = {t for t in self.ck.get("done", []) if isinstance(t, str)}
@@ -2269,7 +2448,8 @@ class Pusher:
                             and a[3] in self.snapshots and a[3] not in left]),  # fmt: skip
             "ledger": ledger_mark,
             "quarantine": quarantine_mark,
-            "pending_drift": unevaluated(self.ck.get("pending_drift", []) + ledger),
+            "pending_drift": [p for p in map(pending_entry, unevaluated(self.ck.get("pending_drift", []) + ledger))
+                              if _pending_entry(p)],  # fmt: skip
         }
         self.source.write_checkpoint(doc)
 
@@ -2292,8 +2472,12 @@ class Pusher:
         if missing:
             found = self.source.find(missing)
             if len(found) < len(missing):
-                self.log(f"warning: window {g.bucket} of run {run.run_id}: {len(missing) - len(found)} snapshot(s) "
-                         "it logged before are no longer in the spool; its revision counts only the others")  # fmt: skip
+                # a revision of only the others would hide the whole point (readers take the
+                # latest): the late snapshots are set aside instead, with the reason
+                raise WindowRefused(
+                    f"window {g.bucket} of run {run.run_id} was logged by a push from before window records and "
+                    f"{len(missing) - len(found)} of the snapshot(s) it holds are no longer in the spool "
+                    "(compacted): a revision would count only the late ones")  # fmt: skip
             g.snapshots.extend(found)
 
     def push(self) -> int:
@@ -2579,10 +2763,11 @@ class Pusher:
             g = Group(m.get("name", ""), m.get("version", ""), m["sha256"], e["bucket"])
             ids = list(_ids(e))
             g.snapshots = [snaps[i] for i in ids if i in snaps]
-            if not ids:
+            if not ids and "ids" in e:  # a ledger line without ids (`ids_unknown`): never computable
                 self.warn_once(("missing", e["run_id"], g.bucket), (
                     f"warning: window {g.bucket} of run {e['run_id']}: which snapshots it holds is unknown, "
                     "its drift cannot be computed"))  # fmt: skip
+                self.skip_drift(e, "which snapshots the window holds is unknown", ledger)
                 continue
             mv = self.model_version(g.name, g.version)
             if self.baseline_for(g, mv) is None:
@@ -2591,7 +2776,8 @@ class Pusher:
             saved, self.window_ms = self.window_ms, window_ms  # the window length it was pushed with
             try:
                 # snapshots consumed by an earlier push are not read again: the point's record has them
-                alerts += self.reevaluate_window(g, mv, e, ledger, complete=len(g.snapshots) == len(ids))
+                # (a checkpoint's entry names no ids: `pending_entry`)
+                alerts += self.reevaluate_window(g, mv, e, ledger, complete=bool(ids) and len(g.snapshots) == len(ids))
             except WindowRefused as err:
                 self.log(f"warning: drift of window {g.bucket} of run {e['run_id']} not logged: {err}")
             finally:
@@ -2601,11 +2787,25 @@ class Pusher:
                      "(pass --artifact, or publish it in MLflow)")  # fmt: skip
         return alerts
 
+    def skip_drift(self, e: dict, reason: str, ledger: list) -> None:
+        """A window whose drift can never be computed: a ledger line of kind "drift" with the
+        reason (`skipped`), so that it is no longer waiting (nor kept in the checkpoint)."""
+        entry = {"kind": "drift", "run_id": e["run_id"], "bucket": e["bucket"], "revision": e.get("revision", 0),
+                 "window_seconds": e.get("window_seconds"), "logged": [], "skipped": reason,
+                 "logged_ms": int(time.time() * 1000)}  # fmt: skip
+        self.source.append(LEDGER, entry)
+        ledger.append(entry)
+
     def reevaluate_window(self, g: Group, mv, e: dict, ledger: list, complete: bool = True) -> list:
         run = self.get_run(e["run_id"])
+        if run is not None:  # a deleted run (restorable, but refusing every write) is gone too
+            with self.mlflow_errors(f"reading run {e['run_id']}"):
+                if self.client.get_run(e["run_id"]).info.lifecycle_stage == "deleted":
+                    run = None
         if run is None:
             self.warn_once(("no run", e["run_id"]), f"warning: run {e['run_id']} is gone from MLflow: "
                            f"the drift of its window {g.bucket} is not logged")  # fmt: skip
+            self.skip_drift(e, "its run is gone from MLflow", ledger)
             return []
         revision = int(e.get("revision", 0))
         step = run.step(g.bucket, self.window_ms)
@@ -2863,6 +3063,13 @@ def push(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError, ValueError) as err:
         print(f"report.py push: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001  never exit 1 (the alert code) for a bug or bad input
+        import traceback  # noqa: PLC0415
+
+        traceback.print_exc()
+        print(f"report.py push: unexpected error: {type(err).__name__}: {err}\nnothing was removed from {where}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
 
 
 def compact(args: argparse.Namespace, log=None) -> int:
@@ -2880,12 +3087,18 @@ def compact(args: argparse.Namespace, log=None) -> int:
     horizon = time.time() - args.keep_days * 86400
     removed, freed, kept = [], 0, {}
     with source.lock():
-        ck = source.read_checkpoint()
+        # the trust push gives the checkpoint, no more: one push would discard deletes nothing
+        ck = checked_checkpoint(source.read_checkpoint())
+        if not all(source.holds(name, ck.get(key)) for name, key in ((LEDGER, "ledger"), (QUARANTINE, "quarantine"))):
+            ck = {}
         segs = _segments(spool)
         for seg in segs[:-1]:
-            st = os.lstat(seg)
+            try:
+                st = os.lstat(seg)
+            except FileNotFoundError:
+                continue
             at = ck.get("segments", {}).get(seg.name) or {}
-            if at.get("ino") != st.st_ino or at.get("offset") != st.st_size:
+            if not stat.S_ISREG(st.st_mode) or source._verified(seg, at) != st.st_size:
                 kept["not all pushed yet"] = kept.get("not all pushed yet", 0) + 1
             elif at.get("bad"):
                 kept["holds lines set aside"] = kept.get("holds lines set aside", 0) + 1
@@ -2995,7 +3208,11 @@ def main(argv: list | None = None) -> int:
         return push(args)
     if args.command == "compact":
         finite("--keep-days", args.keep_days, 0)
-        return compact(args)
+        try:
+            return compact(args)
+        except Exception as err:  # noqa: BLE001  never exit 1 (push's alert code, for a cron's eyes)
+            print(f"report.py compact: error: {type(err).__name__}: {err}", file=sys.stderr)
+            return EXIT_ERROR
     print(json.dumps((ExperimentSnapshot if args.experiment else Snapshot).model_json_schema(), indent=2))
     return EXIT_OK
 

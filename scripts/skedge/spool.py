@@ -31,14 +31,16 @@ snapshots produce).
 
 The checkpoint (``BucketSource.fresh``/``advance``): keys do not sort by time (``<window start
 ms>`` is unpadded decimal, and a late snapshot lands in an old window's folder), so every key is
-listed; but an object is read (GET, validated) only when the checkpoint does not record it as
-consumed: its LastModified (the bucket's clock, never compared with ours) is below the watermark
-``before_ms``, or it is named in ``done``. The watermark stays below every object read and not
-consumed, and ``LISTING_SLACK_MS`` (1 h) below the newest object listed (a PUT that had started but
-was not listed yet is read later); ``done`` names the consumed objects above it. It is written by
-compare-and-swap after the ledger, under the lease: a crash in between re-reads objects the ledger
-already names, and nothing is logged twice. The ledger objects are still read whole (and rewritten
-whole at each append).
+listed; consumption is told by keys, never by a clock (LastModified can jump, or be older than
+objects already read). Per window folder whose every object is consumed, ``folders`` keeps its
+object count and the sha256 of its sorted keys and ETags: a folder listed exactly so is not read;
+any other folder is read, except the objects ``done`` names (consumed, by id or the sha256 of an
+object set aside). It grows with windows, not snapshots. The checkpoint names its bucket and prefix
+(``where``: one copied from another prefix is ignored) and the ledger's and quarantine's bytes
+(``[bytes, sha256]``: a ledger rewritten since voids it). It is written by compare-and-swap after
+the ledger, under the lease: a crash in between re-reads objects the ledger already names, and
+nothing is logged twice. The ledger objects are still read whole (and rewritten whole at each
+append).
 """
 
 from __future__ import annotations
@@ -65,13 +67,40 @@ EXPERIMENTS = "experiments/"
 LEDGER_DIR = "ledger/"
 LEASE = "ledger/lease.json"
 CHECKPOINT = "ledger/checkpoint.json"
-#: An object is counted as consumed by the checkpoint's watermark (`before_ms`) only once it is
-#: this much older (by its LastModified, the bucket's own clock) than the newest object listed:
-#: a PUT that started earlier but was not yet visible to the listing is read by a later push.
-LISTING_SLACK_MS = 3_600_000
+#: The largest checkpoint object read (a larger one is ignored: everything is read again).
+MAX_CHECKPOINT_BYTES = 64 << 20
 #: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
 MAX_OBJECT_BYTES = 8 << 20
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
+
+
+def folder_signature(objs: list) -> list:
+    """[count, sha256] of a window folder's listing ((key, ETag) pairs): what a checkpoint
+    records of a folder whose every object is consumed."""
+    h = hashlib.sha256()
+    for rel, etag in sorted(objs):
+        h.update(f"{rel}\t{etag}\n".encode())
+    return [len(objs), h.hexdigest()]
+
+
+def _nat(x: Any) -> bool:
+    return type(x) is int and 0 <= x < 1 << 63
+
+
+def _hex64(x: Any) -> bool:
+    return isinstance(x, str) and len(x) == 64 and all(c in "0123456789abcdef" for c in x)
+
+
+def ledger_mark_ok(m: Any) -> bool:
+    """A bucket checkpoint's mark of a ledger object: [bytes, sha256 of them]."""
+    return isinstance(m, list) and len(m) == 2 and _nat(m[0]) and _hex64(m[1])
+
+
+def folders_ok(v: Any) -> bool:
+    """A bucket checkpoint's `folders`: {folder: [count, sha256]}."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and len(k) <= 4096 and isinstance(sig, list) and len(sig) == 2 and _nat(sig[0])
+        and _hex64(sig[1]) for k, sig in v.items())  # fmt: skip
 
 
 class BucketError(Exception):
@@ -379,36 +408,44 @@ class BucketSource:
         return out
 
     def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
-        """The valid snapshots not known to be consumed (`snapshots`, incremental): objects older
-        than the checkpoint's watermark `before_ms` (LastModified) are consumed and not read; those
-        it names in `done` (by id) are not read either. Marks for `advance`: `[key, LastModified,
-        token]` per object past the watermark, token ("id", id) or ("bad", sha256 of the body)."""
-        before = checkpoint.get("before_ms", 0)
-        before = before if isinstance(before, int) else 0
-        done = {t for t in checkpoint.get("done", []) if isinstance(t, str)}
-        self._newest = before + LISTING_SLACK_MS
-        listed, marks, skipped = [], [], 0
+        """The valid snapshots not known to be consumed (`snapshots`, incremental). Consumption is
+        told by keys, never by time: a window folder (`<top><model>/<version>/<window>/`) whose
+        listing is exactly the one the checkpoint recorded as consumed (`folders`: its object
+        count and the sha256 of its sorted keys and ETags) is not read; in another folder an
+        object the checkpoint names in `done` (by id, or the sha256 of an object set aside) is
+        not read either, the others are. A folder consumed before whose listing has changed
+        (a late snapshot) is read whole and named in `reread`. Marks for `advance`: `[key,
+        folder, token]` per object, token ("id", id) or ("bad", sha256 of the body)."""
+        folders_ck = checkpoint.get("folders", {})
+        done = set(checkpoint.get("done", []))
+        by_folder: dict = {}
         for top in (SNAPSHOTS, EXPERIMENTS):
-            for rel, etag, lm in self._listing(top):
-                if lm is not None:
-                    self._newest = max(self._newest, lm)
-                    if lm < before:
-                        skipped += 1
-                        continue
+            for rel, etag, _ in self._listing(top):
+                by_folder.setdefault(rel.rsplit("/", 1)[0] + "/", []).append((rel, etag))
+        self._signatures = {f: folder_signature(objs) for f, objs in by_folder.items()}
+        self.reread = []
+        listed, marks, skipped = [], [], 0
+        for folder, objs in by_folder.items():
+            if folders_ck.get(folder) == self._signatures[folder]:
+                skipped += len(objs)
+                continue
+            if folder in folders_ck:
+                self.reread.append(folder)
+            for rel, etag in objs:
                 if _id_of(rel) in done:
-                    marks.append([rel, lm, ("id", _id_of(rel))])
+                    marks.append([rel, folder, ("id", _id_of(rel))])
                     continue
-                listed.append((rel, etag, lm))
-        when = {rel: lm for rel, _, lm in listed}
+                listed.append((rel, etag))
+        where = {rel: folder for folder, objs in by_folder.items() for rel, _ in objs}
         seen, out = set(), []
-        for rel, body, doc in self._fetch([(rel, etag) for rel, etag, _ in listed]):
+        for rel, body, doc in self._fetch(listed):
             if doc is None:
                 if bad is not None:
                     bad.append((rel, body, 0))
-                marks.append([rel, when[rel], ("bad", hashlib.sha256(
+                marks.append([rel, where[rel], ("bad", hashlib.sha256(
                     body if body is not None else f"{rel}: over-long line at byte 0".encode()).hexdigest())])  # fmt: skip
                 continue
-            marks.append([rel, when[rel], ("id", doc["id"])])
+            marks.append([rel, where[rel], ("id", doc["id"])])
             if doc["id"] not in seen:
                 seen.add(doc["id"])
                 out.append(doc)
@@ -419,25 +456,35 @@ class BucketSource:
         return out, marks
 
     def advance(self, checkpoint: dict, marks: list, consumed: Callable) -> tuple[dict, list]:
-        """`{"before_ms"}`: the new watermark, below every object read that is not consumed and
-        `LISTING_SLACK_MS` below the newest object listed (never lower than the old one); and the
-        consumed tokens of the objects read at or past it (ids, and the sha256 of each object set
-        aside: it is read again until the watermark passes it, and known by that)."""
-        before = checkpoint.get("before_ms", 0)
-        before = before if isinstance(before, int) else 0
-        waiting = [lm for _, lm, token in marks if lm is not None and not consumed(token)]
-        new = max(before, min([self._newest - LISTING_SLACK_MS, *waiting]))
-        beyond = [token for _, lm, token in marks if (lm is None or lm >= new) and consumed(token)]
-        return {"before_ms": new}, beyond
+        """`{"where", "folders"}`: the window folders listed whose every object is consumed (their
+        listing's signature: a folder consumed before and not read again keeps its own), bound to
+        this bucket and prefix; and the consumed tokens of the objects of the other folders."""
+        folders_ck = checkpoint.get("folders", {})
+        folders = {f: sig for f, sig in folders_ck.items() if getattr(self, "_signatures", {}).get(f) == sig}
+        by_folder: dict = {}
+        for _, folder, token in marks:
+            by_folder.setdefault(folder, []).append(token)
+        beyond = []
+        for folder, tokens in by_folder.items():
+            ok = [consumed(t) for t in tokens]
+            if all(ok) and folder in self._signatures:
+                folders[folder] = self._signatures[folder]
+            else:
+                folders.pop(folder, None)
+                beyond += [t for t, c in zip(tokens, ok) if c]
+        return {"where": self.bucket.where(""), "folders": folders}, beyond
 
     def read_checkpoint(self) -> dict:
-        found = self.bucket.get(CHECKPOINT)
+        """The checkpoint object (at most `MAX_CHECKPOINT_BYTES`), {} when there is none, it is not
+        JSON, or it was taken of another bucket or prefix (copied: everything is read)."""
+        found = self.bucket.get(CHECKPOINT, MAX_CHECKPOINT_BYTES)
         self._checkpoint_etag = found[1] if found else None
-        if found is None:
+        if found is None or len(found[0]) > MAX_CHECKPOINT_BYTES:
             return {}
         with contextlib.suppress(ValueError, RecursionError):
             doc = json.loads(found[0])
-            return doc if isinstance(doc, dict) else {}
+            if isinstance(doc, dict) and doc.get("where") == self.bucket.where(""):
+                return doc
         return {}
 
     def write_checkpoint(self, doc: dict) -> None:
@@ -459,27 +506,28 @@ class BucketSource:
         return iter(self.ledger(name))
 
     def holds(self, name: str, mark: Any) -> bool:
-        """Whether the ledger object `name` still holds the `mark` bytes a checkpoint was taken of."""
-        if not isinstance(mark, int) or mark <= 0:
+        """Whether the ledger object `name` still begins with the bytes a checkpoint's `mark`
+        ([bytes, sha256 of them]) was taken of (None: no mark, nothing to hold)."""
+        if mark is None:
             return True
+        if not ledger_mark_ok(mark):
+            return False
         data = self._read(name)[0]
-        return len(data) >= mark and data[mark - 1 : mark] == b"\n"
+        return len(data) >= mark[0] and hashlib.sha256(data[: mark[0]]).hexdigest() == mark[1]
 
-    def tail(self, name: str, mark: Any) -> tuple[list, int]:
-        """The entries of a ledger object past byte `mark` (a checkpoint's; None: all) and the
-        byte its complete lines end at."""
+    def tail(self, name: str, mark: Any) -> tuple[list, list]:
+        """The entries of a ledger object past a checkpoint's `mark` (read whole when it no longer
+        `holds` it; None: all) and the mark of where its complete lines end."""
         data = self._read(name)[0]
         end = data.rfind(b"\n") + 1
-        offset = mark if isinstance(mark, int) and 0 <= mark <= end else 0
-        if offset and data[offset - 1 : offset] != b"\n":
-            offset = 0  # not a line boundary: the object was replaced, read it whole
+        offset = mark[0] if ledger_mark_ok(mark) and mark[0] <= end and self.holds(name, mark) else 0
         out = []
         for line in data[offset:end].split(b"\n"):
             with contextlib.suppress(ValueError, TypeError):
                 entry = json.loads(line)
                 if isinstance(entry, dict):
                     out.append(entry)
-        return out, end
+        return out, [end, hashlib.sha256(data[:end]).hexdigest()]
 
     def _read(self, name: str) -> list:
         if name not in self._ledgers:

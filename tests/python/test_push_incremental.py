@@ -10,7 +10,13 @@ for a bucket, moto's S3 server (as test_bucket_spool.py):
 - `report.py compact` removes only consumed segments, never the newest, and the collector still
   refuses (409) a retry of an id whose segment is gone; push still finds nothing to log;
 - a bucket: a second push reads no object (nothing listed is new), a late object is read alone
-  and is a revision, and the same crash before the checkpoint logs nothing twice.
+  and is a revision, and the same crash before the checkpoint logs nothing twice;
+- a checkpoint is trusted only with proof: a segment restored, cut and regrown, or recreated in
+  place, or an offset inside a line, is read again from its start (nothing set aside twice, nothing
+  lost); a malformed checkpoint is a full read, never a crash or exit 1, and compact removes
+  nothing by it; a bucket's clock jumping or lagging, or another prefix's checkpoint, loses nothing;
+- a window from before records whose snapshots were compacted takes no partial revision (the late
+  snapshot is set aside); a window waiting for its drift whose run is gone is dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _moto, MOTO_CREDENTIALS  # noqa: E402
+from conftest import _free_port, _http_ok, _moto, _stop_group, _wait_until, MOTO_CREDENTIALS  # noqa: E402
 from test_report import (  # noqa: E402, F401  (fixtures used by name)
     HOUR,
     MONITOR,
@@ -143,12 +149,18 @@ def test_a_push_reads_only_what_is_past_the_checkpoint(server, artifact, streams
     [seg] = spool.glob("snapshots-*.jsonl")
     assert ck["segments"][seg.name]["offset"] == seg.stat().st_size and ck["done"] == []
 
-    # every consumed record corrupted in place (same inode, same length): a push that read them
-    # again would set them aside in quarantine.jsonl
+    # consumed records corrupted in place (same inode, same length) between the fingerprinted
+    # ones (the segment's first line and its last consumed one): a push that read them again
+    # would set them aside in quarantine.jsonl
     data = seg.read_bytes()
     lines = data.splitlines(keepends=True)
+    starts = [sum(map(len, lines[:k])) for k in range(len(lines))]
+    middle = range(1, len(lines) - 1)
+    assert len(middle) >= 3
     with open(seg, "r+b") as f:
-        f.write(b"".join(b"#" * (len(line) - 1) + b"\n" for line in lines))
+        for k in middle:
+            f.seek(starts[k])
+            f.write(b"#" * (len(lines[k]) - 1) + b"\n")
     assert seg.stat().st_size == len(data)
     new = _snaps(artifact, streams, hour=3, seed=3)
     _post(spool, new)
@@ -310,3 +322,296 @@ def test_a_bucket_push_reads_only_new_objects_and_survives_a_crash_before_the_ch
     _assert_last_revisions(logged, first + late + later)
     final = _push(uri, source, experiment, env=env)
     assert "0 read from the bucket" in final.stderr and "nothing to push" in final.stderr, final.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# a checkpoint is trusted only with proof (fingerprints), and never crashes a push
+# ---------------------------------------------------------------------------------------------
+
+
+def _store(spool: Path, snaps: list, segment_bytes: int = 64 << 20) -> None:
+    """Stored by the collector's own `Spool` (no HTTP: faster, and a window ahead is accepted)."""
+    sp = report.Spool(spool, segment_bytes=segment_bytes)
+    try:
+        for s in snaps:
+            assert sp.store(report.Snapshot.model_validate(s), s)
+    finally:
+        sp.close()
+
+
+def _quarantine(spool: Path) -> list:
+    return report.read_ledger(spool, report.QUARANTINE)
+
+
+def test_a_segment_not_holding_what_was_consumed_is_read_again(server, artifact, streams, tmp_path):
+    """A segment restored in place from an older copy (same inode) and grown again by the
+    collector: the checkpoint's offset falls inside a new record, its fingerprint of the last
+    consumed line does not match, and the segment is read from its start; what was logged or set
+    aside before stays so (no second quarantine line, the snapshot ahead is not logged)."""
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("restored")
+    a = _snaps(artifact, streams, hour=9, seed=50)
+    [ahead] = _snaps(artifact, streams, hour=-30, seed=51, n=20)  # its window ends in 29 h
+    _store(spool, [ahead, *a])
+    [seg] = spool.glob("snapshots-*.jsonl")
+    with open(seg, "ab") as f:
+        f.write(b'{"not": "a record"}\n')
+    backup = seg.read_bytes()
+    _store(spool, _snaps(artifact, streams, hour=8, seed=52))
+    first = _push(uri, spool, experiment)
+    assert first.stderr.count("logged monitor_incremental") == 2, first.stderr
+    aside = _quarantine(spool)
+    assert len(aside) == 2 and sorted(e.get("ids", ["line"])[0] for e in aside) == sorted([ahead["id"], "line"])
+
+    with open(seg, "r+b") as f:  # `cp backup seg`: O_TRUNC keeps the inode
+        f.truncate(0)
+        f.write(backup)
+    b = _snaps(artifact, streams, hour=7, seed=53)
+    _store(spool, b)  # the collector appends past the checkpoint's offset again
+    second = _push(uri, spool, experiment)
+    assert _quarantine(spool) == aside, "set aside twice"
+    assert second.stderr.count("logged monitor_incremental") == 1, second.stderr
+    assert "read again whole" in second.stderr, second.stderr
+    seen = _seen(uri, experiment)
+    assert sorted(len(v) for v in seen.values()) == [1, 1, 1]
+    assert max(seen[max(seen)])[1] == sum(s["seen"] for s in b)
+    assert "nothing to push" in _push(uri, spool, experiment).stderr
+
+
+def test_a_mid_line_offset_or_a_recreated_segment_is_read_from_its_start(server, artifact, streams, tmp_path):
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("recreated")
+    _store(spool, _snaps(artifact, streams, hour=12, seed=60))
+    _push(uri, spool, experiment)
+    # the segments removed by hand, the collector starts again: a new snapshots-000001.jsonl
+    # (the file system may hand the freed inode out again), shorter or longer than the old one
+    [seg] = spool.glob("snapshots-*.jsonl")
+    seg.unlink()
+    b = _snaps(artifact, streams, hour=11, seed=61, n=100)
+    _store(spool, b)
+    _push(uri, spool, experiment)
+    # a checkpoint whose offset is not at a line's end (7 bytes into the next record)
+    c = _snaps(artifact, streams, hour=10, seed=62)
+    _store(spool, c)
+    ck = json.loads((spool / report.CHECKPOINT).read_text())
+    ck["segments"][seg.name]["offset"] += 7
+    (spool / report.CHECKPOINT).write_text(json.dumps(ck))
+    third = _push(uri, spool, experiment)
+    assert third.returncode == 0 and not (spool / report.QUARANTINE).exists(), third.stderr
+    seen = _seen(uri, experiment)
+    _assert_last_revisions(seen, _snaps(artifact, streams, hour=12, seed=60) + b + c)
+    assert sorted(len(v) for v in seen.values()) == [1, 1, 1]
+
+
+def test_a_hostile_checkpoint_means_a_full_read_never_a_crash(server, artifact, streams, tmp_path):
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("hostile")
+    small = 1  # a segment per record, so that compact has something it could remove
+    _store(spool, _snaps(artifact, streams, hour=14, seed=70), segment_bytes=small)
+    _push(uri, spool, experiment)
+    good = json.loads((spool / report.CHECKPOINT).read_text())
+    [name, *_] = sorted(good["segments"])
+    everything, k = [], 0
+
+    def segment(**change):
+        return lambda c: c["segments"][name].update(change)
+
+    mutations = [
+        segment(offset="12"), segment(offset=12.5), segment(offset=True), segment(offset=-1),
+        segment(ino=None), segment(last=[0]), segment(head=7),
+        lambda c: c["segments"].__setitem__(name, [1, 2]),
+        lambda c: c.__setitem__("segments", []),
+        lambda c: c.__setitem__("done", [[1]]),
+        lambda c: c.__setitem__("arms", [["a", "b", 3, "d"]]),
+        lambda c: c.__setitem__("pending_drift", ["x"]),
+        lambda c: c.__setitem__("pending_drift", [{"run_id": 1}]),
+        lambda c: c.__setitem__("ledger", [c["ledger"][0], "x", c["ledger"][2]]),
+        lambda c: c.__setitem__("ledger", {"ino": 1}),
+        lambda c: c.__setitem__("spool", [0, 0]),
+        lambda c: c.__setitem__("version", True),
+        lambda c: c.update(surprise=1),
+    ]
+    for mutate in mutations:
+        k += 1
+        ck = json.loads(json.dumps(good))
+        mutate(ck)
+        (spool / report.CHECKPOINT).write_text(json.dumps(ck))
+        new = _snaps(artifact, streams, hour=13, seed=70 + k, n=20)
+        everything += new
+        _store(spool, new, segment_bytes=small)
+        done = subprocess.run(_cmd(uri, str(spool), experiment), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (ck, done.stderr)
+        good = json.loads((spool / report.CHECKPOINT).read_text())
+        (spool / report.CHECKPOINT).write_text(json.dumps(ck))  # compact meets it as push did
+        compact = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "compact", "--spool", str(spool),
+                                  "--keep-days", "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert compact.returncode == 0 and "removed 0 segment(s)" in compact.stderr, (ck, compact.stderr)
+        (spool / report.CHECKPOINT).write_text(json.dumps(good))
+    # not JSON, nested past the recursion limit, not a file
+    for body in (b"{", b"[" * 100_000 + b"]" * 100_000):
+        (spool / report.CHECKPOINT).write_bytes(body)
+        done = subprocess.run(_cmd(uri, str(spool), experiment), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    (spool / report.CHECKPOINT).unlink()
+    (spool / report.CHECKPOINT).mkdir()
+    done = subprocess.run(_cmd(uri, str(spool), experiment), capture_output=True, text=True, timeout=600)
+    assert done.returncode != 1, done.stderr
+    assert not (spool / report.QUARANTINE).exists()
+    seen = _seen(uri, experiment)
+    _assert_last_revisions(seen, _snaps(artifact, streams, hour=14, seed=70) + everything)
+
+
+def test_compact_trusts_the_checkpoint_no_more_than_push(server, artifact, streams, tmp_path):
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("compact-trust")
+    small = ["--segment-bytes", "1"]
+    pushed = _snaps(artifact, streams, hour=16, seed=80) + _snaps(artifact, streams, hour=15, seed=81)
+    _post(spool, pushed, extra=small)
+    _push(uri, spool, experiment)
+    _post(spool, _snaps(artifact, streams, hour=14, seed=82, n=20), extra=small)  # the newest, not pushed
+
+    def compact() -> str:
+        done = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "compact", "--spool", str(spool),
+                               "--keep-days", "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    # a ledger cut since the checkpoint (push would read everything again): nothing removed
+    ledger = (spool / report.LEDGER).read_bytes()
+    (spool / report.LEDGER).write_bytes(ledger[: ledger.index(b"\n") + 1])
+    assert "removed 0 segment(s)" in compact()
+    (spool / report.LEDGER).write_bytes(ledger)
+    # a consumed segment rewritten in place since (its fingerprint fails): kept, the others go
+    segs = sorted(spool.glob("snapshots-*.jsonl"))
+    data = segs[0].read_bytes()
+    with open(segs[0], "r+b") as f:
+        f.write(data.replace(b'"seen":', b'"seen" :', 1)[: len(data)])
+    out = compact()
+    assert f"removed {len(pushed) - 1} segment(s)" in out, out
+    assert sorted(spool.glob("snapshots-*.jsonl")) == [segs[0], segs[-1]]
+    # the collector starting while compact removes a segment it listed: not a crash
+    report._cut_torn_tail(segs[1])
+    _post(spool, pushed[:2], expect=409, extra=small)
+
+
+def test_a_late_snapshot_of_a_window_without_record_is_never_a_partial_revision(server, artifact, streams,
+                                                                                tmp_path):  # fmt: skip
+    """A point logged before window records (simulated: its record removed from the artifact
+    store) whose snapshots `compact` removed: a late snapshot cannot be added to it, so it is set
+    aside with the reason, not logged as a revision counting only itself (readers take the
+    latest point)."""
+    if server.get("artifacts") is None:
+        pytest.skip("needs the sqlite backend's local artifact store")
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("legacy")
+    small = ["--segment-bytes", "1"]
+    old = _snaps(artifact, streams, hour=18, seed=90)
+    _post(spool, old, extra=small)
+    _push(uri, spool, experiment)
+    _post(spool, _snaps(artifact, streams, hour=17, seed=91, n=20), extra=small)
+    _push(uri, spool, experiment)
+    compact = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "compact", "--spool", str(spool),
+                              "--keep-days", "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert f"removed {len(old)} segment(s)" in compact.stderr, compact.stderr
+    bucket = old[0]["window"]["end_ms"] // HOUR
+    records = list(Path(server["artifacts"]).rglob(f"skedge/window/{bucket}/*.json"))
+    client = _client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    records = [p for p in records if run.info.run_id in str(p)]
+    assert records
+    for p in records:
+        p.unlink()
+    before = _seen(uri, experiment)
+    late = _snaps(artifact, streams, hour=18, seed=92, n=20)
+    _post(spool, late, extra=small)
+    third = _push(uri, spool, experiment)
+    assert "quarantined window" in third.stderr and "before window records" in third.stderr, third.stderr
+    assert _seen(uri, experiment) == before
+    [aside] = _quarantine(spool)
+    assert aside["ids"] == [late[0]["id"]] and aside["snapshots"][0]["id"] == late[0]["id"]
+
+
+def test_pending_drift_keeps_no_ids_and_drops_windows_of_gone_runs(server, artifact, streams, tmp_path):
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("pending")
+    snaps = _snaps(artifact, streams, hour=20, seed=95) + _snaps(artifact, streams, hour=19, seed=96)
+    _post(spool, snaps)
+    done = subprocess.run(_cmd(uri, str(spool), experiment), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ck = json.loads((spool / report.CHECKPOINT).read_text())
+    assert len(ck["pending_drift"]) == 2
+    assert all(set(e) == {"run_id", "bucket", "revision", "window_seconds", "model"} for e in ck["pending_drift"])
+    client = _client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    client.delete_run(run.info.run_id)
+    again = _push(uri, spool, experiment, "--artifact", str(artifact))
+    assert "is gone from MLflow" in again.stderr, again.stderr
+    assert json.loads((spool / report.CHECKPOINT).read_text())["pending_drift"] == []
+    skipped = [e for e in report.read_ledger(spool) if e.get("kind") == "drift"]
+    assert len(skipped) == 2 and all(e["skipped"] == "its run is gone from MLflow" for e in skipped)
+
+
+#: moto's S3 server whose clock (LastModified) is off by the seconds written in the file argv[2].
+SKEWED_MOTO = """
+import datetime, sys
+from pathlib import Path
+import moto.s3.models as m
+from moto.core import utils
+real = utils.utcnow
+def skewed():
+    p = Path(sys.argv[2])
+    return real() + datetime.timedelta(seconds=float(p.read_text()) if p.exists() else 0.0)
+m.utcnow = skewed
+from moto.server import main
+sys.exit(main(["-H", "127.0.0.1", "-p", sys.argv[1]]))
+"""
+
+
+@pytest.fixture(scope="module")
+def skewed_s3(tmp_path_factory):
+    import boto3  # noqa: PLC0415
+
+    base = tmp_path_factory.mktemp("skewed-moto")
+    port, skew = _free_port(), base / "skew"
+    with open(base / "moto.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", SKEWED_MOTO, str(port), str(skew)], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until(lambda: _http_ok(url + "/moto-api/"), proc, "moto server", 60, base / "moto.log")
+            client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
+            client.create_bucket(Bucket="snapshots")
+            yield {"url": url, "client": client, "skew": lambda s: skew.write_text(str(s))}
+        finally:
+            _stop_group(proc)
+
+
+def test_a_bucket_checkpoint_trusts_keys_not_clocks(server, skewed_s3, artifact, streams):
+    """The bucket's clock jumps 3 h ahead then back, objects appear with a LastModified 2 h
+    older than some read before, and a checkpoint copied from another prefix: every snapshot is
+    still logged (consumption is told by window folder listings, bound to the prefix and ledger)."""
+    s3, uri, experiment = skewed_s3, server["uri"], _experiment("clocks")
+    source, env = "s3://snapshots/clocks", _env(skewed_s3)
+    everything = _snaps(artifact, streams, hour=12, seed=100)
+    _put(s3, "clocks", everything)
+    _push(uri, source, experiment, env=env)
+    s3["skew"](3 * 3600)
+    for hour, seed, skew in ((11, 101, 3 * 3600), (10, 102, 0), (9, 103, -2 * 3600)):
+        s3["skew"](skew)
+        new = _snaps(artifact, streams, hour=hour, seed=seed)
+        _put(s3, "clocks", new)
+        everything += new
+        s3["skew"](0)
+        _push(uri, source, experiment, env=env)
+    seen = _seen(uri, experiment)
+    assert sorted(len(v) for v in seen.values()) == [1, 1, 1, 1]
+    _assert_last_revisions(seen, everything)
+    nothing = _push(uri, source, experiment, env=env)
+    assert "nothing to push" in nothing.stderr and " 0 read from the bucket" in nothing.stderr, nothing.stderr
+
+    # another prefix's checkpoint copied in: not this prefix's, ignored (a full read)
+    other = _snaps(artifact, streams, hour=12, seed=104)
+    _put(s3, "elsewhere", other)
+    _push(uri, "s3://snapshots/elsewhere", _experiment("elsewhere"), env=env)
+    key = bucket_spool.CHECKPOINT
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"elsewhere/{key}")["Body"].read()
+    s3["client"].put_object(Bucket="snapshots", Key=f"clocks/{key}", Body=body)
+    late = _snaps(artifact, streams, hour=8, seed=105)
+    _put(s3, "clocks", late)
+    after = _push(uri, source, experiment, env=env)
+    assert after.stderr.count("logged monitor_incremental") == 1, after.stderr
+    _assert_last_revisions(_seen(uri, experiment), everything + late)
