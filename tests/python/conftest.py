@@ -205,6 +205,23 @@ def _moto(base: Path):
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@contextlib.contextmanager
+def moto_bucket(base: Path, bucket: str):
+    """moto's S3 server (`_moto`) with `bucket` created too: {"url", "client"}."""
+    import boto3
+
+    with _moto(base) as url:
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
+        client.create_bucket(Bucket=bucket)
+        yield {"url": url, "client": client}
+
+
+def moto_env(url: str) -> dict:
+    """The environment of a subprocess talking to moto at `url` (boto3 reads it)."""
+    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=url)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 (free port), shared by the MLflow tests of the session.

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MOTO_CREDENTIALS, _moto  # noqa: E402
+from conftest import moto_bucket, moto_env  # noqa: E402
 from test_report import (  # noqa: E402, F401  (fixtures used by name)
     HOUR,
     MONITOR,
@@ -54,17 +54,12 @@ WINDOWS = 6
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """moto's S3 server on 127.0.0.1 (its own, stopped at the end of the module) and a client."""
-    import boto3  # noqa: PLC0415
-
-    with _moto(tmp_path_factory.mktemp("moto")) as url:
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
-        client.create_bucket(Bucket="snapshots")
-        yield {"url": url, "client": client}
+    with moto_bucket(tmp_path_factory.mktemp("moto"), "snapshots") as found:
+        yield found
 
 
 def _env(s3: dict) -> dict:
-    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=s3["url"])  # fmt: skip
+    return moto_env(s3["url"])
 
 
 @pytest.fixture(scope="module")

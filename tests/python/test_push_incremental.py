@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _free_port, _http_ok, _moto, _stop_group, _wait_until, MOTO_CREDENTIALS  # noqa: E402
+from conftest import MOTO_CREDENTIALS, _free_port, _http_ok, _stop_group, _wait_until, moto_bucket, moto_env  # noqa: E402
 from test_report import (  # noqa: E402, F401  (fixtures used by name)
     HOUR,
     MONITOR,
@@ -269,17 +269,12 @@ def test_compaction_removes_only_consumed_segments_and_keeps_refusing_their_ids(
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    import boto3  # noqa: PLC0415
-
-    with _moto(tmp_path_factory.mktemp("moto")) as url:
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **MOTO_CREDENTIALS)
-        client.create_bucket(Bucket="snapshots")
-        yield {"url": url, "client": client}
+    with moto_bucket(tmp_path_factory.mktemp("moto"), "snapshots") as found:
+        yield found
 
 
 def _env(s3: dict) -> dict:
-    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=s3["url"])  # fmt: skip
+    return moto_env(s3["url"])
 
 
 def _put(s3: dict, prefix: str, snaps: list) -> None:
