@@ -35,7 +35,10 @@ listed; consumption is told by keys, never by a clock (LastModified can jump, or
 objects already read). Per window folder whose every object is consumed, ``folders`` keeps its
 object count and the sha256 of its sorted keys and ETags: a folder listed exactly so is not read;
 any other folder is read, except the objects ``done`` names (consumed, by id or the sha256 of an
-object set aside). It grows with windows, not snapshots. The checkpoint names its bucket and prefix
+object set aside). It grows with window folders, and a folder is a monitor instance's window start
+(``start_ms`` is the instance's creation time), so with many short-lived instances (Workers) it
+grows about as the snapshots do, some 113 bytes each: past `MAX_CHECKPOINT_BYTES` (about 600,000
+objects) it is ignored with a warning and every object is read, as before the checkpoint. The checkpoint names its bucket and prefix
 (``where``: one copied from another prefix is ignored) and the ledger's and quarantine's bytes
 (``[bytes, sha256]``: a ledger rewritten since voids it). It is written by compare-and-swap after
 the ledger, under the lease: a crash in between re-reads objects the ledger already names, and
@@ -479,7 +482,11 @@ class BucketSource:
         JSON, or it was taken of another bucket or prefix (copied: everything is read)."""
         found = self.bucket.get(CHECKPOINT, MAX_CHECKPOINT_BYTES)
         self._checkpoint_etag = found[1] if found else None
-        if found is None or len(found[0]) > MAX_CHECKPOINT_BYTES:
+        if found is None:
+            return {}
+        if len(found[0]) > MAX_CHECKPOINT_BYTES:
+            self.log(f"warning: {self.bucket.where(CHECKPOINT)} is over {MAX_CHECKPOINT_BYTES >> 20} MiB: ignored, "
+                     "every object is read (a folder per monitor instance's window start: see spool.py)")
             return {}
         with contextlib.suppress(ValueError, RecursionError):
             doc = json.loads(found[0])
