@@ -895,6 +895,11 @@ mod tests {
     const KEY: [u8; 16] = *b"0123456789abcdef";
     const B: &[u8; 32] = &[0xbb; 32];
 
+    /// The arms of most tests: one model under two digests.
+    fn arms(m: &TextClassifier) -> (ArmModel<'_>, ArmModel<'_>) {
+        (ArmModel { model: m, sha256: A }, ArmModel { model: m, sha256: B })
+    }
+
     #[test]
     fn canary_assignment_is_sticky_and_near_the_share() {
         let keys: Vec<String> = (0..20_000).map(|i| format!("user-{i}")).collect();
@@ -918,10 +923,7 @@ mod tests {
     #[test]
     fn shadow_compares_pairs_and_counts_feedback_per_arm() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let mut e = Experiment::new(c, h, ExperimentConfig::default(), 1000.0, KEY).unwrap();
         let r = e.predict(c, h, "good movie", None, 1001.0).unwrap();
         assert_eq!(r.arm, Arm::Champion);
@@ -949,10 +951,7 @@ mod tests {
     #[test]
     fn the_feedback_ring_is_bounded_and_old_ids_expire() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let config = ExperimentConfig {
             mode: Mode::Canary,
             share: 0.5,
@@ -978,10 +977,7 @@ mod tests {
     #[test]
     fn a_new_artifact_in_an_arm_closes_the_window() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         e.predict(c, h, "a", None, 1.0).unwrap();
         let h2 = ArmModel {
@@ -999,10 +995,7 @@ mod tests {
     #[test]
     fn a_label_counts_only_for_the_artifact_that_predicted() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let h2 = ArmModel {
             model: &m,
             sha256: &[0xcc; 32],
@@ -1066,10 +1059,7 @@ mod tests {
     #[test]
     fn a_window_whose_time_is_up_closes_at_its_end_before_a_new_artifact() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let h2 = ArmModel {
             model: &m,
             sha256: &[0xcc; 32],
@@ -1167,10 +1157,7 @@ mod tests {
     #[test]
     fn ids_cannot_be_guessed_from_another() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         let mine = e.predict(c, h, "a", None, 1.0).unwrap();
         let theirs = e.predict(c, h, "b", None, 1.0).unwrap();
@@ -1219,10 +1206,7 @@ mod tests {
     #[test]
     fn close_now_hands_the_window_over_without_queueing_it() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let config = ExperimentConfig {
             window_seconds: Some(10.0),
             ..ExperimentConfig::default()
@@ -1256,10 +1240,7 @@ mod tests {
     #[test]
     fn requeue_keeps_order_and_bound() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         let mut e = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).unwrap();
         assert!(!e.window_active());
         e.feedback(&"0".repeat(32), &e.classes[0].clone(), 0.5).unwrap();
@@ -1289,10 +1270,7 @@ mod tests {
     #[test]
     fn bad_configurations_and_snapshots_are_refused() {
         let m = tiny();
-        let (c, h) = (
-            ArmModel { model: &m, sha256: A },
-            ArmModel { model: &m, sha256: B },
-        );
+        let (c, h) = arms(&m);
         for (field, config) in [
             (
                 "sample_rate",
