@@ -378,8 +378,7 @@ def _put_blob(store: Store, key: str, data: bytes) -> bool:
     then is PUBLISH_FAILED (run again), never BLOB_MISMATCH."""
     if store.put_new(key, data):
         return True
-    settle = BLOB_SETTLE_SECONDS
-    deadline = time.monotonic() + settle
+    deadline = time.monotonic() + BLOB_SETTLE_SECONDS
     delay = 0.05
     while True:
         existing = store.read(key)
@@ -393,7 +392,7 @@ def _put_blob(store: Store, key: str, data: bytes) -> bool:
         delay = min(2 * delay, 1.0)
     if found is None:
         raise PublishError(f"{key} was being written by another publisher (the conditional write was refused) "
-                           f"but could not be read after {settle:g} s: publish again")
+                           f"but could not be read after {BLOB_SETTLE_SECONDS:g} s: publish again")
     raise BlobMismatch(f"{key} already exists with other bytes ({len(found)} bytes, sha256 "
                        f"{hashlib.sha256(found).hexdigest()}): refusing to overwrite or point at it")
 
