@@ -108,6 +108,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
+    def handle(self) -> None:
+        # A browser drops downloads it no longer needs (another model picked, a tab closed, a
+        # service worker's precache given up): not the server's error, no traceback.
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError) as err:
+            self.close_connection = True
+            self.log_message('"%s": the client closed the connection (%s)', getattr(self, "requestline", ""), type(err).__name__)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
         if not self.quiet:
             super().log_message(format, *args)

@@ -5,7 +5,9 @@
 // For tests, #raw holds the last prediction as JSON ({model, chars, label, decision, proba}),
 // numbers at full precision (JSON.stringify writes the shortest round-trip form), and <html> gets
 // data-state="ready" | "error", data-offline-ready="true" once the service worker controls
-// the page, and data-offline-error="…" while its precache fails (it is tried again).
+// the page, data-offline-error="…" while its precache fails (it is tried again), and
+// data-storage="persistent" | "best-effort" once the browser answered whether it keeps the
+// offline copy (navigator.storage.persist(), asked once the copy is complete).
 //
 // Served with a publish pointer (`?pointer=URL`, FORMAT.md §5; `&key=` the publisher's
 // `skedge-ed25519-public:…` key, `&interval=` seconds, default 5), the page follows it with
@@ -18,6 +20,10 @@
 // totals as JSON); a true-label button scores the text with an `Experiment` in shadow mode and gives
 // it the label (`feedback`), and the totals of its snapshots (agreement, each arm's accuracy on the
 // labels given) are shown. The page's prediction, explanation and model card show the champion.
+//
+// What a URL given to the page sends is read at most MAX_URL_BYTES (ARTIFACT_TOO_LARGE past it),
+// pointers are polled at most once a second, and a parameter the page cannot use is an
+// INVALID_PARAMETER error on the page.
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -40,6 +46,15 @@ const TABLE_ROWS = 10; // of which the table lists this many
 const HIGHLIGHT_MAX = 20000; // UTF-16 code units highlighted (longer texts: the start)
 const LONG_TEXT = 100000; // UTF-16 code units from which typing predicts once per frame, not per key
 const TIMER_MS = 0.1; // performance.now()'s resolution in a page that is not cross-origin isolated
+// The most the page reads of a response from a URL it was given (?champion=, ?challenger=,
+// ?pointer= and the blobs a pointer names). skedge's artifacts are about 1 MB, the largest a few
+// tens of MB; while loading, the page holds the bytes up to three times (the chunks read, their
+// join, the copy in WebAssembly memory). Unbounded, a link to an endless response (or one whose
+// pointer announces 2 GiB) fills the tab's memory: the package reads up to 2 GiB − 1.
+const MAX_URL_BYTES = 128 * 1048576;
+// Publish pointers are polled at most once a second (test_sync.sh's followers poll every second):
+// `&interval=0.001` in a link would have every visitor's tab ask the host a thousand times a second.
+const MIN_INTERVAL_S = 1;
 
 const ERROR_HINTS = {
   LOAD_FAILED: 'The engine or the artifact could not be downloaded or started. If you are offline, this page needs one visit online first.',
@@ -51,6 +66,13 @@ const ERROR_HINTS = {
   NOT_INITIALIZED: 'The engine was used before it was initialised (a bug in this page).',
   HTTP: 'The demo’s files could not be fetched from the server.',
   INVALID_DEMO_FILE: 'The file is not what scripts/build_www.sh writes (a host that answers a missing file with an HTML page does this): rebuild the demo, or check the host.',
+  ARTIFACT_TOO_LARGE: `skedge’s models are a few MB: this page stops reading a URL at ${MAX_URL_BYTES / 1048576} MiB, so that a link cannot fill the tab’s memory. Load a larger model with the npm package in Node or a Worker.`,
+  INVALID_PARAMETER: 'The page’s address (after the “?”) is not one it understands: ?pointer=URL, or ?champion=URL&challenger=URL, each with &key= and &interval= optional.',
+};
+// A URL given to the page (?pointer=, ?champion=) that could not be fetched: the browser says no
+// more than "Failed to fetch", whose usual cause on another host is its CORS rules.
+const URL_HINTS = {
+  LOAD_FAILED: 'Open the URL in a new tab to check it. A host other than this page’s must allow this page’s origin (CORS: Access-Control-Allow-Origin, a bucket’s CORS rules); offline, only the page’s own models work.',
 };
 
 const state = {
@@ -67,6 +89,7 @@ const state = {
   arms: null, // with ?champion=&challenger=: { urls, publicKey, interval, models, exp, last, totals }
   frame: 0, // requestAnimationFrame id of a long text's pending prediction
   sw: { error: null, retries: 0, timer: 0 }, // the service worker's failed precache, and its retries
+  storage: null, // 'asking' | 'persistent' | 'best-effort' once the offline copy is complete
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -79,7 +102,8 @@ const nf = (digits) => {
   if (!f) formatters.set(digits, (f = new Intl.NumberFormat('en', { maximumFractionDigits: digits, minimumFractionDigits: digits })));
   return f;
 };
-const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${nf(1).format(n / 1024)} KiB` : `${nf(2).format(n / 1048576)} MiB`);
+const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${nf(1).format(n / 1024)} KiB`
+  : n < 1073741824 ? `${nf(2).format(n / 1048576)} MiB` : `${nf(2).format(n / 1073741824)} GiB`);
 const fmtMs = (ms) => (ms < 10 ? `${nf(2).format(ms)} ms` : ms < 100 ? `${nf(1).format(ms)} ms` : `${Math.round(ms)} ms`);
 const fmtTime = (ms) => (ms < 1 ? `${nf(ms < 0.01 ? 2 : 1).format(ms * 1000)} µs` : fmtMs(ms));
 // One call timed once: to the timer's resolution, no finer.
@@ -121,13 +145,19 @@ const hasName = (label) => className(label) !== String(label);
 // ---------------------------------------------------------------------------------------------
 // errors
 
-function showError(err, context, retry) {
+/** The error to show: the page's own ARTIFACT_TOO_LARGE rather than the package's LOAD_FAILED
+ * around it (Model.follow wraps what its fetch throws, as its `cause`). */
+const shown = (err) => (err && err.cause && err.cause.code === 'ARTIFACT_TOO_LARGE' ? err.cause : err);
+
+function showError(failure, context, retry, hints = ERROR_HINTS) {
   const box = $('error');
+  const err = shown(failure);
   const code = (err && err.code) || (err && err.name) || 'ERROR';
+  const hint = hints[code] || ERROR_HINTS[code];
   box.replaceChildren(...[
     el('p', { class: 'error-h' }, el('strong', { text: context }), ' ', el('code', { class: 'code', text: code })),
     el('p', { text: (err && err.message) || String(err) }),
-    ERROR_HINTS[code] ? el('p', { class: 'muted', text: ERROR_HINTS[code] }) : null,
+    hint ? el('p', { class: 'muted', text: hint }) : null,
     retry ? el('p', {}, el('button', { type: 'button', class: 'retry', text: 'Try again', onclick: retry })) : null,
   ].filter(Boolean)); // replaceChildren would print a null as the text "null"
 
@@ -167,6 +197,72 @@ async function fetchJson(url) {
   } catch (e) {
     throw invalid(`${url} is not JSON (${e.message})`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// what a URL given to the page sends: read at most MAX_URL_BYTES
+
+const ours = (e) => Boolean(e) && e.code === 'ARTIFACT_TOO_LARGE';
+const tooLarge = (url, n, announced) => Object.assign(new Error(announced
+  ? `${url} announces ${fmtBytes(n)} (Content-Length), over the ${MAX_URL_BYTES / 1048576} MiB this page reads from a URL: not downloaded`
+  : `${url} sent more than ${MAX_URL_BYTES / 1048576} MiB, the most this page reads from a URL: the download was stopped`), { code: 'ARTIFACT_TOO_LARGE' });
+
+/** `res`, its body cut at MAX_URL_BYTES: refused at once when its Content-Length says more, else a
+ * body that errors with ARTIFACT_TOO_LARGE as it passes the limit. Erroring the stream cancels the
+ * download, so the host stops being read whoever reads the body. */
+function capped(res, url) {
+  if (!res.ok || !res.body) return res;
+  const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
+  if (length !== null && Number(length) > MAX_URL_BYTES) {
+    res.body.cancel().catch(() => {});
+    throw tooLarge(url, Number(length), true);
+  }
+  let seen = 0;
+  const cut = new TransformStream({
+    transform(chunk, out) {
+      seen += chunk.byteLength;
+      if (seen > MAX_URL_BYTES) out.error(tooLarge(url, seen, false));
+      else out.enqueue(chunk);
+    },
+  });
+  return new Response(res.body.pipeThrough(cut), { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/** From here on, every response the page fetches is cut at MAX_URL_BYTES. Model.follow fetches the
+ * pointer and its blobs itself and takes no limit (it reads a blob up to the size its pointer
+ * announces, up to 2 GiB − 1), so the bound goes under it, on `fetch`. Installed once the engine
+ * has started, and only for an address that names URLs: the page's own models stay unbounded. */
+function boundFetches() {
+  const unbounded = globalThis.fetch;
+  globalThis.fetch = async (input, init) => capped(await unbounded(input, init), typeof input === 'string' ? input : input.href || input.url);
+}
+
+/** An artifact from a URL (?champion=, ?challenger=), read (at most MAX_URL_BYTES), then loaded.
+ * Read here, not by Model.load(url): the package's read would report the limit as its LOAD_FAILED. */
+async function loadArtifact(url, options) {
+  const failed = (e) => (ours(e) ? e : Object.assign(new Error(`could not load ${url}: ${e.message}`), { code: 'LOAD_FAILED' }));
+  const chunks = [];
+  let total = 0;
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        chunks.push(r.value);
+        total += r.value.byteLength;
+      }
+    }
+  } catch (e) {
+    throw failed(e);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks.splice(0)) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return state.skedge.Model.load(bytes, options);
 }
 
 const invalid = (message) => Object.assign(new Error(message), { code: 'INVALID_DEMO_FILE' });
@@ -290,7 +386,7 @@ async function selectModel(id) {
       for (const b of $('examples').querySelectorAll('button')) b.disabled = true;
       clearResults();
       for (const t of ['t-load', 't-first', 't-predict', 't-explain']) $(t).textContent = '—';
-      showError(err, `Could not load “${entry.label}”`, () => pick(entry.id));
+      showError(err, `Could not load “${entry.label}”`, () => pick(entry.id), state.arms || state.follow ? URL_HINTS : ERROR_HINTS);
       renderCard(entry, null, null);
       document.documentElement.dataset.state = 'error';
       return;
@@ -356,7 +452,7 @@ function renderFollow(err) {
   const slot = state.entry && state.loaded.get(state.entry.id);
   if (!slot) return;
   const p = slot.model.pointer;
-  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}, ${verification(state.follow)}${err ? ` (refused an update: ${err.code || err.message}; still serving this version)` : ''}`);
+  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}, ${verification(state.follow)}, checked every ${state.follow.interval} s${err ? ` (refused an update: ${shown(err).code || err.message}; still serving this version)` : ''}`);
   document.documentElement.dataset.followVersion = p.version;
   document.documentElement.dataset.followGeneration = String(p.generation);
   $('card-source').textContent = `pointer ${state.follow.url}`;
@@ -376,7 +472,7 @@ async function loadArms() {
   const { Model, Experiment } = state.skedge;
   const { urls, publicKey, interval } = state.arms;
   const open = (role) => {
-    if (!new URL(urls[role]).pathname.endsWith('.json')) return Model.load(urls[role], publicKey ? { publicKey } : undefined);
+    if (!new URL(urls[role]).pathname.endsWith('.json')) return loadArtifact(urls[role], publicKey ? { publicKey } : undefined);
     return Model.follow(urls[role], {
       ...(publicKey && { publicKey }),
       intervalSeconds: interval,
@@ -388,7 +484,7 @@ async function loadArms() {
         renderArmsSource();
         run();
       },
-      onError: (err) => renderArmsSource(`${role}: refused an update (${err.code || err.message}); still serving its version`),
+      onError: (err) => renderArmsSource(`${role}: refused an update (${shown(err).code || err.message}); still serving its version`),
     });
   };
   const [champion, challenger] = await Promise.all(ARMS.map(open));
@@ -414,7 +510,8 @@ function renderArmsSource(note) {
     const { name, version } = m.info();
     return `${role} ${name} ${version}${m.pointer ? ` (pointer version ${m.pointer.version}, generation ${m.pointer.generation})` : ''}`;
   };
-  setProgress(1, 1, `${part('champion')} · ${part('challenger')}, both ${verification(state.arms)}${note ? ` — ${note}` : ''}`);
+  const polled = ARMS.some((role) => state.arms.models[role].pointer) ? `, pointers checked every ${state.arms.interval} s` : '';
+  setProgress(1, 1, `${part('champion')} · ${part('challenger')}, both ${verification(state.arms)}${polled}${note ? ` — ${note}` : ''}`);
   $('card-source').textContent = `champion ${state.arms.urls.champion}`;
 }
 
@@ -762,7 +859,37 @@ function renderNet(swReady) {
     ? (ready ? 'Offline — running from the cache' : 'Offline')
     : ready ? 'Works offline'
       : failed ? `Online · offline mode unavailable: ${state.sw.error} (retrying)`
-        : ('serviceWorker' in navigator ? 'Online · caching for offline use…' : 'Online (no offline support in this browser)');
+        : 'serviceWorker' in navigator ? 'Online · caching for offline use…'
+          // Browsers give service workers only to https pages and this machine's (a plain http
+          // address of another host, a phone trying a laptop's server): the address, not the browser.
+          : !window.isSecureContext ? 'Online · no offline mode over plain http: open it over https, or on localhost'
+            : 'Online (no offline support in this browser)';
+}
+
+/** Asks the browser, once the offline copy is complete, to keep it: the Cache API's storage is
+ * "best-effort", cleared under storage pressure unless the site's storage is persistent.
+ * Chromium grants or refuses persist() silently (by how the site is used: bookmarked, installed);
+ * Firefox asks the visitor. Nothing waits on the answer; the page says what it is
+ * (<html data-storage="persistent" | "best-effort">). */
+async function keepOfflineCopy() {
+  if (state.storage) return;
+  state.storage = 'asking';
+  const storage = navigator.storage;
+  let kept = false;
+  let why = '';
+  try {
+    if (storage && typeof storage.persisted === 'function') kept = (await storage.persisted()) || (await storage.persist());
+    else why = 'this browser cannot be asked to keep it';
+  } catch (err) {
+    why = `could not ask: ${err.message}`;
+  }
+  state.storage = kept ? 'persistent' : 'best-effort';
+  document.documentElement.dataset.storage = state.storage;
+  const line = $('storage');
+  line.textContent = kept
+    ? 'Storage: persistent. The browser keeps the offline copy even when disk space runs low.'
+    : `Storage: best-effort (${why || 'the browser did not grant persistent storage'}). It may clear the offline copy when disk space runs low; the next visit online caches it again.`;
+  line.hidden = false;
 }
 
 const SW_OPTIONS = { updateViaCache: 'none' };
@@ -781,6 +908,7 @@ async function registerServiceWorker() {
     if (sw.controller) {
       document.documentElement.dataset.offlineReady = 'true';
       renderNet(true);
+      keepOfflineCopy();
     }
   };
   sw.addEventListener('controllerchange', () => {
@@ -876,17 +1004,60 @@ function retryServiceWorker(delay) {
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
-  const params = new URLSearchParams(location.search);
-  const interval = Number(params.get('interval') || 5);
-  const followed = { publicKey: params.get('key') || undefined, interval: interval > 0 ? interval : 5 };
-  const absolute = (u) => new URL(u, document.baseURI).href;
-  if (params.get('champion') && params.get('challenger')) {
-    state.arms = { urls: { champion: absolute(params.get('champion')), challenger: absolute(params.get('challenger')) }, ...followed };
-  } else if (params.get('pointer')) {
-    state.follow = { url: absolute(params.get('pointer')), ...followed };
+/** What the page's address asks for: `{ arms }`, `{ follow }` or `{}`; a parameter it cannot use
+ * is an INVALID_PARAMETER naming it, not a page stuck loading or one that quietly ignores it. */
+function fromAddress(params) {
+  const bad = (message) => Object.assign(new Error(message), { code: 'INVALID_PARAMETER' });
+  const has = (k) => params.has(k);
+  // Only what the Content-Security-Policy's connect-src lets the page fetch (index.html): a URL
+  // it refuses would fail as a bare "Failed to fetch".
+  const url = (k) => {
+    const v = params.get(k);
+    let u;
+    try {
+      u = new URL(v, document.baseURI);
+    } catch {
+      throw bad(`?${k}= is not a URL: ${JSON.stringify(v)}`);
+    }
+    if (!v.trim()) throw bad(`?${k}= is empty: give the URL of an artifact or of a publish pointer`);
+    const loopback = u.protocol === 'http:' && ['127.0.0.1', 'localhost'].includes(u.hostname);
+    if (u.origin !== location.origin && u.protocol !== 'https:' && !loopback) {
+      throw bad(`?${k}=${u.href}: this page fetches https URLs, its own host’s, and plain http only from this machine (127.0.0.1, localhost): ${u.protocol === 'http:' ? 'use https for another host' : `${u.protocol} URLs are refused`}`);
+    }
+    return u.href;
+  };
+  if (has('champion') !== has('challenger')) {
+    const [given, missing] = has('champion') ? ['champion', 'challenger'] : ['challenger', 'champion'];
+    throw bad(`?${given}= needs &${missing}= too: the page runs a champion and a challenger side by side (one model from a URL: ?pointer=)`);
   }
+  if (has('pointer') && has('champion')) throw bad('?pointer= and ?champion=&challenger= are two ways to open the page: give one');
+  if (!has('pointer') && !has('champion')) {
+    const stray = ['key', 'interval'].filter(has);
+    if (stray.length) throw bad(`${stray.map((k) => `&${k}=`).join(' and ')} go with ?pointer= or ?champion=&challenger=, which the address does not give`);
+    return {};
+  }
+  let interval = 5;
+  if (has('interval')) {
+    interval = Number(params.get('interval'));
+    if (!(interval > 0)) throw bad(`&interval= is a number of seconds, got ${JSON.stringify(params.get('interval'))}`);
+    interval = Math.min(Math.max(interval, MIN_INTERVAL_S), 86400);
+  }
+  const followed = { publicKey: params.get('key') || undefined, interval };
+  if (has('pointer')) return { follow: { url: url('pointer'), ...followed } };
+  return { arms: { urls: { champion: url('champion'), challenger: url('challenger') }, ...followed } };
+}
+
+async function main() {
   registerServiceWorker();
+  try {
+    Object.assign(state, fromAddress(new URLSearchParams(location.search)));
+  } catch (err) {
+    $('load').dataset.state = 'error';
+    setProgress(0, 1, 'The page’s address asks for something it cannot do.');
+    showError(err, 'Could not read the page’s address');
+    document.documentElement.dataset.state = 'error';
+    return;
+  }
   // The list of models downloads while the engine starts (there is no <link rel=preload> for it:
   // champion and challenger do not use it, and Chromium warns of an unused preload).
   const listed = state.arms ? null : fetchJson('models/index.json');
@@ -903,6 +1074,7 @@ async function main() {
     return;
   }
   $('t-init').textContent = `${fmtMs(performance.now() - t0)} · WebAssembly compiled`;
+  if (state.arms || state.follow) boundFetches();
   try {
     // Champion and challenger come from the URL, not from models/.
     state.index = state.arms

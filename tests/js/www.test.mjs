@@ -12,7 +12,11 @@
 // downloading, files that are not what scripts/build_www.sh writes, long texts, the
 // Content-Security-Policy with a pointer on another origin, a precache that fails, an update
 // accepted in another tab, what the service worker answers for other paths, and
-// scripts/serve_www.py refusing a folder its precache.js does not describe).
+// scripts/serve_www.py refusing a folder its precache.js does not describe); and what a first-time
+// visitor meets: persistent storage asked for the offline copy (refused, and granted), a URL that
+// sends too much (an endless artifact, a lying Content-Length, a pointer's endless blob, served by a
+// loopback server), addresses the page cannot use, the page over plain http on another host name,
+// and serve_www.py when the browser drops a download.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -773,4 +777,281 @@ test('build_www.sh caches the page’s own files, vendor/ and models/; serve_www
   assert.match(anyway.stderr, /WARNING/);
   unlinkSync(join(out, 'precache.js'));
   assert.match((await serve()).stderr, /precache\.js is missing/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// What a first-time visitor meets: the offline copy's storage, a response too large, addresses
+// the page cannot use, a plain http address, a dropped download (each test failed before its fix).
+
+/** A publisher on another loopback origin (CORS): `routes[path](req, res)` answers; { url, close }. */
+async function publisher(routes) {
+  const srv = createServer((req, res) => {
+    const route = routes[new URL(req.url, 'http://x').pathname];
+    if (!route) {
+      res.writeHead(404, { 'access-control-allow-origin': '*' });
+      res.end();
+      return;
+    }
+    route(req, res);
+  });
+  await new Promise((done) => srv.listen(0, '127.0.0.1', done));
+  return { url: `http://127.0.0.1:${srv.address().port}`, close: () => { srv.closeAllConnections(); srv.close(); } };
+}
+
+/** An unsigned publish pointer (FORMAT.md §5) to `bytes`, announcing `size` bytes. */
+function pointerTo(bytes, size = bytes.length) {
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  return {
+    sha,
+    json: JSON.stringify({
+      pointer_version: 1, model: 'demo', alias: 'production', version: '7', run_id: '', sha256: sha, size,
+      integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`, blob: `blobs/sha256/${sha}.skedge`,
+      manifest: `blobs/sha256/${sha}.manifest.json`, format_version: 3, generation: 1, previous_sha256: '',
+      previous_generation: 0, published_at: '2026-12-03T00:00:00Z', signature: null,
+    }),
+  };
+}
+
+test('the offline copy: persistent storage is asked for once it is complete, and shown granted or refused', { timeout: 120000 }, async () => {
+  // Without an offline copy (no service worker) nothing is asked, nothing shown.
+  {
+    const { context, page, errors } = await browse({ serviceWorkers: 'block' });
+    try {
+      await page.goto(url);
+      await ready(page);
+      assert.equal(await page.isHidden('#storage'), true);
+      assert.equal(await page.getAttribute('html', 'data-storage'), null);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  // Headless Chromium refuses persist() to a site it does not know (its answer, not the test's):
+  // asked once, after the offline copy is complete; the page says so, and works offline anyway.
+  {
+    const { context, page, errors } = await browse();
+    try {
+      await context.addInitScript(() => {
+        window.persistCalls = [];
+        const persist = StorageManager.prototype.persist;
+        StorageManager.prototype.persist = function () {
+          window.persistCalls.push(document.documentElement.dataset.offlineReady ?? 'not ready');
+          return persist.call(this);
+        };
+      });
+      await page.goto(url);
+      await ready(page);
+      await page.waitForFunction(() => document.documentElement.dataset.storage, null, { timeout: T });
+      assert.equal(await page.getAttribute('html', 'data-storage'), 'best-effort');
+      assert.deepEqual(await page.evaluate(() => window.persistCalls), ['true'], 'asked once, with the offline copy complete');
+      assert.equal(await page.evaluate(() => navigator.storage.persisted()), false);
+      assert.match(await page.textContent('#storage'), /^Storage: best-effort \(the browser did not grant persistent storage\)\. It may clear the offline copy when disk space runs low; the next visit online caches it again\.$/);
+      assert.equal(await page.isVisible('#storage'), true);
+      await context.setOffline(true);
+      await page.reload({ timeout: T });
+      await ready(page);
+      await page.waitForFunction(() => document.documentElement.dataset.storage === 'best-effort', null, { timeout: T });
+      assert.match(await page.textContent('#net'), /Offline — running from the cache/);
+      await context.setOffline(false);
+      assert.deepEqual(errors.filter((e) => !/net::ERR_INTERNET_DISCONNECTED|net::ERR_FAILED|Failed to fetch/.test(e)), []);
+    } finally {
+      await context.close();
+    }
+  }
+  // Granted (as Chromium does for an installed or bookmarked site; here through the DevTools
+  // protocol's permission): persistent.
+  {
+    const { context, page, errors } = await browse();
+    try {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Browser.grantPermissions', { origin: new URL(url).origin, permissions: ['durableStorage'] });
+      await page.goto(url);
+      await ready(page);
+      await page.waitForFunction(() => document.documentElement.dataset.storage, null, { timeout: T });
+      assert.equal(await page.getAttribute('html', 'data-storage'), 'persistent');
+      assert.equal(await page.evaluate(() => navigator.storage.persisted()), true);
+      assert.equal(await page.textContent('#storage'), 'Storage: persistent. The browser keeps the offline copy even when disk space runs low.');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test('a URL that sends too much is read at most 128 MiB: ARTIFACT_TOO_LARGE, and the download stops', { timeout: 180000 }, async () => {
+  const LIMIT = 128 * 1048576;
+  const SAFETY = 3 * LIMIT; // the server's own end, should the page read on
+  const good = readFileSync(join(WWW, 'models', index.models[0].file));
+  const chunk = Buffer.alloc(1 << 20, 0x5a);
+  const streams = [];
+  /** A chunked body (no Content-Length) that goes on until the client stops reading. */
+  const endless = (req, res) => {
+    const s = { sent: 0, closed: null };
+    s.closed = new Promise((done) => res.on('close', () => done(s.sent)));
+    streams.push(s);
+    res.writeHead(200, { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream' });
+    const pump = () => {
+      while (s.sent < SAFETY) {
+        s.sent += chunk.length;
+        if (!res.write(chunk)) return;
+      }
+      res.end();
+    };
+    res.on('drain', pump);
+    pump();
+  };
+  const { sha, json } = pointerTo(good, 2 ** 31 - 1);
+  const pub = await publisher({
+    '/good.skedge': (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end(good); },
+    '/endless.skedge': endless,
+    // Announces 10 GiB: refused from its headers, before any of its body is read.
+    '/lying.skedge': (req, res) => {
+      const s = { sent: 0 };
+      s.closed = new Promise((done) => res.on('close', () => done(s.sent)));
+      streams.push(s);
+      res.writeHead(200, { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'content-length', 'content-length': String(10 * 2 ** 30) });
+      res.write(chunk);
+      s.sent = chunk.length;
+    },
+    // A pointer (unsigned) announcing 2 GiB − 1 whose blob never ends.
+    '/pointers/demo/production.json': (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end(json); },
+    [`/blobs/sha256/${sha}.skedge`]: endless,
+  });
+  const { context, page, errors } = await browse();
+  try {
+    const failure = async (query) => {
+      await page.goto(`${url}?${new URLSearchParams(query)}`);
+      await page.waitForFunction(() => document.documentElement.dataset.state === 'error', null, { timeout: 60000 });
+      return page.textContent('#error');
+    };
+    const cases = [
+      [{ champion: `${pub.url}/endless.skedge`, challenger: `${pub.url}/good.skedge` },
+        new RegExp(`ARTIFACT_TOO_LARGE${pub.url}/endless\\.skedge sent more than 128 MiB, the most this page reads from a URL: the download was stopped`)],
+      [{ champion: `${pub.url}/good.skedge`, challenger: `${pub.url}/lying.skedge` },
+        /ARTIFACT_TOO_LARGEhttp:\/\/127\.0\.0\.1:\d+\/lying\.skedge announces 10\.00 GiB \(Content-Length\), over the 128 MiB this page reads from a URL: not downloaded/],
+      [{ pointer: `${pub.url}/pointers/demo/production.json`, interval: '60' },
+        new RegExp(`ARTIFACT_TOO_LARGE${pub.url}/blobs/sha256/${sha}\\.skedge sent more than 128 MiB`)],
+    ];
+    for (const [query, want] of cases) {
+      const shown = await failure(query);
+      assert.match(shown, want);
+      assert.match(shown, /stops reading a URL at 128 MiB/, 'the hint');
+      const s = streams.at(-1);
+      const sent = await s.closed;
+      // Chromium reads ahead of the page by a few MiB of buffers: the bound is the page's, not the socket's.
+      assert.ok(sent < LIMIT + 32 * 1048576, `${Object.values(query)[0]}: the page stopped the download (${sent} bytes sent)`);
+      console.log(`# ${Object.values(query).join(' ')}: the host sent ${(sent / 1048576).toFixed(0)} MiB before the page closed the connection`);
+    }
+    assert.equal(streams.length, 3);
+    // The same page still loads what fits, from the same host.
+    await page.goto(`${url}?${new URLSearchParams({ champion: `${pub.url}/good.skedge`, challenger: `${pub.url}/good.skedge` })}`);
+    await ready(page, 'experiment');
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource|net::ERR_/.test(e)), []);
+  } finally {
+    await context.close();
+    pub.close();
+  }
+});
+
+test('an address the page cannot use says so (INVALID_PARAMETER); a pointer is polled at most once a second', { timeout: 120000 }, async () => {
+  const m = index.models[0];
+  const good = readFileSync(join(WWW, 'models', m.file));
+  const { sha, json } = pointerTo(good);
+  const pub = await publisher({
+    '/pointers/demo/production.json': (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*', 'cache-control': 'no-cache' }); res.end(json); },
+    [`/blobs/sha256/${sha}.skedge`]: (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end(good); },
+    // A bucket whose CORS rules do not name the page's origin.
+    '/closed/pointers/demo/production.json': (req, res) => { res.writeHead(200); res.end(json); },
+  });
+  const pointer = `${pub.url}/pointers/demo/production.json`;
+  const { context, page, errors } = await browse({ serviceWorkers: 'block' });
+  try {
+    await context.addInitScript(() => {
+      window.violations = [];
+      addEventListener('securitypolicyviolation', (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const cases = [
+      [{ champion: `models/${m.file}` }, /\?champion= needs &challenger= too/],
+      [{ challenger: pointer }, /\?challenger= needs &champion= too/],
+      [{ champion: 'http://', challenger: `models/${m.file}` }, /\?champion= is not a URL: "http:\/\/"/],
+      [{ pointer: '' }, /\?pointer= is empty/],
+      [{ pointer: 'http://10.1.2.3:9000/pointers/demo/production.json' }, /plain http only from this machine \(127\.0\.0\.1, localhost\): use https for another host/],
+      [{ pointer: 'ftp://127.0.0.1/p.json' }, /ftp: URLs are refused/],
+      [{ pointer, champion: `models/${m.file}`, challenger: `models/${m.file}` }, /\?pointer= and \?champion=&challenger= are two ways to open the page: give one/],
+      [{ interval: '5' }, /&interval= go with \?pointer= or \?champion=&challenger=/],
+      [{ pointer, interval: 'soon' }, /&interval= is a number of seconds, got "soon"/],
+    ];
+    for (const [query, want] of cases) {
+      await page.goto(`${url}?${new URLSearchParams(query)}`);
+      await page.waitForFunction(() => document.documentElement.dataset.state === 'error', null, { timeout: T });
+      const shown = await page.textContent('#error');
+      assert.match(shown, /Could not read the page’s address ?INVALID_PARAMETER/, JSON.stringify(query));
+      assert.match(shown, want, JSON.stringify(query));
+      assert.match(await page.textContent('#load-text'), /asks for something it cannot do/);
+    }
+    assert.deepEqual(await page.evaluate(() => window.violations), [], 'nothing fetched that the policy refuses');
+    // Other parameters (a cache-buster, a campaign tag) are not the page's business.
+    await page.goto(`${url}?utm_source=test#${m.id}`);
+    await ready(page, m.id);
+    // &interval= under a second is raised to one; the page says how often it checks.
+    await page.goto(`${url}?${new URLSearchParams({ pointer, interval: '0.001' })}`);
+    await ready(page);
+    await page.waitForFunction(() => document.documentElement.dataset.followVersion === '7', null, { timeout: T });
+    assert.match(await page.textContent('#load-text'), /version 7, generation 1, unverified \(no key\), checked every 1 s$/);
+    assert.deepEqual(errors, []);
+    // A host that does not allow the page's origin: the browser says only "Failed to fetch"; the
+    // page says what to check (not "if you are offline").
+    await page.goto(`${url}?${new URLSearchParams({ pointer: `${pub.url}/closed/pointers/demo/production.json` })}`);
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'error', null, { timeout: T });
+    const shown = await page.textContent('#error');
+    assert.match(shown, /LOAD_FAILED.*Failed to fetch.*Open the URL in a new tab to check it\. A host other than this page’s must allow this page’s origin \(CORS: Access-Control-Allow-Origin/);
+    assert.doesNotMatch(shown, /If you are offline/);
+  } finally {
+    await context.close();
+    pub.close();
+  }
+});
+
+test('over plain http on another host name the page works and says why it has no offline mode', { timeout: 60000 }, async () => {
+  const port = new URL(url).port;
+  const { context, page, errors } = await browse({ args: [...ARGS, '--host-resolver-rules=MAP skedge-demo.test 127.0.0.1'] });
+  try {
+    await page.goto(`http://skedge-demo.test:${port}/`);
+    await ready(page);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+    assert.equal(await page.textContent('#net'), 'Online · no offline mode over plain http: open it over https, or on localhost');
+    assert.match(await page.textContent('#load-text'), /sha256 verified/, 'the integrity check needs no secure context');
+    assert.equal(await page.getAttribute('html', 'data-storage'), null);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('serve_www.py: a download the browser drops is logged, not a traceback', { timeout: 60000 }, async () => {
+  const copy = await servedCopy((dir) => writeFileSync(join(dir, 'big.bin'), Buffer.alloc(64 << 20)));
+  copy.stop();
+  // Its request log on: the dropped download's line is the moment to look.
+  const p = spawn('python3', [join(ROOT, 'scripts/serve_www.py'), '--dir', copy.dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stderr.on('data', (d) => { stderr += d; });
+  try {
+    const base = new URL(await new Promise((ok, fail) => {
+      p.stdout.once('data', (d) => ok(String(d).trim()));
+      p.once('exit', (code) => fail(new Error(`serve_www.py exited ${code}: ${stderr}`)));
+    }));
+    const { connect } = await import('node:net');
+    await new Promise((done, fail) => {
+      const s = connect(Number(base.port), '127.0.0.1', () => s.write(`GET /big.bin HTTP/1.1\r\nHost: ${base.host}\r\n\r\n`));
+      s.once('data', () => { s.resetAndDestroy(); done(); });
+      s.once('error', fail);
+    });
+    const deadline = Date.now() + T;
+    while (!/client closed the connection|Traceback/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.doesNotMatch(stderr, /Traceback|Exception occurred/);
+    assert.match(stderr, /"GET \/big\.bin HTTP\/1\.1": the client closed the connection \((BrokenPipeError|ConnectionResetError)\)/);
+    assert.equal((await fetch(new URL('index.html', base))).status, 200, 'still serving');
+  } finally {
+    p.kill();
+  }
 });
