@@ -16,9 +16,13 @@ gate and publishes it (a version exported unsigned before, by ``export.py``, is 
 ``--sign-key``: same model, signature added); a failed gate publishes nothing and the pointer keeps
 naming the last good version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
 pipeline is a property of the version: running again gives the same answer). Exits 0 when the
-pointer already names the alias's version and can stay (nothing written): with ``--sign-key`` it
-verifies with the key's ``.pub``, and no later generation is in the destination's history (else it
-is a replayed or restored pointer). The pointer is read once, at the start of the pass, and the
+pointer already names the alias's version and can stay (nothing written): it names the bytes the
+registry records for that version now (its ``skedge.sha256`` tag, which ``export.py --force``
+replaces; a version without one is not compared), with ``--sign-key`` it verifies with the key's
+``.pub``, and no later generation is in the destination's history (else it is a replayed or
+restored pointer). Such a pass writes the version's ``skedge.published`` only when it is missing
+or names this destination at a lower generation (never over another destination's: the tag names
+one destination and no alias). The pointer is read once, at the start of the pass, and the
 publish is conditional on that read; after the export the alias is resolved again, and a pass whose
 alias moved meanwhile publishes nothing (PUBLISH_STALE, exit 3): an older version never goes out
 after a newer one, and the move's own pass publishes the newer one. The destination's high-water
@@ -31,7 +35,12 @@ blobs are never deleted). It moves the MLflow alias **first**, then writes the p
 higher generation naming the old blob): the registry is what ``reconcile`` converges to, so if the
 second step fails, the next ``reconcile`` completes the rollback. In the other order, a
 ``reconcile`` running between the two steps (or after a failed alias move) would re-publish the
-version being rolled back from. Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the
+version being rolled back from. Before the alias moves, the rollback is recorded in MLflow (a
+registered-model tag per destination and alias, removed once the pointer is written), so a pass
+that writes the pointer first (the next ``reconcile`` after the write failed, or the pass the move's
+own webhook prompted, when ``rollback`` is held up between its steps) writes it as this rollback,
+not as an ordinary publish that a second rollback would undo; ``rollback`` then finds its
+generation written and exits 0. Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the
 first returns to the generation the current one replaced, a second one further back, never to the
 version just rolled away from (tagged ``skedge.rolled_back``); ``--to-version`` names the version.
 On a destination older than its history, the stored pointer's entry is written first, and a
@@ -114,8 +123,49 @@ def _client(tracking_uri: str | None):
     return registry.client(uri), uri
 
 
+#: The version tags sync reads and writes: what the registry publishes for a version (set by
+#: export.py --model-uri, `registry.skedge_tags`) and where sync last published it.
+SHA256_TAG, PUBLISHED_TAG = "skedge.sha256", "skedge.published"
+
+
 def _tag(client, model: str, version: str, dest: str, generation: int) -> None:
-    client.set_model_version_tag(model, version, "skedge.published", f"{dest} generation {generation}")
+    client.set_model_version_tag(model, version, PUBLISHED_TAG, f"{dest} generation {generation}")
+
+
+def _published_at(value: str | None) -> tuple[str, int] | None:
+    """(destination, generation) of a `skedge.published` value, or None (absent, or not one)."""
+    where, sep, generation = (value or "").rpartition(" generation ")
+    return (where, int(generation)) if sep and where and generation.isdigit() else None
+
+
+def _retag(client, model: str, version: str, tags: dict, dest: str, generation: int, log) -> bool:
+    """`skedge.published` written by a pass that found the pointer in sync, when the pass that
+    published it could not tag it (MLflow failing after the pointer moved, the process killed)
+    or did not (`export.py --publish` publishes without it): the tag is missing or unreadable, or
+    names this destination at a lower generation than its pointer. True when written.
+
+    Never when it names another destination, nor this one at a higher generation: the tag names
+    one destination and no alias, so a version served by two destinations (or by two aliases of
+    one, each pointer with its own generations) would otherwise be re-tagged by every in-sync
+    pass of each in turn. So the tag only ever moves up within a destination, filled in once
+    when missing, and a publish moves it as before. (A generation lower than the tag's cannot
+    be this alias's newer pointer: MLflow's mark keeps a destination's generations rising.)
+    Best effort: the pointer is in sync whether or not its record could be written."""
+    named = _published_at(tags.get(PUBLISHED_TAG))
+    if named is not None and (publish.dest_id(named[0]) != publish.dest_id(dest) or named[1] >= generation):
+        return False
+    try:
+        _tag(client, model, version, dest, generation)
+    except Exception as err:  # noqa: BLE001 - MlflowException, requests errors: reported, the next pass tries again
+        log(f"WARNING: could not tag {model} version {version} {PUBLISHED_TAG}: {type(err).__name__}: {err}")
+        return False
+    return True
+
+
+def _dest_tag(prefix: str, dest: str, alias: str) -> str:
+    """A registered-model tag key per destination and alias: `prefix` + the first 16 hex digits of
+    sha256(`publish.dest_id(DEST)` + "\\n" + alias) (a destination URL cannot be a tag key)."""
+    return prefix + hashlib.sha256(f"{publish.dest_id(dest)}\n{alias}".encode()).hexdigest()[:16]
 
 
 #: The registered-model tag holding a destination's high-water mark for one alias (FORMAT.md §5).
@@ -144,7 +194,7 @@ class MlflowLedger:
         self.client, self.dest = client, publish.dest_id(dest)
 
     def key(self, alias: str) -> str:
-        return LEDGER_TAG + hashlib.sha256(f"{self.dest}\n{alias}".encode()).hexdigest()[:16]
+        return _dest_tag(LEDGER_TAG, self.dest, alias)
 
     def recorded(self, model: str, alias: str) -> int:
         key = self.key(alias)
@@ -215,13 +265,19 @@ def _store_state(args: argparse.Namespace, client):
     return store, state
 
 
-def _version_of(client, model: str, alias: str) -> str | None:
+def _model_version_of(client, model: str, alias: str):
+    """The version `alias` names (a ModelVersion, with its tags), or None when it is not set."""
     try:
-        return str(client.get_model_version_by_alias(model, alias).version)
+        return client.get_model_version_by_alias(model, alias)
     except Exception as err:  # MlflowException: the alias (or the model) is not there
         if "RESOURCE_DOES_NOT_EXIST" not in str(getattr(err, "error_code", "")) and "not found" not in str(err):
             raise
         return None
+
+
+def _version_of(client, model: str, alias: str) -> str | None:
+    mv = _model_version_of(client, model, alias)
+    return None if mv is None else str(mv.version)
 
 
 def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
@@ -229,17 +285,36 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
     from . import manifest as _manifest
 
     client, uri = _client(args.tracking_uri)
-    version = _version_of(client, args.model, args.alias)
-    if version is None:
+    mv = _model_version_of(client, args.model, args.alias)
+    if mv is None:
         log(f"no version: {args.model}@{args.alias} is not set; the pointer keeps what it names")
         return EXIT_FAILURE
-    _, state = _store_state(args, client)
-    if state.names(version):
+    version, tags = str(mv.version), mv.tags or {}
+    # The bytes the registry publishes for the version now (export.py --model-uri's tag, which
+    # --force replaces): a pointer naming the version but other bytes is published over. None
+    # when no export recorded any (the pointer published by export.py --joblib under the
+    # version's number, the tag removed): nothing says which bytes the version should be, and
+    # finding out would be an export (the gate's seconds, and a tag written back into the
+    # registry) in every pass, so a pointer naming the version stays, as it always did.
+    recorded = tags.get(SHA256_TAG) or None
+    store, state = _store_state(args, client)
+    if state.names(version, recorded):
         publish.remember(state)  # a destination published before MLflow kept its mark
-        log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {state.pointer['generation']}")
+        tagged = _retag(client, args.model, version, tags, args.publish, state.pointer["generation"], log)
+        log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {state.pointer['generation']}"
+            + (f" (tagged {PUBLISHED_TAG})" if tagged else ""))
         return EXIT_OK
     if state.problem:
         log(f"not in sync: {state.problem}; publishing version {version} again")
+    elif state.pointer and state.pointer["version"] == version:
+        log(f"not in sync: the pointer names version {version} as sha256 {state.pointer['sha256']}, but MLflow "
+            f"records sha256 {recorded} for it now (exported again); publishing version {version} again")
+    pending = _pending_rollback(client, store, state, args, version, log)
+    if pending is not None:
+        done = _point_back(client, store, state, args, *pending)
+        _drop_rollback(client, args, log)
+        log(done.describe(args.publish))
+        return EXIT_OK
     with tempfile.TemporaryDirectory(prefix="skedge-sync-") as tmp:
         out = Path(tmp) / f"{args.model}.skedge"
         argv = ["--model-uri", f"models:/{args.model}/{version}", "--out", str(out), "--skedge", str(args.skedge),
@@ -312,7 +387,22 @@ def _rollback_target(store, state, args) -> tuple[dict, int, int] | str:
     if not target:
         return (f"{args.publish} has no earlier generation for {args.model}@{args.alias} to roll back to "
                 "(name one with --to-version)")
-    found = entry(target)
+    return _at_generation(store, state, args, target)
+
+
+def _at_generation(store, state, args, target: int) -> tuple[dict, int, int] | str:
+    """(the pointer fields of generation `target`, `target`, its `rollback_to`), or why not: its
+    history entry, else (a generation older than the history) the blob the pointer that replaced
+    it names, with nothing further back recorded."""
+    pub = publish.public_key_of(args.sign_key)
+
+    def verified(generation: int) -> dict | None:
+        try:
+            return publish.read_history(store, args.model, args.alias, generation, skedge=args.skedge, public_key=pub)
+        except publish.PublishError:  # unsigned, another key's, altered: never a target
+            return None
+
+    found = publish.read_history(store, args.model, args.alias, target, skedge=args.skedge, public_key=pub)
     if found:
         return found["pointer"], target, found["rollback_to"]
     # No entry for it (published before the history existed): the blob that the pointer which
@@ -344,6 +434,110 @@ def _replaced_by(state, target: int, verified) -> str | None:
     return None
 
 
+def _target_problem(store, args, target: dict) -> str | None:
+    """Why the blob a rollback would point at cannot be (missing, altered, another model's)."""
+    sha = target["sha256"]
+    blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
+    if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
+        return f"the blob {publish.blob_key(sha)} or its manifest is missing or altered"
+    registered = (json.loads(raw[0]).get("provenance") or {}).get("registered_model")
+    if registered and registered != args.model:
+        return f"{publish.manifest_key(sha)} is a version of {registered!r}, not of {args.model!r}"
+    return None
+
+
+#: The registered-model tag recording a rollback between its alias move and its pointer write
+#: (`skedge.rollback.<h>`, <h> as the ledger's; FORMAT.md §5).
+ROLLBACK_TAG = "skedge.rollback."
+
+
+def _rollback_key(args) -> str:
+    return _dest_tag(ROLLBACK_TAG, args.publish, args.alias)
+
+
+def _drop_rollback(client, args, log) -> None:
+    """The rollback record removed once its pointer is written (best effort: a record left is
+    never acted on again, its `from` generation being below the pointer's from then on)."""
+    try:
+        client.delete_registered_model_tag(args.model, _rollback_key(args))
+    except Exception as err:  # noqa: BLE001 - reported; the rollback itself is done
+        log(f"WARNING: could not remove {args.model}'s tag {_rollback_key(args)}: {type(err).__name__}: {err}")
+
+
+def _pending_rollback(client, store, state, args, version: str, log) -> tuple[dict, int, int] | None:
+    """The rollback this pass is to finish, as `_at_generation` gives it: one `rollback` recorded
+    for this destination and alias whose alias move is done (the alias names its version) and
+    whose pointer write is not (the pointer is still the generation it rolled back from): it
+    failed, or has not happened yet and this pass (prompted by the move) is first. Finished as an
+    ordinary publish it would pop back to the version rolled away from. None otherwise."""
+    if not state.pointer:
+        return None
+    raw = (client.get_registered_model(args.model).tags or {}).get(_rollback_key(args))
+    if raw is None:
+        return None
+    try:
+        rec = json.loads(raw)
+        mine = (rec["dest"], rec["alias"], int(rec["from"]), str(rec["version"])) == (
+            publish.dest_id(args.publish), args.alias, state.pointer["generation"], version)
+        target = int(rec["to"]) if mine else 0
+    except (ValueError, KeyError, TypeError) as err:
+        log(f"WARNING: {args.model}'s tag {_rollback_key(args)} is not a rollback record ({err}): ignored")
+        return None
+    if not mine:
+        return None  # another rollback's, one overtaken by a publish, or whose alias move failed
+    found = _at_generation(store, state, args, target)
+    problem = found if isinstance(found, str) else _target_problem(store, args, found[0])
+    if not problem and (found[0]["sha256"], str(found[0]["version"])) != (rec.get("sha256"), version):
+        problem = f"generation {target} is not the blob the rollback recorded"
+    if problem:
+        log(f"not finishing the rollback recorded in MLflow ({problem}): publishing version {version}")
+        return None
+    log(f"finishing the rollback of {args.model}@{args.alias} from generation {state.pointer['generation']} to "
+        f"generation {target} (version {version}): its alias moved, its pointer was not written")
+    return found
+
+
+def _point_back(client, store, state, args, target: dict, generation: int, rollback_to: int) -> publish.Published:
+    """A rollback's pointer (a new generation naming generation `generation`'s blob, recorded as
+    rolled back from the stored pointer's), then its tags."""
+    version = str(target["version"])
+    done = publish.point(store, {
+        "model": args.model, "alias": args.alias, "version": version, "run_id": target["run_id"],
+        "sha256": target["sha256"], "size": target["size"], "integrity": target["integrity"],
+        "format_version": target["format_version"],
+    }, skedge=args.skedge, sign_key=args.sign_key, state=state, allow_unsigned=args.allow_unsigned,
+        rollback=(state.pointer["generation"], rollback_to))  # fmt: skip
+    _rolled_back_tags(client, args, state, version, done.pointer["generation"])
+    return done
+
+
+def _rolled_back_tags(client, args, state, version: str, generation: int) -> None:
+    _tag(client, args.model, version, args.publish, generation)
+    if state.pointer["version"] and state.pointer["version"] != version:
+        client.set_model_version_tag(args.model, state.pointer["version"], "skedge.rolled_back",
+                                     f"{args.publish} generation {generation} -> version {version}")
+
+
+def _finished_by_a_pass(store, state, args, target: dict) -> publish.Published | None:
+    """The stored pointer when a pass finished this rollback before its own write (the alias
+    move's webhook prompted it, `_pending_rollback`): a later generation naming the target's
+    blob whose history entry says it rolled back from the generation this rollback read."""
+    pub = publish.public_key_of(args.sign_key)
+    try:
+        fresh = publish.read_state(store, args.model, args.alias, skedge=args.skedge, public_key=pub)
+        p = fresh.pointer
+        if not p or p["generation"] <= state.pointer["generation"] or fresh.problem:
+            return None
+        entry = publish.read_history(store, args.model, args.alias, p["generation"], skedge=args.skedge, public_key=pub)
+    except publish.PublishError:
+        return None
+    if not entry or entry["rolled_back_from"] != state.pointer["generation"]:
+        return None
+    if (p["sha256"], p["version"]) != (target["sha256"], str(target["version"])):
+        return None
+    return publish.Published(p, written=False, blob_written=False)
+
+
 def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) -> int:
     client, _ = _client(args.tracking_uri)
     store, state = _store_state(args, client)
@@ -359,34 +553,39 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
         log(f"rollback: {found}")
         return EXIT_FAILURE
     target, generation, rollback_to = found
-    sha = target["sha256"]
-    blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
-    if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
-        log(f"rollback: the blob {publish.blob_key(sha)} or its manifest is missing or altered")
+    problem = _target_problem(store, args, target)
+    if problem:
+        log(f"rollback: {problem}")
         return EXIT_FAILURE
-    registered = (json.loads(raw[0]).get("provenance") or {}).get("registered_model")
-    if registered and registered != args.model:
-        log(f"rollback: {publish.manifest_key(sha)} is a version of {registered!r}, not of {args.model!r}")
-        return EXIT_FAILURE
-    version = str(target["version"])
+    sha, version = target["sha256"], str(target["version"])
     if version == state.pointer["version"] and sha == state.pointer["sha256"]:
         log(f"rollback: generation {generation} names version {version}, which the pointer already names")
         return EXIT_FAILURE
     if state.pointer.get("signature") and not args.sign_key and not args.allow_unsigned:
         raise publish.UnsignedOverSigned(f"{publish.pointer_key(args.model, args.alias)} is signed: give "
                                          "--sign-key (or --allow-unsigned to write an unsigned pointer)")
-    client.set_registered_model_alias(args.model, args.alias, version)  # first: see the module's docs
+    # Recorded before the alias moves: a pass that writes the pointer first (the move's own
+    # webhook pass, or the next reconcile after this write failed) finishes it as this rollback
+    # (`_pending_rollback`), not as an ordinary publish of the alias's version that a second
+    # rollback would undo by returning to the version rolled away from.
+    record = {"dest": publish.dest_id(args.publish), "alias": args.alias, "from": state.pointer["generation"],
+              "to": generation, "version": version, "sha256": sha}
+    client.set_registered_model_tag(args.model, _rollback_key(args), json.dumps(record))
+    try:
+        client.set_registered_model_alias(args.model, args.alias, version)  # first: see the module's docs
+    except Exception:
+        _drop_rollback(client, args, log)  # nothing moved: no pass may finish it
+        raise
     log(f"rollback: {args.model}@{args.alias} -> version {version} (generation {generation}'s blob)")
-    done = publish.point(store, {
-        "model": args.model, "alias": args.alias, "version": version, "run_id": target["run_id"],
-        "sha256": sha, "size": target["size"], "integrity": target["integrity"],
-        "format_version": target["format_version"],
-    }, skedge=args.skedge, sign_key=args.sign_key, state=state, allow_unsigned=args.allow_unsigned,
-        rollback=(state.pointer["generation"], rollback_to))  # fmt: skip
-    _tag(client, args.model, version, args.publish, done.pointer["generation"])
-    if state.pointer["version"] and state.pointer["version"] != version:
-        client.set_model_version_tag(args.model, state.pointer["version"], "skedge.rolled_back",
-                                     f"{args.publish} generation {done.pointer['generation']} -> version {version}")
+    try:
+        done = _point_back(client, store, state, args, target, generation, rollback_to)
+    except publish.StalePublish:
+        done = _finished_by_a_pass(store, state, args, target)
+        if done is None:
+            raise
+        log("rollback: the pass its alias move prompted wrote it first, as this rollback")
+        _rolled_back_tags(client, args, state, version, done.pointer["generation"])
+    _drop_rollback(client, args, log)
     log(done.describe(args.publish))
     return EXIT_OK
 

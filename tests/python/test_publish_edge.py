@@ -795,3 +795,235 @@ def test_a_pointer_whose_blob_is_gone_is_not_in_sync(models, dest):
     again = publish.publish(*found["1"], target, **kw)
     assert again.written and again.blob_written and again.pointer["generation"] == 2
     assert _read(target, endpoint, first["blob"]) == found["1"][0].read_bytes()
+
+
+def _stored(target, name, alias="production", pub=None) -> dict:
+    raw = (Path(target) / publish.pointer_key(name, alias)).read_bytes()
+    return publish.verify_pointer(raw, skedge=SKEDGE, public_keys=[pub] if pub else None)
+
+
+def test_a_version_exported_again_with_other_bytes_is_published_again(server, models, tmp_path, capsys, monkeypatch):
+    """"In sync" is the pointer naming the alias's version *and* the bytes the registry records for
+    it now (its `skedge.sha256` tag): after `export.py --model-uri models:/NAME/V --force` replaced
+    them, reconcile publishes the version again at a new generation instead of leaving the fleet
+    on the old blob. Bytes that reconcile's own export cannot make are refused (exit 3), not
+    "in sync"; a version the registry records no bytes for stays as before."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_reexport"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-reexport")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    target = tmp_path / "edge"
+    texts, _ = binary_corpus(300)
+    baseline = tmp_path / "baseline.tsv"
+    baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
+    common = ["--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key)]
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), *common]
+
+    def recorded():
+        return client.get_model_version(name, v1).tags["skedge.sha256"]
+
+    # Published first by export.py with a drift baseline of its own (another body than sync's export).
+    assert export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "custom.skedge"),
+                        "--baseline", str(baseline), "--publish", str(target), *common]) == 0
+    first = _stored(target, name, pub=pub)
+    assert (first["version"], first["generation"], first["sha256"]) == (v1, 1, recorded())
+    # Exported again without it, replacing what the registry publishes for the version.
+    assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "plain.skedge"), "--force",
+                        *common]) == 0
+    plain = recorded()
+    assert plain != first["sha256"]
+    capsys.readouterr()
+    assert sync.main(["reconcile", *argv]) == 0
+    err = capsys.readouterr().err
+    second = _stored(target, name, pub=pub)
+    assert (second["version"], second["sha256"], second["generation"], second["previous_sha256"]) == (
+        v1, plain, 2, first["sha256"]), err
+    assert f"but MLflow records sha256 {plain} for it now" in err
+    assert client.get_model_version(name, v1).tags["skedge.published"] == f"{target} generation 2"
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
+    assert "in sync" in capsys.readouterr().err
+
+    # The registry's bytes made with an option sync does not take: refused, the pointer unchanged.
+    assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "custom2.skedge"),
+                        "--baseline", str(baseline), "--force", *common]) == 0
+    assert recorded() == first["sha256"]
+    capsys.readouterr()
+    assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "another model body" in err and f"models:/{name}/{v1} --out FILE --force" in err, err
+    assert _stored(target, name) == second
+
+    # No bytes recorded (the tag removed): nothing to compare, the pointer naming the version stays.
+    client.delete_model_version_tag(name, v1, "skedge.sha256")
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
+    assert "in sync" in capsys.readouterr().err
+
+
+def test_an_in_sync_pass_writes_a_missing_or_older_published_tag_without_ping_pong(
+        server, models, tmp_path, capsys, monkeypatch):
+    """`skedge.published` names where a version was last published. A pointer published without
+    it (export.py --publish, or a pass whose tagging failed after the pointer moved) gets it from
+    the next pass that finds it in sync: missing, or naming this destination at a lower
+    generation. A tag naming another destination, or this one at a higher generation (another
+    alias's pointer), is left: each in-sync pass of each would otherwise re-tag it in turn."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_retag"
+    v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-retag")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target, elsewhere = tmp_path / "edge", tmp_path / "edge2"
+    common = ["--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key)]
+
+    def reconcile(dest=target, alias="production"):
+        assert sync.main(["reconcile", "--model", name, "--alias", alias, "--publish", str(dest), *common]) == 0
+
+    def tag(version=v1):
+        return client.get_model_version(name, version).tags.get("skedge.published")
+
+    def export_publish():
+        assert export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "m.skedge"),
+                            "--publish", str(target), *common]) == 0
+
+    client.set_registered_model_alias(name, "production", v1)
+    export_publish()  # generation 1, untagged
+    assert tag() is None
+    reconcile()
+    assert tag() == f"{target} generation 1"
+    client.set_registered_model_alias(name, "production", v2)
+    reconcile()
+    client.set_registered_model_alias(name, "production", v1)
+    export_publish()  # generation 3 names v1 again; its tag still says generation 1
+    assert _stored(target, name, pub=pub)["generation"] == 3 and tag() == f"{target} generation 1"
+    reconcile()
+    assert tag() == f"{target} generation 3"
+
+    # Another destination publishes it: the tag names that one, and stays so.
+    reconcile(elsewhere)
+    assert tag() == f"{elsewhere} generation 1"
+    reconcile()
+    reconcile(elsewhere)
+    assert tag() == f"{elsewhere} generation 1"
+    client.delete_model_version_tag(name, v1, "skedge.published")
+    reconcile()
+    assert tag() == f"{target} generation 3"
+
+    # Another alias of the same destination names v1 at its own generation 1: its publish tags it
+    # so, the production pass moves it up to 3, and the staging pass leaves it there.
+    client.set_registered_model_alias(name, "staging", v1)
+    reconcile(alias="staging")
+    assert tag() == f"{target} generation 1"
+    for alias in ("production", "staging", "production", "staging"):
+        reconcile(alias=alias)
+        assert tag() == f"{target} generation 3", alias
+
+
+def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_rollback(
+        server, models, tmp_path, capsys):
+    """rollback moves the alias first, then writes the pointer. When the second step fails (here
+    the destination refuses the write), the next reconcile finishes the rollback, and records it
+    as one: the entry says which generation it rolled back from, the version rolled away from is
+    tagged, and a further rollback goes further back, not to that version (as it would after an
+    ordinary publish of the alias's version)."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_rollback_fault"
+    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-fault")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    for version in (v1, v2, v3):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
+
+    lock = target / f"{publish.pointer_key(name, 'production')}.lock"
+    lock.unlink()
+    lock.mkdir()  # the pointer's write fails (PUBLISH_FAILED) after the alias moved
+    capsys.readouterr()
+    assert sync.main(["rollback", *argv]) == sync.EXIT_FAILURE
+    assert "error[PUBLISH_FAILED]" in capsys.readouterr().err
+    assert str(client.get_model_version_by_alias(name, "production").version) == v2
+    assert _stored(target, name)["version"] == v3
+    lock.rmdir()
+
+    assert sync.main(["reconcile", *argv]) == 0
+    p = _stored(target, name, pub=pub)
+    entry = json.loads((target / publish.history_key(name, "production", p["generation"])).read_text())
+    assert (p["version"], p["sha256"], p["previous_generation"]) == (v2, gen2["sha256"], 3)
+    assert (entry["rolled_back_from"], entry["rollback_to"]) == (3, 1)
+    assert client.get_model_version(name, v3).tags["skedge.rolled_back"] == (
+        f"{target} generation {p['generation']} -> version {v2}")
+    assert client.get_model_version(name, v2).tags["skedge.published"] == f"{target} generation {p['generation']}"
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == p  # in sync
+    assert sync.main(["rollback", *argv]) == 0
+    assert _stored(target, name)["version"] == v1
+    assert not [k for k in client.get_registered_model(name).tags if k.startswith("skedge.rollback.")]
+
+
+from test_sync_serve import SECRET, _env, _process, _settled, mlflow_hooks  # noqa: E402, F401 (a fixture)
+
+
+def test_a_rollback_racing_its_own_webhook_pass_is_recorded_as_a_rollback(mlflow_hooks, models, tmp_path,
+                                                                          capsys, monkeypatch):
+    """rollback's alias move prompts `sync.py serve` (real, over MLflow's webhook); its pass can
+    publish before rollback writes the pointer (rollback held up between its two steps, here until
+    the pass has run). The pass then completes the rollback as a rollback, rollback exits 0, and a
+    second rollback goes further back instead of returning to the version rolled away from."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    uri, name = mlflow_hooks["uri"], "edge_rollback_race"
+    v1, v2, v3 = _versions({"uri": uri}, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-race")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    assert sync.main(["webhook", "create", "--url", f"{url}/webhook", "--secret", SECRET, "--tracking-uri", uri,
+                      "--name", "skedge-rollback-race"]) == 0  # fmt: skip
+    serve = [sys.executable, "-m", "skedge.sync", "serve", "--publish", str(target), "--port", str(port),
+             "--tracking-uri", uri, "--sign-key", str(key), "--skedge", str(SKEDGE), "--model", name,
+             "--retries", "0"]  # fmt: skip
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    log = tmp_path / "serve.log"
+    with _process(serve, log, _env(SKEDGE_WEBHOOK_SECRET=SECRET), url + "/health"):
+        for n, version in enumerate((v1, v2, v3), 1):
+            client.set_registered_model_alias(name, "production", version)
+            _settled(url, n)
+            assert _stored(target, name, pub=pub)["generation"] == n, log.read_text()
+
+        real = publish.point
+
+        def held_up(*a, **kw):  # rollback's second step, once serve's pass for its move has run
+            _settled(url, 4)
+            return real(*a, **kw)
+
+        monkeypatch.setattr(publish, "point", held_up)
+        capsys.readouterr()
+        rc = sync.main(["rollback", *argv])
+        monkeypatch.undo()
+        err = capsys.readouterr().err
+        p = _stored(target, name, pub=pub)
+        entry = json.loads((target / publish.history_key(name, "production", 4)).read_text())
+        assert (rc, p["version"], p["generation"]) == (0, v2, 4), err + log.read_text()
+        assert "wrote it first, as this rollback" in err and "finishing the rollback" in log.read_text()
+        assert (entry["rolled_back_from"], entry["rollback_to"]) == (3, 1)
+        assert client.get_model_version(name, v3).tags["skedge.rolled_back"] == f"{target} generation 4 -> version {v2}"
+
+        assert sync.main(["rollback", *argv]) == 0
+        _settled(url, 5)
+        assert _stored(target, name, pub=pub)["version"] == v1
