@@ -447,3 +447,593 @@ fn pointer_signature_errors_name_the_pointer_not_an_artifact() {
     assert!(!err.contains("artifact"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI audit: writing artifacts and keys, what repack keeps, bounded reads, verify's report.
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh, empty folder of this test process.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("skedge-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn skedge<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_skedge"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn p(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `skedge ARGS` with `input` on stdin.
+fn skedge_with_input(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = spawn(args);
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn err_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn temporary_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn repack_never_writes_over_its_input_through_a_temporary_name() {
+    // `repack m.skedge.tmp m.skedge`: the fixed temporary name of m.skedge was the input, which
+    // was written over and then renamed away.
+    let dir = scratch("repack-tmp-name");
+    let input = dir.join("m.skedge.tmp");
+    std::fs::copy(MODEL, &input).unwrap();
+    let out = skedge(&["repack", p(&input), p(&dir.join("m.skedge"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(MODEL).unwrap());
+    assert_eq!(
+        std::fs::read(dir.join("m.skedge")).unwrap(),
+        std::fs::read(MODEL).unwrap()
+    );
+    // And another output of the folder whose name the fixed temporary one was (`m.a`, `m.b` ->
+    // `m.skedge.tmp`) leaves that file alone.
+    let out = skedge(&["repack", MODEL, p(&dir.join("m.a"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(MODEL).unwrap());
+    assert!(
+        temporary_files(&dir) == ["m.skedge.tmp"],
+        "{:?}",
+        temporary_files(&dir)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn concurrent_packs_into_one_folder_each_leave_their_own_model() {
+    // Two models packed again and again at once to `m.a` and `m.b` (one shared temporary name
+    // before): each path must end up holding its own model, whole.
+    let dir = scratch("pack-race");
+    let cases = ["tfidf_l1_noidf_lr", "voting_hard_svc_lr_bnb_binary"];
+    let wanted: Vec<Vec<u8>> = cases
+        .iter()
+        .map(|case| {
+            let reference = dir.join(format!("{case}.skedge"));
+            let interchange = format!("tests/fixtures/cases/{case}.interchange.json");
+            let out = skedge(&["pack", &interchange, "-o", p(&reference)]);
+            assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+            std::fs::read(&reference).unwrap()
+        })
+        .collect();
+    assert_ne!(wanted[0], wanted[1]);
+    for _ in 0..20 {
+        let children: Vec<(usize, Child)> = (0..6)
+            .map(|i| {
+                let case = cases[i % 2];
+                let out = dir.join(["m.a", "m.b"][i % 2]);
+                let child = Command::new(env!("CARGO_BIN_EXE_skedge"))
+                    .args([
+                        "pack",
+                        &format!("tests/fixtures/cases/{case}.interchange.json"),
+                        "-o",
+                        p(&out),
+                    ])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (i % 2, child)
+            })
+            .collect();
+        for (_, child) in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+        }
+        for (i, name) in ["m.a", "m.b"].iter().enumerate() {
+            assert!(
+                std::fs::read(dir.join(name)).unwrap() == wanted[i],
+                "{name} holds another model"
+            );
+        }
+    }
+    assert!(temporary_files(&dir).is_empty(), "{:?}", temporary_files(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[cfg(unix)]
+fn a_replaced_artifact_keeps_its_mode_and_a_failed_write_names_the_output_and_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("write-mode");
+    let out_path = dir.join("m.skedge");
+    std::fs::write(&out_path, b"old").unwrap();
+    std::fs::set_permissions(&out_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = skedge(&["repack", MODEL, p(&out_path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    let meta = std::fs::metadata(&out_path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(std::fs::read(&out_path).unwrap(), std::fs::read(MODEL).unwrap());
+
+    // A write that fails once the temporary file exists (no file may grow: `ulimit -f 0`, its
+    // signal ignored so that the write fails with EFBIG): the error names the path given, the old
+    // file stays, and no temporary file is left.
+    std::fs::write(&out_path, b"old").unwrap();
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; ulimit -f 0; exec "$0" repack "$1" "$2""#,
+            env!("CARGO_BIN_EXE_skedge"),
+            MODEL,
+            p(&out_path),
+        ])
+        .output()
+        .unwrap();
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("error[IO]: {}: ", out_path.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out_path).unwrap(), b"old");
+    assert!(temporary_files(&dir).is_empty(), "{:?}", temporary_files(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn repack_refuses_to_drop_a_signature_or_encryption_unless_told() {
+    let dir = scratch("repack-keeps");
+    let (sign, public, enc) = (
+        "tests/golden/test-signing.key",
+        "tests/golden/test-signing.pub",
+        "tests/golden/test-encryption.key",
+    );
+    let inspect = |path: &std::path::Path, keys: &[&str]| -> serde_json::Value {
+        let mut args = vec!["inspect", p(path)];
+        args.extend(keys);
+        let out = skedge(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    for (golden, signed, encrypted) in [
+        ("tiny.signed.skedge", true, false),
+        ("tiny.encrypted.skedge", false, true),
+        ("tiny.signed-encrypted.skedge", true, true),
+    ] {
+        // In place, as the audit did: the file must be left as it was.
+        let path = dir.join(golden);
+        std::fs::copy(format!("tests/golden/{golden}"), &path).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let mut args = vec!["repack", p(&path), p(&path)];
+        if encrypted {
+            args.extend(["--decryption-key", enc]);
+        }
+        let out = skedge(&args);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{golden}: {err}");
+        let code = if signed {
+            "SIGNATURE_MISSING"
+        } else {
+            "ENCRYPTION_MISSING"
+        };
+        assert!(err.contains(&format!("error[{code}]")), "{golden}: {err}");
+        for (lost, flag) in [(signed, "--allow-unsigned"), (encrypted, "--allow-unencrypted")] {
+            assert_eq!(err.contains(flag), lost, "{golden}: {err}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "{golden}");
+
+        // Made again: kept.
+        let mut again = args.clone();
+        if signed {
+            again.extend(["--sign-key", sign]);
+        }
+        if encrypted {
+            again.extend(["--encrypt-key", enc]);
+        }
+        let out = skedge(&again);
+        assert_eq!(out.status.code(), Some(0), "{golden}: {}", err_of(&out));
+        let mut keys = vec![];
+        if signed {
+            keys.extend(["--public-key", public]);
+        }
+        if encrypted {
+            keys.extend(["--decryption-key", enc]);
+        }
+        let info = inspect(&path, &keys);
+        assert_eq!(
+            (info["signed"] == true, info["encrypted"] == true),
+            (signed, encrypted)
+        );
+
+        // Dropped on purpose.
+        let plain = dir.join(format!("plain-{golden}"));
+        let mut dropped = vec![
+            "repack",
+            p(&path),
+            p(&plain),
+            "--allow-unsigned",
+            "--allow-unencrypted",
+        ];
+        if encrypted {
+            dropped.extend(["--decryption-key", enc]);
+        }
+        let out = skedge(&dropped);
+        assert_eq!(out.status.code(), Some(0), "{golden}: {}", err_of(&out));
+        let info = inspect(&plain, &[]);
+        assert_eq!(
+            (info["signed"] == true, info["encrypted"] == true),
+            (false, false)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_with_nothing_to_check_fails() {
+    let dir = scratch("verify-empty");
+    for (name, content) in [("empty", ""), ("blank", "\n  \r\n\n")] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = skedge(&["verify", MODEL, "--expected", p(&path)]);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains("error[INVALID_INPUT]") && err.contains("nothing was checked"),
+            "{name}: {err}"
+        );
+        assert!(err.contains(p(&path)), "{name}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_readme_documents_the_exit_statuses_of_every_command() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("\n## Command line").unwrap();
+    let end = start + 1 + readme[start + 1..].find("\n## ").unwrap();
+    let section = &readme[start..end];
+    let table: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| command | 0 | 1 | 2 | 141 |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(
+        table.len() > 2,
+        "no exit status table in README's Command line section"
+    );
+    // Every subcommand `skedge help` lists, and the hidden one, has its row.
+    let help = String::from_utf8(skedge(&["help"]).stdout).unwrap();
+    let mut commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    commands.push("ln-table");
+    assert!(commands.len() >= 9, "{commands:?}");
+    for command in commands {
+        assert!(
+            table[2..].iter().any(|row| row
+                .split('|')
+                .nth(1)
+                .is_some_and(|c| c.contains(&format!("`{command}`")))),
+            "README's exit status table has no row for `{command}`"
+        );
+    }
+    for status in ["141", "usage error"] {
+        assert!(section.contains(status), "{status}");
+    }
+}
+
+/// `skedge ARGS` with its address space limited to `mb` MB (`ulimit -v`): reading a gigabyte
+/// whole aborts it.
+fn with_memory_limit(mb: u32, args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!(r#"ulimit -v {}; exec "$0" "$@""#, mb * 1024),
+            env!("CARGO_BIN_EXE_skedge"),
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[cfg(unix)]
+fn a_file_longer_than_it_declares_is_refused_without_being_read_whole() {
+    let dir = scratch("sparse");
+    // An artifact followed by a gigabyte (sparse: nothing is written to the disk).
+    let big = dir.join("big.skedge");
+    std::fs::copy(MODEL, &big).unwrap();
+    let model_len = std::fs::metadata(MODEL).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    for command in ["inspect", "repack"] {
+        let mut args = vec![command, p(&big)];
+        let out_path = dir.join("out.skedge");
+        if command == "repack" {
+            args.push(p(&out_path));
+        }
+        let out = with_memory_limit(256, &args);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains(&format!(
+                "error[ARTIFACT_CORRUPT]: artifact has {} unexpected bytes",
+                (1u64 << 30) - model_len
+            )),
+            "{command}: {err}"
+        );
+        assert!(!out_path.exists());
+    }
+    // An interchange past the largest one read.
+    let interchange = dir.join("big.json");
+    std::fs::File::create(&interchange)
+        .unwrap()
+        .set_len((2 << 30) + 1)
+        .unwrap();
+    let out = with_memory_limit(256, &["pack", p(&interchange), "-o", p(&dir.join("x.skedge"))]);
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error[INTERCHANGE_INVALID]") && err.contains("larger than"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn predict_skips_a_byte_order_mark_and_blank_json_lines() {
+    let good = skedge_with_input(&["predict", MODEL], b"good\n");
+    assert_eq!(good.status.code(), Some(0));
+    let good = String::from_utf8(good.stdout).unwrap();
+    // Text: the mark is skipped at the start only; a blank line is the empty text.
+    let out = skedge_with_input(&["predict", MODEL], b"\xef\xbb\xbfgood\n\ngood\n");
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(format!("{}\n", lines[0]), good);
+    assert_ne!(format!("{}\n", lines[1]), good);
+    // JSON lines: the mark skipped, blank lines (as verify skips them) get no output line.
+    let out = skedge_with_input(
+        &["predict", MODEL, "--format", "jsonl"],
+        b"\xef\xbb\xbf{\"text\": \"good\"}\n\n  \r\n{\"text\": \"good\"}\n\t\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), good.repeat(2));
+    // A mark elsewhere is not skipped: it is not JSON.
+    let out = skedge_with_input(
+        &["predict", MODEL, "--format", "jsonl"],
+        b"{\"text\": \"good\"}\n\xef\xbb\xbf{\"text\": \"good\"}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // verify's expected lines: the same mark skipped.
+    let dir = scratch("bom");
+    let mut want: serde_json::Value = serde_json::from_str(&good).unwrap();
+    want["text"] = "good".into();
+    let expected = dir.join("expected.jsonl");
+    std::fs::write(&expected, format!("\u{feff}{want}\n")).unwrap();
+    let out = skedge(&["verify", MODEL, "--expected", p(&expected)]);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_caps_what_its_report_repeats() {
+    let dir = scratch("verify-cap");
+    let text = "good ".repeat(20_000);
+    let line = serde_json::json!({"text": text, "label": "neg", "decision": [0.0], "proba": null});
+    let expected = dir.join("expected.jsonl");
+    std::fs::write(&expected, format!("{line}\n").repeat(12)).unwrap();
+    let out = skedge(&["verify", MODEL, "--expected", p(&expected)]);
+    assert_eq!(out.status.code(), Some(1), "{}", err_of(&out));
+    assert!(
+        out.stdout.len() < 20_000,
+        "a report of {} bytes",
+        out.stdout.len()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["mismatches"], 12);
+    let first = &report["first"][0];
+    let shown = first["text"].as_str().unwrap();
+    assert!(
+        shown.starts_with("good good") && shown.ends_with("… (100000 bytes)"),
+        "{shown}"
+    );
+    assert_eq!(first["expected"]["text"], first["text"]);
+    assert_eq!(first["expected"]["label"], "neg");
+    assert_eq!(first["why"], "label");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_json_line_too_long_is_reported_as_a_line_not_a_text() {
+    // Just over the JSON line limit (16 MiB × 6 + 1024), skipped without being kept.
+    const LINE: usize = (16 << 20) * 6 + 1024 + 1;
+    let mut input = vec![b'a'; LINE];
+    input.extend_from_slice(b"\n{\"text\": \"good\"}\n");
+    let out = skedge_with_input(&["predict", MODEL, "--format", "jsonl"], &input);
+    assert_eq!(out.status.code(), Some(1), "{}", err_of(&out));
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["error"]["code"], "INPUT_TOO_LARGE");
+    let message = lines[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "JSON line of {LINE} bytes exceeds the line limit of {} bytes",
+            LINE - 1
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("input text of"), "{message}");
+    assert_eq!(lines[1]["label"], "pos");
+}
+
+#[test]
+fn ln_table_stops_quietly_when_stdout_is_closed() {
+    let (code, err) = into_closed_pipe(&["ln-table", "100000"]);
+    assert_eq!(code, Some(141), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+#[cfg(unix)]
+fn keygen_names_its_files_once_refuses_a_folder_and_leaves_no_half_pair() {
+    let dir = scratch("keygen");
+    // A trailing `.key` is the secret key's own name, not doubled.
+    let out = skedge(&["keygen", p(&dir.join("my.key"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["my.key", "my.pub"]);
+    // A folder, spelled as one or not, gets no hidden `.key`.
+    let folder = dir.join("kd");
+    std::fs::create_dir(&folder).unwrap();
+    for name in [
+        format!("{}/", p(&folder)),
+        p(&folder).to_owned(),
+        format!("{}/.key", p(&folder)),
+    ] {
+        let out = skedge(&["keygen", &name]);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains("error[INVALID_INPUT]"), "{name}: {err}");
+        assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0, "{name}");
+    }
+    // The public half cannot be created (a dangling link holds its name): no secret is left
+    // without it.
+    std::os::unix::fs::symlink(dir.join("nowhere"), folder.join("half.pub")).unwrap();
+    let out = skedge(&["keygen", p(&folder.join("half"))]);
+    assert_eq!(out.status.code(), Some(2), "{}", err_of(&out));
+    assert!(!folder.join("half.key").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn input_dash_is_stdin_and_errors_name_their_file() {
+    let out = skedge_with_input(&["predict", MODEL, "--input", "-"], b"good\n");
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""label":"pos""#));
+
+    let dir = scratch("names");
+    let out = skedge(&["predict", MODEL, "--input", p(&dir)]);
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("error[IO]: {}: ", p(&dir))), "{err}");
+
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"format\":").unwrap();
+    let out = skedge(&["pack", p(&bad), "-o", p(&dir.join("x.skedge"))]);
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error[INTERCHANGE_INVALID]: invalid interchange: {}: ",
+            p(&bad)
+        )),
+        "{err}"
+    );
+
+    let expected = dir.join("expected.jsonl");
+    std::fs::write(
+        &expected,
+        "\n{\"label\": \"pos\", \"decision\": [1.75], \"proba\": null}\n",
+    )
+    .unwrap();
+    let out = skedge(&["verify", MODEL, "--expected", p(&expected)]);
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:2: no \"text\"", p(&expected))), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_holds_hard_voting_to_exact_decisions_and_soft_voting_to_the_tolerance() {
+    let dir = scratch("voting");
+    for (case, exact) in [
+        ("voting_hard_svc_lr_bnb_binary", true),
+        ("voting_soft_lr_mnb_weighted_3class_fr", false),
+    ] {
+        let model = dir.join(format!("{case}.skedge"));
+        let out = skedge(&[
+            "pack",
+            &format!("tests/fixtures/cases/{case}.interchange.json"),
+            "-o",
+            p(&model),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+        let fixture = std::fs::read_to_string(format!("tests/fixtures/cases/{case}.expected.jsonl")).unwrap();
+        let mut want: serde_json::Value = serde_json::from_str(fixture.lines().next().unwrap()).unwrap();
+        let expected = dir.join(format!("{case}.jsonl"));
+        std::fs::write(&expected, format!("{want}\n")).unwrap();
+        let out = skedge(&["verify", p(&model), "--expected", p(&expected)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // A decision off by far less than the tolerance (1e-12).
+        let d = want["decision"][0].as_f64().unwrap();
+        want["decision"][0] = (d + 1e-14).into();
+        assert_ne!(want["decision"][0].as_f64().unwrap(), d);
+        std::fs::write(&expected, format!("{want}\n")).unwrap();
+        let out = skedge(&["verify", p(&model), "--expected", p(&expected)]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if exact {
+            assert_eq!(out.status.code(), Some(1), "{case}: {report}");
+            assert_eq!(report["first"][0]["why"], "decision");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{case}: {report}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

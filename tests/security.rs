@@ -1087,6 +1087,8 @@ fn cli_keygen_pack_and_load_signed_and_encrypted() {
         "r-unsigned.skedge",
         "--public-key",
         &test_key("test-signing.pub"),
+        // Dropping the signature is asked for; without it, refused (tests/cli.rs).
+        "--allow-unsigned",
     ]);
     assert_eq!(
         fs::read(dir.join("r-unsigned.skedge")).unwrap(),

@@ -320,32 +320,42 @@ impl Envelope<'_> {
     }
 }
 
-/// Reads the artifact at `path`: a regular file whole, anything else (a FIFO, a device) no
-/// further than its header says the artifact extends, plus one byte to show a trailing one,
-/// so that `/dev/zero` or a stream that never ends is refused rather than read without bound.
+/// Reads the artifact at `path` no further than its header says it extends, plus one byte to show
+/// a trailing one: a regular file as much as a FIFO or a device, so that neither `/dev/zero` nor a
+/// file longer than its header declares (`truncate -s 1G m.skedge`) is read whole before it is
+/// refused (`parse` finds the extra byte: `TrailingBytes`). A file that is not an artifact is read
+/// no further than the header.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    read_file_sized(path).map(|(bytes, _)| bytes)
+}
+
+/// [`read_file`], and the length of the file: a regular file's size, which is more than the bytes
+/// read when the file extends past the artifact (a caller reports the true number of trailing
+/// bytes with it), else the number of bytes read.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_file_sized(path: &std::path::Path) -> std::io::Result<(Vec<u8>, u64)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
-    if file.metadata()?.is_file() {
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        return Ok(bytes);
-    }
+    let meta = file.metadata()?;
     let mut bytes = Vec::new();
     (&mut file).take(HEADER_LEN as u64).read_to_end(&mut bytes)?;
-    if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
-        return Ok(bytes); // `parse` says what is wrong
+    if bytes.len() == HEADER_LEN && bytes[..8] == MAGIC {
+        let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
+        let body_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+        let trailer = match flags & (FLAG_SIGNED | FLAG_SIGNED_SHA256) {
+            0 => 0,
+            _ => SIGNATURE_LEN as u64,
+        };
+        file.take(u64::from(body_len) + trailer + 1)
+            .read_to_end(&mut bytes)?;
     }
-    let flags = u16::from_le_bytes([bytes[10], bytes[11]]);
-    let body_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    let trailer = match flags & (FLAG_SIGNED | FLAG_SIGNED_SHA256) {
-        0 => 0,
-        _ => SIGNATURE_LEN as u64,
+    // Otherwise `parse` says what is wrong from the header alone.
+    let len = match meta.is_file() {
+        true => meta.len().max(bytes.len() as u64),
+        false => bytes.len() as u64,
     };
-    file.take(u64::from(body_len) + trailer + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok((bytes, len))
 }
 
 /// A small text file (a key): at most `limit` bytes are read, so a device is not read without

@@ -43,8 +43,10 @@ enum Command {
         encrypt_key: Option<PathBuf>,
     },
     /// Rewrite an artifact (format 2 or 3 as format 3; format 4, a DataFrame model's, stays 4) in
-    /// this version's layouts, without the interchange. A signature is never copied: sign again with --sign-key. With --public-key
-    /// the input's signature is verified first; --decryption-key opens an encrypted input.
+    /// this version's layouts, without the interchange. A signature is never copied: sign again with
+    /// --sign-key (or drop it with --allow-unsigned); an encrypted input's output is encrypted again
+    /// with --encrypt-key (or written plain with --allow-unencrypted). With --public-key the input's
+    /// signature is verified first; --decryption-key opens an encrypted input.
     Repack {
         /// The artifact to read.
         input: PathBuf,
@@ -56,11 +58,20 @@ enum Command {
         /// Encrypt the body with this key file.
         #[arg(long, value_name = "FILE")]
         encrypt_key: Option<PathBuf>,
+        /// Write a signed input's output unsigned when no --sign-key is given (default: refused).
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// Write an encrypted input's output in plain text when no --encrypt-key is given
+        /// (default: refused).
+        #[arg(long)]
+        allow_unencrypted: bool,
         #[command(flatten)]
         keys: KeyArgs,
     },
     /// Make a key: an Ed25519 pair NAME.key (secret) + NAME.pub (public) for signing, or with
-    /// --encryption one XChaCha20-Poly1305 key NAME.key. Never overwrites a file.
+    /// --encryption one XChaCha20-Poly1305 key NAME.key. A NAME ending in .key or .pub is not given
+    /// a second suffix (release.key: release.key + release.pub); a folder is refused. Never
+    /// overwrites a file, and never leaves one key of a pair without the other.
     Keygen {
         /// Path and base name of the key files.
         name: PathBuf,
@@ -72,7 +83,7 @@ enum Command {
     Predict {
         /// The artifact.
         model: PathBuf,
-        /// Input file (default: stdin).
+        /// Input file (default, or `-`: stdin).
         #[arg(long)]
         input: Option<PathBuf>,
         /// `text`: one text per line; `jsonl`: one {"text": ...} object per line, or for a model
@@ -167,30 +178,55 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 /// An interchange that does not come from a regular file (a pipe, a device) is read no further
 /// than this, so that `/dev/zero` or a stream that never ends is refused, not read until memory
-/// runs out; a regular file is read whole (its size bounds it; large hashing models pass this).
+/// runs out.
 const MAX_STREAMED_INTERCHANGE_BYTES: u64 = 256 << 20;
+
+/// The largest interchange file read. Its weights are JSON numbers of about 20 bytes each, so this
+/// leaves room for about 100 million of them (a 2^20-feature hashing model of about 100 classes,
+/// an 800 MB artifact); a larger file (or a sparse one made by mistake) is refused by its size,
+/// unread.
+const MAX_INTERCHANGE_FILE_BYTES: u64 = 2 << 30;
 
 fn read_interchange(path: &Path) -> Result<String> {
     let file = fs::File::open(path).map_err(io_err(path))?;
-    let streamed = !file.metadata().map_err(io_err(path))?.is_file();
+    let meta = file.metadata().map_err(io_err(path))?;
+    let streamed = !meta.is_file();
+    let limit = match streamed {
+        true => MAX_STREAMED_INTERCHANGE_BYTES,
+        false => MAX_INTERCHANGE_FILE_BYTES,
+    };
+    let too_long = |len: u64| {
+        Error::Interchange(match streamed {
+            true => format!(
+                "{}: a stream longer than {limit} bytes (write it to a file)",
+                path.display()
+            ),
+            false => format!(
+                "{}: a file of {len} bytes, larger than the {limit} bytes an interchange may have",
+                path.display()
+            ),
+        })
+    };
+    if !streamed && meta.len() > limit {
+        return Err(too_long(meta.len()));
+    }
     let mut bytes = Vec::new();
-    file.take(match streamed {
-        true => MAX_STREAMED_INTERCHANGE_BYTES + 1,
-        false => u64::MAX,
-    })
-    .read_to_end(&mut bytes)
-    .map_err(io_err(path))?;
-    if streamed && bytes.len() as u64 > MAX_STREAMED_INTERCHANGE_BYTES {
-        return Err(Error::Interchange(format!(
-            "{}: a stream longer than {MAX_STREAMED_INTERCHANGE_BYTES} bytes (write it to a file)",
-            path.display()
-        )));
+    // `take` for a file too: one that grows while it is read stops at the limit.
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_long(bytes.len() as u64));
     }
     // Bytes that are not UTF-8 (an artifact given by mistake) are not an interchange; the file
     // was read.
     String::from_utf8(bytes)
         .map_err(|e| Error::Interchange(format!("{}: not UTF-8 JSON: {}", path.display(), e.utf8_error())))
 }
+
+/// The UTF-8 byte order mark: skipped at the start of `predict`'s input and `verify`'s expected
+/// lines, once, as Python's `utf-8-sig` skips it (which the exporter reads its tables with).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Pointers are small; a larger file is refused before it is read whole.
 const MAX_POINTER_BYTES: u64 = 64 * 1024;
@@ -242,7 +278,8 @@ fn random<const N: usize>() -> Result<[u8; N]> {
     Ok(buf)
 }
 
-/// Writes a new file, refusing to replace one; secret keys are readable by the owner only.
+/// Writes a new file, refusing to replace one; secret keys are readable by the owner only. A
+/// file it created and could not fill is removed.
 fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
     let mut open = fs::OpenOptions::new();
     open.write(true).create_new(true);
@@ -254,23 +291,64 @@ fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
     #[cfg(not(unix))]
     let _ = secret;
     let mut file = open.open(path).map_err(io_err(path))?;
-    file.write_all(text.as_bytes()).map_err(io_err(path))?;
-    file.sync_all().map_err(io_err(path))
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_err(path));
+    if written.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    written
+}
+
+/// The files `keygen NAME` writes: NAME.key and NAME.pub, the suffix added once (a NAME that ends
+/// in `.key` or `.pub` is taken as the key file's name: `release.key` gives release.key and
+/// release.pub). A folder is refused rather than given hidden `.key` / `.pub` files.
+fn key_paths(name: &Path) -> Result<(PathBuf, PathBuf)> {
+    let refused = |why: &str, folder: &Path| {
+        Error::InvalidInput(format!(
+            "keygen {}: {why}; give the keys' base name (e.g. {})",
+            name.display(),
+            folder.join("release").display()
+        ))
+    };
+    let spelled_as_folder = name
+        .as_os_str()
+        .as_encoded_bytes()
+        .last()
+        .is_some_and(|&b| std::path::is_separator(char::from(b)));
+    if spelled_as_folder || name.is_dir() {
+        return Err(refused("a folder", name));
+    }
+    let folder = name.parent().unwrap_or(Path::new(""));
+    match name.file_name() {
+        None => return Err(refused("no file name", folder)),
+        Some(file) if file == ".key" || file == ".pub" => {
+            return Err(refused("no name before the suffix", folder))
+        }
+        Some(_) => {}
+    }
+    let base = match name.extension() {
+        Some(ext) if ext == "key" || ext == "pub" => name.with_extension(""),
+        _ => name.to_path_buf(),
+    };
+    let with = |suffix: &str| {
+        let mut path = base.clone().into_os_string();
+        path.push(suffix);
+        PathBuf::from(path)
+    };
+    Ok((with(".key"), with(".pub")))
 }
 
 fn keygen(name: &Path, encryption: bool) -> Result<()> {
-    let with_ext = |ext: &str| {
-        let mut p = name.as_os_str().to_owned();
-        p.push(ext);
-        PathBuf::from(p)
-    };
-    let (secret_path, public_path) = (with_ext(".key"), with_ext(".pub"));
+    let (secret_path, public_path) = key_paths(name)?;
     let targets: &[&Path] = if encryption {
         &[&secret_path]
     } else {
         &[&secret_path, &public_path]
     };
-    if let Some(existing) = targets.iter().find(|p| p.exists()) {
+    // `symlink_metadata`: a dangling link counts (creating the file through it would fail).
+    if let Some(existing) = targets.iter().find(|p| fs::symlink_metadata(p).is_ok()) {
         return Err(Error::Io(format!(
             "{}: already exists, not overwriting a key",
             existing.display()
@@ -291,7 +369,12 @@ fn keygen(name: &Path, encryption: bool) -> Result<()> {
             &crypto::encode_key(KeyKind::SigningSecret, &secret),
             true,
         )?;
-        write_new(&public_path, &public, false)?;
+        // A secret key without its public half is of no use and looks like a finished pair: the
+        // pair is written whole or not at all (the secret was created here, so it is ours to remove).
+        if let Err(e) = write_new(&public_path, &public, false) {
+            let _ = fs::remove_file(&secret_path);
+            return Err(e);
+        }
         say!(
             "skedge: wrote {} (secret: keep it where artifacts are packed) and {} (public: pin it where they are loaded)",
             secret_path.display(),
@@ -318,6 +401,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// What ends a command with status 2: an error of the library, or a refusal of the CLI's own,
+/// which carries a library code with a message of its own (`repack` naming what it would drop).
+enum Failure {
+    Error(Error),
+    Refused { code: &'static str, message: String },
+}
+
+impl Failure {
+    fn code(&self) -> &'static str {
+        match self {
+            Failure::Error(e) => e.code(),
+            Failure::Refused { code, .. } => code,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Error(e) => e.fmt(f),
+            Failure::Refused { message, .. } => f.write_str(message),
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| Error::Io(format!("{}: {e}", path.display()))
 }
@@ -337,28 +451,117 @@ fn seal_options(sign_key: Option<&Path>, encrypt_key: Option<&Path>) -> Result<S
     })
 }
 
-/// Writes beside the target, then renames: a failed write never leaves half a file.
-fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = out.with_extension("skedge.tmp");
-    let written = fs::write(&tmp, bytes)
-        .map_err(io_err(&tmp))
-        .and_then(|()| fs::rename(&tmp, out).map_err(io_err(out)));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// A temporary file, removed when dropped unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
     }
-    written?;
+}
+
+/// Writes `bytes` to `out` as a whole or not at all: into a temporary file of this run's own in
+/// `out`'s folder (`.NAME.skedge-RANDOM.tmp`, created exclusively, so concurrent runs, or an input
+/// that happens to have the name, never share it), synced, then renamed over `out`. Readers see
+/// the old file or the new one; on any error the temporary file is removed (only a killed run
+/// leaves one, named so it is plainly skedge's). A file being replaced keeps its permissions, and a
+/// link to one stays a link: the file it leads to is replaced, as `cp` would write through it (so
+/// `/dev/stdout` redirected to a file is never itself replaced). An `out` that is not a regular
+/// file (a FIFO, a device, `/dev/stdout` to a pipe) is written into: renaming over it is never
+/// what is meant. Errors name `out` as given.
+fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
+    let failed = |e: io::Error| Error::Io(format!("{}: {e}", out.display()));
+    let existing = fs::metadata(out).ok();
+    if let Some(meta) = existing.as_ref().filter(|m| !m.is_file()) {
+        if meta.is_dir() {
+            return Err(Error::Io(format!("{}: is a folder", out.display())));
+        }
+        let mut file = fs::OpenOptions::new().write(true).open(out).map_err(failed)?;
+        file.write_all(bytes)
+            .and_then(|()| file.flush())
+            .map_err(failed)?;
+        say!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
+        return Ok(());
+    }
+    let linked = existing.is_some() && fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
+    let target = match linked {
+        true => fs::canonicalize(out).map_err(failed)?,
+        false => out.to_path_buf(),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| Error::Io(format!("{}: not a file name", out.display())))?;
+    let folder = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tries = 0;
+    let (mut file, mut tmp) = loop {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".skedge-{}.tmp", skedge::hex::encode(&random::<8>()?)));
+        let tmp = folder.join(tmp_name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => {
+                break (
+                    file,
+                    TempFile {
+                        path: tmp,
+                        renamed: false,
+                    },
+                )
+            }
+            // 64 random bits taken: another run's file, or one left by a killed run.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err(failed(e)),
+        }
+    };
+    if let Some(meta) = &existing {
+        file.set_permissions(meta.permissions()).map_err(failed)?;
+    }
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    drop(file);
+    fs::rename(&tmp.path, &target).map_err(failed)?;
+    tmp.renamed = true;
+    // The rename itself is durable once the folder is synced; not every file system can sync one.
+    if let Ok(dir) = fs::File::open(folder) {
+        let _ = dir.sync_all();
+    }
     say!("skedge: wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
 }
 
+/// The artifact at `path` (read no further than its header declares) and the file's length.
+fn read_artifact(path: &Path) -> Result<(Vec<u8>, u64)> {
+    artifact::read_file_sized(path).map_err(io_err(path))
+}
+
+/// An error of loading `bytes` read from a file of `len` bytes: trailing bytes are counted in the
+/// file, which was read only one byte past the artifact.
+fn in_file(bytes: &[u8], len: u64) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::TrailingBytes { extra } => Error::TrailingBytes {
+            extra: extra + len.saturating_sub(bytes.len() as u64),
+        },
+        e => e,
+    }
+}
+
 fn load(path: &Path, keys: &KeyArgs) -> Result<(Vec<u8>, TextClassifier)> {
     let options = keys.options()?;
-    let bytes = artifact::read_file(path).map_err(io_err(path))?;
-    let model = TextClassifier::from_bytes_with(&bytes, &options)?;
+    let (bytes, len) = read_artifact(path)?;
+    let model = TextClassifier::from_bytes_with(&bytes, &options).map_err(in_file(&bytes, len))?;
     Ok((bytes, model))
 }
 
-fn run(command: Command) -> Result<ExitCode> {
+fn run(command: Command) -> std::result::Result<ExitCode, Failure> {
     match command {
         Command::Pack {
             interchange,
@@ -368,8 +571,8 @@ fn run(command: Command) -> Result<ExitCode> {
         } => {
             let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
             let text = read_interchange(&interchange)?;
-            let doc: Interchange =
-                serde_json::from_str(&text).map_err(|e| Error::Interchange(e.to_string()))?;
+            let doc: Interchange = serde_json::from_str(&text)
+                .map_err(|e| Error::Interchange(format!("{}: {e}", interchange.display())))?;
             // What the encoder finds inconsistent came from the interchange, not from an artifact.
             let bytes = doc
                 .into_body()
@@ -386,11 +589,52 @@ fn run(command: Command) -> Result<ExitCode> {
             output,
             sign_key,
             encrypt_key,
+            allow_unsigned,
+            allow_unencrypted,
             keys,
         } => {
             let seal = seal_options(sign_key.as_deref(), encrypt_key.as_deref())?;
-            let bytes = artifact::read_file(&input).map_err(io_err(&input))?;
-            let (body, version) = artifact::body_v3(&bytes, &keys.options()?)?;
+            let options = keys.options()?;
+            let (bytes, len) = read_artifact(&input)?;
+            let (body, version) = artifact::body_v3(&bytes, &options).map_err(in_file(&bytes, len))?;
+            // The input opened, so its envelope parses. What it had and the output would not is
+            // refused unless made again or dropped on purpose: a signature is never copied (it
+            // signs other bytes), and a key cannot be guessed.
+            let envelope = artifact::parse(&bytes)?;
+            let lost_signature = envelope.is_signed() && seal.signing_key.is_none() && !allow_unsigned;
+            let lost_encryption = envelope.is_encrypted() && seal.encryption.is_none() && !allow_unencrypted;
+            if lost_signature || lost_encryption {
+                let (code, what, written, flags) = match (lost_signature, lost_encryption) {
+                    (true, true) => (
+                        "SIGNATURE_MISSING",
+                        "signed and encrypted",
+                        "unsigned and in plain text",
+                        "--sign-key and --encrypt-key to sign and encrypt it again, or --allow-unsigned \
+                         and --allow-unencrypted to write it so",
+                    ),
+                    (true, false) => (
+                        "SIGNATURE_MISSING",
+                        "signed",
+                        "unsigned",
+                        "--sign-key to sign it again, or --allow-unsigned to write it so",
+                    ),
+                    _ => (
+                        "ENCRYPTION_MISSING",
+                        "encrypted",
+                        "in plain text",
+                        "--encrypt-key to encrypt it again, or --allow-unencrypted to write it so",
+                    ),
+                };
+                return Err(Failure::Refused {
+                    code,
+                    message: format!(
+                        "{} is {what}, and repack copies neither a signature nor a key: {} would be \
+                         written {written}; give {flags}",
+                        input.display(),
+                        output.display()
+                    ),
+                });
+            }
             let out = artifact::seal_version(&body, &seal, version)?;
             // What is written must load: the body was converted or copied, not trusted.
             let check = artifact::LoadOptions {
@@ -414,22 +658,26 @@ fn run(command: Command) -> Result<ExitCode> {
             let (_, model) = load(&model, &keys)?;
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            let source: Box<dyn Read> = match input {
-                Some(p) => Box::new(fs::File::open(&p).map_err(io_err(&p))?),
-                None => Box::new(io::stdin().lock()),
+            // `-` is stdin, as for most Unix filters; a file named `-` is `./-`.
+            let (source, name): (Box<dyn Read>, String) = match input {
+                Some(p) if p.as_os_str() != "-" => (
+                    Box::new(fs::File::open(&p).map_err(io_err(&p))?),
+                    p.display().to_string(),
+                ),
+                _ => (Box::new(io::stdin().lock()), "stdin".into()),
             };
             let mut input = BufReader::with_capacity(1 << 16, source);
-            match predict_stream(&model, &mut input, &mut out, format) {
+            match predict_stream(&model, &mut input, &name, &mut out, format) {
                 Ok(failed) => Ok(ExitCode::from(u8::from(failed))),
                 Err(Stop::Closed) => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
-                Err(Stop::Failed(e)) => Err(e),
+                Err(Stop::Failed(e)) => Err(e.into()),
             }
         }
         Command::Inspect { model, keys } => {
             let (bytes, model) = load(&model, &keys)?;
             let info = inspect(&bytes, &model, !keys.public_key.is_empty());
             let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Io(e.to_string()))?;
-            print_out(&text, ExitCode::SUCCESS)
+            Ok(print_out(&text, ExitCode::SUCCESS)?)
         }
         Command::Verify {
             model,
@@ -440,7 +688,8 @@ fn run(command: Command) -> Result<ExitCode> {
             if !(proba_tolerance >= 0.0 && proba_tolerance.is_finite()) {
                 return Err(Error::InvalidInput(format!(
                     "--proba-tolerance must be a finite number ≥ 0, got {proba_tolerance}"
-                )));
+                ))
+                .into());
             }
             let (_, model) = load(&model, &keys)?;
             // Read line by line, each line bounded, and only the first mismatches kept: a stream
@@ -451,66 +700,79 @@ fn run(command: Command) -> Result<ExitCode> {
             let (mut checked, mut mismatched) = (0usize, 0usize);
             let mut mismatches = Vec::new();
             let mut buf = Vec::new();
-            for n in 0.. {
+            for n in 1.. {
+                let at = |why: &dyn std::fmt::Display| {
+                    Error::InvalidInput(format!("{}:{n}: {why}", expected.display()))
+                };
                 // `take`: a line too long is refused where it passes the limit, not skipped to
                 // its end (`/dev/zero` has none).
                 let mut line_input = (&mut input).take(limit as u64 + 2);
                 let line = match next_line(&mut line_input, &mut buf, limit).map_err(io_err(&expected))? {
                     Line::End => break,
-                    Line::TooLong(_) => {
-                        return Err(Error::InvalidInput(format!(
-                            "{}:{}: a line longer than {limit} bytes",
-                            expected.display(),
-                            n + 1
-                        )))
+                    Line::TooLong(_) => return Err(at(&format!("a line longer than {limit} bytes")).into()),
+                    Line::Kept => {
+                        let line = match n {
+                            1 => buf.strip_prefix(BOM).unwrap_or(&buf),
+                            _ => &buf,
+                        };
+                        std::str::from_utf8(line).map_err(|e| at(&e))?
                     }
-                    Line::Kept => std::str::from_utf8(&buf)
-                        .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?,
                 };
                 if line.trim().is_empty() {
                     continue;
                 }
-                let want: Value = serde_json::from_str(line)
-                    .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?;
-                let text = want["text"]
-                    .as_str()
-                    .ok_or_else(|| Error::InvalidInput(format!("line {}: no \"text\"", n + 1)))?;
-                let got = prediction_json(&model.predict(text)?, model.classes());
+                let want: Value = serde_json::from_str(line).map_err(|e| at(&e))?;
+                let text = want["text"].as_str().ok_or_else(|| at(&"no \"text\""))?;
+                let prediction = model.predict(text)?;
+                let got = prediction_json(&prediction, model.classes());
                 checked += 1;
-                // A calibrated or voting classifier's decision is made of probabilities (hard votes
-                // are exact sums): held to the proba tolerance.
-                let calibrated = matches!(
-                    model.classifier(),
-                    skedge::classify::Classifier::Calibrated(_) | skedge::classify::Classifier::Voting(_)
-                );
-                let compared = compare(&want, &got, proba_tolerance, calibrated)
-                    .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", expected.display(), n + 1)))?;
+                // A calibrated or soft voting classifier's decision is its probabilities, held to
+                // the proba tolerance; hard voting's is vote counts (sums of weights), exact like a
+                // linear decision. Only soft voting has probabilities (as tests/fixtures.rs tells).
+                let decision_is_proba = match model.classifier() {
+                    skedge::classify::Classifier::Calibrated(_) => true,
+                    skedge::classify::Classifier::Voting(_) => prediction.proba.is_some(),
+                    _ => false,
+                };
+                let compared =
+                    compare(&want, &got, proba_tolerance, decision_is_proba).map_err(|e| at(&e))?;
                 if let Some(why) = compared {
                     mismatched += 1;
                     if mismatches.len() < SHOWN_MISMATCHES {
-                        mismatches.push(
-                            json!({"line": n + 1, "text": text, "why": why, "expected": want, "got": got}),
-                        );
+                        mismatches.push(json!({
+                            "line": n,
+                            "text": clipped_str(text),
+                            "why": why,
+                            "expected": clipped(&want),
+                            "got": clipped(&got),
+                        }));
                     }
                 }
+            }
+            if checked == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "{}: no expected line, nothing was checked",
+                    expected.display()
+                ))
+                .into());
             }
             let report = json!({
                 "checked": checked,
                 "mismatches": mismatched,
                 "first": mismatches,
             });
-            print_out(
+            Ok(print_out(
                 &report.to_string(),
                 match mismatched == 0 {
                     true => ExitCode::SUCCESS,
                     false => ExitCode::from(1),
                 },
-            )
+            )?)
         }
         Command::SignPointer { pointer, sign_key } => {
             let mut doc = read_pointer(&pointer)?;
             doc.sign(&read_key(&sign_key, KeyKind::SigningSecret)?)?;
-            print_pointer(&doc)
+            Ok(print_pointer(&doc)?)
         }
         Command::VerifyPointer { pointer, public_key } => {
             let doc = read_pointer(&pointer)?;
@@ -523,16 +785,21 @@ fn run(command: Command) -> Result<ExitCode> {
                     .collect::<Result<Vec<_>>>()?;
                 doc.verify(&keys)?;
             }
-            print_pointer(&doc)
+            Ok(print_pointer(&doc)?)
         }
         Command::LnTable { n } => {
             let mut out = BufWriter::new(io::stdout().lock());
-            for k in 1..=n {
-                out.write_all(&libm::log(f64::from(k)).to_le_bytes())
-                    .map_err(|e| Error::Io(e.to_string()))?;
+            let written = (1..=n)
+                .try_for_each(|k| {
+                    out.write_all(&libm::log(f64::from(k)).to_le_bytes())
+                        .or_else(stopped)
+                })
+                .and_then(|()| out.flush().or_else(stopped));
+            match written {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(Stop::Closed) => Ok(ExitCode::from(EXIT_BROKEN_PIPE)),
+                Err(Stop::Failed(e)) => Err(e.into()),
             }
-            out.flush().map_err(|e| Error::Io(e.to_string()))?;
-            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -563,6 +830,36 @@ fn stopped(e: io::Error) -> std::result::Result<(), Stop> {
 /// `verify` reports the first mismatches only.
 const SHOWN_MISMATCHES: usize = 10;
 
+/// Characters of a string, and items of an array, a mismatch report shows of each value it echoes:
+/// ten mismatches of 16 MiB texts make a report of kilobytes, not of hundreds of megabytes.
+const SHOWN_CHARS: usize = 200;
+const SHOWN_ITEMS: usize = 50;
+
+/// `v` as a mismatch report shows it: a longer string as its first [`SHOWN_CHARS`] characters and
+/// `… (N bytes)`, a longer array as its first [`SHOWN_ITEMS`] items and `"… (N items)"`, the same
+/// within objects and arrays (keys too: an expected line may have any).
+fn clipped(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clipped_str(s)),
+        Value::Array(a) => {
+            let mut shown: Vec<Value> = a.iter().take(SHOWN_ITEMS).map(clipped).collect();
+            if a.len() > SHOWN_ITEMS {
+                shown.push(Value::String(format!("… ({} items)", a.len())));
+            }
+            Value::Array(shown)
+        }
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (clipped_str(k), clipped(v))).collect()),
+        _ => v.clone(),
+    }
+}
+
+fn clipped_str(s: &str) -> String {
+    match s.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}… ({} bytes)", &s[..end], s.len()),
+        None => s.to_owned(),
+    }
+}
+
 /// Room in an expected line beside its text: the label, decision and probabilities (25 bytes a
 /// number leaves room for tens of thousands of classes).
 const EXPECTED_SCORES_BYTES: usize = 1 << 20;
@@ -576,10 +873,13 @@ fn line_limit(format: Format) -> usize {
 
 /// Predicts line by line as the input arrives (`yes | skedge predict m.skedge` prints as it goes):
 /// the output is flushed whenever the input has nothing more buffered, and memory is bounded by
-/// one line of at most `line_limit`. Returns whether a line failed.
+/// one line of at most `line_limit`. A byte order mark starting the input is skipped; in JSONL a
+/// blank line is no text and gets no output line (as in `verify`'s expected lines), in text mode
+/// it is the empty text. Returns whether a line failed; `name` names the input in errors.
 fn predict_stream(
     model: &TextClassifier,
     input: &mut BufReader<Box<dyn Read>>,
+    name: &str,
     out: &mut impl Write,
     format: Format,
 ) -> std::result::Result<bool, Stop> {
@@ -592,15 +892,40 @@ fn predict_stream(
         }
         let result = match next_line(input, &mut line, limit) {
             Ok(Line::End) => break,
-            Ok(Line::Kept) => parse_line(&line, format, model).and_then(|text| model.predict(&text)),
-            Ok(Line::TooLong(bytes)) => Err(Error::InputTooLarge { bytes, limit }),
-            Err(e) => return Err(Stop::Failed(Error::Io(format!("input: {e}")))),
+            Ok(Line::Kept) => {
+                let line = match n {
+                    1 => line.strip_prefix(BOM).unwrap_or(&line),
+                    _ => &line,
+                };
+                if matches!(format, Format::Jsonl)
+                    && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty())
+                {
+                    continue;
+                }
+                parse_line(line, format, model)
+                    .and_then(|text| model.predict(&text))
+                    .map_err(Failure::from)
+            }
+            Ok(Line::TooLong(bytes)) => Err(match format {
+                Format::Text => Error::InputTooLarge { bytes, limit }.into(),
+                // The line holds the text spelled in JSON, which may take six bytes a byte: its
+                // length says nothing of the text's.
+                Format::Jsonl => Failure::Refused {
+                    code: Error::InputTooLarge { bytes, limit }.code(),
+                    message: format!(
+                        "JSON line of {bytes} bytes exceeds the line limit of {limit} bytes (a text's \
+                         limit is {MAX_TEXT_BYTES} bytes of UTF-8, which a JSON line may spell in up to \
+                         six bytes each)"
+                    ),
+                },
+            }),
+            Err(e) => return Err(Stop::Failed(Error::Io(format!("{name}: {e}")))),
         };
         let value = match result {
             Ok(p) => prediction_json(&p, model.classes()),
             Err(e) => {
                 failed = true;
-                say!("skedge: line {n}: error[{}]: {e}", e.code());
+                say!("skedge: {name}: line {n}: error[{}]: {e}", e.code());
                 json!({"error": {"code": e.code(), "message": e.to_string()}})
             }
         };
