@@ -14,11 +14,18 @@ The artifact is read and loaded once on the driver (a bad artifact or key fails 
 code: a path is checked by :meth:`skedge.Model.load` first, then read no further than the size it
 declared; a key file is read up to 4096 bytes, as ``Model.load`` reads it), then shipped once per
 executor as a Spark broadcast; each Python worker process loads it once, from a small
-least-recently-used cache (:data:`CACHE_SIZE` models) keyed by its sha256 and the keys. Without a
-SparkContext (Spark Connect) the bytes travel inside the UDF instead, still loaded once per worker
-process. The UDF's ``broadcast`` attribute is that broadcast (None without a SparkContext):
-``predict.broadcast.unpersist()`` frees the executors' copies when the UDF is no longer used
-(``destroy()`` frees the driver's too; the UDF cannot run after it).
+least-recently-used cache (:data:`CACHE_SIZE` models) keyed by its sha256 and the keys. The UDF's
+``broadcast`` attribute is that broadcast: ``predict.broadcast.unpersist()`` frees the executors'
+copies when the UDF is no longer used (``destroy()`` frees the driver's too; the UDF cannot run
+after it).
+
+Spark Connect (``SparkSession.builder.remote(...)``) has no SparkContext: the artifact is uploaded
+to the session as a file (``addArtifacts(file=True)``, in 32 KiB chunks, named by its sha256) and
+each worker reads it from the session's files, no further than its size, and checks its sha256.
+The bytes never travel inside the UDF: every query's plan carries the pickled UDF, and a server
+with the default 1 GiB heap ran out of memory on a 100 MB one. Such a UDF runs in the session that
+made it (elsewhere: ``[IO]``); the server deletes the file with the session, and ``broadcast`` is
+None.
 
 A text the runtime refuses (over ``MAX_TEXT_BYTES``) fails the task with a
 :class:`skedge.SkedgeError` whose message starts with its code (``[INPUT_TOO_LARGE]``) and names
@@ -30,10 +37,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from ._skedge import Model, SkedgeError
 
@@ -87,12 +96,60 @@ def _key_value(key: Any) -> Any:
     return bytes(key) if isinstance(key, bytearray) else key
 
 
+class _SessionFile(NamedTuple):
+    """The artifact as a file of a Spark Connect session (`SparkSession.addArtifacts`)."""
+
+    name: str
+    size: int
+
+    def read(self, sha256: str) -> bytes:
+        """The file's bytes, on a worker; the message starts with the code, as Spark passes the
+        executors' errors on as text."""
+        from pyspark import SparkFiles
+
+        hint = "a Spark Connect UDF runs only in the session that made it"
+        try:
+            data = _read(SparkFiles.get(self.name), self.size, "artifact")
+        except SkedgeError as err:
+            raise _coded("IO", f"[IO] {err} ({hint})") from None
+        if len(data) != self.size or hashlib.sha256(data).hexdigest() != sha256:
+            raise _coded("IO", f"[IO] artifact {self.name!r}: not the {self.size} bytes uploaded ({hint})")
+        return data
+
+
+def _is_connect(session: Any) -> bool:
+    # Connect's SparkSession is not a subclass of the classic one; its module (which needs
+    # grpcio) is loaded whenever such a session exists.
+    connect = sys.modules.get("pyspark.sql.connect.session")
+    return connect is not None and isinstance(session, connect.SparkSession)
+
+
+def _upload(session: Any, data: bytes, sha256: str) -> _SessionFile:
+    """The artifact as a file of the Connect `session`, named by its sha256: a second upload of
+    the same bytes is accepted, never one of other bytes under the name."""
+    name = f"skedge-{sha256}.skedge"
+    with tempfile.TemporaryDirectory(prefix="skedge-spark-") as folder:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as err:
+            raise _coded("IO", f"artifact copy {path!r} for Spark Connect: {err.strerror or err}") from err
+        session.addArtifacts(path, file=True)
+    return _SessionFile(name, len(data))
+
+
 def _model(sha256: str, source: Any, public_key: Any, decryption_key: Any) -> Model:
     cache_key = (sha256, repr(public_key), repr(decryption_key))
     with _LOCK:
         model = _MODELS.get(cache_key)
         if model is None:
-            data = source if isinstance(source, bytes) else source.value  # a Broadcast
+            if isinstance(source, bytes):
+                data = source
+            elif isinstance(source, _SessionFile):
+                data = source.read(sha256)
+            else:
+                data = source.value  # a Broadcast
             model = Model.from_bytes(data, public_key=public_key, decryption_key=decryption_key)
             _MODELS[cache_key] = model
             while len(_MODELS) > CACHE_SIZE:
@@ -141,8 +198,9 @@ def predict_udf(
     ``public_key`` and ``decryption_key`` are :meth:`skedge.Model.from_bytes`'s; a key given as
     a path is read here, on the driver. ``spark`` defaults to the active session. Every failure
     here is a :class:`skedge.SkedgeError` with ``Model.load``'s code (``IO``,
-    ``ARTIFACT_CORRUPT``, ``SIGNATURE_INVALID``, ...). The UDF's ``broadcast`` attribute is the
-    artifact's Spark broadcast (None without a SparkContext), to ``unpersist()`` when done.
+    ``ARTIFACT_CORRUPT``, ``SIGNATURE_INVALID``, ...); Spark's own (the session, the upload)
+    are Spark's. The UDF's ``broadcast`` attribute is the artifact's Spark broadcast, to
+    ``unpersist()`` when done; under Spark Connect it is None (the artifact is a session file).
     """
     import pandas as pd
     from pyspark.sql import SparkSession
@@ -170,10 +228,11 @@ def predict_udf(
     sha256 = hashlib.sha256(data).hexdigest()
 
     session = spark or SparkSession.active()
-    try:
-        source: Any = session.sparkContext.broadcast(data)
-    except Exception:  # Spark Connect has no SparkContext: the UDF carries the bytes
-        source = data
+    source: Any
+    if _is_connect(session):
+        source, broadcast = _upload(session, data, sha256), None
+    else:
+        source = broadcast = session.sparkContext.broadcast(data)
 
     def predict(texts: pd.Series) -> pd.DataFrame:
         model = _model(sha256, source, public_key, decryption_key)
@@ -201,5 +260,5 @@ def predict_udf(
     # pyspark reads the type hints to pick the UDF kind; here they would be strings.
     predict.__annotations__ = {"texts": pd.Series, "return": pd.DataFrame}
     udf = pandas_udf(predict, result_type(classes))  # type: ignore[call-overload]
-    udf.broadcast = None if isinstance(source, bytes) else source
+    udf.broadcast = broadcast
     return udf
