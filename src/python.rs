@@ -16,7 +16,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PyMemoryView, PySet, PyString};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::crypto::{decode_key, KeyKind, KEY_LEN};
@@ -93,11 +93,34 @@ fn text_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
 /// on that path alone, not for every value read.
 fn text_or(v: &Bound<'_, PyAny>, what: impl FnOnce() -> String) -> PyResult<PyBackedStr> {
     if !v.is_instance_of::<PyString>() {
+        if let Some(kind) = missing(v) {
+            return Err(invalid(format!(
+                "{} is a missing value ({kind}), not a str: drop or fill the missing values first",
+                what()
+            )));
+        }
         return Err(invalid(format!("{} must be a str, got {}", what(), type_name(v))));
     }
     // Fails only for a lone surrogate, which has no UTF-8 form (the CLI refuses non-UTF-8 too).
     v.extract::<PyBackedStr>()
         .map_err(|_| invalid(format!("{} is not valid Unicode (a lone surrogate)", what())))
+}
+
+/// What a missing value is, when `v` is one: None, a NaN (how pandas and numpy hold a missing
+/// text: `pd.Series(["a", None])[1]`), or pandas' `NA` / `NaT`. Only asked of a value already
+/// refused.
+fn missing(v: &Bound<'_, PyAny>) -> Option<&'static str> {
+    if v.is_none() {
+        return Some("None");
+    }
+    if !is_bool(v) && v.extract::<f64>().is_ok_and(f64::is_nan) {
+        return Some("NaN");
+    }
+    match type_name(v).as_str() {
+        "NAType" => Some("pandas.NA"),
+        "NaTType" => Some("pandas.NaT"),
+        _ => None,
+    }
 }
 
 /// A numpy bool has no `bool` base class, but its type has that name; either would otherwise be
@@ -152,7 +175,8 @@ fn path_of(v: &Bound<'_, PyAny>, what: &str, kinds: &str) -> PyResult<PathBuf> {
 /// key or a list of keys: the artifact must be signed by one of them) and `decryption_key=`
 /// for encrypted artifacts. A key is its key file text (`str`), its 32 raw bytes, or the path
 /// of its key file (`pathlib.Path`). A model may be shared between threads: calls on one model
-/// run one at a time, with the GIL released.
+/// run one at a time, with the GIL released. It pickles (`copy`, joblib, multiprocessing) as its
+/// artifact's bytes and the public keys it was loaded with; an encrypted model does not.
 #[pyclass(frozen, module = "skedge")]
 pub struct Model {
     inner: Mutex<TextClassifier>,
@@ -160,6 +184,10 @@ pub struct Model {
     input_column: Option<String>,
     sha256: OnceLock<[u8; 32]>,
     bytes: usize,
+    /// The keys it was loaded with, for a pickle to verify again (`__reduce__`).
+    public_keys: Vec<[u8; KEY_LEN]>,
+    /// Loaded with a decryption key: never pickled, which would write the key in clear.
+    encrypted: bool,
 }
 
 impl Model {
@@ -179,6 +207,8 @@ impl Model {
             inner: Mutex::new(inner),
             sha256: OnceLock::new(),
             bytes: len,
+            encrypted: keys.decryption_key.is_some(),
+            public_keys: keys.public_keys,
         })
     }
 
@@ -208,7 +238,10 @@ impl Model {
             };
             values.push(match value.is_instance_of::<PyString>() {
                 true => Ok(text_or(&value, || format!("{what}[{}]", Quoted(&key)))?),
-                false => Err(type_name(&value)),
+                false => Err(match missing(&value) {
+                    Some(kind) => format!("a missing value ({kind})"),
+                    None => type_name(&value),
+                }),
             });
             keys.push(key);
         }
@@ -308,8 +341,9 @@ impl Model {
     /// released: `{"label": [label, ...], "decision": ndarray, "proba": ndarray | None}`, the
     /// keys of `predict` stacked by row. `decision` is float64 of shape (n, width) (width 1 for a
     /// binary linear model: `decision[:, 0]` is scikit-learn's `decision_function`), `proba`
-    /// float64 of shape (n, n_classes). The first failing text raises `SkedgeError` with its
-    /// `index`.
+    /// float64 of shape (n, n_classes), new arrays the caller may write. The first failing text
+    /// raises `SkedgeError` with its `index`; a dict, a set or a DataFrame is refused (their
+    /// iteration is not the rows meant).
     fn predict_batch<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         if texts.is_instance_of::<PyString>() || texts.is_instance_of::<PyBytes>() {
             return Err(invalid(format!(
@@ -317,13 +351,21 @@ impl Model {
                 type_name(texts)
             )));
         }
-        // Iterating a pandas DataFrame gives its column names, not its rows.
-        if type_name(texts) == "DataFrame" {
-            return Err(invalid(
-                "texts must be a list of str or records, got a DataFrame: pass df[column], or \
-                 df.to_dict(\"records\") for a model fitted on a DataFrame"
-                    .to_string(),
-            ));
+        // Iterables whose items are not the rows meant: a pandas DataFrame gives its column names,
+        // a dict its keys, a set no order for the rows of the result.
+        let hint = if type_name(texts) == "DataFrame" {
+            Some("a DataFrame: pass df[column], or df.to_dict(\"records\") for a model fitted on a DataFrame")
+        } else if texts.is_instance_of::<PyDict>() {
+            Some("a dict (its iteration gives its keys): pass list(d.values()), or [d] for one record")
+        } else if texts.is_instance_of::<PySet>() || texts.is_instance_of::<PyFrozenSet>() {
+            Some("a set (it has no order to give the rows of the result): pass a list")
+        } else {
+            None
+        };
+        if let Some(hint) = hint {
+            return Err(invalid(format!(
+                "texts must be a list of str or records, got {hint}"
+            )));
         }
         let items = texts
             .try_iter()
@@ -373,7 +415,8 @@ impl Model {
                 }
                 Ok(())
             })?;
-            // A writable array over the bytearray: the values are copied once, here.
+            // A writable array over the bytearray, which nothing else holds: the values are
+            // copied once, here, and the caller owns them.
             numpy
                 .call_method1("frombuffer", (buffer, "float64"))?
                 .call_method1("reshape", ((n, columns),))
@@ -504,7 +547,54 @@ impl Model {
             )
         })
     }
+
+    /// A pickle (and `copy.copy`, `copy.deepcopy`, joblib's and multiprocessing's transfers) is
+    /// the artifact's bytes and the public keys it was loaded with: unpickling loads the bytes
+    /// again, verifying the signature again, so a copy is the same model with its own lock. An
+    /// encrypted model is refused (`NOT_PICKLABLE`): its pickle would hold the decryption key in
+    /// clear.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.encrypted {
+            return Err(error(
+                "NOT_PICKLABLE",
+                "an encrypted model is not pickled: the pickle would hold its decryption key in \
+                 clear. Send the artifact's bytes instead and load them where they are used with \
+                 that process's own key: Model.from_bytes(data, decryption_key=key)"
+                    .into(),
+                None,
+            ));
+        }
+        let data = PyBytes::new_with(py, this.bytes, |out| {
+            py.detach(|| {
+                let model = this.lock();
+                let artifact = model.artifact();
+                // The same length: `bytes` is the artifact's, kept at load.
+                let n = out.len().min(artifact.len());
+                out[..n].copy_from_slice(&artifact[..n]);
+            });
+            Ok(())
+        })?;
+        let keys = PyList::new(py, this.public_keys.iter().map(|k| PyBytes::new(py, k)))?;
+        Ok((slf.get_type().getattr("_unpickle")?, (data, keys)))
+    }
+
+    /// The other half of `__reduce__`: the artifact's bytes and the public keys pinned (32-byte
+    /// `bytes` each, none for an unpinned model).
+    #[staticmethod]
+    fn _unpickle(py: Python<'_>, data: &Bound<'_, PyAny>, public_keys: &Bound<'_, PyAny>) -> PyResult<Model> {
+        let pinned = match public_keys.len()? {
+            0 => None,
+            _ => Some(public_keys),
+        };
+        let keys = load_options(pinned, None)?;
+        Model::open(py, bytes_of(data, "data")?, keys)
+    }
 }
+
+/// What `Model.__reduce__` returns: `Model._unpickle` and its arguments (the bytes, the keys).
+type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, PyBytes>, Bound<'py, PyList>));
 
 /// `explain`'s `k`: an int from 1 to 2**32 - 1, as the npm package takes it and in its words (a
 /// bool, a float, 0 or 2**32 are refused, not read as something else).
@@ -872,6 +962,18 @@ impl Experiment {
         };
         let loads = py.import("json")?.getattr("loads")?;
         pending.iter().map(|s| loads.call1((s.to_json(),))).collect()
+    }
+
+    /// Refused (`NOT_PICKLABLE`): an experiment's open window, feedback ring and the secret key
+    /// of its ids belong to one process, and a copy would count the same traffic twice.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(error(
+            "NOT_PICKLABLE",
+            "an Experiment is not pickled: its window, feedback and id key belong to this \
+             process. Pickle its Models and build an Experiment in each process that serves"
+                .into(),
+            None,
+        ))
     }
 }
 

@@ -15,12 +15,15 @@ CLI and the npm package, without scikit-learn.
 In Spark, :func:`skedge.spark.predict_udf` (``import skedge.spark``; needs pyspark) predicts a text
 column with the same engine, the artifact shipped once per executor.
 
-Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's.
+Errors are :class:`SkedgeError`, whose ``code`` is the CLI's and the npm package's. A model pickles
+(copy, joblib, multiprocessing) as its artifact's bytes and pinned public keys; an encrypted one
+does not (``NOT_PICKLABLE``).
 
 The tools are modules, imported on their own (this module imports neither scikit-learn nor
 MLflow): ``skedge.export`` (console script ``skedge-export``), ``skedge.sync`` (``skedge-sync``),
 ``skedge.report`` (``skedge-report``), ``skedge.manifest`` (``skedge-manifest``), ``skedge.registry``,
-``skedge.publish``, ``skedge.service`` (``python -m skedge.service``).
+``skedge.publish``, ``skedge.service`` (``python -m skedge.service``). ``python -m skedge`` lists
+them and the extra each needs (``pip install "skedge[export]"``).
 """
 
 from ._skedge import MAX_TEXT_BYTES, Experiment, Model, SkedgeError, __version__

@@ -49,12 +49,28 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import interchange as ix
-from . import isolated
+from . import _cli
 from . import manifest as _manifest
 from . import safe_load
-from .compose import CompositionError, SavedApart
 from .adversarial import ADVERSARIAL, random_texts
+
+try:
+    from . import interchange as ix
+    from . import isolated
+    from .compose import CompositionError, SavedApart
+except ModuleNotFoundError as _err:
+    # scikit-learn and scipy (the [export] extra): `--help` needs neither, so `main` says which
+    # extra to install once the arguments are read; any other use raises that error.
+    _MISSING: ModuleNotFoundError | None = _cli.extra_missing(_err, "export")
+    if _MISSING is None:
+        raise
+    ix = isolated = _cli.Absent(_MISSING)
+else:
+    _MISSING = None
+
+DEFAULT_SKEDGE = _cli.program("skedge")
+#: `interchange.PRECISIONS`, here for `--help` without scikit-learn.
+PRECISIONS = ("exact", "compact")
 
 PROBA_TOLERANCE = 1e-12
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
@@ -208,6 +224,13 @@ def accuracy_line(accuracy: float, labels: list) -> str:
     )
 
 
+def error_line(err: Exception) -> str:
+    """`error: MESSAGE`, or the message alone when it already says `error[CODE]: ...` (a
+    `safe_load.LoadError`, `_cli.CliNotFound`)."""
+    text = str(err)
+    return text if text.startswith("error[") else f"error: {text}"
+
+
 def refusal(err: ix.Unsupported) -> str:
     """The message of a refused step, with what to do about it."""
     if isinstance(err, SavedApart):
@@ -232,7 +255,7 @@ def build_interchange(
     name: str = "",
     version: str = "",
     ovr_proba: bool = False,
-    skedge: Path = ix.DEFAULT_SKEDGE,
+    skedge: Path = DEFAULT_SKEDGE,
     metrics: dict | None = None,
     provenance: dict | None = None,
 ) -> dict:
@@ -248,8 +271,11 @@ def build_interchange(
 
 
 def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
+    """Runs the skedge CLI (`cmd[0]`)."""
     try:
         return subprocess.run(cmd, capture_output=True, check=False, **kw)
+    except FileNotFoundError as err:
+        raise _cli.CliNotFound("skedge", Path(cmd[0])) from err
     except OSError as err:
         raise ExportError(f"cannot run {cmd[0]}: {err}") from err
 
@@ -408,7 +434,9 @@ def _close(a: float, b: Any, tol: float) -> tuple[bool, float]:
     return (err <= tol, err)
 
 
-PKG = Path(__file__).resolve().parents[2] / "pkg"
+#: The npm package built in the checkout this package is the sources of (scripts/build.sh); None
+#: for an installed package, whose gate runs the CLI.
+PKG = _cli.CHECKOUT / "pkg" if _cli.CHECKOUT is not None else None
 
 
 def parity_runtime() -> str:
@@ -417,12 +445,14 @@ def parity_runtime() -> str:
     `SKEDGE_PARITY_RUNTIME=native` forces the CLI. "Current": no source is newer than the build,
     or than the last time scripts/build.sh found pkg/ built from the same sources (it compares
     their content and touches its stamp, pkg/.build-inputs)."""
+    if PKG is None or _cli.CHECKOUT is None:
+        return "native CLI"
     wasm = PKG / "skedge_bg.wasm"
     if os.environ.get("SKEDGE_PARITY_RUNTIME") == "native" or not wasm.exists():
         return "native CLI"
     if not shutil.which("node"):
         return "native CLI"
-    src = Path(__file__).resolve().parents[2] / "src"
+    src = _cli.CHECKOUT / "src"
     newest = max((p.stat().st_mtime for p in src.rglob("*.rs")), default=0.0)
     stamp = PKG / ".build-inputs"
     built = max(wasm.stat().st_mtime, stamp.stat().st_mtime if stamp.exists() else 0.0)
@@ -483,7 +513,7 @@ def parity_gate(
     model: Any,
     artifact: Path,
     texts: list,
-    skedge: Path = ix.DEFAULT_SKEDGE,
+    skedge: Path = DEFAULT_SKEDGE,
     *,
     ovr_proba: bool = False,
     tolerance: float = PROBA_TOLERANCE,
@@ -666,7 +696,7 @@ def export(
     out: Path,
     *,
     validation: Path | None = None,
-    skedge: Path = ix.DEFAULT_SKEDGE,
+    skedge: Path = DEFAULT_SKEDGE,
     ovr_proba: bool = False,
     name: str = "",
     version: str = "",
@@ -705,7 +735,7 @@ def export(
         loaded = isolated.run({
             **child, "path": str(Path(joblib_path).resolve()), "source": str(joblib_path),
             "trusted": trust_pickle, "ovr_proba": ovr_proba, "sys_path": sys.path if trust_pickle else [],
-            "skedge": str(Path(skedge).resolve()), "texts": texts, "labels": labels, "gate_texts": gate_texts,
+            "skedge": str(_cli.locate(skedge) or skedge), "texts": texts, "labels": labels, "gate_texts": gate_texts,
             "baseline": {"texts": drift, "source": drift_source},
             "metadata": {"name": name or Path(joblib_path).stem, "version": version, "source_sha256": sha,
                          "provenance": provenance, "metrics": {}},
@@ -730,10 +760,12 @@ def export(
         if isinstance(err, ix.Unsupported):
             log(refusal(err))
         else:
-            log(f"error: {err}{trust_pickle_hint(err, joblib_path, vectorizer, trust_pickle)}")
+            log(f"{error_line(err)}{trust_pickle_hint(err, joblib_path, vectorizer, trust_pickle)}")
         return EXIT_UNSUPPORTED
     except (ExportError, CompositionError, safe_load.LoadError, RuntimeError) as err:  # RuntimeError: `skedge ln-table`
-        log(f"error: {err}")
+        if type(err) is RuntimeError and _cli.locate(skedge) is None:  # the loader ran no CLI: there is none
+            err = _cli.CliNotFound("skedge", Path(skedge))
+        log(error_line(err))
         return EXIT_FAILURE
     except OSError as err:
         log(f"error: {_manifest.os_error_message(err)}; nothing written")
@@ -796,7 +828,7 @@ def main(
     parser.add_argument("--baseline", type=Path, metavar="FILE",
                         help="texts like production's (TSV, CSV or Parquet) for the monitoring drift "
                              "baseline (default: the --validation texts, else the logged input example)")
-    parser.add_argument("--skedge", type=Path, default=ix.DEFAULT_SKEDGE,
+    parser.add_argument("--skedge", type=Path, default=DEFAULT_SKEDGE,
                         help="the skedge CLI (default: $SKEDGE_CLI, else target/release/skedge of the "
                              "checkout, else skedge on PATH)")
     parser.add_argument("--ovr-proba", action="store_true",
@@ -820,7 +852,7 @@ def main(
                         help="the matching public key for the gate (default: the --sign-key file with .pub)")
     parser.add_argument("--encrypt-key", type=Path,
                         help="encrypt the body with this key (skedge keygen NAME --encryption)")
-    parser.add_argument("--precision", choices=ix.PRECISIONS, default="exact",
+    parser.add_argument("--precision", choices=PRECISIONS, default="exact",
                         help="exact (default): bit-identical to scikit-learn; compact: float16 weights, "
                              "about 40 %% smaller, agreement measured and stored (FORMAT.md)")
     parser.add_argument("--max-label-disagreement", type=float, default=0.0, metavar="PERCENT",
@@ -828,6 +860,8 @@ def main(
                              "whose label differs from scikit-learn's (default 0: refuse any)")
     add_publish_arguments(parser)
     args = parser.parse_args(argv)
+    if _MISSING is not None:  # from MLflow, the extra that also brings MLflow
+        raise _cli.ExtraMissing(_MISSING.name, "mlflow") if args.model_uri or args.restore else _MISSING
     if args.max_label_disagreement and args.precision == "exact":
         parser.error("--max-label-disagreement needs --precision compact: exact never changes a label")
     if not 0 <= args.max_label_disagreement <= 100:
@@ -848,6 +882,9 @@ def main(
         parser.error("--trust-pickle applies to --joblib files only: a registry writer is not trusted")
     check_publish_arguments(parser, args)
     inputs = GateInputs(args.validation, args.baseline, args.text_column, args.label_column)
+    # Found once (a bare name on PATH, as the isolated loader must be given it); one that is not is
+    # `CLI_NOT_FOUND` where it is first run, so that an unsupported pipeline is still named first.
+    args.skedge = _cli.locate(args.skedge) or args.skedge
     rc = publish_before(args)
     if rc != EXIT_OK:
         return rc
@@ -1029,4 +1066,4 @@ def publish_after(args: argparse.Namespace, rc: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_cli.run("export", main))

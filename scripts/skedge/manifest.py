@@ -12,8 +12,9 @@
      "provenance": {...}, "metrics": {"accuracy": 0.81},
      "export": {"model_uri": "models:/sentiment_model@production", "alias": "production", ...}}
 
-Everything but `parity`, `exported_at` and the file digest comes from `skedge inspect`, i.e. from
-the artifact itself, so the manifest cannot disagree with the bytes it describes. `exported_at` is
+Everything but `parity`, `exported_at` and the file digest comes from the artifact itself (the
+fields of `skedge inspect`, read by this package's engine: `Model.info()`), so the manifest cannot
+disagree with the bytes it describes. `exported_at` is
 the only time of the export: the artifact's `created` is fixed by the source (FORMAT.md), so the
 same model and options give the same bytes.
 
@@ -37,7 +38,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterator
 
 from ._cli import program
 
+#: Kept for callers that pass it: the manifest reads the artifact with the package's own engine.
 DEFAULT_SKEDGE = program("skedge")
 MANIFEST_VERSION = 1
 #: Parity runs over more texts than this are split into chunks with a progress bar.
@@ -190,27 +191,27 @@ def digests(path: str | Path) -> tuple[str, str, int]:
     return raw.hex(), "sha256-" + base64.b64encode(raw).decode("ascii"), len(data)
 
 
-def _load_args() -> list:
-    """The exporter's keys (`export.py --sign-key/--encrypt-key`), so sealed artifacts inspect."""
+def _keys() -> tuple:
+    """The exporter's keys (`export.py --public-key/--sign-key/--encrypt-key`), so that sealed
+    artifacts read: (public key file, decryption key file), each None when not given."""
     export = sys.modules.get("skedge.export") or sys.modules.get("__main__")
     keys = getattr(export, "KEYS", None)
-    return keys.load_args() if keys is not None else []
+    if keys is None:
+        return None, None
+    return keys.public_key, keys.encrypt_key
 
 
-def skedge_inspect(artifact: str | Path, skedge: str | Path = DEFAULT_SKEDGE) -> dict:
-    """`skedge inspect ARTIFACT` as a dict (raises RuntimeError with the CLI's message)."""
+def artifact_info(artifact: str | Path) -> dict:
+    """The artifact's metadata, as `skedge inspect ARTIFACT` prints the fields a manifest takes:
+    `Model.info()` of this package's own engine, so that no CLI is needed (raises RuntimeError
+    with the code of an artifact that does not load)."""
+    from . import Model, SkedgeError  # noqa: PLC0415 - the extension, once a manifest is written
+
+    public_key, decryption_key = _keys()
     try:
-        proc = subprocess.run(
-            [str(skedge), "inspect", str(artifact), *_load_args()], capture_output=True, check=False
-        )
-    except OSError as err:
-        raise RuntimeError(f"cannot run {skedge} inspect: {err}") from err
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{skedge} inspect {artifact} exited {proc.returncode}: "
-            f"{proc.stderr.decode('utf-8', 'replace').strip()}"
-        )
-    return json.loads(proc.stdout.decode("utf-8"))
+        return Model.load(artifact, public_key=public_key, decryption_key=decryption_key).info()
+    except SkedgeError as err:
+        raise RuntimeError(f"error[{err.code}]: cannot read {artifact}: {err}") from err
 
 
 def parity_summary(report: Any, *, runtime: str = "native CLI", tolerance: float = 1e-12) -> dict:
@@ -278,10 +279,10 @@ def build_manifest(
     `skedge.exported_at` tag, never in the artifact, whose bytes depend only on the model and the
     options (FORMAT.md, `created`). `export` says how the model was asked for (the model URI and
     tracking URI, or the file paths as given): it is kept out of the artifact for the same reason."""
-    info = inspect if inspect is not None else skedge_inspect(artifact, skedge)
+    info = inspect if inspect is not None else artifact_info(artifact)
     sha, integrity, size = digests(artifact)
     if info.get("sha256") not in (None, sha):
-        raise RuntimeError(f"skedge inspect reports sha256 {info['sha256']}, the file has {sha}")
+        raise RuntimeError(f"the artifact read has sha256 {info['sha256']}, the file {sha}")
     return {
         "manifest_version": MANIFEST_VERSION,
         "name": info.get("name", ""),
@@ -330,7 +331,9 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def check(artifact: str | Path, manifest: dict, skedge: str | Path | None = None) -> list:
-    """Why `artifact` does not match `manifest` ([] when it does)."""
+    """Why `artifact` does not match `manifest` ([] when it does). With `skedge` given (as callers
+    that ran the CLI pass it; the artifact is now read by the package's engine), the artifact is
+    also loaded and its format version compared."""
     sha, integrity, size = digests(artifact)
     problems = []
     if manifest.get("size") != size:
@@ -340,7 +343,7 @@ def check(artifact: str | Path, manifest: dict, skedge: str | Path | None = None
     if manifest.get("integrity") != integrity:
         problems.append(f"integrity {integrity} != manifest {manifest.get('integrity')}")
     if skedge is not None and not problems:
-        info = skedge_inspect(artifact, skedge)
+        info = artifact_info(artifact)
         if info.get("format_version") != manifest.get("format_version"):
             problems.append(
                 f"format_version {info.get('format_version')} != manifest "
@@ -413,7 +416,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the artifact does not match"
     )
-    parser.add_argument("--skedge", type=Path, default=DEFAULT_SKEDGE)
+    # Accepted as before; the artifact is read by the package's engine, not the CLI.
+    parser.add_argument("--skedge", type=Path, default=DEFAULT_SKEDGE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     path = args.manifest or manifest_path_for(args.artifact)
     if args.check:
@@ -422,13 +426,21 @@ def main(argv: list | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"manifest: cannot read {path}: {err}", file=sys.stderr)
             return 1
-        problems = check(args.artifact, manifest, args.skedge)
+        try:
+            problems = check(args.artifact, manifest, args.skedge)
+        except (RuntimeError, OSError) as err:
+            print(f"manifest: {err}", file=sys.stderr)
+            return 1
         for p in problems:
             print(f"manifest: {args.artifact}: {p}", file=sys.stderr)
         if not problems:
             print(f"{args.artifact} matches {path} ({manifest['integrity']})")
         return 1 if problems else 0
-    write_json(path, build_manifest(args.artifact, skedge=args.skedge))
+    try:
+        write_json(path, build_manifest(args.artifact, skedge=args.skedge))
+    except (RuntimeError, OSError) as err:
+        print(f"manifest: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

@@ -158,7 +158,8 @@ def _mlflow():
         import mlflow  # noqa: PLC0415 (lazy: mlflow takes seconds to import)
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise RegistryError(
-            f"mlflow is not installed in this Python ({sys.executable}): run scripts/setup.sh"
+            f'mlflow is not installed in this Python ({sys.executable}): install "skedge[mlflow]" '
+            "(in a checkout: scripts/setup.sh)"
         ) from err
     return mlflow
 
@@ -1401,13 +1402,13 @@ def export_model_uri(
         log(f"export refused: nothing written to {out.parent}/ nor to MLflow")
         return ex.EXIT_MISMATCH
     except (ix.Unsupported, safe_load.ModelRefused) as err:
-        log(ex.refusal(err) if isinstance(err, ix.Unsupported) else f"error: {err}")
+        log(ex.refusal(err) if isinstance(err, ix.Unsupported) else ex.error_line(err))
         return ex.EXIT_UNSUPPORTED
     except RegistryError as err:
         log(f"error[{err.code}]: {err}" if err.code else f"error: {err}")
         return ex.EXIT_FAILURE
     except (safe_load.LoadError, ex.ExportError, ex.CompositionError, RuntimeError) as err:
-        log(f"error: {err}")
+        log(ex.error_line(err))
         return ex.EXIT_FAILURE
     except OSError as err:  # the local files: checked first, written before MLflow
         log(f"error: {_manifest.os_error_message(err)}; nothing written to {out.parent}/ nor to MLflow")

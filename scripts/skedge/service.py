@@ -19,7 +19,7 @@ closed (``skedge._http``).
 The model is loaded once at start (``create_app``), with ``--public-key`` / ``--decryption-key``
 (key files) or ``SKEDGE_PUBLIC_KEY`` / ``SKEDGE_DECRYPTION_KEY`` (key text) as the Worker takes
 them: a model that does not load stops the start with its code. Needs starlette and uvicorn
-(``pip install skedge[service]``).
+(``pip install "skedge[service]"``).
 """
 
 from __future__ import annotations
@@ -32,13 +32,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from . import MAX_TEXT_BYTES, Model, SkedgeError, _cli, _http
 
-from . import MAX_TEXT_BYTES, Model, SkedgeError, _http
+try:
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+except ModuleNotFoundError as _err:
+    # The [service] extra: `--help` works without it, `main` then says what to install.
+    _MISSING: ModuleNotFoundError | None = _cli.extra_missing(_err, "service")
+    if _MISSING is None:
+        raise
+    Starlette = run_in_threadpool = Request = Response = Route = _cli.Absent(_MISSING)
+else:
+    _MISSING = None
 
 MAX_BODY_BYTES = MAX_TEXT_BYTES + 1024  # one text at the engine's limit, as JSON
 MAX_TEXTS = 1000
@@ -198,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-timeout", type=float, default=_http.BODY_SECONDS, metavar="SECONDS",
                         help="answer 408 to a request whose body is not complete after this (default %(default)g)")
     args = parser.parse_args(argv)
+    if _MISSING is not None:
+        raise _MISSING
     try:
         model = load(args.model, args.public_key, args.decryption_key)
     except SkedgeError as e:
@@ -208,4 +219,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_cli.run("service", main))

@@ -158,7 +158,7 @@ def test_missing_cli_exits_3_without_output(tmp_path, capsys):
     out = tmp_path / "model.skedge"
     code = export.main(["--joblib", str(path), "--out", str(out), "--skedge", str(tmp_path / "nope")])
     assert code == 3
-    assert "cannot run" in capsys.readouterr().err
+    assert f"error[CLI_NOT_FOUND]: skedge CLI not found at {tmp_path / 'nope'}: pass --skedge" in capsys.readouterr().err
     assert no_leftovers(tmp_path, {"model.joblib"}) == []
 
 

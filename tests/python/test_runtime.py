@@ -9,8 +9,10 @@ decision, its probabilities, within 1e-12), probabilities within 1e-12, and ever
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
+import pickle
 import random
 import struct
 import subprocess
@@ -371,6 +373,112 @@ def test_batch_errors_carry_the_index(small):
         assert bits(got["decision"].ravel()) == bits(want["decision"].ravel())
 
 
+def test_a_dict_or_a_set_is_refused_as_a_dataframe_is(small):
+    """A dict iterates over its keys and a set in no order: neither gives the rows meant."""
+    model = skedge.Model.load(small)
+    for texts, named in (({"a": "good", "b": "bad"}, "dict"), ({"good", "bad"}, "set"), (frozenset({"good"}), "set")):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict_batch(texts)
+        assert e.value.code == "INVALID_INPUT" and e.value.index is None
+        assert f"texts must be a list of str or records, got a {named}" in str(e.value), str(e.value)
+    # What the messages advise works.
+    assert model.predict_batch(list({"a": "good"}.values()))["label"] == [model.predict("good")["label"]]
+
+
+def test_a_missing_value_is_named_as_one(artifacts, small):
+    """pandas holds a missing text as NaN (`pd.Series(["great", None])`): the error says a value is
+    missing at that index, not that a float is no str."""
+    pd = pytest.importorskip("pandas")
+    model = skedge.Model.load(small)
+    for texts, kind in (
+        (pd.Series(["great", None]), "NaN"),
+        (["great", None], "None"),
+        (["great", np.float32("nan")], "NaN"),
+        (pd.Series(["great", None], dtype="string"), "pandas.NA"),
+    ):
+        with pytest.raises(skedge.SkedgeError) as e:
+            model.predict_batch(texts)
+        assert (e.value.code, e.value.index) == ("INVALID_INPUT", 1)
+        assert str(e.value).startswith(f"texts[1] is a missing value ({kind})"), str(e.value)
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict(float("nan"))
+    assert "text is a missing value (NaN)" in str(e.value)
+    # A number is still a number, and a record's missing field is named too.
+    with pytest.raises(skedge.SkedgeError) as e:
+        model.predict_batch(["great", 1.5])
+    assert "texts[1] must be a str, got float" in str(e.value)
+    frame = skedge.Model.load(artifacts / "ct_text_tfidf_lr_binary.skedge")
+    with pytest.raises(skedge.SkedgeError) as e:
+        frame.predict_batch(pd.DataFrame({"text": ["great", None]}).to_dict("records"))
+    assert e.value.index == 1 and "got a missing value (NaN)" in str(e.value), str(e.value)
+
+
+def test_batch_arrays_are_the_callers_to_write(small):
+    """`predict_batch`'s arrays are fresh, writable and shared with nothing: writing one changes
+    no later result."""
+    model = skedge.Model.load(small)
+    texts = ["good", "bad", "fine"]
+    first = model.predict_batch(texts)
+    want = bits(first["decision"].ravel()) + bits(first["proba"].ravel())
+    for key in ("decision", "proba"):
+        assert first[key].flags.writeable and first[key].flags.c_contiguous, key
+        first[key][:] = 0.0
+    again = model.predict_batch(texts)
+    assert bits(again["decision"].ravel()) + bits(again["proba"].ravel()) == want
+
+
+def test_a_model_pickles_and_copies_as_the_same_model(keys, small):
+    """A pickle (copy, deepcopy) is the artifact's bytes and its pinned public keys: the copy
+    predicts bit for bit as the original, and verifies the signature again when unpickled."""
+    texts = [w["text"] for w in expected("word_tfidf_lr_binary")]
+    public = keys / "signer.pub"
+    for model in (skedge.Model.load(small), skedge.Model.load(keys / "signed.skedge", public_key=public)):
+        want = model.predict_batch(texts)
+        for twin in (pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)):
+            assert isinstance(twin, skedge.Model) and twin is not model
+            assert twin.info() == model.info()
+            got = twin.predict_batch(texts)
+            assert got["label"] == want["label"]
+            assert bits(got["decision"].ravel()) == bits(want["decision"].ravel())
+            assert bits(got["proba"].ravel()) == bits(want["proba"].ravel())
+    # The pinned key travels and is checked again: other bytes under it are refused.
+    signed = skedge.Model.load(keys / "signed.skedge", public_key=public)
+    load, (data, pinned) = signed.__reduce__()
+    assert pinned == [bytes.fromhex(public.read_text().strip()[-64:])]
+    plain = (keys / "plain.skedge").read_bytes()
+    with pytest.raises(skedge.SkedgeError) as e:
+        load(plain, pinned)
+    assert e.value.code == "SIGNATURE_MISSING"
+    assert load(plain, []).predict("good") == signed.predict("good")
+
+
+def test_an_encrypted_model_and_an_experiment_are_not_pickled(keys, small):
+    """An encrypted model's pickle would hold its decryption key in clear; an experiment's state
+    belongs to its process. Both are refused with a code that says what to do instead."""
+    encrypted = skedge.Model.load(keys / "encrypted.skedge", decryption_key=keys / "secret.key")
+    experiment = skedge.Experiment(skedge.Model.load(small), skedge.Model.load(small))
+    for value, says in ((encrypted, "Model.from_bytes(data, decryption_key=key)"), (experiment, "Pickle its Models")):
+        for how in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(skedge.SkedgeError) as e:
+                how(value)
+            assert e.value.code == "NOT_PICKLABLE" and says in str(e.value), str(e.value)
+
+
+def test_joblib_ships_a_model_to_worker_processes(small):
+    """joblib.Parallel's default backend (loky: fresh processes, cloudpickle) runs a model in
+    two workers: their results are the parent's, bit for bit."""
+    joblib = pytest.importorskip("joblib")
+    model = skedge.Model.load(small)
+    texts = [w["text"] for w in expected("word_tfidf_lr_binary")]
+    chunks = [texts[i::4] for i in range(4)]
+    with joblib.Parallel(n_jobs=2, backend="loky") as parallel:
+        results = parallel(joblib.delayed(skedge.Model.predict_batch)(model, chunk) for chunk in chunks)
+    for chunk, got in zip(chunks, results):
+        want = model.predict_batch(chunk)
+        assert got["label"] == want["label"]
+        assert bits(got["decision"].ravel()) == bits(want["decision"].ravel())
+
+
 def test_threads_share_a_model(small):
     model = skedge.Model.load(small)
     texts = [w["text"] for w in expected("word_tfidf_lr_binary")]
@@ -544,3 +652,11 @@ def test_readme_snippet_runs(small):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     snippet = readme.split("## Python\n\n```python\n", 1)[1].split("```", 1)[0]
     exec(compile(snippet.replace('"model.skedge"', repr(str(small))), "README.md", "exec"), {})
+
+
+def test_the_package_readme_snippet_runs(small):
+    """The wheel's description (scripts/skedge/README.md) shows the same calls."""
+    readme = (REPO / "scripts" / "skedge" / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "skedge.Model.load" in snippet
+    exec(compile(snippet.replace('"model.skedge"', repr(str(small))), "scripts/skedge/README.md", "exec"), {})
