@@ -111,14 +111,18 @@ read again). The checkpoint is trusted only with proof (`LocalSource._verified`)
 spool folder, and per segment the sha256 of its first line and of the last consumed line, which
 must end at the offset; a segment that fails is read from its start (with the whole ledger and
 quarantine). A checkpoint of another version or malformed in any field (`checked_checkpoint`) is
-ignored. A bucket's checkpoint is `ledger/checkpoint.json` (`skedge/spool.py`).
+ignored. A bucket's checkpoint is `ledger/checkpoint.json` (`skedge/spool.py`): its objects are
+consumed by key (the id in a key in the ledger or quarantine, which are read whole there anyway).
 
 `compact --spool DIR --keep-days N` (7) removes, under the push lock, the segments whose every line
 the checkpoint records as consumed and valid (a segment with a line set aside as invalid is kept:
 the quarantine keeps 4 KiB of it), last written more than N days ago, never the newest (the one the
 collector appends to). The ledger and the quarantine are kept: the collector loads their ids and
 refuses (409) a retry of a snapshot whose segment is gone, so nothing is counted twice, and nothing
-not yet in MLflow (or set aside with its snapshot) is removed.
+not yet in MLflow (or set aside with its snapshot) is removed. A window logged by a push from before
+window records gets its missing record from a push that reads the folder whole (no checkpoint: an
+upgrade's first) while its snapshots are still there (`Pusher.restore_records`), so that a late
+snapshot can still be added to it after compaction.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
@@ -191,10 +195,13 @@ could record them in a ledger); the ledger object is replaced by compare-and-swa
 fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
 write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
 once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
-before the crash is found in the run's metric history, as with a folder. The checkpoint
-(`ledger/checkpoint.json`, compare-and-swap like the ledger) lets a push read (GET) only the objects
-not consumed yet: every key is still listed, as a late snapshot can land in an old window's folder;
-`--cache DIR` keeps the objects read (immutable: by key and ETag) for those read again (open windows).
+before the crash is found in the run's metric history, as with a folder. A push reads (GET) only
+the objects not consumed yet, told by key: a snapshot whose id the ledger or quarantine names (an
+experiment snapshot: once the ledger had it before the checkpoint `ledger/checkpoint.json`, unless
+the checkpoint lists it as logged for some arms only), an object set aside by key and ETag; every
+key is still listed, as a late snapshot can land in an old window's folder, and the checkpoint holds
+nothing per object; `--cache DIR` keeps the objects read (immutable: by key and ETag) for those read
+again (open windows).
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift or performance alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
@@ -795,7 +802,7 @@ _CHECKPOINT_FIELDS = {
     "quarantine": lambda v: v is None or _file_mark(v) or bucket_spool.ledger_mark_ok(v),
     "pending_drift": lambda v: isinstance(v, list) and all(_pending_entry(e) for e in v),
     "where": lambda v: _short(v, 2048),
-    "folders": lambda v: bucket_spool.folders_ok(v),
+    "partial": lambda v: isinstance(v, list) and all(_short(t, 128) for t in v),
 }
 
 
@@ -2020,6 +2027,13 @@ class Pusher:
         self.ledger_tail: list = []
         self.quarantine_tail: list = []
         self.done: set = set()
+        # A bucket's ledger and quarantine lines before the checkpoint's marks (read whole anyway,
+        # they say what is consumed: `consumed_key`), the experiment snapshot ids they vouch for,
+        # and the objects set aside as not snapshots, by key and ETag.
+        self.ledger_head: list = []
+        self.quarantine_head: list = []
+        self.vouched: set = set()
+        self.bad_keys: set = set()
 
     # -- MLflow ---------------------------------------------------------------------------------
 
@@ -2283,11 +2297,17 @@ class Pusher:
         fresh = 0
         for segment, line, *at in bad:
             digest = _bad_digest(segment, line, at[0] if at else 0)
-            if digest in known:
+            # a bucket object (its ETag at[1]) is set aside once by key and ETag, which is how the
+            # next push knows it consumed without reading it (`consumed_key`)
+            etag = at[1] if len(at) > 1 and isinstance(at[1], str) else None
+            if ((segment, etag) in self.bad_keys) if etag is not None else (digest in known):
                 continue
             shown = None if line is None else line[:4096].decode("utf-8", "replace")
-            self.quarantine("not a valid snapshot record", segment=segment, line_sha256=digest,
-                            line=shown)  # fmt: skip
+            what = {"segment": segment, "line_sha256": digest, "line": shown}
+            if etag is not None:
+                what["etag"] = etag
+                self.bad_keys.add((segment, etag))
+            self.quarantine("not a valid snapshot record", **what)
             known.add(digest)
             fresh += 1
         if fresh:
@@ -2348,27 +2368,41 @@ class Pusher:
             # the ledger or the quarantine was cut or replaced since: what the checkpoint says
             # consumed may no longer be recorded there, so everything is read again
             self.log(f"{self.source.where(LEDGER)} or {QUARANTINE} is shorter than, or not, the one the checkpoint "
-                     "was taken of: the whole spool is read again")  # fmt: skip
+                     "was taken of: the checkpoint is ignored (what it says consumed is read again)")  # fmt: skip
             self.ck = {}
         bad: list = []
-        snaps, self.marks = self.source.fresh(self.ck, bad)
+        whole = getattr(self.source, "whole_ledger", False)
+        if whole:
+            # a bucket: its ledger and quarantine, read whole anyway, say what is consumed (by
+            # key), so nothing per object is kept in the checkpoint (skedge/spool.py)
+            self.ledger_head = self.source.head(LEDGER, self.ck.get("ledger"))
+            self.quarantine_head = self.source.head(QUARANTINE, self.ck.get("quarantine"))
+            self.ledger_tail, _ = self.source.tail(LEDGER, self.ck.get("ledger"))
+            self.quarantine_tail, _ = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
+            snaps, self.marks = self.source.fresh(self.ck, bad, self.consumed_key())
+            self.done = {x for e in self.quarantine_head
+                         for x in [*_ids(e), e.get("line_sha256")] if isinstance(x, str)}  # fmt: skip
+        else:
+            snaps, self.marks = self.source.fresh(self.ck, bad)
+            reread = getattr(self.source, "reread", [])
+            if self.ck and reread:
+                # records consumed long ago are read again: the whole ledger and quarantine tell
+                # which are logged or set aside (and which bad lines are quarantined already)
+                self.log(f"{', '.join(reread[:5])}{' …' if len(reread) > 5 else ''}: not what the checkpoint "
+                         "recorded as consumed (changed since), read again whole")  # fmt: skip
+                self.ck = {**self.ck, "ledger": None, "quarantine": None}
+            self.ledger_tail, _ = self.source.tail(LEDGER, self.ck.get("ledger"))
+            self.quarantine_tail, _ = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
+            self.done = {t for t in self.ck.get("done", []) if isinstance(t, str)}
         self.snapshots = {s["id"]: s for s in snaps}
-        reread = getattr(self.source, "reread", [])
-        if self.ck and reread:
-            # records consumed long ago are read again: the whole ledger and quarantine tell
-            # which are logged or set aside (and which bad lines are quarantined already)
-            self.log(f"{', '.join(reread[:5])}{' …' if len(reread) > 5 else ''}: not what the checkpoint recorded "
-                     "as consumed (changed since), read again whole")  # fmt: skip
-            self.ck = {**self.ck, "ledger": None, "quarantine": None}
-        self.ledger_tail, _ = self.source.tail(LEDGER, self.ck.get("ledger"))
-        self.quarantine_tail, _ = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
-        self.done = {t for t in self.ck.get("done", []) if isinstance(t, str)}
         self.quarantine_lines(bad)
-        pushed = {i for e in self.ledger_tail for i in _ids(e)}
+        history = self.ledger_head + self.ledger_tail
+        pushed = {i for e in history for i in _ids(e)}
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
-        arm_pushed = {tuple(a) for a in self.ck.get("arms", []) if isinstance(a, list) and len(a) == 4}
+        arm_pushed = set() if whole else {tuple(a) for a in self.ck.get("arms", [])
+                                          if isinstance(a, list) and len(a) == 4}  # fmt: skip
         arm_pushed |= {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
-                       for e in self.ledger_tail
+                       for e in history
                        if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                        for i in _ids(e)}  # fmt: skip
         set_aside = self.done | {i for e in self.quarantine_tail for i in _ids(e)}
@@ -2402,22 +2436,49 @@ class Pusher:
             ready.append(g)
         return ready, waiting
 
+    def consumed_key(self):
+        """Whether a bucket object (key, ETag) is consumed, told by its key from the whole ledger
+        and quarantine (skedge/spool.py): a monitoring snapshot whose id a monitoring ledger line
+        or a quarantine line names; an experiment snapshot (logged once per arm, which its key does
+        not name) whose id the quarantine names, or a ledger line before the checkpoint's mark
+        when the checkpoint does not list it as `partial`; an object set aside as not a snapshot,
+        by its key and ETag. Every other object is read."""
+        logged = {i for e in self.ledger_head + self.ledger_tail if e.get("kind") is None for i in _ids(e)}
+        quarantined = self.quarantine_head + self.quarantine_tail
+        aside = {i for e in quarantined for i in _ids(e)}
+        self.bad_keys = {(e["segment"], e["etag"]) for e in quarantined
+                         if isinstance(e.get("segment"), str) and isinstance(e.get("etag"), str)}  # fmt: skip
+        self.vouched = {i for e in self.ledger_head if e.get("kind") == "experiment" for i in _ids(e)}
+        self.vouched -= set(self.ck.get("partial", []))
+
+        def consumed(rel: str, etag: str) -> bool:
+            i = bucket_spool.id_of(rel)
+            if i in aside or (rel, etag) in self.bad_keys:
+                return True
+            return i in (logged if rel.startswith(bucket_spool.SNAPSHOTS) else self.vouched)
+
+        return consumed
+
     def save_checkpoint(self) -> None:
         """Records what this push consumed, after every ledger and quarantine line it wrote is
         durable (a crash before this re-reads them, and the ledger says they are done): per
         segment the offset below which every record is logged or set aside, the consumed
         records past it (`done`: ids, or `line_sha256` of lines set aside; `arms`: the logged
         arms of experiment snapshots past it), where the ledger and the quarantine end, and the
-        pushed windows still waiting for their drift (`pending_drift`)."""
+        pushed windows still waiting for their drift (`pending_drift`). A bucket's has nothing per
+        object (`consumed_key`): only `partial`, the experiment snapshots the ledger names that
+        are not known consumed (logged for some arms only, or not read)."""
         self.source.check()
         ledger, ledger_mark = self.source.tail(LEDGER, self.ck.get("ledger"))
         quarantined, quarantine_mark = self.source.tail(QUARANTINE, self.ck.get("quarantine"))
+        whole = getattr(self.source, "whole_ledger", False)
+        history = self.ledger_head + ledger
         aside = self.done | {i for e in quarantined for i in _ids(e)}
         hashes = self.done | {e.get("line_sha256") for e in quarantined if isinstance(e.get("line_sha256"), str)}
-        logged = {i for e in ledger if e.get("kind") is None for i in _ids(e)}
-        arms = {tuple(a) for a in self.ck.get("arms", []) if isinstance(a, list) and len(a) == 4}
+        logged = {i for e in history if e.get("kind") is None for i in _ids(e)}
+        arms = set() if whole else {tuple(a) for a in self.ck.get("arms", []) if isinstance(a, list) and len(a) == 4}
         arms |= {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
-                 for e in ledger if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
+                 for e in history if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                  for i in _ids(e)}  # fmt: skip
 
         def consumed(token) -> bool:
@@ -2439,18 +2500,22 @@ class Pusher:
             import signal  # noqa: PLC0415
 
             os.kill(os.getpid(), signal.SIGSTOP)
-        left = {t[1] for t in beyond}
-        doc = {
-            "version": CHECKPOINT_VERSION,
-            **state,
-            "done": sorted(left),
-            "arms": sorted([list(a) for a in arms if all(isinstance(x, str) for x in a)
-                            and a[3] in self.snapshots and a[3] not in left]),  # fmt: skip
-            "ledger": ledger_mark,
-            "quarantine": quarantine_mark,
-            "pending_drift": [p for p in map(pending_entry, unevaluated(self.ck.get("pending_drift", []) + ledger))
-                              if _pending_entry(p)],  # fmt: skip
-        }
+        doc = {"version": CHECKPOINT_VERSION, **state}
+        if whole:
+            # experiment snapshots the ledger names that are not known consumed: read by this push
+            # and logged for some arms only, or neither read nor vouched for (`consumed_key`)
+            read = {t[1]: consumed(t) for _, t in self.marks
+                    if t[0] == "id" and is_experiment(self.snapshots.get(t[1]))}  # fmt: skip
+            doc["partial"] = sorted(i for i in {a[3] for a in arms if isinstance(a[3], str)} - aside
+                                    if (not read[i] if i in read else i not in self.vouched))  # fmt: skip
+        else:
+            left = {t[1] for t in beyond}
+            doc["done"] = sorted(left)
+            doc["arms"] = sorted([list(a) for a in arms if all(isinstance(x, str) for x in a)
+                                  and a[3] in self.snapshots and a[3] not in left])  # fmt: skip
+        doc.update(ledger=ledger_mark, quarantine=quarantine_mark,
+                   pending_drift=[p for p in map(pending_entry, unevaluated(self.ck.get("pending_drift", []) + ledger))
+                                  if _pending_entry(p)])  # fmt: skip
         self.source.write_checkpoint(doc)
 
     def window_ledger(self, kind: str | None, run_id: str, bucket: int) -> tuple[set, set]:
@@ -2480,17 +2545,78 @@ class Pusher:
                     "(compacted): a revision would count only the late ones")  # fmt: skip
             g.snapshots.extend(found)
 
+    def restore_records(self) -> None:
+        """The missing record of each monitoring window whose latest point a push from before
+        window records logged, written while the spool still holds its snapshots: then a late
+        snapshot is that window's next revision even once `compact` has removed them (without the
+        record it is set aside: `complete`). Only on a push that read the folder spool whole (no
+        checkpoint: an upgrade's first push, the only one that has those snapshots at hand), and
+        only when the point is provably theirs: the window's latest ledger line names them, they
+        are all read, and the point at its timestamp is the step's latest with their snapshot,
+        prediction and sample counts. A run with any record of the window is left as it is."""
+        latest: dict = {}
+        for e in self.ledger_tail:  # the whole ledger: no checkpoint
+            key = (e.get("run_id"), e.get("bucket"))
+            if (e.get("kind") is None and isinstance(key[0], str) and type(key[1]) is int
+                    and type(e.get("revision", 0)) is int
+                    and (key not in latest or e.get("revision", 0) >= latest[key].get("revision", 0))):  # fmt: skip
+                latest[key] = e
+        todo = [e for e in latest.values() if not e.get("ids_unknown") and list(_ids(e))
+                and all(i in self.snapshots and not is_experiment(self.snapshots[i]) for i in _ids(e))]  # fmt: skip
+        if not todo:
+            return
+        if self.client is None:
+            self.connect()
+        folders: dict = {}  # run id -> the window folders of its records
+        for e in todo:
+            run_id, bucket, revision = e["run_id"], e["bucket"], e.get("revision", 0)
+            try:
+                window_ms = int(float(e.get("window_seconds", 0)) * 1000)
+            except (TypeError, ValueError):
+                continue
+            run = self.get_run(run_id) if window_ms > 0 else None
+            if run is None:
+                continue
+            if run_id not in folders:
+                with self.mlflow_errors(f"listing the records of run {run_id}"):
+                    folders[run_id] = {a.path for a in self.client.list_artifacts(run_id, "skedge/window")}
+            if f"skedge/window/{bucket}" in folders[run_id]:
+                continue  # the window has records (from this push's version or another source)
+            step, ts = run.step(bucket, window_ms), (bucket + 1) * window_ms + revision
+            at = {k: [m for m in self.history(run, k) if m.step == step] for k in ("snapshots", "seen", "sampled")}
+            snaps = [self.snapshots[i] for i in sorted(set(_ids(e)))]
+            try:
+                stats, seen, classes = aggregate(snaps)
+            except (KeyError, TypeError, ValueError):
+                continue
+            then = {k: {m.value for m in points if m.timestamp == ts} for k, points in at.items()}
+            if (not at["sampled"] or max(m.timestamp for m in at["sampled"]) != ts
+                    or then != {"snapshots": {len(snaps)}, "seen": {seen}, "sampled": {stats["count"]}}):  # fmt: skip
+                continue  # not provably this point's snapshots: a late one is set aside as before
+            record = {"ids": [s["id"] for s in snaps], "classes": classes, "stats": stats, "seen": seen,
+                      "dropped": max(s["dropped"] for s in snaps)}  # fmt: skip
+            try:
+                self.write_record(run, "window", bucket, ts, record)
+            except WindowRefused as err:
+                self.log(f"warning: the missing record of window {bucket} of run {run_id} not written: {err}")
+                continue
+            self.log(f"wrote the missing record of window {bucket} of run {run_id} (logged before window records) "
+                     f"from its {len(snaps)} snapshot(s) still in the spool")  # fmt: skip
+
     def push(self) -> int:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
+        if not self.ck and not getattr(self.source, "whole_ledger", False):
+            self.restore_records()
         ledger = self.ledger_tail
         pending = self.ck.get("pending_drift", [])
         if not ready and not unevaluated(pending + ledger):
             self.log("nothing to push")
             self.save_checkpoint()
             return EXIT_OK
-        self.connect()
+        if self.client is None:
+            self.connect()
         alerts, performance = [], []
         for g in ready:
             try:

@@ -29,21 +29,25 @@ run's metric history at that window's step and does not log it again (and MLflow
 ignores a metric point identical in key, step, timestamp and value, which two pushes of the same
 snapshots produce).
 
-The checkpoint (``BucketSource.fresh``/``advance``): keys do not sort by time (``<window start
-ms>`` is unpadded decimal, and a late snapshot lands in an old window's folder), so every key is
-listed; consumption is told by keys, never by a clock (LastModified can jump, or be older than
-objects already read). Per window folder whose every object is consumed, ``folders`` keeps its
-object count and the sha256 of its sorted keys and ETags: a folder listed exactly so is not read;
-any other folder is read, except the objects ``done`` names (consumed, by id or the sha256 of an
-object set aside). It grows with window folders, and a folder is a monitor instance's window start
-(``start_ms`` is the instance's creation time), so with many short-lived instances (Workers) it
-grows about as the snapshots do, some 113 bytes each: past `MAX_CHECKPOINT_BYTES` (about 600,000
-objects) it is ignored with a warning and every object is read, as before the checkpoint. The checkpoint names its bucket and prefix
-(``where``: one copied from another prefix is ignored) and the ledger's and quarantine's bytes
-(``[bytes, sha256]``: a ledger rewritten since voids it). It is written by compare-and-swap after
-the ledger, under the lease: a crash in between re-reads objects the ledger already names, and
-nothing is logged twice. The ledger objects are still read whole (and rewritten whole at each
-append).
+Consumption (``BucketSource.fresh``): keys do not sort by time (``<window start ms>`` is unpadded
+decimal, and a late snapshot lands in an old window's folder), so every key is listed; what is
+consumed is told by keys, never by a clock (LastModified can jump, or be older than objects
+already read). The ledger and quarantine objects are read whole at each push anyway, so an object
+is consumed when the id in its key is in them: a monitoring snapshot's id in a ledger line (logged)
+or in a quarantine line (set aside), an object that is not a valid snapshot by its key and ETag in
+a quarantine line (``segment``, ``etag``). An experiment snapshot is logged once per arm, and its
+key does not name its arms: it is consumed when the quarantine has its id, or when a ledger line
+before the checkpoint's ledger mark has it and the checkpoint does not name it in ``partial`` (the
+ids a push read and found logged for some arms only); every other object is read. So a late object
+in an old folder is read alone, and nothing per object or folder is kept: the checkpoint
+``ledger/checkpoint.json`` is ``{version, where, partial, ledger, quarantine, pending_drift}``.
+It names its bucket and prefix (``where``: one copied from another prefix is ignored) and the
+ledger's and quarantine's bytes (``[bytes, sha256]``: a ledger rewritten since voids it); one
+written by the version before (``folders``, by window folder) is ignored, which costs one read of
+the experiment snapshots the ledger names. It is written by compare-and-swap after the ledger,
+under the lease: a crash in between leaves the ledger ahead of it, which only says more is done.
+What still grows with the history at each push: the listing, and the ledger and quarantine
+objects, read whole (and rewritten whole at each append).
 """
 
 from __future__ import annotations
@@ -70,20 +74,11 @@ EXPERIMENTS = "experiments/"
 LEDGER_DIR = "ledger/"
 LEASE = "ledger/lease.json"
 CHECKPOINT = "ledger/checkpoint.json"
-#: The largest checkpoint object read (a larger one is ignored: everything is read again).
+#: The largest checkpoint object read (a larger one is ignored, as if there were none).
 MAX_CHECKPOINT_BYTES = 64 << 20
 #: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
 MAX_OBJECT_BYTES = 8 << 20
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
-
-
-def folder_signature(objs: list) -> list:
-    """[count, sha256] of a window folder's listing ((key, ETag) pairs): what a checkpoint
-    records of a folder whose every object is consumed."""
-    h = hashlib.sha256()
-    for rel, etag in sorted(objs):
-        h.update(f"{rel}\t{etag}\n".encode())
-    return [len(objs), h.hexdigest()]
 
 
 def _nat(x: Any) -> bool:
@@ -97,13 +92,6 @@ def _hex64(x: Any) -> bool:
 def ledger_mark_ok(m: Any) -> bool:
     """A bucket checkpoint's mark of a ledger object: [bytes, sha256 of them]."""
     return isinstance(m, list) and len(m) == 2 and _nat(m[0]) and _hex64(m[1])
-
-
-def folders_ok(v: Any) -> bool:
-    """A bucket checkpoint's `folders`: {folder: [count, sha256]}."""
-    return isinstance(v, dict) and all(
-        isinstance(k, str) and len(k) <= 4096 and isinstance(sig, list) and len(sig) == 2 and _nat(sig[0])
-        and _hex64(sig[1]) for k, sig in v.items())  # fmt: skip
 
 
 class BucketError(Exception):
@@ -187,8 +175,20 @@ class Bucket(S3):
         return (k for k, _ in self.listing(rel_prefix))
 
 
-def _id_of(rel: str) -> str:
+def id_of(rel: str) -> str:
+    """The snapshot id a key names (its last segment, without `.json`)."""
     return rel.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+def _entries_of(data: bytes) -> list[dict]:
+    """The JSON objects of ledger lines, unreadable or torn lines left out."""
+    out = []
+    for line in data.split(b"\n"):
+        with contextlib.suppress(ValueError, TypeError, RecursionError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
 
 
 class BucketSpool:
@@ -199,7 +199,7 @@ class BucketSpool:
         self.bucket = Bucket(url, endpoint_url)
         self.path = self.bucket.url
         # ids already stored (for /healthz, and to answer 409 without a request)
-        self.ids = {_id_of(k) for top in (SNAPSHOTS, EXPERIMENTS) for k in self.bucket.keys(top)
+        self.ids = {id_of(k) for top in (SNAPSHOTS, EXPERIMENTS) for k in self.bucket.keys(top)
                     if k.endswith(".json")}  # fmt: skip
         self.mutex = threading.Lock()
 
@@ -354,9 +354,9 @@ class BucketSource:
                     lm = obj.get("LastModified")
                     yield obj["Key"][start:], obj.get("ETag", ""), int(lm.timestamp() * 1000) if lm else None
 
-    def _fetch(self, listed: list) -> Iterator[tuple[str, bytes | None, dict | None]]:
-        """(key, body, document or None) of each (key, ETag) listed, read by 8 threads (through
-        the cache when there is one), in the order listed."""
+    def _fetch(self, listed: list) -> Iterator[tuple[str, str | None, bytes | None, dict | None]]:
+        """(key, ETag of the bytes read or None, body, document or None) of each (key, ETag)
+        listed, read by 8 threads (through the cache when there is one), in the order listed."""
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
 
@@ -367,8 +367,8 @@ class BucketSource:
                 return None
             return doc if snapshot_key(doc) == rel else None  # only under its own key
 
-        def read(item: tuple[str, str]) -> tuple[str, bytes | None, dict | None, bool]:
-            """(key, body, document or None, whether it was read from the bucket)."""
+        def read(item: tuple[str, str]) -> tuple[str, str | None, bytes | None, dict | None, bool]:
+            """(key, ETag, body, document or None, whether it was read from the bucket)."""
             rel, etag = item
             kept = None
             if self.cache is not None:
@@ -377,28 +377,30 @@ class BucketSource:
                     body = kept.read_bytes()
                     doc = valid(rel, body)
                     if doc is not None:  # else read it again: only the bucket's copy can be set aside
-                        return rel, body, doc, False
+                        return rel, etag, body, doc, False
             found = self.bucket.get(rel, limit=MAX_OBJECT_BYTES)
-            if found is None or len(found[0]) > MAX_OBJECT_BYTES:
-                return rel, None, None, True
+            if found is None:
+                return rel, None, None, None, True
+            if len(found[0]) > MAX_OBJECT_BYTES:
+                return rel, found[1], None, None, True
             doc = valid(rel, found[0])
             if kept is not None and doc is not None and found[1] == etag:
                 tmp = kept.with_name(f".{kept.name}.{os.getpid()}.{threading.get_ident()}")
                 tmp.write_bytes(found[0])
                 os.replace(tmp, kept)
-            return rel, found[0], doc, True
+            return rel, found[1], found[0], doc, True
 
         with ThreadPoolExecutor(8) as pool:
-            for rel, body, doc, fetched in pool.map(read, listed):
+            for rel, etag, body, doc, fetched in pool.map(read, listed):
                 self.fetched += fetched
-                yield rel, body, doc
+                yield rel, etag, body, doc
 
     def snapshots(self, bad: list | None = None) -> list[dict]:
         """Every valid snapshot (first object of each id, in key order); objects that are not a
         valid snapshot under their own key go to `bad` as (key, bytes or None)."""
         listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top)]
         seen, out = set(), []
-        for rel, body, doc in self._fetch(listed):
+        for rel, _, body, doc in self._fetch(listed):
             if doc is None:
                 if bad is not None:
                     bad.append((rel, body))
@@ -410,72 +412,46 @@ class BucketSource:
                      f"bucket, the others from {self.cache}")  # fmt: skip
         return out
 
-    def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
-        """The valid snapshots not known to be consumed (`snapshots`, incremental). Consumption is
-        told by keys, never by time: a window folder (`<top><model>/<version>/<window>/`) whose
-        listing is exactly the one the checkpoint recorded as consumed (`folders`: its object
-        count and the sha256 of its sorted keys and ETags) is not read; in another folder an
-        object the checkpoint names in `done` (by id, or the sha256 of an object set aside) is
-        not read either, the others are. A folder consumed before whose listing has changed
-        (a late snapshot) is read whole and named in `reread`. Marks for `advance`: `[key,
-        folder, token]` per object, token ("id", id) or ("bad", sha256 of the body)."""
-        folders_ck = checkpoint.get("folders", {})
-        done = set(checkpoint.get("done", []))
-        by_folder: dict = {}
+    #: The ledger and quarantine are read whole at each push (`_read`): what is consumed is told
+    #: from them by key (`fresh`'s `consumed`), not from a checkpoint that grows with the objects.
+    whole_ledger = True
+
+    def fresh(self, checkpoint: dict, bad: list | None = None,
+              consumed: Callable[[str, str], bool] | None = None) -> tuple[list[dict], list]:  # fmt: skip
+        """The valid snapshots of the objects listed that `consumed(key, ETag)` does not call
+        consumed (the push tells it from the ledger and quarantine by key: see the module
+        docstring), and the marks of those read: `[key, token]`, token ("id", id) or ("bad",
+        sha256 of the body); objects that are not a valid snapshot under their own key go to
+        `bad` as (key, bytes or None, 0, ETag of the bytes read or None)."""
+        self.reread = []  # nothing is trusted by folder: nothing to read again whole
+        listed, skipped = [], 0
         for top in (SNAPSHOTS, EXPERIMENTS):
             for rel, etag, _ in self._listing(top):
-                by_folder.setdefault(rel.rsplit("/", 1)[0] + "/", []).append((rel, etag))
-        self._signatures = {f: folder_signature(objs) for f, objs in by_folder.items()}
-        self.reread = []
-        listed, marks, skipped = [], [], 0
-        for folder, objs in by_folder.items():
-            if folders_ck.get(folder) == self._signatures[folder]:
-                skipped += len(objs)
-                continue
-            if folder in folders_ck:
-                self.reread.append(folder)
-            for rel, etag in objs:
-                if _id_of(rel) in done:
-                    marks.append([rel, folder, ("id", _id_of(rel))])
-                    continue
-                listed.append((rel, etag))
-        where = {rel: folder for folder, objs in by_folder.items() for rel, _ in objs}
-        seen, out = set(), []
-        for rel, body, doc in self._fetch(listed):
+                if consumed is not None and consumed(rel, etag):
+                    skipped += 1
+                else:
+                    listed.append((rel, etag))
+        seen, out, marks = set(), [], []
+        for rel, etag, body, doc in self._fetch(listed):
             if doc is None:
                 if bad is not None:
-                    bad.append((rel, body, 0))
-                marks.append([rel, where[rel], ("bad", hashlib.sha256(
+                    bad.append((rel, body, 0, etag))
+                marks.append([rel, ("bad", hashlib.sha256(
                     body if body is not None else f"{rel}: over-long line at byte 0".encode()).hexdigest())])  # fmt: skip
                 continue
-            marks.append([rel, where[rel], ("id", doc["id"])])
+            marks.append([rel, ("id", doc["id"])])
             if doc["id"] not in seen:
                 seen.add(doc["id"])
                 out.append(doc)
-        known = skipped + len(marks) - len(listed)
-        self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {skipped + len(marks)} object(s), {self.fetched} read "
-                 "from the bucket" + (f", the others from {self.cache}" if self.cache is not None else "")
-                 + f"; {known} consumed by earlier pushes (checkpoint), not read")  # fmt: skip
+        self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {skipped + len(listed)} object(s), {self.fetched} "
+                 "read from the bucket" + (f", the others from {self.cache}" if self.cache is not None else "")
+                 + f"; {skipped} consumed (by their key, in the ledger or quarantine), not read")  # fmt: skip
         return out, marks
 
     def advance(self, checkpoint: dict, marks: list, consumed: Callable) -> tuple[dict, list]:
-        """`{"where", "folders"}`: the window folders listed whose every object is consumed (their
-        listing's signature: a folder consumed before and not read again keeps its own), bound to
-        this bucket and prefix; and the consumed tokens of the objects of the other folders."""
-        folders_ck = checkpoint.get("folders", {})
-        folders = {f: sig for f, sig in folders_ck.items() if getattr(self, "_signatures", {}).get(f) == sig}
-        by_folder: dict = {}
-        for _, folder, token in marks:
-            by_folder.setdefault(folder, []).append(token)
-        beyond = []
-        for folder, tokens in by_folder.items():
-            ok = [consumed(t) for t in tokens]
-            if all(ok) and folder in self._signatures:
-                folders[folder] = self._signatures[folder]
-            else:
-                folders.pop(folder, None)
-                beyond += [t for t, c in zip(tokens, ok) if c]
-        return {"where": self.bucket.where(""), "folders": folders}, beyond
+        """`{"where"}`: the checkpoint's binding to this bucket and prefix; nothing per object (the
+        ledger and quarantine say what is consumed; the push adds `partial`)."""
+        return {"where": self.bucket.where("")}, []
 
     def read_checkpoint(self) -> dict:
         """The checkpoint object (at most `MAX_CHECKPOINT_BYTES`), {} when there is none, it is not
@@ -486,7 +462,7 @@ class BucketSource:
             return {}
         if len(found[0]) > MAX_CHECKPOINT_BYTES:
             self.log(f"warning: {self.bucket.where(CHECKPOINT)} is over {MAX_CHECKPOINT_BYTES >> 20} MiB: ignored, "
-                     "every object is read (a folder per monitor instance's window start: see spool.py)")
+                     "the ledger and quarantine are read from their start")
             return {}
         with contextlib.suppress(ValueError, RecursionError):
             doc = json.loads(found[0])
@@ -506,21 +482,29 @@ class BucketSource:
 
     def find(self, ids: set) -> list[dict]:
         """The snapshots of these ids still in the bucket (by key name, then read)."""
-        listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top) if _id_of(k) in ids]
-        return [doc for _, _, doc in self._fetch(listed) if doc is not None and doc["id"] in ids]
+        listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top) if id_of(k) in ids]
+        return [doc for *_, doc in self._fetch(listed) if doc is not None and doc["id"] in ids]
 
     def entries(self, name: str = "pushed.jsonl") -> Iterator[dict]:
         return iter(self.ledger(name))
 
     def holds(self, name: str, mark: Any) -> bool:
         """Whether the ledger object `name` still begins with the bytes a checkpoint's `mark`
-        ([bytes, sha256 of them]) was taken of (None: no mark, nothing to hold)."""
+        ([bytes, sha256 of them], ending a line) was taken of (None: no mark, nothing to hold)."""
         if mark is None:
             return True
         if not ledger_mark_ok(mark):
             return False
         data = self._read(name)[0]
-        return len(data) >= mark[0] and hashlib.sha256(data[: mark[0]]).hexdigest() == mark[1]
+        return (len(data) >= mark[0] and data[mark[0] - 1 : mark[0]] in (b"", b"\n")
+                and hashlib.sha256(data[: mark[0]]).hexdigest() == mark[1])  # fmt: skip
+
+    def head(self, name: str, mark: Any) -> list:
+        """The entries of a ledger object before a checkpoint's `mark` ([] when it no longer
+        `holds` it, or there is none)."""
+        if mark is None or not self.holds(name, mark):
+            return []
+        return _entries_of(self._read(name)[0][: mark[0]])
 
     def tail(self, name: str, mark: Any) -> tuple[list, list]:
         """The entries of a ledger object past a checkpoint's `mark` (read whole when it no longer
@@ -528,13 +512,7 @@ class BucketSource:
         data = self._read(name)[0]
         end = data.rfind(b"\n") + 1
         offset = mark[0] if ledger_mark_ok(mark) and mark[0] <= end and self.holds(name, mark) else 0
-        out = []
-        for line in data[offset:end].split(b"\n"):
-            with contextlib.suppress(ValueError, TypeError):
-                entry = json.loads(line)
-                if isinstance(entry, dict):
-                    out.append(entry)
-        return out, [end, hashlib.sha256(data[:end]).hexdigest()]
+        return _entries_of(data[offset:end]), [end, hashlib.sha256(data[:end]).hexdigest()]
 
     def _read(self, name: str) -> list:
         if name not in self._ledgers:
@@ -544,13 +522,7 @@ class BucketSource:
 
     def ledger(self, name: str = "pushed.jsonl") -> list[dict]:
         """The JSON objects of a ledger object, unreadable or torn lines left out."""
-        out = []
-        for line in self._read(name)[0].split(b"\n"):
-            with contextlib.suppress(ValueError, TypeError):
-                entry = json.loads(line)
-                if isinstance(entry, dict):
-                    out.append(entry)
-        return out
+        return _entries_of(self._read(name)[0])
 
     def append(self, name: str, entry: dict) -> None:
         """One line more in a ledger object, by compare-and-swap on the ETag read: fails

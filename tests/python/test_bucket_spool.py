@@ -318,7 +318,8 @@ def test_a_cache_folder_reads_each_object_once(server, s3, windows, tmp_path):
 
 def test_objects_that_are_not_snapshots_are_set_aside_once(server, s3, windows):
     """An object that is not JSON, and a valid snapshot under another snapshot's key, go to
-    `ledger/quarantine.jsonl` (once, however many pushes see them); the valid windows are pushed."""
+    `ledger/quarantine.jsonl` (once, however many pushes see them: by key and ETag, so they are not
+    read again); the valid windows are pushed."""
     uri, prefix, experiment = server["uri"], "odd", _experiment("odd")
     first = [s for s in windows if s["window"]["start_ms"] < windows[0]["window"]["start_ms"] + HOUR]
     _put_all(s3, prefix, first)
@@ -326,12 +327,28 @@ def test_objects_that_are_not_snapshots_are_set_aside_once(server, s3, windows):
     put(f"snapshots/x/-/0/{'0' * 32}.json", b"not json")
     put(bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32)), _dump(windows[-1]))  # not its own key
     source = f"s3://snapshots/{prefix}"
-    for _ in range(2):
+
+    def push() -> str:
         done = subprocess.run(_push_cmd(uri, source, experiment), env=_env(s3), capture_output=True, text=True,
                               timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
-    set_aside = [json.loads(line) for line in body.splitlines()]
-    assert sorted(e["segment"] for e in set_aside) == sorted([f"snapshots/x/-/0/{'0' * 32}.json",
-                                                              bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32))])  # fmt: skip
+        return done.stderr
+
+    def quarantine() -> list:
+        body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+        return [json.loads(line) for line in body.splitlines()]
+
+    push()
+    # set aside by key and ETag: the next push knows them consumed without reading them
+    assert f"{len(first) + 2} object(s), 0 read from the bucket" in push()
+    set_aside = quarantine()
+    odd = sorted([f"snapshots/x/-/0/{'0' * 32}.json", bucket_spool.snapshot_key(dict(windows[-1], id="f" * 32))])
+    assert sorted(e["segment"] for e in set_aside) == odd and all(e["etag"] for e in set_aside)
     assert len(_points(uri, experiment)) == 1 and len(_ledger(s3, prefix)) == 1
+    # lines of a push from before `etag`: those objects are read again and set aside once more,
+    # with their ETag, then never read again
+    old = b"".join(json.dumps({k: v for k, v in e.items() if k != "etag"}).encode() + b"\n" for e in set_aside)
+    s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl", Body=old)
+    assert f"{len(first) + 2} object(s), 2 read from the bucket" in push()
+    assert f"{len(first) + 2} object(s), 0 read from the bucket" in push()
+    assert sorted(e["segment"] for e in quarantine()) == sorted(odd * 2)
