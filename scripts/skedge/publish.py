@@ -431,14 +431,10 @@ class PointerState:
     #: False when the stored pointer failed verification against the signing key's public half.
     verified: bool = True
 
-    def names(self, version: str, sha256: str | None = None) -> bool:
-        """The stored pointer names `version` and can stay: nothing to publish. `sha256`: the
-        digest the registry records for that version now (None: it records none); a pointer
-        naming the version but another blob (the version exported again with other bytes,
-        `export.py --force`) is not in sync: followers would keep serving the old bytes."""
-        if not self.pointer or self.pointer["version"] != version or self.problem:
-            return False
-        return sha256 is None or self.pointer["sha256"] == sha256
+    def names(self, version: str) -> bool:
+        """The stored pointer names `version` and can stay: nothing to publish (whether its blob
+        holds the model the registry records for the version now is `sync.py`'s to ask)."""
+        return bool(self.pointer) and self.pointer["version"] == version and not self.problem
 
     def where_high_water(self) -> str:
         """Which record holds the high-water mark, for messages."""

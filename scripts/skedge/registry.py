@@ -900,6 +900,22 @@ def _envelope(data: bytes) -> tuple | None:
     return version, flags, data[24 : 24 + length]
 
 
+#: The version tag naming the model its published bytes hold, whatever their seal: the sha256 of the
+#: artifact's body (FORMAT.md §2). Destinations that seal a version otherwise (one signs, one does
+#: not, another key) hold other bytes of the same model; `sync.py` tells them apart from the
+#: version exported again (`--force`) with this.
+BODY_TAG = "skedge.body_sha256"
+
+
+def body_sha256(data: bytes) -> str | None:
+    """The sha256 of an artifact's body, the model whatever its seal, or None for bytes that are
+    not an artifact or are encrypted (a fresh nonce each export: two ciphertexts never compare)."""
+    found = _envelope(data)
+    if found is None or found[1] & FLAG_ENCRYPTED:
+        return None
+    return hashlib.sha256(found[2]).hexdigest()
+
+
 def seal_change(published: bytes, new: bytes) -> str | None:
     """How `new` differs from `published` when both hold the same body (the model: manifest and
     sections, FORMAT.md §2) and differ only in their seal, the header flags and the signature
@@ -952,6 +968,9 @@ def write_back(
     if manifest is None:
         manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     tags = skedge_tags(loaded, manifest, artifact_path.name)
+    # Always set, "none" when the body cannot be compared (encrypted): a value left from an
+    # earlier export would name another model.
+    tags[BODY_TAG] = body_sha256(artifact_path.read_bytes()) or "none"
     r = loaded.resolved
     if not r.run_id:
         if dry_run:

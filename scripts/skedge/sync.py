@@ -290,15 +290,9 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         log(f"no version: {args.model}@{args.alias} is not set; the pointer keeps what it names")
         return EXIT_FAILURE
     version, tags = str(mv.version), mv.tags or {}
-    # The bytes the registry publishes for the version now (export.py --model-uri's tag, which
-    # --force replaces): a pointer naming the version but other bytes is published over. None
-    # when no export recorded any (the pointer published by export.py --joblib under the
-    # version's number, the tag removed): nothing says which bytes the version should be, and
-    # finding out would be an export (the gate's seconds, and a tag written back into the
-    # registry) in every pass, so a pointer naming the version stays, as it always did.
-    recorded = tags.get(SHA256_TAG) or None
     store, state = _store_state(args, client)
-    if state.names(version, recorded):
+    other = _other_model(store, state.pointer, tags) if state.names(version) else None
+    if state.names(version) and other is None:
         publish.remember(state)  # a destination published before MLflow kept its mark
         tagged = _retag(client, args.model, version, tags, args.publish, state.pointer["generation"], log)
         log(f"in sync: {args.model}@{args.alias} is version {version}, pointer generation {state.pointer['generation']}"
@@ -306,9 +300,8 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         return EXIT_OK
     if state.problem:
         log(f"not in sync: {state.problem}; publishing version {version} again")
-    elif state.pointer and state.pointer["version"] == version:
-        log(f"not in sync: the pointer names version {version} as sha256 {state.pointer['sha256']}, but MLflow "
-            f"records sha256 {recorded} for it now (exported again); publishing version {version} again")
+    elif other:
+        log(f"not in sync: version {version}: {other}; publishing it again")
     pending = _pending_rollback(client, store, state, args, version, log)
     if pending is not None:
         done = _point_back(client, store, state, args, *pending)
@@ -434,8 +427,35 @@ def _replaced_by(state, target: int, verified) -> str | None:
     return None
 
 
-def _target_problem(store, args, target: dict) -> str | None:
-    """Why the blob a rollback would point at cannot be (missing, altered, another model's)."""
+def _other_model(store, pointer: dict, tags: dict, blob: bytes | None = None) -> str | None:
+    """Why `pointer`'s blob is not the model the registry records for its version now (the version
+    exported again with another body, `export.py --force`: followers would keep serving the old
+    one), or None when it is, or nothing says. The same bytes as the version's `skedge.sha256`
+    are that model; other bytes are when they hold its body (`skedge.body_sha256`): destinations
+    seal a version otherwise (one signs, one does not, another key), and the registry's tags name
+    the last export's seal only. A version exported before the body tag, or encrypted ("none"),
+    has nothing to compare: its pointer stays, as it always did. `blob`: its bytes, when read."""
+    from . import registry  # imports MLflow lazily
+
+    recorded = tags.get(SHA256_TAG)
+    body = tags.get(registry.BODY_TAG, "")
+    if not recorded or pointer["sha256"] == recorded or len(body) != 64:
+        return None
+    if blob is None:
+        found = store.read(publish.blob_key(pointer["sha256"]))
+        if found is None:
+            return None  # a missing blob is `read_state`'s problem already
+        blob = found[0]
+    if registry.body_sha256(blob) == body:
+        return None
+    return (f"its blob (sha256 {pointer['sha256']}) holds another model than MLflow records for it now "
+            f"(sha256 {recorded}: exported again)")
+
+
+def _target_problem(client, store, args, target: dict) -> str | None:
+    """Why the blob a rollback would point at cannot be (missing, altered, another model's, or
+    its version as exported before it was exported again: the next `reconcile` would publish the
+    registry's bytes over it)."""
     sha = target["sha256"]
     blob, raw = store.read(publish.blob_key(sha)), store.read(publish.manifest_key(sha))
     if blob is None or raw is None or hashlib.sha256(blob[0]).hexdigest() != sha:
@@ -443,6 +463,11 @@ def _target_problem(store, args, target: dict) -> str | None:
     registered = (json.loads(raw[0]).get("provenance") or {}).get("registered_model")
     if registered and registered != args.model:
         return f"{publish.manifest_key(sha)} is a version of {registered!r}, not of {args.model!r}"
+    version = str(target["version"])
+    other = _other_model(store, target, client.get_model_version(args.model, version).tags or {}, blob[0])
+    if other:
+        return (f"that generation's version {version}: {other}. To serve version {version}, set "
+                f"{args.model}@{args.alias} to it in MLflow and run reconcile, which publishes its bytes now")
     return None
 
 
@@ -485,8 +510,11 @@ def _pending_rollback(client, store, state, args, version: str, log) -> tuple[di
         return None
     if not mine:
         return None  # another rollback's, one overtaken by a publish, or whose alias move failed
-    found = _at_generation(store, state, args, target)
-    problem = found if isinstance(found, str) else _target_problem(store, args, found[0])
+    try:
+        found = _at_generation(store, state, args, target)
+    except publish.PublishError as err:  # its entry unsigned or altered: never a target
+        found = str(err)
+    problem = found if isinstance(found, str) else _target_problem(client, store, args, found[0])
     if not problem and (found[0]["sha256"], str(found[0]["version"])) != (rec.get("sha256"), version):
         problem = f"generation {target} is not the blob the rollback recorded"
     if problem:
@@ -553,7 +581,7 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
         log(f"rollback: {found}")
         return EXIT_FAILURE
     target, generation, rollback_to = found
-    problem = _target_problem(store, args, target)
+    problem = _target_problem(client, store, args, target)
     if problem:
         log(f"rollback: {problem}")
         return EXIT_FAILURE

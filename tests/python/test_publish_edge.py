@@ -844,7 +844,7 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     second = _stored(target, name, pub=pub)
     assert (second["version"], second["sha256"], second["generation"], second["previous_sha256"]) == (
         v1, plain, 2, first["sha256"]), err
-    assert f"but MLflow records sha256 {plain} for it now" in err
+    assert f"holds another model than MLflow records for it now (sha256 {plain}: exported again)" in err
     assert client.get_model_version(name, v1).tags["skedge.published"] == f"{target} generation 2"
     assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
     assert "in sync" in capsys.readouterr().err
@@ -863,6 +863,80 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     client.delete_model_version_tag(name, v1, "skedge.sha256")
     assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
     assert "in sync" in capsys.readouterr().err
+
+
+def test_destinations_sealing_one_version_otherwise_stay_in_sync(server, models, tmp_path, capsys, monkeypatch):
+    """The version's `skedge.sha256` names the last export's seal only: a destination signed with
+    another key, or not signed, holds other bytes of the same model (`skedge.body_sha256`) and is
+    in sync. Compared by bytes, the unsigned one failed every pass (exit 3: the signature would be
+    removed) and two keys re-exported and re-tagged each other's version on every pass."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, _, other_pub) = models
+    other = Path(other_pub).with_suffix(".key")
+    uri, name = server["uri"], "edge_seals"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-seals")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    base = ["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge", str(SKEDGE)]
+    dests = [(tmp_path / "plain", []), (tmp_path / "signed", ["--sign-key", str(key)]),
+             (tmp_path / "other", ["--sign-key", str(other)])]
+    for d, extra in dests:  # each publishes once: generation 1
+        assert sync.main([*base, "--publish", str(d), *extra]) == 0
+    capsys.readouterr()
+    tags = client.get_model_version(name, v1).tags
+    for _ in range(2):
+        for d, extra in dests:
+            assert sync.main([*base, "--publish", str(d), *extra]) == 0
+            err = capsys.readouterr().err
+            assert "in sync" in err and "not in sync" not in err, err
+            assert _stored(d, name)["generation"] == 1
+    after = client.get_model_version(name, v1).tags
+    assert {k: after[k] for k in ("skedge.sha256", "skedge.body_sha256", "skedge.published")} == {
+        k: tags[k] for k in ("skedge.sha256", "skedge.body_sha256", "skedge.published")}
+
+
+def test_a_rollback_to_a_version_exported_again_since_is_refused(server, models, tmp_path, capsys, monkeypatch):
+    """A rollback to a generation whose blob holds its version as exported before `--force`
+    replaced it would be undone by the next reconcile (publishing the registry's bytes), and a
+    second rollback would swing back: refused, naming how to serve the version's bytes now."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_rb_reexport"
+    v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-rb-reexport")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    texts, _ = binary_corpus(300)
+    baseline = tmp_path / "baseline.tsv"
+    baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
+    common = ["--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key)]
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), *common]
+    client.set_registered_model_alias(name, "production", v1)
+    assert export.main(["--model-uri", f"models:/{name}@production", "--out", str(tmp_path / "custom.skedge"),
+                        "--baseline", str(baseline), "--publish", str(target), *common]) == 0  # generation 1
+    client.set_registered_model_alias(name, "production", v2)
+    assert sync.main(["reconcile", *argv]) == 0  # generation 2
+    assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "plain.skedge"), "--force",
+                        *common]) == 0
+    capsys.readouterr()
+    assert sync.main(["rollback", *argv]) == sync.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "holds another model than MLflow records for it now" in err and "run reconcile" in err, err
+    assert _stored(target, name, pub=pub)["generation"] == 2
+    assert client.get_model_version_by_alias(name, "production").version == v2
+    # What the message says: the alias set to version 1, reconcile publishes its bytes now.
+    client.set_registered_model_alias(name, "production", v1)
+    assert sync.main(["reconcile", *argv]) == 0
+    now = _stored(target, name, pub=pub)
+    assert (now["version"], now["generation"], now["sha256"]) == (
+        v1, 3, client.get_model_version(name, v1).tags["skedge.sha256"])
 
 
 def test_an_in_sync_pass_writes_a_missing_or_older_published_tag_without_ping_pong(
