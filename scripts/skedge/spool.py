@@ -481,9 +481,17 @@ class BucketSource:
         self._checkpoint_etag = etag
 
     def find(self, ids: set) -> list[dict]:
-        """The snapshots of these ids still in the bucket (by key name, then read)."""
+        """The snapshots of these ids still in the bucket (by key name, then read): the first
+        valid object of each id in key order, as `snapshots` and `fresh` take it. Keys are told
+        apart by folder (window start, model), not by id alone, so one id can be under two keys
+        (two monitors whose ids collide): the caller adds up what it gets, once per id."""
         listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top) if id_of(k) in ids]
-        return [doc for *_, doc in self._fetch(listed) if doc is not None and doc["id"] in ids]
+        seen, out = set(), []
+        for *_, doc in self._fetch(listed):
+            if doc is not None and doc["id"] in ids and doc["id"] not in seen:
+                seen.add(doc["id"])
+                out.append(doc)
+        return out
 
     def entries(self, name: str = "pushed.jsonl") -> Iterator[dict]:
         return iter(self.ledger(name))
