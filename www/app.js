@@ -21,9 +21,9 @@
 // it the label (`feedback`), and the totals of its snapshots (agreement, each arm's accuracy on the
 // labels given) are shown. The page's prediction, explanation and model card show the champion.
 //
-// What a URL given to the page sends is read at most MAX_URL_BYTES (ARTIFACT_TOO_LARGE past it),
-// pointers are polled at most once a second, and a parameter the page cannot use is an
-// INVALID_PARAMETER error on the page.
+// What a URL given to the page sends is read at most MAX_URL_BYTES (the package's `maxBytes`;
+// ARTIFACT_TOO_LARGE past it), pointers are polled at most once a second, and a parameter the page
+// cannot use is an INVALID_PARAMETER error on the page.
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -46,11 +46,11 @@ const TABLE_ROWS = 10; // of which the table lists this many
 const HIGHLIGHT_MAX = 20000; // UTF-16 code units highlighted (longer texts: the start)
 const LONG_TEXT = 100000; // UTF-16 code units from which typing predicts once per frame, not per key
 const TIMER_MS = 0.1; // performance.now()'s resolution in a page that is not cross-origin isolated
-// The most the page reads of a response from a URL it was given (?champion=, ?challenger=,
-// ?pointer= and the blobs a pointer names). skedge's artifacts are about 1 MB, the largest a few
-// tens of MB; while loading, the page holds the bytes up to three times (the chunks read, their
-// join, the copy in WebAssembly memory). Unbounded, a link to an endless response (or one whose
-// pointer announces 2 GiB) fills the tab's memory: the package reads up to 2 GiB − 1.
+// The most the page reads of an artifact from a URL it was given (?champion=, ?challenger=, and
+// the blobs a ?pointer= names), as `maxBytes` of Model.load and Model.follow. skedge's artifacts
+// are about 1 MB, the largest a few tens of MB; while loading, the bytes are held more than once
+// (the chunks read, their join, the copy in WebAssembly memory). By default the package reads up to
+// 2 GiB − 1: a link to an endless response (or to a pointer announcing 2 GiB) would fill the tab.
 const MAX_URL_BYTES = 128 * 1048576;
 // Publish pointers are polled at most once a second (test_sync.sh's followers poll every second):
 // `&interval=0.001` in a link would have every visitor's tab ask the host a thousand times a second.
@@ -145,13 +145,8 @@ const hasName = (label) => className(label) !== String(label);
 // ---------------------------------------------------------------------------------------------
 // errors
 
-/** The error to show: the page's own ARTIFACT_TOO_LARGE rather than the package's LOAD_FAILED
- * around it (Model.follow wraps what its fetch throws, as its `cause`). */
-const shown = (err) => (err && err.cause && err.cause.code === 'ARTIFACT_TOO_LARGE' ? err.cause : err);
-
-function showError(failure, context, retry, hints = ERROR_HINTS) {
+function showError(err, context, retry, hints = ERROR_HINTS) {
   const box = $('error');
-  const err = shown(failure);
   const code = (err && err.code) || (err && err.name) || 'ERROR';
   const hint = hints[code] || ERROR_HINTS[code];
   box.replaceChildren(...[
@@ -202,67 +197,17 @@ async function fetchJson(url) {
 // ---------------------------------------------------------------------------------------------
 // what a URL given to the page sends: read at most MAX_URL_BYTES
 
-const ours = (e) => Boolean(e) && e.code === 'ARTIFACT_TOO_LARGE';
-const tooLarge = (url, n, announced) => Object.assign(new Error(announced
-  ? `${url} announces ${fmtBytes(n)} (Content-Length), over the ${MAX_URL_BYTES / 1048576} MiB this page reads from a URL: not downloaded`
-  : `${url} sent more than ${MAX_URL_BYTES / 1048576} MiB, the most this page reads from a URL: the download was stopped`), { code: 'ARTIFACT_TOO_LARGE' });
+/** The package's refusal of an artifact over `maxBytes` (INPUT_TOO_LARGE: a Content-Length refused
+ * unread, a body cut as it streams, a pointer naming a larger blob; the message names the URL and
+ * the limit) as the page's ARTIFACT_TOO_LARGE, whose hint says why the page stops there; any other
+ * error as it is. Only for what a URL sent: a text over 16 MiB is INPUT_TOO_LARGE too. */
+const fromUrl = (e) => (e && e.code === 'INPUT_TOO_LARGE'
+  ? Object.assign(new Error(e.message), { code: 'ARTIFACT_TOO_LARGE', cause: e })
+  : e);
 
-/** `res`, its body cut at MAX_URL_BYTES: refused at once when its Content-Length says more, else a
- * body that errors with ARTIFACT_TOO_LARGE as it passes the limit. Erroring the stream cancels the
- * download, so the host stops being read whoever reads the body. */
-function capped(res, url) {
-  if (!res.ok || !res.body) return res;
-  const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
-  if (length !== null && Number(length) > MAX_URL_BYTES) {
-    res.body.cancel().catch(() => {});
-    throw tooLarge(url, Number(length), true);
-  }
-  let seen = 0;
-  const cut = new TransformStream({
-    transform(chunk, out) {
-      seen += chunk.byteLength;
-      if (seen > MAX_URL_BYTES) out.error(tooLarge(url, seen, false));
-      else out.enqueue(chunk);
-    },
-  });
-  return new Response(res.body.pipeThrough(cut), { status: res.status, statusText: res.statusText, headers: res.headers });
-}
-
-/** From here on, every response the page fetches is cut at MAX_URL_BYTES. Model.follow fetches the
- * pointer and its blobs itself and takes no limit (it reads a blob up to the size its pointer
- * announces, up to 2 GiB − 1), so the bound goes under it, on `fetch`. Installed once the engine
- * has started, and only for an address that names URLs: the page's own models stay unbounded. */
-function boundFetches() {
-  const unbounded = globalThis.fetch;
-  globalThis.fetch = async (input, init) => capped(await unbounded(input, init), typeof input === 'string' ? input : input.href || input.url);
-}
-
-/** An artifact from a URL (?champion=, ?challenger=), read (at most MAX_URL_BYTES), then loaded.
- * Read here, not by Model.load(url): the package's read would report the limit as its LOAD_FAILED. */
-async function loadArtifact(url, options) {
-  const failed = (e) => (ours(e) ? e : Object.assign(new Error(`could not load ${url}: ${e.message}`), { code: 'LOAD_FAILED' }));
-  const chunks = [];
-  let total = 0;
-  try {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    if (res.body) {
-      const reader = res.body.getReader();
-      for (let r = await reader.read(); !r.done; r = await reader.read()) {
-        chunks.push(r.value);
-        total += r.value.byteLength;
-      }
-    }
-  } catch (e) {
-    throw failed(e);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks.splice(0)) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return state.skedge.Model.load(bytes, options);
+/** An artifact from a URL (?champion=, ?challenger=), read at most MAX_URL_BYTES. */
+function loadArtifact(url, options) {
+  return state.skedge.Model.load(url, { ...options, maxBytes: MAX_URL_BYTES }).catch((e) => { throw fromUrl(e); });
 }
 
 const invalid = (message) => Object.assign(new Error(message), { code: 'INVALID_DEMO_FILE' });
@@ -432,6 +377,7 @@ function follow() {
   state.follower ??= state.skedge.Model.follow(url, {
     ...(publicKey && { publicKey }),
     intervalSeconds: interval,
+    maxBytes: MAX_URL_BYTES,
     onUpdate: () => {
       // The new version is already serving: refresh what the page shows of it.
       for (const slot of state.loaded.values()) slot.info = slot.model.info();
@@ -441,8 +387,8 @@ function follow() {
         run();
       }
     },
-    onError: (err) => renderFollow(err),
-  });
+    onError: (err) => renderFollow(fromUrl(err)),
+  }).catch((e) => { throw fromUrl(e); });
   state.follower.catch(() => { state.follower = null; });
   return state.follower;
 }
@@ -452,7 +398,7 @@ function renderFollow(err) {
   const slot = state.entry && state.loaded.get(state.entry.id);
   if (!slot) return;
   const p = slot.model.pointer;
-  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}, ${verification(state.follow)}, checked every ${state.follow.interval} s${err ? ` (refused an update: ${shown(err).code || err.message}; still serving this version)` : ''}`);
+  setProgress(1, 1, `following ${state.follow.url}: version ${p.version}, generation ${p.generation}, ${verification(state.follow)}, checked every ${state.follow.interval} s${err ? ` (refused an update: ${err.code || err.message}; still serving this version)` : ''}`);
   document.documentElement.dataset.followVersion = p.version;
   document.documentElement.dataset.followGeneration = String(p.generation);
   $('card-source').textContent = `pointer ${state.follow.url}`;
@@ -476,6 +422,7 @@ async function loadArms() {
     return Model.follow(urls[role], {
       ...(publicKey && { publicKey }),
       intervalSeconds: interval,
+      maxBytes: MAX_URL_BYTES,
       onUpdate: () => { // the new version already serves (and the experiment closed its window)
         const slot = state.loaded.get('experiment');
         if (!slot) return;
@@ -484,8 +431,8 @@ async function loadArms() {
         renderArmsSource();
         run();
       },
-      onError: (err) => renderArmsSource(`${role}: refused an update (${shown(err).code || err.message}); still serving its version`),
-    });
+      onError: (err) => renderArmsSource(`${role}: refused an update (${fromUrl(err).code || err.message}); still serving its version`),
+    }).catch((e) => { throw fromUrl(e); });
   };
   const [champion, challenger] = await Promise.all(ARMS.map(open));
   state.arms.models = { champion, challenger };
@@ -1074,7 +1021,6 @@ async function main() {
     return;
   }
   $('t-init').textContent = `${fmtMs(performance.now() - t0)} · WebAssembly compiled`;
-  if (state.arms || state.follow) boundFetches();
   try {
     // Champion and challenger come from the URL, not from models/.
     state.index = state.arms

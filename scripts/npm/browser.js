@@ -14,11 +14,18 @@ let ready = false;
 
 // `init()` warms the first calls (extend.js's `warmUp`), and also `Model.load` of a `Response`,
 // whose reading and promise glue are code of their own (about 5 ms of a first cached load in
-// Chromium, benches/PROFILE.md "Chromium: whose time a cached load is").
+// Chromium, benches/PROFILE.md "Chromium: whose time a cached load is"). A cached load reads its
+// body whole (a fetched response of a known length, `type` "basic"); a `Response` built here is
+// read chunk by chunk, its Content-Length being only a header (src/wasm/fetch.rs): this one, whose
+// length is true, says "basic" so that the warm-up takes the cached load's path.
 async function warmUpLoad() {
   const tiny = warmUp(core);
   try {
-    if (tiny) (await load.call(Model, new Response(tiny))).free();
+    if (tiny) {
+      const response = new Response(tiny, { headers: { 'content-length': String(tiny.length) } });
+      Object.defineProperty(response, 'type', { value: 'basic' });
+      (await load.call(Model, response)).free();
+    }
   } catch {}
 }
 

@@ -231,6 +231,20 @@ export function warmSigned(core) {
   } catch {} // skedge/lite has no signatures
 }
 
+/**
+ * `options.maxBytes` of `what` (Model.load, Model.follow): `MAX_ARTIFACT_BYTES` when absent
+ * (`undefined`, `null`), else an integer from 1 to it; anything else is refused here, with the value
+ * (src/wasm/model.rs reads it again, without: a float formatted in wasm would grow skedge/lite).
+ */
+function maxBytesOf(options, what) {
+  const v = options !== null && typeof options === 'object' ? options.maxBytes : undefined;
+  if (v === undefined || v === null) return MAX_ARTIFACT_BYTES;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_ARTIFACT_BYTES) {
+    throw invalid(`options.maxBytes of ${what} must be an integer from 1 to ${MAX_ARTIFACT_BYTES}, got ${typeof v === 'number' ? v : typeName(v)}`);
+  }
+  return v;
+}
+
 /** `Model.load`'s source: bytes as `bytesOf` gives them; a URL, a `Request` or a `Response` as it is. */
 function sourceArg(source) {
   return bytesOf(source, 'the source') ?? source;
@@ -405,6 +419,11 @@ export function extend(core, instantiate) {
       try {
         source = sourceArg(source);
         options = plain(options, 'options');
+        // Bytes in hand are held to the limit here; a body, as src/wasm/fetch.rs reads it.
+        const maxBytes = maxBytesOf(options, 'Model.load');
+        if (source instanceof Uint8Array && source.length > maxBytes) {
+          throw skedgeError('INPUT_TOO_LARGE', `the bytes given to Model.load are ${source.length} bytes, over maxBytes (${maxBytes} bytes)`);
+        }
       } catch (e) {
         return Promise.reject(e);
       }
@@ -479,7 +498,7 @@ function endpointOf(endpoint) {
   return href;
 }
 
-const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError', 'model', 'alias'];
+const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError', 'model', 'alias', 'maxBytes'];
 
 function sizeMismatch(key, got, size) {
   return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
@@ -783,6 +802,7 @@ async function follow(core, source, options) {
   for (const [name, v] of [['model', modelName], ['alias', alias]]) {
     if (v !== undefined && typeof v !== 'string') throw invalid(`options.${name} must be a string, got ${typeName(v)}`);
   }
+  const maxBytes = maxBytesOf(options, 'Model.follow');
   const from = sourceOf(source, timeoutSeconds * 1000);
   // The model and alias followed: the options', else those the source's key names; the first
   // pointer must name them (the Rust check), and every later one the first one's.
@@ -818,9 +838,10 @@ async function follow(core, source, options) {
       etag = read.etag; // refused for good: reported once, not at every poll
       throw e;
     }
-    if (next.size > MAX_ARTIFACT_BYTES) {
+    // Refused before the blob is requested: it is never read past the size the pointer names.
+    if (next.size > maxBytes) {
       etag = read.etag;
-      throw skedgeError('INPUT_TOO_LARGE', `the pointer names a blob of ${next.size} bytes, over the ${MAX_ARTIFACT_BYTES} WebAssembly can hold`);
+      throw skedgeError('INPUT_TOO_LARGE', `the pointer ${from.shown} names a blob of ${next.size} bytes, over maxBytes (${maxBytes} bytes)`);
     }
     if (pointer && next.sha256 === pointer.sha256) {
       etag = read.etag;

@@ -1,4 +1,5 @@
-//! Host I/O for `Model.load`: `fetch` and the body, read chunk by chunk when progress is asked for.
+//! Host I/O for `Model.load`: `fetch` and the body, read whole when its length is framed and
+//! within `maxBytes`, else chunk by chunk, refused as soon as it passes `maxBytes`.
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -25,6 +26,11 @@ extern "C" {
     pub(super) fn url(this: &Response) -> String;
     #[wasm_bindgen(method, getter)]
     fn redirected(this: &Response) -> bool;
+    /// `"basic"`: fetched, every header shown (same-origin, Node); `"cors"`: a browser's
+    /// cross-origin response, which hides `Content-Encoding` unless the server exposes it;
+    /// `"default"`: built by a script, its `Content-Length` a header like any other.
+    #[wasm_bindgen(method, getter, js_name = type)]
+    fn kind(this: &Response) -> JsValue;
     #[wasm_bindgen(method, getter)]
     pub(super) fn headers(this: &Response) -> Headers;
     #[wasm_bindgen(method, getter)]
@@ -39,8 +45,9 @@ extern "C" {
     fn get(this: &Headers, name: &JsValue) -> JsValue;
 
     type ReadableStream;
-    #[wasm_bindgen(method, js_name = getReader)]
-    fn get_reader(this: &ReadableStream) -> Reader;
+    /// Throws for a body another reader holds.
+    #[wasm_bindgen(method, catch, js_name = getReader)]
+    fn get_reader(this: &ReadableStream) -> Result<Reader, JsValue>;
 
     type Reader;
     #[wasm_bindgen(method)]
@@ -49,25 +56,52 @@ extern "C" {
     fn cancel(this: &Reader) -> Promise;
 }
 
-/// The largest body a wasm32 `Vec` holds (2 GiB - 1).
-const MAX_BODY_BYTES: u64 = i32::MAX as u64;
+/// The largest body a wasm32 `Vec` holds (2 GiB - 1): `maxBytes`' default and largest value.
+pub(super) const MAX_BODY_BYTES: u32 = i32::MAX as u32;
 
-/// What `input` names: the string, a `URL`'s `href`, a `Request`'s or `Response`'s `url`.
+/// What `input` names: the string, a `URL`'s `href`, a `Request`'s or `Response`'s `url` (a
+/// `Response` a script built has none).
 fn name_of(input: &JsValue) -> String {
     let get = |key: &str| Reflect::get(input, &key.into()).ok().and_then(|u| u.as_string());
     input
         .as_string()
         .or_else(|| get("href"))
-        .or_else(|| get("url"))
+        .or_else(|| {
+            get("url").map(|u| {
+                if u.is_empty() {
+                    "a Response without a URL".into()
+                } else {
+                    u
+                }
+            })
+        })
         .or_else(|| js_sys::JSON::stringify(input).ok().and_then(|s| s.as_string()))
         .unwrap_or_default()
 }
 
 fn load_failed(input: &JsValue, why: &str) -> JsValue {
-    error(
-        "LOAD_FAILED",
-        &format!("could not load {}: {why}", Cut(&name_of(input))),
-    )
+    failed("LOAD_FAILED", input, why)
+}
+
+fn failed(code: &str, input: &JsValue, why: &str) -> JsValue {
+    error(code, &format!("could not load {}: {why}", Cut(&name_of(input))))
+}
+
+/// `INPUT_TOO_LARGE` of a body over `max` bytes: `declared` is its `Content-Length`, refused
+/// unread; `None` when it was read past the limit.
+fn too_large(input: &JsValue, declared: Option<u64>, max: u32) -> JsValue {
+    let why = match declared {
+        Some(n) => format!("its Content-Length, {n} bytes, is over maxBytes ({max} bytes)"),
+        None => format!("its body is over maxBytes ({max} bytes)"),
+    };
+    failed("INPUT_TOO_LARGE", input, &why)
+}
+
+/// Whether a `Response`'s `Content-Length` is the length of the body it gives: a fetch framed the
+/// body by it, and every header is shown, `Content-Encoding` included (`type` `"basic"`). A
+/// cross-origin response's (`"cors"`) may be the compressed length of a body that inflates past it.
+fn framed(kind: &JsValue) -> bool {
+    kind.as_string().is_some_and(|k| k == "basic")
 }
 
 /// Why `fetch` itself failed (with its `cause`: Node's "fetch failed" says no more), and what to
@@ -120,12 +154,15 @@ fn describe(e: &JsValue) -> String {
     Cut(&message).to_string()
 }
 
-/// `fetch` the body, with `on_progress` chunk by chunk, calling `on_progress({ loaded, total })`
-/// after each. A `Response` (from the Cache API, say) is read as it is.
+/// `fetch` the body, of at most `max` bytes, with `on_progress` chunk by chunk, calling
+/// `on_progress({ loaded, total })` after each. A `Response` (from the Cache API, say) is read as
+/// it is. A declared length over `max` is refused before the body is read; a body that passes
+/// `max` as it streams is cancelled there.
 pub(super) async fn download(
     input: &JsValue,
     init: &JsValue,
     on_progress: Option<&Function>,
+    max: u32,
 ) -> Result<Vec<u8>, JsValue> {
     if input.is_undefined() || input.is_null() {
         return Err(invalid("load() needs a URL, a Request, a Response or the bytes"));
@@ -154,57 +191,89 @@ pub(super) async fn download(
     }
     let headers = response.headers();
     let header = |name: &str| headers.get(&name.into()).as_string();
+    // A content-encoded body's length is the encoded one: what it inflates to is only counted.
     let encoded = header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
     let total = match header("content-length") {
-        Some(n) if !encoded => n.trim().parse::<u64>().ok().map(|n| n as f64),
+        Some(n) if !encoded => n.trim().parse::<u64>().ok(),
         _ => None,
     };
+    // Refused before the body is read: its reader is cancelled (the connection closed) below.
+    let refused = total
+        .filter(|&n| n > u64::from(max))
+        .map(|n| too_large(input, Some(n), max));
     let progress = |loaded: usize| -> Result<(), JsValue> {
         if let Some(f) = on_progress {
             let p = Object::new();
             put(&p, "loaded", &JsValue::from(loaded as f64));
-            put(&p, "total", &total.map_or(JsValue::NULL, JsValue::from));
+            put(
+                &p,
+                "total",
+                &total.map_or(JsValue::NULL, |n| JsValue::from(n as f64)),
+            );
             f.call1(&JsValue::UNDEFINED, &p)?;
         }
         Ok(())
     };
-    // Without a progress callback the body is read whole by the host (`arrayBuffer()`: one native
-    // read, no promise per chunk crossing into wasm) and copied into wasm memory once.
-    let body = match on_progress {
-        Some(_) => response.body(),
+    // Without a progress callback, a body of a known length (a same-origin or Node fetch, a Cache
+    // API entry of one) is read whole by the host (`arrayBuffer()`: one native read, no promise per
+    // chunk crossing into wasm) and copied into wasm memory once. Any other (no length,
+    // content-encoded, cross-origin, built by a script, a runtime's without `type`) is read chunk
+    // by chunk, so that it stops at `max`.
+    let whole = refused.is_none() && on_progress.is_none() && total.is_some() && framed(&response.kind());
+    // `body` is not even asked for a whole read: Blink makes its stream object on first access.
+    let body = if whole { None } else { response.body() };
+    let reader = match body {
+        Some(b) => Some(b.get_reader().map_err(fail)?),
         None => None,
     };
-    let Some(body) = body else {
+    let Some(reader) = reader else {
+        if let Some(e) = refused {
+            return Err(e);
+        }
         let buf = JsFuture::from(response.array_buffer()).await.map_err(fail)?;
-        let bytes = super::model::copy_in(&Uint8Array::new(&buf))?;
+        let buf = Uint8Array::new(&buf);
+        if buf.length() > max {
+            return Err(too_large(input, None, max));
+        }
+        let bytes = super::model::copy_in(&buf)?;
         progress(bytes.len())?;
         return Ok(bytes);
     };
-    // With one, the chunks stay JS arrays until the end: joined by the host and copied into wasm
-    // memory once, instead of a zero-filled `Vec` grown and written chunk by chunk.
-    let reader = body.get_reader();
+    // The chunks stay JS arrays until the end: joined by the host and copied into wasm memory
+    // once, instead of a zero-filled `Vec` grown and written chunk by chunk.
     let mut chunks = Vec::new();
     let mut loaded = 0u64;
-    progress(0)?;
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
-        if Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
-            break;
-        }
-        let value = Reflect::get(&chunk, &"value".into()).map_err(fail)?;
-        let Ok(value) = value.dyn_into::<Uint8Array>() else {
-            return Err(load_failed(input, "the response body is not a byte stream"));
-        };
-        loaded += u64::from(value.length());
-        if loaded > MAX_BODY_BYTES {
-            let _ = reader.cancel();
-            return Err(load_failed(
-                input,
-                "the body is larger than WebAssembly holds in one piece (2 GiB - 1)",
-            ));
-        }
-        chunks.push(value);
-        progress(loaded as usize)?;
+    let read: Result<(), JsValue> = match refused {
+        Some(e) => Err(e),
+        None => loop {
+            if let Err(e) = progress(loaded as usize) {
+                break Err(e);
+            }
+            let chunk = match JsFuture::from(reader.read()).await {
+                Ok(chunk) => chunk,
+                Err(e) => break Err(fail(e)),
+            };
+            if Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+                break Ok(());
+            }
+            let Some(value) = Reflect::get(&chunk, &"value".into())
+                .ok()
+                .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            else {
+                break Err(load_failed(input, "the response body is not a byte stream"));
+            };
+            loaded += u64::from(value.length());
+            if loaded > u64::from(max) {
+                break Err(too_large(input, None, max));
+            }
+            chunks.push(value);
+        },
+    };
+    // Whatever stopped the read, the rest of the body is cancelled, and the cancel awaited: its
+    // rejection (a stream that errored meanwhile) left unhandled would end a Node process.
+    if let Err(e) = read {
+        let _ = JsFuture::from(reader.cancel()).await;
+        return Err(e);
     }
     // Each chunk copied once, straight into wasm memory.
     let mut bytes = vec![0; loaded as usize];

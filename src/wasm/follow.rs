@@ -64,6 +64,10 @@ export interface FollowOptions {
   /** Seconds a read (the pointer's, the blob's: a URL's request, or an R2 `get`), its body
    * included, may take before it fails as `LOAD_FAILED` (default 60). */
   timeoutSeconds?: number;
+  /** The largest blob fetched, in bytes: an integer from 1 to 2^31 − 1 (the default: what
+   * WebAssembly holds). A pointer naming a larger one is refused (`INPUT_TOO_LARGE`) before its
+   * blob is requested; a blob is never read past the size its pointer names. */
+  maxBytes?: number;
   /** Called after a new version was verified and swapped in. */
   onUpdate?: (info: ModelInfo, pointer: Pointer) => void;
   /** Called with each refusal (a coded `SkedgeError`) or failed read; the served version stays. */

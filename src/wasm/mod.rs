@@ -1,7 +1,7 @@
 //! The JavaScript surface (npm package `skedge`): the one module that knows it runs in JS.
 //!
 //! `Model.fromBytes(bytes, { integrity })`, `await Model.load(url | Request, { integrity,
-//! onProgress })`, `model.predict(text)`, `model.predictBatch(texts)`, `model.explain(text, k)`,
+//! onProgress, maxBytes })`, `model.predict(text)`, `model.predictBatch(texts)`, `model.explain(text, k)`,
 //! `model.info()`, `model.free()` / `Symbol.dispose`. Results cross as plain objects
 //! (`serde_wasm_bindgen`'s JSON-compatible serializer); labels as a JS number or string, as in
 //! `classes`. Every failure is a real `Error` with `name = "SkedgeError"` and a stable `code`
@@ -188,6 +188,11 @@ export interface LoadOptions extends FromBytesOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
   init?: RequestInit;
+  /** The largest artifact accepted, in bytes: an integer from 1 to 2^31 − 1 (the default: what
+   * WebAssembly holds). A `Content-Length` over it is refused before the body is read, and a body
+   * of no known length (none, content-encoded, cross-origin, a `Response` built by a script) as
+   * soon as it passes it: `INPUT_TOO_LARGE`. */
+  maxBytes?: number;
 }
 
 /** `model.monitor()`'s options (FORMAT.md §4). */

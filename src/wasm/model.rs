@@ -10,7 +10,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::fetch::download;
+use super::fetch::{download, MAX_BODY_BYTES};
 use super::hash;
 #[cfg(feature = "monitor")]
 use super::monitor::{performance_now, Live};
@@ -74,7 +74,14 @@ struct ExplanationOut<'a> {
 /// The keys `Model.fromBytes`'s options may have.
 const FROM_BYTES_OPTIONS: &[&str] = &["integrity", "publicKey", "decryptionKey"];
 /// The keys `Model.load`'s options may have.
-const LOAD_OPTIONS: &[&str] = &["integrity", "publicKey", "decryptionKey", "onProgress", "init"];
+const LOAD_OPTIONS: &[&str] = &[
+    "integrity",
+    "publicKey",
+    "decryptionKey",
+    "onProgress",
+    "init",
+    "maxBytes",
+];
 
 /// A loaded skedge model.
 #[wasm_bindgen]
@@ -140,8 +147,9 @@ impl Model {
     }
 
     /// Fetches an artifact (`fetch(input, options.init)`; a `Response`, e.g. from the Cache API,
-    /// is read as it is; bytes are loaded as they are), reporting progress, checks its integrity
-    /// and signature with WebCrypto where the host has it, and loads it.
+    /// is read as it is; bytes are loaded as they are, held to `options.maxBytes` by the package's
+    /// JS) of at most `options.maxBytes` bytes, reporting progress, checks its integrity and signature with WebCrypto where the host has
+    /// it, and loads it.
     pub async fn load(
         #[wasm_bindgen(
             unchecked_param_type = "string | URL | Request | Response | Uint8Array | ArrayBuffer | ArrayBufferView"
@@ -156,6 +164,7 @@ impl Model {
             integrity_digests(integrity)?;
         }
         let keys = load_options(options.as_ref())?;
+        let max = max_bytes(options.as_ref());
         let on_progress = match options.as_ref().map(|o| Reflect::get(o, &"onProgress".into())) {
             Some(Ok(f)) if f.is_function() => Some(f.unchecked_into::<Function>()),
             Some(Ok(f)) if f.is_undefined() || f.is_null() => None,
@@ -177,7 +186,7 @@ impl Model {
         // they are: this path verifies with WebCrypto, which the synchronous `fromBytes` cannot.
         let bytes = match input.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(&input) {
             true => bytes_of(&input)?,
-            false => download(&input, &init, on_progress.as_ref()).await?,
+            false => download(&input, &init, on_progress.as_ref(), max).await?,
         };
         // The async path can use WebCrypto, which has no synchronous form.
         let mut known = Known::default();
@@ -586,6 +595,15 @@ fn with_combining_marks(
             }
         }
     }
+}
+
+/// `options.maxBytes`, [`MAX_BODY_BYTES`] when absent. The package's JS refuses anything but an
+/// integer from 1 to it first, naming the value (scripts/npm/extend.js, `maxBytesOf`: a float
+/// formatted here would grow `skedge/lite`); here a value it let through is only kept in range.
+fn max_bytes(options: Option<&Object>) -> u32 {
+    option(options, "maxBytes")
+        .and_then(|v| v.as_f64())
+        .map_or(MAX_BODY_BYTES, |n| (n as u32).min(MAX_BODY_BYTES))
 }
 
 /// Copies bytes from a `Uint8Array`, an `ArrayBuffer` or another `ArrayBufferView` (the

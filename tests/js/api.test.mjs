@@ -2,13 +2,16 @@
 // installed package in Node: a freed model says so with a code, options are checked (type and
 // keys), `Model.load` refuses a malformed `integrity` before downloading, `explain`'s `k` is
 // validated like the text and its spans keep combining marks, load errors name the URL once and
-// explain `file:` URLs, and `instanceof SkedgeError` holds for every error of every entry.
+// explain `file:` URLs, `maxBytes` bounds what `Model.load` reads from a server (a declared length
+// refused unread, an endless or inflating body cut as it streams), and `instanceof SkedgeError`
+// holds for every error of every entry.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Model, SkedgeError } from 'skedge';
@@ -205,6 +208,161 @@ describe('Model.load over HTTP (127.0.0.1)', () => {
       assert.equal(e.code, 'LOAD_FAILED');
       assert.match(e.message, /fromBytes\(readFileSync\(/, e.message);
     }
+  });
+});
+
+describe('Model.load: maxBytes bounds what is read (127.0.0.1)', () => {
+  const MiB = 1 << 20;
+  const URL_LIMIT = MiB; // each test's maxBytes unless it says otherwise
+  let server;
+  let base;
+  let requests = 0;
+  // Each response the server is writing, by route: resolves when the client has gone away.
+  const closed = new Map();
+  const bomb = gzipSync(new Uint8Array(64 * MiB)); // 64 MiB of zeros in about 64 KB of gzip
+
+  before(async () => {
+    server = createServer((req, res) => {
+      requests++;
+      closed.set(req.url, new Promise((r) => res.on('close', r)));
+      if (req.url === '/model.skedge') {
+        res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+      } else if (req.url === '/chunked.skedge') {
+        res.writeHead(200); // no content-length: chunked
+        res.write(bytes.subarray(0, 100));
+        res.end(bytes.subarray(100));
+      } else if (req.url === '/gzip.skedge') {
+        const z = gzipSync(bytes);
+        res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': z.length }).end(z);
+      } else if (req.url === '/endless') {
+        // A body that never ends, written as fast as the client reads it.
+        res.writeHead(200);
+        const chunk = new Uint8Array(64 * 1024).fill(7);
+        const write = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', write);
+        };
+        write();
+      } else if (/^\/declared\//.test(req.url)) {
+        // The headers announce a body that never comes: only a client that refuses the length
+        // unread gets an answer.
+        res.writeHead(200, { 'content-length': req.url.slice('/declared/'.length) });
+        res.flushHeaders();
+      } else if (req.url === '/short-length') {
+        // A Content-Length that lies low: the transport stops at it, whatever follows.
+        res.writeHead(200, { 'content-length': 100 });
+        res.flushHeaders();
+        res.socket.end(Buffer.concat([bytes.subarray(0, 100), Buffer.alloc(4 * MiB, 7)]));
+      } else if (req.url === '/bomb') {
+        // All but its last byte: only a reader that stops as it inflates gets an answer (a whole
+        // read waits for the rest of the body).
+        res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': bomb.length });
+        res.write(bomb.subarray(0, bomb.length - 1));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${server.address().port}`;
+  });
+  after(() => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }));
+
+  /** Checks `e` is the refusal of `url` at `limit`, `declared` naming the Content-Length. */
+  function tooLarge(e, url, limit, declared) {
+    assert.equal(e.code, 'INPUT_TOO_LARGE', e.message);
+    assert.ok(e.message.includes(url), e.message);
+    assert.ok(e.message.includes(`over maxBytes (${limit} bytes)`), e.message);
+    if (declared !== undefined) assert.ok(e.message.includes(`Content-Length, ${declared} bytes`), e.message);
+  }
+
+  test('an artifact within maxBytes loads, with or without a length, gzip, a Response or bytes', async () => {
+    for (const M of [Model, Lite]) {
+      for (const route of ['model.skedge', 'chunked.skedge', 'gzip.skedge']) {
+        const url = `${base}/${route}`;
+        const model = await M.load(url, { maxBytes: bytes.length });
+        assert.equal(model.info().sha256, wordCase.sha256hex);
+        model.free();
+        tooLarge(await rejected(M.load(url, { maxBytes: bytes.length - 1 })), url, bytes.length - 1);
+      }
+      (await M.load(new Response(bytes), { maxBytes: bytes.length })).free();
+      tooLarge(await rejected(M.load(new Response(bytes), { maxBytes: bytes.length - 1 })), 'a Response without a URL', bytes.length - 1);
+      (await M.load(bytes, { maxBytes: bytes.length })).free();
+      const e = await rejected(M.load(bytes, { maxBytes: bytes.length - 1 }));
+      assert.equal(e.code, 'INPUT_TOO_LARGE');
+      assert.match(e.message, new RegExp(`are ${bytes.length} bytes, over maxBytes \\(${bytes.length - 1} bytes\\)`));
+      // With a progress callback too: refused by the length it announces, or as it streams.
+      const seen = [];
+      const url = `${base}/chunked.skedge`;
+      tooLarge(await rejected(M.load(url, { maxBytes: 99, onProgress: (p) => seen.push(p.loaded) })), url, 99);
+      assert.deepEqual(seen, [0], 'stopped at the first chunk past the limit');
+    }
+  });
+
+  test('a Content-Length over maxBytes is refused before the body is read, and the connection closed', async () => {
+    for (const M of [Model, Lite]) {
+      const url = `${base}/declared/${4 * MiB}`;
+      tooLarge(await rejected(M.load(url, { maxBytes: URL_LIMIT })), url, URL_LIMIT, 4 * MiB);
+      await closed.get(`/declared/${4 * MiB}`);
+      // By default, what WebAssembly holds: a length past it is refused at once, not awaited.
+      const huge = `${base}/declared/${2 ** 32}`;
+      tooLarge(await rejected(M.load(huge)), huge, 2 ** 31 - 1, 2 ** 32);
+      await closed.get(`/declared/${2 ** 32}`);
+    }
+  });
+
+  test('an endless body is cut at maxBytes: the reader is cancelled and the connection closed', async () => {
+    for (const M of [Model, Lite]) {
+      const url = `${base}/endless`;
+      tooLarge(await rejected(M.load(url, { maxBytes: URL_LIMIT })), url, URL_LIMIT);
+      await closed.get('/endless');
+    }
+  });
+
+  test('a gzip body that inflates past maxBytes is cut as it streams (its Content-Length is the compressed one)', async () => {
+    assert.ok(bomb.length < URL_LIMIT);
+    for (const M of [Model, Lite]) {
+      const url = `${base}/bomb`;
+      tooLarge(await rejected(M.load(url, { maxBytes: URL_LIMIT })), url, URL_LIMIT);
+      await closed.get('/bomb');
+    }
+  });
+
+  test("a Content-Length that lies: the transport's low one ends the body; a built Response's is not trusted", async () => {
+    for (const M of [Model, Lite]) {
+      // 100 bytes of the artifact, then 4 MiB the client never reads: a truncated artifact.
+      assert.equal((await rejected(M.load(`${base}/short-length`, { maxBytes: URL_LIMIT }))).code, 'ARTIFACT_CORRUPT');
+      // A Response a script built from an endless stream, announcing 100 bytes: read as it
+      // streams, cut at maxBytes, its stream cancelled.
+      let pulled = 0;
+      let cancelled;
+      const gone = new Promise((r) => (cancelled = r));
+      const endless = new ReadableStream({
+        pull(c) {
+          pulled += 64 * 1024;
+          c.enqueue(new Uint8Array(64 * 1024));
+        },
+        cancel: () => cancelled(),
+      });
+      const response = new Response(endless, { headers: { 'content-length': '100' } });
+      tooLarge(await rejected(M.load(response, { maxBytes: URL_LIMIT })), 'a Response without a URL', URL_LIMIT);
+      await gone;
+      assert.ok(pulled <= URL_LIMIT + 2 * 64 * 1024, `read ${pulled} bytes`);
+    }
+  });
+
+  test('maxBytes is an integer from 1 to 2^31 - 1: anything else is INVALID_INPUT, before any request', async () => {
+    const before = requests;
+    for (const M of [Model, Lite]) {
+      for (const maxBytes of [0, -1, 1.5, 2 ** 31, NaN, Infinity, '1024', 1024n, true, {}]) {
+        for (const source of [`${base}/model.skedge`, bytes]) {
+          const e = await rejected(M.load(source, { maxBytes }));
+          assert.equal(e.code, 'INVALID_INPUT', String(maxBytes));
+          assert.match(e.message, /^options\.maxBytes of Model\.load must be an integer from 1 to 2147483647, got /, e.message);
+        }
+      }
+    }
+    assert.equal(requests, before, 'no request was made');
+    for (const maxBytes of [undefined, null, 2 ** 31 - 1]) (await Model.load(`${base}/model.skedge`, { maxBytes })).free();
   });
 });
 

@@ -1,9 +1,12 @@
 // Headless Chromium (playwright-core, /usr/bin/chromium) against the installed package: use
-// before init, parity on every fixture case inside the page, errors, the plain
-// <script type="module"> example page, and a Vite production build of examples/vite.
+// before init, parity on every fixture case inside the page, errors, `maxBytes` against a
+// cross-origin server (whose gzip the page cannot see), the plain <script type="module"> example
+// page, and a Vite production build of examples/vite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +155,67 @@ test('chromium: Model.load streams with progress; error codes', async () => {
     { wrongIntegrity: 'INTEGRITY_MISMATCH', missing: 'LOAD_FAILED', corrupt: 'ARTIFACT_CORRUPT', notString: 'INVALID_INPUT', tooLarge: 'INPUT_TOO_LARGE', tenMegabytes: 'no error' },
   );
   assert.ok(['function', 'undefined'].includes(r.dispose));
+});
+
+test('chromium: maxBytes: a cross-origin gzip body is cut as it inflates, a Content-Length over it is refused unread', async () => {
+  // Another origin (another port), as a link handed to a page: Content-Length is shown to the page,
+  // Content-Encoding is not (not exposed), so the length is the compressed one.
+  const MiB = 1 << 20;
+  const bomb = gzipSync(new Uint8Array(64 * MiB));
+  const gzipped = gzipSync(wordCase.bytes);
+  const closed = {};
+  const other = createServer((req, res) => {
+    const headers = { 'access-control-allow-origin': '*' };
+    closed[req.url] = new Promise((r) => res.on('close', r));
+    if (req.url === '/bomb') {
+      // 64 MiB of zeros in about 64 KB, all but its last byte: only a reader that stops as it
+      // inflates gets an answer (a whole read waits for the rest of the body).
+      res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': bomb.length });
+      res.write(bomb.subarray(0, bomb.length - 1));
+    } else if (req.url === '/declared') {
+      res.writeHead(200, { ...headers, 'content-length': 4 * MiB }); // and no body
+      res.flushHeaders();
+    } else if (req.url === '/model.skedge') {
+      res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': gzipped.length }).end(gzipped);
+    } else {
+      res.writeHead(404, headers).end();
+    }
+  });
+  await new Promise((r) => other.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${other.address().port}`;
+  try {
+    await blank();
+    const r = await page.evaluate(async ({ origin, limit, length }) => {
+      const { Model } = await import('skedge');
+      const outcome = async (load) => {
+        try {
+          (await load).free();
+          return 'loaded';
+        } catch (e) {
+          return `${e.code}: ${e.message}`;
+        }
+      };
+      const endless = new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) });
+      return {
+        bomb: await outcome(Model.load(`${origin}/bomb`, { maxBytes: limit })),
+        declared: await outcome(Model.load(`${origin}/declared`, { maxBytes: limit })),
+        built: await outcome(Model.load(new Response(endless, { headers: { 'content-length': '100' } }), { maxBytes: limit })),
+        atLimit: await outcome(Model.load(`${origin}/model.skedge`, { maxBytes: length })),
+        overLimit: await outcome(Model.load(`${origin}/model.skedge`, { maxBytes: length - 1 })),
+      };
+    }, { origin, limit: MiB, length: wordCase.bytes.length });
+    assert.equal(r.bomb, `INPUT_TOO_LARGE: could not load ${origin}/bomb: its body is over maxBytes (${MiB} bytes)`);
+    assert.equal(r.declared, `INPUT_TOO_LARGE: could not load ${origin}/declared: its Content-Length, ${4 * MiB} bytes, is over maxBytes (${MiB} bytes)`);
+    assert.equal(r.built, `INPUT_TOO_LARGE: could not load a Response without a URL: its body is over maxBytes (${MiB} bytes)`);
+    assert.equal(r.atLimit, 'loaded');
+    assert.equal(r.overLimit, `INPUT_TOO_LARGE: could not load ${origin}/model.skedge: its body is over maxBytes (${wordCase.bytes.length - 1} bytes)`);
+    // The reader was cancelled: the connection of each refused body is closed.
+    await closed['/bomb'];
+    await closed['/declared'];
+  } finally {
+    other.closeAllConnections();
+    await new Promise((r) => other.close(r));
+  }
 });
 
 test('chromium: signed and encrypted artifacts, keys as text and bytes; codes', async () => {

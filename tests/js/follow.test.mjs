@@ -3,8 +3,9 @@
 // pointers this test writes, the pointers signed by the CLI's `sign-pointer` (the one encoder).
 // v1 served -> the pointer moves to v2 -> the handle serves v2; a tampered blob, an unsigned or
 // re-signed pointer, a lower generation and an unreadable format are refused with codes while v2
-// keeps serving; dispose() stops polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are awaited through onUpdate / onError: no
-// assertion on time.
+// keeps serving; a blob over `maxBytes` is refused before it is requested; dispose() stops
+// polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are
+// awaited through onUpdate / onError: no assertion on time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -350,6 +351,49 @@ test('a refused blob is fetched again at the next poll: a proxy error page does 
   assert.equal(await h.refresh(), true);
   assert.equal(h.info().sha256, sha256(v2));
   h.dispose();
+});
+
+test('maxBytes: a pointer naming a larger blob is refused before the blob is requested; the option is checked', { timeout: 20_000 }, async () => {
+  assert.ok(v2.length > v1.length);
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1 });
+  const reads = pointerReads;
+  for (const maxBytes of [0, -1, 1.5, 2 ** 31, NaN, Infinity, '1024', 1024n, true, {}]) {
+    const e = await Model.follow(url, { publicKey, maxBytes }).catch((e) => e);
+    assert.equal(e.code, 'INVALID_INPUT', String(maxBytes));
+    assert.match(e.message, /^options\.maxBytes of Model\.follow must be an integer from 1 to 2147483647, got /, e.message);
+  }
+  assert.equal(pointerReads, reads, 'nothing was read');
+
+  const refused = (e, shown, limit) => {
+    assert.equal(e.code, 'INPUT_TOO_LARGE', e.message);
+    assert.ok(e.message.includes(shown), e.message);
+    assert.ok(e.message.includes(`names a blob of ${v1.length} bytes, over maxBytes (${limit} bytes)`), e.message);
+  };
+  let blobs = blobReads;
+  refused(await Model.follow(url, { publicKey, maxBytes: v1.length - 1 }).catch((e) => e), url, v1.length - 1);
+  assert.equal(blobReads, blobs, 'the blob was not requested');
+
+  // At the limit v1 is served; v2, past it, is refused while v1 keeps serving.
+  const handle = await Model.follow(url, { publicKey, maxBytes: v1.length, intervalSeconds: 3600 });
+  assert.equal(handle.info().sha256, sha256(v1));
+  publish(v2, { generation: 2 });
+  blobs = blobReads;
+  await assert.rejects(handle.refresh(), (e) => e.code === 'INPUT_TOO_LARGE' && e.message.includes(`over maxBytes (${v1.length} bytes)`));
+  assert.equal(blobReads, blobs, 'the blob was not requested');
+  assert.equal(handle.info().sha256, sha256(v1));
+  handle.dispose();
+
+  // From an R2 binding: the blob is not read either.
+  publish(v1, { generation: 3 });
+  let r2Blobs = 0;
+  const bucket = bucketOver({ blob: (body) => (r2Blobs++, body) });
+  const key = 'fleet/pointers/m/production.json';
+  refused(await Model.follow({ bucket, key }, { publicKey, maxBytes: v1.length - 1 }).catch((e) => e), key, v1.length - 1);
+  assert.equal(r2Blobs, 0, 'the blob was not read');
+  (await Model.follow({ bucket, key }, { publicKey, maxBytes: v1.length })).dispose();
+  assert.equal(r2Blobs, 1);
 });
 
 test('an R2 binding that stops answering fails the read after timeoutSeconds', { timeout: 20_000 }, async () => {

@@ -14,8 +14,8 @@
 // accepted in another tab, what the service worker answers for other paths, and
 // scripts/serve_www.py refusing a folder its precache.js does not describe); and what a first-time
 // visitor meets: persistent storage asked for the offline copy (refused, and granted), a URL that
-// sends too much (an endless artifact, a lying Content-Length, a pointer's endless blob, served by a
-// loopback server), addresses the page cannot use, the page over plain http on another host name,
+// sends too much (an endless artifact, a lying Content-Length, a pointer announcing a larger blob,
+// a pointer's endless blob, served by a loopback server), addresses the page cannot use, the page over plain http on another host name,
 // and serve_www.py when the browser drops a download.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -878,7 +878,7 @@ test('the offline copy: persistent storage is asked for once it is complete, and
   }
 });
 
-test('a URL that sends too much is read at most 128 MiB: ARTIFACT_TOO_LARGE, and the download stops', { timeout: 180000 }, async () => {
+test('a URL that sends too much is read at most 128 MiB (maxBytes): ARTIFACT_TOO_LARGE, and the download stops', { timeout: 180000 }, async () => {
   const LIMIT = 128 * 1048576;
   const SAFETY = 3 * LIMIT; // the server's own end, should the page read on
   const good = readFileSync(join(WWW, 'models', index.models[0].file));
@@ -900,7 +900,8 @@ test('a URL that sends too much is read at most 128 MiB: ARTIFACT_TOO_LARGE, and
     res.on('drain', pump);
     pump();
   };
-  const { sha, json } = pointerTo(good, 2 ** 31 - 1);
+  const { sha } = pointerTo(good);
+  let announced = 2 ** 31 - 1; // the size the pointer gives its blob
   const pub = await publisher({
     '/good.skedge': (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end(good); },
     '/endless.skedge': endless,
@@ -913,8 +914,11 @@ test('a URL that sends too much is read at most 128 MiB: ARTIFACT_TOO_LARGE, and
       res.write(chunk);
       s.sent = chunk.length;
     },
-    // A pointer (unsigned) announcing 2 GiB − 1 whose blob never ends.
-    '/pointers/demo/production.json': (req, res) => { res.writeHead(200, { 'access-control-allow-origin': '*' }); res.end(json); },
+    // A pointer (unsigned) announcing `announced` bytes for a blob that never ends.
+    '/pointers/demo/production.json': (req, res) => {
+      res.writeHead(200, { 'access-control-allow-origin': '*' });
+      res.end(pointerTo(good, announced).json);
+    },
     [`/blobs/sha256/${sha}.skedge`]: endless,
   });
   const { context, page, errors } = await browse();
@@ -924,25 +928,40 @@ test('a URL that sends too much is read at most 128 MiB: ARTIFACT_TOO_LARGE, and
       await page.waitForFunction(() => document.documentElement.dataset.state === 'error', null, { timeout: 60000 });
       return page.textContent('#error');
     };
+    const limit = '134217728 bytes'; // 128 MiB, the page's maxBytes
     const cases = [
       [{ champion: `${pub.url}/endless.skedge`, challenger: `${pub.url}/good.skedge` },
-        new RegExp(`ARTIFACT_TOO_LARGE${pub.url}/endless\\.skedge sent more than 128 MiB, the most this page reads from a URL: the download was stopped`)],
+        new RegExp(`ARTIFACT_TOO_LARGEcould not load ${pub.url}/endless\\.skedge: its body is over maxBytes \\(${limit}\\)`)],
       [{ champion: `${pub.url}/good.skedge`, challenger: `${pub.url}/lying.skedge` },
-        /ARTIFACT_TOO_LARGEhttp:\/\/127\.0\.0\.1:\d+\/lying\.skedge announces 10\.00 GiB \(Content-Length\), over the 128 MiB this page reads from a URL: not downloaded/],
+        new RegExp(`ARTIFACT_TOO_LARGEcould not load ${pub.url}/lying\\.skedge: its Content-Length, 10737418240 bytes, is over maxBytes \\(${limit}\\)`)],
+      // Refused from the pointer: its blob is not requested.
       [{ pointer: `${pub.url}/pointers/demo/production.json`, interval: '60' },
-        new RegExp(`ARTIFACT_TOO_LARGE${pub.url}/blobs/sha256/${sha}\\.skedge sent more than 128 MiB`)],
+        new RegExp(`ARTIFACT_TOO_LARGEthe pointer ${pub.url}/pointers/demo/production\\.json names a blob of 2147483647 bytes, over maxBytes \\(${limit}\\)`)],
     ];
     for (const [query, want] of cases) {
+      const before = streams.length;
       const shown = await failure(query);
       assert.match(shown, want);
       assert.match(shown, /stops reading a URL at 128 MiB/, 'the hint');
+      if (query.pointer) {
+        assert.equal(streams.length, before, 'the blob was not requested');
+        continue;
+      }
       const s = streams.at(-1);
       const sent = await s.closed;
       // Chromium reads ahead of the page by a few MiB of buffers: the bound is the page's, not the socket's.
       assert.ok(sent < LIMIT + 32 * 1048576, `${Object.values(query)[0]}: the page stopped the download (${sent} bytes sent)`);
       console.log(`# ${Object.values(query).join(' ')}: the host sent ${(sent / 1048576).toFixed(0)} MiB before the page closed the connection`);
     }
+    assert.equal(streams.length, 2);
+    // A pointer announcing the size of a real artifact, whose blob never ends: read no further
+    // than that size (the package's bound), refused, and the download stopped.
+    announced = good.length;
+    const shown = await failure({ pointer: `${pub.url}/pointers/demo/production.json`, interval: '60' });
+    assert.match(shown, new RegExp(`INTEGRITY_MISMATCHblob blobs/sha256/${sha}\\.skedge has \\d+ bytes, the pointer says ${good.length}`));
     assert.equal(streams.length, 3);
+    const sent = await streams.at(-1).closed;
+    assert.ok(sent < good.length + 32 * 1048576, `the page stopped the download (${sent} bytes sent)`);
     // The same page still loads what fits, from the same host.
     await page.goto(`${url}?${new URLSearchParams({ champion: `${pub.url}/good.skedge`, challenger: `${pub.url}/good.skedge` })}`);
     await ready(page, 'experiment');

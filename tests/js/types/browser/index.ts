@@ -11,6 +11,7 @@ try {
     integrity: 'sha256-x',
     onProgress: (p: LoadProgress) => console.log(p.loaded, p.total ?? 'unknown'),
     init: { credentials: 'same-origin' },
+    maxBytes: 128 * 1024 * 1024,
   });
   const p: Prediction = model.predict(document.title);
   model[Symbol.dispose]();

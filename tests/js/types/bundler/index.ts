@@ -14,6 +14,7 @@ const bytes = new Uint8Array(await (await fetch('model.skedge')).arrayBuffer());
   using follower: Follower = await Model.follow('https://example.invalid/pointers/m/production.json', {
     publicKey: 'ab'.repeat(32),
     intervalSeconds: 30,
+    maxBytes: 64 * 1024 * 1024,
     onUpdate: (info, pointer: Pointer) => console.log(info.sha256, pointer.generation),
     onError: (e) => console.log(e.message),
   });

@@ -8,7 +8,7 @@ await init();
 const model: Model = Model.fromBytes(readFileSync('model.skedge'), { integrity: 'sha256-x' });
 const p: Prediction = model.predict('text');
 const e: Explanation = model.explain('text', 3);
-const options: LoadOptions = { onProgress: ({ loaded, total }) => console.log(loaded, total), init: { headers: { a: 'b' } } };
+const options: LoadOptions = { onProgress: ({ loaded, total }) => console.log(loaded, total), init: { headers: { a: 'b' } }, maxBytes: 1 << 27 };
 const loaded: Promise<Model> = Model.load(new URL('https://example.com/m.skedge'), options);
 Lite.fromBytes(new Uint8Array(0)).predictBatch(['a'], { columnar: true }).labelIndex satisfies Uint32Array;
 try {
