@@ -84,9 +84,11 @@ def _push(uri: str, source, experiment: str, *extra, env=None) -> subprocess.Com
     return done
 
 
-def _stopped_push(uri: str, source, experiment: str, *extra, env=None) -> None:
-    """A push that stops itself after its ledger lines, before its checkpoint, and is SIGKILLed."""
-    env = dict(env or os.environ, SKEDGE_PUSH_STOP_BEFORE_CHECKPOINT="1")
+def _stopped_push(uri: str, source, experiment: str, *extra, env=None,
+                  stop=("SKEDGE_PUSH_STOP_BEFORE_CHECKPOINT", "1")) -> None:
+    """A push that stops itself at its fault point `stop` (by default after its ledger lines,
+    before its checkpoint), and is SIGKILLed there."""
+    env = dict(env or os.environ, **dict([stop]))
     proc = subprocess.Popen(_cmd(uri, str(source), experiment, *extra), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 600
@@ -762,22 +764,8 @@ def test_a_bucket_experiment_snapshot_logged_for_one_arm_is_read_until_every_arm
     _put(s3, prefix, docs)
     # killed after its first arm window's ledger line, before the second's (the first arm's other
     # window is in MLflow, not in the ledger; the second arm has nothing anywhere)
-    env_stop = dict(env, SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE="2")
-    proc = subprocess.Popen(_cmd(uri, source, experiment, "--lease-seconds", "2"), env=env_stop,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert proc.poll() is None, f"exited {proc.returncode} before its fault point: {proc.stderr.read()}"
-            with open(f"/proc/{proc.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                    break
-            assert time.monotonic() < deadline, "the push never reached its fault point"
-            time.sleep(0.1)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
+    _stopped_push(uri, source, experiment, "--lease-seconds", "2", env=env,
+                  stop=("SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE", "2"))
     ledger = [json.loads(x) for x in s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/pushed.jsonl")[
         "Body"].read().splitlines()]  # fmt: skip
     assert len(ledger) == 1 and ledger[0]["kind"] == "experiment"

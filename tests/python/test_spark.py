@@ -185,7 +185,9 @@ def test_long_labels_beyond_2_53_stay_exact_beside_a_null_text(spark, tmp_path):
     udf.broadcast.unpersist(blocking=True)
 
 
-def test_an_executor_error_keeps_its_code_and_names_its_row(spark, tmp_path):
+def executor_error(spark, tmp_path) -> str:
+    """The error of a batch whose third row is over the text limit: its code and its row kept
+    (also run under Spark Connect, test_spark_connect.py)."""
     model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
     pack(model, tmp_path / "m.skedge")
     udf = predict_udf(tmp_path / "m.skedge")
@@ -196,6 +198,11 @@ def test_an_executor_error_keeps_its_code_and_names_its_row(spark, tmp_path):
     text = str(err.value)
     assert type(err.value).__name__ == "PythonException", text[:2000]
     assert "[INPUT_TOO_LARGE] row 2 (from 0, nulls counted) of an Arrow batch of 3 rows" in text, text[-3000:]
+    return text
+
+
+def test_an_executor_error_keeps_its_code_and_names_its_row(spark, tmp_path):
+    text = executor_error(spark, tmp_path)
     assert "texts[1]" not in text
 
 

@@ -20,7 +20,6 @@ import sys
 import numpy as np
 import pyspark
 import pytest
-import skedge
 from conftest import SKEDGE, _stop_group, _wait_until, binary_corpus, multiclass_corpus, read_tsv, requires_skedge
 from ports import free_port
 from pyspark.sql import SparkSession
@@ -29,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from skedge.spark import predict_udf
-from test_spark import bits, check, pack
+from test_spark import bits, check, executor_error, pack
 
 pytestmark = [
     requires_skedge,
@@ -153,16 +152,7 @@ def test_a_sealed_artifact_loads_with_its_keys(spark, tmp_path):
 
 
 def test_an_executor_error_keeps_its_code_and_names_its_row(spark, tmp_path):
-    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*binary_corpus())
-    pack(model, tmp_path / "m.skedge")
-    udf = predict_udf(tmp_path / "m.skedge")
-    rows = [None, "ok", "x" * (skedge.MAX_TEXT_BYTES + 1)]
-    df = spark.createDataFrame([(i, t) for i, t in enumerate(rows)], "id long, text string").coalesce(1)
-    with pytest.raises(Exception) as err:
-        df.select(udf("text").alias("p")).collect()
-    text = str(err.value)
-    assert type(err.value).__name__ == "PythonException", text[:2000]
-    assert "[INPUT_TOO_LARGE] row 2 (from 0, nulls counted) of an Arrow batch of 3 rows" in text, text[-3000:]
+    executor_error(spark, tmp_path)
 
 
 def test_a_udf_runs_only_in_the_session_that_made_it(spark, tmp_path):
