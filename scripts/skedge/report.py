@@ -121,8 +121,9 @@ collector appends to). The ledger and the quarantine are kept: the collector loa
 refuses (409) a retry of a snapshot whose segment is gone, so nothing is counted twice, and nothing
 not yet in MLflow (or set aside with its snapshot) is removed. A window logged by a push from before
 window records gets its missing record from a push that reads the folder whole (no checkpoint: an
-upgrade's first) while its snapshots are still there (`Pusher.restore_records`), so that a late
-snapshot can still be added to it after compaction.
+upgrade's first) while its snapshots are still there (`Pusher.restore_records`, from snapshots of
+the window's model, version and window only: an id may be two monitors'), so that a late snapshot
+can still be added to it after compaction.
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
@@ -234,7 +235,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import _cli, _http  # noqa: E402
 from . import registry  # noqa: E402  (sets MLflow's fail-fast environment before mlflow is imported)
@@ -942,10 +943,19 @@ class LocalSource:
         os.replace(tmp, final)
         _fsync_dir(self.path)
 
-    def find(self, ids: set) -> list[dict]:
-        """The snapshots of these ids still in the spool (a whole read: only for windows whose
-        point in MLflow predates window records)."""
-        return [s for s in read_spool(self.path) if s["id"] in ids]
+    def find(self, ids: set, match: Callable[[dict], bool] | None = None) -> list[dict]:
+        """The snapshots of these ids still in the spool, the first of each id that `match` takes
+        (an id alone may be two monitors': `of_window`); a whole read: only for windows whose
+        point in MLflow predates window records."""
+        seen, out = set(), []
+        for seg in _segments(self.path):
+            for line in _lines(seg):
+                snap = _record(line)
+                if (snap is not None and snap["id"] in ids and snap["id"] not in seen
+                        and (match is None or match(snap))):  # fmt: skip
+                    seen.add(snap["id"])
+                    out.append(snap)
+        return out
 
     def append(self, name: str, entry: dict) -> None:
         append_durably(self.path / name, (json.dumps(entry) + "\n").encode())
@@ -1539,6 +1549,17 @@ def _ids(entry: dict) -> Iterator[str]:
     """The snapshot ids of a ledger or quarantine line (anything else in `"ids"` left out)."""
     ids = entry.get("ids")
     return (i for i in ids if isinstance(i, str)) if isinstance(ids, list) else iter(())
+
+
+def of_window(s: dict, model: Any, bucket: int, window_ms: int) -> bool:
+    """Whether snapshot `s` is of window `bucket` (of `window_ms`) of `model` (`{name, version,
+    sha256}`, a ledger line's or a group's); an experiment snapshot: of one of its arms. An id alone
+    does not tell: ids are `xxh64(instance, index)`, so two monitors started with the same seed in
+    the same millisecond (a champion and its challenger) send the same ids."""
+    if not isinstance(model, dict) or window_ms <= 0 or s["window"]["end_ms"] // window_ms != bucket:
+        return False
+    models = [a["model"] for a in s["arms"]] if is_experiment(s) else [s["model"]]
+    return any(all(m[k] == model.get(k) for k in ("name", "version", "sha256")) for m in models)
 
 
 def unevaluated(ledger: list) -> list:
@@ -2288,14 +2309,16 @@ class Pusher:
         _, ours = self.window_ledger(kind, run.run_id, g.bucket)
         missing = ours - {s["id"] for s in g.snapshots}
         if missing:
-            found = self.source.find(missing)
+            model = {"name": g.name, "version": g.version, "sha256": g.sha256}
+            found = self.source.find(missing, lambda s: of_window(s, model, g.bucket, self.window_ms))
             if len(found) < len(missing):
                 # a revision of only the others would hide the whole point (readers take the
                 # latest): the late snapshots are set aside instead, with the reason
                 raise WindowRefused(
                     f"window {g.bucket} of run {run.run_id} was logged by a push from before window records and "
                     f"{len(missing) - len(found)} of the snapshot(s) it holds are no longer in the spool "
-                    "(compacted): a revision would count only the late ones")  # fmt: skip
+                    "(compacted, or only another model's, version's or window's snapshot has that id): a revision "
+                    "would count only the late ones")  # fmt: skip
             g.snapshots.extend(found)
 
     def restore_records(self) -> None:
@@ -2305,8 +2328,10 @@ class Pusher:
         record it is set aside: `complete`). Only on a push that read the folder spool whole (no
         checkpoint: an upgrade's first push, the only one that has those snapshots at hand), and
         only when the point is provably theirs: the window's latest ledger line names them, they
-        are all read, and the point at its timestamp is the step's latest with their snapshot,
-        prediction and sample counts. A run with any record of the window is left as it is."""
+        are all read and of that line's model, version and window (`of_window`: the spool's
+        snapshot of an id may be another monitor's), and the point at its timestamp is the step's
+        latest with their snapshot, prediction and sample counts. A run with any record of the
+        window is left as it is."""
         latest: dict = {}
         for e in self.ledger_tail:  # the whole ledger: no checkpoint
             key = (e.get("run_id"), e.get("bucket"))
@@ -2325,7 +2350,7 @@ class Pusher:
             run_id, bucket, revision = e["run_id"], e["bucket"], e.get("revision", 0)
             try:
                 window_ms = int(float(e.get("window_seconds", 0)) * 1000)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 continue
             run = self.get_run(run_id) if window_ms > 0 else None
             if run is None:
@@ -2335,9 +2360,25 @@ class Pusher:
                     folders[run_id] = {a.path for a in self.client.list_artifacts(run_id, "skedge/window")}
             if f"skedge/window/{bucket}" in folders[run_id]:
                 continue  # the window has records (from this push's version or another source)
+            want, model = sorted(set(_ids(e))), e.get("model")
+
+            def match(s: dict, b: int = bucket, m: Any = model, w: int = window_ms) -> bool:
+                return not is_experiment(s) and of_window(s, m, b, w)
+
+            mine = {i: self.snapshots[i] for i in want if match(self.snapshots[i])}
+            if len(mine) < len(want):
+                # the spool's first snapshot of an id is another monitor's: a later one may be ours
+                mine.update((s["id"], s) for s in self.source.find(set(want) - set(mine), match))
+            if len(mine) < len(want):
+                odd = [i for i in want if i not in mine]
+                self.log(f"warning: the missing record of window {bucket} of run {run_id} not written: the spool "
+                         f"holds id(s) {', '.join(odd[:3])}{' …' if len(odd) > 3 else ''} of its ledger line only in "
+                         "another model's, version's or window's snapshot (ids collide: two monitors started with "
+                         "the same seed in the same millisecond), not provably the point's")  # fmt: skip
+                continue
+            snaps = [mine[i] for i in want]
             step, ts = run.step(bucket, window_ms), (bucket + 1) * window_ms + revision
             at = {k: [m for m in self.history(run, k) if m.step == step] for k in ("snapshots", "seen", "sampled")}
-            snaps = [self.snapshots[i] for i in sorted(set(_ids(e)))]
             try:
                 stats, seen, classes = aggregate(snaps)
             except (KeyError, TypeError, ValueError):

@@ -31,22 +31,23 @@ snapshots produce).
 
 Consumption (``BucketSource.fresh``): keys do not sort by time (``<window start ms>`` is unpadded
 decimal, and a late snapshot lands in an old window's folder), so every key is listed; what is
-consumed is told by keys, never by a clock (LastModified can jump, or be older than objects
-already read). The ledger and quarantine objects are read whole at each push anyway, so an object
-is consumed when the id in its key is in them: a monitoring snapshot's id in a ledger line (logged)
-or in a quarantine line (set aside), an object that is not a valid snapshot by its key and ETag in
-a quarantine line (``segment``, ``etag``). An experiment snapshot is logged once per arm, and its
-key does not name its arms: it is consumed when the quarantine has its id, or when a ledger line
-before the checkpoint's ledger mark has it and the checkpoint does not name it in ``partial`` (the
-ids a push read and found logged for some arms only); every other object is read. So a late object
-in an old folder is read alone, and nothing per object or folder is kept: the checkpoint
-``ledger/checkpoint.json`` is ``{version, where, partial, ledger, quarantine, pending_drift}``.
-It names its bucket and prefix (``where``: one copied from another prefix is ignored) and the
-ledger's and quarantine's bytes (``[bytes, sha256]``: a ledger rewritten since voids it); one
-written by the version before (``folders``, by window folder) is ignored, which costs one read of
-the experiment snapshots the ledger names. It is written by compare-and-swap after the ledger,
-under the lease: a crash in between leaves the ledger ahead of it, which only says more is done.
-What still grows with the history at each push: the listing, and the ledger and quarantine
+consumed is told by keys, never by a clock (LastModified can jump, or be older than objects already
+read). The ledger and quarantine objects are read whole at each push anyway, so an object is
+consumed when the id in its key is in them: a monitoring snapshot's id in a ledger line (logged) or
+in a quarantine line (set aside), an object that is not a valid snapshot by its key and ETag in a
+quarantine line (``segment``, ``etag``); an object gone between the listing and its read is not
+there (not set aside: a later listing that shows it again has it read). An experiment snapshot is
+logged once per arm, and its key does not name its arms: it is consumed when the quarantine has its
+id, or when a ledger line before the checkpoint's ledger mark has it and the checkpoint does not
+name it in ``partial`` (the ids a push read and found logged for some arms only); every other object
+is read. So a late object in an old folder is read alone, and nothing per object or folder is kept:
+the checkpoint ``ledger/checkpoint.json`` is ``{version, where, partial, ledger, quarantine,
+pending_drift}``. It names its bucket and prefix (``where``: one copied from another prefix is
+ignored) and the ledger's and quarantine's bytes (``[bytes, sha256]``: a ledger rewritten since
+voids it); one written by the version before (``folders``, by window folder) is ignored, which costs
+one read of the experiment snapshots the ledger names. It is written by compare-and-swap after the
+ledger, under the lease: a crash in between leaves the ledger ahead of it, which only says more is
+done. What still grows with the history at each push: the listing, and the ledger and quarantine
 objects, read whole (and rewritten whole at each append).
 """
 
@@ -316,6 +317,7 @@ class BucketSource:
         # so a later push reads only the new ones (an object rewritten anyway has another ETag).
         self.cache = Path(cache) if cache else None
         self.fetched = 0  # objects this source read from the bucket
+        self.vanished = 0  # objects listed and gone when read (`_fetch`)
         self.path = self.bucket.url
         self.parse = parse
         self.lease_seconds = lease_seconds
@@ -354,9 +356,13 @@ class BucketSource:
                     lm = obj.get("LastModified")
                     yield obj["Key"][start:], obj.get("ETag", ""), int(lm.timestamp() * 1000) if lm else None
 
-    def _fetch(self, listed: list) -> Iterator[tuple[str, str | None, bytes | None, dict | None]]:
-        """(key, ETag of the bytes read or None, body, document or None) of each (key, ETag)
-        listed, read by 8 threads (through the cache when there is one), in the order listed."""
+    def _fetch(self, listed: list) -> Iterator[tuple[str, str, bytes | None, dict | None]]:
+        """(key, ETag of the bytes read, body or None when over `MAX_OBJECT_BYTES`, document or
+        None) of each (key, ETag) listed, read by 8 threads (through the cache when there is one),
+        in the order listed. An object gone since the listing (a lifecycle rule, a compaction) is
+        left out, counted in `vanished`: it is not there, and a later listing that shows it again
+        has it read then (set aside, it would be a quarantine line of no object, and its key no
+        ETag to be known consumed by)."""
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
 
@@ -368,7 +374,7 @@ class BucketSource:
             return doc if snapshot_key(doc) == rel else None  # only under its own key
 
         def read(item: tuple[str, str]) -> tuple[str, str | None, bytes | None, dict | None, bool]:
-            """(key, ETag, body, document or None, whether it was read from the bucket)."""
+            """(key, ETag (None: gone), body, document or None, whether it was read from the bucket)."""
             rel, etag = item
             kept = None
             if self.cache is not None:
@@ -393,6 +399,9 @@ class BucketSource:
         with ThreadPoolExecutor(8) as pool:
             for rel, etag, body, doc, fetched in pool.map(read, listed):
                 self.fetched += fetched
+                if etag is None:
+                    self.vanished += 1
+                    continue
                 yield rel, etag, body, doc
 
     def snapshots(self, bad: list | None = None) -> list[dict]:
@@ -422,7 +431,7 @@ class BucketSource:
         consumed (the push tells it from the ledger and quarantine by key: see the module
         docstring), and the marks of those read: `[key, token]`, token ("id", id) or ("bad",
         sha256 of the body); objects that are not a valid snapshot under their own key go to
-        `bad` as (key, bytes or None, 0, ETag of the bytes read or None)."""
+        `bad` as (key, bytes or None, 0, ETag of the bytes read)."""
         self.reread = []  # nothing is trusted by folder: nothing to read again whole
         listed, skipped = [], 0
         for top in (SNAPSHOTS, EXPERIMENTS):
@@ -443,9 +452,10 @@ class BucketSource:
             if doc["id"] not in seen:
                 seen.add(doc["id"])
                 out.append(doc)
+        gone = f"; {self.vanished} gone since listed (not there: read when listed again)" if self.vanished else ""
         self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {skipped + len(listed)} object(s), {self.fetched} "
                  "read from the bucket" + (f", the others from {self.cache}" if self.cache is not None else "")
-                 + f"; {skipped} consumed (by their key, in the ledger or quarantine), not read")  # fmt: skip
+                 + f"; {skipped} consumed (by their key, in the ledger or quarantine), not read{gone}")  # fmt: skip
         return out, marks
 
     def advance(self, checkpoint: dict, marks: list, consumed: Callable) -> tuple[dict, list]:
@@ -480,15 +490,17 @@ class BucketSource:
             raise LeaseLost(f"{self.bucket.where(CHECKPOINT)} was written by another push: this one stops (run it again)")
         self._checkpoint_etag = etag
 
-    def find(self, ids: set) -> list[dict]:
+    def find(self, ids: set, match: Callable[[dict], bool] | None = None) -> list[dict]:
         """The snapshots of these ids still in the bucket (by key name, then read): the first
-        valid object of each id in key order, as `snapshots` and `fresh` take it. Keys are told
-        apart by folder (window start, model), not by id alone, so one id can be under two keys
-        (two monitors whose ids collide): the caller adds up what it gets, once per id."""
+        valid object of each id in key order that `match` takes, as `snapshots` and `fresh` take
+        it. Keys are told apart by folder (window start, model), not by id alone, so one id can be
+        under two keys (two monitors whose ids collide): `match` picks the caller's window and
+        model, and the caller adds up what it gets, once per id."""
         listed = [(k, e) for top in (SNAPSHOTS, EXPERIMENTS) for k, e, _ in self._listing(top) if id_of(k) in ids]
         seen, out = set(), []
         for *_, doc in self._fetch(listed):
-            if doc is not None and doc["id"] in ids and doc["id"] not in seen:
+            if (doc is not None and doc["id"] in ids and doc["id"] not in seen
+                    and (match is None or match(doc))):  # fmt: skip
                 seen.add(doc["id"])
                 out.append(doc)
         return out

@@ -16,7 +16,9 @@ PostgreSQL + S3 on scripts/test_team.sh).
 - `--cache DIR`: a later push reads only new objects; objects that are not snapshots (or not under
   their own key) are set aside in `ledger/quarantine.jsonl`, once;
 - one snapshot id under two keys is counted once when a window from before records is read again
-  by id (`BucketSource.find`).
+  by id (`BucketSource.find`);
+- an object gone between the listing and its read is not set aside (no quarantine line): a later
+  listing that shows it again reads it then, and it is its window's next revision.
 """
 
 from __future__ import annotations
@@ -389,3 +391,62 @@ def test_a_snapshot_id_under_two_keys_is_counted_once_in_a_window_from_before_re
     assert second.returncode == 0 and "[revision 1]" in second.stderr, second.stderr
     ts, value = max((m.timestamp, m.value) for m in _seen_history(uri, experiment) if m.timestamp // HOUR - 1 == third)
     assert value == sum(s["seen"] for s in window), (value, twinned["seen"])
+
+
+#: A push whose listing is followed, before any object is read, by the removal of one object (what
+#: a lifecycle rule or a compaction may do between the two): `python -c VANISH KEY ENDPOINT push …`.
+VANISH = """
+import sys
+import boto3
+from skedge import report, spool
+
+key, url = sys.argv[1], sys.argv[2]
+read = spool.BucketSource._fetch
+
+def fetch(self, listed):
+    if any(rel == key for rel, _ in listed):
+        boto3.client("s3", endpoint_url=url).delete_object(Bucket=self.bucket.name, Key=self.bucket.key(key))
+    return read(self, listed)
+
+spool.BucketSource._fetch = fetch
+sys.exit(report.main(sys.argv[3:]))
+"""
+
+
+def test_an_object_gone_between_listing_and_read_is_not_set_aside(server, s3, windows):
+    """An object listed and gone when it is read is not there: not set aside as "not a valid
+    snapshot record" (a quarantine line of no object, with no ETag); when a later listing shows it
+    again, it is read then and logged as its window's next revision, nothing lost."""
+    uri, prefix, experiment = server["uri"], "vanish", _experiment("vanish")
+    _put_all(s3, prefix, windows)
+    source, gone = f"s3://snapshots/{prefix}", windows[0]
+    key = bucket_spool.snapshot_key(gone)
+    cmd = _push_cmd(uri, source, experiment)
+    first = subprocess.run([sys.executable, "-c", VANISH, key, s3["url"], *cmd[2:]], env=_env(s3),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "quarantined" not in first.stderr and "1 gone since listed" in first.stderr, first.stderr
+    listed = s3["client"].list_objects_v2(Bucket="snapshots", Prefix=f"{prefix}/ledger/")["Contents"]
+    assert not [o["Key"] for o in listed if o["Key"].endswith("quarantine.jsonl")], "an absent object set aside"
+    assert gone["id"] not in {i for e in _ledger(s3, prefix) for i in e["ids"]}
+
+    _put_all(s3, prefix, [gone])  # listed again (restored, or a listing that lagged the removal)
+    again = subprocess.run(cmd, env=_env(s3), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(windows)} object(s), 1 read from the bucket" in again.stderr, again.stderr
+    assert again.stderr.count("[revision 1]") == 1, again.stderr
+    ledger = _ledger(s3, prefix)
+    assert sorted([i for e in ledger if e["revision"] == 0 for i in e["ids"]] + [gone["id"]]) == sorted(
+        s["id"] for s in windows)  # fmt: skip
+    [revision] = [e for e in ledger if e["revision"] == 1]
+    assert sorted(revision["ids"]) == sorted(s["id"] for s in windows
+                                             if s["window"]["end_ms"] // HOUR == gone["window"]["end_ms"] // HOUR)
+    last: dict = {}
+    for m in _seen_history(uri, experiment):
+        last[m.step] = max(last.get(m.step, (0, 0)), (m.timestamp, m.value))
+    want: dict = {}
+    for s in windows:
+        want[s["window"]["end_ms"] // HOUR] = want.get(s["window"]["end_ms"] // HOUR, 0) + s["seen"]
+    assert {ts // HOUR - 1: v for ts, v in last.values()} == want
+    final = subprocess.run(cmd, env=_env(s3), capture_output=True, text=True, timeout=600)
+    assert "nothing to push" in final.stderr and f"{len(windows)} object(s), 0 read" in final.stderr, final.stderr
