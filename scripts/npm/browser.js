@@ -1,6 +1,7 @@
 // Browsers and bundlers (`browser` / `import` conditions): the .wasm is fetched next to this file
 // (`new URL('skedge_bg.wasm', import.meta.url)`, which Vite, webpack 5 and Rollup understand), so
-// initialisation is async: `await init()` once, or `await Model.load(url)`, which initialises.
+// initialisation is async: `await init()` once, or `await Model.load(url)` / `Model.follow(url)`,
+// which initialise.
 // scripts/build.sh bundles it with the glue, extend.js and errors.js: one request, not four.
 import * as core from './core.js';
 import { SkedgeError, skedgeError } from './errors.js';
@@ -67,6 +68,12 @@ Model.fromBytes = function (bytes, options) {
 Model.load = async function (input, options) {
   await init();
   return load.call(Model, input, options);
+};
+// Its pointer is checked in wasm before any load, so it initialises first too.
+const follow = Model.follow;
+Model.follow = async function (source, options) {
+  await init();
+  return follow.call(Model, source, options);
 };
 
 export { Experiment, Model, SkedgeError };

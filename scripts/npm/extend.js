@@ -508,14 +508,29 @@ function sizeMismatch(key, got, size) {
 const POINTER_MAX_BYTES = 64 * 1024;
 
 /**
+ * The `Content-Length` of `res` when it is the length of the body `res` gives, else `null`: the
+ * rule of src/wasm/fetch.rs (`framed`, for Model.load), which this JS cannot call. Only a fetched
+ * response that shows every header (`type` "basic": same-origin, Node) and no `Content-Encoding`
+ * qualifies. A cross-origin one ("cors") hides its encoding, so its length may be the compressed
+ * one: of a good body longer than it, or of a body that inflates far past it.
+ */
+function bodyLength(res) {
+  const encoding = res.headers.get('content-encoding');
+  if (res.type !== 'basic' || (encoding !== null && encoding.toLowerCase() !== 'identity')) return null;
+  const length = res.headers.get('content-length')?.trim();
+  return length && /^[0-9]+$/.test(length) ? Number(length) : null;
+}
+
+/**
  * The body of `res`, refused (`tooLarge(n)`) as soon as it passes `limit` bytes: a hostile
- * destination cannot make the follower allocate without bound, announced length or not.
+ * destination cannot make the follower allocate without bound, announced length or not. A length
+ * over `limit` refuses it unread only when it is the body's own (`bodyLength`).
  */
 async function readCapped(res, limit, tooLarge) {
-  const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
-  if (length !== null && Number(length) > limit) {
+  const length = bodyLength(res);
+  if (length !== null && length > limit) {
     await res.body?.cancel();
-    throw tooLarge(Number(length));
+    throw tooLarge(length);
   }
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
@@ -609,12 +624,13 @@ function sourceOf(source, timeoutMs) {
         const at = new URL(`../../${key}`, url);
         return get(at, `fetching ${cut(at.href)}`, {}, async (res) => {
           if (!res.ok) throw fail(`fetching ${cut(at.href)}`, `HTTP ${res.status}`);
-          // Refused before reading a body the pointer does not announce (content-encoded:
-          // unknown), and as soon as a body passes the pointer's size.
-          const length = res.headers.get('content-encoding') ? null : res.headers.get('content-length');
-          if (length !== null && Number(length) !== size) {
+          // Refused unread when its own length is not the pointer's size; a length that may be
+          // a compressed one (content-encoded, cross-origin) decides nothing: the body is read up
+          // to the pointer's size, cut as soon as it passes it, and its sha256 decides.
+          const length = bodyLength(res);
+          if (length !== null && length !== size) {
             await res.body?.cancel();
-            throw sizeMismatch(key, Number(length), size);
+            throw sizeMismatch(key, length, size);
           }
           return readCapped(res, size, (n) => sizeMismatch(key, n, size));
         });

@@ -100,6 +100,7 @@ fn too_large(input: &JsValue, declared: Option<u64>, max: u32) -> JsValue {
 /// Whether a `Response`'s `Content-Length` is the length of the body it gives: a fetch framed the
 /// body by it, and every header is shown, `Content-Encoding` included (`type` `"basic"`). A
 /// cross-origin response's (`"cors"`) may be the compressed length of a body that inflates past it.
+/// `Model.follow`'s reads, in JS, apply the same rule (scripts/npm/extend.js `bodyLength`).
 fn framed(kind: &JsValue) -> bool {
     kind.as_string().is_some_and(|k| k == "basic")
 }

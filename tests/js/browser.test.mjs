@@ -1,7 +1,7 @@
 // Headless Chromium (playwright-core, /usr/bin/chromium) against the installed package: use
-// before init, parity on every fixture case inside the page, errors, `maxBytes` against a
-// cross-origin server (whose gzip the page cannot see), the plain <script type="module"> example
-// page, and a Vite production build of examples/vite.
+// before init, parity on every fixture case inside the page, errors, `maxBytes` and `Model.follow`
+// against a cross-origin server (whose gzip the page cannot see), the plain <script
+// type="module"> example page, and a Vite production build of examples/vite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -212,6 +212,72 @@ test('chromium: maxBytes: a cross-origin gzip body is cut as it inflates, a Cont
     // The reader was cancelled: the connection of each refused body is closed.
     await closed['/bomb'];
     await closed['/declared'];
+  } finally {
+    other.closeAllConnections();
+    await new Promise((r) => other.close(r));
+  }
+});
+
+test('chromium: Model.follow of a cross-origin gzip blob: its sha256 decides, not its Content-Length', async () => {
+  // The pointer and its blob on another origin (a CDN, a bucket with compression): the page sees the
+  // compressed Content-Length, not the Content-Encoding. Each root serves the same pointer, its blob
+  // gzip-encoded in one way: `gzip` (shorter than the pointer's size), `stored` (gzip level 0:
+  // longer), `bomb` (inflates far past it; all but its last byte, so only a reader that stops as
+  // it inflates gets an answer).
+  const { bytes, sha256hex: sha } = wordCase;
+  const pointer = JSON.stringify({
+    pointer_version: 1, model: 'm', alias: 'production', version: '1', run_id: '',
+    sha256: sha, size: bytes.length, integrity: integrityOf(wordCase),
+    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
+    format_version: 3, generation: 1, previous_sha256: '', previous_generation: 0,
+    published_at: '2026-12-03T00:00:00Z', signature: null,
+  });
+  const blobs = {
+    gzip: gzipSync(bytes),
+    stored: gzipSync(bytes, { level: 0 }),
+    bomb: gzipSync(new Uint8Array(64 << 20)),
+  };
+  assert.ok(blobs.gzip.length < bytes.length && blobs.stored.length > bytes.length);
+  const closed = {};
+  const other = createServer((req, res) => {
+    const headers = { 'access-control-allow-origin': '*' };
+    const [, root, ...rest] = req.url.split('/');
+    const path = rest.join('/');
+    const blob = blobs[root];
+    if (blob && path === 'pointers/m/production.json') {
+      res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(pointer);
+    } else if (blob && path === `blobs/sha256/${sha}.skedge`) {
+      closed[root] = new Promise((r) => res.on('close', r));
+      res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': blob.length });
+      if (root === 'bomb') res.write(blob.subarray(0, blob.length - 1));
+      else res.end(blob);
+    } else {
+      res.writeHead(404, headers).end();
+    }
+  });
+  await new Promise((r) => other.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${other.address().port}`;
+  try {
+    await blank();
+    const r = await page.evaluate(async ({ origin, roots }) => {
+      const { Model } = await import('skedge');
+      const out = {}; // no init(): Model.follow initialises, as Model.load does
+      for (const root of roots) {
+        try {
+          const handle = await Model.follow(`${origin}/${root}/pointers/m/production.json`, { intervalSeconds: 3600 });
+          out[root] = handle.info().sha256;
+          handle.dispose();
+        } catch (e) {
+          out[root] = `${e.code}: ${e.message}`;
+        }
+      }
+      return out;
+    }, { origin, roots: Object.keys(blobs) });
+    assert.equal(r.gzip, sha);
+    assert.equal(r.stored, sha);
+    assert.match(r.bomb, new RegExp(`^INTEGRITY_MISMATCH: blob blobs/sha256/${sha}\\.skedge has \\d+ bytes, the pointer says ${bytes.length}$`));
+    // The reader was cancelled as the body passed the pointer's size: the connection is closed.
+    await closed.bomb;
   } finally {
     other.closeAllConnections();
     await new Promise((r) => other.close(r));

@@ -3,9 +3,10 @@
 // pointers this test writes, the pointers signed by the CLI's `sign-pointer` (the one encoder).
 // v1 served -> the pointer moves to v2 -> the handle serves v2; a tampered blob, an unsigned or
 // re-signed pointer, a lower generation and an unreadable format are refused with codes while v2
-// keeps serving; a blob over `maxBytes` is refused before it is requested; dispose() stops
-// polling. In workerd (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are
-// awaited through onUpdate / onError: no assertion on time.
+// keeps serving; a gzip-encoded blob is taken, and cut as it inflates past the pointer's size; a
+// blob over `maxBytes` is refused before it is requested; dispose() stops polling. In workerd
+// (miniflare, an R2 bucket binding) the same from R2. Updates and refusals are awaited through
+// onUpdate / onError: no assertion on time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { Model } from 'skedge';
 
 const ROOT = process.env.SKEDGE_ROOT;
@@ -351,6 +353,42 @@ test('a refused blob is fetched again at the next poll: a proxy error page does 
   assert.equal(await h.refresh(), true);
   assert.equal(h.info().sha256, sha256(v2));
   h.dispose();
+});
+
+test('a gzip-encoded blob is judged by what it inflates to: taken at the pointer\'s size, cut as it passes it', { timeout: 20_000 }, async () => {
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1 });
+  const handle = await Model.follow(url, { publicKey, intervalSeconds: 3600 });
+  publish(v2, { generation: 2 });
+  // A server compressing the blob (a CDN, a bucket with compression): its Content-Length is the
+  // compressed size, not the pointer's. 64 MiB of zeros in about 64 KB, all but its last byte:
+  // only a reader that stops as it inflates gets an answer.
+  const gzipped = gzipSync(v2);
+  const bomb = gzipSync(new Uint8Array(64 << 20));
+  assert.notEqual(gzipped.length, v2.length);
+  let closed;
+  try {
+    blobFault = (res) => {
+      closed = new Promise((r) => res.on('close', r));
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': bomb.length });
+      res.write(bomb.subarray(0, bomb.length - 1));
+    };
+    await assert.rejects(handle.refresh(), (e) => {
+      assert.equal(e.code, 'INTEGRITY_MISMATCH', e.message);
+      assert.match(e.message, new RegExp(`has \\d+ bytes, the pointer says ${v2.length}$`));
+      return true;
+    });
+    // The reader was cancelled as the body passed the pointer's size: the connection is closed.
+    await closed;
+    assert.equal(handle.info().sha256, sha256(v1), 'v1 keeps serving');
+    blobFault = (res) => res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': gzipped.length }).end(gzipped);
+    assert.equal(await handle.refresh(), true, 'the gzip-encoded blob is taken');
+  } finally {
+    blobFault = null;
+  }
+  assert.equal(handle.info().sha256, sha256(v2));
+  handle.dispose();
 });
 
 test('maxBytes: a pointer naming a larger blob is refused before the blob is requested; the option is checked', { timeout: 20_000 }, async () => {
