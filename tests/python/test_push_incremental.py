@@ -532,6 +532,24 @@ def test_a_late_snapshot_of_a_window_without_record_is_never_a_partial_revision(
     assert aside["ids"] == [late[0]["id"]] and aside["snapshots"][0]["id"] == late[0]["id"]
 
 
+def _pushed_before_records(server, spool, experiment: str, old: list, other: list, extra: list) -> tuple:
+    """`old` and `other` posted and pushed, then `old`'s window made one logged by a push from
+    before window records (its record folder removed) in a spool without checkpoint: (the
+    window's bucket, its record folder, the MLflow run)."""
+    import shutil  # noqa: PLC0415
+
+    uri = server["uri"]
+    _post(spool, old + other, extra=extra)
+    _push(uri, spool, experiment)
+    bucket = old[0]["window"]["end_ms"] // HOUR
+    client = _client(uri)
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    [folder] = [p for p in Path(server["artifacts"]).rglob(f"skedge/window/{bucket}") if run.info.run_id in str(p)]
+    shutil.rmtree(folder)
+    (spool / report.CHECKPOINT).unlink()
+    return bucket, folder, run
+
+
 def test_the_first_push_without_checkpoint_writes_the_missing_record_while_the_spool_holds_it(
         server, artifact, streams, tmp_path):  # fmt: skip
     """A window logged by a push from before window records (simulated: its records removed), on
@@ -541,20 +559,11 @@ def test_the_first_push_without_checkpoint_writes_the_missing_record_while_the_s
     a late one is still that window's next revision with the whole aggregate, not set aside."""
     if server.get("artifacts") is None:
         pytest.skip("needs the sqlite backend's local artifact store")
-    import shutil  # noqa: PLC0415
-
     uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("restore")
     small = ["--segment-bytes", "1"]
     old = _snaps(artifact, streams, hour=22, seed=120)
     other = _snaps(artifact, streams, hour=21, seed=121, n=20)
-    _post(spool, old + other, extra=small)
-    _push(uri, spool, experiment)
-    bucket = old[0]["window"]["end_ms"] // HOUR
-    client = _client(uri)
-    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    [folder] = [p for p in Path(server["artifacts"]).rglob(f"skedge/window/{bucket}") if run.info.run_id in str(p)]
-    shutil.rmtree(folder)
-    (spool / report.CHECKPOINT).unlink()
+    bucket, folder, _ = _pushed_before_records(server, spool, experiment, old, other, small)
 
     first = _push(uri, spool, experiment)
     assert first.stderr.count("wrote the missing record") == 1, first.stderr
@@ -584,20 +593,11 @@ def test_a_colliding_id_of_another_model_is_never_aggregated_into_a_window_from_
     that window is set aside, not a revision that aggregates the challenger's snapshot."""
     if server.get("artifacts") is None:
         pytest.skip("needs the sqlite backend's local artifact store")
-    import shutil  # noqa: PLC0415
-
     uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("collide")
     small = ["--segment-bytes", "1"]
     old = _snaps(artifact, streams, hour=23, seed=140)
     other = _snaps(artifact, streams, hour=21, seed=141, n=20)
-    _post(spool, old + other, extra=small)
-    _push(uri, spool, experiment)
-    bucket = old[0]["window"]["end_ms"] // HOUR
-    client = _client(uri)
-    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    [folder] = [p for p in Path(server["artifacts"]).rglob(f"skedge/window/{bucket}") if run.info.run_id in str(p)]
-    shutil.rmtree(folder)  # logged by a push from before window records
-    (spool / report.CHECKPOINT).unlink()
+    bucket, folder, run = _pushed_before_records(server, spool, experiment, old, other, small)
 
     twin = json.loads(json.dumps(old[0]))
     twin["model"] = dict(twin["model"], name="monitor_incremental_challenger",
