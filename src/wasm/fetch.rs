@@ -157,8 +157,8 @@ fn describe(e: &JsValue) -> String {
 
 /// `fetch` the body, of at most `max` bytes, with `on_progress` chunk by chunk, calling
 /// `on_progress({ loaded, total })` after each. A `Response` (from the Cache API, say) is read as
-/// it is. A declared length over `max` is refused before the body is read; a body that passes
-/// `max` as it streams is cancelled there.
+/// it is. A declared length over `max` is refused before the body is read where it is the body's
+/// own (`framed`); a body that passes `max` as it streams is cancelled there.
 pub(super) async fn download(
     input: &JsValue,
     init: &JsValue,
@@ -198,9 +198,13 @@ pub(super) async fn download(
         Some(n) if !encoded => n.trim().parse::<u64>().ok(),
         _ => None,
     };
-    // Refused before the body is read: its reader is cancelled (the connection closed) below.
+    // Refused before the body is read only when the length is the body's own (`framed`): a
+    // cross-origin one's may be the compressed length of a body that inflates to less than `max`
+    // (and one under `max` proves nothing either: the read below is cut at `max`). Its reader is
+    // cancelled (the connection closed) below.
+    let framed = framed(&response.kind());
     let refused = total
-        .filter(|&n| n > u64::from(max))
+        .filter(|&n| framed && n > u64::from(max))
         .map(|n| too_large(input, Some(n), max));
     let progress = |loaded: usize| -> Result<(), JsValue> {
         if let Some(f) = on_progress {
@@ -220,7 +224,7 @@ pub(super) async fn download(
     // chunk crossing into wasm) and copied into wasm memory once. Any other (no length,
     // content-encoded, cross-origin, built by a script, a runtime's without `type`) is read chunk
     // by chunk, so that it stops at `max`.
-    let whole = refused.is_none() && on_progress.is_none() && total.is_some() && framed(&response.kind());
+    let whole = refused.is_none() && on_progress.is_none() && total.is_some() && framed;
     // `body` is not even asked for a whole read: Blink makes its stream object on first access.
     let body = if whole { None } else { response.body() };
     let reader = match body {

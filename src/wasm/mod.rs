@@ -179,7 +179,8 @@ export interface FromBytesOptions {
 export interface LoadProgress {
   /** Bytes received so far. */
   loaded: number;
-  /** `Content-Length`, or `null` when unknown (or the response is content-encoded). */
+  /** `Content-Length`, or `null` when unknown (or the response is content-encoded); cross-origin,
+   * the one shown, which may be the compressed size (`loaded` can pass it). */
   total: number | null;
 }
 
@@ -189,9 +190,10 @@ export interface LoadOptions extends FromBytesOptions {
   /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
   init?: RequestInit;
   /** The largest artifact accepted, in bytes: an integer from 1 to 2^31 − 1 (the default: what
-   * WebAssembly holds). A `Content-Length` over it is refused before the body is read, and a body
-   * of no known length (none, content-encoded, cross-origin, a `Response` built by a script) as
-   * soon as it passes it: `INPUT_TOO_LARGE`. */
+   * WebAssembly holds). A `Content-Length` over it is refused before the body is read where it is
+   * the body's length (a same-origin or Node `fetch`, not content-encoded), and any other body (no
+   * length, content-encoded, cross-origin, a `Response` built by a script) as soon as it passes
+   * it: `INPUT_TOO_LARGE`. */
   maxBytes?: number;
 }
 

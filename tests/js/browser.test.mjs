@@ -24,10 +24,18 @@ const T = 60_000;
 let server;
 let browser;
 let page;
+/** What the pages' own origin answers under /same/ (a test sets it): responses that show the page
+ * every header, Content-Encoding included. */
+let sameOrigin = (req, res) => res.writeHead(404).end();
 
 before(async () => {
   writeFileSync(join(app, 'blank.html'), `<!doctype html><meta charset="utf-8">${IMPORT_MAP}<title>blank</title>`);
-  server = await serve({ '/cases/': process.env.SKEDGE_CASES, '/golden/': join(process.env.SKEDGE_ROOT, 'tests', 'golden'), '/': app });
+  server = await serve({
+    '/cases/': process.env.SKEDGE_CASES,
+    '/golden/': join(process.env.SKEDGE_ROOT, 'tests', 'golden'),
+    '/same/': (req, res) => sameOrigin(req, res),
+    '/': app,
+  });
   browser = await launchChromium();
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(T);
@@ -157,30 +165,40 @@ test('chromium: Model.load streams with progress; error codes', async () => {
   assert.ok(['function', 'undefined'].includes(r.dispose));
 });
 
-test('chromium: maxBytes: a cross-origin gzip body is cut as it inflates, a Content-Length over it is refused unread', async () => {
+test('chromium: maxBytes: a Content-Length refuses unread only same-origin; a cross-origin body (whose gzip the page cannot see) is read and cut as it passes maxBytes', async () => {
   // Another origin (another port), as a link handed to a page: Content-Length is shown to the page,
-  // Content-Encoding is not (not exposed), so the length is the compressed one.
+  // Content-Encoding is not (not exposed), so the length may be the compressed one: of a body that
+  // inflates far past it, or of a good one shorter than it (gzip level 0: `stored`). The page's
+  // own origin (/same/) shows both headers: its length is the body's.
   const MiB = 1 << 20;
   const bomb = gzipSync(new Uint8Array(64 * MiB));
   const gzipped = gzipSync(wordCase.bytes);
+  const stored = gzipSync(wordCase.bytes, { level: 0 });
+  assert.ok(gzipped.length < wordCase.bytes.length - 1 && stored.length > wordCase.bytes.length);
   const closed = {};
-  const other = createServer((req, res) => {
-    const headers = { 'access-control-allow-origin': '*' };
+  const respond = (req, res, headers) => {
     closed[req.url] = new Promise((r) => res.on('close', r));
-    if (req.url === '/bomb') {
+    const route = req.url.replace(/^\/same\//, '/');
+    if (route === '/bomb') {
       // 64 MiB of zeros in about 64 KB, all but its last byte: only a reader that stops as it
       // inflates gets an answer (a whole read waits for the rest of the body).
       res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': bomb.length });
       res.write(bomb.subarray(0, bomb.length - 1));
-    } else if (req.url === '/declared') {
-      res.writeHead(200, { ...headers, 'content-length': 4 * MiB }); // and no body
-      res.flushHeaders();
-    } else if (req.url === '/model.skedge') {
+    } else if (route === '/declared') {
+      // Announces 4 MiB, sends 2 MiB and waits: only a refusal of its length unread, or a reader
+      // that stops at maxBytes, gets an answer (and the message says which).
+      res.writeHead(200, { ...headers, 'content-length': 4 * MiB });
+      res.write(Buffer.alloc(2 * MiB, 7));
+    } else if (route === '/model.skedge') {
       res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': gzipped.length }).end(gzipped);
+    } else if (route === '/stored.skedge') {
+      res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': stored.length }).end(stored);
     } else {
       res.writeHead(404, headers).end();
     }
-  });
+  };
+  sameOrigin = (req, res) => respond(req, res, {});
+  const other = createServer((req, res) => respond(req, res, { 'access-control-allow-origin': '*' }));
   await new Promise((r) => other.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${other.address().port}`;
   try {
@@ -199,20 +217,36 @@ test('chromium: maxBytes: a cross-origin gzip body is cut as it inflates, a Cont
       return {
         bomb: await outcome(Model.load(`${origin}/bomb`, { maxBytes: limit })),
         declared: await outcome(Model.load(`${origin}/declared`, { maxBytes: limit })),
+        sameDeclared: await outcome(Model.load('/same/declared', { maxBytes: limit })),
         built: await outcome(Model.load(new Response(endless, { headers: { 'content-length': '100' } }), { maxBytes: limit })),
         atLimit: await outcome(Model.load(`${origin}/model.skedge`, { maxBytes: length })),
         overLimit: await outcome(Model.load(`${origin}/model.skedge`, { maxBytes: length - 1 })),
+        stored: await outcome(Model.load(`${origin}/stored.skedge`, { maxBytes: length })),
+        storedOver: await outcome(Model.load(`${origin}/stored.skedge`, { maxBytes: length - 1 })),
+        sameStored: await outcome(Model.load('/same/stored.skedge', { maxBytes: length })),
       };
     }, { origin, limit: MiB, length: wordCase.bytes.length });
-    assert.equal(r.bomb, `INPUT_TOO_LARGE: could not load ${origin}/bomb: its body is over maxBytes (${MiB} bytes)`);
-    assert.equal(r.declared, `INPUT_TOO_LARGE: could not load ${origin}/declared: its Content-Length, ${4 * MiB} bytes, is over maxBytes (${MiB} bytes)`);
-    assert.equal(r.built, `INPUT_TOO_LARGE: could not load a Response without a URL: its body is over maxBytes (${MiB} bytes)`);
-    assert.equal(r.atLimit, 'loaded');
-    assert.equal(r.overLimit, `INPUT_TOO_LARGE: could not load ${origin}/model.skedge: its body is over maxBytes (${wordCase.bytes.length - 1} bytes)`);
+    const over = (what, limit) => `INPUT_TOO_LARGE: could not load ${what}: its body is over maxBytes (${limit} bytes)`;
+    assert.deepEqual(r, {
+      bomb: over(`${origin}/bomb`, MiB),
+      // Cross-origin, the length decides nothing: the body is read, and cut at maxBytes.
+      declared: over(`${origin}/declared`, MiB),
+      // Same-origin, it is the body's: refused unread.
+      sameDeclared: `INPUT_TOO_LARGE: could not load /same/declared: its Content-Length, ${4 * MiB} bytes, is over maxBytes (${MiB} bytes)`,
+      built: over('a Response without a URL', MiB),
+      atLimit: 'loaded',
+      overLimit: over(`${origin}/model.skedge`, wordCase.bytes.length - 1),
+      // A compressed length over maxBytes of a body within it: loaded, not refused by its length.
+      stored: 'loaded',
+      storedOver: over(`${origin}/stored.skedge`, wordCase.bytes.length - 1),
+      sameStored: 'loaded',
+    });
     // The reader was cancelled: the connection of each refused body is closed.
     await closed['/bomb'];
     await closed['/declared'];
+    await closed['/same/declared'];
   } finally {
+    sameOrigin = (req, res) => res.writeHead(404).end();
     other.closeAllConnections();
     await new Promise((r) => other.close(r));
   }

@@ -1,5 +1,6 @@
 // A static file server on 127.0.0.1 (random port) for the browser tests, with the MIME types
-// WebAssembly streaming compilation needs. `routes` maps URL prefixes to directories.
+// WebAssembly streaming compilation needs. `routes` maps URL prefixes to directories, or to a
+// `(req, res)` handler for responses a page must get from its own origin.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -16,11 +17,12 @@ const TYPES = {
 };
 
 export async function serve(routes) {
-  const entries = Object.entries(routes).map(([p, d]) => [p, resolve(d)]).sort((a, b) => b[0].length - a[0].length);
+  const entries = Object.entries(routes).map(([p, d]) => [p, typeof d === 'function' ? d : resolve(d)]).sort((a, b) => b[0].length - a[0].length);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const route = entries.find(([prefix]) => path.startsWith(prefix));
     if (!route) return void res.writeHead(404).end();
+    if (typeof route[1] === 'function') return void route[1](req, res);
     let file = normalize(join(route[1], path.slice(route[0].length)));
     if (!file.startsWith(route[1] + sep) && file !== route[1]) return void res.writeHead(403).end();
     try {
