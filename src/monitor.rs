@@ -101,8 +101,9 @@ pub struct MonitorConfig {
     pub sample_rate: f64,
     /// Length of a window; `None`: a window lasts until [`Monitor::snapshot`].
     pub window_seconds: Option<f64>,
-    /// Seed of the sampler. Give each monitor instance its own (the JS package draws one from
-    /// `crypto.getRandomValues` by default): it also makes snapshot ids unique.
+    /// Seed of the sampler: the same seed draws the same sample (the JS package draws one from
+    /// `crypto.getRandomValues` by default). Snapshot ids never derive from it (see
+    /// [`Monitor::new`]'s `id_key`).
     pub seed: u64,
     /// Sampled texts kept per window (at most [`MAX_TEXTS`], each cut to [`MAX_TEXT_CHARS`]
     /// characters). 0, the default: no text ever leaves the device.
@@ -599,12 +600,17 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts monitoring `model`, whose artifact bytes have the hex sha256 `artifact_sha256`, at
-    /// `now_ms` (milliseconds since the Unix epoch).
+    /// `now_ms` (milliseconds since the Unix epoch). `id_key`: 16 bytes the host draws from its
+    /// cryptographic random source for each instance (never from `config.seed`), which make its
+    /// snapshot ids unique: monitors of one model given the same seed and started in the same
+    /// millisecond (a fleet of Workers isolates, whose `Date.now()` is coarse) would otherwise
+    /// share ids, and the collector would keep one snapshot of each pair.
     pub fn new(
         model: &TextClassifier,
         artifact_sha256: &str,
         config: MonitorConfig,
         now_ms: f64,
+        id_key: [u8; 16],
     ) -> Result<Self> {
         if !(0.0..=1.0).contains(&config.sample_rate) {
             return Err(invalid(format!(
@@ -655,7 +661,7 @@ impl Monitor {
         let created = ms(now_ms);
         let mut key = Vec::with_capacity(96);
         key.extend_from_slice(sha256.as_bytes());
-        key.extend_from_slice(&config.seed.to_le_bytes());
+        key.extend_from_slice(&id_key);
         key.extend_from_slice(&now_ms.to_bits().to_le_bytes());
         let mut instance = [0u8; 16];
         instance[..8].copy_from_slice(&xxh64(&key, 0x736b_6564_6765).to_le_bytes());
@@ -1022,10 +1028,12 @@ mod tests {
 
     const SHA: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const T0: f64 = 1_767_225_600_000.0;
+    /// A fixed `id_key`, for ids the tests can compare.
+    const KEY: [u8; 16] = *b"skedge-monitor-k";
 
     fn monitor(config: MonitorConfig) -> (TextClassifier, Monitor) {
         let m = model();
-        let mon = Monitor::new(&m, SHA, config, T0).unwrap();
+        let mon = Monitor::new(&m, SHA, config, T0, KEY).unwrap();
         (m, mon)
     }
 
@@ -1155,17 +1163,49 @@ mod tests {
         );
         assert_ne!(s.id, t.id);
         assert_eq!(mon.take_pending().len(), 2);
-        // same seed, same start: same ids (deterministic); another seed: others
+        // same key, same start: same ids (deterministic), whatever the seed
         let (_, mut again) = monitor(MonitorConfig {
-            seed: 3,
-            ..MonitorConfig::default()
-        });
-        assert_eq!(again.snapshot(T0 + 1000.0).id, s.id);
-        let (_, mut other) = monitor(MonitorConfig {
             seed: 4,
             ..MonitorConfig::default()
         });
-        assert_ne!(other.snapshot(T0 + 1000.0).id, s.id);
+        assert_eq!(again.snapshot(T0 + 1000.0).id, s.id);
+    }
+
+    #[test]
+    fn ids_come_from_the_hosts_key_never_from_the_seed() {
+        // A fleet of isolates all configured with `seed: 42`, started in the same millisecond:
+        // each draws its own key, so their snapshots keep distinct ids (the collector and push
+        // count one snapshot per id).
+        let m = model();
+        let config = MonitorConfig {
+            seed: 42,
+            sample_rate: 0.5,
+            ..MonitorConfig::default()
+        };
+        let ids = |key: [u8; 16]| {
+            let mut mon = Monitor::new(&m, SHA, config.clone(), T0, key).unwrap();
+            feed(
+                &m,
+                &mut mon,
+                &["good", "bad", "great good", "good bad"].repeat(8),
+                T0,
+            );
+            let first = mon.snapshot(T0 + 1.0);
+            feed(&m, &mut mon, &["great"], T0 + 2.0);
+            let second = mon.snapshot(T0 + 3.0);
+            (first.id, second.id, first.stats)
+        };
+        let (a0, a1, a_stats) = ids([1; 16]);
+        let (b0, b1, b_stats) = ids([2; 16]);
+        for a in [&a0, &a1] {
+            for b in [&b0, &b1] {
+                assert_ne!(a, b);
+            }
+        }
+        // the seed still reproduces the sample
+        assert_eq!(a_stats, b_stats);
+        // one key: the same ids again
+        assert_eq!(ids([1; 16]), (a0, a1, a_stats));
     }
 
     #[test]
@@ -1281,7 +1321,7 @@ mod tests {
         check_baseline(&b, 2).unwrap();
         assert!(check_baseline(&b, 3).is_err());
         let with_baseline = TextClassifier::from_body(body(Some(b))).unwrap();
-        let mut mon = Monitor::new(&with_baseline, SHA, MonitorConfig::default(), T0).unwrap();
+        let mut mon = Monitor::new(&with_baseline, SHA, MonitorConfig::default(), T0, KEY).unwrap();
         feed(
             &with_baseline,
             &mut mon,
@@ -1341,8 +1381,8 @@ mod tests {
             },
         ];
         for c in bad {
-            assert!(Monitor::new(&m, SHA, c, T0).is_err());
+            assert!(Monitor::new(&m, SHA, c, T0, KEY).is_err());
         }
-        assert!(Monitor::new(&m, "abc", MonitorConfig::default(), T0).is_err());
+        assert!(Monitor::new(&m, "abc", MonitorConfig::default(), T0, KEY).is_err());
     }
 }

@@ -196,10 +196,16 @@ impl Model {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn open(py: Python<'_>, bytes: Vec<u8>, keys: LoadOptions) -> PyResult<Model> {
+    /// A model of `bytes`, read from a file of `file_len` bytes when they come from one (its
+    /// trailing bytes are then counted in the file, which was read one byte past the artifact).
+    fn open(py: Python<'_>, bytes: Vec<u8>, file_len: Option<u64>, keys: LoadOptions) -> PyResult<Model> {
         let len = bytes.len();
         let inner = py
             .detach(|| TextClassifier::from_vec_with(bytes, &keys))
+            .map_err(|e| match file_len {
+                Some(file_len) => crate::artifact::in_file(e, len, file_len),
+                None => e,
+            })
             .map_err(core_error)?;
         Ok(Model {
             classes: inner.classes().clone(),
@@ -309,8 +315,8 @@ impl Model {
     ) -> PyResult<Model> {
         let path = path_of(path, "path", "a str or os.PathLike")?;
         let keys = load_options(public_key, decryption_key)?;
-        let bytes = py.detach(|| read(&path))?;
-        Model::open(py, bytes, keys)
+        let (bytes, file_len) = py.detach(|| read(&path))?;
+        Model::open(py, bytes, Some(file_len), keys)
     }
 
     /// Loads an artifact from its bytes (`bytes`, `bytearray` or `memoryview`), with the checks
@@ -324,7 +330,7 @@ impl Model {
         decryption_key: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Model> {
         let keys = load_options(public_key, decryption_key)?;
-        Model::open(py, bytes_of(data, "data")?, keys)
+        Model::open(py, bytes_of(data, "data")?, None, keys)
     }
 
     /// `predict`, `decision_function` and `predict_proba` of one text (or, for a model fitted on
@@ -589,7 +595,7 @@ impl Model {
             _ => Some(public_keys),
         };
         let keys = load_options(pinned, None)?;
-        Model::open(py, bytes_of(data, "data")?, keys)
+        Model::open(py, bytes_of(data, "data")?, None, keys)
     }
 }
 
@@ -982,8 +988,10 @@ fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {
     e
 }
 
-fn read(path: &std::path::Path) -> PyResult<Vec<u8>> {
-    crate::artifact::read_file(path).map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(path)))))
+/// The artifact at `path` (read no further than its header declares) and the file's length.
+fn read(path: &std::path::Path) -> PyResult<(Vec<u8>, u64)> {
+    crate::artifact::read_file_sized(path)
+        .map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(path)))))
 }
 
 /// Copies the bytes of a `bytes`, `bytearray` or `memoryview`.

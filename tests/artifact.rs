@@ -287,6 +287,37 @@ fn rejects_truncated_body_and_trailing_bytes() {
     );
 }
 
+/// A file longer than its header declares (sparse, 1 GiB): read one byte past the artifact, its
+/// error names the file's true number of trailing bytes.
+#[test]
+fn a_files_trailing_bytes_are_counted_in_the_file_unread() {
+    let golden = std::fs::read("tests/golden/tiny.skedge").unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("trailing-1g.skedge");
+    std::fs::write(&path, &golden).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let (bytes, len) = artifact::read_file_sized(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((bytes.len(), len), (golden.len() + 1, 1 << 30));
+    let e = TextClassifier::from_bytes(&bytes).unwrap_err();
+    assert_eq!(e, Error::TrailingBytes { extra: 1 });
+    assert_eq!(
+        artifact::in_file(e, bytes.len(), len),
+        Error::TrailingBytes {
+            extra: (1 << 30) - golden.len() as u64
+        }
+    );
+    // other errors pass unchanged
+    assert_eq!(
+        artifact::in_file(Error::BadMagic, bytes.len(), len),
+        Error::BadMagic
+    );
+}
+
 #[test]
 fn rejects_huge_declared_length_without_allocating() {
     let mut b = bytes();

@@ -760,6 +760,141 @@ fn the_readme_documents_the_exit_statuses_of_every_command() {
     }
 }
 
+#[test]
+fn usage_errors_are_coded_lines_before_clap_s_tips_and_help_is_unchanged() {
+    let usage_errors: [&[&str]; 6] = [
+        &["--bogus"],
+        &["inspect", "--bogus", MODEL],
+        &["predict", MODEL, "--format", "nope"],
+        &["inspect"],
+        &["no-such-command"],
+        &[],
+    ];
+    for args in usage_errors {
+        let out = skedge(args);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("skedge: error[INVALID_INPUT]: "),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let err = err_of(&skedge(&["inspect", "--bogus", MODEL]));
+    assert!(
+        err.starts_with("skedge: error[INVALID_INPUT]: unexpected argument '--bogus' found\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tip: to pass '--bogus' as a value") && err.contains("Usage: skedge inspect"),
+        "{err}"
+    );
+    let err = err_of(&skedge(&["predict", MODEL, "--format", "nope"]));
+    assert!(err.contains("[possible values: text, jsonl]"), "{err}");
+    // without a command: the coded line, then clap's help listing the commands
+    let err = err_of(&skedge::<&str>(&[]));
+    assert!(
+        err.contains("\nCommands:\n") && err.contains("  predict "),
+        "{err}"
+    );
+    // help and version are no errors: stdout, status 0
+    let help: [&[&str]; 6] = [
+        &["--help"],
+        &["help"],
+        &["help", "inspect"],
+        &["inspect", "--help"],
+        &["--version"],
+        &["-V"],
+    ];
+    for args in help {
+        let out = skedge(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", err_of(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", err_of(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("Usage: skedge") || text == format!("skedge {}\n", env!("CARGO_PKG_VERSION")),
+            "{args:?}: {text}"
+        );
+    }
+    // skedge-monitor likewise
+    let monitor = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_skedge-monitor"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for args in [&["--bogus"][..], &["check", "--bogus"], &["simulate"], &[]] {
+        let out = monitor(args);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("skedge-monitor: error[INVALID_INPUT]: "),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("Usage: skedge-monitor"), "{args:?}: {err}");
+    }
+    let out = monitor(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty()
+            && String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("Usage: skedge-monitor")
+    );
+}
+
+#[test]
+#[cfg(feature = "cli")]
+fn simulated_monitors_given_one_seed_keep_their_snapshot_ids_apart() {
+    // Two monitors of one model, one seed, one start time (a fleet's isolates): the same sample,
+    // never the same ids (the collector and `report.py push` keep one snapshot per id).
+    let run = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skedge-monitor"))
+            .args([
+                "simulate",
+                MODEL,
+                "--seed",
+                "42",
+                "--sample-rate",
+                "0.5",
+                "--per-snapshot",
+                "10",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all("good movie\nbad\ngreat\n".repeat(10).as_bytes())
+            .unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.len(), 3);
+    let ids = |s: &[serde_json::Value]| {
+        s.iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (a_ids, b_ids) = (ids(&a), ids(&b));
+    assert!(a_ids.iter().all(|id| !b_ids.contains(id)), "{a_ids:?} {b_ids:?}");
+    let stats = |s: &[serde_json::Value]| {
+        s.iter()
+            .map(|s| s["stats"]["label_counts"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(stats(&a), stats(&b));
+}
+
 /// `skedge ARGS` with its address space limited to `mb` MB (`ulimit -v`): reading a gigabyte
 /// whole aborts it.
 fn with_memory_limit(mb: u32, args: &[&str]) -> std::process::Output {

@@ -358,6 +358,18 @@ pub fn read_file_sized(path: &std::path::Path) -> std::io::Result<(Vec<u8>, u64)
     Ok((bytes, len))
 }
 
+/// `e`, an error of loading the `read` bytes that [`read_file_sized`] returned for a file of `len`
+/// bytes, with the file's true number of trailing bytes (it was read one byte past the artifact).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn in_file(e: Error, read: usize, len: u64) -> Error {
+    match e {
+        Error::TrailingBytes { extra } => Error::TrailingBytes {
+            extra: extra.saturating_add(len.saturating_sub(read as u64)),
+        },
+        e => e,
+    }
+}
+
 /// A small text file (a key): at most `limit` bytes are read, so a device is not read without
 /// bound; a longer file is an error.
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,7 +5,7 @@
 //!                [--per-snapshot N] [--start-ms T] [--step-ms D] [--time] [--max-texts K]
 //!     predicts every text (one per line, or {"text": ...} per line with --format jsonl) with a
 //!     Monitor, text i at time T + i·D, closing a snapshot every N texts (and at the end); prints
-//!     one snapshot JSON per line
+//!     one snapshot JSON per line (a seed reproduces the sample; the ids are new on every run)
 //! skedge-monitor baseline MODEL.skedge    name, version, sha256, classes and drift baseline as JSON
 //! skedge-monitor drift MODEL.skedge [SNAPSHOTS.jsonl ...]
 //!     aggregates the snapshots (all for this model) and prints their drift against the baseline
@@ -13,7 +13,8 @@
 //!     ExperimentSnapshot::parse when its format is skedge-experiment-snapshot); exit 1 if invalid
 //! ```
 //!
-//! Exit status: 0 success, 1 invalid snapshot, 2 other error.
+//! Exit status: 0 success, 1 invalid snapshot, 2 other error (one `skedge-monitor: error[CODE]:
+//! message` line first on stderr; a command line clap refuses is `INVALID_INPUT`).
 
 #[cfg(feature = "cli")]
 fn main() -> std::process::ExitCode {
@@ -96,12 +97,37 @@ mod cli {
     }
 
     pub fn main() -> ExitCode {
-        match run(Cli::parse().command) {
+        let cli = match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) => {
+                let code = Error::InvalidInput(String::new()).code();
+                eprintln!("skedge-monitor: error[{code}]: {}", usage_error(e));
+                return ExitCode::from(2);
+            }
+        };
+        match run(cli.command) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("skedge-monitor: error[{}]: {e}", e.code());
                 ExitCode::from(2)
             }
+        }
+    }
+
+    /// The message of a command line clap refuses, printed as an `INVALID_INPUT` error (the first
+    /// line `skedge-monitor: error[INVALID_INPUT]: ...`, then clap's tip and usage lines), as
+    /// `skedge` does; `--help` is no error: clap prints it on stdout and exits 0.
+    fn usage_error(e: clap::Error) -> String {
+        if !e.use_stderr() {
+            e.exit();
+        }
+        // Plain text (`render` is styled; its `Display` strips the styles).
+        let text = e.render().to_string();
+        let text = text.trim_end();
+        match text.strip_prefix("error: ") {
+            Some(message) => message.to_string(),
+            // No command at all: clap's help, which lists them.
+            None => format!("a command is needed\n\n{text}"),
         }
     }
 
@@ -188,7 +214,12 @@ mod cli {
                     seed,
                     max_texts,
                 };
-                let mut mon = Monitor::new(&clf, &sha, config, start_ms)?;
+                // The ids' key from the system, whatever --seed: two runs with one seed and one
+                // --start-ms draw the same sample, as two monitors would, but keep ids apart.
+                let mut id_key = [0u8; 16];
+                getrandom::getrandom(&mut id_key)
+                    .map_err(|e| Error::Io(format!("no system randomness: {e}")))?;
+                let mut mon = Monitor::new(&clf, &sha, config, start_ms, id_key)?;
                 let texts = texts(&read(input.as_deref())?, format)?;
                 let mut now = start_ms;
                 for (i, text) in texts.iter().enumerate() {

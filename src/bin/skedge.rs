@@ -391,13 +391,36 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    let result = match Cli::try_parse() {
+        Ok(cli) => run(cli.command),
+        Err(e) => Err(usage_error(e)),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             say!("skedge: error[{}]: {e}", e.code());
             ExitCode::from(2)
         }
+    }
+}
+
+/// A command line clap refuses, as an `INVALID_INPUT` error, so that every failure's first line
+/// is `skedge: error[CODE]: ...` (scripts match it): clap's message, then its tip and usage lines.
+/// `--help` and `--version` are no errors: clap prints them on stdout and exits 0.
+fn usage_error(e: clap::Error) -> Failure {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    // Plain text (`render` is styled; its `Display` strips the styles).
+    let text = e.render().to_string();
+    let text = text.trim_end();
+    Failure::Refused {
+        code: Error::InvalidInput(String::new()).code(),
+        message: match text.strip_prefix("error: ") {
+            Some(message) => message.to_string(),
+            // No command at all: clap's help, which lists them.
+            None => format!("a command is needed\n\n{text}"),
+        },
     }
 }
 
@@ -546,12 +569,7 @@ fn read_artifact(path: &Path) -> Result<(Vec<u8>, u64)> {
 /// An error of loading `bytes` read from a file of `len` bytes: trailing bytes are counted in the
 /// file, which was read only one byte past the artifact.
 fn in_file(bytes: &[u8], len: u64) -> impl Fn(Error) -> Error + '_ {
-    move |e| match e {
-        Error::TrailingBytes { extra } => Error::TrailingBytes {
-            extra: extra + len.saturating_sub(bytes.len() as u64),
-        },
-        e => e,
-    }
+    move |e| artifact::in_file(e, bytes.len(), len)
 }
 
 fn load(path: &Path, keys: &KeyArgs) -> Result<(Vec<u8>, TextClassifier)> {

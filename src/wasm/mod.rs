@@ -204,7 +204,8 @@ export interface MonitorOptions {
   /** Length of a window in seconds; by default a window lasts until `snapshot()` or `flush()`. */
   windowSeconds?: number;
   /** Seed of the sampler (an integer below 2^53, or a bigint below 2^64); by default 64 bits
-   * from `crypto.getRandomValues`. It also makes snapshot ids unique: give each instance its own. */
+   * from `crypto.getRandomValues`. The same seed draws the same sample; snapshot ids never derive
+   * from it (each instance keys them with `crypto.getRandomValues`). */
   seed?: number | bigint;
   /** Sampled texts kept per window (at most 64, each cut to 1024 characters). Default 0: no text
    * ever leaves the device. */

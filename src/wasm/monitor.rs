@@ -60,7 +60,13 @@ impl Model {
                 .ok_or_else(|| invalid("options.timing must be a boolean"))?,
         };
         let sha256 = hex::encode(self.digest());
-        let monitor = Monitor::new(&self.inner, &sha256, config, js_sys::Date::now()).map_err(core_error)?;
+        // The ids' key: crypto.getRandomValues, whatever the seed (a seed reproduces the sampling,
+        // never the ids: isolates given one seed and started in the same millisecond keep theirs).
+        let mut id_key = [0u8; 16];
+        id_key[..8].copy_from_slice(&random_seed().to_le_bytes());
+        id_key[8..].copy_from_slice(&random_seed().to_le_bytes());
+        let monitor =
+            Monitor::new(&self.inner, &sha256, config, js_sys::Date::now(), id_key).map_err(core_error)?;
         let live = Rc::new(RefCell::new(Live { monitor, timing }));
         self.monitor = Some(live.clone());
         Ok(MonitorHandle { live })

@@ -62,7 +62,8 @@ describe('monitor: statistics', () => {
     model.free();
   });
 
-  test('sampling is deterministic per seed; timing and maxTexts options', () => {
+  test('sampling is deterministic per seed, ids are not; timing and maxTexts options', () => {
+    const ids = [];
     const counts = [1, 1, 2].map((seed) => {
       const model = Model.fromBytes(wordCase.bytes);
       const m = model.monitor({ sampleRate: 0.3, seed, timing: false, maxTexts: 2 });
@@ -72,9 +73,12 @@ describe('monitor: statistics', () => {
       assert.equal(s.stats.latency, null, 'timing: false');
       assert.equal(s.texts.length, Math.min(2, s.stats.count));
       model.free();
+      ids.push(s.id);
       return s.stats.count;
     });
     assert.equal(counts[0], counts[1]);
+    // each instance keys its ids with crypto.getRandomValues, whatever its seed
+    assert.notEqual(ids[0], ids[1], 'one seed, two monitors: two ids');
     assert.ok(counts.every((c) => c > 0 && c < texts.length), `${counts}`);
     const big = Model.fromBytes(wordCase.bytes);
     const m = big.monitor({ seed: 10n ** 19n, sampleRate: 0 });

@@ -206,6 +206,26 @@ def test_artifact_errors_carry_the_cli_codes(small, tmp_path):
     assert e.value.code == "INVALID_INPUT"
 
 
+def test_load_counts_a_files_trailing_bytes_without_reading_them(small, tmp_path):
+    """A file longer than its header declares (`truncate -s 1G`, sparse): `Model.load` reads one
+    byte past the artifact and names the file's true number of trailing bytes, as the CLI does."""
+    big = tmp_path / "big.skedge"
+    big.write_bytes(small.read_bytes())
+    with big.open("r+b") as f:
+        f.truncate(1 << 30)
+    extra = (1 << 30) - small.stat().st_size
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.load(big)
+    assert e.value.code == "ARTIFACT_CORRUPT"
+    assert f"artifact has {extra} unexpected bytes after its body" in str(e.value), str(e.value)
+    proc = cli("inspect", big)
+    assert cli_code(proc) == "ARTIFACT_CORRUPT" and f"artifact has {extra} unexpected bytes" in proc.stderr.decode()
+    # from bytes, the bytes given are all there is
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Model.from_bytes(small.read_bytes() + b"\0\0")
+    assert "artifact has 2 unexpected bytes" in str(e.value)
+
+
 def test_hostile_artifacts_raise_coded_errors_never_crash(small):
     # Byte flips everywhere (header, manifest, sections), lengths cut anywhere: either a model
     # that predicts, or a SkedgeError.
