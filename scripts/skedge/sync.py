@@ -40,21 +40,30 @@ registered-model tag per destination and alias, removed once the pointer is writ
 that writes the pointer first (the next ``reconcile`` after the write failed, or the pass the move's
 own webhook prompted, when ``rollback`` is held up between its steps) writes it as this rollback,
 not as an ordinary publish that a second rollback would undo; ``rollback`` then finds its
-generation written and exits 0. Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the
-first returns to the generation the current one replaced, a second one further back, never to the
-version just rolled away from (tagged ``skedge.rolled_back``); ``--to-version`` names the version.
-On a destination older than its history, the stored pointer's entry is written first, and a
-generation without an entry is the blob the pointer that replaced it names (``previous_sha256``).
+generation written and exits 0. The record is confirmed (``moved``) right after the alias move: one
+left unconfirmed by a ``rollback`` stopped before its move is never acted on, so a later ordinary
+move of the alias to that version is published as a move, not finished as that rollback.
+Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the first returns to the generation the
+current one replaced, a second one further back, never to the version just rolled away from (tagged
+``skedge.rolled_back``); ``--to-version`` names the version. On a destination older than its
+history, the stored pointer's entry is written first, and a generation without an entry is the blob
+the pointer that replaced it names (``previous_sha256``).
 
 ``serve`` receives MLflow's model-registry webhooks (``model_version_alias.created`` and
-``.deleted``; the webhook is registered by ``webhook create``). A delivery is accepted only with a
-valid ``X-MLflow-Signature`` (``v1,`` + base64 HMAC-SHA256 with the shared secret over
-``<X-MLflow-Delivery-Id>.<X-MLflow-Timestamp>.<body>``), a timestamp within ``--tolerance`` seconds
-of now, and a delivery id not seen within that window (a replay older than the window is stale; the
-ids kept are bounded by it). It is answered at once (202) and only *prompts* a pass: one worker per
-model and alias runs ``reconcile`` in a child process, which resolves the alias itself, so a forged,
-reordered or lost payload can never choose a version. Prompts arriving while a pass runs coalesce
-into one more pass after it, so two racing alias moves end on the later one.
+``.deleted``, and ``model_version_tag.set``; the webhook is registered by ``webhook create``, which
+updates one of the same name and URL made before the tag event was subscribed to). A delivery is
+accepted only with a valid ``X-MLflow-Signature`` (``v1,`` + base64 HMAC-SHA256 with the shared
+secret over ``<X-MLflow-Delivery-Id>.<X-MLflow-Timestamp>.<body>``), a timestamp within
+``--tolerance`` seconds of now, and a delivery id not seen within that window (a replay older than
+the window is stale; the ids kept are bounded by it). It is answered at once (202) and only
+*prompts* a pass: one worker per model and alias runs ``reconcile`` in a child process, which
+resolves the alias itself, so a forged, reordered or lost payload can never choose a version.
+Prompts arriving while a pass runs coalesce into one more pass after it, so two racing alias moves
+end on the later one. A version's tag set
+prompts only for ``skedge.sha256``, the tag an export writes last (``export.py --force`` replaced
+the version's bytes: the pass then finds the pointer's blob holding another body); serve asks
+MLflow which aliases name that version and prompts each one's pass (``--alias`` still restricts
+them). Every other tag, sync's own included, is answered 200 ``ignored`` and starts nothing.
 
 ``promote`` moves the ``--to`` alias to the version of the ``--from`` alias when the production
 evidence says so (issue #15). It reads, in every monitoring run of each version (the one its tag
@@ -104,6 +113,7 @@ import os
 import sys
 import tempfile
 import time
+import typing
 from fractions import Fraction
 from pathlib import Path
 
@@ -111,8 +121,12 @@ from . import _http, publish
 from ._cli import tool_command
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNSUPPORTED, EXIT_FAILURE = 0, 1, 2, 3
-#: The registry events `serve` acts on (MLflow >= 3.3).
+#: The registry events `serve` acts on (MLflow >= 3.3): an alias moved or deleted, and a version's
+#: tag set, for the one tag an export writes last (`SHA256_TAG`: `export.py --force` replaced the
+#: version's bytes, and the aliases naming it are to be published again).
 ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
+TAG_EVENT = "model_version_tag.set"
+EVENTS = (*ALIAS_EVENTS, TAG_EVENT)
 
 
 def _client(tracking_uri: str | None):
@@ -476,8 +490,22 @@ def _target_problem(client, store, args, target: dict) -> str | None:
 ROLLBACK_TAG = "skedge.rollback."
 
 
+#: Seconds a pass waits for a rollback record's `moved` when it finds the alias on the record's
+#: version but the record unconfirmed: `rollback` confirms it right after the alias move (one MLflow
+#: call), so a live rollback confirms within this; a record never confirmed was left by a rollback
+#: interrupted before its alias move, and the alias on that version is someone's later move.
+ROLLBACK_CONFIRM_SECONDS = 10.0
+
+
 def _rollback_key(args) -> str:
     return _dest_tag(ROLLBACK_TAG, args.publish, args.alias)
+
+
+def rollback_record(args, pointer: dict, generation: int, target: dict, *, moved: bool) -> dict:
+    """The record `rollback` writes (FORMAT.md §5): before its alias move `moved` False, right
+    after it True. Only a confirmed record is finished by a pass (`_pending_rollback`)."""
+    return {"dest": publish.dest_id(args.publish), "alias": args.alias, "from": pointer["generation"],
+            "to": generation, "version": str(target["version"]), "sha256": target["sha256"], "moved": moved}
 
 
 def _drop_rollback(client, args, log) -> None:
@@ -489,14 +517,9 @@ def _drop_rollback(client, args, log) -> None:
         log(f"WARNING: could not remove {args.model}'s tag {_rollback_key(args)}: {type(err).__name__}: {err}")
 
 
-def _pending_rollback(client, store, state, args, version: str, log) -> tuple[dict, int, int] | None:
-    """The rollback this pass is to finish, as `_at_generation` gives it: one `rollback` recorded
-    for this destination and alias whose alias move is done (the alias names its version) and
-    whose pointer write is not (the pointer is still the generation it rolled back from): it
-    failed, or has not happened yet and this pass (prompted by the move) is first. Finished as an
-    ordinary publish it would pop back to the version rolled away from. None otherwise."""
-    if not state.pointer:
-        return None
+def _rollback_of(client, state, args, version: str, log) -> dict | None:
+    """The rollback record for this destination and alias, when it is this pass's to finish: from
+    the stored pointer's generation to `version`, the alias's version now."""
     raw = (client.get_registered_model(args.model).tags or {}).get(_rollback_key(args))
     if raw is None:
         return None
@@ -504,12 +527,41 @@ def _pending_rollback(client, store, state, args, version: str, log) -> tuple[di
         rec = json.loads(raw)
         mine = (rec["dest"], rec["alias"], int(rec["from"]), str(rec["version"])) == (
             publish.dest_id(args.publish), args.alias, state.pointer["generation"], version)
-        target = int(rec["to"]) if mine else 0
+        rec["to"] = int(rec["to"])
     except (ValueError, KeyError, TypeError) as err:
         log(f"WARNING: {args.model}'s tag {_rollback_key(args)} is not a rollback record ({err}): ignored")
         return None
-    if not mine:
-        return None  # another rollback's, one overtaken by a publish, or whose alias move failed
+    return rec if mine else None  # else another rollback's, or one overtaken by a publish
+
+
+def _pending_rollback(client, store, state, args, version: str, log) -> tuple[dict, int, int] | None:
+    """The rollback this pass is to finish, as `_at_generation` gives it: one `rollback` recorded
+    for this destination and alias whose alias move is done (the alias names its version, and
+    the record says `moved`) and whose pointer write is not (the pointer is still the generation
+    it rolled back from): it failed, or has not happened yet and this pass (prompted by the move)
+    is first. Finished as an ordinary publish it would pop back to the version rolled away from.
+    None otherwise.
+
+    A record without `moved` is a rollback between its alias move and its confirmation (an
+    instant: waited for, `ROLLBACK_CONFIRM_SECONDS`), or one interrupted before its alias move,
+    which is then no rollback at all: the alias on that version is a later, ordinary move (made
+    while the pointer stayed on the record's generation), published as one. Finishing it as the
+    rollback would tag the version it replaces rolled back and make the next rollback skip it."""
+    if not state.pointer:
+        return None
+    rec = _rollback_of(client, state, args, version, log)
+    deadline = time.monotonic() + ROLLBACK_CONFIRM_SECONDS
+    while rec is not None and rec.get("moved") is not True:
+        if time.monotonic() >= deadline:
+            log(f"a rollback to version {version} is recorded in {args.model}'s tag {_rollback_key(args)} but never "
+                f"moved the alias (interrupted before its move): ignored; {args.model}@{args.alias} was set to "
+                f"version {version} since, published as such")
+            return None
+        time.sleep(0.5)
+        rec = _rollback_of(client, state, args, version, log)
+    if rec is None:
+        return None
+    target = rec["to"]
     try:
         found = _at_generation(store, state, args, target)
     except publish.PublishError as err:  # its entry unsigned or altered: never a target
@@ -596,14 +648,22 @@ def rollback(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr)) 
     # webhook pass, or the next reconcile after this write failed) finishes it as this rollback
     # (`_pending_rollback`), not as an ordinary publish of the alias's version that a second
     # rollback would undo by returning to the version rolled away from.
-    record = {"dest": publish.dest_id(args.publish), "alias": args.alias, "from": state.pointer["generation"],
-              "to": generation, "version": version, "sha256": sha}
-    client.set_registered_model_tag(args.model, _rollback_key(args), json.dumps(record))
+    key = _rollback_key(args)
+    client.set_registered_model_tag(args.model, key, json.dumps(
+        rollback_record(args, state.pointer, generation, target, moved=False)))
     try:
         client.set_registered_model_alias(args.model, args.alias, version)  # first: see the module's docs
     except Exception:
         _drop_rollback(client, args, log)  # nothing moved: no pass may finish it
         raise
+    # Confirmed at once: a record left unconfirmed (interrupted before the move) is never acted on,
+    # so a later move of the alias to this version is not taken for this rollback.
+    try:
+        client.set_registered_model_tag(args.model, key, json.dumps(
+            rollback_record(args, state.pointer, generation, target, moved=True)))
+    except Exception as err:  # noqa: BLE001 - reported; the pointer write below finishes it all the same
+        log(f"WARNING: could not confirm {args.model}'s tag {key}: {type(err).__name__}: {err} (a pass finishing "
+            "this rollback after a failed pointer write would publish the version as an ordinary one)")
     log(f"rollback: {args.model}@{args.alias} -> version {version} (generation {generation}'s blob)")
     try:
         done = _point_back(client, store, state, args, target, generation, rollback_to)
@@ -1038,13 +1098,31 @@ class DeliveryIds:
         return True
 
 
-def parse_event(body: bytes) -> tuple[str, str, str]:
-    """(event, model, alias) of a delivery's JSON body (MLflow's envelope: entity, action, data)."""
+class Delivery(typing.NamedTuple):
+    """What a delivery names: the event, and the registered model (None when the body has none);
+    an alias event's alias, a version tag event's version and tag key."""
+
+    event: str
+    model: str | None
+    alias: str | None = None
+    version: str | None = None
+    key: str | None = None
+
+
+def _check_model(model) -> None:
+    try:
+        publish.pointer_key(model, "alias")  # its model half: a name no pointer can have is refused
+    except publish.PublishError as err:
+        raise Refused(400, "BAD_REQUEST", str(err)) from None
+
+
+def parse_event(body: bytes) -> Delivery:
+    """What a delivery's JSON body names (MLflow's envelope: entity, action, data)."""
     try:
         doc = json.loads(body)
         event = f"{doc['entity']}.{doc['action']}"
         data = doc["data"]
-        model, alias = data.get("name"), data.get("alias")
+        model, alias, version, key = data.get("name"), data.get("alias"), data.get("version"), data.get("key")
     except (ValueError, KeyError, TypeError, AttributeError):
         raise Refused(400, "BAD_REQUEST", "not an MLflow webhook body (entity, action, data)") from None
     if event in ALIAS_EVENTS:
@@ -1054,20 +1132,79 @@ def parse_event(body: bytes) -> tuple[str, str, str]:
             publish.pointer_key(model, alias)
         except publish.PublishError as err:
             raise Refused(400, "BAD_REQUEST", str(err)) from None
-    return event, model, alias
+        return Delivery(event, model, alias)
+    if event == TAG_EVENT:
+        if not all(isinstance(v, str) for v in (model, version, key)):
+            raise Refused(400, "BAD_REQUEST", "data.name, data.version and data.key must be strings")
+        if not (version.isascii() and version.isdigit() and len(version) <= 20) or len(key) > 250:
+            raise Refused(400, "BAD_REQUEST", "data.version must be a version number and data.key a tag key")
+        _check_model(model)
+        return Delivery(event, model, version=version, key=key)
+    return Delivery(event, model if isinstance(model, str) else None)
 
 
 class Syncer:
     """One worker per (model, alias): a prompt starts a pass, or, while one runs, asks for one more
     after it (any number of prompts meanwhile coalesce into that one). `run(model, alias)` is the
-    pass (a coroutine returning an exit code); at most `parallel` passes run at once."""
+    pass (a coroutine returning an exit code); at most `parallel` passes run at once.
 
-    def __init__(self, run, parallel: int = 1, retries: int = 2, max_keys: int = 1000, log=None, backoff: float = 2.0):
+    `prompt_version` prompts the pass of every alias naming a version, which `aliases_of(model,
+    version)` (a coroutine) asks MLflow for: the delivery names the version, MLflow the aliases,
+    and each pass resolves its alias itself again."""
+
+    def __init__(self, run, parallel: int = 1, retries: int = 2, max_keys: int = 1000, log=None, backoff: float = 2.0,
+                 aliases_of=None):
         self.run, self.retries, self.max_keys, self.backoff = run, retries, max_keys, backoff
+        self.aliases_of = aliases_of
         self.slots = asyncio.Semaphore(parallel)
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.state: dict = {}  # (model, alias) -> {"running", "again", "passes", "last"}
+        self.resolving: set = set()  # (model, version) whose aliases are being asked for
         self.tasks: set = set()
+
+    def _start(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def prompt_version(self, model: str, version: str, wanted=()) -> str:
+        """A pass for each alias (of `wanted`, when given) that names `model` version `version`.
+        A prompt while its aliases are being asked for joins that: its passes start after it."""
+        key = (model, version)
+        if key in self.resolving:
+            return "coalesced"
+        if len(self.resolving) >= self.max_keys:
+            raise Refused(503, "BUSY", f"more than {self.max_keys} versions being resolved: retry later")
+        self.resolving.add(key)
+        self._start(self._follow_version(model, version, set(wanted)))
+        return "resolving"
+
+    async def _follow_version(self, model: str, version: str, wanted: set) -> None:
+        try:
+            for attempt in range(self.retries + 1):
+                try:
+                    aliases = sorted(await self.aliases_of(model, version))
+                    break
+                except Exception as err:  # noqa: BLE001 - MLflow unreachable or failing: passing, as a pass's exit 3
+                    self.log(f"sync serve: the aliases of {model} version {version} could not be read: "
+                             f"{type(err).__name__}: {str(err)[:300]}")
+                    if attempt == self.retries:
+                        self.log(f"sync serve: {model} version {version} left to reconcile")
+                        return
+                    await asyncio.sleep(self.backoff * 4**attempt)
+            chosen = [a for a in aliases if not wanted or a in wanted]
+            if not chosen:
+                self.log(f"sync serve: {model} version {version}: no alias {'of --alias ' if wanted else ''}"
+                         "names it; nothing to publish")
+            for alias in chosen:
+                try:
+                    what = self.prompt(model, alias)
+                except Refused as err:
+                    self.log(f"sync serve: {model}@{alias} (version {version}): {err}")
+                    continue
+                self.log(f"sync serve: {model}@{alias} names version {version}: pass {what}")
+        finally:
+            self.resolving.discard((model, version))
 
     def prompt(self, model: str, alias: str) -> str:
         key = (model, alias)
@@ -1080,9 +1217,7 @@ class Syncer:
             st["again"] = True
             return "coalesced"
         st["running"] = True
-        task = asyncio.get_running_loop().create_task(self._worker(key, st))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self._start(self._worker(key, st))
         return "started"
 
     async def _worker(self, key, st) -> None:
@@ -1166,27 +1301,40 @@ def make_app(secret: bytes, syncer: Syncer, *, tolerance: float = 300.0, models=
             except _http.BodyTimeout as err:
                 raise Refused(408, "BODY_TIMEOUT", str(err)) from None
             delivery_id, _ = verify_delivery(secret, request.headers, body, time.time(), tolerance)
-            event, model, alias = parse_event(body)
+            d = parse_event(body)
             if not seen.add(delivery_id, time.monotonic()):
                 counts["duplicate"] += 1
                 return JSONResponse({"duplicate": True, "delivery_id": delivery_id})
         except Refused as err:
             return refuse(request, err)
-        if event not in ALIAS_EVENTS or (models and model not in models) or (aliases and alias not in aliases):
+        event, model = d.event, d.model
+        # Of a version's tags only the one an export writes last says its bytes changed (the
+        # others, and sync's own skedge.published, skedge.sync, skedge.rolled_back, prompt nothing).
+        if (event not in ALIAS_EVENTS and (event != TAG_EVENT or d.key != SHA256_TAG or syncer.aliases_of is None)) \
+                or (models and model not in models) or (aliases and d.alias is not None and d.alias not in aliases):
             counts["ignored"] += 1
-            return JSONResponse({"ignored": event})
+            return JSONResponse({"ignored": event, **({"key": d.key} if d.key is not None else {})})
         try:
-            what = syncer.prompt(model, alias)
+            if event == TAG_EVENT:
+                what = syncer.prompt_version(model, d.version, aliases)
+            else:
+                what = syncer.prompt(model, d.alias)
         except Refused as err:
             return refuse(request, err)
-        counts["accepted"] += 1
-        log(f"sync serve: {event} {model}@{alias} (delivery {delivery_id}): pass {what}")
-        return JSONResponse({"accepted": event, "model": model, "alias": alias, "pass": what}, status_code=202)
+        # "accepted" counts the alias deliveries (a pass each), "accepted_tag" the versions' tags.
+        counts["accepted_tag" if event == TAG_EVENT else "accepted"] += 1
+        if event == TAG_EVENT:
+            log(f"sync serve: {event} {model} version {d.version} {d.key} (delivery {delivery_id}): its aliases {what}")
+            return JSONResponse({"accepted": event, "model": model, "version": d.version, "key": d.key,
+                                 "aliases": what}, status_code=202)
+        log(f"sync serve: {event} {model}@{d.alias} (delivery {delivery_id}): pass {what}")
+        return JSONResponse({"accepted": event, "model": model, "alias": d.alias, "pass": what}, status_code=202)
 
     async def health(request):
         syncs = {f"{m}@{a}": {"running": st["running"], "queued": st["again"], "passes": st["passes"],
                               "last": st["last"]} for (m, a), st in syncer.state.items()}
-        return JSONResponse({"ok": True, "deliveries": dict(counts), "syncs": syncs})
+        return JSONResponse({"ok": True, "deliveries": dict(counts), "resolving": len(syncer.resolving),
+                             "syncs": syncs})
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -1224,7 +1372,23 @@ def serve(args: argparse.Namespace) -> int:
         log(f"sync serve: pass {model}@{alias} exited {rc}")
         return rc
 
-    syncer = Syncer(run, parallel=args.parallel, retries=args.retries, log=log)
+    clients: list = []
+
+    def version_aliases(model: str, version: str) -> list:
+        """The aliases naming `model` version `version` now (none when it is gone); blocking."""
+        if not clients:
+            clients.append(_client(args.tracking_uri)[0])
+        try:
+            return [str(a) for a in clients[0].get_model_version(model, version).aliases or ()]
+        except Exception as err:  # MlflowException: the version (or the model) deleted since
+            if "RESOURCE_DOES_NOT_EXIST" not in str(getattr(err, "error_code", "")):
+                raise
+            return []
+
+    async def aliases_of(model: str, version: str) -> list:
+        return await asyncio.to_thread(version_aliases, model, version)
+
+    syncer = Syncer(run, parallel=args.parallel, retries=args.retries, log=log, aliases_of=aliases_of)
     app = make_app(secret.encode(), syncer, tolerance=args.tolerance, models=set(args.model or ()),
                    aliases=set(args.alias or ()), log=log)  # fmt: skip
     log(f"sync serve: http://{args.host}:{args.port}/webhook -> {args.publish}")
@@ -1232,16 +1396,35 @@ def serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _webhooks(client) -> list:
+    found, token = [], None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=token)
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
 def webhook_create(args: argparse.Namespace) -> int:
-    """Registers `serve`'s URL with MLflow for the alias events, with the shared secret."""
+    """Registers `serve`'s URL with MLflow for `EVENTS`, with the shared secret. A webhook of
+    this name and URL already there (one made before a version's tag was subscribed to) is
+    updated to `EVENTS` and the secret given, not doubled (every delivery would come twice)."""
     secret = os.environ.get("SKEDGE_WEBHOOK_SECRET", "") if args.secret is None else args.secret
     if not secret:
         print("sync webhook create: a secret is required (--secret or $SKEDGE_WEBHOOK_SECRET)", file=sys.stderr)
         return EXIT_FAILURE
     client, _ = _client(args.tracking_uri)
-    hook = client.create_webhook(name=args.name, url=args.url, events=list(ALIAS_EVENTS), secret=secret,
-                                 description="skedge: publish the alias's version to the edge (scripts/sync.py serve)")
-    print(f"webhook {hook.webhook_id}: {', '.join(ALIAS_EVENTS)} -> {hook.url}", file=sys.stderr)
+    description = "skedge: publish the alias's version to the edge (scripts/sync.py serve)"
+    same = [h for h in _webhooks(client) if (h.name, h.url) == (args.name, args.url)]
+    if same:
+        hook = client.update_webhook(same[0].webhook_id, events=list(EVENTS), secret=secret, description=description)
+        done = "updated"
+    else:
+        hook = client.create_webhook(name=args.name, url=args.url, events=list(EVENTS), secret=secret,
+                                     description=description)
+        done = "created"
+    print(f"webhook {hook.webhook_id} {done}: {', '.join(EVENTS)} -> {hook.url}", file=sys.stderr)
     print(hook.webhook_id)
     return EXIT_OK
 
@@ -1316,7 +1499,8 @@ def main(argv: list | None = None) -> int:
                              help="as scripts/export.py, with --precision compact (default 0: refuse any)")
     hooks = commands.add_parser("webhook", help="register serve's URL with MLflow").add_subparsers(
         dest="action", required=True)
-    create = hooks.add_parser("create", help="a webhook for model_version_alias.created and .deleted")
+    create = hooks.add_parser("create", help="a webhook for model_version_alias.created and .deleted and "
+                              "model_version_tag.set (one of this --name and --url already there is updated)")
     create.add_argument("--url", required=True, help="serve's URL, e.g. https://sync.example.com/webhook")
     create.add_argument("--secret", help="shared with serve (default: $SKEDGE_WEBHOOK_SECRET)")
     create.add_argument("--name", default="skedge-sync")

@@ -1047,6 +1047,61 @@ def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_ro
     assert not [k for k in client.get_registered_model(name).tags if k.startswith("skedge.rollback.")]
 
 
+def test_a_rollback_interrupted_before_its_alias_move_never_turns_a_later_move_into_a_rollback(
+        server, models, tmp_path, capsys):
+    """rollback records itself in MLflow (`skedge.rollback.<h>`), then moves the alias, then confirms
+    the record (`moved`). Killed between the record and the move, it leaves the record naming a
+    version the alias does not: passes leave the pointer as it is, and a later, ordinary move of the
+    alias to that version (the pointer still on the record's generation) is published as a move,
+    not as that rollback: its entry records no rollback, the version it replaced is not tagged
+    rolled back, and a rollback of it returns to that version instead of skipping it."""
+    import argparse
+
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_rollback_inert"
+    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-inert")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    for version in (v1, v2, v3):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+    third = _stored(target, name, pub=pub)
+    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
+
+    # What `rollback` (to generation 2, version 2) writes before its alias move, left by a kill there.
+    args = argparse.Namespace(publish=str(target), alias="production")
+    record = sync.rollback_record(args, third, 2, gen2, moved=False)
+    assert (record["from"], record["to"], record["version"], record["moved"]) == (3, 2, v2, False)
+    client.set_registered_model_tag(name, sync._rollback_key(args), json.dumps(record))
+    capsys.readouterr()
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name, pub=pub) == third
+    assert "in sync" in capsys.readouterr().err
+
+    # Later, someone sets the alias to version 2 (by hand, promote): an ordinary publish.
+    client.set_registered_model_alias(name, "production", v2)
+    assert sync.main(["reconcile", *argv]) == 0
+    err = capsys.readouterr().err
+    assert "never moved the alias" in err and "finishing the rollback" not in err, err
+    p = _stored(target, name, pub=pub)
+    entry = json.loads((target / publish.history_key(name, "production", p["generation"])).read_text())
+    assert (p["version"], p["generation"], p["previous_generation"]) == (v2, 4, 3)
+    assert (entry["rolled_back_from"], entry["rollback_to"]) == (0, 3)
+    assert "skedge.rolled_back" not in client.get_model_version(name, v3).tags
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name, pub=pub) == p  # in sync
+
+    # Rolling that move back returns to version 3, the one it replaced.
+    assert sync.main(["rollback", *argv]) == 0
+    back = _stored(target, name, pub=pub)
+    assert (back["version"], back["sha256"]) == (v3, third["sha256"])
+    assert str(client.get_model_version_by_alias(name, "production").version) == v3
+    assert not [k for k in client.get_registered_model(name).tags if k.startswith("skedge.rollback.")]
+
+
 from test_sync_serve import SECRET, _env, _process, _settled, mlflow_hooks  # noqa: E402, F401 (a fixture)
 
 

@@ -53,8 +53,11 @@ def mlflow_hooks(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("mlflow-hooks")
     port = _free_port()
+    # MLflow caches each event's webhooks for MLFLOW_WEBHOOK_CACHE_TTL (60 s): not here, where each
+    # test makes its own webhook (or updates one) and moves aliases at once.
     env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
-               MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true", MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=Fernet.generate_key().decode())
+               MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true", MLFLOW_WEBHOOK_CACHE_TTL="0",
+               MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=Fernet.generate_key().decode())
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
            "--default-artifact-root", str(base / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1"]  # fmt: skip
@@ -74,13 +77,16 @@ def _health(url) -> dict:
         return json.loads(r.read())
 
 
-def _settled(url, accepted: int, timeout: float = 300) -> dict:
-    """serve's /health once it accepted `accepted` deliveries and no pass runs or waits."""
+def _settled(url, accepted: int, timeout: float = 300, tags: int = 0) -> dict:
+    """serve's /health once it accepted `accepted` alias deliveries and `tags` of a version's
+    `skedge.sha256` set (each export writing a version's bytes sends one), and no pass runs or
+    waits, nor are a version's aliases being read."""
     deadline = time.monotonic() + timeout
     while True:
         h = _health(url)
-        busy = any(s["running"] or s["queued"] for s in h["syncs"].values())
-        if h["deliveries"].get("accepted", 0) >= accepted and not busy:
+        busy = h["resolving"] or any(s["running"] or s["queued"] for s in h["syncs"].values())
+        done = h["deliveries"]
+        if done.get("accepted", 0) >= accepted and done.get("accepted_tag", 0) >= tags and not busy:
             return h
         assert time.monotonic() < deadline, f"serve did not settle: {h}"
         time.sleep(0.5)
@@ -141,9 +147,10 @@ def test_serve_follows_alias_moves_and_refuses_bad_deliveries(mlflow_hooks, tmp_
                       "--tracking-uri", uri]) == 0  # fmt: skip
     env = _env(SKEDGE_WEBHOOK_SECRET=SECRET)
     with _process(_serve_cmd(uri, dest, port, key), tmp_path / "serve.log", env, url + "/health"):
-        # A real alias move: MLflow's delivery prompts a pass, which publishes v1 and tags it.
+        # A real alias move: MLflow's delivery prompts a pass, which publishes v1 and tags it (its
+        # export's skedge.sha256 prompts one more pass, in sync).
         client.set_registered_model_alias(MODEL, ALIAS, v1)
-        _settled(url, 1)
+        _settled(url, 1, tags=1)
         first = stored()
         assert (first["version"], first["generation"]) == (v1, 1)
         assert client.get_model_version(MODEL, v1).tags["skedge.published"] == f"{dest} generation 1"
@@ -217,6 +224,107 @@ def test_serve_follows_alias_moves_and_refuses_bad_deliveries(mlflow_hooks, tmp_
     assert repaired["sha256"] == first["sha256"]  # the same version exports the same bytes
 
 
+def _wait_for(what: str, check, log: Path, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what} did not happen; serve's log:\n{log.read_text()}"
+        time.sleep(0.5)
+
+
+@requires_skedge
+def test_a_forced_re_export_is_published_by_serve_to_every_alias_naming_the_version(mlflow_hooks, tmp_path):
+    """`export.py --model-uri models:/NAME/V --force` replaces the version's bytes in the registry,
+    its `skedge.sha256` tag last. MLflow delivers that as `model_version_tag.set`; serve asks MLflow
+    which aliases name V and runs each one's pass, which finds its pointer's blob holding another
+    body and publishes the registry's (no alias moved: before, nothing reached the edge until
+    cron's reconcile). An alias naming another version gets no pass; other tags prompt nothing. A
+    webhook made before the tag event was subscribed to is updated by `webhook create`, not
+    doubled."""
+    from mlflow import MlflowClient
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    train_demo = dev_script("train_demo")
+    uri, name = mlflow_hooks["uri"], "edge_forced"
+    texts, labels = binary_corpus(300)
+    v1, v2 = (str(train_demo.log_and_register(
+        make_pipeline(TfidfVectorizer(), LogisticRegression(C=c, max_iter=2000)).fit(texts, labels), name,
+        tracking_uri=uri, example_texts=texts[:5], experiment="skedge-serve", alias=None, stage=None)["version"])
+        for c in (1.0, 10.0))  # fmt: skip
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    subprocess.run([str(SKEDGE), "keygen", str(tmp_path / "edge")], check=True, capture_output=True)
+    key, pub = tmp_path / "edge.key", tmp_path / "edge.pub"
+    dest = tmp_path / "edge"
+    baseline = tmp_path / "baseline.tsv"
+    baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
+    env = _env(SKEDGE_WEBHOOK_SECRET=SECRET)
+    common = ["--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(key)]
+
+    def export(*argv):
+        subprocess.run([sys.executable, "-m", "skedge.export", *argv, *common], check=True, env=env,
+                       capture_output=True)
+
+    def stored(alias) -> dict:
+        return publish.verify_pointer((dest / publish.pointer_key(name, alias)).read_bytes(), skedge=SKEDGE,
+                                      public_keys=[pub])
+
+    def recorded() -> str:
+        return client.get_model_version(name, v1).tags["skedge.sha256"]
+
+    # v1 published to @production and @staging with a drift baseline of its own, v2 to @canary.
+    for alias, version in (("production", v1), ("staging", v1), ("canary", v2)):
+        client.set_registered_model_alias(name, alias, version)
+        export("--model-uri", f"models:/{name}/{version}", "--out", str(tmp_path / f"{alias}.skedge"),
+               *(["--baseline", str(baseline)] if version == v1 else []), "--publish", str(dest),
+               "--publish-alias", alias)
+    first = {alias: stored(alias) for alias in ("production", "staging", "canary")}
+    assert first["production"]["sha256"] == first["staging"]["sha256"] == recorded()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # A webhook registered before serve acted on tags: alias events only. `webhook create` again
+    # updates it (same name and URL) instead of adding a second one.
+    old = client.create_webhook(name="skedge-sync", url=f"{url}/webhook", events=list(sync.ALIAS_EVENTS),
+                                secret=SECRET)
+    assert sync.main(["webhook", "create", "--url", f"{url}/webhook", "--secret", SECRET, "--tracking-uri", uri]) == 0
+    mine = [h for h in client.list_webhooks(max_results=100) if h.url == f"{url}/webhook"]
+    assert [h.webhook_id for h in mine] == [old.webhook_id]
+    assert sorted(str(e) for e in mine[0].events) == sorted(sync.EVENTS)
+
+    log = tmp_path / "serve.log"
+    serve = [sys.executable, "-m", "skedge.sync", "serve", "--publish", str(dest), "--port", str(port),
+             *common, "--model", name, "--retries", "0"]  # fmt: skip
+    with _process(serve, log, env, url + "/health"):
+        # Another tag of the version: answered, ignored, no pass.
+        client.set_model_version_tag(name, v1, "team", "search")
+        h = _wait_for("the tag's delivery", lambda: (lambda h: h["deliveries"].get("ignored") and h)(_health(url)), log)
+        assert h["syncs"] == {} and not h["deliveries"].get("accepted_tag"), h
+
+        # Exported again without the baseline, --force: the registry's bytes are replaced.
+        export("--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "plain.skedge"), "--force")
+        plain = recorded()
+        assert plain != first["production"]["sha256"]
+        _wait_for("the publish of the new bytes", lambda: all(stored(a)["sha256"] == plain for a in ("production",
+                                                                                                     "staging")), log)
+        h = _settled(url, 0, tags=1)
+    for alias in ("production", "staging"):
+        now = stored(alias)
+        assert (now["version"], now["sha256"], now["generation"], now["previous_sha256"]) == (
+            v1, plain, 2, first[alias]["sha256"]), log.read_text()
+    assert stored("canary") == first["canary"]
+    assert set(h["syncs"]) == {f"{name}@production", f"{name}@staging"}, h
+    assert all(s["last"]["exit"] == 0 for s in h["syncs"].values()), h
+    text = log.read_text()
+    assert "holds another model than MLflow records for it now" in text, text
+    # Each of the export's version tags was delivered; only skedge.sha256 prompted anything.
+    assert (h["deliveries"]["accepted_tag"], h["deliveries"].get("accepted")) == (1, None), h
+    assert h["deliveries"]["ignored"] >= 2, h
+
+
 def test_delivery_ids_are_bounded_by_the_window():
     ids = sync.DeliveryIds(window=10, capacity=3)
     assert ids.add("a", 0) and not ids.add("a", 5) and ids.add("b", 5) and ids.add("c", 6)
@@ -235,9 +343,14 @@ def test_verify_delivery_matches_mlflows_signature():
     headers = {"x-mlflow-delivery-id": "d-1", "x-mlflow-timestamp": stamp,
                "x-mlflow-signature": _generate_hmac_signature("s3cret", "d-1", stamp, body)}
     assert sync.verify_delivery(b"s3cret", headers, body.encode(), time.time(), 300) == ("d-1", int(stamp))
-    assert sync.parse_event(body.encode()) == ("model_version_alias.deleted", "m", "a")
+    assert sync.parse_event(body.encode()) == ("model_version_alias.deleted", "m", "a", None, None)
+    tag = {"entity": "model_version_tag", "action": "set",
+           "data": {"name": "m", "version": "3", "key": "k", "value": ""}}
+    assert sync.parse_event(json.dumps(tag).encode()) == ("model_version_tag.set", "m", None, "3", "k")
     for bad in (b"[]", b"{}", b"not json", json.dumps({"entity": "model_version_alias", "action": "created",
-                                                       "data": {"name": "../x", "alias": "a"}}).encode()):
+                                                       "data": {"name": "../x", "alias": "a"}}).encode(),
+                *(json.dumps({**tag, "data": {**tag["data"], **change}}).encode()
+                  for change in ({"version": "3/../1"}, {"version": 3}, {"name": "a/b"}, {"key": None}))):
         with pytest.raises(sync.Refused):
             sync.parse_event(bad)
 
