@@ -46,9 +46,15 @@ export async function init(input) {
   await warmUpLoad();
 }
 
-/** Instantiates skedge synchronously from the bytes of `skedge_bg.wasm` or a compiled module. */
+/** Instantiates skedge synchronously from the bytes of `skedge_bg.wasm` or a compiled module,
+ * which a page must give (it cannot read a file synchronously); once initialised, a no-op. */
 export function initSync(module) {
   if (ready) return;
+  // The types let every entry's `initSync()` go without it (Node, Deno and Workers ignore it):
+  // here its absence is a coded error, not the glue's TypeError from `new WebAssembly.Module()`.
+  if (module === undefined || module === null) {
+    throw skedgeError('INVALID_INPUT', 'initSync() in a browser needs the bytes of skedge_bg.wasm or a compiled WebAssembly.Module: `await init()` fetches it');
+  }
   initWasmSync({ module });
   ready = true;
   warmUpLoad();

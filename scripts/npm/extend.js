@@ -424,6 +424,13 @@ export function extend(core, instantiate) {
         if (source instanceof Uint8Array && source.length > maxBytes) {
           throw skedgeError('INPUT_TOO_LARGE', `the bytes given to Model.load are ${source.length} bytes, over maxBytes (${maxBytes} bytes)`);
         }
+        // Bytes arrive in one piece: one report of all of them before they are checked, as a
+        // body's last chunk gives it (a progress bar driven for any source reaches its end).
+        // Here, not in wasm: no code in the .wasm for it; a non-function is the core's to refuse.
+        const onProgress = options?.onProgress;
+        if (source instanceof Uint8Array && typeof onProgress === 'function') {
+          onProgress({ loaded: source.length, total: source.length });
+        }
       } catch (e) {
         return Promise.reject(e);
       }
@@ -499,6 +506,16 @@ function endpointOf(endpoint) {
 }
 
 const FOLLOW_OPTIONS = ['publicKey', 'intervalSeconds', 'timeoutSeconds', 'onUpdate', 'onError', 'model', 'alias', 'maxBytes'];
+
+/** An `Error` of any realm (`Error.isError` where the runtime has it; `instanceof` otherwise). */
+function isError(e) {
+  return e instanceof Error || (typeof Error.isError === 'function' && Error.isError(e));
+}
+
+/** A thrown value that is not an Error, for a message: a string quoted and cut, else its type. */
+function describeThrown(e) {
+  return typeof e === 'string' ? quoted(e) : typeName(e);
+}
 
 function sizeMismatch(key, got, size) {
   return skedgeError('INTEGRITY_MISMATCH', `blob ${key} has ${got} bytes, the pointer says ${size}`);
@@ -593,9 +610,11 @@ function sourceOf(source, timeoutMs) {
   if (typeof source === 'string' || source instanceof URL) {
     let url;
     try {
-      url = new URL(source);
+      // Relative to the page (or web worker) as `fetch` and `Model.load` take it: `new URL` alone
+      // refused `/pointers/m/production.json` in a page, which `Model.load` accepts.
+      url = new URL(source, baseUrl());
     } catch {
-      throw invalid(`the source of Model.follow is not a URL: ${quoted(source)}`);
+      throw invalid(`the source of Model.follow is not a URL (absolute, or in a page relative to it): ${quoted(String(source))}`);
     }
     const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${cut(e?.message ?? e)}`, e);
     const shownUrl = cut(url.href);
@@ -884,10 +903,12 @@ async function follow(core, source, options) {
     return true;
   }
 
+  // `onError` is typed `(error: Error)`: refusals and failed reads are coded errors, but
+  // `onUpdate` may throw anything; what is not an Error reaches `onError` as the `cause` of one.
   function report(e) {
     if (!onError) return;
     try {
-      onError(e);
+      onError(isError(e) ? e : new Error(`onUpdate threw ${describeThrown(e)} (not an Error)`, { cause: e }));
     } catch {}
   }
 
@@ -920,7 +941,7 @@ async function follow(core, source, options) {
   }
 
   const current = () => {
-    if (disposed) throw freed();
+    if (disposed) throw skedgeError('MODEL_FREED', 'this Model.follow handle was disposed (dispose() or Symbol.dispose): follow the pointer again');
     return model;
   };
   const handle = {

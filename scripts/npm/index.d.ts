@@ -1,6 +1,8 @@
 // Public types of the `skedge` package. `Model` and the result types are generated from the Rust
 // source (src/wasm/) by wasm-bindgen into core.d.ts (`skedge/lite`: lite.d.ts, derived from this
-// file by scripts/build.sh, without the monitoring types; CommonJS: index.d.cts and lite.d.cts,
+// file by scripts/build.sh, without the monitoring and experiment types: lite's runtime exports
+// an `Experiment` whose constructor only throws `FEATURE_UNAVAILABLE`, left undeclared so that a
+// lite project using it fails to compile; CommonJS: index.d.cts and lite.d.cts,
 // the same pointing at core.d.cts). Only ECMAScript's own types and those every runtime's types
 // declare (`URL`, `Request`, `Response`, `RequestInit`: lib.dom, @types/node, Deno, Workers) are
 // used, so the package type-checks in a Node-only project and in a browser one alike.
@@ -81,15 +83,18 @@ export declare class Experiment {
   readonly pending: number;
   /** Windows dropped so far because the queue (64) was full. */
   readonly dropped: number;
-  /** Frees the experiment (not its models). */
+  /** Frees the experiment (not its models); later calls throw `MODEL_FREED` (twice: a no-op). */
   free(): void;
+  /** `free()`, for `using`: set only where the runtime defines `Symbol.dispose` (Node ≥ 18.18
+   * does; an older browser may not: call `free()` there). */
   [Symbol.dispose](): void;
 }
 // experiments: end
 
 declare global {
   // `Model` and `Monitor` are disposable (`using model = Model.fromBytes(…)`); the symbol is
-  // declared here for projects whose `lib` predates it (as @types/node does).
+  // declared here for projects whose `lib` predates it (as @types/node does). Declared is not
+  // defined: a runtime without `Symbol.dispose` has no such method (call `free()` there).
   interface SymbolConstructor {
     readonly dispose: unique symbol;
   }
@@ -130,7 +135,12 @@ export type InitInput = string | URL | Request | Response | ArrayBuffer | ArrayB
  */
 export function init(input?: InitInput): Promise<void>;
 
-/** Initialises synchronously from the bytes of `skedge_bg.wasm` or a compiled module. */
-export function initSync(module: ArrayBuffer | ArrayBufferView | WasmModule): void;
+/**
+ * Initialises synchronously. In browsers `module` is required: the bytes of `skedge_bg.wasm` or
+ * a compiled module (without it, `INVALID_INPUT`; `await init()` fetches it). In Node it compiles
+ * the package's own .wasm now, and in Deno and Workers (instantiated on import) it only warms the
+ * first calls: there `module` is ignored and may be left out.
+ */
+export function initSync(module?: ArrayBuffer | ArrayBufferView | WasmModule): void;
 
 export default init;

@@ -58,11 +58,13 @@ export interface R2PointerSource {
 export interface FollowOptions {
   /** Pinned Ed25519 public key(s): the pointer and the artifact must both be signed by one,
    * else `SIGNATURE_MISSING` / `SIGNATURE_INVALID`. */
-  publicKey?: Key | Key[];
-  /** Seconds between two reads of the pointer (default 60). */
+  publicKey?: Key | readonly Key[];
+  /** Seconds between two reads of the pointer (default 60): a number in (0, 2147483] (a timer's
+   * range, 2^31 − 1 ms, in seconds; fractions allowed), else `INVALID_INPUT`. */
   intervalSeconds?: number;
   /** Seconds a read (the pointer's, the blob's: a URL's request, or an R2 `get`), its body
-   * included, may take before it fails as `LOAD_FAILED` (default 60). */
+   * included, may take before it fails as `LOAD_FAILED` (default 60): as `intervalSeconds`, a
+   * number in (0, 2147483], else `INVALID_INPUT`. */
   timeoutSeconds?: number;
   /** The largest blob fetched, in bytes: an integer from 1 to 2^31 − 1 (the default: what
    * WebAssembly holds). A pointer naming a larger one is refused (`INPUT_TOO_LARGE`) before its
@@ -70,7 +72,10 @@ export interface FollowOptions {
   maxBytes?: number;
   /** Called after a new version was verified and swapped in. */
   onUpdate?: (info: ModelInfo, pointer: Pointer) => void;
-  /** Called with each refusal (a coded `SkedgeError`) or failed read; the served version stays. */
+  /** Called with each refusal (a coded `SkedgeError`) or failed read (`LOAD_FAILED`); the served
+   * version stays. Also with what `onUpdate` threw: an `Error` as it is, anything else (a string,
+   * `undefined`) wrapped in an `Error` whose `cause` it is, so that `error` is always an `Error`.
+   * What `onError` itself throws is dropped. */
   onError?: (error: Error) => void;
   /** The model followed: the first pointer must name it, else `POINTER_INVALID`. Default: the
    * `<model>` of a source whose path or key ends in `pointers/<model>/<alias>.json` (URL path
@@ -82,19 +87,22 @@ export interface FollowOptions {
   alias?: string;
 }
 
-/** `Model.follow`'s handle: every call uses the version being served. */
+/** `Model.follow`'s handle: every call uses the version being served (the methods of `Model`). */
 export interface Follower {
   predict(text: TextInput): Prediction;
-  predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
-  predictBatch(texts: TextInput[], options: { columnar: true }): Columnar;
+  predictBatch(texts: readonly TextInput[], options?: { columnar?: false }): Prediction[];
+  predictBatch(texts: readonly TextInput[], options: { columnar: true }): Columnar;
+  predictBatch(texts: readonly TextInput[], options?: PredictBatchOptions): Prediction[] | Columnar;
   info(): ModelInfo;
   /** The pointer being served. */
   readonly pointer: Pointer;
   /** Reads the pointer now (in Workers, from `ctx.waitUntil`: timers stop between requests);
    * resolves to whether the version changed, rejects with the refusal. */
   refresh(): Promise<boolean>;
-  /** Stops polling and frees the served model; later calls throw `MODEL_FREED`. */
+  /** Stops polling and frees the served model; later calls throw `MODEL_FREED` (twice: a no-op). */
   dispose(): void;
+  /** `dispose()`, for `using`: set only where the runtime defines `Symbol.dispose` (Node ≥ 18.18
+   * does; an older browser may not: call `dispose()` there). */
   [Symbol.dispose](): void;
 }
 

@@ -85,11 +85,12 @@ export interface PredictBatchOptions {
 export interface Model {
   /** `predict`, `decision_function` and `predict_proba` of one text (or record `{ column: text }`). */
   predict(text: TextInput): Prediction;
-  /** `predict` of each text (or record) of an array, in order. */
-  predictBatch(texts: TextInput[], options?: { columnar?: false }): Prediction[];
+  /** `predict` of each text (or record) of an array, in order (the array is only read: a
+   * `readonly` or frozen one will do). */
+  predictBatch(texts: readonly TextInput[], options?: { columnar?: false }): Prediction[];
   /** `predict` of each text (or record) of an array, in order, as typed arrays. */
-  predictBatch(texts: TextInput[], options: { columnar: true }): Columnar;
-  predictBatch(texts: TextInput[], options?: PredictBatchOptions): Prediction[] | Columnar;
+  predictBatch(texts: readonly TextInput[], options: { columnar: true }): Columnar;
+  predictBatch(texts: readonly TextInput[], options?: PredictBatchOptions): Prediction[] | Columnar;
 }
 
 /** One feature of an explanation. */
@@ -170,7 +171,7 @@ export interface FromBytesOptions {
   integrity?: string;
   /** Pinned Ed25519 public key(s) (`skedge keygen`'s `.pub`): the artifact must be signed by one
    * of them, else `SIGNATURE_MISSING` / `SIGNATURE_INVALID`. Several overlap a key rotation. */
-  publicKey?: Key | Key[];
+  publicKey?: Key | readonly Key[];
   /** XChaCha20-Poly1305 key (`skedge keygen --encryption`): the artifact must be encrypted with
    * it, else `ENCRYPTION_MISSING` / `DECRYPTION_FAILED`. Keep it server-side (a Worker secret). */
   decryptionKey?: Key;
@@ -185,7 +186,8 @@ export interface LoadProgress {
 }
 
 export interface LoadOptions extends FromBytesOptions {
-  /** Called after each chunk of the body. */
+  /** Called after each chunk of the body; bytes given to `Model.load` arrive in one piece: one
+   * call, `{ loaded: n, total: n }`, before they are checked. What it throws rejects the load. */
   onProgress?: (progress: LoadProgress) => void;
   /** Passed to `fetch` as its second argument (headers, credentials, signal, ...). */
   init?: RequestInit;
@@ -295,9 +297,10 @@ export type SkedgeErrorCode =
   | "ENCRYPTION_MISSING"
   | "DECRYPTION_FAILED"
   | "KEY_INVALID"
-  /* skedge/lite: signatures and encryption are left out */
+  /* skedge/lite: signatures, encryption and experiments (`new Experiment`) are left out */
   | "FEATURE_UNAVAILABLE"
-  /* a method of a model after `free()` (or made with `new Model()`) */
+  /* a method of a model after `free()` (or made with `new Model()`), of an experiment after
+   * `free()`, of a `Model.follow` handle after `dispose()` */
   | "MODEL_FREED";
 "#;
 

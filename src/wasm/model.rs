@@ -83,7 +83,9 @@ const LOAD_OPTIONS: &[&str] = &[
     "maxBytes",
 ];
 
-/// A loaded skedge model.
+/// A loaded skedge model. `free()` releases its memory; `[Symbol.dispose]()` (`using`) calls it,
+/// and is set only where the runtime defines `Symbol.dispose` (Node ≥ 18.18 does; an older
+/// browser may not: call `free()` there).
 #[wasm_bindgen]
 pub struct Model {
     /// Owns the artifact (`inner.artifact()`), so its sha256 is computed only when asked for
@@ -148,8 +150,9 @@ impl Model {
 
     /// Fetches an artifact (`fetch(input, options.init)`; a `Response`, e.g. from the Cache API,
     /// is read as it is; bytes are loaded as they are, held to `options.maxBytes` by the package's
-    /// JS) of at most `options.maxBytes` bytes, reporting progress, checks its integrity and signature with WebCrypto where the host has
-    /// it, and loads it.
+    /// JS) of at most `options.maxBytes` bytes, reporting progress (`options.onProgress`: after
+    /// each chunk; for bytes, once, by the package's JS), checks its integrity and signature
+    /// with WebCrypto where the host has it, and loads it.
     pub async fn load(
         #[wasm_bindgen(
             unchecked_param_type = "string | URL | Request | Response | Uint8Array | ArrayBuffer | ArrayBufferView"

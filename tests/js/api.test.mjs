@@ -476,4 +476,12 @@ describe('the docs', () => {
       }
     }
   });
+
+  test('the error tables name every source of MODEL_FREED and of FEATURE_UNAVAILABLE in JS', () => {
+    for (const file of [join(ROOT, 'README.md'), join(pkgDir, 'README.md')]) {
+      const row = (code) => readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+      assert.match(row('MODEL_FREED'), /free\(\)[^|]*`Experiment`[^|]*`Model\.follow` handle after `dispose\(\)`/, file);
+      assert.match(row('FEATURE_UNAVAILABLE'), /`new Experiment\(\)`/, file);
+    }
+  });
 });

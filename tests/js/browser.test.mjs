@@ -1,7 +1,8 @@
 // Headless Chromium (playwright-core, /usr/bin/chromium) against the installed package: use
 // before init, parity on every fixture case inside the page, errors, `maxBytes` and `Model.follow`
-// against a cross-origin server (whose gzip the page cannot see), the plain <script
-// type="module"> example page, and a Vite production build of examples/vite.
+// against a cross-origin server (whose gzip the page cannot see) and by a URL relative to the
+// page, the plain <script type="module"> example page, and a Vite production build of
+// examples/vite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -315,6 +316,62 @@ test('chromium: Model.follow of a cross-origin gzip blob: its sha256 decides, no
   } finally {
     other.closeAllConnections();
     await new Promise((r) => other.close(r));
+  }
+});
+
+test('chromium: Model.follow of a pointer URL relative to the page, as Model.load takes one', async () => {
+  // The page's own origin serves the destination under /same/: the pointer is named by a path
+  // (`/same/…`), a path relative to the page (`same/…`) and a URL; its blob is resolved from the
+  // pointer's resolved URL. A source that is no URL even against the page is INVALID_INPUT.
+  const { bytes, sha256hex: sha } = wordCase;
+  const pointer = JSON.stringify({
+    pointer_version: 1, model: 'm', alias: 'production', version: '1', run_id: '',
+    sha256: sha, size: bytes.length, integrity: integrityOf(wordCase),
+    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
+    format_version: 3, generation: 1, previous_sha256: '', previous_generation: 0,
+    published_at: '2026-12-03T00:00:00Z', signature: null,
+  });
+  const requested = [];
+  sameOrigin = (req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    requested.push(path);
+    if (path === '/same/pointers/m/production.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(pointer);
+    } else if (path === `/same/blobs/sha256/${sha}.skedge`) {
+      res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+    } else {
+      res.writeHead(404).end();
+    }
+  };
+  try {
+    await blank();
+    const r = await page.evaluate(async () => {
+      const { Model } = await import('skedge');
+      const out = {};
+      for (const [name, source] of [
+        ['path', '/same/pointers/m/production.json'],
+        ['relative', 'same/pointers/m/production.json'],
+        ['url', new URL('/same/pointers/m/production.json', location.href)],
+        ['not a URL', 'http://[bad/pointers/m/production.json'],
+      ]) {
+        try {
+          const handle = await Model.follow(source, { intervalSeconds: 3600 });
+          out[name] = { sha256: handle.info().sha256, model: handle.pointer.model, alias: handle.pointer.alias };
+          handle.dispose();
+        } catch (e) {
+          out[name] = `${e.code}: ${e.message}`;
+        }
+      }
+      return out;
+    });
+    const followed = { sha256: sha, model: 'm', alias: 'production' };
+    assert.deepEqual(r.path, followed);
+    assert.deepEqual(r.relative, followed);
+    assert.deepEqual(r.url, followed);
+    assert.match(r['not a URL'], /^INVALID_INPUT: the source of Model\.follow is not a URL/);
+    assert.ok(requested.includes(`/same/blobs/sha256/${sha}.skedge`), requested.join(' '));
+  } finally {
+    sameOrigin = (req, res) => res.writeHead(404).end();
   }
 });
 

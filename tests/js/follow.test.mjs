@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { Model } from 'skedge';
+import { Experiment, Model } from 'skedge';
 
 const ROOT = process.env.SKEDGE_ROOT;
 const CLI = join(ROOT, 'target', 'release', 'skedge');
@@ -196,6 +196,65 @@ test('a refused first version rejects Model.follow; options are checked', async 
   await assert.rejects(Model.follow(url, { intervalSeconds: 0 }), { code: 'INVALID_INPUT' });
   await assert.rejects(Model.follow(42), { code: 'INVALID_INPUT' });
   await assert.rejects(Model.follow(url.replace('production', 'missing')), { code: 'LOAD_FAILED' });
+});
+
+test('onError always gets an Error: what onUpdate throws, a non-Error as its cause; a disposed handle says so', { timeout: 20_000 }, async () => {
+  putBlob(v1);
+  putBlob(v2);
+  publish(v1, { generation: 1 });
+  const own = new TypeError('an Error of onUpdate');
+  const throws = ['oops', undefined, own];
+  const errors = [];
+  const handle = await Model.follow(url, {
+    publicKey,
+    intervalSeconds: 3600,
+    onUpdate: () => {
+      throw throws.shift();
+    },
+    onError: (e) => errors.push(e),
+  });
+  // What onUpdate throws is reported before refresh() resolves, which it does not reject.
+  const versions = [v2, v1, v2];
+  for (let i = 0; i < versions.length; i++) {
+    publish(versions[i], { generation: i + 2 });
+    assert.equal(await handle.refresh(), true);
+    assert.equal(errors.length, i + 1);
+  }
+  const [string, none, error] = errors;
+  assert.ok(string instanceof Error && none instanceof Error);
+  assert.equal(string.message, 'onUpdate threw "oops" (not an Error)');
+  assert.equal(string.cause, 'oops');
+  assert.equal(none.message, 'onUpdate threw undefined (not an Error)');
+  assert.ok('cause' in none && none.cause === undefined);
+  assert.equal(error, own, 'an Error is passed as it is');
+  assert.equal(handle.info().sha256, sha256(v2), 'the update stands');
+
+  // Input arrays are only read: frozen ones (TypeScript: readonly) do, with an options variable.
+  const texts = Object.freeze(['great product', 'awful']);
+  const options = Object.freeze({ columnar: true });
+  assert.deepEqual(handle.predictBatch(texts, options).labelIndex, Model.fromBytes(v2).predictBatch(texts, options).labelIndex);
+
+  const exp = new Experiment(handle, handle);
+  handle.dispose();
+  handle.dispose();
+  for (const call of [() => handle.predict('x'), () => handle.predictBatch(texts), () => handle.info(), () => exp.predict('x')]) {
+    assert.throws(call, { code: 'MODEL_FREED', message: /^this Model\.follow handle was disposed/ });
+  }
+});
+
+test('intervalSeconds and timeoutSeconds are numbers of seconds in (0, 2147483]', async () => {
+  putBlob(v1);
+  publish(v1, { generation: 1 });
+  const reads = pointerReads;
+  for (const name of ['intervalSeconds', 'timeoutSeconds']) {
+    for (const v of [0, -1, 2147483.5, 2147484, NaN, Infinity, '60', 60n, null]) {
+      const e = await Model.follow(url, { [name]: v }).catch((e) => e);
+      assert.equal(e.code, 'INVALID_INPUT', `${name}: ${String(v)}`);
+      assert.ok(e.message.startsWith(`options.${name} must be a number of seconds in (0, 2147483], got `), e.message);
+    }
+  }
+  assert.equal(pointerReads, reads, 'nothing was read');
+  (await Model.follow(url, { intervalSeconds: 2147483, timeoutSeconds: 2147483 })).dispose();
 });
 
 /** An R2 binding over `dir` (`fleet/` its prefix), as Workers' `get` answers: `null` when absent, an

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Model, init, initSync } from 'skedge';
 import defaultInit from 'skedge';
+import { Model as Lite } from 'skedge/lite';
 import { loadCases, assertParity, fromColumnar, columnarTypes } from './lib/cases.mjs';
 import { code } from './lib/errors.mjs';
 
@@ -319,6 +320,21 @@ describe('node esm: Model.load over HTTP (127.0.0.1)', () => {
     assert.equal(gz.at(-1).loaded, bytes.length);
   });
 
+  test('bytes in hand report their progress once, all of them; a throwing onProgress rejects the load', async () => {
+    for (const M of [Model, Lite]) {
+      for (const given of [bytes, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length), new DataView(bytes.buffer, bytes.byteOffset, bytes.length)]) {
+        const seen = [];
+        const model = await M.load(given, { onProgress: (p) => seen.push({ ...p }) });
+        assert.deepEqual(seen, [{ loaded: bytes.length, total: bytes.length }]);
+        model.free();
+      }
+      const thrown = new Error('the page went away');
+      await assert.rejects(M.load(bytes, { onProgress: () => { throw thrown; } }), (e) => e === thrown);
+      // Checked before it is called: a non-function is refused, bytes or not.
+      await assert.rejects(M.load(bytes, { onProgress: 'no' }), { code: 'INVALID_INPUT' });
+    }
+  });
+
   test('errors: INTEGRITY_MISMATCH, LOAD_FAILED, ARTIFACT_CORRUPT, INVALID_INPUT', async () => {
     const other = createHash('sha256').update('x').digest('base64');
     assert.equal(await codeAsync(Model.load(`${base}/model.skedge`, { integrity: `sha256-${other}` })), 'INTEGRITY_MISMATCH');
@@ -334,6 +350,10 @@ describe('browser entry imported in Node: use before init', () => {
   test('NOT_INITIALIZED before init(), works after initSync()', async () => {
     const entry = new URL('./browser.js', import.meta.resolve('skedge'));
     const { Model: M, init: i, initSync: iSync } = await import(entry.href);
+    assert.equal(code(() => M.fromBytes(wordCase.bytes)), 'NOT_INITIALIZED');
+    // The types let `initSync()` go without its module (Node, Deno and Workers ignore it); the
+    // browser entry, which cannot read the file itself, says so with a code.
+    for (const none of [undefined, null]) assert.equal(code(() => iSync(none)), 'INVALID_INPUT');
     assert.equal(code(() => M.fromBytes(wordCase.bytes)), 'NOT_INITIALIZED');
     const { readFileSync } = await import('node:fs');
     iSync(readFileSync(new URL('./skedge_bg.wasm', entry)));

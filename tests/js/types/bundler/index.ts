@@ -2,6 +2,11 @@
 import { Model, SkedgeError } from 'skedge';
 import type { Columnar, Follower, Monitor, Pointer } from 'skedge';
 import { Model as Lite, SkedgeError as LiteError } from 'skedge/lite';
+// skedge/lite's runtime exports an Experiment that only throws FEATURE_UNAVAILABLE: its types
+// leave it out, so using it fails to compile.
+// @ts-expect-error
+import { Experiment as LiteExperiment } from 'skedge/lite';
+void LiteExperiment;
 
 const bytes = new Uint8Array(await (await fetch('model.skedge')).arrayBuffer());
 {
