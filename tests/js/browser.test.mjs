@@ -253,6 +253,18 @@ test('chromium: maxBytes: a Content-Length refuses unread only same-origin; a cr
   }
 });
 
+/** An unsigned pointer (generation 1) naming `c`'s artifact as its blob. */
+function pointerOf(c) {
+  const sha = c.sha256hex;
+  return JSON.stringify({
+    pointer_version: 1, model: 'm', alias: 'production', version: '1', run_id: '',
+    sha256: sha, size: c.bytes.length, integrity: integrityOf(c),
+    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
+    format_version: 3, generation: 1, previous_sha256: '', previous_generation: 0,
+    published_at: '2026-12-03T00:00:00Z', signature: null,
+  });
+}
+
 test('chromium: Model.follow of a cross-origin gzip blob: its sha256 decides, not its Content-Length', async () => {
   // The pointer and its blob on another origin (a CDN, a bucket with compression): the page sees the
   // compressed Content-Length, not the Content-Encoding. Each root serves the same pointer, its blob
@@ -260,13 +272,7 @@ test('chromium: Model.follow of a cross-origin gzip blob: its sha256 decides, no
   // longer), `bomb` (inflates far past it; all but its last byte, so only a reader that stops as
   // it inflates gets an answer).
   const { bytes, sha256hex: sha } = wordCase;
-  const pointer = JSON.stringify({
-    pointer_version: 1, model: 'm', alias: 'production', version: '1', run_id: '',
-    sha256: sha, size: bytes.length, integrity: integrityOf(wordCase),
-    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
-    format_version: 3, generation: 1, previous_sha256: '', previous_generation: 0,
-    published_at: '2026-12-03T00:00:00Z', signature: null,
-  });
+  const pointer = pointerOf(wordCase);
   const blobs = {
     gzip: gzipSync(bytes),
     stored: gzipSync(bytes, { level: 0 }),
@@ -324,13 +330,7 @@ test('chromium: Model.follow of a pointer URL relative to the page, as Model.loa
   // (`/same/…`), a path relative to the page (`same/…`) and a URL; its blob is resolved from the
   // pointer's resolved URL. A source that is no URL even against the page is INVALID_INPUT.
   const { bytes, sha256hex: sha } = wordCase;
-  const pointer = JSON.stringify({
-    pointer_version: 1, model: 'm', alias: 'production', version: '1', run_id: '',
-    sha256: sha, size: bytes.length, integrity: integrityOf(wordCase),
-    blob: `blobs/sha256/${sha}.skedge`, manifest: `blobs/sha256/${sha}.manifest.json`,
-    format_version: 3, generation: 1, previous_sha256: '', previous_generation: 0,
-    published_at: '2026-12-03T00:00:00Z', signature: null,
-  });
+  const pointer = pointerOf(wordCase);
   const requested = [];
   sameOrigin = (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
