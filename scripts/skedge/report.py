@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/report.py serve --spool DIR|s3://BUCKET/PREFIX --token T [--host 127.0.0.1] [--port 8787]
     .venv/bin/python scripts/report.py push --spool DIR | --from s3://BUCKET/PREFIX [--tracking-uri URI] [--artifact M.skedge ...]
-    .venv/bin/python scripts/report.py compact --spool DIR [--keep-days 7]   # remove consumed segments
+    .venv/bin/python scripts/report.py compact --spool DIR | --from s3://BUCKET/PREFIX [--keep-days 7]   # consumed ones
     .venv/bin/python scripts/report.py schema [--experiment]   # the (experiment) snapshot JSON Schema
 
 `serve` is an HTTP collector (Starlette on uvicorn, both already installed with MLflow). `POST
@@ -90,6 +90,20 @@ Every spool record is validated again (a line the collector did not write is set
 there too, reported, while the other windows are pushed. Spool files are streamed and opened with
 O_NOFOLLOW (a symlinked segment is neither read nor appended to).
 
+One snapshot id, two documents (ids collide: two monitors; the collector refuses a second POST of
+an id, a bucket's keys are per model, version and window): the first read (arrival order in a
+folder, key order in a bucket) is pushed; a second *different* one is set aside in the quarantine,
+with its document, `"duplicate_of": id` (not `ids`: the first stays pushed) and the reason, named
+by its line (`line_sha256`) or its key and ETag, once; so is a monitoring snapshot whose id the
+ledger names only for another model, version or artifact (a bucket reads such an object: it is
+consumed only by a line of its own key's model and version). One identical to the first is the
+same snapshot stored twice: counted once, nothing set aside. What is not told apart: in a bucket,
+a second document under the same model and version folder once the first is logged (consumed by
+its key, not read); in a folder, one arriving after the first was consumed before a checkpoint
+(only the ledger's tail is read: it is pushed as its own model's window, or of the same model
+found in the point's record and not logged again). The collector's 409 keeps the latter out of a
+spool it writes; monitors whose ids take host randomness make both unlikely.
+
 Idempotent: the ledger `DIR/pushed.jsonl` records every window revision logged (after MLflow
 accepted it); a second push of the same spool logs nothing. If the ledger write was lost after
 MLflow logged a window (a crash in between), the run's point and its record tell, and the window is
@@ -120,10 +134,26 @@ the quarantine keeps 4 KiB of it), last written more than N days ago, never the 
 collector appends to). The ledger and the quarantine are kept: the collector loads their ids and
 refuses (409) a retry of a snapshot whose segment is gone, so nothing is counted twice, and nothing
 not yet in MLflow (or set aside with its snapshot) is removed. A window logged by a push from before
-window records gets its missing record from a push that reads the folder whole (no checkpoint: an
-upgrade's first) while its snapshots are still there (`Pusher.restore_records`, from snapshots of
-the window's model, version and window only: an id may be two monitors'), so that a late snapshot
-can still be added to it after compaction.
+window records (a monitoring window, or an arm's experiment window) gets its missing record from a
+push that reads the folder whole (no checkpoint: an upgrade's first; a bucket's reads the objects of
+those windows) while its snapshots are still there (`Pusher.restore_records`, from snapshots of the
+window's model, version and window only: an id may be two monitors'), so that a late snapshot can still be added to it after compaction; one
+whose record could not be restored so takes no late snapshot once its snapshots are gone (set
+aside, with the reason: `complete`).
+
+`compact --from s3://BUCKET/PREFIX --keep-days N` (or `--spool s3://…`, with push's
+`--s3-endpoint-url` and `--lease-seconds`) deletes, under the push lease (`BucketSource.compact`),
+the snapshot objects push has consumed, told by key exactly as push tells it (`consumed_objects`),
+last modified more than N days ago: listed a page at a time, deleted in DeleteObjects batches of at
+most 1,000 keys. Never an object not consumed yet (an experiment snapshot logged for some arms
+only is not: the checkpoint's `partial`), nor one set aside as not a valid snapshot (the quarantine
+keeps 4 KiB of it), nor anything under `ledger/`. The ledger and quarantine keep their ids: an
+object written again under a deleted key (a retry) is consumed by its key, never read or counted,
+and the collector refuses it (409: it loads their ids). The first push without a checkpoint (an
+upgrade's) restores missing records from a bucket too, reading the objects of those windows (one
+listing); a window logged by a push from before window records whose record could not be restored
+before its objects were deleted takes no late snapshot (set aside, with the reason). Exit 2 when the
+bucket fails or another push takes the lease over (run it again).
 
 Drift alert: when a window with at least `--min-samples` sampled predictions has a PSI above
 `--psi-threshold` (label, confidence or OOV histogram) or an OOV-rate shift above
@@ -206,7 +236,7 @@ again (open windows).
 
 Exit codes: serve: 0 on shutdown, 3 bad arguments or spool in use. push: 0 logged (or nothing to
 log), 1 drift or performance alert, 2 MLflow unreachable or failing (nothing lost; run it again), 3 other errors.
-compact: 0, 3 no spool folder.
+compact: 0, 2 the bucket failing or the lease taken over (nothing lost; run it again), 3 no spool folder.
 
 The baseline of a model version comes from `--artifact FILE` (any number; matched by sha256), else
 from the artifact the exporter published in MLflow for that version (`skedge.sha256` tag,
@@ -852,12 +882,17 @@ class LocalSource:
 
     def fresh(self, checkpoint: dict, bad: list | None = None) -> tuple[list[dict], list]:
         """The valid snapshots past the checkpoint's offsets (first occurrence of each id read)
-        and the marks `advance` needs: `[segment, inode, line end, ("id", id) | ("bad", sha256),
-        line start, sha256 of the line]` per record read, in order; lines that are not valid
-        records go to `bad`. A segment whose entry is not proven (`_verified`) is read from its
+        and the marks `advance` needs: `[segment, inode, line end, ("id", id) | ("bad", sha256) |
+        ("twin", sha256), line start, sha256 of the line]` per record read, in order; lines that
+        are not valid records go to `bad`. A record whose id an earlier record of this read has
+        with another document (ids collide) goes to `twins` (`{"segment", "line_sha256", "id",
+        "snapshot"}`; the push sets it aside); one identical to it is the same snapshot stored
+        twice, counted once. A segment whose entry is not proven (`_verified`) is read from its
         start and named in `reread`."""
         known = checkpoint.get("segments", {})
-        seen, out, marks = set(), [], []
+        seen: dict = {}
+        out, marks = [], []
+        self.twins: list = []
         self.reread: list = []
         self._from: dict = {}
         self._heads: dict = {}
@@ -878,9 +913,15 @@ class LocalSource:
                         bad.append((seg.name, line, start))
                     marks.append([seg.name, ino, end, ("bad", _bad_digest(seg.name, line, start)), start, digest])
                     continue
+                first = seen.get(snap["id"])
+                if first is not None and first != snap:
+                    twin = _bad_digest(seg.name, line, start)
+                    self.twins.append({"segment": seg.name, "line_sha256": twin, "id": snap["id"], "snapshot": snap})
+                    marks.append([seg.name, ino, end, ("twin", twin), start, digest])
+                    continue
                 marks.append([seg.name, ino, end, ("id", snap["id"]), start, digest])
-                if snap["id"] not in seen:
-                    seen.add(snap["id"])
+                if first is None:
+                    seen[snap["id"]] = snap
                     out.append(snap)
             if read:  # the segment's first bytes, for the `head` fingerprint of its new offset
                 with contextlib.suppress(OSError):
@@ -1582,6 +1623,40 @@ def unevaluated(ledger: list) -> list:
             if e.get("drift") is not True and (run_id, bucket, e.get("revision", 0)) not in done]  # fmt: skip
 
 
+def consumed_objects(ledger: list, head: list, quarantined: list, partial: list) -> tuple[Callable, set, set]:
+    """(consumed(key, ETag), the (key, ETag) of objects set aside, the experiment snapshot ids
+    vouched for) of a bucket, from its whole `ledger`, the part `head` before the checkpoint's
+    mark, its whole quarantine and the checkpoint's `partial` (`Pusher.consumed_key`, `compact`).
+    A monitoring object is consumed when a monitoring ledger line or a quarantine line of its
+    key's model and version names its id (a quarantine line without a model: any), so that an
+    object of another model under an id already logged (ids collide) is read, and set aside."""
+    folders = {(_model_folder(e.get("model")), i)
+               for e in [*(e for e in ledger if e.get("kind") is None), *quarantined] for i in _ids(e)}  # fmt: skip
+    anywhere = {i for e in quarantined if _model_folder(e.get("model")) is None for i in _ids(e)}
+    aside = {i for e in quarantined for i in _ids(e)}
+    bad_keys = {(e["segment"], e["etag"]) for e in quarantined
+                if isinstance(e.get("segment"), str) and isinstance(e.get("etag"), str)}  # fmt: skip
+    vouched = {i for e in head if e.get("kind") == "experiment" for i in _ids(e)}
+    vouched -= {i for i in partial if isinstance(i, str)}
+
+    def consumed(rel: str, etag: str) -> bool:
+        i = bucket_spool.id_of(rel)
+        if (rel, etag) in bad_keys:
+            return True
+        if rel.startswith(bucket_spool.SNAPSHOTS):
+            return i in anywhere or ("/".join(rel.split("/")[1:3]), i) in folders
+        return i in aside or i in vouched
+
+    return consumed, bad_keys, vouched
+
+
+def _model_folder(model: Any) -> str | None:
+    """`<model>/<version>` of a bucket key, from a ledger or quarantine line's `model`."""
+    if not (isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("version"), str)):
+        return None
+    return f"{bucket_spool.segment(model['name'])}/{bucket_spool.segment(model['version'])}"
+
+
 def pending_entry(e: dict) -> dict:
     """What a checkpoint keeps of a window waiting for its drift (no ids: its drift is computed
     from the point's record in MLflow)."""
@@ -2088,6 +2163,33 @@ class Pusher:
             self.log(f"quarantined {fresh} spool line(s) that are not valid snapshots "
                      f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
 
+    def quarantine_twins(self, twins: list) -> set:
+        """Sets aside the snapshots whose id another, different document has (`twins`: from the
+        source's read, or `groups`: logged for another model), each once, with its document and
+        `duplicate_of` (not `ids`: that would set the other document aside too); by key and ETag
+        in a bucket, by the sha256 of its line in a folder. Returns the ids set aside so."""
+        known = self.done | {e.get("line_sha256") for e in self.quarantine_tail}
+        out = set()
+        for t in twins:
+            etag = t.get("etag")
+            if ((t["segment"], etag) in self.bad_keys) if etag is not None else (t["line_sha256"] in known):
+                continue
+            what = {k: t[k] for k in ("segment", "line_sha256") if t.get(k) is not None}
+            if etag is not None:
+                what["etag"] = etag
+                self.bad_keys.add((t["segment"], etag))
+            s = t["snapshot"]
+            model = s["arms"][0]["model"] if is_experiment(s) else s["model"]
+            self.quarantine(f"snapshot id {t['id']} is also another, different snapshot's ({t['why']}): ids collide "
+                            "(two monitors); this one is not pushed", duplicate_of=t["id"], model=model, snapshot=s,
+                            **what)  # fmt: skip
+            known.add(t["line_sha256"])
+            out.add(t["id"])
+        if out:
+            self.log(f"quarantined {len(out)} snapshot(s) whose id another, different snapshot has "
+                     f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
+        return out
+
     def quarantine_window(self, g: Group, reason: str) -> None:
         self.quarantine(reason, model={"name": g.name, "version": g.version, "sha256": g.sha256},
                         bucket=g.bucket, ids=g.ids, snapshots=g.snapshots)  # fmt: skip
@@ -2170,8 +2272,16 @@ class Pusher:
             self.done = {t for t in self.ck.get("done", []) if isinstance(t, str)}
         self.snapshots = {s["id"]: s for s in snaps}
         self.quarantine_lines(bad)
+        self.quarantine_twins([dict(t, why="read before it") for t in getattr(self.source, "twins", [])])
         history = self.ledger_head + self.ledger_tail
         pushed = {i for e in history for i in _ids(e)}
+        # the monitoring snapshots logged, by model: an id logged only for another model (or an
+        # experiment) is another document's (ids collide), never this one's
+        logged = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
+                  for e in history if e.get("kind") is None and isinstance(e.get("model"), dict)
+                  for i in _ids(e)}  # fmt: skip
+        anyone = {i for e in history if e.get("kind") is None and not isinstance(e.get("model"), dict) for i in _ids(e)}
+        twins: list = []
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
         arm_pushed = set() if whole else {tuple(a) for a in self.ck.get("arms", [])
                                           if isinstance(a, list) and len(a) == 4}  # fmt: skip
@@ -2195,12 +2305,17 @@ class Pusher:
                         g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
                         g.snapshots.append(s)
                 continue
-            if s["id"] in pushed:
-                continue
             m = s["model"]
+            if s["id"] in pushed:
+                if (m["name"], m["version"], m["sha256"], s["id"]) not in logged and s["id"] not in anyone:
+                    twins.append(s)
+                continue
             key = (m["name"], m["version"], m["sha256"], b)
             g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
             g.snapshots.append(s)
+        if twins:
+            self.quarantine_twins([self.origin(s, "its id is logged for another model, version or artifact")
+                                   for s in twins])  # fmt: skip
         now = int(time.time() * 1000)
         ready, waiting = [], 0
         for g in [*(by_key[k] for k in sorted(by_key)), *(arm_keys[k] for k in sorted(arm_keys))]:
@@ -2210,6 +2325,16 @@ class Pusher:
             ready.append(g)
         return ready, waiting
 
+    def origin(self, s: dict, why: str) -> dict:
+        """Where this push read snapshot `s` (its first mark), as `quarantine_twins` takes it."""
+        folder = not getattr(self.source, "whole_ledger", False)
+        for m in self.marks:
+            if folder and m[3] == ("id", s["id"]):  # [segment, inode, end, token, start, sha256 of the line]
+                return {"segment": m[0], "line_sha256": m[5], "id": s["id"], "snapshot": s, "why": why}
+            if not folder and m[1] == ("id", s["id"]):  # [key, token, ETag, sha256 of the object]
+                return {"segment": m[0], "etag": m[2], "line_sha256": m[3], "id": s["id"], "snapshot": s, "why": why}
+        raise ValueError(f"snapshot {s['id']} was not read by this push")
+
     def consumed_key(self):
         """Whether a bucket object (key, ETag) is consumed, told by its key from the whole ledger
         and quarantine (skedge/spool.py): a monitoring snapshot whose id a monitoring ledger line
@@ -2217,20 +2342,9 @@ class Pusher:
         not name) whose id the quarantine names, or a ledger line before the checkpoint's mark
         when the checkpoint does not list it as `partial`; an object set aside as not a snapshot,
         by its key and ETag. Every other object is read."""
-        logged = {i for e in self.ledger_head + self.ledger_tail if e.get("kind") is None for i in _ids(e)}
-        quarantined = self.quarantine_head + self.quarantine_tail
-        aside = {i for e in quarantined for i in _ids(e)}
-        self.bad_keys = {(e["segment"], e["etag"]) for e in quarantined
-                         if isinstance(e.get("segment"), str) and isinstance(e.get("etag"), str)}  # fmt: skip
-        self.vouched = {i for e in self.ledger_head if e.get("kind") == "experiment" for i in _ids(e)}
-        self.vouched -= set(self.ck.get("partial", []))
-
-        def consumed(rel: str, etag: str) -> bool:
-            i = bucket_spool.id_of(rel)
-            if i in aside or (rel, etag) in self.bad_keys:
-                return True
-            return i in (logged if rel.startswith(bucket_spool.SNAPSHOTS) else self.vouched)
-
+        consumed, self.bad_keys, self.vouched = consumed_objects(
+            self.ledger_head + self.ledger_tail, self.ledger_head, self.quarantine_head + self.quarantine_tail,
+            self.ck.get("partial", []))  # fmt: skip
         return consumed
 
     def save_checkpoint(self) -> None:
@@ -2257,7 +2371,7 @@ class Pusher:
 
         def consumed(token) -> bool:
             kind, value = token[0], token[1]
-            if kind == "bad":
+            if kind in ("bad", "twin"):  # set aside by the sha256 of its line or object
                 return value in hashes
             if value in aside:
                 return True
@@ -2278,7 +2392,7 @@ class Pusher:
         if whole:
             # experiment snapshots the ledger names that are not known consumed: read by this push
             # and logged for some arms only, or neither read nor vouched for (`consumed_key`)
-            read = {t[1]: consumed(t) for _, t in self.marks
+            read = {t[1]: consumed(t) for t in (m[1] for m in self.marks)
                     if t[0] == "id" and is_experiment(self.snapshots.get(t[1]))}  # fmt: skip
             doc["partial"] = sorted(i for i in {a[3] for a in arms if isinstance(a[3], str)} - aside
                                     if (not read[i] if i in read else i not in self.vouched))  # fmt: skip
@@ -2322,86 +2436,121 @@ class Pusher:
             g.snapshots.extend(found)
 
     def restore_records(self) -> None:
-        """The missing record of each monitoring window whose latest point a push from before
-        window records logged, written while the spool still holds its snapshots: then a late
-        snapshot is that window's next revision even once `compact` has removed them (without the
-        record it is set aside: `complete`). Only on a push that read the folder spool whole (no
-        checkpoint: an upgrade's first push, the only one that has those snapshots at hand), and
-        only when the point is provably theirs: the window's latest ledger line names them, they
-        are all read and of that line's model, version and window (`of_window`: the spool's
-        snapshot of an id may be another monitor's), and the point at its timestamp is the step's
-        latest with their snapshot, prediction and sample counts. A run with any record of the
-        window is left as it is."""
+        """The missing record of each window (monitoring, or an arm's experiment window) whose
+        latest point a push from before window records logged, written while the spool still
+        holds its snapshots: then a late snapshot is that window's next revision even once
+        `compact` has removed them (without the record it is set aside: `complete`). Only on a push
+        without a checkpoint (an upgrade's first push: the version before records wrote none this
+        version trusts), which has the whole ledger: a folder's reads the spool whole, a bucket's
+        reads the objects of the windows without records (one `find` for all). Only when the point
+        is provably theirs: the window's latest ledger line names them, they are all found and of
+        that line's model, version and window (`of_window`: a snapshot of an id may be another
+        monitor's), and the point at its timestamp is the step's latest with their counts
+        (monitoring: snapshots, predictions and samples; experiment: served, feedback count and
+        correct, and the snapshots when the point has that metric, which pushes before 2026-12-03
+        did not log). A run with any record of the window is left as it is."""
+        whole = getattr(self.source, "whole_ledger", False)  # a bucket: consumed objects are not read
         latest: dict = {}
         for e in self.ledger_tail:  # the whole ledger: no checkpoint
-            key = (e.get("run_id"), e.get("bucket"))
-            if (e.get("kind") is None and isinstance(key[0], str) and type(key[1]) is int
+            key = (e.get("kind"), e.get("run_id"), e.get("bucket"))
+            if (key[0] in (None, "experiment") and isinstance(key[1], str) and type(key[2]) is int
                     and type(e.get("revision", 0)) is int
                     and (key not in latest or e.get("revision", 0) >= latest[key].get("revision", 0))):  # fmt: skip
                 latest[key] = e
-        todo = [e for e in latest.values() if not e.get("ids_unknown") and list(_ids(e))
-                and all(i in self.snapshots and not is_experiment(self.snapshots[i]) for i in _ids(e))]  # fmt: skip
+        todo = [(kind, e) for (kind, *_), e in latest.items() if not e.get("ids_unknown") and list(_ids(e))
+                and all((whole and i not in self.snapshots)
+                        or (i in self.snapshots and is_experiment(self.snapshots[i]) == (kind == "experiment"))
+                        for i in _ids(e))]  # fmt: skip
         if not todo:
             return
         if self.client is None:
             self.connect()
-        folders: dict = {}  # run id -> the window folders of its records
-        for e in todo:
-            run_id, bucket, revision = e["run_id"], e["bucket"], e.get("revision", 0)
+        folders: dict = {}  # (run id, kind) -> the window folders of its records
+        windows = []  # (kind, ledger line, run, window_ms, ids, match) of the windows without records
+        for kind, e in todo:
+            run_id, bucket = e["run_id"], e["bucket"]
+            folder = "experiment" if kind == "experiment" else "window"
+            model = e.get("model")
             try:
                 window_ms = int(float(e.get("window_seconds", 0)) * 1000)
             except (TypeError, ValueError, OverflowError):
                 continue
+            if kind == "experiment" and not (
+                    isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("name", "version", "sha256"))):
+                continue
             run = self.get_run(run_id) if window_ms > 0 else None
             if run is None:
                 continue
-            if run_id not in folders:
+            if (run_id, folder) not in folders:
                 with self.mlflow_errors(f"listing the records of run {run_id}"):
-                    folders[run_id] = {a.path for a in self.client.list_artifacts(run_id, "skedge/window")}
-            if f"skedge/window/{bucket}" in folders[run_id]:
+                    folders[(run_id, folder)] = {a.path for a in self.client.list_artifacts(run_id, f"skedge/{folder}")}
+            if f"skedge/{folder}/{bucket}" in folders[(run_id, folder)]:
                 continue  # the window has records (from this push's version or another source)
-            want, model = sorted(set(_ids(e))), e.get("model")
 
-            def match(s: dict, b: int = bucket, m: Any = model, w: int = window_ms) -> bool:
-                return not is_experiment(s) and of_window(s, m, b, w)
+            def match(s: dict, b: int = bucket, m: Any = model, w: int = window_ms, k: Any = kind) -> bool:
+                return is_experiment(s) == (k == "experiment") and of_window(s, m, b, w)
 
-            mine = {i: self.snapshots[i] for i in want if match(self.snapshots[i])}
-            if len(mine) < len(want):
-                # the spool's first snapshot of an id is another monitor's: a later one may be ours
-                mine.update((s["id"], s) for s in self.source.find(set(want) - set(mine), match))
-            if len(mine) < len(want):
-                odd = [i for i in want if i not in mine]
-                self.log(f"warning: the missing record of window {bucket} of run {run_id} not written: the spool "
+            windows.append((kind, e, run, window_ms, sorted(set(_ids(e))), match))
+        found: dict = {}  # (window index, id) -> its snapshot
+        for n, (*_, want, match) in enumerate(windows):
+            found.update(((n, i), self.snapshots[i]) for i in want if i in self.snapshots and match(self.snapshots[i]))
+        missing: dict = {}  # id -> the windows lacking it
+        for n, (*_, want, _) in enumerate(windows):
+            for i in want:
+                if (n, i) not in found:
+                    missing.setdefault(i, []).append(n)
+        if missing:
+            # one read for them all (a folder: the first of an id is another monitor's, a later one
+            # may be ours; a bucket: not read, consumed); per window, of its model and window only
+            for s in self.source.find(set(missing), lambda s: any(windows[n][5](s) for n in missing[s["id"]])):
+                found.update(((n, s["id"]), s) for n in missing[s["id"]] if windows[n][5](s))
+        for n, (kind, e, run, window_ms, want, _) in enumerate(windows):
+            run_id, bucket, revision = e["run_id"], e["bucket"], e.get("revision", 0)
+            folder, model = ("experiment" if kind == "experiment" else "window"), e.get("model")
+            what = "experiment window" if kind == "experiment" else "window"
+            odd = [i for i in want if (n, i) not in found]
+            if odd:
+                self.log(f"warning: the missing record of {what} {bucket} of run {run_id} not written: the spool "
                          f"holds id(s) {', '.join(odd[:3])}{' …' if len(odd) > 3 else ''} of its ledger line only in "
-                         "another model's, version's or window's snapshot (ids collide: two monitors started with "
-                         "the same seed in the same millisecond), not provably the point's")  # fmt: skip
+                         "another model's, version's or window's snapshot, or not at all (compacted; or ids collide: "
+                         "two monitors started with the same seed in the same millisecond), not provably the "
+                         "point's")  # fmt: skip
                 continue
-            snaps = [mine[i] for i in want]
+            snaps = [found[(n, i)] for i in want]
             step, ts = run.step(bucket, window_ms), (bucket + 1) * window_ms + revision
-            at = {k: [m for m in self.history(run, k) if m.step == step] for k in ("snapshots", "seen", "sampled")}
             try:
-                stats, seen, classes = aggregate(snaps)
+                if kind == "experiment":
+                    agg = aggregate_arm(ArmGroup(model["name"], model["version"], model["sha256"], bucket, snaps))
+                    record = dict(agg, ids=[s["id"] for s in snaps])
+                    counts = {"skedge.served": agg["served"], "skedge.feedback.count": agg["count"],
+                              "skedge.feedback.correct": agg["correct"], "skedge.snapshots": len(snaps)}  # fmt: skip
+                    latest_key, optional = "skedge.served", {"skedge.snapshots"}
+                else:
+                    stats, seen, classes = aggregate(snaps)
+                    record = {"ids": [s["id"] for s in snaps], "classes": classes, "stats": stats, "seen": seen,
+                              "dropped": max(s["dropped"] for s in snaps)}  # fmt: skip
+                    counts = {"snapshots": len(snaps), "seen": seen, "sampled": stats["count"]}
+                    latest_key, optional = "sampled", set()
             except (KeyError, TypeError, ValueError):
                 continue
+            at = {k: [m for m in self.history(run, k) if m.step == step] for k in counts}
             then = {k: {m.value for m in points if m.timestamp == ts} for k, points in at.items()}
-            if (not at["sampled"] or max(m.timestamp for m in at["sampled"]) != ts
-                    or then != {"snapshots": {len(snaps)}, "seen": {seen}, "sampled": {stats["count"]}}):  # fmt: skip
+            if (not at[latest_key] or max(m.timestamp for m in at[latest_key]) != ts
+                    or any(then[k] != {counts[k]} for k in counts if then[k] or k not in optional)):  # fmt: skip
                 continue  # not provably this point's snapshots: a late one is set aside as before
-            record = {"ids": [s["id"] for s in snaps], "classes": classes, "stats": stats, "seen": seen,
-                      "dropped": max(s["dropped"] for s in snaps)}  # fmt: skip
             try:
-                self.write_record(run, "window", bucket, ts, record)
+                self.write_record(run, folder, bucket, ts, record)
             except WindowRefused as err:
-                self.log(f"warning: the missing record of window {bucket} of run {run_id} not written: {err}")
+                self.log(f"warning: the missing record of {what} {bucket} of run {run_id} not written: {err}")
                 continue
-            self.log(f"wrote the missing record of window {bucket} of run {run_id} (logged before window records) "
+            self.log(f"wrote the missing record of {what} {bucket} of run {run_id} (logged before window records) "
                      f"from its {len(snaps)} snapshot(s) still in the spool")  # fmt: skip
 
     def push(self) -> int:
         ready, waiting = self.groups()
         if waiting:
             self.log(f"{waiting} window(s) still open (use --close-all to push them now)")
-        if not self.ck and not getattr(self.source, "whole_ledger", False):
+        if not self.ck:
             self.restore_records()
         ledger = self.ledger_tail
         pending = self.ck.get("pending_drift", [])
@@ -2999,9 +3148,12 @@ def compact(args: argparse.Namespace, log=None) -> int:
     than `--keep-days` ago, and not the newest segment (the one the collector appends to). Under
     the push lock; the ledger and the quarantine are kept (the collector refuses their ids)."""
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    spool = Path(args.spool)
-    if bucket_spool.is_bucket(args.spool) or not spool.is_dir():
-        log(f"report.py compact: no spool folder at {args.spool}")
+    where = getattr(args, "source", None) or args.spool
+    if bucket_spool.is_bucket(where):
+        return compact_bucket(args, where, log)
+    spool = Path(where)
+    if not spool.is_dir():
+        log(f"report.py compact: no spool folder at {where}")
         return EXIT_ERROR
     source = LocalSource(spool)
     horizon = time.time() - args.keep_days * 86400
@@ -3036,6 +3188,56 @@ def compact(args: argparse.Namespace, log=None) -> int:
     why = ", ".join(f"{n} {reason}" for reason, n in kept.items())
     log(f"report.py compact: removed {len(removed)} segment(s), {freed} bytes, from {spool}"
         + (f"; kept {len(segs) - len(removed)} (the newest" + (f"; {why})" if why else ")") if segs else ""))  # fmt: skip
+    return EXIT_OK
+
+
+def compact_bucket(args: argparse.Namespace, where: str, log) -> int:
+    """Deletes the snapshot objects of a bucket (`s3://bucket/prefix`) that push has consumed,
+    told by key as push tells it (`consumed_objects`: the whole ledger and quarantine, the
+    checkpoint's `partial`, trusted no more than push trusts it: a monitoring object only when
+    a line of its own model and version names its id), last modified more than `--keep-days` ago,
+    under the push lease (`BucketSource.compact`). Kept besides: an object set aside as not a
+    valid snapshot (the quarantine keeps 4 KiB of it), as a folder's segment holding such a line
+    is kept; one set aside as a twin (another document with its id) goes, its document is in its
+    quarantine line. The ledger,
+    quarantine, checkpoint and lease objects are never deleted: their ids stay consumed, so an
+    object written again under a deleted key (a retry) is not read, and the collector refuses it."""
+    horizon = f"written within {args.keep_days:g} day(s)"
+    try:
+        source = bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
+                                           lease_seconds=args.lease_seconds, log=log)  # fmt: skip
+        before_ms = int((time.time() - args.keep_days * 86400) * 1000)
+        with source.lock():
+            ck = checked_checkpoint(source.read_checkpoint())
+            marks = ((LEDGER, "ledger"), (QUARANTINE, "quarantine"))
+            if ck and not all(source.holds(name, ck.get(key)) for name, key in marks):
+                ck = {}  # push would read everything again: its `partial` vouches for nothing
+            ledger, quarantined = source.ledger(LEDGER), source.ledger(QUARANTINE)
+            consumed, bad_keys, _ = consumed_objects(ledger, source.head(LEDGER, ck.get("ledger")), quarantined,
+                                                     ck.get("partial", []))  # fmt: skip
+            # a twin (an id another document has) is set aside with its whole document
+            whole = {(e["segment"], e["etag"]) for e in quarantined if isinstance(e.get("snapshot"), dict)
+                     and isinstance(e.get("segment"), str) and isinstance(e.get("etag"), str)}  # fmt: skip
+
+            def keep(rel: str, etag: str) -> str | None:
+                if (rel, etag) in bad_keys and (rel, etag) not in whole:
+                    return "set aside as not a valid snapshot"
+                if not consumed(rel, etag):
+                    return "not consumed yet"
+                return None
+
+            removed, kept, failed = source.compact(keep, before_ms)
+    except bucket_spool.BucketError as err:
+        log(f"report.py compact: {err}\nrun it again")
+        return EXIT_MLFLOW
+    kept = {(horizon if why == "recent" else why): n for why, n in kept.items()}
+    for rel, error in failed[:5]:
+        log(f"report.py compact: warning: {source.bucket.where(rel)} not deleted: {error}")
+    if failed:
+        kept["refused by the store"] = len(failed)
+    why = ", ".join(f"{n} {reason}" for reason, n in kept.items())
+    log(f"report.py compact: removed {removed} object(s) from {where}" + (f"; kept {sum(kept.values())} ({why})"
+                                                                          if kept else ""))  # fmt: skip
     return EXIT_OK
 
 
@@ -3107,10 +3309,15 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--skedge-monitor", default=str(DEFAULT_SKEDGE_MONITOR))
     p.add_argument("--save-plots", help="also write the drift figures to this folder")
 
-    cp = sub.add_parser("compact", help="remove spool segments push has consumed, after a retention")
-    cp.add_argument("--spool", required=True, help="the collector's spool folder")
+    cp = sub.add_parser("compact", help="remove the segments (or bucket objects) push has consumed, after a retention")
+    csrc = cp.add_mutually_exclusive_group(required=True)
+    csrc.add_argument("--spool", help="the collector's spool folder, or s3://bucket/prefix")
+    csrc.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix), as push takes it")
+    cp.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
+    cp.add_argument("--lease-seconds", type=float, default=60.0,
+                    help="s3:// spool: a push lease not renewed this long is taken over")  # fmt: skip
     cp.add_argument("--keep-days", type=float, default=7.0,
-                    help="keep consumed segments last written within this many days")  # fmt: skip
+                    help="keep consumed segments (objects) last written within this many days")  # fmt: skip
 
     sc = sub.add_parser("schema", help="print the snapshot JSON Schema")
     sc.add_argument("--experiment", action="store_true", help="the experiment snapshot's schema instead")
@@ -3144,6 +3351,8 @@ def main(argv: list | None = None) -> int:
         return push(args)
     if args.command == "compact":
         finite("--keep-days", args.keep_days, 0)
+        if not (math.isfinite(args.lease_seconds) and args.lease_seconds > 0):
+            parser.error("--lease-seconds must be positive")
         try:
             return compact(args)
         except Exception as err:  # noqa: BLE001  never exit 1 (push's alert code, for a cron's eyes)

@@ -11,7 +11,7 @@
 
 A snapshot is written only if its key is absent (S3 ``If-None-Match: *``): a retry of the same id
 is the same key and is refused (the collector answers 409), never a second object. Objects are
-never changed or deleted.
+never changed; ``report.py compact --from s3://…`` deletes those push has consumed (``BucketSource.compact``).
 
 Why a lease and not a ledger alone: the ledger object is replaced by compare-and-swap (``If-Match``
 on the ETag that was read), so two pushes can never both record a window; but MLflow, where the
@@ -47,8 +47,16 @@ ignored) and the ledger's and quarantine's bytes (``[bytes, sha256]``: a ledger 
 voids it); one written by the version before (``folders``, by window folder) is ignored, which costs
 one read of the experiment snapshots the ledger names. It is written by compare-and-swap after the
 ledger, under the lease: a crash in between leaves the ledger ahead of it, which only says more is
-done. What still grows with the history at each push: the listing, and the ledger and quarantine
-objects, read whole (and rewritten whole at each append).
+done. What still grows with the history at each push: the listing (until ``compact`` deletes the
+objects consumed), and the ledger and quarantine objects, read whole (and rewritten whole at each
+append).
+
+Compaction (``report.py compact --from s3://… --keep-days N``): under the lease, so no push reads
+while it deletes, the snapshot objects consumed as above (by key: the ledger, the quarantine and the
+checkpoint's ``partial``) and last modified more than N days ago are deleted, a listing page at a
+time, in DeleteObjects batches of at most 1,000 keys. The ledger and quarantine keep their ids, so
+an object written again under a deleted key (a collector's or the Worker's retry) is consumed by its
+key at once: never read, never counted again, and deleted by the next compaction.
 """
 
 from __future__ import annotations
@@ -79,6 +87,10 @@ CHECKPOINT = "ledger/checkpoint.json"
 MAX_CHECKPOINT_BYTES = 64 << 20
 #: The largest object read as a snapshot (the collector's limit is 1 MiB; the Worker's are smaller).
 MAX_OBJECT_BYTES = 8 << 20
+#: Keys a listing page holds (S3's own maximum), and keys a `compact` DeleteObjects request removes
+#: (S3's maximum): compaction holds one page and one batch at a time, whatever the bucket holds.
+LIST_PAGE = 1000
+DELETE_BATCH = 1000
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
 
 
@@ -202,6 +214,13 @@ class BucketSpool:
         # ids already stored (for /healthz, and to answer 409 without a request)
         self.ids = {id_of(k) for top in (SNAPSHOTS, EXPERIMENTS) for k in self.bucket.keys(top)
                     if k.endswith(".json")}  # fmt: skip
+        # and those push logged or set aside: a retry of a snapshot whose object `report.py
+        # compact` deleted is refused too (409), as a folder's collector refuses it
+        for name in ("pushed.jsonl", "quarantine.jsonl"):
+            found = self.bucket.get(LEDGER_DIR + name)
+            for entry in _entries_of(found[0] if found else b""):
+                ids = entry.get("ids")
+                self.ids.update(i for i in (ids if isinstance(ids, list) else ()) if isinstance(i, str))
         self.mutex = threading.Lock()
 
     def __len__(self) -> int:
@@ -351,7 +370,9 @@ class BucketSource:
         b = self.bucket
         start = len(b.key(""))
         with b.errors(top):
-            for page in b.client.get_paginator("list_objects_v2").paginate(Bucket=b.name, Prefix=b.key(top)):
+            pages = b.client.get_paginator("list_objects_v2").paginate(
+                Bucket=b.name, Prefix=b.key(top), PaginationConfig={"PageSize": LIST_PAGE})
+            for page in pages:
                 for obj in page.get("Contents", []):
                     lm = obj.get("LastModified")
                     yield obj["Key"][start:], obj.get("ETag", ""), int(lm.timestamp() * 1000) if lm else None
@@ -429,9 +450,12 @@ class BucketSource:
               consumed: Callable[[str, str], bool] | None = None) -> tuple[list[dict], list]:  # fmt: skip
         """The valid snapshots of the objects listed that `consumed(key, ETag)` does not call
         consumed (the push tells it from the ledger and quarantine by key: see the module
-        docstring), and the marks of those read: `[key, token]`, token ("id", id) or ("bad",
-        sha256 of the body); objects that are not a valid snapshot under their own key go to
-        `bad` as (key, bytes or None, 0, ETag of the bytes read)."""
+        docstring), and the marks of those read: `[key, token, ETag, sha256 of the body]`, token
+        ("id", id), ("bad", sha256) or ("twin", sha256); objects that are not a valid snapshot
+        under their own key go to `bad` as (key, bytes or None, 0, ETag of the bytes read). An
+        object whose id an object read before it (in key order) has with another document (ids
+        collide: two monitors) goes to `twins` (`{"segment", "etag", "line_sha256", "id",
+        "snapshot"}`; the push sets it aside)."""
         self.reread = []  # nothing is trusted by folder: nothing to read again whole
         listed, skipped = [], 0
         for top in (SNAPSHOTS, EXPERIMENTS):
@@ -440,17 +464,24 @@ class BucketSource:
                     skipped += 1
                 else:
                     listed.append((rel, etag))
-        seen, out, marks = set(), [], []
+        seen: dict = {}
+        out, marks = [], []
+        self.twins: list = []
         for rel, etag, body, doc in self._fetch(listed):
+            digest = hashlib.sha256(body if body is not None else f"{rel}: over-long line at byte 0".encode()).hexdigest()
             if doc is None:
                 if bad is not None:
                     bad.append((rel, body, 0, etag))
-                marks.append([rel, ("bad", hashlib.sha256(
-                    body if body is not None else f"{rel}: over-long line at byte 0".encode()).hexdigest())])  # fmt: skip
+                marks.append([rel, ("bad", digest), etag, digest])
                 continue
-            marks.append([rel, ("id", doc["id"])])
-            if doc["id"] not in seen:
-                seen.add(doc["id"])
+            first = seen.get(doc["id"])
+            if first is not None and first != doc:
+                self.twins.append({"segment": rel, "etag": etag, "line_sha256": digest, "id": doc["id"], "snapshot": doc})
+                marks.append([rel, ("twin", digest), etag, digest])
+                continue
+            marks.append([rel, ("id", doc["id"]), etag, digest])
+            if first is None:
+                seen[doc["id"]] = doc
                 out.append(doc)
         gone = f"; {self.vanished} gone since listed (not there: read when listed again)" if self.vanished else ""
         self.log(f"{self.bucket.where(SNAPSHOTS)} and {EXPERIMENTS}: {skipped + len(listed)} object(s), {self.fetched} "
@@ -504,6 +535,63 @@ class BucketSource:
                 seen.add(doc["id"])
                 out.append(doc)
         return out
+
+    def compact(self, keep: Callable[[str, str], str | None], before_ms: int) -> tuple[int, dict, list]:
+        """Deletes the snapshot objects (under `snapshots/` and `experiments/`) that `keep(key,
+        ETag)` gives no reason to keep (None) and that were last modified before `before_ms`,
+        under the lease (`lock`): a page of the listing at a time (`LIST_PAGE` keys), in batches of at most
+        `DELETE_BATCH` keys (DeleteObjects; one DeleteObject each where the store answers that it
+        does not implement it), the lease checked before each batch (`LeaseLost`: another push
+        took it over, this compaction stops). `ledger/` (ledger, quarantine, checkpoint, lease) is
+        never listed here. Returns (objects deleted, {why kept: count}, [(key, error)] of the
+        deletions the store refused)."""
+        removed, kept, failed, batch = 0, {}, [], []
+
+        def flush() -> None:
+            nonlocal removed
+            if batch:
+                self.check()
+                done, errors = self._delete(batch)
+                removed += done
+                failed.extend(errors)
+                batch.clear()
+
+        for top in (SNAPSHOTS, EXPERIMENTS):
+            for rel, etag, modified in self._listing(top):
+                why = keep(rel, etag)
+                if why is None and (modified is None or modified >= before_ms):
+                    why = "recent"
+                if why is not None:
+                    kept[why] = kept.get(why, 0) + 1
+                    continue
+                batch.append(rel)
+                if len(batch) >= DELETE_BATCH:
+                    flush()
+        flush()
+        return removed, kept, failed
+
+    def _delete(self, rels: list) -> tuple[int, list]:
+        """(deleted, [(key, error)] refused) of one batch of keys."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        b = self.bucket
+        with b.errors(rels[0]):
+            if not getattr(self, "_one_by_one", False):
+                try:
+                    done = b.client.delete_objects(Bucket=b.name, Delete={
+                        "Objects": [{"Key": b.key(r)} for r in rels], "Quiet": True})  # fmt: skip
+                except ClientError as err:
+                    if b.status(err) != 501 and err.response.get("Error", {}).get("Code") != "NotImplemented":
+                        raise
+                    self._one_by_one = True  # an S3-compatible store without DeleteObjects
+                else:
+                    start = len(b.key(""))
+                    errors = [(e.get("Key", "")[start:], f"{e.get('Code')}: {e.get('Message')}")
+                              for e in done.get("Errors", [])]  # fmt: skip
+                    return len(rels) - len(errors), errors
+            for r in rels:
+                b.client.delete_object(Bucket=b.name, Key=b.key(r))
+            return len(rels), []
 
     def entries(self, name: str = "pushed.jsonl") -> Iterator[dict]:
         return iter(self.ledger(name))

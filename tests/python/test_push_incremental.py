@@ -21,9 +21,10 @@ for a bucket, moto's S3 server (as test_bucket_spool.py):
   nothing by it; a bucket's clock jumping or lagging, or another prefix's checkpoint, loses nothing;
 - a window from before records whose snapshots were compacted takes no partial revision (the late
   snapshot is set aside), unless a push reading the spool whole (no checkpoint) wrote its missing
-  record while the snapshots were there, from snapshots of that model, version and window only (an
+  record while the snapshots were there (an arm's experiment window too), from snapshots of that model, version and window only (an
   id colliding with another model's restores nothing, and is never part of a revision); a window
-  waiting for its drift whose run is gone is dropped.
+  waiting for its drift whose run is gone is dropped;
+- a snapshot stored twice is counted once, another document under its id is set aside (once).
 """
 
 from __future__ import annotations
@@ -583,6 +584,54 @@ def test_the_first_push_without_checkpoint_writes_the_missing_record_while_the_s
     _assert_last_revisions(seen, old + other + late)
 
 
+def test_an_experiment_window_from_before_records_gets_its_record_while_the_spool_holds_it(server, tmp_path):
+    """As for monitoring windows: an arm's experiment window logged by a push from before window
+    records (simulated: both arms' records removed), on a spool with no checkpoint, gets its
+    missing record from the first push (its ledger line names the snapshot, the point's served,
+    feedback and snapshot counts match), so once `compact` has removed the snapshot a late one is
+    each arm's next revision with the whole window, not set aside."""
+    import shutil  # noqa: PLC0415
+
+    if server.get("artifacts") is None:
+        pytest.skip("needs the sqlite backend's local artifact store")
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("restore-arms")
+    small = ["--segment-bytes", "1"]
+    old, other = _experiment_snapshots(tmp_path, (22, 21))
+    _post(spool, [old, other], extra=small)
+    _push(uri, spool, experiment)
+    client = _client(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 2
+    bucket = old["window"]["end_ms"] // HOUR
+    folders = [p for p in Path(server["artifacts"]).rglob(f"skedge/experiment/{bucket}")
+               if any(r.info.run_id in str(p) for r in runs)]  # fmt: skip
+    assert len(folders) == 2
+    for folder in folders:
+        shutil.rmtree(folder)
+    (spool / report.CHECKPOINT).unlink()
+
+    first = _push(uri, spool, experiment)
+    assert first.stderr.count(f"wrote the missing record of experiment window {bucket} of run") == 2, first.stderr
+    for folder in folders:
+        [rec] = folder.glob("*.json")
+        assert json.loads(rec.read_text())["ids"] == [old["id"]]
+    compact = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "compact", "--spool", str(spool),
+                              "--keep-days", "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "removed 1 segment(s)" in compact.stderr, compact.stderr
+    [late] = _experiment_snapshots(tmp_path, (22,), seed=10)
+    assert late["id"] != old["id"]
+    _post(spool, [late], extra=small)
+    third = _push(uri, spool, experiment)
+    assert third.stderr.count("[revision 1]") == 2 and "wrote the missing record" not in third.stderr, third.stderr
+    assert not (spool / report.QUARANTINE).exists()
+    for r in runs:
+        sha = r.data.tags["skedge.sha256"]
+        want = sum(a["served"] for d in (old, late) for a in d["arms"] if a["model"]["sha256"] == sha)
+        points = [m for m in client.get_metric_history(r.info.run_id, "skedge.served")
+                  if m.timestamp // HOUR - 1 == bucket]  # fmt: skip
+        assert len(points) == 2 and max((m.timestamp, m.value) for m in points)[1] == want
+
+
 def test_a_colliding_id_of_another_model_is_never_aggregated_into_a_window_from_before_records(
         server, artifact, streams, tmp_path):  # fmt: skip
     """Snapshot ids are `xxh64(instance, index)`: a challenger's monitor started with the same seed
@@ -623,7 +672,11 @@ def test_a_colliding_id_of_another_model_is_never_aggregated_into_a_window_from_
     _post(spool, late, extra=small)
     second = _push(uri, spool, experiment)
     assert "[revision 1]" not in second.stderr, second.stderr
-    [aside] = report.read_ledger(spool, report.QUARANTINE)
+    # the challenger's snapshot: another document under an id logged for the champion, set aside
+    # (never logged for the challenger either) by the first push, which read it
+    assert "whose id another, different snapshot has" in first.stderr, first.stderr
+    [dup, aside] = report.read_ledger(spool, report.QUARANTINE)
+    assert dup["duplicate_of"] == old[0]["id"] and dup["snapshot"] == twin, dup
     assert aside["ids"] == sorted(s["id"] for s in late) and "another model" in aside["reason"], aside
     seen = _seen(uri, experiment)
     assert sorted(len(v) for v in seen.values()) == [1, 1]
@@ -647,6 +700,37 @@ def test_find_takes_the_first_snapshot_of_an_id_that_is_of_the_window(artifact, 
     match = lambda s: report.of_window(s, mine["model"], bucket, HOUR)  # noqa: E731
     assert source.find({mine["id"]}, match) == [mine]
     assert source.find({mine["id"]}, lambda s: report.of_window(s, mine["model"], bucket + 1, HOUR)) == []
+
+
+def test_a_different_document_under_an_id_already_read_is_set_aside_an_identical_one_counted_once(
+        server, artifact, streams, tmp_path):  # fmt: skip
+    """A spool holding a snapshot twice (identical: counted once, nothing set aside) and then
+    another document with its id (ids collide: set aside with the reason and its document, by its
+    line, once, also when the spool is read again whole); the rest is logged."""
+    uri, spool, experiment = server["uri"], tmp_path / "spool", _experiment("twins")
+    snaps = _snaps(artifact, streams, hour=24, seed=160)
+    a = snaps[0]
+    twin = json.loads(json.dumps(a))
+    twin["seen"] += 1
+    spool.mkdir()
+    for n, doc in enumerate([*snaps, a, twin], 1):
+        line = json.dumps({"received_ms": n, "snapshot": doc}) + "\n"
+        (spool / f"{report.SEGMENT_PREFIX}{n:06d}.jsonl").write_text(line, encoding="utf-8")
+    first = _push(uri, spool, experiment)
+    assert "quarantined 1 snapshot(s) whose id another, different snapshot has" in first.stderr, first.stderr
+    [aside] = _quarantine(spool)
+    assert aside["duplicate_of"] == a["id"] and aside["snapshot"] == twin and "ids" not in aside, aside
+    assert aside["segment"] == f"{report.SEGMENT_PREFIX}{len(snaps) + 2:06d}.jsonl" and "ids collide" in aside["reason"]
+    seen = _seen(uri, experiment)
+    assert sorted(len(v) for v in seen.values()) == [1]
+    _assert_last_revisions(seen, snaps)
+    assert "nothing to push" in _push(uri, spool, experiment).stderr
+    (spool / report.CHECKPOINT).unlink()  # read whole again: nothing set aside twice
+    assert "nothing to push" in _push(uri, spool, experiment).stderr
+    assert len(_quarantine(spool)) == 1 and _seen(uri, experiment) == seen
+    compact = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "compact", "--spool", str(spool),
+                              "--keep-days", "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert f"removed {len(snaps) + 1} segment(s)" in compact.stderr, compact.stderr
 
 
 def test_pending_drift_keeps_no_ids_and_drops_windows_of_gone_runs(server, artifact, streams, tmp_path):
@@ -805,7 +889,7 @@ def test_a_bucket_is_consumed_by_key_and_its_checkpoint_keeps_nothing_per_object
     assert f"{total} object(s), 0 read from the bucket" in final.stderr and "nothing to push" in final.stderr
 
 
-def _experiment_snapshots(tmp_path: Path, hours: tuple) -> list:
+def _experiment_snapshots(tmp_path: Path, hours: tuple, seed: int = 0) -> list:
     """An experiment snapshot (two models, shadow mode) per window `hours` hours ago."""
     import skedge  # noqa: PLC0415
 
@@ -821,7 +905,7 @@ def _experiment_snapshots(tmp_path: Path, hours: tuple) -> list:
     now = int(time.time() * 1000) // HOUR
     docs = []
     for k, hour in enumerate(hours):
-        exp = skedge.Experiment(*models, seed=k, mode="shadow")
+        exp = skedge.Experiment(*models, seed=seed + k, mode="shadow")
         for t in texts[:40]:
             exp.predict(t, key=t)
         doc = exp.snapshot()
@@ -830,11 +914,13 @@ def _experiment_snapshots(tmp_path: Path, hours: tuple) -> list:
     return docs
 
 
-def test_a_bucket_experiment_snapshot_logged_for_one_arm_is_read_until_every_arm_is(server, s3, tmp_path):
+def test_a_bucket_experiment_snapshot_logged_for_one_arm_is_read_until_every_arm_is(server, s3, tmp_path,
+                                                                                     monkeypatch, capsys):  # fmt: skip
     """An experiment snapshot's key does not name its arms: one a push logged for one arm only
     (killed before the other arm's window) and that the next push left waiting (its windows
     still open for that push) is named in the checkpoint's `partial`, so the push after reads it
-    again and logs its other arm, instead of taking it for consumed because the ledger has it."""
+    again and logs its other arm, instead of taking it for consumed because the ledger has it;
+    `compact` deletes neither object until both are logged for every arm."""
     uri, prefix, experiment = server["uri"], "arms", _experiment("arms")
     source, env = f"s3://snapshots/{prefix}", _env(s3)
     docs = _experiment_snapshots(tmp_path, (6, 5))
@@ -851,6 +937,16 @@ def test_a_bucket_experiment_snapshot_logged_for_one_arm_is_read_until_every_arm
     waiting = _push(uri, source, experiment, "--lease-seconds", "2", "--grace-seconds", str(10 * 3600), env=env)
     assert "still open" in waiting.stderr, waiting.stderr
     assert _object_checkpoint(s3, prefix)["partial"] == [half]
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+    def compact() -> str:
+        capsys.readouterr()
+        assert report.main(["compact", "--from", source, "--keep-days", "0"]) == 0
+        return capsys.readouterr().err
+
+    kept = compact()
+    assert "removed 0 object(s)" in kept and "kept 2 (2 not consumed yet)" in kept, kept
 
     done = _push(uri, source, experiment, "--lease-seconds", "2", env=env)
     assert "2 object(s), 2 read from the bucket" in done.stderr, done.stderr
@@ -865,6 +961,9 @@ def test_a_bucket_experiment_snapshot_logged_for_one_arm_is_read_until_every_arm
     assert _object_checkpoint(s3, prefix)["partial"] == []
     again = _push(uri, source, experiment, "--lease-seconds", "2", env=env)
     assert "2 object(s), 0 read from the bucket" in again.stderr and "nothing to push" in again.stderr, again.stderr
+    assert "removed 2 object(s)" in compact()
+    after = _push(uri, source, experiment, "--lease-seconds", "2", env=env)
+    assert "0 object(s)" in after.stderr and "nothing to push" in after.stderr, after.stderr
 
 
 def test_a_bucket_checkpoint_is_checked_field_by_field_and_marks_end_a_line(s3, monkeypatch):
