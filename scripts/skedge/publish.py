@@ -604,14 +604,17 @@ def point(store: Store, fields: dict, *, skedge: Path = DEFAULT_SKEDGE, sign_key
 def publish(artifact: str | Path, manifest: dict, dest: str | Path, *, alias: str, model: str | None = None,
             skedge: Path = DEFAULT_SKEDGE, sign_key: Path | None = None, endpoint_url: str | None = None,
             now: str | None = None, state: PointerState | None = None, allow_unsigned: bool = False,
-            ledger: Ledger | None = None) -> Published:
+            ledger: Ledger | None = None, pinned: bool = False) -> Published:
     """Publish an exported artifact and its manifest (as `scripts/export.py` wrote them) under
     `dest` and move `alias`'s pointer to it. Model name, version and run id come from the manifest
     (the registered model's when exported from MLflow). `state`: the pointer read when the pass
     began (`read_state`), so that any publish since then makes this one PUBLISH_STALE; read now
     (with `ledger`) when None. An export asked for as ``models:/NAME/STAGE`` or
-    ``models:/NAME/latest`` is refused (`check_source`)."""
-    check_source(manifest)
+    ``models:/NAME/latest`` is refused (`check_source`), unless `pinned`: the caller names the
+    version itself and checks it again before publishing (`sync.py`, publishing the registry's
+    artifact of the alias's version, whatever URI its export was asked for by)."""
+    if not pinned:
+        check_source(manifest)
     try:
         data = Path(artifact).read_bytes()
     except OSError as err:

@@ -10,11 +10,22 @@
         [--min-accuracy-delta 0] [--min-agreement A] [--dry-run] [--json] [--tracking-uri URI]
 
 ``reconcile`` is one idempotent pass (for cron: webhook deliveries can be lost): it resolves the
-alias itself, and when the pointer at DEST does not name that version yet, exports the version
-(``models:/NAME/VERSION``, so an alias moving meanwhile cannot mix versions) through the parity
-gate and publishes it (a version exported unsigned before, by ``export.py``, is re-sealed with
-``--sign-key``: same model, signature added); a failed gate publishes nothing and the pointer keeps
-naming the last good version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
+alias itself, and when the pointer at DEST does not name that version yet (or its blob holds
+another body than the registry's), publishes the version's artifact. That is the one the registry
+records for it, gated when it was made (by ``export.py --model-uri`` or an earlier pass): the file
+its tags ``skedge.artifact_path`` and ``skedge.size`` name in its run, with its manifest beside
+it, downloaded (no larger than the tag, at most what a pointer can name) and checked as
+``export.py --restore`` checks it (sha256 against ``skedge.sha256``, body against
+``skedge.body_sha256``). It is published as it is, or with ``--sign-key`` re-sealed for DEST by
+``skedge repack --sign-key`` (the same body, signed with the key; bytes the key signed already come
+out unchanged; an encrypted one cannot be, sync holding no decryption key: PUBLISH_FAILED). The
+registry keeps its bytes, and its precision: ``--precision`` applies only to a version the pass
+exports itself (a registry artifact of another precision is published as it is, and the pass says
+so). Only a version the registry records no usable artifact for (no tags, its file missing or
+altered, a parity tag that is not ``passed``) is exported by the pass (``models:/NAME/VERSION``, so
+an alias moving meanwhile cannot mix versions) through the parity gate and written back as
+``export.py`` does; a failed gate publishes nothing and the pointer keeps naming the last good
+version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
 pipeline is a property of the version: running again gives the same answer). Exits 0 when the
 pointer already names the alias's version and can stay (nothing written): it names the bytes the
 registry records for that version now (its ``skedge.sha256`` tag, which ``export.py --force``
@@ -323,6 +334,12 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         log(done.describe(args.publish))
         return EXIT_OK
     with tempfile.TemporaryDirectory(prefix="skedge-sync-") as tmp:
+        found = _registry_artifact(client, uri, args.model, mv, Path(tmp), log)
+        if found is not None:
+            # The registry's artifact is what the version is (gated when it was made): published
+            # as it is, re-sealed for this destination when its signature is not this key's.
+            out, man = _sealed(found, args, version, log)
+            return _publish_version(client, store, state, args, version, out, man, log)
         out = Path(tmp) / f"{args.model}.skedge"
         argv = ["--model-uri", f"models:/{args.model}/{version}", "--out", str(out), "--skedge", str(args.skedge),
                 "--name", args.model]
@@ -333,9 +350,9 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         if args.precision != "exact":
             argv += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
         tee = _Tee(sys.stderr)
-        # A version published with another model body is refused (exit 3): sync has no --force,
-        # so the refusal names export.py's. Only its seal differing (a signature added, as when
-        # it was exported unsigned first, or another key) re-seals it without one.
+        # Only a version the registry records no usable artifact for gets here. One whose recorded
+        # file is gone or altered is repaired when this export makes its bytes again, else refused
+        # (exit 3): sync has no --force, so the refusal names export.py's.
         force = f"run scripts/export.py --model-uri models:/{args.model}/{version} --out FILE --force"
         with contextlib.redirect_stderr(tee):
             rc = export.main(argv, force_advice=force)
@@ -344,21 +361,144 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
             if rc in (EXIT_MISMATCH, EXIT_UNSUPPORTED):
                 client.set_model_version_tag(args.model, version, "skedge.sync", f"refused: {_reason(rc, tee.lines)}")
             return rc
-        # The export took seconds: an alias moved meanwhile is another pass's to publish (serve
-        # was prompted by the move), and an older version must never go out after a newer one.
-        now = _version_of(client, args.model, args.alias)
-        if now != version:
-            raise publish.StalePublish(f"{args.model}@{args.alias} moved from version {version} to {now} during "
-                                       "the export: not published (the pass for the move publishes it)")
         man = json.loads(_manifest.manifest_path_for(out).read_text(encoding="utf-8"))
-        done = publish.publish(out, man, args.publish, alias=args.alias, model=args.model, skedge=args.skedge,
-                               sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url, state=state,
-                               allow_unsigned=args.allow_unsigned)
+        return _publish_version(client, store, state, args, version, out, man, log, pinned=False)
+
+
+def _publish_version(client, store, state, args, version: str, out: Path, man: dict, log, *,
+                    pinned: bool = True) -> int:
+    """Publishes `out` (described by `man`) as `version` of the alias, unless the alias moved
+    since the pass resolved it, then tags the version. `pinned`: `out` is the registry's artifact
+    of that version, whatever URI its export was asked for by (`publish.publish`)."""
+    # The export or download took seconds: an alias moved meanwhile is another pass's to publish
+    # (serve was prompted by the move), and an older version must never go out after a newer one.
+    now = _version_of(client, args.model, args.alias)
+    if now != version:
+        raise publish.StalePublish(f"{args.model}@{args.alias} moved from version {version} to {now} during "
+                                   "the pass: not published (the pass for the move publishes it)")
+    done = publish.publish(out, man, args.publish, alias=args.alias, model=args.model, skedge=args.skedge,
+                           sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url, state=state,
+                           allow_unsigned=args.allow_unsigned, pinned=pinned)
     log(done.describe(args.publish))
     _tag(client, args.model, version, args.publish, done.pointer["generation"])
     if "skedge.sync" in (client.get_model_version(args.model, version).tags or {}):
         client.delete_model_version_tag(args.model, version, "skedge.sync")  # an earlier refusal, now untrue
     return EXIT_OK
+
+
+#: The largest artifact a pass downloads from the registry: what a pointer can name (FORMAT.md §5).
+#: The version's `skedge.size` tag is checked against it and against the run's listing before the
+#: download, and the file downloaded against the tag before a byte of it is read.
+MAX_ARTIFACT_BYTES = 2**32 - 1
+#: A manifest is a few KB; a larger one is not read.
+MAX_MANIFEST_BYTES = 1 << 20
+
+
+class RegistryArtifact(typing.NamedTuple):
+    """The artifact the registry records for a version, downloaded and checked: its file, its
+    bytes, its manifest (from the run, beside it)."""
+
+    path: Path
+    data: bytes
+    manifest: dict
+
+
+def _registry_artifact(client, uri: str, model: str, mv, tmp: Path, log) -> RegistryArtifact | None:
+    """The artifact `export.py --model-uri` (or an earlier pass) recorded for version `mv`: the
+    file its `skedge.artifact_path` tag names in the version's run and the manifest beside it,
+    downloaded into `tmp` and checked as `export.py --restore` checks it (sha256 against the
+    version's `skedge.sha256`), and against `skedge.size`, `skedge.body_sha256` and the manifest
+    (its digests, the version's name and number). None when the registry records none, or none
+    usable (why is logged): the pass then exports the version itself, as before there was one."""
+    from . import registry  # imports MLflow lazily
+
+    version, tags = str(mv.version), mv.tags or {}
+    sha, rel = tags.get(SHA256_TAG), tags.get("skedge.artifact_path")
+    if not sha:
+        return None
+    who = f"{model} version {version}"
+
+    def unusable(why: str) -> None:
+        log(f"the registry's artifact of {who} (sha256 {sha}) is not usable: {why}; exporting it")
+
+    size = tags.get("skedge.size", "")
+    if not rel or not mv.run_id or not size.isdigit():
+        return unusable("no skedge.artifact_path or skedge.size tag, or no source run, names its file")
+    if int(size) > MAX_ARTIFACT_BYTES:
+        return unusable(f"skedge.size {size} is above {MAX_ARTIFACT_BYTES} bytes")
+    if not tags.get("skedge.parity", "").startswith("passed"):
+        return unusable(f"its parity gate did not pass (skedge.parity: {tags.get('skedge.parity', 'absent')!r})")
+    man_rel = str(registry.manifest_path_for(rel))
+    with registry._mlflow_errors(uri, f"listing the artifacts of run {mv.run_id}"):
+        listed = {a.path: a.file_size for a in client.list_artifacts(mv.run_id, str(Path(rel).parent))}
+    for path, limit in ((rel, int(size)), (man_rel, MAX_MANIFEST_BYTES)):
+        if path not in listed:
+            return unusable(f"{path} is missing from run {mv.run_id}")
+        if listed[path] is not None and listed[path] > limit:
+            return unusable(f"{path} in run {mv.run_id} is {listed[path]} bytes, more than {limit}")
+    with registry._mlflow_errors(uri, f"downloading {rel} from run {mv.run_id}"), registry.using(uri):
+        local = [Path(registry.download(run_id=mv.run_id, artifact_path=p, dst_path=str(tmp / "registry"),
+                                        tracking_uri=uri)) for p in (rel, man_rel)]  # fmt: skip
+    if local[0].stat().st_size != int(size):
+        return unusable(f"{rel} in run {mv.run_id} is {local[0].stat().st_size} bytes, not skedge.size {size}")
+    if local[1].stat().st_size > MAX_MANIFEST_BYTES:
+        return unusable(f"{man_rel} in run {mv.run_id} is more than {MAX_MANIFEST_BYTES} bytes")
+    data = local[0].read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha:
+        return unusable(f"{rel} in run {mv.run_id} has sha256 {digest}: overwritten or tampered with")
+    body, tagged = registry.body_sha256(data), tags.get(registry.BODY_TAG, "")
+    if len(tagged) == 64 and body != tagged:
+        return unusable(f"its body is not {registry.BODY_TAG} {tagged}")
+    try:
+        man = json.loads(local[1].read_bytes())
+        provenance = man.get("provenance") or {}
+        described = (man["sha256"], man["size"], str(man.get("version", "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        return unusable(f"{man_rel} is not a manifest ({type(err).__name__}: {err})")
+    if described != (sha, len(data), version) or provenance.get("registered_model", model) != model:
+        return unusable(f"{man_rel} describes another artifact or version")
+    return RegistryArtifact(local[0], data, man)
+
+
+def _sealed(found: RegistryArtifact, args, version: str, log) -> tuple[Path, dict]:
+    """The registry's artifact as this destination publishes it, with its manifest: as it is
+    without `--sign-key`; with it, re-sealed by `skedge repack --sign-key` (deterministic: bytes
+    this key signed already come out the same) when that changes the bytes, the body unchanged.
+    Sync holds no decryption key: an encrypted artifact is published as it is without `--sign-key`,
+    and refused with it (PUBLISH_FAILED: it cannot be re-sealed, nor its signature checked)."""
+    from . import registry  # imports MLflow lazily
+    from .manifest import digests
+
+    man = found.manifest
+    precision = man.get("precision", "exact")
+    if precision != args.precision:
+        log(f"{args.model} version {version} is published as the registry holds it, precision {precision} "
+            f"(--precision {args.precision} applies to versions sync exports itself)")
+    body = registry.body_sha256(found.data)
+    if not args.sign_key:
+        return found.path, man
+    if body is None:
+        raise publish.PublishError(
+            f"the registry's artifact of {args.model} version {version} (sha256 {man['sha256']}) is encrypted: "
+            "sync holds no decryption key to re-seal it with --sign-key. Export the version signed with this key "
+            f"(scripts/export.py --model-uri models:/{args.model}/{version} --out FILE --sign-key KEY --encrypt-key "
+            "KEY --force) or publish it with export.py --publish")
+    out = found.path.with_name(f"sealed-{found.path.name}")
+    publish._skedge(args.skedge, ["repack", str(found.path), str(out), "--sign-key", str(args.sign_key)])
+    data = out.read_bytes()
+    if data == found.data:
+        return found.path, man
+    if registry.body_sha256(data) != body:
+        # An artifact of an older layout: repack rewrites its body, which is then not the version's.
+        raise publish.PublishError(
+            f"re-sealing the registry's artifact of {args.model} version {version} (sha256 {man['sha256']}) "
+            f"with --sign-key would change its body (an older layout): run scripts/export.py --model-uri "
+            f"models:/{args.model}/{version} --out FILE --force to export it again")
+    sha, integrity, size = digests(out)
+    log(f"{args.model} version {version}: the registry's artifact (sha256 {man['sha256']}) re-sealed for "
+        f"{args.publish} ({registry.seal_change(found.data, data)}): sha256 {sha}, the same model")
+    return out, {**man, "sha256": sha, "integrity": integrity, "size": size}
 
 
 def _rollback_target(store, state, args) -> tuple[dict, int, int] | str:

@@ -335,13 +335,14 @@ def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, ca
 
 def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, tmp_path, capsys, monkeypatch):
     """README's order: `export.py --model-uri models:/m@production --out model.skedge` (unsigned,
-    written back to MLflow), then `sync.py reconcile --sign-key`: the same model signed is
-    re-sealed, published and the pointer signed, with no --force (sync has none). A version
-    published with another body is refused with advice naming only what exists: export.py's
-    --force, not a sync flag."""
+    written back to MLflow), then `sync.py reconcile --sign-key`: the registry's artifact is
+    re-sealed for the destination (the same body, signed) and published with the pointer signed;
+    the registry keeps its bytes, and no export runs. A version exported again with another body
+    (`--force`, a drift baseline sync's own export does not make) is published to a new
+    destination as the registry holds it, not refused."""
     train_demo = dev_script("train_demo")
     from mlflow import MlflowClient
-    from skedge import sync
+    from skedge import registry, sync
 
     for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
         monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
@@ -359,15 +360,19 @@ def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, t
     target = tmp_path / "edge"
     argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
             "--skedge", str(SKEDGE)]
+    before = client.get_model_version(name, version).tags
     capsys.readouterr()
     assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == 0
     err = capsys.readouterr().err
-    assert "(signature added): re-sealed" in err and "--force" not in err, err
+    assert f"re-sealed for {target} (signature added)" in err and "--force" not in err, err
     pointer = publish.verify_pointer((target / f"pointers/{name}/production.json").read_bytes(), skedge=SKEDGE,
                                      public_keys=[pub])
     tags = client.get_model_version(name, version).tags
-    assert pointer["version"] == version and pointer["sha256"] == tags["skedge.sha256"] != unsigned
+    assert pointer["version"] == version and pointer["sha256"] != unsigned == tags["skedge.sha256"]
+    assert {k: tags[k] for k in ("skedge.exported_at", "skedge.body_sha256")} == {
+        k: before[k] for k in ("skedge.exported_at", "skedge.body_sha256")}  # no export ran, nothing written back
     blob = (target / publish.blob_key(pointer["sha256"])).read_bytes()
+    assert registry.body_sha256(blob) == tags["skedge.body_sha256"]
     inspected = tmp_path / "blob.skedge"
     inspected.write_bytes(blob)
     info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(inspected), "--public-key", str(pub)],
@@ -375,21 +380,21 @@ def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, t
     assert info["signed"] and info["signature_verified"]
     assert tags["skedge.published"] == f"{target} generation 1" and "skedge.sync" not in tags
 
-    # Another model body published for the version (another drift baseline, --force): a pass to a
-    # new destination is refused, exit 3, the advice naming export.py's --force, not sync's.
+    # Another model body published for the version (another drift baseline, --force, signed with
+    # this key): a pass to a new destination publishes those bytes as they are.
     baseline = tmp_path / "baseline.tsv"
     baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
     assert export.main(["--model-uri", f"models:/{name}/{version}", "--out", str(tmp_path / "other.skedge"),
                         "--tracking-uri", uri, "--skedge", str(SKEDGE), "--baseline", str(baseline),
                         "--sign-key", str(key), "--force"]) == 0
+    forced = client.get_model_version(name, version).tags["skedge.sha256"]
     capsys.readouterr()
     elsewhere = tmp_path / "edge2"
     argv[argv.index(str(target))] = str(elsewhere)
-    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == sync.EXIT_FAILURE
+    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == 0
     err = capsys.readouterr().err
-    assert "another model body" in err and "pass --force" not in err, err
-    assert f"run scripts/export.py --model-uri models:/{name}/{version} --out FILE --force" in err
-    assert not (elsewhere / "pointers").exists()
+    assert "re-sealed" not in err and "another model body" not in err, err
+    assert _stored(elsewhere, name, pub=pub)["sha256"] == forced
 
 
 def _put(dest, endpoint, key, data: bytes) -> None:
@@ -561,23 +566,21 @@ def test_sync_races_rollbacks_signatures_and_replays_against_mlflow(server, mode
     assert [at(v)["generation"] for v in (v1, v2, v3)] == [1, 2, 3]
     gen3 = pointer.read_bytes()
 
-    # A cron pass starts on v2; during its export the alias moves to v1 and serve's pass publishes
-    # it. The cron pass must not put v2 over it.
-    from skedge import export
-
-    real = export.main
+    # A cron pass starts on v2; while it fetches v2's artifact from the registry the alias moves to
+    # v1 and serve's pass publishes it. The cron pass must not put v2 over it.
+    real = sync._registry_artifact
     nested = []
 
-    def racing(a, **kw):
+    def racing(*a, **kw):
         if not nested:
             nested.append(1)
             client.set_registered_model_alias(name, "production", v1)
             assert sync.main(["reconcile", *argv]) == 0
-        return real(a, **kw)
+        return real(*a, **kw)
 
     client.set_registered_model_alias(name, "production", v2)
     capsys.readouterr()
-    monkeypatch.setattr(export, "main", racing)
+    monkeypatch.setattr(sync, "_registry_artifact", racing)
     assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
     monkeypatch.undo()
     assert "error[PUBLISH_STALE]" in capsys.readouterr().err
@@ -806,8 +809,10 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     """"In sync" is the pointer naming the alias's version *and* the bytes the registry records for
     it now (its `skedge.sha256` tag): after `export.py --model-uri models:/NAME/V --force` replaced
     them, reconcile publishes the version again at a new generation instead of leaving the fleet
-    on the old blob. Bytes that reconcile's own export cannot make are refused (exit 3), not
-    "in sync"; a version the registry records no bytes for stays as before."""
+    on the old blob: the registry's bytes, also those reconcile's own export cannot make. When the
+    registry's file is gone, the pass exports the version itself, and bytes that export does not
+    make again are refused (exit 3), naming export.py's --force; a version the registry records
+    no bytes for stays as before."""
     from mlflow import MlflowClient
     from skedge import sync
 
@@ -849,20 +854,118 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
     assert "in sync" in capsys.readouterr().err
 
-    # The registry's bytes made with an option sync does not take: refused, the pointer unchanged.
+    # The registry's bytes made with an option sync does not take: published as they are.
     assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "custom2.skedge"),
                         "--baseline", str(baseline), "--force", *common]) == 0
     assert recorded() == first["sha256"]
     capsys.readouterr()
-    assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
+    assert sync.main(["reconcile", *argv]) == 0
+    third = _stored(target, name, pub=pub)
+    assert (third["sha256"], third["generation"]) == (first["sha256"], 3), capsys.readouterr().err
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third
+    assert "in sync" in capsys.readouterr().err
+
+    # Its file deleted from the run: not usable, so a new destination's pass exports the version
+    # itself, whose bytes are not the registry's: refused, naming export.py's --force.
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    mv = client.get_model_version(name, v1)
+    get_artifact_repository(client.get_run(mv.run_id).info.artifact_uri, tracking_uri=uri).delete_artifacts(
+        mv.tags["skedge.artifact_path"])
+    elsewhere = tmp_path / "edge2"
+    assert sync.main(["reconcile", *[str(elsewhere) if a == str(target) else a for a in argv]]) == sync.EXIT_FAILURE
     err = capsys.readouterr().err
-    assert "another model body" in err and f"models:/{name}/{v1} --out FILE --force" in err, err
-    assert _stored(target, name) == second
+    assert "is missing from run" in err and "another model body" in err, err
+    assert f"models:/{name}/{v1} --out FILE --force" in err and not (elsewhere / "pointers").exists(), err
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third  # still in sync by body
 
     # No bytes recorded (the tag removed): nothing to compare, the pointer naming the version stays.
     client.delete_model_version_tag(name, v1, "skedge.sha256")
-    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third
     assert "in sync" in capsys.readouterr().err
+
+
+def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, models, tmp_path, capsys, monkeypatch):
+    """The registry's artifact is what a version is. After `export.py --force` replaced it with
+    bytes sync's own export cannot make (a drift baseline of its own), each destination's pass
+    publishes those bytes (as they are unsigned; with --sign-key re-sealed, the same body), a
+    second pass writes nothing, and no export runs nor is anything written back. Before, every
+    pass re-ran the export and was refused (exit 3), the fleet left on the old model. `--precision`
+    applies only to a version sync exports itself: a registry artifact of another precision is
+    published as it is, either way, and said so."""
+    from mlflow import MlflowClient
+    from skedge import registry, sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_registry_bytes"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-registry-bytes")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    texts, _ = binary_corpus(300)
+    baseline = tmp_path / "baseline.tsv"
+    baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
+    plain, signed, compact = tmp_path / "plain", tmp_path / "signed", tmp_path / "compact"
+    keys = {signed: ["--sign-key", str(key)]}
+
+    def reconcile(dest, *extra):
+        rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
+                        str(SKEDGE), "--publish", str(dest), *keys.get(dest, []), *extra])
+        return rc, capsys.readouterr().err
+
+    def tags() -> dict:
+        return {k: v for k, v in client.get_model_version(name, v1).tags.items() if k != "skedge.published"}
+
+    def held(dest) -> tuple[dict, bytes, dict]:
+        p = _stored(dest, name, pub=pub if dest == signed else None)
+        return (p, (dest / publish.blob_key(p["sha256"])).read_bytes(),
+                json.loads((dest / publish.manifest_key(p["sha256"])).read_text()))
+
+    def force(*extra):
+        assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "forced.skedge"),
+                            "--tracking-uri", uri, "--skedge", str(SKEDGE), "--force", *extra]) == 0
+        return tags()
+
+    for dest in (plain, signed):  # generation 1: sync's own export, then that artifact re-sealed
+        assert reconcile(dest)[0] == 0
+    old_body = registry.body_sha256(held(plain)[1])
+    forced = force("--baseline", str(baseline))
+    assert forced["skedge.body_sha256"] != old_body
+    for dest in (plain, signed):
+        rc, err = reconcile(dest)
+        assert rc == 0 and "holds another model than MLflow records for it now" in err, err
+        pointer, blob, _ = held(dest)
+        assert (pointer["version"], pointer["generation"]) == (v1, 2), err
+        assert registry.body_sha256(blob) == forced["skedge.body_sha256"], err
+    assert held(plain)[0]["sha256"] == forced["skedge.sha256"] != held(signed)[0]["sha256"]
+    inspected = tmp_path / "signed.skedge"
+    inspected.write_bytes(held(signed)[1])
+    info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(inspected), "--public-key", str(pub)],
+                                     capture_output=True, check=True).stdout)
+    assert info["signed"] and info["signature_verified"]
+    assert tags() == forced  # nothing exported or written back; no skedge.sync refusal
+    for dest in (plain, signed):
+        rc, err = reconcile(dest)
+        assert rc == 0 and "in sync" in err and "not in sync" not in err, err
+        assert held(dest)[0]["generation"] == 2
+
+    # A compact destination while the registry holds exact bytes: published as they are.
+    rc, err = reconcile(compact, "--precision", "compact")
+    assert rc == 0 and "precision exact (--precision compact applies to versions sync exports itself)" in err, err
+    assert held(compact)[0]["sha256"] == forced["skedge.sha256"]
+    rc, err = reconcile(compact, "--precision", "compact")
+    assert rc == 0 and "in sync" in err and "not in sync" not in err, err
+    # The registry's artifact made compact (--force): the exact destinations publish it as it is.
+    small = force("--precision", "compact")
+    for dest in (plain, signed):
+        rc, err = reconcile(dest)
+        assert rc == 0 and "precision compact (--precision exact applies to versions sync exports itself)" in err, err
+        pointer, blob, man = held(dest)
+        assert (pointer["generation"], man["precision"]) == (3, "compact"), err
+        assert registry.body_sha256(blob) == small["skedge.body_sha256"]
+        assert reconcile(dest)[0] == 0 and held(dest)[0]["generation"] == 3
+    assert tags() == small
 
 
 def test_destinations_sealing_one_version_otherwise_stay_in_sync(server, models, tmp_path, capsys, monkeypatch):

@@ -240,7 +240,10 @@ def test_a_forced_re_export_is_published_by_serve_to_every_alias_naming_the_vers
     its `skedge.sha256` tag last. MLflow delivers that as `model_version_tag.set`; serve asks MLflow
     which aliases name V and runs each one's pass, which finds its pointer's blob holding another
     body and publishes the registry's (no alias moved: before, nothing reached the edge until
-    cron's reconcile). An alias naming another version gets no pass; other tags prompt nothing. A
+    cron's reconcile), bytes its own export cannot make (a drift baseline of their own) included:
+    it publishes the registry's artifact, it does not export the version again (before, such a
+    pass was refused, exit 3, and tried again). An alias naming another version gets no pass;
+    other tags prompt nothing. A
     webhook made before the tag event was subscribed to is updated by `webhook create`, not
     doubled."""
     from mlflow import MlflowClient
@@ -275,12 +278,11 @@ def test_a_forced_re_export_is_published_by_serve_to_every_alias_naming_the_vers
     def recorded() -> str:
         return client.get_model_version(name, v1).tags["skedge.sha256"]
 
-    # v1 published to @production and @staging with a drift baseline of its own, v2 to @canary.
+    # v1 published to @production and @staging, v2 to @canary.
     for alias, version in (("production", v1), ("staging", v1), ("canary", v2)):
         client.set_registered_model_alias(name, alias, version)
         export("--model-uri", f"models:/{name}/{version}", "--out", str(tmp_path / f"{alias}.skedge"),
-               *(["--baseline", str(baseline)] if version == v1 else []), "--publish", str(dest),
-               "--publish-alias", alias)
+               "--publish", str(dest), "--publish-alias", alias)
     first = {alias: stored(alias) for alias in ("production", "staging", "canary")}
     assert first["production"]["sha256"] == first["staging"]["sha256"] == recorded()
 
@@ -304,8 +306,9 @@ def test_a_forced_re_export_is_published_by_serve_to_every_alias_naming_the_vers
         h = _wait_for("the tag's delivery", lambda: (lambda h: h["deliveries"].get("ignored") and h)(_health(url)), log)
         assert h["syncs"] == {} and not h["deliveries"].get("accepted_tag"), h
 
-        # Exported again without the baseline, --force: the registry's bytes are replaced.
-        export("--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "plain.skedge"), "--force")
+        # Exported again with a drift baseline of its own, --force: the registry's bytes are replaced.
+        export("--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "plain.skedge"), "--baseline",
+               str(baseline), "--force")
         plain = recorded()
         assert plain != first["production"]["sha256"]
         _wait_for("the publish of the new bytes", lambda: all(stored(a)["sha256"] == plain for a in ("production",
@@ -320,6 +323,7 @@ def test_a_forced_re_export_is_published_by_serve_to_every_alias_naming_the_vers
     assert all(s["last"]["exit"] == 0 for s in h["syncs"].values()), h
     text = log.read_text()
     assert "holds another model than MLflow records for it now" in text, text
+    assert "parity gate" not in text, text  # the registry's artifact published: no pass exported it
     # Each of the export's version tags was delivered; only skedge.sha256 prompted anything.
     assert (h["deliveries"]["accepted_tag"], h["deliveries"].get("accepted")) == (1, None), h
     assert h["deliveries"]["ignored"] >= 2, h
