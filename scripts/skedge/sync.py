@@ -682,16 +682,18 @@ def _pending_rollback(client, store, state, args, version: str, log) -> tuple[di
     is first. Finished as an ordinary publish it would pop back to the version rolled away from.
     None otherwise.
 
-    A record without `moved` is a rollback between its alias move and its confirmation (an
+    A record with `"moved": false` is a rollback between its alias move and its confirmation (an
     instant: waited for, `ROLLBACK_CONFIRM_SECONDS`), or one interrupted before its alias move,
     which is then no rollback at all: the alias on that version is a later, ordinary move (made
     while the pointer stayed on the record's generation), published as one. Finishing it as the
-    rollback would tag the version it replaces rolled back and make the next rollback skip it."""
+    rollback would tag the version it replaces rolled back and make the next rollback skip it.
+    A record with no `moved` at all was written before records were confirmed, by a rollback
+    whose pointer write failed after its alias move: finished as that rollback, as it was then."""
     if not state.pointer:
         return None
     rec = _rollback_of(client, state, args, version, log)
     deadline = time.monotonic() + ROLLBACK_CONFIRM_SECONDS
-    while rec is not None and rec.get("moved") is not True:
+    while rec is not None and rec.get("moved", True) is not True:
         if time.monotonic() >= deadline:
             log(f"a rollback to version {version} is recorded in {args.model}'s tag {_rollback_key(args)} but never "
                 f"moved the alias (interrupted before its move): ignored; {args.model}@{args.alias} was set to "

@@ -1104,19 +1104,21 @@ def test_an_in_sync_pass_writes_a_missing_or_older_published_tag_without_ping_po
         assert tag() == f"{target} generation 3", alias
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["confirmed", "record-without-moved"])
 def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_rollback(
-        server, models, tmp_path, capsys):
+        server, models, tmp_path, capsys, legacy):
     """rollback moves the alias first, then writes the pointer. When the second step fails (here
     the destination refuses the write), the next reconcile finishes the rollback, and records it
     as one: the entry says which generation it rolled back from, the version rolled away from is
     tagged, and a further rollback goes further back, not to that version (as it would after an
-    ordinary publish of the alias's version)."""
+    ordinary publish of the alias's version). The same for a record written before records were
+    confirmed (no `moved`): an upgrade between the two steps finishes it as the rollback too."""
     from mlflow import MlflowClient
     from skedge import sync
 
     (_, key, pub, _) = models
-    uri, name = server["uri"], "edge_rollback_fault"
-    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-fault")
+    uri, name = server["uri"], "edge_rollback_fault" + ("_legacy" if legacy else "")
+    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-fault" + ("-legacy" if legacy else ""))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     target = tmp_path / "edge"
     argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
@@ -1135,6 +1137,11 @@ def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_ro
     assert str(client.get_model_version_by_alias(name, "production").version) == v2
     assert _stored(target, name)["version"] == v3
     lock.rmdir()
+    if legacy:
+        (tag,) = [k for k in client.get_registered_model(name).tags if k.startswith("skedge.rollback.")]
+        record = json.loads(client.get_registered_model(name).tags[tag])
+        assert record.pop("moved") is True
+        client.set_registered_model_tag(name, tag, json.dumps(record))
 
     assert sync.main(["reconcile", *argv]) == 0
     p = _stored(target, name, pub=pub)
