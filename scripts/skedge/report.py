@@ -149,7 +149,9 @@ most 1,000 keys. Never an object not consumed yet (an experiment snapshot logged
 only is not: the checkpoint's `partial`), nor one set aside as not a valid snapshot (the quarantine
 keeps 4 KiB of it), nor anything under `ledger/`. The ledger and quarantine keep their ids: an
 object written again under a deleted key (a retry) is consumed by its key, never read or counted,
-and the collector refuses it (409: it loads their ids). The first push without a checkpoint (an
+and deleted by the next compaction. A collector refuses such a retry (409) only when it stored that
+id itself or started after the id was logged or set aside (it loads their ids when it starts);
+another collector sharing the bucket answers 201 and stores the object again. The first push without a checkpoint (an
 upgrade's) restores missing records from a bucket too, reading the objects of those windows (one
 listing); a window logged by a push from before window records whose record could not be restored
 before its objects were deleted takes no late snapshot (set aside, with the reason). Exit 2 when the
@@ -1627,27 +1629,52 @@ def consumed_objects(ledger: list, head: list, quarantined: list, partial: list)
     """(consumed(key, ETag), the (key, ETag) of objects set aside, the experiment snapshot ids
     vouched for) of a bucket, from its whole `ledger`, the part `head` before the checkpoint's
     mark, its whole quarantine and the checkpoint's `partial` (`Pusher.consumed_key`, `compact`).
-    A monitoring object is consumed when a monitoring ledger line or a quarantine line of its
-    key's model and version names its id (a quarantine line without a model: any), so that an
-    object of another model under an id already logged (ids collide) is read, and set aside."""
-    folders = {(_model_folder(e.get("model")), i)
-               for e in [*(e for e in ledger if e.get("kind") is None), *quarantined] for i in _ids(e)}  # fmt: skip
-    anywhere = {i for e in quarantined if _model_folder(e.get("model")) is None for i in _ids(e)}
-    aside = {i for e in quarantined for i in _ids(e)}
+    An object is consumed by its id *and* its key's `<model>/<version>` folder, never by id alone
+    (ids collide: two monitors), so that another document under an id already logged is read,
+    and set aside: a monitoring object when a monitoring ledger line of its folder's model and
+    version names its id; an experiment object (its folder: the champion's, `arms[0]`) when a
+    ledger line before the mark names its id for that model and version (a snapshot logged for
+    every arm has one for `arms[0]`) and `partial` does not; either when a quarantine line names
+    its id for its folder (by the line's `model`, or a snapshot it holds; a line without a
+    model: any folder)."""
+    folders = {(_model_folder(e.get("model")), i) for e in ledger if e.get("kind") is None for i in _ids(e)}
+    aside, anywhere = quarantined_folders(quarantined)
     bad_keys = {(e["segment"], e["etag"]) for e in quarantined
                 if isinstance(e.get("segment"), str) and isinstance(e.get("etag"), str)}  # fmt: skip
-    vouched = {i for e in head if e.get("kind") == "experiment" for i in _ids(e)}
-    vouched -= {i for i in partial if isinstance(i, str)}
+    skip = {i for i in partial if isinstance(i, str)}
+    arms = {(_model_folder(e.get("model")), i) for e in head if e.get("kind") == "experiment"
+            for i in _ids(e) if i not in skip}  # fmt: skip
+    vouched = {i for _, i in arms}
 
     def consumed(rel: str, etag: str) -> bool:
-        i = bucket_spool.id_of(rel)
         if (rel, etag) in bad_keys:
             return True
-        if rel.startswith(bucket_spool.SNAPSHOTS):
-            return i in anywhere or ("/".join(rel.split("/")[1:3]), i) in folders
-        return i in aside or i in vouched
+        at = ("/".join(rel.split("/")[1:3]), bucket_spool.id_of(rel))
+        if at[1] in anywhere or at in aside:
+            return True
+        return at in (folders if rel.startswith(bucket_spool.SNAPSHOTS) else arms)
 
     return consumed, bad_keys, vouched
+
+
+def quarantined_folders(quarantined: list) -> tuple[set, set]:
+    """({(key folder, id)} set aside, {ids set aside for any folder}) of quarantine lines: a line's
+    `model` and `ids`, and the key folder of each snapshot it holds (an arm's window set aside
+    names the arm's model; its snapshots' keys are their champion's); a line without a model: any."""
+    aside = {(_model_folder(e.get("model")), i) for e in quarantined for i in _ids(e)}
+    anywhere = {i for f, i in aside if f is None}
+    aside |= {(_snapshot_folder(s), s["id"]) for e in quarantined
+              for s in (e.get("snapshots") if isinstance(e.get("snapshots"), list) else ())
+              if isinstance(s, dict) and isinstance(s.get("id"), str) and _snapshot_folder(s) is not None}  # fmt: skip
+    return aside, anywhere
+
+
+def _snapshot_folder(s: dict) -> str | None:
+    """`<model>/<version>` of the key of a snapshot (an experiment snapshot's: its champion's)."""
+    arms = s.get("arms")
+    if isinstance(arms, list):
+        return _model_folder(arms[0].get("model")) if arms and isinstance(arms[0], dict) else None
+    return _model_folder(s.get("model"))
 
 
 def _model_folder(model: Any) -> str | None:
@@ -2280,7 +2307,8 @@ class Pusher:
         logged = {(e["model"].get("name"), e["model"].get("version"), e["model"].get("sha256"), i)
                   for e in history if e.get("kind") is None and isinstance(e.get("model"), dict)
                   for i in _ids(e)}  # fmt: skip
-        anyone = {i for e in history if e.get("kind") is None and not isinstance(e.get("model"), dict) for i in _ids(e)}
+        anyone = {i for e in history if e.get("kind") in (None, "experiment") and not isinstance(e.get("model"), dict)
+                  for i in _ids(e)}  # fmt: skip
         twins: list = []
         # An experiment snapshot is logged once per arm, so its ids are "pushed" per model version.
         arm_pushed = set() if whole else {tuple(a) for a in self.ck.get("arms", [])
@@ -2293,14 +2321,25 @@ class Pusher:
         arm_done = {i for (*_, i) in arm_pushed}
         set_aside |= self.future(snaps, pushed | arm_done | set_aside)
         pushed |= set_aside
+        # what was set aside, by its key's folder: a document of another folder under a set-aside id
+        # is another document's (ids collide), set aside as such (a folder spool's ids set aside
+        # before its checkpoint, `done`, have no folder: left out as before)
+        aside_at, aside_anywhere = quarantined_folders((self.quarantine_head if whole else []) + self.quarantine_tail)
         by_key: dict = {}
         arm_keys: dict = {}
         for s in snaps:
             if s["id"] in set_aside:
+                if (s["id"] not in aside_anywhere and (whole or s["id"] not in self.done)
+                        and (_snapshot_folder(s), s["id"]) not in aside_at):  # fmt: skip
+                    twins.append((s, "set aside"))
                 continue  # set aside stays aside: a later revision of its window leaves it out too
             b = s["window"]["end_ms"] // self.window_ms
             if is_experiment(s):
-                for m in {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}:
+                mine = {(a["model"]["name"], a["model"]["version"], a["model"]["sha256"]) for a in s["arms"]}
+                if s["id"] in pushed and s["id"] not in anyone and not any((*m, s["id"]) in arm_pushed for m in mine):
+                    twins.append((s, "logged"))  # logged for none of its arms: another document's id (ids collide)
+                    continue
+                for m in mine:
                     if (*m, s["id"]) not in arm_pushed:
                         g = arm_keys.setdefault((*m, b), ArmGroup(*m, b))
                         g.snapshots.append(s)
@@ -2308,14 +2347,15 @@ class Pusher:
             m = s["model"]
             if s["id"] in pushed:
                 if (m["name"], m["version"], m["sha256"], s["id"]) not in logged and s["id"] not in anyone:
-                    twins.append(s)
+                    twins.append((s, "logged"))
                 continue
             key = (m["name"], m["version"], m["sha256"], b)
             g = by_key.setdefault(key, Group(m["name"], m["version"], m["sha256"], b))
             g.snapshots.append(s)
         if twins:
-            self.quarantine_twins([self.origin(s, "its id is logged for another model, version or artifact")
-                                   for s in twins])  # fmt: skip
+            self.quarantine_twins([self.origin(s, f"its id is {why} for another model, version or artifact")
+                                   for s, why in twins])  # fmt: skip
+        self.twinned = {s["id"] for s, _ in twins}  # consumed (set aside), though not under their ids
         now = int(time.time() * 1000)
         ready, waiting = [], 0
         for g in [*(by_key[k] for k in sorted(by_key)), *(arm_keys[k] for k in sorted(arm_keys))]:
@@ -2369,11 +2409,13 @@ class Pusher:
                  for e in history if e.get("kind") == "experiment" and isinstance(e.get("model"), dict)
                  for i in _ids(e)}  # fmt: skip
 
+        twinned = getattr(self, "twinned", set())
+
         def consumed(token) -> bool:
             kind, value = token[0], token[1]
             if kind in ("bad", "twin"):  # set aside by the sha256 of its line or object
                 return value in hashes
-            if value in aside:
+            if value in aside or value in twinned:
                 return True
             s = self.snapshots.get(value)
             if s is not None and is_experiment(s):
@@ -3201,7 +3243,10 @@ def compact_bucket(args: argparse.Namespace, where: str, log) -> int:
     is kept; one set aside as a twin (another document with its id) goes, its document is in its
     quarantine line. The ledger,
     quarantine, checkpoint and lease objects are never deleted: their ids stay consumed, so an
-    object written again under a deleted key (a retry) is not read, and the collector refuses it."""
+    object written again under a deleted key (a retry: refused, 409, only by a collector that
+    stored the id or started after it was logged; another stores it again) is not read nor
+    counted, and the next compaction deletes it. A key not of `snapshot_key`'s shape is kept
+    (`BucketSource.compact`), and a deletion the store refuses is counted, the first five named."""
     horizon = f"written within {args.keep_days:g} day(s)"
     try:
         source = bucket_spool.BucketSource(where, args.s3_endpoint_url, _parse_object,
@@ -3226,15 +3271,16 @@ def compact_bucket(args: argparse.Namespace, where: str, log) -> int:
                     return "not consumed yet"
                 return None
 
-            removed, kept, failed = source.compact(keep, before_ms)
+            removed, kept, refused = source.compact(keep, before_ms)
     except bucket_spool.BucketError as err:
         log(f"report.py compact: {err}\nrun it again")
         return EXIT_MLFLOW
     kept = {(horizon if why == "recent" else why): n for why, n in kept.items()}
-    for rel, error in failed[:5]:
-        log(f"report.py compact: warning: {source.bucket.where(rel)} not deleted: {error}")
-    if failed:
-        kept["refused by the store"] = len(failed)
+    # keys (and the store's messages, which quote them) as repr: a key may hold control characters
+    for rel, error in refused.first:
+        log(f"report.py compact: warning: {source.bucket.where(rel)!r} not deleted: {error!r}")
+    if refused.count:
+        kept["refused by the store"] = refused.count
     why = ", ".join(f"{n} {reason}" for reason, n in kept.items())
     log(f"report.py compact: removed {removed} object(s) from {where}" + (f"; kept {sum(kept.values())} ({why})"
                                                                           if kept else ""))  # fmt: skip

@@ -12,6 +12,10 @@
 A snapshot is written only if its key is absent (S3 ``If-None-Match: *``): a retry of the same id
 is the same key and is refused (the collector answers 409), never a second object. Objects are
 never changed; ``report.py compact --from s3://…`` deletes those push has consumed (``BucketSource.compact``).
+Once an object is deleted, a retry of its id is refused (409) only by a collector that stored that
+id itself or started after it was logged or set aside (``BucketSpool`` loads the ledger's and
+quarantine's ids when it starts); another collector sharing the bucket answers 201 and writes the
+object again, which push consumes by its key (below).
 
 Why a lease and not a ledger alone: the ledger object is replaced by compare-and-swap (``If-Match``
 on the ETag that was read), so two pushes can never both record a window; but MLflow, where the
@@ -33,14 +37,18 @@ Consumption (``BucketSource.fresh``): keys do not sort by time (``<window start 
 decimal, and a late snapshot lands in an old window's folder), so every key is listed; what is
 consumed is told by keys, never by a clock (LastModified can jump, or be older than objects already
 read). The ledger and quarantine objects are read whole at each push anyway, so an object is
-consumed when the id in its key is in them: a monitoring snapshot's id in a ledger line (logged) or
-in a quarantine line (set aside), an object that is not a valid snapshot by its key and ETag in a
-quarantine line (``segment``, ``etag``); an object gone between the listing and its read is not
-there (not set aside: a later listing that shows it again has it read). An experiment snapshot is
-logged once per arm, and its key does not name its arms: it is consumed when the quarantine has its
-id, or when a ledger line before the checkpoint's ledger mark has it and the checkpoint does not
-name it in ``partial`` (the ids a push read and found logged for some arms only); every other object
-is read. So a late object in an old folder is read alone, and nothing per object or folder is kept:
+consumed when the id in its key is in them *for its key's* ``<model>/<version>`` folder (ids
+collide: another document under a logged id is read, and set aside): a monitoring snapshot's id in
+a ledger line of that model and version (logged) or in a quarantine line of it (set aside; a line
+without a model: any), an object that is not a valid snapshot by its key and ETag in a quarantine
+line (``segment``, ``etag``); an object gone between the listing and its read is not there (not set
+aside: a later listing that shows it again has it read). An experiment snapshot is logged once per
+arm, and its key does not name its arms: it is consumed when a quarantine line has its id for its
+folder (the champion's: the line's model, or a snapshot it holds), or when a ledger line before the
+checkpoint's ledger mark has it for its folder's model and version (a snapshot logged for every arm
+has one for ``arms[0]``) and the checkpoint does not name it in ``partial`` (the ids a push read and
+found logged for some arms only); every other object is read. So a late object in an old folder is
+read alone, and nothing per object or folder is kept:
 the checkpoint ``ledger/checkpoint.json`` is ``{version, where, partial, ledger, quarantine,
 pending_drift}``. It names its bucket and prefix (``where``: one copied from another prefix is
 ignored) and the ledger's and quarantine's bytes (``[bytes, sha256]``: a ledger rewritten since
@@ -54,9 +62,13 @@ append).
 Compaction (``report.py compact --from s3://… --keep-days N``): under the lease, so no push reads
 while it deletes, the snapshot objects consumed as above (by key: the ledger, the quarantine and the
 checkpoint's ``partial``) and last modified more than N days ago are deleted, a listing page at a
-time, in DeleteObjects batches of at most 1,000 keys. The ledger and quarantine keep their ids, so
-an object written again under a deleted key (a collector's or the Worker's retry) is consumed by its
-key at once: never read, never counted again, and deleted by the next compaction.
+time, in DeleteObjects batches of at most 1,000 keys. Only keys of the shape ``snapshot_key`` writes
+are deleted (any other, say one holding a control character that DeleteObjects' XML cannot carry,
+is kept and counted, so it never stops the compaction of the keys after it); a batch the store
+refuses whole is deleted one DeleteObject per key, and each deletion refused is counted (the first
+five named), never raised. The ledger and quarantine keep their ids, so an object written again
+under a deleted key (a collector's or the Worker's retry) is consumed by its key at once: never
+read, never counted again, and deleted by the next compaction.
 """
 
 from __future__ import annotations
@@ -65,6 +77,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -92,6 +105,13 @@ MAX_OBJECT_BYTES = 8 << 20
 LIST_PAGE = 1000
 DELETE_BATCH = 1000
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
+#: Every key `snapshot_key` can write (relative to the prefix), and no other: `compact` deletes only
+#: these, so a key someone else wrote (a control character, which DeleteObjects' XML cannot carry)
+#: never reaches a delete request and never stops the compaction of the keys after it.
+_SEGMENT = r"(?:-|(?:[A-Za-z0-9._]|%[0-9A-F]{2})+)"
+SNAPSHOT_KEY = re.compile(rf"(?:snapshots|experiments)/{_SEGMENT}/{_SEGMENT}/(?:0|[1-9][0-9]*)/[0-9a-f]{{32}}\.json")
+#: Refused deletions a compaction names (it counts them all).
+REFUSED_SHOWN = 5
 
 
 def _nat(x: Any) -> bool:
@@ -132,6 +152,25 @@ def snapshot_key(doc: dict) -> str:
     else:
         top, m = SNAPSHOTS, doc["model"]
     return f"{top}{segment(m['name'])}/{segment(m['version'])}/{int(doc['window']['start_ms'])}/{doc['id']}.json"
+
+
+def is_snapshot_key(rel: str) -> bool:
+    """Whether `rel` has the shape of a key `snapshot_key` writes."""
+    return SNAPSHOT_KEY.fullmatch(rel) is not None
+
+
+class Refused:
+    """The deletions a store refused during one compaction: how many, and the first
+    `REFUSED_SHOWN` (key, error), whatever the bucket holds."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list = []
+
+    def add(self, rel: str, error: str) -> None:
+        self.count += 1
+        if len(self.first) < REFUSED_SHOWN:
+            self.first.append((rel, error))
 
 
 def is_bucket(where: Any) -> bool:
@@ -215,7 +254,9 @@ class BucketSpool:
         self.ids = {id_of(k) for top in (SNAPSHOTS, EXPERIMENTS) for k in self.bucket.keys(top)
                     if k.endswith(".json")}  # fmt: skip
         # and those push logged or set aside: a retry of a snapshot whose object `report.py
-        # compact` deleted is refused too (409), as a folder's collector refuses it
+        # compact` deleted is refused too (409) -- by this collector only if the id was logged
+        # before it started (or it stored it): another one answers 201 and writes it again, and
+        # push consumes that object by its key
         for name in ("pushed.jsonl", "quarantine.jsonl"):
             found = self.bucket.get(LEDGER_DIR + name)
             for entry in _entries_of(found[0] if found else b""):
@@ -536,29 +577,30 @@ class BucketSource:
                 out.append(doc)
         return out
 
-    def compact(self, keep: Callable[[str, str], str | None], before_ms: int) -> tuple[int, dict, list]:
-        """Deletes the snapshot objects (under `snapshots/` and `experiments/`) that `keep(key,
-        ETag)` gives no reason to keep (None) and that were last modified before `before_ms`,
-        under the lease (`lock`): a page of the listing at a time (`LIST_PAGE` keys), in batches of at most
+    def compact(self, keep: Callable[[str, str], str | None], before_ms: int) -> tuple[int, dict, Refused]:
+        """Deletes the snapshot objects (under `snapshots/` and `experiments/`, of the shape
+        `snapshot_key` writes: any other key is kept, "not a snapshot key") that `keep(key, ETag)`
+        gives no reason to keep (None) and that were last modified before `before_ms`, under the
+        lease (`lock`): a page of the listing at a time (`LIST_PAGE` keys), in batches of at most
         `DELETE_BATCH` keys (DeleteObjects; one DeleteObject each where the store answers that it
-        does not implement it), the lease checked before each batch (`LeaseLost`: another push
-        took it over, this compaction stops). `ledger/` (ledger, quarantine, checkpoint, lease) is
-        never listed here. Returns (objects deleted, {why kept: count}, [(key, error)] of the
-        deletions the store refused)."""
-        removed, kept, failed, batch = 0, {}, [], []
+        does not implement it, or refuses the batch), the lease checked before each batch
+        (`LeaseLost`: another push took it over, this compaction stops). `ledger/` (ledger,
+        quarantine, checkpoint, lease) is never listed here. Returns (objects deleted, {why kept:
+        count}, the deletions the store refused)."""
+        removed, refused = 0, Refused()
+        kept: dict[str, int] = {}
+        batch: list[str] = []
 
         def flush() -> None:
             nonlocal removed
             if batch:
                 self.check()
-                done, errors = self._delete(batch)
-                removed += done
-                failed.extend(errors)
+                removed += self._delete(batch, refused)
                 batch.clear()
 
         for top in (SNAPSHOTS, EXPERIMENTS):
             for rel, etag, modified in self._listing(top):
-                why = keep(rel, etag)
+                why = "not a snapshot key" if not is_snapshot_key(rel) else keep(rel, etag)
                 if why is None and (modified is None or modified >= before_ms):
                     why = "recent"
                 if why is not None:
@@ -568,30 +610,41 @@ class BucketSource:
                 if len(batch) >= DELETE_BATCH:
                     flush()
         flush()
-        return removed, kept, failed
+        return removed, kept, refused
 
-    def _delete(self, rels: list) -> tuple[int, list]:
-        """(deleted, [(key, error)] refused) of one batch of keys."""
+    def _delete(self, rels: list, refused: Refused | None = None) -> int:
+        """Deletes one batch of keys: the number deleted; each key the store refused goes to
+        `refused`. A batch DeleteObjects refuses whole (a key its XML cannot carry, a store
+        without it) is deleted one DeleteObject per key, so one key never holds back the others;
+        only an unreachable bucket raises (`BucketError`: nothing is lost, run it again)."""
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         b = self.bucket
+        refused = refused if refused is not None else Refused()
         with b.errors(rels[0]):
             if not getattr(self, "_one_by_one", False):
                 try:
                     done = b.client.delete_objects(Bucket=b.name, Delete={
                         "Objects": [{"Key": b.key(r)} for r in rels], "Quiet": True})  # fmt: skip
                 except ClientError as err:
-                    if b.status(err) != 501 and err.response.get("Error", {}).get("Code") != "NotImplemented":
-                        raise
-                    self._one_by_one = True  # an S3-compatible store without DeleteObjects
+                    if b.status(err) == 501 or err.response.get("Error", {}).get("Code") == "NotImplemented":
+                        self._one_by_one = True  # an S3-compatible store without DeleteObjects
                 else:
                     start = len(b.key(""))
-                    errors = [(e.get("Key", "")[start:], f"{e.get('Code')}: {e.get('Message')}")
-                              for e in done.get("Errors", [])]  # fmt: skip
-                    return len(rels) - len(errors), errors
-            for r in rels:
-                b.client.delete_object(Bucket=b.name, Key=b.key(r))
-            return len(rels), []
+                    errors = done.get("Errors", [])
+                    for e in errors:
+                        refused.add(str(e.get("Key", ""))[start:], f"{e.get('Code')}: {e.get('Message')}")
+                    return len(rels) - len(errors)
+        deleted = 0
+        for r in rels:
+            with b.errors(r):
+                try:
+                    b.client.delete_object(Bucket=b.name, Key=b.key(r))
+                except ClientError as err:
+                    refused.add(r, f"{err.response.get('Error', {}).get('Code')}: {err}")
+                    continue
+            deleted += 1
+        return deleted
 
     def entries(self, name: str = "pushed.jsonl") -> Iterator[dict]:
         return iter(self.ledger(name))

@@ -23,7 +23,10 @@ PostgreSQL + S3 on scripts/test_team.sh).
   listing by pages and deleting by batches, only the consumed snapshot objects past the retention:
   never one not consumed yet, one set aside as not a snapshot, or the ledger objects; a later push
   reads only the new object and adds it to its window's record, a retry written again under a
-  deleted key is never read nor counted, and the collector refuses it (409);
+  deleted key is never read nor counted, and a collector started after its id was logged refuses
+  it (409); a key not of the snapshot-key shape (a control character) is kept and counted, never
+  stops the compaction of the others, and never reaches the log; a batch DeleteObjects refuses is
+  deleted one key at a time;
 - a window from before records whose objects were compacted takes no partial revision: the late
   snapshot is set aside with the reason, nothing is logged; unless the first push without a
   checkpoint (an upgrade's) wrote its missing record from its objects while they were there;
@@ -529,7 +532,8 @@ def test_compaction_deletes_only_consumed_objects_and_nothing_is_counted_twice(s
     assert len(_points(uri, experiment)) == WINDOWS + 1
 
     # a retry written again under a deleted key (what the Worker's If-None-Match lets through) is
-    # consumed by its key: not read, not counted; the collector refuses a retry of one (409)
+    # consumed by its key: not read, not counted; a collector started since it was logged refuses a
+    # retry of one (409: it loaded the ledger's ids)
     _put_all(s3, prefix, early[:1])
     again = push()
     assert "nothing to push" in again and "3 object(s), 0 read from the bucket" in again, again
@@ -687,3 +691,45 @@ def test_the_first_push_without_checkpoint_writes_the_missing_record_from_the_ob
     for s in windows:
         want[s["window"]["end_ms"] // HOUR] = want.get(s["window"]["end_ms"] // HOUR, 0) + s["seen"]
     assert {ts // HOUR - 1: v for ts, v in last.values()} == want
+
+
+def test_a_key_not_of_a_snapshot_shape_never_stops_compaction(s3, monkeypatch, capsys):
+    """A key that names a consumed id but is not of the shape `snapshot_key` writes (here a
+    control character, which DeleteObjects' XML cannot carry: moto answers 500, AWS 400
+    MalformedXML) is kept and counted, never sent: the rest is deleted, now and at every later
+    compaction, and no control character reaches the log. A batch DeleteObjects refuses is
+    deleted one DeleteObject at a time, each refusal recorded, never raised."""
+    prefix, x = "hostile", "ab" * 16
+    line = {"run_id": "r", "bucket": 1, "revision": 0, "window_seconds": 3600,
+            "model": {"name": "m", "version": "1", "sha256": "0" * 64}, "ids": [x]}  # fmt: skip
+    s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/ledger/pushed.jsonl",
+                            Body=(json.dumps(line) + "\n").encode())  # fmt: skip
+    hostile = [f"snapshots/m/1/\x01/{x}.json", f"snapshots/m/1/01/{x}.json", f"snapshots/m/1/1/{x}.json.x",
+               f"snapshots/m/1/2/{x.upper()}.json", f"experiments/m/1/3/{x}.json/y"]  # fmt: skip
+    shaped = [f"snapshots/m/1/{n}/{x}.json" for n in range(3)]
+    for k in hostile + shaped:
+        s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{k}", Body=b"{}")
+    for k, v in _env(s3).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(bucket_spool, "DELETE_BATCH", 2)
+    for removed in (len(shaped), 0):
+        capsys.readouterr()
+        assert report.main(["compact", "--from", f"s3://snapshots/{prefix}", "--keep-days", "0"]) == 0
+        err = capsys.readouterr().err
+        assert f"removed {removed} object(s)" in err and f"{len(hostile)} not a snapshot key" in err, err
+        assert "\x01" not in err
+        assert _keys(s3, prefix) == sorted(["ledger/lease.json", "ledger/pushed.jsonl", *hostile])
+
+    # a batch the store refuses whole: one DeleteObject per key instead, nothing raised
+    source = bucket_spool.BucketSource(f"s3://snapshots/{prefix}", s3["url"], report._parse_object, log=lambda _: None)
+    refused = bucket_spool.Refused()
+    assert source._delete(hostile[:2], refused) == 2 and refused.count == 0
+    assert _keys(s3, prefix) == sorted(["ledger/lease.json", "ledger/pushed.jsonl", *hostile[2:]])
+
+
+def test_refused_deletions_are_counted_and_only_the_first_five_kept():
+    refused = bucket_spool.Refused()
+    for n in range(1200):
+        refused.add(f"snapshots/m/1/0/{n:032x}.json", "AccessDenied: no")
+    assert refused.count == 1200
+    assert [k for k, _ in refused.first] == [f"snapshots/m/1/0/{n:032x}.json" for n in range(5)]

@@ -24,7 +24,8 @@ for a bucket, moto's S3 server (as test_bucket_spool.py):
   record while the snapshots were there (an arm's experiment window too), from snapshots of that model, version and window only (an
   id colliding with another model's restores nothing, and is never part of a revision); a window
   waiting for its drift whose run is gone is dropped;
-- a snapshot stored twice is counted once, another document under its id is set aside (once).
+- a snapshot stored twice is counted once, another document under its id is set aside (once); in
+  a bucket also another experiment's snapshot (another champion's folder) under a logged id.
 """
 
 from __future__ import annotations
@@ -986,3 +987,72 @@ def test_a_bucket_checkpoint_is_checked_field_by_field_and_marks_end_a_line(s3, 
         assert source.holds("pushed.jsonl", mark) is held, end
     mark = [at_line, hashlib.sha256(lines[:at_line]).hexdigest()]
     assert source.head("pushed.jsonl", mark) == [{"kind": "drift", "ids": []}]
+
+
+def test_an_experiment_twin_under_another_champion_is_read_and_set_aside(server, s3, tmp_path, monkeypatch, capsys):
+    """Another experiment's snapshot (another champion: another key folder) under an id already
+    logged and vouched for (the checkpoint's ledger mark is past it): its key does not say it
+    consumed (a ledger line names the id for the champion's folder only), so it is read and set
+    aside with its document, once; the logged one is not read again; `compact` then deletes both."""
+    uri, prefix, experiment = server["uri"], "exptwin", _experiment("exptwin")
+    source, env = f"s3://snapshots/{prefix}", _env(s3)
+    [doc] = _experiment_snapshots(tmp_path, (6,))
+    _put(s3, prefix, [doc])
+    _push(uri, source, experiment, env=env)  # both arms logged
+    assert "nothing to push" in _push(uri, source, experiment, env=env).stderr  # the checkpoint vouches for the id
+    twin = json.loads(json.dumps(doc))
+    for arm in twin["arms"]:
+        arm["model"]["name"] += "_other"
+    _put(s3, prefix, [twin])
+    out = _push(uri, source, experiment, env=env).stderr
+    assert "2 object(s), 1 read from the bucket" in out and "nothing to push" in out, out
+    assert "quarantined 1 snapshot(s) whose id another, different snapshot has" in out, out
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    [aside] = [json.loads(line) for line in body.splitlines()]
+    assert aside["duplicate_of"] == doc["id"] and aside["snapshot"] == twin and "ids" not in aside, aside
+    assert aside["segment"] == bucket_spool.snapshot_key(twin) and aside["etag"]
+    client = _client(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert sorted(r.data.tags["skedge.sha256"] for r in runs) == sorted(a["model"]["sha256"] for a in doc["arms"])
+    again = _push(uri, source, experiment, env=env).stderr
+    assert "2 object(s), 0 read from the bucket" in again and "nothing to push" in again, again
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    assert report.main(["compact", "--from", source, "--keep-days", "0"]) == 0
+    assert "removed 2 object(s)" in capsys.readouterr().err
+
+
+def test_an_experiment_twin_of_an_id_set_aside_is_set_aside_not_read_for_ever(server, s3, tmp_path, monkeypatch,
+                                                                               capsys):  # fmt: skip
+    """An experiment snapshot set aside (its window ends ahead of push's clock) and, later, another
+    experiment's (another champion's folder) under its id: the second is not the one set aside, so
+    its key does not say it consumed; it is read once and set aside as a second document of the id
+    (before: read at every push and skipped, never set aside nor deleted)."""
+    uri, prefix, experiment = server["uri"], "exptwinaside", _experiment("exptwinaside")
+    source, env = f"s3://snapshots/{prefix}", _env(s3)
+    [doc] = _experiment_snapshots(tmp_path, (6,))
+    ahead = json.loads(json.dumps(doc))
+    ahead["window"]["start_ms"], ahead["window"]["end_ms"] = (int(time.time() * 1000) // HOUR + 3) * HOUR + 1, (
+        int(time.time() * 1000) // HOUR + 3) * HOUR + 60_000  # fmt: skip
+    _put(s3, prefix, [ahead])
+    first = _push(uri, source, experiment, env=env).stderr
+    assert "the device's clock is ahead" in first and "nothing to push" in first, first
+    twin = json.loads(json.dumps(doc))
+    for arm in twin["arms"]:
+        arm["model"]["name"] += "_other"
+    _put(s3, prefix, [twin])
+    out = _push(uri, source, experiment, env=env).stderr
+    assert "2 object(s), 1 read from the bucket" in out and "nothing to push" in out, out
+    assert "quarantined 1 snapshot(s) whose id another, different snapshot has" in out, out
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    aside = [json.loads(line) for line in body.splitlines()]
+    assert [a.get("duplicate_of") for a in aside] == [None, doc["id"]] and aside[1]["snapshot"] == twin, aside
+    assert "set aside for another model" in aside[1]["reason"]
+    again = _push(uri, source, experiment, env=env).stderr
+    assert "2 object(s), 0 read from the bucket" in again and "nothing to push" in again, again
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    assert report.main(["compact", "--from", source, "--keep-days", "0"]) == 0
+    assert "removed 2 object(s)" in capsys.readouterr().err
