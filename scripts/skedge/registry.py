@@ -1046,7 +1046,8 @@ def _published_bytes(c, r: Resolved, tags: dict) -> bytes | None:
     """The bytes of the run's file named by `tags`, when they are those of their `skedge.sha256`
     (else None: gone, or changed since, and then nothing to compare)."""
     rel = tags.get("skedge.artifact_path")
-    if not rel or not any(a.path == rel for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
+    # Only a file is fetched: a directory (listed without a size) would be downloaded whole.
+    if not rel or not any(a.path == rel and not a.is_dir for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
         return None
     with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
         local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
@@ -1061,8 +1062,8 @@ def _published_file_problem(c, r: Resolved, tags: dict) -> str | None:
     if not rel:
         return "no skedge.artifact_path tag names its file"
     parent = str(Path(rel).parent)
-    if not any(a.path == rel for a in c.list_artifacts(r.run_id, parent)):
-        return f"{rel} is missing from run {r.run_id}"
+    if not any(a.path == rel and not a.is_dir for a in c.list_artifacts(r.run_id, parent)):
+        return f"{rel} is missing from run {r.run_id} (or is a directory)"
     with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
         local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
         digest = sha256_file(local)

@@ -3,7 +3,7 @@
     python scripts/sync.py reconcile --model NAME --alias ALIAS --publish DEST [--tracking-uri URI]
     python scripts/sync.py rollback  --model NAME --alias ALIAS --publish DEST [--to-version V] [--tracking-uri URI]
     python scripts/sync.py serve --publish DEST [--host 127.0.0.1] [--port 8788]   # secret: $SKEDGE_WEBHOOK_SECRET
-    (all three: [--sign-key KEY] [--allow-unsigned] [--s3-endpoint-url URL];
+    (all three: [--sign-key KEY] [--trust-key PUB]... [--allow-unsigned] [--s3-endpoint-url URL];
      reconcile and serve: [--precision compact [--max-label-disagreement P]])
     python scripts/sync.py webhook create --url URL --secret SECRET [--tracking-uri URI]
     python scripts/sync.py promote --model NAME [--from challenger] [--to champion] [--min-feedback 200]
@@ -11,20 +11,23 @@
 
 ``reconcile`` is one idempotent pass (for cron: webhook deliveries can be lost): it resolves the
 alias itself, and when the pointer at DEST does not name that version yet (or its blob holds
-another body than the registry's), publishes the version's artifact. That is the one the registry
-records for it, gated when it was made (by ``export.py --model-uri`` or an earlier pass): the file
-its tags ``skedge.artifact_path`` and ``skedge.size`` name in its run, with its manifest beside
-it, downloaded (no larger than the tag, at most what a pointer can name) and checked as
-``export.py --restore`` checks it (sha256 against ``skedge.sha256``, body against
-``skedge.body_sha256``). It is published as it is, or with ``--sign-key`` re-sealed for DEST by
-``skedge repack --sign-key`` (the same body, signed with the key; bytes the key signed already come
-out unchanged; an encrypted one cannot be, sync holding no decryption key: PUBLISH_FAILED). The
-registry keeps its bytes, and its precision: ``--precision`` applies only to a version the pass
-exports itself (a registry artifact of another precision is published as it is, and the pass says
-so). Only a version the registry records no usable artifact for (no tags, its file missing or
-altered, a parity tag that is not ``passed``) is exported by the pass (``models:/NAME/VERSION``, so
-an alias moving meanwhile cannot mix versions) through the parity gate and written back as
-``export.py`` does; a failed gate publishes nothing and the pointer keeps naming the last good
+another body than the registry's), exports the version (``models:/NAME/VERSION``, so an alias
+moving meanwhile cannot mix versions) through the parity gate and publishes it (a version
+exported unsigned before, by ``export.py``, is re-sealed with ``--sign-key``: same model,
+signature added; bytes of another body, such as a drift baseline of their own, are refused, exit
+3). The registry's tags and files are no evidence: anyone who can log artifacts and set version
+tags writes them. With ``--trust-key PUB`` (repeatable: an export host's public key, whose
+signature means "passed that host's parity gate") the pass publishes instead the artifact the
+registry records for the version, when it is usable: the file its tags ``skedge.artifact_path``
+and ``skedge.size`` name in its run (a sized file in the listing, never a directory), with its
+manifest beside it, downloaded (no larger than the tag, at most what a pointer can name), checked
+against ``skedge.sha256`` and ``skedge.body_sha256``, **signed by a pinned key** (``skedge inspect
+--public-key``), and its signed metadata naming this model, this version and ``--precision``
+(the manifest's fields are replaced by those). It is published as it is, or with ``--sign-key``
+re-sealed for DEST by ``skedge repack --public-key PUB --sign-key`` (the same body). An artifact
+failing any check is not usable (the pass logs why) and the version is exported as without the
+option. A pass's own export is written back as ``export.py`` does; a failed gate publishes
+nothing and the pointer keeps naming the last good
 version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
 pipeline is a property of the version: running again gives the same answer). Exits 0 when the
 pointer already names the alias's version and can stay (nothing written): it names the bytes the
@@ -309,6 +312,10 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
     from . import export  # the gate
     from . import manifest as _manifest
 
+    missing = [str(pub) for pub in args.trust_key if not Path(pub).is_file()]
+    if missing:  # a typo would otherwise only show as every artifact "not usable"
+        log(f"--trust-key {', '.join(missing)}: no such file")
+        return EXIT_FAILURE
     client, uri = _client(args.tracking_uri)
     mv = _model_version_of(client, args.model, args.alias)
     if mv is None:
@@ -334,10 +341,10 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         log(done.describe(args.publish))
         return EXIT_OK
     with tempfile.TemporaryDirectory(prefix="skedge-sync-") as tmp:
-        found = _registry_artifact(client, uri, args.model, mv, Path(tmp), log)
+        found = _registry_artifact(client, uri, args, mv, Path(tmp), log) if args.trust_key else None
         if found is not None:
-            # The registry's artifact is what the version is (gated when it was made): published
-            # as it is, re-sealed for this destination when its signature is not this key's.
+            # Signed by a pinned export key: gated by that host, so published without an export
+            # here, re-sealed for this destination when it signs with its own key.
             out, man = _sealed(found, args, version, log)
             return _publish_version(client, store, state, args, version, out, man, log)
         out = Path(tmp) / f"{args.model}.skedge"
@@ -350,9 +357,11 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         if args.precision != "exact":
             argv += ["--precision", args.precision, "--max-label-disagreement", str(args.max_label_disagreement)]
         tee = _Tee(sys.stderr)
-        # Only a version the registry records no usable artifact for gets here. One whose recorded
-        # file is gone or altered is repaired when this export makes its bytes again, else refused
-        # (exit 3): sync has no --force, so the refusal names export.py's.
+        # Without a pinned export key (or no trusted artifact) the version is exported here: the
+        # registry's tags and files are writable by anyone who can log artifacts, so they are
+        # only compared against. Bytes this export does not make (another body: a drift baseline
+        # of their own, --force) are refused (exit 3): sync has no --force, so the refusal names
+        # export.py's. Only their seal differing re-seals them.
         force = f"run scripts/export.py --model-uri models:/{args.model}/{version} --out FILE --force"
         with contextlib.redirect_stderr(tee):
             rc = export.main(argv, force_advice=force)
@@ -396,22 +405,42 @@ MAX_MANIFEST_BYTES = 1 << 20
 
 class RegistryArtifact(typing.NamedTuple):
     """The artifact the registry records for a version, downloaded and checked: its file, its
-    bytes, its manifest (from the run, beside it)."""
+    bytes, its manifest (from the run, beside it, with the fields a pointer takes replaced by the
+    verified artifact's own)."""
 
     path: Path
     data: bytes
     manifest: dict
 
 
-def _registry_artifact(client, uri: str, model: str, mv, tmp: Path, log) -> RegistryArtifact | None:
-    """The artifact `export.py --model-uri` (or an earlier pass) recorded for version `mv`: the
-    file its `skedge.artifact_path` tag names in the version's run and the manifest beside it,
-    downloaded into `tmp` and checked as `export.py --restore` checks it (sha256 against the
-    version's `skedge.sha256`), and against `skedge.size`, `skedge.body_sha256` and the manifest
-    (its digests, the version's name and number). None when the registry records none, or none
-    usable (why is logged): the pass then exports the version itself, as before there was one."""
+def _trusted_metadata(args, path: Path) -> dict | str:
+    """The artifact's own metadata (`skedge inspect`) once its signature verifies under one of
+    the pinned `--trust-key`s, or why not (unsigned, another key, encrypted, not an artifact)."""
+    keys = [a for pub in args.trust_key for a in ("--public-key", str(pub))]
+    try:
+        info = json.loads(publish._skedge(args.skedge, ["inspect", str(path), *keys]))
+    except publish.PublishError as err:
+        return f"not signed by a --trust-key ({str(err).strip()[:300]})"
+    except ValueError as err:
+        return f"skedge inspect printed no JSON ({err})"
+    if not (isinstance(info, dict) and info.get("signed") is True and info.get("signature_verified") is True):
+        return "skedge inspect did not verify its signature under a --trust-key"
+    return info
+
+
+def _registry_artifact(client, uri: str, args, mv, tmp: Path, log) -> RegistryArtifact | None:
+    """The artifact `export.py --model-uri` (or an earlier pass) recorded for version `mv`, when
+    it can be trusted: the file its `skedge.artifact_path` tag names in the version's run (a file
+    of at most `skedge.size` bytes in the listing; a directory or an entry without a size is not
+    downloaded), downloaded into `tmp` with the manifest beside it, checked against the version's
+    `skedge.sha256`, `skedge.size` and `skedge.body_sha256`, and **signed by one of the pinned
+    `--trust-key`s**, its signed metadata naming this registered model, this version and
+    `--precision`. The tags and files are written by anyone who can log artifacts to the run: they
+    locate the bytes, the signature is what vouches for them (the export host's parity gate). None
+    when there is none, or none usable (why is logged): the pass then exports the version itself."""
     from . import registry  # imports MLflow lazily
 
+    model, precision = args.model, args.precision
     version, tags = str(mv.version), mv.tags or {}
     sha, rel = tags.get(SHA256_TAG), tags.get("skedge.artifact_path")
     if not sha:
@@ -419,7 +448,7 @@ def _registry_artifact(client, uri: str, model: str, mv, tmp: Path, log) -> Regi
     who = f"{model} version {version}"
 
     def unusable(why: str) -> None:
-        log(f"the registry's artifact of {who} (sha256 {sha}) is not usable: {why}; exporting it")
+        log(f"the registry's artifact of {who} (sha256 {sha}) is not usable: {why}; exporting the version")
 
     size = tags.get("skedge.size", "")
     if not rel or not mv.run_id or not size.isdigit():
@@ -430,15 +459,21 @@ def _registry_artifact(client, uri: str, model: str, mv, tmp: Path, log) -> Regi
         return unusable(f"its parity gate did not pass (skedge.parity: {tags.get('skedge.parity', 'absent')!r})")
     man_rel = str(registry.manifest_path_for(rel))
     with registry._mlflow_errors(uri, f"listing the artifacts of run {mv.run_id}"):
-        listed = {a.path: a.file_size for a in client.list_artifacts(mv.run_id, str(Path(rel).parent))}
+        listed = {a.path: a for a in client.list_artifacts(mv.run_id, str(Path(rel).parent))}
     for path, limit in ((rel, int(size)), (man_rel, MAX_MANIFEST_BYTES)):
-        if path not in listed:
+        entry = listed.get(path)
+        if entry is None:
             return unusable(f"{path} is missing from run {mv.run_id}")
-        if listed[path] is not None and listed[path] > limit:
-            return unusable(f"{path} in run {mv.run_id} is {listed[path]} bytes, more than {limit}")
+        # A directory is listed without a size and downloaded whole: only a sized file is fetched.
+        if entry.is_dir or entry.file_size is None:
+            return unusable(f"{path} in run {mv.run_id} is a directory or has no size in the listing")
+        if entry.file_size > limit:
+            return unusable(f"{path} in run {mv.run_id} is {entry.file_size} bytes, more than {limit}")
     with registry._mlflow_errors(uri, f"downloading {rel} from run {mv.run_id}"), registry.using(uri):
         local = [Path(registry.download(run_id=mv.run_id, artifact_path=p, dst_path=str(tmp / "registry"),
                                         tracking_uri=uri)) for p in (rel, man_rel)]  # fmt: skip
+    if not all(p.is_file() for p in local):
+        return unusable(f"{rel} or {man_rel} in run {mv.run_id} downloaded as something other than a file")
     if local[0].stat().st_size != int(size):
         return unusable(f"{rel} in run {mv.run_id} is {local[0].stat().st_size} bytes, not skedge.size {size}")
     if local[1].stat().st_size > MAX_MANIFEST_BYTES:
@@ -450,42 +485,52 @@ def _registry_artifact(client, uri: str, model: str, mv, tmp: Path, log) -> Regi
     body, tagged = registry.body_sha256(data), tags.get(registry.BODY_TAG, "")
     if len(tagged) == 64 and body != tagged:
         return unusable(f"its body is not {registry.BODY_TAG} {tagged}")
+    info = _trusted_metadata(args, local[0])
+    if isinstance(info, str):
+        return unusable(info)
+    # The signed metadata, never the manifest (anyone's file): it names what the key vouched for.
+    signed = (str(info.get("name", "")), str(info.get("version", "")), str(info.get("precision", "")))
+    if signed != (model, version, precision):
+        return unusable(f"its signed metadata names {signed[0]!r} version {signed[1]!r} precision {signed[2]!r}, "
+                        f"not {model!r} version {version!r} precision {precision!r}")
+    if body is None:  # encrypted: inspect refuses it without a decryption key, so never here
+        return unusable("it is encrypted")
     try:
         man = json.loads(local[1].read_bytes())
-        provenance = man.get("provenance") or {}
-        described = (man["sha256"], man["size"], str(man.get("version", "")))
+        provenance = dict(man.get("provenance") or {})
+        described = (man["sha256"], man["size"])
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         return unusable(f"{man_rel} is not a manifest ({type(err).__name__}: {err})")
-    if described != (sha, len(data), version) or provenance.get("registered_model", model) != model:
-        return unusable(f"{man_rel} describes another artifact or version")
+    if described != (sha, len(data)):
+        return unusable(f"{man_rel} describes another artifact")
+    from .manifest import digests
+
+    # What a pointer takes from the manifest comes from the verified bytes and the version.
+    _, integrity, _ = digests(local[0])
+    provenance.update(registered_model=model, version=version, run_id=mv.run_id)
+    man = {**man, "name": model, "version": version, "precision": precision, "sha256": sha, "size": len(data),
+           "integrity": integrity, "format_version": info.get("format_version", man.get("format_version")),
+           "provenance": provenance}
     return RegistryArtifact(local[0], data, man)
 
 
 def _sealed(found: RegistryArtifact, args, version: str, log) -> tuple[Path, dict]:
-    """The registry's artifact as this destination publishes it, with its manifest: as it is
-    without `--sign-key`; with it, re-sealed by `skedge repack --sign-key` (deterministic: bytes
-    this key signed already come out the same) when that changes the bytes, the body unchanged.
-    Sync holds no decryption key: an encrypted artifact is published as it is without `--sign-key`,
-    and refused with it (PUBLISH_FAILED: it cannot be re-sealed, nor its signature checked)."""
+    """A trusted registry artifact as this destination publishes it, with its manifest: as it is
+    without `--sign-key`; with it, re-sealed by `skedge repack --public-key TRUST… --sign-key`
+    (its signature checked again by the CLI; deterministic: bytes this key signed already come out
+    the same) when that changes the bytes, the body unchanged."""
     from . import registry  # imports MLflow lazily
     from .manifest import digests
 
     man = found.manifest
-    precision = man.get("precision", "exact")
-    if precision != args.precision:
-        log(f"{args.model} version {version} is published as the registry holds it, precision {precision} "
-            f"(--precision {args.precision} applies to versions sync exports itself)")
     body = registry.body_sha256(found.data)
     if not args.sign_key:
+        log(f"{args.model} version {version}: the registry's artifact (sha256 {man['sha256']}, signed by a "
+            "--trust-key) published as it is")
         return found.path, man
-    if body is None:
-        raise publish.PublishError(
-            f"the registry's artifact of {args.model} version {version} (sha256 {man['sha256']}) is encrypted: "
-            "sync holds no decryption key to re-seal it with --sign-key. Export the version signed with this key "
-            f"(scripts/export.py --model-uri models:/{args.model}/{version} --out FILE --sign-key KEY --encrypt-key "
-            "KEY --force) or publish it with export.py --publish")
     out = found.path.with_name(f"sealed-{found.path.name}")
-    publish._skedge(args.skedge, ["repack", str(found.path), str(out), "--sign-key", str(args.sign_key)])
+    keys = [a for pub in args.trust_key for a in ("--public-key", str(pub))]
+    publish._skedge(args.skedge, ["repack", str(found.path), str(out), *keys, "--sign-key", str(args.sign_key)])
     data = out.read_bytes()
     if data == found.data:
         return found.path, man
@@ -496,8 +541,8 @@ def _sealed(found: RegistryArtifact, args, version: str, log) -> tuple[Path, dic
             f"with --sign-key would change its body (an older layout): run scripts/export.py --model-uri "
             f"models:/{args.model}/{version} --out FILE --force to export it again")
     sha, integrity, size = digests(out)
-    log(f"{args.model} version {version}: the registry's artifact (sha256 {man['sha256']}) re-sealed for "
-        f"{args.publish} ({registry.seal_change(found.data, data)}): sha256 {sha}, the same model")
+    log(f"{args.model} version {version}: the registry's artifact (sha256 {man['sha256']}, signed by a --trust-key) "
+        f"re-sealed for {args.publish} ({registry.seal_change(found.data, data)}): sha256 {sha}, the same body")
     return out, {**man, "sha256": sha, "integrity": integrity, "size": size}
 
 
@@ -1404,6 +1449,8 @@ def reconcile_command(args: argparse.Namespace, model: str, alias: str) -> list:
                         ("--sign-key", args.sign_key)):
         if value:
             cmd += [flag, str(value)]
+    for pub in args.trust_key:
+        cmd += ["--trust-key", str(pub)]
     if args.allow_unsigned:
         cmd.append("--allow-unsigned")
     if args.precision != "exact":
@@ -1625,6 +1672,13 @@ def main(argv: list | None = None) -> int:
         sub.add_argument("--s3-endpoint-url", metavar="URL", help="default: $AWS_ENDPOINT_URL")
         sub.add_argument("--sign-key", type=Path, help="sign the pointer (and the artifact) with this Ed25519 key; "
                          "the stored pointer is verified with NAME.pub beside it")
+        sub.add_argument("--trust-key", type=Path, action="append", default=[], metavar="PUB",
+                         help="a public key file (skedge keygen's NAME.pub) of an export host whose signature "
+                              "means the artifact passed its parity gate: a version's artifact in the registry "
+                              "signed by one of these keys (and naming this model, version and precision) is "
+                              "published instead of exported again (repeatable; default: none, every pass "
+                              "exports the version itself). rollback publishes only blobs already in DEST and "
+                              "takes it so that one set of options serves the three commands")
         sub.add_argument("--skedge", type=Path, default=publish.DEFAULT_SKEDGE, help="the skedge CLI")
         sub.add_argument("--allow-unsigned", action="store_true",
                          help="without --sign-key, replace a signed pointer with an unsigned one (followers "

@@ -4,6 +4,7 @@ implements S3's conditional writes `If-None-Match: *` and `If-Match`), started a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -335,14 +336,13 @@ def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, ca
 
 def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, tmp_path, capsys, monkeypatch):
     """README's order: `export.py --model-uri models:/m@production --out model.skedge` (unsigned,
-    written back to MLflow), then `sync.py reconcile --sign-key`: the registry's artifact is
-    re-sealed for the destination (the same body, signed) and published with the pointer signed;
-    the registry keeps its bytes, and no export runs. A version exported again with another body
-    (`--force`, a drift baseline sync's own export does not make) is published to a new
-    destination as the registry holds it, not refused."""
+    written back to MLflow), then `sync.py reconcile --sign-key`: the same model signed is
+    re-sealed, published and the pointer signed, with no --force (sync has none). A version
+    published with another body is refused with advice naming only what exists: export.py's
+    --force, not a sync flag."""
     train_demo = dev_script("train_demo")
     from mlflow import MlflowClient
-    from skedge import registry, sync
+    from skedge import sync
 
     for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
         monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
@@ -360,19 +360,15 @@ def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, t
     target = tmp_path / "edge"
     argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
             "--skedge", str(SKEDGE)]
-    before = client.get_model_version(name, version).tags
     capsys.readouterr()
     assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == 0
     err = capsys.readouterr().err
-    assert f"re-sealed for {target} (signature added)" in err and "--force" not in err, err
+    assert "(signature added): re-sealed" in err and "--force" not in err, err
     pointer = publish.verify_pointer((target / f"pointers/{name}/production.json").read_bytes(), skedge=SKEDGE,
                                      public_keys=[pub])
     tags = client.get_model_version(name, version).tags
-    assert pointer["version"] == version and pointer["sha256"] != unsigned == tags["skedge.sha256"]
-    assert {k: tags[k] for k in ("skedge.exported_at", "skedge.body_sha256")} == {
-        k: before[k] for k in ("skedge.exported_at", "skedge.body_sha256")}  # no export ran, nothing written back
+    assert pointer["version"] == version and pointer["sha256"] == tags["skedge.sha256"] != unsigned
     blob = (target / publish.blob_key(pointer["sha256"])).read_bytes()
-    assert registry.body_sha256(blob) == tags["skedge.body_sha256"]
     inspected = tmp_path / "blob.skedge"
     inspected.write_bytes(blob)
     info = json.loads(subprocess.run([str(SKEDGE), "inspect", str(inspected), "--public-key", str(pub)],
@@ -380,21 +376,21 @@ def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, t
     assert info["signed"] and info["signature_verified"]
     assert tags["skedge.published"] == f"{target} generation 1" and "skedge.sync" not in tags
 
-    # Another model body published for the version (another drift baseline, --force, signed with
-    # this key): a pass to a new destination publishes those bytes as they are.
+    # Another model body published for the version (another drift baseline, --force): a pass to a
+    # new destination is refused, exit 3, the advice naming export.py's --force, not sync's.
     baseline = tmp_path / "baseline.tsv"
     baseline.write_text("text\n" + "".join(t + "\n" for t in texts[:150]), encoding="utf-8")
     assert export.main(["--model-uri", f"models:/{name}/{version}", "--out", str(tmp_path / "other.skedge"),
                         "--tracking-uri", uri, "--skedge", str(SKEDGE), "--baseline", str(baseline),
                         "--sign-key", str(key), "--force"]) == 0
-    forced = client.get_model_version(name, version).tags["skedge.sha256"]
     capsys.readouterr()
     elsewhere = tmp_path / "edge2"
     argv[argv.index(str(target))] = str(elsewhere)
-    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == 0
+    assert sync.main(["reconcile", *argv, "--sign-key", str(key)]) == sync.EXIT_FAILURE
     err = capsys.readouterr().err
-    assert "re-sealed" not in err and "another model body" not in err, err
-    assert _stored(elsewhere, name, pub=pub)["sha256"] == forced
+    assert "another model body" in err and "pass --force" not in err, err
+    assert f"run scripts/export.py --model-uri models:/{name}/{version} --out FILE --force" in err
+    assert not (elsewhere / "pointers").exists()
 
 
 def _put(dest, endpoint, key, data: bytes) -> None:
@@ -566,21 +562,23 @@ def test_sync_races_rollbacks_signatures_and_replays_against_mlflow(server, mode
     assert [at(v)["generation"] for v in (v1, v2, v3)] == [1, 2, 3]
     gen3 = pointer.read_bytes()
 
-    # A cron pass starts on v2; while it fetches v2's artifact from the registry the alias moves to
-    # v1 and serve's pass publishes it. The cron pass must not put v2 over it.
-    real = sync._registry_artifact
+    # A cron pass starts on v2; during its export the alias moves to v1 and serve's pass publishes
+    # it. The cron pass must not put v2 over it.
+    from skedge import export
+
+    real = export.main
     nested = []
 
-    def racing(*a, **kw):
+    def racing(a, **kw):
         if not nested:
             nested.append(1)
             client.set_registered_model_alias(name, "production", v1)
             assert sync.main(["reconcile", *argv]) == 0
-        return real(*a, **kw)
+        return real(a, **kw)
 
     client.set_registered_model_alias(name, "production", v2)
     capsys.readouterr()
-    monkeypatch.setattr(sync, "_registry_artifact", racing)
+    monkeypatch.setattr(export, "main", racing)
     assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
     monkeypatch.undo()
     assert "error[PUBLISH_STALE]" in capsys.readouterr().err
@@ -809,10 +807,8 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     """"In sync" is the pointer naming the alias's version *and* the bytes the registry records for
     it now (its `skedge.sha256` tag): after `export.py --model-uri models:/NAME/V --force` replaced
     them, reconcile publishes the version again at a new generation instead of leaving the fleet
-    on the old blob: the registry's bytes, also those reconcile's own export cannot make. When the
-    registry's file is gone, the pass exports the version itself, and bytes that export does not
-    make again are refused (exit 3), naming export.py's --force; a version the registry records
-    no bytes for stays as before."""
+    on the old blob. Bytes that reconcile's own export cannot make are refused (exit 3), not
+    "in sync"; a version the registry records no bytes for stays as before."""
     from mlflow import MlflowClient
     from skedge import sync
 
@@ -854,51 +850,42 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
     assert "in sync" in capsys.readouterr().err
 
-    # The registry's bytes made with an option sync does not take: published as they are.
+    # The registry's bytes made with an option sync does not take: refused, the pointer unchanged.
     assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "custom2.skedge"),
                         "--baseline", str(baseline), "--force", *common]) == 0
     assert recorded() == first["sha256"]
     capsys.readouterr()
-    assert sync.main(["reconcile", *argv]) == 0
-    third = _stored(target, name, pub=pub)
-    assert (third["sha256"], third["generation"]) == (first["sha256"], 3), capsys.readouterr().err
-    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third
-    assert "in sync" in capsys.readouterr().err
-
-    # Its file deleted from the run: not usable, so a new destination's pass exports the version
-    # itself, whose bytes are not the registry's: refused, naming export.py's --force.
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    mv = client.get_model_version(name, v1)
-    get_artifact_repository(client.get_run(mv.run_id).info.artifact_uri, tracking_uri=uri).delete_artifacts(
-        mv.tags["skedge.artifact_path"])
-    elsewhere = tmp_path / "edge2"
-    assert sync.main(["reconcile", *[str(elsewhere) if a == str(target) else a for a in argv]]) == sync.EXIT_FAILURE
+    assert sync.main(["reconcile", *argv]) == sync.EXIT_FAILURE
     err = capsys.readouterr().err
-    assert "is missing from run" in err and "another model body" in err, err
-    assert f"models:/{name}/{v1} --out FILE --force" in err and not (elsewhere / "pointers").exists(), err
-    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third  # still in sync by body
+    assert "another model body" in err and f"models:/{name}/{v1} --out FILE --force" in err, err
+    assert _stored(target, name) == second
 
     # No bytes recorded (the tag removed): nothing to compare, the pointer naming the version stays.
     client.delete_model_version_tag(name, v1, "skedge.sha256")
-    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == third
+    assert sync.main(["reconcile", *argv]) == 0 and _stored(target, name) == second
     assert "in sync" in capsys.readouterr().err
 
 
+def _keypair(tmp_path, name: str) -> tuple[Path, Path]:
+    subprocess.run([str(SKEDGE), "keygen", str(tmp_path / name)], check=True, capture_output=True)
+    return tmp_path / f"{name}.key", tmp_path / f"{name}.pub"
+
+
 def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, models, tmp_path, capsys, monkeypatch):
-    """The registry's artifact is what a version is. After `export.py --force` replaced it with
-    bytes sync's own export cannot make (a drift baseline of its own), each destination's pass
+    """With `--trust-key PUB` (the export host's key), the registry's artifact signed with it is
+    what a version is: after `export.py --force --sign-key EXPORT_KEY` replaced it with bytes
+    sync's own export cannot make (a drift baseline of its own), each destination's pass
     publishes those bytes (as they are unsigned; with --sign-key re-sealed, the same body), a
-    second pass writes nothing, and no export runs nor is anything written back. Before, every
-    pass re-ran the export and was refused (exit 3), the fleet left on the old model. `--precision`
-    applies only to a version sync exports itself: a registry artifact of another precision is
-    published as it is, either way, and said so."""
+    second pass writes nothing, and no export runs nor is anything written back. Its signed
+    precision must be `--precision`'s: another is not usable, and the pass's own export (another
+    body than the registry's) is refused, exit 3, the pointer kept."""
     from mlflow import MlflowClient
     from skedge import registry, sync
 
     for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
         monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
     (_, key, pub, _) = models
+    export_key, export_pub = _keypair(tmp_path, "export")
     uri, name = server["uri"], "edge_registry_bytes"
     (v1,) = _versions(server, name, (1.0,), "skedge-edge-registry-bytes")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -911,7 +898,8 @@ def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, mo
 
     def reconcile(dest, *extra):
         rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
-                        str(SKEDGE), "--publish", str(dest), *keys.get(dest, []), *extra])
+                        str(SKEDGE), "--publish", str(dest), "--trust-key", str(export_pub), *keys.get(dest, []),
+                        *extra])
         return rc, capsys.readouterr().err
 
     def tags() -> dict:
@@ -924,10 +912,12 @@ def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, mo
 
     def force(*extra):
         assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "forced.skedge"),
-                            "--tracking-uri", uri, "--skedge", str(SKEDGE), "--force", *extra]) == 0
+                            "--tracking-uri", uri, "--skedge", str(SKEDGE), "--force", "--sign-key", str(export_key),
+                            *extra]) == 0
+        capsys.readouterr()
         return tags()
 
-    for dest in (plain, signed):  # generation 1: sync's own export, then that artifact re-sealed
+    for dest in (plain, signed):  # generation 1: sync's own export (the registry's is unsigned)
         assert reconcile(dest)[0] == 0
     old_body = registry.body_sha256(held(plain)[1])
     forced = force("--baseline", str(baseline))
@@ -935,6 +925,7 @@ def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, mo
     for dest in (plain, signed):
         rc, err = reconcile(dest)
         assert rc == 0 and "holds another model than MLflow records for it now" in err, err
+        assert "parity gate" not in err, err  # no export ran
         pointer, blob, _ = held(dest)
         assert (pointer["version"], pointer["generation"]) == (v1, 2), err
         assert registry.body_sha256(blob) == forced["skedge.body_sha256"], err
@@ -950,22 +941,160 @@ def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, mo
         assert rc == 0 and "in sync" in err and "not in sync" not in err, err
         assert held(dest)[0]["generation"] == 2
 
-    # A compact destination while the registry holds exact bytes: published as they are.
+    # A compact destination while the registry holds exact bytes: not usable; its own export is
+    # another body than the registry's, refused.
     rc, err = reconcile(compact, "--precision", "compact")
-    assert rc == 0 and "precision exact (--precision compact applies to versions sync exports itself)" in err, err
-    assert held(compact)[0]["sha256"] == forced["skedge.sha256"]
-    rc, err = reconcile(compact, "--precision", "compact")
-    assert rc == 0 and "in sync" in err and "not in sync" not in err, err
-    # The registry's artifact made compact (--force): the exact destinations publish it as it is.
+    assert rc == sync.EXIT_FAILURE and "precision 'exact'" in err and "not usable" in err, err
+    assert not (compact / "pointers").exists()
+    # The registry's artifact made compact (--force): the compact destination publishes it, the
+    # exact ones keep generation 2.
     small = force("--precision", "compact")
+    rc, err = reconcile(compact, "--precision", "compact")
+    assert rc == 0 and "parity gate" not in err, err
+    assert held(compact)[0]["sha256"] == small["skedge.sha256"] and held(compact)[2]["precision"] == "compact"
     for dest in (plain, signed):
         rc, err = reconcile(dest)
-        assert rc == 0 and "precision compact (--precision exact applies to versions sync exports itself)" in err, err
-        pointer, blob, man = held(dest)
-        assert (pointer["generation"], man["precision"]) == (3, "compact"), err
-        assert registry.body_sha256(blob) == small["skedge.body_sha256"]
-        assert reconcile(dest)[0] == 0 and held(dest)[0]["generation"] == 3
+        assert rc == sync.EXIT_FAILURE and "precision 'compact'" in err, err
+        assert held(dest)[0]["generation"] == 2
     assert tags() == small
+
+
+def _plant(client, name: str, version: str, tmp_path: Path, files: dict, tags: dict) -> None:
+    """What a registry writer without the export key can do (MLflow's ordinary API): log files to
+    the version's run and set its tags."""
+    run_id = client.get_model_version(name, version).run_id
+    folder = tmp_path / "planted"
+    folder.mkdir(exist_ok=True)
+    for rel, data in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data) if isinstance(data, bytes) else shutil.copytree(data, path, dirs_exist_ok=True)
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), f"skedge/{name}/{version}/planted/{rel}")
+        else:
+            client.log_artifact(run_id, str(path), f"skedge/{name}/{version}/planted")
+    for k, v in tags.items():
+        client.set_model_version_tag(name, version, k, v)
+
+
+def _planted_tags(name: str, version: str, rel: str, data: bytes) -> dict:
+    from skedge import registry
+
+    return {"skedge.artifact_path": f"skedge/{name}/{version}/planted/{rel}", "skedge.size": str(len(data)),
+            "skedge.parity": "passed", "skedge.body_sha256": registry.body_sha256(data) or "none",
+            "skedge.sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize("attack", ["other_key", "unsigned", "replayed"])
+def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_published(
+        server, models, tmp_path, capsys, monkeypatch, attack):
+    """The audit's attacks: a registry writer without the export key plants an artifact as the
+    version's (its file, a manifest beside it, the version's tags) and the alias's pass, trusting
+    the export key, must not publish it: another model signed by another key, to a signed
+    destination (it was re-signed with the edge key); another model unsigned with a hand-written
+    manifest, to an unsigned one; an artifact the export key did sign, but for another version,
+    its manifest rewritten to name this one. Each is not usable (the reason logged), the pass
+    exports the version itself, which is not the planted body: refused, exit 3, the pointer kept.
+    Without --trust-key the registry's bytes are never taken at all."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, key, pub, other_pub) = models
+    export_key, export_pub = _keypair(tmp_path, "export")
+    uri, name = server["uri"], f"edge_planted_{attack}"
+    v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-planted")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    dest = tmp_path / "edge"
+    trusting = ["--trust-key", str(export_pub)]
+    sealing = [] if attack == "unsigned" else ["--sign-key", str(key)]
+
+    def reconcile(*extra):
+        rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
+                        str(SKEDGE), "--publish", str(dest), *sealing, *extra])
+        return rc, capsys.readouterr().err
+
+    # v2 exported on the export host (signed, gated, written back); v1 published.
+    assert export.main(["--model-uri", f"models:/{name}/{v2}", "--out", str(tmp_path / "v2.skedge"),
+                        "--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(export_key)]) == 0
+    client.set_registered_model_alias(name, "production", v1)
+    assert reconcile(*trusting)[0] == 0
+    first = _stored(dest, name, pub=pub if sealing else None)
+
+    if attack == "replayed":
+        data = (tmp_path / "v2.skedge").read_bytes()
+        man = json.loads((tmp_path / "v2.manifest.json").read_text())
+        man.update(version=v1, provenance={**man.get("provenance", {}), "version": v1})
+    else:
+        # The attacker's model (labels flipped), exported on the attacker's machine as version v1.
+        texts, labels = binary_corpus(300)
+        evil = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000)).fit(texts, [1 - y for y in labels])
+        out = tmp_path / "evil.skedge"
+        assert export.main(["--joblib", str(dump(evil, tmp_path, "evil.joblib")), "--out", str(out),
+                            "--trust-pickle", "--name", name, "--version", v1, "--skedge", str(SKEDGE),
+                            *(["--sign-key", str(other_pub.with_suffix(".key"))] if attack == "other_key" else [])
+                            ]) == 0  # fmt: skip
+        data = out.read_bytes()
+        man = json.loads(out.with_suffix(".manifest.json").read_text())
+        if attack == "unsigned":  # written by hand: only what a pointer takes
+            raw = hashlib.sha256(data).digest()
+            man = {"sha256": raw.hex(), "size": len(data), "version": v1, "name": name, "format_version": 3,
+                   "integrity": "sha256-" + base64.b64encode(raw).decode(), "precision": "exact",
+                   "provenance": {"registered_model": name, "version": v1}}
+    _plant(client, name, v1, tmp_path, {"planted.skedge": data, "planted.manifest.json": json.dumps(man).encode()},
+           _planted_tags(name, v1, "planted.skedge", data))
+    capsys.readouterr()
+    rc, err = reconcile(*trusting)
+    now = _stored(dest, name, pub=pub if sealing else None)
+    assert now == first and not any(p.read_bytes() == data for p in (dest / "blobs").rglob("*.skedge")), err
+    assert rc == sync.EXIT_FAILURE and "not usable" in err and "another model body" in err, err
+    assert "re-sealed" not in err and "the same model" not in err, err
+    expected = {"other_key": "SIGNATURE_INVALID", "unsigned": "SIGNATURE_MISSING",
+                "replayed": f"names {name!r} version {v2!r}"}[attack]
+    assert expected in err, err
+    # Without --trust-key: nothing the registry holds is taken, nothing said about its artifact.
+    rc, err = reconcile()
+    assert rc == sync.EXIT_FAILURE and "another model body" in err and "not usable" not in err, err
+    assert _stored(dest, name, pub=pub if sealing else None) == first
+
+
+def test_a_directory_named_as_the_registry_artifact_is_not_downloaded(server, models, tmp_path, capsys, monkeypatch):
+    """`skedge.artifact_path` naming a directory: MLflow's listing gives it no size, and its
+    download fetches the whole tree. Neither the pass nor its own export downloads it; nothing of
+    it is published (the export, seeing no file to compare, refuses: exit 3)."""
+    from mlflow import MlflowClient
+    from skedge import registry, sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    (_, _, _, _) = models
+    _, export_pub = _keypair(tmp_path, "export")
+    uri, name = server["uri"], "edge_planted_dir"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-planted-dir")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(4):
+        (tree / f"part{i}").write_bytes(b"\0" * (1 << 20))
+    _plant(client, name, v1, tmp_path, {"big.skedge": tree, "big.manifest.json": b"{}"},
+           {**_planted_tags(name, v1, "big.skedge", b"x" * 100), "skedge.body_sha256": "none"})
+    fetched = []
+    real = registry.download
+
+    def recording(**kw):  # the real download, its paths recorded
+        fetched.append(kw.get("artifact_path"))
+        return real(**kw)
+
+    monkeypatch.setattr(registry, "download", recording)
+    capsys.readouterr()
+    rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
+                    str(SKEDGE), "--publish", str(tmp_path / "edge"), "--trust-key", str(export_pub)])
+    err = capsys.readouterr().err
+    assert f"skedge/{name}/{v1}/planted/big.skedge" not in fetched, (fetched, err)
+    assert "is a directory or has no size in the listing" in err, err
+    assert rc == sync.EXIT_FAILURE and not (tmp_path / "edge" / "pointers").exists(), err
 
 
 def test_destinations_sealing_one_version_otherwise_stay_in_sync(server, models, tmp_path, capsys, monkeypatch):
