@@ -994,7 +994,7 @@ def write_back(
     resealed = ""
     if previous and previous != new and not force:
         with _mlflow_errors(tracking_uri, f"reading the artifact published for {who}"):
-            published = _published_bytes(c, r, before)
+            published = _published_bytes(c, r, before, artifact_path.stat().st_size)
         change = seal_change(published, artifact_path.read_bytes()) if published is not None else None
         if change in RESEALS:
             resealed = change
@@ -1042,12 +1042,23 @@ def write_back(
     return Published(tags, "re-sealed" if resealed else "published", resealed)
 
 
-def _published_bytes(c, r: Resolved, tags: dict) -> bytes | None:
+#: The most two seals of one body differ by in size (a signature block, an encryption's nonce
+#: and tag, their flags and key ids: FORMAT.md §3): a published file further from a new export's
+#: size is another body, and is not downloaded to compare.
+MAX_SEAL_DELTA = 4096
+
+
+def _published_bytes(c, r: Resolved, tags: dict, near: int) -> bytes | None:
     """The bytes of the run's file named by `tags`, when they are those of their `skedge.sha256`
-    (else None: gone, or changed since, and then nothing to compare)."""
+    (else None: gone, changed since, or of a size no seal of a body of `near` bytes has, and then
+    nothing to compare)."""
     rel = tags.get("skedge.artifact_path")
-    # Only a file is fetched: a directory (listed without a size) would be downloaded whole.
-    if not rel or not any(a.path == rel and not a.is_dir for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):
+    # Only a file is fetched: a directory (listed without a size) would be downloaded whole, and a
+    # file of another size than `near` (within a seal's difference) is another body, not compared:
+    # the tags are anyone's to set, and could name a file of any size.
+    if not rel or not any(a.path == rel and not a.is_dir and a.file_size is not None
+                          and abs(a.file_size - near) <= MAX_SEAL_DELTA
+                          for a in c.list_artifacts(r.run_id, str(Path(rel).parent))):  # fmt: skip
         return None
     with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
         local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
@@ -1062,8 +1073,12 @@ def _published_file_problem(c, r: Resolved, tags: dict) -> str | None:
     if not rel:
         return "no skedge.artifact_path tag names its file"
     parent = str(Path(rel).parent)
-    if not any(a.path == rel and not a.is_dir for a in c.list_artifacts(r.run_id, parent)):
+    listed = [a for a in c.list_artifacts(r.run_id, parent) if a.path == rel and not a.is_dir]
+    if not listed:
         return f"{rel} is missing from run {r.run_id} (or is a directory)"
+    # The tags are anyone's to set: a file of another size than `skedge.size` is not downloaded.
+    if listed[0].file_size is None or str(listed[0].file_size) != tags.get("skedge.size", str(listed[0].file_size)):
+        return f"{rel} in run {r.run_id} is {listed[0].file_size} bytes, not skedge.size {tags.get('skedge.size')}"
     with tempfile.TemporaryDirectory(prefix="skedge-check-") as tmp, using(r.tracking_uri):
         local = download(run_id=r.run_id, artifact_path=rel, dst_path=tmp, tracking_uri=r.tracking_uri)
         digest = sha256_file(local)

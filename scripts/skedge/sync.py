@@ -478,13 +478,8 @@ def _registry_artifact(client, uri: str, args, mv, tmp: Path, log) -> RegistryAr
         return unusable(f"{rel} in run {mv.run_id} is {local[0].stat().st_size} bytes, not skedge.size {size}")
     if local[1].stat().st_size > MAX_MANIFEST_BYTES:
         return unusable(f"{man_rel} in run {mv.run_id} is more than {MAX_MANIFEST_BYTES} bytes")
-    data = local[0].read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha:
-        return unusable(f"{rel} in run {mv.run_id} has sha256 {digest}: overwritten or tampered with")
-    body, tagged = registry.body_sha256(data), tags.get(registry.BODY_TAG, "")
-    if len(tagged) == 64 and body != tagged:
-        return unusable(f"its body is not {registry.BODY_TAG} {tagged}")
+    # Its signature first (the Rust CLI reads no further than the header says): a file no
+    # pinned key signed is never read into memory here, whatever its size.
     info = _trusted_metadata(args, local[0])
     if isinstance(info, str):
         return unusable(info)
@@ -493,13 +488,28 @@ def _registry_artifact(client, uri: str, args, mv, tmp: Path, log) -> RegistryAr
     if signed != (model, version, precision):
         return unusable(f"its signed metadata names {signed[0]!r} version {signed[1]!r} precision {signed[2]!r}, "
                         f"not {model!r} version {version!r} precision {precision!r}")
+    # `name` and `version` are what export.py's --name/--version said (an export from a joblib
+    # file has no registry at all), and NAME v1 of another registry or of a renamed model is
+    # another model: the signed provenance must name this version, its run and its source.
+    prov = info.get("provenance") if isinstance(info.get("provenance"), dict) else {}
+    bound = (prov.get("registered_model"), prov.get("version"), prov.get("run_id"), prov.get("source_uri") or "")
+    if bound != (model, version, mv.run_id, mv.source or ""):
+        return unusable(f"its signed provenance names {bound!r}, not {model!r} version {version!r} of run "
+                        f"{mv.run_id} and source {mv.source!r}")
+    data = local[0].read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha:
+        return unusable(f"{rel} in run {mv.run_id} has sha256 {digest}: overwritten or tampered with")
+    body, tagged = registry.body_sha256(data), tags.get(registry.BODY_TAG, "")
+    if len(tagged) == 64 and body != tagged:
+        return unusable(f"its body is not {registry.BODY_TAG} {tagged}")
     if body is None:  # encrypted: inspect refuses it without a decryption key, so never here
         return unusable("it is encrypted")
     try:
         man = json.loads(local[1].read_bytes())
         provenance = dict(man.get("provenance") or {})
         described = (man["sha256"], man["size"])
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         return unusable(f"{man_rel} is not a manifest ({type(err).__name__}: {err})")
     if described != (sha, len(data)):
         return unusable(f"{man_rel} describes another artifact")

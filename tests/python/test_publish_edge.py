@@ -985,7 +985,7 @@ def _planted_tags(name: str, version: str, rel: str, data: bytes) -> dict:
             "skedge.sha256": hashlib.sha256(data).hexdigest()}
 
 
-@pytest.mark.parametrize("attack", ["other_key", "unsigned", "replayed"])
+@pytest.mark.parametrize("attack", ["other_key", "unsigned", "replayed", "joblib_signed"])
 def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_published(
         server, models, tmp_path, capsys, monkeypatch, attack):
     """The audit's attacks: a registry writer without the export key plants an artifact as the
@@ -993,7 +993,9 @@ def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_
     the export key, must not publish it: another model signed by another key, to a signed
     destination (it was re-signed with the edge key); another model unsigned with a hand-written
     manifest, to an unsigned one; an artifact the export key did sign, but for another version,
-    its manifest rewritten to name this one. Each is not usable (the reason logged), the pass
+    its manifest rewritten to name this one; another model the export key signed, exported from a
+    joblib file with `--name`/`--version` naming this version (no registry behind it: its signed
+    provenance names no run). Each is not usable (the reason logged), the pass
     exports the version itself, which is not the planted body: refused, exit 3, the pointer kept.
     Without --trust-key the registry's bytes are never taken at all."""
     from mlflow import MlflowClient
@@ -1033,7 +1035,8 @@ def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_
         out = tmp_path / "evil.skedge"
         assert export.main(["--joblib", str(dump(evil, tmp_path, "evil.joblib")), "--out", str(out),
                             "--trust-pickle", "--name", name, "--version", v1, "--skedge", str(SKEDGE),
-                            *(["--sign-key", str(other_pub.with_suffix(".key"))] if attack == "other_key" else [])
+                            *{"other_key": ["--sign-key", str(other_pub.with_suffix(".key"))],
+                              "joblib_signed": ["--sign-key", str(export_key)]}.get(attack, [])
                             ]) == 0  # fmt: skip
         data = out.read_bytes()
         man = json.loads(out.with_suffix(".manifest.json").read_text())
@@ -1051,12 +1054,47 @@ def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_
     assert rc == sync.EXIT_FAILURE and "not usable" in err and "another model body" in err, err
     assert "re-sealed" not in err and "the same model" not in err, err
     expected = {"other_key": "SIGNATURE_INVALID", "unsigned": "SIGNATURE_MISSING",
-                "replayed": f"names {name!r} version {v2!r}"}[attack]
+                "replayed": f"names {name!r} version {v2!r}", "joblib_signed": "its signed provenance names"}[attack]
     assert expected in err, err
     # Without --trust-key: nothing the registry holds is taken, nothing said about its artifact.
     rc, err = reconcile()
     assert rc == sync.EXIT_FAILURE and "another model body" in err and "not usable" not in err, err
     assert _stored(dest, name, pub=pub if sealing else None) == first
+
+
+def test_a_planted_file_of_another_size_is_never_downloaded_to_compare(server, models, tmp_path, capsys,
+                                                                      monkeypatch):
+    """Without --trust-key, the pass's own export compares its bytes with the file the version's
+    tags name (the same model under another seal is re-sealed, not refused). The tags are anyone's
+    to set: one naming a large file (`skedge.size` saying small) is not downloaded, being no seal of
+    the export's body: refused as another body (exit 3), nothing fetched from that path."""
+    from mlflow import MlflowClient
+    from skedge import registry, sync
+
+    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    uri, name = server["uri"], "edge_planted_big"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-planted-big")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    big = b"\0" * (4 << 20)
+    tags = _planted_tags(name, v1, "big.skedge", big)
+    tags["skedge.size"] = "100"
+    _plant(client, name, v1, tmp_path, {"big.skedge": big}, tags)
+    fetched = []
+    real = registry.download
+
+    def recording(**kw):  # the real download, recorded
+        fetched.append(kw.get("artifact_path"))
+        return real(**kw)
+
+    monkeypatch.setattr(registry, "download", recording)
+    capsys.readouterr()
+    rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
+                    str(SKEDGE), "--publish", str(tmp_path / "edge")])
+    err = capsys.readouterr().err
+    assert rc == sync.EXIT_FAILURE and "another model body" in err, err
+    assert not any("planted" in (p or "") for p in fetched), fetched
 
 
 def test_a_directory_named_as_the_registry_artifact_is_not_downloaded(server, models, tmp_path, capsys, monkeypatch):
