@@ -3301,6 +3301,16 @@ COMMAND_MODULES = {
 }
 
 
+def _source_arguments(p: argparse.ArgumentParser) -> None:
+    """What names the spool, as `push` and `compact` both take it."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spool", help="the collector's spool: a folder, or s3://bucket/prefix")
+    src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
+    p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
+    p.add_argument("--lease-seconds", type=float, default=60.0,
+                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+
+
 def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -3325,12 +3335,7 @@ def main(argv: list | None = None) -> int:
                    help="log refused requests at most once per this many seconds per kind")  # fmt: skip
 
     p = sub.add_parser("push", help="log the spooled snapshots to MLflow")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--spool", help="the collector's spool: a folder, or s3://bucket/prefix")
-    src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
-    p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
-    p.add_argument("--lease-seconds", type=float, default=60.0,
-                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+    _source_arguments(p)
     p.add_argument("--cache", type=Path,
                    help="s3:// source: keep the objects read here, so later pushes read only new ones")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else .work/mlflow/mlflow.db")
@@ -3356,12 +3361,7 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--save-plots", help="also write the drift figures to this folder")
 
     cp = sub.add_parser("compact", help="remove the segments (or bucket objects) push has consumed, after a retention")
-    csrc = cp.add_mutually_exclusive_group(required=True)
-    csrc.add_argument("--spool", help="the collector's spool folder, or s3://bucket/prefix")
-    csrc.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix), as push takes it")
-    cp.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
-    cp.add_argument("--lease-seconds", type=float, default=60.0,
-                    help="s3:// spool: a push lease not renewed this long is taken over")  # fmt: skip
+    _source_arguments(cp)
     cp.add_argument("--keep-days", type=float, default=7.0,
                     help="keep consumed segments (objects) last written within this many days")  # fmt: skip
 

@@ -40,6 +40,12 @@ def _export(tmp_path, name, c, *extra, hook=None):
     return rc, out
 
 
+def _keep_export_keys(monkeypatch) -> None:
+    """export.main sets the process's keys (export.KEYS): put them back after the test."""
+    for field in ("sign_key", "public_key", "encrypt_key"):
+        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Two exported versions (v1, v2) with their manifests, and a signing key pair."""
@@ -344,8 +350,7 @@ def test_exported_unsigned_then_reconciled_signed_is_re_sealed(server, models, t
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     uri, name = server["uri"], "edge_reseal"
     texts, labels = binary_corpus(300)
@@ -718,8 +723,7 @@ def test_a_destination_older_than_its_history_walks_back_and_moving_references_a
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     uri, name = server["uri"], "edge_legacy"
     v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-legacy")
@@ -812,8 +816,7 @@ def test_a_version_exported_again_with_other_bytes_is_published_again(server, mo
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     uri, name = server["uri"], "edge_reexport"
     (v1,) = _versions(server, name, (1.0,), "skedge-edge-reexport")
@@ -882,8 +885,7 @@ def test_registry_bytes_sync_cannot_make_reach_every_destination_once(server, mo
     from mlflow import MlflowClient
     from skedge import registry, sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     export_key, export_pub = _keypair(tmp_path, "export")
     uri, name = server["uri"], "edge_registry_bytes"
@@ -1001,8 +1003,7 @@ def test_registry_artifacts_a_pinned_key_did_not_sign_for_the_version_are_never_
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, other_pub) = models
     export_key, export_pub = _keypair(tmp_path, "export")
     uri, name = server["uri"], f"edge_planted_{attack}"
@@ -1071,8 +1072,7 @@ def test_a_planted_file_of_another_size_is_never_downloaded_to_compare(server, m
     from mlflow import MlflowClient
     from skedge import registry, sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     uri, name = server["uri"], "edge_planted_big"
     (v1,) = _versions(server, name, (1.0,), "skedge-edge-planted-big")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -1104,8 +1104,7 @@ def test_a_directory_named_as_the_registry_artifact_is_not_downloaded(server, mo
     from mlflow import MlflowClient
     from skedge import registry, sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, _, _, _) = models
     _, export_pub = _keypair(tmp_path, "export")
     uri, name = server["uri"], "edge_planted_dir"
@@ -1143,8 +1142,7 @@ def test_destinations_sealing_one_version_otherwise_stay_in_sync(server, models,
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, _, other_pub) = models
     other = Path(other_pub).with_suffix(".key")
     uri, name = server["uri"], "edge_seals"
@@ -1176,8 +1174,7 @@ def test_a_rollback_to_a_version_exported_again_since_is_refused(server, models,
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):  # main() sets them: put back after the test
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     uri, name = server["uri"], "edge_rb_reexport"
     v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-rb-reexport")
@@ -1219,8 +1216,7 @@ def test_an_in_sync_pass_writes_a_missing_or_older_published_tag_without_ping_po
     from mlflow import MlflowClient
     from skedge import sync
 
-    for field in ("sign_key", "public_key", "encrypt_key"):
-        monkeypatch.setattr(export.KEYS, field, getattr(export.KEYS, field))
+    _keep_export_keys(monkeypatch)
     (_, key, pub, _) = models
     uri, name = server["uri"], "edge_retag"
     v1, v2 = _versions(server, name, (1.0, 10.0), "skedge-edge-retag")
