@@ -46,7 +46,8 @@ names or more than 64 KiB of them (the Rust `MAX_CLASS_BYTES`), `latency.sum_ms`
 count × `max_ms`, a shadow `sum_abs_dproba` above `proba_pairs × max_abs_dproba`.
 `serve --max-bytes` is at most `MAX_BODY_BYTES` (8 MiB − 64 KiB: the record push reads must fit
 in its 8 MiB line); a usage error otherwise, as a number that is not finite is for push's
-`--window-seconds` (at least 0.001), `--grace-seconds`, `--clock-skew-seconds` and `--lease-seconds`.
+`--window-seconds` (at least 0.001), `--grace-seconds`, `--clock-skew-seconds` and `--lease-seconds`
+(1 to 3600).
 
 `push` aggregates the spooled snapshots per model version (name, version, artifact sha256) and time
 window (`--window-seconds`, by window end) and logs each window to MLflow, in a monitoring run
@@ -225,9 +226,10 @@ append, lock). Exactly once from any number of hosts: the lock is a **lease**, `
 taken and renewed by conditional writes with a generation number, because MLflow has no conditional
 write (two pushes at once would both create a new version's run and log its windows before either
 could record them in a ledger); the ledger object is replaced by compare-and-swap on its ETag, which
-fences a push whose lease was taken over (a pause longer than `--lease-seconds`): its next ledger
+fences a push whose lease was taken over (a pause longer than its `--lease-seconds`): its next ledger
 write fails and it exits 2. A crash anywhere is resumed by the next push: it takes the lease over
-once it has not changed for `--lease-seconds` (60, timed on its own clock), and a window MLflow got
+once it has not changed for the holder's `--lease-seconds` (recorded in the lease; a lease of the
+version before: its own, 60 by default; timed on its own clock), and a window MLflow got
 before the crash is found in the run's metric history, as with a folder. A push reads (GET) only
 the objects not consumed yet, told by key: a snapshot whose id the ledger or quarantine names (an
 experiment snapshot: once the ledger had it before the checkpoint `ledger/checkpoint.json`, unless
@@ -3308,7 +3310,8 @@ def _source_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--from", dest="source", help="the same (a folder, or s3://bucket/prefix)")
     p.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// source (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--lease-seconds", type=float, default=60.0,
-                   help="s3:// source: a push lease not renewed this long is taken over")  # fmt: skip
+                   help="s3:// source: this run's lease length (1 to 3600), recorded in the lease and "
+                        "renewed every quarter of it; another run takes it over once not renewed that long")  # fmt: skip
 
 
 def main(argv: list | None = None) -> int:
@@ -3382,6 +3385,13 @@ def main(argv: list | None = None) -> int:
         if not (math.isfinite(value) and value >= low):
             parser.error(f"{name} must be a finite number ≥ {low:g}, not {value}")
 
+    def lease_seconds() -> None:
+        # the range a waiter honours a holder's recorded length in (spool.lease_length): a longer
+        # one would be taken over live, after the hour a waiter caps it to
+        low, high = bucket_spool.MIN_LEASE_SECONDS, bucket_spool.MAX_LEASE_SECONDS
+        if not (math.isfinite(args.lease_seconds) and low <= args.lease_seconds <= high):
+            parser.error(f"--lease-seconds must be {low:g} to {high:g}, not {args.lease_seconds}")
+
     if args.command == "serve":
         if not 1 <= args.max_bytes <= MAX_BODY_BYTES:
             parser.error(f"--max-bytes must be 1 to {MAX_BODY_BYTES} (push reads spool records of at "
@@ -3392,13 +3402,11 @@ def main(argv: list | None = None) -> int:
         finite("--window-seconds", args.window_seconds, 0.001)  # a window is at least 1 ms
         finite("--grace-seconds", args.grace_seconds, 0)
         finite("--clock-skew-seconds", args.clock_skew_seconds, 0)
-        if not (math.isfinite(args.lease_seconds) and args.lease_seconds > 0):
-            parser.error("--lease-seconds must be positive")
+        lease_seconds()
         return push(args)
     if args.command == "compact":
         finite("--keep-days", args.keep_days, 0)
-        if not (math.isfinite(args.lease_seconds) and args.lease_seconds > 0):
-            parser.error("--lease-seconds must be positive")
+        lease_seconds()
         try:
             return compact(args)
         except Exception as err:  # noqa: BLE001  never exit 1 (push's alert code, for a cron's eyes)

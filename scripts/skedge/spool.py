@@ -22,10 +22,15 @@ on the ETag that was read), so two pushes can never both record a window; but ML
 window goes first, has no conditional write. Two pushes working at once would both create the
 monitoring run of a new model version and both log a window before either records it. So one push
 at a time holds ``ledger/lease.json`` (taken with ``If-None-Match: *``, or ``If-Match`` on the ETag
-of a released or expired one, ``generation`` + 1 each time), the others wait. Its holder rewrites
-it every quarter of ``--lease-seconds``; a waiter takes it over when its ETag has not changed for a
-whole ``--lease-seconds`` *on the waiter's own monotonic clock*, so no two hosts' clocks are
-compared. A holder that was only paused (not dead) for that long is fenced: its next ledger write
+of a released or expired one, ``generation`` + 1 each time), the others wait. Its holder records
+its own ``--lease-seconds`` in it (``seconds``) and rewrites it every quarter of that; a waiter takes
+it over when its ETag has not changed for the *holder's* recorded length (so a ``compact`` run with
+the default 60 s never takes over a live push holding 600 s, whose renewals are 150 s apart), timed
+*on the waiter's own monotonic clock*, so no two hosts' clocks are compared. The bucket is outside
+input: a recorded length is brought into ``MIN_LEASE_SECONDS``..``MAX_LEASE_SECONDS`` (1 s to an
+hour, the range ``--lease-seconds`` accepts), and a lease without one (written by the version
+before) or with one that is not a positive number is waited the waiter's own ``--lease-seconds``,
+as before. A holder that was only paused (not dead) for that long is fenced: its next ledger write
 fails the ``If-Match`` (the new holder's writes changed the ETag) and it stops (exit 2); before each
 window it also checks that its renewals still succeed. What such a paused holder may have logged to
 MLflow in between is caught like a crash between MLflow and the ledger: the next push reads the
@@ -112,6 +117,13 @@ _SEGMENT = r"(?:-|(?:[A-Za-z0-9._]|%[0-9A-F]{2})+)"
 SNAPSHOT_KEY = re.compile(rf"(?:snapshots|experiments)/{_SEGMENT}/{_SEGMENT}/(?:0|[1-9][0-9]*)/[0-9a-f]{{32}}\.json")
 #: Refused deletions a compaction names (it counts them all).
 REFUSED_SHOWN = 5
+#: The lease lengths honoured: what `--lease-seconds` accepts, and the range a length recorded in
+#: `lease.json` (outside input) is brought into, so that no lease in the bucket makes a waiter wait
+#: longer than an hour, or poll the bucket in a busy loop.
+MIN_LEASE_SECONDS = 1.0
+MAX_LEASE_SECONDS = 3600.0
+#: The largest `lease.json` read (a longer one is not JSON: waited as a lease of unknown length).
+MAX_LEASE_BYTES = 4096
 
 
 def _nat(x: Any) -> bool:
@@ -286,11 +298,35 @@ class BucketSpool:
         pass
 
 
+def lease_length(doc: dict) -> float | None:
+    """The lease length a holder recorded in `lease.json` (`seconds`), brought into
+    [`MIN_LEASE_SECONDS`, `MAX_LEASE_SECONDS`] (an infinite or huge one waits an hour, a tiny one a
+    second); None when there is none (a lease of the version before) or it is not a positive
+    number: the waiter then waits its own `--lease-seconds`, as before."""
+    s = doc.get("seconds")
+    if type(s) not in (int, float) or not s > 0:  # bool is not a length; NaN fails `> 0`
+        return None
+    # compared before any conversion: float() of a huge JSON integer raises OverflowError
+    return float(min(max(s, MIN_LEASE_SECONDS), MAX_LEASE_SECONDS))
+
+
+def _holder(doc: dict) -> str:
+    """A lease holder's name as the log shows it: never the bucket's control characters, nor more
+    than 200 characters of it."""
+    owner = doc.get("owner")
+    if owner is None:
+        return "?"
+    if isinstance(owner, str) and owner.isprintable() and len(owner) <= 200:
+        return owner
+    return repr(owner)[:200]
+
+
 class Lease:
-    """`ledger/lease.json`: `{"owner", "generation", "released", "beat", "written_ms"}`, rewritten
-    (If-Match) by its holder every quarter of `seconds`; see the module docstring. A renewal that
-    fails its If-Match marks the lease lost (`check` raises); one whose answer was lost is tried
-    again, and its ETag mismatch then stops this push safely (the next one waits a lease)."""
+    """`ledger/lease.json`: `{"owner", "generation", "released", "beat", "written_ms", "seconds"}`,
+    rewritten (If-Match) by its holder every quarter of `seconds` (its own length, recorded for the
+    waiters: they take it over once it has not changed for that long); see the module docstring. A
+    renewal that fails its If-Match marks the lease lost (`check` raises); one whose answer was lost
+    is tried again, and its ETag mismatch then stops this push safely (the next one waits a lease)."""
 
     def __init__(self, bucket: Bucket, seconds: float, log: Callable[[str], None]):
         self.bucket, self.seconds, self.log = bucket, seconds, log
@@ -303,38 +339,42 @@ class Lease:
 
     def _doc(self, released: bool = False, beat: int = 0) -> bytes:
         return json.dumps({"owner": self.owner, "generation": self.generation, "released": released,
-                           "beat": beat, "written_ms": int(time.time() * 1000)}).encode()  # fmt: skip
+                           "beat": beat, "written_ms": int(time.time() * 1000),
+                           "seconds": self.seconds}).encode()  # fmt: skip
 
     def acquire(self) -> None:
         seen, since, told = None, time.monotonic(), False
         while True:
-            found = self.bucket.get(LEASE, limit=4096)
+            found = self.bucket.get(LEASE, limit=MAX_LEASE_BYTES)
             take, current = False, {}
+            wait = self.seconds  # a lease of unknown length: this push's own, as before `seconds`
             if found is None:
                 take = True
             else:
-                with contextlib.suppress(ValueError, TypeError):
+                # any bytes at all (the bucket is outside input): not a JSON object is {}
+                with contextlib.suppress(ValueError, TypeError, RecursionError):
                     current = json.loads(found[0])
                     current = current if isinstance(current, dict) else {}
+                wait = lease_length(current) or self.seconds
                 if current.get("released") is True:
                     take = True
                 elif found[1] != seen:
                     seen, since = found[1], time.monotonic()  # alive (or first seen): wait a lease
-                elif time.monotonic() - since >= self.seconds:
+                elif time.monotonic() - since >= wait:
                     take = True
-                    self.log(f"lease of {current.get('owner', '?')} not renewed for {self.seconds:g} s: taking it over")
+                    self.log(f"lease of {_holder(current)} not renewed for {wait:g} s: taking it over")
             if take:
                 gen = current.get("generation", 0)
-                self.generation = (gen if isinstance(gen, int) else 0) + 1
+                self.generation = (gen if _nat(gen) else 0) + 1
                 self.etag = self.bucket.put(LEASE, self._doc(), if_match=found[1] if found else None)
                 if self.etag is not None:
                     break
                 seen, since = None, time.monotonic()  # someone else took it first
             elif not told:
                 told = True
-                self.log(f"waiting for the push lease held by {current.get('owner', '?')} "
-                         f"({self.bucket.where(LEASE)})")  # fmt: skip
-            time.sleep(min(1.0, self.seconds / 4))
+                self.log(f"waiting for the push lease held by {_holder(current)} ({self.bucket.where(LEASE)}; "
+                         f"taken over once not renewed for {wait:g} s)")  # fmt: skip
+            time.sleep(min(1.0, wait / 4))
         self._thread = threading.Thread(target=self._renew, name="skedge-lease", daemon=True)
         self._thread.start()
 

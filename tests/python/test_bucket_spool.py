@@ -13,6 +13,12 @@ PostgreSQL + S3 on scripts/test_team.sh).
   revision, none of its snapshots left out;
 - a push paused that long and then resumed is fenced: its ledger write fails, it exits 2, and
   MLflow still has every window once;
+- the lease records its holder's `--lease-seconds` and a waiter waits that, not its own: a
+  `compact --lease-seconds 1` never takes over a live push holding 600 s (it waits for its
+  release), a dead holder's lease is taken over once its recorded length passed (shorter or longer
+  than the waiter's own), a lease of the version before (no length) is waited the waiter's own, and
+  a malformed or hostile one (not a number, infinite, huge, tiny, not JSON, too deep, control
+  characters) never crashes the waiter nor makes it wait beyond `MAX_LEASE_SECONDS`;
 - `--cache DIR`: a later push reads only new objects; objects that are not snapshots (or not under
   their own key) are set aside in `ledger/quarantine.jsonl`, once;
 - one snapshot id under two keys is counted once when a window from before records is read again
@@ -733,3 +739,133 @@ def test_refused_deletions_are_counted_and_only_the_first_five_kept():
         refused.add(f"snapshots/m/1/0/{n:032x}.json", "AccessDenied: no")
     assert refused.count == 1200
     assert [k for k, _ in refused.first] == [f"snapshots/m/1/0/{n:032x}.json" for n in range(5)]
+
+
+def _lease(s3: dict, prefix: str) -> dict:
+    key = f"{prefix}/{bucket_spool.LEASE}"
+    return json.loads(s3["client"].get_object(Bucket="snapshots", Key=key)["Body"].read())
+
+
+def test_a_compact_with_a_short_lease_never_takes_over_a_live_push_holding_a_longer_one(server, s3, windows):
+    """A push holding a 600 s lease is live between two renewals (150 s apart; here: stopped for
+    several times the compact's own 1 s lease): `compact --lease-seconds 1` waits the holder's
+    recorded 600 s, not its own 1 s, so it takes the lease only once the push released it. The push
+    is never fenced, every window is in MLflow once, and the compaction then deletes them all."""
+    uri, prefix, experiment = server["uri"], "longer", _experiment("longer")
+    _put_all(s3, prefix, windows)
+    source = f"s3://snapshots/{prefix}"
+    env = dict(_env(s3), SKEDGE_PUSH_STOP_BEFORE_LEDGER_WRITE="2")
+    push = subprocess.Popen(_push_cmd(uri, source, experiment, "--lease-seconds", "600"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    compact, said = None, []
+    try:
+        _wait_stopped(push)
+        held = _lease(s3, prefix)
+        compact = subprocess.Popen([sys.executable, str(SCRIPTS / "report.py"), "compact", "--from", source,
+                                    "--keep-days", "0", "--lease-seconds", "1"], env=_env(s3),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        for line in compact.stderr:
+            said.append(line)
+            if "waiting for the push lease" in line:
+                break
+        assert said and "waiting for the push lease" in said[-1], said
+        # several of the compact's own lease lengths: the version before took the lease over here
+        time.sleep(4)
+        assert _lease(s3, prefix)["owner"] == held["owner"], "a live push's lease was taken over"
+    finally:
+        os.killpg(push.pid, signal.SIGCONT)
+        if compact is not None and push.poll() is not None:
+            compact.kill()
+    _, err = push.communicate(timeout=600)
+    assert push.returncode == 0, err
+    _, rest = compact.communicate(timeout=600)
+    out = "".join(said) + rest
+    assert compact.returncode == 0 and "taking it over" not in out, out
+    assert f"removed {len(windows)} object(s)" in out, out
+    _assert_each_window_once(uri, experiment, s3, prefix, windows)
+    assert held["seconds"] == 600 and held["released"] is False
+    after = _lease(s3, prefix)
+    assert (after["generation"], after["released"], after["seconds"]) == (held["generation"] + 1, True, 1)
+
+
+def _compact_under(s3: dict, prefix: str, body: bytes, monkeypatch, capsys, *extra) -> tuple[str, dict]:
+    """`report.py compact` (in this process) of a prefix holding only `lease.json` = `body`, not
+    renewed by anyone: (what it logged, the lease it left)."""
+    s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{bucket_spool.LEASE}", Body=body)
+    for k, v in _env(s3).items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    assert report.main(["compact", "--from", f"s3://snapshots/{prefix}", "--keep-days", "0", *extra]) == 0
+    return capsys.readouterr().err, _lease(s3, prefix)
+
+
+@pytest.mark.parametrize(("recorded", "own", "waited"), [(3, "1", "3"), (1, "60", "1")])
+def test_a_stale_lease_is_taken_over_once_its_holders_length_passed(s3, monkeypatch, capsys, recorded, own, waited):
+    """A lease its holder (dead) recorded `seconds` in is taken over once it has not changed for
+    that long, whether the waiter's own `--lease-seconds` is shorter or longer."""
+    prefix = f"stale-{recorded}-{own}"
+    dead = {"owner": "dead:1:x", "generation": 4, "released": False, "beat": 9, "written_ms": 0, "seconds": recorded}
+    err, held = _compact_under(s3, prefix, json.dumps(dead).encode(), monkeypatch, capsys, "--lease-seconds", own)
+    assert f"lease of dead:1:x not renewed for {waited} s: taking it over" in err, err
+    assert (held["generation"], held["released"], held["seconds"]) == (5, True, float(own))
+
+
+def test_a_lease_of_the_version_before_is_waited_the_takers_own_length(s3, monkeypatch, capsys):
+    """`lease.json` without `seconds` (written by the version before): waited the taker's own
+    `--lease-seconds`, as then; the lease it writes records it."""
+    old = {"owner": "old:1:x", "generation": 2, "released": False, "beat": 3, "written_ms": 0}
+    err, held = _compact_under(s3, "old-lease", json.dumps(old).encode(), monkeypatch, capsys, "--lease-seconds", "2")
+    assert "lease of old:1:x not renewed for 2 s: taking it over" in err, err
+    assert (held["generation"], held["released"], held["seconds"]) == (3, True, 2)
+
+
+def _lease_body(seconds: str, owner: str = '"h:1:x"', generation: str = "1") -> bytes:
+    return f'{{"owner": {owner}, "generation": {generation}, "released": false, "seconds": {seconds}}}'.encode()
+
+
+#: (what, lease.json, seconds waited): with `--lease-seconds 1` (2 for "tiny") and a
+#: `MAX_LEASE_SECONDS` of 2.
+_HOSTILE = [
+    ("string", _lease_body('"600"'), "1"),  # not a number: the taker's own length
+    ("bool", _lease_body("true"), "1"),
+    ("null", _lease_body("null"), "1"),
+    ("negative", _lease_body("-5"), "1"),
+    ("zero", _lease_body("0"), "1"),
+    ("nan", _lease_body("NaN"), "1"),
+    ("list", _lease_body("[600]"), "1"),
+    ("infinite", _lease_body("1e999"), "2"),  # capped at MAX_LEASE_SECONDS
+    ("huge", _lease_body("1" + "0" * 400), "2"),  # an integer float() overflows on: capped
+    ("tiny", _lease_body("1e-300", generation="1" + "0" * 30), "1"),  # MIN_LEASE_SECONDS: no busy loop
+    ("control", _lease_body("1", owner='"\\u001b[2Jh\\u0007"'), "1"),  # never reaches the log
+    ("owner-object", _lease_body("1", owner='{"a": [1]}', generation='"7"'), "1"),
+    ("deep", b"[" * 3000, "1"),  # deeper than json's recursion limit
+    ("array", b"[1, 2]", "1"),
+    ("binary", b"\xff\xfe not JSON", "1"),
+    ("long", b"{" + b" " * 5000 + b"}", "1"),  # over MAX_LEASE_BYTES: read truncated, not JSON
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "waited"), [c[1:] for c in _HOSTILE], ids=[c[0] for c in _HOSTILE])
+def test_a_malformed_lease_length_never_makes_a_taker_wait_without_bound_or_crash(s3, monkeypatch, capsys,
+                                                                                   body, waited):  # fmt: skip
+    """`seconds` is outside input: one that is not a positive number is ignored (the taker's own
+    length, 1 s here), an infinite or huge one is capped at `MAX_LEASE_SECONDS` (2 s here; an
+    hour otherwise), a tiny one raised to `MIN_LEASE_SECONDS` (taker's own: 2 s then); a body that
+    is not a JSON object is a lease of unknown length. The taker never crashes, takes the lease over
+    (generation + 1, or 1) and logs no control character."""
+    monkeypatch.setattr(bucket_spool, "MAX_LEASE_SECONDS", 2.0, raising=False)
+    own = "2" if b"1e-300" in body else "1"  # a tiny length is raised to 1 s, not the taker's own
+    err, held = _compact_under(s3, f"hostile-lease-{uuid.uuid4().hex[:8]}", body, monkeypatch, capsys,
+                               "--lease-seconds", own)  # fmt: skip
+    assert f"not renewed for {waited} s: taking it over" in err, err
+    assert not any(ord(c) < 32 and c != "\n" for c in err), repr(err)
+    assert held["generation"] in (1, 2) and held["released"] is True and held["seconds"] == float(own)
+
+
+@pytest.mark.parametrize("seconds", ["0.5", "3601"])
+def test_a_lease_length_out_of_range_is_a_usage_error(seconds, capsys):
+    """`--lease-seconds` only in the range a waiter honours a recorded length in: a longer lease
+    would be taken over live, after the hour a waiter caps it to."""
+    with pytest.raises(SystemExit) as exited:
+        report.main(["compact", "--from", "s3://snapshots/never", "--lease-seconds", seconds])
+    assert exited.value.code == 2 and f"--lease-seconds must be 1 to 3600, not {float(seconds)}" in capsys.readouterr().err
