@@ -17,19 +17,22 @@ exported unsigned before, by ``export.py``, is re-sealed with ``--sign-key``: sa
 signature added; bytes of another body, such as a drift baseline of their own, are refused, exit
 3). The registry's tags and files are no evidence: anyone who can log artifacts and set version
 tags writes them. With ``--trust-key PUB`` (repeatable: an export host's public key, whose
-signature means "passed that host's parity gate") the pass publishes instead the artifact the
-registry records for the version, when it is usable: the file its tags ``skedge.artifact_path``
-and ``skedge.size`` name in its run (a sized file in the listing, never a directory), with its
-manifest beside it, downloaded (no larger than the tag, at most what a pointer can name), checked
-against ``skedge.sha256`` and ``skedge.body_sha256``, **signed by a pinned key** (``skedge inspect
---public-key``), and its signed metadata naming this model, this version and ``--precision``
-(the manifest's fields are replaced by those). It is published as it is, or with ``--sign-key``
-re-sealed for DEST by ``skedge repack --public-key PUB --sign-key`` (the same body). An artifact
-failing any check is not usable (the pass logs why) and the version is exported as without the
-option. A pass's own export is written back as ``export.py`` does; a failed gate publishes
-nothing and the pointer keeps naming the last good
-version, and tags the version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported
-pipeline is a property of the version: running again gives the same answer). Exits 0 when the
+signature means "passed that host's parity gate"; a file that is not a public key skedge can use is
+a usage error, exit 3, before anything else, ``serve`` binding its port included) the pass
+publishes instead the artifact the registry records for the version, when it is usable: the file
+its tags ``skedge.artifact_path`` and ``skedge.size`` name in its run (a sized file in the listing,
+never a directory), with its manifest beside it, downloaded (no larger than the tag, at most what a
+pointer can name), checked against ``skedge.sha256`` and ``skedge.body_sha256``, **signed by a
+pinned key** (``skedge inspect --public-key``), and its signed metadata naming this model, this
+version and ``--precision``. DEST's manifest for it is made from the verified bytes and that signed
+metadata alone (the registry's manifest is anyone's file: its ``parity``, ``exported_at`` and
+``export``, which no artifact carries, are left out). It is published as it is, or with
+``--sign-key`` re-sealed for DEST by ``skedge repack --public-key PUB --sign-key`` (the same
+body). An artifact failing any check is not usable (the pass logs why) and the version is
+exported as without the option. A pass's own export is written back as ``export.py`` does; a
+failed gate publishes nothing and the pointer keeps naming the last good version, and tags the
+version ``skedge.sync = refused: <reason>`` (a failed gate or an unsupported pipeline is a
+property of the version: running again gives the same answer). Exits 0 when the
 pointer already names the alias's version and can stay (nothing written): it names the bytes the
 registry records for that version now (its ``skedge.sha256`` tag, which ``export.py --force``
 replaces; a version without one is not compared), with ``--sign-key`` it verifies with the key's
@@ -56,7 +59,8 @@ own webhook prompted, when ``rollback`` is held up between its steps) writes it 
 not as an ordinary publish that a second rollback would undo; ``rollback`` then finds its
 generation written and exits 0. The record is confirmed (``moved``) right after the alias move: one
 left unconfirmed by a ``rollback`` stopped before its move is never acted on, so a later ordinary
-move of the alias to that version is published as a move, not finished as that rollback.
+move of the alias to that version is published as a move, not finished as that rollback (a pass
+waits ``ROLLBACK_CONFIRM_SECONDS`` for it, and reads it once more before it publishes).
 Rollbacks pop (the history's ``rollback_to``, FORMAT.md §5): the first returns to the generation the
 current one replaced, a second one further back, never to the version just rolled away from (tagged
 ``skedge.rolled_back``); ``--to-version`` names the version. On a destination older than its
@@ -312,10 +316,6 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
     from . import export  # the gate
     from . import manifest as _manifest
 
-    missing = [str(pub) for pub in args.trust_key if not Path(pub).is_file()]
-    if missing:  # a typo would otherwise only show as every artifact "not usable"
-        log(f"--trust-key {', '.join(missing)}: no such file")
-        return EXIT_FAILURE
     client, uri = _client(args.tracking_uri)
     mv = _model_version_of(client, args.model, args.alias)
     if mv is None:
@@ -334,19 +334,16 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
         log(f"not in sync: {state.problem}; publishing version {version} again")
     elif other:
         log(f"not in sync: version {version}: {other}; publishing it again")
-    pending = _pending_rollback(client, store, state, args, version, log)
+    pending, unconfirmed = _pending_rollback(client, store, state, args, version, log)
     if pending is not None:
-        done = _point_back(client, store, state, args, *pending)
-        _drop_rollback(client, args, log)
-        log(done.describe(args.publish))
-        return EXIT_OK
+        return _finish_rollback(client, store, state, args, pending, log)
     with tempfile.TemporaryDirectory(prefix="skedge-sync-") as tmp:
         found = _registry_artifact(client, uri, args, mv, Path(tmp), log) if args.trust_key else None
         if found is not None:
             # Signed by a pinned export key: gated by that host, so published without an export
             # here, re-sealed for this destination when it signs with its own key.
             out, man = _sealed(found, args, version, log)
-            return _publish_version(client, store, state, args, version, out, man, log)
+            return _publish_version(client, store, state, args, version, out, man, log, unconfirmed=unconfirmed)
         out = Path(tmp) / f"{args.model}.skedge"
         argv = ["--model-uri", f"models:/{args.model}/{version}", "--out", str(out), "--skedge", str(args.skedge),
                 "--name", args.model]
@@ -371,20 +368,38 @@ def reconcile(args: argparse.Namespace, log=lambda s: print(s, file=sys.stderr))
                 client.set_model_version_tag(args.model, version, "skedge.sync", f"refused: {_reason(rc, tee.lines)}")
             return rc
         man = json.loads(_manifest.manifest_path_for(out).read_text(encoding="utf-8"))
-        return _publish_version(client, store, state, args, version, out, man, log, pinned=False)
+        return _publish_version(client, store, state, args, version, out, man, log, pinned=False,
+                                unconfirmed=unconfirmed)
+
+
+def _finish_rollback(client, store, state, args, pending: tuple, log) -> int:
+    """Writes the pointer of the rollback `_pending_rollback` found, and drops its record."""
+    done = _point_back(client, store, state, args, *pending)
+    _drop_rollback(client, args, log)
+    log(done.describe(args.publish))
+    return EXIT_OK
 
 
 def _publish_version(client, store, state, args, version: str, out: Path, man: dict, log, *,
-                    pinned: bool = True) -> int:
+                    pinned: bool = True, unconfirmed: bool = False) -> int:
     """Publishes `out` (described by `man`) as `version` of the alias, unless the alias moved
     since the pass resolved it, then tags the version. `pinned`: `out` is the registry's artifact
-    of that version, whatever URI its export was asked for by (`publish.publish`)."""
+    of that version, whatever URI its export was asked for by (`publish.publish`).
+    `unconfirmed`: the pass gave up waiting for a rollback record's `moved` (`_pending_rollback`),
+    read once more now: confirmed since, the rollback is finished instead of this publish."""
     # The export or download took seconds: an alias moved meanwhile is another pass's to publish
     # (serve was prompted by the move), and an older version must never go out after a newer one.
     now = _version_of(client, args.model, args.alias)
     if now != version:
         raise publish.StalePublish(f"{args.model}@{args.alias} moved from version {version} to {now} during "
                                    "the pass: not published (the pass for the move publishes it)")
+    if unconfirmed:
+        # A `rollback` held up between its alias move and its confirmation for longer than the
+        # wait may have confirmed during the export: published as a move, a second rollback
+        # would return to the version it rolled away from.
+        pending, _ = _pending_rollback(client, store, state, args, version, log, wait=0.0)
+        if pending is not None:
+            return _finish_rollback(client, store, state, args, pending, log)
     done = publish.publish(out, man, args.publish, alias=args.alias, model=args.model, skedge=args.skedge,
                            sign_key=args.sign_key, endpoint_url=args.s3_endpoint_url, state=state,
                            allow_unsigned=args.allow_unsigned, pinned=pinned)
@@ -405,8 +420,8 @@ MAX_MANIFEST_BYTES = 1 << 20
 
 class RegistryArtifact(typing.NamedTuple):
     """The artifact the registry records for a version, downloaded and checked: its file, its
-    bytes, its manifest (from the run, beside it, with the fields a pointer takes replaced by the
-    verified artifact's own)."""
+    bytes, and the manifest DEST publishes for it (`vouched_manifest`: from the verified bytes and
+    signed metadata, never from the registry's manifest beside it)."""
 
     path: Path
     data: bytes
@@ -505,23 +520,38 @@ def _registry_artifact(client, uri: str, args, mv, tmp: Path, log) -> RegistryAr
         return unusable(f"its body is not {registry.BODY_TAG} {tagged}")
     if body is None:  # encrypted: inspect refuses it without a decryption key, so never here
         return unusable("it is encrypted")
+    # The manifest beside it must describe these bytes (an export's layout), and is read no further.
     try:
-        man = json.loads(local[1].read_bytes())
-        provenance = dict(man.get("provenance") or {})
-        described = (man["sha256"], man["size"])
+        beside = json.loads(local[1].read_bytes())
+        described = (beside["sha256"], beside["size"])
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         return unusable(f"{man_rel} is not a manifest ({type(err).__name__}: {err})")
     if described != (sha, len(data)):
         return unusable(f"{man_rel} describes another artifact")
-    from .manifest import digests
+    return RegistryArtifact(local[0], data, vouched_manifest(local[0], info, model))
 
-    # What a pointer takes from the manifest comes from the verified bytes and the version.
-    _, integrity, _ = digests(local[0])
-    provenance.update(registered_model=model, version=version, run_id=mv.run_id)
-    man = {**man, "name": model, "version": version, "precision": precision, "sha256": sha, "size": len(data),
-           "integrity": integrity, "format_version": info.get("format_version", man.get("format_version")),
-           "provenance": provenance}
-    return RegistryArtifact(local[0], data, man)
+
+#: The fields of an export's manifest that no artifact carries: its parity report, when and how it
+#: was asked for (`manifest.build_manifest`). In the registry they are anyone's to write.
+UNVOUCHED_FIELDS = ("parity", "exported_at", "export")
+
+
+def vouched_manifest(path: Path, info: dict, model: str) -> dict:
+    """The manifest DEST publishes for a registry artifact a pinned key signed: made here, as
+    `export.py` makes one, from what the signature vouches for, never from the registry's manifest
+    (anyone with MLflow write access writes it): the verified bytes (`sha256`, `size`,
+    `integrity`) and the signed metadata `info` (`skedge inspect`: name, version, precision,
+    format, classes, estimator, versions, provenance, metrics). `UNVOUCHED_FIELDS` are left out:
+    the export host's parity report is not in the bytes (the pinned key's signature is the
+    gate's evidence), nor is when or how it exported. `file` is the name a pass's own export
+    gives, not the registry's."""
+    from .manifest import build_manifest
+
+    man = build_manifest(path, inspect=info)
+    for field in UNVOUCHED_FIELDS:
+        man.pop(field, None)
+    man["file"] = f"{model}.skedge"
+    return man
 
 
 def _sealed(found: RegistryArtifact, args, version: str, log) -> tuple[Path, dict]:
@@ -688,7 +718,9 @@ ROLLBACK_TAG = "skedge.rollback."
 #: Seconds a pass waits for a rollback record's `moved` when it finds the alias on the record's
 #: version but the record unconfirmed: `rollback` confirms it right after the alias move (one MLflow
 #: call), so a live rollback confirms within this; a record never confirmed was left by a rollback
-#: interrupted before its alias move, and the alias on that version is someone's later move.
+#: interrupted before its alias move, and the alias on that version is someone's later move. A pass
+#: that gave up reads the record once more right before it publishes (after its export), so a
+#: confirmation arriving during the export still makes it finish the rollback.
 ROLLBACK_CONFIRM_SECONDS = 10.0
 
 
@@ -729,8 +761,11 @@ def _rollback_of(client, state, args, version: str, log) -> dict | None:
     return rec if mine else None  # else another rollback's, or one overtaken by a publish
 
 
-def _pending_rollback(client, store, state, args, version: str, log) -> tuple[dict, int, int] | None:
-    """The rollback this pass is to finish, as `_at_generation` gives it: one `rollback` recorded
+def _pending_rollback(client, store, state, args, version: str, log, *,
+                      wait: float | None = None) -> tuple[tuple[dict, int, int] | None, bool]:
+    """(The rollback this pass is to finish, as `_at_generation` gives it, or None; whether a
+    record this pass could finish was left unconfirmed after `wait` seconds, by default
+    `ROLLBACK_CONFIRM_SECONDS`). The rollback: one `rollback` recorded
     for this destination and alias whose alias move is done (the alias names its version, and
     the record says `moved`) and whose pointer write is not (the pointer is still the generation
     it rolled back from): it failed, or has not happened yet and this pass (prompted by the move)
@@ -745,19 +780,20 @@ def _pending_rollback(client, store, state, args, version: str, log) -> tuple[di
     A record with no `moved` at all was written before records were confirmed, by a rollback
     whose pointer write failed after its alias move: finished as that rollback, as it was then."""
     if not state.pointer:
-        return None
+        return None, False
     rec = _rollback_of(client, state, args, version, log)
-    deadline = time.monotonic() + ROLLBACK_CONFIRM_SECONDS
+    deadline = time.monotonic() + (ROLLBACK_CONFIRM_SECONDS if wait is None else wait)
     while rec is not None and rec.get("moved", True) is not True:
         if time.monotonic() >= deadline:
-            log(f"a rollback to version {version} is recorded in {args.model}'s tag {_rollback_key(args)} but never "
-                f"moved the alias (interrupted before its move): ignored; {args.model}@{args.alias} was set to "
-                f"version {version} since, published as such")
-            return None
+            if wait is None:  # said once: the read again before the publish is silent
+                log(f"a rollback to version {version} is recorded in {args.model}'s tag {_rollback_key(args)} but "
+                    f"never moved the alias (interrupted before its move): ignored; {args.model}@{args.alias} was "
+                    f"set to version {version} since, published as such")
+            return None, True
         time.sleep(0.5)
         rec = _rollback_of(client, state, args, version, log)
     if rec is None:
-        return None
+        return None, False
     target = rec["to"]
     try:
         found = _at_generation(store, state, args, target)
@@ -768,10 +804,10 @@ def _pending_rollback(client, store, state, args, version: str, log) -> tuple[di
         problem = f"generation {target} is not the blob the rollback recorded"
     if problem:
         log(f"not finishing the rollback recorded in MLflow ({problem}): publishing version {version}")
-        return None
+        return None, False
     log(f"finishing the rollback of {args.model}@{args.alias} from generation {state.pointer['generation']} to "
         f"generation {target} (version {version}): its alias moved, its pointer was not written")
-    return found
+    return found, False
 
 
 def _point_back(client, store, state, args, target: dict, generation: int, rollback_to: int) -> publish.Published:
@@ -1628,6 +1664,31 @@ def webhook_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def trust_key(text: str) -> Path:
+    """`--trust-key PUB` (an argparse type): the path, once the file is a public key skedge can
+    use, read by the package's own engine with the parser of `skedge inspect --public-key` (at
+    most 4096 bytes; `skedge-ed25519-public:` and 64 hex digits, never a secret key; a curve point
+    not of small order). Checked as the arguments are read, so that a bad one is a usage error
+    (exit 3) naming the file before anything else: `serve` would otherwise bind its port and fail
+    every pass a webhook starts, and a typo show only as every artifact "not usable"."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if not path.is_file():  # a directory; a FIFO would block the read
+        raise argparse.ArgumentTypeError(f"{text}: not a regular file")
+    from . import Model, SkedgeError  # noqa: PLC0415 - the extension, loaded with the package
+
+    try:
+        # The keys are read and checked before any byte of the artifact: this empty one is
+        # refused (ARTIFACT_CORRUPT) only once the key was usable.
+        Model.from_bytes(b"", public_key=path)
+    except SkedgeError as err:
+        if err.code in ("IO", "KEY_INVALID"):
+            raise argparse.ArgumentTypeError(f"{text} is not a public key skedge can use: "
+                                             f"error[{err.code}] {err}") from None
+    return path
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments exit 3 (argparse's 2 means "unsupported pipeline" here, and "MLflow
     unreachable" for promote)."""
@@ -1682,12 +1743,13 @@ def main(argv: list | None = None) -> int:
         sub.add_argument("--s3-endpoint-url", metavar="URL", help="default: $AWS_ENDPOINT_URL")
         sub.add_argument("--sign-key", type=Path, help="sign the pointer (and the artifact) with this Ed25519 key; "
                          "the stored pointer is verified with NAME.pub beside it")
-        sub.add_argument("--trust-key", type=Path, action="append", default=[], metavar="PUB",
+        sub.add_argument("--trust-key", type=trust_key, action="append", default=[], metavar="PUB",
                          help="a public key file (skedge keygen's NAME.pub) of an export host whose signature "
                               "means the artifact passed its parity gate: a version's artifact in the registry "
                               "signed by one of these keys (and naming this model, version and precision) is "
                               "published instead of exported again (repeatable; default: none, every pass "
-                              "exports the version itself). rollback publishes only blobs already in DEST and "
+                              "exports the version itself; a file that is not such a key: exit 3, before "
+                              "anything else). rollback publishes only blobs already in DEST and "
                               "takes it so that one set of options serves the three commands")
         sub.add_argument("--skedge", type=Path, default=publish.DEFAULT_SKEDGE, help="the skedge CLI")
         sub.add_argument("--allow-unsigned", action="store_true",

@@ -1134,6 +1134,61 @@ def test_a_directory_named_as_the_registry_artifact_is_not_downloaded(server, mo
     assert rc == sync.EXIT_FAILURE and not (tmp_path / "edge" / "pointers").exists(), err
 
 
+def test_a_trusted_artifact_is_published_with_only_what_its_signature_vouches_for(server, models, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """The manifest beside the registry's artifact is anyone's file (MLflow write access): a pass
+    publishing the artifact a pinned key signed writes DEST's manifest from the verified bytes and
+    the signed metadata only. A registry writer's `parity` (a gate that "passed" on a million
+    texts), `metrics`, `export`, `exported_at`, provenance fields or fields of their own never
+    reach DEST; what the signature carries (metrics, provenance, classes, versions) does, as the
+    artifact says it, for a destination publishing it as it is and for one re-sealing it."""
+    from mlflow import MlflowClient
+    from skedge import registry, sync
+
+    _keep_export_keys(monkeypatch)
+    (_, key, pub, _) = models
+    export_key, export_pub = _keypair(tmp_path, "export")
+    uri, name = server["uri"], "edge_vouched_manifest"
+    (v1,) = _versions(server, name, (1.0,), "skedge-edge-vouched")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(name, "production", v1)
+    assert export.main(["--model-uri", f"models:/{name}/{v1}", "--out", str(tmp_path / "v1.skedge"),
+                        "--tracking-uri", uri, "--skedge", str(SKEDGE), "--sign-key", str(export_key)]) == 0
+    signed = json.loads(subprocess.run([str(SKEDGE), "inspect", str(tmp_path / "v1.skedge"), "--public-key",
+                                        str(export_pub)], capture_output=True, check=True).stdout)
+    assert signed["signature_verified"]
+    # The registry writer rewrites the manifest beside the version's artifact (its bytes untouched).
+    mv = client.get_model_version(name, v1)
+    man_rel = registry.manifest_path_for(mv.tags["skedge.artifact_path"])
+    planted = json.loads((tmp_path / "v1.manifest.json").read_text())
+    planted.update(parity={"passed": True, "texts": 1_000_000, "mismatches": 0, "max_proba_diff": 0.0,
+                           "tolerance": 1e-12, "runtime": "planted"},
+                   metrics={"accuracy": 0.999}, export={"model_uri": "planted"}, exported_at="2099-01-01T00:00:00Z",
+                   provenance={**planted["provenance"], "approved_by": "planted"}, note="planted",
+                   classes=["planted", "planted"], estimator="Planted", sklearn_version="99")  # fmt: skip
+    folder = tmp_path / "planted"
+    folder.mkdir()
+    (folder / man_rel.name).write_text(json.dumps(planted))
+    client.log_artifact(mv.run_id, str(folder / man_rel.name), str(man_rel.parent))
+    capsys.readouterr()
+
+    for dest, extra in ((tmp_path / "plain", []), (tmp_path / "signed", ["--sign-key", str(key)])):
+        rc = sync.main(["reconcile", "--model", name, "--alias", "production", "--tracking-uri", uri, "--skedge",
+                        str(SKEDGE), "--publish", str(dest), "--trust-key", str(export_pub), *extra])
+        err = capsys.readouterr().err
+        assert rc == 0 and "signed by a --trust-key" in err and "parity gate" not in err, err  # no export ran
+        pointer = _stored(dest, name, pub=pub if extra else None)
+        man = json.loads((dest / publish.manifest_key(pointer["sha256"])).read_text())
+        assert not {"parity", "export", "exported_at", "note"} & set(man), man
+        assert man["metrics"] == signed["metrics"] and man["provenance"] == signed["provenance"], man
+        assert (man["classes"], man["estimator"], man["sklearn_version"]) == (
+            signed["classes"], signed["estimator"], signed["sklearn_version"]), man
+        assert (man["name"], man["version"], man["precision"]) == (name, v1, "exact")
+        assert (man["sha256"], man["size"], man["format_version"]) == (
+            pointer["sha256"], pointer["size"], pointer["format_version"])
+        assert "planted" not in json.dumps(man), man
+
+
 def test_destinations_sealing_one_version_otherwise_stay_in_sync(server, models, tmp_path, capsys, monkeypatch):
     """The version's `skedge.sha256` names the last export's seal only: a destination signed with
     another key, or not signed, holds other bytes of the same model (`skedge.body_sha256`) and is
@@ -1373,6 +1428,59 @@ def test_a_rollback_interrupted_before_its_alias_move_never_turns_a_later_move_i
     assert (back["version"], back["sha256"]) == (v3, third["sha256"])
     assert str(client.get_model_version_by_alias(name, "production").version) == v3
     assert not [k for k in client.get_registered_model(name).tags if k.startswith("skedge.rollback.")]
+
+
+def test_a_rollback_confirmed_during_the_pass_export_is_finished_as_a_rollback(server, models, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A `rollback` held up between its alias move and its record's confirmation (`moved`) for
+    longer than a pass waits: the pass prompted by the move gives up waiting and exports the
+    version; the confirmation arriving during that export is read again before the publish, and
+    the pass writes the pointer as the rollback (its entry says so, the version rolled away from is
+    tagged), not as an ordinary move that a second rollback would undo. (The wait is set to 0 here
+    instead of being outlasted.)"""
+    import argparse
+
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    _keep_export_keys(monkeypatch)
+    (_, key, pub, _) = models
+    uri, name = server["uri"], "edge_rollback_late"
+    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-late")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    for version in (v1, v2, v3):
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+    third = _stored(target, name, pub=pub)
+    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
+
+    # `rollback` (to generation 2, version 2) recorded itself and moved the alias; its
+    # confirmation comes only while the pass exports the version.
+    args = argparse.Namespace(publish=str(target), alias="production")
+    tag = sync._rollback_key(args)
+    client.set_registered_model_tag(name, tag, json.dumps(sync.rollback_record(args, third, 2, gen2, moved=False)))
+    client.set_registered_model_alias(name, "production", v2)
+    real = export.main
+
+    def confirmed_meanwhile(*a, **kw):  # the real export, the rollback's confirmation landing first
+        client.set_registered_model_tag(name, tag, json.dumps(sync.rollback_record(args, third, 2, gen2, moved=True)))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sync, "ROLLBACK_CONFIRM_SECONDS", 0.0)
+    monkeypatch.setattr(export, "main", confirmed_meanwhile)
+    capsys.readouterr()
+    assert sync.main(["reconcile", *argv]) == 0
+    err = capsys.readouterr().err
+    assert "never moved the alias" in err and "finishing the rollback" in err, err
+    p = _stored(target, name, pub=pub)
+    entry = json.loads((target / publish.history_key(name, "production", p["generation"])).read_text())
+    assert (p["version"], p["sha256"], p["generation"]) == (v2, gen2["sha256"], 4)
+    assert (entry["rolled_back_from"], entry["rollback_to"]) == (3, 1)
+    assert client.get_model_version(name, v3).tags["skedge.rolled_back"] == f"{target} generation 4 -> version {v2}"
+    assert tag not in client.get_registered_model(name).tags
 
 
 from test_sync_serve import SECRET, _env, _process, _settled, mlflow_hooks  # noqa: E402, F401 (a fixture)

@@ -490,3 +490,44 @@ def test_serve_gives_every_pass_its_trusted_export_keys(tmp_path, capsys):
         with pytest.raises(SystemExit) as stop:
             sync.main([sub, "--help"])
         assert stop.value.code == 0 and "--trust-key PUB" in capsys.readouterr().out
+
+
+@requires_skedge
+def test_a_trust_key_skedge_cannot_use_is_refused_before_anything_else(tmp_path, capsys):
+    """`--trust-key PUB` is read as the arguments are, by the package's engine (the key parser of
+    `skedge inspect --public-key`): a file that is missing, not a regular file, larger than a key
+    file, a secret key or no key at all is a usage error (exit 3) naming it, before `reconcile` and
+    `rollback` reach MLflow (nothing listens at their tracking URI here) and before `serve` binds
+    its port. serve checked nothing: every pass a webhook started then failed, exit 3."""
+    subprocess.run([str(SKEDGE), "keygen", str(tmp_path / "export")], check=True, capture_output=True)
+    good = tmp_path / "export.pub"
+    (tmp_path / "garbage.pub").write_text("not a key\n")
+    (tmp_path / "large.pub").write_text(good.read_text() + " " * 5000)
+    bad = {tmp_path / "missing.pub": "no such file", tmp_path: "not a regular file",
+           tmp_path / "export.key": "secret (signing) key", tmp_path / "garbage.pub": "error[KEY_INVALID]",
+           tmp_path / "large.pub": "longer than 4096 bytes"}  # fmt: skip
+    dead = f"http://127.0.0.1:{_free_port()}"
+    common = ["--publish", str(tmp_path / "edge"), "--tracking-uri", dead, "--skedge", str(SKEDGE)]
+    for path, why in bad.items():
+        for sub in ("reconcile", "rollback"):
+            with pytest.raises(SystemExit) as stop:
+                sync.main([sub, "--model", MODEL, "--alias", ALIAS, *common, "--trust-key", str(good),
+                           "--trust-key", str(path)])
+            err = capsys.readouterr().err
+            assert stop.value.code == sync.EXIT_FAILURE, err
+            assert f"argument --trust-key: {path}" in err and why in err and "usage:" in err, err
+            assert "MLflow" not in err and "Connection" not in err, err
+    port = _free_port()
+    for path in (tmp_path / "missing.pub", tmp_path / "export.key", tmp_path / "garbage.pub"):
+        cmd = [sys.executable, "-m", "skedge.sync", "serve", *common, "--port", str(port),
+               "--trust-key", str(path)]  # fmt: skip
+        done = subprocess.run(cmd, env=_env(SKEDGE_WEBHOOK_SECRET=SECRET), capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert done.returncode == sync.EXIT_FAILURE, done.stderr
+        assert f"argument --trust-key: {path}" in done.stderr, done.stderr
+        assert "sync serve: http://" not in done.stderr, done.stderr  # its port was never bound
+    assert not (tmp_path / "edge").exists()
+    # A usable key: serve starts and answers.
+    cmd = [sys.executable, "-m", "skedge.sync", "serve", *common, "--port", str(port), "--trust-key", str(good)]
+    with _process(cmd, tmp_path / "serve.log", _env(SKEDGE_WEBHOOK_SECRET=SECRET), f"http://127.0.0.1:{port}/health"):
+        assert _health(f"http://127.0.0.1:{port}")["ok"] is True
