@@ -1,5 +1,6 @@
 """What the package's HTTP servers share (the prediction service, the collector of `report.py
-serve`, the webhook of `sync.py serve`): uvicorn with a deadline on each request's head and body.
+serve`, the webhook of `sync.py serve`): uvicorn with a deadline on each request's head and body,
+and a bound on the head's size.
 
 uvicorn times only idle keep-alive, and any byte cancels that: a client that sends half a request
 head, or a body a byte a minute, would hold its connection (and, past `limit_concurrency`, the
@@ -9,12 +10,14 @@ server) for ever.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, Callable
 
 #: Seconds to send a request's head (from the connection or the previous response) and its body,
 #: and to keep an idle connection.
 HEADER_SECONDS, BODY_SECONDS, KEEP_ALIVE_SECONDS = 10.0, 30.0, 5.0
-#: Largest request head h11 buffers (bytes); a longer one is answered 400.
+#: Largest request head (bytes): one still incomplete past it is h11's 400 (plain text, the
+#: connection closed), a complete one over it 400 `HEADERS_TOO_LARGE` (`HeadLimit`).
 MAX_HEAD_BYTES = 16 << 10
 
 
@@ -46,6 +49,40 @@ async def read_body(request: Any, limit: int, seconds: float) -> bytes:
         return await asyncio.wait_for(receive(), seconds)
     except asyncio.TimeoutError:
         raise BodyTimeout(f"the body was not received within {seconds:g} s") from None
+
+
+def head_bytes(scope: dict) -> int:
+    """The size of a request's head as h11 parsed it: request line, header lines, blank line.
+    Whitespace around header values is not counted, so it is never more than what was sent."""
+    query = scope.get("query_string", b"")
+    line = len(scope["method"]) + 1 + len(scope.get("raw_path", b"")) + (1 + len(query) if query else 0) + 11
+    return line + sum(len(k) + 2 + len(v) + 2 for k, v in scope.get("headers", ())) + 2
+
+
+def error_fields(code: str, message: str) -> dict:
+    """The collector's and `sync.py serve`'s error body; the prediction service has its own."""
+    return {"code": code, "error": message}
+
+
+class HeadLimit:
+    """ASGI middleware answering 400 `HEADERS_TOO_LARGE` to a request whose head is over `limit`
+    bytes: h11's `max_incomplete_event_size` bounds only a head still incomplete, so one that
+    arrived whole in one read (100 KB of headers in one packet) reached the application."""
+
+    def __init__(self, app: Any, limit: int = MAX_HEAD_BYTES,
+                 error_body: Callable[[str, str], dict] = error_fields):  # fmt: skip
+        self.app, self.limit, self.error_body = app, limit, error_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or head_bytes(scope) <= self.limit:
+            return await self.app(scope, receive, send)
+        body = json.dumps(self.error_body("HEADERS_TOO_LARGE",
+                                          f"the request head is larger than {self.limit} bytes")).encode()  # fmt: skip
+        # the body is never read: the connection closes after the answer
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
 
 def header_deadline_protocol(seconds: float):
@@ -93,12 +130,13 @@ def header_deadline_protocol(seconds: float):
 
 
 def serve(app: Any, host: str, port: int, *, header_seconds: float = HEADER_SECONDS,
-          limit_concurrency: int = 256) -> None:  # fmt: skip
-    """Runs `app` until interrupted, one worker, the deadlines and limits above."""
+          limit_concurrency: int = 256, error_body: Callable[[str, str], dict] = error_fields) -> None:  # fmt: skip
+    """Runs `app` until interrupted, one worker, the deadlines and limits above (`error_body`: the
+    JSON of a refusal this module answers, from its code and message)."""
     import uvicorn  # noqa: PLC0415
 
     uvicorn.run(
-        app,
+        HeadLimit(app, MAX_HEAD_BYTES, error_body),
         host=host,
         port=port,
         workers=1,

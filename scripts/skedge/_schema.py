@@ -40,6 +40,10 @@ MAX_TEXT_CHARS = 1024
 #: addition rounding by at most 2^-53 of the partial sum, so 1e-6 covers a billion terms.
 SUM_SLACK = 1e-6
 U64_MAX = 2**64 - 1
+#: Largest `latency.sum_ms` and `latency.max_ms` (ms, about 31,700 years; the Rust validator's
+#: bound too): push adds a window's sums up, and two sums of 1.7e308 make inf, which left the
+#: window without latency metrics.
+MAX_LATENCY_MS = 1e15
 
 #: Latest window time accepted (9999-12-31T23:59:59.999Z, the last instant a date can show).
 MAX_TIME_MS = 253_402_300_799_999
@@ -108,8 +112,8 @@ class OovStats(_Strict):
 
 class LatencyStats(_Strict):
     counts: Annotated[list[U64], Field(min_length=LATENCY_BINS, max_length=LATENCY_BINS)]
-    sum_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    max_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    sum_ms: Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
+    max_ms: Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
 
 
 class Stats(_Strict):

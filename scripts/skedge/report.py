@@ -11,12 +11,14 @@ or `X-Skedge-Token: T`, or `?token=T` for `navigator.sendBeacon`, which cannot s
 answers JSON, `{"id", "stored": true}` or `{"code", "error"}`:
 
     201 stored (after the record is fsync'ed)
-    400 NOT_JSON (not JSON, not UTF-8), BAD_REQUEST (a bad Content-Length)
+    400 NOT_JSON (not JSON, not UTF-8), BAD_REQUEST (a bad Content-Length), HEADERS_TOO_LARGE
+        (a request head over 16 KiB; an unfinished one is h11's plain 400, the connection closed)
     401 TOKEN_MISSING, TOKEN_INVALID              404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
     408 BODY_TIMEOUT                              409 DUPLICATE (the id is already stored)
     413 SNAPSHOT_TOO_LARGE (over --max-bytes)     415 UNSUPPORTED_MEDIA_TYPE
     422 SNAPSHOT_INVALID (JSON that is not a valid snapshot), CLOCK_SKEW (a window ending more
-        than --clock-skew-seconds, 3600, after the collector's clock)
+        than --clock-skew-seconds, 3600, after the collector's clock), SNAPSHOT_KEY_TOO_LONG
+        (a bucket spool only: a key over S3's 1024 bytes, `spool.MAX_KEY_BYTES`)
     503 SPOOL_UNAVAILABLE, 507 SPOOL_FULL (not stored: see below)
 
 The body is a monitoring snapshot or an experiment snapshot (`"format":
@@ -43,7 +45,8 @@ duplicates, also after a restart. One collector per spool (an exclusive lock on 
 
 Beyond the schema, 422 SNAPSHOT_INVALID also refuses what no monitor measures: repeated class
 names or more than 64 KiB of them (the Rust `MAX_CLASS_BYTES`), `latency.sum_ms` above the timed
-count × `max_ms`, a shadow `sum_abs_dproba` above `proba_pairs × max_abs_dproba`.
+count × `max_ms`, `latency.sum_ms` or `max_ms` above 1e15 ms (`MAX_LATENCY_MS`: a window's sum
+stays finite), a shadow `sum_abs_dproba` above `proba_pairs × max_abs_dproba`.
 `serve --max-bytes` is at most `MAX_BODY_BYTES` (8 MiB − 64 KiB: the record push reads must fit
 in its 8 MiB line); a usage error otherwise, as a number that is not finite is for push's
 `--window-seconds` (at least 0.001), `--grace-seconds`, `--clock-skew-seconds` and `--lease-seconds`
@@ -285,6 +288,7 @@ try:
         LENGTH_BINS,
         MAX_CLASS_BYTES,
         MAX_CLASSES,
+        MAX_LATENCY_MS,
         MAX_NAME_CHARS,
         MAX_TEXT_CHARS,
         MAX_TEXTS,
@@ -616,9 +620,16 @@ def read_ledger(spool: Path, name: str = LEDGER) -> list[dict]:
     return out
 
 
+#: Files whose directory entry this process has fsync'ed (`append_durably`); cleared when full,
+#: which costs a folder fsync per file again, never a lost entry.
+_ENTRY_SYNCED: set = set()
+_ENTRY_SYNCED_MAX = 256
+
+
 def append_durably(path: Path, line: bytes) -> None:
-    """Append one line and fsync it (and the folder when the file is new)."""
-    new = not path.exists()
+    """Append one line and fsync it, and the folder until one fsync of it succeeded after this
+    process first wrote the file: not "when the file is new", since an append that failed (a
+    full disk) may have created it, and the next one, acknowledged, would find it there."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(line)
@@ -628,8 +639,12 @@ def append_durably(path: Path, line: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if new:
+    key = os.fspath(path)
+    if key not in _ENTRY_SYNCED:
         _fsync_dir(path.parent)
+        if len(_ENTRY_SYNCED) >= _ENTRY_SYNCED_MAX:
+            _ENTRY_SYNCED.clear()
+        _ENTRY_SYNCED.add(key)
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -1145,6 +1160,8 @@ def make_app(spool: Spool, token: str, max_bytes: int = MAX_SNAPSHOT_BYTES, allo
             stored = await run_in_threadpool(spool.store, snap, doc)
         except SpoolFull as err:  # the client keeps the snapshot and retries
             return refuse(request, 507, "SPOOL_FULL", f"the snapshot was not stored: {str(err)[:300]}")
+        except bucket_spool.KeyTooLong as err:  # no retry can store it: refused, not 503
+            return refuse(request, 422, "SNAPSHOT_KEY_TOO_LONG", f"the snapshot cannot be stored: {err}")
         except (bucket_spool.BucketError, OSError) as err:  # the client keeps the snapshot and retries
             return refuse(request, 503, "SPOOL_UNAVAILABLE", f"the snapshot was not stored: {str(err)[:300]}")
         if not stored:  # a retry of a delivered snapshot: normal, not logged
@@ -1995,13 +2012,22 @@ class Pusher:
             "skedge.sha256": g.sha256,
             "skedge.window_seconds": str(self.window_ms / 1000),
         }
-        filt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items() if "'" not in v)
+        # MLflow's filter strings have no escape: a value is quoted with a quote it does not hold,
+        # one holding both is left to the match below. So every page is read (no first few runs
+        # that others sharing the remaining tags could fill): a run missed is a split history.
+        quoted = {k: next((f"{q}{v}{q}" for q in "'\"" if q not in v), None) for k, v in tags.items()}
+        filt = " and ".join(f"tags.`{k}` = {q}" for k, q in quoted.items() if q is not None)
         with self.mlflow_errors(f"finding the monitoring run of {g.name} version {g.version}"):
-            runs = self.client.search_runs([self.experiment_id], filter_string=filt, max_results=5,
-                                           order_by=["attributes.start_time ASC"])  # fmt: skip
-            runs = [r for r in runs if all(r.data.tags.get(k) == v for k, v in tags.items())]
-            if runs:
-                return self.run_of(runs[0])
+            token = None
+            while True:
+                page = self.client.search_runs([self.experiment_id], filter_string=filt, max_results=1000,
+                                               page_token=token, order_by=["attributes.start_time ASC"])  # fmt: skip
+                found = next((r for r in page if all(r.data.tags.get(k) == v for k, v in tags.items())), None)
+                if found is not None:
+                    return self.run_of(found)
+                token = page.token
+                if not token:
+                    break
             if mv is not None:
                 tags["skedge.model_version_run_id"] = mv.run_id or ""
                 if model_id_of(mv):
@@ -2198,7 +2224,7 @@ class Pusher:
         `duplicate_of` (not `ids`: that would set the other document aside too); by key and ETag
         in a bucket, by the sha256 of its line in a folder. Returns the ids set aside so."""
         known = self.done | {e.get("line_sha256") for e in self.quarantine_tail}
-        out = set()
+        out, objects = set(), 0
         for t in twins:
             etag = t.get("etag")
             if ((t["segment"], etag) in self.bad_keys) if etag is not None else (t["line_sha256"] in known):
@@ -2214,9 +2240,11 @@ class Pusher:
                             **what)  # fmt: skip
             known.add(t["line_sha256"])
             out.add(t["id"])
+            objects += 1
         if out:
-            self.log(f"quarantined {len(out)} snapshot(s) whose id another, different snapshot has "
-                     f"(see {self.source.where(QUARANTINE)})")  # fmt: skip
+            # snapshots as set aside (objects, lines), not ids: several can share an id
+            self.log(f"quarantined {objects} snapshot(s) whose id another, different snapshot has "
+                     f"({len(out)} id(s); see {self.source.where(QUARANTINE)})")  # fmt: skip
         return out
 
     def quarantine_window(self, g: Group, reason: str) -> None:

@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     except SkedgeError as e:
         print(f"skedge.service: error[{e.code}]: {e}", file=sys.stderr)
         return 1
-    _http.serve(create_app(model, args.body_timeout), args.host, args.port, header_seconds=args.header_timeout)
+    _http.serve(create_app(model, args.body_timeout), args.host, args.port, header_seconds=args.header_timeout,
+                error_body=lambda code, message: {"error": {"code": code, "message": message}})
     return 0
 
 

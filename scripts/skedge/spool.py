@@ -117,6 +117,9 @@ _SEGMENT = r"(?:-|(?:[A-Za-z0-9._]|%[0-9A-F]{2})+)"
 SNAPSHOT_KEY = re.compile(rf"(?:snapshots|experiments)/{_SEGMENT}/{_SEGMENT}/(?:0|[1-9][0-9]*)/[0-9a-f]{{32}}\.json")
 #: Refused deletions a compaction names (it counts them all).
 REFUSED_SHOWN = 5
+#: Longest key S3 and R2 store (UTF-8 bytes, prefix included; moto does not check it): a model
+#: name and version of 256 characters each, escaped at up to 12 bytes a character, pass it.
+MAX_KEY_BYTES = 1024
 #: The lease lengths honoured: what `--lease-seconds` accepts, and the range a length recorded in
 #: `lease.json` (outside input) is brought into, so that no lease in the bucket makes a waiter wait
 #: longer than an hour, or poll the bucket in a busy loop.
@@ -141,6 +144,12 @@ def ledger_mark_ok(m: Any) -> bool:
 
 class BucketError(Exception):
     """The bucket is unreachable or failing (nothing lost: run again)."""
+
+
+class KeyTooLong(ValueError):
+    """A snapshot's key would pass `MAX_KEY_BYTES` (a long escaped model name or version): no
+    bucket stores it, so the collector refuses it (422) before writing, rather than answer 503
+    to a retry that can never succeed."""
 
 
 class LeaseLost(BucketError):
@@ -283,8 +292,14 @@ class BucketSpool:
         """Write the snapshot as its own object; False when its key (id) is already stored."""
         if snap.id in self.ids:
             return False
+        rel = snapshot_key(doc)
+        size = len(self.bucket.key(rel).encode("utf-8"))
+        if size > MAX_KEY_BYTES:
+            raise KeyTooLong(f"its bucket key would be {size} bytes, over S3's and R2's limit of {MAX_KEY_BYTES} "
+                             "(the model name and version, each UTF-8 byte outside [A-Za-z0-9._] written as 3): "
+                             "use a shorter name or version, or a folder spool")  # fmt: skip
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        stored = self.bucket.put(snapshot_key(doc), body) is not None
+        stored = self.bucket.put(rel, body) is not None
         with self.mutex:
             self.ids.add(snap.id)
         return stored

@@ -869,3 +869,38 @@ def test_a_lease_length_out_of_range_is_a_usage_error(seconds, capsys):
     with pytest.raises(SystemExit) as exited:
         report.main(["compact", "--from", "s3://snapshots/never", "--lease-seconds", seconds])
     assert exited.value.code == 2 and f"--lease-seconds must be 1 to 3600, not {float(seconds)}" in capsys.readouterr().err
+
+
+def test_a_snapshot_whose_key_would_pass_1024_bytes_is_refused_before_anything_is_written(s3, tmp_path,
+                                                                                         monkeypatch):  # fmt: skip
+    """A valid name of 256 CJK characters is 2,304 bytes in a key (`%E6%BC%A2` a character): S3 and
+    R2 refuse a key over 1,024 bytes (moto does not), so the collector answered 503 to that snapshot
+    for ever and the edge retried it for ever. It is refused with 422 and its code (the edge does
+    not retry a 422), nothing written; a key of exactly 1,024 bytes, prefix included, is stored."""
+    for k, v in _env(s3).items():
+        monkeypatch.setenv(k, v)
+
+    def doc(name: str) -> dict:
+        return {"format": "skedge-monitor-snapshot", "version": 1, "id": uuid.uuid4().hex,
+                "model": {"name": name, "version": "1", "sha256": "ab" * 32},
+                "window": {"index": 0, "start_ms": 1_767_225_600_000, "end_ms": 1_767_225_660_000},
+                "sample_rate": 1.0, "seen": 2, "dropped": 0, "classes": ["neg", "pos"],
+                "stats": {"count": 2, "label_counts": [1, 1], "confidence": None, "oov": None,
+                          "length": [0, 0, 2] + [0] * 13, "latency": None},
+                "texts": []}  # fmt: skip
+
+    prefix = "keylen"
+    fits, over, widest = doc("漢" * 105 + "a" * 8), doc("漢" * 105 + "a" * 9), doc("漢" * 256)
+    assert len(f"{prefix}/{bucket_spool.snapshot_key(fits)}".encode()) == 1024  # S3's limit, to the byte
+    c = Collector(tmp_path / "unused", extra=["--spool", f"s3://snapshots/{prefix}", "--s3-endpoint-url",
+                                              s3["url"]]).start()  # fmt: skip
+    try:
+        assert c.post(_dump(fits))[0] == 201
+        for d in (over, widest, over):  # and again: refused as before, not a duplicate
+            status, body = c.post(_dump(d))
+            assert (status, body["code"]) == (422, "SNAPSHOT_KEY_TOO_LONG"), body
+            assert "over S3's and R2's limit of 1024" in body["error"], body
+    finally:
+        c.stop()
+    listed = s3["client"].list_objects_v2(Bucket="snapshots", Prefix=f"{prefix}/")["Contents"]
+    assert [o["Key"] for o in listed] == [f"{prefix}/{bucket_spool.snapshot_key(fits)}"]

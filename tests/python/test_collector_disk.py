@@ -205,3 +205,45 @@ def test_full_disk_refuses_with_507_keeps_what_it_took_and_recovers(disk, englis
         end = (s["window"]["end_ms"] // HOUR + 1) * HOUR  # push's windows: by the snapshot's end
         by_window[end] = by_window.get(end, 0) + s["seen"]
     assert seen == sorted(by_window.items()), (seen, by_window)
+
+
+def _doc() -> dict:
+    return {"format": "skedge-monitor-snapshot", "version": 1, "id": uuid.uuid4().hex,
+            "model": {"name": "disk", "version": "1", "sha256": "ab" * 32},
+            "window": {"index": 0, "start_ms": 1_767_225_600_000, "end_ms": 1_767_225_660_000},
+            "sample_rate": 1.0, "seen": 2, "dropped": 0, "classes": ["neg", "pos"],
+            "stats": {"count": 2, "label_counts": [1, 1], "confidence": None, "oov": None,
+                      "length": [0, 0, 2] + [0] * 13, "latency": None},
+            "texts": []}  # fmt: skip
+
+
+def test_a_segment_a_refused_append_created_gets_its_folder_entry_fsynced_once_a_record_is_stored(disk, monkeypatch):
+    """The disk fills as a new segment starts: the refused append has created the segment file.
+    Once space is freed the next record there is acknowledged, so the folder (the segment's entry)
+    is fsync'ed too, or a power cut could lose the whole segment with its acknowledged record
+    (before: the folder was fsync'ed only when the file did not exist yet, so never). os.fsync is
+    wrapped to record what it syncs, and still syncs it."""
+    spool = report.Spool(disk, segment_bytes=1)  # a segment per record
+    try:
+        assert spool.store(*report.parse_snapshot(json.dumps(_doc()).encode()))
+        ballast = _fill(disk, 0)
+        held = report.parse_snapshot(json.dumps(_doc()).encode())
+        with pytest.raises(report.SpoolFull):
+            spool.store(*held)
+        first, second = sorted(disk.glob("snapshots-*.jsonl"))
+        assert second.stat().st_size == 0, "the refused append left the new segment, empty"
+        ballast.unlink()
+        synced, real = [], os.fsync
+
+        def fsync(fd: int) -> None:
+            synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        assert spool.store(*held)
+        monkeypatch.undo()
+        assert synced == [os.path.realpath(second), os.path.realpath(disk)], synced
+        assert [s["id"] for s in report.read_spool(disk)] == [json.loads(first.read_bytes())["snapshot"]["id"],
+                                                              held[0].id]  # fmt: skip
+    finally:
+        spool.close()

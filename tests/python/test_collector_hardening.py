@@ -175,9 +175,10 @@ def test_collector_answers_422_never_500_for_crafted_snapshots(tmp_path):
     c = _Collector(tmp_path / "spool")
     try:
         for edit in ({"classes": ["\ud800", "x"]}, {"model__name": "a/b"}, {"window__end_ms": 2**64 - 1},
-                     {"model__name": ""}):  # fmt: skip
+                     {"model__name": ""}, {"stats__latency": {"counts": [0] * 6 + [2] + [0] * 9,
+                                                              "sum_ms": 1.7e308, "max_ms": 1.7e308}}):  # fmt: skip
             status, data = c.post(json.dumps(_snapshot(**edit)).encode())
-            assert status == 422, data
+            assert status == 422 and b'"code":"SNAPSHOT_INVALID"' in data, data
         assert c.post(json.dumps(_snapshot(classes=["a?", "a!"])).encode())[0] == 201
     finally:
         c.stop()
@@ -214,6 +215,36 @@ def test_slow_clients_are_cut_off(tmp_path):
         assert c.proc.poll() is None
     finally:
         c.stop()
+
+
+def test_a_whole_head_over_16_kib_is_refused_coded(tmp_path):
+    """h11 bounds only a head still incomplete: one that arrives whole in one read (a single
+    sendall on loopback) reached the collector, and 100 KB of headers were stored with 201."""
+    c = _Collector(tmp_path / "spool")
+
+    def post(pad: int) -> tuple[int, bytes]:
+        body = json.dumps(_snapshot()).encode()
+        with c.connect() as s:
+            s.sendall(
+                b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\nX-Pad: {'a' * pad}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body
+            )
+            data = _read_all(s)
+        return int(data.split(b" ", 2)[1]), data
+
+    try:
+        status, data = post(20_000)
+        assert status == 400, data
+        assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == {
+            "code": "HEADERS_TOO_LARGE", "error": "the request head is larger than 16384 bytes"}  # fmt: skip
+        assert post(100_000)[0] == 400  # h11's own 400 if the head came in more than one read
+        assert post(15_000)[0] == 201  # a head under the limit, padding and all
+        assert c.proc.poll() is None
+    finally:
+        c.stop()
+    assert len(report.read_spool(tmp_path / "spool")) == 1
 
 
 def test_second_collector_on_a_locked_spool_exits_3(tmp_path):
@@ -286,6 +317,31 @@ def test_push_quarantines_bad_lines_and_refused_windows_and_pushes_the_rest(mlfl
     assert again.returncode == 0, again.stderr
     assert "nothing to push" in again.stderr and "quarantined" not in again.stderr
     assert len(report.read_ledger(spool, report.QUARANTINE)) == len(quarantine)
+
+
+def test_each_name_keeps_one_run_whatever_quotes_it_holds_among_many_alike(mlflow_server, tmp_path):
+    """Names holding ' (quoted with " in the run search) or both quotes (no filter on them: every
+    page is read and matched), seven of each sharing every other tag: more than the five runs one
+    search used to read. Each name keeps one monitoring run across pushes (before: a new run at
+    every push, a split history, which five decoy names could force on any model)."""
+    names = [f"O'Brien {i}" for i in range(7)] + [f"say \"O'Brien\" {i}" for i in range(7)]
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    experiment = f"hardening-quotes-{uuid.uuid4().hex[:8]}"
+    for w in range(2):
+        start = T0 + w * 3_600_000 + 60_000
+        docs = [_snapshot(model__name=n, window__start_ms=start, window__end_ms=start + 60_000) for n in names]
+        (spool / f"snapshots-{w + 1:06d}.jsonl").write_bytes(b"".join(_record(d) for d in docs))
+        proc = _push(spool, mlflow_server, "--experiment", experiment, "--close-all")
+        assert proc.returncode == 0, proc.stderr
+
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    assert sorted(r.data.tags["skedge.model_name"] for r in runs) == sorted(names), "a name has two runs"
+    for r in runs:
+        assert len(client.get_metric_history(r.info.run_id, "seen")) == 2, r.data.tags["skedge.model_name"]
 
 
 def test_plot_path_stays_in_its_folder(tmp_path):
@@ -372,6 +428,29 @@ def test_schema_accepts_sums_at_their_bounds(case, monitor_bin):
     body = json.dumps(MEASURABLE[case]).encode()
     report.parse_snapshot(body)
     assert _check(monitor_bin, body)
+
+
+_ONE = [0, 0, 0, 0, 0, 0, 1] + [0] * 9
+LATENCY_BEYOND = {
+    # the audit's: two such snapshots made a window's sum inf, and push left out its latency metrics
+    "sum and max 1.7e308": _snapshot(stats__latency={"counts": [0] * 6 + [2] + [0] * 9, "sum_ms": 1.7e308,
+                                                     "max_ms": 1.7e308}),  # fmt: skip
+    "sum over 1e15": _snapshot(stats__latency={"counts": [0] * 6 + [2] + [0] * 9, "sum_ms": 1.5e15, "max_ms": 1e15}),
+    "max over 1e15": _snapshot(stats__latency={"counts": _ONE, "sum_ms": 1.0, "max_ms": 1.000001e15}),
+    "an arm's sum over 1e15": _experiment(),
+}
+_arm = LATENCY_BEYOND["an arm's sum over 1e15"]["arms"][1]
+_arm["stats"] = dict(_arm["stats"], latency={"counts": _ONE, "sum_ms": 2e15, "max_ms": 2e15})
+
+
+@pytest.mark.parametrize("case", list(LATENCY_BEYOND))
+def test_latency_sums_and_maxima_over_1e15_ms_are_refused(case):
+    body = json.dumps(LATENCY_BEYOND[case]).encode()
+    with pytest.raises(report.SnapshotError) as err:
+        report.parse_snapshot(body)
+    assert err.value.status == 422 and "1000000000000000" in str(err.value), err.value
+    at_bound = _snapshot(stats__latency={"counts": _ONE, "sum_ms": 1e15, "max_ms": 1e15})
+    report.parse_snapshot(json.dumps(at_bound).encode())
 
 
 def test_statistics_of_different_kinds_are_not_merged():

@@ -1056,3 +1056,23 @@ def test_an_experiment_twin_of_an_id_set_aside_is_set_aside_not_read_for_ever(se
     capsys.readouterr()
     assert report.main(["compact", "--from", source, "--keep-days", "0"]) == 0
     assert "removed 2 object(s)" in capsys.readouterr().err
+
+
+def test_the_log_of_twins_set_aside_counts_snapshots_not_ids(server, s3, artifact, streams):
+    """Two other documents under one id (three monitors' ids collide; other model folders, read
+    after the first by key): both are set aside, and the log says 2 snapshots of 1 id (before: 1,
+    the ids)."""
+    uri, prefix, experiment = server["uri"], "twincount", _experiment("twincount")
+    source, env = f"s3://snapshots/{prefix}", _env(s3)
+    [a] = _snaps(artifact, streams, hour=30, seed=170, n=20)
+    twins = []
+    for suffix in ("_b", "_c"):
+        twin = json.loads(json.dumps(a))
+        twin["model"]["name"] += suffix
+        twins.append(twin)
+    _put(s3, prefix, [a, *twins])
+    out = _push(uri, source, experiment, env=env).stderr
+    assert "quarantined 2 snapshot(s) whose id another, different snapshot has (1 id(s);" in out, out
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    aside = [json.loads(line) for line in body.splitlines()]
+    assert [(x["duplicate_of"], x["snapshot"]) for x in aside] == [(a["id"], t) for t in twins], aside
