@@ -60,6 +60,14 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A monitoring or experiment snapshot is larger than
+    /// [`crate::monitor::MAX_SNAPSHOT_BYTES`]: the code of [`Error::InputTooLarge`].
+    SnapshotTooLarge {
+        /// Its size in bytes, when it was read whole (`None`: reading stopped past the limit).
+        bytes: Option<usize>,
+        /// The limit.
+        limit: usize,
+    },
     /// A feature occurs in one text more often than the counts whose `log` the exporter checked
     /// against numpy's for `sublinear_tf` (FORMAT.md §1, `log_exceptions`): beyond them its value
     /// could differ from scikit-learn's in the last bit, so the text is refused, not approximated.
@@ -132,7 +140,9 @@ impl Error {
             | Error::UnsupportedFlags { .. }
             | Error::UnsupportedUnicode { .. } => "ARTIFACT_VERSION_UNSUPPORTED",
             Error::Interchange(_) => "INTERCHANGE_INVALID",
-            Error::InputTooLarge { .. } | Error::CountTooLarge { .. } => "INPUT_TOO_LARGE",
+            Error::InputTooLarge { .. } | Error::SnapshotTooLarge { .. } | Error::CountTooLarge { .. } => {
+                "INPUT_TOO_LARGE"
+            }
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
             Error::PointerInvalid(_) => "POINTER_INVALID",
@@ -183,6 +193,12 @@ impl fmt::Display for Error {
             Error::Interchange(why) => write!(f, "invalid interchange: {why}"),
             Error::InputTooLarge { bytes, limit } => {
                 write!(f, "input text of {bytes} bytes exceeds the limit of {limit} bytes")
+            }
+            Error::SnapshotTooLarge { bytes: Some(bytes), limit } => {
+                write!(f, "snapshot of {bytes} bytes exceeds the limit of {limit} bytes")
+            }
+            Error::SnapshotTooLarge { bytes: None, limit } => {
+                write!(f, "snapshot exceeds the limit of {limit} bytes")
             }
             Error::CountTooLarge { count, limit } => write!(
                 f,

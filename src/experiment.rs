@@ -32,7 +32,10 @@ use xxhash_rust::xxh64::xxh64;
 
 use crate::error::{Quoted, QuotedList, Result};
 use crate::hex;
-use crate::monitor::{class_names, invalid, ms, oov_count, ModelRef, Outbox, SplitMix64, Stats, Window};
+use crate::monitor::{
+    class_names, invalid, ms, oov_count, ModelRef, Outbox, SplitMix64, Stats, Window, MAX_CLASSES,
+    MAX_SNAPSHOT_BYTES,
+};
 use crate::{Prediction, TextClassifier};
 
 /// `format` of an experiment snapshot.
@@ -45,6 +48,178 @@ pub const DEFAULT_FEEDBACK_CAPACITY: usize = 10_000;
 pub const MAX_FEEDBACK_CAPACITY: usize = 1 << 20;
 /// Seed of the canary assignment hash: part of the contract (FORMAT.md), never change it.
 const ASSIGN_SEED: u64 = 0x736b_6564_6765_6361; // "skedgeca"
+/// Most classes a shadow experiment accepts ([`Mode::max_classes`]): beyond it, a window's
+/// snapshot (three `n × n` confusion matrices) could exceed [`MAX_SNAPSHOT_BYTES`].
+pub const MAX_SHADOW_CLASSES: usize = fitting_classes(Mode::Shadow);
+/// Most classes a canary experiment accepts ([`Mode::max_classes`]; two `n × n` matrices).
+pub const MAX_CANARY_CLASSES: usize = fitting_classes(Mode::Canary);
+
+/// Decimal digits of the largest `u64`.
+const U64_DIGITS: usize = 20;
+/// Longest `f64` as JSON (serde_json's ryu, `JSON.stringify`, Python's `repr`):
+/// `-2.2250738585072014e-308`.
+const F64_CHARS: usize = 24;
+/// Most bytes one byte of a label takes in compact JSON written with non-ASCII characters as they
+/// are (serde_json, `JSON.stringify`, Python's `ensure_ascii=False`): a control character is
+/// `\u0001`.
+const ESCAPED: usize = 6;
+/// Most bytes one character of a valid model name or version takes there: 4 (UTF-8); names hold
+/// no control character or backslash, and `"` takes 2.
+const NAME_CHAR: usize = 4;
+
+/// Most decimal digits `len` integers take in all when they add up to at most `u64::MAX` (as
+/// every histogram and confusion matrix of a valid snapshot must): each extra digit of one count
+/// costs more than the one before (1, 9, 90, …), so the most digits are had by raising all the
+/// counts a digit at a time (all at `k` digits, as many as the rest allows at `k + 1`).
+const fn max_digits(len: usize) -> usize {
+    let (len, budget) = (len as u128, u64::MAX as u128);
+    if len == 0 {
+        return 0;
+    }
+    let mut k = 1;
+    while k < U64_DIGITS as u32 && len * cost(k + 1) <= budget {
+        k += 1;
+    }
+    let step = cost(k + 1) - cost(k);
+    let mut wider = (budget - len * cost(k)) / step;
+    if wider > len {
+        wider = len;
+    }
+    (len * k as u128 + wider) as usize
+}
+
+/// The least count with `k` digits (0 for one digit).
+const fn cost(k: u32) -> u128 {
+    if k <= 1 {
+        0
+    } else {
+        10u128.pow(k - 1)
+    }
+}
+
+/// A JSON array of `len` counts that add up to at most `u64::MAX`.
+const fn counts_json(len: usize) -> usize {
+    2 + max_digits(len) + len.saturating_sub(1)
+}
+
+/// A JSON `n × n` matrix of counts that add up to at most `u64::MAX`.
+const fn matrix_json(n: usize) -> usize {
+    2 + n.saturating_sub(1) + 2 * n + n * n.saturating_sub(1) + max_digits(n * n)
+}
+
+/// A JSON object of these keys and value sizes.
+const fn object_json(fields: &[(&str, usize)]) -> usize {
+    let mut size = 2 + fields.len().saturating_sub(1);
+    let mut i = 0;
+    while i < fields.len() {
+        size += fields[i].0.len() + 3 + fields[i].1; // "key":value
+        i += 1;
+    }
+    size
+}
+
+/// A model's `name`, `version` and `sha256`, names at their longest.
+const MODEL_REF_JSON: usize = {
+    let name = 2 + NAME_CHAR * crate::monitor::MAX_NAME_CHARS;
+    object_json(&[("name", name), ("version", name), ("sha256", 2 + 64)])
+};
+
+/// A window's `stats` with every optional part present.
+const fn stats_json(n: usize) -> usize {
+    let oov = object_json(&[
+        ("counts", counts_json(crate::monitor::OOV_BINS)),
+        ("no_features", U64_DIGITS),
+        ("oov_features", U64_DIGITS),
+        ("total_features", U64_DIGITS),
+    ]);
+    let latency = object_json(&[
+        ("counts", counts_json(crate::monitor::LATENCY_BINS)),
+        ("sum_ms", F64_CHARS),
+        ("max_ms", F64_CHARS),
+    ]);
+    object_json(&[
+        ("count", U64_DIGITS),
+        ("label_counts", counts_json(n)),
+        ("confidence", counts_json(crate::monitor::CONFIDENCE_BINS)),
+        ("oov", oov),
+        ("length", counts_json(crate::monitor::LENGTH_BINS)),
+        ("latency", latency),
+    ])
+}
+
+/// One arm's part of a window.
+const fn arm_json(arm: Arm, n: usize) -> usize {
+    let feedback = object_json(&[
+        ("count", U64_DIGITS),
+        ("correct", U64_DIGITS),
+        ("confusion", matrix_json(n)),
+    ]);
+    object_json(&[
+        ("arm", 2 + arm.as_str().len()),
+        ("model", MODEL_REF_JSON),
+        ("served", U64_DIGITS),
+        ("stats", stats_json(n)),
+        ("feedback", feedback),
+    ])
+}
+
+/// Largest serialized size (compact JSON, as [`ExperimentSnapshot::to_json`], `JSON.stringify`
+/// and the Python package write it) of a valid experiment snapshot with `n` classes in `mode`:
+/// every count as many digits as a valid snapshot allows (each histogram and matrix adds up to
+/// at most `u64::MAX`), every float at its longest, labels of [`MAX_CLASS_BYTES`] control
+/// characters (6 bytes each in JSON), names of [`MAX_NAME_CHARS`] 4-byte characters, every
+/// optional field present. Shadow windows carry three `n × n` matrices, canary windows two.
+///
+/// [`MAX_CLASS_BYTES`]: crate::monitor::MAX_CLASS_BYTES
+/// [`MAX_NAME_CHARS`]: crate::monitor::MAX_NAME_CHARS
+pub const fn max_snapshot_bytes(mode: Mode, n: usize) -> usize {
+    let shadow = match mode {
+        Mode::Shadow => object_json(&[
+            ("pairs", U64_DIGITS),
+            ("agree", U64_DIGITS),
+            ("confusion", matrix_json(n)),
+            ("proba_pairs", U64_DIGITS),
+            ("sum_abs_dproba", F64_CHARS),
+            ("max_abs_dproba", F64_CHARS),
+        ]),
+        Mode::Canary => "null".len(),
+    };
+    let classes = 2 + n.saturating_sub(1) + 2 * n + ESCAPED * crate::monitor::MAX_CLASS_BYTES;
+    let window = object_json(&[
+        ("index", U64_DIGITS),
+        ("start_ms", U64_DIGITS),
+        ("end_ms", U64_DIGITS),
+    ]);
+    object_json(&[
+        ("format", 2 + EXPERIMENT_FORMAT.len()),
+        ("version", U64_DIGITS),
+        ("id", 2 + 32),
+        ("mode", 2 + "shadow".len()),
+        ("sample_rate", F64_CHARS),
+        ("share", F64_CHARS),
+        ("window", window),
+        ("seen", U64_DIGITS),
+        ("dropped", U64_DIGITS),
+        ("classes", classes),
+        (
+            "arms",
+            3 + arm_json(Arm::Champion, n) + arm_json(Arm::Challenger, n),
+        ),
+        ("shadow", shadow),
+        ("feedback_expired", U64_DIGITS),
+        ("feedback_unknown", U64_DIGITS),
+        ("feedback_duplicate", U64_DIGITS),
+    ])
+}
+
+/// The largest `n` (at most [`MAX_CLASSES`]) whose snapshots in `mode` all fit.
+const fn fitting_classes(mode: Mode) -> usize {
+    let mut n = 0;
+    while n < MAX_CLASSES && max_snapshot_bytes(mode, n + 1) <= MAX_SNAPSHOT_BYTES {
+        n += 1;
+    }
+    n
+}
 
 /// How the two arms share the traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +229,26 @@ pub enum Mode {
     Shadow,
     /// The arm a key is assigned to serves.
     Canary,
+}
+
+impl Mode {
+    /// Most classes an experiment in this mode accepts: the largest `n` whose every window's
+    /// snapshot fits [`MAX_SNAPSHOT_BYTES`] whatever its counts ([`max_snapshot_bytes`]), so that
+    /// neither [`ExperimentSnapshot::parse`] nor a collector refuses one for its size.
+    pub const fn max_classes(self) -> usize {
+        match self {
+            Mode::Shadow => MAX_SHADOW_CLASSES,
+            Mode::Canary => MAX_CANARY_CLASSES,
+        }
+    }
+
+    /// `"shadow"` or `"canary"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Shadow => "shadow",
+            Mode::Canary => "canary",
+        }
+    }
 }
 
 /// One of the two models.
@@ -68,7 +263,7 @@ pub enum Arm {
 
 impl Arm {
     /// `"champion"` or `"challenger"`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Arm::Champion => "champion",
             Arm::Challenger => "challenger",
@@ -314,9 +509,10 @@ pub fn assign(salt: &str, key: &str, share: f64) -> Arm {
 
 impl Experiment {
     /// Starts an experiment of `champion` against `challenger` at `now_ms` (ms since the epoch).
-    /// Both must have the same `classes_`. `id_key`: 16 bytes the host draws from its
-    /// cryptographic random source for each instance (never from `config.seed`), the key of the
-    /// prediction ids' hashes.
+    /// Both must have the same `classes_`, at most [`Mode::max_classes`] of them (112 in shadow
+    /// mode, 137 in canary mode: a window must fit a snapshot). `id_key`: 16 bytes the host draws
+    /// from its cryptographic random source for each instance (never from `config.seed`), the key
+    /// of the prediction ids' hashes.
     pub fn new(
         champion: ArmModel<'_>,
         challenger: ArmModel<'_>,
@@ -344,13 +540,24 @@ impl Experiment {
             )));
         }
         let classes = class_names(champion.model.classes());
-        if classes.len() > crate::monitor::MAX_CLASSES {
+        let limit = config.mode.max_classes();
+        if classes.len() > limit {
+            let matrices = match config.mode {
+                Mode::Shadow => "three",
+                Mode::Canary => "two",
+            };
             return Err(invalid(format!(
-                "a model with {} classes is too large for an experiment (limit {})",
-                classes.len(),
-                crate::monitor::MAX_CLASSES
+                "a model with {n} classes is too large for a {mode} experiment (at most {limit} \
+                 classes): a window's snapshot holds {matrices} {n} × {n} confusion matrices, and \
+                 with large counts it would exceed the {MAX_SNAPSHOT_BYTES} bytes a collector \
+                 accepts",
+                n = classes.len(),
+                mode = config.mode.as_str(),
             )));
         }
+        // What the validator checks of `classes` (labels' bytes, no repeated label): else every
+        // window would be refused.
+        crate::monitor::check_classes(&classes)?;
         let mut key = Vec::with_capacity(32);
         key.extend_from_slice(&config.seed.to_le_bytes());
         key.extend_from_slice(&now_ms.to_bits().to_le_bytes());
@@ -780,9 +987,9 @@ impl ExperimentSnapshot {
     #[cfg(feature = "cli")]
     pub fn parse(bytes: &[u8]) -> Result<ExperimentSnapshot> {
         if bytes.len() > crate::monitor::MAX_SNAPSHOT_BYTES {
-            return Err(crate::Error::InputTooLarge {
-                bytes: bytes.len(),
-                limit: crate::monitor::MAX_SNAPSHOT_BYTES,
+            return Err(crate::Error::SnapshotTooLarge {
+                bytes: Some(bytes.len()),
+                limit: MAX_SNAPSHOT_BYTES,
             });
         }
         let s: ExperimentSnapshot = serde_json::from_slice(bytes).map_err(|e| {
@@ -1265,6 +1472,235 @@ mod tests {
             4,
             "the requeued (older) ones were dropped"
         );
+    }
+
+    /// The crate's tiny model with `n` classes (`c0`, `c1`, …).
+    fn with_classes(n: usize) -> TextClassifier {
+        use crate::artifact::schema::{Classes, Classifier, LinearProba, Matrix};
+        let mut body = crate::artifact::example::tiny();
+        let Classifier::Linear(linear) = &mut body.pipeline.classifier else {
+            unreachable!("tiny is linear")
+        };
+        linear.classes = Classes::Str((0..n).map(|i| format!("c{i}")).collect());
+        linear.coef = Matrix {
+            rows: n as u32,
+            cols: 3,
+            data: (0..3 * n).map(|i| i as f64 / 7.0).collect(),
+        };
+        linear.intercept = vec![0.0; n];
+        linear.proba = LinearProba::Softmax;
+        TextClassifier::from_body(body).unwrap()
+    }
+
+    /// `len` counts adding up to at most `u64::MAX` with the most digits: all of `k` digits and as
+    /// many as the rest allows of `k + 1` (what `max_digits` counts).
+    fn widest(len: usize) -> Vec<u64> {
+        let least = |k: u32| if k <= 1 { 0 } else { 10u128.pow(k - 1) };
+        let (n, budget) = (len as u128, u128::from(u64::MAX));
+        let mut k = 1;
+        while k < 20 && n * least(k + 1) <= budget {
+            k += 1;
+        }
+        let wider = ((budget - n * least(k)) / (least(k + 1) - least(k))).min(n) as usize;
+        (0..len)
+            .map(|i| least(if i < wider { k + 1 } else { k }) as u64)
+            .collect()
+    }
+
+    /// `total` in `len` near-equal parts.
+    fn spread(total: u64, len: usize) -> Vec<u64> {
+        let (q, r) = (total / len as u64, (total % len as u64) as usize);
+        (0..len).map(|i| q + u64::from(i < r)).collect()
+    }
+
+    /// The largest valid snapshot of `n` classes in `mode`: counts with the most digits their sums
+    /// allow, 17-digit floats, labels of 64 KiB of control characters, names of 256 4-byte
+    /// characters (the longest a valid name serializes to).
+    fn worst_snapshot(mode: Mode, n: usize) -> ExperimentSnapshot {
+        use crate::monitor::{
+            LatencyStats, OovStats, CONFIDENCE_BINS, LATENCY_BINS, LENGTH_BINS, MAX_CLASS_BYTES,
+            MAX_NAME_CHARS, MAX_TIME_MS, OOV_BINS,
+        };
+        // Control characters JSON spells in six bytes (not \b \t \n \f \r).
+        let escaped: Vec<char> = (0u8..0x20)
+            .filter(|b| ![8, 9, 10, 12, 13].contains(b))
+            .map(char::from)
+            .collect();
+        let classes: Vec<String> = spread(MAX_CLASS_BYTES as u64, n)
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let base = escaped.len();
+                let mut label: String = [i % base, i / base % base, i / base / base]
+                    .iter()
+                    .map(|&d| escaped[d])
+                    .collect();
+                label.extend(std::iter::repeat_n('\u{1}', len as usize - 3));
+                label
+            })
+            .collect();
+        let float = 1.234_567_890_123_456_7e-300;
+        let matrix = |flat: Vec<u64>| -> (Vec<Vec<u64>>, u64, u64) {
+            let total = flat.iter().sum();
+            let diagonal = (0..n).map(|i| flat[i * n + i]).sum();
+            (flat.chunks(n).map(<[u64]>::to_vec).collect(), total, diagonal)
+        };
+        let stats = || {
+            let label_counts = widest(n);
+            let count: u64 = label_counts.iter().sum();
+            Stats {
+                count,
+                label_counts,
+                confidence: Some(spread(count, CONFIDENCE_BINS)),
+                oov: Some(OovStats {
+                    counts: spread(count, OOV_BINS),
+                    no_features: 0,
+                    oov_features: u64::MAX,
+                    total_features: u64::MAX,
+                }),
+                length: spread(count, LENGTH_BINS),
+                latency: Some(LatencyStats {
+                    counts: spread(count, LATENCY_BINS),
+                    sum_ms: float,
+                    max_ms: float,
+                }),
+            }
+        };
+        let name: String = "\u{1d4d0}".repeat(MAX_NAME_CHARS);
+        let arm = |arm: Arm, served: u64| {
+            let (confusion, count, correct) = matrix(widest(n * n));
+            ArmWindow {
+                arm,
+                model: ModelRef {
+                    name: name.clone(),
+                    version: name.clone(),
+                    sha256: "ab".repeat(32),
+                },
+                served,
+                stats: stats(),
+                feedback: FeedbackStats {
+                    count,
+                    correct,
+                    confusion,
+                },
+            }
+        };
+        let shadow = (mode == Mode::Shadow).then(|| {
+            let (confusion, pairs, agree) = matrix(widest(n * n));
+            ShadowStats {
+                pairs,
+                agree,
+                confusion,
+                proba_pairs: pairs,
+                sum_abs_dproba: float,
+                max_abs_dproba: float,
+            }
+        });
+        ExperimentSnapshot {
+            format: EXPERIMENT_FORMAT.into(),
+            version: EXPERIMENT_VERSION,
+            id: "0123456789abcdef".repeat(2),
+            mode,
+            sample_rate: float,
+            share: float,
+            window: Window {
+                index: u64::MAX,
+                start_ms: MAX_TIME_MS,
+                end_ms: MAX_TIME_MS,
+            },
+            seen: u64::MAX,
+            dropped: u64::MAX,
+            classes,
+            arms: vec![
+                arm(Arm::Champion, u64::MAX / 2 + 1),
+                arm(Arm::Challenger, u64::MAX / 2),
+            ],
+            shadow,
+            feedback_expired: u64::MAX,
+            feedback_unknown: u64::MAX,
+            feedback_duplicate: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn the_largest_snapshot_at_the_class_bound_fits_and_one_class_more_is_refused() {
+        // The documented bounds (FORMAT.md §4, README).
+        assert_eq!((MAX_SHADOW_CLASSES, MAX_CANARY_CLASSES), (112, 137));
+        for mode in [Mode::Shadow, Mode::Canary] {
+            let n = mode.max_classes();
+            let bound = max_snapshot_bytes(mode, n);
+            let json = worst_snapshot(mode, n).to_json();
+            assert!(
+                json.len() <= bound && bound <= MAX_SNAPSHOT_BYTES,
+                "{mode:?}: {} bytes, bound {bound}",
+                json.len()
+            );
+            // The bound is an upper bound, and a close one.
+            assert!(
+                bound - json.len() < 512,
+                "{mode:?}: {} bytes, bound {bound}",
+                json.len()
+            );
+            ExperimentSnapshot::parse(json.as_bytes()).unwrap();
+            // One class more: such a window would be refused for its size.
+            let over = worst_snapshot(mode, n + 1).to_json();
+            assert!(over.len() > MAX_SNAPSHOT_BYTES, "{mode:?}: {}", over.len());
+            assert!(matches!(
+                ExperimentSnapshot::parse(over.as_bytes()),
+                Err(crate::Error::SnapshotTooLarge { .. })
+            ));
+
+            let config = ExperimentConfig {
+                mode,
+                share: 0.5,
+                ..ExperimentConfig::default()
+            };
+            let (at, past) = (with_classes(n), with_classes(n + 1));
+            for (m, fits) in [(&at, true), (&past, false)] {
+                let (c, h) = arms(m);
+                let result = Experiment::new(c, h, config.clone(), 0.0, KEY);
+                if fits {
+                    let mut e = result.unwrap();
+                    e.predict(c, h, "good", Some("k"), 1.0).unwrap();
+                    ExperimentSnapshot::parse(e.snapshot(2.0).to_json().as_bytes()).unwrap();
+                    continue;
+                }
+                // (not expect_err: the experiment's Debug holds its matrices)
+                let Err(e) = result else {
+                    panic!("{} classes accepted in {mode:?} mode", n + 1)
+                };
+                assert_eq!(e.code(), "INVALID_INPUT");
+                let message = e.to_string();
+                for part in [
+                    format!("{} classes", n + 1),
+                    format!("{} experiment (at most {n} classes)", mode.as_str()),
+                    format!("{MAX_SNAPSHOT_BYTES} bytes"),
+                ] {
+                    assert!(message.contains(&part), "{part} in {message}");
+                }
+            }
+        }
+        // The repro of the audit: 500 classes in shadow mode.
+        let m = with_classes(500);
+        let (c, h) = arms(&m);
+        assert!(Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY).is_err());
+    }
+
+    #[test]
+    fn classes_the_validator_refuses_are_refused_at_the_start() {
+        let mut body = crate::artifact::example::tiny();
+        let crate::artifact::schema::Classifier::Linear(linear) = &mut body.pipeline.classifier else {
+            unreachable!("tiny is linear")
+        };
+        // Two labels of 40,000 bytes: 80,000 bytes of labels, more than a snapshot may hold.
+        linear.classes = crate::artifact::schema::Classes::Str(vec!["a".repeat(40_000), "b".repeat(40_000)]);
+        let m = TextClassifier::from_body(body).unwrap();
+        let (c, h) = arms(&m);
+        let Err(e) = Experiment::new(c, h, ExperimentConfig::default(), 0.0, KEY) else {
+            panic!("80,000 bytes of labels accepted")
+        };
+        assert_eq!(e.code(), "INVALID_INPUT");
+        assert!(e.to_string().contains("bytes of labels"), "{e}");
     }
 
     #[test]

@@ -56,10 +56,14 @@ pub const LATENCY_EDGES_MS: [f64; 15] = [
 pub const LATENCY_BINS: usize = LATENCY_EDGES_MS.len() + 1;
 /// Largest snapshot [`Snapshot::parse`] (and the collector) accepts, in bytes.
 pub const MAX_SNAPSHOT_BYTES: usize = 1 << 20;
-/// Most classes a monitored model may have.
+/// Most classes a monitored model may have (an experiment's, fewer:
+/// [`crate::experiment::Mode::max_classes`]).
 pub const MAX_CLASSES: usize = 1024;
 /// Most UTF-8 bytes of all class labels together.
 pub const MAX_CLASS_BYTES: usize = 64 << 10;
+/// Largest `latency.sum_ms` and `latency.max_ms` of a snapshot, in ms (31,700 years): a larger one
+/// measures nothing, and a few of them (1.7e308) add up to infinity in a sum of windows.
+pub const MAX_LATENCY_MS: f64 = 1e15;
 
 /// Relative room a sum of floats gets over its bound (`sum ≤ n × max`): each addition rounds by
 /// at most 2^-53 of the partial sum, so 1e-6 covers a billion terms (the collector's `SUM_SLACK`).
@@ -188,15 +192,25 @@ pub struct Stats {
     pub count: u64,
     /// Predictions per class, in `classes_` order.
     pub label_counts: Vec<u64>,
-    /// Confidence histogram ([`CONFIDENCE_BINS`]); `None` without `predict_proba`.
+    /// Confidence histogram ([`CONFIDENCE_BINS`]); `None` without `predict_proba`. Always
+    /// written (`null`), and required when read, as by the collector.
+    #[serde(deserialize_with = "present")]
     pub confidence: Option<Vec<u64>>,
-    /// OOV-rate histogram and sums; `None` for models without a vocabulary.
+    /// OOV-rate histogram and sums; `None` for models without a vocabulary. Always written, and
+    /// required when read.
+    #[serde(deserialize_with = "present")]
     pub oov: Option<OovStats>,
     /// Text length histogram ([`LENGTH_BINS`]).
     pub length: Vec<u64>,
     /// Latency histogram; `None` when no observation had a latency.
     #[serde(default)]
     pub latency: Option<LatencyStats>,
+}
+
+/// An `Option` field that must be present, `null` or not: serde's derive takes a missing
+/// `Option` field for `None` unless its field has a `deserialize_with`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// One closed window: what [`Monitor::snapshot`] returns and the collector stores (FORMAT.md §4).
@@ -360,7 +374,10 @@ impl Stats {
             stats.total_features += o.total;
         }
         self.length[length_bin(text_chars)] += 1;
-        if let Some(ms) = latency_ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
+        // A latency that would take the window's sum past MAX_LATENCY_MS (a host clock gone
+        // wrong) is left out: the snapshot stays one that validates.
+        let sum = self.latency.as_ref().map_or(0.0, |l| l.sum_ms);
+        if let Some(ms) = latency_ms.filter(|ms| ms.is_finite() && *ms >= 0.0 && sum + ms <= MAX_LATENCY_MS) {
             let l = self.latency.get_or_insert_with(|| LatencyStats {
                 counts: vec![0; LATENCY_BINS],
                 sum_ms: 0.0,
@@ -446,9 +463,10 @@ impl Stats {
             if !matches!(sum(&l.counts), Some(s) if s <= self.count) {
                 return Err(invalid("latency.counts adds up to more than count"));
             }
-            if !(l.sum_ms.is_finite() && l.sum_ms >= 0.0 && l.max_ms.is_finite() && l.max_ms >= 0.0) {
+            let ok = |ms: f64| (0.0..=MAX_LATENCY_MS).contains(&ms);
+            if !(ok(l.sum_ms) && ok(l.max_ms)) {
                 return Err(invalid(
-                    "latency.sum_ms and latency.max_ms must be finite and ≥ 0",
+                    "latency.sum_ms and latency.max_ms must be in [0, 1e15] (ms)",
                 ));
             }
             let timed = sum(&l.counts).unwrap_or(0) as f64;
@@ -571,9 +589,13 @@ impl SplitMix64 {
     }
 }
 
+/// A host's clock reading as a window time: within `0 ..= MAX_TIME_MS` whatever the host says
+/// (`Date.now()` of a clock gone wrong, a test's fake timer returning NaN or 1e300), so that no
+/// window time makes a snapshot the validator refuses.
 pub(crate) fn ms(now_ms: f64) -> u64 {
-    if now_ms.is_finite() && now_ms > 0.0 {
-        now_ms.min(u64::MAX as f64) as u64
+    if now_ms > 0.0 {
+        // NaN is not > 0; +inf is clamped too
+        now_ms.min(MAX_TIME_MS as f64) as u64
     } else {
         0
     }
@@ -982,8 +1004,8 @@ impl Snapshot {
     #[cfg(feature = "cli")]
     pub fn parse(bytes: &[u8]) -> Result<Snapshot> {
         if bytes.len() > MAX_SNAPSHOT_BYTES {
-            return Err(Error::InputTooLarge {
-                bytes: bytes.len(),
+            return Err(Error::SnapshotTooLarge {
+                bytes: Some(bytes.len()),
                 limit: MAX_SNAPSHOT_BYTES,
             });
         }
@@ -1264,7 +1286,22 @@ mod tests {
             at[path[path.len() - 1]] = v;
             serde_json::to_vec(&doc).unwrap()
         };
+        let without = |path: &[&str]| {
+            let mut doc = good.clone();
+            let mut at = &mut doc;
+            for p in &path[..path.len() - 1] {
+                at = &mut at[*p];
+            }
+            at.as_object_mut().unwrap().remove(path[path.len() - 1]).unwrap();
+            serde_json::to_vec(&doc).unwrap()
+        };
         use serde_json::json;
+        let latency = |sum_ms: f64, max_ms: f64| {
+            let mut counts = vec![0; LATENCY_BINS];
+            counts[LATENCY_BINS - 1] = 2;
+            json!({"counts": counts, "sum_ms": sum_ms, "max_ms": max_ms})
+        };
+        assert!(good["stats"]["confidence"].is_array() && good["stats"]["oov"].is_object());
         let bad: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"not json".to_vec(),
@@ -1288,6 +1325,13 @@ mod tests {
             with(&["extra"], json!(1)),
             with(&["texts"], json!(["a", "b", "c"])),
             with(&["classes"], json!([])),
+            // The collector's schema requires them (every monitor ever wrote them, `null` or not).
+            without(&["stats", "confidence"]),
+            without(&["stats", "oov"]),
+            // Each at most 1e15 ms (sum_ms ≤ timed × max_ms holds in both).
+            with(&["stats", "latency"], latency(2e15, 1.1e15)),
+            with(&["stats", "latency"], latency(1.0, 2e15)),
+            with(&["stats", "latency"], latency(f64::MAX, f64::MAX)),
         ];
         for (i, b) in bad.iter().enumerate() {
             assert!(
@@ -1298,8 +1342,47 @@ mod tests {
         }
         let mut huge = serde_json::to_vec(&good).unwrap();
         huge.resize(MAX_SNAPSHOT_BYTES + 1, b' ');
-        assert!(matches!(Snapshot::parse(&huge), Err(Error::InputTooLarge { .. })));
+        assert!(matches!(
+            Snapshot::parse(&huge),
+            Err(Error::SnapshotTooLarge { .. })
+        ));
         assert!(Snapshot::parse(&serde_json::to_vec(&good).unwrap()).is_ok());
+        assert!(Snapshot::parse(&with(&["stats", "latency"], latency(1e15, 1e15))).is_ok());
+        // `null` is present; only latency may be left out.
+        assert!(Snapshot::parse(&with(&["stats", "oov"], serde_json::Value::Null)).is_ok());
+        assert!(Snapshot::parse(&without(&["stats", "latency"])).is_ok());
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn a_host_clock_or_latency_gone_wrong_still_makes_valid_snapshots() {
+        let m = model();
+        for (start, times) in [
+            (f64::NAN, [1e300, f64::INFINITY, f64::NAN]),
+            (1e300, [T0, -1.0, f64::NEG_INFINITY]),
+            (T0, [3e14, 1e16, f64::MAX]),
+        ] {
+            let config = MonitorConfig {
+                window_seconds: Some(60.0),
+                ..MonitorConfig::default()
+            };
+            let mut mon = Monitor::new(&m, SHA, config, start, KEY).unwrap();
+            for (i, t) in times.iter().enumerate() {
+                let p = m.predict("good").unwrap();
+                // 1.7e308 ms twice (a clock polyfill's performance.now()) then a plausible one
+                let latency = if i < 2 { f64::MAX } else { 0.3 };
+                mon.record(&m, "good", &p, Some(latency), *t);
+                mon.record(&m, "good", &p, Some(9e14), *t);
+            }
+            mon.snapshot(times[2]);
+            for s in mon.take_pending() {
+                assert!(s.window.end_ms <= MAX_TIME_MS, "{:?}", s.window);
+                Snapshot::parse(s.to_json().as_bytes()).unwrap();
+                if let Some(l) = &s.stats.latency {
+                    assert!(l.sum_ms <= MAX_LATENCY_MS, "{l:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1172,3 +1172,121 @@ fn verify_holds_hard_voting_to_exact_decisions_and_soft_voting_to_the_tolerance(
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `skedge-monitor ARGS` with `input` on stdin, written by a thread that stops at the first
+/// failed write: whether all of it was written (read) and the output.
+#[cfg(feature = "cli")]
+fn monitor_fed(args: &[&str], input_bytes: usize) -> (bool, std::process::Output) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skedge-monitor"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        (0..input_bytes / chunk.len()).all(|_| stdin.write_all(&chunk).is_ok())
+    });
+    let out = child.wait_with_output().unwrap();
+    (writer.join().unwrap(), out)
+}
+
+#[test]
+#[cfg(all(unix, feature = "cli"))]
+fn skedge_monitor_refuses_a_snapshot_past_the_limit_without_reading_it_whole() {
+    // 64 MiB on stdin, no newline: refused after 1 MiB + 1 byte, the rest never read (the writer
+    // finds the pipe closed).
+    let (all_read, out) = monitor_fed(&["check"], 64 << 20);
+    assert_eq!(out.status.code(), Some(1), "{}", err_of(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["code"], "INPUT_TOO_LARGE", "{answer}");
+    assert_eq!(
+        answer["error"], "snapshot exceeds the limit of 1048576 bytes",
+        "{answer}"
+    );
+    assert!(!all_read, "check read the whole input");
+
+    let (all_read, out) = monitor_fed(&["drift", MODEL], 64 << 20);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        err_of(&out).trim_end(),
+        "skedge-monitor: error[INPUT_TOO_LARGE]: snapshot exceeds the limit of 1048576 bytes"
+    );
+    assert!(!all_read, "drift read the whole input");
+}
+
+#[test]
+#[cfg(feature = "cli")]
+fn skedge_monitor_simulate_refuses_times_its_check_would_refuse() {
+    let simulate = |args: &[&str], texts: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skedge-monitor"))
+            .args(["simulate", MODEL])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // refused before its input is read: the pipe may be closed already
+        let _ = child.stdin.take().unwrap().write_all(texts.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let texts = "good\nbad\ngreat\n";
+    for args in [
+        &["--start-ms", "1e300"][..],
+        &["--start-ms", "inf"],
+        &["--start-ms", "NaN"],
+        &["--start-ms=-1"],
+        &["--step-ms", "1e16"],
+        &["--step-ms=-5"],
+        &["--step-ms", "nan"],
+        // the last snapshot, half a step after the third text, at 253402300800000
+        &["--start-ms", "253402300799990", "--step-ms", "4"],
+    ] {
+        let out = simulate(args, texts);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("skedge-monitor: error[INVALID_INPUT]: invalid input: --"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The last millisecond allowed: snapshots `check` accepts.
+    let out = simulate(
+        &[
+            "--start-ms",
+            "253402300799990",
+            "--step-ms",
+            "4",
+            "--per-snapshot",
+            "1",
+        ],
+        "good\nbad\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    let lines: Vec<&[u8]> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in lines {
+        let mut check = Command::new(env!("CARGO_BIN_EXE_skedge-monitor"))
+            .arg("check")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        check.stdin.take().unwrap().write_all(line).unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

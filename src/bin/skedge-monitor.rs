@@ -30,7 +30,7 @@ fn main() {
 #[cfg(feature = "cli")]
 mod cli {
     use std::fs;
-    use std::io::{self, Read, Write};
+    use std::io::{self, BufRead, BufReader, Read, Write};
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
     use std::time::Instant;
@@ -146,6 +146,59 @@ mod cli {
         Snapshot::parse(bytes).map(|s| s.id)
     }
 
+    /// The input of `check` or `drift`: the file, or stdin.
+    fn open(path: Option<&Path>) -> Result<(Box<dyn BufRead>, String)> {
+        Ok(match path {
+            Some(p) => {
+                let file = fs::File::open(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?;
+                (Box::new(BufReader::new(file)), p.display().to_string())
+            }
+            None => (Box::new(io::stdin().lock()), "stdin".into()),
+        })
+    }
+
+    /// One snapshot: at most [`monitor::MAX_SNAPSHOT_BYTES`], read no further than one byte past
+    /// them (a gigabyte on stdin is refused, not kept).
+    fn read_snapshot(path: Option<&Path>) -> Result<Vec<u8>> {
+        let (input, name) = open(path)?;
+        let limit = monitor::MAX_SNAPSHOT_BYTES;
+        let mut buf = Vec::new();
+        input
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Io(format!("{name}: {e}")))?;
+        if buf.len() > limit {
+            return Err(Error::SnapshotTooLarge { bytes: None, limit });
+        }
+        Ok(buf)
+    }
+
+    /// Calls `f` with each non-empty line of the file (or stdin), one snapshot a line: a line is
+    /// read no further than one byte past [`monitor::MAX_SNAPSHOT_BYTES`], a longer one refused.
+    fn for_each_snapshot(path: Option<&Path>, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let (mut input, name) = open(path)?;
+        let limit = monitor::MAX_SNAPSHOT_BYTES;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut input)
+                .take(limit as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::Io(format!("{name}: {e}")))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            } else if line.len() > limit {
+                return Err(Error::SnapshotTooLarge { bytes: None, limit });
+            }
+            if !line.is_empty() {
+                f(&line)?;
+            }
+        }
+    }
+
     fn read(path: Option<&Path>) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         match path {
@@ -207,6 +260,18 @@ mod cli {
                 time,
                 max_texts,
             } => {
+                // Times its own `check` accepts: every window within 0 ..= MAX_TIME_MS.
+                if !(0.0..=monitor::MAX_TIME_MS as f64).contains(&start_ms) {
+                    return Err(Error::InvalidInput(format!(
+                        "--start-ms must be a time from 0 to {} ms (9999-12-31), got {start_ms:?}",
+                        monitor::MAX_TIME_MS
+                    )));
+                }
+                if !(step_ms.is_finite() && step_ms >= 0.0) {
+                    return Err(Error::InvalidInput(format!(
+                        "--step-ms must be a finite number ≥ 0, got {step_ms:?}"
+                    )));
+                }
                 let (clf, sha) = load(&model)?;
                 let config = MonitorConfig {
                     sample_rate,
@@ -221,6 +286,16 @@ mod cli {
                     .map_err(|e| Error::Io(format!("no system randomness: {e}")))?;
                 let mut mon = Monitor::new(&clf, &sha, config, start_ms, id_key)?;
                 let texts = texts(&read(input.as_deref())?, format)?;
+                // The last snapshot closes half a step after the last text.
+                let last = start_ms + (texts.len().max(1) - 1) as f64 * step_ms + step_ms / 2.0;
+                if last > monitor::MAX_TIME_MS as f64 {
+                    return Err(Error::InvalidInput(format!(
+                        "--start-ms {start_ms:?} with {} texts --step-ms {step_ms:?} apart ends after {} \
+                         (9999-12-31), the last time a snapshot may carry",
+                        texts.len(),
+                        monitor::MAX_TIME_MS
+                    )));
+                }
                 let mut now = start_ms;
                 for (i, text) in texts.iter().enumerate() {
                     now = start_ms + i as f64 * step_ms;
@@ -252,25 +327,24 @@ mod cli {
                 let (clf, sha) = load(&model)?;
                 let mut total: Option<Stats> = None;
                 let mut n = 0usize;
-                let mut inputs = Vec::new();
-                if snapshots.is_empty() {
-                    inputs.push(read(None)?);
-                }
-                for p in &snapshots {
-                    inputs.push(read(Some(p))?);
-                }
-                for input in &inputs {
-                    for line in input.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let sources: Vec<Option<&Path>> = if snapshots.is_empty() {
+                    vec![None]
+                } else {
+                    snapshots.iter().map(|p| Some(p.as_path())).collect()
+                };
+                for source in sources {
+                    for_each_snapshot(source, |line| {
                         let s = Snapshot::parse(line)?;
                         if s.model.sha256 != sha {
-                            continue;
+                            return Ok(());
                         }
                         n += 1;
                         match total.as_mut() {
                             Some(t) => t.merge(&s.stats)?,
                             None => total = Some(s.stats),
                         }
-                    }
+                        Ok(())
+                    })?;
                 }
                 let baseline = clf.metadata().baseline.as_ref().map(Stats::from_baseline);
                 let drift = match (&baseline, &total) {
@@ -287,7 +361,9 @@ mod cli {
                 print(&mut out, &doc.to_string())?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Check { snapshot } => match check(&read(snapshot.as_deref())?) {
+            Command::Check { snapshot } => match read_snapshot(snapshot.as_deref()).and_then(|b| check(&b)) {
+                // a file that cannot be read is no invalid snapshot
+                Err(e @ Error::Io(_)) => Err(e),
                 Ok(id) => {
                     print(&mut out, &json!({"valid": true, "id": id}).to_string())?;
                     Ok(ExitCode::SUCCESS)

@@ -8,8 +8,12 @@
 // 127.0.0.1 or a sink, as Monitor.flush does.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Experiment, Model } from 'skedge';
 import { Experiment as LiteExperiment, Model as Lite } from 'skedge/lite';
 import { loadCases } from './lib/cases.mjs';
@@ -254,6 +258,32 @@ test('bad options, mismatched classes, freed models and skedge/lite are coded re
   assert.equal(code(() => exp.snapshot()), 'MODEL_FREED');
   const lite = Lite.fromBytes(championCase.bytes);
   assert.equal(code(() => new LiteExperiment(lite, lite)), 'FEATURE_UNAVAILABLE');
+});
+
+test('a model with more classes than a window can carry is refused: 112 in shadow mode, 137 in canary mode', () => {
+  // The 3-class MultinomialNB fixture with 113 classes, packed by the CLI.
+  const ROOT = process.env.SKEDGE_ROOT;
+  const doc = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', 'cases', 'count_multinomialnb_3class_fr.interchange.json'), 'utf8'));
+  const clf = doc.pipeline.classifier;
+  const n = 113;
+  clf.classes = Array.from({ length: n }, (_, i) => `c${i}`);
+  clf.coef = Array.from({ length: n }, (_, i) => clf.coef[i % 3]);
+  clf.intercept = Array.from({ length: n }, (_, i) => clf.intercept[i % 3]);
+  const dir = mkdtempSync(join(tmpdir(), 'skedge-many-'));
+  try {
+    writeFileSync(join(dir, 'many.json'), JSON.stringify(doc));
+    execFileSync(join(ROOT, 'target', 'release', 'skedge'), ['pack', join(dir, 'many.json'), '-o', join(dir, 'many.skedge')]);
+    const model = Model.fromBytes(readFileSync(join(dir, 'many.skedge')));
+    assert.throws(() => new Experiment(model, model), (e) => e.name === 'SkedgeError' && e.code === 'INVALID_INPUT' &&
+      /113 classes is too large for a shadow experiment \(at most 112 classes\)/.test(e.message));
+    const exp = new Experiment(model, model, { mode: 'canary', share: 0.5 });
+    exp.predict('un livre');
+    assert.equal(exp.snapshot().classes.length, n);
+    exp.free();
+    model.free();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('windows close by themselves and queue their snapshots', async () => {

@@ -189,6 +189,29 @@ def test_feedback_and_refusals(arms):
     assert e.value.code == "INVALID_INPUT"
 
 
+def test_a_model_with_more_classes_than_a_window_can_carry_is_refused(tmp_path):
+    """Shadow windows hold three classes × classes matrices, canary windows two: past 112 (shadow)
+    or 137 (canary) classes a window's snapshot could exceed the collector's 1 MiB, so the core
+    refuses the model when the experiment starts (FORMAT.md §4)."""
+    doc = json.loads((CASES / "count_multinomialnb_3class_fr.interchange.json").read_text(encoding="utf-8"))
+    clf = doc["pipeline"]["classifier"]
+    n = 113
+    clf["classes"] = [f"c{i}" for i in range(n)]
+    clf["coef"] = [clf["coef"][i % 3] for i in range(n)]
+    clf["intercept"] = [clf["intercept"][i % 3] for i in range(n)]
+    source, out = tmp_path / "many.interchange.json", tmp_path / "many.skedge"
+    source.write_text(json.dumps(doc), encoding="utf-8")
+    subprocess.run([SKEDGE, "pack", source, "-o", out], check=True, capture_output=True)
+    model = skedge.Model.load(out)
+    with pytest.raises(skedge.SkedgeError) as e:
+        skedge.Experiment(model, model)
+    assert e.value.code == "INVALID_INPUT"
+    assert "113 classes is too large for a shadow experiment (at most 112 classes)" in str(e.value), str(e.value)
+    exp = skedge.Experiment(model, model, mode="canary", share=0.5)
+    exp.predict("un livre")
+    assert len(exp.snapshot()["classes"]) == n
+
+
 def test_snapshot_hands_the_window_over_without_queueing_it(arms):
     # Python delivers nothing itself: a window snapshot() returns is not queued too, so 70 of them
     # drop nothing, and take_pending() gives only the windows window_seconds closed, once each.
