@@ -482,14 +482,18 @@ pub struct Experiment {
     outbox: Outbox<ExperimentSnapshot>,
 }
 
-fn model_ref(arm: ArmModel<'_>) -> ModelRef {
+/// An arm's model as its snapshots name it; refused when no collector would take that name (a
+/// hand-packed artifact named `team/model`): else every window of the experiment would be lost.
+fn model_ref(arm: ArmModel<'_>, what: &str) -> Result<ModelRef> {
     let m = arm.model.metadata();
     let cut = |s: &str| s.chars().take(crate::monitor::MAX_NAME_CHARS).collect::<String>();
-    ModelRef {
+    let model = ModelRef {
         name: cut(&m.name),
         version: cut(&m.version),
         sha256: hex::encode(arm.sha256),
-    }
+    };
+    model.check(what)?;
+    Ok(model)
 }
 
 /// The arm a canary key is assigned to: `xxh64(salt ‖ 0x00 ‖ key, ASSIGN_SEED)`, its top 53 bits
@@ -564,7 +568,10 @@ impl Experiment {
         key.extend_from_slice(champion.sha256);
         key.extend_from_slice(challenger.sha256);
         let instance = xxh64(&key, 0x6578_7065_7269_6d65); // "experime"
-        let (champion_ref, challenger_ref) = (model_ref(champion), model_ref(challenger));
+        let (champion_ref, challenger_ref) = (
+            model_ref(champion, "the champion")?,
+            model_ref(challenger, "the challenger")?,
+        );
         let half = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&id_key[i..i + 8]);
@@ -697,7 +704,10 @@ impl Experiment {
         }
         self.check_pair(champion, challenger)?;
         let (has_proba, has_vocabulary) = capabilities(champion, challenger)?;
-        let (c, h) = (model_ref(champion), model_ref(challenger));
+        let (c, h) = (
+            model_ref(champion, "the champion")?,
+            model_ref(challenger, "the challenger")?,
+        );
         let next = self.first_seq + self.ring.len() as u64;
         for (slot, new) in [champion.sha256, challenger.sha256].into_iter().enumerate() {
             if self.digests[slot] != *new {
@@ -1701,6 +1711,40 @@ mod tests {
         };
         assert_eq!(e.code(), "INVALID_INPUT");
         assert!(e.to_string().contains("bytes of labels"), "{e}");
+    }
+
+    #[test]
+    fn an_arm_named_as_no_collector_takes_is_refused() {
+        // Its snapshots would all be refused by the validator: every window lost.
+        let named = |name: &str| {
+            let mut body = crate::artifact::example::tiny();
+            body.metadata.name = name.into();
+            TextClassifier::from_body(body).unwrap()
+        };
+        let (good, bad) = (named("sentiment"), named("team/sentiment"));
+        let arm = |m, sha256| ArmModel { model: m, sha256 };
+        let Err(e) = Experiment::new(arm(&bad, A), arm(&good, B), ExperimentConfig::default(), 0.0, KEY)
+        else {
+            panic!("a champion named team/sentiment accepted")
+        };
+        assert_eq!(e.code(), "INVALID_INPUT");
+        assert!(e.to_string().contains("the champion.name"), "{e}");
+        let mut e = Experiment::new(
+            arm(&good, A),
+            arm(&good, B),
+            ExperimentConfig::default(),
+            0.0,
+            KEY,
+        )
+        .unwrap();
+        e.predict(arm(&good, A), arm(&good, B), "a", None, 1.0).unwrap();
+        let Err(err) = e.predict(arm(&good, A), arm(&bad, &[0xcc; 32]), "b", None, 2.0) else {
+            panic!("a challenger named team/sentiment followed")
+        };
+        assert!(err.to_string().contains("the challenger.name"), "{err}");
+        // The pair and its window are as they were.
+        e.predict(arm(&good, A), arm(&good, B), "c", None, 3.0).unwrap();
+        assert!(e.take_pending().is_empty());
     }
 
     #[test]

@@ -680,9 +680,17 @@ impl Monitor {
             }
             None => None,
         };
+        // A name no collector takes (a hand-packed artifact named `team/model`) would lose every
+        // window: refused here, as the collector would refuse each snapshot.
+        let model = ModelRef {
+            name: cut(&m.name),
+            version: cut(&m.version),
+            sha256,
+        };
+        model.check("the model")?;
         let created = ms(now_ms);
         let mut key = Vec::with_capacity(96);
-        key.extend_from_slice(sha256.as_bytes());
+        key.extend_from_slice(model.sha256.as_bytes());
         key.extend_from_slice(&id_key);
         key.extend_from_slice(&now_ms.to_bits().to_le_bytes());
         let mut instance = [0u8; 16];
@@ -692,11 +700,7 @@ impl Monitor {
             stats: Stats::new(classes.len(), has_proba, has_vocabulary),
             rng: SplitMix64::new(config.seed),
             config,
-            model: ModelRef {
-                name: cut(&m.name),
-                version: cut(&m.version),
-                sha256,
-            },
+            model,
             classes,
             has_proba,
             has_vocabulary,
@@ -1467,5 +1471,38 @@ mod tests {
             assert!(Monitor::new(&m, SHA, c, T0, KEY).is_err());
         }
         assert!(Monitor::new(&m, "abc", MonitorConfig::default(), T0, KEY).is_err());
+    }
+
+    #[test]
+    fn a_model_named_as_no_collector_takes_is_refused_at_the_start() {
+        // Every snapshot of such a monitor would be refused by the validator: lost windows.
+        let named = |name: &str, version: &str| {
+            let mut b = body(None);
+            b.metadata.name = name.into();
+            b.metadata.version = version.into();
+            TextClassifier::from_body(b).unwrap()
+        };
+        for (name, version) in [
+            ("team/model", "1"),
+            ("m", "1:2"),
+            ("", "1"),
+            ("..m", "1"),
+            ("a\u{7}b", ""),
+        ] {
+            let err =
+                Monitor::new(&named(name, version), SHA, MonitorConfig::default(), T0, KEY).unwrap_err();
+            assert_eq!(err.code(), "INVALID_INPUT", "{name:?} {version:?}: {err}");
+            assert!(err.to_string().contains("the model."), "{err}");
+        }
+        let (m, version) = (named("sentiment é", ""), "");
+        let mut mon = Monitor::new(&m, SHA, MonitorConfig::default(), T0, KEY).unwrap();
+        let p = m.predict("good").unwrap();
+        mon.record(&m, "good", &p, Some(0.1), T0 + 1.0);
+        let s = mon.snapshot(T0 + 2.0);
+        assert_eq!(
+            (s.model.name.as_str(), s.model.version.as_str()),
+            ("sentiment é", version)
+        );
+        assert!(Snapshot::parse(&serde_json::to_vec(&s).unwrap()).is_ok());
     }
 }
