@@ -37,6 +37,15 @@ pub enum Error {
         /// Bytes present.
         found: u64,
     },
+    /// An artifact read from a stream (a pipe, a FIFO, a device: nothing whose size a header can
+    /// be checked against) whose header declares more than
+    /// [`crate::artifact::MAX_STREAMED_ARTIFACT_BYTES`]: refused before its body is read.
+    ArtifactTooLarge {
+        /// Bytes the header declares (header, body and signature).
+        declared: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Bytes after the declared body.
     TrailingBytes {
         /// Number of unexpected bytes.
@@ -140,9 +149,10 @@ impl Error {
             | Error::UnsupportedFlags { .. }
             | Error::UnsupportedUnicode { .. } => "ARTIFACT_VERSION_UNSUPPORTED",
             Error::Interchange(_) => "INTERCHANGE_INVALID",
-            Error::InputTooLarge { .. } | Error::SnapshotTooLarge { .. } | Error::CountTooLarge { .. } => {
-                "INPUT_TOO_LARGE"
-            }
+            Error::InputTooLarge { .. }
+            | Error::SnapshotTooLarge { .. }
+            | Error::CountTooLarge { .. }
+            | Error::ArtifactTooLarge { .. } => "INPUT_TOO_LARGE",
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Io(_) => "IO",
             Error::PointerInvalid(_) => "POINTER_INVALID",
@@ -182,6 +192,11 @@ impl fmt::Display for Error {
             Error::Truncated { expected, found } => {
                 write!(f, "artifact truncated: expected {expected} bytes, found {found}")
             }
+            Error::ArtifactTooLarge { declared, limit } => write!(
+                f,
+                "artifact of {declared} bytes (as its header declares) is larger than the {limit} bytes \
+                 read from a stream (a pipe, a FIFO, a device): give it as a file"
+            ),
             Error::TrailingBytes { extra } => {
                 write!(f, "artifact has {extra} unexpected bytes after its body")
             }

@@ -991,7 +991,7 @@ fn with_index(py: Python<'_>, e: PyErr, index: usize) -> PyErr {
 /// The artifact at `path` (read no further than its header declares) and the file's length.
 fn read(path: &std::path::Path) -> PyResult<(Vec<u8>, u64)> {
     crate::artifact::read_file_sized(path)
-        .map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(path)))))
+        .map_err(|e| core_error(crate::artifact::read_error(e, shown_path(path))))
 }
 
 /// Copies the bytes of a `bytes`, `bytearray` or `memoryview`.
@@ -1066,7 +1066,11 @@ fn key_of(v: &Bound<'_, PyAny>, kind: KeyKind, what: &str) -> PyResult<[u8; KEY_
         });
     }
     let path = path_of(v, what, "a str (key text), bytes or a path")?;
-    let text = crate::artifact::read_small_text(&path, 4096)
+    // Without the GIL, as an artifact is read: a file on a slow or hung file system holds this
+    // thread only (a FIFO or a device is refused unread).
+    let text = v
+        .py()
+        .detach(|| crate::artifact::read_small_text(&path, 4096))
         .map_err(|e| core_error(Error::Io(format!("{}: {e}", shown_path(&path)))))?;
     decode_key(&text, kind).map_err(|e| match e {
         Error::KeyInvalid(why) => core_error(Error::KeyInvalid(format!("{}: {why}", shown_path(&path)))),

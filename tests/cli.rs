@@ -958,6 +958,89 @@ fn a_file_longer_than_it_declares_is_refused_without_being_read_whole() {
 }
 
 #[test]
+#[cfg(unix)]
+fn a_stream_is_refused_by_its_declared_length_before_its_body_is_read() {
+    // The header of a tiny artifact declaring a 4 GiB body, then a stream of zeros: refused after
+    // its header (a stream is read up to 256 MiB), not buffered until 4 GiB or memory ran out.
+    const WRITTEN_AT_MOST: u64 = 512 << 20;
+    let mut header = std::fs::read(MODEL).unwrap()[..24].to_vec();
+    header[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut child = spawn(&["inspect", "/dev/stdin"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let mut written = 0u64;
+        let chunk = vec![0u8; 1 << 20];
+        if stdin.write_all(&header).is_ok() {
+            while written < WRITTEN_AT_MOST && stdin.write_all(&chunk).is_ok() {
+                written += chunk.len() as u64;
+            }
+        }
+        written // then the input ends (a reader of 4 GiB would find it truncated)
+    });
+    let out = child.wait_with_output().unwrap();
+    let written = writer.join().unwrap();
+    let err = err_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error[INPUT_TOO_LARGE]: artifact of {} bytes (as its header declares) is larger than the {} bytes",
+            24 + u64::from(u32::MAX),
+            256 << 20
+        )),
+        "{err}"
+    );
+    assert!(
+        written < 64 << 20,
+        "the stream was read on: {written} bytes were written"
+    );
+    // An artifact within the limit is read from a stream as from its file.
+    let out = skedge_with_input(&["inspect", "/dev/stdin"], &std::fs::read(MODEL).unwrap());
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    assert_eq!(out.stdout, skedge(&["inspect", MODEL]).stdout);
+}
+
+#[test]
+#[cfg(unix)]
+fn a_key_path_that_is_not_a_regular_file_is_refused_unread() {
+    // A FIFO with no writer would hold the open for ever; a device or a directory is no key file.
+    let dir = scratch("key-fifo");
+    let fifo = dir.join("key.pub");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (path, kind) in [
+        (p(&fifo), "a FIFO"),
+        ("/dev/zero", "a device"),
+        (p(&dir), "a directory"),
+    ] {
+        let child = Command::new(env!("CARGO_BIN_EXE_skedge"))
+            .args(["inspect", MODEL, "--public-key", path])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A guard only, far above the milliseconds it takes: a blocked open is a failure, not a
+        // hung test run.
+        let (sent, done) = mpsc::channel();
+        let id = child.id();
+        thread::spawn(move || {
+            if done.recv_timeout(Duration::from_secs(120)).is_err() {
+                let _ = Command::new("kill").arg(id.to_string()).status();
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = sent.send(());
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(
+            err.contains(&format!("error[IO]: {path}: not a regular file ({kind})")),
+            "{path}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn predict_skips_a_byte_order_mark_and_blank_json_lines() {
     let good = skedge_with_input(&["predict", MODEL], b"good\n");
     assert_eq!(good.status.code(), Some(0));

@@ -320,11 +320,21 @@ impl Envelope<'_> {
     }
 }
 
+/// The largest artifact read from a stream (a pipe, a FIFO, a device: a file with no size to hold
+/// its header to), header, body and signature, 256 MiB as `skedge pack`'s streamed interchange: a
+/// header declaring more is refused ([`Error::ArtifactTooLarge`]) before its body is read, so a
+/// forged one (a body length of 4 GiB) cannot make a reader buffer an endless stream. A regular file
+/// is read up to its own size, at most the format's `24 + (2^32 - 1) + 64` bytes (FORMAT.md §3).
+pub const MAX_STREAMED_ARTIFACT_BYTES: u64 = 256 << 20;
+
 /// Reads the artifact at `path` no further than its header says it extends, plus one byte to show
 /// a trailing one: a regular file as much as a FIFO or a device, so that neither `/dev/zero` nor a
 /// file longer than its header declares (`truncate -s 1G m.skedge`) is read whole before it is
 /// refused (`parse` finds the extra byte: `TrailingBytes`). A file that is not an artifact is read
-/// no further than the header.
+/// no further than the header. A stream whose header declares more than
+/// [`MAX_STREAMED_ARTIFACT_BYTES`] is refused after its header, as an `InvalidData` error holding
+/// [`Error::ArtifactTooLarge`] ([`read_error`] takes it out). The buffer grows with the bytes that
+/// arrive, never reserved from the header's claim.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     read_file_sized(path).map(|(bytes, _)| bytes)
@@ -347,8 +357,20 @@ pub fn read_file_sized(path: &std::path::Path) -> std::io::Result<(Vec<u8>, u64)
             0 => 0,
             _ => SIGNATURE_LEN as u64,
         };
-        file.take(u64::from(body_len) + trailer + 1)
-            .read_to_end(&mut bytes)?;
+        let rest = u64::from(body_len) + trailer;
+        let declared = HEADER_LEN as u64 + rest;
+        if !meta.is_file() && declared > MAX_STREAMED_ARTIFACT_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                Error::ArtifactTooLarge {
+                    declared,
+                    limit: MAX_STREAMED_ARTIFACT_BYTES,
+                },
+            ));
+        }
+        // `read_to_end` grows the buffer as bytes arrive: a stream that declares 200 MB and ends
+        // after 1 KB costs 1 KB.
+        file.take(rest + 1).read_to_end(&mut bytes)?;
     }
     // Otherwise `parse` says what is wrong from the header alone.
     let len = match meta.is_file() {
@@ -356,6 +378,16 @@ pub fn read_file_sized(path: &std::path::Path) -> std::io::Result<(Vec<u8>, u64)
         false => bytes.len() as u64,
     };
     Ok((bytes, len))
+}
+
+/// The error of a failed [`read_file_sized`]: its refusal of a stream too large as it is
+/// (`INPUT_TOO_LARGE`), any other as [`Error::Io`] after `path` (as the caller shows paths).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_error(e: std::io::Error, path: impl fmt::Display) -> Error {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(refused) => refused.clone(),
+        None => Error::Io(format!("{path}: {e}")),
+    }
 }
 
 /// `e`, an error of loading the `read` bytes that [`read_file_sized`] returned for a file of `len`
@@ -370,15 +402,29 @@ pub fn in_file(e: Error, read: usize, len: u64) -> Error {
     }
 }
 
-/// A small text file (a key): at most `limit` bytes are read, so a device is not read without
-/// bound; a longer file is an error.
+/// A small text file (a key): a regular file of at most `limit` bytes (a longer one is an error).
+/// Anything else is refused before a byte is read, `InvalidInput` "not a regular file": a device
+/// (`/dev/zero`), a directory, and a FIFO, which is opened without waiting for a writer (the wait
+/// would hold a caller, and the Python interpreter's lock with it, until one came).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_small_text(path: &std::path::Path, limit: u64) -> std::io::Result<String> {
     use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer, unless non-blocking; a regular file's reads
+    // ignore the flag.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", file_kind(kind)),
+        ));
+    }
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_string(&mut text)?;
+    file.take(limit + 1).read_to_string(&mut text)?;
     if text.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -386,6 +432,28 @@ pub fn read_small_text(path: &std::path::Path, limit: u64) -> std::io::Result<St
         ));
     }
     Ok(text)
+}
+
+/// What a file that is not a regular one is, in a message.
+#[cfg(not(target_arch = "wasm32"))]
+fn file_kind(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    match kind.is_dir() {
+        true => "a directory",
+        false => "another kind of file",
+    }
 }
 
 /// Locates header, body and signature, checking magic, version, flags and that the declared

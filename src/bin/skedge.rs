@@ -563,7 +563,7 @@ fn write_artifact(out: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The artifact at `path` (read no further than its header declares) and the file's length.
 fn read_artifact(path: &Path) -> Result<(Vec<u8>, u64)> {
-    artifact::read_file_sized(path).map_err(io_err(path))
+    artifact::read_file_sized(path).map_err(|e| artifact::read_error(e, path.display()))
 }
 
 /// An error of loading `bytes` read from a file of `len` bytes: trailing bytes are counted in the

@@ -16,6 +16,7 @@ import pickle
 import random
 import struct
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -548,6 +549,62 @@ def test_a_device_is_read_no_further_than_an_artifact_extends(small):
     with pytest.raises(skedge.SkedgeError) as e:
         skedge.Model.load(small, public_key=pathlib.Path("/dev/zero"))
     assert e.value.code == "IO"
+
+
+FIFO_LOADS = r"""
+import os, pathlib, sys, threading
+import skedge
+
+small, folder = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+key = folder / "key.pub"
+os.mkfifo(key)
+try:
+    skedge.Model.load(small, public_key=key)
+except skedge.SkedgeError as e:
+    print("key", e.code, e)
+# A FIFO artifact whose header declares a 4 GiB body, then zeros until the reader goes away.
+fifo = folder / "model.skedge"
+os.mkfifo(fifo)
+header = bytearray(small.read_bytes()[:24])
+header[12:16] = (2**32 - 1).to_bytes(4, "little")
+written = []
+
+def write():
+    n = 0
+    with open(fifo, "wb", buffering=0) as f:
+        try:
+            f.write(header)
+            while n < 512 << 20:
+                f.write(bytes(1 << 20))
+                n += 1 << 20
+        except BrokenPipeError:
+            pass
+    written.append(n)
+
+writer = threading.Thread(target=write)
+writer.start()
+try:
+    skedge.Model.load(fifo)
+except skedge.SkedgeError as e:
+    print("artifact", e.code, e)
+writer.join()
+print("written", written[0])
+"""
+
+
+def test_a_fifo_key_or_artifact_does_not_hold_the_interpreter(small, tmp_path):
+    """A key path that is a FIFO is refused unopened for reading (`IO`, as the CLI's
+    `--public-key`): its open no longer waits, holding the GIL, for a writer that never comes. A
+    FIFO artifact whose header declares more than a stream may give (256 MiB) is refused
+    (`INPUT_TOO_LARGE`) after its header, not read for 4 GiB. In a subprocess, whose timeout only
+    guards the test run against the interpreter hanging."""
+    done = subprocess.run([sys.executable, "-c", FIFO_LOADS, str(small), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("key IO ") and "not a regular file (a FIFO)" in lines[0], lines
+    assert lines[1].startswith("artifact INPUT_TOO_LARGE artifact of 4294967319 bytes"), lines
+    assert int(lines[2].split()[1]) < 64 << 20, lines
 
 
 def test_a_dataframe_is_refused_not_read_as_its_column_names(artifacts):
