@@ -1,24 +1,57 @@
 """What the package's HTTP servers share (the prediction service, the collector of `report.py
-serve`, the webhook of `sync.py serve`): uvicorn with a deadline on each request's head and body,
-and a bound on the head's size.
+serve`, the webhook of `sync.py serve`): uvicorn with a deadline on each request's head and body
+and on writing each response, a bound on the head's size, and a connection closed after an answer
+given before its request's body was read whole.
 
 uvicorn times only idle keep-alive, and any byte cancels that: a client that sends half a request
-head, or a body a byte a minute, would hold its connection (and, past `limit_concurrency`, the
-server) for ever.
+head, or a body a byte a minute, or that never reads its answers, would hold its connection (and,
+past `limit_concurrency`, the server) for ever. After an early answer (408, 413, a 404 to a POST)
+uvicorn keeps the connection to read the rest of the body, which a client may trickle for ever.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import math
 from typing import Any, Callable
 
 #: Seconds to send a request's head (from the connection or the previous response) and its body,
 #: and to keep an idle connection.
 HEADER_SECONDS, BODY_SECONDS, KEEP_ALIVE_SECONDS = 10.0, 30.0, 5.0
+#: Seconds a response may wait on a client that does not read it: from the moment its unsent
+#: bytes pass the transport's high-water mark (64 KiB) until they drain under its low-water mark.
+WRITE_SECONDS = 30.0
+#: The longest any of these deadlines may be set to (a day).
+MAX_SECONDS = 86400.0
 #: Largest request head (bytes): one still incomplete past it is h11's 400 (plain text, the
 #: connection closed), a complete one over it 400 `HEADERS_TOO_LARGE` (`HeadLimit`).
 MAX_HEAD_BYTES = 16 << 10
+
+
+def port(text: str) -> int:
+    """`--port` (an argparse type): 1 to 65535. uvicorn would end in a traceback past it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"error[INVALID_INPUT] a port is an integer from 1 to 65535, not {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A deadline (an argparse type): a finite number of seconds over 0, at most `MAX_SECONDS`.
+    nan and a negative number would pass a plain comparison, or fire every deadline at once."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"error[INVALID_INPUT] seconds are a number over 0 and at most {MAX_SECONDS:g}, not {text!r}")
+    return value
 
 
 class BodyTooLarge(Exception):
@@ -85,14 +118,58 @@ class HeadLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def header_deadline_protocol(seconds: float):
+class CloseUnread:
+    """ASGI middleware: a response started before its request's body was read whole says
+    `connection: close` (h11 then closes the connection once it is sent), and a client gone
+    mid-body ends its request quietly.
+
+    uvicorn would keep the connection open to read the rest of the body (discarded), and cancel
+    its keep-alive timer at every byte: a client trickling one a second held it for ever. Starlette
+    re-raises `ClientDisconnect` after its handlers, which uvicorn logs as a 50-line traceback."""
+
+    def __init__(self, app: Any):
+        from starlette.requests import ClientDisconnect  # noqa: PLC0415
+
+        self.app, self.disconnect = app, ClientDisconnect
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        # h11 has refused a request with both or a malformed one: no Transfer-Encoding and a
+        # Content-Length of 0 (or none) is a request without a body.
+        headers = dict(scope.get("headers", ()))
+        whole = b"transfer-encoding" not in headers and headers.get(b"content-length", b"0").strip() in (b"0", b"")
+
+        async def reading() -> dict:
+            nonlocal whole
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                whole = True  # the last of the body, or the client gone
+            return message
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start" and not whole:
+                kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, reading, sending)
+        except self.disconnect:
+            pass  # nobody to answer, nothing to log: the client left before its body was sent
+
+
+def header_deadline_protocol(seconds: float, write_seconds: float = WRITE_SECONDS):
     """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
-    after it opened or after the previous response."""
+    after it opened or after the previous response, or whose response does not drain within
+    `write_seconds` once the transport paused writing (a client that does not read, or pipelines
+    requests without reading their answers)."""
     import h11  # noqa: PLC0415
     from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
 
     class HeaderDeadline(H11Protocol):
         _deadline = None
+        _write_deadline = None
 
         def _arm(self) -> None:
             self._disarm()
@@ -114,7 +191,27 @@ def header_deadline_protocol(seconds: float):
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            self._write_disarm()
             super().connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._write_deadline is None:
+                self._write_deadline = self.loop.call_later(write_seconds, self._write_expired)
+
+        def resume_writing(self) -> None:
+            self._write_disarm()
+            super().resume_writing()
+
+        def _write_disarm(self) -> None:
+            if self._write_deadline is not None:
+                self._write_deadline.cancel()
+                self._write_deadline = None
+
+        def _write_expired(self) -> None:
+            self._write_deadline = None
+            # abort, not close: close waits for the unsent bytes the client does not read
+            self.transport.abort()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
@@ -130,13 +227,14 @@ def header_deadline_protocol(seconds: float):
 
 
 def serve(app: Any, host: str, port: int, *, header_seconds: float = HEADER_SECONDS,
-          limit_concurrency: int = 256, error_body: Callable[[str, str], dict] = error_fields) -> None:  # fmt: skip
+          write_seconds: float = WRITE_SECONDS, limit_concurrency: int = 256,
+          error_body: Callable[[str, str], dict] = error_fields) -> None:  # fmt: skip
     """Runs `app` until interrupted, one worker, the deadlines and limits above (`error_body`: the
     JSON of a refusal this module answers, from its code and message)."""
     import uvicorn  # noqa: PLC0415
 
     uvicorn.run(
-        HeadLimit(app, MAX_HEAD_BYTES, error_body),
+        CloseUnread(HeadLimit(app, MAX_HEAD_BYTES, error_body)),
         host=host,
         port=port,
         workers=1,
@@ -144,7 +242,7 @@ def serve(app: Any, host: str, port: int, *, header_seconds: float = HEADER_SECO
         log_level="warning",
         access_log=False,
         server_header=False,
-        http=header_deadline_protocol(header_seconds),
+        http=header_deadline_protocol(header_seconds, write_seconds),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         limit_concurrency=limit_concurrency,

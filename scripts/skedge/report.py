@@ -1228,7 +1228,7 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        _http.serve(app, args.host, args.port, header_seconds=args.header_timeout)
+        _http.serve(app, args.host, args.port, header_seconds=args.header_timeout, write_seconds=args.write_timeout)
     finally:
         spool.close()
     return EXIT_OK
@@ -3348,7 +3348,7 @@ def main(argv: list | None = None) -> int:
 
     s = sub.add_parser("serve", help="run the snapshot collector")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--port", type=_http.port, default=8787)
     s.add_argument("--spool", required=True, help="a folder, or s3://bucket/prefix (FORMAT.md §4)")
     s.add_argument("--s3-endpoint-url", help="S3 endpoint of an s3:// spool (default: $AWS_ENDPOINT_URL)")
     s.add_argument("--token", help="the shared token (default: $SKEDGE_COLLECTOR_TOKEN)")
@@ -3358,10 +3358,12 @@ def main(argv: list | None = None) -> int:
                    help="refuse (422 CLOCK_SKEW) a window ending further ahead of this host's clock")  # fmt: skip
     s.add_argument("--segment-bytes", type=int, default=64 << 20, help="start a new spool file beyond this")
     s.add_argument("--allow-origin", action="append", help="CORS origin allowed (repeat; default *)")
-    s.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT,
+    s.add_argument("--header-timeout", type=_http.seconds, default=HEADER_TIMEOUT,
                    help="close a connection whose request headers take longer (seconds)")  # fmt: skip
-    s.add_argument("--body-timeout", type=float, default=BODY_TIMEOUT,
+    s.add_argument("--body-timeout", type=_http.seconds, default=BODY_TIMEOUT,
                    help="answer 408 to a request whose body takes longer (seconds)")  # fmt: skip
+    s.add_argument("--write-timeout", type=_http.seconds, default=_http.WRITE_SECONDS,
+                   help="close a connection whose client does not read a response for this long (seconds)")  # fmt: skip
     s.add_argument("--refusal-log-interval", type=float, default=60.0,
                    help="log refused requests at most once per this many seconds per kind")  # fmt: skip
 

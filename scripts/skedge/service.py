@@ -8,13 +8,19 @@
     POST /predict {"texts": [...]}    -> {predictions: [{label, decision, proba}, ...]}
     POST /predict {"text": "...", "explain": 5} -> the prediction and its top 5 features
 
-Errors: ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (no route), 405 (not POST),
+Errors: ``{"error": {"code", "message"}}`` with 400 (bad input, and JSON's non-standard NaN,
+Infinity and -Infinity, which the Worker's JSON.parse refuses too), 404 (no route), 405 (not POST),
 408 (``BODY_TIMEOUT``: the body not received within ``--body-timeout``, 30 s), 413 (too large),
 500 (anything else, without its message). Every input is bounded as in the Worker
 (tests/js/examples/worker/src/index.js): a body of at most 16 MiB + 1 KiB, at most 1,000 texts
-per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters; a
-request's head must arrive within ``--header-timeout`` (10 s) and 16 KiB, or the connection is
-closed (``skedge._http``).
+per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters (UTF-16
+code units, the Worker's ``text.length``: a character outside the BMP counts 2); a request's head
+must arrive within ``--header-timeout`` (10 s) and 16 KiB, a response must drain within
+``--write-timeout`` (30 s), or the connection is closed (``skedge._http``). Unknown keys are
+ignored, as in the Worker, but a body of more than 4,096 JSON values (strings, and commas outside
+strings) is 413 ``INPUT_TOO_LARGE`` before it is parsed, where the Worker parses it: parsing
+``[{},{},...]`` costs some 30 times its size in memory. Bodies over 1 MiB are parsed (in the threadpool) and
+predicted two at a time.
 
 The model is loaded once at start (``create_app``), with ``--public-key`` / ``--decryption-key``
 (key files) or ``SKEDGE_PUBLIC_KEY`` / ``SKEDGE_DECRYPTION_KEY`` (key text) as the Worker takes
@@ -25,9 +31,11 @@ them: a model that does not load stops the start with its code. Needs starlette 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,12 @@ MAX_BODY_BYTES = MAX_TEXT_BYTES + 1024  # one text at the engine's limit, as JSO
 MAX_TEXTS = 1000
 MAX_EXPLAIN_FEATURES = 50
 MAX_EXPLAIN_CHARS = 64 * 1024
+#: The most JSON values a body may hold (see `too_many_values`); 1,000 texts are 2,000.
+MAX_VALUES = 4096
+#: Bodies over this many bytes are parsed (in the threadpool) and predicted at most `LARGE_AT_ONCE`
+#: at a time: each costs up to 8 times its size while parsed (decoded, 4 bytes a character past
+#: the BMP), and its text's tokens while predicted.
+LARGE_BODY_BYTES, LARGE_AT_ONCE = 1 << 20, 2
 STATUS = {"INVALID_INPUT": 400, "INPUT_TOO_LARGE": 413}
 
 
@@ -66,6 +80,48 @@ class Failure(Exception):
 
 def invalid(message: str) -> Failure:
     return Failure(400, "INVALID_INPUT", message)
+
+
+_TOKEN = re.compile(rb'"[^"]*"|,')
+
+
+def too_many_values(body: bytes) -> bool:
+    """Whether `body` holds more than `MAX_VALUES` strings and commas outside strings: each value
+    json.loads allocates is a string or follows a comma, but for one per level of nesting (at most
+    the recursion limit, past which the body is 400). A body of small values is refused before it
+    is parsed (an 8 MB `[{},{},...]` took 225 MB); one long text is scanned once at C speed, and
+    the scan stops at the limit."""
+    if body.count(b",") + body.count(b'"') // 2 <= MAX_VALUES:
+        return False  # an upper bound: commas and quotes inside strings counted too
+    # Escapes removed left to right (`\\` first) leave every string as `"[^"]*"`; in valid JSON a
+    # backslash appears only inside a string.
+    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    for n, _ in enumerate(_TOKEN.finditer(plain), 1):
+        if n > MAX_VALUES:
+            return True
+    return False
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # JSON.parse refuses NaN and Infinity: so does the Worker
+
+
+def parse(body: bytes) -> Any:
+    """The request's JSON, or `Failure`: 413 past `MAX_VALUES`, 400 for anything not JSON."""
+    if too_many_values(body):
+        raise Failure(413, "INPUT_TOO_LARGE", f"the body holds more than {MAX_VALUES} JSON values")
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, NaN
+        raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
+
+
+def utf16_length(text: str) -> int:
+    """`text.length` in JS: a character outside the BMP is 2 UTF-16 code units (lone surrogates,
+    which JSON can carry as escapes, 1)."""
+    if len(text) > MAX_EXPLAIN_CHARS:  # never fewer units than characters: not worth encoding
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _finite(value: Any) -> Any:
@@ -122,15 +178,27 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
     async def get_health(request: Request) -> Response:
         return json_response(health)
 
+    large = asyncio.Semaphore(LARGE_AT_ONCE)
+
     async def predict(request: Request) -> Response:
         try:
-            body = json.loads((await _http.read_body(request, MAX_BODY_BYTES, body_seconds)).decode("utf-8"))
+            # in a list that `answer` empties: no frame keeps the body once its text is parsed
+            held = [await _http.read_body(request, MAX_BODY_BYTES, body_seconds)]
         except _http.BodyTooLarge:
             raise Failure(413, "INPUT_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes") from None
         except _http.BodyTimeout as e:
             raise Failure(408, "BODY_TIMEOUT", str(e)) from None
-        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
-            raise invalid('the body must be JSON: {"text": "..."} or {"texts": [...]}') from None
+        if len(held[0]) <= LARGE_BODY_BYTES:
+            return await answer(held)  # parsed in microseconds: not worth a thread
+        # Off the event loop, and a few at a time: the memory of the large bodies parsed and
+        # predicted at once is bounded (json.loads holds the GIL: the scan keeps each call short).
+        async with large:
+            return await answer(held, threaded=True)
+
+    async def answer(held: list, threaded: bool = False) -> Response:
+        raw = held.pop()
+        body = await run_in_threadpool(parse, raw) if threaded else parse(raw)
+        del raw
         if not isinstance(body, dict) or not ("text" in body or "texts" in body):
             raise invalid('expected {"text": "..."} or {"texts": [...]}')
         if "text" in body and "texts" in body:  # answering one would drop the other silently
@@ -149,7 +217,7 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
         if explain not in (None, False, 0):
             if not is_integer(explain) or not 1 <= explain <= MAX_EXPLAIN_FEATURES:
                 raise invalid(f'"explain" must be an integer from 1 to {MAX_EXPLAIN_FEATURES}')
-            if len(text) > MAX_EXPLAIN_CHARS:
+            if utf16_length(text) > MAX_EXPLAIN_CHARS:
                 raise Failure(
                     413, "INPUT_TOO_LARGE", f"explain takes texts of at most {MAX_EXPLAIN_CHARS} characters"
                 )
@@ -199,13 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skedge.service", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="the artifact (.skedge)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_http.port, default=8000)
     parser.add_argument("--public-key", help="refuse the model unless signed by this key file (NAME.pub)")
     parser.add_argument("--decryption-key", help="decrypt the model with this key file")
-    parser.add_argument("--header-timeout", type=float, default=_http.HEADER_SECONDS, metavar="SECONDS",
+    parser.add_argument("--header-timeout", type=_http.seconds, default=_http.HEADER_SECONDS, metavar="SECONDS",
                         help="close a connection whose request head is not complete after this (default %(default)g)")
-    parser.add_argument("--body-timeout", type=float, default=_http.BODY_SECONDS, metavar="SECONDS",
+    parser.add_argument("--body-timeout", type=_http.seconds, default=_http.BODY_SECONDS, metavar="SECONDS",
                         help="answer 408 to a request whose body is not complete after this (default %(default)g)")
+    parser.add_argument("--write-timeout", type=_http.seconds, default=_http.WRITE_SECONDS, metavar="SECONDS",
+                        help="close a connection whose client does not read a response for this long "
+                             "(default %(default)g)")
     args = parser.parse_args(argv)
     if _MISSING is not None:
         raise _MISSING
@@ -215,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skedge.service: error[{e.code}]: {e}", file=sys.stderr)
         return 1
     _http.serve(create_app(model, args.body_timeout), args.host, args.port, header_seconds=args.header_timeout,
-                error_body=lambda code, message: {"error": {"code": code, "message": message}})
+                write_seconds=args.write_timeout, error_body=lambda code, message: {"error": {"code": code, "message": message}})
     return 0
 
 

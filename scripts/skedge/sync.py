@@ -1727,10 +1727,11 @@ def main(argv: list | None = None) -> int:
                              "default: any)")
             sub.add_argument("--alias", action="append", help="act only on this alias (repeatable; default: any)")
             sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-            sub.add_argument("--port", type=int, default=8788)
+            sub.add_argument("--port", type=_http.port, default=8788)
             sub.add_argument("--secret", help="the webhook's secret (default: $SKEDGE_WEBHOOK_SECRET, which keeps it "
                              "out of the process list)")
-            sub.add_argument("--tolerance", type=float, default=300.0, metavar="SECONDS",
+            # nan would pass every comparison: any timestamp accepted, replays with it
+            sub.add_argument("--tolerance", type=_http.seconds, default=300.0, metavar="SECONDS",
                              help="refuse deliveries whose timestamp is further from now (default 300)")
             sub.add_argument("--parallel", type=int, default=1, help="passes (exports) running at once (default 1)")
             sub.add_argument("--retries", type=int, default=2,

@@ -502,3 +502,42 @@ def test_numbers_out_of_range_are_usage_errors_not_tracebacks(args, tmp_path):
                           cwd=tmp_path, timeout=60)  # fmt: skip
     assert proc.returncode == 2, (proc.returncode, proc.stderr)  # argparse's, not push's alert code 1
     assert "Traceback" not in proc.stderr and "report.py: error: --" in proc.stderr, proc.stderr
+
+
+def test_an_early_answer_closes_the_connection_and_a_client_gone_leaves_no_traceback(tmp_path):
+    """408, 413 and 404 answered before the body was read whole close the connection though the
+    client trickles bytes (uvicorn kept it to read the rest, for ever); a client gone mid-body
+    is not a 50-line traceback in the log."""
+    from test_service import _answer_then_end
+
+    c = _Collector(tmp_path / "spool", "--body-timeout", "1")
+    auth = f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n".encode()
+    cases = {
+        "408": (b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: 100\r\n\r\n{", b" "),
+        "413": (b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: 99999999999\r\n\r\n", b"x"),
+        "404": (b"POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab", b" "),
+    }
+    try:
+        for name, (head, trickle) in cases.items():
+            with c.connect() as s:
+                s.sendall(head)
+                got, ended = _answer_then_end(s, trickle)
+            assert got.startswith(b"HTTP/1.1 " + name.encode()) and b"connection: close" in got.lower(), got
+            assert ended, (name, got)
+        for _ in range(3):
+            with c.connect() as s:
+                s.sendall(b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: 100\r\n\r\n{")
+            assert c.post(json.dumps(_snapshot()).encode())[0] == 201
+    finally:
+        c.stop()
+    log = "".join(p.read_text() for p in tmp_path.glob("collector-*.log"))
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log
+
+
+@pytest.mark.parametrize("args", [["--port", "99999"], ["--header-timeout", "nan"], ["--body-timeout", "-1"],
+                                  ["--write-timeout", "inf"]])  # fmt: skip
+def test_bad_connection_options_are_usage_errors(args, tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "report.py"), "serve", "--spool", ".", "--token", "t", *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and f"argument {args[0]}: error[INVALID_INPUT]" in proc.stderr, proc.stderr

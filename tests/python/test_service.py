@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import pathlib
+import select
 import signal
 import socket
 import subprocess
@@ -222,3 +223,145 @@ def test_non_finite_numbers_are_json_null_as_the_cli_writes_them():
     body = service.json_response({"label": 1, "decision": [float("nan")], "proba": [float("inf"), 0.5]}).body
     assert strict(body.decode()) == {"label": 1, "decision": [None], "proba": [None, 0.5]}
     assert strict(service.json_response({"decision": [1.5]}).body.decode()) == {"decision": [1.5]}
+
+
+def _answer_then_end(s: socket.socket, trickle: bytes, rounds: int = 60) -> tuple[bytes, bool]:
+    """What the server sends, and whether it ended the connection, while the client sends
+    `trickle` whenever nothing arrived for a second (at most `rounds` of them: a guard, not a
+    deadline). An ended connection may read as EOF or as a reset (bytes were still arriving)."""
+    got = b""
+    for _ in range(rounds):
+        readable, _, _ = select.select([s], [], [], 1)
+        if readable:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return got, True
+            if not chunk:
+                return got, True
+            got += chunk
+            continue
+        try:
+            s.sendall(trickle)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server is gone: what it sent is still to be read
+    return got, False
+
+
+def test_an_early_answer_closes_the_connection_though_the_client_trickles(artifact, tmp_path):
+    """A response sent before the body was read whole (408, 413, 404 or 405 to a request with a
+    body) closes the connection: uvicorn kept it to read the rest of the body, and a client
+    trickling a byte a second held it for ever; 255 of them made every other request 503."""
+    proc, port = start(artifact, "--body-timeout", "1", log=tmp_path / "service.log")
+    cases = {
+        "408": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": ", b" "),
+        "408 chunked": (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"),
+        "413": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", b"x" * 1000),
+        "404": (b"POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab", b" "),
+        "405": (b"PUT /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab", b" "),
+    }
+    try:
+        for name, (head, trickle) in cases.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(head)
+                got, ended = _answer_then_end(s, trickle)
+            assert got.startswith(b"HTTP/1.1 " + name[:3].encode()), (name, got)
+            assert b"connection: close" in got.lower(), (name, got)
+            assert ended, (name, got)
+        assert post(port, {"text": "still serving"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_a_client_that_does_not_read_its_answers_is_cut_off(artifact, tmp_path):
+    """Pipelined explain requests whose answers are never read: the connection is closed once a
+    response has waited `--write-timeout` on the client, not held for ever."""
+    text = " ".join(expected_texts())
+    while len(text) < 65536:
+        text += " " + text
+    # under the explain limit (the texts hold emoji: 2 UTF-16 units each); each answer some 170 KB
+    body = json.dumps({"text": text[:60000], "explain": 50}).encode()
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    proc, port = start(artifact, "--write-timeout", "1", log=tmp_path / "service.log")
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        with s:
+            try:
+                for _ in range(200):
+                    s.sendall(request)
+            except (socket.timeout, ConnectionResetError, BrokenPipeError):
+                pass  # the server stopped reading (its answers wait) or closed already
+            # The connection's state, read without reading the answers (which would let them drain).
+            for _ in range(120):
+                state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+                if state not in (1, 4, 5):  # ESTABLISHED, FIN_WAIT1, FIN_WAIT2: still ours
+                    break
+                time.sleep(0.5)
+            assert state not in (1, 4, 5), state  # CLOSE (reset) or CLOSE_WAIT (the server's FIN)
+        assert post(port, {"text": "still serving"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_a_client_gone_mid_body_leaves_no_traceback(artifact, tmp_path):
+    log = tmp_path / "service.log"
+    proc, port = start(artifact, log=log)
+    try:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": ")
+            # the next request is answered after the loop saw the disconnect
+            assert post(port, {"text": "still serving"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text() and "ClientDisconnect" not in log.read_text(), log.read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["--port", "99999"], ["--port", "0"], ["--port", "x"], ["--body-timeout", "nan"], ["--header-timeout", "-1"],
+    ["--write-timeout", "inf"], ["--body-timeout", "0"], ["--header-timeout", "1e9"],
+])  # fmt: skip
+def test_bad_options_are_usage_errors(args, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "skedge.service", str(tmp_path / "m.skedge"), *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and f"argument {args[0]}: error[INVALID_INPUT]" in proc.stderr, proc.stderr
+
+
+def test_non_standard_json_constants_are_refused_as_the_worker_does(server):
+    """JSON.parse refuses NaN and Infinity (400 INVALID_INPUT in the Worker); json.loads took them."""
+    for raw in (b'{"text": "a", "x": NaN}', b'{"text": "a", "x": -Infinity}', b'{"texts": ["a"], "x": [Infinity]}',
+                b'{"text": "a", "explain": NaN}'):  # fmt: skip
+        status, body = call(server, "POST", "/predict", raw)
+        assert (status, body["error"]["code"]) == (400, "INVALID_INPUT"), raw
+    assert call(server, "POST", "/predict", b'{"text": "a", "x": 1e999}')[0] == 200  # JSON.parse's Infinity too
+
+
+def test_the_explain_limit_counts_utf16_units_as_the_worker(server):
+    """The Worker's `text.length` counts a character outside the BMP as 2: 40,000 emoji are 80,000
+    units there, over the 65,536 explain takes, and so here."""
+    def status(text: str) -> int:
+        return post(server, {"text": text, "explain": 1})[0]
+
+    assert status("\U0001F600" * 32768) == 200  # 65,536 units
+    assert status("\U0001F600" * 32768 + "a") == 413
+    assert status("\U0001F600" * 40000) == 413
+    assert status("é" * 65536) == 200  # in the BMP: a unit a character
+
+
+def test_unknown_keys_are_ignored_but_a_body_of_many_values_is_refused_unparsed(server):
+    """Unknown keys are ignored, as the Worker ignores them; but `[{},{},...]` costs ~30 times its
+    size parsed (8 MB took 225 MB), so a body of more than 4,096 values is 413 before parsing."""
+    assert post(server, {"text": "a", "meta": {"id": 3, "tags": ["x", "y"]}})[0] == 200
+    assert post(server, {"texts": ["a, \"b\"\\"] * 1000, "meta": [1] * 2000})[0] == 200  # commas in texts
+    many = b'{"text": "a", "x": [' + b",".join([b"{}"] * 4096) + b"]}"
+    status, body = call(server, "POST", "/predict", many)
+    assert (status, body["error"]["code"]) == (413, "INPUT_TOO_LARGE"), body
+    assert service.too_many_values(b'{"x":[' + b",".join([b'""'] * 3000) + b"]}")
+    assert not service.too_many_values(json.dumps({"texts": [",,,\"\\" * 100] * 1000}).encode())

@@ -531,3 +531,45 @@ def test_a_trust_key_skedge_cannot_use_is_refused_before_anything_else(tmp_path,
     cmd = [sys.executable, "-m", "skedge.sync", "serve", *common, "--port", str(port), "--trust-key", str(good)]
     with _process(cmd, tmp_path / "serve.log", _env(SKEDGE_WEBHOOK_SECRET=SECRET), f"http://127.0.0.1:{port}/health"):
         assert _health(f"http://127.0.0.1:{port}")["ok"] is True
+
+
+def test_an_early_answer_closes_the_connection_and_a_client_gone_leaves_no_traceback(tmp_path):
+    """A 413 answered before the body was read, and a 404 to a POST with a body, close the
+    connection though the client trickles bytes (uvicorn kept it open to read the rest, for
+    ever); a client gone mid-body is not a 50-line traceback in the log."""
+    import socket
+
+    from test_service import _answer_then_end
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "skedge.sync", "serve", "--publish", str(tmp_path / "edge"), "--port", str(port),
+           "--tracking-uri", f"http://127.0.0.1:{_free_port()}"]  # fmt: skip
+    log = tmp_path / "serve.log"
+    cases = {
+        "413": (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", b"x"),
+        "404": (b"POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab", b" "),
+    }
+    with _process(cmd, log, _env(SKEDGE_WEBHOOK_SECRET=SECRET), f"http://127.0.0.1:{port}/health"):
+        for name, (head, trickle) in cases.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(head)
+                got, ended = _answer_then_end(s, trickle)
+            assert got.startswith(b"HTTP/1.1 " + name.encode()) and b"connection: close" in got.lower(), got
+            assert ended, (name, got)
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            assert _health(f"http://127.0.0.1:{port}")["ok"] is True
+    assert "Traceback" not in log.read_text() and "ClientDisconnect" not in log.read_text(), log.read_text()
+
+
+@pytest.mark.parametrize("args", [["--port", "99999"], ["--port", "-1"], ["--tolerance", "nan"],
+                                  ["--tolerance", "-5"]])  # fmt: skip
+def test_bad_serve_options_are_usage_errors(args, tmp_path):
+    """`--port 99999` was uvicorn's traceback; `--tolerance nan` accepted every timestamp (no
+    comparison with nan is true), replays included."""
+    cmd = [sys.executable, "-m", "skedge.sync", "serve", "--publish", str(tmp_path / "edge"), *args]
+    done = subprocess.run(cmd, env=_env(SKEDGE_WEBHOOK_SECRET=SECRET), capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == sync.EXIT_FAILURE, done.stderr  # sync's usage errors are 3
+    assert "Traceback" not in done.stderr and f"argument {args[0]}: error[INVALID_INPUT]" in done.stderr, done.stderr
