@@ -212,7 +212,9 @@ peer's accuracy and the agreement per window.
 
 Connections: a request's headers must arrive within `--header-timeout` (10 s, from the
 connection or the previous response) and 16 KiB, its body within `--body-timeout` (30 s, else
-408), an idle keep-alive connection is closed after 5 s; at most 256 connections at once.
+408; an answer given before the body was read whole closes the connection), a response must be
+read within `--write-timeout` (30 s, else the connection is aborted), an idle keep-alive
+connection is closed after 5 s; at most 256 connections at once.
 
 A bucket instead of a folder (`--spool s3://BUCKET/PREFIX` for serve, `--from s3://BUCKET/PREFIX`
 for push; the endpoint from `--s3-endpoint-url` or `AWS_ENDPOINT_URL`; FORMAT.md §4 "Snapshots in a
