@@ -1322,6 +1322,26 @@ def test_an_in_sync_pass_writes_a_missing_or_older_published_tag_without_ping_po
         assert tag() == f"{target} generation 3", alias
 
 
+def _three_generations(server, models, tmp_path, name: str, experiment: str):
+    """Versions 1, 2, 3 of `name` published in turn to a signed folder destination (generations 1
+    to 3), as the rollback tests start: (client, argv, target, (v1, v2, v3), generation 2's pointer)."""
+    from mlflow import MlflowClient
+    from skedge import sync
+
+    (_, key, _, _) = models
+    uri = server["uri"]
+    versions = _versions(server, name, (1.0, 10.0, 3.0), experiment)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    target = tmp_path / "edge"
+    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
+            "--sign-key", str(key), "--skedge", str(SKEDGE)]
+    for version in versions:
+        client.set_registered_model_alias(name, "production", version)
+        assert sync.main(["reconcile", *argv]) == 0
+    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
+    return client, argv, target, versions, gen2
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["confirmed", "record-without-moved"])
 def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_rollback(
         server, models, tmp_path, capsys, legacy):
@@ -1331,20 +1351,11 @@ def test_a_rollback_whose_pointer_write_failed_is_completed_by_reconcile_as_a_ro
     tagged, and a further rollback goes further back, not to that version (as it would after an
     ordinary publish of the alias's version). The same for a record written before records were
     confirmed (no `moved`): an upgrade between the two steps finishes it as the rollback too."""
-    from mlflow import MlflowClient
     from skedge import sync
 
-    (_, key, pub, _) = models
-    uri, name = server["uri"], "edge_rollback_fault" + ("_legacy" if legacy else "")
-    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-fault" + ("-legacy" if legacy else ""))
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    target = tmp_path / "edge"
-    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
-            "--sign-key", str(key), "--skedge", str(SKEDGE)]
-    for version in (v1, v2, v3):
-        client.set_registered_model_alias(name, "production", version)
-        assert sync.main(["reconcile", *argv]) == 0
-    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
+    (_, _, pub, _) = models
+    name = "edge_rollback_fault" + ("_legacy" if legacy else "")
+    client, argv, target, (v1, v2, v3), gen2 = _three_generations(server, models, tmp_path, name, "skedge-edge-rollback-fault" + ("-legacy" if legacy else ""))
 
     lock = target / f"{publish.pointer_key(name, 'production')}.lock"
     lock.unlink()
@@ -1385,21 +1396,12 @@ def test_a_rollback_interrupted_before_its_alias_move_never_turns_a_later_move_i
     rolled back, and a rollback of it returns to that version instead of skipping it."""
     import argparse
 
-    from mlflow import MlflowClient
     from skedge import sync
 
-    (_, key, pub, _) = models
-    uri, name = server["uri"], "edge_rollback_inert"
-    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-inert")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    target = tmp_path / "edge"
-    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
-            "--sign-key", str(key), "--skedge", str(SKEDGE)]
-    for version in (v1, v2, v3):
-        client.set_registered_model_alias(name, "production", version)
-        assert sync.main(["reconcile", *argv]) == 0
+    (_, _, pub, _) = models
+    name = "edge_rollback_inert"
+    client, argv, target, (v1, v2, v3), gen2 = _three_generations(server, models, tmp_path, name, "skedge-edge-rollback-inert")
     third = _stored(target, name, pub=pub)
-    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
 
     # What `rollback` (to generation 2, version 2) writes before its alias move, left by a kill there.
     args = argparse.Namespace(publish=str(target), alias="production")
@@ -1440,22 +1442,13 @@ def test_a_rollback_confirmed_during_the_pass_export_is_finished_as_a_rollback(s
     instead of being outlasted.)"""
     import argparse
 
-    from mlflow import MlflowClient
     from skedge import sync
 
     _keep_export_keys(monkeypatch)
-    (_, key, pub, _) = models
-    uri, name = server["uri"], "edge_rollback_late"
-    v1, v2, v3 = _versions(server, name, (1.0, 10.0, 3.0), "skedge-edge-rollback-late")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    target = tmp_path / "edge"
-    argv = ["--model", name, "--alias", "production", "--publish", str(target), "--tracking-uri", uri,
-            "--sign-key", str(key), "--skedge", str(SKEDGE)]
-    for version in (v1, v2, v3):
-        client.set_registered_model_alias(name, "production", version)
-        assert sync.main(["reconcile", *argv]) == 0
+    (_, _, pub, _) = models
+    name = "edge_rollback_late"
+    client, argv, target, (v1, v2, v3), gen2 = _three_generations(server, models, tmp_path, name, "skedge-edge-rollback-late")
     third = _stored(target, name, pub=pub)
-    gen2 = json.loads((target / publish.history_key(name, "production", 2)).read_text())["pointer"]
 
     # `rollback` (to generation 2, version 2) recorded itself and moved the alias; its
     # confirmation comes only while the pass exports the version.
