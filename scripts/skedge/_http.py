@@ -23,8 +23,9 @@ HEADER_SECONDS, BODY_SECONDS, KEEP_ALIVE_SECONDS = 10.0, 30.0, 5.0
 #: Seconds a response may wait on a client that does not read it: from the moment its unsent
 #: bytes pass the transport's high-water mark (64 KiB) until they drain under its low-water mark.
 WRITE_SECONDS = 30.0
-#: The longest any of these deadlines may be set to (a day).
-MAX_SECONDS = 86400.0
+#: The shortest and longest any of these deadlines may be set to (a millisecond: shorter ones
+#: would fire before any request is read; a day).
+MIN_SECONDS, MAX_SECONDS = 0.001, 86400.0
 #: Largest request head (bytes): one still incomplete past it is h11's 400 (plain text, the
 #: connection closed), a complete one over it 400 `HEADERS_TOO_LARGE` (`HeadLimit`).
 MAX_HEAD_BYTES = 16 << 10
@@ -42,15 +43,16 @@ def port(text: str) -> int:
 
 
 def seconds(text: str) -> float:
-    """A deadline (an argparse type): a finite number of seconds over 0, at most `MAX_SECONDS`.
-    nan and a negative number would pass a plain comparison, or fire every deadline at once."""
+    """A deadline (an argparse type): a finite number of seconds from `MIN_SECONDS` to
+    `MAX_SECONDS`. nan would pass a plain comparison; 0, a negative or a tiny one would fire every
+    deadline at once."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+    if not (math.isfinite(value) and MIN_SECONDS <= value <= MAX_SECONDS):
         raise argparse.ArgumentTypeError(
-            f"error[INVALID_INPUT] seconds are a number over 0 and at most {MAX_SECONDS:g}, not {text!r}")
+            f"error[INVALID_INPUT] seconds are a number from {MIN_SECONDS:g} to {MAX_SECONDS:g}, not {text!r}")
     return value
 
 
@@ -85,11 +87,13 @@ async def read_body(request: Any, limit: int, seconds: float) -> bytes:
 
 
 def head_bytes(scope: dict) -> int:
-    """The size of a request's head as h11 parsed it: request line, header lines, blank line.
-    Whitespace around header values is not counted, so it is never more than what was sent."""
+    """The size of a request's head as h11 parsed it: request line, header lines (`name:value`,
+    the shortest form), blank line. Never more than what was sent; less by the whitespace around
+    header values, which h11 strips (a head padded so is bounded by h11's own limit on what it
+    buffers, `h11_max_incomplete_event_size`, as every head spread over several reads is)."""
     query = scope.get("query_string", b"")
     line = len(scope["method"]) + 1 + len(scope.get("raw_path", b"")) + (1 + len(query) if query else 0) + 11
-    return line + sum(len(k) + 2 + len(v) + 2 for k, v in scope.get("headers", ())) + 2
+    return line + sum(len(k) + 1 + len(v) + 2 for k, v in scope.get("headers", ())) + 2
 
 
 def error_fields(code: str, message: str) -> dict:
@@ -109,8 +113,8 @@ class HeadLimit:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or head_bytes(scope) <= self.limit:
             return await self.app(scope, receive, send)
-        body = json.dumps(self.error_body("HEADERS_TOO_LARGE",
-                                          f"the request head is larger than {self.limit} bytes")).encode()  # fmt: skip
+        refusal = self.error_body("HEADERS_TOO_LARGE", f"the request head is larger than {self.limit} bytes")
+        body = json.dumps(refusal, separators=(",", ":")).encode()
         # the body is never read: the connection closes after the answer
         await send({"type": "http.response.start", "status": 400,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

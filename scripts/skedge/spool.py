@@ -30,7 +30,9 @@ the default 60 s never takes over a live push holding 600 s, whose renewals are 
 input: a recorded length is brought into ``MIN_LEASE_SECONDS``..``MAX_LEASE_SECONDS`` (1 s to an
 hour, the range ``--lease-seconds`` accepts), and a lease without one (written by the version
 before) or with one that is not a positive number is waited the waiter's own ``--lease-seconds``,
-as before. A holder that was only paused (not dead) for that long is fenced: its next ledger write
+as before (so the rule holds once every push and compact host runs this version: one of the
+version before waits its own length whatever the holder recorded). A holder that was only paused
+(not dead) for that long is fenced: its next ledger write
 fails the ``If-Match`` (the new holder's writes changed the ETag) and it stops (exit 2); before each
 window it also checks that its renewals still succeed. What such a paused holder may have logged to
 MLflow in between is caught like a crash between MLflow and the ledger: the next push reads the

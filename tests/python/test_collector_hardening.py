@@ -222,15 +222,15 @@ def test_a_whole_head_over_16_kib_is_refused_coded(tmp_path):
     sendall on loopback) reached the collector, and 100 KB of headers were stored with 201."""
     c = _Collector(tmp_path / "spool")
 
-    def post(pad: int) -> tuple[int, bytes]:
+    def post(pad: int, short: int = 0) -> tuple[int, bytes]:
+        """With `short` headers `a:b`, written without a space: counted as sent, not one byte more."""
         body = json.dumps(_snapshot()).encode()
         with c.connect() as s:
-            s.sendall(
-                b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\nX-Pad: {'a' * pad}\r\n"
-                f"Connection: close\r\n\r\n".encode()
-                + body
-            )
+            head = (b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\nX-Pad: {'a' * pad}\r\n"
+                    f"Connection: close\r\n".encode() + b"a:b\r\n" * short + b"\r\n")  # fmt: skip
+            assert len(head) <= 16384 or not short
+            s.sendall(head + body)
             data = _read_all(s)
         return int(data.split(b" ", 2)[1]), data
 
@@ -241,10 +241,11 @@ def test_a_whole_head_over_16_kib_is_refused_coded(tmp_path):
             "code": "HEADERS_TOO_LARGE", "error": "the request head is larger than 16384 bytes"}  # fmt: skip
         assert post(100_000)[0] == 400  # h11's own 400 if the head came in more than one read
         assert post(15_000)[0] == 201  # a head under the limit, padding and all
+        assert post(1, short=3_100)[0] == 201  # 15,7xx bytes of `a:b` lines
         assert c.proc.poll() is None
     finally:
         c.stop()
-    assert len(report.read_spool(tmp_path / "spool")) == 1
+    assert len(report.read_spool(tmp_path / "spool")) == 2
 
 
 def test_second_collector_on_a_locked_spool_exits_3(tmp_path):

@@ -325,7 +325,7 @@ def test_a_client_gone_mid_body_leaves_no_traceback(artifact, tmp_path):
 
 @pytest.mark.parametrize("args", [
     ["--port", "99999"], ["--port", "0"], ["--port", "x"], ["--body-timeout", "nan"], ["--header-timeout", "-1"],
-    ["--write-timeout", "inf"], ["--body-timeout", "0"], ["--header-timeout", "1e9"],
+    ["--write-timeout", "inf"], ["--body-timeout", "0"], ["--header-timeout", "1e9"], ["--body-timeout", "1e-300"],
 ])  # fmt: skip
 def test_bad_options_are_usage_errors(args, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "skedge.service", str(tmp_path / "m.skedge"), *args],
