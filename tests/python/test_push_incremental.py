@@ -289,6 +289,20 @@ def _env(s3: dict) -> dict:
     return moto_env(s3["url"])
 
 
+def _quarantined(s3: dict, prefix: str) -> list:
+    """The lines of a bucket's quarantine."""
+    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def _other_champion(doc: dict) -> dict:
+    """An experiment snapshot under `doc`'s id whose arms are another model's (another folder)."""
+    twin = json.loads(json.dumps(doc))
+    for arm in twin["arms"]:
+        arm["model"]["name"] += "_other"
+    return twin
+
+
 def _put(s3: dict, prefix: str, snaps: list) -> None:
     for s in snaps:
         s3["client"].put_object(Bucket="snapshots", Key=f"{prefix}/{bucket_spool.snapshot_key(s)}",
@@ -1000,15 +1014,12 @@ def test_an_experiment_twin_under_another_champion_is_read_and_set_aside(server,
     _put(s3, prefix, [doc])
     _push(uri, source, experiment, env=env)  # both arms logged
     assert "nothing to push" in _push(uri, source, experiment, env=env).stderr  # the checkpoint vouches for the id
-    twin = json.loads(json.dumps(doc))
-    for arm in twin["arms"]:
-        arm["model"]["name"] += "_other"
+    twin = _other_champion(doc)
     _put(s3, prefix, [twin])
     out = _push(uri, source, experiment, env=env).stderr
     assert "2 object(s), 1 read from the bucket" in out and "nothing to push" in out, out
     assert "quarantined 1 snapshot(s) whose id another, different snapshot has" in out, out
-    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
-    [aside] = [json.loads(line) for line in body.splitlines()]
+    [aside] = _quarantined(s3, prefix)
     assert aside["duplicate_of"] == doc["id"] and aside["snapshot"] == twin and "ids" not in aside, aside
     assert aside["segment"] == bucket_spool.snapshot_key(twin) and aside["etag"]
     client = _client(uri)
@@ -1038,15 +1049,12 @@ def test_an_experiment_twin_of_an_id_set_aside_is_set_aside_not_read_for_ever(se
     _put(s3, prefix, [ahead])
     first = _push(uri, source, experiment, env=env).stderr
     assert "the device's clock is ahead" in first and "nothing to push" in first, first
-    twin = json.loads(json.dumps(doc))
-    for arm in twin["arms"]:
-        arm["model"]["name"] += "_other"
+    twin = _other_champion(doc)
     _put(s3, prefix, [twin])
     out = _push(uri, source, experiment, env=env).stderr
     assert "2 object(s), 1 read from the bucket" in out and "nothing to push" in out, out
     assert "quarantined 1 snapshot(s) whose id another, different snapshot has" in out, out
-    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
-    aside = [json.loads(line) for line in body.splitlines()]
+    aside = _quarantined(s3, prefix)
     assert [a.get("duplicate_of") for a in aside] == [None, doc["id"]] and aside[1]["snapshot"] == twin, aside
     assert "set aside for another model" in aside[1]["reason"]
     again = _push(uri, source, experiment, env=env).stderr
@@ -1073,6 +1081,5 @@ def test_the_log_of_twins_set_aside_counts_snapshots_not_ids(server, s3, artifac
     _put(s3, prefix, [a, *twins])
     out = _push(uri, source, experiment, env=env).stderr
     assert "quarantined 2 snapshot(s) whose id another, different snapshot has (1 id(s);" in out, out
-    body = s3["client"].get_object(Bucket="snapshots", Key=f"{prefix}/ledger/quarantine.jsonl")["Body"].read()
-    aside = [json.loads(line) for line in body.splitlines()]
+    aside = _quarantined(s3, prefix)
     assert [(x["duplicate_of"], x["snapshot"]) for x in aside] == [(a["id"], t) for t in twins], aside
