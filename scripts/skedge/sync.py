@@ -1522,7 +1522,7 @@ def make_app(secret: bytes, syncer: Syncer, *, tolerance: float = 300.0, models=
             last_logged[err.code] = time.monotonic()
             who = request.client.host if request.client else "?"
             log(f"sync serve: refused {err.status} {err.code} from {who}: {err} ({counts[err.code]} so far)")
-        return JSONResponse({"code": err.code, "error": str(err)}, status_code=err.status)
+        return JSONResponse(_http.error_fields(err.code, str(err)), status_code=err.status)
 
     async def webhook(request):
         try:
