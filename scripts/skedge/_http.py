@@ -64,12 +64,41 @@ class BodyTimeout(Exception):
     """The body did not arrive within its deadline."""
 
 
+def body_size(request: Any, limit: int) -> int:
+    """The bytes a request's body will take: its Content-Length (h11 delivers no more and refuses a
+    malformed one with its 400 before this runs), `limit` for a chunked body, 0 without a body;
+    `BodyTooLarge` when it says more than `limit`."""
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        return limit if "transfer-encoding" in request.headers else 0
+    if int(length) > limit:
+        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+    return int(length)
+
+
+class Budget:
+    """The bytes of request bodies a server holds at once. A request whose body would pass it is
+    refused at once (503, the client retries) before its body is read: reading every body would let
+    256 connections hold their largest bodies together, and waiting for room would let a few slow
+    senders hold back every request behind them."""
+
+    def __init__(self, total: int):
+        self.total, self.held = total, 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.total:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
 async def read_body(request: Any, limit: int, seconds: float) -> bytes:
     """The request's body: at most `limit` bytes, received within `seconds`; past the limit it is
-    refused without reading further. A malformed Content-Length is h11's 400 before this runs."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+    refused without reading further."""
+    body_size(request, limit)
 
     async def receive() -> bytes:
         body = bytearray()

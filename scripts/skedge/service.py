@@ -11,8 +11,10 @@
 Errors: ``{"error": {"code", "message"}}`` with 400 (bad input, and JSON's non-standard NaN,
 Infinity and -Infinity, which the Worker's JSON.parse refuses too), 404 (no route), 405 (not POST),
 408 (``BODY_TIMEOUT``: the body not received within ``--body-timeout``, 30 s), 413 (too large),
-500 (anything else, without its message). Every input is bounded as in the Worker
-(tests/js/examples/worker/src/index.js): a body of at most 16 MiB + 1 KiB, at most 1,000 texts
+503 (``BUSY``, with ``retry-after: 1``: the body would take the bodies of the requests in
+progress past ``--body-memory``, 64 MiB, so it is not read), 500 (anything else, without its
+message). Every input is bounded as in the Worker (tests/js/examples/worker/src/index.js): a
+body of at most 16 MiB + 1 KiB, at most 1,000 texts
 per request, ``explain`` for at most 50 features of a text of at most 64 Ki characters (UTF-16
 code units, the Worker's ``text.length``: a character outside the BMP counts 2); a request's head
 must arrive within ``--header-timeout`` (10 s) and 16 KiB, a response must drain within
@@ -68,6 +70,9 @@ MAX_VALUES = 4096
 #: the BMP), and its text's tokens while predicted.
 LARGE_BODY_BYTES, LARGE_AT_ONCE = 1 << 20, 2
 STATUS = {"INVALID_INPUT": 400, "INPUT_TOO_LARGE": 413}
+#: Bytes of request bodies held at once (`--body-memory`, in MiB), and the least it may be: one
+#: largest body. 256 connections sending 16 MiB each would otherwise hold 4 GiB.
+BODY_MEMORY, MIN_BODY_MEMORY_MIB = 64 << 20, 17
 
 
 class Failure(Exception):
@@ -166,8 +171,9 @@ def rows(batch: dict) -> list[dict]:
     ]
 
 
-def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starlette:
-    """The service around a loaded model; a request's body must arrive within `body_seconds`."""
+def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS, body_memory: int = BODY_MEMORY) -> Starlette:
+    """The service around a loaded model; a request's body must arrive within `body_seconds`, and
+    the bodies of the requests in progress hold at most `body_memory` bytes."""
     info = model.info()
     health = {
         "status": "ok",
@@ -179,8 +185,21 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
         return json_response(health)
 
     large = asyncio.Semaphore(LARGE_AT_ONCE)
+    bodies = _http.Budget(body_memory)
 
     async def predict(request: Request) -> Response:
+        try:
+            size = _http.body_size(request, MAX_BODY_BYTES)
+        except _http.BodyTooLarge:
+            raise Failure(413, "INPUT_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes") from None
+        if not bodies.take(size):
+            raise Failure(503, "BUSY", f"the service holds at most {bodies.total} bytes of request bodies at once: retry")
+        try:
+            return await received(request)
+        finally:
+            bodies.give(size)
+
+    async def received(request: Request) -> Response:
         try:
             # in a list that `answer` empties: no frame keeps the body once its text is parsed
             held = [await _http.read_body(request, MAX_BODY_BYTES, body_seconds)]
@@ -228,7 +247,10 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
         # A coded error (ours or the runtime's) says what was wrong; anything else is answered
         # without its message.
         if isinstance(e, Failure):
-            return error_response(e.status, e.code, str(e))
+            response = error_response(e.status, e.code, str(e))
+            if e.status == 503:
+                response.headers["retry-after"] = "1"
+            return response
         if isinstance(e, SkedgeError):
             return error_response(STATUS.get(e.code, 500), e.code, str(e))
         return error_response(500, "INTERNAL", "internal error")
@@ -255,6 +277,16 @@ def create_app(model: Model, body_seconds: float = _http.BODY_SECONDS) -> Starle
     )
 
 
+def body_memory_mib(text: str) -> int:
+    """`--body-memory` (an argparse type): whole MiB, at least one largest body's, at most 1 TiB."""
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 7 else 0
+    if not MIN_BODY_MEMORY_MIB <= value <= 1 << 20:
+        raise argparse.ArgumentTypeError(
+            f"error[INVALID_INPUT] the body memory is a whole number of MiB from {MIN_BODY_MEMORY_MIB} "
+            f"(one largest body) to {1 << 20}, not {text!r}")
+    return value
+
+
 def load(path: str | os.PathLike, public_key: str | None = None, decryption_key: str | None = None) -> Model:
     """The model, with key files given or the keys' text from SKEDGE_PUBLIC_KEY /
     SKEDGE_DECRYPTION_KEY (the Worker's variables)."""
@@ -277,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-timeout", type=_http.seconds, default=_http.WRITE_SECONDS, metavar="SECONDS",
                         help="close a connection whose client does not read a response for this long "
                              "(default %(default)g)")
+    parser.add_argument("--body-memory", type=body_memory_mib, default=BODY_MEMORY >> 20, metavar="MIB",
+                        help="answer 503 BUSY (retry-after: 1) to a request whose body would take the bodies of the "
+                             "requests in progress past this many MiB (default %(default)s)")
     args = parser.parse_args(argv)
     if _MISSING is not None:
         raise _MISSING
@@ -285,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     except SkedgeError as e:
         print(f"skedge.service: error[{e.code}]: {e}", file=sys.stderr)
         return 1
-    _http.serve(create_app(model, args.body_timeout), args.host, args.port, header_seconds=args.header_timeout,
+    _http.serve(create_app(model, args.body_timeout, args.body_memory << 20), args.host, args.port, header_seconds=args.header_timeout,
                 write_seconds=args.write_timeout, error_body=lambda code, message: {"error": {"code": code, "message": message}})
     return 0
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -323,9 +324,65 @@ def test_a_client_gone_mid_body_leaves_no_traceback(artifact, tmp_path):
     assert "Traceback" not in log.read_text() and "ClientDisconnect" not in log.read_text(), log.read_text()
 
 
+def _post_raw(port: int, body: bytes) -> tuple[int, bytes, bytes]:
+    """POST /predict on a connection of its own, the body sent beside the answer's reading (a
+    server answering early may close before it is all sent): status, head, body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+        def send() -> None:
+            try:
+                s.sendall(head + body)
+            except OSError:
+                pass  # answered and closed before the whole body was sent
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            pass  # the close of a connection with unread bytes: what came before it was read
+        sender.join()
+    answer_head, _, answer_body = got.partition(b"\r\n\r\n")
+    return int(answer_head.split(b" ")[1]), answer_head.lower(), answer_body
+
+
+def test_bodies_past_the_body_memory_are_refused_unread_and_retried(artifact, tmp_path):
+    """`--body-memory`: while a client sends a 16 MiB body, a request whose body would take the
+    bodies held past 17 MiB is 503 BUSY with retry-after, at once and unread; smaller ones and
+    requests without a body are served; once the large body is gone, the refused one is served.
+    Without it 256 connections could make the service hold 4 GiB of bodies."""
+    proc, port = start(artifact, "--body-memory", "17", log=tmp_path / "service.log")
+    two_mib = json.dumps({"text": "bien " * (2 << 18)}).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as large:
+            large.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{\"text\": \"" % (16 << 20))
+            # served until the service has read the large request's head (a guard, not a deadline)
+            for _ in range(600):
+                status, head, body = _post_raw(port, two_mib)
+                if status == 503:
+                    break
+            assert (status, json.loads(body)["error"]["code"]) == (503, "BUSY"), body
+            assert b"\r\nretry-after: 1" in head and b"\r\nconnection: close" in head, head
+            assert post(port, {"text": "petit"})[0] == 200
+            assert call(port, "GET", "/health")[0] == 200
+        # the large body's client gone, its bytes are given back (a guard again)
+        for _ in range(600):
+            if (status := _post_raw(port, two_mib)[0]) != 503:
+                break
+            time.sleep(0.1)
+        assert status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("args", [
     ["--port", "99999"], ["--port", "0"], ["--port", "x"], ["--body-timeout", "nan"], ["--header-timeout", "-1"],
     ["--write-timeout", "inf"], ["--body-timeout", "0"], ["--header-timeout", "1e9"], ["--body-timeout", "1e-300"],
+    ["--body-memory", "16"], ["--body-memory", "x"], ["--body-memory", "-5"], ["--body-memory", "99999999"],
 ])  # fmt: skip
 def test_bad_options_are_usage_errors(args, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "skedge.service", str(tmp_path / "m.skedge"), *args],
