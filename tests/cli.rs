@@ -1373,3 +1373,277 @@ fn skedge_monitor_simulate_refuses_times_its_check_would_refuse() {
         );
     }
 }
+
+// JSON lines read for the fields used (issue: a `serde_json::Value` of a line took ~17× the line).
+// ---------------------------------------------------------------------------------------------
+
+/// The tiny model fitted on a DataFrame's "review" column, written in `dir`.
+fn review_model(dir: &std::path::Path) -> std::path::PathBuf {
+    use skedge::artifact::{self, example::tiny, schema};
+    let path = dir.join("review.skedge");
+    let body = schema::Body {
+        input: schema::Input::Column("review".into()),
+        ..tiny()
+    };
+    std::fs::write(&path, artifact::to_bytes(&body).unwrap()).unwrap();
+    path
+}
+
+/// `skedge predict MODEL --format jsonl` of `lines`: one answer a line, a prediction or an
+/// error's message.
+fn predict_jsonl(model: &str, lines: &[&str]) -> Vec<serde_json::Value> {
+    let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let out = skedge_with_input(&["predict", model, "--format", "jsonl"], input.as_bytes());
+    let answers: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .map(|a: serde_json::Value| match a["error"]["message"].as_str() {
+            Some(m) => m.into(),
+            None => a,
+        })
+        .collect();
+    assert_eq!(answers.len(), lines.len(), "{}", err_of(&out));
+    answers
+}
+
+#[test]
+fn a_json_line_keeps_the_last_of_a_repeated_text_and_checks_what_it_skips() {
+    let good = predict_jsonl(MODEL, &[r#"{"text": "good"}"#]).remove(0);
+    assert_eq!(good["label"], "pos");
+    let no_text = "invalid input: expected an object with a string \"text\"";
+    let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    let cases: &[(&str, &str)] = &[
+        // As `serde_json::Value` and Python's json.loads read them: the last one counts.
+        (r#"{"text": "bad", "text": "good"}"#, ""),
+        (r#"{"text": 1, "text": "good"}"#, ""),
+        (r#"{"text": "good", "text": 1}"#, no_text),
+        // Other values are skipped, whatever they hold.
+        (
+            r#"{"x": [{"text": "bad", "a": [1, -2.5e300, null, true]}, "s\n\u00e9"], "text": "good", "y": {}}"#,
+            "",
+        ),
+        (r#"{"text": {"text": "good"}}"#, no_text),
+        (r#"["text", "good"]"#, no_text),
+        (r#""good""#, no_text),
+        (r#"null"#, no_text),
+        // What they skip is still read as JSON: syntax, escapes, numbers, the depth limit.
+        (r#"{"text": "good", "x": [1,]}"#, "not JSON: trailing comma"),
+        (
+            r#"{"text": "good", "x": {"a": 1 "b": 2}}"#,
+            "not JSON: expected `,` or `}`",
+        ),
+        (r#"{"text": "good", "x": "\q"}"#, "not JSON: invalid escape"),
+        (
+            r#"{"text": "good", "x": "\udc00"}"#,
+            "not JSON: lone leading surrogate",
+        ),
+        (r#"{"text": "good", "x": 1e400}"#, "not JSON: number out of range"),
+        (r#"{"text": "good", "x": 01}"#, "not JSON: invalid number"),
+        (r#"{"text": "good"} x"#, "not JSON: trailing characters"),
+    ];
+    let deep_line = format!(r#"{{"text": "good", "x": {deep}}}"#);
+    let mut lines: Vec<&str> = cases.iter().map(|(l, _)| *l).collect();
+    lines.push(&deep_line);
+    let answers = predict_jsonl(MODEL, &lines);
+    let wanted = cases
+        .iter()
+        .map(|(_, w)| *w)
+        .chain(["not JSON: recursion limit exceeded"]);
+    for ((line, answer), wanted) in lines.iter().zip(&answers).zip(wanted) {
+        match wanted {
+            "" => assert_eq!(answer, &good, "{line}"),
+            _ => assert!(
+                answer.as_str().is_some_and(|a| a.contains(wanted)),
+                "{line}: {answer}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_record_line_has_one_key_per_name_and_lists_at_most_a_thousand() {
+    let dir = scratch("record-keys");
+    let model = review_model(&dir);
+    let model = p(&model);
+    let good = predict_jsonl(model, &[r#"{"review": "good"}"#]).remove(0);
+    assert_eq!(good["label"], "pos");
+    let keys = |n: usize| {
+        (0..n)
+            .map(|i| format!(r#""k{i:04}": {i}"#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let listed = |shown: &str| {
+        format!(
+            "invalid input: expected a text or a record {{\"review\": text}} (the model's column), got \
+             a record with keys [{shown}]"
+        )
+    };
+    let first_20 = (0..20)
+        .map(|i| format!("\"k{i:04}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cases = [
+        (r#"{"review": "bad", "review": "good"}"#.to_owned(), None),
+        (
+            r#"{"review": "good", "review": 1}"#.to_owned(),
+            Some("invalid input: record field \"review\" must be a string, got a number".to_owned()),
+        ),
+        (
+            r#"{"review": {"review": "good", "x": [1]}}"#.to_owned(),
+            Some("invalid input: record field \"review\" must be a string, got an object".to_owned()),
+        ),
+        (
+            r#"{"b": 1, "review": "good", "b": [2], "a": {"c": 3}}"#.to_owned(),
+            Some(listed(r#""a", "b", "review""#)),
+        ),
+        (
+            "[1]".to_owned(),
+            Some(
+                "invalid input: expected a record {\"review\": text} (the model's column), got an array"
+                    .into(),
+            ),
+        ),
+        // Up to a thousand distinct keys, listed as before; repeats count once.
+        (
+            format!("{{{}, {}}}", keys(25), keys(3)),
+            Some(listed(&format!("{first_20}, … 5 more"))),
+        ),
+        (
+            format!("{{{}, {}}}", keys(1000), keys(1000)),
+            Some(listed(&format!("{first_20}, … 980 more"))),
+        ),
+        // Past them, a record of millions of keys keeps no more than that.
+        (
+            format!("{{{}, \"review\": \"good\"}}", keys(1000)),
+            Some(
+                "invalid input: expected a text or a record {\"review\": text} (the model's column), got \
+                 a record with more than 1000 keys"
+                    .into(),
+            ),
+        ),
+        (
+            r#"{"review": "good", "x": [1,]}"#.to_owned(),
+            Some("invalid input: not JSON: trailing comma at line 1 column 28".into()),
+        ),
+    ];
+    let lines: Vec<&str> = cases.iter().map(|(l, _)| l.as_str()).collect();
+    let answers = predict_jsonl(model, &lines);
+    for ((line, wanted), answer) in cases.iter().zip(&answers) {
+        match wanted {
+            None => assert_eq!(answer, &good, "{line}"),
+            Some(message) => assert_eq!(answer, message, "{}", &line[..line.len().min(80)]),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_reads_the_fields_it_compares_and_checks_the_rest_as_json() {
+    let dir = scratch("verify-fields");
+    let good = skedge_with_input(&["predict", MODEL], b"good\n");
+    let got: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    let (label, decision, proba) = (&got["label"], &got["decision"], &got["proba"]);
+    let expected = dir.join("expected.jsonl");
+    let verify = |line: &str| {
+        std::fs::write(&expected, format!("{line}\n")).unwrap();
+        skedge(&["verify", MODEL, "--expected", p(&expected)])
+    };
+    // Other fields, before or after, nested or repeated, are skipped; the last "text" counts.
+    let line = format!(
+        r#"{{"x": [{{"text": "bad"}}, 1.5, null], "text": "bad", "label": {label}, "decision": {decision}, "proba": {proba}, "text": "good", "y": {{"z": [[]]}}}}"#
+    );
+    let out = verify(&line);
+    assert_eq!(out.status.code(), Some(0), "{}", err_of(&out));
+    // The report shows the fields compared.
+    let out = verify(&format!(
+        r#"{{"text": "good", "label": "neg", "decision": {decision}, "proba": {proba}, "note": [1, 2]}}"#
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", err_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = &report["first"][0]["expected"];
+    assert_eq!(
+        shown,
+        &serde_json::json!({"text": "good", "label": "neg", "decision": decision, "proba": proba})
+    );
+    // What is skipped is still read as JSON; a line that is no object has no "text".
+    for (line, why) in [
+        (
+            format!(r#"{line} "#).replace(r#""y""#, r#""y": 1e400, "w""#),
+            "number out of range",
+        ),
+        (line.replace("[[]]", "[[],]"), "trailing comma"),
+        (format!("[{line}]"), "no \"text\""),
+    ] {
+        let out = verify(&line);
+        let err = err_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("error[INVALID_INPUT]") && err.contains(why), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Peak resident memory of `skedge ARGS` reading `input` (which it answers with one line),
+/// read before its input closes.
+#[cfg(target_os = "linux")]
+fn peak_rss_of_one_line(args: &[&str], input: Vec<u8>) -> (String, u64) {
+    let mut child = spawn(args);
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let (done, wait) = mpsc::channel::<()>();
+    let writer = thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+        // See a_200_mb_line_is_refused_with_its_code_without_being_buffered_whole.
+        let _ = wait.recv_timeout(Duration::from_secs(120));
+    });
+    let mut answer = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    let peak = peak_rss(pid).expect("skedge had exited before the end of its input");
+    done.send(()).unwrap();
+    writer.join().unwrap();
+    child.wait().unwrap();
+    (answer, peak)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_json_line_of_many_small_values_takes_about_its_own_size() {
+    // A `serde_json::Value` of these lines took 17 and 10 times them.
+    const LINE: usize = 32 << 20;
+    let mut numbers = b"{\"text\": \"good\", \"x\": [".to_vec();
+    while numbers.len() < LINE {
+        numbers.extend_from_slice(b"0,");
+    }
+    numbers.extend_from_slice(b"0]}\n");
+    let (answer, peak) = peak_rss_of_one_line(&["predict", MODEL, "--format", "jsonl"], numbers);
+    assert!(answer.contains(r#""label":"pos""#), "{answer}");
+    assert!(
+        peak < 2 * LINE as u64,
+        "peak RSS {peak} bytes for a {LINE}-byte line"
+    );
+
+    let dir = scratch("many-keys");
+    let model = review_model(&dir);
+    let mut keys = b"{".to_vec();
+    for i in 0.. {
+        if keys.len() >= LINE {
+            break;
+        }
+        write!(keys, "\"k{i:07}\":0,").unwrap();
+    }
+    keys.extend_from_slice(b"\"review\":\"good\"}\n");
+    let (answer, peak) = peak_rss_of_one_line(&["predict", p(&model), "--format", "jsonl"], keys);
+    assert!(
+        answer.contains("got a record with more than 1000 keys"),
+        "{answer}"
+    );
+    assert!(
+        peak < 2 * LINE as u64,
+        "peak RSS {peak} bytes for a {LINE}-byte line"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

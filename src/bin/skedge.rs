@@ -1,11 +1,15 @@
 //! `skedge`: pack, predict, inspect and verify scikit-learn text models from the command line.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use skedge::artifact::crypto::{self, KeyKind};
@@ -739,7 +743,14 @@ fn run(command: Command) -> std::result::Result<ExitCode, Failure> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let want: Value = serde_json::from_str(line).map_err(|e| at(&e))?;
+                // Only the fields compared are kept, and shown in the report.
+                let want = match read_json_line(line, &["text", "label", "decision", "proba"])
+                    .map_err(|e| at(&e))?
+                {
+                    JsonLine::Object(o) => Value::Object(o.values.into_iter().collect()),
+                    // As indexing a `Value` has it: a line that is no object has no "text".
+                    JsonLine::Other(_) => Value::Null,
+                };
                 let text = want["text"].as_str().ok_or_else(|| at(&"no \"text\""))?;
                 let prediction = model.predict(text)?;
                 let got = prediction_json(&prediction, model.classes());
@@ -1010,37 +1021,183 @@ fn next_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::R
 
 fn parse_line(line: &[u8], format: Format, model: &TextClassifier) -> Result<String> {
     let text = std::str::from_utf8(line).map_err(|e| Error::InvalidInput(format!("not UTF-8: {e}")))?;
-    match format {
-        Format::Text => Ok(text.to_owned()),
-        Format::Jsonl => {
-            let v: Value =
-                serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("not JSON: {e}")))?;
-            if let Some(column) = model.input_column() {
-                let Value::Object(record) = &v else {
-                    return Err(Error::InvalidInput(format!(
-                        "expected a record {{{column:?}: text}} (the model's column), got {}",
-                        json_kind(&v)
-                    )));
-                };
-                let fields: Vec<(String, Field)> = record
-                    .iter()
-                    .map(|(k, v)| {
-                        let value = match v {
-                            Value::String(s) => Field::Text(s),
-                            other => Field::Other(json_kind(other)),
-                        };
-                        (k.clone(), value)
-                    })
-                    .collect();
-                return model.record_text(&fields).map(str::to_owned);
+    if let Format::Text = format {
+        return Ok(text.to_owned());
+    }
+    let column = model.input_column();
+    let line = read_json_line::<Str>(text, &[column.unwrap_or("text")])
+        .map_err(|e| Error::InvalidInput(format!("not JSON: {e}")))?;
+    let no_text = || Error::InvalidInput("expected an object with a string \"text\"".into());
+    let mut record = match (line, column) {
+        (JsonLine::Object(o), _) => o,
+        (JsonLine::Other(_), None) => return Err(no_text()),
+        (JsonLine::Other(kind), Some(column)) => {
+            return Err(Error::InvalidInput(format!(
+                "expected a record {{{column:?}: text}} (the model's column), got {kind}"
+            )))
+        }
+    };
+    let Some(column) = column else {
+        return match record.values.remove("text") {
+            Some(Str::Text(s)) => Ok(s),
+            _ => Err(no_text()),
+        };
+    };
+    if record.more_keys {
+        return Err(Error::InvalidInput(format!(
+            "expected a text or a record {{{column:?}: text}} (the model's column), got a record \
+             with more than {LISTED_KEYS} keys"
+        )));
+    }
+    let value = match record.values.get(column) {
+        Some(Str::Text(s)) => Field::Text(s),
+        Some(Str::Other(kind)) => Field::Other(kind),
+        // Never read: the column is not among the keys.
+        None => Field::Other(""),
+    };
+    // `record_text` reads a value only when the one key is the column: the others need none.
+    let fields: Vec<(String, Field)> = record.keys.into_iter().map(|k| (k, value)).collect();
+    model.record_text(&fields).map(str::to_owned)
+}
+
+/// Distinct keys of a JSON line's object that [`read_json_line`] keeps for an error to list: past
+/// them it only notes that there are more, so that a line of millions of keys is not kept whole.
+const LISTED_KEYS: usize = 1000;
+
+/// A JSON line as [`read_json_line`] reads it.
+enum JsonLine<V> {
+    /// An object.
+    Object(Picked<V>),
+    /// Anything else: its kind, as [`json_kind`] names it.
+    Other(&'static str),
+}
+
+/// What [`read_json_line`] keeps of an object.
+struct Picked<V> {
+    /// The values of the keys asked for: the last of a repeated key, as `serde_json::Value`
+    /// keeps it.
+    values: BTreeMap<String, V>,
+    /// Its distinct keys, up to [`LISTED_KEYS`] of them.
+    keys: BTreeSet<String>,
+    /// Whether it has more distinct keys than `keys`.
+    more_keys: bool,
+}
+
+/// Reads a JSON line keeping only the values of the keys `wanted`, each as a `V`: the rest is
+/// read as [`Str`], so checked as `serde_json::Value` checks it (syntax, numbers, escapes, the
+/// depth limit) and dropped. A `Value` of a line of small values is about 17 times the line.
+fn read_json_line<V: DeserializeOwned>(line: &str, wanted: &[&str]) -> serde_json::Result<JsonLine<V>> {
+    // Anything but an object is read as a `Str`, which keeps no more than a string.
+    if !line.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        return Ok(JsonLine::Other(match serde_json::from_str(line)? {
+            Str::Text(_) => "a string",
+            Str::Other(kind) => kind,
+        }));
+    }
+    let mut de = serde_json::Deserializer::from_str(line);
+    let picked = de.deserialize_map(Pick {
+        wanted,
+        value: PhantomData,
+    })?;
+    de.end()?;
+    Ok(JsonLine::Object(picked))
+}
+
+struct Pick<'w, V> {
+    wanted: &'w [&'w str],
+    value: PhantomData<V>,
+}
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for Pick<'_, V> {
+    type Value = Picked<V>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Picked<V>, A::Error> {
+        let mut picked = Picked {
+            values: BTreeMap::new(),
+            keys: BTreeSet::new(),
+            more_keys: false,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if self.wanted.contains(&key.as_str()) {
+                picked.values.insert(key.clone(), map.next_value()?);
+            } else {
+                map.next_value::<Str>()?;
             }
-            match v.get("text") {
-                Some(Value::String(s)) => Ok(s.clone()),
-                _ => Err(Error::InvalidInput(
-                    "expected an object with a string \"text\"".into(),
-                )),
+            if picked.keys.len() < LISTED_KEYS || picked.keys.contains(&key) {
+                picked.keys.insert(key);
+            } else {
+                picked.more_keys = true;
             }
         }
+        Ok(picked)
+    }
+}
+
+/// A JSON value read for a text: the string, or the kind of anything else, whose content is
+/// read (so checked as `serde_json::Value` checks it) and dropped.
+enum Str {
+    Text(String),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Str;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Str, E> {
+        Ok(Str::Text(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> std::result::Result<Str, E> {
+        Ok(Str::Text(s))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Str, E> {
+        Ok(Str::Other("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Str, E> {
+        Ok(Str::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Str, E> {
+        Ok(Str::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Str, E> {
+        Ok(Str::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Str, E> {
+        Ok(Str::Other("a number"))
+    }
+
+    // Not `IgnoredAny`: serde_json skips that without its depth limit and without checking
+    // escapes or number ranges, so lines a `Value` refuses would pass (a lone surrogate, 1e400,
+    // 129 levels deep).
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Str, A::Error> {
+        while seq.next_element::<Str>()?.is_some() {}
+        Ok(Str::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Str, A::Error> {
+        while map.next_entry::<String, Str>()?.is_some() {}
+        Ok(Str::Other("an object"))
     }
 }
 
