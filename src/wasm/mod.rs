@@ -232,14 +232,17 @@ export interface FlushOptions {
 /** What `flush(sink)` hands each snapshot to instead of POSTing it to a collector (a Worker
  * writing it to an R2 bucket, say): the snapshot and its JSON text. Resolving means the snapshot
  * is stored (or already was: a retry of the same `id`); throwing or rejecting keeps it, and the
- * ones after it, queued for the next flush (`lastError.code` `SINK_FAILED`). */
+ * ones after it, queued for the next flush (`lastError.code` `SINK_FAILED`), unless what is thrown
+ * has `rejected: true`: a snapshot the sink can never store is then dropped and counted in
+ * `rejected` (`lastError.code` `SINK_REJECTED`), as a collector's 4xx is. */
 export type SnapshotSink = (snapshot: Snapshot, json: string) => unknown;
 
 /** What `flush()` did. */
 export interface FlushResult {
   /** Snapshots the collector stored (201), or already had (409). */
   sent: number;
-  /** Snapshots the collector refused for good (another 4xx): dropped, not retried. */
+  /** Snapshots the collector refused for good (another 4xx), or the sink did (it threw an error
+   * with `rejected: true`): dropped, not retried. */
   rejected: number;
   /** Snapshots still queued for the next flush (network errors, 401, 403, 408, 429, 5xx). */
   pending: number;

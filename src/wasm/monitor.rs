@@ -172,7 +172,8 @@ impl MonitorHandle {
     /// Closes the open window (when it saw a prediction, and not with `closedOnly`) and POSTs
     /// every queued snapshot, oldest first, to `endpoint` (`fetch`, or `navigator.sendBeacon` with `beacon: true`), or hands
     /// it to `endpoint` when that is a function (a `SnapshotSink`). Snapshots that could not be
-    /// delivered (network error, 401, 403, 408, 429, 5xx, a sink that threw) stay queued for the
+    /// delivered (network error, 401, 403, 408, 429, 5xx, a sink that threw, unless what it threw
+    /// says `rejected: true`) stay queued for the
     /// next flush, in order, at most 64 (older ones are dropped and counted). The result's
     /// `lastError` says why the last snapshot not delivered was not (a wrong token, say). An
     /// endpoint that is not an http(s) URL, absolute or relative to the page, rejects with
@@ -349,7 +350,8 @@ export interface FlushError {
   status: number;
   /** `scripts/report.py serve`'s code (`TOKEN_MISSING`, `TOKEN_INVALID`, `SNAPSHOT_INVALID`,
    * `SNAPSHOT_TOO_LARGE`, …), else `HTTP_<status>`, `NETWORK_ERROR`, `BEACON_REFUSED` or
-   * `SINK_FAILED` (a `SnapshotSink` threw). */
+   * `SINK_FAILED` (a `SnapshotSink` threw: kept) or `SINK_REJECTED` (it threw an error with
+   * `rejected: true`: dropped). */
   code: string;
   /** The collector's explanation, or the network error's or the sink's message (at most 300 characters). */
   message: string;
@@ -368,18 +370,24 @@ const MAX_ANSWER_BYTES: u32 = 4096;
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Hands one snapshot and its JSON to a sink: delivered once what it returns resolves; kept for
-/// the next flush if it throws or rejects.
+/// the next flush if it throws or rejects, dropped if what it throws says `rejected: true` (a
+/// snapshot the sink can never store, which would otherwise hold the queue behind it for ever).
 async fn hand_to(sink: &Function, snapshot: Option<&JsValue>) -> Delivery {
     let Some((snapshot, json)) = snapshot.and_then(|v| Some((v, js_sys::JSON::stringify(v).ok()?))) else {
         return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
     };
-    let returned = sink.call2(&JsValue::UNDEFINED, snapshot, &json);
-    match returned {
+    let thrown = match sink.call2(&JsValue::UNDEFINED, snapshot, &json) {
         Ok(v) => match JsFuture::from(Promise::resolve(&v)).await {
-            Ok(_) => Delivery::Sent,
-            Err(e) => Delivery::Retry(Failure::new(0, "SINK_FAILED", describe(&e))),
+            Ok(_) => return Delivery::Sent,
+            Err(e) => e,
         },
-        Err(e) => Delivery::Retry(Failure::new(0, "SINK_FAILED", describe(&e))),
+        Err(e) => e,
+    };
+    // Reflect::get of a primitive throws: a thrown string is a failure to retry.
+    if thrown.is_object() && Reflect::get(&thrown, &"rejected".into()).is_ok_and(|r| r == JsValue::TRUE) {
+        Delivery::Rejected(Failure::new(0, "SINK_REJECTED", describe(&thrown)))
+    } else {
+        Delivery::Retry(Failure::new(0, "SINK_FAILED", describe(&thrown)))
     }
 }
 

@@ -249,7 +249,7 @@ describe('monitor: flush', () => {
     model.free();
   });
 
-  test('a sink instead of a URL: resolved is delivered, a throw or a rejection keeps it queued', async () => {
+  test('a sink instead of a URL: resolved is delivered, a throw or a rejection keeps it queued, `rejected: true` drops it', async () => {
     const model = Model.fromBytes(wordCase.bytes);
     const monitor = model.monitor({ seed: 7 });
     model.predict('first');
@@ -275,6 +275,29 @@ describe('monitor: flush', () => {
     assert.deepEqual([...stored.values()].map((s) => s.seen), [1, 1], 'each window once, oldest first');
     model.predict('third');
     assert.equal((await monitor.flush(() => undefined)).sent, 1, 'a sink that returns no promise');
+    // `rejected: true` on what is thrown: a snapshot the sink can never store is dropped and
+    // counted, and the ones behind it are delivered in the same flush
+    for (const n of [1, 2]) { model.predict(`window ${n}`); monitor.snapshot(); }
+    const kept = [];
+    let refused = false;
+    const refusing = (snapshot) => {
+      if (!refused) {
+        refused = true;
+        throw Object.assign(new Error('its key is too long'), { rejected: true });
+      }
+      kept.push(snapshot.seen);
+    };
+    assert.deepEqual(await monitor.flush(refusing), { sent: 1, rejected: 1, pending: 0, dropped: 0,
+      lastError: { status: 0, code: 'SINK_REJECTED', message: 'its key is too long' } });
+    assert.deepEqual(kept, [1], 'the window behind the refused one');
+    // only `true` drops: anything else thrown, a string included, is retried
+    for (const thrown of [Object.assign(new Error('maybe'), { rejected: 'yes' }), 'rejected']) {
+      model.predict('again');
+      const result = await monitor.flush(() => { throw thrown; });
+      assert.equal(result.lastError.code, 'SINK_FAILED');
+      assert.equal(result.pending, 1);
+      assert.equal((await monitor.flush(() => undefined)).sent, 1);
+    }
     model.free();
   });
 

@@ -44,9 +44,11 @@ function python(code, args = [], extraEnv = {}) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-test('Worker → R2 → S3 → report.py push → MLflow, each snapshot once', async (t) => {
-  // The Worker example, copied inside the app (so `skedge` resolves) with the bucket binding.
-  const dir = join(app, 'examples', 'worker-snapshots');
+/** The Worker example, copied inside the app (so `skedge` resolves) as `name` with the bucket
+ * binding and the fixture model (its metadata name `modelName` if given), under `wrangler dev`
+ * with every prediction monitored: its base URL and process. */
+async function workerWithBucket(name, state, modelName) {
+  const dir = join(app, 'examples', name);
   mkdirSync(dir, { recursive: true });
   cpSync(join(app, 'examples', 'worker', 'src'), join(dir, 'src'), { recursive: true });
   writeFileSync(join(dir, 'wrangler.toml'), `${readFileSync(join(app, 'examples', 'worker', 'wrangler.toml'), 'utf8')}
@@ -54,25 +56,34 @@ test('Worker → R2 → S3 → report.py push → MLflow, each snapshot once', a
 binding = "SNAPSHOTS"
 bucket_name = "skedge-snapshots"
 `);
-  const cli = join(ROOT, 'target', 'release', 'skedge');
-  const pack = spawnSync(cli, ['pack', join(ROOT, 'tests', 'fixtures', 'cases', 'word_tfidf_lr_binary.interchange.json'),
+  const doc = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', 'cases', 'word_tfidf_lr_binary.interchange.json'), 'utf8'));
+  doc.metadata.name = modelName ?? doc.metadata.name;
+  writeFileSync(join(dir, 'model.interchange.json'), JSON.stringify(doc));
+  const pack = spawnSync(join(ROOT, 'target', 'release', 'skedge'), ['pack', join(dir, 'model.interchange.json'),
     '-o', join(dir, 'model.skedge')], { encoding: 'utf8' });
   assert.equal(pack.status, 0, pack.stderr);
-
-  const state = join(TMP, 'snapshots-wrangler-state');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dev = await startService(procs, env, 'wrangler dev', wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(await freePort()), '--persist-to', state, '--log-level', 'warn',
     '--show-interactive-dev-session=false', '--var', `MONITOR_TOKEN:${TOKEN}`,
     '--var', 'MONITOR_SAMPLE_RATE:1', '--var', 'MONITOR_WINDOW_SECONDS:3600'], `${base}/health`, { cwd: dir });
+  return { base, dev };
+}
+
+const flushing = (base) => async () =>
+  (await fetch(`${base}/monitor/flush`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).json();
+
+test('Worker → R2 → S3 → report.py push → MLflow, each snapshot once', async (t) => {
+  const state = join(TMP, 'snapshots-wrangler-state');
+  const { base, dev } = await workerWithBucket('worker-snapshots', state);
   const health = await (await fetch(`${base}/health`)).json();
   assert.ok(health.monitoring, 'monitoring is on with only the SNAPSHOTS bucket');
   const texts = ['great food', 'terrible service, never again', 'fine', 'the wait was long', 'lovely staff', 'meh'];
   const r = await fetch(`${base}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ texts }) });
   assert.equal(r.status, 200);
   await r.body?.cancel();
-  const flush = async () => (await fetch(`${base}/monitor/flush`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const flush = flushing(base);
   const first = await flush();
   assert.deepEqual(first, { sent: 1, rejected: 0, pending: 0, dropped: 0, lastError: null });
   assert.equal((await flush()).sent, 0, 'nothing new: nothing written');
@@ -155,4 +166,25 @@ exp = c.get_experiment_by_name("skedge-bucket-e2e")
 [run] = c.search_runs([exp.experiment_id])
 print(json.dumps([m.value for m in c.get_metric_history(run.info.run_id, "seen")]))`, [uri]);
   assert.deepEqual(seen, [texts.length], 'one window, logged once, with every prediction');
+});
+
+test('a snapshot whose bucket key would pass R2\'s 1,024 bytes is refused for good, not retried', async () => {
+  // A model named 256 CJK characters: its key escapes each UTF-8 byte as %XX, 2,304 bytes of name
+  // alone. The sink throws `rejected: true`, so the flush drops the snapshot (as the collector's
+  // 422 SNAPSHOT_KEY_TOO_LONG does) instead of holding it, and every snapshot behind it, for ever.
+  const { base, dev } = await workerWithBucket('worker-long-name', join(TMP, 'long-name-wrangler-state'), '評'.repeat(256));
+  const predict = async () => {
+    const r = await fetch(`${base}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'great food' }) });
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+  };
+  const flush = flushing(base);
+  await predict();
+  const refused = await flush();
+  assert.equal(refused.lastError?.code, 'SINK_REJECTED', JSON.stringify(refused));
+  assert.match(refused.lastError.message, /^SNAPSHOT_KEY_TOO_LONG .* 2\d{3} bytes, over R2's limit of 1024/);
+  assert.deepEqual({ ...refused, lastError: null }, { sent: 0, rejected: 1, pending: 0, dropped: 0, lastError: null });
+  await predict();
+  assert.equal((await flush()).rejected, 1, 'the next window is refused in its turn, nothing held');
+  await stop(dev);
 });

@@ -159,15 +159,17 @@ const MAX_KEY_BYTES = 1024;
 /** Writes the snapshot only if its key is absent: a retry of the same id (a flush whose answer
  * was lost) finds it there and counts as delivered, never as a second snapshot. A key over
  * MAX_KEY_BYTES (a long model name or version, escaped at 3 bytes a byte) is never stored: the
- * snapshot is dropped with a warning (the collector's 422 SNAPSHOT_KEY_TOO_LONG), as a sink that
- * threw would keep it, and the snapshots queued behind it, for every flush after. */
+ * snapshot is refused for good (`rejected: true`: dropped and counted in the flush's `rejected`,
+ * as the collector's 422 SNAPSHOT_KEY_TOO_LONG is), where any other throw would keep it, and the
+ * snapshots queued behind it, for every flush after. */
 async function toBucket(bucket, snapshot, json) {
   const key = bucketKey(snapshot);
   const size = new TextEncoder().encode(key).byteLength;
   if (size > MAX_KEY_BYTES) {
-    console.warn(`snapshot ${snapshot.id} dropped: SNAPSHOT_KEY_TOO_LONG its bucket key would be ${size} bytes, `
-      + `over R2's limit of ${MAX_KEY_BYTES}: use a shorter model name or version, or a collector (MONITOR_URL)`);
-    return;
+    const why = `SNAPSHOT_KEY_TOO_LONG snapshot ${snapshot.id}: its bucket key would be ${size} bytes, over R2's `
+      + `limit of ${MAX_KEY_BYTES}: use a shorter model name or version, or a collector (MONITOR_URL)`;
+    console.warn(`snapshot dropped: ${why}`);
+    throw Object.assign(new Error(why), { rejected: true });
   }
   await bucket.put(key, json, { onlyIf: { etagDoesNotMatch: '*' }, httpMetadata: { contentType: 'application/json' } });
 }
