@@ -26,8 +26,8 @@ WRITE_SECONDS = 30.0
 #: The shortest and longest any of these deadlines may be set to (a millisecond: shorter ones
 #: would fire before any request is read; a day).
 MIN_SECONDS, MAX_SECONDS = 0.001, 86400.0
-#: Largest request head (bytes): one still incomplete past it is h11's 400 (plain text, the
-#: connection closed), a complete one over it 400 `HEADERS_TOO_LARGE` (`HeadLimit`).
+#: Largest request head (bytes): one still incomplete past it is 400 `INVALID_HTTP` (h11 refuses
+#: it, the connection closed), a complete one over it 400 `HEADERS_TOO_LARGE` (`HeadLimit`).
 MAX_HEAD_BYTES = 16 << 10
 
 
@@ -192,17 +192,33 @@ class CloseUnread:
             pass  # nobody to answer, nothing to log: the client left before its body was sent
 
 
-def header_deadline_protocol(seconds: float, write_seconds: float = WRITE_SECONDS):
+def header_deadline_protocol(seconds: float, write_seconds: float = WRITE_SECONDS,
+                             error_body: Callable[[str, str], dict] = error_fields):  # fmt: skip
     """uvicorn's h11 protocol, closing a connection whose request head is not complete `seconds`
     after it opened or after the previous response, or whose response does not drain within
     `write_seconds` once the transport paused writing (a client that does not read, or pipelines
-    requests without reading their answers)."""
+    requests without reading their answers). What h11 refuses (malformed framing, a head still
+    incomplete past `MAX_HEAD_BYTES`) is answered 400 `INVALID_HTTP` in `error_body`'s JSON, not
+    uvicorn's plain text."""
     import h11  # noqa: PLC0415
     from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    refusal = json.dumps(error_body("INVALID_HTTP", "the request is not valid HTTP/1.1: malformed framing, "
+                                    f"or a head still incomplete past {MAX_HEAD_BYTES} bytes"),
+                         separators=(",", ":")).encode()  # fmt: skip
 
     class HeaderDeadline(H11Protocol):
         _deadline = None
         _write_deadline = None
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn's own, with a coded body instead of its text
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(refusal)).encode()),
+                       (b"connection", b"close")]  # fmt: skip
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                          h11.Data(data=refusal), h11.EndOfMessage()):  # fmt: skip
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
 
         def _arm(self) -> None:
             self._disarm()
@@ -275,7 +291,7 @@ def serve(app: Any, host: str, port: int, *, header_seconds: float = HEADER_SECO
         log_level="warning",
         access_log=False,
         server_header=False,
-        http=header_deadline_protocol(header_seconds, write_seconds),
+        http=header_deadline_protocol(header_seconds, write_seconds, error_body),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         limit_concurrency=limit_concurrency,

@@ -211,7 +211,14 @@ def test_slow_clients_are_cut_off(tmp_path):
             assert _read_all(keep) == b""
         with c.connect() as big:
             big.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 10))
-            assert _read_all(big).startswith(b"HTTP/1.1 400")  # an unfinished head over 16 KiB
+            refused = _read_all(big)  # an unfinished head over 16 KiB: h11's refusal, coded
+            assert refused.startswith(b"HTTP/1.1 400"), refused
+            assert json.loads(refused.split(b"\r\n\r\n", 1)[1])["code"] == "INVALID_HTTP", refused
+        with c.connect() as framing:
+            framing.sendall(b"POST /v1/snapshots HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n")
+            refused = _read_all(framing)
+            assert refused.startswith(b"HTTP/1.1 400") and b"application/json" in refused, refused
+            assert json.loads(refused.split(b"\r\n\r\n", 1)[1])["code"] == "INVALID_HTTP", refused
         assert c.proc.poll() is None
     finally:
         c.stop()
@@ -239,7 +246,7 @@ def test_a_whole_head_over_16_kib_is_refused_coded(tmp_path):
         assert status == 400, data
         assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == {
             "code": "HEADERS_TOO_LARGE", "error": "the request head is larger than 16384 bytes"}  # fmt: skip
-        assert post(100_000)[0] == 400  # h11's own 400 if the head came in more than one read
+        assert post(100_000)[0] == 400  # h11's refusal (INVALID_HTTP) if the head came in more than one read
         assert post(15_000)[0] == 201  # a head under the limit, padding and all
         assert post(1, short=3_100)[0] == 201  # 15,7xx bytes of `a:b` lines
         assert c.proc.poll() is None

@@ -391,6 +391,21 @@ def test_bad_options_are_usage_errors(args, tmp_path):
     assert "Traceback" not in proc.stderr and f"argument {args[0]}: error[INVALID_INPUT]" in proc.stderr, proc.stderr
 
 
+def test_what_h11_refuses_is_answered_in_the_services_json(server):
+    """Malformed framing and an unfinished head over 16 KiB: uvicorn answered them in plain text."""
+    for raw in (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 10)):  # fmt: skip
+        with socket.create_connection(("127.0.0.1", server), timeout=30) as s:
+            s.sendall(raw)
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower(), got
+        assert json.loads(body)["error"]["code"] == "INVALID_HTTP", got
+
+
 def test_non_standard_json_constants_are_refused_as_the_worker_does(server):
     """JSON.parse refuses NaN and Infinity (400 INVALID_INPUT in the Worker); json.loads took them."""
     for raw in (b'{"text": "a", "x": NaN}', b'{"text": "a", "x": -Infinity}', b'{"texts": ["a"], "x": [Infinity]}',
