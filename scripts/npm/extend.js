@@ -11,6 +11,8 @@ const KEEP_BYTES = 1 << 20;
 let scratch = new Uint8Array(64 * 1024);
 /** The UTF-8 bytes of one batch, in all: the packed texts and their copy in wasm memory stay bounded. */
 const MAX_BATCH_BYTES = 256 << 20;
+/** The bytes of one batch's results in wasm memory (its decision values and probabilities). */
+const MAX_BATCH_RESULT_BYTES = 1 << 30;
 /** The largest artifact a wasm32 `Vec` can hold (2 GiB - 1). */
 const MAX_ARTIFACT_BYTES = 2 ** 31 - 1;
 
@@ -163,6 +165,15 @@ function freed() {
   );
 }
 
+/** `e` with `index` set, when it is an object that takes it; what a caller's getter threw (a
+ * string, a frozen Error) passes through as it is, as `predict` passes it. */
+function withIndex(e, index) {
+  try {
+    e.index = index;
+  } catch {}
+  return e;
+}
+
 function invalid(message, index) {
   const e = skedgeError('INVALID_INPUT', message);
   if (index !== undefined) e.index = index;
@@ -245,9 +256,54 @@ function maxBytesOf(options, what) {
   return v;
 }
 
-/** `Model.load`'s source: bytes as `bytesOf` gives them; a URL, a `Request` or a `Response` as it is. */
+/**
+ * Guards the methods and getters of a wasm-bindgen class (`proto`) against an object freed
+ * (`free()`, `Symbol.dispose`): wasm-bindgen would throw a bare "null pointer passed to rust" from
+ * inside wasm, and a few thousand such throws left the instance unusable. Each throws `gone()`
+ * instead (`flush` returns it rejected); free() twice is a no-op.
+ */
+function guardFreed(proto, gone) {
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    if (name === 'constructor' || name.startsWith('__')) continue;
+    const d = Object.getOwnPropertyDescriptor(proto, name);
+    const f = d.get ?? d.value;
+    if (typeof f !== 'function') continue;
+    const guarded =
+      name === 'free'
+        ? function free() {
+            if (this.__wbg_ptr) f.call(this);
+          }
+        : {
+            [name](...args) {
+              if (!this.__wbg_ptr) {
+                if (name === 'flush') return Promise.reject(gone());
+                throw gone();
+              }
+              return f.apply(this, args);
+            },
+          }[name];
+    Object.defineProperty(proto, name, d.get ? { ...d, get: guarded } : { ...d, value: guarded });
+  }
+  if (typeof Symbol.dispose === 'symbol') {
+    proto[Symbol.dispose] = function dispose() {
+      this.free();
+    };
+  }
+}
+
+/**
+ * `Model.load`'s source: bytes as `bytesOf` gives them; a URL, a `Request` or a `Response` as it
+ * is. A symbol or a bigint, and an object that only claims to be bytes (`Object.create(Uint8Array.prototype)`,
+ * a Proxy of a view), are refused here with what they are.
+ */
 function sourceArg(source) {
-  return bytesOf(source, 'the source') ?? source;
+  const bytes = bytesOf(source, 'the source');
+  if (bytes !== null) return bytes;
+  const what = typeof source === 'symbol' || typeof source === 'bigint' ? `a ${typeof source}`
+    : source instanceof TYPED.constructor || source instanceof ArrayBuffer || source instanceof DataView ? 'an object posing as bytes (not a real ArrayBuffer or view)'
+    : null;
+  if (what) throw invalid(`the source of Model.load must be a URL, a Request, a Response or bytes, got ${what}`);
+  return source;
 }
 
 /**
@@ -279,7 +335,11 @@ export function extend(core, instantiate) {
             // Named after the method, for stack traces; two parameters cover every method.
             [name](a, b) {
               if (!this.__wbg_ptr) throw freed();
-              return method.call(this, text ? textArg(a, name === 'explain' ? 'text' : b) : plainArg(a), plainArg(b));
+              const x = text ? textArg(a, name === 'explain' ? 'text' : b) : plainArg(a);
+              const y = plainArg(b);
+              // A getter of the arguments may have freed this model.
+              if (!this.__wbg_ptr) throw freed();
+              return method.call(this, x, y);
             },
           }[name];
   }
@@ -321,7 +381,7 @@ export function extend(core, instantiate) {
    */
   Model.prototype.predictBatch = function predictBatch(texts, options) {
     if (!this.__wbg_ptr) throw freed();
-    if (!Array.isArray(texts)) throw invalid(`texts must be an array of strings (or records), got ${typeName(texts)}`);
+    if (!isArray(texts, 'texts')) throw invalid(`texts must be an array of strings (or records), got ${typeName(texts)}`);
     if (options !== undefined && options !== null) {
       if (typeof options !== 'object' || Array.isArray(options)) {
         throw invalid(`the options of predictBatch must be an object, got ${typeName(options)}`);
@@ -336,20 +396,33 @@ export function extend(core, instantiate) {
     if (columnar !== undefined && typeof columnar !== 'boolean') {
       throw invalid(`options.columnar must be a boolean, got ${typeName(columnar)}`);
     }
+    // An array's length, or a Proxy's: checked before anything is allocated for it. The results
+    // (8 bytes per decision value and probability) are bounded as the texts are.
     const n = texts.length;
-    const ends = new Uint32Array(n);
+    const shape = (this[SHAPE] ??= shapeOf(this));
+    const maxTexts = Math.floor(MAX_BATCH_RESULT_BYTES / (8 + 8 * (shape.width + (shape.proba ? shape.k : 0))));
+    if (!Number.isInteger(n) || n < 0) throw invalid(`texts.length must be a non-negative integer, got ${typeof n === 'number' ? n : typeName(n)}`);
+    if (n > maxTexts) {
+      throw skedgeError('INPUT_TOO_LARGE', `a batch of this model holds at most ${maxTexts} texts (its results at most ${MAX_BATCH_RESULT_BYTES} bytes), got ${n}: split the batch`);
+    }
+    // Grown as texts are packed: a sparse array's length alone allocates nothing.
+    let ends = new Uint32Array(Math.min(n, 1024));
     let buf = scratch ?? new Uint8Array(64 * 1024);
     scratch = null; // this call's until its texts are packed
     let at = 0;
     for (let i = 0; i < n; i++) {
+      if (i === ends.length) {
+        const grown = new Uint32Array(Math.min(n, 2 * i));
+        grown.set(ends);
+        ends = grown;
+      }
       let t = texts[i];
       if (typeof t !== 'string') {
         // A record `{ column: text }`: the core checks it and returns its text.
         try {
           t = this.inputText(t, `texts[${i}]`);
         } catch (e) {
-          e.index = i;
-          throw e;
+          throw withIndex(e, i);
         }
       }
       // At least one UTF-8 byte per UTF-16 code unit: refused before any copy, with the error
@@ -358,8 +431,7 @@ export function extend(core, instantiate) {
         try {
           this.predict(t);
         } catch (e) {
-          e.index = i;
-          throw e;
+          throw withIndex(e, i);
         }
       }
       // At most three UTF-8 bytes per code unit.
@@ -378,7 +450,7 @@ export function extend(core, instantiate) {
     }
     if (buf.length <= KEEP_BYTES) scratch = buf;
     const [labelIndex, decision, probabilities] = this.predictPacked(buf.subarray(0, at), ends);
-    const { labels, width, k, proba: hasProba } = (this[SHAPE] ??= shapeOf(this));
+    const { labels, width, k, proba: hasProba } = shape;
     const proba = hasProba ? probabilities : null;
     if (columnar) return { labels: labels.slice(), labelIndex, decision, proba, width };
     const out = new Array(n);
@@ -418,17 +490,18 @@ export function extend(core, instantiate) {
     load(source, options) {
       try {
         source = sourceArg(source);
+        const bytes = ArrayBuffer.isView(source); // a real Uint8Array now, if bytes at all
         options = plain(options, 'options');
         // Bytes in hand are held to the limit here; a body, as src/wasm/fetch.rs reads it.
         const maxBytes = maxBytesOf(options, 'Model.load');
-        if (source instanceof Uint8Array && source.length > maxBytes) {
+        if (bytes && source.length > maxBytes) {
           throw skedgeError('INPUT_TOO_LARGE', `the bytes given to Model.load are ${source.length} bytes, over maxBytes (${maxBytes} bytes)`);
         }
         // Bytes arrive in one piece: one report of all of them before they are checked, as a
         // body's last chunk gives it (a progress bar driven for any source reaches its end).
         // Here, not in wasm: no code in the .wasm for it; a non-function is the core's to refuse.
         const onProgress = options?.onProgress;
-        if (source instanceof Uint8Array && typeof onProgress === 'function') {
+        if (bytes && typeof onProgress === 'function') {
           onProgress({ loaded: source.length, total: source.length });
         }
       } catch (e) {
@@ -438,10 +511,12 @@ export function extend(core, instantiate) {
     },
   });
   Model.follow = (source, options) => follow(core, source, options);
-  // The endpoint and options of `flush` (a monitor's, an experiment's) cross as plain data too.
-  for (const cls of [core.Monitor, core.ExperimentCore]) {
+  // The endpoint and options of `flush` (a monitor's, an experiment's) cross as plain data too;
+  // a freed monitor (or experiment core) says so as a freed model does.
+  for (const [cls, what] of [[core.Monitor, 'monitor'], [core.ExperimentCore, 'experiment']]) {
     const flush = cls?.prototype.flush;
     if (!flush) continue;
+    const gone = () => skedgeError('MODEL_FREED', `this ${what} was freed (free() or Symbol.dispose)`);
     cls.prototype.flush = function flushPlain(endpoint, options) {
       try {
         endpoint = endpointOf(endpoint);
@@ -449,8 +524,10 @@ export function extend(core, instantiate) {
       } catch (e) {
         return Promise.reject(e);
       }
-      return flush.call(this, endpoint, options);
+      // A getter of the options may have freed it.
+      return this.__wbg_ptr ? flush.call(this, endpoint, options) : Promise.reject(gone());
     };
+    guardFreed(cls.prototype, gone);
   }
   if (instantiate) {
     for (const name of Object.getOwnPropertyNames(Model)) {
@@ -619,10 +696,11 @@ function sourceOf(source, timeoutMs) {
     const fail = (what, e) => skedgeError('LOAD_FAILED', `${what}: ${cut(e?.message ?? e)}`, e);
     const shownUrl = cut(url.href);
     // Each request, its body included, ends within the timeout: a server that stops answering
-    // fails this poll (LOAD_FAILED, to onError), and the next one is scheduled.
+    // fails this poll (LOAD_FAILED, to onError), and the next one is scheduled. Whole
+    // milliseconds: Node's AbortSignal.timeout refuses a fraction (timeoutSeconds: 1.0005).
     const get = async (at, what, headers, read) => {
       try {
-        const res = await fetch(at, { headers, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+        const res = await fetch(at, { headers, cache: 'no-store', signal: AbortSignal.timeout(Math.ceil(timeoutMs)) });
         return await read(res);
       } catch (e) {
         throw e?.name === 'SkedgeError' ? e : fail(what, e);
@@ -738,7 +816,9 @@ function experimentClass(core) {
       }
       this.#champion = armOf(champion, 'champion');
       this.#challenger = armOf(challenger, 'challenger');
-      this.#core = new core.ExperimentCore(this.#champion(), this.#challenger(), plain(options, 'options'));
+      // The options first: a getter of theirs may free an arm.
+      options = plain(options, 'options');
+      this.#core = new core.ExperimentCore(this.#champion(), this.#challenger(), options);
     }
 
     #live() {
@@ -752,6 +832,7 @@ function experimentClass(core) {
      * record `{ [inputColumn]: text }`, as `Model.predict` takes it, when both arms were fitted on
      * that DataFrame column. */
     predict(text, options) {
+      this.#live();
       if (options !== undefined && options !== null) {
         if (typeof options !== 'object' || Array.isArray(options)) {
           throw invalid(`the options of predict must be an object, got ${typeName(options)}`);
@@ -762,7 +843,10 @@ function experimentClass(core) {
           }
         }
       }
-      return this.#live().predict(this.#champion(), this.#challenger(), textArg(text, 'text'), options?.key);
+      // The text and key first: a getter of theirs may free an arm, or this experiment.
+      text = textArg(text, 'text');
+      const key = options?.key;
+      return this.#live().predict(this.#champion(), this.#challenger(), text, key);
     }
 
     /** The true label of prediction `id`: "counted", "expired", "unknown" or "duplicate". */
@@ -968,6 +1052,11 @@ async function follow(core, source, options) {
   if (typeof Model.prototype.explain === 'function') handle.explain = (text, k) => current().explain(text, k);
   followed.set(handle, current);
   await poll(); // the first version: a refusal rejects Model.follow itself
+  if (model === null) {
+    // "Unchanged" to a read that named no version: a 304 without If-None-Match (a proxy's), an
+    // R2 get whose object has no body. A handle that serves nothing would throw TypeErrors.
+    throw skedgeError('LOAD_FAILED', `the first read of the pointer ${from.shown} gave no pointer (an answer "unchanged" to a read that named no ETag: HTTP 304, or an R2 object without a body)`);
+  }
   schedule();
   return handle;
 }

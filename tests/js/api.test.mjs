@@ -481,6 +481,7 @@ describe('the docs', () => {
     for (const file of [join(ROOT, 'README.md'), join(pkgDir, 'README.md')]) {
       const row = (code) => readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
       assert.match(row('MODEL_FREED'), /free\(\)[^|]*`Experiment`[^|]*`Model\.follow` handle after `dispose\(\)`/, file);
+      assert.match(row('MODEL_FREED'), /`Monitor` after `free\(\)`/, file);
       assert.match(row('FEATURE_UNAVAILABLE'), /`new Experiment\(\)`/, file);
     }
   });

@@ -257,6 +257,32 @@ test('intervalSeconds and timeoutSeconds are numbers of seconds in (0, 2147483]'
   (await Model.follow(url, { intervalSeconds: 2147483, timeoutSeconds: 2147483 })).dispose();
 });
 
+test('a timeoutSeconds with a fraction of a millisecond reads (AbortSignal.timeout wants whole milliseconds)', async () => {
+  putBlob(v1);
+  publish(v1, { generation: 1 });
+  for (const timeoutSeconds of [1.0005, 0.0015 + 5, 10.1234]) {
+    const handle = await Model.follow(url, { publicKey, intervalSeconds: 3600, timeoutSeconds });
+    assert.equal(handle.pointer.generation, 1, String(timeoutSeconds));
+    assert.equal(await handle.refresh(), false, `${timeoutSeconds}: a later read too`);
+    handle.dispose();
+  }
+});
+
+test('a first read answered "unchanged" (a 304 never asked for, an R2 object without a body) rejects: no handle serves nothing', async () => {
+  const proxy = createServer((req, res) => res.writeHead(304, { etag: '"x"' }).end());
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const e = await Model.follow(`http://127.0.0.1:${proxy.address().port}/pointers/m/production.json`).catch((e) => e);
+    assert.equal(e.code, 'LOAD_FAILED', e.message);
+    assert.match(e.message, /gave no pointer/);
+  } finally {
+    proxy.close();
+  }
+  const bucket = { get: async () => ({ etag: 'x', size: 10 }) }; // what a failed precondition returns
+  const e = await Model.follow({ bucket, key: 'pointers/m/production.json' }).catch((e) => e);
+  assert.equal(e.code, 'LOAD_FAILED', e.message);
+});
+
 /** An R2 binding over `dir` (`fleet/` its prefix), as Workers' `get` answers: `null` when absent, an
  * object without a body when `onlyIf.etagDoesNotMatch` matches. `stall(key, what)` ('get' or
  * 'body') makes that step never answer, as a binding that stopped answering. */

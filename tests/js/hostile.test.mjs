@@ -254,3 +254,123 @@ test('skedge: an experiment\'s messages quote a bounded prefix of a huge mode, l
   }
   assert.equal(exp.feedback(id, 1), 'counted', 'the experiment still works');
 });
+
+// A freed monitor (or a model, an arm, an experiment freed by a getter of the call's own
+// arguments) reached wasm with no pointer: wasm-bindgen threw a bare "null pointer passed to rust"
+// from inside wasm, and a few thousand of them left the instance unusable.
+const MANY = 1000;
+
+test('skedge: a freed monitor says MODEL_FREED, free() twice is a no-op, flush() rejects, 1,000 times', async () => {
+  const model = Model.fromBytes(bytes);
+  const monitor = model.monitor({ seed: 1 });
+  model.predict('good');
+  monitor.free();
+  for (let i = 0; i < MANY; i++) {
+    monitor.free();
+    monitor[Symbol.dispose]();
+    for (const use of [() => monitor.snapshot(), () => monitor.drift(), () => monitor.pending, () => monitor.seen, () => monitor.dropped]) {
+      assert.equal(code(use), 'MODEL_FREED');
+    }
+    let flushed;
+    assert.equal(code(() => (flushed = monitor.flush(() => {}))), 'OK', 'flush() does not throw');
+    await assert.rejects(flushed, { code: 'MODEL_FREED', message: /^this monitor was freed/ });
+  }
+  // A getter of flush()'s options that frees the monitor: refused, nothing reaches wasm.
+  const other = model.monitor({ seed: 1 });
+  await assert.rejects(other.flush(() => {}, { get closedOnly() { other.free(); return false; } }), { code: 'MODEL_FREED' });
+  const live = model.monitor({ seed: 1 });
+  model.predict('good');
+  assert.equal(live.seen, 1, 'a new monitor works');
+  assert.equal((await live.flush(() => {})).sent, 1);
+  healthy(Model, model);
+});
+
+test('skedge: a getter of a call\'s arguments that frees its model, an arm or the experiment: MODEL_FREED, 1,000 times', async () => {
+  const column = cases.find((c) => c.name.startsWith('ct_'));
+  const col = Model.fromBytes(column.bytes).info().inputColumn;
+  const freeing = (m) => ({ get [col]() { m.free(); return 'good'; } });
+  const calls = {
+    predict: () => { const m = Model.fromBytes(column.bytes); return m.predict(freeing(m)); },
+    explain: () => { const m = Model.fromBytes(column.bytes); return m.explain(freeing(m)); },
+    predictBatch: () => { const m = Model.fromBytes(column.bytes); return m.predictBatch([freeing(m)]); },
+    monitor: () => { const m = Model.fromBytes(bytes); return m.monitor({ get seed() { m.free(); return 1; } }); },
+    'new Experiment': () => {
+      const [a, b] = [Model.fromBytes(bytes), Model.fromBytes(bytes)];
+      return new Experiment(a, b, { get seed() { a.free(); return 1; } });
+    },
+    'Experiment.predict record': () => {
+      const [a, b] = [Model.fromBytes(column.bytes), Model.fromBytes(column.bytes)];
+      return new Experiment(a, b, { seed: 1 }).predict(freeing(a));
+    },
+    'Experiment.predict key': () => {
+      const [a, b] = [Model.fromBytes(bytes), Model.fromBytes(bytes)];
+      return new Experiment(a, b, { seed: 1 }).predict('good', { get key() { b.free(); return 'k'; } });
+    },
+    'Experiment.predict frees the experiment': () => {
+      const exp = new Experiment(Model.fromBytes(bytes), Model.fromBytes(bytes), { seed: 1 });
+      return exp.predict('good', { get key() { exp.free(); return 'k'; } });
+    },
+  };
+  for (const [what, call] of Object.entries(calls)) {
+    for (let i = 0; i < MANY; i++) {
+      assert.equal(code(call), 'MODEL_FREED', what);
+    }
+  }
+  const exp = new Experiment(Model.fromBytes(bytes), Model.fromBytes(bytes), { seed: 1 });
+  await assert.rejects(exp.flush(() => {}, { get closedOnly() { exp.free(); return false; } }), { code: 'MODEL_FREED' });
+  healthy(Model, Model.fromBytes(bytes));
+});
+
+for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+  test(`${name}: predictBatch checks a length before allocating for it, and grows as it packs`, () => {
+    const model = M.fromBytes(bytes);
+    const sparse = [];
+    sparse.length = 2 ** 32 - 1; // no memory: allocating for it first took 16 GiB
+    assert.equal(code(() => model.predictBatch(sparse)), 'INPUT_TOO_LARGE');
+    const claiming = (length, items = []) => new Proxy(items, { get: (t, k) => (k === 'length' ? length : t[k]) });
+    for (const length of [-1, 1.5, '3', NaN, undefined]) {
+      assert.equal(code(() => model.predictBatch(claiming(length, ['a', 'b', 'c']))), 'INVALID_INPUT', String(length));
+    }
+    for (const length of [2 ** 32 - 1, 2 ** 53, Infinity]) {
+      assert.equal(code(() => model.predictBatch(claiming(length))), length === Infinity ? 'INVALID_INPUT' : 'INPUT_TOO_LARGE', String(length));
+    }
+    const { proxy, revoke } = Proxy.revocable([], {});
+    revoke();
+    assert.equal(code(() => model.predictBatch(proxy)), 'INVALID_INPUT');
+    // Past the first buffers' 1,024 texts: the same predictions as one at a time.
+    const texts = Array.from({ length: 2500 }, (_, i) => wordCase.expected[i % wordCase.expected.length].text);
+    const batch = model.predictBatch(texts);
+    assert.equal(batch.length, texts.length);
+    for (const i of [0, 1023, 1024, 2047, 2048, 2499]) assert.deepEqual(batch[i], model.predict(texts[i]), `texts[${i}]`);
+    healthy(M, model);
+  });
+
+  test(`${name}: predictBatch passes on what a text's getter threw as it is; an Error gets its index`, () => {
+    const model = M.fromBytes(bytes);
+    const frozen = Object.freeze(new Error('frozen'));
+    for (const thrown of ['boom', undefined, null, 42, Symbol('s'), frozen]) {
+      for (let i = 0; i < ROUNDS; i++) {
+        let caught = 'nothing';
+        try {
+          model.predictBatch(['good', { get text() { throw thrown; } }]);
+        } catch (e) {
+          caught = e;
+        }
+        assert.equal(caught, thrown, String(thrown));
+      }
+    }
+    assert.equal(frozen.index, undefined);
+    const records = ['good', { get text() { throw new Error('record'); } }];
+    assert.throws(() => model.predictBatch(records), (e) => e.message === 'record' && e.index === 1);
+    healthy(M, model);
+  });
+
+  test(`${name}: Model.load of what only poses as bytes, a symbol or a bigint: INVALID_INPUT naming it`, async () => {
+    for (const source of [Object.create(Uint8Array.prototype), new Proxy(bytes, {}), Object.create(ArrayBuffer.prototype), Symbol('s'), 123n]) {
+      const e = await M.load(source).catch((e) => e);
+      assert.equal(e.code, 'INVALID_INPUT', String(e.message));
+      assert.match(e.message, /^the source of Model\.load must be a URL, a Request, a Response or bytes, got (a symbol|a bigint|an object posing as bytes)/);
+    }
+    healthy(M, await M.load(bytes));
+  });
+}
