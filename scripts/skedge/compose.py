@@ -37,9 +37,10 @@ class SavedApart(ix.Unsupported):
 
 
 def _takes_text(step: Any) -> bool:
-    """Whether `step` reads raw text: a vectorizer, a FeatureUnion with one among its members,
-    or a Pipeline starting with one (a FeatureUnion of selectors or scalers reads numbers)."""
-    if isinstance(step, (CountVectorizer, HashingVectorizer)):
+    """Whether `step` reads raw text: a vectorizer, a ColumnTransformer (a DataFrame's text
+    column), a FeatureUnion with one among its members, or a Pipeline starting with one (a
+    FeatureUnion of selectors or scalers reads numbers)."""
+    if isinstance(step, (CountVectorizer, HashingVectorizer, ColumnTransformer)):
         return True
     if isinstance(step, FeatureUnion):
         return any(_takes_text(t) for _, t in step.transformer_list if not isinstance(t, str))
@@ -92,7 +93,7 @@ def check_saved_together(model: Any, option: str) -> None:
         if not steps or not _is_model(model):
             return  # the interchange names what is wrong
         name, first = steps[0]
-        if _takes_text(first) or isinstance(first, (ColumnTransformer, str)):
+        if _takes_text(first) or isinstance(first, str):
             return  # a whole model
         names = ", ".join(type(est).__name__ for _, est in steps)
         what, path, value = f"a pipeline of {names}", f"pipeline.{name}", type(first).__name__

@@ -441,7 +441,8 @@ PKG = _cli.CHECKOUT / "pkg" if _cli.CHECKOUT is not None else None
 
 def parity_runtime() -> str:
     """Where the gate runs the artifact: the shipped WebAssembly package in Node when `pkg/` is
-    built from the current sources (scripts/build.sh) and `node` exists, else the native CLI.
+    built from the current sources (scripts/build.sh; its .wasm and node.mjs both there) and `node`
+    exists, else the native CLI.
     `SKEDGE_PARITY_RUNTIME=native` forces the CLI. "Current": no source is newer than the build,
     or than the last time scripts/build.sh found pkg/ built from the same sources (it compares
     their content and touches its stamp, pkg/.build-inputs)."""
@@ -449,6 +450,10 @@ def parity_runtime() -> str:
         return "native CLI"
     wasm = PKG / "skedge_bg.wasm"
     if os.environ.get("SKEDGE_PARITY_RUNTIME") == "native" or not wasm.exists():
+        return "native CLI"
+    # scripts/predict_node.mjs imports node.mjs, which scripts/build.sh writes after the .wasm: a
+    # pkg/ being rebuilt may have one without the other.
+    if not (PKG / "node.mjs").exists():
         return "native CLI"
     if not shutil.which("node"):
         return "native CLI"

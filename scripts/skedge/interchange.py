@@ -55,6 +55,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import LabelEncoder, MaxAbsScaler, Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ._cli import program
 
@@ -92,6 +94,16 @@ ACCEPTED_TOKEN_PATTERNS = (
 MAX_NGRAM = 64
 
 _COUNT_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.float64))
+
+#: The largest count one text can give a term: the engine takes at most 16 MiB of UTF-8 (2**24
+#: bytes, `skedge::MAX_TEXT_BYTES`), hence at most 2**24 characters, which lowercasing and
+#: strip_accents (NFKD: U+FDFA is 18 characters from 3 bytes) expand at most 6-fold and char_wb's
+#: padding at most doubles; a term occurs at most once per character. Bounds the integer products
+#: of `transformer_weights` (`_weighted_branch`).
+MAX_COUNT = 1 << 28
+
+#: Integers up to 2**53 are exact in float64, where skedge multiplies counts by weights.
+_EXACT_INT = 1 << 53
 _FLOAT64 = np.dtype(np.float64)
 
 _LINEAR_CLASSES = tuple(
@@ -259,6 +271,9 @@ def _floats(value: Any, path: str, name: str) -> np.ndarray:
     arr = _dense(value)
     if arr.dtype.kind not in "fiub":
         raise Unsupported(path, name, str(arr.dtype), "expected a numeric array")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        # scikit-learn computes in that precision; skedge (float64) would round every product
+        raise Unsupported(path, name, str(arr.dtype), "floats wider than float64 are not supported (use float64)")
     arr = arr.astype(np.float64, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -270,7 +285,11 @@ def _floats(value: Any, path: str, name: str) -> np.ndarray:
 
 
 def _float(value: Any, path: str, name: str) -> float:
-    return float(_floats(np.asarray(value, dtype=np.float64).reshape(()), path, name))
+    try:
+        arr = np.asarray(value).reshape(())
+    except ValueError as err:
+        raise Unsupported(path, name, value, "expected a number") from err
+    return float(_floats(arr, path, name))
 
 
 def _utf8(text: str, path: str, name: str) -> str:
@@ -334,6 +353,16 @@ class _Block:
     path: str
     n_features: int
     state: str  # what its values are at this point (_COUNTS, _SIGNED, _REAL), for sublinear_tf
+    # While scikit-learn holds the values as integers (a CountVectorizer of an integer dtype, then
+    # column masks and integer weights): their dtype and the largest |value| a text can give.
+    itype: np.dtype | None = None
+    bound: int = 0
+
+    def after(self, t: dict) -> None:
+        """The block's state once transform `t` has run on it."""
+        self.state = _state_after(self.state, t)
+        if t["kind"] != "select":  # the others compute in float64 (check_array's FLOAT_DTYPES)
+            self.itype = None
 
 
 @dataclass
@@ -413,19 +442,39 @@ def _analyzer_spec(v: Any, path: str) -> dict:
                 v.token_pattern,
                 "only " + ", ".join(ACCEPTED_TOKEN_PATTERNS) + " are implemented",
             )
-        stop = v.get_stop_words()
-        words = sorted(stop) if stop is not None else []
-        for w in words:
-            if not isinstance(w, str):
-                raise Unsupported(path, "stop_words", w, "stop words must be strings")
-            _utf8(w, path, "stop_words")
         spec["token_pattern"] = v.token_pattern
-        spec["stop_words"] = words
+        spec["stop_words"] = _stop_words(v, path)
     else:
         # scikit-learn ignores token_pattern, tokenizer and stop_words for char analyzers
         spec["token_pattern"] = None
         spec["stop_words"] = []
     return spec
+
+
+#: Stop-list entries no token can match: `token not in frozenset(stop_words)` compares a str token
+#: with them, which is False for these types (set lookup: their __eq__, then str's, both
+#: NotImplemented) and for numpy's numbers, so dropping them is exact. Any other non-str is refused.
+_NEVER_A_TOKEN = (int, float, complex, bool, bytes, type(None))
+
+
+def _stop_words(v: Any, path: str) -> list:
+    """The word analyzer's stop list, sorted (CountVectorizer, TfidfVectorizer, HashingVectorizer
+    all filter tokens with `get_stop_words()`)."""
+    try:
+        stop = v.get_stop_words()  # set_params after fit skips the validation fit() does
+    except (ValueError, TypeError) as err:
+        raise Unsupported(
+            path, "stop_words", v.stop_words, f"expected 'english', a list of strings or None ({err})"
+        ) from None
+    words = []
+    for w in stop or ():
+        if isinstance(w, str):
+            words.append(_utf8(str(w), path, "stop_words"))
+        elif type(w) not in _NEVER_A_TOKEN and not (
+            type(w).__module__ == "numpy" and isinstance(w, (np.number, np.bool_))
+        ):
+            raise Unsupported(path, "stop_words", type(w).__name__, "stop words must be strings")
+    return sorted(words)
 
 
 def _vocabulary(v: Any, path: str) -> list:
@@ -515,6 +564,8 @@ def _vectorizer(v: Any, path: str, ctx: _Context) -> _Stage:
         n_features=n,
         state=state,
     )
+    if np.dtype(v.dtype).kind == "i":
+        block.itype, block.bound = np.dtype(v.dtype), 1 if v.binary else MAX_COUNT
     stage = _Stage(blocks=[block])
 
     if _is_exact(v, TfidfVectorizer):
@@ -551,7 +602,7 @@ def _add_transform(stage: _Stage, t: dict, path: str) -> None:
     if len(stage.blocks) == 1 and not stage.post:
         block = stage.blocks[0]
         block.spec["transforms"].append(t)
-        block.state = _state_after(block.state, t)
+        block.after(t)
         if t["kind"] == "select":
             block.n_features = len(t["support"])
     else:
@@ -676,6 +727,12 @@ def _features(step: Any, path: str, ctx: _Context) -> _Stage:
         return stage
     if isinstance(step, str):
         raise Unsupported(path, "estimator", step, "raw text cannot pass through")
+    if _is_exact(step, ColumnTransformer):
+        raise Unsupported(
+            path, "estimator", "ColumnTransformer",
+            "a ColumnTransformer is supported only where the DataFrame enters: the pipeline's first step "
+            "(or the first step of a Pipeline there), not inside a FeatureUnion or ColumnTransformer",
+        )
     raise Unsupported(
         path,
         "estimator",
@@ -710,7 +767,7 @@ def _distribute(stage: _Stage, path: str) -> list:
                 tb["support"] = [c - lo for c in t["support"] if lo <= c < hi]
                 block.n_features = len(tb["support"])
             block.spec["transforms"].append(tb)
-            block.state = _state_after(block.state, tb)
+            block.after(tb)
     return stage.blocks
 
 
@@ -719,10 +776,57 @@ def _weighted_branch(branch: _Stage, bpath: str, weight, path: str, name: str) -
     `transformer_weights` entry when it has one."""
     blocks = _distribute(branch, bpath)
     if weight is not None:
-        factor = _float(weight, path, f"transformer_weights[{name!r}]")
+        parameter = f"transformer_weights[{name!r}]"
+        factor = _float(weight, path, parameter)
         for block in blocks:
+            if block.itype is not None:
+                _integer_product(block, weight, path, parameter)
             block.spec["transforms"].append({"kind": "scale", "factor": factor})
             block.state = _REAL
+    return blocks
+
+
+def _integer_product(block: _Block, weight: Any, path: str, parameter: str) -> None:
+    """`res * weight` (sklearn.pipeline._transform_one) on integer counts stays integer when numpy
+    says so (an integer weight), and wraps around on overflow without a word; skedge multiplies in
+    float64, exact only while no product can pass the dtype's range nor 2**53. Refuses a weight
+    for which some text could pass either; the block's values stay integers for what follows."""
+    dtype = block.itype
+    remedy = (f"use a float weight ({float(weight)!r}) or a wider dtype "
+              f"(CountVectorizer(dtype=np.int64) or np.float64) at {block.path!r}")
+    try:
+        out = (np.ones(1, dtype=dtype) * weight).dtype
+    except (OverflowError, TypeError) as err:  # a Python int out of the dtype's range
+        raise Unsupported(
+            path, parameter, weight, f"numpy cannot multiply {dtype.name} counts by it ({err}): {remedy}"
+        ) from None
+    if out.kind not in "iu":
+        block.itype = None  # a float product, computed as skedge does
+        return
+    bound = block.bound * abs(int(weight))
+    limit = min(int(np.iinfo(out).max), _EXACT_INT)
+    if bound > limit:
+        why = (f"numpy computes it in {out.name} and wraps around past {int(np.iinfo(out).max)}"
+               if limit < _EXACT_INT else
+               "past 2**53 skedge's float64 product is not exact")
+        raise Unsupported(
+            path, parameter, weight,
+            f"scikit-learn multiplies the {dtype.name} counts of {block.path!r} by this integer: a text of "
+            f"up to 16 MiB gives values up to {block.bound}, times {abs(int(weight))} is {bound}, and {why}; {remedy}",
+        )
+    block.itype, block.bound = out, bound
+
+
+def _stacked(blocks: list) -> list:
+    """The blocks once `scipy.sparse.hstack` has joined them: one dtype, numpy's promotion of
+    theirs (integers only while every block holds integers)."""
+    itype, bound = None, 0
+    if all(b.itype is not None for b in blocks):
+        itype, bound = np.result_type(*[b.itype for b in blocks]), max(b.bound for b in blocks)
+        if itype.kind not in "iu":
+            itype, bound = None, 0
+    for b in blocks:
+        b.itype, b.bound = itype, bound
     return blocks
 
 
@@ -738,7 +842,7 @@ def _union(union: FeatureUnion, path: str, ctx: _Context) -> _Stage:
         blocks.extend(_weighted_branch(_features(trans, bpath, ctx), bpath, weights.get(name), path, name))
     if not blocks:
         raise Unsupported(path, "transformer_list", "all 'drop'", "a FeatureUnion must keep one member")
-    return _Stage(blocks=blocks)
+    return _Stage(blocks=_stacked(blocks))
 
 
 def _column_selector(selector: Any, path: str) -> str:
@@ -769,6 +873,7 @@ def _column_selector(selector: Any, path: str) -> str:
 def _column_transformer(ct: Any, path: str, ctx: _Context) -> tuple[_Stage, str]:
     """A ColumnTransformer over one text column with the rest dropped: its transformers run on
     `X[column]` and are stacked in order, exactly a FeatureUnion (hstack, `transformer_weights`)."""
+    _check_fitted(ct, path, "transformers_")
     fitted = {name: trans for name, trans, _ in ct.transformers_}
     weights = ct.transformer_weights or {}
     columns: dict = {}
@@ -805,7 +910,7 @@ def _column_transformer(ct: Any, path: str, ctx: _Context) -> tuple[_Stage, str]
             "the output was dense (sparse_output_=False): scikit-learn then sums the decision in BLAS "
             "order, not the sparse row's; refit with sparse_threshold=1.0",
         )
-    return _Stage(blocks=blocks), column
+    return _Stage(blocks=_stacked(blocks)), column
 
 
 def input_column(estimator: Any) -> str | None:
@@ -1133,7 +1238,25 @@ def _one_vs_rest(clf: Any, path: str, n_features: int) -> dict:
     }
 
 
+def _check_fitted(est: Any, path: str, attribute: str) -> None:
+    """Refuses an estimator saved before fit (a HashingVectorizer needs no fit, so a pipeline
+    starting with one can be saved with its classifier never fitted), naming the fitted
+    `attribute` it lacks."""
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        raise Unsupported(
+            path, attribute, None, f"the {type(est).__name__} is not fitted: export the pipeline after fit()"
+        ) from None
+
+
 def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
+    known = _LINEAR_CLASSES + _NB_CLASSES + (CalibratedClassifierCV, OneVsRestClassifier, VotingClassifier)
+    if not any(_is_exact(clf, c) for c in known):
+        raise Unsupported(
+            path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(c.__name__ for c in known)
+        )
+    _check_fitted(clf, path, "classes_")
     if any(_is_exact(clf, c) for c in _LINEAR_CLASSES):
         return _linear(clf, path, ovr_proba, n_features)
     if _is_exact(clf, OneVsRestClassifier):
@@ -1142,13 +1265,7 @@ def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
         return _naive_bayes(clf, path, n_features)
     if _is_exact(clf, CalibratedClassifierCV):
         return _calibrated(clf, path, n_features)
-    if _is_exact(clf, VotingClassifier):
-        return _voting(clf, path, n_features)
-    supported = [c.__name__ for c in _LINEAR_CLASSES + _NB_CLASSES] + [
-        "CalibratedClassifierCV", "OneVsRestClassifier", "VotingClassifier"]
-    raise Unsupported(
-        path, "estimator", type(clf).__name__, "supported classifiers: " + ", ".join(supported)
-    )
+    return _voting(clf, path, n_features)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1156,8 +1273,18 @@ def _classifier(clf: Any, path: str, ovr_proba: bool, n_features: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def _takes_frame(pipe: Pipeline) -> bool:
+    """Whether a Pipeline starts with a ColumnTransformer (or a Pipeline that does)."""
+    steps = _pipeline_steps(pipe)
+    first = steps[0][1] if steps else None
+    return _is_exact(first, ColumnTransformer) or (_is_exact(first, Pipeline) and _takes_frame(first))
+
+
 def flatten(estimator: Any, path: str = "pipeline") -> list:
-    """[(path, step), ...] of a pipeline with nested Pipelines inlined; the last one is the classifier."""
+    """[(path, step), ...] of a pipeline; the last one is the classifier. A nested Pipeline ending
+    with the classifier is inlined, and so is a first one starting with a ColumnTransformer (a
+    Pipeline runs its steps in turn: `Pipeline([("pre", Pipeline([ct, kbest])), ("clf", lr)])` is
+    the flat one, whose first step takes the DataFrame)."""
     if not _is_exact(estimator, Pipeline):
         raise Unsupported(
             path, "estimator", type(estimator).__name__, "expected a fitted sklearn.pipeline.Pipeline"
@@ -1166,11 +1293,26 @@ def flatten(estimator: Any, path: str = "pipeline") -> list:
     steps = _pipeline_steps(estimator)
     for i, (name, step) in enumerate(steps):
         spath = f"{path}.{name}"
-        if _is_exact(step, Pipeline) and i == len(steps) - 1:
-            out.extend(flatten(step, spath))  # a nested pipeline ending with the classifier
+        if _is_exact(step, Pipeline) and (i == len(steps) - 1 or (i == 0 and _takes_frame(step))):
+            out.extend(flatten(step, spath))
         else:
             out.append((spath, step))
     return out
+
+
+def _reading(path: str, step: Any, convert: Callable[[], Any]) -> Any:
+    """`convert()`, whose unforeseen exceptions (a fitted attribute removed or of another type than
+    fit() gives it) are refused naming the step, as the other refusals are (exit 2), not a crash."""
+    try:
+        return convert()
+    except (Unsupported, MemoryError):
+        raise
+    except Exception as err:  # noqa: BLE001 - reported with its type and message
+        raise Unsupported(
+            path, "fitted state", type(step).__name__,
+            f"the exporter could not read it ({type(err).__name__}: {_show(str(err))}); a state fit() "
+            "does not leave (an attribute set or deleted afterwards) is not supported",
+        ) from err
 
 
 def _walk(estimator: Any, ovr_proba: bool, ctx: _Context) -> tuple[dict, list]:
@@ -1182,13 +1324,13 @@ def _walk(estimator: Any, ovr_proba: bool, ctx: _Context) -> tuple[dict, list]:
     (fpath, first), rest = steps[0], steps[1:]
     column = None
     if _is_exact(first, ColumnTransformer):
-        stage, column = _column_transformer(first, fpath, ctx)
+        stage, column = _reading(fpath, first, lambda: _column_transformer(first, fpath, ctx))
     else:
-        stage = _features(first, fpath, ctx)
+        stage = _reading(fpath, first, lambda: _features(first, fpath, ctx))
     for spath, step in rest[:-1]:
-        _apply_step(step, spath, stage, ctx)
+        _reading(spath, step, lambda: _apply_step(step, spath, stage, ctx))
     cpath, clf = rest[-1]
-    classifier = _classifier(clf, cpath, ovr_proba, stage.n_features)
+    classifier = _reading(cpath, clf, lambda: _classifier(clf, cpath, ovr_proba, stage.n_features))
     pipeline = {
         **({"input": {"kind": "column", "column": column}} if column is not None else {}),
         "features": [b.spec for b in stage.blocks],

@@ -12,13 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SKEDGE, binary_corpus, dump, fit, no_leftovers, requires_skedge
 
 from skedge import export
-from sklearn.feature_extraction.text import TfidfVectorizer
+from skedge import interchange as ix
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_selection import SelectKBest, chi2
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import RobustScaler
 
 
@@ -166,6 +170,7 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
     newest = max(p.stat().st_mtime for p in src.rglob("*.rs"))
     wasm, stamp = tmp_path / "skedge_bg.wasm", tmp_path / ".build-inputs"
     assert export.parity_runtime() == "native CLI"  # not built
+    (tmp_path / "node.mjs").write_text("")
     wasm.write_bytes(b"\0asm")
     os.utime(wasm, (newest - 60, newest - 60))
     assert export.parity_runtime() == "native CLI"  # a source changed after the build
@@ -176,6 +181,24 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
     assert export.parity_runtime() == "wasm in Node (pkg/)"  # build.sh found it current since
     monkeypatch.setenv("SKEDGE_PARITY_RUNTIME", "native")
     assert export.parity_runtime() == "native CLI"
+
+
+def test_parity_runtime_needs_the_node_entry_too(tmp_path, monkeypatch):
+    """scripts/build.sh writes the .wasm before node.mjs (which scripts/predict_node.mjs imports):
+    while it runs, a pkg/ with a fresh .wasm but no node.mjs is not a runtime (every gate would
+    fail, exit 3), so the gate runs the CLI."""
+    if shutil.which("node") is None:
+        pytest.skip("no node")
+    monkeypatch.delenv("SKEDGE_PARITY_RUNTIME", raising=False)
+    monkeypatch.setattr(export, "PKG", tmp_path)
+    src = Path(export.__file__).resolve().parents[2] / "src"
+    newest = max(p.stat().st_mtime for p in src.rglob("*.rs"))
+    wasm = tmp_path / "skedge_bg.wasm"
+    wasm.write_bytes(b"\0asm")
+    os.utime(wasm, (newest + 1, newest + 1))
+    assert export.parity_runtime() == "native CLI"
+    (tmp_path / "node.mjs").write_text("")
+    assert export.parity_runtime() == "wasm in Node (pkg/)"
 
 
 def test_a_validation_csv_with_a_byte_order_mark_is_read(tmp_path):
@@ -281,3 +304,97 @@ def test_seal_change_compares_bodies_not_seals():
     body[30] ^= 1
     assert registry.seal_change(plain, bytes(body)) is None
     assert registry.seal_change(plain, signed[:-1]) is None and registry.seal_change(b"PK\x03\x04", signed) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# transformer_weights on integer counts: scikit-learn's product is numpy's, which wraps around
+
+
+def _int_union(dtype, weights):
+    """Word and char counts of an integer dtype, weighted after fit (fit's own products of an
+    out-of-range Python int fail)."""
+    model = fit(make_pipeline(
+        FeatureUnion([("w", CountVectorizer(dtype=dtype)), ("c", CountVectorizer(analyzer="char", dtype=dtype))]),
+        LogisticRegression(max_iter=3000)))  # fmt: skip
+    model[0].transformer_weights = weights
+    return model
+
+
+@pytest.mark.parametrize("dtype, weight", [
+    (np.int32, 107_375),  # "great " * 20000: 2,147,500,000 wraps to -2,147,467,296 in int32
+    (np.int32, 8), (np.int32, -8), (np.int32, 2**31),  # 2**31: numpy refuses the Python int
+    (np.int64, 2**25 + 1),  # fits int64, but not float64's exact integers
+])  # fmt: skip
+def test_an_integer_weight_that_can_wrap_integer_counts_is_refused(dtype, weight):
+    model = _int_union(dtype, {"w": weight, "c": 1})
+    with pytest.raises(ix.Unsupported) as err:
+        ix.to_interchange(model, {}, log_table=lambda: [])
+    e = err.value
+    assert (e.step_path, e.parameter, e.value) == ("pipeline.featureunion", "transformer_weights['w']", weight)
+    assert np.dtype(dtype).name in e.reason and "float weight" in e.reason and "wider dtype" in e.reason, e.reason
+
+
+def test_integer_weights_of_a_column_transformer_and_nested_unions_are_checked():
+    import pandas as pd  # noqa: PLC0415
+
+    texts, labels = binary_corpus()
+    frame = pd.DataFrame({"text": texts})
+    ct = ColumnTransformer([("t", CountVectorizer(dtype=np.int32), "text")], transformer_weights={"t": 107_375})
+    with pytest.raises(ix.Unsupported) as err:
+        ix.to_interchange(make_pipeline(ct, LogisticRegression()).fit(frame, labels), {}, log_table=lambda: [])
+    assert (err.value.step_path, err.value.parameter) == ("pipeline.columntransformer", "transformer_weights['t']")
+    # 5 then 3: 15 x 2**28 passes int32; an int64 member makes the inner hstack int64, which holds it
+    for other, refused in ((np.int32, True), (np.int64, False)):
+        inner = FeatureUnion([("a", CountVectorizer(dtype=np.int32)), ("b", CountVectorizer(analyzer="char", dtype=other))],
+                             transformer_weights={"a": 5})
+        model = fit(make_pipeline(FeatureUnion([("in", inner)], transformer_weights={"in": 3}), LogisticRegression()))
+        if refused:
+            with pytest.raises(ix.Unsupported, match=r"transformer_weights\['in'\]=3: .* int32 counts"):
+                ix.to_interchange(model, {}, log_table=lambda: [])
+        else:
+            ix.to_interchange(model, {}, log_table=lambda: [])
+
+
+@requires_skedge
+@pytest.mark.parametrize("dtype, weight", [
+    (np.int32, 7), (np.int32, -7), (np.int32, True),
+    (np.int32, np.int64(107_375)),  # numpy computes an int32 array times an int64 in int64
+    (np.int32, 107_375.0), (np.int64, 2**25),
+])  # fmt: skip
+def test_integer_weights_that_cannot_wrap_export_exactly(tmp_path, dtype, weight):
+    import skedge  # noqa: PLC0415
+
+    model = _int_union(dtype, {"w": weight, "c": 1})
+    artifact = tmp_path / "m.skedge"
+    export.pack(export.build_interchange(model, source_sha256="0" * 64, skedge=SKEDGE), artifact, SKEDGE)
+    runtime = skedge.Model.load(str(artifact))
+    for text in ("great " * 20000, "the food was great " * 5000, "awful"):
+        want = np.float64(model.decision_function([text])[0])
+        got = np.float64(runtime.predict(text)["decision"][0])
+        assert got.view(np.uint64) == want.view(np.uint64), (text[:20], got, want)
+
+
+def test_a_column_transformer_inside_a_first_pipeline_exports_as_the_flat_one(tmp_path, capsys):
+    """`Pipeline([("pre", Pipeline([ct, kbest])), ("clf", lr)])` runs the steps of the flat
+    pipeline in turn: the same interchange, and export.py takes it (not as a classifier saved
+    without its vectorizer). Elsewhere a ColumnTransformer is refused saying where it belongs."""
+    import pandas as pd  # noqa: PLC0415
+
+    texts, labels = binary_corpus()
+    frame = pd.DataFrame({"text": texts, "n": [len(t) for t in texts]})
+
+    def ct():
+        return ColumnTransformer([("t", CountVectorizer(), "text")], sparse_threshold=1.0)
+
+    nested = Pipeline([("pre", Pipeline([("ct", ct()), ("k", SelectKBest(chi2, k=50))])),
+                       ("clf", LogisticRegression())]).fit(frame, labels)
+    flat = Pipeline([("ct", ct()), ("k", SelectKBest(chi2, k=50)), ("clf", LogisticRegression())]).fit(frame, labels)
+    assert ix.to_interchange(nested, {}, log_table=lambda: [])["pipeline"] == ix.to_interchange(
+        flat, {}, log_table=lambda: [])["pipeline"]
+    union = make_pipeline(FeatureUnion([("ct", ct())]), LogisticRegression()).fit(frame, labels)
+    with pytest.raises(ix.Unsupported, match="supported only where the DataFrame enters: the pipeline's first step"):
+        ix.to_interchange(union, {}, log_table=lambda: [])
+    if not SKEDGE.exists():
+        pytest.skip("target/release/skedge is not built")
+    code = export.main(["--joblib", str(dump(nested, tmp_path)), "--out", str(tmp_path / "m.skedge"), "--dry-run"])
+    assert code == 0, capsys.readouterr().err

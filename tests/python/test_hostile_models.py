@@ -422,3 +422,99 @@ def test_a_score_function_called_by_the_file_is_refused(tmp_path):
     with pytest.raises(safe_load.ModelRefused) as err:
         safe_load.load_model_file(path)
     assert "sklearn.feature_selection._univariate_selection.chi2" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# fitted states that scikit-learn runs but the exporter must not crash on: a coded refusal naming
+# the step (exit 2), or an exact export
+
+
+def _unfitted_cases() -> dict:
+    from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415
+    from sklearn.ensemble import VotingClassifier  # noqa: PLC0415
+    from sklearn.feature_extraction.text import HashingVectorizer  # noqa: PLC0415
+    from sklearn.multiclass import OneVsRestClassifier  # noqa: PLC0415
+    from sklearn.naive_bayes import MultinomialNB  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+    from sklearn.svm import LinearSVC  # noqa: PLC0415
+
+    # A HashingVectorizer needs no fit: a pipeline starting with one can be saved before fit().
+    return {
+        "LogisticRegression": (make_pipeline(HashingVectorizer(), LogisticRegression()), "pipeline.logisticregression", "classes_"),
+        "MultinomialNB": (make_pipeline(HashingVectorizer(alternate_sign=False), MultinomialNB()), "pipeline.multinomialnb", "classes_"),
+        "CalibratedClassifierCV": (make_pipeline(HashingVectorizer(), CalibratedClassifierCV(LinearSVC())),
+                                   "pipeline.calibratedclassifiercv", "classes_"),
+        "VotingClassifier": (make_pipeline(HashingVectorizer(), VotingClassifier([("a", LogisticRegression())])),
+                             "pipeline.votingclassifier", "classes_"),
+        "OneVsRestClassifier": (make_pipeline(HashingVectorizer(), OneVsRestClassifier(LogisticRegression())),
+                                "pipeline.onevsrestclassifier", "classes_"),
+        "ColumnTransformer": (Pipeline([("ct", ColumnTransformer([("t", HashingVectorizer(), "text")])),
+                                        ("c", LogisticRegression())]), "pipeline.ct", "transformers_"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(_unfitted_cases()))
+def test_a_pipeline_saved_before_fit_is_refused_by_step(tmp_path, capsys, case):
+    model, step, attribute = _unfitted_cases()[case]
+    path = dump(model, tmp_path)
+    assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
+    err = capsys.readouterr().err
+    assert f"step '{step}', {attribute}=None: the {case} is not fitted" in err, err
+    assert "Traceback" not in err and "MODEL_UNREADABLE" not in err
+    assert no_leftovers(tmp_path, {"model.joblib"}) == []
+
+
+def test_a_fitted_attribute_deleted_after_fit_is_refused_by_step(tmp_path, capsys):
+    """What the exporter reads but fit() always leaves: its absence is a refusal naming the step."""
+    model = fit(make_pipeline(TfidfVectorizer(), LogisticRegression()))
+    del model[-1].coef_
+    path = dump(model, tmp_path)
+    assert export.main(["--joblib", str(path), "--out", str(tmp_path / "m.skedge")]) == 2
+    err = capsys.readouterr().err
+    assert "step 'pipeline.logisticregression', fitted state='LogisticRegression'" in err and "AttributeError" in err, err
+    assert "Traceback" not in err and "MODEL_UNREADABLE" not in err
+
+
+def test_coefficients_wider_than_float64_are_refused():
+    """scikit-learn computes the decision in long double; skedge would round every coefficient."""
+    from sklearn.feature_extraction.text import CountVectorizer  # noqa: PLC0415
+    from sklearn.pipeline import FeatureUnion  # noqa: PLC0415
+
+    from skedge import interchange as ix  # noqa: PLC0415
+
+    if np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("long double is float64 on this platform")
+    model = fit(make_pipeline(TfidfVectorizer(), LogisticRegression()))
+    model[-1].coef_ = model[-1].coef_.astype(np.longdouble)
+    with pytest.raises(ix.Unsupported) as err:
+        ix.to_interchange(model, {}, log_table=lambda: [])
+    assert (err.value.step_path, err.value.parameter) == ("pipeline.logisticregression", "coef_")
+    assert err.value.value == np.dtype(np.longdouble).name and "wider than float64" in err.value.reason
+    union = fit(make_pipeline(FeatureUnion([("w", CountVectorizer())], transformer_weights={"w": np.longdouble(2)}),
+                              LogisticRegression()))
+    with pytest.raises(ix.Unsupported, match=r"transformer_weights\['w'\]=.*wider than float64"):
+        ix.to_interchange(union, {}, log_table=lambda: [])
+
+
+def test_stop_words_that_are_not_strings_never_match_and_are_dropped(tmp_path, capsys):
+    """fit() takes `stop_words=["the", 5, None]` (its consistency check swallows the error) and
+    `token not in frozenset(...)` never matches a str token with them: the stop list is "the",
+    for every word analyzer; another stop list set after fit is refused by name."""
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer  # noqa: PLC0415
+
+    from skedge import interchange as ix  # noqa: PLC0415
+
+    for vec in (CountVectorizer(stop_words=["the", 5, None, 2.5]), HashingVectorizer(stop_words=["the", 5, None])):
+        model = fit(make_pipeline(vec, LogisticRegression()))
+        inter = ix.to_interchange(model, {}, log_table=lambda: [])
+        assert inter["pipeline"]["features"][0]["analyzer"]["stop_words"] == ["the"]
+    model[0].stop_words = "englsh"
+    with pytest.raises(ix.Unsupported) as err:
+        ix.to_interchange(model, {}, log_table=lambda: [])
+    assert (err.value.parameter, err.value.value) == ("stop_words", "englsh")
+    model = fit(make_pipeline(CountVectorizer(stop_words=["the", 5]), LogisticRegression()))
+    if not ix.DEFAULT_SKEDGE.exists():
+        pytest.skip("target/release/skedge is not built")
+    code = export.main(["--joblib", str(dump(model, tmp_path)), "--out", str(tmp_path / "m.skedge"), "--dry-run"])
+    assert code == 0, capsys.readouterr().err
