@@ -1,7 +1,7 @@
 //! Host I/O for `Model.load`: `fetch` and the body, read whole when its length is framed and
 //! within `maxBytes`, else chunk by chunk, refused as soon as it passes `maxBytes`.
 
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -11,49 +11,80 @@ use super::invalid;
 use super::put;
 use crate::error::Cut;
 
+// A `Response`, a body reader, an error and what they resolve to come from outside: a script can
+// build or subclass a `Response`, patch `fetch`, error a stream with anything. Their properties
+// and methods are read and called through `Reflect` and the catching imports below, never through
+// imports that do not catch: a throw through this module's frames skips their clean-up (inside a
+// future: an uncaught exception, a promise that never settles; a few hundred of them break the
+// instance for good).
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = fetch, catch)]
     pub(super) fn fetch(input: &JsValue, init: &JsValue) -> Result<Promise, JsValue>;
 
-    #[derive(Clone)]
-    pub(super) type Response;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn ok(this: &Response) -> bool;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn status(this: &Response) -> u16;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn url(this: &Response) -> String;
-    #[wasm_bindgen(method, getter)]
-    fn redirected(this: &Response) -> bool;
-    /// `"basic"`: fetched, every header shown (same-origin, Node); `"cors"`: a browser's
-    /// cross-origin response, which hides `Content-Encoding` unless the server exposes it;
-    /// `"default"`: built by a script, its `Content-Length` a header like any other.
-    #[wasm_bindgen(method, getter, js_name = type)]
-    fn kind(this: &Response) -> JsValue;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn headers(this: &Response) -> Headers;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn body(this: &Response) -> Option<ReadableStream>;
-    #[wasm_bindgen(method, js_name = arrayBuffer)]
-    pub(super) fn array_buffer(this: &Response) -> Promise;
+    /// Only for `instanceof`: every property is read with [`call`] or `Reflect::get`.
+    type Response;
 
-    type Headers;
-    /// A string or `null`. Taking and returning JS values keeps this import's signature one that
-    /// others share (one compiled wrapper per signature: benches/PROFILE.md, "Compile and instantiate").
-    #[wasm_bindgen(method)]
-    fn get(this: &Headers, name: &JsValue) -> JsValue;
+    /// `Promise.race([value])`: a fresh promise, settled as `value` is, which calls `value`'s
+    /// `then` (a thenable's, a promise's own, or one whose `constructor` getter throws) in a
+    /// promise job, where a throw rejects it.
+    #[wasm_bindgen(js_namespace = Promise, js_name = race, catch)]
+    fn promise_race(values: &Array) -> Result<Promise, JsValue>;
 
-    type ReadableStream;
-    /// Throws for a body another reader holds.
-    #[wasm_bindgen(method, catch, js_name = getReader)]
-    fn get_reader(this: &ReadableStream) -> Result<Reader, JsValue>;
+    /// `new Uint8Array(v)`: a view of an `ArrayBuffer`, or a copy of a typed array made from its
+    /// internal slots, whatever getters `v` shows (its `length` is then the runtime's own).
+    #[wasm_bindgen(extends = Uint8Array, js_name = Uint8Array)]
+    type Bytes;
+    #[wasm_bindgen(constructor, js_class = "Uint8Array", catch)]
+    fn new(v: &JsValue) -> Result<Bytes, JsValue>;
+}
 
-    type Reader;
-    #[wasm_bindgen(method)]
-    fn read(this: &Reader) -> Promise;
-    #[wasm_bindgen(method)]
-    fn cancel(this: &Reader) -> Promise;
+/// What `value` resolves to (itself when it is no promise or thenable), or its error, awaited
+/// without anything of it called from this module.
+pub(super) fn settle(value: Result<JsValue, JsValue>) -> JsFuture {
+    JsFuture::from(match value.and_then(|v| promise_race(&Array::of1(&v))) {
+        Ok(p) => p,
+        Err(e) => Promise::reject(&e),
+    })
+}
+
+/// `target[name](arg)` (an extra `undefined` for a method without arguments): a throwing getter,
+/// a missing method or a throwing one is an `Err`.
+pub(super) fn call(target: &JsValue, name: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
+    let method = Reflect::get(target, &name.into())?;
+    method.unchecked_ref::<Function>().call1(target, arg)
+}
+
+/// The next chunk of a body's reader: `read()` settled, then this; `None` at the end.
+pub(super) fn read(reader: &JsValue) -> JsFuture {
+    settle(call(reader, "read", &JsValue::UNDEFINED))
+}
+
+/// A chunk `read()` gave, `None` at the end: copied by the runtime, so no getter of the chunk's
+/// can lie about its length.
+pub(super) fn chunk_of(chunk: JsValue) -> Result<Option<Uint8Array>, JsValue> {
+    let get = |key: &str| Reflect::get(&chunk, &key.into()).unwrap_or_default();
+    if get("done").is_truthy() {
+        return Ok(None);
+    }
+    let value = get("value");
+    match value.is_instance_of::<Uint8Array>() {
+        true => Ok(Some(Bytes::new(&value)?.unchecked_into())),
+        false => Err("the response body is not a byte stream".into()),
+    }
+}
+
+/// Cancels the rest of a body (to await: its rejection, a stream that errored meanwhile, left
+/// unhandled would end a Node process).
+pub(super) fn cancel(reader: &JsValue) -> JsFuture {
+    settle(call(reader, "cancel", &JsValue::UNDEFINED))
+}
+
+/// The `message` of a thrown value (an `Error`'s, or any object's with a string one), or the
+/// value itself when it is a string; read through `Reflect`, which catches a throwing getter.
+pub(super) fn message_of(e: &JsValue) -> Option<String> {
+    e.as_string()
+        .or_else(|| Reflect::get(e, &"message".into()).ok()?.as_string())
 }
 
 /// The largest body a wasm32 `Vec` holds (2 GiB - 1): `maxBytes`' default and largest value.
@@ -77,6 +108,12 @@ fn name_of(input: &JsValue) -> String {
         })
         .or_else(|| js_sys::JSON::stringify(input).ok().and_then(|s| s.as_string()))
         .unwrap_or_default()
+}
+
+/// `LOAD_FAILED` of what a read threw (out of line: called from many places of `download`).
+#[inline(never)]
+fn thrown(input: &JsValue, e: JsValue) -> JsValue {
+    load_failed(input, &describe(&e))
 }
 
 fn load_failed(input: &JsValue, why: &str) -> JsValue {
@@ -147,11 +184,7 @@ fn in_node() -> bool {
 /// The message of a thrown JS value, cut: a runtime's may quote the whole URL ("Failed to parse
 /// URL from …").
 fn describe(e: &JsValue) -> String {
-    let message = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into());
+    let message = message_of(e).unwrap_or_else(|| "unknown error".into());
     Cut(&message).to_string()
 }
 
@@ -168,30 +201,30 @@ pub(super) async fn download(
     if input.is_undefined() || input.is_null() {
         return Err(invalid("load() needs a URL, a Request, a Response or the bytes"));
     }
-    let fail = |e: JsValue| load_failed(input, &describe(&e));
-    let response: Response = match input.dyn_ref::<Response>() {
-        Some(r) => r.clone(),
-        None => {
-            let failed = |e: JsValue| fetch_failed(input, &e);
-            JsFuture::from(fetch(input, init).map_err(failed)?)
-                .await
-                .map_err(failed)?
-                .unchecked_into()
-        }
+    let fail = |e: JsValue| thrown(input, e);
+    let response = if input.is_instance_of::<Response>() {
+        input.clone()
+    } else {
+        let failed = |e: JsValue| fetch_failed(input, &e);
+        settle(fetch(input, init).map(Into::into)).await.map_err(failed)?
     };
-    if !response.ok() {
+    // A getter that throws reads as `undefined` (a Response-like object without it): `ok` then
+    // refuses the load, a missing header or `type` reads the body chunk by chunk.
+    let get = |key: &str| Reflect::get(&response, &key.into()).unwrap_or_default();
+    if !get("ok").is_truthy() {
         // The URL once: the response's only when a redirect made it another.
-        let redirected = match response.redirected() {
-            true => format!(" (redirected to {})", Cut(&response.url())),
+        let redirected = match get("redirected").is_truthy() {
+            true => format!(
+                " (redirected to {})",
+                Cut(&get("url").as_string().unwrap_or_default())
+            ),
             false => String::new(),
         };
-        return Err(load_failed(
-            input,
-            &format!("HTTP {}{redirected}", response.status()),
-        ));
+        let status = get("status").as_f64().unwrap_or(0.0) as u16;
+        return Err(load_failed(input, &format!("HTTP {status}{redirected}")));
     }
-    let headers = response.headers();
-    let header = |name: &str| headers.get(&name.into()).as_string();
+    let headers = get("headers");
+    let header = |name: &str| call(&headers, "get", &name.into()).ok()?.as_string();
     // A content-encoded body's length is the encoded one: what it inflates to is only counted.
     let encoded = header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
     let total = match header("content-length") {
@@ -202,7 +235,7 @@ pub(super) async fn download(
     // cross-origin one's may be the compressed length of a body that inflates to less than `max`
     // (and one under `max` proves nothing either: the read below is cut at `max`). Its reader is
     // cancelled (the connection closed) below.
-    let framed = framed(&response.kind());
+    let framed = framed(&get("type"));
     let refused = total
         .filter(|&n| framed && n > u64::from(max))
         .map(|n| too_large(input, Some(n), max));
@@ -226,17 +259,17 @@ pub(super) async fn download(
     // by chunk, so that it stops at `max`.
     let whole = refused.is_none() && on_progress.is_none() && total.is_some() && framed;
     // `body` is not even asked for a whole read: Blink makes its stream object on first access.
-    let body = if whole { None } else { response.body() };
-    let reader = match body {
-        Some(b) => Some(b.get_reader().map_err(fail)?),
-        None => None,
+    let body = if whole { JsValue::NULL } else { get("body") };
+    let reader = match body.is_undefined() || body.is_null() {
+        true => None,
+        false => Some(call(&body, "getReader", &JsValue::UNDEFINED).map_err(fail)?),
     };
     let Some(reader) = reader else {
         if let Some(e) = refused {
             return Err(e);
         }
-        let buf = JsFuture::from(response.array_buffer()).await.map_err(fail)?;
-        let buf = Uint8Array::new(&buf);
+        let buf = settle(call(&response, "arrayBuffer", &JsValue::UNDEFINED));
+        let buf = Bytes::new(&buf.await.map_err(fail)?).map_err(fail)?;
         if buf.length() > max {
             return Err(too_large(input, None, max));
         }
@@ -254,18 +287,10 @@ pub(super) async fn download(
             if let Err(e) = progress(loaded as usize) {
                 break Err(e);
             }
-            let chunk = match JsFuture::from(reader.read()).await {
-                Ok(chunk) => chunk,
+            let value = match read(&reader).await.and_then(chunk_of) {
+                Ok(Some(value)) => value,
+                Ok(None) => break Ok(()),
                 Err(e) => break Err(fail(e)),
-            };
-            if Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
-                break Ok(());
-            }
-            let Some(value) = Reflect::get(&chunk, &"value".into())
-                .ok()
-                .and_then(|v| v.dyn_into::<Uint8Array>().ok())
-            else {
-                break Err(load_failed(input, "the response body is not a byte stream"));
             };
             loaded += u64::from(value.length());
             if loaded > u64::from(max) {
@@ -274,14 +299,13 @@ pub(super) async fn download(
             chunks.push(value);
         },
     };
-    // Whatever stopped the read, the rest of the body is cancelled, and the cancel awaited: its
-    // rejection (a stream that errored meanwhile) left unhandled would end a Node process.
+    // Whatever stopped the read, the rest of the body is cancelled.
     if let Err(e) = read {
-        let _ = JsFuture::from(reader.cancel()).await;
+        let _ = cancel(&reader).await;
         return Err(e);
     }
     // Each chunk copied once, straight into wasm memory.
-    let mut bytes = vec![0; loaded as usize];
+    let mut bytes = super::model::zeroed(loaded as usize)?;
     let mut at = 0;
     for c in &chunks {
         let n = c.length() as usize;

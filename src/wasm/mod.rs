@@ -219,7 +219,10 @@ export interface MonitorOptions {
 
 /** `monitor.flush()`'s options. */
 export interface FlushOptions {
-  /** The collector's token, sent as `Authorization: Bearer <token>` (`?token=` with `beacon`). */
+  /** The collector's token, sent as `Authorization: Bearer <token>` (`?token=` with `beacon`):
+   * 1 to 4096 visible ASCII characters (no spaces or control characters), else `INVALID_INPUT`
+   * before anything is taken from the queue. Each POST is aborted after 30 s (where the runtime
+   * has `AbortSignal.timeout`) and its snapshot kept for the next flush. */
   token?: string;
   /** Send with `navigator.sendBeacon` (delivered even while the page unloads; a snapshot counts
    * as sent once the browser queued it). Falls back to `fetch` where there is no sendBeacon. */

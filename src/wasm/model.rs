@@ -618,20 +618,27 @@ fn bytes_of(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     }
 }
 
-/// The bytes of `a` in wasm memory, refused past what a wasm32 `Vec` holds (2 GiB - 1) instead
-/// of a capacity overflow.
+/// The bytes of `a` in wasm memory.
+#[inline(never)]
 pub(super) fn copy_in(a: &Uint8Array) -> Result<Vec<u8>, JsValue> {
-    if a.length() > i32::MAX as u32 {
+    let mut bytes = zeroed(a.length() as usize)?;
+    a.copy_to(&mut bytes);
+    Ok(bytes)
+}
+
+/// `n` zero bytes in wasm memory, refused past what a wasm32 `Vec` holds (2 GiB - 1) or what the
+/// memory can still grow to, instead of a capacity overflow or an abort (`vec![0; n]` and
+/// `to_vec` allocate infallibly: an artifact of 2 GiB - 1 bytes trapped).
+pub(super) fn zeroed(n: usize) -> Result<Vec<u8>, JsValue> {
+    let mut bytes = Vec::new();
+    if n > i32::MAX as usize || bytes.try_reserve_exact(n).is_err() {
         return Err(error(
             "INPUT_TOO_LARGE",
-            &format!(
-                "{} bytes: WebAssembly holds at most {} in one piece",
-                a.length(),
-                i32::MAX
-            ),
+            &format!("{n} bytes do not fit in WebAssembly memory"),
         ));
     }
-    Ok(a.to_vec())
+    bytes.resize(n, 0);
+    Ok(bytes)
 }
 
 /// [`bytes_of`] of anything but a `Uint8Array` (what Node's `readFileSync` and `fetch`'s bytes

@@ -8,9 +8,8 @@ use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
-use super::fetch::{fetch, Response};
+use super::fetch::{call, cancel, chunk_of, fetch, message_of, read, settle};
 use super::{core_error, invalid, option, option_string, options_object, put, to_js, type_name, Model};
 use crate::hex;
 use crate::monitor::{Monitor, MonitorConfig, Snapshot};
@@ -293,13 +292,30 @@ pub(super) async fn flush<Q: Outbox>(
             })
             .ok_or_else(|| invalid("flush() needs the collector's URL, or a function"))?,
     };
+    let o = options.as_ref();
+    let flag = |key: &str| match option(o, key) {
+        None => Ok(false),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid(&format!("options.{key} must be a boolean, got {}", type_name(&v)))),
+    };
+    let token = option_string(o, "token")?;
+    // A token that cannot be a header value would fail every flush as a network error and hold
+    // the queue for ever (a long one: 431, dropped); refused here, before anything is taken.
+    if token.as_ref().is_some_and(|t| {
+        !(1..=MAX_TOKEN_BYTES).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic())
+    }) {
+        return Err(invalid(&format!(
+            "options.token must be 1 to {MAX_TOKEN_BYTES} visible ASCII characters (no spaces or control characters)"
+        )));
+    }
     let target = Target {
         sink,
         url,
-        token: option_string(options.as_ref(), "token")?,
-        beacon: option(options.as_ref(), "beacon").is_some_and(|b| b.is_truthy()),
+        token,
+        beacon: flag("beacon")?,
     };
-    let closed_only = option(options.as_ref(), "closedOnly").is_some_and(|b| b.is_truthy());
+    let closed_only = flag("closedOnly")?;
     let mut batch = live.borrow_mut().take(js_sys::Date::now(), closed_only);
     // Converted here, so the delivery loop below exists once in the wasm, not once per queue.
     let values: Vec<Option<JsValue>> = batch.iter().map(|s| to_js(s).ok()).collect();
@@ -364,8 +380,16 @@ export interface FlushResult {
 }
 "#;
 
-/// Longest collector answer read for its `code` and `error` (the collector's are ~100 bytes).
-const MAX_ANSWER_BYTES: u32 = 4096;
+/// Longest collector answer read for its `code` and `error` (the collector's are ~100 bytes): the
+/// rest of a longer one is cancelled unread.
+const MAX_ANSWER_BYTES: usize = 4096;
+/// Longest `token` (a bearer token is far shorter; servers refuse headers past 8 to 16 KB).
+const MAX_TOKEN_BYTES: usize = 4096;
+/// How long one snapshot's POST may take, answer included, before it is aborted and the snapshot
+/// kept for the next flush: a collector that never answers would otherwise hold the flush (and
+/// the snapshots it took) for ever in browsers and workerd, 300 s in Node. 30 s is what Workers
+/// give a `waitUntil` after the response, and far more than a ~100-byte answer needs.
+const POST_TIMEOUT_MS: u32 = 30_000;
 /// Characters of an explanation kept in `lastError.message`.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -377,7 +401,7 @@ async fn hand_to(sink: &Function, snapshot: Option<&JsValue>) -> Delivery {
         return Delivery::Rejected(Failure::new(0, "INVALID_INPUT", "the snapshot is not JSON"));
     };
     let thrown = match sink.call2(&JsValue::UNDEFINED, snapshot, &json) {
-        Ok(v) => match JsFuture::from(Promise::resolve(&v)).await {
+        Ok(v) => match settle(Ok(v)).await {
             Ok(_) => return Delivery::Sent,
             Err(e) => e,
         },
@@ -428,18 +452,34 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, snapshot: Option<
     put(&init, "method", &"POST".into());
     put(&init, "headers", &headers);
     put(&init, "body", &body);
-    let response = match fetch(&url.into(), &init) {
-        Ok(promise) => JsFuture::from(promise).await,
-        Err(e) => Err(e),
-    };
-    let response: Response = match response {
-        Ok(r) => r.unchecked_into(),
+    // AbortSignal.timeout: Node 17.3+, Deno, Bun, workerd, browsers since 2022; without it
+    // (older browsers) the POST is not bounded.
+    let timeout = Reflect::get(&js_sys::global(), &"AbortSignal".into())
+        .and_then(|a| call(&a, "timeout", &POST_TIMEOUT_MS.into()));
+    if let Ok(signal) = timeout {
+        put(&init, "signal", &signal);
+    }
+    let response = match settle(fetch(&url.into(), &init).map(Into::into)).await {
+        Ok(r) => r,
         Err(e) => return Delivery::Retry(Failure::new(0, "NETWORK_ERROR", describe(&e))),
     };
-    let status = response.status();
+    // An application's own `fetch` may resolve to anything: without an HTTP status, the snapshot
+    // was not delivered.
+    let Some(status) = Reflect::get(&response, &"status".into())
+        .ok()
+        .and_then(|s| s.as_f64())
+        .filter(|s| (100.0..600.0).contains(s))
+    else {
+        return Delivery::Retry(Failure::new(
+            0,
+            "NETWORK_ERROR",
+            "fetch did not resolve to a Response",
+        ));
+    };
+    let status = status as u16;
     // Read the answer, so the connection can be reused (and Workers do not warn).
-    let answer = JsFuture::from(response.array_buffer()).await.ok();
-    let failure = || failure_of(status, answer.as_ref());
+    let answer = read_answer(&response).await;
+    let failure = || failure_of(status, answer.as_deref());
     match status {
         200..=299 | 409 => Delivery::Sent,
         401 | 403 | 408 | 429 | 500..=599 => Delivery::Retry(failure()),
@@ -447,13 +487,36 @@ async fn deliver(url: &str, token: Option<&str>, beacon: bool, snapshot: Option<
     }
 }
 
+/// The answer's body through its reader, `None` past [`MAX_ANSWER_BYTES`] (the rest cancelled
+/// unread: a collector's endless answer was read whole) or when it cannot be read.
+async fn read_answer(response: &JsValue) -> Option<Vec<u8>> {
+    let body = Reflect::get(response, &"body".into())
+        .ok()
+        .filter(|b| b.is_object())?;
+    let reader = call(&body, "getReader", &JsValue::UNDEFINED).ok()?;
+    let mut answer = Vec::new();
+    while answer.len() <= MAX_ANSWER_BYTES {
+        match read(&reader).await.and_then(chunk_of) {
+            Ok(Some(chunk)) => {
+                // At most one byte past the limit is kept: enough to know it was passed.
+                let n = (chunk.length() as usize).min(MAX_ANSWER_BYTES + 1 - answer.len());
+                let at = answer.len();
+                answer.resize(at + n, 0);
+                chunk.subarray(0, n as u32).copy_to(&mut answer[at..]);
+            }
+            Ok(None) => return Some(answer),
+            Err(_) => return None,
+        }
+    }
+    let _ = cancel(&reader).await;
+    None
+}
+
 /// The failure a non-2xx answer describes: `{"code", "error"}` of a small JSON body (the
 /// collector's), else `HTTP_<status>`.
-fn failure_of(status: u16, body: Option<&JsValue>) -> Failure {
+fn failure_of(status: u16, body: Option<&[u8]>) -> Failure {
     let doc = body
-        .and_then(|b| b.dyn_ref::<js_sys::ArrayBuffer>())
-        .filter(|b| b.byte_length() <= MAX_ANSWER_BYTES)
-        .and_then(|b| String::from_utf8(Uint8Array::new(b).to_vec()).ok())
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
         .and_then(|text| js_sys::JSON::parse(&text).ok())
         .filter(|doc| doc.is_object());
     let field = |key: &str| {
@@ -478,14 +541,12 @@ fn failure_of(status: u16, body: Option<&JsValue>) -> Failure {
 
 /// The message of a thrown JS value (an `Error`'s, with its cause's: Node's fetch says only
 /// "fetch failed", its cause "connect ECONNREFUSED …"), cut to `MAX_MESSAGE_CHARS`.
+// `message` and `cause` read through `Reflect` (fetch.rs `message_of`): a getter of either may throw.
 fn describe(e: &JsValue) -> String {
-    let message = |e: &js_sys::Error| String::from(e.message());
-    let text = match e.dyn_ref::<js_sys::Error>() {
-        Some(err) => match err.cause().dyn_ref::<js_sys::Error>() {
-            Some(cause) => format!("{}: {}", message(err), message(cause)),
-            None => message(err),
-        },
-        None => e.as_string().unwrap_or_else(|| "unknown error".into()),
+    let cause = Reflect::get(e, &"cause".into()).ok().filter(|c| c.is_object());
+    let text = match (message_of(e), cause.as_ref().and_then(message_of)) {
+        (Some(m), Some(c)) => format!("{m}: {c}"),
+        (m, _) => m.unwrap_or_else(|| "unknown error".into()),
     };
     text.chars().take(MAX_MESSAGE_CHARS).collect()
 }

@@ -374,3 +374,95 @@ for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
     healthy(M, await M.load(bytes));
   });
 }
+
+// A `Response` (or what a patched `fetch` resolves to), its body reader and the errors they throw
+// come from outside: each getter and method is called through a catching import, each awaited value
+// settled by the runtime, so a throw or an odd value is a coded rejection. Through wasm frames, it
+// was an uncaught exception and a load that never settled; after ~300 the instance was broken.
+const LOAD_ROUNDS = 67; // of the 9 cases below, 6 of them with onProgress too: 1,005 hostile loads
+const nastyError = () => Object.defineProperty(new Error('x'), 'message', { get() { throw new Error('message getter'); } });
+const reader = (read) => ({ getReader: () => ({ read, cancel() { throw nastyError(); } }) });
+const framed = { headers: { 'content-length': String(bytes.length) } };
+
+/** A real promise of `value` whose `constructor` getter throws (`Promise.resolve` reads it). */
+function constructorThrows(value) {
+  return Object.defineProperty(Promise.resolve(value), 'constructor', { get() { throw new Error('constructor getter'); } });
+}
+
+function hostileResponses() {
+  return {
+    'Object.create(Response.prototype)': Object.create(Response.prototype),
+    'ok getter throws': new (class extends Response { get ok() { throw nastyError(); } })(bytes),
+    'read() returns 42': new (class extends Response { get body() { return reader(() => 42); } })(bytes),
+    'read() throws': new (class extends Response { get body() { return reader(() => { throw nastyError(); }); } })(bytes),
+    'read() gives a fake Uint8Array': new (class extends Response {
+      get body() { return reader(async () => ({ done: false, value: Object.create(Uint8Array.prototype) })); }
+    })(bytes),
+    'arrayBuffer() throws': new (class extends Response { get type() { return 'basic'; } arrayBuffer() { throw nastyError(); } })(bytes, framed),
+    'arrayBuffer() gives a Promise whose constructor getter throws': new (class extends Response {
+      get type() { return 'basic'; } arrayBuffer() { return constructorThrows(bytes.slice().buffer); }
+    })(bytes, framed),
+    'arrayBuffer() gives a Proxy': new (class extends Response {
+      get type() { return 'basic'; } arrayBuffer() { return new Proxy({}, { get() { throw new Error('trap'); } }); }
+    })(bytes, framed),
+    'the body errors with an Error whose message getter throws': new Response(new ReadableStream({
+      start(c) { c.enqueue(bytes.subarray(0, 100)); },
+      pull(c) { c.error(nastyError()); },
+    })),
+  };
+}
+
+for (const [name, M] of [['skedge', Model], ['skedge/lite', Lite]]) {
+  test(`${name}: Model.load of a Response whose getters or methods throw or give odd values rejects with a code, ${LOAD_ROUNDS} times`, { timeout: 120_000 }, async () => {
+    for (let i = 0; i < LOAD_ROUNDS; i++) {
+      // Without onProgress a framed body is read whole (arrayBuffer()), else through its reader.
+      for (const options of [undefined, { onProgress() {} }]) {
+        for (const [what, response] of Object.entries(hostileResponses())) {
+          if (options && what.startsWith('arrayBuffer')) continue; // read through its (sound) body
+          await assert.rejects(M.load(response, options), (e) => {
+            assert.ok(['LOAD_FAILED', 'INVALID_INPUT'].includes(e.code), `${what}: ${e.code} ${e.message}`);
+            return true;
+          }, what);
+        }
+      }
+    }
+    // Headers that cannot be read are no headers: the body is read chunk by chunk.
+    healthy(M, await M.load(new (class extends Response { get headers() { return { get() { throw nastyError(); } }; } })(bytes)));
+    healthy(M, await M.load(new (class extends Response { get headers() { return 42; } })(bytes)));
+    // A chunk whose own `length` getter throws is read from the runtime's copy of it.
+    const lying = Object.defineProperty(new Uint8Array(bytes), 'length', { get() { throw new Error('length'); } });
+    let reads = 0;
+    const chunks = reader(async () => (reads++ === 0 ? { done: false, value: lying } : { done: true }));
+    healthy(M, await M.load(new (class extends Response { get body() { return chunks; } })(bytes)));
+    healthy(M, await M.load(new Response(bytes)));
+    healthy(M, M.fromBytes(bytes));
+  });
+
+  test(`${name}: Model.load through a patched fetch that resolves to an odd object or a hostile promise`, { timeout: 60_000 }, async () => {
+    const realFetch = globalThis.fetch;
+    try {
+      for (let i = 0; i < LOAD_ROUNDS; i++) {
+        globalThis.fetch = async () => ({});
+        await assert.rejects(M.load('http://127.0.0.1:9/m'), { code: 'LOAD_FAILED' });
+        globalThis.fetch = () => constructorThrows(new Response(bytes));
+        await assert.rejects(M.load('http://127.0.0.1:9/m'), { code: 'LOAD_FAILED' });
+        globalThis.fetch = () => { const p = Promise.resolve(new Response(bytes)); p.then = () => { throw nastyError(); }; return p; };
+        await assert.rejects(M.load('http://127.0.0.1:9/m'), { code: 'LOAD_FAILED' });
+      }
+      globalThis.fetch = async () => ({ ok: true, headers: new Headers(), body: null, arrayBuffer: async () => bytes.slice().buffer });
+      healthy(M, await M.load('http://127.0.0.1:9/m'));
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    healthy(M, await M.load(new Response(bytes)));
+  });
+}
+
+test('skedge: an artifact too large for WebAssembly memory is INPUT_TOO_LARGE, not an abort', () => {
+  const huge = new Uint8Array(2 ** 31 - 1); // the largest maxBytes: zero pages, never touched
+  for (let i = 0; i < 20; i++) {
+    // Either the memory cannot grow to it (INPUT_TOO_LARGE) or the zeros are read (not an artifact).
+    assert.ok(['INPUT_TOO_LARGE', 'ARTIFACT_CORRUPT'].includes(code(() => Model.fromBytes(huge))));
+  }
+  healthy(Model, Model.fromBytes(bytes));
+});

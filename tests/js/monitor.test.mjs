@@ -301,6 +301,130 @@ describe('monitor: flush', () => {
     model.free();
   });
 
+  test('options of the wrong type, and a token that cannot be a header value, are refused before anything is taken', async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 1 });
+    model.predict(texts[0]);
+    monitor.snapshot();
+    model.predict(texts[1]);
+    const bad = [{ closedOnly: 'false' }, { closedOnly: 0n }, { closedOnly: 1 }, { beacon: 'no' }, { beacon: {} },
+      { token: 'a\nb' }, { token: 'é' }, { token: '\u2028' }, { token: 'a b' }, { token: '' }, { token: 'x'.repeat(4097) }];
+    for (const options of bad) {
+      for (const endpoint of [url, () => {}]) {
+        await assert.rejects(monitor.flush(endpoint, options), { code: 'INVALID_INPUT' }, JSON.stringify(options, (k, v) => (typeof v === 'bigint' ? `${v}n` : v)).slice(0, 50));
+      }
+    }
+    assert.equal(monitor.pending, 1, 'nothing taken');
+    assert.equal(monitor.seen, 1, 'the open window was not closed');
+    received.length = 0;
+    const token = 'x'.repeat(4096);
+    assert.equal((await monitor.flush(url, { token, closedOnly: false, beacon: false })).sent, 2);
+    assert.equal(received[0].headers.authorization, `Bearer ${token}`);
+    model.free();
+  });
+
+  test('a sink that throws or returns hostile values: SINK_FAILED, the snapshots kept, 1,000 times', { timeout: 120_000 }, async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 5 });
+    for (const text of texts.slice(0, 2)) {
+      model.predict(text);
+      monitor.snapshot();
+    }
+    const nasty = (key) => Object.defineProperty(new Error('x'), key, { get() { throw new Error(`${key} getter`); } });
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const sinks = [
+      () => { throw nasty('message'); },
+      () => { throw nasty('cause'); },
+      () => { throw new Proxy({}, { get() { throw new Error('trap'); } }); },
+      () => { throw revoked; },
+      () => Object.defineProperty(Promise.resolve(), 'constructor', { get() { throw new Error('constructor getter'); } }),
+      () => ({ get then() { throw new Error('then getter'); } }),
+      () => ({ then() { throw nasty('message'); } }),
+      () => Promise.reject(nasty('cause')),
+    ];
+    for (let i = 0; i < 125; i++) {
+      for (const sink of sinks) {
+        const r = await monitor.flush(sink);
+        assert.equal(r.lastError?.code, 'SINK_FAILED', String(sink));
+        assert.equal(r.pending, 2, 'both snapshots kept');
+      }
+    }
+    const got = [];
+    assert.deepEqual(await monitor.flush((s) => got.push(s)), { sent: 2, rejected: 0, pending: 0, dropped: 0, lastError: null });
+    assert.deepEqual(got.map((s) => s.stats.count), [1, 1]);
+    model.free();
+  });
+
+  test('a patched fetch that resolves to an odd object, throws or never calls back: the snapshot kept; each POST carries a timeout', { timeout: 60_000 }, async () => {
+    const model = Model.fromBytes(wordCase.bytes);
+    const monitor = model.monitor({ seed: 6 });
+    model.predict(texts[0]);
+    const realFetch = globalThis.fetch;
+    const signals = [];
+    const timedOut = () => Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
+    const fetches = [
+      async () => ({}),
+      async () => ({ get status() { throw new Error('status getter'); } }),
+      async () => 42,
+      () => { throw Object.defineProperty(new Error('x'), 'message', { get() { throw new Error('message getter'); } }); },
+      () => Object.assign(Promise.resolve(new Response('{}', { status: 201 })), { then() { throw new Error('then'); } }),
+      // What AbortSignal.timeout's abort gives: a collector that never answered.
+      async (_, init) => { signals.push(init.signal); throw timedOut(); },
+      async () => ({ status: 503, body: { getReader() { throw new Error('getReader'); } } }),
+    ];
+    try {
+      for (let i = 0; i < 100; i++) {
+        for (const f of fetches) {
+          globalThis.fetch = f;
+          const r = await monitor.flush(url);
+          assert.equal(r.pending, 1, String(f));
+          assert.ok(['NETWORK_ERROR', 'HTTP_503'].includes(r.lastError?.code), `${f}: ${JSON.stringify(r.lastError)}`);
+        }
+      }
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    assert.ok(signals.every((s) => s instanceof AbortSignal && !s.aborted), 'every POST has an AbortSignal.timeout');
+    assert.equal(signals.length, 100);
+    assert.equal((await monitor.flush(url)).sent, 1);
+    model.free();
+  });
+
+  test('an endless answer is read no further than its first bytes', { timeout: 60_000 }, async () => {
+    const chunk = Buffer.alloc(64 << 10, 'x');
+    let status = 201;
+    const endless = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.write(`{"code":"NEVER_READ","error":"`);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      });
+    });
+    await new Promise((r) => endless.listen(0, '127.0.0.1', r));
+    const endlessUrl = `http://127.0.0.1:${endless.address().port}/v1/snapshots`;
+    try {
+      const model = Model.fromBytes(wordCase.bytes);
+      const monitor = model.monitor({ seed: 7 });
+      model.predict(texts[0]);
+      status = 500;
+      const kept = await monitor.flush(endlessUrl);
+      assert.equal(kept.pending, 1);
+      assert.equal(kept.lastError.code, 'HTTP_500', 'an answer over 4 KiB is not parsed');
+      status = 201;
+      assert.equal((await monitor.flush(endlessUrl)).sent, 1);
+      model.free();
+    } finally {
+      endless.closeAllConnections();
+      endless.close();
+    }
+  });
+
   test('a bad endpoint: INVALID_INPUT', async () => {
     const model = Model.fromBytes(wordCase.bytes);
     const monitor = model.monitor();
