@@ -160,8 +160,9 @@ def test_a_classifier_alone_points_at_vectorizer(tmp_path, capsys):
 
 
 def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatch):
-    """The gate runs pkg/ in Node when pkg/ was built, or last found built by scripts/build.sh
-    (which compares content and touches its stamp), after every source file changed; else the CLI."""
+    """The gate runs pkg/ in Node when pkg/ was built (its .wasm and node.mjs), or last found built
+    by scripts/build.sh (which compares content and touches its stamp), after every source file
+    changed; else the CLI."""
     if shutil.which("node") is None:
         pytest.skip("no node")
     monkeypatch.delenv("SKEDGE_PARITY_RUNTIME", raising=False)
@@ -170,8 +171,12 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
     newest = max(p.stat().st_mtime for p in src.rglob("*.rs"))
     wasm, stamp = tmp_path / "skedge_bg.wasm", tmp_path / ".build-inputs"
     assert export.parity_runtime() == "native CLI"  # not built
-    (tmp_path / "node.mjs").write_text("")
     wasm.write_bytes(b"\0asm")
+    os.utime(wasm, (newest + 1, newest + 1))
+    # build.sh writes the .wasm before node.mjs, which scripts/predict_node.mjs imports: mid-build,
+    # every gate in Node would fail (exit 3)
+    assert export.parity_runtime() == "native CLI"
+    (tmp_path / "node.mjs").write_text("")
     os.utime(wasm, (newest - 60, newest - 60))
     assert export.parity_runtime() == "native CLI"  # a source changed after the build
     stamp.write_text("digest\n")
@@ -181,24 +186,6 @@ def test_parity_runtime_is_pkg_only_when_no_source_is_newer(tmp_path, monkeypatc
     assert export.parity_runtime() == "wasm in Node (pkg/)"  # build.sh found it current since
     monkeypatch.setenv("SKEDGE_PARITY_RUNTIME", "native")
     assert export.parity_runtime() == "native CLI"
-
-
-def test_parity_runtime_needs_the_node_entry_too(tmp_path, monkeypatch):
-    """scripts/build.sh writes the .wasm before node.mjs (which scripts/predict_node.mjs imports):
-    while it runs, a pkg/ with a fresh .wasm but no node.mjs is not a runtime (every gate would
-    fail, exit 3), so the gate runs the CLI."""
-    if shutil.which("node") is None:
-        pytest.skip("no node")
-    monkeypatch.delenv("SKEDGE_PARITY_RUNTIME", raising=False)
-    monkeypatch.setattr(export, "PKG", tmp_path)
-    src = Path(export.__file__).resolve().parents[2] / "src"
-    newest = max(p.stat().st_mtime for p in src.rglob("*.rs"))
-    wasm = tmp_path / "skedge_bg.wasm"
-    wasm.write_bytes(b"\0asm")
-    os.utime(wasm, (newest + 1, newest + 1))
-    assert export.parity_runtime() == "native CLI"
-    (tmp_path / "node.mjs").write_text("")
-    assert export.parity_runtime() == "wasm in Node (pkg/)"
 
 
 def test_a_validation_csv_with_a_byte_order_mark_is_read(tmp_path):
