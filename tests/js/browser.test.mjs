@@ -423,7 +423,7 @@ test('chromium: monitoring times predictions and flushes with fetch and sendBeac
       model.predict('again');
       const first = await monitor.flush('/collect', { token: 'tok' });
       model.predict('and again');
-      const beacon = await monitor.flush('/collect', { token: 't k', beacon: true });
+      const beacon = await monitor.flush('/collect', { token: 't+k=', beacon: true });
       model.free();
       return { snap, first, beacon };
     }, wordCase.name);
@@ -435,7 +435,7 @@ test('chromium: monitoring times predictions and flushes with fetch and sendBeac
     while (hits.length < 3 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.equal(hits.length, 3);
     assert.equal(hits[0].headers.authorization, 'Bearer tok');
-    assert.match(hits[2].url, /\/collect\?token=t%20k$/, 'sendBeacon puts the token in the query');
+    assert.match(hits[2].url, /\/collect\?token=t%2Bk%3D$/, 'sendBeacon puts the token in the query, encoded');
     assert.equal(JSON.parse(hits[2].body).seen, 1);
   } finally {
     await page.unroute('**/collect**');
