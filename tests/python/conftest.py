@@ -91,8 +91,18 @@ if BACKEND not in ("sqlite", "team"):
     raise RuntimeError(f"SKEDGE_MLFLOW_BACKEND={BACKEND!r}: expected 'sqlite' or 'team'")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "team: also run against the team back-end (scripts/test_team.sh): one test of each "
+        "kind of MLflow call the tools make")
+    config.addinivalue_line(
+        "markers", "analyzer: a wide parity case whose tokens depend on the Unicode version (the later "
+        "Pythons of scripts/test_pythons.sh run these alone)")
+
+
 def pytest_collection_modifyitems(config, items):
-    """On the team backend run only the tests that reach MLflow: the rest ran on the default pass."""
+    """On the team backend run only the tests that reach MLflow: the rest ran on the default pass
+    (scripts/test_team.sh narrows them further to those marked `team`)."""
     if BACKEND != "team":
         return
     keep = [i for i in items if "server" in getattr(i, "fixturenames", ())]

@@ -216,6 +216,7 @@ def test_collector_spools_to_a_bucket(s3, windows, tmp_path, monkeypatch):
         c.stop()
 
 
+@pytest.mark.team
 def test_two_pushes_at_once_log_every_window_once(server, s3, windows, tmp_path):
     uri, prefix, experiment = server["uri"], "twice", _experiment("twice")
     _put_all(s3, prefix, windows)
@@ -244,6 +245,7 @@ def _stopped_push(uri: str, s3: dict, source: str, experiment: str, at: int) -> 
     return proc
 
 
+@pytest.mark.team
 def test_push_killed_between_mlflow_and_the_ledger_then_run_again(server, s3, windows):
     uri, prefix, experiment = server["uri"], "killed", _experiment("killed")
     _put_all(s3, prefix, windows)

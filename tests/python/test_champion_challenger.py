@@ -305,6 +305,7 @@ def test_an_alias_moved_during_the_evaluation_stops_the_promotion(pair, capsys, 
     assert rc == 0 and client.get_model_version_by_alias(model, "champion").version == v2, out + err
 
 
+@pytest.mark.team
 def test_promotion_moves_the_alias_and_tags_the_version(pair, capsys):
     client, model = pair["client"], pair["model"]
     rc, out, _ = _promote(pair["uri"], model, "--min-feedback", "300", capsys=capsys)
@@ -606,6 +607,7 @@ def _run_of(client, model: str, version: str) -> str:
 A, B = "a" * 64, "b" * 64
 
 
+@pytest.mark.team
 def test_push_keeps_the_evidence_per_peer_and_promote_reads_only_the_pairs(models, server, tmp_path):
     """v2 and v4 each ran against v1 in the same hour (two experiments). push logs v1's window
     with both peers' counts apart (and the sums, as before); with @champion v2 and @challenger v4

@@ -280,6 +280,7 @@ FORMS = {
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.team
 def test_every_uri_form_resolves_and_loads(models, uri, form):
     template, key, extra = FORMS[form]
     m = models[key]
@@ -499,6 +500,7 @@ def test_export_writes_artifact_manifest_and_report(models, exported, uri):
 
 
 @needs_skedge
+@pytest.mark.team
 def test_export_writes_back_artifacts_and_tags(models, exported, uri):
     assert exported["rc"] == 0, "\n".join(exported["logs"])
     m = models["skops_v1"]
@@ -521,6 +523,7 @@ def test_export_writes_back_artifacts_and_tags(models, exported, uri):
 
 
 @needs_skedge
+@pytest.mark.team
 def test_restore_is_byte_identical(models, exported, uri, tmp_path):
     assert exported["rc"] == 0
     dst = tmp_path / "restored" / "prod.skedge"
@@ -668,6 +671,7 @@ def _logged_skedge_tags(uri, model_id):
 
 
 @needs_skedge
+@pytest.mark.team
 def test_versions_sharing_a_run_and_a_logged_model_keep_their_own_artifacts(uri, tmp_path):
     """A version copied to another registered model (dev -> prod) shares the run and the logged
     model: each export goes to its own folder and is judged by its own version's tags only."""
@@ -689,6 +693,7 @@ def test_versions_sharing_a_run_and_a_logged_model_keep_their_own_artifacts(uri,
 
 
 @needs_skedge
+@pytest.mark.team
 def test_a_failed_tagging_is_undone_and_a_lost_file_is_uploaded_again(uri, tmp_path, monkeypatch):
     import mlflow  # noqa: PLC0415
 
@@ -876,6 +881,7 @@ def _run_export(*args, env_extra=None):
 
 
 @needs_skedge
+@pytest.mark.team
 def test_cli_export_dry_run_and_restore(models, exported, uri, tmp_path):
     out = tmp_path / "cli" / "m.skedge"
     proc = _run_export(
@@ -936,6 +942,7 @@ def test_parity_in_chunks_merges_and_shows_progress(capsys):
     assert "2511/2511 texts" in err and "[" in err
 
 
+@pytest.mark.team
 def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models, tmp_path):
     """Issue #18: a registry writer replaces a registered pickle with one that asks protocol 4 for
     `numpy.f2py` + `subprocess.Popen`; `export.py --model-uri … --dry-run` refuses it by name
@@ -984,6 +991,7 @@ def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models
 
 @needs_skedge
 @pytest.mark.parametrize("fmt", ["skops", "cloudpickle"])
+@pytest.mark.team
 def test_dataframe_signature_model_exports(server, tmp_path, fmt):
     """What MLflow autologging and signatures give: a ColumnTransformer pipeline logged with a
     DataFrame signature and input example. It exports through the gate (scikit-learn gets the

@@ -68,6 +68,7 @@ def _baseline(tmp_path, n):
 
 
 @requires_skedge
+@pytest.mark.team
 def test_reexport_is_idempotent_and_other_bytes_need_force(server, tmp_path, monkeypatch):
     from skedge import registry
 
@@ -173,6 +174,7 @@ def test_a_signature_added_or_replaced_later_re_seals_without_force(server, tmp_
 
 
 @requires_skedge
+@pytest.mark.team
 def test_interrupted_between_upload_and_tags_leaves_the_run_as_it_was(server, tmp_path, monkeypatch):
     from skedge import registry
 

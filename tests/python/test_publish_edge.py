@@ -294,6 +294,7 @@ def test_export_publish_flag_and_failed_gate_publishes_nothing(models, tmp_path,
     assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
 
 
+@pytest.mark.team
 def test_sync_reconcile_and_rollback_against_mlflow(server, models, tmp_path, capsys):
     """reconcile publishes the alias's version once (then exits 0 writing nothing); a moved alias
     is followed; rollback moves the alias back, then the pointer to the previous blob."""

@@ -602,6 +602,7 @@ def _client(uri):
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+@pytest.mark.team
 def test_push_to_mlflow_drift_idempotency_outage_and_revisions(registered, mlflow_server, streams, monitor_bin,
                                                                 tmp_path):  # fmt: skip
     uri = mlflow_server
@@ -783,6 +784,7 @@ def test_drift_of_pushed_windows_is_computed_once_the_artifact_is_at_hand(englis
     assert report.unevaluated(ledger) == []
 
 
+@pytest.mark.team
 def test_alert_cleared_on_the_version_and_metrics_linked_to_the_logged_model(registered, mlflow_server, streams,
                                                                               monitor_bin, tmp_path):  # fmt: skip
     """A registered version with its artifact published: French raises `skedge.drift_alert` on

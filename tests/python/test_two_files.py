@@ -263,6 +263,7 @@ def two_files(server, tmp_path_factory):
 
 
 @requires_skedge
+@pytest.mark.team
 def test_cli_exports_the_two_files_from_the_registry(two_files, tmp_path):
     out = tmp_path / "sentiment.skedge"
     env = dict(os.environ, MLFLOW_TRACKING_URI=two_files["uri"], MLFLOW_DISABLE_TELEMETRY="true")
@@ -290,6 +291,7 @@ def test_cli_exports_the_two_files_from_the_registry(two_files, tmp_path):
 
 @requires_skedge
 @pytest.mark.parametrize("form", ["runs_uri", "folder"])
+@pytest.mark.team
 def test_vectorizer_artifact_forms(two_files, tmp_path, form):
     from skedge import registry
 
