@@ -505,8 +505,14 @@ def test_wide_texts_cover_the_brief(texts):
     assert "" in texts
 
 
+# The analyzer cases are the ones whose tokens depend on the Python's Unicode version: the later
+# Pythons run them alone (`-m analyzer`, scripts/test_pythons.sh), the rest is the same code there.
+ANALYZER_IDS = {c.id for c in _analyzer_cases()}
+
+
 @requires_skedge
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.id, marks=[pytest.mark.analyzer] if c.id in ANALYZER_IDS else []) for c in CASES])
 def test_parity_wide(case, train_texts, texts, big_texts, tmp_path):
     labels = _labels(len(train_texts), case.k, case.labels, seed=len(case.id))
     with warnings.catch_warnings():
