@@ -34,24 +34,15 @@ step() {
   fi
 }
 
-step "cargo fmt --check" cargo fmt --check
-step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
-step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
-step "cargo test" cargo test --quiet
-step "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
-# skedge/lite's features (none): its core, linted and unit-tested natively (the package's lite
-# entry is tested in the runtimes by scripts/test_js.sh).
-step "cargo clippy and test --no-default-features (skedge/lite's core)" \
-  bash -c 'cargo clippy --lib --no-default-features --quiet -- -D warnings && cargo test --lib --no-default-features --quiet'
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 wait "$prebuild_pid" || true
 prebuild_pid=
-step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
-step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
 # Two lanes, each mostly keeping one core busy: the Python tests, then the later Pythons
 # (scripts/test_pythons.sh), beside the runtime scripts below (in a row they took 31 minutes on
 # the 2026-12-04 machine, over an hour on the slower one of 2026-12-05; the later Pythons moved to
-# the first lane, which was 19 minutes shorter, on 2026-12-06). Their servers take free ports and
+# the first lane, which was 19 minutes shorter, on 2026-12-06). They start as soon as the package
+# is built: the cargo checks then run in the second lane (on 2026-12-07's slower machine the run
+# passed 90 minutes; the first lane had waited 6 of them for the checks). Their servers take free ports and
 # directories of their own (temp dirs, .work/<name>-<pid>); pkg/ is built by the step above and
 # only read after it: scripts/build.sh leaves an up-to-date pkg/ as it is. The first lane's
 # output is shown when the second ends.
@@ -64,6 +55,17 @@ setsid -w bash -c '
   scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"' &
 lane_pid=$!
 export SKEDGE_TEST_PORTS=29000-31999  # tests/python/ports.py: the lanes' servers never draw one port
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
+step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
+step "cargo test" cargo test --quiet
+step "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+# skedge/lite's features (none): its core, linted and unit-tested natively (the package's lite
+# entry is tested in the runtimes by scripts/test_js.sh).
+step "cargo clippy and test --no-default-features (skedge/lite's core)" \
+  bash -c 'cargo clippy --lib --no-default-features --quiet -- -D warnings && cargo test --lib --no-default-features --quiet'
+step "Unicode tables are fresh (scripts/gen_unicode.py --check)" .venv/bin/python scripts/gen_unicode.py --check
+step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python scripts/make_fixtures.py --check
 for t in scripts/test_*.sh; do
   [ -e "$t" ] && [ "$t" != scripts/test_pythons.sh ] && step "$t" "$t"
 done
