@@ -96,8 +96,8 @@ def pytest_configure(config):
         "markers", "team: also run against the team back-end (scripts/test_team.sh): one test of each "
         "kind of MLflow call the tools make")
     config.addinivalue_line(
-        "markers", "analyzer: a wide parity case whose tokens depend on the Unicode version (the later "
-        "Pythons of scripts/test_pythons.sh run these alone)")
+        "markers", "analyzer: a wide parity case of each analyzer kind, lowercase and strip_accents (the "
+        "later Pythons of scripts/test_pythons.sh run these alone)")
 
 
 def pytest_collection_modifyitems(config, items):
