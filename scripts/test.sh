@@ -37,22 +37,23 @@ step() {
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 wait "$prebuild_pid" || true
 prebuild_pid=
-# Two lanes, each mostly keeping one core busy: the Python tests, then the later Pythons
-# (scripts/test_pythons.sh), beside the runtime scripts below (in a row they took 31 minutes on
-# the 2026-12-04 machine, over an hour on the slower one of 2026-12-05; the later Pythons moved to
-# the first lane, which was 19 minutes shorter, on 2026-12-06). They start as soon as the package
-# is built: the cargo checks then run in the second lane (on 2026-12-07's slower machine the run
-# passed 90 minutes; the first lane had waited 6 of them for the checks). Their servers take free ports and
-# directories of their own (temp dirs, .work/<name>-<pid>); pkg/ is built by the step above and
-# only read after it: scripts/build.sh leaves an up-to-date pkg/ as it is. The first lane's
-# output is shown when the second ends.
-pytest_log=$(mktemp); pythons_log=$(mktemp)
-export pytest_log pythons_log
+# Two lanes, each mostly keeping one core busy: the Python tests beside the cargo checks and the
+# runtime scripts below, then the later Pythons (scripts/test_pythons.sh) in whichever lane ends
+# first. They start as soon as the package is built. (In a row these took 31 minutes on the
+# 2026-12-04 machine; on 2026-12-07's slower one the two lanes passed CI's 90 minutes, the first
+# having waited 6 of them for the cargo checks and run the later Pythons after the pytest step,
+# the longer of the two.) Their servers take free ports and directories of their own (temp dirs,
+# .work/<name>-<pid>); pkg/ is built by the step above and only read after it: scripts/build.sh
+# leaves an up-to-date pkg/ as it is. The first lane's output is shown when the second ends.
+pytest_log=$(mktemp); pythons_log=$(mktemp); pythons_claim=$(mktemp -u)
+export pytest_log pythons_log pythons_claim
 lane_start=$(date +%s)
 setsid -w bash -c '
   export SKEDGE_TEST_PORTS=26000-28999
   .venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1; echo $? >"$pytest_log.rc"
-  scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"' &
+  if mkdir "$pythons_claim" 2>/dev/null; then
+    scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"
+  fi' &
 lane_pid=$!
 export SKEDGE_TEST_PORTS=29000-31999  # tests/python/ports.py: the lanes' servers never draw one port
 step "cargo fmt --check" cargo fmt --check
@@ -69,6 +70,12 @@ step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python sc
 for t in scripts/test_*.sh; do
   [ -e "$t" ] && [ "$t" != scripts/test_pythons.sh ] && step "$t" "$t"
 done
+# The later Pythons run in whichever lane is free first (mkdir: one of the two claims it).
+pythons_here=
+if mkdir "$pythons_claim" 2>/dev/null; then
+  pythons_here=1
+  step "scripts/test_pythons.sh (in this lane: the scripts ended before pytest)" scripts/test_pythons.sh
+fi
 wait "$lane_pid"
 lane_pid=
 # Each one's time is up to its log's last write, not to the end of the scripts it ran beside.
@@ -78,8 +85,9 @@ lane_done() {
   return "$(cat "$log.rc" 2>/dev/null || echo 1)"
 }
 step "Python tests (pytest tests/python)" lane_done "$pytest_log" "$lane_start"
-step "scripts/test_pythons.sh (after pytest, in its lane)" lane_done "$pythons_log" "$(stat -c %Y "$pytest_log.rc" 2>/dev/null || echo "$lane_start")"
-rm -f "$pytest_log" "$pytest_log.rc" "$pythons_log" "$pythons_log.rc"
+[ -n "$pythons_here" ] ||
+  step "scripts/test_pythons.sh (after pytest, in its lane)" lane_done "$pythons_log" "$(stat -c %Y "$pytest_log.rc" 2>/dev/null || echo "$lane_start")"
+rm -rf "$pytest_log" "$pytest_log.rc" "$pythons_log" "$pythons_log.rc" "$pythons_claim"
 
 printf '\n%s\n' "${failures[@]/#/failed: }" | grep -v '^$' || true
 echo "$passed passed, $failed failed"
