@@ -50,7 +50,7 @@ export pytest_log pythons_log pythons_claim
 lane_start=$(date +%s)
 setsid -w bash -c '
   export SKEDGE_TEST_PORTS=26000-28999
-  .venv/bin/python -m pytest -q tests/python >"$pytest_log" 2>&1; echo $? >"$pytest_log.rc"
+  .venv/bin/python -m pytest -q --durations=25 tests/python >"$pytest_log" 2>&1; echo $? >"$pytest_log.rc"
   if mkdir "$pythons_claim" 2>/dev/null; then
     scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"
   fi' &
