@@ -129,7 +129,6 @@ def sklearn_figures(pipe, texts: list, labels: list) -> dict:
             "skedge.feedback.f1_macro": f1_score(labels, predicted, average="macro")}  # fmt: skip
 
 
-@pytest.mark.team
 def test_experiment_windows_pushed_equal_scikit_learn_and_alert_on_accuracy(arms, server, data, tmp_path):
     uri = server["uri"]
     client = _client(uri)

@@ -991,7 +991,6 @@ def test_hostile_registered_model_runs_nothing_on_the_export_host(server, models
 
 @needs_skedge
 @pytest.mark.parametrize("fmt", ["skops", "cloudpickle"])
-@pytest.mark.team
 def test_dataframe_signature_model_exports(server, tmp_path, fmt):
     """What MLflow autologging and signatures give: a ColumnTransformer pipeline logged with a
     DataFrame signature and input example. It exports through the gate (scikit-learn gets the

@@ -291,7 +291,6 @@ def test_cli_exports_the_two_files_from_the_registry(two_files, tmp_path):
 
 @requires_skedge
 @pytest.mark.parametrize("form", ["runs_uri", "folder"])
-@pytest.mark.team
 def test_vectorizer_artifact_forms(two_files, tmp_path, form):
     from skedge import registry
 
