@@ -21,9 +21,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-# The pins of scripts/requirements.txt that a model and the wide matrix need, for Python $1: numpy
-# 2.4 and scipy 1.17 have no wheels for 3.15, so there the first releases that do.
-PINS=$(grep -E '^(scikit-learn|numpy|scipy|joblib|threadpoolctl|pandas|pytest)==' scripts/requirements.txt | paste -sd ' ')
+# The pins of scripts/requirements.txt that a model and the analyzer cases need (not pandas: only
+# the matrix's ColumnTransformer cases use it), for Python $1: numpy 2.4 and scipy 1.17 have no
+# wheels for 3.15, so there the first releases that do.
+PINS=$(grep -E '^(scikit-learn|numpy|scipy|joblib|threadpoolctl|pytest)==' scripts/requirements.txt | paste -sd ' ')
 deps() {
   case $1 in
     3.15) sed -e 's/numpy==[^ ]*/numpy==2.5.5/' -e 's/scipy==[^ ]*/scipy==1.18.1/' <<< "$PINS" ;;
@@ -78,8 +79,10 @@ if env "${checking[@]}" .venv/bin/python scripts/gen_unicode.py --check > "$T/ge
 else
   case_failed "gen_unicode.py --check with ${checking[*]}"; tail -5 "$T/gen.log"
 fi
-for entry in "${found[@]}"; do
-  read -r minor python from <<< "$entry"
+# One Python: its virtualenv, its exports, its analyzer cases; prints "ok ..." and "FAILED ..." lines.
+one_python() {
+  local minor=$1 python=$2 from=$3 venv unicode strip info what name model
+  local -a DEPS
   read -ra DEPS <<< "$(deps "$minor")"
   venv=$ROOT/.work/py/$minor
   if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$python ${DEPS[*]}" ]; then
@@ -109,24 +112,46 @@ for entry in "${found[@]}"; do
     model=$T/$minor-$strip.joblib
     if "$venv/bin/python" tests/pythons/train_later_unicode.py "$model" "$strip" &&
        PYTHONPATH=scripts "$venv/bin/python" scripts/export.py --joblib "$model" --trust-pickle \
-         --validation "$model.csv" --out "$T/$minor-$strip.skedge" > "$T/export.log" 2>&1 &&
+         --validation "$model.csv" --out "$T/$minor-$strip.skedge" > "$T/$minor-export.log" 2>&1 &&
        info=$(target/release/skedge inspect "$T/$minor-$strip.skedge") &&
        [[ $info == *"\"unicode_version\": \"$unicode\""* ]] &&
        "$venv/bin/python" tests/pythons/serve_later_unicode.py "$model" "$T/$minor-$strip.skedge" "$model.csv" \
-         > "$T/serve.log" 2>&1; then
-      case_ok "$name: $(grep -o 'parity gate passed.*' "$T/export.log"); $(cat "$T/serve.log")"
+         > "$T/$minor-serve.log" 2>&1; then
+      case_ok "$name: $(grep -o 'parity gate passed.*' "$T/$minor-export.log"); $(cat "$T/$minor-serve.log")"
     else
-      case_failed "$name"; tail -20 "$T/export.log"; tail -5 "$T/serve.log" 2>/dev/null
+      case_failed "$name"; tail -20 "$T/$minor-export.log"; tail -5 "$T/$minor-serve.log" 2>/dev/null
       echo "skedge inspect: $(grep unicode_version <<< "${info:-}" || echo "no unicode_version")"
     fi
   done
   name="Python $minor (Unicode $unicode, $from), the wide parity matrix's analyzer cases"
   if PYTHONPATH=scripts "$venv/bin/python" -m pytest -q -p no:cacheprovider -m analyzer \
-       tests/python/test_parity_wide.py > "$T/wide.log" 2>&1; then
-    case_ok "$name: $(tail -1 "$T/wide.log")"
+       tests/python/test_parity_wide.py > "$T/$minor-wide.log" 2>&1; then
+    case_ok "$name: $(tail -1 "$T/$minor-wide.log")"
   else
-    case_failed "$name"; grep -E '^(FAILED|ERROR|E  )' "$T/wide.log" | head -20; tail -1 "$T/wide.log"
+    case_failed "$name"; grep -E '^(FAILED|ERROR|E  )' "$T/$minor-wide.log" | head -20; tail -1 "$T/$minor-wide.log"
   fi
+}
+# Two Pythons at a time (their outputs shown in order): at the end of scripts/test.sh this runs
+# alone, and one Python at a time would leave a core idle.
+jobs_running=()  # "PID MINOR", oldest first
+reap_oldest() {
+  local pid minor
+  read -r pid minor <<< "${jobs_running[0]}"
+  wait "$pid" || echo "FAILED Python $minor: stopped with exit code $?" >> "$T/$minor.out"
+  jobs_running=("${jobs_running[@]:1}")
+}
+for entry in "${found[@]}"; do
+  read -r minor python from <<< "$entry"
+  (one_python "$minor" "$python" "$from") > "$T/$minor.out" 2>&1 &
+  jobs_running+=("$! $minor")
+  [ ${#jobs_running[@]} -lt 2 ] || reap_oldest
+done
+while [ ${#jobs_running[@]} -gt 0 ]; do reap_oldest; done
+for entry in "${found[@]}"; do
+  read -r minor _ <<< "$entry"
+  cat "$T/$minor.out"
+  passed=$((passed + $(grep -c '^ok ' "$T/$minor.out" || true)))
+  failed=$((failed + $(grep -c '^FAILED ' "$T/$minor.out" || true)))
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
