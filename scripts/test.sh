@@ -37,25 +37,39 @@ step() {
 step "build the npm package (scripts/build.sh): the parity gate then runs it in Node" scripts/build.sh
 wait "$prebuild_pid" || true
 prebuild_pid=
-# Two lanes, each mostly keeping one core busy: the Python tests beside the cargo checks and the
-# runtime scripts below, then the later Pythons (scripts/test_pythons.sh) in whichever lane ends
-# first. They start as soon as the package is built. (In a row these took 31 minutes on the
-# 2026-12-04 machine; on 2026-12-07's slower one the two lanes passed CI's 90 minutes, the first
-# having waited 6 of them for the cargo checks and run the later Pythons after the pytest step,
-# the longer of the two.) Their servers take free ports and directories of their own (temp dirs,
-# .work/<name>-<pid>); pkg/ is built by the step above and only read after it: scripts/build.sh
-# leaves an up-to-date pkg/ as it is. The first lane's output is shown when the second ends.
-pytest_log=$(mktemp); pythons_log=$(mktemp); pythons_claim=$(mktemp -u)
-export pytest_log pythons_log pythons_claim
+# Two lanes, each mostly keeping one core busy, start as soon as the package is built: the Python
+# tests (but for $LATE_TESTS), beside the cargo checks and the runtime scripts below. Then the work
+# either lane takes once its own is done (mkdir: one of them claims each part): the Python tests of
+# $LATE_TESTS, then the later Pythons (scripts/test_pythons.sh). (In a row these took 31 minutes on
+# the 2026-12-04 machine. On 2026-12-07's slower one the two lanes passed CI's 90 minutes; with the
+# Python tests whole in the first lane and the later Pythons after the scripts, the first lane ran
+# 62 minutes, the second 48.) Their servers take free ports and directories of their own (temp
+# dirs, .work/<name>-<pid>); pkg/ is built by the step above and only read after it:
+# scripts/build.sh leaves an up-to-date pkg/ as it is. The parts' output is shown at the end.
+LATE_TESTS="tests/python/test_push_incremental.py tests/python/test_sync_serve.py"
+work=$(mktemp -d)
+export LATE_TESTS work
+# $2 > $work/$1.log, its exit code, start time and lane ($LANE) beside it.
+part() {
+  local name=$1; shift
+  date +%s > "$work/$name.start"; echo "$LANE" > "$work/$name.lane"
+  "$@" > "$work/$name.log" 2>&1; echo $? > "$work/$name.rc"
+}
+# The parts no lane has claimed yet.
+late_parts() {
+  # shellcheck disable=SC2086  # LATE_TESTS: paths without spaces
+  ! mkdir "$work/late-tests.claim" 2>/dev/null || part late-tests .venv/bin/python -m pytest -q $LATE_TESTS
+  ! mkdir "$work/pythons.claim" 2>/dev/null || part pythons scripts/test_pythons.sh
+}
+export -f part late_parts
 lane_start=$(date +%s)
 setsid -w bash -c '
-  export SKEDGE_TEST_PORTS=26000-28999
-  .venv/bin/python -m pytest -q --durations=25 tests/python >"$pytest_log" 2>&1; echo $? >"$pytest_log.rc"
-  if mkdir "$pythons_claim" 2>/dev/null; then
-    scripts/test_pythons.sh >"$pythons_log" 2>&1; echo $? >"$pythons_log.rc"
-  fi' &
+  export SKEDGE_TEST_PORTS=26000-28999 LANE=first
+  ignore=(); for f in $LATE_TESTS; do ignore+=("--ignore=$f"); done
+  part pytest .venv/bin/python -m pytest -q --durations=25 tests/python "${ignore[@]}"
+  late_parts' &
 lane_pid=$!
-export SKEDGE_TEST_PORTS=29000-31999  # tests/python/ports.py: the lanes' servers never draw one port
+export SKEDGE_TEST_PORTS=29000-31999 LANE=second  # tests/python/ports.py: the lanes' servers never draw one port
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
 step "cargo clippy --features python -D warnings" cargo clippy --all-targets --quiet --features python -- -D warnings
@@ -71,24 +85,21 @@ step "fixtures are fresh (scripts/make_fixtures.py --check)" .venv/bin/python sc
 for t in scripts/test_*.sh; do
   [ -e "$t" ] && [ "$t" != scripts/test_pythons.sh ] && step "$t" "$t"
 done
-# The later Pythons run in whichever lane is free first (mkdir: one of the two claims it).
-pythons_here=
-if mkdir "$pythons_claim" 2>/dev/null; then
-  pythons_here=1
-  step "scripts/test_pythons.sh (in this lane: the scripts ended before pytest)" scripts/test_pythons.sh
-fi
+late_parts
 wait "$lane_pid"
 lane_pid=
 # Each one's time is up to its log's last write, not to the end of the scripts it ran beside.
-lane_done() {
-  local log=$1 since=$2
-  cat "$log"; echo "(ran $(($(stat -c %Y "$log") - since)) s, beside the scripts above)"
-  return "$(cat "$log.rc" 2>/dev/null || echo 1)"
+part_done() {
+  local name=$1
+  [ -f "$work/$name.rc" ] || { echo "$name: did not run (its lane stopped)"; return 1; }
+  cat "$work/$name.log"
+  echo "(ran $(($(stat -c %Y "$work/$name.log") - $(cat "$work/$name.start"))) s, in the $(cat "$work/$name.lane") lane)"
+  return "$(cat "$work/$name.rc" 2>/dev/null || echo 1)"
 }
-step "Python tests (pytest tests/python)" lane_done "$pytest_log" "$lane_start"
-[ -n "$pythons_here" ] ||
-  step "scripts/test_pythons.sh (after pytest, in its lane)" lane_done "$pythons_log" "$(stat -c %Y "$pytest_log.rc" 2>/dev/null || echo "$lane_start")"
-rm -rf "$pytest_log" "$pytest_log.rc" "$pythons_log" "$pythons_log.rc" "$pythons_claim"
+step "Python tests (pytest tests/python, but for $LATE_TESTS)" part_done pytest
+step "Python tests of $LATE_TESTS" part_done late-tests
+step "scripts/test_pythons.sh" part_done pythons
+rm -rf "$work"
 
 printf '\n%s\n' "${failures[@]/#/failed: }" | grep -v '^$' || true
 echo "$passed passed, $failed failed"
