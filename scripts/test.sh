@@ -62,7 +62,6 @@ late_parts() {
   ! mkdir "$work/pythons.claim" 2>/dev/null || part pythons scripts/test_pythons.sh
 }
 export -f part late_parts
-lane_start=$(date +%s)
 setsid -w bash -c '
   export SKEDGE_TEST_PORTS=26000-28999 LANE=first
   ignore=(); for f in $LATE_TESTS; do ignore+=("--ignore=$f"); done

@@ -508,7 +508,7 @@ def test_wide_texts_cover_the_brief(texts):
 # What depends on the Python's Unicode version is the tokens: the later Pythons run one case of each
 # analyzer kind × lowercase × strip_accents (n-grams 1 to 3) alone (`-m analyzer`,
 # scripts/test_pythons.sh); the rest of the matrix is the same code there.
-ANALYZER_IDS = {c.id for c in _analyzer_cases() if c.id.startswith(("word13_", "char13_", "char_wb13_"))}
+ANALYZER_IDS = {c.id for c in CASES if c.id.startswith(("word13_", "char13_", "char_wb13_"))}
 
 
 @requires_skedge
